@@ -1,0 +1,133 @@
+//! File-system steps that must survive a crash: write-then-rename with fsync, and moves that
+//! fall back to copy + fsync + remove across file systems (an SMB share and the local disk).
+//!
+//! Why not `std::fs::write`: a crash during it leaves a half-written file under the final name.
+//! Here the final name appears only once the content is on disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync of
+/// the folder. A reader sees the old file or the whole new one, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = parent_of(path);
+    let tmp = temp_name(path);
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        sync_dir(&dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Moves `from` to `to`. On one file system this is a rename (atomic); across file systems it
+/// copies to a temp name beside `to`, fsyncs, renames, and only then removes `from`, so a crash
+/// leaves the file in one place or both, never in neither.
+pub fn move_file(from: &Path, to: &Path) -> io::Result<()> {
+    match fs::rename(from, to) {
+        Ok(()) => {
+            sync_dir(&parent_of(to))?;
+            sync_dir(&parent_of(from))
+        }
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: `from` and `to` are on different file systems.
+            let tmp = temp_name(to);
+            let copied = (|| {
+                fs::copy(from, &tmp)?;
+                File::open(&tmp)?.sync_all()?;
+                fs::rename(&tmp, to)?;
+                sync_dir(&parent_of(to))
+            })();
+            if let Err(e) = copied {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+            fs::remove_file(from)?;
+            sync_dir(&parent_of(from))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A free name in `dir` for `name`: `name` itself, or `stem (2).ext`, `stem (3).ext`, ... so a
+/// second file of the same name never overwrites the first.
+pub fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
+    if !first.exists() {
+        return first;
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name, ""),
+    };
+    (2..)
+        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
+        .find(|p| !p.exists())
+        .expect("an unbounded range always yields a free name")
+}
+
+/// Makes a rename durable: on Linux the new directory entry is on disk only once the folder
+/// itself is fsynced.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_of(path).join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_whole_content_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.eml");
+        write_atomic(&p, b"first").unwrap();
+        write_atomic(&p, b"second").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn free_name_never_reuses_a_taken_name() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("s.csv"), "x").unwrap();
+        fs::write(dir.path().join("s (2).csv"), "x").unwrap();
+        assert_eq!(free_name(dir.path(), "s.csv"), dir.path().join("s (3).csv"));
+        assert_eq!(free_name(dir.path(), "t.csv"), dir.path().join("t.csv"));
+    }
+
+    #[test]
+    fn move_file_moves() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs::write(&a, "x").unwrap();
+        move_file(&a, &b).unwrap();
+        assert!(!a.exists());
+        assert_eq!(fs::read(&b).unwrap(), b"x");
+    }
+}

@@ -1,0 +1,353 @@
+//! The back office's nouns, shared by every stage: records read from files, matches, journal
+//! entries and breaks. Plain data only: no I/O, no SQL, no formats.
+//!
+//! **Invariant:** money is `rust_decimal::Decimal`, never a float; a currency is a checked
+//! three-letter code.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// ISO 4217 currency code, three upper-case ASCII letters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// Number of minor-unit digits: what a spreadsheet's float amount is rounded to.
+    /// The short list covers the currencies that differ from the usual two places.
+    pub fn minor_units(self) -> u32 {
+        match &self.0 {
+            b"JPY" | b"KRW" | b"CLP" | b"ISK" | b"VND" | b"XOF" | b"XAF" | b"PYG" | b"UGX" => 0,
+            b"BHD" | b"KWD" | b"OMR" | b"JOD" | b"TND" | b"LYD" | b"IQD" => 3,
+            _ => 2,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Constructed only from ASCII upper-case letters.
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+impl FromStr for Currency {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let b = t.as_bytes();
+        if b.len() == 3 && b.iter().all(u8::is_ascii_alphabetic) {
+            Ok(Currency([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+                b[2].to_ascii_uppercase(),
+            ]))
+        } else {
+            Err(format!(
+                "expected a three-letter currency code such as EUR, found {t:?}"
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Which side of a reconciliation a record sits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// Our books: an open item expected to move cash (an invoice issued, a payment due).
+    Ledger,
+    /// What the bank says happened: a line of a bank statement.
+    Statement,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Ledger => "ledger",
+            Side::Statement => "statement",
+        }
+    }
+}
+
+impl FromStr for Side {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "ledger" => Ok(Side::Ledger),
+            "statement" => Ok(Side::Statement),
+            _ => Err(format!("unknown side {s:?}")),
+        }
+    }
+}
+
+/// Where a record came from, so every match, entry and break can be traced to a file and line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// SHA-256 of the file's content, hex: the file's identity (names change, content does not).
+    pub file: Arc<str>,
+    /// Worksheet name for spreadsheets; `None` for CSV.
+    pub sheet: Option<Arc<str>>,
+    /// 1-based line (CSV) or row (spreadsheet) number as a person would see it.
+    pub row: u32,
+}
+
+/// One normalised record: a ledger item or a statement line. Fields a format does not carry are
+/// `None` or empty; which are required is decided by the job's mapping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Record {
+    pub side: Side,
+    /// The ledger item's id, or the bank's reference for a statement line.
+    pub external_id: String,
+    /// Ledger account or bank account (IBAN) the item belongs to, when known.
+    pub account: Option<String>,
+    pub value_date: NaiveDate,
+    pub booking_date: Option<NaiveDate>,
+    /// Signed: positive is money in (a receipt, a credit on the bank account).
+    pub amount: Decimal,
+    pub currency: Currency,
+    /// Our reference (invoice number) on ledger items.
+    pub reference: Option<String>,
+    pub counterparty: Option<String>,
+    /// Remittance information / payment details on statement lines (where references hide).
+    pub remittance: Option<String>,
+    pub source: Source,
+}
+
+/// A record as held by the store: its row id plus the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StoredRecord {
+    pub id: i64,
+    pub record: Record,
+}
+
+/// Which rule paired records: the match pass. The names are those of `results.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchPass {
+    /// Our reference found in the statement's remittance text, same currency and amount.
+    Reference,
+    /// Same currency and amount, value dates within the business-day window.
+    AmountDate,
+    /// One statement line paying several ledger items of one counterparty and day.
+    Batch,
+}
+
+impl MatchPass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchPass::Reference => "reference",
+            MatchPass::AmountDate => "amount_date",
+            MatchPass::Batch => "batch",
+        }
+    }
+}
+
+impl FromStr for MatchPass {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "reference" => Ok(MatchPass::Reference),
+            "amount_date" => Ok(MatchPass::AmountDate),
+            "batch" => Ok(MatchPass::Batch),
+            _ => Err(format!("unknown match pass {s:?}")),
+        }
+    }
+}
+
+/// A decision of the matcher: these ledger items and these statement lines belong together.
+/// Indexes point into the slices the matcher was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Match {
+    pub pass: MatchPass,
+    pub ledger: Vec<usize>,
+    pub statement: Vec<usize>,
+}
+
+/// One line of a journal entry. Debits are positive, credits negative, so an entry balances
+/// when its lines sum to zero in every currency.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntryLine {
+    pub account: String,
+    pub currency: Currency,
+    pub amount: Decimal,
+}
+
+/// A balanced double-entry journal entry, ready to post.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JournalEntry {
+    /// Derived from the job and the identities of the records it settles: posting the same
+    /// match twice yields the same key, and the store refuses the second.
+    pub idempotency_key: String,
+    pub posting_date: NaiveDate,
+    pub narrative: String,
+    pub lines: Vec<EntryLine>,
+}
+
+/// Why a record or file needs a human.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakReason {
+    /// A ledger item the bank has not reported (`ledger_only`).
+    MissingOnStatement,
+    /// A statement line with no ledger item (`statement_only`).
+    MissingInLedger,
+    /// A match whose posting would not balance; nothing was posted.
+    Unbalanced,
+    /// A file clerk could not read; it was moved to `failed/`.
+    Unreadable,
+    /// A job run that failed for another reason (store, disk, configuration).
+    JobFailed,
+}
+
+impl BreakReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakReason::MissingOnStatement => "missing_on_statement",
+            BreakReason::MissingInLedger => "missing_in_ledger",
+            BreakReason::Unbalanced => "unbalanced",
+            BreakReason::Unreadable => "unreadable",
+            BreakReason::JobFailed => "job_failed",
+        }
+    }
+
+    /// The words a manager reads in the summary.
+    pub fn label(self) -> &'static str {
+        match self {
+            BreakReason::MissingOnStatement => "In the books, not on the bank statement",
+            BreakReason::MissingInLedger => "On the bank statement, not in the books",
+            BreakReason::Unbalanced => "Posting would not balance",
+            BreakReason::Unreadable => "File could not be read",
+            BreakReason::JobFailed => "Job failed",
+        }
+    }
+}
+
+impl FromStr for BreakReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "missing_on_statement" => BreakReason::MissingOnStatement,
+            "missing_in_ledger" => BreakReason::MissingInLedger,
+            "unbalanced" => BreakReason::Unbalanced,
+            "unreadable" => BreakReason::Unreadable,
+            "job_failed" => BreakReason::JobFailed,
+            _ => return Err(format!("unknown break reason {s:?}")),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakStatus {
+    Open,
+    Resolved,
+}
+
+impl BreakStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakStatus::Open => "open",
+            BreakStatus::Resolved => "resolved",
+        }
+    }
+}
+
+impl FromStr for BreakStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(BreakStatus::Open),
+            "resolved" => Ok(BreakStatus::Resolved),
+            _ => Err(format!("unknown break status {s:?}")),
+        }
+    }
+}
+
+/// An exception ("break") as people see it: in the summary, in `clerk exceptions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub id: i64,
+    pub job: String,
+    pub reason: BreakReason,
+    pub status: BreakStatus,
+    /// What is wrong, in words, naming the file and line where there is one.
+    pub detail: String,
+    pub amount: Option<Decimal>,
+    pub currency: Option<Currency>,
+    /// The business date the break dates from (value date of the record, or the day a file
+    /// failed): its age is counted from here in business days.
+    pub since: NaiveDate,
+    pub owner: Option<String>,
+    pub opened_at: chrono::DateTime<chrono::Utc>,
+    pub closed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How it was resolved, when it was.
+    pub resolution: Option<String>,
+    /// The record it is about, if any.
+    pub record_id: Option<i64>,
+    /// File name and line, for the people who have to look.
+    pub source: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currency_parses_case_insensitively_and_rejects_junk() {
+        assert_eq!("eur".parse::<Currency>().unwrap().as_str(), "EUR");
+        assert_eq!(" USD ".parse::<Currency>().unwrap().as_str(), "USD");
+        assert!("EU".parse::<Currency>().is_err());
+        assert!("EU1".parse::<Currency>().is_err());
+        assert!("EURO".parse::<Currency>().is_err());
+    }
+
+    #[test]
+    fn minor_units_follow_iso_4217() {
+        assert_eq!("JPY".parse::<Currency>().unwrap().minor_units(), 0);
+        assert_eq!("KWD".parse::<Currency>().unwrap().minor_units(), 3);
+        assert_eq!("EUR".parse::<Currency>().unwrap().minor_units(), 2);
+    }
+
+    #[test]
+    fn enum_names_round_trip() {
+        for r in [
+            BreakReason::MissingOnStatement,
+            BreakReason::MissingInLedger,
+            BreakReason::Unbalanced,
+            BreakReason::Unreadable,
+            BreakReason::JobFailed,
+        ] {
+            assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
+        }
+        for p in [MatchPass::Reference, MatchPass::AmountDate, MatchPass::Batch] {
+            assert_eq!(p.as_str().parse::<MatchPass>().unwrap(), p);
+        }
+    }
+}
