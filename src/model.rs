@@ -140,6 +140,28 @@ pub struct Record {
     pub source: Source,
 }
 
+impl Record {
+    /// What makes this record the same record when it arrives again in another file: a ledger
+    /// item by its account and id, a statement line by its account, currency and bank reference
+    /// (or, without a reference, by the file and line it came from). The store keeps one record
+    /// per identity, and posting keys are built from identities.
+    pub fn identity(&self) -> String {
+        let account = self.account.as_deref().unwrap_or("");
+        match self.side {
+            Side::Ledger => format!("L|{account}|{}", self.external_id),
+            Side::Statement if !self.external_id.is_empty() => {
+                format!("S|{account}|{}|{}", self.currency, self.external_id)
+            }
+            Side::Statement => format!(
+                "S|{}|{}|{}",
+                self.source.file,
+                self.source.sheet.as_deref().unwrap_or(""),
+                self.source.row
+            ),
+        }
+    }
+}
+
 /// A record as held by the store: its row id plus the record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoredRecord {

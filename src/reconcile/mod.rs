@@ -1,1 +1,9 @@
-//! (being written)
+//! Matching: which ledger items and statement lines belong together.
+//!
+//! **Invariant:** pure functions over slices of records; no I/O, no store, no clock. The caller
+//! decides which records are in scope (open items of one book, one bank account) and what to do
+//! with the outcome (post entries, open or close breaks).
+
+pub mod cash;
+
+pub use cash::{CashRules, Outcome, reconcile_cash};
