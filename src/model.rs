@@ -368,7 +368,11 @@ mod tests {
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }
-        for p in [MatchPass::Reference, MatchPass::AmountDate, MatchPass::Batch] {
+        for p in [
+            MatchPass::Reference,
+            MatchPass::AmountDate,
+            MatchPass::Batch,
+        ] {
             assert_eq!(p.as_str().parse::<MatchPass>().unwrap(), p);
         }
     }

@@ -368,8 +368,8 @@ mod tests {
     fn an_unbalanced_entry_is_refused() {
         let l = record(Side::Ledger, "1", "100.00", "EUR");
         let s = record(Side::Statement, "BK1", "99.99", "EUR");
-        let err = entry_for_match("bank", &template(), MatchPass::AmountDate, &[&l], &[&s])
-            .unwrap_err();
+        let err =
+            entry_for_match("bank", &template(), MatchPass::AmountDate, &[&l], &[&s]).unwrap_err();
         assert_eq!(
             err,
             PostingRefused::Unbalanced {

@@ -447,7 +447,12 @@ mod tests {
             ledger("2", "2026-03-02", "20.50", "INV-002", "ACME"),
             ledger("3", "2026-03-02", "5.00", "INV-003", "OTHER"),
         ];
-        let s = [line("B1", "2026-03-02", "30.50", "PAYRUN PR0000001 2 ITEMS ACME")];
+        let s = [line(
+            "B1",
+            "2026-03-02",
+            "30.50",
+            "PAYRUN PR0000001 2 ITEMS ACME",
+        )];
         let o = reconcile_cash(&l, &s, &rules());
         assert_eq!(summary(&o), vec![(MatchPass::Batch, vec![0, 1], vec![0])]);
         assert_eq!(o.unmatched_ledger, vec![2]);

@@ -12,7 +12,11 @@ impl Calendar {
         !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
     }
     pub fn business_days_between(&self, from: NaiveDate, to: NaiveDate) -> i64 {
-        let (a, b, sign) = if from <= to { (from, to, 1) } else { (to, from, -1) };
+        let (a, b, sign) = if from <= to {
+            (from, to, 1)
+        } else {
+            (to, from, -1)
+        };
         let mut n = 0;
         let mut d = a;
         while d < b {

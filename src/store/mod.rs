@@ -1,1 +1,392 @@
-//! (being written)
+//! The store: everything clerk must not forget — files taken, runs, records, matches, journal
+//! entries, breaks, outgoing mail and schedule state.
+//!
+//! **Invariant:** only this module knows SQL. Callers see use-case methods on [`Unit`], always
+//! inside a transaction: [`Store::unit`] for work (all or nothing, one writer at a time),
+//! [`Store::read`] for a consistent snapshot. A new backend (PostgreSQL) is one new file that
+//! implements [`Store`] and [`Unit`], and passes the same tests.
+
+mod sqlite;
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::model::{Break, BreakReason, BreakStatus, Currency, JournalEntry, MatchPass, Record};
+use crate::model::{Side, StoredRecord};
+
+pub use sqlite::SqliteStore;
+
+/// Failure modes callers act on differently: retry later (busy, full, read-only) or give up.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is locked by another process; will retry: {0}")]
+    Busy(String),
+    #[error("the disk holding the database is full: {0}")]
+    Full(String),
+    #[error("the database cannot be written (read-only file or folder): {0}")]
+    ReadOnly(String),
+    #[error("refused: {0}")]
+    Conflict(String),
+    #[error("the database file is damaged or not a clerk database: {0}")]
+    Corrupt(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Whether the same work may succeed if tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Busy(_) | StoreError::Full(_) | StoreError::ReadOnly(_)
+        )
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A store backend.
+pub trait Store: Send {
+    /// Runs `work` in one write transaction: everything it did is committed together, or, if it
+    /// returns an error, nothing is.
+    fn unit(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()>;
+    /// Runs `work` on a consistent read-only snapshot.
+    fn read(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()>;
+    /// Where the store lives, for logs and `clerk check` (never with a password).
+    fn describe(&self) -> String;
+}
+
+/// Runs `work` in a write transaction and hands back its result.
+pub fn in_unit<T>(
+    store: &mut dyn Store,
+    work: impl FnOnce(&mut dyn Unit) -> Result<T>,
+) -> Result<T> {
+    let mut work = Some(work);
+    let mut out = None;
+    store.unit(&mut |u| {
+        let f = work
+            .take()
+            .ok_or_else(|| StoreError::Other("unit of work called twice".into()))?;
+        out = Some(f(u)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| StoreError::Other("unit of work produced nothing".into()))
+}
+
+/// Runs `work` on a read snapshot and hands back its result.
+pub fn in_read<T>(
+    store: &mut dyn Store,
+    work: impl FnOnce(&mut dyn Unit) -> Result<T>,
+) -> Result<T> {
+    let mut work = Some(work);
+    let mut out = None;
+    store.read(&mut |u| {
+        let f = work
+            .take()
+            .ok_or_else(|| StoreError::Other("read called twice".into()))?;
+        out = Some(f(u)?);
+        Ok(())
+    })?;
+    out.ok_or_else(|| StoreError::Other("read produced nothing".into()))
+}
+
+/// Opens the store a config names: today a SQLite file, created with its schema when missing.
+pub fn open(path: &Path) -> Result<Box<dyn Store>> {
+    Ok(Box::new(SqliteStore::open(path)?))
+}
+
+/// What a transaction can do. Each method is one thing the pipeline needs.
+pub trait Unit {
+    // ---- files and runs -------------------------------------------------------------------
+    /// The id of an already processed file of `job` with this content, if any.
+    fn processed_file(&mut self, job: &str, sha256: &str) -> Result<Option<i64>>;
+    fn add_file(&mut self, file: &NewFile<'_>) -> Result<i64>;
+    fn start_run(
+        &mut self,
+        job: &str,
+        trigger: Trigger,
+        file_id: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<i64>;
+    fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> Result<()>;
+
+    // ---- records ---------------------------------------------------------------------------
+    /// Stores records under `scope` (a book for ledger items, a job for statement lines). A
+    /// record whose identity is already stored in the scope is counted as known and skipped.
+    fn add_records(
+        &mut self,
+        scope: &str,
+        file_id: i64,
+        records: &[Record],
+    ) -> Result<AddedRecords>;
+    /// Open (unmatched) records of a scope and side, in the order they arrived; `account`
+    /// restricts to one account.
+    fn open_records(
+        &mut self,
+        scope: &str,
+        side: Side,
+        account: Option<&str>,
+    ) -> Result<Vec<StoredRecord>>;
+    /// The latest value date of any record of the scope and side, matched or not.
+    fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>>;
+
+    // ---- matches and entries ---------------------------------------------------------------
+    /// Records a match and posts its entry. Refuses (Conflict) if a record is already matched;
+    /// returns `AlreadyPosted` without changing anything if the entry's key was posted before.
+    fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted>;
+
+    // ---- breaks ----------------------------------------------------------------------------
+    /// Opens a break; `None` if the record already has an open one.
+    fn open_break(&mut self, b: &NewBreak<'_>) -> Result<Option<i64>>;
+    /// Closes the open breaks of these records, saying how; returns how many closed.
+    fn close_breaks_of_records(
+        &mut self,
+        record_ids: &[i64],
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+    fn breaks(&mut self, filter: &BreakFilter<'_>) -> Result<Vec<Break>>;
+
+    // ---- outgoing mail ---------------------------------------------------------------------
+    /// Queues a message; `false` if one with this Message-ID is already queued or sent.
+    fn enqueue_mail(&mut self, mail: &NewMail<'_>) -> Result<bool>;
+    /// Messages due for a delivery attempt at `now`, oldest first.
+    fn mail_due(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>>;
+    fn mail_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    fn mail_failed(&mut self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()>;
+    /// When the next queued message is due, if any.
+    fn next_mail_due(&mut self) -> Result<Option<DateTime<Utc>>>;
+
+    // ---- schedules -------------------------------------------------------------------------
+    fn last_fired(&mut self, job: &str) -> Result<Option<DateTime<Utc>>>;
+    fn set_last_fired(&mut self, job: &str, at: DateTime<Utc>) -> Result<()>;
+
+    // ---- reporting -------------------------------------------------------------------------
+    /// Per-job activity of the runs started at or after `since`.
+    fn activity_since(&mut self, since: DateTime<Utc>) -> Result<Vec<JobActivity>>;
+    fn totals(&mut self) -> Result<Totals>;
+    fn recent_runs(&mut self, limit: usize) -> Result<Vec<RunRow>>;
+    fn entries_of_run(&mut self, run_id: i64) -> Result<Vec<PostedEntry>>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// A file arrived in a watched folder.
+    File,
+    /// A schedule fired.
+    Schedule,
+    /// Someone ran `clerk job run`.
+    Manual,
+    /// Another job's import brought records this job reconciles against.
+    Rematch,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::File => "file",
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+            Trigger::Rematch => "rematch",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    Processed,
+    Failed,
+    Duplicate,
+}
+
+impl FileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Processed => "processed",
+            FileStatus::Failed => "failed",
+            FileStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct NewFile<'a> {
+    pub job: &'a str,
+    pub sha256: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    pub arrived_at: DateTime<Utc>,
+    pub status: FileStatus,
+    pub error: Option<&'a str>,
+    pub duplicate_of: Option<i64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Ok,
+    Failed,
+    Duplicate,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Failed => "failed",
+            RunStatus::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// What a run did, written when it ends (in the same transaction as the work).
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    pub status: Option<RunStatus>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Format the file was read as (`csv`, `xlsx`, ...).
+    pub format: Option<String>,
+    /// Records read from the file.
+    pub records_in: u64,
+    /// Records read before but seen again (same identity): not stored twice.
+    pub records_known: u64,
+    /// Records matched without a human in this run (both sides).
+    pub matched: u64,
+    pub entries_posted: u64,
+    pub breaks_opened: u64,
+    pub breaks_closed: u64,
+    /// Time from the file's arrival in the folder to the end of the run.
+    pub arrival_to_done_ms: Option<u64>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddedRecords {
+    pub inserted: u64,
+    pub known: u64,
+}
+
+pub struct NewMatch<'a> {
+    pub job: &'a str,
+    pub run_id: i64,
+    pub pass: MatchPass,
+    pub record_ids: &'a [i64],
+    pub entry: &'a JournalEntry,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Posted {
+    Posted { match_id: i64, entry_id: i64 },
+    AlreadyPosted,
+}
+
+pub struct NewBreak<'a> {
+    pub job: &'a str,
+    pub run_id: i64,
+    pub reason: BreakReason,
+    pub detail: &'a str,
+    pub amount: Option<Decimal>,
+    pub currency: Option<Currency>,
+    pub since: NaiveDate,
+    pub owner: Option<&'a str>,
+    pub record_id: Option<i64>,
+    pub source: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BreakFilter<'a> {
+    pub job: Option<&'a str>,
+    pub status: Option<BreakStatus>,
+    pub limit: Option<usize>,
+}
+
+pub struct NewMail<'a> {
+    pub message_id: &'a str,
+    /// `summary` or `alert`: what the message is, for status and logs.
+    pub purpose: &'a str,
+    pub from: &'a str,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    pub raw: &'a [u8],
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub message_id: String,
+    pub purpose: String,
+    pub from: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub raw: Vec<u8>,
+    pub attempts: u32,
+}
+
+/// A job's runs over a period, for the summary and `clerk status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct JobActivity {
+    pub job: String,
+    pub runs: u64,
+    pub runs_failed: u64,
+    pub files_processed: u64,
+    pub files_failed: u64,
+    pub files_duplicate: u64,
+    pub records: u64,
+    pub matched: u64,
+    pub entries_posted: u64,
+    pub breaks_opened: u64,
+    pub breaks_closed: u64,
+    pub processing_ms: u64,
+    pub last_run_at: Option<DateTime<Utc>>,
+}
+
+/// Totals across jobs since the store was created.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub files_processed: u64,
+    pub files_failed: u64,
+    pub files_duplicate: u64,
+    pub records: u64,
+    pub records_open: u64,
+    pub entries_posted: u64,
+    pub open_exceptions: u64,
+    pub mail_queued: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub job: String,
+    pub trigger: String,
+    pub status: String,
+    pub file: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: Option<u64>,
+    pub records_in: u64,
+    pub matched: u64,
+    pub entries_posted: u64,
+    pub breaks_opened: u64,
+    pub breaks_closed: u64,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PostedEntry {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub posting_date: NaiveDate,
+    pub narrative: String,
+    pub lines: Vec<crate::model::EntryLine>,
+}
+
+#[cfg(test)]
+mod tests;

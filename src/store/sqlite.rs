@@ -1,0 +1,976 @@
+//! SQLite backend: one file, WAL journal, a transaction per unit of work.
+//!
+//! Why these settings: WAL lets `clerk status` read while the daemon writes; `synchronous=FULL`
+//! makes a committed unit survive a power cut, not just a crash; `BEGIN IMMEDIATE` takes the
+//! write lock up front, so two writers queue on `busy_timeout` instead of failing halfway.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::model::{EntryLine, Source};
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_initial.sql")];
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing, readable by the service user only) and migrates.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io_error(path, e))?;
+        }
+        create_private(path).map_err(|e| io_error(path, e))?;
+        let conn = Connection::open(path).map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(map_err)?;
+        // journal_mode returns a row; the others do not.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other(format!(
+                "{}: could not switch to WAL journal (got {mode})",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(map_err)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(StoreError::Corrupt(format!(
+                "{} has schema version {version}, newer than this clerk knows ({}); upgrade clerk",
+                self.path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(map_err)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(map_err)?;
+        }
+        tx.commit().map_err(map_err)
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn unit(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        let mut unit = SqliteUnit::new(&tx);
+        work(&mut unit)?;
+        drop(unit);
+        tx.commit().map_err(map_err)
+    }
+
+    fn read(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(map_err)?;
+        let mut unit = SqliteUnit::new(&tx);
+        work(&mut unit)?;
+        drop(unit);
+        // Nothing was written; rolling back just ends the snapshot.
+        tx.rollback().map_err(map_err)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path.display())
+    }
+}
+
+struct SqliteUnit<'t, 'c> {
+    tx: &'t Transaction<'c>,
+    /// File id -> content hash, so a million records from one file share one `Arc<str>`.
+    file_hashes: HashMap<i64, Arc<str>>,
+}
+
+impl<'t, 'c> SqliteUnit<'t, 'c> {
+    fn new(tx: &'t Transaction<'c>) -> Self {
+        SqliteUnit {
+            tx,
+            file_hashes: HashMap::new(),
+        }
+    }
+
+    fn file_hash(&mut self, file_id: i64) -> Result<Arc<str>> {
+        if let Some(h) = self.file_hashes.get(&file_id) {
+            return Ok(h.clone());
+        }
+        let h: String = self
+            .tx
+            .query_row("SELECT sha256 FROM files WHERE id = ?", [file_id], |r| {
+                r.get(0)
+            })
+            .map_err(map_err)?;
+        let h: Arc<str> = Arc::from(h);
+        self.file_hashes.insert(file_id, h.clone());
+        Ok(h)
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?} in store: {e}")))
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("bad date {s:?} in store: {e}")))
+}
+
+fn parse_decimal(s: &str) -> Result<Decimal> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("bad amount {s:?} in store: {e}")))
+}
+
+fn parse_currency(s: &str) -> Result<Currency> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("bad currency in store: {e}")))
+}
+
+fn parse_enum<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
+    s.parse().map_err(StoreError::Corrupt)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> StoreError {
+    let msg = format!("{}: {e}", path.display());
+    match e.raw_os_error() {
+        Some(28) => StoreError::Full(msg),                // ENOSPC
+        Some(30) | Some(13) => StoreError::ReadOnly(msg), // EROFS, EACCES
+        _ => StoreError::Other(msg),
+    }
+}
+
+/// Maps driver errors to the failure modes callers act on.
+fn map_err(e: rusqlite::Error) -> StoreError {
+    let msg = e.to_string();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => StoreError::Busy(msg),
+        Some(ErrorCode::DiskFull) => StoreError::Full(msg),
+        Some(ErrorCode::ReadOnly) | Some(ErrorCode::CannotOpen) => StoreError::ReadOnly(msg),
+        Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+            StoreError::Corrupt(msg)
+        }
+        Some(ErrorCode::ConstraintViolation) => StoreError::Conflict(msg),
+        _ => StoreError::Other(msg),
+    }
+}
+
+fn to_u64(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+impl Unit for SqliteUnit<'_, '_> {
+    fn processed_file(&mut self, job: &str, sha256: &str) -> Result<Option<i64>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id FROM files WHERE job = ? AND sha256 = ? AND status = 'processed'",
+            )
+            .and_then(|mut s| s.query_row(params![job, sha256], |r| r.get(0)).optional())
+            .map_err(map_err)
+    }
+
+    fn add_file(&mut self, f: &NewFile<'_>) -> Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO files (job, sha256, name, size, arrived_at, status, error, duplicate_of)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    f.job,
+                    f.sha256,
+                    f.name,
+                    f.size as i64,
+                    ts(f.arrived_at),
+                    f.status.as_str(),
+                    f.error,
+                    f.duplicate_of
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn start_run(
+        &mut self,
+        job: &str,
+        trigger: Trigger,
+        file_id: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<i64> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO runs (job, trigger, file_id, started_at) VALUES (?, ?, ?, ?)",
+            )
+            .and_then(|mut s| s.execute(params![job, trigger.as_str(), file_id, ts(at)]))
+            .map_err(map_err)?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    fn finish_run(&mut self, run_id: i64, o: &RunOutcome) -> Result<()> {
+        let finished = o.finished_at.unwrap_or_else(Utc::now);
+        let started: String = self
+            .tx
+            .query_row("SELECT started_at FROM runs WHERE id = ?", [run_id], |r| {
+                r.get(0)
+            })
+            .map_err(map_err)?;
+        let duration = (finished - parse_ts(&started)?).num_milliseconds().max(0);
+        self.tx
+            .prepare_cached(
+                "UPDATE runs SET finished_at = ?, status = ?, format = ?, records_in = ?,
+                    records_known = ?, matched = ?, entries_posted = ?, breaks_opened = ?,
+                    breaks_closed = ?, duration_ms = ?, arrival_to_done_ms = ?, error = ?
+                 WHERE id = ?",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    ts(finished),
+                    o.status.unwrap_or(RunStatus::Ok).as_str(),
+                    o.format,
+                    o.records_in as i64,
+                    o.records_known as i64,
+                    o.matched as i64,
+                    o.entries_posted as i64,
+                    o.breaks_opened as i64,
+                    o.breaks_closed as i64,
+                    duration,
+                    o.arrival_to_done_ms.map(|v| v as i64),
+                    o.error,
+                    run_id
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn add_records(
+        &mut self,
+        scope: &str,
+        file_id: i64,
+        records: &[Record],
+    ) -> Result<AddedRecords> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO records (scope, side, identity, file_id, sheet, row, external_id,
+                    account, value_date, booking_date, amount, currency, reference, counterparty,
+                    remittance)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (scope, side, identity) DO NOTHING",
+            )
+            .map_err(map_err)?;
+        let mut added = AddedRecords::default();
+        for r in records {
+            let n = stmt
+                .execute(params![
+                    scope,
+                    r.side.as_str(),
+                    r.identity(),
+                    file_id,
+                    r.source.sheet.as_deref(),
+                    r.source.row,
+                    r.external_id,
+                    r.account,
+                    r.value_date.to_string(),
+                    r.booking_date.map(|d| d.to_string()),
+                    r.amount.to_string(),
+                    r.currency.as_str(),
+                    r.reference,
+                    r.counterparty,
+                    r.remittance,
+                ])
+                .map_err(map_err)?;
+            if n == 1 {
+                added.inserted += 1;
+            } else {
+                added.known += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    fn open_records(
+        &mut self,
+        scope: &str,
+        side: Side,
+        account: Option<&str>,
+    ) -> Result<Vec<StoredRecord>> {
+        let rows: Vec<(i64, RawRecord)> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached(
+                    "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
+                        amount, currency, reference, counterparty, remittance
+                     FROM records
+                     WHERE scope = ?1 AND side = ?2 AND match_id IS NULL
+                       AND (?3 IS NULL OR account = ?3)
+                     ORDER BY id",
+                )
+                .map_err(map_err)?;
+            stmt.query_map(params![scope, side.as_str(), account], |r| {
+                Ok((
+                    r.get(0)?,
+                    RawRecord {
+                        file_id: r.get(1)?,
+                        sheet: r.get(2)?,
+                        row: r.get(3)?,
+                        external_id: r.get(4)?,
+                        account: r.get(5)?,
+                        value_date: r.get(6)?,
+                        booking_date: r.get(7)?,
+                        amount: r.get(8)?,
+                        currency: r.get(9)?,
+                        reference: r.get(10)?,
+                        counterparty: r.get(11)?,
+                        remittance: r.get(12)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(map_err)?
+        };
+        let mut sheets: HashMap<String, Arc<str>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, raw) in rows {
+            let file = self.file_hash(raw.file_id)?;
+            let sheet = raw.sheet.map(|s| {
+                sheets
+                    .entry(s)
+                    .or_insert_with_key(|k| Arc::from(k.as_str()))
+                    .clone()
+            });
+            out.push(StoredRecord {
+                id,
+                record: Record {
+                    side,
+                    external_id: raw.external_id,
+                    account: raw.account,
+                    value_date: parse_date(&raw.value_date)?,
+                    booking_date: raw.booking_date.as_deref().map(parse_date).transpose()?,
+                    amount: parse_decimal(&raw.amount)?,
+                    currency: parse_currency(&raw.currency)?,
+                    reference: raw.reference,
+                    counterparty: raw.counterparty,
+                    remittance: raw.remittance,
+                    source: Source {
+                        file,
+                        sheet,
+                        row: raw.row,
+                    },
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {
+        let d: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT MAX(value_date) FROM records WHERE scope = ? AND side = ?",
+                params![scope, side.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(map_err)?;
+        d.as_deref().map(parse_date).transpose()
+    }
+
+    fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted> {
+        let already: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT id FROM entries WHERE idempotency_key = ?")
+            .and_then(|mut s| {
+                s.query_row([&m.entry.idempotency_key], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(map_err)?;
+        if already.is_some() {
+            return Ok(Posted::AlreadyPosted);
+        }
+        crate::post::check_balanced(&m.entry.lines)
+            .map_err(|e| StoreError::Conflict(format!("entry refused: {e}")))?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO matches (job, run_id, pass, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .and_then(|mut s| s.execute(params![m.job, m.run_id, m.pass.as_str(), ts(m.at)]))
+            .map_err(map_err)?;
+        let match_id = self.tx.last_insert_rowid();
+        {
+            let mut mark = self
+                .tx
+                .prepare_cached("UPDATE records SET match_id = ? WHERE id = ? AND match_id IS NULL")
+                .map_err(map_err)?;
+            for &id in m.record_ids {
+                if mark.execute(params![match_id, id]).map_err(map_err)? != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "record {id} is already matched; a record is never used twice"
+                    )));
+                }
+            }
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO entries (idempotency_key, job, run_id, match_id, posting_date,
+                    narrative, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    m.entry.idempotency_key,
+                    m.job,
+                    m.run_id,
+                    match_id,
+                    m.entry.posting_date.to_string(),
+                    m.entry.narrative,
+                    ts(m.at)
+                ])
+            })
+            .map_err(map_err)?;
+        let entry_id = self.tx.last_insert_rowid();
+        let mut line = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO entry_lines (entry_id, line_no, account, currency, amount)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .map_err(map_err)?;
+        for (i, l) in m.entry.lines.iter().enumerate() {
+            line.execute(params![
+                entry_id,
+                i as i64,
+                l.account,
+                l.currency.as_str(),
+                l.amount.to_string()
+            ])
+            .map_err(map_err)?;
+        }
+        Ok(Posted::Posted { match_id, entry_id })
+    }
+
+    fn open_break(&mut self, b: &NewBreak<'_>) -> Result<Option<i64>> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO breaks (job, reason, status, detail, amount, currency, since, owner,
+                    record_id, source, opened_run_id, opened_at)
+                 VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (record_id) WHERE status = 'open' AND record_id IS NOT NULL
+                 DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    b.job,
+                    b.reason.as_str(),
+                    b.detail,
+                    b.amount.map(|a| a.to_string()),
+                    b.currency.map(|c| c.as_str().to_string()),
+                    b.since.to_string(),
+                    b.owner,
+                    b.record_id,
+                    b.source,
+                    b.run_id,
+                    ts(b.at)
+                ])
+            })
+            .map_err(map_err)?;
+        Ok((n == 1).then(|| self.tx.last_insert_rowid()))
+    }
+
+    fn close_breaks_of_records(
+        &mut self,
+        record_ids: &[i64],
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "UPDATE breaks SET status = 'resolved', closed_at = ?, closed_run_id = ?,
+                    resolution = ?
+                 WHERE record_id = ? AND status = 'open'",
+            )
+            .map_err(map_err)?;
+        let mut closed = 0;
+        let at = ts(at);
+        for id in record_ids {
+            closed += stmt
+                .execute(params![at, run_id, resolution, id])
+                .map_err(map_err)? as u64;
+        }
+        Ok(closed)
+    }
+
+    fn breaks(&mut self, f: &BreakFilter<'_>) -> Result<Vec<Break>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT id, job, reason, status, detail, amount, currency, since, owner,
+                    opened_at, closed_at, resolution, record_id, source
+                 FROM breaks
+                 WHERE (?1 IS NULL OR job = ?1) AND (?2 IS NULL OR status = ?2)
+                 ORDER BY since, id
+                 LIMIT ?3",
+            )
+            .map_err(map_err)?;
+        let limit = f.limit.map(|l| l as i64).unwrap_or(-1);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = stmt
+            .query_map(params![f.job, f.status.map(|s| s.as_str()), limit], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                    r.get(12)?,
+                    r.get(13)?,
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(
+                |(
+                    id,
+                    job,
+                    reason,
+                    status,
+                    detail,
+                    amount,
+                    currency,
+                    since,
+                    owner,
+                    opened,
+                    closed,
+                    resolution,
+                    record_id,
+                    source,
+                )| {
+                    Ok(Break {
+                        id,
+                        job,
+                        reason: parse_enum(&reason)?,
+                        status: parse_enum(&status)?,
+                        detail,
+                        amount: amount.as_deref().map(parse_decimal).transpose()?,
+                        currency: currency.as_deref().map(parse_currency).transpose()?,
+                        since: parse_date(&since)?,
+                        owner,
+                        opened_at: parse_ts(&opened)?,
+                        closed_at: closed.as_deref().map(parse_ts).transpose()?,
+                        resolution,
+                        record_id,
+                        source,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn enqueue_mail(&mut self, m: &NewMail<'_>) -> Result<bool> {
+        let recipients = serde_json::to_string(m.recipients)
+            .map_err(|e| StoreError::Other(format!("recipients: {e}")))?;
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO outbox (message_id, purpose, sender, recipients, subject, raw,
+                    created_at, next_attempt_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (message_id) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    m.message_id,
+                    m.purpose,
+                    m.from,
+                    recipients,
+                    m.subject,
+                    m.raw,
+                    ts(m.at),
+                    ts(m.at)
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(n == 1)
+    }
+
+    fn mail_due(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT id, message_id, purpose, sender, recipients, subject, raw, attempts
+                 FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?
+                 ORDER BY next_attempt_at, id LIMIT ?",
+            )
+            .map_err(map_err)?;
+        let rows: Vec<(i64, String, String, String, String, String, Vec<u8>, i64)> = stmt
+            .query_map(params![ts(now), limit as i64], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(
+                |(id, message_id, purpose, from, recipients, subject, raw, attempts)| {
+                    Ok(QueuedMail {
+                        id,
+                        message_id,
+                        purpose,
+                        from,
+                        recipients: serde_json::from_str(&recipients)
+                            .map_err(|e| StoreError::Corrupt(format!("outbox recipients: {e}")))?,
+                        subject,
+                        raw,
+                        attempts: attempts.max(0) as u32,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn mail_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL
+                 WHERE id = ?",
+                params![ts(at), id],
+            )
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn mail_failed(&mut self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+                 WHERE id = ?",
+                params![error, ts(retry_at), id],
+            )
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn next_mail_due(&mut self) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(map_err)?;
+        t.as_deref().map(parse_ts).transpose()
+    }
+
+    fn last_fired(&mut self, job: &str) -> Result<Option<DateTime<Utc>>> {
+        let t: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT last_fired FROM schedule_state WHERE job = ?",
+                [job],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        t.as_deref().map(parse_ts).transpose()
+    }
+
+    fn set_last_fired(&mut self, job: &str, at: DateTime<Utc>) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO schedule_state (job, last_fired) VALUES (?1, ?2)
+                 ON CONFLICT (job) DO UPDATE SET last_fired = ?2",
+                params![job, ts(at)],
+            )
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn activity_since(&mut self, since: DateTime<Utc>) -> Result<Vec<JobActivity>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT r.job,
+                    COUNT(*),
+                    SUM(r.status = 'failed'),
+                    SUM(f.status = 'processed'),
+                    SUM(f.status = 'failed'),
+                    SUM(f.status = 'duplicate'),
+                    SUM(r.records_in), SUM(r.matched), SUM(r.entries_posted),
+                    SUM(r.breaks_opened), SUM(r.breaks_closed),
+                    SUM(COALESCE(r.duration_ms, 0)),
+                    MAX(r.started_at)
+                 FROM runs r LEFT JOIN files f ON f.id = r.file_id
+                 WHERE r.started_at >= ?
+                 GROUP BY r.job ORDER BY r.job",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([ts(since)], |r| {
+                let n = |i: usize| -> rusqlite::Result<u64> {
+                    Ok(to_u64(r.get::<_, Option<i64>>(i)?.unwrap_or(0)))
+                };
+                Ok((
+                    JobActivity {
+                        job: r.get(0)?,
+                        runs: n(1)?,
+                        runs_failed: n(2)?,
+                        files_processed: n(3)?,
+                        files_failed: n(4)?,
+                        files_duplicate: n(5)?,
+                        records: n(6)?,
+                        matched: n(7)?,
+                        entries_posted: n(8)?,
+                        breaks_opened: n(9)?,
+                        breaks_closed: n(10)?,
+                        processing_ms: n(11)?,
+                        last_run_at: None,
+                    },
+                    r.get::<_, Option<String>>(12)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(mut a, last)| {
+                a.last_run_at = last.as_deref().map(parse_ts).transpose()?;
+                Ok(a)
+            })
+            .collect()
+    }
+
+    fn totals(&mut self) -> Result<Totals> {
+        self.tx
+            .query_row(
+                "SELECT
+                    (SELECT COUNT(*) FROM files WHERE status = 'processed'),
+                    (SELECT COUNT(*) FROM files WHERE status = 'failed'),
+                    (SELECT COUNT(*) FROM files WHERE status = 'duplicate'),
+                    (SELECT COUNT(*) FROM records),
+                    (SELECT COUNT(*) FROM records WHERE match_id IS NULL),
+                    (SELECT COUNT(*) FROM entries),
+                    (SELECT COUNT(*) FROM breaks WHERE status = 'open'),
+                    (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL)",
+                [],
+                |r| {
+                    Ok(Totals {
+                        files_processed: to_u64(r.get(0)?),
+                        files_failed: to_u64(r.get(1)?),
+                        files_duplicate: to_u64(r.get(2)?),
+                        records: to_u64(r.get(3)?),
+                        records_open: to_u64(r.get(4)?),
+                        entries_posted: to_u64(r.get(5)?),
+                        open_exceptions: to_u64(r.get(6)?),
+                        mail_queued: to_u64(r.get(7)?),
+                    })
+                },
+            )
+            .map_err(map_err)
+    }
+
+    fn recent_runs(&mut self, limit: usize) -> Result<Vec<RunRow>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT r.id, r.job, r.trigger, r.status, f.name, r.started_at, r.duration_ms,
+                    r.records_in, r.matched, r.entries_posted, r.breaks_opened, r.breaks_closed,
+                    r.error
+                 FROM runs r LEFT JOIN files f ON f.id = r.file_id
+                 ORDER BY r.id DESC LIMIT ?",
+            )
+            .map_err(map_err)?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    [
+                        r.get::<_, i64>(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                    ],
+                    r.get::<_, Option<String>>(12)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(id, job, trigger, status, file, started, dur, n, error)| {
+                Ok(RunRow {
+                    id,
+                    job,
+                    trigger,
+                    status,
+                    file,
+                    started_at: parse_ts(&started)?,
+                    duration_ms: dur.map(to_u64),
+                    records_in: to_u64(n[0]),
+                    matched: to_u64(n[1]),
+                    entries_posted: to_u64(n[2]),
+                    breaks_opened: to_u64(n[3]),
+                    breaks_closed: to_u64(n[4]),
+                    error,
+                })
+            })
+            .collect()
+    }
+
+    fn entries_of_run(&mut self, run_id: i64) -> Result<Vec<PostedEntry>> {
+        let heads: Vec<(i64, String, String, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, idempotency_key, posting_date, narrative FROM entries
+                 WHERE run_id = ? ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map([run_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(map_err)?;
+        let mut out = Vec::with_capacity(heads.len());
+        for (id, key, date, narrative) in heads {
+            let raw: Vec<(String, String, String)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT account, currency, amount FROM entry_lines WHERE entry_id = ?
+                     ORDER BY line_no",
+                )
+                .and_then(|mut s| {
+                    s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect()
+                })
+                .map_err(map_err)?;
+            let lines = raw
+                .into_iter()
+                .map(|(account, currency, amount)| {
+                    Ok(EntryLine {
+                        account,
+                        currency: parse_currency(&currency)?,
+                        amount: parse_decimal(&amount)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            out.push(PostedEntry {
+                id,
+                idempotency_key: key,
+                posting_date: parse_date(&date)?,
+                narrative,
+                lines,
+            });
+        }
+        Ok(out)
+    }
+}
+
+struct RawRecord {
+    file_id: i64,
+    sheet: Option<String>,
+    row: u32,
+    external_id: String,
+    account: Option<String>,
+    value_date: String,
+    booking_date: Option<String>,
+    amount: String,
+    currency: String,
+    reference: Option<String>,
+    counterparty: Option<String>,
+    remittance: Option<String>,
+}

@@ -1,0 +1,413 @@
+//! The store's contract, as one suite every backend must pass.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::model::{EntryLine, Source};
+
+fn at(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0).unwrap()
+}
+
+fn record(side: Side, id: &str, amount: &str) -> Record {
+    Record {
+        side,
+        external_id: id.into(),
+        account: Some("CASH-EUR-01".into()),
+        value_date: "2026-03-02".parse().unwrap(),
+        booking_date: None,
+        amount: amount.parse().unwrap(),
+        currency: "EUR".parse().unwrap(),
+        reference: Some(format!("INV-{id}")),
+        counterparty: Some("ACME".into()),
+        remittance: None,
+        source: Source {
+            file: Arc::from("abc"),
+            sheet: None,
+            row: 2,
+        },
+    }
+}
+
+fn new_file<'a>(job: &'a str, sha: &'a str) -> NewFile<'a> {
+    NewFile {
+        job,
+        sha256: sha,
+        name: "ledger.csv",
+        size: 10,
+        arrived_at: at(7),
+        status: FileStatus::Processed,
+        error: None,
+        duplicate_of: None,
+    }
+}
+
+fn entry(key: &str, amount: &str) -> JournalEntry {
+    let a: Decimal = amount.parse().unwrap();
+    JournalEntry {
+        idempotency_key: key.into(),
+        posting_date: "2026-03-02".parse().unwrap(),
+        narrative: "test".into(),
+        lines: vec![
+            EntryLine {
+                account: "1010".into(),
+                currency: "EUR".parse().unwrap(),
+                amount: a,
+            },
+            EntryLine {
+                account: "1200".into(),
+                currency: "EUR".parse().unwrap(),
+                amount: -a,
+            },
+        ],
+    }
+}
+
+/// Stores one ledger item and one statement line; returns (run, ledger id, statement id).
+fn seed(store: &mut dyn Store, tag: &str) -> (i64, i64, i64) {
+    let sha = format!("sha-{tag}");
+    in_unit(store, |u| {
+        let f = u.add_file(&new_file("bank", &sha))?;
+        let run = u.start_run("bank", Trigger::File, Some(f), at(7))?;
+        u.add_records(
+            "main",
+            f,
+            &[record(Side::Ledger, tag, "12345678901234567.89")],
+        )?;
+        u.add_records(
+            "bank",
+            f,
+            &[record(
+                Side::Statement,
+                &format!("BK{tag}"),
+                "12345678901234567.89",
+            )],
+        )?;
+        let l = u
+            .open_records("main", Side::Ledger, None)?
+            .last()
+            .unwrap()
+            .id;
+        let s = u
+            .open_records("bank", Side::Statement, None)?
+            .last()
+            .unwrap()
+            .id;
+        Ok((run, l, s))
+    })
+    .unwrap()
+}
+
+pub fn conformance(store: &mut dyn Store) {
+    amounts_round_trip_exactly(store);
+    a_failed_unit_leaves_nothing_behind(store);
+    records_are_kept_once_per_identity(store);
+    posting_is_idempotent_and_records_are_used_once(store);
+    a_record_has_one_open_break(store);
+    outbox_keeps_each_message_once(store);
+    schedules_remember_their_last_fire(store);
+}
+
+fn amounts_round_trip_exactly(store: &mut dyn Store) {
+    seed(store, "1");
+    let open = in_read(store, |u| u.open_records("main", Side::Ledger, None)).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        open[0].record.amount.to_string(),
+        "12345678901234567.89",
+        "money must not pass through a float"
+    );
+    assert_eq!(&*open[0].record.source.file, "sha-1");
+    let filtered = in_read(store, |u| {
+        u.open_records("main", Side::Ledger, Some("OTHER-ACCOUNT"))
+    })
+    .unwrap();
+    assert!(filtered.is_empty());
+}
+
+fn a_failed_unit_leaves_nothing_behind(store: &mut dyn Store) {
+    let before = in_read(store, |u| u.totals()).unwrap();
+    let result = in_unit(store, |u| {
+        let f = u.add_file(&new_file("bank", "sha-2"))?;
+        u.add_records("main", f, &[record(Side::Ledger, "99", "1.00")])?;
+        Err::<(), _>(StoreError::Other("disk on fire".into()))
+    });
+    assert!(result.is_err());
+    let after = in_read(store, |u| u.totals()).unwrap();
+    assert_eq!(before.records, after.records);
+    assert_eq!(before.files_processed, after.files_processed);
+}
+
+fn records_are_kept_once_per_identity(store: &mut dyn Store) {
+    let added = in_unit(store, |u| {
+        let f = u.add_file(&new_file("ledger", "sha-3"))?;
+        u.add_records(
+            "main",
+            f,
+            &[
+                record(Side::Ledger, "1", "12345678901234567.89"),
+                record(Side::Ledger, "2", "5.00"),
+            ],
+        )
+    })
+    .unwrap();
+    assert_eq!(
+        added,
+        AddedRecords {
+            inserted: 1,
+            known: 1
+        }
+    );
+    let processed = in_read(store, |u| u.processed_file("ledger", "sha-3")).unwrap();
+    assert!(processed.is_some());
+    assert!(
+        in_read(store, |u| u.processed_file("bank", "sha-3"))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
+    let (run, l, s) = seed(store, "20");
+    let e = entry("key-1", "12345678901234567.89");
+    let posted = in_unit(store, |u| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::Reference,
+            record_ids: &[l, s],
+            entry: &e,
+            at: at(8),
+        })
+    })
+    .unwrap();
+    assert!(matches!(posted, Posted::Posted { .. }));
+
+    // The same entry again: nothing changes.
+    let again = in_unit(store, |u| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::Reference,
+            record_ids: &[l, s],
+            entry: &e,
+            at: at(9),
+        })
+    })
+    .unwrap();
+    assert_eq!(again, Posted::AlreadyPosted);
+
+    // Another entry over an already matched record is refused, and nothing of it stays.
+    let other = entry("key-2", "1.00");
+    let refused = in_unit(store, |u| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::AmountDate,
+            record_ids: &[l],
+            entry: &other,
+            at: at(9),
+        })
+    });
+    assert!(matches!(refused, Err(StoreError::Conflict(_))));
+
+    let entries = in_read(store, |u| u.entries_of_run(run)).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].lines[1].amount.to_string(),
+        "-12345678901234567.89"
+    );
+
+    // An unbalanced entry never reaches the books.
+    let (run2, l2, s2) = {
+        let ids = in_unit(store, |u| {
+            let f = u.add_file(&new_file("bank", "sha-4"))?;
+            let run = u.start_run("bank", Trigger::File, Some(f), at(7))?;
+            u.add_records("main", f, &[record(Side::Ledger, "7", "3.00")])?;
+            u.add_records("bank", f, &[record(Side::Statement, "BK7", "3.00")])?;
+            let l = u.open_records("main", Side::Ledger, None)?;
+            let s = u.open_records("bank", Side::Statement, None)?;
+            Ok((run, l.last().unwrap().id, s.last().unwrap().id))
+        })
+        .unwrap();
+        ids
+    };
+    let mut bad = entry("key-3", "3.00");
+    bad.lines[1].amount = "-2.99".parse().unwrap();
+    let refused = in_unit(store, |u| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run2,
+            pass: MatchPass::AmountDate,
+            record_ids: &[l2, s2],
+            entry: &bad,
+            at: at(9),
+        })
+    });
+    assert!(matches!(refused, Err(StoreError::Conflict(_))));
+    assert!(
+        in_read(store, |u| u.entries_of_run(run2))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn a_record_has_one_open_break(store: &mut dyn Store) {
+    let (run, l, _) = in_unit(store, |u| {
+        let f = u.add_file(&new_file("bank", "sha-5"))?;
+        let run = u.start_run("bank", Trigger::File, Some(f), at(7))?;
+        u.add_records("main", f, &[record(Side::Ledger, "50", "8.00")])?;
+        let l = u.open_records("main", Side::Ledger, None)?;
+        Ok((run, l.last().unwrap().id, f))
+    })
+    .unwrap();
+    let b = |detail: &'static str| NewBreak {
+        job: "bank",
+        run_id: run,
+        reason: BreakReason::MissingOnStatement,
+        detail,
+        amount: Some("8.00".parse().unwrap()),
+        currency: Some("EUR".parse().unwrap()),
+        since: "2026-03-02".parse().unwrap(),
+        owner: Some("cash-ops"),
+        record_id: Some(l),
+        source: Some("ledger.csv line 2"),
+        at: at(8),
+    };
+    assert!(
+        in_unit(store, |u| u.open_break(&b("first")))
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        in_unit(store, |u| u.open_break(&b("second")))
+            .unwrap()
+            .is_none()
+    );
+    let open = in_read(store, |u| {
+        u.breaks(&BreakFilter {
+            status: Some(BreakStatus::Open),
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    let mine: Vec<_> = open.iter().filter(|x| x.record_id == Some(l)).collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].detail, "first");
+    assert_eq!(mine[0].amount.unwrap().to_string(), "8.00");
+
+    let closed = in_unit(store, |u| {
+        u.close_breaks_of_records(&[l], "matched later", run, at(9))
+    })
+    .unwrap();
+    assert_eq!(closed, 1);
+    let resolved = in_read(store, |u| {
+        u.breaks(&BreakFilter {
+            status: Some(BreakStatus::Resolved),
+            ..Default::default()
+        })
+    })
+    .unwrap();
+    assert!(
+        resolved
+            .iter()
+            .any(|x| x.record_id == Some(l) && x.resolution.as_deref() == Some("matched later"))
+    );
+    // Once resolved, a new break may open for the record again.
+    assert!(
+        in_unit(store, |u| u.open_break(&b("third")))
+            .unwrap()
+            .is_some()
+    );
+}
+
+fn outbox_keeps_each_message_once(store: &mut dyn Store) {
+    let to = vec!["manager@example.com".to_string()];
+    let mail = NewMail {
+        message_id: "<summary-1@clerk>",
+        purpose: "summary",
+        from: "clerk@example.com",
+        recipients: &to,
+        subject: "summary",
+        raw: b"raw message",
+        at: at(7),
+    };
+    assert!(in_unit(store, |u| u.enqueue_mail(&mail)).unwrap());
+    assert!(!in_unit(store, |u| u.enqueue_mail(&mail)).unwrap());
+    let due = in_read(store, |u| u.mail_due(at(7), 10)).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].recipients, to);
+    assert_eq!(due[0].raw, b"raw message");
+
+    in_unit(store, |u| {
+        u.mail_failed(due[0].id, "connection refused", at(8))
+    })
+    .unwrap();
+    assert!(
+        in_read(store, |u| u.mail_due(at(7), 10))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), Some(at(8)));
+    let retry = in_read(store, |u| u.mail_due(at(8), 10)).unwrap();
+    assert_eq!(retry[0].attempts, 1);
+    in_unit(store, |u| u.mail_sent(retry[0].id, at(8))).unwrap();
+    assert!(
+        in_read(store, |u| u.mail_due(at(23), 10))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), None);
+}
+
+fn schedules_remember_their_last_fire(store: &mut dyn Store) {
+    assert_eq!(in_read(store, |u| u.last_fired("summary")).unwrap(), None);
+    in_unit(store, |u| u.set_last_fired("summary", at(7))).unwrap();
+    in_unit(store, |u| u.set_last_fired("summary", at(8))).unwrap();
+    assert_eq!(
+        in_read(store, |u| u.last_fired("summary")).unwrap(),
+        Some(at(8))
+    );
+}
+
+#[test]
+fn sqlite_passes_the_store_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state").join("clerk.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    conformance(&mut store);
+}
+
+#[test]
+fn sqlite_keeps_everything_across_reopen_and_is_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clerk.db");
+    {
+        let mut store = SqliteStore::open(&path).unwrap();
+        seed(&mut store, "1");
+    }
+    let mut store = SqliteStore::open(&path).unwrap();
+    let totals = in_read(&mut store, |u| u.totals()).unwrap();
+    assert_eq!(totals.records, 2);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the database must be readable by its owner only"
+        );
+    }
+}
+
+#[test]
+fn sqlite_refuses_a_file_that_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clerk.db");
+    std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+    let err = SqliteStore::open(&path).err().expect("must fail");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
