@@ -1,1 +1,670 @@
-//! (being written)
+//! The daemon: wires the stages together and owns every long-lived task.
+//!
+//! Tasks (all started and joined here; nothing is spawned and forgotten):
+//! - **scanner**: lists watched folders on every tick and file event, claims settled files;
+//! - **scheduler**: fires scheduled jobs at their time, catching up one missed run;
+//! - **worker**: the one writer: runs each unit of work (a file, a fire) on a blocking thread;
+//! - **mailer**: delivers queued mail with retries and back-off;
+//! - **watchdog**: tells systemd the daemon is alive while the scanner keeps turning.
+//!
+//! Shutdown is one signal fanned out through a `watch` channel; the worker finishes (or, past
+//! the drain deadline, abandons to the transaction's rollback) its current unit.
+
+pub mod pipeline;
+pub mod summary;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::config::{Config, Job, JobKind, Watch};
+use crate::ingest::{self, Claimed, FolderEvents, Settler};
+use crate::notify::Mailer;
+use crate::store::{self, FileStatus, Store, StoreError, Trigger};
+use pipeline::FileOutcome;
+
+/// One thing for the worker to do.
+#[derive(Debug)]
+enum Work {
+    File {
+        job: String,
+        claimed: Claimed,
+        recovered: bool,
+    },
+    Fire {
+        job: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// What every task shares.
+struct Shared {
+    config: Arc<Config>,
+    /// The one store connection; used on blocking threads only, never across an await.
+    store: Arc<Mutex<Box<dyn Store>>>,
+    mailer: Mailer,
+    /// Wakes the mailer when new mail is queued.
+    mail_queued: Notify,
+    /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
+    scanner_alive: AtomicI64,
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    info!(config = %config.file.display(), jobs = config.jobs.len(), "clerk starting");
+
+    prepare_folders(&config)?;
+    info!("folders ready");
+
+    let path = config.settings.store_path.clone();
+    let store = tokio::task::spawn_blocking(move || store::open(&path))
+        .await?
+        .with_context(|| format!("opening the store {}", config.settings.store_path.display()))?;
+    info!(store = %store.describe(), "store open");
+
+    let mailer = Mailer::new(config.mail.delivery.clone()).context("setting up mail delivery")?;
+    info!(mail = %mailer.describe(), "mail delivery ready");
+
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        store: Arc::new(Mutex::new(store)),
+        mailer,
+        mail_queued: Notify::new(),
+        scanner_alive: AtomicI64::new(now_millis()),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (work_tx, work_rx) = mpsc::channel::<Work>(1024);
+
+    // Files a previous run left half-done go first, before anything new.
+    let mut recovered = 0;
+    for job in &config.jobs {
+        if let Some(w) = &job.watch {
+            for claimed in ingest::leftovers(w)
+                .with_context(|| format!("looking for unfinished files of job {}", job.name))?
+            {
+                info!(job = %job.name, file = %claimed.name, "resuming a file taken before the last stop");
+                work_tx
+                    .send(Work::File {
+                        job: job.name.clone(),
+                        claimed,
+                        recovered: true,
+                    })
+                    .await?;
+                recovered += 1;
+            }
+        }
+    }
+    if recovered > 0 {
+        info!(files = recovered, "unfinished files queued");
+    }
+
+    let tasks: Vec<(&str, JoinHandle<()>)> = vec![
+        (
+            "worker",
+            tokio::spawn(worker(shared.clone(), work_rx, stop_rx.clone())),
+        ),
+        (
+            "scanner",
+            tokio::spawn(scanner(shared.clone(), work_tx.clone(), stop_rx.clone())),
+        ),
+        (
+            "scheduler",
+            tokio::spawn(scheduler(shared.clone(), work_tx.clone(), stop_rx.clone())),
+        ),
+        (
+            "mailer",
+            tokio::spawn(mail_sender(shared.clone(), stop_rx.clone())),
+        ),
+        (
+            "watchdog",
+            tokio::spawn(watchdog(shared.clone(), stop_rx.clone())),
+        ),
+    ];
+    drop(work_tx);
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    info!("clerk running");
+
+    shutdown.await;
+    info!("stopping: finishing the current unit of work");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::Instant::now() + config.settings.drain_timeout;
+    for (name, handle) in tasks {
+        match tokio::time::timeout_at(deadline, handle).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(task = name, error = %e, "task ended abnormally"),
+            Err(_) => warn!(
+                task = name,
+                "did not stop within the drain timeout; its unit of work rolls back"
+            ),
+        }
+    }
+    info!("clerk stopped");
+    Ok(())
+}
+
+/// Creates the folders clerk writes to, and the watched folders, when missing.
+pub fn prepare_folders(config: &Config) -> anyhow::Result<()> {
+    let s = &config.settings;
+    for dir in [&s.state_dir, &s.archive_dir, &s.failed_dir] {
+        create_dir(dir)?;
+    }
+    if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
+        create_dir(dir)?;
+    }
+    for job in &config.jobs {
+        if let Some(w) = &job.watch {
+            create_dir(&w.folder)?;
+        }
+    }
+    Ok(())
+}
+
+fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))
+}
+
+fn now_millis() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+// ---- worker -------------------------------------------------------------------------------
+
+async fn worker(shared: Arc<Shared>, mut work: mpsc::Receiver<Work>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = stopped(&mut stop) => return,
+            item = work.recv() => match item {
+                Some(i) => i,
+                None => return,
+            },
+        };
+        let mut backoff = Duration::from_secs(1);
+        let mut item = item;
+        loop {
+            match do_work(&shared, item).await {
+                Ok(()) => break,
+                Err((again, e)) => {
+                    // The store is unavailable (locked, full, read-only): the file stays in
+                    // processing and the same work is tried again.
+                    error!(error = %e, retry_in = ?backoff, "unit of work failed; will retry");
+                    item = again;
+                    tokio::select! {
+                        _ = stopped(&mut stop) => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+        shared.mail_queued.notify_one();
+    }
+}
+
+/// Runs one unit of work. On a transient store error hands the work back for a retry.
+async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreError)> {
+    let config = shared.config.clone();
+    match item {
+        Work::File {
+            job,
+            claimed,
+            recovered,
+        } => {
+            let span = info_span!("file", job = %job, file = %claimed.name);
+            let Some(j) = config.job(&job).cloned() else {
+                error!(parent: &span, "job no longer configured; file left in processing");
+                return Ok(());
+            };
+            let store = shared.store.clone();
+            let c = claimed.clone();
+            let cfg = config.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                pipeline::process_file(
+                    &cfg,
+                    guard.as_mut(),
+                    &j,
+                    &c,
+                    Trigger::File,
+                    recovered,
+                    Utc::now,
+                )
+            })
+            .instrument(span.clone())
+            .await;
+            let outcome = match result {
+                Ok(Ok(o)) => o,
+                Ok(Err(e)) if e.is_transient() => {
+                    return Err((
+                        Work::File {
+                            job,
+                            claimed,
+                            recovered,
+                        },
+                        e,
+                    ));
+                }
+                Ok(Err(e)) => {
+                    // Not the file's fault and not going away by itself: keep the file, say so
+                    // loudly, and move on so other files are not blocked.
+                    error!(parent: &span, error = %e, "processing failed; the file is kept in failed/ for a human");
+                    FileOutcome::Failed {
+                        run_id: 0,
+                        message: format!("clerk could not process this file: {e}"),
+                    }
+                }
+                Err(join) => {
+                    error!(parent: &span, error = %join, "processing panicked; the file is kept in failed/");
+                    FileOutcome::Failed {
+                        run_id: 0,
+                        message: format!("clerk crashed while processing this file: {join}"),
+                    }
+                }
+            };
+            let cfg = config.clone();
+            tokio::task::spawn_blocking(move || finish_file(&cfg, &job, &claimed, &outcome))
+                .instrument(span)
+                .await
+                .unwrap_or_else(|e| error!(error = %e, "moving the file panicked"));
+            Ok(())
+        }
+        Work::Fire { job, at } => {
+            let span = info_span!("schedule", job = %job, at = %at);
+            let Some(j) = config.job(&job).cloned() else {
+                return Ok(());
+            };
+            let store = shared.store.clone();
+            let cfg = config.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                fire(&cfg, guard.as_mut(), &j, at, Trigger::Schedule)
+            })
+            .instrument(span.clone())
+            .await;
+            match result {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) if e.is_transient() => Err((Work::Fire { job, at }, e)),
+                Ok(Err(e)) => {
+                    error!(parent: &span, error = %e, "scheduled run failed");
+                    Ok(())
+                }
+                Err(e) => {
+                    error!(parent: &span, error = %e, "scheduled run panicked");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+/// Runs a job that fires on a schedule (today: the summary).
+pub fn fire(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    at: DateTime<Utc>,
+    trigger: Trigger,
+) -> Result<(), StoreError> {
+    match &job.kind {
+        JobKind::Summary { .. } => {
+            let q = store::in_unit(store, |u| {
+                summary::queue_summary(u, config, job, at, trigger, Utc::now())
+            })?;
+            info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued");
+        }
+        _ => {
+            // File jobs on a schedule: take what is in the inbox now.
+            warn!(job = %job.name, "scheduled file jobs run when files arrive; nothing to do");
+        }
+    }
+    Ok(())
+}
+
+/// Moves a file to where its outcome says, after the store has recorded that outcome.
+pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &FileOutcome) {
+    let settings = &config.settings;
+    let failed = |message: &str| match ingest::fail(claimed, &settings.failed_dir, job, message) {
+        Ok(to) => warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed"),
+        Err(e) => error!(error = %e, "could not move the file to failed/; it stays in processing"),
+    };
+    let archived = |what: &str| match ingest::archive(claimed, &settings.archive_dir, job, Utc::now()) {
+        Ok(to) => info!(to = %to.display(), "{what}"),
+        Err(e) => error!(error = %e, "could not archive the file; it stays in processing"),
+    };
+    match outcome {
+        FileOutcome::Processed { run_id, summary } => {
+            archived(&format!("processed in run {run_id}: {summary}"))
+        }
+        FileOutcome::Duplicate { run_id, original } => archived(&format!(
+            "duplicate of file {original} (run {run_id}); nothing posted"
+        )),
+        FileOutcome::Failed { message, .. } => failed(message),
+        FileOutcome::AlreadyRecorded { status, error } => match status {
+            FileStatus::Failed => failed(error.as_deref().unwrap_or("see the store")),
+            _ => archived("finished before the last stop; archived now"),
+        },
+    }
+}
+
+// ---- scanner ------------------------------------------------------------------------------
+
+async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
+    let watched: Vec<(String, Watch)> = shared
+        .config
+        .jobs
+        .iter()
+        .filter_map(|j| j.watch.clone().map(|w| (j.name.clone(), w)))
+        .collect();
+    if watched.is_empty() {
+        shared.scanner_alive.store(i64::MAX, Ordering::Relaxed);
+        return;
+    }
+    let folders: Vec<PathBuf> = watched.iter().map(|(_, w)| w.folder.clone()).collect();
+    let (_events, mut events) = FolderEvents::start(&folders);
+    let mut settlers: HashMap<String, Settler> = HashMap::new();
+    let mut unreachable: HashMap<String, bool> = HashMap::new();
+    let mut tick = tokio::time::interval(shared.config.settings.rescan_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stopped(&mut stop) => return,
+            _ = tick.tick() => {}
+            Some(_) = events.recv() => {
+                while events.try_recv().is_ok() {}
+            }
+        }
+        for (job, w) in &watched {
+            let w2 = w.clone();
+            let listing = tokio::task::spawn_blocking(move || ingest::list_candidates(&w2)).await;
+            let listing = match listing {
+                Ok(Ok(l)) => {
+                    if unreachable.insert(job.clone(), false) == Some(true) {
+                        info!(job = %job, folder = %w.folder.display(), "folder reachable again");
+                    }
+                    l
+                }
+                Ok(Err(e)) => {
+                    if unreachable.insert(job.clone(), true) != Some(true) {
+                        error!(job = %job, folder = %w.folder.display(), error = %e, "cannot list the watched folder; will keep trying");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    error!(job = %job, error = %e, "listing panicked");
+                    continue;
+                }
+            };
+            let settler = settlers.entry(job.clone()).or_default();
+            let ready = settler.observe(&listing, Instant::now(), SystemTime::now(), w.settle_time);
+            for (name, first_seen) in ready {
+                settler.taken(&name);
+                let w2 = w.clone();
+                let n2 = name.clone();
+                match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await {
+                    Ok(Ok(Some(claimed))) => {
+                        info!(job = %job, file = %name, "file taken");
+                        if work
+                            .send(Work::File {
+                                job: job.clone(),
+                                claimed,
+                                recovered: false,
+                            })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(Ok(None)) => {}
+                    Ok(Err(e)) => {
+                        error!(job = %job, file = %name, error = %e, "cannot take the file; will try again");
+                    }
+                    Err(e) => error!(error = %e, "claim panicked"),
+                }
+            }
+        }
+        shared.scanner_alive.store(now_millis(), Ordering::Relaxed);
+    }
+}
+
+// ---- scheduler ----------------------------------------------------------------------------
+
+async fn scheduler(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
+    let scheduled: Vec<Job> = shared
+        .config
+        .jobs
+        .iter()
+        .filter(|j| j.schedule.is_some())
+        .cloned()
+        .collect();
+    if scheduled.is_empty() {
+        return;
+    }
+    // Where each schedule stands: the last fire time handled.
+    let mut cursor: HashMap<String, DateTime<Utc>> = HashMap::new();
+    let start = Utc::now();
+    for job in &scheduled {
+        let schedule = job.schedule.as_ref().expect("filtered above");
+        let name = job.name.clone();
+        let store = shared.store.clone();
+        let last = tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            let s = guard.as_mut();
+            match store::in_read(s, |u| u.last_fired(&name))? {
+                Some(t) => Ok(t),
+                None => {
+                    // First start: arm the schedule now; nothing before today is owed.
+                    store::in_unit(s, |u| u.set_last_fired(&name, start))?;
+                    Ok(start)
+                }
+            }
+        })
+        .await;
+        let last = match last {
+            Ok(Ok(t)) => t,
+            Ok(Err::<_, StoreError>(e)) => {
+                error!(job = %job.name, error = %e, "cannot read the schedule's state; starting from now");
+                start
+            }
+            Err(e) => {
+                error!(job = %job.name, error = %e, "schedule state panicked");
+                start
+            }
+        };
+        // After downtime, one catch-up run however many fire times were missed.
+        if let Some(missed) = schedule.latest_due(last, start) {
+            info!(job = %job.name, missed = %missed, "catching up a run missed while stopped");
+            if work
+                .send(Work::Fire {
+                    job: job.name.clone(),
+                    at: missed,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+            cursor.insert(job.name.clone(), missed.max(start));
+        } else {
+            cursor.insert(job.name.clone(), last.max(start));
+        }
+    }
+    loop {
+        let next = scheduled
+            .iter()
+            .filter_map(|j| {
+                let s = j.schedule.as_ref()?;
+                s.next_after(cursor[&j.name]).map(|t| (t, j.name.clone()))
+            })
+            .min();
+        let Some((at, job)) = next else { return };
+        // Sleep in bounded steps so a changed wall clock (NTP, suspend) is noticed.
+        loop {
+            let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            if wait.is_zero() {
+                break;
+            }
+            tokio::select! {
+                _ = stopped(&mut stop) => return,
+                _ = tokio::time::sleep(wait.min(Duration::from_secs(30))) => {}
+            }
+        }
+        info!(job = %job, at = %at, "schedule fired");
+        if work.send(Work::Fire { job: job.clone(), at }).await.is_err() {
+            return;
+        }
+        cursor.insert(job, at);
+    }
+}
+
+// ---- mail ---------------------------------------------------------------------------------
+
+/// How long a message is reserved for one delivery attempt: longer than any SMTP timeout.
+const MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
+async fn mail_sender(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let store = shared.store.clone();
+        let now = Utc::now();
+        let batch = tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            store::in_unit(guard.as_mut(), |u| u.lease_mail(now, now + MAIL_LEASE, 20))
+        })
+        .await;
+        let batch = match batch {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                warn!(error = %e, "cannot read the outbox; will retry");
+                Vec::new()
+            }
+            Err(e) => {
+                error!(error = %e, "outbox read panicked");
+                Vec::new()
+            }
+        };
+        let full = batch.len() == 20;
+        for m in batch {
+            if *stop.borrow() {
+                return;
+            }
+            let result = shared
+                .mailer
+                .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
+                .await;
+            let store = shared.store.clone();
+            let id = m.id;
+            let attempts = m.attempts;
+            let done = match &result {
+                Ok(()) => {
+                    info!(message_id = %m.message_id, purpose = %m.purpose, to = ?m.recipients, "mail delivered");
+                    let at = Utc::now();
+                    tokio::task::spawn_blocking(move || {
+                        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                        store::in_unit(guard.as_mut(), |u| u.mail_sent(id, at))
+                    })
+                    .await
+                }
+                Err(e) => {
+                    let backoff = retry_delay(attempts);
+                    warn!(message_id = %m.message_id, error = %e, retry_in = ?backoff, "mail not delivered; will retry");
+                    let retry_at = Utc::now()
+                        + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
+                    let msg = e.to_string();
+                    tokio::task::spawn_blocking(move || {
+                        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                        store::in_unit(guard.as_mut(), |u| u.mail_failed(id, &msg, retry_at))
+                    })
+                    .await
+                }
+            };
+            if let Ok(Err(e)) | Err(e) = done.map_err(|e| StoreError::Other(e.to_string())) {
+                warn!(error = %e, "could not record the delivery attempt; the lease will expire and it is tried again");
+            }
+        }
+        if full {
+            continue;
+        }
+        let store = shared.store.clone();
+        let next = tokio::task::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            store::in_read(guard.as_mut(), |u| u.next_mail_due())
+        })
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .flatten();
+        let wait = next
+            .map(|t| (t - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+            .unwrap_or(Duration::from_secs(60))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = shared.mail_queued.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// 30 s, 1 min, 2 min, ... at most an hour between attempts.
+fn retry_delay(attempts: u32) -> Duration {
+    let secs = 30u64.saturating_mul(1u64 << attempts.min(7));
+    Duration::from_secs(secs.min(3600))
+}
+
+// ---- watchdog -----------------------------------------------------------------------------
+
+async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut usec = 0u64;
+    if !sd_notify::watchdog_enabled(&mut usec) || usec == 0 {
+        return;
+    }
+    let period = Duration::from_micros(usec) / 2;
+    // The scanner turns every rescan interval; if it has not for a long while, something is
+    // stuck and systemd should restart us.
+    let stale_after = (shared.config.settings.rescan_interval * 10).max(Duration::from_micros(usec));
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let alive = shared.scanner_alive.load(Ordering::Relaxed);
+        let age = Duration::from_millis(now_millis().saturating_sub(alive).max(0) as u64);
+        if alive == i64::MAX || age < stale_after {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            error!(stalled_for = ?age, "the folder scanner has stalled; withholding the watchdog ping");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delay_backs_off_to_an_hour() {
+        assert_eq!(retry_delay(0), Duration::from_secs(30));
+        assert_eq!(retry_delay(1), Duration::from_secs(60));
+        assert_eq!(retry_delay(20), Duration::from_secs(3600));
+    }
+}

@@ -1,1 +1,18 @@
-//! (being written)
+//! Ingest: finding files in watched folders and taking each exactly once.
+//!
+//! A folder is listed on every rescan tick and whenever `notify` reports a change; events are
+//! only a hint to look sooner, because SMB/NFS shares never send them (the listing is the
+//! truth). A file is taken once its size and modification time have stayed the same for the
+//! settle time; taking it is a rename into the folder's hidden `.clerk-processing/` (same file
+//! system, so atomic). After the store has recorded the outcome, the file moves to
+//! `archive/YYYY/MM/DD/<job>/` or to `failed/<job>/` with an `.error.txt` beside it.
+//!
+//! **Invariant:** ingest knows folders and files, never formats, records or the store.
+
+mod events;
+mod files;
+mod settle;
+
+pub use events::FolderEvents;
+pub use files::{Claimed, archive, claim, fail, leftovers, list_candidates};
+pub use settle::{Seen, Settler};

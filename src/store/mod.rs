@@ -112,6 +112,14 @@ pub trait Unit {
         at: DateTime<Utc>,
     ) -> Result<i64>;
     fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> Result<()>;
+    /// The latest outcome recorded for a file of `job` with this content, with its error.
+    fn last_file_outcome(
+        &mut self,
+        job: &str,
+        sha256: &str,
+    ) -> Result<Option<(FileStatus, Option<String>)>>;
+    /// The name a file with this content arrived under (the first, if several).
+    fn file_name(&mut self, sha256: &str) -> Result<Option<String>>;
 
     // ---- records ---------------------------------------------------------------------------
     /// Stores records under `scope` (a book for ledger items, a job for statement lines). A
@@ -154,8 +162,15 @@ pub trait Unit {
     // ---- outgoing mail ---------------------------------------------------------------------
     /// Queues a message; `false` if one with this Message-ID is already queued or sent.
     fn enqueue_mail(&mut self, mail: &NewMail<'_>) -> Result<bool>;
-    /// Messages due for a delivery attempt at `now`, oldest first.
-    fn mail_due(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>>;
+    /// Takes the messages due at `now` for one delivery attempt, oldest first: each is leased
+    /// until `lease_until` (another process will not send it meanwhile; if this one dies
+    /// mid-send, the message is due again when the lease ends).
+    fn lease_mail(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>>;
     fn mail_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<()>;
     fn mail_failed(&mut self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()>;
     /// When the next queued message is due, if any.

@@ -300,6 +300,41 @@ impl Unit for SqliteUnit<'_, '_> {
         Ok(())
     }
 
+    fn last_file_outcome(
+        &mut self,
+        job: &str,
+        sha256: &str,
+    ) -> Result<Option<(FileStatus, Option<String>)>> {
+        let row: Option<(String, Option<String>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT status, error FROM files WHERE job = ? AND sha256 = ?
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![job, sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(map_err)?;
+        row.map(|(status, error)| {
+            let status = match status.as_str() {
+                "processed" => FileStatus::Processed,
+                "failed" => FileStatus::Failed,
+                "duplicate" => FileStatus::Duplicate,
+                other => return Err(StoreError::Corrupt(format!("file status {other:?}"))),
+            };
+            Ok((status, error))
+        })
+        .transpose()
+    }
+
+    fn file_name(&mut self, sha256: &str) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached("SELECT name FROM files WHERE sha256 = ? ORDER BY id LIMIT 1")
+            .and_then(|mut s| s.query_row([sha256], |r| r.get(0)).optional())
+            .map_err(map_err)
+    }
+
     fn add_records(
         &mut self,
         scope: &str,
@@ -674,7 +709,12 @@ impl Unit for SqliteUnit<'_, '_> {
         Ok(n == 1)
     }
 
-    fn mail_due(&mut self, now: DateTime<Utc>, limit: usize) -> Result<Vec<QueuedMail>> {
+    fn lease_mail(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>> {
         let mut stmt = self
             .tx
             .prepare_cached(
@@ -698,6 +738,15 @@ impl Unit for SqliteUnit<'_, '_> {
             })
             .and_then(|rows| rows.collect())
             .map_err(map_err)?;
+        let mut lease = self
+            .tx
+            .prepare_cached("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+            .map_err(map_err)?;
+        for row in &rows {
+            lease
+                .execute(params![ts(lease_until), row.0])
+                .map_err(map_err)?;
+        }
         rows.into_iter()
             .map(
                 |(id, message_id, purpose, from, recipients, subject, raw, attempts)| {

@@ -1,0 +1,409 @@
+//! `clerk.toml`: where things live, the time zone, the store, mail, calendars.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::error::{ConfigError, ConfigErrors, Locator};
+use super::job::{self, Job, JobContext};
+use super::{parse_duration, resolve};
+use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
+use crate::schedule::{Calendar, CalendarSpec};
+use crate::secret::Secret;
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `clerk.toml` it was loaded from.
+    pub file: PathBuf,
+    /// The install root that relative paths resolve against.
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub mail: MailSettings,
+    /// Business-day calendars by name; `default` always exists.
+    pub calendars: BTreeMap<String, Calendar>,
+    pub jobs: Vec<Job>,
+}
+
+impl Config {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// The calendar the daemon ages breaks with.
+    pub fn default_calendar(&self) -> &Calendar {
+        self.calendars
+            .get("default")
+            .expect("load() always defines the default calendar")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub jobs_dir: PathBuf,
+    pub state_dir: PathBuf,
+    pub store_path: PathBuf,
+    pub archive_dir: PathBuf,
+    pub failed_dir: PathBuf,
+    pub timezone: Tz,
+    /// How often every watched folder is scanned, events or not (network shares send none).
+    pub rescan_interval: Duration,
+    /// How long a file's size and modification time must stay unchanged before it is taken.
+    pub settle_time: Duration,
+    /// Files larger than this are refused unread.
+    pub max_file_bytes: u64,
+    /// How long shutdown waits for the current unit of work.
+    pub drain_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub from: String,
+    /// Who gets an alert when a job fails.
+    pub alerts_to: Vec<String>,
+    pub delivery: Delivery,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    mail: RawMail,
+    #[serde(default)]
+    calendars: BTreeMap<String, CalendarSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    /// Folder of job files (`*.toml`). Default `jobs`.
+    jobs: Option<String>,
+    /// Folder for clerk's state: store, archive, failed files, outbox. Default `var`.
+    state: Option<String>,
+    /// IANA time zone for schedules and business dates. Default `UTC`.
+    timezone: Option<String>,
+    /// Default `2s`.
+    rescan_interval: Option<String>,
+    /// Default `2s`.
+    settle_time: Option<String>,
+    /// Default 2048.
+    max_file_size_mb: Option<u64>,
+    /// Default `30s`.
+    drain_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    /// SQLite database file. Default `<state>/clerk.db`.
+    path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMail {
+    /// Sender address. Default `clerk@localhost`.
+    from: Option<String>,
+    #[serde(default)]
+    alerts_to: Vec<String>,
+    /// Where messages go when no SMTP server is configured. Default `<state>/outbox`.
+    outbox: Option<String>,
+    smtp: Option<RawSmtp>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    /// Default 587 for STARTTLS, 465 for TLS, 25 for none.
+    port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` (loopback only).
+    security: Option<SmtpSecurity>,
+    username: Option<String>,
+    /// Name of the environment variable holding the password.
+    password_env: Option<String>,
+    /// File holding the password (first line).
+    password_file: Option<String>,
+    /// Extra CA certificate (PEM) to trust, for a private CA.
+    ca_file: Option<String>,
+    /// Default `30s`.
+    timeout: Option<String>,
+}
+
+pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
+    let fail = |message: String| {
+        ConfigErrors(vec![ConfigError {
+            file: config_file.to_path_buf(),
+            line: None,
+            key: None,
+            message,
+        }])
+    };
+    let source = std::fs::read_to_string(config_file)
+        .map_err(|e| fail(format!("cannot read the configuration: {e}")))?;
+    let file = config_file.to_path_buf();
+    let root = install_root(config_file);
+    let loc = Locator::new(&file, &source);
+    let raw: RawConfig =
+        toml::from_str(&source).map_err(|e| ConfigErrors(vec![loc.from_toml(&e)]))?;
+
+    let mut errors = Vec::new();
+    let mut duration = |key: &str, value: &Option<String>, default: Duration| match value {
+        None => default,
+        Some(v) => parse_duration(v).unwrap_or_else(|m| {
+            errors.push(loc.error(key, m));
+            default
+        }),
+    };
+    let rescan_interval = duration(
+        "daemon.rescan_interval",
+        &raw.daemon.rescan_interval,
+        Duration::from_secs(2),
+    );
+    let settle_time = duration(
+        "daemon.settle_time",
+        &raw.daemon.settle_time,
+        Duration::from_secs(2),
+    );
+    let drain_timeout = duration(
+        "daemon.drain_timeout",
+        &raw.daemon.drain_timeout,
+        Duration::from_secs(30),
+    );
+    let smtp_timeout = raw
+        .mail
+        .smtp
+        .as_ref()
+        .map(|s| duration("mail.smtp.timeout", &s.timeout, Duration::from_secs(30)));
+    if rescan_interval.is_zero() {
+        errors.push(loc.error("daemon.rescan_interval", "must be more than zero"));
+    }
+
+    let timezone = match raw.daemon.timezone.as_deref() {
+        None => Tz::UTC,
+        Some(name) => name.parse::<Tz>().unwrap_or_else(|_| {
+            errors.push(loc.error(
+                "daemon.timezone",
+                format!("unknown time zone {name:?}; use an IANA name such as Europe/Berlin"),
+            ));
+            Tz::UTC
+        }),
+    };
+
+    let state_dir = resolve(&root, raw.daemon.state.as_deref().unwrap_or("var"));
+    let settings = Settings {
+        jobs_dir: resolve(&root, raw.daemon.jobs.as_deref().unwrap_or("jobs")),
+        store_path: raw
+            .store
+            .path
+            .as_deref()
+            .map(|p| resolve(&root, p))
+            .unwrap_or_else(|| state_dir.join("clerk.db")),
+        archive_dir: state_dir.join("archive"),
+        failed_dir: state_dir.join("failed"),
+        state_dir: state_dir.clone(),
+        timezone,
+        rescan_interval,
+        settle_time,
+        max_file_bytes: raw.daemon.max_file_size_mb.unwrap_or(2048) * 1024 * 1024,
+        drain_timeout,
+    };
+
+    let mut calendars = BTreeMap::new();
+    for (name, spec) in &raw.calendars {
+        match spec.check() {
+            Ok(c) => {
+                calendars.insert(name.clone(), c);
+            }
+            Err(m) => errors.push(loc.error(&format!("calendars.{name}"), m)),
+        }
+    }
+    calendars
+        .entry("default".to_string())
+        .or_insert_with(Calendar::weekends_only);
+
+    let mail = check_mail(&raw.mail, &root, &state_dir, smtp_timeout, &loc, &mut errors);
+
+    let ctx = JobContext {
+        root: &root,
+        settings: &settings,
+        calendars: &calendars,
+    };
+    let mut jobs = Vec::new();
+    match job_files(&settings.jobs_dir) {
+        Ok(files) => {
+            for path in files {
+                match job::load(&path, &ctx) {
+                    Ok(j) => jobs.push(j),
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
+        }
+        Err(e) => errors.push(ConfigError {
+            file: settings.jobs_dir.clone(),
+            line: None,
+            key: None,
+            message: format!("cannot read the jobs folder: {e}"),
+        }),
+    }
+    errors.extend(job::check_together(&jobs));
+
+    if errors.is_empty() {
+        Ok(Config {
+            file,
+            root,
+            settings,
+            mail,
+            calendars,
+            jobs,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn check_mail(
+    raw: &RawMail,
+    root: &Path,
+    state_dir: &Path,
+    smtp_timeout: Option<Duration>,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> MailSettings {
+    let from = raw
+        .from
+        .clone()
+        .unwrap_or_else(|| "clerk@localhost".to_string());
+    if !looks_like_address(&from) {
+        errors.push(loc.error(
+            "mail.from",
+            format!("expected an address like clerk@example.com, found {from:?}"),
+        ));
+    }
+    for (i, a) in raw.alerts_to.iter().enumerate() {
+        if !looks_like_address(a) {
+            errors.push(loc.error(
+                &format!("mail.alerts_to[{i}]"),
+                format!("expected an address like ops@example.com, found {a:?}"),
+            ));
+        }
+    }
+    let delivery = match &raw.smtp {
+        None => Delivery::Outbox(
+            raw.outbox
+                .as_deref()
+                .map(|p| resolve(root, p))
+                .unwrap_or_else(|| state_dir.join("outbox")),
+        ),
+        Some(s) => {
+            let security = s.security.clone().unwrap_or(SmtpSecurity::Starttls);
+            let port = s.port.unwrap_or(match security {
+                SmtpSecurity::Starttls => 587,
+                SmtpSecurity::Tls => 465,
+                SmtpSecurity::None => 25,
+            });
+            let password = match (&s.password_env, &s.password_file) {
+                (Some(_), Some(_)) => {
+                    errors.push(loc.error(
+                        "mail.smtp.password_env",
+                        "set either password_env or password_file, not both",
+                    ));
+                    None
+                }
+                (Some(var), None) => match std::env::var(var) {
+                    Ok(v) => Some(Secret::new(v)),
+                    Err(_) => {
+                        errors.push(loc.error(
+                            "mail.smtp.password_env",
+                            format!("the environment variable {var} is not set"),
+                        ));
+                        None
+                    }
+                },
+                (None, Some(file)) => {
+                    let path = resolve(root, file);
+                    match std::fs::read_to_string(&path) {
+                        Ok(v) => Some(Secret::new(v.lines().next().unwrap_or("").to_string())),
+                        Err(e) => {
+                            errors.push(loc.error(
+                                "mail.smtp.password_file",
+                                format!("cannot read {}: {e}", path.display()),
+                            ));
+                            None
+                        }
+                    }
+                }
+                (None, None) => None,
+            };
+            if password.is_some() && s.username.is_none() {
+                errors.push(loc.error(
+                    "mail.smtp.username",
+                    "a password is set but no username",
+                ));
+            }
+            let settings = SmtpSettings {
+                host: s.host.clone(),
+                port,
+                security,
+                username: s.username.clone(),
+                password,
+                ca_file: s.ca_file.as_deref().map(|p| resolve(root, p)),
+                timeout: smtp_timeout.unwrap_or(Duration::from_secs(30)),
+            };
+            if let Err(m) = settings.check() {
+                errors.push(loc.error("mail.smtp", m));
+            }
+            Delivery::Smtp(settings)
+        }
+    };
+    MailSettings {
+        from,
+        alerts_to: raw.alerts_to.clone(),
+        delivery,
+    }
+}
+
+/// A cheap shape check; the mail library does the real parsing when a message is built.
+pub(super) fn looks_like_address(a: &str) -> bool {
+    let a = a.trim();
+    match a.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !a.contains(char::is_whitespace)
+                && !a.contains(['<', '>', ',', '\r', '\n'])
+        }
+        None => false,
+    }
+}
+
+/// `config/clerk.toml` → the folder holding `config/`.
+fn install_root(config_file: &Path) -> PathBuf {
+    let abs = if config_file.is_absolute() {
+        config_file.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(config_file))
+            .unwrap_or_else(|_| config_file.to_path_buf())
+    };
+    abs.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+fn job_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}

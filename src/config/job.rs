@@ -1,0 +1,517 @@
+//! Job files: `jobs/<name>.toml`, one job each. The job's name is the file's name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use regex::Regex;
+use serde::Deserialize;
+
+use super::daemon::{Settings, looks_like_address};
+use super::error::{ConfigError, Locator};
+use super::{parse_duration, resolve};
+use crate::extract::{ExtractSpec, Layout};
+use crate::model::Side;
+use crate::post::{PostingSpec, PostingTemplate};
+use crate::reconcile::CashRules;
+use crate::schedule::{Calendar, Schedule};
+
+/// A checked job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    /// The job file, for messages.
+    pub file: PathBuf,
+    pub description: Option<String>,
+    /// Who works this job's breaks (an address or a team name).
+    pub owner: Option<String>,
+    pub kind: JobKind,
+    /// Folder to take files from, if the job is triggered by files.
+    pub watch: Option<Watch>,
+    /// When the job fires, if it is triggered by time.
+    pub schedule: Option<Schedule>,
+}
+
+#[derive(Debug, Clone)]
+pub enum JobKind {
+    /// Loads ledger items (the book side) into a book.
+    LedgerImport { book: String, layout: Arc<Layout> },
+    /// Reconciles bank statement lines against the open items of a book, and posts matches.
+    CashReconciliation {
+        book: String,
+        /// Only ledger items of this account take part, when set.
+        account: Option<String>,
+        layout: Arc<Layout>,
+        rules: CashRules,
+        posting: PostingTemplate,
+        /// For ageing this job's breaks.
+        calendar: Calendar,
+    },
+    /// Mails the exception summary.
+    Summary {
+        to: Vec<String>,
+        /// How many of the oldest breaks to list in the mail body.
+        oldest: usize,
+        calendar: Calendar,
+    },
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::LedgerImport { .. } => "ledger_import",
+            JobKind::CashReconciliation { .. } => "cash_reconciliation",
+            JobKind::Summary { .. } => "summary",
+        }
+    }
+
+    /// The extraction layout of jobs that read files.
+    pub fn layout(&self) -> Option<&Layout> {
+        match self {
+            JobKind::LedgerImport { layout, .. } | JobKind::CashReconciliation { layout, .. } => {
+                Some(layout)
+            }
+            JobKind::Summary { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub folder: PathBuf,
+    pub patterns: Vec<String>,
+    matcher: GlobSet,
+    pub settle_time: Duration,
+}
+
+impl Watch {
+    /// Whether a file of this name is for this job. Names staff's tools use while writing
+    /// (`~$budget.xlsx`, `*.tmp`, `*.part`) and hidden files never are.
+    pub fn wants(&self, name: &str) -> bool {
+        !is_temporary_name(name) && self.matcher.is_match(name)
+    }
+
+    /// Where a taken file waits while it is processed: inside the watched folder, so taking it
+    /// is a rename on one file system (atomic), and hidden, so no pattern matches it.
+    pub fn processing_dir(&self) -> PathBuf {
+        self.folder.join(".clerk-processing")
+    }
+}
+
+pub fn is_temporary_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    name.starts_with('.')
+        || name.starts_with("~$")
+        || lower.ends_with(".tmp")
+        || lower.ends_with(".part")
+        || lower.ends_with(".crdownload")
+}
+
+pub(super) struct JobContext<'a> {
+    pub root: &'a Path,
+    pub settings: &'a Settings,
+    pub calendars: &'a BTreeMap<String, Calendar>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJob {
+    /// `ledger_import`, `cash_reconciliation` or `summary`.
+    kind: String,
+    description: Option<String>,
+    owner: Option<String>,
+    /// The book ledger items go into (import) or are matched from (reconciliation).
+    book: Option<String>,
+    /// Reconciliation: only ledger items of this account.
+    account: Option<String>,
+    watch: Option<RawWatch>,
+    schedule: Option<RawSchedule>,
+    extract: Option<ExtractSpec>,
+    #[serde(rename = "match")]
+    matching: Option<RawMatch>,
+    posting: Option<PostingSpec>,
+    summary: Option<RawSummary>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWatch {
+    folder: String,
+    /// File name patterns, case-insensitive. Default: every file.
+    #[serde(default)]
+    patterns: Vec<String>,
+    /// Overrides the daemon's settle time for this folder.
+    settle_time: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchedule {
+    /// Five-field crontab: minute hour day-of-month month day-of-week.
+    cron: String,
+    /// Skip fire times on days this calendar says are not business days.
+    calendar: Option<String>,
+    /// Overrides the daemon's time zone for this schedule.
+    timezone: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatch {
+    /// Regular expression that finds our references in remittance text.
+    reference_pattern: String,
+    /// Business days value dates may differ by in the amount and batch passes. Default 2.
+    window_business_days: Option<i64>,
+    /// Calendar for business days. Default `default`.
+    calendar: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSummary {
+    to: Vec<String>,
+    /// How many of the oldest breaks the mail lists. Default 10.
+    oldest: Option<usize>,
+}
+
+pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigError>> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        vec![ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read the job file: {e}"),
+        }]
+    })?;
+    let loc = Locator::new(path, &source);
+    let raw: RawJob = toml::from_str(&source).map_err(|e| vec![loc.from_toml(&e)])?;
+    let mut errors = Vec::new();
+
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        errors.push(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!(
+                "a job's file name is its name and may use only letters, digits, '-' and '_', found {name:?}"
+            ),
+        });
+    }
+
+    let calendar = |key: &str, name: Option<&str>, errors: &mut Vec<ConfigError>| {
+        let name = name.unwrap_or("default");
+        match ctx.calendars.get(name) {
+            Some(c) => c.clone(),
+            None => {
+                errors.push(loc.error(
+                    key,
+                    format!(
+                        "no calendar {name:?} in clerk.toml; known: {}",
+                        ctx.calendars.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+                Calendar::weekends_only()
+            }
+        }
+    };
+
+    let watch = raw.watch.as_ref().and_then(|w| {
+        check_watch(w, ctx, &loc)
+            .map_err(|e| errors.push(e))
+            .ok()
+    });
+
+    let schedule = raw.schedule.as_ref().and_then(|s| {
+        let tz = match s.timezone.as_deref() {
+            None => ctx.settings.timezone,
+            Some(t) => match t.parse() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    errors.push(loc.error(
+                        "schedule.timezone",
+                        format!("unknown time zone {t:?}; use an IANA name such as Europe/Berlin"),
+                    ));
+                    return None;
+                }
+            },
+        };
+        match Schedule::parse(&s.cron, tz) {
+            Ok(sch) => Some(match &s.calendar {
+                Some(c) => sch.skipping(calendar("schedule.calendar", Some(c), &mut errors)),
+                None => sch,
+            }),
+            Err(e) => {
+                errors.push(loc.error("schedule.cron", e.to_string()));
+                None
+            }
+        }
+    });
+
+    let mut unused = |present: bool, key: &str, kind: &str, errors: &mut Vec<ConfigError>| {
+        if present {
+            errors.push(loc.error(key, format!("`{key}` is not used by a {kind} job")));
+        }
+    };
+
+    let layout = |side: Side, errors: &mut Vec<ConfigError>| -> Option<Arc<Layout>> {
+        match &raw.extract {
+            None => {
+                errors.push(loc.error(
+                    "extract",
+                    "missing [extract]: which columns hold which fields",
+                ));
+                None
+            }
+            Some(spec) => match spec.check(side) {
+                Ok(l) => Some(Arc::new(l)),
+                Err(e) => {
+                    errors.push(loc.error(&e.key, e.message));
+                    None
+                }
+            },
+        }
+    };
+
+    let book = |errors: &mut Vec<ConfigError>| -> Option<String> {
+        match raw.book.as_deref().map(str::trim) {
+            Some(b) if !b.is_empty() => Some(b.to_string()),
+            _ => {
+                errors.push(loc.error("book", "missing `book`: the name of the ledger"));
+                None
+            }
+        }
+    };
+
+    let kind = match raw.kind.as_str() {
+        "ledger_import" => {
+            unused(raw.matching.is_some(), "match", "ledger_import", &mut errors);
+            unused(raw.posting.is_some(), "posting", "ledger_import", &mut errors);
+            unused(raw.summary.is_some(), "summary", "ledger_import", &mut errors);
+            unused(raw.account.is_some(), "account", "ledger_import", &mut errors);
+            let book = book(&mut errors);
+            let layout = layout(Side::Ledger, &mut errors);
+            book.zip(layout)
+                .map(|(book, layout)| JobKind::LedgerImport { book, layout })
+        }
+        "cash_reconciliation" => {
+            unused(raw.summary.is_some(), "summary", "cash_reconciliation", &mut errors);
+            let book = book(&mut errors);
+            let layout = layout(Side::Statement, &mut errors);
+            let rules = match &raw.matching {
+                None => {
+                    errors.push(loc.error("match", "missing [match]: the matching rules"));
+                    None
+                }
+                Some(m) => {
+                    let cal = calendar("match.calendar", m.calendar.as_deref(), &mut errors);
+                    let window = m.window_business_days.unwrap_or(2);
+                    if !(0..=60).contains(&window) {
+                        errors.push(loc.error(
+                            "match.window_business_days",
+                            format!("expected 0 to 60 business days, found {window}"),
+                        ));
+                    }
+                    match Regex::new(&m.reference_pattern) {
+                        Ok(re) if re.captures_len() <= 2 => Some((
+                            CashRules {
+                                reference_pattern: re,
+                                window_days: window,
+                                calendar: cal.clone(),
+                            },
+                            cal,
+                        )),
+                        Ok(_) => {
+                            errors.push(loc.error(
+                                "match.reference_pattern",
+                                "use at most one capture group: it marks the reference",
+                            ));
+                            None
+                        }
+                        Err(e) => {
+                            errors.push(loc.error(
+                                "match.reference_pattern",
+                                format!("not a valid regular expression: {e}"),
+                            ));
+                            None
+                        }
+                    }
+                }
+            };
+            let posting = match &raw.posting {
+                None => {
+                    errors.push(loc.error(
+                        "posting",
+                        "missing [posting]: the journal entry a match posts",
+                    ));
+                    None
+                }
+                Some(p) => p
+                    .check()
+                    .map_err(|e| errors.push(loc.error(&e.key, e.message)))
+                    .ok(),
+            };
+            match (book, layout, rules, posting) {
+                (Some(book), Some(layout), Some((rules, calendar)), Some(posting)) => {
+                    Some(JobKind::CashReconciliation {
+                        book,
+                        account: raw.account.clone(),
+                        layout,
+                        rules,
+                        posting,
+                        calendar,
+                    })
+                }
+                _ => None,
+            }
+        }
+        "summary" => {
+            unused(raw.extract.is_some(), "extract", "summary", &mut errors);
+            unused(raw.matching.is_some(), "match", "summary", &mut errors);
+            unused(raw.posting.is_some(), "posting", "summary", &mut errors);
+            unused(raw.watch.is_some(), "watch", "summary", &mut errors);
+            if raw.schedule.is_none() {
+                errors.push(loc.error(
+                    "schedule",
+                    "missing [schedule]: when the summary is sent",
+                ));
+            }
+            match &raw.summary {
+                None => {
+                    errors.push(loc.error("summary", "missing [summary]: who receives it"));
+                    None
+                }
+                Some(s) => {
+                    if s.to.is_empty() {
+                        errors.push(loc.error("summary.to", "name at least one recipient"));
+                    }
+                    for (i, a) in s.to.iter().enumerate() {
+                        if !looks_like_address(a) {
+                            errors.push(loc.error(
+                                &format!("summary.to[{i}]"),
+                                format!("expected an address like manager@example.com, found {a:?}"),
+                            ));
+                        }
+                    }
+                    let cal = calendar(
+                        "schedule.calendar",
+                        raw.schedule.as_ref().and_then(|s| s.calendar.as_deref()),
+                        &mut errors,
+                    );
+                    Some(JobKind::Summary {
+                        to: s.to.clone(),
+                        oldest: s.oldest.unwrap_or(10),
+                        calendar: cal,
+                    })
+                }
+            }
+        }
+        other => {
+            errors.push(loc.error(
+                "kind",
+                format!(
+                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation or summary"
+                ),
+            ));
+            None
+        }
+    };
+
+    match kind {
+        Some(kind) if errors.is_empty() => Ok(Job {
+            name,
+            file: path.to_path_buf(),
+            description: raw.description,
+            owner: raw.owner,
+            kind,
+            watch,
+            schedule,
+        }),
+        _ => Err(errors),
+    }
+}
+
+fn check_watch(w: &RawWatch, ctx: &JobContext<'_>, loc: &Locator<'_>) -> Result<Watch, ConfigError> {
+    let patterns = if w.patterns.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        w.patterns.clone()
+    };
+    let mut set = GlobSetBuilder::new();
+    for (i, p) in patterns.iter().enumerate() {
+        if p.contains('/') {
+            return Err(loc.error(
+                &format!("watch.patterns[{i}]"),
+                format!("a pattern matches file names, not paths; found {p:?}"),
+            ));
+        }
+        let glob = GlobBuilder::new(p)
+            .case_insensitive(true)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| loc.error(&format!("watch.patterns[{i}]"), e.to_string()))?;
+        set.add(glob);
+    }
+    let matcher = set
+        .build()
+        .map_err(|e| loc.error("watch.patterns", e.to_string()))?;
+    let settle_time = match &w.settle_time {
+        None => ctx.settings.settle_time,
+        Some(s) => parse_duration(s).map_err(|m| loc.error("watch.settle_time", m))?,
+    };
+    Ok(Watch {
+        folder: resolve(ctx.root, &w.folder),
+        patterns,
+        matcher,
+        settle_time,
+    })
+}
+
+/// Checks that need every job: one job per folder, and reconciliations fed by an import.
+pub(super) fn check_together(jobs: &[Job]) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let mut folders: BTreeMap<&Path, &Job> = BTreeMap::new();
+    for job in jobs {
+        if let Some(w) = &job.watch {
+            if let Some(other) = folders.insert(&w.folder, job) {
+                errors.push(ConfigError {
+                    file: job.file.clone(),
+                    line: None,
+                    key: Some("watch.folder".into()),
+                    message: format!(
+                        "{} is already watched by job {:?}; one folder feeds one job",
+                        w.folder.display(),
+                        other.name
+                    ),
+                });
+            }
+        }
+    }
+    for job in jobs {
+        if let JobKind::CashReconciliation { book, .. } = &job.kind {
+            let fed = jobs
+                .iter()
+                .any(|j| matches!(&j.kind, JobKind::LedgerImport { book: b, .. } if b == book));
+            if !fed {
+                errors.push(ConfigError {
+                    file: job.file.clone(),
+                    line: None,
+                    key: Some("book".into()),
+                    message: format!(
+                        "no ledger_import job loads book {book:?}, so there is nothing to reconcile against"
+                    ),
+                });
+            }
+        }
+    }
+    errors
+}

@@ -1,0 +1,590 @@
+//! One unit of work: a file through extract → reconcile → post, written to the store in one
+//! transaction. Synchronous on purpose: it runs on a blocking thread, one at a time, and a
+//! crash anywhere inside leaves the store as it was before (the transaction rolls back) and the
+//! file in the processing folder, where start-up finds it again.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Job, JobKind};
+use crate::extract::{self, Input};
+use crate::ingest::Claimed;
+use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
+use crate::notify;
+use crate::post::entry_for_match;
+use crate::reconcile::reconcile_cash;
+use crate::store::{
+    self, FileStatus, NewBreak, NewFile, NewMail, NewMatch, Posted, RunOutcome, RunStatus, Store,
+    StoreError, Trigger, Unit,
+};
+
+/// What happened to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileOutcome {
+    /// Read, stored, reconciled and posted.
+    Processed { run_id: i64, summary: String },
+    /// The same content was processed before; nothing posted.
+    Duplicate { run_id: i64, original: i64 },
+    /// Could not be read; the message says what and where (it goes into `.error.txt`).
+    Failed { run_id: i64, message: String },
+    /// Found in the processing folder at start-up, but its outcome was already committed
+    /// before the stop: only the move to archive/failed was left to do.
+    AlreadyRecorded {
+        status: FileStatus,
+        error: Option<String>,
+    },
+}
+
+/// Processes one claimed file for `job`. Store errors come back as `Err` and leave no trace:
+/// the caller retries later, the file stays where it is. `recovered` marks a file found in the
+/// processing folder at start-up, which may have been finished already.
+pub fn process_file(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    claimed: &Claimed,
+    trigger: Trigger,
+    recovered: bool,
+    now: impl Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    let layout = match job.kind.layout() {
+        Some(l) => l,
+        None => {
+            return Err(StoreError::Other(format!(
+                "job {} does not read files",
+                job.name
+            )));
+        }
+    };
+    let bytes = match read_limited(&claimed.path, config.settings.max_file_bytes) {
+        Ok(b) => b,
+        Err(ReadError::TooLarge(size)) => {
+            let message = format!(
+                "{}: the file is {} MB, more than the limit of {} MB (daemon.max_file_size_mb)",
+                claimed.name,
+                size / (1024 * 1024),
+                config.settings.max_file_bytes / (1024 * 1024)
+            );
+            return record_failure(config, store, job, claimed, "", 0, &message, trigger, &now);
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(StoreError::Other(format!(
+                "cannot read {}: {e}",
+                claimed.path.display()
+            )));
+        }
+    };
+    let sha = sha256_hex(&bytes);
+    let size = bytes.len() as u64;
+
+    if recovered {
+        if let Some((status, error)) = store::in_read(store, |u| u.last_file_outcome(&job.name, &sha))? {
+            return Ok(FileOutcome::AlreadyRecorded { status, error });
+        }
+    }
+
+    if let Some(original) = store::in_read(store, |u| u.processed_file(&job.name, &sha))? {
+        let run_id = store::in_unit(store, |u| {
+            let file_id = u.add_file(&NewFile {
+                job: &job.name,
+                sha256: &sha,
+                name: &claimed.name,
+                size,
+                arrived_at: claimed.arrived_at,
+                status: FileStatus::Duplicate,
+                error: None,
+                duplicate_of: Some(original),
+            })?;
+            let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+            u.finish_run(
+                run_id,
+                &RunOutcome {
+                    status: Some(RunStatus::Duplicate),
+                    finished_at: Some(now()),
+                    ..Default::default()
+                },
+            )?;
+            Ok(run_id)
+        })?;
+        return Ok(FileOutcome::Duplicate { run_id, original });
+    }
+
+    let file_hash: Arc<str> = Arc::from(sha.as_str());
+    let extracted = match extract::extract(
+        layout,
+        &Input {
+            name: &claimed.name,
+            bytes: &bytes,
+            file_hash,
+        },
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            return record_failure(
+                config,
+                store,
+                job,
+                claimed,
+                &sha,
+                size,
+                &e.to_string(),
+                trigger,
+                &now,
+            );
+        }
+    };
+    drop(bytes);
+
+    store::in_unit(store, |u| {
+        let file_id = u.add_file(&NewFile {
+            job: &job.name,
+            sha256: &sha,
+            name: &claimed.name,
+            size,
+            arrived_at: claimed.arrived_at,
+            status: FileStatus::Processed,
+            error: None,
+            duplicate_of: None,
+        })?;
+        let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+        let scope = match &job.kind {
+            JobKind::LedgerImport { book, .. } => book.as_str(),
+            _ => job.name.as_str(),
+        };
+        let added = u.add_records(scope, file_id, &extracted.records)?;
+        let mut outcome = RunOutcome {
+            format: Some(extracted.format.as_str().to_string()),
+            records_in: extracted.records.len() as u64,
+            records_known: added.known,
+            ..Default::default()
+        };
+        match &job.kind {
+            JobKind::CashReconciliation { .. } => {
+                let r = reconcile_job(u, config, job, run_id, &now)?;
+                outcome.add(&r);
+            }
+            JobKind::LedgerImport { book, .. } => {
+                // The new items may be what yesterday's statement lines were waiting for.
+                for other in config.jobs.iter().filter(|j| {
+                    matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book)
+                }) {
+                    let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
+                    let r = reconcile_job(u, config, other, rerun, &now)?;
+                    outcome.matched += r.matched;
+                    let mut own = r;
+                    own.status = Some(RunStatus::Ok);
+                    own.finished_at = Some(now());
+                    u.finish_run(rerun, &own)?;
+                }
+            }
+            JobKind::Summary { .. } => {}
+        }
+        outcome.status = Some(RunStatus::Ok);
+        let done = now();
+        outcome.finished_at = Some(done);
+        outcome.arrival_to_done_ms = Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
+        u.finish_run(run_id, &outcome)?;
+        let summary = format!(
+            "{} records ({} already known), {} matched, {} entries posted, {} breaks opened, {} closed",
+            outcome.records_in,
+            outcome.records_known,
+            outcome.matched,
+            outcome.entries_posted,
+            outcome.breaks_opened,
+            outcome.breaks_closed
+        );
+        Ok(FileOutcome::Processed { run_id, summary })
+    })
+}
+
+impl RunOutcome {
+    fn add(&mut self, other: &RunOutcome) {
+        self.matched += other.matched;
+        self.entries_posted += other.entries_posted;
+        self.breaks_opened += other.breaks_opened;
+        self.breaks_closed += other.breaks_closed;
+    }
+}
+
+/// Matches the open statement lines of a cash reconciliation job against the open ledger items
+/// of its book, posts every match, closes the breaks of matched records and opens breaks for
+/// what is still unmatched and due.
+pub fn reconcile_job(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &Job,
+    run_id: i64,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<RunOutcome, StoreError> {
+    let JobKind::CashReconciliation {
+        book,
+        account,
+        rules,
+        posting,
+        calendar,
+        ..
+    } = &job.kind
+    else {
+        return Ok(RunOutcome::default());
+    };
+    let ledger = u.open_records(book, Side::Ledger, account.as_deref())?;
+    let statement = u.open_records(&job.name, Side::Statement, None)?;
+    let mut out = RunOutcome::default();
+    if statement.is_empty() && ledger.is_empty() {
+        return Ok(out);
+    }
+    let result = reconcile_cash(&ledger, &statement, rules);
+    let at = now();
+    let mut names = FileNames::default();
+
+    for m in &result.matches {
+        let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
+        let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
+        let ids: Vec<i64> = m
+            .ledger
+            .iter()
+            .map(|&i| ledger[i].id)
+            .chain(m.statement.iter().map(|&i| statement[i].id))
+            .collect();
+        match entry_for_match(&job.name, posting, m.pass, &l, &s) {
+            Ok(entry) => match u.post_match(&NewMatch {
+                job: &job.name,
+                run_id,
+                pass: m.pass,
+                record_ids: &ids,
+                entry: &entry,
+                at,
+            })? {
+                Posted::Posted { .. } => {
+                    out.matched += ids.len() as u64;
+                    out.entries_posted += 1;
+                    let how = format!(
+                        "matched automatically ({}) in run {run_id}: {}",
+                        pass_words(m.pass),
+                        describe_match(&l, &s)
+                    );
+                    out.breaks_closed += u.close_breaks_of_records(&ids, &how, run_id, at)?;
+                }
+                Posted::AlreadyPosted => {
+                    tracing::error!(job = %job.name, key = %entry.idempotency_key,
+                        "entry already posted while its records were open; not posting again");
+                }
+            },
+            Err(refused) => {
+                let line = &statement[m.statement[0]];
+                let detail = format!("{}: {refused}", describe_match(&l, &s));
+                let source = names.source_of(u, &line.record)?;
+                if u
+                    .open_break(&NewBreak {
+                        job: &job.name,
+                        run_id,
+                        reason: BreakReason::Unbalanced,
+                        detail: &detail,
+                        amount: Some(line.record.amount),
+                        currency: Some(line.record.currency),
+                        since: line.record.value_date,
+                        owner: job.owner.as_deref(),
+                        record_id: Some(line.id),
+                        source: Some(&source),
+                        at,
+                    })?
+                    .is_some()
+                {
+                    out.breaks_opened += 1;
+                }
+            }
+        }
+    }
+
+    for &i in &result.unmatched_statement {
+        let r = &statement[i];
+        let detail = format!(
+            "bank line {} of {} {} value {}{}: no open ledger item matches",
+            display_id(&r.record),
+            r.record.amount,
+            r.record.currency,
+            r.record.value_date,
+            r.record
+                .remittance
+                .as_deref()
+                .map(|t| format!(" \"{}\"", truncate(t, 80)))
+                .unwrap_or_default()
+        );
+        let source = names.source_of(u, &r.record)?;
+        out.breaks_opened += open_record_break(
+            u,
+            job,
+            run_id,
+            r,
+            BreakReason::MissingInLedger,
+            &detail,
+            &source,
+            at,
+        )?;
+    }
+
+    // A ledger item is missing from the bank only once the bank has reported days past its
+    // value date plus the window; before that it is simply not due yet.
+    if let Some(latest) = u.latest_value_date(&job.name, Side::Statement)? {
+        for &i in &result.unmatched_ledger {
+            let r = &ledger[i];
+            if calendar.business_days_between(r.record.value_date, latest) <= rules.window_days {
+                continue;
+            }
+            let detail = format!(
+                "ledger item {} {}of {} {} value {}{}: not on any bank statement up to {latest}",
+                display_id(&r.record),
+                r.record
+                    .reference
+                    .as_deref()
+                    .map(|x| format!("({x}) "))
+                    .unwrap_or_default(),
+                r.record.amount,
+                r.record.currency,
+                r.record.value_date,
+                r.record
+                    .counterparty
+                    .as_deref()
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            );
+            let source = names.source_of(u, &r.record)?;
+            out.breaks_opened += open_record_break(
+                u,
+                job,
+                run_id,
+                r,
+                BreakReason::MissingOnStatement,
+                &detail,
+                &source,
+                at,
+            )?;
+        }
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_record_break(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    r: &StoredRecord,
+    reason: BreakReason,
+    detail: &str,
+    source: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(u
+        .open_break(&NewBreak {
+            job: &job.name,
+            run_id,
+            reason,
+            detail,
+            amount: Some(r.record.amount),
+            currency: Some(r.record.currency),
+            since: r.record.value_date,
+            owner: job.owner.as_deref(),
+            record_id: Some(r.id),
+            source: Some(source),
+            at,
+        })?
+        .map_or(0, |_| 1))
+}
+
+/// Names records' files as staff know them ("ledger.csv line 12", not a hash), asking the
+/// store once per file.
+#[derive(Default)]
+struct FileNames(std::collections::HashMap<Arc<str>, String>);
+
+impl FileNames {
+    fn source_of(&mut self, u: &mut dyn Unit, r: &Record) -> Result<String, StoreError> {
+        let name = match self.0.get(&r.source.file) {
+            Some(n) => n.clone(),
+            None => {
+                let n = u.file_name(&r.source.file)?.unwrap_or_else(|| {
+                    format!("file {}…", &r.source.file[..r.source.file.len().min(12)])
+                });
+                self.0.insert(r.source.file.clone(), n.clone());
+                n
+            }
+        };
+        Ok(match &r.source.sheet {
+            Some(sheet) => format!("{name}, sheet {sheet}, row {}", r.source.row),
+            None => format!("{name} line {}", r.source.row),
+        })
+    }
+}
+
+fn display_id(r: &Record) -> String {
+    if r.external_id.is_empty() {
+        format!("(line {})", r.source.row)
+    } else {
+        r.external_id.clone()
+    }
+}
+
+fn describe_match(l: &[&Record], s: &[&Record]) -> String {
+    let ids = |rs: &[&Record]| rs.iter().map(|r| display_id(r)).collect::<Vec<_>>().join(", ");
+    format!("bank {} with ledger {}", ids(s), ids(l))
+}
+
+fn pass_words(p: MatchPass) -> &'static str {
+    match p {
+        MatchPass::Reference => "by reference",
+        MatchPass::AmountDate => "by amount and date",
+        MatchPass::Batch => "as a batch payment",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Records a file that could not be read: the file row, a failed run, an `unreadable` break,
+/// and an alert to the people named in `mail.alerts_to`, all in one transaction.
+#[allow(clippy::too_many_arguments)]
+fn record_failure(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    claimed: &Claimed,
+    sha: &str,
+    size: u64,
+    message: &str,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    let tz = config.settings.timezone;
+    store::in_unit(store, |u| {
+        let file_id = u.add_file(&NewFile {
+            job: &job.name,
+            sha256: sha,
+            name: &claimed.name,
+            size,
+            arrived_at: claimed.arrived_at,
+            status: FileStatus::Failed,
+            error: Some(message),
+            duplicate_of: None,
+        })?;
+        let at = now();
+        let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
+        let detail = format!("{} was moved to failed/{}: {message}", claimed.name, job.name);
+        u.open_break(&NewBreak {
+            job: &job.name,
+            run_id,
+            reason: BreakReason::Unreadable,
+            detail: &detail,
+            amount: None,
+            currency: None,
+            since: at.with_timezone(&tz).date_naive(),
+            owner: job.owner.as_deref(),
+            record_id: None,
+            source: Some(&claimed.name),
+            at,
+        })?;
+        queue_alert(u, config, &job.name, Some(run_id), message, at)?;
+        u.finish_run(
+            run_id,
+            &RunOutcome {
+                status: Some(RunStatus::Failed),
+                finished_at: Some(now()),
+                breaks_opened: 1,
+                error: Some(message.to_string()),
+                ..Default::default()
+            },
+        )?;
+        Ok(FileOutcome::Failed {
+            run_id,
+            message: message.to_string(),
+        })
+    })
+}
+
+/// Queues an alert for `mail.alerts_to` in the caller's transaction. Nobody to alert: the log
+/// and the next summary carry it.
+pub fn queue_alert(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &str,
+    run_id: Option<i64>,
+    what: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if config.mail.alerts_to.is_empty() {
+        return Ok(());
+    }
+    let rendered = notify::render_alert(job, run_id, what, at, config.settings.timezone);
+    let message_id = format!(
+        "<alert.{job}.{}.{}@{}>",
+        run_id.map_or_else(|| "none".to_string(), |r| r.to_string()),
+        at.format("%Y%m%dT%H%M%S%.3f"),
+        mail_domain(&config.mail.from)
+    );
+    let raw = notify::build_message(
+        &config.mail.from,
+        &config.mail.alerts_to,
+        &rendered,
+        &message_id,
+        at,
+    )
+    .map_err(|e| StoreError::Other(format!("cannot build the alert mail: {e}")))?;
+    u.enqueue_mail(&NewMail {
+        message_id: &message_id,
+        purpose: "alert",
+        from: &config.mail.from,
+        recipients: &config.mail.alerts_to,
+        subject: &rendered.subject,
+        raw: &raw,
+        at,
+    })?;
+    Ok(())
+}
+
+/// The domain part of the sender address, for Message-IDs.
+pub fn mail_domain(from: &str) -> &str {
+    from.rsplit_once('@')
+        .map(|(_, d)| d.trim_end_matches('>'))
+        .filter(|d| !d.is_empty())
+        .unwrap_or("clerk.localhost")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let digest = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+enum ReadError {
+    TooLarge(u64),
+    Io(std::io::Error),
+}
+
+fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let size = f.metadata().map_err(ReadError::Io)?.len();
+    if size > limit {
+        return Err(ReadError::TooLarge(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    // Read one byte past the limit: a file that grew after the size check is still refused.
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}

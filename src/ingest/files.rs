@@ -1,0 +1,136 @@
+//! Moving files through their life: inbox → processing → archive or failed.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Datelike, Utc};
+
+use super::Seen;
+use crate::config::Watch;
+use crate::fsx;
+
+/// A file taken from an inbox, now in the processing folder.
+#[derive(Clone, Debug)]
+pub struct Claimed {
+    /// Where it is now.
+    pub path: PathBuf,
+    /// Its name as staff dropped it.
+    pub name: String,
+    /// When it was first seen in the inbox.
+    pub arrived_at: DateTime<Utc>,
+}
+
+/// Lists the regular files of a watched folder that the job wants.
+pub fn list_candidates(watch: &Watch) -> io::Result<Vec<Seen>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&watch.folder)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            // Not valid UTF-8: cannot be matched against patterns; leave it for a human.
+            continue;
+        };
+        if !watch.wants(&name) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        out.push(Seen {
+            name,
+            size: meta.len(),
+            modified: meta.modified().ok(),
+        });
+    }
+    Ok(out)
+}
+
+/// Takes a settled file out of the inbox by renaming it into the processing folder. Returns
+/// `None` if it is gone (taken by another clerk, or removed by staff).
+pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Option<Claimed>> {
+    let dir = watch.processing_dir();
+    fs::create_dir_all(&dir)?;
+    let from = watch.folder.join(name);
+    let to = fsx::free_name(&dir, name);
+    match fs::rename(&from, &to) {
+        Ok(()) => {
+            fsx::sync_dir(&dir)?;
+            fsx::sync_dir(&watch.folder)?;
+            Ok(Some(Claimed {
+                path: to,
+                name: name.to_string(),
+                arrived_at: arrived.into(),
+            }))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Files left in the processing folder by a previous run that stopped before finishing them.
+pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
+    let dir = watch.processing_dir();
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name.starts_with('.') || !entry.metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let arrived = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| SystemTime::now());
+        out.push(Claimed {
+            path: entry.path(),
+            name,
+            arrived_at: arrived.into(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Moves a processed file to `archive/YYYY/MM/DD/<job>/`; returns where it went.
+pub fn archive(claimed: &Claimed, archive_dir: &Path, job: &str, day: DateTime<Utc>) -> io::Result<PathBuf> {
+    let dir = archive_dir
+        .join(format!("{:04}", day.year()))
+        .join(format!("{:02}", day.month()))
+        .join(format!("{:02}", day.day()))
+        .join(job);
+    fs::create_dir_all(&dir)?;
+    let to = fsx::free_name(&dir, &claimed.name);
+    fsx::move_file(&claimed.path, &to)?;
+    Ok(to)
+}
+
+/// Moves a file that could not be processed to `failed/<job>/` and writes beside it
+/// `<name>.error.txt` saying what was wrong and where. Returns the file's new path.
+pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io::Result<PathBuf> {
+    let dir = failed_dir.join(job);
+    fs::create_dir_all(&dir)?;
+    let to = fsx::free_name(&dir, &claimed.name);
+    let note_name = format!(
+        "{}.error.txt",
+        to.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+    );
+    let note = format!(
+        "clerk could not process this file.\n\nFile:   {}\nJob:    {job}\nArrived: {}\n\nWhat was wrong:\n{error}\n\nFix the file and drop it into the job's folder again.\n",
+        claimed.name,
+        claimed.arrived_at.to_rfc3339(),
+    );
+    // The note first: if we stop between the two steps, the file is still in processing and
+    // will be failed again (with the same note) on restart.
+    fsx::write_atomic(&dir.join(note_name), note.as_bytes())?;
+    fsx::move_file(&claimed.path, &to)?;
+    Ok(to)
+}
