@@ -478,6 +478,26 @@ mod tests {
     }
 
     #[test]
+    fn business_days_between_is_cheap() {
+        // The matcher calls this millions of times; a day-by-day loop over multi-year spans
+        // would take minutes here, closed-form arithmetic takes milliseconds.
+        let cal = de_2026()
+            .with_holidays((0..300).map(|i| date("2020-01-01") + chrono::Days::new(i * 11)));
+        let from = date("2020-01-01");
+        let started = std::time::Instant::now();
+        let mut total = 0;
+        for i in 0..1_000_000u64 {
+            total += cal.business_days_between(from, from + chrono::Days::new(i % 3_000));
+        }
+        assert!(total > 0);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
     fn spec_defaults_and_names() {
         let cal: CalendarSpec = toml::from_str("holidays = [\"2026-01-01\"]").unwrap();
         assert_eq!(cal.weekend, ["Sat", "Sun"]);
