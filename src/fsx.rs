@@ -38,22 +38,28 @@ pub fn move_file(from: &Path, to: &Path) -> io::Result<()> {
         }
         Err(e) if e.raw_os_error() == Some(18) => {
             // EXDEV: `from` and `to` are on different file systems.
-            let tmp = temp_name(to);
-            let copied = (|| {
-                fs::copy(from, &tmp)?;
-                File::open(&tmp)?.sync_all()?;
-                fs::rename(&tmp, to)?;
-                sync_dir(&parent_of(to))
-            })();
-            if let Err(e) = copied {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
+            copy_atomic(from, to)?;
             fs::remove_file(from)?;
             sync_dir(&parent_of(from))
         }
         Err(e) => Err(e),
     }
+}
+
+/// Copies `from` to `to` so that `to` appears only complete: copy to a temp name beside it,
+/// fsync, rename, fsync the folder.
+pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
+    let tmp = temp_name(to);
+    let copied = (|| {
+        fs::copy(from, &tmp)?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, to)?;
+        sync_dir(&parent_of(to))
+    })();
+    if copied.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    copied
 }
 
 /// A free name in `dir` for `name`: `name` itself, or `stem (2).ext`, `stem (3).ext`, ... so a

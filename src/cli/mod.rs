@@ -1,4 +1,159 @@
-//! (being written)
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The `clerk` command: what the user typed (clap), then resolved objects, then the work.
+//! `main` prints the error chain and picks the exit code; nothing below it exits the process.
+
+mod check;
+mod dryrun;
+mod report;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "clerk", version, about = "Back-office automation: ingest statements, reconcile against the books, post entries, report breaks")]
+struct Cli {
+    /// The daemon's configuration file. Relative paths in it resolve against the parent of its
+    /// folder (the install root).
+    #[arg(long, global = true, default_value = "config/clerk.toml", env = "CLERK_CONFIG")]
+    config: PathBuf,
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the daemon in the foreground (what systemd starts).
+    Run,
+    /// Check the configuration and every job, and that the store, folders and mail server work.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the jobs, their triggers and when each fires next.
+    Jobs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one job now.
+    Job {
+        #[command(subcommand)]
+        action: JobAction,
+    },
+    /// Dry run of a reconciliation job on two files: posts nothing, writes the pairs it finds.
+    Reconcile {
+        /// The cash reconciliation job whose rules to use.
+        job: String,
+        /// Ledger export, read with the layout of the import job that feeds the job's book.
+        #[arg(long)]
+        ledger: PathBuf,
+        /// Bank statement, read with the job's own layout.
+        #[arg(long)]
+        statement: PathBuf,
+        /// Where to write the pairs: `ledger_id,bank_reference,match_pass`.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Files, records, entries and breaks so far; KPIs per job; the latest runs.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open exceptions (breaks), oldest first.
+    Exceptions {
+        /// Only this job's.
+        #[arg(long)]
+        job: Option<String>,
+        /// Resolved ones too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum JobAction {
+    /// Run a job now: a file job on the given files (or on what waits in its folder), a
+    /// scheduled job (the summary) as if its time had come.
+    Run { name: String, files: Vec<PathBuf> },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = !matches!(cli.command, Command::Run | Command::Job { .. });
+    init_logging(cli.log_format, quiet);
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run => run::daemon(&cli.config),
+        Command::Check { json } => check::check(&cli.config, json),
+        Command::Jobs { json } => report::jobs(&cli.config, json),
+        Command::Job {
+            action: JobAction::Run { name, files },
+        } => run::job(&cli.config, &name, &files),
+        Command::Reconcile {
+            job,
+            ledger,
+            statement,
+            out,
+            json,
+        } => dryrun::reconcile(&cli.config, &job, &ledger, &statement, &out, json),
+        Command::Status { json } => report::status(&cli.config, json),
+        Command::Exceptions { job, all, json } => {
+            report::exceptions(&cli.config, job.as_deref(), all, json)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if quiet { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_env("CLERK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Loads the configuration or says, line by line, what is wrong with it.
+fn load_config(path: &std::path::Path) -> anyhow::Result<crate::config::Config> {
+    crate::config::load(path).map_err(|errors| {
+        anyhow::anyhow!(
+            "the configuration has {} problem(s):\n{errors}",
+            errors.0.len()
+        )
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

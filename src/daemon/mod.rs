@@ -544,64 +544,11 @@ const MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 async fn mail_sender(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
-        let store = shared.store.clone();
-        let now = Utc::now();
-        let batch = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            store::in_unit(guard.as_mut(), |u| u.lease_mail(now, now + MAIL_LEASE, 20))
-        })
-        .await;
-        let batch = match batch {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => {
-                warn!(error = %e, "cannot read the outbox; will retry");
-                Vec::new()
-            }
-            Err(e) => {
-                error!(error = %e, "outbox read panicked");
-                Vec::new()
-            }
-        };
-        let full = batch.len() == 20;
-        for m in batch {
-            if *stop.borrow() {
-                return;
-            }
-            let result = shared
-                .mailer
-                .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
-                .await;
-            let store = shared.store.clone();
-            let id = m.id;
-            let attempts = m.attempts;
-            let done = match &result {
-                Ok(()) => {
-                    info!(message_id = %m.message_id, purpose = %m.purpose, to = ?m.recipients, "mail delivered");
-                    let at = Utc::now();
-                    tokio::task::spawn_blocking(move || {
-                        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                        store::in_unit(guard.as_mut(), |u| u.mail_sent(id, at))
-                    })
-                    .await
-                }
-                Err(e) => {
-                    let backoff = retry_delay(attempts);
-                    warn!(message_id = %m.message_id, error = %e, retry_in = ?backoff, "mail not delivered; will retry");
-                    let retry_at = Utc::now()
-                        + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
-                    let msg = e.to_string();
-                    tokio::task::spawn_blocking(move || {
-                        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                        store::in_unit(guard.as_mut(), |u| u.mail_failed(id, &msg, retry_at))
-                    })
-                    .await
-                }
-            };
-            if let Ok(Err(e)) | Err(e) = done.map_err(|e| StoreError::Other(e.to_string())) {
-                warn!(error = %e, "could not record the delivery attempt; the lease will expire and it is tried again");
-            }
+        let round = deliver_due(&shared.store, &shared.mailer, &stop).await;
+        if *stop.borrow() {
+            return;
         }
-        if full {
+        if round.more {
             continue;
         }
         let store = shared.store.clone();
@@ -625,6 +572,90 @@ async fn mail_sender(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// What one round of delivery did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryRound {
+    pub sent: usize,
+    pub failed: usize,
+    /// More messages were due than one round takes.
+    pub more: bool,
+}
+
+const MAIL_BATCH: usize = 20;
+
+/// Delivers the messages due now, once each: lease, hand over, record the result. A message
+/// that fails is retried later with back-off; one whose result could not be recorded is tried
+/// again when its lease ends (the Message-ID stays the same, so receivers can tell).
+pub async fn deliver_due(
+    store: &Arc<Mutex<Box<dyn Store>>>,
+    mailer: &Mailer,
+    stop: &watch::Receiver<bool>,
+) -> DeliveryRound {
+    let mut round = DeliveryRound::default();
+    let now = Utc::now();
+    let s = store.clone();
+    let batch = match tokio::task::spawn_blocking(move || {
+        let mut guard = s.lock().unwrap_or_else(|p| p.into_inner());
+        store::in_unit(guard.as_mut(), |u| {
+            u.lease_mail(now, now + MAIL_LEASE, MAIL_BATCH)
+        })
+    })
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot read the outbox; will retry");
+            return round;
+        }
+        Err(e) => {
+            error!(error = %e, "outbox read panicked");
+            return round;
+        }
+    };
+    round.more = batch.len() == MAIL_BATCH;
+    for m in batch {
+        if *stop.borrow() {
+            break;
+        }
+        let result = mailer
+            .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
+            .await;
+        let s = store.clone();
+        let id = m.id;
+        let recorded = match &result {
+            Ok(()) => {
+                round.sent += 1;
+                info!(message_id = %m.message_id, purpose = %m.purpose, to = ?m.recipients, "mail delivered");
+                let at = Utc::now();
+                tokio::task::spawn_blocking(move || {
+                    let mut guard = s.lock().unwrap_or_else(|p| p.into_inner());
+                    store::in_unit(guard.as_mut(), |u| u.mail_sent(id, at))
+                })
+                .await
+            }
+            Err(e) => {
+                round.failed += 1;
+                let backoff = retry_delay(m.attempts);
+                warn!(message_id = %m.message_id, error = %e, retry_in = ?backoff, "mail not delivered; will retry");
+                let retry_at = Utc::now()
+                    + chrono::Duration::from_std(backoff).unwrap_or(chrono::Duration::hours(1));
+                let msg = e.to_string();
+                tokio::task::spawn_blocking(move || {
+                    let mut guard = s.lock().unwrap_or_else(|p| p.into_inner());
+                    store::in_unit(guard.as_mut(), |u| u.mail_failed(id, &msg, retry_at))
+                })
+                .await
+            }
+        };
+        match recorded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "could not record the delivery attempt; it is tried again when its lease ends"),
+            Err(e) => warn!(error = %e, "recording the delivery attempt panicked"),
+        }
+    }
+    round
+}
+
 /// 30 s, 1 min, 2 min, ... at most an hour between attempts.
 fn retry_delay(attempts: u32) -> Duration {
     let secs = 30u64.saturating_mul(1u64 << attempts.min(7));
@@ -634,11 +665,11 @@ fn retry_delay(attempts: u32) -> Duration {
 // ---- watchdog -----------------------------------------------------------------------------
 
 async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let mut usec = 0u64;
-    if !sd_notify::watchdog_enabled(&mut usec) || usec == 0 {
+    let Some(interval) = sd_notify::watchdog_enabled().filter(|d| !d.is_zero()) else {
         return;
-    }
-    let period = Duration::from_micros(usec) / 2;
+    };
+    let usec = interval.as_micros() as u64;
+    let period = interval / 2;
     // The scanner turns every rescan interval; if it has not for a long while, something is
     // stuck and systemd should restart us.
     let stale_after = (shared.config.settings.rescan_interval * 10).max(Duration::from_micros(usec));

@@ -134,3 +134,20 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
     fsx::move_file(&claimed.path, &to)?;
     Ok(to)
 }
+
+/// Copies a file named on the command line into a processing folder (the original stays
+/// where it is), durably, as if it had been dropped and taken.
+pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
+    let name = source
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    fs::create_dir_all(processing_dir)?;
+    let to = fsx::free_name(processing_dir, &name);
+    fsx::copy_atomic(source, &to)?;
+    Ok(Claimed {
+        path: to,
+        name,
+        arrived_at: Utc::now(),
+    })
+}

@@ -14,5 +14,5 @@ mod files;
 mod settle;
 
 pub use events::FolderEvents;
-pub use files::{Claimed, archive, claim, fail, leftovers, list_candidates};
+pub use files::{Claimed, archive, claim, fail, leftovers, list_candidates, stage_copy};
 pub use settle::{Seen, Settler};

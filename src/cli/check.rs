@@ -1,0 +1,183 @@
+//! `clerk check`: is the configuration right, and does everything it names work?
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use super::runtime;
+use crate::config::{self, Config};
+use crate::notify::{Delivery, Mailer};
+use crate::store;
+
+#[derive(Serialize)]
+struct Check {
+    check: &'static str,
+    target: String,
+    ok: bool,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct ConfigProblem {
+    file: String,
+    line: Option<usize>,
+    key: Option<String>,
+    message: String,
+}
+
+pub fn check(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let config = match config::load(config_path) {
+        Ok(c) => c,
+        Err(errors) => {
+            if json {
+                let problems: Vec<ConfigProblem> = errors
+                    .0
+                    .iter()
+                    .map(|e| ConfigProblem {
+                        file: e.file.display().to_string(),
+                        line: e.line,
+                        key: e.key.clone(),
+                        message: e.message.clone(),
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "config_problems": problems, "checks": [] })
+                );
+            } else {
+                println!("configuration: {} problem(s)", errors.0.len());
+                for e in &errors.0 {
+                    println!("  {e}");
+                }
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let checks = health_checks(&config)?;
+    let ok = checks.iter().all(|c| c.ok);
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "ok": ok, "config_problems": [], "checks": checks })
+        );
+    } else {
+        println!(
+            "configuration: ok ({}, {} job(s))",
+            config.file.display(),
+            config.jobs.len()
+        );
+        for c in &checks {
+            println!(
+                "{:<5} {:<8} {}: {}",
+                if c.ok { "ok" } else { "FAIL" },
+                c.check,
+                c.target,
+                c.detail
+            );
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
+    let mut checks = Vec::new();
+
+    for job in &config.jobs {
+        let mut detail = format!("{}", job.kind.name());
+        if let Some(s) = &job.schedule {
+            match s.next_after(chrono::Utc::now()) {
+                Some(t) => detail.push_str(&format!(
+                    ", next run {}",
+                    t.with_timezone(&s.timezone()).format("%Y-%m-%d %H:%M %Z")
+                )),
+                None => detail.push_str(", WARNING: the schedule never fires"),
+            }
+        }
+        checks.push(Check {
+            check: "job",
+            target: job.name.clone(),
+            ok: true,
+            detail,
+        });
+    }
+
+    let s = &config.settings;
+    let mut folders: Vec<(String, &Path)> = vec![
+        ("state".into(), s.state_dir.as_path()),
+        ("archive".into(), s.archive_dir.as_path()),
+        ("failed".into(), s.failed_dir.as_path()),
+    ];
+    if let Delivery::Outbox(dir) = &config.mail.delivery {
+        folders.push(("outbox".into(), dir.as_path()));
+    }
+    for job in &config.jobs {
+        if let Some(w) = &job.watch {
+            folders.push((format!("inbox of {}", job.name), w.folder.as_path()));
+        }
+    }
+    for (what, dir) in folders {
+        let (ok, detail) = match writable(dir) {
+            Ok(()) => (true, format!("{what}: writable")),
+            Err(e) => (false, format!("{what}: {e}")),
+        };
+        checks.push(Check {
+            check: "folder",
+            target: dir.display().to_string(),
+            ok,
+            detail,
+        });
+    }
+
+    let (ok, detail) = match store::open(&s.store_path)
+        .and_then(|mut st| store::in_unit(st.as_mut(), |u| u.totals()).map(|t| (st, t)))
+    {
+        Ok((st, t)) => (
+            true,
+            format!(
+                "{}: opens and accepts writes ({} records, {} open exceptions)",
+                st.describe(),
+                t.records,
+                t.open_exceptions
+            ),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    checks.push(Check {
+        check: "store",
+        target: s.store_path.display().to_string(),
+        ok,
+        detail,
+    });
+
+    let mailer = Mailer::new(config.mail.delivery.clone());
+    let (target, ok, detail) = match mailer {
+        Ok(m) => {
+            let rt = runtime()?;
+            match rt.block_on(m.health_check()) {
+                Ok(()) => (m.describe(), true, "reachable".to_string()),
+                Err(e) => (m.describe(), false, e.to_string()),
+            }
+        }
+        Err(e) => ("mail".to_string(), false, e.to_string()),
+    };
+    checks.push(Check {
+        check: "mail",
+        target,
+        ok,
+        detail,
+    });
+    Ok(checks)
+}
+
+/// Creates the folder if missing and proves a file can be written and removed in it.
+fn writable(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let probe = dir.join(format!(".clerk-check-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")?;
+    std::fs::remove_file(&probe)
+}

@@ -1,0 +1,265 @@
+//! The read commands: `clerk jobs`, `clerk status`, `clerk exceptions`. Each prints a table
+//! for people or, with `--json`, one JSON document for scripts (shapes documented in README).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::load_config;
+use crate::config::{Config, JobKind};
+use crate::model::BreakStatus;
+use crate::schedule::Calendar;
+use crate::store::{self, BreakFilter, JobActivity};
+
+#[derive(Serialize)]
+struct JobLine {
+    name: String,
+    kind: &'static str,
+    description: Option<String>,
+    folder: Option<String>,
+    patterns: Vec<String>,
+    schedule: Option<String>,
+    timezone: Option<String>,
+    next_run: Option<DateTime<Utc>>,
+}
+
+pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let now = Utc::now();
+    let lines: Vec<JobLine> = config
+        .jobs
+        .iter()
+        .map(|j| JobLine {
+            name: j.name.clone(),
+            kind: j.kind.name(),
+            description: j.description.clone(),
+            folder: j.watch.as_ref().map(|w| w.folder.display().to_string()),
+            patterns: j
+                .watch
+                .as_ref()
+                .map(|w| w.patterns.clone())
+                .unwrap_or_default(),
+            schedule: j.schedule.as_ref().map(|s| s.expression().to_string()),
+            timezone: j.schedule.as_ref().map(|s| s.timezone().to_string()),
+            next_run: j.schedule.as_ref().and_then(|s| s.next_after(now)),
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tz = config.settings.timezone;
+    for l in &lines {
+        println!("{} ({})", l.name, l.kind);
+        if let Some(d) = &l.description {
+            println!("    {d}");
+        }
+        if let Some(f) = &l.folder {
+            println!("    takes files {} from {f}", l.patterns.join(" "));
+        }
+        if let Some(s) = &l.schedule {
+            let next = l
+                .next_run
+                .map(|t| t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string())
+                .unwrap_or_else(|| "never".into());
+            println!(
+                "    runs at \"{s}\" ({}), next {next}",
+                l.timezone.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// KPIs of one job, derived from its activity.
+#[derive(Serialize)]
+struct JobKpis {
+    #[serde(flatten)]
+    activity: JobActivity,
+    /// Share of records matched and posted with no human touch.
+    stp_rate: Option<f64>,
+    /// Share of records that needed a human (became breaks).
+    error_rate: Option<f64>,
+    avg_processing_ms: Option<u64>,
+}
+
+impl JobKpis {
+    fn from(activity: JobActivity) -> Self {
+        let records = activity.records as f64;
+        let rate = |n: u64| (activity.records > 0).then(|| (n as f64 / records).min(1.0));
+        JobKpis {
+            stp_rate: rate(activity.matched),
+            error_rate: rate(activity.breaks_opened),
+            avg_processing_ms: (activity.runs > 0).then(|| activity.processing_ms / activity.runs),
+            activity,
+        }
+    }
+}
+
+pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let mut st = store::open(&config.settings.store_path)?;
+    let (totals, activity, runs) = store::in_read(st.as_mut(), |u| {
+        Ok((
+            u.totals()?,
+            u.activity_since(DateTime::<Utc>::UNIX_EPOCH)?,
+            u.recent_runs(10)?,
+        ))
+    })?;
+    let jobs: Vec<JobKpis> = activity.into_iter().map(JobKpis::from).collect();
+    if json {
+        let mut doc = serde_json::to_value(&totals)?;
+        doc["jobs"] = serde_json::to_value(&jobs)?;
+        doc["recent_runs"] = serde_json::to_value(&runs)?;
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "files processed {}  failed {}  duplicates {}  records {} ({} open)  entries posted {}  open exceptions {}  mail queued {}",
+        totals.files_processed,
+        totals.files_failed,
+        totals.files_duplicate,
+        totals.records,
+        totals.records_open,
+        totals.entries_posted,
+        totals.open_exceptions,
+        totals.mail_queued
+    );
+    println!();
+    println!(
+        "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
+        "job", "runs", "files", "records", "matched", "STP", "errors", "avg time"
+    );
+    let pct = |r: Option<f64>| r.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or("-".into());
+    for j in &jobs {
+        let a = &j.activity;
+        println!(
+            "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
+            a.job,
+            a.runs,
+            a.files_processed,
+            a.records,
+            a.matched,
+            pct(j.stp_rate),
+            pct(j.error_rate),
+            j.avg_processing_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or("-".into())
+        );
+    }
+    println!();
+    println!("latest runs:");
+    let tz = config.settings.timezone;
+    for r in &runs {
+        println!(
+            "  #{:<6} {} {:<22} {:<9} {:<9} {}{}",
+            r.id,
+            r.started_at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S"),
+            r.job,
+            r.trigger,
+            r.status,
+            r.file.as_deref().unwrap_or(""),
+            r.error
+                .as_deref()
+                .map(|e| format!(" — {}", e.lines().next().unwrap_or("")))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct ExceptionLine {
+    id: i64,
+    job: String,
+    reason: &'static str,
+    status: &'static str,
+    amount: Option<String>,
+    currency: Option<String>,
+    age_days: i64,
+    since: chrono::NaiveDate,
+    owner: Option<String>,
+    detail: String,
+    source: Option<String>,
+    opened_at: DateTime<Utc>,
+    resolution: Option<String>,
+}
+
+/// The calendar a job's breaks age by.
+pub fn calendar_of<'c>(config: &'c Config, job: &str) -> &'c Calendar {
+    match config.job(job).map(|j| &j.kind) {
+        Some(JobKind::CashReconciliation { calendar, .. }) => calendar,
+        _ => config.default_calendar(),
+    }
+}
+
+pub fn exceptions(
+    config_path: &Path,
+    job: Option<&str>,
+    all: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let mut st = store::open(&config.settings.store_path)?;
+    let breaks = store::in_read(st.as_mut(), |u| {
+        u.breaks(&BreakFilter {
+            job,
+            status: (!all).then_some(BreakStatus::Open),
+            limit: None,
+        })
+    })?;
+    let today = Utc::now()
+        .with_timezone(&config.settings.timezone)
+        .date_naive();
+    let lines: Vec<ExceptionLine> = breaks
+        .into_iter()
+        .map(|b| ExceptionLine {
+            age_days: calendar_of(&config, &b.job)
+                .business_days_between(b.since, today)
+                .max(0),
+            id: b.id,
+            reason: b.reason.as_str(),
+            status: b.status.as_str(),
+            amount: b.amount.map(|a| a.to_string()),
+            currency: b.currency.map(|c| c.to_string()),
+            since: b.since,
+            owner: b.owner,
+            detail: b.detail,
+            source: b.source,
+            opened_at: b.opened_at,
+            resolution: b.resolution,
+            job: b.job,
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if lines.is_empty() {
+        println!("no {}exceptions", if all { "" } else { "open " });
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:>6} {:<20} {:<22} {:>4} {:>16} {:<4} detail",
+        "id", "job", "reason", "age", "amount", "ccy"
+    );
+    for l in &lines {
+        println!(
+            "{:>6} {:<20} {:<22} {:>4} {:>16} {:<4} {}{}",
+            l.id,
+            l.job,
+            l.reason,
+            l.age_days,
+            l.amount.as_deref().unwrap_or(""),
+            l.currency.as_deref().unwrap_or(""),
+            l.detail,
+            l.source
+                .as_deref()
+                .map(|s| format!(" [{s}]"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,163 @@
+//! `clerk run` (the daemon) and `clerk job run` (one job, now).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use chrono::Utc;
+
+use super::{load_config, runtime};
+use crate::config::{Config, Job, JobKind};
+use crate::daemon::{self, pipeline, pipeline::FileOutcome};
+use crate::ingest::{self, Claimed};
+use crate::notify::Mailer;
+use crate::store::{self, Store, Trigger};
+
+pub fn daemon(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        // Signal handlers are installed once, before anything else runs.
+        let shutdown = shutdown_signal()?;
+        daemon::run(config, shutdown).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let Some(job) = config.job(name).cloned() else {
+        bail!(
+            "no job {name:?}; jobs: {}",
+            config
+                .jobs
+                .iter()
+                .map(|j| j.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    daemon::prepare_folders(&config)?;
+    let store: Arc<Mutex<Box<dyn Store>>> = Arc::new(Mutex::new(
+        store::open(&config.settings.store_path).context("opening the store")?,
+    ));
+    let mut failed = false;
+    match &job.kind {
+        JobKind::Summary { .. } => {
+            if !files.is_empty() {
+                bail!("job {name} is a summary; it takes no files");
+            }
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            daemon::fire(&config, guard.as_mut(), &job, Utc::now(), Trigger::Manual)?;
+            println!("{name}: summary queued");
+        }
+        JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. } => {
+            let claimed = take_files(&config, &job, files)?;
+            if claimed.is_empty() {
+                println!("{name}: no files to process");
+            }
+            for c in claimed {
+                let outcome = {
+                    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                    pipeline::process_file(
+                        &config,
+                        guard.as_mut(),
+                        &job,
+                        &c,
+                        Trigger::Manual,
+                        false,
+                        Utc::now,
+                    )
+                    .with_context(|| format!("processing {}", c.name))?
+                };
+                daemon::finish_file(&config, name, &c, &outcome);
+                match &outcome {
+                    FileOutcome::Processed { run_id, summary } => {
+                        println!("{}: processed (run {run_id}): {summary}", c.name)
+                    }
+                    FileOutcome::Duplicate { original, .. } => println!(
+                        "{}: duplicate of file {original} processed before; nothing posted",
+                        c.name
+                    ),
+                    FileOutcome::Failed { message, .. } => {
+                        failed = true;
+                        println!("{}: FAILED, moved to failed/{name}: {message}", c.name)
+                    }
+                    FileOutcome::AlreadyRecorded { .. } => println!("{}: already done", c.name),
+                }
+            }
+        }
+    }
+    // Hand over what this run queued (alerts, the summary) rather than leave it to the daemon.
+    let mailer = Mailer::new(config.mail.delivery.clone())?;
+    let rt = runtime()?;
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let round = rt.block_on(daemon::deliver_due(&store, &mailer, &stop_rx));
+    if round.sent + round.failed > 0 {
+        println!(
+            "mail: {} delivered, {} to retry ({})",
+            round.sent,
+            round.failed,
+            mailer.describe()
+        );
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Files named on the command line are copied into the job's processing folder (the originals
+/// stay where they are); without names, whatever waits in the job's folder is taken now.
+fn take_files(config: &Config, job: &Job, files: &[PathBuf]) -> anyhow::Result<Vec<Claimed>> {
+    let processing = match &job.watch {
+        Some(w) => w.processing_dir(),
+        None => config.settings.state_dir.join("processing").join(&job.name),
+    };
+    if files.is_empty() {
+        let Some(w) = &job.watch else {
+            bail!(
+                "job {} watches no folder; name the files to process",
+                job.name
+            );
+        };
+        let mut out = Vec::new();
+        for seen in ingest::list_candidates(w)
+            .with_context(|| format!("listing {}", w.folder.display()))?
+        {
+            if let Some(c) = ingest::claim(w, &seen.name, SystemTime::now())? {
+                out.push(c);
+            }
+        }
+        return Ok(out);
+    }
+    files
+        .iter()
+        .map(|f| {
+            ingest::stage_copy(f, &processing).with_context(|| format!("reading {}", f.display()))
+        })
+        .collect()
+}

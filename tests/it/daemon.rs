@@ -1,0 +1,307 @@
+//! The daemon end to end: the real `clerk run` binary on a temp install, files dropped into
+//! its folders, the store and folders inspected afterwards.
+
+use std::fs;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::support::install::{Install, wait_until};
+
+pub const LEDGER: &str = "\
+id,account,value_date,amount,currency,reference,counterparty
+1,CASH-EUR-01,2026-03-02,100.00,EUR,INV-000000001,ACME GMBH
+2,CASH-EUR-01,2026-03-02,250.50,EUR,INV-000000002,BETA SA
+3,CASH-EUR-01,2026-03-03,10.00,EUR,INV-000000003,GAMMA AG
+4,CASH-EUR-01,2026-03-03,20.00,EUR,INV-000000004,GAMMA AG
+5,CASH-EUR-01,2026-03-02,999.99,EUR,INV-000000005,DELTA LTD
+6,CASH-USD-01,2026-03-04,-75.00,USD,INV-000000006,EPSILON INC
+";
+
+pub const STATEMENT: &str = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info
+2026-03-02,2026-03-02,100.00,EUR,BK1,PAYMENT INV-000000001 ACME
+2026-03-03,2026-03-04,250.50,EUR,BK2,BETA SA TRANSFER
+2026-03-03,2026-03-03,30.00,EUR,BK3,PAYRUN PR0000001 2 ITEMS GAMMA AG
+2026-03-04,2026-03-04,-75.00,USD,BK4,INV-000000006
+2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE
+";
+
+fn files_processed(i: &Install) -> u64 {
+    i.status()["files_processed"].as_u64().unwrap()
+}
+
+/// (account, currency, amount) of every posted entry line, sorted.
+fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
+    let db = i.db();
+    let mut stmt = db
+        .prepare("SELECT account, currency, amount FROM entry_lines ORDER BY account, amount")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || files_processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+
+    let status = i.status();
+    assert_eq!(status["entries_posted"], 4, "{status}");
+    assert_eq!(status["records"], 11);
+
+    // One entry per match: reference (1), amount+date (2), batch (3+4), USD reference (6).
+    let lines = posted_lines(&i);
+    let expect = [
+        ("1010 Bank EUR", "EUR", "100.00"),
+        ("1010 Bank EUR", "EUR", "250.50"),
+        ("1010 Bank EUR", "EUR", "30.00"),
+        ("1010 Bank USD", "USD", "-75.00"),
+        ("1290 Receivables clearing EUR", "EUR", "-100.00"),
+        ("1290 Receivables clearing EUR", "EUR", "-250.50"),
+        ("1290 Receivables clearing EUR", "EUR", "-30.00"),
+        ("1290 Receivables clearing USD", "USD", "75.00"),
+    ];
+    let mut got: Vec<_> = lines
+        .iter()
+        .map(|(a, c, m)| (a.as_str(), c.as_str(), m.as_str()))
+        .collect();
+    got.sort();
+    let mut want = expect.to_vec();
+    want.sort();
+    assert_eq!(got, want);
+
+    // Two breaks: the ledger item the bank never paid, the fee nobody booked.
+    let ex = i.json(&["exceptions"]);
+    let mut reasons: Vec<(String, String)> = ex
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap().to_string(),
+                e["amount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        vec![
+            ("missing_in_ledger".to_string(), "12.34".to_string()),
+            ("missing_on_statement".to_string(), "999.99".to_string()),
+        ]
+    );
+    for e in ex.as_array().unwrap() {
+        assert_eq!(e["status"], "open");
+        assert_eq!(e["job"], "bank-reconciliation");
+        assert!(e["age_days"].as_i64().unwrap() > 0);
+        assert!(e["source"].as_str().unwrap().contains(".csv line "), "{e}");
+    }
+
+    // Both files archived under archive/YYYY/MM/DD/<job>/, nothing left in the inboxes.
+    let archived = i.files_under("var/archive");
+    assert_eq!(archived.len(), 2, "{archived:?}");
+    assert!(archived.iter().any(|f| f.ends_with("ledger-import/ledger.csv")));
+    assert!(archived.iter().any(|f| f.ends_with("bank-reconciliation/statement.csv")));
+    assert!(i.files_under("var/inbox").is_empty());
+    d.stop();
+}
+
+#[test]
+fn a_statement_before_its_ledger_closes_its_breaks_when_the_ledger_arrives() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    assert_eq!(i.json(&["exceptions"]).as_array().unwrap().len(), 5);
+
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
+    let open = i.json(&["exceptions"]);
+    let open = open.as_array().unwrap();
+    assert_eq!(open.len(), 2, "{open:?}");
+    let all = i.json(&["exceptions", "--all"]);
+    let resolved: Vec<_> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "resolved")
+        .collect();
+    assert_eq!(resolved.len(), 4);
+    assert!(
+        resolved
+            .iter()
+            .all(|e| e["resolution"].as_str().unwrap().contains("matched automatically"))
+    );
+    assert_eq!(i.status()["entries_posted"], 4);
+    d.stop();
+}
+
+#[test]
+fn the_same_file_dropped_twice_posts_once() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
+    // Staff drop the statement again, under another name.
+    i.drop_file("var/inbox/bank", "statement (copy).csv", STATEMENT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || i.status()["files_duplicate"] == 1));
+    let status = i.status();
+    assert_eq!(status["entries_posted"], 4);
+    assert_eq!(status["records"], 11);
+    assert_eq!(status["files_processed"], 2);
+    assert!(wait_until(Duration::from_secs(5), || i
+        .files_under("var/archive")
+        .len()
+        == 3));
+    d.stop();
+}
+
+#[test]
+fn a_file_written_slowly_is_taken_once_and_complete() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    let path = i.path("var/inbox/ledger/slow.csv");
+    let mut f = fs::File::create(&path).unwrap();
+    let mut lines = LEDGER.lines();
+    writeln!(f, "{}", lines.next().unwrap()).unwrap();
+    // A network copy: a line every 100 ms, well inside the 300 ms settle time.
+    for line in lines {
+        std::thread::sleep(Duration::from_millis(100));
+        writeln!(f, "{line}").unwrap();
+        f.flush().unwrap();
+    }
+    drop(f);
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    std::thread::sleep(Duration::from_millis(800));
+    let status = i.status();
+    assert_eq!(status["records"], 6, "every line, read once: {status}");
+    assert_eq!(status["files_processed"], 1);
+    assert_eq!(status["files_failed"], 0);
+    d.stop();
+}
+
+#[test]
+fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    let bad = LEDGER.replace("250.50", "25O.50");
+    i.drop_file("var/inbox/ledger", "bad.csv", bad.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || i.status()["files_failed"] == 1));
+    assert!(wait_until(Duration::from_secs(5), || i
+        .path("var/failed/ledger-import/bad.csv.error.txt")
+        .exists()));
+    assert!(i.path("var/failed/ledger-import/bad.csv").exists());
+    let note = fs::read_to_string(i.path("var/failed/ledger-import/bad.csv.error.txt")).unwrap();
+    assert!(note.contains("line 3"), "{note}");
+    assert!(note.contains("25O.50"), "{note}");
+    assert_eq!(i.status()["records"], 0, "nothing of a bad file is imported");
+
+    // The daemon goes on with the next file.
+    i.drop_file("var/inbox/ledger", "good.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+
+    // The failure is an open exception and is in the next summary; the alert went out at once.
+    let ex = i.json(&["exceptions"]);
+    assert!(
+        ex.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "unreadable" && e["detail"].as_str().unwrap().contains("bad.csv"))
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        outbox_texts(&i).iter().any(|m| m.contains("bad.csv") && m.contains("line 3"))
+    }));
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summaries: Vec<String> = outbox_texts(&i)
+        .into_iter()
+        .filter(|m| m.contains("Message-ID: <summary."))
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    assert!(summaries[0].contains("bad.csv"));
+    d.stop();
+}
+
+/// Every message in the outbox folder, as text.
+pub fn outbox_texts(i: &Install) -> Vec<String> {
+    let dir = i.path("var/outbox");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| String::from_utf8_lossy(&fs::read(e.path()).unwrap()).into_owned())
+        .collect()
+}
+
+/// A ledger and statement with `n` items matching one to one by reference.
+fn big_pair(n: usize) -> (String, String) {
+    let mut ledger = String::from("id,account,value_date,amount,currency,reference,counterparty\n");
+    let mut statement =
+        String::from("booking_date,value_date,amount,currency,bank_reference,remittance_info\n");
+    for k in 1..=n {
+        let day = 2 + (k % 5);
+        let amount = format!("{}.{:02}", 10 + k, k % 100);
+        ledger.push_str(&format!(
+            "{k},CASH-EUR-01,2026-03-0{day},{amount},EUR,INV-{k:09},CPTY {k}\n"
+        ));
+        statement.push_str(&format!(
+            "2026-03-0{day},2026-03-0{day},{amount},EUR,BK{k:08},PAYMENT INV-{k:09}\n"
+        ));
+    }
+    (ledger, statement)
+}
+
+#[test]
+fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
+    let i = Install::new();
+    let n = 20_000;
+    let (ledger, statement) = big_pair(n);
+    let mut d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", ledger.as_bytes());
+    i.drop_file("var/inbox/bank", "statement.csv", statement.as_bytes());
+    // Kill it several times while it works, at different moments, restarting each time.
+    for k in 0..4 {
+        std::thread::sleep(Duration::from_millis(150 + 250 * k));
+        d.kill9();
+        d = i.start_daemon();
+    }
+    assert!(
+        wait_until(Duration::from_secs(120), || files_processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    assert!(wait_until(Duration::from_secs(10), || i
+        .files_under("var/archive")
+        .len()
+        == 2));
+    let status = i.status();
+    assert_eq!(status["records"], 2 * n as u64, "{status}");
+    assert_eq!(status["entries_posted"], n as u64, "{status}");
+    assert_eq!(status["files_duplicate"], 0, "a resumed file is not a duplicate");
+    assert_eq!(status["open_exceptions"], 0);
+    let db = i.db();
+    let keys: i64 = db
+        .query_row("SELECT COUNT(DISTINCT idempotency_key) FROM entries", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(keys, n as i64);
+    let running: i64 = db
+        .query_row("SELECT COUNT(*) FROM runs WHERE status = 'running'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(running, 0, "no run is left half-done");
+    assert!(i.files_under("var/inbox").is_empty(), "nothing left in processing");
+    d.stop();
+}

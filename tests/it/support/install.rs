@@ -1,0 +1,221 @@
+//! A throwaway clerk installation per test: its own root with `config/clerk.toml`, the
+//! project's real `jobs/`, a `var/` for state, and the real `clerk` binary to run against it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub struct Install {
+    _dir: TempDir,
+    pub root: PathBuf,
+}
+
+/// Fast folder settings so tests do not wait: the product defaults are seconds.
+const CONFIG: &str = r#"
+[daemon]
+jobs = "jobs"
+state = "var"
+timezone = "Europe/Berlin"
+rescan_interval = "100ms"
+settle_time = "300ms"
+drain_timeout = "10s"
+
+[mail]
+from = "clerk@example.com"
+alerts_to = ["ops@example.com"]
+
+[calendars.default]
+weekend = ["Sat", "Sun"]
+holidays = ["2026-12-25"]
+"#;
+
+impl Install {
+    /// A root with the shipped jobs and a fast config that mails into `var/outbox`.
+    pub fn new() -> Install {
+        Self::with_mail("")
+    }
+
+    /// As `new`, with extra `[mail.smtp]` settings appended to the config.
+    pub fn with_mail(extra: &str) -> Install {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        fs::create_dir_all(root.join("config")).unwrap();
+        fs::write(root.join("config/clerk.toml"), format!("{CONFIG}\n{extra}")).unwrap();
+        let jobs = root.join("jobs");
+        fs::create_dir_all(&jobs).unwrap();
+        for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs")).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                fs::copy(&p, jobs.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+        Install { _dir: dir, root }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config/clerk.toml")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Runs `clerk --config <this> args...` to completion.
+    pub fn clerk(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_clerk"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .current_dir(&self.root)
+            .env_remove("CLERK_LOG")
+            .output()
+            .expect("run clerk")
+    }
+
+    /// Runs a read command with `--json` and parses its output; panics with its stderr on failure.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.clerk(&all);
+        assert!(
+            out.status.success(),
+            "clerk {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "clerk {args:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        self.json(&["status"])
+    }
+
+    /// Starts `clerk run` in the background; it is killed when the returned value drops.
+    pub fn start_daemon(&self) -> Daemon {
+        let log = self.root.join(format!("daemon-{}.log", unique()));
+        let file = fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_clerk"))
+            .arg("--config")
+            .arg(self.config())
+            .arg("run")
+            .current_dir(&self.root)
+            .env("CLERK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start clerk run");
+        let d = Daemon { child, log };
+        let ready = wait_until(Duration::from_secs(30), || d.log().contains("clerk running"));
+        assert!(ready, "daemon did not start:\n{}", d.log());
+        d
+    }
+
+    /// Puts a file into a folder the way a careful copy does: written under a temp name that
+    /// no job takes, then renamed.
+    pub fn drop_file(&self, folder: &str, name: &str, bytes: &[u8]) {
+        let dir = self.root.join(folder);
+        fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(format!("{name}.part"));
+        fs::write(&tmp, bytes).unwrap();
+        fs::rename(&tmp, dir.join(name)).unwrap();
+    }
+
+    /// Files (recursively) under a folder of the install, relative names.
+    pub fn files_under(&self, rel: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.root.join(rel), &self.root.join(rel), &mut out);
+        out.sort();
+        out
+    }
+
+    /// Opens the store for assertions on what was posted.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.root.join("var/clerk.db")).unwrap()
+    }
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            walk(base, &p, out);
+        } else {
+            out.push(p.strip_prefix(base).unwrap().to_string_lossy().into_owned());
+        }
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+pub struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to clean up, as in a crash or an OOM kill.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "daemon ignored SIGTERM:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
