@@ -100,10 +100,7 @@ pub(crate) fn parse_mailbox(role: &'static str, address: &str) -> Result<Mailbox
     if address.chars().any(char::is_control) {
         return Err(bad("contains a control character (line break or tab)"));
     }
-    let mailbox: Mailbox = address
-        .trim()
-        .parse()
-        .map_err(|e| bad(&format!("{e}")))?;
+    let mailbox: Mailbox = address.trim().parse().map_err(|e| bad(&format!("{e}")))?;
     if !same_mailbox(address, &mailbox) {
         return Err(bad("expected exactly one address"));
     }
@@ -235,7 +232,10 @@ mod tests {
 
     #[test]
     fn builds_mixed_with_alternative_and_given_id_and_date() {
-        let to = vec!["Ops <ops@example.com>".to_owned(), "b@example.com".to_owned()];
+        let to = vec![
+            "Ops <ops@example.com>".to_owned(),
+            "b@example.com".to_owned(),
+        ];
         let raw = build_message(
             "clerk <clerk@example.com>",
             &to,
@@ -247,7 +247,10 @@ mod tests {
         let text = String::from_utf8(raw.clone()).unwrap();
         let head = headers(&raw);
         assert!(head.contains("Message-ID: <summary-2026-11-27@clerk.example.com>"));
-        assert!(head.contains("Date: Fri, 27 Nov 2026 06:00:00 +0000"), "{head}");
+        assert!(
+            head.contains("Date: Fri, 27 Nov 2026 06:00:00 +0000"),
+            "{head}"
+        );
         assert!(head.contains("Auto-Submitted: auto-generated"));
         assert!(head.contains("multipart/mixed"));
         assert!(text.contains("multipart/alternative"));
@@ -290,7 +293,10 @@ mod tests {
         for (from, to) in [
             ("not an address", "ops@example.com"),
             ("clerk@example.com", "ops@example.com, evil@example.com"),
-            ("clerk@example.com", "ops@example.com\r\nBcc: evil@example.com"),
+            (
+                "clerk@example.com",
+                "ops@example.com\r\nBcc: evil@example.com",
+            ),
             ("clerk@example.com", ""),
         ] {
             let err = build_message(from, &[to.to_owned()], &r, "a@b", date()).unwrap_err();
@@ -308,8 +314,21 @@ mod tests {
     #[test]
     fn message_ids_are_checked() {
         assert_eq!(normalise_message_id("<a.b@c>").unwrap(), "a.b@c");
-        assert_eq!(normalise_message_id("a-1@c.example").unwrap(), "a-1@c.example");
-        for bad in ["", "<>", "nobody", "a@", "@b", "a b@c", "a@b\r\nX: y", "a@b@c", "<a@b"] {
+        assert_eq!(
+            normalise_message_id("a-1@c.example").unwrap(),
+            "a-1@c.example"
+        );
+        for bad in [
+            "",
+            "<>",
+            "nobody",
+            "a@",
+            "@b",
+            "a b@c",
+            "a@b\r\nX: y",
+            "a@b@c",
+            "<a@b",
+        ] {
             assert!(normalise_message_id(bad).is_err(), "{bad:?}");
         }
     }

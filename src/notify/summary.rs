@@ -607,10 +607,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
         );
     }
 
-    let _ = writeln!(
-        h,
-        "<h3 style=\"{H3}\">Jobs since the previous summary</h3>"
-    );
+    let _ = writeln!(h, "<h3 style=\"{H3}\">Jobs since the previous summary</h3>");
     if f.jobs.is_empty() {
         h.push_str("<p>No job ran.</p>\n");
     } else {
@@ -727,7 +724,9 @@ fn duration(d: Duration) -> String {
 }
 
 fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 fn plural<'s>(n: usize, one: &'s str, many: &'s str) -> &'s str {
@@ -823,9 +822,7 @@ fn text_table(head: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
 /// here, so callers pass raw data.
 fn html_table(out: &mut String, head: &[&str], rows: &[Vec<String>], right: &[usize]) {
     const CELL: &str = "border:1px solid #ccc;padding:4px 8px;vertical-align:top;";
-    out.push_str(
-        "<table style=\"border-collapse:collapse;font-size:13px;margin:4px 0\"><tr>",
-    );
+    out.push_str("<table style=\"border-collapse:collapse;font-size:13px;margin:4px 0\"><tr>");
     for h in head {
         let _ = write!(
             out,
@@ -1015,7 +1012,10 @@ mod tests {
             a.subject,
             "clerk ALERT: job bank  Bcc: x@evil.example  failed (run 42) — 2026-11-27 07:03 CET"
         );
-        assert!(a.text.contains("    statement.csv line 3:\n    bad amount\n"));
+        assert!(
+            a.text
+                .contains("    statement.csv line 3:\n    bad amount\n")
+        );
         assert!(a.html.contains("statement.csv line 3:\nbad amount"));
         assert!(a.attachments.is_empty());
     }
@@ -1023,12 +1023,52 @@ mod tests {
     #[test]
     fn totals_are_exact_decimals_per_currency() {
         let breaks = vec![
-            line(brk(1, "bank-eur", BreakReason::MissingInLedger, Some(("0.1", "EUR"))), 1),
-            line(brk(2, "bank-eur", BreakReason::MissingInLedger, Some(("0.2", "EUR"))), 1),
-            line(brk(3, "bank-eur", BreakReason::MissingInLedger, Some(("1000000.05", "EUR"))), 1),
-            line(brk(4, "bank-eur", BreakReason::MissingInLedger, Some(("-12.5", "USD"))), 1),
+            line(
+                brk(
+                    1,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("0.1", "EUR")),
+                ),
+                1,
+            ),
+            line(
+                brk(
+                    2,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("0.2", "EUR")),
+                ),
+                1,
+            ),
+            line(
+                brk(
+                    3,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("1000000.05", "EUR")),
+                ),
+                1,
+            ),
+            line(
+                brk(
+                    4,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("-12.5", "USD")),
+                ),
+                1,
+            ),
             line(brk(5, "bank-eur", BreakReason::MissingInLedger, None), 1),
-            line(brk(6, "bank-jpy", BreakReason::MissingOnStatement, Some(("1500", "JPY"))), 1),
+            line(
+                brk(
+                    6,
+                    "bank-jpy",
+                    BreakReason::MissingOnStatement,
+                    Some(("1500", "JPY")),
+                ),
+                1,
+            ),
         ];
         let r = render_summary(&input(breaks), 3);
         // 0.1 + 0.2 + 1000000.05 in floats would not print as .35.
@@ -1095,7 +1135,10 @@ mod tests {
             assert!(body.contains("1 min 23 s"));
             assert!(!body.contains("oldest"));
         }
-        assert!(r.text.contains("Generated 2026-11-27 07:00 CET (Europe/Berlin)"));
+        assert!(
+            r.text
+                .contains("Generated 2026-11-27 07:00 CET (Europe/Berlin)")
+        );
     }
 
     #[test]
@@ -1121,10 +1164,7 @@ mod tests {
         assert_eq!(money(d("-1234567.891"), eur), "EUR -1,234,567.891");
         assert_eq!(money(d("999"), None), "999.00");
         assert_eq!(plain_amount(d("-0.5"), eur), "-0.50");
-        assert_eq!(
-            plain_amount(d("7"), Some("KWD".parse().unwrap())),
-            "7.000"
-        );
+        assert_eq!(plain_amount(d("7"), Some("KWD".parse().unwrap())), "7.000");
     }
 
     #[test]

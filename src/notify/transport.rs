@@ -408,7 +408,8 @@ impl fmt::Debug for Mailer {
 fn tls_parameters(s: &SmtpSettings) -> Result<TlsParameters, MailError> {
     let mut builder = TlsParameters::builder(s.host.clone());
     if let Some(path) = &s.ca_file {
-        let settings = |what: String| MailError::Settings(format!("ca_file {}: {what}", path.display()));
+        let settings =
+            |what: String| MailError::Settings(format!("ca_file {}: {what}", path.display()));
         let pem = std::fs::read(path).map_err(|e| settings(e.to_string()))?;
         // lettre accepts a file without any certificate and trusts nothing more.
         if !pem
@@ -696,10 +697,12 @@ async fn without_logs<F: Future>(fut: F) -> F::Output {
 async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, MailError> + Send + 'static,
 ) -> Result<T, MailError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| MailError::Io {
-        path: PathBuf::new(),
-        source: io::Error::other(format!("outbox task failed: {e}")),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| MailError::Io {
+            path: PathBuf::new(),
+            source: io::Error::other(format!("outbox task failed: {e}")),
+        })?
 }
 
 /// The outbox file for a Message-ID: the ID without angle brackets, every character outside
@@ -788,11 +791,20 @@ mod tests {
         for host in ["127.0.0.1", "127.3.4.5", "::1", "localhost", "LOCALHOST"] {
             assert!(settings(host, SmtpSecurity::None).check().is_ok(), "{host}");
         }
-        for host in ["mail.example.com", "10.0.0.1", "::ffff:127.0.0.1", "localhost.evil.com"] {
+        for host in [
+            "mail.example.com",
+            "10.0.0.1",
+            "::ffff:127.0.0.1",
+            "localhost.evil.com",
+        ] {
             let err = settings(host, SmtpSecurity::None).check().unwrap_err();
             assert!(err.contains("loopback"), "{host}: {err}");
         }
-        assert!(settings("mail.example.com", SmtpSecurity::Starttls).check().is_ok());
+        assert!(
+            settings("mail.example.com", SmtpSecurity::Starttls)
+                .check()
+                .is_ok()
+        );
     }
 
     #[test]
@@ -820,10 +832,7 @@ mod tests {
         s.username = Some("clerk".to_owned());
         s.password = Some(Secret::new("hunter2"));
         let m = Mailer::new(Delivery::Smtp(s)).unwrap();
-        assert_eq!(
-            m.describe(),
-            "smtp://clerk@mail.example.com:587 (STARTTLS)"
-        );
+        assert_eq!(m.describe(), "smtp://clerk@mail.example.com:587 (STARTTLS)");
         assert!(!format!("{m:?}").contains("hunter2"));
         let m = Mailer::new(Delivery::Smtp(settings("::1", SmtpSecurity::None))).unwrap();
         assert_eq!(m.describe(), "smtp://[::1]:587 (no TLS)");
@@ -851,10 +860,7 @@ mod tests {
             outbox_file_name("<summary-2026-11-27@clerk.example.com>").unwrap(),
             "summary-2026-11-27_clerk.example.com.eml"
         );
-        assert_eq!(
-            outbox_file_name(".x/../y@z").unwrap(),
-            "_x_.._y_z.eml"
-        );
+        assert_eq!(outbox_file_name(".x/../y@z").unwrap(), "_x_.._y_z.eml");
         assert!(outbox_file_name("../../etc/passwd").is_err());
     }
 
@@ -878,7 +884,12 @@ mod tests {
             }
             .is_transient()
         );
-        assert!(!MailError::StartTlsMissing { server: "s".to_owned() }.is_transient());
+        assert!(
+            !MailError::StartTlsMissing {
+                server: "s".to_owned()
+            }
+            .is_transient()
+        );
         assert!(!MailError::NoRecipients.is_transient());
     }
 
