@@ -1,0 +1,1177 @@
+//! The morning exception summary and the job-failure alert, rendered from plain data.
+//!
+//! Pure: no I/O and no clock. The caller computes ages in business days and passes the time the
+//! summary is generated, so every rendering can be tested byte for byte.
+//!
+//! **Invariant:** every value taken from data is HTML-escaped in the HTML body, flattened to one
+//! line where a line break would change the layout (subject, plain-text tables), and passed
+//! through [`csv_cell`] in the CSV attachment.
+
+use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+
+use super::one_line;
+use crate::model::{Break, BreakReason, Currency};
+
+/// Everything the morning summary shows. Assembled by the caller from the store.
+#[derive(Clone, Debug)]
+pub struct SummaryInput {
+    /// The day the summary is for (in the subject and the attachment's name).
+    pub business_date: NaiveDate,
+    /// When the summary was rendered; shown in `timezone`.
+    pub generated_at: DateTime<Utc>,
+    /// Managers read local times.
+    pub timezone: Tz,
+    /// One per job: its KPIs since the previous summary.
+    pub jobs: Vec<JobDigest>,
+    /// Every break that is still open, whatever its age.
+    pub breaks: Vec<BreakLine>,
+}
+
+/// One job's KPIs since the previous summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobDigest {
+    pub job: String,
+    pub files_processed: u64,
+    /// Files that could not be read (moved to `failed/`).
+    pub files_failed: u64,
+    /// Files skipped because their content had been processed before.
+    pub files_duplicate: u64,
+    /// Records read from the processed files.
+    pub records: u64,
+    /// Records matched and posted with no human touch.
+    pub auto_matched: u64,
+    /// Breaks opened: the records that need a human.
+    pub breaks_opened: u64,
+    pub breaks_closed: u64,
+    /// Total of the runs' durations.
+    pub processing_time: Duration,
+    pub runs: u64,
+}
+
+impl JobDigest {
+    /// Straight-through-processing rate: records matched with no human touch, per record.
+    /// `None` when no record was read.
+    pub fn stp_rate(&self) -> Option<f64> {
+        ratio(self.auto_matched, self.records)
+    }
+
+    /// Error rate: records needing a human (the breaks opened), per record. `None` when no
+    /// record was read.
+    pub fn error_rate(&self) -> Option<f64> {
+        ratio(self.breaks_opened, self.records)
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    // Rates are shown rounded to a tenth of a percent: a float is fine here, unlike money.
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// An open break with its age, which the caller counts in business days with the job's
+/// calendar.
+#[derive(Clone, Debug)]
+pub struct BreakLine {
+    pub brk: Break,
+    pub age_days: i64,
+}
+
+/// A file attached to a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    /// A MIME type, e.g. `text/csv; charset=utf-8`.
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A message's content, ready for [`crate::notify::build_message`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line: never contains CR or LF.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub attachments: Vec<Attachment>,
+}
+
+/// The header of the CSV attachment.
+pub const CSV_HEADER: [&str; 11] = [
+    "id", "job", "reason", "status", "age_days", "since", "amount", "currency", "owner", "detail",
+    "source",
+];
+
+/// At most this many unreadable files are listed in the bodies; the attachment has them all.
+const FAILED_FILES_LISTED: usize = 50;
+
+/// Neutralises a CSV cell that a spreadsheet would run as a formula: a cell starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return gets a leading `'`, which spreadsheets read as
+/// "this is text" (OWASP's advice for CSV injection).
+///
+/// Only free-text cells go through here. Amounts do not: they are written from a `Decimal`,
+/// whose text is only digits, one point and an optional leading minus, so it can never be a
+/// formula, and `-12.50` must stay a number a spreadsheet can sum.
+pub fn csv_cell(s: &str) -> Cow<'_, str> {
+    match s.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{s}")),
+        _ => Cow::Borrowed(s),
+    }
+}
+
+/// Renders the morning summary: subject, plain text, HTML, and all open breaks as a CSV
+/// attachment (none when nothing is open). `oldest` is how many of the oldest breaks the bodies
+/// list one by one.
+pub fn render_summary(input: &SummaryInput, oldest: usize) -> Rendered {
+    let facts = Facts::gather(input, oldest);
+    let subject = subject(input, &facts);
+    let text = summary_text(input, &facts);
+    let html = summary_html(input, &facts, &subject);
+    let attachments = if input.breaks.is_empty() {
+        Vec::new()
+    } else {
+        vec![Attachment {
+            filename: csv_name(input.business_date),
+            content_type: "text/csv; charset=utf-8".to_owned(),
+            bytes: breaks_csv(&facts.by_age),
+        }]
+    };
+    Rendered {
+        subject,
+        text,
+        html,
+        attachments,
+    }
+}
+
+/// Renders the alert sent at once when a job run fails. `what` is the error, naming file and
+/// line; it may span lines.
+pub fn render_alert(
+    job: &str,
+    run: Option<i64>,
+    what: &str,
+    at: DateTime<Utc>,
+    tz: Tz,
+) -> Rendered {
+    let when = local_time(at, tz);
+    let run_text = run.map(|r| format!(" (run {r})")).unwrap_or_default();
+    let job_line = one_line(job);
+    let subject = one_line(&format!(
+        "clerk ALERT: job {} failed{run_text} — {when}",
+        truncate(&job_line, 80)
+    ));
+    let what = keep_lines(what);
+
+    let mut text = String::new();
+    let _ = writeln!(text, "Job {job_line} failed{run_text} at {when} ({tz}).");
+    text.push_str("\nWhat failed:\n\n");
+    for line in what.lines() {
+        let _ = writeln!(text, "    {line}");
+    }
+    let _ = write!(
+        text,
+        "\nclerk's log has the details under job={job_line}{}.\n",
+        run.map(|r| format!(" run={r}")).unwrap_or_default()
+    );
+
+    let mut html = html_head(&subject);
+    let _ = write!(
+        html,
+        "<h2 style=\"{H2}color:#b00020\">Job {} failed{}</h2>\
+         <p style=\"color:#555\">{} ({})</p>\
+         <p><strong>What failed:</strong></p>\
+         <pre style=\"background:#f6f6f6;border:1px solid #ddd;padding:8px;\
+         white-space:pre-wrap;font-size:13px\">{}</pre>",
+        esc(&job_line),
+        esc(&run_text),
+        esc(&when),
+        esc(tz.name()),
+        esc(&what),
+    );
+    html.push_str(HTML_TAIL);
+
+    Rendered {
+        subject,
+        text,
+        html,
+        attachments: Vec::new(),
+    }
+}
+
+/// What the bodies show, computed once.
+struct Facts<'a> {
+    /// All open breaks, oldest first (age, then date, then id).
+    by_age: Vec<&'a BreakLine>,
+    /// How many of `by_age` the bodies list.
+    oldest: usize,
+    /// Open breaks per job and reason.
+    groups: BTreeMap<(&'a str, BreakReason), Totals>,
+    all: Totals,
+    /// Breaks for files that could not be read, oldest first.
+    failed_files: Vec<&'a BreakLine>,
+    /// Breaks opened since the previous summary, over all jobs.
+    new: u64,
+    /// The jobs' KPIs by job name.
+    jobs: Vec<&'a JobDigest>,
+}
+
+impl<'a> Facts<'a> {
+    fn gather(input: &'a SummaryInput, oldest: usize) -> Self {
+        let mut by_age: Vec<&BreakLine> = input.breaks.iter().collect();
+        by_age.sort_by_key(|b| (Reverse(b.age_days), b.brk.since, b.brk.id));
+        let mut groups: BTreeMap<(&str, BreakReason), Totals> = BTreeMap::new();
+        let mut all = Totals::default();
+        for b in &input.breaks {
+            groups
+                .entry((b.brk.job.as_str(), b.brk.reason))
+                .or_default()
+                .add(&b.brk);
+            all.add(&b.brk);
+        }
+        let failed_files = by_age
+            .iter()
+            .copied()
+            .filter(|b| b.brk.reason == BreakReason::Unreadable)
+            .collect();
+        let mut jobs: Vec<&JobDigest> = input.jobs.iter().collect();
+        jobs.sort_by(|a, b| a.job.cmp(&b.job));
+        Facts {
+            oldest: oldest.min(by_age.len()),
+            by_age,
+            groups,
+            all,
+            failed_files,
+            new: input.jobs.iter().map(|j| j.breaks_opened).sum(),
+            jobs,
+        }
+    }
+}
+
+/// Count and amount totals of a set of breaks, one total per currency. Breaks without an
+/// amount are counted but add to no total.
+#[derive(Default)]
+struct Totals {
+    count: u64,
+    sums: BTreeMap<Option<Currency>, Decimal>,
+}
+
+impl Totals {
+    fn add(&mut self, b: &Break) {
+        self.count += 1;
+        if let Some(amount) = b.amount {
+            *self.sums.entry(b.currency).or_default() += amount;
+        }
+    }
+
+    fn amounts(&self) -> String {
+        if self.sums.is_empty() {
+            return "—".to_owned();
+        }
+        self.sums
+            .iter()
+            .map(|(c, a)| money(*a, *c))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+fn subject(input: &SummaryInput, f: &Facts<'_>) -> String {
+    let open = input.breaks.len();
+    let mut s = if open == 0 {
+        "clerk: no open exceptions".to_owned()
+    } else {
+        format!(
+            "clerk: {open} open {} ({} new)",
+            plural(open, "exception", "exceptions"),
+            f.new
+        )
+    };
+    if !f.failed_files.is_empty() {
+        let n = f.failed_files.len();
+        let _ = write!(s, ", {n} unreadable {}", plural(n, "file", "files"));
+    }
+    let _ = write!(s, " — {}", input.business_date.format("%Y-%m-%d"));
+    one_line(&s)
+}
+
+fn headline(input: &SummaryInput, f: &Facts<'_>) -> String {
+    let open = input.breaks.len();
+    if open == 0 {
+        "Nothing open: no exception is waiting for anyone.".to_owned()
+    } else {
+        format!(
+            "{open} open {}, {} new since the previous summary.",
+            plural(open, "exception", "exceptions"),
+            f.new
+        )
+    }
+}
+
+fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "clerk exception summary for {}",
+        input.business_date.format("%A %-d %B %Y")
+    );
+    let _ = writeln!(
+        t,
+        "Generated {} ({})",
+        local_time(input.generated_at, input.timezone),
+        input.timezone.name()
+    );
+    let _ = writeln!(t, "\n{}", headline(input, f));
+
+    if !f.failed_files.is_empty() {
+        let n = f.failed_files.len();
+        let _ = writeln!(
+            t,
+            "\n!! {n} {} COULD NOT BE READ and {} not processed:\n",
+            plural(n, "FILE", "FILES"),
+            plural(n, "was", "were")
+        );
+        for b in f.failed_files.iter().take(FAILED_FILES_LISTED) {
+            let _ = writeln!(
+                t,
+                "  - {}: {}",
+                one_line(&b.brk.job),
+                one_line(&b.brk.detail)
+            );
+            let _ = writeln!(
+                t,
+                "    {}since {}, {} {}",
+                b.brk
+                    .source
+                    .as_deref()
+                    .map(|s| format!("file {}, ", one_line(s)))
+                    .unwrap_or_default(),
+                b.brk.since.format("%Y-%m-%d"),
+                b.age_days,
+                plural_days(b.age_days)
+            );
+        }
+        if n > FAILED_FILES_LISTED {
+            let _ = writeln!(
+                t,
+                "  ... and {} more in the attached CSV.",
+                n - FAILED_FILES_LISTED
+            );
+        }
+    }
+
+    if !input.breaks.is_empty() {
+        t.push_str("\nOpen exceptions by job and reason\n\n");
+        let mut rows: Vec<Vec<String>> = f
+            .groups
+            .iter()
+            .map(|((job, reason), tot)| {
+                vec![
+                    (*job).to_owned(),
+                    reason.label().to_owned(),
+                    tot.count.to_string(),
+                    tot.amounts(),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "Total".to_owned(),
+            String::new(),
+            f.all.count.to_string(),
+            f.all.amounts(),
+        ]);
+        t.push_str(&text_table(
+            &["Job", "Reason", "Count", "Amount"],
+            &rows,
+            &[2],
+        ));
+
+        let _ = writeln!(
+            t,
+            "\nThe {} oldest open {} (age in business days)\n",
+            f.oldest,
+            plural(f.oldest, "exception", "exceptions")
+        );
+        for b in f.by_age.iter().take(f.oldest) {
+            let brk = &b.brk;
+            let _ = writeln!(
+                t,
+                "  #{}  {}  {} {} (since {})",
+                brk.id,
+                one_line(&brk.job),
+                b.age_days,
+                plural_days(b.age_days),
+                brk.since.format("%Y-%m-%d")
+            );
+            let _ = writeln!(
+                t,
+                "      {}{}",
+                brk.reason.label(),
+                brk.amount
+                    .map(|a| format!(": {}", money(a, brk.currency)))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(t, "      {}", one_line(&brk.detail));
+            if let Some(source) = &brk.source {
+                let _ = writeln!(t, "      source: {}", one_line(source));
+            }
+            if let Some(owner) = &brk.owner {
+                let _ = writeln!(t, "      owner: {}", one_line(owner));
+            }
+        }
+    }
+
+    t.push_str("\nJobs since the previous summary\n\n");
+    if f.jobs.is_empty() {
+        t.push_str("No job ran.\n");
+    } else {
+        t.push_str(&text_table(&KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT));
+    }
+
+    if !input.breaks.is_empty() {
+        let _ = writeln!(
+            t,
+            "\nEvery open exception is in the attached {}.",
+            csv_name(input.business_date)
+        );
+    }
+    t
+}
+
+const KPI_HEAD: [&str; 11] = [
+    "Job",
+    "Runs",
+    "Files",
+    "Failed",
+    "Duplicate",
+    "Records",
+    "STP rate",
+    "Error rate",
+    "New exceptions",
+    "Resolved",
+    "Processing time",
+];
+const KPI_RIGHT: [usize; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+
+fn kpi_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
+    jobs.iter()
+        .map(|j| {
+            vec![
+                j.job.clone(),
+                j.runs.to_string(),
+                j.files_processed.to_string(),
+                j.files_failed.to_string(),
+                j.files_duplicate.to_string(),
+                j.records.to_string(),
+                percent(j.stp_rate()),
+                percent(j.error_rate()),
+                j.breaks_opened.to_string(),
+                j.breaks_closed.to_string(),
+                duration(j.processing_time),
+            ]
+        })
+        .collect()
+}
+
+const H2: &str = "font-size:18px;margin:0 0 4px 0;";
+const H3: &str = "font-size:15px;margin:20px 0 6px 0;";
+const HTML_TAIL: &str = "</body></html>\n";
+
+fn html_head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222\">\n",
+        esc(title)
+    )
+}
+
+fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
+    let mut h = html_head(subject);
+    let _ = writeln!(
+        h,
+        "<h2 style=\"{H2}\">clerk exception summary for {}</h2>\
+         <p style=\"color:#666;margin:0\">Generated {} ({})</p>\
+         <p style=\"font-size:16px\"><strong>{}</strong></p>",
+        esc(&input.business_date.format("%A %-d %B %Y").to_string()),
+        esc(&local_time(input.generated_at, input.timezone)),
+        esc(input.timezone.name()),
+        esc(&headline(input, f)),
+    );
+
+    if !f.failed_files.is_empty() {
+        let n = f.failed_files.len();
+        let _ = write!(
+            h,
+            "<div style=\"border:2px solid #b00020;background:#fdecee;padding:8px 12px;\
+             margin:12px 0\"><p style=\"margin:0 0 6px 0;color:#b00020\"><strong>{n} {} could \
+             not be read and {} not processed</strong></p>",
+            plural(n, "file", "files"),
+            plural(n, "was", "were")
+        );
+        let rows: Vec<Vec<String>> = f
+            .failed_files
+            .iter()
+            .take(FAILED_FILES_LISTED)
+            .map(|b| {
+                vec![
+                    b.brk.job.clone(),
+                    b.brk.source.clone().unwrap_or_default(),
+                    b.brk.detail.clone(),
+                    b.brk.since.format("%Y-%m-%d").to_string(),
+                ]
+            })
+            .collect();
+        html_table(&mut h, &["Job", "File", "Error", "Since"], &rows, &[]);
+        if n > FAILED_FILES_LISTED {
+            let _ = write!(
+                h,
+                "<p style=\"margin:6px 0 0 0\">... and {} more in the attached CSV.</p>",
+                n - FAILED_FILES_LISTED
+            );
+        }
+        h.push_str("</div>\n");
+    }
+
+    if !input.breaks.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h3 style=\"{H3}\">Open exceptions by job and reason</h3>"
+        );
+        let mut rows: Vec<Vec<String>> = f
+            .groups
+            .iter()
+            .map(|((job, reason), tot)| {
+                vec![
+                    (*job).to_owned(),
+                    reason.label().to_owned(),
+                    tot.count.to_string(),
+                    tot.amounts(),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "Total".to_owned(),
+            String::new(),
+            f.all.count.to_string(),
+            f.all.amounts(),
+        ]);
+        html_table(&mut h, &["Job", "Reason", "Count", "Amount"], &rows, &[2]);
+
+        let _ = writeln!(
+            h,
+            "<h3 style=\"{H3}\">The {} oldest open {}</h3>",
+            f.oldest,
+            plural(f.oldest, "exception", "exceptions")
+        );
+        let rows: Vec<Vec<String>> = f
+            .by_age
+            .iter()
+            .take(f.oldest)
+            .map(|b| {
+                let brk = &b.brk;
+                vec![
+                    brk.id.to_string(),
+                    b.age_days.to_string(),
+                    brk.since.format("%Y-%m-%d").to_string(),
+                    brk.job.clone(),
+                    brk.reason.label().to_owned(),
+                    brk.amount
+                        .map(|a| money(a, brk.currency))
+                        .unwrap_or_default(),
+                    brk.detail.clone(),
+                    brk.source.clone().unwrap_or_default(),
+                    brk.owner.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        html_table(
+            &mut h,
+            &[
+                "ID",
+                "Age (business days)",
+                "Since",
+                "Job",
+                "Reason",
+                "Amount",
+                "Detail",
+                "Source",
+                "Owner",
+            ],
+            &rows,
+            &[0, 1, 5],
+        );
+    }
+
+    let _ = writeln!(h, "<h3 style=\"{H3}\">Jobs since the previous summary</h3>");
+    if f.jobs.is_empty() {
+        h.push_str("<p>No job ran.</p>\n");
+    } else {
+        html_table(&mut h, &KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT);
+    }
+    if !input.breaks.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p style=\"color:#666\">Every open exception is in the attached {}.</p>",
+            esc(&csv_name(input.business_date))
+        );
+    }
+    h.push_str(HTML_TAIL);
+    h
+}
+
+fn csv_name(date: NaiveDate) -> String {
+    format!("open-exceptions-{}.csv", date.format("%Y-%m-%d"))
+}
+
+/// All open breaks as CSV (RFC 4180, CRLF line ends, UTF-8 without BOM).
+fn breaks_csv(breaks: &[&BreakLine]) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    const IN_MEMORY: &str = "writing CSV to memory cannot fail";
+    w.write_record(CSV_HEADER).expect(IN_MEMORY);
+    for b in breaks {
+        let brk = &b.brk;
+        let record: [Cow<'_, str>; 11] = [
+            brk.id.to_string().into(),
+            csv_cell(&brk.job),
+            csv_cell(brk.reason.as_str()),
+            csv_cell(brk.status.as_str()),
+            b.age_days.to_string().into(),
+            brk.since.format("%Y-%m-%d").to_string().into(),
+            // Not through csv_cell: see its doc comment.
+            brk.amount
+                .map(|a| plain_amount(a, brk.currency))
+                .unwrap_or_default()
+                .into(),
+            brk.currency
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default()
+                .into(),
+            csv_cell(brk.owner.as_deref().unwrap_or("")),
+            csv_cell(&brk.detail),
+            csv_cell(brk.source.as_deref().unwrap_or("")),
+        ];
+        w.write_record(record.iter().map(|c| c.as_bytes()))
+            .expect(IN_MEMORY);
+    }
+    w.into_inner().expect(IN_MEMORY)
+}
+
+/// `amount` with at least its currency's minor-unit digits (12.5 EUR is 12.50), never rounded:
+/// digits, one point, an optional leading minus. What a spreadsheet reads as a number.
+fn plain_amount(amount: Decimal, currency: Option<Currency>) -> String {
+    let minor = currency.map_or(2, Currency::minor_units);
+    let mut a = amount;
+    if a.scale() < minor {
+        a.rescale(minor);
+    }
+    a.to_string()
+}
+
+/// `amount` as a person reads it: thousands grouped with commas, currency code in front.
+fn money(amount: Decimal, currency: Option<Currency>) -> String {
+    let plain = plain_amount(amount, currency);
+    let (sign, digits) = match plain.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", plain.as_str()),
+    };
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let mut grouped = String::with_capacity(plain.len() + int.len() / 3 + 4);
+    if let Some(c) = currency {
+        let _ = write!(grouped, "{c} ");
+    }
+    grouped.push_str(sign);
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    if let Some(f) = frac {
+        grouped.push('.');
+        grouped.push_str(f);
+    }
+    grouped
+}
+
+fn percent(rate: Option<f64>) -> String {
+    match rate {
+        Some(r) => format!("{:.1} %", r * 100.0),
+        None => "—".to_owned(),
+    }
+}
+
+fn duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs >= 3600 {
+        format!("{} h {:02} min", secs / 3600, secs % 3600 / 60)
+    } else if secs >= 60 {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    } else if secs >= 1 {
+        format!("{}.{} s", secs, d.subsec_millis() / 100)
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+fn plural<'s>(n: usize, one: &'s str, many: &'s str) -> &'s str {
+    if n == 1 { one } else { many }
+}
+
+fn plural_days(n: i64) -> &'static str {
+    if n == 1 {
+        "business day"
+    } else {
+        "business days"
+    }
+}
+
+/// At most `max` characters of `s`, with an ellipsis when cut.
+fn truncate(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => Cow::Owned(format!("{}…", &s[..i])),
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// Multi-line text with its line breaks kept as `\n` and every other control character made a
+/// space.
+fn keep_lines(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .map(one_line)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+fn esc(s: &str) -> Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A plain-text table: columns padded to their widest cell, `right` columns right-aligned.
+/// Cells are flattened to one line.
+fn text_table(head: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| one_line(c)).collect())
+        .collect();
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut l = String::from(" ");
+        for (i, cell) in cells.enumerate() {
+            let pad = width[i].saturating_sub(cell.chars().count());
+            l.push(' ');
+            if right.contains(&i) {
+                l.extend(std::iter::repeat_n(' ', pad));
+                l.push_str(cell);
+            } else {
+                l.push_str(cell);
+                l.extend(std::iter::repeat_n(' ', pad));
+            }
+            l.push(' ');
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(&mut head.iter().copied());
+    let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+    line(&mut rule.iter().map(String::as_str));
+    for row in &rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// An HTML table with inline styles (mail clients drop style sheets). Every cell is escaped
+/// here, so callers pass raw data.
+fn html_table(out: &mut String, head: &[&str], rows: &[Vec<String>], right: &[usize]) {
+    const CELL: &str = "border:1px solid #ccc;padding:4px 8px;vertical-align:top;";
+    out.push_str("<table style=\"border-collapse:collapse;font-size:13px;margin:4px 0\"><tr>");
+    for h in head {
+        let _ = write!(
+            out,
+            "<th style=\"{CELL}background:#f0f0f0;text-align:left\">{}</th>",
+            esc(h)
+        );
+    }
+    out.push_str("</tr>\n");
+    for row in rows {
+        out.push_str("<tr>");
+        for (i, cell) in row.iter().enumerate() {
+            let align = if right.contains(&i) { "right" } else { "left" };
+            let _ = write!(
+                out,
+                "<td style=\"{CELL}text-align:{align}\">{}</td>",
+                esc(cell)
+            );
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</table>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::model::BreakStatus;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn brk(id: i64, job: &str, reason: BreakReason, amount: Option<(&str, &str)>) -> Break {
+        Break {
+            id,
+            job: job.to_owned(),
+            reason,
+            status: BreakStatus::Open,
+            detail: format!("detail of {id}"),
+            amount: amount.map(|(a, _)| Decimal::from_str(a).unwrap()),
+            currency: amount.map(|(_, c)| c.parse().unwrap()),
+            since: date("2026-11-20"),
+            owner: None,
+            opened_at: Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap(),
+            closed_at: None,
+            resolution: None,
+            record_id: None,
+            source: Some(format!("ledger.csv line {id}")),
+        }
+    }
+
+    fn line(b: Break, age_days: i64) -> BreakLine {
+        BreakLine { brk: b, age_days }
+    }
+
+    fn input(breaks: Vec<BreakLine>) -> SummaryInput {
+        SummaryInput {
+            business_date: date("2026-11-27"),
+            generated_at: Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap(),
+            timezone: chrono_tz::Europe::Berlin,
+            jobs: vec![JobDigest {
+                job: "bank-eur".to_owned(),
+                files_processed: 3,
+                files_failed: 1,
+                files_duplicate: 1,
+                records: 200,
+                auto_matched: 190,
+                breaks_opened: 3,
+                breaks_closed: 2,
+                processing_time: Duration::from_millis(83_400),
+                runs: 4,
+            }],
+            breaks,
+        }
+    }
+
+    fn csv_rows(r: &Rendered) -> Vec<Vec<String>> {
+        let att = &r.attachments[0];
+        csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(att.bytes.as_slice())
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+            .collect()
+    }
+
+    #[test]
+    fn csv_cell_neutralises_formula_starts_only() {
+        for bad in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(csv_cell(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for ok in ["", "abc", "1=1", "12.50", " =not at start", "'already"] {
+            assert_eq!(csv_cell(ok), ok);
+        }
+    }
+
+    #[test]
+    fn html_escapes_every_value_from_data() {
+        let mut b = brk(
+            7,
+            "<script>alert(1)</script>",
+            BreakReason::Unreadable,
+            None,
+        );
+        b.detail = "bad <img src=x onerror=alert(2)> & \"quoted\" 'single'".to_owned();
+        b.source = Some("<b>evil</b>.csv".to_owned());
+        b.owner = Some("<i>me</i>".to_owned());
+        let mut inp = input(vec![line(b, 3)]);
+        inp.jobs[0].job = "<svg onload=x>".to_owned();
+        let r = render_summary(&inp, 10);
+
+        for raw in ["<script", "<img", "<b>", "<i>", "<svg"] {
+            assert!(!r.html.contains(raw), "{raw} unescaped in HTML");
+        }
+        assert!(r.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(r.html.contains("&amp; &quot;quoted&quot; &#39;single&#39;"));
+        assert!(r.html.contains("&lt;svg onload=x&gt;"));
+        // No external resources: no tag that loads anything, no link.
+        for tag in ["<img", "<link", "<a ", "url("] {
+            assert!(!r.html.contains(tag), "{tag}");
+        }
+    }
+
+    #[test]
+    fn csv_attachment_neutralises_text_and_keeps_amounts_numeric() {
+        let mut b = brk(
+            1,
+            "=cmd|' /C calc'!A0",
+            BreakReason::MissingInLedger,
+            Some(("-12.5", "EUR")),
+        );
+        b.detail = "=HYPERLINK(\"http://x\",\"click\")".to_owned();
+        b.owner = Some("@owner".to_owned());
+        b.source = Some("-statement.csv, line 3\nnext".to_owned());
+        let r = render_summary(&input(vec![line(b, 2)]), 10);
+
+        assert_eq!(r.attachments.len(), 1);
+        let att = &r.attachments[0];
+        assert_eq!(att.filename, "open-exceptions-2026-11-27.csv");
+        assert!(att.content_type.starts_with("text/csv"));
+        let raw = String::from_utf8(att.bytes.clone()).unwrap();
+        assert!(raw.starts_with(
+            "id,job,reason,status,age_days,since,amount,currency,owner,detail,source\r\n"
+        ));
+        // The amount is written bare, so a spreadsheet reads a number.
+        assert!(raw.contains(",2026-11-20,-12.50,EUR,"), "{raw}");
+
+        let rows = csv_rows(&r);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], CSV_HEADER);
+        let row = &rows[1];
+        assert_eq!(row[0], "1");
+        assert_eq!(row[1], "'=cmd|' /C calc'!A0");
+        assert_eq!(row[2], "missing_in_ledger");
+        assert_eq!(row[3], "open");
+        assert_eq!(row[4], "2");
+        assert_eq!(row[5], "2026-11-20");
+        assert_eq!(row[6], "-12.50");
+        assert_eq!(row[7], "EUR");
+        assert_eq!(row[8], "'@owner");
+        assert_eq!(row[9], "'=HYPERLINK(\"http://x\",\"click\")");
+        assert_eq!(row[10], "'-statement.csv, line 3\nnext");
+    }
+
+    #[test]
+    fn subjects_never_contain_line_breaks() {
+        let b = brk(1, "job\r\nBcc: x@evil", BreakReason::Unreadable, None);
+        let r = render_summary(&input(vec![line(b, 1)]), 5);
+        assert_eq!(
+            r.subject,
+            "clerk: 1 open exception (3 new), 1 unreadable file — 2026-11-27"
+        );
+
+        let a = render_alert(
+            "bank\r\nBcc: x@evil.example\n",
+            Some(42),
+            "statement.csv line 3:\r\nbad amount",
+            Utc.with_ymd_and_hms(2026, 11, 27, 6, 3, 0).unwrap(),
+            chrono_tz::Europe::Berlin,
+        );
+        assert!(!a.subject.contains(['\r', '\n']), "{:?}", a.subject);
+        assert_eq!(
+            a.subject,
+            "clerk ALERT: job bank  Bcc: x@evil.example  failed (run 42) — 2026-11-27 07:03 CET"
+        );
+        assert!(
+            a.text
+                .contains("    statement.csv line 3:\n    bad amount\n")
+        );
+        assert!(a.html.contains("statement.csv line 3:\nbad amount"));
+        assert!(a.attachments.is_empty());
+    }
+
+    #[test]
+    fn totals_are_exact_decimals_per_currency() {
+        let breaks = vec![
+            line(
+                brk(
+                    1,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("0.1", "EUR")),
+                ),
+                1,
+            ),
+            line(
+                brk(
+                    2,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("0.2", "EUR")),
+                ),
+                1,
+            ),
+            line(
+                brk(
+                    3,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("1000000.05", "EUR")),
+                ),
+                1,
+            ),
+            line(
+                brk(
+                    4,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some(("-12.5", "USD")),
+                ),
+                1,
+            ),
+            line(brk(5, "bank-eur", BreakReason::MissingInLedger, None), 1),
+            line(
+                brk(
+                    6,
+                    "bank-jpy",
+                    BreakReason::MissingOnStatement,
+                    Some(("1500", "JPY")),
+                ),
+                1,
+            ),
+        ];
+        let r = render_summary(&input(breaks), 3);
+        // 0.1 + 0.2 + 1000000.05 in floats would not print as .35.
+        let expected = "EUR 1,000,000.35; USD -12.50";
+        assert!(r.text.contains(expected), "{}", r.text);
+        assert!(r.html.contains(expected));
+        assert!(r.text.contains("JPY 1,500"));
+        assert!(r.text.contains("EUR 1,000,000.35; JPY 1,500; USD -12.50"));
+        // Counted per job and reason.
+        let group = r
+            .text
+            .lines()
+            .find(|l| l.contains("On the bank statement, not in the books"))
+            .unwrap();
+        assert!(group.contains(" 5 "), "{group}");
+    }
+
+    #[test]
+    fn oldest_breaks_listed_oldest_first_and_limited() {
+        let breaks = vec![
+            line(brk(1, "j", BreakReason::MissingInLedger, None), 2),
+            line(brk(2, "j", BreakReason::MissingInLedger, None), 9),
+            line(brk(3, "j", BreakReason::MissingInLedger, None), 5),
+        ];
+        let r = render_summary(&input(breaks), 2);
+        let a = r.text.find("#2 ").unwrap();
+        let b = r.text.find("#3 ").unwrap();
+        assert!(a < b);
+        assert!(!r.text.contains("#1 "));
+        assert!(r.text.contains("The 2 oldest open exceptions"));
+        // The CSV has every one, oldest first.
+        let ids: Vec<String> = csv_rows(&r)[1..].iter().map(|r| r[0].clone()).collect();
+        assert_eq!(ids, ["2", "3", "1"]);
+    }
+
+    #[test]
+    fn failed_files_come_first_with_their_error() {
+        let mut f = brk(9, "bank-eur", BreakReason::Unreadable, None);
+        f.detail = "statement.csv line 3: amount \"x\" is not a number".to_owned();
+        let breaks = vec![
+            line(brk(1, "bank-eur", BreakReason::MissingInLedger, None), 4),
+            line(f, 1),
+        ];
+        let r = render_summary(&input(breaks), 10);
+        let warn = r.text.find("1 FILE COULD NOT BE READ").unwrap();
+        let err = r.text.find("amount \"x\" is not a number").unwrap();
+        let table = r.text.find("Open exceptions by job and reason").unwrap();
+        assert!(warn < err && err < table, "{}", r.text);
+        let warn = r.html.find("1 file could not be read").unwrap();
+        let table = r.html.find("Open exceptions by job and reason").unwrap();
+        assert!(warn < table);
+    }
+
+    #[test]
+    fn nothing_open_still_reports_kpis() {
+        let r = render_summary(&input(Vec::new()), 10);
+        assert_eq!(r.subject, "clerk: no open exceptions — 2026-11-27");
+        assert!(r.attachments.is_empty());
+        for body in [&r.text, &r.html] {
+            assert!(body.contains("Nothing open"), "{body}");
+            assert!(body.contains("bank-eur"));
+            assert!(body.contains("95.0 %")); // STP 190/200
+            assert!(body.contains("1.5 %")); // error rate 3/200
+            assert!(body.contains("1 min 23 s"));
+            assert!(!body.contains("oldest"));
+        }
+        assert!(
+            r.text
+                .contains("Generated 2026-11-27 07:00 CET (Europe/Berlin)")
+        );
+    }
+
+    #[test]
+    fn rates_are_none_without_records() {
+        let j = JobDigest::default();
+        assert_eq!(j.stp_rate(), None);
+        assert_eq!(j.error_rate(), None);
+        let j = JobDigest {
+            records: 4,
+            auto_matched: 3,
+            breaks_opened: 1,
+            ..JobDigest::default()
+        };
+        assert_eq!(j.stp_rate(), Some(0.75));
+        assert_eq!(j.error_rate(), Some(0.25));
+    }
+
+    #[test]
+    fn amounts_keep_minor_units_and_never_round() {
+        let eur = Some("EUR".parse().unwrap());
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        assert_eq!(money(d("1234.5"), eur), "EUR 1,234.50");
+        assert_eq!(money(d("-1234567.891"), eur), "EUR -1,234,567.891");
+        assert_eq!(money(d("999"), None), "999.00");
+        assert_eq!(plain_amount(d("-0.5"), eur), "-0.50");
+        assert_eq!(plain_amount(d("7"), Some("KWD".parse().unwrap())), "7.000");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(Duration::from_millis(850)), "850 ms");
+        assert_eq!(duration(Duration::from_millis(12_345)), "12.3 s");
+        assert_eq!(duration(Duration::from_secs(192)), "3 min 12 s");
+        assert_eq!(duration(Duration::from_secs(3720)), "1 h 02 min");
+    }
+}

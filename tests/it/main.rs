@@ -1,0 +1,7 @@
+//! clerk's one integration-test binary (`cargo test --test it`). One module per area; each test
+//! makes its own temp dirs and starts its own servers on free ports, so tests run in parallel.
+
+mod support;
+
+/// Summary and alert mail: rendering as a library user sees it, real SMTP (aiosmtpd), outbox.
+mod notify;

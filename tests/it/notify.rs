@@ -1,0 +1,619 @@
+//! The notify module as a library user drives it: render, build, then deliver to a real SMTP
+//! server (aiosmtpd, see `support::smtp`) or to an outbox folder, and read back what arrived.
+
+use std::os::unix::fs::PermissionsExt;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use clerk::model::{Break, BreakReason, BreakStatus};
+use clerk::notify::*;
+use rust_decimal::Decimal;
+
+use crate::support::smtp::SmtpServer;
+
+const FROM: &str = "clerk <clerk@clerk.test>";
+/// Long enough for a loaded CI machine; the timeout tests use their own short one.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn recipients() -> Vec<String> {
+    vec![
+        "Managers <managers@bank.test>".to_owned(),
+        "ops@bank.test".to_owned(),
+    ]
+}
+
+fn settings(host: &str, port: u16, security: SmtpSecurity) -> SmtpSettings {
+    SmtpSettings {
+        host: host.to_owned(),
+        port,
+        security,
+        username: None,
+        password: None,
+        ca_file: None,
+        timeout: TIMEOUT,
+    }
+}
+
+fn mailer(settings: SmtpSettings) -> Mailer {
+    Mailer::new(Delivery::Smtp(settings)).unwrap()
+}
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap()
+}
+
+fn open_break(id: i64, job: &str, reason: BreakReason, detail: &str) -> Break {
+    Break {
+        id,
+        job: job.to_owned(),
+        reason,
+        status: BreakStatus::Open,
+        detail: detail.to_owned(),
+        amount: None,
+        currency: None,
+        since: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
+        owner: None,
+        opened_at: Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap(),
+        closed_at: None,
+        resolution: None,
+        record_id: None,
+        source: None,
+    }
+}
+
+fn summary_input() -> SummaryInput {
+    let mut unreadable = open_break(
+        3,
+        "bank-eur",
+        BreakReason::Unreadable,
+        "statement.csv line 7: amount \"<script>\" is not a number",
+    );
+    unreadable.source = Some("inbox/bank-eur/statement.csv".to_owned());
+    let mut eur = open_break(
+        1,
+        "bank-eur",
+        BreakReason::MissingInLedger,
+        "=HYPERLINK(\"http://evil.test\",\"click\")",
+    );
+    eur.amount = Some(Decimal::from_str("-12.5").unwrap());
+    eur.currency = Some("EUR".parse().unwrap());
+    eur.source = Some("statement.csv line 3".to_owned());
+    let mut usd = open_break(
+        2,
+        "bank-usd",
+        BreakReason::MissingOnStatement,
+        "Invoice 4711 not on the statement",
+    );
+    usd.amount = Some(Decimal::from_str("1234.56").unwrap());
+    usd.currency = Some("USD".parse().unwrap());
+    usd.owner = Some("anna".to_owned());
+    SummaryInput {
+        business_date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+        generated_at: at(),
+        timezone: chrono_tz::Europe::Berlin,
+        jobs: vec![JobDigest {
+            job: "bank-eur".to_owned(),
+            files_processed: 2,
+            files_failed: 1,
+            records: 40,
+            auto_matched: 38,
+            breaks_opened: 2,
+            processing_time: Duration::from_secs(4),
+            runs: 3,
+            ..JobDigest::default()
+        }],
+        breaks: vec![
+            BreakLine {
+                brk: eur,
+                age_days: 5,
+            },
+            BreakLine {
+                brk: usd,
+                age_days: 9,
+            },
+            BreakLine {
+                brk: unreadable,
+                age_days: 1,
+            },
+        ],
+    }
+}
+
+/// Same text, whatever line ends the mail system chose.
+fn lf(s: &str) -> String {
+    s.replace("\r\n", "\n").trim_end().to_owned()
+}
+
+#[tokio::test]
+async fn a_summary_over_smtp_arrives_with_both_bodies_and_the_csv() {
+    let server = SmtpServer::start();
+    let m = mailer(settings("127.0.0.1", server.port(), SmtpSecurity::None));
+    let rendered = render_summary(&summary_input(), 10);
+    let id = "summary-2026-11-27@clerk.test";
+    let raw = build_message(FROM, &recipients(), &rendered, id, at()).unwrap();
+    m.deliver(id, FROM, &recipients(), &raw).await.unwrap();
+
+    let got = server.wait_for_messages(1, TIMEOUT);
+    assert_eq!(got.len(), 1);
+    let msg = mime::parse(&got[0]);
+    assert_eq!(
+        msg.header("Message-ID"),
+        Some("<summary-2026-11-27@clerk.test>")
+    );
+    assert_eq!(msg.header("X-MailFrom"), Some("clerk@clerk.test"));
+    assert_eq!(
+        msg.header("X-RcptTo"),
+        Some("managers@bank.test, ops@bank.test")
+    );
+    assert_eq!(msg.header("Date"), Some("Fri, 27 Nov 2026 06:00:00 +0000"));
+    assert_eq!(
+        mime::decode_words(msg.header("Subject").unwrap()),
+        "clerk: 3 open exceptions (2 new), 1 unreadable file — 2026-11-27"
+    );
+
+    assert!(msg.content_type().starts_with("multipart/mixed"));
+    let [alternative, csv] = &msg.parts[..] else {
+        panic!(
+            "expected alternative + attachment, got {} parts",
+            msg.parts.len()
+        );
+    };
+    assert!(
+        alternative
+            .content_type()
+            .starts_with("multipart/alternative")
+    );
+    let [plain, html] = &alternative.parts[..] else {
+        panic!("expected text + html");
+    };
+    assert!(plain.content_type().starts_with("text/plain"));
+    assert!(html.content_type().starts_with("text/html"));
+    let plain = String::from_utf8(plain.decoded()).unwrap();
+    let html = String::from_utf8(html.decoded()).unwrap();
+    assert_eq!(lf(&plain), lf(&rendered.text));
+    assert_eq!(lf(&html), lf(&rendered.html));
+    assert!(plain.contains("1 FILE COULD NOT BE READ"));
+    assert!(html.contains("amount &quot;&lt;script&gt;&quot; is not a number"));
+    assert!(!html.contains("<script>"));
+
+    assert!(csv.content_type().starts_with("text/csv"));
+    let disposition = csv.header("Content-Disposition").unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(
+        mime::param(disposition, "filename").as_deref(),
+        Some("open-exceptions-2026-11-27.csv")
+    );
+    let bytes = csv.decoded();
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        rows[0].join(","),
+        "id,job,reason,status,age_days,since,amount,currency,owner,detail,source"
+    );
+    // Oldest first: 9, 5, 1 business days.
+    let ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(ids, ["2", "1", "3"]);
+    assert_eq!(
+        rows[1],
+        [
+            "2",
+            "bank-usd",
+            "missing_on_statement",
+            "open",
+            "9",
+            "2026-11-20",
+            "1234.56",
+            "USD",
+            "anna",
+            "Invoice 4711 not on the statement",
+            ""
+        ]
+    );
+    assert_eq!(rows[2][6], "-12.50");
+    assert_eq!(rows[2][9], "'=HYPERLINK(\"http://evil.test\",\"click\")");
+    assert_eq!(rows[3][2], "unreadable");
+    assert_eq!(rows[3][10], "inbox/bank-eur/statement.csv");
+}
+
+#[tokio::test]
+async fn an_alert_is_just_the_alternative() {
+    let server = SmtpServer::start();
+    let m = mailer(settings("localhost", server.port(), SmtpSecurity::None));
+    let rendered = render_alert(
+        "bank-eur",
+        Some(42),
+        "store: disk full writing runs.db",
+        at(),
+        chrono_tz::Europe::Berlin,
+    );
+    let to = vec!["ops@bank.test".to_owned()];
+    let raw = build_message(FROM, &to, &rendered, "<alert-42@clerk.test>", at()).unwrap();
+    m.deliver("<alert-42@clerk.test>", FROM, &to, &raw)
+        .await
+        .unwrap();
+
+    let msg = mime::parse(&server.wait_for_messages(1, TIMEOUT)[0]);
+    assert_eq!(msg.header("Message-ID"), Some("<alert-42@clerk.test>"));
+    assert!(msg.content_type().starts_with("multipart/alternative"));
+    assert_eq!(msg.parts.len(), 2);
+    let text = String::from_utf8(msg.parts[0].decoded()).unwrap();
+    assert!(text.contains("store: disk full writing runs.db"), "{text}");
+    assert_eq!(
+        mime::decode_words(msg.header("Subject").unwrap()),
+        "clerk ALERT: job bank-eur failed (run 42) — 2026-11-27 07:00 CET"
+    );
+}
+
+#[tokio::test]
+async fn starttls_with_the_servers_ca_file_delivers() {
+    let server = SmtpServer::start_starttls();
+    let mut s = settings("localhost", server.port(), SmtpSecurity::Starttls);
+    s.ca_file = Some(server.ca_file().to_path_buf());
+    let m = mailer(s);
+    m.health_check().await.unwrap();
+
+    let rendered = render_summary(&summary_input(), 3);
+    let raw = build_message(FROM, &recipients(), &rendered, "tls-1@clerk.test", at()).unwrap();
+    m.deliver("tls-1@clerk.test", FROM, &recipients(), &raw)
+        .await
+        .unwrap();
+    let msg = mime::parse(&server.wait_for_messages(1, TIMEOUT)[0]);
+    assert_eq!(msg.header("Message-ID"), Some("<tls-1@clerk.test>"));
+}
+
+#[tokio::test]
+async fn implicit_tls_with_the_servers_ca_file_delivers() {
+    let server = SmtpServer::start_implicit_tls();
+    // An IP address is checked against the certificate's IP names.
+    let mut s = settings("127.0.0.1", server.port(), SmtpSecurity::Tls);
+    s.ca_file = Some(server.ca_file().to_path_buf());
+    let m = mailer(s);
+    m.health_check().await.unwrap();
+    let rendered = render_alert("j", None, "x", at(), chrono_tz::UTC);
+    let to = vec!["ops@bank.test".to_owned()];
+    let raw = build_message(FROM, &to, &rendered, "smtps-1@clerk.test", at()).unwrap();
+    m.deliver("smtps-1@clerk.test", FROM, &to, &raw)
+        .await
+        .unwrap();
+    assert_eq!(server.wait_for_messages(1, TIMEOUT).len(), 1);
+}
+
+#[tokio::test]
+async fn starttls_is_required_never_opportunistic() {
+    // This server offers no STARTTLS.
+    let server = SmtpServer::start();
+    let m = mailer(settings("127.0.0.1", server.port(), SmtpSecurity::Starttls));
+
+    let err = m.health_check().await.unwrap_err();
+    assert!(matches!(err, MailError::StartTlsMissing { .. }), "{err:?}");
+    assert!(err.to_string().contains("does not offer STARTTLS"), "{err}");
+    assert!(!err.is_transient());
+
+    let rendered = render_alert("j", None, "x", at(), chrono_tz::UTC);
+    let to = vec!["ops@bank.test".to_owned()];
+    let raw = build_message(FROM, &to, &rendered, "clear-1@clerk.test", at()).unwrap();
+    let err = m
+        .deliver("clear-1@clerk.test", FROM, &to, &raw)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MailError::StartTlsMissing { .. }), "{err:?}");
+    // deliver has returned: had anything been sent, it would be in the Maildir now.
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_certificate_from_an_unknown_ca_is_refused() {
+    let server = SmtpServer::start_starttls();
+    // No ca_file: the system roots do not know the test CA.
+    let m = mailer(settings("localhost", server.port(), SmtpSecurity::Starttls));
+    let err = m.health_check().await.unwrap_err();
+    assert!(matches!(err, MailError::Tls { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    let text = err.to_string();
+    assert!(text.contains("TLS") && text.contains("localhost"), "{text}");
+}
+
+#[tokio::test]
+async fn health_check_fails_clearly_on_a_closed_port() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let m = mailer(settings("127.0.0.1", port, SmtpSecurity::None));
+    let started = Instant::now();
+    let err = m.health_check().await.unwrap_err();
+    assert!(started.elapsed() < TIMEOUT);
+    assert!(matches!(err, MailError::Connect { .. }), "{err:?}");
+    assert!(err.is_transient());
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("connect"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    // The kernel completes the TCP handshake from the backlog; nobody ever greets.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut s = settings("127.0.0.1", port, SmtpSecurity::None);
+    s.timeout = Duration::from_millis(500);
+    let m = mailer(s);
+
+    let started = Instant::now();
+    let err = m.health_check().await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(matches!(err, MailError::Timeout { .. }), "{err:?}");
+    assert!(err.is_transient());
+    assert!(err.to_string().contains("connect and greeting"), "{err}");
+    drop(silent);
+}
+
+#[tokio::test]
+async fn a_message_the_server_refuses_is_a_permanent_error() {
+    let server = SmtpServer::start_with_size_limit(2_000);
+    let m = mailer(settings("127.0.0.1", server.port(), SmtpSecurity::None));
+    let rendered = render_summary(&summary_input(), 10);
+    let raw = build_message(FROM, &recipients(), &rendered, "big-1@clerk.test", at()).unwrap();
+    assert!(raw.len() > 2_000);
+    let err = m
+        .deliver("big-1@clerk.test", FROM, &recipients(), &raw)
+        .await
+        .unwrap_err();
+    match &err {
+        MailError::MessageRejected { reply, .. } => assert_eq!(reply.code, Some(552), "{err}"),
+        other => panic!("expected MessageRejected, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert!(server.messages().is_empty());
+}
+
+#[tokio::test]
+async fn the_outbox_writes_one_eml_per_message_id_idempotently() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("var").join("outbox");
+    let m = Mailer::new(Delivery::Outbox(dir.clone())).unwrap();
+    assert_eq!(m.describe(), format!("outbox folder {}", dir.display()));
+
+    let rendered = render_summary(&summary_input(), 10);
+    let id = "<summary-2026-11-27@clerk.test>";
+    let raw = build_message(FROM, &recipients(), &rendered, id, at()).unwrap();
+    m.deliver(id, FROM, &recipients(), &raw).await.unwrap();
+    let file = dir.join("summary-2026-11-27_clerk.test.eml");
+    assert_eq!(std::fs::read(&file).unwrap(), raw);
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o750);
+
+    // Again, and even with other bytes under the same id: already handed over, no-op.
+    m.deliver(id, FROM, &recipients(), &raw).await.unwrap();
+    m.deliver(id, FROM, &recipients(), b"Subject: other\r\n\r\nx")
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), raw);
+
+    let alert = render_alert("j", Some(1), "x", at(), chrono_tz::UTC);
+    let raw2 = build_message(FROM, &recipients(), &alert, "alert-1@clerk.test", at()).unwrap();
+    m.deliver("alert-1@clerk.test", FROM, &recipients(), &raw2)
+        .await
+        .unwrap();
+
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "alert-1_clerk.test.eml",
+            "summary-2026-11-27_clerk.test.eml"
+        ]
+    );
+    m.health_check().await.unwrap();
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "probe left behind"
+    );
+}
+
+#[tokio::test]
+async fn the_outbox_health_check_creates_the_folder_or_says_why_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("outbox");
+    Mailer::new(Delivery::Outbox(dir.clone()))
+        .unwrap()
+        .health_check()
+        .await
+        .unwrap();
+    assert!(dir.is_dir());
+
+    let file = tmp.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let err = Mailer::new(Delivery::Outbox(file.clone()))
+        .unwrap()
+        .health_check()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MailError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("not-a-folder"), "{err}");
+}
+
+/// Just enough MIME reading to check what arrived: headers, nested multiparts, base64 and
+/// quoted-printable bodies, RFC 2047 encoded words. Independent of lettre on purpose.
+mod mime {
+    pub struct Part {
+        headers: Vec<(String, String)>,
+        body: String,
+        pub parts: Vec<Part>,
+    }
+
+    pub fn parse(raw: &[u8]) -> Part {
+        let text = String::from_utf8(raw.to_vec()).expect("a 7-bit message");
+        part(&text.replace("\r\n", "\n"))
+    }
+
+    fn part(s: &str) -> Part {
+        let (head, body) = s.split_once("\n\n").unwrap_or((s, ""));
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.lines() {
+            if line.starts_with([' ', '\t']) {
+                // Unfolding removes the line break only.
+                headers
+                    .last_mut()
+                    .expect("continuation first")
+                    .1
+                    .push_str(line);
+            } else {
+                let (name, value) = line.split_once(':').expect("a header line");
+                headers.push((name.to_owned(), value.trim().to_owned()));
+            }
+        }
+        let mut p = Part {
+            headers,
+            body: body.to_owned(),
+            parts: Vec::new(),
+        };
+        if p.content_type().starts_with("multipart/") {
+            let boundary = param(&p.content_type(), "boundary").expect("a boundary");
+            let (open, close) = (format!("--{boundary}"), format!("--{boundary}--"));
+            let mut current: Option<Vec<&str>> = None;
+            for line in body.lines() {
+                if line == open || line == close {
+                    if let Some(lines) = current.take() {
+                        p.parts.push(part(&lines.join("\n")));
+                    }
+                    if line == close {
+                        break;
+                    }
+                    current = Some(Vec::new());
+                } else if let Some(lines) = current.as_mut() {
+                    lines.push(line);
+                }
+            }
+        }
+        p
+    }
+
+    impl Part {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+
+        pub fn content_type(&self) -> String {
+            self.header("Content-Type")
+                .unwrap_or("text/plain")
+                .to_ascii_lowercase()
+        }
+
+        pub fn decoded(&self) -> Vec<u8> {
+            match self
+                .header("Content-Transfer-Encoding")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                Some("base64") => base64(&self.body),
+                Some("quoted-printable") => quoted_printable(&self.body),
+                _ => self.body.as_bytes().to_vec(),
+            }
+        }
+    }
+
+    /// A parameter of a structured header value (`boundary`, `filename`).
+    pub fn param(value: &str, name: &str) -> Option<String> {
+        value.split(';').skip(1).find_map(|piece| {
+            let (k, v) = piece.trim().split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().trim_matches('"').to_owned())
+        })
+    }
+
+    /// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`).
+    pub fn decode_words(value: &str) -> String {
+        let mut out = Vec::new();
+        let mut rest = value;
+        let mut after_word = false;
+        while let Some(start) = rest.find("=?") {
+            let between = &rest[..start];
+            if !(after_word && between.trim().is_empty()) {
+                out.extend_from_slice(between.as_bytes());
+            }
+            let mut fields = rest[start + 2..].splitn(3, '?');
+            let (_charset, encoding, tail) = (
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+                fields.next().unwrap(),
+            );
+            let end = tail.find("?=").expect("end of encoded word");
+            let text = &tail[..end];
+            if encoding.eq_ignore_ascii_case("b") {
+                out.extend(base64(text));
+            } else {
+                out.extend(quoted_printable(&text.replace('_', " ")));
+            }
+            rest = &tail[end + 2..];
+            after_word = true;
+        }
+        out.extend_from_slice(rest.as_bytes());
+        String::from_utf8(out).expect("UTF-8 subject")
+    }
+
+    fn base64(s: &str) -> Vec<u8> {
+        let value = |c: u8| -> u32 {
+            (match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' => 62,
+                b'/' => 63,
+                _ => panic!("not base64: {c:?}"),
+            }) as u32
+        };
+        let clean: Vec<u8> = s
+            .bytes()
+            .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+            .collect();
+        let mut out = Vec::new();
+        for chunk in clean.chunks(4) {
+            let n =
+                chunk.iter().fold(0u32, |acc, &c| acc << 6 | value(c)) << (6 * (4 - chunk.len()));
+            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+        }
+        out
+    }
+
+    fn quoted_printable(s: &str) -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' {
+                if b.get(i + 1) == Some(&b'\n') {
+                    i += 2; // soft line break
+                    continue;
+                }
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,3 @@
+//! Test fixtures shared by the integration tests: real servers started per test.
+
+pub mod smtp;
