@@ -75,7 +75,9 @@ pub fn reconcile(
     let (ledger, statement) = std::thread::scope(|s| {
         let l = s.spawn(|| read(ledger_path, &ledger_layout, &done, &bar));
         let st = read(statement_path, statement_layout, &done, &bar);
-        let l = l.join().unwrap_or_else(|_| bail!("reading the ledger panicked"));
+        let l = l
+            .join()
+            .unwrap_or_else(|_| bail!("reading the ledger panicked"));
         (l, st)
     });
     let (ledger, statement) = (ledger?, statement?);
@@ -90,6 +92,7 @@ pub fn reconcile(
         statement_records: statement.records.len(),
         ledger_only: outcome.unmatched_ledger.len(),
         statement_only: outcome.unmatched_statement.len(),
+        read_ms,
         ..Default::default()
     };
     let mut matched_records = 0usize;
@@ -181,7 +184,12 @@ fn progress(total: u64) -> ProgressBar {
     bar
 }
 
-fn read(path: &Path, layout: &Layout, done: &AtomicU64, bar: &ProgressBar) -> anyhow::Result<Extracted> {
+fn read(
+    path: &Path,
+    layout: &Layout,
+    done: &AtomicU64,
+    bar: &ProgressBar,
+) -> anyhow::Result<Extracted> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let name = path
         .file_name()
@@ -236,7 +244,11 @@ fn write_results(
         w.write_record([csv_cell(&ledger[l].external_id).as_ref(), "", "ledger_only"])?;
     }
     for &s in &outcome.unmatched_statement {
-        w.write_record(["", csv_cell(&bank_ref(&statement[s])).as_ref(), "statement_only"])?;
+        w.write_record([
+            "",
+            csv_cell(&bank_ref(&statement[s])).as_ref(),
+            "statement_only",
+        ])?;
     }
     let mut inner = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     inner.flush()?;

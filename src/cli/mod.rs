@@ -12,11 +12,20 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
-#[command(name = "clerk", version, about = "Back-office automation: ingest statements, reconcile against the books, post entries, report breaks")]
+#[command(
+    name = "clerk",
+    version,
+    about = "Back-office automation: ingest statements, reconcile against the books, post entries, report breaks"
+)]
 struct Cli {
     /// The daemon's configuration file. Relative paths in it resolve against the parent of its
     /// folder (the install root).
-    #[arg(long, global = true, default_value = "config/clerk.toml", env = "CLERK_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config/clerk.toml",
+        env = "CLERK_CONFIG"
+    )]
     config: PathBuf,
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

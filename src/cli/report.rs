@@ -62,7 +62,11 @@ pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         if let Some(s) = &l.schedule {
             let next = l
                 .next_run
-                .map(|t| t.with_timezone(&tz).format("%a %Y-%m-%d %H:%M %Z").to_string())
+                .map(|t| {
+                    t.with_timezone(&tz)
+                        .format("%a %Y-%m-%d %H:%M %Z")
+                        .to_string()
+                })
                 .unwrap_or_else(|| "never".into());
             println!(
                 "    runs at \"{s}\" ({}), next {next}",
@@ -132,7 +136,10 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
         "job", "runs", "files", "records", "matched", "STP", "errors", "avg time"
     );
-    let pct = |r: Option<f64>| r.map(|r| format!("{:.1}%", r * 100.0)).unwrap_or("-".into());
+    let pct = |r: Option<f64>| {
+        r.map(|r| format!("{:.1}%", r * 100.0))
+            .unwrap_or("-".into())
+    };
     for j in &jobs {
         let a = &j.activity;
         println!(

@@ -145,8 +145,8 @@ fn take_files(config: &Config, job: &Job, files: &[PathBuf]) -> anyhow::Result<V
             );
         };
         let mut out = Vec::new();
-        for seen in ingest::list_candidates(w)
-            .with_context(|| format!("listing {}", w.folder.display()))?
+        for seen in
+            ingest::list_candidates(w).with_context(|| format!("listing {}", w.folder.display()))?
         {
             if let Some(c) = ingest::claim(w, &seen.name, SystemTime::now())? {
                 out.push(c);

@@ -229,7 +229,14 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         .entry("default".to_string())
         .or_insert_with(Calendar::weekends_only);
 
-    let mail = check_mail(&raw.mail, &root, &state_dir, smtp_timeout, &loc, &mut errors);
+    let mail = check_mail(
+        &raw.mail,
+        &root,
+        &state_dir,
+        smtp_timeout,
+        &loc,
+        &mut errors,
+    );
 
     let ctx = JobContext {
         root: &root,
@@ -343,10 +350,7 @@ fn check_mail(
                 (None, None) => None,
             };
             if password.is_some() && s.username.is_none() {
-                errors.push(loc.error(
-                    "mail.smtp.username",
-                    "a password is set but no username",
-                ));
+                errors.push(loc.error("mail.smtp.username", "a password is set but no username"));
             }
             let settings = SmtpSettings {
                 host: s.host.clone(),

@@ -225,11 +225,10 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         }
     };
 
-    let watch = raw.watch.as_ref().and_then(|w| {
-        check_watch(w, ctx, &loc)
-            .map_err(|e| errors.push(e))
-            .ok()
-    });
+    let watch = raw
+        .watch
+        .as_ref()
+        .and_then(|w| check_watch(w, ctx, &loc).map_err(|e| errors.push(e)).ok());
 
     let schedule = raw.schedule.as_ref().and_then(|s| {
         let tz = match s.timezone.as_deref() {
@@ -257,7 +256,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         }
     });
 
-    let mut unused = |present: bool, key: &str, kind: &str, errors: &mut Vec<ConfigError>| {
+    let unused = |present: bool, key: &str, kind: &str, errors: &mut Vec<ConfigError>| {
         if present {
             errors.push(loc.error(key, format!("`{key}` is not used by a {kind} job")));
         }
@@ -294,17 +293,42 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
 
     let kind = match raw.kind.as_str() {
         "ledger_import" => {
-            unused(raw.matching.is_some(), "match", "ledger_import", &mut errors);
-            unused(raw.posting.is_some(), "posting", "ledger_import", &mut errors);
-            unused(raw.summary.is_some(), "summary", "ledger_import", &mut errors);
-            unused(raw.account.is_some(), "account", "ledger_import", &mut errors);
+            unused(
+                raw.matching.is_some(),
+                "match",
+                "ledger_import",
+                &mut errors,
+            );
+            unused(
+                raw.posting.is_some(),
+                "posting",
+                "ledger_import",
+                &mut errors,
+            );
+            unused(
+                raw.summary.is_some(),
+                "summary",
+                "ledger_import",
+                &mut errors,
+            );
+            unused(
+                raw.account.is_some(),
+                "account",
+                "ledger_import",
+                &mut errors,
+            );
             let book = book(&mut errors);
             let layout = layout(Side::Ledger, &mut errors);
             book.zip(layout)
                 .map(|(book, layout)| JobKind::LedgerImport { book, layout })
         }
         "cash_reconciliation" => {
-            unused(raw.summary.is_some(), "summary", "cash_reconciliation", &mut errors);
+            unused(
+                raw.summary.is_some(),
+                "summary",
+                "cash_reconciliation",
+                &mut errors,
+            );
             let book = book(&mut errors);
             let layout = layout(Side::Statement, &mut errors);
             let rules = match &raw.matching {
@@ -380,10 +404,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             unused(raw.posting.is_some(), "posting", "summary", &mut errors);
             unused(raw.watch.is_some(), "watch", "summary", &mut errors);
             if raw.schedule.is_none() {
-                errors.push(loc.error(
-                    "schedule",
-                    "missing [schedule]: when the summary is sent",
-                ));
+                errors.push(loc.error("schedule", "missing [schedule]: when the summary is sent"));
             }
             match &raw.summary {
                 None => {
@@ -398,7 +419,9 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                         if !looks_like_address(a) {
                             errors.push(loc.error(
                                 &format!("summary.to[{i}]"),
-                                format!("expected an address like manager@example.com, found {a:?}"),
+                                format!(
+                                    "expected an address like manager@example.com, found {a:?}"
+                                ),
                             ));
                         }
                     }
@@ -440,7 +463,11 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
     }
 }
 
-fn check_watch(w: &RawWatch, ctx: &JobContext<'_>, loc: &Locator<'_>) -> Result<Watch, ConfigError> {
+fn check_watch(
+    w: &RawWatch,
+    ctx: &JobContext<'_>,
+    loc: &Locator<'_>,
+) -> Result<Watch, ConfigError> {
     let patterns = if w.patterns.is_empty() {
         vec!["*".to_string()]
     } else {

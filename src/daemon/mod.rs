@@ -188,7 +188,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 // ---- worker -------------------------------------------------------------------------------
 
-async fn worker(shared: Arc<Shared>, mut work: mpsc::Receiver<Work>, mut stop: watch::Receiver<bool>) {
+async fn worker(
+    shared: Arc<Shared>,
+    mut work: mpsc::Receiver<Work>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let item = tokio::select! {
             biased;
@@ -343,13 +347,16 @@ pub fn fire(
 pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &FileOutcome) {
     let settings = &config.settings;
     let failed = |message: &str| match ingest::fail(claimed, &settings.failed_dir, job, message) {
-        Ok(to) => warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed"),
+        Ok(to) => {
+            warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed")
+        }
         Err(e) => error!(error = %e, "could not move the file to failed/; it stays in processing"),
     };
-    let archived = |what: &str| match ingest::archive(claimed, &settings.archive_dir, job, Utc::now()) {
-        Ok(to) => info!(to = %to.display(), "{what}"),
-        Err(e) => error!(error = %e, "could not archive the file; it stays in processing"),
-    };
+    let archived =
+        |what: &str| match ingest::archive(claimed, &settings.archive_dir, job, Utc::now()) {
+            Ok(to) => info!(to = %to.display(), "{what}"),
+            Err(e) => error!(error = %e, "could not archive the file; it stays in processing"),
+        };
     match outcome {
         FileOutcome::Processed { run_id, summary } => {
             archived(&format!("processed in run {run_id}: {summary}"))
@@ -420,7 +427,8 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 settler.taken(&name);
                 let w2 = w.clone();
                 let n2 = name.clone();
-                match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await {
+                match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await
+                {
                     Ok(Ok(Some(claimed))) => {
                         info!(job = %job, file = %name, "file taken");
                         if work
@@ -530,7 +538,14 @@ async fn scheduler(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watc
             }
         }
         info!(job = %job, at = %at, "schedule fired");
-        if work.send(Work::Fire { job: job.clone(), at }).await.is_err() {
+        if work
+            .send(Work::Fire {
+                job: job.clone(),
+                at,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         cursor.insert(job, at);
@@ -649,7 +664,9 @@ pub async fn deliver_due(
         };
         match recorded {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!(error = %e, "could not record the delivery attempt; it is tried again when its lease ends"),
+            Ok(Err(e)) => {
+                warn!(error = %e, "could not record the delivery attempt; it is tried again when its lease ends")
+            }
             Err(e) => warn!(error = %e, "recording the delivery attempt panicked"),
         }
     }
@@ -672,7 +689,8 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let period = interval / 2;
     // The scanner turns every rescan interval; if it has not for a long while, something is
     // stuck and systemd should restart us.
-    let stale_after = (shared.config.settings.rescan_interval * 10).max(Duration::from_micros(usec));
+    let stale_after =
+        (shared.config.settings.rescan_interval * 10).max(Duration::from_micros(usec));
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,

@@ -80,7 +80,9 @@ pub fn process_file(
     let size = bytes.len() as u64;
 
     if recovered {
-        if let Some((status, error)) = store::in_read(store, |u| u.last_file_outcome(&job.name, &sha))? {
+        if let Some((status, error)) =
+            store::in_read(store, |u| u.last_file_outcome(&job.name, &sha))?
+        {
             return Ok(FileOutcome::AlreadyRecorded { status, error });
         }
     }
@@ -162,16 +164,16 @@ pub fn process_file(
         };
         match &job.kind {
             JobKind::CashReconciliation { .. } => {
-                let r = reconcile_job(u, config, job, run_id, &now)?;
+                let r = reconcile_job(u, job, run_id, &now)?;
                 outcome.add(&r);
             }
             JobKind::LedgerImport { book, .. } => {
                 // The new items may be what yesterday's statement lines were waiting for.
-                for other in config.jobs.iter().filter(|j| {
-                    matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book)
-                }) {
+                for other in config.jobs.iter().filter(
+                    |j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book),
+                ) {
                     let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
-                    let r = reconcile_job(u, config, other, rerun, &now)?;
+                    let r = reconcile_job(u, other, rerun, &now)?;
                     outcome.matched += r.matched;
                     let mut own = r;
                     own.status = Some(RunStatus::Ok);
@@ -184,7 +186,8 @@ pub fn process_file(
         outcome.status = Some(RunStatus::Ok);
         let done = now();
         outcome.finished_at = Some(done);
-        outcome.arrival_to_done_ms = Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
+        outcome.arrival_to_done_ms =
+            Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
         u.finish_run(run_id, &outcome)?;
         let summary = format!(
             "{} records ({} already known), {} matched, {} entries posted, {} breaks opened, {} closed",
@@ -213,7 +216,6 @@ impl RunOutcome {
 /// what is still unmatched and due.
 pub fn reconcile_job(
     u: &mut dyn Unit,
-    config: &Config,
     job: &Job,
     run_id: i64,
     now: &dyn Fn() -> DateTime<Utc>,
@@ -276,21 +278,20 @@ pub fn reconcile_job(
                 let line = &statement[m.statement[0]];
                 let detail = format!("{}: {refused}", describe_match(&l, &s));
                 let source = names.source_of(u, &line.record)?;
-                if u
-                    .open_break(&NewBreak {
-                        job: &job.name,
-                        run_id,
-                        reason: BreakReason::Unbalanced,
-                        detail: &detail,
-                        amount: Some(line.record.amount),
-                        currency: Some(line.record.currency),
-                        since: line.record.value_date,
-                        owner: job.owner.as_deref(),
-                        record_id: Some(line.id),
-                        source: Some(&source),
-                        at,
-                    })?
-                    .is_some()
+                if u.open_break(&NewBreak {
+                    job: &job.name,
+                    run_id,
+                    reason: BreakReason::Unbalanced,
+                    detail: &detail,
+                    amount: Some(line.record.amount),
+                    currency: Some(line.record.currency),
+                    since: line.record.value_date,
+                    owner: job.owner.as_deref(),
+                    record_id: Some(line.id),
+                    source: Some(&source),
+                    at,
+                })?
+                .is_some()
                 {
                     out.breaks_opened += 1;
                 }
@@ -377,21 +378,20 @@ fn open_record_break(
     source: &str,
     at: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    Ok(u
-        .open_break(&NewBreak {
-            job: &job.name,
-            run_id,
-            reason,
-            detail,
-            amount: Some(r.record.amount),
-            currency: Some(r.record.currency),
-            since: r.record.value_date,
-            owner: job.owner.as_deref(),
-            record_id: Some(r.id),
-            source: Some(source),
-            at,
-        })?
-        .map_or(0, |_| 1))
+    Ok(u.open_break(&NewBreak {
+        job: &job.name,
+        run_id,
+        reason,
+        detail,
+        amount: Some(r.record.amount),
+        currency: Some(r.record.currency),
+        since: r.record.value_date,
+        owner: job.owner.as_deref(),
+        record_id: Some(r.id),
+        source: Some(source),
+        at,
+    })?
+    .map_or(0, |_| 1))
 }
 
 /// Names records' files as staff know them ("ledger.csv line 12", not a hash), asking the
@@ -427,7 +427,12 @@ fn display_id(r: &Record) -> String {
 }
 
 fn describe_match(l: &[&Record], s: &[&Record]) -> String {
-    let ids = |rs: &[&Record]| rs.iter().map(|r| display_id(r)).collect::<Vec<_>>().join(", ");
+    let ids = |rs: &[&Record]| {
+        rs.iter()
+            .map(|r| display_id(r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!("bank {} with ledger {}", ids(s), ids(l))
 }
 
@@ -476,7 +481,10 @@ fn record_failure(
         })?;
         let at = now();
         let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
-        let detail = format!("{} was moved to failed/{}: {message}", claimed.name, job.name);
+        let detail = format!(
+            "{} was moved to failed/{}: {message}",
+            claimed.name, job.name
+        );
         u.open_break(&NewBreak {
             job: &job.name,
             run_id,

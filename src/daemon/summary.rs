@@ -55,7 +55,9 @@ pub fn queue_summary(
     let breaks: Vec<BreakLine> = breaks
         .into_iter()
         .map(|brk| BreakLine {
-            age_days: calendar.business_days_between(brk.since, business_date).max(0),
+            age_days: calendar
+                .business_days_between(brk.since, business_date)
+                .max(0),
             brk,
         })
         .collect();

@@ -13,7 +13,9 @@ use std::io::Cursor;
 
 use calamine::{Data, DataRef, Ods, Reader, Sheet, SheetType, SheetVisible, Xls, Xlsx};
 
-use super::row::{Cell, Collector, HeaderMatch, RowScan, column_letters, is_total_label, match_header};
+use super::row::{
+    Cell, Collector, HeaderMatch, RowScan, column_letters, is_total_label, match_header,
+};
 use super::spec::{FIELDS, Field, Layout};
 use super::{ExtractError, Input, MAX_COLUMNS, PROGRESS_EVERY, Skipped};
 use crate::model::Record;
@@ -91,14 +93,11 @@ fn choose_sheet(layout: &Layout, sheets: &[Sheet]) -> Result<String, String> {
             .join(", ")
     };
     if let Some(want) = &layout.sheet {
-        let found = sheets
-            .iter()
-            .find(|s| s.name == *want)
-            .or_else(|| {
-                sheets
-                    .iter()
-                    .find(|s| s.name.trim().to_lowercase() == want.to_lowercase())
-            });
+        let found = sheets.iter().find(|s| s.name == *want).or_else(|| {
+            sheets
+                .iter()
+                .find(|s| s.name.trim().to_lowercase() == want.to_lowercase())
+        });
         return match found {
             Some(s) if s.typ == SheetType::WorkSheet => Ok(s.name.clone()),
             Some(s) => Err(format!(
@@ -271,10 +270,7 @@ impl<'l> Rows<'l> {
         m
     }
 
-    fn finish(
-        mut self,
-        file: &str,
-    ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    fn finish(mut self, file: &str) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
         if matches!(self.state, State::Seeking(_)) {
             let m = self.no_header(None);
             self.fatal(m);
@@ -294,8 +290,8 @@ pub(crate) fn extract_xlsx(
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
     let whole = |m: String| ExtractError::whole(input.name, m);
-    let mut wb: Xlsx<_> =
-        Xlsx::new(Cursor::new(input.bytes)).map_err(|e| whole(open_error("an XLSX workbook", e)))?;
+    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(input.bytes))
+        .map_err(|e| whole(open_error("an XLSX workbook", e)))?;
     let sheet = choose_sheet(layout, wb.sheets_metadata()).map_err(whole)?;
     let is_1904 = wb.has_1904_epoch();
     let mut cells = wb
@@ -363,9 +359,8 @@ pub(crate) fn extract_xls(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
-    let wb: Xls<_> = Xls::new(Cursor::new(input.bytes)).map_err(|e| {
-        ExtractError::whole(input.name, open_error("an XLS workbook", e))
-    })?;
+    let wb: Xls<_> = Xls::new(Cursor::new(input.bytes))
+        .map_err(|e| ExtractError::whole(input.name, open_error("an XLS workbook", e)))?;
     let is_1904 = wb.has_1904_epoch();
     extract_range(wb, is_1904, layout, input, progress)
 }
@@ -377,9 +372,8 @@ pub(crate) fn extract_ods(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
-    let wb: Ods<_> = Ods::new(Cursor::new(input.bytes)).map_err(|e| {
-        ExtractError::whole(input.name, open_error("an ODS spreadsheet", e))
-    })?;
+    let wb: Ods<_> = Ods::new(Cursor::new(input.bytes))
+        .map_err(|e| ExtractError::whole(input.name, open_error("an ODS spreadsheet", e)))?;
     extract_range(wb, false, layout, input, progress)
 }
 

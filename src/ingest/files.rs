@@ -101,7 +101,12 @@ pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
 }
 
 /// Moves a processed file to `archive/YYYY/MM/DD/<job>/`; returns where it went.
-pub fn archive(claimed: &Claimed, archive_dir: &Path, job: &str, day: DateTime<Utc>) -> io::Result<PathBuf> {
+pub fn archive(
+    claimed: &Claimed,
+    archive_dir: &Path,
+    job: &str,
+    day: DateTime<Utc>,
+) -> io::Result<PathBuf> {
     let dir = archive_dir
         .join(format!("{:04}", day.year()))
         .join(format!("{:02}", day.month()))
@@ -121,7 +126,9 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
     let to = fsx::free_name(&dir, &claimed.name);
     let note_name = format!(
         "{}.error.txt",
-        to.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        to.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
     );
     let note = format!(
         "clerk could not process this file.\n\nFile:   {}\nJob:    {job}\nArrived: {}\n\nWhat was wrong:\n{error}\n\nFix the file and drop it into the job's folder again.\n",

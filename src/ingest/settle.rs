@@ -88,12 +88,21 @@ mod tests {
         let t0 = Instant::now();
         let wall = SystemTime::now();
         let settle = Duration::from_secs(3);
-        assert!(s.observe(&[seen("a.csv", 10, 1)], t0, wall, settle).is_empty());
+        assert!(
+            s.observe(&[seen("a.csv", 10, 1)], t0, wall, settle)
+                .is_empty()
+        );
         // Still growing: the clock restarts.
         let t1 = t0 + Duration::from_secs(2);
-        assert!(s.observe(&[seen("a.csv", 20, 2)], t1, wall, settle).is_empty());
+        assert!(
+            s.observe(&[seen("a.csv", 20, 2)], t1, wall, settle)
+                .is_empty()
+        );
         let t2 = t1 + Duration::from_secs(2);
-        assert!(s.observe(&[seen("a.csv", 20, 2)], t2, wall, settle).is_empty());
+        assert!(
+            s.observe(&[seen("a.csv", 20, 2)], t2, wall, settle)
+                .is_empty()
+        );
         let t3 = t1 + Duration::from_secs(3);
         let ready = s.observe(&[seen("a.csv", 20, 2)], t3, wall, settle);
         assert_eq!(ready, vec![("a.csv".to_string(), wall)]);
@@ -107,7 +116,10 @@ mod tests {
         let settle = Duration::from_secs(1);
         s.observe(&[seen("a.csv", 10, 1)], t0, wall, settle);
         let t1 = t0 + Duration::from_secs(1);
-        assert!(s.observe(&[seen("a.csv", 10, 5)], t1, wall, settle).is_empty());
+        assert!(
+            s.observe(&[seen("a.csv", 10, 5)], t1, wall, settle)
+                .is_empty()
+        );
     }
 
     #[test]
@@ -119,6 +131,9 @@ mod tests {
         s.observe(&[seen("a.csv", 10, 1)], t0, wall, settle);
         s.observe(&[], t0 + Duration::from_secs(1), wall, settle);
         let t2 = t0 + Duration::from_secs(2);
-        assert!(s.observe(&[seen("a.csv", 10, 1)], t2, wall, settle).is_empty());
+        assert!(
+            s.observe(&[seen("a.csv", 10, 1)], t2, wall, settle)
+                .is_empty()
+        );
     }
 }

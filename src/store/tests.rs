@@ -336,29 +336,32 @@ fn outbox_keeps_each_message_once(store: &mut dyn Store) {
     };
     assert!(in_unit(store, |u| u.enqueue_mail(&mail)).unwrap());
     assert!(!in_unit(store, |u| u.enqueue_mail(&mail)).unwrap());
-    let due = in_read(store, |u| u.mail_due(at(7), 10)).unwrap();
+    let due = in_unit(store, |u| u.lease_mail(at(7), at(10), 10)).unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].recipients, to);
     assert_eq!(due[0].raw, b"raw message");
+    // Leased: nobody else takes it until the lease ends.
+    let leased = in_unit(store, |u| u.lease_mail(at(8), at(12), 10)).unwrap();
+    assert!(leased.is_empty());
+    let again = in_unit(store, |u| u.lease_mail(at(10), at(11), 10)).unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "a lease that ran out (the sender died) makes the message due again"
+    );
 
     in_unit(store, |u| {
-        u.mail_failed(due[0].id, "connection refused", at(8))
+        u.mail_failed(due[0].id, "connection refused", at(12))
     })
     .unwrap();
-    assert!(
-        in_read(store, |u| u.mail_due(at(7), 10))
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), Some(at(8)));
-    let retry = in_read(store, |u| u.mail_due(at(8), 10)).unwrap();
+    let early = in_unit(store, |u| u.lease_mail(at(11), at(13), 10)).unwrap();
+    assert!(early.is_empty());
+    assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), Some(at(12)));
+    let retry = in_unit(store, |u| u.lease_mail(at(12), at(13), 10)).unwrap();
     assert_eq!(retry[0].attempts, 1);
-    in_unit(store, |u| u.mail_sent(retry[0].id, at(8))).unwrap();
-    assert!(
-        in_read(store, |u| u.mail_due(at(23), 10))
-            .unwrap()
-            .is_empty()
-    );
+    in_unit(store, |u| u.mail_sent(retry[0].id, at(12))).unwrap();
+    let after = in_unit(store, |u| u.lease_mail(at(23), at(23), 10)).unwrap();
+    assert!(after.is_empty());
     assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), None);
 }
 

@@ -87,7 +87,11 @@ fn check_passes_on_the_shipped_jobs() {
     let i = Install::new();
     let o = i.clerk(&["check"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(text.contains("daily-summary"), "{text}");
     assert!(text.contains("next run"), "{text}");
 }
@@ -121,12 +125,16 @@ fn check_names_file_line_and_key_of_every_problem() {
     };
     let tz_line = line_of("config/clerk.toml", "Europe/Berln");
     assert!(
-        text.contains(&format!("clerk.toml:{tz_line}: key `daemon.timezone`: unknown time zone")),
+        text.contains(&format!(
+            "clerk.toml:{tz_line}: key `daemon.timezone`: unknown time zone"
+        )),
         "{text}"
     );
     let cron_line = line_of("jobs/daily-summary.toml", "1-8");
     assert!(
-        text.contains(&format!("daily-summary.toml:{cron_line}: key `schedule.cron`")),
+        text.contains(&format!(
+            "daily-summary.toml:{cron_line}: key `schedule.cron`"
+        )),
         "{text}"
     );
     assert!(text.contains("day of week 8"), "{text}");

@@ -111,8 +111,16 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
     // Both files archived under archive/YYYY/MM/DD/<job>/, nothing left in the inboxes.
     let archived = i.files_under("var/archive");
     assert_eq!(archived.len(), 2, "{archived:?}");
-    assert!(archived.iter().any(|f| f.ends_with("ledger-import/ledger.csv")));
-    assert!(archived.iter().any(|f| f.ends_with("bank-reconciliation/statement.csv")));
+    assert!(
+        archived
+            .iter()
+            .any(|f| f.ends_with("ledger-import/ledger.csv"))
+    );
+    assert!(
+        archived
+            .iter()
+            .any(|f| f.ends_with("bank-reconciliation/statement.csv"))
+    );
     assert!(i.files_under("var/inbox").is_empty());
     d.stop();
 }
@@ -138,11 +146,12 @@ fn a_statement_before_its_ledger_closes_its_breaks_when_the_ledger_arrives() {
         .filter(|e| e["status"] == "resolved")
         .collect();
     assert_eq!(resolved.len(), 4);
-    assert!(
-        resolved
-            .iter()
-            .all(|e| e["resolution"].as_str().unwrap().contains("matched automatically"))
-    );
+    assert!(resolved.iter().all(|e| {
+        e["resolution"]
+            .as_str()
+            .unwrap()
+            .contains("matched automatically")
+    }));
     assert_eq!(i.status()["entries_posted"], 4);
     d.stop();
 }
@@ -155,8 +164,15 @@ fn the_same_file_dropped_twice_posts_once() {
     i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
     assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
     // Staff drop the statement again, under another name.
-    i.drop_file("var/inbox/bank", "statement (copy).csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || i.status()["files_duplicate"] == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "statement (copy).csv",
+        STATEMENT.as_bytes(),
+    );
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_duplicate"] == 1
+    ));
     let status = i.status();
     assert_eq!(status["entries_posted"], 4);
     assert_eq!(status["records"], 11);
@@ -198,7 +214,10 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
     let d = i.start_daemon();
     let bad = LEDGER.replace("250.50", "25O.50");
     i.drop_file("var/inbox/ledger", "bad.csv", bad.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || i.status()["files_failed"] == 1));
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_failed"] == 1
+    ));
     assert!(wait_until(Duration::from_secs(5), || i
         .path("var/failed/ledger-import/bad.csv.error.txt")
         .exists()));
@@ -206,7 +225,11 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
     let note = fs::read_to_string(i.path("var/failed/ledger-import/bad.csv.error.txt")).unwrap();
     assert!(note.contains("line 3"), "{note}");
     assert!(note.contains("25O.50"), "{note}");
-    assert_eq!(i.status()["records"], 0, "nothing of a bad file is imported");
+    assert_eq!(
+        i.status()["records"],
+        0,
+        "nothing of a bad file is imported"
+    );
 
     // The daemon goes on with the next file.
     i.drop_file("var/inbox/ledger", "good.csv", LEDGER.as_bytes());
@@ -218,13 +241,20 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
         ex.as_array()
             .unwrap()
             .iter()
-            .any(|e| e["reason"] == "unreadable" && e["detail"].as_str().unwrap().contains("bad.csv"))
+            .any(|e| e["reason"] == "unreadable"
+                && e["detail"].as_str().unwrap().contains("bad.csv"))
     );
     assert!(wait_until(Duration::from_secs(10), || {
-        outbox_texts(&i).iter().any(|m| m.contains("bad.csv") && m.contains("line 3"))
+        outbox_texts(&i)
+            .iter()
+            .any(|m| m.contains("bad.csv") && m.contains("line 3"))
     }));
     let out = i.clerk(&["job", "run", "daily-summary"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summaries: Vec<String> = outbox_texts(&i)
         .into_iter()
         .filter(|m| m.contains("Message-ID: <summary."))
@@ -291,17 +321,31 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
     let status = i.status();
     assert_eq!(status["records"], 2 * n as u64, "{status}");
     assert_eq!(status["entries_posted"], n as u64, "{status}");
-    assert_eq!(status["files_duplicate"], 0, "a resumed file is not a duplicate");
+    assert_eq!(
+        status["files_duplicate"], 0,
+        "a resumed file is not a duplicate"
+    );
     assert_eq!(status["open_exceptions"], 0);
     let db = i.db();
     let keys: i64 = db
-        .query_row("SELECT COUNT(DISTINCT idempotency_key) FROM entries", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(DISTINCT idempotency_key) FROM entries",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(keys, n as i64);
     let running: i64 = db
-        .query_row("SELECT COUNT(*) FROM runs WHERE status = 'running'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM runs WHERE status = 'running'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(running, 0, "no run is left half-done");
-    assert!(i.files_under("var/inbox").is_empty(), "nothing left in processing");
+    assert!(
+        i.files_under("var/inbox").is_empty(),
+        "nothing left in processing"
+    );
     d.stop();
 }

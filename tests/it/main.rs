@@ -5,3 +5,9 @@ mod support;
 
 /// Summary and alert mail: rendering as a library user sees it, real SMTP (aiosmtpd), outbox.
 mod notify;
+
+/// The daemon end to end: real binary, real folders, real store.
+mod daemon;
+
+/// The command line: check, jobs, reconcile dry run.
+mod cli;

@@ -112,7 +112,9 @@ impl Install {
             .spawn()
             .expect("start clerk run");
         let d = Daemon { child, log };
-        let ready = wait_until(Duration::from_secs(30), || d.log().contains("clerk running"));
+        let ready = wait_until(Duration::from_secs(30), || {
+            d.log().contains("clerk running")
+        });
         assert!(ready, "daemon did not start:\n{}", d.log());
         d
     }
@@ -189,7 +191,11 @@ impl Daemon {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "daemon ignored SIGTERM:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "daemon ignored SIGTERM:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

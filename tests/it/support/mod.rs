@@ -1,3 +1,4 @@
 //! Test fixtures shared by the integration tests: real servers started per test.
 
+pub mod install;
 pub mod smtp;
