@@ -88,7 +88,7 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     let mut checks = Vec::new();
 
     for job in &config.jobs {
-        let mut detail = format!("{}", job.kind.name());
+        let mut detail = job.kind.name().to_string();
         if let Some(s) = &job.schedule {
             match s.next_after(chrono::Utc::now()) {
                 Some(t) => detail.push_str(&format!(

@@ -34,6 +34,8 @@ pub struct Job {
     pub schedule: Option<Schedule>,
 }
 
+// A handful of jobs per daemon: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum JobKind {
     /// Loads ledger items (the book side) into a book.
@@ -508,19 +510,19 @@ pub(super) fn check_together(jobs: &[Job]) -> Vec<ConfigError> {
     let mut errors = Vec::new();
     let mut folders: BTreeMap<&Path, &Job> = BTreeMap::new();
     for job in jobs {
-        if let Some(w) = &job.watch {
-            if let Some(other) = folders.insert(&w.folder, job) {
-                errors.push(ConfigError {
-                    file: job.file.clone(),
-                    line: None,
-                    key: Some("watch.folder".into()),
-                    message: format!(
-                        "{} is already watched by job {:?}; one folder feeds one job",
-                        w.folder.display(),
-                        other.name
-                    ),
-                });
-            }
+        if let Some(w) = &job.watch
+            && let Some(other) = folders.insert(&w.folder, job)
+        {
+            errors.push(ConfigError {
+                file: job.file.clone(),
+                line: None,
+                key: Some("watch.folder".into()),
+                message: format!(
+                    "{} is already watched by job {:?}; one folder feeds one job",
+                    w.folder.display(),
+                    other.name
+                ),
+            });
         }
     }
     for job in jobs {

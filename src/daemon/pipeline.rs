@@ -79,12 +79,11 @@ pub fn process_file(
     let sha = sha256_hex(&bytes);
     let size = bytes.len() as u64;
 
-    if recovered {
-        if let Some((status, error)) =
+    if recovered
+        && let Some((status, error)) =
             store::in_read(store, |u| u.last_file_outcome(&job.name, &sha))?
-        {
-            return Ok(FileOutcome::AlreadyRecorded { status, error });
-        }
+    {
+        return Ok(FileOutcome::AlreadyRecorded { status, error });
     }
 
     if let Some(original) = store::in_read(store, |u| u.processed_file(&job.name, &sha))? {

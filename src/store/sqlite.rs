@@ -723,7 +723,9 @@ impl Unit for SqliteUnit<'_, '_> {
                  ORDER BY next_attempt_at, id LIMIT ?",
             )
             .map_err(map_err)?;
-        let rows: Vec<(i64, String, String, String, String, String, Vec<u8>, i64)> = stmt
+        // id, message_id, purpose, sender, recipients (JSON), subject, raw, attempts
+        type OutboxRow = (i64, String, String, String, String, String, Vec<u8>, i64);
+        let rows: Vec<OutboxRow> = stmt
             .query_map(params![ts(now), limit as i64], |r| {
                 Ok((
                     r.get(0)?,

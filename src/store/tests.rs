@@ -222,7 +222,7 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
 
     // An unbalanced entry never reaches the books.
     let (run2, l2, s2) = {
-        let ids = in_unit(store, |u| {
+        in_unit(store, |u| {
             let f = u.add_file(&new_file("bank", "sha-4"))?;
             let run = u.start_run("bank", Trigger::File, Some(f), at(7))?;
             u.add_records("main", f, &[record(Side::Ledger, "7", "3.00")])?;
@@ -231,8 +231,7 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             let s = u.open_records("bank", Side::Statement, None)?;
             Ok((run, l.last().unwrap().id, s.last().unwrap().id))
         })
-        .unwrap();
-        ids
+        .unwrap()
     };
     let mut bad = entry("key-3", "3.00");
     bad.lines[1].amount = "-2.99".parse().unwrap();
