@@ -74,6 +74,11 @@ impl SmtpSettings {
                 "SMTP host {host:?} is not a host name or IP address"
             ));
         }
+        if host.contains(':') && host.parse::<IpAddr>().is_err() {
+            return Err(format!(
+                "SMTP host {host:?} is not a host name or IP address (the port goes in `port`)"
+            ));
+        }
         if self.port == 0 {
             return Err("SMTP port 0 is not a port".to_owned());
         }
@@ -627,14 +632,26 @@ impl Smtp {
         if e.is_tls() {
             return MailError::Tls {
                 server,
-                detail: chain(e),
+                detail: innermost(e),
             };
         }
         let reply = Reply::from_error(e);
         match stage {
+            // lettre reports a failed implicit-TLS handshake as a connection error; rustls's
+            // verdict (bad certificate, alert) reaches us as an I/O error of kind InvalidData,
+            // which a TCP connect never produces.
+            Stage::Connect
+                if self.settings.security == SmtpSecurity::Tls
+                    && io_error_kind(e) == Some(io::ErrorKind::InvalidData) =>
+            {
+                MailError::Tls {
+                    server,
+                    detail: innermost(e),
+                }
+            }
             Stage::Connect => MailError::Connect {
                 server,
-                detail: chain(e),
+                detail: innermost(e),
             },
             Stage::StartTls => MailError::Tls {
                 server,
@@ -648,7 +665,7 @@ impl Smtp {
             _ if reply.code.is_none() => MailError::Protocol {
                 server,
                 stage: stage.to_string(),
-                detail: chain(e),
+                detail: innermost(e),
             },
             Stage::Sender(a) => MailError::SenderRejected {
                 server,
@@ -670,19 +687,26 @@ impl Smtp {
     }
 }
 
-/// An error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
+/// The innermost cause of `e`: lettre wraps the same words in a "Connection error: ..." per
+/// layer, the cause alone says what happened ("Connection refused", "invalid peer certificate").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(source) = last.source() {
+        last = source;
     }
-    out
+    last.to_string()
+}
+
+/// The kind of the first I/O error in `e`'s chain of causes.
+fn io_error_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Runs `fut` with tracing switched off. lettre logs every line it writes at DEBUG; during
@@ -818,6 +842,8 @@ mod tests {
         assert!(s.check().unwrap_err().contains("without a username"));
         let mut s = settings("mail example", SmtpSecurity::Tls);
         assert!(s.check().is_err());
+        s.host = "mail.example.com:587".to_owned();
+        assert!(s.check().unwrap_err().contains("port"));
         s.host = "mail.example.com".to_owned();
         s.port = 0;
         assert!(s.check().is_err());
