@@ -419,10 +419,11 @@ async fn a_certificate_from_an_unknown_ca_is_refused() {
 
 #[tokio::test]
 async fn health_check_fails_clearly_on_a_closed_port() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Bound but not listening: the port stays ours (no other test's server can take it) and
+    // every connect is refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let m = mailer(settings("127.0.0.1", port, SmtpSecurity::None));
     let started = Instant::now();
     let err = m.health_check().await.unwrap_err();
@@ -431,9 +432,10 @@ async fn health_check_fails_clearly_on_a_closed_port() {
     assert!(err.is_transient());
     let text = err.to_string();
     assert!(
-        text.contains(&format!("127.0.0.1:{port}")) && text.contains("connect"),
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("refused"),
         "{text}"
     );
+    drop(closed);
 }
 
 #[tokio::test]
