@@ -23,7 +23,7 @@ pub use summary::{
     Attachment, BreakLine, JobDigest, Rendered, SummaryInput, csv_cell, render_alert,
     render_summary,
 };
-pub use transport::{Delivery, MailError, Mailer, SmtpSecurity, SmtpSettings};
+pub use transport::{Delivery, MailError, Mailer, Reply, SmtpSecurity, SmtpSettings};
 
 /// `s` on one line: every control character (CR, LF, tab, ...) and every Unicode line or
 /// paragraph separator becomes a space, so the text cannot start a new header line or fake a

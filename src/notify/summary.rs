@@ -391,37 +391,39 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             &[2],
         ));
 
-        let _ = writeln!(
-            t,
-            "\nThe {} oldest open {} (age in business days)\n",
-            f.oldest,
-            plural(f.oldest, "exception", "exceptions")
-        );
-        for b in f.by_age.iter().take(f.oldest) {
-            let brk = &b.brk;
+        if f.oldest > 0 {
             let _ = writeln!(
                 t,
-                "  #{}  {}  {} {} (since {})",
-                brk.id,
-                one_line(&brk.job),
-                b.age_days,
-                plural_days(b.age_days),
-                brk.since.format("%Y-%m-%d")
+                "\nThe {} oldest open {} (age in business days)\n",
+                f.oldest,
+                plural(f.oldest, "exception", "exceptions")
             );
-            let _ = writeln!(
-                t,
-                "      {}{}",
-                brk.reason.label(),
-                brk.amount
-                    .map(|a| format!(": {}", money(a, brk.currency)))
-                    .unwrap_or_default()
-            );
-            let _ = writeln!(t, "      {}", one_line(&brk.detail));
-            if let Some(source) = &brk.source {
-                let _ = writeln!(t, "      source: {}", one_line(source));
-            }
-            if let Some(owner) = &brk.owner {
-                let _ = writeln!(t, "      owner: {}", one_line(owner));
+            for b in f.by_age.iter().take(f.oldest) {
+                let brk = &b.brk;
+                let _ = writeln!(
+                    t,
+                    "  #{}  {}  {} {} (since {})",
+                    brk.id,
+                    one_line(&brk.job),
+                    b.age_days,
+                    plural_days(b.age_days),
+                    brk.since.format("%Y-%m-%d")
+                );
+                let _ = writeln!(
+                    t,
+                    "      {}{}",
+                    brk.reason.label(),
+                    brk.amount
+                        .map(|a| format!(": {}", money(a, brk.currency)))
+                        .unwrap_or_default()
+                );
+                let _ = writeln!(t, "      {}", one_line(&brk.detail));
+                if let Some(source) = &brk.source {
+                    let _ = writeln!(t, "      source: {}", one_line(source));
+                }
+                if let Some(owner) = &brk.owner {
+                    let _ = writeln!(t, "      owner: {}", one_line(owner));
+                }
             }
         }
     }
@@ -562,49 +564,51 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
         ]);
         html_table(&mut h, &["Job", "Reason", "Count", "Amount"], &rows, &[2]);
 
-        let _ = writeln!(
-            h,
-            "<h3 style=\"{H3}\">The {} oldest open {}</h3>",
-            f.oldest,
-            plural(f.oldest, "exception", "exceptions")
-        );
-        let rows: Vec<Vec<String>> = f
-            .by_age
-            .iter()
-            .take(f.oldest)
-            .map(|b| {
-                let brk = &b.brk;
-                vec![
-                    brk.id.to_string(),
-                    b.age_days.to_string(),
-                    brk.since.format("%Y-%m-%d").to_string(),
-                    brk.job.clone(),
-                    brk.reason.label().to_owned(),
-                    brk.amount
-                        .map(|a| money(a, brk.currency))
-                        .unwrap_or_default(),
-                    brk.detail.clone(),
-                    brk.source.clone().unwrap_or_default(),
-                    brk.owner.clone().unwrap_or_default(),
-                ]
-            })
-            .collect();
-        html_table(
-            &mut h,
-            &[
-                "ID",
-                "Age (business days)",
-                "Since",
-                "Job",
-                "Reason",
-                "Amount",
-                "Detail",
-                "Source",
-                "Owner",
-            ],
-            &rows,
-            &[0, 1, 5],
-        );
+        if f.oldest > 0 {
+            let _ = writeln!(
+                h,
+                "<h3 style=\"{H3}\">The {} oldest open {}</h3>",
+                f.oldest,
+                plural(f.oldest, "exception", "exceptions")
+            );
+            let rows: Vec<Vec<String>> = f
+                .by_age
+                .iter()
+                .take(f.oldest)
+                .map(|b| {
+                    let brk = &b.brk;
+                    vec![
+                        brk.id.to_string(),
+                        b.age_days.to_string(),
+                        brk.since.format("%Y-%m-%d").to_string(),
+                        brk.job.clone(),
+                        brk.reason.label().to_owned(),
+                        brk.amount
+                            .map(|a| money(a, brk.currency))
+                            .unwrap_or_default(),
+                        brk.detail.clone(),
+                        brk.source.clone().unwrap_or_default(),
+                        brk.owner.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            html_table(
+                &mut h,
+                &[
+                    "ID",
+                    "Age (business days)",
+                    "Since",
+                    "Job",
+                    "Reason",
+                    "Amount",
+                    "Detail",
+                    "Source",
+                    "Owner",
+                ],
+                &rows,
+                &[0, 1, 5],
+            );
+        }
     }
 
     let _ = writeln!(h, "<h3 style=\"{H3}\">Jobs since the previous summary</h3>");
@@ -1120,6 +1124,16 @@ mod tests {
         let warn = r.html.find("1 file could not be read").unwrap();
         let table = r.html.find("Open exceptions by job and reason").unwrap();
         assert!(warn < table);
+    }
+
+    #[test]
+    fn oldest_zero_lists_none_but_keeps_the_totals() {
+        let breaks = vec![line(brk(1, "j", BreakReason::MissingInLedger, None), 2)];
+        let r = render_summary(&input(breaks), 0);
+        assert!(!r.text.contains("oldest"), "{}", r.text);
+        assert!(!r.html.contains("oldest"));
+        assert!(r.text.contains("Open exceptions by job and reason"));
+        assert_eq!(csv_rows(&r).len(), 2);
     }
 
     #[test]

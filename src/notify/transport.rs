@@ -74,6 +74,11 @@ impl SmtpSettings {
                 "SMTP host {host:?} is not a host name or IP address"
             ));
         }
+        if host.contains(':') && host.parse::<IpAddr>().is_err() {
+            return Err(format!(
+                "SMTP host {host:?} is not a host name or IP address (the port goes in `port`)"
+            ));
+        }
         if self.port == 0 {
             return Err("SMTP port 0 is not a port".to_owned());
         }
@@ -177,6 +182,16 @@ pub enum MailError {
         stage: String,
         detail: String,
     },
+    #[error(
+        "outbox file {} already holds another message ({existing}), not {message_id}: two \
+         Message-IDs map to one file name",
+        path.display()
+    )]
+    OutboxCollision {
+        path: PathBuf,
+        message_id: String,
+        existing: String,
+    },
     #[error("outbox {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -211,7 +226,8 @@ impl MailError {
             | MailError::Build(_)
             | MailError::Settings(_)
             | MailError::Tls { .. }
-            | MailError::StartTlsMissing { .. } => false,
+            | MailError::StartTlsMissing { .. }
+            | MailError::OutboxCollision { .. } => false,
         }
     }
 }
@@ -334,10 +350,11 @@ impl Mailer {
                 Ok(())
             }
             Inner::Outbox(dir) => {
-                let name = outbox_file_name(message_id)?;
+                let id = normalise_message_id(message_id)?;
                 let dir = dir.clone();
                 let raw = raw.to_vec();
-                let written = run_blocking(move || write_outbox(&dir, &name, &raw)).await?;
+                let written =
+                    run_blocking(&dir.clone(), move || write_outbox(&dir, &id, &raw)).await?;
                 tracing::info!(
                     message_id,
                     written,
@@ -357,7 +374,7 @@ impl Mailer {
             Inner::Smtp(smtp) => smtp.session(None).await,
             Inner::Outbox(dir) => {
                 let dir = dir.clone();
-                run_blocking(move || {
+                run_blocking(&dir.clone(), move || {
                     ensure_dir(&dir)?;
                     let probe = dir.join(format!(".clerk-health-check.{}", std::process::id()));
                     let io_err = |source| MailError::Io {
@@ -627,14 +644,26 @@ impl Smtp {
         if e.is_tls() {
             return MailError::Tls {
                 server,
-                detail: chain(e),
+                detail: innermost(e),
             };
         }
         let reply = Reply::from_error(e);
         match stage {
+            // lettre reports a failed implicit-TLS handshake as a connection error; rustls's
+            // verdict (bad certificate, alert) reaches us as an I/O error of kind InvalidData,
+            // which a TCP connect never produces.
+            Stage::Connect
+                if self.settings.security == SmtpSecurity::Tls
+                    && io_error_kind(e) == Some(io::ErrorKind::InvalidData) =>
+            {
+                MailError::Tls {
+                    server,
+                    detail: innermost(e),
+                }
+            }
             Stage::Connect => MailError::Connect {
                 server,
-                detail: chain(e),
+                detail: innermost(e),
             },
             Stage::StartTls => MailError::Tls {
                 server,
@@ -648,7 +677,7 @@ impl Smtp {
             _ if reply.code.is_none() => MailError::Protocol {
                 server,
                 stage: stage.to_string(),
-                detail: chain(e),
+                detail: innermost(e),
             },
             Stage::Sender(a) => MailError::SenderRejected {
                 server,
@@ -670,19 +699,26 @@ impl Smtp {
     }
 }
 
-/// An error and its sources on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
+/// The innermost cause of `e`: lettre wraps the same words in a "Connection error: ..." per
+/// layer, the cause alone says what happened ("Connection refused", "invalid peer certificate").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(source) = last.source() {
+        last = source;
     }
-    out
+    last.to_string()
+}
+
+/// The kind of the first I/O error in `e`'s chain of causes.
+fn io_error_kind(e: &(dyn std::error::Error + 'static)) -> Option<io::ErrorKind> {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io.kind());
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// Runs `fut` with tracing switched off. lettre logs every line it writes at DEBUG; during
@@ -693,15 +729,16 @@ async fn without_logs<F: Future>(fut: F) -> F::Output {
         .await
 }
 
-/// Runs blocking file work off the async threads and waits for it.
+/// Runs blocking file work on `dir` off the async threads and waits for it.
 async fn run_blocking<T: Send + 'static>(
+    dir: &Path,
     f: impl FnOnce() -> Result<T, MailError> + Send + 'static,
 ) -> Result<T, MailError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| MailError::Io {
-            path: PathBuf::new(),
-            source: io::Error::other(format!("outbox task failed: {e}")),
+            path: dir.to_path_buf(),
+            source: io::Error::other(format!("the outbox task failed: {e}")),
         })?
 }
 
@@ -726,17 +763,48 @@ pub(crate) fn outbox_file_name(message_id: &str) -> Result<String, MailError> {
     Ok(name)
 }
 
-/// Writes `raw` as `dir/name` unless that file exists. Returns whether it wrote.
-fn write_outbox(dir: &Path, name: &str, raw: &[u8]) -> Result<bool, MailError> {
+/// Writes `raw` as the outbox file of Message-ID `id` (normalised) unless that file exists.
+/// Returns whether it wrote.
+///
+/// An existing file is the same message handed over before, so nothing is written; unless its
+/// own Message-ID differs (the file-name mapping is readable, not one-to-one: `a@b` and `a_b`
+/// share a file), which is an error rather than a message silently dropped.
+fn write_outbox(dir: &Path, id: &str, raw: &[u8]) -> Result<bool, MailError> {
     ensure_dir(dir)?;
-    let path = dir.join(name);
-    match std::fs::symlink_metadata(&path) {
-        Ok(_) => return Ok(false),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+    let path = dir.join(outbox_file_name(id)?);
+    let existing = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            write_atomic(&path, raw).map_err(|source| MailError::Io { path, source })?;
+            return Ok(true);
+        }
         Err(source) => return Err(MailError::Io { path, source }),
+    };
+    match header_message_id(&existing) {
+        Some(other) if other != id => Err(MailError::OutboxCollision {
+            path,
+            message_id: id.to_owned(),
+            existing: other,
+        }),
+        _ => Ok(false),
     }
-    write_atomic(&path, raw).map_err(|source| MailError::Io { path, source })?;
-    Ok(true)
+}
+
+/// The Message-ID header of a stored message, without angle brackets.
+fn header_message_id(raw: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .and_then(|h| h.split("\n\n").next())
+        .unwrap_or_default();
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("Message-ID")
+            .then(|| normalise_message_id(value).ok())
+            .flatten()
+    })
 }
 
 /// The outbox folder exists afterwards; created with mode 0o750 (owner and group only: the
@@ -818,6 +886,8 @@ mod tests {
         assert!(s.check().unwrap_err().contains("without a username"));
         let mut s = settings("mail example", SmtpSecurity::Tls);
         assert!(s.check().is_err());
+        s.host = "mail.example.com:587".to_owned();
+        assert!(s.check().unwrap_err().contains("port"));
         s.host = "mail.example.com".to_owned();
         s.port = 0;
         assert!(s.check().is_err());
@@ -862,6 +932,20 @@ mod tests {
         );
         assert_eq!(outbox_file_name(".x/../y@z").unwrap(), "_x_.._y_z.eml");
         assert!(outbox_file_name("../../etc/passwd").is_err());
+    }
+
+    #[test]
+    fn outbox_refuses_a_second_message_id_on_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = b"Message-ID: <x@y_z>\r\nSubject: a\r\n\r\nbody";
+        assert!(write_outbox(dir.path(), "x@y_z", first).unwrap());
+        // Same id again: already there, not rewritten.
+        assert!(!write_outbox(dir.path(), "x@y_z", b"other").unwrap());
+        assert_eq!(std::fs::read(dir.path().join("x_y_z.eml")).unwrap(), first);
+        // Another id that maps to the same file name.
+        let err = write_outbox(dir.path(), "x_y@z", b"Message-ID: <x_y@z>\r\n\r\n").unwrap_err();
+        assert!(matches!(err, MailError::OutboxCollision { .. }), "{err:?}");
+        assert!(err.to_string().contains("x@y_z"), "{err}");
     }
 
     #[test]

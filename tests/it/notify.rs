@@ -284,6 +284,105 @@ async fn implicit_tls_with_the_servers_ca_file_delivers() {
 }
 
 #[tokio::test]
+async fn implicit_tls_with_an_unknown_ca_is_a_tls_error() {
+    let server = SmtpServer::start_implicit_tls();
+    let m = mailer(settings("127.0.0.1", server.port(), SmtpSecurity::Tls));
+    let err = m.health_check().await.unwrap_err();
+    assert!(matches!(err, MailError::Tls { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    assert!(err.to_string().contains("certificate"), "{err}");
+}
+
+#[tokio::test]
+async fn auth_logs_in_and_the_password_never_reaches_the_logs() {
+    const PASSWORD: &str = "s3cret-Pa55";
+    let server = SmtpServer::start_with_auth("clerk", PASSWORD);
+    let mut s = settings("127.0.0.1", server.port(), SmtpSecurity::None);
+    s.username = Some("clerk".to_owned());
+    s.password = Some(clerk::secret::Secret::new(PASSWORD));
+    let m = mailer(s);
+
+    // Everything lettre and clerk log at DEBUG, captured (the test runs on one thread).
+    let logs = Logs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+
+    m.health_check().await.unwrap();
+    let rendered = render_alert("j", None, "x", at(), chrono_tz::UTC);
+    let to = vec!["ops@bank.test".to_owned()];
+    let raw = build_message(FROM, &to, &rendered, "auth-1@clerk.test", at()).unwrap();
+    m.deliver("auth-1@clerk.test", FROM, &to, &raw)
+        .await
+        .unwrap();
+    drop(guard);
+    assert_eq!(server.wait_for_messages(1, TIMEOUT).len(), 1);
+
+    let logged = logs.text();
+    // The capture works: lettre's own lines are there...
+    assert!(logged.contains("Wrote: MAIL FROM"), "{logged}");
+    // ...but not the login, in clear or in base64 (PLAIN sends "\0user\0password", LOGIN
+    // each alone).
+    for secret in [
+        PASSWORD.to_owned(),
+        mime::base64_encode(PASSWORD.as_bytes()),
+        mime::base64_encode(format!("\0clerk\0{PASSWORD}").as_bytes()),
+        "Wrote: AUTH".to_owned(),
+    ] {
+        assert!(!logged.contains(&secret), "{secret:?} logged:\n{logged}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_a_permanent_auth_error() {
+    let server = SmtpServer::start_with_auth("clerk", "right");
+    let mut s = settings("127.0.0.1", server.port(), SmtpSecurity::None);
+    s.username = Some("clerk".to_owned());
+    s.password = Some(clerk::secret::Secret::new("wrong-pw"));
+    let err = mailer(s).health_check().await.unwrap_err();
+    match &err {
+        MailError::Auth {
+            username, reply, ..
+        } => {
+            assert_eq!(username, "clerk");
+            assert_eq!(reply.code, Some(535), "{err}");
+        }
+        other => panic!("expected Auth, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+    assert!(!err.to_string().contains("wrong-pw"));
+}
+
+/// A `tracing` writer that keeps everything in memory.
+#[derive(Clone, Default)]
+struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
+}
+
+#[tokio::test]
 async fn starttls_is_required_never_opportunistic() {
     // This server offers no STARTTLS.
     let server = SmtpServer::start();
@@ -320,10 +419,11 @@ async fn a_certificate_from_an_unknown_ca_is_refused() {
 
 #[tokio::test]
 async fn health_check_fails_clearly_on_a_closed_port() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // Bound but not listening: the port stays ours (no other test's server can take it) and
+    // every connect is refused.
+    let closed = tokio::net::TcpSocket::new_v4().unwrap();
+    closed.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = closed.local_addr().unwrap().port();
     let m = mailer(settings("127.0.0.1", port, SmtpSecurity::None));
     let started = Instant::now();
     let err = m.health_check().await.unwrap_err();
@@ -332,9 +432,10 @@ async fn health_check_fails_clearly_on_a_closed_port() {
     assert!(err.is_transient());
     let text = err.to_string();
     assert!(
-        text.contains(&format!("127.0.0.1:{port}")) && text.contains("connect"),
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("refused"),
         "{text}"
     );
+    drop(closed);
 }
 
 #[tokio::test]
@@ -570,6 +671,25 @@ mod mime {
         }
         out.extend_from_slice(rest.as_bytes());
         String::from_utf8(out).expect("UTF-8 subject")
+    }
+
+    pub fn base64_encode(bytes: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let mut n = [0u8; 3];
+            n[..chunk.len()].copy_from_slice(chunk);
+            let n = u32::from_be_bytes([0, n[0], n[1], n[2]]);
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
     }
 
     fn base64(s: &str) -> Vec<u8> {

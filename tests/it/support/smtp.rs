@@ -24,9 +24,12 @@ const MISSING: &str = "install python3-aiosmtpd (tests/run does this)";
 const STARTUP: Duration = Duration::from_secs(30);
 
 /// How the server protects connections.
-#[derive(Clone, Copy, PartialEq, Eq)]
 enum Security {
     Plain,
+    /// Clear text, AUTH PLAIN/LOGIN required with this user and password. aiosmtpd's command
+    /// line cannot do AUTH, so this one runs [`AUTH_SERVER`], a few lines on aiosmtpd's
+    /// `Controller`.
+    PlainWithAuth(String, String),
     /// Offers STARTTLS and refuses mail before it.
     StartTls,
     /// TLS from the first byte (SMTPS).
@@ -62,6 +65,14 @@ impl SmtpServer {
     /// A clear-text server that refuses messages larger than `bytes` (SMTP SIZE, reply 552).
     pub fn start_with_size_limit(bytes: usize) -> SmtpServer {
         Self::launch(Security::Plain, Some(bytes))
+    }
+
+    /// A clear-text server that requires AUTH (PLAIN or LOGIN) with this user and password.
+    pub fn start_with_auth(user: &str, password: &str) -> SmtpServer {
+        Self::launch(
+            Security::PlainWithAuth(user.to_owned(), password.to_owned()),
+            None,
+        )
     }
 
     pub fn port(&self) -> u16 {
@@ -119,31 +130,42 @@ impl SmtpServer {
     fn launch(security: Security, max_size: Option<usize>) -> SmtpServer {
         require_aiosmtpd();
         let dir = tempfile::tempdir().expect("temp dir for the SMTP server");
-        let certs = (security != Security::Plain).then(|| make_certificates(dir.path()));
+        let certs = matches!(security, Security::StartTls | Security::Implicit)
+            .then(|| make_certificates(dir.path()));
+        let maildir = dir.path().join("maildir");
         // Another process may take the free port between our probe and the server's bind:
         // then the server exits at once and we try another port.
         for _attempt in 0..5 {
             let port = free_port();
             let mut cmd = Command::new(PYTHON);
-            cmd.args(["-m", "aiosmtpd", "-n", "-l"])
-                .arg(format!("127.0.0.1:{port}"))
-                .args(["-c", "aiosmtpd.handlers.Mailbox"]);
-            if let Some(bytes) = max_size {
-                cmd.arg("-s").arg(bytes.to_string());
+            if let Security::PlainWithAuth(user, password) = &security {
+                let script = dir.path().join("auth_server.py");
+                fs::write(&script, AUTH_SERVER).unwrap();
+                cmd.arg(&script)
+                    .arg(port.to_string())
+                    .arg(&maildir)
+                    .arg(user)
+                    .arg(password);
+            } else {
+                cmd.args(["-m", "aiosmtpd", "-n", "-l"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .args(["-c", "aiosmtpd.handlers.Mailbox"]);
+                if let Some(bytes) = max_size {
+                    cmd.arg("-s").arg(bytes.to_string());
+                }
+                if let Some(c) = &certs {
+                    let (cert_flag, key_flag) = match security {
+                        Security::Implicit => ("--smtpscert", "--smtpskey"),
+                        _ => ("--tlscert", "--tlskey"),
+                    };
+                    cmd.arg(cert_flag)
+                        .arg(&c.server_cert)
+                        .arg(key_flag)
+                        .arg(&c.server_key);
+                }
+                // The handler's argument (the Maildir) comes last.
+                cmd.arg(&maildir);
             }
-            if let Some(c) = &certs {
-                let (cert_flag, key_flag) = match security {
-                    Security::StartTls => ("--tlscert", "--tlskey"),
-                    Security::Implicit => ("--smtpscert", "--smtpskey"),
-                    Security::Plain => unreachable!(),
-                };
-                cmd.arg(cert_flag)
-                    .arg(&c.server_cert)
-                    .arg(key_flag)
-                    .arg(&c.server_key);
-            }
-            // The handler's argument (the Maildir) comes last.
-            cmd.arg(dir.path().join("maildir"));
             let log = File::create(dir.path().join("server.log")).unwrap();
             cmd.stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
@@ -163,7 +185,7 @@ impl SmtpServer {
                 Err(log) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    if !log.contains("Address already in use") {
+                    if !log.to_ascii_lowercase().contains("address already in use") {
                         panic!("the SMTP server did not start; its log:\n{log}");
                     }
                 }
@@ -205,6 +227,31 @@ fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     listener.local_addr().unwrap().port()
 }
+
+/// An aiosmtpd that requires AUTH: `auth_server.py PORT MAILDIR USER PASSWORD`. Clear text
+/// is fine for AUTH here: it listens on 127.0.0.1 only.
+const AUTH_SERVER: &str = r#"
+import sys, threading
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+port, maildir, user, password = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword)
+          and auth_data.login == user.encode()
+          and auth_data.password == password.encode())
+    # handled=False: aiosmtpd sends the 535 itself (the default means "already replied").
+    return AuthResult(success=ok, handled=False)
+
+controller = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port),
+                        authenticator=authenticator, auth_required=True,
+                        auth_require_tls=False)
+controller.start()
+print("listening", flush=True)
+threading.Event().wait()
+"#;
 
 fn require_aiosmtpd() {
     let ok = Command::new(PYTHON)
