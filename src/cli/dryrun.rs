@@ -18,7 +18,7 @@ use crate::daemon::pipeline::sha256_hex;
 use crate::extract::{self, Extracted, Input, Layout};
 use crate::model::{MatchPass, Record};
 use crate::notify::csv_cell;
-use crate::post::entry_for_match;
+use crate::post::check_match;
 use crate::reconcile::reconcile_cash;
 
 #[derive(Serialize, Default)]
@@ -99,7 +99,7 @@ pub fn reconcile(
     for m in &outcome.matches {
         let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger.records[i]).collect();
         let s: Vec<&Record> = m.statement.iter().map(|&i| &statement.records[i]).collect();
-        if entry_for_match(job_name, posting, m.pass, &l, &s).is_err() {
+        if check_match(posting, &l, &s).is_err() {
             report.postings_refused += 1;
         }
         matched_records += l.len() + s.len();

@@ -234,6 +234,36 @@ pub fn entry_for_match(
     })
 }
 
+/// Whether a match would post, without building the entry (no key, no narrative): what a dry
+/// run needs to report refusals at the speed of the matcher.
+pub fn check_match(
+    template: &PostingTemplate,
+    ledger: &[&Record],
+    statement: &[&Record],
+) -> Result<(), PostingRefused> {
+    if ledger.is_empty() || statement.is_empty() {
+        return Err(PostingRefused::Empty);
+    }
+    let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    for t in &template.lines {
+        let records = match t.amount {
+            AmountSource::Statement => statement,
+            AmountSource::Ledger => ledger,
+        };
+        for r in records {
+            let a = if t.negate { -r.amount } else { r.amount };
+            *totals.entry(r.currency).or_default() += a;
+        }
+    }
+    match totals.into_iter().find(|(_, t)| !t.is_zero()) {
+        Some((currency, difference)) => Err(PostingRefused::Unbalanced {
+            currency,
+            difference,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Refuses an entry whose lines do not sum to zero in every currency.
 pub fn check_balanced(lines: &[EntryLine]) -> Result<(), PostingRefused> {
     let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
@@ -377,6 +407,19 @@ mod tests {
                 difference: "-0.01".parse().unwrap()
             }
         );
+    }
+
+    #[test]
+    fn check_match_agrees_with_building_the_entry() {
+        let t = template();
+        let l = record(Side::Ledger, "1", "100.00", "EUR");
+        for (amount, ccy) in [("100.00", "EUR"), ("99.99", "EUR"), ("100.00", "USD")] {
+            let s = record(Side::Statement, "BK1", amount, ccy);
+            assert_eq!(
+                check_match(&t, &[&l], &[&s]),
+                entry_for_match("bank", &t, MatchPass::AmountDate, &[&l], &[&s]).map(|_| ())
+            );
+        }
     }
 
     #[test]

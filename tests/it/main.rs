@@ -11,3 +11,6 @@ mod daemon;
 
 /// The command line: check, jobs, reconcile dry run.
 mod cli;
+
+/// The exception summary through the whole daemon to a real SMTP server.
+mod summary;

@@ -1,4 +1,5 @@
 //! Test fixtures shared by the integration tests: real servers started per test.
 
 pub mod install;
+pub mod mime;
 pub mod smtp;

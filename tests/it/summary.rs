@@ -1,0 +1,125 @@
+//! The morning summary through the whole daemon: data processed, the summary job run, the mail
+//! received by a real SMTP server.
+
+use std::time::Duration;
+
+use crate::daemon::{LEDGER, STATEMENT};
+use crate::support::install::{Install, wait_until};
+use crate::support::mime;
+use crate::support::smtp::SmtpServer;
+
+#[test]
+fn the_summary_reaches_the_manager_with_breaks_kpis_and_the_csv() {
+    let smtp = SmtpServer::start();
+    let i = Install::with_mail(&format!(
+        "[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n",
+        smtp.port()
+    ));
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_processed"] == 2
+    ));
+
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = smtp.wait_for_messages(1, Duration::from_secs(20));
+    assert_eq!(got.len(), 1, "{}", d.log());
+    let msg = mime::parse(&got[0]);
+    assert_eq!(
+        msg.header("X-RcptTo"),
+        Some("back-office-managers@example.com")
+    );
+    let subject = mime::decode_words(msg.header("Subject").unwrap());
+    assert!(subject.contains("2 open exceptions"), "{subject}");
+
+    let [alternative, csv] = &msg.parts[..] else {
+        panic!(
+            "expected the bodies and the CSV, got {} parts",
+            msg.parts.len()
+        );
+    };
+    let [plain, html] = &alternative.parts[..] else {
+        panic!("expected text and HTML bodies");
+    };
+    let plain = String::from_utf8(plain.decoded()).unwrap();
+    let html = String::from_utf8(html.decoded()).unwrap();
+    for body in [&plain, &html] {
+        assert!(body.contains("bank-reconciliation"), "{body}");
+        assert!(body.contains("ledger-import"), "{body}");
+        assert!(body.contains("999.99"), "{body}");
+        assert!(body.contains("12.34"), "{body}");
+    }
+
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.decoded().as_slice())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    let mut reasons: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r[2].as_str(), r[6].as_str(), r[7].as_str()))
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("missing_in_ledger", "12.34", "EUR"),
+            ("missing_on_statement", "999.99", "EUR")
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r[3] == "open" && r[8] == "cash-ops@example.com")
+    );
+    assert!(rows.iter().all(|r| r[10].contains(".csv line ")));
+
+    // Run again: a manual summary is a new message; nothing is sent twice by accident.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.messages().len(), 1);
+    d.stop();
+}
+
+#[test]
+fn after_downtime_a_missed_summary_is_sent_once_not_once_per_missed_day() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    d.stop();
+    // The daemon was down for ten days: several 07:00 runs were missed.
+    let ten_days_ago = (chrono::Utc::now() - chrono::Duration::days(10))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let n = i
+        .db()
+        .execute(
+            "UPDATE schedule_state SET last_fired = ? WHERE job = 'daily-summary'",
+            [&ten_days_ago],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the first start arms the schedule");
+
+    let d = i.start_daemon();
+    let summaries = || {
+        crate::daemon::outbox_texts(&i)
+            .into_iter()
+            .filter(|m| m.contains("Message-ID: <summary.daily-summary."))
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || summaries() == 1),
+        "{}",
+        d.log()
+    );
+    d.stop();
+
+    // Started again: nothing more is owed.
+    let d = i.start_daemon();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(summaries(), 1, "{}", d.log());
+    d.stop();
+}
