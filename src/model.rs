@@ -337,6 +337,18 @@ pub struct Break {
     pub source: Option<String>,
 }
 
+/// Straight-through-processing rate: of the records clerk decided on (matched, or made a
+/// break), the share it matched with no human touch. `None` before any decision.
+pub fn stp_rate(auto_matched: u64, breaks_opened: u64) -> Option<f64> {
+    let decided = auto_matched + breaks_opened;
+    (decided > 0).then(|| auto_matched as f64 / decided as f64)
+}
+
+/// Error rate: of the records clerk decided on, the share that needs a human (became a break).
+pub fn error_rate(auto_matched: u64, breaks_opened: u64) -> Option<f64> {
+    stp_rate(auto_matched, breaks_opened).map(|s| 1.0 - s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +367,14 @@ mod tests {
         assert_eq!("JPY".parse::<Currency>().unwrap().minor_units(), 0);
         assert_eq!("KWD".parse::<Currency>().unwrap().minor_units(), 3);
         assert_eq!("EUR".parse::<Currency>().unwrap().minor_units(), 2);
+    }
+
+    #[test]
+    fn rates_share_one_denominator_and_never_exceed_one() {
+        assert_eq!(stp_rate(0, 0), None);
+        assert_eq!(stp_rate(9, 1), Some(0.9));
+        assert_eq!(error_rate(9, 1).map(|e| (e * 10.0).round()), Some(1.0));
+        assert_eq!(stp_rate(5, 0), Some(1.0));
     }
 
     #[test]

@@ -102,7 +102,8 @@ enum JobAction {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Command::Run | Command::Job { .. });
+    // Only the daemon logs progress by default; the other commands print their results.
+    let quiet = !matches!(cli.command, Command::Run);
     init_logging(cli.log_format, quiet);
     match dispatch(cli) {
         Ok(code) => code,
@@ -142,8 +143,10 @@ fn init_logging(format: LogFormat, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("CLERK_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

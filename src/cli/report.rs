@@ -82,20 +82,18 @@ pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 struct JobKpis {
     #[serde(flatten)]
     activity: JobActivity,
-    /// Share of records matched and posted with no human touch.
+    /// Of the records decided on, the share matched and posted with no human touch.
     stp_rate: Option<f64>,
-    /// Share of records that needed a human (became breaks).
+    /// Of the records decided on, the share that became a break.
     error_rate: Option<f64>,
     avg_processing_ms: Option<u64>,
 }
 
 impl JobKpis {
     fn from(activity: JobActivity) -> Self {
-        let records = activity.records as f64;
-        let rate = |n: u64| (activity.records > 0).then(|| (n as f64 / records).min(1.0));
         JobKpis {
-            stp_rate: rate(activity.matched),
-            error_rate: rate(activity.breaks_opened),
+            stp_rate: crate::model::stp_rate(activity.matched, activity.breaks_opened),
+            error_rate: crate::model::error_rate(activity.matched, activity.breaks_opened),
             avg_processing_ms: (activity.runs > 0).then(|| activity.processing_ms / activity.runs),
             activity,
         }

@@ -172,9 +172,8 @@ pub fn process_file(
                     |j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book),
                 ) {
                     let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
-                    let r = reconcile_job(u, other, rerun, &now)?;
-                    outcome.matched += r.matched;
-                    let mut own = r;
+                    // The matches count for the reconciliation job's run, not the import's.
+                    let mut own = reconcile_job(u, other, rerun, &now)?;
                     own.status = Some(RunStatus::Ok);
                     own.finished_at = Some(now());
                     u.finish_run(rerun, &own)?;
@@ -480,10 +479,7 @@ fn record_failure(
         })?;
         let at = now();
         let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
-        let detail = format!(
-            "{} was moved to failed/{}: {message}",
-            claimed.name, job.name
-        );
+        let detail = format!("moved to failed/{}: {message}", job.name);
         u.open_break(&NewBreak {
             job: &job.name,
             run_id,
@@ -503,7 +499,8 @@ fn record_failure(
             &RunOutcome {
                 status: Some(RunStatus::Failed),
                 finished_at: Some(now()),
-                breaks_opened: 1,
+                // The file's break is not a record decided on: it shows as a failed file and
+                // stays out of the STP and error rates.
                 error: Some(message.to_string()),
                 ..Default::default()
             },

@@ -57,22 +57,16 @@ pub struct JobDigest {
 }
 
 impl JobDigest {
-    /// Straight-through-processing rate: records matched with no human touch, per record.
-    /// `None` when no record was read.
+    /// Straight-through-processing rate (see [`crate::model::stp_rate`]). Rates are shown
+    /// rounded to a tenth of a percent: a float is fine here, unlike money.
     pub fn stp_rate(&self) -> Option<f64> {
-        ratio(self.auto_matched, self.records)
+        crate::model::stp_rate(self.auto_matched, self.breaks_opened)
     }
 
-    /// Error rate: records needing a human (the breaks opened), per record. `None` when no
-    /// record was read.
+    /// Error rate (see [`crate::model::error_rate`]).
     pub fn error_rate(&self) -> Option<f64> {
-        ratio(self.breaks_opened, self.records)
+        crate::model::error_rate(self.auto_matched, self.breaks_opened)
     }
-}
-
-fn ratio(part: u64, whole: u64) -> Option<f64> {
-    // Rates are shown rounded to a tenth of a percent: a float is fine here, unlike money.
-    (whole > 0).then(|| part as f64 / whole as f64)
 }
 
 /// An open break with its age, which the caller counts in business days with the job's
@@ -1144,8 +1138,8 @@ mod tests {
         for body in [&r.text, &r.html] {
             assert!(body.contains("Nothing open"), "{body}");
             assert!(body.contains("bank-eur"));
-            assert!(body.contains("95.0 %")); // STP 190/200
-            assert!(body.contains("1.5 %")); // error rate 3/200
+            assert!(body.contains("98.4 %")); // STP 190/(190+3)
+            assert!(body.contains("1.6 %")); // error rate 3/(190+3)
             assert!(body.contains("1 min 23 s"));
             assert!(!body.contains("oldest"));
         }
