@@ -111,7 +111,9 @@ impl AmountStyle {
             if let Some(inner) = s.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
                 neg = true;
                 s = inner;
-            } else if let Some((rest, minus)) = strip_sign_prefix(s).or_else(|| strip_sign_suffix(s)) {
+            } else if let Some((rest, minus)) =
+                strip_sign_prefix(s).or_else(|| strip_sign_suffix(s))
+            {
                 neg |= minus;
                 s = rest;
             } else {
@@ -222,9 +224,7 @@ fn strip_affixes(mut s: &str) -> &str {
         s = s.trim();
         s = s.trim_start_matches(SYMBOLS).trim_end_matches(SYMBOLS);
         let b = s.as_bytes();
-        if b.len() > 3
-            && b[..3].iter().all(u8::is_ascii_alphabetic)
-            && !b[3].is_ascii_alphabetic()
+        if b.len() > 3 && b[..3].iter().all(u8::is_ascii_alphabetic) && !b[3].is_ascii_alphabetic()
         {
             s = &s[3..];
         }
@@ -335,11 +335,19 @@ mod tests {
             ("12.00 EUR-", "-12.00"),
             (".50", "0.50"),
             ("5.", "5"),
-            ("1234567890123456789012345678", "1234567890123456789012345678"),
-            ("0.1234567890123456789012345678", "0.1234567890123456789012345678"),
+            (
+                "1234567890123456789012345678",
+                "1234567890123456789012345678",
+            ),
+            (
+                "0.1234567890123456789012345678",
+                "0.1234567890123456789012345678",
+            ),
         ];
         for (text, want) in cases {
-            let got = style.parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let got = style
+                .parse(text)
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
             assert_eq!(got, Some(dec(want)), "{text:?}");
             assert_eq!(got.unwrap().scale(), dec(want).scale(), "{text:?} scale");
         }
@@ -366,7 +374,9 @@ mod tests {
         ];
         for (d, t, text, want) in cases {
             let style = AmountStyle::new(*d, *t);
-            let got = style.parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let got = style
+                .parse(text)
+                .unwrap_or_else(|e| panic!("{text:?}: {e}"));
             assert_eq!(got, Some(dec(want)), "{text:?} with {d:?}/{t:?}");
         }
     }
@@ -393,9 +403,24 @@ mod tests {
             ('.', None, "EUR", ""),
             ('.', None, "1e5", ""),
             ('.', None, "1 2", "no thousands_separator"),
-            ('.', None, "99999999999999999999999999999", "too many digits"),
-            ('.', None, "1234567890123456789012345678901", "too many digits"),
-            ('.', None, "0.00000000000000000000000000001", "too many digits"),
+            (
+                '.',
+                None,
+                "99999999999999999999999999999",
+                "too many digits",
+            ),
+            (
+                '.',
+                None,
+                "1234567890123456789012345678901",
+                "too many digits",
+            ),
+            (
+                '.',
+                None,
+                "0.00000000000000000000000000001",
+                "too many digits",
+            ),
             ('.', None, "1.00 CR", ""),
             ('.', None, "abc", ""),
         ];
@@ -412,9 +437,7 @@ mod tests {
 
     #[test]
     fn error_message_shows_the_expected_form() {
-        let e = AmountStyle::new('.', Some(','))
-            .parse("12,3x")
-            .unwrap_err();
+        let e = AmountStyle::new('.', Some(',')).parse("12,3x").unwrap_err();
         assert_eq!(
             e,
             "expected an amount such as 1234.56 or (1,234.56), found \"12,3x\""

@@ -144,9 +144,9 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
                 .collect();
             match match_header(layout, &texts) {
                 HeaderMatch::Found(cols) => {
-                    let better = best.as_ref().is_none_or(|b| {
-                        line < b.line || (line == b.line && rec.len() > b.width)
-                    });
+                    let better = best
+                        .as_ref()
+                        .is_none_or(|b| line < b.line || (line == b.line && rec.len() > b.width));
                     if better {
                         best = Some(Header {
                             delimiter: d,
@@ -184,9 +184,9 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
     }
     let wanted = layout.wanted_columns();
     let mut msg = match layout.header_row {
-        Some(h) => format!(
-            "line {h} (extract.header_row) is not a header with the columns {wanted}"
-        ),
+        Some(h) => {
+            format!("line {h} (extract.header_row) is not a header with the columns {wanted}")
+        }
         None => format!(
             "no header line with the columns {wanted} in the first {HEADER_SEARCH_LINES} lines"
         ),
@@ -226,8 +226,10 @@ pub(crate) fn extract(
     let mut rdr = csv_reader(text, header.delimiter);
     let mut rec = ByteRecord::new();
     let mut out = Collector::new(layout, input.file_hash.clone());
-    // A rough guess that saves most re-allocations of a big file's record vector.
-    out.records.reserve((bytes.len() / 96).min(4 << 20));
+    // At most one record per line: counting lines (fast) saves re-allocating a big vector.
+    let lines = memchr::memchr_iter(b'\n', text).count();
+    out.records
+        .reserve(lines.saturating_sub(usize::try_from(header.index).unwrap_or(0)));
     let mut index = 0u64;
     loop {
         match rdr.read_byte_record(&mut rec) {
@@ -269,12 +271,18 @@ fn row(out: &mut Collector<'_>, header: &Header, rec: &ByteRecord, line: u32) {
             .any(|f| std::str::from_utf8(f).is_ok_and(is_total_label)),
     };
     let mut cells = [Cell::Empty; FIELDS];
+    // One UTF-8 check for the whole line, then the mapped fields are slices of it.
+    let whole = std::str::from_utf8(rec.as_slice());
     let mut bad_text = false;
     for f in Field::ALL {
         let Some(j) = header.cols[f as usize] else {
             continue;
         };
-        match rec.get(j).map(std::str::from_utf8) {
+        let field = match &whole {
+            Ok(line) => rec.range(j).and_then(|r| line.get(r)).map(Ok),
+            Err(_) => rec.get(j).map(std::str::from_utf8),
+        };
+        match field {
             None => {}
             Some(Ok(s)) => cells[f as usize] = Cell::Text(s),
             Some(Err(_)) => bad_text = true,
@@ -328,7 +336,11 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn run(l: &Layout, name: &str, bytes: &[u8]) -> Result<crate::extract::Extracted, ExtractError> {
+    fn run(
+        l: &Layout,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<crate::extract::Extracted, ExtractError> {
         extract(
             l,
             &crate::extract::Input {
@@ -386,7 +398,10 @@ mod tests {
         assert_eq!(r.amount, dec("1234.05"));
         assert_eq!(r.currency.as_str(), "EUR");
         assert_eq!(r.reference.as_deref(), Some("INV-123456789"));
-        assert_eq!(r.counterparty.as_deref(), Some("NORTHWIND TRADING LTD 000000"));
+        assert_eq!(
+            r.counterparty.as_deref(),
+            Some("NORTHWIND TRADING LTD 000000")
+        );
         assert_eq!(r.remittance, None);
         assert_eq!(&*r.source.file, "cafe");
         assert_eq!(r.source.sheet, None);
@@ -408,7 +423,10 @@ mod tests {
         assert_eq!(r.external_id, "BK0000000001");
         assert_eq!(r.booking_date, Some(ymd(2025, 1, 2)));
         assert_eq!(r.value_date, ymd(2025, 1, 1));
-        assert_eq!(r.remittance.as_deref(), Some("INV-123456789 NORTHWIND TRADING LTD 000000"));
+        assert_eq!(
+            r.remittance.as_deref(),
+            Some("INV-123456789 NORTHWIND TRADING LTD 000000")
+        );
         assert_eq!(r.account, None);
         assert_eq!(x.records[1].amount, dec("-3.50"));
     }
@@ -444,7 +462,10 @@ mod tests {
         assert_eq!(r.amount, dec("-1234.56"));
         assert_eq!(r.value_date, ymd(2025, 1, 2));
         assert_eq!(r.counterparty.as_deref(), Some("Müller GmbH"));
-        assert_eq!(r.remittance.as_deref(), Some("RE 4711; Danke\nzweite Zeile"));
+        assert_eq!(
+            r.remittance.as_deref(),
+            Some("RE 4711; Danke\nzweite Zeile")
+        );
         assert_eq!(r.source.row, 5);
         let r = &x.records[1];
         assert_eq!(r.counterparty.as_deref(), Some("Café Zoë"));
@@ -485,7 +506,11 @@ mod tests {
     }
 
     fn utf16(s: &str, le: bool) -> Vec<u8> {
-        let mut v: Vec<u8> = if le { vec![0xFF, 0xFE] } else { vec![0xFE, 0xFF] };
+        let mut v: Vec<u8> = if le {
+            vec![0xFF, 0xFE]
+        } else {
+            vec![0xFE, 0xFF]
+        };
         for u in s.encode_utf16() {
             v.extend_from_slice(&if le { u.to_le_bytes() } else { u.to_be_bytes() });
         }
@@ -511,12 +536,42 @@ mod tests {
 
     #[test]
     fn line_numbers_are_physical_lines_with_crlf_and_blank_lines() {
-        let l = layout(Side::Statement, "[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"\nremittance = \"r\"");
+        let l = layout(
+            Side::Statement,
+            "[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"\nremittance = \"r\"",
+        );
         let text = "d,a,c,r\r\n\r\n2025-01-01,1,EUR,\"two\r\nlines\"\r\n\r\n\r\n2025-01-02,2,EUR,x\r\n2025-01-03,3,EUR,y";
         let x = run(&l, "crlf.csv", text.as_bytes()).unwrap();
         let rows: Vec<u32> = x.records.iter().map(|r| r.source.row).collect();
         assert_eq!(rows, [3, 7, 8]);
         assert_eq!(x.records[0].remittance.as_deref(), Some("two\r\nlines"));
+    }
+
+    #[test]
+    fn debit_and_credit_columns_and_dc_marks() {
+        let l = layout(
+            Side::Statement,
+            "decimal_separator = \",\"\n[columns]\nvalue_date = \"Datum\"\ndebit = \"Soll\"\ncredit = \"Haben\"\n\
+             [defaults]\ncurrency = \"EUR\"\naccount = \"DE02120300000000202051\"",
+        );
+        let text = "Datum;Soll;Haben\n2025-01-02;12,50;\n2025-01-03;;7,00\n";
+        let x = run(&l, "sh.csv", text.as_bytes()).unwrap();
+        let amounts: Vec<Decimal> = x.records.iter().map(|r| r.amount).collect();
+        assert_eq!(amounts, [dec("-12.50"), dec("7.00")]);
+        assert_eq!(
+            x.records[0].account.as_deref(),
+            Some("DE02120300000000202051")
+        );
+        assert_eq!(x.records[0].currency.as_str(), "EUR");
+
+        let l = layout(
+            Side::Statement,
+            "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\ndc_mark = \"D/C\"\ncurrency = \"Ccy\"",
+        );
+        let text = "Date,Amount,D/C,Ccy\n2025-01-02,12.50,D,EUR\n2025-01-03,7.00,C,EUR\n";
+        let x = run(&l, "dc.csv", text.as_bytes()).unwrap();
+        let amounts: Vec<Decimal> = x.records.iter().map(|r| r.amount).collect();
+        assert_eq!(amounts, [dec("-12.50"), dec("7.00")]);
     }
 
     #[test]
@@ -526,11 +581,14 @@ mod tests {
             "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\ncurrency = \"Ccy\"\nremittance = \"Text\"",
         );
         for d in [",", ";", "\t", "|"] {
-            let text = format!(
-                "Date{d}Text{d}Amount{d}Ccy\n2025-01-31{d}\"a{d}b\"{d}-1.50{d}EUR\n"
-            );
+            let text =
+                format!("Date{d}Text{d}Amount{d}Ccy\n2025-01-31{d}\"a{d}b\"{d}-1.50{d}EUR\n");
             let x = run(&l, "f.csv", text.as_bytes()).unwrap_or_else(|e| panic!("{d:?}: {e}"));
-            assert_eq!(x.records[0].remittance.as_deref(), Some(&*format!("a{d}b")), "{d:?}");
+            assert_eq!(
+                x.records[0].remittance.as_deref(),
+                Some(&*format!("a{d}b")),
+                "{d:?}"
+            );
             assert_eq!(x.records[0].amount, dec("-1.50"));
         }
         // Pinned: the header must split on it.
@@ -555,20 +613,38 @@ mod tests {
         assert_eq!(x.records.len(), 1);
         assert_eq!(x.records[0].source.row, 4);
         let e = run(&l, "f.csv", b"a,b\nc,d\ne,f\n").unwrap_err();
-        assert!(e.to_string().contains("line 3 (extract.header_row) is not a header"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("line 3 (extract.header_row) is not a header"),
+            "{e}"
+        );
         assert!(e.to_string().contains("\"e,f\""), "{e}");
     }
 
     #[test]
     fn missing_header_says_what_was_looked_for_and_what_came_closest() {
         let l = layout(Side::Statement, STATEMENT_SPEC);
-        let e = run(&l, "s.csv", b"booking_date,value_date,amt,currency,bank_reference,remittance_info\n")
-            .unwrap_err();
+        let e = run(
+            &l,
+            "s.csv",
+            b"booking_date,value_date,amt,currency,bank_reference,remittance_info\n",
+        )
+        .unwrap_err();
         let t = e.to_string();
-        assert!(t.starts_with("s.csv: no header line with the columns"), "{t}");
-        assert!(t.contains("line 1 (separated by ',') comes closest but lacks \"amount\""), "{t}");
-        let e = run(&l, "s.csv", b"value_date,amount,amount,currency,bank_reference,booking_date,remittance_info\n")
-            .unwrap_err();
+        assert!(
+            t.starts_with("s.csv: no header line with the columns"),
+            "{t}"
+        );
+        assert!(
+            t.contains("line 1 (separated by ',') comes closest but lacks \"amount\""),
+            "{t}"
+        );
+        let e = run(
+            &l,
+            "s.csv",
+            b"value_date,amount,amount,currency,bank_reference,booking_date,remittance_info\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("twice"), "{e}");
     }
 
@@ -601,7 +677,10 @@ mod tests {
 
     #[test]
     fn oversized_lines_and_rows_are_refused() {
-        let l = layout(Side::Statement, "[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"");
+        let l = layout(
+            Side::Statement,
+            "[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+        );
         let mut big = b"d,a,c\n2025-01-01,1,EUR,".to_vec();
         big.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
         big.push(b'\n');
@@ -615,7 +694,10 @@ mod tests {
 
     #[test]
     fn progress_is_reported() {
-        let l = layout(Side::Statement, "[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"");
+        let l = layout(
+            Side::Statement,
+            "[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+        );
         let mut text = String::from("d,a,c\n");
         for i in 0..(PROGRESS_EVERY * 2 + 5) {
             text.push_str(&format!("2025-01-01,{i}.00,EUR\n"));
@@ -626,8 +708,10 @@ mod tests {
             bytes: text.as_bytes(),
             file_hash: Arc::from("h"),
         };
-        let x = crate::extract::extract_with_progress(&l, &input, &|d, t| calls.borrow_mut().push((d, t)))
-            .unwrap();
+        let x = crate::extract::extract_with_progress(&l, &input, &|d, t| {
+            calls.borrow_mut().push((d, t))
+        })
+        .unwrap();
         assert_eq!(x.records.len() as u64, PROGRESS_EVERY * 2 + 5);
         let calls = calls.into_inner();
         let total = text.len() as u64;

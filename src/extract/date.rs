@@ -108,9 +108,8 @@ pub(crate) fn parse_iso(b: &[u8]) -> Option<NaiveDate> {
 /// The date of an ISO 8601 date or date-time as ODS stores it (`2021-01-01T10:10:10`).
 pub(crate) fn parse_iso_datetime(s: &str) -> Option<NaiveDate> {
     let t = s.trim();
-    parse_iso(t.as_bytes().get(..10)?).filter(|_| {
-        t.len() == 10 || matches!(t.as_bytes().get(10), Some(b'T' | b't' | b' '))
-    })
+    parse_iso(t.as_bytes().get(..10)?)
+        .filter(|_| t.len() == 10 || matches!(t.as_bytes().get(10), Some(b'T' | b't' | b' ')))
 }
 
 /// Largest serial Excel shows as a date: 9999-12-31.
@@ -131,7 +130,9 @@ pub(crate) fn from_serial(serial: f64, is_1904: bool) -> Option<NaiveDate> {
 
 /// The date of a spreadsheet date cell (which knows its own epoch).
 pub(crate) fn from_excel(dt: ExcelDateTime) -> Option<NaiveDate> {
-    if dt.is_duration() {
+    // Out-of-range serials would overflow chrono inside calamine.
+    let v = dt.as_f64();
+    if dt.is_duration() || !v.is_finite() || !(0.0..=MAX_SERIAL).contains(&v) {
         return None;
     }
     dt.as_datetime().as_ref().map(NaiveDateTime::date)
@@ -159,15 +160,31 @@ mod tests {
             (&[], "  ", None),
             (&["%Y-%m-%d"], "2024-02-29", Some(ymd(2024, 2, 29))),
             (&["%d.%m.%Y"], "31.01.2025", Some(ymd(2025, 1, 31))),
-            (&["%d.%m.%Y", "%Y-%m-%d"], "2025-01-31", Some(ymd(2025, 1, 31))),
+            (
+                &["%d.%m.%Y", "%Y-%m-%d"],
+                "2025-01-31",
+                Some(ymd(2025, 1, 31)),
+            ),
             (&["%d.%m.%Y", "%Y-%m-%d"], "1.2.2025", Some(ymd(2025, 2, 1))),
             (&["%m/%d/%Y"], "12/31/2025", Some(ymd(2025, 12, 31))),
-            (&["%d/%m/%Y", "%m/%d/%Y"], "12/31/2025", Some(ymd(2025, 12, 31))),
-            (&["%d/%m/%Y", "%m/%d/%Y"], "01/02/2025", Some(ymd(2025, 2, 1))),
+            (
+                &["%d/%m/%Y", "%m/%d/%Y"],
+                "12/31/2025",
+                Some(ymd(2025, 12, 31)),
+            ),
+            (
+                &["%d/%m/%Y", "%m/%d/%Y"],
+                "01/02/2025",
+                Some(ymd(2025, 2, 1)),
+            ),
             (&["%d.%m.%y"], "31.12.25", Some(ymd(2025, 12, 31))),
             (&["%Y%m%d"], "20250131", Some(ymd(2025, 1, 31))),
             (&["%d-%b-%Y"], "05-Mar-2025", Some(ymd(2025, 3, 5))),
-            (&["%Y-%m-%d %H:%M:%S"], "2025-03-05 10:11:12", Some(ymd(2025, 3, 5))),
+            (
+                &["%Y-%m-%d %H:%M:%S"],
+                "2025-03-05 10:11:12",
+                Some(ymd(2025, 3, 5)),
+            ),
         ];
         for (f, text, want) in cases {
             assert_eq!(formats(f).parse(text).unwrap(), *want, "{f:?} {text:?}");
@@ -203,7 +220,10 @@ mod tests {
     #[test]
     fn bad_formats_are_refused_with_their_index() {
         let v = |f: &[&str]| -> Vec<String> { f.iter().map(|s| (*s).to_owned()).collect() };
-        assert_eq!(DateFormats::new(&v(&["%Y-%m-%d", "%d.%m"])).unwrap_err().0, 1);
+        assert_eq!(
+            DateFormats::new(&v(&["%Y-%m-%d", "%d.%m"])).unwrap_err().0,
+            1
+        );
         assert_eq!(DateFormats::new(&v(&["%Q"])).unwrap_err().0, 0);
         assert_eq!(DateFormats::new(&v(&[""])).unwrap_err().0, 0);
         assert_eq!(DateFormats::new(&v(&["%m/%Y"])).unwrap_err().0, 0);
@@ -219,10 +239,21 @@ mod tests {
                 "{s}"
             );
         }
-        for s in ["2025-02-29", "2025-00-10", "2025-01-32", "2025/01/31", "25-01-31", "2025-01-3 ", "+025-01-31"] {
+        for s in [
+            "2025-02-29",
+            "2025-00-10",
+            "2025-01-32",
+            "2025/01/31",
+            "25-01-31",
+            "2025-01-3 ",
+            "+025-01-31",
+        ] {
             assert_eq!(parse_iso(s.as_bytes()), None, "{s}");
         }
-        assert_eq!(parse_iso_datetime("2021-01-01T10:10:10"), Some(ymd(2021, 1, 1)));
+        assert_eq!(
+            parse_iso_datetime("2021-01-01T10:10:10"),
+            Some(ymd(2021, 1, 1))
+        );
         assert_eq!(parse_iso_datetime("2021-01-01"), Some(ymd(2021, 1, 1)));
         assert_eq!(parse_iso_datetime("2021-01-0123"), None);
         assert_eq!(parse_iso_datetime("10:10:10"), None);
@@ -244,9 +275,17 @@ mod tests {
             (f64::NAN, false, None),
         ];
         for (serial, is_1904, want) in cases {
-            assert_eq!(from_serial(*serial, *is_1904), *want, "{serial} 1904={is_1904}");
+            assert_eq!(
+                from_serial(*serial, *is_1904),
+                *want,
+                "{serial} 1904={is_1904}"
+            );
         }
         let dur = ExcelDateTime::new(10.5, ExcelDateTimeType::TimeDelta, false);
         assert_eq!(from_excel(dur), None);
+        for v in [-1e300, 1e300, f64::NAN, -1.0] {
+            let dt = ExcelDateTime::new(v, ExcelDateTimeType::DateTime, false);
+            assert_eq!(from_excel(dt), None, "{v}");
+        }
     }
 }

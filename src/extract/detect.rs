@@ -28,12 +28,9 @@ fn sniff(layout: &Layout, b: &[u8]) -> Content {
             return Content::Known(Format::Ods);
         }
         if memmem::find(b, b"xl/workbook.bin").is_some() {
-            return Content::Unreadable(
-                "an Excel binary workbook (XLSB); save it as XLSX or CSV",
-            );
+            return Content::Unreadable("an Excel binary workbook (XLSB); save it as XLSX or CSV");
         }
-        if memmem::find(b, b"[Content_Types].xml").is_some() && memmem::find(b, b"xl/").is_some()
-        {
+        if memmem::find(b, b"[Content_Types].xml").is_some() && memmem::find(b, b"xl/").is_some() {
             return Content::Known(Format::Xlsx);
         }
         if memmem::find(b, b"word/").is_some() {
@@ -60,8 +57,8 @@ fn sniff(layout: &Layout, b: &[u8]) -> Content {
     if b.starts_with(b"\x1f\x8b") {
         return Content::Unreadable("a gzip archive; unpack it first");
     }
-    let utf16 = layout.encoding.is_utf16()
-        || text::bom(b).is_some_and(|(e, _)| e != encoding_rs::UTF_8);
+    let utf16 =
+        layout.encoding.is_utf16() || text::bom(b).is_some_and(|(e, _)| e != encoding_rs::UTF_8);
     let head = &b[..b.len().min(TEXT_CHECK)];
     if !utf16 && memchr::memchr(0, head).is_some() {
         return Content::Unreadable("binary data (it holds NUL bytes), not text");
@@ -73,7 +70,10 @@ fn sniff(layout: &Layout, b: &[u8]) -> Content {
 /// local file header at offset 0 says whether this is a spreadsheet.
 fn is_ods(b: &[u8]) -> bool {
     let u16_at = |i: usize| -> Option<usize> {
-        Some(usize::from(u16::from_le_bytes([*b.get(i)?, *b.get(i + 1)?])))
+        Some(usize::from(u16::from_le_bytes([
+            *b.get(i)?,
+            *b.get(i + 1)?,
+        ])))
     };
     let (Some(name_len), Some(extra_len)) = (u16_at(26), u16_at(28)) else {
         return false;
@@ -91,9 +91,9 @@ pub(crate) fn format(layout: &Layout, bytes: &[u8]) -> Result<Format, String> {
         return Err("the file is empty".into());
     }
     match (sniff(layout, bytes), layout.format) {
-        (Content::Unreadable(what), _) => Err(format!(
-            "not a format clerk reads: the content is {what}"
-        )),
+        (Content::Unreadable(what), _) => {
+            Err(format!("not a format clerk reads: the content is {what}"))
+        }
         (Content::Known(found), None) => Ok(found),
         (Content::Known(found), Some(pinned)) if found == pinned => Ok(found),
         (Content::Known(found), Some(pinned)) => Err(format!(
@@ -112,9 +112,8 @@ mod tests {
     use crate::model::Side;
 
     fn layout(extra: &str) -> Layout {
-        let text = format!(
-            "{extra}\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\""
-        );
+        let text =
+            format!("{extra}\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"");
         toml::from_str::<ExtractSpec>(&text)
             .unwrap()
             .check(Side::Statement)
@@ -122,7 +121,10 @@ mod tests {
     }
 
     fn corpus(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/calamine/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/calamine/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -167,13 +169,19 @@ mod tests {
         assert!(e.contains("format = \"csv\""), "{e}");
         assert!(e.contains("XLS"), "{e}");
         let e = format(&layout("format = \"xlsx\""), b"a,b\n").unwrap_err();
-        assert!(e.contains("format = \"xlsx\"") && e.contains("CSV text"), "{e}");
+        assert!(
+            e.contains("format = \"xlsx\"") && e.contains("CSV text"),
+            "{e}"
+        );
         let e = format(&layout("format = \"xlsx\""), &corpus("date.ods")).unwrap_err();
         assert!(e.contains("ODS"), "{e}");
         assert_eq!(
             format(&layout("format = \"ods\""), &corpus("date.ods")),
             Ok(Format::Ods)
         );
-        assert_eq!(format(&layout("format = \"csv\""), b"x;y\n"), Ok(Format::Csv));
+        assert_eq!(
+            format(&layout("format = \"csv\""), b"x;y\n"),
+            Ok(Format::Csv)
+        );
     }
 }

@@ -231,8 +231,8 @@ pub fn extract_with_progress(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Extracted, ExtractError> {
-    let format = detect::format(layout, input.bytes)
-        .map_err(|m| ExtractError::whole(input.name, m))?;
+    let format =
+        detect::format(layout, input.bytes).map_err(|m| ExtractError::whole(input.name, m))?;
     let total = input.bytes.len() as u64;
     progress(0, total);
     let (records, skipped) = match format {

@@ -257,8 +257,8 @@ impl<'l> Collector<'l> {
             };
         }
 
-        let currency = get!(Field::Currency, currency_of(cell(Field::Currency)))
-            .or(l.default_currency);
+        let currency =
+            get!(Field::Currency, currency_of(cell(Field::Currency))).or(l.default_currency);
         if currency.is_none() && !probs.iter().any(|p| p.0 == Field::Currency) {
             probs.push((Field::Currency, "the currency is empty".into()));
         }
@@ -358,8 +358,8 @@ impl<'l> Collector<'l> {
         {
             probs.push((Field::Id, "the id is empty".into()));
         }
-        let account =
-            get!(Field::Account, text_of(cell(Field::Account))).or_else(|| l.default_account.clone());
+        let account = get!(Field::Account, text_of(cell(Field::Account)))
+            .or_else(|| l.default_account.clone());
         let reference = get!(Field::Reference, text_of(cell(Field::Reference)));
         let counterparty = get!(Field::Counterparty, text_of(cell(Field::Counterparty)));
         let remittance = get!(Field::Remittance, text_of(cell(Field::Remittance)));
@@ -420,9 +420,14 @@ fn text_of(c: Cell<'_>) -> Result<Option<String>, String> {
 }
 
 fn currency_of(c: Cell<'_>) -> Result<Option<Currency>, String> {
-    match text_of(c)? {
-        None => Ok(None),
-        Some(s) => s.parse().map(Some),
+    match c {
+        // The common case, without allocating.
+        Cell::Text(s) if s.trim().is_empty() => Ok(None),
+        Cell::Text(s) => s.parse().map(Some),
+        c => match text_of(c)? {
+            None => Ok(None),
+            Some(s) => s.parse().map(Some),
+        },
     }
 }
 
@@ -446,7 +451,10 @@ fn date_of(
         Cell::Int(i) => date::from_serial(i as f64, is_1904)
             .map(Some)
             .ok_or_else(|| format!("expected a date, found the number {i}")),
-        Cell::Bool(b) => Err(format!("expected a date, found {}", if b { "TRUE" } else { "FALSE" })),
+        Cell::Bool(b) => Err(format!(
+            "expected a date, found {}",
+            if b { "TRUE" } else { "FALSE" }
+        )),
         Cell::Duration => Err("holds a time span, expected a date".into()),
         Cell::Error(e) => Err(error_cell(e)),
     }
@@ -501,13 +509,29 @@ mod tests {
 
     #[test]
     fn labels_and_letters() {
-        for s in ["Total", "TOTALS:", "  sum", "Summe EUR", "Gesamtbetrag", "total amount"] {
+        for s in [
+            "Total",
+            "TOTALS:",
+            "  sum",
+            "Summe EUR",
+            "Gesamtbetrag",
+            "total amount",
+        ] {
             assert!(is_total_label(s), "{s}");
         }
         for s in ["", "Tot", "Subtotal", "Amount", "Σ"] {
             assert!(!is_total_label(s), "{s}");
         }
-        let cases = [(0, "A"), (2, "C"), (25, "Z"), (26, "AA"), (27, "AB"), (701, "ZZ"), (702, "AAA"), (16383, "XFD")];
+        let cases = [
+            (0, "A"),
+            (2, "C"),
+            (25, "Z"),
+            (26, "AA"),
+            (27, "AB"),
+            (701, "ZZ"),
+            (702, "AAA"),
+            (16383, "XFD"),
+        ];
         for (c, want) in cases {
             assert_eq!(column_letters(c), want);
         }
@@ -537,7 +561,11 @@ mod tests {
             col.row(2, &c, false, no_scan);
             match want {
                 Some(w) => {
-                    assert_eq!(col.records[0].amount, Decimal::from_str(w).unwrap(), "{debit}/{credit}");
+                    assert_eq!(
+                        col.records[0].amount,
+                        Decimal::from_str(w).unwrap(),
+                        "{debit}/{credit}"
+                    );
                 }
                 None => {
                     let e = col.finish("f.csv").unwrap_err();
@@ -640,9 +668,18 @@ mod tests {
         let text = e.to_string();
         assert_eq!(e.problems.len(), 4, "{text}");
         assert!(text.contains("sheet \"Sheet1\", row 14, column \"Amount\": cell C14: holds the formula error #N/A"), "{text}");
-        assert!(text.contains("column \"Date\": cell B14: expected a date"), "{text}");
-        assert!(text.contains("column \"Ccy\": cell D14: expected a three-letter currency code"), "{text}");
-        assert!(text.contains("column \"ID\": cell A14: the id is empty"), "{text}");
+        assert!(
+            text.contains("column \"Date\": cell B14: expected a date"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column \"Ccy\": cell D14: expected a three-letter currency code"),
+            "{text}"
+        );
+        assert!(
+            text.contains("column \"ID\": cell A14: the id is empty"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -653,9 +690,15 @@ mod tests {
         );
         let mut col = Collector::new(&l, Arc::from("h"));
         let blank = cells(&[]);
-        col.row(5, &blank, false, || RowScan { blank: true, total_label: false });
+        col.row(5, &blank, false, || RowScan {
+            blank: true,
+            total_label: false,
+        });
         let total = cells(&[(Field::Amount, Cell::Text("100.00"))]);
-        col.row(6, &total, false, || RowScan { blank: false, total_label: true });
+        col.row(6, &total, false, || RowScan {
+            blank: false,
+            total_label: true,
+        });
         assert!(!col.has_problems());
         let (records, skipped) = col.finish("f").unwrap();
         assert!(records.is_empty());
@@ -668,7 +711,10 @@ mod tests {
             "skip_totals = false\n[columns]\nvalue_date = \"d\"\namount = \"a\"\n[defaults]\ncurrency = \"EUR\"",
         );
         let mut col = Collector::new(&l, Arc::from("h"));
-        col.row(6, &total, false, || RowScan { blank: false, total_label: true });
+        col.row(6, &total, false, || RowScan {
+            blank: false,
+            total_label: true,
+        });
         let e = col.finish("f.csv").unwrap_err();
         assert!(e.to_string().contains("the value date is empty"), "{e}");
     }

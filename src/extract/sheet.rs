@@ -15,7 +15,9 @@ use calamine::{
     Data, DataRef, Ods, Range, Reader, Sheet, SheetType, SheetVisible, Xls, Xlsx, XlsxCellReader,
 };
 
-use super::row::{Cell, Collector, HeaderMatch, RowScan, column_letters, is_total_label, match_header};
+use super::row::{
+    Cell, Collector, HeaderMatch, RowScan, column_letters, is_total_label, match_header,
+};
 use super::spec::{FIELDS, Field, Layout};
 use super::{ExtractError, Input, MAX_COLUMNS, PROGRESS_EVERY, Skipped};
 use crate::model::Record;
@@ -93,14 +95,11 @@ fn choose_sheet(layout: &Layout, sheets: &[Sheet]) -> Result<String, String> {
             .join(", ")
     };
     if let Some(want) = &layout.sheet {
-        let found = sheets
-            .iter()
-            .find(|s| s.name == *want)
-            .or_else(|| {
-                sheets
-                    .iter()
-                    .find(|s| s.name.trim().to_lowercase() == want.to_lowercase())
-            });
+        let found = sheets.iter().find(|s| s.name == *want).or_else(|| {
+            sheets
+                .iter()
+                .find(|s| s.name.trim().to_lowercase() == want.to_lowercase())
+        });
         return match found {
             Some(s) if s.typ == SheetType::WorkSheet => Ok(s.name.clone()),
             Some(s) => Err(format!(
@@ -270,10 +269,7 @@ impl<'l> Rows<'l> {
         m
     }
 
-    fn finish(
-        mut self,
-        file: &str,
-    ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    fn finish(mut self, file: &str) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
         if matches!(self.state, State::Seeking(_)) {
             let m = self.no_header(None);
             self.fatal(m);
@@ -293,8 +289,8 @@ pub(crate) fn extract_xlsx(
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
     let whole = |m: String| ExtractError::whole(input.name, m);
-    let mut wb: Xlsx<_> =
-        Xlsx::new(Cursor::new(input.bytes)).map_err(|e| whole(open_error("an XLSX workbook", e)))?;
+    let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(input.bytes))
+        .map_err(|e| whole(open_error("an XLSX workbook", e)))?;
     let sheet = choose_sheet(layout, wb.sheets_metadata()).map_err(whole)?;
     let is_1904 = wb.has_1904_epoch();
     let mut cells = wb
@@ -372,9 +368,8 @@ pub(crate) fn extract_xls(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
-    let wb: Xls<_> = Xls::new(Cursor::new(input.bytes)).map_err(|e| {
-        ExtractError::whole(input.name, open_error("an XLS workbook", e))
-    })?;
+    let wb: Xls<_> = Xls::new(Cursor::new(input.bytes))
+        .map_err(|e| ExtractError::whole(input.name, open_error("an XLS workbook", e)))?;
     let is_1904 = wb.has_1904_epoch();
     extract_range(wb, is_1904, layout, input, progress)
 }
@@ -386,9 +381,8 @@ pub(crate) fn extract_ods(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
-    let wb: Ods<_> = Ods::new(Cursor::new(input.bytes)).map_err(|e| {
-        ExtractError::whole(input.name, open_error("an ODS spreadsheet", e))
-    })?;
+    let wb: Ods<_> = Ods::new(Cursor::new(input.bytes))
+        .map_err(|e| ExtractError::whole(input.name, open_error("an ODS spreadsheet", e)))?;
     extract_range(wb, false, layout, input, progress)
 }
 
@@ -492,7 +486,10 @@ mod tests {
     }
 
     fn corpus(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/fixtures/calamine/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/tests/fixtures/calamine/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
@@ -529,13 +526,19 @@ mod tests {
         s.write_string(0, 0, "See sheet Data").unwrap();
         let s = wb.add_worksheet();
         s.set_name("Data").unwrap();
-        s.merge_range(0, 0, 0, 4, "Kontoauszug Januar 2025", &XFormat::new()).unwrap();
-        for (c, h) in ["Buchungstag", "Valuta", "Text", "Betrag", "Währung"].iter().enumerate() {
+        s.merge_range(0, 0, 0, 4, "Kontoauszug Januar 2025", &XFormat::new())
+            .unwrap();
+        for (c, h) in ["Buchungstag", "Valuta", "Text", "Betrag", "Währung"]
+            .iter()
+            .enumerate()
+        {
             s.write_string(2, c as u16, *h).unwrap();
         }
         // Row 4: date cells, a float amount.
-        s.write_datetime_with_format(3, 0, d(2025, 1, 2), &date).unwrap();
-        s.write_datetime_with_format(3, 1, d(2025, 1, 2), &date).unwrap();
+        s.write_datetime_with_format(3, 0, d(2025, 1, 2), &date)
+            .unwrap();
+        s.write_datetime_with_format(3, 1, d(2025, 1, 2), &date)
+            .unwrap();
         s.write_string(3, 2, "INV-1 Müller").unwrap();
         s.write_number(3, 3, 1234.56).unwrap();
         s.write_string(3, 4, "EUR").unwrap();
@@ -546,14 +549,17 @@ mod tests {
         s.write_string(4, 3, amount_row5).unwrap();
         s.write_string(4, 4, "EUR").unwrap();
         // Row 6: a float that rounds half away from zero.
-        s.write_datetime_with_format(5, 0, d(2025, 2, 3), &date).unwrap();
-        s.write_datetime_with_format(5, 1, d(2025, 2, 3), &date).unwrap();
+        s.write_datetime_with_format(5, 0, d(2025, 2, 3), &date)
+            .unwrap();
+        s.write_datetime_with_format(5, 1, d(2025, 2, 3), &date)
+            .unwrap();
         s.write_number(5, 3, 0.125).unwrap();
         s.write_string(5, 4, "EUR").unwrap();
         // Row 7: blank (spaces only); row 8: totals.
         s.write_string(6, 2, "   ").unwrap();
         s.write_string(7, 2, "Summe").unwrap();
-        s.write_formula(7, 3, Formula::new("=SUM(D4:D6)").set_result("0.125")).unwrap();
+        s.write_formula(7, 3, Formula::new("=SUM(D4:D6)").set_result("0.125"))
+            .unwrap();
         s.write_string(1_048_575, 16_383, " ").unwrap();
         wb.save_to_buffer().unwrap()
     }
@@ -618,7 +624,12 @@ mod tests {
         assert_eq!(x.records.len(), 3);
         let wrong = BANK.replace("sheet = \"Data\"", "sheet = \"Data\"\nheader_row = 4");
         let e = run(&layout(&wrong), "konto.xlsx", &bytes).unwrap_err();
-        assert!(e.to_string().starts_with("konto.xlsx sheet \"Data\": row 4 (extract.header_row) is not a header"), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "konto.xlsx sheet \"Data\": row 4 (extract.header_row) is not a header"
+            ),
+            "{e}"
+        );
         // Without a sheet name, the first sheet ("Summary") is read, and has no header.
         let first = BANK.replace("sheet = \"Data\"", "");
         let e = run(&layout(&first), "konto.xlsx", &bytes).unwrap_err();
@@ -644,7 +655,11 @@ mod tests {
     fn default_sheet_is_the_first_visible_worksheet() {
         let sheets = |spec: &[(&str, SheetType, SheetVisible)]| -> Vec<Sheet> {
             spec.iter()
-                .map(|(n, t, v)| Sheet { name: (*n).into(), typ: *t, visible: *v })
+                .map(|(n, t, v)| Sheet {
+                    name: (*n).into(),
+                    typ: *t,
+                    visible: *v,
+                })
                 .collect()
         };
         let l = layout(&BANK.replace("sheet = \"Data\"", ""));
@@ -670,7 +685,10 @@ mod tests {
         let l = layout(spec);
         let bytes = corpus(file);
         let inp = input(file, &bytes);
-        let header = [(0u32, Data::String("Date".into())), (1, Data::String("Amount".into()))];
+        let header = [
+            (0u32, Data::String("Date".into())),
+            (1, Data::String("Amount".into())),
+        ];
         let noop = |_: u64, _: u64| {};
         match format {
             Format::Xlsx => {
@@ -713,7 +731,9 @@ mod tests {
             let e = with_header(file, format, DATE_AMOUNT).unwrap_err();
             let t = e.to_string();
             assert!(
-                t.contains(&format!("{file} sheet \"Sheet1\", row 3, column \"Date\": cell A3: holds a time span")),
+                t.contains(&format!(
+                    "{file} sheet \"Sheet1\", row 3, column \"Date\": cell A3: holds a time span"
+                )),
                 "{t}"
             );
             // The rows before it read fine: check them through the records kept so far.
@@ -721,7 +741,13 @@ mod tests {
             let bytes = corpus(file);
             let inp = input(file, &bytes);
             let mut rows = Rows::new(&l, &inp, "Sheet1", format == Format::Xlsx);
-            rows.row(0, &[(0u32, Data::String("Date".into())), (1, Data::String("Amount".into()))]);
+            rows.row(
+                0,
+                &[
+                    (0u32, Data::String("Date".into())),
+                    (1, Data::String("Amount".into())),
+                ],
+            );
             let first = match format {
                 Format::Xls => {
                     let mut wb: Xls<_> = Xls::new(Cursor::new(&bytes[..])).unwrap();
@@ -739,9 +765,15 @@ mod tests {
             let two = first.range((0, 0), (1, 1));
             feed_range(&two, &mut rows, 1, &|_, _| {});
             let (records, _) = rows.finish(file).unwrap_or_else(|e| panic!("{e}"));
-            let got: Vec<(u32, NaiveDate, Decimal)> =
-                records.iter().map(|r| (r.source.row, r.value_date, r.amount)).collect();
-            let second = if format == Format::Ods { ymd(2021, 1, 1) } else { ymd(2021, 1, 2) };
+            let got: Vec<(u32, NaiveDate, Decimal)> = records
+                .iter()
+                .map(|r| (r.source.row, r.value_date, r.amount))
+                .collect();
+            let second = if format == Format::Ods {
+                ymd(2021, 1, 1)
+            } else {
+                ymd(2021, 1, 2)
+            };
             assert_eq!(
                 got,
                 [(1, ymd(2021, 1, 1), dec("15")), (2, second, dec("16"))],
@@ -752,14 +784,21 @@ mod tests {
 
     #[test]
     fn formula_error_cells_are_named() {
-        let spec = "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\n[defaults]\ncurrency = \"EUR\"";
+        let spec =
+            "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\n[defaults]\ncurrency = \"EUR\"";
         let l = layout(spec);
         let bytes = corpus("errors.xlsx");
         let inp = input("errors.xlsx", &bytes);
         let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(&bytes[..])).unwrap();
         let mut rows = Rows::new(&l, &inp, "Feuil1", false);
         // Header in row 0: A = "Amount" (the error cells), B = "Date".
-        rows.row(0, &[(0u32, Data::String("Amount".into())), (1, Data::String("Date".into()))]);
+        rows.row(
+            0,
+            &[
+                (0u32, Data::String("Amount".into())),
+                (1, Data::String("Date".into())),
+            ],
+        );
         let mut cells = wb.worksheet_cells_reader("Feuil1").unwrap();
         stream_rows(&mut cells, &mut rows, 1, &|_, _| {});
         let e = rows.finish("errors.xlsx").unwrap_err();

@@ -329,7 +329,9 @@ impl ExtractSpec {
             if !matches!(t, ',' | '.' | ' ' | '\'' | '’' | '\u{a0}' | '\u{202f}') {
                 return Err(SpecError::new(
                     "extract.thousands_separator",
-                    format!("{t:?} is not a digit-group separator; expected ',', '.', ' ' or '\\''"),
+                    format!(
+                        "{t:?} is not a digit-group separator; expected ',', '.', ' ' or '\\''"
+                    ),
                 ));
             }
             if t == decimal {
@@ -441,7 +443,10 @@ impl ExtractSpec {
         };
 
         let debit_marks = if self.debit_marks.is_empty() {
-            DEFAULT_DEBIT_MARKS.iter().map(|s| (*s).to_owned()).collect()
+            DEFAULT_DEBIT_MARKS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
         } else {
             let mut v = Vec::with_capacity(self.debit_marks.len());
             for (i, m) in self.debit_marks.iter().enumerate() {
@@ -524,27 +529,98 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases: &[(&str, Side, &str)] = &[
-            ("[columns]\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.columns.value_date"),
-            ("[columns]\nvalue_date = \"d\"\ncurrency = \"c\"", Side::Statement, "extract.columns.amount"),
-            ("[columns]\nvalue_date = \"d\"\namount = \"a\"", Side::Statement, "extract.columns.currency"),
+            (
+                "[columns]\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.columns.value_date",
+            ),
+            (
+                "[columns]\nvalue_date = \"d\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.columns.amount",
+            ),
+            (
+                "[columns]\nvalue_date = \"d\"\namount = \"a\"",
+                Side::Statement,
+                "extract.columns.currency",
+            ),
             (MINIMAL, Side::Ledger, "extract.columns.id"),
-            ("format = \"pdf\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.format"),
-            ("delimiter = \"::\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.delimiter"),
-            ("encoding = \"ebcdic\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.encoding"),
-            ("header_row = 0\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.header_row"),
-            ("decimal_separator = \";\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.decimal_separator"),
-            ("decimal_separator = \",\"\nthousands_separator = \",\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.thousands_separator"),
-            ("date_formats = [\"%Y-%m-%d\", \"%d.%m\"]\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.date_formats[1]"),
-            ("date_formats = [\"%Q\"]\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.date_formats[0]"),
-            ("[columns]\nvalue_date = \"d\"\namount = \"a\"\ndebit = \"s\"\ncurrency = \"c\"", Side::Statement, "extract.columns.amount"),
-            ("[columns]\nvalue_date = \"d\"\ndebit = \"s\"\ndc_mark = \"m\"\ncurrency = \"c\"", Side::Statement, "extract.columns.dc_mark"),
-            ("[columns]\nvalue_date = \"  \"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.columns.value_date"),
-            ("[columns]\nvalue_date = \"d\"\namount = \"a\"\n[defaults]\ncurrency = \"EURO\"", Side::Statement, "extract.defaults.currency"),
-            ("debit_marks = [\"D\"]\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.debit_marks"),
-            ("sheet = \"\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"", Side::Statement, "extract.sheet"),
+            (
+                "format = \"pdf\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.format",
+            ),
+            (
+                "delimiter = \"::\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.delimiter",
+            ),
+            (
+                "encoding = \"ebcdic\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.encoding",
+            ),
+            (
+                "header_row = 0\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.header_row",
+            ),
+            (
+                "decimal_separator = \";\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.decimal_separator",
+            ),
+            (
+                "decimal_separator = \",\"\nthousands_separator = \",\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.thousands_separator",
+            ),
+            (
+                "date_formats = [\"%Y-%m-%d\", \"%d.%m\"]\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.date_formats[1]",
+            ),
+            (
+                "date_formats = [\"%Q\"]\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.date_formats[0]",
+            ),
+            (
+                "[columns]\nvalue_date = \"d\"\namount = \"a\"\ndebit = \"s\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.columns.amount",
+            ),
+            (
+                "[columns]\nvalue_date = \"d\"\ndebit = \"s\"\ndc_mark = \"m\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.columns.dc_mark",
+            ),
+            (
+                "[columns]\nvalue_date = \"  \"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.columns.value_date",
+            ),
+            (
+                "[columns]\nvalue_date = \"d\"\namount = \"a\"\n[defaults]\ncurrency = \"EURO\"",
+                Side::Statement,
+                "extract.defaults.currency",
+            ),
+            (
+                "debit_marks = [\"D\"]\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.debit_marks",
+            ),
+            (
+                "sheet = \"\"\n[columns]\nvalue_date = \"d\"\namount = \"a\"\ncurrency = \"c\"",
+                Side::Statement,
+                "extract.sheet",
+            ),
         ];
         for (text, side, key) in cases {
-            let e = spec(text).check(*side).err().unwrap_or_else(|| panic!("{text} checked"));
+            let e = spec(text)
+                .check(*side)
+                .err()
+                .unwrap_or_else(|| panic!("{text} checked"));
             assert_eq!(&e.key, key, "{text}: {e}");
             assert!(e.to_string().starts_with(key));
         }

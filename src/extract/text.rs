@@ -142,10 +142,7 @@ mod tests {
             "Müller"
         );
         // Valid UTF-8 read as Windows-1252 when the job says so.
-        assert_eq!(
-            decode_all("é".as_bytes(), TextEncoding::Windows1252),
-            "Ã©"
-        );
+        assert_eq!(decode_all("é".as_bytes(), TextEncoding::Windows1252), "Ã©");
         let le = utf16("a,b", true, false);
         assert_eq!(decode_all(&le, TextEncoding::Utf16Le), "a,b");
         let be = utf16("a,b", false, false);
