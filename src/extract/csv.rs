@@ -241,7 +241,7 @@ pub(crate) fn extract(
             }
         }
         index += 1;
-        if index % PROGRESS_EVERY == 0 {
+        if index.is_multiple_of(PROGRESS_EVERY) {
             // Bytes of text read, scaled to the input (they differ when transcoded).
             let done = rdr.position().byte().saturating_mul(total) / (text.len() as u64).max(1);
             progress(done.min(total), total);

@@ -78,10 +78,10 @@ impl DateFormats {
             return Ok(None);
         }
         for f in &self.formats {
-            if f == ISO {
-                if let Some(d) = parse_iso(t.as_bytes()) {
-                    return Ok(Some(d));
-                }
+            if f == ISO
+                && let Some(d) = parse_iso(t.as_bytes())
+            {
+                return Ok(Some(d));
             }
             if let Ok(d) = NaiveDate::parse_from_str(t, f) {
                 return Ok(Some(d));

@@ -25,6 +25,7 @@ mod row;
 mod sheet;
 mod spec;
 mod text;
+mod xls_guard;
 
 use std::fmt;
 use std::sync::Arc;

@@ -19,6 +19,7 @@ use super::row::{
     Cell, Collector, HeaderMatch, RowScan, column_letters, is_total_label, match_header,
 };
 use super::spec::{FIELDS, Field, Layout};
+use super::xls_guard;
 use super::{ExtractError, Input, MAX_COLUMNS, PROGRESS_EVERY, Skipped};
 use crate::model::Record;
 
@@ -28,8 +29,9 @@ const HEADER_SEARCH_ROWS: u32 = 50;
 /// Excel's own limits; a range beyond them is corrupt.
 const MAX_SHEET_ROWS: usize = 1_048_576;
 const MAX_SHEET_COLS: usize = 16_384;
-/// Largest grid (rows × columns) accepted from the range API: far beyond any statement.
-const MAX_RANGE_CELLS: usize = 20_000_000;
+/// Largest grid (rows × columns) accepted from the range API: far beyond any statement
+/// (1,000,000 rows of 10 columns), and at most some hundreds of megabytes in calamine.
+const MAX_RANGE_CELLS: usize = 10_000_000;
 
 /// A calamine cell value, seen as clerk's [`Cell`].
 trait AsCell {
@@ -237,10 +239,11 @@ impl<'l> Rows<'l> {
                 if self.layout.header_row.is_some() {
                     let m = self.no_header(Some(&texts));
                     self.fatal(m);
-                } else if let State::Seeking(closest) = &mut self.state {
-                    if found > 0 && closest.as_ref().is_none_or(|c| found > c.0) {
-                        *closest = Some((found, row, missing));
-                    }
+                } else if let State::Seeking(closest) = &mut self.state
+                    && found > 0
+                    && closest.as_ref().is_none_or(|c| found > c.0)
+                {
+                    *closest = Some((found, row, missing));
                 }
             }
         }
@@ -278,12 +281,39 @@ impl<'l> Rows<'l> {
     }
 }
 
+/// Runs a spreadsheet read, turning a panic inside calamine (it has some on damaged files)
+/// into an error about the file: a bad file must never take the daemon down.
+fn guarded<T>(
+    file: &str,
+    read: impl FnOnce() -> Result<T, ExtractError>,
+) -> Result<T, ExtractError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(ExtractError::whole(
+            file,
+            format!("the workbook is damaged and cannot be read ({why})"),
+        ))
+    })
+}
+
 fn open_error(format: &str, e: impl std::fmt::Display) -> String {
     format!("cannot be opened as {format}: {e}")
 }
 
 /// Reads an XLSX/XLSM workbook, streaming the sheet's cells.
 pub(crate) fn extract_xlsx(
+    layout: &Layout,
+    input: &Input,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    guarded(input.name, || extract_xlsx_inner(layout, input, progress))
+}
+
+fn extract_xlsx_inner(
     layout: &Layout,
     input: &Input,
     progress: &dyn Fn(u64, u64),
@@ -345,7 +375,7 @@ fn stream_rows<RS: std::io::Read + std::io::Seek>(
             }
             current = Some(r);
             seen_rows += 1;
-            if seen_rows % PROGRESS_EVERY == 0 {
+            if seen_rows.is_multiple_of(PROGRESS_EVERY) {
                 let est = u64::from(r) * total / declared_rows.max(u64::from(r) + 1);
                 progress(est.min(total), total);
             }
@@ -355,10 +385,11 @@ fn stream_rows<RS: std::io::Read + std::io::Seek>(
             row_cells.push((c, v.clone()));
         }
     }
-    if let Some(cur) = current {
-        if !row_cells.is_empty() && !rows.done() {
-            rows.row(cur + 1, &row_cells);
-        }
+    if let Some(cur) = current
+        && !row_cells.is_empty()
+        && !rows.done()
+    {
+        rows.row(cur + 1, &row_cells);
     }
 }
 
@@ -368,6 +399,18 @@ pub(crate) fn extract_xls(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    guarded(input.name, || extract_xls_inner(layout, input, progress))
+}
+
+fn extract_xls_inner(
+    layout: &Layout,
+    input: &Input,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    // calamine reserves what the file declares before we could check it: look first.
+    if let Some(m) = xls_guard::refuse(input.bytes, MAX_RANGE_CELLS as u64) {
+        return Err(ExtractError::whole(input.name, m));
+    }
     let wb: Xls<_> = Xls::new(Cursor::new(input.bytes))
         .map_err(|e| ExtractError::whole(input.name, open_error("an XLS workbook", e)))?;
     let is_1904 = wb.has_1904_epoch();
@@ -377,6 +420,14 @@ pub(crate) fn extract_xls(
 /// Reads an ODS spreadsheet (calamine's range API). ODS stores dates as ISO text; numbers
 /// in a date column count from ODS's default epoch, the same as Excel's 1900 one.
 pub(crate) fn extract_ods(
+    layout: &Layout,
+    input: &Input,
+    progress: &dyn Fn(u64, u64),
+) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    guarded(input.name, || extract_ods_inner(layout, input, progress))
+}
+
+fn extract_ods_inner(
     layout: &Layout,
     input: &Input,
     progress: &dyn Fn(u64, u64),
@@ -449,7 +500,7 @@ fn feed_range(range: &Range<Data>, rows: &mut Rows<'_>, total: u64, progress: &d
         if rows.done() {
             break;
         }
-        if (i as u64 + 1) % PROGRESS_EVERY == 0 {
+        if (i as u64 + 1).is_multiple_of(PROGRESS_EVERY) {
             progress((i as u64 * total) / height, total);
         }
     }
@@ -818,7 +869,7 @@ mod tests {
         assert!(check_range_size("S", &r).is_ok());
         let big = Range::<Data>::new((0, 0), (MAX_RANGE_CELLS as u32 / 10, 10));
         let e = check_range_size("S", &big).unwrap_err();
-        assert!(e.starts_with("sheet \"S\" spans A1:K2000001"), "{e}");
+        assert!(e.starts_with("sheet \"S\" spans A1:K1000001"), "{e}");
     }
 
     #[test]
@@ -842,5 +893,55 @@ mod tests {
         let mut ods = corpus("date.ods");
         ods.truncate(2000);
         assert!(run(&l, "cut.ods", &ods).is_err());
+    }
+}
+
+/// Damaged files must give errors: never a panic, never an abort. Bytes of real files are
+/// overwritten at random (deterministically) and every result must be an `Err` or an `Ok`.
+#[cfg(test)]
+mod damaged {
+    use crate::extract::{ExtractSpec, Input, extract};
+    use crate::model::Side;
+    use std::sync::Arc;
+
+    #[test]
+    fn random_damage_never_panics() {
+        let l = toml::from_str::<ExtractSpec>(
+            "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\n[defaults]\ncurrency = \"EUR\"",
+        )
+        .unwrap()
+        .check(Side::Statement)
+        .unwrap();
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for f in [
+            "date.xls",
+            "any_sheets.xls",
+            "date.ods",
+            "date_1904.xlsx",
+            "errors.xlsx",
+        ] {
+            let path = format!("{}/tests/fixtures/calamine/{f}", env!("CARGO_MANIFEST_DIR"));
+            let orig = std::fs::read(path).unwrap();
+            for round in 0..300 {
+                let mut b = orig.clone();
+                for _ in 0..(1 + next() % 8) {
+                    let i = (next() as usize) % b.len();
+                    b[i] = next() as u8;
+                }
+                let input = Input {
+                    name: f,
+                    bytes: &b,
+                    file_hash: Arc::from("h"),
+                };
+                let r = std::panic::catch_unwind(|| extract(&l, &input).map(|x| x.records.len()));
+                assert!(r.is_ok(), "{f} round {round} panicked");
+            }
+        }
     }
 }
