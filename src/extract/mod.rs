@@ -10,7 +10,8 @@
 //! - [`spec`]: the job file's `[extract]` table ([`ExtractSpec`]) and its check into a [`Layout`].
 //! - `detect`: which format a file is, by content (never by name).
 //! - `csv`, `sheet`: one reader per family of formats. Each finds the header, walks the rows
-//!   and hands each row's cells to `row`.
+//!   and hands each row's cells to `row`. `xls_guard` and `ods_guard` check a workbook's
+//!   declared sheet sizes before calamine opens (and allocates) it.
 //! - `row`: cells → [`Record`] (the mapping shared by every format), totals and blank rows.
 //! - `amount`, `date`, `text`: clerk's own parsers for amounts, dates and text encodings.
 //!
@@ -21,6 +22,7 @@ mod amount;
 mod csv;
 mod date;
 mod detect;
+mod ods_guard;
 mod row;
 mod sheet;
 mod spec;

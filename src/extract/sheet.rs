@@ -19,8 +19,8 @@ use super::row::{
     Cell, Collector, HeaderMatch, RowScan, column_letters, is_total_label, match_header,
 };
 use super::spec::{FIELDS, Field, Layout};
-use super::xls_guard;
 use super::{ExtractError, Input, MAX_COLUMNS, PROGRESS_EVERY, Skipped};
+use super::{ods_guard, xls_guard};
 use crate::model::Record;
 
 /// How many rows are searched for the header when the job does not say where it is.
@@ -432,6 +432,10 @@ fn extract_ods_inner(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    // calamine expands every sheet's repeated rows when it opens the file: look first.
+    if let Some(m) = ods_guard::refuse(input.bytes, MAX_RANGE_CELLS as u64) {
+        return Err(ExtractError::whole(input.name, m));
+    }
     let wb: Ods<_> = Ods::new(Cursor::new(input.bytes))
         .map_err(|e| ExtractError::whole(input.name, open_error("an ODS spreadsheet", e)))?;
     extract_range(wb, false, layout, input, progress)
