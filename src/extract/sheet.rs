@@ -838,6 +838,37 @@ mod tests {
     }
 
     #[test]
+    fn plain_numbers_in_a_date_column_count_from_the_workbooks_epoch() {
+        // Column B of these files holds plain numbers 15, 16, 17: read as date serials (and
+        // as amounts, through the same column mapped twice).
+        let spec = "[columns]\nvalue_date = \"N\"\namount = \"N\"\n[defaults]\ncurrency = \"EUR\"";
+        let l = layout(spec);
+        let header = [(1u32, Data::String("N".into()))];
+        for (file, want) in [
+            ("date_1904.xlsx", ymd(1904, 1, 16)),
+            ("date.xls", ymd(1900, 1, 15)),
+        ] {
+            let bytes = corpus(file);
+            let inp = input(file, &bytes);
+            let (range, is_1904) = if file.ends_with("xlsx") {
+                let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(&bytes[..])).unwrap();
+                (wb.worksheet_range("Sheet1").unwrap(), wb.has_1904_epoch())
+            } else {
+                let mut wb: Xls<_> = Xls::new(Cursor::new(&bytes[..])).unwrap();
+                (wb.worksheet_range("Sheet1").unwrap(), wb.has_1904_epoch())
+            };
+            let mut rows = Rows::new(&l, &inp, "Sheet1", is_1904);
+            rows.row(0, &header);
+            let only_b = range.range((0, 1), (2, 1));
+            feed_range(&only_b, &mut rows, 1, &|_, _| {});
+            let (records, _) = rows.finish(file).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(records[0].value_date, want, "{file}");
+            assert_eq!(records[0].amount, dec("15"), "{file}");
+            assert_eq!(records.len(), 3);
+        }
+    }
+
+    #[test]
     fn formula_error_cells_are_named() {
         let spec =
             "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\n[defaults]\ncurrency = \"EUR\"";
