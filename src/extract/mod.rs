@@ -7,7 +7,7 @@
 //! [`MAX_PROBLEMS`] problems listed so staff can fix the file in one go.
 //!
 //! Code map:
-//! - [`spec`]: the job file's `[extract]` table ([`ExtractSpec`]) and its check into a [`Layout`].
+//! - `spec`: the job file's `[extract]` table ([`ExtractSpec`]) and its check into a [`Layout`].
 //! - `detect`: which format a file is, by content (never by name).
 //! - `csv`, `sheet`: one reader per family of formats. Each finds the header, walks the rows
 //!   and hands each row's cells to `row`. `xls_guard` and `ods_guard` check a workbook's
@@ -171,7 +171,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A file that cannot be read. Display is what ops staff read in failed/<file>.error.txt and
+/// A file that cannot be read. Display is what ops staff read in `failed/<file>.error.txt` and
 /// in the summary, one problem per line, e.g.
 /// `statement.csv line 14, column "amount": expected an amount such as 1234.56 or (1,234.56), found "12,3x"`.
 /// It lists up to [`MAX_PROBLEMS`] problems so staff can fix a file in one go. A file with any
