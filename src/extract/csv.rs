@@ -226,8 +226,10 @@ pub(crate) fn extract(
     let mut rdr = csv_reader(text, header.delimiter);
     let mut rec = ByteRecord::new();
     let mut out = Collector::new(layout, input.file_hash.clone());
-    // A rough guess that saves most re-allocations of a big file's record vector.
-    out.records.reserve((bytes.len() / 96).min(4 << 20));
+    // At most one record per line: counting lines (fast) saves re-allocating a big vector.
+    let lines = memchr::memchr_iter(b'\n', text).count();
+    out.records
+        .reserve(lines.saturating_sub(usize::try_from(header.index).unwrap_or(0)));
     let mut index = 0u64;
     loop {
         match rdr.read_byte_record(&mut rec) {
@@ -239,7 +241,7 @@ pub(crate) fn extract(
             }
         }
         index += 1;
-        if index % PROGRESS_EVERY == 0 {
+        if index.is_multiple_of(PROGRESS_EVERY) {
             // Bytes of text read, scaled to the input (they differ when transcoded).
             let done = rdr.position().byte().saturating_mul(total) / (text.len() as u64).max(1);
             progress(done.min(total), total);
@@ -269,12 +271,18 @@ fn row(out: &mut Collector<'_>, header: &Header, rec: &ByteRecord, line: u32) {
             .any(|f| std::str::from_utf8(f).is_ok_and(is_total_label)),
     };
     let mut cells = [Cell::Empty; FIELDS];
+    // One UTF-8 check for the whole line, then the mapped fields are slices of it.
+    let whole = std::str::from_utf8(rec.as_slice());
     let mut bad_text = false;
     for f in Field::ALL {
         let Some(j) = header.cols[f as usize] else {
             continue;
         };
-        match rec.get(j).map(std::str::from_utf8) {
+        let field = match &whole {
+            Ok(line) => rec.range(j).and_then(|r| line.get(r)).map(Ok),
+            Err(_) => rec.get(j).map(std::str::from_utf8),
+        };
+        match field {
             None => {}
             Some(Ok(s)) => cells[f as usize] = Cell::Text(s),
             Some(Err(_)) => bad_text = true,
@@ -537,6 +545,33 @@ mod tests {
         let rows: Vec<u32> = x.records.iter().map(|r| r.source.row).collect();
         assert_eq!(rows, [3, 7, 8]);
         assert_eq!(x.records[0].remittance.as_deref(), Some("two\r\nlines"));
+    }
+
+    #[test]
+    fn debit_and_credit_columns_and_dc_marks() {
+        let l = layout(
+            Side::Statement,
+            "decimal_separator = \",\"\n[columns]\nvalue_date = \"Datum\"\ndebit = \"Soll\"\ncredit = \"Haben\"\n\
+             [defaults]\ncurrency = \"EUR\"\naccount = \"DE02120300000000202051\"",
+        );
+        let text = "Datum;Soll;Haben\n2025-01-02;12,50;\n2025-01-03;;7,00\n";
+        let x = run(&l, "sh.csv", text.as_bytes()).unwrap();
+        let amounts: Vec<Decimal> = x.records.iter().map(|r| r.amount).collect();
+        assert_eq!(amounts, [dec("-12.50"), dec("7.00")]);
+        assert_eq!(
+            x.records[0].account.as_deref(),
+            Some("DE02120300000000202051")
+        );
+        assert_eq!(x.records[0].currency.as_str(), "EUR");
+
+        let l = layout(
+            Side::Statement,
+            "[columns]\nvalue_date = \"Date\"\namount = \"Amount\"\ndc_mark = \"D/C\"\ncurrency = \"Ccy\"",
+        );
+        let text = "Date,Amount,D/C,Ccy\n2025-01-02,12.50,D,EUR\n2025-01-03,7.00,C,EUR\n";
+        let x = run(&l, "dc.csv", text.as_bytes()).unwrap();
+        let amounts: Vec<Decimal> = x.records.iter().map(|r| r.amount).collect();
+        assert_eq!(amounts, [dec("-12.50"), dec("7.00")]);
     }
 
     #[test]

@@ -78,10 +78,10 @@ impl DateFormats {
             return Ok(None);
         }
         for f in &self.formats {
-            if f == ISO {
-                if let Some(d) = parse_iso(t.as_bytes()) {
-                    return Ok(Some(d));
-                }
+            if f == ISO
+                && let Some(d) = parse_iso(t.as_bytes())
+            {
+                return Ok(Some(d));
             }
             if let Ok(d) = NaiveDate::parse_from_str(t, f) {
                 return Ok(Some(d));
@@ -130,7 +130,9 @@ pub(crate) fn from_serial(serial: f64, is_1904: bool) -> Option<NaiveDate> {
 
 /// The date of a spreadsheet date cell (which knows its own epoch).
 pub(crate) fn from_excel(dt: ExcelDateTime) -> Option<NaiveDate> {
-    if dt.is_duration() {
+    // Out-of-range serials would overflow chrono inside calamine.
+    let v = dt.as_f64();
+    if dt.is_duration() || !v.is_finite() || !(0.0..=MAX_SERIAL).contains(&v) {
         return None;
     }
     dt.as_datetime().as_ref().map(NaiveDateTime::date)
@@ -281,5 +283,9 @@ mod tests {
         }
         let dur = ExcelDateTime::new(10.5, ExcelDateTimeType::TimeDelta, false);
         assert_eq!(from_excel(dur), None);
+        for v in [-1e300, 1e300, f64::NAN, -1.0] {
+            let dt = ExcelDateTime::new(v, ExcelDateTimeType::DateTime, false);
+            assert_eq!(from_excel(dt), None, "{v}");
+        }
     }
 }

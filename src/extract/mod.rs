@@ -7,10 +7,11 @@
 //! [`MAX_PROBLEMS`] problems listed so staff can fix the file in one go.
 //!
 //! Code map:
-//! - [`spec`]: the job file's `[extract]` table ([`ExtractSpec`]) and its check into a [`Layout`].
+//! - `spec`: the job file's `[extract]` table ([`ExtractSpec`]) and its check into a [`Layout`].
 //! - `detect`: which format a file is, by content (never by name).
 //! - `csv`, `sheet`: one reader per family of formats. Each finds the header, walks the rows
-//!   and hands each row's cells to `row`.
+//!   and hands each row's cells to `row`. `xls_guard` and `ods_guard` check a workbook's
+//!   declared sheet sizes before calamine opens (and allocates) it.
 //! - `row`: cells → [`Record`] (the mapping shared by every format), totals and blank rows.
 //! - `amount`, `date`, `text`: clerk's own parsers for amounts, dates and text encodings.
 //!
@@ -21,10 +22,12 @@ mod amount;
 mod csv;
 mod date;
 mod detect;
+mod ods_guard;
 mod row;
 mod sheet;
 mod spec;
 mod text;
+mod xls_guard;
 
 use std::fmt;
 use std::sync::Arc;
@@ -168,7 +171,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A file that cannot be read. Display is what ops staff read in failed/<file>.error.txt and
+/// A file that cannot be read. Display is what ops staff read in `failed/<file>.error.txt` and
 /// in the summary, one problem per line, e.g.
 /// `statement.csv line 14, column "amount": expected an amount such as 1234.56 or (1,234.56), found "12,3x"`.
 /// It lists up to [`MAX_PROBLEMS`] problems so staff can fix a file in one go. A file with any

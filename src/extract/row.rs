@@ -420,9 +420,14 @@ fn text_of(c: Cell<'_>) -> Result<Option<String>, String> {
 }
 
 fn currency_of(c: Cell<'_>) -> Result<Option<Currency>, String> {
-    match text_of(c)? {
-        None => Ok(None),
-        Some(s) => s.parse().map(Some),
+    match c {
+        // The common case, without allocating.
+        Cell::Text(s) if s.trim().is_empty() => Ok(None),
+        Cell::Text(s) => s.parse().map(Some),
+        c => match text_of(c)? {
+            None => Ok(None),
+            Some(s) => s.parse().map(Some),
+        },
     }
 }
 

@@ -105,8 +105,8 @@ pub struct Defaults {
     pub account: Option<String>,
 }
 
-/// A problem in the settings, naming the key (e.g. "extract.columns.amount",
-/// "extract.date_formats[1]").
+/// A problem in the settings, naming the key (e.g. `extract.columns.amount`,
+/// `extract.date_formats[1]`).
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {message}")]
 pub struct SpecError {
