@@ -199,10 +199,6 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
 }
 
 impl Drop for Daemon {
