@@ -24,7 +24,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{error, info, info_span, warn};
 
 use crate::config::{Config, Job, JobKind, Watch};
 use crate::ingest::{self, Claimed, FolderEvents, Settler};
@@ -233,7 +233,8 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             claimed,
             recovered,
         } => {
-            let span = info_span!("file", job = %job, file = %claimed.name);
+            let span =
+                info_span!("file", job = %job, file = %claimed.name, run = tracing::field::Empty);
             let Some(j) = config.job(&job).cloned() else {
                 error!(parent: &span, "job no longer configured; file left in processing");
                 return Ok(());
@@ -241,9 +242,12 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             let store = shared.store.clone();
             let c = claimed.clone();
             let cfg = config.clone();
+            let inner = span.clone();
             let result = tokio::task::spawn_blocking(move || {
+                // The blocking thread does the work: log lines there carry job, file and run.
+                let _entered = inner.enter();
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                pipeline::process_file(
+                let outcome = pipeline::process_file(
                     &cfg,
                     guard.as_mut(),
                     &j,
@@ -251,9 +255,20 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                     Trigger::File,
                     recovered,
                     Utc::now,
-                )
+                );
+                match outcome {
+                    // Not the file's fault and not going away by itself (a bug, a damaged
+                    // store): the file goes to failed/ for a human, and the failure is recorded
+                    // like any other so it raises an alert and shows in the summary.
+                    Err(e) if !e.is_transient() => {
+                        let message = format!("clerk could not process this file: {e}");
+                        error!(error = %e, "processing failed; the file goes to failed/ for a human");
+                        pipeline::record_failure(&cfg, guard.as_mut(), &j, &c, "", 0, &message, Trigger::File, &Utc::now)
+                            .or(Ok(FileOutcome::Failed { run_id: 0, message }))
+                    }
+                    other => other,
+                }
             })
-            .instrument(span.clone())
             .await;
             let outcome = match result {
                 Ok(Ok(o)) => o,
@@ -267,15 +282,10 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                         e,
                     ));
                 }
-                Ok(Err(e)) => {
-                    // Not the file's fault and not going away by itself: keep the file, say so
-                    // loudly, and move on so other files are not blocked.
-                    error!(parent: &span, error = %e, "processing failed; the file is kept in failed/ for a human");
-                    FileOutcome::Failed {
-                        run_id: 0,
-                        message: format!("clerk could not process this file: {e}"),
-                    }
-                }
+                Ok(Err(e)) => FileOutcome::Failed {
+                    run_id: 0,
+                    message: format!("clerk could not process this file: {e}"),
+                },
                 Err(join) => {
                     error!(parent: &span, error = %join, "processing panicked; the file is kept in failed/");
                     FileOutcome::Failed {
@@ -285,10 +295,12 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                 }
             };
             let cfg = config.clone();
-            tokio::task::spawn_blocking(move || finish_file(&cfg, &job, &claimed, &outcome))
-                .instrument(span)
-                .await
-                .unwrap_or_else(|e| error!(error = %e, "moving the file panicked"));
+            tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                finish_file(&cfg, &job, &claimed, &outcome)
+            })
+            .await
+            .unwrap_or_else(|e| error!(error = %e, "moving the file panicked"));
             Ok(())
         }
         Work::Fire { job, at } => {
@@ -298,11 +310,12 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             };
             let store = shared.store.clone();
             let cfg = config.clone();
+            let inner = span.clone();
             let result = tokio::task::spawn_blocking(move || {
+                let _entered = inner.enter();
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
                 fire(&cfg, guard.as_mut(), &j, at, Trigger::Schedule)
             })
-            .instrument(span.clone())
             .await;
             match result {
                 Ok(Ok(())) => Ok(()),

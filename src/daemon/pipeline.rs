@@ -86,28 +86,11 @@ pub fn process_file(
         return Ok(FileOutcome::AlreadyRecorded { status, error });
     }
 
+    // A quick look first, to skip reading a duplicate; the unit below checks again inside its
+    // write transaction, where the answer cannot change underneath us.
     if let Some(original) = store::in_read(store, |u| u.processed_file(&job.name, &sha))? {
         let run_id = store::in_unit(store, |u| {
-            let file_id = u.add_file(&NewFile {
-                job: &job.name,
-                sha256: &sha,
-                name: &claimed.name,
-                size,
-                arrived_at: claimed.arrived_at,
-                status: FileStatus::Duplicate,
-                error: None,
-                duplicate_of: Some(original),
-            })?;
-            let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
-            u.finish_run(
-                run_id,
-                &RunOutcome {
-                    status: Some(RunStatus::Duplicate),
-                    finished_at: Some(now()),
-                    ..Default::default()
-                },
-            )?;
-            Ok(run_id)
+            record_duplicate(u, job, claimed, &sha, size, original, trigger, &now)
         })?;
         return Ok(FileOutcome::Duplicate { run_id, original });
     }
@@ -139,6 +122,12 @@ pub fn process_file(
     drop(bytes);
 
     store::in_unit(store, |u| {
+        if let Some(original) = u.processed_file(&job.name, &sha)? {
+            // Another process (a `clerk job run` beside the daemon) took the same content
+            // while this one was reading it.
+            let run_id = record_duplicate(u, job, claimed, &sha, size, original, trigger, &now)?;
+            return Ok(FileOutcome::Duplicate { run_id, original });
+        }
         let file_id = u.add_file(&NewFile {
             job: &job.name,
             sha256: &sha,
@@ -150,6 +139,7 @@ pub fn process_file(
             duplicate_of: None,
         })?;
         let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+        tracing::Span::current().record("run", run_id);
         let scope = match &job.kind {
             JobKind::LedgerImport { book, .. } => book.as_str(),
             _ => job.name.as_str(),
@@ -198,6 +188,39 @@ pub fn process_file(
         );
         Ok(FileOutcome::Processed { run_id, summary })
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_duplicate(
+    u: &mut dyn Unit,
+    job: &Job,
+    claimed: &Claimed,
+    sha: &str,
+    size: u64,
+    original: i64,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let file_id = u.add_file(&NewFile {
+        job: &job.name,
+        sha256: sha,
+        name: &claimed.name,
+        size,
+        arrived_at: claimed.arrived_at,
+        status: FileStatus::Duplicate,
+        error: None,
+        duplicate_of: Some(original),
+    })?;
+    let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+    u.finish_run(
+        run_id,
+        &RunOutcome {
+            status: Some(RunStatus::Duplicate),
+            finished_at: Some(now()),
+            ..Default::default()
+        },
+    )?;
+    Ok(run_id)
 }
 
 impl RunOutcome {
@@ -454,7 +477,7 @@ fn truncate(s: &str, max: usize) -> String {
 /// Records a file that could not be read: the file row, a failed run, an `unreadable` break,
 /// and an alert to the people named in `mail.alerts_to`, all in one transaction.
 #[allow(clippy::too_many_arguments)]
-fn record_failure(
+pub fn record_failure(
     config: &Config,
     store: &mut dyn Store,
     job: &Job,
@@ -479,6 +502,7 @@ fn record_failure(
         })?;
         let at = now();
         let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
+        tracing::Span::current().record("run", run_id);
         let detail = format!("moved to failed/{}: {message}", job.name);
         u.open_break(&NewBreak {
             job: &job.name,
