@@ -41,14 +41,14 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                         message: e.message.clone(),
                     })
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "ok": false, "config_problems": problems, "checks": [] })
                 );
             } else {
-                println!("configuration: {} problem(s)", errors.0.len());
+                outln!("configuration: {} problem(s)", errors.0.len());
                 for e in &errors.0 {
-                    println!("  {e}");
+                    outln!("  {e}");
                 }
             }
             return Ok(ExitCode::from(1));
@@ -57,18 +57,18 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let checks = health_checks(&config)?;
     let ok = checks.iter().all(|c| c.ok);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "ok": ok, "config_problems": [], "checks": checks })
         );
     } else {
-        println!(
+        outln!(
             "configuration: ok ({}, {} job(s))",
             config.file.display(),
             config.jobs.len()
         );
         for c in &checks {
-            println!(
+            outln!(
                 "{:<5} {:<8} {}: {}",
                 if c.ok { "ok" } else { "FAIL" },
                 c.check,

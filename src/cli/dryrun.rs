@@ -126,21 +126,26 @@ pub fn reconcile(
     bar.finish_and_clear();
 
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        println!(
+        outln!(
             "{job_name}: {} ledger items, {} statement lines",
-            report.ledger_records, report.statement_records
+            report.ledger_records,
+            report.statement_records
         );
-        println!(
+        outln!(
             "  matched: {} by reference, {} by amount and date, {} batch payments",
-            report.matched_reference, report.matched_amount_date, report.matched_batch
+            report.matched_reference,
+            report.matched_amount_date,
+            report.matched_batch
         );
-        println!(
+        outln!(
             "  breaks: {} ledger only, {} statement only; {} postings would be refused",
-            report.ledger_only, report.statement_only, report.postings_refused
+            report.ledger_only,
+            report.statement_only,
+            report.postings_refused
         );
-        println!(
+        outln!(
             "  STP rate {:.2}%; read {} ms, match {} ms, write {} ms; pairs in {}",
             report.stp_rate * 100.0,
             report.read_ms,

@@ -1,6 +1,15 @@
 //! The `clerk` command: what the user typed (clap), then resolved objects, then the work.
 //! `main` prints the error chain and picks the exit code; nothing below it exits the process.
 
+/// `println!` that returns the error instead of panicking, so `clerk exceptions | head` ends
+/// quietly when `head` has read enough.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?;
+    }};
+}
+
 mod check;
 mod dryrun;
 mod report;
@@ -107,6 +116,12 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_format, quiet);
     match dispatch(cli) {
         Ok(code) => code,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             for cause in e.chain().skip(1) {

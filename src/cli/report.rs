@@ -47,17 +47,17 @@ pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&lines)?);
+        outln!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(ExitCode::SUCCESS);
     }
     let tz = config.settings.timezone;
     for l in &lines {
-        println!("{} ({})", l.name, l.kind);
+        outln!("{} ({})", l.name, l.kind);
         if let Some(d) = &l.description {
-            println!("    {d}");
+            outln!("    {d}");
         }
         if let Some(f) = &l.folder {
-            println!("    takes files {} from {f}", l.patterns.join(" "));
+            outln!("    takes files {} from {f}", l.patterns.join(" "));
         }
         if let Some(s) = &l.schedule {
             let next = l
@@ -68,7 +68,7 @@ pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                         .to_string()
                 })
                 .unwrap_or_else(|| "never".into());
-            println!(
+            outln!(
                 "    runs at \"{s}\" ({}), next {next}",
                 l.timezone.as_deref().unwrap_or("")
             );
@@ -115,10 +115,10 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let mut doc = serde_json::to_value(&totals)?;
         doc["jobs"] = serde_json::to_value(&jobs)?;
         doc["recent_runs"] = serde_json::to_value(&runs)?;
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "files processed {}  failed {}  duplicates {}  records {} ({} open)  entries posted {}  open exceptions {}  mail queued {}",
         totals.files_processed,
         totals.files_failed,
@@ -129,10 +129,17 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         totals.open_exceptions,
         totals.mail_queued
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
-        "job", "runs", "files", "records", "matched", "STP", "errors", "avg time"
+        "job",
+        "runs",
+        "files",
+        "records",
+        "matched",
+        "STP",
+        "errors",
+        "avg time"
     );
     let pct = |r: Option<f64>| {
         r.map(|r| format!("{:.1}%", r * 100.0))
@@ -140,7 +147,7 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     };
     for j in &jobs {
         let a = &j.activity;
-        println!(
+        outln!(
             "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
             a.job,
             a.runs,
@@ -154,11 +161,11 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 .unwrap_or("-".into())
         );
     }
-    println!();
-    println!("latest runs:");
+    outln!();
+    outln!("latest runs:");
     let tz = config.settings.timezone;
     for r in &runs {
-        println!(
+        outln!(
             "  #{:<6} {} {:<22} {:<9} {:<9} {}{}",
             r.id,
             r.started_at.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S"),
@@ -239,19 +246,24 @@ pub fn exceptions(
         })
         .collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&lines)?);
+        outln!("{}", serde_json::to_string_pretty(&lines)?);
         return Ok(ExitCode::SUCCESS);
     }
     if lines.is_empty() {
-        println!("no {}exceptions", if all { "" } else { "open " });
+        outln!("no {}exceptions", if all { "" } else { "open " });
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:>6} {:<20} {:<22} {:>4} {:>16} {:<4} detail",
-        "id", "job", "reason", "age", "amount", "ccy"
+        "id",
+        "job",
+        "reason",
+        "age",
+        "amount",
+        "ccy"
     );
     for l in &lines {
-        println!(
+        outln!(
             "{:>6} {:<20} {:<22} {:>4} {:>16} {:<4} {}{}",
             l.id,
             l.job,

@@ -71,12 +71,12 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
             }
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
             daemon::fire(&config, guard.as_mut(), &job, Utc::now(), Trigger::Manual)?;
-            println!("{name}: summary queued");
+            outln!("{name}: summary queued");
         }
         JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. } => {
             let claimed = take_files(&config, &job, files)?;
             if claimed.is_empty() {
-                println!("{name}: no files to process");
+                outln!("{name}: no files to process");
             }
             for c in claimed {
                 let outcome = {
@@ -95,17 +95,17 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                 daemon::finish_file(&config, name, &c, &outcome);
                 match &outcome {
                     FileOutcome::Processed { run_id, summary } => {
-                        println!("{}: processed (run {run_id}): {summary}", c.name)
+                        outln!("{}: processed (run {run_id}): {summary}", c.name)
                     }
-                    FileOutcome::Duplicate { original, .. } => println!(
+                    FileOutcome::Duplicate { original, .. } => outln!(
                         "{}: duplicate of file {original} processed before; nothing posted",
                         c.name
                     ),
                     FileOutcome::Failed { message, .. } => {
                         failed = true;
-                        println!("{}: FAILED, moved to failed/{name}: {message}", c.name)
+                        outln!("{}: FAILED, moved to failed/{name}: {message}", c.name)
                     }
-                    FileOutcome::AlreadyRecorded { .. } => println!("{}: already done", c.name),
+                    FileOutcome::AlreadyRecorded { .. } => outln!("{}: already done", c.name),
                 }
             }
         }
@@ -116,7 +116,7 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let round = rt.block_on(daemon::deliver_due(&store, &mailer, &stop_rx));
     if round.sent + round.failed > 0 {
-        println!(
+        outln!(
             "mail: {} delivered, {} to retry ({})",
             round.sent,
             round.failed,

@@ -186,3 +186,44 @@ fn jobs_lists_triggers_and_the_next_run_in_local_time() {
         .unwrap();
     assert!(bank["folder"].as_str().unwrap().ends_with("var/inbox/bank"));
 }
+
+#[test]
+fn output_piped_into_a_pager_that_quits_early_is_not_an_error() {
+    let i = Install::new();
+    // Enough open breaks to fill the pipe.
+    let o = i.clerk(&[
+        "job",
+        "run",
+        "bank-reconciliation",
+        fixture("gen_cash/statement.csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clerk"))
+        .arg("--config")
+        .arg(i.config())
+        .arg("exceptions")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then hang up, as `head -1` does.
+    {
+        use std::io::BufRead;
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(first.contains("reason"), "{first}");
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
