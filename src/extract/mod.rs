@@ -25,9 +25,11 @@ mod detect;
 mod ods_guard;
 mod row;
 mod sheet;
+pub mod sink;
 mod spec;
 mod text;
 mod xls_guard;
+pub mod xml;
 
 use std::fmt;
 use std::sync::Arc;

@@ -382,6 +382,7 @@ impl<'l> Collector<'l> {
                 file: self.file_hash.clone(),
                 sheet: self.sheet.clone(),
                 row,
+                locator: None,
             },
         })
     }

@@ -351,6 +351,7 @@ mod tests {
                 file: Arc::from("f"),
                 sheet: None,
                 row: 1,
+                locator: None,
             },
         }
     }

@@ -341,6 +341,7 @@ mod tests {
                 file: Arc::from("l"),
                 sheet: None,
                 row: 2,
+                locator: None,
             },
         }
     }
@@ -361,6 +362,7 @@ mod tests {
                 file: Arc::from("s"),
                 sheet: None,
                 row: 2,
+                locator: None,
             },
         }
     }

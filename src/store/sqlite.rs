@@ -18,7 +18,10 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::model::{EntryLine, Source};
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/sqlite/0001_initial.sql"),
+    include_str!("migrations/sqlite/0002_documents.sql"),
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -346,18 +349,28 @@ impl Unit for SqliteUnit<'_, '_> {
             .prepare_cached(
                 "INSERT INTO records (scope, side, identity, file_id, sheet, row, external_id,
                     account, value_date, booking_date, amount, currency, reference, counterparty,
-                    remittance)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    remittance, locator)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (scope, side, identity) DO NOTHING",
             )
             .map_err(map_err)?;
         let mut added = AddedRecords::default();
+        // Two lines of one file with the same identity are two records (a bank that reuses a
+        // reference): the second becomes `identity#2`, and so on. Across files the same
+        // identity is the same record, sent again.
+        let mut seen: HashMap<String, u32> = HashMap::new();
         for r in records {
+            let mut identity = r.identity();
+            let n = seen.entry(identity.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                identity = format!("{identity}#{n}");
+            }
             let n = stmt
                 .execute(params![
                     scope,
                     r.side.as_str(),
-                    r.identity(),
+                    identity,
                     file_id,
                     r.source.sheet.as_deref(),
                     r.source.row,
@@ -370,6 +383,7 @@ impl Unit for SqliteUnit<'_, '_> {
                     r.reference,
                     r.counterparty,
                     r.remittance,
+                    r.source.locator.as_deref(),
                 ])
                 .map_err(map_err)?;
             if n == 1 {
@@ -392,7 +406,7 @@ impl Unit for SqliteUnit<'_, '_> {
                 .tx
                 .prepare_cached(
                     "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
-                        amount, currency, reference, counterparty, remittance
+                        amount, currency, reference, counterparty, remittance, locator
                      FROM records
                      WHERE scope = ?1 AND side = ?2 AND match_id IS NULL
                        AND (?3 IS NULL OR account = ?3)
@@ -415,6 +429,7 @@ impl Unit for SqliteUnit<'_, '_> {
                         reference: r.get(10)?,
                         counterparty: r.get(11)?,
                         remittance: r.get(12)?,
+                        locator: r.get(13)?,
                     },
                 ))
             })
@@ -448,6 +463,7 @@ impl Unit for SqliteUnit<'_, '_> {
                         file,
                         sheet,
                         row: raw.row,
+                        locator: raw.locator.map(Arc::from),
                     },
                 },
             });
@@ -1024,4 +1040,5 @@ struct RawRecord {
     reference: Option<String>,
     counterparty: Option<String>,
     remittance: Option<String>,
+    locator: Option<String>,
 }

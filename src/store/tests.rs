@@ -27,6 +27,7 @@ fn record(side: Side, id: &str, amount: &str) -> Record {
             file: Arc::from("abc"),
             sheet: None,
             row: 2,
+            locator: None,
         },
     }
 }

@@ -3,6 +3,16 @@
 //!
 //! **Invariant:** money is `rust_decimal::Decimal`, never a float; a currency is a checked
 //! three-letter code.
+//!
+//! Besides the flat [`Record`] every reconciliation works on, the documents banks, custodians
+//! and suppliers send keep their own shape: [`statement`] (MT940/942/950, camt.05x),
+//! [`securities`] (MT535/536/537, semt.002) and [`invoice`] (UBL, CII, Factur-X). [`ids`]
+//! checks IBANs and ISINs.
+
+pub mod ids;
+pub mod invoice;
+pub mod securities;
+pub mod statement;
 
 use std::fmt;
 use std::str::FromStr;
@@ -114,8 +124,23 @@ pub struct Source {
     pub file: Arc<str>,
     /// Worksheet name for spreadsheets; `None` for CSV.
     pub sheet: Option<Arc<str>>,
-    /// 1-based line (CSV) or row (spreadsheet) number as a person would see it.
+    /// 1-based line (CSV, SWIFT, XML) or row (spreadsheet) number as a person would see it.
     pub row: u32,
+    /// Where inside a structured document, when a line is not enough: `message 2, :61: 3`
+    /// for SWIFT, `Stmt[1]/Ntry[4]/NtryDtls/TxDtls[2]` for ISO 20022, `InvoiceLine[3]`.
+    pub locator: Option<Arc<str>>,
+}
+
+impl Source {
+    /// A source in a flat file: line or row only.
+    pub fn at(file: Arc<str>, sheet: Option<Arc<str>>, row: u32) -> Source {
+        Source {
+            file,
+            sheet,
+            row,
+            locator: None,
+        }
+    }
 }
 
 /// One normalised record: a ledger item or a statement line. Fields a format does not carry are
@@ -142,16 +167,17 @@ pub struct Record {
 
 impl Record {
     /// What makes this record the same record when it arrives again in another file: a ledger
-    /// item by its account and id, a statement line by its account, currency and bank reference
-    /// (or, without a reference, by the file and line it came from). The store keeps one record
-    /// per identity, and posting keys are built from identities.
+    /// item by its account and id, a statement line by its account, currency, bank reference,
+    /// value date and amount (or, without a reference, by the file and line it came from). The
+    /// store keeps one record per identity, and posting keys are built from identities.
     pub fn identity(&self) -> String {
         let account = self.account.as_deref().unwrap_or("");
         match self.side {
             Side::Ledger => format!("L|{account}|{}", self.external_id),
-            Side::Statement if !self.external_id.is_empty() => {
-                format!("S|{account}|{}|{}", self.currency, self.external_id)
-            }
+            Side::Statement if !self.external_id.is_empty() => format!(
+                "S|{account}|{}|{}|{}|{}",
+                self.currency, self.external_id, self.value_date, self.amount
+            ),
             Side::Statement => format!(
                 "S|{}|{}|{}",
                 self.source.file,
