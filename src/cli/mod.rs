@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod check;
 mod dryrun;
+mod extract;
 mod report;
 mod run;
 
@@ -84,6 +85,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What clerk reads from a file (statements, holdings, invoices, or rows), without taking
+    /// it: for trying a new bank's or supplier's file before dropping it.
+    Extract {
+        file: PathBuf,
+        /// Read as this format instead of recognising it: mt940, mt942, mt950, mt535, mt536,
+        /// mt537, camt.052, camt.053, camt.054, semt.002, ubl, cii, facturx, csv, xlsx, xls,
+        /// ods.
+        #[arg(long)]
+        format: Option<String>,
+        /// Read with this job's [extract] settings (needed for CSV and spreadsheets).
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Files, records, entries and breaks so far; KPIs per job; the latest runs.
     Status {
         #[arg(long)]
@@ -147,6 +163,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             json,
         } => dryrun::reconcile(&cli.config, &job, &ledger, &statement, &out, json),
+        Command::Extract {
+            file,
+            format,
+            job,
+            json,
+        } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
         Command::Exceptions { job, all, json } => {
             report::exceptions(&cli.config, job.as_deref(), all, json)

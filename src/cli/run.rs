@@ -73,7 +73,10 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
             daemon::fire(&config, guard.as_mut(), &job, Utc::now(), Trigger::Manual)?;
             outln!("{name}: summary queued");
         }
-        JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. } => {
+        JobKind::LedgerImport { .. }
+        | JobKind::CashReconciliation { .. }
+        | JobKind::CustodyImport { .. }
+        | JobKind::InvoiceImport { .. } => {
             let claimed = take_files(&config, &job, files)?;
             if claimed.is_empty() {
                 outln!("{name}: no files to process");

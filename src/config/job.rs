@@ -51,6 +51,11 @@ pub enum JobKind {
         /// For ageing this job's breaks.
         calendar: Calendar,
     },
+    /// Takes custodians' statements of holdings (MT535, semt.002) and of transactions
+    /// (MT536, MT537) into a book.
+    CustodyImport { book: String, layout: Arc<Layout> },
+    /// Takes supplier invoices (UBL, CII, Factur-X) into a book.
+    InvoiceImport { book: String, layout: Arc<Layout> },
     /// Mails the exception summary.
     Summary {
         to: Vec<String>,
@@ -65,6 +70,8 @@ impl JobKind {
         match self {
             JobKind::LedgerImport { .. } => "ledger_import",
             JobKind::CashReconciliation { .. } => "cash_reconciliation",
+            JobKind::CustodyImport { .. } => "custody_import",
+            JobKind::InvoiceImport { .. } => "invoice_import",
             JobKind::Summary { .. } => "summary",
         }
     }
@@ -72,9 +79,10 @@ impl JobKind {
     /// The extraction layout of jobs that read files.
     pub fn layout(&self) -> Option<&Layout> {
         match self {
-            JobKind::LedgerImport { layout, .. } | JobKind::CashReconciliation { layout, .. } => {
-                Some(layout)
-            }
+            JobKind::LedgerImport { layout, .. }
+            | JobKind::CashReconciliation { layout, .. }
+            | JobKind::CustodyImport { layout, .. }
+            | JobKind::InvoiceImport { layout, .. } => Some(layout),
             JobKind::Summary { .. } => None,
         }
     }
@@ -120,7 +128,7 @@ pub(super) struct JobContext<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawJob {
-    /// `ledger_import`, `cash_reconciliation` or `summary`.
+    /// `ledger_import`, `cash_reconciliation`, `custody_import`, `invoice_import` or `summary`.
     kind: String,
     description: Option<String>,
     owner: Option<String>,
@@ -265,14 +273,11 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
     };
 
     let layout = |side: Side, errors: &mut Vec<ConfigError>| -> Option<Arc<Layout>> {
-        match &raw.extract {
-            None => {
-                errors.push(loc.error(
-                    "extract",
-                    "missing [extract]: which columns hold which fields",
-                ));
-                None
-            }
+        // Without [extract] a job reads only documents with their own structure (MT940,
+        // camt.053, MT535, invoices), recognised by content.
+        let default = ExtractSpec::default();
+        match raw.extract.as_ref().or(Some(&default)) {
+            None => None,
             Some(spec) => match spec.check(side) {
                 Ok(l) => Some(Arc::new(l)),
                 Err(e) => {
@@ -400,6 +405,25 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                 _ => None,
             }
         }
+        kind @ ("custody_import" | "invoice_import") => {
+            for (present, key) in [
+                (raw.matching.is_some(), "match"),
+                (raw.posting.is_some(), "posting"),
+                (raw.summary.is_some(), "summary"),
+                (raw.account.is_some(), "account"),
+            ] {
+                unused(present, key, kind, &mut errors);
+            }
+            let book = book(&mut errors);
+            let layout = layout(Side::Statement, &mut errors);
+            book.zip(layout).map(|(book, layout)| {
+                if kind == "custody_import" {
+                    JobKind::CustodyImport { book, layout }
+                } else {
+                    JobKind::InvoiceImport { book, layout }
+                }
+            })
+        }
         "summary" => {
             unused(raw.extract.is_some(), "extract", "summary", &mut errors);
             unused(raw.matching.is_some(), "match", "summary", &mut errors);
@@ -444,7 +468,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             errors.push(loc.error(
                 "kind",
                 format!(
-                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation or summary"
+                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation, custody_import, invoice_import or summary"
                 ),
             ));
             None

@@ -10,6 +10,7 @@
 //! Shutdown is one signal fanned out through a `watch` channel; the worker finishes (or, past
 //! the drain deadline, abandons to the transaction's rollback) its current unit.
 
+pub mod documents;
 pub mod pipeline;
 pub mod summary;
 

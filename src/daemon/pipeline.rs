@@ -120,6 +120,11 @@ pub fn process_file(
         }
     };
     drop(bytes);
+    if let Err(refusal) = super::documents::accepts(job, &extracted, &claimed.name) {
+        return record_failure(
+            config, store, job, claimed, &sha, size, &refusal, trigger, &now,
+        );
+    }
 
     store::in_unit(store, |u| {
         if let Some(original) = u.processed_file(&job.name, &sha)? {
@@ -144,11 +149,26 @@ pub fn process_file(
             JobKind::LedgerImport { book, .. } => book.as_str(),
             _ => job.name.as_str(),
         };
-        let added = u.add_records(scope, file_id, &extracted.records)?;
+        let format = extracted.format;
+        let today = now().with_timezone(&config.settings.timezone).date_naive();
+        let taken = super::documents::take(
+            u,
+            job,
+            run_id,
+            file_id,
+            &claimed.name,
+            extracted,
+            today,
+            now(),
+        )?;
+        let added = u.add_records(scope, file_id, &taken.records)?;
         let mut outcome = RunOutcome {
-            format: Some(extracted.format.as_str().to_string()),
-            records_in: extracted.records.len() as u64,
-            records_known: added.known,
+            format: Some(format.as_str().to_string()),
+            records_in: taken.records.len() as u64
+                + taken.documents.inserted
+                + taken.documents.known,
+            records_known: added.known + taken.documents.known,
+            breaks_opened: taken.breaks_opened,
             ..Default::default()
         };
         match &job.kind {
@@ -169,7 +189,9 @@ pub fn process_file(
                     u.finish_run(rerun, &own)?;
                 }
             }
-            JobKind::Summary { .. } => {}
+            JobKind::CustodyImport { .. }
+            | JobKind::InvoiceImport { .. }
+            | JobKind::Summary { .. } => {}
         }
         outcome.status = Some(RunStatus::Ok);
         let done = now();

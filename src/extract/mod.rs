@@ -35,6 +35,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::model::Record;
+use crate::model::invoice::Invoice;
+use crate::model::securities::{HoldingStatement, TransactionStatement};
+use crate::model::statement::BankStatement;
 
 pub use spec::{Columns, Defaults, ExtractSpec, Layout, SpecError};
 
@@ -60,8 +63,9 @@ pub struct Input<'a> {
 }
 
 /// The formats clerk reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
+    #[default]
     Csv,
     /// Office Open XML workbook (`.xlsx`, `.xlsm`).
     Xlsx,
@@ -92,6 +96,12 @@ impl Format {
         })
     }
 
+    /// Whether records come from columns the job maps (CSV, spreadsheets), rather than from
+    /// the document's own structure.
+    pub fn is_tabular(self) -> bool {
+        matches!(self, Format::Csv | Format::Xlsx | Format::Xls | Format::Ods)
+    }
+
     /// How the format is described to people.
     pub(crate) fn describe(self) -> &'static str {
         match self {
@@ -109,11 +119,17 @@ impl fmt::Display for Format {
     }
 }
 
-/// What a file yielded.
-#[derive(Debug)]
+/// What a file yielded. A tabular file (CSV, spreadsheet) yields `records` through the
+/// job's column mapping; a structured document yields its own shape (statements, holdings,
+/// custody transactions or invoices) and the pipeline decides what becomes records.
+#[derive(Debug, Default)]
 pub struct Extracted {
     pub format: Format,
     pub records: Vec<Record>,
+    pub statements: Vec<BankStatement>,
+    pub holdings: Vec<HoldingStatement>,
+    pub transactions: Vec<TransactionStatement>,
+    pub invoices: Vec<Invoice>,
     /// Rows deliberately left out (totals rows, blank rows), for the run's log.
     pub skipped: Vec<Skipped>,
 }
@@ -238,6 +254,15 @@ pub fn extract_with_progress(
 ) -> Result<Extracted, ExtractError> {
     let format =
         detect::format(layout, input.bytes).map_err(|m| ExtractError::whole(input.name, m))?;
+    if format.is_tabular() && !layout.tabular {
+        return Err(ExtractError::whole(
+            input.name,
+            format!(
+                "is {}, but this job maps no columns ([extract.columns]); it reads only statements and documents with their own structure",
+                format.describe()
+            ),
+        ));
+    }
     let total = input.bytes.len() as u64;
     progress(0, total);
     let (records, skipped) = match format {
@@ -251,6 +276,7 @@ pub fn extract_with_progress(
         format,
         records,
         skipped,
+        ..Default::default()
     })
 }
 

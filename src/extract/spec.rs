@@ -223,6 +223,8 @@ pub struct Layout {
     pub(crate) amounts: AmountStyle,
     pub(crate) dates: DateFormats,
     pub(crate) skip_totals: bool,
+    /// Whether the job maps columns, so it can read CSV and spreadsheets.
+    pub(crate) tabular: bool,
     /// Indexed by `Field as usize`.
     pub(crate) columns: [Option<ColumnName>; FIELDS],
     pub(crate) money: Money,
@@ -378,15 +380,26 @@ impl ExtractSpec {
             }
         }
         let has = |f: Field| columns[f as usize].is_some();
+        // A job that only takes structured documents (MT940, camt.053, invoices) maps no
+        // columns; then a spreadsheet or CSV dropped into its folder is refused when read.
+        let tabular = Field::ALL.into_iter().any(has);
+        if !tabular {
+            if let Some(f) = format.filter(|f| f.is_tabular()) {
+                return Err(SpecError::new(
+                    "extract.columns",
+                    format!("is required to read {f} files: which column holds which field"),
+                ));
+            }
+        }
 
-        if !has(Field::ValueDate) {
+        if tabular && !has(Field::ValueDate) {
             return Err(SpecError::new(
                 "extract.columns.value_date",
                 "is required: the header name of the value date column",
             ));
         }
         let money = match (
-            has(Field::Amount),
+            has(Field::Amount) || !tabular,
             has(Field::Debit) || has(Field::Credit),
             has(Field::DcMark),
         ) {
@@ -420,13 +433,13 @@ impl ExtractSpec {
                     .map_err(|m| SpecError::new("extract.defaults.currency", m))?,
             ),
         };
-        if !has(Field::Currency) && default_currency.is_none() {
+        if tabular && !has(Field::Currency) && default_currency.is_none() {
             return Err(SpecError::new(
                 "extract.columns.currency",
                 "is required unless extract.defaults.currency is set",
             ));
         }
-        if side == Side::Ledger && !has(Field::Id) {
+        if tabular && side == Side::Ledger && !has(Field::Id) {
             return Err(SpecError::new(
                 "extract.columns.id",
                 "is required for ledger files: the column holding each item's id",
@@ -478,6 +491,7 @@ impl ExtractSpec {
             amounts,
             dates,
             skip_totals: self.skip_totals.unwrap_or(true),
+            tabular,
             columns,
             money,
             default_currency,

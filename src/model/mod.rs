@@ -272,6 +272,18 @@ pub enum BreakReason {
     Unreadable,
     /// A job run that failed for another reason (store, disk, configuration).
     JobFailed,
+    /// A bank statement whose opening balance plus its movements is not its closing balance.
+    StatementUnbalanced,
+    /// A statement whose opening balance is not the previous statement's closing balance for
+    /// the account (a statement missing in between, or two that overlap).
+    StatementGap,
+    /// The same statement (account, number, date) arrived again; its lines were not taken
+    /// twice.
+    DuplicateStatement,
+    /// An invoice whose lines, VAT and totals do not add up.
+    InvoiceArithmetic,
+    /// An IBAN or ISIN whose check digit is wrong: a typo or a damaged file.
+    BadCheckDigit,
 }
 
 impl BreakReason {
@@ -282,6 +294,11 @@ impl BreakReason {
             BreakReason::Unbalanced => "unbalanced",
             BreakReason::Unreadable => "unreadable",
             BreakReason::JobFailed => "job_failed",
+            BreakReason::StatementUnbalanced => "statement_unbalanced",
+            BreakReason::StatementGap => "statement_gap",
+            BreakReason::DuplicateStatement => "duplicate_statement",
+            BreakReason::InvoiceArithmetic => "invoice_arithmetic",
+            BreakReason::BadCheckDigit => "bad_check_digit",
         }
     }
 
@@ -293,6 +310,11 @@ impl BreakReason {
             BreakReason::Unbalanced => "Posting would not balance",
             BreakReason::Unreadable => "File could not be read",
             BreakReason::JobFailed => "Job failed",
+            BreakReason::StatementUnbalanced => "Statement does not add up",
+            BreakReason::StatementGap => "Statement does not follow the previous one",
+            BreakReason::DuplicateStatement => "Statement received twice",
+            BreakReason::InvoiceArithmetic => "Invoice does not add up",
+            BreakReason::BadCheckDigit => "Wrong check digit (IBAN/ISIN)",
         }
     }
 }
@@ -306,6 +328,11 @@ impl FromStr for BreakReason {
             "unbalanced" => BreakReason::Unbalanced,
             "unreadable" => BreakReason::Unreadable,
             "job_failed" => BreakReason::JobFailed,
+            "statement_unbalanced" => BreakReason::StatementUnbalanced,
+            "statement_gap" => BreakReason::StatementGap,
+            "duplicate_statement" => BreakReason::DuplicateStatement,
+            "invoice_arithmetic" => BreakReason::InvoiceArithmetic,
+            "bad_check_digit" => BreakReason::BadCheckDigit,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }
@@ -411,6 +438,11 @@ mod tests {
             BreakReason::Unbalanced,
             BreakReason::Unreadable,
             BreakReason::JobFailed,
+            BreakReason::StatementUnbalanced,
+            BreakReason::StatementGap,
+            BreakReason::DuplicateStatement,
+            BreakReason::InvoiceArithmetic,
+            BreakReason::BadCheckDigit,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }

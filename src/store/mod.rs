@@ -141,6 +141,28 @@ pub trait Unit {
     /// The latest value date of any record of the scope and side, matched or not.
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>>;
 
+    // ---- statements and documents ----------------------------------------------------------
+    /// Whether a statement with this identity was stored before (by any job).
+    fn statement_seen(&mut self, identity: &str) -> Result<bool>;
+    /// The stored end-of-day statement of the account and currency with the latest closing
+    /// date on or before `on_or_before`: what a new statement's opening balance must follow.
+    fn previous_statement(
+        &mut self,
+        account: &str,
+        currency: &str,
+        on_or_before: NaiveDate,
+    ) -> Result<Option<StoredStatement>>;
+    fn add_statement(&mut self, s: &NewStatement<'_>) -> Result<i64>;
+    /// Stores positions, securities transactions or invoices under `scope`; one per identity.
+    fn add_documents(
+        &mut self,
+        scope: &str,
+        file_id: i64,
+        docs: &[NewDocument],
+    ) -> Result<AddedRecords>;
+    /// Documents of a scope and kind, in arrival order (bodies as stored JSON).
+    fn documents(&mut self, scope: &str, kind: DocumentKind) -> Result<Vec<NewDocument>>;
+
     // ---- matches and entries ---------------------------------------------------------------
     /// Records a match and posts its entry. Refuses (Conflict) if a record is already matched;
     /// returns `AlreadyPosted` without changing anything if the entry's key was posted before.
@@ -285,6 +307,53 @@ pub struct RunOutcome {
 pub struct AddedRecords {
     pub inserted: u64,
     pub known: u64,
+}
+
+/// A statement as stored for the checks across files.
+pub struct NewStatement<'a> {
+    pub job: &'a str,
+    pub file_id: i64,
+    pub identity: &'a str,
+    pub format: &'a str,
+    pub statement: &'a crate::model::statement::BankStatement,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredStatement {
+    pub number: Option<String>,
+    pub closing_amount: Decimal,
+    pub closing_date: NaiveDate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    Position,
+    SecuritiesTransaction,
+    Invoice,
+}
+
+impl DocumentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentKind::Position => "position",
+            DocumentKind::SecuritiesTransaction => "securities_transaction",
+            DocumentKind::Invoice => "invoice",
+        }
+    }
+}
+
+/// A position, securities transaction or invoice as kept: its identity, the keys it is found
+/// by, and the whole document as JSON (exact decimals as strings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDocument {
+    pub kind: DocumentKind,
+    pub identity: String,
+    pub account: Option<String>,
+    /// ISIN, invoice number, ...
+    pub key: Option<String>,
+    pub as_of: Option<NaiveDate>,
+    pub body: String,
 }
 
 pub struct NewMatch<'a> {

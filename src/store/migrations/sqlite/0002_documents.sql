@@ -9,6 +9,8 @@ CREATE TABLE statements (
     id             INTEGER PRIMARY KEY,
     job            TEXT    NOT NULL,
     file_id        INTEGER NOT NULL REFERENCES files(id),
+    -- Account, currency, number and dates: the same statement sent twice has the same one.
+    identity       TEXT    NOT NULL,
     format         TEXT    NOT NULL,
     kind           TEXT    NOT NULL,
     account        TEXT    NOT NULL,
@@ -24,6 +26,7 @@ CREATE TABLE statements (
     locator        TEXT
 );
 CREATE INDEX statements_by_account ON statements(account, currency, closing_date, id);
+CREATE INDEX statements_by_identity ON statements(identity);
 
 -- Positions, securities transactions and invoices: the document as JSON (exact decimals as
 -- strings) with the keys reconciliations look them up by. One per identity and scope.

@@ -1,0 +1,272 @@
+//! `clerk extract FILE`: what the daemon would take from a file, without taking it. For trying
+//! a new bank's or supplier's file before dropping it into a folder.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use super::load_config;
+use crate::daemon::pipeline::sha256_hex;
+use crate::extract::{self, ExtractSpec, Extracted, Input};
+use crate::model::Side;
+
+pub fn extract(
+    config_path: &Path,
+    file: &Path,
+    format: Option<&str>,
+    job: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<ExitCode> {
+    let layout = match job {
+        Some(name) => {
+            let config = load_config(config_path)?;
+            let Some(j) = config.job(name) else {
+                bail!("no job {name:?}");
+            };
+            let Some(l) = j.kind.layout() else {
+                bail!("job {name} reads no files");
+            };
+            if format.is_some() {
+                bail!("give either --job (its [extract] settings) or --format, not both");
+            }
+            l.clone()
+        }
+        None => ExtractSpec {
+            format: format.map(str::to_owned),
+            ..Default::default()
+        }
+        .check(Side::Statement)
+        .map_err(|e| anyhow::anyhow!("--format: {}", e.message))?,
+    };
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let x = match extract::extract(
+        &layout,
+        &Input {
+            name: &name,
+            bytes: &bytes,
+            file_hash: Arc::from(sha256_hex(&bytes)),
+        },
+    ) {
+        Ok(x) => x,
+        Err(e) => {
+            if json_out {
+                outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "file": name,
+                        "error": e.to_string(),
+                        "problems": e.problems.iter().map(|p| json!({
+                            "sheet": p.sheet, "row": p.row, "column": p.column, "message": p.message,
+                        })).collect::<Vec<_>>(),
+                    }))?
+                );
+            } else {
+                outln!("{e}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let doc = document(&x);
+    if json_out {
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        print_summary(&name, &x)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The JSON shapes documented in the README.
+fn document(x: &Extracted) -> Value {
+    let dec = |d: rust_decimal::Decimal| Value::String(d.to_string());
+    let mut doc = json!({ "format": x.format.as_str() });
+    if !x.statements.is_empty() {
+        doc["statements"] = x
+            .statements
+            .iter()
+            .map(|s| {
+                json!({
+                    "kind": s.kind,
+                    "account": s.account,
+                    "currency": s.currency,
+                    "number": s.number,
+                    "statement_id": s.statement_id,
+                    "opening_balance": s.opening.as_ref().map(|b| dec(b.amount)),
+                    "opening_date": s.opening.as_ref().map(|b| b.date),
+                    "closing_balance": s.closing.as_ref().map(|b| dec(b.amount)),
+                    "closing_date": s.closing.as_ref().map(|b| b.date),
+                    "balance_difference": s.balance_difference().filter(|d| !d.is_zero()).map(dec),
+                    "entries": s.entries.iter().map(|e| json!({
+                        "amount": dec(e.amount),
+                        "currency": e.currency,
+                        "value_date": e.value_date,
+                        "booking_date": e.booking_date,
+                        "reference": e.reference,
+                        "bank_reference": e.bank_reference,
+                        "remittance": e.remittance,
+                        "transaction_code": e.transaction_code,
+                        "counterparty_name": e.details.counterparty_name,
+                        "counterparty_iban": e.details.counterparty_iban,
+                        "end_to_end_id": e.details.end_to_end_id,
+                        "batch": e.batch,
+                        "line": e.source.row,
+                        "locator": e.source.locator,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+    }
+    if !x.holdings.is_empty() {
+        doc["positions"] = x
+            .holdings
+            .iter()
+            .flat_map(|h| &h.positions)
+            .map(|p| {
+                json!({
+                    "account": p.account,
+                    "isin": p.isin,
+                    "security_id": p.security_id,
+                    "security_name": p.security_name,
+                    "quantity": dec(p.quantity),
+                    "quantity_kind": p.quantity_kind,
+                    "price": p.price,
+                    "market_value": p.market_value,
+                    "as_of": p.as_of,
+                    "line": p.source.row,
+                })
+            })
+            .collect();
+    }
+    if !x.transactions.is_empty() {
+        doc["transactions"] = x
+            .transactions
+            .iter()
+            .flat_map(|t| &t.transactions)
+            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+            .collect();
+    }
+    if !x.invoices.is_empty() {
+        doc["invoices"] = x
+            .invoices
+            .iter()
+            .map(|i| {
+                json!({
+                    "kind": i.kind,
+                    "number": i.number,
+                    "issue_date": i.issue_date,
+                    "due_date": i.due_date,
+                    "currency": i.currency,
+                    "supplier": i.supplier,
+                    "customer": i.customer,
+                    "order_reference": i.order_reference,
+                    "payable_amount": dec(i.payable),
+                    "tax_total": i.tax_total.map(dec),
+                    "tax_exclusive": i.tax_exclusive.map(dec),
+                    "tax": i.tax,
+                    "lines": i.lines,
+                    "problems": i.arithmetic_problems(),
+                })
+            })
+            .collect();
+    }
+    if !x.records.is_empty() {
+        doc["records"] = x
+            .records
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+            .collect();
+    }
+    doc
+}
+
+fn print_summary(name: &str, x: &Extracted) -> anyhow::Result<()> {
+    outln!("{name}: {}", x.format.as_str());
+    for s in &x.statements {
+        outln!(
+            "  statement {} of account {} ({}): {} entries, opening {} closing {}{}",
+            s.number.as_deref().unwrap_or("-"),
+            s.account,
+            s.currency.map(|c| c.to_string()).unwrap_or_default(),
+            s.entries.len(),
+            s.opening
+                .as_ref()
+                .map(|b| format!("{} on {}", b.amount, b.date))
+                .unwrap_or("-".into()),
+            s.closing
+                .as_ref()
+                .map(|b| format!("{} on {}", b.amount, b.date))
+                .unwrap_or("-".into()),
+            match s.balance_difference() {
+                Some(d) if !d.is_zero() => format!(" — DOES NOT ADD UP by {d}"),
+                _ => String::new(),
+            }
+        );
+        for e in &s.entries {
+            outln!(
+                "    {} {:>14} {} {:<20} {}",
+                e.value_date,
+                e.amount,
+                e.currency,
+                e.reference.as_deref().unwrap_or(""),
+                e.remittance.chars().take(60).collect::<String>()
+            );
+        }
+    }
+    for h in &x.holdings {
+        outln!(
+            "  holdings of account {} on {}: {} positions",
+            h.account,
+            h.statement_date,
+            h.positions.len()
+        );
+        for p in &h.positions {
+            outln!(
+                "    {:<12} {:>18} {:?} {}",
+                p.isin
+                    .as_deref()
+                    .or(p.security_id.as_deref())
+                    .unwrap_or("-"),
+                p.quantity,
+                p.quantity_kind,
+                p.security_name.as_deref().unwrap_or("")
+            );
+        }
+    }
+    for t in &x.transactions {
+        outln!(
+            "  transactions of account {}: {}",
+            t.account,
+            t.transactions.len()
+        );
+    }
+    for i in &x.invoices {
+        outln!(
+            "  {:?} {} of {} from {}: {} {} payable, {} lines{}",
+            i.kind,
+            i.number,
+            i.issue_date,
+            i.supplier.name.as_deref().unwrap_or("-"),
+            i.payable,
+            i.currency,
+            i.lines.len(),
+            {
+                let p = i.arithmetic_problems();
+                if p.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — DOES NOT ADD UP: {}", p.join("; "))
+                }
+            }
+        );
+    }
+    if !x.records.is_empty() {
+        outln!("  {} records", x.records.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,436 @@
+//! What a job takes from a structured document, and the checks on what was read: statements
+//! that do not add up or do not follow the previous one, statements sent twice, invoices whose
+//! totals are wrong, bad IBAN and ISIN check digits. Each finding is a break, never a refusal:
+//! published statements often do not balance, and they must still be read.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::config::{Job, JobKind};
+use crate::extract::Extracted;
+use crate::model::ids::{iban_is_valid, isin_is_valid};
+use crate::model::invoice::Invoice;
+use crate::model::securities::{HoldingStatement, SecuritiesTransaction};
+use crate::model::statement::BankStatement;
+use crate::model::{BreakReason, Currency, Record};
+use crate::store::{
+    AddedRecords, DocumentKind, NewBreak, NewDocument, NewStatement, StoreError, Unit,
+};
+
+/// Whether `job` takes what `extracted` holds; the refusal says what the file is and what the
+/// job expects, for `failed/<name>.error.txt`.
+pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
+    let holds = if !x.statements.is_empty() {
+        "bank statements"
+    } else if !x.holdings.is_empty() {
+        "a custodian's statement of holdings"
+    } else if !x.transactions.is_empty() {
+        "a custodian's statement of transactions"
+    } else if !x.invoices.is_empty() {
+        "invoices"
+    } else {
+        "rows"
+    };
+    let ok = match &job.kind {
+        JobKind::LedgerImport { .. } => holds == "rows",
+        JobKind::CashReconciliation { .. } => holds == "rows" || holds == "bank statements",
+        JobKind::CustodyImport { .. } => {
+            holds.starts_with("a custodian") || (holds == "rows" && x.records.is_empty())
+        }
+        JobKind::InvoiceImport { .. } => holds == "invoices",
+        JobKind::Summary { .. } => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let wants = match &job.kind {
+            JobKind::LedgerImport { .. } => "ledger items (CSV or spreadsheet rows)",
+            JobKind::CashReconciliation { .. } => {
+                "bank statements (MT940/942/950, camt.052/053/054, or CSV/spreadsheet rows)"
+            }
+            JobKind::CustodyImport { .. } => "custodians' statements (MT535/536/537, semt.002)",
+            JobKind::InvoiceImport { .. } => "invoices (UBL, CII, Factur-X)",
+            JobKind::Summary { .. } => "no files",
+        };
+        Err(format!(
+            "{file}: is {} holding {holds}, but job {} takes {wants}; drop it into the folder of a job that takes it",
+            x.format.as_str(),
+            job.name
+        ))
+    }
+}
+
+/// What a file gave the job, after the checks.
+#[derive(Debug, Default)]
+pub struct Taken {
+    /// Records to store and reconcile: the rows of a tabular file, or the entries of every
+    /// statement not received before.
+    pub records: Vec<Record>,
+    /// Positions, custody transactions, invoices stored (or already known).
+    pub documents: AddedRecords,
+    pub breaks_opened: u64,
+}
+
+struct Ctx<'a> {
+    job: &'a Job,
+    run_id: i64,
+    file: &'a str,
+    at: DateTime<Utc>,
+    today: NaiveDate,
+    breaks: u64,
+}
+
+impl Ctx<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &mut self,
+        u: &mut dyn Unit,
+        reason: BreakReason,
+        detail: String,
+        amount: Option<rust_decimal::Decimal>,
+        currency: Option<Currency>,
+        since: Option<NaiveDate>,
+        source: String,
+    ) -> Result<(), StoreError> {
+        if u.open_break(&NewBreak {
+            job: &self.job.name,
+            run_id: self.run_id,
+            reason,
+            detail: &detail,
+            amount,
+            currency,
+            since: since.unwrap_or(self.today),
+            owner: self.job.owner.as_deref(),
+            record_id: None,
+            source: Some(&source),
+            at: self.at,
+        })?
+        .is_some()
+        {
+            self.breaks += 1;
+        }
+        Ok(())
+    }
+
+    fn line(&self, row: u32) -> String {
+        format!("{} line {row}", self.file)
+    }
+}
+
+/// Runs the checks and stores the structured documents of a file; returns the records the
+/// job takes. Call inside the file's unit of work, after the file row exists.
+#[allow(clippy::too_many_arguments)]
+pub fn take(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    file_id: i64,
+    file: &str,
+    x: Extracted,
+    today: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<Taken, StoreError> {
+    let mut ctx = Ctx {
+        job,
+        run_id,
+        file,
+        at,
+        today,
+        breaks: 0,
+    };
+    let mut taken = Taken {
+        records: x.records,
+        ..Default::default()
+    };
+    let format = x.format.as_str();
+    for s in &x.statements {
+        if take_statement(u, &mut ctx, file_id, format, s)? {
+            taken.records.extend(s.records());
+        }
+    }
+    let scope = match &job.kind {
+        JobKind::CustodyImport { book, .. } | JobKind::InvoiceImport { book, .. } => book.as_str(),
+        _ => job.name.as_str(),
+    };
+    let mut docs = Vec::new();
+    for h in &x.holdings {
+        check_holdings(u, &mut ctx, h)?;
+        for p in &h.positions {
+            docs.push(NewDocument {
+                kind: DocumentKind::Position,
+                identity: format!(
+                    "{}|{}|{}|{:?}",
+                    p.account,
+                    p.isin.as_deref().or(p.security_id.as_deref()).unwrap_or(""),
+                    p.as_of,
+                    p.quantity_kind
+                ),
+                account: Some(p.account.clone()),
+                key: p.isin.clone().or_else(|| p.security_id.clone()),
+                as_of: Some(p.as_of),
+                body: json(p)?,
+            });
+        }
+    }
+    for t in &x.transactions {
+        for tx in &t.transactions {
+            check_isin(u, &mut ctx, tx.isin.as_deref(), tx.source.row)?;
+            docs.push(NewDocument {
+                kind: DocumentKind::SecuritiesTransaction,
+                identity: transaction_identity(tx, t.pending),
+                account: Some(tx.account.clone()),
+                key: tx.reference.clone(),
+                as_of: tx.settlement_date,
+                body: json(tx)?,
+            });
+        }
+    }
+    for inv in &x.invoices {
+        check_invoice(u, &mut ctx, inv)?;
+        docs.push(NewDocument {
+            kind: DocumentKind::Invoice,
+            identity: format!(
+                "{}|{}|{:?}",
+                inv.supplier
+                    .vat_id
+                    .as_deref()
+                    .or(inv.supplier.name.as_deref())
+                    .unwrap_or(""),
+                inv.number,
+                inv.kind
+            ),
+            account: inv.supplier.vat_id.clone(),
+            key: Some(inv.number.clone()),
+            as_of: Some(inv.issue_date),
+            body: json(inv)?,
+        });
+    }
+    if !docs.is_empty() {
+        taken.documents = u.add_documents(scope, file_id, &docs)?;
+    }
+    taken.breaks_opened = ctx.breaks;
+    Ok(taken)
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode document: {e}")))
+}
+
+fn transaction_identity(tx: &SecuritiesTransaction, pending: bool) -> String {
+    format!(
+        "{}|{}|{}|{}|{:?}|{}|{}|{}",
+        if pending { "pending" } else { "settled" },
+        tx.account,
+        tx.custodian_reference
+            .as_deref()
+            .or(tx.reference.as_deref())
+            .unwrap_or(""),
+        tx.isin
+            .as_deref()
+            .or(tx.security_id.as_deref())
+            .unwrap_or(""),
+        tx.direction,
+        tx.quantity,
+        tx.settlement_date
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        tx.source.row
+    )
+}
+
+/// A statement is the same statement when account, currency, number and its balances' dates
+/// (or, without a number, its balances) are the same.
+pub fn statement_identity(s: &BankStatement) -> String {
+    let bal = |b: &Option<crate::model::statement::Balance>| {
+        b.as_ref()
+            .map(|b| format!("{}@{}", b.amount, b.date))
+            .unwrap_or_default()
+    };
+    format!(
+        "{:?}|{}|{}|{}|{}|{}|{}",
+        s.kind,
+        s.account,
+        s.currency.map(|c| c.to_string()).unwrap_or_default(),
+        s.number.as_deref().unwrap_or(""),
+        s.statement_id.as_deref().unwrap_or(""),
+        bal(&s.opening),
+        bal(&s.closing),
+    )
+}
+
+/// Checks one statement and stores it; `false` when it was received before (its lines are not
+/// taken again).
+fn take_statement(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    file_id: i64,
+    format: &str,
+    s: &BankStatement,
+) -> Result<bool, StoreError> {
+    let identity = statement_identity(s);
+    let name = match &s.number {
+        Some(n) => format!("statement {n} of account {}", s.account),
+        None => format!("statement of account {}", s.account),
+    };
+    let since = s.closing.as_ref().map(|b| b.date).or(s.to_date);
+    if u.statement_seen(&identity)? {
+        ctx.open(
+            u,
+            BreakReason::DuplicateStatement,
+            format!(
+                "{name}{} was received before; its {} lines were not taken again",
+                since.map(|d| format!(" for {d}")).unwrap_or_default(),
+                s.entries.len()
+            ),
+            None,
+            s.currency,
+            since,
+            ctx.line(s.source.row),
+        )?;
+        return Ok(false);
+    }
+    if let (Some(diff), Some(open), Some(close)) = (
+        s.balance_difference(),
+        s.opening.as_ref(),
+        s.closing.as_ref(),
+    ) && !diff.is_zero()
+    {
+        let reached = close.amount + diff;
+        ctx.open(
+            u,
+            BreakReason::StatementUnbalanced,
+            format!(
+                "{name}: opening balance {} plus the movements is {reached}, but the closing balance is {} (difference {diff})",
+                open.amount, close.amount
+            ),
+            Some(diff),
+            s.currency,
+            since,
+            ctx.line(s.source.row),
+        )?;
+    }
+    if let (Some(open), Some(ccy)) = (&s.opening, s.currency)
+        && s.kind == crate::model::statement::StatementKind::EndOfDay
+        && let Some(prev) = u.previous_statement(&s.account, ccy.as_str(), open.date)?
+        && prev.closing_amount != open.amount
+    {
+        ctx.open(
+            u,
+            BreakReason::StatementGap,
+            format!(
+                "{name}: opening balance {} on {} does not follow the closing balance {} of {} on {}: a statement is missing in between, or two overlap",
+                open.amount,
+                open.date,
+                prev.closing_amount,
+                prev.number
+                    .map(|n| format!("statement {n}"))
+                    .unwrap_or_else(|| "the previous statement".into()),
+                prev.closing_date
+            ),
+            Some(open.amount - prev.closing_amount),
+            Some(ccy),
+            Some(open.date),
+            ctx.line(s.source.row),
+        )?;
+    }
+    if looks_like_iban(&s.account) && !iban_is_valid(&s.account) {
+        ctx.open(
+            u,
+            BreakReason::BadCheckDigit,
+            format!(
+                "{name}: the account {} is not a valid IBAN (wrong check digits)",
+                s.account
+            ),
+            None,
+            s.currency,
+            since,
+            ctx.line(s.source.row),
+        )?;
+    }
+    u.add_statement(&NewStatement {
+        job: &ctx.job.name,
+        file_id,
+        identity: &identity,
+        format,
+        statement: s,
+    })?;
+    Ok(true)
+}
+
+fn looks_like_iban(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 15
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b[2..4].iter().all(u8::is_ascii_digit)
+}
+
+fn check_holdings(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    h: &HoldingStatement,
+) -> Result<(), StoreError> {
+    for p in &h.positions {
+        check_isin(u, ctx, p.isin.as_deref(), p.source.row)?;
+    }
+    Ok(())
+}
+
+fn check_isin(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    isin: Option<&str>,
+    row: u32,
+) -> Result<(), StoreError> {
+    if let Some(isin) = isin
+        && !isin_is_valid(isin)
+    {
+        ctx.open(
+            u,
+            BreakReason::BadCheckDigit,
+            format!("{isin} is not a valid ISIN (wrong check digit or form)"),
+            None,
+            None,
+            None,
+            ctx.line(row),
+        )?;
+    }
+    Ok(())
+}
+
+fn check_invoice(u: &mut dyn Unit, ctx: &mut Ctx<'_>, inv: &Invoice) -> Result<(), StoreError> {
+    let who = inv
+        .supplier
+        .name
+        .as_deref()
+        .or(inv.supplier.vat_id.as_deref())
+        .unwrap_or("the supplier");
+    let problems = inv.arithmetic_problems();
+    if !problems.is_empty() {
+        ctx.open(
+            u,
+            BreakReason::InvoiceArithmetic,
+            format!("invoice {} from {who}: {}", inv.number, problems.join("; ")),
+            Some(inv.payable),
+            Some(inv.currency),
+            Some(inv.issue_date),
+            ctx.line(inv.source.row),
+        )?;
+    }
+    if let Some(iban) = &inv.supplier.iban
+        && looks_like_iban(iban)
+        && !iban_is_valid(iban)
+    {
+        ctx.open(
+            u,
+            BreakReason::BadCheckDigit,
+            format!(
+                "invoice {} from {who}: the supplier's IBAN {iban} has wrong check digits; do not pay before checking it",
+                inv.number
+            ),
+            Some(inv.payable),
+            Some(inv.currency),
+            Some(inv.issue_date),
+            ctx.line(inv.source.row),
+        )?;
+    }
+    Ok(())
+}
