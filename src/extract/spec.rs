@@ -383,13 +383,11 @@ impl ExtractSpec {
         // A job that only takes structured documents (MT940, camt.053, invoices) maps no
         // columns; then a spreadsheet or CSV dropped into its folder is refused when read.
         let tabular = Field::ALL.into_iter().any(has);
-        if !tabular {
-            if let Some(f) = format.filter(|f| f.is_tabular()) {
-                return Err(SpecError::new(
-                    "extract.columns",
-                    format!("is required to read {f} files: which column holds which field"),
-                ));
-            }
+        if !tabular && let Some(f) = format.filter(|f| f.is_tabular()) {
+            return Err(SpecError::new(
+                "extract.columns",
+                format!("is required to read {f} files: which column holds which field"),
+            ));
         }
 
         if tabular && !has(Field::ValueDate) {

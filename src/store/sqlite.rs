@@ -597,13 +597,15 @@ impl Unit for SqliteUnit<'_, '_> {
     }
 
     fn documents(&mut self, scope: &str, kind: DocumentKind) -> Result<Vec<NewDocument>> {
-        let rows: Vec<(
+        // identity, account, key, as_of, body
+        type DocumentRow = (
             String,
             Option<String>,
             Option<String>,
             Option<String>,
             String,
-        )> = self
+        );
+        let rows: Vec<DocumentRow> = self
             .tx
             .prepare_cached(
                 "SELECT identity, account, key, as_of, body FROM documents
