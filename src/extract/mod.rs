@@ -31,6 +31,9 @@ mod text;
 mod xls_guard;
 pub mod xml;
 
+#[cfg(test)]
+mod regressions;
+
 use std::fmt;
 use std::sync::Arc;
 
