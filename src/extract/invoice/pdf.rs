@@ -1173,7 +1173,7 @@ mod tests {
             Some(Obj::Str(b"factur-x.xml".to_vec()))
         );
         assert_eq!(obj("(a(b)c\\)\\\nd)"), Some(Obj::Str(b"a(b)c)d".to_vec())));
-        assert_eq!(obj("<48 6 9>"), Some(Obj::Str(b"Hi\x90".to_vec())));
+        assert_eq!(obj("<4869 9>"), Some(Obj::Str(b"Hi\x90".to_vec())));
         assert_eq!(
             obj("<</A [1 2 0 R] /B<</C true>>>>"),
             Some(Obj::Dict(vec![
