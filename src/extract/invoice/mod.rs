@@ -191,7 +191,12 @@ fn read_xml(bytes: &[u8], cx: &mut Cx<'_>) -> Option<xml::Document> {
     match xml::parse(bytes, &limits) {
         Ok(doc) => Some(doc),
         Err(e) => {
-            let locator = (!e.locator.is_empty()).then(|| cx.prefixed(&e.locator));
+            // Before the root there is no element to name; inside a PDF, name the attachment.
+            let locator = if e.locator.is_empty() {
+                cx.within.map(str::to_string)
+            } else {
+                Some(cx.prefixed(&e.locator))
+            };
             cx.problems.push(Problem {
                 sheet: None,
                 row: Some(e.line),

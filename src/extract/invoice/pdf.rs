@@ -58,9 +58,15 @@ pub(super) struct Attachment {
     pub data: Vec<u8>,
 }
 
-/// Whether the bytes are a PDF: `%PDF-` within the first KB (readers accept leading junk).
+/// Whether the bytes are a PDF: `%PDF-` within the first KB (readers accept leading junk),
+/// in a file that does not start like XML.
 pub(super) fn is_pdf(bytes: &[u8]) -> bool {
-    memmem::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_some()
+    let first = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(bytes)
+        .iter()
+        .find(|c| !c.is_ascii_whitespace());
+    first != Some(&b'<') && memmem::find(&bytes[..bytes.len().min(1024)], b"%PDF-").is_some()
 }
 
 /// A cheap look for anything that could hold an attached file: an embedded file stream is

@@ -687,6 +687,15 @@ fn a_built_facturx_pdf_reads() {
         ),
         "{e}"
     );
+    // Junk attached under the invoice's name: the problem names the attachment.
+    let e = refused(&facturx_pdf("factur-x.xml", b"<rsm:CrossIndustryInvoice"));
+    assert_eq!(e.problems[0].column.as_deref(), Some("factur-x.xml"), "{e}");
+    // An XML note mentioning %PDF- is still XML.
+    let xml = CII_MINIMUM.replace(
+        "<rsm:ExchangedDocument>",
+        "<!-- %PDF-1.7 --><rsm:ExchangedDocument>",
+    );
+    assert_eq!(one(xml.as_bytes()).0, InvoiceFormat::Cii);
     // A UBL invoice in a Factur-X PDF is not Factur-X.
     let e = refused(&facturx_pdf(
         "factur-x.xml",
