@@ -22,6 +22,7 @@ mod amount;
 mod csv;
 mod date;
 mod detect;
+pub mod invoice;
 mod ods_guard;
 mod row;
 mod sheet;

@@ -1,0 +1,278 @@
+//! UN/CEFACT CII `CrossIndustryInvoice` (EN 16931 CII syntax; ZUGFeRD 2 / Factur-X profiles
+//! MINIMUM, BASIC WL, BASIC, EN 16931, EXTENDED, and XRechnung) → [`Invoice`]. MINIMUM and
+//! BASIC WL carry no lines: the invoice then has none.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::{Cx, compact, is_credit_note_code, placeholder_currency};
+use crate::extract::xml::{Document, Element};
+use crate::model::Currency;
+use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
+
+const DOCUMENT: &str = "ExchangedDocument";
+const TRANSACTION: &str = "SupplyChainTradeTransaction";
+
+/// Maps a CII document (root `CrossIndustryInvoice`, checked by the caller) to an invoice.
+/// Problems go to `cx`; the invoice returned is then incomplete and must not be used.
+pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
+    let root = &doc.root;
+    let header = root.child(DOCUMENT);
+    let number = match header {
+        Some(h) => cx.required_text(h, "ID", "the invoice number, BT-1"),
+        None => {
+            cx.missing(root, "ExchangedDocument/ID", "the invoice number, BT-1");
+            String::new()
+        }
+    };
+    let kind = match header.and_then(|h| h.text_at("TypeCode")) {
+        Some(code) if is_credit_note_code(code) => InvoiceKind::CreditNote,
+        _ => InvoiceKind::Invoice,
+    };
+    let issue_date = header
+        .and_then(|h| cx.cii_date(h, "IssueDateTime", "the issue date"))
+        .unwrap_or_else(|| {
+            let given = header
+                .and_then(|h| h.find("IssueDateTime/DateTimeString"))
+                .and_then(Element::value);
+            if given.is_none() {
+                cx.missing(
+                    header.unwrap_or(root),
+                    "IssueDateTime/DateTimeString",
+                    "the issue date, BT-2",
+                );
+            }
+            NaiveDate::MIN
+        });
+
+    let empty = Element::default();
+    let transaction = root.child(TRANSACTION).unwrap_or(&empty);
+    let agreement = transaction
+        .child("ApplicableHeaderTradeAgreement")
+        .unwrap_or(&empty);
+    let settlement = transaction.child("ApplicableHeaderTradeSettlement");
+
+    let currency = match settlement {
+        Some(s) => match s.child("InvoiceCurrencyCode") {
+            Some(e) if e.value().is_some() => {
+                let code = e.value().unwrap_or_default();
+                cx.currency_of(e, code, "the invoice currency")
+            }
+            _ => {
+                cx.missing(s, "InvoiceCurrencyCode", "the invoice currency, BT-5");
+                None
+            }
+        },
+        None => {
+            cx.missing(
+                transaction_or_root(transaction, root),
+                "ApplicableHeaderTradeSettlement/InvoiceCurrencyCode",
+                "the invoice currency, BT-5",
+            );
+            None
+        }
+    };
+    let settlement = settlement.unwrap_or(&empty);
+
+    let mut supplier = agreement
+        .child("SellerTradeParty")
+        .map(party)
+        .unwrap_or_default();
+    let means: Vec<&Element> = settlement
+        .children("SpecifiedTradeSettlementPaymentMeans")
+        .collect();
+    supplier.iban = means
+        .iter()
+        .find_map(|m| {
+            Cx::text(m, "PayeePartyCreditorFinancialAccount/IBANID")
+                .or_else(|| Cx::text(m, "PayeePartyCreditorFinancialAccount/ProprietaryID"))
+        })
+        .map(compact);
+    let mut customer = agreement
+        .child("BuyerTradeParty")
+        .map(party)
+        .unwrap_or_default();
+    customer.iban = means
+        .iter()
+        .find_map(|m| Cx::text(m, "PayerPartyDebtorFinancialAccount/IBANID"))
+        .map(compact);
+
+    let order_reference = Cx::text(agreement, "BuyerOrderReferencedDocument/IssuerAssignedID");
+    let payment_reference = Cx::text(settlement, "PaymentReference");
+
+    let due_date = settlement
+        .children("SpecifiedTradePaymentTerms")
+        .filter(|t| t.child("DueDateDateTime").is_some())
+        .find_map(|t| cx.cii_date(t, "DueDateDateTime", "the due date"));
+
+    let lines = transaction
+        .children("IncludedSupplyChainTradeLineItem")
+        .map(|l| line(l, cx))
+        .collect();
+
+    let tax = settlement
+        .children("ApplicableTradeTax")
+        .map(|t| TaxBreakdown {
+            category: Cx::text(t, "CategoryCode"),
+            rate: cx.amount(t, "RateApplicablePercent", "the VAT rate"),
+            taxable_amount: cx.required_amount(
+                t,
+                "BasisAmount",
+                "the amount VAT is charged on, BT-116",
+            ),
+            tax_amount: cx.required_amount(t, "CalculatedAmount", "the VAT amount, BT-117"),
+        })
+        .collect();
+
+    let (line_total, charge_total, allowance_total, tax_exclusive, tax_total, tax_inclusive);
+    let (prepaid, rounding, payable);
+    match settlement.child("SpecifiedTradeSettlementHeaderMonetarySummation") {
+        Some(sum) => {
+            line_total = cx.amount(sum, "LineTotalAmount", "the sum of line amounts");
+            charge_total = cx.amount(sum, "ChargeTotalAmount", "the total of charges");
+            allowance_total = cx.amount(sum, "AllowanceTotalAmount", "the total of allowances");
+            tax_exclusive = cx.amount(sum, "TaxBasisTotalAmount", "the total without VAT");
+            tax_total = vat_total(sum, currency, cx);
+            tax_inclusive = cx.amount(sum, "GrandTotalAmount", "the total with VAT");
+            prepaid = cx.amount(sum, "TotalPrepaidAmount", "the amount paid in advance");
+            rounding = cx.amount(sum, "RoundingAmount", "the rounding amount");
+            payable = cx.required_amount(sum, "DuePayableAmount", "the amount due, BT-115");
+        }
+        None => {
+            cx.missing(
+                if settlement.name.is_empty() {
+                    transaction_or_root(transaction, root)
+                } else {
+                    settlement
+                },
+                "SpecifiedTradeSettlementHeaderMonetarySummation/DuePayableAmount",
+                "the amount due, BT-115",
+            );
+            (line_total, charge_total, allowance_total) = (None, None, None);
+            (tax_exclusive, tax_total, tax_inclusive) = (None, None, None);
+            (prepaid, rounding, payable) = (None, None, Decimal::ZERO);
+        }
+    }
+
+    Invoice {
+        kind,
+        number,
+        issue_date,
+        due_date,
+        currency: currency.unwrap_or_else(placeholder_currency),
+        supplier,
+        customer,
+        order_reference,
+        payment_reference,
+        lines,
+        tax,
+        line_total,
+        allowance_total,
+        charge_total,
+        tax_exclusive,
+        tax_total,
+        tax_inclusive,
+        prepaid,
+        rounding,
+        payable,
+        source: cx.source(root),
+    }
+}
+
+/// Where to report something missing below the transaction, when even that is missing.
+fn transaction_or_root<'e>(transaction: &'e Element, root: &'e Element) -> &'e Element {
+    if transaction.name.is_empty() {
+        root
+    } else {
+        transaction
+    }
+}
+
+/// `TaxTotalAmount` in the invoice currency: with VAT accounted in another currency there is
+/// a second one in that currency (BT-111), which is not the invoice's VAT total.
+fn vat_total(sum: &Element, currency: Option<Currency>, cx: &mut Cx<'_>) -> Option<Decimal> {
+    let amounts: Vec<&Element> = sum.children("TaxTotalAmount").collect();
+    let chosen = amounts
+        .iter()
+        .find(|a| match (a.attr("currencyID"), currency) {
+            (Some(code), Some(c)) => code.trim().eq_ignore_ascii_case(c.as_str()),
+            _ => false,
+        })
+        .or_else(|| amounts.iter().find(|a| a.attr("currencyID").is_none()))
+        .or(amounts.first())?;
+    cx.amount_of(chosen, "the VAT total")
+}
+
+/// A `SellerTradeParty` or `BuyerTradeParty`. The IBAN is set by the caller.
+fn party(p: &Element) -> Party {
+    // VA is the VAT registration; FC (a national tax number) only when there is no VA.
+    let registrations: Vec<&Element> = p
+        .children("SpecifiedTaxRegistration")
+        .filter_map(|r| r.child("ID"))
+        .collect();
+    let vat_id = registrations
+        .iter()
+        .find(|id| id.attr("schemeID").map(str::trim) == Some("VA"))
+        .or(registrations.first())
+        .and_then(|id| id.value())
+        .map(str::to_string);
+    let id = Cx::text(p, "SpecifiedLegalOrganization/ID")
+        .or_else(|| Cx::text(p, "ID"))
+        .or_else(|| Cx::text(p, "GlobalID"));
+    Party {
+        name: Cx::text(p, "Name"),
+        vat_id,
+        id,
+        iban: None,
+        country: Cx::text(p, "PostalTradeAddress/CountryID"),
+    }
+}
+
+fn line(l: &Element, cx: &mut Cx<'_>) -> InvoiceLine {
+    let (quantity, unit_code) = cx.quantity(l.find("SpecifiedLineTradeDelivery/BilledQuantity"));
+    let price = l.find("SpecifiedLineTradeAgreement/NetPriceProductTradePrice");
+    let (unit_price, base_quantity) = match price {
+        Some(p) => (
+            cx.amount(p, "ChargeAmount", "the net unit price"),
+            cx.amount(p, "BasisQuantity", "the price base quantity"),
+        ),
+        None => (None, None),
+    };
+    let settlement = l.child("SpecifiedLineTradeSettlement");
+    let net_amount = match settlement {
+        Some(s) => cx.required_amount(
+            s,
+            "SpecifiedTradeSettlementLineMonetarySummation/LineTotalAmount",
+            "the line's net amount, BT-131",
+        ),
+        None => {
+            cx.missing(
+                l,
+                "SpecifiedLineTradeSettlement/SpecifiedTradeSettlementLineMonetarySummation/LineTotalAmount",
+                "the line's net amount, BT-131",
+            );
+            Decimal::ZERO
+        }
+    };
+    let tax = settlement.and_then(|s| s.child("ApplicableTradeTax"));
+    let tax_rate = match tax {
+        Some(t) => cx.amount(t, "RateApplicablePercent", "the VAT rate"),
+        None => None,
+    };
+    InvoiceLine {
+        id: Cx::text(l, "AssociatedDocumentLineDocument/LineID"),
+        description: Cx::text(l, "SpecifiedTradeProduct/Name"),
+        quantity,
+        unit_code,
+        unit_price,
+        base_quantity,
+        net_amount,
+        tax_category: tax.and_then(|t| Cx::text(t, "CategoryCode")),
+        tax_rate,
+        order_line: Cx::text(
+            l,
+            "SpecifiedLineTradeAgreement/BuyerOrderReferencedDocument/LineID",
+        ),
+        source: cx.source(l),
+    }
+}
