@@ -15,28 +15,41 @@ const ODS_MIME: &[u8] = b"application/vnd.oasis.opendocument.spreadsheet";
 const TEXT_CHECK: usize = 8 * 1024;
 
 /// What the content is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Content {
     Known(Format),
     /// Something clerk does not read; the words say what it looks like.
-    Unreadable(&'static str),
+    Unreadable(String),
 }
 
 fn sniff(layout: &Layout, b: &[u8]) -> Content {
+    // Structured documents first: they say what they are in their first bytes.
+    if let Some(f) = super::invoice::sniff(b) {
+        return Content::Known(match f {
+            super::invoice::InvoiceFormat::Ubl => Format::Ubl,
+            super::invoice::InvoiceFormat::Cii => Format::Cii,
+            super::invoice::InvoiceFormat::FacturX => Format::FacturX,
+        });
+    }
+    if let Some(root) = xml_root(b) {
+        return Content::Unreadable(xml_what(root));
+    }
     if b.starts_with(ZIP) {
         if is_ods(b) {
             return Content::Known(Format::Ods);
         }
         if memmem::find(b, b"xl/workbook.bin").is_some() {
-            return Content::Unreadable("an Excel binary workbook (XLSB); save it as XLSX or CSV");
+            return Content::Unreadable(
+                "an Excel binary workbook (XLSB); save it as XLSX or CSV".into(),
+            );
         }
         if memmem::find(b, b"[Content_Types].xml").is_some() && memmem::find(b, b"xl/").is_some() {
             return Content::Known(Format::Xlsx);
         }
         if memmem::find(b, b"word/").is_some() {
-            return Content::Unreadable("a Word document");
+            return Content::Unreadable("a Word document".into());
         }
-        return Content::Unreadable("a ZIP archive that is not a spreadsheet");
+        return Content::Unreadable("a ZIP archive that is not a spreadsheet".into());
     }
     if b.starts_with(CFB) {
         // An encrypted OOXML workbook is an OLE container holding "EncryptedPackage".
@@ -46,24 +59,73 @@ fn sniff(layout: &Layout, b: &[u8]) -> Content {
             .collect();
         if memmem::find(b, &encrypted).is_some() {
             return Content::Unreadable(
-                "a password-protected workbook; save it without a password",
+                "a password-protected workbook; save it without a password".into(),
             );
         }
         return Content::Known(Format::Xls);
     }
     if b.starts_with(b"%PDF") {
-        return Content::Unreadable("a PDF document");
+        return Content::Unreadable(
+            "a PDF without an embedded Factur-X/ZUGFeRD invoice (no factur-x.xml or zugferd-invoice.xml attachment)".into(),
+        );
     }
     if b.starts_with(b"\x1f\x8b") {
-        return Content::Unreadable("a gzip archive; unpack it first");
+        return Content::Unreadable("a gzip archive; unpack it first".into());
     }
     let utf16 =
         layout.encoding.is_utf16() || text::bom(b).is_some_and(|(e, _)| e != encoding_rs::UTF_8);
     let head = &b[..b.len().min(TEXT_CHECK)];
     if !utf16 && memchr::memchr(0, head).is_some() {
-        return Content::Unreadable("binary data (it holds NUL bytes), not text");
+        return Content::Unreadable("binary data (it holds NUL bytes), not text".into());
     }
     Content::Known(Format::Csv)
+}
+
+/// The root element's local name, if the content is XML (after a BOM, the declaration and
+/// comments).
+fn xml_root(b: &[u8]) -> Option<&str> {
+    let head = &b[..b.len().min(TEXT_CHECK)];
+    let text = std::str::from_utf8(head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head))
+        .ok()
+        .or_else(|| {
+            // A head cut inside a multi-byte character is still XML.
+            let s = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+            std::str::from_utf8(&s[..s.len().saturating_sub(3)]).ok()
+        })?;
+    let mut rest = text.trim_start();
+    if !rest.starts_with('<') {
+        return None;
+    }
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix("<?") {
+            rest = &r[r.find("?>")? + 2..];
+        } else if let Some(r) = rest.strip_prefix("<!--") {
+            rest = &r[r.find("-->")? + 3..];
+        } else if rest.starts_with("<!") {
+            return Some("!DOCTYPE");
+        } else if let Some(r) = rest.strip_prefix('<') {
+            let name = &r[..r.find(|c: char| c.is_whitespace() || c == '>' || c == '/')?];
+            return Some(name.rsplit(':').next().unwrap_or(name));
+        } else {
+            return None;
+        }
+    }
+}
+
+/// Words for an XML document clerk does not read.
+fn xml_what(root: &str) -> String {
+    match root {
+        "!DOCTYPE" => {
+            "an XML document with a DOCTYPE (refused: clerk never reads DTDs or external entities)"
+                .into()
+        }
+        "Document" => "an ISO 20022 message of a kind clerk does not read".into(),
+        "Invoice" | "CreditNote" => format!("a <{root}> without the UBL 2.1 namespace"),
+        _ => format!(
+            "an XML document (root element <{root}>) that is neither a statement nor an invoice clerk reads"
+        ),
+    }
 }
 
 /// ODF requires `mimetype` as the first entry of the zip, stored uncompressed, so the

@@ -77,6 +77,12 @@ pub enum Format {
     Xls,
     /// OpenDocument spreadsheet.
     Ods,
+    /// UBL 2.1 Invoice or CreditNote (Peppol BIS 3.0, EN 16931).
+    Ubl,
+    /// UN/CEFACT Cross Industry Invoice.
+    Cii,
+    /// Factur-X / ZUGFeRD: a PDF holding a CII invoice.
+    FacturX,
 }
 
 impl Format {
@@ -86,6 +92,9 @@ impl Format {
             Format::Xlsx => "xlsx",
             Format::Xls => "xls",
             Format::Ods => "ods",
+            Format::Ubl => "ubl",
+            Format::Cii => "cii",
+            Format::FacturX => "facturx",
         }
     }
 
@@ -96,6 +105,9 @@ impl Format {
             "xlsx" | "xlsm" => Format::Xlsx,
             "xls" => Format::Xls,
             "ods" => Format::Ods,
+            "ubl" => Format::Ubl,
+            "cii" => Format::Cii,
+            "facturx" | "factur-x" | "zugferd" => Format::FacturX,
             _ => return None,
         })
     }
@@ -113,6 +125,9 @@ impl Format {
             Format::Xlsx => "an Excel workbook (XLSX)",
             Format::Xls => "an Excel 97-2003 workbook (XLS)",
             Format::Ods => "an OpenDocument spreadsheet (ODS)",
+            Format::Ubl => "a UBL invoice",
+            Format::Cii => "a CII invoice",
+            Format::FacturX => "a Factur-X/ZUGFeRD PDF invoice",
         }
     }
 }
@@ -269,19 +284,26 @@ pub fn extract_with_progress(
     }
     let total = input.bytes.len() as u64;
     progress(0, total);
-    let (records, skipped) = match format {
-        Format::Csv => csv::extract(layout, input, progress)?,
-        Format::Xlsx => sheet::extract_xlsx(layout, input, progress)?,
-        Format::Xls => sheet::extract_xls(layout, input, progress)?,
-        Format::Ods => sheet::extract_ods(layout, input, progress)?,
-    };
-    progress(total, total);
-    Ok(Extracted {
+    let mut out = Extracted {
         format,
-        records,
-        skipped,
         ..Default::default()
-    })
+    };
+    match format {
+        Format::Csv => (out.records, out.skipped) = csv::extract(layout, input, progress)?,
+        Format::Xlsx => (out.records, out.skipped) = sheet::extract_xlsx(layout, input, progress)?,
+        Format::Xls => (out.records, out.skipped) = sheet::extract_xls(layout, input, progress)?,
+        Format::Ods => (out.records, out.skipped) = sheet::extract_ods(layout, input, progress)?,
+        Format::Ubl | Format::Cii | Format::FacturX => {
+            let expected = match format {
+                Format::Ubl => invoice::InvoiceFormat::Ubl,
+                Format::Cii => invoice::InvoiceFormat::Cii,
+                _ => invoice::InvoiceFormat::FacturX,
+            };
+            out.invoices = invoice::parse(input, Some(expected))?.1;
+        }
+    }
+    progress(total, total);
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -768,7 +768,7 @@ mod tests {
                 feed_range(&range, &mut rows, 1, &noop);
                 rows.finish(file)
             }
-            Format::Csv => unreachable!("spreadsheets only"),
+            _ => unreachable!("spreadsheets only"),
         }
     }
 

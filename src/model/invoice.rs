@@ -32,8 +32,9 @@ pub struct Party {
 pub struct InvoiceLine {
     pub id: Option<String>,
     pub description: Option<String>,
-    #[serde(with = "rust_decimal::serde::str")]
-    pub quantity: Decimal,
+    /// Invoiced quantity; UBL lets an invoice line leave it out.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub quantity: Option<Decimal>,
     pub unit_code: Option<String>,
     /// Net price per `base_quantity` units (usually 1).
     #[serde(with = "rust_decimal::serde::str_option")]
@@ -119,12 +120,18 @@ impl Invoice {
                 "the lines add up to {lines}, the invoice states a line total of {total}"
             ));
         }
-        let base = self.line_total.unwrap_or(lines);
-        let expected_exclusive =
-            base - self.allowance_total.unwrap_or_default() + self.charge_total.unwrap_or_default();
-        if let Some(excl) = self.tax_exclusive
-            && excl != expected_exclusive
+        // Profiles without lines (Factur-X MINIMUM, BASIC WL) have no line total either:
+        // nothing to check the total without VAT against.
+        let base = self
+            .line_total
+            .or((!self.lines.is_empty()).then_some(lines));
+        if let (Some(base), Some(excl)) = (base, self.tax_exclusive)
+            && excl
+                != base - self.allowance_total.unwrap_or_default()
+                    + self.charge_total.unwrap_or_default()
         {
+            let expected_exclusive = base - self.allowance_total.unwrap_or_default()
+                + self.charge_total.unwrap_or_default();
             out.push(format!(
                 "line total {base} less allowances plus charges is {expected_exclusive}, the invoice states {excl} without VAT"
             ));
@@ -159,5 +166,101 @@ impl Invoice {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn invoice(lines: &[&str]) -> Invoice {
+        let src = Source::at(Arc::from("f"), None, 1);
+        Invoice {
+            kind: InvoiceKind::Invoice,
+            number: "INV-1".into(),
+            issue_date: "2026-03-02".parse().unwrap(),
+            due_date: None,
+            currency: "EUR".parse().unwrap(),
+            supplier: Party::default(),
+            customer: Party::default(),
+            order_reference: None,
+            payment_reference: None,
+            lines: lines
+                .iter()
+                .map(|n| InvoiceLine {
+                    id: None,
+                    description: None,
+                    quantity: Some(d("1")),
+                    unit_code: None,
+                    unit_price: Some(d(n)),
+                    base_quantity: None,
+                    net_amount: d(n),
+                    tax_category: Some("S".into()),
+                    tax_rate: Some(d("19")),
+                    order_line: None,
+                    source: src.clone(),
+                })
+                .collect(),
+            tax: vec![TaxBreakdown {
+                category: Some("S".into()),
+                rate: Some(d("19")),
+                taxable_amount: d("100.00"),
+                tax_amount: d("19.00"),
+            }],
+            line_total: Some(d("100.00")),
+            allowance_total: None,
+            charge_total: None,
+            tax_exclusive: Some(d("100.00")),
+            tax_total: Some(d("19.00")),
+            tax_inclusive: Some(d("119.00")),
+            prepaid: None,
+            rounding: None,
+            payable: d("119.00"),
+            source: src,
+        }
+    }
+
+    #[test]
+    fn a_consistent_invoice_has_no_problems() {
+        assert!(
+            invoice(&["60.00", "40.00"])
+                .arithmetic_problems()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn each_rule_that_does_not_add_up_is_named() {
+        let mut i = invoice(&["60.00", "40.01"]);
+        assert_eq!(
+            i.arithmetic_problems().len(),
+            1,
+            "{:?}",
+            i.arithmetic_problems()
+        );
+        i = invoice(&["60.00", "40.00"]);
+        i.payable = d("118.99");
+        let p = i.arithmetic_problems();
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("asks for 118.99"), "{p:?}");
+        i = invoice(&["60.00", "40.00"]);
+        i.tax[0].tax_amount = d("18.00");
+        assert!(i.arithmetic_problems()[0].contains("VAT breakdown adds up to 18.00"));
+    }
+
+    #[test]
+    fn an_invoice_without_lines_or_line_total_is_not_checked_against_them() {
+        let mut i = invoice(&[]);
+        i.line_total = None;
+        assert!(
+            i.arithmetic_problems().is_empty(),
+            "{:?}",
+            i.arithmetic_problems()
+        );
     }
 }

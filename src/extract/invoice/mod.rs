@@ -483,9 +483,9 @@ impl<'a> Cx<'a> {
         }
     }
 
-    /// A quantity: an amount-like decimal. A line without one is one unit of its amount
-    /// (UBL 2.0/2.1 make the quantity optional); see the module docs.
-    fn quantity(&mut self, e: Option<&Element>) -> (Decimal, Option<String>) {
+    /// A quantity: an amount-like decimal. UBL 2.0/2.1 make it optional: a line without one
+    /// has none (a three-way match must not take an invented 1 for a delivered quantity).
+    fn quantity(&mut self, e: Option<&Element>) -> (Option<Decimal>, Option<String>) {
         match e {
             Some(q) => {
                 let unit = q
@@ -493,12 +493,9 @@ impl<'a> Cx<'a> {
                     .map(str::trim)
                     .filter(|u| !u.is_empty())
                     .map(str::to_string);
-                (
-                    self.amount_of(q, "a quantity").unwrap_or(Decimal::ONE),
-                    unit,
-                )
+                (self.amount_of(q, "a quantity"), unit)
             }
-            None => (Decimal::ONE, None),
+            None => (None, None),
         }
     }
 }
