@@ -6,10 +6,17 @@
 //! process: no error to catch. So clerk reads the records itself first, with every offset
 //! checked: the compound file (CFB) container, the `Workbook` (or `Book`) stream in it, and the
 //! BIFF records of that stream.
+//!
+//! calamine also follows the container's sector chains without noticing a loop: a chain that
+//! points back into itself makes it append the same sectors until memory runs out (found by
+//! fuzzing, 5 KB of input asking for 2 GB). So every chain calamine will follow is walked here
+//! first, and a file with a looping chain is refused as damaged.
 
 /// End of a sector chain, and the markers that are no sector at all.
 const ENDOFCHAIN: u32 = 0xFFFF_FFFE;
 const MAX_REGULAR_SECTOR: u32 = 0xFFFF_FFFA;
+
+const LOOP: &str = "the workbook is damaged: its allocation table chain loops back on itself";
 
 /// BIFF record type of DIMENSIONS.
 const DIMENSIONS: u16 = 0x0200;
@@ -31,7 +38,17 @@ struct Cfb<'a> {
 }
 
 impl<'a> Cfb<'a> {
-    fn open(file: &'a [u8]) -> Option<Self> {
+    /// `Ok(None)`: not a container this guard can read (calamine will refuse it too);
+    /// `Err`: a container whose allocation chains loop.
+    fn open(file: &'a [u8]) -> Result<Option<Self>, String> {
+        match Self::open_inner(file) {
+            Some(Ok(c)) => Ok(Some(c)),
+            Some(Err(why)) => Err(why),
+            None => Ok(None),
+        }
+    }
+
+    fn open_inner(file: &'a [u8]) -> Option<Result<Self, String>> {
         let sector_shift = u32::from(u16_at(file, 0x1E)?);
         if !(7..=16).contains(&sector_shift) {
             return None;
@@ -49,7 +66,7 @@ impl<'a> Cfb<'a> {
         while difat <= MAX_REGULAR_SECTOR && fat_sectors.len() < n_fat {
             hops += 1;
             if hops > max_sectors {
-                return None;
+                return Some(Err(LOOP.into()));
             }
             let start = (difat as usize + 1) << sector_shift;
             let sector = file.get(start..start + sector_size)?;
@@ -68,11 +85,63 @@ impl<'a> Cfb<'a> {
             let sector = file.get(start..start + sector_size)?;
             fat.extend((0..sector_size / 4).filter_map(|i| u32_at(sector, 4 * i)));
         }
-        Some(Cfb {
+        Some(Ok(Cfb {
             file,
             sector_shift,
             fat,
-        })
+        }))
+    }
+
+    /// Whether the chain from `start` ends (in `ENDOFCHAIN`, or anywhere calamine stops with
+    /// an error) rather than looping.
+    fn chain_ends(table: &[u32], start: u32) -> bool {
+        let mut s = start;
+        for _ in 0..=table.len() {
+            match table.get(s as usize) {
+                _ if s > MAX_REGULAR_SECTOR => return true,
+                None => return true,
+                Some(&next) => s = next,
+            }
+        }
+        false
+    }
+
+    /// The first looping chain calamine would follow: the directory, the mini FAT, the mini
+    /// stream, and every stream named in the directory (big streams through the FAT, small
+    /// ones through the mini FAT).
+    fn looping_chain(&self) -> Option<&'static str> {
+        let fat = &self.fat;
+        let dir_start = u32_at(self.file, 0x30)?;
+        if !Self::chain_ends(fat, dir_start) {
+            return Some("its directory");
+        }
+        if !Self::chain_ends(fat, u32_at(self.file, 0x3C)?) {
+            return Some("its mini allocation table");
+        }
+        let dir = self.chain(dir_start, self.file.len())?;
+        let mini_fat_bytes = self.chain(u32_at(self.file, 0x3C)?, self.file.len())?;
+        let mini_fat: Vec<u32> = (0..mini_fat_bytes.len() / 4)
+            .filter_map(|i| u32_at(&mini_fat_bytes, 4 * i))
+            .collect();
+        let cutoff = u32_at(self.file, 0x38)? as usize;
+        for e in (0..dir.len() / 128).filter_map(|i| dir.get(i * 128..i * 128 + 128)) {
+            let kind = e.get(0x42).copied();
+            let (Some(start), Some(len)) = (u32_at(e, 0x74), u32_at(e, 0x78)) else {
+                continue;
+            };
+            match kind {
+                // The root entry holds the mini stream, always in big sectors.
+                Some(5) if !Self::chain_ends(fat, start) => return Some("its mini stream"),
+                Some(2) if (len as usize) >= cutoff && !Self::chain_ends(fat, start) => {
+                    return Some("a stream");
+                }
+                Some(2) if (len as usize) < cutoff && !Self::chain_ends(&mini_fat, start) => {
+                    return Some("a small stream");
+                }
+                _ => {}
+            }
+        }
+        None
     }
 
     /// The bytes of a chain of regular sectors, at most `limit` of them.
@@ -205,7 +274,17 @@ fn declared_sizes(stream: &[u8]) -> Vec<Result<(u64, u64), ()>> {
 /// Why calamine must not open this XLS file, if it must not. Files that cannot be parsed here
 /// are left to calamine, which reports them as damaged.
 pub(crate) fn refuse(file: &[u8], max_cells: u64) -> Option<String> {
-    let stream = Cfb::open(file)?.workbook_stream()?;
+    let cfb = match Cfb::open(file) {
+        Ok(Some(c)) => c,
+        Ok(None) => return None,
+        Err(why) => return Some(why),
+    };
+    if let Some(what) = cfb.looping_chain() {
+        return Some(format!(
+            "the workbook is damaged: the allocation chain of {what} loops back on itself"
+        ));
+    }
+    let stream = cfb.workbook_stream()?;
     for size in declared_sizes(&stream) {
         match size {
             Err(()) => {
@@ -241,7 +320,7 @@ mod tests {
     fn reads_the_declared_dimensions_of_real_files() {
         for (f, want) in [("date.xls", (3, 2)), ("any_sheets.xls", (5, 2))] {
             let b = corpus(f);
-            let stream = Cfb::open(&b).unwrap().workbook_stream().unwrap();
+            let stream = Cfb::open(&b).unwrap().unwrap().workbook_stream().unwrap();
             let sizes = declared_sizes(&stream);
             assert!(sizes.contains(&Ok(want)), "{f}: {sizes:?}");
             assert_eq!(refuse(&b, 20_000_000), None, "{f}");
@@ -252,7 +331,7 @@ mod tests {
     /// stream, then located in the file by its bytes).
     fn with_dimensions(f: &str, rows: (u32, u32), cols: (u16, u16)) -> Vec<u8> {
         let mut b = corpus(f);
-        let stream = Cfb::open(&b).unwrap().workbook_stream().unwrap();
+        let stream = Cfb::open(&b).unwrap().unwrap().workbook_stream().unwrap();
         let mut pos = 0;
         let mut old = None;
         while let (Some(t), Some(l)) = (u16_at(&stream, pos), u16_at(&stream, pos + 2)) {
@@ -295,5 +374,37 @@ mod tests {
         let mut b = corpus("date.xls");
         b.truncate(700);
         assert_eq!(refuse(&b, 1), None);
+    }
+}
+
+#[cfg(test)]
+mod loop_tests {
+    use super::*;
+
+    /// Points the FAT entry of the mini stream's first sector (held by the root entry, in big
+    /// sectors) at itself.
+    fn with_looping_workbook_chain(f: &str) -> Vec<u8> {
+        let path = format!("{}/tests/fixtures/calamine/{f}", env!("CARGO_MANIFEST_DIR"));
+        let mut b = std::fs::read(path).unwrap();
+        let cfb = Cfb::open(&b).unwrap().unwrap();
+        let shift = cfb.sector_shift;
+        let dir = cfb.chain(u32_at(&b, 0x30).unwrap(), b.len()).unwrap();
+        let start = (0..dir.len() / 128)
+            .map(|i| &dir[i * 128..i * 128 + 128])
+            .find(|e| e[0x42] == 5)
+            .map(|e| u32_at(e, 0x74).unwrap())
+            .expect("a root entry");
+        let per = (1usize << shift) / 4;
+        let fat_sector = u32_at(&b, 0x4C + 4 * (start as usize / per)).unwrap() as usize;
+        let at = ((fat_sector + 1) << shift) + 4 * (start as usize % per);
+        b[at..at + 4].copy_from_slice(&start.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn a_looping_sector_chain_is_refused_before_calamine_follows_it() {
+        let b = with_looping_workbook_chain("date.xls");
+        let why = refuse(&b, 20_000_000).expect("refused");
+        assert!(why.contains("loops"), "{why}");
     }
 }
