@@ -31,6 +31,7 @@ mod spec;
 mod text;
 mod xls_guard;
 pub mod xml;
+mod zip_guard;
 
 #[cfg(test)]
 mod regressions;

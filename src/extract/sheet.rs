@@ -319,6 +319,10 @@ fn extract_xlsx_inner(
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
     let whole = |m: String| ExtractError::whole(input.name, m);
+    // calamine unpacks parts without a limit: look first.
+    if let Some(m) = super::zip_guard::refuse(input.bytes) {
+        return Err(whole(m));
+    }
     let mut wb: Xlsx<_> = Xlsx::new(Cursor::new(input.bytes))
         .map_err(|e| whole(open_error("an XLSX workbook", e)))?;
     let sheet = choose_sheet(layout, wb.sheets_metadata()).map_err(whole)?;
@@ -432,7 +436,11 @@ fn extract_ods_inner(
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
-    // calamine expands every sheet's repeated rows when it opens the file: look first.
+    // calamine expands every sheet's repeated rows when it opens the file, and unpacks parts
+    // without a limit: look first.
+    if let Some(m) = super::zip_guard::refuse(input.bytes) {
+        return Err(ExtractError::whole(input.name, m));
+    }
     if let Some(m) = ods_guard::refuse(input.bytes, MAX_RANGE_CELLS as u64) {
         return Err(ExtractError::whole(input.name, m));
     }
