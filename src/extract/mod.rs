@@ -26,6 +26,7 @@ mod ods_guard;
 mod row;
 mod sheet;
 pub mod sink;
+pub mod swift;
 mod spec;
 mod text;
 mod xls_guard;

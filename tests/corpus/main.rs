@@ -7,6 +7,7 @@
 //! Run: `cargo test --test corpus` (CI runs it after the other tests).
 
 mod report;
+mod swift;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +25,8 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let reports: Vec<SourceReport> = Vec::new();
+    let mut reports: Vec<SourceReport> = Vec::new();
     // Each format family adds its sources here.
+    reports.extend(swift::check(&corpus));
     report::print_and_judge(&reports)
 }

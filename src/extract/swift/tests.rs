@@ -1,0 +1,1 @@
+//! Unit tests of the SWIFT readers: table-driven where the cases are alike.
