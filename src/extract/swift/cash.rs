@@ -11,7 +11,7 @@
 //! value date of 31 December booked on 2 January lands in the next year and the reverse.
 //!
 //! **References.** `reference` is the `:61:` customer reference unless it is `NONREF` (or
-//! one of the placeholders `EREF`/`PREF`/`MARF` by which Dutch banks point into `:86:`); then
+//! one of the placeholders `EREF`/`PREF`/`MARF`/`KREF+` by which banks point into `:86:`); then
 //! the SEPA end-to-end id from `:86:` when there is one.
 //!
 //! Statement-level checks are not errors: a statement whose movements do not add up to its
@@ -143,12 +143,16 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
     } else if tail == "NONREF" || tail.starts_with("NONREF//") {
         (None, tail)
     } else {
+        // ING pads two-letter codes with a space (`NOV `), Sberbank writes `S   `.
         let t = tail.get(..4).filter(|t| {
             let t = t.as_bytes();
-            matches!(t[0], b'N' | b'F' | b'S') && t[1..].iter().all(u8::is_ascii_alphanumeric)
+            matches!(t[0], b'N' | b'F' | b'S')
+                && t[1..]
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b' ')
         });
         match t {
-            Some(t) => (Some(t), &tail[4..]),
+            Some(t) => (Some(t.trim_end()), &tail[4..]),
             None => {
                 return Err(format!(
                     "expected the transaction type (N, F or S and three characters, such as NTRF), found {}",
@@ -222,8 +226,7 @@ fn floor_limit(v: &str) -> Result<Currency, String> {
     let v = v.trim();
     let ccy = field::currency(v)
         .ok_or_else(|| format!("expected a currency code such as EUR, found {}", quoted(v)))?;
-    let rest = v[3..].trim_start_matches(['D', 'C']);
-    amount(rest)?;
+    // The limit itself is not kept (mBank writes `EURD0` without a decimal comma).
     Ok(ccy)
 }
 
@@ -257,7 +260,10 @@ pub(super) fn statement(
             ctx.problem(
                 f.line,
                 f.tag,
-                format!("expected :20: (the statement's reference) as the first field, found :{}:", f.tag),
+                format!(
+                    "expected :20: (the statement's reference) as the first field, found :{}:",
+                    f.tag
+                ),
             );
             return None;
         }
@@ -270,11 +276,49 @@ pub(super) fn statement(
             continue;
         }
         let closed = closing.is_some();
+        let single = matches!(
+            f.tag,
+            "20" | "21"
+                | "25"
+                | "25P"
+                | "28"
+                | "28C"
+                | "60F"
+                | "60M"
+                | "62F"
+                | "62M"
+                | "64"
+                | "65"
+                | "13"
+                | "13D"
+                | "34F"
+                | "90D"
+                | "90C"
+        );
+        let f = &if single {
+            let (first, more) = f.value.split_once('\n').unwrap_or((f.value, ""));
+            // Text after the closing balances is what follows a message that has no `-`
+            // (published examples put prose there); before, it is a broken field.
+            if !more.trim().is_empty() && !matches!(f.tag, "62F" | "62M" | "64" | "65") {
+                ctx.problem(
+                    f.line,
+                    f.tag,
+                    format!("unexpected text after the field: {}", quoted(more.trim())),
+                );
+            }
+            Field { value: first, ..*f }
+        } else {
+            *f
+        };
         match f.tag {
             "20" => statement_id = Some(f.value.trim().to_owned()),
             "25" | "25P" => {
                 if acct.is_some() {
-                    ctx.problem(f.line, f.tag, "a second account field in one message".into());
+                    ctx.problem(
+                        f.line,
+                        f.tag,
+                        "a second account field in one message".into(),
+                    );
                 }
                 acct = Some(account(f.value));
             }
@@ -292,9 +336,9 @@ pub(super) fn statement(
                             "an opening balance after the first; one statement has one opening balance",
                         ),
                         "60F" | "60M" => Ok(&mut opening),
-                        "62F" | "62M" if closed => Err(
-                            "a second closing balance; one statement has one closing balance",
-                        ),
+                        "62F" | "62M" if closed => {
+                            Err("a second closing balance; one statement has one closing balance")
+                        }
                         "62F" | "62M" => Ok(&mut closing),
                         "64" => {
                             available = Some(b.clone());
@@ -338,12 +382,13 @@ pub(super) fn statement(
                 if open_entry {
                     if let Some(e) = pending.last_mut() {
                         let text = info::join_lines(f.value);
+                        let text = text.trim();
                         match &mut e.info {
                             Some(t) => {
                                 t.push(' ');
-                                t.push_str(&text);
+                                t.push_str(text);
                             }
-                            None => e.info = Some(text),
+                            None => e.info = Some(text.to_owned()),
                         }
                     }
                 }
@@ -365,7 +410,11 @@ pub(super) fn statement(
     };
     if ty != MtType::Mt942 {
         if opening.is_none() {
-            ctx.problem(first, "60F", "the message has no opening balance :60F: or :60M:".into());
+            ctx.problem(
+                first,
+                "60F",
+                "the message has no opening balance :60F: or :60M:".into(),
+            );
         }
         if closing.is_none() {
             ctx.problem(
@@ -404,13 +453,12 @@ pub(super) fn statement(
                 .unwrap_or_default();
             let mut details = p.info.as_deref().map(info::details).unwrap_or_default();
             if details.counterparty_iban.is_none() {
-                details.counterparty_iban =
-                    p.line.supplementary.and_then(info::supplementary_iban);
+                details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
             }
             let customer = p
                 .line
                 .customer_reference
-                .filter(|r| !matches!(*r, "NONREF" | "EREF" | "PREF" | "MARF"));
+                .filter(|r| !matches!(*r, "NONREF" | "EREF" | "PREF" | "MARF" | "KREF+"));
             let reference = customer
                 .map(str::to_owned)
                 .or_else(|| details.end_to_end_id.clone());

@@ -214,8 +214,12 @@ fn money(v: &str) -> Result<Money, String> {
         Some(r) => (true, r),
         None => (false, v),
     };
-    let currency = field::currency(rest)
-        .ok_or_else(|| format!("expected a currency and amount such as EUR1000,, found {}", quoted(v)))?;
+    let currency = field::currency(rest).ok_or_else(|| {
+        format!(
+            "expected a currency and amount such as EUR1000,, found {}",
+            quoted(v)
+        )
+    })?;
     let a = amount(&rest[3..])?;
     Ok(Money {
         amount: if neg { -a } else { a },
@@ -311,8 +315,11 @@ pub(super) fn message(ctx: &mut Ctx<'_>, ty: MtType, fields: &[Field<'_>]) -> Re
     let mut r = Reader { ctx, tree };
     let Some(&genl) = r.tree.named("GENL").first() else {
         let line = r.ctx.start_line;
-        r.ctx
-            .problem(line, "16R", "the message has no GENL sequence (:16R:GENL)".into());
+        r.ctx.problem(
+            line,
+            "16R",
+            "the message has no GENL sequence (:16R:GENL)".into(),
+        );
         return Read::Failed;
     };
     let account = safekeeping(&r.tree, genl).unwrap_or_default();
@@ -339,7 +346,10 @@ pub(super) fn message(ctx: &mut Ctx<'_>, ty: MtType, fields: &[Field<'_>]) -> Re
         let Some(date) = r.date(stat) else {
             return Read::Failed;
         };
-        let page = r.tree.own(genl, "28E", "").map(|(_, v)| v.trim().to_owned());
+        let page = r
+            .tree
+            .own(genl, "28E", "")
+            .map(|(_, v)| v.trim().to_owned());
         let positions = holdings(&mut r, &account, date);
         return Read::Holding(HoldingStatement {
             account,
@@ -479,7 +489,10 @@ fn transactions(
                 r.ctx.problem(
                     fd.line,
                     fd.tag,
-                    format!("expected RECE or DELI (receive or deliver), found {}", quoted(other)),
+                    format!(
+                        "expected RECE or DELI (receive or deliver), found {}",
+                        quoted(other)
+                    ),
                 );
                 continue;
             }

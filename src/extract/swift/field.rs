@@ -111,14 +111,23 @@ pub(super) fn date8(s: &str) -> Option<NaiveDate> {
     if s.len() != 8 || !s.is_ascii() {
         return None;
     }
-    NaiveDate::from_ymd_opt(digits(&s[..4])? as i32, digits(&s[4..6])?, digits(&s[6..8])?)
+    NaiveDate::from_ymd_opt(
+        digits(&s[..4])? as i32,
+        digits(&s[4..6])?,
+        digits(&s[6..8])?,
+    )
 }
 
 /// A SWIFT amount: digits with a decimal comma (`1234,56`, `,5`, `1234,`). A dot is accepted
 /// in place of the comma (Rabobank's pre-SEPA export writes `300.00`); a number without a
 /// decimal mark, a second mark, signs, spaces or more than 28 digits are refused.
 pub(super) fn amount(s: &str) -> Result<Decimal, String> {
-    let bad = || format!("expected an amount with a decimal comma such as 1234,56, found {}", quoted(s));
+    let bad = || {
+        format!(
+            "expected an amount with a decimal comma such as 1234,56, found {}",
+            quoted(s)
+        )
+    };
     let b = s.as_bytes();
     let mark = b
         .iter()
@@ -174,10 +183,12 @@ pub(super) fn balance(v: &str) -> Result<(Decimal, NaiveDate, Currency), String>
             ));
         }
     };
-    let date = v
-        .get(1..7)
-        .and_then(date6)
-        .ok_or_else(|| format!("expected a date YYMMDD, found {}", quoted(v.get(1..7).unwrap_or(&v[1..]))))?;
+    let date = v.get(1..7).and_then(date6).ok_or_else(|| {
+        format!(
+            "expected a date YYMMDD, found {}",
+            quoted(v.get(1..7).unwrap_or(&v[1..]))
+        )
+    })?;
     let rest = &v[7..];
     let ccy = currency(rest).ok_or_else(|| {
         format!(
@@ -220,7 +231,9 @@ mod tests {
         ] {
             assert_eq!(amount(s).unwrap(), want.parse::<Decimal>().unwrap(), "{s}");
         }
-        for s in ["", ",", "500", "1,2,3", "1,2.3", "-5,00", "1 000,00", "12a,00"] {
+        for s in [
+            "", ",", "500", "1,2,3", "1,2.3", "-5,00", "1 000,00", "12a,00",
+        ] {
             assert!(amount(s).is_err(), "{s:?} should be refused");
         }
         assert!(amount("12345678901234567890123456789,0").is_err());
@@ -240,8 +253,16 @@ mod tests {
         assert_eq!(a, "-147.64".parse::<Decimal>().unwrap());
         assert_eq!(d, NaiveDate::from_ymd_opt(2014, 8, 29).unwrap());
         assert_eq!(c.as_str(), "EUR");
-        assert!(balance("X140829EUR1,").unwrap_err().contains("expected C or D"));
-        assert!(balance("C141387INR1,").unwrap_err().contains("expected a date YYMMDD"));
+        assert!(
+            balance("X140829EUR1,")
+                .unwrap_err()
+                .contains("expected C or D")
+        );
+        assert!(
+            balance("C141387INR1,")
+                .unwrap_err()
+                .contains("expected a date YYMMDD")
+        );
         assert!(balance("C140829EU11,").unwrap_err().contains("currency"));
     }
 

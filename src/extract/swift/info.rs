@@ -41,7 +41,7 @@ pub(super) fn details(text: &str) -> EntryDetails {
     let mut d = EntryDetails::default();
     let kw = sepa_keywords(t, &[0]);
     if !kw.is_empty() {
-        apply_sepa(&mut d, t, &kw);
+        apply_sepa(&mut d, t, &kw, &[]);
     }
     d
 }
@@ -101,6 +101,9 @@ fn german(t: &str) -> Option<EntryDetails> {
     }
     let mut remittance = String::new();
     let mut starts = Vec::new();
+    // Where the remittance lines skip a number (`?20` then `?60`): a keyword's value ends there.
+    let mut gaps = Vec::new();
+    let mut last: Option<u32> = None;
     let (mut bic30, mut acct31, mut name) = (None, None, String::new());
     for (k, &m) in marks.iter().enumerate() {
         let end = marks.get(k + 1).copied().unwrap_or(t.len());
@@ -109,6 +112,13 @@ fn german(t: &str) -> Option<EntryDetails> {
         match code {
             "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61"
             | "62" | "63" => {
+                // Order: ?20…?29 then ?60…?63.
+                let n: u32 = code.parse().unwrap_or(0);
+                let ord = if n >= 60 { n - 50 } else { n - 20 };
+                if last.is_some_and(|l| l + 1 != ord) {
+                    gaps.push(remittance.len());
+                }
+                last = Some(ord);
                 starts.push(remittance.len());
                 remittance.push_str(v);
             }
@@ -125,14 +135,14 @@ fn german(t: &str) -> Option<EntryDetails> {
     if kw.is_empty() {
         d.purpose = non_empty(&remittance);
     } else {
-        apply_sepa(&mut d, &remittance, &kw);
+        apply_sepa(&mut d, &remittance, &kw, &gaps);
     }
     Some(d)
 }
 
 const SEPA: [&str; 13] = [
-    "EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE", "IBAN", "BIC", "COAM",
-    "OAMT", "PURP",
+    "EREF", "KREF", "MREF", "CRED", "DEBT", "SVWZ", "ABWA", "ABWE", "IBAN", "BIC", "COAM", "OAMT",
+    "PURP",
 ];
 
 /// SEPA keywords (`EREF+`) in `t`: at a subfield start (`starts`), or after a character that
@@ -159,12 +169,23 @@ fn sepa_keywords<'k>(t: &str, starts: &[usize]) -> Vec<(&'k str, usize, usize)> 
     out
 }
 
-fn apply_sepa(d: &mut EntryDetails, t: &str, kw: &[(&str, usize, usize)]) {
+fn apply_sepa(d: &mut EntryDetails, t: &str, kw: &[(&str, usize, usize)], gaps: &[usize]) {
     let before = &t[..kw[0].1];
     let mut purpose = None;
+    let mut orphan = None;
     let (mut abwa, mut kw_iban, mut kw_bic) = (None, None, None);
     for (k, (key, _, vstart)) in kw.iter().enumerate() {
-        let end = kw.get(k + 1).map_or(t.len(), |n| n.1);
+        let next = kw.get(k + 1).map_or(t.len(), |n| n.1);
+        // A value ends at the next keyword or where the subfields skip a number; text after
+        // such a gap that no keyword claims is remittance text.
+        let end = gaps
+            .iter()
+            .copied()
+            .find(|&g| g > *vstart && g < next)
+            .unwrap_or(next);
+        if end < next && orphan.is_none() {
+            orphan = non_empty(&t[end..next]);
+        }
         let v = &t[*vstart..end];
         match *key {
             "EREF" => d.end_to_end_id = end_to_end(v),
@@ -177,7 +198,7 @@ fn apply_sepa(d: &mut EntryDetails, t: &str, kw: &[(&str, usize, usize)]) {
             _ => {}
         }
     }
-    d.purpose = purpose.or_else(|| non_empty(before));
+    d.purpose = purpose.or_else(|| non_empty(before)).or(orphan);
     if d.counterparty_name.is_none() {
         d.counterparty_name = abwa;
     }
@@ -190,9 +211,37 @@ fn apply_sepa(d: &mut EntryDetails, t: &str, kw: &[(&str, usize, usize)]) {
 }
 
 const SLASH: [&str; 31] = [
-    "TRTP", "IBAN", "BIC", "NAME", "REMI", "EREF", "ORDP", "BENM", "CSID", "MARF", "ISDT",
-    "PREF", "RTRN", "ID", "ADDR", "CNTP", "SVCL", "ULTD", "ULTC", "ULTB", "PURP", "OCMT",
-    "CHGS", "EXCH", "IREF", "KREF", "BBAN", "CDTRREFTP", "CDTRREF", "RFB", "ISSR",
+    "TRTP",
+    "IBAN",
+    "BIC",
+    "NAME",
+    "REMI",
+    "EREF",
+    "ORDP",
+    "BENM",
+    "CSID",
+    "MARF",
+    "ISDT",
+    "PREF",
+    "RTRN",
+    "ID",
+    "ADDR",
+    "CNTP",
+    "SVCL",
+    "ULTD",
+    "ULTC",
+    "ULTB",
+    "PURP",
+    "OCMT",
+    "CHGS",
+    "EXCH",
+    "IREF",
+    "KREF",
+    "BBAN",
+    "CDTRREFTP",
+    "CDTRREF",
+    "RFB",
+    "ISSR",
 ];
 
 /// Slash keywords (`/TRTP/…/NAME/…/REMI/…`): the text must start with a known one.
@@ -200,7 +249,8 @@ fn slashed(t: &str) -> Option<EntryDetails> {
     let b = t.as_bytes();
     let key_at = |p: usize| -> Option<&'static str> {
         SLASH.into_iter().find(|k| {
-            b.get(p + 1..p + 1 + k.len()) == Some(k.as_bytes()) && b.get(p + 1 + k.len()) == Some(&b'/')
+            b.get(p + 1..p + 1 + k.len()) == Some(k.as_bytes())
+                && b.get(p + 1 + k.len()) == Some(&b'/')
         })
     };
     key_at(0)?;
@@ -265,61 +315,105 @@ mod tests {
 
     #[test]
     fn german_subfields_with_sepa_keywords_across_lines() {
-        let got = d("105?00Basislastschrift?10931?20EREF+123/123/12345-----L110\n\
+        let got = d(
+            "105?00Basislastschrift?10931?20EREF+123/123/12345-----L110\n\
                      ?211234567890123 ?22MREF+BYA12345678901\n\
                      ?23CRED+DE99ZZZ00000012345 ?24SVWZ+STEUERNR 123/123/12345\n\
                      ?30BYLADEMM\n?31DE99700500000000012345?32Finanzamt Muenchen Abteilun\n\
-                     ?33g Erhebung?34992");
+                     ?33g Erhebung?34992",
+        );
         assert_eq!(got.purpose_code.as_deref(), Some("105"));
-        assert_eq!(got.end_to_end_id.as_deref(), Some("123/123/12345-----L1101234567890123"));
+        assert_eq!(
+            got.end_to_end_id.as_deref(),
+            Some("123/123/12345-----L1101234567890123")
+        );
         assert_eq!(got.mandate_id.as_deref(), Some("BYA12345678901"));
         assert_eq!(got.creditor_id.as_deref(), Some("DE99ZZZ00000012345"));
         assert_eq!(got.purpose.as_deref(), Some("STEUERNR 123/123/12345"));
         assert_eq!(got.counterparty_bic.as_deref(), Some("BYLADEMM"));
         // Not a valid IBAN (check digits): left in the text only.
         assert_eq!(got.counterparty_iban, None);
-        assert_eq!(got.counterparty_name.as_deref(), Some("Finanzamt Muenchen Abteilung Erhebung"));
+        assert_eq!(
+            got.counterparty_name.as_deref(),
+            Some("Finanzamt Muenchen Abteilung Erhebung")
+        );
     }
 
     #[test]
     fn german_subfields_plain_remittance_and_keyword_split_over_subfields() {
-        let got = d("051?00UEBERWEISUNG?100599?20Gehalt Oktob\ner\n?21Firma\nMustermann GmbH?3050060400?31DE89370400440532013000?32MUELLER?34339");
-        assert_eq!(got.purpose.as_deref(), Some("Gehalt OktoberFirmaMustermann GmbH"));
-        assert_eq!(got.counterparty_iban.as_deref(), Some("DE89370400440532013000"));
+        let got = d(
+            "051?00UEBERWEISUNG?100599?20Gehalt Oktob\ner\n?21Firma\nMustermann GmbH?3050060400?31DE89370400440532013000?32MUELLER?34339",
+        );
+        assert_eq!(
+            got.purpose.as_deref(),
+            Some("Gehalt OktoberFirmaMustermann GmbH")
+        );
+        assert_eq!(
+            got.counterparty_iban.as_deref(),
+            Some("DE89370400440532013000")
+        );
         assert_eq!(got.counterparty_bic, None, "a BLZ is not a BIC");
-        let got = d("835?20Cie., S.C.A.?21SEPA-BASISLASTSCHRIFT?22EREF+ 1234567890123 PAYPAL?23MREF+ 12AB234CD6E7F CRED+ A?24B12CDE0000000000000000034 S?25VWZ+ . SPOTIFY, Ihr Einkauf?26bei SPOTIFY?32PayPal (Europe) S.a.r.l. et");
+        let got = d(
+            "835?20Cie., S.C.A.?21SEPA-BASISLASTSCHRIFT?22EREF+ 1234567890123 PAYPAL?23MREF+ 12AB234CD6E7F CRED+ A?24B12CDE0000000000000000034 S?25VWZ+ . SPOTIFY, Ihr Einkauf?26bei SPOTIFY?32PayPal (Europe) S.a.r.l. et",
+        );
         assert_eq!(got.end_to_end_id.as_deref(), Some("1234567890123 PAYPAL"));
-        assert_eq!(got.creditor_id.as_deref(), Some("AB12CDE0000000000000000034"));
-        assert_eq!(got.purpose.as_deref(), Some(". SPOTIFY, Ihr Einkaufbei SPOTIFY"));
-        let got = d("171?00SEPA LASTSCHRIFT KUNDE?10281?20KREF+EREF+TRX-0A4A47C3-F846-4729?21-8A1B-5DF620F");
-        assert_eq!(got.end_to_end_id.as_deref(), Some("TRX-0A4A47C3-F846-4729-8A1B-5DF620F"));
+        assert_eq!(
+            got.creditor_id.as_deref(),
+            Some("AB12CDE0000000000000000034")
+        );
+        assert_eq!(
+            got.purpose.as_deref(),
+            Some(". SPOTIFY, Ihr Einkaufbei SPOTIFY")
+        );
+        let got = d(
+            "171?00SEPA LASTSCHRIFT KUNDE?10281?20KREF+EREF+TRX-0A4A47C3-F846-4729?21-8A1B-5DF620F",
+        );
+        assert_eq!(
+            got.end_to_end_id.as_deref(),
+            Some("TRX-0A4A47C3-F846-4729-8A1B-5DF620F")
+        );
     }
 
     #[test]
     fn triodos_writes_greater_than_for_question_mark() {
         let got = d("000>100987654321\n>20ALGEMENE TUSSENREKENING KOS>21TEN VAN 01-10-2010");
         assert_eq!(got.purpose_code.as_deref(), Some("000"));
-        assert_eq!(got.purpose.as_deref(), Some("ALGEMENE TUSSENREKENING KOSTEN VAN 01-10-2010"));
+        assert_eq!(
+            got.purpose.as_deref(),
+            Some("ALGEMENE TUSSENREKENING KOSTEN VAN 01-10-2010")
+        );
     }
 
     #[test]
     fn slash_keywords_of_dutch_banks() {
-        let got = d("/TRTP/SEPA OVERBOEKING/IBAN/NL91ABNA0417164300/BIC/INGBNL2A/NAME/\n\
-                     HR K XXXXXXX EN/OF MW H XXXXXXX/REMI/RES.NR 00042/EREF/NOTPROV\nIDED");
+        let got = d(
+            "/TRTP/SEPA OVERBOEKING/IBAN/NL91ABNA0417164300/BIC/INGBNL2A/NAME/\n\
+                     HR K XXXXXXX EN/OF MW H XXXXXXX/REMI/RES.NR 00042/EREF/NOTPROV\nIDED",
+        );
         assert_eq!(got.counterparty_iban.as_deref(), Some("NL91ABNA0417164300"));
         assert_eq!(got.counterparty_bic.as_deref(), Some("INGBNL2A"));
-        assert_eq!(got.counterparty_name.as_deref(), Some("HR K XXXXXXX EN/OF MW H XXXXXXX"));
+        assert_eq!(
+            got.counterparty_name.as_deref(),
+            Some("HR K XXXXXXX EN/OF MW H XXXXXXX")
+        );
         assert_eq!(got.purpose.as_deref(), Some("RES.NR 00042"));
         assert_eq!(got.end_to_end_id, None, "NOTPROVIDED is no id");
-        let got = d("/TRTP/SEPA INCASSO ALGEMEEN DOORLOPEND/CSID/NL36ZZZ123456780000\n/NAME/XXXXXXXX B.V./MARF/000000059990/REMI//INV/1511682351 1.1\n2.2016/IBAN/NL91ABNA0417164300/BIC/DEUTNL2AXXX/EREF/0123456789123\n61000");
+        let got = d(
+            "/TRTP/SEPA INCASSO ALGEMEEN DOORLOPEND/CSID/NL36ZZZ123456780000\n/NAME/XXXXXXXX B.V./MARF/000000059990/REMI//INV/1511682351 1.1\n2.2016/IBAN/NL91ABNA0417164300/BIC/DEUTNL2AXXX/EREF/0123456789123\n61000",
+        );
         assert_eq!(got.creditor_id.as_deref(), Some("NL36ZZZ123456780000"));
         assert_eq!(got.mandate_id.as_deref(), Some("000000059990"));
         assert_eq!(got.purpose.as_deref(), Some("/INV/1511682351 1.12.2016"));
         assert_eq!(got.end_to_end_id.as_deref(), Some("012345678912361000"));
         assert_eq!(got.counterparty_bic.as_deref(), Some("DEUTNL2AXXX"));
-        let got = d("/ORDP//NAME/Bedrijf B.V./REMI/NR.201303-111/11.3.2013\nNR.201303-112/11.3.2013/ISDT/2013-04-03");
+        let got = d(
+            "/ORDP//NAME/Bedrijf B.V./REMI/NR.201303-111/11.3.2013\nNR.201303-112/11.3.2013/ISDT/2013-04-03",
+        );
         assert_eq!(got.counterparty_name.as_deref(), Some("Bedrijf B.V."));
-        assert_eq!(got.purpose.as_deref(), Some("NR.201303-111/11.3.2013NR.201303-112/11.3.2013"));
+        assert_eq!(
+            got.purpose.as_deref(),
+            Some("NR.201303-111/11.3.2013NR.201303-112/11.3.2013")
+        );
         let got = d("/CNTP/NL91ABNA0417164300/ABNANL2A/J Jansen/AMSTERDAM/REMI/USTD//factuur 12/");
         assert_eq!(got.counterparty_iban.as_deref(), Some("NL91ABNA0417164300"));
         assert_eq!(got.counterparty_name.as_deref(), Some("J Jansen"));

@@ -319,10 +319,12 @@ impl<'a, R: BufRead> Engine<'a, R> {
             let (fields, stray) =
                 field::split_fields(&text, raw.text_line, cash::known_tag, cash::is_free_text);
             if let Some(line) = stray {
-                self.ctx.message_problem(line, "text before the first field".into());
+                self.ctx
+                    .message_problem(line, "text before the first field".into());
             }
             if fields.is_empty() {
-                self.ctx.message_problem(raw.start_line, "the message has no fields".into());
+                self.ctx
+                    .message_problem(raw.start_line, "the message has no fields".into());
                 return Read::Failed;
             }
             let bic = raw.block2.as_ref().and_then(|b| b.sender_bic.as_deref());
@@ -333,7 +335,8 @@ impl<'a, R: BufRead> Engine<'a, R> {
         } else {
             let (fields, stray) = field::split_fields(&text, raw.text_line, |_| true, |_| false);
             if let Some(line) = stray {
-                self.ctx.message_problem(line, "text before the first field".into());
+                self.ctx
+                    .message_problem(line, "text before the first field".into());
             }
             custody::message(&mut self.ctx, ty, &fields)
         };

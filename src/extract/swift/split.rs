@@ -288,7 +288,7 @@ impl<R: BufRead> Splitter<R> {
         }
         if let Some(p) = memmem::rfind(head, b"{2:") {
             let v = &head[p + 3..];
-            if let Some(&io) = v.first() {
+            if let Some(&io) = v.first().filter(|c| matches!(c, b'I' | b'O')) {
                 let end = v.iter().position(|&c| c == b'}').unwrap_or(v.len());
                 self.header.block2 = Some((io, String::from_utf8_lossy(&v[1..end]).into_owned()));
             }
@@ -370,7 +370,12 @@ impl<R: BufRead> Splitter<R> {
 
     fn inside(&mut self, n: u32) -> Result<Option<RawMessage>, SplitError> {
         let line = &self.lines.line;
-        let t = trim(line);
+        // Control characters too: `-` followed by ETX or SUB (DOS end of file) ends a message.
+        let t = trim(line).trim_ascii_end();
+        let t = match t.iter().rposition(|c| !c.is_ascii_control()) {
+            Some(p) if t.first() == Some(&b'-') => &t[..=p],
+            _ => t,
+        };
         if let Some(&first) = t.first() {
             if first == b'-' {
                 let std_end = t == b"-" || t.starts_with(b"-}");
@@ -402,9 +407,7 @@ impl<R: BufRead> Splitter<R> {
             Some((tag, v)) => {
                 let opens_next = match tag {
                     b"20" => self.first_tag == b"20",
-                    b"16R" => {
-                        trim(&line[start + v..]) == b"GENL" && self.first_tag == b"16R"
-                    }
+                    b"16R" => trim(&line[start + v..]) == b"GENL" && self.first_tag == b"16R",
                     _ => false,
                 };
                 if opens_next && self.fields > 0 {
@@ -444,8 +447,10 @@ impl<R: BufRead> Splitter<R> {
 pub(super) fn decode(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => encoding_rs::WINDOWS_1252
-            .decode_without_bom_handling(bytes)
-            .0,
+        Err(_) => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
     }
 }
