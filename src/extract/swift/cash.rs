@@ -99,9 +99,12 @@ fn entry_date(mmdd: &str, value: NaiveDate) -> Option<NaiveDate> {
 pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
     let (first, rest) = value.split_once('\n').unwrap_or((value, ""));
     let s = first.trim_end();
-    let vd = s.get(..6).unwrap_or(s);
-    let value_date =
-        date6(vd).ok_or_else(|| format!("expected a value date YYMMDD, found {}", quoted(vd)))?;
+    let value_date = s.get(..6).and_then(date6).ok_or_else(|| {
+        format!(
+            "expected a value date YYMMDD, found {}",
+            quoted(field::date_token(s, 6))
+        )
+    })?;
     let mut p = 6;
     let b = s.as_bytes();
     let mut entry = None;

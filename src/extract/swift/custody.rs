@@ -577,7 +577,8 @@ fn when<'t>(tree: &Tree<'t>, t: usize, q: &str) -> Option<(Field<'t>, &'t str)> 
 
 /// MT537 status and reason codes (`:25D:`, `:24B:`) of a transaction: in its own
 /// sub-sequences (statement by transaction) and in the enclosing `STAT` sequences and their
-/// `REAS` (statement by status).
+/// `REAS` (statement by status). Other enclosing sequences' codes (a penalty's `PNST`) are not
+/// the transaction's.
 fn status_codes(tree: &Tree<'_>, t: usize) -> String {
     let mut codes: Vec<String> = Vec::new();
     let mut add = |i: usize| {
@@ -593,7 +594,7 @@ fn status_codes(tree: &Tree<'_>, t: usize) -> String {
         }
     };
     tree.walk(t, &mut add);
-    for a in tree.ancestors(t) {
+    for a in tree.ancestors(t).filter(|&a| tree.nodes[a].name == "STAT") {
         add(a);
         for &c in &tree.nodes[a].children {
             if tree.nodes[c].name == "REAS" {

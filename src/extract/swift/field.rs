@@ -97,6 +97,18 @@ fn digits(s: &str) -> Option<u32> {
     }
 }
 
+/// What to quote when a date is not valid: its run of digits when shorter than `len`, else
+/// `len` characters.
+pub(super) fn date_token(s: &str, len: usize) -> &str {
+    let digits = s.bytes().take(len).take_while(u8::is_ascii_digit).count();
+    let end = if digits > 0 && digits < len {
+        digits
+    } else {
+        s.char_indices().nth(len).map_or(s.len(), |(i, _)| i)
+    };
+    &s[..end]
+}
+
 /// `YYMMDD`.
 pub(super) fn date6(s: &str) -> Option<NaiveDate> {
     if s.len() != 6 || !s.is_ascii() {
@@ -186,7 +198,7 @@ pub(super) fn balance(v: &str) -> Result<(Decimal, NaiveDate, Currency), String>
     let date = v.get(1..7).and_then(date6).ok_or_else(|| {
         format!(
             "expected a date YYMMDD, found {}",
-            quoted(v.get(1..7).unwrap_or(&v[1..]))
+            quoted(date_token(&v[1..], 6))
         )
     })?;
     let rest = &v[7..];
