@@ -200,7 +200,10 @@ fn account(v: &str) -> (Option<String>, String, Option<Currency>) {
     // an IBAN (some end in letters).
     let mut acct = rest.trim();
     let mut ccy = None;
-    if !crate::model::ids::iban_is_valid(acct) && acct.len() > 3 {
+    if !crate::model::ids::iban_is_valid(acct)
+        && acct.len() > 3
+        && acct.is_char_boundary(acct.len() - 3)
+    {
         let (head, tail) = acct.split_at(acct.len() - 3);
         let before = head.as_bytes()[head.len() - 1];
         if tail.bytes().all(|c| c.is_ascii_uppercase())

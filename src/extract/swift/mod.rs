@@ -138,7 +138,11 @@ fn has_tag(text: &str, tag: &str) -> bool {
 
 /// The message type from the fields present.
 fn guess(text: &str) -> Option<MtType> {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let text: std::borrow::Cow<'_, str> = if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n").into()
+    } else {
+        text.into()
+    };
     if has_tag(&text, ":16R:") {
         return Some(if has_tag(&text, ":16R:TRANSDET") {
             MtType::Mt536

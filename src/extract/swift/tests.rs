@@ -758,6 +758,19 @@ fn binary_junk_and_long_lines_are_refused_without_panic() {
     let e = error(long.as_bytes());
     assert_eq!(e.problems[0].row, Some(2));
     assert!(e.problems[0].message.contains("longer than 64 KiB"));
+    // Damaged copies of a real file (bytes replaced, including by non-ASCII ones): an error
+    // or a reading, never a panic.
+    let clean = fixture("php-mt940/abn_issue48.sta");
+    for i in 0..3000u32 {
+        let mut b = clean.clone();
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let at = (x >> 8) as usize % b.len();
+        let with = [
+            b'\n', b':', b'/', b'?', b'-', b'}', b'{', 0xC3, 0xFC, b'9', b'C', b'+',
+        ];
+        b[at] = with[(i as usize) % with.len()];
+        let _ = run(&b, None);
+    }
     // Every prefix of a real file: an error or a reading, never a panic.
     let bytes = fixture("wolph-mt940/sepa_mt9401.sta");
     for cut in (0..bytes.len()).step_by(97) {
