@@ -46,7 +46,7 @@ fn generate(path: &std::path::Path, target: u64) -> std::io::Result<(u64, Decima
     let mut written: u64 = 0;
     let mut entries: u64 = 0;
     let mut total = Decimal::ZERO;
-    let mut balance: i64 = 1_000_000_00; // cents
+    let mut balance: i64 = 100_000_000; // cents
     let mut msg = 0u64;
     let mut buf = String::with_capacity(ENTRIES_PER_MESSAGE * 400);
     while written < target {
@@ -63,7 +63,7 @@ fn generate(path: &std::path::Path, target: u64) -> std::io::Result<(u64, Decima
         ));
         for k in 0..ENTRIES_PER_MESSAGE as u64 {
             let cents = ((msg * 7919 + k * 104_729) % 500_000) as i64 + 1;
-            let credit = (msg + k) % 3 != 0;
+            let credit = !(msg + k).is_multiple_of(3);
             balance += if credit { cents } else { -cents };
             let amount = Decimal::new(if credit { cents } else { -cents }, 2);
             total += amount;

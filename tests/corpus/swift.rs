@@ -410,12 +410,12 @@ pub fn check(corpus: &Path) -> Vec<SourceReport> {
         .collect();
     // An explanation nobody needs any more is stale: the table must stay true.
     for (file, _) in EXPLAINED {
-        if !used.contains(file) {
-            if let Some(r) = reports.iter_mut().find(|r| file.starts_with(&r.source)) {
-                r.unexplained.push(format!(
-                    "{file}: listed in EXPLAINED but agrees now (remove it)"
-                ));
-            }
+        if !used.contains(file)
+            && let Some(r) = reports.iter_mut().find(|r| file.starts_with(&r.source))
+        {
+            r.unexplained.push(format!(
+                "{file}: listed in EXPLAINED but agrees now (remove it)"
+            ));
         }
     }
     reports
@@ -897,14 +897,14 @@ fn wolph(cmp: &mut Cmp, got: &[BankStatement], exp: &Value) {
                     en.details.end_to_end_id.clone(),
                 );
             }
-            if d["additional_purpose"].is_null() {
-                if let Some(p) = s(&d["purpose"]) {
-                    cmp.opt(
-                        format!("{at} purpose"),
-                        Some(p.trim().to_owned()),
-                        en.details.purpose.clone(),
-                    );
-                }
+            if d["additional_purpose"].is_null()
+                && let Some(p) = s(&d["purpose"])
+            {
+                cmp.opt(
+                    format!("{at} purpose"),
+                    Some(p.trim().to_owned()),
+                    en.details.purpose.clone(),
+                );
             }
         }
     }

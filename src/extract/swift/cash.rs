@@ -130,11 +130,11 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
     };
     p += mark.len();
     let mut funds_code = None;
-    if let Some(&c) = b.get(p) {
-        if c.is_ascii_alphabetic() {
-            funds_code = Some(c as char);
-            p += 1;
-        }
+    if let Some(&c) = b.get(p)
+        && c.is_ascii_alphabetic()
+    {
+        funds_code = Some(c as char);
+        p += 1;
     }
     let alen = amount_len(&s[p..]);
     let amt = amount(&s[p..p + alen])?;
@@ -175,7 +175,7 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
         None => (refs, None, None),
     };
     let opt = |s: &'a str| Some(s.trim()).filter(|s| !s.is_empty());
-    let supplementary = opt(rest.trim()).or(extra.and_then(|e| opt(e)));
+    let supplementary = opt(rest.trim()).or(extra.and_then(&opt));
     Ok(Line61 {
         value_date,
         entry_date: entry,
@@ -184,7 +184,7 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
         amount: amt,
         transaction_type,
         customer_reference: opt(customer),
-        bank_reference: bank.and_then(|b| opt(b)),
+        bank_reference: bank.and_then(&opt),
         supplementary,
     })
 }
@@ -208,11 +208,10 @@ fn account(v: &str) -> (Option<String>, String, Option<Currency>) {
         let before = head.as_bytes()[head.len() - 1];
         if tail.bytes().all(|c| c.is_ascii_uppercase())
             && (before.is_ascii_digit() || before == b' ' || before == b'/')
+            && let Ok(c) = tail.parse()
         {
-            if let Ok(c) = tail.parse() {
-                ccy = Some(c);
-                acct = head.trim_end().trim_end_matches('/');
-            }
+            ccy = Some(c);
+            acct = head.trim_end().trim_end_matches('/');
         }
     }
     (bic, acct.to_owned(), ccy)
@@ -384,21 +383,19 @@ pub(super) fn statement(
                     }
                 }
             }
-            "86" => {
-                if open_entry {
-                    if let Some(e) = pending.last_mut() {
-                        let text = info::join_lines(f.value);
-                        let text = text.trim();
-                        match &mut e.info {
-                            Some(t) => {
-                                t.push(' ');
-                                t.push_str(text);
-                            }
-                            None => e.info = Some(text.to_owned()),
+            // Otherwise (no entry open) information for the whole message: not kept.
+            "86" if open_entry => {
+                if let Some(e) = pending.last_mut() {
+                    let text = info::join_lines(f.value);
+                    let text = text.trim();
+                    match &mut e.info {
+                        Some(t) => {
+                            t.push(' ');
+                            t.push_str(text);
                         }
+                        None => e.info = Some(text.to_owned()),
                     }
                 }
-                // Otherwise information for the whole message: not kept.
             }
             "13D" | "13" => created = date_time(f.value).or(created),
             "34F" => match floor_limit(f.value) {

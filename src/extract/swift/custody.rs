@@ -583,12 +583,12 @@ fn status_codes(tree: &Tree<'_>, t: usize) -> String {
     let mut codes: Vec<String> = Vec::new();
     let mut add = |i: usize| {
         for f in &tree.nodes[i].fields {
-            if f.tag == "25D" || f.tag == "24B" {
-                if let Some((q, v)) = qualified(f.value) {
-                    let c = format!("{q}//{}", v.trim());
-                    if !codes.contains(&c) {
-                        codes.push(c);
-                    }
+            if (f.tag == "25D" || f.tag == "24B")
+                && let Some((q, v)) = qualified(f.value)
+            {
+                let c = format!("{q}//{}", v.trim());
+                if !codes.contains(&c) {
+                    codes.push(c);
                 }
             }
         }

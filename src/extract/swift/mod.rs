@@ -117,14 +117,13 @@ pub fn sniff(bytes: &[u8]) -> Option<MtType> {
     let mut from = 0;
     while let Some(p) = memmem::find(&head[from..], b"{2:") {
         let p = from + p;
-        if let (Some(b'I' | b'O'), Some(n)) = (head.get(p + 3), head.get(p + 4..p + 7)) {
-            if let Some(t) = std::str::from_utf8(n)
+        if let (Some(b'I' | b'O'), Some(n)) = (head.get(p + 3), head.get(p + 4..p + 7))
+            && let Some(t) = std::str::from_utf8(n)
                 .ok()
                 .and_then(|n| n.parse().ok())
                 .and_then(MtType::from_number)
-            {
-                return Some(t);
-            }
+        {
+            return Some(t);
         }
         from = p + 3;
     }
@@ -373,10 +372,10 @@ impl<'a, R: BufRead> Engine<'a, R> {
                 }
             },
         };
-        if let Some(e) = self.expected {
-            if e != ty {
-                return Err(format!("expected an {e}, found an {ty}"));
-            }
+        if let Some(e) = self.expected
+            && e != ty
+        {
+            return Err(format!("expected an {e}, found an {ty}"));
         }
         Ok(ty)
     }

@@ -420,13 +420,13 @@ impl<R: BufRead> Splitter<R> {
             None => Vec::new(),
         };
         self.push_line(n, &tag);
-        if let Some(m) = &self.current {
-            if m.text.len() > MAX_MESSAGE {
-                return Err(SplitError::MessageTooLarge {
-                    index: m.index,
-                    line: m.start_line,
-                });
-            }
+        if let Some(m) = &self.current
+            && m.text.len() > MAX_MESSAGE
+        {
+            return Err(SplitError::MessageTooLarge {
+                index: m.index,
+                line: m.start_line,
+            });
         }
         Ok(None)
     }

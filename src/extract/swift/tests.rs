@@ -692,7 +692,8 @@ fn custody_errors_name_line_and_field() {
 #[test]
 fn errors_name_message_line_and_field() {
     // (input, line, field, words)
-    let cases: &[(&[u8], Option<u32>, Option<&str>, &str)] = &[
+    type Case<'a> = (&'a [u8], Option<u32>, Option<&'a str>, &'a str);
+    let cases: &[Case] = &[
         (b"1\n2\n3\n", None, None, "not a SWIFT MT message"),
         (b"", None, None, "not a SWIFT MT message"),
         (
