@@ -387,13 +387,12 @@ pub(super) fn statement(
             "86" if open_entry => {
                 if let Some(e) = pending.last_mut() {
                     let text = info::join_lines(f.value);
-                    let text = text.trim();
                     match &mut e.info {
                         Some(t) => {
                             t.push(' ');
-                            t.push_str(text);
+                            t.push_str(&text);
                         }
-                        None => e.info = Some(text.to_owned()),
+                        None => e.info = Some(text),
                     }
                 }
             }
@@ -427,12 +426,14 @@ pub(super) fn statement(
             );
         }
     }
-    let currency = opening
-        .as_ref()
-        .map(|b| b.0.currency)
-        .or(closing.as_ref().map(|b| b.0.currency))
-        .or(floor_ccy)
-        .or(acct_ccy);
+    let from_balances = opening.as_ref().or(closing.as_ref()).map(|b| b.0.currency);
+    // MT942 states its currency in the floor limit; the others in their balances.
+    let currency = if ty == MtType::Mt942 {
+        floor_ccy.or(from_balances)
+    } else {
+        from_balances.or(floor_ccy)
+    }
+    .or(acct_ccy);
     let Some(currency) = currency else {
         ctx.problem(
             first,

@@ -20,12 +20,15 @@
 use crate::model::ids::iban_is_valid;
 use crate::model::statement::EntryDetails;
 
-/// The lines of one `:86:` value joined as they were wrapped (see the module comment).
+/// The lines of one `:86:` value joined as they were wrapped (see the module comment), with
+/// the spaces around the whole trimmed.
 pub(super) fn join_lines(value: &str) -> String {
+    let value = value.trim();
     let mut out = String::with_capacity(value.len());
     for line in value.split('\n') {
         out.push_str(line);
     }
+    out.truncate(out.trim_end().len());
     out
 }
 
@@ -154,6 +157,9 @@ fn sepa_keywords<'k>(t: &str, starts: &[usize]) -> Vec<(&'k str, usize, usize)> 
     while let Some(p) = memchr::memchr(b'+', &b[i..]) {
         let plus = i + p;
         i = plus + 1;
+        if plus < 3 || !b[plus - 1].is_ascii_uppercase() {
+            continue;
+        }
         for k in SEPA {
             let Some(at) = plus.checked_sub(k.len()) else {
                 continue;

@@ -393,8 +393,16 @@ impl<R: BufRead> Splitter<R> {
                     return Ok(msg);
                 }
             }
-            if first == b'$' && t.len() == 1 {
-                return Ok(self.finish(End::Terminated(n)));
+            if first == b'$' {
+                // `$` separates messages (some German banks); a message may follow on the
+                // same line.
+                let rest = trim(&t[1..]).to_vec();
+                let msg = self.finish(End::Terminated(n));
+                if !rest.is_empty() {
+                    self.lines.line = rest;
+                    self.reprocess = true;
+                }
+                return Ok(msg);
             }
             if first == b'{' && self.fields > 0 {
                 let msg = self.finish(End::Open);

@@ -363,6 +363,10 @@ fn multi_message_files_with_and_without_headers_and_any_line_end() {
             "junk lines",
             format!("ABNANL2A\n940\nABNANL2A\n{bare}\n$\n"),
         ),
+        (
+            "$ separators",
+            format!("{body}${}$", body.replace(":20:A", ":20:B")),
+        ),
     ] {
         let s = statements(&text);
         assert_eq!(s.len(), 2, "{what}");
