@@ -276,6 +276,11 @@ impl<R: BufRead> Splitter<R> {
 
     /// A line of FIN header blocks (`{1:…}{2:…}{3:…}{4:`), possibly after an acknowledgement.
     fn header_line(&mut self, t: &[u8], n: u32) {
+        let opens = [&b"{1:"[..], b"{2:", b"{3:", b"{4:"];
+        if !opens.iter().any(|o| memmem::find(t, o).is_some()) {
+            // A trailer (`{5:…}`, `{S:…}`) of the message before.
+            return;
+        }
         self.header.start_line.get_or_insert(n);
         let open = memmem::rfind(t, b"{4:");
         let head = &t[..open.unwrap_or(t.len())];

@@ -382,6 +382,9 @@ fn multi_message_files_with_and_without_headers_and_any_line_end() {
     assert_eq!(s[0].source.row, 1);
     assert_eq!(s[1].source.locator.as_deref(), Some("message 2"));
     assert_eq!(s[1].entries[0].source.row, 14);
+    // A trailer on its own line is not the next message's start.
+    let s = statements(&headered.replace("-}{5:", "-}\n{5:"));
+    assert_eq!(s[1].source.row, 10);
     let s = statements(&bare.replace('\n', "\r"));
     assert_eq!(s[1].entries[0].source.row, 13, "line numbers with lone CR");
 }
