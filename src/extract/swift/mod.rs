@@ -12,6 +12,19 @@
 //!   SEPA `EREF+` keywords, Dutch `/EREF/` keywords).
 //! - `custody`: MT535/536/537 → [`HoldingStatement`], [`TransactionStatement`].
 //!
+//! Decisions (the reasons are with the code):
+//! - Signs: `C` and `RD` positive, `D` and `RC` negative (`cash`).
+//! - `:86:` lines are joined with nothing between them: SWIFT wraps at the width, mid-word and
+//!   mid-reference (`info`).
+//! - Tolerated, because banks send it: junk lines between messages, `-XXX`/`-å`/`$` as message
+//!   ends, no `-` at all, ING's `NOV ` type codes, a missing customer reference, missing type
+//!   and reference (`…C1,00//REF`), a decimal dot instead of the comma, a timestamp wrapped
+//!   into a line starting `:12:` inside `:86:`, prose after the closing balance of a message
+//!   without `-`.
+//! - Refused, because the data would be guessed: dates that do not exist, amounts without a
+//!   decimal mark, unknown fields, a second account or closing balance, a message without
+//!   `:20:`/`:25:`/balances or cut short, an unclosed `:16R:` sequence.
+//!
 //! **Invariant:** a file with any problem is refused whole; problems name the message, the
 //! line and the field (`message 2: expected a value date YYMMDD, found "25133"`), up to
 //! [`MAX_PROBLEMS`]. A statement that does not add up is not a problem (see

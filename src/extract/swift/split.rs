@@ -175,8 +175,6 @@ pub(super) struct Splitter<R> {
     fields: u32,
     closing_seen: bool,
     first_tag: Vec<u8>,
-    /// Non-empty lines outside messages (for "not a SWIFT message" diagnostics).
-    pub junk_lines: u32,
 }
 
 /// A field line: `:` two digits, an optional letter, `:` (spaces before the closing colon are
@@ -222,7 +220,6 @@ impl<R: BufRead> Splitter<R> {
             fields: 0,
             closing_seen: false,
             first_tag: Vec::new(),
-            junk_lines: 0,
         }
     }
 
@@ -264,14 +261,13 @@ impl<R: BufRead> Splitter<R> {
             return;
         }
         let start = line.len() - line.trim_ascii_start().len();
+        // Anything but a field outside a message is a bank's decoration: skipped.
         if let Some((tag, _)) = tag_of(&line[start..]) {
             let tag = tag.to_vec();
             let start_line = self.header.start_line.unwrap_or(n);
             self.open(start_line, n, false);
             self.push_line(n, &tag);
-            return;
         }
-        self.junk_lines += 1;
     }
 
     /// A line of FIN header blocks (`{1:…}{2:…}{3:…}{4:`), possibly after an acknowledgement.
