@@ -28,6 +28,7 @@ mod row;
 mod sheet;
 pub mod sink;
 mod spec;
+pub mod swift;
 mod text;
 mod xls_guard;
 pub mod xml;

@@ -8,6 +8,7 @@
 
 mod invoice;
 mod report;
+mod swift;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
     }
     let mut reports: Vec<SourceReport> = Vec::new();
     // Each format family adds its sources here.
+    reports.extend(swift::check(&corpus));
     reports.extend(invoice::check(&corpus));
     report::print_and_judge(&reports)
 }

@@ -1,0 +1,517 @@
+//! MT940, MT942 and MT950: one message → one [`BankStatement`] with its entries.
+//!
+//! **Sign rule.** An entry's amount is signed by its effect on the balance: `C` (credit) and
+//! `RD` (reversal of a debit: money comes back) are positive, `D` (debit) and `RC` (reversal of
+//! a credit: money goes out again) negative; `reversal` is set for `RC`/`RD`. MT942's `EC`/`ED`
+//! (expected credit/debit) are signed like `C`/`D` and carry status `PDNG`: they are not
+//! booked.
+//!
+//! **Entry dates.** `:61:` gives the booking (entry) date as `MMDD` only. Its year is the one
+//! of the three around the value date's year that puts it closest to the value date, so a
+//! value date of 31 December booked on 2 January lands in the next year and the reverse.
+//!
+//! **References.** `reference` is the `:61:` customer reference unless it is `NONREF` (or
+//! one of the placeholders `EREF`/`PREF`/`MARF`/`KREF+` by which banks point into `:86:`); then
+//! the SEPA end-to-end id from `:86:` when there is one.
+//!
+//! Statement-level checks are not errors: a statement whose movements do not add up to its
+//! closing balance is read, and [`BankStatement::balance_difference`] tells.
+
+use std::sync::Arc;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
+use rust_decimal::Decimal;
+
+use super::field::{self, Field, amount, amount_len, balance, date6, quoted};
+use super::info;
+use super::{Ctx, MtType};
+use crate::model::statement::{Balance, BankStatement, StatementEntry, StatementKind};
+use crate::model::{Currency, Source};
+
+/// Tags a cash statement message may hold. Others are refused, except right after a
+/// free-text field, where they are a wrapped line (see `field::split_fields`).
+pub(super) fn known_tag(tag: &str) -> bool {
+    matches!(
+        tag,
+        "20" | "21"
+            | "25"
+            | "25P"
+            | "28"
+            | "28C"
+            | "60F"
+            | "60M"
+            | "61"
+            | "86"
+            | "62F"
+            | "62M"
+            | "64"
+            | "65"
+            | "13"
+            | "13D"
+            | "34F"
+            | "90D"
+            | "90C"
+            | "NS"
+    )
+}
+
+pub(super) fn is_free_text(tag: &str) -> bool {
+    tag == "86" || tag == "NS"
+}
+
+/// A `:61:` statement line, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Line61<'a> {
+    pub value_date: NaiveDate,
+    pub entry_date: Option<NaiveDate>,
+    /// `C`, `D`, `RC`, `RD`, `EC`, `ED`.
+    pub mark: &'a str,
+    pub funds_code: Option<char>,
+    /// Unsigned, as written.
+    pub amount: Decimal,
+    pub transaction_type: Option<&'a str>,
+    pub customer_reference: Option<&'a str>,
+    pub bank_reference: Option<&'a str>,
+    pub supplementary: Option<&'a str>,
+}
+
+impl Line61<'_> {
+    /// The amount signed by its effect on the balance (see the module comment).
+    pub fn signed_amount(&self) -> Decimal {
+        match self.mark {
+            "D" | "RC" | "ED" => -self.amount,
+            _ => self.amount,
+        }
+    }
+}
+
+/// The booking date from `MMDD`: the year around the value date's that puts it closest.
+fn entry_date(mmdd: &str, value: NaiveDate) -> Option<NaiveDate> {
+    let m: u32 = mmdd.get(..2)?.parse().ok()?;
+    let d: u32 = mmdd.get(2..4)?.parse().ok()?;
+    [value.year(), value.year() + 1, value.year() - 1]
+        .into_iter()
+        .filter_map(|y| NaiveDate::from_ymd_opt(y, m, d))
+        .min_by_key(|e| (*e - value).num_days().abs())
+}
+
+/// Parses `:61:` (value, then optional supplementary details on the next line).
+pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
+    let (first, rest) = value.split_once('\n').unwrap_or((value, ""));
+    let s = first.trim_end();
+    let value_date = s.get(..6).and_then(date6).ok_or_else(|| {
+        format!(
+            "expected a value date YYMMDD, found {}",
+            quoted(field::date_token(s, 6))
+        )
+    })?;
+    let mut p = 6;
+    let b = s.as_bytes();
+    let mut entry = None;
+    if b.get(p).is_some_and(u8::is_ascii_digit) {
+        let ed = s.get(p..p + 4).unwrap_or(&s[p..]);
+        entry = Some(
+            (ed.len() == 4 && ed.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| entry_date(ed, value_date))
+                .flatten()
+                .ok_or_else(|| format!("expected an entry date MMDD, found {}", quoted(ed)))?,
+        );
+        p += 4;
+    }
+    let mark = match (b.get(p), b.get(p + 1)) {
+        (Some(b'R' | b'E'), Some(b'C' | b'D')) => &s[p..p + 2],
+        (Some(b'C' | b'D'), _) => &s[p..p + 1],
+        _ => {
+            return Err(format!(
+                "expected the debit/credit mark C, D, RC or RD, found {}",
+                quoted(&s[p.min(s.len())..])
+            ));
+        }
+    };
+    p += mark.len();
+    let mut funds_code = None;
+    if let Some(&c) = b.get(p)
+        && c.is_ascii_alphabetic()
+    {
+        funds_code = Some(c as char);
+        p += 1;
+    }
+    let alen = amount_len(&s[p..]);
+    let amt = amount(&s[p..p + alen])?;
+    p += alen;
+    let tail = &s[p..];
+    let (transaction_type, refs) = if tail.is_empty() || tail.starts_with("//") {
+        // Some banks leave out type and reference.
+        (None, tail)
+    } else if tail == "NONREF" || tail.starts_with("NONREF//") {
+        (None, tail)
+    } else {
+        // ING pads two-letter codes with a space (`NOV `), Sberbank writes `S   `.
+        let t = tail.get(..4).filter(|t| {
+            let t = t.as_bytes();
+            matches!(t[0], b'N' | b'F' | b'S')
+                && t[1..]
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || *c == b' ')
+        });
+        match t {
+            Some(t) => (Some(t.trim_end()), &tail[4..]),
+            None => {
+                return Err(format!(
+                    "expected the transaction type (N, F or S and three characters, such as NTRF), found {}",
+                    quoted(tail)
+                ));
+            }
+        }
+    };
+    let (customer, bank, extra) = match refs.find("//") {
+        Some(i) => (&refs[..i], Some(&refs[i + 2..]), None),
+        // A customer reference is 16 characters at most; Rabobank writes the counterparty's
+        // name after it on the same line, which is read as supplementary details.
+        None if refs.chars().count() > 16 => {
+            let cut = refs.char_indices().nth(16).map_or(refs.len(), |(i, _)| i);
+            (&refs[..cut], None, Some(refs[cut..].trim()))
+        }
+        None => (refs, None, None),
+    };
+    let opt = |s: &'a str| Some(s.trim()).filter(|s| !s.is_empty());
+    let supplementary = opt(rest.trim()).or(extra.and_then(&opt));
+    Ok(Line61 {
+        value_date,
+        entry_date: entry,
+        mark,
+        funds_code,
+        amount: amt,
+        transaction_type,
+        customer_reference: opt(customer),
+        bank_reference: bank.and_then(&opt),
+        supplementary,
+    })
+}
+
+/// `:25:` → (servicer BIC, account, currency suffix).
+fn account(v: &str) -> (Option<String>, String, Option<Currency>) {
+    let v = v.trim();
+    let (bic, rest) = match v.split_once('/') {
+        Some((p, r)) if info::looks_like_bic(p) && !r.is_empty() => (Some(p.to_owned()), r),
+        _ => (None, v),
+    };
+    // A trailing currency code (`…/9223382012EUR`, `… EUR`, `…/HUF`), unless the whole is
+    // an IBAN (some end in letters).
+    let mut acct = rest.trim();
+    let mut ccy = None;
+    if !crate::model::ids::iban_is_valid(acct)
+        && acct.len() > 3
+        && acct.is_char_boundary(acct.len() - 3)
+    {
+        let (head, tail) = acct.split_at(acct.len() - 3);
+        let before = head.as_bytes()[head.len() - 1];
+        if tail.bytes().all(|c| c.is_ascii_uppercase())
+            && (before.is_ascii_digit() || before == b' ' || before == b'/')
+            && let Ok(c) = tail.parse()
+        {
+            ccy = Some(c);
+            acct = head.trim_end().trim_end_matches('/');
+        }
+    }
+    (bic, acct.to_owned(), ccy)
+}
+
+/// `:13D:` `YYMMDDHHMM+hhmm`: the local time as given (the offset is dropped).
+fn date_time(v: &str) -> Option<NaiveDateTime> {
+    let v = v.trim();
+    let d = date6(v.get(..6)?)?;
+    let h: u32 = v.get(6..8)?.parse().ok()?;
+    let m: u32 = v.get(8..10)?.parse().ok()?;
+    Some(d.and_time(NaiveTime::from_hms_opt(h, m, 0)?))
+}
+
+/// `:34F:` `EURD0,00` → currency.
+fn floor_limit(v: &str) -> Result<Currency, String> {
+    let v = v.trim();
+    let ccy = field::currency(v)
+        .ok_or_else(|| format!("expected a currency code such as EUR, found {}", quoted(v)))?;
+    // The limit itself is not kept (mBank writes `EURD0` without a decimal comma).
+    Ok(ccy)
+}
+
+struct PendingEntry<'a> {
+    line: Line61<'a>,
+    field_line: u32,
+    info: Option<String>,
+}
+
+/// Reads one cash statement message.
+pub(super) fn statement(
+    ctx: &mut Ctx<'_>,
+    ty: MtType,
+    fields: &[Field<'_>],
+    sender_bic: Option<&str>,
+) -> Option<(BankStatement, Vec<StatementEntry>)> {
+    let before = ctx.problems.len();
+    let mut statement_id = None;
+    let mut acct: Option<(Option<String>, String, Option<Currency>)> = None;
+    let mut number = None;
+    let mut opening: Option<(Balance, u32)> = None;
+    let mut closing: Option<(Balance, u32)> = None;
+    let mut available = None;
+    let mut created = None;
+    let mut floor_ccy = None;
+    let mut pending: Vec<PendingEntry> = Vec::new();
+    // The entry a `:86:` belongs to, while one is open.
+    let mut open_entry = false;
+    for (k, f) in fields.iter().enumerate() {
+        if k == 0 && f.tag != "20" {
+            ctx.problem(
+                f.line,
+                f.tag,
+                format!(
+                    "expected :20: (the statement's reference) as the first field, found :{}:",
+                    f.tag
+                ),
+            );
+            return None;
+        }
+        if !known_tag(f.tag) {
+            ctx.problem(
+                f.line,
+                f.tag,
+                format!("unexpected field :{}: in an {}", f.tag, ty.name()),
+            );
+            continue;
+        }
+        let closed = closing.is_some();
+        let single = matches!(
+            f.tag,
+            "20" | "21"
+                | "25"
+                | "25P"
+                | "28"
+                | "28C"
+                | "60F"
+                | "60M"
+                | "62F"
+                | "62M"
+                | "64"
+                | "65"
+                | "13"
+                | "13D"
+                | "34F"
+                | "90D"
+                | "90C"
+        );
+        let f = &if single {
+            let (first, more) = f.value.split_once('\n').unwrap_or((f.value, ""));
+            // Text after the closing balances is what follows a message that has no `-`
+            // (published examples put prose there); before, it is a broken field.
+            if !more.trim().is_empty() && !matches!(f.tag, "62F" | "62M" | "64" | "65") {
+                ctx.problem(
+                    f.line,
+                    f.tag,
+                    format!("unexpected text after the field: {}", quoted(more.trim())),
+                );
+            }
+            Field { value: first, ..*f }
+        } else {
+            *f
+        };
+        match f.tag {
+            "20" => statement_id = Some(f.value.trim().to_owned()),
+            "25" | "25P" => {
+                if acct.is_some() {
+                    ctx.problem(
+                        f.line,
+                        f.tag,
+                        "a second account field in one message".into(),
+                    );
+                }
+                acct = Some(account(f.value));
+            }
+            "28" | "28C" => number = Some(f.value.trim().to_owned()),
+            "60F" | "60M" | "62F" | "62M" | "64" | "65" => match balance(f.value) {
+                Ok((amount, date, currency)) => {
+                    let b = Balance {
+                        amount,
+                        currency,
+                        date,
+                        intermediate: f.tag.ends_with('M'),
+                    };
+                    let slot = match f.tag {
+                        "60F" | "60M" if opening.is_some() || !pending.is_empty() => Err(
+                            "an opening balance after the first; one statement has one opening balance",
+                        ),
+                        "60F" | "60M" => Ok(&mut opening),
+                        "62F" | "62M" if closed => {
+                            Err("a second closing balance; one statement has one closing balance")
+                        }
+                        "62F" | "62M" => Ok(&mut closing),
+                        "64" => {
+                            available = Some(b.clone());
+                            Err("")
+                        }
+                        _ => Err(""),
+                    };
+                    match slot {
+                        Ok(s) => *s = Some((b, f.line)),
+                        Err("") => {}
+                        Err(m) => ctx.problem(f.line, f.tag, m.into()),
+                    }
+                    open_entry = false;
+                }
+                Err(m) => ctx.problem(f.line, f.tag, m),
+            },
+            "61" => {
+                if closed {
+                    ctx.problem(
+                        f.line,
+                        f.tag,
+                        "a statement line after the closing balance".into(),
+                    );
+                }
+                match line61(f.value) {
+                    Ok(line) => {
+                        pending.push(PendingEntry {
+                            line,
+                            field_line: f.line,
+                            info: None,
+                        });
+                        open_entry = true;
+                    }
+                    Err(m) => {
+                        ctx.problem(f.line, f.tag, m);
+                        open_entry = false;
+                    }
+                }
+            }
+            // Otherwise (no entry open) information for the whole message: not kept.
+            "86" if open_entry => {
+                if let Some(e) = pending.last_mut() {
+                    let text = info::join_lines(f.value);
+                    match &mut e.info {
+                        Some(t) => {
+                            t.push(' ');
+                            t.push_str(&text);
+                        }
+                        None => e.info = Some(text),
+                    }
+                }
+            }
+            "13D" | "13" => created = date_time(f.value).or(created),
+            "34F" => match floor_limit(f.value) {
+                Ok(c) => floor_ccy = floor_ccy.or(Some(c)),
+                Err(m) => ctx.problem(f.line, f.tag, m),
+            },
+            "90D" | "90C" => open_entry = false,
+            _ => {}
+        }
+    }
+    let first = fields.first().map_or(ctx.start_line, |f| f.line);
+    let Some((servicer, account, acct_ccy)) = acct else {
+        ctx.problem(first, "25", "the message has no :25: (account)".into());
+        return None;
+    };
+    if ty != MtType::Mt942 {
+        if opening.is_none() {
+            ctx.problem(
+                first,
+                "60F",
+                "the message has no opening balance :60F: or :60M:".into(),
+            );
+        }
+        if closing.is_none() {
+            ctx.problem(
+                ctx.last_line,
+                "62F",
+                "the message has no closing balance :62F: or :62M: (is it cut short?)".into(),
+            );
+        }
+    }
+    let from_balances = opening.as_ref().or(closing.as_ref()).map(|b| b.0.currency);
+    // MT942 states its currency in the floor limit; the others in their balances.
+    let currency = if ty == MtType::Mt942 {
+        floor_ccy.or(from_balances)
+    } else {
+        from_balances.or(floor_ccy)
+    }
+    .or(acct_ccy);
+    let Some(currency) = currency else {
+        ctx.problem(
+            first,
+            "34F",
+            "the message names no currency (no balance, no :34F: floor limit)".into(),
+        );
+        return None;
+    };
+    if ctx.problems.len() > before {
+        return None;
+    }
+    let file: Arc<str> = ctx.file_hash.clone();
+    let entries = pending
+        .into_iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let remittance = p
+                .info
+                .clone()
+                .or_else(|| p.line.supplementary.map(str::to_owned))
+                .unwrap_or_default();
+            let mut details = p.info.as_deref().map(info::details).unwrap_or_default();
+            if details.counterparty_iban.is_none() {
+                details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
+            }
+            let customer = p
+                .line
+                .customer_reference
+                .filter(|r| !matches!(*r, "NONREF" | "EREF" | "PREF" | "MARF" | "KREF+"));
+            let reference = customer
+                .map(str::to_owned)
+                .or_else(|| details.end_to_end_id.clone());
+            StatementEntry {
+                amount: p.line.signed_amount(),
+                currency,
+                value_date: p.line.value_date,
+                booking_date: p.line.entry_date,
+                reversal: p.line.mark.starts_with('R'),
+                status: p.line.mark.starts_with('E').then(|| "PDNG".to_owned()),
+                transaction_code: p.line.transaction_type.map(str::to_owned),
+                reference,
+                bank_reference: p.line.bank_reference.map(str::to_owned),
+                remittance,
+                details,
+                batch: None,
+                source: Source {
+                    file: file.clone(),
+                    sheet: None,
+                    row: p.field_line,
+                    locator: Some(format!("message {}, :61: #{}", ctx.index, k + 1).into()),
+                },
+            }
+        })
+        .collect();
+    let statement = BankStatement {
+        kind: if ty == MtType::Mt942 {
+            StatementKind::Intraday
+        } else {
+            StatementKind::EndOfDay
+        },
+        account,
+        servicer_bic: servicer.or(sender_bic.map(str::to_owned)),
+        currency: Some(currency),
+        statement_id,
+        number,
+        created,
+        from_date: None,
+        to_date: None,
+        opening: opening.map(|b| b.0),
+        closing: closing.map(|b| b.0),
+        closing_available: available,
+        entries: Vec::new(),
+        source: Source {
+            file,
+            sheet: None,
+            row: ctx.start_line,
+            locator: Some(format!("message {}", ctx.index).into()),
+        },
+    };
+    Some((statement, entries))
+}

@@ -1,0 +1,898 @@
+//! Unit tests of the SWIFT readers: table-driven where the cases are alike. Fixtures are in
+//! `tests/fixtures/swift/` (see its README for origins and licences).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use super::cash::line61;
+use super::*;
+use crate::extract::sink::StatementSink;
+use crate::model::securities::{Direction, QuantityKind};
+use crate::model::statement::{StatementEntry, StatementKind};
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn day(y: i32, m: u32, dd: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, dd).unwrap()
+}
+
+fn run(bytes: &[u8], expected: Option<MtType>) -> Result<(MtType, MtDocument), ExtractError> {
+    parse(
+        &Input {
+            name: "test.sta",
+            bytes,
+            file_hash: "hash".into(),
+        },
+        expected,
+    )
+}
+
+fn statements(text: &str) -> Vec<BankStatement> {
+    match run(text.as_bytes(), None) {
+        Ok((_, MtDocument::Statements(s))) => s,
+        Ok(other) => panic!("not statements: {other:?}"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn error(bytes: &[u8]) -> ExtractError {
+    match run(bytes, None) {
+        Ok(doc) => panic!("read: {doc:?}"),
+        Err(e) => e,
+    }
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/swift")
+        .join(path);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// A one-entry MT940 around a `:61:` (and optional `:86:`) line.
+fn mt940_with(line61: &str, info: Option<&str>) -> String {
+    let mut s =
+        String::from(":20:REF\n:25:DE89370400440532013000\n:28C:1/1\n:60F:C251230EUR100,\n");
+    s.push_str(&format!(":61:{line61}\n"));
+    if let Some(i) = info {
+        s.push_str(&format!(":86:{i}\n"));
+    }
+    s.push_str(":62F:C251231EUR100,\n-\n");
+    s
+}
+
+fn only_entry(text: &str) -> StatementEntry {
+    let s = statements(text);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].entries.len(), 1);
+    s[0].entries[0].clone()
+}
+
+#[test]
+fn statement_line_variants() {
+    // (line, value date, entry date, signed amount, funds code, type, customer ref, bank ref,
+    //  supplementary)
+    type Row<'a> = (
+        &'a str,
+        NaiveDate,
+        Option<NaiveDate>,
+        &'a str,
+        Option<char>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let rows: &[Row] = &[
+        // Entry date present, bank reference.
+        (
+            "1409010902D1,62NTRF0000549855700010//025498557/000001",
+            day(2014, 9, 1),
+            Some(day(2014, 9, 2)),
+            "-1.62",
+            None,
+            Some("NTRF"),
+            Some("0000549855700010"),
+            Some("025498557/000001"),
+            None,
+        ),
+        // No entry date, no bank reference.
+        (
+            "100722C25,03NMSCNONREF",
+            day(2010, 7, 22),
+            None,
+            "25.03",
+            None,
+            Some("NMSC"),
+            Some("NONREF"),
+            None,
+            None,
+        ),
+        // Year rollover: value date 10 January, booked 24 December of the year before.
+        (
+            "1401101224CR1,62NTRFREF1//B1",
+            day(2014, 1, 10),
+            Some(day(2013, 12, 24)),
+            "1.62",
+            Some('R'),
+            Some("NTRF"),
+            Some("REF1"),
+            Some("B1"),
+            None,
+        ),
+        // And the other way: value date 24 December, booked 2 January.
+        (
+            "1412240102C1,62NTRFREF2",
+            day(2014, 12, 24),
+            Some(day(2015, 1, 2)),
+            "1.62",
+            None,
+            Some("NTRF"),
+            Some("REF2"),
+            None,
+            None,
+        ),
+        // Reversal of a credit: money goes out again.
+        (
+            "1409010902RCR1,62NTRFX//Y",
+            day(2014, 9, 1),
+            Some(day(2014, 9, 2)),
+            "-1.62",
+            Some('R'),
+            Some("NTRF"),
+            Some("X"),
+            Some("Y"),
+            None,
+        ),
+        // Reversal of a debit: money comes back.
+        (
+            "140901RD5,NCHKNONREF",
+            day(2014, 9, 1),
+            None,
+            "5",
+            None,
+            Some("NCHK"),
+            Some("NONREF"),
+            None,
+            None,
+        ),
+        // Funds code D after a debit mark, amount with one decimal, S-type, supplementary line.
+        (
+            "1203290329DD20000,5S103CUST      //6128522200250001\nBENEFICIARY INFO",
+            day(2012, 3, 29),
+            Some(day(2012, 3, 29)),
+            "-20000.5",
+            Some('D'),
+            Some("S103"),
+            Some("CUST"),
+            Some("6128522200250001"),
+            Some("BENEFICIARY INFO"),
+        ),
+        // Amount ",5".
+        (
+            "221205C,32NDIV2521//R2",
+            day(2022, 12, 5),
+            None,
+            "0.32",
+            None,
+            Some("NDIV"),
+            Some("2521"),
+            Some("R2"),
+            None,
+        ),
+        // ING pads its two-letter codes.
+        (
+            "100722D3,03NOV NONREF",
+            day(2010, 7, 22),
+            None,
+            "-3.03",
+            None,
+            Some("NOV"),
+            Some("NONREF"),
+            None,
+            None,
+        ),
+        // Missing customer reference (read as none).
+        (
+            "170914D233,15NMSC",
+            day(2017, 9, 14),
+            None,
+            "-233.15",
+            None,
+            Some("NMSC"),
+            None,
+            None,
+            None,
+        ),
+        // No type and no reference (Zenith Bank).
+        (
+            "2011301130CN220000,00//19239782213",
+            day(2020, 11, 30),
+            Some(day(2020, 11, 30)),
+            "220000.00",
+            Some('N'),
+            None,
+            None,
+            Some("19239782213"),
+            None,
+        ),
+        // Rabobank: the counterparty's name after a 16-character reference.
+        (
+            "110527D000000001213,28N0440121470966      W.P. Jansen",
+            day(2011, 5, 27),
+            None,
+            "-1213.28",
+            None,
+            Some("N044"),
+            Some("0121470966"),
+            None,
+            Some("W.P. Jansen"),
+        ),
+    ];
+    for &(line, vd, ed, amount, funds, ty, cref, bref, supp) in rows {
+        let l = line61(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert_eq!(l.value_date, vd, "{line}");
+        assert_eq!(l.entry_date, ed, "{line}");
+        assert_eq!(l.signed_amount(), d(amount), "{line}");
+        assert_eq!(l.funds_code, funds, "{line}");
+        assert_eq!(l.transaction_type, ty, "{line}");
+        assert_eq!(l.customer_reference, cref, "{line}");
+        assert_eq!(l.bank_reference, bref, "{line}");
+        assert_eq!(l.supplementary, supp, "{line}");
+    }
+}
+
+#[test]
+fn statement_line_errors_say_what_was_expected() {
+    for (line, want) in [
+        (
+            "25133C1,NTRF",
+            "expected a value date YYMMDD, found \"25133\"",
+        ),
+        (
+            "160230D6,00N024NONREF",
+            "expected a value date YYMMDD, found \"160230\"",
+        ),
+        (
+            "1601301330D6,00N024NONREF",
+            "expected an entry date MMDD, found \"1330\"",
+        ),
+        (
+            "160130X6,00N024NONREF",
+            "expected the debit/credit mark C, D, RC or RD",
+        ),
+        (
+            "160130D6N024NONREF",
+            "expected an amount with a decimal comma such as 1234,56, found \"6\"",
+        ),
+        ("160130D6,00X024NONREF", "expected the transaction type"),
+    ] {
+        let e = line61(line).unwrap_err();
+        assert!(e.contains(want), "{line}: {e}");
+    }
+}
+
+#[test]
+fn entries_carry_sign_dates_references_and_source() {
+    let e = only_entry(&mt940_with(
+        "2512301230RC100,NTRFNONREF//BANK1",
+        Some("166?00GUTSCHRIFT?20EREF+E2E-1?21SVWZ+Invoice 42?32ACME GMBH"),
+    ));
+    assert_eq!(e.amount, d("-100"));
+    assert!(e.reversal);
+    assert_eq!(e.currency.as_str(), "EUR");
+    assert_eq!(e.value_date, day(2025, 12, 30));
+    assert_eq!(e.booking_date, Some(day(2025, 12, 30)));
+    assert_eq!(e.transaction_code.as_deref(), Some("NTRF"));
+    // NONREF: the end-to-end id is the reference.
+    assert_eq!(e.reference.as_deref(), Some("E2E-1"));
+    assert_eq!(e.bank_reference.as_deref(), Some("BANK1"));
+    assert_eq!(
+        e.remittance,
+        "166?00GUTSCHRIFT?20EREF+E2E-1?21SVWZ+Invoice 42?32ACME GMBH"
+    );
+    assert_eq!(e.details.purpose.as_deref(), Some("Invoice 42"));
+    assert_eq!(e.details.counterparty_name.as_deref(), Some("ACME GMBH"));
+    assert_eq!(e.status, None);
+    assert_eq!(e.source.row, 5);
+    assert_eq!(e.source.locator.as_deref(), Some("message 1, :61: #1"));
+    assert_eq!(&*e.source.file, "hash");
+
+    // A customer reference wins; NOTPROVIDED is no end-to-end id.
+    let e = only_entry(&mt940_with(
+        "251230C1,NTRFINV-7",
+        Some("/EREF/NOTPROVIDED/REMI/x"),
+    ));
+    assert_eq!(e.reference.as_deref(), Some("INV-7"));
+    let e = only_entry(&mt940_with(
+        "251230C1,NTRFNONREF",
+        Some("/EREF/NOTPROVIDED/REMI/x"),
+    ));
+    assert_eq!(e.reference, None);
+    assert_eq!(e.details.end_to_end_id, None);
+}
+
+#[test]
+fn remittance_joins_wrapped_lines_and_repeated_fields() {
+    let text = ":20:R\n:25:1\n:60F:C251230EUR1,\n:61:251230C1,NTRFNONREF\n:86:BETALINGSKENM.  000000042188659\n5314606715 BETREFT\n:86:  SECOND  \n:62F:C251230EUR2,\n";
+    let e = only_entry(text);
+    assert_eq!(
+        e.remittance,
+        "BETALINGSKENM.  0000000421886595314606715 BETREFT SECOND"
+    );
+    // Without :86:, the supplementary details are the text (MT950).
+    let e = only_entry(&mt940_with("251230C1,NTRFNONREF\nFAVOUR K. DESMID", None));
+    assert_eq!(e.remittance, "FAVOUR K. DESMID");
+    // Rabobank's counterparty IBAN in the supplementary line.
+    let e = only_entry(&mt940_with(
+        "251230D1,N102EREF\nNL91ABNA0417164300",
+        Some("/EREF/02-04-2013 22:56 1120000153447185/BENM//NAME/Nespresso"),
+    ));
+    assert_eq!(
+        e.details.counterparty_iban.as_deref(),
+        Some("NL91ABNA0417164300")
+    );
+    assert_eq!(
+        e.reference.as_deref(),
+        Some("02-04-2013 22:56 1120000153447185")
+    );
+}
+
+#[test]
+fn multi_message_files_with_and_without_headers_and_any_line_end() {
+    let body =
+        ":20:A\n:25:BLZ/1\n:28C:1\n:60F:C250101EUR0,\n:61:250102C5,NTRFNONREF\n:62F:C250102EUR5,\n";
+    let bare = format!("{body}-\n\n{}", body.replace(":20:A", ":20:B"));
+    let headered = format!(
+        "{{1:F01BANKDEFFAXXX0000000000}}{{2:I940CLIENTXXXXXXN}}{{4:\n{body}-}}{{5:{{CHK:1}}}}\n{{1:F01BANKDEFFAXXX0000000000}}{{2:I940CLIENTXXXXXXN}}{{4:\n{}-}}\n",
+        body.replace(":20:A", ":20:B")
+    );
+    // Bare messages one after the other with no `-` at all.
+    let unterminated = format!("{body}{}", body.replace(":20:A", ":20:B"));
+    for (what, text) in [
+        ("bare", bare.clone()),
+        ("headers", headered.clone()),
+        ("no terminators", unterminated),
+        ("CRLF", bare.replace('\n', "\r\n")),
+        ("CR", bare.replace('\n', "\r")),
+        (
+            "junk lines",
+            format!("ABNANL2A\n940\nABNANL2A\n{bare}\n$\n"),
+        ),
+        (
+            "$ separators",
+            format!("{body}${}$", body.replace(":20:A", ":20:B")),
+        ),
+    ] {
+        let s = statements(&text);
+        assert_eq!(s.len(), 2, "{what}");
+        assert_eq!(s[0].statement_id.as_deref(), Some("A"), "{what}");
+        assert_eq!(s[1].statement_id.as_deref(), Some("B"), "{what}");
+        assert_eq!(s[1].entries.len(), 1, "{what}");
+        assert_eq!(s[1].entries[0].amount, d("5"), "{what}");
+        assert_eq!(s[0].kind, StatementKind::EndOfDay);
+        assert_eq!(s[0].balance_difference(), Some(Decimal::ZERO));
+    }
+    let s = statements(&headered);
+    assert_eq!(s[0].servicer_bic.as_deref(), Some("BANKDEFF"));
+    assert_eq!(s[0].source.row, 1);
+    assert_eq!(s[1].source.locator.as_deref(), Some("message 2"));
+    assert_eq!(s[1].entries[0].source.row, 14);
+    // A trailer on its own line is not the next message's start.
+    let s = statements(&headered.replace("-}{5:", "-}\n{5:"));
+    assert_eq!(s[1].source.row, 10);
+    let s = statements(&bare.replace('\n', "\r"));
+    assert_eq!(s[1].entries[0].source.row, 13, "line numbers with lone CR");
+}
+
+#[test]
+fn latin1_and_utf8_text() {
+    let text = mt940_with("251230C1,NTRFNONREF", Some("M\u{fc}ller \u{df}"));
+    let e = only_entry(&text);
+    assert_eq!(e.remittance, "Müller ß");
+    let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+    let e = only_entry(std::str::from_utf8(&latin1).unwrap_or(&text));
+    assert_eq!(e.remittance, "Müller ß");
+    match run(&latin1, None) {
+        Ok((_, MtDocument::Statements(s))) => assert_eq!(s[0].entries[0].remittance, "Müller ß"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn account_field_forms() {
+    for (field, account, bic, ccy) in [
+        (
+            "DE89370400440532013000",
+            "DE89370400440532013000",
+            None,
+            "EUR",
+        ),
+        ("51210600/9223382012EUR", "51210600/9223382012", None, "EUR"),
+        (
+            "0800003200000001610722 EUR",
+            "0800003200000001610722",
+            None,
+            "EUR",
+        ),
+        (
+            "ABCDEFGHXXX/12345678",
+            "12345678",
+            Some("ABCDEFGHXXX"),
+            "EUR",
+        ),
+        (
+            "UBRTHUHB/123456789150ABCDEF002/HUF",
+            "123456789150ABCDEF002",
+            Some("UBRTHUHB"),
+            "EUR",
+        ),
+    ] {
+        let text = format!(":20:R\n:25:{field}\n:60F:C250101EUR0,\n:62F:C250101EUR0,\n");
+        let s = statements(&text);
+        assert_eq!(s[0].account, account, "{field}");
+        assert_eq!(s[0].servicer_bic.as_deref(), bic, "{field}");
+        assert_eq!(s[0].currency.map(|c| c.to_string()).as_deref(), Some(ccy));
+    }
+}
+
+#[test]
+fn mt942_intraday_with_floor_limit_currency() {
+    let s = statements(std::str::from_utf8(&fixture("cmxl/mt942.txt")).unwrap());
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[0].kind, StatementKind::Intraday);
+    assert_eq!(s[0].currency.map(|c| c.to_string()).as_deref(), Some("EUR"));
+    assert_eq!(
+        s[0].created,
+        Some(day(2019, 1, 9).and_hms_opt(17, 33, 0).unwrap())
+    );
+    assert_eq!(s[0].opening, None);
+    assert_eq!(s[0].entries[0].amount, d("9792.00"));
+    assert_eq!(s[0].entries[0].transaction_code.as_deref(), Some("FTRF"));
+    assert_eq!(
+        s[0].entries[0].details.purpose.as_deref(),
+        Some("Miete Dezember")
+    );
+    assert_eq!(sniff(&fixture("cmxl/mt942.txt")), Some(MtType::Mt942));
+}
+
+#[test]
+fn mt950_by_header_and_pinned() {
+    let bytes = fixture("prowide-core/MT950ParserTest_01_MT950.fin");
+    let (ty, doc) = run(&bytes, None).unwrap();
+    assert_eq!(ty, MtType::Mt950);
+    let MtDocument::Statements(s) = doc else {
+        panic!()
+    };
+    assert_eq!(s[0].entries[0].amount, d("115454.92"));
+    assert_eq!(s[0].entries[0].value_date, day(2007, 4, 5));
+    // Booked 2 April for value 5 April.
+    assert_eq!(s[0].entries[0].booking_date, Some(day(2007, 4, 2)));
+    assert_eq!(s[0].entries[0].remittance, "/US/037833100/SHS/1235,");
+    assert!(s[0].closing.as_ref().unwrap().intermediate);
+    // Pinned to the wrong type: refused; a bare MT950 pinned as such is one.
+    let e = run(&bytes, Some(MtType::Mt940)).unwrap_err();
+    assert!(
+        e.to_string().contains("expected an MT940, found an MT950"),
+        "{e}"
+    );
+    let bare = mt940_with("251230C1,NTRFNONREF", None);
+    assert_eq!(
+        run(bare.as_bytes(), Some(MtType::Mt950)).unwrap().0,
+        MtType::Mt950
+    );
+}
+
+#[test]
+fn corpus_fixtures_read_and_balance() {
+    // Sparkasse: funds code R after D, German ?-less text with umlauts.
+    let s = statements(std::str::from_utf8(&fixture("mt940-rs/buxtehude.sta")).unwrap());
+    assert_eq!(s[0].entries.len(), 3);
+    assert_eq!(s[0].entries[0].amount, d("-119.35"));
+    // This published sample does not add up by 100.00: read anyway, the difference is shown.
+    assert_eq!(s[0].balance_difference(), Some(d("-100")));
+    // betterplace: RC entries signed negative make every statement add up.
+    let bytes = fixture("wolph-mt940/sepa_mt9401.sta");
+    let (_, MtDocument::Statements(s)) = run(&bytes, None).unwrap() else {
+        panic!()
+    };
+    let rc: Vec<_> = s
+        .iter()
+        .flat_map(|s| &s.entries)
+        .filter(|e| e.reversal)
+        .collect();
+    assert_eq!(rc.len(), 2);
+    assert!(rc.iter().all(|e| e.amount == d("-204.88")));
+    for st in &s {
+        assert_eq!(
+            st.balance_difference(),
+            Some(Decimal::ZERO),
+            "{:?}",
+            st.number
+        );
+    }
+    // ABN AMRO slash keywords, wrapped mid-word.
+    let s = statements(std::str::from_utf8(&fixture("php-mt940/abn_issue48.sta")).unwrap());
+    let e = &s[0].entries[1];
+    assert_eq!(
+        e.details.creditor_id.as_deref(),
+        Some("NL36ZZZ123456780000")
+    );
+    assert_eq!(e.details.mandate_id.as_deref(), Some("000000059990"));
+    assert_eq!(
+        e.details.end_to_end_id.as_deref(),
+        Some("012345678912361000")
+    );
+    assert_eq!(e.reference.as_deref(), Some("012345678912361000"));
+    assert_eq!(s[0].entries[0].details.end_to_end_id, None, "NOTPROVIDED");
+}
+
+#[test]
+fn statement_that_does_not_add_up_is_read() {
+    let text = ":20:R\n:25:1\n:60F:C250101EUR10,\n:61:250101D3,NTRFNONREF\n:62F:C250101EUR9,\n";
+    let s = statements(text);
+    assert_eq!(s[0].balance_difference(), Some(d("-2")));
+}
+
+#[test]
+fn mt535_holdings() {
+    let bytes = fixture("clerk/mt535_holdings.fin");
+    assert_eq!(sniff(&bytes), Some(MtType::Mt535));
+    let (ty, doc) = run(&bytes, None).unwrap();
+    assert_eq!(ty, MtType::Mt535);
+    let MtDocument::Holdings(h) = doc else {
+        panic!()
+    };
+    assert_eq!(h.len(), 1);
+    let h = &h[0];
+    assert_eq!(h.account, "DEPOT-4711");
+    assert_eq!(h.statement_date, day(2026, 3, 31));
+    assert_eq!(h.statement_id.as_deref(), Some("HOLD20260331A"));
+    assert_eq!(h.page.as_deref(), Some("1/LAST"));
+    assert_eq!(h.positions.len(), 4);
+    let sap = &h.positions[0];
+    assert_eq!(sap.isin.as_deref(), Some("DE0007164600"));
+    assert_eq!(
+        sap.security_name.as_deref(),
+        Some("SAP SE INHABER-AKTIEN O.N.")
+    );
+    // The SUBBAL's own AGGR is not the position's.
+    assert_eq!(sap.quantity, d("1500"));
+    assert_eq!(sap.quantity_kind, QuantityKind::Units);
+    assert_eq!(sap.available, Some(d("1400")));
+    let p = sap.price.as_ref().unwrap();
+    assert_eq!((p.value, p.percentage), (d("123.45"), false));
+    assert_eq!(p.currency.map(|c| c.to_string()).as_deref(), Some("EUR"));
+    assert_eq!(sap.market_value.as_ref().unwrap().amount, d("185175"));
+    assert_eq!(sap.as_of, day(2026, 3, 31));
+    assert_eq!(sap.source.row, 17);
+    assert_eq!(sap.source.locator.as_deref(), Some("message 1, :35B: #1"));
+    let bund = &h.positions[1];
+    assert_eq!(bund.quantity_kind, QuantityKind::FaceAmount);
+    assert_eq!(bund.quantity, d("250000"));
+    let p = bund.price.as_ref().unwrap();
+    assert_eq!(
+        (p.value, p.percentage, p.currency),
+        (d("101.5"), true, None)
+    );
+    let short = &h.positions[2];
+    assert_eq!(short.quantity, d("-200"));
+    assert_eq!(short.market_value.as_ref().unwrap().amount, d("-40200"));
+    let cusip = &h.positions[3];
+    assert_eq!(cusip.isin, None);
+    assert_eq!(cusip.security_id.as_deref(), Some("/US/31392EXH8"));
+    assert_eq!(cusip.quantity_kind, QuantityKind::AmortisedValue);
+    assert_eq!(cusip.account, "DEPOT-4712", "the SUBSAFE's account");
+}
+
+#[test]
+fn mt535_prowide_sample() {
+    let (_, doc) = run(
+        &fixture("prowide-core/MtSwiftMessageJsonSchemaTest_01_MT535.fin"),
+        None,
+    )
+    .unwrap();
+    let MtDocument::Holdings(h) = doc else {
+        panic!()
+    };
+    let p = &h[0].positions;
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0].security_id.as_deref(), Some("/US/31392EXH8"));
+    assert_eq!(p[0].quantity, d("35732656"));
+    assert_eq!(p[1].quantity, d("0"));
+    assert_eq!(p[1].available, Some(d("-990692")));
+}
+
+#[test]
+fn mt536_receipts_and_deliveries() {
+    let bytes = fixture("clerk/mt536_transactions.fin");
+    assert_eq!(sniff(&bytes), Some(MtType::Mt536));
+    let (ty, doc) = run(&bytes, None).unwrap();
+    assert_eq!(ty, MtType::Mt536);
+    let MtDocument::Transactions(t) = doc else {
+        panic!()
+    };
+    let t = &t[0];
+    assert!(!t.pending);
+    assert_eq!(t.account, "DEPOT-4711");
+    assert_eq!(t.from_date, Some(day(2026, 3, 30)));
+    assert_eq!(t.to_date, Some(day(2026, 3, 31)));
+    assert_eq!(t.transactions.len(), 3);
+    let r = &t.transactions[0];
+    assert_eq!(r.direction, Direction::Receive);
+    assert_eq!(r.isin.as_deref(), Some("DE0007164600"));
+    assert_eq!(r.quantity, d("100"));
+    let m = r.settlement_amount.as_ref().unwrap();
+    assert_eq!(
+        (m.amount, m.currency.to_string()),
+        (d("-12345"), "EUR".to_owned())
+    );
+    assert_eq!(r.settlement_date, Some(day(2026, 3, 31)));
+    assert_eq!(r.trade_date, Some(day(2026, 3, 27)));
+    assert_eq!(r.reference.as_deref(), Some("TRADE-0001"));
+    assert_eq!(r.custodian_reference.as_deref(), Some("CUST-98765"));
+    assert_eq!(r.counterparty.as_deref(), Some("DEUTDEFFXXX"));
+    assert_eq!(r.status, None);
+    let dl = &t.transactions[1];
+    assert_eq!(dl.direction, Direction::Deliver);
+    assert_eq!(
+        dl.settlement_date,
+        Some(day(2026, 3, 30)),
+        "contractual when no ESET"
+    );
+    assert_eq!(dl.trade_date, Some(day(2026, 3, 26)), "from :98C:");
+    assert_eq!(dl.counterparty.as_deref(), Some("COBADEFFXXX"));
+    let bond = &t.transactions[2];
+    assert_eq!(bond.isin.as_deref(), Some("DE0001102580"));
+    assert_eq!(bond.quantity_kind, QuantityKind::FaceAmount);
+    assert_eq!(bond.reference, None, "NONREF");
+    assert_eq!(bond.settlement_amount, None);
+}
+
+#[test]
+fn mt537_pending_with_status_codes() {
+    let (ty, doc) = run(&fixture("prowide-core/Issue78_01_MT537.fin"), None).unwrap();
+    assert_eq!(ty, MtType::Mt537);
+    let MtDocument::Transactions(t) = doc else {
+        panic!()
+    };
+    assert!(t[0].pending);
+    let first = &t[0].transactions[0];
+    assert_eq!(first.direction, Direction::Receive);
+    assert_eq!(first.quantity_kind, QuantityKind::FaceAmount);
+    assert_eq!(first.status.as_deref(), Some("SETT//PENF, PENF//CLAC"));
+    // "ISIN XX000000" is no valid ISIN: kept as another identifier.
+    assert_eq!(first.isin, None);
+    assert_eq!(first.security_id.as_deref(), Some("XX000000"));
+}
+
+#[test]
+fn custody_errors_name_line_and_field() {
+    let text = ":16R:GENL\n:98A::STAT//20260331\n:97A::SAFE//A\n:16S:GENL\n:16R:FIN\n:35B:ISIN DE0007164600\n:93B::AGGR//PIEC/5,\n:16S:FIN\n";
+    let e = error(text.as_bytes());
+    let p = &e.problems[0];
+    assert_eq!((p.row, p.column.as_deref()), (Some(7), Some(":93B:")));
+    assert!(
+        p.message
+            .contains("expected the quantity type UNIT, FAMT or AMOR, found \"PIEC\"")
+    );
+    let e = error(b":16R:GENL\n:98A::STAT//20260331\n:16S:FIN\n");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("closes sequence FIN, but the open sequence is GENL")
+    );
+    let e = error(b":16R:GENL\n:97A::SAFE//A\n:16S:GENL\n");
+    assert!(e.problems[0].message.contains("no statement date"));
+    let e = error(b":16R:GENL\n:98A::STAT//20261331\n:16S:GENL\n");
+    assert!(
+        e.problems[0]
+            .message
+            .contains("expected a date YYYYMMDD, found \"20261331\"")
+    );
+}
+
+#[test]
+fn errors_name_message_line_and_field() {
+    // (input, line, field, words)
+    type Case<'a> = (&'a [u8], Option<u32>, Option<&'a str>, &'a str);
+    let cases: &[Case] = &[
+        (b"1\n2\n3\n", None, None, "not a SWIFT MT message"),
+        (b"", None, None, "not a SWIFT MT message"),
+        (
+            b":20:R\n:25:1\n:60F:C250101EUR1,\n:61:25133C1,NTRFNONREF\n:62F:C250101EUR1,\n",
+            Some(4),
+            Some(":61:"),
+            "message 1: expected a value date YYMMDD, found \"25133\"",
+        ),
+        (
+            b":20:R\n:25:1\n:60F:C250101EUR1,\n:61:250101C1,NTRFNONREF\n",
+            Some(4),
+            Some(":62F:"),
+            "no closing balance",
+        ),
+        (
+            b"{1:F01BANKDEFFAXXX0000000000}{2:I940CLIENTXXXXXXN}{4:\n:20:R\n:25:1\n:60F:C250101EUR1,\n:62F:C250101EUR1,\n",
+            Some(5),
+            None,
+            "no -} closes the message's text block",
+        ),
+        (b":20:R\n:28C:1\n:60F:C250101EUR1,\n:62F:C250101EUR1,\n", Some(1), Some(":25:"), "no :25:"),
+        (
+            b":20:R\n:25:1\n:12:X\n:60F:C250101EUR1,\n:62F:C250101EUR1,\n",
+            Some(3),
+            Some(":12:"),
+            "unexpected field :12:",
+        ),
+        (
+            b":20:R\n:25:1\n:60F:C250101EUR1,\n:62F:C250101EUR1,\n:61:250101C1,NTRFNONREF\n",
+            Some(5),
+            Some(":61:"),
+            "after the closing balance",
+        ),
+        (
+            b"{1:F01BANKDEFFAXXX0000000000}{2:I103CLIENTXXXXXXN}{4:\n:20:R\n-}\n",
+            Some(1),
+            None,
+            "an MT103 message",
+        ),
+        (b":20:R\n:25:1\n:60F:C250101EUR1,\n:62F:C250101EUR1,\n\0\0\0", Some(1), None, "binary"),
+        (b":20:R\n:25:1\n:60F:C250101EU1,\n:62F:C250101EUR1,\n", Some(3), Some(":60F:"), "expected a currency code"),
+    ];
+    for &(input, row, column, words) in cases {
+        let e = error(input);
+        let p = &e.problems[0];
+        assert_eq!(p.row, row, "{e}");
+        assert_eq!(p.column.as_deref(), column, "{e}");
+        assert!(e.to_string().contains(words), "{e}");
+    }
+}
+
+#[test]
+fn binary_junk_and_long_lines_are_refused_without_panic() {
+    let mut junk = Vec::new();
+    let mut x: u32 = 12345;
+    for _ in 0..200_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        junk.push((x >> 16) as u8);
+    }
+    assert!(run(&junk, None).is_err());
+    assert_eq!(sniff(&junk), None);
+    let long = format!(":20:R\n:86:{}\n", "x".repeat(MAX_LINE + 1));
+    let e = error(long.as_bytes());
+    assert_eq!(e.problems[0].row, Some(2));
+    assert!(e.problems[0].message.contains("longer than 64 KiB"));
+    // Damaged copies of a real file (bytes replaced, including by non-ASCII ones): an error
+    // or a reading, never a panic.
+    let clean = fixture("php-mt940/abn_issue48.sta");
+    for i in 0..3000u32 {
+        let mut b = clean.clone();
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let at = (x >> 8) as usize % b.len();
+        let with = [
+            b'\n', b':', b'/', b'?', b'-', b'}', b'{', 0xC3, 0xFC, b'9', b'C', b'+',
+        ];
+        b[at] = with[(i as usize) % with.len()];
+        let _ = run(&b, None);
+    }
+    // Every prefix of a real file: an error or a reading, never a panic.
+    let bytes = fixture("wolph-mt940/sepa_mt9401.sta");
+    for cut in (0..bytes.len()).step_by(97) {
+        let _ = run(&bytes[..cut], None);
+    }
+}
+
+#[test]
+fn message_size_is_bounded() {
+    let mut text = String::from(":20:R\n:25:1\n:60F:C250101EUR1,\n:61:250101C1,NTRFNONREF\n:86:");
+    let line = format!("{}\n", "y".repeat(1000));
+    while text.len() <= MAX_MESSAGE {
+        text.push_str(&line);
+    }
+    let e = error(text.as_bytes());
+    assert!(
+        e.problems
+            .last()
+            .unwrap()
+            .message
+            .contains("larger than 16 MiB"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sniffing() {
+    for (text, want) in [
+        (
+            "{1:F01X}{2:O5350837080313FOOSGB2LIXXX06988488300803130437N}{4:\n",
+            Some(MtType::Mt535),
+        ),
+        ("{2:I536FOOBARXXXXXXN}", Some(MtType::Mt536)),
+        (
+            ":20:R\n:25:1\n:28C:1\n:60F:C250101EUR1,\n",
+            Some(MtType::Mt940),
+        ),
+        (
+            ":20:R\n:25:1\n:28C:1\n:34F:EURD0,\n:13D:2501011200+0100\n",
+            Some(MtType::Mt942),
+        ),
+        (
+            ":16R:GENL\n:16S:GENL\n:16R:FIN\n:93B::AGGR//UNIT/1,\n",
+            Some(MtType::Mt535),
+        ),
+        (":16R:GENL\n:16S:GENL\n:16R:TRANSDET\n", Some(MtType::Mt536)),
+        (":16R:GENL\n:16S:GENL\n:16R:STAT\n", Some(MtType::Mt537)),
+        ("date;amount\n2025-01-01;1.00\n", None),
+        ("{2:I103X}", None),
+    ] {
+        assert_eq!(sniff(text.as_bytes()), want, "{text}");
+    }
+}
+
+#[derive(Default)]
+struct Counting {
+    entries: usize,
+    statements: usize,
+    entries_before_last_statement: usize,
+}
+
+impl StatementSink for Counting {
+    fn entry(&mut self, _: StatementEntry) -> Result<(), ExtractError> {
+        self.entries += 1;
+        Ok(())
+    }
+    fn statement(&mut self, s: BankStatement) -> Result<(), ExtractError> {
+        assert!(s.entries.is_empty());
+        self.statements += 1;
+        self.entries_before_last_statement = self.entries;
+        Ok(())
+    }
+}
+
+#[test]
+fn streaming_reads_message_by_message() {
+    let bytes = fixture("wolph-mt940/sepa_mt9401.sta");
+    let mut sink = Counting::default();
+    let ty = read_statements(&bytes[..], "f.sta", Arc::from("h"), &mut sink).unwrap();
+    assert_eq!(ty, MtType::Mt940);
+    let (_, MtDocument::Statements(all)) = run(&bytes, None).unwrap() else {
+        panic!()
+    };
+    assert_eq!(sink.statements, all.len());
+    assert_eq!(
+        sink.entries,
+        all.iter().map(|s| s.entries.len()).sum::<usize>()
+    );
+    assert_eq!(sink.entries_before_last_statement, sink.entries);
+    // Through a tiny buffer (lines split across reads, CR LF split too).
+    let crlf: Vec<u8> = String::from_utf8_lossy(&bytes)
+        .replace('\n', "\r\n")
+        .into_bytes();
+    let mut small = Counting::default();
+    let reader = std::io::BufReader::with_capacity(7, &crlf[..]);
+    read_statements(reader, "f.sta", Arc::from("h"), &mut small).unwrap();
+    assert_eq!(small.entries, sink.entries);
+    // A custody file is not a cash statement.
+    let e = read_statements(
+        &fixture("clerk/mt535_holdings.fin")[..],
+        "h.fin",
+        Arc::from("h"),
+        &mut Counting::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("read it with swift::parse"), "{e}");
+    // An error in a later message: nothing more reaches the sink after it.
+    let text = format!(
+        "{}{}",
+        mt940_with("251230C1,NTRFNONREF", None),
+        mt940_with("25123XC1,NTRFNONREF", None)
+    );
+    let mut sink = Counting::default();
+    let e = read_statements(text.as_bytes(), "f", Arc::from("h"), &mut sink).unwrap_err();
+    assert_eq!(e.problems[0].row, Some(12));
+    assert_eq!(sink.statements, 1);
+}
