@@ -24,6 +24,16 @@ enum Content {
 
 fn sniff(layout: &Layout, b: &[u8]) -> Content {
     // Structured documents first: they say what they are in their first bytes.
+    if let Some(t) = super::swift::sniff(b) {
+        return Content::Known(match t {
+            super::swift::MtType::Mt940 => Format::Mt940,
+            super::swift::MtType::Mt942 => Format::Mt942,
+            super::swift::MtType::Mt950 => Format::Mt950,
+            super::swift::MtType::Mt535 => Format::Mt535,
+            super::swift::MtType::Mt536 => Format::Mt536,
+            super::swift::MtType::Mt537 => Format::Mt537,
+        });
+    }
     if let Some(f) = super::invoice::sniff(b) {
         return Content::Known(match f {
             super::invoice::InvoiceFormat::Ubl => Format::Ubl,

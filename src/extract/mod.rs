@@ -79,6 +79,18 @@ pub enum Format {
     Xls,
     /// OpenDocument spreadsheet.
     Ods,
+    /// SWIFT MT940 customer statement.
+    Mt940,
+    /// SWIFT MT942 interim (intraday) report.
+    Mt942,
+    /// SWIFT MT950 statement.
+    Mt950,
+    /// SWIFT MT535 statement of holdings.
+    Mt535,
+    /// SWIFT MT536 statement of transactions.
+    Mt536,
+    /// SWIFT MT537 statement of pending transactions.
+    Mt537,
     /// UBL 2.1 Invoice or CreditNote (Peppol BIS 3.0, EN 16931).
     Ubl,
     /// UN/CEFACT Cross Industry Invoice.
@@ -94,6 +106,12 @@ impl Format {
             Format::Xlsx => "xlsx",
             Format::Xls => "xls",
             Format::Ods => "ods",
+            Format::Mt940 => "mt940",
+            Format::Mt942 => "mt942",
+            Format::Mt950 => "mt950",
+            Format::Mt535 => "mt535",
+            Format::Mt536 => "mt536",
+            Format::Mt537 => "mt537",
             Format::Ubl => "ubl",
             Format::Cii => "cii",
             Format::FacturX => "facturx",
@@ -107,6 +125,12 @@ impl Format {
             "xlsx" | "xlsm" => Format::Xlsx,
             "xls" => Format::Xls,
             "ods" => Format::Ods,
+            "mt940" => Format::Mt940,
+            "mt942" => Format::Mt942,
+            "mt950" => Format::Mt950,
+            "mt535" => Format::Mt535,
+            "mt536" => Format::Mt536,
+            "mt537" => Format::Mt537,
             "ubl" => Format::Ubl,
             "cii" => Format::Cii,
             "facturx" | "factur-x" | "zugferd" => Format::FacturX,
@@ -127,6 +151,12 @@ impl Format {
             Format::Xlsx => "an Excel workbook (XLSX)",
             Format::Xls => "an Excel 97-2003 workbook (XLS)",
             Format::Ods => "an OpenDocument spreadsheet (ODS)",
+            Format::Mt940 => "a SWIFT MT940 statement",
+            Format::Mt942 => "a SWIFT MT942 interim report",
+            Format::Mt950 => "a SWIFT MT950 statement",
+            Format::Mt535 => "a SWIFT MT535 statement of holdings",
+            Format::Mt536 => "a SWIFT MT536 statement of transactions",
+            Format::Mt537 => "a SWIFT MT537 statement of pending transactions",
             Format::Ubl => "a UBL invoice",
             Format::Cii => "a CII invoice",
             Format::FacturX => "a Factur-X/ZUGFeRD PDF invoice",
@@ -295,6 +325,26 @@ pub fn extract_with_progress(
         Format::Xlsx => (out.records, out.skipped) = sheet::extract_xlsx(layout, input, progress)?,
         Format::Xls => (out.records, out.skipped) = sheet::extract_xls(layout, input, progress)?,
         Format::Ods => (out.records, out.skipped) = sheet::extract_ods(layout, input, progress)?,
+        Format::Mt940
+        | Format::Mt942
+        | Format::Mt950
+        | Format::Mt535
+        | Format::Mt536
+        | Format::Mt537 => {
+            let expected = match format {
+                Format::Mt940 => swift::MtType::Mt940,
+                Format::Mt942 => swift::MtType::Mt942,
+                Format::Mt950 => swift::MtType::Mt950,
+                Format::Mt535 => swift::MtType::Mt535,
+                Format::Mt536 => swift::MtType::Mt536,
+                _ => swift::MtType::Mt537,
+            };
+            match swift::parse(input, Some(expected))?.1 {
+                swift::MtDocument::Statements(s) => out.statements = s,
+                swift::MtDocument::Holdings(h) => out.holdings = h,
+                swift::MtDocument::Transactions(t) => out.transactions = t,
+            }
+        }
         Format::Ubl | Format::Cii | Format::FacturX => {
             let expected = match format {
                 Format::Ubl => invoice::InvoiceFormat::Ubl,
