@@ -173,7 +173,14 @@ pub fn take(
     }
     for t in &x.transactions {
         for tx in &t.transactions {
-            check_isin(u, &mut ctx, tx.isin.as_deref(), tx.source.row)?;
+            check_isin(
+                u,
+                &mut ctx,
+                tx.isin
+                    .as_deref()
+                    .or(tx.security_id.as_deref().filter(|s| isin_shaped(s))),
+                tx.source.row,
+            )?;
             docs.push(NewDocument {
                 kind: DocumentKind::SecuritiesTransaction,
                 identity: transaction_identity(tx, t.pending),
@@ -369,9 +376,26 @@ fn check_holdings(
     h: &HoldingStatement,
 ) -> Result<(), StoreError> {
     for p in &h.positions {
-        check_isin(u, ctx, p.isin.as_deref(), p.source.row)?;
+        // A reader keeps an ISIN-shaped code whose check digit fails as `security_id`.
+        check_isin(
+            u,
+            ctx,
+            p.isin
+                .as_deref()
+                .or(p.security_id.as_deref().filter(|s| isin_shaped(s))),
+            p.source.row,
+        )?;
     }
     Ok(())
+}
+
+/// Two letters, nine letters or digits, a digit: what an ISIN looks like, right or wrong.
+fn isin_shaped(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b[2..11].iter().all(u8::is_ascii_alphanumeric)
+        && b[11].is_ascii_digit()
 }
 
 fn check_isin(

@@ -14,3 +14,6 @@ mod cli;
 
 /// The exception summary through the whole daemon to a real SMTP server.
 mod summary;
+
+/// Statements, custody statements and invoices through the daemon; `clerk extract`.
+mod documents;

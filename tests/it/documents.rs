@@ -1,0 +1,324 @@
+//! Structured documents through the daemon: SWIFT and ISO 20022 statements reconciled, the
+//! checks on what was read, custody statements and invoices taken, and files dropped into the
+//! wrong folder refused.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::daemon::LEDGER;
+use crate::support::install::{Install, wait_until};
+
+fn fixture(rel: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel);
+    fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn processed(i: &Install) -> u64 {
+    i.status()["files_processed"].as_u64().unwrap()
+}
+
+fn open_breaks(i: &Install) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = i
+        .json(&["exceptions"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap().to_string(),
+                e["detail"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn count(i: &Install, sql: &str) -> i64 {
+    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn an_mt940_statement_reconciles_and_its_checks_become_breaks() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "statement-042.sta",
+        &fixture("documents/statement-042.sta"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    // Reference, amount and date, batch: three entries posted from the MT940's lines.
+    assert_eq!(i.status()["entries_posted"], 3);
+    let runs = i.status()["recent_runs"].clone();
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["file"] == "statement-042.sta"),
+        "{runs}"
+    );
+    let format: String = i
+        .db()
+        .query_row(
+            "SELECT format FROM runs r JOIN files f ON f.id = r.file_id WHERE f.name = 'statement-042.sta'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(format, "mt940", "the run says which format was read");
+    let breaks = open_breaks(&i);
+    let reasons: Vec<&str> = breaks.iter().map(|(r, _)| r.as_str()).collect();
+    // The fee nobody booked; the 999.99 and the USD item the bank never paid.
+    assert_eq!(
+        reasons,
+        [
+            "missing_in_ledger",
+            "missing_on_statement",
+            "missing_on_statement"
+        ],
+        "{breaks:?}"
+    );
+
+    // The same statement again, in other bytes (LF line ends): a duplicate statement, its
+    // lines not taken twice.
+    let lf = String::from_utf8(fixture("documents/statement-042.sta"))
+        .unwrap()
+        .replace("\r\n", "\n");
+    i.drop_file("var/inbox/bank", "statement-042-again.sta", lf.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 3));
+    assert_eq!(i.status()["records"], 6 + 4, "no line taken twice");
+    assert_eq!(i.status()["entries_posted"], 3);
+    let breaks = open_breaks(&i);
+    assert!(
+        breaks
+            .iter()
+            .any(|(r, d)| r == "duplicate_statement" && d.contains("00042/001")),
+        "{breaks:?}"
+    );
+
+    // The next statement does not follow, and does not add up: two breaks, its line still read.
+    i.drop_file(
+        "var/inbox/bank",
+        "statement-043.sta",
+        &fixture("documents/statement-043-gap-unbalanced.sta"),
+    );
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 4));
+    let breaks = open_breaks(&i);
+    let gap = breaks
+        .iter()
+        .find(|(r, _)| r == "statement_gap")
+        .expect("gap");
+    assert!(
+        gap.1.contains("1300.00") && gap.1.contains("1368.16"),
+        "{gap:?}"
+    );
+    let unbalanced = breaks
+        .iter()
+        .find(|(r, _)| r == "statement_unbalanced")
+        .expect("unbalanced");
+    assert!(unbalanced.1.contains("difference 5.00"), "{unbalanced:?}");
+    assert_eq!(
+        i.status()["records"],
+        6 + 4 + 1,
+        "the unbalanced statement's line is read"
+    );
+    d.stop();
+}
+
+#[test]
+fn custody_statements_are_taken_and_a_bad_isin_is_a_break() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file(
+        "var/inbox/custody",
+        "holdings.fin",
+        &fixture("swift/clerk/mt535_holdings.fin"),
+    );
+    i.drop_file(
+        "var/inbox/custody",
+        "settlements.fin",
+        &fixture("swift/clerk/mt536_transactions.fin"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        count(&i, "SELECT COUNT(*) FROM documents WHERE kind = 'position'"),
+        4
+    );
+    assert!(
+        count(
+            &i,
+            "SELECT COUNT(*) FROM documents WHERE kind = 'securities_transaction'"
+        ) >= 2
+    );
+    let isin: String = i
+        .db()
+        .query_row(
+            "SELECT key FROM documents WHERE kind = 'position' AND key LIKE 'DE00071%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(isin, "DE0007164600");
+    assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
+
+    // The same holdings with a typo in an ISIN: read, and the typo is a break.
+    let bad = String::from_utf8(fixture("swift/clerk/mt535_holdings.fin"))
+        .unwrap()
+        .replace("DE0007164600", "DE0007164601")
+        .replace("98A::STAT//20260331", "98A::STAT//20260401");
+    i.drop_file("var/inbox/custody", "holdings-typo.fin", bad.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 3));
+    let breaks = open_breaks(&i);
+    assert!(
+        breaks
+            .iter()
+            .any(|(r, d)| r == "bad_check_digit" && d.contains("DE0007164601")),
+        "{breaks:?}"
+    );
+    d.stop();
+}
+
+#[test]
+fn invoices_are_taken_and_one_that_does_not_add_up_is_a_break() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    let good = fixture("invoice/en16931-eu/ubl-tc434-example1.xml");
+    i.drop_file("var/inbox/invoices", "inv-1.xml", &good);
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 1),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        count(&i, "SELECT COUNT(*) FROM documents WHERE kind = 'invoice'"),
+        1
+    );
+    assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
+
+    // Another invoice whose payable amount was changed: it no longer adds up.
+    let text = String::from_utf8(good).unwrap();
+    let payable_open = text.find("<cbc:PayableAmount").unwrap();
+    let value_start = payable_open + text[payable_open..].find('>').unwrap() + 1;
+    let value_end = value_start + text[value_start..].find('<').unwrap();
+    let bad = format!(
+        "{}{}{}",
+        &text[..value_start],
+        "99999.99",
+        &text[value_end..]
+    )
+    .replace("<cbc:ID>TOSL108</cbc:ID>", "<cbc:ID>TOSL108-B</cbc:ID>");
+    i.drop_file("var/inbox/invoices", "inv-2.xml", bad.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 2));
+    let breaks = open_breaks(&i);
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    assert_eq!(breaks[0].0, "invoice_arithmetic");
+    assert!(breaks[0].1.contains("99999.99"), "{breaks:?}");
+    d.stop();
+}
+
+#[test]
+fn a_document_dropped_into_the_wrong_folder_is_refused_naming_the_job() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file(
+        "var/inbox/bank",
+        "invoice.xml",
+        &fixture("invoice/en16931-eu/ubl-tc434-example1.xml"),
+    );
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_failed"] == 1
+    ));
+    assert!(wait_until(Duration::from_secs(5), || i
+        .path("var/failed/bank-reconciliation/invoice.xml.error.txt")
+        .exists()));
+    let note =
+        fs::read_to_string(i.path("var/failed/bank-reconciliation/invoice.xml.error.txt")).unwrap();
+    assert!(
+        note.contains("invoices") && note.contains("bank-reconciliation"),
+        "{note}"
+    );
+
+    // Not a format clerk reads at all.
+    i.drop_file(
+        "var/inbox/bank",
+        "junk.sta",
+        &[0u8, 159, 146, 150, 0, 1, 2, 3],
+    );
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_failed"] == 2
+    ));
+    assert!(wait_until(Duration::from_secs(5), || i
+        .path("var/failed/bank-reconciliation/junk.sta.error.txt")
+        .exists()));
+    let note =
+        fs::read_to_string(i.path("var/failed/bank-reconciliation/junk.sta.error.txt")).unwrap();
+    assert!(note.contains("not a format clerk reads"), "{note}");
+    d.stop();
+}
+
+#[test]
+fn extract_prints_what_clerk_reads_in_the_documented_shape() {
+    let i = Install::new();
+    let f =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/documents/statement-042.sta");
+    let v = i.json(&["extract", f.to_str().unwrap()]);
+    assert_eq!(v["format"], "mt940");
+    let s = &v["statements"][0];
+    assert_eq!(s["account"], "DE89370400440532013000");
+    assert_eq!(s["currency"], "EUR");
+    assert_eq!(s["opening_balance"], "1000.00");
+    assert_eq!(s["closing_balance"], "1368.16");
+    let e = &s["entries"][3];
+    assert_eq!(e["amount"], "-12.34");
+    assert_eq!(e["value_date"], "2026-03-10");
+    assert_eq!(e["booking_date"], "2026-03-10");
+    assert_eq!(e["remittance"], "ACCOUNT MAINTENANCE FEE");
+    assert!(e.get("reference").is_some());
+
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/invoice/en16931-eu/ubl-tc434-example1.xml");
+    let v = i.json(&["extract", inv.to_str().unwrap()]);
+    assert_eq!(v["format"], "ubl");
+    let inv = &v["invoices"][0];
+    for key in [
+        "number",
+        "issue_date",
+        "currency",
+        "supplier",
+        "payable_amount",
+        "tax_total",
+        "lines",
+    ] {
+        assert!(inv.get(key).is_some_and(|x| !x.is_null()), "{key}: {inv}");
+    }
+
+    let holdings =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/swift/clerk/mt535_holdings.fin");
+    let v = i.json(&["extract", holdings.to_str().unwrap()]);
+    let p = &v["positions"][0];
+    assert!(p["account"].is_string() && p["isin"].is_string() && p["quantity"].is_string());
+
+    // A file clerk cannot read: a clear error and exit code 1.
+    let junk = i.path("junk.xml");
+    fs::write(&junk, "<html><body>not a statement</body></html>").unwrap();
+    let out = i.clerk(&["extract", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("not a format clerk reads"), "{text}");
+}
