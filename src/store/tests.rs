@@ -105,6 +105,8 @@ pub fn conformance(store: &mut dyn Store) {
     amounts_round_trip_exactly(store);
     a_failed_unit_leaves_nothing_behind(store);
     records_are_kept_once_per_identity(store);
+    two_equal_lines_of_one_file_are_two_records(store);
+    statements_and_documents_are_kept(store);
     posting_is_idempotent_and_records_are_used_once(store);
     a_record_has_one_open_break(store);
     outbox_keeps_each_message_once(store);
@@ -168,6 +170,115 @@ fn records_are_kept_once_per_identity(store: &mut dyn Store) {
             .unwrap()
             .is_none()
     );
+}
+
+fn two_equal_lines_of_one_file_are_two_records(store: &mut dyn Store) {
+    // A bank that gives two lines the same reference, date and amount: two payments.
+    let line = record(Side::Statement, "BK-SAME", "5.00");
+    let first = in_unit(store, |u| {
+        let f = u.add_file(&new_file("twins", "sha-twins-1"))?;
+        u.add_records("twins", f, &[line.clone(), line.clone()])
+    })
+    .unwrap();
+    assert_eq!(first.inserted, 2);
+    // The same two lines in a file sent again are the same two records.
+    let again = in_unit(store, |u| {
+        let f = u.add_file(&new_file("twins", "sha-twins-2"))?;
+        u.add_records("twins", f, &[line.clone(), line.clone()])
+    })
+    .unwrap();
+    assert_eq!(
+        again,
+        AddedRecords {
+            inserted: 0,
+            known: 2
+        }
+    );
+}
+
+fn statements_and_documents_are_kept(store: &mut dyn Store) {
+    use crate::model::statement::{Balance, BankStatement, StatementKind};
+    let eur: Currency = "EUR".parse().unwrap();
+    let balance = |amount: &str, day: &str| Balance {
+        amount: amount.parse().unwrap(),
+        currency: eur,
+        date: day.parse().unwrap(),
+        intermediate: false,
+    };
+    let statement = BankStatement {
+        kind: StatementKind::EndOfDay,
+        account: "DE89370400440532013000".into(),
+        servicer_bic: None,
+        currency: Some(eur),
+        statement_id: None,
+        number: Some("1".into()),
+        created: None,
+        from_date: None,
+        to_date: None,
+        opening: Some(balance("10.00", "2026-03-01")),
+        closing: Some(balance("12.50", "2026-03-02")),
+        closing_available: None,
+        entries: Vec::new(),
+        source: Source::at(Arc::from("s"), None, 1),
+    };
+    in_unit(store, |u| {
+        let f = u.add_file(&new_file("bank", "sha-stmt"))?;
+        u.add_statement(&NewStatement {
+            job: "bank",
+            file_id: f,
+            identity: "id-1",
+            format: "mt940",
+            statement: &statement,
+        })
+    })
+    .unwrap();
+    assert!(in_read(store, |u| u.statement_seen("id-1")).unwrap());
+    assert!(!in_read(store, |u| u.statement_seen("id-2")).unwrap());
+    let prev = in_read(store, |u| {
+        u.previous_statement(
+            "DE89370400440532013000",
+            "EUR",
+            "2026-03-02".parse().unwrap(),
+        )
+    })
+    .unwrap()
+    .expect("found");
+    assert_eq!(prev.closing_amount.to_string(), "12.50");
+    assert!(
+        in_read(store, |u| {
+            u.previous_statement(
+                "DE89370400440532013000",
+                "EUR",
+                "2026-03-01".parse().unwrap(),
+            )
+        })
+        .unwrap()
+        .is_none(),
+        "a statement closing later is not the previous one"
+    );
+
+    let doc = NewDocument {
+        kind: DocumentKind::Invoice,
+        identity: "VAT1|INV-1".into(),
+        account: Some("VAT1".into()),
+        key: Some("INV-1".into()),
+        as_of: Some("2026-03-02".parse().unwrap()),
+        body: r#"{"payable":"119.00"}"#.into(),
+    };
+    let added = in_unit(store, |u| {
+        let f = u.add_file(&new_file("invoices", "sha-inv"))?;
+        u.add_documents("main", f, &[doc.clone(), doc.clone()])
+    })
+    .unwrap();
+    assert_eq!(
+        added,
+        AddedRecords {
+            inserted: 1,
+            known: 1
+        }
+    );
+    let docs = in_read(store, |u| u.documents("main", DocumentKind::Invoice)).unwrap();
+    assert_eq!(docs, vec![doc]);
 }
 
 fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
