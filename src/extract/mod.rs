@@ -22,6 +22,7 @@ mod amount;
 mod csv;
 mod date;
 mod detect;
+pub mod iso20022;
 mod ods_guard;
 mod row;
 mod sheet;

@@ -146,6 +146,51 @@ pub fn parse_split(
     split: &dyn Fn(&str) -> bool,
     on_split: &mut dyn FnMut(&str, Element) -> Result<(), XmlError>,
 ) -> Result<Document, XmlError> {
+    parse_split_in_context(reader, limits, split, &mut |path, element, _| {
+        on_split(path, element)
+    })
+}
+
+/// The elements still open around a split element, from the root down to its parent. Each
+/// holds what has been read of it so far: its attributes, its text, and the children that
+/// were completed before the split element (and not split off themselves). A statement's
+/// `Acct` and `CreDtTm`, which come before its entries, are there when an entry is split.
+#[derive(Clone, Copy)]
+pub struct Ancestors<'a>(&'a [Open]);
+
+impl<'a> Ancestors<'a> {
+    /// How many elements are open (0 for the root itself).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The open element at a depth: 0 is the root.
+    pub fn get(&self, depth: usize) -> Option<&'a Element> {
+        self.0.get(depth).map(|(e, _, _)| e)
+    }
+
+    /// The split element's parent.
+    pub fn parent(&self) -> Option<&'a Element> {
+        self.0.last().map(|(e, _, _)| e)
+    }
+
+    /// From the root down to the parent.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &'a Element> + 'a {
+        self.0.iter().map(|(e, _, _)| e)
+    }
+}
+
+/// [`parse_split`], with the split element's open [`Ancestors`] handed to `on_split` too.
+pub fn parse_split_in_context(
+    reader: impl BufRead,
+    limits: &Limits,
+    split: &dyn Fn(&str) -> bool,
+    on_split: &mut dyn FnMut(&str, Element, Ancestors<'_>) -> Result<(), XmlError>,
+) -> Result<Document, XmlError> {
     let mut reader = Reader::from_reader(LineCounter::new(reader));
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -345,14 +390,14 @@ fn close(
     path: &mut String,
     root: &mut Option<Element>,
     split: &dyn Fn(&str) -> bool,
-    on_split: &mut dyn FnMut(&str, Element) -> Result<(), XmlError>,
+    on_split: &mut dyn FnMut(&str, Element, Ancestors<'_>) -> Result<(), XmlError>,
 ) -> Result<(), XmlError> {
     let Some((element, _, _)) = stack.pop() else {
         return Ok(());
     };
     let is_split = split(path);
     if is_split {
-        on_split(path, element)?;
+        on_split(path, element, Ancestors(stack.as_slice()))?;
     } else if let Some((parent, _, _)) = stack.last_mut() {
         parent.children.push(element);
     } else {
@@ -561,5 +606,51 @@ mod tests {
         );
         assert!(d.root.find_all("S/N").is_empty());
         assert_eq!(d.root.find_all("S/Id").len(), 2);
+    }
+
+    #[test]
+    fn split_elements_see_their_open_ancestors_as_read_so_far() {
+        let xml = "<D><H>h</H><S><Id>1</Id><N>a</N><Late>x</Late><N>b</N></S></D>";
+        let mut seen = Vec::new();
+        parse_split_in_context(
+            xml.as_bytes(),
+            &Limits::default(),
+            &|p| p == "D/S/N",
+            &mut |_, e, up| {
+                let names: Vec<&str> = up.iter().map(|a| a.name.as_str()).collect();
+                let parent = up.parent().unwrap();
+                seen.push((
+                    e.text.clone(),
+                    names.join("/"),
+                    parent.text_at("Id").map(str::to_string),
+                    parent.child("Late").is_some(),
+                    up.get(0).and_then(|r| r.text_at("H")).map(str::to_string),
+                    up.len(),
+                ));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "a".into(),
+                    "D/S".into(),
+                    Some("1".into()),
+                    false,
+                    Some("h".into()),
+                    2
+                ),
+                (
+                    "b".into(),
+                    "D/S".into(),
+                    Some("1".into()),
+                    true,
+                    Some("h".into()),
+                    2
+                ),
+            ]
+        );
     }
 }

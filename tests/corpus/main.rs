@@ -6,6 +6,7 @@
 //!
 //! Run: `cargo test --test corpus` (CI runs it after the other tests).
 
+mod iso20022;
 mod report;
 
 use std::path::PathBuf;
@@ -24,7 +25,9 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let reports: Vec<SourceReport> = Vec::new();
+    #[allow(unused_mut)]
+    let mut reports: Vec<SourceReport> = Vec::new();
     // Each format family adds its sources here.
+    reports.extend(iso20022::check(&corpus));
     report::print_and_judge(&reports)
 }
