@@ -23,7 +23,9 @@ pub struct Element {
     pub name: String,
     /// Attributes by local name (`Ccy`, `xmlns` kept as `xmlns`).
     pub attrs: Vec<(String, String)>,
-    /// The element's own text, entities resolved, whitespace as given.
+    /// The element's own text, entities resolved, whitespace as given, except that
+    /// whitespace-only text right after a child element (the indentation between children)
+    /// is not kept.
     pub text: String,
     pub children: Vec<Element>,
     /// 1-based line of the element's start tag.
@@ -201,6 +203,8 @@ pub fn parse_split_in_context(
     let mut path = String::new();
     let mut root: Option<Element> = None;
     let mut namespace = None;
+    // The last event closed an element: whitespace now is indentation between children.
+    let mut after_child = false;
     loop {
         let line = reader.get_ref().line();
         let err = |stack: &[Open], message: String| XmlError {
@@ -244,12 +248,24 @@ pub fn parse_split_in_context(
                     line,
                 )?;
                 close(&mut stack, &mut path, &mut root, split, on_split)?;
+                after_child = true;
+                buf.clear();
+                continue;
             }
             Event::End(_) => {
                 close(&mut stack, &mut path, &mut root, split, on_split)?;
+                after_child = true;
+                buf.clear();
+                continue;
             }
             Event::Text(t) => {
                 let text = t.xml10_content();
+                // Indentation between child elements is not kept, so that a statement's own
+                // text does not grow with each of its (split-off) entries.
+                if after_child && text.bytes().all(|b| b.is_ascii_whitespace()) {
+                    buf.clear();
+                    continue;
+                }
                 push_text(&mut stack, &text, limits, line)?;
             }
             Event::CData(t) => {
@@ -266,9 +282,14 @@ pub fn parse_split_in_context(
                 })?;
                 push_text(&mut stack, resolved.encode_utf8(&mut [0; 4]), limits, line)?;
             }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {
+                // Leave `after_child` as it was: a comment between children is no text.
+                buf.clear();
+                continue;
+            }
             Event::Eof => break,
         }
+        after_child = false;
         buf.clear();
     }
     if let Some((e, _, _)) = stack.last() {
@@ -361,10 +382,20 @@ fn open(
         .last()
         .map(|(e, _, _)| e.locator.as_str())
         .unwrap_or("");
-    let locator = match (parent.is_empty(), index) {
-        (true, _) => name.clone(),
-        (false, 1) => format!("{parent}/{name}"),
-        (false, i) => format!("{parent}/{name}[{i}]"),
+    // Built by hand rather than with `format!`: this runs for every element of a file.
+    let locator = if parent.is_empty() {
+        name.clone()
+    } else {
+        let mut l = String::with_capacity(parent.len() + name.len() + 13);
+        l.push_str(parent);
+        l.push('/');
+        l.push_str(&name);
+        if index > 1 {
+            l.push('[');
+            push_decimal(&mut l, index);
+            l.push(']');
+        }
+        l
     };
     if !path.is_empty() {
         path.push('/');
@@ -383,6 +414,23 @@ fn open(
         drop_text,
     ));
     Ok(())
+}
+
+/// Appends `n` in decimal digits.
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
 }
 
 fn close(
@@ -606,6 +654,24 @@ mod tests {
         );
         assert!(d.root.find_all("S/N").is_empty());
         assert_eq!(d.root.find_all("S/Id").len(), 2);
+    }
+
+    #[test]
+    fn indentation_between_children_is_not_kept_but_text_is() {
+        let d = doc("<a>\n  <b> x </b>\n  <!-- c -->\n  <c/>\n  tail &amp; <d/> <![CDATA[ ]]></a>")
+            .unwrap();
+        assert_eq!(d.root.text, "\n  \n  tail &  ");
+        assert_eq!(d.root.child("b").unwrap().text, " x ");
+        // A statement's text stays the same however many entries are split off.
+        let many = format!("<S>{}</S>", "\n <N>1</N>".repeat(1000));
+        let d = parse_split(
+            many.as_bytes(),
+            &Limits::default(),
+            &|p| p == "S/N",
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(d.root.text, "\n ");
     }
 
     #[test]

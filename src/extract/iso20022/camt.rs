@@ -493,14 +493,13 @@ fn party(
 /// The SEPA creditor identifier: a `CdtrSchmeId` where a bank gives one, else the creditor's
 /// private identification with scheme `SEPA` (how the German and Dutch guidelines carry it).
 fn creditor_id(tx: &Element) -> Option<String> {
-    if let Some(id) = find_descendant(tx, "CdtrSchmeId", 6) {
-        if let Some(v) = id
+    if let Some(id) = find_descendant(tx, "CdtrSchmeId", 6)
+        && let Some(v) = id
             .text_at("Id/PrvtId/Othr/Id")
             .or_else(|| id.text_at("Id/OrgId/Othr/Id"))
             .or_else(|| id.value())
-        {
-            return Some(v.to_string());
-        }
+    {
+        return Some(v.to_string());
     }
     let cdtr = tx.find("RltdPties/Cdtr")?;
     let cdtr = cdtr.child("Pty").unwrap_or(cdtr);

@@ -422,9 +422,8 @@ fn sniff_reads_namespaces_prefixes_envelopes_and_bare_element_names() {
         // SWIFT Alliance's DataPDU, and an application header naming a Document without
         // namespace.
         (
-            format!(
-                "<Saa:DataPDU xmlns:Saa=\"urn:swift:saa:xsd:saa.2.0\"><Saa:Body><AppHdr><MsgDefIdr>semt.002.001.10</MsgDefIdr></AppHdr><Document><SctiesBalCtdyRpt/></Document></Saa:Body></Saa:DataPDU>"
-            ),
+            "<Saa:DataPDU xmlns:Saa=\"urn:swift:saa:xsd:saa.2.0\"><Saa:Body><AppHdr><MsgDefIdr>semt.002.001.10</MsgDefIdr></AppHdr><Document><SctiesBalCtdyRpt/></Document></Saa:Body></Saa:DataPDU>"
+                .to_string(),
             Some((IsoMessage::Semt002, "001.10")),
         ),
         (
@@ -1003,7 +1002,8 @@ fn semt002_sub_accounts_prices_and_problems() {
 fn bad_input_is_refused_with_line_and_element() {
     let good = camt053(&ntry("CRDT", "", ""));
     // (name, bytes, expected line, expected locator, message fragment)
-    let table: Vec<(&str, Vec<u8>, Option<u32>, Option<&str>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, Option<u32>, Option<&'a str>, &'a str);
+    let table: Vec<Case> = vec![
         (
             "DOCTYPE",
             format!("<?xml version=\"1.0\"?>\n<!DOCTYPE Document SYSTEM \"http://evil/x.dtd\">\n{}", &good[good.find("<Document").unwrap()..]).into_bytes(),
@@ -1027,7 +1027,7 @@ fn bad_input_is_refused_with_line_and_element() {
         ),
         (
             "truncated",
-            good[..good.find("<CdtDbtInd>").unwrap()].as_bytes().to_vec(),
+            good.as_bytes()[..good.find("<CdtDbtInd>").unwrap()].to_vec(),
             None,
             Some("Document/BkToCstmrStmt/Stmt/Ntry"),
             "truncated",
