@@ -193,7 +193,9 @@ pub fn parse_split_in_context(
     split: &dyn Fn(&str) -> bool,
     on_split: &mut dyn FnMut(&str, Element, Ancestors<'_>) -> Result<(), XmlError>,
 ) -> Result<Document, XmlError> {
-    let mut reader = Reader::from_reader(LineCounter::new(reader));
+    // Any one text or tag may be as long as the longest text kept, plus room for a tag.
+    let max_run = limits.max_text.saturating_add(64 * 1024);
+    let mut reader = Reader::from_reader(LineCounter::new(reader, max_run));
     let config = reader.config_mut();
     config.check_end_names = true;
     config.expand_empty_elements = false;
@@ -215,9 +217,10 @@ pub fn parse_split_in_context(
                 .unwrap_or_default(),
             message,
         };
+        reader.get_mut().guard = !stack.last().is_some_and(|(_, _, drop)| *drop);
         let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| err(&stack, format!("not well-formed XML: {e}")))?;
+            .map_err(|e| err(&stack, read_error(&e)))?;
         match event {
             Event::DocType(_) => {
                 return Err(err(
@@ -504,15 +507,34 @@ fn resolve_entity(name: &str) -> Option<char> {
     }
 }
 
-/// Counts lines as the XML reader consumes bytes, for messages that name a line.
+/// Counts lines as the XML reader consumes bytes, for messages that name a line, and bounds
+/// the size of any one piece of markup or text: the XML reader buffers a whole tag or text
+/// node before clerk sees it, so without this a file of one endless text or tag would be
+/// read whole into memory.
 struct LineCounter<R> {
     inner: R,
     line: u32,
+    /// Bytes consumed since the last `<`: every tag, text, comment and CDATA section lies
+    /// between two of them (`<` may not appear in attribute values or text).
+    run: usize,
+    /// The longest run accepted.
+    max_run: usize,
+    /// Off inside elements whose text is dropped (attachments), which may be long.
+    guard: bool,
 }
 
+/// The message of the error [`LineCounter`] stops the XML reader with.
+const RUN_TOO_LONG: &str = "bytes without markup";
+
 impl<R> LineCounter<R> {
-    fn new(inner: R) -> Self {
-        LineCounter { inner, line: 1 }
+    fn new(inner: R, max_run: usize) -> Self {
+        LineCounter {
+            inner,
+            line: 1,
+            run: 0,
+            max_run,
+            guard: true,
+        }
     }
 
     fn line(&self) -> u32 {
@@ -520,23 +542,52 @@ impl<R> LineCounter<R> {
     }
 }
 
+/// Advances the line and run counters over consumed bytes.
+fn count(line: &mut u32, run: &mut usize, consumed: &[u8]) {
+    *line += memchr::memchr_iter(b'\n', consumed).count() as u32;
+    match memchr::memrchr(b'<', consumed) {
+        Some(p) => *run = consumed.len() - p - 1,
+        None => *run = run.saturating_add(consumed.len()),
+    }
+}
+
+/// The XML reader's error in words; the run guard's own error as it is.
+fn read_error(e: &quick_xml::Error) -> String {
+    if let quick_xml::Error::Io(io) = e
+        && io.kind() == std::io::ErrorKind::InvalidData
+        && io.to_string().contains(RUN_TOO_LONG)
+    {
+        return io.to_string();
+    }
+    format!("not well-formed XML: {e}")
+}
+
 impl<R: std::io::Read> std::io::Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.line += memchr::memchr_iter(b'\n', &buf[..n]).count() as u32;
+        count(&mut self.line, &mut self.run, &buf[..n]);
         Ok(n)
     }
 }
 
 impl<R: BufRead> BufRead for LineCounter<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.guard && self.run > self.max_run {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "more than {} {RUN_TOO_LONG}: a text, tag or comment larger than clerk accepts",
+                    self.max_run
+                ),
+            ));
+        }
         self.inner.fill_buf()
     }
 
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let n = amt.min(buf.len());
-            self.line += memchr::memchr_iter(b'\n', &buf[..n]).count() as u32;
+            count(&mut self.line, &mut self.run, &buf[..n]);
         }
         self.inner.consume(amt);
     }
@@ -654,6 +705,41 @@ mod tests {
         );
         assert!(d.root.find_all("S/N").is_empty());
         assert_eq!(d.root.find_all("S/Id").len(), 2);
+    }
+
+    #[test]
+    fn no_text_or_tag_is_buffered_beyond_the_limit() {
+        let limits = Limits {
+            max_text: 1000,
+            ..Limits::default()
+        };
+        let cap = 1000 + 64 * 1024;
+        // One endless text, one endless tag, one endless comment: refused once past the
+        // limit, with the line where it started.
+        for (name, xml) in [
+            ("text", format!("<a>\n<b>{}</b></a>", "x".repeat(cap * 3))),
+            (
+                "tag",
+                format!("<a>\n<b c=\"{}\"/></a>", "x".repeat(cap * 3)),
+            ),
+            (
+                "comment",
+                format!("<a>\n<!--{}--></a>", "x".repeat(cap * 3)),
+            ),
+        ] {
+            let r = std::io::BufReader::with_capacity(4096, xml.as_bytes());
+            let e = parse(r, &limits).unwrap_err();
+            assert!(e.message.contains("bytes without markup"), "{name}: {e}");
+        }
+        // Long texts of dropped elements pass (invoice attachments).
+        let limits = Limits {
+            max_text: 1000,
+            drop_text_of: &["Bin"],
+            ..Limits::default()
+        };
+        let xml = format!("<a><Bin>{}</Bin><c>ok</c></a>", "x".repeat(cap * 3));
+        let d = parse(xml.as_bytes(), &limits).unwrap();
+        assert_eq!(d.root.text_at("c"), Some("ok"));
     }
 
     #[test]

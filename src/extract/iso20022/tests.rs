@@ -1322,6 +1322,72 @@ fn limits_hold_on_hostile_statements() {
 }
 
 #[test]
+fn enveloped_messages_are_read_through_their_envelope() {
+    let wrap = |doc: &[u8]| {
+        let doc = String::from_utf8(doc.to_vec()).unwrap();
+        let body = &doc[doc.find("<Document").unwrap()..];
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<BizMsgEnvlp xmlns="urn:iso:std:iso:20022:tech:xsd:nvlp.001.001.01">
+<Hdr><AppHdr xmlns="urn:iso:std:iso:20022:tech:xsd:head.001.001.02"><Fr><FIId><FinInstnId><BICFI>PBNKDEFFXXX</BICFI></FinInstnId></FIId></Fr><BizMsgIdr>B-1</BizMsgIdr><MsgDefIdr>camt.053.001.08</MsgDefIdr><CreDt>2024-03-31T20:00:00Z</CreDt></AppHdr></Hdr>
+<Doc>{body}</Doc>
+</BizMsgEnvlp>"#
+        )
+    };
+    let xml = wrap(&fixture("genkgo-camt/camt053.v8.xml"));
+    let s = statements(xml.as_bytes());
+    assert_eq!((s.len(), s[0].entries.len()), (1, 1));
+    assert!(
+        s[0].entries[0]
+            .source
+            .locator
+            .as_deref()
+            .unwrap()
+            .starts_with("BizMsgEnvlp/Doc/Document/BkToCstmrStmt/Stmt/Ntry"),
+        "{:?}",
+        s[0].entries[0].source.locator
+    );
+    let xml = wrap(&fixture("semt002/semt.002.001.10.xml"));
+    let h = holdings(xml.as_bytes());
+    assert_eq!(h[0].positions.len(), 2);
+}
+
+#[test]
+fn an_endless_text_is_refused_without_reading_it_whole() {
+    // 64 MB of remittance text streamed through a small buffer: refused once past the
+    // XML reader's limit, not buffered.
+    struct Endless {
+        head: Vec<u8>,
+        sent: usize,
+    }
+    impl std::io::Read for Endless {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.sent >= 64 << 20 {
+                return Ok(0);
+            }
+            let n = out.len();
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = self.head.get(self.sent + i).copied().unwrap_or(b'x');
+            }
+            self.sent += n;
+            Ok(n)
+        }
+    }
+    let xml = camt053(&ntry("CRDT", "", "<RmtInf><Ustrd>"));
+    let head = xml[..xml.find("<Ustrd>").unwrap() + 7].as_bytes().to_vec();
+    let reader = std::io::BufReader::with_capacity(8192, Endless { head, sent: 0 });
+    let e = read_statements(reader, "t.xml", Arc::from("h"), &mut Collect::default()).unwrap_err();
+    assert!(
+        e.problems[0].message.contains("bytes without markup"),
+        "{e}"
+    );
+    assert_eq!(
+        e.problems[0].column.as_deref(),
+        Some("Document/BkToCstmrStmt/Stmt/Ntry/NtryDtls/TxDtls/RmtInf/Ustrd")
+    );
+}
+
+#[test]
 fn currency_of_amounts_is_checked() {
     let e = error(
         camt053(&ntry("CRDT", "", ""))
