@@ -1374,7 +1374,7 @@ fn an_endless_text_is_refused_without_reading_it_whole() {
         }
     }
     let xml = camt053(&ntry("CRDT", "", "<RmtInf><Ustrd>"));
-    let head = xml[..xml.find("<Ustrd>").unwrap() + 7].as_bytes().to_vec();
+    let head = xml.as_bytes()[..xml.find("<Ustrd>").unwrap() + 7].to_vec();
     let reader = std::io::BufReader::with_capacity(8192, Endless { head, sent: 0 });
     let e = read_statements(reader, "t.xml", Arc::from("h"), &mut Collect::default()).unwrap_err();
     assert!(
