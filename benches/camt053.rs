@@ -224,7 +224,7 @@ fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn run(dir: &Path, mb: u64) -> (f64, Option<f64>) {
+fn run(dir: &Path, mb: u64, baseline: bool) -> (f64, Option<f64>) {
     let path = dir.join(format!("camt053-{mb}mb.xml"));
     let t = Instant::now();
     let written = write_file(&path, mb << 20).expect("write the bench file");
@@ -264,6 +264,29 @@ fn run(dir: &Path, mb: u64) -> (f64, Option<f64>) {
             " (peak not reset: includes earlier work)"
         },
     );
+    if baseline {
+        // For scale: the XML tokenizer alone over the same file, building nothing.
+        let t = Instant::now();
+        let mut reader = quick_xml::Reader::from_reader(BufReader::with_capacity(
+            1 << 16,
+            File::open(&path).expect("open"),
+        ));
+        let mut buf = Vec::new();
+        let mut events = 0u64;
+        loop {
+            match reader.read_event_into(&mut buf) {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => events += 1,
+                Err(e) => panic!("{e}"),
+            }
+            buf.clear();
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "         (tokenizer alone, no tree: {events} events in {secs:.2} s = {:.1} MB/s)",
+            size_mb / secs
+        );
+    }
     let _ = std::fs::remove_file(&path);
     (size_mb / secs, peak)
 }
@@ -277,8 +300,8 @@ fn main() {
         .unwrap_or(if testing { 4 } else { 300 });
     let dir = tempfile::tempdir().expect("temp dir");
     let small = (large / 10).max(1);
-    let (_, small_peak) = run(dir.path(), small);
-    let (_, large_peak) = run(dir.path(), large);
+    let (_, small_peak) = run(dir.path(), small, false);
+    let (_, large_peak) = run(dir.path(), large, !testing);
     if let (Some(s), Some(l)) = (small_peak, large_peak) {
         println!(
             "peak RSS: {s:.1} MB reading {small} MB, {l:.1} MB reading {large} MB (file {}x larger)",

@@ -24,8 +24,8 @@ pub struct Element {
     /// Attributes by local name (`Ccy`, `xmlns` kept as `xmlns`).
     pub attrs: Vec<(String, String)>,
     /// The element's own text, entities resolved, whitespace as given, except that
-    /// whitespace-only text right after a child element (the indentation between children)
-    /// is not kept.
+    /// whitespace-only text next to a child element (the indentation around children) is not
+    /// kept: an element holding only children has no text.
     pub text: String,
     pub children: Vec<Element>,
     /// 1-based line of the element's start tag.
@@ -207,6 +207,20 @@ pub fn parse_split_in_context(
     let mut namespace = None;
     // The last event closed an element: whitespace now is indentation between children.
     let mut after_child = false;
+    // Whitespace-only text not yet known to be an element's text: kept if text or the end
+    // tag follows, dropped as indentation if a child element does. Saves a string for every
+    // element that holds only children.
+    let mut ws = String::new();
+    let mut ws_pending = false;
+    let mut ws_line = 0;
+    macro_rules! flush_ws {
+        () => {
+            if ws_pending {
+                ws_pending = false;
+                push_text(&mut stack, &ws, limits, ws_line)?;
+            }
+        };
+    }
     loop {
         let line = reader.get_ref().line();
         let err = |stack: &[Open], message: String| XmlError {
@@ -230,6 +244,7 @@ pub fn parse_split_in_context(
                 ));
             }
             Event::Start(start) => {
+                ws_pending = false;
                 open(
                     &mut stack,
                     &mut path,
@@ -241,6 +256,7 @@ pub fn parse_split_in_context(
                 )?;
             }
             Event::Empty(start) => {
+                ws_pending = false;
                 open(
                     &mut stack,
                     &mut path,
@@ -256,6 +272,7 @@ pub fn parse_split_in_context(
                 continue;
             }
             Event::End(_) => {
+                flush_ws!();
                 close(&mut stack, &mut path, &mut root, split, on_split)?;
                 after_child = true;
                 buf.clear();
@@ -265,17 +282,28 @@ pub fn parse_split_in_context(
                 let text = t.xml10_content();
                 // Indentation between child elements is not kept, so that a statement's own
                 // text does not grow with each of its (split-off) entries.
-                if after_child && text.bytes().all(|b| b.is_ascii_whitespace()) {
+                if text.bytes().all(|b| b.is_ascii_whitespace()) {
+                    if !after_child {
+                        if !ws_pending {
+                            ws.clear();
+                            ws_line = line;
+                        }
+                        ws.push_str(&text);
+                        ws_pending = true;
+                    }
                     buf.clear();
                     continue;
                 }
+                flush_ws!();
                 push_text(&mut stack, &text, limits, line)?;
             }
             Event::CData(t) => {
+                flush_ws!();
                 let raw = t.into_inner();
                 push_text(&mut stack, &raw, limits, line)?;
             }
             Event::GeneralRef(r) => {
+                flush_ws!();
                 let name: &str = &r;
                 let resolved = resolve_entity(name).ok_or_else(|| {
                     err(
@@ -544,8 +572,23 @@ impl<R> LineCounter<R> {
 
 /// Advances the line and run counters over consumed bytes.
 fn count(line: &mut u32, run: &mut usize, consumed: &[u8]) {
-    *line += memchr::memchr_iter(b'\n', consumed).count() as u32;
-    match memchr::memrchr(b'<', consumed) {
+    // The XML reader consumes an event at a time, mostly a few bytes: one plain pass is
+    // quicker there than setting up two vector searches.
+    let last_lt = if consumed.len() <= 64 {
+        let mut last = None;
+        for (i, &b) in consumed.iter().enumerate() {
+            if b == b'\n' {
+                *line += 1;
+            } else if b == b'<' {
+                last = Some(i);
+            }
+        }
+        last
+    } else {
+        *line += memchr::memchr_iter(b'\n', consumed).count() as u32;
+        memchr::memrchr(b'<', consumed)
+    };
+    match last_lt {
         Some(p) => *run = consumed.len() - p - 1,
         None => *run = run.saturating_add(consumed.len()),
     }
@@ -746,7 +789,10 @@ mod tests {
     fn indentation_between_children_is_not_kept_but_text_is() {
         let d = doc("<a>\n  <b> x </b>\n  <!-- c -->\n  <c/>\n  tail &amp; <d/> <![CDATA[ ]]></a>")
             .unwrap();
-        assert_eq!(d.root.text, "\n  \n  tail &  ");
+        assert_eq!(d.root.text, "\n  tail & ");
+        // Whitespace alone in an element without children is its text.
+        assert_eq!(doc("<a> \n </a>").unwrap().root.text, " \n ");
+        assert_eq!(doc("<a> <!-- c --> </a>").unwrap().root.text, "  ");
         assert_eq!(d.root.child("b").unwrap().text, " x ");
         // A statement's text stays the same however many entries are split off.
         let many = format!("<S>{}</S>", "\n <N>1</N>".repeat(1000));
@@ -757,7 +803,7 @@ mod tests {
             &mut |_, _| Ok(()),
         )
         .unwrap();
-        assert_eq!(d.root.text, "\n ");
+        assert_eq!(d.root.text, "");
     }
 
     #[test]

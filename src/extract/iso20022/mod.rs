@@ -33,7 +33,7 @@ mod tests;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufRead, BufReader};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use super::sink::{Collect, StatementSink};
 use super::xml::{self, XmlError};
@@ -263,7 +263,10 @@ fn classify(path: &str) -> Part {
     {
         return Part::Statement(m);
     }
-    if path.contains("BkToCstmr") {
+    // Runs at the end of every element of a file: a prepared search, not `str::contains`.
+    static CAMT: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new("BkToCstmr"));
+    if CAMT.find(path.as_bytes()).is_some() {
         Part::Keep
     } else {
         Part::Outside
