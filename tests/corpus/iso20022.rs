@@ -64,6 +64,10 @@ const EXPLAINED: &[(&str, &str)] = &[
         "three TxDtls and none carries an amount: clerk cannot split an amount it is not given and keeps one entry with the entry's amount (their remittance texts joined); Genkgo lists the three details",
     ),
     (
+        "camt/genkgo-camt/camt053.v2.all-balance-types.xml: statement 0 created date",
+        "CreDtTm is 2015-01-22T00:00:00+01:00: Genkgo converts to UTC (21 January, 23:00), clerk keeps the date the bank wrote (22 January)",
+    ),
+    (
         "camt/genkgo-camt/camt052.v1.xml: entry 0 tx 1 reference",
         "in .001.01 the batch (`Btch`, with PmtInfId FINP-0055-001) sits directly in the entry; Genkgo reads a batch's PmtInfId only from NtryDtls/Btch (.001.02 on), clerk reads both and gives an entry without transaction details its batch's PmtInfId as reference",
     ),
@@ -374,6 +378,14 @@ fn compare_statement(cmp: &mut Compare<'_>, i: usize, rec: &Value, ours: &BankSt
         .and_then(s)
         .or_else(|| rec.get("getLegalSequenceNumber").and_then(s));
     cmp.field(&format!("{p} number"), ours.number.clone(), number);
+    // Genkgo converts to UTC, clerk keeps the bank's local time: the dates are compared.
+    if let Some(d) = rec.get("getCreatedOn").and_then(date) {
+        cmp.field(
+            &format!("{p} created date"),
+            ours.created.map(|c| c.date()),
+            Some(d),
+        );
+    }
     if let Some(d) = rec.get("getFromDate").and_then(date) {
         cmp.field(&format!("{p} from date"), ours.from_date, Some(d));
     }
@@ -498,6 +510,41 @@ fn compare_entry(cmp: &mut Compare<'_>, k: usize, oe: &Value, group: &[&Statemen
     } else {
         vec![(1, first, if txs.len() == 1 { Some(txs[0]) } else { None })]
     };
+    if !split && txs.len() >= 2 {
+        // Not split (no amounts to split by): the reference where all agree, the texts
+        // joined.
+        let refs: Vec<Option<String>> = txs
+            .iter()
+            .map(|t| {
+                let r = |name: &str| t.get("getReference").and_then(|r| r.get(name)).and_then(s);
+                r("getEndToEndId")
+                    .filter(|v| !v.eq_ignore_ascii_case("NOTPROVIDED"))
+                    .or_else(|| r("getInstructionId"))
+                    .or_else(|| r("getPaymentInformationId"))
+            })
+            .collect();
+        let common = refs
+            .iter()
+            .all(|r| *r == refs[0])
+            .then(|| refs[0].clone())
+            .flatten();
+        cmp.field(
+            &format!("{p} merged reference"),
+            first.reference.clone(),
+            common,
+        );
+        let mut texts: Vec<String> = Vec::new();
+        for t in txs.iter().filter_map(|t| remittance(t)) {
+            if !texts.contains(&t) {
+                texts.push(t);
+            }
+        }
+        cmp.field(
+            &format!("{p} merged remittance"),
+            first.remittance.clone(),
+            texts.join(" "),
+        );
+    }
     for (i, mine, tx) in pairs {
         let tp = format!("{p} tx {i}");
         let refs = tx.and_then(|t| t.get("getReference"));
