@@ -25,7 +25,6 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    #[allow(unused_mut)]
     let mut reports: Vec<SourceReport> = Vec::new();
     // Each format family adds its sources here.
     reports.extend(iso20022::check(&corpus));
