@@ -3,14 +3,21 @@
 //! - A `<!DOCTYPE` is refused outright: no DTD is read, so no external entity is fetched and no
 //!   entity-expansion bomb can go off. Only the five predefined entities and character
 //!   references are accepted in text.
-//! - Nesting depth and the size of any one text node are limited.
+//! - Nesting depth and the size of any one text node are limited, and so is the size of any
+//!   one piece of markup or text the underlying reader would buffer (`max_text` + 64 KB,
+//!   except inside elements whose text is dropped), so an endless text or tag is refused
+//!   rather than read into memory.
 //! - Elements are known by their local name (the namespace prefix is dropped), because every
 //!   version of a message names its elements the same and only its namespace differs. The
 //!   root's default namespace is kept, for telling versions apart.
 //!
 //! [`parse`] reads a document into an [`Element`] tree. [`parse_split`] hands chosen elements
 //! (a statement's entries) to a callback as soon as each is complete instead of keeping them,
-//! so a 300 MB statement is read in memory bounded by its largest entry.
+//! so a 300 MB statement is read in memory bounded by its largest entry;
+//! [`parse_split_in_context`] also shows the callback the open [`Ancestors`] (a statement's
+//! header, read before its entries). Indentation around child elements is not kept as text,
+//! so an element holding only children has no text and a statement's text does not grow
+//! with its entries.
 
 use std::io::BufRead;
 
