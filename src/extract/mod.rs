@@ -23,6 +23,7 @@ mod csv;
 mod date;
 mod detect;
 pub mod invoice;
+pub mod iso20022;
 mod ods_guard;
 mod row;
 mod sheet;

@@ -3,14 +3,21 @@
 //! - A `<!DOCTYPE` is refused outright: no DTD is read, so no external entity is fetched and no
 //!   entity-expansion bomb can go off. Only the five predefined entities and character
 //!   references are accepted in text.
-//! - Nesting depth and the size of any one text node are limited.
+//! - Nesting depth and the size of any one text node are limited, and so is the size of any
+//!   one piece of markup or text the underlying reader would buffer (`max_text` + 64 KB,
+//!   except inside elements whose text is dropped), so an endless text or tag is refused
+//!   rather than read into memory.
 //! - Elements are known by their local name (the namespace prefix is dropped), because every
 //!   version of a message names its elements the same and only its namespace differs. The
 //!   root's default namespace is kept, for telling versions apart.
 //!
 //! [`parse`] reads a document into an [`Element`] tree. [`parse_split`] hands chosen elements
 //! (a statement's entries) to a callback as soon as each is complete instead of keeping them,
-//! so a 300 MB statement is read in memory bounded by its largest entry.
+//! so a 300 MB statement is read in memory bounded by its largest entry;
+//! [`parse_split_in_context`] also shows the callback the open [`Ancestors`] (a statement's
+//! header, read before its entries). Indentation around child elements is not kept as text,
+//! so an element holding only children has no text and a statement's text does not grow
+//! with its entries.
 
 use std::io::BufRead;
 
@@ -23,7 +30,9 @@ pub struct Element {
     pub name: String,
     /// Attributes by local name (`Ccy`, `xmlns` kept as `xmlns`).
     pub attrs: Vec<(String, String)>,
-    /// The element's own text, entities resolved, whitespace as given.
+    /// The element's own text, entities resolved, whitespace as given, except that
+    /// whitespace-only text next to a child element (the indentation around children) is not
+    /// kept: an element holding only children has no text.
     pub text: String,
     pub children: Vec<Element>,
     /// 1-based line of the element's start tag.
@@ -146,7 +155,54 @@ pub fn parse_split(
     split: &dyn Fn(&str) -> bool,
     on_split: &mut dyn FnMut(&str, Element) -> Result<(), XmlError>,
 ) -> Result<Document, XmlError> {
-    let mut reader = Reader::from_reader(LineCounter::new(reader));
+    parse_split_in_context(reader, limits, split, &mut |path, element, _| {
+        on_split(path, element)
+    })
+}
+
+/// The elements still open around a split element, from the root down to its parent. Each
+/// holds what has been read of it so far: its attributes, its text, and the children that
+/// were completed before the split element (and not split off themselves). A statement's
+/// `Acct` and `CreDtTm`, which come before its entries, are there when an entry is split.
+#[derive(Clone, Copy)]
+pub struct Ancestors<'a>(&'a [Open]);
+
+impl<'a> Ancestors<'a> {
+    /// How many elements are open (0 for the root itself).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The open element at a depth: 0 is the root.
+    pub fn get(&self, depth: usize) -> Option<&'a Element> {
+        self.0.get(depth).map(|(e, _, _)| e)
+    }
+
+    /// The split element's parent.
+    pub fn parent(&self) -> Option<&'a Element> {
+        self.0.last().map(|(e, _, _)| e)
+    }
+
+    /// From the root down to the parent.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &'a Element> + 'a {
+        self.0.iter().map(|(e, _, _)| e)
+    }
+}
+
+/// [`parse_split`], with the split element's open [`Ancestors`] handed to `on_split` too.
+pub fn parse_split_in_context(
+    reader: impl BufRead,
+    limits: &Limits,
+    split: &dyn Fn(&str) -> bool,
+    on_split: &mut dyn FnMut(&str, Element, Ancestors<'_>) -> Result<(), XmlError>,
+) -> Result<Document, XmlError> {
+    // Any one text or tag may be as long as the longest text kept, plus room for a tag.
+    let max_run = limits.max_text.saturating_add(64 * 1024);
+    let mut reader = Reader::from_reader(LineCounter::new(reader, max_run));
     let config = reader.config_mut();
     config.check_end_names = true;
     config.expand_empty_elements = false;
@@ -156,6 +212,22 @@ pub fn parse_split(
     let mut path = String::new();
     let mut root: Option<Element> = None;
     let mut namespace = None;
+    // The last event closed an element: whitespace now is indentation between children.
+    let mut after_child = false;
+    // Whitespace-only text not yet known to be an element's text: kept if text or the end
+    // tag follows, dropped as indentation if a child element does. Saves a string for every
+    // element that holds only children.
+    let mut ws = String::new();
+    let mut ws_pending = false;
+    let mut ws_line = 0;
+    macro_rules! flush_ws {
+        () => {
+            if ws_pending {
+                ws_pending = false;
+                push_text(&mut stack, &ws, limits, ws_line)?;
+            }
+        };
+    }
     loop {
         let line = reader.get_ref().line();
         let err = |stack: &[Open], message: String| XmlError {
@@ -166,9 +238,10 @@ pub fn parse_split(
                 .unwrap_or_default(),
             message,
         };
+        reader.get_mut().guard = !stack.last().is_some_and(|(_, _, drop)| *drop);
         let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| err(&stack, format!("not well-formed XML: {e}")))?;
+            .map_err(|e| err(&stack, read_error(&e)))?;
         match event {
             Event::DocType(_) => {
                 return Err(err(
@@ -178,6 +251,7 @@ pub fn parse_split(
                 ));
             }
             Event::Start(start) => {
+                ws_pending = false;
                 open(
                     &mut stack,
                     &mut path,
@@ -189,6 +263,7 @@ pub fn parse_split(
                 )?;
             }
             Event::Empty(start) => {
+                ws_pending = false;
                 open(
                     &mut stack,
                     &mut path,
@@ -199,19 +274,43 @@ pub fn parse_split(
                     line,
                 )?;
                 close(&mut stack, &mut path, &mut root, split, on_split)?;
+                after_child = true;
+                buf.clear();
+                continue;
             }
             Event::End(_) => {
+                flush_ws!();
                 close(&mut stack, &mut path, &mut root, split, on_split)?;
+                after_child = true;
+                buf.clear();
+                continue;
             }
             Event::Text(t) => {
                 let text = t.xml10_content();
+                // Indentation between child elements is not kept, so that a statement's own
+                // text does not grow with each of its (split-off) entries.
+                if text.bytes().all(|b| b.is_ascii_whitespace()) {
+                    if !after_child {
+                        if !ws_pending {
+                            ws.clear();
+                            ws_line = line;
+                        }
+                        ws.push_str(&text);
+                        ws_pending = true;
+                    }
+                    buf.clear();
+                    continue;
+                }
+                flush_ws!();
                 push_text(&mut stack, &text, limits, line)?;
             }
             Event::CData(t) => {
+                flush_ws!();
                 let raw = t.into_inner();
                 push_text(&mut stack, &raw, limits, line)?;
             }
             Event::GeneralRef(r) => {
+                flush_ws!();
                 let name: &str = &r;
                 let resolved = resolve_entity(name).ok_or_else(|| {
                     err(
@@ -221,9 +320,14 @@ pub fn parse_split(
                 })?;
                 push_text(&mut stack, resolved.encode_utf8(&mut [0; 4]), limits, line)?;
             }
-            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {
+                // Leave `after_child` as it was: a comment between children is no text.
+                buf.clear();
+                continue;
+            }
             Event::Eof => break,
         }
+        after_child = false;
         buf.clear();
     }
     if let Some((e, _, _)) = stack.last() {
@@ -316,10 +420,20 @@ fn open(
         .last()
         .map(|(e, _, _)| e.locator.as_str())
         .unwrap_or("");
-    let locator = match (parent.is_empty(), index) {
-        (true, _) => name.clone(),
-        (false, 1) => format!("{parent}/{name}"),
-        (false, i) => format!("{parent}/{name}[{i}]"),
+    // Built by hand rather than with `format!`: this runs for every element of a file.
+    let locator = if parent.is_empty() {
+        name.clone()
+    } else {
+        let mut l = String::with_capacity(parent.len() + name.len() + 13);
+        l.push_str(parent);
+        l.push('/');
+        l.push_str(&name);
+        if index > 1 {
+            l.push('[');
+            push_decimal(&mut l, index);
+            l.push(']');
+        }
+        l
     };
     if !path.is_empty() {
         path.push('/');
@@ -340,19 +454,36 @@ fn open(
     Ok(())
 }
 
+/// Appends `n` in decimal digits.
+fn push_decimal(s: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
+}
+
 fn close(
     stack: &mut Vec<Open>,
     path: &mut String,
     root: &mut Option<Element>,
     split: &dyn Fn(&str) -> bool,
-    on_split: &mut dyn FnMut(&str, Element) -> Result<(), XmlError>,
+    on_split: &mut dyn FnMut(&str, Element, Ancestors<'_>) -> Result<(), XmlError>,
 ) -> Result<(), XmlError> {
     let Some((element, _, _)) = stack.pop() else {
         return Ok(());
     };
     let is_split = split(path);
     if is_split {
-        on_split(path, element)?;
+        on_split(path, element, Ancestors(stack.as_slice()))?;
     } else if let Some((parent, _, _)) = stack.last_mut() {
         parent.children.push(element);
     } else {
@@ -411,15 +542,34 @@ fn resolve_entity(name: &str) -> Option<char> {
     }
 }
 
-/// Counts lines as the XML reader consumes bytes, for messages that name a line.
+/// Counts lines as the XML reader consumes bytes, for messages that name a line, and bounds
+/// the size of any one piece of markup or text: the XML reader buffers a whole tag or text
+/// node before clerk sees it, so without this a file of one endless text or tag would be
+/// read whole into memory.
 struct LineCounter<R> {
     inner: R,
     line: u32,
+    /// Bytes consumed since the last `<`: every tag, text, comment and CDATA section lies
+    /// between two of them (`<` may not appear in attribute values or text).
+    run: usize,
+    /// The longest run accepted.
+    max_run: usize,
+    /// Off inside elements whose text is dropped (attachments), which may be long.
+    guard: bool,
 }
 
+/// The message of the error [`LineCounter`] stops the XML reader with.
+const RUN_TOO_LONG: &str = "bytes without markup";
+
 impl<R> LineCounter<R> {
-    fn new(inner: R) -> Self {
-        LineCounter { inner, line: 1 }
+    fn new(inner: R, max_run: usize) -> Self {
+        LineCounter {
+            inner,
+            line: 1,
+            run: 0,
+            max_run,
+            guard: true,
+        }
     }
 
     fn line(&self) -> u32 {
@@ -427,23 +577,67 @@ impl<R> LineCounter<R> {
     }
 }
 
+/// Advances the line and run counters over consumed bytes.
+fn count(line: &mut u32, run: &mut usize, consumed: &[u8]) {
+    // The XML reader consumes an event at a time, mostly a few bytes: one plain pass is
+    // quicker there than setting up two vector searches.
+    let last_lt = if consumed.len() <= 64 {
+        let mut last = None;
+        for (i, &b) in consumed.iter().enumerate() {
+            if b == b'\n' {
+                *line += 1;
+            } else if b == b'<' {
+                last = Some(i);
+            }
+        }
+        last
+    } else {
+        *line += memchr::memchr_iter(b'\n', consumed).count() as u32;
+        memchr::memrchr(b'<', consumed)
+    };
+    match last_lt {
+        Some(p) => *run = consumed.len() - p - 1,
+        None => *run = run.saturating_add(consumed.len()),
+    }
+}
+
+/// The XML reader's error in words; the run guard's own error as it is.
+fn read_error(e: &quick_xml::Error) -> String {
+    if let quick_xml::Error::Io(io) = e
+        && io.kind() == std::io::ErrorKind::InvalidData
+        && io.to_string().contains(RUN_TOO_LONG)
+    {
+        return io.to_string();
+    }
+    format!("not well-formed XML: {e}")
+}
+
 impl<R: std::io::Read> std::io::Read for LineCounter<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.line += memchr::memchr_iter(b'\n', &buf[..n]).count() as u32;
+        count(&mut self.line, &mut self.run, &buf[..n]);
         Ok(n)
     }
 }
 
 impl<R: BufRead> BufRead for LineCounter<R> {
     fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.guard && self.run > self.max_run {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "more than {} {RUN_TOO_LONG}: a text, tag or comment larger than clerk accepts",
+                    self.max_run
+                ),
+            ));
+        }
         self.inner.fill_buf()
     }
 
     fn consume(&mut self, amt: usize) {
         if let Ok(buf) = self.inner.fill_buf() {
             let n = amt.min(buf.len());
-            self.line += memchr::memchr_iter(b'\n', &buf[..n]).count() as u32;
+            count(&mut self.line, &mut self.run, &buf[..n]);
         }
         self.inner.consume(amt);
     }
@@ -561,5 +755,107 @@ mod tests {
         );
         assert!(d.root.find_all("S/N").is_empty());
         assert_eq!(d.root.find_all("S/Id").len(), 2);
+    }
+
+    #[test]
+    fn no_text_or_tag_is_buffered_beyond_the_limit() {
+        let limits = Limits {
+            max_text: 1000,
+            ..Limits::default()
+        };
+        let cap = 1000 + 64 * 1024;
+        // One endless text, one endless tag, one endless comment: refused once past the
+        // limit, with the line where it started.
+        for (name, xml) in [
+            ("text", format!("<a>\n<b>{}</b></a>", "x".repeat(cap * 3))),
+            (
+                "tag",
+                format!("<a>\n<b c=\"{}\"/></a>", "x".repeat(cap * 3)),
+            ),
+            (
+                "comment",
+                format!("<a>\n<!--{}--></a>", "x".repeat(cap * 3)),
+            ),
+        ] {
+            let r = std::io::BufReader::with_capacity(4096, xml.as_bytes());
+            let e = parse(r, &limits).unwrap_err();
+            assert!(e.message.contains("bytes without markup"), "{name}: {e}");
+        }
+        // Long texts of dropped elements pass (invoice attachments).
+        let limits = Limits {
+            max_text: 1000,
+            drop_text_of: &["Bin"],
+            ..Limits::default()
+        };
+        let xml = format!("<a><Bin>{}</Bin><c>ok</c></a>", "x".repeat(cap * 3));
+        let d = parse(xml.as_bytes(), &limits).unwrap();
+        assert_eq!(d.root.text_at("c"), Some("ok"));
+    }
+
+    #[test]
+    fn indentation_between_children_is_not_kept_but_text_is() {
+        let d = doc("<a>\n  <b> x </b>\n  <!-- c -->\n  <c/>\n  tail &amp; <d/> <![CDATA[ ]]></a>")
+            .unwrap();
+        assert_eq!(d.root.text, "\n  tail & ");
+        // Whitespace alone in an element without children is its text.
+        assert_eq!(doc("<a> \n </a>").unwrap().root.text, " \n ");
+        assert_eq!(doc("<a> <!-- c --> </a>").unwrap().root.text, "  ");
+        assert_eq!(d.root.child("b").unwrap().text, " x ");
+        // A statement's text stays the same however many entries are split off.
+        let many = format!("<S>{}</S>", "\n <N>1</N>".repeat(1000));
+        let d = parse_split(
+            many.as_bytes(),
+            &Limits::default(),
+            &|p| p == "S/N",
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(d.root.text, "");
+    }
+
+    #[test]
+    fn split_elements_see_their_open_ancestors_as_read_so_far() {
+        let xml = "<D><H>h</H><S><Id>1</Id><N>a</N><Late>x</Late><N>b</N></S></D>";
+        let mut seen = Vec::new();
+        parse_split_in_context(
+            xml.as_bytes(),
+            &Limits::default(),
+            &|p| p == "D/S/N",
+            &mut |_, e, up| {
+                let names: Vec<&str> = up.iter().map(|a| a.name.as_str()).collect();
+                let parent = up.parent().unwrap();
+                seen.push((
+                    e.text.clone(),
+                    names.join("/"),
+                    parent.text_at("Id").map(str::to_string),
+                    parent.child("Late").is_some(),
+                    up.get(0).and_then(|r| r.text_at("H")).map(str::to_string),
+                    up.len(),
+                ));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "a".into(),
+                    "D/S".into(),
+                    Some("1".into()),
+                    false,
+                    Some("h".into()),
+                    2
+                ),
+                (
+                    "b".into(),
+                    "D/S".into(),
+                    Some("1".into()),
+                    true,
+                    Some("h".into()),
+                    2
+                ),
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! Run: `cargo test --test corpus` (CI runs it after the other tests).
 
 mod invoice;
+mod iso20022;
 mod report;
 mod swift;
 
@@ -30,5 +31,6 @@ fn main() -> ExitCode {
     // Each format family adds its sources here.
     reports.extend(swift::check(&corpus));
     reports.extend(invoice::check(&corpus));
+    reports.extend(iso20022::check(&corpus));
     report::print_and_judge(&reports)
 }
