@@ -34,6 +34,14 @@ fn sniff(layout: &Layout, b: &[u8]) -> Content {
             super::swift::MtType::Mt537 => Format::Mt537,
         });
     }
+    if let Some((m, _version)) = super::iso20022::sniff(b) {
+        return Content::Known(match m {
+            super::iso20022::IsoMessage::Camt052 => Format::Camt052,
+            super::iso20022::IsoMessage::Camt053 => Format::Camt053,
+            super::iso20022::IsoMessage::Camt054 => Format::Camt054,
+            super::iso20022::IsoMessage::Semt002 => Format::Semt002,
+        });
+    }
     if let Some(f) = super::invoice::sniff(b) {
         return Content::Known(match f {
             super::invoice::InvoiceFormat::Ubl => Format::Ubl,

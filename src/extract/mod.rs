@@ -92,6 +92,14 @@ pub enum Format {
     Mt536,
     /// SWIFT MT537 statement of pending transactions.
     Mt537,
+    /// ISO 20022 camt.052 bank-to-customer account report (intraday).
+    Camt052,
+    /// ISO 20022 camt.053 bank-to-customer statement.
+    Camt053,
+    /// ISO 20022 camt.054 debit/credit notification.
+    Camt054,
+    /// ISO 20022 semt.002 custody statement of holdings.
+    Semt002,
     /// UBL 2.1 Invoice or CreditNote (Peppol BIS 3.0, EN 16931).
     Ubl,
     /// UN/CEFACT Cross Industry Invoice.
@@ -113,6 +121,10 @@ impl Format {
             Format::Mt535 => "mt535",
             Format::Mt536 => "mt536",
             Format::Mt537 => "mt537",
+            Format::Camt052 => "camt.052",
+            Format::Camt053 => "camt.053",
+            Format::Camt054 => "camt.054",
+            Format::Semt002 => "semt.002",
             Format::Ubl => "ubl",
             Format::Cii => "cii",
             Format::FacturX => "facturx",
@@ -132,6 +144,10 @@ impl Format {
             "mt535" => Format::Mt535,
             "mt536" => Format::Mt536,
             "mt537" => Format::Mt537,
+            "camt.052" | "camt052" => Format::Camt052,
+            "camt.053" | "camt053" => Format::Camt053,
+            "camt.054" | "camt054" => Format::Camt054,
+            "semt.002" | "semt002" => Format::Semt002,
             "ubl" => Format::Ubl,
             "cii" => Format::Cii,
             "facturx" | "factur-x" | "zugferd" => Format::FacturX,
@@ -158,6 +174,10 @@ impl Format {
             Format::Mt535 => "a SWIFT MT535 statement of holdings",
             Format::Mt536 => "a SWIFT MT536 statement of transactions",
             Format::Mt537 => "a SWIFT MT537 statement of pending transactions",
+            Format::Camt052 => "an ISO 20022 camt.052 account report",
+            Format::Camt053 => "an ISO 20022 camt.053 statement",
+            Format::Camt054 => "an ISO 20022 camt.054 notification",
+            Format::Semt002 => "an ISO 20022 semt.002 statement of holdings",
             Format::Ubl => "a UBL invoice",
             Format::Cii => "a CII invoice",
             Format::FacturX => "a Factur-X/ZUGFeRD PDF invoice",
@@ -344,6 +364,18 @@ pub fn extract_with_progress(
                 swift::MtDocument::Statements(s) => out.statements = s,
                 swift::MtDocument::Holdings(h) => out.holdings = h,
                 swift::MtDocument::Transactions(t) => out.transactions = t,
+            }
+        }
+        Format::Camt052 | Format::Camt053 | Format::Camt054 | Format::Semt002 => {
+            let expected = match format {
+                Format::Camt052 => iso20022::IsoMessage::Camt052,
+                Format::Camt053 => iso20022::IsoMessage::Camt053,
+                Format::Camt054 => iso20022::IsoMessage::Camt054,
+                _ => iso20022::IsoMessage::Semt002,
+            };
+            match iso20022::parse(input, Some(expected))?.1 {
+                iso20022::IsoDocument::Statements(s) => out.statements = s,
+                iso20022::IsoDocument::Holdings(h) => out.holdings = h,
             }
         }
         Format::Ubl | Format::Cii | Format::FacturX => {

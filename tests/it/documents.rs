@@ -322,3 +322,41 @@ fn extract_prints_what_clerk_reads_in_the_documented_shape() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("not a format clerk reads"), "{text}");
 }
+
+#[test]
+fn a_camt053_batch_entry_is_split_and_each_transaction_matches_its_item() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "camt053.xml",
+        &fixture("documents/camt053-batch.xml"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    // Item 1 and the two transactions of the batch entry (items 3 and 4), each by reference.
+    assert_eq!(i.status()["entries_posted"], 3);
+    let passes: Vec<String> = {
+        let db = i.db();
+        let mut s = db.prepare("SELECT pass FROM matches ORDER BY id").unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(passes, ["reference", "reference", "reference"]);
+    let locators: i64 = count(
+        &i,
+        "SELECT COUNT(*) FROM records WHERE side = 'statement' AND locator LIKE '%TxDtls[2]'",
+    );
+    assert_eq!(
+        locators, 1,
+        "each transaction remembers where in the file it was"
+    );
+    d.stop();
+}
