@@ -360,3 +360,60 @@ fn a_camt053_batch_entry_is_split_and_each_transaction_matches_its_item() {
     );
     d.stop();
 }
+
+#[test]
+fn hostile_and_broken_files_are_refused_with_what_and_where_and_the_daemon_goes_on() {
+    let i = Install::with_mail("");
+    // A 1 MB file limit for this install.
+    let cfg = fs::read_to_string(i.config())
+        .unwrap()
+        .replace("[daemon]\n", "[daemon]\nmax_file_size_mb = 1\n");
+    fs::write(i.config(), cfg).unwrap();
+    let d = i.start_daemon();
+
+    let bomb = r#"<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>&lol1;</BkToCstmrStmt></Document>"#;
+    let truncated = {
+        let text = String::from_utf8(fixture("documents/statement-042.sta")).unwrap();
+        text[..text.find(":62F:").unwrap()].to_string()
+    };
+    let big = "x".repeat(2 << 20);
+    let cases: [(&str, &[u8], &[&str]); 3] = [
+        ("bomb.xml", bomb.as_bytes(), &["DOCTYPE"]),
+        ("cut.sta", truncated.as_bytes(), &["cut.sta", "line"]),
+        ("huge.csv", big.as_bytes(), &["limit", "max_file_size_mb"]),
+    ];
+    for (n, (name, bytes, _)) in cases.iter().enumerate() {
+        i.drop_file("var/inbox/bank", name, bytes);
+        assert!(
+            wait_until(Duration::from_secs(20), || i.status()["files_failed"]
+                == (n + 1) as u64),
+            "{name}: {}",
+            d.log()
+        );
+    }
+    for (name, _, words) in &cases {
+        let note_path = i.path(&format!("var/failed/bank-reconciliation/{name}.error.txt"));
+        assert!(
+            wait_until(Duration::from_secs(5), || note_path.exists()),
+            "{name}"
+        );
+        let note = fs::read_to_string(&note_path).unwrap();
+        for w in *words {
+            assert!(note.contains(w), "{name}: {w:?} not in\n{note}");
+        }
+        assert!(
+            i.path(&format!("var/failed/bank-reconciliation/{name}"))
+                .exists()
+        );
+    }
+    // Still working: a good statement after all that.
+    i.drop_file(
+        "var/inbox/bank",
+        "statement-042.sta",
+        &fixture("documents/statement-042.sta"),
+    );
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    d.stop();
+}
