@@ -12,6 +12,7 @@ macro_rules! outln {
 
 mod check;
 mod dryrun;
+mod exceptions;
 mod extract;
 mod report;
 mod run;
@@ -105,16 +106,92 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Open exceptions (breaks), oldest first.
+    /// Exceptions (breaks) that still need someone, oldest first; filters narrow the list.
     Exceptions {
         /// Only this job's.
         #[arg(long)]
         job: Option<String>,
-        /// Resolved ones too.
+        /// Only this reason (missing_on_statement, amount_difference, unreadable, ...).
+        #[arg(long)]
+        reason: Option<String>,
+        /// open, investigating, resolved, unresolved (default) or all.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only those owned by this person or team.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only those older than this many business days.
+        #[arg(long)]
+        older_than: Option<i64>,
+        /// Resolved ones too (same as --status all).
         #[arg(long)]
         all: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Work one exception: show it with its history, assign, note, investigate, resolve, or
+    /// match several by hand.
+    Exception {
+        #[command(subcommand)]
+        action: ExceptionAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExceptionAction {
+    /// The exception with everything that happened to it.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give it to a person or team.
+    Assign {
+        id: i64,
+        owner: String,
+        /// Who is acting (default: the login running the command).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Add a note.
+    Note {
+        id: i64,
+        text: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Mark it as being looked into.
+    Investigate {
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Back to open.
+    Reopen {
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Close it, saying why (nothing is posted).
+    Resolve {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Match the records of these exceptions with each other by hand: posts what the job's
+    /// rule would have posted and resolves them, with your reason.
+    Match {
+        #[arg(required = true, num_args = 2..)]
+        ids: Vec<i64>,
+        #[arg(long)]
+        reason: String,
+        /// Account to book a difference to when the amounts do not agree exactly.
+        #[arg(long)]
+        difference_account: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 
@@ -170,9 +247,62 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
-        Command::Exceptions { job, all, json } => {
-            report::exceptions(&cli.config, job.as_deref(), all, json)
-        }
+        Command::Exceptions {
+            job,
+            reason,
+            status,
+            owner,
+            older_than,
+            all,
+            json,
+        } => exceptions::list(
+            &cli.config,
+            &exceptions::ListArgs {
+                job: job.as_deref(),
+                reason: reason.as_deref(),
+                status: status.as_deref(),
+                owner: owner.as_deref(),
+                older_than,
+                all,
+                json,
+            },
+        ),
+        Command::Exception { action } => match action {
+            ExceptionAction::Show { id, json } => exceptions::show(&cli.config, id, json),
+            ExceptionAction::Assign { id, owner, by } => exceptions::act(
+                &cli.config,
+                id,
+                exceptions::Act::Assign(&owner),
+                by.as_deref(),
+            ),
+            ExceptionAction::Note { id, text, by } => {
+                exceptions::act(&cli.config, id, exceptions::Act::Note(&text), by.as_deref())
+            }
+            ExceptionAction::Investigate { id, by } => {
+                exceptions::act(&cli.config, id, exceptions::Act::Investigate, by.as_deref())
+            }
+            ExceptionAction::Reopen { id, by } => {
+                exceptions::act(&cli.config, id, exceptions::Act::Reopen, by.as_deref())
+            }
+            ExceptionAction::Resolve { id, reason, by } => exceptions::act(
+                &cli.config,
+                id,
+                exceptions::Act::Resolve(&reason),
+                by.as_deref(),
+            ),
+            ExceptionAction::Match {
+                ids,
+                reason,
+                difference_account,
+                by,
+            } => exceptions::force_match(
+                &cli.config,
+                &ids,
+                &reason,
+                difference_account.as_deref(),
+                by.as_deref(),
+            ),
+        },
     }
 }
 

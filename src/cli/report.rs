@@ -8,10 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::load_config;
-use crate::config::{Config, JobKind};
-use crate::model::BreakStatus;
-use crate::schedule::Calendar;
-use crate::store::{self, BreakFilter, JobActivity};
+use crate::store::{self, JobActivity};
 
 #[derive(Serialize)]
 struct JobLine {
@@ -176,105 +173,6 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             r.error
                 .as_deref()
                 .map(|e| format!(" — {}", e.lines().next().unwrap_or("")))
-                .unwrap_or_default()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct ExceptionLine {
-    id: i64,
-    job: String,
-    reason: &'static str,
-    status: &'static str,
-    amount: Option<String>,
-    currency: Option<String>,
-    age_days: i64,
-    since: chrono::NaiveDate,
-    owner: Option<String>,
-    detail: String,
-    source: Option<String>,
-    opened_at: DateTime<Utc>,
-    resolution: Option<String>,
-}
-
-/// The calendar a job's breaks age by.
-pub fn calendar_of<'c>(config: &'c Config, job: &str) -> &'c Calendar {
-    match config.job(job).map(|j| &j.kind) {
-        Some(JobKind::CashReconciliation { calendar, .. }) => calendar,
-        _ => config.default_calendar(),
-    }
-}
-
-pub fn exceptions(
-    config_path: &Path,
-    job: Option<&str>,
-    all: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let config = load_config(config_path)?;
-    let mut st = store::open(&config.settings.store_path)?;
-    let breaks = store::in_read(st.as_mut(), |u| {
-        u.breaks(&BreakFilter {
-            job,
-            status: (!all).then_some(BreakStatus::Open),
-            limit: None,
-        })
-    })?;
-    let today = Utc::now()
-        .with_timezone(&config.settings.timezone)
-        .date_naive();
-    let lines: Vec<ExceptionLine> = breaks
-        .into_iter()
-        .map(|b| ExceptionLine {
-            age_days: calendar_of(&config, &b.job)
-                .business_days_between(b.since, today)
-                .max(0),
-            id: b.id,
-            reason: b.reason.as_str(),
-            status: b.status.as_str(),
-            amount: b.amount.map(|a| a.to_string()),
-            currency: b.currency.map(|c| c.to_string()),
-            since: b.since,
-            owner: b.owner,
-            detail: b.detail,
-            source: b.source,
-            opened_at: b.opened_at,
-            resolution: b.resolution,
-            job: b.job,
-        })
-        .collect();
-    if json {
-        outln!("{}", serde_json::to_string_pretty(&lines)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if lines.is_empty() {
-        outln!("no {}exceptions", if all { "" } else { "open " });
-        return Ok(ExitCode::SUCCESS);
-    }
-    outln!(
-        "{:>6} {:<20} {:<22} {:>4} {:>16} {:<4} detail",
-        "id",
-        "job",
-        "reason",
-        "age",
-        "amount",
-        "ccy"
-    );
-    for l in &lines {
-        outln!(
-            "{:>6} {:<20} {:<22} {:>4} {:>16} {:<4} {}{}",
-            l.id,
-            l.job,
-            l.reason,
-            l.age_days,
-            l.amount.as_deref().unwrap_or(""),
-            l.currency.as_deref().unwrap_or(""),
-            l.detail,
-            l.source
-                .as_deref()
-                .map(|s| format!(" [{s}]"))
                 .unwrap_or_default()
         );
     }

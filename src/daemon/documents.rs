@@ -98,6 +98,7 @@ impl Ctx<'_> {
             detail: &detail,
             amount,
             currency,
+            difference: None,
             since: since.unwrap_or(self.today),
             owner: self.job.owner.as_deref(),
             record_id: None,

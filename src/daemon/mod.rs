@@ -13,6 +13,7 @@
 pub mod documents;
 pub mod pipeline;
 pub mod summary;
+pub mod workflow;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -301,6 +301,9 @@ pub fn reconcile_job(
                 record_ids: &ids,
                 entry: &entry,
                 at,
+                explanation: None,
+                actor: None,
+                reason: None,
             })? {
                 Posted::Posted { .. } => {
                     out.matched += ids.len() as u64;
@@ -328,6 +331,7 @@ pub fn reconcile_job(
                     detail: &detail,
                     amount: Some(line.record.amount),
                     currency: Some(line.record.currency),
+                    difference: None,
                     since: line.record.value_date,
                     owner: job.owner.as_deref(),
                     record_id: Some(line.id),
@@ -428,6 +432,7 @@ fn open_record_break(
         detail,
         amount: Some(r.record.amount),
         currency: Some(r.record.currency),
+        difference: None,
         since: r.record.value_date,
         owner: job.owner.as_deref(),
         record_id: Some(r.id),
@@ -484,6 +489,7 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::Reference => "by reference",
         MatchPass::AmountDate => "by amount and date",
         MatchPass::Batch => "as a batch payment",
+        MatchPass::Manual => "by hand",
     }
 }
 
@@ -533,6 +539,7 @@ pub fn record_failure(
             detail: &detail,
             amount: None,
             currency: None,
+            difference: None,
             since: at.with_timezone(&tz).date_naive(),
             owner: job.owner.as_deref(),
             record_id: None,

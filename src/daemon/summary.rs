@@ -6,9 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::pipeline::mail_domain;
 use crate::config::{Config, Job, JobKind};
-use crate::model::BreakStatus;
 use crate::notify::{self, BreakLine, JobDigest, SummaryInput};
-use crate::store::{BreakFilter, NewMail, RunOutcome, RunStatus, StoreError, Trigger, Unit};
+use crate::store::{
+    BreakFilter, NewMail, RunOutcome, RunStatus, StatusFilter, StoreError, Trigger, Unit,
+};
 
 /// What a summary run queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub fn queue_summary(
 
     let business_date = at.with_timezone(&tz).date_naive();
     let breaks = u.breaks(&BreakFilter {
-        status: Some(BreakStatus::Open),
+        status: StatusFilter::Unresolved,
         ..Default::default()
     })?;
     let breaks: Vec<BreakLine> = breaks

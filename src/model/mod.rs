@@ -205,6 +205,8 @@ pub enum MatchPass {
     AmountDate,
     /// One statement line paying several ledger items of one counterparty and day.
     Batch,
+    /// Matched by a person (`clerk exception match`), with a reason.
+    Manual,
 }
 
 impl MatchPass {
@@ -213,6 +215,7 @@ impl MatchPass {
             MatchPass::Reference => "reference",
             MatchPass::AmountDate => "amount_date",
             MatchPass::Batch => "batch",
+            MatchPass::Manual => "manual",
         }
     }
 }
@@ -224,6 +227,7 @@ impl FromStr for MatchPass {
             "reference" => Ok(MatchPass::Reference),
             "amount_date" => Ok(MatchPass::AmountDate),
             "batch" => Ok(MatchPass::Batch),
+            "manual" => Ok(MatchPass::Manual),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }
@@ -284,6 +288,22 @@ pub enum BreakReason {
     InvoiceArithmetic,
     /// An IBAN or ISIN whose check digit is wrong: a typo or a damaged file.
     BadCheckDigit,
+    /// A counterpart agrees on everything but the amount, which is outside the tolerance.
+    AmountDifference,
+    /// A counterpart agrees on everything but the quantity (positions, settlements).
+    QuantityDifference,
+    /// A counterpart agrees on everything but the date, which is outside the window.
+    DateOutsideWindow,
+    /// The same item appears twice on one side.
+    Duplicate,
+    /// The account is not one the job knows.
+    UnknownAccount,
+    /// The security is not one the books hold.
+    UnknownIsin,
+    /// The supplier is not one the books know.
+    UnknownSupplier,
+    /// A trade that has not settled by its settlement date.
+    FailedSettlement,
 }
 
 impl BreakReason {
@@ -299,6 +319,14 @@ impl BreakReason {
             BreakReason::DuplicateStatement => "duplicate_statement",
             BreakReason::InvoiceArithmetic => "invoice_arithmetic",
             BreakReason::BadCheckDigit => "bad_check_digit",
+            BreakReason::AmountDifference => "amount_difference",
+            BreakReason::QuantityDifference => "quantity_difference",
+            BreakReason::DateOutsideWindow => "date_outside_window",
+            BreakReason::Duplicate => "duplicate",
+            BreakReason::UnknownAccount => "unknown_account",
+            BreakReason::UnknownIsin => "unknown_isin",
+            BreakReason::UnknownSupplier => "unknown_supplier",
+            BreakReason::FailedSettlement => "failed_settlement",
         }
     }
 
@@ -315,6 +343,14 @@ impl BreakReason {
             BreakReason::DuplicateStatement => "Statement received twice",
             BreakReason::InvoiceArithmetic => "Invoice does not add up",
             BreakReason::BadCheckDigit => "Wrong check digit (IBAN/ISIN)",
+            BreakReason::AmountDifference => "Amount differs beyond tolerance",
+            BreakReason::QuantityDifference => "Quantity differs",
+            BreakReason::DateOutsideWindow => "Date outside the window",
+            BreakReason::Duplicate => "Duplicate",
+            BreakReason::UnknownAccount => "Unknown account",
+            BreakReason::UnknownIsin => "Unknown security (ISIN)",
+            BreakReason::UnknownSupplier => "Unknown supplier",
+            BreakReason::FailedSettlement => "Failed settlement",
         }
     }
 }
@@ -333,6 +369,14 @@ impl FromStr for BreakReason {
             "duplicate_statement" => BreakReason::DuplicateStatement,
             "invoice_arithmetic" => BreakReason::InvoiceArithmetic,
             "bad_check_digit" => BreakReason::BadCheckDigit,
+            "amount_difference" => BreakReason::AmountDifference,
+            "quantity_difference" => BreakReason::QuantityDifference,
+            "date_outside_window" => BreakReason::DateOutsideWindow,
+            "duplicate" => BreakReason::Duplicate,
+            "unknown_account" => BreakReason::UnknownAccount,
+            "unknown_isin" => BreakReason::UnknownIsin,
+            "unknown_supplier" => BreakReason::UnknownSupplier,
+            "failed_settlement" => BreakReason::FailedSettlement,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }
@@ -342,6 +386,8 @@ impl FromStr for BreakReason {
 #[serde(rename_all = "snake_case")]
 pub enum BreakStatus {
     Open,
+    /// Someone is looking into it.
+    Investigating,
     Resolved,
 }
 
@@ -349,6 +395,7 @@ impl BreakStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             BreakStatus::Open => "open",
+            BreakStatus::Investigating => "investigating",
             BreakStatus::Resolved => "resolved",
         }
     }
@@ -359,10 +406,21 @@ impl FromStr for BreakStatus {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "open" => Ok(BreakStatus::Open),
+            "investigating" => Ok(BreakStatus::Investigating),
             "resolved" => Ok(BreakStatus::Resolved),
             _ => Err(format!("unknown break status {s:?}")),
         }
     }
+}
+
+/// One thing that happened to a break: opened, assigned, noted, investigated, resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BreakEvent {
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// A person's login, or `clerk` for what the daemon did.
+    pub actor: String,
+    pub action: String,
+    pub detail: Option<String>,
 }
 
 /// An exception ("break") as people see it: in the summary, in `clerk exceptions`.
@@ -376,6 +434,8 @@ pub struct Break {
     pub detail: String,
     pub amount: Option<Decimal>,
     pub currency: Option<Currency>,
+    /// The difference behind an amount or quantity break.
+    pub difference: Option<Decimal>,
     /// The business date the break dates from (value date of the record, or the day a file
     /// failed): its age is counted from here in business days.
     pub since: NaiveDate,
@@ -443,6 +503,14 @@ mod tests {
             BreakReason::DuplicateStatement,
             BreakReason::InvoiceArithmetic,
             BreakReason::BadCheckDigit,
+            BreakReason::AmountDifference,
+            BreakReason::QuantityDifference,
+            BreakReason::DateOutsideWindow,
+            BreakReason::Duplicate,
+            BreakReason::UnknownAccount,
+            BreakReason::UnknownIsin,
+            BreakReason::UnknownSupplier,
+            BreakReason::FailedSettlement,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }

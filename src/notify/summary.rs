@@ -866,6 +866,7 @@ mod tests {
             detail: format!("detail of {id}"),
             amount: amount.map(|(a, _)| Decimal::from_str(a).unwrap()),
             currency: amount.map(|(_, c)| c.parse().unwrap()),
+            difference: None,
             since: date("2026-11-20"),
             owner: None,
             opened_at: Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap(),

@@ -173,8 +173,23 @@ pub enum PostingRefused {
     Empty,
 }
 
-/// Builds the entry for one match of `job` between `ledger` items and `statement` lines.
+/// Builds the entry for one match of `job` between `ledger` items and `statement` lines,
+/// refusing it unless it balances in every currency.
 pub fn entry_for_match(
+    job: &str,
+    template: &PostingTemplate,
+    pass: MatchPass,
+    ledger: &[&Record],
+    statement: &[&Record],
+) -> Result<JournalEntry, PostingRefused> {
+    let entry = build_entry(job, template, pass, ledger, statement)?;
+    check_balanced(&entry.lines)?;
+    Ok(entry)
+}
+
+/// The entry the template gives for a match, balanced or not: for a person who books the
+/// difference to an account of their choice before it is posted.
+pub fn build_entry(
     job: &str,
     template: &PostingTemplate,
     pass: MatchPass,
@@ -219,8 +234,6 @@ pub fn entry_for_match(
             });
         }
     }
-    check_balanced(&lines)?;
-
     let posting_date: NaiveDate = statement
         .iter()
         .map(|r| r.booking_date.unwrap_or(r.value_date))

@@ -14,7 +14,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::model::{Break, BreakReason, BreakStatus, Currency, JournalEntry, MatchPass, Record};
+use crate::model::{
+    Break, BreakEvent, BreakReason, BreakStatus, Currency, JournalEntry, MatchPass, Record,
+};
 use crate::model::{Side, StoredRecord};
 
 pub use sqlite::SqliteStore;
@@ -180,6 +182,27 @@ pub trait Unit {
         at: DateTime<Utc>,
     ) -> Result<u64>;
     fn breaks(&mut self, filter: &BreakFilter<'_>) -> Result<Vec<Break>>;
+    fn break_by_id(&mut self, id: i64) -> Result<Option<Break>>;
+    /// Everything that happened to a break, oldest first.
+    fn break_history(&mut self, id: i64) -> Result<Vec<BreakEvent>>;
+    /// A person works a break: assigns it, notes something, investigates, reopens.
+    fn work_break(
+        &mut self,
+        id: i64,
+        action: &BreakAction<'_>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// A person resolves a break, saying why.
+    fn resolve_break(
+        &mut self,
+        id: i64,
+        resolution: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// One record with its scope, and whether it is matched already.
+    fn record_by_id(&mut self, id: i64) -> Result<Option<(String, StoredRecord, bool)>>;
 
     // ---- outgoing mail ---------------------------------------------------------------------
     /// Queues a message; `false` if one with this Message-ID is already queued or sent.
@@ -363,6 +386,11 @@ pub struct NewMatch<'a> {
     pub record_ids: &'a [i64],
     pub entry: &'a JournalEntry,
     pub at: DateTime<Utc>,
+    /// Why the matcher decided so (JSON), for `clerk explain`.
+    pub explanation: Option<&'a str>,
+    /// Who forced the match, and why; `None` for the matcher's own.
+    pub actor: Option<&'a str>,
+    pub reason: Option<&'a str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -378,6 +406,8 @@ pub struct NewBreak<'a> {
     pub detail: &'a str,
     pub amount: Option<Decimal>,
     pub currency: Option<Currency>,
+    /// The difference behind an amount or quantity break.
+    pub difference: Option<Decimal>,
     pub since: NaiveDate,
     pub owner: Option<&'a str>,
     pub record_id: Option<i64>,
@@ -388,8 +418,28 @@ pub struct NewBreak<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct BreakFilter<'a> {
     pub job: Option<&'a str>,
-    pub status: Option<BreakStatus>,
+    pub status: StatusFilter,
+    pub reason: Option<BreakReason>,
+    pub owner: Option<&'a str>,
     pub limit: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Open or being investigated: what still needs someone.
+    #[default]
+    Unresolved,
+    Is(BreakStatus),
+    Any,
+}
+
+/// What a person does to a break.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BreakAction<'a> {
+    Assign(&'a str),
+    Note(&'a str),
+    Investigate,
+    Reopen,
 }
 
 pub struct NewMail<'a> {

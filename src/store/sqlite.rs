@@ -21,6 +21,7 @@ use crate::model::{EntryLine, Source};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_documents.sql"),
+    include_str!("migrations/sqlite/0003_break_workflow.sql"),
 ];
 
 pub struct SqliteStore {
@@ -59,6 +60,15 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
+        // Up to date: no write lock needed. A reader (`clerk status`) must not queue behind a
+        // daemon busy with a large unit of work just to find nothing to migrate.
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if current as usize == MIGRATIONS.len() {
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -159,7 +169,101 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         self.file_hashes.insert(file_id, h.clone());
         Ok(h)
     }
+
+    /// Records selected by a `WHERE` clause over `records`, in arrival order.
+    fn select_records(
+        &mut self,
+        filter: &str,
+        args: impl rusqlite::Params,
+        side: Side,
+    ) -> Result<Vec<StoredRecord>> {
+        let rows: Vec<(i64, RawRecord)> = {
+            let mut stmt = self
+                .tx
+                .prepare_cached(&format!(
+                    "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
+                        amount, currency, reference, counterparty, remittance, locator
+                     FROM records {filter} ORDER BY id"
+                ))
+                .map_err(map_err)?;
+            stmt.query_map(args, |r| {
+                Ok((
+                    r.get(0)?,
+                    RawRecord {
+                        file_id: r.get(1)?,
+                        sheet: r.get(2)?,
+                        row: r.get(3)?,
+                        external_id: r.get(4)?,
+                        account: r.get(5)?,
+                        value_date: r.get(6)?,
+                        booking_date: r.get(7)?,
+                        amount: r.get(8)?,
+                        currency: r.get(9)?,
+                        reference: r.get(10)?,
+                        counterparty: r.get(11)?,
+                        remittance: r.get(12)?,
+                        locator: r.get(13)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(map_err)?
+        };
+        let mut sheets: HashMap<String, Arc<str>> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, raw) in rows {
+            let file = self.file_hash(raw.file_id)?;
+            let sheet = raw.sheet.map(|s| {
+                sheets
+                    .entry(s)
+                    .or_insert_with_key(|k| Arc::from(k.as_str()))
+                    .clone()
+            });
+            out.push(StoredRecord {
+                id,
+                record: Record {
+                    side,
+                    external_id: raw.external_id,
+                    account: raw.account,
+                    value_date: parse_date(&raw.value_date)?,
+                    booking_date: raw.booking_date.as_deref().map(parse_date).transpose()?,
+                    amount: parse_decimal(&raw.amount)?,
+                    currency: parse_currency(&raw.currency)?,
+                    reference: raw.reference,
+                    counterparty: raw.counterparty,
+                    remittance: raw.remittance,
+                    source: Source {
+                        file,
+                        sheet,
+                        row: raw.row,
+                        locator: raw.locator.map(Arc::from),
+                    },
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn history(
+        &mut self,
+        break_id: i64,
+        at: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO break_history (break_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| s.execute(params![break_id, ts(at), actor, action, detail]))
+            .map_err(map_err)?;
+        Ok(())
+    }
 }
+
+/// The actor of what the daemon does by itself.
+const CLERK: &str = "clerk";
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -401,74 +505,11 @@ impl Unit for SqliteUnit<'_, '_> {
         side: Side,
         account: Option<&str>,
     ) -> Result<Vec<StoredRecord>> {
-        let rows: Vec<(i64, RawRecord)> = {
-            let mut stmt = self
-                .tx
-                .prepare_cached(
-                    "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
-                        amount, currency, reference, counterparty, remittance, locator
-                     FROM records
-                     WHERE scope = ?1 AND side = ?2 AND match_id IS NULL
-                       AND (?3 IS NULL OR account = ?3)
-                     ORDER BY id",
-                )
-                .map_err(map_err)?;
-            stmt.query_map(params![scope, side.as_str(), account], |r| {
-                Ok((
-                    r.get(0)?,
-                    RawRecord {
-                        file_id: r.get(1)?,
-                        sheet: r.get(2)?,
-                        row: r.get(3)?,
-                        external_id: r.get(4)?,
-                        account: r.get(5)?,
-                        value_date: r.get(6)?,
-                        booking_date: r.get(7)?,
-                        amount: r.get(8)?,
-                        currency: r.get(9)?,
-                        reference: r.get(10)?,
-                        counterparty: r.get(11)?,
-                        remittance: r.get(12)?,
-                        locator: r.get(13)?,
-                    },
-                ))
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(map_err)?
-        };
-        let mut sheets: HashMap<String, Arc<str>> = HashMap::new();
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, raw) in rows {
-            let file = self.file_hash(raw.file_id)?;
-            let sheet = raw.sheet.map(|s| {
-                sheets
-                    .entry(s)
-                    .or_insert_with_key(|k| Arc::from(k.as_str()))
-                    .clone()
-            });
-            out.push(StoredRecord {
-                id,
-                record: Record {
-                    side,
-                    external_id: raw.external_id,
-                    account: raw.account,
-                    value_date: parse_date(&raw.value_date)?,
-                    booking_date: raw.booking_date.as_deref().map(parse_date).transpose()?,
-                    amount: parse_decimal(&raw.amount)?,
-                    currency: parse_currency(&raw.currency)?,
-                    reference: raw.reference,
-                    counterparty: raw.counterparty,
-                    remittance: raw.remittance,
-                    source: Source {
-                        file,
-                        sheet,
-                        row: raw.row,
-                        locator: raw.locator.map(Arc::from),
-                    },
-                },
-            });
-        }
-        Ok(out)
+        self.select_records(
+            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
+            params![scope, side.as_str(), account],
+            side,
+        )
     }
 
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {
@@ -648,9 +689,20 @@ impl Unit for SqliteUnit<'_, '_> {
             .map_err(|e| StoreError::Conflict(format!("entry refused: {e}")))?;
         self.tx
             .prepare_cached(
-                "INSERT INTO matches (job, run_id, pass, created_at) VALUES (?, ?, ?, ?)",
+                "INSERT INTO matches (job, run_id, pass, created_at, explanation, actor, reason)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
-            .and_then(|mut s| s.execute(params![m.job, m.run_id, m.pass.as_str(), ts(m.at)]))
+            .and_then(|mut s| {
+                s.execute(params![
+                    m.job,
+                    m.run_id,
+                    m.pass.as_str(),
+                    ts(m.at),
+                    m.explanation,
+                    m.actor,
+                    m.reason
+                ])
+            })
             .map_err(map_err)?;
         let match_id = self.tx.last_insert_rowid();
         {
@@ -708,10 +760,10 @@ impl Unit for SqliteUnit<'_, '_> {
         let n = self
             .tx
             .prepare_cached(
-                "INSERT INTO breaks (job, reason, status, detail, amount, currency, since, owner,
-                    record_id, source, opened_run_id, opened_at)
-                 VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (record_id) WHERE status = 'open' AND record_id IS NOT NULL
+                "INSERT INTO breaks (job, reason, status, detail, amount, currency, difference,
+                    since, owner, record_id, source, opened_run_id, opened_at)
+                 VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (record_id) WHERE status != 'resolved' AND record_id IS NOT NULL
                  DO NOTHING",
             )
             .and_then(|mut s| {
@@ -721,6 +773,7 @@ impl Unit for SqliteUnit<'_, '_> {
                     b.detail,
                     b.amount.map(|a| a.to_string()),
                     b.currency.map(|c| c.as_str().to_string()),
+                    b.difference.map(|d| d.to_string()),
                     b.since.to_string(),
                     b.owner,
                     b.record_id,
@@ -730,7 +783,12 @@ impl Unit for SqliteUnit<'_, '_> {
                 ])
             })
             .map_err(map_err)?;
-        Ok((n == 1).then(|| self.tx.last_insert_rowid()))
+        if n != 1 {
+            return Ok(None);
+        }
+        let id = self.tx.last_insert_rowid();
+        self.history(id, b.at, CLERK, "opened", Some(b.detail))?;
+        Ok(Some(id))
     }
 
     fn close_breaks_of_records(
@@ -740,45 +798,72 @@ impl Unit for SqliteUnit<'_, '_> {
         run_id: i64,
         at: DateTime<Utc>,
     ) -> Result<u64> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "UPDATE breaks SET status = 'resolved', closed_at = ?, closed_run_id = ?,
-                    resolution = ?
-                 WHERE record_id = ? AND status = 'open'",
-            )
-            .map_err(map_err)?;
         let mut closed = 0;
-        let at = ts(at);
         for id in record_ids {
-            closed += stmt
-                .execute(params![at, run_id, resolution, id])
-                .map_err(map_err)? as u64;
+            let open: Option<i64> = self
+                .tx
+                .prepare_cached(
+                    "SELECT id FROM breaks WHERE record_id = ? AND status != 'resolved'",
+                )
+                .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+                .map_err(map_err)?;
+            if let Some(break_id) = open {
+                self.tx
+                    .prepare_cached(
+                        "UPDATE breaks SET status = 'resolved', closed_at = ?, closed_run_id = ?,
+                            resolution = ? WHERE id = ?",
+                    )
+                    .and_then(|mut s| s.execute(params![ts(at), run_id, resolution, break_id]))
+                    .map_err(map_err)?;
+                self.history(break_id, at, CLERK, "resolved", Some(resolution))?;
+                closed += 1;
+            }
         }
         Ok(closed)
     }
 
     fn breaks(&mut self, f: &BreakFilter<'_>) -> Result<Vec<Break>> {
-        let mut stmt = self
+        let status = match f.status {
+            StatusFilter::Unresolved => Some("unresolved"),
+            StatusFilter::Is(s) => Some(s.as_str()),
+            StatusFilter::Any => None,
+        };
+        let limit = f.limit.map(|l| l as i64).unwrap_or(-1);
+        let ids: Vec<i64> = self
             .tx
             .prepare_cached(
-                "SELECT id, job, reason, status, detail, amount, currency, since, owner,
-                    opened_at, closed_at, resolution, record_id, source
-                 FROM breaks
-                 WHERE (?1 IS NULL OR job = ?1) AND (?2 IS NULL OR status = ?2)
+                "SELECT id FROM breaks
+                 WHERE (?1 IS NULL OR job = ?1)
+                   AND (?2 IS NULL OR (?2 = 'unresolved' AND status != 'resolved') OR status = ?2)
+                   AND (?3 IS NULL OR reason = ?3)
+                   AND (?4 IS NULL OR owner = ?4)
                  ORDER BY since, id
-                 LIMIT ?3",
+                 LIMIT ?5",
             )
+            .and_then(|mut s| {
+                s.query_map(
+                    params![f.job, status, f.reason.map(|r| r.as_str()), f.owner, limit],
+                    |r| r.get(0),
+                )?
+                .collect()
+            })
             .map_err(map_err)?;
-        let limit = f.limit.map(|l| l as i64).unwrap_or(-1);
+        ids.into_iter()
+            .map(|id| {
+                self.break_by_id(id)?
+                    .ok_or_else(|| StoreError::Other(format!("break {id} vanished")))
+            })
+            .collect()
+    }
+
+    fn break_by_id(&mut self, id: i64) -> Result<Option<Break>> {
         type Row = (
             i64,
             String,
             String,
             String,
             String,
-            Option<String>,
-            Option<String>,
+            [Option<String>; 3],
             String,
             Option<String>,
             String,
@@ -787,64 +872,183 @@ impl Unit for SqliteUnit<'_, '_> {
             Option<i64>,
             Option<String>,
         );
-        let rows: Vec<Row> = stmt
-            .query_map(params![f.job, f.status.map(|s| s.as_str()), limit], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                    r.get(13)?,
-                ))
+        let row: Option<Row> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, job, reason, status, detail, amount, currency, difference, since,
+                    owner, opened_at, closed_at, resolution, record_id, source
+                 FROM breaks WHERE id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        [r.get(5)?, r.get(6)?, r.get(7)?],
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                        r.get(12)?,
+                        r.get(13)?,
+                        r.get(14)?,
+                    ))
+                })
+                .optional()
             })
-            .and_then(|rows| rows.collect())
             .map_err(map_err)?;
-        rows.into_iter()
-            .map(
-                |(
+        row.map(
+            |(
+                id,
+                job,
+                reason,
+                status,
+                detail,
+                [amount, currency, difference],
+                since,
+                owner,
+                opened,
+                closed,
+                resolution,
+                record_id,
+                source,
+            )| {
+                Ok(Break {
                     id,
                     job,
-                    reason,
-                    status,
+                    reason: parse_enum(&reason)?,
+                    status: parse_enum(&status)?,
                     detail,
-                    amount,
-                    currency,
-                    since,
+                    amount: amount.as_deref().map(parse_decimal).transpose()?,
+                    currency: currency.as_deref().map(parse_currency).transpose()?,
+                    difference: difference.as_deref().map(parse_decimal).transpose()?,
+                    since: parse_date(&since)?,
                     owner,
-                    opened,
-                    closed,
+                    opened_at: parse_ts(&opened)?,
+                    closed_at: closed.as_deref().map(parse_ts).transpose()?,
                     resolution,
                     record_id,
                     source,
-                )| {
-                    Ok(Break {
-                        id,
-                        job,
-                        reason: parse_enum(&reason)?,
-                        status: parse_enum(&status)?,
-                        detail,
-                        amount: amount.as_deref().map(parse_decimal).transpose()?,
-                        currency: currency.as_deref().map(parse_currency).transpose()?,
-                        since: parse_date(&since)?,
-                        owner,
-                        opened_at: parse_ts(&opened)?,
-                        closed_at: closed.as_deref().map(parse_ts).transpose()?,
-                        resolution,
-                        record_id,
-                        source,
-                    })
-                },
+                })
+            },
+        )
+        .transpose()
+    }
+
+    fn break_history(&mut self, id: i64) -> Result<Vec<BreakEvent>> {
+        let rows: Vec<(String, String, String, Option<String>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT at, actor, action, detail FROM break_history WHERE break_id = ?
+                 ORDER BY id",
             )
+            .and_then(|mut s| {
+                s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect()
+            })
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(at, actor, action, detail)| {
+                Ok(BreakEvent {
+                    at: parse_ts(&at)?,
+                    actor,
+                    action,
+                    detail,
+                })
+            })
             .collect()
+    }
+
+    fn work_break(
+        &mut self,
+        id: i64,
+        action: &BreakAction<'_>,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let current = self
+            .break_by_id(id)?
+            .ok_or_else(|| StoreError::Conflict(format!("there is no exception {id}")))?;
+        if current.status == BreakStatus::Resolved && !matches!(action, BreakAction::Note(_)) {
+            return Err(StoreError::Conflict(format!(
+                "exception {id} is resolved ({}); a note can still be added",
+                current.resolution.as_deref().unwrap_or("")
+            )));
+        }
+        let (name, detail) = match action {
+            BreakAction::Assign(owner) => {
+                self.tx
+                    .execute(
+                        "UPDATE breaks SET owner = ? WHERE id = ?",
+                        params![owner, id],
+                    )
+                    .map_err(map_err)?;
+                ("assigned", Some(format!("to {owner}")))
+            }
+            BreakAction::Note(text) => ("note", Some(text.to_string())),
+            BreakAction::Investigate | BreakAction::Reopen => {
+                let (status, name) = if matches!(action, BreakAction::Investigate) {
+                    ("investigating", "investigating")
+                } else {
+                    ("open", "reopened")
+                };
+                self.tx
+                    .execute(
+                        "UPDATE breaks SET status = ? WHERE id = ?",
+                        params![status, id],
+                    )
+                    .map_err(map_err)?;
+                (name, None)
+            }
+        };
+        self.history(id, at, actor, name, detail.as_deref())
+    }
+
+    fn resolve_break(
+        &mut self,
+        id: i64,
+        resolution: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let current = self
+            .break_by_id(id)?
+            .ok_or_else(|| StoreError::Conflict(format!("there is no exception {id}")))?;
+        if current.status == BreakStatus::Resolved {
+            return Err(StoreError::Conflict(format!(
+                "exception {id} is already resolved"
+            )));
+        }
+        self.tx
+            .execute(
+                "UPDATE breaks SET status = 'resolved', closed_at = ?, resolution = ? WHERE id = ?",
+                params![ts(at), resolution, id],
+            )
+            .map_err(map_err)?;
+        self.history(id, at, actor, "resolved", Some(resolution))
+    }
+
+    fn record_by_id(&mut self, id: i64) -> Result<Option<(String, StoredRecord, bool)>> {
+        let row: Option<(String, String, Option<i64>)> = self
+            .tx
+            .prepare_cached("SELECT scope, side, match_id FROM records WHERE id = ?")
+            .and_then(|mut s| {
+                s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .map_err(map_err)?;
+        let Some((scope, side, match_id)) = row else {
+            return Ok(None);
+        };
+        let side: Side = parse_enum(&side)?;
+        let rows = self.select_records("WHERE id = ?1", params![id], side)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|r| (scope, r, match_id.is_some())))
     }
 
     fn enqueue_mail(&mut self, m: &NewMail<'_>) -> Result<bool> {
@@ -1054,7 +1258,7 @@ impl Unit for SqliteUnit<'_, '_> {
                     (SELECT COUNT(*) FROM records),
                     (SELECT COUNT(*) FROM records WHERE match_id IS NULL),
                     (SELECT COUNT(*) FROM entries),
-                    (SELECT COUNT(*) FROM breaks WHERE status = 'open'),
+                    (SELECT COUNT(*) FROM breaks WHERE status != 'resolved'),
                     (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL)",
                 [],
                 |r| {

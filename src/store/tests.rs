@@ -292,6 +292,9 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             record_ids: &[l, s],
             entry: &e,
             at: at(8),
+            explanation: None,
+            actor: None,
+            reason: None,
         })
     })
     .unwrap();
@@ -306,6 +309,9 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             record_ids: &[l, s],
             entry: &e,
             at: at(9),
+            explanation: None,
+            actor: None,
+            reason: None,
         })
     })
     .unwrap();
@@ -321,6 +327,9 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             record_ids: &[l],
             entry: &other,
             at: at(9),
+            explanation: None,
+            actor: None,
+            reason: None,
         })
     });
     assert!(matches!(refused, Err(StoreError::Conflict(_))));
@@ -355,6 +364,9 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             record_ids: &[l2, s2],
             entry: &bad,
             at: at(9),
+            explanation: None,
+            actor: None,
+            reason: None,
         })
     });
     assert!(matches!(refused, Err(StoreError::Conflict(_))));
@@ -381,6 +393,7 @@ fn a_record_has_one_open_break(store: &mut dyn Store) {
         detail,
         amount: Some("8.00".parse().unwrap()),
         currency: Some("EUR".parse().unwrap()),
+        difference: None,
         since: "2026-03-02".parse().unwrap(),
         owner: Some("cash-ops"),
         record_id: Some(l),
@@ -399,7 +412,7 @@ fn a_record_has_one_open_break(store: &mut dyn Store) {
     );
     let open = in_read(store, |u| {
         u.breaks(&BreakFilter {
-            status: Some(BreakStatus::Open),
+            status: StatusFilter::Is(BreakStatus::Open),
             ..Default::default()
         })
     })
@@ -416,7 +429,7 @@ fn a_record_has_one_open_break(store: &mut dyn Store) {
     assert_eq!(closed, 1);
     let resolved = in_read(store, |u| {
         u.breaks(&BreakFilter {
-            status: Some(BreakStatus::Resolved),
+            status: StatusFilter::Is(BreakStatus::Resolved),
             ..Default::default()
         })
     })

@@ -17,3 +17,6 @@ mod summary;
 
 /// Statements, custody statements and invoices through the daemon; `clerk extract`.
 mod documents;
+
+/// People working breaks through the CLI.
+mod workflow;

@@ -53,6 +53,7 @@ fn open_break(id: i64, job: &str, reason: BreakReason, detail: &str) -> Break {
         detail: detail.to_owned(),
         amount: None,
         currency: None,
+        difference: None,
         since: NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(),
         owner: None,
         opened_at: Utc.with_ymd_and_hms(2026, 11, 20, 8, 0, 0).unwrap(),
