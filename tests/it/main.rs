@@ -17,3 +17,6 @@ mod summary;
 
 /// Statements, custody statements and invoices through the daemon; `clerk extract`.
 mod documents;
+
+/// Mailboxes: a real Dovecot (IMAP, TLS, STARTTLS, XOAUTH2, IDLE) and a Maildir.
+mod mailbox;

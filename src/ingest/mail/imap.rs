@@ -372,7 +372,12 @@ impl ImapSession {
         };
         let query =
             format!("UID {first}:* UNKEYWORD {PROCESSED_KEYWORD} UNKEYWORD {FAILED_KEYWORD}");
+        // This search sees every message announced so far.
+        self.heard_of_new_mail();
         let found: HashSet<u32> = step!(self, "UID SEARCH", s => s.uid_search(&query))?;
+        if found.is_empty() {
+            self.confirm_alive("UID SEARCH").await?;
+        }
         let mut uids: Vec<u32> = found.into_iter().filter(|&u| u > uid).collect();
         uids.sort_unstable();
         Ok(uids)
@@ -391,6 +396,7 @@ impl ImapSession {
             s.uid_fetch(&set, "(UID RFC822.SIZE)").await?.try_collect().await
         })?;
         let Some(size) = meta.iter().find(|f| f.uid == Some(uid)).map(|f| f.size) else {
+            self.confirm_alive("UID FETCH RFC822.SIZE").await?;
             return Ok(None);
         };
         let size = u64::from(size.unwrap_or(0));
@@ -440,6 +446,7 @@ impl ImapSession {
                 step!(self, "UID STORE", s => async {
                     s.uid_store(&set, &query).await?.try_collect::<Vec<_>>().await
                 })?;
+                self.confirm_alive("UID STORE").await?;
             }
             After::Move => {
                 let folder = match outcome {
@@ -453,10 +460,12 @@ impl ImapSession {
                     step!(self, "UID STORE", s => async {
                         s.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?.try_collect::<Vec<_>>().await
                     })?;
+                    self.confirm_alive("UID STORE").await?;
                     if self.has_capability("UIDPLUS") {
                         step!(self, "UID EXPUNGE", s => async {
                             s.uid_expunge(&set).await?.try_collect::<Vec<_>>().await
                         })?;
+                        self.confirm_alive("UID EXPUNGE").await?;
                     }
                 }
             }
@@ -503,6 +512,8 @@ impl ImapSession {
                 Ok(Ok(session)) => session,
             };
             self.session = Some(session);
+            // What arrived during the IDLE is reported by returning now.
+            self.heard_of_new_mail();
             use async_imap::extensions::idle::IdleResponse;
             match outcome {
                 Ok(IdleResponse::NewData(_)) => return Ok(()),
@@ -548,6 +559,13 @@ impl ImapSession {
             }
         }
         new
+    }
+
+    /// A NOOP, to tell an empty answer from a lost connection: async-imap ends the responses
+    /// of FETCH, SEARCH, STORE and EXPUNGE quietly when the connection drops, as if the server
+    /// had found nothing.
+    async fn confirm_alive(&mut self, after: &str) -> Result<(), MailboxError> {
+        step!(self, &format!("NOOP after {after}"), s => s.noop())
     }
 
     /// Creates `folder` unless it exists, and subscribes to it so mail clients show it.

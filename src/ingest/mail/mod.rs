@@ -27,8 +27,8 @@ pub mod maildir;
 pub mod message;
 
 pub use config::{
-    After, ImapAuth, ImapSettings, MailRule, MailRuleSpec, Mailbox, MailboxKind, MailboxSource,
-    MailboxSpec, Security, TokenSource,
+    After, AuthKind, ImapAuth, ImapSettings, MailRule, MailRuleSpec, Mailbox, MailboxKind,
+    MailboxSource, MailboxSpec, Security, TokenSource,
 };
 pub use imap::{ImapSession, MailboxError, health_check};
 pub use maildir::{MaildirBox, MaildirMessage};
