@@ -120,7 +120,10 @@ async fn untrusted_certificate_and_missing_starttls_are_refused() {
     );
     drop(d);
 
-    let d = Dovecot::start_with(Options { tls: false });
+    let d = Dovecot::start_with(Options {
+        tls: false,
+        capabilities: None,
+    });
     let mut s = spec(&d, "alice", "starttls");
     s.ca_file = None;
     let err = ImapSession::connect(&check(&s)).await.unwrap_err();
@@ -265,6 +268,59 @@ async fn finish_by_flag_leaves_the_message_and_hides_it_from_the_cursor() {
 }
 
 #[tokio::test]
+async fn an_older_server_without_move_uidplus_or_idle() {
+    // COPY, \Deleted and UID EXPUNGE instead of MOVE; polling instead of IDLE.
+    let d = Dovecot::start_with(Options {
+        tls: true,
+        capabilities: Some("IMAP4rev1 LITERAL+ UIDPLUS"),
+    });
+    for i in 1..=2 {
+        d.append("alice", "INBOX", &message(&format!("m{i}"), "x"))
+            .await;
+    }
+    let mut sp = spec(&d, "alice", "tls");
+    sp.poll_interval = Some("300ms".to_owned());
+    let mb = check(&sp);
+    let mut s = connect(&d, &mb).await;
+    let caps = s.capabilities();
+    assert!(!caps.iter().any(|c| c == "MOVE" || c == "IDLE"), "{caps:?}");
+    s.select().await.unwrap();
+    s.finish(1, Finish::Processed).await.unwrap();
+    s.finish(1, Finish::Processed).await.unwrap();
+    s.finish(2, Finish::Failed).await.unwrap();
+    assert!(s.uids_after(0).await.unwrap().is_empty());
+    let started = Instant::now();
+    s.wait(Duration::from_secs(60)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    s.logout().await;
+    assert_eq!(d.count("alice", "INBOX").await, Some(0));
+    assert_eq!(d.count("alice", "Processed").await, Some(1));
+    assert_eq!(d.count("alice", "Failed").await, Some(1));
+    drop(d);
+
+    // Without UIDPLUS the original is only marked \Deleted: a plain EXPUNGE could remove
+    // what someone else marked.
+    let d = Dovecot::start_with(Options {
+        tls: true,
+        capabilities: Some("IMAP4rev1 LITERAL+"),
+    });
+    d.append("alice", "INBOX", &message("m1", "x")).await;
+    let mb = check(&spec(&d, "alice", "tls"));
+    let mut s = connect(&d, &mb).await;
+    s.select().await.unwrap();
+    s.finish(1, Finish::Processed).await.unwrap();
+    s.logout().await;
+    assert_eq!(d.count("alice", "Processed").await, Some(1));
+    assert_eq!(d.count("alice", "INBOX").await, Some(1));
+    let flags = d.flags("alice", "INBOX", 1).await;
+    assert!(flags.iter().any(|f| f.contains("Deleted")), "{flags:?}");
+}
+
+#[tokio::test]
 async fn idle_returns_soon_after_an_append_from_another_connection() {
     let d = Dovecot::start();
     let mb = check(&spec(&d, "alice", "tls"));
@@ -390,8 +446,7 @@ async fn an_oversized_message_is_refused_by_size_without_download() {
     let log = d.log();
     let line = log
         .lines()
-        .filter(|l| l.contains("imap(alice)") && l.contains("Logged out"))
-        .next_back()
+        .rfind(|l| l.contains("imap(alice)") && l.contains("Logged out"))
         .unwrap_or_else(|| panic!("no logout line:\n{log}"));
     let out: u64 = line
         .split_whitespace()

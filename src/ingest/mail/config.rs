@@ -787,7 +787,7 @@ impl MailRule {
         if local.is_empty() || domain.is_empty() {
             return false;
         }
-        self.addresses.iter().any(|a| *a == from) || self.domains.iter().any(|d| d == domain)
+        self.addresses.contains(&from) || self.domains.iter().any(|d| d == domain)
     }
 
     /// Whether the subject matches the job's expression (always, without one).

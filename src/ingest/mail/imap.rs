@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use async_imap::error::Error as ImapError;
 use async_imap::imap_proto::{Response, Status};
-use async_imap::types::{Capability, Fetch, UnsolicitedResponse};
+use async_imap::types::{Capability, Fetch, Flag, UnsolicitedResponse};
 use async_imap::{Authenticator, Client, Session};
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -346,7 +346,8 @@ impl ImapSession {
     }
 
     /// Selects the configured folder and returns its UIDVALIDITY; with `after = "move"` creates
-    /// the processed and failed folders if they are missing.
+    /// the processed and failed folders if they are missing. With `after = "flag"` the folder
+    /// must keep new keywords (`\*` in PERMANENTFLAGS), or clerk could not mark what it did.
     pub async fn select(&mut self) -> Result<u32, MailboxError> {
         if self.after == After::Move {
             for folder in [self.processed_folder.clone(), self.failed_folder.clone()] {
@@ -357,6 +358,20 @@ impl ImapSession {
         let mailbox = step!(self, "SELECT", s => s.select(&name))
             .map_err(|e| self.folder_error(&self.settings.folder, e))?;
         self.exists = mailbox.exists;
+        let keywords_allowed = mailbox.permanent_flags.iter().any(|f| {
+            matches!(f, Flag::MayCreate)
+                || matches!(f, Flag::Custom(k) if k == PROCESSED_KEYWORD || k == FAILED_KEYWORD)
+        });
+        if self.after == After::Flag && !keywords_allowed {
+            return Err(MailboxError::Folder {
+                server: self.settings.server(),
+                folder: self.settings.folder.clone(),
+                reply: format!(
+                    "the server does not keep new keywords here (no \\* in PERMANENTFLAGS), so \
+                     after = \"flag\" cannot mark messages {PROCESSED_KEYWORD}; use after = \"move\""
+                ),
+            });
+        }
         mailbox.uid_validity.ok_or_else(|| MailboxError::Protocol {
             server: self.settings.server(),
             stage: "SELECT".to_owned(),

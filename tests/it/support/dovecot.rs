@@ -49,12 +49,18 @@ pub struct Options {
     /// `ssl = yes`: STARTTLS on the imap port, the imaps port with TLS. With `false` the
     /// server offers no TLS at all (for the "STARTTLS required" test).
     pub tls: bool,
+    /// Replaces the capabilities Dovecot announces after login (`imap_capability`), to
+    /// play an older server: without MOVE, UIDPLUS or IDLE.
+    pub capabilities: Option<&'static str>,
 }
 
 impl Dovecot {
     /// A server with TLS, STARTTLS, LOGIN/PLAIN and XOAUTH2.
     pub fn start() -> Dovecot {
-        Self::start_with(Options { tls: true })
+        Self::start_with(Options {
+            tls: true,
+            capabilities: None,
+        })
     }
 
     pub fn start_with(options: Options) -> Dovecot {
@@ -395,6 +401,9 @@ fn config(dir: &Path, imap_port: u16, imaps_port: u16, options: Options) -> Stri
         "verbose_proctitle = yes\nmailbox_idle_check_interval = 1 secs"
     )
     .unwrap();
+    if let Some(caps) = options.capabilities {
+        writeln!(c, "imap_capability = {caps}").unwrap();
+    }
     writeln!(
         c,
         "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap_port}\n  }}"
