@@ -498,7 +498,7 @@ impl ImapSession {
         }
         if !(self.settings.idle && self.has_capability("IDLE")) {
             tokio::time::sleep(self.poll_interval.min(max)).await;
-            step!(self, "NOOP", s => s.noop())?;
+            self.confirm_alive("the poll interval").await?;
             return Ok(());
         }
         let end = Instant::now() + max;
@@ -577,10 +577,11 @@ impl ImapSession {
     }
 
     /// A NOOP, to tell an empty answer from a lost connection: async-imap ends the responses
-    /// of FETCH, SEARCH, STORE and EXPUNGE quietly when the connection drops, as if the server
-    /// had found nothing.
+    /// of FETCH, SEARCH, STORE, EXPUNGE (and its own `noop()`) quietly when the connection
+    /// drops, as if the server had found nothing; `run_command_and_check_ok` insists on the
+    /// tagged reply and keeps what the server announces meanwhile.
     async fn confirm_alive(&mut self, after: &str) -> Result<(), MailboxError> {
-        step!(self, &format!("NOOP after {after}"), s => s.noop())
+        step!(self, &format!("NOOP after {after}"), s => s.run_command_and_check_ok("NOOP"))
     }
 
     /// Creates `folder` unless it exists, and subscribes to it so mail clients show it.
