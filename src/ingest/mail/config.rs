@@ -94,8 +94,8 @@ pub struct MailboxSpec {
     pub max_attachment_mb: Option<u64>,
     /// A ZIP attachment with more files than this is refused. Default 200.
     pub max_zip_entries: Option<usize>,
-    /// A ZIP attachment unpacking to more than this (MB, all files together) is refused.
-    /// Default 200.
+    /// The ZIP attachments of one message may unpack to this much (MB, all their files
+    /// together); a ZIP that goes past it is refused. Default 200.
     pub max_unzipped_mb: Option<u64>,
     /// A message with more MIME parts than this is refused. Default 1000.
     pub max_parts: Option<usize>,
