@@ -11,6 +11,7 @@
 
 mod events;
 mod files;
+pub mod mail;
 mod settle;
 
 pub use events::FolderEvents;

@@ -20,3 +20,5 @@ mod documents;
 
 /// People working breaks through the CLI.
 mod workflow;
+/// Mailboxes: a real Dovecot (IMAP, TLS, STARTTLS, XOAUTH2, IDLE) and a Maildir.
+mod mailbox;
