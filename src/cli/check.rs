@@ -171,6 +171,20 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         ok,
         detail,
     });
+
+    for (name, mb) in &config.mailboxes {
+        let rt = runtime()?;
+        let (ok, detail) = match rt.block_on(crate::ingest::mail::health_check(mb)) {
+            Ok(d) => (true, d),
+            Err(e) => (false, e.to_string()),
+        };
+        checks.push(Check {
+            check: "mailbox",
+            target: format!("{name}: {}", mb.describe()),
+            ok,
+            detail,
+        });
+    }
     Ok(checks)
 }
 

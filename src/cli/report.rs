@@ -20,6 +20,7 @@ struct JobLine {
     schedule: Option<String>,
     timezone: Option<String>,
     next_run: Option<DateTime<Utc>>,
+    mailbox: Option<String>,
 }
 
 pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -41,6 +42,7 @@ pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             schedule: j.schedule.as_ref().map(|s| s.expression().to_string()),
             timezone: j.schedule.as_ref().map(|s| s.timezone().to_string()),
             next_run: j.schedule.as_ref().and_then(|s| s.next_after(now)),
+            mailbox: j.mail.as_ref().map(|m| m.mailbox().to_string()),
         })
         .collect();
     if json {
@@ -55,6 +57,9 @@ pub fn jobs(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
         if let Some(f) = &l.folder {
             outln!("    takes files {} from {f}", l.patterns.join(" "));
+        }
+        if let Some(m) = &l.mailbox {
+            outln!("    takes attachments from mailbox {m}");
         }
         if let Some(s) = &l.schedule {
             let next = l

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::error::{ConfigError, ConfigErrors, Locator};
 use super::job::{self, Job, JobContext};
 use super::{parse_duration, resolve};
+use crate::ingest::mail::{Mailbox, MailboxSpec};
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::schedule::{Calendar, CalendarSpec};
 use crate::secret::Secret;
@@ -25,6 +26,8 @@ pub struct Config {
     pub mail: MailSettings,
     /// Business-day calendars by name; `default` always exists.
     pub calendars: BTreeMap<String, Calendar>,
+    /// Mailboxes clerk reads, by name.
+    pub mailboxes: BTreeMap<String, Mailbox>,
     pub jobs: Vec<Job>,
 }
 
@@ -78,6 +81,9 @@ struct RawConfig {
     mail: RawMail,
     #[serde(default)]
     calendars: BTreeMap<String, CalendarSpec>,
+    /// IMAP folders and Maildirs to take statements and invoices from.
+    #[serde(default)]
+    mailboxes: BTreeMap<String, MailboxSpec>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -238,10 +244,21 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         &mut errors,
     );
 
+    let mut mailboxes = BTreeMap::new();
+    for (name, spec) in &raw.mailboxes {
+        match spec.check(name, &root) {
+            Ok(m) => {
+                mailboxes.insert(name.clone(), m);
+            }
+            Err((key, message)) => errors.push(loc.error(&key, message)),
+        }
+    }
+
     let ctx = JobContext {
         root: &root,
         settings: &settings,
         calendars: &calendars,
+        mailboxes: &mailboxes,
     };
     let mut jobs = Vec::new();
     match job_files(&settings.jobs_dir) {
@@ -269,6 +286,7 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
             settings,
             mail,
             calendars,
+            mailboxes,
             jobs,
         })
     } else {

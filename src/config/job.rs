@@ -13,6 +13,7 @@ use super::daemon::{Settings, looks_like_address};
 use super::error::{ConfigError, Locator};
 use super::{parse_duration, resolve};
 use crate::extract::{ExtractSpec, Layout};
+use crate::ingest::mail::{MailRule, MailRuleSpec, Mailbox};
 use crate::model::Side;
 use crate::post::{PostingSpec, PostingTemplate};
 use crate::reconcile::CashRules;
@@ -32,6 +33,8 @@ pub struct Job {
     pub watch: Option<Watch>,
     /// When the job fires, if it is triggered by time.
     pub schedule: Option<Schedule>,
+    /// Which mails of which mailbox bring this job its files, if any.
+    pub mail: Option<MailRule>,
 }
 
 // A handful of jobs per daemon: the size of the largest variant does not matter.
@@ -123,6 +126,7 @@ pub(super) struct JobContext<'a> {
     pub root: &'a Path,
     pub settings: &'a Settings,
     pub calendars: &'a BTreeMap<String, Calendar>,
+    pub mailboxes: &'a BTreeMap<String, Mailbox>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +141,8 @@ struct RawJob {
     /// Reconciliation: only ledger items of this account.
     account: Option<String>,
     watch: Option<RawWatch>,
+    /// Files mailed to a mailbox: which senders, subjects and attachments are for this job.
+    mail: Option<MailRuleSpec>,
     schedule: Option<RawSchedule>,
     extract: Option<ExtractSpec>,
     #[serde(rename = "match")]
@@ -239,6 +245,30 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         .watch
         .as_ref()
         .and_then(|w| check_watch(w, ctx, &loc).map_err(|e| errors.push(e)).ok());
+
+    let mail = raw.mail.as_ref().and_then(|m| match m.check() {
+        Ok(rule) => {
+            if !ctx.mailboxes.contains_key(rule.mailbox()) {
+                errors.push(loc.error(
+                    "mail.mailbox",
+                    format!(
+                        "no mailbox {:?} in clerk.toml; known: {}",
+                        rule.mailbox(),
+                        if ctx.mailboxes.is_empty() {
+                            "none".to_string()
+                        } else {
+                            ctx.mailboxes.keys().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    ),
+                ));
+            }
+            Some(rule)
+        }
+        Err((key, message)) => {
+            errors.push(loc.error(&key, message));
+            None
+        }
+    });
 
     let schedule = raw.schedule.as_ref().and_then(|s| {
         let tz = match s.timezone.as_deref() {
@@ -484,6 +514,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             kind,
             watch,
             schedule,
+            mail,
         }),
         _ => Err(errors),
     }

@@ -11,6 +11,7 @@
 //! the drain deadline, abandons to the transaction's rollback) its current unit.
 
 pub mod documents;
+pub mod mailbox;
 pub mod pipeline;
 pub mod summary;
 pub mod workflow;
@@ -45,6 +46,16 @@ enum Work {
     Fire {
         job: String,
         at: DateTime<Utc>,
+    },
+    /// One message of a mailbox; the outcome goes back to the mailbox task, which then moves
+    /// or flags the message.
+    Mail {
+        mailbox: String,
+        key: String,
+        cursor: Option<(u32, u32)>,
+        /// The message, or why it was not downloaded.
+        raw: Result<Vec<u8>, String>,
+        reply: tokio::sync::oneshot::Sender<mailbox::MailOutcome>,
     },
 }
 
@@ -132,6 +143,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             tokio::spawn(watchdog(shared.clone(), stop_rx.clone())),
         ),
     ];
+    let mut tasks = tasks;
+    for name in config.mailboxes.keys() {
+        tasks.push((
+            "mailbox",
+            tokio::spawn(mailbox_task(
+                shared.clone(),
+                name.clone(),
+                work_tx.clone(),
+                stop_rx.clone(),
+            )),
+        ));
+    }
     drop(work_tx);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     info!("clerk running");
@@ -305,6 +328,74 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             .unwrap_or_else(|e| error!(error = %e, "moving the file panicked"));
             Ok(())
         }
+        Work::Mail {
+            mailbox,
+            key,
+            cursor,
+            raw,
+            reply,
+        } => {
+            let span = info_span!("mail", mailbox = %mailbox, message = %key);
+            let Some(mb) = config.mailboxes.get(&mailbox).cloned() else {
+                return Ok(());
+            };
+            let store = shared.store.clone();
+            let cfg = config.clone();
+            let inner = span.clone();
+            let (k, r) = (key.clone(), raw.clone());
+            let result = tokio::task::spawn_blocking(move || {
+                let _entered = inner.enter();
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                match &r {
+                    Ok(bytes) => mailbox::handle_message(
+                        &cfg,
+                        guard.as_mut(),
+                        &mb,
+                        &k,
+                        cursor,
+                        bytes,
+                        &Utc::now,
+                    ),
+                    Err(why) => mailbox::refuse_unread(
+                        &cfg,
+                        guard.as_mut(),
+                        &mb,
+                        &k,
+                        cursor,
+                        why,
+                        &Utc::now,
+                    ),
+                }
+            })
+            .await;
+            match result {
+                Ok(Ok(outcome)) => {
+                    info!(parent: &span, "{}", outcome.summary);
+                    let _ = reply.send(outcome);
+                    Ok(())
+                }
+                Ok(Err(e)) if e.is_transient() => Err((
+                    Work::Mail {
+                        mailbox,
+                        key,
+                        cursor,
+                        raw,
+                        reply,
+                    },
+                    e,
+                )),
+                Ok(Err(e)) => {
+                    // Left in the mailbox (no reply): it is tried again on the next pass, and
+                    // the error is in the log until someone acts.
+                    error!(parent: &span, error = %e, "the message could not be handled; it stays in the mailbox");
+                    Ok(())
+                }
+                Err(e) => {
+                    error!(parent: &span, error = %e, "handling the message panicked; it stays in the mailbox");
+                    Ok(())
+                }
+            }
+        }
         Work::Fire { job, at } => {
             let span = info_span!("schedule", job = %job, at = %at);
             let Some(j) = config.job(&job).cloned() else {
@@ -467,6 +558,190 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
             }
         }
         shared.scanner_alive.store(now_millis(), Ordering::Relaxed);
+    }
+}
+
+// ---- mailboxes ----------------------------------------------------------------------------
+
+/// Reads one mailbox for as long as the daemon runs: reconnects with back-off after any
+/// failure, hands each new message to the worker and moves it only once the worker has
+/// recorded what became of it.
+async fn mailbox_task(
+    shared: Arc<Shared>,
+    name: String,
+    work: mpsc::Sender<Work>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(mb) = shared.config.mailboxes.get(&name).cloned() else {
+        return;
+    };
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let result = match &mb.source {
+            crate::ingest::mail::MailboxSource::Imap(_) => {
+                imap_pass(&shared, &mb, &work, &mut stop).await
+            }
+            crate::ingest::mail::MailboxSource::Maildir(_) => {
+                maildir_pass(&mb, &work, &mut stop).await
+            }
+        };
+        if *stop.borrow() {
+            return;
+        }
+        match result {
+            Ok(()) => backoff = Duration::from_secs(1),
+            Err(e) => {
+                warn!(mailbox = %name, error = %e, retry_in = ?backoff, "mailbox unavailable; will reconnect");
+                tokio::select! {
+                    _ = stopped(&mut stop) => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(300));
+            }
+        }
+    }
+}
+
+/// Sends one message to the worker and waits for its outcome; `None` when the daemon stops.
+async fn hand_over(
+    work: &mpsc::Sender<Work>,
+    mailbox: &str,
+    key: String,
+    cursor: Option<(u32, u32)>,
+    raw: Result<Vec<u8>, String>,
+) -> Option<mailbox::MailOutcome> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    work.send(Work::Mail {
+        mailbox: mailbox.to_string(),
+        key,
+        cursor,
+        raw,
+        reply,
+    })
+    .await
+    .ok()?;
+    answer.await.ok()
+}
+
+/// One connection's life: select, take what is new, wait (IDLE or poll), again. Returns on
+/// stop (Ok) or on any mailbox error (Err, and the caller reconnects).
+async fn imap_pass(
+    shared: &Arc<Shared>,
+    mb: &crate::ingest::mail::Mailbox,
+    work: &mpsc::Sender<Work>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), crate::ingest::mail::MailboxError> {
+    use crate::ingest::mail::{ImapSession, MailboxError};
+    let mut session = ImapSession::connect(mb).await?;
+    let validity = session.select().await?;
+    let store = shared.store.clone();
+    let name = mb.name.clone();
+    let cursor = tokio::task::spawn_blocking(move || {
+        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+        store::in_read(guard.as_mut(), |u| u.mail_cursor(&name))
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .flatten();
+    let mut after = match cursor {
+        Some((v, uid)) if v == validity => uid,
+        Some((v, _)) => {
+            // The server renumbered the folder: look at everything again. Messages handled
+            // before are recognised by Message-ID and attachment content, not taken twice.
+            warn!(mailbox = %mb.name, old = v, new = validity, "UIDVALIDITY changed; checking the whole folder again");
+            0
+        }
+        None => 0,
+    };
+    info!(mailbox = %mb.name, uidvalidity = validity, after, "mailbox open");
+    loop {
+        for uid in session.uids_after(after).await? {
+            if *stop.borrow() {
+                session.logout().await;
+                return Ok(());
+            }
+            let raw = match session.fetch(uid, mb.limits.max_message).await {
+                Ok(Some(raw)) => Ok(raw),
+                Ok(None) => continue,
+                Err(MailboxError::TooLarge { size, max, .. }) => Err(format!(
+                    "a message of {} MB in mailbox {} is larger than its limit of {} MB (max_message_mb); it was not downloaded",
+                    size >> 20,
+                    mb.name,
+                    max >> 20
+                )),
+                Err(e) => return Err(e),
+            };
+            let key = format!("{validity}/{uid}");
+            let Some(outcome) = hand_over(work, &mb.name, key, Some((validity, uid)), raw).await
+            else {
+                return Ok(());
+            };
+            session.finish(uid, outcome.finish).await?;
+            after = uid;
+        }
+        tokio::select! {
+            _ = stopped(stop) => {
+                session.logout().await;
+                return Ok(());
+            }
+            r = session.wait(mb.poll_interval) => r?,
+        }
+    }
+}
+
+async fn maildir_pass(
+    mb: &crate::ingest::mail::Mailbox,
+    work: &mpsc::Sender<Work>,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<(), crate::ingest::mail::MailboxError> {
+    use crate::ingest::mail::{MailboxError, MaildirBox};
+    let io = MailboxError::Io;
+    let joined = |e: tokio::task::JoinError| MailboxError::Io(std::io::Error::other(e));
+    let mailbox = {
+        let mb = mb.clone();
+        tokio::task::spawn_blocking(move || MaildirBox::open(&mb))
+            .await
+            .map_err(joined)?
+            .map_err(io)?
+    };
+    let mailbox = Arc::new(mailbox);
+    loop {
+        let b = mailbox.clone();
+        let pending = tokio::task::spawn_blocking(move || b.pending())
+            .await
+            .map_err(joined)?
+            .map_err(io)?;
+        for m in pending {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            let (b, m2, max) = (mailbox.clone(), m.clone(), mb.limits.max_message);
+            let raw = tokio::task::spawn_blocking(move || b.read(&m2, max))
+                .await
+                .map_err(joined)?;
+            let raw = match raw {
+                Ok(r) => Ok(r),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(format!(
+                    "a message in mailbox {} could not be read: {e}",
+                    mb.name
+                )),
+                Err(e) => return Err(io(e)),
+            };
+            let Some(outcome) = hand_over(work, &mb.name, m.id.clone(), None, raw).await else {
+                return Ok(());
+            };
+            let b = mailbox.clone();
+            tokio::task::spawn_blocking(move || b.finish(&m, outcome.finish))
+                .await
+                .map_err(joined)?
+                .map_err(io)?;
+        }
+        tokio::select! {
+            _ = stopped(stop) => return Ok(()),
+            _ = tokio::time::sleep(mb.poll_interval.min(Duration::from_secs(5))) => {}
+        }
     }
 }
 

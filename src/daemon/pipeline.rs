@@ -143,6 +143,9 @@ pub fn process_file(
             error: None,
             duplicate_of: None,
         })?;
+        if let Some(o) = &claimed.origin {
+            u.add_mail_attachment(o, &sha, &job.name, Some(file_id))?;
+        }
         let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
         tracing::Span::current().record("run", run_id);
         let scope = match &job.kind {
@@ -233,6 +236,9 @@ fn record_duplicate(
         error: None,
         duplicate_of: Some(original),
     })?;
+    if let Some(o) = &claimed.origin {
+        u.add_mail_attachment(o, sha, &job.name, Some(file_id))?;
+    }
     let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
     u.finish_run(
         run_id,
@@ -528,6 +534,9 @@ pub fn record_failure(
             error: Some(message),
             duplicate_of: None,
         })?;
+        if let Some(o) = &claimed.origin {
+            u.add_mail_attachment(o, sha, &job.name, Some(file_id))?;
+        }
         let at = now();
         let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
         tracing::Span::current().record("run", run_id);

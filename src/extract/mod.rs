@@ -161,6 +161,32 @@ impl Format {
         matches!(self, Format::Csv | Format::Xlsx | Format::Xls | Format::Ods)
     }
 
+    /// MT940/942/950, camt.052/053/054.
+    pub fn is_bank_statement(self) -> bool {
+        matches!(
+            self,
+            Format::Mt940
+                | Format::Mt942
+                | Format::Mt950
+                | Format::Camt052
+                | Format::Camt053
+                | Format::Camt054
+        )
+    }
+
+    /// MT535/536/537, semt.002.
+    pub fn is_custody(self) -> bool {
+        matches!(
+            self,
+            Format::Mt535 | Format::Mt536 | Format::Mt537 | Format::Semt002
+        )
+    }
+
+    /// UBL, CII, Factur-X.
+    pub fn is_invoice(self) -> bool {
+        matches!(self, Format::Ubl | Format::Cii | Format::FacturX)
+    }
+
     /// How the format is described to people.
     pub(crate) fn describe(self) -> &'static str {
         match self {
@@ -310,6 +336,15 @@ impl fmt::Display for ExtractError {
         }
         Ok(())
     }
+}
+
+/// Which format a file is, judged by its content alone; `None` for something clerk does not
+/// read.
+pub fn recognise(bytes: &[u8]) -> Option<Format> {
+    let layout = ExtractSpec::default()
+        .check(crate::model::Side::Statement)
+        .ok()?;
+    detect::format(&layout, bytes).ok()
 }
 
 /// Reads a file into records.

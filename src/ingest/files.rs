@@ -10,6 +10,7 @@ use chrono::{DateTime, Datelike, Utc};
 use super::Seen;
 use crate::config::Watch;
 use crate::fsx;
+use crate::model::MailOrigin;
 
 /// A file taken from an inbox, now in the processing folder.
 #[derive(Clone, Debug)]
@@ -20,6 +21,66 @@ pub struct Claimed {
     pub name: String,
     /// When it was first seen in the inbox.
     pub arrived_at: DateTime<Utc>,
+    /// The mail it came from, for an attachment.
+    pub origin: Option<MailOrigin>,
+}
+
+/// Staged attachments are named `mail~<mailbox>~<key>~<part>~<name>` (mailbox and key in
+/// hex), so that one found in a processing folder after a crash still says where it came from.
+const MAIL_PREFIX: &str = "mail~";
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+fn staged_name(o: &MailOrigin) -> String {
+    format!(
+        "{MAIL_PREFIX}{}~{}~{}~{}",
+        hex(&o.mailbox),
+        hex(&o.key),
+        o.part,
+        o.name
+    )
+}
+
+fn origin_of(file_name: &str) -> Option<MailOrigin> {
+    let rest = file_name.strip_prefix(MAIL_PREFIX)?;
+    let mut it = rest.splitn(4, '~');
+    Some(MailOrigin {
+        mailbox: unhex(it.next()?)?,
+        key: unhex(it.next()?)?,
+        part: it.next()?.parse().ok()?,
+        name: it.next()?.to_string(),
+    })
+}
+
+/// Writes an attachment into a processing folder, durably, named so that recovery after a
+/// crash knows its origin. Writing it again (a retry after a crash) replaces it whole.
+pub fn stage_attachment(
+    processing_dir: &Path,
+    origin: &MailOrigin,
+    bytes: &[u8],
+) -> io::Result<Claimed> {
+    fs::create_dir_all(processing_dir)?;
+    let path = processing_dir.join(staged_name(origin));
+    fsx::write_atomic(&path, bytes)?;
+    Ok(Claimed {
+        path,
+        name: origin.name.clone(),
+        arrived_at: Utc::now(),
+        origin: Some(origin.clone()),
+    })
 }
 
 /// Lists the regular files of a watched folder that the job wants.
@@ -62,6 +123,7 @@ pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Optio
                 path: to,
                 name: name.to_string(),
                 arrived_at: arrived.into(),
+                origin: None,
             }))
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -90,10 +152,12 @@ pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
             .metadata()
             .and_then(|m| m.modified())
             .unwrap_or_else(|_| SystemTime::now());
+        let origin = origin_of(&name);
         out.push(Claimed {
             path: entry.path(),
-            name,
+            name: origin.as_ref().map(|o| o.name.clone()).unwrap_or(name),
             arrived_at: arrived.into(),
+            origin,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -156,5 +220,38 @@ pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
         path: to,
         name,
         arrived_at: Utc::now(),
+        origin: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_attachment_found_after_a_crash_still_knows_its_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = MailOrigin {
+            mailbox: "bank-mail".into(),
+            key: "1700000/42".into(),
+            part: 2,
+            name: "statement~may.sta".into(),
+        };
+        let staged = stage_attachment(dir.path(), &origin, b":20:X").unwrap();
+        assert_eq!(staged.name, "statement~may.sta");
+        // Written again after a crash: the same file, replaced whole.
+        stage_attachment(dir.path(), &origin, b":20:X").unwrap();
+        let watch_dir = dir.path();
+        let found: Vec<_> = std::fs::read_dir(watch_dir).unwrap().collect();
+        assert_eq!(found.len(), 1);
+        let name = found[0]
+            .as_ref()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap();
+        assert_eq!(origin_of(&name), Some(origin));
+        assert_eq!(origin_of("statement.sta"), None);
+        assert_eq!(origin_of("mail~zz~00~1~x"), None);
+    }
 }

@@ -15,5 +15,7 @@ pub mod mail;
 mod settle;
 
 pub use events::FolderEvents;
-pub use files::{Claimed, archive, claim, fail, leftovers, list_candidates, stage_copy};
+pub use files::{
+    Claimed, archive, claim, fail, leftovers, list_candidates, stage_attachment, stage_copy,
+};
 pub use settle::{Seen, Settler};

@@ -188,6 +188,17 @@ impl Record {
     }
 }
 
+/// Where an attachment came from: a mailbox, a message in it, a part of the message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailOrigin {
+    pub mailbox: String,
+    /// "UIDVALIDITY/UID" for IMAP, the Maildir id.
+    pub key: String,
+    pub part: u32,
+    /// The attachment's (safe) file name.
+    pub name: String,
+}
+
 /// A record as held by the store: its row id plus the record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct StoredRecord {
@@ -304,6 +315,10 @@ pub enum BreakReason {
     UnknownSupplier,
     /// A trade that has not settled by its settlement date.
     FailedSettlement,
+    /// A mail from a sender no job takes mail from.
+    UnknownSender,
+    /// A mail with no attachment any job takes.
+    NoAttachment,
 }
 
 impl BreakReason {
@@ -327,6 +342,8 @@ impl BreakReason {
             BreakReason::UnknownIsin => "unknown_isin",
             BreakReason::UnknownSupplier => "unknown_supplier",
             BreakReason::FailedSettlement => "failed_settlement",
+            BreakReason::UnknownSender => "unknown_sender",
+            BreakReason::NoAttachment => "no_attachment",
         }
     }
 
@@ -351,6 +368,8 @@ impl BreakReason {
             BreakReason::UnknownIsin => "Unknown security (ISIN)",
             BreakReason::UnknownSupplier => "Unknown supplier",
             BreakReason::FailedSettlement => "Failed settlement",
+            BreakReason::UnknownSender => "Mail from an unknown sender",
+            BreakReason::NoAttachment => "Mail without a usable attachment",
         }
     }
 }
@@ -377,6 +396,8 @@ impl FromStr for BreakReason {
             "unknown_isin" => BreakReason::UnknownIsin,
             "unknown_supplier" => BreakReason::UnknownSupplier,
             "failed_settlement" => BreakReason::FailedSettlement,
+            "unknown_sender" => BreakReason::UnknownSender,
+            "no_attachment" => BreakReason::NoAttachment,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }
@@ -511,6 +532,8 @@ mod tests {
             BreakReason::UnknownIsin,
             BreakReason::UnknownSupplier,
             BreakReason::FailedSettlement,
+            BreakReason::UnknownSender,
+            BreakReason::NoAttachment,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }

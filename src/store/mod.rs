@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+pub use crate::model::MailOrigin;
 use crate::model::{
     Break, BreakEvent, BreakReason, BreakStatus, Currency, JournalEntry, MatchPass, Record,
 };
@@ -165,6 +166,29 @@ pub trait Unit {
     /// Documents of a scope and kind, in arrival order (bodies as stored JSON).
     fn documents(&mut self, scope: &str, kind: DocumentKind) -> Result<Vec<NewDocument>>;
 
+    // ---- mailboxes -------------------------------------------------------------------------
+    /// UIDVALIDITY and the highest UID done, for an IMAP mailbox.
+    fn mail_cursor(&mut self, mailbox: &str) -> Result<Option<(u32, u32)>>;
+    /// Moves the cursor forward (never back within one UIDVALIDITY; a new UIDVALIDITY starts
+    /// over).
+    fn set_mail_cursor(&mut self, mailbox: &str, uidvalidity: u32, last_uid: u32) -> Result<()>;
+    /// What became of a message handled before (`processed`, `failed`, `refused`,
+    /// `duplicate`), if it was.
+    fn mail_message_outcome(&mut self, mailbox: &str, key: &str) -> Result<Option<String>>;
+    /// Whether a message with this Message-ID was handled before (in any mailbox).
+    fn mail_message_id_handled(&mut self, message_id: &str) -> Result<bool>;
+    /// Records a handled message; `false` if it was recorded before.
+    fn add_mail_message(&mut self, m: &NewMailMessage<'_>) -> Result<bool>;
+    fn mail_attachment_done(&mut self, mailbox: &str, key: &str, part: u32) -> Result<bool>;
+    /// Records that an attachment was handed to a job, in the job's own transaction.
+    fn add_mail_attachment(
+        &mut self,
+        origin: &MailOrigin,
+        sha256: &str,
+        job: &str,
+        file_id: Option<i64>,
+    ) -> Result<()>;
+
     // ---- matches and entries ---------------------------------------------------------------
     /// Records a match and posts its entry. Refuses (Conflict) if a record is already matched;
     /// returns `AlreadyPosted` without changing anything if the entry's key was posted before.
@@ -244,6 +268,8 @@ pub enum Trigger {
     Manual,
     /// Another job's import brought records this job reconciles against.
     Rematch,
+    /// A mail brought the file (an attachment).
+    Mail,
 }
 
 impl Trigger {
@@ -253,6 +279,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
             Trigger::Rematch => "rematch",
+            Trigger::Mail => "mail",
         }
     }
 }
@@ -330,6 +357,20 @@ pub struct RunOutcome {
 pub struct AddedRecords {
     pub inserted: u64,
     pub known: u64,
+}
+
+pub struct NewMailMessage<'a> {
+    pub mailbox: &'a str,
+    pub key: &'a str,
+    pub message_id: Option<&'a str>,
+    pub sender: Option<&'a str>,
+    pub subject: Option<&'a str>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+    /// `processed`, `failed`, `refused` or `duplicate`.
+    pub outcome: &'a str,
+    pub attachments: u32,
+    pub detail: Option<&'a str>,
 }
 
 /// A statement as stored for the checks across files.

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_initial.sql"),
     include_str!("migrations/sqlite/0002_documents.sql"),
     include_str!("migrations/sqlite/0003_break_workflow.sql"),
+    include_str!("migrations/sqlite/0004_mailboxes.sql"),
 ];
 
 pub struct SqliteStore {
@@ -671,6 +672,113 @@ impl Unit for SqliteUnit<'_, '_> {
                 })
             })
             .collect()
+    }
+
+    fn mail_cursor(&mut self, mailbox: &str) -> Result<Option<(u32, u32)>> {
+        self.tx
+            .prepare_cached("SELECT uidvalidity, last_uid FROM mail_cursors WHERE mailbox = ?")
+            .and_then(|mut s| {
+                s.query_row([mailbox], |r| {
+                    Ok((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u32))
+                })
+                .optional()
+            })
+            .map_err(map_err)
+    }
+
+    fn set_mail_cursor(&mut self, mailbox: &str, uidvalidity: u32, last_uid: u32) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO mail_cursors (mailbox, uidvalidity, last_uid) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (mailbox) DO UPDATE SET
+                    last_uid = CASE WHEN uidvalidity = ?2 THEN MAX(last_uid, ?3) ELSE ?3 END,
+                    uidvalidity = ?2",
+                params![mailbox, uidvalidity as i64, last_uid as i64],
+            )
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn mail_message_outcome(&mut self, mailbox: &str, key: &str) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached(
+                "SELECT outcome FROM mail_messages WHERE mailbox = ? AND message_key = ?",
+            )
+            .and_then(|mut s| s.query_row([mailbox, key], |r| r.get(0)).optional())
+            .map_err(map_err)
+    }
+
+    fn mail_message_id_handled(&mut self, message_id: &str) -> Result<bool> {
+        self.tx
+            .prepare_cached(
+                "SELECT 1 FROM mail_messages WHERE message_id = ? AND outcome != 'duplicate' LIMIT 1",
+            )
+            .and_then(|mut s| s.exists([message_id]))
+            .map_err(map_err)
+    }
+
+    fn add_mail_message(&mut self, m: &NewMailMessage<'_>) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO mail_messages (mailbox, message_key, message_id, sender, subject,
+                    sent_at, handled_at, outcome, attachments, detail)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (mailbox, message_key) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    m.mailbox,
+                    m.key,
+                    m.message_id,
+                    m.sender,
+                    m.subject,
+                    m.sent_at.map(ts),
+                    ts(m.at),
+                    m.outcome,
+                    m.attachments as i64,
+                    m.detail
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(n == 1)
+    }
+
+    fn mail_attachment_done(&mut self, mailbox: &str, key: &str, part: u32) -> Result<bool> {
+        self.tx
+            .prepare_cached(
+                "SELECT 1 FROM mail_attachments WHERE mailbox = ? AND message_key = ? AND part = ?",
+            )
+            .and_then(|mut s| s.exists(params![mailbox, key, part as i64]))
+            .map_err(map_err)
+    }
+
+    fn add_mail_attachment(
+        &mut self,
+        origin: &MailOrigin,
+        sha256: &str,
+        job: &str,
+        file_id: Option<i64>,
+    ) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO mail_attachments (mailbox, message_key, part, name, sha256, job, file_id)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (mailbox, message_key, part) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    origin.mailbox,
+                    origin.key,
+                    origin.part as i64,
+                    origin.name,
+                    sha256,
+                    job,
+                    file_id
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(())
     }
 
     fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted> {

@@ -18,7 +18,7 @@ mod summary;
 /// Statements, custody statements and invoices through the daemon; `clerk extract`.
 mod documents;
 
-/// People working breaks through the CLI.
-mod workflow;
 /// Mailboxes: a real Dovecot (IMAP, TLS, STARTTLS, XOAUTH2, IDLE) and a Maildir.
 mod mailbox;
+/// People working breaks through the CLI.
+mod workflow;

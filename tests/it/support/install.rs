@@ -30,6 +30,11 @@ alerts_to = ["ops@example.com"]
 [calendars.default]
 weekend = ["Sat", "Sun"]
 holidays = ["2026-12-25"]
+
+[mailboxes.back-office]
+kind = "maildir"
+path = "var/mail/back-office"
+poll_interval = "200ms"
 "#;
 
 impl Install {
