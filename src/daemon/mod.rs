@@ -385,9 +385,38 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                     e,
                 )),
                 Ok(Err(e)) => {
-                    // Left in the mailbox (no reply): it is tried again on the next pass, and
-                    // the error is in the log until someone acts.
-                    error!(parent: &span, error = %e, "the message could not be handled; it stays in the mailbox");
+                    // Not going away by itself: the message is refused (moved to the failed
+                    // folder) with a break and an alert, so it neither blocks the mailbox nor
+                    // sits there unnoticed.
+                    error!(parent: &span, error = %e, "the message could not be handled; refusing it");
+                    let store = shared.store.clone();
+                    let cfg = config.clone();
+                    let detail =
+                        format!("clerk could not handle a message of mailbox {mailbox}: {e}");
+                    let refused = tokio::task::spawn_blocking(move || {
+                        let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                        let mb = cfg.mailboxes.get(&mailbox).cloned();
+                        mb.map(|mb| {
+                            mailbox::refuse_unread(
+                                &cfg,
+                                guard.as_mut(),
+                                &mb,
+                                &key,
+                                cursor,
+                                &detail,
+                                &Utc::now,
+                            )
+                        })
+                    })
+                    .await;
+                    match refused {
+                        Ok(Some(Ok(outcome))) => {
+                            let _ = reply.send(outcome);
+                        }
+                        other => {
+                            error!(parent: &span, outcome = ?other.map(|o| o.map(|r| r.map(|m| m.summary))), "could not even refuse the message; it stays in the mailbox");
+                        }
+                    }
                     Ok(())
                 }
                 Err(e) => {
@@ -675,7 +704,13 @@ async fn imap_pass(
             let key = format!("{validity}/{uid}");
             let Some(outcome) = hand_over(work, &mb.name, key, Some((validity, uid)), raw).await
             else {
-                return Ok(());
+                if *stop.borrow() {
+                    return Ok(());
+                }
+                // The worker could not record the message (the store is unwell): back off.
+                return Err(MailboxError::Io(std::io::Error::other(
+                    "the message could not be recorded; will try again",
+                )));
             };
             session.finish(uid, outcome.finish).await?;
             after = uid;
@@ -730,7 +765,12 @@ async fn maildir_pass(
                 Err(e) => return Err(io(e)),
             };
             let Some(outcome) = hand_over(work, &mb.name, m.id.clone(), None, raw).await else {
-                return Ok(());
+                if *stop.borrow() {
+                    return Ok(());
+                }
+                return Err(MailboxError::Io(std::io::Error::other(
+                    "the message could not be recorded; will try again",
+                )));
             };
             let b = mailbox.clone();
             tokio::task::spawn_blocking(move || b.finish(&m, outcome.finish))

@@ -588,8 +588,19 @@ pub fn queue_alert(
         return Ok(());
     }
     let rendered = notify::render_alert(job, run_id, what, at, config.settings.timezone);
+    // Job names may hold characters a Message-ID may not (`mailbox:name`).
+    let job_part: String = job
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let message_id = format!(
-        "<alert.{job}.{}.{}@{}>",
+        "<alert.{job_part}.{}.{}@{}>",
         run_id.map_or_else(|| "none".to_string(), |r| r.to_string()),
         at.format("%Y%m%dT%H%M%S%.3f"),
         mail_domain(&config.mail.from)

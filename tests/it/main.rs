@@ -22,3 +22,6 @@ mod documents;
 mod mailbox;
 /// People working breaks through the CLI.
 mod workflow;
+
+/// Mail through the whole daemon: Dovecot and a Maildir, crashes, dropped connections.
+mod mailflow;
