@@ -206,6 +206,8 @@ struct Facts<'a> {
     oldest: usize,
     /// Open breaks per job and reason.
     groups: BTreeMap<(&'a str, BreakReason), Totals>,
+    /// Open breaks per reason and ageing bucket (see [`AGEING`]).
+    ageing: BTreeMap<BreakReason, [u64; 4]>,
     all: Totals,
     /// Breaks for files that could not be read, oldest first.
     failed_files: Vec<&'a BreakLine>,
@@ -221,7 +223,9 @@ impl<'a> Facts<'a> {
         by_age.sort_by_key(|b| (Reverse(b.age_days), b.brk.since, b.brk.id));
         let mut groups: BTreeMap<(&str, BreakReason), Totals> = BTreeMap::new();
         let mut all = Totals::default();
+        let mut ageing: BTreeMap<BreakReason, [u64; 4]> = BTreeMap::new();
         for b in &input.breaks {
+            ageing.entry(b.brk.reason).or_default()[bucket(b.age_days)] += 1;
             groups
                 .entry((b.brk.job.as_str(), b.brk.reason))
                 .or_default()
@@ -239,6 +243,7 @@ impl<'a> Facts<'a> {
             oldest: oldest.min(by_age.len()),
             by_age,
             groups,
+            ageing,
             all,
             failed_files,
             new: input.jobs.iter().map(|j| j.breaks_opened).sum(),
@@ -246,6 +251,43 @@ impl<'a> Facts<'a> {
         }
     }
 }
+
+/// Ageing buckets in business days, as managers read them.
+const AGEING: [&str; 4] = ["0-1 days", "2-5 days", "6-20 days", "over 20 days"];
+
+fn bucket(age_days: i64) -> usize {
+    match age_days {
+        ..=1 => 0,
+        2..=5 => 1,
+        6..=20 => 2,
+        _ => 3,
+    }
+}
+
+/// The ageing table: a row per reason, a column per bucket, and a total row.
+fn ageing_rows(f: &Facts<'_>) -> Vec<Vec<String>> {
+    let mut total = [0u64; 4];
+    let mut rows: Vec<Vec<String>> = f
+        .ageing
+        .iter()
+        .map(|(reason, counts)| {
+            for (t, c) in total.iter_mut().zip(counts) {
+                *t += c;
+            }
+            std::iter::once(reason.label().to_owned())
+                .chain(counts.iter().map(|c| c.to_string()))
+                .collect()
+        })
+        .collect();
+    rows.push(
+        std::iter::once("Total".to_owned())
+            .chain(total.iter().map(|c| c.to_string()))
+            .collect(),
+    );
+    rows
+}
+
+const AGEING_HEAD: [&str; 5] = ["Reason", AGEING[0], AGEING[1], AGEING[2], AGEING[3]];
 
 /// Count and amount totals of a set of breaks, one total per currency. Breaks without an
 /// amount are counted but add to no total.
@@ -384,6 +426,9 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             &rows,
             &[2],
         ));
+
+        t.push_str("\nOpen exceptions by age (business days)\n\n");
+        t.push_str(&text_table(&AGEING_HEAD, &ageing_rows(f), &[1, 2, 3, 4]));
 
         if f.oldest > 0 {
             let _ = writeln!(
@@ -557,6 +602,11 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             f.all.amounts(),
         ]);
         html_table(&mut h, &["Job", "Reason", "Count", "Amount"], &rows, &[2]);
+        let _ = writeln!(
+            h,
+            "<h3 style=\"{H3}\">Open exceptions by age (business days)</h3>"
+        );
+        html_table(&mut h, &AGEING_HEAD, &ageing_rows(f), &[1, 2, 3, 4]);
 
         if f.oldest > 0 {
             let _ = writeln!(
@@ -1182,5 +1232,71 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(12_345)), "12.3 s");
         assert_eq!(duration(Duration::from_secs(192)), "3 min 12 s");
         assert_eq!(duration(Duration::from_secs(3720)), "1 h 02 min");
+    }
+}
+
+#[cfg(test)]
+mod ageing_tests {
+    use super::*;
+
+    #[test]
+    fn breaks_are_counted_by_reason_and_ageing_bucket() {
+        assert_eq!(
+            [0, 1, 2, 5, 6, 20, 21, 400].map(bucket),
+            [0, 0, 1, 1, 2, 2, 3, 3]
+        );
+        let mk = |id, reason, age| BreakLine {
+            brk: Break {
+                id,
+                job: "bank".into(),
+                reason,
+                status: crate::model::BreakStatus::Open,
+                detail: "d".into(),
+                amount: None,
+                currency: None,
+                difference: None,
+                since: "2026-01-02".parse().unwrap(),
+                owner: None,
+                opened_at: Utc::now(),
+                closed_at: None,
+                resolution: None,
+                record_id: None,
+                source: None,
+            },
+            age_days: age,
+        };
+        let input = SummaryInput {
+            business_date: "2026-11-27".parse().unwrap(),
+            generated_at: Utc::now(),
+            timezone: chrono_tz::Europe::Berlin,
+            jobs: Vec::new(),
+            breaks: vec![
+                mk(1, BreakReason::MissingInLedger, 0),
+                mk(2, BreakReason::MissingInLedger, 3),
+                mk(3, BreakReason::MissingInLedger, 30),
+                mk(4, BreakReason::Unreadable, 7),
+            ],
+        };
+        let f = Facts::gather(&input, 10);
+        let rows = ageing_rows(&f);
+        assert_eq!(
+            rows,
+            vec![
+                vec![
+                    "On the bank statement, not in the books",
+                    "1",
+                    "1",
+                    "0",
+                    "1"
+                ],
+                vec!["File could not be read", "0", "0", "1", "0"],
+                vec!["Total", "1", "1", "1", "1"],
+            ]
+        );
+        let r = render_summary(&input, 10);
+        for body in [&r.text, &r.html] {
+            assert!(body.contains("Open exceptions by age"), "{body}");
+            assert!(body.contains("over 20 days"), "{body}");
+        }
     }
 }
