@@ -96,6 +96,7 @@ pub fn process_file(
     }
 
     let file_hash: Arc<str> = Arc::from(sha.as_str());
+    let read_started = std::time::Instant::now();
     let extracted = match extract::extract(
         layout,
         &Input {
@@ -120,6 +121,7 @@ pub fn process_file(
         }
     };
     drop(bytes);
+    let extract_ms = read_started.elapsed().as_millis() as u64;
     if let Err(refusal) = super::documents::accepts(job, &extracted, &claimed.name) {
         return record_failure(
             config, store, job, claimed, &sha, size, &refusal, trigger, &now,
@@ -172,8 +174,10 @@ pub fn process_file(
                 + taken.documents.known,
             records_known: added.known + taken.documents.known,
             breaks_opened: taken.breaks_opened,
+            extract_ms: Some(extract_ms),
             ..Default::default()
         };
+        let match_started = std::time::Instant::now();
         match &job.kind {
             JobKind::CashReconciliation { .. } => {
                 let r = reconcile_job(u, job, run_id, &now)?;
@@ -196,6 +200,7 @@ pub fn process_file(
             | JobKind::InvoiceImport { .. }
             | JobKind::Summary { .. } => {}
         }
+        outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
         outcome.status = Some(RunStatus::Ok);
         let done = now();
         outcome.finished_at = Some(done);

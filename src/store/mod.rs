@@ -350,6 +350,10 @@ pub struct RunOutcome {
     pub breaks_closed: u64,
     /// Time from the file's arrival in the folder to the end of the run.
     pub arrival_to_done_ms: Option<u64>,
+    /// Time spent reading the file (extract).
+    pub extract_ms: Option<u64>,
+    /// Time spent matching and posting (reconcile, post).
+    pub match_ms: Option<u64>,
     pub error: Option<String>,
 }
 
@@ -522,6 +526,12 @@ pub struct JobActivity {
     pub breaks_closed: u64,
     pub processing_ms: u64,
     pub last_run_at: Option<DateTime<Utc>>,
+    /// Of the processing time: reading files, and matching with posting.
+    pub extract_ms: u64,
+    pub match_ms: u64,
+    /// From a file's arrival in its folder to the end of its run (posting done).
+    pub arrival_to_done_avg_ms: Option<u64>,
+    pub arrival_to_done_max_ms: Option<u64>,
 }
 
 /// Totals across jobs since the store was created.

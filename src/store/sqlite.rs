@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0002_documents.sql"),
     include_str!("migrations/sqlite/0003_break_workflow.sql"),
     include_str!("migrations/sqlite/0004_mailboxes.sql"),
+    include_str!("migrations/sqlite/0005_stage_times.sql"),
 ];
 
 pub struct SqliteStore {
@@ -384,7 +385,8 @@ impl Unit for SqliteUnit<'_, '_> {
             .prepare_cached(
                 "UPDATE runs SET finished_at = ?, status = ?, format = ?, records_in = ?,
                     records_known = ?, matched = ?, entries_posted = ?, breaks_opened = ?,
-                    breaks_closed = ?, duration_ms = ?, arrival_to_done_ms = ?, error = ?
+                    breaks_closed = ?, duration_ms = ?, arrival_to_done_ms = ?, error = ?,
+                    extract_ms = ?, match_ms = ?
                  WHERE id = ?",
             )
             .and_then(|mut s| {
@@ -401,6 +403,8 @@ impl Unit for SqliteUnit<'_, '_> {
                     duration,
                     o.arrival_to_done_ms.map(|v| v as i64),
                     o.error,
+                    o.extract_ms.map(|v| v as i64),
+                    o.match_ms.map(|v| v as i64),
                     run_id
                 ])
             })
@@ -1316,7 +1320,11 @@ impl Unit for SqliteUnit<'_, '_> {
                     SUM(r.records_in), SUM(r.matched), SUM(r.entries_posted),
                     SUM(r.breaks_opened), SUM(r.breaks_closed),
                     SUM(COALESCE(r.duration_ms, 0)),
-                    MAX(r.started_at)
+                    MAX(r.started_at),
+                    SUM(COALESCE(r.extract_ms, 0)),
+                    SUM(COALESCE(r.match_ms, 0)),
+                    CAST(AVG(r.arrival_to_done_ms) AS INTEGER),
+                    MAX(r.arrival_to_done_ms)
                  FROM runs r LEFT JOIN files f ON f.id = r.file_id
                  WHERE r.started_at >= ?
                  GROUP BY r.job ORDER BY r.job",
@@ -1342,6 +1350,10 @@ impl Unit for SqliteUnit<'_, '_> {
                         breaks_closed: n(10)?,
                         processing_ms: n(11)?,
                         last_run_at: None,
+                        extract_ms: n(13)?,
+                        match_ms: n(14)?,
+                        arrival_to_done_avg_ms: r.get::<_, Option<i64>>(15)?.map(to_u64),
+                        arrival_to_done_max_ms: r.get::<_, Option<i64>>(16)?.map(to_u64),
                     },
                     r.get::<_, Option<String>>(12)?,
                 ))
