@@ -9,6 +9,7 @@
 //! [`securities`] (MT535/536/537, semt.002) and [`invoice`] (UBL, CII, Factur-X). [`ids`]
 //! checks IBANs and ISINs.
 
+pub mod costs;
 pub mod ids;
 pub mod invoice;
 pub mod securities;

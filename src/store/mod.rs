@@ -534,6 +534,18 @@ pub struct JobActivity {
     pub arrival_to_done_max_ms: Option<u64>,
 }
 
+impl JobActivity {
+    /// What the cost model prices.
+    pub fn workload(&self) -> crate::model::costs::Workload {
+        crate::model::costs::Workload {
+            records: self.records,
+            processing_ms: self.processing_ms,
+            breaks_opened: self.breaks_opened,
+            files_failed: self.files_failed,
+        }
+    }
+}
+
 /// Totals across jobs since the store was created.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Totals {
