@@ -26,6 +26,7 @@ pub mod invoice;
 pub mod iso20022;
 mod ods_guard;
 mod row;
+pub mod rows;
 mod sheet;
 pub mod sink;
 mod spec;

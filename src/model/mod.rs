@@ -119,7 +119,7 @@ impl FromStr for Side {
 }
 
 /// Where a record came from, so every match, entry and break can be traced to a file and line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     /// SHA-256 of the file's content, hex: the file's identity (names change, content does not).
     pub file: Arc<str>,

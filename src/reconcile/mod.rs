@@ -5,5 +5,7 @@
 //! with the outcome (post entries, open or close breaks).
 
 pub mod cash;
+pub mod positions;
+pub mod settlement;
 
 pub use cash::{CashRules, Outcome, reconcile_cash};
