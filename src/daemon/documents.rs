@@ -104,6 +104,7 @@ impl Ctx<'_> {
             record_id: None,
             source: Some(&source),
             at: self.at,
+            subject: None,
         })?
         .is_some()
         {

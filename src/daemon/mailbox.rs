@@ -450,6 +450,7 @@ fn open_break_in(
         record_id: None,
         source: Some(&format!("mailbox {}", mailbox.name)),
         at,
+        subject: None,
     })?;
     pipeline::queue_alert(u, config, &job, Some(run_id), detail, at)?;
     u.finish_run(

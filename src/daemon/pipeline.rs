@@ -348,6 +348,7 @@ pub fn reconcile_job(
                     record_id: Some(line.id),
                     source: Some(&source),
                     at,
+                    subject: None,
                 })?
                 .is_some()
                 {
@@ -449,6 +450,7 @@ fn open_record_break(
         record_id: Some(r.id),
         source: Some(source),
         at,
+        subject: None,
     })?
     .map_or(0, |_| 1))
 }
@@ -559,6 +561,7 @@ pub fn record_failure(
             record_id: None,
             source: Some(&claimed.name),
             at,
+            subject: None,
         })?;
         queue_alert(u, config, &job.name, Some(run_id), message, at)?;
         u.finish_run(
