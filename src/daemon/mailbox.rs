@@ -302,6 +302,8 @@ fn choose_job<'j>(takers: &[&'j Job], att: &MailAttachment) -> Option<&'j Job> {
         JobKind::LedgerImport { .. } => f.is_tabular(),
         JobKind::CustodyImport { .. } => f.is_custody(),
         JobKind::InvoiceImport { .. } => f.is_invoice(),
+        JobKind::PositionReconciliation { .. } => f.is_custody() || f.is_tabular(),
+        JobKind::TradeSettlement { .. } => f.is_custody() || f.is_tabular(),
         JobKind::Summary { .. } => false,
     };
     match crate::extract::recognise(&att.bytes) {

@@ -13,6 +13,7 @@
 pub mod documents;
 pub mod mailbox;
 pub mod pipeline;
+pub mod securities;
 pub mod summary;
 pub mod workflow;
 
@@ -469,6 +470,30 @@ pub fn fire(
                 summary::queue_summary(u, config, job, at, trigger, Utc::now())
             })?;
             info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued");
+        }
+        JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. } => {
+            // A trade becomes a failed settlement when its day passes, file or no file.
+            let today = at.with_timezone(&config.settings.timezone).date_naive();
+            let (run_id, out) = store::in_unit(store, |u| {
+                let run_id = u.start_run(&job.name, trigger, None, Utc::now())?;
+                let mut out = match &job.kind {
+                    JobKind::TradeSettlement { .. } => {
+                        securities::reconcile_settlement_job(u, job, run_id, today, Utc::now())?
+                    }
+                    _ => securities::reconcile_positions_job(u, job, run_id, Utc::now())?,
+                };
+                out.status = Some(store::RunStatus::Ok);
+                out.finished_at = Some(Utc::now());
+                u.finish_run(run_id, &out)?;
+                Ok((run_id, out))
+            })?;
+            info!(
+                run = run_id,
+                matched = out.matched,
+                breaks_opened = out.breaks_opened,
+                breaks_closed = out.breaks_closed,
+                "scheduled reconciliation done"
+            );
         }
         _ => {
             // File jobs on a schedule: take what is in the inbox now.

@@ -97,14 +97,16 @@ pub fn process_file(
 
     let file_hash: Arc<str> = Arc::from(sha.as_str());
     let read_started = std::time::Instant::now();
-    let extracted = match extract::extract(
-        layout,
-        &Input {
-            name: &claimed.name,
-            bytes: &bytes,
-            file_hash,
-        },
-    ) {
+    let input = Input {
+        name: &claimed.name,
+        bytes: &bytes,
+        file_hash,
+    };
+    // A securities job reads its own side (book positions, the trade blotter) from CSV by
+    // its own columns; everything else goes through the job's layout.
+    let extracted = match super::securities::read(job, &input)
+        .unwrap_or_else(|| extract::extract(layout, &input))
+    {
         Ok(x) => x,
         Err(e) => {
             return record_failure(
@@ -195,6 +197,14 @@ pub fn process_file(
                     own.finished_at = Some(now());
                     u.finish_run(rerun, &own)?;
                 }
+            }
+            JobKind::PositionReconciliation { .. } => {
+                let r = super::securities::reconcile_positions_job(u, job, run_id, now())?;
+                outcome.add(&r);
+            }
+            JobKind::TradeSettlement { .. } => {
+                let r = super::securities::reconcile_settlement_job(u, job, run_id, today, now())?;
+                outcome.add(&r);
             }
             JobKind::CustodyImport { .. }
             | JobKind::InvoiceImport { .. }

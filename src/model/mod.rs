@@ -316,6 +316,10 @@ pub enum BreakReason {
     UnknownSupplier,
     /// A trade that has not settled by its settlement date.
     FailedSettlement,
+    /// A position or trade in the books that the custodian does not report.
+    MissingAtCustodian,
+    /// A position or settlement the custodian reports that is not in the books.
+    MissingInBooks,
     /// A mail from a sender no job takes mail from.
     UnknownSender,
     /// A mail with no attachment any job takes.
@@ -343,6 +347,8 @@ impl BreakReason {
             BreakReason::UnknownIsin => "unknown_isin",
             BreakReason::UnknownSupplier => "unknown_supplier",
             BreakReason::FailedSettlement => "failed_settlement",
+            BreakReason::MissingAtCustodian => "missing_at_custodian",
+            BreakReason::MissingInBooks => "missing_in_books",
             BreakReason::UnknownSender => "unknown_sender",
             BreakReason::NoAttachment => "no_attachment",
         }
@@ -369,6 +375,8 @@ impl BreakReason {
             BreakReason::UnknownIsin => "Unknown security (ISIN)",
             BreakReason::UnknownSupplier => "Unknown supplier",
             BreakReason::FailedSettlement => "Failed settlement",
+            BreakReason::MissingAtCustodian => "In the books, not at the custodian",
+            BreakReason::MissingInBooks => "At the custodian, not in the books",
             BreakReason::UnknownSender => "Mail from an unknown sender",
             BreakReason::NoAttachment => "Mail without a usable attachment",
         }
@@ -397,6 +405,8 @@ impl FromStr for BreakReason {
             "unknown_isin" => BreakReason::UnknownIsin,
             "unknown_supplier" => BreakReason::UnknownSupplier,
             "failed_settlement" => BreakReason::FailedSettlement,
+            "missing_at_custodian" => BreakReason::MissingAtCustodian,
+            "missing_in_books" => BreakReason::MissingInBooks,
             "unknown_sender" => BreakReason::UnknownSender,
             "no_attachment" => BreakReason::NoAttachment,
             _ => return Err(format!("unknown break reason {s:?}")),
@@ -533,6 +543,8 @@ mod tests {
             BreakReason::UnknownIsin,
             BreakReason::UnknownSupplier,
             BreakReason::FailedSettlement,
+            BreakReason::MissingAtCustodian,
+            BreakReason::MissingInBooks,
             BreakReason::UnknownSender,
             BreakReason::NoAttachment,
         ] {

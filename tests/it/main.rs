@@ -25,3 +25,6 @@ mod workflow;
 
 /// Mail through the whole daemon: Dovecot and a Maildir, crashes, dropped connections.
 mod mailflow;
+
+/// Securities: positions against the custodian, trades against settlement confirmations.
+mod securities;
