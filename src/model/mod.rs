@@ -12,6 +12,7 @@
 pub mod costs;
 pub mod ids;
 pub mod invoice;
+pub mod payables;
 pub mod securities;
 pub mod statement;
 
@@ -320,6 +321,11 @@ pub enum BreakReason {
     UnknownSender,
     /// A mail with no attachment any job takes.
     NoAttachment,
+    /// A supplier invoice (or one of its lines) with no purchase order to match it against:
+    /// no order reference, an unknown order, or a line the order does not have.
+    NoPurchaseOrder,
+    /// An invoiced unit price differs from the purchase order's beyond the tolerance.
+    PriceDifference,
 }
 
 impl BreakReason {
@@ -345,6 +351,8 @@ impl BreakReason {
             BreakReason::FailedSettlement => "failed_settlement",
             BreakReason::UnknownSender => "unknown_sender",
             BreakReason::NoAttachment => "no_attachment",
+            BreakReason::NoPurchaseOrder => "no_purchase_order",
+            BreakReason::PriceDifference => "price_difference",
         }
     }
 
@@ -371,6 +379,8 @@ impl BreakReason {
             BreakReason::FailedSettlement => "Failed settlement",
             BreakReason::UnknownSender => "Mail from an unknown sender",
             BreakReason::NoAttachment => "Mail without a usable attachment",
+            BreakReason::NoPurchaseOrder => "Invoice without a matching purchase order",
+            BreakReason::PriceDifference => "Price differs from the purchase order",
         }
     }
 }
@@ -399,6 +409,8 @@ impl FromStr for BreakReason {
             "failed_settlement" => BreakReason::FailedSettlement,
             "unknown_sender" => BreakReason::UnknownSender,
             "no_attachment" => BreakReason::NoAttachment,
+            "no_purchase_order" => BreakReason::NoPurchaseOrder,
+            "price_difference" => BreakReason::PriceDifference,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }
@@ -535,6 +547,8 @@ mod tests {
             BreakReason::FailedSettlement,
             BreakReason::UnknownSender,
             BreakReason::NoAttachment,
+            BreakReason::NoPurchaseOrder,
+            BreakReason::PriceDifference,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }
