@@ -119,8 +119,7 @@ pub fn expense_accounts(
 ) -> Vec<Option<String>> {
     let mut out = vec![None; invoice.lines.len()];
     for m in lines {
-        if let (Some(slot), Some(order)) = (out.get_mut(m.invoice_line), orders.get(m.order_line))
-        {
+        if let (Some(slot), Some(order)) = (out.get_mut(m.invoice_line), orders.get(m.order_line)) {
             slot.clone_from(&order.expense_account);
         }
     }
@@ -487,7 +486,11 @@ fn check_invoice(
                     "invoiced at {price}, ordered at {} (PO line {order_label}): {} {} the price (tolerance {allowed})",
                     order.unit_price,
                     price_gap.abs(),
-                    if price_gap.is_sign_positive() { "over" } else { "under" },
+                    if price_gap.is_sign_positive() {
+                        "over"
+                    } else {
+                        "under"
+                    },
                 ),
             );
         }
@@ -584,7 +587,11 @@ fn check_invoice(
 /// Pairs each invoice line with an unused line of the order: by order line number, then by
 /// item, then by unit price and quantity. Each pass goes through the invoice's lines in their
 /// order and the order's lines in their fixed order, so the pairing is the same every time.
-fn pair_lines(inv: &Invoice, order_lines: &[usize], orders: &[PurchaseOrderLine]) -> Vec<Option<usize>> {
+fn pair_lines(
+    inv: &Invoice,
+    order_lines: &[usize],
+    orders: &[PurchaseOrderLine],
+) -> Vec<Option<usize>> {
     let mut pairs: Vec<Option<usize>> = vec![None; inv.lines.len()];
     let mut used: BTreeSet<usize> = BTreeSet::new();
     let mut pass = |same: &dyn Fn(&InvoiceLine, &PurchaseOrderLine) -> bool,
