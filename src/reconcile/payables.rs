@@ -667,3 +667,779 @@ fn line_label(line: &InvoiceLine, n: usize) -> String {
 fn short(file: &str) -> &str {
     file.get(..12).unwrap_or(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+    use crate::model::invoice::{Party, TaxBreakdown};
+    use std::sync::Arc;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn src(file: &str, row: u32) -> Source {
+        Source::at(Arc::from(file), None, row)
+    }
+
+    fn po(
+        number: &str,
+        line: Option<&str>,
+        item: Option<&str>,
+        qty: &str,
+        price: &str,
+    ) -> PurchaseOrderLine {
+        PurchaseOrderLine {
+            po_number: number.into(),
+            line: line.map(Into::into),
+            supplier: Some("Acme GmbH".into()),
+            item: item.map(Into::into),
+            quantity: d(qty),
+            unit_price: d(price),
+            currency: "EUR".parse().unwrap(),
+            expense_account: Some(format!("6000 {}", line.or(item).unwrap_or("?"))),
+            source: src("orders", 1),
+        }
+    }
+
+    fn gr(
+        id: &str,
+        number: &str,
+        line: Option<&str>,
+        item: Option<&str>,
+        qty: &str,
+        on: &str,
+    ) -> GoodsReceipt {
+        GoodsReceipt {
+            receipt_id: id.into(),
+            po_number: number.into(),
+            line: line.map(Into::into),
+            item: item.map(Into::into),
+            quantity_received: d(qty),
+            received_on: on.parse().unwrap(),
+            source: src("receipts", 1),
+        }
+    }
+
+    /// An invoice line: (its id, the order line it quotes, description, quantity, unit price).
+    type L<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str, &'a str);
+
+    fn invoice(number: &str, date: &str, order: Option<&str>, lines: &[L<'_>]) -> Invoice {
+        let lines: Vec<InvoiceLine> = lines
+            .iter()
+            .map(|&(id, order_line, desc, qty, price)| InvoiceLine {
+                id: Some(id.into()),
+                description: desc.map(Into::into),
+                quantity: Some(d(qty)),
+                unit_code: None,
+                unit_price: Some(d(price)),
+                base_quantity: None,
+                net_amount: d(qty) * d(price),
+                tax_category: Some("S".into()),
+                tax_rate: Some(d("19")),
+                order_line: order_line.map(Into::into),
+                source: src(number, 1),
+            })
+            .collect();
+        let net: Decimal = lines.iter().map(|l| l.net_amount).sum();
+        Invoice {
+            kind: InvoiceKind::Invoice,
+            number: number.into(),
+            issue_date: date.parse().unwrap(),
+            due_date: None,
+            currency: "EUR".parse().unwrap(),
+            supplier: Party {
+                name: Some("Acme GmbH".into()),
+                vat_id: Some("DE123456789".into()),
+                ..Party::default()
+            },
+            customer: Party::default(),
+            order_reference: order.map(Into::into),
+            payment_reference: None,
+            lines,
+            tax: vec![TaxBreakdown {
+                category: Some("S".into()),
+                rate: Some(d("19")),
+                taxable_amount: net,
+                tax_amount: net * d("0.19"),
+            }],
+            line_total: Some(net),
+            allowance_total: None,
+            charge_total: None,
+            tax_exclusive: Some(net),
+            tax_total: None,
+            tax_inclusive: None,
+            prepaid: None,
+            rounding: None,
+            payable: net * d("1.19"),
+            source: src(number, 1),
+        }
+    }
+
+    fn credit(mut i: Invoice) -> Invoice {
+        i.kind = InvoiceKind::CreditNote;
+        i
+    }
+
+    fn rules() -> ApRules {
+        ApRules {
+            quantity_tolerance: Decimal::ZERO,
+            price_tolerance_abs: d("0.05"),
+            price_tolerance_rel: Decimal::ZERO,
+            require_receipt: true,
+        }
+    }
+
+    fn findings(d: &ApDecision) -> &[Finding] {
+        match d {
+            ApDecision::Held { findings, .. } => findings,
+            ApDecision::Approved { explanation, .. } => panic!("approved: {explanation}"),
+        }
+    }
+
+    fn matched(d: &ApDecision) -> &[MatchedLine] {
+        match d {
+            ApDecision::Approved { lines, .. } => lines,
+            ApDecision::Held { findings, .. } => panic!("held: {findings:?}"),
+        }
+    }
+
+    #[test]
+    fn an_exact_match_is_approved_with_its_order_line_and_receipts() {
+        let orders = [
+            po("PO-1", Some("2"), None, "5", "1.00"),
+            po("PO-1", Some("1"), None, "10", "10.00"),
+        ];
+        let receipts = [
+            gr("GR-1", "PO-1", Some("1"), None, "6", "2026-03-01"),
+            gr("GR-2", "PO-1", Some("1"), None, "4", "2026-03-02"),
+        ];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let out = three_way_match(&[inv.clone()], &orders, &receipts, &rules());
+        assert_eq!(out.decisions.len(), 1);
+        let ApDecision::Approved {
+            invoice,
+            purchase_order,
+            lines,
+            explanation,
+        } = &out.decisions[0]
+        else {
+            panic!("{:?}", out.decisions[0]);
+        };
+        assert_eq!((*invoice, purchase_order.as_str()), (0, "PO-1"));
+        assert_eq!(
+            lines,
+            &[MatchedLine {
+                invoice_line: 0,
+                order_line: 1,
+                receipts: vec![0, 1],
+                quantity: d("10"),
+                unit_price: d("10.00")
+            }]
+        );
+        assert!(explanation.contains("receipts GR-1, GR-2"), "{explanation}");
+        assert_eq!(
+            out.invoiced,
+            vec![InvoicedQuantity {
+                po_number: "PO-1".into(),
+                line: Some("1".into()),
+                item: None,
+                quantity: d("10")
+            }]
+        );
+        assert_eq!(
+            expense_accounts(&inv, lines, &orders),
+            vec![Some("6000 1".to_string())]
+        );
+    }
+
+    #[test]
+    fn prices_within_the_tolerance_pass_and_a_cent_beyond_is_held_with_the_difference() {
+        let abs = rules();
+        let rel = ApRules {
+            price_tolerance_abs: Decimal::ZERO,
+            price_tolerance_rel: d("0.01"),
+            ..rules()
+        };
+        // (rules, invoiced price, expected difference when held)
+        let cases: [(&ApRules, &str, Option<&str>); 8] = [
+            (&abs, "10.00", None),
+            (&abs, "10.05", None),
+            (&abs, "9.95", None),
+            (&abs, "10.06", Some("0.06")),
+            (&abs, "9.94", Some("-0.06")),
+            (&rel, "10.10", None),
+            (&rel, "10.11", Some("0.11")),
+            (&rel, "9.89", Some("-0.11")),
+        ];
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        for (r, price, held) in cases {
+            let inv = invoice(
+                "INV-1",
+                "2026-03-03",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10", price)],
+            );
+            let out = three_way_match(&[inv], &orders, &receipts, r);
+            match held {
+                None => assert!(
+                    out.decisions[0].is_approved(),
+                    "{price}: {:?}",
+                    out.decisions[0]
+                ),
+                Some(diff) => {
+                    let f = findings(&out.decisions[0]);
+                    assert_eq!(f.len(), 1, "{price}: {f:?}");
+                    assert_eq!(f[0].reason, BreakReason::PriceDifference);
+                    assert_eq!(f[0].difference, Some(d(diff)), "{price}");
+                    assert_eq!(
+                        (f[0].expected, f[0].found),
+                        (Some(d("10.00")), Some(d(price)))
+                    );
+                    assert!(
+                        f[0].message
+                            .starts_with(&format!("line 1: invoiced at {price}, ordered at 10.00")),
+                        "{}",
+                        f[0].message
+                    );
+                    assert!(out.invoiced.is_empty(), "a held invoice uses up nothing");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_price_per_base_quantity_is_compared_per_unit() {
+        let orders = [po("PO-1", Some("1"), None, "100", "0.50")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "100", "2026-03-01")];
+        let mut inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "100", "50.00")],
+        );
+        inv.lines[0].base_quantity = Some(d("100"));
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        assert_eq!(matched(&out.decisions[0])[0].unit_price, d("0.5"));
+    }
+
+    #[test]
+    fn invoicing_more_than_was_received_is_held_with_what_was_not_received() {
+        let orders = [
+            po("PO-1", Some("1"), None, "1", "3.00"),
+            po("PO-1", Some("2"), None, "20", "10.00"),
+        ];
+        let receipts = [gr("GR-7", "PO-1", Some("2"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("2", Some("2"), None, "12", "10.00")],
+        );
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::QuantityDifference);
+        assert_eq!(f[0].line.as_deref(), Some("2"));
+        assert_eq!(
+            (f[0].expected, f[0].found, f[0].difference),
+            (Some(d("10")), Some(d("12")), Some(d("2")))
+        );
+        assert_eq!(
+            f[0].message,
+            "line 2: invoiced 12 at 10.00, received 10 (receipt GR-7): 2 not received"
+        );
+
+        // Within the quantity tolerance, or a two-way match, it passes.
+        let lenient = ApRules {
+            quantity_tolerance: d("2"),
+            ..rules()
+        };
+        assert!(
+            three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &lenient).decisions[0]
+                .is_approved()
+        );
+        let two_way = ApRules {
+            require_receipt: false,
+            ..rules()
+        };
+        assert!(
+            three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &two_way).decisions[0]
+                .is_approved()
+        );
+        // Nothing received at all.
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &[], &rules());
+        assert_eq!(
+            findings(&out.decisions[0])[0].message,
+            "line 2: invoiced 12 at 10.00, nothing received yet: 12 not received"
+        );
+    }
+
+    #[test]
+    fn invoicing_more_than_was_ordered_is_held_even_when_received() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "12", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "12", "10.00")],
+        );
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::QuantityDifference);
+        assert_eq!(f[0].difference, Some(d("2")));
+        assert!(
+            f[0].message.ends_with("2 more than ordered"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn partial_deliveries_are_invoiced_by_several_invoices() {
+        let orders = [po("PO-1", Some("1"), None, "20", "10.00")];
+        let first_delivery = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let both = [
+            first_delivery[0].clone(),
+            gr("GR-2", "PO-1", Some("1"), None, "10", "2026-03-10"),
+        ];
+        let a = invoice(
+            "INV-A",
+            "2026-03-02",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let b = invoice(
+            "INV-B",
+            "2026-03-11",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let c = invoice(
+            "INV-C",
+            "2026-03-12",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "1", "10.00")],
+        );
+
+        // Both deliveries in: A and B each invoice one, C is one too many (ordered 20).
+        let out = three_way_match(&[c.clone(), b.clone(), a.clone()], &orders, &both, &rules());
+        assert!(out.decision(2).unwrap().is_approved());
+        assert!(out.decision(1).unwrap().is_approved());
+        let f = findings(out.decision(0).unwrap());
+        assert_eq!(f.len(), 2, "over ordered and over received: {f:?}");
+        assert!(
+            f.iter().all(
+                |f| f.reason == BreakReason::QuantityDifference && f.difference == Some(d("1"))
+            )
+        );
+        assert_eq!(
+            f[1].message,
+            "line 1: invoiced 1 at 10.00, received 20 (receipts GR-1, GR-2), 20 already invoiced: 1 not received"
+        );
+
+        // Only the first delivery in: B waits for the second.
+        let out = three_way_match(&[a.clone(), b.clone()], &orders, &first_delivery, &rules());
+        assert!(out.decisions[0].is_approved());
+        let f = findings(&out.decisions[1]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].expected, Some(d("0")));
+        assert_eq!(
+            f[0].message,
+            "line 1: invoiced 10 at 10.00, received 10 (receipt GR-1), 10 already invoiced: 10 not received"
+        );
+
+        // The same in two runs: what run one invoiced is passed to run two.
+        let run1 = three_way_match(std::slice::from_ref(&a), &orders, &first_delivery, &rules());
+        let run2 = three_way_match_after(
+            std::slice::from_ref(&b),
+            &orders,
+            &first_delivery,
+            &run1.invoiced,
+            &rules(),
+        );
+        assert!(!run2.decisions[0].is_approved());
+        let run2 = three_way_match_after(
+            std::slice::from_ref(&b),
+            &orders,
+            &both,
+            &run1.invoiced,
+            &rules(),
+        );
+        assert!(run2.decisions[0].is_approved());
+        // Without the history the second run would approve B against the first delivery.
+        assert!(
+            three_way_match(std::slice::from_ref(&b), &orders, &first_delivery, &rules()).decisions
+                [0]
+            .is_approved()
+        );
+    }
+
+    #[test]
+    fn an_invoice_without_a_known_purchase_order_is_held() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let line: L<'_> = ("1", Some("1"), None, "10", "10.00");
+        // (order reference, approved, text in the message)
+        let cases = [
+            (None, false, "quotes no purchase order"),
+            (Some("  "), false, "quotes no purchase order"),
+            (
+                Some("PO-9"),
+                false,
+                "purchase order PO-9, which is not among",
+            ),
+            (Some(" po-1 "), true, ""),
+        ];
+        for (reference, approved, text) in cases {
+            let inv = invoice("INV-1", "2026-03-03", reference, &[line]);
+            let out = three_way_match(&[inv], &orders, &receipts, &rules());
+            assert_eq!(out.decisions[0].is_approved(), approved, "{reference:?}");
+            if !approved {
+                let f = findings(&out.decisions[0]);
+                assert_eq!(f.len(), 1);
+                assert_eq!(
+                    (f[0].reason, f[0].line.as_deref()),
+                    (BreakReason::NoPurchaseOrder, None)
+                );
+                assert!(f[0].message.contains(text), "{}", f[0].message);
+            }
+        }
+    }
+
+    #[test]
+    fn an_invoice_from_another_supplier_than_the_order_is_held() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let line: L<'_> = ("1", Some("1"), None, "10", "10.00");
+        // (supplier name, VAT id, order's supplier, approved)
+        let cases = [
+            (Some("Other Ltd"), Some("GB999"), Some("Acme GmbH"), false),
+            (None, None, Some("Acme GmbH"), false),
+            (Some("ACME  gmbh"), None, Some("Acme GmbH"), true),
+            (
+                Some("Acme Trading"),
+                Some("DE 123456789"),
+                Some("DE123456789"),
+                true,
+            ),
+            (Some("Other Ltd"), None, None, true),
+        ];
+        for (name, vat, ordered_from, approved) in cases {
+            let mut inv = invoice("INV-1", "2026-03-03", Some("PO-1"), &[line]);
+            inv.supplier.name = name.map(Into::into);
+            inv.supplier.vat_id = vat.map(Into::into);
+            let mut orders = orders.clone();
+            orders[0].supplier = ordered_from.map(Into::into);
+            let out = three_way_match(&[inv], &orders, &receipts, &rules());
+            assert_eq!(
+                out.decisions[0].is_approved(),
+                approved,
+                "{name:?} {vat:?} {ordered_from:?}"
+            );
+            if !approved {
+                let f = findings(&out.decisions[0]);
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].reason, BreakReason::UnknownSupplier);
+                assert!(
+                    f[0].message
+                        .starts_with("purchase order PO-1 was placed with Acme GmbH"),
+                    "{}",
+                    f[0].message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_credit_note_gives_back_invoiced_quantity() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-02",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let cn = credit(invoice(
+            "CN-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "4", "10.00")],
+        ));
+        let again = invoice(
+            "INV-2",
+            "2026-03-04",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "4", "10.00")],
+        );
+        let out = three_way_match(
+            &[again.clone(), cn.clone(), inv.clone()],
+            &orders,
+            &receipts,
+            &rules(),
+        );
+        assert!(
+            out.decisions.iter().all(ApDecision::is_approved),
+            "{:?}",
+            out.decisions
+        );
+        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+        let net: Decimal = out.invoiced.iter().map(|q| q.quantity).sum();
+        assert_eq!(net, d("10"));
+
+        // Without the credit note, INV-2 would be over the received quantity.
+        let out = three_way_match(&[again, inv.clone()], &orders, &receipts, &rules());
+        assert!(!out.decisions[0].is_approved());
+
+        // A credit note cannot give back more than was invoiced.
+        let too_much = credit(invoice(
+            "CN-2",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "12", "10.00")],
+        ));
+        let out = three_way_match(&[inv, too_much], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[1]);
+        assert_eq!(
+            (f[0].reason, f[0].difference),
+            (BreakReason::QuantityDifference, Some(d("2")))
+        );
+        assert!(
+            f[0].message.contains("only 10 invoiced so far"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn lines_pair_by_item_then_by_price_and_quantity_when_numbers_are_absent() {
+        let orders = [
+            po("PO-1", None, Some("Blue Widget"), "5", "2.00"),
+            po("PO-1", None, Some("Red Widget"), "5", "3.00"),
+            po("PO-1", None, None, "1", "99.00"),
+        ];
+        let receipts = [
+            gr("GR-1", "PO-1", None, Some("red widget"), "5", "2026-03-01"),
+            gr("GR-2", "PO-1", None, Some("BLUE WIDGET"), "5", "2026-03-01"),
+            gr("GR-3", "PO-1", None, None, "1", "2026-03-01"),
+        ];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[
+                ("1", None, Some(" RED widget"), "5", "3.00"),
+                ("2", None, Some("Freight"), "1", "99.00"),
+                ("3", None, Some("blue  widget"), "5", "2.00"),
+            ],
+        );
+        // GR-3 names neither line nor item and the order has three lines: it cannot be placed,
+        // so the freight line has nothing received.
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].line.as_deref(), Some("2"));
+        let two_way = ApRules {
+            require_receipt: false,
+            ..rules()
+        };
+        let out = three_way_match(&[inv], &orders, &receipts, &two_way);
+        let pairs: Vec<(usize, usize)> = matched(&out.decisions[0])
+            .iter()
+            .map(|m| (m.invoice_line, m.order_line))
+            .collect();
+        assert_eq!(pairs, vec![(0, 1), (1, 2), (2, 0)]);
+        assert_eq!(matched(&out.decisions[0])[0].receipts, vec![0]);
+    }
+
+    #[test]
+    fn line_numbers_compare_without_leading_zeros_and_each_order_line_is_used_once() {
+        let orders = [po("PO-1", Some("001"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[
+                ("1", Some("1"), None, "5", "10.00"),
+                ("2", Some("01"), None, "5", "10.00"),
+            ],
+        );
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].reason, f[0].line.as_deref()),
+            (BreakReason::NoPurchaseOrder, Some("2"))
+        );
+    }
+
+    #[test]
+    fn the_same_invoice_twice_is_held_as_a_duplicate() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let a = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "5", "10.00")],
+        );
+        let mut b = a.clone();
+        b.number = " inv-1".into();
+        b.source = src("resent", 1);
+        let out = three_way_match(&[b, a], &orders, &receipts, &rules());
+        assert!(out.decisions[1].is_approved());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f[0].reason, BreakReason::Duplicate);
+        assert!(f[0].message.contains("arrived twice"), "{}", f[0].message);
+        assert_eq!(out.invoiced.len(), 1, "the duplicate used up nothing");
+    }
+
+    /// Every ordering of `items`.
+    fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+        if items.len() <= 1 {
+            return vec![items.to_vec()];
+        }
+        let mut out = Vec::new();
+        for i in 0..items.len() {
+            let mut rest = items.to_vec();
+            let first = rest.remove(i);
+            for mut p in permutations(&rest) {
+                p.insert(0, first.clone());
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The outcome in terms of the documents rather than of slice positions.
+    fn described(
+        out: &ApOutcome,
+        invoices: &[Invoice],
+        orders: &[PurchaseOrderLine],
+        receipts: &[GoodsReceipt],
+    ) -> Vec<String> {
+        let mut v: Vec<String> = out
+            .decisions
+            .iter()
+            .map(|dec| {
+                let number = &invoices[dec.invoice()].number;
+                match dec {
+                    ApDecision::Approved {
+                        lines, explanation, ..
+                    } => {
+                        let lines: Vec<String> = lines
+                            .iter()
+                            .map(|m| {
+                                let ids: Vec<&str> = m
+                                    .receipts
+                                    .iter()
+                                    .map(|&r| receipts[r].receipt_id.as_str())
+                                    .collect();
+                                format!(
+                                    "{}>{:?}{:?} {} {ids:?}",
+                                    m.invoice_line,
+                                    orders[m.order_line].line,
+                                    orders[m.order_line].item,
+                                    m.quantity
+                                )
+                            })
+                            .collect();
+                        format!("{number} approved {lines:?} {explanation}")
+                    }
+                    ApDecision::Held { findings, .. } => format!("{number} held {findings:?}"),
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_outcome_does_not_depend_on_the_order_of_the_inputs() {
+        let orders = vec![
+            po("PO-1", Some("1"), None, "20", "10.00"),
+            po("PO-1", None, Some("Bolt"), "100", "0.10"),
+            po("PO-2", Some("1"), None, "5", "4.00"),
+        ];
+        let receipts = vec![
+            gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01"),
+            gr("GR-2", "PO-1", None, Some("bolt"), "60", "2026-03-01"),
+            gr("GR-3", "PO-2", None, None, "5", "2026-03-02"),
+            gr("GR-4", "PO-1", Some("1"), None, "5", "2026-03-04"),
+        ];
+        // INV-A and INV-B compete for the same received goods on the same day.
+        let invoices = vec![
+            invoice(
+                "INV-A",
+                "2026-03-05",
+                Some("PO-1"),
+                &[
+                    ("1", Some("1"), None, "10", "10.00"),
+                    ("2", None, Some("Bolt"), "60", "0.10"),
+                ],
+            ),
+            invoice(
+                "INV-B",
+                "2026-03-05",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10", "10.00")],
+            ),
+            invoice(
+                "INV-C",
+                "2026-03-06",
+                Some("PO-2"),
+                &[("1", None, None, "5", "4.00")],
+            ),
+            credit(invoice(
+                "CN-1",
+                "2026-03-05",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "5", "10.00")],
+            )),
+            invoice(
+                "INV-D",
+                "2026-03-07",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10", "10.00")],
+            ),
+        ];
+        let expected = described(
+            &three_way_match(&invoices, &orders, &receipts, &rules()),
+            &invoices,
+            &orders,
+            &receipts,
+        );
+        assert!(
+            expected.iter().any(|d| d.contains(" held ")),
+            "{expected:#?}"
+        );
+        assert!(
+            expected.iter().any(|d| d.contains(" approved ")),
+            "{expected:#?}"
+        );
+        let mut o_rev = orders.clone();
+        o_rev.reverse();
+        let mut r_rev = receipts.clone();
+        r_rev.reverse();
+        for (n, inv) in permutations(&invoices).iter().enumerate() {
+            let (o, r) = if n % 2 == 0 {
+                (&orders, &receipts)
+            } else {
+                (&o_rev, &r_rev)
+            };
+            let out = three_way_match(inv, o, r, &rules());
+            assert_eq!(described(&out, inv, o, r), expected, "permutation {n}");
+        }
+    }
+}
