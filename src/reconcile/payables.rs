@@ -821,7 +821,7 @@ mod tests {
             Some("PO-1"),
             &[("1", Some("1"), None, "10", "10.00")],
         );
-        let out = three_way_match(&[inv.clone()], &orders, &receipts, &rules());
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
         assert_eq!(out.decisions.len(), 1);
         let ApDecision::Approved {
             invoice,
