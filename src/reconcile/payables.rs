@@ -12,6 +12,10 @@
 //! in the order given: which invoice uses up a partial delivery first must not depend on how the
 //! files happened to be listed. Only approved invoices use up received quantities; a held one
 //! leaves them for the next.
+//!
+//! A credit note gives back quantity invoiced before (it may not give back more) and so makes
+//! room for a later invoice; goods sent back are negative goods receipts. A credit note that only
+//! corrects a price has a price unlike the order's and is held for a person to judge.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -236,6 +240,9 @@ struct OrderBook<'a> {
     /// Per order line: received quantity and the receipts behind it (in receipt order).
     received: Vec<Decimal>,
     receipts_of: Vec<Vec<usize>>,
+    /// Normalised PO number → receipts against the order that name no line or item it has:
+    /// not counted anywhere, but named when goods are missing, since they may be the goods.
+    unplaced: BTreeMap<String, Vec<usize>>,
     /// Per order line: quantity invoiced so far (earlier runs, then approved in this one).
     invoiced: Vec<Decimal>,
 }
@@ -271,6 +278,7 @@ impl<'a> OrderBook<'a> {
             by_po,
             received: vec![Decimal::ZERO; orders.len()],
             receipts_of: vec![Vec::new(); orders.len()],
+            unplaced: BTreeMap::new(),
             invoiced: vec![Decimal::ZERO; orders.len()],
         };
         let mut receipt_order: Vec<usize> = (0..receipts.len()).collect();
@@ -289,6 +297,11 @@ impl<'a> OrderBook<'a> {
             if let Some(o) = book.locate(&g.po_number, g.line.as_deref(), g.item.as_deref()) {
                 book.received[o] += g.quantity_received;
                 book.receipts_of[o].push(r);
+            } else if book.by_po.contains_key(&compact(&g.po_number)) {
+                book.unplaced
+                    .entry(compact(&g.po_number))
+                    .or_default()
+                    .push(r);
             }
         }
         for q in already_invoiced {
@@ -515,6 +528,16 @@ fn check_invoice(
         } else {
             format!(", {before} already invoiced")
         };
+        let unplaced = match book.unplaced.get(&compact(po)) {
+            Some(rs) => format!(
+                " (receipt {} against {po} names no line or item of the order and was not counted)",
+                rs.iter()
+                    .map(|&r| book.receipts[r].receipt_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
         if credit {
             // A credit note gives back what was invoiced; it cannot give back more.
             let over = quantity - before;
@@ -552,7 +575,7 @@ fn check_invoice(
                     Some(quantity),
                     Some(not_received),
                     format!(
-                        "invoiced {quantity} at {price}, {received_text}{already}: {not_received} not received"
+                        "invoiced {quantity} at {price}, {received_text}{already}: {not_received} not received{unplaced}"
                     ),
                 );
             }
@@ -1249,6 +1272,11 @@ mod tests {
         let f = findings(&out.decisions[0]);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].line.as_deref(), Some("2"));
+        assert_eq!(
+            f[0].message,
+            "line 2: invoiced 1 at 99.00, nothing received yet: 1 not received \
+             (receipt GR-3 against PO-1 names no line or item of the order and was not counted)"
+        );
         let two_way = ApRules {
             require_receipt: false,
             ..rules()
