@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rust_decimal::Decimal;
+use serde::Serialize;
 
 use crate::model::BreakReason;
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine};
@@ -42,22 +43,25 @@ pub struct ApRules {
 }
 
 /// One reason an invoice is held.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Finding {
     pub reason: BreakReason,
     /// The invoice line (its id, else its 1-based position); `None` for the whole invoice.
     pub line: Option<String>,
     /// What the purchase order or receipts allow (price, or quantity still open).
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub expected: Option<Decimal>,
     /// What the invoice says.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub found: Option<Decimal>,
     /// How far beyond: invoiced price less ordered price, or the quantity too many.
+    #[serde(with = "rust_decimal::serde::str_option")]
     pub difference: Option<Decimal>,
     pub message: String,
 }
 
 /// An invoice line paired with its purchase order line.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MatchedLine {
     /// Index into the invoice's `lines`.
     pub invoice_line: usize,
@@ -66,13 +70,16 @@ pub struct MatchedLine {
     /// Indexes into the `receipts` slice: every receipt booked against the order line.
     pub receipts: Vec<usize>,
     /// Quantity this line invoices: negative for a credit note.
+    #[serde(with = "rust_decimal::serde::str")]
     pub quantity: Decimal,
     /// Unit price as invoiced (per one unit).
+    #[serde(with = "rust_decimal::serde::str")]
     pub unit_price: Decimal,
 }
 
 /// What the match decided for one invoice. `invoice` indexes the `invoices` slice.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
 pub enum ApDecision {
     Approved {
         invoice: usize,
@@ -102,7 +109,7 @@ impl ApDecision {
 /// The decisions, one per invoice in the order of the `invoices` slice, and what the approved
 /// invoices invoiced per order line: the caller keeps these and passes them back as
 /// `already_invoiced` next time.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ApOutcome {
     pub decisions: Vec<ApDecision>,
     pub invoiced: Vec<InvoicedQuantity>,
@@ -936,6 +943,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_held_invoice_serialises_with_its_reason_and_decimals_as_text() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.06")],
+        );
+        let out = three_way_match(
+            &[inv],
+            &orders,
+            &[],
+            &ApRules {
+                require_receipt: false,
+                ..rules()
+            },
+        );
+        let v = serde_json::to_value(&out).unwrap();
+        let held = &v["decisions"][0];
+        assert_eq!(held["decision"], "held");
+        assert_eq!(held["findings"][0]["reason"], "price_difference");
+        assert_eq!(held["findings"][0]["difference"], "0.06");
     }
 
     #[test]
