@@ -12,6 +12,7 @@
 pub mod costs;
 pub mod ids;
 pub mod invoice;
+pub mod payables;
 pub mod securities;
 pub mod statement;
 
@@ -324,6 +325,11 @@ pub enum BreakReason {
     UnknownSender,
     /// A mail with no attachment any job takes.
     NoAttachment,
+    /// A supplier invoice (or one of its lines) with no purchase order to match it against:
+    /// no order reference, an unknown order, or a line the order does not have.
+    NoPurchaseOrder,
+    /// An invoiced unit price differs from the purchase order's beyond the tolerance.
+    PriceDifference,
 }
 
 impl BreakReason {
@@ -351,6 +357,8 @@ impl BreakReason {
             BreakReason::MissingInBooks => "missing_in_books",
             BreakReason::UnknownSender => "unknown_sender",
             BreakReason::NoAttachment => "no_attachment",
+            BreakReason::NoPurchaseOrder => "no_purchase_order",
+            BreakReason::PriceDifference => "price_difference",
         }
     }
 
@@ -379,6 +387,8 @@ impl BreakReason {
             BreakReason::MissingInBooks => "At the custodian, not in the books",
             BreakReason::UnknownSender => "Mail from an unknown sender",
             BreakReason::NoAttachment => "Mail without a usable attachment",
+            BreakReason::NoPurchaseOrder => "Invoice without a matching purchase order",
+            BreakReason::PriceDifference => "Price differs from the purchase order",
         }
     }
 }
@@ -409,6 +419,8 @@ impl FromStr for BreakReason {
             "missing_in_books" => BreakReason::MissingInBooks,
             "unknown_sender" => BreakReason::UnknownSender,
             "no_attachment" => BreakReason::NoAttachment,
+            "no_purchase_order" => BreakReason::NoPurchaseOrder,
+            "price_difference" => BreakReason::PriceDifference,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }
@@ -547,6 +559,8 @@ mod tests {
             BreakReason::MissingInBooks,
             BreakReason::UnknownSender,
             BreakReason::NoAttachment,
+            BreakReason::NoPurchaseOrder,
+            BreakReason::PriceDifference,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }
