@@ -709,6 +709,12 @@ async fn imap_pass(
         None => 0,
     };
     info!(mailbox = %mb.name, uidvalidity = validity, after, "mailbox open");
+    // The cursor moves in the same transaction as a message's work, but the message is moved
+    // (or flagged) on the server only afterwards: a crash in between leaves a finished message
+    // in the folder below the cursor. The first look after connecting therefore starts at the
+    // beginning; such a message is recognised by its key as handled, and only moved.
+    let mut after_cursor = after;
+    after = 0;
     loop {
         for uid in session.uids_after(after).await? {
             if *stop.borrow() {
@@ -740,6 +746,8 @@ async fn imap_pass(
             session.finish(uid, outcome.finish).await?;
             after = uid;
         }
+        after = after.max(after_cursor);
+        after_cursor = 0;
         tokio::select! {
             _ = stopped(stop) => {
                 session.logout().await;
