@@ -106,7 +106,9 @@ pub fn reconcile(
         match m.pass {
             MatchPass::Reference => report.matched_reference += 1,
             MatchPass::AmountDate => report.matched_amount_date += 1,
-            MatchPass::Batch | MatchPass::Manual => report.matched_batch += 1,
+            MatchPass::Batch | MatchPass::Manual | MatchPass::ThreeWay | MatchPass::Payment => {
+                report.matched_batch += 1
+            }
         }
     }
     let all = ledger.records.len() + statement.records.len();

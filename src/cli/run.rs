@@ -78,7 +78,8 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
         | JobKind::CustodyImport { .. }
         | JobKind::InvoiceImport { .. }
         | JobKind::PositionReconciliation { .. }
-        | JobKind::TradeSettlement { .. } => {
+        | JobKind::TradeSettlement { .. }
+        | JobKind::AccountsPayable { .. } => {
             let claimed = take_files(&config, &job, files)?;
             let securities = matches!(
                 job.kind,

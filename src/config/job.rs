@@ -11,13 +11,16 @@ use serde::Deserialize;
 
 use super::daemon::{Settings, looks_like_address};
 use super::error::{ConfigError, Locator};
+use super::payables::{PurchasingFiles, RawPayables, check_payables};
 use super::securities::{CsvSide, RawPositions, RawSettlement, check_positions, check_settlement};
 use super::{parse_duration, resolve};
 use crate::extract::{ExtractSpec, Layout};
 use crate::ingest::mail::{MailRule, MailRuleSpec, Mailbox};
 use crate::model::Side;
+use crate::post::payables::ApAccounts;
 use crate::post::{PostingSpec, PostingTemplate};
 use crate::reconcile::CashRules;
+use crate::reconcile::payables::ApRules;
 use crate::reconcile::positions::PositionRules;
 use crate::reconcile::settlement::SettlementRules;
 use crate::schedule::{Calendar, Schedule};
@@ -80,6 +83,15 @@ pub enum JobKind {
         blotter: CsvSide,
         rules: SettlementRules,
     },
+    /// Accounts payable: supplier invoices (UBL, CII, Factur-X) matched three ways against
+    /// purchase orders and goods receipts (CSV), posted when they agree; outgoing payments on
+    /// the bank statement (MT940, camt) matched against the open payables and posted.
+    AccountsPayable {
+        layout: Arc<Layout>,
+        purchasing: PurchasingFiles,
+        rules: ApRules,
+        accounts: ApAccounts,
+    },
     /// Mails the exception summary.
     Summary {
         to: Vec<String>,
@@ -98,6 +110,7 @@ impl JobKind {
             JobKind::InvoiceImport { .. } => "invoice_import",
             JobKind::PositionReconciliation { .. } => "position_reconciliation",
             JobKind::TradeSettlement { .. } => "trade_settlement",
+            JobKind::AccountsPayable { .. } => "accounts_payable",
             JobKind::Summary { .. } => "summary",
         }
     }
@@ -110,7 +123,8 @@ impl JobKind {
             | JobKind::CustodyImport { layout, .. }
             | JobKind::InvoiceImport { layout, .. }
             | JobKind::PositionReconciliation { layout, .. }
-            | JobKind::TradeSettlement { layout, .. } => Some(layout),
+            | JobKind::TradeSettlement { layout, .. }
+            | JobKind::AccountsPayable { layout, .. } => Some(layout),
             JobKind::Summary { .. } => None,
         }
     }
@@ -176,6 +190,7 @@ struct RawJob {
     summary: Option<RawSummary>,
     positions: Option<RawPositions>,
     settlement: Option<RawSettlement>,
+    payables: Option<RawPayables>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -540,6 +555,38 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                 }
             }
         }
+        "accounts_payable" => {
+            for (present, key) in [
+                (raw.matching.is_some(), "match"),
+                (raw.posting.is_some(), "posting"),
+                (raw.summary.is_some(), "summary"),
+                (raw.account.is_some(), "account"),
+                (raw.book.is_some(), "book"),
+                (raw.positions.is_some(), "positions"),
+                (raw.settlement.is_some(), "settlement"),
+            ] {
+                unused(present, key, "accounts_payable", &mut errors);
+            }
+            let layout = layout(Side::Statement, &mut errors);
+            match &raw.payables {
+                None => {
+                    errors.push(loc.error(
+                        "payables",
+                        "missing [payables]: purchase order and receipt files, tolerances, accounts",
+                    ));
+                    None
+                }
+                Some(p) => {
+                    let (purchasing, rules, accounts) = check_payables(p, &loc, &mut errors);
+                    layout.map(|layout| JobKind::AccountsPayable {
+                        layout,
+                        purchasing,
+                        rules,
+                        accounts,
+                    })
+                }
+            }
+        }
         "summary" => {
             unused(raw.extract.is_some(), "extract", "summary", &mut errors);
             unused(raw.matching.is_some(), "match", "summary", &mut errors);
@@ -584,7 +631,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             errors.push(loc.error(
                 "kind",
                 format!(
-                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation, custody_import, invoice_import, position_reconciliation, trade_settlement or summary"
+                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation, custody_import, invoice_import, position_reconciliation, trade_settlement, accounts_payable or summary"
                 ),
             ));
             None

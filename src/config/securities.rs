@@ -76,7 +76,7 @@ pub(super) struct RawSettlement {
     decimal: Option<String>,
 }
 
-fn decimal(
+pub(super) fn decimal(
     loc: &Locator<'_>,
     key: &str,
     v: Option<&toml::Value>,
@@ -136,7 +136,7 @@ fn patterns(
 
 // The two tables spell the same settings under their own names.
 #[allow(clippy::too_many_arguments)]
-fn csv_side(
+pub(super) fn csv_side(
     loc: &Locator<'_>,
     table: &str,
     files_key: &str,

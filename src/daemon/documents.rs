@@ -31,6 +31,10 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
         "the books' positions"
     } else if !x.trades.is_empty() {
         "a trade blotter"
+    } else if !x.purchase_orders.is_empty() {
+        "purchase orders"
+    } else if !x.goods_receipts.is_empty() {
+        "goods receipts"
     } else {
         "rows"
     };
@@ -47,6 +51,10 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
         JobKind::TradeSettlement { .. } => {
             holds == "a custodian's statement of transactions" || holds == "a trade blotter"
         }
+        JobKind::AccountsPayable { .. } => matches!(
+            holds,
+            "invoices" | "bank statements" | "purchase orders" | "goods receipts"
+        ),
         JobKind::Summary { .. } => false,
     };
     if ok {
@@ -64,6 +72,9 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
             }
             JobKind::TradeSettlement { .. } => {
                 "a trade blotter (CSV named as [settlement] blotter_files says) or settlement confirmations (MT536, MT537)"
+            }
+            JobKind::AccountsPayable { .. } => {
+                "invoices (UBL, CII, Factur-X), bank statements (MT940, camt), or purchase orders and goods receipts (CSV named as [payables] says)"
             }
             JobKind::Summary { .. } => "no files",
         };
@@ -277,6 +288,51 @@ pub fn take(
         add(
             &mut taken.documents,
             u.add_documents(&book_scope(&job.name), file_id, &own)?,
+        );
+    }
+    let mut purchasing = Vec::new();
+    for o in &x.purchase_orders {
+        purchasing.push(NewDocument {
+            kind: DocumentKind::PurchaseOrderLine,
+            // One line per order and line: an order sent again adds nothing.
+            identity: format!(
+                "{}|{}",
+                o.po_number,
+                o.line
+                    .as_deref()
+                    .or(o.item.as_deref())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("row {}", o.source.row))
+            ),
+            account: o.supplier.clone(),
+            key: Some(o.po_number.clone()),
+            as_of: None,
+            body: json(o)?,
+        });
+    }
+    for g in &x.goods_receipts {
+        purchasing.push(NewDocument {
+            kind: DocumentKind::GoodsReceipt,
+            identity: format!(
+                "{}|{}|{}",
+                g.receipt_id,
+                g.po_number,
+                g.line
+                    .as_deref()
+                    .or(g.item.as_deref())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("row {}", g.source.row))
+            ),
+            account: None,
+            key: Some(g.po_number.clone()),
+            as_of: Some(g.received_on),
+            body: json(g)?,
+        });
+    }
+    if !purchasing.is_empty() {
+        add(
+            &mut taken.documents,
+            u.add_documents(scope, file_id, &purchasing)?,
         );
     }
     taken.breaks_opened = ctx.breaks;

@@ -304,6 +304,9 @@ fn choose_job<'j>(takers: &[&'j Job], att: &MailAttachment) -> Option<&'j Job> {
         JobKind::InvoiceImport { .. } => f.is_invoice(),
         JobKind::PositionReconciliation { .. } => f.is_custody() || f.is_tabular(),
         JobKind::TradeSettlement { .. } => f.is_custody() || f.is_tabular(),
+        JobKind::AccountsPayable { .. } => {
+            f.is_invoice() || f.is_bank_statement() || f.is_tabular()
+        }
         JobKind::Summary { .. } => false,
     };
     match crate::extract::recognise(&att.bytes) {

@@ -12,6 +12,7 @@
 
 pub mod documents;
 pub mod mailbox;
+pub mod payables;
 pub mod pipeline;
 pub mod securities;
 pub mod summary;

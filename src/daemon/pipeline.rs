@@ -105,6 +105,7 @@ pub fn process_file(
     // A securities job reads its own side (book positions, the trade blotter) from CSV by
     // its own columns; everything else goes through the job's layout.
     let extracted = match super::securities::read(job, &input)
+        .or_else(|| super::payables::read(job, &input))
         .unwrap_or_else(|| extract::extract(layout, &input))
     {
         Ok(x) => x,
@@ -204,6 +205,10 @@ pub fn process_file(
             }
             JobKind::TradeSettlement { .. } => {
                 let r = super::securities::reconcile_settlement_job(u, job, run_id, today, now())?;
+                outcome.add(&r);
+            }
+            JobKind::AccountsPayable { .. } => {
+                let r = super::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
                 outcome.add(&r);
             }
             JobKind::CustodyImport { .. }
@@ -513,6 +518,8 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::AmountDate => "by amount and date",
         MatchPass::Batch => "as a batch payment",
         MatchPass::Manual => "by hand",
+        MatchPass::ThreeWay => "three-way with its purchase order and receipts",
+        MatchPass::Payment => "as the payment of a payable",
     }
 }
 

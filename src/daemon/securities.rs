@@ -86,22 +86,22 @@ fn custodian_statements(positions: Vec<Position>, input: &Input) -> Vec<HoldingS
 }
 
 /// One thing a run found about a subject.
-struct Finding {
-    subject: String,
-    reason: BreakReason,
-    detail: String,
-    difference: Option<Decimal>,
-    amount: Option<Decimal>,
-    currency: Option<Currency>,
-    since: NaiveDate,
-    source: String,
+pub(super) struct Finding {
+    pub(super) subject: String,
+    pub(super) reason: BreakReason,
+    pub(super) detail: String,
+    pub(super) difference: Option<Decimal>,
+    pub(super) amount: Option<Decimal>,
+    pub(super) currency: Option<Currency>,
+    pub(super) since: NaiveDate,
+    pub(super) source: String,
 }
 
 /// Opens, restates and closes the job's subject breaks so they say what `findings` say.
 /// Subjects for which `covered` is false were not looked at this run and stay as they are;
 /// covered subjects without a finding agree now and close with `agreed(subject)`.
 #[allow(clippy::too_many_arguments)]
-fn apply(
+pub(super) fn apply(
     u: &mut dyn Unit,
     job: &Job,
     run_id: i64,
@@ -157,7 +157,7 @@ fn apply(
     Ok(())
 }
 
-fn bodies<T: serde::de::DeserializeOwned>(
+pub(super) fn bodies<T: serde::de::DeserializeOwned>(
     u: &mut dyn Unit,
     scope: &str,
     kind: DocumentKind,

@@ -25,6 +25,7 @@ mod detect;
 pub mod invoice;
 pub mod iso20022;
 mod ods_guard;
+pub mod payables_csv;
 mod row;
 pub mod rows;
 pub mod securities_csv;
@@ -234,6 +235,9 @@ pub struct Extracted {
     pub book_positions: Vec<crate::model::securities::Position>,
     /// The front office's trades, from a blotter CSV (trade settlement).
     pub trades: Vec<crate::model::securities::Trade>,
+    /// Purchase order lines and goods receipts from the ERP's CSV (accounts payable).
+    pub purchase_orders: Vec<crate::model::payables::PurchaseOrderLine>,
+    pub goods_receipts: Vec<crate::model::payables::GoodsReceipt>,
     /// Rows deliberately left out (totals rows, blank rows), for the run's log.
     pub skipped: Vec<Skipped>,
 }

@@ -3,11 +3,11 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Currency, Source};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceKind {
     Invoice,
@@ -15,7 +15,7 @@ pub enum InvoiceKind {
     CreditNote,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
     pub name: Option<String>,
     /// VAT identifier (`cbc:CompanyID` of `PartyTaxScheme`, CII `SpecifiedTaxRegistration` VA).
@@ -28,7 +28,7 @@ pub struct Party {
     pub country: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoiceLine {
     pub id: Option<String>,
     pub description: Option<String>,
@@ -53,7 +53,7 @@ pub struct InvoiceLine {
 }
 
 /// One VAT category and rate of the invoice (BG-23).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaxBreakdown {
     pub category: Option<String>,
     #[serde(with = "rust_decimal::serde::str_option")]
@@ -64,7 +64,7 @@ pub struct TaxBreakdown {
     pub tax_amount: Decimal,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invoice {
     pub kind: InvoiceKind,
     pub number: String,

@@ -220,6 +220,10 @@ pub enum MatchPass {
     Batch,
     /// Matched by a person (`clerk exception match`), with a reason.
     Manual,
+    /// An invoice agreed with its purchase order and goods receipts (accounts payable).
+    ThreeWay,
+    /// An outgoing payment on the bank statement settled an open payable.
+    Payment,
 }
 
 impl MatchPass {
@@ -229,6 +233,8 @@ impl MatchPass {
             MatchPass::AmountDate => "amount_date",
             MatchPass::Batch => "batch",
             MatchPass::Manual => "manual",
+            MatchPass::ThreeWay => "three_way",
+            MatchPass::Payment => "payment",
         }
     }
 }
@@ -241,6 +247,8 @@ impl FromStr for MatchPass {
             "amount_date" => Ok(MatchPass::AmountDate),
             "batch" => Ok(MatchPass::Batch),
             "manual" => Ok(MatchPass::Manual),
+            "three_way" => Ok(MatchPass::ThreeWay),
+            "payment" => Ok(MatchPass::Payment),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }

@@ -4,13 +4,13 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::invoice::{Invoice, InvoiceKind};
 use super::{Currency, Source};
 
 /// One line of a purchase order, as exported by the purchasing system.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseOrderLine {
     /// The order's number: what a supplier quotes as its order reference.
     pub po_number: String,
@@ -32,7 +32,7 @@ pub struct PurchaseOrderLine {
 }
 
 /// Goods (or a service) received against a purchase order line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoodsReceipt {
     pub receipt_id: String,
     pub po_number: String,
@@ -50,7 +50,7 @@ pub struct GoodsReceipt {
 /// A quantity of an order line invoiced by invoices approved before (in an earlier run), so a
 /// later invoice is checked against what is still received and not yet invoiced.
 /// Negative for credit notes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvoicedQuantity {
     pub po_number: String,
     /// The order line's number as on the order; `None` when the order line has none (it is
@@ -64,7 +64,7 @@ pub struct InvoicedQuantity {
 
 /// An approved supplier invoice not yet (fully) paid: what a payment on the bank statement is
 /// matched against.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenPayable {
     /// [`invoice_identity`] of the invoice: the key of its posting and of its payment's.
     pub invoice_identity: String,

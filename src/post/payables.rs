@@ -241,13 +241,37 @@ fn quotes(payable: &OpenPayable, line: &Record) -> bool {
 }
 
 fn contains_word(text: &str, word: &str) -> bool {
-    let text = text.to_uppercase();
+    // German banks structure `:86:` with `?NN` subfields (`?20INV-42?21...`): the marker
+    // bounds a word like a space does.
+    let text = without_subfield_marks(&text.to_uppercase());
     let word = word.to_uppercase();
     text.match_indices(&word).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + word.len()..].chars().next();
         !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
     })
+}
+
+/// `text` with each `?NN` subfield mark (two digits after `?`) replaced by a space.
+fn without_subfield_marks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' {
+            let mut probe = chars.clone();
+            if let (Some(a), Some(b)) = (probe.next(), probe.next())
+                && a.is_ascii_digit()
+                && b.is_ascii_digit()
+            {
+                chars.next();
+                chars.next();
+                out.push(' ');
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Adds to the line of `account` if there is one, so an entry has one line per account.
@@ -647,6 +671,27 @@ mod tests {
             ),
             (
                 payment("B", "-119.00", Some("INV-2026-0011"), None, "2026-03-20"),
+                false,
+            ),
+            // A German bank's structured :86:, subfields marked ?20, ?32.
+            (
+                payment(
+                    "B",
+                    "-119.00",
+                    Some("166?00SEPA UEBERWEISUNG?20INV-2026-001?32ACME GMBH"),
+                    None,
+                    "2026-03-20",
+                ),
+                true,
+            ),
+            (
+                payment(
+                    "B",
+                    "-119.00",
+                    Some("?20INV-2026-0011?21"),
+                    None,
+                    "2026-03-20",
+                ),
                 false,
             ),
             (

@@ -420,6 +420,12 @@ pub enum DocumentKind {
     Position,
     SecuritiesTransaction,
     Invoice,
+    PurchaseOrderLine,
+    GoodsReceipt,
+    /// An invoice accounts payable approved and posted, with the quantities it used.
+    ApprovedInvoice,
+    /// A payable settled by a payment on the bank statement.
+    PaidInvoice,
 }
 
 impl DocumentKind {
@@ -428,6 +434,10 @@ impl DocumentKind {
             DocumentKind::Position => "position",
             DocumentKind::SecuritiesTransaction => "securities_transaction",
             DocumentKind::Invoice => "invoice",
+            DocumentKind::PurchaseOrderLine => "purchase_order_line",
+            DocumentKind::GoodsReceipt => "goods_receipt",
+            DocumentKind::ApprovedInvoice => "approved_invoice",
+            DocumentKind::PaidInvoice => "paid_invoice",
         }
     }
 }

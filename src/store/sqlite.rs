@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0004_mailboxes.sql"),
     include_str!("migrations/sqlite/0005_stage_times.sql"),
     include_str!("migrations/sqlite/0007_break_subjects.sql"),
+    include_str!("migrations/sqlite/0008_payables.sql"),
 ];
 
 pub struct SqliteStore {

@@ -28,3 +28,6 @@ mod mailflow;
 
 /// Securities: positions against the custodian, trades against settlement confirmations.
 mod securities;
+
+/// Accounts payable: three-way match, posting, payment.
+mod payables;

@@ -1,0 +1,129 @@
+//! The `[payables]` table of an accounts-payable job: which CSV files are purchase orders and
+//! goods receipts, the three-way match tolerances, and the accounts entries post to.
+//!
+//! ```toml
+//! [payables]
+//! order_files = ["po-*.csv"]
+//! receipt_files = ["grn-*.csv"]
+//! price_tolerance = "0.05"            # per unit, in the invoice currency
+//! price_tolerance_relative = "0.01"   # or 1 % of the ordered price
+//! [payables.accounts]
+//! payables = "1600 Payables {supplier}"
+//! input_vat = "1576 Input VAT {rate}%"
+//! expense = "6000 Purchases {currency}"
+//! bank = "1010 Bank {currency}"
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::error::{ConfigError, Locator};
+use super::securities::{CsvSide, csv_side, decimal};
+use crate::extract::payables_csv::{ORDER_FIELDS, RECEIPT_FIELDS};
+use crate::post::payables::ApAccounts;
+use crate::reconcile::payables::ApRules;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPayables {
+    order_files: Vec<String>,
+    receipt_files: Vec<String>,
+    quantity_tolerance: Option<toml::Value>,
+    price_tolerance: Option<toml::Value>,
+    price_tolerance_relative: Option<toml::Value>,
+    /// Two-way match (invoice against order only) when false. Default true.
+    require_receipt: Option<bool>,
+    accounts: RawAccounts,
+    #[serde(default)]
+    order_columns: BTreeMap<String, String>,
+    #[serde(default)]
+    receipt_columns: BTreeMap<String, String>,
+    #[serde(default)]
+    date_formats: Vec<String>,
+    decimal: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccounts {
+    payables: String,
+    input_vat: String,
+    expense: String,
+    bank: String,
+}
+
+/// What an accounts-payable job reads its purchasing files with.
+#[derive(Debug, Clone)]
+pub struct PurchasingFiles {
+    pub orders: CsvSide,
+    pub receipts: CsvSide,
+}
+
+pub(super) fn check_payables(
+    raw: &RawPayables,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> (PurchasingFiles, ApRules, ApAccounts) {
+    let orders = csv_side(
+        loc,
+        "payables",
+        "order_files",
+        &raw.order_files,
+        ORDER_FIELDS,
+        &raw.order_columns,
+        &raw.date_formats,
+        raw.decimal.as_deref(),
+        errors,
+    );
+    let receipts = csv_side(
+        loc,
+        "payables",
+        "receipt_files",
+        &raw.receipt_files,
+        RECEIPT_FIELDS,
+        &raw.receipt_columns,
+        &raw.date_formats,
+        raw.decimal.as_deref(),
+        errors,
+    );
+    let rules = ApRules {
+        quantity_tolerance: decimal(
+            loc,
+            "payables.quantity_tolerance",
+            raw.quantity_tolerance.as_ref(),
+            errors,
+        ),
+        price_tolerance_abs: decimal(
+            loc,
+            "payables.price_tolerance",
+            raw.price_tolerance.as_ref(),
+            errors,
+        ),
+        price_tolerance_rel: decimal(
+            loc,
+            "payables.price_tolerance_relative",
+            raw.price_tolerance_relative.as_ref(),
+            errors,
+        ),
+        require_receipt: raw.require_receipt.unwrap_or(true),
+    };
+    let a = &raw.accounts;
+    for (key, v) in [
+        ("payables", &a.payables),
+        ("input_vat", &a.input_vat),
+        ("expense", &a.expense),
+        ("bank", &a.bank),
+    ] {
+        if v.trim().is_empty() {
+            errors.push(loc.error(&format!("payables.accounts.{key}"), "name an account"));
+        }
+    }
+    let accounts = ApAccounts {
+        payables: a.payables.clone(),
+        input_vat: a.input_vat.clone(),
+        default_expense: a.expense.clone(),
+        bank: a.bank.clone(),
+    };
+    (PurchasingFiles { orders, receipts }, rules, accounts)
+}

@@ -1,0 +1,171 @@
+//! Purchasing files from the firm's ERP, as CSV: purchase order lines and goods receipts, the
+//! two other legs of the accounts-payable three-way match. The job maps its column names onto
+//! these fields.
+
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+
+use super::rows::{CellStyle, Wanted, read_csv};
+use super::{ExtractError, Input};
+use crate::model::Source;
+use crate::model::payables::{GoodsReceipt, PurchaseOrderLine};
+
+/// The fields of a purchase order file: (key, required).
+pub const ORDER_FIELDS: &[(&str, bool)] = &[
+    ("po_number", true),
+    ("quantity", true),
+    ("unit_price", true),
+    ("currency", true),
+    ("line", false),
+    ("supplier", false),
+    ("item", false),
+    ("expense_account", false),
+];
+
+/// The fields of a goods receipt file: (key, required).
+pub const RECEIPT_FIELDS: &[(&str, bool)] = &[
+    ("receipt_id", true),
+    ("po_number", true),
+    ("quantity_received", true),
+    ("received_on", true),
+    ("line", false),
+    ("item", false),
+];
+
+fn source(input: &Input, line: u32) -> Source {
+    Source::at(Arc::clone(&input.file_hash), None, line)
+}
+
+pub fn orders(
+    input: &Input,
+    columns: &[Wanted],
+    style: &CellStyle,
+) -> Result<Vec<PurchaseOrderLine>, ExtractError> {
+    let rows = read_csv(input, columns)?;
+    rows.map(style, |r, s| {
+        let po_number = r.text("po_number");
+        let quantity = r.decimal("quantity", s);
+        let unit_price = r.decimal("unit_price", s);
+        let currency = r.text("currency").and_then(|c| match c.parse() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                r.refuse(
+                    "currency",
+                    format!("expected a currency code such as EUR, found {c:?}"),
+                );
+                None
+            }
+        });
+        if let Some(q) = quantity
+            && q <= Decimal::ZERO
+        {
+            r.refuse(
+                "quantity",
+                format!("expected a positive quantity, found {q}"),
+            );
+            return None;
+        }
+        if let Some(p) = unit_price
+            && p.is_sign_negative()
+        {
+            r.refuse(
+                "unit_price",
+                format!("expected a price of zero or more, found {p}"),
+            );
+            return None;
+        }
+        Some(PurchaseOrderLine {
+            po_number: po_number?,
+            line: r.text("line"),
+            supplier: r.text("supplier"),
+            item: r.text("item"),
+            quantity: quantity?,
+            unit_price: unit_price?,
+            currency: currency?,
+            expense_account: r.text("expense_account"),
+            source: source(input, r.line),
+        })
+    })
+}
+
+pub fn receipts(
+    input: &Input,
+    columns: &[Wanted],
+    style: &CellStyle,
+) -> Result<Vec<GoodsReceipt>, ExtractError> {
+    let rows = read_csv(input, columns)?;
+    rows.map(style, |r, s| {
+        let receipt_id = r.text("receipt_id");
+        let po_number = r.text("po_number");
+        let quantity = r.decimal("quantity_received", s);
+        let received_on = r.date("received_on", s);
+        if let Some(q) = quantity
+            && q.is_sign_negative()
+        {
+            r.refuse(
+                "quantity_received",
+                format!("expected a quantity of zero or more (returns are a separate document), found {q}"),
+            );
+            return None;
+        }
+        Some(GoodsReceipt {
+            receipt_id: receipt_id?,
+            po_number: po_number?,
+            line: r.text("line"),
+            item: r.text("item"),
+            quantity_received: quantity?,
+            received_on: received_on?,
+            source: source(input, r.line),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::securities_csv::wanted;
+
+    fn input(text: &str) -> Input<'_> {
+        Input {
+            name: "po.csv",
+            bytes: text.as_bytes(),
+            file_hash: Arc::from("h"),
+        }
+    }
+
+    #[test]
+    fn order_lines_and_receipts_by_mapped_headers() {
+        let cols = wanted(ORDER_FIELDS, &[("po_number".into(), "PO".into())]);
+        let text = "PO,line,supplier,item,quantity,unit_price,currency,expense_account\n\
+                    PO-1,1,ACME GmbH,WIDGET,10,10.00,EUR,6100 Materials\n";
+        let o = orders(&input(text), &cols, &CellStyle::default()).unwrap();
+        assert_eq!(o[0].po_number, "PO-1");
+        assert_eq!(o[0].unit_price, "10.00".parse().unwrap());
+        assert_eq!(o[0].expense_account.as_deref(), Some("6100 Materials"));
+        assert_eq!(o[0].source.row, 2);
+
+        let cols = wanted(RECEIPT_FIELDS, &[]);
+        let text =
+            "receipt_id,po_number,line,quantity_received,received_on\nGR-7,PO-1,1,10,2026-11-20\n";
+        let g = receipts(&input(text), &cols, &CellStyle::default()).unwrap();
+        assert_eq!(g[0].quantity_received, Decimal::from(10));
+        assert_eq!(g[0].received_on.to_string(), "2026-11-20");
+    }
+
+    #[test]
+    fn bad_order_lines_name_line_and_column() {
+        let cols = wanted(ORDER_FIELDS, &[]);
+        let text =
+            "po_number,quantity,unit_price,currency\nPO-1,0,10,EUR\nPO-2,1,-3,EUR\nPO-3,1,3,EURO\n";
+        let e = orders(&input(text), &cols, &CellStyle::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 2, column \"quantity\": expected a positive quantity"),
+            "{e}"
+        );
+        assert!(e.contains("line 3, column \"unit_price\""), "{e}");
+        assert!(e.contains("line 4, column \"currency\""), "{e}");
+    }
+}

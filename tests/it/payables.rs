@@ -1,0 +1,141 @@
+//! Accounts payable through the daemon: an invoice held because goods are missing, approved
+//! and posted when the receipt arrives, then paid from the bank statement.
+
+use std::time::Duration;
+
+use crate::support::install::{Install, wait_until};
+
+const INVOICE: &[u8] = include_bytes!("../fixtures/payables/acme-INV-2026-0042.xml");
+
+const ORDERS: &str = "order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
+                      PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,6100 Materials\n\
+                      PO-1001,2,ACME GmbH,G-2,5,20.00,EUR,\n";
+
+const STATEMENT: &str = ":20:STMT-2026-1125\n\
+:25:DE02120300000000202051\n\
+:28C:101/1\n\
+:60F:C261124EUR10000,00\n\
+:61:2611251125D238,00NTRFNONREF//B1125-77\n\
+:86:166?00SEPA UEBERWEISUNG?20INV-2026-0042?32ACME GMBH\n\
+:62F:C261125EUR9762,00\n\
+-\n";
+
+fn runs_ok(i: &Install) -> usize {
+    i.status()["recent_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["job"] == "accounts-payable" && r["status"] == "ok")
+        .count()
+}
+
+fn lines(i: &Install) -> Vec<(String, String)> {
+    let db = i.db();
+    let mut s = db
+        .prepare("SELECT account, amount FROM entry_lines ORDER BY account, amount")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    let folder = "var/inbox/payables";
+    let mut runs = 0;
+    let mut drop = |name: &str, bytes: &[u8]| {
+        i.drop_file(folder, name, bytes);
+        runs += 1;
+        let want = runs;
+        assert!(
+            wait_until(Duration::from_secs(20), || runs_ok(&i) == want),
+            "{name}: {}",
+            d.log()
+        );
+    };
+    drop("po-1001.csv", ORDERS.as_bytes());
+    // Only 3 of the 5 gadgets have arrived.
+    drop(
+        "grn-0001.csv",
+        b"receipt_id,order,line,received,received_on\nGR-1,PO-1001,1,10,2026-11-18\nGR-1,PO-1001,2,3,2026-11-18\n",
+    );
+    drop("acme-INV-2026-0042.xml", INVOICE);
+
+    let held = i.json(&["exceptions", "--job", "accounts-payable"]);
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0]["reason"], "quantity_difference");
+    let detail = held[0]["detail"].as_str().unwrap();
+    assert!(
+        detail
+            .contains("invoice INV-2026-0042 from ACME GmbH of 238.00 EUR (order PO-1001) on hold")
+            && detail.contains("line 2")
+            && detail.contains("2 not received"),
+        "{detail}"
+    );
+    assert_eq!(held[0]["amount"], "238.00");
+    assert!(lines(&i).is_empty(), "nothing posted while held");
+
+    // The rest of the delivery: the invoice agrees, is posted, and its break closes.
+    drop(
+        "grn-0002.csv",
+        b"receipt_id,order,line,received,received_on\nGR-2,PO-1001,2,2,2026-11-24\n",
+    );
+    assert!(
+        i.json(&["exceptions", "--job", "accounts-payable"])
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let closed = i.json(&["exceptions", "--job", "accounts-payable", "--all"]);
+    assert_eq!(
+        closed[0]["resolution"],
+        "approved: agrees with its purchase order and goods receipts; posted"
+    );
+    let posted = lines(&i);
+    let want: Vec<(String, String)> = [
+        ("1576 Input VAT 19%", "38.00"),
+        ("1600 Payables ACME GmbH", "-238.00"),
+        ("6000 Purchases EUR", "100.00"),
+        ("6100 Materials", "100.00"),
+    ]
+    .iter()
+    .map(|(a, m)| (a.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(posted, want);
+
+    // The ERP exports the same receipt again in another file: it is known, counted once, and
+    // nothing more is posted.
+    drop(
+        "grn-0002-resent.csv",
+        b"receipt_id,order,line,received,received_on\r\nGR-2,PO-1001,2,2,2026-11-24\r\n",
+    );
+    assert_eq!(lines(&i).len(), 4);
+
+    // The bank statement pays it: debit the payable, credit the bank.
+    drop("statement-1125.sta", STATEMENT.as_bytes());
+    let posted = lines(&i);
+    assert_eq!(posted.len(), 6, "{posted:#?}");
+    assert!(
+        posted.contains(&("1010 Bank EUR".to_string(), "-238.00".to_string())),
+        "{posted:#?}"
+    );
+    assert!(
+        posted.contains(&("1600 Payables ACME GmbH".to_string(), "238.00".to_string())),
+        "{posted:#?}"
+    );
+    let status = i.status();
+    let ap = status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job"] == "accounts-payable")
+        .unwrap();
+    assert_eq!(ap["entries_posted"], 2, "{ap}");
+    assert_eq!(ap["breaks_opened"], 1, "{ap}");
+    assert_eq!(ap["breaks_closed"], 1, "{ap}");
+    d.stop();
+}
