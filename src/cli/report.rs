@@ -186,6 +186,14 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 .map(Costs::per_transaction_text)
                 .unwrap_or("-".into())
         );
+        if !a.matched_by_pass.is_empty() {
+            let passes: Vec<String> = a
+                .matched_by_pass
+                .iter()
+                .map(|(pass, n)| format!("{pass} {n}"))
+                .collect();
+            outln!("{:<24} matched by pass: {}", "", passes.join(", "));
+        }
     }
     outln!();
     outln!("latest runs:");

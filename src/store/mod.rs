@@ -566,6 +566,8 @@ pub struct JobActivity {
     /// From a file's arrival in its folder to the end of its run (posting done).
     pub arrival_to_done_avg_ms: Option<u64>,
     pub arrival_to_done_max_ms: Option<u64>,
+    /// Records matched without a human, by the pass that matched them.
+    pub matched_by_pass: std::collections::BTreeMap<String, u64>,
 }
 
 impl JobActivity {

@@ -1426,15 +1426,39 @@ impl Unit for SqliteUnit<'_, '_> {
                         match_ms: n(14)?,
                         arrival_to_done_avg_ms: r.get::<_, Option<i64>>(15)?.map(to_u64),
                         arrival_to_done_max_ms: r.get::<_, Option<i64>>(16)?.map(to_u64),
+                        matched_by_pass: Default::default(),
                     },
                     r.get::<_, Option<String>>(12)?,
                 ))
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(map_err)?;
+        // Records matched by each pass without a human (a three-way match pairs documents,
+        // not records: it counts its matches).
+        let by_pass: Vec<(String, String, i64, i64)> = self
+            .tx
+            .prepare_cached(
+                "SELECT m.job, m.pass, COUNT(DISTINCT m.id), COUNT(r.id)
+                 FROM matches m LEFT JOIN records r ON r.match_id = m.id
+                 WHERE m.created_at >= ? AND m.actor IS NULL
+                 GROUP BY m.job, m.pass",
+            )
+            .and_then(|mut s| {
+                s.query_map([ts(since)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_err)?;
         rows.into_iter()
             .map(|(mut a, last)| {
                 a.last_run_at = last.as_deref().map(parse_ts).transpose()?;
+                for (job, pass, matches, records) in &by_pass {
+                    if *job == a.job {
+                        let n = if *records > 0 { *records } else { *matches };
+                        a.matched_by_pass.insert(pass.clone(), to_u64(n));
+                    }
+                }
                 Ok(a)
             })
             .collect()

@@ -139,6 +139,11 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
         "{bank}"
     );
     assert!(bank["arrival_to_done_avg_ms"].as_u64().is_some(), "{bank}");
+    // Records matched by each pass: reference (1 + BK1, 6 + BK4), amount and date (2 + BK2),
+    // batch (3 + 4 + BK3).
+    assert_eq!(bank["matched_by_pass"]["reference"], 4, "{bank}");
+    assert_eq!(bank["matched_by_pass"]["amount_date"], 2, "{bank}");
+    assert_eq!(bank["matched_by_pass"]["batch"], 3, "{bank}");
     assert!(bank["extract_ms"].as_u64().unwrap() <= bank["processing_ms"].as_u64().unwrap());
     // Staff time only: 2 breaks × 10 min at 60/hour = 20 EUR over the statement's 5 records.
     let costs = &bank["costs"];
@@ -250,10 +255,12 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
         Duration::from_secs(20),
         || i.status()["files_failed"] == 1
     ));
-    assert!(wait_until(Duration::from_secs(5), || i
-        .path("var/failed/ledger-import/bad.csv.error.txt")
-        .exists()));
-    assert!(i.path("var/failed/ledger-import/bad.csv").exists());
+    // The note is written first, then the file is moved beside it.
+    assert!(wait_until(Duration::from_secs(5), || {
+        i.path("var/failed/ledger-import/bad.csv.error.txt")
+            .exists()
+            && i.path("var/failed/ledger-import/bad.csv").exists()
+    }));
     let note = fs::read_to_string(i.path("var/failed/ledger-import/bad.csv.error.txt")).unwrap();
     assert!(note.contains("line 3"), "{note}");
     assert!(note.contains("25O.50"), "{note}");
