@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, Locator};
 use crate::extract::rows::{CellStyle, Wanted};
-use crate::extract::securities_csv::{POSITION_FIELDS, TRADE_FIELDS, wanted};
+use crate::extract::securities_csv::{CONFIRMATION_FIELDS, POSITION_FIELDS, TRADE_FIELDS, wanted};
 use crate::reconcile::positions::PositionRules;
 use crate::reconcile::settlement::SettlementRules;
 use crate::schedule::Calendar;
@@ -44,6 +44,9 @@ pub struct CsvSide {
     pub files: FilePatterns,
     pub columns: Vec<Wanted>,
     pub style: CellStyle,
+    /// The columns of the other side's CSV (files the patterns do not name), where a job
+    /// reads one: the custodian's settlement confirmations.
+    pub other_columns: Vec<Wanted>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,6 +74,9 @@ pub(super) struct RawSettlement {
     calendar: Option<String>,
     #[serde(default)]
     columns: BTreeMap<String, String>,
+    /// Headers of the custodian's CSV confirmations (any CSV that is not the blotter).
+    #[serde(default)]
+    confirmation_columns: BTreeMap<String, String>,
     #[serde(default)]
     date_formats: Vec<String>,
     decimal: Option<String>,
@@ -178,6 +184,7 @@ pub(super) fn csv_side(
         files: patterns(loc, &format!("{table}.{files_key}"), files, errors),
         columns: wanted(fields, &mapping),
         style,
+        other_columns: Vec::new(),
     }
 }
 
@@ -230,6 +237,20 @@ pub(super) fn check_settlement(
         raw.decimal.as_deref(),
         errors,
     );
+    let mut side = side;
+    for key in raw.confirmation_columns.keys() {
+        if !CONFIRMATION_FIELDS.iter().any(|(f, _)| f == key) {
+            errors.push(loc.error(
+                &format!("settlement.confirmation_columns.{key}"),
+                format!(
+                    "unknown field {key:?}; expected one of {}",
+                    CONFIRMATION_FIELDS.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let mapping: Vec<(String, String)> = raw.confirmation_columns.clone().into_iter().collect();
+    side.other_columns = wanted(CONFIRMATION_FIELDS, &mapping);
     let window = raw.window_business_days.unwrap_or(2);
     if !(0..=30).contains(&window) {
         errors.push(loc.error(

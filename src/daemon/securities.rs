@@ -60,6 +60,15 @@ pub fn read(job: &Job, input: &Input) -> Option<Result<Extracted, ExtractError>>
                 },
             ),
         ),
+        // Any other CSV here is the custodian's confirmations.
+        JobKind::TradeSettlement { blotter, .. } if tabular() => Some(
+            extract::securities_csv::confirmations(input, &blotter.other_columns, &blotter.style)
+                .map(|transactions| Extracted {
+                    format: Format::Csv,
+                    transactions,
+                    ..Default::default()
+                }),
+        ),
         _ => None,
     }
 }

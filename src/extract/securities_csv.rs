@@ -9,7 +9,10 @@ use rust_decimal::Decimal;
 use super::rows::{CellStyle, Wanted, read_csv};
 use super::{ExtractError, Input};
 use crate::model::Source;
-use crate::model::securities::{Money, Position, Price, QuantityKind, Trade, TradeSide};
+use crate::model::securities::{
+    Direction, Money, Position, Price, QuantityKind, SecuritiesTransaction, Trade, TradeSide,
+    TransactionStatement,
+};
 
 /// The fields of a positions file: (key, required).
 pub const POSITION_FIELDS: &[(&str, bool)] = &[
@@ -35,6 +38,21 @@ pub const TRADE_FIELDS: &[(&str, bool)] = &[
     ("price", false),
     ("net_amount", false),
     ("currency", false),
+    ("counterparty", false),
+];
+
+/// The fields of a custodian's settlement confirmations as CSV: (key, required).
+pub const CONFIRMATION_FIELDS: &[(&str, bool)] = &[
+    ("account", true),
+    ("isin", true),
+    ("direction", true),
+    ("quantity", true),
+    ("settlement_date", true),
+    ("reference", false),
+    ("custodian_reference", false),
+    ("settlement_amount", false),
+    ("currency", false),
+    ("trade_date", false),
     ("counterparty", false),
 ];
 
@@ -178,6 +196,88 @@ pub fn trades(
     })
 }
 
+/// A custodian's CSV of settled transactions, as one statement per account.
+pub fn confirmations(
+    input: &Input,
+    columns: &[Wanted],
+    style: &CellStyle,
+) -> Result<Vec<TransactionStatement>, ExtractError> {
+    const DIRECTIONS: &[(&str, Direction)] = &[
+        ("RECE", Direction::Receive),
+        ("RECEIVE", Direction::Receive),
+        ("R", Direction::Receive),
+        ("DELI", Direction::Deliver),
+        ("DELIVER", Direction::Deliver),
+        ("D", Direction::Deliver),
+    ];
+    let rows = read_csv(input, columns)?;
+    let txs = rows.map(style, |r, s| {
+        let account = r.text("account");
+        let isin = r.text("isin").map(|i| i.to_ascii_uppercase());
+        let direction = r.choice(
+            "direction",
+            DIRECTIONS,
+            "RECE, RECEIVE, R, DELI, DELIVER or D",
+        );
+        let quantity = r.decimal("quantity", s);
+        let settlement_date = r.date("settlement_date", s);
+        let trade_date = r.date("trade_date", s);
+        let amount = r.decimal("settlement_amount", s);
+        let currency = match r.text("currency") {
+            Some(c) => match c.parse() {
+                Ok(c) => Some(c),
+                Err(_) => {
+                    r.refuse(
+                        "currency",
+                        format!("expected a currency code such as EUR, found {c:?}"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        if amount.is_some() && currency.is_none() {
+            r.refuse("currency", "a settlement amount needs its currency");
+            return None;
+        }
+        Some(SecuritiesTransaction {
+            account: account?,
+            isin: Some(isin?),
+            security_id: None,
+            security_name: None,
+            direction: direction?,
+            quantity: quantity?.abs(),
+            quantity_kind: QuantityKind::Units,
+            settlement_amount: amount
+                .zip(currency)
+                .map(|(amount, currency)| Money { amount, currency }),
+            trade_date,
+            settlement_date: Some(settlement_date?),
+            reference: r.text("reference"),
+            custodian_reference: r.text("custodian_reference"),
+            status: None,
+            counterparty: r.text("counterparty"),
+            source: source(input, r.line),
+        })
+    })?;
+    let mut by: std::collections::BTreeMap<String, Vec<SecuritiesTransaction>> = Default::default();
+    for t in txs {
+        by.entry(t.account.clone()).or_default().push(t);
+    }
+    Ok(by
+        .into_iter()
+        .map(|(account, transactions)| TransactionStatement {
+            account,
+            statement_id: None,
+            from_date: transactions.iter().filter_map(|t| t.settlement_date).min(),
+            to_date: transactions.iter().filter_map(|t| t.settlement_date).max(),
+            pending: false,
+            source: transactions[0].source.clone(),
+            transactions,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +337,30 @@ mod tests {
             e.contains("line 4, column \"settlement_date\": settlement date 2026-11-20 is before"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn confirmations_become_settled_transactions_per_account() {
+        let cols = wanted(CONFIRMATION_FIELDS, &[]);
+        let text = "account,isin,direction,quantity,settlement_date,reference,settlement_amount,currency\n\
+                    SAFE-2,DE0005557508,RECE,100,2026-11-26,T-1,-1250.00,EUR\n\
+                    SAFE-1,DE0005557508,deli,5,2026-11-26,,,\n";
+        let s = confirmations(&input(text), &cols, &CellStyle::default()).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].account, "SAFE-1");
+        assert!(!s[0].pending);
+        assert_eq!(s[0].transactions[0].direction, Direction::Deliver);
+        let t = &s[1].transactions[0];
+        assert_eq!(t.reference.as_deref(), Some("T-1"));
+        assert_eq!(
+            t.settlement_amount.as_ref().unwrap().amount,
+            "-1250.00".parse().unwrap()
+        );
+        let bad = "account,isin,direction,quantity,settlement_date,settlement_amount\nS,DE0005557508,X,1,2026-11-26,5\n";
+        let e = confirmations(&input(bad), &cols, &CellStyle::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("column \"direction\": expected RECE"), "{e}");
     }
 
     #[test]

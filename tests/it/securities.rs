@@ -243,5 +243,29 @@ fn trades_fail_when_due_and_settle_when_the_custodian_confirms() {
         d.log()
     );
     assert_eq!(open(&i, job).len(), 1);
+
+    // The US custodian confirms by CSV, late: the failed settlement closes, saying how late.
+    let csv = "account,isin,direction,quantity,settlement_date,reference,custodian_reference,settlement_amount,currency\n\
+               DEPOT-4711,US0378331005,RECE,10,2026-04-02,TRADE-0004,US-5511,-2010.00,USD\n";
+    i.drop_file(
+        "var/inbox/settlements",
+        "custodian-us-0402.csv",
+        csv.as_bytes(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 4),
+        "{}",
+        d.log()
+    );
+    assert!(open(&i, job).is_empty());
+    let t4 = all(&i, job)
+        .into_iter()
+        .find(|b| b["detail"].as_str().unwrap().contains("TRADE-0004"))
+        .unwrap();
+    // Due Monday 30 March, settled Thursday 2 April.
+    assert_eq!(
+        t4["resolution"], "settled (US-5511), 3 business days late",
+        "{t4}"
+    );
     d.stop();
 }
