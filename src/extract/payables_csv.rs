@@ -2,13 +2,10 @@
 //! two other legs of the accounts-payable three-way match. The job maps its column names onto
 //! these fields.
 
-use std::sync::Arc;
-
 use rust_decimal::Decimal;
 
 use super::rows::{CellStyle, Wanted, read_csv};
 use super::{ExtractError, Input};
-use crate::model::Source;
 use crate::model::payables::{GoodsReceipt, PurchaseOrderLine};
 
 /// The fields of a purchase order file: (key, required).
@@ -33,10 +30,6 @@ pub const RECEIPT_FIELDS: &[(&str, bool)] = &[
     ("item", false),
 ];
 
-fn source(input: &Input, line: u32) -> Source {
-    Source::at(Arc::clone(&input.file_hash), None, line)
-}
-
 pub fn orders(
     input: &Input,
     columns: &[Wanted],
@@ -47,16 +40,7 @@ pub fn orders(
         let po_number = r.text("po_number");
         let quantity = r.decimal("quantity", s);
         let unit_price = r.decimal("unit_price", s);
-        let currency = r.text("currency").and_then(|c| match c.parse() {
-            Ok(c) => Some(c),
-            Err(_) => {
-                r.refuse(
-                    "currency",
-                    format!("expected a currency code such as EUR, found {c:?}"),
-                );
-                None
-            }
-        });
+        let currency = r.currency("currency");
         if let Some(q) = quantity
             && q <= Decimal::ZERO
         {
@@ -84,7 +68,7 @@ pub fn orders(
             unit_price: unit_price?,
             currency: currency?,
             expense_account: r.text("expense_account"),
-            source: source(input, r.line),
+            source: r.source(input),
         })
     })
 }
@@ -116,7 +100,7 @@ pub fn receipts(
             item: r.text("item"),
             quantity_received: quantity?,
             received_on: received_on?,
-            source: source(input, r.line),
+            source: r.source(input),
         })
     })
 }
@@ -130,7 +114,7 @@ mod tests {
         Input {
             name: "po.csv",
             bytes: text.as_bytes(),
-            file_hash: Arc::from("h"),
+            file_hash: std::sync::Arc::from("h"),
         }
     }
 

@@ -168,6 +168,26 @@ impl RowCells<'_> {
         }
     }
 
+    /// A currency code (`EUR`); `None` when empty, a problem when not ISO 4217-shaped.
+    pub fn currency(&mut self, key: &str) -> Option<crate::model::Currency> {
+        let t = self.text(key)?;
+        match t.parse() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                self.problem(
+                    key,
+                    format!("expected a currency code such as EUR, found {t:?}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Where this row came from, for what is built from it.
+    pub fn source(&self, input: &Input) -> crate::model::Source {
+        crate::model::Source::at(std::sync::Arc::clone(&input.file_hash), None, self.line)
+    }
+
     /// A cell that must be one of a few words (e.g. `B`/`BUY`/`S`/`SELL`).
     pub fn choice<T: Copy>(
         &mut self,

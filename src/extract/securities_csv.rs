@@ -2,13 +2,10 @@
 //! (the book side of a position reconciliation, or a custodian's CSV holdings) and the front
 //! office's trade blotter. The job maps its column names onto these fields.
 
-use std::sync::Arc;
-
 use rust_decimal::Decimal;
 
 use super::rows::{CellStyle, Wanted, read_csv};
 use super::{ExtractError, Input};
-use crate::model::Source;
 use crate::model::securities::{
     Direction, Money, Position, Price, QuantityKind, SecuritiesTransaction, Trade, TradeSide,
     TransactionStatement,
@@ -72,10 +69,6 @@ pub fn wanted(fields: &[(&'static str, bool)], mapping: &[(String, String)]) -> 
         .collect()
 }
 
-fn source(input: &Input, line: u32) -> Source {
-    Source::at(Arc::clone(&input.file_hash), None, line)
-}
-
 pub fn positions(
     input: &Input,
     columns: &[Wanted],
@@ -90,19 +83,7 @@ pub fn positions(
         let name = r.text("name");
         let price = r.decimal("price", s);
         let market_value = r.decimal("market_value", s);
-        let currency = match r.text("currency") {
-            Some(c) => match c.parse() {
-                Ok(c) => Some(c),
-                Err(_) => {
-                    r.refuse(
-                        "currency",
-                        format!("expected a currency code such as EUR, found {c:?}"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
+        let currency = r.currency("currency");
         Some(Position {
             account: account?,
             isin: Some(isin?),
@@ -120,7 +101,7 @@ pub fn positions(
                 .zip(currency)
                 .map(|(amount, currency)| Money { amount, currency }),
             as_of: as_of?,
-            source: source(input, r.line),
+            source: r.source(input),
         })
     })
 }
@@ -148,19 +129,7 @@ pub fn trades(
         let price = r.decimal("price", s);
         let net_amount = r.decimal("net_amount", s).map(|a| a.abs());
         let counterparty = r.text("counterparty");
-        let currency = match r.text("currency") {
-            Some(c) => match c.parse() {
-                Ok(c) => Some(c),
-                Err(_) => {
-                    r.refuse(
-                        "currency",
-                        format!("expected a currency code such as EUR, found {c:?}"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
+        let currency = r.currency("currency");
         if let Some(q) = quantity
             && q <= Decimal::ZERO
         {
@@ -191,7 +160,7 @@ pub fn trades(
             trade_date: trade_date?,
             settlement_date: settlement_date?,
             counterparty,
-            source: source(input, r.line),
+            source: r.source(input),
         })
     })
 }
@@ -223,19 +192,7 @@ pub fn confirmations(
         let settlement_date = r.date("settlement_date", s);
         let trade_date = r.date("trade_date", s);
         let amount = r.decimal("settlement_amount", s);
-        let currency = match r.text("currency") {
-            Some(c) => match c.parse() {
-                Ok(c) => Some(c),
-                Err(_) => {
-                    r.refuse(
-                        "currency",
-                        format!("expected a currency code such as EUR, found {c:?}"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
+        let currency = r.currency("currency");
         if amount.is_some() && currency.is_none() {
             r.refuse("currency", "a settlement amount needs its currency");
             return None;
@@ -257,7 +214,7 @@ pub fn confirmations(
             custodian_reference: r.text("custodian_reference"),
             status: None,
             counterparty: r.text("counterparty"),
-            source: source(input, r.line),
+            source: r.source(input),
         })
     })?;
     let mut by: std::collections::BTreeMap<String, Vec<SecuritiesTransaction>> = Default::default();
@@ -286,7 +243,7 @@ mod tests {
         Input {
             name: "blotter.csv",
             bytes: text.as_bytes(),
-            file_hash: Arc::from("h"),
+            file_hash: std::sync::Arc::from("h"),
         }
     }
 
