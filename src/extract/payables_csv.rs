@@ -1,10 +1,10 @@
-//! Purchasing files from the firm's ERP, as CSV: purchase order lines and goods receipts, the
+//! Purchasing files from the firm's ERP, as CSV or XLSX: purchase order lines and goods receipts, the
 //! two other legs of the accounts-payable three-way match. The job maps its column names onto
 //! these fields.
 
 use rust_decimal::Decimal;
 
-use super::rows::{CellStyle, Wanted, read_csv};
+use super::rows::{CellStyle, Wanted, read_table};
 use super::{ExtractError, Input};
 use crate::model::payables::{GoodsReceipt, PurchaseOrderLine};
 
@@ -35,7 +35,7 @@ pub fn orders(
     columns: &[Wanted],
     style: &CellStyle,
 ) -> Result<Vec<PurchaseOrderLine>, ExtractError> {
-    let rows = read_csv(input, columns)?;
+    let rows = read_table(input, columns)?;
     rows.map(style, |r, s| {
         let po_number = r.text("po_number");
         let quantity = r.decimal("quantity", s);
@@ -78,7 +78,7 @@ pub fn receipts(
     columns: &[Wanted],
     style: &CellStyle,
 ) -> Result<Vec<GoodsReceipt>, ExtractError> {
-    let rows = read_csv(input, columns)?;
+    let rows = read_table(input, columns)?;
     rows.map(style, |r, s| {
         let receipt_id = r.text("receipt_id");
         let po_number = r.text("po_number");

@@ -1,4 +1,4 @@
-//! Rows of a CSV file by column name, for the files that are not cash records: a portfolio
+//! Rows of a CSV file or an XLSX worksheet by column name, for the files that are not cash records: a portfolio
 //! system's book positions, the front office's trade blotter, purchase orders and goods
 //! receipts. Each reconciliation says which columns it needs ([`Wanted`]); this finds the
 //! header (in the first 50 lines, with any of the usual delimiters, in any of the encodings
@@ -57,10 +57,22 @@ impl CellStyle {
 #[derive(Debug)]
 pub struct Rows {
     pub file: String,
+    /// The worksheet, for a workbook: problems then say "sheet X, row N".
+    sheet: Option<String>,
     /// Column index of each [`Wanted`], in the order asked; `None` for an optional column the
     /// file does not have.
     columns: Vec<(Wanted, Option<usize>)>,
-    rows: Vec<(u32, Vec<String>)>,
+    rows: Vec<(u32, Vec<Value>)>,
+}
+
+/// A cell as the file holds it: text from CSV, or a spreadsheet's typed number or date (which
+/// must not go through the job's text conventions: 12.4 in a cell is not "124" in a
+/// decimal-comma file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Text(String),
+    Number(Decimal),
+    Date(NaiveDate),
 }
 
 /// One data row while it is turned into something typed: bad cells are collected, not
@@ -68,7 +80,7 @@ pub struct Rows {
 pub struct RowCells<'r> {
     rows: &'r Rows,
     pub line: u32,
-    cells: &'r [String],
+    cells: &'r [Value],
     problems: &'r mut Vec<Problem>,
 }
 
@@ -123,31 +135,46 @@ impl RowCells<'_> {
     fn problem(&mut self, key: &str, message: String) {
         let header = self.column(key).map(|(w, _)| w.header.clone());
         self.problems.push(Problem {
-            sheet: None,
+            sheet: self.rows.sheet.clone(),
             row: Some(self.line),
             column: header,
             message,
         });
     }
 
-    /// The trimmed text of a column; `None` when empty or not in the file. A required column
-    /// left empty is a problem.
-    pub fn text(&mut self, key: &str) -> Option<String> {
+    fn value(&mut self, key: &str) -> Option<Value> {
         let (wanted, index) = self.column(key)?;
         let required = wanted.required;
-        let value = index
-            .and_then(|i| self.cells.get(i))
-            .map(|c| c.trim())
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned);
+        let value = index.and_then(|i| self.cells.get(i)).and_then(|v| match v {
+            Value::Text(t) if t.trim().is_empty() => None,
+            Value::Text(t) => Some(Value::Text(t.trim().to_owned())),
+            other => Some(other.clone()),
+        });
         if value.is_none() && required {
             self.problem(key, "expected a value, found an empty cell".into());
         }
         value
     }
 
+    /// The trimmed text of a column; `None` when empty or not in the file. A required column
+    /// left empty is a problem.
+    pub fn text(&mut self, key: &str) -> Option<String> {
+        Some(match self.value(key)? {
+            Value::Text(t) => t,
+            Value::Number(d) => d.normalize().to_string(),
+            Value::Date(d) => d.to_string(),
+        })
+    }
+
     pub fn decimal(&mut self, key: &str, style: &CellStyle) -> Option<Decimal> {
-        let t = self.text(key)?;
+        let t = match self.value(key)? {
+            Value::Number(d) => return Some(d),
+            Value::Date(d) => {
+                self.problem(key, format!("expected a number, found the date {d}"));
+                return None;
+            }
+            Value::Text(t) => t,
+        };
         match style.amounts.parse(&t) {
             Ok(v) => v,
             Err(m) => {
@@ -158,7 +185,18 @@ impl RowCells<'_> {
     }
 
     pub fn date(&mut self, key: &str, style: &CellStyle) -> Option<NaiveDate> {
-        let t = self.text(key)?;
+        let t = match self.value(key)? {
+            Value::Date(d) => return Some(d),
+            Value::Number(n) => {
+                self.problem(key, format!("expected a date, found the number {n}"));
+                return None;
+            }
+            Value::Text(t) => t,
+        };
+        // ISO dates are unambiguous whatever the job's formats.
+        if let Some(d) = super::date::parse_iso(t.as_bytes()) {
+            return Some(d);
+        }
         match style.dates.parse(&t) {
             Ok(v) => v,
             Err(m) => {
@@ -306,12 +344,144 @@ pub fn read_csv(input: &Input, wanted: &[Wanted]) -> Result<Rows, ExtractError> 
         rows.push((
             line,
             rec.iter()
-                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .map(|c| Value::Text(String::from_utf8_lossy(c).into_owned()))
                 .collect(),
         ));
     }
     Ok(Rows {
         file: input.name.to_owned(),
+        sheet: None,
+        columns,
+        rows,
+    })
+}
+
+/// Reads the rows of a CSV file or an XLSX workbook (its first visible worksheet), whichever
+/// the content is.
+pub fn read_table(input: &Input, wanted: &[Wanted]) -> Result<Rows, ExtractError> {
+    match super::recognise(input.bytes) {
+        Some(super::Format::Xlsx) => read_xlsx(input, wanted),
+        Some(f) if f.is_tabular() && f != super::Format::Csv => Err(ExtractError::whole(
+            input.name,
+            format!("is {}; for this job save it as XLSX or CSV", f.as_str()),
+        )),
+        _ => read_csv(input, wanted),
+    }
+}
+
+/// Reads an XLSX workbook's first visible worksheet, streamed cell by cell (never calamine's
+/// dense range, which a stray far cell would blow up), behind the same ZIP guard as the
+/// ledger reader.
+pub fn read_xlsx(input: &Input, wanted: &[Wanted]) -> Result<Rows, ExtractError> {
+    super::sheet::guarded(input.name, || read_xlsx_inner(input, wanted))
+}
+
+fn read_xlsx_inner(input: &Input, wanted: &[Wanted]) -> Result<Rows, ExtractError> {
+    use calamine::{DataRef, Reader, SheetType, SheetVisible, Xlsx};
+    let whole = |m: String| ExtractError::whole(input.name, m);
+    if let Some(m) = super::zip_guard::refuse(input.bytes) {
+        return Err(whole(m));
+    }
+    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(input.bytes))
+        .map_err(|e| whole(format!("cannot be opened as an XLSX workbook: {e}")))?;
+    let sheet = wb
+        .sheets_metadata()
+        .iter()
+        .find(|s| s.typ == SheetType::WorkSheet && s.visible == SheetVisible::Visible)
+        .map(|s| s.name.clone())
+        .ok_or_else(|| whole("has no visible worksheet".into()))?;
+    let mut cells = wb
+        .worksheet_cells_reader(&sheet)
+        .map_err(|e| whole(format!("sheet {sheet:?} cannot be read: {e}")))?;
+    let mut table: Vec<(u32, Vec<Value>)> = Vec::new();
+    while let Some(cell) = cells
+        .next_cell()
+        .map_err(|e| whole(format!("sheet {sheet:?} cannot be read: {e}")))?
+    {
+        let (r, c) = cell.get_position();
+        let c = c as usize;
+        if c >= super::MAX_COLUMNS {
+            return Err(whole(format!(
+                "sheet {sheet:?} row {} has cells beyond column {}; this is not a table clerk reads",
+                r + 1,
+                super::MAX_COLUMNS
+            )));
+        }
+        let value = match cell.get_value() {
+            DataRef::Empty => continue,
+            DataRef::String(t) => Value::Text(t.clone()),
+            DataRef::SharedString(t) => Value::Text((*t).to_owned()),
+            DataRef::Int(i) => Value::Number(Decimal::from(*i)),
+            // The shortest text that reads back as the same float: what the cell shows.
+            DataRef::Float(f) => match Decimal::from_str_exact(&f.to_string()) {
+                Ok(d) => Value::Number(d),
+                Err(_) => Value::Text(f.to_string()),
+            },
+            DataRef::DateTime(dt) => match super::date::from_excel(*dt) {
+                Some(d) => Value::Date(d),
+                None => Value::Text(dt.as_f64().to_string()),
+            },
+            DataRef::DateTimeIso(t) => Value::Text(t.chars().take(10).collect()),
+            DataRef::Bool(b) => Value::Text(b.to_string()),
+            other => Value::Text(format!("{other:?}")),
+        };
+        let row = r + 1;
+        if table.last().is_none_or(|(last, _)| *last != row) {
+            if table.last().is_some_and(|(last, _)| *last > row) {
+                return Err(whole(format!(
+                    "sheet {sheet:?} lists row {row} after a later one; the file is damaged"
+                )));
+            }
+            if table.len() >= MAX_ROWS {
+                return Err(whole(format!("more than {MAX_ROWS} rows; split the file")));
+            }
+            table.push((row, Vec::new()));
+        }
+        let cells = &mut table.last_mut().expect("pushed above").1;
+        if cells.len() <= c {
+            cells.resize(c + 1, Value::Text(String::new()));
+        }
+        cells[c] = value;
+    }
+    let key = |v: &Value| match v {
+        Value::Text(t) => t.trim().to_lowercase(),
+        _ => String::new(),
+    };
+    let required: Vec<String> = wanted
+        .iter()
+        .filter(|w| w.required)
+        .map(|w| w.header.trim().to_lowercase())
+        .collect();
+    let header_at = table
+        .iter()
+        .take(HEADER_SEARCH_LINES as usize)
+        .position(|(_, cells)| {
+            let names: Vec<String> = cells.iter().map(key).collect();
+            required.iter().all(|r| names.contains(r))
+        })
+        .ok_or_else(|| {
+            let names: Vec<String> = wanted
+                .iter()
+                .filter(|w| w.required)
+                .map(|w| format!("{:?}", w.header))
+                .collect();
+            whole(format!(
+                "sheet {sheet:?}: no header row with the columns {} in the first {HEADER_SEARCH_LINES} rows",
+                names.join(", ")
+            ))
+        })?;
+    let header: Vec<String> = table[header_at].1.iter().map(key).collect();
+    let columns = wanted
+        .iter()
+        .map(|w| {
+            let k = w.header.trim().to_lowercase();
+            (w.clone(), header.iter().position(|h| *h == k))
+        })
+        .collect();
+    let rows = table.split_off(header_at + 1);
+    Ok(Rows {
+        file: input.name.to_owned(),
+        sheet: Some(sheet),
         columns,
         rows,
     })
@@ -395,6 +565,68 @@ mod tests {
         );
         assert!(
             err.contains("book.csv line 3, column \"ISIN\": expected a value"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn xlsx_cells_keep_their_types_and_problems_name_sheet_and_row() {
+        use rust_xlsxwriter::{ExcelDateTime, Format as XFormat, Workbook};
+        let mut wb = Workbook::new();
+        let s = wb.add_worksheet();
+        s.set_name("Positions").unwrap();
+        s.write_string(0, 0, "Holdings report").unwrap();
+        for (c, h) in ["ISIN", "Qty", "Price"].iter().enumerate() {
+            s.write_string(2, c as u16, *h).unwrap();
+        }
+        s.write_string(3, 0, "DE0005557508").unwrap();
+        s.write_number(3, 1, 1000.5).unwrap();
+        s.write_number(3, 2, 12.4).unwrap();
+        s.write_string(4, 0, "US0378331005").unwrap();
+        s.write_string(4, 1, "lots").unwrap();
+        let date = XFormat::new().set_num_format("yyyy-mm-dd");
+        s.write_datetime_with_format(4, 2, ExcelDateTime::from_ymd(2026, 11, 26).unwrap(), &date)
+            .unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        let input = Input {
+            name: "holdings.xlsx",
+            bytes: &bytes,
+            file_hash: Arc::from("h"),
+        };
+        let rows = read_table(&input, &wanted()).unwrap();
+        assert_eq!(rows.len(), 2);
+        // A decimal-comma job still reads a typed 12.4 as 12.4.
+        let style = CellStyle::new(',', Some('.'), &[]).unwrap();
+        let mut got = Vec::new();
+        let err = rows
+            .map(&style, |r, s| {
+                got.push((
+                    r.line,
+                    r.text("isin"),
+                    r.decimal("quantity", s),
+                    r.decimal("price", s),
+                ));
+                Some(())
+            })
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            got[0],
+            (
+                4,
+                Some("DE0005557508".into()),
+                Some("1000.5".parse().unwrap()),
+                Some("12.4".parse().unwrap())
+            )
+        );
+        assert!(
+            err.contains(
+                "holdings.xlsx sheet \"Positions\", row 5, column \"Qty\": expected an amount"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("row 5, column \"Price\": expected a number, found the date 2026-11-26"),
             "{err}"
         );
     }

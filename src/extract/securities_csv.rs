@@ -1,10 +1,10 @@
-//! Securities files from the firm's own systems, as CSV: the portfolio system's positions
+//! Securities files from the firm's own systems, as CSV or XLSX: the portfolio system's positions
 //! (the book side of a position reconciliation, or a custodian's CSV holdings) and the front
 //! office's trade blotter. The job maps its column names onto these fields.
 
 use rust_decimal::Decimal;
 
-use super::rows::{CellStyle, Wanted, read_csv};
+use super::rows::{CellStyle, Wanted, read_table};
 use super::{ExtractError, Input};
 use crate::model::securities::{
     Direction, Money, Position, Price, QuantityKind, SecuritiesTransaction, Trade, TradeSide,
@@ -74,7 +74,7 @@ pub fn positions(
     columns: &[Wanted],
     style: &CellStyle,
 ) -> Result<Vec<Position>, ExtractError> {
-    let rows = read_csv(input, columns)?;
+    let rows = read_table(input, columns)?;
     rows.map(style, |r, s| {
         let account = r.text("account");
         let isin = r.text("isin").map(|i| i.to_ascii_uppercase());
@@ -117,7 +117,7 @@ pub fn trades(
         ("S", TradeSide::Sell),
         ("SELL", TradeSide::Sell),
     ];
-    let rows = read_csv(input, columns)?;
+    let rows = read_table(input, columns)?;
     rows.map(style, |r, s| {
         let trade_id = r.text("trade_id");
         let account = r.text("account");
@@ -179,7 +179,7 @@ pub fn confirmations(
         ("DELIVER", Direction::Deliver),
         ("D", Direction::Deliver),
     ];
-    let rows = read_csv(input, columns)?;
+    let rows = read_table(input, columns)?;
     let txs = rows.map(style, |r, s| {
         let account = r.text("account");
         let isin = r.text("isin").map(|i| i.to_ascii_uppercase());

@@ -283,7 +283,7 @@ impl<'l> Rows<'l> {
 
 /// Runs a spreadsheet read, turning a panic inside calamine (it has some on damaged files)
 /// into an error about the file: a bad file must never take the daemon down.
-fn guarded<T>(
+pub(super) fn guarded<T>(
     file: &str,
     read: impl FnOnce() -> Result<T, ExtractError>,
 ) -> Result<T, ExtractError> {
