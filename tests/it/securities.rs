@@ -136,13 +136,54 @@ fn positions_break_carry_over_close_when_the_books_agree_and_are_resolved_by_han
         );
     }
 
-    // The mortgage pool in the other depot is the back office's to explain.
+    // The next day: both sides report 1 April. The mortgage pool is still only at the
+    // custodian: the same break carries over, still dated 31 March; nothing new opens.
     let id = all(&i, job)
         .iter()
         .find(|b| b["reason"] == "missing_in_books")
         .unwrap()["id"]
         .as_i64()
         .unwrap();
+    let day2 = String::from_utf8(MT535.to_vec())
+        .unwrap()
+        .replace("STAT//20260331", "STAT//20260401")
+        .replace("HOLD20260331A", "HOLD20260401A");
+    i.drop_file(
+        "var/inbox/positions",
+        "custody-20260401.fin",
+        day2.as_bytes(),
+    );
+    i.drop_file(
+        "var/inbox/positions",
+        "book-20260401.csv",
+        corrected.replace("2026-03-31", "2026-04-01").as_bytes(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 5),
+        "{}",
+        d.log()
+    );
+    let carried = all(&i, job);
+    let open_now: Vec<&Value> = carried
+        .iter()
+        .filter(|b| b["status"] != "resolved")
+        .collect();
+    assert_eq!(open_now.len(), 1, "{carried:#?}");
+    assert_eq!(open_now[0]["id"], id, "the same break, carried over");
+    assert_eq!(
+        open_now[0]["since"], "2026-03-31",
+        "its age runs from the first day"
+    );
+    assert!(
+        open_now[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("on 2026-04-01"),
+        "{}",
+        open_now[0]
+    );
+
+    // The mortgage pool in the other depot is the back office's to explain.
     let o = i.clerk(&[
         "exception",
         "resolve",
