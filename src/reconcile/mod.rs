@@ -5,5 +5,6 @@
 //! with the outcome (post entries, open or close breaks).
 
 pub mod cash;
+pub mod engine;
 
 pub use cash::{CashRules, Outcome, reconcile_cash};
