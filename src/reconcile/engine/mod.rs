@@ -26,12 +26,12 @@ mod tests;
 
 pub use context::{Context, Rates, RunError, RunOptions, ValueMap};
 pub use csv::{CsvColumn, CsvError, CsvKind, CsvLayout, load_csv};
-// pub use legacy::legacy_spec;
+pub use legacy::legacy_spec;
 pub use outcome::{
     AmountExplained, DateExplained, Explanation, KeyExplained, LostBecause, MatchDecision,
     NearMiss, Outcome, Rows, RunnerUp, RunnerUpExplained, Score, Unmatched, UnmatchedReason,
 };
-// pub use run::run;
+pub use run::run;
 pub use spec::{
     AmountSpec, DateSpec, DecimalValue, FxSpec, Grouping, KeySpec, MatchSpec, PassSpec, Plan,
     RuleError,

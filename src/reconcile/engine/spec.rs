@@ -30,7 +30,24 @@ pub struct MatchSpec {
     /// count in. Default `default`.
     pub calendar: Option<String>,
     /// The passes, in the order they run. An item matched by one pass is gone for the next.
+    #[serde(default)]
     pub passes: Vec<PassSpec>,
+    /// Mapping tables by name, each a CSV file (relative to the install root) with the
+    /// header `ours,theirs`: one line per pair, several lines for one of ours allowed.
+    #[serde(default)]
+    pub maps: BTreeMap<String, String>,
+    /// Rates tables by name, each a CSV file with the header `date,from,to,rate`
+    /// (`2026-03-02,USD,EUR,0.9214`: one USD is 0.9214 EUR on that day and after, until the
+    /// next rate).
+    #[serde(default)]
+    pub rates: BTreeMap<String, String>,
+    /// The older, short form (still accepted): a regular expression finding our invoice
+    /// numbers in remittance text. Stands for three passes: `reference`, `amount_date` and
+    /// `batch` (see [`super::legacy_spec`]). Not together with `passes`.
+    pub reference_pattern: Option<String>,
+    /// The older, short form: the business-day window of its `amount_date` and `batch`
+    /// passes. Default 2.
+    pub window_business_days: Option<i64>,
 }
 
 /// One pass: which items may pair, and how closely they must agree.
@@ -60,6 +77,11 @@ pub struct PassSpec {
     pub max_group_size: Option<i64>,
     /// Compare amounts in different currencies through a table of rates.
     pub fx: Option<FxSpec>,
+    /// `one_to_many` / `many_to_one`: look for the subset of a group whose total agrees
+    /// (true, the default; subsets of 2 up to `max_group_size` items, the search bounded),
+    /// or only take a group as a whole (false: "one payment for all of a customer's items of
+    /// the day").
+    pub subsets: Option<bool>,
 }
 
 /// How many items of each side one match takes.
@@ -250,6 +272,7 @@ pub(crate) struct PassPlan {
     pub group_by: Vec<String>,
     pub max_group_size: usize,
     pub fx: Option<FxPlan>,
+    pub subsets: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -437,6 +460,47 @@ impl MatchSpec {
     /// Checks the rules against the fields each side has. Every problem is reported, each
     /// naming its key, e.g. `match.passes[1].keys[0].theirs_pattern`.
     pub fn check(&self, ours: &Schema, theirs: &Schema) -> Result<Plan, Vec<RuleError>> {
+        if self.reference_pattern.is_some() || self.window_business_days.is_some() {
+            if !self.passes.is_empty() {
+                return Err(vec![RuleError {
+                    key: "match.reference_pattern".into(),
+                    message: "write either the short form (reference_pattern, \
+                              window_business_days) or [[match.passes]], not both"
+                        .into(),
+                }]);
+            }
+            let Some(pattern) = &self.reference_pattern else {
+                return Err(vec![RuleError {
+                    key: "match.reference_pattern".into(),
+                    message: "missing: the pattern of our references in remittance text".into(),
+                }]);
+            };
+            let window = self.window_business_days.unwrap_or(2);
+            if !(0..=60).contains(&window) {
+                return Err(vec![RuleError {
+                    key: "match.window_business_days".into(),
+                    message: format!("expected 0 to 60 business days, found {window}"),
+                }]);
+            }
+            let mut long = super::legacy_spec(pattern, window);
+            long.calendar = self.calendar.clone();
+            long.maps = self.maps.clone();
+            long.rates = self.rates.clone();
+            return long.check(ours, theirs).map_err(|errors| {
+                errors
+                    .into_iter()
+                    .map(|e| RuleError {
+                        // The only thing of the user's in the expansion is the pattern.
+                        key: if e.key.contains("pattern") {
+                            "match.reference_pattern".into()
+                        } else {
+                            e.key
+                        },
+                        message: e.message,
+                    })
+                    .collect()
+            });
+        }
         let mut c = Checker {
             ours,
             theirs,
@@ -458,6 +522,31 @@ impl MatchSpec {
                     format!("{key}.name"),
                     format!("another pass is already named {:?}", p.name),
                 );
+            }
+        }
+        if c.errors.is_empty() {
+            for (name, _) in self.maps.iter().chain(&self.rates) {
+                if name.trim().is_empty() {
+                    c.err("match.maps".into(), "a table needs a name");
+                }
+            }
+            let maps_used: Vec<(String, String)> = passes
+                .iter()
+                .flat_map(|p| &p.keys)
+                .filter_map(|k| k.map.as_ref().map(|m| (k.key.clone(), m.clone())))
+                .collect();
+            for (key, m) in maps_used {
+                if !self.maps.contains_key(&m) {
+                    c.err(
+                        format!("{key}.map"),
+                        format!("no mapping table {m:?} in [match.maps]"),
+                    );
+                }
+            }
+            for f in passes.iter().filter_map(|p| p.fx.as_ref()) {
+                if !self.rates.contains_key(&f.rates) {
+                    c.err(format!("{}.rates", f.key), format!("no rates table {:?} in [match.rates]", f.rates));
+                }
             }
         }
         if c.errors.is_empty() {
@@ -525,6 +614,9 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
                 format!("{key}.max_group_size"),
                 "max_group_size is for grouped passes",
             );
+        }
+        if p.subsets.is_some() {
+            c.err(format!("{key}.subsets"), "subsets is for grouped passes");
         }
     }
     let max_group_size = match p.max_group_size {
@@ -751,5 +843,6 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         group_by: p.group_by.clone(),
         max_group_size,
         fx,
+        subsets: p.subsets.unwrap_or(true),
     })
 }
