@@ -33,6 +33,46 @@ impl ValueMap {
     pub fn get(&self, ours: &str) -> &[String] {
         self.to.get(ours).map(Vec::as_slice).unwrap_or(&[])
     }
+
+    /// Reads a mapping file: the header `ours,theirs`, then one pair per line.
+    pub fn parse_csv(text: &str) -> Result<ValueMap, String> {
+        let mut m = ValueMap::new();
+        for (line, rec) in csv_rows(text, &["ours", "theirs"])? {
+            let [ours, theirs] = &rec[..] else {
+                unreachable!("two columns asked for")
+            };
+            if ours.is_empty() || theirs.is_empty() {
+                return Err(format!("line {line}: both columns need a value"));
+            }
+            m.insert(ours, theirs);
+        }
+        Ok(m)
+    }
+}
+
+/// The rows of a small CSV file with exactly these columns (by header, any order), with
+/// their line numbers.
+fn csv_rows(text: &str, columns: &[&str]) -> Result<Vec<(u64, Vec<String>)>, String> {
+    let mut r = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.trim_start_matches('\u{FEFF}').as_bytes());
+    let headers = r.headers().map_err(|e| e.to_string())?.clone();
+    let at: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            headers
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(c))
+                .ok_or_else(|| format!("no column {c:?} in the header (expected {})", columns.join(",")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for rec in r.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let line = rec.position().map_or(0, |p| p.line());
+        out.push((line, at.iter().map(|&i| rec.get(i).unwrap_or("").to_owned()).collect()));
+    }
+    Ok(out)
 }
 
 /// Exchange rates by day: `rate(date, from, to)` converts an amount in `from` into `to`.
@@ -75,6 +115,29 @@ impl Rates {
         }
         let inverse = self.pairs.get(&(to, from)).and_then(on_or_before)?;
         (!inverse.is_zero()).then(|| Decimal::ONE / inverse)
+    }
+
+    /// Reads a rates file: the header `date,from,to,rate`, dates `YYYY-MM-DD`, rates as
+    /// decimals (`1 from = rate to`).
+    pub fn parse_csv(text: &str) -> Result<Rates, String> {
+        let mut rates = Rates::new();
+        for (line, rec) in csv_rows(text, &["date", "from", "to", "rate"])? {
+            let [date, from, to, rate] = &rec[..] else {
+                unreachable!("four columns asked for")
+            };
+            let date: NaiveDate = date
+                .parse()
+                .map_err(|_| format!("line {line}: expected a date YYYY-MM-DD, found {date:?}"))?;
+            let from: Currency = from.parse().map_err(|e| format!("line {line}: {e}"))?;
+            let to: Currency = to.parse().map_err(|e| format!("line {line}: {e}"))?;
+            let rate: Decimal = rate
+                .parse()
+                .ok()
+                .filter(|r: &Decimal| r.is_sign_positive() && !r.is_zero())
+                .ok_or_else(|| format!("line {line}: expected a positive rate, found {rate:?}"))?;
+            rates.insert(date, from, to, rate);
+        }
+        Ok(rates)
     }
 
     /// The rate to convert `from` into `to` on `date`.

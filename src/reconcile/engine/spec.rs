@@ -325,6 +325,29 @@ impl Plan {
         self.passes.iter().map(|p| &*p.name)
     }
 
+    /// The widest date window of any pass, in business days (0 without any).
+    pub fn widest_window(&self) -> i32 {
+        self.passes
+            .iter()
+            .filter_map(|p| p.date.as_ref().and_then(|d| d.window))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// A pass's name, grouping, and whether it has a key on a text field of ours (other than
+    /// a currency): how a report files its matches.
+    pub fn pass_shape(&self, rule: u32) -> Option<(&str, Grouping, bool)> {
+        let p = self.passes.get(rule as usize)?;
+        let text_key = p.keys.iter().any(|k| {
+            k.theirs_pattern.is_some()
+                || k.ours_pattern.is_some()
+                || k.map.is_some()
+                || k.normalise
+                || k.ours == "reference"
+        });
+        Some((&p.name, p.grouping, text_key))
+    }
+
     /// Every mapping table the rules use: (key, table name).
     pub fn maps_used(&self) -> Vec<(String, String)> {
         self.passes
