@@ -15,7 +15,13 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     let mut h = FxHasher::default();
     h.write(b);
-    h.finish()
+    // Fx leaves the low bits weak for short ASCII keys (references differing in their last
+    // digits); the slot index comes from them, so mix the bits once more (a murmur3-style
+    // finaliser) to keep probe sequences short.
+    let mut x = h.finish();
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^ (x >> 33)
 }
 
 /// The arena outgrew `u32` offsets (more than 4 GiB of distinct text in one column).
