@@ -1379,8 +1379,12 @@ fn reasons(
         return (Vec::new(), Vec::new());
     };
     let (ours, theirs) = (first.ours, first.theirs);
-    let ours_open = open_rows(&state.ours_taken);
+    let mut ours_open = open_rows(&state.ours_taken);
     let theirs_open = open_rows(&state.theirs_taken);
+    // Items left over are few; taking them by identity makes "the first to claim a
+    // counterpart" independent of file order.
+    let by_identity = ours_open.clone();
+    ours_open.sort_unstable_by(|&a, &b| ours.identity(a as usize).cmp(ours.identity(b as usize)));
     let mut ours_near: FxHashMap<u32, (UnmatchedReason, NearMiss)> = FxHashMap::default();
     let mut theirs_near: FxHashMap<u32, (UnmatchedReason, NearMiss)> = FxHashMap::default();
     for p in prepared {
@@ -1393,6 +1397,7 @@ fn reasons(
             continue;
         };
         let index = Index::build(&theirs_open, &lead.theirs, lead.space, Some(&a.theirs));
+        let tid = |t: u32| theirs.identity(t as usize);
         for &o in &ours_open {
             if ours_near.contains_key(&o) || a.ours[o as usize] == MISSING_AMOUNT {
                 continue;
@@ -1410,7 +1415,10 @@ fn reasons(
                         }
                         if let Some(Ok(g)) = p.gap(&[o], &[t]) {
                             let cand = (UnmatchedReason::DateOutsideWindow, t, 0, g);
-                            if best.is_none_or(|b| b.0 == UnmatchedReason::DateOutsideWindow && g < b.3) {
+                            if best.is_none_or(|b| {
+                                b.0 == UnmatchedReason::DateOutsideWindow
+                                    && (g, tid(t)) < (b.3, tid(b.1))
+                            }) {
                                 best = Some(cand);
                             }
                         }
@@ -1433,7 +1441,9 @@ fn reasons(
                         if let Some((false, diff, _)) = p.amount_check(&[o], &[t]) {
                             let better = match best {
                                 None => true,
-                                Some((UnmatchedReason::AmountDifference, _, d, _)) => diff.abs() < d,
+                                Some((UnmatchedReason::AmountDifference, bt, d, _)) => {
+                                    (diff.abs(), tid(t)) < (d, tid(bt))
+                                }
                                 Some(_) => true,
                             };
                             if better {
@@ -1496,7 +1506,7 @@ fn reasons(
             .collect::<Vec<_>>()
     };
     (
-        side(ours, &ours_open, &state.ours_tie_lost, &mut ours_near),
+        side(ours, &by_identity, &state.ours_tie_lost, &mut ours_near),
         side(theirs, &theirs_open, &state.theirs_tie_lost, &mut theirs_near),
     )
 }
