@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0003_break_workflow.sql"),
     include_str!("migrations/sqlite/0004_mailboxes.sql"),
     include_str!("migrations/sqlite/0005_stage_times.sql"),
+    include_str!("migrations/sqlite/0006_match_explanations.sql"),
 ];
 
 pub struct SqliteStore {
