@@ -1164,6 +1164,53 @@ impl Unit for SqliteUnit<'_, '_> {
             .map(|r| (scope, r, match_id.is_some())))
     }
 
+    fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>> {
+        let m: Option<Option<i64>> = self
+            .tx
+            .prepare_cached("SELECT match_id FROM records WHERE id = ?")
+            .and_then(|mut s| s.query_row([record_id], |r| r.get(0)).optional())
+            .map_err(map_err)?;
+        Ok(m.flatten())
+    }
+
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRow>> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT id, job, run_id, pass, created_at, explanation, actor, reason
+                 FROM matches WHERE id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(MatchRow {
+                        id: r.get(0)?,
+                        job: r.get(1)?,
+                        run_id: r.get(2)?,
+                        pass: r.get(3)?,
+                        created_at: r.get(4)?,
+                        explanation: r.get(5)?,
+                        actor: r.get(6)?,
+                        reason: r.get(7)?,
+                        record_ids: Vec::new(),
+                    })
+                })
+                .optional()
+            })
+            .map_err(map_err)?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        row.record_ids = self
+            .tx
+            .prepare_cached("SELECT id FROM records WHERE match_id = ? ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([id], |r| r.get(0))?
+                    .collect::<std::result::Result<Vec<i64>, _>>()
+            })
+            .map_err(map_err)?;
+        Ok(Some(row))
+    }
+
     fn enqueue_mail(&mut self, m: &NewMail<'_>) -> Result<bool> {
         let recipients = serde_json::to_string(m.recipients)
             .map_err(|e| StoreError::Other(format!("recipients: {e}")))?;
