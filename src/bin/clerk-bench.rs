@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use clerk::reconcile::engine::{
-    self, Context, CsvColumn, CsvKind, CsvLayout, MatchSpec, RunOptions, Table,
-    TextStorage, load_csv,
+    self, Context, CsvColumn, CsvKind, CsvLayout, MatchSpec, RunOptions, Table, TextStorage,
+    load_csv,
 };
 use clerk::schedule::CalendarSpec;
 
@@ -32,8 +32,16 @@ fn ledger_layout() -> CsvLayout {
             CsvColumn::new("value_date", "value_date", CsvKind::Date),
             CsvColumn::new("amount", "amount", CsvKind::Decimal),
             CsvColumn::new("currency", "currency", CsvKind::Currency),
-            CsvColumn::new("reference", "reference", CsvKind::Text(TextStorage::Dictionary)),
-            CsvColumn::new("counterparty", "counterparty", CsvKind::Text(TextStorage::Dictionary)),
+            CsvColumn::new(
+                "reference",
+                "reference",
+                CsvKind::Text(TextStorage::Dictionary),
+            ),
+            CsvColumn::new(
+                "counterparty",
+                "counterparty",
+                CsvKind::Text(TextStorage::Dictionary),
+            ),
         ],
     }
 }
@@ -45,7 +53,11 @@ fn statement_layout() -> CsvLayout {
             CsvColumn::new("value_date", "value_date", CsvKind::Date),
             CsvColumn::new("amount", "amount", CsvKind::Decimal),
             CsvColumn::new("currency", "currency", CsvKind::Currency),
-            CsvColumn::new("remittance_info", "remittance", CsvKind::Text(TextStorage::Plain)),
+            CsvColumn::new(
+                "remittance_info",
+                "remittance",
+                CsvKind::Text(TextStorage::Plain),
+            ),
         ],
     }
 }

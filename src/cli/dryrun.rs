@@ -209,10 +209,7 @@ fn rules_of_job_file(config: &Config, path: &Path) -> anyhow::Result<CashRules> 
     // Only [match] matters here; the rest of the file is checked when it is deployed.
     let table: toml::Table =
         toml::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-    let only: toml::Table = table
-        .into_iter()
-        .filter(|(k, _)| k == "match")
-        .collect();
+    let only: toml::Table = table.into_iter().filter(|(k, _)| k == "match").collect();
     let spec = JustMatch::deserialize(only)
         .with_context(|| format!("{}: [match]", path.display()))?
         .matching
@@ -229,7 +226,11 @@ fn rules_of_job_file(config: &Config, path: &Path) -> anyhow::Result<CashRules> 
     };
     CashRules::from_spec(&spec, calendar, &read).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-        anyhow::anyhow!("{}: [match] has problems:\n{}", path.display(), lines.join("\n"))
+        anyhow::anyhow!(
+            "{}: [match] has problems:\n{}",
+            path.display(),
+            lines.join("\n")
+        )
     })
 }
 
@@ -248,11 +249,8 @@ fn summarise(job: &str, sides: &Sides, rules: &CashRules, o: &engine::Outcome) -
         warnings: o.warnings.clone(),
         ..Default::default()
     };
-    let mut by_pass: Vec<(String, usize)> = rules
-        .plan
-        .pass_names()
-        .map(|n| (n.to_owned(), 0))
-        .collect();
+    let mut by_pass: Vec<(String, usize)> =
+        rules.plan.pass_names().map(|n| (n.to_owned(), 0)).collect();
     let mut matched_records = 0usize;
     for m in &o.matches {
         matched_records += m.ours.len() + m.theirs.len();
@@ -270,7 +268,10 @@ fn summarise(job: &str, sides: &Sides, rules: &CashRules, o: &engine::Outcome) -
     for u in o.unmatched_ours.iter().chain(&o.unmatched_theirs) {
         *reasons.entry(u.reason.as_str()).or_default() += 1;
     }
-    report.breaks_by_reason = reasons.into_iter().map(|(r, n)| (r.to_owned(), n)).collect();
+    report.breaks_by_reason = reasons
+        .into_iter()
+        .map(|(r, n)| (r.to_owned(), n))
+        .collect();
     let all = sides.ours.len() + sides.theirs.len();
     report.stp_rate = if all == 0 {
         0.0
@@ -309,7 +310,10 @@ fn replay(
     path: &Path,
 ) -> Replay {
     let ids = |t: &Table, rows: &[u32]| -> Vec<String> {
-        let mut v: Vec<String> = rows.iter().map(|&r| t.identity(r as usize).to_owned()).collect();
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|&r| t.identity(r as usize).to_owned())
+            .collect();
         v.sort();
         v
     };
@@ -335,7 +339,12 @@ fn replay(
     let open = |o: &engine::Outcome| -> BTreeSet<(String, String)> {
         o.unmatched_ours
             .iter()
-            .map(|u| ("ledger".to_owned(), sides.ours.identity(u.row as usize).to_owned()))
+            .map(|u| {
+                (
+                    "ledger".to_owned(),
+                    sides.ours.identity(u.row as usize).to_owned(),
+                )
+            })
             .chain(o.unmatched_theirs.iter().map(|u| {
                 (
                     "statement".to_owned(),
@@ -446,8 +455,7 @@ fn read_sides(
     bar: &ProgressBar,
 ) -> anyhow::Result<Sides> {
     let big = file_len(a.ledger)? + file_len(a.statement)? >= FAST_FROM_BYTES;
-    if big
-        && let (Some(lf), Some(sf)) = (fast_layout(ledger_layout), fast_layout(statement_layout))
+    if big && let (Some(lf), Some(sf)) = (fast_layout(ledger_layout), fast_layout(statement_layout))
     {
         let (l, s) = std::thread::scope(|sc| {
             let l = sc.spawn(|| load_fast(a.ledger, &lf));
@@ -506,14 +514,30 @@ fn fast_layout(l: &Layout) -> Option<CsvLayout> {
     }
     let identity = l.column(Field::Id)?.shown.clone();
     let fields = [
-        (Field::Account, "account", CsvKind::Text(TextStorage::Dictionary)),
+        (
+            Field::Account,
+            "account",
+            CsvKind::Text(TextStorage::Dictionary),
+        ),
         (Field::ValueDate, "value_date", CsvKind::Date),
         (Field::BookingDate, "booking_date", CsvKind::Date),
         (Field::Amount, "amount", CsvKind::Decimal),
         (Field::Currency, "currency", CsvKind::Currency),
-        (Field::Reference, "reference", CsvKind::Text(TextStorage::Dictionary)),
-        (Field::Counterparty, "counterparty", CsvKind::Text(TextStorage::Dictionary)),
-        (Field::Remittance, "remittance", CsvKind::Text(TextStorage::Plain)),
+        (
+            Field::Reference,
+            "reference",
+            CsvKind::Text(TextStorage::Dictionary),
+        ),
+        (
+            Field::Counterparty,
+            "counterparty",
+            CsvKind::Text(TextStorage::Dictionary),
+        ),
+        (
+            Field::Remittance,
+            "remittance",
+            CsvKind::Text(TextStorage::Plain),
+        ),
     ];
     let columns: Vec<CsvColumn> = fields
         .into_iter()

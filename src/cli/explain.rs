@@ -139,7 +139,10 @@ fn print_match(m: &MatchShown) -> anyhow::Result<()> {
     }
     let Some(why) = &m.why else {
         if r.actor.is_none() {
-            outln!("  pass {} (no explanation kept: matched before clerk kept them)", r.pass);
+            outln!(
+                "  pass {} (no explanation kept: matched before clerk kept them)",
+                r.pass
+            );
         }
         return Ok(());
     };

@@ -381,16 +381,7 @@ pub fn reconcile_job(
                 .unwrap_or_default()
         );
         let source = names.source_of(u, &r.record)?;
-        out.breaks_opened += open_record_break(
-            u,
-            job,
-            run_id,
-            r,
-            reason,
-            &detail,
-            &source,
-            at,
-        )?;
+        out.breaks_opened += open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
     }
 
     // A ledger item is missing from the bank only once the bank has reported days past its
@@ -425,16 +416,8 @@ pub fn reconcile_job(
                     .unwrap_or_default()
             );
             let source = names.source_of(u, &r.record)?;
-            out.breaks_opened += open_record_break(
-                u,
-                job,
-                run_id,
-                r,
-                reason,
-                &detail,
-                &source,
-                at,
-            )?;
+            out.breaks_opened +=
+                open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
         }
     }
     Ok(out)

@@ -63,14 +63,24 @@ fn csv_rows(text: &str, columns: &[&str]) -> Result<Vec<(u64, Vec<String>)>, Str
             headers
                 .iter()
                 .position(|h| h.eq_ignore_ascii_case(c))
-                .ok_or_else(|| format!("no column {c:?} in the header (expected {})", columns.join(",")))
+                .ok_or_else(|| {
+                    format!(
+                        "no column {c:?} in the header (expected {})",
+                        columns.join(",")
+                    )
+                })
         })
         .collect::<Result<_, _>>()?;
     let mut out = Vec::new();
     for rec in r.records() {
         let rec = rec.map_err(|e| e.to_string())?;
         let line = rec.position().map_or(0, |p| p.line());
-        out.push((line, at.iter().map(|&i| rec.get(i).unwrap_or("").to_owned()).collect()));
+        out.push((
+            line,
+            at.iter()
+                .map(|&i| rec.get(i).unwrap_or("").to_owned())
+                .collect(),
+        ));
     }
     Ok(out)
 }

@@ -154,12 +154,9 @@ fn load_chunked<R: Read>(
     let mut row_name = String::new();
 
     loop {
-        loop {
-            let Some((next, lines, in_scratch)) =
-                next_record(&buf, pos, eof, &mut fields, &mut scratch)
-            else {
-                break;
-            };
+        while let Some((next, lines, in_scratch)) =
+            next_record(&buf, pos, eof, &mut fields, &mut scratch)
+        {
             pos = next;
             let text = if in_scratch { &scratch[..] } else { &buf[..] };
             if fields.len() == 1 && fields[0].0 == fields[0].1 {
@@ -485,7 +482,14 @@ mod tests {
             assert_eq!(parse_date(s.as_bytes()), Some(d.num_days_from_ce()), "{s}");
             d = d.succ_opt().unwrap();
         }
-        for bad in ["2025-02-29", "2025-13-01", "2025-00-10", "2025-1-01", "2025/01/01", "x"] {
+        for bad in [
+            "2025-02-29",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-1-01",
+            "2025/01/01",
+            "x",
+        ] {
             assert_eq!(parse_date(bad.as_bytes()), None, "{bad}");
         }
         assert!(parse_date(b"2024-02-29").is_some());
@@ -503,7 +507,10 @@ mod tests {
             ("1,5", None),
             ("", None),
             ("-", None),
-            ("12345678901234567890.123", Some((12345678901234567890123, 3))),
+            (
+                "12345678901234567890.123",
+                Some((12345678901234567890123, 3)),
+            ),
         ];
         for &(s, want) in cases {
             assert_eq!(parse_decimal(s.as_bytes()), want, "{s}");
@@ -546,7 +553,8 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_column() {
-        let csv = "id,amount,day,ccy,text,cp\n1,1.00,2025-01-02,EUR,t,c\n2,1;00,2025-01-02,EUR,t,c\n";
+        let csv =
+            "id,amount,day,ccy,text,cp\n1,1.00,2025-01-02,EUR,t,c\n2,1;00,2025-01-02,EUR,t,c\n";
         let e = load_csv(csv.as_bytes(), &layout(), None).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -583,9 +591,13 @@ mod tests {
         }
         let whole = load_csv(csv.as_bytes(), &layout(), None).unwrap();
         for chunk in [1, 2, 7, 64, 1000] {
-            let trickled =
-                load_chunked(Trickle(csv.as_bytes()), &layout(), Some(csv.len() as u64), chunk)
-                    .unwrap();
+            let trickled = load_chunked(
+                Trickle(csv.as_bytes()),
+                &layout(),
+                Some(csv.len() as u64),
+                chunk,
+            )
+            .unwrap();
             assert_eq!(trickled.len(), 5000);
             for r in [0, 1, 2499, 4999] {
                 assert_eq!(whole.identity(r), trickled.identity(r));

@@ -28,7 +28,9 @@ impl Plan {
 }
 
 fn identities(t: &Table, rows: &[u32]) -> Vec<String> {
-    rows.iter().map(|&r| t.identity(r as usize).to_owned()).collect()
+    rows.iter()
+        .map(|&r| t.identity(r as usize).to_owned())
+        .collect()
 }
 
 pub(crate) fn explain(
@@ -44,7 +46,10 @@ pub(crate) fn explain(
         .keys
         .iter()
         .map(|k| {
-            let map = k.map.as_ref().and_then(|n| ctx.maps.get(n.as_str()).copied());
+            let map = k
+                .map
+                .as_ref()
+                .and_then(|n| ctx.maps.get(n.as_str()).copied());
             let xo = Transform::ours(k, map);
             let xt = Transform::theirs(k);
             let ov = ours.display(&k.ours, o0);
@@ -88,9 +93,7 @@ pub(crate) fn explain(
 
     let amount = pass.amount.as_ref().map(|a| {
         let total = |t: &Table, f: &str, rows: &[u32]| -> Decimal {
-            rows.iter()
-                .filter_map(|&r| t.decimal(f, r as usize))
-                .sum()
+            rows.iter().filter_map(|&r| t.decimal(f, r as usize)).sum()
         };
         let o = total(ours, &a.ours, &m.ours);
         let t = total(theirs, &a.theirs, &m.theirs);
@@ -143,7 +146,10 @@ pub(crate) fn explain(
         let mut worst: Option<(chrono::NaiveDate, chrono::NaiveDate, i32)> = None;
         for &o in m.ours.iter() {
             for &t in m.theirs.iter() {
-                if let (Some(a), Some(b)) = (ours.date(&d.ours, o as usize), theirs.date(&d.theirs, t as usize)) {
+                if let (Some(a), Some(b)) = (
+                    ours.date(&d.ours, o as usize),
+                    theirs.date(&d.theirs, t as usize),
+                ) {
                     let (x, y) = if a <= b { (a, b) } else { (b, a) };
                     let g = ctx.calendar.business_days_between(x, y) as i32;
                     if worst.is_none_or(|w| g > w.2) {

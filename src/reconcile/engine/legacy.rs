@@ -52,7 +52,11 @@ pub fn legacy_spec(reference_pattern: &str, window: i64) -> MatchSpec {
         vec![key("currency", "currency", None)],
         Some(window),
     );
-    batch.group_by = vec!["counterparty".into(), "value_date".into(), "currency".into()];
+    batch.group_by = vec![
+        "counterparty".into(),
+        "value_date".into(),
+        "currency".into(),
+    ];
     batch.max_group_size = Some(64);
     batch.subsets = Some(false);
     MatchSpec {

@@ -40,7 +40,12 @@ const SET: u32 = 1 << 31;
 const HALF: i128 = 500_000;
 
 /// Runs the checked rules over our table and theirs.
-pub fn run(plan: &Plan, ours: &Table, theirs: &Table, ctx: &Context<'_>) -> Result<Outcome, RunError> {
+pub fn run(
+    plan: &Plan,
+    ours: &Table,
+    theirs: &Table,
+    ctx: &Context<'_>,
+) -> Result<Outcome, RunError> {
     if ours.len() >= SET as usize || theirs.len() >= SET as usize {
         return Err(RunError::AmountRange {
             key: "match".into(),
@@ -67,7 +72,9 @@ pub fn run(plan: &Plan, ours: &Table, theirs: &Table, ctx: &Context<'_>) -> Resu
     if ctx.options.explain {
         for m in &mut out.matches {
             let pass = &plan.passes[m.rule as usize];
-            m.explanation = Some(Box::new(super::explain::explain(pass, m, ours, theirs, ctx)));
+            m.explanation = Some(Box::new(super::explain::explain(
+                pass, m, ours, theirs, ctx,
+            )));
         }
     }
     let (uo, ut) = reasons(&prepared, &state, threads);
@@ -159,7 +166,10 @@ impl Amounts<'_> {
         let abs = if self.per_currency.is_empty() {
             self.tolerance
         } else {
-            match self.per_currency.binary_search_by_key(&ours_ccy, |&(c, _)| c) {
+            match self
+                .per_currency
+                .binary_search_by_key(&ours_ccy, |&(c, _)| c)
+            {
                 Ok(i) => self.per_currency[i].1,
                 Err(_) => self.tolerance,
             }
@@ -189,8 +199,9 @@ impl Amounts<'_> {
     #[inline]
     fn ours_range(&self, theirs_total: i128) -> (i128, i128) {
         let t = self.sign * theirs_total;
-        let bound =
-            (self.tolerance_max * REL_ONE + self.relative * t.abs()) / (REL_ONE - self.relative) + 1;
+        let bound = (self.tolerance_max * REL_ONE + self.relative * t.abs())
+            / (REL_ONE - self.relative)
+            + 1;
         (t - bound, t + bound)
     }
 }
@@ -333,7 +344,8 @@ impl<'t> Prepared<'t> {
         biz: &'t BusinessDays,
     ) -> Result<Prepared<'t>, RunError> {
         for k in &pass.keys {
-            ours.col(&k.ours).ok_or_else(|| missing(&k.key, "our", &k.ours))?;
+            ours.col(&k.ours)
+                .ok_or_else(|| missing(&k.key, "our", &k.ours))?;
             theirs
                 .col(&k.theirs)
                 .ok_or_else(|| missing(&k.key, "their", &k.theirs))?;
@@ -352,13 +364,27 @@ impl<'t> Prepared<'t> {
                 ours.col(f).ok_or_else(|| missing(&pass.key, "our", f))?;
             }
             if tg {
-                theirs.col(f).ok_or_else(|| missing(&pass.key, "their", f))?;
+                theirs
+                    .col(f)
+                    .ok_or_else(|| missing(&pass.key, "their", f))?;
             }
         }
         let (ours_days, theirs_days, window) = match &pass.date {
             Some(d) => (
-                Some(days_of(want(ours, &pass.key, "our", &d.ours, FieldKind::Date)?)),
-                Some(days_of(want(theirs, &pass.key, "their", &d.theirs, FieldKind::Date)?)),
+                Some(days_of(want(
+                    ours,
+                    &pass.key,
+                    "our",
+                    &d.ours,
+                    FieldKind::Date,
+                )?)),
+                Some(days_of(want(
+                    theirs,
+                    &pass.key,
+                    "their",
+                    &d.theirs,
+                    FieldKind::Date,
+                )?)),
                 d.window,
             ),
             None => (None, None, None),
@@ -372,7 +398,11 @@ impl<'t> Prepared<'t> {
                     scale_of(oc),
                     scale_of(tc),
                     a.tolerance.scale(),
-                    a.per_currency.iter().map(|(_, d)| d.scale()).max().unwrap_or(0),
+                    a.per_currency
+                        .iter()
+                        .map(|(_, d)| d.scale())
+                        .max()
+                        .unwrap_or(0),
                 ]
                 .into_iter()
                 .max()
@@ -442,7 +472,9 @@ impl<'t> Prepared<'t> {
         let lead_key = pass
             .keys
             .iter()
-            .position(|k| is_text(&k.ours) || matches!(theirs.col(&k.theirs), Some(Column::Text(_))))
+            .position(|k| {
+                is_text(&k.ours) || matches!(theirs.col(&k.theirs), Some(Column::Text(_)))
+            })
             .unwrap_or(0);
         let discriminating = pass.keys.iter().any(|k| is_text(&k.ours));
         Ok(Prepared {
@@ -476,8 +508,19 @@ impl<'t> Prepared<'t> {
         theirs_open: &[u32],
         threads: usize,
     ) -> KeyCodes<'t> {
-        let map = k.map.as_ref().and_then(|m| self.ctx.maps.get(m.as_str()).copied());
-        key_codes(k, self.ours, self.theirs, ours_open, theirs_open, map, threads)
+        let map = k
+            .map
+            .as_ref()
+            .and_then(|m| self.ctx.maps.get(m.as_str()).copied());
+        key_codes(
+            k,
+            self.ours,
+            self.theirs,
+            ours_open,
+            theirs_open,
+            map,
+            threads,
+        )
     }
 
     #[inline]
@@ -582,7 +625,11 @@ impl<'t> Prepared<'t> {
     /// Ours minus theirs (after sign and conversion) as a decimal, for reports.
     pub(crate) fn difference(&self, ours: &[u32], theirs: &[u32]) -> Option<Decimal> {
         let a = self.amounts.as_ref()?;
-        let sum = |v: &[i64], rows: &[u32]| rows.iter().map(|&r| i128::from(v[r as usize])).sum::<i128>();
+        let sum = |v: &[i64], rows: &[u32]| {
+            rows.iter()
+                .map(|&r| i128::from(v[r as usize]))
+                .sum::<i128>()
+        };
         let (o, t) = (sum(&a.ours, ours), sum(&a.theirs, theirs));
         let occy = self.ours_ccy(ours[0]);
         if let Some(fx) = &a.fx {
@@ -631,7 +678,12 @@ enum Dense {
 }
 
 impl Index {
-    fn build(open: &[u32], codes: &Codes<'_>, space: Option<usize>, amounts: Option<&[i64]>) -> Index {
+    fn build(
+        open: &[u32],
+        codes: &Codes<'_>,
+        space: Option<usize>,
+        amounts: Option<&[i64]>,
+    ) -> Index {
         let amount = |r: u32| amounts.map_or(0, |a| a[r as usize]);
         let usable = |r: u32| amounts.is_none_or(|a| a[r as usize] != MISSING_AMOUNT);
         let (dense, buckets) = match space {
@@ -744,7 +796,11 @@ fn items<'a>(item: u32, sets: &'a [Box<[u32]>], one: &'a mut [u32; 1]) -> &'a [u
     }
 }
 
-fn run_pass(p: &Prepared<'_>, state: &mut State, threads: usize) -> (Vec<MatchDecision>, Vec<String>) {
+fn run_pass(
+    p: &Prepared<'_>,
+    state: &mut State,
+    threads: usize,
+) -> (Vec<MatchDecision>, Vec<String>) {
     let ours_open: Vec<u32> = open_rows(&state.ours_taken);
     let theirs_open: Vec<u32> = open_rows(&state.theirs_taken);
     if ours_open.is_empty() || theirs_open.is_empty() {
@@ -843,9 +899,11 @@ fn one_to_one(
             if mine.len() > MAX_CANDIDATES_PER_ITEM {
                 // Keep the best; identities break ties so the cut is order-independent.
                 mine.sort_unstable_by(|a, b| {
-                    b.score
-                        .cmp(&a.score)
-                        .then_with(|| p.theirs.identity(a.theirs as usize).cmp(p.theirs.identity(b.theirs as usize)))
+                    b.score.cmp(&a.score).then_with(|| {
+                        p.theirs
+                            .identity(a.theirs as usize)
+                            .cmp(p.theirs.identity(b.theirs as usize))
+                    })
                 });
                 mine.truncate(MAX_CANDIDATES_PER_ITEM);
                 capped += 1;
@@ -912,7 +970,9 @@ fn groups(t: &Table, group_by: &[String], open: &[u32], amounts: Option<&[i64]>)
     let mut rows: Vec<u32> = open
         .iter()
         .copied()
-        .filter(|&r| !has_missing(&fields, r) && amounts.is_none_or(|a| a[r as usize] != MISSING_AMOUNT))
+        .filter(|&r| {
+            !has_missing(&fields, r) && amounts.is_none_or(|a| a[r as usize] != MISSING_AMOUNT)
+        })
         .collect();
     rows.sort_unstable_by(|&a, &b| cmp_fields(t, &fields, a, b));
     let mut out = Vec::new();
@@ -925,7 +985,8 @@ fn groups(t: &Table, group_by: &[String], open: &[u32], amounts: Option<&[i64]>)
         let mut g = rows[i..j].to_vec();
         g.sort_unstable_by(|&a, &b| {
             let am = |r: u32| amounts.map_or(0, |v| v[r as usize]);
-            am(a).cmp(&am(b))
+            am(a)
+                .cmp(&am(b))
                 .then_with(|| t.identity(a as usize).cmp(t.identity(b as usize)))
         });
         out.push(g);
@@ -994,10 +1055,13 @@ fn one_side_grouped(
     } else {
         (ours_open, p.amounts.as_ref().map(|a| &a.ours[..]))
     };
-    let g_amounts = p
-        .amounts
-        .as_ref()
-        .map(|a| if ours_grouped { &a.ours[..] } else { &a.theirs[..] });
+    let g_amounts = p.amounts.as_ref().map(|a| {
+        if ours_grouped {
+            &a.ours[..]
+        } else {
+            &a.theirs[..]
+        }
+    });
     // Without keys every item is in one bucket.
     let zeros: Vec<u32> = if codes.is_empty() {
         vec![0; p.ours.len().max(p.theirs.len())]
@@ -1033,7 +1097,9 @@ fn one_side_grouped(
         let mut visit = |pick: &[usize]| {
             members.clear();
             members.extend(pick.iter().map(|&i| g[i]));
-            let total: i128 = g_amounts.map_or(0, |a| members.iter().map(|&r| i128::from(a[r as usize])).sum());
+            let total: i128 = g_amounts.map_or(0, |a| {
+                members.iter().map(|&r| i128::from(a[r as usize])).sum()
+            });
             for i in 0..lead_codes.len() {
                 let code = lead_codes.get(i);
                 let r = match &p.amounts {
@@ -1143,13 +1209,23 @@ fn many_to_many(
         warnings: Vec::new(),
     };
     let mut theirs_groups: FxHashMap<Vec<u32>, Vec<u32>> = FxHashMap::default();
-    for g in groups(p.theirs, &p.pass.group_by, theirs_open, p.amounts.as_ref().map(|a| &a.theirs[..])) {
+    for g in groups(
+        p.theirs,
+        &p.pass.group_by,
+        theirs_open,
+        p.amounts.as_ref().map(|a| &a.theirs[..]),
+    ) {
         if let Some(t) = tuple(false, g[0]) {
             theirs_groups.insert(t, g);
         }
     }
     let mut too_big = 0;
-    for g in groups(p.ours, &p.pass.group_by, ours_open, p.amounts.as_ref().map(|a| &a.ours[..])) {
+    for g in groups(
+        p.ours,
+        &p.pass.group_by,
+        ours_open,
+        p.amounts.as_ref().map(|a| &a.ours[..]),
+    ) {
         let Some(t) = tuple(true, g[0]) else { continue };
         let Some(tg) = theirs_groups.get(&t) else {
             continue;
@@ -1206,8 +1282,16 @@ fn assign(
     let mut theirs_uses: FxHashMap<u32, u32> = FxHashMap::default();
     // Counting in flat vectors when the pass has many candidates.
     let flat = cands.len() > 4096;
-    let mut ours_count = if flat { vec![0u8; p.ours.len()] } else { Vec::new() };
-    let mut theirs_count = if flat { vec![0u8; p.theirs.len()] } else { Vec::new() };
+    let mut ours_count = if flat {
+        vec![0u8; p.ours.len()]
+    } else {
+        Vec::new()
+    };
+    let mut theirs_count = if flat {
+        vec![0u8; p.theirs.len()]
+    } else {
+        Vec::new()
+    };
     let (mut b1, mut b2) = ([0u32], [0u32]);
     for c in &cands {
         for &r in items(c.ours, ours_sets, &mut b1) {
@@ -1243,8 +1327,12 @@ fn assign(
     let mut contested = Vec::new();
     for c in cands {
         let (mut b1, mut b2) = ([0u32], [0u32]);
-        let single = items(c.ours, ours_sets, &mut b1).iter().all(|&r| oc(r) == 1)
-            && items(c.theirs, theirs_sets, &mut b2).iter().all(|&r| tc(r) == 1);
+        let single = items(c.ours, ours_sets, &mut b1)
+            .iter()
+            .all(|&r| oc(r) == 1)
+            && items(c.theirs, theirs_sets, &mut b2)
+                .iter()
+                .all(|&r| tc(r) == 1);
         if single {
             alone.push(c);
         } else {
@@ -1388,7 +1476,11 @@ fn reasons(
     let mut ours_near: FxHashMap<u32, (UnmatchedReason, NearMiss)> = FxHashMap::default();
     let mut theirs_near: FxHashMap<u32, (UnmatchedReason, NearMiss)> = FxHashMap::default();
     for p in prepared {
-        if p.pass.grouping != Grouping::OneToOne || p.amounts.is_none() || ours_open.is_empty() || theirs_open.is_empty() {
+        if p.pass.grouping != Grouping::OneToOne
+            || p.amounts.is_none()
+            || ours_open.is_empty()
+            || theirs_open.is_empty()
+        {
             continue;
         }
         let a = p.amounts.as_ref().expect("checked");
@@ -1409,7 +1501,10 @@ fn reasons(
                 // Date outside the window: amounts agree, dates do not.
                 if p.window.is_some() && a.fx.is_none() {
                     let (lo, hi) = a.theirs_range(i128::from(a.ours[o as usize]), p.ours_ccy(o));
-                    for &t in index.rows[index.range(code, lo, hi)].iter().take(MAX_CANDIDATES_PER_ITEM) {
+                    for &t in index.rows[index.range(code, lo, hi)]
+                        .iter()
+                        .take(MAX_CANDIDATES_PER_ITEM)
+                    {
                         if !p.keys_agree(&codes, o, t) {
                             continue;
                         }
@@ -1426,7 +1521,10 @@ fn reasons(
                 }
                 // Amount difference: a text key agrees, the date too, not the amount.
                 if p.discriminating {
-                    for &t in index.rows[index.bucket(code)].iter().take(MAX_CANDIDATES_PER_ITEM) {
+                    for &t in index.rows[index.bucket(code)]
+                        .iter()
+                        .take(MAX_CANDIDATES_PER_ITEM)
+                    {
                         if !p.keys_agree(&codes, o, t) {
                             continue;
                         }
@@ -1468,7 +1566,10 @@ fn reasons(
             }
         }
     }
-    let side = |t: &Table, open: &[u32], tie: &[bool], near: &mut FxHashMap<u32, (UnmatchedReason, NearMiss)>| {
+    let side = |t: &Table,
+                open: &[u32],
+                tie: &[bool],
+                near: &mut FxHashMap<u32, (UnmatchedReason, NearMiss)>| {
         let dups: FxHashMap<u32, u32> = t.duplicates().iter().copied().collect();
         open.iter()
             .map(|&r| {
@@ -1507,7 +1608,12 @@ fn reasons(
     };
     (
         side(ours, &by_identity, &state.ours_tie_lost, &mut ours_near),
-        side(theirs, &theirs_open, &state.theirs_tie_lost, &mut theirs_near),
+        side(
+            theirs,
+            &theirs_open,
+            &state.theirs_tie_lost,
+            &mut theirs_near,
+        ),
     )
 }
 

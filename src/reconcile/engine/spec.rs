@@ -362,8 +362,7 @@ impl Plan {
         self.passes
             .iter()
             .filter_map(|p| {
-                p.fx
-                    .as_ref()
+                p.fx.as_ref()
                     .map(|f| (format!("{}.rates", f.key), f.rates.clone()))
             })
             .collect()
@@ -437,7 +436,10 @@ impl Checker<'_> {
         let d: Decimal = match text.trim().parse() {
             Ok(d) => d,
             Err(_) => {
-                self.err(key, format!("expected a decimal such as \"0.01\", found {text:?}"));
+                self.err(
+                    key,
+                    format!("expected a decimal such as \"0.01\", found {text:?}"),
+                );
                 return Decimal::ZERO;
             }
         };
@@ -568,7 +570,10 @@ impl MatchSpec {
             }
             for f in passes.iter().filter_map(|p| p.fx.as_ref()) {
                 if !self.rates.contains_key(&f.rates) {
-                    c.err(format!("{}.rates", f.key), format!("no rates table {:?} in [match.rates]", f.rates));
+                    c.err(
+                        format!("{}.rates", f.key),
+                        format!("no rates table {:?} in [match.rates]", f.rates),
+                    );
                 }
             }
         }
@@ -607,8 +612,16 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         }
         for (g, f) in p.group_by.iter().enumerate() {
             let gk = format!("{key}.group_by[{g}]");
-            let ok = if ours_grouped { c.field(&gk, true, f) } else { None };
-            let ot = if theirs_grouped { c.field(&gk, false, f) } else { None };
+            let ok = if ours_grouped {
+                c.field(&gk, true, f)
+            } else {
+                None
+            };
+            let ot = if theirs_grouped {
+                c.field(&gk, false, f)
+            } else {
+                None
+            };
             if let (Some(a), Some(b)) = (ok, ot)
                 && a != b
                 && !(text_like(a) && text_like(b))
@@ -730,7 +743,12 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
     let amount = p.amount.as_ref().map(|a| {
         let ak = format!("{key}.amount");
         c.field_of(&format!("{ak}.ours"), true, &a.ours, FieldKind::Decimal);
-        c.field_of(&format!("{ak}.theirs"), false, &a.theirs, FieldKind::Decimal);
+        c.field_of(
+            &format!("{ak}.theirs"),
+            false,
+            &a.theirs,
+            FieldKind::Decimal,
+        );
         let tolerance = c.decimal(format!("{ak}.tolerance"), a.tolerance.as_ref(), false);
         let relative = c.decimal(format!("{ak}.relative"), a.relative.as_ref(), true);
         let ours_currency = a.ours_currency.clone().unwrap_or_else(|| "currency".into());
@@ -745,7 +763,10 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
                 Some(cc) if code.bytes().all(|b| b.is_ascii_uppercase()) => {
                     per_currency.push((cc, c.decimal(pk, Some(v), false)))
                 }
-                _ => c.err(pk, format!("expected a currency code such as EUR, found {code:?}")),
+                _ => c.err(
+                    pk,
+                    format!("expected a currency code such as EUR, found {code:?}"),
+                ),
             }
         }
         per_currency.sort_unstable_by_key(|&(cc, _)| cc);
@@ -802,8 +823,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
                 None
             }
         };
-        if p.grouping == Grouping::ManyToMany && !(in_group_by(&d.ours) && in_group_by(&d.theirs))
-        {
+        if p.grouping == Grouping::ManyToMany && !(in_group_by(&d.ours) && in_group_by(&d.theirs)) {
             c.err(
                 dk.clone(),
                 "in a many_to_many pass the dates must be in group_by (a group has one date)",

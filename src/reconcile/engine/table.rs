@@ -123,7 +123,9 @@ pub enum TableError {
     UnfinishedRow,
     #[error("field {field:?}: more than 4 GiB of text")]
     TooMuchText { field: String },
-    #[error("field {field:?} row {row}: amount cannot be held exactly at the column's scale {scale}")]
+    #[error(
+        "field {field:?} row {row}: amount cannot be held exactly at the column's scale {scale}"
+    )]
     DecimalRange {
         field: String,
         row: usize,
@@ -153,7 +155,11 @@ pub(crate) struct PlainText {
 impl PlainText {
     #[inline]
     pub fn get(&self, row: usize) -> &str {
-        let start = if row == 0 { 0 } else { self.ends[row - 1] as usize };
+        let start = if row == 0 {
+            0
+        } else {
+            self.ends[row - 1] as usize
+        };
         &self.text[start..self.ends[row] as usize]
     }
 
@@ -423,7 +429,9 @@ impl Column {
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Column::Text(TextColumn::Dict { syms, dict }) => syms.capacity() * 4 + dict.heap_bytes(),
+            Column::Text(TextColumn::Dict { syms, dict }) => {
+                syms.capacity() * 4 + dict.heap_bytes()
+            }
             Column::Text(TextColumn::Plain(p)) => p.heap_bytes(),
             Column::Decimal(c) => c.heap_bytes(),
             Column::Date(c) => c.days.capacity() * 4,
@@ -806,7 +814,17 @@ impl Table {
         for (name, kind) in RECORD_FIELDS {
             ids.push(c(&mut b, name, kind)?);
         }
-        let [ext, account, value, booking, amount, ccy, reference, cp, remittance] = ids[..]
+        let [
+            ext,
+            account,
+            value,
+            booking,
+            amount,
+            ccy,
+            reference,
+            cp,
+            remittance,
+        ] = ids[..]
         else {
             unreachable!("nine record fields");
         };
@@ -863,9 +881,7 @@ impl Table {
     }
 
     pub(crate) fn col(&self, field: &str) -> Option<&Column> {
-        self.by_name
-            .get(field)
-            .map(|&i| &self.columns[i as usize])
+        self.by_name.get(field).map(|&i| &self.columns[i as usize])
     }
 
     pub fn text(&self, field: &str, row: usize) -> Option<&str> {
@@ -877,9 +893,7 @@ impl Table {
 
     pub fn decimal(&self, field: &str, row: usize) -> Option<Decimal> {
         match self.col(field)? {
-            Column::Decimal(d) => {
-                Decimal::try_from_i128_with_scale(d.get(row)?, d.scale).ok()
-            }
+            Column::Decimal(d) => Decimal::try_from_i128_with_scale(d.get(row)?, d.scale).ok(),
             _ => None,
         }
     }

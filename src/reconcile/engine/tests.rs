@@ -8,9 +8,25 @@ use super::*;
 use crate::schedule::Calendar;
 
 /// A ledger item: id, value date, amount, currency, reference, counterparty, account.
-type O<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+type O<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
 /// A statement line: id, value date, amount, currency, remittance, name, IBAN.
-type T<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+type T<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+);
 
 fn date(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -48,20 +64,12 @@ fn spec(toml_text: &str) -> MatchSpec {
     toml::from_str(toml_text).unwrap_or_else(|e| panic!("{e}\n{toml_text}"))
 }
 
+/// The tables and calendar a case runs with (default: weekends only, no tables).
+#[derive(Default)]
 struct Tables {
     maps: Vec<(&'static str, ValueMap)>,
     rates: Vec<(&'static str, Rates)>,
     calendar: Calendar,
-}
-
-impl Default for Tables {
-    fn default() -> Self {
-        Tables {
-            maps: Vec::new(),
-            rates: Vec::new(),
-            calendar: Calendar::weekends_only(),
-        }
-    }
 }
 
 fn run_with(s: &MatchSpec, o: &Table, t: &Table, tables: &Tables) -> Outcome {
@@ -85,7 +93,10 @@ type Summary = (
 
 fn summary(out: &Outcome, o: &Table, t: &Table) -> Summary {
     let ids = |tab: &Table, rows: &[u32]| -> Vec<String> {
-        let mut v: Vec<String> = rows.iter().map(|&r| tab.identity(r as usize).to_owned()).collect();
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|&r| tab.identity(r as usize).to_owned())
+            .collect();
         v.sort();
         v
     };
@@ -103,7 +114,11 @@ fn summary(out: &Outcome, o: &Table, t: &Table) -> Summary {
         v.sort();
         v
     };
-    (m, why(o, &out.unmatched_ours), why(t, &out.unmatched_theirs))
+    (
+        m,
+        why(o, &out.unmatched_ours),
+        why(t, &out.unmatched_theirs),
+    )
 }
 
 fn one(pass: &str, o: &[&str], t: &[&str]) -> (String, Vec<String>, Vec<String>) {
@@ -193,10 +208,34 @@ date = { ours = "value_date", theirs = "value_date", window_business_days = 2 }
     let easter = Calendar::weekends_only().with_holidays([date("2026-04-06")]);
     // (ledger day, bank day, calendar, matched?, gap)
     let cases = [
-        ("2026-03-06", "2026-03-10", Calendar::weekends_only(), true, 2), // Fri → Tue
-        ("2026-03-06", "2026-03-11", Calendar::weekends_only(), false, 3), // Fri → Wed
-        ("2026-03-11", "2026-03-06", Calendar::weekends_only(), false, 3), // either way round
-        ("2026-03-07", "2026-03-10", Calendar::weekends_only(), true, 2), // Sat counts as Fri
+        (
+            "2026-03-06",
+            "2026-03-10",
+            Calendar::weekends_only(),
+            true,
+            2,
+        ), // Fri → Tue
+        (
+            "2026-03-06",
+            "2026-03-11",
+            Calendar::weekends_only(),
+            false,
+            3,
+        ), // Fri → Wed
+        (
+            "2026-03-11",
+            "2026-03-06",
+            Calendar::weekends_only(),
+            false,
+            3,
+        ), // either way round
+        (
+            "2026-03-07",
+            "2026-03-10",
+            Calendar::weekends_only(),
+            true,
+            2,
+        ), // Sat counts as Fri
         ("2026-04-03", "2026-04-08", easter.clone(), true, 2), // Fri → Wed over Easter Monday
         ("2026-04-03", "2026-04-09", easter, false, 3),
     ];
@@ -213,9 +252,16 @@ date = { ours = "value_date", theirs = "value_date", window_business_days = 2 }
             assert_eq!(out.matches[0].date_gap_days, Some(gap), "{a} {b}");
         } else {
             assert!(out.matches.is_empty(), "{a} {b}");
-            assert_eq!(out.unmatched_ours[0].reason, UnmatchedReason::DateOutsideWindow);
             assert_eq!(
-                out.unmatched_ours[0].nearest.as_ref().unwrap().date_gap_days,
+                out.unmatched_ours[0].reason,
+                UnmatchedReason::DateOutsideWindow
+            );
+            assert_eq!(
+                out.unmatched_ours[0]
+                    .nearest
+                    .as_ref()
+                    .unwrap()
+                    .date_gap_days,
                 Some(gap)
             );
         }
@@ -236,10 +282,25 @@ amount = {{ ours = "amount", theirs = "amount", opposite_sign = {opposite} }}
     };
     let o = ours(&[("L1", "2026-03-02", "100.00", "EUR", "", "", "")]);
     let t = theirs(&[("S1", "2026-03-02", "-100.00", "EUR", "", "", "")]);
-    assert_eq!(run_with(&spec(&with(true)), &o, &t, &Tables::default()).matches.len(), 1);
-    assert_eq!(run_with(&spec(&with(false)), &o, &t, &Tables::default()).matches.len(), 0);
+    assert_eq!(
+        run_with(&spec(&with(true)), &o, &t, &Tables::default())
+            .matches
+            .len(),
+        1
+    );
+    assert_eq!(
+        run_with(&spec(&with(false)), &o, &t, &Tables::default())
+            .matches
+            .len(),
+        0
+    );
     let t = theirs(&[("S1", "2026-03-02", "100.00", "EUR", "", "", "")]);
-    assert_eq!(run_with(&spec(&with(true)), &o, &t, &Tables::default()).matches.len(), 0);
+    assert_eq!(
+        run_with(&spec(&with(true)), &o, &t, &Tables::default())
+            .matches
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -272,7 +333,10 @@ fn a_closer_date_wins_and_the_loser_is_a_runner_up() {
     let (m, uo, _) = summary(&out, &o, &t);
     assert_eq!(m, vec![one("reference", &["L2"], &["S1"])]);
     assert_eq!(uo, vec![("L1".into(), "missing_counterpart")]);
-    assert_eq!(out.matches[0].runners_up[0].lost_because, LostBecause::LowerScore);
+    assert_eq!(
+        out.matches[0].runners_up[0].lost_because,
+        LostBecause::LowerScore
+    );
     assert!(out.matches[0].score > out.matches[0].runners_up[0].score);
 }
 
@@ -301,7 +365,10 @@ fn groups_at_the_size_limit_match_and_over_it_only_by_subset() {
     let o = ours(&batch_ledger(3));
     let t = theirs(&[("S1", "2026-03-03", "30.00", "EUR", "PAYRUN", "", "")]);
     let out = run_with(&spec(BATCH), &o, &t, &Tables::default());
-    assert_eq!(summary(&out, &o, &t).0, vec![one("batch", &["L1", "L2", "L3"], &["S1"])]);
+    assert_eq!(
+        summary(&out, &o, &t).0,
+        vec![one("batch", &["L1", "L2", "L3"], &["S1"])]
+    );
 
     // Four items paid by 40.00: over the limit, no subset of three adds up.
     let o = ours(&batch_ledger(4));
@@ -322,7 +389,11 @@ fn groups_at_the_size_limit_match_and_over_it_only_by_subset() {
     let t = theirs(&[("S1", "2026-03-03", "40.00", "EUR", "PAYRUN", "", "")]);
     let out = run_with(&spec(&whole), &o, &t, &Tables::default());
     assert!(out.matches.is_empty());
-    assert!(out.warnings[0].contains("more than 3 items"), "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("more than 3 items"),
+        "{:?}",
+        out.warnings
+    );
 }
 
 #[test]
@@ -335,7 +406,15 @@ group_by = ["name", "currency"]
 keys = [{ ours = "counterparty", theirs = "name", normalise = true }]
 amount = { ours = "amount", theirs = "amount" }
 "#;
-    let o = ours(&[("L1", "2026-03-02", "300.00", "EUR", "", "Acme Trading GmbH", "")]);
+    let o = ours(&[(
+        "L1",
+        "2026-03-02",
+        "300.00",
+        "EUR",
+        "",
+        "Acme Trading GmbH",
+        "",
+    )]);
     let t = theirs(&[
         ("S1", "2026-03-02", "100.00", "EUR", "", "ACME TRADING", ""),
         ("S2", "2026-03-09", "200.00", "EUR", "", "ACME TRADING", ""),
@@ -418,7 +497,10 @@ fx = { rates = "ecb", tolerance_relative = "0.005" }
             );
             assert!(e.amount.unwrap().rate.is_some());
         } else {
-            assert_eq!(out.unmatched_ours[0].reason, UnmatchedReason::AmountDifference);
+            assert_eq!(
+                out.unmatched_ours[0].reason,
+                UnmatchedReason::AmountDifference
+            );
         }
     }
 }
@@ -444,7 +526,15 @@ amount = { ours = "amount", theirs = "amount" }
         ("L2", "2026-03-02", "20.00", "EUR", "", "", "1300"),
     ]);
     let t = theirs(&[
-        ("S1", "2026-03-02", "10.00", "EUR", "", "", "DE02120300000000202051"),
+        (
+            "S1",
+            "2026-03-02",
+            "10.00",
+            "EUR",
+            "",
+            "",
+            "DE02120300000000202051",
+        ),
         ("S2", "2026-03-02", "20.00", "EUR", "", "", "1300"),
     ]);
     let out = run_with(&spec(rules), &o, &t, &tables);
@@ -468,8 +558,24 @@ amount = { ours = "amount", theirs = "amount" }
         ("L3", "2026-03-02", "30.00", "EUR", "INV-003", "", ""),
     ]);
     let t = theirs(&[
-        ("S1", "2026-03-02", "10.00", "EUR", "REF:INV-009 REF:INV-001", "", ""),
-        ("S2", "2026-03-02", "20.00", "EUR", "INV-002 without its prefix", "", ""),
+        (
+            "S1",
+            "2026-03-02",
+            "10.00",
+            "EUR",
+            "REF:INV-009 REF:INV-001",
+            "",
+            "",
+        ),
+        (
+            "S2",
+            "2026-03-02",
+            "20.00",
+            "EUR",
+            "INV-002 without its prefix",
+            "",
+            "",
+        ),
         ("S3", "2026-03-02", "30.00", "EUR", "ref:inv-003", "", ""),
     ]);
     let out = run_with(&spec(rules), &o, &t, &Tables::default());
@@ -525,7 +631,10 @@ fn the_short_form_parses_into_the_classic_three_passes() {
     let e = both.check(&schema, &schema).unwrap_err();
     assert_eq!(e[0].key, "match.reference_pattern");
     let bad = spec("reference_pattern = '('\n");
-    assert_eq!(bad.check(&schema, &schema).unwrap_err()[0].key, "match.reference_pattern");
+    assert_eq!(
+        bad.check(&schema, &schema).unwrap_err()[0].key,
+        "match.reference_pattern"
+    );
 }
 
 #[test]
@@ -564,17 +673,27 @@ fn rule_errors_name_their_key() {
 fn mapping_and_rates_files_parse() {
     let m = ValueMap::parse_csv("ours,theirs\n1200,DE89\n1200,DE02\n").unwrap();
     assert_eq!(m.get("1200"), ["DE89", "DE02"]);
-    assert!(ValueMap::parse_csv("a,b\n").unwrap_err().contains("no column"));
+    assert!(
+        ValueMap::parse_csv("a,b\n")
+            .unwrap_err()
+            .contains("no column")
+    );
     let r = Rates::parse_csv("date,from,to,rate\n2026-03-02,USD,EUR,0.92\n").unwrap();
     let usd = "USD".parse().unwrap();
     let eur = "EUR".parse().unwrap();
-    assert_eq!(r.rate(date("2026-03-09"), usd, eur), Some("0.92".parse().unwrap()));
+    assert_eq!(
+        r.rate(date("2026-03-09"), usd, eur),
+        Some("0.92".parse().unwrap())
+    );
     assert_eq!(r.rate(date("2026-03-01"), usd, eur), None);
     assert!(Rates::parse_csv("date,from,to,rate\n2026-03-02,USD,EUR,-1\n").is_err());
 }
 
+/// A generated row: (amount, day, reference) as small numbers.
+type Gen = (u8, u8, u8);
+
 /// A random reconciliation: amounts from a small set so that candidates compete.
-fn world() -> impl Strategy<Value = (Vec<(u8, u8, u8)>, Vec<(u8, u8, u8)>)> {
+fn world() -> impl Strategy<Value = (Vec<Gen>, Vec<Gen>)> {
     let row = (0u8..4, 0u8..5, 0u8..6); // (amount, day, reference)
     (
         proptest::collection::vec(row.clone(), 0..24),
@@ -605,7 +724,12 @@ date = { ours = "value_date", theirs = "value_date", window_business_days = 1 }
 max_group_size = 3
 "#;
 
-fn tables_of(o: &[(u8, u8, u8)], t: &[(u8, u8, u8)], order: &[usize], order_t: &[usize]) -> (Table, Table) {
+fn tables_of(
+    o: &[(u8, u8, u8)],
+    t: &[(u8, u8, u8)],
+    order: &[usize],
+    order_t: &[usize],
+) -> (Table, Table) {
     // Columns declared up front: an empty side still has its fields.
     let declare = |b: &mut TableBuilder, text: &str| {
         b.date_column("value_date").unwrap();
@@ -617,10 +741,13 @@ fn tables_of(o: &[(u8, u8, u8)], t: &[(u8, u8, u8)], order: &[usize], order_t: &
     declare(&mut b, "reference");
     for &i in order {
         let (a, d, r) = o[i];
-        b.add_date("value_date", date("2026-03-02") + chrono::Days::new(u64::from(d)))
-            .add_decimal("amount", rust_decimal::Decimal::from(10 + i64::from(a)))
-            .add_currency("currency", "EUR".parse().unwrap())
-            .add_text("reference", &format!("INV-00{r}"));
+        b.add_date(
+            "value_date",
+            date("2026-03-02") + chrono::Days::new(u64::from(d)),
+        )
+        .add_decimal("amount", rust_decimal::Decimal::from(10 + i64::from(a)))
+        .add_currency("currency", "EUR".parse().unwrap())
+        .add_text("reference", &format!("INV-00{r}"));
         b.push_row(&format!("L{i:02}"));
     }
     let ot = b.finish().unwrap();
@@ -628,10 +755,13 @@ fn tables_of(o: &[(u8, u8, u8)], t: &[(u8, u8, u8)], order: &[usize], order_t: &
     declare(&mut b, "remittance");
     for &i in order_t {
         let (a, d, r) = t[i];
-        b.add_date("value_date", date("2026-03-02") + chrono::Days::new(u64::from(d)))
-            .add_decimal("amount", rust_decimal::Decimal::from(10 + i64::from(a)))
-            .add_currency("currency", "EUR".parse().unwrap())
-            .add_text("remittance", &format!("PAY INV-00{r}"));
+        b.add_date(
+            "value_date",
+            date("2026-03-02") + chrono::Days::new(u64::from(d)),
+        )
+        .add_decimal("amount", rust_decimal::Decimal::from(10 + i64::from(a)))
+        .add_currency("currency", "EUR".parse().unwrap())
+        .add_text("remittance", &format!("PAY INV-00{r}"));
         b.push_row(&format!("S{i:02}"));
     }
     (ot, b.finish().unwrap())
