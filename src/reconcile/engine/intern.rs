@@ -122,7 +122,7 @@ impl Interner {
     }
 
     fn grow(&mut self) {
-        let len = slots_for((self.ends.len() + 1) * 2);
+        let len = slots_for((self.ends.len() + 1) * 4);
         let mut slots = vec![0u64; len];
         let mask = len - 1;
         for sym in 0..self.ends.len() as u32 {
