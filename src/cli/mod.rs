@@ -13,6 +13,7 @@ macro_rules! outln {
 mod check;
 mod dryrun;
 mod exceptions;
+mod explain;
 mod extract;
 mod report;
 mod run;
@@ -81,10 +82,20 @@ enum Command {
         #[arg(long)]
         statement: PathBuf,
         /// Where to write the pairs: `ledger_id,bank_reference,match_pass`.
+        #[arg(long, required_unless_present = "compare")]
+        out: Option<PathBuf>,
+        /// Replay: another version of the job file; shows what its [match] would change
+        /// (new and lost matches, new breaks, STP rate before and after).
         #[arg(long)]
-        out: PathBuf,
+        compare: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Why a record is matched (the pass, the compared values, the candidates it beat) or why
+    /// it is not; or the same for a match.
+    Explain {
+        #[command(subcommand)]
+        what: ExplainWhat,
     },
     /// What clerk reads from a file (statements, holdings, invoices, or rows), without taking
     /// it: for trying a new bank's or supplier's file before dropping it.
@@ -134,6 +145,22 @@ enum Command {
     Exception {
         #[command(subcommand)]
         action: ExceptionAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ExplainWhat {
+    /// A record by its id (as `clerk exception show` lists it).
+    Record {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A match by its id.
+    Match {
+        id: i64,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -238,8 +265,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ledger,
             statement,
             out,
+            compare,
             json,
-        } => dryrun::reconcile(&cli.config, &job, &ledger, &statement, &out, json),
+        } => dryrun::reconcile(
+            &cli.config,
+            &dryrun::Args {
+                job: &job,
+                ledger: &ledger,
+                statement: &statement,
+                out: out.as_deref(),
+                compare: compare.as_deref(),
+                json,
+            },
+        ),
+        Command::Explain { what } => match what {
+            ExplainWhat::Record { id, json } => explain::record(&cli.config, id, json),
+            ExplainWhat::Match { id, json } => explain::matched(&cli.config, id, json),
+        },
         Command::Extract {
             file,
             format,

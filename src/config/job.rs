@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use regex::Regex;
 use serde::Deserialize;
 
 use super::daemon::{Settings, looks_like_address};
@@ -20,6 +19,7 @@ use crate::model::Side;
 use crate::post::payables::ApAccounts;
 use crate::post::{PostingSpec, PostingTemplate};
 use crate::reconcile::CashRules;
+use crate::reconcile::engine::MatchSpec;
 use crate::reconcile::payables::ApRules;
 use crate::reconcile::positions::PositionRules;
 use crate::reconcile::settlement::SettlementRules;
@@ -185,7 +185,7 @@ struct RawJob {
     schedule: Option<RawSchedule>,
     extract: Option<ExtractSpec>,
     #[serde(rename = "match")]
-    matching: Option<RawMatch>,
+    matching: Option<MatchSpec>,
     posting: Option<PostingSpec>,
     summary: Option<RawSummary>,
     positions: Option<RawPositions>,
@@ -213,17 +213,6 @@ struct RawSchedule {
     calendar: Option<String>,
     /// Overrides the daemon's time zone for this schedule.
     timezone: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMatch {
-    /// Regular expression that finds our references in remittance text.
-    reference_pattern: String,
-    /// Business days value dates may differ by in the amount and batch passes. Default 2.
-    window_business_days: Option<i64>,
-    /// Calendar for business days. Default `default`.
-    calendar: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -417,34 +406,17 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                 }
                 Some(m) => {
                     let cal = calendar("match.calendar", m.calendar.as_deref(), &mut errors);
-                    let window = m.window_business_days.unwrap_or(2);
-                    if !(0..=60).contains(&window) {
-                        errors.push(loc.error(
-                            "match.window_business_days",
-                            format!("expected 0 to 60 business days, found {window}"),
-                        ));
-                    }
-                    match Regex::new(&m.reference_pattern) {
-                        Ok(re) if re.captures_len() <= 2 => Some((
-                            CashRules {
-                                reference_pattern: re,
-                                window_days: window,
-                                calendar: cal.clone(),
-                            },
-                            cal,
-                        )),
-                        Ok(_) => {
-                            errors.push(loc.error(
-                                "match.reference_pattern",
-                                "use at most one capture group: it marks the reference",
-                            ));
-                            None
-                        }
-                        Err(e) => {
-                            errors.push(loc.error(
-                                "match.reference_pattern",
-                                format!("not a valid regular expression: {e}"),
-                            ));
+                    // Mapping and rates files, relative to the install root.
+                    let read = |f: &str| {
+                        std::fs::read_to_string(resolve(ctx.root, f))
+                            .map_err(|e| format!("cannot read: {e}"))
+                    };
+                    match CashRules::from_spec(m, cal.clone(), &read) {
+                        Ok(rules) => Some((rules, cal)),
+                        Err(es) => {
+                            for e in es {
+                                errors.push(loc.error(&e.key, e.message));
+                            }
                             None
                         }
                     }

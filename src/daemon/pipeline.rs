@@ -307,6 +307,9 @@ pub fn reconcile_job(
         return Ok(out);
     }
     let result = reconcile_cash(&ledger, &statement, rules);
+    for w in &result.warnings {
+        tracing::warn!(job = %job.name, "{w}");
+    }
     let at = now();
     let mut names = FileNames::default();
 
@@ -327,7 +330,7 @@ pub fn reconcile_job(
                 record_ids: &ids,
                 entry: &entry,
                 at,
-                explanation: None,
+                explanation: m.explanation.as_deref(),
                 actor: None,
                 reason: None,
             })? {
@@ -373,10 +376,16 @@ pub fn reconcile_job(
         }
     }
 
-    for &i in &result.unmatched_statement {
+    for (k, &i) in result.unmatched_statement.iter().enumerate() {
         let r = &statement[i];
+        let (reason, why) = unmatched_why(
+            result.statement_why.get(k),
+            BreakReason::MissingInLedger,
+            "no open ledger item matches",
+            |row| display_id(&ledger[row].record),
+        );
         let detail = format!(
-            "bank line {} of {} {} value {}{}: no open ledger item matches",
+            "bank line {} of {} {} value {}{}: {why}",
             display_id(&r.record),
             r.record.amount,
             r.record.currency,
@@ -388,28 +397,25 @@ pub fn reconcile_job(
                 .unwrap_or_default()
         );
         let source = names.source_of(u, &r.record)?;
-        out.breaks_opened += open_record_break(
-            u,
-            job,
-            run_id,
-            r,
-            BreakReason::MissingInLedger,
-            &detail,
-            &source,
-            at,
-        )?;
+        out.breaks_opened += open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
     }
 
     // A ledger item is missing from the bank only once the bank has reported days past its
     // value date plus the window; before that it is simply not due yet.
     if let Some(latest) = u.latest_value_date(&job.name, Side::Statement)? {
-        for &i in &result.unmatched_ledger {
+        for (k, &i) in result.unmatched_ledger.iter().enumerate() {
             let r = &ledger[i];
             if calendar.business_days_between(r.record.value_date, latest) <= rules.window_days {
                 continue;
             }
+            let (reason, why) = unmatched_why(
+                result.ledger_why.get(k),
+                BreakReason::MissingOnStatement,
+                &format!("not on any bank statement up to {latest}"),
+                |row| display_id(&statement[row].record),
+            );
             let detail = format!(
-                "ledger item {} {}of {} {} value {}{}: not on any bank statement up to {latest}",
+                "ledger item {} {}of {} {} value {}{}: {why}",
                 display_id(&r.record),
                 r.record
                     .reference
@@ -426,19 +432,55 @@ pub fn reconcile_job(
                     .unwrap_or_default()
             );
             let source = names.source_of(u, &r.record)?;
-            out.breaks_opened += open_record_break(
-                u,
-                job,
-                run_id,
-                r,
-                BreakReason::MissingOnStatement,
-                &detail,
-                &source,
-                at,
-            )?;
+            out.breaks_opened +=
+                open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
         }
     }
     Ok(out)
+}
+
+/// The break reason and the words for an unmatched record, from the matcher's reason: a
+/// counterpart that agreed on all but the amount or the date is named, with the difference.
+fn unmatched_why(
+    why: Option<&crate::reconcile::engine::Unmatched>,
+    missing: BreakReason,
+    missing_words: &str,
+    other: impl Fn(usize) -> String,
+) -> (BreakReason, String) {
+    use crate::reconcile::engine::UnmatchedReason as U;
+    let Some(why) = why else {
+        return (missing, missing_words.to_owned());
+    };
+    let near = why.nearest.as_ref();
+    match why.reason {
+        U::MissingCounterpart => (missing, missing_words.to_owned()),
+        U::Duplicate => (
+            BreakReason::Duplicate,
+            "the same record is here twice; the other one was matched or is open too".to_owned(),
+        ),
+        U::AmountDifference => (
+            BreakReason::AmountDifference,
+            format!(
+                "{} agrees on the keys (pass {}) but differs by {} (allowed {})",
+                near.map_or_else(String::new, |n| other(n.row as usize)),
+                near.map_or("", |n| &n.pass),
+                near.and_then(|n| n.amount_difference)
+                    .map_or_else(|| "?".into(), |d| d.to_string()),
+                near.and_then(|n| n.allowed_difference)
+                    .map_or_else(|| "0".into(), |d| d.to_string()),
+            ),
+        ),
+        U::DateOutsideWindow => (
+            BreakReason::DateOutsideWindow,
+            format!(
+                "{} agrees (pass {}) but is {} business days away (window {})",
+                near.map_or_else(String::new, |n| other(n.row as usize)),
+                near.map_or("", |n| &n.pass),
+                near.and_then(|n| n.date_gap_days).unwrap_or(0),
+                near.and_then(|n| n.window_business_days).unwrap_or(0),
+            ),
+        ),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -50,6 +50,8 @@ use crate::model::securities::{HoldingStatement, TransactionStatement};
 use crate::model::statement::BankStatement;
 
 pub use spec::{Columns, Defaults, ExtractSpec, Layout, SpecError};
+// For `clerk reconcile`, which reads plain CSV layouts straight into columns.
+pub(crate) use spec::{Field, Money};
 
 /// Most problems listed for one file; reading stops there.
 pub const MAX_PROBLEMS: usize = 20;

@@ -261,6 +261,11 @@ pub struct Match {
     pub pass: MatchPass,
     pub ledger: Vec<usize>,
     pub statement: Vec<usize>,
+    /// The name of the job's pass that made it (`None` for a match made by hand).
+    pub rule: Option<Arc<str>>,
+    /// Why, as JSON for the store and `clerk explain`: the compared values, differences,
+    /// score and the candidates it beat.
+    pub explanation: Option<String>,
 }
 
 /// One line of a journal entry. Debits are positive, credits negative, so an entry balances

@@ -1,4 +1,10 @@
-//! Cash reconciliation: bank statement lines against open ledger items, in three passes.
+//! Cash reconciliation: bank statement lines against open ledger items, by the job's
+//! `[match]` passes, run by [`super::engine`].
+//!
+//! This is the daemon's entry point and a thin adapter: records become two tables (ledger
+//! items are "ours", statement lines "theirs", fields named as in [`Record`]), the engine
+//! runs, and its decisions come back as indexes into the slices given. The short `[match]`
+//! form means the three passes of the first releases (see [`engine::legacy_spec`]):
 //!
 //! 1. **reference**: a reference found in the statement line's remittance text (by the job's
 //!    pattern) equals a ledger item's reference, same currency and amount;
@@ -6,29 +12,110 @@
 //! 3. **batch**: one statement line pays every open ledger item of one counterparty, value date
 //!    and currency (their sum), value dates within the window.
 //!
-//! Each pass collects every candidate pair, orders them best first (smallest gap in value
-//! dates, then file order of the ledger side, then of the statement side) and takes a pair only
-//! when neither side is taken yet. So no record is ever used twice, and the outcome is the same
-//! however often it is computed.
+//! Within a pass the best-scored candidates win, ties broken by the records' identities, each
+//! record at most once; so the outcome depends neither on file order nor on how often it is
+//! computed.
 
-use chrono::NaiveDate;
-use regex::Regex;
-use rust_decimal::Decimal;
-use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use crate::model::{Currency, Match, MatchPass, Record, StoredRecord};
+use super::engine::{
+    self, Context, MatchSpec, Plan, Rates, RuleError, RunOptions, Schema, Table, Unmatched,
+    UnmatchedReason, ValueMap,
+};
+use crate::model::{Match, MatchPass, Record, StoredRecord};
 use crate::schedule::Calendar;
 
-/// The rules of a cash reconciliation, from the job file.
+/// The rules of a cash reconciliation, from the job file: the checked passes and the tables
+/// they name.
 #[derive(Clone, Debug)]
 pub struct CashRules {
-    /// Finds our references (invoice numbers) in remittance text, e.g. `INV-\d{9}`. The whole
-    /// match is the reference, unless the pattern has a capture group, which then is.
-    pub reference_pattern: Regex,
-    /// How many business days apart the value dates of a pair may be in passes 2 and 3.
+    pub plan: Arc<Plan>,
+    /// The widest date window of any pass: how long a ledger item may wait for the bank
+    /// before it is missing.
     pub window_days: i64,
-    /// Which days count as business days for the window.
+    /// Which days count as business days for the windows.
     pub calendar: Calendar,
+    pub maps: Arc<BTreeMap<String, ValueMap>>,
+    pub rates: Arc<BTreeMap<String, Rates>>,
+}
+
+impl CashRules {
+    /// Checks `spec` against the fields of records. `read` gives the text of a mapping or
+    /// rates file named in the spec (the caller does the I/O).
+    pub fn from_spec(
+        spec: &MatchSpec,
+        calendar: Calendar,
+        read: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<CashRules, Vec<RuleError>> {
+        let schema = Schema::of_records();
+        let plan = spec.check(&schema, &schema)?;
+        let mut errors = Vec::new();
+        let mut maps = BTreeMap::new();
+        for (name, file) in &spec.maps {
+            match read(file).and_then(|t| ValueMap::parse_csv(&t)) {
+                Ok(m) => {
+                    maps.insert(name.clone(), m);
+                }
+                Err(e) => errors.push(RuleError {
+                    key: format!("match.maps.{name}"),
+                    message: format!("{file}: {e}"),
+                }),
+            }
+        }
+        let mut rates = BTreeMap::new();
+        for (name, file) in &spec.rates {
+            match read(file).and_then(|t| Rates::parse_csv(&t)) {
+                Ok(r) => {
+                    rates.insert(name.clone(), r);
+                }
+                Err(e) => errors.push(RuleError {
+                    key: format!("match.rates.{name}"),
+                    message: format!("{file}: {e}"),
+                }),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(CashRules {
+            window_days: i64::from(plan.widest_window()),
+            plan: Arc::new(plan),
+            calendar,
+            maps: Arc::new(maps),
+            rates: Arc::new(rates),
+        })
+    }
+
+    /// The short form: a reference pattern and a window (tests, and the first releases' jobs).
+    pub fn legacy(
+        reference_pattern: &str,
+        window_days: i64,
+        calendar: Calendar,
+    ) -> Result<CashRules, Vec<RuleError>> {
+        let spec = MatchSpec {
+            reference_pattern: Some(reference_pattern.to_owned()),
+            window_business_days: Some(window_days),
+            ..engine::legacy_spec("x", 0)
+        };
+        let spec = MatchSpec {
+            passes: Vec::new(),
+            ..spec
+        };
+        CashRules::from_spec(&spec, calendar, &|f| Err(format!("no file {f} expected")))
+    }
+
+    /// The engine's context for a run with these rules.
+    pub fn context(&self, options: RunOptions) -> Context<'_> {
+        let mut ctx = Context::new(&self.calendar).with_options(options);
+        for (n, m) in self.maps.iter() {
+            ctx = ctx.with_map(n, m);
+        }
+        for (n, r) in self.rates.iter() {
+            ctx = ctx.with_rates(n, r);
+        }
+        ctx
+    }
 }
 
 /// What the matcher decided. Indexes point into the slices it was given.
@@ -37,6 +124,12 @@ pub struct Outcome {
     pub matches: Vec<Match>,
     pub unmatched_ledger: Vec<usize>,
     pub unmatched_statement: Vec<usize>,
+    /// Why, for each of `unmatched_ledger` (same order); `nearest.row` is a statement index.
+    pub ledger_why: Vec<Unmatched>,
+    /// Why, for each of `unmatched_statement`; `nearest.row` is a ledger index.
+    pub statement_why: Vec<Unmatched>,
+    /// Limits the matcher hit, or why it could not run.
+    pub warnings: Vec<String>,
 }
 
 impl AsRef<Record> for StoredRecord {
@@ -51,267 +144,93 @@ impl AsRef<Record> for Record {
     }
 }
 
-const NONE: u32 = u32::MAX;
+/// The category a pass's matches are filed under: its own name when it is one of the
+/// classic three, else by its shape.
+pub fn pass_category(plan: &Plan, rule: u32) -> MatchPass {
+    let Some((name, grouping, text_key)) = plan.pass_shape(rule) else {
+        return MatchPass::AmountDate;
+    };
+    match name.parse::<MatchPass>() {
+        Ok(MatchPass::Manual) | Err(_) => match grouping {
+            engine::Grouping::OneToOne if text_key => MatchPass::Reference,
+            engine::Grouping::OneToOne => MatchPass::AmountDate,
+            _ => MatchPass::Batch,
+        },
+        Ok(p) => p,
+    }
+}
 
-/// A candidate pair: (gap in calendar days, ledger index, statement index). Sorting these
-/// tuples puts the best candidates first with deterministic tie-breaks.
-type Candidate = (u32, u32, u32);
-
-/// Runs the three passes over `ledger` and `statement` (any slices of records).
+/// Runs the job's passes over `ledger` and `statement` (any slices of records).
 pub fn reconcile_cash<L: AsRef<Record>, S: AsRef<Record>>(
     ledger: &[L],
     statement: &[S],
     rules: &CashRules,
 ) -> Outcome {
-    assert!(
-        ledger.len() < NONE as usize && statement.len() < NONE as usize,
-        "more than 4 billion records in one reconciliation"
-    );
-    let led: Vec<&Record> = ledger.iter().map(AsRef::as_ref).collect();
-    let st: Vec<&Record> = statement.iter().map(AsRef::as_ref).collect();
-    let mut state = State {
-        ledger_taken: vec![false; led.len()],
-        statement_taken: vec![false; st.len()],
-        matches: Vec::new(),
+    let everything_open = |warning: String| Outcome {
+        unmatched_ledger: (0..ledger.len()).collect(),
+        unmatched_statement: (0..statement.len()).collect(),
+        ledger_why: (0..ledger.len()).map(|r| missing(r as u32)).collect(),
+        statement_why: (0..statement.len()).map(|r| missing(r as u32)).collect(),
+        warnings: vec![warning],
+        ..Outcome::default()
     };
+    let tables = Table::from_records(ledger).and_then(|l| Ok((l, Table::from_records(statement)?)));
+    let (ours, theirs) = match tables {
+        Ok(t) => t,
+        Err(e) => return everything_open(format!("matching skipped: {e}")),
+    };
+    // The daemon's batches are small: explain every match as it is made.
+    let ctx = rules.context(RunOptions {
+        threads: 1,
+        explain: true,
+    });
+    match engine::run(&rules.plan, &ours, &theirs, &ctx) {
+        Ok(o) => from_engine(&rules.plan, o),
+        Err(e) => everything_open(format!("matching skipped: {e}")),
+    }
+}
 
-    pass_reference(&led, &st, rules, &mut state);
-    pass_amount_date(&led, &st, rules, &mut state);
-    pass_batch(&led, &st, rules, &mut state);
+fn missing(row: u32) -> Unmatched {
+    Unmatched {
+        row,
+        reason: UnmatchedReason::MissingCounterpart,
+        nearest: None,
+        duplicates: 0,
+    }
+}
 
-    let State {
-        ledger_taken,
-        statement_taken,
-        matches,
-    } = state;
+/// The engine's outcome as indexes into the record slices.
+pub fn from_engine(plan: &Plan, mut o: engine::Outcome) -> Outcome {
+    // Passes in order, then the ledger's order: stable reports.
+    o.matches
+        .sort_by_key(|m| (m.rule, m.ours.iter().min().copied()));
+    let matches: Vec<Match> = o
+        .matches
+        .into_iter()
+        .map(|m| {
+            let mut ledger: Vec<usize> = m.ours.iter().map(|&r| r as usize).collect();
+            let mut statement: Vec<usize> = m.theirs.iter().map(|&r| r as usize).collect();
+            ledger.sort_unstable();
+            statement.sort_unstable();
+            Match {
+                pass: pass_category(plan, m.rule),
+                rule: Some(Arc::clone(&m.pass)),
+                explanation: m
+                    .explanation
+                    .as_deref()
+                    .and_then(|e| serde_json::to_string(e).ok()),
+                ledger,
+                statement,
+            }
+        })
+        .collect();
     Outcome {
         matches,
-        unmatched_ledger: untaken(&ledger_taken),
-        unmatched_statement: untaken(&statement_taken),
-    }
-}
-
-struct State {
-    ledger_taken: Vec<bool>,
-    statement_taken: Vec<bool>,
-    matches: Vec<Match>,
-}
-
-fn untaken(taken: &[bool]) -> Vec<usize> {
-    taken
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| !**t)
-        .map(|(i, _)| i)
-        .collect()
-}
-
-fn gap(a: NaiveDate, b: NaiveDate) -> u32 {
-    (a - b).num_days().unsigned_abs().min(u32::MAX as u64) as u32
-}
-
-fn within_window(rules: &CashRules, a: NaiveDate, b: NaiveDate) -> bool {
-    let (from, to) = if a <= b { (a, b) } else { (b, a) };
-    rules.calendar.business_days_between(from, to) <= rules.window_days
-}
-
-/// An index of records by key: the first record per key in a map, the rest chained through
-/// `next` (a linked list in a flat vector: no allocation per key).
-struct Chains<K> {
-    head: FxHashMap<K, u32>,
-    next: Vec<u32>,
-}
-
-impl<K: std::hash::Hash + Eq> Chains<K> {
-    fn new(len: usize, keys: impl Iterator<Item = (usize, K)>) -> Self {
-        let mut head = FxHashMap::with_capacity_and_hasher(len / 2, Default::default());
-        let mut next = vec![NONE; len];
-        // Walk in reverse so each chain lists records in file order.
-        let mut items: Vec<(usize, K)> = keys.collect();
-        while let Some((i, k)) = items.pop() {
-            if let Some(prev) = head.insert(k, i as u32) {
-                next[i] = prev;
-            }
-        }
-        Chains { head, next }
-    }
-
-    fn walk(&self, key: &K) -> ChainIter<'_> {
-        ChainIter {
-            next: &self.next,
-            at: self.head.get(key).copied().unwrap_or(NONE),
-        }
-    }
-}
-
-struct ChainIter<'a> {
-    next: &'a [u32],
-    at: u32,
-}
-
-impl Iterator for ChainIter<'_> {
-    type Item = usize;
-    fn next(&mut self) -> Option<usize> {
-        if self.at == NONE {
-            return None;
-        }
-        let i = self.at as usize;
-        self.at = self.next[i];
-        Some(i)
-    }
-}
-
-/// Takes candidates best first, each side at most once; returns the accepted (ledger, statement).
-fn assign(mut candidates: Vec<Candidate>, state: &mut State) -> Vec<(usize, usize)> {
-    candidates.sort_unstable();
-    let mut accepted = Vec::new();
-    for (_, l, s) in candidates {
-        let (l, s) = (l as usize, s as usize);
-        if !state.ledger_taken[l] && !state.statement_taken[s] {
-            state.ledger_taken[l] = true;
-            state.statement_taken[s] = true;
-            accepted.push((l, s));
-        }
-    }
-    accepted
-}
-
-fn pass_reference(led: &[&Record], st: &[&Record], rules: &CashRules, state: &mut State) {
-    let by_reference = Chains::new(
-        led.len(),
-        led.iter()
-            .enumerate()
-            .filter_map(|(i, r)| r.reference.as_deref().map(|k| (i, k))),
-    );
-    let group = usize::from(rules.reference_pattern.captures_len() > 1);
-    let mut candidates = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for (s, line) in st.iter().enumerate() {
-        let Some(text) = line.remittance.as_deref() else {
-            continue;
-        };
-        seen.clear();
-        let found = references(&rules.reference_pattern, group, text);
-        for reference in found {
-            if seen.contains(&reference) {
-                continue;
-            }
-            seen.push(reference);
-            for l in by_reference.walk(&reference) {
-                let item = led[l];
-                if item.currency == line.currency && item.amount == line.amount {
-                    candidates.push((gap(item.value_date, line.value_date), l as u32, s as u32));
-                }
-            }
-        }
-    }
-    for (l, s) in assign(candidates, state) {
-        state.matches.push(Match {
-            pass: MatchPass::Reference,
-            ledger: vec![l],
-            statement: vec![s],
-        });
-    }
-}
-
-fn references<'t>(pattern: &Regex, group: usize, text: &'t str) -> Vec<&'t str> {
-    if group == 0 {
-        pattern.find_iter(text).map(|m| m.as_str()).collect()
-    } else {
-        pattern
-            .captures_iter(text)
-            .filter_map(|c| c.get(group).map(|m| m.as_str()))
-            .collect()
-    }
-}
-
-fn pass_amount_date(led: &[&Record], st: &[&Record], rules: &CashRules, state: &mut State) {
-    let by_amount = Chains::new(
-        led.len(),
-        led.iter()
-            .enumerate()
-            .filter(|(i, _)| !state.ledger_taken[*i])
-            .map(|(i, r)| (i, (r.currency, r.amount))),
-    );
-    let mut candidates = Vec::new();
-    for (s, line) in st.iter().enumerate() {
-        if state.statement_taken[s] {
-            continue;
-        }
-        for l in by_amount.walk(&(line.currency, line.amount)) {
-            let item = led[l];
-            if within_window(rules, item.value_date, line.value_date) {
-                candidates.push((gap(item.value_date, line.value_date), l as u32, s as u32));
-            }
-        }
-    }
-    for (l, s) in assign(candidates, state) {
-        state.matches.push(Match {
-            pass: MatchPass::AmountDate,
-            ledger: vec![l],
-            statement: vec![s],
-        });
-    }
-}
-
-fn pass_batch(led: &[&Record], st: &[&Record], rules: &CashRules, state: &mut State) {
-    // Open ledger items by (counterparty, value date, currency); items without a counterparty
-    // cannot form a batch.
-    let mut groups: FxHashMap<(&str, NaiveDate, Currency), Vec<u32>> = FxHashMap::default();
-    for (i, r) in led.iter().enumerate() {
-        if state.ledger_taken[i] {
-            continue;
-        }
-        if let Some(cp) = r.counterparty.as_deref() {
-            groups
-                .entry((cp, r.value_date, r.currency))
-                .or_default()
-                .push(i as u32);
-        }
-    }
-    // Each group of two or more, by its lead (first item in file order), with its sum.
-    let mut batches: Vec<Vec<u32>> = groups.into_values().filter(|g| g.len() >= 2).collect();
-    batches.sort_unstable_by_key(|g| g[0]);
-    let by_sum = Chains::new(
-        batches.len(),
-        batches.iter().enumerate().map(|(b, members)| {
-            let first = led[members[0] as usize];
-            let sum: Decimal = members.iter().map(|&m| led[m as usize].amount).sum();
-            (b, (first.currency, sum))
-        }),
-    );
-    let mut candidates = Vec::new();
-    for (s, line) in st.iter().enumerate() {
-        if state.statement_taken[s] {
-            continue;
-        }
-        for b in by_sum.walk(&(line.currency, line.amount)) {
-            let day = led[batches[b][0] as usize].value_date;
-            if within_window(rules, day, line.value_date) {
-                // The batch index stands in for the ledger side while assigning; batches are
-                // sorted by lead, so their order is the ledger's file order.
-                candidates.push((gap(day, line.value_date), b as u32, s as u32));
-            }
-        }
-    }
-    candidates.sort_unstable();
-    let mut batch_taken = vec![false; batches.len()];
-    for (_, b, s) in candidates {
-        let (b, s) = (b as usize, s as usize);
-        if batch_taken[b] || state.statement_taken[s] {
-            continue;
-        }
-        batch_taken[b] = true;
-        state.statement_taken[s] = true;
-        let ledger: Vec<usize> = batches[b].iter().map(|&m| m as usize).collect();
-        for &l in &ledger {
-            state.ledger_taken[l] = true;
-        }
-        state.matches.push(Match {
-            pass: MatchPass::Batch,
-            ledger,
-            statement: vec![s],
-        });
+        unmatched_ledger: o.unmatched_ours.iter().map(|u| u.row as usize).collect(),
+        unmatched_statement: o.unmatched_theirs.iter().map(|u| u.row as usize).collect(),
+        ledger_why: o.unmatched_ours,
+        statement_why: o.unmatched_theirs,
+        warnings: o.warnings,
     }
 }
 
@@ -319,6 +238,7 @@ fn pass_batch(led: &[&Record], st: &[&Record], rules: &CashRules, state: &mut St
 mod tests {
     use super::*;
     use crate::model::{Side, Source};
+    use chrono::NaiveDate;
     use std::sync::Arc;
 
     fn date(s: &str) -> NaiveDate {
@@ -368,11 +288,7 @@ mod tests {
     }
 
     fn rules() -> CashRules {
-        CashRules {
-            reference_pattern: Regex::new(r"INV-\d{3}").unwrap(),
-            window_days: 2,
-            calendar: Calendar::weekends_only(),
-        }
+        CashRules::legacy(r"INV-\d{3}", 2, Calendar::weekends_only()).unwrap()
     }
 
     fn summary(o: &Outcome) -> Vec<(MatchPass, Vec<usize>, Vec<usize>)> {
@@ -485,8 +401,7 @@ mod tests {
 
     #[test]
     fn capture_group_selects_the_reference() {
-        let mut r = rules();
-        r.reference_pattern = Regex::new(r"REF:(INV-\d{3})").unwrap();
+        let r = CashRules::legacy(r"REF:(INV-\d{3})", 2, Calendar::weekends_only()).unwrap();
         let l = [ledger("1", "2026-03-02", "1.00", "INV-001", "A")];
         let s = [line("B1", "2026-03-09", "1.00", "REF:INV-001")];
         let o = reconcile_cash(&l, &s, &r);

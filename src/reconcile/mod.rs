@@ -5,6 +5,7 @@
 //! with the outcome (post entries, open or close breaks).
 
 pub mod cash;
+pub mod engine;
 pub mod payables;
 pub mod positions;
 pub mod settlement;

@@ -248,6 +248,10 @@ pub trait Unit {
     ) -> Result<()>;
     /// One record with its scope, and whether it is matched already.
     fn record_by_id(&mut self, id: i64) -> Result<Option<(String, StoredRecord, bool)>>;
+    /// The match a record belongs to, if any (`clerk explain`).
+    fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>>;
+    /// One match with its records and the matcher's explanation (`clerk explain`).
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRow>>;
 
     // ---- outgoing mail ---------------------------------------------------------------------
     /// Queues a message; `false` if one with this Message-ID is already queued or sent.
@@ -453,6 +457,23 @@ pub struct NewDocument {
     pub key: Option<String>,
     pub as_of: Option<NaiveDate>,
     pub body: String,
+}
+
+/// A match as stored: who or what made it, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct MatchRow {
+    pub id: i64,
+    pub job: String,
+    pub run_id: i64,
+    pub pass: String,
+    pub created_at: String,
+    /// The matcher's explanation (JSON), when it gave one.
+    pub explanation: Option<String>,
+    /// Who forced it and why, for a match made by hand.
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+    /// The records it settles, by id.
+    pub record_ids: Vec<i64>,
 }
 
 pub struct NewMatch<'a> {

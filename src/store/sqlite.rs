@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0003_break_workflow.sql"),
     include_str!("migrations/sqlite/0004_mailboxes.sql"),
     include_str!("migrations/sqlite/0005_stage_times.sql"),
+    include_str!("migrations/sqlite/0006_match_explanations.sql"),
     include_str!("migrations/sqlite/0007_break_subjects.sql"),
     include_str!("migrations/sqlite/0008_payables.sql"),
 ];
@@ -1233,6 +1234,53 @@ impl Unit for SqliteUnit<'_, '_> {
             .into_iter()
             .next()
             .map(|r| (scope, r, match_id.is_some())))
+    }
+
+    fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>> {
+        let m: Option<Option<i64>> = self
+            .tx
+            .prepare_cached("SELECT match_id FROM records WHERE id = ?")
+            .and_then(|mut s| s.query_row([record_id], |r| r.get(0)).optional())
+            .map_err(map_err)?;
+        Ok(m.flatten())
+    }
+
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRow>> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT id, job, run_id, pass, created_at, explanation, actor, reason
+                 FROM matches WHERE id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(MatchRow {
+                        id: r.get(0)?,
+                        job: r.get(1)?,
+                        run_id: r.get(2)?,
+                        pass: r.get(3)?,
+                        created_at: r.get(4)?,
+                        explanation: r.get(5)?,
+                        actor: r.get(6)?,
+                        reason: r.get(7)?,
+                        record_ids: Vec::new(),
+                    })
+                })
+                .optional()
+            })
+            .map_err(map_err)?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        row.record_ids = self
+            .tx
+            .prepare_cached("SELECT id FROM records WHERE match_id = ? ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([id], |r| r.get(0))?
+                    .collect::<std::result::Result<Vec<i64>, _>>()
+            })
+            .map_err(map_err)?;
+        Ok(Some(row))
     }
 
     fn enqueue_mail(&mut self, m: &NewMail<'_>) -> Result<bool> {

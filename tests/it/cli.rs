@@ -238,3 +238,100 @@ fn output_piped_into_a_pager_that_quits_early_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn reconcile_compare_shows_what_a_changed_job_file_would_change() {
+    let i = Install::new();
+    // The same job with no room for value dates to differ: the amount_date and batch passes
+    // lose what they found on days apart.
+    let changed = fs::read_to_string(i.path("jobs/bank-reconciliation.toml"))
+        .unwrap()
+        .replace("window_business_days = 2 }", "window_business_days = 0 }");
+    let changed_path = i.path("bank-window-0.toml");
+    fs::write(&changed_path, changed).unwrap();
+    let o = i.clerk(&[
+        "reconcile",
+        "bank-reconciliation",
+        "--ledger",
+        fixture("gen_cash/ledger.csv").to_str().unwrap(),
+        "--statement",
+        fixture("gen_cash/statement.csv").to_str().unwrap(),
+        "--compare",
+        changed_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lost = r["lost_matches"].as_array().unwrap();
+    assert!(!lost.is_empty(), "{r}");
+    assert!(lost.iter().all(|m| m[2] == "amount_date"), "{r}");
+    assert_eq!(r["new_matches"].as_array().unwrap().len(), 0, "{r}");
+    assert!(
+        r["stp_rate_after"].as_f64() < r["stp_rate_before"].as_f64(),
+        "{r}"
+    );
+    // Every item the change leaves open is one it matched before, now out of the window.
+    let new_breaks = r["new_breaks"].as_array().unwrap();
+    assert_eq!(new_breaks.len(), 2 * lost.len(), "{r}");
+    assert!(
+        new_breaks.iter().all(|b| b[2] == "date_outside_window"),
+        "{r}"
+    );
+}
+
+#[test]
+fn explain_says_which_pass_matched_a_record_and_why_another_is_open() {
+    use crate::daemon::{LEDGER, STATEMENT};
+    let i = Install::new();
+    let (l, s) = (i.path("ledger.csv"), i.path("statement.csv"));
+    fs::write(&l, LEDGER).unwrap();
+    fs::write(&s, STATEMENT).unwrap();
+    for (job, f) in [("ledger-import", &l), ("bank-reconciliation", &s)] {
+        let o = i.clerk(&["job", "run", job, f.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let id_of = |side: &str, amount: &str| -> i64 {
+        i.db()
+            .query_row(
+                "SELECT id FROM records WHERE side = ?1 AND amount = ?2",
+                [side, amount],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // GAMMA AG's two items, paid together by one line.
+    let gamma = id_of("ledger", "10.00");
+    let why = i.json(&["explain", "record", &gamma.to_string()]);
+    let m = &why["matched"];
+    assert_eq!(m["why"]["pass"], "batch", "{why}");
+    assert_eq!(m["why"]["grouping"], "many_to_one", "{why}");
+    assert_eq!(m["why"]["amount"]["difference"], "0.00", "{why}");
+    assert_eq!(m["record_ids"].as_array().unwrap().len(), 3, "{why}");
+    let text = i.clerk(&["explain", "match", &m["id"].to_string()]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("pass batch (many_to_one)"), "{text}");
+
+    // The reference pass explains the key it found in the remittance text.
+    let acme = id_of("ledger", "100.00");
+    let why = i.json(&["explain", "record", &acme.to_string()]);
+    let key = &why["matched"]["why"]["keys"][0];
+    assert_eq!(key["method"], "pattern", "{why}");
+    assert_eq!(key["agreed_on"][0], "INV-000000001", "{why}");
+
+    // The bank fee has no counterpart: it is open, and says so.
+    let fee = id_of("statement", "12.34");
+    let why = i.json(&["explain", "record", &fee.to_string()]);
+    assert!(why["matched"].is_null(), "{why}");
+    assert_eq!(why["breaks"][0]["reason"], "missing_in_ledger", "{why}");
+
+    // Stored with the match: the rule and score columns read out of the explanation.
+    let (rule, score): (String, f64) = i
+        .db()
+        .query_row(
+            "SELECT rule, score FROM matches WHERE id = ?1",
+            [m["id"].as_i64().unwrap()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((rule.as_str(), score), ("batch", 1.0));
+}

@@ -1,0 +1,39 @@
+//! The matching engine: a job's `[match]` rules ([`MatchSpec`]) run over two columnar
+//! [`Table`]s, ours (the books) and theirs (the bank, the custodian).
+//!
+//! A run goes pass by pass. Each pass finds every candidate among the items still open
+//! (keys agree, amounts within tolerance, dates within the window), scores them, and assigns
+//! them globally: best score first, ties broken by the items' identities (never by their
+//! position in a file), each item at most once. What is left at the end gets a reason.
+//!
+//! **Invariant:** no I/O; the same tables and rules give the same [`Outcome`] whatever the
+//! order of the rows and however many threads run it.
+
+mod context;
+mod csv;
+mod explain;
+mod intern;
+mod keys;
+mod legacy;
+mod outcome;
+mod par;
+mod run;
+mod spec;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+pub use context::{Context, Rates, RunError, RunOptions, ValueMap};
+pub use csv::{CsvColumn, CsvError, CsvKind, CsvLayout, load_csv};
+pub use legacy::legacy_spec;
+pub use outcome::{
+    AmountExplained, DateExplained, Explanation, KeyExplained, LostBecause, MatchDecision,
+    NearMiss, Outcome, Rows, RunnerUp, RunnerUpExplained, Score, Unmatched, UnmatchedReason,
+};
+pub use run::run;
+pub use spec::{
+    AmountSpec, DateSpec, DecimalValue, FxSpec, Grouping, KeySpec, MatchSpec, PassSpec, Plan,
+    RuleError,
+};
+pub use table::{ColumnId, FieldKind, Schema, Table, TableBuilder, TableError, TextStorage};
