@@ -90,16 +90,31 @@ fn main() {
         return;
     }
     let python = python.display().to_string();
-    let sizes: Vec<u64> = env_or("CLERK_BENCH_SIZES", "100000,1000000,5000000")
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this too (a debug build),
+    // and then one small size is enough to check that the bench works and scores 1.0.
+    let testing = !std::env::args().any(|a| a == "--bench");
+    let (default_sizes, default_runs) = if testing {
+        ("20000", "1")
+    } else {
+        ("100000,1000000,5000000", "3")
+    };
+    let sizes: Vec<u64> = env_or("CLERK_BENCH_SIZES", default_sizes)
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let runs: usize = env_or("CLERK_BENCH_RUNS", "3").parse().unwrap_or(3).max(1);
-    let others: Vec<String> = env_or("CLERK_BENCH_OTHERS", "")
-        .split(',')
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let runs: usize = env_or("CLERK_BENCH_RUNS", default_runs)
+        .parse()
+        .unwrap_or(3)
+        .max(1);
+    let others: Vec<String> = if testing {
+        Vec::new()
+    } else {
+        env_or("CLERK_BENCH_OTHERS", "")
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
     let work = PathBuf::from(env_or("CLERK_BENCH_WORK", "/tmp/clerk-bench"));
     let clerk = env!("CARGO_BIN_EXE_clerk-bench").to_owned();
 
@@ -197,5 +212,16 @@ fn main() {
             "| {} | {} | {:.2} s | {:.0} MiB | {} | {} |",
             r.n, r.tool, r.wall, r.rss_mib, r.precision, r.recall
         );
+    }
+    if testing {
+        for r in rows.iter().filter(|r| r.tool == "clerk") {
+            assert!(
+                r.precision == "1.0" && r.recall == "1.0",
+                "clerk at N = {}: precision {}, recall {}",
+                r.n,
+                r.precision,
+                r.recall
+            );
+        }
     }
 }
