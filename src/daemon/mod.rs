@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
@@ -61,18 +61,50 @@ enum Work {
 
 /// What every task shares.
 struct Shared {
-    config: Arc<Config>,
+    /// The configuration in use; SIGHUP swaps it whole. Each unit of work and each task
+    /// generation takes one snapshot (`Shared::config`) and keeps it to its end.
+    config: RwLock<Arc<Config>>,
     /// The one store connection; used on blocking threads only, never across an await.
     store: Arc<Mutex<Box<dyn Store>>>,
-    mailer: Mailer,
+    /// Mail delivery as the configuration in use says; swapped with it.
+    mailer: RwLock<Arc<Mailer>>,
     /// Wakes the mailer when new mail is queued.
     mail_queued: Notify,
     /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
     scanner_alive: AtomicI64,
 }
 
+impl Shared {
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn mailer(&self) -> Arc<Mailer> {
+        self.mailer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // A closed channel: no reloads.
+    let (_, reload) = mpsc::unbounded_channel();
+    run_reloadable(config, shutdown, reload).await
+}
+
+/// Runs the daemon until `shutdown` completes, reloading the configuration and jobs from
+/// `config.file` each time `reload` receives (SIGHUP). A new configuration that does not load
+/// is refused: the one in use stays, the error is logged and mailed to `alerts_to`.
+pub async fn run_reloadable(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    mut reload: mpsc::UnboundedReceiver<()>,
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
     info!(config = %config.file.display(), jobs = config.jobs.len(), "clerk starting");
 
@@ -84,14 +116,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await?
         .with_context(|| format!("opening the store {}", config.settings.store_path.display()))?;
     info!(store = %store.describe(), "store open");
+    // Mail leased by a previous daemon that was killed mid-delivery would otherwise wait for
+    // its lease to run out (minutes). Released now and sent again under the same Message-ID.
+    let mut store = store;
+    match store::in_unit(store.as_mut(), |u| u.release_mail_leases(Utc::now())) {
+        Ok(0) => {}
+        Ok(n) => {
+            warn!(
+                messages = n,
+                "mail leased by the previous run was not confirmed sent; it is due again"
+            )
+        }
+        Err(e) => warn!(error = %e, "could not release the previous run's mail leases"),
+    }
 
     let mailer = Mailer::new(config.mail.delivery.clone()).context("setting up mail delivery")?;
     info!(mail = %mailer.describe(), "mail delivery ready");
 
     let shared = Arc::new(Shared {
-        config: config.clone(),
+        config: RwLock::new(config.clone()),
         store: Arc::new(Mutex::new(store)),
-        mailer,
+        mailer: RwLock::new(Arc::new(mailer)),
         mail_queued: Notify::new(),
         scanner_alive: AtomicI64::new(now_millis()),
     });
@@ -121,18 +166,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         info!(files = recovered, "unfinished files queued");
     }
 
+    // Long-lived: they take the configuration in use for each unit of work or delivery.
     let tasks: Vec<(&str, JoinHandle<()>)> = vec![
         (
             "worker",
             tokio::spawn(worker(shared.clone(), work_rx, stop_rx.clone())),
-        ),
-        (
-            "scanner",
-            tokio::spawn(scanner(shared.clone(), work_tx.clone(), stop_rx.clone())),
-        ),
-        (
-            "scheduler",
-            tokio::spawn(scheduler(shared.clone(), work_tx.clone(), stop_rx.clone())),
         ),
         (
             "mailer",
@@ -143,28 +181,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             tokio::spawn(watchdog(shared.clone(), stop_rx.clone())),
         ),
     ];
-    let mut tasks = tasks;
-    for name in config.mailboxes.keys() {
-        tasks.push((
-            "mailbox",
-            tokio::spawn(mailbox_task(
-                shared.clone(),
-                name.clone(),
-                work_tx.clone(),
-                stop_rx.clone(),
-            )),
-        ));
-    }
-    drop(work_tx);
+    // The scanner, scheduler and mailbox readers are started per configuration: a reload
+    // stops them, swaps the configuration and starts them again.
+    let mut generation = Generation::start(&shared, &work_tx);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     info!("clerk running");
 
-    shutdown.await;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = reload.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                if let Some(next) = reload_config(&shared).await {
+                    generation.stop().await;
+                    *shared.config.write().unwrap_or_else(|p| p.into_inner()) = next.0;
+                    *shared.mailer.write().unwrap_or_else(|p| p.into_inner()) = next.1;
+                    generation = Generation::start(&shared, &work_tx);
+                    let config = shared.config();
+                    info!(config = %config.file.display(), jobs = config.jobs.len(), mailboxes = config.mailboxes.len(), "configuration reloaded");
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+    drop(work_tx);
     info!("stopping: finishing the current unit of work");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
-    let deadline = tokio::time::Instant::now() + config.settings.drain_timeout;
-    for (name, handle) in tasks {
+    let _ = generation.stop.send(true);
+    let deadline = tokio::time::Instant::now() + shared.config().settings.drain_timeout;
+    for (name, handle) in tasks.into_iter().chain(generation.tasks) {
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(task = name, error = %e, "task ended abnormally"),
@@ -176,6 +223,102 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     info!("clerk stopped");
     Ok(())
+}
+
+/// The tasks that follow the configuration: started with one, stopped before the next.
+struct Generation {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Generation {
+    fn start(shared: &Arc<Shared>, work: &mpsc::Sender<Work>) -> Generation {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = vec![
+            (
+                "scanner",
+                tokio::spawn(scanner(shared.clone(), work.clone(), stop_rx.clone())),
+            ),
+            (
+                "scheduler",
+                tokio::spawn(scheduler(shared.clone(), work.clone(), stop_rx.clone())),
+            ),
+        ];
+        for name in shared.config().mailboxes.keys() {
+            tasks.push((
+                "mailbox",
+                tokio::spawn(mailbox_task(
+                    shared.clone(),
+                    name.clone(),
+                    work.clone(),
+                    stop_rx.clone(),
+                )),
+            ));
+        }
+        Generation { stop, tasks }
+    }
+
+    /// Stops the tasks and waits for them: each finishes what it handed the worker first.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for (name, handle) in self.tasks {
+            if let Err(e) = handle.await {
+                error!(task = name, error = %e, "task ended abnormally");
+            }
+        }
+    }
+}
+
+/// Loads the configuration file again for a reload. `None` (and an ERROR line and an alert
+/// mail) when it does not load or cannot be put to use; the configuration in use stays.
+async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>)> {
+    let current = shared.config();
+    let file = current.file.clone();
+    info!(config = %file.display(), "SIGHUP: reloading the configuration and jobs");
+    let loaded = tokio::task::spawn_blocking(move || -> Result<(Config, Mailer), String> {
+        let next = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let mailer =
+            Mailer::new(next.mail.delivery.clone()).map_err(|e| format!("mail delivery: {e}"))?;
+        prepare_folders(&next).map_err(|e| format!("{e:#}"))?;
+        Ok((next, mailer))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    match loaded {
+        Ok((next, mailer)) => {
+            if next.settings.store_path != current.settings.store_path {
+                warn!(
+                    store = %next.settings.store_path.display(),
+                    "a new store path takes effect at the next restart; the store in use stays"
+                );
+            }
+            Some((Arc::new(next), Arc::new(mailer)))
+        }
+        Err(why) => {
+            error!(config = %current.file.display(), error = %why, "the new configuration is invalid; keeping the one in use");
+            let what = format!(
+                "clerk was asked to reload its configuration ({}), but the new configuration \
+                 is invalid, so clerk keeps running with the one it had.\n\n{why}",
+                current.file.display()
+            );
+            let store = shared.store.clone();
+            let queued = tokio::task::spawn_blocking(move || {
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                store::in_unit(guard.as_mut(), |u| {
+                    pipeline::queue_alert(u, &current, "clerk-config", None, &what, Utc::now())
+                })
+            })
+            .await;
+            match queued {
+                Ok(Ok(())) => shared.mail_queued.notify_one(),
+                Ok(Err(e)) => {
+                    error!(error = %e, "could not queue the alert about the configuration")
+                }
+                Err(e) => error!(error = %e, "queueing the alert panicked"),
+            }
+            None
+        }
+    }
 }
 
 /// Creates the folders clerk writes to, and the watched folders, when missing.
@@ -251,7 +394,7 @@ async fn worker(
 
 /// Runs one unit of work. On a transient store error hands the work back for a retry.
 async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreError)> {
-    let config = shared.config.clone();
+    let config = shared.config();
     match item {
         Work::File {
             job,
@@ -510,8 +653,8 @@ pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &File
 // ---- scanner ------------------------------------------------------------------------------
 
 async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
-    let watched: Vec<(String, Watch)> = shared
-        .config
+    let config = shared.config();
+    let watched: Vec<(String, Watch)> = config
         .jobs
         .iter()
         .filter_map(|j| j.watch.clone().map(|w| (j.name.clone(), w)))
@@ -524,7 +667,7 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
     let (_events, mut events) = FolderEvents::start(&folders);
     let mut settlers: HashMap<String, Settler> = HashMap::new();
     let mut unreachable: HashMap<String, bool> = HashMap::new();
-    let mut tick = tokio::time::interval(shared.config.settings.rescan_interval);
+    let mut tick = tokio::time::interval(config.settings.rescan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -601,7 +744,7 @@ async fn mailbox_task(
     work: mpsc::Sender<Work>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(mb) = shared.config.mailboxes.get(&name).cloned() else {
+    let Some(mb) = shared.config().mailboxes.get(&name).cloned() else {
         return;
     };
     let mut backoff = Duration::from_secs(1);
@@ -789,7 +932,7 @@ async fn maildir_pass(
 
 async fn scheduler(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
     let scheduled: Vec<Job> = shared
-        .config
+        .config()
         .jobs
         .iter()
         .filter(|j| j.schedule.is_some())
@@ -889,7 +1032,7 @@ const MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 async fn mail_sender(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
-        let round = deliver_due(&shared.store, &shared.mailer, &stop).await;
+        let round = deliver_due(&shared.store, &shared.mailer(), &stop).await;
         if *stop.borrow() {
             return;
         }
@@ -1020,7 +1163,7 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // The scanner turns every rescan interval; if it has not for a long while, something is
     // stuck and systemd should restart us.
     let stale_after =
-        (shared.config.settings.rescan_interval * 10).max(Duration::from_micros(usec));
+        (shared.config().settings.rescan_interval * 10).max(Duration::from_micros(usec));
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,

@@ -132,6 +132,7 @@ pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Optio
 }
 
 /// Files left in the processing folder by a previous run that stopped before finishing them.
+/// Temp files of a write that run did not finish are removed.
 pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
     let dir = watch.processing_dir();
     let entries = match fs::read_dir(&dir) {
@@ -145,6 +146,12 @@ pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
+        if fsx::is_stale_temp(&name) {
+            // Half a copy or an attachment being staged when the last run was killed; the
+            // original is still in the mailbox or the processing folder.
+            let _ = fs::remove_file(entry.path());
+            continue;
+        }
         if name.starts_with('.') || !entry.metadata().is_ok_and(|m| m.is_file()) {
             continue;
         }

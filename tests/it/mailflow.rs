@@ -12,7 +12,7 @@ use crate::support::install::{Install, wait_until};
 const BANK: &str = "statements@bank.example.com";
 
 /// A mail with attachments, base64-encoded, as a mail client sends it.
-fn mail(from: &str, subject: &str, message_id: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn mail(from: &str, subject: &str, message_id: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
     use std::fmt::Write as _;
     let mut m = String::new();
     let _ = write!(

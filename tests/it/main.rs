@@ -25,3 +25,6 @@ mod workflow;
 
 /// Mail through the whole daemon: Dovecot and a Maildir, crashes, dropped connections.
 mod mailflow;
+
+/// Faults: SIGKILL at random moments while files and mail stream in.
+mod crashloop;
