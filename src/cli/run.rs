@@ -148,7 +148,7 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
     let mailer = Mailer::new(config.mail.delivery.clone())?;
     let rt = runtime()?;
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let round = rt.block_on(daemon::deliver_due(&store, &mailer, &stop_rx));
+    let round = rt.block_on(daemon::deliver_due(&store, &mailer, &stop_rx, None));
     if round.sent + round.failed > 0 {
         outln!(
             "mail: {} delivered, {} to retry ({})",

@@ -59,6 +59,17 @@ enum Work {
     },
 }
 
+impl Work {
+    /// What this is about, for a log line: the job and file, the mailbox and message.
+    fn describe(&self) -> String {
+        match self {
+            Work::File { job, claimed, .. } => format!("file {} of job {job}", claimed.name),
+            Work::Fire { job, at } => format!("scheduled run of job {job} at {at}"),
+            Work::Mail { mailbox, key, .. } => format!("message {key} of mailbox {mailbox}"),
+        }
+    }
+}
+
 /// What every task shares.
 struct Shared {
     /// The configuration in use; SIGHUP swaps it whole. Each unit of work and each task
@@ -70,6 +81,8 @@ struct Shared {
     mailer: RwLock<Arc<Mailer>>,
     /// Wakes the mailer when new mail is queued.
     mail_queued: Notify,
+    /// What the SMTP server accepted, written down before the store is told.
+    sent: SentJournal,
     /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
     scanner_alive: AtomicI64,
 }
@@ -116,9 +129,14 @@ pub async fn run_reloadable(
         .await?
         .with_context(|| format!("opening the store {}", config.settings.store_path.display()))?;
     info!(store = %store.describe(), "store open");
+    // Mail the previous daemon handed over but did not get to record as sent: recorded now.
+    let mut store = store;
+    let sent = SentJournal::open(&config.settings.state_dir.join(SENT_JOURNAL))
+        .context("opening the journal of sent mail")?;
+    sent.settle(store.as_mut())
+        .context("recording mail sent before the last stop")?;
     // Mail leased by a previous daemon that was killed mid-delivery would otherwise wait for
     // its lease to run out (minutes). Released now and sent again under the same Message-ID.
-    let mut store = store;
     match store::in_unit(store.as_mut(), |u| u.release_mail_leases(Utc::now())) {
         Ok(0) => {}
         Ok(n) => {
@@ -138,6 +156,7 @@ pub async fn run_reloadable(
         store: Arc::new(Mutex::new(store)),
         mailer: RwLock::new(Arc::new(mailer)),
         mail_queued: Notify::new(),
+        sent,
         scanner_alive: AtomicI64::new(now_millis()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -378,7 +397,7 @@ async fn worker(
                 Err((again, e)) => {
                     // The store is unavailable (locked, full, read-only): the file stays in
                     // processing and the same work is tried again.
-                    error!(error = %e, retry_in = ?backoff, "unit of work failed; will retry");
+                    error!(work = %again.describe(), error = %e, retry_in = ?backoff, "unit of work failed; will retry");
                     item = again;
                     tokio::select! {
                         _ = stopped(&mut stop) => return,
@@ -1032,7 +1051,7 @@ const MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 async fn mail_sender(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
-        let round = deliver_due(&shared.store, &shared.mailer(), &stop).await;
+        let round = deliver_due(&shared.store, &shared.mailer(), &stop, Some(&shared.sent)).await;
         if *stop.borrow() {
             return;
         }
@@ -1078,6 +1097,7 @@ pub async fn deliver_due(
     store: &Arc<Mutex<Box<dyn Store>>>,
     mailer: &Mailer,
     stop: &watch::Receiver<bool>,
+    journal: Option<&SentJournal>,
 ) -> DeliveryRound {
     let mut round = DeliveryRound::default();
     let now = Utc::now();
@@ -1105,9 +1125,20 @@ pub async fn deliver_due(
         if *stop.borrow() {
             break;
         }
-        let result = mailer
-            .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
-            .await;
+        let result = if journal.is_some_and(|j| j.contains(m.id)) {
+            // Delivered before; only the store was not told.
+            Ok(())
+        } else {
+            mailer
+                .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
+                .await
+        };
+        if result.is_ok()
+            && let Some(j) = journal
+            && let Err(e) = j.record(m.id, &m.message_id)
+        {
+            warn!(message_id = %m.message_id, error = %e, "could not write down a delivery; a crash now would send it again");
+        }
         let s = store.clone();
         let id = m.id;
         let recorded = match &result {
@@ -1144,6 +1175,90 @@ pub async fn deliver_due(
         }
     }
     round
+}
+
+/// The file, in the state folder, of deliveries not yet recorded in the store.
+const SENT_JOURNAL: &str = "mail-sent.journal";
+
+/// Deliveries the SMTP server accepted, appended and fsynced at once, before the store is told.
+///
+/// Recording a delivery in the store waits for the unit of work in progress (one writer), which
+/// can take seconds; a crash in that time used to send the message again at the next start,
+/// and a daemon killed repeatedly sent it again each time. The journal narrows that window to
+/// one fsync: at start-up its deliveries are recorded in the store, then it is emptied.
+pub struct SentJournal {
+    file: Mutex<std::fs::File>,
+    /// Outbox ids written down by this process or found at start-up.
+    known: Mutex<std::collections::HashSet<i64>>,
+}
+
+impl SentJournal {
+    pub fn open(path: &std::path::Path) -> std::io::Result<SentJournal> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        let known = std::fs::read_to_string(path)?
+            .lines()
+            .filter_map(|l| l.split('\t').next()?.parse::<i64>().ok())
+            .collect();
+        Ok(SentJournal {
+            file: Mutex::new(file),
+            known: Mutex::new(known),
+        })
+    }
+
+    pub fn contains(&self, id: i64) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    /// Writes down that outbox message `id` was delivered; durable when this returns.
+    pub fn record(&self, id: i64, message_id: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(format!("{id}\t{message_id}\n").as_bytes())?;
+        f.sync_data()?;
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        Ok(())
+    }
+
+    /// Records in the store every delivery written down here, then empties the journal.
+    fn settle(&self, store: &mut dyn Store) -> anyhow::Result<()> {
+        let ids: Vec<i64> = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        store::in_unit(store, |u| {
+            for id in &ids {
+                u.mail_sent(*id, now)?;
+            }
+            Ok(())
+        })?;
+        info!(
+            messages = ids.len(),
+            "deliveries made before the last stop recorded"
+        );
+        let f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.set_len(0)?;
+        f.sync_all()?;
+        drop(f);
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
 }
 
 /// 30 s, 1 min, 2 min, ... at most an hour between attempts.

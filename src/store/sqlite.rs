@@ -1258,7 +1258,7 @@ impl Unit for SqliteUnit<'_, '_> {
             .execute(
                 "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL,
                     leased_until = NULL
-                 WHERE id = ?",
+                 WHERE id = ? AND sent_at IS NULL",
                 params![ts(at), id],
             )
             .map_err(map_err)?;

@@ -28,3 +28,6 @@ mod mailflow;
 
 /// Faults: SIGKILL at random moments while files and mail stream in.
 mod crashloop;
+
+/// Faults: SMTP outage, SIGTERM and SIGHUP, a locked database, a folder that disappears.
+mod faults;

@@ -179,10 +179,6 @@ impl Daemon {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Sends a signal by name (`HUP`, `TERM`) with the `kill` command.
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
