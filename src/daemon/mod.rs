@@ -727,7 +727,7 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await
                 {
                     Ok(Ok(Some(claimed))) => {
-                        info!(job = %job, file = %name, "file taken");
+                        info!(job = %job, file = %claimed.name, "file taken");
                         if work
                             .send(Work::File {
                                 job: job.clone(),
@@ -742,7 +742,7 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                     }
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => {
-                        error!(job = %job, file = %name, error = %e, "cannot take the file; will try again");
+                        error!(job = %job, file = %ingest::safe_name(&name), error = %e, "cannot take the file; will try again");
                     }
                     Err(e) => error!(error = %e, "claim panicked"),
                 }

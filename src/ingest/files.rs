@@ -108,12 +108,29 @@ pub fn list_candidates(watch: &Watch) -> io::Result<Vec<Seen>> {
     Ok(out)
 }
 
+/// `name` with control characters (newlines, escape sequences) and bidirectional-text
+/// overrides replaced by `_`, so that it prints as what it is.
+pub fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Takes a settled file out of the inbox by renaming it into the processing folder. Returns
 /// `None` if it is gone (taken by another clerk, or removed by staff).
 pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Option<Claimed>> {
     let dir = watch.processing_dir();
     fs::create_dir_all(&dir)?;
     let from = watch.folder.join(name);
+    // From here on the file goes by a name without control characters: it is printed in logs,
+    // notes and mail, and a newline in it would forge a log line.
+    let name = &safe_name(name);
     let to = fsx::free_name(&dir, name);
     match fs::rename(&from, &to) {
         Ok(()) => {
@@ -218,7 +235,7 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
 pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
     let name = source
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| safe_name(&n.to_string_lossy()))
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
     fs::create_dir_all(processing_dir)?;
     let to = fsx::free_name(processing_dir, &name);
@@ -234,6 +251,12 @@ pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_taken_file_goes_by_a_name_that_prints_as_itself() {
+        assert_eq!(safe_name("a\nb\r\u{1b}[2J\u{202e}c.csv"), "a_b__[2J_c.csv");
+        assert_eq!(safe_name("Kontoauszug März.csv"), "Kontoauszug März.csv");
+    }
 
     #[test]
     fn a_staged_attachment_found_after_a_crash_still_knows_its_mail() {

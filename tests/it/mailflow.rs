@@ -30,7 +30,7 @@ pub fn mail(from: &str, subject: &str, message_id: &str, attachments: &[(&str, &
     m.into_bytes()
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for (n, chunk) in bytes.chunks(3).enumerate() {

@@ -31,3 +31,6 @@ mod crashloop;
 
 /// Faults: SMTP outage, SIGTERM and SIGHUP, a locked database, a folder that disappears.
 mod faults;
+
+/// Hostile files and mail through the daemon: bombs, junk, huge lines, forged names.
+mod hostile;

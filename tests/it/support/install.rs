@@ -104,6 +104,11 @@ impl Install {
 
     /// Starts `clerk run` in the background; it is killed when the returned value drops.
     pub fn start_daemon(&self) -> Daemon {
+        self.start_daemon_with(&[])
+    }
+
+    /// As `start_daemon`, with extra environment variables (`CLERK_LOG` overrides `info`).
+    pub fn start_daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
         let log = self.root.join(format!("daemon-{}.log", unique()));
         let file = fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_clerk"))
@@ -112,6 +117,7 @@ impl Install {
             .arg("run")
             .current_dir(&self.root)
             .env("CLERK_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
