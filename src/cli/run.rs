@@ -126,7 +126,7 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                     )
                     .with_context(|| format!("processing {}", c.name))?
                 };
-                daemon::finish_file(&config, name, &c, &outcome);
+                let _ = daemon::finish_file(&config, name, &c, &outcome);
                 match &outcome {
                     FileOutcome::Processed { run_id, summary } => {
                         outln!("{}: processed (run {run_id}): {summary}", c.name)

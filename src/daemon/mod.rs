@@ -83,6 +83,8 @@ struct Shared {
     mail_queued: Notify,
     /// What the SMTP server accepted, written down before the store is told.
     sent: SentJournal,
+    /// Files whose outcome is recorded but which could not be moved out of processing yet.
+    unfinished: Mutex<Vec<(String, Claimed, FileOutcome)>>,
     /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
     scanner_alive: AtomicI64,
 }
@@ -157,6 +159,7 @@ pub async fn run_reloadable(
         mailer: RwLock::new(Arc::new(mailer)),
         mail_queued: Notify::new(),
         sent,
+        unfinished: Mutex::new(Vec::new()),
         scanner_alive: AtomicI64::new(now_millis()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -381,6 +384,11 @@ async fn worker(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        let unfinished = !shared
+            .unfinished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
         let item = tokio::select! {
             biased;
             _ = stopped(&mut stop) => return,
@@ -388,6 +396,10 @@ async fn worker(
                 Some(i) => i,
                 None => return,
             },
+            _ = tokio::time::sleep(FINISH_RETRY), if unfinished => {
+                retry_unfinished(&shared).await;
+                continue;
+            }
         };
         let mut backoff = Duration::from_secs(1);
         let mut item = item;
@@ -409,6 +421,31 @@ async fn worker(
         }
         shared.mail_queued.notify_one();
     }
+}
+
+/// How often the worker, when idle, tries again to move files it could not archive.
+const FINISH_RETRY: Duration = Duration::from_secs(2);
+
+/// Tries again to move the processed files that could not be archived (or failed) before.
+async fn retry_unfinished(shared: &Arc<Shared>) {
+    let pending = std::mem::take(&mut *shared.unfinished.lock().unwrap_or_else(|p| p.into_inner()));
+    let config = shared.config();
+    let left = tokio::task::spawn_blocking(move || {
+        pending
+            .into_iter()
+            .filter(|(job, claimed, outcome)| {
+                let _entered = info_span!("file", job = %job, file = %claimed.name).entered();
+                !finish_file(&config, job, claimed, outcome)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    shared
+        .unfinished
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(left);
 }
 
 /// Runs one unit of work. On a transient store error hands the work back for a retry.
@@ -482,12 +519,23 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                 }
             };
             let cfg = config.clone();
-            tokio::task::spawn_blocking(move || {
+            let moved = tokio::task::spawn_blocking(move || {
                 let _entered = span.enter();
-                finish_file(&cfg, &job, &claimed, &outcome)
+                let moved = finish_file(&cfg, &job, &claimed, &outcome);
+                (moved, job, claimed, outcome)
             })
-            .await
-            .unwrap_or_else(|e| error!(error = %e, "moving the file panicked"));
+            .await;
+            match moved {
+                Ok((true, ..)) => {}
+                // Recorded, but the archive or failed folder cannot be written (read-only,
+                // full, a share gone): the move is tried again until it works.
+                Ok((false, job, claimed, outcome)) => shared
+                    .unfinished
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((job, claimed, outcome)),
+                Err(e) => error!(error = %e, "moving the file panicked"),
+            }
             Ok(())
         }
         Work::Mail {
@@ -640,20 +688,35 @@ pub fn fire(
     Ok(())
 }
 
-/// Moves a file to where its outcome says, after the store has recorded that outcome.
-pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &FileOutcome) {
+/// Moves a file to where its outcome says, after the store has recorded that outcome. `false`
+/// when it could not be moved: it stays in processing, its outcome recorded.
+pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &FileOutcome) -> bool {
     let settings = &config.settings;
     let failed = |message: &str| match ingest::fail(claimed, &settings.failed_dir, job, message) {
         Ok(to) => {
-            warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed")
+            warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed");
+            true
         }
-        Err(e) => error!(error = %e, "could not move the file to failed/; it stays in processing"),
+        Err(e) => {
+            error!(folder = %settings.failed_dir.display(), error = %e, "could not move the file to failed/; it stays in processing for now");
+            false
+        }
     };
-    let archived =
-        |what: &str| match ingest::archive(claimed, &settings.archive_dir, job, Utc::now()) {
-            Ok(to) => info!(to = %to.display(), "{what}"),
-            Err(e) => error!(error = %e, "could not archive the file; it stays in processing"),
-        };
+    let archived = |what: &str| match ingest::archive(
+        claimed,
+        &settings.archive_dir,
+        job,
+        Utc::now(),
+    ) {
+        Ok(to) => {
+            info!(to = %to.display(), "{what}");
+            true
+        }
+        Err(e) => {
+            error!(folder = %settings.archive_dir.display(), error = %e, "could not archive the file; it stays in processing for now");
+            false
+        }
+    };
     match outcome {
         FileOutcome::Processed { run_id, summary } => {
             archived(&format!("processed in run {run_id}: {summary}"))

@@ -400,3 +400,189 @@ fn a_watched_folder_that_disappears_and_comes_back_is_watched_again() {
     assert_eq!(by_job.get("ledger-import"), Some(&1));
     d.stop();
 }
+
+/// Runs a command as root would; `false` when it fails (not root, no mount rights).
+fn sh(cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A read-only bind mount of `dir` over itself, for as long as it lives. Root ignores file
+/// modes, so only a read-only mount makes a folder read-only for real.
+struct ReadOnly(std::path::PathBuf);
+
+impl ReadOnly {
+    fn mount(dir: &std::path::Path) -> Option<ReadOnly> {
+        let d = dir.display();
+        if !sh(&format!("mount --bind '{d}' '{d}'")) {
+            return None;
+        }
+        if !sh(&format!("mount -o remount,bind,ro '{d}'")) {
+            sh(&format!("umount '{d}'"));
+            return None;
+        }
+        Some(ReadOnly(dir.to_path_buf()))
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        sh(&format!("umount '{}'", self.0.display()));
+    }
+}
+
+#[test]
+fn a_read_only_inbox_or_archive_delays_files_and_the_daemon_goes_on() {
+    let i = Install::new();
+    let mut d = i.start_daemon();
+    fs::create_dir_all(i.path("var/archive")).unwrap();
+    // The archive cannot be written: the file is processed and recorded, and waits in
+    // processing until the archive can be written again.
+    let Some(ro) = ReadOnly::mount(&i.path("var/archive")) else {
+        eprintln!("SKIPPED: cannot make a read-only bind mount here (needs root and mount rights)");
+        return;
+    };
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || d
+            .log()
+            .contains("could not archive the file")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(i.status()["files_processed"], 1);
+    assert_eq!(
+        i.files_under("var/inbox/ledger/.clerk-processing"),
+        vec!["ledger.csv".to_string()]
+    );
+    assert!(d.exited().is_none());
+    drop(ro);
+    assert!(
+        wait_until(Duration::from_secs(20), || i
+            .files_under("var/inbox")
+            .is_empty()),
+        "the move is tried again once the archive is writable:\n{}",
+        d.log()
+    );
+    assert_eq!(i.files_under("var/archive").len(), 1);
+
+    // The inbox cannot be written (the file arrived just before): the file cannot be taken;
+    // it is once the inbox can be written again.
+    i.drop_file(
+        "var/inbox/bank",
+        "s.csv",
+        crate::daemon::STATEMENT.as_bytes(),
+    );
+    let ro = ReadOnly::mount(&i.path("var/inbox/bank")).expect("mounted once already");
+    assert!(
+        wait_until(Duration::from_secs(20), || d
+            .log()
+            .contains("cannot take the file")),
+        "{}",
+        d.log()
+    );
+    assert!(d.exited().is_none());
+    drop(ro);
+    assert!(
+        wait_until(Duration::from_secs(20), || i.status()["files_processed"]
+            == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 2);
+    d.stop();
+}
+
+#[test]
+fn a_full_disk_delays_the_file_without_half_posting_and_it_goes_through_once_freed() {
+    let i = Install::new();
+    let var = i.path("var");
+    fs::create_dir_all(&var).unwrap();
+    if !sh(&format!(
+        "mount -t tmpfs -o size=16m tmpfs '{}'",
+        var.display()
+    )) {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root and mount rights)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            sh(&format!("umount -l '{}'", self.0.display()));
+        }
+    }
+    let _mounted = Unmount(var.clone());
+    let mut d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "first.csv", LEDGER.as_bytes());
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_processed"] == 1
+    ));
+
+    // Fill the disk, leaving a few KB: enough to drop a file, not to write the store.
+    let big = ledger(1000, 2000);
+    let avail = || -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["--output=avail", "-B1"])
+            .arg(&var)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let filler = var.join("filler");
+    let room = avail().saturating_sub(big.len() as u64 + 8192);
+    fs::write(&filler, vec![0u8; room as usize]).unwrap();
+    i.drop_file("var/inbox/ledger", "second.csv", big.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(30), || d
+            .log()
+            .contains("unit of work failed")),
+        "free: {} bytes\n{}",
+        avail(),
+        d.log()
+    );
+    let line = d
+        .log()
+        .lines()
+        .find(|l| l.contains("unit of work failed"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("full") && line.contains("second.csv"),
+        "{line}"
+    );
+    assert!(
+        d.exited().is_none(),
+        "the daemon keeps running:\n{}",
+        d.log()
+    );
+    assert_eq!(
+        count(&i, "SELECT COUNT(*) FROM records"),
+        6,
+        "nothing half-posted"
+    );
+
+    fs::remove_file(&filler).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || i.status()["files_processed"]
+            == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 6 + 2000);
+    assert!(wait_until(Duration::from_secs(10), || i
+        .files_under("var/inbox")
+        .is_empty()));
+    d.stop();
+}

@@ -146,10 +146,9 @@ fn hostile_files_are_refused_in_bounded_time_quarantined_and_the_daemon_goes_on(
         for w in words {
             assert!(note.contains(w), "{name}: {w:?} not in\n{note}");
         }
-        assert!(
-            i.path(&format!("var/failed/bank-reconciliation/{name}"))
-                .exists()
-        );
+        let quarantined = i.path(&format!("var/failed/bank-reconciliation/{name}"));
+        // The note is written first, then the file moved.
+        assert!(wait_until(Duration::from_secs(5), || quarantined.exists()));
         eprintln!("{name}: refused in {:?}", started.elapsed());
     }
     assert_eq!(
