@@ -185,6 +185,12 @@ impl Daemon {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id, for /proc (the soak benchmark samples its memory).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends a signal by name (`HUP`, `TERM`) with the `kill` command.
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
