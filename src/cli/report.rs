@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::load_config;
+use crate::model::costs::{CostModel, Costs};
 use crate::store::{self, JobActivity};
 
 #[derive(Serialize)]
@@ -89,14 +90,17 @@ struct JobKpis {
     /// Of the records decided on, the share that became a break.
     error_rate: Option<f64>,
     avg_processing_ms: Option<u64>,
+    /// From the `[costs]` model: machine and staff cost, and per transaction.
+    costs: Option<Costs>,
 }
 
 impl JobKpis {
-    fn from(activity: JobActivity) -> Self {
+    fn from(activity: JobActivity, model: Option<&CostModel>) -> Self {
         JobKpis {
             stp_rate: crate::model::stp_rate(activity.matched, activity.breaks_opened),
             error_rate: crate::model::error_rate(activity.matched, activity.breaks_opened),
             avg_processing_ms: (activity.runs > 0).then(|| activity.processing_ms / activity.runs),
+            costs: model.map(|m| m.costs(activity.workload())),
             activity,
         }
     }
@@ -112,7 +116,10 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             u.recent_runs(10)?,
         ))
     })?;
-    let jobs: Vec<JobKpis> = activity.into_iter().map(JobKpis::from).collect();
+    let jobs: Vec<JobKpis> = activity
+        .into_iter()
+        .map(|a| JobKpis::from(a, config.costs.as_ref()))
+        .collect();
     if json {
         let mut doc = serde_json::to_value(&totals)?;
         doc["jobs"] = serde_json::to_value(&jobs)?;
@@ -133,7 +140,7 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     );
     outln!();
     outln!(
-        "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
+        "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10} {:>9} {:>9} {:>12} {:>14}",
         "job",
         "runs",
         "files",
@@ -141,7 +148,11 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         "matched",
         "STP",
         "errors",
-        "avg time"
+        "avg time",
+        "reading",
+        "matching",
+        "to posting",
+        "cost/txn"
     );
     let pct = |r: Option<f64>| {
         r.map(|r| format!("{:.1}%", r * 100.0))
@@ -149,8 +160,16 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     };
     for j in &jobs {
         let a = &j.activity;
+        let ms = |v: Option<u64>| v.map(|ms| format!("{ms} ms")).unwrap_or("-".into());
+        let share = |part: u64| {
+            if a.processing_ms > 0 {
+                format!("{:.0}%", part as f64 * 100.0 / a.processing_ms as f64)
+            } else {
+                "-".into()
+            }
+        };
         outln!(
-            "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10}",
+            "{:<24} {:>6} {:>7} {:>9} {:>9} {:>7} {:>7} {:>10} {:>9} {:>9} {:>12} {:>14}",
             a.job,
             a.runs,
             a.files_processed,
@@ -158,8 +177,13 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             a.matched,
             pct(j.stp_rate),
             pct(j.error_rate),
-            j.avg_processing_ms
-                .map(|ms| format!("{ms} ms"))
+            ms(j.avg_processing_ms),
+            share(a.extract_ms),
+            share(a.match_ms),
+            ms(a.arrival_to_done_avg_ms),
+            j.costs
+                .as_ref()
+                .map(Costs::per_transaction_text)
                 .unwrap_or("-".into())
         );
     }

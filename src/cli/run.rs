@@ -107,9 +107,20 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
         JobKind::LedgerImport { .. }
         | JobKind::CashReconciliation { .. }
         | JobKind::CustodyImport { .. }
-        | JobKind::InvoiceImport { .. } => {
+        | JobKind::InvoiceImport { .. }
+        | JobKind::PositionReconciliation { .. }
+        | JobKind::TradeSettlement { .. } => {
             let claimed = take_files(&config, &job, files)?;
-            if claimed.is_empty() {
+            let securities = matches!(
+                job.kind,
+                JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. }
+            );
+            if claimed.is_empty() && securities {
+                // Nothing new to read: compare what is kept (trades fall due without a file).
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                daemon::fire(&config, guard.as_mut(), &job, Utc::now(), Trigger::Manual)?;
+                outln!("{name}: no new files; reconciled what is kept");
+            } else if claimed.is_empty() {
                 outln!("{name}: no files to process");
             }
             for c in claimed {

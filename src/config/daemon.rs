@@ -11,9 +11,11 @@ use super::error::{ConfigError, ConfigErrors, Locator};
 use super::job::{self, Job, JobContext};
 use super::{parse_duration, resolve};
 use crate::ingest::mail::{Mailbox, MailboxSpec};
+use crate::model::costs::CostModel;
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::schedule::{Calendar, CalendarSpec};
 use crate::secret::Secret;
+use rust_decimal::Decimal;
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
@@ -28,6 +30,9 @@ pub struct Config {
     pub calendars: BTreeMap<String, Calendar>,
     /// Mailboxes clerk reads, by name.
     pub mailboxes: BTreeMap<String, Mailbox>,
+    /// What machine and staff time cost, for the cost-per-transaction KPI; `None` without a
+    /// `[costs]` table.
+    pub costs: Option<CostModel>,
     pub jobs: Vec<Job>,
 }
 
@@ -84,6 +89,70 @@ struct RawConfig {
     /// IMAP folders and Maildirs to take statements and invoices from.
     #[serde(default)]
     mailboxes: BTreeMap<String, MailboxSpec>,
+    costs: Option<RawCosts>,
+}
+
+/// `[costs]`: money as quoted decimals ("0.60"), so nothing passes through a float.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCosts {
+    currency: String,
+    machine_per_hour: toml::Value,
+    staff_per_hour: toml::Value,
+    minutes_per_exception: toml::Value,
+    #[serde(default)]
+    minutes_per_failed_file: Option<toml::Value>,
+}
+
+impl RawCosts {
+    fn check(&self, loc: &Locator, errors: &mut Vec<ConfigError>) -> Option<CostModel> {
+        let mut number = |key: &str, v: &toml::Value| -> Option<Decimal> {
+            let parsed = match v {
+                toml::Value::String(s) => s.trim().parse::<Decimal>().ok(),
+                toml::Value::Integer(i) => Some(Decimal::from(*i)),
+                _ => None,
+            };
+            match parsed {
+                Some(d) if !d.is_sign_negative() => Some(d),
+                _ => {
+                    errors.push(loc.error(
+                        &format!("costs.{key}"),
+                        format!(
+                            "expected a non-negative decimal in quotes (e.g. \"0.60\") or a whole number, found {v}"
+                        ),
+                    ));
+                    None
+                }
+            }
+        };
+        let machine_per_hour = number("machine_per_hour", &self.machine_per_hour);
+        let staff_per_hour = number("staff_per_hour", &self.staff_per_hour);
+        let minutes_per_exception = number("minutes_per_exception", &self.minutes_per_exception);
+        let minutes_per_failed_file = match &self.minutes_per_failed_file {
+            Some(v) => number("minutes_per_failed_file", v),
+            None => Some(Decimal::ZERO),
+        };
+        let currency = match self.currency.parse() {
+            Ok(c) => Some(c),
+            Err(_) => {
+                errors.push(loc.error(
+                    "costs.currency",
+                    format!(
+                        "expected an ISO 4217 code such as EUR, found {:?}",
+                        self.currency
+                    ),
+                ));
+                None
+            }
+        };
+        Some(CostModel {
+            currency: currency?,
+            machine_per_hour: machine_per_hour?,
+            staff_per_hour: staff_per_hour?,
+            minutes_per_exception: minutes_per_exception?,
+            minutes_per_failed_file: minutes_per_failed_file?,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -254,6 +323,8 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         }
     }
 
+    let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
+
     let ctx = JobContext {
         root: &root,
         settings: &settings,
@@ -287,6 +358,7 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
             mail,
             calendars,
             mailboxes,
+            costs,
             jobs,
         })
     } else {
@@ -428,4 +500,56 @@ fn job_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn costs(toml_text: &str) -> (Option<CostModel>, Vec<ConfigError>) {
+        let raw: RawConfig = toml::from_str(toml_text).unwrap();
+        let file = PathBuf::from("clerk.toml");
+        let loc = Locator::new(&file, toml_text);
+        let mut errors = Vec::new();
+        let model = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
+        (model, errors)
+    }
+
+    #[test]
+    fn costs_take_quoted_decimals_and_whole_numbers() {
+        let (model, errors) = costs(
+            "[costs]\ncurrency = \"chf\"\nmachine_per_hour = \"0.35\"\nstaff_per_hour = 72\nminutes_per_exception = \"12.5\"\n",
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let m = model.unwrap();
+        assert_eq!(m.currency.as_str(), "CHF");
+        assert_eq!(m.machine_per_hour.to_string(), "0.35");
+        assert_eq!(m.staff_per_hour, Decimal::from(72));
+        assert_eq!(m.minutes_per_exception.to_string(), "12.5");
+        assert_eq!(m.minutes_per_failed_file, Decimal::ZERO);
+    }
+
+    #[test]
+    fn costs_refuse_floats_negatives_and_bad_currencies_naming_the_key() {
+        let (model, errors) = costs(
+            "[costs]\ncurrency = \"EURO\"\nmachine_per_hour = 0.35\nstaff_per_hour = \"-1\"\nminutes_per_exception = 10\n",
+        );
+        assert!(model.is_none());
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(
+            text.iter()
+                .any(|e| e.contains("costs.machine_per_hour") && e.contains("in quotes")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|e| e.contains("costs.staff_per_hour")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("costs.currency") && e.contains("ISO 4217")),
+            "{text:?}"
+        );
+    }
 }

@@ -11,12 +11,15 @@ use serde::Deserialize;
 
 use super::daemon::{Settings, looks_like_address};
 use super::error::{ConfigError, Locator};
+use super::securities::{CsvSide, RawPositions, RawSettlement, check_positions, check_settlement};
 use super::{parse_duration, resolve};
 use crate::extract::{ExtractSpec, Layout};
 use crate::ingest::mail::{MailRule, MailRuleSpec, Mailbox};
 use crate::model::Side;
 use crate::post::{PostingSpec, PostingTemplate};
 use crate::reconcile::CashRules;
+use crate::reconcile::positions::PositionRules;
+use crate::reconcile::settlement::SettlementRules;
 use crate::schedule::{Calendar, Schedule};
 
 /// A checked job.
@@ -59,6 +62,24 @@ pub enum JobKind {
     CustodyImport { book: String, layout: Arc<Layout> },
     /// Takes supplier invoices (UBL, CII, Factur-X) into a book.
     InvoiceImport { book: String, layout: Arc<Layout> },
+    /// Compares the books' positions (CSV from the portfolio system) with the custodian's
+    /// holdings (MT535, semt.002, or CSV) per safekeeping account and ISIN.
+    PositionReconciliation {
+        /// For the custodian's structured statements, recognised by content.
+        layout: Arc<Layout>,
+        /// Which CSV files are the books' positions; other CSV files are the custodian's.
+        book: CsvSide,
+        rules: PositionRules,
+        calendar: Calendar,
+    },
+    /// Checks that every trade of the blotter (CSV) settles by its settlement date, against
+    /// the custodian's settlement confirmations (MT536, MT537).
+    TradeSettlement {
+        layout: Arc<Layout>,
+        /// Which CSV files are the trade blotter.
+        blotter: CsvSide,
+        rules: SettlementRules,
+    },
     /// Mails the exception summary.
     Summary {
         to: Vec<String>,
@@ -75,6 +96,8 @@ impl JobKind {
             JobKind::CashReconciliation { .. } => "cash_reconciliation",
             JobKind::CustodyImport { .. } => "custody_import",
             JobKind::InvoiceImport { .. } => "invoice_import",
+            JobKind::PositionReconciliation { .. } => "position_reconciliation",
+            JobKind::TradeSettlement { .. } => "trade_settlement",
             JobKind::Summary { .. } => "summary",
         }
     }
@@ -85,7 +108,9 @@ impl JobKind {
             JobKind::LedgerImport { layout, .. }
             | JobKind::CashReconciliation { layout, .. }
             | JobKind::CustodyImport { layout, .. }
-            | JobKind::InvoiceImport { layout, .. } => Some(layout),
+            | JobKind::InvoiceImport { layout, .. }
+            | JobKind::PositionReconciliation { layout, .. }
+            | JobKind::TradeSettlement { layout, .. } => Some(layout),
             JobKind::Summary { .. } => None,
         }
     }
@@ -149,6 +174,8 @@ struct RawJob {
     matching: Option<RawMatch>,
     posting: Option<PostingSpec>,
     summary: Option<RawSummary>,
+    positions: Option<RawPositions>,
+    settlement: Option<RawSettlement>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,6 +481,65 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                 }
             })
         }
+        kind @ ("position_reconciliation" | "trade_settlement") => {
+            for (present, key) in [
+                (raw.matching.is_some(), "match"),
+                (raw.posting.is_some(), "posting"),
+                (raw.summary.is_some(), "summary"),
+                (raw.account.is_some(), "account"),
+                (raw.book.is_some(), "book"),
+                (
+                    raw.positions.is_some() && kind != "position_reconciliation",
+                    "positions",
+                ),
+                (
+                    raw.settlement.is_some() && kind != "trade_settlement",
+                    "settlement",
+                ),
+            ] {
+                unused(present, key, kind, &mut errors);
+            }
+            let layout = layout(Side::Statement, &mut errors);
+            if kind == "position_reconciliation" {
+                match &raw.positions {
+                    None => {
+                        errors.push(loc.error(
+                            "positions",
+                            "missing [positions]: which files are the books' positions",
+                        ));
+                        None
+                    }
+                    Some(p) => {
+                        let (book, rules) = check_positions(p, &loc, &mut errors);
+                        let calendar = calendar("positions.calendar", None, &mut errors);
+                        layout.map(|layout| JobKind::PositionReconciliation {
+                            layout,
+                            book,
+                            rules,
+                            calendar,
+                        })
+                    }
+                }
+            } else {
+                match &raw.settlement {
+                    None => {
+                        errors.push(loc.error(
+                            "settlement",
+                            "missing [settlement]: which files are the trade blotter",
+                        ));
+                        None
+                    }
+                    Some(p) => {
+                        let (blotter, rules) = check_settlement(p, &loc, calendar, &mut errors);
+                        layout.map(|layout| JobKind::TradeSettlement {
+                            layout,
+                            blotter,
+                            rules,
+                        })
+                    }
+                }
+            }
+        }
         "summary" => {
             unused(raw.extract.is_some(), "extract", "summary", &mut errors);
             unused(raw.matching.is_some(), "match", "summary", &mut errors);
@@ -498,7 +584,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             errors.push(loc.error(
                 "kind",
                 format!(
-                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation, custody_import, invoice_import or summary"
+                    "unknown job kind {other:?}; expected ledger_import, cash_reconciliation, custody_import, invoice_import, position_reconciliation, trade_settlement or summary"
                 ),
             ));
             None

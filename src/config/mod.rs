@@ -8,6 +8,7 @@
 mod daemon;
 mod error;
 mod job;
+mod securities;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -27,6 +27,10 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
         "a custodian's statement of transactions"
     } else if !x.invoices.is_empty() {
         "invoices"
+    } else if !x.book_positions.is_empty() {
+        "the books' positions"
+    } else if !x.trades.is_empty() {
+        "a trade blotter"
     } else {
         "rows"
     };
@@ -37,6 +41,12 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
             holds.starts_with("a custodian") || (holds == "rows" && x.records.is_empty())
         }
         JobKind::InvoiceImport { .. } => holds == "invoices",
+        JobKind::PositionReconciliation { .. } => {
+            holds == "a custodian's statement of holdings" || holds == "the books' positions"
+        }
+        JobKind::TradeSettlement { .. } => {
+            holds == "a custodian's statement of transactions" || holds == "a trade blotter"
+        }
         JobKind::Summary { .. } => false,
     };
     if ok {
@@ -49,6 +59,12 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
             }
             JobKind::CustodyImport { .. } => "custodians' statements (MT535/536/537, semt.002)",
             JobKind::InvoiceImport { .. } => "invoices (UBL, CII, Factur-X)",
+            JobKind::PositionReconciliation { .. } => {
+                "the books' positions (CSV named as [positions] book_files says) or the custodian's holdings (MT535, semt.002, CSV)"
+            }
+            JobKind::TradeSettlement { .. } => {
+                "a trade blotter (CSV named as [settlement] blotter_files says) or settlement confirmations (MT536, MT537)"
+            }
             JobKind::Summary { .. } => "no files",
         };
         Err(format!(
@@ -104,6 +120,7 @@ impl Ctx<'_> {
             record_id: None,
             source: Some(&source),
             at: self.at,
+            subject: None,
         })?
         .is_some()
         {
@@ -215,8 +232,65 @@ pub fn take(
     if !docs.is_empty() {
         taken.documents = u.add_documents(scope, file_id, &docs)?;
     }
+    // The firm's own side of a securities reconciliation is kept apart from the custodian's,
+    // in a scope of its own; a corrected file for the same day is a new document (identity
+    // by file), and the reconciliation reads the latest file per account and day.
+    let mut own = Vec::new();
+    for p in &x.book_positions {
+        check_isin(u, &mut ctx, p.isin.as_deref(), p.source.row)?;
+        own.push(NewDocument {
+            kind: DocumentKind::Position,
+            identity: format!(
+                "{}|{}|{}|{}|{}",
+                p.source.file,
+                p.account,
+                p.isin.as_deref().unwrap_or(""),
+                p.as_of,
+                p.source.row
+            ),
+            account: Some(p.account.clone()),
+            key: p.isin.clone(),
+            as_of: Some(p.as_of),
+            body: json(p)?,
+        });
+    }
+    if !own.is_empty() {
+        add(
+            &mut taken.documents,
+            u.add_documents(&book_scope(&job.name), file_id, &own)?,
+        );
+    }
+    let mut own = Vec::new();
+    for t in &x.trades {
+        check_isin(u, &mut ctx, Some(&t.isin), t.source.row)?;
+        // A trade is its id: a blotter re-sent with yesterday's trades adds nothing.
+        own.push(NewDocument {
+            kind: DocumentKind::SecuritiesTransaction,
+            identity: format!("trade|{}", t.trade_id),
+            account: Some(t.account.clone()),
+            key: Some(t.trade_id.clone()),
+            as_of: Some(t.settlement_date),
+            body: json(t)?,
+        });
+    }
+    if !own.is_empty() {
+        add(
+            &mut taken.documents,
+            u.add_documents(&book_scope(&job.name), file_id, &own)?,
+        );
+    }
     taken.breaks_opened = ctx.breaks;
     Ok(taken)
+}
+
+/// Where a securities reconciliation keeps the firm's own side (book positions, trades).
+pub fn book_scope(job: &str) -> String {
+    format!("{job}:book")
+}
+
+fn add(total: &mut AddedRecords, more: AddedRecords) {
+    total.inserted += more.inserted;
+    total.known += more.known;
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {

@@ -303,6 +303,8 @@ fn choose_job<'j>(takers: &[&'j Job], att: &MailAttachment) -> Option<&'j Job> {
         JobKind::LedgerImport { .. } => f.is_tabular(),
         JobKind::CustodyImport { .. } => f.is_custody(),
         JobKind::InvoiceImport { .. } => f.is_invoice(),
+        JobKind::PositionReconciliation { .. } => f.is_custody() || f.is_tabular(),
+        JobKind::TradeSettlement { .. } => f.is_custody() || f.is_tabular(),
         JobKind::Summary { .. } => false,
     };
     match crate::extract::recognise(&att.bytes) {
@@ -451,6 +453,7 @@ fn open_break_in(
         record_id: None,
         source: Some(&format!("mailbox {}", mailbox.name)),
         at,
+        subject: None,
     })?;
     pipeline::queue_alert(u, config, &job, Some(run_id), detail, at)?;
     u.finish_run(

@@ -13,6 +13,7 @@
 pub mod documents;
 pub mod mailbox;
 pub mod pipeline;
+pub mod securities;
 pub mod summary;
 pub mod workflow;
 
@@ -680,6 +681,30 @@ pub fn fire(
             })?;
             info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued");
         }
+        JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. } => {
+            // A trade becomes a failed settlement when its day passes, file or no file.
+            let today = at.with_timezone(&config.settings.timezone).date_naive();
+            let (run_id, out) = store::in_unit(store, |u| {
+                let run_id = u.start_run(&job.name, trigger, None, Utc::now())?;
+                let mut out = match &job.kind {
+                    JobKind::TradeSettlement { .. } => {
+                        securities::reconcile_settlement_job(u, job, run_id, today, Utc::now())?
+                    }
+                    _ => securities::reconcile_positions_job(u, job, run_id, Utc::now())?,
+                };
+                out.status = Some(store::RunStatus::Ok);
+                out.finished_at = Some(Utc::now());
+                u.finish_run(run_id, &out)?;
+                Ok((run_id, out))
+            })?;
+            info!(
+                run = run_id,
+                matched = out.matched,
+                breaks_opened = out.breaks_opened,
+                breaks_closed = out.breaks_closed,
+                "scheduled reconciliation done"
+            );
+        }
         _ => {
             // File jobs on a schedule: take what is in the inbox now.
             warn!(job = %job.name, "scheduled file jobs run when files arrive; nothing to do");
@@ -909,6 +934,12 @@ async fn imap_pass(
         None => 0,
     };
     info!(mailbox = %mb.name, uidvalidity = validity, after, "mailbox open");
+    // The cursor moves in the same transaction as a message's work, but the message is moved
+    // (or flagged) on the server only afterwards: a crash in between leaves a finished message
+    // in the folder below the cursor. The first look after connecting therefore starts at the
+    // beginning; such a message is recognised by its key as handled, and only moved.
+    let mut after_cursor = after;
+    after = 0;
     loop {
         for uid in session.uids_after(after).await? {
             if *stop.borrow() {
@@ -940,6 +971,8 @@ async fn imap_pass(
             session.finish(uid, outcome.finish).await?;
             after = uid;
         }
+        after = after.max(after_cursor);
+        after_cursor = 0;
         tokio::select! {
             _ = stopped(stop) => {
                 session.logout().await;

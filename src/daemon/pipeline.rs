@@ -98,14 +98,16 @@ pub fn process_file(
 
     let file_hash: Arc<str> = Arc::from(sha.as_str());
     let read_started = std::time::Instant::now();
-    let extracted = match extract::extract(
-        layout,
-        &Input {
-            name: &claimed.name,
-            bytes: &bytes,
-            file_hash,
-        },
-    ) {
+    let input = Input {
+        name: &claimed.name,
+        bytes: &bytes,
+        file_hash,
+    };
+    // A securities job reads its own side (book positions, the trade blotter) from CSV by
+    // its own columns; everything else goes through the job's layout.
+    let extracted = match super::securities::read(job, &input)
+        .unwrap_or_else(|| extract::extract(layout, &input))
+    {
         Ok(x) => x,
         Err(e) => {
             return record_failure(
@@ -196,6 +198,14 @@ pub fn process_file(
                     own.finished_at = Some(now());
                     u.finish_run(rerun, &own)?;
                 }
+            }
+            JobKind::PositionReconciliation { .. } => {
+                let r = super::securities::reconcile_positions_job(u, job, run_id, now())?;
+                outcome.add(&r);
+            }
+            JobKind::TradeSettlement { .. } => {
+                let r = super::securities::reconcile_settlement_job(u, job, run_id, today, now())?;
+                outcome.add(&r);
             }
             JobKind::CustodyImport { .. }
             | JobKind::InvoiceImport { .. }
@@ -349,6 +359,7 @@ pub fn reconcile_job(
                     record_id: Some(line.id),
                     source: Some(&source),
                     at,
+                    subject: None,
                 })?
                 .is_some()
                 {
@@ -450,6 +461,7 @@ fn open_record_break(
         record_id: Some(r.id),
         source: Some(source),
         at,
+        subject: None,
     })?
     .map_or(0, |_| 1))
 }
@@ -560,6 +572,7 @@ pub fn record_failure(
             record_id: None,
             source: Some(&claimed.name),
             at,
+            subject: None,
         })?;
         queue_alert(u, config, &job.name, Some(run_id), message, at)?;
         u.finish_run(

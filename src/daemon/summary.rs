@@ -84,6 +84,10 @@ pub fn queue_summary(
                 breaks_closed: a.breaks_closed,
                 processing_time: std::time::Duration::from_millis(a.processing_ms),
                 runs: a.runs,
+                arrival_to_posting: a
+                    .arrival_to_done_avg_ms
+                    .map(std::time::Duration::from_millis),
+                costs: config.costs.as_ref().map(|m| m.costs(a.workload())),
             }
         })
         .collect();

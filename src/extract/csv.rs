@@ -17,7 +17,7 @@ const HEADER_SEARCH_LINES: u64 = 50;
 
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
 
-fn delimiter_name(d: u8) -> String {
+pub(super) fn delimiter_name(d: u8) -> String {
     match d {
         b'\t' => "tab".into(),
         d => format!("{:?}", d as char),
@@ -37,7 +37,7 @@ struct Header {
     cols: [Option<usize>; FIELDS],
 }
 
-fn csv_reader(text: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
+pub(super) fn csv_reader(text: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
     ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -49,7 +49,7 @@ fn csv_reader(text: &[u8], delimiter: u8) -> csv::Reader<&[u8]> {
 /// The physical line a record starts on. `csv::Position` counts the line where the reader
 /// stood before the record: blank lines skipped before it, and the `\n` of the previous
 /// line's `\r\n`, are not counted, so the line breaks right after that spot are added here.
-fn line_of(text: &[u8], rec: &ByteRecord) -> u64 {
+pub(super) fn line_of(text: &[u8], rec: &ByteRecord) -> u64 {
     let Some(p) = rec.position() else {
         return 0;
     };
@@ -65,7 +65,7 @@ fn line_of(text: &[u8], rec: &ByteRecord) -> u64 {
 }
 
 /// A line too long or too wide to be a CSV row clerk reads (wrong file, wrong delimiter).
-fn too_big(text: &[u8], rec: &ByteRecord) -> Option<String> {
+pub(super) fn too_big(text: &[u8], rec: &ByteRecord) -> Option<String> {
     if rec.as_slice().len() > MAX_LINE_BYTES {
         Some(format!(
             "line {} is longer than {} MiB; this is not a CSV file clerk reads",

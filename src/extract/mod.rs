@@ -26,6 +26,8 @@ pub mod invoice;
 pub mod iso20022;
 mod ods_guard;
 mod row;
+pub mod rows;
+pub mod securities_csv;
 mod sheet;
 pub mod sink;
 mod spec;
@@ -228,6 +230,10 @@ pub struct Extracted {
     pub holdings: Vec<HoldingStatement>,
     pub transactions: Vec<TransactionStatement>,
     pub invoices: Vec<Invoice>,
+    /// The books' positions, from the portfolio system's CSV (position reconciliation).
+    pub book_positions: Vec<crate::model::securities::Position>,
+    /// The front office's trades, from a blotter CSV (trade settlement).
+    pub trades: Vec<crate::model::securities::Trade>,
     /// Rows deliberately left out (totals rows, blank rows), for the run's log.
     pub skipped: Vec<Skipped>,
 }

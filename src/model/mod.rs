@@ -9,8 +9,10 @@
 //! [`securities`] (MT535/536/537, semt.002) and [`invoice`] (UBL, CII, Factur-X). [`ids`]
 //! checks IBANs and ISINs.
 
+pub mod costs;
 pub mod ids;
 pub mod invoice;
+pub mod payables;
 pub mod securities;
 pub mod statement;
 
@@ -118,7 +120,7 @@ impl FromStr for Side {
 }
 
 /// Where a record came from, so every match, entry and break can be traced to a file and line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     /// SHA-256 of the file's content, hex: the file's identity (names change, content does not).
     pub file: Arc<str>,
@@ -315,10 +317,19 @@ pub enum BreakReason {
     UnknownSupplier,
     /// A trade that has not settled by its settlement date.
     FailedSettlement,
+    /// A position or trade in the books that the custodian does not report.
+    MissingAtCustodian,
+    /// A position or settlement the custodian reports that is not in the books.
+    MissingInBooks,
     /// A mail from a sender no job takes mail from.
     UnknownSender,
     /// A mail with no attachment any job takes.
     NoAttachment,
+    /// A supplier invoice (or one of its lines) with no purchase order to match it against:
+    /// no order reference, an unknown order, or a line the order does not have.
+    NoPurchaseOrder,
+    /// An invoiced unit price differs from the purchase order's beyond the tolerance.
+    PriceDifference,
 }
 
 impl BreakReason {
@@ -342,8 +353,12 @@ impl BreakReason {
             BreakReason::UnknownIsin => "unknown_isin",
             BreakReason::UnknownSupplier => "unknown_supplier",
             BreakReason::FailedSettlement => "failed_settlement",
+            BreakReason::MissingAtCustodian => "missing_at_custodian",
+            BreakReason::MissingInBooks => "missing_in_books",
             BreakReason::UnknownSender => "unknown_sender",
             BreakReason::NoAttachment => "no_attachment",
+            BreakReason::NoPurchaseOrder => "no_purchase_order",
+            BreakReason::PriceDifference => "price_difference",
         }
     }
 
@@ -368,8 +383,12 @@ impl BreakReason {
             BreakReason::UnknownIsin => "Unknown security (ISIN)",
             BreakReason::UnknownSupplier => "Unknown supplier",
             BreakReason::FailedSettlement => "Failed settlement",
+            BreakReason::MissingAtCustodian => "In the books, not at the custodian",
+            BreakReason::MissingInBooks => "At the custodian, not in the books",
             BreakReason::UnknownSender => "Mail from an unknown sender",
             BreakReason::NoAttachment => "Mail without a usable attachment",
+            BreakReason::NoPurchaseOrder => "Invoice without a matching purchase order",
+            BreakReason::PriceDifference => "Price differs from the purchase order",
         }
     }
 }
@@ -396,8 +415,12 @@ impl FromStr for BreakReason {
             "unknown_isin" => BreakReason::UnknownIsin,
             "unknown_supplier" => BreakReason::UnknownSupplier,
             "failed_settlement" => BreakReason::FailedSettlement,
+            "missing_at_custodian" => BreakReason::MissingAtCustodian,
+            "missing_in_books" => BreakReason::MissingInBooks,
             "unknown_sender" => BreakReason::UnknownSender,
             "no_attachment" => BreakReason::NoAttachment,
+            "no_purchase_order" => BreakReason::NoPurchaseOrder,
+            "price_difference" => BreakReason::PriceDifference,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }
@@ -532,8 +555,12 @@ mod tests {
             BreakReason::UnknownIsin,
             BreakReason::UnknownSupplier,
             BreakReason::FailedSettlement,
+            BreakReason::MissingAtCustodian,
+            BreakReason::MissingInBooks,
             BreakReason::UnknownSender,
             BreakReason::NoAttachment,
+            BreakReason::NoPurchaseOrder,
+            BreakReason::PriceDifference,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }

@@ -3,13 +3,13 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Currency, Source};
 
 /// How a quantity is counted (SWIFT `:93B:` `UNIT`/`FAMT`/`AMOR`, ISO 20022 `Unit`/`FaceAmt`/
 /// `AmtsdVal`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuantityKind {
     /// Number of shares or units.
@@ -21,7 +21,7 @@ pub enum QuantityKind {
 }
 
 /// A custodian's statement of holdings for one safekeeping account on one date.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HoldingStatement {
     /// Safekeeping account (`:97A::SAFE//`, `SfkpgAcct/Id`).
     pub account: String,
@@ -36,7 +36,7 @@ pub struct HoldingStatement {
 }
 
 /// One security held.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub account: String,
     /// ISIN when the custodian gives one (`:35B:ISIN ...`, `FinInstrmId/ISIN`); otherwise
@@ -60,14 +60,14 @@ pub struct Position {
     pub source: Source,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Money {
     #[serde(with = "rust_decimal::serde::str")]
     pub amount: Decimal,
     pub currency: Currency,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Price {
     #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
@@ -77,7 +77,7 @@ pub struct Price {
 }
 
 /// Receipt or delivery of securities.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Receive,
@@ -85,7 +85,7 @@ pub enum Direction {
 }
 
 /// A custodian's statement of transactions (MT536) or of pending transactions (MT537).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransactionStatement {
     pub account: String,
     pub statement_id: Option<String>,
@@ -99,7 +99,7 @@ pub struct TransactionStatement {
 }
 
 /// One settlement (or pending settlement) of a security.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecuritiesTransaction {
     pub account: String,
     pub isin: Option<String>,
@@ -121,6 +121,46 @@ pub struct SecuritiesTransaction {
     pub custodian_reference: Option<String>,
     /// Status or reason codes as given (`:25D:`, `:24B:` for MT537).
     pub status: Option<String>,
+    pub counterparty: Option<String>,
+    pub source: Source,
+}
+
+/// Buy or sell, as the front office books a trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TradeSide {
+    Buy,
+    Sell,
+}
+
+impl TradeSide {
+    /// A buy settles as a receipt of securities, a sell as a delivery.
+    pub fn settles_as(self) -> Direction {
+        match self {
+            TradeSide::Buy => Direction::Receive,
+            TradeSide::Sell => Direction::Deliver,
+        }
+    }
+}
+
+/// One trade from the front office's blotter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trade {
+    pub trade_id: String,
+    /// Safekeeping account it settles into (or the portfolio the job maps to one).
+    pub account: String,
+    pub isin: String,
+    pub side: TradeSide,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub price: Option<Decimal>,
+    /// Cash that moves at settlement, positive (the side says which way).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub net_amount: Option<Decimal>,
+    pub currency: Option<Currency>,
+    pub trade_date: NaiveDate,
+    pub settlement_date: NaiveDate,
     pub counterparty: Option<String>,
     pub source: Source,
 }

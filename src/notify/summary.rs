@@ -54,6 +54,10 @@ pub struct JobDigest {
     /// Total of the runs' durations.
     pub processing_time: Duration,
     pub runs: u64,
+    /// Average time from a file's arrival in its folder to its entries being posted.
+    pub arrival_to_posting: Option<Duration>,
+    /// From the `[costs]` model, when there is one.
+    pub costs: Option<crate::model::costs::Costs>,
 }
 
 impl JobDigest {
@@ -484,7 +488,7 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     t
 }
 
-const KPI_HEAD: [&str; 11] = [
+const KPI_HEAD: [&str; 13] = [
     "Job",
     "Runs",
     "Files",
@@ -496,8 +500,10 @@ const KPI_HEAD: [&str; 11] = [
     "New exceptions",
     "Resolved",
     "Processing time",
+    "File to posting",
+    "Cost / transaction",
 ];
-const KPI_RIGHT: [usize; 10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+const KPI_RIGHT: [usize; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 fn kpi_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
     jobs.iter()
@@ -514,6 +520,11 @@ fn kpi_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
                 j.breaks_opened.to_string(),
                 j.breaks_closed.to_string(),
                 duration(j.processing_time),
+                j.arrival_to_posting.map(duration).unwrap_or("-".into()),
+                j.costs
+                    .as_ref()
+                    .map(|c| c.per_transaction_text())
+                    .unwrap_or("-".into()),
             ]
         })
         .collect()
@@ -947,6 +958,22 @@ mod tests {
                 breaks_closed: 2,
                 processing_time: Duration::from_millis(83_400),
                 runs: 4,
+                arrival_to_posting: Some(Duration::from_millis(95_000)),
+                costs: Some(
+                    crate::model::costs::CostModel {
+                        currency: "EUR".parse().unwrap(),
+                        machine_per_hour: Decimal::ONE,
+                        staff_per_hour: Decimal::from(60),
+                        minutes_per_exception: Decimal::from(10),
+                        minutes_per_failed_file: Decimal::from(20),
+                    }
+                    .costs(crate::model::costs::Workload {
+                        records: 200,
+                        processing_ms: 83_400,
+                        breaks_opened: 3,
+                        files_failed: 1,
+                    }),
+                ),
             }],
             breaks,
         }
@@ -1192,6 +1219,9 @@ mod tests {
             assert!(body.contains("98.4 %")); // STP 190/(190+3)
             assert!(body.contains("1.6 %")); // error rate 3/(190+3)
             assert!(body.contains("1 min 23 s"));
+            assert!(body.contains("1 min 35 s"), "file to posting"); // 95 s average
+            // (83.4 s × 1/h + (3 × 10 + 1 × 20) min × 60/h) / 200 records.
+            assert!(body.contains("0.2501 EUR"), "cost per transaction");
             assert!(!body.contains("oldest"));
         }
         assert!(

@@ -4,6 +4,8 @@
 //! written. The idempotency key depends only on the job and the identities of the settled
 //! records, so the same match always yields the same key.
 
+pub mod payables;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 

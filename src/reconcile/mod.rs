@@ -5,5 +5,8 @@
 //! with the outcome (post entries, open or close breaks).
 
 pub mod cash;
+pub mod payables;
+pub mod positions;
+pub mod settlement;
 
 pub use cash::{CashRules, Outcome, reconcile_cash};

@@ -208,6 +208,27 @@ pub trait Unit {
         run_id: i64,
         at: DateTime<Utc>,
     ) -> Result<u64>;
+    /// The unresolved breaks of a job that are about a subject (a position, a trade), with
+    /// their subjects.
+    fn open_subjects(&mut self, job: &str) -> Result<Vec<(i64, String)>>;
+    /// Restates an unresolved break whose difference changed (a position still off, by
+    /// another quantity); `false` when nothing changed. The break keeps its age.
+    fn update_break(
+        &mut self,
+        id: i64,
+        reason: BreakReason,
+        detail: &str,
+        difference: Option<Decimal>,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Closes one break because its subject now agrees, saying how.
+    fn close_break(
+        &mut self,
+        id: i64,
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
     fn breaks(&mut self, filter: &BreakFilter<'_>) -> Result<Vec<Break>>;
     fn break_by_id(&mut self, id: i64) -> Result<Option<Break>>;
     /// Everything that happened to a break, oldest first.
@@ -464,6 +485,9 @@ pub struct NewBreak<'a> {
     pub record_id: Option<i64>,
     pub source: Option<&'a str>,
     pub at: DateTime<Utc>,
+    /// What the break is about when it is not one record (`position|SAFE-1|DE000…`); one
+    /// unresolved break per job and subject.
+    pub subject: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -538,6 +562,18 @@ pub struct JobActivity {
     /// From a file's arrival in its folder to the end of its run (posting done).
     pub arrival_to_done_avg_ms: Option<u64>,
     pub arrival_to_done_max_ms: Option<u64>,
+}
+
+impl JobActivity {
+    /// What the cost model prices.
+    pub fn workload(&self) -> crate::model::costs::Workload {
+        crate::model::costs::Workload {
+            records: self.records,
+            processing_ms: self.processing_ms,
+            breaks_opened: self.breaks_opened,
+            files_failed: self.files_failed,
+        }
+    }
 }
 
 /// Totals across jobs since the store was created.

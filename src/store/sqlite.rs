@@ -24,7 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0003_break_workflow.sql"),
     include_str!("migrations/sqlite/0004_mailboxes.sql"),
     include_str!("migrations/sqlite/0005_stage_times.sql"),
-    include_str!("migrations/sqlite/0006_outbox_lease.sql"),
+    include_str!("migrations/sqlite/0007_break_subjects.sql"),
+    include_str!("migrations/sqlite/0008_outbox_lease.sql"),
 ];
 
 pub struct SqliteStore {
@@ -874,11 +875,12 @@ impl Unit for SqliteUnit<'_, '_> {
         let n = self
             .tx
             .prepare_cached(
+                // No conflict target: a record, or a subject, has at most one unresolved
+                // break, and either index turns a second one into nothing.
                 "INSERT INTO breaks (job, reason, status, detail, amount, currency, difference,
-                    since, owner, record_id, source, opened_run_id, opened_at)
-                 VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (record_id) WHERE status != 'resolved' AND record_id IS NOT NULL
-                 DO NOTHING",
+                    since, owner, record_id, source, opened_run_id, opened_at, subject)
+                 VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -893,7 +895,8 @@ impl Unit for SqliteUnit<'_, '_> {
                     b.record_id,
                     b.source,
                     b.run_id,
-                    ts(b.at)
+                    ts(b.at),
+                    b.subject
                 ])
             })
             .map_err(map_err)?;
@@ -934,6 +937,74 @@ impl Unit for SqliteUnit<'_, '_> {
             }
         }
         Ok(closed)
+    }
+
+    fn open_subjects(&mut self, job: &str) -> Result<Vec<(i64, String)>> {
+        self.tx
+            .prepare_cached(
+                "SELECT id, subject FROM breaks
+                 WHERE job = ? AND subject IS NOT NULL AND status != 'resolved' ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .map_err(map_err)
+    }
+
+    fn update_break(
+        &mut self,
+        id: i64,
+        reason: BreakReason,
+        detail: &str,
+        difference: Option<Decimal>,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE breaks SET reason = ?, detail = ?, difference = ?
+                 WHERE id = ? AND status != 'resolved'
+                   AND (reason != ? OR detail != ? OR difference IS NOT ?)",
+            )
+            .and_then(|mut s| {
+                let diff = difference.map(|d| d.to_string());
+                s.execute(params![
+                    reason.as_str(),
+                    detail,
+                    diff,
+                    id,
+                    reason.as_str(),
+                    detail,
+                    diff
+                ])
+            })
+            .map_err(map_err)?;
+        if n == 1 {
+            self.history(id, at, CLERK, "updated", Some(detail))?;
+        }
+        Ok(n == 1)
+    }
+
+    fn close_break(
+        &mut self,
+        id: i64,
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE breaks SET status = 'resolved', closed_at = ?, closed_run_id = ?,
+                    resolution = ? WHERE id = ? AND status != 'resolved'",
+            )
+            .and_then(|mut s| s.execute(params![ts(at), run_id, resolution, id]))
+            .map_err(map_err)?;
+        if n == 1 {
+            self.history(id, at, CLERK, "resolved", Some(resolution))?;
+        }
+        Ok(n == 1)
     }
 
     fn breaks(&mut self, f: &BreakFilter<'_>) -> Result<Vec<Break>> {

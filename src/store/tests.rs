@@ -109,6 +109,7 @@ pub fn conformance(store: &mut dyn Store) {
     statements_and_documents_are_kept(store);
     posting_is_idempotent_and_records_are_used_once(store);
     a_record_has_one_open_break(store);
+    a_subject_has_one_unresolved_break_that_updates_and_closes(store);
     outbox_keeps_each_message_once(store);
     schedules_remember_their_last_fire(store);
 }
@@ -399,6 +400,7 @@ fn a_record_has_one_open_break(store: &mut dyn Store) {
         record_id: Some(l),
         source: Some("ledger.csv line 2"),
         at: at(8),
+        subject: None,
     };
     assert!(
         in_unit(store, |u| u.open_break(&b("first")))
@@ -444,6 +446,112 @@ fn a_record_has_one_open_break(store: &mut dyn Store) {
         in_unit(store, |u| u.open_break(&b("third")))
             .unwrap()
             .is_some()
+    );
+}
+
+fn a_subject_has_one_unresolved_break_that_updates_and_closes(store: &mut dyn Store) {
+    let run = in_unit(store, |u| {
+        u.start_run("positions", Trigger::Schedule, None, at(9))
+    })
+    .unwrap();
+    let b = |detail: &'static str, subject: &'static str| NewBreak {
+        job: "positions",
+        run_id: run,
+        reason: BreakReason::QuantityDifference,
+        detail,
+        amount: None,
+        currency: None,
+        difference: Some("10".parse().unwrap()),
+        since: "2026-11-26".parse().unwrap(),
+        owner: None,
+        record_id: None,
+        source: None,
+        at: at(9),
+        subject: Some(subject),
+    };
+    let first = in_unit(store, |u| {
+        u.open_break(&b("off by 10", "position|S1|DE0005557508"))
+    })
+    .unwrap()
+    .expect("opened");
+    // The same subject again is no second break; another subject is.
+    assert!(
+        in_unit(store, |u| u
+            .open_break(&b("again", "position|S1|DE0005557508")))
+        .unwrap()
+        .is_none()
+    );
+    assert!(
+        in_unit(store, |u| u
+            .open_break(&b("other", "position|S1|US0378331005")))
+        .unwrap()
+        .is_some()
+    );
+    // Another job may have a break about the same subject.
+    let mut elsewhere = b("elsewhere", "position|S1|DE0005557508");
+    elsewhere.job = "positions-2";
+    assert!(
+        in_unit(store, |u| u.open_break(&elsewhere))
+            .unwrap()
+            .is_some()
+    );
+
+    let subjects = in_read(store, |u| u.open_subjects("positions")).unwrap();
+    assert_eq!(
+        subjects.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>(),
+        vec!["position|S1|DE0005557508", "position|S1|US0378331005"]
+    );
+    let diff = Some("4".parse().unwrap());
+    let changed = in_unit(store, |u| {
+        u.update_break(
+            first,
+            BreakReason::QuantityDifference,
+            "off by 4",
+            diff,
+            at(10),
+        )
+    })
+    .unwrap();
+    assert!(changed);
+    let unchanged = in_unit(store, |u| {
+        u.update_break(
+            first,
+            BreakReason::QuantityDifference,
+            "off by 4",
+            diff,
+            at(11),
+        )
+    })
+    .unwrap();
+    assert!(!unchanged, "the same finding again is no new history");
+    let shown = in_read(store, |u| u.break_by_id(first)).unwrap().unwrap();
+    assert_eq!(shown.detail, "off by 4");
+    assert_eq!(shown.difference, diff);
+    assert_eq!(
+        shown.since.to_string(),
+        "2026-11-26",
+        "an update keeps the break's age"
+    );
+
+    assert!(
+        in_unit(store, |u| u.close_break(
+            first,
+            "agrees as of 2026-11-27",
+            run,
+            at(12)
+        ))
+        .unwrap()
+    );
+    assert!(!in_unit(store, |u| u.close_break(first, "twice", run, at(12))).unwrap());
+    let history = in_read(store, |u| u.break_history(first)).unwrap();
+    let actions: Vec<&str> = history.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, vec!["opened", "updated", "resolved"]);
+    // Resolved, the subject may open a new break.
+    assert!(
+        in_unit(store, |u| u
+            .open_break(&b("off again", "position|S1|DE0005557508")))
+        .unwrap()
+        .is_some()
     );
 }
 

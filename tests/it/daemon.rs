@@ -44,7 +44,9 @@ fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() {
-    let i = Install::new();
+    let i = Install::with_config(
+        "[costs]\ncurrency = \"EUR\"\nmachine_per_hour = \"0\"\nstaff_per_hour = \"60\"\nminutes_per_exception = 10\n",
+    );
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
     assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
@@ -122,6 +124,36 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
             .any(|f| f.ends_with("bank-reconciliation/statement.csv"))
     );
     assert!(i.files_under("var/inbox").is_empty());
+
+    // KPIs per job: the STP rate is what matched over what was decided (matched + 2 breaks).
+    let jobs = status["jobs"].as_array().unwrap();
+    let bank = jobs
+        .iter()
+        .find(|j| j["job"] == "bank-reconciliation")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(bank["breaks_opened"], 2, "{bank}");
+    let matched = bank["matched"].as_u64().unwrap();
+    let stp = bank["stp_rate"].as_f64().unwrap();
+    assert!(
+        (stp - matched as f64 / (matched + 2) as f64).abs() < 1e-9,
+        "{bank}"
+    );
+    assert!(bank["arrival_to_done_avg_ms"].as_u64().is_some(), "{bank}");
+    assert!(bank["extract_ms"].as_u64().unwrap() <= bank["processing_ms"].as_u64().unwrap());
+    // Staff time only: 2 breaks × 10 min at 60/hour = 20 EUR over the statement's 5 records.
+    let costs = &bank["costs"];
+    assert_eq!(costs["currency"], "EUR", "{bank}");
+    assert_eq!(costs["staff"], "20", "{bank}");
+    assert_eq!(
+        costs["per_transaction"].as_str().unwrap(),
+        (rust_decimal::Decimal::from(20)
+            / rust_decimal::Decimal::from(bank["records"].as_u64().unwrap()))
+        .round_dp(4)
+        .to_string(),
+        "{bank}"
+    );
+    let text = String::from_utf8(i.clerk(&["status"]).stdout).unwrap();
+    assert!(text.contains("cost/txn") && text.contains(" EUR"), "{text}");
     d.stop();
 }
 

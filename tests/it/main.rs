@@ -34,3 +34,6 @@ mod faults;
 
 /// Hostile files and mail through the daemon: bombs, junk, huge lines, forged names.
 mod hostile;
+
+/// Securities: positions against the custodian, trades against settlement confirmations.
+mod securities;

@@ -45,6 +45,11 @@ impl Install {
 
     /// As `new`, with extra `[mail.smtp]` settings appended to the config.
     pub fn with_mail(extra: &str) -> Install {
+        Self::with_config(extra)
+    }
+
+    /// As `new`, with extra tables (e.g. `[costs]`) appended to the config.
+    pub fn with_config(extra: &str) -> Install {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().to_path_buf();
         fs::create_dir_all(root.join("config")).unwrap();

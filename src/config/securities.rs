@@ -1,0 +1,257 @@
+//! The `[positions]` and `[settlement]` tables of securities reconciliation jobs.
+//!
+//! ```toml
+//! [positions]
+//! book_files = ["book-*.csv"]      # the portfolio system's positions; any other CSV here is
+//!                                  # the custodian's, MT535/semt.002 are recognised by content
+//! quantity_tolerance = "0"
+//! [positions.accounts]             # book portfolio → custodian safekeeping account
+//! "PF-GLOBAL" = "SAFE-1234"
+//! [positions.columns]              # field → the file's header, where they differ
+//! account = "Portfolio"
+//! ```
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use super::error::{ConfigError, Locator};
+use crate::extract::rows::{CellStyle, Wanted};
+use crate::extract::securities_csv::{POSITION_FIELDS, TRADE_FIELDS, wanted};
+use crate::reconcile::positions::PositionRules;
+use crate::reconcile::settlement::SettlementRules;
+use crate::schedule::Calendar;
+
+/// Which CSV files a job reads as its own side, by name.
+#[derive(Debug, Clone)]
+pub struct FilePatterns {
+    pub patterns: Vec<String>,
+    set: GlobSet,
+}
+
+impl FilePatterns {
+    pub fn matches(&self, name: &str) -> bool {
+        self.set.is_match(name)
+    }
+}
+
+/// How a job reads its CSV side: which files, which columns, which number and date style.
+#[derive(Debug, Clone)]
+pub struct CsvSide {
+    pub files: FilePatterns,
+    pub columns: Vec<Wanted>,
+    pub style: CellStyle,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPositions {
+    book_files: Vec<String>,
+    quantity_tolerance: Option<toml::Value>,
+    #[serde(default)]
+    accounts: BTreeMap<String, String>,
+    #[serde(default)]
+    columns: BTreeMap<String, String>,
+    #[serde(default)]
+    date_formats: Vec<String>,
+    /// `.` (default) or `,`.
+    decimal: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSettlement {
+    blotter_files: Vec<String>,
+    window_business_days: Option<i64>,
+    amount_tolerance: Option<toml::Value>,
+    quantity_tolerance: Option<toml::Value>,
+    calendar: Option<String>,
+    #[serde(default)]
+    columns: BTreeMap<String, String>,
+    #[serde(default)]
+    date_formats: Vec<String>,
+    decimal: Option<String>,
+}
+
+fn decimal(
+    loc: &Locator<'_>,
+    key: &str,
+    v: Option<&toml::Value>,
+    errors: &mut Vec<ConfigError>,
+) -> Decimal {
+    let parsed = match v {
+        None => return Decimal::ZERO,
+        Some(toml::Value::String(s)) => Decimal::from_str(s.trim()).ok(),
+        Some(toml::Value::Integer(i)) => Some(Decimal::from(*i)),
+        Some(_) => None,
+    };
+    match parsed {
+        Some(d) if !d.is_sign_negative() => d,
+        _ => {
+            errors.push(loc.error(
+                key,
+                format!(
+                    "expected a non-negative decimal in quotes (e.g. \"0.01\") or a whole number, found {}",
+                    v.map(ToString::to_string).unwrap_or_default()
+                ),
+            ));
+            Decimal::ZERO
+        }
+    }
+}
+
+fn patterns(
+    loc: &Locator<'_>,
+    key: &str,
+    list: &[String],
+    errors: &mut Vec<ConfigError>,
+) -> FilePatterns {
+    let mut set = GlobSetBuilder::new();
+    if list.is_empty() {
+        errors.push(loc.error(
+            key,
+            "name at least one file name pattern, e.g. \"book-*.csv\"",
+        ));
+    }
+    for (i, p) in list.iter().enumerate() {
+        match GlobBuilder::new(p)
+            .case_insensitive(true)
+            .literal_separator(true)
+            .build()
+        {
+            Ok(g) => {
+                set.add(g);
+            }
+            Err(e) => errors.push(loc.error(&format!("{key}[{i}]"), e.to_string())),
+        }
+    }
+    FilePatterns {
+        patterns: list.to_vec(),
+        set: set.build().unwrap_or_else(|_| GlobSet::empty()),
+    }
+}
+
+// The two tables spell the same settings under their own names.
+#[allow(clippy::too_many_arguments)]
+fn csv_side(
+    loc: &Locator<'_>,
+    table: &str,
+    files_key: &str,
+    files: &[String],
+    fields: &[(&'static str, bool)],
+    columns: &BTreeMap<String, String>,
+    date_formats: &[String],
+    decimal_mark: Option<&str>,
+    errors: &mut Vec<ConfigError>,
+) -> CsvSide {
+    for key in columns.keys() {
+        if !fields.iter().any(|(f, _)| f == key) {
+            errors.push(loc.error(
+                &format!("{table}.columns.{key}"),
+                format!(
+                    "unknown field {key:?}; expected one of {}",
+                    fields.iter().map(|(f, _)| *f).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    let mapping: Vec<(String, String)> = columns.clone().into_iter().collect();
+    let (decimal, thousands) = match decimal_mark.map(str::trim) {
+        None | Some(".") => ('.', Some(',')),
+        Some(",") => (',', Some('.')),
+        Some(other) => {
+            errors.push(loc.error(
+                &format!("{table}.decimal"),
+                format!("expected \".\" or \",\", found {other:?}"),
+            ));
+            ('.', None)
+        }
+    };
+    let style = CellStyle::new(decimal, thousands, date_formats).unwrap_or_else(|m| {
+        errors.push(loc.error(&format!("{table}.date_formats"), m));
+        CellStyle::default()
+    });
+    CsvSide {
+        files: patterns(loc, &format!("{table}.{files_key}"), files, errors),
+        columns: wanted(fields, &mapping),
+        style,
+    }
+}
+
+pub(super) fn check_positions(
+    raw: &RawPositions,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> (CsvSide, PositionRules) {
+    let side = csv_side(
+        loc,
+        "positions",
+        "book_files",
+        &raw.book_files,
+        POSITION_FIELDS,
+        &raw.columns,
+        &raw.date_formats,
+        raw.decimal.as_deref(),
+        errors,
+    );
+    let rules = PositionRules {
+        quantity_tolerance: decimal(
+            loc,
+            "positions.quantity_tolerance",
+            raw.quantity_tolerance.as_ref(),
+            errors,
+        ),
+        accounts: raw
+            .accounts
+            .iter()
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect(),
+    };
+    (side, rules)
+}
+
+pub(super) fn check_settlement(
+    raw: &RawSettlement,
+    loc: &Locator<'_>,
+    calendar: impl FnOnce(&str, Option<&str>, &mut Vec<ConfigError>) -> Calendar,
+    errors: &mut Vec<ConfigError>,
+) -> (CsvSide, SettlementRules) {
+    let side = csv_side(
+        loc,
+        "settlement",
+        "blotter_files",
+        &raw.blotter_files,
+        TRADE_FIELDS,
+        &raw.columns,
+        &raw.date_formats,
+        raw.decimal.as_deref(),
+        errors,
+    );
+    let window = raw.window_business_days.unwrap_or(2);
+    if !(0..=30).contains(&window) {
+        errors.push(loc.error(
+            "settlement.window_business_days",
+            format!("expected 0 to 30 business days, found {window}"),
+        ));
+    }
+    let rules = SettlementRules {
+        window_business_days: window,
+        amount_tolerance: decimal(
+            loc,
+            "settlement.amount_tolerance",
+            raw.amount_tolerance.as_ref(),
+            errors,
+        ),
+        quantity_tolerance: decimal(
+            loc,
+            "settlement.quantity_tolerance",
+            raw.quantity_tolerance.as_ref(),
+            errors,
+        ),
+        calendar: calendar("settlement.calendar", raw.calendar.as_deref(), errors),
+    };
+    (side, rules)
+}

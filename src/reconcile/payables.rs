@@ -1,0 +1,1505 @@
+//! Accounts payable: the three-way match of supplier invoices against purchase orders and goods
+//! receipts.
+//!
+//! An invoice is **approved** when it quotes a known purchase order of its supplier, every line
+//! pairs with a line of that order, every unit price is the ordered one within the price
+//! tolerance, and the quantity invoiced so far on each order line (earlier invoices included)
+//! is neither more than was ordered nor, when receipts are required, more than was received,
+//! both within the quantity tolerance. Otherwise it is **held**, with one finding per problem in
+//! words an AP clerk acts on.
+//!
+//! Invoices are taken in a fixed order (issue date, invoices before credit notes, identity), not
+//! in the order given: which invoice uses up a partial delivery first must not depend on how the
+//! files happened to be listed. Only approved invoices use up received quantities; a held one
+//! leaves them for the next.
+//!
+//! A credit note gives back quantity invoiced before (it may not give back more) and so makes
+//! room for a later invoice; goods sent back are negative goods receipts. A credit note that only
+//! corrects a price has a price unlike the order's and is held for a person to judge.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use crate::model::BreakReason;
+use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine};
+use crate::model::payables::{
+    GoodsReceipt, InvoicedQuantity, PurchaseOrderLine, compact, invoice_identity, supplier_label,
+};
+
+/// The tolerances of a job's three-way match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApRules {
+    /// How many units an invoiced quantity may exceed what was ordered or received.
+    pub quantity_tolerance: Decimal,
+    /// How far an invoiced unit price may differ from the ordered one, in money.
+    pub price_tolerance_abs: Decimal,
+    /// How far an invoiced unit price may differ, as a fraction of the ordered price (0.02 is
+    /// 2 %). A price passes when it is within either tolerance.
+    pub price_tolerance_rel: Decimal,
+    /// Three-way (true) or two-way match: whether invoiced quantities must have been received.
+    pub require_receipt: bool,
+}
+
+/// One reason an invoice is held.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub reason: BreakReason,
+    /// The invoice line (its id, else its 1-based position); `None` for the whole invoice.
+    pub line: Option<String>,
+    /// What the purchase order or receipts allow (price, or quantity still open).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub expected: Option<Decimal>,
+    /// What the invoice says.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub found: Option<Decimal>,
+    /// How far beyond: invoiced price less ordered price, or the quantity too many.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub difference: Option<Decimal>,
+    pub message: String,
+}
+
+/// An invoice line paired with its purchase order line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MatchedLine {
+    /// Index into the invoice's `lines`.
+    pub invoice_line: usize,
+    /// Index into the `orders` slice.
+    pub order_line: usize,
+    /// Indexes into the `receipts` slice: every receipt booked against the order line.
+    pub receipts: Vec<usize>,
+    /// Quantity this line invoices: negative for a credit note.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub quantity: Decimal,
+    /// Unit price as invoiced (per one unit).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub unit_price: Decimal,
+}
+
+/// What the match decided for one invoice. `invoice` indexes the `invoices` slice.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum ApDecision {
+    Approved {
+        invoice: usize,
+        /// The purchase order as written on the order lines.
+        purchase_order: String,
+        lines: Vec<MatchedLine>,
+        explanation: String,
+    },
+    Held {
+        invoice: usize,
+        findings: Vec<Finding>,
+    },
+}
+
+impl ApDecision {
+    pub fn invoice(&self) -> usize {
+        match self {
+            ApDecision::Approved { invoice, .. } | ApDecision::Held { invoice, .. } => *invoice,
+        }
+    }
+
+    pub fn is_approved(&self) -> bool {
+        matches!(self, ApDecision::Approved { .. })
+    }
+}
+
+/// The decisions, one per invoice in the order of the `invoices` slice, and what the approved
+/// invoices invoiced per order line: the caller keeps these and passes them back as
+/// `already_invoiced` next time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ApOutcome {
+    pub decisions: Vec<ApDecision>,
+    pub invoiced: Vec<InvoicedQuantity>,
+}
+
+impl ApOutcome {
+    pub fn decision(&self, invoice: usize) -> Option<&ApDecision> {
+        self.decisions.iter().find(|d| d.invoice() == invoice)
+    }
+}
+
+/// The expense account of each line of an approved invoice, from its purchase order lines
+/// (`None` where the order does not say): what `post::payables::invoice_entry` takes.
+pub fn expense_accounts(
+    invoice: &Invoice,
+    lines: &[MatchedLine],
+    orders: &[PurchaseOrderLine],
+) -> Vec<Option<String>> {
+    let mut out = vec![None; invoice.lines.len()];
+    for m in lines {
+        if let (Some(slot), Some(order)) = (out.get_mut(m.invoice_line), orders.get(m.order_line)) {
+            slot.clone_from(&order.expense_account);
+        }
+    }
+    out
+}
+
+/// The three-way match of `invoices` against `orders` and `receipts`, with nothing invoiced
+/// before.
+pub fn three_way_match(
+    invoices: &[Invoice],
+    orders: &[PurchaseOrderLine],
+    receipts: &[GoodsReceipt],
+    rules: &ApRules,
+) -> ApOutcome {
+    three_way_match_after(invoices, orders, receipts, &[], rules)
+}
+
+/// The three-way match, counting `already_invoiced` (by invoices approved in earlier runs)
+/// against what was received and ordered.
+pub fn three_way_match_after(
+    invoices: &[Invoice],
+    orders: &[PurchaseOrderLine],
+    receipts: &[GoodsReceipt],
+    already_invoiced: &[InvoicedQuantity],
+    rules: &ApRules,
+) -> ApOutcome {
+    let mut book = OrderBook::new(orders, receipts, already_invoiced);
+
+    let mut sequence: Vec<usize> = (0..invoices.len()).collect();
+    sequence.sort_by_cached_key(|&i| {
+        let inv = &invoices[i];
+        let kind = match inv.kind {
+            InvoiceKind::Invoice => 0u8,
+            InvoiceKind::CreditNote => 1,
+        };
+        (
+            inv.issue_date,
+            kind,
+            invoice_identity(inv),
+            inv.source.file.clone(),
+            inv.source.row,
+            i,
+        )
+    });
+
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut decisions = Vec::with_capacity(invoices.len());
+    let mut invoiced = Vec::new();
+    for i in sequence {
+        let inv = &invoices[i];
+        let identity = invoice_identity(inv);
+        if let Some(&first) = seen.get(&identity) {
+            let f = &invoices[first].source;
+            decisions.push(ApDecision::Held {
+                invoice: i,
+                findings: vec![Finding {
+                    reason: BreakReason::Duplicate,
+                    line: None,
+                    expected: None,
+                    found: None,
+                    difference: None,
+                    message: format!(
+                        "invoice {} of {} dated {} arrived twice (also in file {} row {})",
+                        inv.number,
+                        supplier_label(inv).unwrap_or_else(|| "an unnamed supplier".into()),
+                        inv.issue_date,
+                        short(&f.file),
+                        f.row
+                    ),
+                }],
+            });
+            continue;
+        }
+        seen.insert(identity, i);
+        let decision = match check_invoice(inv, &book, rules) {
+            Ok((purchase_order, lines, explanation)) => {
+                for m in &lines {
+                    book.invoiced[m.order_line] += m.quantity;
+                    let o = &orders[m.order_line];
+                    invoiced.push(InvoicedQuantity {
+                        po_number: o.po_number.clone(),
+                        line: o.line.clone(),
+                        item: o.item.clone(),
+                        quantity: m.quantity,
+                    });
+                }
+                ApDecision::Approved {
+                    invoice: i,
+                    purchase_order,
+                    lines,
+                    explanation,
+                }
+            }
+            Err(findings) => ApDecision::Held {
+                invoice: i,
+                findings,
+            },
+        };
+        decisions.push(decision);
+    }
+    decisions.sort_by_key(ApDecision::invoice);
+    ApOutcome {
+        decisions,
+        invoiced,
+    }
+}
+
+/// The order lines by purchase order, with what was received and invoiced on each.
+struct OrderBook<'a> {
+    orders: &'a [PurchaseOrderLine],
+    receipts: &'a [GoodsReceipt],
+    /// Normalised PO number → its order lines in a fixed order (not the input order).
+    by_po: BTreeMap<String, Vec<usize>>,
+    /// Per order line: received quantity and the receipts behind it (in receipt order).
+    received: Vec<Decimal>,
+    receipts_of: Vec<Vec<usize>>,
+    /// Normalised PO number → receipts against the order that name no line or item it has:
+    /// not counted anywhere, but named when goods are missing, since they may be the goods.
+    unplaced: BTreeMap<String, Vec<usize>>,
+    /// Per order line: quantity invoiced so far (earlier runs, then approved in this one).
+    invoiced: Vec<Decimal>,
+}
+
+impl<'a> OrderBook<'a> {
+    fn new(
+        orders: &'a [PurchaseOrderLine],
+        receipts: &'a [GoodsReceipt],
+        already_invoiced: &[InvoicedQuantity],
+    ) -> Self {
+        let mut by_po: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, o) in orders.iter().enumerate() {
+            by_po.entry(compact(&o.po_number)).or_default().push(i);
+        }
+        for lines in by_po.values_mut() {
+            lines.sort_by_cached_key(|&i| {
+                let o = &orders[i];
+                (
+                    o.line.as_deref().map(line_key),
+                    o.item.as_deref().map(compact),
+                    o.unit_price,
+                    o.quantity,
+                    o.source.file.clone(),
+                    o.source.sheet.clone(),
+                    o.source.row,
+                    i,
+                )
+            });
+        }
+        let mut book = OrderBook {
+            orders,
+            receipts,
+            by_po,
+            received: vec![Decimal::ZERO; orders.len()],
+            receipts_of: vec![Vec::new(); orders.len()],
+            unplaced: BTreeMap::new(),
+            invoiced: vec![Decimal::ZERO; orders.len()],
+        };
+        let mut receipt_order: Vec<usize> = (0..receipts.len()).collect();
+        receipt_order.sort_by_cached_key(|&r| {
+            let g = &receipts[r];
+            (
+                g.received_on,
+                g.receipt_id.clone(),
+                g.source.file.clone(),
+                g.source.row,
+                r,
+            )
+        });
+        for r in receipt_order {
+            let g = &receipts[r];
+            if let Some(o) = book.locate(&g.po_number, g.line.as_deref(), g.item.as_deref()) {
+                book.received[o] += g.quantity_received;
+                book.receipts_of[o].push(r);
+            } else if book.by_po.contains_key(&compact(&g.po_number)) {
+                book.unplaced
+                    .entry(compact(&g.po_number))
+                    .or_default()
+                    .push(r);
+            }
+        }
+        for q in already_invoiced {
+            if let Some(o) = book.locate(&q.po_number, q.line.as_deref(), q.item.as_deref()) {
+                book.invoiced[o] += q.quantity;
+            }
+        }
+        book
+    }
+
+    /// The order line a receipt or earlier invoice refers to: by line number, else by item,
+    /// else the order's only line.
+    fn locate(&self, po: &str, line: Option<&str>, item: Option<&str>) -> Option<usize> {
+        let lines = self.by_po.get(&compact(po))?;
+        let by_line = line.map(line_key).and_then(|k| {
+            lines
+                .iter()
+                .copied()
+                .find(|&o| self.orders[o].line.as_deref().map(line_key).as_ref() == Some(&k))
+        });
+        let by_item = || {
+            item.map(compact).and_then(|k| {
+                lines
+                    .iter()
+                    .copied()
+                    .find(|&o| self.orders[o].item.as_deref().map(compact).as_ref() == Some(&k))
+            })
+        };
+        by_line
+            .or_else(by_item)
+            .or_else(|| (lines.len() == 1).then_some(lines[0]))
+    }
+}
+
+type Approval = (String, Vec<MatchedLine>, String);
+
+fn check_invoice(
+    inv: &Invoice,
+    book: &OrderBook<'_>,
+    rules: &ApRules,
+) -> Result<Approval, Vec<Finding>> {
+    let whole = |reason, message: String| Finding {
+        reason,
+        line: None,
+        expected: None,
+        found: None,
+        difference: None,
+        message,
+    };
+    let Some(po) = inv
+        .order_reference
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
+        return Err(vec![whole(
+            BreakReason::NoPurchaseOrder,
+            format!(
+                "invoice {} quotes no purchase order: find the order and ask the supplier to quote it",
+                inv.number
+            ),
+        )]);
+    };
+    let Some(order_lines) = book.by_po.get(&compact(po)) else {
+        return Err(vec![whole(
+            BreakReason::NoPurchaseOrder,
+            format!(
+                "invoice {} quotes purchase order {po}, which is not among the purchase orders",
+                inv.number
+            ),
+        )]);
+    };
+    let orders = book.orders;
+    let mut findings = Vec::new();
+
+    // The order names its supplier by name or VAT id; either of the invoice's will do.
+    let ordered_from: BTreeSet<String> = order_lines
+        .iter()
+        .filter_map(|&o| orders[o].supplier.as_deref())
+        .map(compact)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !ordered_from.is_empty() {
+        let invoiced_by = [&inv.supplier.name, &inv.supplier.vat_id];
+        let known = invoiced_by
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .any(|s| ordered_from.contains(&compact(s)));
+        if !known {
+            let on_order = order_lines
+                .iter()
+                .find_map(|&o| orders[o].supplier.clone())
+                .unwrap_or_default();
+            findings.push(whole(
+                BreakReason::UnknownSupplier,
+                format!(
+                    "purchase order {po} was placed with {on_order}, the invoice is from {}",
+                    supplier_label(inv).unwrap_or_else(|| "a supplier it does not name".into())
+                ),
+            ));
+        }
+    }
+    if inv.lines.is_empty() {
+        findings.push(whole(
+            BreakReason::NoPurchaseOrder,
+            format!(
+                "invoice {} has no lines to match with the lines of purchase order {po}",
+                inv.number
+            ),
+        ));
+    }
+
+    let pairs = pair_lines(inv, order_lines, orders);
+    let credit = inv.kind == InvoiceKind::CreditNote;
+    let mut matched = Vec::new();
+    let mut explained = Vec::new();
+    for (n, (line, pair)) in inv.lines.iter().zip(&pairs).enumerate() {
+        let label = line_label(line, n);
+        let mut at = |reason, expected, found, difference, message: String| {
+            findings.push(Finding {
+                reason,
+                line: Some(label.clone()),
+                expected,
+                found,
+                difference,
+                message: format!("line {label}: {message}"),
+            });
+        };
+        let Some(o) = *pair else {
+            at(
+                BreakReason::NoPurchaseOrder,
+                None,
+                None,
+                None,
+                format!(
+                    "{} is not on purchase order {po} (or its order line is already taken by another line of this invoice)",
+                    line.description.as_deref().unwrap_or("the item")
+                ),
+            );
+            continue;
+        };
+        let order = &orders[o];
+        let order_label = order
+            .line
+            .clone()
+            .or_else(|| order.item.clone())
+            .unwrap_or_else(|| "?".into());
+        if order.currency != inv.currency {
+            at(
+                BreakReason::PriceDifference,
+                None,
+                None,
+                None,
+                format!(
+                    "ordered in {}, invoiced in {}",
+                    order.currency, inv.currency
+                ),
+            );
+            continue;
+        }
+        let Some(price) = unit_price(line) else {
+            at(
+                BreakReason::PriceDifference,
+                Some(order.unit_price),
+                None,
+                None,
+                format!(
+                    "gives no unit price to check against the ordered {}",
+                    order.unit_price
+                ),
+            );
+            continue;
+        };
+        let Some(quantity) = line.quantity else {
+            at(
+                BreakReason::QuantityDifference,
+                None,
+                None,
+                None,
+                "gives no quantity to check against the purchase order and receipts".into(),
+            );
+            continue;
+        };
+        let price_gap = price - order.unit_price;
+        let allowed = rules
+            .price_tolerance_abs
+            .max(rules.price_tolerance_rel * order.unit_price.abs());
+        if price_gap.abs() > allowed {
+            at(
+                BreakReason::PriceDifference,
+                Some(order.unit_price),
+                Some(price),
+                Some(price_gap),
+                format!(
+                    "invoiced at {price}, ordered at {} (PO line {order_label}): {} {} the price (tolerance {allowed})",
+                    order.unit_price,
+                    price_gap.abs(),
+                    if price_gap.is_sign_positive() {
+                        "over"
+                    } else {
+                        "under"
+                    },
+                ),
+            );
+        }
+
+        let before = book.invoiced[o];
+        let receipts = &book.receipts_of[o];
+        let receipt_ids = receipts
+            .iter()
+            .map(|&r| book.receipts[r].receipt_id.as_str())
+            .collect::<Vec<_>>();
+        let received_text = match receipt_ids.len() {
+            0 => "nothing received yet".to_string(),
+            1 => format!("received {} (receipt {})", book.received[o], receipt_ids[0]),
+            _ => format!(
+                "received {} (receipts {})",
+                book.received[o],
+                receipt_ids.join(", ")
+            ),
+        };
+        let already = if before.is_zero() {
+            String::new()
+        } else {
+            format!(", {before} already invoiced")
+        };
+        let unplaced = match book.unplaced.get(&compact(po)) {
+            Some(rs) => format!(
+                " (receipt {} against {po} names no line or item of the order and was not counted)",
+                rs.iter()
+                    .map(|&r| book.receipts[r].receipt_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => String::new(),
+        };
+        if credit {
+            // A credit note gives back what was invoiced; it cannot give back more.
+            let over = quantity - before;
+            if over > rules.quantity_tolerance {
+                at(
+                    BreakReason::QuantityDifference,
+                    Some(before),
+                    Some(quantity),
+                    Some(over),
+                    format!(
+                        "credits {quantity} at {price}, only {before} invoiced so far on PO line {order_label}: {over} more than invoiced"
+                    ),
+                );
+            }
+        } else {
+            let total = before + quantity;
+            let over_ordered = total - order.quantity;
+            if over_ordered > rules.quantity_tolerance {
+                at(
+                    BreakReason::QuantityDifference,
+                    Some(order.quantity - before),
+                    Some(quantity),
+                    Some(over_ordered),
+                    format!(
+                        "invoiced {quantity} at {price}, ordered {} (PO line {order_label}){already}: {over_ordered} more than ordered",
+                        order.quantity
+                    ),
+                );
+            }
+            let not_received = total - book.received[o];
+            if rules.require_receipt && not_received > rules.quantity_tolerance {
+                at(
+                    BreakReason::QuantityDifference,
+                    Some(book.received[o] - before),
+                    Some(quantity),
+                    Some(not_received),
+                    format!(
+                        "invoiced {quantity} at {price}, {received_text}{already}: {not_received} not received{unplaced}"
+                    ),
+                );
+            }
+        }
+        let signed = if credit { -quantity } else { quantity };
+        explained.push(format!(
+            "line {label} → PO line {order_label}: {} {quantity} at {price}, {received_text}{already}",
+            if credit { "credited" } else { "invoiced" }
+        ));
+        matched.push(MatchedLine {
+            invoice_line: n,
+            order_line: o,
+            receipts: receipts.clone(),
+            quantity: signed,
+            unit_price: price,
+        });
+    }
+    if findings.is_empty() {
+        let purchase_order = orders[order_lines[0]].po_number.clone();
+        let explanation = format!(
+            "{} {} matches purchase order {purchase_order}: {}",
+            if credit { "credit note" } else { "invoice" },
+            inv.number,
+            explained.join("; ")
+        );
+        Ok((purchase_order, matched, explanation))
+    } else {
+        Err(findings)
+    }
+}
+
+/// Pairs each invoice line with an unused line of the order: by order line number, then by
+/// item, then by unit price and quantity. Each pass goes through the invoice's lines in their
+/// order and the order's lines in their fixed order, so the pairing is the same every time.
+fn pair_lines(
+    inv: &Invoice,
+    order_lines: &[usize],
+    orders: &[PurchaseOrderLine],
+) -> Vec<Option<usize>> {
+    let mut pairs: Vec<Option<usize>> = vec![None; inv.lines.len()];
+    let mut used: BTreeSet<usize> = BTreeSet::new();
+    let mut pass = |same: &dyn Fn(&InvoiceLine, &PurchaseOrderLine) -> bool,
+                    pairs: &mut Vec<Option<usize>>| {
+        for (n, line) in inv.lines.iter().enumerate() {
+            if pairs[n].is_some() {
+                continue;
+            }
+            if let Some(&o) = order_lines
+                .iter()
+                .find(|&&o| !used.contains(&o) && same(line, &orders[o]))
+            {
+                used.insert(o);
+                pairs[n] = Some(o);
+            }
+        }
+    };
+    pass(
+        &|l, o| match (&l.order_line, &o.line) {
+            (Some(a), Some(b)) => line_key(a) == line_key(b),
+            _ => false,
+        },
+        &mut pairs,
+    );
+    pass(
+        &|l, o| match (&l.description, &o.item) {
+            (Some(a), Some(b)) => !compact(a).is_empty() && compact(a) == compact(b),
+            _ => false,
+        },
+        &mut pairs,
+    );
+    pass(
+        &|l, o| unit_price(l) == Some(o.unit_price) && l.quantity == Some(o.quantity),
+        &mut pairs,
+    );
+    pairs
+}
+
+/// Price of one unit: UBL states a price per `base_quantity` units. Without a price, the net
+/// amount over the quantity.
+fn unit_price(line: &InvoiceLine) -> Option<Decimal> {
+    match (line.unit_price, line.quantity) {
+        (Some(p), _) => match line.base_quantity {
+            Some(b) if !b.is_zero() && b != Decimal::ONE => p.checked_div(b),
+            // Kept as written, so messages show the price as the supplier wrote it.
+            _ => Some(p),
+        },
+        (None, Some(q)) if !q.is_zero() => line.net_amount.checked_div(q).map(|u| u.normalize()),
+        _ => None,
+    }
+}
+
+/// Line numbers compare without case, spaces or leading zeros ("001" is line 1).
+fn line_key(s: &str) -> String {
+    let c = compact(s);
+    if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
+        let t = c.trim_start_matches('0');
+        if t.is_empty() { "0".into() } else { t.into() }
+    } else {
+        c
+    }
+}
+
+fn line_label(line: &InvoiceLine, n: usize) -> String {
+    line.id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map_or_else(|| (n + 1).to_string(), str::to_string)
+}
+
+/// The start of a file's hash: enough for a person to find it.
+fn short(file: &str) -> &str {
+    file.get(..12).unwrap_or(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+    use crate::model::invoice::{Party, TaxBreakdown};
+    use std::sync::Arc;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn src(file: &str, row: u32) -> Source {
+        Source::at(Arc::from(file), None, row)
+    }
+
+    fn po(
+        number: &str,
+        line: Option<&str>,
+        item: Option<&str>,
+        qty: &str,
+        price: &str,
+    ) -> PurchaseOrderLine {
+        PurchaseOrderLine {
+            po_number: number.into(),
+            line: line.map(Into::into),
+            supplier: Some("Acme GmbH".into()),
+            item: item.map(Into::into),
+            quantity: d(qty),
+            unit_price: d(price),
+            currency: "EUR".parse().unwrap(),
+            expense_account: Some(format!("6000 {}", line.or(item).unwrap_or("?"))),
+            source: src("orders", 1),
+        }
+    }
+
+    fn gr(
+        id: &str,
+        number: &str,
+        line: Option<&str>,
+        item: Option<&str>,
+        qty: &str,
+        on: &str,
+    ) -> GoodsReceipt {
+        GoodsReceipt {
+            receipt_id: id.into(),
+            po_number: number.into(),
+            line: line.map(Into::into),
+            item: item.map(Into::into),
+            quantity_received: d(qty),
+            received_on: on.parse().unwrap(),
+            source: src("receipts", 1),
+        }
+    }
+
+    /// An invoice line: (its id, the order line it quotes, description, quantity, unit price).
+    type L<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a str, &'a str);
+
+    fn invoice(number: &str, date: &str, order: Option<&str>, lines: &[L<'_>]) -> Invoice {
+        let lines: Vec<InvoiceLine> = lines
+            .iter()
+            .map(|&(id, order_line, desc, qty, price)| InvoiceLine {
+                id: Some(id.into()),
+                description: desc.map(Into::into),
+                quantity: Some(d(qty)),
+                unit_code: None,
+                unit_price: Some(d(price)),
+                base_quantity: None,
+                net_amount: d(qty) * d(price),
+                tax_category: Some("S".into()),
+                tax_rate: Some(d("19")),
+                order_line: order_line.map(Into::into),
+                source: src(number, 1),
+            })
+            .collect();
+        let net: Decimal = lines.iter().map(|l| l.net_amount).sum();
+        Invoice {
+            kind: InvoiceKind::Invoice,
+            number: number.into(),
+            issue_date: date.parse().unwrap(),
+            due_date: None,
+            currency: "EUR".parse().unwrap(),
+            supplier: Party {
+                name: Some("Acme GmbH".into()),
+                vat_id: Some("DE123456789".into()),
+                ..Party::default()
+            },
+            customer: Party::default(),
+            order_reference: order.map(Into::into),
+            payment_reference: None,
+            lines,
+            tax: vec![TaxBreakdown {
+                category: Some("S".into()),
+                rate: Some(d("19")),
+                taxable_amount: net,
+                tax_amount: net * d("0.19"),
+            }],
+            line_total: Some(net),
+            allowance_total: None,
+            charge_total: None,
+            tax_exclusive: Some(net),
+            tax_total: None,
+            tax_inclusive: None,
+            prepaid: None,
+            rounding: None,
+            payable: net * d("1.19"),
+            source: src(number, 1),
+        }
+    }
+
+    fn credit(mut i: Invoice) -> Invoice {
+        i.kind = InvoiceKind::CreditNote;
+        i
+    }
+
+    fn rules() -> ApRules {
+        ApRules {
+            quantity_tolerance: Decimal::ZERO,
+            price_tolerance_abs: d("0.05"),
+            price_tolerance_rel: Decimal::ZERO,
+            require_receipt: true,
+        }
+    }
+
+    fn findings(d: &ApDecision) -> &[Finding] {
+        match d {
+            ApDecision::Held { findings, .. } => findings,
+            ApDecision::Approved { explanation, .. } => panic!("approved: {explanation}"),
+        }
+    }
+
+    fn matched(d: &ApDecision) -> &[MatchedLine] {
+        match d {
+            ApDecision::Approved { lines, .. } => lines,
+            ApDecision::Held { findings, .. } => panic!("held: {findings:?}"),
+        }
+    }
+
+    #[test]
+    fn an_exact_match_is_approved_with_its_order_line_and_receipts() {
+        let orders = [
+            po("PO-1", Some("2"), None, "5", "1.00"),
+            po("PO-1", Some("1"), None, "10", "10.00"),
+        ];
+        let receipts = [
+            gr("GR-1", "PO-1", Some("1"), None, "6", "2026-03-01"),
+            gr("GR-2", "PO-1", Some("1"), None, "4", "2026-03-02"),
+        ];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        assert_eq!(out.decisions.len(), 1);
+        let ApDecision::Approved {
+            invoice,
+            purchase_order,
+            lines,
+            explanation,
+        } = &out.decisions[0]
+        else {
+            panic!("{:?}", out.decisions[0]);
+        };
+        assert_eq!((*invoice, purchase_order.as_str()), (0, "PO-1"));
+        assert_eq!(
+            lines,
+            &[MatchedLine {
+                invoice_line: 0,
+                order_line: 1,
+                receipts: vec![0, 1],
+                quantity: d("10"),
+                unit_price: d("10.00")
+            }]
+        );
+        assert!(explanation.contains("receipts GR-1, GR-2"), "{explanation}");
+        assert_eq!(
+            out.invoiced,
+            vec![InvoicedQuantity {
+                po_number: "PO-1".into(),
+                line: Some("1".into()),
+                item: None,
+                quantity: d("10")
+            }]
+        );
+        assert_eq!(
+            expense_accounts(&inv, lines, &orders),
+            vec![Some("6000 1".to_string())]
+        );
+    }
+
+    #[test]
+    fn prices_within_the_tolerance_pass_and_a_cent_beyond_is_held_with_the_difference() {
+        let abs = rules();
+        let rel = ApRules {
+            price_tolerance_abs: Decimal::ZERO,
+            price_tolerance_rel: d("0.01"),
+            ..rules()
+        };
+        // (rules, invoiced price, expected difference when held)
+        let cases: [(&ApRules, &str, Option<&str>); 8] = [
+            (&abs, "10.00", None),
+            (&abs, "10.05", None),
+            (&abs, "9.95", None),
+            (&abs, "10.06", Some("0.06")),
+            (&abs, "9.94", Some("-0.06")),
+            (&rel, "10.10", None),
+            (&rel, "10.11", Some("0.11")),
+            (&rel, "9.89", Some("-0.11")),
+        ];
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        for (r, price, held) in cases {
+            let inv = invoice(
+                "INV-1",
+                "2026-03-03",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10", price)],
+            );
+            let out = three_way_match(&[inv], &orders, &receipts, r);
+            match held {
+                None => assert!(
+                    out.decisions[0].is_approved(),
+                    "{price}: {:?}",
+                    out.decisions[0]
+                ),
+                Some(diff) => {
+                    let f = findings(&out.decisions[0]);
+                    assert_eq!(f.len(), 1, "{price}: {f:?}");
+                    assert_eq!(f[0].reason, BreakReason::PriceDifference);
+                    assert_eq!(f[0].difference, Some(d(diff)), "{price}");
+                    assert_eq!(
+                        (f[0].expected, f[0].found),
+                        (Some(d("10.00")), Some(d(price)))
+                    );
+                    assert!(
+                        f[0].message
+                            .starts_with(&format!("line 1: invoiced at {price}, ordered at 10.00")),
+                        "{}",
+                        f[0].message
+                    );
+                    assert!(out.invoiced.is_empty(), "a held invoice uses up nothing");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_held_invoice_serialises_with_its_reason_and_decimals_as_text() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.06")],
+        );
+        let out = three_way_match(
+            &[inv],
+            &orders,
+            &[],
+            &ApRules {
+                require_receipt: false,
+                ..rules()
+            },
+        );
+        let v = serde_json::to_value(&out).unwrap();
+        let held = &v["decisions"][0];
+        assert_eq!(held["decision"], "held");
+        assert_eq!(held["findings"][0]["reason"], "price_difference");
+        assert_eq!(held["findings"][0]["difference"], "0.06");
+    }
+
+    #[test]
+    fn a_price_per_base_quantity_is_compared_per_unit() {
+        let orders = [po("PO-1", Some("1"), None, "100", "0.50")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "100", "2026-03-01")];
+        let mut inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "100", "50.00")],
+        );
+        inv.lines[0].base_quantity = Some(d("100"));
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        assert_eq!(matched(&out.decisions[0])[0].unit_price, d("0.5"));
+    }
+
+    #[test]
+    fn invoicing_more_than_was_received_is_held_with_what_was_not_received() {
+        let orders = [
+            po("PO-1", Some("1"), None, "1", "3.00"),
+            po("PO-1", Some("2"), None, "20", "10.00"),
+        ];
+        let receipts = [gr("GR-7", "PO-1", Some("2"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("2", Some("2"), None, "12", "10.00")],
+        );
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::QuantityDifference);
+        assert_eq!(f[0].line.as_deref(), Some("2"));
+        assert_eq!(
+            (f[0].expected, f[0].found, f[0].difference),
+            (Some(d("10")), Some(d("12")), Some(d("2")))
+        );
+        assert_eq!(
+            f[0].message,
+            "line 2: invoiced 12 at 10.00, received 10 (receipt GR-7): 2 not received"
+        );
+
+        // Within the quantity tolerance, or a two-way match, it passes.
+        let lenient = ApRules {
+            quantity_tolerance: d("2"),
+            ..rules()
+        };
+        assert!(
+            three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &lenient).decisions[0]
+                .is_approved()
+        );
+        let two_way = ApRules {
+            require_receipt: false,
+            ..rules()
+        };
+        assert!(
+            three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &two_way).decisions[0]
+                .is_approved()
+        );
+        // Nothing received at all.
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &[], &rules());
+        assert_eq!(
+            findings(&out.decisions[0])[0].message,
+            "line 2: invoiced 12 at 10.00, nothing received yet: 12 not received"
+        );
+    }
+
+    #[test]
+    fn invoicing_more_than_was_ordered_is_held_even_when_received() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "12", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "12", "10.00")],
+        );
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::QuantityDifference);
+        assert_eq!(f[0].difference, Some(d("2")));
+        assert!(
+            f[0].message.ends_with("2 more than ordered"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn partial_deliveries_are_invoiced_by_several_invoices() {
+        let orders = [po("PO-1", Some("1"), None, "20", "10.00")];
+        let first_delivery = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let both = [
+            first_delivery[0].clone(),
+            gr("GR-2", "PO-1", Some("1"), None, "10", "2026-03-10"),
+        ];
+        let a = invoice(
+            "INV-A",
+            "2026-03-02",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let b = invoice(
+            "INV-B",
+            "2026-03-11",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let c = invoice(
+            "INV-C",
+            "2026-03-12",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "1", "10.00")],
+        );
+
+        // Both deliveries in: A and B each invoice one, C is one too many (ordered 20).
+        let out = three_way_match(&[c.clone(), b.clone(), a.clone()], &orders, &both, &rules());
+        assert!(out.decision(2).unwrap().is_approved());
+        assert!(out.decision(1).unwrap().is_approved());
+        let f = findings(out.decision(0).unwrap());
+        assert_eq!(f.len(), 2, "over ordered and over received: {f:?}");
+        assert!(
+            f.iter().all(
+                |f| f.reason == BreakReason::QuantityDifference && f.difference == Some(d("1"))
+            )
+        );
+        assert_eq!(
+            f[1].message,
+            "line 1: invoiced 1 at 10.00, received 20 (receipts GR-1, GR-2), 20 already invoiced: 1 not received"
+        );
+
+        // Only the first delivery in: B waits for the second.
+        let out = three_way_match(&[a.clone(), b.clone()], &orders, &first_delivery, &rules());
+        assert!(out.decisions[0].is_approved());
+        let f = findings(&out.decisions[1]);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].expected, Some(d("0")));
+        assert_eq!(
+            f[0].message,
+            "line 1: invoiced 10 at 10.00, received 10 (receipt GR-1), 10 already invoiced: 10 not received"
+        );
+
+        // The same in two runs: what run one invoiced is passed to run two.
+        let run1 = three_way_match(std::slice::from_ref(&a), &orders, &first_delivery, &rules());
+        let run2 = three_way_match_after(
+            std::slice::from_ref(&b),
+            &orders,
+            &first_delivery,
+            &run1.invoiced,
+            &rules(),
+        );
+        assert!(!run2.decisions[0].is_approved());
+        let run2 = three_way_match_after(
+            std::slice::from_ref(&b),
+            &orders,
+            &both,
+            &run1.invoiced,
+            &rules(),
+        );
+        assert!(run2.decisions[0].is_approved());
+        // Without the history the second run would approve B against the first delivery.
+        assert!(
+            three_way_match(std::slice::from_ref(&b), &orders, &first_delivery, &rules()).decisions
+                [0]
+            .is_approved()
+        );
+    }
+
+    #[test]
+    fn an_invoice_without_a_known_purchase_order_is_held() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let line: L<'_> = ("1", Some("1"), None, "10", "10.00");
+        // (order reference, approved, text in the message)
+        let cases = [
+            (None, false, "quotes no purchase order"),
+            (Some("  "), false, "quotes no purchase order"),
+            (
+                Some("PO-9"),
+                false,
+                "purchase order PO-9, which is not among",
+            ),
+            (Some(" po-1 "), true, ""),
+        ];
+        for (reference, approved, text) in cases {
+            let inv = invoice("INV-1", "2026-03-03", reference, &[line]);
+            let out = three_way_match(&[inv], &orders, &receipts, &rules());
+            assert_eq!(out.decisions[0].is_approved(), approved, "{reference:?}");
+            if !approved {
+                let f = findings(&out.decisions[0]);
+                assert_eq!(f.len(), 1);
+                assert_eq!(
+                    (f[0].reason, f[0].line.as_deref()),
+                    (BreakReason::NoPurchaseOrder, None)
+                );
+                assert!(f[0].message.contains(text), "{}", f[0].message);
+            }
+        }
+    }
+
+    #[test]
+    fn an_invoice_from_another_supplier_than_the_order_is_held() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let line: L<'_> = ("1", Some("1"), None, "10", "10.00");
+        // (supplier name, VAT id, order's supplier, approved)
+        let cases = [
+            (Some("Other Ltd"), Some("GB999"), Some("Acme GmbH"), false),
+            (None, None, Some("Acme GmbH"), false),
+            (Some("ACME  gmbh"), None, Some("Acme GmbH"), true),
+            (
+                Some("Acme Trading"),
+                Some("DE 123456789"),
+                Some("DE123456789"),
+                true,
+            ),
+            (Some("Other Ltd"), None, None, true),
+        ];
+        for (name, vat, ordered_from, approved) in cases {
+            let mut inv = invoice("INV-1", "2026-03-03", Some("PO-1"), &[line]);
+            inv.supplier.name = name.map(Into::into);
+            inv.supplier.vat_id = vat.map(Into::into);
+            let mut orders = orders.clone();
+            orders[0].supplier = ordered_from.map(Into::into);
+            let out = three_way_match(&[inv], &orders, &receipts, &rules());
+            assert_eq!(
+                out.decisions[0].is_approved(),
+                approved,
+                "{name:?} {vat:?} {ordered_from:?}"
+            );
+            if !approved {
+                let f = findings(&out.decisions[0]);
+                assert_eq!(f.len(), 1);
+                assert_eq!(f[0].reason, BreakReason::UnknownSupplier);
+                assert!(
+                    f[0].message
+                        .starts_with("purchase order PO-1 was placed with Acme GmbH"),
+                    "{}",
+                    f[0].message
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_credit_note_gives_back_invoiced_quantity() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-02",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let cn = credit(invoice(
+            "CN-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "4", "10.00")],
+        ));
+        let again = invoice(
+            "INV-2",
+            "2026-03-04",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "4", "10.00")],
+        );
+        let out = three_way_match(
+            &[again.clone(), cn.clone(), inv.clone()],
+            &orders,
+            &receipts,
+            &rules(),
+        );
+        assert!(
+            out.decisions.iter().all(ApDecision::is_approved),
+            "{:?}",
+            out.decisions
+        );
+        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+        let net: Decimal = out.invoiced.iter().map(|q| q.quantity).sum();
+        assert_eq!(net, d("10"));
+
+        // Without the credit note, INV-2 would be over the received quantity.
+        let out = three_way_match(&[again, inv.clone()], &orders, &receipts, &rules());
+        assert!(!out.decisions[0].is_approved());
+
+        // A credit note cannot give back more than was invoiced.
+        let too_much = credit(invoice(
+            "CN-2",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "12", "10.00")],
+        ));
+        let out = three_way_match(&[inv, too_much], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[1]);
+        assert_eq!(
+            (f[0].reason, f[0].difference),
+            (BreakReason::QuantityDifference, Some(d("2")))
+        );
+        assert!(
+            f[0].message.contains("only 10 invoiced so far"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn lines_pair_by_item_then_by_price_and_quantity_when_numbers_are_absent() {
+        let orders = [
+            po("PO-1", None, Some("Blue Widget"), "5", "2.00"),
+            po("PO-1", None, Some("Red Widget"), "5", "3.00"),
+            po("PO-1", None, None, "1", "99.00"),
+        ];
+        let receipts = [
+            gr("GR-1", "PO-1", None, Some("red widget"), "5", "2026-03-01"),
+            gr("GR-2", "PO-1", None, Some("BLUE WIDGET"), "5", "2026-03-01"),
+            gr("GR-3", "PO-1", None, None, "1", "2026-03-01"),
+        ];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[
+                ("1", None, Some(" RED widget"), "5", "3.00"),
+                ("2", None, Some("Freight"), "1", "99.00"),
+                ("3", None, Some("blue  widget"), "5", "2.00"),
+            ],
+        );
+        // GR-3 names neither line nor item and the order has three lines: it cannot be placed,
+        // so the freight line has nothing received.
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].line.as_deref(), Some("2"));
+        assert_eq!(
+            f[0].message,
+            "line 2: invoiced 1 at 99.00, nothing received yet: 1 not received \
+             (receipt GR-3 against PO-1 names no line or item of the order and was not counted)"
+        );
+        let two_way = ApRules {
+            require_receipt: false,
+            ..rules()
+        };
+        let out = three_way_match(&[inv], &orders, &receipts, &two_way);
+        let pairs: Vec<(usize, usize)> = matched(&out.decisions[0])
+            .iter()
+            .map(|m| (m.invoice_line, m.order_line))
+            .collect();
+        assert_eq!(pairs, vec![(0, 1), (1, 2), (2, 0)]);
+        assert_eq!(matched(&out.decisions[0])[0].receipts, vec![0]);
+    }
+
+    #[test]
+    fn line_numbers_compare_without_leading_zeros_and_each_order_line_is_used_once() {
+        let orders = [po("PO-1", Some("001"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[
+                ("1", Some("1"), None, "5", "10.00"),
+                ("2", Some("01"), None, "5", "10.00"),
+            ],
+        );
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(
+            (f[0].reason, f[0].line.as_deref()),
+            (BreakReason::NoPurchaseOrder, Some("2"))
+        );
+    }
+
+    #[test]
+    fn the_same_invoice_twice_is_held_as_a_duplicate() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let a = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "5", "10.00")],
+        );
+        let mut b = a.clone();
+        b.number = " inv-1".into();
+        b.source = src("resent", 1);
+        let out = three_way_match(&[b, a], &orders, &receipts, &rules());
+        assert!(out.decisions[1].is_approved());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f[0].reason, BreakReason::Duplicate);
+        assert!(f[0].message.contains("arrived twice"), "{}", f[0].message);
+        assert_eq!(out.invoiced.len(), 1, "the duplicate used up nothing");
+    }
+
+    /// Every ordering of `items`.
+    fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+        if items.len() <= 1 {
+            return vec![items.to_vec()];
+        }
+        let mut out = Vec::new();
+        for i in 0..items.len() {
+            let mut rest = items.to_vec();
+            let first = rest.remove(i);
+            for mut p in permutations(&rest) {
+                p.insert(0, first.clone());
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The outcome in terms of the documents rather than of slice positions.
+    fn described(
+        out: &ApOutcome,
+        invoices: &[Invoice],
+        orders: &[PurchaseOrderLine],
+        receipts: &[GoodsReceipt],
+    ) -> Vec<String> {
+        let mut v: Vec<String> = out
+            .decisions
+            .iter()
+            .map(|dec| {
+                let number = &invoices[dec.invoice()].number;
+                match dec {
+                    ApDecision::Approved {
+                        lines, explanation, ..
+                    } => {
+                        let lines: Vec<String> = lines
+                            .iter()
+                            .map(|m| {
+                                let ids: Vec<&str> = m
+                                    .receipts
+                                    .iter()
+                                    .map(|&r| receipts[r].receipt_id.as_str())
+                                    .collect();
+                                format!(
+                                    "{}>{:?}{:?} {} {ids:?}",
+                                    m.invoice_line,
+                                    orders[m.order_line].line,
+                                    orders[m.order_line].item,
+                                    m.quantity
+                                )
+                            })
+                            .collect();
+                        format!("{number} approved {lines:?} {explanation}")
+                    }
+                    ApDecision::Held { findings, .. } => format!("{number} held {findings:?}"),
+                }
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn the_outcome_does_not_depend_on_the_order_of_the_inputs() {
+        let orders = vec![
+            po("PO-1", Some("1"), None, "20", "10.00"),
+            po("PO-1", None, Some("Bolt"), "100", "0.10"),
+            po("PO-2", Some("1"), None, "5", "4.00"),
+        ];
+        let receipts = vec![
+            gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01"),
+            gr("GR-2", "PO-1", None, Some("bolt"), "60", "2026-03-01"),
+            gr("GR-3", "PO-2", None, None, "5", "2026-03-02"),
+            gr("GR-4", "PO-1", Some("1"), None, "5", "2026-03-04"),
+        ];
+        // INV-A and INV-B compete for the same received goods on the same day.
+        let invoices = vec![
+            invoice(
+                "INV-A",
+                "2026-03-05",
+                Some("PO-1"),
+                &[
+                    ("1", Some("1"), None, "10", "10.00"),
+                    ("2", None, Some("Bolt"), "60", "0.10"),
+                ],
+            ),
+            invoice(
+                "INV-B",
+                "2026-03-05",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10", "10.00")],
+            ),
+            invoice(
+                "INV-C",
+                "2026-03-06",
+                Some("PO-2"),
+                &[("1", None, None, "5", "4.00")],
+            ),
+            credit(invoice(
+                "CN-1",
+                "2026-03-05",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "5", "10.00")],
+            )),
+            invoice(
+                "INV-D",
+                "2026-03-07",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10", "10.00")],
+            ),
+        ];
+        let expected = described(
+            &three_way_match(&invoices, &orders, &receipts, &rules()),
+            &invoices,
+            &orders,
+            &receipts,
+        );
+        assert!(
+            expected.iter().any(|d| d.contains(" held ")),
+            "{expected:#?}"
+        );
+        assert!(
+            expected.iter().any(|d| d.contains(" approved ")),
+            "{expected:#?}"
+        );
+        let mut o_rev = orders.clone();
+        o_rev.reverse();
+        let mut r_rev = receipts.clone();
+        r_rev.reverse();
+        for (n, inv) in permutations(&invoices).iter().enumerate() {
+            let (o, r) = if n % 2 == 0 {
+                (&orders, &receipts)
+            } else {
+                (&o_rev, &r_rev)
+            };
+            let out = three_way_match(inv, o, r, &rules());
+            assert_eq!(described(&out, inv, o, r), expected, "permutation {n}");
+        }
+    }
+}
