@@ -170,7 +170,7 @@ fn jobs_lists_triggers_and_the_next_run_in_local_time() {
     let i = Install::new();
     let v = i.json(&["jobs"]);
     let jobs = v.as_array().unwrap();
-    assert_eq!(jobs.len(), 5);
+    assert_eq!(jobs.len(), 7, "the shipped jobs");
     let summary = jobs.iter().find(|j| j["name"] == "daily-summary").unwrap();
     assert_eq!(summary["schedule"], "0 7 * * 1-5");
     assert_eq!(summary["timezone"], "Europe/Berlin");
