@@ -774,6 +774,8 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
     let (_events, mut events) = FolderEvents::start(&folders);
     let mut settlers: HashMap<String, Settler> = HashMap::new();
     let mut unreachable: HashMap<String, bool> = HashMap::new();
+    // Files that could not be taken (a read-only inbox): one ERROR each, not one per scan.
+    let mut untakeable: std::collections::HashSet<(String, String)> = Default::default();
     let mut tick = tokio::time::interval(config.settings.rescan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -815,6 +817,7 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await
                 {
                     Ok(Ok(Some(claimed))) => {
+                        untakeable.remove(&(job.clone(), name.clone()));
                         info!(job = %job, file = %claimed.name, "file taken");
                         if work
                             .send(Work::File {
@@ -830,7 +833,12 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                     }
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => {
-                        error!(job = %job, file = %ingest::safe_name(&name), error = %e, "cannot take the file; will try again");
+                        let file = ingest::safe_name(&name);
+                        if untakeable.insert((job.clone(), name.clone())) {
+                            error!(job = %job, file = %file, error = %e, "cannot take the file; will try again");
+                        } else {
+                            tracing::debug!(job = %job, file = %file, error = %e, "still cannot take the file");
+                        }
                     }
                     Err(e) => error!(error = %e, "claim panicked"),
                 }

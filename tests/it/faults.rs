@@ -292,10 +292,18 @@ fn a_database_locked_by_another_process_delays_the_file_and_posts_it_whole_later
     let i = Install::new();
     let mut d = i.start_daemon();
     // Let the scheduler arm the summary first (its one write at start-up).
-    assert!(wait_until(Duration::from_secs(10), || count(
+    let scheduled = fs::read_dir(i.path("jobs"))
+        .unwrap()
+        .filter(|e| {
+            fs::read_to_string(e.as_ref().unwrap().path())
+                .unwrap()
+                .contains("[schedule]")
+        })
+        .count() as i64;
+    assert!(wait_until(Duration::from_secs(20), || count(
         &i,
         "SELECT COUNT(*) FROM schedule_state"
-    ) == 1));
+    ) == scheduled));
     // Another process takes the write lock and keeps it longer than clerk's busy timeout (10 s).
     let lock = i.db();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -430,9 +438,30 @@ impl ReadOnly {
     }
 }
 
+impl ReadOnly {
+    /// Makes the folder writable again; panics if it cannot.
+    fn release(self) {
+        let d = self.0.display().to_string();
+        std::mem::forget(self);
+        // The daemon may be listing the folder at this very moment: busy for a few ms.
+        let done = (0..40).any(|_| {
+            sh(&format!("umount '{d}'")) || {
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            }
+        });
+        assert!(
+            done || sh(&format!("umount -l '{d}'")),
+            "cannot unmount {d}"
+        );
+    }
+}
+
 impl Drop for ReadOnly {
     fn drop(&mut self) {
-        sh(&format!("umount '{}'", self.0.display()));
+        if !sh(&format!("umount '{}'", self.0.display())) {
+            sh(&format!("umount -l '{}'", self.0.display()));
+        }
     }
 }
 
@@ -461,7 +490,7 @@ fn a_read_only_inbox_or_archive_delays_files_and_the_daemon_goes_on() {
         vec!["ledger.csv".to_string()]
     );
     assert!(d.exited().is_none());
-    drop(ro);
+    ro.release();
     assert!(
         wait_until(Duration::from_secs(20), || i
             .files_under("var/inbox")
@@ -487,7 +516,15 @@ fn a_read_only_inbox_or_archive_delays_files_and_the_daemon_goes_on() {
         d.log()
     );
     assert!(d.exited().is_none());
-    drop(ro);
+    // One ERROR for the file, not one per scan.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(
+        d.log().matches("cannot take the file").count(),
+        1,
+        "{}",
+        d.log()
+    );
+    ro.release();
     assert!(
         wait_until(Duration::from_secs(20), || i.status()["files_processed"]
             == 2),
