@@ -120,6 +120,19 @@ pub fn is_stale_temp(name: &str) -> bool {
     pid != std::process::id() && !process_alive(pid)
 }
 
+/// Removes from `dir` the temp files of writes whose process is gone (see [`is_stale_temp`]).
+/// Best effort: a folder that cannot be read is left as it is.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_str().is_some_and(is_stale_temp) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn process_alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()

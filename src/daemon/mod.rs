@@ -125,6 +125,10 @@ pub async fn run_reloadable(
     info!(config = %config.file.display(), jobs = config.jobs.len(), "clerk starting");
 
     prepare_folders(&config)?;
+    if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
+        // A message being written when the last run was killed; it is written again.
+        crate::fsx::remove_stale_temps(dir);
+    }
     info!("folders ready");
 
     let path = config.settings.store_path.clone();

@@ -203,6 +203,8 @@ pub fn archive(
     fs::create_dir_all(&dir)?;
     let to = fsx::free_name(&dir, &claimed.name);
     fsx::move_file(&claimed.path, &to)?;
+    // A copy across file systems killed midway left a temp here.
+    fsx::remove_stale_temps(&dir);
     Ok(to)
 }
 
@@ -227,6 +229,8 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
     // will be failed again (with the same note) on restart.
     fsx::write_atomic(&dir.join(note_name), note.as_bytes())?;
     fsx::move_file(&claimed.path, &to)?;
+    // A note (or a copy) being written when the last run was killed left a temp here.
+    fsx::remove_stale_temps(&dir);
     Ok(to)
 }
 

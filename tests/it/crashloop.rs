@@ -360,6 +360,14 @@ fn crash_loop_loses_and_doubles_nothing() {
         "seed {seed}: each bad file and its note: {failed:?}"
     );
 
+    // No half-written file anywhere: temp files of writes a kill interrupted are cleaned up.
+    let temps: Vec<String> = i
+        .files_under("var")
+        .into_iter()
+        .filter(|f| f.ends_with(".tmp"))
+        .collect();
+    assert!(temps.is_empty(), "seed {seed}: left behind: {temps:?}");
+
     // Every alert (one per bad file) reached the SMTP server, under its own Message-ID, once.
     let queued: BTreeSet<String> = {
         let mut stmt = db.prepare("SELECT message_id FROM outbox").unwrap();
@@ -395,10 +403,30 @@ fn crash_loop_loses_and_doubles_nothing() {
             times.len()
         );
         let explained = kill_times.iter().any(|k| *k >= times[0] && *k <= times[1]);
-        assert!(
-            explained,
-            "seed {seed}: {id} arrived twice without a kill in between"
-        );
+        if !explained {
+            // What each daemon said about it, for the failure message.
+            let mut said = String::new();
+            let mut logs: Vec<_> = fs::read_dir(&i.root)
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains("daemon-"))
+                .collect();
+            logs.sort();
+            let short = id.trim_matches(|c| c == '<' || c == '>');
+            for p in logs {
+                for line in fs::read_to_string(&p).unwrap_or_default().lines() {
+                    if line.contains(short) || line.contains("clerk running") {
+                        said.push_str(line);
+                        said.push('\n');
+                    }
+                }
+            }
+            panic!(
+                "seed {seed}: {id} arrived twice ({times:?}) without a kill in between \
+                 (kills {kill_times:?}):\n{said}"
+            );
+        }
         eprintln!("crash loop: {id} was delivered again after a kill mid-delivery");
     }
     d.stop();
