@@ -14,7 +14,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = parent_of(path);
     let tmp = temp_name(path);
     let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = create_temp(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
@@ -92,6 +92,58 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
+/// Creates a temp file. One of the same name is a leftover of a process that had our pid and
+/// was killed mid-write (pids repeat, in containers often exactly): nobody else writes it.
+fn create_temp(tmp: &Path) -> io::Result<File> {
+    match OpenOptions::new().write(true).create_new(true).open(tmp) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp)?;
+            OpenOptions::new().write(true).create_new(true).open(tmp)
+        }
+        other => other,
+    }
+}
+
+/// Whether `name` is a temp file of this module left behind by a process that is gone (killed
+/// mid-write): `.<name>.<pid>.tmp` whose pid is not running. Such a file is never the only copy
+/// of anything; it can be removed.
+pub fn is_stale_temp(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let Some(pid) = rest
+        .rsplit_once('.')
+        .and_then(|(_, pid)| pid.parse::<u32>().ok())
+    else {
+        return false;
+    };
+    pid != std::process::id() && !process_alive(pid)
+}
+
+/// Removes from `dir` the temp files of writes whose process is gone (see [`is_stale_temp`]).
+/// Best effort: a folder that cannot be read is left as it is.
+pub fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_str().is_some_and(is_stale_temp) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn process_alive(_pid: u32) -> bool {
+    // Cannot tell: treat as alive, never remove.
+    true
+}
+
 fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
@@ -112,6 +164,27 @@ mod tests {
         write_atomic(&p, b"second").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"second");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_temp_left_by_a_killed_process_is_stale_and_does_not_block_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.csv");
+        // Left by a process with our pid (a container restarted the daemon as the same pid).
+        let ours = temp_name(&p);
+        fs::write(&ours, b"half").unwrap();
+        write_atomic(&p, b"whole").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"whole");
+        assert!(!ours.exists());
+        // pid_max is at most 2^22 on Linux: this pid runs nowhere.
+        assert!(is_stale_temp(".a.csv.4294967295.tmp"));
+        assert!(!is_stale_temp(&format!(
+            ".a.csv.{}.tmp",
+            std::process::id()
+        )));
+        assert!(!is_stale_temp(".a.csv.tmp"));
+        assert!(!is_stale_temp("a.csv.4294967295.tmp"));
+        assert!(!is_stale_temp(".hidden"));
     }
 
     #[test]

@@ -18,11 +18,17 @@ use crate::store::{self, Store, Trigger};
 pub fn daemon(config_path: &Path) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
     let rt = runtime()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         // Signal handlers are installed once, before anything else runs.
         let shutdown = shutdown_signal()?;
-        daemon::run(config, shutdown).await
-    })?;
+        let reload = reload_signal()?;
+        daemon::run_reloadable(config, shutdown, reload).await
+    });
+    // The daemon has waited its drain timeout for the unit of work in progress. A unit still
+    // running on a blocking thread is abandoned, not waited for: its transaction rolls back
+    // and its file is taken again at the next start. (Dropping the runtime would wait.)
+    rt.shutdown_background();
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -37,6 +43,31 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = int.recv() => tracing::info!("SIGINT received"),
         }
     })
+}
+
+/// SIGHUP, as a stream of reload requests (SIGHUP's default would end the process).
+#[cfg(unix)]
+fn reload_signal() -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // Ends with the daemon: the first SIGHUP after the receiver is gone finds it closed.
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP received");
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+#[cfg(not(unix))]
+fn reload_signal() -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<()>> {
+    // No SIGHUP: a closed channel, which the daemon ignores.
+    let (_, rx) = tokio::sync::mpsc::unbounded_channel();
+    Ok(rx)
 }
 
 #[cfg(not(unix))]
@@ -107,7 +138,7 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                     )
                     .with_context(|| format!("processing {}", c.name))?
                 };
-                daemon::finish_file(&config, name, &c, &outcome);
+                let _ = daemon::finish_file(&config, name, &c, &outcome);
                 match &outcome {
                     FileOutcome::Processed { run_id, summary } => {
                         outln!("{}: processed (run {run_id}): {summary}", c.name)
@@ -129,7 +160,7 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
     let mailer = Mailer::new(config.mail.delivery.clone())?;
     let rt = runtime()?;
     let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let round = rt.block_on(daemon::deliver_due(&store, &mailer, &stop_rx));
+    let round = rt.block_on(daemon::deliver_due(&store, &mailer, &stop_rx, None));
     if round.sent + round.failed > 0 {
         outln!(
             "mail: {} delivered, {} to retry ({})",

@@ -157,7 +157,8 @@ pub fn handle_message(
         if matches!(outcome, FileOutcome::Failed { .. }) {
             failed += 1;
         }
-        super::finish_file(config, &job.name, &claimed, &outcome);
+        // Not moved: it stays staged in processing, finished at the next start.
+        let _ = super::finish_file(config, &job.name, &claimed, &outcome);
     }
 
     if taken == 0 {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
@@ -61,24 +61,75 @@ enum Work {
     },
 }
 
+impl Work {
+    /// What this is about, for a log line: the job and file, the mailbox and message.
+    fn describe(&self) -> String {
+        match self {
+            Work::File { job, claimed, .. } => format!("file {} of job {job}", claimed.name),
+            Work::Fire { job, at } => format!("scheduled run of job {job} at {at}"),
+            Work::Mail { mailbox, key, .. } => format!("message {key} of mailbox {mailbox}"),
+        }
+    }
+}
+
 /// What every task shares.
 struct Shared {
-    config: Arc<Config>,
+    /// The configuration in use; SIGHUP swaps it whole. Each unit of work and each task
+    /// generation takes one snapshot (`Shared::config`) and keeps it to its end.
+    config: RwLock<Arc<Config>>,
     /// The one store connection; used on blocking threads only, never across an await.
     store: Arc<Mutex<Box<dyn Store>>>,
-    mailer: Mailer,
+    /// Mail delivery as the configuration in use says; swapped with it.
+    mailer: RwLock<Arc<Mailer>>,
     /// Wakes the mailer when new mail is queued.
     mail_queued: Notify,
+    /// What the SMTP server accepted, written down before the store is told.
+    sent: SentJournal,
+    /// Files whose outcome is recorded but which could not be moved out of processing yet.
+    unfinished: Mutex<Vec<(String, Claimed, FileOutcome)>>,
     /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
     scanner_alive: AtomicI64,
 }
 
+impl Shared {
+    fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn mailer(&self) -> Arc<Mailer> {
+        self.mailer
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    // A closed channel: no reloads.
+    let (_, reload) = mpsc::unbounded_channel();
+    run_reloadable(config, shutdown, reload).await
+}
+
+/// Runs the daemon until `shutdown` completes, reloading the configuration and jobs from
+/// `config.file` each time `reload` receives (SIGHUP). A new configuration that does not load
+/// is refused: the one in use stays, the error is logged and mailed to `alerts_to`.
+pub async fn run_reloadable(
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+    mut reload: mpsc::UnboundedReceiver<()>,
+) -> anyhow::Result<()> {
     let config = Arc::new(config);
     info!(config = %config.file.display(), jobs = config.jobs.len(), "clerk starting");
 
     prepare_folders(&config)?;
+    if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
+        // A message being written when the last run was killed; it is written again.
+        crate::fsx::remove_stale_temps(dir);
+    }
     info!("folders ready");
 
     let path = config.settings.store_path.clone();
@@ -86,15 +137,35 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .await?
         .with_context(|| format!("opening the store {}", config.settings.store_path.display()))?;
     info!(store = %store.describe(), "store open");
+    // Mail the previous daemon handed over but did not get to record as sent: recorded now.
+    let mut store = store;
+    let sent = SentJournal::open(&config.settings.state_dir.join(SENT_JOURNAL))
+        .context("opening the journal of sent mail")?;
+    sent.settle(store.as_mut())
+        .context("recording mail sent before the last stop")?;
+    // Mail leased by a previous daemon that was killed mid-delivery would otherwise wait for
+    // its lease to run out (minutes). Released now and sent again under the same Message-ID.
+    match store::in_unit(store.as_mut(), |u| u.release_mail_leases(Utc::now())) {
+        Ok(0) => {}
+        Ok(n) => {
+            warn!(
+                messages = n,
+                "mail leased by the previous run was not confirmed sent; it is due again"
+            )
+        }
+        Err(e) => warn!(error = %e, "could not release the previous run's mail leases"),
+    }
 
     let mailer = Mailer::new(config.mail.delivery.clone()).context("setting up mail delivery")?;
     info!(mail = %mailer.describe(), "mail delivery ready");
 
     let shared = Arc::new(Shared {
-        config: config.clone(),
+        config: RwLock::new(config.clone()),
         store: Arc::new(Mutex::new(store)),
-        mailer,
+        mailer: RwLock::new(Arc::new(mailer)),
         mail_queued: Notify::new(),
+        sent,
+        unfinished: Mutex::new(Vec::new()),
         scanner_alive: AtomicI64::new(now_millis()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -123,18 +194,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         info!(files = recovered, "unfinished files queued");
     }
 
+    // Long-lived: they take the configuration in use for each unit of work or delivery.
     let tasks: Vec<(&str, JoinHandle<()>)> = vec![
         (
             "worker",
             tokio::spawn(worker(shared.clone(), work_rx, stop_rx.clone())),
-        ),
-        (
-            "scanner",
-            tokio::spawn(scanner(shared.clone(), work_tx.clone(), stop_rx.clone())),
-        ),
-        (
-            "scheduler",
-            tokio::spawn(scheduler(shared.clone(), work_tx.clone(), stop_rx.clone())),
         ),
         (
             "mailer",
@@ -145,28 +209,37 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             tokio::spawn(watchdog(shared.clone(), stop_rx.clone())),
         ),
     ];
-    let mut tasks = tasks;
-    for name in config.mailboxes.keys() {
-        tasks.push((
-            "mailbox",
-            tokio::spawn(mailbox_task(
-                shared.clone(),
-                name.clone(),
-                work_tx.clone(),
-                stop_rx.clone(),
-            )),
-        ));
-    }
-    drop(work_tx);
+    // The scanner, scheduler and mailbox readers are started per configuration: a reload
+    // stops them, swaps the configuration and starts them again.
+    let mut generation = Generation::start(&shared, &work_tx);
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     info!("clerk running");
 
-    shutdown.await;
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(()) = reload.recv() => {
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
+                if let Some(next) = reload_config(&shared).await {
+                    generation.stop().await;
+                    *shared.config.write().unwrap_or_else(|p| p.into_inner()) = next.0;
+                    *shared.mailer.write().unwrap_or_else(|p| p.into_inner()) = next.1;
+                    generation = Generation::start(&shared, &work_tx);
+                    let config = shared.config();
+                    info!(config = %config.file.display(), jobs = config.jobs.len(), mailboxes = config.mailboxes.len(), "configuration reloaded");
+                }
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+            }
+        }
+    }
+    drop(work_tx);
     info!("stopping: finishing the current unit of work");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
-    let deadline = tokio::time::Instant::now() + config.settings.drain_timeout;
-    for (name, handle) in tasks {
+    let _ = generation.stop.send(true);
+    let deadline = tokio::time::Instant::now() + shared.config().settings.drain_timeout;
+    for (name, handle) in tasks.into_iter().chain(generation.tasks) {
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(task = name, error = %e, "task ended abnormally"),
@@ -178,6 +251,102 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     }
     info!("clerk stopped");
     Ok(())
+}
+
+/// The tasks that follow the configuration: started with one, stopped before the next.
+struct Generation {
+    stop: watch::Sender<bool>,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Generation {
+    fn start(shared: &Arc<Shared>, work: &mpsc::Sender<Work>) -> Generation {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut tasks = vec![
+            (
+                "scanner",
+                tokio::spawn(scanner(shared.clone(), work.clone(), stop_rx.clone())),
+            ),
+            (
+                "scheduler",
+                tokio::spawn(scheduler(shared.clone(), work.clone(), stop_rx.clone())),
+            ),
+        ];
+        for name in shared.config().mailboxes.keys() {
+            tasks.push((
+                "mailbox",
+                tokio::spawn(mailbox_task(
+                    shared.clone(),
+                    name.clone(),
+                    work.clone(),
+                    stop_rx.clone(),
+                )),
+            ));
+        }
+        Generation { stop, tasks }
+    }
+
+    /// Stops the tasks and waits for them: each finishes what it handed the worker first.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for (name, handle) in self.tasks {
+            if let Err(e) = handle.await {
+                error!(task = name, error = %e, "task ended abnormally");
+            }
+        }
+    }
+}
+
+/// Loads the configuration file again for a reload. `None` (and an ERROR line and an alert
+/// mail) when it does not load or cannot be put to use; the configuration in use stays.
+async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>)> {
+    let current = shared.config();
+    let file = current.file.clone();
+    info!(config = %file.display(), "SIGHUP: reloading the configuration and jobs");
+    let loaded = tokio::task::spawn_blocking(move || -> Result<(Config, Mailer), String> {
+        let next = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let mailer =
+            Mailer::new(next.mail.delivery.clone()).map_err(|e| format!("mail delivery: {e}"))?;
+        prepare_folders(&next).map_err(|e| format!("{e:#}"))?;
+        Ok((next, mailer))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("loading panicked: {e}")));
+    match loaded {
+        Ok((next, mailer)) => {
+            if next.settings.store_path != current.settings.store_path {
+                warn!(
+                    store = %next.settings.store_path.display(),
+                    "a new store path takes effect at the next restart; the store in use stays"
+                );
+            }
+            Some((Arc::new(next), Arc::new(mailer)))
+        }
+        Err(why) => {
+            error!(config = %current.file.display(), error = %why, "the new configuration is invalid; keeping the one in use");
+            let what = format!(
+                "clerk was asked to reload its configuration ({}), but the new configuration \
+                 is invalid, so clerk keeps running with the one it had.\n\n{why}",
+                current.file.display()
+            );
+            let store = shared.store.clone();
+            let queued = tokio::task::spawn_blocking(move || {
+                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                store::in_unit(guard.as_mut(), |u| {
+                    pipeline::queue_alert(u, &current, "clerk-config", None, &what, Utc::now())
+                })
+            })
+            .await;
+            match queued {
+                Ok(Ok(())) => shared.mail_queued.notify_one(),
+                Ok(Err(e)) => {
+                    error!(error = %e, "could not queue the alert about the configuration")
+                }
+                Err(e) => error!(error = %e, "queueing the alert panicked"),
+            }
+            None
+        }
+    }
 }
 
 /// Creates the folders clerk writes to, and the watched folders, when missing.
@@ -221,6 +390,11 @@ async fn worker(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
+        let unfinished = !shared
+            .unfinished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty();
         let item = tokio::select! {
             biased;
             _ = stopped(&mut stop) => return,
@@ -228,6 +402,10 @@ async fn worker(
                 Some(i) => i,
                 None => return,
             },
+            _ = tokio::time::sleep(FINISH_RETRY), if unfinished => {
+                retry_unfinished(&shared).await;
+                continue;
+            }
         };
         let mut backoff = Duration::from_secs(1);
         let mut item = item;
@@ -237,7 +415,7 @@ async fn worker(
                 Err((again, e)) => {
                     // The store is unavailable (locked, full, read-only): the file stays in
                     // processing and the same work is tried again.
-                    error!(error = %e, retry_in = ?backoff, "unit of work failed; will retry");
+                    error!(work = %again.describe(), error = %e, retry_in = ?backoff, "unit of work failed; will retry");
                     item = again;
                     tokio::select! {
                         _ = stopped(&mut stop) => return,
@@ -251,9 +429,34 @@ async fn worker(
     }
 }
 
+/// How often the worker, when idle, tries again to move files it could not archive.
+const FINISH_RETRY: Duration = Duration::from_secs(2);
+
+/// Tries again to move the processed files that could not be archived (or failed) before.
+async fn retry_unfinished(shared: &Arc<Shared>) {
+    let pending = std::mem::take(&mut *shared.unfinished.lock().unwrap_or_else(|p| p.into_inner()));
+    let config = shared.config();
+    let left = tokio::task::spawn_blocking(move || {
+        pending
+            .into_iter()
+            .filter(|(job, claimed, outcome)| {
+                let _entered = info_span!("file", job = %job, file = %claimed.name).entered();
+                !finish_file(&config, job, claimed, outcome)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    shared
+        .unfinished
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(left);
+}
+
 /// Runs one unit of work. On a transient store error hands the work back for a retry.
 async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreError)> {
-    let config = shared.config.clone();
+    let config = shared.config();
     match item {
         Work::File {
             job,
@@ -322,12 +525,23 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                 }
             };
             let cfg = config.clone();
-            tokio::task::spawn_blocking(move || {
+            let moved = tokio::task::spawn_blocking(move || {
                 let _entered = span.enter();
-                finish_file(&cfg, &job, &claimed, &outcome)
+                let moved = finish_file(&cfg, &job, &claimed, &outcome);
+                (moved, job, claimed, outcome)
             })
-            .await
-            .unwrap_or_else(|e| error!(error = %e, "moving the file panicked"));
+            .await;
+            match moved {
+                Ok((true, ..)) => {}
+                // Recorded, but the archive or failed folder cannot be written (read-only,
+                // full, a share gone): the move is tried again until it works.
+                Ok((false, job, claimed, outcome)) => shared
+                    .unfinished
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((job, claimed, outcome)),
+                Err(e) => error!(error = %e, "moving the file panicked"),
+            }
             Ok(())
         }
         Work::Mail {
@@ -504,20 +718,35 @@ pub fn fire(
     Ok(())
 }
 
-/// Moves a file to where its outcome says, after the store has recorded that outcome.
-pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &FileOutcome) {
+/// Moves a file to where its outcome says, after the store has recorded that outcome. `false`
+/// when it could not be moved: it stays in processing, its outcome recorded.
+pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &FileOutcome) -> bool {
     let settings = &config.settings;
     let failed = |message: &str| match ingest::fail(claimed, &settings.failed_dir, job, message) {
         Ok(to) => {
-            warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed")
+            warn!(to = %to.display(), error = %message, "file could not be processed; moved to failed");
+            true
         }
-        Err(e) => error!(error = %e, "could not move the file to failed/; it stays in processing"),
+        Err(e) => {
+            error!(folder = %settings.failed_dir.display(), error = %e, "could not move the file to failed/; it stays in processing for now");
+            false
+        }
     };
-    let archived =
-        |what: &str| match ingest::archive(claimed, &settings.archive_dir, job, Utc::now()) {
-            Ok(to) => info!(to = %to.display(), "{what}"),
-            Err(e) => error!(error = %e, "could not archive the file; it stays in processing"),
-        };
+    let archived = |what: &str| match ingest::archive(
+        claimed,
+        &settings.archive_dir,
+        job,
+        Utc::now(),
+    ) {
+        Ok(to) => {
+            info!(to = %to.display(), "{what}");
+            true
+        }
+        Err(e) => {
+            error!(folder = %settings.archive_dir.display(), error = %e, "could not archive the file; it stays in processing for now");
+            false
+        }
+    };
     match outcome {
         FileOutcome::Processed { run_id, summary } => {
             archived(&format!("processed in run {run_id}: {summary}"))
@@ -536,8 +765,8 @@ pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &File
 // ---- scanner ------------------------------------------------------------------------------
 
 async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
-    let watched: Vec<(String, Watch)> = shared
-        .config
+    let config = shared.config();
+    let watched: Vec<(String, Watch)> = config
         .jobs
         .iter()
         .filter_map(|j| j.watch.clone().map(|w| (j.name.clone(), w)))
@@ -550,7 +779,9 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
     let (_events, mut events) = FolderEvents::start(&folders);
     let mut settlers: HashMap<String, Settler> = HashMap::new();
     let mut unreachable: HashMap<String, bool> = HashMap::new();
-    let mut tick = tokio::time::interval(shared.config.settings.rescan_interval);
+    // Files that could not be taken (a read-only inbox): one ERROR each, not one per scan.
+    let mut untakeable: std::collections::HashSet<(String, String)> = Default::default();
+    let mut tick = tokio::time::interval(config.settings.rescan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -591,7 +822,8 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await
                 {
                     Ok(Ok(Some(claimed))) => {
-                        info!(job = %job, file = %name, "file taken");
+                        untakeable.remove(&(job.clone(), name.clone()));
+                        info!(job = %job, file = %claimed.name, "file taken");
                         if work
                             .send(Work::File {
                                 job: job.clone(),
@@ -606,7 +838,12 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                     }
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => {
-                        error!(job = %job, file = %name, error = %e, "cannot take the file; will try again");
+                        let file = ingest::safe_name(&name);
+                        if untakeable.insert((job.clone(), name.clone())) {
+                            error!(job = %job, file = %file, error = %e, "cannot take the file; will try again");
+                        } else {
+                            tracing::debug!(job = %job, file = %file, error = %e, "still cannot take the file");
+                        }
                     }
                     Err(e) => error!(error = %e, "claim panicked"),
                 }
@@ -627,7 +864,7 @@ async fn mailbox_task(
     work: mpsc::Sender<Work>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(mb) = shared.config.mailboxes.get(&name).cloned() else {
+    let Some(mb) = shared.config().mailboxes.get(&name).cloned() else {
         return;
     };
     let mut backoff = Duration::from_secs(1);
@@ -823,7 +1060,7 @@ async fn maildir_pass(
 
 async fn scheduler(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
     let scheduled: Vec<Job> = shared
-        .config
+        .config()
         .jobs
         .iter()
         .filter(|j| j.schedule.is_some())
@@ -923,7 +1160,7 @@ const MAIL_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 async fn mail_sender(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
-        let round = deliver_due(&shared.store, &shared.mailer, &stop).await;
+        let round = deliver_due(&shared.store, &shared.mailer(), &stop, Some(&shared.sent)).await;
         if *stop.borrow() {
             return;
         }
@@ -969,6 +1206,7 @@ pub async fn deliver_due(
     store: &Arc<Mutex<Box<dyn Store>>>,
     mailer: &Mailer,
     stop: &watch::Receiver<bool>,
+    journal: Option<&SentJournal>,
 ) -> DeliveryRound {
     let mut round = DeliveryRound::default();
     let now = Utc::now();
@@ -996,9 +1234,20 @@ pub async fn deliver_due(
         if *stop.borrow() {
             break;
         }
-        let result = mailer
-            .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
-            .await;
+        let result = if journal.is_some_and(|j| j.contains(m.id)) {
+            // Delivered before; only the store was not told.
+            Ok(())
+        } else {
+            mailer
+                .deliver(&m.message_id, &m.from, &m.recipients, &m.raw)
+                .await
+        };
+        if result.is_ok()
+            && let Some(j) = journal
+            && let Err(e) = j.record(m.id, &m.message_id)
+        {
+            warn!(message_id = %m.message_id, error = %e, "could not write down a delivery; a crash now would send it again");
+        }
         let s = store.clone();
         let id = m.id;
         let recorded = match &result {
@@ -1037,6 +1286,90 @@ pub async fn deliver_due(
     round
 }
 
+/// The file, in the state folder, of deliveries not yet recorded in the store.
+const SENT_JOURNAL: &str = "mail-sent.journal";
+
+/// Deliveries the SMTP server accepted, appended and fsynced at once, before the store is told.
+///
+/// Recording a delivery in the store waits for the unit of work in progress (one writer), which
+/// can take seconds; a crash in that time used to send the message again at the next start,
+/// and a daemon killed repeatedly sent it again each time. The journal narrows that window to
+/// one fsync: at start-up its deliveries are recorded in the store, then it is emptied.
+pub struct SentJournal {
+    file: Mutex<std::fs::File>,
+    /// Outbox ids written down by this process or found at start-up.
+    known: Mutex<std::collections::HashSet<i64>>,
+}
+
+impl SentJournal {
+    pub fn open(path: &std::path::Path) -> std::io::Result<SentJournal> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        let known = std::fs::read_to_string(path)?
+            .lines()
+            .filter_map(|l| l.split('\t').next()?.parse::<i64>().ok())
+            .collect();
+        Ok(SentJournal {
+            file: Mutex::new(file),
+            known: Mutex::new(known),
+        })
+    }
+
+    pub fn contains(&self, id: i64) -> bool {
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&id)
+    }
+
+    /// Writes down that outbox message `id` was delivered; durable when this returns.
+    pub fn record(&self, id: i64, message_id: &str) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(format!("{id}\t{message_id}\n").as_bytes())?;
+        f.sync_data()?;
+        self.known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id);
+        Ok(())
+    }
+
+    /// Records in the store every delivery written down here, then empties the journal.
+    fn settle(&self, store: &mut dyn Store) -> anyhow::Result<()> {
+        let ids: Vec<i64> = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        store::in_unit(store, |u| {
+            for id in &ids {
+                u.mail_sent(*id, now)?;
+            }
+            Ok(())
+        })?;
+        info!(
+            messages = ids.len(),
+            "deliveries made before the last stop recorded"
+        );
+        let f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.set_len(0)?;
+        f.sync_all()?;
+        drop(f);
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        Ok(())
+    }
+}
+
 /// 30 s, 1 min, 2 min, ... at most an hour between attempts.
 fn retry_delay(attempts: u32) -> Duration {
     let secs = 30u64.saturating_mul(1u64 << attempts.min(7));
@@ -1054,7 +1387,7 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // The scanner turns every rescan interval; if it has not for a long while, something is
     // stuck and systemd should restart us.
     let stale_after =
-        (shared.config.settings.rescan_interval * 10).max(Duration::from_micros(usec));
+        (shared.config().settings.rescan_interval * 10).max(Duration::from_micros(usec));
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,

@@ -80,8 +80,9 @@ pub fn process_file(
     let size = bytes.len() as u64;
 
     if recovered
-        && let Some((status, error)) =
-            store::in_read(store, |u| u.last_file_outcome(&job.name, &sha))?
+        && let Some((status, error)) = store::in_read(store, |u| {
+            u.last_file_outcome(&job.name, &sha, &claimed.name)
+        })?
     {
         return Ok(FileOutcome::AlreadyRecorded { status, error });
     }

@@ -108,12 +108,29 @@ pub fn list_candidates(watch: &Watch) -> io::Result<Vec<Seen>> {
     Ok(out)
 }
 
+/// `name` with control characters (newlines, escape sequences) and bidirectional-text
+/// overrides replaced by `_`, so that it prints as what it is.
+pub fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// Takes a settled file out of the inbox by renaming it into the processing folder. Returns
 /// `None` if it is gone (taken by another clerk, or removed by staff).
 pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Option<Claimed>> {
     let dir = watch.processing_dir();
     fs::create_dir_all(&dir)?;
     let from = watch.folder.join(name);
+    // From here on the file goes by a name without control characters: it is printed in logs,
+    // notes and mail, and a newline in it would forge a log line.
+    let name = &safe_name(name);
     let to = fsx::free_name(&dir, name);
     match fs::rename(&from, &to) {
         Ok(()) => {
@@ -132,6 +149,7 @@ pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Optio
 }
 
 /// Files left in the processing folder by a previous run that stopped before finishing them.
+/// Temp files of a write that run did not finish are removed.
 pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
     let dir = watch.processing_dir();
     let entries = match fs::read_dir(&dir) {
@@ -145,6 +163,12 @@ pub fn leftovers(watch: &Watch) -> io::Result<Vec<Claimed>> {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
         };
+        if fsx::is_stale_temp(&name) {
+            // Half a copy or an attachment being staged when the last run was killed; the
+            // original is still in the mailbox or the processing folder.
+            let _ = fs::remove_file(entry.path());
+            continue;
+        }
         if name.starts_with('.') || !entry.metadata().is_ok_and(|m| m.is_file()) {
             continue;
         }
@@ -179,6 +203,8 @@ pub fn archive(
     fs::create_dir_all(&dir)?;
     let to = fsx::free_name(&dir, &claimed.name);
     fsx::move_file(&claimed.path, &to)?;
+    // A copy across file systems killed midway left a temp here.
+    fsx::remove_stale_temps(&dir);
     Ok(to)
 }
 
@@ -203,6 +229,8 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
     // will be failed again (with the same note) on restart.
     fsx::write_atomic(&dir.join(note_name), note.as_bytes())?;
     fsx::move_file(&claimed.path, &to)?;
+    // A note (or a copy) being written when the last run was killed left a temp here.
+    fsx::remove_stale_temps(&dir);
     Ok(to)
 }
 
@@ -211,7 +239,7 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
 pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
     let name = source
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
+        .map(|n| safe_name(&n.to_string_lossy()))
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
     fs::create_dir_all(processing_dir)?;
     let to = fsx::free_name(processing_dir, &name);
@@ -227,6 +255,12 @@ pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_taken_file_goes_by_a_name_that_prints_as_itself() {
+        assert_eq!(safe_name("a\nb\r\u{1b}[2J\u{202e}c.csv"), "a_b__[2J_c.csv");
+        assert_eq!(safe_name("Kontoauszug März.csv"), "Kontoauszug März.csv");
+    }
 
     #[test]
     fn a_staged_attachment_found_after_a_crash_still_knows_its_mail() {

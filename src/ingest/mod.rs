@@ -16,6 +16,7 @@ mod settle;
 
 pub use events::FolderEvents;
 pub use files::{
-    Claimed, archive, claim, fail, leftovers, list_candidates, stage_attachment, stage_copy,
+    Claimed, archive, claim, fail, leftovers, list_candidates, safe_name, stage_attachment,
+    stage_copy,
 };
 pub use settle::{Seen, Settler};

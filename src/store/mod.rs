@@ -115,11 +115,14 @@ pub trait Unit {
         at: DateTime<Utc>,
     ) -> Result<i64>;
     fn finish_run(&mut self, run_id: i64, outcome: &RunOutcome) -> Result<()>;
-    /// The latest outcome recorded for a file of `job` with this content, with its error.
+    /// The latest outcome recorded for a file of `job` with this content and this name, with
+    /// its error. The name matters: a copy of a processed file under another name, found in
+    /// processing after a crash, has no outcome of its own yet (it is a duplicate to record).
     fn last_file_outcome(
         &mut self,
         job: &str,
         sha256: &str,
+        name: &str,
     ) -> Result<Option<(FileStatus, Option<String>)>>;
     /// The name a file with this content arrived under (the first, if several).
     fn file_name(&mut self, sha256: &str) -> Result<Option<String>>;
@@ -267,6 +270,9 @@ pub trait Unit {
     ) -> Result<Vec<QueuedMail>>;
     fn mail_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<()>;
     fn mail_failed(&mut self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()>;
+    /// Makes every leased, unsent message due at `now`: called by a daemon starting up, whose
+    /// predecessor may have been killed mid-delivery. Returns how many were released.
+    fn release_mail_leases(&mut self, now: DateTime<Utc>) -> Result<usize>;
     /// When the next queued message is due, if any.
     fn next_mail_due(&mut self) -> Result<Option<DateTime<Utc>>>;
 

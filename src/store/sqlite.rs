@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0006_match_explanations.sql"),
     include_str!("migrations/sqlite/0007_break_subjects.sql"),
     include_str!("migrations/sqlite/0008_payables.sql"),
+    include_str!("migrations/sqlite/0009_outbox_lease.sql"),
 ];
 
 pub struct SqliteStore {
@@ -419,15 +420,16 @@ impl Unit for SqliteUnit<'_, '_> {
         &mut self,
         job: &str,
         sha256: &str,
+        name: &str,
     ) -> Result<Option<(FileStatus, Option<String>)>> {
         let row: Option<(String, Option<String>)> = self
             .tx
             .prepare_cached(
-                "SELECT status, error FROM files WHERE job = ? AND sha256 = ?
+                "SELECT status, error FROM files WHERE job = ? AND sha256 = ? AND name = ?
                  ORDER BY id DESC LIMIT 1",
             )
             .and_then(|mut s| {
-                s.query_row(params![job, sha256], |r| Ok((r.get(0)?, r.get(1)?)))
+                s.query_row(params![job, sha256, name], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()
             })
             .map_err(map_err)?;
@@ -1343,7 +1345,9 @@ impl Unit for SqliteUnit<'_, '_> {
             .map_err(map_err)?;
         let mut lease = self
             .tx
-            .prepare_cached("UPDATE outbox SET next_attempt_at = ? WHERE id = ?")
+            .prepare_cached(
+                "UPDATE outbox SET next_attempt_at = ?1, leased_until = ?1 WHERE id = ?2",
+            )
             .map_err(map_err)?;
         for row in &rows {
             lease
@@ -1372,8 +1376,9 @@ impl Unit for SqliteUnit<'_, '_> {
     fn mail_sent(&mut self, id: i64, at: DateTime<Utc>) -> Result<()> {
         self.tx
             .execute(
-                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL
-                 WHERE id = ?",
+                "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, last_error = NULL,
+                    leased_until = NULL
+                 WHERE id = ? AND sent_at IS NULL",
                 params![ts(at), id],
             )
             .map_err(map_err)?;
@@ -1383,12 +1388,23 @@ impl Unit for SqliteUnit<'_, '_> {
     fn mail_failed(&mut self, id: i64, error: &str, retry_at: DateTime<Utc>) -> Result<()> {
         self.tx
             .execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,
+                    leased_until = NULL
                  WHERE id = ?",
                 params![error, ts(retry_at), id],
             )
             .map_err(map_err)?;
         Ok(())
+    }
+
+    fn release_mail_leases(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        self.tx
+            .execute(
+                "UPDATE outbox SET next_attempt_at = ?1, leased_until = NULL
+                 WHERE sent_at IS NULL AND leased_until IS NOT NULL",
+                params![ts(now)],
+            )
+            .map_err(map_err)
     }
 
     fn next_mail_due(&mut self) -> Result<Option<DateTime<Utc>>> {

@@ -575,6 +575,11 @@ fn outbox_keeps_each_message_once(store: &mut dyn Store) {
     // Leased: nobody else takes it until the lease ends.
     let leased = in_unit(store, |u| u.lease_mail(at(8), at(12), 10)).unwrap();
     assert!(leased.is_empty());
+    // The sender was killed holding the lease: the next daemon releases it at start-up.
+    assert_eq!(in_unit(store, |u| u.release_mail_leases(at(9))).unwrap(), 1);
+    assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), Some(at(9)));
+    let released = in_unit(store, |u| u.lease_mail(at(9), at(10), 10)).unwrap();
+    assert_eq!(released.len(), 1);
     let again = in_unit(store, |u| u.lease_mail(at(10), at(11), 10)).unwrap();
     assert_eq!(
         again.len(),
@@ -592,6 +597,11 @@ fn outbox_keeps_each_message_once(store: &mut dyn Store) {
     let retry = in_unit(store, |u| u.lease_mail(at(12), at(13), 10)).unwrap();
     assert_eq!(retry[0].attempts, 1);
     in_unit(store, |u| u.mail_sent(retry[0].id, at(12))).unwrap();
+    assert_eq!(
+        in_unit(store, |u| u.release_mail_leases(at(13))).unwrap(),
+        0,
+        "a sent message is not released"
+    );
     let after = in_unit(store, |u| u.lease_mail(at(23), at(23), 10)).unwrap();
     assert!(after.is_empty());
     assert_eq!(in_read(store, |u| u.next_mail_due()).unwrap(), None);

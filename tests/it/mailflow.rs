@@ -12,7 +12,7 @@ use crate::support::install::{Install, wait_until};
 const BANK: &str = "statements@bank.example.com";
 
 /// A mail with attachments, base64-encoded, as a mail client sends it.
-fn mail(from: &str, subject: &str, message_id: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
+pub fn mail(from: &str, subject: &str, message_id: &str, attachments: &[(&str, &[u8])]) -> Vec<u8> {
     use std::fmt::Write as _;
     let mut m = String::new();
     let _ = write!(
@@ -30,7 +30,7 @@ fn mail(from: &str, subject: &str, message_id: &str, attachments: &[(&str, &[u8]
     m.into_bytes()
 }
 
-fn base64(bytes: &[u8]) -> String {
+pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for (n, chunk) in bytes.chunks(3).enumerate() {

@@ -26,6 +26,15 @@ mod workflow;
 /// Mail through the whole daemon: Dovecot and a Maildir, crashes, dropped connections.
 mod mailflow;
 
+/// Faults: SIGKILL at random moments while files and mail stream in.
+mod crashloop;
+
+/// Faults: SMTP outage, SIGTERM and SIGHUP, a locked database, a folder that disappears.
+mod faults;
+
+/// Hostile files and mail through the daemon: bombs, junk, huge lines, forged names.
+mod hostile;
+
 /// Securities: positions against the custodian, trades against settlement confirmations.
 mod securities;
 

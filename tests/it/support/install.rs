@@ -109,6 +109,11 @@ impl Install {
 
     /// Starts `clerk run` in the background; it is killed when the returned value drops.
     pub fn start_daemon(&self) -> Daemon {
+        self.start_daemon_with(&[])
+    }
+
+    /// As `start_daemon`, with extra environment variables (`CLERK_LOG` overrides `info`).
+    pub fn start_daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
         let log = self.root.join(format!("daemon-{}.log", unique()));
         let file = fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_clerk"))
@@ -117,6 +122,7 @@ impl Install {
             .arg("run")
             .current_dir(&self.root)
             .env("CLERK_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
@@ -182,6 +188,27 @@ pub struct Daemon {
 impl Daemon {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id, for /proc (the soak benchmark samples its memory).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`) with the `kill` command.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Whether the process has exited (and with what).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// SIGKILL: no chance to clean up, as in a crash or an OOM kill.

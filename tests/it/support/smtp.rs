@@ -118,6 +118,69 @@ impl SmtpServer {
         paths.iter().map(|p| fs::read(p).unwrap()).collect()
     }
 
+    /// The received messages with the time the server stored each (the file's mtime), oldest
+    /// first.
+    pub fn messages_with_times(&self) -> Vec<(std::time::SystemTime, Vec<u8>)> {
+        let new = self.maildir().join("new");
+        let mut out: Vec<(std::time::SystemTime, Vec<u8>)> = match fs::read_dir(&new) {
+            Ok(entries) => entries
+                .map(|e| {
+                    let p = e.unwrap().path();
+                    let t = fs::metadata(&p).unwrap().modified().unwrap();
+                    (t, fs::read(&p).unwrap())
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        out.sort_by_key(|(t, _)| *t);
+        out
+    }
+
+    /// Stops the server (SIGKILL), as an outage would: the port refuses connections until
+    /// [`SmtpServer::restart`]. What it received so far stays.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a plain server again on the same port and Maildir after [`SmtpServer::stop`].
+    pub fn restart(&mut self) {
+        let maildir = self.maildir();
+        // The old socket may linger briefly; aiosmtpd sets SO_REUSEADDR, so a few tries do.
+        for _ in 0..20 {
+            let mut cmd = Command::new(PYTHON);
+            cmd.args(["-m", "aiosmtpd", "-n", "-l"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                .arg(&maildir);
+            let log = fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(self.dir.path().join("server.log"))
+                .unwrap();
+            cmd.stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            let mut child = cmd.spawn().expect("restart aiosmtpd");
+            match wait_until_listening(&mut child, self.port, &self.dir.path().join("server.log")) {
+                Ok(()) => {
+                    self.child = child;
+                    return;
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            }
+        }
+        panic!(
+            "the SMTP server did not come back on port {}:\n{}",
+            self.port,
+            self.log()
+        );
+    }
+
     /// What the server printed, for failure messages.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
