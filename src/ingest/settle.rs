@@ -39,8 +39,11 @@ impl Settler {
         wall_now: SystemTime,
         settle: Duration,
     ) -> Vec<(String, SystemTime)> {
-        self.files
-            .retain(|name, _| listing.iter().any(|s| &s.name == name));
+        // A set, not a scan of the listing per file: a folder with thousands of files waiting
+        // (a backlog after an outage) must not make every listing quadratic.
+        let listed: std::collections::HashSet<&str> =
+            listing.iter().map(|s| s.name.as_str()).collect();
+        self.files.retain(|name, _| listed.contains(name.as_str()));
         let mut ready = Vec::new();
         for seen in listing {
             let w = self
