@@ -67,23 +67,7 @@ impl Interner {
         if self.slots.is_empty() {
             return None;
         }
-        let h = hash_bytes(s.as_bytes());
-        let tag = h >> 32;
-        let mask = self.slots.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot == 0 {
-                return None;
-            }
-            if slot >> 32 == tag {
-                let sym = (slot as u32) - 1;
-                if self.resolve(sym) == s {
-                    return Some(sym);
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        self.get_hashed(s, hash_bytes(s.as_bytes()))
     }
 
     /// The symbol of `s`, interning it when new.
@@ -150,6 +134,70 @@ impl Interner {
             done += g;
         }
         Ok(())
+    }
+
+    /// The symbol of each of `values` (`NONE` when not interned), into `out` in order: what
+    /// [`Interner::get`] gives, with the cache misses of a group of lookups overlapped as in
+    /// [`Interner::intern_batch`].
+    pub fn get_batch<'v>(&self, values: impl Iterator<Item = &'v str>, out: &mut Vec<u32>) {
+        const GROUP: usize = 16;
+        out.clear();
+        if self.slots.is_empty() {
+            out.extend(values.map(|_| NONE));
+            return;
+        }
+        let mask = self.slots.len() - 1;
+        let mut it = values.peekable();
+        let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
+        while it.peek().is_some() {
+            let mut g = 0;
+            while g < GROUP {
+                let Some(v) = it.next() else { break };
+                group[g] = (v, hash_bytes(v.as_bytes()));
+                g += 1;
+            }
+            let mut home = [0u64; GROUP];
+            for (h, &(_, x)) in home.iter_mut().zip(&group[..g]) {
+                *h = self.slots[x as usize & mask];
+            }
+            let mut touched = 0u64;
+            for (k, &slot) in home[..g].iter().enumerate() {
+                if slot != 0 && slot >> 32 == group[k].1 >> 32 {
+                    let end = self.ends[(slot as u32 - 1) as usize] as usize;
+                    touched = touched.wrapping_add(u64::from(
+                        self.text
+                            .as_bytes()
+                            .get(end.wrapping_sub(1))
+                            .copied()
+                            .unwrap_or(0),
+                    ));
+                }
+            }
+            std::hint::black_box(touched);
+            for &(v, h) in &group[..g] {
+                out.push(self.get_hashed(v, h).unwrap_or(NONE));
+            }
+        }
+    }
+
+    #[inline]
+    fn get_hashed(&self, s: &str, h: u64) -> Option<u32> {
+        let tag = h >> 32;
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                return None;
+            }
+            if slot >> 32 == tag {
+                let sym = (slot as u32) - 1;
+                if self.resolve(sym) == s {
+                    return Some(sym);
+                }
+            }
+            i = (i + 1) & mask;
+        }
     }
 
     /// [`Interner::intern`] with the hash already known; the table has room.
@@ -251,6 +299,12 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(batched.len(), one.len());
         assert_eq!(batched.get("w7"), one.get("w7"));
+        let probes = ["w7", "nope", "w1299", "w1300", ""];
+        batched.get_batch(probes.iter().copied(), &mut out);
+        let want: Vec<u32> = probes.iter().map(|p| one.get(p).unwrap_or(NONE)).collect();
+        assert_eq!(out, want);
+        Interner::default().get_batch(probes.iter().copied(), &mut out);
+        assert_eq!(out, [NONE; 5]);
     }
 
     #[test]
