@@ -154,11 +154,18 @@ fn load_chunked<R: Read>(
     let mut row_name = String::new();
 
     loop {
+        // The chunk's text checked as UTF-8 once, instead of a check per text cell (a call
+        // each, a few per row). Cells split at ASCII delimiters of valid text are valid. What
+        // lies beyond the valid prefix (a character cut by the chunk's end, or bad bytes)
+        // takes the per-cell check, which names the line and column of an error.
+        let (checked, base) = valid_prefix(&buf, pos);
+        let checked_end = base + checked.len();
         while let Some((next, lines, in_scratch)) =
             next_record(&buf, pos, eof, &mut fields, &mut scratch)
         {
             pos = next;
             let text = if in_scratch { &scratch[..] } else { &buf[..] };
+            let valid = !in_scratch && fields.last().is_some_and(|&(_, z)| z <= checked_end);
             if fields.len() == 1 && fields[0].0 == fields[0].1 {
                 line += lines; // an empty line
                 continue;
@@ -173,13 +180,21 @@ fn load_chunked<R: Read>(
             let mut identity: &str = "";
             for (k, &(a, z)) in fields.iter().enumerate() {
                 let cell = &text[a..z];
+                let cell_str = if valid {
+                    checked.get(a - base..z - base)
+                } else {
+                    None
+                };
                 match actions[k] {
                     Action::Skip => {}
                     Action::Identity => {
-                        identity = utf8(cell).map_err(|m| field_error(line, &headers[k], m))?;
+                        identity = match cell_str {
+                            Some(s) => s,
+                            None => utf8(cell).map_err(|m| field_error(line, &headers[k], m))?,
+                        };
                     }
                     Action::Set(id, kind) => {
-                        set_cell(&mut b, id, kind, cell)
+                        set_cell(&mut b, id, kind, cell, cell_str)
                             .map_err(|m| field_error(line, &headers[k], m))?;
                     }
                 }
@@ -340,6 +355,16 @@ fn quoted_record(
     }
 }
 
+/// The longest valid UTF-8 text of `buf` from `pos`, and `pos`.
+fn valid_prefix(buf: &[u8], pos: usize) -> (&str, usize) {
+    let rest = buf.get(pos..).unwrap_or_default();
+    let text = match std::str::from_utf8(rest) {
+        Ok(t) => t,
+        Err(e) => std::str::from_utf8(&rest[..e.valid_up_to()]).unwrap_or_default(),
+    };
+    (text, pos)
+}
+
 fn utf8(b: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(b).map_err(|_| "not valid UTF-8".to_owned())
 }
@@ -349,9 +374,21 @@ fn trim(b: &[u8]) -> &[u8] {
 }
 
 #[inline]
-fn set_cell(b: &mut TableBuilder, id: ColumnId, kind: CsvKind, cell: &[u8]) -> Result<(), String> {
+fn set_cell(
+    b: &mut TableBuilder,
+    id: ColumnId,
+    kind: CsvKind,
+    cell: &[u8],
+    checked: Option<&str>,
+) -> Result<(), String> {
     match kind {
-        CsvKind::Text(_) => b.set_text(id, utf8(cell)?),
+        CsvKind::Text(_) => b.set_text(
+            id,
+            match checked {
+                Some(s) => s,
+                None => utf8(cell)?,
+            },
+        ),
         CsvKind::Decimal => {
             let cell = trim(cell);
             if !cell.is_empty() {
@@ -565,6 +602,21 @@ mod tests {
         let csv = "id,amount,day,ccy,text,cp\n1,1.00,2025-01-02,EUR,t\n";
         let e = load_csv(csv.as_bytes(), &layout(), None).unwrap_err();
         assert_eq!(e.to_string(), "line 2: 5 fields, the header has 6");
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let mut csv = b"id,amount,day,ccy,text,cp\n1,1,2025-01-02,EUR,ok,c\n".to_vec();
+        csv.extend_from_slice(b"2,1,2025-01-02,EUR,t,\xff\n3,1,2025-01-02,EUR,x,c\n");
+        let e = load_csv(&csv[..], &layout(), None).unwrap_err();
+        assert_eq!(e.to_string(), "line 3, column \"cp\": not valid UTF-8");
+        // A multi-byte character cut by a chunk's end is not an error.
+        let csv = "id,amount,day,ccy,text,cp\n1,1,2025-01-02,EUR,\u{e9}t\u{e9},M\u{fc}ller\n";
+        for chunk in [1, 2, 3, 5, 31, 32, 33] {
+            let t = load_chunked(Trickle(csv.as_bytes()), &layout(), None, chunk).unwrap();
+            assert_eq!(t.text("remittance", 0), Some("\u{e9}t\u{e9}"), "{chunk}");
+            assert_eq!(t.text("counterparty", 0), Some("M\u{fc}ller"), "{chunk}");
+        }
     }
 
     /// A reader that hands out a few bytes at a time, so records straddle chunk refills.

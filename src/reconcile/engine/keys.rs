@@ -533,19 +533,53 @@ fn lookup_side<'a>(
             codes,
         };
     }
+    // Per row, a block of rows at a time: first every compared value of the block (e.g. the
+    // pattern's matches in free text), then their lookups as one batch. On a large
+    // dictionary each lookup is a cache miss; batched, the misses overlap
+    // (see `Interner::get_batch`) instead of each waiting behind a row's regex work.
+    const BLOCK: usize = 256;
     let parts = par_chunks(open.len(), threads, 4096, |range| {
         let mut scratch = Scratch::default();
-        let mut found = Vec::new();
         let mut buf = [0u8; 3];
         let mut counts = Vec::with_capacity(range.len());
         let mut codes = Vec::with_capacity(range.len());
-        for &row in &open[range] {
-            match src.value(row as usize, &mut buf) {
-                Some(v) => lookup(v, &mut scratch, &mut found),
-                None => found.clear(),
+        let mut text = String::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let mut per_row: Vec<u32> = Vec::with_capacity(BLOCK);
+        let mut syms = Vec::new();
+        let mut found = Vec::new();
+        for block in open[range].chunks(BLOCK) {
+            text.clear();
+            ends.clear();
+            per_row.clear();
+            for &row in block {
+                let before = ends.len();
+                if let Some(v) = src.value(row as usize, &mut buf) {
+                    x.apply(v, &mut scratch, &mut |v| {
+                        text.push_str(v);
+                        ends.push(text.len());
+                    });
+                }
+                per_row.push((ends.len() - before) as u32);
             }
-            counts.push(found.len() as u32);
-            codes.extend_from_slice(&found);
+            let values = (0..ends.len()).map(|i| {
+                let start = if i == 0 { 0 } else { ends[i - 1] };
+                &text[start..ends[i]]
+            });
+            k.get_batch(values, &mut syms);
+            let mut at = 0;
+            for &n in &per_row {
+                found.clear();
+                let mine = &syms[at..at + n as usize];
+                found.extend(mine.iter().copied().filter(|&c| c != NONE));
+                at += n as usize;
+                if found.len() > 1 {
+                    found.sort_unstable();
+                    found.dedup();
+                }
+                counts.push(found.len() as u32);
+                codes.extend_from_slice(&found);
+            }
         }
         (counts, codes)
     });

@@ -481,6 +481,50 @@ pub(crate) fn date_of(day: i32) -> Option<NaiveDate> {
 
 use chrono::Datelike;
 
+/// Dictionary values waiting to be interned, with the rows they belong to (whose symbol is a
+/// placeholder until then). Interning a batch at once lets [`Interner::intern_batch`] overlap
+/// the cache misses of a large dictionary, which one value per row (with a row's parsing in
+/// between) cannot: on a million unique references that was most of the time spent loading.
+#[derive(Debug, Default)]
+struct Pending {
+    rows: Vec<u32>,
+    text: String,
+    ends: Vec<u32>,
+}
+
+/// Values per interning batch: enough to keep many loads in flight, small enough to stay in
+/// cache.
+const PENDING_BATCH: usize = 512;
+
+impl Pending {
+    fn values(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        (0..self.ends.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            &self.text[start..self.ends[i] as usize]
+        })
+    }
+
+    /// Interns the waiting values into `syms`; `Err` when the dictionary's arena is full.
+    fn flush(
+        &mut self,
+        syms: &mut [u32],
+        dict: &mut Interner,
+        out: &mut Vec<u32>,
+    ) -> Result<(), ArenaFull> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let r = dict.intern_batch(self.values(), out);
+        for (&row, &sym) in self.rows.iter().zip(out.iter()) {
+            syms[row as usize] = sym;
+        }
+        self.rows.clear();
+        self.text.clear();
+        self.ends.clear();
+        r
+    }
+}
+
 /// Builds a [`Table`] row by row: set the fields of a row (by name with `add_*`, or by
 /// [`ColumnId`] with `set_*`), then `push_row(identity)`. A field not set in a row is missing
 /// there; a column first used after some rows is missing in those.
@@ -499,6 +543,10 @@ pub struct TableBuilder {
     columns: Vec<Column>,
     by_name: FxHashMap<String, u32>,
     identity: PlainText,
+    /// Per column: dictionary values set but not interned yet (see [`Pending`]).
+    pending: Vec<Pending>,
+    /// Reused for the symbols of a flushed batch.
+    batch_syms: Vec<u32>,
     rows: usize,
     capacity: usize,
     /// The first problem; reported by `finish`.
@@ -577,6 +625,7 @@ impl TableBuilder {
         }
         let i = self.columns.len() as u32;
         self.columns.push(col);
+        self.pending.push(Pending::default());
         self.names.push(field.to_owned());
         self.by_name.insert(field.to_owned(), i);
         Ok(ColumnId(i))
@@ -616,20 +665,30 @@ impl TableBuilder {
     /// Sets a text value; empty text is a missing value.
     #[inline]
     pub fn set_text(&mut self, col: ColumnId, value: &str) {
-        let Some(c) = self.slot(col) else { return };
-        let full = match c {
+        if self.slot(col).is_none() {
+            return;
+        }
+        let i = col.0 as usize;
+        let full = match &mut self.columns[i] {
             Column::Text(TextColumn::Dict { syms, dict }) => {
                 if value.is_empty() {
                     syms.push(NONE);
                     false
+                } else if value.len() >= u32::MAX as usize {
+                    true // no arena with `u32` offsets holds it
                 } else {
-                    match dict.intern(value) {
-                        Ok(s) => {
-                            syms.push(s);
-                            false
-                        }
-                        Err(ArenaFull) => true,
-                    }
+                    let p = &mut self.pending[i];
+                    // The batch's own offsets are `u32` too.
+                    let mut full = p.text.len() + value.len() > u32::MAX as usize
+                        && p.flush(syms, dict, &mut self.batch_syms).is_err();
+                    // A placeholder until the batch is interned.
+                    p.rows.push(syms.len() as u32);
+                    syms.push(NONE);
+                    p.text.push_str(value);
+                    p.ends.push(p.text.len() as u32);
+                    full |= p.rows.len() >= PENDING_BATCH
+                        && p.flush(syms, dict, &mut self.batch_syms).is_err();
+                    full
                 }
             }
             Column::Text(TextColumn::Plain(p)) => p.push(value).is_err(),
@@ -759,6 +818,16 @@ impl TableBuilder {
     }
 
     pub fn finish(mut self) -> Result<Table, TableError> {
+        for i in 0..self.columns.len() {
+            if let Column::Text(TextColumn::Dict { syms, dict }) = &mut self.columns[i]
+                && self.pending[i]
+                    .flush(syms, dict, &mut self.batch_syms)
+                    .is_err()
+            {
+                let field = self.names[i].clone();
+                self.fail(TableError::TooMuchText { field });
+            }
+        }
         if self.columns.iter().any(|c| c.len() > self.rows) {
             self.fail(TableError::UnfinishedRow);
         }
