@@ -61,7 +61,7 @@ impl CostModel {
             staff: staff.round_dp(4),
             total: total.round_dp(4),
             per_transaction: (w.records > 0)
-                .then(|| (total / Decimal::from(w.records)).round_dp(4)),
+                .then(|| (total / Decimal::from(w.records)).round_dp(8)),
         }
     }
 }
@@ -70,12 +70,13 @@ impl Costs {
     /// For tables and mail: the per-transaction cost to the currency's minor units plus two
     /// digits (a cost per transaction is often a fraction of a cent).
     pub fn per_transaction_text(&self) -> String {
+        let dp = self.currency.minor_units() + 2;
         match self.per_transaction {
-            Some(c) => format!(
-                "{} {}",
-                c.round_dp(self.currency.minor_units() + 2).normalize(),
-                self.currency
-            ),
+            // Machine time alone can cost less than the last digit shown: say so, not "0".
+            Some(c) if c > Decimal::ZERO && c.round_dp(dp).is_zero() => {
+                format!("< {} {}", Decimal::new(1, dp), self.currency)
+            }
+            Some(c) => format!("{} {}", c.round_dp(dp).normalize(), self.currency),
             None => "-".into(),
         }
     }
@@ -128,7 +129,18 @@ mod tests {
         assert_eq!(c.staff, Decimal::ZERO);
         // 0.60 per hour for one second, over three records.
         assert_eq!(c.machine, dec("0.0002"));
-        assert_eq!(c.per_transaction, Some(dec("0.0001")));
+        assert_eq!(c.per_transaction, Some(dec("0.00005556")));
+        assert_eq!(c.per_transaction_text(), "0.0001 EUR");
+    }
+
+    #[test]
+    fn a_cost_below_the_last_digit_is_not_shown_as_zero() {
+        let c = model().costs(Workload {
+            records: 2000,
+            processing_ms: 9_000,
+            ..Default::default()
+        });
+        assert_eq!(c.per_transaction_text(), "< 0.0001 EUR");
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
         costs["per_transaction"].as_str().unwrap(),
         (rust_decimal::Decimal::from(20)
             / rust_decimal::Decimal::from(bank["records"].as_u64().unwrap()))
-        .round_dp(4)
+        .round_dp(8)
         .to_string(),
         "{bank}"
     );
