@@ -106,24 +106,10 @@ struct RawCosts {
 
 impl RawCosts {
     fn check(&self, loc: &Locator, errors: &mut Vec<ConfigError>) -> Option<CostModel> {
-        let mut number = |key: &str, v: &toml::Value| -> Option<Decimal> {
-            let parsed = match v {
-                toml::Value::String(s) => s.trim().parse::<Decimal>().ok(),
-                toml::Value::Integer(i) => Some(Decimal::from(*i)),
-                _ => None,
-            };
-            match parsed {
-                Some(d) if !d.is_sign_negative() => Some(d),
-                _ => {
-                    errors.push(loc.error(
-                        &format!("costs.{key}"),
-                        format!(
-                            "expected a non-negative decimal in quotes (e.g. \"0.60\") or a whole number, found {v}"
-                        ),
-                    ));
-                    None
-                }
-            }
+        let mut number = |key: &str, v: &toml::Value| {
+            super::non_negative_decimal(loc, &format!("costs.{key}"), v)
+                .map_err(|e| errors.push(e))
+                .ok()
         };
         let machine_per_hour = number("machine_per_hour", &self.machine_per_hour);
         let staff_per_hour = number("staff_per_hour", &self.staff_per_hour);

@@ -68,6 +68,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Resolves a configured path against the install root.
+/// A money or quantity setting: a decimal in quotes (`"0.60"`, so it never passes through a
+/// float) or a whole number, not negative. The error names the key and what was found.
+pub(crate) fn non_negative_decimal(
+    loc: &Locator<'_>,
+    key: &str,
+    v: &toml::Value,
+) -> Result<rust_decimal::Decimal, ConfigError> {
+    let parsed = match v {
+        toml::Value::String(s) => s.trim().parse::<rust_decimal::Decimal>().ok(),
+        toml::Value::Integer(i) => Some(rust_decimal::Decimal::from(*i)),
+        _ => None,
+    };
+    parsed.filter(|d| !d.is_sign_negative()).ok_or_else(|| {
+        loc.error(
+            key,
+            format!(
+                "expected a non-negative decimal in quotes (e.g. \"0.01\") or a whole number, found {v}"
+            ),
+        )
+    })
+}
+
 pub fn resolve(root: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {

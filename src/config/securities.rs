@@ -12,7 +12,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rust_decimal::Decimal;
@@ -82,31 +81,20 @@ pub(super) struct RawSettlement {
     decimal: Option<String>,
 }
 
+/// An optional tolerance: zero when not set.
 pub(super) fn decimal(
     loc: &Locator<'_>,
     key: &str,
     v: Option<&toml::Value>,
     errors: &mut Vec<ConfigError>,
 ) -> Decimal {
-    let parsed = match v {
-        None => return Decimal::ZERO,
-        Some(toml::Value::String(s)) => Decimal::from_str(s.trim()).ok(),
-        Some(toml::Value::Integer(i)) => Some(Decimal::from(*i)),
-        Some(_) => None,
-    };
-    match parsed {
-        Some(d) if !d.is_sign_negative() => d,
-        _ => {
-            errors.push(loc.error(
-                key,
-                format!(
-                    "expected a non-negative decimal in quotes (e.g. \"0.01\") or a whole number, found {}",
-                    v.map(ToString::to_string).unwrap_or_default()
-                ),
-            ));
-            Decimal::ZERO
-        }
-    }
+    v.map_or(Ok(Decimal::ZERO), |v| {
+        super::non_negative_decimal(loc, key, v)
+    })
+    .unwrap_or_else(|e| {
+        errors.push(e);
+        Decimal::ZERO
+    })
 }
 
 fn patterns(

@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod payables;
 pub mod pipeline;
 pub mod securities;
+mod subjects;
 pub mod summary;
 pub mod workflow;
 

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::securities::{Finding, apply, bodies};
+use super::subjects::{Finding, apply, bodies};
 use crate::config::{Job, JobKind};
 use crate::extract::{ExtractError, Extracted, Format, Input, payables_csv};
 use crate::model::invoice::Invoice;

@@ -2,10 +2,8 @@
 //! turning the pure comparisons of [`crate::reconcile::positions`] and
 //! [`crate::reconcile::settlement`] into breaks that carry over from run to run.
 //!
-//! Both compare whole pictures (today's positions; every trade and confirmation kept), so each
-//! run restates every finding: a break about a subject (a position, a trade) is opened the
-//! first time, restated while its difference changes (keeping its age), and closed, saying
-//! how, the first run its subject agrees.
+//! Both compare whole pictures, so their breaks are about subjects (a position, a trade) and
+//! carry over from run to run through [`super::subjects`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,15 +11,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::documents::book_scope;
+use super::subjects::{Finding, apply, bodies};
 use crate::config::{Job, JobKind};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
 use crate::model::securities::{
     HoldingStatement, Position, SecuritiesTransaction, Trade, TradeSide,
 };
-use crate::model::{BreakReason, Currency, Source};
+use crate::model::{BreakReason, Source};
 use crate::reconcile::positions::{PositionFinding, reconcile_positions};
 use crate::reconcile::settlement::{TradeStatus, reconcile_settlements};
-use crate::store::{DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
+use crate::store::{DocumentKind, RunOutcome, StoreError, Unit};
 
 /// Reads a file with the job's CSV rules when it is the job's own CSV side (or, for a
 /// position reconciliation, a custodian's CSV); `None` when the file is for the structured
@@ -90,98 +89,6 @@ fn custodian_statements(positions: Vec<Position>, input: &Input) -> Vec<HoldingS
                 .map(|p| p.source.clone())
                 .unwrap_or_else(|| Source::at(std::sync::Arc::clone(&input.file_hash), None, 1)),
             positions,
-        })
-        .collect()
-}
-
-/// One thing a run found about a subject.
-pub(super) struct Finding {
-    pub(super) subject: String,
-    pub(super) reason: BreakReason,
-    pub(super) detail: String,
-    pub(super) difference: Option<Decimal>,
-    pub(super) amount: Option<Decimal>,
-    pub(super) currency: Option<Currency>,
-    pub(super) since: NaiveDate,
-    pub(super) source: String,
-}
-
-/// Opens, restates and closes the job's subject breaks so they say what `findings` say.
-/// Subjects for which `covered` is false were not looked at this run and stay as they are;
-/// covered subjects without a finding agree now and close with `agreed(subject)`.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn apply(
-    u: &mut dyn Unit,
-    job: &Job,
-    run_id: i64,
-    at: DateTime<Utc>,
-    findings: Vec<Finding>,
-    covered: impl Fn(&str) -> bool,
-    agreed: impl Fn(&str) -> String,
-    out: &mut RunOutcome,
-) -> Result<(), StoreError> {
-    let open: BTreeMap<String, i64> = u
-        .open_subjects(&job.name)?
-        .into_iter()
-        .map(|(id, s)| (s, id))
-        .collect();
-    let mut found = BTreeSet::new();
-    for f in findings {
-        found.insert(f.subject.clone());
-        match open.get(&f.subject) {
-            Some(&id) => {
-                u.update_break(id, f.reason, &f.detail, f.difference, at)?;
-            }
-            None => {
-                if u.open_break(&NewBreak {
-                    job: &job.name,
-                    run_id,
-                    reason: f.reason,
-                    detail: &f.detail,
-                    amount: f.amount,
-                    currency: f.currency,
-                    difference: f.difference,
-                    since: f.since,
-                    owner: job.owner.as_deref(),
-                    record_id: None,
-                    source: Some(&f.source),
-                    at,
-                    subject: Some(&f.subject),
-                })?
-                .is_some()
-                {
-                    out.breaks_opened += 1;
-                }
-            }
-        }
-    }
-    for (subject, id) in open {
-        if !found.contains(&subject)
-            && covered(&subject)
-            && u.close_break(id, &agreed(&subject), run_id, at)?
-        {
-            out.breaks_closed += 1;
-        }
-    }
-    Ok(())
-}
-
-pub(super) fn bodies<T: serde::de::DeserializeOwned>(
-    u: &mut dyn Unit,
-    scope: &str,
-    kind: DocumentKind,
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<T>, StoreError> {
-    u.documents(scope, kind)?
-        .into_iter()
-        .filter(|d| keep(&d.identity))
-        .map(|d| {
-            serde_json::from_str(&d.body).map_err(|e| {
-                StoreError::Other(format!(
-                    "stored document {} cannot be read back: {e}",
-                    d.identity
-                ))
-            })
         })
         .collect()
 }

@@ -20,15 +20,6 @@ const STATEMENT: &str = ":20:STMT-2026-1125\n\
 :62F:C261125EUR9762,00\n\
 -\n";
 
-fn runs_ok(i: &Install) -> usize {
-    i.status()["recent_runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["job"] == "accounts-payable" && r["status"] == "ok")
-        .count()
-}
-
 fn lines(i: &Install) -> Vec<(String, String)> {
     let db = i.db();
     let mut s = db
@@ -51,7 +42,8 @@ fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
         runs += 1;
         let want = runs;
         assert!(
-            wait_until(Duration::from_secs(20), || runs_ok(&i) == want),
+            wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
+                == want),
             "{name}: {}",
             d.log()
         );

@@ -11,15 +11,6 @@ use crate::support::install::{Install, wait_until};
 const MT535: &[u8] = include_bytes!("../fixtures/swift/clerk/mt535_holdings.fin");
 const MT536: &[u8] = include_bytes!("../fixtures/swift/clerk/mt536_transactions.fin");
 
-fn runs_done(i: &Install, job: &str) -> usize {
-    i.status()["recent_runs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["job"] == job && r["status"] == "ok")
-        .count()
-}
-
 /// Open breaks of a job as (reason, detail), sorted.
 fn open(i: &Install, job: &str) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = i
@@ -59,7 +50,7 @@ fn positions_break_carry_over_close_when_the_books_agree_and_are_resolved_by_han
                 DEPOT-4711,FR0000120271,50,,EUR,2026-03-31\n";
     i.drop_file("var/inbox/positions", "book-20260331.csv", book.as_bytes());
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 1),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 1),
         "{}",
         d.log()
     );
@@ -70,7 +61,7 @@ fn positions_break_carry_over_close_when_the_books_agree_and_are_resolved_by_han
 
     i.drop_file("var/inbox/positions", "custody-20260331.fin", MT535);
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 2),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 2),
         "{}",
         d.log()
     );
@@ -117,7 +108,7 @@ fn positions_break_carry_over_close_when_the_books_agree_and_are_resolved_by_han
         corrected.as_bytes(),
     );
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 3),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 3),
         "{}",
         d.log()
     );
@@ -159,7 +150,7 @@ fn positions_break_carry_over_close_when_the_books_agree_and_are_resolved_by_han
         corrected.replace("2026-03-31", "2026-04-01").as_bytes(),
     );
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 5),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 5),
         "{}",
         d.log()
     );
@@ -226,7 +217,7 @@ fn trades_fail_when_due_and_settle_when_the_custodian_confirms() {
         blotter.as_bytes(),
     );
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 1),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 1),
         "{}",
         d.log()
     );
@@ -250,7 +241,7 @@ fn trades_fail_when_due_and_settle_when_the_custodian_confirms() {
     // (the custodian quoted no usable reference); TRADE-0004 stays failed.
     i.drop_file("var/inbox/settlements", "custody-20260331.fin", MT536);
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 2),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 2),
         "{}",
         d.log()
     );
@@ -279,7 +270,7 @@ fn trades_fail_when_due_and_settle_when_the_custodian_confirms() {
     );
     i.drop_file("var/inbox/settlements", "trades-next.csv", next.as_bytes());
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 3),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 3),
         "{}",
         d.log()
     );
@@ -294,7 +285,7 @@ fn trades_fail_when_due_and_settle_when_the_custodian_confirms() {
         csv.as_bytes(),
     );
     assert!(
-        wait_until(Duration::from_secs(20), || runs_done(&i, job) == 4),
+        wait_until(Duration::from_secs(20), || i.runs_ok(job) == 4),
         "{}",
         d.log()
     );

@@ -107,6 +107,15 @@ impl Install {
         self.json(&["status"])
     }
 
+    /// How many of a job's latest runs finished `ok` (of the 10 `clerk status` lists).
+    pub fn runs_ok(&self, job: &str) -> usize {
+        self.status()["recent_runs"].as_array().map_or(0, |runs| {
+            runs.iter()
+                .filter(|r| r["job"] == job && r["status"] == "ok")
+                .count()
+        })
+    }
+
     /// Starts `clerk run` in the background; it is killed when the returned value drops.
     pub fn start_daemon(&self) -> Daemon {
         self.start_daemon_with(&[])

@@ -1,0 +1,107 @@
+//! Breaks about a subject rather than a record — a position (`position|account|ISIN`), a
+//! trade (`trade|id`), a held invoice (`invoice|identity`) — and the kept documents the
+//! reconciliations of balances and lifecycles read. Such a reconciliation compares whole
+//! pictures, so each run restates every finding: a break is opened the first time, restated
+//! while its difference changes (keeping its age), and closed, saying how, the first run its
+//! subject agrees. Used by the securities and accounts-payable runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use crate::config::Job;
+use crate::model::{BreakReason, Currency};
+use crate::store::{DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
+
+/// One thing a run found about a subject.
+pub(super) struct Finding {
+    pub(super) subject: String,
+    pub(super) reason: BreakReason,
+    pub(super) detail: String,
+    pub(super) difference: Option<Decimal>,
+    pub(super) amount: Option<Decimal>,
+    pub(super) currency: Option<Currency>,
+    pub(super) since: NaiveDate,
+    pub(super) source: String,
+}
+
+/// Opens, restates and closes the job's subject breaks so they say what `findings` say.
+/// Subjects for which `covered` is false were not looked at this run and stay as they are;
+/// covered subjects without a finding agree now and close with `agreed(subject)`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn apply(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    at: DateTime<Utc>,
+    findings: Vec<Finding>,
+    covered: impl Fn(&str) -> bool,
+    agreed: impl Fn(&str) -> String,
+    out: &mut RunOutcome,
+) -> Result<(), StoreError> {
+    let open: BTreeMap<String, i64> = u
+        .open_subjects(&job.name)?
+        .into_iter()
+        .map(|(id, s)| (s, id))
+        .collect();
+    let mut found = BTreeSet::new();
+    for f in findings {
+        found.insert(f.subject.clone());
+        match open.get(&f.subject) {
+            Some(&id) => {
+                u.update_break(id, f.reason, &f.detail, f.difference, at)?;
+            }
+            None => {
+                if u.open_break(&NewBreak {
+                    job: &job.name,
+                    run_id,
+                    reason: f.reason,
+                    detail: &f.detail,
+                    amount: f.amount,
+                    currency: f.currency,
+                    difference: f.difference,
+                    since: f.since,
+                    owner: job.owner.as_deref(),
+                    record_id: None,
+                    source: Some(&f.source),
+                    at,
+                    subject: Some(&f.subject),
+                })?
+                .is_some()
+                {
+                    out.breaks_opened += 1;
+                }
+            }
+        }
+    }
+    for (subject, id) in open {
+        if !found.contains(&subject)
+            && covered(&subject)
+            && u.close_break(id, &agreed(&subject), run_id, at)?
+        {
+            out.breaks_closed += 1;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn bodies<T: serde::de::DeserializeOwned>(
+    u: &mut dyn Unit,
+    scope: &str,
+    kind: DocumentKind,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<T>, StoreError> {
+    u.documents(scope, kind)?
+        .into_iter()
+        .filter(|d| keep(&d.identity))
+        .map(|d| {
+            serde_json::from_str(&d.body).map_err(|e| {
+                StoreError::Other(format!(
+                    "stored document {} cannot be read back: {e}",
+                    d.identity
+                ))
+            })
+        })
+        .collect()
+}
