@@ -793,7 +793,15 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 while events.try_recv().is_ok() {}
             }
         }
-        for (job, w) in &watched {
+        // Every folder is listed first and the settled files are taken oldest arrival first
+        // across all of them: a ledger and the statement that pays it, dropped together,
+        // are worked together, so one busy folder cannot run ahead of the others and leave
+        // thousands of items waiting for their counterparts.
+        let mut due: Vec<(ingest::Ready, usize)> = Vec::new();
+        // One arrival time for everything first seen in this scan, whatever folder: files
+        // that arrived while the worker was busy are then ordered by when they were written.
+        let (scan_now, scan_wall) = (Instant::now(), SystemTime::now());
+        for (k, (job, w)) in watched.iter().enumerate() {
             let w2 = w.clone();
             let listing = tokio::task::spawn_blocking(move || ingest::list_candidates(&w2)).await;
             let listing = match listing {
@@ -815,39 +823,45 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 }
             };
             let settler = settlers.entry(job.clone()).or_default();
-            let ready = settler.observe(&listing, Instant::now(), SystemTime::now(), w.settle_time);
-            for (name, first_seen) in ready {
+            let ready = settler.observe(&listing, scan_now, scan_wall, w.settle_time);
+            due.extend(ready.into_iter().map(|r| (r, k)));
+        }
+        due.sort();
+        for (ready, k) in due {
+            let (job, w) = &watched[k];
+            let name = ready.name;
+            if let Some(settler) = settlers.get_mut(job) {
                 settler.taken(&name);
-                let w2 = w.clone();
-                let n2 = name.clone();
-                match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await
-                {
-                    Ok(Ok(Some(claimed))) => {
-                        untakeable.remove(&(job.clone(), name.clone()));
-                        info!(job = %job, file = %claimed.name, "file taken");
-                        if work
-                            .send(Work::File {
-                                job: job.clone(),
-                                claimed,
-                                recovered: false,
-                            })
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
+            }
+            let w2 = w.clone();
+            let n2 = name.clone();
+            let first_seen = ready.first_seen;
+            match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await {
+                Ok(Ok(Some(claimed))) => {
+                    untakeable.remove(&(job.clone(), name.clone()));
+                    info!(job = %job, file = %claimed.name, "file taken");
+                    if work
+                        .send(Work::File {
+                            job: job.clone(),
+                            claimed,
+                            recovered: false,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        return;
                     }
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => {
-                        let file = ingest::safe_name(&name);
-                        if untakeable.insert((job.clone(), name.clone())) {
-                            error!(job = %job, file = %file, error = %e, "cannot take the file; will try again");
-                        } else {
-                            tracing::debug!(job = %job, file = %file, error = %e, "still cannot take the file");
-                        }
-                    }
-                    Err(e) => error!(error = %e, "claim panicked"),
                 }
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    let file = ingest::safe_name(&name);
+                    if untakeable.insert((job.clone(), name.clone())) {
+                        error!(job = %job, file = %file, error = %e, "cannot take the file; will try again");
+                    } else {
+                        tracing::debug!(job = %job, file = %file, error = %e, "still cannot take the file");
+                    }
+                }
+                Err(e) => error!(error = %e, "claim panicked"),
             }
         }
         shared.scanner_alive.store(now_millis(), Ordering::Relaxed);

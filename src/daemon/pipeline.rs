@@ -377,8 +377,14 @@ pub fn reconcile_job(
         }
     }
 
+    // Items still open from earlier runs mostly have their break already; their words are
+    // not built again (a backlog of thousands must not make every run slower).
+    let with_break = u.records_with_open_breaks(&job.name)?;
     for (k, &i) in result.unmatched_statement.iter().enumerate() {
         let r = &statement[i];
+        if with_break.contains(&r.id) {
+            continue;
+        }
         let (reason, why) = unmatched_why(
             result.statement_why.get(k),
             BreakReason::MissingInLedger,
@@ -406,7 +412,9 @@ pub fn reconcile_job(
     if let Some(latest) = u.latest_value_date(&job.name, Side::Statement)? {
         for (k, &i) in result.unmatched_ledger.iter().enumerate() {
             let r = &ledger[i];
-            if calendar.business_days_between(r.record.value_date, latest) <= rules.window_days {
+            if with_break.contains(&r.id)
+                || calendar.business_days_between(r.record.value_date, latest) <= rules.window_days
+            {
                 continue;
             }
             let (reason, why) = unmatched_why(

@@ -19,4 +19,4 @@ pub use files::{
     Claimed, archive, claim, fail, leftovers, list_candidates, safe_name, stage_attachment,
     stage_copy,
 };
-pub use settle::{Seen, Settler};
+pub use settle::{Ready, Seen, Settler};

@@ -23,6 +23,17 @@ struct Watching {
     first_seen: SystemTime,
 }
 
+/// A file that has settled and may be taken.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Ready {
+    /// When the file was first seen: its arrival, for the arrival-to-posting KPI.
+    pub first_seen: SystemTime,
+    /// Its modification time, which orders files that were first seen in the same listing
+    /// (a wave of drops) the way they were written.
+    pub modified: Option<SystemTime>,
+    pub name: String,
+}
+
 /// Tracks the files of one folder across listings.
 #[derive(Debug, Default)]
 pub struct Settler {
@@ -30,15 +41,15 @@ pub struct Settler {
 }
 
 impl Settler {
-    /// Feeds one listing taken at `now`; returns the files that have settled, with the time
-    /// each was first seen. Files no longer listed are forgotten.
+    /// Feeds one listing taken at `now`; returns the files that have settled, oldest arrival
+    /// first (then by modification time and name). Files no longer listed are forgotten.
     pub fn observe(
         &mut self,
         listing: &[Seen],
         now: Instant,
         wall_now: SystemTime,
         settle: Duration,
-    ) -> Vec<(String, SystemTime)> {
+    ) -> Vec<Ready> {
         // A set, not a scan of the listing per file: a folder with thousands of files waiting
         // (a backlog after an outage) must not make every listing quadratic.
         let listed: std::collections::HashSet<&str> =
@@ -60,7 +71,11 @@ impl Settler {
                 w.modified = seen.modified;
                 w.unchanged_since = now;
             } else if now.duration_since(w.unchanged_since) >= settle {
-                ready.push((seen.name.clone(), w.first_seen));
+                ready.push(Ready {
+                    first_seen: w.first_seen,
+                    modified: w.modified,
+                    name: seen.name.clone(),
+                });
             }
         }
         ready.sort();
@@ -108,7 +123,50 @@ mod tests {
         );
         let t3 = t1 + Duration::from_secs(3);
         let ready = s.observe(&[seen("a.csv", 20, 2)], t3, wall, settle);
-        assert_eq!(ready, vec![("a.csv".to_string(), wall)]);
+        let names: Vec<(&str, SystemTime)> = ready
+            .iter()
+            .map(|r| (r.name.as_str(), r.first_seen))
+            .collect();
+        assert_eq!(names, vec![("a.csv", wall)]);
+    }
+
+    #[test]
+    fn settled_files_come_oldest_arrival_first_then_as_written() {
+        let mut s = Settler::default();
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let settle = Duration::from_secs(1);
+        // Seen in one listing: ordered by modification time, not by name.
+        s.observe(
+            &[seen("b.csv", 1, 7), seen("a.csv", 1, 9)],
+            t0,
+            wall,
+            settle,
+        );
+        // Seen later, though its name sorts first.
+        let later = wall + Duration::from_secs(5);
+        s.observe(
+            &[
+                seen("b.csv", 1, 7),
+                seen("a.csv", 1, 9),
+                seen("0.csv", 1, 1),
+            ],
+            t0 + Duration::from_secs(1),
+            later,
+            settle,
+        );
+        let ready = s.observe(
+            &[
+                seen("b.csv", 1, 7),
+                seen("a.csv", 1, 9),
+                seen("0.csv", 1, 1),
+            ],
+            t0 + Duration::from_secs(3),
+            later,
+            settle,
+        );
+        let names: Vec<&str> = ready.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["b.csv", "a.csv", "0.csv"]);
     }
 
     #[test]

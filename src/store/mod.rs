@@ -200,6 +200,9 @@ pub trait Unit {
     // ---- breaks ----------------------------------------------------------------------------
     /// Opens a break; `None` if the record already has an open one.
     fn open_break(&mut self, b: &NewBreak<'_>) -> Result<Option<i64>>;
+    /// The records of a job that have an unresolved break: a run restates nothing for them,
+    /// so it need not build their words again.
+    fn records_with_open_breaks(&mut self, job: &str) -> Result<std::collections::HashSet<i64>>;
     /// Closes the open breaks of these records, saying how; returns how many closed.
     fn close_breaks_of_records(
         &mut self,

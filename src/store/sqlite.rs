@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0007_break_subjects.sql"),
     include_str!("migrations/sqlite/0008_payables.sql"),
     include_str!("migrations/sqlite/0009_outbox_lease.sql"),
+    include_str!("migrations/sqlite/0010_lookup_indexes.sql"),
 ];
 
 pub struct SqliteStore {
@@ -908,6 +909,16 @@ impl Unit for SqliteUnit<'_, '_> {
         let id = self.tx.last_insert_rowid();
         self.history(id, b.at, CLERK, "opened", Some(b.detail))?;
         Ok(Some(id))
+    }
+
+    fn records_with_open_breaks(&mut self, job: &str) -> Result<std::collections::HashSet<i64>> {
+        self.tx
+            .prepare_cached(
+                "SELECT record_id FROM breaks
+                 WHERE job = ? AND status != 'resolved' AND record_id IS NOT NULL",
+            )
+            .and_then(|mut s| s.query_map([job], |r| r.get(0))?.collect())
+            .map_err(map_err)
     }
 
     fn close_breaks_of_records(
