@@ -1,9 +1,14 @@
-//! Soak: the real daemon on a temp install, small ledgers and statements dropped into two
-//! jobs' folders in waves over time, until all are processed. Reports files/s, records/s,
-//! arrival-to-posting latency (p50, p99, max; from the store's `runs.arrival_to_done_ms`) and
-//! the daemon's resident memory over time (from `/proc/<pid>/status`).
+//! Soak: the real daemon on a temp install, files dropped into three jobs' folders over time
+//! (ledgers for `ledger-import`, the statements paying them for `bank-reconciliation`, UBL
+//! invoices for `supplier-invoices`: two ledger/statement pairs and one invoice in every five
+//! files), until all are processed. Reports files/s, records/s, arrival-to-posting latency
+//! (p50, p99, max; from the store's `runs.arrival_to_done_ms`) and the daemon's resident
+//! memory over time (from `/proc/<pid>/status`), with its growth over the second half of the
+//! run (flat memory means that stays near zero).
 //!
-//! `cargo bench --bench soak` drops 10,000 files (`CLERK_SOAK_FILES` for another number);
+//! `cargo bench --bench soak` drops 10,000 files at 100 files/s; `CLERK_SOAK_FILES` for
+//! another number, `CLERK_SOAK_RATE` for another rate (files per second; `burst` drops them as
+//! fast as it can, 800/s, far more than one worker takes, to see a backlog drain).
 //! `cargo test --benches` runs it with 40 as a check that it works.
 //!
 //! The latency includes the settle time (300 ms here): a file is taken only once its size has
@@ -47,6 +52,15 @@ fn statement(n: usize) -> String {
     s
 }
 
+/// A supplier's UBL invoice, numbered `n` (the shipped fixture with another number).
+fn invoice(n: usize) -> String {
+    include_str!("../tests/fixtures/payables/acme-INV-2026-0042.xml").replacen(
+        "<cbc:ID>INV-2026-0042</cbc:ID>",
+        &format!("<cbc:ID>SOAK-{n:07}</cbc:ID>"),
+        1,
+    )
+}
+
 fn rss_kb(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
@@ -69,8 +83,19 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 10_000 } else { 40 });
-    let pairs = files / 2;
-    let wave = 100.min(pairs.max(1));
+    // Per five files: ledger, statement, ledger, statement, invoice.
+    let invoices = files / 5;
+    let pairs = (files - invoices) / 2;
+    let rate: Option<f64> = match std::env::var("CLERK_SOAK_RATE").ok().as_deref() {
+        Some("burst") => None,
+        Some(v) => Some(
+            v.parse()
+                .expect("CLERK_SOAK_RATE: files per second or `burst`"),
+        ),
+        None => Some(100.0),
+    };
+    // Drops happen every quarter second; a burst drops 200 files each time.
+    let per_tick = rate.map_or(200.0, |r| r / 4.0);
     let i = Install::new();
     let d = i.start_daemon();
     let pid = d.pid();
@@ -86,27 +111,42 @@ fn main() {
             next_sample = Instant::now() + Duration::from_millis(500);
         }
     };
-    // Waves of `wave` ledgers and as many statements, a quarter of a second apart.
-    let mut dropped = 0;
-    while dropped < pairs {
-        let end = (dropped + wave).min(pairs);
-        for n in dropped..end {
-            i.drop_file(
-                "var/inbox/ledger",
-                &format!("l{n}.csv"),
-                ledger(n).as_bytes(),
-            );
-            i.drop_file(
-                "var/inbox/bank",
-                &format!("s{n}.csv"),
-                statement(n).as_bytes(),
-            );
+    let (mut ledgers, mut statements, mut invoiced) = (0, 0, 0);
+    let mut owed = 0.0;
+    let mut tick = 0u32;
+    while ledgers < pairs || statements < pairs || invoiced < invoices {
+        owed += per_tick;
+        while owed >= 1.0 && (ledgers < pairs || statements < pairs || invoiced < invoices) {
+            owed -= 1.0;
+            let k = ledgers + statements + invoiced;
+            if (k % 5 == 4 || ledgers >= pairs) && invoiced < invoices {
+                i.drop_file(
+                    "var/inbox/invoices",
+                    &format!("i{invoiced}.xml"),
+                    invoice(invoiced).as_bytes(),
+                );
+                invoiced += 1;
+            } else if ledgers == statements && ledgers < pairs {
+                let name = format!("l{ledgers}.csv");
+                i.drop_file("var/inbox/ledger", &name, ledger(ledgers).as_bytes());
+                ledgers += 1;
+            } else if statements < pairs {
+                let name = format!("s{statements}.csv");
+                i.drop_file("var/inbox/bank", &name, statement(statements).as_bytes());
+                statements += 1;
+            }
         }
-        dropped = end;
         sample(&mut rss);
-        std::thread::sleep(Duration::from_millis(250));
+        tick += 1;
+        // Sleep to the next quarter second of the schedule, not a quarter second after the
+        // drops: the rate stays the rate however long dropping took.
+        let next = started + Duration::from_millis(250) * tick;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
     }
-    let total = (2 * pairs) as i64;
+    let dropping = started.elapsed().as_secs_f64();
+    let total = (2 * pairs + invoices) as i64;
     let count = |sql: &str| -> i64 { i.db().query_row(sql, [], |r| r.get(0)).unwrap_or_default() };
     let done = wait_until(Duration::from_secs(3600), || {
         sample(&mut rss);
@@ -118,7 +158,9 @@ fn main() {
 
     let records = count("SELECT COUNT(*) FROM records");
     let entries = count("SELECT COUNT(*) FROM entries");
-    assert_eq!(records, total * ITEMS as i64, "every record once");
+    let documents = count("SELECT COUNT(*) FROM documents WHERE kind = 'invoice'");
+    assert_eq!(records, (2 * pairs * ITEMS) as i64, "every record once");
+    assert_eq!(documents, invoices as i64, "every invoice once");
     assert_eq!(
         entries,
         pairs as i64 * ITEMS as i64,
@@ -144,12 +186,13 @@ fn main() {
         rss.last().map_or(0, |s| s.1),
     );
     println!(
-        "soak: {total} files ({pairs} ledgers, {pairs} statements, {ITEMS} items each) in {elapsed:.1} s"
+        "soak: {total} files ({pairs} ledgers and {pairs} statements of {ITEMS} items, {invoices} invoices) dropped over {dropping:.1} s ({}), all processed after {elapsed:.1} s",
+        rate.map_or_else(|| "burst".to_string(), |r| format!("{r} files/s"))
     );
     println!(
         "soak: {:.1} files/s, {:.0} records/s, {entries} entries posted",
         total as f64 / elapsed,
-        records as f64 / elapsed
+        (records + documents) as f64 / elapsed
     );
     println!(
         "soak: arrival to posting p50 {} ms, p99 {} ms, max {} ms ({} runs)",
@@ -161,6 +204,19 @@ fn main() {
     println!(
         "soak: daemon RSS {first} KB at start, {peak} KB peak, {last} KB at the end ({} samples)",
         rss.len()
+    );
+    // Growth over the second half: a leak or a cost growing with the files shows here, the
+    // warm-up (caches, the first pages of the store) does not.
+    let half = rss.len() / 2;
+    let mid = rss.get(half).map_or(0, |s| s.1);
+    let second_half_max = rss[half.min(rss.len())..]
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    println!(
+        "soak: RSS growth over the second half: {} KB ({mid} KB at the middle, {second_half_max} KB highest after it)",
+        second_half_max.saturating_sub(mid)
     );
     let step = (rss.len() / 10).max(1);
     let curve: Vec<String> = rss

@@ -21,6 +21,10 @@ pub struct MailOutcome {
     pub finish: Finish,
     /// In words, for the log.
     pub summary: String,
+    /// Attachments recorded in the store whose staged file could not be archived or moved to
+    /// failed/ (a read-only or full disk), by job: the daemon tries the move again until it
+    /// works, as for files from folders.
+    pub unfinished: Vec<(String, Claimed, FileOutcome)>,
 }
 
 /// Handles one message of `mailbox`. `key` identifies it in the mailbox ("UIDVALIDITY/UID", or
@@ -40,6 +44,7 @@ pub fn handle_message(
         return Ok(MailOutcome {
             finish: finish_of(&outcome),
             summary: format!("handled before ({outcome})"),
+            unfinished: Vec::new(),
         });
     }
     let mail = match parse_mail(raw, &mailbox.limits) {
@@ -76,6 +81,7 @@ pub fn handle_message(
         return Ok(MailOutcome {
             finish: Finish::Processed,
             summary: format!("message {id} was handled before; nothing taken again"),
+            unfinished: Vec::new(),
         });
     }
 
@@ -129,6 +135,7 @@ pub fn handle_message(
         .collect();
     let mut taken = 0u32;
     let mut failed = 0u32;
+    let mut unfinished = Vec::new();
     for (part, att) in mail.attachments.iter().enumerate() {
         let Some(job) = choose_job(&takers, att) else {
             continue;
@@ -157,8 +164,11 @@ pub fn handle_message(
         if matches!(outcome, FileOutcome::Failed { .. }) {
             failed += 1;
         }
-        // Not moved: it stays staged in processing, finished at the next start.
-        let _ = super::finish_file(config, &job.name, &claimed, &outcome);
+        // Not moved (a read-only or full archive): it stays staged in processing and the
+        // daemon tries again, as for a file from a folder.
+        if !super::finish_file(config, &job.name, &claimed, &outcome) {
+            unfinished.push((job.name.clone(), claimed, outcome));
+        }
     }
 
     if taken == 0 {
@@ -228,6 +238,7 @@ pub fn handle_message(
             "mail from {from} ({}): {taken} attachment(s) taken, {failed} failed",
             describe(&mail)
         ),
+        unfinished,
     })
 }
 
@@ -246,6 +257,7 @@ pub fn refuse_unread(
         return Ok(MailOutcome {
             finish: finish_of(&outcome),
             summary: format!("handled before ({outcome})"),
+            unfinished: Vec::new(),
         });
     }
     refuse(
@@ -416,6 +428,7 @@ fn refuse(
     Ok(MailOutcome {
         finish: Finish::Failed,
         summary: detail.to_string(),
+        unfinished: Vec::new(),
     })
 }
 

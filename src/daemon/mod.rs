@@ -586,8 +586,16 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             })
             .await;
             match result {
-                Ok(Ok(outcome)) => {
+                Ok(Ok(mut outcome)) => {
                     info!(parent: &span, "{}", outcome.summary);
+                    let left = std::mem::take(&mut outcome.unfinished);
+                    if !left.is_empty() {
+                        shared
+                            .unfinished
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .extend(left);
+                    }
                     let _ = reply.send(outcome);
                     Ok(())
                 }

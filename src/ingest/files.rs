@@ -13,7 +13,7 @@ use crate::fsx;
 use crate::model::MailOrigin;
 
 /// A file taken from an inbox, now in the processing folder.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claimed {
     /// Where it is now.
     pub path: PathBuf,

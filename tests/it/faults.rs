@@ -536,6 +536,55 @@ fn a_read_only_inbox_or_archive_delays_files_and_the_daemon_goes_on() {
 }
 
 #[test]
+fn a_mailed_statement_that_cannot_be_archived_is_moved_once_the_archive_is_writable() {
+    let i = Install::new();
+    let mut d = i.start_daemon();
+    let root = i.path("var/mail/back-office");
+    assert!(wait_until(Duration::from_secs(10), || root
+        .join("new")
+        .is_dir()));
+    fs::create_dir_all(i.path("var/archive")).unwrap();
+    let Some(ro) = ReadOnly::mount(&i.path("var/archive")) else {
+        eprintln!("SKIPPED: cannot make a read-only bind mount here (needs root and mount rights)");
+        return;
+    };
+    let raw = crate::mailflow::mail(
+        "statements@bank.example.com",
+        "Statement",
+        "ro1@bank",
+        &[("s.csv", crate::daemon::STATEMENT.as_bytes())],
+    );
+    let tmp = root.join("tmp/1764180000.M1P1.host");
+    fs::write(&tmp, &raw).unwrap();
+    fs::rename(&tmp, root.join("new/1764180000.M1P1.host")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || d
+            .log()
+            .contains("could not archive the file")),
+        "{}",
+        d.log()
+    );
+    // Recorded (and the mail moved: the store knows the attachment), the staged file waits.
+    assert_eq!(i.status()["files_processed"], 1);
+    let staged = i.files_under("var/inbox/bank/.clerk-processing");
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    assert!(d.exited().is_none());
+    // Tried again while the daemon runs, not only at the next start.
+    ro.release();
+    assert!(
+        wait_until(Duration::from_secs(20), || i
+            .files_under("var/inbox/bank")
+            .is_empty()),
+        "the staged attachment is archived once the archive is writable:\n{}",
+        d.log()
+    );
+    assert_eq!(i.files_under("var/archive").len(), 1);
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 1);
+    assert!(d.exited().is_none());
+    d.stop();
+}
+
+#[test]
 fn a_full_disk_delays_the_file_without_half_posting_and_it_goes_through_once_freed() {
     let i = Install::new();
     let var = i.path("var");
