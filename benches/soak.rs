@@ -9,6 +9,9 @@
 //! `cargo bench --bench soak` drops 10,000 files at 100 files/s; `CLERK_SOAK_FILES` for
 //! another number, `CLERK_SOAK_RATE` for another rate (files per second; `burst` drops them as
 //! fast as it can, 800/s, far more than one worker takes, to see a backlog drain).
+//! `CLERK_SOAK_ORDER=statements-first` drops every statement before its ledger, so thousands
+//! of bank lines wait open for their ledger items (a ledger feed that stopped for a day) and
+//! every run works against that backlog.
 //! `cargo test --benches` runs it with 40 as a check that it works.
 //!
 //! The latency includes the settle time (300 ms here): a file is taken only once its size has
@@ -94,6 +97,7 @@ fn main() {
         ),
         None => Some(100.0),
     };
+    let statements_first = std::env::var("CLERK_SOAK_ORDER").is_ok_and(|v| v == "statements-first");
     // Drops happen every quarter second; a burst drops 200 files each time.
     let per_tick = rate.map_or(200.0, |r| r / 4.0);
     let i = Install::new();
@@ -119,14 +123,18 @@ fn main() {
         while owed >= 1.0 && (ledgers < pairs || statements < pairs || invoiced < invoices) {
             owed -= 1.0;
             let k = ledgers + statements + invoiced;
-            if (k % 5 == 4 || ledgers >= pairs) && invoiced < invoices {
+            if (k % 5 == 4 || (ledgers >= pairs && statements >= pairs)) && invoiced < invoices {
                 i.drop_file(
                     "var/inbox/invoices",
                     &format!("i{invoiced}.xml"),
                     invoice(invoiced).as_bytes(),
                 );
                 invoiced += 1;
-            } else if ledgers == statements && ledgers < pairs {
+            } else if statements_first && statements < pairs {
+                let name = format!("s{statements}.csv");
+                i.drop_file("var/inbox/bank", &name, statement(statements).as_bytes());
+                statements += 1;
+            } else if (statements_first || ledgers == statements) && ledgers < pairs {
                 let name = format!("l{ledgers}.csv");
                 i.drop_file("var/inbox/ledger", &name, ledger(ledgers).as_bytes());
                 ledgers += 1;
@@ -186,7 +194,12 @@ fn main() {
         rss.last().map_or(0, |s| s.1),
     );
     println!(
-        "soak: {total} files ({pairs} ledgers and {pairs} statements of {ITEMS} items, {invoices} invoices) dropped over {dropping:.1} s ({}), all processed after {elapsed:.1} s",
+        "soak: {total} files ({pairs} ledgers and {pairs} statements of {ITEMS} items, {invoices} invoices{}) dropped over {dropping:.1} s ({}), all processed after {elapsed:.1} s",
+        if statements_first {
+            ", statements first"
+        } else {
+            ""
+        },
         rate.map_or_else(|| "burst".to_string(), |r| format!("{r} files/s"))
     );
     println!(

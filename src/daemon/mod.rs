@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod payables;
 pub mod pipeline;
 pub mod securities;
+mod store_thread;
 mod subjects;
 pub mod summary;
 pub mod workflow;
@@ -90,6 +91,8 @@ struct Shared {
     unfinished: Mutex<Vec<(String, Claimed, FileOutcome)>>,
     /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
     scanner_alive: AtomicI64,
+    /// Where units of work run (see `store_thread`).
+    work_thread: store_thread::StoreThread,
 }
 
 impl Shared {
@@ -168,6 +171,7 @@ pub async fn run_reloadable(
         sent,
         unfinished: Mutex::new(Vec::new()),
         scanner_alive: AtomicI64::new(now_millis()),
+        work_thread: store_thread::StoreThread::start().context("starting the work thread")?,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (work_tx, work_rx) = mpsc::channel::<Work>(1024);
@@ -474,7 +478,7 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             let c = claimed.clone();
             let cfg = config.clone();
             let inner = span.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            let result = shared.work_thread.run(move || {
                 // The blocking thread does the work: log lines there carry job, file and run.
                 let _entered = inner.enter();
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -560,31 +564,33 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             let cfg = config.clone();
             let inner = span.clone();
             let (k, r) = (key.clone(), raw.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                let _entered = inner.enter();
-                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                match &r {
-                    Ok(bytes) => mailbox::handle_message(
-                        &cfg,
-                        guard.as_mut(),
-                        &mb,
-                        &k,
-                        cursor,
-                        bytes,
-                        &Utc::now,
-                    ),
-                    Err(why) => mailbox::refuse_unread(
-                        &cfg,
-                        guard.as_mut(),
-                        &mb,
-                        &k,
-                        cursor,
-                        why,
-                        &Utc::now,
-                    ),
-                }
-            })
-            .await;
+            let result = shared
+                .work_thread
+                .run(move || {
+                    let _entered = inner.enter();
+                    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                    match &r {
+                        Ok(bytes) => mailbox::handle_message(
+                            &cfg,
+                            guard.as_mut(),
+                            &mb,
+                            &k,
+                            cursor,
+                            bytes,
+                            &Utc::now,
+                        ),
+                        Err(why) => mailbox::refuse_unread(
+                            &cfg,
+                            guard.as_mut(),
+                            &mb,
+                            &k,
+                            cursor,
+                            why,
+                            &Utc::now,
+                        ),
+                    }
+                })
+                .await;
             match result {
                 Ok(Ok(mut outcome)) => {
                     info!(parent: &span, "{}", outcome.summary);
@@ -658,12 +664,14 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
             let store = shared.store.clone();
             let cfg = config.clone();
             let inner = span.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                let _entered = inner.enter();
-                let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                fire(&cfg, guard.as_mut(), &j, at, Trigger::Schedule)
-            })
-            .await;
+            let result = shared
+                .work_thread
+                .run(move || {
+                    let _entered = inner.enter();
+                    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                    fire(&cfg, guard.as_mut(), &j, at, Trigger::Schedule)
+                })
+                .await;
             match result {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(e)) if e.is_transient() => Err((Work::Fire { job, at }, e)),

@@ -282,7 +282,23 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>> {
         .map_err(|e| StoreError::Corrupt(format!("bad timestamp {s:?} in store: {e}")))
 }
 
+/// The store writes dates as `YYYY-MM-DD`; read them back without chrono's general parser,
+/// which costs more than the rest of loading an open item (thousands per run).
 fn parse_date(s: &str) -> Result<NaiveDate> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
+        && let Some(date) = NaiveDate::from_ymd_opt(y as i32, m, d)
+    {
+        return Ok(date);
+    }
     s.parse()
         .map_err(|e| StoreError::Corrupt(format!("bad date {s:?} in store: {e}")))
 }
@@ -1685,4 +1701,25 @@ struct RawRecord {
     counterparty: Option<String>,
     remittance: Option<String>,
     locator: Option<String>,
+}
+
+#[cfg(test)]
+mod date_tests {
+    use super::parse_date;
+    use chrono::NaiveDate;
+
+    #[test]
+    fn stored_dates_read_back_exactly_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_date("2026-02-28").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
+        assert_eq!(
+            parse_date("0999-12-31").unwrap(),
+            NaiveDate::from_ymd_opt(999, 12, 31).unwrap()
+        );
+        for bad in ["2026-02-30", "2026-13-01", "2026/01/01", "", "20260101xx"] {
+            assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
 }
