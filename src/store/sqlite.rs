@@ -168,9 +168,8 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         }
         let h: String = self
             .tx
-            .query_row("SELECT sha256 FROM files WHERE id = ?", [file_id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT sha256 FROM files WHERE id = ?")
+            .and_then(|mut s| s.query_row([file_id], |r| r.get(0)))
             .map_err(map_err)?;
         let h: Arc<str> = Arc::from(h);
         self.file_hashes.insert(file_id, h.clone());
@@ -397,9 +396,8 @@ impl Unit for SqliteUnit<'_, '_> {
         let finished = o.finished_at.unwrap_or_else(Utc::now);
         let started: String = self
             .tx
-            .query_row("SELECT started_at FROM runs WHERE id = ?", [run_id], |r| {
-                r.get(0)
-            })
+            .prepare_cached("SELECT started_at FROM runs WHERE id = ?")
+            .and_then(|mut s| s.query_row([run_id], |r| r.get(0)))
             .map_err(map_err)?;
         let duration = (finished - parse_ts(&started)?).num_milliseconds().max(0);
         self.tx
@@ -542,11 +540,8 @@ impl Unit for SqliteUnit<'_, '_> {
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {
         let d: Option<String> = self
             .tx
-            .query_row(
-                "SELECT MAX(value_date) FROM records WHERE scope = ? AND side = ?",
-                params![scope, side.as_str()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT MAX(value_date) FROM records WHERE scope = ? AND side = ?")
+            .and_then(|mut s| s.query_row(params![scope, side.as_str()], |r| r.get(0)))
             .map_err(map_err)?;
         d.as_deref().map(parse_date).transpose()
     }
