@@ -5,6 +5,7 @@
 //! [payables]
 //! order_files = ["po-*.csv"]
 //! receipt_files = ["grn-*.csv"]
+//! invoice_files = ["invoices-*.csv"]  # invoices as a CSV/XLSX list (UBL/CII are found by content)
 //! price_tolerance = "0.05"            # per unit, in the invoice currency
 //! price_tolerance_relative = "0.01"   # or 1 % of the ordered price
 //! [payables.accounts]
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, Locator};
 use super::securities::{CsvSide, csv_side, decimal};
+use crate::extract::invoice_csv::INVOICE_FIELDS;
 use crate::extract::payables_csv::{ORDER_FIELDS, RECEIPT_FIELDS};
 use crate::post::payables::ApAccounts;
 use crate::reconcile::payables::ApRules;
@@ -29,6 +31,9 @@ use crate::reconcile::payables::ApRules;
 pub(super) struct RawPayables {
     order_files: Vec<String>,
     receipt_files: Vec<String>,
+    /// Invoices as a CSV/XLSX list, one row per invoice line. Optional.
+    #[serde(default)]
+    invoice_files: Vec<String>,
     quantity_tolerance: Option<toml::Value>,
     price_tolerance: Option<toml::Value>,
     price_tolerance_relative: Option<toml::Value>,
@@ -39,6 +44,8 @@ pub(super) struct RawPayables {
     order_columns: BTreeMap<String, String>,
     #[serde(default)]
     receipt_columns: BTreeMap<String, String>,
+    #[serde(default)]
+    invoice_columns: BTreeMap<String, String>,
     #[serde(default)]
     date_formats: Vec<String>,
     decimal: Option<String>,
@@ -58,6 +65,8 @@ struct RawAccounts {
 pub struct PurchasingFiles {
     pub orders: CsvSide,
     pub receipts: CsvSide,
+    /// Invoice lists, when the job takes invoices as CSV/XLSX as well as UBL/CII.
+    pub invoices: Option<CsvSide>,
 }
 
 pub(super) fn check_payables(
@@ -87,6 +96,25 @@ pub(super) fn check_payables(
         raw.decimal.as_deref(),
         errors,
     );
+    let invoices = (!raw.invoice_files.is_empty()).then(|| {
+        csv_side(
+            loc,
+            "payables",
+            "invoice_files",
+            &raw.invoice_files,
+            INVOICE_FIELDS,
+            &raw.invoice_columns,
+            &raw.date_formats,
+            raw.decimal.as_deref(),
+            errors,
+        )
+    });
+    if invoices.is_none() && !raw.invoice_columns.is_empty() {
+        errors.push(loc.error(
+            "payables.invoice_columns",
+            "invoice columns without invoice_files: name the invoice files too",
+        ));
+    }
     let rules = ApRules {
         quantity_tolerance: decimal(
             loc,
@@ -125,5 +153,13 @@ pub(super) fn check_payables(
         default_expense: a.expense.clone(),
         bank: a.bank.clone(),
     };
-    (PurchasingFiles { orders, receipts }, rules, accounts)
+    (
+        PurchasingFiles {
+            orders,
+            receipts,
+            invoices,
+        },
+        rules,
+        accounts,
+    )
 }

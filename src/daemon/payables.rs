@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use super::subjects::{Finding, apply, bodies};
 use crate::config::{Job, JobKind};
-use crate::extract::{ExtractError, Extracted, Format, Input, payables_csv};
+use crate::extract::{ExtractError, Extracted, Format, Input, invoice_csv, payables_csv};
 use crate::model::invoice::Invoice;
 use crate::model::payables::{
     GoodsReceipt, InvoicedQuantity, OpenPayable, PurchaseOrderLine, invoice_identity,
@@ -25,8 +25,8 @@ use crate::post::payables::{invoice_entry, payment_entry, payment_matches};
 use crate::reconcile::payables::{ApDecision, expense_accounts, three_way_match_after};
 use crate::store::{DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
-/// Reads a purchase order or goods receipt CSV by the job's columns; `None` for other files
-/// (invoices and bank statements are recognised by content).
+/// Reads a purchase order, goods receipt or invoice list (CSV/XLSX) by the job's columns;
+/// `None` for other files (UBL/CII invoices and bank statements are recognised by content).
 pub fn read(job: &Job, input: &Input) -> Option<Result<Extracted, ExtractError>> {
     let JobKind::AccountsPayable { purchasing, .. } = &job.kind else {
         return None;
@@ -46,6 +46,16 @@ pub fn read(job: &Job, input: &Input) -> Option<Result<Extracted, ExtractError>>
             payables_csv::receipts(input, &r.columns, &r.style).map(|goods_receipts| Extracted {
                 format: Format::Csv,
                 goods_receipts,
+                ..Default::default()
+            }),
+        )
+    } else if let Some(i) = &purchasing.invoices
+        && i.files.matches(input.name)
+    {
+        Some(
+            invoice_csv::invoices(input, &i.columns, &i.style).map(|invoices| Extracted {
+                format: Format::Csv,
+                invoices,
                 ..Default::default()
             }),
         )
@@ -118,7 +128,7 @@ pub fn reconcile_payables_job(
         let inv = &pending[decision.invoice()];
         let identity = invoice_identity(inv);
         let subject = format!("invoice|{identity}");
-        let source = format!("line {}", inv.source.row);
+        let source = Some(inv.source.clone());
         match decision {
             ApDecision::Approved {
                 lines, explanation, ..

@@ -538,10 +538,7 @@ impl FileNames {
                 n
             }
         };
-        Ok(match &r.source.sheet {
-            Some(sheet) => format!("{name}, sheet {sheet}, row {}", r.source.row),
-            None => format!("{name} line {}", r.source.row),
-        })
+        Ok(super::subjects::in_file(&name, &r.source))
     }
 }
 

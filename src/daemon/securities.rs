@@ -177,11 +177,7 @@ pub fn reconcile_positions_job(
             })
             .unwrap_or_default();
         let head = format!("{} {}{name} on {day}", r.account, r.isin);
-        let source = r
-            .book
-            .or(r.custodian)
-            .map(|p| format!("line {}", p.source.row))
-            .unwrap_or_default();
+        let source = r.book.or(r.custodian).map(|p| p.source.clone());
         let (reason, detail, difference) = match &r.finding {
             PositionFinding::Agrees => {
                 out.matched += 1;
@@ -363,7 +359,7 @@ pub fn reconcile_settlement_job(
             currency: t.currency,
             // Aged from the day it should have settled, not from when clerk noticed.
             since: t.settlement_date,
-            source: format!("line {}", t.source.row),
+            source: Some(t.source.clone()),
         });
     }
     for &i in &outcome.unclaimed {
@@ -392,7 +388,7 @@ pub fn reconcile_settlement_job(
             amount: c.settlement_amount.as_ref().map(|m| m.amount),
             currency: c.settlement_amount.as_ref().map(|m| m.currency),
             since: c.settlement_date.unwrap_or(today),
-            source: format!("line {}", c.source.row),
+            source: Some(c.source.clone()),
         });
     }
     apply(

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::Job;
-use crate::model::{BreakReason, Currency};
+use crate::model::{BreakReason, Currency, Source};
 use crate::store::{DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
 
 /// One thing a run found about a subject.
@@ -23,7 +23,26 @@ pub(super) struct Finding {
     pub(super) amount: Option<Decimal>,
     pub(super) currency: Option<Currency>,
     pub(super) since: NaiveDate,
-    pub(super) source: String,
+    /// Where the finding comes from; named as staff know it ("po-1001.csv line 3") when the
+    /// break is opened.
+    pub(super) source: Option<Source>,
+}
+
+/// A place in a file as staff know it: the file's name as it arrived and the line, or the
+/// sheet and row of a workbook.
+pub(super) fn place(u: &mut dyn Unit, s: &Source) -> Result<String, StoreError> {
+    let name = u
+        .file_name(&s.file)?
+        .unwrap_or_else(|| format!("file {}…", &s.file[..s.file.len().min(12)]));
+    Ok(in_file(&name, s))
+}
+
+/// "ledger.csv line 12", or "book.xlsx, sheet Positions, row 4".
+pub(super) fn in_file(name: &str, s: &Source) -> String {
+    match &s.sheet {
+        Some(sheet) => format!("{name}, sheet {sheet}, row {}", s.row),
+        None => format!("{name} line {}", s.row),
+    }
 }
 
 /// Opens, restates and closes the job's subject breaks so they say what `findings` say.
@@ -53,6 +72,7 @@ pub(super) fn apply(
                 u.update_break(id, f.reason, &f.detail, f.difference, at)?;
             }
             None => {
+                let source = f.source.as_ref().map(|s| place(u, s)).transpose()?;
                 if u.open_break(&NewBreak {
                     job: &job.name,
                     run_id,
@@ -64,7 +84,7 @@ pub(super) fn apply(
                     since: f.since,
                     owner: job.owner.as_deref(),
                     record_id: None,
-                    source: Some(&f.source),
+                    source: source.as_deref(),
                     at,
                     subject: Some(&f.subject),
                 })?

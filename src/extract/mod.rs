@@ -23,6 +23,7 @@ mod csv;
 mod date;
 mod detect;
 pub mod invoice;
+pub mod invoice_csv;
 pub mod iso20022;
 mod ods_guard;
 pub mod payables_csv;

@@ -2,8 +2,6 @@
 //! two other legs of the accounts-payable three-way match. The job maps its column names onto
 //! these fields.
 
-use rust_decimal::Decimal;
-
 use super::rows::{CellStyle, Wanted, read_table};
 use super::{ExtractError, Input};
 use crate::model::payables::{GoodsReceipt, PurchaseOrderLine};
@@ -41,22 +39,9 @@ pub fn orders(
         let quantity = r.decimal("quantity", s);
         let unit_price = r.decimal("unit_price", s);
         let currency = r.currency("currency");
-        if let Some(q) = quantity
-            && q <= Decimal::ZERO
+        if !r.positive("quantity", quantity, "quantity")
+            || !r.not_negative("unit_price", unit_price, "a price")
         {
-            r.refuse(
-                "quantity",
-                format!("expected a positive quantity, found {q}"),
-            );
-            return None;
-        }
-        if let Some(p) = unit_price
-            && p.is_sign_negative()
-        {
-            r.refuse(
-                "unit_price",
-                format!("expected a price of zero or more, found {p}"),
-            );
             return None;
         }
         Some(PurchaseOrderLine {
@@ -84,13 +69,11 @@ pub fn receipts(
         let po_number = r.text("po_number");
         let quantity = r.decimal("quantity_received", s);
         let received_on = r.date("received_on", s);
-        if let Some(q) = quantity
-            && q.is_sign_negative()
-        {
-            r.refuse(
-                "quantity_received",
-                format!("expected a quantity of zero or more (returns are a separate document), found {q}"),
-            );
+        if !r.not_negative(
+            "quantity_received",
+            quantity,
+            "a quantity (returns are a separate document)",
+        ) {
             return None;
         }
         Some(GoodsReceipt {
@@ -109,6 +92,7 @@ pub fn receipts(
 mod tests {
     use super::*;
     use crate::extract::securities_csv::wanted;
+    use rust_decimal::Decimal;
 
     fn input(text: &str) -> Input<'_> {
         Input {

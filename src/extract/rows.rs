@@ -248,6 +248,30 @@ impl RowCells<'_> {
     pub fn refuse(&mut self, key: &str, message: impl Into<String>) {
         self.problem(key, message.into());
     }
+
+    /// `false` (and the column refused) when `value` is zero or less: "expected a positive
+    /// {what}".
+    pub fn positive(&mut self, key: &str, value: Option<Decimal>, what: &str) -> bool {
+        match value {
+            Some(v) if v <= Decimal::ZERO => {
+                self.refuse(key, format!("expected a positive {what}, found {v}"));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// `false` (and the column refused) when `value` is below zero: "expected {what} of zero
+    /// or more".
+    pub fn not_negative(&mut self, key: &str, value: Option<Decimal>, what: &str) -> bool {
+        match value {
+            Some(v) if v.is_sign_negative() => {
+                self.refuse(key, format!("expected {what} of zero or more, found {v}"));
+                false
+            }
+            _ => true,
+        }
+    }
 }
 
 /// Reads the rows of a delimited text file with the `wanted` columns.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Daemon, Install, wait_until};
 
 const INVOICE: &[u8] = include_bytes!("../fixtures/payables/acme-INV-2026-0042.xml");
 
@@ -31,23 +31,25 @@ fn lines(i: &Install) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Drops a file into the accounts-payable folder and waits until its run has finished.
+fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &[u8]) {
+    i.drop_file("var/inbox/payables", name, bytes);
+    *runs += 1;
+    let want = *runs;
+    assert!(
+        wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
+            == want),
+        "{name}: {}",
+        d.log()
+    );
+}
+
 #[test]
 fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
     let i = Install::new();
     let d = i.start_daemon();
-    let folder = "var/inbox/payables";
     let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| {
-        i.drop_file(folder, name, bytes);
-        runs += 1;
-        let want = runs;
-        assert!(
-            wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
-                == want),
-            "{name}: {}",
-            d.log()
-        );
-    };
+    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
     drop("po-1001.csv", ORDERS.as_bytes());
     // Only 3 of the 5 gadgets have arrived.
     drop(
@@ -129,5 +131,81 @@ fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
     assert_eq!(ap["entries_posted"], 2, "{ap}");
     assert_eq!(ap["breaks_opened"], 1, "{ap}");
     assert_eq!(ap["breaks_closed"], 1, "{ap}");
+    d.stop();
+}
+
+#[test]
+fn an_invoice_list_in_csv_is_matched_three_ways_and_posted_like_a_ubl_invoice() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    let folder = "var/inbox/payables";
+    let mut runs = 0;
+    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    drop("po-1001.csv", ORDERS.as_bytes());
+    drop(
+        "grn-0001.csv",
+        b"receipt_id,order,line,received,received_on\nGR-1,PO-1001,1,10,2026-11-18\nGR-1,PO-1001,2,5,2026-11-18\n",
+    );
+    // Two invoices in one list: the first agrees with the order, the second (another order)
+    // has no purchase order to match.
+    drop(
+        "invoices-2026-11.csv",
+        b"invoice,issue_date,supplier,supplier_iban,currency,order,line,quantity,unit_price,vat_rate,total\n\
+          INV-77,2026-11-20,ACME GmbH,DE89370400440532013000,EUR,PO-1001,1,10,10.00,19,238.00\n\
+          INV-78,2026-11-21,ACME GmbH,DE89370400440532013000,EUR,PO-9999,1,1,50.00,19,59.50\n\
+          INV-77,2026-11-20,ACME GmbH,DE89370400440532013000,EUR,PO-1001,2,5,20.00,19,238.00\n",
+    );
+    let posted = lines(&i);
+    let want: Vec<(String, String)> = [
+        ("1576 Input VAT 19%", "38.00"),
+        ("1600 Payables ACME GmbH", "-238.00"),
+        ("6000 Purchases EUR", "100.00"),
+        ("6100 Materials", "100.00"),
+    ]
+    .iter()
+    .map(|(a, m)| (a.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(posted, want, "{}", d.log());
+    let held = i.json(&["exceptions", "--job", "accounts-payable"]);
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0]["reason"], "no_purchase_order");
+    assert!(
+        held[0]["detail"].as_str().unwrap().contains("INV-78"),
+        "{held:#?}"
+    );
+    assert!(
+        held[0]["source"]
+            .as_str()
+            .unwrap()
+            .contains("invoices-2026-11.csv line 3"),
+        "{held:#?}"
+    );
+
+    // A list with a bad row is refused whole, naming line and column, and kept in failed/.
+    i.drop_file(
+        folder,
+        "invoices-2026-12.csv",
+        b"invoice,issue_date,supplier,currency,order,line,quantity,unit_price,vat_rate\n\
+          INV-80,2026-12-01,ACME GmbH,EUR,PO-1001,1,ten,10.00,19\n",
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || !i
+            .files_under("var/failed")
+            .is_empty()),
+        "{}",
+        d.log()
+    );
+    let failed = i.files_under("var/failed");
+    let note = failed
+        .iter()
+        .find(|f| f.ends_with(".error.txt"))
+        .expect("an error note beside the file");
+    let text = std::fs::read_to_string(i.path("var/failed").join(note)).unwrap();
+    assert!(
+        text.contains("line 2") && text.contains("quantity"),
+        "{text}"
+    );
+    assert_eq!(lines(&i).len(), 4, "nothing more posted");
     d.stop();
 }
