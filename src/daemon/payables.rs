@@ -22,7 +22,9 @@ use crate::model::payables::{
 };
 use crate::model::{BreakReason, MatchPass, Side};
 use crate::post::payables::{invoice_entry, payment_entry, payment_matches};
-use crate::reconcile::payables::{ApDecision, expense_accounts, three_way_match_after};
+use crate::reconcile::payables::{
+    ApDecision, expense_accounts, orders_of_credited_invoices, three_way_match_after,
+};
 use crate::store::{DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
 /// Reads a purchase order, goods receipt or invoice list (CSV/XLSX) by the job's columns;
@@ -114,11 +116,12 @@ pub fn reconcile_payables_job(
         })?;
         already.extend(used);
     }
-    let pending: Vec<Invoice> = invoices
+    let mut pending: Vec<Invoice> = invoices
         .iter()
         .filter(|i| !approved.contains(&invoice_identity(i)))
         .cloned()
         .collect();
+    orders_of_credited_invoices(&mut pending, &invoices);
 
     let mut out = RunOutcome::default();
     let mut findings = Vec::new();

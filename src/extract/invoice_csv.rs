@@ -214,6 +214,7 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
         customer: Party::default(),
         order_reference: first.po_number.clone(),
         payment_reference: first.payment_reference.clone(),
+        preceding_invoice: None,
         lines: rows
             .iter()
             .map(|r| InvoiceLine {

@@ -77,6 +77,11 @@ pub struct Invoice {
     pub order_reference: Option<String>,
     /// Payment reference the supplier asks for (`PaymentID`, `PaymentReference`).
     pub payment_reference: Option<String>,
+    /// The invoice a credit note corrects (BT-25: `BillingReference/InvoiceDocumentReference/ID`,
+    /// CII `InvoiceReferencedDocument/IssuerAssignedID`). Absent in documents stored before
+    /// clerk read it.
+    #[serde(default)]
+    pub preceding_invoice: Option<String>,
     pub lines: Vec<InvoiceLine>,
     pub tax: Vec<TaxBreakdown>,
     /// Sum of line net amounts (BT-106).
@@ -190,6 +195,7 @@ mod tests {
             customer: Party::default(),
             order_reference: None,
             payment_reference: None,
+            preceding_invoice: None,
             lines: lines
                 .iter()
                 .map(|n| InvoiceLine {

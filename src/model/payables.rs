@@ -107,21 +107,7 @@ impl OpenPayable {
 /// spaces in the supplier and number do not count, because suppliers' systems and people's
 /// retyping differ in them.
 pub fn invoice_identity(invoice: &Invoice) -> String {
-    let supplier = invoice
-        .supplier
-        .vat_id
-        .as_deref()
-        .filter(|v| !v.trim().is_empty())
-        .map(|v| format!("vat:{}", compact(v)))
-        .or_else(|| {
-            invoice
-                .supplier
-                .name
-                .as_deref()
-                .filter(|n| !n.trim().is_empty())
-                .map(|n| format!("name:{}", compact(n)))
-        })
-        .unwrap_or_default();
+    let supplier = supplier_key(invoice);
     let kind = match invoice.kind {
         InvoiceKind::Invoice => "invoice",
         InvoiceKind::CreditNote => "credit_note",
@@ -131,6 +117,23 @@ pub fn invoice_identity(invoice: &Invoice) -> String {
         compact(&invoice.number),
         invoice.issue_date
     )
+}
+
+/// Who sent an invoice, as invoices are compared: the VAT id, else the name (case and spaces
+/// not counting); empty when it names neither.
+pub fn supplier_key(invoice: &Invoice) -> String {
+    let s = &invoice.supplier;
+    s.vat_id
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| format!("vat:{}", compact(v)))
+        .or_else(|| {
+            s.name
+                .as_deref()
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| format!("name:{}", compact(n)))
+        })
+        .unwrap_or_default()
 }
 
 /// The supplier as a person reads it: name, else VAT id.
@@ -173,6 +176,7 @@ mod tests {
             customer: Party::default(),
             order_reference: None,
             payment_reference: None,
+            preceding_invoice: None,
             lines: vec![],
             tax: vec![],
             line_total: None,

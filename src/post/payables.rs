@@ -381,6 +381,7 @@ mod tests {
             customer: Party::default(),
             order_reference: Some("PO-1".into()),
             payment_reference: None,
+            preceding_invoice: None,
             lines: vec![line("60.00", "19"), line("40.00", "19")],
             tax: vec![vat("19", "100.00", "19.00")],
             line_total: Some(d("100.00")),

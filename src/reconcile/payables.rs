@@ -14,7 +14,8 @@
 //! leaves them for the next.
 //!
 //! A credit note gives back quantity invoiced before (it may not give back more) and so makes
-//! room for a later invoice; goods sent back are negative goods receipts. A credit note that only
+//! room for a later invoice; goods sent back are negative goods receipts. One that quotes only
+//! the invoice it corrects takes that invoice's order ([`orders_of_credited_invoices`]). A credit note that only
 //! corrects a price has a price unlike the order's and is held for a person to judge.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,8 +26,46 @@ use serde::Serialize;
 use crate::model::BreakReason;
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine};
 use crate::model::payables::{
-    GoodsReceipt, InvoicedQuantity, PurchaseOrderLine, compact, invoice_identity, supplier_label,
+    GoodsReceipt, InvoicedQuantity, PurchaseOrderLine, compact, invoice_identity, supplier_key,
+    supplier_label,
 };
+
+/// Credit notes that quote no purchase order, only the invoice they correct (BT-25, as most
+/// suppliers' credit notes do), take that invoice's order from `known` (same supplier, same
+/// number): they are then matched like any credit note, giving back what the invoice used.
+/// Returns how many took one.
+pub fn orders_of_credited_invoices(pending: &mut [Invoice], known: &[Invoice]) -> usize {
+    let mut taken = 0;
+    for cn in pending
+        .iter_mut()
+        .filter(|i| i.kind == InvoiceKind::CreditNote)
+    {
+        let quotes_order = cn
+            .order_reference
+            .as_deref()
+            .is_some_and(|p| !p.trim().is_empty());
+        let Some(cited) = cn.preceding_invoice.as_deref().map(compact) else {
+            continue;
+        };
+        if quotes_order || cited.is_empty() {
+            continue;
+        }
+        let from = supplier_key(cn);
+        let order = known
+            .iter()
+            .filter(|i| {
+                i.kind == InvoiceKind::Invoice
+                    && compact(&i.number) == cited
+                    && supplier_key(i) == from
+            })
+            .find_map(|i| i.order_reference.clone());
+        if order.is_some() {
+            cn.order_reference = order;
+            taken += 1;
+        }
+    }
+    taken
+}
 
 /// The tolerances of a job's three-way match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -787,6 +826,7 @@ mod tests {
             customer: Party::default(),
             order_reference: order.map(Into::into),
             payment_reference: None,
+            preceding_invoice: None,
             lines,
             tax: vec![TaxBreakdown {
                 category: Some("S".into()),
@@ -1213,6 +1253,65 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_credit_note_quoting_only_its_invoice_takes_that_invoices_order() {
+        let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-02",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        let mut cn = credit(invoice(
+            "CN-1",
+            "2026-03-03",
+            None,
+            &[("1", Some("1"), None, "4", "10.00")],
+        ));
+        cn.preceding_invoice = Some(" inv-1 ".into());
+        // Another supplier's invoice of the same number is not the one credited.
+        let mut stranger = inv.clone();
+        stranger.supplier.vat_id = Some("FR00999999999".into());
+        stranger.order_reference = Some("PO-9".into());
+
+        let mut pending = vec![cn.clone()];
+        assert_eq!(
+            orders_of_credited_invoices(&mut pending, &[stranger.clone(), inv.clone()]),
+            1
+        );
+        assert_eq!(pending[0].order_reference.as_deref(), Some("PO-1"));
+        let out = three_way_match(
+            &[inv.clone(), pending[0].clone()],
+            &orders,
+            &receipts,
+            &rules(),
+        );
+        assert!(
+            out.decisions.iter().all(ApDecision::is_approved),
+            "{:?}",
+            out.decisions
+        );
+        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+
+        // Citing an invoice clerk has not seen (or none): still no purchase order, for a
+        // person to find.
+        let mut alone = vec![cn.clone()];
+        assert_eq!(orders_of_credited_invoices(&mut alone, &[stranger]), 0);
+        assert_eq!(alone[0].order_reference, None);
+        // A credit note that quotes its own order keeps it.
+        let mut own = credit(invoice(
+            "CN-2",
+            "2026-03-03",
+            Some("PO-7"),
+            &[("1", Some("1"), None, "1", "10.00")],
+        ));
+        own.preceding_invoice = Some("INV-1".into());
+        let mut pending = vec![own];
+        assert_eq!(orders_of_credited_invoices(&mut pending, &[inv]), 0);
+        assert_eq!(pending[0].order_reference.as_deref(), Some("PO-7"));
     }
 
     #[test]

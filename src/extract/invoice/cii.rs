@@ -99,6 +99,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
 
     let order_reference = Cx::text(agreement, "BuyerOrderReferencedDocument/IssuerAssignedID");
     let payment_reference = Cx::text(settlement, "PaymentReference");
+    let preceding_invoice = Cx::text(settlement, "InvoiceReferencedDocument/IssuerAssignedID");
 
     let due_date = settlement
         .children("SpecifiedTradePaymentTerms")
@@ -164,6 +165,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         customer,
         order_reference,
         payment_reference,
+        preceding_invoice,
         lines,
         tax,
         line_total,

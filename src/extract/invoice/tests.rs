@@ -151,6 +151,19 @@ fn ubl_credit_note_keeps_its_amounts_and_says_credit_note() {
     );
     assert_eq!(inv.tax[0].category.as_deref(), Some("E"));
     assert!(inv.arithmetic_problems().is_empty());
+    assert_eq!(inv.preceding_invoice, None);
+
+    // The invoice it corrects, as most credit notes quote it (BT-25).
+    let text = String::from_utf8(fixture("en16931-eu/ubl-tc434-creditnote1.xml")).unwrap();
+    let cited = text.replacen(
+        "<cac:AccountingSupplierParty>",
+        "<cac:BillingReference><cac:InvoiceDocumentReference><cbc:ID>INV-2019-77</cbc:ID>\
+         </cac:InvoiceDocumentReference></cac:BillingReference><cac:AccountingSupplierParty>",
+        1,
+    );
+    assert_ne!(cited, text);
+    let (_, inv) = one(cited.as_bytes());
+    assert_eq!(inv.preceding_invoice.as_deref(), Some("INV-2019-77"));
 }
 
 #[test]
@@ -235,6 +248,8 @@ fn cii_extended_profile_reads() {
     // The values horstoeko/zugferd's ReaderExtendedTest asserts.
     assert_eq!(inv.number, "KR87654321012");
     assert_eq!(inv.issue_date, date("2018-10-06"));
+    // The first of the invoices it refers to (BT-25).
+    assert_eq!(inv.preceding_invoice.as_deref(), Some("S-INV1"));
     assert_eq!(inv.supplier.name.as_deref(), Some("MUSTERLIEFERANT GMBH"));
     assert_eq!(inv.line_total, Some(d("410.10")));
     assert_eq!(inv.charge_total, Some(d("15.00")));

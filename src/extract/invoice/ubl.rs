@@ -55,6 +55,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         .map(compact);
 
     let order_reference = Cx::text(root, "OrderReference/ID");
+    let preceding_invoice = Cx::text(root, "BillingReference/InvoiceDocumentReference/ID");
     let payment_reference = root
         .children("PaymentMeans")
         .find_map(|m| Cx::text(m, "PaymentID"));
@@ -104,6 +105,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         customer,
         order_reference,
         payment_reference,
+        preceding_invoice,
         lines,
         tax,
         line_total,
