@@ -4,7 +4,7 @@
 //! makes a committed unit survive a power cut, not just a crash; `BEGIN IMMEDIATE` takes the
 //! write lock up front, so two writers queue on `busy_timeout` instead of failing halfway.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,50 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    open_items: OpenItems,
+}
+
+/// The open (unmatched) records of each book side, as last committed, kept between units of
+/// work. Every reconciliation run reads all open items of its book; with a backlog of
+/// thousands (a ledger feed that stopped for a day) reading them from the database was most of
+/// each run's time. Kept right by applying each committed unit's own inserts and matches, and
+/// dropped whole when another connection has committed anything (SQLite's `data_version`: a
+/// person resolving or force-matching from the CLI) or a unit fails.
+#[derive(Default)]
+struct OpenItems {
+    data_version: Option<i64>,
+    sides: KeptSides,
+}
+
+/// Open items by (scope, side), by record id.
+type KeptSides = HashMap<(String, Side), BTreeMap<i64, StoredRecord>>;
+
+/// What one unit did to open items, applied to [`OpenItems`] once it has committed.
+#[derive(Default)]
+struct OpenItemsDelta {
+    /// Sides read from the database in this unit (as this unit saw them).
+    loaded: Vec<((String, Side), Vec<StoredRecord>)>,
+    added: Vec<(String, StoredRecord)>,
+    matched: Vec<i64>,
+}
+
+impl OpenItems {
+    fn apply(&mut self, delta: OpenItemsDelta) {
+        for (key, records) in delta.loaded {
+            self.sides
+                .insert(key, records.into_iter().map(|r| (r.id, r)).collect());
+        }
+        for (scope, r) in delta.added {
+            if let Some(side) = self.sides.get_mut(&(scope, r.record.side)) {
+                side.insert(r.id, r);
+            }
+        }
+        for id in delta.matched {
+            for side in self.sides.values_mut() {
+                side.remove(&id);
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -61,6 +105,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            open_items: OpenItems::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -121,14 +166,37 @@ fn create_private(_path: &Path) -> std::io::Result<()> {
 
 impl Store for SqliteStore {
     fn unit(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()> {
-        let tx = self
-            .conn
+        let SqliteStore {
+            conn, open_items, ..
+        } = self;
+        let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(map_err)?;
+        // Another connection committed since the last unit: what is kept may be stale.
+        let version: i64 = tx
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if open_items.data_version != Some(version) {
+            open_items.sides.clear();
+            open_items.data_version = Some(version);
+        }
         let mut unit = SqliteUnit::new(&tx);
-        work(&mut unit)?;
+        unit.open_items = Some(&open_items.sides);
+        let done = work(&mut unit);
+        let delta = std::mem::take(&mut unit.delta);
         drop(unit);
-        tx.commit().map_err(map_err)
+        // On failure `tx` rolls back as it drops; what is kept was never changed.
+        done?;
+        match tx.commit() {
+            Ok(()) => {
+                open_items.apply(delta);
+                Ok(())
+            }
+            Err(e) => {
+                open_items.sides.clear();
+                Err(map_err(e))
+            }
+        }
     }
 
     fn read(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()> {
@@ -152,6 +220,9 @@ struct SqliteUnit<'t, 'c> {
     tx: &'t Transaction<'c>,
     /// File id -> content hash, so a million records from one file share one `Arc<str>`.
     file_hashes: HashMap<i64, Arc<str>>,
+    /// The open items kept from earlier units (a unit of work only, not a read).
+    open_items: Option<&'t KeptSides>,
+    delta: OpenItemsDelta,
 }
 
 impl<'t, 'c> SqliteUnit<'t, 'c> {
@@ -159,6 +230,8 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         SqliteUnit {
             tx,
             file_hashes: HashMap::new(),
+            open_items: None,
+            delta: OpenItemsDelta::default(),
         }
     }
 
@@ -484,6 +557,7 @@ impl Unit for SqliteUnit<'_, '_> {
             )
             .map_err(map_err)?;
         let mut added = AddedRecords::default();
+        let file_hash = self.file_hash(file_id)?;
         // Two lines of one file with the same identity are two records (a bank that reuses a
         // reference): the second becomes `identity#2`, and so on. Across files the same
         // identity is the same record, sent again.
@@ -517,6 +591,17 @@ impl Unit for SqliteUnit<'_, '_> {
                 .map_err(map_err)?;
             if n == 1 {
                 added.inserted += 1;
+                if self.open_items.is_some() {
+                    let mut kept = r.clone();
+                    kept.source.file = file_hash.clone();
+                    self.delta.added.push((
+                        scope.to_owned(),
+                        StoredRecord {
+                            id: self.tx.last_insert_rowid(),
+                            record: kept,
+                        },
+                    ));
+                }
             } else {
                 added.known += 1;
             }
@@ -530,11 +615,46 @@ impl Unit for SqliteUnit<'_, '_> {
         side: Side,
         account: Option<&str>,
     ) -> Result<Vec<StoredRecord>> {
-        self.select_records(
-            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
-            params![scope, side.as_str(), account],
+        let Some(kept) = self.open_items else {
+            return self.select_records(
+                "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
+                params![scope, side.as_str(), account],
+                side,
+            );
+        };
+        let wanted =
+            |r: &StoredRecord| account.is_none_or(|a| r.record.account.as_deref() == Some(a));
+        let key = (scope.to_owned(), side);
+        // Read from the database earlier in this unit, else as last committed; then what this
+        // unit has changed since.
+        let base: Option<BTreeMap<i64, &StoredRecord>> =
+            match self.delta.loaded.iter().find(|(k, _)| *k == key) {
+                Some((_, loaded)) => Some(loaded.iter().map(|r| (r.id, r)).collect()),
+                None => kept
+                    .get(&key)
+                    .map(|committed| committed.iter().map(|(&id, r)| (id, r)).collect()),
+            };
+        if let Some(mut out) = base {
+            for (s, r) in &self.delta.added {
+                if s == scope && r.record.side == side {
+                    out.insert(r.id, r);
+                }
+            }
+            for id in &self.delta.matched {
+                out.remove(id);
+            }
+            return Ok(out.into_values().filter(|r| wanted(r)).cloned().collect());
+        }
+        let all = self.select_records(
+            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL",
+            params![scope, side.as_str()],
             side,
-        )
+        )?;
+        let out = all.iter().filter(|r| wanted(r)).cloned().collect();
+        // As this unit sees it (its own inserts in, its own matches out): applied after the
+        // commit together with what the unit does next.
+        self.delta.loaded.push((key, all));
+        Ok(out)
     }
 
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {
@@ -845,6 +965,7 @@ impl Unit for SqliteUnit<'_, '_> {
                         "record {id} is already matched; a record is never used twice"
                     )));
                 }
+                self.delta.matched.push(id);
             }
         }
         self.tx

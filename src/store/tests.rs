@@ -656,3 +656,89 @@ fn sqlite_refuses_a_file_that_is_not_a_database() {
     let err = SqliteStore::open(&path).err().expect("must fail");
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
+
+/// Open items as a unit of work sees them, and as the database has them: they must agree.
+fn open_ids(store: &mut dyn Store, side: Side, scope: &str) -> (Vec<i64>, Vec<i64>) {
+    let ids = |v: Vec<StoredRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let in_work = in_unit(store, |u| u.open_records(scope, side, None)).unwrap();
+    let in_db = in_read(store, |u| u.open_records(scope, side, None)).unwrap();
+    (ids(in_work), ids(in_db))
+}
+
+#[test]
+fn sqlite_open_items_kept_between_units_agree_with_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("clerk.db");
+    let mut store = SqliteStore::open(&path).unwrap();
+    let (run, l, s) = seed(&mut store, "1");
+    // First read loads and keeps them.
+    let (work, db) = open_ids(&mut store, Side::Ledger, "main");
+    assert_eq!((work.clone(), db), (vec![l], vec![l]));
+
+    // Added in a later unit, then read again in that unit and after it.
+    let added = in_unit(&mut store, |u| {
+        let f = u.add_file(&new_file("ledger", "sha-k2"))?;
+        u.add_records("main", f, &[record(Side::Ledger, "k2", "5.00")])?;
+        let seen = u.open_records("main", Side::Ledger, None)?;
+        assert_eq!(seen.len(), 2, "the unit sees its own insert");
+        assert_eq!(&*seen[1].record.source.file, "sha-k2");
+        Ok(seen[1].id)
+    })
+    .unwrap();
+    assert_eq!(
+        open_ids(&mut store, Side::Ledger, "main"),
+        (vec![l, added], vec![l, added])
+    );
+
+    // A unit that fails changes nothing that is kept.
+    let failed = in_unit(&mut store, |u| {
+        let f = u.add_file(&new_file("ledger", "sha-k3"))?;
+        u.add_records("main", f, &[record(Side::Ledger, "k3", "6.00")])?;
+        u.open_records("main", Side::Ledger, None)?;
+        Err::<(), _>(StoreError::Other("disk on fire".into()))
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        open_ids(&mut store, Side::Ledger, "main"),
+        (vec![l, added], vec![l, added])
+    );
+
+    // Matched in a unit: gone from what is kept, on both sides.
+    in_unit(&mut store, |u| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::Reference,
+            record_ids: &[l, s],
+            entry: &entry("key-k", "12345678901234567.89"),
+            at: at(8),
+            explanation: None,
+            actor: None,
+            reason: None,
+        })?;
+        assert_eq!(u.open_records("main", Side::Ledger, None)?.len(), 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        open_ids(&mut store, Side::Ledger, "main"),
+        (vec![added], vec![added])
+    );
+    assert_eq!(
+        open_ids(&mut store, Side::Statement, "bank"),
+        (vec![], vec![])
+    );
+
+    // Another connection (a person at the CLI) adds an item: the next unit sees it.
+    {
+        let mut other = SqliteStore::open(&path).unwrap();
+        in_unit(&mut other, |u| {
+            let f = u.add_file(&new_file("ledger", "sha-k4"))?;
+            u.add_records("main", f, &[record(Side::Ledger, "k4", "7.00")])
+        })
+        .unwrap();
+    }
+    let (work, db) = open_ids(&mut store, Side::Ledger, "main");
+    assert_eq!(work.len(), 2, "{work:?}");
+    assert_eq!(work, db);
+}
