@@ -32,11 +32,8 @@ fn ledger_layout() -> CsvLayout {
             CsvColumn::new("value_date", "value_date", CsvKind::Date),
             CsvColumn::new("amount", "amount", CsvKind::Decimal),
             CsvColumn::new("currency", "currency", CsvKind::Currency),
-            CsvColumn::new(
-                "reference",
-                "reference",
-                CsvKind::Text(TextStorage::Dictionary),
-            ),
+            // Nearly unique: kept plain, the engine builds its code space when matching.
+            CsvColumn::new("reference", "reference", CsvKind::Text(TextStorage::Plain)),
             CsvColumn::new(
                 "counterparty",
                 "counterparty",

@@ -730,12 +730,22 @@ fn tables_of(
     order: &[usize],
     order_t: &[usize],
 ) -> (Table, Table) {
+    tables_stored(o, t, order, order_t, TextStorage::Dictionary)
+}
+
+fn tables_stored(
+    o: &[(u8, u8, u8)],
+    t: &[(u8, u8, u8)],
+    order: &[usize],
+    order_t: &[usize],
+    storage: TextStorage,
+) -> (Table, Table) {
     // Columns declared up front: an empty side still has its fields.
     let declare = |b: &mut TableBuilder, text: &str| {
         b.date_column("value_date").unwrap();
         b.decimal_column("amount").unwrap();
         b.currency_column("currency").unwrap();
-        b.text_column(text, TextStorage::Dictionary).unwrap();
+        b.text_column(text, storage).unwrap();
     };
     let mut b = TableBuilder::new();
     declare(&mut b, "reference");
@@ -798,5 +808,9 @@ proptest! {
         prop_assert_eq!(used_o.len() + a.unmatched_ours.len(), o.len());
         prop_assert_eq!(used_t.len() + a.unmatched_theirs.len(), t.len());
         prop_assert_eq!(summary(&a, &a_o, &a_t), summary(&b, &b_o, &b_t));
+        // Text stored plain (no dictionary) gives the same outcome.
+        let (c_o, c_t) = tables_stored(&o, &t, &shuffle(o.len(), 3), &forward_t, TextStorage::Plain);
+        let c = run_with(&s, &c_o, &c_t, &Tables::default());
+        prop_assert_eq!(summary(&a, &a_o, &a_t), summary(&c, &c_o, &c_t));
     }
 }
