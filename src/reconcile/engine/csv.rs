@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use memchr::{memchr, memchr_iter, memchr2_iter};
+use memchr::{memchr, memchr_iter, memchr2_iter, memrchr};
 
 use super::table::{ColumnId, Table, TableBuilder, TableError, TextStorage};
 
@@ -79,117 +79,14 @@ enum Action {
 
 const CHUNK: usize = 8 << 20;
 
-/// Inputs at least this large (by `size_hint`) are read whole and parsed in parallel.
-const WHOLE_MIN: u64 = 4 << 20;
-/// Parts of a file parsed in parallel are at least this large.
-const PIECE_MIN: usize = 1 << 20;
-
 /// Reads a whole CSV into a table. `size_hint` (the file's length, when known) lets columns
 /// reserve their final size at once.
-///
-/// A large input (by `size_hint`) is read into memory whole; when it has no quotes and is
-/// valid UTF-8 (the common export) it is cut at line ends into one part per core, the parts
-/// parsed in parallel and their columns joined in file order: the same table as a sequential
-/// read. Anything else is read in chunks, one record at a time.
 pub fn load_csv<R: Read>(
-    mut reader: R,
+    reader: R,
     layout: &CsvLayout,
     size_hint: Option<u64>,
 ) -> Result<Table, CsvError> {
-    match size_hint {
-        Some(n) if n >= WHOLE_MIN && usize::try_from(n).is_ok() => {
-            let mut buf = Vec::with_capacity(n as usize + 1);
-            reader.read_to_end(&mut buf)?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            load_whole(buf, layout, threads, PIECE_MIN)
-        }
-        _ => load_chunked(reader, layout, size_hint, CHUNK),
-    }
-}
-
-/// A whole input: in parallel parts when it is plain (no quotes, valid UTF-8), else the
-/// chunked reader over it (which unescapes quotes and names the line of bad text).
-fn load_whole(
-    buf: Vec<u8>,
-    layout: &CsvLayout,
-    threads: usize,
-    piece_min: usize,
-) -> Result<Table, CsvError> {
-    let plain = memchr(b'"', &buf).is_none();
-    let text = match std::str::from_utf8(&buf) {
-        Ok(t) if plain => t,
-        _ => {
-            let n = buf.len() as u64;
-            return load_chunked(&buf[..], layout, Some(n), CHUNK);
-        }
-    };
-    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
-    let Some(header_end) = memchr(b'\n', text.as_bytes()) else {
-        // A header and nothing else (or nothing at all).
-        return load_chunked(text.as_bytes(), layout, None, CHUNK);
-    };
-    let headers: Vec<String> = text[..header_end]
-        .trim_end_matches('\r')
-        .split(',')
-        .map(|h| h.trim().to_owned())
-        .collect();
-    let body = &text[header_end + 1..];
-
-    // Parts cut after a line end, one per core.
-    let parts = threads.min(body.len() / piece_min.max(1)).max(1);
-    let mut cuts = vec![0usize];
-    for i in 1..parts {
-        let at = (body.len() * i / parts).max(*cuts.last().unwrap_or(&0));
-        let cut = match memchr(b'\n', &body.as_bytes()[at..]) {
-            Some(k) => at + k + 1,
-            None => body.len(),
-        };
-        cuts.push(cut);
-    }
-    cuts.push(body.len());
-    cuts.dedup();
-    // The line each part starts on (the header is line 1), and its rows (a guess, for sizes).
-    let mut first_line = Vec::with_capacity(cuts.len());
-    let mut line = 2u64;
-    let mut lines_in = Vec::with_capacity(cuts.len());
-    for w in cuts.windows(2) {
-        let n = count_newlines(&body.as_bytes()[w[0]..w[1]]) as u64;
-        first_line.push(line);
-        lines_in.push(n as usize + 1);
-        line += n;
-    }
-    let pieces: Vec<(&str, u64, usize)> = cuts
-        .windows(2)
-        .zip(first_line.iter().zip(&lines_in))
-        .map(|(w, (&l, &n))| (&body[w[0]..w[1]], l, n))
-        .collect();
-    let parse = |&(piece, line, rows): &(&str, u64, usize)| -> Result<TableBuilder, CsvError> {
-        let mut b = TableBuilder::with_capacity(rows);
-        let actions = plan_columns(&headers, layout, &mut b, rows)?;
-        parse_plain(piece, line, &headers, &actions, &mut b)?;
-        Ok(b)
-    };
-    let mut built: Vec<Result<TableBuilder, CsvError>> = if pieces.len() == 1 {
-        vec![parse(&pieces[0])]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = pieces[1..]
-                .iter()
-                .map(|p| s.spawn(move || parse(p)))
-                .collect();
-            let mut out = vec![parse(&pieces[0])];
-            for h in handles {
-                out.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-            }
-            out
-        })
-    };
-    drop(buf);
-    let mut first = built.remove(0)?;
-    for b in built {
-        first.append(b?);
-    }
-    Ok(first.finish()?)
+    load_chunked(reader, layout, size_hint, CHUNK)
 }
 
 /// Declares the layout's columns in `b` and says what to do with each field of a record.
@@ -225,14 +122,15 @@ fn plan_columns(
 }
 
 /// Parses records without quotes (`text` is whole lines, the first being line `line`) into
-/// `b`: every delimiter found in one scan, each field straight into its column.
+/// `b`: every delimiter found in one scan, each field straight into its column. Returns the
+/// line after the last.
 fn parse_plain(
     text: &str,
     mut line: u64,
     headers: &[String],
     actions: &[Action],
     b: &mut TableBuilder,
-) -> Result<(), CsvError> {
+) -> Result<u64, CsvError> {
     let bytes = text.as_bytes();
     let header_len = headers.len();
     let mut k = 0usize;
@@ -322,9 +220,10 @@ fn parse_plain(
         if k > 0 || z > start {
             field(b, k, start, z, &mut identity, &mut bad, line);
             end_record(b, k + 1, identity, &mut bad, line)?;
+            line += 1;
         }
     }
-    Ok(())
+    Ok(line)
 }
 
 fn load_chunked<R: Read>(
@@ -377,6 +276,16 @@ fn load_chunked<R: Read>(
         // takes the per-cell check, which names the line and column of an error.
         let (checked, base) = valid_prefix(&buf, pos);
         let checked_end = base + checked.len();
+        // The whole lines before the first quote (all of them, usually): one delimiter scan.
+        let region = &buf[pos..checked_end];
+        let plain = match memchr(b'"', region) {
+            Some(q) => memrchr(b'\n', &region[..q]),
+            None => memrchr(b'\n', region),
+        };
+        if let Some(n) = plain {
+            line = parse_plain(&checked[..n + 1], line, &headers, &actions, &mut b)?;
+            pos += n + 1;
+        }
         while let Some((next, lines, in_scratch)) =
             next_record(&buf, pos, eof, &mut fields, &mut scratch)
         {
@@ -724,7 +633,6 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::table::{Column, TextColumn};
     use super::*;
     use chrono::{Datelike, NaiveDate};
 
@@ -838,77 +746,74 @@ mod tests {
     }
 
     #[test]
-    fn parts_in_parallel_give_the_sequential_table() {
-        let mut csv = String::from("\u{FEFF}id,amount,day,ccy,text,cp\r\n");
+    fn plain_lines_read_like_quoted_ones() {
+        let mut plain = String::from("\u{FEFF}id,amount,day,ccy,text,cp\r\n");
+        let mut quoted = plain.clone();
         for i in 0..3000 {
             let id = if i % 997 == 5 {
                 String::new()
             } else {
                 i.to_string()
             };
-            csv.push_str(&format!(
-                "{id},{i}.{:02},2025-01-{:02},EUR,t {i},c{}\r\n",
-                i % 100,
-                1 + i % 28,
-                i % 7
-            ));
+            let row = |t: &str| {
+                format!(
+                    "{id},{i}.{:02},2025-01-{:02},EUR,{t},c{}\r\n",
+                    i % 100,
+                    1 + i % 28,
+                    i % 7
+                )
+            };
+            plain.push_str(&row(&format!("t {i}")));
+            quoted.push_str(&row(&format!("\"t {i}\"")));
             if i % 1111 == 0 {
-                csv.push_str("\r\n");
+                plain.push_str("\r\n");
+                quoted.push_str("\r\n");
             }
         }
-        csv.push_str("last,1.123,2025-02-01,USD,,c9");
-        let want = load_csv(csv.as_bytes(), &layout(), None).unwrap();
-        for parts in [1, 2, 3, 7] {
-            let got = load_whole(csv.clone().into_bytes(), &layout(), parts, 1000).unwrap();
-            assert_eq!(got.len(), want.len(), "{parts}");
-            for r in 0..want.len() {
-                assert_eq!(got.identity(r), want.identity(r), "{parts} {r}");
-                for f in [
-                    "amount",
-                    "value_date",
-                    "currency",
-                    "remittance",
-                    "counterparty",
-                ] {
-                    assert_eq!(got.display(f, r), want.display(f, r), "{parts} {r} {f}");
+        plain.push_str("last,1.123,2025-02-01,USD,,c9");
+        quoted.push_str("last,1.123,2025-02-01,USD,,c9");
+        let want = load_csv(quoted.as_bytes(), &layout(), None).unwrap();
+        assert_eq!(want.identity(5), "line 8");
+        // A quote in the middle: plain lines before it, record by record after.
+        let mixed = plain.replace(",t 1717,", ",\"t 1717\",");
+        for text in [&plain, &mixed] {
+            for chunk in [1, 7, 64, 1000, 100_000] {
+                let got = load_chunked(Trickle(text.as_bytes()), &layout(), None, chunk).unwrap();
+                assert_eq!(got.len(), want.len(), "{chunk}");
+                for r in 0..want.len() {
+                    assert_eq!(got.identity(r), want.identity(r), "{chunk} {r}");
+                    for f in [
+                        "amount",
+                        "value_date",
+                        "currency",
+                        "remittance",
+                        "counterparty",
+                    ] {
+                        assert_eq!(got.display(f, r), want.display(f, r), "{chunk} {r} {f}");
+                    }
                 }
             }
-            assert_eq!(got.identity(5), "line 8");
-            // Dictionary symbols in order of first appearance, as one reader gives them.
-            let (
-                Some(Column::Text(TextColumn::Dict { syms: a, .. })),
-                Some(Column::Text(TextColumn::Dict { syms: b, .. })),
-            ) = (got.col("counterparty"), want.col("counterparty"))
-            else {
-                panic!("dictionary columns")
-            };
-            assert_eq!(a, b);
         }
-        // Errors name the line of the file, whichever part it is in.
-        let mut bad = csv.clone();
+        // Errors name the line of the file.
+        let mut bad = plain.clone();
         bad.push_str("\nx,1;5,2025-01-01,EUR,t,c\n");
-        for parts in [1, 2, 5] {
-            let e = load_whole(bad.clone().into_bytes(), &layout(), parts, 1000).unwrap_err();
-            let lines = bad.lines().count();
+        let lines = bad.lines().count();
+        for chunk in [64, 100_000] {
+            let e = load_chunked(bad.as_bytes(), &layout(), None, chunk).unwrap_err();
             assert_eq!(
                 e.to_string(),
                 format!(
                     "line {lines}, column \"amount\": expected an amount such as -1234.56, found \"1;5\""
                 ),
-                "{parts}"
             );
         }
-        let mut short = csv.clone();
-        short.push_str("\nx,1.5,2025-01-01,EUR\n");
-        let e = load_whole(short.into_bytes(), &layout(), 3, 1000).unwrap_err();
-        assert!(
-            e.to_string().ends_with(": 4 fields, the header has 6"),
-            "{e}"
+        let mut short = plain.clone();
+        short.push_str("\nx,1;5,2025-01-01,EUR\n");
+        let e = load_csv(short.as_bytes(), &layout(), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("line {lines}: 4 fields, the header has 6")
         );
-        // Quotes or bad UTF-8: the chunked reader, same answers.
-        let quoted = csv.replace("t 17,", "\"t, 17\",");
-        let t = load_whole(quoted.into_bytes(), &layout(), 3, 1000).unwrap();
-        assert_eq!(t.text("remittance", 17), Some("t, 17"));
     }
 
     /// A reader that hands out a few bytes at a time, so records straddle chunk refills.

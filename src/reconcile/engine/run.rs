@@ -62,8 +62,9 @@ pub fn run(
     let mut out = Outcome::default();
     let threads = ctx.threads();
     let mut prepared = Vec::with_capacity(plan.passes.len());
+    let mut amounts = MantissaCache::default();
     for (rule, pass) in plan.passes.iter().enumerate() {
-        let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz)?;
+        let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz, &mut amounts)?;
         let (decisions, warnings) = run_pass(&p, &mut state, threads);
         out.warnings.extend(warnings);
         out.matches.extend(decisions);
@@ -138,8 +139,8 @@ impl BusinessDays {
 
 /// Amount rule in integers: both sides' mantissas at one scale, tolerances at that scale.
 struct Amounts<'t> {
-    ours: Vec<i64>,
-    theirs: Vec<i64>,
+    ours: Arc<[i64]>,
+    theirs: Arc<[i64]>,
     scale: u32,
     /// −1 with `opposite_sign`.
     sign: i128,
@@ -283,6 +284,23 @@ fn ccy_of(c: &Column) -> &[u16] {
     }
 }
 
+/// Amount columns as mantissas, by side, field and scale: passes comparing the same fields
+/// at the same scale share them.
+#[derive(Default)]
+struct MantissaCache(FxHashMap<(bool, String, u32), Arc<[i64]>>);
+
+impl MantissaCache {
+    fn get(&mut self, ours: bool, field: &str, c: &Column, scale: u32) -> Option<Arc<[i64]>> {
+        let key = (ours, field.to_owned(), scale);
+        if let Some(m) = self.0.get(&key) {
+            return Some(Arc::clone(m));
+        }
+        let m: Arc<[i64]> = mantissas(c, scale)?.into();
+        self.0.insert(key, Arc::clone(&m));
+        Some(m)
+    }
+}
+
 /// A decimal column as mantissas at `scale`, or `None` when one does not fit.
 fn mantissas(c: &Column, scale: u32) -> Option<Vec<i64>> {
     let Column::Decimal(d) = c else {
@@ -342,6 +360,7 @@ impl<'t> Prepared<'t> {
         theirs: &'t Table,
         ctx: &'t Context<'t>,
         biz: &'t BusinessDays,
+        cache: &mut MantissaCache,
     ) -> Result<Prepared<'t>, RunError> {
         for k in &pass.keys {
             ours.col(&k.ours)
@@ -411,8 +430,8 @@ impl<'t> Prepared<'t> {
                     key: a.key.clone(),
                     scale,
                 };
-                let om = mantissas(oc, scale).ok_or_else(range)?;
-                let tm = mantissas(tc, scale).ok_or_else(range)?;
+                let om = cache.get(true, &a.ours, oc, scale).ok_or_else(range)?;
+                let tm = cache.get(false, &a.theirs, tc, scale).ok_or_else(range)?;
                 let needs_ccy = !a.per_currency.is_empty() || pass.fx.is_some();
                 let ours_ccy = if needs_ccy {
                     Some(ccy_of(want(

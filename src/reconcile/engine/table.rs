@@ -180,18 +180,6 @@ impl PlainText {
     fn heap_bytes(&self) -> usize {
         self.text.capacity() + self.ends.capacity() * 4
     }
-
-    /// Appends the rows of `other`.
-    fn append(&mut self, other: &PlainText) -> Result<(), ArenaFull> {
-        let base = self.text.len();
-        if base + other.text.len() > u32::MAX as usize {
-            return Err(ArenaFull);
-        }
-        self.text.push_str(&other.text);
-        let base = base as u32;
-        self.ends.extend(other.ends.iter().map(|&e| e + base));
-        Ok(())
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -349,32 +337,6 @@ impl DecimalColumn {
             Mantissas::Narrow(v) => v.capacity() * 8,
             Mantissas::Wide(v) => v.capacity() * 16,
         }
-    }
-
-    /// Appends the values of `other` (at the larger of the two scales); false when one cannot
-    /// be held exactly.
-    fn append(&mut self, other: &DecimalColumn) -> bool {
-        if other.scale > self.scale && !self.rescale(other.scale) {
-            return false;
-        }
-        if other.scale == self.scale
-            && let (Mantissas::Narrow(a), Mantissas::Narrow(b)) = (&mut self.values, &other.values)
-        {
-            a.extend_from_slice(b);
-            self.max_abs = self.max_abs.max(other.max_abs);
-            return true;
-        }
-        for row in 0..other.len() {
-            match other.get(row) {
-                None => self.push_missing(),
-                Some(m) => {
-                    if !self.push(m, other.scale) {
-                        return false;
-                    }
-                }
-            }
-        }
-        true
     }
 }
 
@@ -853,117 +815,6 @@ impl TableBuilder {
     /// Rows pushed so far.
     pub fn rows(&self) -> usize {
         self.rows
-    }
-
-    /// Appends the rows of `other`, a builder with the same columns declared in the same
-    /// order (a loader that built parts of one file in parallel). Dictionary values of `other`
-    /// are interned here in their order of first appearance, so the result is the table one
-    /// builder would have made from all the rows in turn.
-    pub(crate) fn append(&mut self, mut other: TableBuilder) {
-        if self.error.is_some() {
-            return;
-        }
-        let offset = self.rows;
-        if let Some(e) = other.error.take() {
-            self.error = Some(match e {
-                TableError::SetTwice { field, row } => TableError::SetTwice {
-                    field,
-                    row: row + offset,
-                },
-                TableError::DecimalRange { field, row, scale } => TableError::DecimalRange {
-                    field,
-                    row: row + offset,
-                    scale,
-                },
-                e => e,
-            });
-            return;
-        }
-        if self.names != other.names {
-            self.fail(TableError::UnfinishedRow);
-            return;
-        }
-        for i in 0..self.columns.len() {
-            let field = || self.names[i].clone();
-            let ok = match (&mut self.columns[i], &mut other.columns[i]) {
-                (
-                    Column::Text(TextColumn::Dict { syms, dict }),
-                    Column::Text(TextColumn::Dict {
-                        syms: osyms,
-                        dict: odict,
-                    }),
-                ) => {
-                    let flushed = self.pending[i]
-                        .flush(syms, dict, &mut self.batch_syms)
-                        .is_ok()
-                        && other.pending[i]
-                            .flush(osyms, odict, &mut other.batch_syms)
-                            .is_ok();
-                    let mut via = Vec::with_capacity(odict.len());
-                    let interned = flushed
-                        && dict
-                            .intern_batch(
-                                (0..odict.len() as u32).map(|s| odict.resolve(s)),
-                                &mut via,
-                            )
-                            .is_ok();
-                    syms.extend(
-                        osyms
-                            .iter()
-                            .map(|&s| if s == NONE { NONE } else { via[s as usize] }),
-                    );
-                    interned
-                }
-                (Column::Text(TextColumn::Plain(a)), Column::Text(TextColumn::Plain(b))) => {
-                    a.append(b).is_ok()
-                }
-                (Column::Decimal(a), Column::Decimal(b)) => {
-                    if !a.append(b) {
-                        let (scale, f) = (a.scale.max(b.scale), field());
-                        self.fail(TableError::DecimalRange {
-                            field: f,
-                            row: offset,
-                            scale,
-                        });
-                        return;
-                    }
-                    true
-                }
-                (Column::Date(a), Column::Date(b)) => {
-                    a.days.extend_from_slice(&b.days);
-                    a.min = a.min.min(b.min);
-                    a.max = a.max.max(b.max);
-                    true
-                }
-                (Column::Currency(a), Column::Currency(b)) => {
-                    a.codes.extend_from_slice(&b.codes);
-                    true
-                }
-                _ => {
-                    let e = TableError::KindMismatch {
-                        field: field(),
-                        existing: self.columns[i].kind(),
-                        used: other.columns[i].kind(),
-                    };
-                    self.fail(e);
-                    return;
-                }
-            };
-            if !ok {
-                let field = field();
-                self.fail(TableError::TooMuchText { field });
-                return;
-            }
-        }
-        if self.identity.append(&other.identity).is_err() {
-            self.fail(TableError::TooMuchText {
-                field: "identity".to_owned(),
-            });
-        }
-        self.rows += other.rows;
-        if self.rows >= u32::MAX as usize {
-            self.fail(TableError::TooManyRows);
-        }
     }
 
     pub fn finish(mut self) -> Result<Table, TableError> {
