@@ -268,6 +268,7 @@ fn load_chunked<R: Read>(
     let mut b = TableBuilder::with_capacity(rows_guess);
     let actions = plan_columns(&headers, layout, &mut b, rows_guess)?;
     let mut row_name = String::new();
+    let mut sized = false;
 
     loop {
         // The chunk's text checked as UTF-8 once, instead of a check per text cell (a call
@@ -285,6 +286,9 @@ fn load_chunked<R: Read>(
         if let Some(n) = plain {
             line = parse_plain(&checked[..n + 1], line, &headers, &actions, &mut b)?;
             pos += n + 1;
+        }
+        if !sized && size_hint.is_some() {
+            sized = b.reserve_text_for(rows_guess);
         }
         while let Some((next, lines, in_scratch)) =
             next_record(&buf, pos, eof, &mut fields, &mut scratch)

@@ -1342,9 +1342,10 @@ fn assign(
             theirs_uses[&r]
         }
     };
-    let mut alone = Vec::new();
+    // Split in place: the uncontested candidates stay where they are.
+    let mut alone = cands;
     let mut contested = Vec::new();
-    for c in cands {
+    alone.retain(|c| {
         let (mut b1, mut b2) = ([0u32], [0u32]);
         let single = items(c.ours, ours_sets, &mut b1)
             .iter()
@@ -1352,12 +1353,11 @@ fn assign(
             && items(c.theirs, theirs_sets, &mut b2)
                 .iter()
                 .all(|&r| tc(r) == 1);
-        if single {
-            alone.push(c);
-        } else {
-            contested.push(c);
+        if !single {
+            contested.push(*c);
         }
-    }
+        single
+    });
     drop((ours_count, theirs_count, ours_uses, theirs_uses));
     contested.sort_by(|a, b| {
         let (mut a1, mut a2, mut b1, mut b2) = ([0u32], [0u32], [0u32], [0u32]);
@@ -1380,12 +1380,12 @@ fn assign(
     });
 
     let mut out: Vec<MatchDecision> = Vec::with_capacity(alone.len() + contested.len());
-    let mut runners: Vec<Vec<RunnerUp>> = Vec::new();
-    for c in alone {
-        let decision = take(p, &c, ours_sets, theirs_sets, state);
-        out.push(decision);
-        runners.push(Vec::new());
+    // Runners-up by match: only contested matches have any.
+    let mut runners: FxHashMap<usize, Vec<RunnerUp>> = FxHashMap::default();
+    for c in &alone {
+        out.push(take(p, c, ours_sets, theirs_sets, state));
     }
+    drop(alone);
     // Which match took a contested row.
     let mut ours_owner: FxHashMap<u32, usize> = FxHashMap::default();
     let mut theirs_owner: FxHashMap<u32, usize> = FxHashMap::default();
@@ -1403,7 +1403,6 @@ fn assign(
         if !blocked {
             let i = out.len();
             out.push(take(p, &c, ours_sets, theirs_sets, state));
-            runners.push(Vec::new());
             for &r in o {
                 ours_owner.insert(r, i);
             }
@@ -1430,8 +1429,9 @@ fn assign(
         } else {
             LostBecause::LowerScore
         };
-        if runners[w].len() < RUNNERS_UP {
-            runners[w].push(RunnerUp {
+        let r = runners.entry(w).or_default();
+        if r.len() < RUNNERS_UP {
+            r.push(RunnerUp {
                 ours: Rows::many(o),
                 theirs: Rows::many(t),
                 score: Score(c.score),
@@ -1439,8 +1439,8 @@ fn assign(
             });
         }
     }
-    for (m, r) in out.iter_mut().zip(runners) {
-        m.runners_up = r.into_boxed_slice();
+    for (i, r) in runners {
+        out[i].runners_up = r.into_boxed_slice();
     }
     out
 }

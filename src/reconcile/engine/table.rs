@@ -591,6 +591,33 @@ impl TableBuilder {
         self.column(field, FieldKind::Currency, TextStorage::Dictionary)
     }
 
+    /// Reserves text room for about `rows` rows in all, by the bytes per row of the rows so
+    /// far, so that text arenas grow once instead of by doubling (each doubling copies and
+    /// touches fresh memory). For loaders, once a first part of the input is in.
+    /// False when there are too few rows yet to tell.
+    pub(crate) fn reserve_text_for(&mut self, rows: usize) -> bool {
+        let have = self.rows;
+        if have < 256 {
+            return false;
+        }
+        if rows <= have {
+            return true;
+        }
+        let reserve = |t: &mut PlainText| {
+            let want = (t.text.len() as u128 * rows as u128 / have as u128) * 21 / 20 + 64;
+            let want = want.min(u32::MAX as u128) as usize;
+            t.text.reserve(want.saturating_sub(t.text.len()));
+            t.ends.reserve(rows.saturating_sub(t.ends.len()));
+        };
+        reserve(&mut self.identity);
+        for c in &mut self.columns {
+            if let Column::Text(TextColumn::Plain(p)) = c {
+                reserve(p);
+            }
+        }
+        true
+    }
+
     /// Sizes a dictionary column's interner for about `distinct` values (loaders that know
     /// a column is nearly unique avoid rehashing as it grows).
     pub fn reserve_distinct(&mut self, col: ColumnId, distinct: usize) {
