@@ -92,6 +92,10 @@ pub enum LostBecause {
     LowerScore,
     /// Same score; the winner's items come first by identity.
     TieBrokenByIdentity,
+    /// It scored higher, but taking it would have left more items unmatched (or a lower
+    /// total score): the pass takes the best combination of its candidates, not the best one
+    /// first.
+    BetterCombination,
 }
 
 /// A candidate a match beat.

@@ -833,8 +833,16 @@ fn run_pass(
         }
         Grouping::ManyToMany => many_to_many(p, &codes, &ours_open, &theirs_open, threads),
     };
-    let decisions = assign(p, found.cands, &found.ours_sets, &found.theirs_sets, state);
-    (decisions, found.warnings)
+    let mut warnings = found.warnings;
+    let decisions = assign(
+        p,
+        found.cands,
+        &found.ours_sets,
+        &found.theirs_sets,
+        state,
+        &mut warnings,
+    );
+    (decisions, warnings)
 }
 
 fn open_rows(taken: &[bool]) -> Vec<u32> {
@@ -1287,15 +1295,23 @@ fn cmp_identities(t: &Table, a: &[u32], b: &[u32]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
-/// Global assignment within the pass: best score first, ties by our identities then theirs;
-/// a candidate is taken when none of its items is. Candidates that share no item with any
-/// other are taken without sorting (the common case, and the expensive part to sort).
+/// Competing candidates in one set searched for the best combination, at most.
+const EXACT_MAX: usize = 24;
+/// Steps of that search, at most, per set.
+const EXACT_BUDGET: usize = 1 << 16;
+
+/// Global assignment within the pass. Candidates that share no item with any other are taken
+/// as they are (the common case, and the expensive part to sort). The others are ordered by
+/// score, ties by our identities then theirs, and split into sets linked by shared items;
+/// in each set the combination with the most matches, then the highest total score, is
+/// taken (see [`choose`]): no item twice, and nothing depends on file order.
 fn assign(
     p: &Prepared<'_>,
     cands: Vec<Cand>,
     ours_sets: &[Box<[u32]>],
     theirs_sets: &[Box<[u32]>],
     state: &mut State,
+    warnings: &mut Vec<String>,
 ) -> Vec<MatchDecision> {
     let mut ours_uses: FxHashMap<u32, u32> = FxHashMap::default();
     let mut theirs_uses: FxHashMap<u32, u32> = FxHashMap::default();
@@ -1379,6 +1395,14 @@ fn assign(
             })
     });
 
+    let (chosen, greedy) = choose(&contested, ours_sets, theirs_sets);
+    if greedy > 0 {
+        warnings.push(format!(
+            "pass {}: {greedy} sets of competing candidates were too large for the best combination (more than {EXACT_MAX} candidates, or {EXACT_BUDGET} steps of search); they were assigned best score first",
+            p.pass.name
+        ));
+    }
+
     let mut out: Vec<MatchDecision> = Vec::with_capacity(alone.len() + contested.len());
     // Runners-up by match: only contested matches have any.
     let mut runners: FxHashMap<usize, Vec<RunnerUp>> = FxHashMap::default();
@@ -1386,10 +1410,32 @@ fn assign(
         out.push(take(p, c, ours_sets, theirs_sets, state));
     }
     drop(alone);
-    // Which match took a contested row.
+    // The chosen candidates, and which match took each of their rows.
     let mut ours_owner: FxHashMap<u32, usize> = FxHashMap::default();
     let mut theirs_owner: FxHashMap<u32, usize> = FxHashMap::default();
-    for c in contested {
+    for c in contested
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c)
+    {
+        let i = out.len();
+        out.push(take(p, c, ours_sets, theirs_sets, state));
+        let (mut b1, mut b2) = ([0u32], [0u32]);
+        for &r in items(c.ours, ours_sets, &mut b1) {
+            ours_owner.insert(r, i);
+        }
+        for &r in items(c.theirs, theirs_sets, &mut b2) {
+            theirs_owner.insert(r, i);
+        }
+    }
+    // The others lost to a match that took one of their items.
+    for c in contested
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| c)
+    {
         let (mut b1, mut b2) = ([0u32], [0u32]);
         let o = items(c.ours, ours_sets, &mut b1);
         let t = items(c.theirs, theirs_sets, &mut b2);
@@ -1398,36 +1444,25 @@ fn assign(
             .find_map(|r| ours_owner.get(r))
             .or_else(|| t.iter().find_map(|r| theirs_owner.get(r)))
             .copied();
-        let blocked = o.iter().any(|&r| state.ours_taken[r as usize])
-            || t.iter().any(|&r| state.theirs_taken[r as usize]);
-        if !blocked {
-            let i = out.len();
-            out.push(take(p, &c, ours_sets, theirs_sets, state));
-            for &r in o {
-                ours_owner.insert(r, i);
-            }
-            for &r in t {
-                theirs_owner.insert(r, i);
-            }
-            continue;
-        }
         let Some(w) = winner else { continue };
-        let lost_because = if out[w].score.0 == c.score {
-            // Same score: the loser's items that the winner did not take competed with an
-            // equal item of their side.
-            for &r in o {
-                if !out[w].ours.contains(&r) {
-                    state.ours_tie_lost[r as usize] = true;
+        let lost_because = match out[w].score.0.cmp(&c.score) {
+            Ordering::Equal => {
+                // Same score: the loser's items that the winner did not take competed with
+                // an equal item of their side.
+                for &r in o {
+                    if !out[w].ours.contains(&r) {
+                        state.ours_tie_lost[r as usize] = true;
+                    }
                 }
-            }
-            for &r in t {
-                if !out[w].theirs.contains(&r) {
-                    state.theirs_tie_lost[r as usize] = true;
+                for &r in t {
+                    if !out[w].theirs.contains(&r) {
+                        state.theirs_tie_lost[r as usize] = true;
+                    }
                 }
+                LostBecause::TieBrokenByIdentity
             }
-            LostBecause::TieBrokenByIdentity
-        } else {
-            LostBecause::LowerScore
+            Ordering::Greater => LostBecause::LowerScore,
+            Ordering::Less => LostBecause::BetterCombination,
         };
         let r = runners.entry(w).or_default();
         if r.len() < RUNNERS_UP {
@@ -1443,6 +1478,159 @@ fn assign(
         out[i].runners_up = r.into_boxed_slice();
     }
     out
+}
+
+/// Which of the competing candidates (in assignment order) to take: for each set of
+/// candidates linked by shared items, the combination of disjoint candidates with the most
+/// matches, then the highest total score; among equal combinations the one taking the
+/// earlier candidates. A set too large for the search is assigned greedily (in order, a
+/// candidate taken when none of its items is); the second value counts those.
+fn choose(
+    cands: &[Cand],
+    ours_sets: &[Box<[u32]>],
+    theirs_sets: &[Box<[u32]>],
+) -> (Vec<bool>, usize) {
+    let n = cands.len();
+    let item_lists = |c: &Cand, f: &mut dyn FnMut(u64)| {
+        let (mut b1, mut b2) = ([0u32], [0u32]);
+        for &r in items(c.ours, ours_sets, &mut b1) {
+            f(u64::from(r));
+        }
+        for &r in items(c.theirs, theirs_sets, &mut b2) {
+            f(1 << 32 | u64::from(r));
+        }
+    };
+    // Sets linked by shared items (union-find over candidates).
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut first_user: FxHashMap<u64, usize> = FxHashMap::default();
+    for (i, c) in cands.iter().enumerate() {
+        item_lists(c, &mut |item| {
+            let j = *first_user.entry(item).or_insert(i);
+            let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+            if a != b {
+                parent[a.max(b)] = a.min(b);
+            }
+        });
+    }
+    let mut set_of_root: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for i in 0..n {
+        let r = root(&mut parent, i);
+        let k = *set_of_root.entry(r).or_insert_with(|| {
+            sets.push(Vec::new());
+            sets.len() - 1
+        });
+        sets[k].push(i);
+    }
+    let mut chosen = vec![false; n];
+    let mut greedy = 0;
+    for set in &sets {
+        if set.len() <= EXACT_MAX {
+            // Which candidates of the set share an item, as bit masks.
+            let mut users: FxHashMap<u64, u32> = FxHashMap::default();
+            for (k, &i) in set.iter().enumerate() {
+                item_lists(&cands[i], &mut |item| {
+                    *users.entry(item).or_default() |= 1 << k
+                });
+            }
+            let mut conflicts = vec![0u32; set.len()];
+            for (k, &i) in set.iter().enumerate() {
+                item_lists(&cands[i], &mut |item| conflicts[k] |= users[&item]);
+                conflicts[k] &= !(1 << k);
+            }
+            let scores: Vec<u64> = set.iter().map(|&i| u64::from(cands[i].score)).collect();
+            if let Some(mask) = best_combination(&conflicts, &scores) {
+                for (k, &i) in set.iter().enumerate() {
+                    chosen[i] = mask >> k & 1 == 1;
+                }
+                continue;
+            }
+        }
+        greedy += 1;
+        let mut used: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
+        for &i in set {
+            let mut free = true;
+            item_lists(&cands[i], &mut |item| free &= !used.contains(&item));
+            if free {
+                item_lists(&cands[i], &mut |item| {
+                    used.insert(item);
+                });
+                chosen[i] = true;
+            }
+        }
+    }
+    (chosen, greedy)
+}
+
+/// The best set of pairwise compatible candidates (`conflicts[k]`: the candidates `k` shares
+/// an item with; at most 32): most candidates, then the highest total score, then the one
+/// taking earlier candidates. A depth-first search that tries taking each candidate before
+/// leaving it, so its first complete combination is the greedy one, and replaces the best
+/// only by a strictly better one. `None` when the search needs more than [`EXACT_BUDGET`]
+/// steps.
+fn best_combination(conflicts: &[u32], scores: &[u64]) -> Option<u32> {
+    struct Search<'a> {
+        conflicts: &'a [u32],
+        scores: &'a [u64],
+        best: Option<(u32, u64, u32)>,
+        steps: usize,
+    }
+    impl Search<'_> {
+        fn go(&mut self, k: usize, taken: u32, blocked: u32, count: u32, score: u64) -> bool {
+            self.steps += 1;
+            if self.steps > EXACT_BUDGET {
+                return false;
+            }
+            let n = self.conflicts.len();
+            if k == n {
+                if self.best.is_none_or(|(c, s, _)| (count, score) > (c, s)) {
+                    self.best = Some((count, score, taken));
+                }
+                return true;
+            }
+            if let Some((c, s, _)) = self.best {
+                // What the rest could add at most: every candidate still free.
+                let free = !blocked & !((1u32 << k) - 1) & (u32::MAX >> (32 - n));
+                let more: u64 = (k..n)
+                    .filter(|&j| free >> j & 1 == 1)
+                    .map(|j| self.scores[j])
+                    .sum();
+                if (count + free.count_ones(), score + more) <= (c, s) {
+                    return true;
+                }
+            }
+            if blocked >> k & 1 == 0
+                && !self.go(
+                    k + 1,
+                    taken | 1 << k,
+                    blocked | self.conflicts[k],
+                    count + 1,
+                    score + self.scores[k],
+                )
+            {
+                return false;
+            }
+            self.go(k + 1, taken, blocked, count, score)
+        }
+    }
+    debug_assert!(conflicts.len() <= 32);
+    let mut s = Search {
+        conflicts,
+        scores,
+        best: None,
+        steps: 0,
+    };
+    if !s.go(0, 0, 0, 0, 0) {
+        return None;
+    }
+    s.best.map(|(_, _, taken)| taken)
 }
 
 fn take(
