@@ -67,7 +67,12 @@ pub fn run(
         let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz, &mut amounts)?;
         let (decisions, warnings) = run_pass(&p, &mut state, threads);
         out.warnings.extend(warnings);
-        out.matches.extend(decisions);
+        if out.matches.is_empty() {
+            // Usually the first pass makes most matches: moved, not copied.
+            out.matches = decisions;
+        } else {
+            out.matches.extend(decisions);
+        }
         prepared.push(p);
     }
     if ctx.options.explain {
