@@ -337,7 +337,11 @@ impl Parted {
             for (k, (p, _)) in parts.iter().enumerate() {
                 slot[*p] = k;
             }
-            let mut codes = Vec::with_capacity(n / threads + 16);
+            let mine: usize = (0..PARTS)
+                .filter(|p| p % threads == w)
+                .map(|p| sizes[p])
+                .sum();
+            let mut codes = Vec::with_capacity(mine);
             for (i, &h) in hashes.iter().enumerate() {
                 let p = part_of(h);
                 if p % threads != w {
