@@ -342,22 +342,44 @@ impl Parted {
                 .map(|p| sizes[p])
                 .sum();
             let mut codes = Vec::with_capacity(mine);
+            // A group of values at a time: their home slots loaded first, all in flight
+            // together, then interned (see `Interner::intern_batch`).
+            const GROUP: usize = 16;
+            let mut group = [(0usize, 0u64); GROUP];
+            let mut g = 0;
+            let mut flush = |group: &[(usize, u64)], parts: &mut Vec<(usize, Interner)>| {
+                let mut touched = 0u64;
+                for &(_, h) in group {
+                    let d = &parts[slot[part_of(h)]].1;
+                    touched = touched.wrapping_add(d.slots[h as usize & (d.slots.len() - 1)]);
+                }
+                std::hint::black_box(touched);
+                for &(i, h) in group {
+                    let p = part_of(h);
+                    let code = match value(i) {
+                        None => NONE,
+                        Some(v) => match parts[slot[p]].1.intern_hashed(v, h) {
+                            Ok(sym) if (sym as usize) < (NONE as usize) / PARTS => {
+                                sym * PARTS as u32 + p as u32
+                            }
+                            _ => NONE,
+                        },
+                    };
+                    codes.push(code);
+                }
+            };
             for (i, &h) in hashes.iter().enumerate() {
-                let p = part_of(h);
-                if p % threads != w {
+                if part_of(h) % threads != w {
                     continue;
                 }
-                let code = match value(i) {
-                    None => NONE,
-                    Some(v) => match parts[slot[p]].1.intern_hashed(v, h) {
-                        Ok(sym) if (sym as usize) < (NONE as usize) / PARTS => {
-                            sym * PARTS as u32 + p as u32
-                        }
-                        _ => NONE,
-                    },
-                };
-                codes.push(code);
+                group[g] = (i, h);
+                g += 1;
+                if g == GROUP {
+                    flush(&group, &mut parts);
+                    g = 0;
+                }
             }
+            flush(&group[..g], &mut parts);
             (parts, codes)
         };
         let done: Vec<Built> = if threads == 1 {
