@@ -995,26 +995,50 @@ fn has_missing(fields: &[&Column], r: u32) -> bool {
     })
 }
 
+/// A hash of a row's values in `fields` (of the values, not of dictionary symbols, which
+/// depend on the order of the rows).
+fn group_hash(fields: &[&Column], r: u32) -> u64 {
+    let r = r as usize;
+    let mut h = rustc_hash::FxHasher::default();
+    for c in fields {
+        let v = match c {
+            Column::Text(t) => super::intern::hash_bytes(t.get(r).unwrap_or("").as_bytes()),
+            Column::Date(d) => d.days[r] as u64,
+            Column::Currency(c) => u64::from(c.codes[r]),
+            Column::Decimal(d) => d.get(r).map_or(0, |m| m as u64),
+        };
+        std::hash::Hasher::write_u64(&mut h, v);
+    }
+    std::hash::Hasher::finish(&h)
+}
+
 /// Open rows grouped by `group_by` (rows missing a value are in no group); each group's rows
 /// by amount, then identity, so a group does not depend on file order.
 fn groups(t: &Table, group_by: &[String], open: &[u32], amounts: Option<&[i64]>) -> Vec<Vec<u32>> {
     let fields: Vec<&Column> = group_by.iter().filter_map(|f| t.col(f)).collect();
-    let mut rows: Vec<u32> = open
+    // Sorted by a hash of the values first (cheap to compare: texts are compared only when
+    // hashes agree), then by the values: equal values end up adjacent, in an order that
+    // depends on the values alone.
+    let mut keyed: Vec<(u64, u32)> = open
         .iter()
         .copied()
         .filter(|&r| {
             !has_missing(&fields, r) && amounts.is_none_or(|a| a[r as usize] != MISSING_AMOUNT)
         })
+        .map(|r| (group_hash(&fields, r), r))
         .collect();
-    rows.sort_unstable_by(|&a, &b| cmp_fields(t, &fields, a, b));
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp_fields(t, &fields, a.1, b.1)));
     let mut out = Vec::new();
     let mut i = 0;
-    while i < rows.len() {
+    while i < keyed.len() {
         let mut j = i + 1;
-        while j < rows.len() && cmp_fields(t, &fields, rows[i], rows[j]) == Ordering::Equal {
+        while j < keyed.len()
+            && keyed[j].0 == keyed[i].0
+            && cmp_fields(t, &fields, keyed[i].1, keyed[j].1) == Ordering::Equal
+        {
             j += 1;
         }
-        let mut g = rows[i..j].to_vec();
+        let mut g: Vec<u32> = keyed[i..j].iter().map(|&(_, r)| r).collect();
         g.sort_unstable_by(|&a, &b| {
             let am = |r: u32| amounts.map_or(0, |v| v[r as usize]);
             am(a)
