@@ -144,8 +144,8 @@ impl BusinessDays {
 
 /// Amount rule in integers: both sides' mantissas at one scale, tolerances at that scale.
 struct Amounts<'t> {
-    ours: Arc<[i64]>,
-    theirs: Arc<[i64]>,
+    ours: Mantissas64<'t>,
+    theirs: Mantissas64<'t>,
     scale: u32,
     /// −1 with `opposite_sign`.
     sign: i128,
@@ -289,20 +289,53 @@ fn ccy_of(c: &Column) -> &[u16] {
     }
 }
 
-/// Amount columns as mantissas, by side, field and scale: passes comparing the same fields
-/// at the same scale share them.
+/// An amount column as `i64` mantissas at a pass's scale: the column itself when it is held
+/// so already (and within the bound), else a converted copy shared by the passes.
+#[derive(Clone)]
+enum Mantissas64<'t> {
+    Column(&'t [i64]),
+    Converted(Arc<Vec<i64>>),
+}
+
+impl std::ops::Deref for Mantissas64<'_> {
+    type Target = [i64];
+    #[inline]
+    fn deref(&self) -> &[i64] {
+        match self {
+            Mantissas64::Column(c) => c,
+            Mantissas64::Converted(v) => v,
+        }
+    }
+}
+
+/// Amount columns converted to a pass's scale, by side, field and scale: passes comparing
+/// the same fields at the same scale share them.
 #[derive(Default)]
-struct MantissaCache(FxHashMap<(bool, String, u32), Arc<[i64]>>);
+struct MantissaCache(FxHashMap<(bool, String, u32), Arc<Vec<i64>>>);
 
 impl MantissaCache {
-    fn get(&mut self, ours: bool, field: &str, c: &Column, scale: u32) -> Option<Arc<[i64]>> {
+    fn get<'t>(
+        &mut self,
+        ours: bool,
+        field: &str,
+        c: &'t Column,
+        scale: u32,
+    ) -> Option<Mantissas64<'t>> {
+        if let Column::Decimal(d) = c
+            && d.scale == scale
+            && d.max_abs < AMOUNT_BOUND as u128
+            && let Mantissas::Narrow(v) = &d.values
+        {
+            // The column's missing value is `i64::MIN`, as `MISSING_AMOUNT`.
+            return Some(Mantissas64::Column(v));
+        }
         let key = (ours, field.to_owned(), scale);
         if let Some(m) = self.0.get(&key) {
-            return Some(Arc::clone(m));
+            return Some(Mantissas64::Converted(Arc::clone(m)));
         }
-        let m: Arc<[i64]> = mantissas(c, scale)?.into();
+        let m = Arc::new(mantissas(c, scale)?);
         self.0.insert(key, Arc::clone(&m));
-        Some(m)
+        Some(Mantissas64::Converted(m))
     }
 }
 
