@@ -3,7 +3,9 @@
 //! "the key agrees" is "the code sets intersect" — integer work, no strings, in the hot loop.
 //!
 //! The code space is our column's own dictionary when our side needs no transformation (the
-//! common case: their values are looked up in it once per distinct value or row), else a
+//! common case: their values are looked up in it once per distinct value or row); for a
+//! plain text column without transformation (references kept plain because they are nearly
+//! unique), a dictionary of its open rows built on all threads ([`Parted`]); else a
 //! dictionary of our transformed values built for the pass.
 
 use regex::Regex;
