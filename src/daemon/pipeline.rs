@@ -463,9 +463,20 @@ fn unmatched_why(
     let near = why.nearest.as_ref();
     match why.reason {
         U::MissingCounterpart => (missing, missing_words.to_owned()),
+        U::Duplicate if why.duplicates > 0 => (
+            BreakReason::Duplicate,
+            format!(
+                "the same record is here {} times (same identity); the other one was matched or is open too",
+                why.duplicates
+            ),
+        ),
+        // Tied with an item of its side that has the same amount, date and keys: often the
+        // same record twice, but it can be two genuinely different items.
         U::Duplicate => (
             BreakReason::Duplicate,
-            "the same record is here twice; the other one was matched or is open too".to_owned(),
+            "possible duplicate: another item with the same amount, date and keys took the counterpart (a tie); \
+             it may be the same record twice or two different items"
+                .to_owned(),
         ),
         U::AmountDifference => (
             BreakReason::AmountDifference,

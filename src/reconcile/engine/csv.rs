@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use memchr::{memchr, memchr_iter};
+use memchr::{memchr, memchr_iter, memchr2_iter, memrchr};
 
 use super::table::{ColumnId, Table, TableBuilder, TableError, TextStorage};
 
@@ -89,6 +89,143 @@ pub fn load_csv<R: Read>(
     load_chunked(reader, layout, size_hint, CHUNK)
 }
 
+/// Declares the layout's columns in `b` and says what to do with each field of a record.
+fn plan_columns(
+    headers: &[String],
+    layout: &CsvLayout,
+    b: &mut TableBuilder,
+    rows_guess: usize,
+) -> Result<Vec<Action>, CsvError> {
+    let mut actions = vec![Action::Skip; headers.len()];
+    let find = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| CsvError::MissingHeader(name.to_owned()))
+    };
+    actions[find(&layout.identity)?] = Action::Identity;
+    for c in &layout.columns {
+        let id = match c.kind {
+            CsvKind::Text(storage) => b.text_column(&c.field, storage)?,
+            CsvKind::Decimal => b.decimal_column(&c.field)?,
+            CsvKind::Date => b.date_column(&c.field)?,
+            CsvKind::Currency => b.currency_column(&c.field)?,
+        };
+        if matches!(c.kind, CsvKind::Text(TextStorage::Dictionary)) {
+            // Guess: a column may be nearly unique; an interner sized for it avoids rehashing
+            // and costs little when it is not.
+            b.reserve_distinct(id, rows_guess / 4);
+        }
+        actions[find(&c.header)?] = Action::Set(id, c.kind);
+    }
+    Ok(actions)
+}
+
+/// Parses records without quotes (`text` is whole lines, the first being line `line`) into
+/// `b`: every delimiter found in one scan, each field straight into its column. Returns the
+/// line after the last.
+fn parse_plain(
+    text: &str,
+    mut line: u64,
+    headers: &[String],
+    actions: &[Action],
+    b: &mut TableBuilder,
+) -> Result<u64, CsvError> {
+    let bytes = text.as_bytes();
+    let header_len = headers.len();
+    let mut k = 0usize;
+    let mut start = 0usize;
+    let mut identity = (0usize, 0usize);
+    // The first bad cell of the record; reported after its field count is checked.
+    let mut bad: Option<CsvError> = None;
+    let mut row_name = String::new();
+    let mut end_record = |b: &mut TableBuilder,
+                          k: usize,
+                          identity: (usize, usize),
+                          bad: &mut Option<CsvError>,
+                          line: u64|
+     -> Result<(), CsvError> {
+        if k != header_len {
+            return Err(CsvError::FieldCount {
+                line,
+                found: k,
+                expected: header_len,
+            });
+        }
+        if let Some(e) = bad.take() {
+            return Err(e);
+        }
+        if identity.0 == identity.1 {
+            row_name.clear();
+            row_name.push_str("line ");
+            row_name.push_str(&line.to_string());
+            b.push_row(&row_name);
+        } else {
+            b.push_row(&text[identity.0..identity.1]);
+        }
+        Ok(())
+    };
+    let field = |b: &mut TableBuilder,
+                 k: usize,
+                 a: usize,
+                 z: usize,
+                 identity: &mut (usize, usize),
+                 bad: &mut Option<CsvError>,
+                 line: u64| {
+        match actions.get(k) {
+            None | Some(Action::Skip) => {}
+            Some(Action::Identity) => *identity = (a, z),
+            Some(&Action::Set(id, kind)) => {
+                let cell = &text[a..z];
+                if let Err(m) = set_cell(b, id, kind, cell.as_bytes(), Some(cell))
+                    && bad.is_none()
+                {
+                    *bad = Some(field_error(line, &headers[k], m));
+                }
+            }
+        }
+    };
+    for d in memchr2_iter(b',', b'\n', bytes) {
+        if bytes[d] == b',' {
+            field(b, k, start, d, &mut identity, &mut bad, line);
+            k += 1;
+            start = d + 1;
+            continue;
+        }
+        let z = if d > start && bytes[d - 1] == b'\r' {
+            d - 1
+        } else {
+            d
+        };
+        if k == 0 && z == start {
+            // An empty line.
+            line += 1;
+            start = d + 1;
+            continue;
+        }
+        field(b, k, start, z, &mut identity, &mut bad, line);
+        end_record(b, k + 1, identity, &mut bad, line)?;
+        identity = (0, 0);
+        k = 0;
+        line += 1;
+        start = d + 1;
+    }
+    if start < bytes.len() {
+        // The last line, without a line end.
+        let z = if bytes[bytes.len() - 1] == b'\r' {
+            bytes.len() - 1
+        } else {
+            bytes.len()
+        };
+        if k > 0 || z > start {
+            field(b, k, start, z, &mut identity, &mut bad, line);
+            end_record(b, k + 1, identity, &mut bad, line)?;
+            line += 1;
+        }
+    }
+    Ok(line)
+}
+
 fn load_chunked<R: Read>(
     mut reader: R,
     layout: &CsvLayout,
@@ -129,29 +266,9 @@ fn load_chunked<R: Read>(
         })
         .unwrap_or(1024);
     let mut b = TableBuilder::with_capacity(rows_guess);
-    let mut actions = vec![Action::Skip; header_len];
-    let find = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| CsvError::MissingHeader(name.to_owned()))
-    };
-    actions[find(&layout.identity)?] = Action::Identity;
-    for c in &layout.columns {
-        let id = match c.kind {
-            CsvKind::Text(storage) => b.text_column(&c.field, storage)?,
-            CsvKind::Decimal => b.decimal_column(&c.field)?,
-            CsvKind::Date => b.date_column(&c.field)?,
-            CsvKind::Currency => b.currency_column(&c.field)?,
-        };
-        if matches!(c.kind, CsvKind::Text(TextStorage::Dictionary)) {
-            // Guess: a column may be nearly unique; an interner sized for it avoids rehashing
-            // and costs little when it is not.
-            b.reserve_distinct(id, rows_guess / 4);
-        }
-        actions[find(&c.header)?] = Action::Set(id, c.kind);
-    }
+    let actions = plan_columns(&headers, layout, &mut b, rows_guess)?;
     let mut row_name = String::new();
+    let mut sized = false;
 
     loop {
         // The chunk's text checked as UTF-8 once, instead of a check per text cell (a call
@@ -160,6 +277,19 @@ fn load_chunked<R: Read>(
         // takes the per-cell check, which names the line and column of an error.
         let (checked, base) = valid_prefix(&buf, pos);
         let checked_end = base + checked.len();
+        // The whole lines before the first quote (all of them, usually): one delimiter scan.
+        let region = &buf[pos..checked_end];
+        let plain = match memchr(b'"', region) {
+            Some(q) => memrchr(b'\n', &region[..q]),
+            None => memrchr(b'\n', region),
+        };
+        if let Some(n) = plain {
+            line = parse_plain(&checked[..n + 1], line, &headers, &actions, &mut b)?;
+            pos += n + 1;
+        }
+        if !sized && size_hint.is_some() {
+            sized = b.reserve_text_for(rows_guess);
+        }
         while let Some((next, lines, in_scratch)) =
             next_record(&buf, pos, eof, &mut fields, &mut scratch)
         {
@@ -617,6 +747,77 @@ mod tests {
             assert_eq!(t.text("remittance", 0), Some("\u{e9}t\u{e9}"), "{chunk}");
             assert_eq!(t.text("counterparty", 0), Some("M\u{fc}ller"), "{chunk}");
         }
+    }
+
+    #[test]
+    fn plain_lines_read_like_quoted_ones() {
+        let mut plain = String::from("\u{FEFF}id,amount,day,ccy,text,cp\r\n");
+        let mut quoted = plain.clone();
+        for i in 0..3000 {
+            let id = if i % 997 == 5 {
+                String::new()
+            } else {
+                i.to_string()
+            };
+            let row = |t: &str| {
+                format!(
+                    "{id},{i}.{:02},2025-01-{:02},EUR,{t},c{}\r\n",
+                    i % 100,
+                    1 + i % 28,
+                    i % 7
+                )
+            };
+            plain.push_str(&row(&format!("t {i}")));
+            quoted.push_str(&row(&format!("\"t {i}\"")));
+            if i % 1111 == 0 {
+                plain.push_str("\r\n");
+                quoted.push_str("\r\n");
+            }
+        }
+        plain.push_str("last,1.123,2025-02-01,USD,,c9");
+        quoted.push_str("last,1.123,2025-02-01,USD,,c9");
+        let want = load_csv(quoted.as_bytes(), &layout(), None).unwrap();
+        assert_eq!(want.identity(5), "line 8");
+        // A quote in the middle: plain lines before it, record by record after.
+        let mixed = plain.replace(",t 1717,", ",\"t 1717\",");
+        for text in [&plain, &mixed] {
+            for chunk in [1, 7, 64, 1000, 100_000] {
+                let got = load_chunked(Trickle(text.as_bytes()), &layout(), None, chunk).unwrap();
+                assert_eq!(got.len(), want.len(), "{chunk}");
+                for r in 0..want.len() {
+                    assert_eq!(got.identity(r), want.identity(r), "{chunk} {r}");
+                    for f in [
+                        "amount",
+                        "value_date",
+                        "currency",
+                        "remittance",
+                        "counterparty",
+                    ] {
+                        assert_eq!(got.display(f, r), want.display(f, r), "{chunk} {r} {f}");
+                    }
+                }
+            }
+        }
+        // Errors name the line of the file.
+        let mut bad = plain.clone();
+        bad.push_str("\nx,1;5,2025-01-01,EUR,t,c\n");
+        let lines = bad.lines().count();
+        for chunk in [64, 100_000] {
+            let e = load_chunked(bad.as_bytes(), &layout(), None, chunk).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "line {lines}, column \"amount\": expected an amount such as -1234.56, found \"1;5\""
+                ),
+            );
+        }
+        let mut short = plain.clone();
+        short.push_str("\nx,1;5,2025-01-01,EUR\n");
+        let e = load_csv(short.as_bytes(), &layout(), None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("line {lines}: 4 fields, the header has 6")
+        );
     }
 
     /// A reader that hands out a few bytes at a time, so records straddle chunk refills.

@@ -261,6 +261,208 @@ impl Interner {
     }
 }
 
+/// How dictionaries are looked up by the other side of a key: one [`Interner`] or a
+/// [`Parted`] one.
+pub(crate) trait Lookup: Sync {
+    /// The code of each of `values` (`NONE` when not held), into `out` in order.
+    fn get_batch<'v>(&self, values: impl Iterator<Item = &'v str>, out: &mut Vec<u32>);
+    /// Codes are below this.
+    fn space(&self) -> usize;
+    /// The code of `s`, if held.
+    fn code(&self, s: &str) -> Option<u32>;
+}
+
+impl Lookup for Interner {
+    fn get_batch<'v>(&self, values: impl Iterator<Item = &'v str>, out: &mut Vec<u32>) {
+        Interner::get_batch(self, values, out);
+    }
+
+    fn space(&self) -> usize {
+        self.len()
+    }
+
+    fn code(&self, s: &str) -> Option<u32> {
+        self.get(s)
+    }
+}
+
+/// One worker's parts of a [`Parted`] interner (part number, interner) and the codes of its
+/// values in row order.
+type Built = (Vec<(usize, Interner)>, Vec<u32>);
+
+/// Parts of a [`Parted`] interner.
+pub(crate) const PARTS: usize = 16;
+
+#[inline]
+fn part_of(h: u64) -> usize {
+    (h >> 60) as usize
+}
+
+/// A dictionary built on several threads: values are spread over [`PARTS`] interners by their
+/// hash, each part built by one thread in row order, so the codes do not depend on the number
+/// of threads. A value's code is `symbol × PARTS + part`.
+pub(crate) struct Parted {
+    parts: Vec<Interner>,
+}
+
+impl Parted {
+    /// Interns `value(i)` for every `i` in `0..n` (`None` is missing), on up to `threads`
+    /// threads; returns the dictionary and each value's code (`NONE` when missing, or when the
+    /// value did not fit).
+    pub fn build<'v>(
+        n: usize,
+        value: impl Fn(usize) -> Option<&'v str> + Sync,
+        threads: usize,
+    ) -> (Parted, Vec<u32>) {
+        const MISSING: u64 = u64::MAX;
+        let threads = threads.clamp(1, PARTS);
+        let hashes: Vec<u64> = super::par::par_chunks(n, threads, 1 << 14, |r| {
+            r.map(|i| value(i).map_or(MISSING, |v| hash_bytes(v.as_bytes())))
+                .collect::<Vec<u64>>()
+        })
+        .concat();
+        let mut sizes = [0usize; PARTS];
+        for &h in &hashes {
+            sizes[part_of(h)] += 1;
+        }
+        let hashes = &hashes;
+        let value = &value;
+        // Worker `w` builds the parts `p` with `p % threads == w`; its codes in row order.
+        let work = |w: usize| -> Built {
+            let mut parts: Vec<(usize, Interner)> = (0..PARTS)
+                .filter(|p| p % threads == w)
+                .map(|p| (p, Interner::with_capacity(sizes[p])))
+                .collect();
+            let mut slot = [usize::MAX; PARTS];
+            for (k, (p, _)) in parts.iter().enumerate() {
+                slot[*p] = k;
+            }
+            let mine: usize = (0..PARTS)
+                .filter(|p| p % threads == w)
+                .map(|p| sizes[p])
+                .sum();
+            let mut codes = Vec::with_capacity(mine);
+            // A group of values at a time: their home slots loaded first, all in flight
+            // together, then interned (see `Interner::intern_batch`).
+            const GROUP: usize = 16;
+            let mut group = [(0usize, 0u64); GROUP];
+            let mut g = 0;
+            let mut flush = |group: &[(usize, u64)], parts: &mut Vec<(usize, Interner)>| {
+                let mut touched = 0u64;
+                for &(_, h) in group {
+                    let d = &parts[slot[part_of(h)]].1;
+                    touched = touched.wrapping_add(d.slots[h as usize & (d.slots.len() - 1)]);
+                }
+                std::hint::black_box(touched);
+                for &(i, h) in group {
+                    let p = part_of(h);
+                    let code = match value(i) {
+                        None => NONE,
+                        Some(v) => match parts[slot[p]].1.intern_hashed(v, h) {
+                            Ok(sym) if (sym as usize) < (NONE as usize) / PARTS => {
+                                sym * PARTS as u32 + p as u32
+                            }
+                            _ => NONE,
+                        },
+                    };
+                    codes.push(code);
+                }
+            };
+            for (i, &h) in hashes.iter().enumerate() {
+                if part_of(h) % threads != w {
+                    continue;
+                }
+                group[g] = (i, h);
+                g += 1;
+                if g == GROUP {
+                    flush(&group, &mut parts);
+                    g = 0;
+                }
+            }
+            flush(&group[..g], &mut parts);
+            (parts, codes)
+        };
+        let done: Vec<Built> = if threads == 1 {
+            vec![work(0)]
+        } else {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = (1..threads).map(|w| s.spawn(move || work(w))).collect();
+                let mut out = vec![work(0)];
+                for h in hs {
+                    out.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+                }
+                out
+            })
+        };
+        let mut parts: Vec<Interner> = (0..PARTS).map(|_| Interner::default()).collect();
+        let mut lists = Vec::with_capacity(done.len());
+        for (mine, codes) in done {
+            for (p, i) in mine {
+                parts[p] = i;
+            }
+            lists.push(codes.into_iter());
+        }
+        let codes = hashes
+            .iter()
+            .map(|&h| lists[part_of(h) % threads].next().unwrap_or(NONE))
+            .collect();
+        (Parted { parts }, codes)
+    }
+}
+
+impl Lookup for Parted {
+    fn get_batch<'v>(&self, values: impl Iterator<Item = &'v str>, out: &mut Vec<u32>) {
+        const GROUP: usize = 16;
+        out.clear();
+        let mut it = values.peekable();
+        let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
+        while it.peek().is_some() {
+            let mut g = 0;
+            while g < GROUP {
+                let Some(v) = it.next() else { break };
+                group[g] = (v, hash_bytes(v.as_bytes()));
+                g += 1;
+            }
+            // The home slots of the group first, loads in flight together (see
+            // `Interner::intern_batch`).
+            let mut touched = 0u64;
+            for &(_, h) in &group[..g] {
+                let part = &self.parts[part_of(h)];
+                if !part.slots.is_empty() {
+                    touched = touched.wrapping_add(part.slots[h as usize & (part.slots.len() - 1)]);
+                }
+            }
+            std::hint::black_box(touched);
+            for &(v, h) in &group[..g] {
+                let p = part_of(h);
+                let part = &self.parts[p];
+                let code = if part.slots.is_empty() {
+                    NONE
+                } else {
+                    part.get_hashed(v, h)
+                        .map_or(NONE, |sym| sym * PARTS as u32 + p as u32)
+                };
+                out.push(code);
+            }
+        }
+    }
+
+    fn space(&self) -> usize {
+        self.parts.iter().map(Interner::len).max().unwrap_or(0) * PARTS
+    }
+
+    fn code(&self, s: &str) -> Option<u32> {
+        let h = hash_bytes(s.as_bytes());
+        let p = part_of(h);
+        let part = &self.parts[p];
+        if part.slots.is_empty() {
+            return None;
+        }
+        part.get_hashed(s, h)
+            .map(|sym| sym * PARTS as u32 + p as u32)
+    }
+}
+
 /// Slots for `n` strings at a load of at most 3/4.
 fn slots_for(n: usize) -> usize {
     (n * 4 / 3 + 1).next_power_of_two().max(16)
@@ -305,6 +507,34 @@ mod tests {
         assert_eq!(out, want);
         Interner::default().get_batch(probes.iter().copied(), &mut out);
         assert_eq!(out, [NONE; 5]);
+    }
+
+    #[test]
+    fn parted_codes_do_not_depend_on_threads() {
+        let words: Vec<String> = (0..20_000)
+            .map(|n| format!("w{}", n * 7 % 13_001))
+            .collect();
+        let value = |i: usize| (i % 10 != 3).then(|| words[i].as_str());
+        let (one, want) = Parted::build(words.len(), value, 1);
+        for threads in [2, 3, 16, 40] {
+            let (_, got) = Parted::build(words.len(), value, threads);
+            assert_eq!(got, want, "{threads}");
+        }
+        for (i, &c) in want.iter().enumerate() {
+            assert_eq!(c == NONE, i % 10 == 3);
+        }
+        // Equal values, equal codes; lookups give the same codes.
+        let mut out = Vec::new();
+        one.get_batch(words.iter().map(String::as_str), &mut out);
+        for i in 0..words.len() {
+            if i % 10 != 3 {
+                assert_eq!(out[i], want[i]);
+                assert!((want[i] as usize) < one.space());
+            }
+        }
+        one.get_batch(["nope", "w7"].into_iter(), &mut out);
+        assert_eq!(out[0], NONE);
+        assert_ne!(out[1], NONE);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! "the key agrees" is "the code sets intersect" — integer work, no strings, in the hot loop.
 //!
 //! The code space is our column's own dictionary when our side needs no transformation (the
-//! common case: their values are looked up in it once per distinct value or row), else a
+//! common case: their values are looked up in it once per distinct value or row); for a
+//! plain text column without transformation (references kept plain because they are nearly
+//! unique), a dictionary of its open rows built on all threads ([`Parted`]); else a
 //! dictionary of our transformed values built for the pass.
 
 use regex::Regex;
 
 use super::context::ValueMap;
-use super::intern::{Interner, NONE};
+use super::intern::{Interner, Lookup, NONE, Parted};
 use super::par::par_chunks;
 use super::spec::KeyPlan;
 use super::table::{Column, MISSING_CCY, MISSING_DAY, PlainText, Table, TextColumn};
@@ -93,6 +95,8 @@ pub(crate) enum Codes<'a> {
     },
     /// Codes per row.
     Rows { offsets: Vec<u32>, codes: Vec<u32> },
+    /// One code (or `NONE`) per row.
+    PerRow(Vec<u32>),
     /// Currency codes (shared by every table).
     Currency(&'a [u16]),
     /// Day numbers.
@@ -120,6 +124,7 @@ impl Codes<'_> {
             Codes::Rows { offsets, codes } => {
                 many(&codes[offsets[r] as usize..offsets[r + 1] as usize])
             }
+            Codes::PerRow(c) => one(c[r]),
             Codes::Currency(c) => match c[r] {
                 MISSING_CCY => CodeSet::Empty,
                 c => CodeSet::One(u32::from(c)),
@@ -378,11 +383,31 @@ pub(crate) fn key_codes<'a>(
 
     // Our dictionary as the code space: nothing to build on our side.
     if let (Src::Dict { syms, dict }, true) = (&so, xo.is_identity()) {
-        let theirs_codes = lookup_side(&st, xt, theirs_open, theirs.len(), dict, threads);
+        let theirs_codes = lookup_side(&st, xt, theirs_open, theirs.len(), *dict, threads);
         return KeyCodes {
             ours: Codes::Syms(syms),
             theirs: theirs_codes,
             space: Some(dict.len()),
+        };
+    }
+
+    // Our values as they are, one per row (free text, references stored plain): a
+    // dictionary of them built on all threads.
+    if let (Src::Plain(p), true) = (&so, xo.is_identity()) {
+        let (k, open_codes) = Parted::build(
+            ours_open.len(),
+            |i| Some(p.get(ours_open[i] as usize)).filter(|v| !v.is_empty()),
+            threads,
+        );
+        let mut per_row = vec![NONE; ours.len()];
+        for (&row, c) in ours_open.iter().zip(open_codes) {
+            per_row[row as usize] = c;
+        }
+        let theirs_codes = lookup_side(&st, xt, theirs_open, theirs.len(), &k, threads);
+        return KeyCodes {
+            ours: Codes::PerRow(per_row),
+            theirs: theirs_codes,
+            space: Some(k.space()),
         };
     }
 
@@ -457,24 +482,24 @@ pub(crate) fn key_codes<'a>(
     KeyCodes {
         ours: ours_codes,
         theirs: theirs_codes,
-        space: Some(k.len()),
+        space: Some(k.space()),
     }
 }
 
 /// Their side: values transformed and looked up in `k` (per distinct value when their column
 /// is a dictionary not much larger than the open rows, else per row), in parallel.
-fn lookup_side<'a>(
+fn lookup_side<'a, K: Lookup>(
     src: &Src<'a>,
     x: Transform<'_>,
     open: &[u32],
     rows: usize,
-    k: &Interner,
+    k: &K,
     threads: usize,
 ) -> Codes<'a> {
     let lookup = |v: &str, scratch: &mut Scratch, found: &mut Vec<u32>| {
         found.clear();
         x.apply(v, scratch, &mut |v| {
-            if let Some(c) = k.get(v) {
+            if let Some(c) = k.code(v) {
                 found.push(c);
             }
         });

@@ -3,8 +3,11 @@
 //!
 //! A run goes pass by pass. Each pass finds every candidate among the items still open
 //! (keys agree, amounts within tolerance, dates within the window), scores them, and assigns
-//! them globally: best score first, ties broken by the items' identities (never by their
-//! position in a file), each item at most once. What is left at the end gets a reason.
+//! them globally, each item at most once: a candidate that competes with no other is taken;
+//! competing candidates, set by set (linked by shared items), in the combination with the
+//! most matches, then the highest total score, ties broken by the items' identities (never
+//! by their position in a file). A set too large for that search (more than 24 candidates)
+//! is assigned best score first, with a warning. What is left at the end gets a reason.
 //!
 //! **Invariant:** no I/O; the same tables and rules give the same [`Outcome`] whatever the
 //! order of the rows and however many threads run it.

@@ -92,6 +92,10 @@ pub enum LostBecause {
     LowerScore,
     /// Same score; the winner's items come first by identity.
     TieBrokenByIdentity,
+    /// It scored higher, but taking it would have left more items unmatched (or a lower
+    /// total score): the pass takes the best combination of its candidates, not the best one
+    /// first.
+    BetterCombination,
 }
 
 /// A candidate a match beat.
@@ -209,8 +213,10 @@ pub enum UnmatchedReason {
     /// An unmatched item of the other side agreed on every key and the amount; only the date
     /// was outside the window (see `nearest`).
     DateOutsideWindow,
-    /// Another item of the same side has the same identity: the same record twice. Neither is
-    /// matched; a person decides which is real.
+    /// Another item of the same side has the same identity (`duplicates` > 0): the same record
+    /// twice, neither matched; or (`duplicates` = 0) a *possible duplicate*: an item with the
+    /// same values took the counterpart on a tie, and this one may be the same record twice or
+    /// a genuinely different item with the same amount and date. A person decides.
     Duplicate,
 }
 

@@ -62,11 +62,17 @@ pub fn run(
     let mut out = Outcome::default();
     let threads = ctx.threads();
     let mut prepared = Vec::with_capacity(plan.passes.len());
+    let mut amounts = MantissaCache::default();
     for (rule, pass) in plan.passes.iter().enumerate() {
-        let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz)?;
+        let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz, &mut amounts)?;
         let (decisions, warnings) = run_pass(&p, &mut state, threads);
         out.warnings.extend(warnings);
-        out.matches.extend(decisions);
+        if out.matches.is_empty() {
+            // Usually the first pass makes most matches: moved, not copied.
+            out.matches = decisions;
+        } else {
+            out.matches.extend(decisions);
+        }
         prepared.push(p);
     }
     if ctx.options.explain {
@@ -138,8 +144,8 @@ impl BusinessDays {
 
 /// Amount rule in integers: both sides' mantissas at one scale, tolerances at that scale.
 struct Amounts<'t> {
-    ours: Vec<i64>,
-    theirs: Vec<i64>,
+    ours: Mantissas64<'t>,
+    theirs: Mantissas64<'t>,
     scale: u32,
     /// −1 with `opposite_sign`.
     sign: i128,
@@ -283,6 +289,56 @@ fn ccy_of(c: &Column) -> &[u16] {
     }
 }
 
+/// An amount column as `i64` mantissas at a pass's scale: the column itself when it is held
+/// so already (and within the bound), else a converted copy shared by the passes.
+#[derive(Clone)]
+enum Mantissas64<'t> {
+    Column(&'t [i64]),
+    Converted(Arc<Vec<i64>>),
+}
+
+impl std::ops::Deref for Mantissas64<'_> {
+    type Target = [i64];
+    #[inline]
+    fn deref(&self) -> &[i64] {
+        match self {
+            Mantissas64::Column(c) => c,
+            Mantissas64::Converted(v) => v,
+        }
+    }
+}
+
+/// Amount columns converted to a pass's scale, by side, field and scale: passes comparing
+/// the same fields at the same scale share them.
+#[derive(Default)]
+struct MantissaCache(FxHashMap<(bool, String, u32), Arc<Vec<i64>>>);
+
+impl MantissaCache {
+    fn get<'t>(
+        &mut self,
+        ours: bool,
+        field: &str,
+        c: &'t Column,
+        scale: u32,
+    ) -> Option<Mantissas64<'t>> {
+        if let Column::Decimal(d) = c
+            && d.scale == scale
+            && d.max_abs < AMOUNT_BOUND as u128
+            && let Mantissas::Narrow(v) = &d.values
+        {
+            // The column's missing value is `i64::MIN`, as `MISSING_AMOUNT`.
+            return Some(Mantissas64::Column(v));
+        }
+        let key = (ours, field.to_owned(), scale);
+        if let Some(m) = self.0.get(&key) {
+            return Some(Mantissas64::Converted(Arc::clone(m)));
+        }
+        let m = Arc::new(mantissas(c, scale)?);
+        self.0.insert(key, Arc::clone(&m));
+        Some(Mantissas64::Converted(m))
+    }
+}
+
 /// A decimal column as mantissas at `scale`, or `None` when one does not fit.
 fn mantissas(c: &Column, scale: u32) -> Option<Vec<i64>> {
     let Column::Decimal(d) = c else {
@@ -342,6 +398,7 @@ impl<'t> Prepared<'t> {
         theirs: &'t Table,
         ctx: &'t Context<'t>,
         biz: &'t BusinessDays,
+        cache: &mut MantissaCache,
     ) -> Result<Prepared<'t>, RunError> {
         for k in &pass.keys {
             ours.col(&k.ours)
@@ -411,8 +468,8 @@ impl<'t> Prepared<'t> {
                     key: a.key.clone(),
                     scale,
                 };
-                let om = mantissas(oc, scale).ok_or_else(range)?;
-                let tm = mantissas(tc, scale).ok_or_else(range)?;
+                let om = cache.get(true, &a.ours, oc, scale).ok_or_else(range)?;
+                let tm = cache.get(false, &a.theirs, tc, scale).ok_or_else(range)?;
                 let needs_ccy = !a.per_currency.is_empty() || pass.fx.is_some();
                 let ours_ccy = if needs_ccy {
                     Some(ccy_of(want(
@@ -814,8 +871,16 @@ fn run_pass(
         }
         Grouping::ManyToMany => many_to_many(p, &codes, &ours_open, &theirs_open, threads),
     };
-    let decisions = assign(p, found.cands, &found.ours_sets, &found.theirs_sets, state);
-    (decisions, found.warnings)
+    let mut warnings = found.warnings;
+    let decisions = assign(
+        p,
+        found.cands,
+        &found.ours_sets,
+        &found.theirs_sets,
+        state,
+        &mut warnings,
+    );
+    (decisions, warnings)
 }
 
 fn open_rows(taken: &[bool]) -> Vec<u32> {
@@ -963,26 +1028,50 @@ fn has_missing(fields: &[&Column], r: u32) -> bool {
     })
 }
 
+/// A hash of a row's values in `fields` (of the values, not of dictionary symbols, which
+/// depend on the order of the rows).
+fn group_hash(fields: &[&Column], r: u32) -> u64 {
+    let r = r as usize;
+    let mut h = rustc_hash::FxHasher::default();
+    for c in fields {
+        let v = match c {
+            Column::Text(t) => super::intern::hash_bytes(t.get(r).unwrap_or("").as_bytes()),
+            Column::Date(d) => d.days[r] as u64,
+            Column::Currency(c) => u64::from(c.codes[r]),
+            Column::Decimal(d) => d.get(r).map_or(0, |m| m as u64),
+        };
+        std::hash::Hasher::write_u64(&mut h, v);
+    }
+    std::hash::Hasher::finish(&h)
+}
+
 /// Open rows grouped by `group_by` (rows missing a value are in no group); each group's rows
 /// by amount, then identity, so a group does not depend on file order.
 fn groups(t: &Table, group_by: &[String], open: &[u32], amounts: Option<&[i64]>) -> Vec<Vec<u32>> {
     let fields: Vec<&Column> = group_by.iter().filter_map(|f| t.col(f)).collect();
-    let mut rows: Vec<u32> = open
+    // Sorted by a hash of the values first (cheap to compare: texts are compared only when
+    // hashes agree), then by the values: equal values end up adjacent, in an order that
+    // depends on the values alone.
+    let mut keyed: Vec<(u64, u32)> = open
         .iter()
         .copied()
         .filter(|&r| {
             !has_missing(&fields, r) && amounts.is_none_or(|a| a[r as usize] != MISSING_AMOUNT)
         })
+        .map(|r| (group_hash(&fields, r), r))
         .collect();
-    rows.sort_unstable_by(|&a, &b| cmp_fields(t, &fields, a, b));
+    keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| cmp_fields(t, &fields, a.1, b.1)));
     let mut out = Vec::new();
     let mut i = 0;
-    while i < rows.len() {
+    while i < keyed.len() {
         let mut j = i + 1;
-        while j < rows.len() && cmp_fields(t, &fields, rows[i], rows[j]) == Ordering::Equal {
+        while j < keyed.len()
+            && keyed[j].0 == keyed[i].0
+            && cmp_fields(t, &fields, keyed[i].1, keyed[j].1) == Ordering::Equal
+        {
             j += 1;
         }
-        let mut g = rows[i..j].to_vec();
+        let mut g: Vec<u32> = keyed[i..j].iter().map(|&(_, r)| r).collect();
         g.sort_unstable_by(|&a, &b| {
             let am = |r: u32| amounts.map_or(0, |v| v[r as usize]);
             am(a)
@@ -1268,15 +1357,23 @@ fn cmp_identities(t: &Table, a: &[u32], b: &[u32]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
-/// Global assignment within the pass: best score first, ties by our identities then theirs;
-/// a candidate is taken when none of its items is. Candidates that share no item with any
-/// other are taken without sorting (the common case, and the expensive part to sort).
+/// Competing candidates in one set searched for the best combination, at most.
+const EXACT_MAX: usize = 24;
+/// Steps of that search, at most, per set.
+const EXACT_BUDGET: usize = 1 << 16;
+
+/// Global assignment within the pass. Candidates that share no item with any other are taken
+/// as they are (the common case, and the expensive part to sort). The others are ordered by
+/// score, ties by our identities then theirs, and split into sets linked by shared items;
+/// in each set the combination with the most matches, then the highest total score, is
+/// taken (see [`choose`]): no item twice, and nothing depends on file order.
 fn assign(
     p: &Prepared<'_>,
     cands: Vec<Cand>,
     ours_sets: &[Box<[u32]>],
     theirs_sets: &[Box<[u32]>],
     state: &mut State,
+    warnings: &mut Vec<String>,
 ) -> Vec<MatchDecision> {
     let mut ours_uses: FxHashMap<u32, u32> = FxHashMap::default();
     let mut theirs_uses: FxHashMap<u32, u32> = FxHashMap::default();
@@ -1323,9 +1420,10 @@ fn assign(
             theirs_uses[&r]
         }
     };
-    let mut alone = Vec::new();
+    // Split in place: the uncontested candidates stay where they are.
+    let mut alone = cands;
     let mut contested = Vec::new();
-    for c in cands {
+    alone.retain(|c| {
         let (mut b1, mut b2) = ([0u32], [0u32]);
         let single = items(c.ours, ours_sets, &mut b1)
             .iter()
@@ -1333,12 +1431,11 @@ fn assign(
             && items(c.theirs, theirs_sets, &mut b2)
                 .iter()
                 .all(|&r| tc(r) == 1);
-        if single {
-            alone.push(c);
-        } else {
-            contested.push(c);
+        if !single {
+            contested.push(*c);
         }
-    }
+        single
+    });
     drop((ours_count, theirs_count, ours_uses, theirs_uses));
     contested.sort_by(|a, b| {
         let (mut a1, mut a2, mut b1, mut b2) = ([0u32], [0u32], [0u32], [0u32]);
@@ -1360,17 +1457,47 @@ fn assign(
             })
     });
 
-    let mut out: Vec<MatchDecision> = Vec::with_capacity(alone.len() + contested.len());
-    let mut runners: Vec<Vec<RunnerUp>> = Vec::new();
-    for c in alone {
-        let decision = take(p, &c, ours_sets, theirs_sets, state);
-        out.push(decision);
-        runners.push(Vec::new());
+    let (chosen, greedy) = choose(&contested, ours_sets, theirs_sets);
+    if greedy > 0 {
+        warnings.push(format!(
+            "pass {}: {greedy} sets of competing candidates were too large for the best combination (more than {EXACT_MAX} candidates, or {EXACT_BUDGET} steps of search); they were assigned best score first",
+            p.pass.name
+        ));
     }
-    // Which match took a contested row.
+
+    let mut out: Vec<MatchDecision> = Vec::with_capacity(alone.len() + contested.len());
+    // Runners-up by match: only contested matches have any.
+    let mut runners: FxHashMap<usize, Vec<RunnerUp>> = FxHashMap::default();
+    for c in &alone {
+        out.push(take(p, c, ours_sets, theirs_sets, state));
+    }
+    drop(alone);
+    // The chosen candidates, and which match took each of their rows.
     let mut ours_owner: FxHashMap<u32, usize> = FxHashMap::default();
     let mut theirs_owner: FxHashMap<u32, usize> = FxHashMap::default();
-    for c in contested {
+    for c in contested
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c)
+    {
+        let i = out.len();
+        out.push(take(p, c, ours_sets, theirs_sets, state));
+        let (mut b1, mut b2) = ([0u32], [0u32]);
+        for &r in items(c.ours, ours_sets, &mut b1) {
+            ours_owner.insert(r, i);
+        }
+        for &r in items(c.theirs, theirs_sets, &mut b2) {
+            theirs_owner.insert(r, i);
+        }
+    }
+    // The others lost to a match that took one of their items.
+    for c in contested
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| c)
+    {
         let (mut b1, mut b2) = ([0u32], [0u32]);
         let o = items(c.ours, ours_sets, &mut b1);
         let t = items(c.theirs, theirs_sets, &mut b2);
@@ -1379,40 +1506,29 @@ fn assign(
             .find_map(|r| ours_owner.get(r))
             .or_else(|| t.iter().find_map(|r| theirs_owner.get(r)))
             .copied();
-        let blocked = o.iter().any(|&r| state.ours_taken[r as usize])
-            || t.iter().any(|&r| state.theirs_taken[r as usize]);
-        if !blocked {
-            let i = out.len();
-            out.push(take(p, &c, ours_sets, theirs_sets, state));
-            runners.push(Vec::new());
-            for &r in o {
-                ours_owner.insert(r, i);
-            }
-            for &r in t {
-                theirs_owner.insert(r, i);
-            }
-            continue;
-        }
         let Some(w) = winner else { continue };
-        let lost_because = if out[w].score.0 == c.score {
-            // Same score: the loser's items that the winner did not take competed with an
-            // equal item of their side.
-            for &r in o {
-                if !out[w].ours.contains(&r) {
-                    state.ours_tie_lost[r as usize] = true;
+        let lost_because = match out[w].score.0.cmp(&c.score) {
+            Ordering::Equal => {
+                // Same score: the loser's items that the winner did not take competed with
+                // an equal item of their side.
+                for &r in o {
+                    if !out[w].ours.contains(&r) {
+                        state.ours_tie_lost[r as usize] = true;
+                    }
                 }
-            }
-            for &r in t {
-                if !out[w].theirs.contains(&r) {
-                    state.theirs_tie_lost[r as usize] = true;
+                for &r in t {
+                    if !out[w].theirs.contains(&r) {
+                        state.theirs_tie_lost[r as usize] = true;
+                    }
                 }
+                LostBecause::TieBrokenByIdentity
             }
-            LostBecause::TieBrokenByIdentity
-        } else {
-            LostBecause::LowerScore
+            Ordering::Greater => LostBecause::LowerScore,
+            Ordering::Less => LostBecause::BetterCombination,
         };
-        if runners[w].len() < RUNNERS_UP {
-            runners[w].push(RunnerUp {
+        let r = runners.entry(w).or_default();
+        if r.len() < RUNNERS_UP {
+            r.push(RunnerUp {
                 ours: Rows::many(o),
                 theirs: Rows::many(t),
                 score: Score(c.score),
@@ -1420,10 +1536,163 @@ fn assign(
             });
         }
     }
-    for (m, r) in out.iter_mut().zip(runners) {
-        m.runners_up = r.into_boxed_slice();
+    for (i, r) in runners {
+        out[i].runners_up = r.into_boxed_slice();
     }
     out
+}
+
+/// Which of the competing candidates (in assignment order) to take: for each set of
+/// candidates linked by shared items, the combination of disjoint candidates with the most
+/// matches, then the highest total score; among equal combinations the one taking the
+/// earlier candidates. A set too large for the search is assigned greedily (in order, a
+/// candidate taken when none of its items is); the second value counts those.
+fn choose(
+    cands: &[Cand],
+    ours_sets: &[Box<[u32]>],
+    theirs_sets: &[Box<[u32]>],
+) -> (Vec<bool>, usize) {
+    let n = cands.len();
+    let item_lists = |c: &Cand, f: &mut dyn FnMut(u64)| {
+        let (mut b1, mut b2) = ([0u32], [0u32]);
+        for &r in items(c.ours, ours_sets, &mut b1) {
+            f(u64::from(r));
+        }
+        for &r in items(c.theirs, theirs_sets, &mut b2) {
+            f(1 << 32 | u64::from(r));
+        }
+    };
+    // Sets linked by shared items (union-find over candidates).
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn root(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut first_user: FxHashMap<u64, usize> = FxHashMap::default();
+    for (i, c) in cands.iter().enumerate() {
+        item_lists(c, &mut |item| {
+            let j = *first_user.entry(item).or_insert(i);
+            let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+            if a != b {
+                parent[a.max(b)] = a.min(b);
+            }
+        });
+    }
+    let mut set_of_root: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for i in 0..n {
+        let r = root(&mut parent, i);
+        let k = *set_of_root.entry(r).or_insert_with(|| {
+            sets.push(Vec::new());
+            sets.len() - 1
+        });
+        sets[k].push(i);
+    }
+    let mut chosen = vec![false; n];
+    let mut greedy = 0;
+    for set in &sets {
+        if set.len() <= EXACT_MAX {
+            // Which candidates of the set share an item, as bit masks.
+            let mut users: FxHashMap<u64, u32> = FxHashMap::default();
+            for (k, &i) in set.iter().enumerate() {
+                item_lists(&cands[i], &mut |item| {
+                    *users.entry(item).or_default() |= 1 << k
+                });
+            }
+            let mut conflicts = vec![0u32; set.len()];
+            for (k, &i) in set.iter().enumerate() {
+                item_lists(&cands[i], &mut |item| conflicts[k] |= users[&item]);
+                conflicts[k] &= !(1 << k);
+            }
+            let scores: Vec<u64> = set.iter().map(|&i| u64::from(cands[i].score)).collect();
+            if let Some(mask) = best_combination(&conflicts, &scores) {
+                for (k, &i) in set.iter().enumerate() {
+                    chosen[i] = mask >> k & 1 == 1;
+                }
+                continue;
+            }
+        }
+        greedy += 1;
+        let mut used: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
+        for &i in set {
+            let mut free = true;
+            item_lists(&cands[i], &mut |item| free &= !used.contains(&item));
+            if free {
+                item_lists(&cands[i], &mut |item| {
+                    used.insert(item);
+                });
+                chosen[i] = true;
+            }
+        }
+    }
+    (chosen, greedy)
+}
+
+/// The best set of pairwise compatible candidates (`conflicts[k]`: the candidates `k` shares
+/// an item with; at most 32): most candidates, then the highest total score, then the one
+/// taking earlier candidates. A depth-first search that tries taking each candidate before
+/// leaving it, so its first complete combination is the greedy one, and replaces the best
+/// only by a strictly better one. `None` when the search needs more than [`EXACT_BUDGET`]
+/// steps.
+fn best_combination(conflicts: &[u32], scores: &[u64]) -> Option<u32> {
+    struct Search<'a> {
+        conflicts: &'a [u32],
+        scores: &'a [u64],
+        best: Option<(u32, u64, u32)>,
+        steps: usize,
+    }
+    impl Search<'_> {
+        fn go(&mut self, k: usize, taken: u32, blocked: u32, count: u32, score: u64) -> bool {
+            self.steps += 1;
+            if self.steps > EXACT_BUDGET {
+                return false;
+            }
+            let n = self.conflicts.len();
+            if k == n {
+                if self.best.is_none_or(|(c, s, _)| (count, score) > (c, s)) {
+                    self.best = Some((count, score, taken));
+                }
+                return true;
+            }
+            if let Some((c, s, _)) = self.best {
+                // What the rest could add at most: every candidate still free.
+                let free = !blocked & !((1u32 << k) - 1) & (u32::MAX >> (32 - n));
+                let more: u64 = (k..n)
+                    .filter(|&j| free >> j & 1 == 1)
+                    .map(|j| self.scores[j])
+                    .sum();
+                if (count + free.count_ones(), score + more) <= (c, s) {
+                    return true;
+                }
+            }
+            if blocked >> k & 1 == 0
+                && !self.go(
+                    k + 1,
+                    taken | 1 << k,
+                    blocked | self.conflicts[k],
+                    count + 1,
+                    score + self.scores[k],
+                )
+            {
+                return false;
+            }
+            self.go(k + 1, taken, blocked, count, score)
+        }
+    }
+    debug_assert!(conflicts.len() <= 32);
+    let mut s = Search {
+        conflicts,
+        scores,
+        best: None,
+        steps: 0,
+    };
+    if !s.go(0, 0, 0, 0, 0) {
+        return None;
+    }
+    s.best.map(|(_, _, taken)| taken)
 }
 
 fn take(

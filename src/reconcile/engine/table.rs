@@ -591,6 +591,33 @@ impl TableBuilder {
         self.column(field, FieldKind::Currency, TextStorage::Dictionary)
     }
 
+    /// Reserves text room for about `rows` rows in all, by the bytes per row of the rows so
+    /// far, so that text arenas grow once instead of by doubling (each doubling copies and
+    /// touches fresh memory). For loaders, once a first part of the input is in.
+    /// False when there are too few rows yet to tell.
+    pub(crate) fn reserve_text_for(&mut self, rows: usize) -> bool {
+        let have = self.rows;
+        if have < 256 {
+            return false;
+        }
+        if rows <= have {
+            return true;
+        }
+        let reserve = |t: &mut PlainText| {
+            let want = (t.text.len() as u128 * rows as u128 / have as u128) * 21 / 20 + 64;
+            let want = want.min(u32::MAX as u128) as usize;
+            t.text.reserve(want.saturating_sub(t.text.len()));
+            t.ends.reserve(rows.saturating_sub(t.ends.len()));
+        };
+        reserve(&mut self.identity);
+        for c in &mut self.columns {
+            if let Column::Text(TextColumn::Plain(p)) = c {
+                reserve(p);
+            }
+        }
+        true
+    }
+
     /// Sizes a dictionary column's interner for about `distinct` values (loaders that know
     /// a column is nearly unique avoid rehashing as it grows).
     pub fn reserve_distinct(&mut self, col: ColumnId, distinct: usize) {
@@ -1004,11 +1031,29 @@ impl Table {
     }
 }
 
-/// Rows sharing an identity: hashes sorted (radix), equal neighbours checked by text.
+/// Rows sharing an identity: hashes seen twice in a bit table (eight bits per row, so in
+/// cache) are the few candidates; those sorted (radix), equal neighbours checked by text.
 fn find_duplicates(ids: &PlainText) -> Vec<(u32, u32)> {
     let n = ids.len();
     let hash = |row: usize| hash_bytes(ids.get(row).as_bytes());
     let mut hashes: Vec<u64> = (0..n).map(hash).collect();
+    let bits = (n * 8).next_power_of_two().max(64);
+    let mut seen = vec![0u64; bits / 64];
+    let mut again = vec![0u64; bits / 64];
+    let at = |h: u64| ((h as usize) & (bits - 1), 1u64 << (h & 63));
+    for &h in &hashes {
+        let (i, b) = at(h);
+        if seen[i / 64] & b != 0 {
+            again[i / 64] |= b;
+        }
+        seen[i / 64] |= b;
+    }
+    drop(seen);
+    hashes.retain(|&h| {
+        let (i, b) = at(h);
+        again[i / 64] & b != 0
+    });
+    drop(again);
     radix_sort_u64(&mut hashes);
     let twice: FxHashSet<u64> = hashes
         .windows(2)
@@ -1062,5 +1107,39 @@ pub(crate) fn radix_sort_u64(v: &mut Vec<u64>) {
             counts[d] += 1;
         }
         std::mem::swap(v, &mut buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_found_among_many_identities() {
+        for n in [0usize, 1, 2, 100, 20_000] {
+            let mut b = TableBuilder::new();
+            for i in 0..n {
+                // Every 97th row repeats the identity of the row 5 before it; 1000 once more.
+                let id = if i % 97 == 96 {
+                    format!("id-{}", i - 5)
+                } else if n > 1000 && i == n - 1 {
+                    "id-1000".to_owned()
+                } else {
+                    format!("id-{i}")
+                };
+                b.push_row(&id);
+            }
+            let t = b.finish().unwrap();
+            let mut want: Vec<(u32, u32)> = Vec::new();
+            let mut by: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
+            for r in 0..n {
+                by.entry(t.identity(r)).or_default().push(r as u32);
+            }
+            for rows in by.values().filter(|v| v.len() > 1) {
+                want.extend(rows.iter().map(|&r| (r, rows.len() as u32)));
+            }
+            want.sort_unstable();
+            assert_eq!(t.duplicates(), &want[..], "{n}");
+        }
     }
 }

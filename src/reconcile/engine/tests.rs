@@ -340,6 +340,147 @@ fn a_closer_date_wins_and_the_loser_is_a_runner_up() {
     assert!(out.matches[0].score > out.matches[0].runners_up[0].score);
 }
 
+const CLOSEST: &str = r#"
+[[passes]]
+name = "amount_date"
+keys = [{ ours = "currency", theirs = "currency" }]
+amount = { ours = "amount", theirs = "amount", tolerance = "1.00" }
+date = { ours = "value_date", theirs = "value_date", window_business_days = 4 }
+"#;
+
+#[test]
+fn a_pass_takes_the_best_combination_not_the_best_candidate_first() {
+    // Scores: 1 - difference/2 (tolerance 1.00) - gap/10 (window 4 business days).
+    struct Case {
+        what: &'static str,
+        ours: &'static [(&'static str, &'static str, &'static str)],
+        theirs: &'static [(&'static str, &'static str, &'static str)],
+        matches: &'static [(&'static str, &'static str)],
+    }
+    let cases = [
+        Case {
+            // A-X 0.9, A-Y 0.8, B-X 0.7, B has no other candidate: best first gives one
+            // match, the best combination two.
+            what: "more matches",
+            ours: &[("A", "2026-03-04", "100.00"), ("B", "2026-03-10", "100.00")],
+            theirs: &[("X", "2026-03-05", "100.00"), ("Y", "2026-03-02", "100.00")],
+            matches: &[("A", "Y"), ("B", "X")],
+        },
+        Case {
+            // A-X 0.9, A-Y 0.85, B-X 0.75, B-Y 0.5: two matches either way, 1.6 beats 1.4.
+            what: "a higher total",
+            ours: &[("A", "2026-03-04", "100.00"), ("B", "2026-03-04", "100.70")],
+            theirs: &[("X", "2026-03-04", "100.20"), ("Y", "2026-03-04", "99.70")],
+            matches: &[("A", "Y"), ("B", "X")],
+        },
+        Case {
+            // Best first is already best: A-X 1.0, B-Y 0.9 against A-Y 0.9, B-X 0.9.
+            what: "best first when it is best",
+            ours: &[("A", "2026-03-04", "100.00"), ("B", "2026-03-05", "100.00")],
+            theirs: &[("X", "2026-03-04", "100.00"), ("Y", "2026-03-05", "100.00")],
+            matches: &[("A", "X"), ("B", "Y")],
+        },
+        Case {
+            // Equal combinations (A-X + B-Y, A-Y + B-X, all 1.0): the earlier identities.
+            what: "ties by identity",
+            ours: &[("B", "2026-03-04", "100.00"), ("A", "2026-03-04", "100.00")],
+            theirs: &[("Y", "2026-03-04", "100.00"), ("X", "2026-03-04", "100.00")],
+            matches: &[("A", "X"), ("B", "Y")],
+        },
+        Case {
+            // A chain: A-X 0.9, A-Y 0.8, B-X 0.95, B-Y 0.95, C-X 0.8, C-Y 0.9, C-Z 0.5:
+            // best first takes B-X and C-Y and leaves A; the best combination matches all.
+            what: "a chain",
+            ours: &[
+                ("A", "2026-03-04", "100.00"),
+                ("B", "2026-03-04", "100.30"),
+                ("C", "2026-03-04", "100.60"),
+            ],
+            theirs: &[
+                ("X", "2026-03-04", "100.20"),
+                ("Y", "2026-03-04", "100.40"),
+                ("Z", "2026-03-04", "101.60"),
+            ],
+            matches: &[("A", "X"), ("B", "Y"), ("C", "Z")],
+        },
+    ];
+    for case in &cases {
+        let row = |&(id, day, amount): &(&'static str, &'static str, &'static str)| {
+            (id, day, amount, "EUR", "", "", "")
+        };
+        let o_rows: Vec<O<'_>> = case.ours.iter().map(row).collect();
+        let t_rows: Vec<T<'_>> = case.theirs.iter().map(row).collect();
+        let want: Vec<_> = case
+            .matches
+            .iter()
+            .map(|(a, b)| one("amount_date", &[a], &[b]))
+            .collect();
+        // Whatever the file order.
+        for flip in [false, true] {
+            let (mut o_rows, mut t_rows) = (o_rows.clone(), t_rows.clone());
+            if flip {
+                o_rows.reverse();
+                t_rows.reverse();
+            }
+            let (o, t) = (ours(&o_rows), theirs(&t_rows));
+            let out = run_with(&spec(CLOSEST), &o, &t, &Tables::default());
+            let (m, _, _) = summary(&out, &o, &t);
+            assert_eq!(m, want, "{}", case.what);
+            assert!(out.warnings.is_empty(), "{}: {:?}", case.what, out.warnings);
+        }
+    }
+    // The candidate that lost for the combination says so.
+    let (o, t) = (
+        ours(&[
+            ("A", "2026-03-04", "100.00", "EUR", "", "", ""),
+            ("B", "2026-03-10", "100.00", "EUR", "", "", ""),
+        ]),
+        theirs(&[
+            ("X", "2026-03-05", "100.00", "EUR", "", "", ""),
+            ("Y", "2026-03-02", "100.00", "EUR", "", "", ""),
+        ]),
+    );
+    let out = run_with(&spec(CLOSEST), &o, &t, &Tables::default());
+    let lost: Vec<_> = out
+        .matches
+        .iter()
+        .flat_map(|m| m.runners_up.iter())
+        .map(|r| (t.identity(r.theirs[0] as usize), r.score, r.lost_because))
+        .collect();
+    assert!(
+        lost.contains(&("X", Score(900_000), LostBecause::BetterCombination)),
+        "{lost:?}"
+    );
+}
+
+#[test]
+fn too_many_competing_candidates_are_assigned_best_first_with_a_warning() {
+    // Six items and six lines, all alike: 36 candidates in one set, beyond the search.
+    let ids = ["1", "2", "3", "4", "5", "6"];
+    let o_rows: Vec<O<'_>> = ids
+        .iter()
+        .map(|&id| (id, "2026-03-04", "100.00", "EUR", "", "", ""))
+        .collect();
+    let t_rows: Vec<T<'_>> = ids
+        .iter()
+        .map(|&id| (id, "2026-03-04", "100.00", "EUR", "", "", ""))
+        .collect();
+    let (o, t) = (ours(&o_rows), theirs(&t_rows));
+    let out = run_with(&spec(CLOSEST), &o, &t, &Tables::default());
+    let (m, _, _) = summary(&out, &o, &t);
+    let want: Vec<_> = ids
+        .iter()
+        .map(|id| one("amount_date", &[id], &[id]))
+        .collect();
+    assert_eq!(m, want);
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].contains("assigned best score first"),
+        "{:?}",
+        out.warnings
+    );
+}
+
 const BATCH: &str = r#"
 [[passes]]
 name = "batch"
@@ -730,12 +871,22 @@ fn tables_of(
     order: &[usize],
     order_t: &[usize],
 ) -> (Table, Table) {
+    tables_stored(o, t, order, order_t, TextStorage::Dictionary)
+}
+
+fn tables_stored(
+    o: &[(u8, u8, u8)],
+    t: &[(u8, u8, u8)],
+    order: &[usize],
+    order_t: &[usize],
+    storage: TextStorage,
+) -> (Table, Table) {
     // Columns declared up front: an empty side still has its fields.
     let declare = |b: &mut TableBuilder, text: &str| {
         b.date_column("value_date").unwrap();
         b.decimal_column("amount").unwrap();
         b.currency_column("currency").unwrap();
-        b.text_column(text, TextStorage::Dictionary).unwrap();
+        b.text_column(text, storage).unwrap();
     };
     let mut b = TableBuilder::new();
     declare(&mut b, "reference");
@@ -798,5 +949,9 @@ proptest! {
         prop_assert_eq!(used_o.len() + a.unmatched_ours.len(), o.len());
         prop_assert_eq!(used_t.len() + a.unmatched_theirs.len(), t.len());
         prop_assert_eq!(summary(&a, &a_o, &a_t), summary(&b, &b_o, &b_t));
+        // Text stored plain (no dictionary) gives the same outcome.
+        let (c_o, c_t) = tables_stored(&o, &t, &shuffle(o.len(), 3), &forward_t, TextStorage::Plain);
+        let c = run_with(&s, &c_o, &c_t, &Tables::default());
+        prop_assert_eq!(summary(&a, &a_o, &a_t), summary(&c, &c_o, &c_t));
     }
 }
