@@ -31,6 +31,20 @@ fn lines(i: &Install) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The entry lines of the approved INV-…-0042/INV-77 (10 widgets at 10.00 to 6100 Materials,
+/// 5 gadgets at 20.00 to the default expense account, 19 % VAT), in `lines` order.
+fn invoice_posted() -> Vec<(String, String)> {
+    [
+        ("1576 Input VAT 19%", "38.00"),
+        ("1600 Payables ACME GmbH", "-238.00"),
+        ("6000 Purchases EUR", "100.00"),
+        ("6100 Materials", "100.00"),
+    ]
+    .iter()
+    .map(|(a, m)| (a.to_string(), m.to_string()))
+    .collect()
+}
+
 /// Drops a file into the accounts-payable folder and waits until its run has finished.
 fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &[u8]) {
     i.drop_file("var/inbox/payables", name, bytes);
@@ -90,15 +104,7 @@ fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
         "approved: agrees with its purchase order and goods receipts; posted"
     );
     let posted = lines(&i);
-    let want: Vec<(String, String)> = [
-        ("1576 Input VAT 19%", "38.00"),
-        ("1600 Payables ACME GmbH", "-238.00"),
-        ("6000 Purchases EUR", "100.00"),
-        ("6100 Materials", "100.00"),
-    ]
-    .iter()
-    .map(|(a, m)| (a.to_string(), m.to_string()))
-    .collect();
+    let want = invoice_posted();
     assert_eq!(posted, want);
 
     // The ERP exports the same receipt again in another file: it is known, counted once, and
@@ -156,15 +162,7 @@ fn an_invoice_list_in_csv_is_matched_three_ways_and_posted_like_a_ubl_invoice() 
           INV-77,2026-11-20,ACME GmbH,DE89370400440532013000,EUR,PO-1001,2,5,20.00,19,238.00\n",
     );
     let posted = lines(&i);
-    let want: Vec<(String, String)> = [
-        ("1576 Input VAT 19%", "38.00"),
-        ("1600 Payables ACME GmbH", "-238.00"),
-        ("6000 Purchases EUR", "100.00"),
-        ("6100 Materials", "100.00"),
-    ]
-    .iter()
-    .map(|(a, m)| (a.to_string(), m.to_string()))
-    .collect();
+    let want = invoice_posted();
     assert_eq!(posted, want, "{}", d.log());
     let held = i.json(&["exceptions", "--job", "accounts-payable"]);
     let held = held.as_array().unwrap();

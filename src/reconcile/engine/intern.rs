@@ -105,35 +105,39 @@ impl Interner {
                 let v = it.next().unwrap_or("");
                 *e = (v, hash_bytes(v.as_bytes()));
             }
-            // Stage 1: the home slot of each value, all loads in flight at once.
-            let mask = self.slots.len() - 1;
-            let mut home = [0u64; GROUP];
-            for (h, &(_, x)) in home.iter_mut().zip(&group[..g]) {
-                *h = self.slots[x as usize & mask];
-            }
-            // Stage 2: where the candidate symbols end in the arena, likewise.
-            let mut touched = 0u64;
-            for (k, &slot) in home[..g].iter().enumerate() {
-                if slot != 0 && slot >> 32 == group[k].1 >> 32 {
-                    let end = self.ends[(slot as u32 - 1) as usize] as usize;
-                    // Stage 3 folded in: the candidate's last byte (its text is what the
-                    // probe compares).
-                    touched = touched.wrapping_add(u64::from(
-                        self.text
-                            .as_bytes()
-                            .get(end.wrapping_sub(1))
-                            .copied()
-                            .unwrap_or(0),
-                    ));
-                }
-            }
-            std::hint::black_box(touched);
+            self.warm::<GROUP>(&group[..g]);
             for &(v, h) in &group[..g] {
                 out.push(self.intern_hashed(v, h)?);
             }
             done += g;
         }
         Ok(())
+    }
+
+    /// Touches what looking up each of `group` (values with their hashes) will read, all
+    /// loads in flight at once, so the lookups that follow find them in cache: stage 1 the
+    /// home slot of each value, stage 2 where its candidate symbol ends in the arena, stage 3
+    /// folded in, that symbol's last byte (its text is what the probe compares).
+    fn warm<const GROUP: usize>(&self, group: &[(&str, u64)]) {
+        let mask = self.slots.len() - 1;
+        let mut home = [0u64; GROUP];
+        for (h, &(_, x)) in home.iter_mut().zip(group) {
+            *h = self.slots[x as usize & mask];
+        }
+        let mut touched = 0u64;
+        for (&slot, &(_, x)) in home.iter().zip(group) {
+            if slot != 0 && slot >> 32 == x >> 32 {
+                let end = self.ends[(slot as u32 - 1) as usize] as usize;
+                touched = touched.wrapping_add(u64::from(
+                    self.text
+                        .as_bytes()
+                        .get(end.wrapping_sub(1))
+                        .copied()
+                        .unwrap_or(0),
+                ));
+            }
+        }
+        std::hint::black_box(touched);
     }
 
     /// The symbol of each of `values` (`NONE` when not interned), into `out` in order: what
@@ -146,7 +150,6 @@ impl Interner {
             out.extend(values.map(|_| NONE));
             return;
         }
-        let mask = self.slots.len() - 1;
         let mut it = values.peekable();
         let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
         while it.peek().is_some() {
@@ -156,24 +159,7 @@ impl Interner {
                 group[g] = (v, hash_bytes(v.as_bytes()));
                 g += 1;
             }
-            let mut home = [0u64; GROUP];
-            for (h, &(_, x)) in home.iter_mut().zip(&group[..g]) {
-                *h = self.slots[x as usize & mask];
-            }
-            let mut touched = 0u64;
-            for (k, &slot) in home[..g].iter().enumerate() {
-                if slot != 0 && slot >> 32 == group[k].1 >> 32 {
-                    let end = self.ends[(slot as u32 - 1) as usize] as usize;
-                    touched = touched.wrapping_add(u64::from(
-                        self.text
-                            .as_bytes()
-                            .get(end.wrapping_sub(1))
-                            .copied()
-                            .unwrap_or(0),
-                    ));
-                }
-            }
-            std::hint::black_box(touched);
+            self.warm::<GROUP>(&group[..g]);
             for &(v, h) in &group[..g] {
                 out.push(self.get_hashed(v, h).unwrap_or(NONE));
             }
