@@ -43,10 +43,22 @@ pub struct SqliteStore {
 /// each run's time. Kept right by applying each committed unit's own inserts and matches, and
 /// dropped whole when another connection has committed anything (SQLite's `data_version`: a
 /// person resolving or force-matching from the CLI) or a unit fails.
-#[derive(Default)]
 struct OpenItems {
     data_version: Option<i64>,
     sides: KeptSides,
+    /// A side with more open items than this is not kept (read from the database each run,
+    /// as before): a book with a million open items must not stay in memory for good.
+    limit: usize,
+}
+
+impl Default for OpenItems {
+    fn default() -> Self {
+        OpenItems {
+            data_version: None,
+            sides: KeptSides::default(),
+            limit: 200_000,
+        }
+    }
 }
 
 /// Open items by (scope, side), by record id.
@@ -77,10 +89,24 @@ impl OpenItems {
                 side.remove(&id);
             }
         }
+        let limit = self.limit;
+        self.sides.retain(|_, side| side.len() <= limit);
     }
 }
 
 impl SqliteStore {
+    /// Keeps no book side with more than `limit` open items between units (tests).
+    #[cfg(test)]
+    pub(crate) fn keep_open_items_up_to(&mut self, limit: usize) {
+        self.open_items.limit = limit;
+    }
+
+    /// How many open items are kept between units, over all book sides (tests).
+    #[cfg(test)]
+    pub(crate) fn kept_open_items(&self) -> usize {
+        self.open_items.sides.values().map(BTreeMap::len).sum()
+    }
+
     /// Opens (creating when missing, readable by the service user only) and migrates.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -182,6 +208,7 @@ impl Store for SqliteStore {
         }
         let mut unit = SqliteUnit::new(&tx);
         unit.open_items = Some(&open_items.sides);
+        unit.keep_limit = open_items.limit;
         let done = work(&mut unit);
         let delta = std::mem::take(&mut unit.delta);
         drop(unit);
@@ -222,6 +249,8 @@ struct SqliteUnit<'t, 'c> {
     file_hashes: HashMap<i64, Arc<str>>,
     /// The open items kept from earlier units (a unit of work only, not a read).
     open_items: Option<&'t KeptSides>,
+    /// Sides with more open items than this are not kept ([`OpenItems::limit`]).
+    keep_limit: usize,
     delta: OpenItemsDelta,
 }
 
@@ -231,6 +260,7 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
             tx,
             file_hashes: HashMap::new(),
             open_items: None,
+            keep_limit: 0,
             delta: OpenItemsDelta::default(),
         }
     }
@@ -650,6 +680,10 @@ impl Unit for SqliteUnit<'_, '_> {
             params![scope, side.as_str()],
             side,
         )?;
+        if all.len() > self.keep_limit {
+            // Too many to keep: read from the database each time, as this unit sees it.
+            return Ok(all.into_iter().filter(|r| wanted(r)).collect());
+        }
         let out = all.iter().filter(|r| wanted(r)).cloned().collect();
         // As this unit sees it (its own inserts in, its own matches out): applied after the
         // commit together with what the unit does next.

@@ -742,3 +742,44 @@ fn sqlite_open_items_kept_between_units_agree_with_the_database() {
     assert_eq!(work.len(), 2, "{work:?}");
     assert_eq!(work, db);
 }
+
+#[test]
+fn sqlite_keeps_no_book_side_over_its_limit_and_still_reads_it_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
+    store.keep_open_items_up_to(2);
+    let (_, l, _) = seed(&mut store, "1");
+    assert_eq!(
+        open_ids(&mut store, Side::Ledger, "main"),
+        (vec![l], vec![l])
+    );
+    // The ledger item and the statement line (seeding read both sides).
+    assert_eq!(store.kept_open_items(), 2);
+    // Three open items: over the limit, so read from the database every time, and right.
+    let more = in_unit(&mut store, |u| {
+        let f = u.add_file(&new_file("ledger", "sha-m"))?;
+        u.add_records(
+            "main",
+            f,
+            &[
+                record(Side::Ledger, "m1", "1.00"),
+                record(Side::Ledger, "m2", "2.00"),
+            ],
+        )?;
+        Ok(u.open_records("main", Side::Ledger, None)?
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>())
+    })
+    .unwrap();
+    assert_eq!(more.len(), 3);
+    assert_eq!(
+        open_ids(&mut store, Side::Ledger, "main"),
+        (more.clone(), more)
+    );
+    assert_eq!(
+        store.kept_open_items(),
+        1,
+        "the ledger side is over the limit and not kept; the bank side still is"
+    );
+}
