@@ -69,7 +69,14 @@ type KeptSides = HashMap<(String, Side), BTreeMap<i64, StoredRecord>>;
 struct OpenItemsDelta {
     /// Sides read from the database in this unit (as this unit saw them).
     loaded: Vec<((String, Side), Vec<StoredRecord>)>,
+    /// Inserted records of sides that are kept or were read in this unit (no others: a
+    /// million-line ledger import is not copied for nothing).
     added: Vec<(String, StoredRecord)>,
+    /// Sides that received more inserts than are kept: dropped at the commit, and read from
+    /// the database for the rest of this unit.
+    overflowed: Vec<(String, Side)>,
+    /// How many of `added` each side has.
+    added_per_side: HashMap<(String, Side), usize>,
     matched: Vec<i64>,
 }
 
@@ -88,6 +95,9 @@ impl OpenItems {
             for side in self.sides.values_mut() {
                 side.remove(&id);
             }
+        }
+        for key in &delta.overflowed {
+            self.sides.remove(key);
         }
         let limit = self.limit;
         self.sides.retain(|_, side| side.len() <= limit);
@@ -277,6 +287,39 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         let h: Arc<str> = Arc::from(h);
         self.file_hashes.insert(file_id, h.clone());
         Ok(h)
+    }
+
+    /// Notes a record just inserted, for the open items kept between units: only for a side
+    /// that is kept or was read in this unit, and only up to the limit (past it the side is
+    /// given up: dropped at the commit, read from the database until then).
+    fn keep_added(&mut self, scope: &str, r: &Record, file_hash: &Arc<str>) {
+        let Some(kept) = self.open_items else {
+            return;
+        };
+        let key = (scope.to_owned(), r.side);
+        let tracked = kept.contains_key(&key) || self.delta.loaded.iter().any(|(k, _)| *k == key);
+        if !tracked || self.delta.overflowed.contains(&key) {
+            return;
+        }
+        let count = self.delta.added_per_side.entry(key.clone()).or_insert(0);
+        *count += 1;
+        if *count > self.keep_limit {
+            self.delta
+                .added
+                .retain(|(s, a)| !(*s == key.0 && a.record.side == key.1));
+            self.delta.loaded.retain(|(k, _)| *k != key);
+            self.delta.overflowed.push(key);
+            return;
+        }
+        let mut record = r.clone();
+        record.source.file = file_hash.clone();
+        self.delta.added.push((
+            key.0,
+            StoredRecord {
+                id: self.tx.last_insert_rowid(),
+                record,
+            },
+        ));
     }
 
     /// Records selected by a `WHERE` clause over `records`, in arrival order.
@@ -621,17 +664,7 @@ impl Unit for SqliteUnit<'_, '_> {
                 .map_err(map_err)?;
             if n == 1 {
                 added.inserted += 1;
-                if self.open_items.is_some() {
-                    let mut kept = r.clone();
-                    kept.source.file = file_hash.clone();
-                    self.delta.added.push((
-                        scope.to_owned(),
-                        StoredRecord {
-                            id: self.tx.last_insert_rowid(),
-                            record: kept,
-                        },
-                    ));
-                }
+                self.keep_added(scope, r, &file_hash);
             } else {
                 added.known += 1;
             }
@@ -655,6 +688,13 @@ impl Unit for SqliteUnit<'_, '_> {
         let wanted =
             |r: &StoredRecord| account.is_none_or(|a| r.record.account.as_deref() == Some(a));
         let key = (scope.to_owned(), side);
+        if self.delta.overflowed.contains(&key) {
+            return self.select_records(
+                "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
+                params![scope, side.as_str(), account],
+                side,
+            );
+        }
         // Read from the database earlier in this unit, else as last committed; then what this
         // unit has changed since.
         let base: Option<BTreeMap<i64, &StoredRecord>> =

@@ -782,4 +782,27 @@ fn sqlite_keeps_no_book_side_over_its_limit_and_still_reads_it_right() {
         1,
         "the ledger side is over the limit and not kept; the bank side still is"
     );
+
+    // A kept side (one item) that gets more inserts in one unit than are kept: given up at
+    // once, read from the database for the rest of the unit, not kept after it.
+    in_unit(&mut store, |u| {
+        let f = u.add_file(&new_file("other", "sha-o"))?;
+        u.add_records("other", f, &[record(Side::Ledger, "o0", "1.00")])
+    })
+    .unwrap();
+    assert_eq!(open_ids(&mut store, Side::Ledger, "other").0.len(), 1);
+    assert_eq!(store.kept_open_items(), 2);
+    let seen = in_unit(&mut store, |u| {
+        let f = u.add_file(&new_file("other", "sha-p"))?;
+        let three: Vec<Record> = (1..=3)
+            .map(|k| record(Side::Ledger, &format!("o{k}"), "1.00"))
+            .collect();
+        u.add_records("other", f, &three)?;
+        Ok(u.open_records("other", Side::Ledger, None)?.len())
+    })
+    .unwrap();
+    assert_eq!(seen, 4);
+    assert_eq!(store.kept_open_items(), 1, "only the bank side is kept");
+    let (work, db) = open_ids(&mut store, Side::Ledger, "other");
+    assert_eq!((work.len(), work), (4, db));
 }
