@@ -170,6 +170,27 @@ mod tests {
     }
 
     #[test]
+    fn files_of_two_folders_seen_in_one_scan_interleave_as_they_were_written() {
+        // The scanner lists every folder with one scan time and sorts what settled in all of
+        // them: a ledger and the statement written after it come in that order, whatever the
+        // folder.
+        let (mut ledgers, mut bank) = (Settler::default(), Settler::default());
+        let t0 = Instant::now();
+        let scan = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let settle = Duration::from_secs(1);
+        let l = [seen("l1.csv", 1, 10), seen("l2.csv", 1, 12)];
+        let b = [seen("s1.csv", 1, 11), seen("s2.csv", 1, 13)];
+        ledgers.observe(&l, t0, scan, settle);
+        bank.observe(&b, t0, scan, settle);
+        let later = t0 + Duration::from_secs(2);
+        let mut due: Vec<Ready> = ledgers.observe(&l, later, scan, settle);
+        due.extend(bank.observe(&b, later, scan, settle));
+        due.sort();
+        let names: Vec<&str> = due.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["l1.csv", "s1.csv", "l2.csv", "s2.csv"]);
+    }
+
+    #[test]
     fn a_touched_file_of_the_same_size_is_not_ready() {
         let mut s = Settler::default();
         let t0 = Instant::now();

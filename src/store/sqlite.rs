@@ -678,23 +678,20 @@ impl Unit for SqliteUnit<'_, '_> {
         side: Side,
         account: Option<&str>,
     ) -> Result<Vec<StoredRecord>> {
-        let Some(kept) = self.open_items else {
-            return self.select_records(
-                "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
-                params![scope, side.as_str(), account],
-                side,
-            );
+        let key = (scope.to_owned(), side);
+        // A read (not a unit of work), or a side given up in this unit: the database.
+        let kept = match self.open_items {
+            Some(kept) if !self.delta.overflowed.contains(&key) => kept,
+            _ => {
+                return self.select_records(
+                    "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
+                    params![scope, side.as_str(), account],
+                    side,
+                );
+            }
         };
         let wanted =
             |r: &StoredRecord| account.is_none_or(|a| r.record.account.as_deref() == Some(a));
-        let key = (scope.to_owned(), side);
-        if self.delta.overflowed.contains(&key) {
-            return self.select_records(
-                "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
-                params![scope, side.as_str(), account],
-                side,
-            );
-        }
         // Read from the database earlier in this unit, else as last committed; then what this
         // unit has changed since.
         let base: Option<BTreeMap<i64, &StoredRecord>> =

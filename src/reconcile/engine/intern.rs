@@ -24,6 +24,29 @@ pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     x ^ (x >> 33)
 }
 
+/// How many lookups a batch issues together (see [`Interner::intern_batch`]).
+const GROUP: usize = 16;
+
+/// Runs `each` over `values` in groups of up to [`GROUP`], each value with its hash: the
+/// batch lookups first touch what a whole group will read, then probe.
+fn in_hashed_groups<'v, E>(
+    values: impl Iterator<Item = &'v str>,
+    mut each: impl FnMut(&[(&'v str, u64)]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut it = values.peekable();
+    let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
+    while it.peek().is_some() {
+        let mut g = 0;
+        while g < GROUP {
+            let Some(v) = it.next() else { break };
+            group[g] = (v, hash_bytes(v.as_bytes()));
+            g += 1;
+        }
+        each(&group[..g])?;
+    }
+    Ok(())
+}
+
 /// The arena outgrew `u32` offsets (more than 4 GiB of distinct text in one column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ArenaFull;
@@ -89,36 +112,26 @@ impl Interner {
         values: impl ExactSizeIterator<Item = &'v str> + Clone,
         out: &mut Vec<u32>,
     ) -> Result<(), ArenaFull> {
-        const GROUP: usize = 16;
         out.clear();
         let n = values.len();
         // Grow once for the worst case (all new), so the table does not move mid-batch.
         if (self.ends.len() + n) * 4 > self.slots.len() * 3 {
             self.grow_for(self.ends.len() + n);
         }
-        let mut it = values;
-        let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
-        let mut done = 0;
-        while done < n {
-            let g = (n - done).min(GROUP);
-            for e in group.iter_mut().take(g) {
-                let v = it.next().unwrap_or("");
-                *e = (v, hash_bytes(v.as_bytes()));
-            }
-            self.warm::<GROUP>(&group[..g]);
-            for &(v, h) in &group[..g] {
+        in_hashed_groups(values, |group| {
+            self.warm(group);
+            for &(v, h) in group {
                 out.push(self.intern_hashed(v, h)?);
             }
-            done += g;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Touches what looking up each of `group` (values with their hashes) will read, all
     /// loads in flight at once, so the lookups that follow find them in cache: stage 1 the
     /// home slot of each value, stage 2 where its candidate symbol ends in the arena, stage 3
     /// folded in, that symbol's last byte (its text is what the probe compares).
-    fn warm<const GROUP: usize>(&self, group: &[(&str, u64)]) {
+    fn warm(&self, group: &[(&str, u64)]) {
         let mask = self.slots.len() - 1;
         let mut home = [0u64; GROUP];
         for (h, &(_, x)) in home.iter_mut().zip(group) {
@@ -144,26 +157,18 @@ impl Interner {
     /// [`Interner::get`] gives, with the cache misses of a group of lookups overlapped as in
     /// [`Interner::intern_batch`].
     pub fn get_batch<'v>(&self, values: impl Iterator<Item = &'v str>, out: &mut Vec<u32>) {
-        const GROUP: usize = 16;
         out.clear();
         if self.slots.is_empty() {
             out.extend(values.map(|_| NONE));
             return;
         }
-        let mut it = values.peekable();
-        let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
-        while it.peek().is_some() {
-            let mut g = 0;
-            while g < GROUP {
-                let Some(v) = it.next() else { break };
-                group[g] = (v, hash_bytes(v.as_bytes()));
-                g += 1;
-            }
-            self.warm::<GROUP>(&group[..g]);
-            for &(v, h) in &group[..g] {
+        let _ = in_hashed_groups(values, |group| {
+            self.warm(group);
+            for &(v, h) in group {
                 out.push(self.get_hashed(v, h).unwrap_or(NONE));
             }
-        }
+            Ok::<(), std::convert::Infallible>(())
+        });
     }
 
     #[inline]
@@ -330,7 +335,6 @@ impl Parted {
             let mut codes = Vec::with_capacity(mine);
             // A group of values at a time: their home slots loaded first, all in flight
             // together, then interned (see `Interner::intern_batch`).
-            const GROUP: usize = 16;
             let mut group = [(0usize, 0u64); GROUP];
             let mut g = 0;
             let mut flush = |group: &[(usize, u64)], parts: &mut Vec<(usize, Interner)>| {
@@ -398,28 +402,19 @@ impl Parted {
 
 impl Lookup for Parted {
     fn get_batch<'v>(&self, values: impl Iterator<Item = &'v str>, out: &mut Vec<u32>) {
-        const GROUP: usize = 16;
         out.clear();
-        let mut it = values.peekable();
-        let mut group: [(&str, u64); GROUP] = [("", 0); GROUP];
-        while it.peek().is_some() {
-            let mut g = 0;
-            while g < GROUP {
-                let Some(v) = it.next() else { break };
-                group[g] = (v, hash_bytes(v.as_bytes()));
-                g += 1;
-            }
+        let _ = in_hashed_groups(values, |group| {
             // The home slots of the group first, loads in flight together (see
             // `Interner::intern_batch`).
             let mut touched = 0u64;
-            for &(_, h) in &group[..g] {
+            for &(_, h) in group {
                 let part = &self.parts[part_of(h)];
                 if !part.slots.is_empty() {
                     touched = touched.wrapping_add(part.slots[h as usize & (part.slots.len() - 1)]);
                 }
             }
             std::hint::black_box(touched);
-            for &(v, h) in &group[..g] {
+            for &(v, h) in group {
                 let p = part_of(h);
                 let part = &self.parts[p];
                 let code = if part.slots.is_empty() {
@@ -430,7 +425,8 @@ impl Lookup for Parted {
                 };
                 out.push(code);
             }
-        }
+            Ok::<(), std::convert::Infallible>(())
+        });
     }
 
     fn space(&self) -> usize {
