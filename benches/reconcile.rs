@@ -6,7 +6,9 @@
 //! markdown table: median wall time, median peak RSS, precision, recall. With
 //! `CLERK_BENCH_OTHERS=duckdb,polars,pandas` the Python matchers run too, from the venv
 //! `CLERK_BENCH_VENV` (default `/tmp/clerk-bench-venv`). `CLERK_BENCH_RUNS` counted runs
-//! (default 3) follow one warm-up, as in `bench.py`.
+//! (default 3) follow one warm-up, as in `bench.py`. `clerk-bench-floor` runs too: the first
+//! pass alone as a bare hash join written for these files, a lower bound for any matcher on
+//! the machine (its recall is below 1.0 by design).
 //!
 //! Without the shared benchmark folder (`../shared/bench` beside the repository, or
 //! `CLERK_BENCH_SHARED`) or its Python, it says so and exits 0: CI machines need not have it.
@@ -117,6 +119,7 @@ fn main() {
     };
     let work = PathBuf::from(env_or("CLERK_BENCH_WORK", "/tmp/clerk-bench"));
     let clerk = env!("CARGO_BIN_EXE_clerk-bench").to_owned();
+    let floor = env!("CARGO_BIN_EXE_clerk-bench-floor").to_owned();
 
     let mut rows = Vec::new();
     for &n in &sizes {
@@ -141,7 +144,11 @@ fn main() {
             data.join("statement.csv").display().to_string(),
             data.join("truth.csv").display().to_string(),
         );
-        let mut tools: Vec<(String, Vec<String>)> = vec![("clerk".into(), vec![clerk.clone()])];
+        let mut tools: Vec<(String, Vec<String>)> = vec![
+            ("clerk".into(), vec![clerk.clone()]),
+            // A lower bound, not a matcher: the first pass only, as a bare hash join.
+            ("floor (reference pass only)".into(), vec![floor.clone()]),
+        ];
         for o in &others {
             tools.push((
                 o.clone(),
@@ -152,7 +159,8 @@ fn main() {
             ));
         }
         for (tool, base) in tools {
-            let out = work.join(format!("out/{tool}-n{n}.csv"));
+            let name = tool.split(' ').next().unwrap_or("tool");
+            let out = work.join(format!("out/{name}-n{n}.csv"));
             let _ = std::fs::create_dir_all(out.parent().expect("a folder"));
             let mut cmd = base.clone();
             cmd.extend([ledger.clone(), statement.clone(), out.display().to_string()]);
