@@ -80,14 +80,18 @@ pub(crate) fn non_negative_decimal(
         toml::Value::Integer(i) => Some(rust_decimal::Decimal::from(*i)),
         _ => None,
     };
-    parsed.filter(|d| !d.is_sign_negative()).ok_or_else(|| {
-        loc.error(
+    match parsed {
+        Some(d) if !crate::model::within_magnitude(d) => {
+            Err(loc.error(key, crate::model::beyond_magnitude(d)))
+        }
+        Some(d) if !d.is_sign_negative() => Ok(d),
+        _ => Err(loc.error(
             key,
             format!(
                 "expected a non-negative decimal in quotes (e.g. \"0.01\") or a whole number, found {v}"
             ),
-        )
-    })
+        )),
+    }
 }
 
 pub fn resolve(root: &Path, path: &str) -> PathBuf {
@@ -112,5 +116,30 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("3w").is_err());
+    }
+
+    #[test]
+    fn tolerances_are_non_negative_and_within_what_clerk_computes_with() {
+        let text = "price_tolerance = \"0.05\"\n";
+        let loc = Locator::new(Path::new("jobs/ap.toml"), text);
+        let value = |s: &str| toml::Value::String(s.into());
+        let ok = non_negative_decimal(&loc, "payables.price_tolerance", &value("0.05"));
+        assert_eq!(ok.unwrap().to_string(), "0.05");
+        assert_eq!(
+            non_negative_decimal(&loc, "k", &toml::Value::Integer(3)).unwrap(),
+            rust_decimal::Decimal::from(3)
+        );
+        let e = non_negative_decimal(&loc, "k", &value("-1")).unwrap_err();
+        assert!(
+            e.to_string().contains("expected a non-negative decimal"),
+            "{e}"
+        );
+        let e = non_negative_decimal(&loc, "k", &value("1e30")).unwrap_err();
+        assert!(
+            e.to_string().contains("expected a non-negative decimal"),
+            "{e}"
+        );
+        let e = non_negative_decimal(&loc, "k", &value("10000000000000000000")).unwrap_err();
+        assert!(e.to_string().contains("is too large"), "{e}");
     }
 }

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::model::{beyond_magnitude, within_magnitude};
+
 /// Most digits read into the `i128` mantissa; `Decimal` itself then refuses anything beyond
 /// its 96-bit mantissa or 28 decimal places.
 const MAX_DIGITS: u32 = 30;
@@ -52,16 +54,20 @@ impl AmountStyle {
 
     /// Parses an amount written as text. `Ok(None)` for an empty (or blank) field.
     pub(crate) fn parse(&self, text: &str) -> Result<Option<Decimal>, String> {
-        if let Some(d) = self.fast(text.as_bytes()) {
-            return Ok(Some(d));
+        let read = match self.fast(text.as_bytes()) {
+            Some(d) => Some(d),
+            None => self.general(text).map_err(|why| {
+                let mut m = format!("{}, found {:?}", self.expected(), text);
+                if !why.is_empty() {
+                    let _ = write!(m, " ({why})");
+                }
+                m
+            })?,
+        };
+        match read {
+            Some(d) if !within_magnitude(d) => Err(beyond_magnitude(d)),
+            read => Ok(read),
         }
-        self.general(text).map_err(|why| {
-            let mut m = format!("{}, found {:?}", self.expected(), text);
-            if !why.is_empty() {
-                let _ = write!(m, " ({why})");
-            }
-            m
-        })
     }
 
     /// The common case, `-1234.56`: optional minus, digits, at most one decimal mark.
@@ -260,6 +266,9 @@ pub(crate) fn from_float(f: f64, minor_units: u32) -> Result<Decimal, String> {
     let d = AmountStyle::default()
         .fast(buf.as_bytes())
         .ok_or_else(|| format!("the number {f} is too large for an amount"))?;
+    if !within_magnitude(d) {
+        return Err(beyond_magnitude(d));
+    }
     Ok(round_half_away(d, minor_units))
 }
 
@@ -335,10 +344,7 @@ mod tests {
             ("12.00 EUR-", "-12.00"),
             (".50", "0.50"),
             ("5.", "5"),
-            (
-                "1234567890123456789012345678",
-                "1234567890123456789012345678",
-            ),
+            ("999999999999999999.99", "999999999999999999.99"),
             (
                 "0.1234567890123456789012345678",
                 "0.1234567890123456789012345678",
@@ -444,6 +450,31 @@ mod tests {
         );
         let e = AmountStyle::new(',', Some('.')).parse("x").unwrap_err();
         assert!(e.starts_with("expected an amount such as 1234,56 or (1.234,56)"));
+    }
+
+    #[test]
+    fn amounts_of_more_than_18_integer_digits_are_refused() {
+        let style = AmountStyle::new('.', Some(','));
+        // Both paths: the plain fast one and the general one (grouping, parentheses).
+        for text in [
+            "1000000000000000000",
+            "-1000000000000000000.00",
+            "(1,000,000,000,000,000,000.00)",
+        ] {
+            let e = style.parse(text).unwrap_err();
+            assert!(
+                e.contains("is too large") && e.contains("at most 18 digits"),
+                "{text}: {e}"
+            );
+        }
+        let most = style.parse("999,999,999,999,999,999.99").unwrap().unwrap();
+        assert_eq!(most, dec("999999999999999999.99"));
+        assert!(
+            from_float(1e18, 2)
+                .unwrap_err()
+                .contains("at most 18 digits")
+        );
+        assert!(from_float(9.99e17, 2).is_ok());
     }
 
     #[test]

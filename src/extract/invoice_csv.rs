@@ -14,7 +14,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use super::rows::{CellStyle, Wanted, read_table};
 use super::{ExtractError, Input, Problem};
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
-use crate::model::{Currency, Source};
+use crate::model::{Currency, MAX_INTEGER_DIGITS, Source, within_magnitude};
 
 /// The fields of an invoice file: (key, required).
 pub const INVOICE_FIELDS: &[(&str, bool)] = &[
@@ -93,8 +93,20 @@ pub fn invoices(
             return None;
         }
         let (quantity, unit_price) = (quantity?, unit_price?);
-        let computed = (quantity * unit_price)
-            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+        // Each is within the magnitude clerk reads; their product need not be.
+        let Some(computed) = quantity
+            .checked_mul(unit_price)
+            .filter(|n| within_magnitude(*n))
+            .map(|n| n.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero))
+        else {
+            r.refuse(
+                "quantity",
+                format!(
+                    "{quantity} × {unit_price} is too large: a line's net amount may have at most {MAX_INTEGER_DIGITS} digits before the decimal point"
+                ),
+            );
+            return None;
+        };
         // A line's net amount is quantity times price, rounded to the cent: a row that says
         // otherwise was keyed or exported wrongly, and staff must see which.
         if let Some(net) = stated_net
@@ -340,5 +352,27 @@ mod tests {
             e.contains("column \"net_amount\": expected 3 × 0.333 = 1.00, found 1.01"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn numbers_beyond_what_clerk_computes_with_are_refused_not_a_panic() {
+        // Decimal's own maximum as a quantity: `*` would panic on it.
+        let text = format!(
+            "{HEADER}             INV-1,2026-11-20,ACME GmbH,,EUR,PO-1,1,79228162514264337593543950335,2,19,
+             INV-2,2026-11-20,ACME GmbH,,EUR,PO-1,1,999999999999,999999999999,19,
+             INV-3,2026-11-20,ACME GmbH,,EUR,PO-1,1,1,10.00,19,
+"
+        );
+        let e = read(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2, column \"quantity\": 79228162514264337593543950335 is too large"),
+            "{e}"
+        );
+        // Each factor is readable, the product is not.
+        assert!(
+            e.contains("line 3, column \"quantity\": 999999999999 × 999999999999 is too large"),
+            "{e}"
+        );
+        assert!(!e.contains("line 4"), "{e}");
     }
 }

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::spec::{FIELDS, Field, Layout, Money};
 use super::{ExtractError, MAX_PROBLEMS, Problem, Skipped, amount, date};
-use crate::model::{Currency, Record, Source};
+use crate::model::{Currency, Record, Source, beyond_magnitude, within_magnitude};
 
 /// A cell as the formats deliver it. CSV gives only `Text` and `Empty`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -466,7 +466,14 @@ fn amount_of(c: Cell<'_>, l: &Layout, minor_units: u32) -> Result<Option<Decimal
         Cell::Empty => Ok(None),
         Cell::Text(s) => l.amounts.parse(s),
         Cell::Float(f) => amount::from_float(f, minor_units).map(Some),
-        Cell::Int(i) => Ok(Some(Decimal::from(i))),
+        Cell::Int(i) => {
+            let d = Decimal::from(i);
+            if within_magnitude(d) {
+                Ok(Some(d))
+            } else {
+                Err(beyond_magnitude(d))
+            }
+        }
         Cell::Bool(b) => Err(format!(
             "expected an amount, found {}",
             if b { "TRUE" } else { "FALSE" }
@@ -681,6 +688,25 @@ mod tests {
             text.contains("column \"ID\": cell A14: the id is empty"),
             "{text}"
         );
+
+        // Integer and float cells beyond what clerk computes with.
+        for (row, amount) in [(15, Cell::Int(i64::MAX)), (16, Cell::Float(1e19))] {
+            let mut col = Collector::new(&l, Arc::from("h"));
+            col.set_sheet("Sheet1", at);
+            let c = cells(&[
+                (Field::Id, Cell::Text("X")),
+                (Field::ValueDate, Cell::Text("2025-01-31")),
+                (Field::Amount, amount),
+                (Field::Currency, Cell::Text("EUR")),
+            ]);
+            col.row(row, &c, false, no_scan);
+            let text = col.finish("book.xlsx").unwrap_err().to_string();
+            assert!(
+                text.contains(&format!("row {row}, column \"Amount\": cell C{row}: "))
+                    && text.contains("is too large"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::csv::{csv_reader, delimiter_name, line_of, too_big};
 use super::date::DateFormats;
 use super::text::{self, TextEncoding};
 use super::{ExtractError, Input, MAX_PROBLEMS, Problem};
+use crate::model::{beyond_magnitude, within_magnitude};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -168,7 +169,11 @@ impl RowCells<'_> {
 
     pub fn decimal(&mut self, key: &str, style: &CellStyle) -> Option<Decimal> {
         let t = match self.value(key)? {
-            Value::Number(d) => return Some(d),
+            Value::Number(d) if within_magnitude(d) => return Some(d),
+            Value::Number(d) => {
+                self.problem(key, beyond_magnitude(d));
+                return None;
+            }
             Value::Date(d) => {
                 self.problem(key, format!("expected a number, found the date {d}"));
                 return None;
@@ -611,6 +616,9 @@ mod tests {
         let date = XFormat::new().set_num_format("yyyy-mm-dd");
         s.write_datetime_with_format(4, 2, ExcelDateTime::from_ymd(2026, 11, 26).unwrap(), &date)
             .unwrap();
+        // A typed number beyond what clerk computes with.
+        s.write_string(5, 0, "US5949181045").unwrap();
+        s.write_number(5, 1, 1e20).unwrap();
         let bytes = wb.save_to_buffer().unwrap();
         let input = Input {
             name: "holdings.xlsx",
@@ -618,7 +626,7 @@ mod tests {
             file_hash: Arc::from("h"),
         };
         let rows = read_table(&input, &wanted()).unwrap();
-        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.len(), 3);
         // A decimal-comma job still reads a typed 12.4 as 12.4.
         let style = CellStyle::new(',', Some('.'), &[]).unwrap();
         let mut got = Vec::new();
@@ -651,6 +659,10 @@ mod tests {
         );
         assert!(
             err.contains("row 5, column \"Price\": expected a number, found the date 2026-11-26"),
+            "{err}"
+        );
+        assert!(
+            err.contains("row 6, column \"Qty\": 100000000000000000000 is too large"),
             "{err}"
         );
     }

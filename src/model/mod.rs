@@ -507,6 +507,29 @@ pub struct Break {
     pub source: Option<String>,
 }
 
+/// Digits an amount, quantity or price read from a file may have before the decimal point.
+///
+/// `Decimal` holds 28 or 29 digits, and `+`, `-`, `*` panic beyond that. Capping what comes
+/// in at 18 (a quintillion: more than any real amount in any currency) keeps the arithmetic
+/// downstream (sums over a file, differences, VAT at a rate) far from the edge; a product of
+/// two such values (quantity × price) is still checked where it is made.
+pub const MAX_INTEGER_DIGITS: u32 = 18;
+
+/// 10^18: the first magnitude beyond [`MAX_INTEGER_DIGITS`].
+const MAGNITUDE_LIMIT: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, false, 0);
+
+/// Whether a number read from a file is within what clerk computes with.
+pub fn within_magnitude(d: Decimal) -> bool {
+    d.abs() < MAGNITUDE_LIMIT
+}
+
+/// The words for a number beyond [`MAX_INTEGER_DIGITS`].
+pub fn beyond_magnitude(d: Decimal) -> String {
+    format!(
+        "{d} is too large: clerk reads amounts, quantities and prices of at most {MAX_INTEGER_DIGITS} digits before the decimal point"
+    )
+}
+
 /// Straight-through-processing rate: of the records clerk decided on (matched, or made a
 /// break), the share it matched with no human touch. `None` before any decision.
 pub fn stp_rate(auto_matched: u64, breaks_opened: u64) -> Option<f64> {
@@ -522,6 +545,18 @@ pub fn error_rate(auto_matched: u64, breaks_opened: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_magnitude_limit_is_ten_to_the_eighteenth() {
+        let just_below = Decimal::from_str("999999999999999999.99").unwrap();
+        assert!(within_magnitude(just_below));
+        assert!(within_magnitude(-just_below));
+        let limit = Decimal::from_str("1000000000000000000").unwrap();
+        assert_eq!(MAGNITUDE_LIMIT, limit);
+        assert!(!within_magnitude(limit));
+        assert!(!within_magnitude(-limit));
+        assert!(beyond_magnitude(limit).contains("at most 18 digits"));
+    }
 
     #[test]
     fn currency_parses_case_insensitively_and_rejects_junk() {

@@ -532,9 +532,12 @@ fn check_invoice(
             continue;
         };
         let price_gap = price - order.unit_price;
-        let allowed = rules
-            .price_tolerance_abs
-            .max(rules.price_tolerance_rel * order.unit_price.abs());
+        // A share beyond Decimal's range allows any price.
+        let relative = rules
+            .price_tolerance_rel
+            .checked_mul(order.unit_price.abs())
+            .unwrap_or(Decimal::MAX);
+        let allowed = rules.price_tolerance_abs.max(relative);
         if price_gap.abs() > allowed {
             at(
                 BreakReason::PriceDifference,

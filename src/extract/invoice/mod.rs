@@ -542,7 +542,10 @@ pub(crate) fn parse_decimal(s: &str) -> Result<Decimal, &'static str> {
     if negative {
         mantissa = -mantissa;
     }
-    Decimal::try_from_i128_with_scale(mantissa, frac.len() as u32).map_err(|_| ": too large")
+    Decimal::try_from_i128_with_scale(mantissa, frac.len() as u32)
+        .ok()
+        .filter(|d| crate::model::within_magnitude(*d))
+        .ok_or(": too large (at most 18 digits before the decimal point)")
 }
 
 /// `2024-03-31`, optionally followed by an XML Schema time zone (`Z`, `+01:00`).

@@ -246,7 +246,7 @@ fn price(p: &Element) -> Result<Option<Price>, Problem> {
             )
         })?;
         return Ok(Some(Price {
-            value,
+            value: super::value::within_magnitude(rate, value)?,
             currency: None,
             percentage: true,
         }));

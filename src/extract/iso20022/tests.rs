@@ -1069,6 +1069,14 @@ fn bad_input_is_refused_with_line_and_element() {
             "expected an amount such as 1234.56 in <Amt>, found \"1.000,00\"",
         ),
         (
+            "amount beyond what clerk computes with",
+            good.replace(">100.00<", ">1000000000000000000.00<")
+                .into_bytes(),
+            Some(10),
+            Some("Document/BkToCstmrStmt/Stmt/Ntry/Amt"),
+            "<Amt>: 1000000000000000000.00 is too large",
+        ),
+        (
             "bad date",
             good.replace("2024-03-29", "29.03.2024").into_bytes(),
             Some(15),

@@ -96,12 +96,24 @@ pub(super) fn money(at: &Element) -> Result<(Decimal, Currency), Problem> {
             ),
         )
     })?;
-    Ok((amount, currency))
+    Ok((within_magnitude(at, amount)?, currency))
+}
+
+/// The number itself when clerk can compute with it (see [`crate::model::MAX_INTEGER_DIGITS`]).
+pub(super) fn within_magnitude(at: &Element, d: Decimal) -> Result<Decimal, Problem> {
+    if crate::model::within_magnitude(d) {
+        Ok(d)
+    } else {
+        Err(problem(
+            at,
+            format!("<{}>: {}", at.name, crate::model::beyond_magnitude(d)),
+        ))
+    }
 }
 
 /// A quantity (`Unit`, `FaceAmt`, `AmtsdVal`): a plain non-negative decimal.
 pub(super) fn quantity(at: &Element) -> Result<Decimal, Problem> {
-    decimal(&at.text, false).ok_or_else(|| {
+    let q = decimal(&at.text, false).ok_or_else(|| {
         problem(
             at,
             format!(
@@ -110,7 +122,8 @@ pub(super) fn quantity(at: &Element) -> Result<Decimal, Problem> {
                 at.text.trim()
             ),
         )
-    })
+    })?;
+    within_magnitude(at, q)
 }
 
 /// `CdtDbtInd`: `true` for a credit (`CRDT`), `false` for a debit (`DBIT`).

@@ -161,7 +161,15 @@ pub(super) fn amount(s: &str) -> Result<Decimal, String> {
     for &c in int.iter().chain(frac) {
         m = m * 10 + i128::from(c - b'0');
     }
-    Decimal::try_from_i128_with_scale(m, frac.len() as u32).map_err(|_| bad())
+    let d = Decimal::try_from_i128_with_scale(m, frac.len() as u32).map_err(|_| bad())?;
+    if !crate::model::within_magnitude(d) {
+        return Err(format!(
+            "amount {}: {}",
+            quoted(s),
+            crate::model::beyond_magnitude(d)
+        ));
+    }
+    Ok(d)
 }
 
 /// The end of the digits-and-decimal-mark run that starts an amount.
@@ -249,6 +257,10 @@ mod tests {
             assert!(amount(s).is_err(), "{s:?} should be refused");
         }
         assert!(amount("12345678901234567890123456789,0").is_err());
+        // Fits Decimal, but not what clerk computes with.
+        let e = amount("1000000000000000000,00").unwrap_err();
+        assert!(e.contains("at most 18 digits"), "{e}");
+        assert!(amount("999999999999999999,99").is_ok());
     }
 
     #[test]
