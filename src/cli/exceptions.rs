@@ -128,8 +128,20 @@ pub fn list(config_path: &Path, a: &ListArgs<'_>) -> anyhow::Result<ExitCode> {
         outln!("no exceptions match");
         return Ok(ExitCode::SUCCESS);
     }
+    // Columns as wide as their longest value, so a long owner address does not push the
+    // details of one row out of line with the others.
+    let width = |header: &str, value: &dyn Fn(&ExceptionLine) -> usize| {
+        lines.iter().map(value).max().unwrap_or(0).max(header.len())
+    };
+    let w_job = width("job", &|l| l.job.chars().count());
+    let w_reason = width("reason", &|l| l.reason.chars().count());
+    let w_status = width("status", &|l| l.status.chars().count());
+    let w_amount = width("amount", &|l| l.amount.as_deref().map_or(0, str::len));
+    let w_owner = width("owner", &|l| {
+        l.owner.as_deref().map_or(0, |o| o.chars().count())
+    });
     outln!(
-        "{:>6} {:<20} {:<22} {:<13} {:>4} {:>16} {:<4} {:<16} detail",
+        "{:>6} {:<w_job$} {:<w_reason$} {:<w_status$} {:>4} {:>w_amount$} {:<4} {:<w_owner$} detail",
         "id",
         "job",
         "reason",
@@ -141,7 +153,7 @@ pub fn list(config_path: &Path, a: &ListArgs<'_>) -> anyhow::Result<ExitCode> {
     );
     for l in &lines {
         outln!(
-            "{:>6} {:<20} {:<22} {:<13} {:>4} {:>16} {:<4} {:<16} {}{}",
+            "{:>6} {:<w_job$} {:<w_reason$} {:<w_status$} {:>4} {:>w_amount$} {:<4} {:<w_owner$} {}{}",
             l.id,
             l.job,
             l.reason,

@@ -335,3 +335,30 @@ fn explain_says_which_pass_matched_a_record_and_why_another_is_open() {
         .unwrap();
     assert_eq!((rule.as_str(), score), ("batch", 1.0));
 }
+
+#[test]
+fn the_exception_list_keeps_its_columns_in_line() {
+    let i = Install::new();
+    let o = i.clerk(&[
+        "job",
+        "run",
+        "bank-reconciliation",
+        fixture("gen_cash/statement.csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = i.clerk(&["exceptions"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let detail = header.find("detail").unwrap();
+    let owner = header.find("owner").unwrap();
+    let mut rows = 0;
+    for row in lines {
+        // Every row's owner and detail start under their headers, whatever their lengths.
+        assert_eq!(row.find("cash-ops@"), Some(owner), "{header}\n{row}");
+        assert_eq!(row.find("bank line"), Some(detail), "{header}\n{row}");
+        rows += 1;
+    }
+    assert!(rows > 10, "{text}");
+}
