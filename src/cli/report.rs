@@ -196,8 +196,9 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     outln!();
-    outln!("latest runs:");
     let tz = config.settings.timezone;
+    // Times in the daemon's zone, named, so nobody reads them as the server's UTC.
+    outln!("latest runs ({tz}):");
     for r in &runs {
         outln!(
             "  #{:<6} {} {:<22} {:<9} {:<9} {}{}",
