@@ -81,10 +81,9 @@ pub(crate) fn non_negative_decimal(
         _ => None,
     };
     match parsed {
-        Some(d) if !crate::model::within_magnitude(d) => {
-            Err(loc.error(key, crate::model::beyond_magnitude(d)))
+        Some(d) if !d.is_sign_negative() => {
+            crate::model::checked_magnitude(d).map_err(|m| loc.error(key, m))
         }
-        Some(d) if !d.is_sign_negative() => Ok(d),
         _ => Err(loc.error(
             key,
             format!(

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::model::{beyond_magnitude, within_magnitude};
+use crate::model::checked_magnitude;
 
 /// Most digits read into the `i128` mantissa; `Decimal` itself then refuses anything beyond
 /// its 96-bit mantissa or 28 decimal places.
@@ -64,10 +64,7 @@ impl AmountStyle {
                 m
             })?,
         };
-        match read {
-            Some(d) if !within_magnitude(d) => Err(beyond_magnitude(d)),
-            read => Ok(read),
-        }
+        read.map(checked_magnitude).transpose()
     }
 
     /// The common case, `-1234.56`: optional minus, digits, at most one decimal mark.
@@ -266,10 +263,7 @@ pub(crate) fn from_float(f: f64, minor_units: u32) -> Result<Decimal, String> {
     let d = AmountStyle::default()
         .fast(buf.as_bytes())
         .ok_or_else(|| format!("the number {f} is too large for an amount"))?;
-    if !within_magnitude(d) {
-        return Err(beyond_magnitude(d));
-    }
-    Ok(round_half_away(d, minor_units))
+    checked_magnitude(d).map(|d| round_half_away(d, minor_units))
 }
 
 /// Rounds to `dp` decimal places, half away from zero.

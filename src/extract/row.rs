@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::spec::{FIELDS, Field, Layout, Money};
 use super::{ExtractError, MAX_PROBLEMS, Problem, Skipped, amount, date};
-use crate::model::{Currency, Record, Source, beyond_magnitude, within_magnitude};
+use crate::model::{Currency, Record, Source, checked_magnitude};
 
 /// A cell as the formats deliver it. CSV gives only `Text` and `Empty`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -466,14 +466,7 @@ fn amount_of(c: Cell<'_>, l: &Layout, minor_units: u32) -> Result<Option<Decimal
         Cell::Empty => Ok(None),
         Cell::Text(s) => l.amounts.parse(s),
         Cell::Float(f) => amount::from_float(f, minor_units).map(Some),
-        Cell::Int(i) => {
-            let d = Decimal::from(i);
-            if within_magnitude(d) {
-                Ok(Some(d))
-            } else {
-                Err(beyond_magnitude(d))
-            }
-        }
+        Cell::Int(i) => checked_magnitude(Decimal::from(i)).map(Some),
         Cell::Bool(b) => Err(format!(
             "expected an amount, found {}",
             if b { "TRUE" } else { "FALSE" }

@@ -16,7 +16,7 @@ use super::csv::{csv_reader, delimiter_name, line_of, too_big};
 use super::date::DateFormats;
 use super::text::{self, TextEncoding};
 use super::{ExtractError, Input, MAX_PROBLEMS, Problem};
-use crate::model::{beyond_magnitude, within_magnitude};
+use crate::model::checked_magnitude;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -169,10 +169,8 @@ impl RowCells<'_> {
 
     pub fn decimal(&mut self, key: &str, style: &CellStyle) -> Option<Decimal> {
         let t = match self.value(key)? {
-            Value::Number(d) if within_magnitude(d) => return Some(d),
             Value::Number(d) => {
-                self.problem(key, beyond_magnitude(d));
-                return None;
+                return checked_magnitude(d).map_err(|m| self.problem(key, m)).ok();
             }
             Value::Date(d) => {
                 self.problem(key, format!("expected a number, found the date {d}"));

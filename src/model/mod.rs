@@ -523,11 +523,15 @@ pub fn within_magnitude(d: Decimal) -> bool {
     d.abs() < MAGNITUDE_LIMIT
 }
 
-/// The words for a number beyond [`MAX_INTEGER_DIGITS`].
-pub fn beyond_magnitude(d: Decimal) -> String {
-    format!(
-        "{d} is too large: clerk reads amounts, quantities and prices of at most {MAX_INTEGER_DIGITS} digits before the decimal point"
-    )
+/// The number, or the words for one beyond [`MAX_INTEGER_DIGITS`].
+pub fn checked_magnitude(d: Decimal) -> Result<Decimal, String> {
+    if within_magnitude(d) {
+        Ok(d)
+    } else {
+        Err(format!(
+            "{d} is too large: clerk reads amounts, quantities and prices of at most {MAX_INTEGER_DIGITS} digits before the decimal point"
+        ))
+    }
 }
 
 /// Straight-through-processing rate: of the records clerk decided on (matched, or made a
@@ -555,7 +559,12 @@ mod tests {
         assert_eq!(MAGNITUDE_LIMIT, limit);
         assert!(!within_magnitude(limit));
         assert!(!within_magnitude(-limit));
-        assert!(beyond_magnitude(limit).contains("at most 18 digits"));
+        assert_eq!(checked_magnitude(just_below), Ok(just_below));
+        assert!(
+            checked_magnitude(limit)
+                .unwrap_err()
+                .contains("at most 18 digits")
+        );
     }
 
     #[test]

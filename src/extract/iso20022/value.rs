@@ -101,14 +101,7 @@ pub(super) fn money(at: &Element) -> Result<(Decimal, Currency), Problem> {
 
 /// The number itself when clerk can compute with it (see [`crate::model::MAX_INTEGER_DIGITS`]).
 pub(super) fn within_magnitude(at: &Element, d: Decimal) -> Result<Decimal, Problem> {
-    if crate::model::within_magnitude(d) {
-        Ok(d)
-    } else {
-        Err(problem(
-            at,
-            format!("<{}>: {}", at.name, crate::model::beyond_magnitude(d)),
-        ))
-    }
+    crate::model::checked_magnitude(d).map_err(|m| problem(at, format!("<{}>: {m}", at.name)))
 }
 
 /// A quantity (`Unit`, `FaceAmt`, `AmtsdVal`): a plain non-negative decimal.

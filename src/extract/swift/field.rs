@@ -162,14 +162,7 @@ pub(super) fn amount(s: &str) -> Result<Decimal, String> {
         m = m * 10 + i128::from(c - b'0');
     }
     let d = Decimal::try_from_i128_with_scale(m, frac.len() as u32).map_err(|_| bad())?;
-    if !crate::model::within_magnitude(d) {
-        return Err(format!(
-            "amount {}: {}",
-            quoted(s),
-            crate::model::beyond_magnitude(d)
-        ));
-    }
-    Ok(d)
+    crate::model::checked_magnitude(d).map_err(|m| format!("amount {}: {m}", quoted(s)))
 }
 
 /// The end of the digits-and-decimal-mark run that starts an amount.
