@@ -198,10 +198,10 @@ fn jobs_lists_triggers_and_the_next_run_in_local_time() {
     assert!(bank["folder"].as_str().unwrap().ends_with("var/inbox/bank"));
 }
 
-#[test]
-fn output_piped_into_a_pager_that_quits_early_is_not_an_error() {
+/// An install whose bank job has read the sample statement with no ledger: every line of it
+/// is an open break.
+fn with_bank_lines_open() -> Install {
     let i = Install::new();
-    // Enough open breaks to fill the pipe.
     let o = i.clerk(&[
         "job",
         "run",
@@ -209,6 +209,13 @@ fn output_piped_into_a_pager_that_quits_early_is_not_an_error() {
         fixture("gen_cash/statement.csv").to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    i
+}
+
+#[test]
+fn output_piped_into_a_pager_that_quits_early_is_not_an_error() {
+    // Enough open breaks to fill the pipe.
+    let i = with_bank_lines_open();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clerk"))
         .arg("--config")
         .arg(i.config())
@@ -338,14 +345,7 @@ fn explain_says_which_pass_matched_a_record_and_why_another_is_open() {
 
 #[test]
 fn the_exception_list_keeps_its_columns_in_line() {
-    let i = Install::new();
-    let o = i.clerk(&[
-        "job",
-        "run",
-        "bank-reconciliation",
-        fixture("gen_cash/statement.csv").to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let i = with_bank_lines_open();
     let o = i.clerk(&["exceptions"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8(o.stdout).unwrap();
