@@ -294,7 +294,9 @@ fn ageing_rows(f: &Facts<'_>) -> Vec<Vec<String>> {
 const AGEING_HEAD: [&str; 5] = ["Reason", AGEING[0], AGEING[1], AGEING[2], AGEING[3]];
 
 /// Count and amount totals of a set of breaks, one total per currency. Breaks without an
-/// amount are counted but add to no total.
+/// amount are counted but add to no total. The totals are gross (each amount without its
+/// sign): a missing receipt of 1,000,000 and a missing payment of 1,000,000 are two million
+/// to clear, not nothing.
 #[derive(Default)]
 struct Totals {
     count: u64,
@@ -305,7 +307,7 @@ impl Totals {
     fn add(&mut self, b: &Break) {
         self.count += 1;
         if let Some(amount) = b.amount {
-            *self.sums.entry(b.currency).or_default() += amount;
+            *self.sums.entry(b.currency).or_default() += amount.abs();
         }
     }
 
@@ -426,7 +428,7 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             f.all.amounts(),
         ]);
         t.push_str(&text_table(
-            &["Job", "Reason", "Count", "Amount"],
+            &["Job", "Reason", "Count", "Amount (gross)"],
             &rows,
             &[2],
         ));
@@ -612,7 +614,12 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             f.all.count.to_string(),
             f.all.amounts(),
         ]);
-        html_table(&mut h, &["Job", "Reason", "Count", "Amount"], &rows, &[2]);
+        html_table(
+            &mut h,
+            &["Job", "Reason", "Count", "Amount (gross)"],
+            &rows,
+            &[2],
+        );
         let _ = writeln!(
             h,
             "<h3 style=\"{H3}\">Open exceptions by age (business days)</h3>"
@@ -1097,6 +1104,27 @@ mod tests {
     }
 
     #[test]
+    fn totals_are_gross_so_opposite_breaks_do_not_cancel() {
+        let both = |id, amount| {
+            line(
+                brk(
+                    id,
+                    "bank-eur",
+                    BreakReason::MissingInLedger,
+                    Some((amount, "EUR")),
+                ),
+                1,
+            )
+        };
+        let r = render_summary(
+            &input(vec![both(1, "1000000.00"), both(2, "-1000000.00")]),
+            3,
+        );
+        assert!(r.text.contains("EUR 2,000,000.00"), "{}", r.text);
+        assert!(!r.text.contains("EUR 0.00"), "{}", r.text);
+    }
+
+    #[test]
     fn totals_are_exact_decimals_per_currency() {
         let breaks = vec![
             line(
@@ -1148,11 +1176,12 @@ mod tests {
         ];
         let r = render_summary(&input(breaks), 3);
         // 0.1 + 0.2 + 1000000.05 in floats would not print as .35.
-        let expected = "EUR 1,000,000.35; USD -12.50";
+        let expected = "EUR 1,000,000.35; USD 12.50";
         assert!(r.text.contains(expected), "{}", r.text);
         assert!(r.html.contains(expected));
         assert!(r.text.contains("JPY 1,500"));
-        assert!(r.text.contains("EUR 1,000,000.35; JPY 1,500; USD -12.50"));
+        assert!(r.text.contains("EUR 1,000,000.35; JPY 1,500; USD 12.50"));
+        assert!(r.text.contains("Amount (gross)"));
         // Counted per job and reason.
         let group = r
             .text
