@@ -375,4 +375,48 @@ mod tests {
         );
         assert!(!e.contains("line 4"), "{e}");
     }
+
+    /// A positive number: small, near the 18-digit limit, or near `Decimal`'s own (28–29
+    /// digits), some with decimals: where sums and products overflow.
+    fn number() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let digits = prop_oneof!["[1-9]", "[1-9][0-9]{17,18}", "[1-7][0-9]{27,28}"];
+        (digits, proptest::option::of("[0-9]{1,2}")).prop_map(|(i, f)| match f {
+            Some(f) => format!("{i}.{f}"),
+            None => i,
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any magnitude in any numeric column: invoices or a clear refusal, and the arithmetic
+        /// check on what was read never panics either.
+        #[test]
+        fn any_numbers_are_read_or_refused_never_a_panic(
+            lines in proptest::collection::vec(
+                (number(), number(), proptest::sample::select(vec!["0", "7", "19"])),
+                1..4,
+            ),
+            total in proptest::option::of(number()),
+        ) {
+            let mut text = String::from(HEADER);
+            for invoice in ["INV-1", "INV-2"] {
+                for (quantity, price, vat) in &lines {
+                    text.push_str(&format!(
+                        "{invoice},2026-11-20,ACME GmbH,,EUR,PO-1,1,{quantity},{price},{vat},{}\n",
+                        total.as_deref().unwrap_or("")
+                    ));
+                }
+            }
+            match read(&text) {
+                Ok(invoices) => {
+                    for i in &invoices {
+                        let _ = i.arithmetic_problems();
+                    }
+                }
+                Err(e) => proptest::prop_assert!(!e.problems.is_empty()),
+            }
+        }
+    }
 }
