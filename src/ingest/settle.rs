@@ -145,26 +145,13 @@ mod tests {
         );
         // Seen later, though its name sorts first.
         let later = wall + Duration::from_secs(5);
-        s.observe(
-            &[
-                seen("b.csv", 1, 7),
-                seen("a.csv", 1, 9),
-                seen("0.csv", 1, 1),
-            ],
-            t0 + Duration::from_secs(1),
-            later,
-            settle,
-        );
-        let ready = s.observe(
-            &[
-                seen("b.csv", 1, 7),
-                seen("a.csv", 1, 9),
-                seen("0.csv", 1, 1),
-            ],
-            t0 + Duration::from_secs(3),
-            later,
-            settle,
-        );
+        let all = [
+            seen("b.csv", 1, 7),
+            seen("a.csv", 1, 9),
+            seen("0.csv", 1, 1),
+        ];
+        s.observe(&all, t0 + Duration::from_secs(1), later, settle);
+        let ready = s.observe(&all, t0 + Duration::from_secs(3), later, settle);
         let names: Vec<&str> = ready.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["b.csv", "a.csv", "0.csv"]);
     }

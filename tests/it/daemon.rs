@@ -166,6 +166,8 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
     );
     let text = String::from_utf8(i.clerk(&["status"]).stdout).unwrap();
     assert!(text.contains("cost/txn") && text.contains(" EUR"), "{text}");
+    // Run times are in the configured zone, and say so.
+    assert!(text.contains("latest runs (Europe/Berlin):"), "{text}");
     d.stop();
 }
 

@@ -7,7 +7,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use crate::daemon::{LEDGER, outbox_texts};
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Daemon, Install, wait_until};
 use crate::support::smtp::SmtpServer;
 
 fn count(i: &Install, sql: &str) -> i64 {
@@ -457,6 +457,20 @@ impl ReadOnly {
     }
 }
 
+/// Makes the archive writable again and waits for the file held back under `waiting` to be
+/// moved there, once: the move is tried again while the daemon runs, not only at its start.
+fn archived_once_writable(i: &Install, d: &Daemon, archive: ReadOnly, waiting: &str) {
+    archive.release();
+    assert!(
+        wait_until(Duration::from_secs(20), || i
+            .files_under(waiting)
+            .is_empty()),
+        "the file under {waiting} is archived once the archive is writable:\n{}",
+        d.log()
+    );
+    assert_eq!(i.files_under("var/archive").len(), 1);
+}
+
 impl Drop for ReadOnly {
     fn drop(&mut self) {
         if !sh(&format!("umount '{}'", self.0.display())) {
@@ -490,15 +504,7 @@ fn a_read_only_inbox_or_archive_delays_files_and_the_daemon_goes_on() {
         vec!["ledger.csv".to_string()]
     );
     assert!(d.exited().is_none());
-    ro.release();
-    assert!(
-        wait_until(Duration::from_secs(20), || i
-            .files_under("var/inbox")
-            .is_empty()),
-        "the move is tried again once the archive is writable:\n{}",
-        d.log()
-    );
-    assert_eq!(i.files_under("var/archive").len(), 1);
+    archived_once_writable(&i, &d, ro, "var/inbox");
 
     // The inbox cannot be written (the file arrived just before): the file cannot be taken;
     // it is once the inbox can be written again.
@@ -570,15 +576,7 @@ fn a_mailed_statement_that_cannot_be_archived_is_moved_once_the_archive_is_writa
     assert_eq!(staged.len(), 1, "{staged:?}");
     assert!(d.exited().is_none());
     // Tried again while the daemon runs, not only at the next start.
-    ro.release();
-    assert!(
-        wait_until(Duration::from_secs(20), || i
-            .files_under("var/inbox/bank")
-            .is_empty()),
-        "the staged attachment is archived once the archive is writable:\n{}",
-        d.log()
-    );
-    assert_eq!(i.files_under("var/archive").len(), 1);
+    archived_once_writable(&i, &d, ro, "var/inbox/bank");
     assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 1);
     assert!(d.exited().is_none());
     d.stop();
