@@ -62,21 +62,82 @@ pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
     copied
 }
 
+/// The longest file name Linux file systems take (`NAME_MAX`), in bytes.
+pub const NAME_MAX: usize = 255;
+
 /// A free name in `dir` for `name`: `name` itself, or `stem (2).ext`, `stem (3).ext`, ... so a
-/// second file of the same name never overwrites the first.
+/// second file of the same name never overwrites the first. The name always fits the file
+/// system (see [`fit_name`]).
 pub fn free_name(dir: &Path, name: &str) -> PathBuf {
-    let first = dir.join(name);
+    free_name_within(dir, name, NAME_MAX)
+}
+
+/// [`free_name`] for a name that must leave room: at most `max` bytes (a failed file's note is
+/// its name plus `.error.txt`, and must fit too).
+pub fn free_name_within(dir: &Path, name: &str, max: usize) -> PathBuf {
+    let first = dir.join(fit_name_with(name, "", max));
     if !first.exists() {
         return first;
     }
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
-        _ => (name, ""),
-    };
     (2..)
-        .map(|n| dir.join(format!("{stem} ({n}){ext}")))
+        .map(|n| dir.join(fit_name_with(name, &format!(" ({n})"), max)))
         .find(|p| !p.exists())
         .expect("an unbounded range always yields a free name")
+}
+
+/// `name` made to fit in `max` bytes (the file system takes at most [`NAME_MAX`]): unchanged
+/// when it fits; otherwise its stem is cut at a character boundary and followed by `~` and 10
+/// hex digits of a hash of the whole name, then its extension. Two long names that differ only
+/// after the cut stay different, and the extension (which says what the file is) is kept.
+pub fn fit_name(name: &str, max: usize) -> String {
+    fit_name_with(name, "", max)
+}
+
+/// [`fit_name`] of `name` with `insert` put between its stem and its extension
+/// (`statement (2).sta`); the insert is kept whole.
+pub fn fit_name_with(name: &str, insert: &str, max: usize) -> String {
+    let (stem, ext) = split_extension(name);
+    if stem.len() + insert.len() + ext.len() <= max {
+        return format!("{stem}{insert}{ext}");
+    }
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let tag: String = digest[..5].iter().map(|b| format!("{b:02x}")).collect();
+    // An extension too long to keep whole is not one worth keeping.
+    let ext = if ext.len() + insert.len() + 1 + tag.len() < max {
+        ext
+    } else {
+        ""
+    };
+    let room = max.saturating_sub(insert.len() + 1 + tag.len() + ext.len());
+    let cut = floor_char_boundary(stem, room);
+    let fitted = format!("{}~{tag}{insert}{ext}", &stem[..cut]);
+    if fitted.len() <= max {
+        fitted
+    } else {
+        // Not even the tag fits: the tag alone, cut (a caller with so little room is a bug,
+        // but a name is still better than a panic).
+        tag[..max.min(tag.len())].to_string()
+    }
+}
+
+/// `name` split before its extension: `("statement", ".sta")`. A leading dot is not an
+/// extension, and neither is an "extension" of more than 16 bytes or one with a space.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 && name.len() - i <= 16 && !name[i..].contains(' ') => {
+            (&name[..i], &name[i..])
+        }
+        _ => (name, ""),
+    }
+}
+
+/// The largest index `<= at` that is a character boundary of `s`.
+pub fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    (0..=at).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0)
 }
 
 /// Makes a rename durable: on Linux the new directory entry is on disk only once the folder
@@ -149,7 +210,10 @@ fn temp_name(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    parent_of(path).join(format!(".{name}.{}.tmp", std::process::id()))
+    // `.<name>.<pid>.tmp` must fit too: a long name is shortened for its temp.
+    let pid = std::process::id().to_string();
+    let name = fit_name(&name, NAME_MAX - pid.len() - ".tmp".len() - 2);
+    parent_of(path).join(format!(".{name}.{pid}.tmp"))
 }
 
 #[cfg(test)]
@@ -194,6 +258,46 @@ mod tests {
         fs::write(dir.path().join("s (2).csv"), "x").unwrap();
         assert_eq!(free_name(dir.path(), "s.csv"), dir.path().join("s (3).csv"));
         assert_eq!(free_name(dir.path(), "t.csv"), dir.path().join("t.csv"));
+    }
+
+    #[test]
+    fn long_names_are_shortened_keeping_extension_and_telling_apart() {
+        let long_a = format!("{}a.csv", "x".repeat(300));
+        let long_b = format!("{}b.csv", "x".repeat(300));
+        let a = fit_name(&long_a, NAME_MAX);
+        let b = fit_name(&long_b, NAME_MAX);
+        assert!(a.len() <= NAME_MAX && b.len() <= NAME_MAX, "{a}");
+        assert!(a.ends_with(".csv") && b.ends_with(".csv"));
+        assert_ne!(a, b);
+        assert_eq!(fit_name("short.csv", NAME_MAX), "short.csv");
+        // Cut at a character boundary: multibyte text is never split.
+        let umlauts = format!("{}.sta", "ä".repeat(200));
+        let fitted = fit_name(&umlauts, 100);
+        assert!(fitted.len() <= 100 && fitted.ends_with(".sta"), "{fitted}");
+        // A name of one long "extension" is cut as a whole.
+        let dotted = format!("a.{}", "b".repeat(300));
+        assert!(fit_name(&dotted, NAME_MAX).len() <= NAME_MAX);
+    }
+
+    #[test]
+    fn a_long_name_taken_twice_and_its_temp_fit_the_file_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("{}.csv", "s".repeat(251));
+        let first = free_name(dir.path(), &name);
+        fs::write(&first, "x").unwrap();
+        let second = free_name(dir.path(), &name);
+        let second_name = second.file_name().unwrap().to_str().unwrap();
+        assert!(second_name.contains(" (2)") && second_name.ends_with(".csv"));
+        // Written for real: the file system takes the name and the temp write_atomic uses.
+        write_atomic(&second, b"y").unwrap();
+        assert_eq!(fs::read(&second).unwrap(), b"y");
+        // Room left for a note beside it.
+        let within = free_name_within(dir.path(), &name, NAME_MAX - ".error.txt".len());
+        let note = format!(
+            "{}.error.txt",
+            within.file_name().unwrap().to_str().unwrap()
+        );
+        write_atomic(&dir.path().join(note), b"why").unwrap();
     }
 
     #[test]

@@ -208,14 +208,18 @@ pub fn archive(
     Ok(to)
 }
 
+/// What the note beside a failed file adds to its name.
+const NOTE_SUFFIX: &str = ".error.txt";
+
 /// Moves a file that could not be processed to `failed/<job>/` and writes beside it
 /// `<name>.error.txt` saying what was wrong and where. Returns the file's new path.
 pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io::Result<PathBuf> {
     let dir = failed_dir.join(job);
     fs::create_dir_all(&dir)?;
-    let to = fsx::free_name(&dir, &claimed.name);
+    // Room for the note's name beside it: `<name>.error.txt`.
+    let to = fsx::free_name_within(&dir, &claimed.name, fsx::NAME_MAX - NOTE_SUFFIX.len());
     let note_name = format!(
-        "{}.error.txt",
+        "{}{NOTE_SUFFIX}",
         to.file_name()
             .map(|n| n.to_string_lossy())
             .unwrap_or_default()
