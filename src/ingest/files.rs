@@ -399,7 +399,7 @@ mod tests {
                 .to_owned();
             assert!(file.len() <= fsx::NAME_MAX, "{} bytes", file.len());
             assert!(
-                staged.name.ends_with(&name[name.len() - 4..]),
+                staged.name.ends_with(name.rsplit_once('.').unwrap().1),
                 "{}",
                 staged.name
             );
