@@ -4,16 +4,42 @@
 //! then moved or flagged in the mailbox. A crash anywhere repeats only what was not committed:
 //! done attachments are skipped, a staged one is finished by start-up recovery, a recorded
 //! message is just moved.
+//!
+//! **Who sent it.** A mail whose sender is ambiguous (two From headers, two addresses, an
+//! address with two `@`) is refused before the jobs' `senders` are looked at; with
+//! `authentication_results` set on the mailbox, so is one the mail server did not find
+//! `dmarc=pass` for.
+//!
+//! **A Message-ID is a claim, not a proof.** A mail counts as seen before only when a mail
+//! with its Message-ID was processed with the same attachments (by content); anything else
+//! is handled as new (its attachments are recognised by content anyway), so a refused mail
+//! cannot pre-empt a real one.
+//!
+//! **A refused mail can come back.** Moved back into the mailbox once the cause is fixed (the
+//! sender allowed), it is looked at again like a new one. Refusing it again restates its break
+//! rather than opening a second, so a crash between refusing and moving alerts nobody twice.
+//!
+//! **A mail is tried a bounded number of times.** Each try is counted in the store before it
+//! starts; a try that panics, or that clerk dies in, stays counted. After [`MAX_MAIL_TRIES`]
+//! the mail is set aside (refused, with a break and an alert) and the mailbox goes on.
 
 use chrono::{DateTime, Utc};
 
 use super::pipeline::{self, FileOutcome};
 use crate::config::{Config, Job, JobKind};
 use crate::extract::Format;
-use crate::ingest::mail::{Finish, MailAttachment, Mailbox, ParsedMail, parse_mail};
+use crate::ingest::mail::{
+    Finish, MAX_HEADER_CHARS, MailAttachment, Mailbox, ParsedMail, parse_mail, read_headers,
+};
 use crate::ingest::{self, Claimed};
 use crate::model::{BreakReason, MailOrigin};
 use crate::store::{self, NewBreak, NewMailMessage, Store, StoreError, Trigger, Unit};
+
+/// How often a mail is tried before it is set aside.
+pub const MAX_MAIL_TRIES: u32 = 3;
+
+/// Refused parts and attachment names listed in a break, at most; the rest are counted.
+const LISTED: usize = 10;
 
 /// What became of a message, for moving it in the mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +53,162 @@ pub struct MailOutcome {
     pub unfinished: Vec<(String, Claimed, FileOutcome)>,
 }
 
-/// Handles one message of `mailbox`. `key` identifies it in the mailbox ("UIDVALIDITY/UID", or
-/// a Maildir id); `cursor` is the (UIDVALIDITY, UID) to advance to for IMAP.
+/// Handles one message of `mailbox` as the daemon's worker does: counts the try, sets the
+/// message aside when it has been tried [`MAX_MAIL_TRIES`] times already, and otherwise reads
+/// it (`raw`) or refuses it unread (`raw` is why it was not downloaded). `key` identifies it
+/// in the mailbox ("UIDVALIDITY/UID", or a Maildir id); `cursor` is the (UIDVALIDITY, UID) to
+/// advance to for IMAP.
+pub fn handle(
+    config: &Config,
+    store: &mut dyn Store,
+    mailbox: &Mailbox,
+    key: &str,
+    cursor: Option<(u32, u32)>,
+    raw: &Result<Vec<u8>, String>,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<MailOutcome, StoreError> {
+    let name = mailbox.name.as_str();
+    if let Some(done) = handled_before(store, name, key)? {
+        return Ok(done);
+    }
+    let tries = store::in_unit(store, |u| u.add_mail_try(name, key))?;
+    if tries > MAX_MAIL_TRIES {
+        let (_, last) = store::in_read(store, |u| u.mail_tries(name, key))?;
+        let why = last.unwrap_or_else(|| "clerk stopped while on it".to_owned());
+        return set_aside(
+            config,
+            store,
+            mailbox,
+            key,
+            cursor,
+            raw,
+            tries - 1,
+            &why,
+            now,
+        );
+    }
+    #[cfg(debug_assertions)]
+    injected_fault(raw);
+    let result = match raw {
+        Ok(bytes) => handle_message(config, store, mailbox, key, cursor, bytes, now),
+        Err(why) => refuse_unread(config, store, mailbox, key, cursor, why, now),
+    };
+    if let Err(e) = &result
+        && e.is_transient()
+    {
+        // Not the message's doing: the store was busy or full. The try does not count.
+        let _ = store::in_unit(store, |u| u.take_back_mail_try(name, key));
+    }
+    result
+}
+
+/// After a try that panicked: notes why, and sets the message aside when it has had its
+/// tries. `None`: it stays in the mailbox for the next try.
+#[allow(clippy::too_many_arguments)]
+pub fn after_panic(
+    config: &Config,
+    store: &mut dyn Store,
+    mailbox: &Mailbox,
+    key: &str,
+    cursor: Option<(u32, u32)>,
+    raw: &Result<Vec<u8>, String>,
+    why: &str,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<Option<MailOutcome>, StoreError> {
+    let name = mailbox.name.as_str();
+    let why = crate::ingest::mail::cut(why, 500);
+    store::in_unit(store, |u| u.note_mail_try_error(name, key, &why))?;
+    let (tries, _) = store::in_read(store, |u| u.mail_tries(name, key))?;
+    if tries < MAX_MAIL_TRIES {
+        return Ok(None);
+    }
+    set_aside(config, store, mailbox, key, cursor, raw, tries, &why, now).map(Some)
+}
+
+/// A message tried `tries` times without an end: refused with a break naming it as far as its
+/// headers alone tell (reading it whole is what failed).
+#[allow(clippy::too_many_arguments)]
+fn set_aside(
+    config: &Config,
+    store: &mut dyn Store,
+    mailbox: &Mailbox,
+    key: &str,
+    cursor: Option<(u32, u32)>,
+    raw: &Result<Vec<u8>, String>,
+    tries: u32,
+    why: &str,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<MailOutcome, StoreError> {
+    let headers = raw
+        .as_ref()
+        .ok()
+        .and_then(|r| read_headers(r.get(..r.len().min(1 << 20)).unwrap_or(r)));
+    let what = headers
+        .as_ref()
+        .map(about)
+        .unwrap_or_else(|| format!("message {key}"));
+    let detail = format!(
+        "clerk tried {tries} times to handle {what} in mailbox {} and could not (last: {why}); \
+         set aside in {} so that the mail behind it is taken. Move it back into the mailbox \
+         once the cause is fixed to have it read again",
+        mailbox.name, mailbox.failed_folder
+    );
+    refuse(
+        config,
+        store,
+        mailbox,
+        key,
+        cursor,
+        headers.as_ref(),
+        BreakReason::Unreadable,
+        &detail,
+        now,
+    )
+}
+
+/// Test hook, debug builds only: with `CLERK_TEST_FAULT_MAIL=panic:TEXT` (or `abort:TEXT`) a
+/// message holding TEXT panics (or kills the process) while being handled. It stands in for a
+/// mail that crashes clerk, which no real mail does once such a bug is fixed
+/// (`tests/it/mailintake.rs`).
+#[cfg(debug_assertions)]
+fn injected_fault(raw: &Result<Vec<u8>, String>) {
+    let Ok(spec) = std::env::var("CLERK_TEST_FAULT_MAIL") else {
+        return;
+    };
+    let (Some((how, text)), Ok(raw)) = (spec.split_once(':'), raw) else {
+        return;
+    };
+    if text.is_empty() || memchr::memmem::find(raw, text.as_bytes()).is_none() {
+        return;
+    }
+    match how {
+        "panic" => panic!("injected fault: {text}"),
+        "abort" => std::process::abort(),
+        _ => {}
+    }
+}
+
+/// The outcome of a message recorded before, unless it was refused (a refused message that
+/// shows up again is looked at again).
+fn handled_before(
+    store: &mut dyn Store,
+    mailbox: &str,
+    key: &str,
+) -> Result<Option<MailOutcome>, StoreError> {
+    Ok(
+        match store::in_read(store, |u| u.mail_message_outcome(mailbox, key))? {
+            // Done before a stop; only the move in the mailbox was left.
+            Some(outcome) if outcome != "refused" => Some(MailOutcome {
+                finish: finish_of(&outcome),
+                summary: format!("handled before ({outcome})"),
+                unfinished: Vec::new(),
+            }),
+            _ => None,
+        },
+    )
+}
+
+/// Handles one message of `mailbox` (see [`handle`] for the arguments).
 pub fn handle_message(
     config: &Config,
     store: &mut dyn Store,
@@ -39,50 +219,29 @@ pub fn handle_message(
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<MailOutcome, StoreError> {
     let name = mailbox.name.as_str();
-    if let Some(outcome) = store::in_read(store, |u| u.mail_message_outcome(name, key))? {
-        // Done before a stop; only the move in the mailbox was left.
-        return Ok(MailOutcome {
-            finish: finish_of(&outcome),
-            summary: format!("handled before ({outcome})"),
-            unfinished: Vec::new(),
-        });
+    if let Some(done) = handled_before(store, name, key)? {
+        return Ok(done);
     }
+    let refuse_as = |store: &mut dyn Store, mail: Option<&ParsedMail>, reason, detail: &str| {
+        refuse(
+            config, store, mailbox, key, cursor, mail, reason, detail, now,
+        )
+    };
     let mail = match parse_mail(raw, &mailbox.limits) {
         Ok(m) => m,
         Err(e) => {
             let detail = format!("a message in mailbox {name} could not be read: {e}");
-            return refuse(
-                config,
-                store,
-                mailbox,
-                key,
-                cursor,
-                None,
-                BreakReason::Unreadable,
-                &detail,
-                now,
-            );
+            return refuse_as(store, None, BreakReason::Unreadable, &detail);
         }
     };
-    if let Some(id) = mail.message_id.as_deref()
-        && store::in_read(store, |u| u.mail_message_id_handled(id))?
-    {
-        record_message(
-            store,
-            mailbox,
-            key,
-            cursor,
-            &mail,
-            "duplicate",
-            0,
-            Some("the same message (Message-ID) was handled before"),
-            now,
-        )?;
-        return Ok(MailOutcome {
-            finish: Finish::Processed,
-            summary: format!("message {id} was handled before; nothing taken again"),
-            unfinished: Vec::new(),
-        });
+    let failed_folder = &mailbox.failed_folder;
+    if let Some(problem) = &mail.from_problem {
+        let detail = format!(
+            "{} is refused: {problem}; a forged sender can pass for an allowed one this way. \
+             Moved to {failed_folder}",
+            about(&mail)
+        );
+        return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
     }
 
     let from = mail.from.clone().unwrap_or_default();
@@ -98,26 +257,21 @@ pub fn handle_message(
         .collect();
     if allowed.is_empty() {
         let detail = format!(
-            "mail from {} ({}) is from a sender no job takes mail from; moved to {}",
-            if from.is_empty() {
-                "an unknown sender"
-            } else {
-                &from
-            },
-            describe(&mail),
-            mailbox.failed_folder
+            "{} is from a sender no job takes mail from; moved to {failed_folder}",
+            about(&mail)
         );
-        return refuse(
-            config,
-            store,
-            mailbox,
-            key,
-            cursor,
-            Some(&mail),
-            BreakReason::UnknownSender,
-            &detail,
-            now,
+        return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
+    }
+    if let Some(server) = &mailbox.authentication_results
+        && let Err(why) = mail.dmarc_verified(server)
+    {
+        let detail = format!(
+            "{} is not verified by the mail server: {why}. With authentication_results = \
+             \"{server}\" only mail that {server} found dmarc=pass for the From domain is \
+             taken; moved to {failed_folder}",
+            about(&mail)
         );
+        return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
     }
     let takers: Vec<&Job> = allowed
         .into_iter()
@@ -127,35 +281,68 @@ pub fn handle_message(
                 .is_some_and(|r| r.subject_matches(&mail.subject))
         })
         .collect();
+    let routed: Vec<(u32, &MailAttachment, &Job)> = mail
+        .attachments
+        .iter()
+        .enumerate()
+        .filter_map(|(part, att)| choose_job(&takers, att).map(|job| (part as u32, att, job)))
+        .collect();
+
+    // The same message with the same files, processed before (a redelivery, a restored or
+    // renumbered folder): nothing to take again.
+    if let Some(id) = mail.message_id.as_deref()
+        && !routed.is_empty()
+    {
+        let hashes: Vec<String> = routed.iter().map(|(_, a, _)| a.sha256.clone()).collect();
+        if store::in_read(store, |u| u.mail_processed_with(id, &hashes))? {
+            record_message(
+                store,
+                mailbox,
+                key,
+                cursor,
+                &mail,
+                "duplicate",
+                0,
+                Some("the same message (Message-ID and attachments) was processed before"),
+                now,
+            )?;
+            return Ok(MailOutcome {
+                finish: Finish::Processed,
+                summary: format!(
+                    "{} was processed before with the same attachments; nothing taken again",
+                    about(&mail)
+                ),
+                unfinished: Vec::new(),
+            });
+        }
+    }
 
     let mut problems: Vec<String> = mail
         .refused
         .iter()
         .map(|p| format!("{}: {}", p.name, p.why))
         .collect();
-    let mut taken = 0u32;
+    let taken = routed.len() as u32;
     let mut failed = 0u32;
     let mut unfinished = Vec::new();
-    for (part, att) in mail.attachments.iter().enumerate() {
-        let Some(job) = choose_job(&takers, att) else {
-            continue;
-        };
-        taken += 1;
+    for &(part, att, job) in &routed {
         let origin = MailOrigin {
             mailbox: name.to_string(),
             key: key.to_string(),
-            part: part as u32,
+            part,
             name: att.name.clone(),
+            about: about(&mail),
         };
-        if store::in_read(store, |u| u.mail_attachment_done(name, key, part as u32))? {
+        if store::in_read(store, |u| u.mail_attachment_done(name, key, part))? {
             continue;
         }
         let dir = processing_dir(config, job);
         let claimed: Claimed =
             ingest::stage_attachment(&dir, &origin, &att.bytes).map_err(|e| {
                 StoreError::Other(format!(
-                    "cannot stage {} in {}: {e}",
+                    "cannot stage {} of {} in {}: {e}",
                     att.name,
+                    about(&mail),
                     dir.display()
                 ))
             })?;
@@ -172,59 +359,52 @@ pub fn handle_message(
     }
 
     if taken == 0 {
-        let names: Vec<&str> = mail.attachments.iter().map(|a| a.name.as_str()).collect();
+        let names: Vec<String> = mail.attachments.iter().map(|a| a.name.clone()).collect();
         let detail = format!(
-            "mail from {from} ({}) has no attachment for a job{}{}; moved to {}",
-            describe(&mail),
+            "{} has no attachment for a job{}{}; moved to {failed_folder}",
+            about(&mail),
             if names.is_empty() {
                 String::new()
             } else {
-                format!(" (attachments: {})", names.join(", "))
+                format!(" (attachments: {})", listed(&names, ", "))
             },
             if problems.is_empty() {
                 String::new()
             } else {
-                format!("; refused: {}", problems.join("; "))
+                format!("; refused: {}", listed(&problems, "; "))
             },
-            mailbox.failed_folder
         );
         let reason = if problems.is_empty() {
             BreakReason::NoAttachment
         } else {
             BreakReason::Unreadable
         };
-        return refuse(
-            config,
-            store,
-            mailbox,
-            key,
-            cursor,
-            Some(&mail),
-            reason,
-            &detail,
-            now,
-        );
+        return refuse_as(store, Some(&mail), reason, &detail);
     }
     if !problems.is_empty() {
         // Some parts were taken, others refused (a winmail.dat beside a statement): the mail
         // still goes to the failed folder, and the refused parts become a break.
         let detail = format!(
-            "mail from {from} ({}): parts clerk cannot read: {}",
-            describe(&mail),
-            problems.join("; ")
+            "{}: parts clerk cannot read: {}",
+            about(&mail),
+            listed(&problems, "; ")
         );
-        open_mail_break(
-            config,
-            store,
-            mailbox,
-            BreakReason::Unreadable,
-            &detail,
-            now,
-        )?;
+        let at = now();
+        store::in_unit(store, |u| {
+            raise_break(
+                u,
+                config,
+                mailbox,
+                key,
+                BreakReason::Unreadable,
+                &detail,
+                at,
+            )
+        })?;
         failed += 1;
     }
     let outcome = if failed > 0 { "failed" } else { "processed" };
-    problems.truncate(5);
+    problems.truncate(LISTED);
     record_message(
         store, mailbox, key, cursor, &mail, outcome, taken, None, now,
     )?;
@@ -235,15 +415,15 @@ pub fn handle_message(
             Finish::Processed
         },
         summary: format!(
-            "mail from {from} ({}): {taken} attachment(s) taken, {failed} failed",
-            describe(&mail)
+            "{}: {taken} attachment(s) taken, {failed} failed",
+            about(&mail)
         ),
         unfinished,
     })
 }
 
-/// A message clerk would not download (larger than the mailbox's limit): recorded and refused
-/// without reading it.
+/// A message clerk would not read (larger than the mailbox's limit, a file name that is not
+/// UTF-8): recorded and refused without reading it.
 pub fn refuse_unread(
     config: &Config,
     store: &mut dyn Store,
@@ -253,12 +433,8 @@ pub fn refuse_unread(
     detail: &str,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<MailOutcome, StoreError> {
-    if let Some(outcome) = store::in_read(store, |u| u.mail_message_outcome(&mailbox.name, key))? {
-        return Ok(MailOutcome {
-            finish: finish_of(&outcome),
-            summary: format!("handled before ({outcome})"),
-            unfinished: Vec::new(),
-        });
+    if let Some(done) = handled_before(store, &mailbox.name, key)? {
+        return Ok(done);
     }
     refuse(
         config,
@@ -285,14 +461,36 @@ fn finish_of(outcome: &str) -> Finish {
     }
 }
 
-fn describe(m: &ParsedMail) -> String {
+/// The mail as people know it: `mail from ops@bank.example, subject "May", sent 2026-05-31
+/// 07:00 UTC`. Every part is cut to a sane length where the mail is read.
+fn about(m: &ParsedMail) -> String {
+    let sender = match (&m.from, m.from_header.is_empty()) {
+        (Some(a), _) => a.clone(),
+        (None, false) => format!("\"{}\"", m.from_header),
+        (None, true) => "an unknown sender".to_owned(),
+    };
     format!(
-        "subject \"{}\", sent {}",
+        "mail from {sender}, subject \"{}\", sent {}",
         m.subject,
         m.date
             .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
             .unwrap_or_else(|| "at an unknown time".into())
     )
+}
+
+/// The first [`LISTED`] items joined, and how many more there are.
+fn listed(items: &[String], sep: &str) -> String {
+    let shown = items
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(sep);
+    let shown = crate::ingest::mail::cut(&shown, LISTED * MAX_HEADER_CHARS);
+    match items.len().saturating_sub(LISTED) {
+        0 => shown,
+        more => format!("{shown}{sep}and {more} more"),
+    }
 }
 
 /// Which job takes an attachment: among those whose rule wants its name, the one whose kind
@@ -423,7 +621,7 @@ fn refuse(
             Some(detail),
             at,
         )?;
-        open_break_in(u, config, mailbox, reason, detail, at)
+        raise_break(u, config, mailbox, key, reason, detail, at)
     })?;
     Ok(MailOutcome {
         finish: Finish::Failed,
@@ -432,46 +630,49 @@ fn refuse(
     })
 }
 
-fn open_mail_break(
-    config: &Config,
-    store: &mut dyn Store,
-    mailbox: &Mailbox,
-    reason: BreakReason,
-    detail: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let at = now();
-    store::in_unit(store, |u| {
-        open_break_in(u, config, mailbox, reason, detail, at)
-    })
-}
-
-fn open_break_in(
+/// Opens the break about message `key` of the mailbox, with an alert; the message's break
+/// already open is restated instead (and alerts again only if what it says changed): a
+/// message refused, moved back and refused again, or handled again after a crash, has one
+/// break.
+fn raise_break(
     u: &mut dyn Unit,
     config: &Config,
     mailbox: &Mailbox,
+    key: &str,
     reason: BreakReason,
     detail: &str,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let job = mailbox_job(mailbox);
+    let subject = format!("mail|{}|{key}", mailbox.name);
     let run_id = u.start_run(&job, Trigger::Mail, None, at)?;
-    u.open_break(&NewBreak {
-        job: &job,
-        run_id,
-        reason,
-        detail,
-        amount: None,
-        currency: None,
-        difference: None,
-        since: at.with_timezone(&config.settings.timezone).date_naive(),
-        owner: None,
-        record_id: None,
-        source: Some(&format!("mailbox {}", mailbox.name)),
-        at,
-        subject: None,
-    })?;
-    pipeline::queue_alert(u, config, &job, Some(run_id), detail, at)?;
+    let open = u
+        .open_subjects(&job)?
+        .into_iter()
+        .find(|(_, s)| *s == subject);
+    let news = match open {
+        Some((id, _)) => u.update_break(id, reason, detail, None, at)?,
+        None => u
+            .open_break(&NewBreak {
+                job: &job,
+                run_id,
+                reason,
+                detail,
+                amount: None,
+                currency: None,
+                difference: None,
+                since: at.with_timezone(&config.settings.timezone).date_naive(),
+                owner: None,
+                record_id: None,
+                source: Some(&format!("mailbox {}", mailbox.name)),
+                at,
+                subject: Some(&subject),
+            })?
+            .is_some(),
+    };
+    if news {
+        pipeline::queue_alert(u, config, &job, Some(run_id), detail, at)?;
+    }
     u.finish_run(
         run_id,
         &store::RunOutcome {

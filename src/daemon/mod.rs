@@ -569,26 +569,7 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                 .run(move || {
                     let _entered = inner.enter();
                     let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                    match &r {
-                        Ok(bytes) => mailbox::handle_message(
-                            &cfg,
-                            guard.as_mut(),
-                            &mb,
-                            &k,
-                            cursor,
-                            bytes,
-                            &Utc::now,
-                        ),
-                        Err(why) => mailbox::refuse_unread(
-                            &cfg,
-                            guard.as_mut(),
-                            &mb,
-                            &k,
-                            cursor,
-                            why,
-                            &Utc::now,
-                        ),
-                    }
+                    mailbox::handle(&cfg, guard.as_mut(), &mb, &k, cursor, &r, &Utc::now)
                 })
                 .await;
             match result {
@@ -651,7 +632,40 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                     Ok(())
                 }
                 Err(e) => {
-                    error!(parent: &span, error = %e, "handling the message panicked; it stays in the mailbox");
+                    // Tried again a few times (the mailbox reconnects), then set aside.
+                    error!(parent: &span, error = %e, "handling the message panicked");
+                    let (store, cfg) = (shared.store.clone(), config.clone());
+                    let mb = cfg.mailboxes.get(&mailbox).cloned();
+                    let aside = shared
+                        .work_thread
+                        .run(move || {
+                            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                            mb.map(|mb| {
+                                mailbox::after_panic(
+                                    &cfg,
+                                    guard.as_mut(),
+                                    &mb,
+                                    &key,
+                                    cursor,
+                                    &raw,
+                                    &e,
+                                    &Utc::now,
+                                )
+                            })
+                        })
+                        .await;
+                    match aside {
+                        Ok(Some(Ok(Some(outcome)))) => {
+                            warn!(parent: &span, "{}", outcome.summary);
+                            let _ = reply.send(outcome);
+                        }
+                        Ok(Some(Ok(None))) => {
+                            info!(parent: &span, "the message stays in the mailbox for another try")
+                        }
+                        other => {
+                            error!(parent: &span, outcome = ?other.map(|o| o.map(|r| r.map(|m| m.map(|m| m.summary)))), "could not record the failed try; the message stays in the mailbox")
+                        }
+                    }
                     Ok(())
                 }
             }
@@ -1053,18 +1067,29 @@ async fn maildir_pass(
             if *stop.borrow() {
                 return Ok(());
             }
-            let (b, m2, max) = (mailbox.clone(), m.clone(), mb.limits.max_message);
-            let raw = tokio::task::spawn_blocking(move || b.read(&m2, max))
-                .await
-                .map_err(joined)?;
-            let raw = match raw {
-                Ok(r) => Ok(r),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(format!(
-                    "a message in mailbox {} could not be read: {e}",
-                    mb.name
-                )),
-                Err(e) => return Err(io(e)),
+            let raw = if m.name_not_utf8 {
+                // Reported once: refused unread with a break, and moved out of the inbox.
+                warn!(mailbox = %mb.name, file = %m.id, "a file in the Maildir has a name that is not valid UTF-8; refused unread");
+                Err(format!(
+                    "the file {} in mailbox {}'s Maildir has a name that is not valid UTF-8 \
+                     (shown with \\x escapes); clerk does not read it. Give it a plain name \
+                     and move it back into new/ to have it read",
+                    m.id, mb.name
+                ))
+            } else {
+                let (b, m2, max) = (mailbox.clone(), m.clone(), mb.limits.max_message);
+                match tokio::task::spawn_blocking(move || b.read(&m2, max))
+                    .await
+                    .map_err(joined)?
+                {
+                    Ok(r) => Ok(r),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(format!(
+                        "a message in mailbox {} could not be read: {e}",
+                        mb.name
+                    )),
+                    Err(e) => return Err(io(e)),
+                }
             };
             let Some(outcome) = hand_over(work, &mb.name, m.id.clone(), None, raw).await else {
                 if *stop.borrow() {

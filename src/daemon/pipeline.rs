@@ -623,6 +623,11 @@ pub fn record_failure(
         let at = now();
         let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
         tracing::Span::current().record("run", run_id);
+        // A mailed file's break and alert say which mail it came with.
+        let message = &match &claimed.origin {
+            Some(o) => format!("{message} (attachment of {})", o.describe()),
+            None => message.to_string(),
+        };
         let detail = format!("moved to failed/{}: {message}", job.name);
         u.open_break(&NewBreak {
             job: &job.name,

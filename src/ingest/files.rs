@@ -25,12 +25,52 @@ pub struct Claimed {
     pub origin: Option<MailOrigin>,
 }
 
-/// Staged attachments are named `mail~<mailbox>~<key>~<part>~<name>` (mailbox and key in
-/// hex), so that one found in a processing folder after a crash still says where it came from.
-const MAIL_PREFIX: &str = "mail~";
+/// Staged attachments are named `mail2~<mailbox>~<key>~<part>~<name>`, mailbox and key
+/// escaped ([`escape`]), so that one found in a processing folder after a crash still says
+/// where it came from. The whole fits one file name ([`fsx::NAME_MAX`] bytes): the attachment's
+/// name is shortened ([`fsx::fit_name`]: its extension and a hash of the whole kept) to the room
+/// mailbox and key leave, at least [`MIN_NAME_ROOM`] bytes. Keys are short (an IMAP key is
+/// `UIDVALIDITY/UID`; Dovecot's Maildir names, `1764190000.M1P2.host,S=2345,W=2400`, pass
+/// escaping unchanged). Where mailbox and key would leave less room they become a hash
+/// (`mail2~#<hash>~<part>~<name>`) and the name no longer tells the origin: after a crash such
+/// a file is processed as a plain file, and when its mail is handled again the attachment is
+/// found to be a duplicate by content, so nothing is posted twice.
+const MAIL_PREFIX: &str = "mail2~";
+/// Files staged by an older clerk: mailbox and key in hex (`mail~<hex>~<hex>~<part>~<name>`).
+/// Still read, so that an upgrade over a crash loses no origin.
+const OLD_MAIL_PREFIX: &str = "mail~";
+/// The least room left for the attachment's own name in a staged name.
+const MIN_NAME_ROOM: usize = 64;
 
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+/// Letters, digits and `.,=+-_@` as they are; any other byte as `%XX`: no `/` or `~`, nothing
+/// a file system or a shell minds, and a Maildir key stays its own length.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b".,=+-_@".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hi = char::from(bytes.next()?).to_digit(16)?;
+            let lo = char::from(bytes.next()?).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+        } else if b.is_ascii_alphanumeric() || b".,=+-_@".contains(&b) {
+            out.push(b);
+        } else {
+            return None;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn unhex(s: &str) -> Option<String> {
@@ -44,42 +84,64 @@ fn unhex(s: &str) -> Option<String> {
     String::from_utf8(bytes?).ok()
 }
 
-fn staged_name(o: &MailOrigin) -> String {
-    format!(
-        "{MAIL_PREFIX}{}~{}~{}~{}",
-        hex(&o.mailbox),
-        hex(&o.key),
-        o.part,
-        o.name
-    )
+/// The staged file's name, and the attachment's name as it stands in it (shortened to fit).
+fn staged_name(o: &MailOrigin) -> (String, String) {
+    let part = o.part.to_string();
+    let mut origin = format!("{}~{}", escape(&o.mailbox), escape(&o.key));
+    if MAIL_PREFIX.len() + origin.len() + part.len() + 2 + MIN_NAME_ROOM > fsx::NAME_MAX {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}\0{}", o.mailbox, o.key).as_bytes());
+        origin = format!(
+            "#{}",
+            digest[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+    }
+    let head = format!("{MAIL_PREFIX}{origin}~{part}~");
+    let name = fsx::fit_name(&o.name, fsx::NAME_MAX - head.len());
+    (format!("{head}{name}"), name)
 }
 
 fn origin_of(file_name: &str) -> Option<MailOrigin> {
-    let rest = file_name.strip_prefix(MAIL_PREFIX)?;
-    let mut it = rest.splitn(4, '~');
+    let (fields, decode): (&str, fn(&str) -> Option<String>) =
+        if let Some(rest) = file_name.strip_prefix(MAIL_PREFIX) {
+            (rest, unescape)
+        } else {
+            (file_name.strip_prefix(OLD_MAIL_PREFIX)?, unhex)
+        };
+    let mut it = fields.splitn(4, '~');
     Some(MailOrigin {
-        mailbox: unhex(it.next()?)?,
-        key: unhex(it.next()?)?,
+        mailbox: decode(it.next()?)?,
+        key: decode(it.next()?)?,
         part: it.next()?.parse().ok()?,
         name: it.next()?.to_string(),
+        about: String::new(),
     })
 }
 
 /// Writes an attachment into a processing folder, durably, named so that recovery after a
-/// crash knows its origin. Writing it again (a retry after a crash) replaces it whole.
+/// crash knows its origin. Writing it again (a retry after a crash) replaces it whole. The
+/// file goes by the attachment's name as it fits in the staged name (see [`staged_name`]),
+/// before and after a crash alike.
 pub fn stage_attachment(
     processing_dir: &Path,
     origin: &MailOrigin,
     bytes: &[u8],
 ) -> io::Result<Claimed> {
     fs::create_dir_all(processing_dir)?;
-    let path = processing_dir.join(staged_name(origin));
+    let (file_name, name) = staged_name(origin);
+    let path = processing_dir.join(file_name);
     fsx::write_atomic(&path, bytes)?;
     Ok(Claimed {
         path,
-        name: origin.name.clone(),
+        name: name.clone(),
         arrived_at: Utc::now(),
-        origin: Some(origin.clone()),
+        origin: Some(MailOrigin {
+            name,
+            ..origin.clone()
+        }),
     })
 }
 
@@ -274,6 +336,7 @@ mod tests {
             key: "1700000/42".into(),
             part: 2,
             name: "statement~may.sta".into(),
+            about: "mail from ops@bank.example".into(),
         };
         let staged = stage_attachment(dir.path(), &origin, b":20:X").unwrap();
         assert_eq!(staged.name, "statement~may.sta");
@@ -288,8 +351,81 @@ mod tests {
             .file_name()
             .into_string()
             .unwrap();
-        assert_eq!(origin_of(&name), Some(origin));
+        assert_eq!(name, "mail2~bank-mail~1700000%2F42~2~statement~may.sta");
+        // All but what people know the mail by, which the name does not hold.
+        let about = String::new();
+        assert_eq!(origin_of(&name), Some(MailOrigin { about, ..origin }));
         assert_eq!(origin_of("statement.sta"), None);
         assert_eq!(origin_of("mail~zz~00~1~x"), None);
+        assert_eq!(origin_of("mail2~a/b~1~1~x"), None);
+        // Staged by an older clerk, in hex.
+        assert_eq!(
+            origin_of("mail~626f78~312f32~3~may.sta"),
+            Some(MailOrigin {
+                mailbox: "box".into(),
+                key: "1/2".into(),
+                part: 3,
+                name: "may.sta".into(),
+                about: String::new(),
+            })
+        );
+    }
+
+    #[test]
+    fn long_names_under_long_maildir_keys_fit_one_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let origin = |key: &str, name: &str| MailOrigin {
+            mailbox: "back-office".into(),
+            key: key.into(),
+            part: 7,
+            name: name.into(),
+            about: String::new(),
+        };
+        let dovecot =
+            "1764190070.M123456P7890.mail-server-01.back-office.example.com,S=2345,W=2400";
+        for name in [
+            format!("{}.csv", "Kontoauszug-".repeat(12)),
+            format!("{}.xml", "Überweisung-".repeat(12)),
+            "short.sta".to_owned(),
+        ] {
+            let o = origin(dovecot, &name);
+            let staged = stage_attachment(dir.path(), &o, b"x").unwrap();
+            let file = staged
+                .path
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(file.len() <= fsx::NAME_MAX, "{} bytes", file.len());
+            assert!(
+                staged.name.ends_with(name.rsplit_once('.').unwrap().1),
+                "{}",
+                staged.name
+            );
+            // The origin comes back whole after a crash, with the name as staged.
+            let back = origin_of(&file).unwrap();
+            assert_eq!(
+                (back.mailbox.as_str(), back.key.as_str(), back.part),
+                ("back-office", dovecot, 7)
+            );
+            assert_eq!(back.name, staged.name);
+            assert_eq!(staged.origin.unwrap().name, staged.name);
+        }
+        // A key that leaves no room: hashed; the file still fits, its origin is not claimed.
+        let o = origin(&"k\u{e9}y".repeat(100), &format!("{}.csv", "n".repeat(200)));
+        let staged = stage_attachment(dir.path(), &o, b"x").unwrap();
+        let file = staged
+            .path
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            file.len() <= fsx::NAME_MAX && file.starts_with("mail2~#"),
+            "{file}"
+        );
+        assert_eq!(origin_of(&file), None);
     }
 }

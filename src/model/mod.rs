@@ -199,6 +199,21 @@ pub struct MailOrigin {
     pub part: u32,
     /// The attachment's (safe) file name.
     pub name: String,
+    /// The mail as people know it (`mail from ops@bank.example, subject "May", sent
+    /// 2026-05-31 07:00 UTC`), for breaks and alerts about the file; empty when not known (a
+    /// file found staged after a crash: its name keeps only where it came from).
+    pub about: String,
+}
+
+impl MailOrigin {
+    /// The mail, for messages: as people know it, or by mailbox and message.
+    pub fn describe(&self) -> String {
+        if self.about.is_empty() {
+            format!("a mail of mailbox {} (message {})", self.mailbox, self.key)
+        } else {
+            self.about.clone()
+        }
+    }
 }
 
 /// A record as held by the store: its row id plus the record.

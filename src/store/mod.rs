@@ -178,10 +178,24 @@ pub trait Unit {
     /// What became of a message handled before (`processed`, `failed`, `refused`,
     /// `duplicate`), if it was.
     fn mail_message_outcome(&mut self, mailbox: &str, key: &str) -> Result<Option<String>>;
-    /// Whether a message with this Message-ID was handled before (in any mailbox).
-    fn mail_message_id_handled(&mut self, message_id: &str) -> Result<bool>;
-    /// Records a handled message; `false` if it was recorded before.
+    /// Whether a message with this Message-ID was processed before (in any mailbox) with the
+    /// same attachments taken: the same contents (hex SHA-256), in any order. A Message-ID is
+    /// only a claim of the sender's; a refused mail, or one with other files, does not count.
+    fn mail_processed_with(&mut self, message_id: &str, sha256s: &[String]) -> Result<bool>;
+    /// Records a handled message and ends its tries; `false` if it was recorded before. A
+    /// message recorded as `refused` is recorded anew: it came back (moved back into the
+    /// mailbox once the cause was fixed) and was looked at again.
     fn add_mail_message(&mut self, m: &NewMailMessage<'_>) -> Result<bool>;
+    /// Counts a try at handling a message, before it starts; returns the tries so far, this one
+    /// included. A try that ends with the message recorded leaves no trace; one that panicked
+    /// or that clerk died in stays counted.
+    fn add_mail_try(&mut self, mailbox: &str, key: &str) -> Result<u32>;
+    /// Takes the last try back: it failed for a reason not the message's (the store was busy).
+    fn take_back_mail_try(&mut self, mailbox: &str, key: &str) -> Result<()>;
+    /// Notes why the last try failed (a panic's message).
+    fn note_mail_try_error(&mut self, mailbox: &str, key: &str, error: &str) -> Result<()>;
+    /// Tries so far at a message not yet recorded, and why the last one failed if known.
+    fn mail_tries(&mut self, mailbox: &str, key: &str) -> Result<(u32, Option<String>)>;
     fn mail_attachment_done(&mut self, mailbox: &str, key: &str, part: u32) -> Result<bool>;
     /// Records that an attachment was handed to a job, in the job's own transaction.
     fn add_mail_attachment(

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0008_payables.sql"),
     include_str!("migrations/sqlite/0009_outbox_lease.sql"),
     include_str!("migrations/sqlite/0010_lookup_indexes.sql"),
+    include_str!("migrations/sqlite/0011_mail_tries.sql"),
 ];
 
 pub struct SqliteStore {
@@ -920,13 +921,37 @@ impl Unit for SqliteUnit<'_, '_> {
             .map_err(map_err)
     }
 
-    fn mail_message_id_handled(&mut self, message_id: &str) -> Result<bool> {
-        self.tx
+    fn mail_processed_with(&mut self, message_id: &str, sha256s: &[String]) -> Result<bool> {
+        let keys: Vec<(String, String)> = self
+            .tx
             .prepare_cached(
-                "SELECT 1 FROM mail_messages WHERE message_id = ? AND outcome != 'duplicate' LIMIT 1",
+                "SELECT mailbox, message_key FROM mail_messages
+                 WHERE message_id = ? AND outcome = 'processed'",
             )
-            .and_then(|mut s| s.exists([message_id]))
-            .map_err(map_err)
+            .and_then(|mut s| {
+                s.query_map([message_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .map_err(map_err)?;
+        let mut wanted = sha256s.to_vec();
+        wanted.sort();
+        for (mailbox, key) in keys {
+            let had: Vec<String> = self
+                .tx
+                .prepare_cached(
+                    "SELECT sha256 FROM mail_attachments WHERE mailbox = ? AND message_key = ?
+                     ORDER BY sha256",
+                )
+                .and_then(|mut s| {
+                    s.query_map([&mailbox, &key], |r| r.get(0))?
+                        .collect::<std::result::Result<Vec<_>, _>>()
+                })
+                .map_err(map_err)?;
+            if had == wanted {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     fn add_mail_message(&mut self, m: &NewMailMessage<'_>) -> Result<bool> {
@@ -936,7 +961,12 @@ impl Unit for SqliteUnit<'_, '_> {
                 "INSERT INTO mail_messages (mailbox, message_key, message_id, sender, subject,
                     sent_at, handled_at, outcome, attachments, detail)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (mailbox, message_key) DO NOTHING",
+                 ON CONFLICT (mailbox, message_key) DO UPDATE SET
+                    message_id = excluded.message_id, sender = excluded.sender,
+                    subject = excluded.subject, sent_at = excluded.sent_at,
+                    handled_at = excluded.handled_at, outcome = excluded.outcome,
+                    attachments = excluded.attachments, detail = excluded.detail
+                 WHERE mail_messages.outcome = 'refused'",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -953,7 +983,62 @@ impl Unit for SqliteUnit<'_, '_> {
                 ])
             })
             .map_err(map_err)?;
+        self.tx
+            .prepare_cached("DELETE FROM mail_tries WHERE mailbox = ? AND message_key = ?")
+            .and_then(|mut s| s.execute([m.mailbox, m.key]))
+            .map_err(map_err)?;
         Ok(n == 1)
+    }
+
+    fn add_mail_try(&mut self, mailbox: &str, key: &str) -> Result<u32> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO mail_tries (mailbox, message_key, tries) VALUES (?, ?, 1)
+                 ON CONFLICT (mailbox, message_key) DO UPDATE SET tries = tries + 1
+                 RETURNING tries",
+            )
+            .and_then(|mut s| s.query_row([mailbox, key], |r| r.get::<_, i64>(0)))
+            .map(|n| n.clamp(0, u32::MAX as i64) as u32)
+            .map_err(map_err)
+    }
+
+    fn take_back_mail_try(&mut self, mailbox: &str, key: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE mail_tries SET tries = MAX(tries - 1, 0)
+                 WHERE mailbox = ? AND message_key = ?",
+            )
+            .and_then(|mut s| s.execute([mailbox, key]))
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn note_mail_try_error(&mut self, mailbox: &str, key: &str, error: &str) -> Result<()> {
+        self.tx
+            .prepare_cached(
+                "UPDATE mail_tries SET last_error = ? WHERE mailbox = ? AND message_key = ?",
+            )
+            .and_then(|mut s| s.execute([error, mailbox, key]))
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn mail_tries(&mut self, mailbox: &str, key: &str) -> Result<(u32, Option<String>)> {
+        self.tx
+            .prepare_cached(
+                "SELECT tries, last_error FROM mail_tries WHERE mailbox = ? AND message_key = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row([mailbox, key], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?.clamp(0, u32::MAX as i64) as u32,
+                        r.get(1)?,
+                    ))
+                })
+                .optional()
+            })
+            .map(|found| found.unwrap_or((0, None)))
+            .map_err(map_err)
     }
 
     fn mail_attachment_done(&mut self, mailbox: &str, key: &str, part: u32) -> Result<bool> {

@@ -112,6 +112,84 @@ pub fn conformance(store: &mut dyn Store) {
     a_subject_has_one_unresolved_break_that_updates_and_closes(store);
     outbox_keeps_each_message_once(store);
     schedules_remember_their_last_fire(store);
+    mail_is_remembered_by_key_message_id_and_content(store);
+}
+
+fn mail_is_remembered_by_key_message_id_and_content(store: &mut dyn Store) {
+    let message = |key: &'static str, outcome: &'static str| NewMailMessage {
+        mailbox: "box",
+        key,
+        message_id: Some("id-1@bank"),
+        sender: Some("ops@bank.example"),
+        subject: Some("May"),
+        sent_at: None,
+        at: at(7),
+        outcome,
+        attachments: 1,
+        detail: None,
+    };
+    let origin = |key: &str, part: u32| MailOrigin {
+        mailbox: "box".into(),
+        key: key.into(),
+        part,
+        name: "may.sta".into(),
+        about: String::new(),
+    };
+    let hashes = |h: &[&str]| h.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Refused under this Message-ID: not "handled".
+    in_unit(store, |u| u.add_mail_message(&message("k1", "refused"))).unwrap();
+    assert!(!in_read(store, |u| u.mail_processed_with("id-1@bank", &hashes(&[]))).unwrap());
+    // Processed with two attachments: handled for those contents only, in any order.
+    in_unit(store, |u| {
+        u.add_mail_attachment(&origin("k2", 0), "bbb", "bank", None)?;
+        u.add_mail_attachment(&origin("k2", 1), "aaa", "bank", None)?;
+        u.add_mail_message(&message("k2", "processed"))
+    })
+    .unwrap();
+    let mut seen =
+        |h: &[&str]| in_read(store, |u| u.mail_processed_with("id-1@bank", &hashes(h))).unwrap();
+    assert!(seen(&["aaa", "bbb"]));
+    assert!(seen(&["bbb", "aaa"]));
+    assert!(!seen(&["aaa"]));
+    assert!(!seen(&["aaa", "bbb", "ccc"]));
+    assert!(
+        !in_read(store, |u| u
+            .mail_processed_with("id-2@bank", &hashes(&["aaa", "bbb"])))
+        .unwrap()
+    );
+    // A refused message comes back and is taken: recorded anew. Any other is kept as it was.
+    assert!(in_unit(store, |u| u.add_mail_message(&message("k1", "processed"))).unwrap());
+    assert_eq!(
+        in_read(store, |u| u.mail_message_outcome("box", "k1"))
+            .unwrap()
+            .as_deref(),
+        Some("processed")
+    );
+    assert!(!in_unit(store, |u| u.add_mail_message(&message("k1", "failed"))).unwrap());
+    assert_eq!(
+        in_read(store, |u| u.mail_message_outcome("box", "k1"))
+            .unwrap()
+            .as_deref(),
+        Some("processed")
+    );
+    // Tries: counted, taken back, noted; recording the message ends them.
+    assert_eq!(in_unit(store, |u| u.add_mail_try("box", "k3")).unwrap(), 1);
+    assert_eq!(in_unit(store, |u| u.add_mail_try("box", "k3")).unwrap(), 2);
+    in_unit(store, |u| u.take_back_mail_try("box", "k3")).unwrap();
+    in_unit(store, |u| u.note_mail_try_error("box", "k3", "panicked: x")).unwrap();
+    assert_eq!(
+        in_read(store, |u| u.mail_tries("box", "k3")).unwrap(),
+        (1, Some("panicked: x".to_owned()))
+    );
+    assert_eq!(
+        in_read(store, |u| u.mail_tries("box", "k4")).unwrap(),
+        (0, None)
+    );
+    in_unit(store, |u| u.add_mail_message(&message("k3", "refused"))).unwrap();
+    assert_eq!(
+        in_read(store, |u| u.mail_tries("box", "k3")).unwrap(),
+        (0, None)
+    );
 }
 
 fn amounts_round_trip_exactly(store: &mut dyn Store) {

@@ -73,7 +73,7 @@ fn zip(files: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// An install whose bank job takes mail from `user` on `dovecot`'s folder `folder`.
-fn install_with_imap(dovecot: &Dovecot, user: &str, folder: &str) -> Install {
+pub fn install_with_imap(dovecot: &Dovecot, user: &str, folder: &str) -> Install {
     let password = dovecot.add_user(user);
     let pw_file = dovecot.scratch().join(format!("{user}.pw"));
     fs::write(&pw_file, &password).unwrap();

@@ -35,6 +35,10 @@ mod faults;
 /// Hostile files and mail through the daemon: bombs, junk, huge lines, forged names.
 mod hostile;
 
+/// Hostile and odd mail over a Maildir and Dovecot: reused Message-IDs, forged senders, deep
+/// forwards, odd names, cut base64, huge subjects.
+mod mailintake;
+
 /// Securities: positions against the custodian, trades against settlement confirmations.
 mod securities;
 

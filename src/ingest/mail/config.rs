@@ -99,6 +99,12 @@ pub struct MailboxSpec {
     pub max_unzipped_mb: Option<u64>,
     /// A message with more MIME parts than this is refused. Default 1000.
     pub max_parts: Option<usize>,
+    /// The authserv-id of your own mail server's `Authentication-Results` header (RFC 8601),
+    /// e.g. `"mx.example.com"`. When set, a mail is taken only if such a header says
+    /// `dmarc=pass` for the domain of its From address: the server checked SPF and DKIM
+    /// against the From header. Without it, `senders` compares an unauthenticated header. Your
+    /// server must remove headers of that name that arrive from outside (RFC 8601 asks it to).
+    pub authentication_results: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -152,6 +158,9 @@ pub struct Mailbox {
     /// Bounds each step of an IMAP session, and a token command.
     pub timeout: Duration,
     pub limits: MailLimits,
+    /// The authserv-id whose `Authentication-Results` must say `dmarc=pass` for a mail to be
+    /// taken; `None`: the From header is believed as it stands.
+    pub authentication_results: Option<String>,
 }
 
 /// Where the mail is.
@@ -274,6 +283,25 @@ impl MailboxSpec {
         let poll_interval = duration("poll_interval", &self.poll_interval, secs(60))?;
         let timeout = duration("timeout", &self.timeout, secs(30))?;
         let limits = self.limits().map_err(|(k, m)| (key(&k), m))?;
+        let authentication_results = match self.authentication_results.as_deref() {
+            None => None,
+            Some(id) => {
+                let id = id.trim();
+                let word = |c: char| c.is_ascii_alphanumeric() || ".-_".contains(c);
+                if id.is_empty() || id.len() > 253 || !id.chars().all(word) {
+                    return err(
+                        "authentication_results",
+                        format!(
+                            "{:?} is not an authserv-id: the host name your mail server writes \
+                             first in its Authentication-Results header, like \
+                             \"mx.example.com\"",
+                            id.chars().take(100).collect::<String>()
+                        ),
+                    );
+                }
+                Some(id.to_ascii_lowercase())
+            }
+        };
         let after = self.after.unwrap_or(After::Move);
         let processed_folder = self.processed_folder.as_deref().unwrap_or("Processed");
         let failed_folder = self.failed_folder.as_deref().unwrap_or("Failed");
@@ -334,6 +362,7 @@ impl MailboxSpec {
             poll_interval,
             timeout,
             limits,
+            authentication_results,
         })
     }
 
@@ -891,6 +920,17 @@ mod tests {
         let mut s = imap_spec();
         s.max_parts = Some(0);
         assert_eq!(key(s), "mailboxes.box.max_parts");
+        for bad in ["", "mx example.com", "mx.example.com; dmarc=pass"] {
+            let mut s = imap_spec();
+            s.authentication_results = Some(bad.to_owned());
+            let (k, m) = s.check("box", root.path()).unwrap_err();
+            assert_eq!(k, "mailboxes.box.authentication_results");
+            assert!(m.contains("authserv-id"), "{m}");
+        }
+        let mut s = imap_spec();
+        s.authentication_results = Some(" MX.Example.com ".to_owned());
+        let mb = s.check("box", root.path()).unwrap();
+        assert_eq!(mb.authentication_results.as_deref(), Some("mx.example.com"));
         let mut s = imap_spec();
         s.path = Some("mail".to_owned());
         assert_eq!(key(s), "mailboxes.box.path");

@@ -17,6 +17,7 @@
 
 use std::fs;
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::Finish;
@@ -42,6 +43,9 @@ pub struct MaildirMessage {
     path: PathBuf,
     /// Its size when listed, in bytes.
     pub size: u64,
+    /// The file's name is not valid UTF-8 (a broken delivery agent): `id` shows it with `\xNN`
+    /// for the bytes that are not, and the message is not read but refused with a break.
+    pub name_not_utf8: bool,
 }
 
 impl MaildirBox {
@@ -205,8 +209,9 @@ fn list(dir: &Path) -> io::Result<Vec<MaildirMessage>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
+        let (name, name_not_utf8) = match entry.file_name().into_string() {
+            Ok(name) => (name, false),
+            Err(raw) => (escaped(raw.as_bytes()), true),
         };
         if name.starts_with('.') {
             continue;
@@ -219,10 +224,24 @@ fn list(dir: &Path) -> io::Result<Vec<MaildirMessage>> {
             id: unique_part(&name).to_owned(),
             path: entry.path(),
             size: meta.len(),
+            name_not_utf8,
         });
     }
     out.sort_by(|a, b| a.path.file_name().cmp(&b.path.file_name()));
     Ok(out)
+}
+
+/// A file name that is not UTF-8, printable: its valid parts as they are, every other byte as
+/// `\xNN`. Finishing such a message renames it to this.
+fn escaped(name: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in name.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The name before the info part (`:2,FLAGS`).
@@ -282,5 +301,27 @@ mod tests {
         assert_eq!(subfolder("Archive/2026"), ".Archive.2026");
         assert_eq!(flags_of(Path::new("cur/x:2,FS")), "FS");
         assert_eq!(flags_of(Path::new("new/x")), "");
+        assert_eq!(escaped(b"1.M1.h\xf6st:2,S"), "1.M1.h\\xF6st:2,S");
+        assert_eq!(escaped("März".as_bytes()), "März");
+    }
+
+    #[test]
+    fn a_file_whose_name_is_not_utf8_is_listed_and_finished_under_a_printable_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec: super::super::MailboxSpec = toml::from_str(&format!(
+            "kind = \"maildir\"\npath = \"{}\"\n",
+            dir.path().display()
+        ))
+        .unwrap();
+        let bx = MaildirBox::open(&spec.check("m", Path::new("/")).unwrap()).unwrap();
+        let odd = std::ffi::OsStr::from_bytes(b"17.M1.h\xf6st");
+        fs::write(dir.path().join("new").join(odd), b"Subject: x\r\n\r\n").unwrap();
+        let pending = bx.pending().unwrap();
+        assert_eq!(pending.len(), 1);
+        assert!(pending[0].name_not_utf8);
+        assert_eq!(pending[0].id, "17.M1.h\\xF6st");
+        bx.finish(&pending[0], Finish::Failed).unwrap();
+        assert!(dir.path().join(".Failed/cur/17.M1.h\\xF6st:2,S").is_file());
+        assert!(bx.pending().unwrap().is_empty());
     }
 }

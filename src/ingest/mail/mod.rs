@@ -33,7 +33,8 @@ pub use config::{
 pub use imap::{ImapSession, MailboxError, health_check};
 pub use maildir::{MaildirBox, MaildirMessage};
 pub use message::{
-    MailAttachment, MailLimits, MailReadError, ParsedMail, RefusedPart, parse_mail, safe_name,
+    MAX_HEADER_CHARS, MailAttachment, MailLimits, MailReadError, ParsedMail, RefusedPart, cut,
+    parse_mail, read_headers, safe_name,
 };
 
 /// What became of a message: it goes to the processed or the failed folder (or gets the
