@@ -110,7 +110,12 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
         assert!(e["source"].as_str().unwrap().contains(".csv line "), "{e}");
     }
 
-    // Both files archived under archive/YYYY/MM/DD/<job>/, nothing left in the inboxes.
+    // Both files archived under archive/YYYY/MM/DD/<job>/ (each once it has stayed as it was
+    // read for the settle time), nothing left in the inboxes.
+    assert!(wait_until(Duration::from_secs(20), || i
+        .files_under("var/archive")
+        .len()
+        == 2));
     let archived = i.files_under("var/archive");
     assert_eq!(archived.len(), 2, "{archived:?}");
     assert!(
@@ -395,5 +400,187 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
         i.files_under("var/inbox").is_empty(),
         "nothing left in processing"
     );
+    d.stop();
+}
+
+#[test]
+fn an_idle_daemon_uses_almost_no_cpu() {
+    // The shipped intervals: a 2 s rescan, a 10 s mailbox poll. CPU time, not wall time, so
+    // a loaded machine does not make it fail: an idle daemon that lists its folders because
+    // of the events its own listing causes uses half a core here, loaded or not.
+    let i = Install::shipped();
+    let d = i.start_daemon();
+    // Start-up work (store, schedules armed, the mailbox created) is done once it says so.
+    assert!(wait_until(Duration::from_secs(30), || i
+        .path("var/mail/back-office/new")
+        .is_dir()));
+    let window = Duration::from_secs(6);
+    let (cpu0, wall0) = (d.cpu_time(), std::time::Instant::now());
+    std::thread::sleep(window);
+    let (used, wall) = (d.cpu_time() - cpu0, wall0.elapsed());
+    let share = used.as_secs_f64() / wall.as_secs_f64();
+    assert!(
+        share < 0.05,
+        "an idle daemon used {:.1} % of a CPU ({used:?} in {wall:?}):\n{}",
+        share * 100.0,
+        d.log()
+    );
+    d.stop();
+}
+
+/// A one-item ledger file, its item numbered `k`.
+fn small_ledger(k: usize) -> String {
+    format!(
+        "id,account,value_date,amount,currency,reference,counterparty\n\
+         {k},CASH-EUR-01,2026-03-02,{}.{:02},EUR,INV-{k:09},CPTY {k}\n",
+        10 + k / 100,
+        k % 100
+    )
+}
+
+fn count(i: &Install, sql: &str) -> i64 {
+    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_backlog_left_in_processing_neither_blocks_the_start_nor_the_signals() {
+    // More files left in processing than the work queue holds (1,024): after a crash in the
+    // middle of a big drop. The benchmark `backlog` runs 5,000.
+    let i = Install::new();
+    let n = 1_500;
+    let processing = i.path("var/inbox/ledger/.clerk-processing");
+    fs::create_dir_all(&processing).unwrap();
+    for k in 0..n {
+        fs::write(processing.join(format!("l-{k:05}.csv")), small_ledger(k)).unwrap();
+    }
+    let notify = crate::support::sdnotify::NotifySocket::bind();
+    let mut d = i.spawn_daemon_with(&[("NOTIFY_SOCKET", notify.path())]);
+    assert!(
+        notify
+            .wait_for("READY=1", Duration::from_secs(30))
+            .is_some(),
+        "no READY with {n} files left in processing:\n{}",
+        d.log()
+    );
+    // SIGHUP is answered at once, not after the backlog.
+    let asked = std::time::Instant::now();
+    d.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .log()
+            .contains("configuration reloaded")),
+        "SIGHUP not answered within 10 s during a backlog:\n{}",
+        d.log()
+    );
+    eprintln!("SIGHUP answered in {:?}", asked.elapsed());
+    assert!(
+        wait_until(Duration::from_secs(60), || count(
+            &i,
+            "SELECT COUNT(*) FROM files"
+        ) > 0),
+        "the backlog does not drain:\n{}",
+        d.log()
+    );
+    // SIGTERM is answered within the drain timeout (10 s here) while files still wait.
+    let asked = std::time::Instant::now();
+    d.signal("TERM");
+    assert!(
+        wait_until(Duration::from_secs(20), || d.exited().is_some()),
+        "SIGTERM not answered during a backlog:\n{}",
+        d.log()
+    );
+    eprintln!("SIGTERM answered in {:?}", asked.elapsed());
+    assert!(asked.elapsed() < Duration::from_secs(15), "{}", d.log());
+
+    // The next start takes up the rest, each file once.
+    let d = i.start_daemon();
+    assert!(
+        wait_until(Duration::from_secs(600), || i
+            .files_under("var/inbox")
+            .is_empty()),
+        "{} files still waiting:\n{}",
+        i.files_under("var/inbox").len(),
+        d.log()
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), n as i64);
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
+    assert_eq!(i.files_under("var/archive").len(), n);
+    d.stop();
+}
+
+#[test]
+fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answered() {
+    // More than the work queue holds, dropped at once. The benchmark `backlog` drops 20,000.
+    let i = Install::new();
+    let n = 3_000;
+    let notify = crate::support::sdnotify::NotifySocket::bind();
+    // A watchdog of 2 s, as systemd sets it: clerk pings every second while it progresses.
+    let d = i.start_daemon_with(&[
+        ("NOTIFY_SOCKET", notify.path()),
+        ("WATCHDOG_USEC", "2000000"),
+    ]);
+    let inbox = i.path("var/inbox/ledger");
+    let staging = i.path("var/staging");
+    fs::create_dir_all(&staging).unwrap();
+    for k in 0..n {
+        fs::write(staging.join(format!("l-{k:05}.csv")), small_ledger(k)).unwrap();
+    }
+    let dropped = std::time::Instant::now();
+    for k in 0..n {
+        let name = format!("l-{k:05}.csv");
+        fs::rename(staging.join(&name), inbox.join(&name)).unwrap();
+    }
+    assert!(
+        wait_until(Duration::from_secs(60), || count(
+            &i,
+            "SELECT COUNT(*) FROM files"
+        ) >= 50),
+        "{}",
+        d.log()
+    );
+    let asked = std::time::Instant::now();
+    d.signal("HUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || d
+            .log()
+            .contains("configuration reloaded")),
+        "SIGHUP not answered within 10 s during a backlog:\n{}",
+        d.log()
+    );
+    eprintln!("SIGHUP answered in {:?}", asked.elapsed());
+    assert!(
+        wait_until(Duration::from_secs(900), || count(
+            &i,
+            "SELECT COUNT(*) FROM files"
+        ) == n as i64
+            && i.files_under("var/inbox").is_empty()),
+        "{} recorded:\n{}",
+        count(&i, "SELECT COUNT(*) FROM files"),
+        d.log()
+    );
+    let drained = dropped.elapsed();
+    eprintln!(
+        "{n} files drained in {drained:?} ({:.0} files/s)",
+        n as f64 / drained.as_secs_f64()
+    );
+    // Fed all along: no gap between pings anywhere near the watchdog's 2 s.
+    let pings = notify.times_of("WATCHDOG=1");
+    let gaps: Vec<Duration> = pings
+        .windows(2)
+        .filter(|w| w[0] >= dropped)
+        .map(|w| w[1] - w[0])
+        .collect();
+    let longest = gaps.iter().max().copied().unwrap_or_default();
+    assert!(
+        pings.iter().filter(|&&t| t >= dropped).count() as f64 >= drained.as_secs_f64() / 2.0,
+        "{} pings in {drained:?}",
+        pings.len()
+    );
+    assert!(
+        longest < Duration::from_secs(2),
+        "the watchdog went unfed for {longest:?} while files were processed:\n{}",
+        d.log()
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
     d.stop();
 }
