@@ -452,6 +452,8 @@ async fn worker(
                         folders::Looked::Done | folders::Looked::Gone { .. } => {}
                     }
                 }
+                // A file set aside queued an alert.
+                shared.mail_queued.notify_one();
                 continue;
             }
             item = work.recv() => match item {

@@ -124,7 +124,18 @@ pub enum IgnoredWhy {
 impl Ignored {
     /// What is wrong, for a person: the name, why clerk leaves it, and what to do.
     pub fn explain(&self, watch: &Watch) -> String {
-        let why = match self.why {
+        format!(
+            "{} in {} is ignored: {}. It stays there until someone moves, renames or removes \
+             it.",
+            self.name,
+            watch.folder.display(),
+            self.why_text(watch)
+        )
+    }
+
+    /// Why clerk leaves it, and what to do.
+    pub fn why_text(&self, watch: &Watch) -> String {
+        match self.why {
             IgnoredWhy::NotUtf8 => {
                 "its name is not valid UTF-8, so clerk cannot match it against the job's \
                  patterns or print it safely; rename it"
@@ -147,13 +158,7 @@ impl Ignored {
                 "no pattern of this folder's job matches its name (patterns: {})",
                 watch.patterns.join(" ")
             ),
-        };
-        format!(
-            "{} in {} is ignored: {why}. It stays there until someone moves, renames or \
-             removes it.",
-            self.name,
-            watch.folder.display()
-        )
+        }
     }
 }
 

@@ -584,3 +584,343 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
     assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
     d.stop();
 }
+
+/// Gives the ledger job its own settle time (`[watch] settle_time`).
+fn set_ledger_settle_time(i: &Install, value: &str) {
+    let path = i.path("jobs/ledger-import.toml");
+    let job = fs::read_to_string(&path).unwrap().replace(
+        "folder = \"var/inbox/ledger\"\n",
+        &format!("folder = \"var/inbox/ledger\"\nsettle_time = \"{value}\"\n"),
+    );
+    assert!(job.contains("settle_time"));
+    fs::write(path, job).unwrap();
+}
+
+/// Ledger lines for items `from..to` (no header).
+fn ledger_rows(from: usize, to: usize) -> String {
+    (from..to)
+        .map(|k| {
+            format!(
+                "{k},CASH-EUR-01,2026-03-02,{}.{:02},EUR,INV-{k:09},CPTY {k}\n",
+                10 + k / 100,
+                k % 100
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_silence() {
+    let i = Install::new();
+    // The check after the commit lasts the settle time: long enough for this test to write
+    // within it on a loaded machine.
+    set_ledger_settle_time(&i, "3s");
+    let d = i.start_daemon();
+    // A writer that keeps its handle open: 50 rows, a pause longer than the settle time
+    // (clerk takes the file and reads it), 50 rows more.
+    let path = i.path("var/inbox/ledger/grow.csv");
+    let mut writer = fs::File::create(&path).unwrap();
+    write!(
+        writer,
+        "id,account,value_date,amount,currency,reference,counterparty\n{}",
+        ledger_rows(0, 50)
+    )
+    .unwrap();
+    writer.flush().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || count(
+            &i,
+            "SELECT COUNT(*) FROM records"
+        ) == 50),
+        "the first half is read once the file has settled:\n{}",
+        d.log()
+    );
+    write!(writer, "{}", ledger_rows(50, 100)).unwrap();
+    writer.flush().unwrap();
+    drop(writer);
+
+    // Set aside with a note, a break and an alert; never archived as if it were whole.
+    let failed = i.path("var/failed/ledger-import/grow.csv");
+    let note = i.path("var/failed/ledger-import/grow.csv.error.txt");
+    assert!(
+        wait_until(Duration::from_secs(60), || failed.exists() && note.exists()),
+        "{}",
+        d.log()
+    );
+    assert_eq!(fs::read_to_string(&failed).unwrap().lines().count(), 101);
+    let text = fs::read_to_string(&note).unwrap();
+    assert!(
+        text.contains("written to after clerk had read it"),
+        "{text}"
+    );
+    assert!(i.files_under("var/archive").is_empty());
+    let ex = i.json(&["exceptions"]);
+    let changed: Vec<_> = ex
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "file_changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{ex:#}");
+    assert!(
+        changed[0]["detail"].as_str().unwrap().contains("grow.csv"),
+        "{ex:#}"
+    );
+    // An alert, at once (quoted-printable soft line breaks undone to read it).
+    assert!(
+        wait_until(Duration::from_secs(20), || outbox_texts(&i).iter().any(
+            |m| {
+                let m = m.replace("=\r\n", "").replace("=\n", "");
+                m.contains("grow.csv") && m.contains("written to after clerk had read it")
+            }
+        )),
+        "{:?}",
+        outbox_texts(&i)
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 50);
+
+    // Dropped again whole: the other 50 are taken, the first 50 are known, nothing twice.
+    i.drop_file("var/inbox/ledger", "grow.csv", &fs::read(&failed).unwrap());
+    assert!(
+        wait_until(Duration::from_secs(60), || i
+            .files_under("var/archive")
+            .len()
+            == 1),
+        "{}",
+        d.log()
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 100);
+    assert!(i.files_under("var/inbox").is_empty());
+    d.stop();
+}
+
+#[test]
+fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let i = Install::new();
+    let bank = i.path("var/inbox/bank");
+    fs::create_dir_all(&bank).unwrap();
+    fs::write(bank.join("notes.docx"), b"minutes of the meeting").unwrap();
+    // Links are never followed, pipes never opened: a link to a pipe outside the folder would
+    // block whoever opened it, and nothing after it would be processed.
+    let fifo_outside = i.path("var/elsewhere.csv");
+    let fifo_inside = bank.join("pipe.csv");
+    for p in [&fifo_outside, &fifo_inside] {
+        let made = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    std::os::unix::fs::symlink(&fifo_outside, bank.join("link.csv")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(bank.join("socket.csv")).unwrap();
+    let latin1 = std::ffi::OsStr::from_bytes(b"Kontoauszug M\xe4rz.csv");
+    fs::write(bank.join(latin1), STATEMENT).unwrap();
+    fs::create_dir_all(bank.join("old")).unwrap();
+    fs::write(bank.join("upload.csv.part"), b"half").unwrap();
+    let names = [
+        "notes.docx",
+        "pipe.csv",
+        "link.csv",
+        "socket.csv",
+        "Kontoauszug M\\xE4rz.csv",
+        "old",
+    ];
+
+    let ignored_breaks = || -> Vec<serde_json::Value> {
+        let all = i.json(&["exceptions", "--all"]);
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == "ignored_file")
+            .cloned()
+            .collect()
+    };
+    let d = i.start_daemon();
+    assert!(
+        wait_until(Duration::from_secs(30), || ignored_breaks().len()
+            == names.len()),
+        "{:#?}\n{}",
+        ignored_breaks(),
+        d.log()
+    );
+    for name in names {
+        let b = ignored_breaks()
+            .into_iter()
+            .find(|b| b["source"] == name)
+            .unwrap_or_else(|| panic!("no break about {name}: {:#?}", ignored_breaks()));
+        assert_eq!(b["job"], "bank-reconciliation");
+        let detail = b["detail"].as_str().unwrap();
+        assert!(
+            detail.contains(name) && detail.contains("is ignored"),
+            "{detail}"
+        );
+        assert_eq!(
+            d.log()
+                .lines()
+                .filter(|l| l.contains("WARN") && l.contains(&format!("{name} in ")))
+                .count(),
+            1,
+            "one log line about {name}:\n{}",
+            d.log()
+        );
+    }
+    let why = |name: &str| -> String {
+        ignored_breaks()
+            .into_iter()
+            .find(|b| b["source"] == name)
+            .unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(why("notes.docx").contains("no pattern"));
+    assert!(why("link.csv").contains("symbolic link"));
+    assert!(why("pipe.csv").contains("named pipe"));
+    assert!(why("socket.csv").contains("socket"));
+    assert!(why("Kontoauszug M\\xE4rz.csv").contains("UTF-8"));
+    assert!(why("old").contains("folder"));
+    // The daemon goes on: a good file behind them is processed.
+    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
+    assert!(wait_until(Duration::from_secs(30), || files_processed(&i) == 1));
+    let text = String::from_utf8(i.clerk(&["status"]).stdout).unwrap();
+    d.stop();
+
+    // Reported once, across restarts: resolved by someone, still not reported again.
+    let notes = ignored_breaks()
+        .into_iter()
+        .find(|b| b["source"] == "notes.docx")
+        .unwrap();
+    let resolved = i.clerk(&[
+        "exception",
+        "resolve",
+        &notes["id"].to_string(),
+        "--reason",
+        "minutes belong there",
+    ]);
+    assert!(resolved.status.success(), "{resolved:?}");
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/bank", "statement-2.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(30), || {
+        let s = i.status();
+        s["files_processed"].as_u64().unwrap() + s["files_failed"].as_u64().unwrap() == 2
+    }));
+    assert_eq!(
+        ignored_breaks().len(),
+        names.len(),
+        "{:#?}",
+        ignored_breaks()
+    );
+    assert!(!d.log().contains("is ignored"), "{}", d.log());
+    // A new file under an old name is a new file: reported.
+    fs::remove_file(bank.join("notes.docx")).unwrap();
+    fs::write(bank.join("notes.docx"), b"other minutes").unwrap();
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "2001-01-01"])
+        .arg(bank.join("notes.docx"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    assert!(
+        wait_until(Duration::from_secs(30), || ignored_breaks().len()
+            == names.len() + 1),
+        "{}",
+        d.log()
+    );
+    d.stop();
+
+    // clerk status lists, per folder, what waits, what is ignored and why, what failed.
+    assert!(text.contains("folders:"), "{text}");
+    assert!(text.contains("ignored: notes.docx (no pattern"), "{text}");
+    i.drop_file("var/inbox/bank", "waiting.csv", STATEMENT.as_bytes());
+    let status = i.status();
+    let folders = status["folders"].as_array().unwrap();
+    let bank = folders
+        .iter()
+        .find(|f| f["job"] == "bank-reconciliation")
+        .unwrap();
+    assert_eq!(
+        bank["waiting"],
+        serde_json::json!(["waiting.csv"]),
+        "{bank:#}"
+    );
+    assert_eq!(
+        bank["temporary"],
+        serde_json::json!(["upload.csv.part"]),
+        "{bank:#}"
+    );
+    let mut ignored: Vec<&str> = bank["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    ignored.sort();
+    let mut want = names.to_vec();
+    want.sort();
+    assert_eq!(ignored, want, "{bank:#}");
+    // statement-2.csv is a ledger, not a statement: refused, and listed as failed.
+    assert_eq!(
+        bank["failed"],
+        serde_json::json!(["statement-2.csv"]),
+        "{bank:#}"
+    );
+    assert!(folders.iter().any(|f| f["job"] == "ledger-import"));
+}
+
+#[test]
+fn long_names_fit_wherever_clerk_adds_to_them_and_no_file_is_stuck() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    // Written under a short temp name, then renamed (the long name plus `.part` would not fit).
+    let put = |name: &str, bytes: &[u8]| {
+        let tmp = i.path("var/inbox/ledger/x.tmp");
+        fs::write(&tmp, bytes).unwrap();
+        fs::rename(&tmp, i.path("var/inbox/ledger").join(name)).unwrap();
+    };
+    // A failed file with a 250-byte name: its note (+ `.error.txt`) must fit too.
+    let bad = format!("{}.csv", "b".repeat(246));
+    assert_eq!(bad.len(), 250);
+    put(&bad, LEDGER.replace("250.50", "25O.50").as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            let failed = i.files_under("var/failed/ledger-import");
+            failed.len() == 2 && failed.iter().any(|f| f.ends_with(".csv.error.txt"))
+        }),
+        "{:?}\n{}",
+        i.files_under("var/failed"),
+        d.log()
+    );
+    // A good 252-byte name, dropped twice (other content): archived twice, the second under
+    // a shortened ` (2)` name.
+    let good = format!("{}.csv", "g".repeat(248));
+    assert_eq!(good.len(), 252);
+    put(&good, LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(30), || i
+        .files_under("var/archive")
+        .len()
+        == 1));
+    put(&good, small_ledger(77).as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(30), || i
+            .files_under("var/archive")
+            .len()
+            == 2),
+        "{:?}\n{}",
+        i.files_under("var/inbox"),
+        d.log()
+    );
+    let archived = i.files_under("var/archive");
+    assert!(archived.iter().any(|f| f.ends_with(&good)), "{archived:?}");
+    assert!(
+        archived
+            .iter()
+            .any(|f| f.contains(" (2).csv") && f.rsplit('/').next().unwrap().len() <= 255),
+        "{archived:?}"
+    );
+    // Nothing stuck, nothing retried.
+    assert!(i.files_under("var/inbox").is_empty());
+    assert!(!d.log().contains("ERROR"), "{}", d.log());
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 7);
+    d.stop();
+}
