@@ -167,9 +167,12 @@ pub(super) enum Looked {
         claimed: Claimed,
         recovered: bool,
     },
-    /// Archived, set aside, or (when that could not be done yet) left to the retries of
-    /// unfinished moves; either way the worker is done with it.
+    /// Archived, or (when that could not be done yet) left to the retries of unfinished
+    /// moves; either way the worker is done with it.
     Done,
+    /// Changed after its work was committed: recorded as such (a break, an alert) and moved
+    /// to `failed/` (or left to the retries of unfinished moves).
+    SetAside,
     /// Gone from the processing folder (someone removed it); the worker is done with it too.
     /// `waiting`: it was waiting to be read again (it still counted as handed to the worker).
     Gone { waiting: bool },
@@ -277,11 +280,26 @@ fn look_at_one(
             }
         }
         HeldFor::Archive(ref outcome) => {
-            let unchanged = now == f.seen && same_content_as_read(store, &f).unwrap_or(false);
-            let outcome = if unchanged {
-                outcome.clone()
+            let unchanged = if now != f.seen {
+                false
             } else {
-                match set_aside(config, store, &f, outcome, now) {
+                match same_content_as_read(store, &f) {
+                    Ok(same) => same,
+                    Err(e) if !stopping => {
+                        warn!(error = %e, "cannot compare the file with what was read; will try again");
+                        let due = Instant::now() + settle;
+                        return (Err(HeldFile { due, ..f }), None);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cannot compare the file with what was read; it stays in processing for the next start");
+                        return (Ok(Looked::Done), None);
+                    }
+                }
+            };
+            let (outcome, looked) = if unchanged {
+                (outcome.clone(), Looked::Done)
+            } else {
+                match set_aside(config, store, &f, outcome, now).map(|o| (o, Looked::SetAside)) {
                     Ok(o) => o,
                     Err(e) if !stopping => {
                         warn!(error = %e, "could not record that the file changed; will try again");
@@ -296,7 +314,7 @@ fn look_at_one(
             };
             let moved = super::finish_file(config, &f.job, &f.claimed, &outcome);
             let left = (!moved).then_some((f.job, f.claimed, outcome));
-            (Ok(Looked::Done), left)
+            (Ok(looked), left)
         }
     }
 }

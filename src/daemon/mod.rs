@@ -448,12 +448,12 @@ async fn worker(
                                 return;
                             }
                         }
+                        // Its alert is queued.
+                        folders::Looked::SetAside => shared.mail_queued.notify_one(),
                         folders::Looked::Gone { waiting: true } => file_done(&shared),
                         folders::Looked::Done | folders::Looked::Gone { .. } => {}
                     }
                 }
-                // A file set aside queued an alert.
-                shared.mail_queued.notify_one();
                 continue;
             }
             item = work.recv() => match item {
@@ -639,7 +639,7 @@ async fn do_work(
                     )
                 }
             };
-            let read_whole = !matches!(
+            let imported = !matches!(
                 outcome,
                 FileOutcome::Failed { .. }
                     | FileOutcome::AlreadyRecorded {
@@ -647,7 +647,7 @@ async fn do_work(
                         ..
                     }
             );
-            if let (true, Some(seen)) = (read_whole, before) {
+            if let (true, Some(seen)) = (imported, before) {
                 // Committed; archived once it has stayed as it was read for the settle time
                 // (a writer that paused longer than that may still be adding to it).
                 let settle = folders::settle_of(&config, &job);

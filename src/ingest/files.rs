@@ -511,6 +511,28 @@ mod tests {
     }
 
     #[test]
+    fn any_name_prints_as_itself_with_what_is_not_utf8_shown_as_bytes() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let name = std::ffi::OsStr::from_bytes(b"Kontoauszug M\xe4rz\n.csv");
+        assert_eq!(printable_name(name), "Kontoauszug M\\xE4rz_.csv");
+        assert_eq!(printable_name(std::ffi::OsStr::new("März.csv")), "März.csv");
+    }
+
+    #[test]
+    fn a_file_is_hashed_as_a_whole_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc.txt");
+        fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            content_sha256(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let before = fingerprint(&p).unwrap();
+        fs::write(&p, b"abcd").unwrap();
+        assert_ne!(fingerprint(&p).unwrap(), before);
+    }
+
+    #[test]
     fn a_staged_attachment_found_after_a_crash_still_knows_its_mail() {
         let dir = tempfile::tempdir().unwrap();
         let origin = MailOrigin {
