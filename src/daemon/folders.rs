@@ -159,6 +159,17 @@ pub(super) fn settle_of(config: &Config, job: &str) -> Duration {
         .map_or(config.settings.settle_time, |w| w.settle_time)
 }
 
+/// The longest a processed file is held before it is archived, whatever the settle time: a
+/// settle time of an hour would otherwise keep an hour of a backlog's files in processing
+/// (and in memory).
+const HOLD_AT_MOST: Duration = Duration::from_secs(60);
+
+/// How long a processed file of `job` is held before it is checked and archived: its settle
+/// time, at most a minute.
+pub(super) fn hold_of(config: &Config, job: &str) -> Duration {
+    settle_of(config, job).min(HOLD_AT_MOST)
+}
+
 /// What became of a held file that was looked at.
 pub(super) enum Looked {
     /// Quiet again after changing while read: to be processed again, whole.
@@ -254,7 +265,10 @@ fn look_at_one(
             return (Err(HeldFile { due, ..f }), None);
         }
     };
-    let settle = settle_of(config, &f.job);
+    let settle = match f.what {
+        HeldFor::Reread { .. } => settle_of(config, &f.job),
+        HeldFor::Archive(_) => hold_of(config, &f.job),
+    };
     match f.what {
         HeldFor::Reread { recovered } => {
             if now == f.seen {

@@ -650,12 +650,12 @@ async fn do_work(
             if let (true, Some(seen)) = (imported, before) {
                 // Committed; archived once it has stayed as it was read for the settle time
                 // (a writer that paused longer than that may still be adding to it).
-                let settle = folders::settle_of(&config, &job);
+                let hold = folders::hold_of(&config, &job);
                 held.hold(folders::HeldFile {
                     job,
                     claimed,
                     seen,
-                    due: tokio::time::Instant::now() + settle,
+                    due: tokio::time::Instant::now() + hold,
                     what: folders::HeldFor::Archive(outcome),
                 });
                 file_done(shared);
