@@ -979,6 +979,9 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
     let folders: Vec<PathBuf> = watched.iter().map(|(_, w)| w.folder.clone()).collect();
     let (_events, mut events) = FolderEvents::start(&folders);
     let mut settlers: HashMap<String, Settler> = HashMap::new();
+    // Files no job takes are reported once they have settled too: one still being copied
+    // in would otherwise look like a new file at every scan.
+    let mut ignored_settlers: HashMap<String, Settler> = HashMap::new();
     let mut unreachable: HashMap<String, bool> = HashMap::new();
     // Files that could not be taken (a read-only inbox): one ERROR each, not one per scan.
     let mut untakeable: HashSet<(String, String)> = Default::default();
@@ -1005,6 +1008,7 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
                 &watched,
                 &work,
                 &mut settlers,
+                &mut ignored_settlers,
                 &mut unreachable,
                 &mut reported,
             )
@@ -1035,6 +1039,7 @@ async fn scan(
     watched: &[(String, Watch)],
     work: &mpsc::Sender<Work>,
     settlers: &mut HashMap<String, Settler>,
+    ignored_settlers: &mut HashMap<String, Settler>,
     unreachable: &mut HashMap<String, bool>,
     reported: &mut HashSet<(String, String)>,
 ) -> VecDeque<(ingest::Ready, usize)> {
@@ -1069,7 +1074,23 @@ async fn scan(
                 continue;
             }
         };
-        for ignored in &listing.ignored {
+        let seen: Vec<ingest::Seen> = listing
+            .ignored
+            .iter()
+            .map(|i| ingest::Seen {
+                name: i.name.clone(),
+                size: i.size,
+                modified: i.modified,
+            })
+            .collect();
+        let settled: HashSet<String> = ignored_settlers
+            .entry(job.clone())
+            .or_default()
+            .observe(&seen, scan_now, scan_wall, w.settle_time)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        for ignored in listing.ignored.iter().filter(|i| settled.contains(&i.name)) {
             let key = (job.clone(), folders::ignored_subject(ignored));
             still_ignored.insert(key.clone());
             if reported.contains(&key) || reports >= IGNORED_PER_SCAN {

@@ -101,8 +101,10 @@ pub struct Ignored {
     /// Its name as it prints: bytes that are not UTF-8 as `\xNN`, control characters as `_`.
     pub name: String,
     pub why: IgnoredWhy,
-    /// When it was last modified (a link's own time, never its target's): a new file dropped
-    /// under the same name is a new thing to report.
+    /// Its size and when it was last modified (a link's own, never its target's): a new file
+    /// dropped under the same name is a new thing to report, and one still being written is
+    /// reported once it has settled.
+    pub size: u64,
     pub modified: Option<SystemTime>,
 }
 
@@ -178,6 +180,7 @@ pub fn list_folder(watch: &Watch) -> io::Result<Listing> {
         let ignored = |why| Ignored {
             name: printable_name(&os_name),
             why,
+            size: meta.len(),
             modified: meta.modified().ok(),
         };
         let Some(name) = os_name.to_str() else {

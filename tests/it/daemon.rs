@@ -585,15 +585,15 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
     d.stop();
 }
 
-/// Gives the ledger job its own settle time (`[watch] settle_time`).
-fn set_ledger_settle_time(i: &Install, value: &str) {
-    let path = i.path("jobs/ledger-import.toml");
-    let job = fs::read_to_string(&path).unwrap().replace(
-        "folder = \"var/inbox/ledger\"\n",
-        &format!("folder = \"var/inbox/ledger\"\nsettle_time = \"{value}\"\n"),
+/// Gives a shipped job its own settle time (`[watch] settle_time`).
+fn set_settle_time(i: &Install, job: &str, folder: &str, value: &str) {
+    let path = i.path(&format!("jobs/{job}.toml"));
+    let text = fs::read_to_string(&path).unwrap().replace(
+        &format!("folder = \"{folder}\"\n"),
+        &format!("folder = \"{folder}\"\nsettle_time = \"{value}\"\n"),
     );
-    assert!(job.contains("settle_time"));
-    fs::write(path, job).unwrap();
+    assert!(text.contains("settle_time"));
+    fs::write(path, text).unwrap();
 }
 
 /// Ledger lines for items `from..to` (no header).
@@ -614,7 +614,7 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
     let i = Install::new();
     // The check after the commit lasts the settle time: long enough for this test to write
     // within it on a loaded machine.
-    set_ledger_settle_time(&i, "3s");
+    set_settle_time(&i, "ledger-import", "var/inbox/ledger", "3s");
     let d = i.start_daemon();
     // A writer that keeps its handle open: 50 rows, a pause longer than the settle time
     // (clerk takes the file and reads it), 50 rows more.
@@ -698,6 +698,8 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
 fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
     use std::os::unix::ffi::OsStrExt as _;
     let i = Install::new();
+    // Long enough that a file written in steps below settles only once it is complete.
+    set_settle_time(&i, "bank-reconciliation", "var/inbox/bank", "1500ms");
     let bank = i.path("var/inbox/bank");
     fs::create_dir_all(&bank).unwrap();
     fs::write(bank.join("notes.docx"), b"minutes of the meeting").unwrap();
@@ -812,21 +814,25 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
         ignored_breaks()
     );
     assert!(!d.log().contains("is ignored"), "{}", d.log());
-    // A new file under an old name is a new file: reported.
+    // A new file under an old name is a new file: reported (once it has settled; this one is
+    // written in steps, as a slow copy would, and reported once).
     fs::remove_file(bank.join("notes.docx")).unwrap();
-    fs::write(bank.join("notes.docx"), b"other minutes").unwrap();
-    let touched = std::process::Command::new("touch")
-        .args(["-d", "2001-01-01"])
-        .arg(bank.join("notes.docx"))
-        .status()
-        .unwrap();
-    assert!(touched.success());
+    let mut notes = fs::File::create(bank.join("notes.docx")).unwrap();
+    for _ in 0..5 {
+        notes.write_all(b"other minutes\n").unwrap();
+        notes.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    drop(notes);
     assert!(
         wait_until(Duration::from_secs(30), || ignored_breaks().len()
             == names.len() + 1),
         "{}",
         d.log()
     );
+    // Reported once: nothing more comes of it at the next scans.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(ignored_breaks().len(), names.len() + 1, "{}", d.log());
     d.stop();
 
     // clerk status lists, per folder, what waits, what is ignored and why, what failed.
