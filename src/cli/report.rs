@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::load_config;
+use crate::config::Config;
+use crate::ingest;
 use crate::model::costs::{CostModel, Costs};
 use crate::store::{self, JobActivity};
 
@@ -106,6 +108,125 @@ impl JobKpis {
     }
 }
 
+/// What is in one watched folder now, as the folder itself shows it.
+#[derive(Serialize)]
+struct FolderLine {
+    job: String,
+    folder: String,
+    /// Files the job takes, not taken yet (settling, or waiting for the worker).
+    waiting: Vec<String>,
+    /// Taken and not finished yet.
+    processing: Vec<String>,
+    /// Still being written under a temporary name (`*.part`, `~$*`): taken once renamed.
+    temporary: Vec<String>,
+    /// Files the job never takes as they are, each with why.
+    ignored: Vec<IgnoredLine>,
+    /// In `failed/<job>/`, each with its `.error.txt`.
+    failed: Vec<String>,
+    /// Why the folder could not be listed (a share gone).
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IgnoredLine {
+    name: String,
+    why: String,
+}
+
+fn folder_lines(config: &Config) -> Vec<FolderLine> {
+    config
+        .jobs
+        .iter()
+        .filter_map(|j| j.watch.as_ref().map(|w| (j, w)))
+        .map(|(job, w)| {
+            let mut line = FolderLine {
+                job: job.name.clone(),
+                folder: w.folder.display().to_string(),
+                waiting: Vec::new(),
+                processing: ingest::in_processing(w).unwrap_or_default(),
+                temporary: Vec::new(),
+                ignored: Vec::new(),
+                failed: ingest::failed_files(&config.settings.failed_dir, &job.name)
+                    .unwrap_or_default(),
+                error: None,
+            };
+            match ingest::list_folder(w) {
+                Ok(listing) => {
+                    line.waiting = listing
+                        .candidates
+                        .into_iter()
+                        .map(|c| ingest::safe_name(&c.name))
+                        .collect();
+                    line.waiting.sort();
+                    line.temporary = listing.temporary;
+                    line.temporary.sort();
+                    line.ignored = listing
+                        .ignored
+                        .iter()
+                        .map(|i| IgnoredLine {
+                            name: i.name.clone(),
+                            why: i.why_text(w),
+                        })
+                        .collect();
+                    line.ignored.sort_by(|a, b| a.name.cmp(&b.name));
+                }
+                Err(e) => line.error = Some(e.to_string()),
+            }
+            line
+        })
+        .collect()
+}
+
+/// Up to ten names, and how many more.
+fn some_names(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(10).map(String::as_str).collect();
+    let more = names.len().saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+fn print_folders(folders: &[FolderLine]) -> std::io::Result<()> {
+    outln!("folders:");
+    for f in folders {
+        if let Some(e) = &f.error {
+            outln!("  {:<24} {}: cannot be listed: {e}", f.job, f.folder);
+            continue;
+        }
+        outln!(
+            "  {:<24} {}: {} waiting, {} in processing, {} ignored, {} failed",
+            f.job,
+            f.folder,
+            f.waiting.len(),
+            f.processing.len(),
+            f.ignored.len(),
+            f.failed.len()
+        );
+        let lists = [
+            ("waiting", &f.waiting),
+            ("in processing", &f.processing),
+            ("being written", &f.temporary),
+        ];
+        for (what, names) in lists {
+            if !names.is_empty() {
+                outln!("      {what}: {}", some_names(names));
+            }
+        }
+        for i in &f.ignored {
+            outln!("      ignored: {} ({})", i.name, i.why);
+        }
+        if !f.failed.is_empty() {
+            outln!(
+                "      failed (see the .error.txt beside each): {}",
+                some_names(&f.failed)
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
     let mut st = store::open(&config.settings.store_path)?;
@@ -124,6 +245,7 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         let mut doc = serde_json::to_value(&totals)?;
         doc["jobs"] = serde_json::to_value(&jobs)?;
         doc["recent_runs"] = serde_json::to_value(&runs)?;
+        doc["folders"] = serde_json::to_value(folder_lines(&config))?;
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
@@ -214,5 +336,7 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
         );
     }
+    outln!();
+    print_folders(&folder_lines(&config))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use daemon::{Config, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
-pub use job::{Job, JobKind, Watch};
+pub use job::{Job, JobKind, Watch, is_temporary_name};
 
 /// Loads `clerk.toml` and every job file, and checks them together. All problems are
 /// reported, not just the first.

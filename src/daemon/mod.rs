@@ -1,16 +1,19 @@
 //! The daemon: wires the stages together and owns every long-lived task.
 //!
 //! Tasks (all started and joined here; nothing is spawned and forgotten):
-//! - **scanner**: lists watched folders on every tick and file event, claims settled files;
+//! - **scanner**: lists watched folders on every tick and file event, claims settled files as
+//!   the worker has room for them (never waiting for it), reports files it will never take;
 //! - **scheduler**: fires scheduled jobs at their time, catching up one missed run;
 //! - **worker**: the one writer: runs each unit of work (a file, a fire) on a blocking thread;
 //! - **mailer**: delivers queued mail with retries and back-off;
-//! - **watchdog**: tells systemd the daemon is alive while the scanner keeps turning.
+//! - **watchdog**: tells systemd the daemon is alive while work progresses (the scanner turns
+//!   or the worker finishes units).
 //!
 //! Shutdown is one signal fanned out through a `watch` channel; the worker finishes (or, past
 //! the drain deadline, abandons to the transaction's rollback) its current unit.
 
 pub mod documents;
+mod folders;
 pub mod mailbox;
 pub mod payables;
 pub mod pipeline;
@@ -20,10 +23,10 @@ mod subjects;
 pub mod summary;
 pub mod workflow;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -51,6 +54,14 @@ enum Work {
         job: String,
         at: DateTime<Utc>,
     },
+    /// A file in a watched folder that its job will never take as it is: reported once (a
+    /// break about `subject`, a log line).
+    Ignored {
+        job: String,
+        name: String,
+        subject: String,
+        detail: String,
+    },
     /// One message of a mailbox; the outcome goes back to the mailbox task, which then moves
     /// or flags the message.
     Mail {
@@ -69,9 +80,18 @@ impl Work {
         match self {
             Work::File { job, claimed, .. } => format!("file {} of job {job}", claimed.name),
             Work::Fire { job, at } => format!("scheduled run of job {job} at {at}"),
+            Work::Ignored { job, name, .. } => format!("ignored file {name} of job {job}"),
             Work::Mail { mailbox, key, .. } => format!("message {key} of mailbox {mailbox}"),
         }
     }
+}
+
+/// What the work thread made of a file.
+enum Processed {
+    /// An outcome, recorded; with the file as it was just before it was read.
+    Outcome(FileOutcome, Option<ingest::Fingerprint>),
+    /// The file changed while it was read: nothing was kept. As it looked then.
+    Changed(ingest::Fingerprint),
 }
 
 /// What every task shares.
@@ -89,8 +109,18 @@ struct Shared {
     sent: SentJournal,
     /// Files whose outcome is recorded but which could not be moved out of processing yet.
     unfinished: Mutex<Vec<(String, Claimed, FileOutcome)>>,
-    /// Unix millis of the scanner's last completed pass: the watchdog's sign of life.
+    /// Unix millis of the scanner's last completed pass: a sign of life for the watchdog.
     scanner_alive: AtomicI64,
+    /// Unix millis of the worker's last finished unit of work: the other sign of life.
+    worker_done: AtomicI64,
+    /// Files handed to the worker and not yet done with. The scanner takes files from the
+    /// inboxes only while this is below [`FILES_AHEAD`]; the rest wait in their folders.
+    files_queued: AtomicUsize,
+    /// Wakes the scanner when the worker has finished a file and has room for more.
+    progress: Notify,
+    /// Files a previous run left in processing, handed to the worker as it has room, before
+    /// anything new is taken.
+    resume: Mutex<VecDeque<(String, Claimed)>>,
     /// Where units of work run (see `store_thread`).
     work_thread: store_thread::StoreThread,
 }
@@ -163,6 +193,27 @@ pub async fn run_reloadable(
     let mailer = Mailer::new(config.mail.delivery.clone()).context("setting up mail delivery")?;
     info!(mail = %mailer.describe(), "mail delivery ready");
 
+    // Files a previous run left half-done go first, before anything new. They are handed to
+    // the worker as it has room, like new files: any number of them neither delays start-up
+    // nor fills the work queue.
+    let mut resume = VecDeque::new();
+    for job in &config.jobs {
+        if let Some(w) = &job.watch {
+            for claimed in ingest::leftovers(w)
+                .with_context(|| format!("looking for unfinished files of job {}", job.name))?
+            {
+                tracing::debug!(job = %job.name, file = %claimed.name, "resuming a file taken before the last stop");
+                resume.push_back((job.name.clone(), claimed));
+            }
+        }
+    }
+    if !resume.is_empty() {
+        info!(
+            files = resume.len(),
+            "files taken before the last stop are resumed first"
+        );
+    }
+
     let shared = Arc::new(Shared {
         config: RwLock::new(config.clone()),
         store: Arc::new(Mutex::new(store)),
@@ -171,33 +222,14 @@ pub async fn run_reloadable(
         sent,
         unfinished: Mutex::new(Vec::new()),
         scanner_alive: AtomicI64::new(now_millis()),
+        worker_done: AtomicI64::new(now_millis()),
+        files_queued: AtomicUsize::new(0),
+        progress: Notify::new(),
+        resume: Mutex::new(resume),
         work_thread: store_thread::StoreThread::start().context("starting the work thread")?,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (work_tx, work_rx) = mpsc::channel::<Work>(1024);
-
-    // Files a previous run left half-done go first, before anything new.
-    let mut recovered = 0;
-    for job in &config.jobs {
-        if let Some(w) = &job.watch {
-            for claimed in ingest::leftovers(w)
-                .with_context(|| format!("looking for unfinished files of job {}", job.name))?
-            {
-                info!(job = %job.name, file = %claimed.name, "resuming a file taken before the last stop");
-                work_tx
-                    .send(Work::File {
-                        job: job.name.clone(),
-                        claimed,
-                        recovered: true,
-                    })
-                    .await?;
-                recovered += 1;
-            }
-        }
-    }
-    if recovered > 0 {
-        info!(files = recovered, "unfinished files queued");
-    }
 
     // Long-lived: they take the configuration in use for each unit of work or delivery.
     let tasks: Vec<(&str, JoinHandle<()>)> = vec![
@@ -394,44 +426,91 @@ async fn worker(
     mut work: mpsc::Receiver<Work>,
     mut stop: watch::Receiver<bool>,
 ) {
+    // Files processed but not archived yet, and files to read again (see `folders`).
+    let mut held = folders::Held::default();
     loop {
         let unfinished = !shared
             .unfinished
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_empty();
+        let due = held.next_due();
         let item = tokio::select! {
             biased;
-            _ = stopped(&mut stop) => return,
+            _ = stopped(&mut stop) => break,
+            // Held files come before new work: archiving one frees its name and its folder.
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                for looked in folders::look_at_due(&shared, &mut held).await {
+                    match looked {
+                        folders::Looked::Reread { job, claimed, recovered } => {
+                            let again = Work::File { job, claimed, recovered };
+                            if !run_unit(&shared, &mut held, again, &mut stop).await {
+                                return;
+                            }
+                        }
+                        // Its alert is queued.
+                        folders::Looked::SetAside => shared.mail_queued.notify_one(),
+                        folders::Looked::Gone { waiting: true } => file_done(&shared),
+                        folders::Looked::Done | folders::Looked::Gone { .. } => {}
+                    }
+                }
+                continue;
+            }
             item = work.recv() => match item {
                 Some(i) => i,
-                None => return,
+                None => break,
             },
             _ = tokio::time::sleep(FINISH_RETRY), if unfinished => {
                 retry_unfinished(&shared).await;
                 continue;
             }
         };
-        let mut backoff = Duration::from_secs(1);
-        let mut item = item;
-        loop {
-            match do_work(&shared, item).await {
-                Ok(()) => break,
-                Err((again, e)) => {
-                    // The store is unavailable (locked, full, read-only): the file stays in
-                    // processing and the same work is tried again.
-                    error!(work = %again.describe(), error = %e, retry_in = ?backoff, "unit of work failed; will retry");
-                    item = again;
-                    tokio::select! {
-                        _ = stopped(&mut stop) => return,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                }
-            }
+        if !run_unit(&shared, &mut held, item, &mut stop).await {
+            return;
         }
         shared.mail_queued.notify_one();
     }
+    // Stopping: what was processed is checked and archived now rather than read again at the
+    // next start; files waiting to be read again stay in processing for it.
+    folders::finish_on_stop(&shared, &mut held).await;
+}
+
+/// Runs one unit of work, retrying it while the store is unavailable. `false` when the daemon
+/// stopped meanwhile.
+async fn run_unit(
+    shared: &Arc<Shared>,
+    held: &mut folders::Held,
+    item: Work,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let mut backoff = Duration::from_secs(1);
+    let mut item = item;
+    loop {
+        match do_work(shared, held, item).await {
+            Ok(()) => break,
+            Err((again, e)) => {
+                // The store is unavailable (locked, full, read-only): the file stays in
+                // processing and the same work is tried again.
+                error!(work = %again.describe(), error = %e, retry_in = ?backoff, "unit of work failed; will retry");
+                item = again;
+                tokio::select! {
+                    _ = stopped(stop) => return false,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    shared.worker_done.store(now_millis(), Ordering::Relaxed);
+    true
+}
+
+/// The worker is done with a file it was handed: the scanner may take another.
+fn file_done(shared: &Shared) {
+    let _ = shared
+        .files_queued
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    shared.progress.notify_one();
 }
 
 /// How often the worker, when idle, tries again to move files it could not archive.
@@ -460,7 +539,11 @@ async fn retry_unfinished(shared: &Arc<Shared>) {
 }
 
 /// Runs one unit of work. On a transient store error hands the work back for a retry.
-async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreError)> {
+async fn do_work(
+    shared: &Arc<Shared>,
+    held: &mut folders::Held,
+    item: Work,
+) -> Result<(), (Work, StoreError)> {
     let config = shared.config();
     match item {
         Work::File {
@@ -472,6 +555,7 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                 info_span!("file", job = %job, file = %claimed.name, run = tracing::field::Empty);
             let Some(j) = config.job(&job).cloned() else {
                 error!(parent: &span, "job no longer configured; file left in processing");
+                file_done(shared);
                 return Ok(());
             };
             let store = shared.store.clone();
@@ -482,16 +566,23 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                 // The blocking thread does the work: log lines there carry job, file and run.
                 let _entered = inner.enter();
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                // As the file is before it is read: a writer still adding to it is caught
+                // before the commit (nothing kept) and after it (see `folders`).
+                let before = ingest::fingerprint(&c.path).ok();
+                let mut guarded = folders::ChangeGuard::new(guard.as_mut(), &c.path, before);
                 let outcome = pipeline::process_file(
                     &cfg,
-                    guard.as_mut(),
+                    &mut guarded,
                     &j,
                     &c,
                     Trigger::File,
                     recovered,
                     Utc::now,
                 );
-                match outcome {
+                if let Some(now) = guarded.changed() {
+                    return Ok(Processed::Changed(now));
+                }
+                let outcome = match outcome {
                     // Not the file's fault and not going away by itself (a bug, a damaged
                     // store): the file goes to failed/ for a human, and the failure is recorded
                     // like any other so it raises an alert and shows in the summary.
@@ -502,11 +593,24 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                             .or(Ok(FileOutcome::Failed { run_id: 0, message }))
                     }
                     other => other,
-                }
+                };
+                outcome.map(|o| Processed::Outcome(o, before))
             })
             .await;
-            let outcome = match result {
-                Ok(Ok(o)) => o,
+            let (outcome, before) = match result {
+                Ok(Ok(Processed::Outcome(o, before))) => (o, before),
+                Ok(Ok(Processed::Changed(now))) => {
+                    let settle = folders::settle_of(&config, &job);
+                    warn!(parent: &span, settle = ?settle, "the file changed while it was being read; nothing of it was kept; it is read again once it has not changed for the settle time");
+                    held.hold(folders::HeldFile {
+                        job,
+                        claimed,
+                        seen: now,
+                        due: tokio::time::Instant::now() + settle,
+                        what: folders::HeldFor::Reread { recovered },
+                    });
+                    return Ok(());
+                }
                 Ok(Err(e)) if e.is_transient() => {
                     return Err((
                         Work::File {
@@ -517,18 +621,46 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                         e,
                     ));
                 }
-                Ok(Err(e)) => FileOutcome::Failed {
-                    run_id: 0,
-                    message: format!("clerk could not process this file: {e}"),
-                },
-                Err(join) => {
-                    error!(parent: &span, error = %join, "processing panicked; the file is kept in failed/");
+                Ok(Err(e)) => (
                     FileOutcome::Failed {
                         run_id: 0,
-                        message: format!("clerk crashed while processing this file: {join}"),
-                    }
+                        message: format!("clerk could not process this file: {e}"),
+                    },
+                    None,
+                ),
+                Err(join) => {
+                    error!(parent: &span, error = %join, "processing panicked; the file is kept in failed/");
+                    (
+                        FileOutcome::Failed {
+                            run_id: 0,
+                            message: format!("clerk crashed while processing this file: {join}"),
+                        },
+                        None,
+                    )
                 }
             };
+            let imported = !matches!(
+                outcome,
+                FileOutcome::Failed { .. }
+                    | FileOutcome::AlreadyRecorded {
+                        status: FileStatus::Failed,
+                        ..
+                    }
+            );
+            if let (true, Some(seen)) = (imported, before) {
+                // Committed; archived once it has stayed as it was read for the settle time
+                // (a writer that paused longer than that may still be adding to it).
+                let hold = folders::hold_of(&config, &job);
+                held.hold(folders::HeldFile {
+                    job,
+                    claimed,
+                    seen,
+                    due: tokio::time::Instant::now() + hold,
+                    what: folders::HeldFor::Archive(outcome),
+                });
+                file_done(shared);
+                return Ok(());
+            }
             let cfg = config.clone();
             let moved = tokio::task::spawn_blocking(move || {
                 let _entered = span.enter();
@@ -546,6 +678,49 @@ async fn do_work(shared: &Arc<Shared>, item: Work) -> Result<(), (Work, StoreErr
                     .unwrap_or_else(|p| p.into_inner())
                     .push((job, claimed, outcome)),
                 Err(e) => error!(error = %e, "moving the file panicked"),
+            }
+            file_done(shared);
+            Ok(())
+        }
+        Work::Ignored {
+            job,
+            name,
+            subject,
+            detail,
+        } => {
+            let Some(j) = config.job(&job).cloned() else {
+                return Ok(());
+            };
+            let store = shared.store.clone();
+            let cfg = config.clone();
+            let (n, sub, det) = (name.clone(), subject.clone(), detail.clone());
+            let result = shared
+                .work_thread
+                .run(move || {
+                    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                    folders::report_ignored(&cfg, guard.as_mut(), &j, &n, &sub, &det)
+                })
+                .await;
+            match result {
+                Ok(Ok(true)) => warn!(job = %job, file = %name, "{detail}"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) if e.is_transient() => {
+                    return Err((
+                        Work::Ignored {
+                            job,
+                            name,
+                            subject,
+                            detail,
+                        },
+                        e,
+                    ));
+                }
+                Ok(Err(e)) => {
+                    error!(job = %job, file = %name, error = %e, "could not record the break about an ignored file")
+                }
+                Err(e) => {
+                    error!(job = %job, file = %name, error = %e, "recording an ignored file panicked")
+                }
             }
             Ok(())
         }
@@ -795,6 +970,16 @@ pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &File
 
 // ---- scanner ------------------------------------------------------------------------------
 
+/// How many files the worker is handed ahead of what it is doing. The scanner takes more from
+/// the inboxes only as the worker gets through these, so it never waits for the worker (nor
+/// does start-up, or a signal), and a backlog waits in its folders, where `clerk status` shows
+/// it, rather than in memory.
+const FILES_AHEAD: usize = 16;
+
+/// Ignored files reported per scan at most: a folder of thousands of stray files does not
+/// crowd the work queue; the rest are reported at the next scans.
+const IGNORED_PER_SCAN: usize = 64;
+
 async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch::Receiver<bool>) {
     let config = shared.config();
     let watched: Vec<(String, Watch)> = config
@@ -804,97 +989,223 @@ async fn scanner(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watch:
         .collect();
     if watched.is_empty() {
         shared.scanner_alive.store(i64::MAX, Ordering::Relaxed);
-        return;
     }
     let folders: Vec<PathBuf> = watched.iter().map(|(_, w)| w.folder.clone()).collect();
     let (_events, mut events) = FolderEvents::start(&folders);
     let mut settlers: HashMap<String, Settler> = HashMap::new();
+    // Files no job takes are reported once they have settled too: one still being copied
+    // in would otherwise look like a new file at every scan.
+    let mut ignored_settlers: HashMap<String, Settler> = HashMap::new();
     let mut unreachable: HashMap<String, bool> = HashMap::new();
     // Files that could not be taken (a read-only inbox): one ERROR each, not one per scan.
-    let mut untakeable: std::collections::HashSet<(String, String)> = Default::default();
+    let mut untakeable: HashSet<(String, String)> = Default::default();
+    // Ignored files handed to the worker to report (it reports each once, across restarts).
+    let mut reported: HashSet<(String, String)> = Default::default();
+    // Settled files not taken yet, in the order they are to be taken.
+    let mut due: VecDeque<(ingest::Ready, usize)> = VecDeque::new();
     let mut tick = tokio::time::interval(config.settings.rescan_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
+        let list = tokio::select! {
             biased;
             _ = stopped(&mut stop) => return,
-            _ = tick.tick() => {}
+            _ = tick.tick() => true,
             Some(_) = events.recv() => {
                 while events.try_recv().is_ok() {}
+                true
             }
+            // The worker finished a file: hand it the next ones already found.
+            _ = shared.progress.notified() => false,
+        };
+        if list && !watched.is_empty() {
+            due = scan(
+                &watched,
+                &work,
+                &mut settlers,
+                &mut ignored_settlers,
+                &mut unreachable,
+                &mut reported,
+            )
+            .await;
         }
-        // Every folder is listed first and the settled files are taken oldest arrival first
-        // across all of them: a ledger and the statement that pays it, dropped together,
-        // are worked together, so one busy folder cannot run ahead of the others and leave
-        // thousands of items waiting for their counterparts.
-        let mut due: Vec<(ingest::Ready, usize)> = Vec::new();
-        // One arrival time for everything first seen in this scan, whatever folder: files
-        // that arrived while the worker was busy are then ordered by when they were written.
-        let (scan_now, scan_wall) = (Instant::now(), SystemTime::now());
-        for (k, (job, w)) in watched.iter().enumerate() {
-            let w2 = w.clone();
-            let listing = tokio::task::spawn_blocking(move || ingest::list_candidates(&w2)).await;
-            let listing = match listing {
-                Ok(Ok(l)) => {
-                    if unreachable.insert(job.clone(), false) == Some(true) {
-                        info!(job = %job, folder = %w.folder.display(), "folder reachable again");
-                    }
-                    l
+        if !feed(
+            &shared,
+            &work,
+            &watched,
+            &mut due,
+            &mut settlers,
+            &mut untakeable,
+            &stop,
+        )
+        .await
+        {
+            return;
+        }
+        if !watched.is_empty() {
+            shared.scanner_alive.store(now_millis(), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Lists every watched folder and returns the settled files, to be taken oldest arrival first
+/// across all of them; reports the files no job will take.
+async fn scan(
+    watched: &[(String, Watch)],
+    work: &mpsc::Sender<Work>,
+    settlers: &mut HashMap<String, Settler>,
+    ignored_settlers: &mut HashMap<String, Settler>,
+    unreachable: &mut HashMap<String, bool>,
+    reported: &mut HashSet<(String, String)>,
+) -> VecDeque<(ingest::Ready, usize)> {
+    // Every folder is listed first and the settled files are taken oldest arrival first
+    // across all of them: a ledger and the statement that pays it, dropped together,
+    // are worked together, so one busy folder cannot run ahead of the others and leave
+    // thousands of items waiting for their counterparts.
+    let mut due: Vec<(ingest::Ready, usize)> = Vec::new();
+    // One arrival time for everything first seen in this scan, whatever folder: files
+    // that arrived while the worker was busy are then ordered by when they were written.
+    let (scan_now, scan_wall) = (Instant::now(), SystemTime::now());
+    let mut still_ignored = HashSet::new();
+    let mut reports = 0;
+    for (k, (job, w)) in watched.iter().enumerate() {
+        let w2 = w.clone();
+        let listing = tokio::task::spawn_blocking(move || ingest::list_folder(&w2)).await;
+        let listing = match listing {
+            Ok(Ok(l)) => {
+                if unreachable.insert(job.clone(), false) == Some(true) {
+                    info!(job = %job, folder = %w.folder.display(), "folder reachable again");
                 }
-                Ok(Err(e)) => {
-                    if unreachable.insert(job.clone(), true) != Some(true) {
-                        error!(job = %job, folder = %w.folder.display(), error = %e, "cannot list the watched folder; will keep trying");
-                    }
-                    continue;
+                l
+            }
+            Ok(Err(e)) => {
+                if unreachable.insert(job.clone(), true) != Some(true) {
+                    error!(job = %job, folder = %w.folder.display(), error = %e, "cannot list the watched folder; will keep trying");
                 }
-                Err(e) => {
-                    error!(job = %job, error = %e, "listing panicked");
-                    continue;
-                }
+                continue;
+            }
+            Err(e) => {
+                error!(job = %job, error = %e, "listing panicked");
+                continue;
+            }
+        };
+        let seen: Vec<ingest::Seen> = listing
+            .ignored
+            .iter()
+            .map(|i| ingest::Seen {
+                name: i.name.clone(),
+                size: i.size,
+                modified: i.modified,
+            })
+            .collect();
+        let settled: HashSet<String> = ignored_settlers
+            .entry(job.clone())
+            .or_default()
+            .observe(&seen, scan_now, scan_wall, w.settle_time)
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        for ignored in listing.ignored.iter().filter(|i| settled.contains(&i.name)) {
+            let key = (job.clone(), folders::ignored_subject(ignored));
+            still_ignored.insert(key.clone());
+            if reported.contains(&key) || reports >= IGNORED_PER_SCAN {
+                continue;
+            }
+            let notice = Work::Ignored {
+                job: job.clone(),
+                name: ignored.name.clone(),
+                subject: key.1.clone(),
+                detail: ignored.explain(w),
             };
-            let settler = settlers.entry(job.clone()).or_default();
-            let ready = settler.observe(&listing, scan_now, scan_wall, w.settle_time);
-            due.extend(ready.into_iter().map(|r| (r, k)));
-        }
-        due.sort();
-        for (ready, k) in due {
-            let (job, w) = &watched[k];
-            let name = ready.name;
-            if let Some(settler) = settlers.get_mut(job) {
-                settler.taken(&name);
-            }
-            let w2 = w.clone();
-            let n2 = name.clone();
-            let first_seen = ready.first_seen;
-            match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await {
-                Ok(Ok(Some(claimed))) => {
-                    untakeable.remove(&(job.clone(), name.clone()));
-                    info!(job = %job, file = %claimed.name, "file taken");
-                    if work
-                        .send(Work::File {
-                            job: job.clone(),
-                            claimed,
-                            recovered: false,
-                        })
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                Ok(Ok(None)) => {}
-                Ok(Err(e)) => {
-                    let file = ingest::safe_name(&name);
-                    if untakeable.insert((job.clone(), name.clone())) {
-                        error!(job = %job, file = %file, error = %e, "cannot take the file; will try again");
-                    } else {
-                        tracing::debug!(job = %job, file = %file, error = %e, "still cannot take the file");
-                    }
-                }
-                Err(e) => error!(error = %e, "claim panicked"),
+            // Never waits: with the queue full it is reported at a later scan.
+            if work.try_send(notice).is_ok() {
+                reported.insert(key);
+                reports += 1;
             }
         }
-        shared.scanner_alive.store(now_millis(), Ordering::Relaxed);
+        let settler = settlers.entry(job.clone()).or_default();
+        let ready = settler.observe(&listing.candidates, scan_now, scan_wall, w.settle_time);
+        due.extend(ready.into_iter().map(|r| (r, k)));
+    }
+    // Forgotten once gone, so a new file under the same name is looked at again.
+    reported.retain(|key| still_ignored.contains(key));
+    due.sort();
+    due.into()
+}
+
+/// Hands the worker files while it has room: first those a previous run left in processing,
+/// then settled files, taken from their inbox one by one. Never waits for the worker. `false`
+/// when the worker is gone.
+async fn feed(
+    shared: &Arc<Shared>,
+    work: &mpsc::Sender<Work>,
+    watched: &[(String, Watch)],
+    due: &mut VecDeque<(ingest::Ready, usize)>,
+    settlers: &mut HashMap<String, Settler>,
+    untakeable: &mut HashSet<(String, String)>,
+    stop: &watch::Receiver<bool>,
+) -> bool {
+    loop {
+        if *stop.borrow() || shared.files_queued.load(Ordering::Acquire) >= FILES_AHEAD {
+            return true;
+        }
+        let permit = match work.try_reserve() {
+            Ok(p) => p,
+            Err(mpsc::error::TrySendError::Full(())) => return true,
+            Err(mpsc::error::TrySendError::Closed(())) => return false,
+        };
+        let resumed = shared
+            .resume
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
+        if let Some((job, claimed)) = resumed {
+            info!(job = %job, file = %claimed.name, "resuming a file taken before the last stop");
+            shared.files_queued.fetch_add(1, Ordering::AcqRel);
+            permit.send(Work::File {
+                job,
+                claimed,
+                recovered: true,
+            });
+            continue;
+        }
+        let Some((ready, k)) = due.pop_front() else {
+            return true;
+        };
+        let (job, w) = &watched[k];
+        let name = ready.name;
+        let w2 = w.clone();
+        let n2 = name.clone();
+        let first_seen = ready.first_seen;
+        match tokio::task::spawn_blocking(move || ingest::claim(&w2, &n2, first_seen)).await {
+            Ok(Ok(Some(claimed))) => {
+                if let Some(settler) = settlers.get_mut(job) {
+                    settler.taken(&name);
+                }
+                untakeable.remove(&(job.clone(), name.clone()));
+                info!(job = %job, file = %claimed.name, "file taken");
+                shared.files_queued.fetch_add(1, Ordering::AcqRel);
+                permit.send(Work::File {
+                    job: job.clone(),
+                    claimed,
+                    recovered: false,
+                });
+            }
+            Ok(Ok(None)) => {
+                // Gone (removed by staff, or taken by another clerk).
+                if let Some(settler) = settlers.get_mut(job) {
+                    settler.taken(&name);
+                }
+            }
+            Ok(Err(e)) => {
+                let file = ingest::safe_name(&name);
+                if untakeable.insert((job.clone(), name.clone())) {
+                    error!(job = %job, file = %file, error = %e, "cannot take the file; will try again");
+                } else {
+                    tracing::debug!(job = %job, file = %file, error = %e, "still cannot take the file");
+                }
+            }
+            Err(e) => error!(error = %e, "claim panicked"),
+        }
     }
 }
 
@@ -1440,8 +1751,10 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     };
     let usec = interval.as_micros() as u64;
     let period = interval / 2;
-    // The scanner turns every rescan interval; if it has not for a long while, something is
-    // stuck and systemd should restart us.
+    // Work progresses while the scanner turns (every rescan interval, never waiting for the
+    // worker) or the worker finishes units (a backlog, or a long file while a share hangs the
+    // scanner). When neither has happened for a long while, something is stuck and systemd
+    // should restart us.
     let stale_after =
         (shared.config().settings.rescan_interval * 10).max(Duration::from_micros(usec));
     loop {
@@ -1449,12 +1762,15 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = stopped(&mut stop) => return,
             _ = tokio::time::sleep(period) => {}
         }
-        let alive = shared.scanner_alive.load(Ordering::Relaxed);
-        let age = Duration::from_millis(now_millis().saturating_sub(alive).max(0) as u64);
-        if alive == i64::MAX || age < stale_after {
+        let progressed = shared
+            .scanner_alive
+            .load(Ordering::Relaxed)
+            .max(shared.worker_done.load(Ordering::Relaxed));
+        let age = Duration::from_millis(now_millis().saturating_sub(progressed).max(0) as u64);
+        if progressed == i64::MAX || age < stale_after {
             let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
         } else {
-            error!(stalled_for = ?age, "the folder scanner has stalled; withholding the watchdog ping");
+            error!(stalled_for = ?age, "neither the folder scanner nor the worker has made progress; withholding the watchdog ping");
         }
     }
 }

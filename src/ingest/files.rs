@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::Seen;
 use crate::config::Watch;
+use crate::config::is_temporary_name;
 use crate::fsx;
 use crate::model::MailOrigin;
 
@@ -145,29 +146,259 @@ pub fn stage_attachment(
     })
 }
 
-/// Lists the regular files of a watched folder that the job wants.
-pub fn list_candidates(watch: &Watch) -> io::Result<Vec<Seen>> {
-    let mut out = Vec::new();
+/// A watched folder as clerk sees it: the files its job may take, the ones it never will (and
+/// why), and files still being written under a temporary name.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    pub candidates: Vec<Seen>,
+    pub ignored: Vec<Ignored>,
+    /// Names tools use while writing (`~$budget.xlsx`, `*.part`, `*.tmp`): not yet, taken
+    /// once renamed to their final name.
+    pub temporary: Vec<String>,
+}
+
+/// An entry of a watched folder that clerk will never take as it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ignored {
+    /// Its name as it prints: bytes that are not UTF-8 as `\xNN`, control characters as `_`.
+    pub name: String,
+    pub why: IgnoredWhy,
+    /// Its size and when it was last modified (a link's own, never its target's): a new file
+    /// dropped under the same name is a new thing to report, and one still being written is
+    /// reported once it has settled.
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// Why an entry is never taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IgnoredWhy {
+    /// A name that is not UTF-8 cannot be matched against patterns or printed safely.
+    NotUtf8,
+    /// Links are never followed: the target could be anywhere.
+    Symlink,
+    /// Files are taken from the watched folder itself, not from folders inside it.
+    Folder,
+    /// A named pipe, socket or device: never opened (reading one can block or never end).
+    Special(&'static str),
+    /// No pattern of the folder's job matches the name.
+    NoPattern,
+}
+
+impl Ignored {
+    /// What is wrong, for a person: the name, why clerk leaves it, and what to do.
+    pub fn explain(&self, watch: &Watch) -> String {
+        format!(
+            "{} in {} is ignored: {}. It stays there until someone moves, renames or removes \
+             it.",
+            self.name,
+            watch.folder.display(),
+            self.why_text(watch)
+        )
+    }
+
+    /// Why clerk leaves it, and what to do.
+    pub fn why_text(&self, watch: &Watch) -> String {
+        match self.why {
+            IgnoredWhy::NotUtf8 => {
+                "its name is not valid UTF-8, so clerk cannot match it against the job's \
+                 patterns or print it safely; rename it"
+                    .to_string()
+            }
+            IgnoredWhy::Symlink => {
+                "it is a symbolic link, and clerk never follows links; put the file itself \
+                 into the folder"
+                    .to_string()
+            }
+            IgnoredWhy::Folder => {
+                "it is a folder; clerk takes files from the watched folder itself, not from \
+                 folders inside it"
+                    .to_string()
+            }
+            IgnoredWhy::Special(kind) => {
+                format!("it is a {kind}, not a regular file; clerk never opens it")
+            }
+            IgnoredWhy::NoPattern => format!(
+                "no pattern of this folder's job matches its name (patterns: {})",
+                watch.patterns.join(" ")
+            ),
+        }
+    }
+}
+
+/// Lists a watched folder (see [`Listing`]). Hidden entries (a leading `.`, such as the
+/// processing folder) are not listed at all. Nothing is opened: entries are told apart by
+/// `lstat`, so a link or a pipe is never followed or read.
+pub fn list_folder(watch: &Watch) -> io::Result<Listing> {
+    let mut out = Listing::default();
     for entry in fs::read_dir(&watch.folder)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else {
-            // Not valid UTF-8: cannot be matched against patterns; leave it for a human.
-            continue;
-        };
-        if !watch.wants(&name) {
+        let os_name = entry.file_name();
+        if os_name.to_string_lossy().starts_with('.') {
             continue;
         }
+        // `DirEntry::metadata` does not follow links. Gone since the listing: nothing to say.
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() {
-            continue;
-        }
-        out.push(Seen {
-            name,
+        let ignored = |why| Ignored {
+            name: printable_name(&os_name),
+            why,
             size: meta.len(),
             modified: meta.modified().ok(),
-        });
+        };
+        let Some(name) = os_name.to_str() else {
+            out.ignored.push(ignored(IgnoredWhy::NotUtf8));
+            continue;
+        };
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            out.ignored.push(ignored(IgnoredWhy::Symlink));
+        } else if kind.is_dir() {
+            out.ignored.push(ignored(IgnoredWhy::Folder));
+        } else if !kind.is_file() {
+            out.ignored
+                .push(ignored(IgnoredWhy::Special(special_kind(&kind))));
+        } else if is_temporary_name(name) {
+            out.temporary.push(safe_name(name));
+        } else if !watch.wants(name) {
+            out.ignored.push(ignored(IgnoredWhy::NoPattern));
+        } else {
+            out.candidates.push(Seen {
+                name: name.to_string(),
+                size: meta.len(),
+                modified: meta.modified().ok(),
+            });
+        }
     }
     Ok(out)
+}
+
+/// Lists the regular files of a watched folder that the job wants.
+pub fn list_candidates(watch: &Watch) -> io::Result<Vec<Seen>> {
+    Ok(list_folder(watch)?.candidates)
+}
+
+#[cfg(unix)]
+fn special_kind(kind: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    if kind.is_fifo() {
+        "named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "device file"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_kind: &fs::FileType) -> &'static str {
+    "special file"
+}
+
+/// A file name as it prints, whatever its bytes: what is not UTF-8 as `\xNN`, control
+/// characters as `_` (see [`safe_name`]).
+pub fn printable_name(name: &std::ffi::OsStr) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let mut rest = name.as_bytes();
+        let mut out = String::new();
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    out.push_str(s);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                    let n = e.error_len().unwrap_or(bad.len());
+                    for b in &bad[..n] {
+                        out.push_str(&format!("\\x{b:02X}"));
+                    }
+                    rest = &bad[n..];
+                }
+            }
+        }
+        safe_name(&out)
+    }
+    #[cfg(not(unix))]
+    {
+        safe_name(&name.to_string_lossy())
+    }
+}
+
+/// The names of the files waiting in a watched folder's processing folder (taken, not yet
+/// finished), without touching anything: for `clerk status`.
+pub fn in_processing(watch: &Watch) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(watch.processing_dir()) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.metadata().is_ok_and(|m| m.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .map(|n| origin_of(&n).map(|o| o.name).unwrap_or(n))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The files in a job's failed folder, without their notes: for `clerk status`.
+pub fn failed_files(failed_dir: &Path, job: &str) -> io::Result<Vec<String>> {
+    let entries = match fs::read_dir(failed_dir.join(job)) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .map(|e| printable_name(&e.file_name()))
+        .filter(|n| !n.starts_with('.') && !n.ends_with(NOTE_SUFFIX))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// What a file looked like at one moment: enough to tell it was written to since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub size: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// The size and modification time of a file (never following a link).
+pub fn fingerprint(path: &Path) -> io::Result<Fingerprint> {
+    let meta = fs::symlink_metadata(path)?;
+    Ok(Fingerprint {
+        size: meta.len(),
+        modified: meta.modified().ok(),
+    })
+}
+
+/// SHA-256 of a file's content, hex, read in pieces (a file of gigabytes is not held whole).
+pub fn content_sha256(path: &Path) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read as _;
+    let mut f = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// `name` with control characters (newlines, escape sequences) and bidirectional-text
@@ -266,8 +497,24 @@ pub fn archive(
     let to = fsx::free_name(&dir, &claimed.name);
     fsx::move_file(&claimed.path, &to)?;
     // A copy across file systems killed midway left a temp here.
-    fsx::remove_stale_temps(&dir);
+    tidy_once(&dir);
     Ok(to)
+}
+
+/// Removes the temps a killed process left in `dir`, the first time this process puts a file
+/// there. Not every time: a day's archive of a backlog holds tens of thousands of files, and
+/// listing them for each one made archiving a backlog quadratic.
+fn tidy_once(dir: &Path) {
+    use std::collections::HashSet;
+    use std::sync::{LazyLock, Mutex};
+    static TIDIED: LazyLock<Mutex<HashSet<PathBuf>>> = LazyLock::new(Default::default);
+    let first = TIDIED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(dir.to_path_buf());
+    if first {
+        fsx::remove_stale_temps(dir);
+    }
 }
 
 /// What the note beside a failed file adds to its name.
@@ -296,7 +543,7 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
     fsx::write_atomic(&dir.join(note_name), note.as_bytes())?;
     fsx::move_file(&claimed.path, &to)?;
     // A note (or a copy) being written when the last run was killed left a temp here.
-    fsx::remove_stale_temps(&dir);
+    tidy_once(&dir);
     Ok(to)
 }
 
@@ -326,6 +573,28 @@ mod tests {
     fn a_taken_file_goes_by_a_name_that_prints_as_itself() {
         assert_eq!(safe_name("a\nb\r\u{1b}[2J\u{202e}c.csv"), "a_b__[2J_c.csv");
         assert_eq!(safe_name("Kontoauszug März.csv"), "Kontoauszug März.csv");
+    }
+
+    #[test]
+    fn any_name_prints_as_itself_with_what_is_not_utf8_shown_as_bytes() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let name = std::ffi::OsStr::from_bytes(b"Kontoauszug M\xe4rz\n.csv");
+        assert_eq!(printable_name(name), "Kontoauszug M\\xE4rz_.csv");
+        assert_eq!(printable_name(std::ffi::OsStr::new("März.csv")), "März.csv");
+    }
+
+    #[test]
+    fn a_file_is_hashed_as_a_whole_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("abc.txt");
+        fs::write(&p, b"abc").unwrap();
+        assert_eq!(
+            content_sha256(&p).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let before = fingerprint(&p).unwrap();
+        fs::write(&p, b"abcd").unwrap();
+        assert_ne!(fingerprint(&p).unwrap(), before);
     }
 
     #[test]

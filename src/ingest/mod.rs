@@ -16,7 +16,8 @@ mod settle;
 
 pub use events::FolderEvents;
 pub use files::{
-    Claimed, archive, claim, fail, leftovers, list_candidates, safe_name, stage_attachment,
-    stage_copy,
+    Claimed, Fingerprint, Ignored, IgnoredWhy, Listing, archive, claim, content_sha256, fail,
+    failed_files, fingerprint, in_processing, leftovers, list_candidates, list_folder,
+    printable_name, safe_name, stage_attachment, stage_copy,
 };
 pub use settle::{Ready, Seen, Settler};

@@ -358,6 +358,11 @@ pub enum BreakReason {
     NoPurchaseOrder,
     /// An invoiced unit price differs from the purchase order's beyond the tolerance.
     PriceDifference,
+    /// A file in a watched folder that clerk never takes as it is (no pattern matches, a name
+    /// that is not UTF-8, a link, a pipe, a folder); it stays where it is.
+    IgnoredFile,
+    /// A file that was written to after clerk had read it; set aside to `failed/`.
+    FileChanged,
 }
 
 impl BreakReason {
@@ -387,6 +392,8 @@ impl BreakReason {
             BreakReason::NoAttachment => "no_attachment",
             BreakReason::NoPurchaseOrder => "no_purchase_order",
             BreakReason::PriceDifference => "price_difference",
+            BreakReason::IgnoredFile => "ignored_file",
+            BreakReason::FileChanged => "file_changed",
         }
     }
 
@@ -417,6 +424,8 @@ impl BreakReason {
             BreakReason::NoAttachment => "Mail without a usable attachment",
             BreakReason::NoPurchaseOrder => "Invoice without a matching purchase order",
             BreakReason::PriceDifference => "Price differs from the purchase order",
+            BreakReason::IgnoredFile => "File in a watched folder that clerk does not take",
+            BreakReason::FileChanged => "File changed after clerk read it",
         }
     }
 }
@@ -449,6 +458,8 @@ impl FromStr for BreakReason {
             "no_attachment" => BreakReason::NoAttachment,
             "no_purchase_order" => BreakReason::NoPurchaseOrder,
             "price_difference" => BreakReason::PriceDifference,
+            "ignored_file" => BreakReason::IgnoredFile,
+            "file_changed" => BreakReason::FileChanged,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }

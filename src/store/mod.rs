@@ -228,6 +228,9 @@ pub trait Unit {
     /// The unresolved breaks of a job that are about a subject (a position, a trade), with
     /// their subjects.
     fn open_subjects(&mut self, job: &str) -> Result<Vec<(i64, String)>>;
+    /// Whether a break about this subject was ever opened for the job, resolved or not: what
+    /// is reported once and for all (a file clerk ignores) is not reported again.
+    fn break_about(&mut self, job: &str, subject: &str) -> Result<bool>;
     /// Restates an unresolved break whose difference changed (a position still off, by
     /// another quantity); `false` when nothing changed. The break keeps its age.
     fn update_break(

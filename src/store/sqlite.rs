@@ -1253,6 +1253,13 @@ impl Unit for SqliteUnit<'_, '_> {
             .map_err(map_err)
     }
 
+    fn break_about(&mut self, job: &str, subject: &str) -> Result<bool> {
+        self.tx
+            .prepare_cached("SELECT 1 FROM breaks WHERE job = ? AND subject = ? LIMIT 1")
+            .and_then(|mut s| s.exists(params![job, subject]))
+            .map_err(map_err)
+    }
+
     fn update_break(
         &mut self,
         id: i64,

@@ -631,6 +631,14 @@ fn a_subject_has_one_unresolved_break_that_updates_and_closes(store: &mut dyn St
         .unwrap()
         .is_some()
     );
+    // Whether a subject ever had a break, resolved or not, per job.
+    let about = |store: &mut dyn Store, job: &'static str, subject: &'static str| {
+        in_read(store, |u| u.break_about(job, subject)).unwrap()
+    };
+    assert!(about(store, "positions", "position|S1|US0378331005"));
+    assert!(about(store, "positions-2", "position|S1|DE0005557508"));
+    assert!(!about(store, "positions", "position|S9|DE0005557508"));
+    assert!(!about(store, "positions-3", "position|S1|DE0005557508"));
 }
 
 fn outbox_keeps_each_message_once(store: &mut dyn Store) {

@@ -187,18 +187,18 @@ fn an_invoice_list_in_csv_is_matched_three_ways_and_posted_like_a_ubl_invoice() 
         b"invoice,issue_date,supplier,currency,order,line,quantity,unit_price,vat_rate\n\
           INV-80,2026-12-01,ACME GmbH,EUR,PO-1001,1,ten,10.00,19\n",
     );
+    // The note is written first, then the file moved beside it: wait for both.
+    let failed = "accounts-payable/invoices-2026-12.csv";
+    let note = format!("{failed}.error.txt");
     assert!(
-        wait_until(Duration::from_secs(20), || !i
-            .files_under("var/failed")
-            .is_empty()),
-        "{}",
+        wait_until(Duration::from_secs(120), || {
+            let there = i.files_under("var/failed");
+            there.iter().any(|f| f == failed) && there.contains(&note)
+        }),
+        "{:?}\n{}",
+        i.files_under("var/failed"),
         d.log()
     );
-    let failed = i.files_under("var/failed");
-    let note = failed
-        .iter()
-        .find(|f| f.ends_with(".error.txt"))
-        .expect("an error note beside the file");
     let text = std::fs::read_to_string(i.path("var/failed").join(note)).unwrap();
     assert!(
         text.contains("line 2") && text.contains("quantity"),

@@ -65,6 +65,18 @@ impl Install {
         Install { _dir: dir, root }
     }
 
+    /// A root with the shipped jobs and the shipped `config/clerk.toml` as it is: its
+    /// intervals (a 2 s rescan, a 10 s mailbox poll) are what an idle daemon runs with.
+    pub fn shipped() -> Install {
+        let i = Self::new();
+        fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clerk.toml"),
+            i.config(),
+        )
+        .unwrap();
+        i
+    }
+
     pub fn config(&self) -> PathBuf {
         self.root.join("config/clerk.toml")
     }
@@ -123,6 +135,16 @@ impl Install {
 
     /// As `start_daemon`, with extra environment variables (`CLERK_LOG` overrides `info`).
     pub fn start_daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
+        let d = self.spawn_daemon_with(env);
+        let ready = wait_until(Duration::from_secs(30), || {
+            d.log().contains("clerk running")
+        });
+        assert!(ready, "daemon did not start:\n{}", d.log());
+        d
+    }
+
+    /// Starts `clerk run` without waiting for it to be ready (a test that watches it start).
+    pub fn spawn_daemon_with(&self, env: &[(&str, &str)]) -> Daemon {
         let log = self.root.join(format!("daemon-{}.log", unique()));
         let file = fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_clerk"))
@@ -136,12 +158,7 @@ impl Install {
             .stderr(file)
             .spawn()
             .expect("start clerk run");
-        let d = Daemon { child, log };
-        let ready = wait_until(Duration::from_secs(30), || {
-            d.log().contains("clerk running")
-        });
-        assert!(ready, "daemon did not start:\n{}", d.log());
-        d
+        Daemon { child, log }
     }
 
     /// Puts a file into a folder the way a careful copy does: written under a temp name that
@@ -205,6 +222,12 @@ impl Daemon {
         self.child.id()
     }
 
+    /// CPU time the process has used so far (user + system), from `/proc/<pid>/stat`.
+    #[allow(dead_code)]
+    pub fn cpu_time(&self) -> Duration {
+        cpu_time_of(self.child.id())
+    }
+
     /// Sends a signal by name (`HUP`, `TERM`) with the `kill` command.
     pub fn signal(&self, name: &str) {
         let ok = Command::new("kill")
@@ -252,6 +275,37 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// CPU time a process has used (user + system), from `/proc/<pid>/stat`; zero once it is gone.
+#[allow(dead_code)]
+pub fn cpu_time_of(pid: u32) -> Duration {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&k| fields.get(k)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second() as f64)
+}
+
+/// The kernel's USER_HZ (`getconf CLK_TCK`), 100 on every Linux build in practice.
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100)
 }
 
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.

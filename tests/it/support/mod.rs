@@ -3,4 +3,5 @@
 pub mod dovecot;
 pub mod install;
 pub mod mime;
+pub mod sdnotify;
 pub mod smtp;
