@@ -14,6 +14,7 @@
 
 pub mod documents;
 mod folders;
+mod incremental;
 pub mod mailbox;
 pub mod payables;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 //! decides which records are in scope (open items of one book, one bank account) and what to do
 //! with the outcome (post entries, open or close breaks).
 
+pub mod backlog;
 pub mod cash;
 pub mod engine;
 pub mod payables;

@@ -328,20 +328,20 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         &mut self,
         filter: &str,
         args: impl rusqlite::Params,
-        side: Side,
     ) -> Result<Vec<StoredRecord>> {
-        let rows: Vec<(i64, RawRecord)> = {
+        let rows: Vec<(i64, String, RawRecord)> = {
             let mut stmt = self
                 .tx
                 .prepare_cached(&format!(
                     "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
-                        amount, currency, reference, counterparty, remittance, locator
+                        amount, currency, reference, counterparty, remittance, locator, side
                      FROM records {filter} ORDER BY id"
                 ))
                 .map_err(map_err)?;
             stmt.query_map(args, |r| {
                 Ok((
                     r.get(0)?,
+                    r.get(14)?,
                     RawRecord {
                         file_id: r.get(1)?,
                         sheet: r.get(2)?,
@@ -364,7 +364,8 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         };
         let mut sheets: HashMap<String, Arc<str>> = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
-        for (id, raw) in rows {
+        for (id, side, raw) in rows {
+            let side: Side = parse_enum(&side)?;
             let file = self.file_hash(raw.file_id)?;
             let sheet = raw.sheet.map(|s| {
                 sheets
@@ -687,7 +688,6 @@ impl Unit for SqliteUnit<'_, '_> {
                 return self.select_records(
                     "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
                     params![scope, side.as_str(), account],
-                    side,
                 );
             }
         };
@@ -716,7 +716,6 @@ impl Unit for SqliteUnit<'_, '_> {
         let all = self.select_records(
             "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL",
             params![scope, side.as_str()],
-            side,
         )?;
         if all.len() > self.keep_limit {
             // Too many to keep: read from the database each time, as this unit sees it.
@@ -727,6 +726,94 @@ impl Unit for SqliteUnit<'_, '_> {
         // commit together with what the unit does next.
         self.delta.loaded.push((key, all));
         Ok(out)
+    }
+
+    fn open_records_after(
+        &mut self,
+        scope: &str,
+        side: Side,
+        account: Option<&str>,
+        after: i64,
+    ) -> Result<Vec<StoredRecord>> {
+        // The partial index of open records (scope, side, id): a range of ids, not a scan.
+        self.select_records(
+            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
+               AND (?4 IS NULL OR account = ?4)",
+            params![scope, side.as_str(), after, account],
+        )
+    }
+
+    fn open_records_by_id(&mut self, ids: &[i64]) -> Result<Vec<StoredRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for &id in ids {
+            out.extend(self.select_records("WHERE id = ?1 AND match_id IS NULL", params![id])?);
+        }
+        out.sort_unstable_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    fn records_matched_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>> {
+        // `match_id > ?` walks the index of matched records from the mark on.
+        self.select_records(
+            "WHERE match_id > ?1
+               AND ((scope = ?2 AND side = 'ledger' AND (?3 IS NULL OR account = ?3))
+                 OR (scope = ?4 AND side = 'statement'))",
+            params![after, sides.book, sides.account, sides.job],
+        )
+    }
+
+    fn records_with_break_history_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>> {
+        self.select_records(
+            "WHERE match_id IS NULL
+               AND id IN (SELECT b.record_id FROM break_history h JOIN breaks b ON b.id = h.break_id
+                          WHERE h.id > ?1 AND b.record_id IS NOT NULL)
+               AND ((scope = ?2 AND side = 'ledger' AND (?3 IS NULL OR account = ?3))
+                 OR (scope = ?4 AND side = 'statement'))",
+            params![after, sides.book, sides.account, sides.job],
+        )
+    }
+
+    fn records_with_open_breaks_among(
+        &mut self,
+        job: &str,
+        ids: &[i64],
+    ) -> Result<std::collections::HashSet<i64>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT 1 FROM breaks
+                 WHERE record_id = ?1 AND status != 'resolved' AND job = ?2 LIMIT 1",
+            )
+            .map_err(map_err)?;
+        let mut out = std::collections::HashSet::new();
+        for &id in ids {
+            if stmt.exists(params![id, job]).map_err(map_err)? {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn high_water(&mut self) -> Result<HighWater> {
+        let max = |table: &str| -> Result<i64> {
+            self.tx
+                .prepare_cached(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
+                .map_err(map_err)
+        };
+        Ok(HighWater {
+            records: max("records")?,
+            matches: max("matches")?,
+            history: max("break_history")?,
+        })
     }
 
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {
@@ -1536,8 +1623,8 @@ impl Unit for SqliteUnit<'_, '_> {
         let Some((scope, side, match_id)) = row else {
             return Ok(None);
         };
-        let side: Side = parse_enum(&side)?;
-        let rows = self.select_records("WHERE id = ?1", params![id], side)?;
+        let _: Side = parse_enum(&side)?;
+        let rows = self.select_records("WHERE id = ?1", params![id])?;
         Ok(rows
             .into_iter()
             .next()
