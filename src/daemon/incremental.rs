@@ -607,3 +607,6 @@ pub(super) fn build(
     backlog.mark = mark(u)?;
     Ok(backlog)
 }
+
+#[cfg(test)]
+mod tests;

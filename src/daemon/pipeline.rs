@@ -347,9 +347,12 @@ pub fn reconcile_job(
             Prepared::Nothing(backlog) => {
                 kept.keep(*backlog);
                 kept.runs.by_key += 1;
+                kept.runs.last_items = 0;
                 return Ok(RunOutcome::default());
             }
             Prepared::Run(run) => {
+                kept.runs.by_key += 1;
+                kept.runs.last_items = run.ledger.len() + run.statement.len();
                 let (out, applied) = apply(
                     u,
                     job,
@@ -363,7 +366,6 @@ pub fn reconcile_job(
                 if let Some(backlog) = run.finish(u, rules, &applied)? {
                     kept.keep(backlog);
                 }
-                kept.runs.by_key += 1;
                 return Ok(out);
             }
             Prepared::Full(why) => {
@@ -371,9 +373,10 @@ pub fn reconcile_job(
             }
         }
     }
-    kept.runs.full += 1;
     let ledger = u.open_records(book, Side::Ledger, account.as_deref())?;
     let statement = u.open_records(&job.name, Side::Statement, None)?;
+    kept.runs.full += 1;
+    kept.runs.last_items = ledger.len() + statement.len();
     let tables = Sides::of(&ledger, &statement, (0, 0));
     let result = match &tables {
         Ok(t) => t.reconcile(rules),

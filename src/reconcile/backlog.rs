@@ -265,6 +265,8 @@ pub struct RunCounts {
     pub full: u64,
     /// Over the items a change touched.
     pub by_key: u64,
+    /// The open items the last run went over (both sides).
+    pub last_items: usize,
 }
 
 /// Where a job's backlog is kept between units of work.
