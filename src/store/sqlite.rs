@@ -419,6 +419,26 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
 /// The actor of what the daemon does by itself.
 const CLERK: &str = "clerk";
 
+// What changed since a reconciliation's mark, read without going over its open items: each
+// walks an index from the mark on (a range of ids), never the records of a scope. The `+`
+// keeps SQLite from choosing the (scope, side) index, which would visit every record of the
+// book.
+/// Open records of a scope and side stored after an id: the partial index of open records.
+const OPEN_AFTER: &str = "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
+    AND (?4 IS NULL OR account = ?4)";
+/// Records of a reconciliation's sides matched after a match id: the index of matched
+/// records.
+const MATCHED_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE match_id > ?1)
+    AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
+      OR (+scope = ?4 AND +side = 'statement'))";
+/// Open records of a reconciliation's sides with a break history line after an id: the
+/// history's own ids.
+const BREAK_HISTORY_AFTER: &str = "WHERE match_id IS NULL
+    AND id IN (SELECT b.record_id FROM break_history h JOIN breaks b ON b.id = h.break_id
+               WHERE h.id > ?1 AND b.record_id IS NOT NULL)
+    AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
+      OR (+scope = ?4 AND +side = 'statement'))";
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -735,12 +755,7 @@ impl Unit for SqliteUnit<'_, '_> {
         account: Option<&str>,
         after: i64,
     ) -> Result<Vec<StoredRecord>> {
-        // The partial index of open records (scope, side, id): a range of ids, not a scan.
-        self.select_records(
-            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
-               AND (?4 IS NULL OR account = ?4)",
-            params![scope, side.as_str(), after, account],
-        )
+        self.select_records(OPEN_AFTER, params![scope, side.as_str(), after, account])
     }
 
     fn open_records_by_id(&mut self, ids: &[i64]) -> Result<Vec<StoredRecord>> {
@@ -757,11 +772,8 @@ impl Unit for SqliteUnit<'_, '_> {
         after: i64,
         sides: &JobSides<'_>,
     ) -> Result<Vec<StoredRecord>> {
-        // `match_id > ?` walks the index of matched records from the mark on.
         self.select_records(
-            "WHERE match_id > ?1
-               AND ((scope = ?2 AND side = 'ledger' AND (?3 IS NULL OR account = ?3))
-                 OR (scope = ?4 AND side = 'statement'))",
+            MATCHED_AFTER,
             params![after, sides.book, sides.account, sides.job],
         )
     }
@@ -772,11 +784,7 @@ impl Unit for SqliteUnit<'_, '_> {
         sides: &JobSides<'_>,
     ) -> Result<Vec<StoredRecord>> {
         self.select_records(
-            "WHERE match_id IS NULL
-               AND id IN (SELECT b.record_id FROM break_history h JOIN breaks b ON b.id = h.break_id
-                          WHERE h.id > ?1 AND b.record_id IS NOT NULL)
-               AND ((scope = ?2 AND side = 'ledger' AND (?3 IS NULL OR account = ?3))
-                 OR (scope = ?4 AND side = 'statement'))",
+            BREAK_HISTORY_AFTER,
             params![after, sides.book, sides.account, sides.job],
         )
     }
@@ -2086,6 +2094,34 @@ mod date_tests {
         );
         for bad in ["2026-02-30", "2026-13-01", "2026/01/01", "", "20260101xx"] {
             assert!(parse_date(bad).is_err(), "{bad}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn what_changed_since_a_mark_is_read_through_indexes_not_the_book() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
+        for filter in [OPEN_AFTER, MATCHED_AFTER, BREAK_HISTORY_AFTER] {
+            let sql = format!("EXPLAIN QUERY PLAN SELECT id FROM records {filter} ORDER BY id");
+            let mut stmt = store.conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(params![1, "main", Option::<&str>::None, "bank"], |r| {
+                    r.get(3)
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter().all(
+                    |step| !step.starts_with("SCAN") && !step.contains("records_by_value_date")
+                ),
+                "{filter}: {plan:?}"
+            );
         }
     }
 }
