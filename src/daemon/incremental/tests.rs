@@ -36,6 +36,9 @@ path = "var/mail/back-office"
 "#;
 
 const BANK: &str = "bank-reconciliation";
+/// A second reconciliation of the same book (card settlements): the two take each other's
+/// ledger items, and their breaks and matches are changes the other must see.
+const CARD: &str = "card-reconciliation";
 
 struct Install {
     _dir: tempfile::TempDir,
@@ -65,9 +68,17 @@ impl Install {
         for name in ["ledger-import.toml", "bank-reconciliation.toml"] {
             std::fs::copy(shipped.join(name), root.join("jobs").join(name)).unwrap();
         }
+        let bank = std::fs::read_to_string(shipped.join("bank-reconciliation.toml")).unwrap();
+        let mail = bank.find("\n[mail]").unwrap();
+        let mail_end = mail + bank[mail..].find("\n\n").unwrap();
+        let card = format!("{}{}", &bank[..mail], &bank[mail_end..])
+            .replace("var/inbox/bank", "var/inbox/card");
+        std::fs::write(root.join("jobs/card-reconciliation.toml"), card).unwrap();
         let config = crate::config::load(&root.join("config/clerk.toml")).unwrap();
         if full {
-            rules_of(&config).backlog.full_runs_only();
+            for job in [BANK, CARD] {
+                rules_of(&config, job).backlog.full_runs_only();
+            }
         }
         let store = store::open(&config.settings.store_path).unwrap();
         Install {
@@ -109,7 +120,11 @@ impl Install {
     }
 
     fn runs(&self) -> RunCounts {
-        rules_of(&self.config).backlog.runs()
+        rules_of(&self.config, BANK).backlog.runs()
+    }
+
+    fn card_runs(&self) -> RunCounts {
+        rules_of(&self.config, CARD).backlog.runs()
     }
 
     fn db(&self) -> rusqlite::Connection {
@@ -120,18 +135,18 @@ impl Install {
         .unwrap()
     }
 
-    /// The unresolved breaks of the bank reconciliation about records of `side`, by the
-    /// records' identities (the same in both installs, unlike the ids).
+    /// The unresolved breaks about records of `side`, by the records' identities (the same in
+    /// both installs, unlike the ids).
     fn open_breaks(&self, side: &str) -> Vec<i64> {
         let db = self.db();
         let mut s = db
             .prepare(
                 "SELECT b.id FROM breaks b JOIN records r ON r.id = b.record_id
-                 WHERE b.job = ?1 AND b.status != 'resolved' AND r.side = ?2
-                 ORDER BY r.identity, b.id",
+                 WHERE b.status != 'resolved' AND r.side = ?1
+                 ORDER BY r.identity, b.job, b.id",
             )
             .unwrap();
-        s.query_map([BANK, side], |r| r.get(0))
+        s.query_map([side], |r| r.get(0))
             .unwrap()
             .map(Result::unwrap)
             .collect()
@@ -225,8 +240,8 @@ impl Install {
     }
 }
 
-fn rules_of(config: &Config) -> &crate::reconcile::CashRules {
-    match &config.job(BANK).unwrap().kind {
+fn rules_of<'c>(config: &'c Config, job: &str) -> &'c crate::reconcile::CashRules {
+    match &config.job(job).unwrap().kind {
         JobKind::CashReconciliation { rules, .. } => rules,
         _ => unreachable!("the bank job reconciles cash"),
     }
@@ -275,7 +290,8 @@ struct Line {
 #[derive(Clone, Debug)]
 enum Step {
     Ledger(Vec<Item>),
-    Statement(Vec<Line>),
+    /// A statement for the bank reconciliation, or (true) for the card one.
+    Statement(Vec<Line>, bool),
     /// A person resolves the n-th open break (as they come by record identity).
     Resolve(u8),
     /// A person matches the n-th ledger break with the m-th statement break.
@@ -364,7 +380,8 @@ fn line() -> impl Strategy<Value = Line> {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => prop::collection::vec(item(), 1..6).prop_map(Step::Ledger),
-        4 => prop::collection::vec(line(), 1..5).prop_map(Step::Statement),
+        4 => (prop::collection::vec(line(), 1..5), prop::bool::weighted(0.3))
+            .prop_map(|(lines, card)| Step::Statement(lines, card)),
         1 => any::<u8>().prop_map(Step::Resolve),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Step::Force(a, b)),
     ]
@@ -380,7 +397,10 @@ fn take(i: &mut Install, step: &Step, when: DateTime<Utc>) -> String {
         Step::Ledger(items) => {
             format!("{:?}", i.process("ledger-import", &ledger_csv(items), when))
         }
-        Step::Statement(lines) => format!("{:?}", i.process(BANK, &statement_csv(lines), when)),
+        Step::Statement(lines, card) => format!(
+            "{:?}",
+            i.process(if *card { CARD } else { BANK }, &statement_csv(lines), when)
+        ),
         Step::Resolve(n) => {
             let mut open = i.open_breaks("ledger");
             open.extend(i.open_breaks("statement"));
@@ -447,10 +467,11 @@ proptest! {
                 prop_assert!(false, "after step {} ({:?}):\n{}", n, s, diff.join("\n"));
             }
         }
-        // Only the first run went over everything: the others were by key.
-        let runs = by_key.runs();
-        prop_assert!(runs.full <= 1, "{:?}", runs);
-        prop_assert_eq!(full.runs().by_key, 0);
+        // Only the first run of each job went over everything: the others were by key.
+        for runs in [by_key.runs(), by_key.card_runs()] {
+            prop_assert!(runs.full <= 1, "{:?}", runs);
+        }
+        prop_assert_eq!(full.runs().by_key + full.card_runs().by_key, 0);
     }
 }
 
