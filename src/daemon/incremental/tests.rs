@@ -52,6 +52,11 @@ impl Install {
     /// An install with the shipped ledger import and bank reconciliation; `full` makes every
     /// run of the reconciliation go over all open items.
     fn new(full: bool) -> Install {
+        Install::with_rules(full, None)
+    }
+
+    /// As `new`, with the reconciliations' `[match]` table replaced by `rules`.
+    fn with_rules(full: bool, rules: Option<&str>) -> Install {
         // Commits are fsynced: on a memory file system when there is one.
         let shm = Path::new("/dev/shm");
         let dir = if shm.is_dir() {
@@ -65,10 +70,20 @@ impl Install {
         std::fs::create_dir_all(root.join("in")).unwrap();
         std::fs::write(root.join("config/clerk.toml"), CONFIG).unwrap();
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
-        for name in ["ledger-import.toml", "bank-reconciliation.toml"] {
-            std::fs::copy(shipped.join(name), root.join("jobs").join(name)).unwrap();
+        std::fs::copy(
+            shipped.join("ledger-import.toml"),
+            root.join("jobs/ledger-import.toml"),
+        )
+        .unwrap();
+        let mut bank = std::fs::read_to_string(shipped.join("bank-reconciliation.toml")).unwrap();
+        if let Some(rules) = rules {
+            let (start, end) = (
+                bank.find("\n[match]\n").unwrap(),
+                bank.find("\n[posting]").unwrap(),
+            );
+            bank = format!("{}\n{rules}\n{}", &bank[..start], &bank[end..]);
         }
-        let bank = std::fs::read_to_string(shipped.join("bank-reconciliation.toml")).unwrap();
+        std::fs::write(root.join("jobs/bank-reconciliation.toml"), &bank).unwrap();
         let mail = bank.find("\n[mail]").unwrap();
         let mail_end = mail + bank[mail..].find("\n\n").unwrap();
         let card = format!("{}{}", &bank[..mail], &bank[mail_end..])
@@ -282,6 +297,8 @@ enum Remittance {
 struct Line {
     bank: u8,
     amount: u8,
+    /// A second amount the line's adds up with (a line paying two items).
+    plus: Option<u8>,
     remittance: Remittance,
     day: u8,
     usd: bool,
@@ -324,9 +341,14 @@ fn statement_csv(lines: &[Line]) -> String {
             Remittance::Nothing => "TRANSFER".to_owned(),
             Remittance::PayRun(p) => format!("PAYRUN {}", PARTIES[*p as usize]),
         };
+        let amount = |i: u8| {
+            AMOUNTS[i as usize]
+                .parse::<rust_decimal::Decimal>()
+                .unwrap()
+        };
+        let total = amount(l.amount) + l.plus.map_or(rust_decimal::Decimal::ZERO, amount);
         s.push_str(&format!(
-            "{d},{d},{},{},BK{},{remittance}\n",
-            AMOUNTS[l.amount as usize],
+            "{d},{d},{total},{},BK{},{remittance}\n",
             if l.usd { "USD" } else { "EUR" },
             l.bank,
             d = day(l.day),
@@ -335,18 +357,20 @@ fn statement_csv(lines: &[Line]) -> String {
     s
 }
 
+/// Most items' amount follows from their reference, so that the lines paying a reference
+/// often pay its amount too; some have another.
 fn item() -> impl Strategy<Value = Item> {
     (
         0u8..24,
-        0u8..9,
+        prop::option::weighted(0.25, 0u8..9),
         0u8..14,
         0u8..3,
         0u8..9,
         prop::bool::weighted(0.1),
     )
-        .prop_map(|(id, amount, reference, party, day, usd)| Item {
+        .prop_map(|(id, other, reference, party, day, usd)| Item {
             id,
-            amount,
+            amount: other.unwrap_or(reference % 9),
             reference,
             party,
             day,
@@ -354,27 +378,28 @@ fn item() -> impl Strategy<Value = Item> {
         })
 }
 
+/// A line paying one reference mostly pays its amount; a pay run often adds two amounts up.
 fn line() -> impl Strategy<Value = Line> {
-    let remittance = prop_oneof![
-        4 => (0u8..16).prop_map(Remittance::One),
-        1 => (0u8..16, 0u8..16).prop_map(|(a, b)| Remittance::Two(a, b)),
-        3 => Just(Remittance::Nothing),
-        2 => (0u8..3).prop_map(Remittance::PayRun),
+    let paying = prop_oneof![
+        4 => (0u8..16, prop::option::weighted(0.2, 0u8..9))
+            .prop_map(|(r, other)| (Remittance::One(r), other.unwrap_or(r % 9), None)),
+        1 => (0u8..16, 0u8..16, 0u8..9)
+            .prop_map(|(a, b, amount)| (Remittance::Two(a, b), amount, None)),
+        3 => (0u8..9).prop_map(|amount| (Remittance::Nothing, amount, None)),
+        // The commonest amounts (0 to 4 come of two references each).
+        3 => (0u8..3, 0u8..5, prop::option::weighted(0.8, 0u8..5))
+            .prop_map(|(p, amount, plus)| (Remittance::PayRun(p), amount, plus)),
     ];
-    (
-        0u8..30,
-        0u8..9,
-        remittance,
-        0u8..9,
-        prop::bool::weighted(0.1),
-    )
-        .prop_map(|(bank, amount, remittance, day, usd)| Line {
+    (0u8..30, paying, 0u8..9, prop::bool::weighted(0.1)).prop_map(
+        |(bank, (remittance, amount, plus), day, usd)| Line {
             bank,
             amount,
+            plus,
             remittance,
             day,
             usd,
-        })
+        },
+    )
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -452,9 +477,57 @@ proptest! {
     fn runs_by_key_give_what_runs_over_everything_give(steps in prop::collection::vec(step(), 1..14)) {
         let mut by_key = Install::new(false);
         let mut full = Install::new(true);
+        compare(&mut by_key, &mut full, &steps)?;
+    }
+
+    #[test]
+    fn runs_by_key_give_what_runs_over_everything_give_under_other_rules(
+        steps in prop::collection::vec(step(), 1..14)
+    ) {
+        let mut by_key = Install::with_rules(false, Some(OTHER_RULES));
+        let mut full = Install::with_rules(true, Some(OTHER_RULES));
+        compare(&mut by_key, &mut full, &steps)?;
+    }
+}
+
+/// Rules with tolerances (so amounts are no key: the amount and date pass finds its
+/// candidates among all of a currency), a name normalised out of free text, and a grouped
+/// pass that looks for the subset of a customer's items a line pays.
+const OTHER_RULES: &str = r#"
+[match]
+calendar = "default"
+
+[[match.passes]]
+name = "reference"
+keys = [{ ours = "reference", theirs = "remittance", theirs_pattern = 'INV-\d{9}' }]
+amount = { ours = "amount", theirs = "amount", tolerance = "0.01", relative = "0.001" }
+date = { ours = "value_date", theirs = "value_date", window_business_days = 5 }
+
+[[match.passes]]
+name = "amount_date"
+keys = [{ ours = "currency", theirs = "currency" }]
+amount = { ours = "amount", theirs = "amount", tolerance = "0.50" }
+date = { ours = "value_date", theirs = "value_date", window_business_days = 1 }
+
+[[match.passes]]
+name = "payrun"
+grouping = "many_to_one"
+group_by = ["counterparty", "currency"]
+keys = [
+  { ours = "counterparty", theirs = "remittance", theirs_pattern = 'PAYRUN (.*)', normalise = true },
+  { ours = "currency", theirs = "currency" },
+]
+amount = { ours = "amount", theirs = "amount" }
+date = { ours = "value_date", theirs = "value_date", window_business_days = 3 }
+max_group_size = 4
+"#;
+
+/// Takes the same steps in both installs and compares their stores after each.
+fn compare(by_key: &mut Install, full: &mut Install, steps: &[Step]) -> Result<(), TestCaseError> {
+    {
         for (n, s) in steps.iter().enumerate() {
-            let a = take(&mut by_key, s, at(n));
-            let b = take(&mut full, s, at(n));
+            let a = take(by_key, s, at(n));
+            let b = take(full, s, at(n));
             prop_assert_eq!(outcome_words(&a), outcome_words(&b), "step {}: {:?}", n, s);
             let (da, db) = (by_key.dump(), full.dump());
             if da != db {
@@ -462,7 +535,11 @@ proptest! {
                     .iter()
                     .filter(|l| !db.contains(l))
                     .map(|l| format!("by key only: {l}"))
-                    .chain(db.iter().filter(|l| !da.contains(l)).map(|l| format!("full only:   {l}")))
+                    .chain(
+                        db.iter()
+                            .filter(|l| !da.contains(l))
+                            .map(|l| format!("full only:   {l}")),
+                    )
                     .collect();
                 prop_assert!(false, "after step {} ({:?}):\n{}", n, s, diff.join("\n"));
             }
@@ -473,6 +550,7 @@ proptest! {
         }
         prop_assert_eq!(full.runs().by_key + full.card_runs().by_key, 0);
     }
+    Ok(())
 }
 
 /// A ledger file of `n` items nobody pays (amounts and references of their own).
@@ -522,6 +600,7 @@ fn a_new_files_records_are_matched_against_the_items_found_by_their_keys() {
             Line {
                 bank: 1,
                 amount: 0,
+                plus: None,
                 remittance: Remittance::One(0),
                 day: 0,
                 usd: false,
@@ -529,6 +608,7 @@ fn a_new_files_records_are_matched_against_the_items_found_by_their_keys() {
             Line {
                 bank: 2,
                 amount: 3,
+                plus: None,
                 remittance: Remittance::Nothing,
                 day: 1,
                 usd: false,
@@ -584,6 +664,7 @@ fn a_group_that_loses_members_to_an_earlier_pass_finds_the_line_paying_the_rest(
     let paid = statement_csv(&[Line {
         bank: 8,
         amount: 1,
+        plus: None,
         remittance: Remittance::One(1),
         day: 0,
         usd: false,
@@ -628,6 +709,7 @@ fn an_item_matched_by_hand_leaves_its_group_to_pair_with_the_line_paying_the_res
         statement_csv(&[Line {
             bank,
             amount,
+            plus: None,
             remittance: Remittance::Nothing,
             day: 7,
             usd: false,
