@@ -329,15 +329,31 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         filter: &str,
         args: impl rusqlite::Params,
     ) -> Result<Vec<StoredRecord>> {
+        self.select_records_as(filter, args, true)
+    }
+
+    /// As `select_records`; `cached: false` for a statement made once (ids written into it),
+    /// which would only push the reused ones out of the cache.
+    fn select_records_as(
+        &mut self,
+        filter: &str,
+        args: impl rusqlite::Params,
+        cached: bool,
+    ) -> Result<Vec<StoredRecord>> {
         let rows: Vec<(i64, String, RawRecord)> = {
-            let mut stmt = self
-                .tx
-                .prepare_cached(&format!(
-                    "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
-                        amount, currency, reference, counterparty, remittance, locator, side
-                     FROM records {filter} ORDER BY id"
-                ))
-                .map_err(map_err)?;
+            let sql = format!(
+                "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
+                    amount, currency, reference, counterparty, remittance, locator, side
+                 FROM records {filter} ORDER BY id"
+            );
+            let (mut kept, mut once);
+            let stmt: &mut rusqlite::Statement<'_> = if cached {
+                kept = self.tx.prepare_cached(&sql).map_err(map_err)?;
+                &mut kept
+            } else {
+                once = self.tx.prepare(&sql).map_err(map_err)?;
+                &mut once
+            };
             stmt.query_map(args, |r| {
                 Ok((
                     r.get(0)?,
@@ -760,8 +776,12 @@ impl Unit for SqliteUnit<'_, '_> {
 
     fn open_records_by_id(&mut self, ids: &[i64]) -> Result<Vec<StoredRecord>> {
         let mut out = Vec::with_capacity(ids.len());
-        for &id in ids {
-            out.extend(self.select_records("WHERE id = ?1 AND match_id IS NULL", params![id])?);
+        // A few hundred ids a statement (they are integers: written into the SQL as they
+        // are), each a lookup by primary key.
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let filter = format!("WHERE id IN ({}) AND match_id IS NULL", list.join(","));
+            out.extend(self.select_records_as(&filter, [], false)?);
         }
         out.sort_unstable_by_key(|r| r.id);
         Ok(out)

@@ -126,6 +126,8 @@ impl Hash64 {
     fn value(self, v: &Val<'_>) -> Hash64 {
         match v {
             Val::Text(s) => self.u64(1).text(s),
+            // A currency compares with text as its code.
+            Val::Currency(c) => self.u64(1).text(std::str::from_utf8(c).unwrap_or("")),
             Val::Day(d) => self.u64(2).u64(*d as u64),
             Val::Decimal(d) => self.decimal(*d),
         }
@@ -155,25 +157,25 @@ impl Hash64 {
 /// A field's value in one row, as keys compare it: text (a currency as its code), a day, a
 /// decimal.
 enum Val<'t> {
-    Text(std::borrow::Cow<'t, str>),
+    Text(&'t str),
+    Currency([u8; 3]),
     Day(i32),
     Decimal(Decimal),
 }
 
 fn value<'t>(t: &'t Table, field: &str, row: usize) -> Option<Val<'t>> {
     match t.col(field)? {
-        Column::Text(c) => c.get(row).map(|s| Val::Text(s.into())),
+        Column::Text(c) => c.get(row).map(Val::Text),
         Column::Currency(c) => {
             let code = c.codes[row];
             if code == MISSING_CCY {
                 return None;
             }
-            let b = [
+            Some(Val::Currency([
                 b'A' + (code / 676) as u8,
                 b'A' + (code / 26 % 26) as u8,
                 b'A' + (code % 26) as u8,
-            ];
-            Some(Val::Text(String::from_utf8_lossy(&b).into_owned().into()))
+            ]))
         }
         Column::Date(d) => match d.days[row] {
             MISSING_DAY => None,
@@ -376,8 +378,17 @@ impl Blocking {
         let Some(v) = value(t, field, row) else {
             return;
         };
-        match v {
-            Val::Text(s) => {
+        let buf;
+        let text = match &v {
+            Val::Text(s) => Some(*s),
+            Val::Currency(c) => {
+                buf = *c;
+                std::str::from_utf8(&buf).ok()
+            }
+            _ => None,
+        };
+        match text {
+            Some(s) => {
                 let x = if ours {
                     let map = k
                         .map
@@ -387,11 +398,17 @@ impl Blocking {
                 } else {
                     Transform::theirs(k)
                 };
-                x.apply(&s, scratch, &mut |v| {
-                    out(Hash64::new(0).value(&Val::Text(v.into())))
-                });
+                if x.is_identity() {
+                    out(Hash64::new(0).value(&Val::Text(s)));
+                } else {
+                    x.apply(
+                        s,
+                        scratch,
+                        &mut |v| out(Hash64::new(0).value(&Val::Text(v))),
+                    );
+                }
             }
-            other => out(Hash64::new(0).value(&other)),
+            None => out(Hash64::new(0).value(&v)),
         }
     }
 
