@@ -17,12 +17,14 @@
 //! The latency includes the settle time (300 ms here): a file is taken only once its size has
 //! been stable that long.
 //!
-//! `CLERK_SOAK_OPEN_ITEMS=200000` compares two soaks as fast as they drain (`burst` unless
-//! `CLERK_SOAK_RATE` says otherwise): one on a fresh install, one on an install whose book
-//! already holds that many open ledger items, a month old, each with its break (loaded as
-//! ledger files of 10,000 items before the clock starts, then a bank statement that makes
-//! them fall due). It prints the files/s of each and the ratio: a file's cost must not depend
-//! on how many items are open.
+//! `CLERK_SOAK_OPEN_ITEMS=200000` compares soaks as fast as they drain (`burst` unless
+//! `CLERK_SOAK_RATE` says otherwise) on two installs: a fresh one, and one whose book already
+//! holds that many open ledger items, a month old, each with its break (loaded as ledger files
+//! of 10,000 items before the clock starts, then a bank statement that makes them fall due).
+//! The two take turns for `CLERK_SOAK_ROUNDS` rounds (3; 1 under `cargo test`), so that both
+//! see the same load on a shared machine. Each round prints the files/s of each, their ratio
+//! and the daemon's CPU time a file; the last line the median ratios: a file's cost must not
+//! depend on how many items are open.
 
 #[allow(dead_code)]
 #[path = "../tests/it/support/install.rs"]
@@ -107,6 +109,8 @@ fn old_ledger(first: usize, n: usize) -> String {
 struct Figures {
     files: i64,
     elapsed: f64,
+    /// The daemon's CPU time over the soak, seconds.
+    cpu: f64,
     lines: Vec<String>,
 }
 
@@ -114,6 +118,15 @@ impl Figures {
     fn files_per_s(&self) -> f64 {
         self.files as f64 / self.elapsed
     }
+
+    fn cpu_ms_per_file(&self) -> f64 {
+        self.cpu * 1000.0 / self.files as f64
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Loads `open` open items into the install's book and waits until each has its break.
@@ -180,43 +193,69 @@ fn main() {
     let Some(open) = open_items else {
         let i = Install::new();
         let d = i.start_daemon();
-        let f = soak(&i, &d, files, rate, statements_first);
+        let f = soak(&i, &d, files, 0, rate, statements_first);
         for l in &f.lines {
             println!("{l}");
         }
         d.stop();
         return;
     };
-    let mut runs = Vec::new();
-    for seeded in [0, open] {
-        let i = Install::new();
-        let d = i.start_daemon();
-        if seeded > 0 {
-            seed(&i, &d, seeded);
+    // Both installs run side by side (an idle daemon costs nothing) and take turns: on a
+    // shared machine the load changes from minute to minute, and rounds in turn see the same.
+    let rounds: usize = std::env::var("CLERK_SOAK_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 3 } else { 1 });
+    let none = Install::new();
+    let none_daemon = none.start_daemon();
+    let many = Install::new();
+    let many_daemon = many.start_daemon();
+    seed(&many, &many_daemon, open);
+    let mut ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
+    for round in 0..rounds {
+        let mut figures = Vec::new();
+        for (label, i, d) in [
+            ("no", &none, &none_daemon),
+            (&*open.to_string(), &many, &many_daemon),
+        ] {
+            let f = soak(i, d, files, round * files, rate, statements_first);
+            println!("round {}, {label} open items:", round + 1);
+            for l in &f.lines {
+                println!("  {l}");
+            }
+            figures.push(f);
         }
-        let f = soak(&i, &d, files, rate, statements_first);
-        println!("soak with {seeded} open items:");
-        for l in &f.lines {
-            println!("  {l}");
-        }
-        d.stop();
-        runs.push(f);
+        let (a, b) = (&figures[0], &figures[1]);
+        ratios.push(b.files_per_s() / a.files_per_s());
+        cpu_ratios.push(a.cpu_ms_per_file() / b.cpu_ms_per_file());
+        println!(
+            "soak round {}: {:.1} files/s with no open items, {:.1} files/s with {open} open items: ratio {:.2} (the daemon's CPU a file: {:.2} ms and {:.2} ms)",
+            round + 1,
+            a.files_per_s(),
+            b.files_per_s(),
+            b.files_per_s() / a.files_per_s(),
+            a.cpu_ms_per_file(),
+            b.cpu_ms_per_file()
+        );
     }
-    let (none, many) = (&runs[0], &runs[1]);
     println!(
-        "soak: {:.1} files/s with no open items, {:.1} files/s with {open} open items: ratio {:.2}",
-        none.files_per_s(),
-        many.files_per_s(),
-        many.files_per_s() / none.files_per_s()
+        "soak: throughput with {open} open items against none, median of {rounds} rounds: ratio {:.2} in files/s, {:.2} in the daemon's CPU a file",
+        median(ratios),
+        median(cpu_ratios)
     );
+    none_daemon.stop();
+    many_daemon.stop();
 }
 
 /// Drops `files` files at `rate` (per second; `None`: as fast as it can) into a running
-/// daemon and waits until they are processed; what it measured, as lines to print.
+/// daemon and waits until they are processed; what it measured, as lines to print. Files are
+/// numbered from `first` on (a later round drops other files).
 fn soak(
     i: &Install,
     d: &install::Daemon,
     files: usize,
+    first: usize,
     rate: Option<f64>,
     statements_first: bool,
 ) -> Figures {
@@ -235,6 +274,7 @@ fn soak(
     let runs_before = base("SELECT COALESCE(MAX(id), 0) FROM runs");
     let documents_before = base("SELECT COUNT(*) FROM documents WHERE kind = 'invoice'");
     let mut lines = Vec::new();
+    let cpu_before = d.cpu_time();
 
     let started = Instant::now();
     let mut rss: Vec<(f64, u64)> = Vec::new();
@@ -258,21 +298,33 @@ fn soak(
             if (k % 5 == 4 || (ledgers >= pairs && statements >= pairs)) && invoiced < invoices {
                 i.drop_file(
                     "var/inbox/invoices",
-                    &format!("i{invoiced}.xml"),
-                    invoice(invoiced).as_bytes(),
+                    &format!("i{}.xml", first + invoiced),
+                    invoice(first + invoiced).as_bytes(),
                 );
                 invoiced += 1;
             } else if statements_first && statements < pairs {
-                let name = format!("s{statements}.csv");
-                i.drop_file("var/inbox/bank", &name, statement(statements).as_bytes());
+                let name = format!("s{}.csv", first + statements);
+                i.drop_file(
+                    "var/inbox/bank",
+                    &name,
+                    statement(first + statements).as_bytes(),
+                );
                 statements += 1;
             } else if (statements_first || ledgers == statements) && ledgers < pairs {
-                let name = format!("l{ledgers}.csv");
-                i.drop_file("var/inbox/ledger", &name, ledger(ledgers).as_bytes());
+                let name = format!("l{}.csv", first + ledgers);
+                i.drop_file(
+                    "var/inbox/ledger",
+                    &name,
+                    ledger(first + ledgers).as_bytes(),
+                );
                 ledgers += 1;
             } else if statements < pairs {
-                let name = format!("s{statements}.csv");
-                i.drop_file("var/inbox/bank", &name, statement(statements).as_bytes());
+                let name = format!("s{}.csv", first + statements);
+                i.drop_file(
+                    "var/inbox/bank",
+                    &name,
+                    statement(first + statements).as_bytes(),
+                );
                 statements += 1;
             }
         }
@@ -292,6 +344,7 @@ fn soak(
         count("SELECT COUNT(*) FROM files WHERE status = 'processed'") - files_before >= total
     });
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (d.cpu_time() - cpu_before).as_secs_f64();
     assert!(done, "not all files processed:\n{}", d.log());
     sample(&mut rss);
 
@@ -335,9 +388,10 @@ fn soak(
         rate.map_or_else(|| "burst".to_string(), |r| format!("{r} files/s"))
     ));
     lines.push(format!(
-        "soak: {:.1} files/s, {:.0} records/s, {entries} entries posted",
+        "soak: {:.1} files/s, {:.0} records/s, {entries} entries posted; the daemon's CPU {:.2} ms a file",
         total as f64 / elapsed,
-        (records + documents) as f64 / elapsed
+        (records + documents) as f64 / elapsed,
+        cpu * 1000.0 / total as f64
     ));
     lines.push(format!(
         "soak: arrival to posting p50 {} ms, p99 {} ms, max {} ms ({} runs)",
@@ -373,6 +427,7 @@ fn soak(
     Figures {
         files: total,
         elapsed,
+        cpu,
         lines,
     }
 }
