@@ -111,19 +111,13 @@ fn group_totals(
     Some(totals)
 }
 
-fn identity_hash(r: &StoredRecord) -> u64 {
-    let mut h = FxHasher::default();
-    h.write(r.record.identity().as_bytes());
-    h.finish()
-}
-
-/// The identity hash of record `id` (0 for none).
-fn identity_at(u: &mut dyn Unit, id: i64) -> Result<u64, StoreError> {
-    if id == 0 {
-        return Ok(0);
-    }
-    Ok(u.record_by_id(id)?
-        .map_or(u64::MAX, |(_, r, _)| identity_hash(&r)))
+/// A hash of a stored identity (0 for none).
+fn identity_hash(identity: Option<&str>) -> u64 {
+    identity.map_or(0, |i| {
+        let mut h = FxHasher::default();
+        h.write(i.as_bytes());
+        h.finish() | 1
+    })
 }
 
 /// Where the store stands now.
@@ -133,15 +127,16 @@ fn mark(u: &mut dyn Unit) -> Result<Mark, StoreError> {
         records: hw.records,
         matches: hw.matches,
         history: hw.history,
-        identity: identity_at(u, hw.records)?,
+        identity: identity_hash(hw.last_identity.as_deref()),
     })
 }
 
 /// The items of a run by key as it grows: every open item sharing a block with one in it.
 struct Closure {
     items: BTreeMap<i64, (StoredRecord, Filing)>,
-    /// Records already read (new ones, ones whose break changed) not yet taken in.
-    at_hand: HashMap<i64, StoredRecord>,
+    /// Records already read (new ones, ones whose break changed) not yet taken in, with
+    /// their filing when it is known.
+    at_hand: HashMap<i64, (StoredRecord, Option<Filing>)>,
     explored: HashSet<u64>,
     queued: HashSet<i64>,
     limit: usize,
@@ -186,18 +181,27 @@ impl Closure {
                     if read.len() != missing.len() {
                         return Ok(Err("an item filed as open is not open in the store"));
                     }
-                    self.at_hand.extend(read.into_iter().map(|r| (r.id, r)));
+                    self.at_hand
+                        .extend(read.into_iter().map(|r| (r.id, (r, None))));
                 }
-                let batch: Vec<StoredRecord> = frontier
+                let batch: Vec<(StoredRecord, Option<Filing>)> = frontier
                     .drain(..)
                     .filter_map(|id| self.at_hand.remove(&id))
                     .collect();
-                let refs: Vec<&StoredRecord> = batch.iter().collect();
-                let Some(filed) = filings(blocking, ctx, &refs) else {
+                let unfiled: Vec<&StoredRecord> = batch
+                    .iter()
+                    .filter(|(_, f)| f.is_none())
+                    .map(|(r, _)| r)
+                    .collect();
+                let Some(mut filed) = filings(blocking, ctx, &unfiled) else {
                     return Ok(Err("the items do not fit a table"));
                 };
+                filed.reverse();
                 let mut next = Vec::new();
-                for (r, f) in batch.into_iter().zip(filed) {
+                for (r, f) in batch {
+                    let Some(f) = f.or_else(|| filed.pop()) else {
+                        return Ok(Err("the items do not fit a table"));
+                    };
                     for &b in &f.blocks {
                         self.explore(backlog, b, &mut next);
                     }
@@ -259,7 +263,12 @@ pub(super) fn prepare(
     if hw.records < m.records || hw.matches < m.matches || hw.history < m.history {
         return Ok(Prepared::Full("the store is behind the backlog"));
     }
-    if identity_at(u, m.records)? != m.identity {
+    let at_mark = if m.records == hw.records {
+        hw.last_identity
+    } else {
+        u.record_identity(m.records)?
+    };
+    if identity_hash(at_mark.as_deref()) != m.identity {
         return Ok(Prepared::Full(
             "the store is not the one the backlog was built from",
         ));
@@ -313,9 +322,16 @@ pub(super) fn prepare(
             dirty.insert(g);
         }
     }
+    let mut at_hand: HashMap<i64, (StoredRecord, Option<Filing>)> =
+        rebroken.into_iter().map(|r| (r.id, (r, None))).collect();
+    at_hand.extend(
+        new.into_iter()
+            .zip(new_filed)
+            .map(|(r, f)| (r.id, (r, Some(f)))),
+    );
     // A break resolved while its item is still open is opened again by the run, as a run
     // over everything would.
-    seeds.extend(rebroken.iter().map(|r| r.id));
+    seeds.extend(at_hand.keys().copied());
     if let Some(latest) = u.latest_value_date(sides.job, Side::Statement)? {
         seeds.extend(
             backlog.fallen_due(|d| calendar.business_days_between(d, latest) > rules.window_days),
@@ -337,7 +353,7 @@ pub(super) fn prepare(
 
     let mut closure = Closure {
         items: BTreeMap::new(),
-        at_hand: new.into_iter().chain(rebroken).map(|r| (r.id, r)).collect(),
+        at_hand,
         explored: HashSet::new(),
         queued: HashSet::new(),
         limit,

@@ -180,6 +180,9 @@ pub trait Unit {
     ) -> Result<std::collections::HashSet<i64>>;
     /// The highest ids of records, matches and break history lines so far.
     fn high_water(&mut self) -> Result<HighWater>;
+    /// The identity a record is stored under (its scope's, with `#2` for a second line of a
+    /// file with the same one).
+    fn record_identity(&mut self, id: i64) -> Result<Option<String>>;
 
     // ---- statements and documents ----------------------------------------------------------
     /// Whether a statement with this identity was stored before (by any job).
@@ -351,12 +354,14 @@ pub struct JobSides<'a> {
     pub job: &'a str,
 }
 
-/// The highest ids of what only grows: records, matches, break history lines.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// The highest ids of what only grows: records, matches, break history lines; and the
+/// stored identity of the last record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HighWater {
     pub records: i64,
     pub matches: i64,
     pub history: i64,
+    pub last_identity: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

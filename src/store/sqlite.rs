@@ -831,17 +831,31 @@ impl Unit for SqliteUnit<'_, '_> {
     }
 
     fn high_water(&mut self) -> Result<HighWater> {
-        let max = |table: &str| -> Result<i64> {
-            self.tx
-                .prepare_cached(&format!("SELECT COALESCE(MAX(id), 0) FROM {table}"))
-                .and_then(|mut s| s.query_row([], |r| r.get(0)))
-                .map_err(map_err)
-        };
-        Ok(HighWater {
-            records: max("records")?,
-            matches: max("matches")?,
-            history: max("break_history")?,
-        })
+        self.tx
+            .prepare_cached(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM records),
+                        (SELECT COALESCE(MAX(id), 0) FROM matches),
+                        (SELECT COALESCE(MAX(id), 0) FROM break_history),
+                        (SELECT identity FROM records ORDER BY id DESC LIMIT 1)",
+            )
+            .and_then(|mut s| {
+                s.query_row([], |r| {
+                    Ok(HighWater {
+                        records: r.get(0)?,
+                        matches: r.get(1)?,
+                        history: r.get(2)?,
+                        last_identity: r.get(3)?,
+                    })
+                })
+            })
+            .map_err(map_err)
+    }
+
+    fn record_identity(&mut self, id: i64) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached("SELECT identity FROM records WHERE id = ?")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(map_err)
     }
 
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {

@@ -749,3 +749,70 @@ fn an_item_matched_by_hand_leaves_its_group_to_pair_with_the_line_paying_the_res
     assert_eq!(batches, 1);
     assert_eq!(by_key.runs().full, 1, "{:?}", by_key.runs());
 }
+
+#[test]
+fn a_unit_that_did_not_commit_leaves_no_backlog_to_trust() {
+    let items = [
+        Item {
+            id: 1,
+            amount: 0,
+            reference: 0,
+            party: 0,
+            day: 0,
+            usd: false,
+        },
+        Item {
+            id: 2,
+            amount: 1,
+            reference: 1,
+            party: 1,
+            day: 0,
+            usd: false,
+        },
+    ];
+    let statement = statement_csv(&[Line {
+        bank: 1,
+        amount: 0,
+        plus: None,
+        remittance: Remittance::One(0),
+        day: 0,
+        usd: false,
+    }]);
+    let mut by_key = Install::new(false);
+    let mut full = Install::new(true);
+    for i in [&mut by_key, &mut full] {
+        i.process("ledger-import", &ledger_csv(&items), at(0));
+    }
+    // The statement is read while a writer changes the file: the unit, matches and all, is
+    // rolled back. Its records get the same ids when the file is read again.
+    let path = by_key.root.join("in/changing.csv");
+    std::fs::write(&path, &statement).unwrap();
+    let claimed = Claimed {
+        path: path.clone(),
+        name: "changing.csv".into(),
+        arrived_at: at(1),
+        origin: None,
+    };
+    let other = by_key.root.join("in/other.csv");
+    std::fs::write(&other, "something else").unwrap();
+    let before = crate::ingest::fingerprint(&other).ok();
+    let job = by_key.job(BANK);
+    let mut guard = super::super::folders::ChangeGuard::new(by_key.store.as_mut(), &path, before);
+    let rolled_back = pipeline::process_file(
+        &by_key.config,
+        &mut guard,
+        &job,
+        &claimed,
+        Trigger::File,
+        false,
+        || at(1),
+    );
+    assert!(rolled_back.is_err(), "{rolled_back:?}");
+    let runs = by_key.runs();
+    for i in [&mut by_key, &mut full] {
+        i.process(BANK, &statement, at(2));
+    }
+    assert_eq!(by_key.dump(), full.dump());
+    // The run after the rolled-back one went over everything.
+    assert_eq!(by_key.runs().full, runs.full + 1, "{:?}", by_key.runs());
+}
