@@ -340,9 +340,14 @@ pub fn reconcile_job(
         job: &job.name,
     };
     let mut kept = rules.backlog.lock();
-    if let Some(backlog) = kept.take()
-        && rules.blocking.full_runs_only().is_none()
-    {
+    let backlog = kept.take();
+    let full_only = rules.blocking.full_runs_only();
+    if let Some(why) = full_only {
+        tracing::debug!(job = %job.name, why, "matching over all open items");
+    } else if backlog.is_none() {
+        tracing::debug!(job = %job.name, "matching over all open items: filing them by key");
+    }
+    if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
         match super::incremental::prepare(u, sides, rules, calendar, backlog)? {
             Prepared::Nothing(backlog) => {
                 kept.keep(*backlog);
@@ -395,7 +400,7 @@ pub fn reconcile_job(
         &with_break,
     )?;
     if let Ok(tables) = &tables
-        && rules.blocking.full_runs_only().is_none()
+        && full_only.is_none()
         && !result.cut_short
     {
         let backlog = super::incremental::build(
