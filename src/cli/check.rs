@@ -7,8 +7,9 @@ use serde::Serialize;
 
 use super::runtime;
 use crate::config::{self, Config};
+use crate::daemon::lock;
 use crate::notify::{Delivery, Mailer};
-use crate::store;
+use crate::store::{self, CheckDepth, StoreError};
 
 #[derive(Serialize)]
 struct Check {
@@ -133,23 +134,61 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         });
     }
 
-    let (ok, detail) = match store::open(&s.store_path)
-        .and_then(|mut st| store::in_unit(st.as_mut(), |u| u.totals()).map(|t| (st, t)))
-    {
-        Ok((st, t)) => (
+    // Every page and index is read (`integrity_check`): a damaged store is refused here, not
+    // found out by a failing summary.
+    let (ok, detail) = match store::open(&s.store_path).and_then(|mut st| {
+        let found = st.damage(CheckDepth::Thorough)?;
+        let totals = if found.is_empty() {
+            Some(store::in_unit(st.as_mut(), |u| u.totals())?)
+        } else {
+            None
+        };
+        Ok((st, found, totals))
+    }) {
+        Ok((st, _, Some(t))) => (
             true,
             format!(
-                "{}: opens and accepts writes ({} records, {} open exceptions)",
+                "{}: sound (integrity check), opens and accepts writes ({} records, {} open \
+                 exceptions)",
                 st.describe(),
                 t.records,
                 t.open_exceptions
             ),
+        ),
+        Ok((st, found, None)) => (
+            false,
+            format!(
+                "{}: DAMAGED. {} SQLite's integrity check found: {}",
+                st.describe(),
+                crate::daemon::RESTORE_ADVICE,
+                found.join("; ")
+            ),
+        ),
+        Err(StoreError::Corrupt(why)) => (
+            false,
+            format!("DAMAGED: {why}. {}", crate::daemon::RESTORE_ADVICE),
         ),
         Err(e) => (false, e.to_string()),
     };
     checks.push(Check {
         check: "store",
         target: s.store_path.display().to_string(),
+        ok,
+        detail,
+    });
+
+    // Informational: a daemon at work is not a problem for any check here.
+    let (ok, detail) = match lock::holder(s) {
+        Ok(Some(holder)) => (true, format!("held by {holder}")),
+        Ok(None) => (
+            true,
+            "free: no clerk daemon runs on this install".to_owned(),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    checks.push(Check {
+        check: "lock",
+        target: s.state_dir.join(lock::LOCK_FILE).display().to_string(),
         ok,
         detail,
     });

@@ -73,6 +73,9 @@ pub struct MailSettings {
     /// Who gets an alert when a job fails.
     pub alerts_to: Vec<String>,
     pub delivery: Delivery,
+    /// The outbox folder (`[mail] outbox`, default `<state>/outbox`), also with SMTP: an alert
+    /// that cannot be mailed at once is written there rather than only logged.
+    pub outbox_dir: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,7 +177,8 @@ struct RawMail {
     from: Option<String>,
     #[serde(default)]
     alerts_to: Vec<String>,
-    /// Where messages go when no SMTP server is configured. Default `<state>/outbox`.
+    /// Where messages go when no SMTP server is configured, and alerts that cannot be mailed
+    /// at once when one is. Default `<state>/outbox`.
     outbox: Option<String>,
     smtp: Option<RawSmtp>,
 }
@@ -378,13 +382,13 @@ fn check_mail(
             ));
         }
     }
+    let outbox_dir = raw
+        .outbox
+        .as_deref()
+        .map(|p| resolve(root, p))
+        .unwrap_or_else(|| state_dir.join("outbox"));
     let delivery = match &raw.smtp {
-        None => Delivery::Outbox(
-            raw.outbox
-                .as_deref()
-                .map(|p| resolve(root, p))
-                .unwrap_or_else(|| state_dir.join("outbox")),
-        ),
+        None => Delivery::Outbox(outbox_dir.clone()),
         Some(s) => {
             let security = s.security.clone().unwrap_or(SmtpSecurity::Starttls);
             let port = s.port.unwrap_or(match security {
@@ -447,6 +451,7 @@ fn check_mail(
         from,
         alerts_to: raw.alerts_to.clone(),
         delivery,
+        outbox_dir,
     }
 }
 

@@ -60,6 +60,17 @@ pub trait Store: Send {
     fn read(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()>;
     /// Where the store lives, for logs and `clerk check` (never with a password).
     fn describe(&self) -> String;
+    /// What is damaged in the store's files (pages, b-trees, indexes); empty when nothing is.
+    /// `Quick` reads every page once (start-up); `Thorough` also checks every index against
+    /// its table (`clerk check`). Reads only: runs alongside a working daemon.
+    fn damage(&mut self, depth: CheckDepth) -> Result<Vec<String>>;
+}
+
+/// How far [`Store::damage`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckDepth {
+    Quick,
+    Thorough,
 }
 
 /// Runs `work` in a write transaction and hands back its result.

@@ -252,6 +252,27 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite {}", self.path.display())
     }
+
+    fn damage(&mut self, depth: CheckDepth) -> Result<Vec<String>> {
+        // At most this many findings: enough to say what is wrong, not a page per row.
+        let pragma = match depth {
+            CheckDepth::Quick => "PRAGMA quick_check(20)",
+            CheckDepth::Thorough => "PRAGMA integrity_check(20)",
+        };
+        let found = self.conn.prepare(pragma).and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        });
+        match found {
+            Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Vec::new()),
+            Ok(lines) => Ok(lines),
+            // So damaged that the check itself cannot read its way through.
+            Err(e) => match map_err(e) {
+                StoreError::Corrupt(why) => Ok(vec![why]),
+                other => Err(other),
+            },
+        }
+    }
 }
 
 struct SqliteUnit<'t, 'c> {
