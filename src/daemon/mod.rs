@@ -3,7 +3,8 @@
 //! Tasks (all started and joined here; nothing is spawned and forgotten):
 //! - **scanner**: lists watched folders on every tick and file event, claims settled files as
 //!   the worker has room for them (never waiting for it), reports files it will never take;
-//! - **scheduler**: fires scheduled jobs at their time, catching up one missed run;
+//! - **scheduler**: fires scheduled jobs at their time; after a restart, a pause or a clock
+//!   step, once for the slots missed, never twice (`schedule::Timetable`);
 //! - **worker**: the one writer: runs each unit of work (a file, a fire) on a blocking thread;
 //! - **mailer**: delivers queued mail with retries and back-off;
 //! - **watchdog**: tells systemd the daemon is alive while work progresses (the scanner turns
@@ -952,7 +953,7 @@ async fn do_work(
                         let what = format!(
                             "The run of job {job} scheduled for {when} failed: {e}\n\n\
                              clerk keeps trying it with back-off; it runs once the cause is gone. \
-                             See README, Operations, \"What the alerts mean\"."
+                             See README, Operations, \"Schedules after a pause\"."
                         );
                         alert::raise(&config, &shared.mailer(), &job, &what, Utc::now()).await;
                     }

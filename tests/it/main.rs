@@ -44,3 +44,7 @@ mod securities;
 
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
+
+/// Operations: one daemon per install, a damaged store, a scheduled job that fails, a daemon
+/// paused across its schedule.
+mod ops;
