@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
 use super::job::{self, Job, JobContext};
-use super::{parse_duration, resolve};
+use super::limits::{self, DurationRange};
+use super::resolve;
 use crate::ingest::mail::{Mailbox, MailboxSpec};
 use crate::model::costs::CostModel;
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
@@ -141,6 +142,9 @@ impl RawCosts {
     }
 }
 
+/// Files larger than this many MB are refused unread, unless `max_file_size_mb` says otherwise.
+const DEFAULT_MAX_FILE_SIZE_MB: i64 = 2048;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
@@ -155,7 +159,7 @@ struct RawDaemon {
     /// Default `2s`.
     settle_time: Option<String>,
     /// Default 2048.
-    max_file_size_mb: Option<u64>,
+    max_file_size_mb: Option<i64>,
     /// Default `30s`.
     drain_timeout: Option<String>,
 }
@@ -216,25 +220,26 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         toml::from_str(&source).map_err(|e| ConfigErrors(vec![loc.from_toml(&e)]))?;
 
     let mut errors = Vec::new();
-    let mut duration = |key: &str, value: &Option<String>, default: Duration| match value {
-        None => default,
-        Some(v) => parse_duration(v).unwrap_or_else(|m| {
-            errors.push(loc.error(key, m));
-            default
-        }),
-    };
+    let mut duration =
+        |range: &DurationRange, value: &Option<String>, default: Duration| match value {
+            None => default,
+            Some(v) => range.parse(v).unwrap_or_else(|m| {
+                errors.push(loc.error(range.key, m));
+                default
+            }),
+        };
     let rescan_interval = duration(
-        "daemon.rescan_interval",
+        &limits::RESCAN_INTERVAL,
         &raw.daemon.rescan_interval,
         Duration::from_secs(2),
     );
     let settle_time = duration(
-        "daemon.settle_time",
+        &limits::SETTLE_TIME,
         &raw.daemon.settle_time,
         Duration::from_secs(2),
     );
     let drain_timeout = duration(
-        "daemon.drain_timeout",
+        &limits::DRAIN_TIMEOUT,
         &raw.daemon.drain_timeout,
         Duration::from_secs(30),
     );
@@ -242,10 +247,14 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         .mail
         .smtp
         .as_ref()
-        .map(|s| duration("mail.smtp.timeout", &s.timeout, Duration::from_secs(30)));
-    if rescan_interval.is_zero() {
-        errors.push(loc.error("daemon.rescan_interval", "must be more than zero"));
-    }
+        .map(|s| duration(&limits::SMTP_TIMEOUT, &s.timeout, Duration::from_secs(30)));
+    let max_file_mb = match raw.daemon.max_file_size_mb {
+        None => DEFAULT_MAX_FILE_SIZE_MB,
+        Some(mb) => limits::MAX_FILE_SIZE_MB.check(mb).unwrap_or_else(|m| {
+            errors.push(loc.error(limits::MAX_FILE_SIZE_MB.key, m));
+            DEFAULT_MAX_FILE_SIZE_MB
+        }),
+    };
 
     let timezone = match raw.daemon.timezone.as_deref() {
         None => Tz::UTC,
@@ -273,7 +282,8 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         timezone,
         rescan_interval,
         settle_time,
-        max_file_bytes: raw.daemon.max_file_size_mb.unwrap_or(2048) * 1024 * 1024,
+        // In range, so at most 16 GiB: the product fits.
+        max_file_bytes: max_file_mb as u64 * 1024 * 1024,
         drain_timeout,
     };
 

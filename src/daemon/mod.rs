@@ -275,7 +275,11 @@ pub async fn run_reloadable(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = generation.stop.send(true);
-    let deadline = tokio::time::Instant::now() + shared.config().settings.drain_timeout;
+    // The configured range keeps this far from overflow; a wrap would panic mid-shutdown.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(shared.config().settings.drain_timeout)
+        .unwrap_or(now);
     for (name, handle) in tasks.into_iter().chain(generation.tasks) {
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(())) => {}
@@ -1755,8 +1759,8 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // worker) or the worker finishes units (a backlog, or a long file while a share hangs the
     // scanner). When neither has happened for a long while, something is stuck and systemd
     // should restart us.
-    let stale_after =
-        (shared.config().settings.rescan_interval * 10).max(Duration::from_micros(usec));
+    let stale_after = (shared.config().settings.rescan_interval.saturating_mul(10))
+        .max(Duration::from_micros(usec));
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,

@@ -44,3 +44,7 @@ mod securities;
 
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
+
+/// Operating clerk: configuration ranges, read commands without secrets, file modes under any
+/// umask, staff access.
+mod ops;

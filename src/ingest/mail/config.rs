@@ -30,7 +30,8 @@ use serde::Deserialize;
 use tokio_rustls::rustls;
 
 use super::message::MailLimits;
-use crate::config::{parse_duration, resolve};
+use crate::config::limits::{self, CountRange, DurationRange};
+use crate::config::resolve;
 use crate::secret::Secret;
 
 /// One `[mailboxes.NAME]` table of `clerk.toml`: an IMAP folder or a local Maildir that clerk
@@ -89,16 +90,16 @@ pub struct MailboxSpec {
     /// Maildir: the folder holding `new/`, `cur/` and `tmp/`.
     pub path: Option<String>,
     /// Messages larger than this (MB) are refused without being downloaded. Default 50.
-    pub max_message_mb: Option<u64>,
+    pub max_message_mb: Option<i64>,
     /// Attachments (and files inside a ZIP) larger than this (MB) are refused. Default 25.
-    pub max_attachment_mb: Option<u64>,
+    pub max_attachment_mb: Option<i64>,
     /// A ZIP attachment with more files than this is refused. Default 200.
-    pub max_zip_entries: Option<usize>,
+    pub max_zip_entries: Option<i64>,
     /// The ZIP attachments of one message may unpack to this much (MB, all their files
     /// together); a ZIP that goes past it is refused. Default 200.
-    pub max_unzipped_mb: Option<u64>,
+    pub max_unzipped_mb: Option<i64>,
     /// A message with more MIME parts than this is refused. Default 1000.
-    pub max_parts: Option<usize>,
+    pub max_parts: Option<i64>,
     /// The authserv-id of your own mail server's `Authentication-Results` header (RFC 8601),
     /// e.g. `"mx.example.com"`. When set, a mail is taken only if such a header says
     /// `dmarc=pass` for the domain of its From address: the server checked SPF and DKIM
@@ -272,16 +273,17 @@ impl MailboxSpec {
                 "missing: set kind = \"imap\" or \"maildir\"".to_owned(),
             );
         };
-        let duration = |k: &str, v: &Option<String>, default: Duration| match v {
+        let duration = |k: &str, range: &DurationRange, v: &Option<String>, default| match v {
             None => Ok(default),
-            Some(text) => match parse_duration(text) {
-                Ok(d) if d.is_zero() => Err((key(k), "must be longer than zero".to_owned())),
-                Ok(d) => Ok(d),
-                Err(m) => Err((key(k), m)),
-            },
+            Some(text) => range.parse(text).map_err(|m| (key(k), m)),
         };
-        let poll_interval = duration("poll_interval", &self.poll_interval, secs(60))?;
-        let timeout = duration("timeout", &self.timeout, secs(30))?;
+        let poll_interval = duration(
+            "poll_interval",
+            &limits::MAILBOX_POLL_INTERVAL,
+            &self.poll_interval,
+            secs(60),
+        )?;
+        let timeout = duration("timeout", &limits::MAILBOX_TIMEOUT, &self.timeout, secs(30))?;
         let limits = self.limits().map_err(|(k, m)| (key(&k), m))?;
         let authentication_results = match self.authentication_results.as_deref() {
             None => None,
@@ -368,31 +370,36 @@ impl MailboxSpec {
 
     fn limits(&self) -> Result<MailLimits, (String, String)> {
         let d = MailLimits::default();
-        let mb = |k: &str, v: Option<u64>, default: u64| match v {
+        // The key's last part: the caller prefixes `mailboxes.NAME.`.
+        let last = |range: &CountRange| range.key.rsplit('.').next().unwrap_or(range.key);
+        let count = |range: &CountRange, v: Option<i64>, default: usize| match v {
             None => Ok(default),
-            Some(0) => Err((k.to_owned(), "must be at least 1".to_owned())),
-            Some(n) if n > 4096 => Err((
-                k.to_owned(),
-                format!("{n} MB is more than clerk holds in memory for one mail (4096)"),
-            )),
-            Some(n) => Ok(n * MB),
+            Some(n) => range
+                .check_usize(n)
+                .map_err(|m| (last(range).to_owned(), m)),
         };
-        let count = |k: &str, v: Option<usize>, default: usize| match v {
-            None => Ok(default),
-            Some(0) => Err((k.to_owned(), "must be at least 1".to_owned())),
-            Some(n) if n > 100_000 => Err((k.to_owned(), format!("{n} is more than 100000"))),
-            Some(n) => Ok(n),
+        // In range, so at most 4096 MB: the product fits.
+        let mb = |range: &CountRange, v: Option<i64>, default: u64| {
+            count(range, v, 0).map(|n| if v.is_none() { default } else { n as u64 * MB })
         };
         Ok(MailLimits {
-            max_message: mb("max_message_mb", self.max_message_mb, d.max_message)?,
+            max_message: mb(&limits::MAX_MESSAGE_MB, self.max_message_mb, d.max_message)?,
             max_attachment: mb(
-                "max_attachment_mb",
+                &limits::MAX_ATTACHMENT_MB,
                 self.max_attachment_mb,
                 d.max_attachment,
             )?,
-            max_zip_entries: count("max_zip_entries", self.max_zip_entries, d.max_zip_entries)?,
-            max_unzipped: mb("max_unzipped_mb", self.max_unzipped_mb, d.max_unzipped)?,
-            max_parts: count("max_parts", self.max_parts, d.max_parts)?,
+            max_zip_entries: count(
+                &limits::MAX_ZIP_ENTRIES,
+                self.max_zip_entries,
+                d.max_zip_entries,
+            )?,
+            max_unzipped: mb(
+                &limits::MAX_UNZIPPED_MB,
+                self.max_unzipped_mb,
+                d.max_unzipped,
+            )?,
+            max_parts: count(&limits::MAX_PARTS, self.max_parts, d.max_parts)?,
         })
     }
 
