@@ -154,6 +154,20 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         detail,
     });
 
+    // Read commands never read a secret; the daemon reads them all at start. So here.
+    for (key, secret) in config.secrets() {
+        let (ok, detail) = match secret.read() {
+            Ok(_) => (true, format!("readable ({})", secret.describe())),
+            Err(e) => (false, e),
+        };
+        checks.push(Check {
+            check: "secret",
+            target: key,
+            ok,
+            detail,
+        });
+    }
+
     let mailer = Mailer::new(config.mail.delivery.clone());
     let (target, ok, detail) = match mailer {
         Ok(m) => {

@@ -15,7 +15,7 @@ use crate::ingest::mail::{Mailbox, MailboxSpec};
 use crate::model::costs::CostModel;
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::schedule::{Calendar, CalendarSpec};
-use crate::secret::Secret;
+use crate::secret::SecretSource;
 use rust_decimal::Decimal;
 
 /// The whole configuration, checked.
@@ -40,6 +40,38 @@ pub struct Config {
 impl Config {
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// Every secret the configuration names (the SMTP password, each mailbox's password or
+    /// token file), with the key that names it.
+    pub fn secrets(&self) -> Vec<(String, SecretSource)> {
+        let mut out = Vec::new();
+        if let Delivery::Smtp(smtp) = &self.mail.delivery
+            && let Some(source) = &smtp.password
+        {
+            let key = match source {
+                SecretSource::Env(_) => "mail.smtp.password_env",
+                _ => "mail.smtp.password_file",
+            };
+            out.push((key.to_string(), source.clone()));
+        }
+        for (name, mb) in &self.mailboxes {
+            for (key, source) in mb.secrets() {
+                out.push((format!("mailboxes.{name}.{key}"), source));
+            }
+        }
+        out
+    }
+
+    /// Reads every secret now; one that cannot be read is a problem naming the file, line and
+    /// key that name it (never the secret).
+    pub fn unreadable_secrets(&self) -> Vec<ConfigError> {
+        let source = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let loc = Locator::new(&self.file, &source);
+        self.secrets()
+            .into_iter()
+            .filter_map(|(key, secret)| secret.read().err().map(|m| loc.error(&key, m)))
+            .collect()
     }
 
     /// The calendar the daemon ages breaks with.
@@ -402,6 +434,8 @@ fn check_mail(
                 SmtpSecurity::Tls => 465,
                 SmtpSecurity::None => 25,
             });
+            // Where the password is, not the password: it is read at login (a read command
+            // never needs it), and `clerk run` and `clerk check` read it up front.
             let password = match (&s.password_env, &s.password_file) {
                 (Some(_), Some(_)) => {
                     errors.push(loc.error(
@@ -410,29 +444,8 @@ fn check_mail(
                     ));
                     None
                 }
-                (Some(var), None) => match std::env::var(var) {
-                    Ok(v) => Some(Secret::new(v)),
-                    Err(_) => {
-                        errors.push(loc.error(
-                            "mail.smtp.password_env",
-                            format!("the environment variable {var} is not set"),
-                        ));
-                        None
-                    }
-                },
-                (None, Some(file)) => {
-                    let path = resolve(root, file);
-                    match std::fs::read_to_string(&path) {
-                        Ok(v) => Some(Secret::new(v.lines().next().unwrap_or("").to_string())),
-                        Err(e) => {
-                            errors.push(loc.error(
-                                "mail.smtp.password_file",
-                                format!("cannot read {}: {e}", path.display()),
-                            ));
-                            None
-                        }
-                    }
-                }
+                (Some(var), None) => Some(SecretSource::Env(var.clone())),
+                (None, Some(file)) => Some(SecretSource::File(resolve(root, file))),
                 (None, None) => None,
             };
             if password.is_some() && s.username.is_none() {

@@ -20,9 +20,23 @@ pub use error::{ConfigError, ConfigErrors, Locator};
 pub use job::{Job, JobKind, Watch, is_temporary_name};
 
 /// Loads `clerk.toml` and every job file, and checks them together. All problems are
-/// reported, not just the first.
+/// reported, not just the first. Reads no secret: the passwords it names are read where they
+/// are used (see [`crate::secret`]), so a read command works for someone who may not read them.
 pub fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
     daemon::load(config_file)
+}
+
+/// What the daemon starts and reloads with: [`load`], and every secret the configuration
+/// names read once, so a password file that is missing or unreadable stops the start (naming
+/// the key) instead of the first delivery hours later.
+pub fn load_for_daemon(config_file: &Path) -> Result<Config, ConfigErrors> {
+    let config = load(config_file)?;
+    let problems = config.unreadable_secrets();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(problems))
+    }
 }
 
 /// Parses durations as sysadmins write them: `500ms`, `2s`, `5m`, `1h`, `1h30m`. A duration

@@ -345,7 +345,7 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
     let file = current.file.clone();
     info!(config = %file.display(), "SIGHUP: reloading the configuration and jobs");
     let loaded = tokio::task::spawn_blocking(move || -> Result<(Config, Mailer), String> {
-        let next = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let next = crate::config::load_for_daemon(&file).map_err(|e| e.to_string())?;
         let mailer =
             Mailer::new(next.mail.delivery.clone()).map_err(|e| format!("mail delivery: {e}"))?;
         prepare_folders(&next).map_err(|e| format!("{e:#}"))?;

@@ -11,6 +11,8 @@
 //!
 //! **Invariant:** the password leaves [`Secret`] only to be handed to lettre's AUTH, with
 //! logging switched off around it (lettre logs every line it writes at DEBUG, AUTH included).
+//! It is read from its [`SecretSource`] at each login, not before: building a [`Mailer`]
+//! reads no secret.
 
 use std::fmt;
 use std::future::Future;
@@ -31,7 +33,7 @@ use tokio::time::{Instant, timeout_at};
 
 use super::message::{normalise_message_id, parse_mailbox};
 use crate::fsx::{sync_dir, write_atomic};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretSource};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -55,7 +57,8 @@ pub struct SmtpSettings {
     pub security: SmtpSecurity,
     /// With `password`, logs in with AUTH PLAIN or LOGIN.
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    /// Where the password is; read at each login.
+    pub password: Option<SecretSource>,
     /// An extra trusted CA certificate (PEM), for servers with a private CA; the system's
     /// roots are trusted as well.
     pub ca_file: Option<PathBuf>,
@@ -484,6 +487,15 @@ impl Smtp {
     /// QUIT. Everything up to the server's reply to the message runs before one deadline.
     async fn session(&self, mail: Option<(&Envelope, &[u8])>) -> Result<(), MailError> {
         let s = &self.settings;
+        // Read before connecting: a password that cannot be read makes a login pointless.
+        let password = match (&s.username, &s.password) {
+            (Some(_), Some(source)) => Some(
+                source
+                    .read()
+                    .map_err(|e| MailError::Settings(format!("the SMTP password: {e}")))?,
+            ),
+            _ => None,
+        };
         let deadline = Instant::now() + s.timeout;
         let implicit_tls = match s.security {
             SmtpSecurity::Tls => self.tls.clone(),
@@ -503,7 +515,9 @@ impl Smtp {
             )
             .await?;
 
-        let result = self.exchange(&mut conn, deadline, mail).await;
+        let result = self
+            .exchange(&mut conn, deadline, mail, password.as_ref())
+            .await;
         let broken = matches!(
             result,
             Err(MailError::Timeout { .. } | MailError::Protocol { .. } | MailError::Tls { .. })
@@ -522,6 +536,7 @@ impl Smtp {
         conn: &mut AsyncSmtpConnection,
         deadline: Instant,
         mail: Option<(&Envelope, &[u8])>,
+        password: Option<&Secret>,
     ) -> Result<(), MailError> {
         let s = &self.settings;
         if s.security == SmtpSecurity::Starttls {
@@ -538,7 +553,7 @@ impl Smtp {
                 .await?;
         }
 
-        if let (Some(user), Some(password)) = (&s.username, &s.password) {
+        if let (Some(user), Some(password)) = (&s.username, password) {
             let credentials = Credentials::new(user.clone(), password.expose().to_owned());
             let mechanisms = [Mechanism::Plain, Mechanism::Login];
             self.step(
@@ -880,7 +895,7 @@ mod tests {
         let mut s = settings("mail.example.com", SmtpSecurity::Tls);
         s.username = Some("clerk".to_owned());
         assert!(s.check().unwrap_err().contains("without a password"));
-        s.password = Some(Secret::new("hunter2"));
+        s.password = Some(Secret::new("hunter2").into());
         assert!(s.check().is_ok());
         s.username = None;
         assert!(s.check().unwrap_err().contains("without a username"));
@@ -900,7 +915,7 @@ mod tests {
     fn describe_never_shows_the_password() {
         let mut s = settings("mail.example.com", SmtpSecurity::Starttls);
         s.username = Some("clerk".to_owned());
-        s.password = Some(Secret::new("hunter2"));
+        s.password = Some(Secret::new("hunter2").into());
         let m = Mailer::new(Delivery::Smtp(s)).unwrap();
         assert_eq!(m.describe(), "smtp://clerk@mail.example.com:587 (STARTTLS)");
         assert!(!format!("{m:?}").contains("hunter2"));

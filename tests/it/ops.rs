@@ -148,3 +148,78 @@ fn a_type_error_names_the_key_and_says_what_is_expected_in_words() {
     );
     assert!(stdout.contains(&want), "{stdout}");
 }
+
+/// SMTP and IMAP passwords clerk cannot read: a file that is not there, and a folder where the
+/// file should be (as root, a file's permissions would not stop the read).
+const UNREADABLE_SECRETS: &str = r#"
+[mail.smtp]
+host = "127.0.0.1"
+port = 2525
+security = "none"
+username = "clerk"
+password_file = "config/no-such-smtp-password"
+
+[mailboxes.custodians]
+kind = "imap"
+host = "imap.example.com"
+username = "statements@example.com"
+password_file = "config"
+"#;
+
+#[test]
+fn read_commands_work_without_the_passwords_and_check_and_run_report_them() {
+    let i = Install::with_config(UNREADABLE_SECRETS);
+    for args in [
+        &["status"][..],
+        &["exceptions"],
+        &["jobs"],
+        &["status", "--json"],
+        &["exceptions", "--json"],
+    ] {
+        let out = i.clerk(args);
+        assert!(
+            out.status.success(),
+            "clerk {args:?} needed a secret: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let out = i.clerk(&["check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let smtp = i.path("config/no-such-smtp-password");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL")
+            && l.contains("mail.smtp.password_file")
+            && l.contains(&format!("cannot read {}", smtp.display()))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("FAIL")
+            && l.contains("mailboxes.custodians.password_file")
+            && l.contains("cannot read")),
+        "{stdout}"
+    );
+
+    // The daemon needs them: it refuses to start, naming file, line and key.
+    let out = i.clerk(&["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = fs::read_to_string(i.config())
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("password_file = \"config/no-such"))
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!(
+            "{}:{line}: key `mail.smtp.password_file`: cannot read",
+            i.config().display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mailboxes.custodians.password_file"),
+        "{stderr}"
+    );
+}

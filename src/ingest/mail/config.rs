@@ -32,7 +32,7 @@ use tokio_rustls::rustls;
 use super::message::MailLimits;
 use crate::config::limits::{self, CountRange, DurationRange};
 use crate::config::resolve;
-use crate::secret::Secret;
+use crate::secret::SecretSource;
 
 /// One `[mailboxes.NAME]` table of `clerk.toml`: an IMAP folder or a local Maildir that clerk
 /// takes statements and invoices from.
@@ -219,8 +219,8 @@ impl ImapSettings {
 /// How clerk logs in.
 #[derive(Clone, Debug)]
 pub enum ImapAuth {
-    /// IMAP LOGIN.
-    Password(Secret),
+    /// IMAP LOGIN, with the password read from here at each login.
+    Password(SecretSource),
     /// AUTHENTICATE XOAUTH2 with an access token fetched before every connection.
     Xoauth2(TokenSource),
 }
@@ -254,8 +254,8 @@ impl fmt::Debug for TokenSource {
 const MB: u64 = 1024 * 1024;
 
 impl MailboxSpec {
-    /// Checks the table `[mailboxes.NAME]`, reads the password (when there is one) and the CA
-    /// file, and resolves paths against the install `root`. The error names the key
+    /// Checks the table `[mailboxes.NAME]`, reads the CA file (not the password: see
+    /// [`Mailbox::secrets`]), and resolves paths against the install `root`. The error names the key
     /// (`mailboxes.NAME.KEY`) and says what is wrong, as a sentence for the person editing the
     /// file.
     pub fn check(&self, name: &str, root: &Path) -> Result<Mailbox, (String, String)> {
@@ -460,6 +460,8 @@ impl MailboxSpec {
                         return err(k, "is only for auth = \"xoauth2\"".to_owned());
                     }
                 }
+                // Where the password is: read at each login, and up front by `clerk run` and
+                // `clerk check`; a read command never needs it.
                 let password = match (&self.password_env, &self.password_file) {
                     (Some(_), Some(_)) => {
                         return err(
@@ -467,39 +469,8 @@ impl MailboxSpec {
                             "set either password_env or password_file, not both".to_owned(),
                         );
                     }
-                    (Some(var), None) => match std::env::var(var) {
-                        Ok(v) if !v.is_empty() => Secret::new(v),
-                        Ok(_) => {
-                            return err(
-                                "password_env",
-                                format!("the environment variable {var} is empty"),
-                            );
-                        }
-                        Err(_) => {
-                            return err(
-                                "password_env",
-                                format!("the environment variable {var} is not set"),
-                            );
-                        }
-                    },
-                    (None, Some(file)) => {
-                        let path = resolve(root, file);
-                        match first_line(&path) {
-                            Ok(v) if !v.is_empty() => Secret::new(v),
-                            Ok(_) => {
-                                return err(
-                                    "password_file",
-                                    format!("{} is empty", path.display()),
-                                );
-                            }
-                            Err(e) => {
-                                return err(
-                                    "password_file",
-                                    format!("cannot read {}: {e}", path.display()),
-                                );
-                            }
-                        }
-                    }
+                    (Some(var), None) => SecretSource::Env(var.clone()),
+                    (None, Some(file)) => SecretSource::File(resolve(root, file)),
                     (None, None) => {
                         return err(
                             "password_env",
@@ -508,12 +479,6 @@ impl MailboxSpec {
                         );
                     }
                 };
-                if password.expose().contains(['\r', '\n', '\0']) {
-                    return err(
-                        "password_env",
-                        "the password holds a line break or NUL, which IMAP cannot send".to_owned(),
-                    );
-                }
                 ImapAuth::Password(password)
             }
             AuthKind::Xoauth2 => {
@@ -542,16 +507,8 @@ impl MailboxSpec {
                         }
                         TokenSource::Command(argv.clone())
                     }
-                    (None, Some(file)) => {
-                        let path = resolve(root, file);
-                        if let Err(e) = std::fs::metadata(&path) {
-                            return err(
-                                "token_file",
-                                format!("cannot read {}: {e}", path.display()),
-                            );
-                        }
-                        TokenSource::File(path)
-                    }
+                    // Read before every connection; `clerk run` and `clerk check` read it up front.
+                    (None, Some(file)) => TokenSource::File(resolve(root, file)),
                     (None, None) => {
                         return err(
                             "token_command",
@@ -587,6 +544,26 @@ impl MailboxSpec {
 }
 
 impl Mailbox {
+    /// The secrets this mailbox logs in with, each with the key (below `mailboxes.NAME.`)
+    /// that names it: for `clerk run` and `clerk check`, which read them up front.
+    pub fn secrets(&self) -> Vec<(&'static str, SecretSource)> {
+        let Some(s) = self.imap() else {
+            return Vec::new();
+        };
+        match &s.auth {
+            ImapAuth::Password(source @ SecretSource::Env(_)) => {
+                vec![("password_env", source.clone())]
+            }
+            ImapAuth::Password(source) => vec![("password_file", source.clone())],
+            ImapAuth::Xoauth2(TokenSource::File(path)) => {
+                vec![("token_file", SecretSource::File(path.clone()))]
+            }
+            // A program to run: running it is for a connection, not for a check of the
+            // configuration.
+            ImapAuth::Xoauth2(TokenSource::Command(_)) => Vec::new(),
+        }
+    }
+
     /// The IMAP settings, if this is an IMAP mailbox.
     pub fn imap(&self) -> Option<&ImapSettings> {
         match &self.source {
@@ -622,11 +599,6 @@ impl Mailbox {
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-fn first_line(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text.lines().next().unwrap_or("").trim_end().to_owned())
 }
 
 pub(crate) fn is_loopback(host: &str) -> bool {
@@ -877,7 +849,7 @@ mod tests {
         assert_eq!(mb.limits.max_unzipped, 200 * MB);
         assert_eq!(mb.limits.max_parts, 1000);
         match &s.auth {
-            ImapAuth::Password(p) => assert_eq!(p.expose(), "hunter2"),
+            ImapAuth::Password(p) => assert_eq!(p.read().unwrap().expose(), "hunter2"),
             other => panic!("{other:?}"),
         }
         let debug = format!("{mb:?}");
@@ -912,15 +884,26 @@ mod tests {
         s.host = Some("127.0.0.1".to_owned());
         s.security = Some(Security::None);
         assert!(s.check("box", root.path()).is_ok());
+        // A password that cannot be read is not a configuration error (a read command never
+        // needs it); `clerk run` and `clerk check` read what `secrets` lists.
         let mut s = imap_spec();
         s.password_file = Some("missing.txt".to_owned());
-        assert_eq!(key(s), "mailboxes.box.password_file");
+        let mb = s.check("box", root.path()).unwrap();
+        let secrets = mb.secrets();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].0, "password_file");
+        let m = secrets[0].1.read().unwrap_err();
+        assert!(
+            m.contains("cannot read") && m.contains("missing.txt"),
+            "{m}"
+        );
         let mut s = imap_spec();
         s.password_file = None;
         s.password_env = Some("CLERK_TEST_SURELY_UNSET_VARIABLE".to_owned());
-        let (k, m) = s.check("box", root.path()).unwrap_err();
-        assert_eq!(k, "mailboxes.box.password_env");
-        assert!(m.contains("not set"), "{m}");
+        let mb = s.check("box", root.path()).unwrap();
+        let (k, source) = &mb.secrets()[0];
+        assert_eq!(*k, "password_env");
+        assert!(source.read().unwrap_err().contains("not set"));
         let mut s = imap_spec();
         s.poll_interval = Some("soon".to_owned());
         assert_eq!(key(s), "mailboxes.box.poll_interval");
