@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::runtime;
 use crate::config::{self, Config};
+use crate::fsx;
 use crate::notify::{Delivery, Mailer};
 use crate::store;
 
@@ -107,21 +108,25 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     }
 
     let s = &config.settings;
-    let mut folders: Vec<(String, &Path)> = vec![
-        ("state".into(), s.state_dir.as_path()),
-        ("archive".into(), s.archive_dir.as_path()),
-        ("failed".into(), s.failed_dir.as_path()),
+    let mut folders: Vec<(String, &Path, u32)> = vec![
+        ("state".into(), s.state_dir.as_path(), fsx::DIR_MODE),
+        ("archive".into(), s.archive_dir.as_path(), fsx::DIR_MODE),
+        ("failed".into(), s.failed_dir.as_path(), fsx::DIR_MODE),
     ];
     if let Delivery::Outbox(dir) = &config.mail.delivery {
-        folders.push(("outbox".into(), dir.as_path()));
+        folders.push(("outbox".into(), dir.as_path(), fsx::DIR_MODE));
     }
     for job in &config.jobs {
         if let Some(w) = &job.watch {
-            folders.push((format!("inbox of {}", job.name), w.folder.as_path()));
+            folders.push((
+                format!("inbox of {}", job.name),
+                w.folder.as_path(),
+                fsx::DROP_DIR_MODE,
+            ));
         }
     }
-    for (what, dir) in folders {
-        let (ok, detail) = match writable(dir) {
+    for (what, dir, mode) in folders {
+        let (ok, detail) = match writable(dir, mode) {
             Ok(()) => (true, format!("{what}: writable")),
             Err(e) => (false, format!("{what}: {e}")),
         };
@@ -202,9 +207,10 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// Creates the folder if missing and proves a file can be written and removed in it.
-fn writable(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Creates the folder if missing (as the daemon would) and proves a file can be written and
+/// removed in it.
+fn writable(dir: &Path, mode: u32) -> std::io::Result<()> {
+    fsx::create_dir_all_with(dir, mode)?;
     let probe = dir.join(format!(".clerk-check-{}", std::process::id()));
     std::fs::write(&probe, b"probe")?;
     std::fs::remove_file(&probe)

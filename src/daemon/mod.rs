@@ -390,25 +390,28 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
     }
 }
 
-/// Creates the folders clerk writes to, and the watched folders, when missing.
+/// Creates the folders clerk writes to, and the watched folders, when missing, with the modes
+/// clerk means whatever the umask (see [`crate::fsx`]): its own folders for the group to read,
+/// a watched folder for the group to drop files into.
 pub fn prepare_folders(config: &Config) -> anyhow::Result<()> {
     let s = &config.settings;
     for dir in [&s.state_dir, &s.archive_dir, &s.failed_dir] {
-        create_dir(dir)?;
+        create_dir(dir, crate::fsx::DIR_MODE)?;
     }
     if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
-        create_dir(dir)?;
+        create_dir(dir, crate::fsx::DIR_MODE)?;
     }
     for job in &config.jobs {
         if let Some(w) = &job.watch {
-            create_dir(&w.folder)?;
+            create_dir(&w.folder, crate::fsx::DROP_DIR_MODE)?;
         }
     }
     Ok(())
 }
 
-fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))
+fn create_dir(dir: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    crate::fsx::create_dir_all_with(dir, mode)
+        .with_context(|| format!("creating folder {}", dir.display()))
 }
 
 fn now_millis() -> i64 {
@@ -1674,11 +1677,8 @@ pub struct SentJournal {
 
 impl SentJournal {
     pub fn open(path: &std::path::Path) -> std::io::Result<SentJournal> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
+        // Readable by the group like every file clerk writes, whatever the umask.
+        let file = crate::fsx::open_append(path)?;
         let known = std::fs::read_to_string(path)?
             .lines()
             .filter_map(|l| l.split('\t').next()?.parse::<i64>().ok())

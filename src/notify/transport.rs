@@ -18,7 +18,6 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use tokio::time::{Instant, timeout_at};
 
 use super::message::{normalise_message_id, parse_mailbox};
-use crate::fsx::{sync_dir, write_atomic};
+use crate::fsx::write_atomic;
 use crate::secret::{Secret, SecretSource};
 
 /// How the connection to the SMTP server is protected.
@@ -822,8 +821,8 @@ fn header_message_id(raw: &[u8]) -> Option<String> {
     })
 }
 
-/// The outbox folder exists afterwards; created with mode 0o750 (owner and group only: the
-/// messages list amounts and counterparties) when it was missing.
+/// The outbox folder exists afterwards; created with [`crate::fsx::DIR_MODE`] (owner, and the
+/// group to read: the messages list amounts and counterparties) when it was missing.
 fn ensure_dir(dir: &Path) -> Result<(), MailError> {
     let io_err = |source| MailError::Io {
         path: dir.to_path_buf(),
@@ -836,18 +835,7 @@ fn ensure_dir(dir: &Path) -> Result<(), MailError> {
             "exists and is not a folder",
         ))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)
-                .map_err(io_err)?;
-            // The umask may have taken bits away; the folder gets exactly 0o750.
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-                .map_err(io_err)?;
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent).map_err(io_err)?;
-            }
-            Ok(())
+            crate::fsx::create_dir_all(dir).map_err(io_err)
         }
         Err(e) => Err(io_err(e)),
     }
