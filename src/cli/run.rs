@@ -17,7 +17,13 @@ use crate::notify::Mailer;
 use crate::store::{self, Store, Trigger};
 
 pub fn daemon(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let config = load_config(config_path)?;
+    // The daemon sends mail and logs in to mailboxes: every secret must be readable now.
+    let config = crate::config::load_for_daemon(config_path).map_err(|errors| {
+        anyhow::anyhow!(
+            "the configuration has {} problem(s):\n{errors}",
+            errors.0.len()
+        )
+    })?;
     let rt = runtime()?;
     let result = rt.block_on(async {
         // Signal handlers are installed once, before anything else runs.

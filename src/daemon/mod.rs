@@ -311,7 +311,11 @@ pub async fn run_reloadable(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = generation.stop.send(true);
-    let deadline = tokio::time::Instant::now() + shared.config().settings.drain_timeout;
+    // The configured range keeps this far from overflow; a wrap would panic mid-shutdown.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(shared.config().settings.drain_timeout)
+        .unwrap_or(now);
     for (name, handle) in tasks.into_iter().chain(generation.tasks) {
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(())) => {}
@@ -416,7 +420,7 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
     let file = current.file.clone();
     info!(config = %file.display(), "SIGHUP: reloading the configuration and jobs");
     let loaded = tokio::task::spawn_blocking(move || -> Result<(Config, Mailer), String> {
-        let next = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let next = crate::config::load_for_daemon(&file).map_err(|e| e.to_string())?;
         let mailer =
             Mailer::new(next.mail.delivery.clone()).map_err(|e| format!("mail delivery: {e}"))?;
         prepare_folders(&next).map_err(|e| format!("{e:#}"))?;
@@ -461,25 +465,28 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
     }
 }
 
-/// Creates the folders clerk writes to, and the watched folders, when missing.
+/// Creates the folders clerk writes to, and the watched folders, when missing, with the modes
+/// clerk means whatever the umask (see [`crate::fsx`]): its own folders for the group to read,
+/// a watched folder for the group to drop files into.
 pub fn prepare_folders(config: &Config) -> anyhow::Result<()> {
     let s = &config.settings;
     for dir in [&s.state_dir, &s.archive_dir, &s.failed_dir] {
-        create_dir(dir)?;
+        create_dir(dir, crate::fsx::DIR_MODE)?;
     }
     if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
-        create_dir(dir)?;
+        create_dir(dir, crate::fsx::DIR_MODE)?;
     }
     for job in &config.jobs {
         if let Some(w) = &job.watch {
-            create_dir(&w.folder)?;
+            create_dir(&w.folder, crate::fsx::DROP_DIR_MODE)?;
         }
     }
     Ok(())
 }
 
-fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))
+fn create_dir(dir: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    crate::fsx::create_dir_all_with(dir, mode)
+        .with_context(|| format!("creating folder {}", dir.display()))
 }
 
 fn now_millis() -> i64 {
@@ -1807,11 +1814,8 @@ pub struct SentJournal {
 
 impl SentJournal {
     pub fn open(path: &std::path::Path) -> std::io::Result<SentJournal> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
+        // Readable by the group like every file clerk writes, whatever the umask.
+        let file = crate::fsx::open_append(path)?;
         let known = std::fs::read_to_string(path)?
             .lines()
             .filter_map(|l| l.split('\t').next()?.parse::<i64>().ok())
@@ -1892,8 +1896,8 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // worker) or the worker finishes units (a backlog, or a long file while a share hangs the
     // scanner). When neither has happened for a long while, something is stuck and systemd
     // should restart us.
-    let stale_after =
-        (shared.config().settings.rescan_interval * 10).max(Duration::from_micros(usec));
+    let stale_after = (shared.config().settings.rescan_interval.saturating_mul(10))
+        .max(Duration::from_micros(usec));
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,

@@ -35,6 +35,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("the database file is damaged or not a clerk database: {0}")]
     Corrupt(String),
+    #[error("the store needs an upgrade (run clerk as its service user): {0}")]
+    Outdated(String),
     #[error("store error: {0}")]
     Other(String),
 }
@@ -110,6 +112,24 @@ pub fn in_read<T>(
 /// Opens the store a config names: today a SQLite file, created with its schema when missing.
 pub fn open(path: &Path) -> Result<Box<dyn Store>> {
     Ok(Box::new(SqliteStore::open(path)?))
+}
+
+/// Opens the store for a read command (`clerk status`, `clerk exceptions`, `clerk explain`):
+/// read-only when it exists and is up to date, so staff who may read the store but not write
+/// it can run them. A store not created yet, or one an older clerk left to migrate, is opened
+/// as [`open`] does, which needs write access.
+pub fn open_for_reading(path: &Path) -> Result<Box<dyn Store>> {
+    if !path.exists() {
+        return open(path);
+    }
+    match SqliteStore::open_read_only(path) {
+        Ok(s) => Ok(Box::new(s)),
+        Err(StoreError::Outdated(why)) => open(path).map_err(|e| match e {
+            StoreError::ReadOnly(m) => StoreError::Outdated(format!("{why}; {m}")),
+            other => other,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// What a transaction can do. Each method is one thing the pipeline needs.

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::{
-    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+    Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, Transaction,
+    TransactionBehavior, params,
 };
 use rust_decimal::Decimal;
 
@@ -118,15 +119,27 @@ impl SqliteStore {
         self.open_items.sides.values().map(BTreeMap::len).sum()
     }
 
-    /// Opens (creating when missing, readable by the service user only) and migrates.
+    /// Opens (creating when missing, with [`crate::fsx::FILE_MODE`]: the owner writes, the
+    /// group reads) and migrates.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io_error(path, e))?;
+            crate::fsx::create_dir_all(dir).map_err(|e| io_error(path, e))?;
         }
-        create_private(path).map_err(|e| io_error(path, e))?;
+        create_store_file(path).map_err(|e| io_error(path, e))?;
         let conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(map_err)?;
+        // Keep `-wal` and `-shm` when the last connection closes. A reader that may not write
+        // the folder (staff in the group, `clerk status`) cannot create them, and SQLite
+        // cannot read a WAL database without them; with them there (and group-readable,
+        // as SQLite gives them the database file's mode) it reads, even while the daemon
+        // writes.
+        let mut persist = 1;
+        conn.file_control(
+            rusqlite::DEFAULT_NAME,
+            FileControl::PersistWal(&mut persist),
+        )
+        .map_err(map_err)?;
         // journal_mode returns a row; the others do not.
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -181,24 +194,47 @@ impl SqliteStore {
     }
 }
 
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Creates the empty database file with [`crate::fsx::FILE_MODE`] whatever the umask, so
+/// SQLite (which gives `-wal` and `-shm` the database file's mode) finds it there.
+fn create_store_file(path: &Path) -> std::io::Result<()> {
+    crate::fsx::touch(path)
 }
 
-#[cfg(not(unix))]
-fn create_private(_path: &Path) -> std::io::Result<()> {
-    Ok(())
+impl SqliteStore {
+    /// Opens an existing, up-to-date store for reading only: nothing is created, migrated or
+    /// written, so someone who may read the store but not write it or its folder (staff in the
+    /// group) can run read commands, while the daemon runs or not.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(map_err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| match map_err(e) {
+                StoreError::ReadOnly(m) => StoreError::ReadOnly(format!(
+                    "{m} ({} cannot be read without write access to its folder until \
+                     {0}-wal and {0}-shm exist: start the daemon once)",
+                    path.display()
+                )),
+                other => other,
+            })?;
+        if version as usize != MIGRATIONS.len() {
+            return Err(StoreError::Outdated(format!(
+                "{} has schema version {version}, this clerk {}",
+                path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            open_items: OpenItems::default(),
+        })
+    }
 }
 
 impl Store for SqliteStore {
@@ -2021,5 +2057,35 @@ mod date_tests {
         for bad in ["2026-02-30", "2026-13-01", "2026/01/01", "", "20260101xx"] {
             assert!(parse_date(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_files_stay_for_readers_and_a_read_only_store_reads_beside_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clerk.db");
+        let wal = dir.path().join("clerk.db-wal");
+        let shm = dir.path().join("clerk.db-shm");
+        drop(SqliteStore::open(&path).unwrap());
+        // Closed: the WAL files stay, for readers who could not create them.
+        assert!(wal.exists() && shm.exists());
+
+        let writer = SqliteStore::open(&path).unwrap();
+        let mut reader = SqliteStore::open_read_only(&path).unwrap();
+        let totals = super::super::in_read(&mut reader, |u| u.totals()).unwrap();
+        assert_eq!(totals.records, 0);
+        // A read-only store refuses to write.
+        let e = map_err(reader.conn.execute_batch("CREATE TABLE x (y)").unwrap_err());
+        assert!(matches!(e, StoreError::ReadOnly(_)), "{e}");
+        drop(writer.conn.execute_batch("PRAGMA user_version = 1"));
+        drop(writer);
+        drop(reader);
+        // A store an older clerk left is for `clerk run` to migrate, not for a reader.
+        let e = SqliteStore::open_read_only(&path).err().unwrap();
+        assert!(matches!(e, StoreError::Outdated(_)), "{e}");
     }
 }

@@ -48,3 +48,7 @@ mod payables;
 /// Operations: one daemon per install, a damaged store, a scheduled job that fails, a daemon
 /// paused across its schedule.
 mod ops;
+
+/// Access: configuration ranges, read commands without secrets, file modes under any
+/// umask, staff access.
+mod access;

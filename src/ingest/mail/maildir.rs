@@ -59,7 +59,7 @@ impl MaildirBox {
             ));
         };
         for sub in ["new", "cur", "tmp"] {
-            fs::create_dir_all(root.join(sub))?;
+            crate::fsx::create_dir_all(&root.join(sub))?;
         }
         Ok(MaildirBox {
             root: root.clone(),
@@ -189,13 +189,9 @@ fn ensure_subfolder(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     for sub in ["cur", "new", "tmp"] {
-        fs::create_dir_all(dir.join(sub))?;
+        crate::fsx::create_dir_all(&dir.join(sub))?;
     }
-    fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("maildirfolder"))?;
+    crate::fsx::touch(&dir.join("maildirfolder"))?;
     sync_dir(dir)?;
     if let Some(parent) = dir.parent() {
         sync_dir(parent)?;
