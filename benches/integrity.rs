@@ -3,7 +3,7 @@
 //! what it adds to the start; `clerk check` runs the thorough one (`integrity_check`, every
 //! index checked against its table).
 //!
-//! `cargo bench --bench integrity` builds a store with 2,000,000 ledger records (about 0.8 GB)
+//! `cargo bench --bench integrity` builds a store with 2,000,000 ledger records (about 0.6 GB)
 //! through clerk's schema; `CLERK_INTEGRITY_RECORDS` for another size. The page cache is warm
 //! (the store was just written), as it mostly is on a restart; a cold start reads the file from
 //! disk first. `cargo test --benches` runs it on 20,000 records as a check that it works.
@@ -70,7 +70,10 @@ fn fill(path: &std::path::Path, records: u64) {
         for k in 0..records {
             insert
                 .execute(rusqlite::params![
-                    format!("ledger|{k:012}|{:016x}", k.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    format!(
+                        "ledger|{k:012}|{:016x}",
+                        k.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ),
                     k as i64,
                     k.to_string(),
                     format!("{}.{:02}", 100 + k % 100_000, k % 100),
