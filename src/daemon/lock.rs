@@ -143,7 +143,9 @@ fn open(path: &Path) -> Result<File, LockError> {
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io_err)?;
+        // With clerk's modes whatever the umask: the lock is often the first thing made in
+        // a new state folder.
+        crate::fsx::create_dir_all(dir).map_err(io_err)?;
     }
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
@@ -153,7 +155,10 @@ fn open(path: &Path) -> Result<File, LockError> {
         // The group (staff running read commands) may see who holds it.
         options.mode(0o640);
     }
-    options.open(path).map_err(io_err)
+    let file = options.open(path).map_err(io_err)?;
+    // The umask may have taken the group's read bit; the mode is clerk's, not the shell's.
+    crate::fsx::set_mode(path, crate::fsx::FILE_MODE).map_err(io_err)?;
+    Ok(file)
 }
 
 /// Takes the exclusive lock, waiting out a probe's instant; `Held` if another clerk has it.
