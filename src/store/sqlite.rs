@@ -150,8 +150,14 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(map_err)?;
+        // A kept WAL is emptied when the last connection closes after its checkpoint (any
+        // limit does that), and cut back to 64 MiB after a large run: without a limit its
+        // old frames stay on disk and are read again at every open.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA journal_size_limit = 67108864;",
+        )
+        .map_err(map_err)?;
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
