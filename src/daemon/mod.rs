@@ -1313,20 +1313,20 @@ async fn feed(
             Err(mpsc::error::TrySendError::Full(())) => return true,
             Err(mpsc::error::TrySendError::Closed(())) => return false,
         };
-        let resumed = shared
-            .resume
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
-        if let Some((job, claimed)) = resumed {
-            info!(job = %job, file = %claimed.name, "resuming a file taken before the last stop");
-            shared.files_queued.fetch_add(1, Ordering::AcqRel);
-            permit.send(Work::File {
-                job,
-                claimed,
-                recovered: true,
-            });
-            continue;
+        {
+            // Popped and sent under the lock: a mailbox reader that finds the queue empty
+            // knows every resumed file is ahead of its mail in the work queue.
+            let mut resume = shared.resume.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((job, claimed)) = resume.pop_front() {
+                info!(job = %job, file = %claimed.name, "resuming a file taken before the last stop");
+                shared.files_queued.fetch_add(1, Ordering::AcqRel);
+                permit.send(Work::File {
+                    job,
+                    claimed,
+                    recovered: true,
+                });
+                continue;
+            }
         }
         let Some((ready, k)) = due.pop_front() else {
             return true;
@@ -1383,6 +1383,21 @@ async fn mailbox_task(
     let Some(mb) = shared.config().mailboxes.get(&name).cloned() else {
         return;
     };
+    // Attachments a killed run had staged are among the files resumed at start, and their
+    // mail is still in the mailbox (it is moved last). Read before those files are in the
+    // work queue, such a mail would be worked twice, once by each road; the worker takes
+    // work in order, so the mail waits until they are handed over.
+    while !shared
+        .resume
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_empty()
+    {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
     let mut backoff = Duration::from_secs(1);
     loop {
         let result = match &mb.source {
