@@ -70,7 +70,10 @@ fn fill(path: &std::path::Path, records: u64) {
         for k in 0..records {
             insert
                 .execute(rusqlite::params![
-                    format!("ledger|{k:012}|{:016x}", k.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+                    format!(
+                        "ledger|{k:012}|{:016x}",
+                        k.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ),
                     k as i64,
                     k.to_string(),
                     format!("{}.{:02}", 100 + k % 100_000, k % 100),
