@@ -115,6 +115,26 @@ pub fn open_append(path: &Path) -> io::Result<File> {
     }
 }
 
+/// Opens `path` to read and write, creating it with [`FILE_MODE`] when missing (a lock file).
+pub fn open_or_create(path: &Path) -> io::Result<File> {
+    let created = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path);
+    match created {
+        Ok(f) => {
+            f.set_permissions(Permissions::from_mode(FILE_MODE))?;
+            Ok(f)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            OpenOptions::new().read(true).write(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates `path` empty with [`FILE_MODE`] if it is missing (a marker file).
 pub fn touch(path: &Path) -> io::Result<()> {
     match OpenOptions::new()
@@ -472,6 +492,9 @@ mod tests {
         let journal = dir.path().join("a/journal");
         drop(open_append(&journal).unwrap());
         assert_eq!(mode_of(&journal), FILE_MODE);
+        let lock = dir.path().join("a/lock");
+        drop(open_or_create(&lock).unwrap());
+        assert_eq!(mode_of(&lock), FILE_MODE);
         let marker = dir.path().join("a/marker");
         touch(&marker).unwrap();
         assert_eq!(mode_of(&marker), FILE_MODE);

@@ -12,7 +12,7 @@
 //! Read commands and `clerk exception ...` never take it: the store serialises their writes.
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -143,22 +143,10 @@ fn open(path: &Path) -> Result<File, LockError> {
         source,
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        // With clerk's modes whatever the umask: the lock is often the first thing made in
-        // a new state folder.
         crate::fsx::create_dir_all(dir).map_err(io_err)?;
     }
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        // The group (staff running read commands) may see who holds it.
-        options.mode(0o640);
-    }
-    let file = options.open(path).map_err(io_err)?;
-    // The umask may have taken the group's read bit; the mode is clerk's, not the shell's.
-    crate::fsx::set_mode(path, crate::fsx::FILE_MODE).map_err(io_err)?;
-    Ok(file)
+    // The group (staff running read commands) may see who holds it, whatever the umask.
+    crate::fsx::open_or_create(path).map_err(io_err)
 }
 
 /// Takes the exclusive lock, waiting out a probe's instant; `Held` if another clerk has it.

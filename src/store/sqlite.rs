@@ -150,9 +150,9 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        // A kept WAL is emptied when the last connection closes after its checkpoint (any
-        // limit does that), and cut back to 64 MiB after a large run: without a limit its
-        // old frames stay on disk and are read again at every open.
+        // With a size limit set, the kept `-wal` is emptied when the last connection closes
+        // (everything is in the database file then, as a backup or a copy expects) and trimmed
+        // back to the limit when it restarts after growing past it.
         conn.execute_batch(
             "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA journal_size_limit = 67108864;",
@@ -2077,8 +2077,10 @@ mod read_only_tests {
         let wal = dir.path().join("clerk.db-wal");
         let shm = dir.path().join("clerk.db-shm");
         drop(SqliteStore::open(&path).unwrap());
-        // Closed: the WAL files stay, for readers who could not create them.
+        // Closed: the WAL files stay, for readers who could not create them; the WAL empty,
+        // everything in the database file.
         assert!(wal.exists() && shm.exists());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
 
         let writer = SqliteStore::open(&path).unwrap();
         let mut reader = SqliteStore::open_read_only(&path).unwrap();

@@ -302,6 +302,7 @@ fn the_daemon_under_umask_022_writes_folders_0750_and_files_0640() {
         "var/mail-sent.journal",
         "var/clerk.db-wal",
         "var/clerk.db-shm",
+        "var/clerk.lock",
     ] {
         assert_eq!(mode(&i.path(f)), 0o640, "{f}");
     }
