@@ -58,7 +58,8 @@ impl MaildirBox {
                 format!("mailbox {} is not a Maildir", mb.name),
             ));
         };
-        for sub in ["new", "cur", "tmp"] {
+        // `new/` last: a deliverer that sees it finds `tmp/` there too.
+        for sub in ["tmp", "cur", "new"] {
             crate::fsx::create_dir_all(&root.join(sub))?;
         }
         Ok(MaildirBox {
@@ -188,7 +189,8 @@ fn ensure_subfolder(dir: &Path) -> io::Result<()> {
     if dir.join("cur").is_dir() {
         return Ok(());
     }
-    for sub in ["cur", "new", "tmp"] {
+    // `cur/` last: it is what says the subfolder is complete (above).
+    for sub in ["tmp", "new", "cur"] {
         crate::fsx::create_dir_all(&dir.join(sub))?;
     }
     crate::fsx::touch(&dir.join("maildirfolder"))?;
