@@ -20,6 +20,14 @@ use crate::store::{
     StoreError, Trigger, Unit,
 };
 
+/// A file that is not read in batches (every format but the CSV of a ledger import or a cash
+/// reconciliation: spreadsheets, XML and SWIFT statements, invoices, the CSVs of securities
+/// and payables) is held whole in memory with everything read from it, which takes up to
+/// about this many times its size (README, Operations, "Large files and set-aside files").
+/// Such files are limited to `daemon.max_file_size_mb` divided by this, so the largest of
+/// them needs no more memory than the largest CSV.
+pub const WHOLE_READ_DIVISOR: u64 = 16;
+
 /// What happened to a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
@@ -95,6 +103,26 @@ pub fn process_file(
         return Ok(FileOutcome::Duplicate { run_id, original });
     }
 
+    let in_batches = matches!(
+        job.kind,
+        JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. }
+    ) && extract::reads_in_batches(layout, &bytes);
+    let whole_limit = config.settings.max_file_bytes / WHOLE_READ_DIVISOR;
+    if !in_batches && size > whole_limit {
+        let what = extract::recognise(&bytes).map_or("a file", |f| f.describe());
+        let message = format!(
+            "{}: is {what} of {} MB; clerk reads such a file whole, which takes up to {WHOLE_READ_DIVISOR} times its size in memory, \
+             so it takes them up to {} MB (daemon.max_file_size_mb / {WHOLE_READ_DIVISOR}); split it into smaller files, \
+             or raise daemon.max_file_size_mb together with the service's MemoryMax (README, Operations, \"Large files and set-aside files\")",
+            claimed.name,
+            size.div_ceil(1024 * 1024),
+            whole_limit / (1024 * 1024),
+        );
+        return record_failure(
+            config, store, job, claimed, &sha, size, &message, trigger, &now,
+        );
+    }
+
     let file_hash: Arc<str> = Arc::from(sha.as_str());
     let read_started = std::time::Instant::now();
     let input = Input {
@@ -105,13 +133,7 @@ pub fn process_file(
     // A securities job reads its own side (book positions, the trade blotter) from CSV by
     // its own columns; everything else goes through the job's layout.
     let own = super::securities::read(job, &input).or_else(|| super::payables::read(job, &input));
-    if own.is_none()
-        && matches!(
-            job.kind,
-            JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. }
-        )
-        && extract::reads_in_batches(layout, &bytes)
-    {
+    if own.is_none() && in_batches {
         return process_in_batches(
             config, store, job, claimed, layout, &input, size, trigger, &now,
         );

@@ -121,3 +121,67 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     assert!(d.log().contains("clerk stopped twice"), "{}", d.log());
     d.stop();
 }
+
+/// An install whose file limit is 16 MB: files read whole are taken up to 1 MB.
+fn with_file_limit_16mb() -> Install {
+    let i = Install::new();
+    let text = fs::read_to_string(i.config()).unwrap();
+    let text = text.replacen(
+        "drain_timeout = \"10s\"",
+        "drain_timeout = \"10s\"\nmax_file_size_mb = 16",
+        1,
+    );
+    fs::write(i.config(), text).unwrap();
+    i
+}
+
+/// A camt.053 statement of about `bytes` bytes: the fixture's entry, many times.
+fn camt053(bytes: usize) -> String {
+    let src = include_str!("../fixtures/iso20022/genkgo-camt/camt053.v4.xml");
+    let (a, b) = (
+        src.find("<Ntry>").unwrap(),
+        src.find("</Ntry>").unwrap() + "</Ntry>".len(),
+    );
+    let entry = &src[a..b];
+    let mut out = src[..a].to_string();
+    while out.len() < bytes {
+        out.push_str(entry);
+        out.push('\n');
+    }
+    out.push_str(&src[b..]);
+    out
+}
+
+#[test]
+fn a_file_read_whole_is_limited_to_a_sixteenth_of_the_file_limit_and_a_csv_is_not() {
+    let i = with_file_limit_16mb();
+    let d = i.start_daemon();
+    // 1.5 MB of camt.053: read whole, so refused, saying why and what to do.
+    i.drop_file(
+        "var/inbox/bank",
+        "statement.xml",
+        camt053(1_500_000).as_bytes(),
+    );
+    // 1.5 MB of ledger CSV: read in batches, so taken.
+    let csv = ledger(1, 20_000);
+    assert!(csv.len() > 1_200_000);
+    i.drop_file("var/inbox/ledger", "ledger.csv", csv.as_bytes());
+    let note = i.path("var/failed/bank-reconciliation/statement.xml.error.txt");
+    assert!(
+        wait_until(Duration::from_secs(120), || note.exists()
+            && i.files_under("var/archive").len() == 1),
+        "failed {:?}, archive {:?}:\n{}",
+        i.files_under("var/failed"),
+        i.files_under("var/archive"),
+        d.log()
+    );
+    let note = fs::read_to_string(note).unwrap();
+    assert!(
+        note.contains("clerk reads such a file whole")
+            && note.contains("up to 1 MB (daemon.max_file_size_mb / 16)")
+            && note.contains("split it"),
+        "{note}"
+    );
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 20_000);
+    d.stop();
+}
