@@ -17,6 +17,10 @@ use crate::schedule::{Calendar, CalendarSpec};
 use crate::secret::Secret;
 use rust_decimal::Decimal;
 
+/// The file size limit when the configuration gives none: with the peak memory of a file
+/// (`daemon::pipeline::MEMORY_PER_FILE`) it fits the shipped unit's `MemoryMax=4G`.
+pub const DEFAULT_MAX_FILE_SIZE_MB: u64 = 1024;
+
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -154,7 +158,7 @@ struct RawDaemon {
     rescan_interval: Option<String>,
     /// Default `2s`.
     settle_time: Option<String>,
-    /// Default 2048.
+    /// Default [`DEFAULT_MAX_FILE_SIZE_MB`].
     max_file_size_mb: Option<u64>,
     /// Default `30s`.
     drain_timeout: Option<String>,
@@ -273,7 +277,12 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         timezone,
         rescan_interval,
         settle_time,
-        max_file_bytes: raw.daemon.max_file_size_mb.unwrap_or(2048) * 1024 * 1024,
+        max_file_bytes: raw
+            .daemon
+            .max_file_size_mb
+            .unwrap_or(DEFAULT_MAX_FILE_SIZE_MB)
+            * 1024
+            * 1024,
         drain_timeout,
     };
 

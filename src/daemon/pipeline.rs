@@ -28,6 +28,16 @@ use crate::store::{
 /// them needs no more memory than the largest CSV.
 pub const WHOLE_READ_DIVISOR: u64 = 16;
 
+/// The most one file costs in memory, as a multiple of its size plus a constant, measured by
+/// `cargo bench --bench memory` (README, Measuring): a CSV read in batches holds its bytes and
+/// one batch of records; a file read whole (at most a [`WHOLE_READ_DIVISOR`]th of the file
+/// limit) up to [`WHOLE_READ_FACTOR`] times its size.
+pub const MEMORY_PER_FILE: (u64, u64) = (2, 256 * 1024 * 1024);
+
+/// Memory of a file read whole, as a multiple of its size: measured up to about 17 for a
+/// camt.053 of small entries (README, Operations).
+pub const WHOLE_READ_FACTOR: u64 = 20;
+
 /// What happened to a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
@@ -915,4 +925,53 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Result<(Vec<u8>, String),
         bytes.extend_from_slice(&chunk[..n]);
     }
     Ok((bytes, hex(&hasher.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_MAX_FILE_SIZE_MB;
+
+    /// `MemoryMax` of the shipped unit, in bytes.
+    fn memory_max() -> u64 {
+        let unit = include_str!("../../config/clerk.service");
+        let value = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("MemoryMax="))
+            .expect("MemoryMax in config/clerk.service");
+        let (digits, unit) = value.split_at(value.trim_end_matches(char::is_alphabetic).len());
+        let n: u64 = digits.parse().unwrap();
+        n * match unit {
+            "K" => 1 << 10,
+            "M" => 1 << 20,
+            "G" => 1 << 30,
+            "T" => 1 << 40,
+            other => panic!("MemoryMax unit {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_shipped_limits_agree_the_largest_file_of_any_format_fits_memory_max() {
+        let shipped: toml::Table = include_str!("../../config/clerk.toml").parse().unwrap();
+        let shipped_mb = shipped["daemon"]["max_file_size_mb"].as_integer().unwrap() as u64;
+        assert_eq!(
+            shipped_mb, DEFAULT_MAX_FILE_SIZE_MB,
+            "shipped and default agree"
+        );
+        let max = memory_max();
+        let (factor, constant) = MEMORY_PER_FILE;
+        let file = shipped_mb * 1024 * 1024;
+        assert!(
+            factor * file + constant <= max,
+            "a CSV of {shipped_mb} MB needs {} MB, more than MemoryMax",
+            (factor * file + constant) >> 20
+        );
+        let whole = file / WHOLE_READ_DIVISOR;
+        assert!(
+            WHOLE_READ_FACTOR * whole + constant <= max,
+            "a file read whole of {} MB needs {} MB, more than MemoryMax",
+            whole >> 20,
+            (WHOLE_READ_FACTOR * whole + constant) >> 20
+        );
+    }
 }
