@@ -59,9 +59,9 @@ pub fn extract(
         Ok(x) => x,
         Err(e) => return refused(&name, &e, json_out),
     };
-    let doc = document(&x);
+    // The JSON document only when asked for: it takes several times the file in memory.
     if json_out {
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&document(&x))?);
     } else {
         print_summary(&name, &x)?;
     }
