@@ -185,3 +185,88 @@ fn a_file_read_whole_is_limited_to_a_sixteenth_of_the_file_limit_and_a_csv_is_no
     assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 20_000);
     d.stop();
 }
+
+/// A `VmXxx:` figure of `/proc/<pid>/status`, in bytes; 0 once the process is gone.
+fn vm(pid: u32, key: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                let kb = l.strip_prefix(key)?.strip_prefix(':')?;
+                kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok()
+            })
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[test]
+fn a_large_ledger_takes_about_its_size_in_memory_in_the_daemon_and_in_clerk_extract_json() {
+    const MB: u64 = 1024 * 1024;
+    let i = Install::new();
+    // No reconciliation on the book: the file's own cost (the bench, `cargo bench --bench
+    // memory`, gives the figures).
+    fs::remove_file(i.path("jobs/bank-reconciliation.toml")).unwrap();
+    let mut csv = ledger(1, 0);
+    let mut k = 1;
+    while (csv.len() as u64) < 24 * MB {
+        let chunk = ledger(k, 10_000);
+        csv.push_str(chunk.split_once('\n').unwrap().1);
+        k += 10_000;
+    }
+    let size = csv.len() as u64;
+    let rows = k - 1;
+    fs::write(i.path("big.csv"), &csv).unwrap();
+    drop(csv);
+
+    let d = i.start_daemon();
+    let idle = vm(d.pid(), "VmHWM");
+    fs::create_dir_all(i.path("var/inbox/ledger")).unwrap();
+    fs::copy(i.path("big.csv"), i.path("var/inbox/ledger/big.csv.part")).unwrap();
+    fs::rename(
+        i.path("var/inbox/ledger/big.csv.part"),
+        i.path("var/inbox/ledger/big.csv"),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(600), || i
+            .files_under("var/archive")
+            .len()
+            == 1),
+        "{}",
+        d.log()
+    );
+    let peak = vm(d.pid(), "VmHWM");
+    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), rows as i64);
+    // Before: about 14 times the file (every record held, then the rows again for the store).
+    assert!(
+        peak - idle < 2 * size + 64 * MB,
+        "the daemon went from {} MB to {} MB for a {} MB file",
+        idle / MB,
+        peak / MB,
+        size / MB
+    );
+    d.stop();
+
+    // `clerk extract --json` prints every record as it reads: about the file, not 37 times it.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clerk"))
+        .arg("--config")
+        .arg(i.config())
+        .args(["extract", "--job", "ledger-import"])
+        .arg(i.path("big.csv"))
+        .arg("--json")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut sampled = 0;
+    while child.try_wait().unwrap().is_none() {
+        sampled = sampled.max(vm(child.id(), "VmHWM"));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(
+        sampled < 2 * size + 64 * MB,
+        "clerk extract --json took {} MB for a {} MB file",
+        sampled / MB,
+        size / MB
+    );
+}
