@@ -131,9 +131,9 @@ pub(super) fn explanation(file: &str, earlier: u32, max_file_mb: u64) -> String 
         n => format!("{n} times"),
     };
     format!(
-        "{file}: clerk stopped {times} while processing this file (killed or crashed before it finished); \
-         it may be too large for the memory limit (the service's MemoryMax; daemon.max_file_size_mb is {max_file_mb} MB), \
-         or something in it makes clerk crash. It was set aside so that the files behind it go on; nothing of it was imported. \
+        "{file}: clerk stopped {times} while processing this file; it may be too large for the memory limit \
+         (the service's MemoryMax; daemon.max_file_size_mb is {max_file_mb} MB), or something in it makes clerk crash \
+         (clerk was killed or crashed before it finished). It was set aside so that the files behind it go on; nothing of it was imported. \
          What to do: see README, Operations, \"Large files and set-aside files\": split the file into smaller ones \
          (or raise the memory limit) and drop them into the folder again; if it is small, keep it and report it as a bug"
     )
