@@ -18,6 +18,10 @@ use crate::schedule::{Calendar, CalendarSpec};
 use crate::secret::SecretSource;
 use rust_decimal::Decimal;
 
+/// The file size limit when the configuration gives none: with the peak memory of a file
+/// (`daemon::pipeline::MEMORY_PER_FILE`) it fits the shipped unit's `MemoryMax=4G`.
+pub const DEFAULT_MAX_FILE_SIZE_MB: u64 = 1024;
+
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -177,9 +181,6 @@ impl RawCosts {
     }
 }
 
-/// Files larger than this many MB are refused unread, unless `max_file_size_mb` says otherwise.
-const DEFAULT_MAX_FILE_SIZE_MB: i64 = 2048;
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDaemon {
@@ -193,7 +194,7 @@ struct RawDaemon {
     rescan_interval: Option<String>,
     /// Default `2s`.
     settle_time: Option<String>,
-    /// Default 2048.
+    /// Default [`DEFAULT_MAX_FILE_SIZE_MB`].
     max_file_size_mb: Option<i64>,
     /// Default `30s`.
     drain_timeout: Option<String>,
@@ -286,10 +287,13 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         .map(|s| duration(&limits::SMTP_TIMEOUT, &s.timeout, Duration::from_secs(30)));
     let max_file_mb = match raw.daemon.max_file_size_mb {
         None => DEFAULT_MAX_FILE_SIZE_MB,
-        Some(mb) => limits::MAX_FILE_SIZE_MB.check(mb).unwrap_or_else(|m| {
-            errors.push(loc.error(limits::MAX_FILE_SIZE_MB.key, m));
-            DEFAULT_MAX_FILE_SIZE_MB
-        }),
+        Some(mb) => limits::MAX_FILE_SIZE_MB
+            .check(mb)
+            .map(|mb| mb as u64)
+            .unwrap_or_else(|m| {
+                errors.push(loc.error(limits::MAX_FILE_SIZE_MB.key, m));
+                DEFAULT_MAX_FILE_SIZE_MB
+            }),
     };
 
     let timezone = match raw.daemon.timezone.as_deref() {
@@ -319,7 +323,7 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         rescan_interval,
         settle_time,
         // In range, so at most 16 GiB: the product fits.
-        max_file_bytes: max_file_mb as u64 * 1024 * 1024,
+        max_file_bytes: max_file_mb * 1024 * 1024,
         drain_timeout,
     };
 

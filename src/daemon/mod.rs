@@ -14,6 +14,7 @@
 //! the drain deadline, abandons to the transaction's rollback) its current unit.
 
 mod alert;
+mod attempts;
 pub mod documents;
 mod folders;
 pub mod lock;
@@ -320,10 +321,14 @@ pub async fn run_reloadable(
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(task = name, error = %e, "task ended abnormally"),
-            Err(_) => warn!(
-                task = name,
-                "did not stop within the drain timeout; its unit of work rolls back"
-            ),
+            Err(_) => {
+                warn!(
+                    task = name,
+                    "did not stop within the drain timeout; its unit of work rolls back"
+                );
+                // Stopped on purpose: the file's try does not count towards setting it aside.
+                attempts::abandoned();
+            }
         }
     }
     info!("clerk stopped");
@@ -651,6 +656,17 @@ async fn do_work(
                 // As the file is before it is read: a writer still adding to it is caught
                 // before the commit (nothing kept) and after it (see `folders`).
                 let before = ingest::fingerprint(&c.path).ok();
+                // Counted before the work starts: a file clerk keeps dying on is set aside.
+                let state = &cfg.settings.state_dir;
+                let earlier = attempts::begin(state, &j.name, &c.name);
+                if earlier >= attempts::SET_ASIDE_AFTER {
+                    let outcome = attempts::set_aside(&cfg, guard.as_mut(), &j, &c, earlier);
+                    // A busy store: set aside at the retry, which must still see the count.
+                    if !matches!(&outcome, Err(e) if e.is_transient()) {
+                        attempts::done(state, &j.name, &c.name);
+                    }
+                    return outcome.map(|o| Processed::Outcome(o, None));
+                }
                 let mut guarded = folders::ChangeGuard::new(guard.as_mut(), &c.path, before);
                 let outcome = pipeline::process_file(
                     &cfg,
@@ -661,6 +677,7 @@ async fn do_work(
                     recovered,
                     Utc::now,
                 );
+                attempts::done(state, &j.name, &c.name);
                 if let Some(now) = guarded.changed() {
                     return Ok(Processed::Changed(now));
                 }

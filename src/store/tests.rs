@@ -285,6 +285,22 @@ fn two_equal_lines_of_one_file_are_two_records(store: &mut dyn Store) {
             known: 2
         }
     );
+    // A large file's records come in batches: the twin in the next batch is still the
+    // second record, and sent again it is known, whatever the batches.
+    let batches = in_unit(store, |u| {
+        let f = u.add_file(&new_file("twins", "sha-twins-3"))?;
+        let a = u.add_records("twins-batched", f, std::slice::from_ref(&line))?;
+        let b = u.add_records("twins-batched", f, std::slice::from_ref(&line))?;
+        Ok((a, b))
+    })
+    .unwrap();
+    assert_eq!((batches.0.inserted, batches.1.inserted), (1, 1));
+    let again = in_unit(store, |u| {
+        let f = u.add_file(&new_file("twins", "sha-twins-4"))?;
+        u.add_records("twins-batched", f, &[line.clone(), line.clone()])
+    })
+    .unwrap();
+    assert_eq!(again.known, 2);
 }
 
 fn statements_and_documents_are_kept(store: &mut dyn Store) {

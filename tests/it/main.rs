@@ -32,6 +32,9 @@ mod crashloop;
 /// Faults: SMTP outage, SIGTERM and SIGHUP, a locked database, a folder that disappears.
 mod faults;
 
+/// Large files: memory about the file's size, a file clerk dies on set aside.
+mod memory;
+
 /// Hostile files and mail through the daemon: bombs, junk, huge lines, forged names.
 mod hostile;
 
