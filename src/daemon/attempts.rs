@@ -59,13 +59,16 @@ fn read_count(path: &Path) -> u32 {
 
 fn write_count(path: &Path, tries: u32, job: &str, file: &str) -> io::Result<()> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
+        crate::fsx::create_dir_all(dir)?;
     }
+    // Not fsynced: the count has to outlive the process (a kill, the OOM killer), which the
+    // page cache does; an fsync per file would slow every backlog for a power cut's sake.
     let tmp = path.with_extension("tmp");
     fs::write(
         &tmp,
         format!("tries={tries}\njob={job}\nfile={file}\n").as_bytes(),
     )?;
+    crate::fsx::set_mode(&tmp, crate::fsx::FILE_MODE)?;
     fs::rename(&tmp, path)
 }
 
