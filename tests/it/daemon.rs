@@ -360,7 +360,9 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
     for k in 0..4 {
         std::thread::sleep(Duration::from_millis(150 + 250 * k));
         d.kill9();
+        let restarted = std::time::SystemTime::now();
         d = i.start_daemon();
+        crate::memory::wait_until_no_second_try(&i, restarted);
     }
     // A file the daemon was killed on twice is set aside (failed/, a note, a break) rather
     // than read again: kills this close together may land on one file twice. Nothing of it

@@ -21,6 +21,24 @@ fn tries(i: &Install) -> Vec<String> {
         .collect()
 }
 
+/// For tests that kill the daemon at random moments to check that nothing is lost or doubled:
+/// waits (up to a minute) until no file that the daemon died on is in work or waiting to be
+/// resumed (a count of tries left before `restarted`, or a second try), so the next kill cannot
+/// be the second death on one file, which sets it aside by design (tested below).
+pub fn wait_until_no_second_try(i: &Install, restarted: std::time::SystemTime) {
+    let dir = i.path("var/attempts");
+    wait_until(Duration::from_secs(60), || {
+        i.files_under("var/attempts").iter().all(|n| {
+            let path = dir.join(n);
+            let fresh = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= restarted);
+            n.ends_with(".tmp")
+                || fresh && fs::read_to_string(&path).is_ok_and(|t| t.starts_with("tries=1\n"))
+        })
+    });
+}
+
 #[test]
 fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_rest_goes_on() {
     let i = Install::new();
