@@ -97,40 +97,23 @@ pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
 
 /// Opens `path` for appending, creating it with [`FILE_MODE`] when missing (a journal).
 pub fn open_append(path: &Path) -> io::Result<File> {
-    let created = OpenOptions::new()
-        .append(true)
-        .read(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path);
-    match created {
-        Ok(f) => {
-            f.set_permissions(Permissions::from_mode(FILE_MODE))?;
-            Ok(f)
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            OpenOptions::new().append(true).read(true).open(path)
-        }
-        Err(e) => Err(e),
-    }
+    open_creating(path, OpenOptions::new().append(true).read(true))
 }
 
 /// Opens `path` to read and write, creating it with [`FILE_MODE`] when missing (a lock file).
 pub fn open_or_create(path: &Path) -> io::Result<File> {
-    let created = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path);
-    match created {
+    open_creating(path, OpenOptions::new().read(true).write(true))
+}
+
+/// Opens `path` as `options` say, creating it first when missing with [`FILE_MODE`] set
+/// exactly (the umask may have masked the group's bit); an existing file keeps its mode.
+fn open_creating(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    match options.clone().create_new(true).mode(FILE_MODE).open(path) {
         Ok(f) => {
             f.set_permissions(Permissions::from_mode(FILE_MODE))?;
             Ok(f)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            OpenOptions::new().read(true).write(true).open(path)
-        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options.open(path),
         Err(e) => Err(e),
     }
 }
