@@ -17,6 +17,7 @@ mod alert;
 mod attempts;
 pub mod documents;
 mod folders;
+mod incremental;
 pub mod lock;
 pub mod mailbox;
 pub mod payables;

@@ -8,17 +8,20 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+use super::incremental::Prepared;
 use crate::config::{Config, Job, JobKind};
 use crate::extract::{self, Input};
 use crate::ingest::Claimed;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
 use crate::notify;
 use crate::post::entry_for_match;
+use crate::reconcile::cash::Sides;
 use crate::reconcile::reconcile_cash;
 use crate::store::{
-    self, FileStatus, NewBreak, NewFile, NewMail, NewMatch, Posted, RunOutcome, RunStatus, Store,
-    StoreError, Trigger, Unit,
+    self, FileStatus, JobSides, NewBreak, NewFile, NewMail, NewMatch, Posted, RunOutcome,
+    RunStatus, Store, StoreError, Trigger, Unit,
 };
+use std::collections::HashSet;
 
 /// A file that is not read in batches (every format but the CSV of a ledger import or a cash
 /// reconciliation: spreadsheets, XML and SWIFT statements, invoices, the CSVs of securities
@@ -144,9 +147,10 @@ pub fn process_file(
     // its own columns; everything else goes through the job's layout.
     let own = super::securities::read(job, &input).or_else(|| super::payables::read(job, &input));
     if own.is_none() && in_batches {
-        return process_in_batches(
+        let done = process_in_batches(
             config, store, job, claimed, layout, &input, size, trigger, &now,
         );
+        return after_commit(config, job, done);
     }
     let extracted = match own.unwrap_or_else(|| extract::extract(layout, &input)) {
         Ok(x) => x,
@@ -172,7 +176,7 @@ pub fn process_file(
         );
     }
 
-    store::in_unit(store, |u| {
+    let done = store::in_unit(store, |u| {
         let (file_id, run_id) = match start_file(u, job, claimed, &sha, size, trigger, &now)? {
             Started::Duplicate(d) => return Ok(d),
             Started::New { file_id, run_id } => (file_id, run_id),
@@ -204,7 +208,20 @@ pub fn process_file(
         finish_file_run(
             u, config, job, claimed, file_id, run_id, outcome, today, &now,
         )
-    })
+    });
+    after_commit(config, job, done)
+}
+
+/// A processed file's unit ran the reconciliations; a duplicate's did not.
+fn after_commit(
+    config: &Config,
+    job: &Job,
+    done: Result<FileOutcome, StoreError>,
+) -> Result<FileOutcome, StoreError> {
+    if matches!(done, Ok(FileOutcome::Processed { .. })) {
+        backlogs_committed(config, job);
+    }
+    done
 }
 
 /// What the start of a file's unit of work found.
@@ -215,6 +232,26 @@ enum Started {
         file_id: i64,
         run_id: i64,
     },
+}
+
+/// The unit of work of a file of `job` committed: the backlogs of the reconciliations it ran
+/// (the job's own, or those of the book a ledger import fed) may be trusted by the next one
+/// (see [`crate::reconcile::backlog::BacklogSlot`]). Only those: another job's backlog may
+/// be left over from a unit that failed.
+fn backlogs_committed(config: &Config, job: &Job) {
+    match &job.kind {
+        JobKind::CashReconciliation { rules, .. } => rules.backlog.committed(),
+        JobKind::LedgerImport { book, .. } => {
+            for j in &config.jobs {
+                if let JobKind::CashReconciliation { book: b, rules, .. } = &j.kind
+                    && b == book
+                {
+                    rules.backlog.committed();
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Records the file and starts its run, inside the file's unit of work.
@@ -439,6 +476,12 @@ impl RunOutcome {
 /// Matches the open statement lines of a cash reconciliation job against the open ledger items
 /// of its book, posts every match, closes the breaks of matched records and opens breaks for
 /// what is still unmatched and due.
+///
+/// A run goes over the items that what changed since the last run touches (new records,
+/// matches made elsewhere, breaks worked, items falling due), found by key in the job's
+/// backlog, when the rules allow it and the backlog is known to be up to date; otherwise,
+/// and then the backlog is built again, over all open items (see [`super::incremental`]).
+/// Both give the same matches, entries and breaks.
 pub fn reconcile_job(
     u: &mut dyn Unit,
     job: &Job,
@@ -449,26 +492,129 @@ pub fn reconcile_job(
         book,
         account,
         rules,
-        posting,
         calendar,
         ..
     } = &job.kind
     else {
         return Ok(RunOutcome::default());
     };
+    let sides = JobSides {
+        book,
+        account: account.as_deref(),
+        job: &job.name,
+    };
+    let mut kept = rules.backlog.lock();
+    if let Some(backlog) = kept.take()
+        && rules.blocking.full_runs_only().is_none()
+    {
+        match super::incremental::prepare(u, sides, rules, calendar, backlog)? {
+            Prepared::Nothing(backlog) => {
+                kept.keep(*backlog);
+                kept.runs.by_key += 1;
+                kept.runs.last_items = 0;
+                return Ok(RunOutcome::default());
+            }
+            Prepared::Run(run) => {
+                kept.runs.by_key += 1;
+                kept.runs.last_items = run.ledger.len() + run.statement.len();
+                let (out, applied) = apply(
+                    u,
+                    job,
+                    run_id,
+                    now,
+                    &run.ledger,
+                    &run.statement,
+                    &run.result,
+                    &run.with_break,
+                )?;
+                if let Some(backlog) = run.finish(u, rules, &applied)? {
+                    kept.keep(backlog);
+                }
+                return Ok(out);
+            }
+            Prepared::Full(why) => {
+                tracing::debug!(job = %job.name, why, "matching over all open items");
+            }
+        }
+    }
     let ledger = u.open_records(book, Side::Ledger, account.as_deref())?;
     let statement = u.open_records(&job.name, Side::Statement, None)?;
-    let mut out = RunOutcome::default();
-    if statement.is_empty() && ledger.is_empty() {
-        return Ok(out);
+    kept.runs.full += 1;
+    kept.runs.last_items = ledger.len() + statement.len();
+    let tables = Sides::of(&ledger, &statement, (0, 0));
+    let result = match &tables {
+        Ok(t) => t.reconcile(rules),
+        // Says why, with every item left open.
+        Err(_) => reconcile_cash(&ledger, &statement, rules),
+    };
+    let with_break = u.records_with_open_breaks(&job.name)?;
+    let (out, applied) = apply(
+        u,
+        job,
+        run_id,
+        now,
+        &ledger,
+        &statement,
+        &result,
+        &with_break,
+    )?;
+    if let Ok(tables) = &tables
+        && rules.blocking.full_runs_only().is_none()
+        && !result.cut_short
+    {
+        let backlog = super::incremental::build(
+            u,
+            rules,
+            &ledger,
+            &statement,
+            tables,
+            &result,
+            &applied,
+            &with_break,
+        )?;
+        kept.keep(backlog);
     }
-    let result = reconcile_cash(&ledger, &statement, rules);
+    Ok(out)
+}
+
+/// What a run did to its items, for the backlog: the records matched and posted, and the
+/// ledger items it tried to open a "missing on statement" break for.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    pub posted: HashSet<i64>,
+    pub due_tried: HashSet<i64>,
+}
+
+/// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
+/// opens breaks for what is left and due; `with_break` are the records among them that have
+/// an unresolved break of the job already.
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    now: &dyn Fn() -> DateTime<Utc>,
+    ledger: &[StoredRecord],
+    statement: &[StoredRecord],
+    result: &crate::reconcile::Outcome,
+    with_break: &HashSet<i64>,
+) -> Result<(RunOutcome, Applied), StoreError> {
+    let JobKind::CashReconciliation {
+        rules,
+        posting,
+        calendar,
+        ..
+    } = &job.kind
+    else {
+        return Ok((RunOutcome::default(), Applied::default()));
+    };
+    let mut out = RunOutcome::default();
+    let mut applied = Applied::default();
     for w in &result.warnings {
         tracing::warn!(job = %job.name, "{w}");
     }
     let at = now();
     let mut names = FileNames::default();
-
     for m in &result.matches {
         let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
         let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
@@ -491,6 +637,7 @@ pub fn reconcile_job(
                 reason: None,
             })? {
                 Posted::Posted { .. } => {
+                    applied.posted.extend(ids.iter().copied());
                     out.matched += ids.len() as u64;
                     out.entries_posted += 1;
                     let how = format!(
@@ -534,7 +681,6 @@ pub fn reconcile_job(
 
     // Items still open from earlier runs mostly have their break already; their words are
     // not built again (a backlog of thousands must not make every run slower).
-    let with_break = u.records_with_open_breaks(&job.name)?;
     for (k, &i) in result.unmatched_statement.iter().enumerate() {
         let r = &statement[i];
         if with_break.contains(&r.id) {
@@ -596,11 +742,12 @@ pub fn reconcile_job(
                     .unwrap_or_default()
             );
             let source = names.source_of(u, &r.record)?;
+            applied.due_tried.insert(r.id);
             out.breaks_opened +=
                 open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
         }
     }
-    Ok(out)
+    Ok((out, applied))
 }
 
 /// The break reason and the words for an unmatched record, from the matcher's reason: a

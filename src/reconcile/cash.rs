@@ -19,9 +19,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::backlog::BacklogSlot;
 use super::engine::{
-    self, Context, MatchSpec, Plan, Rates, RuleError, RunOptions, Schema, Table, Unmatched,
-    UnmatchedReason, ValueMap,
+    self, Blocking, Context, MatchSpec, Plan, Rates, RuleError, RunOptions, Schema, Table,
+    Unmatched, UnmatchedReason, ValueMap,
 };
 use crate::model::{Match, MatchPass, Record, StoredRecord};
 use crate::schedule::Calendar;
@@ -38,6 +39,12 @@ pub struct CashRules {
     pub calendar: Calendar,
     pub maps: Arc<BTreeMap<String, ValueMap>>,
     pub rates: Arc<BTreeMap<String, Rates>>,
+    /// How these rules' items are found by key (see [`engine::Blocking`]).
+    pub blocking: Arc<Blocking>,
+    /// The job's open items filed by key, kept between runs (see [`super::backlog`]). Kept
+    /// with the rules because it is only valid for them: a reload that changes the rules
+    /// starts a new one. Clones of the rules share it.
+    pub backlog: BacklogSlot,
 }
 
 impl CashRules {
@@ -80,6 +87,8 @@ impl CashRules {
         }
         Ok(CashRules {
             window_days: i64::from(plan.widest_window()),
+            blocking: Arc::new(Blocking::new(&plan, &schema, &schema)),
+            backlog: BacklogSlot::default(),
             plan: Arc::new(plan),
             calendar,
             maps: Arc::new(maps),
@@ -130,6 +139,8 @@ pub struct Outcome {
     pub statement_why: Vec<Unmatched>,
     /// Limits the matcher hit, or why it could not run.
     pub warnings: Vec<String>,
+    /// A search bound cut a pass short (see [`engine::Outcome::cut_short`]).
+    pub cut_short: bool,
 }
 
 impl AsRef<Record> for StoredRecord {
@@ -166,27 +177,66 @@ pub fn reconcile_cash<L: AsRef<Record>, S: AsRef<Record>>(
     statement: &[S],
     rules: &CashRules,
 ) -> Outcome {
-    let everything_open = |warning: String| Outcome {
-        unmatched_ledger: (0..ledger.len()).collect(),
-        unmatched_statement: (0..statement.len()).collect(),
-        ledger_why: (0..ledger.len()).map(|r| missing(r as u32)).collect(),
-        statement_why: (0..statement.len()).map(|r| missing(r as u32)).collect(),
+    match Sides::of(ledger, statement, (0, 0)) {
+        Ok(sides) => sides.reconcile(rules),
+        Err(e) => everything_open(ledger.len(), statement.len(), e),
+    }
+}
+
+/// Both sides of a cash reconciliation as the engine's tables: ledger items are ours,
+/// statement lines theirs, rows in the order of the slices given.
+pub struct Sides {
+    pub ours: Table,
+    pub theirs: Table,
+}
+
+impl Sides {
+    /// The tables of `ledger` and `statement`, amounts held at (ledger, statement) decimals
+    /// at least (see [`Table::from_records_scaled`]).
+    pub fn of<L: AsRef<Record>, S: AsRef<Record>>(
+        ledger: &[L],
+        statement: &[S],
+        amount_scales: (u32, u32),
+    ) -> Result<Sides, String> {
+        let ours = Table::from_records_scaled(ledger, amount_scales.0)
+            .map_err(|e| format!("matching skipped: {e}"))?;
+        let theirs = Table::from_records_scaled(statement, amount_scales.1)
+            .map_err(|e| format!("matching skipped: {e}"))?;
+        Ok(Sides { ours, theirs })
+    }
+
+    /// Runs the job's passes over the two tables.
+    pub fn reconcile(&self, rules: &CashRules) -> Outcome {
+        self.try_reconcile(rules).unwrap_or_else(|e| {
+            everything_open(
+                self.ours.len(),
+                self.theirs.len(),
+                format!("matching skipped: {e}"),
+            )
+        })
+    }
+
+    /// As [`Sides::reconcile`], or why the engine could not run.
+    pub fn try_reconcile(&self, rules: &CashRules) -> Result<Outcome, engine::RunError> {
+        // The daemon's batches are small: explain every match as it is made.
+        let ctx = rules.context(RunOptions {
+            threads: 1,
+            explain: true,
+        });
+        engine::run(&rules.plan, &self.ours, &self.theirs, &ctx)
+            .map(|o| from_engine(&rules.plan, o))
+    }
+}
+
+/// Every item left open, for a run that could not be made.
+fn everything_open(ledger: usize, statement: usize, warning: String) -> Outcome {
+    Outcome {
+        unmatched_ledger: (0..ledger).collect(),
+        unmatched_statement: (0..statement).collect(),
+        ledger_why: (0..ledger).map(|r| missing(r as u32)).collect(),
+        statement_why: (0..statement).map(|r| missing(r as u32)).collect(),
         warnings: vec![warning],
         ..Outcome::default()
-    };
-    let tables = Table::from_records(ledger).and_then(|l| Ok((l, Table::from_records(statement)?)));
-    let (ours, theirs) = match tables {
-        Ok(t) => t,
-        Err(e) => return everything_open(format!("matching skipped: {e}")),
-    };
-    // The daemon's batches are small: explain every match as it is made.
-    let ctx = rules.context(RunOptions {
-        threads: 1,
-        explain: true,
-    });
-    match engine::run(&rules.plan, &ours, &theirs, &ctx) {
-        Ok(o) => from_engine(&rules.plan, o),
-        Err(e) => everything_open(format!("matching skipped: {e}")),
     }
 }
 
@@ -231,6 +281,7 @@ pub fn from_engine(plan: &Plan, mut o: engine::Outcome) -> Outcome {
         ledger_why: o.unmatched_ours,
         statement_why: o.unmatched_theirs,
         warnings: o.warnings,
+        cut_short: o.cut_short,
     }
 }
 

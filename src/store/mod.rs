@@ -177,6 +177,43 @@ pub trait Unit {
     ) -> Result<Vec<StoredRecord>>;
     /// The latest value date of any record of the scope and side, matched or not.
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>>;
+    /// Open records of a scope and side with an id above `after` (stored since), in id
+    /// order; `account` restricts to one account.
+    fn open_records_after(
+        &mut self,
+        scope: &str,
+        side: Side,
+        account: Option<&str>,
+        after: i64,
+    ) -> Result<Vec<StoredRecord>>;
+    /// The open records among these ids (any scope and side), in id order; matched or
+    /// unknown ids are left out.
+    fn open_records_by_id(&mut self, ids: &[i64]) -> Result<Vec<StoredRecord>>;
+    /// The records of a reconciliation's sides matched by a match with an id above `after`
+    /// (by any job, run or person).
+    fn records_matched_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>>;
+    /// The open records of a reconciliation's sides with a break history line above `after`
+    /// (a break opened, resolved, reopened, worked: by any job or person).
+    fn records_with_break_history_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>>;
+    /// Which of these records have an unresolved break of `job`.
+    fn records_with_open_breaks_among(
+        &mut self,
+        job: &str,
+        ids: &[i64],
+    ) -> Result<std::collections::HashSet<i64>>;
+    /// The highest ids of records, matches and break history lines so far.
+    fn high_water(&mut self) -> Result<HighWater>;
+    /// The identity a record is stored under (its scope's, with `#2` for a second line of a
+    /// file with the same one).
+    fn record_identity(&mut self, id: i64) -> Result<Option<String>>;
 
     // ---- statements and documents ----------------------------------------------------------
     /// Whether a statement with this identity was stored before (by any job).
@@ -337,6 +374,25 @@ pub trait Unit {
     fn totals(&mut self) -> Result<Totals>;
     fn recent_runs(&mut self, limit: usize) -> Result<Vec<RunRow>>;
     fn entries_of_run(&mut self, run_id: i64) -> Result<Vec<PostedEntry>>;
+}
+
+/// The two sides of a cash reconciliation in the store: ledger items of `book` (of
+/// `account` only, when set) and statement lines of `job`.
+#[derive(Clone, Copy, Debug)]
+pub struct JobSides<'a> {
+    pub book: &'a str,
+    pub account: Option<&'a str>,
+    pub job: &'a str,
+}
+
+/// The highest ids of what only grows: records, matches, break history lines; and the
+/// stored identity of the last record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HighWater {
+    pub records: i64,
+    pub matches: i64,
+    pub history: i64,
+    pub last_identity: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -430,20 +430,36 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         &mut self,
         filter: &str,
         args: impl rusqlite::Params,
-        side: Side,
     ) -> Result<Vec<StoredRecord>> {
-        let rows: Vec<(i64, RawRecord)> = {
-            let mut stmt = self
-                .tx
-                .prepare_cached(&format!(
-                    "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
-                        amount, currency, reference, counterparty, remittance, locator
-                     FROM records {filter} ORDER BY id"
-                ))
-                .map_err(map_err)?;
+        self.select_records_as(filter, args, true)
+    }
+
+    /// As `select_records`; `cached: false` for a statement made once (ids written into it),
+    /// which would only push the reused ones out of the cache.
+    fn select_records_as(
+        &mut self,
+        filter: &str,
+        args: impl rusqlite::Params,
+        cached: bool,
+    ) -> Result<Vec<StoredRecord>> {
+        let rows: Vec<(i64, String, RawRecord)> = {
+            let sql = format!(
+                "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
+                    amount, currency, reference, counterparty, remittance, locator, side
+                 FROM records {filter} ORDER BY id"
+            );
+            let (mut kept, mut once);
+            let stmt: &mut rusqlite::Statement<'_> = if cached {
+                kept = self.tx.prepare_cached(&sql).map_err(map_err)?;
+                &mut kept
+            } else {
+                once = self.tx.prepare(&sql).map_err(map_err)?;
+                &mut once
+            };
             stmt.query_map(args, |r| {
                 Ok((
                     r.get(0)?,
+                    r.get(14)?,
                     RawRecord {
                         file_id: r.get(1)?,
                         sheet: r.get(2)?,
@@ -466,7 +482,8 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
         };
         let mut sheets: HashMap<String, Arc<str>> = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
-        for (id, raw) in rows {
+        for (id, side, raw) in rows {
+            let side: Side = parse_enum(&side)?;
             let file = self.file_hash(raw.file_id)?;
             let sheet = raw.sheet.map(|s| {
                 sheets
@@ -519,6 +536,26 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
 
 /// The actor of what the daemon does by itself.
 const CLERK: &str = "clerk";
+
+// What changed since a reconciliation's mark, read without going over its open items: each
+// walks an index from the mark on (a range of ids), never the records of a scope. The `+`
+// keeps SQLite from choosing the (scope, side) index, which would visit every record of the
+// book.
+/// Open records of a scope and side stored after an id: the partial index of open records.
+const OPEN_AFTER: &str = "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
+    AND (?4 IS NULL OR account = ?4)";
+/// Records of a reconciliation's sides matched after a match id: the index of matched
+/// records.
+const MATCHED_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE match_id > ?1)
+    AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
+      OR (+scope = ?4 AND +side = 'statement'))";
+/// Open records of a reconciliation's sides with a break history line after an id: the
+/// history's own ids.
+const BREAK_HISTORY_AFTER: &str = "WHERE match_id IS NULL
+    AND id IN (SELECT b.record_id FROM break_history h JOIN breaks b ON b.id = h.break_id
+               WHERE h.id > ?1 AND b.record_id IS NOT NULL)
+    AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
+      OR (+scope = ?4 AND +side = 'statement'))";
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
@@ -795,7 +832,6 @@ impl Unit for SqliteUnit<'_, '_> {
                 return self.select_records(
                     "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
                     params![scope, side.as_str(), account],
-                    side,
                 );
             }
         };
@@ -824,7 +860,6 @@ impl Unit for SqliteUnit<'_, '_> {
         let all = self.select_records(
             "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL",
             params![scope, side.as_str()],
-            side,
         )?;
         if all.len() > self.keep_limit {
             // Too many to keep: read from the database each time, as this unit sees it.
@@ -835,6 +870,100 @@ impl Unit for SqliteUnit<'_, '_> {
         // commit together with what the unit does next.
         self.delta.loaded.push((key, all));
         Ok(out)
+    }
+
+    fn open_records_after(
+        &mut self,
+        scope: &str,
+        side: Side,
+        account: Option<&str>,
+        after: i64,
+    ) -> Result<Vec<StoredRecord>> {
+        self.select_records(OPEN_AFTER, params![scope, side.as_str(), after, account])
+    }
+
+    fn open_records_by_id(&mut self, ids: &[i64]) -> Result<Vec<StoredRecord>> {
+        let mut out = Vec::with_capacity(ids.len());
+        // A few hundred ids a statement (they are integers: written into the SQL as they
+        // are), each a lookup by primary key.
+        for chunk in ids.chunks(500) {
+            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+            let filter = format!("WHERE id IN ({}) AND match_id IS NULL", list.join(","));
+            out.extend(self.select_records_as(&filter, [], false)?);
+        }
+        out.sort_unstable_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    fn records_matched_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>> {
+        self.select_records(
+            MATCHED_AFTER,
+            params![after, sides.book, sides.account, sides.job],
+        )
+    }
+
+    fn records_with_break_history_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>> {
+        self.select_records(
+            BREAK_HISTORY_AFTER,
+            params![after, sides.book, sides.account, sides.job],
+        )
+    }
+
+    fn records_with_open_breaks_among(
+        &mut self,
+        job: &str,
+        ids: &[i64],
+    ) -> Result<std::collections::HashSet<i64>> {
+        let mut stmt = self
+            .tx
+            .prepare_cached(
+                "SELECT 1 FROM breaks
+                 WHERE record_id = ?1 AND status != 'resolved' AND job = ?2 LIMIT 1",
+            )
+            .map_err(map_err)?;
+        let mut out = std::collections::HashSet::new();
+        for &id in ids {
+            if stmt.exists(params![id, job]).map_err(map_err)? {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn high_water(&mut self) -> Result<HighWater> {
+        self.tx
+            .prepare_cached(
+                "SELECT (SELECT COALESCE(MAX(id), 0) FROM records),
+                        (SELECT COALESCE(MAX(id), 0) FROM matches),
+                        (SELECT COALESCE(MAX(id), 0) FROM break_history),
+                        (SELECT identity FROM records ORDER BY id DESC LIMIT 1)",
+            )
+            .and_then(|mut s| {
+                s.query_row([], |r| {
+                    Ok(HighWater {
+                        records: r.get(0)?,
+                        matches: r.get(1)?,
+                        history: r.get(2)?,
+                        last_identity: r.get(3)?,
+                    })
+                })
+            })
+            .map_err(map_err)
+    }
+
+    fn record_identity(&mut self, id: i64) -> Result<Option<String>> {
+        self.tx
+            .prepare_cached("SELECT identity FROM records WHERE id = ?")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(map_err)
     }
 
     fn latest_value_date(&mut self, scope: &str, side: Side) -> Result<Option<NaiveDate>> {
@@ -1644,8 +1773,8 @@ impl Unit for SqliteUnit<'_, '_> {
         let Some((scope, side, match_id)) = row else {
             return Ok(None);
         };
-        let side: Side = parse_enum(&side)?;
-        let rows = self.select_records("WHERE id = ?1", params![id], side)?;
+        let _: Side = parse_enum(&side)?;
+        let rows = self.select_records("WHERE id = ?1", params![id])?;
         Ok(rows
             .into_iter()
             .next()
@@ -2140,5 +2269,33 @@ mod read_only_tests {
         // A store an older clerk left is for `clerk run` to migrate, not for a reader.
         let e = SqliteStore::open_read_only(&path).err().unwrap();
         assert!(matches!(e, StoreError::Outdated(_)), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    #[test]
+    fn what_changed_since_a_mark_is_read_through_indexes_not_the_book() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
+        for filter in [OPEN_AFTER, MATCHED_AFTER, BREAK_HISTORY_AFTER] {
+            let sql = format!("EXPLAIN QUERY PLAN SELECT id FROM records {filter} ORDER BY id");
+            let mut stmt = store.conn.prepare(&sql).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(params![1, "main", Option::<&str>::None, "bank"], |r| {
+                    r.get(3)
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter().all(
+                    |step| !step.starts_with("SCAN") && !step.contains("records_by_value_date")
+                ),
+                "{filter}: {plan:?}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! **Invariant:** no I/O; the same tables and rules give the same [`Outcome`] whatever the
 //! order of the rows and however many threads run it.
 
+mod blocks;
 mod context;
 mod csv;
 mod explain;
@@ -27,6 +28,7 @@ mod table;
 #[cfg(test)]
 mod tests;
 
+pub use blocks::{Blocking, GroupTotals, MAX_EXACT_SCALE};
 pub use context::{Context, Rates, RunError, RunOptions, ValueMap};
 pub use csv::{CsvColumn, CsvError, CsvKind, CsvLayout, load_csv};
 pub use legacy::legacy_spec;

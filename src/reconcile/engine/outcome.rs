@@ -265,4 +265,9 @@ pub struct Outcome {
     /// Limits that were hit (a search cut short by its work budget, candidates beyond the cap
     /// per item): the outcome is still valid, but some pairing may have been missed.
     pub warnings: Vec<String>,
+    /// A search bound (candidates kept per item, subsets tried per group) cut a pass short:
+    /// items left open may still pair when run again with fewer others around. A run that
+    /// only revisits what changed relies on what is left open not pairing again, so after
+    /// such a run the next one goes over everything.
+    pub cut_short: bool,
 }

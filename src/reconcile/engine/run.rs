@@ -65,8 +65,9 @@ pub fn run(
     let mut amounts = MantissaCache::default();
     for (rule, pass) in plan.passes.iter().enumerate() {
         let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz, &mut amounts)?;
-        let (decisions, warnings) = run_pass(&p, &mut state, threads);
+        let (decisions, warnings, cut_short) = run_pass(&p, &mut state, threads);
         out.warnings.extend(warnings);
+        out.cut_short |= cut_short;
         if out.matches.is_empty() {
             // Usually the first pass makes most matches: moved, not copied.
             out.matches = decisions;
@@ -842,6 +843,8 @@ struct Found {
     ours_sets: Vec<Box<[u32]>>,
     theirs_sets: Vec<Box<[u32]>>,
     warnings: Vec<String>,
+    /// A bound left candidates out (see [`Outcome::cut_short`]).
+    cut_short: bool,
 }
 
 fn items<'a>(item: u32, sets: &'a [Box<[u32]>], one: &'a mut [u32; 1]) -> &'a [u32] {
@@ -857,11 +860,11 @@ fn run_pass(
     p: &Prepared<'_>,
     state: &mut State,
     threads: usize,
-) -> (Vec<MatchDecision>, Vec<String>) {
+) -> (Vec<MatchDecision>, Vec<String>, bool) {
     let ours_open: Vec<u32> = open_rows(&state.ours_taken);
     let theirs_open: Vec<u32> = open_rows(&state.theirs_taken);
     if ours_open.is_empty() || theirs_open.is_empty() {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), false);
     }
     let codes = p.codes(&ours_open, &theirs_open, threads);
     let found = match p.pass.grouping {
@@ -880,7 +883,7 @@ fn run_pass(
         state,
         &mut warnings,
     );
-    (decisions, warnings)
+    (decisions, warnings, found.cut_short)
 }
 
 fn open_rows(taken: &[bool]) -> Vec<u32> {
@@ -995,6 +998,7 @@ fn one_to_one(
         ours_sets: Vec::new(),
         theirs_sets: Vec::new(),
         warnings,
+        cut_short: capped > 0,
     }
 }
 
@@ -1170,6 +1174,7 @@ fn one_side_grouped(
         ours_sets: Vec::new(),
         theirs_sets: Vec::new(),
         warnings: Vec::new(),
+        cut_short: false,
     };
     let (mut too_big, mut cut_short) = (0usize, 0usize);
     let mut members: Vec<u32> = Vec::with_capacity(max);
@@ -1248,6 +1253,7 @@ fn one_side_grouped(
         ));
     }
     if cut_short > 0 {
+        found.cut_short = true;
         found.warnings.push(format!(
             "pass {}: the subset search of {cut_short} groups stopped after {SUBSET_BUDGET} subsets",
             p.pass.name
@@ -1296,6 +1302,7 @@ fn many_to_many(
         ours_sets: Vec::new(),
         theirs_sets: Vec::new(),
         warnings: Vec::new(),
+        cut_short: false,
     };
     let mut theirs_groups: FxHashMap<Vec<u32>, Vec<u32>> = FxHashMap::default();
     for g in groups(

@@ -892,6 +892,17 @@ impl Table {
     /// [`Record::identity`]. Remittance information is stored as plain text, the other text
     /// fields as dictionaries.
     pub fn from_records<R: AsRef<Record>>(records: &[R]) -> Result<Table, TableError> {
+        Table::from_records_scaled(records, 0)
+    }
+
+    /// As [`Table::from_records`], with amounts held at `amount_scale` decimals at least.
+    /// A table holds a column's values at the largest scale among them, and explanations and
+    /// differences show decimals at it: a run over some of a book's records takes the scale
+    /// the whole book would give, so that it says exactly what a run over the book would.
+    pub fn from_records_scaled<R: AsRef<Record>>(
+        records: &[R],
+        amount_scale: u32,
+    ) -> Result<Table, TableError> {
         let mut b = TableBuilder::with_capacity(records.len());
         let c = |b: &mut TableBuilder, name: &str, kind| match kind {
             FieldKind::Text => b.text_column(
@@ -924,6 +935,16 @@ impl Table {
         else {
             unreachable!("nine record fields");
         };
+        if let Column::Decimal(d) = &mut b.columns[amount.0 as usize]
+            && amount_scale > d.scale
+            && !d.rescale(amount_scale)
+        {
+            b.fail(TableError::DecimalRange {
+                field: "amount".into(),
+                row: 0,
+                scale: amount_scale,
+            });
+        }
         for r in records {
             let r = r.as_ref();
             b.set_text(ext, &r.external_id);
