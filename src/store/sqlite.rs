@@ -158,6 +158,9 @@ impl SqliteStore {
              PRAGMA journal_size_limit = 67108864;",
         )
         .map_err(map_err)?;
+        // A file's unit of work uses a few dozen statements; with rusqlite's default of 16 kept
+        // they pushed each other out and every unit parsed most of its SQL again.
+        conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -541,6 +544,19 @@ const CLERK: &str = "clerk";
 // walks an index from the mark on (a range of ids), never the records of a scope. The `+`
 // keeps SQLite from choosing the (scope, side) index, which would visit every record of the
 // book.
+/// Prepared statements kept per connection: more than a unit of work uses.
+const STATEMENTS_KEPT: usize = 128;
+
+/// Ids looked up by one kept statement (`id IN (?, ... ?)`).
+const BY_ID: usize = 32;
+
+fn by_id_filter() -> String {
+    format!(
+        "WHERE id IN ({}) AND match_id IS NULL",
+        vec!["?"; BY_ID].join(",")
+    )
+}
+
 /// Open records of a scope and side stored after an id: the partial index of open records.
 const OPEN_AFTER: &str = "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
     AND (?4 IS NULL OR account = ?4)";
@@ -884,12 +900,25 @@ impl Unit for SqliteUnit<'_, '_> {
 
     fn open_records_by_id(&mut self, ids: &[i64]) -> Result<Vec<StoredRecord>> {
         let mut out = Vec::with_capacity(ids.len());
-        // A few hundred ids a statement (they are integers: written into the SQL as they
-        // are), each a lookup by primary key.
-        for chunk in ids.chunks(500) {
-            let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-            let filter = format!("WHERE id IN ({}) AND match_id IS NULL", list.join(","));
-            out.extend(self.select_records_as(&filter, [], false)?);
+        // A run by key reads a handful of records: one statement kept for up to 32 ids (the
+        // list filled up with the first); a few hundred at a time, written into the SQL (they
+        // are integers), when there are many.
+        if ids.len() <= BY_ID {
+            let mut args = [0i64; BY_ID];
+            for chunk in ids.chunks(BY_ID) {
+                for (k, a) in args.iter_mut().enumerate() {
+                    *a = chunk.get(k).copied().unwrap_or(chunk[0]);
+                }
+                out.extend(
+                    self.select_records(&by_id_filter(), rusqlite::params_from_iter(args.iter()))?,
+                );
+            }
+        } else {
+            for chunk in ids.chunks(500) {
+                let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+                let filter = format!("WHERE id IN ({}) AND match_id IS NULL", list.join(","));
+                out.extend(self.select_records_as(&filter, [], false)?);
+            }
         }
         out.sort_unstable_by_key(|r| r.id);
         Ok(out)
@@ -922,17 +951,27 @@ impl Unit for SqliteUnit<'_, '_> {
         job: &str,
         ids: &[i64],
     ) -> Result<std::collections::HashSet<i64>> {
+        let placeholders = vec!["?"; BY_ID].join(",");
         let mut stmt = self
             .tx
-            .prepare_cached(
-                "SELECT 1 FROM breaks
-                 WHERE record_id = ?1 AND status != 'resolved' AND job = ?2 LIMIT 1",
-            )
+            .prepare_cached(&format!(
+                "SELECT record_id FROM breaks
+                 WHERE record_id IN ({placeholders}) AND status != 'resolved' AND job = ?"
+            ))
             .map_err(map_err)?;
         let mut out = std::collections::HashSet::new();
-        for &id in ids {
-            if stmt.exists(params![id, job]).map_err(map_err)? {
-                out.insert(id);
+        for chunk in ids.chunks(BY_ID) {
+            let mut args: Vec<rusqlite::types::Value> = (0..BY_ID)
+                .map(|k| chunk.get(k).copied().unwrap_or(chunk[0]).into())
+                .collect();
+            args.push(job.to_owned().into());
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(map_err)?;
+            for id in rows {
+                out.insert(id.map_err(map_err)?);
             }
         }
         Ok(out)
