@@ -3,10 +3,134 @@
 //!
 //! Why not `std::fs::write`: a crash during it leaves a half-written file under the final name.
 //! Here the final name appears only once the content is on disk.
+//!
+//! Every file and folder clerk creates goes through here and gets the mode clerk means,
+//! whatever the umask of whoever started it (`clerk job run` from an admin's shell has 022,
+//! the unit 027): [`FILE_MODE`] for files, [`DIR_MODE`] for clerk's own folders,
+//! [`DROP_DIR_MODE`] for folders others drop files into. The mode given to `open`/`mkdir` is
+//! only an upper bound (the umask takes bits away), so it is set again explicitly.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions, Permissions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+/// Files clerk writes (mail, notes, copies, its journal, the store): the owner reads and
+/// writes, the group reads (staff who run read commands), nobody else: they hold amounts and
+/// counterparties.
+pub const FILE_MODE: u32 = 0o640;
+
+/// Folders clerk creates for itself (state, archive, failed, outbox, processing): the group
+/// may list and read them, not write.
+pub const DIR_MODE: u32 = 0o750;
+
+/// Folders others drop files into (a watched folder clerk had to create): the group may write,
+/// and files dropped there belong to the folder's group (setgid), so clerk, in that group, can
+/// read them whoever dropped them.
+pub const DROP_DIR_MODE: u32 = 0o2770;
+
+/// The setgid bit of a folder: files and folders made in it take its group.
+const SETGID: u32 = 0o2000;
+
+/// Creates `dir` and its missing parents as clerk's own folders ([`DIR_MODE`]).
+pub fn create_dir_all(dir: &Path) -> io::Result<()> {
+    create_dir_all_with(dir, DIR_MODE)
+}
+
+/// Creates `dir` with mode `mode` and its missing parents with [`DIR_MODE`], each set exactly,
+/// whatever the umask. Folders that exist are left as they are: their modes are the
+/// administrator's. A setgid bit a new folder inherits from its parent is kept, so the group
+/// an administrator gave the state folder carries down to everything clerk makes in it.
+pub fn create_dir_all_with(dir: &Path, mode: u32) -> io::Result<()> {
+    if fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return Ok(());
+    }
+    // The missing folders, innermost first.
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty() || fs::symlink_metadata(d).is_ok() {
+            break;
+        }
+        missing.push(d);
+        at = d.parent();
+    }
+    for (i, d) in missing.iter().enumerate().rev() {
+        let mode = if i == 0 { mode } else { DIR_MODE };
+        match DirBuilder::new().mode(mode & 0o777).create(d) {
+            Ok(()) => set_mode(d, mode)?,
+            // Made by someone else meanwhile: theirs, left as it is.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(outer) = missing.last() {
+        sync_dir(&parent_of(outer))?;
+    }
+    Ok(())
+}
+
+/// Sets `path`'s mode to `mode`, keeping a setgid bit it has (inherited from its folder).
+///
+/// Only when it differs: under the shipped unit (`UMask=0007`) `mkdir` already gives the mode
+/// clerk asks for, and systemd's `RestrictSUIDSGID=yes` refuses any `chmod` naming the setgid
+/// bit, even one that keeps it. If it refuses one here, the permission bits are set without
+/// it: the group can still write where it should, but files dropped there keep their
+/// writer's group.
+pub fn set_mode(path: &Path, mode: u32) -> io::Result<()> {
+    let current = fs::metadata(path)?.permissions().mode() & 0o7777;
+    let want = mode | (current & SETGID);
+    if current == want {
+        return Ok(());
+    }
+    match fs::set_permissions(path, Permissions::from_mode(want)) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied && want & SETGID != 0 => {
+            tracing::warn!(
+                path = %path.display(),
+                "cannot set the set-group-ID bit (the service's sandbox forbids it); files dropped here keep their writer's group"
+            );
+            fs::set_permissions(path, Permissions::from_mode(want & !SETGID))
+        }
+        other => other,
+    }
+}
+
+/// Opens `path` for appending, creating it with [`FILE_MODE`] when missing (a journal).
+pub fn open_append(path: &Path) -> io::Result<File> {
+    open_creating(path, OpenOptions::new().append(true).read(true))
+}
+
+/// Opens `path` to read and write, creating it with [`FILE_MODE`] when missing (a lock file).
+pub fn open_or_create(path: &Path) -> io::Result<File> {
+    open_creating(path, OpenOptions::new().read(true).write(true))
+}
+
+/// Opens `path` as `options` say, creating it first when missing with [`FILE_MODE`] set
+/// exactly (the umask may have masked the group's bit); an existing file keeps its mode.
+fn open_creating(path: &Path, options: &OpenOptions) -> io::Result<File> {
+    match options.clone().create_new(true).mode(FILE_MODE).open(path) {
+        Ok(f) => {
+            f.set_permissions(Permissions::from_mode(FILE_MODE))?;
+            Ok(f)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => options.open(path),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` empty with [`FILE_MODE`] if it is missing (a marker file).
+pub fn touch(path: &Path) -> io::Result<()> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
+        Ok(f) => f.set_permissions(Permissions::from_mode(FILE_MODE)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// Writes `bytes` to `path` atomically: temp file in the same folder, fsync, rename, fsync of
 /// the folder. A reader sees the old file or the whole new one, never a part.
@@ -52,7 +176,11 @@ pub fn copy_atomic(from: &Path, to: &Path) -> io::Result<()> {
     let tmp = temp_name(to);
     let copied = (|| {
         fs::copy(from, &tmp)?;
-        File::open(&tmp)?.sync_all()?;
+        // `fs::copy` gives the copy the original's mode (a dropped file's 0644, say).
+        let f = File::open(&tmp)?;
+        f.set_permissions(Permissions::from_mode(FILE_MODE))?;
+        f.sync_all()?;
+        drop(f);
         fs::rename(&tmp, to)?;
         sync_dir(&parent_of(to))
     })();
@@ -153,16 +281,27 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Creates a temp file. One of the same name is a leftover of a process that had our pid and
-/// was killed mid-write (pids repeat, in containers often exactly): nobody else writes it.
+/// Creates a temp file with [`FILE_MODE`]. One of the same name is a leftover of a process
+/// that had our pid and was killed mid-write (pids repeat, in containers often exactly):
+/// nobody else writes it.
 fn create_temp(tmp: &Path) -> io::Result<File> {
-    match OpenOptions::new().write(true).create_new(true).open(tmp) {
+    let create = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(FILE_MODE)
+            .open(tmp)
+    };
+    let f = match create() {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             fs::remove_file(tmp)?;
-            OpenOptions::new().write(true).create_new(true).open(tmp)
+            create()
         }
         other => other,
-    }
+    }?;
+    // The umask may have taken the group's bit away.
+    f.set_permissions(Permissions::from_mode(FILE_MODE))?;
+    Ok(f)
 }
 
 /// Whether `name` is a temp file of this module left behind by a process that is gone (killed
@@ -298,6 +437,50 @@ mod tests {
             within.file_name().unwrap().to_str().unwrap()
         );
         write_atomic(&dir.path().join(note), b"why").unwrap();
+    }
+
+    fn mode_of(p: &Path) -> u32 {
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn files_and_folders_get_the_modes_clerk_means_and_existing_folders_keep_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        // Whatever the umask of this test process: the modes are set, not requested.
+        let nested = dir.path().join("a/b/c");
+        create_dir_all(&nested).unwrap();
+        for d in ["a", "a/b", "a/b/c"] {
+            assert_eq!(mode_of(&dir.path().join(d)), DIR_MODE, "{d}");
+        }
+        let inbox = dir.path().join("a/inbox");
+        create_dir_all_with(&inbox, DROP_DIR_MODE).unwrap();
+        assert_eq!(mode_of(&inbox), DROP_DIR_MODE);
+        // Inside a setgid folder, the bit carries down.
+        create_dir_all(&inbox.join("sub")).unwrap();
+        assert_eq!(mode_of(&inbox.join("sub")), DIR_MODE | SETGID);
+        // An existing folder is the administrator's.
+        fs::set_permissions(dir.path().join("a"), Permissions::from_mode(0o755)).unwrap();
+        create_dir_all(&dir.path().join("a/b/d")).unwrap();
+        assert_eq!(mode_of(&dir.path().join("a")), 0o755);
+
+        let f = dir.path().join("a/x.eml");
+        write_atomic(&f, b"x").unwrap();
+        assert_eq!(mode_of(&f), FILE_MODE);
+        let public = dir.path().join("public.csv");
+        fs::write(&public, "x").unwrap();
+        fs::set_permissions(&public, Permissions::from_mode(0o666)).unwrap();
+        let copy = dir.path().join("a/copy.csv");
+        copy_atomic(&public, &copy).unwrap();
+        assert_eq!(mode_of(&copy), FILE_MODE);
+        let journal = dir.path().join("a/journal");
+        drop(open_append(&journal).unwrap());
+        assert_eq!(mode_of(&journal), FILE_MODE);
+        let lock = dir.path().join("a/lock");
+        drop(open_or_create(&lock).unwrap());
+        assert_eq!(mode_of(&lock), FILE_MODE);
+        let marker = dir.path().join("a/marker");
+        touch(&marker).unwrap();
+        assert_eq!(mode_of(&marker), FILE_MODE);
     }
 
     #[test]

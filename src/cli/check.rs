@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use super::runtime;
 use crate::config::{self, Config};
+use crate::daemon::lock;
+use crate::fsx;
 use crate::notify::{Delivery, Mailer};
-use crate::store;
+use crate::store::{self, CheckDepth, StoreError};
 
 #[derive(Serialize)]
 struct Check {
@@ -107,21 +109,25 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     }
 
     let s = &config.settings;
-    let mut folders: Vec<(String, &Path)> = vec![
-        ("state".into(), s.state_dir.as_path()),
-        ("archive".into(), s.archive_dir.as_path()),
-        ("failed".into(), s.failed_dir.as_path()),
+    let mut folders: Vec<(String, &Path, u32)> = vec![
+        ("state".into(), s.state_dir.as_path(), fsx::DIR_MODE),
+        ("archive".into(), s.archive_dir.as_path(), fsx::DIR_MODE),
+        ("failed".into(), s.failed_dir.as_path(), fsx::DIR_MODE),
     ];
     if let Delivery::Outbox(dir) = &config.mail.delivery {
-        folders.push(("outbox".into(), dir.as_path()));
+        folders.push(("outbox".into(), dir.as_path(), fsx::DIR_MODE));
     }
     for job in &config.jobs {
         if let Some(w) = &job.watch {
-            folders.push((format!("inbox of {}", job.name), w.folder.as_path()));
+            folders.push((
+                format!("inbox of {}", job.name),
+                w.folder.as_path(),
+                fsx::DROP_DIR_MODE,
+            ));
         }
     }
-    for (what, dir) in folders {
-        let (ok, detail) = match writable(dir) {
+    for (what, dir, mode) in folders {
+        let (ok, detail) = match writable(dir, mode) {
             Ok(()) => (true, format!("{what}: writable")),
             Err(e) => (false, format!("{what}: {e}")),
         };
@@ -133,17 +139,39 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         });
     }
 
-    let (ok, detail) = match store::open(&s.store_path)
-        .and_then(|mut st| store::in_unit(st.as_mut(), |u| u.totals()).map(|t| (st, t)))
-    {
-        Ok((st, t)) => (
+    // Every page and index is read (`integrity_check`): a damaged store is refused here, not
+    // found out by a failing summary.
+    let (ok, detail) = match store::open(&s.store_path).and_then(|mut st| {
+        let found = st.damage(CheckDepth::Thorough)?;
+        let totals = if found.is_empty() {
+            Some(store::in_unit(st.as_mut(), |u| u.totals())?)
+        } else {
+            None
+        };
+        Ok((st, found, totals))
+    }) {
+        Ok((st, _, Some(t))) => (
             true,
             format!(
-                "{}: opens and accepts writes ({} records, {} open exceptions)",
+                "{}: sound (integrity check), opens and accepts writes ({} records, {} open \
+                 exceptions)",
                 st.describe(),
                 t.records,
                 t.open_exceptions
             ),
+        ),
+        Ok((st, found, None)) => (
+            false,
+            format!(
+                "{}: DAMAGED. {} SQLite's integrity check found: {}",
+                st.describe(),
+                crate::daemon::RESTORE_ADVICE,
+                found.join("; ")
+            ),
+        ),
+        Err(StoreError::Corrupt(why)) => (
+            false,
+            format!("DAMAGED: {why}. {}", crate::daemon::RESTORE_ADVICE),
         ),
         Err(e) => (false, e.to_string()),
     };
@@ -153,6 +181,36 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         ok,
         detail,
     });
+
+    // Informational: a daemon at work is not a problem for any check here.
+    let (ok, detail) = match lock::holder(s) {
+        Ok(Some(holder)) => (true, format!("held by {holder}")),
+        Ok(None) => (
+            true,
+            "free: no clerk daemon runs on this install".to_owned(),
+        ),
+        Err(e) => (false, e.to_string()),
+    };
+    checks.push(Check {
+        check: "lock",
+        target: s.state_dir.join(lock::LOCK_FILE).display().to_string(),
+        ok,
+        detail,
+    });
+
+    // Read commands never read a secret; the daemon reads them all at start. So here.
+    for (key, secret) in config.secrets() {
+        let (ok, detail) = match secret.read() {
+            Ok(_) => (true, format!("readable ({})", secret.describe())),
+            Err(e) => (false, e),
+        };
+        checks.push(Check {
+            check: "secret",
+            target: key,
+            ok,
+            detail,
+        });
+    }
 
     let mailer = Mailer::new(config.mail.delivery.clone());
     let (target, ok, detail) = match mailer {
@@ -188,9 +246,10 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// Creates the folder if missing and proves a file can be written and removed in it.
-fn writable(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// Creates the folder if missing (as the daemon would) and proves a file can be written and
+/// removed in it.
+fn writable(dir: &Path, mode: u32) -> std::io::Result<()> {
+    fsx::create_dir_all_with(dir, mode)?;
     let probe = dir.join(format!(".clerk-check-{}", std::process::id()));
     std::fs::write(&probe, b"probe")?;
     std::fs::remove_file(&probe)

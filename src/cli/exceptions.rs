@@ -104,7 +104,7 @@ pub fn list(config_path: &Path, a: &ListArgs<'_>) -> anyhow::Result<ExitCode> {
             anyhow::anyhow!("--status: {e}; use open, investigating, resolved, unresolved or all")
         })?),
     };
-    let mut st = store::open(&config.settings.store_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
     let breaks = store::in_read(st.as_mut(), |u| {
         u.breaks(&BreakFilter {
             job: a.job,
@@ -174,7 +174,7 @@ pub fn list(config_path: &Path, a: &ListArgs<'_>) -> anyhow::Result<ExitCode> {
 
 pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
-    let mut st = store::open(&config.settings.store_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
     let (brk, history) = store::in_read(st.as_mut(), |u| {
         Ok((u.break_by_id(id)?, u.break_history(id)?))
     })?;

@@ -39,7 +39,7 @@ fn shown(row: MatchRow) -> MatchShown {
 
 pub fn record(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
-    let mut st = store::open(&config.settings.store_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
     let found = store::in_read(st.as_mut(), |u| {
         let Some((scope, record, _)) = u.record_by_id(id)? else {
             return Ok(None);
@@ -107,7 +107,7 @@ pub fn record(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCod
 
 pub fn matched(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
-    let mut st = store::open(&config.settings.store_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
     let Some(m) = store::in_read(st.as_mut(), |u| u.match_by_id(id))? else {
         bail!("no match {id}");
     };

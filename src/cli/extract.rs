@@ -1,6 +1,7 @@
 //! `clerk extract FILE`: what the daemon would take from a file, without taking it. For trying
 //! a new bank's or supplier's file before dropping it into a folder.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -46,40 +47,112 @@ pub fn extract(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let x = match extract::extract(
-        &layout,
-        &Input {
-            name: &name,
-            bytes: &bytes,
-            file_hash: Arc::from(sha256_hex(&bytes)),
-        },
-    ) {
-        Ok(x) => x,
-        Err(e) => {
-            if json_out {
-                outln!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({
-                        "file": name,
-                        "error": e.to_string(),
-                        "problems": e.problems.iter().map(|p| json!({
-                            "sheet": p.sheet, "row": p.row, "column": p.column, "message": p.message,
-                        })).collect::<Vec<_>>(),
-                    }))?
-                );
-            } else {
-                outln!("{e}");
-            }
-            return Ok(ExitCode::from(1));
-        }
+    let input = Input {
+        name: &name,
+        bytes: &bytes,
+        file_hash: Arc::from(sha256_hex(&bytes)),
     };
-    let doc = document(&x);
+    if extract::reads_in_batches(&layout, &bytes) {
+        return in_batches(&layout, &input, json_out);
+    }
+    let x = match extract::extract(&layout, &input) {
+        Ok(x) => x,
+        Err(e) => return refused(&name, &e, json_out),
+    };
+    // The JSON document only when asked for: it takes several times the file in memory.
     if json_out {
-        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&document(&x))?);
     } else {
         print_summary(&name, &x)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What is printed for a file that cannot be read; exit code 1.
+fn refused(name: &str, e: &extract::ExtractError, json_out: bool) -> anyhow::Result<ExitCode> {
+    if json_out {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "file": name,
+                "error": e.to_string(),
+                "problems": e.problems.iter().map(|p| json!({
+                    "sheet": p.sheet, "row": p.row, "column": p.column, "message": p.message,
+                })).collect::<Vec<_>>(),
+            }))?
+        );
+    } else {
+        outln!("{e}");
+    }
+    Ok(ExitCode::from(1))
+}
+
+/// A CSV file, in constant memory whatever its number of rows: read once to know it is
+/// good (a bad file prints its problems and nothing else, as before), then again to print
+/// its records as they are read. The output is the same as for a file read whole.
+fn in_batches(layout: &extract::Layout, input: &Input, json_out: bool) -> anyhow::Result<ExitCode> {
+    let checked = extract::read_in_batches(layout, input, &|_, _| {}, |_| {
+        Ok::<(), std::convert::Infallible>(())
+    });
+    let read = match checked {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => return refused(input.name, &e, json_out),
+        Err(never) => match never {},
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    if json_out {
+        write_records_json(layout, input, read.format, read.records > 0, &mut out)?;
+    } else {
+        writeln!(out, "{}: {}", input.name, read.format.as_str())?;
+        if read.records > 0 {
+            writeln!(out, "  {} records", read.records)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `{"format": …, "records": […]}` as `serde_json::to_string_pretty` lays out the document
+/// read whole, written record by record as the file is read.
+fn write_records_json(
+    layout: &extract::Layout,
+    input: &Input,
+    format: extract::Format,
+    any: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    write!(
+        out,
+        "{{\n  \"format\": {}",
+        serde_json::to_string(format.as_str())?
+    )?;
+    if any {
+        write!(out, ",\n  \"records\": [")?;
+        let mut first = true;
+        let streamed = extract::read_in_batches(layout, input, &|_, _| {}, |batch| {
+            for r in batch {
+                let one = serde_json::to_string_pretty(&serde_json::to_value(r)?)?;
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                first = false;
+                for (i, line) in one.lines().enumerate() {
+                    if i > 0 {
+                        out.write_all(b"\n")?;
+                    }
+                    out.write_all(b"    ")?;
+                    out.write_all(line.as_bytes())?;
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        })?;
+        if let Err(e) = streamed {
+            // The same bytes were found good a moment ago.
+            bail!("{e}");
+        }
+        write!(out, "\n  ]")?;
+    }
+    writeln!(out, "\n}}")?;
+    Ok(())
 }
 
 /// The JSON shapes documented in the README.
@@ -269,4 +342,56 @@ fn print_summary(name: &str, x: &Extracted) -> anyhow::Result<()> {
         outln!("  {} records", x.records.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_written_as_read_are_the_document_read_whole() {
+        let layout = toml::from_str::<ExtractSpec>(
+            r#"
+            [columns]
+            id = "id"
+            value_date = "value_date"
+            amount = "amount"
+            currency = "currency"
+            reference = "reference"
+            "#,
+        )
+        .unwrap()
+        .check(Side::Ledger)
+        .unwrap();
+        let mut text = String::from("id,value_date,amount,currency,reference\n");
+        for k in 0..(extract::RECORD_BATCH + 3) {
+            text.push_str(&format!("{k},2026-03-02,{k}.5,EUR,\"INV \"\"{k}\"\"\"\n"));
+        }
+        let input = Input {
+            name: "ledger.csv",
+            bytes: text.as_bytes(),
+            file_hash: Arc::from("cafe"),
+        };
+        let whole = extract::extract(&layout, &input).unwrap();
+        let mut streamed = Vec::new();
+        write_records_json(&layout, &input, whole.format, true, &mut streamed).unwrap();
+        let expected = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&document(&whole)).unwrap()
+        );
+        assert_eq!(String::from_utf8(streamed).unwrap(), expected);
+
+        let mut none = Vec::new();
+        let header_only = Input {
+            bytes: b"id,value_date,amount,currency,reference\n",
+            ..input
+        };
+        let empty = extract::extract(&layout, &header_only).unwrap();
+        write_records_json(&layout, &header_only, empty.format, false, &mut none).unwrap();
+        let expected = format!(
+            "{}\n",
+            serde_json::to_string_pretty(&document(&empty)).unwrap()
+        );
+        assert_eq!(String::from_utf8(none).unwrap(), expected);
+    }
 }

@@ -229,7 +229,7 @@ fn print_folders(folders: &[FolderLine]) -> std::io::Result<()> {
 
 pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let config = load_config(config_path)?;
-    let mut st = store::open(&config.settings.store_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
     let (totals, activity, runs) = store::in_read(st.as_mut(), |u| {
         Ok((
             u.totals()?,

@@ -10,13 +10,20 @@ use chrono::Utc;
 
 use super::{load_config, runtime};
 use crate::config::{Config, Job, JobKind};
+use crate::daemon::lock::{Holder, InstallLock, LockError};
 use crate::daemon::{self, pipeline, pipeline::FileOutcome};
 use crate::ingest::{self, Claimed};
 use crate::notify::Mailer;
 use crate::store::{self, Store, Trigger};
 
 pub fn daemon(config_path: &Path) -> anyhow::Result<ExitCode> {
-    let config = load_config(config_path)?;
+    // The daemon sends mail and logs in to mailboxes: every secret must be readable now.
+    let config = crate::config::load_for_daemon(config_path).map_err(|errors| {
+        anyhow::anyhow!(
+            "the configuration has {} problem(s):\n{errors}",
+            errors.0.len()
+        )
+    })?;
     let rt = runtime()?;
     let result = rt.block_on(async {
         // Signal handlers are installed once, before anything else runs.
@@ -28,8 +35,15 @@ pub fn daemon(config_path: &Path) -> anyhow::Result<ExitCode> {
     // running on a blocking thread is abandoned, not waited for: its transaction rolls back
     // and its file is taken again at the next start. (Dropping the runtime would wait.)
     rt.shutdown_background();
-    result?;
-    Ok(ExitCode::SUCCESS)
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // Said why and what to do; a status of its own tells systemd not to restart.
+        Err(e) if e.is::<daemon::StoreDamaged>() => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(daemon::STORE_DAMAGED_EXIT))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(unix)]
@@ -90,6 +104,15 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                 .join(", ")
         );
     };
+    // While a daemon (or another `clerk job run`) works on this install, this run stays out
+    // of the job's inbox and processing folder: it works only on copies of the files named to
+    // it, in a folder of its own (see `take_files`). Otherwise it holds the lock itself, so no
+    // daemon starts and resumes the files it is working on.
+    let lock = match InstallLock::acquire(&config.settings, "clerk job run") {
+        Ok(lock) => Ok(lock),
+        Err(LockError::Held { path, holder }) => Err((path, holder)),
+        Err(e) => return Err(e.into()),
+    };
     daemon::prepare_folders(&config)?;
     let store: Arc<Mutex<Box<dyn Store>>> = Arc::new(Mutex::new(
         store::open(&config.settings.store_path).context("opening the store")?,
@@ -111,11 +134,17 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
         | JobKind::PositionReconciliation { .. }
         | JobKind::TradeSettlement { .. }
         | JobKind::AccountsPayable { .. } => {
-            let claimed = take_files(&config, &job, files)?;
+            let held = lock.as_ref().err();
             let securities = matches!(
                 job.kind,
                 JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. }
             );
+            let claimed = if securities && files.is_empty() && held.is_some() {
+                // The daemon takes what waits in the folder; what is kept is compared now.
+                Vec::new()
+            } else {
+                take_files(&config, &job, files, held)?
+            };
             if claimed.is_empty() && securities {
                 // Nothing new to read: compare what is kept (trades fall due without a file).
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
@@ -178,11 +207,32 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
 
 /// Files named on the command line are copied into the job's processing folder (the originals
 /// stay where they are); without names, whatever waits in the job's folder is taken now.
-fn take_files(config: &Config, job: &Job, files: &[PathBuf]) -> anyhow::Result<Vec<Claimed>> {
-    let processing = match &job.watch {
-        Some(w) => w.processing_dir(),
-        None => config.settings.state_dir.join("processing").join(&job.name),
+///
+/// With the install locked by another clerk (`held`: its lock file and holder), named files are
+/// copied into `<state>/manual/<job>/` instead, which no daemon looks at, and the job's folder
+/// is left to the daemon.
+fn take_files(
+    config: &Config,
+    job: &Job,
+    files: &[PathBuf],
+    held: Option<&(PathBuf, Holder)>,
+) -> anyhow::Result<Vec<Claimed>> {
+    let processing = match (&job.watch, held) {
+        (_, Some(_)) => config.settings.state_dir.join("manual").join(&job.name),
+        (Some(w), None) => w.processing_dir(),
+        (None, None) => config.settings.state_dir.join("processing").join(&job.name),
     };
+    if let (true, Some((path, holder))) = (files.is_empty(), held) {
+        bail!(
+            "another clerk works on this install ({holder}, lock {}) and takes job {}'s files \
+             itself. Name the files to process them now alongside it (`clerk job run {} FILE...`; \
+             copies are worked in {}), or stop it first",
+            path.display(),
+            job.name,
+            job.name,
+            processing.display()
+        );
+    }
     if files.is_empty() {
         let Some(w) = &job.watch else {
             bail!(

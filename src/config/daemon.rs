@@ -9,13 +9,18 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
 use super::job::{self, Job, JobContext};
-use super::{parse_duration, resolve};
+use super::limits::{self, DurationRange};
+use super::resolve;
 use crate::ingest::mail::{Mailbox, MailboxSpec};
 use crate::model::costs::CostModel;
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::schedule::{Calendar, CalendarSpec};
-use crate::secret::Secret;
+use crate::secret::SecretSource;
 use rust_decimal::Decimal;
+
+/// The file size limit when the configuration gives none: with the peak memory of a file
+/// (`daemon::pipeline::MEMORY_PER_FILE`) it fits the shipped unit's `MemoryMax=4G`.
+pub const DEFAULT_MAX_FILE_SIZE_MB: u64 = 1024;
 
 /// The whole configuration, checked.
 #[derive(Debug, Clone)]
@@ -39,6 +44,38 @@ pub struct Config {
 impl Config {
     pub fn job(&self, name: &str) -> Option<&Job> {
         self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// Every secret the configuration names (the SMTP password, each mailbox's password or
+    /// token file), with the key that names it.
+    pub fn secrets(&self) -> Vec<(String, SecretSource)> {
+        let mut out = Vec::new();
+        if let Delivery::Smtp(smtp) = &self.mail.delivery
+            && let Some(source) = &smtp.password
+        {
+            let key = match source {
+                SecretSource::Env(_) => "mail.smtp.password_env",
+                _ => "mail.smtp.password_file",
+            };
+            out.push((key.to_string(), source.clone()));
+        }
+        for (name, mb) in &self.mailboxes {
+            for (key, source) in mb.secrets() {
+                out.push((format!("mailboxes.{name}.{key}"), source));
+            }
+        }
+        out
+    }
+
+    /// Reads every secret now; one that cannot be read is a problem naming the file, line and
+    /// key that name it (never the secret).
+    pub fn unreadable_secrets(&self) -> Vec<ConfigError> {
+        let source = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let loc = Locator::new(&self.file, &source);
+        self.secrets()
+            .into_iter()
+            .filter_map(|(key, secret)| secret.read().err().map(|m| loc.error(&key, m)))
+            .collect()
     }
 
     /// The calendar the daemon ages breaks with.
@@ -73,6 +110,9 @@ pub struct MailSettings {
     /// Who gets an alert when a job fails.
     pub alerts_to: Vec<String>,
     pub delivery: Delivery,
+    /// The outbox folder (`[mail] outbox`, default `<state>/outbox`), also with SMTP: an alert
+    /// that cannot be mailed at once is written there rather than only logged.
+    pub outbox_dir: PathBuf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -154,8 +194,8 @@ struct RawDaemon {
     rescan_interval: Option<String>,
     /// Default `2s`.
     settle_time: Option<String>,
-    /// Default 2048.
-    max_file_size_mb: Option<u64>,
+    /// Default [`DEFAULT_MAX_FILE_SIZE_MB`].
+    max_file_size_mb: Option<i64>,
     /// Default `30s`.
     drain_timeout: Option<String>,
 }
@@ -174,7 +214,8 @@ struct RawMail {
     from: Option<String>,
     #[serde(default)]
     alerts_to: Vec<String>,
-    /// Where messages go when no SMTP server is configured. Default `<state>/outbox`.
+    /// Where messages go when no SMTP server is configured, and alerts that cannot be mailed
+    /// at once when one is. Default `<state>/outbox`.
     outbox: Option<String>,
     smtp: Option<RawSmtp>,
 }
@@ -216,25 +257,26 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         toml::from_str(&source).map_err(|e| ConfigErrors(vec![loc.from_toml(&e)]))?;
 
     let mut errors = Vec::new();
-    let mut duration = |key: &str, value: &Option<String>, default: Duration| match value {
-        None => default,
-        Some(v) => parse_duration(v).unwrap_or_else(|m| {
-            errors.push(loc.error(key, m));
-            default
-        }),
-    };
+    let mut duration =
+        |range: &DurationRange, value: &Option<String>, default: Duration| match value {
+            None => default,
+            Some(v) => range.parse(v).unwrap_or_else(|m| {
+                errors.push(loc.error(range.key, m));
+                default
+            }),
+        };
     let rescan_interval = duration(
-        "daemon.rescan_interval",
+        &limits::RESCAN_INTERVAL,
         &raw.daemon.rescan_interval,
         Duration::from_secs(2),
     );
     let settle_time = duration(
-        "daemon.settle_time",
+        &limits::SETTLE_TIME,
         &raw.daemon.settle_time,
         Duration::from_secs(2),
     );
     let drain_timeout = duration(
-        "daemon.drain_timeout",
+        &limits::DRAIN_TIMEOUT,
         &raw.daemon.drain_timeout,
         Duration::from_secs(30),
     );
@@ -242,10 +284,17 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         .mail
         .smtp
         .as_ref()
-        .map(|s| duration("mail.smtp.timeout", &s.timeout, Duration::from_secs(30)));
-    if rescan_interval.is_zero() {
-        errors.push(loc.error("daemon.rescan_interval", "must be more than zero"));
-    }
+        .map(|s| duration(&limits::SMTP_TIMEOUT, &s.timeout, Duration::from_secs(30)));
+    let max_file_mb = match raw.daemon.max_file_size_mb {
+        None => DEFAULT_MAX_FILE_SIZE_MB,
+        Some(mb) => limits::MAX_FILE_SIZE_MB
+            .check(mb)
+            .map(|mb| mb as u64)
+            .unwrap_or_else(|m| {
+                errors.push(loc.error(limits::MAX_FILE_SIZE_MB.key, m));
+                DEFAULT_MAX_FILE_SIZE_MB
+            }),
+    };
 
     let timezone = match raw.daemon.timezone.as_deref() {
         None => Tz::UTC,
@@ -273,7 +322,8 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         timezone,
         rescan_interval,
         settle_time,
-        max_file_bytes: raw.daemon.max_file_size_mb.unwrap_or(2048) * 1024 * 1024,
+        // In range, so at most 16 GiB: the product fits.
+        max_file_bytes: max_file_mb * 1024 * 1024,
         drain_timeout,
     };
 
@@ -378,13 +428,13 @@ fn check_mail(
             ));
         }
     }
+    let outbox_dir = raw
+        .outbox
+        .as_deref()
+        .map(|p| resolve(root, p))
+        .unwrap_or_else(|| state_dir.join("outbox"));
     let delivery = match &raw.smtp {
-        None => Delivery::Outbox(
-            raw.outbox
-                .as_deref()
-                .map(|p| resolve(root, p))
-                .unwrap_or_else(|| state_dir.join("outbox")),
-        ),
+        None => Delivery::Outbox(outbox_dir.clone()),
         Some(s) => {
             let security = s.security.clone().unwrap_or(SmtpSecurity::Starttls);
             let port = s.port.unwrap_or(match security {
@@ -392,6 +442,8 @@ fn check_mail(
                 SmtpSecurity::Tls => 465,
                 SmtpSecurity::None => 25,
             });
+            // Where the password is, not the password: it is read at login (a read command
+            // never needs it), and `clerk run` and `clerk check` read it up front.
             let password = match (&s.password_env, &s.password_file) {
                 (Some(_), Some(_)) => {
                     errors.push(loc.error(
@@ -400,29 +452,8 @@ fn check_mail(
                     ));
                     None
                 }
-                (Some(var), None) => match std::env::var(var) {
-                    Ok(v) => Some(Secret::new(v)),
-                    Err(_) => {
-                        errors.push(loc.error(
-                            "mail.smtp.password_env",
-                            format!("the environment variable {var} is not set"),
-                        ));
-                        None
-                    }
-                },
-                (None, Some(file)) => {
-                    let path = resolve(root, file);
-                    match std::fs::read_to_string(&path) {
-                        Ok(v) => Some(Secret::new(v.lines().next().unwrap_or("").to_string())),
-                        Err(e) => {
-                            errors.push(loc.error(
-                                "mail.smtp.password_file",
-                                format!("cannot read {}: {e}", path.display()),
-                            ));
-                            None
-                        }
-                    }
-                }
+                (Some(var), None) => Some(SecretSource::Env(var.clone())),
+                (None, Some(file)) => Some(SecretSource::File(resolve(root, file))),
                 (None, None) => None,
             };
             if password.is_some() && s.username.is_none() {
@@ -447,6 +478,7 @@ fn check_mail(
         from,
         alerts_to: raw.alerts_to.clone(),
         delivery,
+        outbox_dir,
     }
 }
 

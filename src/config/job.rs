@@ -10,9 +10,10 @@ use serde::Deserialize;
 
 use super::daemon::{Settings, looks_like_address};
 use super::error::{ConfigError, Locator};
+use super::limits;
 use super::payables::{PurchasingFiles, RawPayables, check_payables};
+use super::resolve;
 use super::securities::{CsvSide, RawPositions, RawSettlement, check_positions, check_settlement};
-use super::{parse_duration, resolve};
 use crate::extract::{ExtractSpec, Layout};
 use crate::ingest::mail::{MailRule, MailRuleSpec, Mailbox};
 use crate::model::Side;
@@ -220,7 +221,7 @@ struct RawSchedule {
 struct RawSummary {
     to: Vec<String>,
     /// How many of the oldest breaks the mail lists. Default 10.
-    oldest: Option<usize>,
+    oldest: Option<i64>,
 }
 
 pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigError>> {
@@ -591,9 +592,15 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                         raw.schedule.as_ref().and_then(|s| s.calendar.as_deref()),
                         &mut errors,
                     );
+                    let oldest = limits::SUMMARY_OLDEST
+                        .check_usize(s.oldest.unwrap_or(10))
+                        .unwrap_or_else(|m| {
+                            errors.push(loc.error(limits::SUMMARY_OLDEST.key, m));
+                            10
+                        });
                     Some(JobKind::Summary {
                         to: s.to.clone(),
-                        oldest: s.oldest.unwrap_or(10),
+                        oldest,
                         calendar: cal,
                     })
                 }
@@ -655,7 +662,9 @@ fn check_watch(
         .map_err(|e| loc.error("watch.patterns", e.to_string()))?;
     let settle_time = match &w.settle_time {
         None => ctx.settings.settle_time,
-        Some(s) => parse_duration(s).map_err(|m| loc.error("watch.settle_time", m))?,
+        Some(s) => limits::WATCH_SETTLE_TIME
+            .parse(s)
+            .map_err(|m| loc.error(limits::WATCH_SETTLE_TIME.key, m))?,
     };
     Ok(Watch {
         folder: resolve(ctx.root, &w.folder),

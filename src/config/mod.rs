@@ -8,28 +8,46 @@
 mod daemon;
 mod error;
 mod job;
+pub mod limits;
 mod payables;
 mod securities;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use daemon::{Config, MailSettings, Settings};
+pub use daemon::{Config, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
 pub use job::{Job, JobKind, Watch, is_temporary_name};
 
 /// Loads `clerk.toml` and every job file, and checks them together. All problems are
-/// reported, not just the first.
+/// reported, not just the first. Reads no secret: the passwords it names are read where they
+/// are used (see [`crate::secret`]), so a read command works for someone who may not read them.
 pub fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
     daemon::load(config_file)
 }
 
-/// Parses durations as sysadmins write them: `500ms`, `2s`, `5m`, `1h`, `1h30m`.
+/// What the daemon starts and reloads with: [`load`], and every secret the configuration
+/// names read once, so a password file that is missing or unreadable stops the start (naming
+/// the key) instead of the first delivery hours later.
+pub fn load_for_daemon(config_file: &Path) -> Result<Config, ConfigErrors> {
+    let config = load(config_file)?;
+    let problems = config.unreadable_secrets();
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(problems))
+    }
+}
+
+/// Parses durations as sysadmins write them: `500ms`, `2s`, `5m`, `1h`, `1h30m`. A duration
+/// too long to represent is an error, never a wrap or a panic; whether it is sensible is for
+/// the setting's range ([`limits`]).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err("expected a duration such as 2s, 500ms, 5m or 1h, found nothing".into());
     }
+    let too_long = || format!("the duration {t:?} is too long");
     let mut total = Duration::ZERO;
     let mut rest = t;
     while !rest.is_empty() {
@@ -41,33 +59,33 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 "expected a duration such as 2s, 500ms, 5m or 1h, found {t:?}"
             ));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("number too large in duration {t:?}"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| too_long())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let seconds = |per: u64| n.checked_mul(per).map(Duration::from_secs);
         let part = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" | "min" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
-            "d" => Duration::from_secs(n * 86_400),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => Some(Duration::from_secs(n)),
+            "m" | "min" => seconds(60),
+            "h" => seconds(3600),
+            "d" => seconds(86_400),
             _ => {
                 return Err(format!(
                     "unknown unit {unit:?} in duration {t:?}; use ms, s, m, h or d"
                 ));
             }
         };
-        total += part;
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(too_long)?;
     }
     Ok(total)
 }
 
-/// Resolves a configured path against the install root.
 /// A money or quantity setting: a decimal in quotes (`"0.60"`, so it never passes through a
 /// float) or a whole number, not negative. The error names the key and what was found.
 pub(crate) fn non_negative_decimal(
@@ -93,6 +111,7 @@ pub(crate) fn non_negative_decimal(
     }
 }
 
+/// Resolves a configured path against the install root.
 pub fn resolve(root: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
@@ -115,6 +134,27 @@ mod tests {
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("3w").is_err());
+    }
+
+    #[test]
+    fn durations_too_long_to_represent_are_errors_not_panics() {
+        for text in [
+            "18446744073709551615s1s",
+            "18446744073709551615s",
+            "307445734561825861m",
+            "18446744073709551615d",
+            "99999999999999999999999s",
+            "18446744073709551615s18446744073709551615ms",
+        ] {
+            let r = parse_duration(text);
+            if text == "18446744073709551615s" {
+                // Representable; its setting's range refuses it.
+                assert!(r.is_ok(), "{text}");
+                continue;
+            }
+            let e = r.unwrap_err();
+            assert!(e.contains("too long"), "{text}: {e}");
+        }
     }
 
     #[test]

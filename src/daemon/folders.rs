@@ -96,6 +96,10 @@ impl Store for ChangeGuard<'_> {
     fn describe(&self) -> String {
         self.inner.describe()
     }
+
+    fn damage(&mut self, depth: store::CheckDepth) -> store::Result<Vec<String>> {
+        self.inner.damage(depth)
+    }
 }
 
 /// Files the worker holds in processing for a while, each until it has stayed unchanged for

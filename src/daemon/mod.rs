@@ -3,7 +3,8 @@
 //! Tasks (all started and joined here; nothing is spawned and forgotten):
 //! - **scanner**: lists watched folders on every tick and file event, claims settled files as
 //!   the worker has room for them (never waiting for it), reports files it will never take;
-//! - **scheduler**: fires scheduled jobs at their time, catching up one missed run;
+//! - **scheduler**: fires scheduled jobs at their time; after a restart, a pause or a clock
+//!   step, once for the slots missed, never twice (`schedule::Timetable`);
 //! - **worker**: the one writer: runs each unit of work (a file, a fire) on a blocking thread;
 //! - **mailer**: delivers queued mail with retries and back-off;
 //! - **watchdog**: tells systemd the daemon is alive while work progresses (the scanner turns
@@ -12,9 +13,12 @@
 //! Shutdown is one signal fanned out through a `watch` channel; the worker finishes (or, past
 //! the drain deadline, abandons to the transaction's rollback) its current unit.
 
+mod alert;
+mod attempts;
 pub mod documents;
 mod folders;
 mod incremental;
+pub mod lock;
 pub mod mailbox;
 pub mod payables;
 pub mod pipeline;
@@ -40,6 +44,7 @@ use tracing::{error, info, info_span, warn};
 use crate::config::{Config, Job, JobKind, Watch};
 use crate::ingest::{self, Claimed, FolderEvents, Settler};
 use crate::notify::Mailer;
+use crate::schedule;
 use crate::store::{self, FileStatus, Store, StoreError, Trigger};
 use pipeline::FileOutcome;
 
@@ -54,6 +59,8 @@ enum Work {
     Fire {
         job: String,
         at: DateTime<Utc>,
+        /// People were told this fire failed (it is being retried): not again.
+        alerted: bool,
     },
     /// A file in a watched folder that its job will never take as it is: reported once (a
     /// break about `subject`, a log line).
@@ -80,7 +87,7 @@ impl Work {
     fn describe(&self) -> String {
         match self {
             Work::File { job, claimed, .. } => format!("file {} of job {job}", claimed.name),
-            Work::Fire { job, at } => format!("scheduled run of job {job} at {at}"),
+            Work::Fire { job, at, .. } => format!("scheduled run of job {job} at {at}"),
             Work::Ignored { job, name, .. } => format!("ignored file {name} of job {job}"),
             Work::Mail { mailbox, key, .. } => format!("message {key} of mailbox {mailbox}"),
         }
@@ -160,6 +167,13 @@ pub async fn run_reloadable(
     let config = Arc::new(config);
     info!(config = %config.file.display(), jobs = config.jobs.len(), "clerk starting");
 
+    // One daemon per install: before anything is touched. Held until this function returns.
+    let settings = config.settings.clone();
+    let lock =
+        tokio::task::spawn_blocking(move || lock::InstallLock::acquire(&settings, "clerk run"))
+            .await??;
+    info!(lock = %lock.path().display(), "install locked");
+
     prepare_folders(&config)?;
     if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
         // A message being written when the last run was killed; it is written again.
@@ -168,10 +182,33 @@ pub async fn run_reloadable(
     info!("folders ready");
 
     let path = config.settings.store_path.clone();
-    let store = tokio::task::spawn_blocking(move || store::open(&path))
-        .await?
-        .with_context(|| format!("opening the store {}", config.settings.store_path.display()))?;
-    info!(store = %store.describe(), "store open");
+    let opened = tokio::task::spawn_blocking(move || {
+        let mut store = store::open(&path)?;
+        let found = store.damage(store::CheckDepth::Quick)?;
+        Ok::<_, StoreError>((store, found))
+    })
+    .await?;
+    // A damaged store is not worked on: what is written to it may be lost or wrong, and
+    // every summary would fail. People are told, and the daemon stops (systemd does not
+    // restart it: exit status `STORE_DAMAGED_EXIT`).
+    let damaged = |found: Vec<String>| StoreDamaged {
+        path: config.settings.store_path.clone(),
+        found,
+    };
+    let store = match opened {
+        Ok((store, found)) if found.is_empty() => store,
+        Ok((_, found)) => return Err(refuse_damaged(&config, damaged(found)).await),
+        Err(StoreError::Corrupt(why)) => {
+            return Err(refuse_damaged(&config, damaged(vec![why])).await);
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "opening the store {}",
+                config.settings.store_path.display()
+            )));
+        }
+    };
+    info!(store = %store.describe(), "store open and sound (quick integrity check)");
     // Mail the previous daemon handed over but did not get to record as sent: recorded now.
     let mut store = store;
     let sent = SentJournal::open(&config.settings.state_dir.join(SENT_JOURNAL))
@@ -276,19 +313,66 @@ pub async fn run_reloadable(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = generation.stop.send(true);
-    let deadline = tokio::time::Instant::now() + shared.config().settings.drain_timeout;
+    // The configured range keeps this far from overflow; a wrap would panic mid-shutdown.
+    let now = tokio::time::Instant::now();
+    let deadline = now
+        .checked_add(shared.config().settings.drain_timeout)
+        .unwrap_or(now);
     for (name, handle) in tasks.into_iter().chain(generation.tasks) {
         match tokio::time::timeout_at(deadline, handle).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(task = name, error = %e, "task ended abnormally"),
-            Err(_) => warn!(
-                task = name,
-                "did not stop within the drain timeout; its unit of work rolls back"
-            ),
+            Err(_) => {
+                warn!(
+                    task = name,
+                    "did not stop within the drain timeout; its unit of work rolls back"
+                );
+                // Stopped on purpose: the file's try does not count towards setting it aside.
+                attempts::abandoned();
+            }
         }
     }
     info!("clerk stopped");
+    drop(lock);
     Ok(())
+}
+
+/// The exit status of `clerk run` on a damaged store: the unit's `RestartPreventExitStatus`,
+/// so systemd does not start it again and again on the same damage.
+pub const STORE_DAMAGED_EXIT: u8 = 3;
+
+/// The store failed its integrity check: clerk does not work on it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the store {} is damaged; clerk does not start on it. {RESTORE_ADVICE}\nSQLite's integrity check found:\n  {}",
+    path.display(),
+    found.join("\n  ")
+)]
+pub struct StoreDamaged {
+    pub path: PathBuf,
+    /// What the check found (at most 20 lines).
+    pub found: Vec<String>,
+}
+
+/// Logs and mails (or writes into the outbox folder) that the store is damaged; the error to
+/// stop with.
+async fn refuse_damaged(config: &Config, damaged: StoreDamaged) -> anyhow::Error {
+    error!(store = %damaged.path.display(), found = ?damaged.found, "the store is damaged; clerk does not start");
+    let what = damaged.to_string();
+    match Mailer::new(config.mail.delivery.clone()) {
+        Ok(mailer) => {
+            alert::raise(config, &mailer, "clerk-store", &what, Utc::now()).await;
+        }
+        Err(e) => {
+            // The outbox folder still takes it.
+            warn!(error = %e, "mail delivery cannot be set up; the alert goes to the outbox folder");
+            let outbox = crate::notify::Delivery::Outbox(config.mail.outbox_dir.clone());
+            if let Ok(folder) = Mailer::new(outbox) {
+                alert::raise(config, &folder, "clerk-store", &what, Utc::now()).await;
+            }
+        }
+    }
+    anyhow::Error::new(damaged)
 }
 
 /// The tasks that follow the configuration: started with one, stopped before the next.
@@ -342,7 +426,7 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
     let file = current.file.clone();
     info!(config = %file.display(), "SIGHUP: reloading the configuration and jobs");
     let loaded = tokio::task::spawn_blocking(move || -> Result<(Config, Mailer), String> {
-        let next = crate::config::load(&file).map_err(|e| e.to_string())?;
+        let next = crate::config::load_for_daemon(&file).map_err(|e| e.to_string())?;
         let mailer =
             Mailer::new(next.mail.delivery.clone()).map_err(|e| format!("mail delivery: {e}"))?;
         prepare_folders(&next).map_err(|e| format!("{e:#}"))?;
@@ -387,25 +471,28 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
     }
 }
 
-/// Creates the folders clerk writes to, and the watched folders, when missing.
+/// Creates the folders clerk writes to, and the watched folders, when missing, with the modes
+/// clerk means whatever the umask (see [`crate::fsx`]): its own folders for the group to read,
+/// a watched folder for the group to drop files into.
 pub fn prepare_folders(config: &Config) -> anyhow::Result<()> {
     let s = &config.settings;
     for dir in [&s.state_dir, &s.archive_dir, &s.failed_dir] {
-        create_dir(dir)?;
+        create_dir(dir, crate::fsx::DIR_MODE)?;
     }
     if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
-        create_dir(dir)?;
+        create_dir(dir, crate::fsx::DIR_MODE)?;
     }
     for job in &config.jobs {
         if let Some(w) = &job.watch {
-            create_dir(&w.folder)?;
+            create_dir(&w.folder, crate::fsx::DROP_DIR_MODE)?;
         }
     }
     Ok(())
 }
 
-fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating folder {}", dir.display()))
+fn create_dir(dir: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    crate::fsx::create_dir_all_with(dir, mode)
+        .with_context(|| format!("creating folder {}", dir.display()))
 }
 
 fn now_millis() -> i64 {
@@ -570,6 +657,17 @@ async fn do_work(
                 // As the file is before it is read: a writer still adding to it is caught
                 // before the commit (nothing kept) and after it (see `folders`).
                 let before = ingest::fingerprint(&c.path).ok();
+                // Counted before the work starts: a file clerk keeps dying on is set aside.
+                let state = &cfg.settings.state_dir;
+                let earlier = attempts::begin(state, &j.name, &c.name);
+                if earlier >= attempts::SET_ASIDE_AFTER {
+                    let outcome = attempts::set_aside(&cfg, guard.as_mut(), &j, &c, earlier);
+                    // A busy store: set aside at the retry, which must still see the count.
+                    if !matches!(&outcome, Err(e) if e.is_transient()) {
+                        attempts::done(state, &j.name, &c.name);
+                    }
+                    return outcome.map(|o| Processed::Outcome(o, None));
+                }
                 let mut guarded = folders::ChangeGuard::new(guard.as_mut(), &c.path, before);
                 let outcome = pipeline::process_file(
                     &cfg,
@@ -580,6 +678,7 @@ async fn do_work(
                     recovered,
                     Utc::now,
                 );
+                attempts::done(state, &j.name, &c.name);
                 if let Some(now) = guarded.changed() {
                     return Ok(Processed::Changed(now));
                 }
@@ -846,7 +945,7 @@ async fn do_work(
                 }
             }
         }
-        Work::Fire { job, at } => {
+        Work::Fire { job, at, alerted } => {
             let span = info_span!("schedule", job = %job, at = %at);
             let Some(j) = config.job(&job).cloned() else {
                 return Ok(());
@@ -862,21 +961,74 @@ async fn do_work(
                     fire(&cfg, guard.as_mut(), &j, at, Trigger::Schedule)
                 })
                 .await;
+            // A scheduled job that fails is mailed about at once (not through the store, which
+            // may be what failed), into the outbox folder when mail fails too.
+            let tz = config.settings.timezone;
+            let when = at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
             match result {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) if e.is_transient() => Err((Work::Fire { job, at }, e)),
+                Ok(Ok(())) => {
+                    if alerted {
+                        info!(parent: &span, "scheduled run done after all");
+                    }
+                    Ok(())
+                }
+                Ok(Err(e)) if e.is_transient() => {
+                    if !alerted {
+                        error!(parent: &span, error = %e, "scheduled run failed; will retry");
+                        let what = format!(
+                            "The run of job {job} scheduled for {when} failed: {e}\n\n\
+                             clerk keeps trying it with back-off; it runs once the cause is gone. \
+                             See README, Operations, \"Schedules after a pause\"."
+                        );
+                        alert::raise(&config, &shared.mailer(), &job, &what, Utc::now()).await;
+                    }
+                    Err((
+                        Work::Fire {
+                            job,
+                            at,
+                            alerted: true,
+                        },
+                        e,
+                    ))
+                }
                 Ok(Err(e)) => {
                     error!(parent: &span, error = %e, "scheduled run failed");
+                    let what = format!(
+                        "The run of job {job} scheduled for {when} failed: {e}\n\n\
+                         It is not tried again before its next scheduled time. Once the cause \
+                         is fixed, run it by hand: clerk job run {job}{}",
+                        store_advice(&e)
+                    );
+                    alert::raise(&config, &shared.mailer(), &job, &what, Utc::now()).await;
                     Ok(())
                 }
                 Err(e) => {
                     error!(parent: &span, error = %e, "scheduled run panicked");
+                    let what = format!(
+                        "The run of job {job} scheduled for {when} crashed: {e}\n\n\
+                         It is not tried again before its next scheduled time. Run it by hand \
+                         with: clerk job run {job}"
+                    );
+                    alert::raise(&config, &shared.mailer(), &job, &what, Utc::now()).await;
                     Ok(())
                 }
             }
         }
     }
 }
+
+/// What to do about a store error, for an alert: a damaged store needs its backup.
+fn store_advice(e: &StoreError) -> String {
+    match e {
+        StoreError::Corrupt(_) => format!("\n\n{RESTORE_ADVICE}"),
+        _ => String::new(),
+    }
+}
+
+/// What an operator does about a damaged store.
+pub const RESTORE_ADVICE: &str = "The store is damaged. Stop clerk, restore the last backup of \
+    the store and start clerk again: README, Operations, \"Store integrity\" and \"Back up and \
+    restore\".";
 
 /// Runs a job that fires on a schedule (today: the summary).
 pub fn fire(
@@ -886,17 +1038,38 @@ pub fn fire(
     at: DateTime<Utc>,
     trigger: Trigger,
 ) -> Result<(), StoreError> {
+    // A slot fires once: one already recorded as fired (a fire queued twice across a reload,
+    // a clock stepped back) is passed over. Checked in the transaction that does the work and
+    // advances the job's last fired slot.
+    let scheduled = trigger == Trigger::Schedule;
+    let fired_before = |u: &mut dyn store::Unit| -> Result<bool, StoreError> {
+        Ok(scheduled && u.last_fired(&job.name)?.is_some_and(|last| last >= at))
+    };
     match &job.kind {
         JobKind::Summary { .. } => {
             let q = store::in_unit(store, |u| {
-                summary::queue_summary(u, config, job, at, trigger, Utc::now())
+                if fired_before(u)? {
+                    return Ok(None);
+                }
+                summary::queue_summary(u, config, job, at, trigger, Utc::now()).map(Some)
             })?;
-            info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued");
+            match q {
+                Some(q) => {
+                    info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued")
+                }
+                None => info!("this slot was fired before; nothing to do"),
+            }
         }
         JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. } => {
             // A trade becomes a failed settlement when its day passes, file or no file.
             let today = at.with_timezone(&config.settings.timezone).date_naive();
-            let (run_id, out) = store::in_unit(store, |u| {
+            let done = store::in_unit(store, |u| {
+                if fired_before(u)? {
+                    return Ok(None);
+                }
+                if scheduled {
+                    u.set_last_fired(&job.name, at)?;
+                }
                 let run_id = u.start_run(&job.name, trigger, None, Utc::now())?;
                 let mut out = match &job.kind {
                     JobKind::TradeSettlement { .. } => {
@@ -907,8 +1080,12 @@ pub fn fire(
                 out.status = Some(store::RunStatus::Ok);
                 out.finished_at = Some(Utc::now());
                 u.finish_run(run_id, &out)?;
-                Ok((run_id, out))
+                Ok(Some((run_id, out)))
             })?;
+            let Some((run_id, out)) = done else {
+                info!("this slot was fired before; nothing to do");
+                return Ok(());
+            };
             info!(
                 run = run_id,
                 matched = out.matched,
@@ -1154,20 +1331,20 @@ async fn feed(
             Err(mpsc::error::TrySendError::Full(())) => return true,
             Err(mpsc::error::TrySendError::Closed(())) => return false,
         };
-        let resumed = shared
-            .resume
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
-        if let Some((job, claimed)) = resumed {
-            info!(job = %job, file = %claimed.name, "resuming a file taken before the last stop");
-            shared.files_queued.fetch_add(1, Ordering::AcqRel);
-            permit.send(Work::File {
-                job,
-                claimed,
-                recovered: true,
-            });
-            continue;
+        {
+            // Popped and sent under the lock: a mailbox reader that finds the queue empty
+            // knows every resumed file is ahead of its mail in the work queue.
+            let mut resume = shared.resume.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((job, claimed)) = resume.pop_front() {
+                info!(job = %job, file = %claimed.name, "resuming a file taken before the last stop");
+                shared.files_queued.fetch_add(1, Ordering::AcqRel);
+                permit.send(Work::File {
+                    job,
+                    claimed,
+                    recovered: true,
+                });
+                continue;
+            }
         }
         let Some((ready, k)) = due.pop_front() else {
             return true;
@@ -1224,6 +1401,21 @@ async fn mailbox_task(
     let Some(mb) = shared.config().mailboxes.get(&name).cloned() else {
         return;
     };
+    // Attachments a killed run had staged are among the files resumed at start, and their
+    // mail is still in the mailbox (it is moved last). Read before those files are in the
+    // work queue, such a mail would be worked twice, once by each road; the worker takes
+    // work in order, so the mail waits until they are handed over.
+    while !shared
+        .resume
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_empty()
+    {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
     let mut backoff = Duration::from_secs(1);
     loop {
         let result = match &mb.source {
@@ -1434,14 +1626,12 @@ async fn scheduler(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watc
         .filter(|j| j.schedule.is_some())
         .cloned()
         .collect();
-    if scheduled.is_empty() {
-        return;
-    }
-    // Where each schedule stands: the last fire time handled.
-    let mut cursor: HashMap<String, DateTime<Utc>> = HashMap::new();
+    // Each job with the last slot it fired, as the store has it (the store is the truth: a
+    // restart, even after the clock went back, fires nothing the store says was fired).
+    let mut table = schedule::Timetable::default();
     let start = Utc::now();
     for job in &scheduled {
-        let schedule = job.schedule.as_ref().expect("filtered above");
+        let schedule = job.schedule.clone().expect("filtered above");
         let name = job.name.clone();
         let store = shared.store.clone();
         let last = tokio::task::spawn_blocking(move || {
@@ -1468,56 +1658,42 @@ async fn scheduler(shared: Arc<Shared>, work: mpsc::Sender<Work>, mut stop: watc
                 start
             }
         };
-        // After downtime, one catch-up run however many fire times were missed.
-        if let Some(missed) = schedule.latest_due(last, start) {
-            info!(job = %job.name, missed = %missed, "catching up a run missed while stopped");
-            if work
-                .send(Work::Fire {
-                    job: job.name.clone(),
-                    at: missed,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
-            cursor.insert(job.name.clone(), missed.max(start));
-        } else {
-            cursor.insert(job.name.clone(), last.max(start));
-        }
+        table.add(job.name.clone(), schedule, last);
+    }
+    if table.is_empty() {
+        return;
     }
     loop {
-        let next = scheduled
-            .iter()
-            .filter_map(|j| {
-                let s = j.schedule.as_ref()?;
-                s.next_after(cursor[&j.name]).map(|t| (t, j.name.clone()))
-            })
-            .min();
-        let Some((at, job)) = next else { return };
-        // Sleep in bounded steps so a changed wall clock (NTP, suspend) is noticed.
-        loop {
-            let wait = (at - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            if wait.is_zero() {
-                break;
+        // Whatever happened since the last turn (a restart, a suspend, a clock step), each
+        // job fires at most once: for the latest slot it missed.
+        let now = Utc::now();
+        for due in table.due(now) {
+            if due.coalesced {
+                info!(job = %due.job, at = %due.slot, "schedule fired once for the slots missed while stopped or paused");
+            } else {
+                info!(job = %due.job, at = %due.slot, "schedule fired");
             }
-            tokio::select! {
-                _ = stopped(&mut stop) => return,
-                _ = tokio::time::sleep(wait.min(Duration::from_secs(30))) => {}
+            let fire = Work::Fire {
+                job: due.job,
+                at: due.slot,
+                alerted: false,
+            };
+            if work.send(fire).await.is_err() {
+                return;
             }
         }
-        info!(job = %job, at = %at, "schedule fired");
-        if work
-            .send(Work::Fire {
-                job: job.clone(),
-                at,
-            })
-            .await
-            .is_err()
-        {
+        let Some(next) = table.next_slot(now) else {
             return;
+        };
+        // Sleep in bounded steps so a changed wall clock (NTP, suspend) is noticed.
+        let wait = (next - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(30));
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(wait) => {}
         }
-        cursor.insert(job, at);
     }
 }
 
@@ -1671,11 +1847,8 @@ pub struct SentJournal {
 
 impl SentJournal {
     pub fn open(path: &std::path::Path) -> std::io::Result<SentJournal> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
+        // Readable by the group like every file clerk writes, whatever the umask.
+        let file = crate::fsx::open_append(path)?;
         let known = std::fs::read_to_string(path)?
             .lines()
             .filter_map(|l| l.split('\t').next()?.parse::<i64>().ok())
@@ -1756,8 +1929,8 @@ async fn watchdog(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     // worker) or the worker finishes units (a backlog, or a long file while a share hangs the
     // scanner). When neither has happened for a long while, something is stuck and systemd
     // should restart us.
-    let stale_after =
-        (shared.config().settings.rescan_interval * 10).max(Duration::from_micros(usec));
+    let stale_after = (shared.config().settings.rescan_interval.saturating_mul(10))
+        .max(Duration::from_micros(usec));
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,

@@ -23,6 +23,24 @@ use crate::store::{
 };
 use std::collections::HashSet;
 
+/// A file that is not read in batches (every format but the CSV of a ledger import or a cash
+/// reconciliation: spreadsheets, XML and SWIFT statements, invoices, the CSVs of securities
+/// and payables) is held whole in memory with everything read from it, which takes up to
+/// about this many times its size (README, Operations, "Large files and set-aside files").
+/// Such files are limited to `daemon.max_file_size_mb` divided by this, so the largest of
+/// them needs no more memory than the largest CSV.
+pub const WHOLE_READ_DIVISOR: u64 = 16;
+
+/// The most one file costs in memory, as a multiple of its size plus a constant, measured by
+/// `cargo bench --bench memory` (README, Measuring): a CSV read in batches holds its bytes and
+/// one batch of records; a file read whole (at most a [`WHOLE_READ_DIVISOR`]th of the file
+/// limit) up to [`WHOLE_READ_FACTOR`] times its size.
+pub const MEMORY_PER_FILE: (u64, u64) = (2, 256 * 1024 * 1024);
+
+/// Memory of a file read whole, as a multiple of its size: measured up to about 17 for a
+/// camt.053 of small entries (README, Operations).
+pub const WHOLE_READ_FACTOR: u64 = 20;
+
 /// What happened to a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
@@ -61,7 +79,7 @@ pub fn process_file(
             )));
         }
     };
-    let bytes = match read_limited(&claimed.path, config.settings.max_file_bytes) {
+    let (bytes, sha) = match read_limited(&claimed.path, config.settings.max_file_bytes) {
         Ok(b) => b,
         Err(ReadError::TooLarge(size)) => {
             let message = format!(
@@ -79,7 +97,6 @@ pub fn process_file(
             )));
         }
     };
-    let sha = sha256_hex(&bytes);
     let size = bytes.len() as u64;
 
     if recovered
@@ -99,6 +116,26 @@ pub fn process_file(
         return Ok(FileOutcome::Duplicate { run_id, original });
     }
 
+    let in_batches = matches!(
+        job.kind,
+        JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. }
+    ) && extract::reads_in_batches(layout, &bytes);
+    let whole_limit = config.settings.max_file_bytes / WHOLE_READ_DIVISOR;
+    if !in_batches && size > whole_limit {
+        let what = extract::recognise(&bytes).map_or("a file", |f| f.describe());
+        let message = format!(
+            "{}: is {what} of {} MB; clerk reads such a file whole, which takes up to {WHOLE_READ_DIVISOR} times its size in memory, \
+             so it takes them up to {} MB (daemon.max_file_size_mb / {WHOLE_READ_DIVISOR}); split it into smaller files, \
+             or raise daemon.max_file_size_mb together with the service's MemoryMax (README, Operations, \"Large files and set-aside files\")",
+            claimed.name,
+            size.div_ceil(1024 * 1024),
+            whole_limit / (1024 * 1024),
+        );
+        return record_failure(
+            config, store, job, claimed, &sha, size, &message, trigger, &now,
+        );
+    }
+
     let file_hash: Arc<str> = Arc::from(sha.as_str());
     let read_started = std::time::Instant::now();
     let input = Input {
@@ -108,10 +145,14 @@ pub fn process_file(
     };
     // A securities job reads its own side (book positions, the trade blotter) from CSV by
     // its own columns; everything else goes through the job's layout.
-    let extracted = match super::securities::read(job, &input)
-        .or_else(|| super::payables::read(job, &input))
-        .unwrap_or_else(|| extract::extract(layout, &input))
-    {
+    let own = super::securities::read(job, &input).or_else(|| super::payables::read(job, &input));
+    if own.is_none() && in_batches {
+        let done = process_in_batches(
+            config, store, job, claimed, layout, &input, size, trigger, &now,
+        );
+        return after_commit(config, job, done);
+    }
+    let extracted = match own.unwrap_or_else(|| extract::extract(layout, &input)) {
         Ok(x) => x,
         Err(e) => {
             return record_failure(
@@ -136,30 +177,9 @@ pub fn process_file(
     }
 
     let done = store::in_unit(store, |u| {
-        if let Some(original) = u.processed_file(&job.name, &sha)? {
-            // Another process (a `clerk job run` beside the daemon) took the same content
-            // while this one was reading it.
-            let run_id = record_duplicate(u, job, claimed, &sha, size, original, trigger, &now)?;
-            return Ok(FileOutcome::Duplicate { run_id, original });
-        }
-        let file_id = u.add_file(&NewFile {
-            job: &job.name,
-            sha256: &sha,
-            name: &claimed.name,
-            size,
-            arrived_at: claimed.arrived_at,
-            status: FileStatus::Processed,
-            error: None,
-            duplicate_of: None,
-        })?;
-        if let Some(o) = &claimed.origin {
-            u.add_mail_attachment(o, &sha, &job.name, Some(file_id))?;
-        }
-        let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
-        tracing::Span::current().record("run", run_id);
-        let scope = match &job.kind {
-            JobKind::LedgerImport { book, .. } => book.as_str(),
-            _ => job.name.as_str(),
+        let (file_id, run_id) = match start_file(u, job, claimed, &sha, size, trigger, &now)? {
+            Started::Duplicate(d) => return Ok(d),
+            Started::New { file_id, run_id } => (file_id, run_id),
         };
         let format = extracted.format;
         let today = now().with_timezone(&config.settings.timezone).date_naive();
@@ -173,8 +193,8 @@ pub fn process_file(
             today,
             now(),
         )?;
-        let added = u.add_records(scope, file_id, &taken.records)?;
-        let mut outcome = RunOutcome {
+        let added = u.add_records(scope_of(job), file_id, &taken.records)?;
+        let outcome = RunOutcome {
             format: Some(format.as_str().to_string()),
             records_in: taken.records.len() as u64
                 + taken.documents.inserted
@@ -184,64 +204,34 @@ pub fn process_file(
             extract_ms: Some(extract_ms),
             ..Default::default()
         };
-        let match_started = std::time::Instant::now();
-        match &job.kind {
-            JobKind::CashReconciliation { .. } => {
-                let r = reconcile_job(u, job, run_id, &now)?;
-                outcome.add(&r);
-            }
-            JobKind::LedgerImport { book, .. } => {
-                // The new items may be what yesterday's statement lines were waiting for.
-                for other in config.jobs.iter().filter(
-                    |j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book),
-                ) {
-                    let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
-                    // The matches count for the reconciliation job's run, not the import's.
-                    let mut own = reconcile_job(u, other, rerun, &now)?;
-                    own.status = Some(RunStatus::Ok);
-                    own.finished_at = Some(now());
-                    u.finish_run(rerun, &own)?;
-                }
-            }
-            JobKind::PositionReconciliation { .. } => {
-                let r = super::securities::reconcile_positions_job(u, job, run_id, now())?;
-                outcome.add(&r);
-            }
-            JobKind::TradeSettlement { .. } => {
-                let r = super::securities::reconcile_settlement_job(u, job, run_id, today, now())?;
-                outcome.add(&r);
-            }
-            JobKind::AccountsPayable { .. } => {
-                let r = super::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
-                outcome.add(&r);
-            }
-            JobKind::CustodyImport { .. }
-            | JobKind::InvoiceImport { .. }
-            | JobKind::Summary { .. } => {}
-        }
-        outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
-        outcome.status = Some(RunStatus::Ok);
-        let done = now();
-        outcome.finished_at = Some(done);
-        outcome.arrival_to_done_ms =
-            Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
-        u.finish_run(run_id, &outcome)?;
-        let summary = format!(
-            "{} records ({} already known), {} matched, {} entries posted, {} breaks opened, {} closed",
-            outcome.records_in,
-            outcome.records_known,
-            outcome.matched,
-            outcome.entries_posted,
-            outcome.breaks_opened,
-            outcome.breaks_closed
-        );
-        Ok(FileOutcome::Processed { run_id, summary })
+        drop(taken);
+        finish_file_run(
+            u, config, job, claimed, file_id, run_id, outcome, today, &now,
+        )
     });
-    // A processed file's unit ran the reconciliations; a duplicate's did not.
+    after_commit(config, job, done)
+}
+
+/// A processed file's unit ran the reconciliations; a duplicate's did not.
+fn after_commit(
+    config: &Config,
+    job: &Job,
+    done: Result<FileOutcome, StoreError>,
+) -> Result<FileOutcome, StoreError> {
     if matches!(done, Ok(FileOutcome::Processed { .. })) {
         backlogs_committed(config, job);
     }
     done
+}
+
+/// What the start of a file's unit of work found.
+enum Started {
+    /// The same content was taken meanwhile (another process): recorded as a duplicate.
+    Duplicate(FileOutcome),
+    New {
+        file_id: i64,
+        run_id: i64,
+    },
 }
 
 /// The unit of work of a file of `job` committed: the backlogs of the reconciliations it ran
@@ -262,6 +252,180 @@ fn backlogs_committed(config: &Config, job: &Job) {
         }
         _ => {}
     }
+}
+
+/// Records the file and starts its run, inside the file's unit of work.
+#[allow(clippy::too_many_arguments)]
+fn start_file(
+    u: &mut dyn Unit,
+    job: &Job,
+    claimed: &Claimed,
+    sha: &str,
+    size: u64,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<Started, StoreError> {
+    if let Some(original) = u.processed_file(&job.name, sha)? {
+        // Another process (a `clerk job run` beside the daemon) took the same content
+        // while this one was reading it.
+        let run_id = record_duplicate(u, job, claimed, sha, size, original, trigger, now)?;
+        return Ok(Started::Duplicate(FileOutcome::Duplicate {
+            run_id,
+            original,
+        }));
+    }
+    let file_id = u.add_file(&NewFile {
+        job: &job.name,
+        sha256: sha,
+        name: &claimed.name,
+        size,
+        arrived_at: claimed.arrived_at,
+        status: FileStatus::Processed,
+        error: None,
+        duplicate_of: None,
+    })?;
+    if let Some(o) = &claimed.origin {
+        u.add_mail_attachment(o, sha, &job.name, Some(file_id))?;
+    }
+    let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+    tracing::Span::current().record("run", run_id);
+    Ok(Started::New { file_id, run_id })
+}
+
+/// Where a job's records are stored: a ledger import's book, else the job itself.
+fn scope_of(job: &Job) -> &str {
+    match &job.kind {
+        JobKind::LedgerImport { book, .. } => book.as_str(),
+        _ => job.name.as_str(),
+    }
+}
+
+/// Why a unit of work read in batches was given up: the file has a problem. Never seen
+/// outside [`process_in_batches`], which records the failure in a unit of its own.
+const REFUSED_IN_BATCHES: &str = "the file was refused while it was read in batches";
+
+/// A CSV file of a ledger import or a cash reconciliation, read and stored in batches inside
+/// one unit of work: memory holds the file's bytes and one batch of records, not every record
+/// (a 500 MB ledger is six million records). A bad row found after batches were stored gives
+/// the unit up (it rolls back: nothing half-imported) and the failure is recorded on its own.
+#[allow(clippy::too_many_arguments)]
+fn process_in_batches(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    claimed: &Claimed,
+    layout: &extract::Layout,
+    input: &Input,
+    size: u64,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    let sha = input.file_hash.to_string();
+    let mut refused: Option<String> = None;
+    let done = store::in_unit(store, |u| {
+        let (file_id, run_id) = match start_file(u, job, claimed, &sha, size, trigger, now)? {
+            Started::Duplicate(d) => return Ok(d),
+            Started::New { file_id, run_id } => (file_id, run_id),
+        };
+        let started = std::time::Instant::now();
+        let scope = scope_of(job);
+        let mut known = 0;
+        let read = extract::read_in_batches(layout, input, &|_, _| {}, |batch| {
+            known += u.add_records(scope, file_id, batch)?.known;
+            Ok::<(), StoreError>(())
+        })?;
+        let read = match read {
+            Ok(r) => r,
+            Err(e) => {
+                refused = Some(e.to_string());
+                return Err(StoreError::Other(REFUSED_IN_BATCHES.into()));
+            }
+        };
+        let outcome = RunOutcome {
+            format: Some(read.format.as_str().to_string()),
+            records_in: read.records,
+            records_known: known,
+            // Reading and storing are one step here.
+            extract_ms: Some(started.elapsed().as_millis() as u64),
+            ..Default::default()
+        };
+        let today = now().with_timezone(&config.settings.timezone).date_naive();
+        finish_file_run(
+            u, config, job, claimed, file_id, run_id, outcome, today, now,
+        )
+    });
+    match (done, refused) {
+        (Err(_), Some(message)) => record_failure(
+            config, store, job, claimed, &sha, size, &message, trigger, now,
+        ),
+        (done, _) => done,
+    }
+}
+
+/// The rest of a file's unit once its records are stored: the job's reconciliation, and the
+/// run finished with its counts.
+#[allow(clippy::too_many_arguments)]
+fn finish_file_run(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &Job,
+    claimed: &Claimed,
+    file_id: i64,
+    run_id: i64,
+    mut outcome: RunOutcome,
+    today: chrono::NaiveDate,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    let match_started = std::time::Instant::now();
+    match &job.kind {
+        JobKind::CashReconciliation { .. } => {
+            let r = reconcile_job(u, job, run_id, now)?;
+            outcome.add(&r);
+        }
+        JobKind::LedgerImport { book, .. } => {
+            // The new items may be what yesterday's statement lines were waiting for.
+            for other in config.jobs.iter().filter(
+                |j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book),
+            ) {
+                let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
+                // The matches count for the reconciliation job's run, not the import's.
+                let mut own = reconcile_job(u, other, rerun, now)?;
+                own.status = Some(RunStatus::Ok);
+                own.finished_at = Some(now());
+                u.finish_run(rerun, &own)?;
+            }
+        }
+        JobKind::PositionReconciliation { .. } => {
+            let r = super::securities::reconcile_positions_job(u, job, run_id, now())?;
+            outcome.add(&r);
+        }
+        JobKind::TradeSettlement { .. } => {
+            let r = super::securities::reconcile_settlement_job(u, job, run_id, today, now())?;
+            outcome.add(&r);
+        }
+        JobKind::AccountsPayable { .. } => {
+            let r = super::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
+            outcome.add(&r);
+        }
+        JobKind::CustodyImport { .. } | JobKind::InvoiceImport { .. } | JobKind::Summary { .. } => {
+        }
+    }
+    outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
+    outcome.status = Some(RunStatus::Ok);
+    let done = now();
+    outcome.finished_at = Some(done);
+    outcome.arrival_to_done_ms = Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
+    u.finish_run(run_id, &outcome)?;
+    let summary = format!(
+        "{} records ({} already known), {} matched, {} entries posted, {} breaks opened, {} closed",
+        outcome.records_in,
+        outcome.records_known,
+        outcome.matched,
+        outcome.entries_posted,
+        outcome.breaks_opened,
+        outcome.breaks_closed
+    );
+    Ok(FileOutcome::Processed { run_id, summary })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -866,8 +1030,11 @@ pub fn mail_domain(from: &str) -> &str {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
     use std::fmt::Write as _;
-    let digest = Sha256::digest(bytes);
     let mut s = String::with_capacity(64);
     for b in digest {
         let _ = write!(s, "{b:02x}");
@@ -880,20 +1047,83 @@ enum ReadError {
     Io(std::io::Error),
 }
 
-fn read_limited(path: &std::path::Path, limit: u64) -> Result<Vec<u8>, ReadError> {
+/// The file's bytes and their SHA-256, hashed as they are read (one pass over the file).
+fn read_limited(path: &std::path::Path, limit: u64) -> Result<(Vec<u8>, String), ReadError> {
     use std::io::Read;
-    let f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut f = std::fs::File::open(path).map_err(ReadError::Io)?;
     let size = f.metadata().map_err(ReadError::Io)?.len();
     if size > limit {
         return Err(ReadError::TooLarge(size));
     }
-    let mut bytes = Vec::with_capacity(size as usize);
-    // Read one byte past the limit: a file that grew after the size check is still refused.
-    f.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
-    if bytes.len() as u64 > limit {
-        return Err(ReadError::TooLarge(bytes.len() as u64));
+    // Exactly the size: a vector that had to grow would hold up to twice the file.
+    let mut bytes = Vec::new();
+    bytes
+        .try_reserve_exact(usize::try_from(size).unwrap_or(usize::MAX))
+        .map_err(|e| ReadError::Io(std::io::Error::other(e)))?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ReadError::Io(e)),
+        };
+        // A file that grew after the size check is still refused past the limit.
+        if (bytes.len() + n) as u64 > limit {
+            return Err(ReadError::TooLarge((bytes.len() + n) as u64));
+        }
+        hasher.update(&chunk[..n]);
+        bytes.extend_from_slice(&chunk[..n]);
     }
-    Ok(bytes)
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DEFAULT_MAX_FILE_SIZE_MB;
+
+    /// `MemoryMax` of the shipped unit, in bytes.
+    fn memory_max() -> u64 {
+        let unit = include_str!("../../config/clerk.service");
+        let value = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("MemoryMax="))
+            .expect("MemoryMax in config/clerk.service");
+        let (digits, unit) = value.split_at(value.trim_end_matches(char::is_alphabetic).len());
+        let n: u64 = digits.parse().unwrap();
+        n * match unit {
+            "K" => 1 << 10,
+            "M" => 1 << 20,
+            "G" => 1 << 30,
+            "T" => 1 << 40,
+            other => panic!("MemoryMax unit {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_shipped_limits_agree_the_largest_file_of_any_format_fits_memory_max() {
+        let shipped: toml::Table = include_str!("../../config/clerk.toml").parse().unwrap();
+        let shipped_mb = shipped["daemon"]["max_file_size_mb"].as_integer().unwrap() as u64;
+        assert_eq!(
+            shipped_mb, DEFAULT_MAX_FILE_SIZE_MB,
+            "shipped and default agree"
+        );
+        let max = memory_max();
+        let (factor, constant) = MEMORY_PER_FILE;
+        let file = shipped_mb * 1024 * 1024;
+        assert!(
+            factor * file + constant <= max,
+            "a CSV of {shipped_mb} MB needs {} MB, more than MemoryMax",
+            (factor * file + constant) >> 20
+        );
+        let whole = file / WHOLE_READ_DIVISOR;
+        assert!(
+            WHOLE_READ_FACTOR * whole + constant <= max,
+            "a file read whole of {} MB needs {} MB, more than MemoryMax",
+            whole >> 20,
+            (WHOLE_READ_FACTOR * whole + constant) >> 20
+        );
+    }
 }

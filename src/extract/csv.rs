@@ -209,27 +209,55 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
     Err(msg)
 }
 
-/// Reads a CSV file.
+/// Records not handed over yet and skipped rows, or the file's problems.
+pub(crate) type Read = Result<(Vec<Record>, Vec<Skipped>), ExtractError>;
+
+/// Reads a CSV file, keeping every record.
 pub(crate) fn extract(
     layout: &Layout,
     input: &Input,
     progress: &dyn Fn(u64, u64),
 ) -> Result<(Vec<Record>, Vec<Skipped>), ExtractError> {
+    match read(layout, input, progress, usize::MAX, |_| {
+        Ok::<(), std::convert::Infallible>(())
+    }) {
+        Ok(read) => read,
+        Err(never) => match never {},
+    }
+}
+
+/// Reads a CSV file, handing its records to `take` in batches of `batch` as they are read
+/// (what is left at the end comes back with the skipped rows). Once a row has a problem no
+/// more records are kept or handed over: the file will be refused whole, and reading goes on
+/// only to list its problems.
+pub(crate) fn read<E>(
+    layout: &Layout,
+    input: &Input,
+    progress: &dyn Fn(u64, u64),
+    batch: usize,
+    mut take: impl FnMut(&mut Vec<Record>) -> Result<(), E>,
+) -> Result<Read, E> {
     let bytes = input.bytes;
     let decoding = text::choose(layout.encoding, bytes);
     let text = text::decode(bytes, decoding);
     let text = &*text;
-    let header =
-        find_header(layout, text, decoding).map_err(|m| ExtractError::whole(input.name, m))?;
+    let header = match find_header(layout, text, decoding) {
+        Ok(h) => h,
+        Err(m) => return Ok(Err(ExtractError::whole(input.name, m))),
+    };
 
     let total = bytes.len() as u64;
     let mut rdr = csv_reader(text, header.delimiter);
     let mut rec = ByteRecord::new();
     let mut out = Collector::new(layout, input.file_hash.clone());
-    // At most one record per line: counting lines (fast) saves re-allocating a big vector.
-    let lines = memchr::memchr_iter(b'\n', text).count();
-    out.records
-        .reserve(lines.saturating_sub(usize::try_from(header.index).unwrap_or(0)));
+    if batch == usize::MAX {
+        // At most one record per line: counting lines (fast) saves re-allocating a big vector.
+        let lines = memchr::memchr_iter(b'\n', text).count();
+        out.records
+            .reserve(lines.saturating_sub(usize::try_from(header.index).unwrap_or(0)));
+    } else {
+        out.records.reserve(batch);
+    }
     let mut index = 0u64;
     loop {
         match rdr.read_byte_record(&mut rec) {
@@ -258,8 +286,12 @@ pub(crate) fn extract(
         if out.full() {
             break;
         }
+        if out.records.len() >= batch {
+            take(&mut out.records)?;
+            out.records.clear();
+        }
     }
-    out.finish(input.name)
+    Ok(out.finish(input.name))
 }
 
 /// One data line.

@@ -439,6 +439,73 @@ pub fn extract_with_progress(
     Ok(out)
 }
 
+/// Records handed over at a time when a file is read in batches ([`read_in_batches`]): enough
+/// to make each store call worth it, few enough that a batch costs a few megabytes.
+pub const RECORD_BATCH: usize = 8192;
+
+/// What a file read in batches yielded besides its records.
+#[derive(Debug)]
+pub struct ReadInBatches {
+    pub format: Format,
+    /// Records handed over.
+    pub records: u64,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Whether `layout` reads this file in batches ([`read_in_batches`]): CSV, read through the
+/// job's columns. Every other format is read whole ([`extract`]); see the README's Operations
+/// section for what that costs in memory.
+pub fn reads_in_batches(layout: &Layout, bytes: &[u8]) -> bool {
+    layout.tabular && detect::format(layout, bytes) == Ok(Format::Csv)
+}
+
+/// Reads a CSV file, handing its records to `take` at most [`RECORD_BATCH`] at a time as they
+/// are read, so memory does not grow with the number of rows. The outer error is `take`'s
+/// own, which stops the reading. The inner error is the file's: a file with any bad row is
+/// refused whole, so once one is found nothing more is handed over, and the caller must give
+/// up what it did with the batches before (roll its transaction back).
+pub fn read_in_batches<E>(
+    layout: &Layout,
+    input: &Input,
+    progress: &dyn Fn(u64, u64),
+    mut take: impl FnMut(&[Record]) -> Result<(), E>,
+) -> Result<Result<ReadInBatches, ExtractError>, E> {
+    let format = match detect::format(layout, input.bytes) {
+        Ok(f) => f,
+        Err(m) => return Ok(Err(ExtractError::whole(input.name, m))),
+    };
+    if format != Format::Csv || !layout.tabular {
+        return Ok(Err(ExtractError::whole(
+            input.name,
+            format!(
+                "is {}, which is read whole, not in batches",
+                format.describe()
+            ),
+        )));
+    }
+    let total = input.bytes.len() as u64;
+    progress(0, total);
+    let mut handed = 0u64;
+    let read = csv::read(layout, input, progress, RECORD_BATCH, |batch| {
+        handed += batch.len() as u64;
+        take(batch)
+    })?;
+    let (rest, skipped) = match read {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    if !rest.is_empty() {
+        handed += rest.len() as u64;
+        take(&rest)?;
+    }
+    progress(total, total);
+    Ok(Ok(ReadInBatches {
+        format,
+        records: handed,
+        skipped,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +552,68 @@ mod tests {
         let text = ExtractError::new("f.csv", problems).to_string();
         assert_eq!(text.lines().count(), MAX_PROBLEMS + 1);
         assert!(text.ends_with("stopped after 20 problems; fix these and send the file again"));
+    }
+
+    #[test]
+    fn a_file_read_in_batches_gives_what_it_gives_read_whole() {
+        let layout = toml::from_str::<ExtractSpec>(
+            "[columns]\nid = \"id\"\nvalue_date = \"date\"\namount = \"amount\"\ncurrency = \"ccy\"\n",
+        )
+        .unwrap()
+        .check(crate::model::Side::Ledger)
+        .unwrap();
+        let rows = 2 * RECORD_BATCH + 5;
+        let mut text = String::from("id,date,amount,ccy\n");
+        for k in 0..rows {
+            text.push_str(&format!("{k},2026-03-02,{k}.25,EUR\n"));
+        }
+        let input = Input {
+            name: "ledger.csv",
+            bytes: text.as_bytes(),
+            file_hash: Arc::from("cafe"),
+        };
+        assert!(reads_in_batches(&layout, input.bytes));
+        let whole = extract(&layout, &input).unwrap().records;
+        let mut batches = Vec::new();
+        let read = read_in_batches(&layout, &input, &|_, _| {}, |b| {
+            batches.push(b.to_vec());
+            Ok::<(), ()>(())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(read.records, rows as u64);
+        assert_eq!(batches.len(), 3);
+        assert!(batches.iter().all(|b| b.len() <= RECORD_BATCH));
+        assert_eq!(batches.concat(), whole);
+
+        // A bad row past the first batch: nothing more is handed over, and every problem is
+        // listed as when read whole.
+        let bad = text.replacen(
+            &format!("\n{},2026-03-02,", RECORD_BATCH + 10),
+            &format!("\n{},2026-13-02,", RECORD_BATCH + 10),
+            1,
+        );
+        let input = Input {
+            bytes: bad.as_bytes(),
+            ..input
+        };
+        let mut handed = 0;
+        let e = read_in_batches(&layout, &input, &|_, _| {}, |b| {
+            handed += b.len();
+            Ok::<(), ()>(())
+        })
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(handed, RECORD_BATCH);
+        assert_eq!(
+            e.to_string(),
+            extract(&layout, &input).unwrap_err().to_string()
+        );
+        // The sink's own error stops the reading.
+        assert_eq!(
+            read_in_batches(&layout, &input, &|_, _| {}, |_| Err("full")).unwrap_err(),
+            "full"
+        );
     }
 
     #[test]

@@ -43,6 +43,9 @@ impl Cell<'_> {
     }
 }
 
+/// Skipped rows listed per file at most.
+const MAX_SKIPPED_LISTED: usize = 1000;
+
 /// Words a totals row's label starts with (case-insensitive).
 const TOTAL_WORDS: [&str; 5] = ["total", "totals", "sum", "summe", "gesamt"];
 
@@ -187,6 +190,10 @@ impl<'l> Collector<'l> {
     }
 
     fn skip(&mut self, row: u32, why: &str) {
+        // Listed for the run's log: a file of a million blank rows must not fill memory.
+        if self.skipped.len() >= MAX_SKIPPED_LISTED {
+            return;
+        }
         self.skipped.push(Skipped {
             sheet: self.sheet.as_deref().map(str::to_owned),
             row,
@@ -216,7 +223,10 @@ impl<'l> Collector<'l> {
             }
         }
         if let Some(r) = self.build(row, cells, is_1904) {
-            self.records.push(r);
+            // A file with a problem is refused whole: its records are of no use any more.
+            if self.problems.is_empty() {
+                self.records.push(r);
+            }
         } else {
             let mut probs = std::mem::take(&mut self.row_problems);
             for (f, m) in probs.drain(..) {

@@ -309,6 +309,12 @@ impl ExtractSpec {
                 "rows are counted from 1; 0 is not a row",
             ));
         }
+        if let Some(row) = self.header_row {
+            let range = crate::config::limits::HEADER_ROW;
+            range
+                .check(i64::from(row))
+                .map_err(|m| SpecError::new(range.key, m))?;
+        }
 
         let sheet = match self.sheet.as_deref().map(str::trim) {
             Some("") => {

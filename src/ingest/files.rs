@@ -131,7 +131,7 @@ pub fn stage_attachment(
     origin: &MailOrigin,
     bytes: &[u8],
 ) -> io::Result<Claimed> {
-    fs::create_dir_all(processing_dir)?;
+    fsx::create_dir_all(processing_dir)?;
     let (file_name, name) = staged_name(origin);
     let path = processing_dir.join(file_name);
     fsx::write_atomic(&path, bytes)?;
@@ -419,7 +419,7 @@ pub fn safe_name(name: &str) -> String {
 /// `None` if it is gone (taken by another clerk, or removed by staff).
 pub fn claim(watch: &Watch, name: &str, arrived: SystemTime) -> io::Result<Option<Claimed>> {
     let dir = watch.processing_dir();
-    fs::create_dir_all(&dir)?;
+    fsx::create_dir_all(&dir)?;
     let from = watch.folder.join(name);
     // From here on the file goes by a name without control characters: it is printed in logs,
     // notes and mail, and a newline in it would forge a log line.
@@ -493,7 +493,7 @@ pub fn archive(
         .join(format!("{:02}", day.month()))
         .join(format!("{:02}", day.day()))
         .join(job);
-    fs::create_dir_all(&dir)?;
+    fsx::create_dir_all(&dir)?;
     let to = fsx::free_name(&dir, &claimed.name);
     fsx::move_file(&claimed.path, &to)?;
     // A copy across file systems killed midway left a temp here.
@@ -524,7 +524,7 @@ const NOTE_SUFFIX: &str = ".error.txt";
 /// `<name>.error.txt` saying what was wrong and where. Returns the file's new path.
 pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io::Result<PathBuf> {
     let dir = failed_dir.join(job);
-    fs::create_dir_all(&dir)?;
+    fsx::create_dir_all(&dir)?;
     // Room for the note's name beside it: `<name>.error.txt`.
     let to = fsx::free_name_within(&dir, &claimed.name, fsx::NAME_MAX - NOTE_SUFFIX.len());
     let note_name = format!(
@@ -554,7 +554,7 @@ pub fn stage_copy(source: &Path, processing_dir: &Path) -> io::Result<Claimed> {
         .file_name()
         .map(|n| safe_name(&n.to_string_lossy()))
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    fs::create_dir_all(processing_dir)?;
+    fsx::create_dir_all(processing_dir)?;
     let to = fsx::free_name(processing_dir, &name);
     fsx::copy_atomic(source, &to)?;
     Ok(Claimed {

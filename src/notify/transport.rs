@@ -11,12 +11,13 @@
 //!
 //! **Invariant:** the password leaves [`Secret`] only to be handed to lettre's AUTH, with
 //! logging switched off around it (lettre logs every line it writes at DEBUG, AUTH included).
+//! It is read from its [`SecretSource`] at each login, not before: building a [`Mailer`]
+//! reads no secret.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,8 +31,8 @@ use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter,
 use tokio::time::{Instant, timeout_at};
 
 use super::message::{normalise_message_id, parse_mailbox};
-use crate::fsx::{sync_dir, write_atomic};
-use crate::secret::Secret;
+use crate::fsx::write_atomic;
+use crate::secret::{Secret, SecretSource};
 
 /// How the connection to the SMTP server is protected.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
@@ -55,7 +56,8 @@ pub struct SmtpSettings {
     pub security: SmtpSecurity,
     /// With `password`, logs in with AUTH PLAIN or LOGIN.
     pub username: Option<String>,
-    pub password: Option<Secret>,
+    /// Where the password is; read at each login.
+    pub password: Option<SecretSource>,
     /// An extra trusted CA certificate (PEM), for servers with a private CA; the system's
     /// roots are trusted as well.
     pub ca_file: Option<PathBuf>,
@@ -484,6 +486,15 @@ impl Smtp {
     /// QUIT. Everything up to the server's reply to the message runs before one deadline.
     async fn session(&self, mail: Option<(&Envelope, &[u8])>) -> Result<(), MailError> {
         let s = &self.settings;
+        // Read before connecting: a password that cannot be read makes a login pointless.
+        let password = match (&s.username, &s.password) {
+            (Some(_), Some(source)) => Some(
+                source
+                    .read()
+                    .map_err(|e| MailError::Settings(format!("the SMTP password: {e}")))?,
+            ),
+            _ => None,
+        };
         let deadline = Instant::now() + s.timeout;
         let implicit_tls = match s.security {
             SmtpSecurity::Tls => self.tls.clone(),
@@ -503,7 +514,9 @@ impl Smtp {
             )
             .await?;
 
-        let result = self.exchange(&mut conn, deadline, mail).await;
+        let result = self
+            .exchange(&mut conn, deadline, mail, password.as_ref())
+            .await;
         let broken = matches!(
             result,
             Err(MailError::Timeout { .. } | MailError::Protocol { .. } | MailError::Tls { .. })
@@ -522,6 +535,7 @@ impl Smtp {
         conn: &mut AsyncSmtpConnection,
         deadline: Instant,
         mail: Option<(&Envelope, &[u8])>,
+        password: Option<&Secret>,
     ) -> Result<(), MailError> {
         let s = &self.settings;
         if s.security == SmtpSecurity::Starttls {
@@ -538,7 +552,7 @@ impl Smtp {
                 .await?;
         }
 
-        if let (Some(user), Some(password)) = (&s.username, &s.password) {
+        if let (Some(user), Some(password)) = (&s.username, password) {
             let credentials = Credentials::new(user.clone(), password.expose().to_owned());
             let mechanisms = [Mechanism::Plain, Mechanism::Login];
             self.step(
@@ -807,8 +821,8 @@ fn header_message_id(raw: &[u8]) -> Option<String> {
     })
 }
 
-/// The outbox folder exists afterwards; created with mode 0o750 (owner and group only: the
-/// messages list amounts and counterparties) when it was missing.
+/// The outbox folder exists afterwards; created with [`crate::fsx::DIR_MODE`] (owner, and the
+/// group to read: the messages list amounts and counterparties) when it was missing.
 fn ensure_dir(dir: &Path) -> Result<(), MailError> {
     let io_err = |source| MailError::Io {
         path: dir.to_path_buf(),
@@ -821,18 +835,7 @@ fn ensure_dir(dir: &Path) -> Result<(), MailError> {
             "exists and is not a folder",
         ))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)
-                .map_err(io_err)?;
-            // The umask may have taken bits away; the folder gets exactly 0o750.
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
-                .map_err(io_err)?;
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                sync_dir(parent).map_err(io_err)?;
-            }
-            Ok(())
+            crate::fsx::create_dir_all(dir).map_err(io_err)
         }
         Err(e) => Err(io_err(e)),
     }
@@ -880,7 +883,7 @@ mod tests {
         let mut s = settings("mail.example.com", SmtpSecurity::Tls);
         s.username = Some("clerk".to_owned());
         assert!(s.check().unwrap_err().contains("without a password"));
-        s.password = Some(Secret::new("hunter2"));
+        s.password = Some(Secret::new("hunter2").into());
         assert!(s.check().is_ok());
         s.username = None;
         assert!(s.check().unwrap_err().contains("without a username"));
@@ -900,7 +903,7 @@ mod tests {
     fn describe_never_shows_the_password() {
         let mut s = settings("mail.example.com", SmtpSecurity::Starttls);
         s.username = Some("clerk".to_owned());
-        s.password = Some(Secret::new("hunter2"));
+        s.password = Some(Secret::new("hunter2").into());
         let m = Mailer::new(Delivery::Smtp(s)).unwrap();
         assert_eq!(m.describe(), "smtp://clerk@mail.example.com:587 (STARTTLS)");
         assert!(!format!("{m:?}").contains("hunter2"));

@@ -11,6 +11,8 @@
 //!   matches fields on the wall-clock timeline (it never sees a time zone).
 //! - `zone`: maps a wall time to the instant it fires, across DST gaps and overlaps.
 //! - `calendar`: business days and arithmetic over them.
+//! - `timetable`: which slot each job fires next across restarts, pauses and clock steps (at
+//!   most one for any number missed; nothing twice).
 //!
 //! **Invariant:** no I/O and no clock reads in this module.
 //!
@@ -24,6 +26,7 @@
 
 mod calendar;
 mod crontab;
+mod timetable;
 mod zone;
 
 #[cfg(test)]
@@ -36,6 +39,7 @@ use chrono_tz::Tz;
 
 pub use calendar::{Calendar, CalendarSpec};
 pub use crontab::{CronField, FieldError, FieldProblem};
+pub use timetable::{Due, Timetable};
 
 use crontab::WallSchedule;
 

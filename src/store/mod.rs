@@ -35,6 +35,8 @@ pub enum StoreError {
     Conflict(String),
     #[error("the database file is damaged or not a clerk database: {0}")]
     Corrupt(String),
+    #[error("the store needs an upgrade (run clerk as its service user): {0}")]
+    Outdated(String),
     #[error("store error: {0}")]
     Other(String),
 }
@@ -60,6 +62,17 @@ pub trait Store: Send {
     fn read(&mut self, work: &mut dyn FnMut(&mut dyn Unit) -> Result<()>) -> Result<()>;
     /// Where the store lives, for logs and `clerk check` (never with a password).
     fn describe(&self) -> String;
+    /// What is damaged in the store's files (pages, b-trees, indexes); empty when nothing is.
+    /// `Quick` reads every page once (start-up); `Thorough` also checks every index against
+    /// its table (`clerk check`). Reads only: runs alongside a working daemon.
+    fn damage(&mut self, depth: CheckDepth) -> Result<Vec<String>>;
+}
+
+/// How far [`Store::damage`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckDepth {
+    Quick,
+    Thorough,
 }
 
 /// Runs `work` in a write transaction and hands back its result.
@@ -99,6 +112,24 @@ pub fn in_read<T>(
 /// Opens the store a config names: today a SQLite file, created with its schema when missing.
 pub fn open(path: &Path) -> Result<Box<dyn Store>> {
     Ok(Box::new(SqliteStore::open(path)?))
+}
+
+/// Opens the store for a read command (`clerk status`, `clerk exceptions`, `clerk explain`):
+/// read-only when it exists and is up to date, so staff who may read the store but not write
+/// it can run them. A store not created yet, or one an older clerk left to migrate, is opened
+/// as [`open`] does, which needs write access.
+pub fn open_for_reading(path: &Path) -> Result<Box<dyn Store>> {
+    if !path.exists() {
+        return open(path);
+    }
+    match SqliteStore::open_read_only(path) {
+        Ok(s) => Ok(Box::new(s)),
+        Err(StoreError::Outdated(why)) => open(path).map_err(|e| match e {
+            StoreError::ReadOnly(m) => StoreError::Outdated(format!("{why}; {m}")),
+            other => other,
+        }),
+        Err(e) => Err(e),
+    }
 }
 
 /// What a transaction can do. Each method is one thing the pipeline needs.

@@ -4,14 +4,15 @@
 //! makes a committed unit survive a power cut, not just a crash; `BEGIN IMMEDIATE` takes the
 //! write lock up front, so two writers queue on `busy_timeout` instead of failing halfway.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rusqlite::{
-    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+    Connection, ErrorCode, FileControl, OpenFlags, OptionalExtension, Transaction,
+    TransactionBehavior, params,
 };
 use rust_decimal::Decimal;
 
@@ -118,15 +119,27 @@ impl SqliteStore {
         self.open_items.sides.values().map(BTreeMap::len).sum()
     }
 
-    /// Opens (creating when missing, readable by the service user only) and migrates.
+    /// Opens (creating when missing, with [`crate::fsx::FILE_MODE`]: the owner writes, the
+    /// group reads) and migrates.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io_error(path, e))?;
+            crate::fsx::create_dir_all(dir).map_err(|e| io_error(path, e))?;
         }
-        create_private(path).map_err(|e| io_error(path, e))?;
+        create_store_file(path).map_err(|e| io_error(path, e))?;
         let conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(map_err)?;
+        // Keep `-wal` and `-shm` when the last connection closes. A reader that may not write
+        // the folder (staff in the group, `clerk status`) cannot create them, and SQLite
+        // cannot read a WAL database without them; with them there (and group-readable,
+        // as SQLite gives them the database file's mode) it reads, even while the daemon
+        // writes.
+        let mut persist = 1;
+        conn.file_control(
+            rusqlite::DEFAULT_NAME,
+            FileControl::PersistWal(&mut persist),
+        )
+        .map_err(map_err)?;
         // journal_mode returns a row; the others do not.
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -137,8 +150,14 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
-            .map_err(map_err)?;
+        // With a size limit set, the kept `-wal` is emptied when the last connection closes
+        // (everything is in the database file then, as a backup or a copy expects) and trimmed
+        // back to the limit when it restarts after growing past it.
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA journal_size_limit = 67108864;",
+        )
+        .map_err(map_err)?;
         // A file's unit of work uses a few dozen statements; with rusqlite's default of 16 kept
         // they pushed each other out and every unit parsed most of its SQL again.
         conn.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
@@ -184,24 +203,47 @@ impl SqliteStore {
     }
 }
 
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Creates the empty database file with [`crate::fsx::FILE_MODE`] whatever the umask, so
+/// SQLite (which gives `-wal` and `-shm` the database file's mode) finds it there.
+fn create_store_file(path: &Path) -> std::io::Result<()> {
+    crate::fsx::touch(path)
 }
 
-#[cfg(not(unix))]
-fn create_private(_path: &Path) -> std::io::Result<()> {
-    Ok(())
+impl SqliteStore {
+    /// Opens an existing, up-to-date store for reading only: nothing is created, migrated or
+    /// written, so someone who may read the store but not write it or its folder (staff in the
+    /// group) can run read commands, while the daemon runs or not.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(map_err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| match map_err(e) {
+                StoreError::ReadOnly(m) => StoreError::ReadOnly(format!(
+                    "{m} ({} cannot be read without write access to its folder until \
+                     {0}-wal and {0}-shm exist: start the daemon once)",
+                    path.display()
+                )),
+                other => other,
+            })?;
+        if version as usize != MIGRATIONS.len() {
+            return Err(StoreError::Outdated(format!(
+                "{} has schema version {version}, this clerk {}",
+                path.display(),
+                MIGRATIONS.len()
+            )));
+        }
+        Ok(SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+            open_items: OpenItems::default(),
+        })
+    }
 }
 
 impl Store for SqliteStore {
@@ -255,10 +297,69 @@ impl Store for SqliteStore {
     fn describe(&self) -> String {
         format!("sqlite {}", self.path.display())
     }
+
+    fn damage(&mut self, depth: CheckDepth) -> Result<Vec<String>> {
+        // At most this many findings: enough to say what is wrong, not a page per row.
+        let pragma = match depth {
+            CheckDepth::Quick => "PRAGMA quick_check(20)",
+            CheckDepth::Thorough => "PRAGMA integrity_check(20)",
+        };
+        let found = self.conn.prepare(pragma).and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        });
+        match found {
+            Ok(lines) if lines.len() == 1 && lines[0] == "ok" => Ok(Vec::new()),
+            Ok(lines) => Ok(lines),
+            // So damaged that the check itself cannot read its way through.
+            Err(e) => match map_err(e) {
+                StoreError::Corrupt(why) => Ok(vec![why]),
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// The identities one file's records had so far, for [`Unit::add_records`]: by a keyed
+/// 128-bit hash (17 bytes each in the set; six million records cost about 140 MB while the
+/// set grows, not their strings), with counts only for the identities seen more than once.
+struct SeenIdentities {
+    scope: String,
+    file_id: i64,
+    keys: (std::hash::RandomState, std::hash::RandomState),
+    once: HashSet<u128>,
+    repeated: HashMap<u128, u32>,
+}
+
+impl SeenIdentities {
+    fn new(scope: &str, file_id: i64) -> Self {
+        SeenIdentities {
+            scope: scope.to_owned(),
+            file_id,
+            keys: (std::hash::RandomState::new(), std::hash::RandomState::new()),
+            once: HashSet::new(),
+            repeated: HashMap::new(),
+        }
+    }
+
+    /// How many times `identity` has now been seen, this time included.
+    fn count(&mut self, identity: &str) -> u32 {
+        use std::hash::BuildHasher as _;
+        let key = (u128::from(self.keys.0.hash_one(identity)) << 64)
+            | u128::from(self.keys.1.hash_one(identity));
+        if self.once.insert(key) {
+            return 1;
+        }
+        let n = self.repeated.entry(key).or_insert(1);
+        *n += 1;
+        *n
+    }
 }
 
 struct SqliteUnit<'t, 'c> {
     tx: &'t Transaction<'c>,
+    /// Identities of the file whose records are being added.
+    seen: Option<SeenIdentities>,
     /// File id -> content hash, so a million records from one file share one `Arc<str>`.
     file_hashes: HashMap<i64, Arc<str>>,
     /// The open items kept from earlier units (a unit of work only, not a read).
@@ -272,6 +373,7 @@ impl<'t, 'c> SqliteUnit<'t, 'c> {
     fn new(tx: &'t Transaction<'c>) -> Self {
         SqliteUnit {
             tx,
+            seen: None,
             file_hashes: HashMap::new(),
             open_items: None,
             keep_limit: 0,
@@ -687,13 +789,19 @@ impl Unit for SqliteUnit<'_, '_> {
         let file_hash = self.file_hash(file_id)?;
         // Two lines of one file with the same identity are two records (a bank that reuses a
         // reference): the second becomes `identity#2`, and so on. Across files the same
-        // identity is the same record, sent again.
-        let mut seen: HashMap<String, u32> = HashMap::new();
+        // identity is the same record, sent again. A file's records may come in several
+        // calls (a large file is stored in batches), so what was seen is kept for the file.
+        if self
+            .seen
+            .as_ref()
+            .is_none_or(|s| s.file_id != file_id || s.scope != scope)
+        {
+            self.seen = Some(SeenIdentities::new(scope, file_id));
+        }
         for r in records {
             let mut identity = r.identity();
-            let n = seen.entry(identity.clone()).or_insert(0);
-            *n += 1;
-            if *n > 1 {
+            let n = self.seen.as_mut().map_or(1, |seen| seen.count(&identity));
+            if n > 1 {
                 identity = format!("{identity}#{n}");
             }
             let n = stmt
@@ -2168,6 +2276,38 @@ mod date_tests {
         for bad in ["2026-02-30", "2026-13-01", "2026/01/01", "", "20260101xx"] {
             assert!(parse_date(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_files_stay_for_readers_and_a_read_only_store_reads_beside_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clerk.db");
+        let wal = dir.path().join("clerk.db-wal");
+        let shm = dir.path().join("clerk.db-shm");
+        drop(SqliteStore::open(&path).unwrap());
+        // Closed: the WAL files stay, for readers who could not create them; the WAL empty,
+        // everything in the database file.
+        assert!(wal.exists() && shm.exists());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+
+        let writer = SqliteStore::open(&path).unwrap();
+        let mut reader = SqliteStore::open_read_only(&path).unwrap();
+        let totals = super::super::in_read(&mut reader, |u| u.totals()).unwrap();
+        assert_eq!(totals.records, 0);
+        // A read-only store refuses to write.
+        let e = map_err(reader.conn.execute_batch("CREATE TABLE x (y)").unwrap_err());
+        assert!(matches!(e, StoreError::ReadOnly(_)), "{e}");
+        drop(writer.conn.execute_batch("PRAGMA user_version = 1"));
+        drop(writer);
+        drop(reader);
+        // A store an older clerk left is for `clerk run` to migrate, not for a reader.
+        let e = SqliteStore::open_read_only(&path).err().unwrap();
+        assert!(matches!(e, StoreError::Outdated(_)), "{e}");
     }
 }
 

@@ -260,7 +260,10 @@ fn crash_loop_loses_and_doubles_nothing() {
         std::thread::sleep(Duration::from_millis(rng.below(900)));
         kill_times.push(SystemTime::now());
         d.kill9();
+        let restarted = SystemTime::now();
         d = i.start_daemon();
+        // A second death on the same file sets it aside (memory.rs tests that).
+        crate::memory::wait_until_no_second_try(&i, restarted);
     }
     for input in pending.drain(..) {
         deliver(&i, &input);
@@ -310,7 +313,11 @@ fn crash_loop_loses_and_doubles_nothing() {
         .map(Result::unwrap)
         .collect();
     let twice: Vec<_> = recorded.iter().filter(|(_, n)| **n != 1).collect();
-    assert!(twice.is_empty(), "seed {seed}: recorded twice: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "seed {seed}: recorded twice: {twice:?}\n{}",
+        logs_about(&i, twice.iter().map(|((_, name), _)| name.as_str()))
+    );
     let names: BTreeSet<(String, String)> = recorded.into_keys().collect();
     assert_eq!(
         names, s.names,
@@ -448,4 +455,30 @@ fn crash_loop_loses_and_doubles_nothing() {
         "seed {seed}: {extra} extra copies for {kills} kills"
     );
     d.stop();
+}
+
+/// Every daemon's log lines (one log per start) that name one of `names`, in start order: what
+/// a failure needs to be understood, as the runs between kills are otherwise lost.
+fn logs_about<'a>(i: &Install, names: impl Iterator<Item = &'a str>) -> String {
+    let names: Vec<&str> = names.collect();
+    let mut logs: Vec<_> = std::fs::read_dir(&i.root)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("daemon-"))
+        })
+        .collect();
+    logs.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    let mut out = String::new();
+    for log in logs {
+        out.push_str(&format!("== {}\n", log.display()));
+        for line in std::fs::read_to_string(&log).unwrap_or_default().lines() {
+            if names.iter().any(|n| line.contains(n)) || line.contains("clerk running") {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }

@@ -360,7 +360,42 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
     for k in 0..4 {
         std::thread::sleep(Duration::from_millis(150 + 250 * k));
         d.kill9();
+        let restarted = std::time::SystemTime::now();
         d = i.start_daemon();
+        crate::memory::wait_until_no_second_try(&i, restarted);
+    }
+    // A file the daemon was killed on twice is set aside (failed/, a note, a break) rather
+    // than read again: kills this close together may land on one file twice. Nothing of it
+    // was kept, and the operator drops it in again, as the README says.
+    let set_aside = |i: &Install| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (job, inbox) in [
+            ("ledger-import", "var/inbox/ledger"),
+            ("bank-reconciliation", "var/inbox/bank"),
+        ] {
+            let failed = i.path(&format!("var/failed/{job}"));
+            for name in ["ledger.csv", "statement.csv"] {
+                let note = fs::read_to_string(failed.join(format!("{name}.error.txt")));
+                if note.is_ok_and(|t| t.contains("clerk stopped")) && failed.join(name).exists() {
+                    out.push((
+                        format!("var/failed/{job}/{name}"),
+                        format!("{inbox}/{name}"),
+                    ));
+                }
+            }
+        }
+        out
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || files_processed(&i)
+            + set_aside(&i).len() as u64
+            == 2),
+        "{}",
+        d.log()
+    );
+    let again = set_aside(&i);
+    for (from, to) in &again {
+        fs::rename(i.path(from), i.path(to)).unwrap();
     }
     assert!(
         wait_until(Duration::from_secs(120), || files_processed(&i) == 2),
@@ -376,9 +411,10 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
     assert_eq!(status["entries_posted"], n as u64, "{status}");
     assert_eq!(
         status["files_duplicate"], 0,
-        "a resumed file is not a duplicate"
+        "a resumed or set-aside file is not a duplicate"
     );
-    assert_eq!(status["open_exceptions"], 0);
+    // One break per file set aside, until someone resolves it; nothing else.
+    assert_eq!(status["open_exceptions"], again.len() as u64, "{status}");
     let db = i.db();
     let keys: i64 = db
         .query_row(

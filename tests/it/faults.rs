@@ -15,7 +15,7 @@ fn count(i: &Install, sql: &str) -> i64 {
 }
 
 /// A ledger of `n` items of its own (ids and references start at `from`).
-fn ledger(from: usize, n: usize) -> String {
+pub fn ledger(from: usize, n: usize) -> String {
     let mut s = String::from("id,account,value_date,amount,currency,reference,counterparty\n");
     for k in from..from + n {
         s.push_str(&format!(

@@ -32,6 +32,9 @@ mod crashloop;
 /// Faults: SMTP outage, SIGTERM and SIGHUP, a locked database, a folder that disappears.
 mod faults;
 
+/// Large files: memory about the file's size, a file clerk dies on set aside.
+mod memory;
+
 /// Hostile files and mail through the daemon: bombs, junk, huge lines, forged names.
 mod hostile;
 
@@ -44,3 +47,11 @@ mod securities;
 
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
+
+/// Operations: one daemon per install, a damaged store, a scheduled job that fails, a daemon
+/// paused across its schedule.
+mod ops;
+
+/// Access: configuration ranges, read commands without secrets, file modes under any
+/// umask, staff access.
+mod access;

@@ -301,7 +301,7 @@ async fn auth_logs_in_and_the_password_never_reaches_the_logs() {
     let server = SmtpServer::start_with_auth("clerk", PASSWORD);
     let mut s = settings("127.0.0.1", server.port(), SmtpSecurity::None);
     s.username = Some("clerk".to_owned());
-    s.password = Some(clerk::secret::Secret::new(PASSWORD));
+    s.password = Some(clerk::secret::Secret::new(PASSWORD).into());
     let m = mailer(s);
 
     // Everything lettre and clerk log at DEBUG, captured (the test runs on one thread).
@@ -342,7 +342,7 @@ async fn a_wrong_password_is_a_permanent_auth_error() {
     let server = SmtpServer::start_with_auth("clerk", "right");
     let mut s = settings("127.0.0.1", server.port(), SmtpSecurity::None);
     s.username = Some("clerk".to_owned());
-    s.password = Some(clerk::secret::Secret::new("wrong-pw"));
+    s.password = Some(clerk::secret::Secret::new("wrong-pw").into());
     let err = mailer(s).health_check().await.unwrap_err();
     match &err {
         MailError::Auth {

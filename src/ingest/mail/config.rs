@@ -30,8 +30,9 @@ use serde::Deserialize;
 use tokio_rustls::rustls;
 
 use super::message::MailLimits;
-use crate::config::{parse_duration, resolve};
-use crate::secret::Secret;
+use crate::config::limits::{self, CountRange, DurationRange};
+use crate::config::resolve;
+use crate::secret::SecretSource;
 
 /// One `[mailboxes.NAME]` table of `clerk.toml`: an IMAP folder or a local Maildir that clerk
 /// takes statements and invoices from.
@@ -89,16 +90,16 @@ pub struct MailboxSpec {
     /// Maildir: the folder holding `new/`, `cur/` and `tmp/`.
     pub path: Option<String>,
     /// Messages larger than this (MB) are refused without being downloaded. Default 50.
-    pub max_message_mb: Option<u64>,
+    pub max_message_mb: Option<i64>,
     /// Attachments (and files inside a ZIP) larger than this (MB) are refused. Default 25.
-    pub max_attachment_mb: Option<u64>,
+    pub max_attachment_mb: Option<i64>,
     /// A ZIP attachment with more files than this is refused. Default 200.
-    pub max_zip_entries: Option<usize>,
+    pub max_zip_entries: Option<i64>,
     /// The ZIP attachments of one message may unpack to this much (MB, all their files
     /// together); a ZIP that goes past it is refused. Default 200.
-    pub max_unzipped_mb: Option<u64>,
+    pub max_unzipped_mb: Option<i64>,
     /// A message with more MIME parts than this is refused. Default 1000.
-    pub max_parts: Option<usize>,
+    pub max_parts: Option<i64>,
     /// The authserv-id of your own mail server's `Authentication-Results` header (RFC 8601),
     /// e.g. `"mx.example.com"`. When set, a mail is taken only if such a header says
     /// `dmarc=pass` for the domain of its From address: the server checked SPF and DKIM
@@ -218,8 +219,8 @@ impl ImapSettings {
 /// How clerk logs in.
 #[derive(Clone, Debug)]
 pub enum ImapAuth {
-    /// IMAP LOGIN.
-    Password(Secret),
+    /// IMAP LOGIN, with the password read from here at each login.
+    Password(SecretSource),
     /// AUTHENTICATE XOAUTH2 with an access token fetched before every connection.
     Xoauth2(TokenSource),
 }
@@ -253,8 +254,8 @@ impl fmt::Debug for TokenSource {
 const MB: u64 = 1024 * 1024;
 
 impl MailboxSpec {
-    /// Checks the table `[mailboxes.NAME]`, reads the password (when there is one) and the CA
-    /// file, and resolves paths against the install `root`. The error names the key
+    /// Checks the table `[mailboxes.NAME]`, reads the CA file (not the password: see
+    /// [`Mailbox::secrets`]), and resolves paths against the install `root`. The error names the key
     /// (`mailboxes.NAME.KEY`) and says what is wrong, as a sentence for the person editing the
     /// file.
     pub fn check(&self, name: &str, root: &Path) -> Result<Mailbox, (String, String)> {
@@ -272,16 +273,17 @@ impl MailboxSpec {
                 "missing: set kind = \"imap\" or \"maildir\"".to_owned(),
             );
         };
-        let duration = |k: &str, v: &Option<String>, default: Duration| match v {
+        let duration = |k: &str, range: &DurationRange, v: &Option<String>, default| match v {
             None => Ok(default),
-            Some(text) => match parse_duration(text) {
-                Ok(d) if d.is_zero() => Err((key(k), "must be longer than zero".to_owned())),
-                Ok(d) => Ok(d),
-                Err(m) => Err((key(k), m)),
-            },
+            Some(text) => range.parse(text).map_err(|m| (key(k), m)),
         };
-        let poll_interval = duration("poll_interval", &self.poll_interval, secs(60))?;
-        let timeout = duration("timeout", &self.timeout, secs(30))?;
+        let poll_interval = duration(
+            "poll_interval",
+            &limits::MAILBOX_POLL_INTERVAL,
+            &self.poll_interval,
+            secs(60),
+        )?;
+        let timeout = duration("timeout", &limits::MAILBOX_TIMEOUT, &self.timeout, secs(30))?;
         let limits = self.limits().map_err(|(k, m)| (key(&k), m))?;
         let authentication_results = match self.authentication_results.as_deref() {
             None => None,
@@ -368,31 +370,36 @@ impl MailboxSpec {
 
     fn limits(&self) -> Result<MailLimits, (String, String)> {
         let d = MailLimits::default();
-        let mb = |k: &str, v: Option<u64>, default: u64| match v {
+        // The key's last part: the caller prefixes `mailboxes.NAME.`.
+        let last = |range: &CountRange| range.key.rsplit('.').next().unwrap_or(range.key);
+        let count = |range: &CountRange, v: Option<i64>, default: usize| match v {
             None => Ok(default),
-            Some(0) => Err((k.to_owned(), "must be at least 1".to_owned())),
-            Some(n) if n > 4096 => Err((
-                k.to_owned(),
-                format!("{n} MB is more than clerk holds in memory for one mail (4096)"),
-            )),
-            Some(n) => Ok(n * MB),
+            Some(n) => range
+                .check_usize(n)
+                .map_err(|m| (last(range).to_owned(), m)),
         };
-        let count = |k: &str, v: Option<usize>, default: usize| match v {
-            None => Ok(default),
-            Some(0) => Err((k.to_owned(), "must be at least 1".to_owned())),
-            Some(n) if n > 100_000 => Err((k.to_owned(), format!("{n} is more than 100000"))),
-            Some(n) => Ok(n),
+        // In range, so at most 4096 MB: the product fits.
+        let mb = |range: &CountRange, v: Option<i64>, default: u64| {
+            count(range, v, 0).map(|n| if v.is_none() { default } else { n as u64 * MB })
         };
         Ok(MailLimits {
-            max_message: mb("max_message_mb", self.max_message_mb, d.max_message)?,
+            max_message: mb(&limits::MAX_MESSAGE_MB, self.max_message_mb, d.max_message)?,
             max_attachment: mb(
-                "max_attachment_mb",
+                &limits::MAX_ATTACHMENT_MB,
                 self.max_attachment_mb,
                 d.max_attachment,
             )?,
-            max_zip_entries: count("max_zip_entries", self.max_zip_entries, d.max_zip_entries)?,
-            max_unzipped: mb("max_unzipped_mb", self.max_unzipped_mb, d.max_unzipped)?,
-            max_parts: count("max_parts", self.max_parts, d.max_parts)?,
+            max_zip_entries: count(
+                &limits::MAX_ZIP_ENTRIES,
+                self.max_zip_entries,
+                d.max_zip_entries,
+            )?,
+            max_unzipped: mb(
+                &limits::MAX_UNZIPPED_MB,
+                self.max_unzipped_mb,
+                d.max_unzipped,
+            )?,
+            max_parts: count(&limits::MAX_PARTS, self.max_parts, d.max_parts)?,
         })
     }
 
@@ -453,6 +460,8 @@ impl MailboxSpec {
                         return err(k, "is only for auth = \"xoauth2\"".to_owned());
                     }
                 }
+                // Where the password is: read at each login, and up front by `clerk run` and
+                // `clerk check`; a read command never needs it.
                 let password = match (&self.password_env, &self.password_file) {
                     (Some(_), Some(_)) => {
                         return err(
@@ -460,39 +469,8 @@ impl MailboxSpec {
                             "set either password_env or password_file, not both".to_owned(),
                         );
                     }
-                    (Some(var), None) => match std::env::var(var) {
-                        Ok(v) if !v.is_empty() => Secret::new(v),
-                        Ok(_) => {
-                            return err(
-                                "password_env",
-                                format!("the environment variable {var} is empty"),
-                            );
-                        }
-                        Err(_) => {
-                            return err(
-                                "password_env",
-                                format!("the environment variable {var} is not set"),
-                            );
-                        }
-                    },
-                    (None, Some(file)) => {
-                        let path = resolve(root, file);
-                        match first_line(&path) {
-                            Ok(v) if !v.is_empty() => Secret::new(v),
-                            Ok(_) => {
-                                return err(
-                                    "password_file",
-                                    format!("{} is empty", path.display()),
-                                );
-                            }
-                            Err(e) => {
-                                return err(
-                                    "password_file",
-                                    format!("cannot read {}: {e}", path.display()),
-                                );
-                            }
-                        }
-                    }
+                    (Some(var), None) => SecretSource::Env(var.clone()),
+                    (None, Some(file)) => SecretSource::File(resolve(root, file)),
                     (None, None) => {
                         return err(
                             "password_env",
@@ -501,12 +479,6 @@ impl MailboxSpec {
                         );
                     }
                 };
-                if password.expose().contains(['\r', '\n', '\0']) {
-                    return err(
-                        "password_env",
-                        "the password holds a line break or NUL, which IMAP cannot send".to_owned(),
-                    );
-                }
                 ImapAuth::Password(password)
             }
             AuthKind::Xoauth2 => {
@@ -535,16 +507,8 @@ impl MailboxSpec {
                         }
                         TokenSource::Command(argv.clone())
                     }
-                    (None, Some(file)) => {
-                        let path = resolve(root, file);
-                        if let Err(e) = std::fs::metadata(&path) {
-                            return err(
-                                "token_file",
-                                format!("cannot read {}: {e}", path.display()),
-                            );
-                        }
-                        TokenSource::File(path)
-                    }
+                    // Read before every connection; `clerk run` and `clerk check` read it up front.
+                    (None, Some(file)) => TokenSource::File(resolve(root, file)),
                     (None, None) => {
                         return err(
                             "token_command",
@@ -580,6 +544,26 @@ impl MailboxSpec {
 }
 
 impl Mailbox {
+    /// The secrets this mailbox logs in with, each with the key (below `mailboxes.NAME.`)
+    /// that names it: for `clerk run` and `clerk check`, which read them up front.
+    pub fn secrets(&self) -> Vec<(&'static str, SecretSource)> {
+        let Some(s) = self.imap() else {
+            return Vec::new();
+        };
+        match &s.auth {
+            ImapAuth::Password(source @ SecretSource::Env(_)) => {
+                vec![("password_env", source.clone())]
+            }
+            ImapAuth::Password(source) => vec![("password_file", source.clone())],
+            ImapAuth::Xoauth2(TokenSource::File(path)) => {
+                vec![("token_file", SecretSource::File(path.clone()))]
+            }
+            // A program to run: running it is for a connection, not for a check of the
+            // configuration.
+            ImapAuth::Xoauth2(TokenSource::Command(_)) => Vec::new(),
+        }
+    }
+
     /// The IMAP settings, if this is an IMAP mailbox.
     pub fn imap(&self) -> Option<&ImapSettings> {
         match &self.source {
@@ -615,11 +599,6 @@ impl Mailbox {
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
-}
-
-fn first_line(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(text.lines().next().unwrap_or("").trim_end().to_owned())
 }
 
 pub(crate) fn is_loopback(host: &str) -> bool {
@@ -870,7 +849,7 @@ mod tests {
         assert_eq!(mb.limits.max_unzipped, 200 * MB);
         assert_eq!(mb.limits.max_parts, 1000);
         match &s.auth {
-            ImapAuth::Password(p) => assert_eq!(p.expose(), "hunter2"),
+            ImapAuth::Password(p) => assert_eq!(p.read().unwrap().expose(), "hunter2"),
             other => panic!("{other:?}"),
         }
         let debug = format!("{mb:?}");
@@ -905,15 +884,26 @@ mod tests {
         s.host = Some("127.0.0.1".to_owned());
         s.security = Some(Security::None);
         assert!(s.check("box", root.path()).is_ok());
+        // A password that cannot be read is not a configuration error (a read command never
+        // needs it); `clerk run` and `clerk check` read what `secrets` lists.
         let mut s = imap_spec();
         s.password_file = Some("missing.txt".to_owned());
-        assert_eq!(key(s), "mailboxes.box.password_file");
+        let mb = s.check("box", root.path()).unwrap();
+        let secrets = mb.secrets();
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(secrets[0].0, "password_file");
+        let m = secrets[0].1.read().unwrap_err();
+        assert!(
+            m.contains("cannot read") && m.contains("missing.txt"),
+            "{m}"
+        );
         let mut s = imap_spec();
         s.password_file = None;
         s.password_env = Some("CLERK_TEST_SURELY_UNSET_VARIABLE".to_owned());
-        let (k, m) = s.check("box", root.path()).unwrap_err();
-        assert_eq!(k, "mailboxes.box.password_env");
-        assert!(m.contains("not set"), "{m}");
+        let mb = s.check("box", root.path()).unwrap();
+        let (k, source) = &mb.secrets()[0];
+        assert_eq!(*k, "password_env");
+        assert!(source.read().unwrap_err().contains("not set"));
         let mut s = imap_spec();
         s.poll_interval = Some("soon".to_owned());
         assert_eq!(key(s), "mailboxes.box.poll_interval");

@@ -245,9 +245,13 @@ impl ImapSession {
             timeout: limit,
         };
 
-        let token = match &s.auth {
-            ImapAuth::Password(_) => None,
-            ImapAuth::Xoauth2(source) => Some(fresh_token(source, limit).await?),
+        // The password or token, read now (before connecting: without it a login is
+        // pointless), so a changed password file is used at the next connection.
+        let secret = match &s.auth {
+            ImapAuth::Password(source) => source
+                .read()
+                .map_err(|e| MailboxError::Settings(format!("the IMAP password: {e}")))?,
+            ImapAuth::Xoauth2(source) => fresh_token(source, limit).await?,
         };
 
         let tcp = timeout(limit, TcpStream::connect((s.host.as_str(), s.port)))
@@ -314,7 +318,7 @@ impl ImapSession {
             client = Client::new(Conn::Tls(Box::new(tls)));
         }
 
-        let session = login(client, s, token.as_ref(), limit, &server).await?;
+        let session = login(client, s, &secret, limit, &server).await?;
         let mut this = ImapSession {
             session: Some(session),
             settings: s.clone(),
@@ -752,26 +756,26 @@ fn tls_or_connect(security: Security, server: &str, e: io::Error) -> MailboxErro
     }
 }
 
-/// LOGIN, or AUTHENTICATE XOAUTH2 with `token`; logging is off meanwhile.
+/// LOGIN with the password, or AUTHENTICATE XOAUTH2 with the token; logging is off meanwhile.
 async fn login(
     client: Client<Conn>,
     s: &ImapSettings,
-    token: Option<&Secret>,
+    secret: &Secret,
     limit: Duration,
     server: &str,
 ) -> Result<Session<Conn>, MailboxError> {
-    let result = match (&s.auth, token) {
-        (ImapAuth::Password(password), _) => {
+    let result = match &s.auth {
+        ImapAuth::Password(_) => {
             timeout(
                 limit,
-                without_logs(client.login(&s.username, password.expose())),
+                without_logs(client.login(&s.username, secret.expose())),
             )
             .await
         }
-        (ImapAuth::Xoauth2(_), Some(token)) => {
+        ImapAuth::Xoauth2(_) => {
             let mut auth = XOAuth2 {
                 user: &s.username,
-                token,
+                token: secret,
                 sent: false,
             };
             timeout(
@@ -779,9 +783,6 @@ async fn login(
                 without_logs(client.authenticate("XOAUTH2", &mut auth)),
             )
             .await
-        }
-        (ImapAuth::Xoauth2(_), None) => {
-            return Err(MailboxError::Token("no token was fetched".to_owned()));
         }
     };
     match result {

@@ -58,8 +58,9 @@ impl MaildirBox {
                 format!("mailbox {} is not a Maildir", mb.name),
             ));
         };
-        for sub in ["new", "cur", "tmp"] {
-            fs::create_dir_all(root.join(sub))?;
+        // `new/` last: a deliverer that sees it finds `tmp/` there too.
+        for sub in ["tmp", "cur", "new"] {
+            crate::fsx::create_dir_all(&root.join(sub))?;
         }
         Ok(MaildirBox {
             root: root.clone(),
@@ -188,14 +189,11 @@ fn ensure_subfolder(dir: &Path) -> io::Result<()> {
     if dir.join("cur").is_dir() {
         return Ok(());
     }
-    for sub in ["cur", "new", "tmp"] {
-        fs::create_dir_all(dir.join(sub))?;
+    // `cur/` last: it is what says the subfolder is complete (above).
+    for sub in ["tmp", "new", "cur"] {
+        crate::fsx::create_dir_all(&dir.join(sub))?;
     }
-    fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join("maildirfolder"))?;
+    crate::fsx::touch(&dir.join("maildirfolder"))?;
     sync_dir(dir)?;
     if let Some(parent) = dir.parent() {
         sync_dir(parent)?;

@@ -369,8 +369,7 @@ impl Plan {
     }
 }
 
-const MAX_GROUP: i64 = 64;
-const MAX_WINDOW: i64 = 366;
+use crate::config::limits::{LEGACY_WINDOW, MAX_GROUP_SIZE, PASS_WINDOW};
 
 /// Which sides a field must exist on, and what kinds it may be.
 struct Checker<'a> {
@@ -501,10 +500,10 @@ impl MatchSpec {
                 }]);
             };
             let window = self.window_business_days.unwrap_or(2);
-            if !(0..=60).contains(&window) {
+            if let Err(message) = LEGACY_WINDOW.check(window) {
                 return Err(vec![RuleError {
-                    key: "match.window_business_days".into(),
-                    message: format!("expected 0 to 60 business days, found {window}"),
+                    key: LEGACY_WINDOW.key.into(),
+                    message,
                 }]);
             }
             let mut long = super::legacy_spec(pattern, window);
@@ -657,14 +656,13 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
     }
     let max_group_size = match p.max_group_size {
         None => 8,
-        Some(n) if (2..=MAX_GROUP).contains(&n) => n as usize,
-        Some(n) => {
-            c.err(
-                format!("{key}.max_group_size"),
-                format!("expected 2 to {MAX_GROUP}, found {n}"),
-            );
-            8
-        }
+        Some(n) => match MAX_GROUP_SIZE.check_usize(n) {
+            Ok(n) => n,
+            Err(m) => {
+                c.err(format!("{key}.max_group_size"), m);
+                8
+            }
+        },
     };
     let in_group_by = |f: &str| p.group_by.iter().any(|g| g == f);
 
@@ -814,14 +812,14 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         c.field_of(&format!("{dk}.theirs"), false, &d.theirs, FieldKind::Date);
         let window = match d.window_business_days {
             None => None,
-            Some(w) if (0..=MAX_WINDOW).contains(&w) => Some(w as i32),
-            Some(w) => {
-                c.err(
-                    format!("{dk}.window_business_days"),
-                    format!("expected 0 to {MAX_WINDOW} business days, found {w}"),
-                );
-                None
-            }
+            // In range, so at most 366: fits an i32.
+            Some(w) => match PASS_WINDOW.check(w) {
+                Ok(w) => Some(w as i32),
+                Err(m) => {
+                    c.err(format!("{dk}.window_business_days"), m);
+                    None
+                }
+            },
         };
         if p.grouping == Grouping::ManyToMany && !(in_group_by(&d.ours) && in_group_by(&d.theirs)) {
             c.err(

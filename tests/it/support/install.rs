@@ -161,6 +161,32 @@ impl Install {
         Daemon { child, log }
     }
 
+    /// Starts `clerk run` under `umask` (as an admin's shell would start it, not the unit) and
+    /// waits until it is running.
+    pub fn start_daemon_under_umask(&self, umask: &str) -> Daemon {
+        let log = self.root.join(format!("daemon-{}.log", unique()));
+        let file = fs::File::create(&log).unwrap();
+        let child = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_clerk"))
+            .arg("--config")
+            .arg(self.config())
+            .arg("run")
+            .current_dir(&self.root)
+            .env("CLERK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start clerk run");
+        let d = Daemon { child, log };
+        let ready = wait_until(Duration::from_secs(30), || {
+            d.log().contains("clerk running")
+        });
+        assert!(ready, "daemon did not start:\n{}", d.log());
+        d
+    }
+
     /// Puts a file into a folder the way a careful copy does: written under a temp name that
     /// no job takes, then renamed.
     pub fn drop_file(&self, folder: &str, name: &str, bytes: &[u8]) {
