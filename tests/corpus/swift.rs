@@ -53,6 +53,10 @@ pub const EXPLAINED: &[(&str, &str)] = &[
         "mt940-rs's harness reads this file only after its lossy sanitize(), which rewrites characters outside the SWIFT set (umlauts and `'` in :86:) in its expected output; clerk keeps the bank's text; amounts, dates, references and balances agree",
     ),
     (
+        "mt940/mt940-rs/full/jejik/knab_broken.sta",
+        "`C500NTRF`: an amount without a decimal comma; the standard wants the comma, but banks leave it out of round amounts, so clerk reads whole units (500.00) instead of refusing the whole file; mt940-rs's harness requires the file to fail",
+    ),
+    (
         "mt940/mt940-rs/special-cases/incomplete_tag_61.sta",
         "`:61:170914D233,15NMSC` has no customer reference (mandatory in the standard); date, mark, amount and type are complete, so clerk reads the reference as none instead of refusing the file; mt940-rs's grammar requires one, the Python library reads the same line in five of its samples",
     ),
@@ -150,7 +154,7 @@ pub const EXPLAINED: &[(&str, &str)] = &[
     ),
     (
         "mt940/wolph-mt940/jejik/knab.sta",
-        "`C500NTRF`: an amount without a decimal comma; mt940-rs's harness requires this very message to fail (knab_broken.sta): clerk refuses it",
+        "`C500NTRF`: an amount without a decimal comma, which clerk reads as whole units (mt940-rs's harness requires this very message to fail, knab_broken.sta); the Python library's :61: pattern takes up to 16 characters greedily as the customer reference, swallowing `//` and the bank reference (`NONREF//B4E07XM0`); clerk splits at `//` as the standard says",
     ),
     (
         "mt940/wolph-mt940/jejik/postfinance.sta",

@@ -139,7 +139,9 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
     let alen = amount_len(&s[p..]);
     let amt = amount(&s[p..p + alen])?;
     p += alen;
-    let tail = &s[p..];
+    // Some banks put a space between the amount and the transaction type
+    // (`1234,56 NTRFNONREF//...`); nothing else may come there, so it is skipped.
+    let tail = s[p..].trim_start_matches(' ');
     let (transaction_type, refs) = if tail.is_empty() || tail.starts_with("//") {
         // Some banks leave out type and reference.
         (None, tail)

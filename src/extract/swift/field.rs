@@ -131,8 +131,9 @@ pub(super) fn date8(s: &str) -> Option<NaiveDate> {
 }
 
 /// A SWIFT amount: digits with a decimal comma (`1234,56`, `,5`, `1234,`). A dot is accepted
-/// in place of the comma (Rabobank's pre-SEPA export writes `300.00`); a number without a
-/// decimal mark, a second mark, signs, spaces or more than 28 digits are refused.
+/// in place of the comma (Rabobank's pre-SEPA export writes `300.00`), and digits without
+/// any mark are whole units (`500`: the standard wants the comma, some banks leave it out of
+/// round amounts); a second mark, signs, spaces or more than 28 digits are refused.
 pub(super) fn amount(s: &str) -> Result<Decimal, String> {
     let bad = || {
         format!(
@@ -145,8 +146,11 @@ pub(super) fn amount(s: &str) -> Result<Decimal, String> {
         .iter()
         .position(|&c| c == b',')
         .or_else(|| b.iter().position(|&c| c == b'.'))
-        .ok_or_else(bad)?;
-    let (int, frac) = (&b[..mark], &b[mark + 1..]);
+        .unwrap_or(b.len());
+    if b.is_empty() {
+        return Err(bad());
+    }
+    let (int, frac) = (&b[..mark], b.get(mark + 1..).unwrap_or_default());
     if !int.iter().all(u8::is_ascii_digit)
         || !frac.iter().all(u8::is_ascii_digit)
         || (int.is_empty() && frac.is_empty())
@@ -241,11 +245,14 @@ mod tests {
             ("000000000147,64", "147.64"),
             ("300.00", "300.00"),
             ("1560395.", "1560395"),
+            // No decimal mark: whole units.
+            ("500", "500"),
+            ("0000500", "500"),
         ] {
             assert_eq!(amount(s).unwrap(), want.parse::<Decimal>().unwrap(), "{s}");
         }
         for s in [
-            "", ",", "500", "1,2,3", "1,2.3", "-5,00", "1 000,00", "12a,00",
+            "", ",", "1,2,3", "1,2.3", "-5,00", "1 000,00", "12a,00", "5 00",
         ] {
             assert!(amount(s).is_err(), "{s:?} should be refused");
         }

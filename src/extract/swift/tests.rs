@@ -88,6 +88,30 @@ fn statement_line_variants() {
         Option<&'a str>,
     );
     let rows: &[Row] = &[
+        // A space between the amount and the transaction type.
+        (
+            "2603020302C1234,56 NTRFNONREF//B7C3",
+            day(2026, 3, 2),
+            Some(day(2026, 3, 2)),
+            "1234.56",
+            None,
+            Some("NTRF"),
+            Some("NONREF"),
+            Some("B7C3"),
+            None,
+        ),
+        // An amount without a decimal comma: whole units.
+        (
+            "260302D500NMSCREF-1//B8",
+            day(2026, 3, 2),
+            None,
+            "-500",
+            None,
+            Some("NMSC"),
+            Some("REF-1"),
+            Some("B8"),
+            None,
+        ),
         // Entry date present, bank reference.
         (
             "1409010902D1,62NTRF0000549855700010//025498557/000001",
@@ -266,8 +290,8 @@ fn statement_line_errors_say_what_was_expected() {
             "expected the debit/credit mark C, D, RC or RD",
         ),
         (
-            "160130D6N024NONREF",
-            "expected an amount with a decimal comma such as 1234,56, found \"6\"",
+            "160130D,N024NONREF",
+            "expected an amount with a decimal comma such as 1234,56, found \",\"",
         ),
         ("160130D6,00X024NONREF", "expected the transaction type"),
     ] {
