@@ -193,7 +193,8 @@ enum ExceptionAction {
         #[arg(long)]
         by: Option<String>,
     },
-    /// Back to open.
+    /// Back to open, also a resolved one (its resolution stays in the history); not a break
+    /// its record's match closed, nor one about an item with another break open.
     Reopen {
         id: i64,
         #[arg(long)]

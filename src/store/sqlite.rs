@@ -646,6 +646,65 @@ fn to_u64(v: i64) -> u64 {
     v.max(0) as u64
 }
 
+impl SqliteUnit<'_, '_> {
+    /// A resolved break back to open, its resolution kept in the history. Refused while what
+    /// it is about is settled otherwise: its record matched since (the match is the answer),
+    /// or another break about the same record or subject open (work that one).
+    fn reopen_resolved(
+        &mut self,
+        id: i64,
+        current: &Break,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        if let Some(record) = current.record_id {
+            let matched: Option<i64> = self
+                .tx
+                .query_row("SELECT match_id FROM records WHERE id = ?", [record], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(map_err)?
+                .flatten();
+            if let Some(m) = matched {
+                return Err(StoreError::Conflict(format!(
+                    "exception {id} cannot be reopened: its record {record} is matched (match {m}); \
+                     the match is what settled it"
+                )));
+            }
+        }
+        let other: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT b.id FROM breaks b, breaks me WHERE me.id = ?1 AND b.id != me.id
+                   AND b.status != 'resolved'
+                   AND ((me.record_id IS NOT NULL AND b.record_id = me.record_id)
+                     OR (me.subject IS NOT NULL AND b.job = me.job AND b.subject = me.subject))
+                 LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(map_err)?;
+        if let Some(other) = other {
+            return Err(StoreError::Conflict(format!(
+                "exception {id} cannot be reopened: exception {other} about the same item is open; work that one"
+            )));
+        }
+        self.tx
+            .execute(
+                "UPDATE breaks SET status = 'open', closed_at = NULL, resolution = NULL WHERE id = ?",
+                [id],
+            )
+            .map_err(map_err)?;
+        let was = format!(
+            "was resolved: {}",
+            current.resolution.as_deref().unwrap_or("(no reason given)")
+        );
+        self.history(id, at, actor, "reopened", Some(&was))
+    }
+}
+
 impl Unit for SqliteUnit<'_, '_> {
     fn processed_file(&mut self, job: &str, sha256: &str) -> Result<Option<i64>> {
         self.tx
@@ -1741,11 +1800,17 @@ impl Unit for SqliteUnit<'_, '_> {
         let current = self
             .break_by_id(id)?
             .ok_or_else(|| StoreError::Conflict(format!("there is no exception {id}")))?;
-        if current.status == BreakStatus::Resolved && !matches!(action, BreakAction::Note(_)) {
-            return Err(StoreError::Conflict(format!(
-                "exception {id} is resolved ({}); a note can still be added",
-                current.resolution.as_deref().unwrap_or("")
-            )));
+        if current.status == BreakStatus::Resolved {
+            match action {
+                BreakAction::Note(_) => {}
+                BreakAction::Reopen => return self.reopen_resolved(id, &current, actor, at),
+                _ => {
+                    return Err(StoreError::Conflict(format!(
+                        "exception {id} is resolved ({}); reopen it first, or add a note",
+                        current.resolution.as_deref().unwrap_or("")
+                    )));
+                }
+            }
         }
         let (name, detail) = match action {
             BreakAction::Assign(owner) => {

@@ -98,6 +98,39 @@ fn breaks_are_worked_from_the_cli_and_every_action_is_kept() {
     // A resolved break cannot be resolved again.
     let again = i.clerk(&["exception", "resolve", &fee.to_string(), "--reason", "x"]);
     assert_eq!(again.status.code(), Some(1));
+    // Nor assigned: it has to be reopened first, which works, and keeps why it was resolved.
+    let assign = i.clerk(&["exception", "assign", &fee.to_string(), "marc"]);
+    assert_eq!(assign.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&assign.stderr).contains("reopen it first"));
+    ok(&["exception", "reopen", &fee.to_string(), "--by", "marc"]);
+    let shown = i.json(&["exception", "show", &fee.to_string()]);
+    assert_eq!(shown["status"], "open", "{shown}");
+    let last = shown["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["actor"], "marc");
+    assert_eq!(last["action"], "reopened");
+    assert!(
+        last["detail"]
+            .as_str()
+            .unwrap()
+            .contains("was resolved: booked as account fee in the GL by hand"),
+        "{last}"
+    );
+    assert!(
+        i.json(&["exceptions"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["id"] == fee)
+    );
+    ok(&[
+        "exception",
+        "resolve",
+        &fee.to_string(),
+        "--reason",
+        "fee booked",
+        "--by",
+        "anna",
+    ]);
 
     // The 49.95 line and the 50.00 item, by hand: refused without an account for the 0.05.
     let line = break_id(&i, "missing_in_ledger", "49.95");
@@ -166,6 +199,14 @@ fn breaks_are_worked_from_the_cli_and_every_action_is_kept() {
         })
         .unwrap();
     assert_eq!(actor, "anna");
+    // A break closed by a match is not reopened: the match settled it.
+    let reopen = i.clerk(&["exception", "reopen", &line.to_string()]);
+    assert_eq!(reopen.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&reopen.stderr).contains("is matched"),
+        "{}",
+        String::from_utf8_lossy(&reopen.stderr)
+    );
     // Matched records are matched: the same pair cannot be forced again.
     let twice = i.clerk(&[
         "exception",
