@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::time::Instant;
 use tracing::{info_span, warn};
 
@@ -23,9 +23,7 @@ use super::pipeline::{self, FileOutcome};
 use crate::config::{Config, Job};
 use crate::ingest::{self, Claimed, Fingerprint};
 use crate::model::BreakReason;
-use crate::store::{
-    self, FileStatus, NewBreak, NewFile, RunOutcome, RunStatus, Store, StoreError, Trigger, Unit,
-};
+use crate::store::{self, NewBreak, RunOutcome, RunStatus, Store, StoreError, Trigger, Unit};
 
 /// A store whose units of work commit only if a file has not changed since it was looked at:
 /// the check is the last step inside the transaction, so a file a writer added to while clerk
@@ -389,67 +387,27 @@ fn set_aside(
     let sha = ingest::content_sha256(&f.claimed.path).unwrap_or_default();
     let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
     let at = Utc::now();
+    // The changed content as a failed file: found in processing after a crash, it goes to
+    // failed/ with this message instead of being read as a new file.
+    let changed = pipeline::FailedFile {
+        job: &job,
+        claimed: &f.claimed,
+        sha: &sha,
+        size: now.size,
+        message: &message,
+        reason: BreakReason::FileChanged,
+        trigger: Trigger::File,
+        // A mailed file's attachment was recorded when it was processed.
+        records_attachment: false,
+    };
     let run_id = store::in_unit(guard.as_mut(), |u| {
-        record_changed(u, config, &job, &f.claimed, &sha, now.size, &message, at)
+        pipeline::record_failed_file(u, config, &changed, at)
     })?;
     warn!(
         run = run_id,
         "the file changed after it was read; it is set aside"
     );
     Ok(FileOutcome::Failed { run_id, message })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record_changed(
-    u: &mut dyn Unit,
-    config: &Config,
-    job: &Job,
-    claimed: &Claimed,
-    sha: &str,
-    size: u64,
-    message: &str,
-    at: DateTime<Utc>,
-) -> Result<i64, StoreError> {
-    // The changed content as a failed file: found in processing after a crash, it goes to
-    // failed/ with this message instead of being read as a new file.
-    let file_id = u.add_file(&NewFile {
-        job: &job.name,
-        sha256: sha,
-        name: &claimed.name,
-        size,
-        arrived_at: claimed.arrived_at,
-        status: FileStatus::Failed,
-        error: Some(message),
-        duplicate_of: None,
-    })?;
-    let run_id = u.start_run(&job.name, Trigger::File, Some(file_id), at)?;
-    let detail = format!("moved to failed/{}: {message}", job.name);
-    u.open_break(&NewBreak {
-        job: &job.name,
-        run_id,
-        reason: BreakReason::FileChanged,
-        detail: &detail,
-        amount: None,
-        currency: None,
-        difference: None,
-        since: at.with_timezone(&config.settings.timezone).date_naive(),
-        owner: job.owner.as_deref(),
-        record_id: None,
-        source: Some(&claimed.name),
-        at,
-        subject: None,
-    })?;
-    pipeline::queue_alert(u, config, &job.name, Some(run_id), message, at)?;
-    u.finish_run(
-        run_id,
-        &RunOutcome {
-            status: Some(RunStatus::Failed),
-            finished_at: Some(at),
-            error: Some(message.to_string()),
-            ..Default::default()
-        },
-    )?;
-    Ok(run_id)
 }
 
 /// What a break about an ignored file is about: its name and modification time, so that the
@@ -508,6 +466,7 @@ pub(super) fn report_ignored(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{FileStatus, NewFile};
 
     /// A unit that stores a failed file row, for seeing whether it was committed.
     fn add_a_file(store: &mut dyn Store, name: &str) -> store::Result<()> {

@@ -912,62 +912,98 @@ pub fn record_failure(
     trigger: Trigger,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<FileOutcome, StoreError> {
-    let tz = config.settings.timezone;
+    // A mailed file's break and alert say which mail it came with.
+    let message = match &claimed.origin {
+        Some(o) => format!("{message} (attachment of {})", o.describe()),
+        None => message.to_string(),
+    };
     store::in_unit(store, |u| {
-        let file_id = u.add_file(&NewFile {
-            job: &job.name,
-            sha256: sha,
-            name: &claimed.name,
+        let failed = FailedFile {
+            job,
+            claimed,
+            sha,
             size,
-            arrived_at: claimed.arrived_at,
-            status: FileStatus::Failed,
-            error: Some(message),
-            duplicate_of: None,
-        })?;
-        if let Some(o) = &claimed.origin {
-            u.add_mail_attachment(o, sha, &job.name, Some(file_id))?;
-        }
-        let at = now();
-        let run_id = u.start_run(&job.name, trigger, Some(file_id), at)?;
-        tracing::Span::current().record("run", run_id);
-        // A mailed file's break and alert say which mail it came with.
-        let message = &match &claimed.origin {
-            Some(o) => format!("{message} (attachment of {})", o.describe()),
-            None => message.to_string(),
-        };
-        let detail = format!("moved to failed/{}: {message}", job.name);
-        u.open_break(&NewBreak {
-            job: &job.name,
-            run_id,
+            message: &message,
             reason: BreakReason::Unreadable,
-            detail: &detail,
-            amount: None,
-            currency: None,
-            difference: None,
-            since: at.with_timezone(&tz).date_naive(),
-            owner: job.owner.as_deref(),
-            record_id: None,
-            source: Some(&claimed.name),
-            at,
-            subject: None,
-        })?;
-        queue_alert(u, config, &job.name, Some(run_id), message, at)?;
-        u.finish_run(
-            run_id,
-            &RunOutcome {
-                status: Some(RunStatus::Failed),
-                finished_at: Some(now()),
-                // The file's break is not a record decided on: it shows as a failed file and
-                // stays out of the STP and error rates.
-                error: Some(message.to_string()),
-                ..Default::default()
-            },
-        )?;
+            trigger,
+            records_attachment: true,
+        };
+        let run_id = record_failed_file(u, config, &failed, now())?;
         Ok(FileOutcome::Failed {
             run_id,
-            message: message.to_string(),
+            message: message.clone(),
         })
     })
+}
+
+/// A file set aside to failed/, as the store records it.
+pub(super) struct FailedFile<'a> {
+    pub job: &'a Job,
+    pub claimed: &'a Claimed,
+    pub sha: &'a str,
+    pub size: u64,
+    /// What went wrong, as the break, the alert and the run's error say it.
+    pub message: &'a str,
+    pub reason: BreakReason,
+    pub trigger: Trigger,
+    /// Whether the mail attachment the file came as (if any) is recorded with it: not when
+    /// an earlier unit of the same file did so already.
+    pub records_attachment: bool,
+}
+
+/// Records `f` in the caller's transaction: the file row (and the mail attachment it came as),
+/// a failed run, a break with `f.reason`, an alert. Returns the run.
+pub(super) fn record_failed_file(
+    u: &mut dyn Unit,
+    config: &Config,
+    f: &FailedFile<'_>,
+    at: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let job = f.job;
+    let file_id = u.add_file(&NewFile {
+        job: &job.name,
+        sha256: f.sha,
+        name: &f.claimed.name,
+        size: f.size,
+        arrived_at: f.claimed.arrived_at,
+        status: FileStatus::Failed,
+        error: Some(f.message),
+        duplicate_of: None,
+    })?;
+    if let Some(o) = f.claimed.origin.as_ref().filter(|_| f.records_attachment) {
+        u.add_mail_attachment(o, f.sha, &job.name, Some(file_id))?;
+    }
+    let run_id = u.start_run(&job.name, f.trigger, Some(file_id), at)?;
+    tracing::Span::current().record("run", run_id);
+    let detail = format!("moved to failed/{}: {}", job.name, f.message);
+    u.open_break(&NewBreak {
+        job: &job.name,
+        run_id,
+        reason: f.reason,
+        detail: &detail,
+        amount: None,
+        currency: None,
+        difference: None,
+        since: at.with_timezone(&config.settings.timezone).date_naive(),
+        owner: job.owner.as_deref(),
+        record_id: None,
+        source: Some(&f.claimed.name),
+        at,
+        subject: None,
+    })?;
+    queue_alert(u, config, &job.name, Some(run_id), f.message, at)?;
+    u.finish_run(
+        run_id,
+        &RunOutcome {
+            status: Some(RunStatus::Failed),
+            finished_at: Some(at),
+            // The file's break is not a record decided on: it shows as a failed file and
+            // stays out of the STP and error rates.
+            error: Some(f.message.to_string()),
+            ..Default::default()
+        },
+    )?;
+    Ok(run_id)
 }
 
 /// Queues an alert for `mail.alerts_to` in the caller's transaction. Nobody to alert: the log
