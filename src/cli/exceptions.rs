@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::load_config;
 use crate::config::{Config, JobKind};
 use crate::daemon::workflow::{self, WorkflowError};
-use crate::model::{Break, BreakReason, BreakStatus};
+use crate::model::{Break, BreakReason, BreakStatus, break_label};
 use crate::schedule::Calendar;
 use crate::store::{self, BreakAction, BreakFilter, StatusFilter};
 
@@ -36,6 +36,8 @@ pub fn actor(by: Option<&str>) -> String {
 #[derive(Serialize)]
 struct ExceptionLine {
     id: i64,
+    /// The id as people write it (`E-21`), in mails and on the command line.
+    label: String,
     job: String,
     reason: &'static str,
     status: &'static str,
@@ -57,6 +59,7 @@ fn line(config: &Config, today: NaiveDate, b: Break) -> ExceptionLine {
             .business_days_between(b.since, today)
             .max(0),
         id: b.id,
+        label: break_label(b.id),
         reason: b.reason.as_str(),
         status: b.status.as_str(),
         amount: b.amount.map(|a| a.to_string()),
@@ -154,7 +157,7 @@ pub fn list(config_path: &Path, a: &ListArgs<'_>) -> anyhow::Result<ExitCode> {
     for l in &lines {
         outln!(
             "{:>6} {:<w_job$} {:<w_reason$} {:<w_status$} {:>4} {:>w_amount$} {:<4} {:<w_owner$} {}{}",
-            l.id,
+            break_label(l.id),
             l.job,
             l.reason,
             l.status,
@@ -179,7 +182,7 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCode>
         Ok((u.break_by_id(id)?, u.break_history(id)?))
     })?;
     let Some(brk) = brk else {
-        bail!("there is no exception {id}");
+        bail!("there is no exception E-{id}");
     };
     let l = line(&config, today(&config), brk);
     if json {
@@ -190,7 +193,7 @@ pub fn show(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCode>
     }
     outln!(
         "exception {} ({}) in job {}: {}",
-        l.id,
+        break_label(l.id),
         l.reason,
         l.job,
         l.status
@@ -269,14 +272,14 @@ pub fn act(
                 Act::Reopen => "reopened".into(),
                 Act::Resolve(_) => "resolved".into(),
             };
-            outln!("exception {id}: {done} (by {who})");
+            outln!("exception E-{id}: {done} (by {who})");
             Ok(ExitCode::SUCCESS)
         }
         Err(store::StoreError::Conflict(m)) => {
             eprintln!("error: {m}");
             Ok(ExitCode::from(1))
         }
-        Err(e) => Err(e).context(format!("exception {id}")),
+        Err(e) => Err(e).context(format!("exception E-{id}")),
     }
 }
 
@@ -304,7 +307,7 @@ pub fn force_match(
                 "matched by hand: exceptions {} resolved, entry {} posted (run {}, by {who})",
                 f.closed
                     .iter()
-                    .map(|i| i.to_string())
+                    .map(|&i| break_label(i))
                     .collect::<Vec<_>>()
                     .join(", "),
                 f.entry_id,

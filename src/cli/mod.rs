@@ -168,12 +168,14 @@ enum ExplainWhat {
 enum ExceptionAction {
     /// The exception with everything that happened to it.
     Show {
+        #[arg(value_parser = crate::model::parse_break_label)]
         id: i64,
         #[arg(long)]
         json: bool,
     },
     /// Give it to a person or team.
     Assign {
+        #[arg(value_parser = crate::model::parse_break_label)]
         id: i64,
         owner: String,
         /// Who is acting (default: the login running the command).
@@ -182,6 +184,7 @@ enum ExceptionAction {
     },
     /// Add a note.
     Note {
+        #[arg(value_parser = crate::model::parse_break_label)]
         id: i64,
         text: String,
         #[arg(long)]
@@ -189,6 +192,7 @@ enum ExceptionAction {
     },
     /// Mark it as being looked into.
     Investigate {
+        #[arg(value_parser = crate::model::parse_break_label)]
         id: i64,
         #[arg(long)]
         by: Option<String>,
@@ -196,12 +200,14 @@ enum ExceptionAction {
     /// Back to open, also a resolved one (its resolution stays in the history); not a break
     /// its record's match closed, nor one about an item with another break open.
     Reopen {
+        #[arg(value_parser = crate::model::parse_break_label)]
         id: i64,
         #[arg(long)]
         by: Option<String>,
     },
     /// Close it, saying why (nothing is posted).
     Resolve {
+        #[arg(value_parser = crate::model::parse_break_label)]
         id: i64,
         #[arg(long)]
         reason: String,
@@ -211,7 +217,7 @@ enum ExceptionAction {
     /// Match the records of these exceptions with each other by hand: posts what the job's
     /// rule would have posted and resolves them, with your reason.
     Match {
-        #[arg(required = true, num_args = 2..)]
+        #[arg(required = true, num_args = 2.., value_parser = crate::model::parse_break_label)]
         ids: Vec<i64>,
         #[arg(long)]
         reason: String,

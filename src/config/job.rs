@@ -16,7 +16,7 @@ use super::resolve;
 use super::securities::{CsvSide, RawPositions, RawSettlement, check_positions, check_settlement};
 use crate::extract::{ExtractSpec, Layout};
 use crate::ingest::mail::{MailRule, MailRuleSpec, Mailbox};
-use crate::model::Side;
+use crate::model::{Currency, Side};
 use crate::post::payables::ApAccounts;
 use crate::post::{PostingSpec, PostingTemplate};
 use crate::reconcile::CashRules;
@@ -98,6 +98,11 @@ pub enum JobKind {
         to: Vec<String>,
         /// How many of the oldest breaks to list in the mail body.
         oldest: usize,
+        /// How many of the largest breaks to list.
+        largest: usize,
+        /// Rates into one base currency, for a converted grand total; `None` shows totals per
+        /// currency only.
+        rates: Option<crate::model::rates::BaseRates>,
         calendar: Calendar,
     },
 }
@@ -222,6 +227,60 @@ struct RawSummary {
     to: Vec<String>,
     /// How many of the oldest breaks the mail lists. Default 10.
     oldest: Option<i64>,
+    /// How many of the largest breaks the mail lists. Default 10.
+    largest: Option<i64>,
+    /// The currency of the one converted grand total; needs `rates`.
+    base_currency: Option<String>,
+    /// What one unit of each currency is worth in `base_currency`.
+    #[serde(default)]
+    rates: BTreeMap<String, toml::Value>,
+}
+
+/// `summary.base_currency` and `[summary.rates]`: both or neither, every key a currency code,
+/// every rate a positive number (a string keeps its exact decimal digits).
+fn summary_rates(
+    loc: &Locator<'_>,
+    s: &RawSummary,
+    errors: &mut Vec<ConfigError>,
+) -> Option<crate::model::rates::BaseRates> {
+    let Some(base) = &s.base_currency else {
+        if !s.rates.is_empty() {
+            errors.push(loc.error(
+                "summary.rates",
+                "rates need summary.base_currency: the currency they convert into, e.g. \"EUR\"",
+            ));
+        }
+        return None;
+    };
+    let base: Currency = match base.parse() {
+        Ok(c) => c,
+        Err(e) => {
+            errors.push(loc.error("summary.base_currency", e));
+            return None;
+        }
+    };
+    let mut per_unit = BTreeMap::new();
+    for (code, value) in &s.rates {
+        let key = format!("summary.rates.{code}");
+        let currency: Currency = match code.parse() {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(loc.error(&key, e));
+                continue;
+            }
+        };
+        match super::non_negative_decimal(loc, &key, value) {
+            Ok(rate) if rate.is_zero() => errors.push(loc.error(
+                &key,
+                format!("a rate of 0 would make every {code} amount vanish from the total"),
+            )),
+            Ok(rate) => {
+                per_unit.insert(currency, rate);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    Some(crate::model::rates::BaseRates { base, per_unit })
 }
 
 pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigError>> {
@@ -598,9 +657,17 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                             errors.push(loc.error(limits::SUMMARY_OLDEST.key, m));
                             10
                         });
+                    let largest = limits::SUMMARY_LARGEST
+                        .check_usize(s.largest.unwrap_or(10))
+                        .unwrap_or_else(|m| {
+                            errors.push(loc.error(limits::SUMMARY_LARGEST.key, m));
+                            10
+                        });
                     Some(JobKind::Summary {
                         to: s.to.clone(),
                         oldest,
+                        largest,
+                        rates: summary_rates(&loc, s, &mut errors),
                         calendar: cal,
                     })
                 }

@@ -137,6 +137,14 @@ pub const SUMMARY_OLDEST: CountRange = CountRange {
     unit: "breaks",
 };
 
+/// How many of the largest breaks a summary mail lists.
+pub const SUMMARY_LARGEST: CountRange = CountRange {
+    key: "summary.largest",
+    min: 0,
+    max: 1000,
+    unit: "breaks",
+};
+
 /// The line or row of a file's header.
 pub const HEADER_ROW: CountRange = CountRange {
     key: "extract.header_row",
@@ -196,6 +204,7 @@ pub const COUNTS: &[CountRange] = &[
     MAX_ZIP_ENTRIES,
     MAX_PARTS,
     SUMMARY_OLDEST,
+    SUMMARY_LARGEST,
     HEADER_ROW,
     PASS_WINDOW,
     LEGACY_WINDOW,

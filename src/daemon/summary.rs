@@ -33,6 +33,8 @@ pub fn queue_summary(
     let JobKind::Summary {
         to,
         oldest,
+        largest,
+        rates,
         calendar,
     } = &job.kind
     else {
@@ -53,15 +55,25 @@ pub fn queue_summary(
         status: StatusFilter::Unresolved,
         ..Default::default()
     })?;
-    let breaks: Vec<BreakLine> = breaks
-        .into_iter()
-        .map(|brk| BreakLine {
-            age_days: calendar
-                .business_days_between(brk.since, business_date)
-                .max(0),
-            brk,
-        })
-        .collect();
+    let mut lines = Vec::with_capacity(breaks.len());
+    for brk in breaks {
+        let age_days = calendar
+            .business_days_between(brk.since, business_date)
+            .max(0);
+        // The record's reference and counterparty go into the attachment: what people search
+        // the books and the bank portal by.
+        let record = match brk.record_id {
+            Some(id) => u.record_by_id(id)?.map(|(_, r, _)| r.record),
+            None => None,
+        };
+        let mut line = BreakLine::new(brk, age_days);
+        if let Some(r) = record {
+            line.reference = r.reference;
+            line.counterparty = r.counterparty;
+        }
+        lines.push(line);
+    }
+    let breaks = lines;
     let activity = u.activity_since(since)?;
     let jobs: Vec<JobDigest> = config
         .jobs
@@ -98,6 +110,8 @@ pub fn queue_summary(
         timezone: tz,
         jobs,
         breaks,
+        largest: *largest,
+        rates: rates.clone(),
     };
     let rendered = notify::render_summary(&input, *oldest);
     let message_id = match trigger {

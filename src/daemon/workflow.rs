@@ -81,14 +81,14 @@ fn force_in(
     let mut statement: Vec<StoredRecord> = Vec::new();
     for &id in break_ids {
         let Some(b) = u.break_by_id(id)? else {
-            return refuse(format!("there is no exception {id}"));
+            return refuse(format!("there is no exception E-{id}"));
         };
         if b.status == BreakStatus::Resolved {
-            return refuse(format!("exception {id} is already resolved"));
+            return refuse(format!("exception E-{id} is already resolved"));
         }
         let Some(record_id) = b.record_id else {
             return refuse(format!(
-                "exception {id} ({}) is not about a record; resolve it instead",
+                "exception E-{id} ({}) is not about a record; resolve it instead",
                 b.reason.as_str()
             ));
         };
@@ -96,17 +96,17 @@ fn force_in(
             None => job_name = Some(b.job.clone()),
             Some(j) if *j != b.job => {
                 return refuse(format!(
-                    "exception {id} belongs to job {}, the others to {j}",
+                    "exception E-{id} belongs to job {}, the others to {j}",
                     b.job
                 ));
             }
             Some(_) => {}
         }
         let Some((_, rec, matched)) = u.record_by_id(record_id)? else {
-            return refuse(format!("the record of exception {id} is gone"));
+            return refuse(format!("the record of exception E-{id} is gone"));
         };
         if matched {
-            return refuse(format!("the record of exception {id} is matched already"));
+            return refuse(format!("the record of exception E-{id} is matched already"));
         }
         match rec.record.side {
             Side::Ledger => ledger.push(rec),

@@ -13,6 +13,7 @@ pub mod costs;
 pub mod ids;
 pub mod invoice;
 pub mod payables;
+pub mod rates;
 pub mod securities;
 pub mod statement;
 
@@ -506,6 +507,29 @@ pub struct BreakEvent {
     pub detail: Option<String>,
 }
 
+/// How people write a break's id: `E-21`. A bare `#21` in a mail is read as an issue or a
+/// row number; `E-` says "exception" and is what `clerk exception show` takes back.
+pub fn break_label(id: i64) -> String {
+    format!("E-{id}")
+}
+
+/// A break id as a person may type it: `E-21`, `e21`, `#21` or `21`.
+pub fn parse_break_label(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let digits = t
+        .strip_prefix(['E', 'e'])
+        .map(|r| r.strip_prefix('-').unwrap_or(r))
+        .or_else(|| t.strip_prefix('#'))
+        .unwrap_or(t);
+    match digits.parse::<i64>() {
+        Ok(id) if id > 0 && digits.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+        _ => Err(format!(
+            "{s:?} is not an exception id: write it as the summary and `clerk exceptions` \
+             show it, e.g. E-21"
+        )),
+    }
+}
+
 /// An exception ("break") as people see it: in the summary, in `clerk exceptions`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Break {
@@ -574,6 +598,18 @@ pub fn error_rate(auto_matched: u64, breaks_opened: u64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn break_labels_read_back_however_people_type_them() {
+        assert_eq!(super::break_label(21), "E-21");
+        for typed in ["E-21", "e-21", "E21", "#21", "21", " E-21 "] {
+            assert_eq!(super::parse_break_label(typed), Ok(21), "{typed}");
+        }
+        for bad in ["E-", "E--21", "-21", "0", "E-2x", "", "F-21"] {
+            let err = super::parse_break_label(bad).unwrap_err();
+            assert!(err.contains("E-21"), "{bad}: {err}");
+        }
+    }
+
     use super::*;
 
     #[test]

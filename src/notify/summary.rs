@@ -18,7 +18,8 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::one_line;
-use crate::model::{Break, BreakReason, Currency};
+use crate::model::rates::BaseRates;
+use crate::model::{Break, BreakReason, Currency, break_label};
 
 /// Everything the morning summary shows. Assembled by the caller from the store.
 #[derive(Clone, Debug)]
@@ -33,6 +34,10 @@ pub struct SummaryInput {
     pub jobs: Vec<JobDigest>,
     /// Every break that is still open, whatever its age.
     pub breaks: Vec<BreakLine>,
+    /// How many of the largest breaks the bodies list one by one.
+    pub largest: usize,
+    /// Rates into one base currency for a converted grand total, when configured.
+    pub rates: Option<BaseRates>,
 }
 
 /// One job's KPIs since the previous summary.
@@ -71,6 +76,16 @@ impl JobDigest {
     pub fn error_rate(&self) -> Option<f64> {
         crate::model::error_rate(self.auto_matched, self.breaks_opened)
     }
+
+    /// Whether the job has anything to report: a run, a file, a break opened or closed.
+    pub fn did_something(&self) -> bool {
+        self.runs > 0
+            || self.files_processed > 0
+            || self.files_failed > 0
+            || self.files_duplicate > 0
+            || self.breaks_opened > 0
+            || self.breaks_closed > 0
+    }
 }
 
 /// An open break with its age, which the caller counts in business days with the job's
@@ -79,6 +94,21 @@ impl JobDigest {
 pub struct BreakLine {
     pub brk: Break,
     pub age_days: i64,
+    /// The reference and counterparty of the break's record, for the attachment: what people
+    /// search the bank portal and the books by.
+    pub reference: Option<String>,
+    pub counterparty: Option<String>,
+}
+
+impl BreakLine {
+    pub fn new(brk: Break, age_days: i64) -> Self {
+        BreakLine {
+            brk,
+            age_days,
+            reference: None,
+            counterparty: None,
+        }
+    }
 }
 
 /// A file attached to a message.
@@ -101,10 +131,27 @@ pub struct Rendered {
 }
 
 /// The header of the CSV attachment.
-pub const CSV_HEADER: [&str; 11] = [
-    "id", "job", "reason", "status", "age_days", "since", "amount", "currency", "owner", "detail",
+pub const CSV_HEADER: [&str; 15] = [
+    "id",
+    "job",
+    "reason",
+    "status",
+    "age_days",
+    "since",
+    "amount",
+    "currency",
+    "difference",
+    "reference",
+    "counterparty",
+    "record_ids",
+    "owner",
+    "detail",
     "source",
 ];
+
+/// The plain-text body fits this many columns: what a mail client shows without wrapping
+/// tables into nonsense.
+pub const TEXT_WIDTH: usize = 100;
 
 /// At most this many unreadable files are listed in the bodies; the attachment has them all.
 const FAILED_FILES_LISTED: usize = 50;
@@ -208,6 +255,8 @@ struct Facts<'a> {
     by_age: Vec<&'a BreakLine>,
     /// How many of `by_age` the bodies list.
     oldest: usize,
+    /// The breaks with an amount, largest first, as many as the bodies list.
+    largest: Vec<&'a BreakLine>,
     /// Open breaks per job and reason.
     groups: BTreeMap<(&'a str, BreakReason), Totals>,
     /// Open breaks per reason and ageing bucket (see [`AGEING`]).
@@ -217,8 +266,11 @@ struct Facts<'a> {
     failed_files: Vec<&'a BreakLine>,
     /// Breaks opened since the previous summary, over all jobs.
     new: u64,
-    /// The jobs' KPIs by job name.
+    /// The KPIs of the jobs that did something, by job name.
     jobs: Vec<&'a JobDigest>,
+    /// The jobs that did nothing since the previous summary: one line, not a row each.
+    idle: Vec<&'a str>,
+    rates: Option<&'a BaseRates>,
 }
 
 impl<'a> Facts<'a> {
@@ -241,18 +293,42 @@ impl<'a> Facts<'a> {
             .copied()
             .filter(|b| b.brk.reason == BreakReason::Unreadable)
             .collect();
-        let mut jobs: Vec<&JobDigest> = input.jobs.iter().collect();
+        let rates = input.rates.as_ref();
+        let mut largest: Vec<&BreakLine> = input
+            .breaks
+            .iter()
+            .filter(|b| b.brk.amount.is_some())
+            .collect();
+        largest.sort_by_key(|b| (Reverse(size(&b.brk, rates)), b.brk.id));
+        largest.truncate(input.largest);
+        let (mut jobs, mut idle): (Vec<&JobDigest>, Vec<&JobDigest>) =
+            input.jobs.iter().partition(|j| j.did_something());
         jobs.sort_by(|a, b| a.job.cmp(&b.job));
+        idle.sort_by(|a, b| a.job.cmp(&b.job));
         Facts {
             oldest: oldest.min(by_age.len()),
             by_age,
+            largest,
             groups,
             ageing,
             all,
             failed_files,
             new: input.jobs.iter().map(|j| j.breaks_opened).sum(),
             jobs,
+            idle: idle.iter().map(|j| j.job.as_str()).collect(),
+            rates,
         }
+    }
+}
+
+/// How large a break is for the "largest" list: its amount in the base currency where a rate
+/// is configured, else the amount as it stands (without its sign: a missing payment is as
+/// large as a missing receipt).
+fn size(b: &Break, rates: Option<&BaseRates>) -> Decimal {
+    let amount = b.amount.unwrap_or_default().abs();
+    match (rates, b.currency) {
+        (Some(r), Some(c)) => r.to_base(amount, c).unwrap_or(amount),
+        _ => amount,
     }
 }
 
@@ -311,16 +387,116 @@ impl Totals {
         }
     }
 
-    fn amounts(&self) -> String {
+    /// One `(currency, amount)` pair per currency, amounts grouped for reading; a single
+    /// `("", "—")` when no break has an amount.
+    fn per_currency(&self) -> Vec<(String, String)> {
         if self.sums.is_empty() {
-            return "—".to_owned();
+            return vec![(String::new(), "—".to_owned())];
         }
         self.sums
             .iter()
-            .map(|(c, a)| money(*a, *c))
-            .collect::<Vec<_>>()
-            .join("; ")
+            .map(|(c, a)| {
+                (
+                    c.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    grouped(*a, *c),
+                )
+            })
+            .collect()
     }
+
+    /// The grand total in the base currency, or the currencies that have no rate (a total
+    /// that silently left them out would understate what is open).
+    fn in_base(&self, rates: &BaseRates) -> Result<Decimal, Vec<String>> {
+        let mut total = Decimal::ZERO;
+        let mut missing = Vec::new();
+        for (c, a) in &self.sums {
+            match c.and_then(|c| rates.to_base(*a, c)) {
+                Some(v) => total += v,
+                None => missing.push(c.map_or("no currency".to_owned(), |c| c.to_string())),
+            }
+        }
+        if missing.is_empty() {
+            Ok(total)
+        } else {
+            Err(missing)
+        }
+    }
+}
+
+const GROUP_HEAD: [&str; 5] = ["Job", "Reason", "Count", "Ccy", "Amount (gross)"];
+const GROUP_RIGHT: [usize; 2] = [2, 4];
+
+/// The table of open breaks by job and reason: a row per group and currency (the job, reason
+/// and count on the first), then the totals per currency and, with rates, one converted total.
+fn group_rows(f: &Facts<'_>) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut push = |first: [String; 3], tot: &Totals| {
+        for (i, (ccy, amount)) in tot.per_currency().into_iter().enumerate() {
+            let lead = if i == 0 {
+                first.clone()
+            } else {
+                Default::default()
+            };
+            let [a, b, c] = lead;
+            rows.push(vec![a, b, c, ccy, amount]);
+        }
+    };
+    for ((job, reason), tot) in &f.groups {
+        push(
+            [
+                (*job).to_owned(),
+                reason.label().to_owned(),
+                tot.count.to_string(),
+            ],
+            tot,
+        );
+    }
+    push(
+        ["Total".to_owned(), String::new(), f.all.count.to_string()],
+        &f.all,
+    );
+    if let Some(rates) = f.rates {
+        let base = rates.base.as_str().to_owned();
+        rows.push(match f.all.in_base(rates) {
+            Ok(total) => vec![
+                format!("Total in {base}"),
+                "at the configured rates".to_owned(),
+                String::new(),
+                base,
+                grouped(total, Some(rates.base)),
+            ],
+            Err(missing) => vec![
+                format!("Total in {base}"),
+                format!("no rate for {}", missing.join(", ")),
+                String::new(),
+                String::new(),
+                "—".to_owned(),
+            ],
+        });
+    }
+    rows
+}
+
+const LARGEST_HEAD: [&str; 6] = ["ID", "Job", "Reason", "Ccy", "Amount", "Age"];
+const LARGEST_RIGHT: [usize; 3] = [0, 4, 5];
+
+fn largest_rows(f: &Facts<'_>) -> Vec<Vec<String>> {
+    f.largest
+        .iter()
+        .map(|b| {
+            let brk = &b.brk;
+            vec![
+                break_label(brk.id),
+                brk.job.clone(),
+                brk.reason.label().to_owned(),
+                brk.currency.map(|c| c.to_string()).unwrap_or_default(),
+                brk.amount
+                    .map(|a| grouped(a, brk.currency))
+                    .unwrap_or_default(),
+                b.age_days.to_string(),
+            ]
+        })
+        .collect()
 }
 
 fn subject(input: &SummaryInput, f: &Facts<'_>) -> String {
@@ -379,23 +555,23 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             plural(n, "was", "were")
         );
         for b in f.failed_files.iter().take(FAILED_FILES_LISTED) {
-            let _ = writeln!(
-                t,
-                "  - {}: {}",
-                one_line(&b.brk.job),
-                one_line(&b.brk.detail)
+            let brk = &b.brk;
+            push_fitted(
+                &mut t,
+                &format!("  - {} {}: {}", break_label(brk.id), brk.job, brk.detail),
             );
-            let _ = writeln!(
-                t,
-                "    {}since {}, {} {}",
-                b.brk
-                    .source
-                    .as_deref()
-                    .map(|s| format!("file {}, ", one_line(s)))
-                    .unwrap_or_default(),
-                b.brk.since.format("%Y-%m-%d"),
-                b.age_days,
-                plural_days(b.age_days)
+            push_fitted(
+                &mut t,
+                &format!(
+                    "    {}since {}, {} {}",
+                    brk.source
+                        .as_deref()
+                        .map(|s| format!("file {s}, "))
+                        .unwrap_or_default(),
+                    brk.since.format("%Y-%m-%d"),
+                    b.age_days,
+                    plural_days(b.age_days)
+                ),
             );
         }
         if n > FAILED_FILES_LISTED {
@@ -409,29 +585,17 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
 
     if !input.breaks.is_empty() {
         t.push_str("\nOpen exceptions by job and reason\n\n");
-        let mut rows: Vec<Vec<String>> = f
-            .groups
-            .iter()
-            .map(|((job, reason), tot)| {
-                vec![
-                    (*job).to_owned(),
-                    reason.label().to_owned(),
-                    tot.count.to_string(),
-                    tot.amounts(),
-                ]
-            })
-            .collect();
-        rows.push(vec![
-            "Total".to_owned(),
-            String::new(),
-            f.all.count.to_string(),
-            f.all.amounts(),
-        ]);
-        t.push_str(&text_table(
-            &["Job", "Reason", "Count", "Amount (gross)"],
-            &rows,
-            &[2],
-        ));
+        t.push_str(&text_table(&GROUP_HEAD, &group_rows(f), &GROUP_RIGHT));
+
+        if !f.largest.is_empty() {
+            let _ = writeln!(
+                t,
+                "\nThe {} largest open {} (age in business days)\n",
+                f.largest.len(),
+                plural(f.largest.len(), "exception", "exceptions")
+            );
+            t.push_str(&text_table(&LARGEST_HEAD, &largest_rows(f), &LARGEST_RIGHT));
+        }
 
         t.push_str("\nOpen exceptions by age (business days)\n\n");
         t.push_str(&text_table(&AGEING_HEAD, &ageing_rows(f), &[1, 2, 3, 4]));
@@ -445,29 +609,37 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             );
             for b in f.by_age.iter().take(f.oldest) {
                 let brk = &b.brk;
-                let _ = writeln!(
-                    t,
-                    "  #{}  {}  {} {} (since {})",
-                    brk.id,
-                    one_line(&brk.job),
-                    b.age_days,
-                    plural_days(b.age_days),
-                    brk.since.format("%Y-%m-%d")
+                push_fitted(
+                    &mut t,
+                    &format!(
+                        "  {}  {} {} (since {})  {}",
+                        break_label(brk.id),
+                        b.age_days,
+                        plural_days(b.age_days),
+                        brk.since.format("%Y-%m-%d"),
+                        brk.job,
+                    ),
                 );
-                let _ = writeln!(
-                    t,
-                    "      {}{}",
-                    brk.reason.label(),
-                    brk.amount
-                        .map(|a| format!(": {}", money(a, brk.currency)))
-                        .unwrap_or_default()
+                push_fitted(
+                    &mut t,
+                    &format!(
+                        "      {}{}",
+                        brk.reason.label(),
+                        brk.amount
+                            .map(|a| format!(": {}", money(a, brk.currency)))
+                            .unwrap_or_default()
+                    ),
                 );
-                let _ = writeln!(t, "      {}", one_line(&brk.detail));
+                // The detail is what tells people what to do: wrapped, up to three lines.
+                let detail = wrap(&one_line(&brk.detail), TEXT_WIDTH, "      ", "      ");
+                for l in detail.lines().take(3) {
+                    push_fitted(&mut t, l);
+                }
                 if let Some(source) = &brk.source {
-                    let _ = writeln!(t, "      source: {}", one_line(source));
+                    push_fitted(&mut t, &format!("      source: {source}"));
                 }
                 if let Some(owner) = &brk.owner {
-                    let _ = writeln!(t, "      owner: {}", one_line(owner));
+                    push_fitted(&mut t, &format!("      owner: {owner}"));
                 }
             }
         }
@@ -477,7 +649,17 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     if f.jobs.is_empty() {
         t.push_str("No job ran.\n");
     } else {
-        t.push_str(&text_table(&KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT));
+        t.push_str(&text_table(
+            &VOLUME_HEAD,
+            &volume_rows(&f.jobs),
+            &VOLUME_RIGHT,
+        ));
+        t.push('\n');
+        t.push_str(&text_table(&RATE_HEAD, &rate_rows(&f.jobs), &RATE_RIGHT));
+    }
+    if !f.idle.is_empty() {
+        t.push('\n');
+        t.push_str(&wrap(&idle_line(f), TEXT_WIDTH, "", "  "));
     }
 
     if !input.breaks.is_empty() {
@@ -490,6 +672,108 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     t
 }
 
+/// One line, flattened, cut to [`TEXT_WIDTH`] with an ellipsis: the whole text is in the
+/// HTML body and the attachment.
+fn push_fitted(t: &mut String, line: &str) {
+    t.push_str(&truncate(&one_line(line), TEXT_WIDTH - 1));
+    t.push('\n');
+}
+
+fn idle_line(f: &Facts<'_>) -> String {
+    format!(
+        "Nothing to report from {}: {}.",
+        plural(f.idle.len(), "this job", "these jobs"),
+        f.idle
+            .iter()
+            .map(|j| one_line(j))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// `text` wrapped at spaces into lines of at most `width` characters, the first line indented
+/// by `first`, the others by `rest`; a word longer than a line is cut.
+fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if len > rest.len() && len + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_owned();
+        }
+        if !line.trim().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+        if line.chars().count() > width {
+            line = truncate(&line, width - 1).into_owned();
+        }
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+const VOLUME_HEAD: [&str; 8] = [
+    "Job",
+    "Runs",
+    "Files",
+    "Failed",
+    "Duplicate",
+    "Records",
+    "New exceptions",
+    "Resolved",
+];
+const VOLUME_RIGHT: [usize; 7] = [1, 2, 3, 4, 5, 6, 7];
+
+fn volume_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
+    jobs.iter()
+        .map(|j| {
+            vec![
+                j.job.clone(),
+                j.runs.to_string(),
+                j.files_processed.to_string(),
+                j.files_failed.to_string(),
+                j.files_duplicate.to_string(),
+                j.records.to_string(),
+                j.breaks_opened.to_string(),
+                j.breaks_closed.to_string(),
+            ]
+        })
+        .collect()
+}
+
+const RATE_HEAD: [&str; 6] = [
+    "Job",
+    "STP rate",
+    "Error rate",
+    "Processing",
+    "File to posting",
+    "Cost / transaction",
+];
+const RATE_RIGHT: [usize; 5] = [1, 2, 3, 4, 5];
+
+fn rate_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
+    jobs.iter()
+        .map(|j| {
+            vec![
+                j.job.clone(),
+                percent(j.stp_rate()),
+                percent(j.error_rate()),
+                duration(j.processing_time),
+                j.arrival_to_posting.map(duration).unwrap_or("-".into()),
+                j.costs
+                    .as_ref()
+                    .map(|c| c.per_transaction_text())
+                    .unwrap_or("-".into()),
+            ]
+        })
+        .collect()
+}
+
+/// The HTML body has room for one KPI table.
 const KPI_HEAD: [&str; 13] = [
     "Job",
     "Runs",
@@ -508,26 +792,15 @@ const KPI_HEAD: [&str; 13] = [
 const KPI_RIGHT: [usize; 12] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 fn kpi_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
-    jobs.iter()
-        .map(|j| {
-            vec![
-                j.job.clone(),
-                j.runs.to_string(),
-                j.files_processed.to_string(),
-                j.files_failed.to_string(),
-                j.files_duplicate.to_string(),
-                j.records.to_string(),
-                percent(j.stp_rate()),
-                percent(j.error_rate()),
-                j.breaks_opened.to_string(),
-                j.breaks_closed.to_string(),
-                duration(j.processing_time),
-                j.arrival_to_posting.map(duration).unwrap_or("-".into()),
-                j.costs
-                    .as_ref()
-                    .map(|c| c.per_transaction_text())
-                    .unwrap_or("-".into()),
-            ]
+    volume_rows(jobs)
+        .into_iter()
+        .zip(rate_rows(jobs))
+        .map(|(v, r)| {
+            let mut row = v[..6].to_vec();
+            row.extend_from_slice(&r[1..3]);
+            row.extend_from_slice(&v[6..]);
+            row.extend_from_slice(&r[3..]);
+            row
         })
         .collect()
 }
@@ -573,6 +846,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             .take(FAILED_FILES_LISTED)
             .map(|b| {
                 vec![
+                    break_label(b.brk.id),
                     b.brk.job.clone(),
                     b.brk.source.clone().unwrap_or_default(),
                     b.brk.detail.clone(),
@@ -580,7 +854,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
                 ]
             })
             .collect();
-        html_table(&mut h, &["Job", "File", "Error", "Since"], &rows, &[]);
+        html_table(&mut h, &["ID", "Job", "File", "Error", "Since"], &rows, &[]);
         if n > FAILED_FILES_LISTED {
             let _ = write!(
                 h,
@@ -596,30 +870,16 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             h,
             "<h3 style=\"{H3}\">Open exceptions by job and reason</h3>"
         );
-        let mut rows: Vec<Vec<String>> = f
-            .groups
-            .iter()
-            .map(|((job, reason), tot)| {
-                vec![
-                    (*job).to_owned(),
-                    reason.label().to_owned(),
-                    tot.count.to_string(),
-                    tot.amounts(),
-                ]
-            })
-            .collect();
-        rows.push(vec![
-            "Total".to_owned(),
-            String::new(),
-            f.all.count.to_string(),
-            f.all.amounts(),
-        ]);
-        html_table(
-            &mut h,
-            &["Job", "Reason", "Count", "Amount (gross)"],
-            &rows,
-            &[2],
-        );
+        html_table(&mut h, &GROUP_HEAD, &group_rows(f), &GROUP_RIGHT);
+        if !f.largest.is_empty() {
+            let _ = writeln!(
+                h,
+                "<h3 style=\"{H3}\">The {} largest open {}</h3>",
+                f.largest.len(),
+                plural(f.largest.len(), "exception", "exceptions")
+            );
+            html_table(&mut h, &LARGEST_HEAD, &largest_rows(f), &LARGEST_RIGHT);
+        }
         let _ = writeln!(
             h,
             "<h3 style=\"{H3}\">Open exceptions by age (business days)</h3>"
@@ -640,7 +900,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
                 .map(|b| {
                     let brk = &b.brk;
                     vec![
-                        brk.id.to_string(),
+                        break_label(brk.id),
                         b.age_days.to_string(),
                         brk.since.format("%Y-%m-%d").to_string(),
                         brk.job.clone(),
@@ -679,6 +939,9 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
     } else {
         html_table(&mut h, &KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT);
     }
+    if !f.idle.is_empty() {
+        let _ = writeln!(h, "<p style=\"color:#666\">{}</p>", esc(&idle_line(f)));
+    }
     if !input.breaks.is_empty() {
         let _ = writeln!(
             h,
@@ -694,29 +957,39 @@ fn csv_name(date: NaiveDate) -> String {
     format!("open-exceptions-{}.csv", date.format("%Y-%m-%d"))
 }
 
-/// All open breaks as CSV (RFC 4180, CRLF line ends, UTF-8 without BOM).
+/// All open breaks as CSV (RFC 4180, CRLF line ends, UTF-8 with a byte order mark: without
+/// it Excel on Windows reads the file as the local code page and garbles every accented name).
 fn breaks_csv(breaks: &[&BreakLine]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+        .from_writer(UTF8_BOM.to_vec());
     const IN_MEMORY: &str = "writing CSV to memory cannot fail";
     w.write_record(CSV_HEADER).expect(IN_MEMORY);
     for b in breaks {
         let brk = &b.brk;
-        let record: [Cow<'_, str>; 11] = [
-            brk.id.to_string().into(),
+        // Amounts are not passed through csv_cell: see its doc comment.
+        let amount = |a: Option<Decimal>| {
+            a.map(|a| plain_amount(a, brk.currency))
+                .unwrap_or_default()
+                .into()
+        };
+        let record: [Cow<'_, str>; 15] = [
+            break_label(brk.id).into(),
             csv_cell(&brk.job),
             csv_cell(brk.reason.as_str()),
             csv_cell(brk.status.as_str()),
             b.age_days.to_string().into(),
             brk.since.format("%Y-%m-%d").to_string().into(),
-            // Not through csv_cell: see its doc comment.
-            brk.amount
-                .map(|a| plain_amount(a, brk.currency))
-                .unwrap_or_default()
-                .into(),
+            amount(brk.amount),
             brk.currency
                 .map(|c| c.as_str().to_owned())
+                .unwrap_or_default()
+                .into(),
+            amount(brk.difference),
+            csv_cell(b.reference.as_deref().unwrap_or("")),
+            csv_cell(b.counterparty.as_deref().unwrap_or("")),
+            brk.record_id
+                .map(|r| r.to_string())
                 .unwrap_or_default()
                 .into(),
             csv_cell(brk.owner.as_deref().unwrap_or("")),
@@ -729,6 +1002,9 @@ fn breaks_csv(breaks: &[&BreakLine]) -> Vec<u8> {
     w.into_inner().expect(IN_MEMORY)
 }
 
+/// What starts a UTF-8 file that spreadsheets should read as UTF-8.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// `amount` with at least its currency's minor-unit digits (12.5 EUR is 12.50), never rounded:
 /// digits, one point, an optional leading minus. What a spreadsheet reads as a number.
 fn plain_amount(amount: Decimal, currency: Option<Currency>) -> String {
@@ -740,8 +1016,17 @@ fn plain_amount(amount: Decimal, currency: Option<Currency>) -> String {
     a.to_string()
 }
 
-/// `amount` as a person reads it: thousands grouped with commas, currency code in front.
+/// `amount` as a person reads it: currency code in front, thousands grouped with commas.
 fn money(amount: Decimal, currency: Option<Currency>) -> String {
+    match currency {
+        Some(c) => format!("{c} {}", grouped(amount, currency)),
+        None => grouped(amount, None),
+    }
+}
+
+/// `amount` with its currency's minor units and thousands grouped with commas, no code: for
+/// a right-aligned column beside a currency column.
+fn grouped(amount: Decimal, currency: Option<Currency>) -> String {
     let plain = plain_amount(amount, currency);
     let (sign, digits) = match plain.strip_prefix('-') {
         Some(d) => ("-", d),
@@ -751,10 +1036,7 @@ fn money(amount: Decimal, currency: Option<Currency>) -> String {
         Some((i, f)) => (i, Some(f)),
         None => (digits, None),
     };
-    let mut grouped = String::with_capacity(plain.len() + int.len() / 3 + 4);
-    if let Some(c) = currency {
-        let _ = write!(grouped, "{c} ");
-    }
+    let mut grouped = String::with_capacity(plain.len() + int.len() / 3 + 1);
     grouped.push_str(sign);
     for (i, ch) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
@@ -844,10 +1126,12 @@ fn esc(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A plain-text table: columns padded to their widest cell, `right` columns right-aligned.
-/// Cells are flattened to one line.
+/// A plain-text table: columns padded to their widest cell, `right` columns right-aligned,
+/// cells flattened to one line. When the table would be wider than [`TEXT_WIDTH`], the widest
+/// text column is narrowed (its cells cut with an ellipsis) until it fits; numbers and
+/// amounts (`right` columns) are never cut.
 fn text_table(head: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
-    let rows: Vec<Vec<String>> = rows
+    let mut rows: Vec<Vec<String>> = rows
         .iter()
         .map(|r| r.iter().map(|c| one_line(c)).collect())
         .collect();
@@ -857,6 +1141,37 @@ fn text_table(head: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
+    // One leading space, then each cell with a space either side.
+    let total = |width: &[usize]| 1 + width.iter().map(|w| w + 2).sum::<usize>();
+    const NARROWEST: usize = 8;
+    while total(&width) > TEXT_WIDTH {
+        let Some(widest) = (0..width.len())
+            .filter(|i| !right.contains(i) && width[*i] > NARROWEST)
+            .max_by_key(|i| width[*i])
+        else {
+            break;
+        };
+        let over = total(&width) - TEXT_WIDTH;
+        width[widest] = (width[widest] - over).max(NARROWEST);
+    }
+    for row in &mut rows {
+        for (cell, w) in row.iter_mut().zip(&width) {
+            if cell.chars().count() > *w {
+                *cell = truncate(cell, w - 1).into_owned();
+            }
+        }
+    }
+    let head: Vec<String> = head
+        .iter()
+        .zip(&width)
+        .map(|(h, w)| {
+            if h.chars().count() > *w {
+                truncate(h, w - 1).into_owned()
+            } else {
+                (*h).to_owned()
+            }
+        })
+        .collect();
     let mut out = String::new();
     let mut line = |cells: &mut dyn Iterator<Item = &str>| {
         let mut l = String::from(" ");
@@ -875,7 +1190,7 @@ fn text_table(head: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(&mut head.iter().copied());
+    line(&mut head.iter().map(String::as_str));
     let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
     line(&mut rule.iter().map(String::as_str));
     for row in &rows {
@@ -946,7 +1261,7 @@ mod tests {
     }
 
     fn line(b: Break, age_days: i64) -> BreakLine {
-        BreakLine { brk: b, age_days }
+        BreakLine::new(b, age_days)
     }
 
     fn input(breaks: Vec<BreakLine>) -> SummaryInput {
@@ -983,6 +1298,8 @@ mod tests {
                 ),
             }],
             breaks,
+            largest: 10,
+            rates: None,
         }
     }
 
@@ -1051,8 +1368,10 @@ mod tests {
         assert_eq!(att.filename, "open-exceptions-2026-11-27.csv");
         assert!(att.content_type.starts_with("text/csv"));
         let raw = String::from_utf8(att.bytes.clone()).unwrap();
+        // A byte order mark first, so Excel reads UTF-8.
         assert!(raw.starts_with(
-            "id,job,reason,status,age_days,since,amount,currency,owner,detail,source\r\n"
+            "\u{FEFF}id,job,reason,status,age_days,since,amount,currency,difference,reference,\
+             counterparty,record_ids,owner,detail,source\r\n"
         ));
         // The amount is written bare, so a spreadsheet reads a number.
         assert!(raw.contains(",2026-11-20,-12.50,EUR,"), "{raw}");
@@ -1061,7 +1380,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], CSV_HEADER);
         let row = &rows[1];
-        assert_eq!(row[0], "1");
+        assert_eq!(row[0], "E-1");
         assert_eq!(row[1], "'=cmd|' /C calc'!A0");
         assert_eq!(row[2], "missing_in_ledger");
         assert_eq!(row[3], "open");
@@ -1069,9 +1388,32 @@ mod tests {
         assert_eq!(row[5], "2026-11-20");
         assert_eq!(row[6], "-12.50");
         assert_eq!(row[7], "EUR");
-        assert_eq!(row[8], "'@owner");
-        assert_eq!(row[9], "'=HYPERLINK(\"http://x\",\"click\")");
-        assert_eq!(row[10], "'-statement.csv, line 3\nnext");
+        assert_eq!(row[8], "");
+        assert_eq!(row[12], "'@owner");
+        assert_eq!(row[13], "'=HYPERLINK(\"http://x\",\"click\")");
+        assert_eq!(row[14], "'-statement.csv, line 3\nnext");
+    }
+
+    #[test]
+    fn csv_attachment_names_difference_reference_counterparty_and_record() {
+        let mut b = brk(
+            7,
+            "bank-eur",
+            BreakReason::AmountDifference,
+            Some(("1000.00", "EUR")),
+        );
+        b.difference = Some(Decimal::from_str("-0.5").unwrap());
+        b.record_id = Some(4711);
+        let mut l = line(b, 1);
+        l.reference = Some("INV-2026-0042".to_owned());
+        l.counterparty = Some("=Müller GmbH".to_owned());
+        let rows = csv_rows(&render_summary(&input(vec![l]), 10));
+        let row = &rows[1];
+        assert_eq!(row[8], "-0.50");
+        assert_eq!(row[9], "INV-2026-0042");
+        // Free text from a file is still neutralised, and accents survive (UTF-8 with BOM).
+        assert_eq!(row[10], "'=Müller GmbH");
+        assert_eq!(row[11], "4711");
     }
 
     #[test]
@@ -1120,8 +1462,8 @@ mod tests {
             &input(vec![both(1, "1000000.00"), both(2, "-1000000.00")]),
             3,
         );
-        assert!(r.text.contains("EUR 2,000,000.00"), "{}", r.text);
-        assert!(!r.text.contains("EUR 0.00"), "{}", r.text);
+        assert!(r.text.contains(" 2,000,000.00\n"), "{}", r.text);
+        assert!(!r.text.contains(" 0.00"), "{}", r.text);
     }
 
     #[test]
@@ -1176,12 +1518,26 @@ mod tests {
         ];
         let r = render_summary(&input(breaks), 3);
         // 0.1 + 0.2 + 1000000.05 in floats would not print as .35.
-        let expected = "EUR 1,000,000.35; USD 12.50";
-        assert!(r.text.contains(expected), "{}", r.text);
-        assert!(r.html.contains(expected));
-        assert!(r.text.contains("JPY 1,500"));
-        assert!(r.text.contains("EUR 1,000,000.35; JPY 1,500; USD 12.50"));
+        assert!(r.html.contains("1,000,000.35"));
         assert!(r.text.contains("Amount (gross)"));
+        // One total per currency, each on its own line.
+        let totals: Vec<&str> = r
+            .text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("Total"))
+            .take(3)
+            .collect();
+        assert!(totals[0].contains(" EUR "), "{totals:?}");
+        assert!(totals[0].ends_with(" 1,000,000.35"), "{totals:?}");
+        // Right-aligned: the amounts end in the same column.
+        assert!(
+            totals.iter().all(|l| l.len() == totals[0].len()),
+            "{totals:?}"
+        );
+        assert!(totals[1].trim_start().starts_with("JPY"), "{totals:?}");
+        assert!(totals[1].ends_with("1,500"), "{totals:?}");
+        assert!(totals[2].trim_start().starts_with("USD"), "{totals:?}");
+        assert!(totals[2].ends_with("12.50"), "{totals:?}");
         // Counted per job and reason.
         let group = r
             .text
@@ -1189,6 +1545,100 @@ mod tests {
             .find(|l| l.contains("On the bank statement, not in the books"))
             .unwrap();
         assert!(group.contains(" 5 "), "{group}");
+    }
+
+    /// What a manager reads at 7 am: fits 100 columns whatever the data, ids as `E-n`, a total
+    /// per currency plus one converted total, the largest breaks, quiet jobs on one line.
+    #[test]
+    fn the_text_body_fits_100_columns_and_reads_like_a_report() {
+        let long_job = "bank-reconciliation-deutsche-bank-frankfurt-eur-main-account";
+        let mut breaks = Vec::new();
+        for (id, amount, ccy) in [
+            (11, "120.00", "EUR"),
+            (12, "-98765432.10", "USD"),
+            (13, "5000", "JPY"),
+            (14, "4500.00", "EUR"),
+        ] {
+            let mut b = brk(
+                id,
+                long_job,
+                BreakReason::MissingInLedger,
+                Some((amount, ccy)),
+            );
+            b.detail = "statement line 17: counterparty ".repeat(8);
+            b.source = Some(format!(
+                "/srv/shares/back-office/{}/statement.sta",
+                "x".repeat(80)
+            ));
+            breaks.push(line(b, 3));
+        }
+        breaks.push(line(brk(15, "ledger", BreakReason::FileChanged, None), 1));
+        let mut inp = input(breaks);
+        inp.jobs[0].job = long_job.to_owned();
+        inp.jobs.push(JobDigest {
+            job: "custody-positions".to_owned(),
+            ..Default::default()
+        });
+        inp.jobs.push(JobDigest {
+            job: "accounts-payable".to_owned(),
+            ..Default::default()
+        });
+        inp.largest = 3;
+        inp.rates = Some(BaseRates {
+            base: "EUR".parse().unwrap(),
+            per_unit: [
+                ("USD".parse().unwrap(), Decimal::from_str("0.9").unwrap()),
+                ("JPY".parse().unwrap(), Decimal::from_str("0.0062").unwrap()),
+            ]
+            .into(),
+        });
+        let r = render_summary(&inp, 10);
+
+        for l in r.text.lines() {
+            assert!(
+                l.chars().count() <= TEXT_WIDTH,
+                "{} columns: {l}",
+                l.chars().count()
+            );
+        }
+        assert!(
+            !r.text.contains('#') && !r.html.contains(">#"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("E-12"), "{}", r.text);
+
+        // Converted total: 4620 EUR + 88,888,888.89 (USD at 0.9) + 31.00 (JPY at 0.0062).
+        let total = r.text.lines().find(|l| l.contains("Total in EUR")).unwrap();
+        assert!(total.ends_with(" 88,893,539.89"), "{total}");
+        assert!(r.html.contains("88,893,539.89"));
+        // Without a rate for one currency, no converted figure pretends to be the total.
+        let mut partial = inp.clone();
+        partial
+            .rates
+            .as_mut()
+            .unwrap()
+            .per_unit
+            .remove(&"JPY".parse().unwrap());
+        let p = render_summary(&partial, 10);
+        let total = p.text.lines().find(|l| l.contains("Total in EUR")).unwrap();
+        assert!(total.contains("no rate for JPY"), "{total}");
+
+        // The largest first, in the base currency: USD 98.7m, then EUR 4,500, then JPY 5,000
+        // (31 EUR) after EUR 120.
+        let at = |id: &str| r.text.find(&format!(" {id} ")).unwrap();
+        let largest = r.text.find("The 3 largest open exceptions").unwrap();
+        assert!(largest < at("E-12") && at("E-12") < at("E-14"));
+        let table = &r.text[largest..r.text.find("Open exceptions by age").unwrap()];
+        assert!(table.contains("E-11") && !table.contains("E-13"), "{table}");
+
+        // Quiet jobs folded into one line.
+        assert!(
+            r.text.contains(
+                "Nothing to report from these jobs: accounts-payable, custody-positions."
+            )
+        );
+        assert_eq!(r.text.matches("custody-positions").count(), 1);
     }
 
     #[test]
@@ -1199,14 +1649,14 @@ mod tests {
             line(brk(3, "j", BreakReason::MissingInLedger, None), 5),
         ];
         let r = render_summary(&input(breaks), 2);
-        let a = r.text.find("#2 ").unwrap();
-        let b = r.text.find("#3 ").unwrap();
+        let a = r.text.find("E-2 ").unwrap();
+        let b = r.text.find("E-3 ").unwrap();
         assert!(a < b);
-        assert!(!r.text.contains("#1 "));
+        assert!(!r.text.contains("E-1 "));
         assert!(r.text.contains("The 2 oldest open exceptions"));
         // The CSV has every one, oldest first.
         let ids: Vec<String> = csv_rows(&r)[1..].iter().map(|r| r[0].clone()).collect();
-        assert_eq!(ids, ["2", "3", "1"]);
+        assert_eq!(ids, ["E-2", "E-3", "E-1"]);
     }
 
     #[test]
@@ -1304,25 +1754,27 @@ mod ageing_tests {
             [0, 1, 2, 5, 6, 20, 21, 400].map(bucket),
             [0, 0, 1, 1, 2, 2, 3, 3]
         );
-        let mk = |id, reason, age| BreakLine {
-            brk: Break {
-                id,
-                job: "bank".into(),
-                reason,
-                status: crate::model::BreakStatus::Open,
-                detail: "d".into(),
-                amount: None,
-                currency: None,
-                difference: None,
-                since: "2026-01-02".parse().unwrap(),
-                owner: None,
-                opened_at: Utc::now(),
-                closed_at: None,
-                resolution: None,
-                record_id: None,
-                source: None,
-            },
-            age_days: age,
+        let mk = |id, reason, age| {
+            BreakLine::new(
+                Break {
+                    id,
+                    job: "bank".into(),
+                    reason,
+                    status: crate::model::BreakStatus::Open,
+                    detail: "d".into(),
+                    amount: None,
+                    currency: None,
+                    difference: None,
+                    since: "2026-01-02".parse().unwrap(),
+                    owner: None,
+                    opened_at: Utc::now(),
+                    closed_at: None,
+                    resolution: None,
+                    record_id: None,
+                    source: None,
+                },
+                age,
+            )
         };
         let input = SummaryInput {
             business_date: "2026-11-27".parse().unwrap(),
@@ -1335,6 +1787,8 @@ mod ageing_tests {
                 mk(3, BreakReason::MissingInLedger, 30),
                 mk(4, BreakReason::Unreadable, 7),
             ],
+            largest: 10,
+            rates: None,
         };
         let f = Facts::gather(&input, 10);
         let rows = ageing_rows(&f);

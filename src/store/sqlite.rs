@@ -668,7 +668,7 @@ impl SqliteUnit<'_, '_> {
                 .flatten();
             if let Some(m) = matched {
                 return Err(StoreError::Conflict(format!(
-                    "exception {id} cannot be reopened: its record {record} is matched (match {m}); \
+                    "exception E-{id} cannot be reopened: its record {record} is matched (match {m}); \
                      the match is what settled it"
                 )));
             }
@@ -688,7 +688,7 @@ impl SqliteUnit<'_, '_> {
             .map_err(map_err)?;
         if let Some(other) = other {
             return Err(StoreError::Conflict(format!(
-                "exception {id} cannot be reopened: exception {other} about the same item is open; work that one"
+                "exception E-{id} cannot be reopened: exception E-{other} about the same item is open; work that one"
             )));
         }
         self.tx
@@ -1799,14 +1799,14 @@ impl Unit for SqliteUnit<'_, '_> {
     ) -> Result<()> {
         let current = self
             .break_by_id(id)?
-            .ok_or_else(|| StoreError::Conflict(format!("there is no exception {id}")))?;
+            .ok_or_else(|| StoreError::Conflict(format!("there is no exception E-{id}")))?;
         if current.status == BreakStatus::Resolved {
             match action {
                 BreakAction::Note(_) => {}
                 BreakAction::Reopen => return self.reopen_resolved(id, &current, actor, at),
                 _ => {
                     return Err(StoreError::Conflict(format!(
-                        "exception {id} is resolved ({}); reopen it first, or add a note",
+                        "exception E-{id} is resolved ({}); reopen it first, or add a note",
                         current.resolution.as_deref().unwrap_or("")
                     )));
                 }
@@ -1850,10 +1850,10 @@ impl Unit for SqliteUnit<'_, '_> {
     ) -> Result<()> {
         let current = self
             .break_by_id(id)?
-            .ok_or_else(|| StoreError::Conflict(format!("there is no exception {id}")))?;
+            .ok_or_else(|| StoreError::Conflict(format!("there is no exception E-{id}")))?;
         if current.status == BreakStatus::Resolved {
             return Err(StoreError::Conflict(format!(
-                "exception {id} is already resolved"
+                "exception E-{id} is already resolved"
             )));
         }
         self.tx

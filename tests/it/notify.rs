@@ -106,19 +106,12 @@ fn summary_input() -> SummaryInput {
             ..JobDigest::default()
         }],
         breaks: vec![
-            BreakLine {
-                brk: eur,
-                age_days: 5,
-            },
-            BreakLine {
-                brk: usd,
-                age_days: 9,
-            },
-            BreakLine {
-                brk: unreadable,
-                age_days: 1,
-            },
+            BreakLine::new(eur, 5),
+            BreakLine::new(usd, 9),
+            BreakLine::new(unreadable, 1),
         ],
+        largest: 10,
+        rates: None,
     }
 }
 
@@ -195,15 +188,16 @@ async fn a_summary_over_smtp_arrives_with_both_bodies_and_the_csv() {
         .collect();
     assert_eq!(
         rows[0].join(","),
-        "id,job,reason,status,age_days,since,amount,currency,owner,detail,source"
+        "id,job,reason,status,age_days,since,amount,currency,difference,reference,counterparty,\
+         record_ids,owner,detail,source"
     );
     // Oldest first: 9, 5, 1 business days.
     let ids: Vec<&str> = rows[1..].iter().map(|r| r[0].as_str()).collect();
-    assert_eq!(ids, ["2", "1", "3"]);
+    assert_eq!(ids, ["E-2", "E-1", "E-3"]);
     assert_eq!(
         rows[1],
         [
-            "2",
+            "E-2",
             "bank-usd",
             "missing_on_statement",
             "open",
@@ -211,15 +205,19 @@ async fn a_summary_over_smtp_arrives_with_both_bodies_and_the_csv() {
             "2026-11-20",
             "1234.56",
             "USD",
+            "",
+            "",
+            "",
+            "",
             "anna",
             "Invoice 4711 not on the statement",
             ""
         ]
     );
     assert_eq!(rows[2][6], "-12.50");
-    assert_eq!(rows[2][9], "'=HYPERLINK(\"http://evil.test\",\"click\")");
+    assert_eq!(rows[2][13], "'=HYPERLINK(\"http://evil.test\",\"click\")");
     assert_eq!(rows[3][2], "unreadable");
-    assert_eq!(rows[3][10], "inbox/bank-eur/statement.csv");
+    assert_eq!(rows[3][14], "inbox/bank-eur/statement.csv");
 }
 
 #[tokio::test]

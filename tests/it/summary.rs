@@ -76,9 +76,31 @@ fn the_summary_reaches_the_manager_with_breaks_kpis_and_the_csv() {
     );
     assert!(
         rows.iter()
-            .all(|r| r[3] == "open" && r[8] == "cash-ops@example.com")
+            .all(|r| r[3] == "open" && r[12] == "cash-ops@example.com")
     );
-    assert!(rows.iter().all(|r| r[10].contains(".csv line ")));
+    assert!(rows.iter().all(|r| r[14].contains(".csv line ")));
+    // Each break names its record, with the reference and counterparty the books gave it,
+    // and its id as people type it back (`clerk exception show E-n`).
+    let ledger_row = rows
+        .iter()
+        .find(|r| r[2] == "missing_on_statement")
+        .unwrap();
+    assert_eq!(
+        (ledger_row[9].as_str(), ledger_row[10].as_str()),
+        ("INV-000000005", "DELTA LTD")
+    );
+    assert!(ledger_row[11].parse::<i64>().is_ok(), "{ledger_row:?}");
+    let label = &ledger_row[0];
+    assert!(label.starts_with("E-"), "{label}");
+    let shown = i.clerk(&["exception", "show", label]);
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(&format!("exception {label} ")));
+    // Excel opens it as UTF-8.
+    assert!(csv.decoded().starts_with(b"\xEF\xBB\xBF"));
 
     // Run again: a manual summary is a new message; nothing is sent twice by accident.
     std::thread::sleep(Duration::from_millis(300));
@@ -122,4 +144,64 @@ fn after_downtime_a_missed_summary_is_sent_once_not_once_per_missed_day() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(summaries(), 1, "{}", d.log());
     d.stop();
+}
+
+/// With rates configured, the manager reads one total in the base currency beside the totals
+/// per currency; a rate that makes no sense is refused by `clerk check`, naming file, line and
+/// key.
+#[test]
+fn a_summary_with_rates_shows_one_total_in_the_base_currency() {
+    let i = Install::new();
+    let job = i.path("jobs/daily-summary.toml");
+    let shipped = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(
+        &job,
+        format!("{shipped}base_currency = \"EUR\"\n[summary.rates]\nUSD = \"-0.9\"\n"),
+    )
+    .unwrap();
+    let out = i.clerk(&["check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains(&format!("{}:", job.display())) && stdout.contains("summary.rates.USD"),
+        "{stdout}"
+    );
+    std::fs::write(
+        &job,
+        format!("{shipped}base_currency = \"EUR\"\n[summary.rates]\nUSD = \"0.9\"\n"),
+    )
+    .unwrap();
+
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    i.drop_file(
+        "var/inbox/ledger",
+        "ledger-usd.csv",
+        b"id,account,value_date,amount,currency,reference,counterparty\n\
+          7,CASH-USD-01,2026-03-05,-1000.00,USD,INV-000000007,ZETA LLC\n",
+    );
+    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
+    assert!(wait_until(
+        Duration::from_secs(20),
+        || i.status()["files_processed"] == 3 && i.status()["open_exceptions"] == 3
+    ));
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.stop();
+    let mail = crate::daemon::outbox_texts(&i)
+        .into_iter()
+        .find(|m| m.contains("Message-ID: <summary."))
+        .expect("the summary in the outbox");
+    let msg = mime::parse(mail.as_bytes());
+    let plain = String::from_utf8(msg.parts[0].parts[0].decoded()).unwrap();
+    // 999.99 + 12.34 EUR, and 1,000.00 USD at 0.9: 1,912.33 EUR.
+    let total = plain
+        .lines()
+        .find(|l| l.contains("Total in EUR"))
+        .unwrap_or_else(|| panic!("{plain}"));
+    assert!(total.trim_end().ends_with("1,912.33"), "{total}");
 }
