@@ -21,6 +21,7 @@ pub fn extract(
     job: Option<&str>,
     json_out: bool,
 ) -> anyhow::Result<ExitCode> {
+    let mut job_file = None;
     let layout = match job {
         Some(name) => {
             let config = load_config(config_path)?;
@@ -33,6 +34,7 @@ pub fn extract(
             if format.is_some() {
                 bail!("give either --job (its [extract] settings) or --format, not both");
             }
+            job_file = Some(j.file.clone());
             l.clone()
         }
         None => ExtractSpec {
@@ -57,7 +59,21 @@ pub fn extract(
     }
     let x = match extract::extract(&layout, &input) {
         Ok(x) => x,
-        Err(e) => return refused(&name, &e, json_out),
+        Err(_) if job.is_none() && extract::recognise(&bytes).is_some_and(|f| f.is_tabular()) => {
+            return no_job_for_rows(config_path, &name, &bytes);
+        }
+        Err(mut e) => {
+            if let Some(j) = job_file.as_ref()
+                && e.header_not_found()
+            {
+                e.problems.push(extract::Problem::file(format!(
+                    "the columns are named in {} under [extract.columns]: edit them to the \
+                     headers the file has, or ask the sender for the layout agreed",
+                    j.display()
+                )));
+            }
+            return refused(&name, &e, json_out);
+        }
     };
     // The JSON document only when asked for: it takes several times the file in memory.
     if json_out {
@@ -66,6 +82,36 @@ pub fn extract(
         print_summary(&name, &x)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV or spreadsheet without `--job`: rows mean nothing without a job's column mapping,
+/// so say which jobs read rows rather than "this job maps no columns". Exit code 1.
+fn no_job_for_rows(config_path: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let what = extract::recognise(bytes).map_or("rows", |f| f.describe());
+    // The list of jobs is a help, not a condition: without a readable configuration the
+    // advice still stands.
+    let jobs: Vec<String> = load_config(config_path)
+        .map(|c| {
+            c.jobs
+                .iter()
+                .filter(|j| j.kind.layout().is_some_and(|l| l.tabular))
+                .map(|j| match &j.watch {
+                    Some(w) => format!("{} (folder {})", j.name, w.folder.display()),
+                    None => j.name.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    outln!(
+        "{name}: is {what}; no job is given: rows are read by a job's column mapping, so use \
+         --job NAME or drop it into a job's folder{}",
+        if jobs.is_empty() {
+            String::new()
+        } else {
+            format!(" (jobs that read rows: {})", jobs.join(", "))
+        }
+    );
+    Ok(ExitCode::from(1))
 }
 
 /// What is printed for a file that cannot be read; exit code 1.

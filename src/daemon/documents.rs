@@ -16,10 +16,42 @@ use crate::store::{
     AddedRecords, DocumentKind, NewBreak, NewDocument, NewStatement, StoreError, Unit,
 };
 
-/// Whether `job` takes what `extracted` holds; the refusal says what the file is and what the
-/// job expects, for `failed/<name>.error.txt`.
-pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
-    let holds = if !x.statements.is_empty() {
+/// Whether `job` takes what `extracted` holds; the refusal says what the file is, what the
+/// job expects and which job (and folder) does take it, for `failed/<name>.error.txt`.
+pub fn accepts(job: &Job, jobs: &[Job], x: &Extracted, file: &str) -> Result<(), String> {
+    let holds = holds(x);
+    if takes(&job.kind, holds, x) {
+        return Ok(());
+    }
+    let wants = match &job.kind {
+        JobKind::LedgerImport { .. } => "ledger items (CSV or spreadsheet rows)",
+        JobKind::CashReconciliation { .. } => {
+            "bank statements (MT940/942/950, camt.052/053/054, or CSV/spreadsheet rows)"
+        }
+        JobKind::CustodyImport { .. } => "custodians' statements (MT535/536/537, semt.002)",
+        JobKind::InvoiceImport { .. } => "invoices (UBL, CII, Factur-X)",
+        JobKind::PositionReconciliation { .. } => {
+            "the books' positions (CSV named as [positions] book_files says) or the custodian's holdings (MT535, semt.002, CSV)"
+        }
+        JobKind::TradeSettlement { .. } => {
+            "a trade blotter (CSV named as [settlement] blotter_files says) or settlement confirmations (MT536, MT537)"
+        }
+        JobKind::AccountsPayable { .. } => {
+            "invoices (UBL, CII, Factur-X), bank statements (MT940, camt), or purchase orders and goods receipts (CSV named as [payables] says)"
+        }
+        JobKind::Summary { .. } => "no files",
+    };
+    Err(format!(
+        "{file}: is {} holding {holds}, but job {} takes {wants}; {}",
+        x.format.as_str(),
+        job.name,
+        where_to_drop(jobs, job, |j| takes(j, holds, x))
+    ))
+}
+
+/// What a file holds, in words, by what was read from it.
+fn holds(x: &Extracted) -> &'static str {
+    if !x.statements.is_empty() {
         "bank statements"
     } else if !x.holdings.is_empty() {
         "a custodian's statement of holdings"
@@ -37,8 +69,11 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
         "goods receipts"
     } else {
         "rows"
-    };
-    let ok = match &job.kind {
+    }
+}
+
+fn takes(kind: &JobKind, holds: &str, x: &Extracted) -> bool {
+    match kind {
         JobKind::LedgerImport { .. } => holds == "rows",
         JobKind::CashReconciliation { .. } => holds == "rows" || holds == "bank statements",
         JobKind::CustodyImport { .. } => {
@@ -56,34 +91,43 @@ pub fn accepts(job: &Job, x: &Extracted, file: &str) -> Result<(), String> {
             "invoices" | "bank statements" | "purchase orders" | "goods receipts"
         ),
         JobKind::Summary { .. } => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        let wants = match &job.kind {
-            JobKind::LedgerImport { .. } => "ledger items (CSV or spreadsheet rows)",
-            JobKind::CashReconciliation { .. } => {
-                "bank statements (MT940/942/950, camt.052/053/054, or CSV/spreadsheet rows)"
-            }
-            JobKind::CustodyImport { .. } => "custodians' statements (MT535/536/537, semt.002)",
-            JobKind::InvoiceImport { .. } => "invoices (UBL, CII, Factur-X)",
-            JobKind::PositionReconciliation { .. } => {
-                "the books' positions (CSV named as [positions] book_files says) or the custodian's holdings (MT535, semt.002, CSV)"
-            }
-            JobKind::TradeSettlement { .. } => {
-                "a trade blotter (CSV named as [settlement] blotter_files says) or settlement confirmations (MT536, MT537)"
-            }
-            JobKind::AccountsPayable { .. } => {
-                "invoices (UBL, CII, Factur-X), bank statements (MT940, camt), or purchase orders and goods receipts (CSV named as [payables] says)"
-            }
-            JobKind::Summary { .. } => "no files",
-        };
-        Err(format!(
-            "{file}: is {} holding {holds}, but job {} takes {wants}; drop it into the folder of a job that takes it",
-            x.format.as_str(),
-            job.name
-        ))
     }
+}
+
+/// The advice at the end of a refusal: the other jobs that take the file, with their folders,
+/// or that none does. Staff who dropped a file in the wrong folder need the right one.
+pub fn where_to_drop(jobs: &[Job], refusing: &Job, takes: impl Fn(&JobKind) -> bool) -> String {
+    let takers: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.name != refusing.name && takes(&j.kind))
+        .map(|j| match &j.watch {
+            Some(w) => format!("job {} (folder {})", j.name, w.folder.display()),
+            None => format!("job {} (`clerk job run {} FILE`)", j.name, j.name),
+        })
+        .collect();
+    if takers.is_empty() {
+        "no job of this installation takes it: add one in jobs/ (README, Configuration)".to_owned()
+    } else {
+        format!("drop it into the folder of {}", takers.join(" or "))
+    }
+}
+
+/// The refusal for a CSV or spreadsheet sent to a job that maps no columns: which job's
+/// folder takes rows instead.
+pub fn rows_refused(job: &Job, jobs: &[Job], file: &str, format: &str) -> String {
+    format!(
+        "{file}: is {format}, but job {} maps no columns ([extract.columns] in {}): it reads only \
+         statements and documents with their own structure; {}",
+        job.name,
+        job.file.display(),
+        where_to_drop(jobs, job, |k| {
+            k.layout().is_some_and(|l| l.tabular)
+                && matches!(
+                    k,
+                    JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. }
+                )
+        })
+    )
 }
 
 /// What a file gave the job, after the checks.

@@ -154,6 +154,13 @@ pub fn process_file(
     }
     let extracted = match own.unwrap_or_else(|| extract::extract(layout, &input)) {
         Ok(x) => x,
+        Err(_) if !layout.tabular && extract::recognise(&bytes).is_some_and(|f| f.is_tabular()) => {
+            let format = extract::recognise(&bytes).map_or("rows", |f| f.describe());
+            let refusal = super::documents::rows_refused(job, &config.jobs, &claimed.name, format);
+            return record_failure(
+                config, store, job, claimed, &sha, size, &refusal, trigger, &now,
+            );
+        }
         Err(e) => {
             return record_failure(
                 config,
@@ -162,7 +169,7 @@ pub fn process_file(
                 claimed,
                 &sha,
                 size,
-                &e.to_string(),
+                &refusal_text(job, &e),
                 trigger,
                 &now,
             );
@@ -170,7 +177,7 @@ pub fn process_file(
     };
     drop(bytes);
     let extract_ms = read_started.elapsed().as_millis() as u64;
-    if let Err(refusal) = super::documents::accepts(job, &extracted, &claimed.name) {
+    if let Err(refusal) = super::documents::accepts(job, &config.jobs, &extracted, &claimed.name) {
         return record_failure(
             config, store, job, claimed, &sha, size, &refusal, trigger, &now,
         );
@@ -337,7 +344,7 @@ fn process_in_batches(
         let read = match read {
             Ok(r) => r,
             Err(e) => {
-                refused = Some(e.to_string());
+                refused = Some(refusal_text(job, &e));
                 return Err(StoreError::Other(REFUSED_IN_BATCHES.into()));
             }
         };
@@ -1113,6 +1120,21 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Result<(Vec<u8>, String),
         bytes.extend_from_slice(&chunk[..n]);
     }
     Ok((bytes, hex(&hasher.finalize())))
+}
+
+/// What `failed/<name>.error.txt` says about a file the reader refused: its problems and,
+/// when no header with the job's columns was found, which file to edit.
+fn refusal_text(job: &Job, e: &extract::ExtractError) -> String {
+    let mut text = e.to_string();
+    if e.header_not_found() {
+        text.push_str(&format!(
+            "\nThe columns are named in {} under [extract.columns]: edit them to the headers the \
+             file has (or [extract] header_row to the row that holds them), or ask the sender \
+             for the layout agreed.",
+            job.file.display()
+        ));
+    }
+    text
 }
 
 #[cfg(test)]

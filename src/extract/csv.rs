@@ -108,6 +108,9 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
     // The line that came closest, for the message when none matches.
     let mut closest: Option<(usize, u64, u8, Vec<String>)> = None;
     let mut pinned_line_text: Option<String> = None;
+    // The first line with text: most likely the header the sender did write, shown so the
+    // job's column names can be corrected.
+    let mut first_line: Option<(u64, String)> = None;
     for &d in delimiters {
         let mut rdr = csv_reader(text, d);
         let mut rec = ByteRecord::new();
@@ -132,6 +135,10 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
             if layout.header_row.is_some_and(|h| u64::from(h) != line) {
                 index += 1;
                 continue;
+            }
+            if first_line.is_none() && rec.iter().any(|f| !field_text(f).trim().is_empty()) {
+                let fields: Vec<String> = rec.iter().map(|f| field_text(f).into_owned()).collect();
+                first_line = Some((line, fields.join(&(d as char).to_string())));
             }
             if layout.header_row.is_some() && pinned_line_text.is_none() {
                 let text: Vec<String> = rec.iter().map(|f| field_text(f).into_owned()).collect();
@@ -202,6 +209,11 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
         ));
     } else if let Some(t) = pinned_line_text {
         msg.push_str(&format!("; it reads {:?}", shorten(&t)));
+    } else if let Some((line, t)) = first_line {
+        msg.push_str(&format!(
+            "; the first line with text (line {line}) reads {:?}",
+            shorten(&t)
+        ));
     }
     if !decoding.is_plain_utf8() {
         msg.push_str(&format!(" (read as {})", decoding.name()));

@@ -268,7 +268,7 @@ pub struct Problem {
 
 impl Problem {
     /// A problem with the file as a whole.
-    pub(crate) fn file(message: impl Into<String>) -> Self {
+    pub fn file(message: impl Into<String>) -> Self {
         Problem {
             sheet: None,
             row: None,
@@ -312,6 +312,15 @@ pub struct ExtractError {
 }
 
 impl ExtractError {
+    /// Whether the file was refused because no row or line had the columns the job names:
+    /// then the fix is usually in the job file's `[extract.columns]`, not in the file. Every
+    /// such message (CSV and spreadsheets alike) says "... with the columns ...".
+    pub fn header_not_found(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| p.row.is_none() && p.message.contains(" with the columns "))
+    }
+
     pub(crate) fn new(file: &str, problems: Vec<Problem>) -> Self {
         ExtractError {
             file: file.to_owned(),

@@ -143,6 +143,9 @@ struct Rows<'l> {
     sheet: String,
     is_1904: bool,
     state: State,
+    /// The first row with several text cells: most likely the header the sender did write,
+    /// which the refusal shows so the job's column names can be corrected.
+    first_texts: Option<(u32, Vec<String>)>,
 }
 
 impl<'l> Rows<'l> {
@@ -155,6 +158,7 @@ impl<'l> Rows<'l> {
             sheet: sheet.to_owned(),
             is_1904,
             state: State::Seeking(None),
+            first_texts: None,
         }
     }
 
@@ -212,6 +216,9 @@ impl<'l> Rows<'l> {
                 _ => None,
             })
             .collect();
+        if self.first_texts.is_none() && texts.len() >= 2 {
+            self.first_texts = Some((row, texts.iter().map(|(_, t)| t.clone()).collect()));
+        }
         match match_header(self.layout, &texts) {
             HeaderMatch::Found(cols) => {
                 let mut feeds: Vec<(u32, Field)> = Field::ALL
@@ -268,6 +275,17 @@ impl<'l> Rows<'l> {
         } else if let Some(t) = pinned_texts {
             let cells: Vec<String> = t.iter().map(|(_, s)| format!("{s:?}")).collect();
             m.push_str(&format!("; it holds {}", cells.join(", ")));
+        } else if let Some((row, texts)) = &self.first_texts {
+            const SHOWN: usize = 20;
+            let mut cells: Vec<String> =
+                texts.iter().take(SHOWN).map(|s| format!("{s:?}")).collect();
+            if texts.len() > SHOWN {
+                cells.push(format!("and {} more", texts.len() - SHOWN));
+            }
+            m.push_str(&format!(
+                "; the headers found (row {row}) are {}",
+                cells.join(", ")
+            ));
         }
         m
     }

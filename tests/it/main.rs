@@ -55,3 +55,6 @@ mod ops;
 /// Access: configuration ranges, read commands without secrets, file modes under any
 /// umask, staff access.
 mod access;
+
+/// Refusals that say what to do: the right folder, the headers found, the job file to edit.
+mod refusals;
