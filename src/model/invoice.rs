@@ -15,13 +15,34 @@ pub enum InvoiceKind {
     CreditNote,
 }
 
+/// A seller or buyer as EN 16931 names and identifies it; UBL and CII fill the same fields from
+/// the equivalent elements, so an invoice and its twin in the other syntax read alike. Fields
+/// added after the first release default to absent in documents stored before.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
+    /// Legal name (BT-27 seller, BT-44 buyer: UBL `PartyLegalEntity/RegistrationName`, CII
+    /// `Name`); the trading name when the document gives no legal name (UBL 2.0 has none).
     pub name: Option<String>,
-    /// VAT identifier (`cbc:CompanyID` of `PartyTaxScheme`, CII `SpecifiedTaxRegistration` VA).
+    /// Name the party trades under, when it gives one besides its legal name (BT-28, BT-45: UBL
+    /// `PartyName/Name`, CII `SpecifiedLegalOrganization/TradingBusinessName`).
+    #[serde(default)]
+    pub trading_name: Option<String>,
+    /// VAT identifier (BT-31, BT-48: `cbc:CompanyID` of `PartyTaxScheme`, CII
+    /// `SpecifiedTaxRegistration` VA); the tax registration (BT-32, FC) when there is no VAT one.
     pub vat_id: Option<String>,
-    /// Legal or other identifier (`PartyLegalEntity/CompanyID`, GLN, ...).
+    /// Party identifier (BT-29, BT-46: UBL `PartyIdentification/ID` other than a SEPA creditor
+    /// identifier, CII `ID` or `GlobalID`), e.g. a GLN.
     pub id: Option<String>,
+    /// The scheme of `id` (ISO 6523 ICD such as `0088` for a GLN), when given.
+    #[serde(default)]
+    pub id_scheme: Option<String>,
+    /// Legal registration identifier (BT-30, BT-47: UBL `PartyLegalEntity/CompanyID`, CII
+    /// `SpecifiedLegalOrganization/ID`), e.g. a company register number.
+    #[serde(default)]
+    pub legal_id: Option<String>,
+    /// The scheme of `legal_id`, when given.
+    #[serde(default)]
+    pub legal_id_scheme: Option<String>,
     /// Where to pay the supplier (`PaymentMeans/PayeeFinancialAccount/ID`,
     /// `PayeePartyCreditorFinancialAccount/IBANID`).
     pub iban: Option<String>,

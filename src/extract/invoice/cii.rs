@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{Cx, compact, is_credit_note_code, placeholder_currency};
+use super::{Cx, compact, identifier, is_credit_note_code, placeholder_currency};
 use crate::extract::xml::{Document, Element};
 use crate::model::Currency;
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
@@ -218,13 +218,29 @@ fn party(p: &Element) -> Party {
         .or(registrations.first())
         .and_then(|id| id.value())
         .map(str::to_string);
-    let id = Cx::text(p, "SpecifiedLegalOrganization/ID")
-        .or_else(|| Cx::text(p, "ID"))
-        .or_else(|| Cx::text(p, "GlobalID"));
+    // The party identifier (BT-29, BT-46): an `ID` as the buyer knows the party, or a
+    // `GlobalID` under a scheme (a GLN): the one UBL writes as PartyIdentification/ID.
+    let (id, id_scheme) = p
+        .children("ID")
+        .chain(p.children("GlobalID"))
+        .find(|i| i.value().is_some())
+        .map(identifier)
+        .unwrap_or_default();
+    let organization = p.child("SpecifiedLegalOrganization");
+    let (legal_id, legal_id_scheme) = organization
+        .and_then(|o| o.child("ID"))
+        .filter(|i| i.value().is_some())
+        .map(identifier)
+        .unwrap_or_default();
+    let trading_name = organization.and_then(|o| Cx::text(o, "TradingBusinessName"));
     Party {
-        name: Cx::text(p, "Name"),
+        name: Cx::text(p, "Name").or_else(|| trading_name.clone()),
+        trading_name,
         vat_id,
         id,
+        id_scheme,
+        legal_id,
+        legal_id_scheme,
         iban: None,
         country: Cx::text(p, "PostalTradeAddress/CountryID"),
     }

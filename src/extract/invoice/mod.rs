@@ -575,6 +575,16 @@ fn parse_yyyymmdd(t: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y, m, d)
 }
 
+/// An identifier and its `schemeID` (trimmed; `None` when absent or empty).
+fn identifier(e: &Element) -> (Option<String>, Option<String>) {
+    let scheme = e
+        .attr("schemeID")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    (e.value().map(str::to_string), scheme)
+}
+
 /// An account identifier as machines compare it: IBANs are printed in groups of four, but
 /// the spaces are not part of them.
 fn compact(account: String) -> String {

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::*;
-use crate::model::invoice::InvoiceKind;
+use crate::model::invoice::{InvoiceKind, Party};
 
 fn fixture(path: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -92,7 +92,9 @@ fn ubl_invoice_reads_every_field() {
     assert_eq!(inv.currency.as_str(), "EUR");
     assert_eq!(inv.supplier.name.as_deref(), Some("De Koksmaat"));
     assert_eq!(inv.supplier.vat_id.as_deref(), Some("NL8200.98.395.B.01"));
-    assert_eq!(inv.supplier.id.as_deref(), Some("57151520"));
+    // PartyLegalEntity/CompanyID is the legal registration (BT-30), not a party identifier.
+    assert_eq!(inv.supplier.legal_id.as_deref(), Some("57151520"));
+    assert_eq!(inv.supplier.id, None);
     assert_eq!(inv.supplier.country.as_deref(), Some("NL"));
     assert_eq!(inv.supplier.iban.as_deref(), Some("NL57RABO0107307510"));
     assert_eq!(inv.customer.name.as_deref(), Some("ODIN 59"));
@@ -289,6 +291,82 @@ fn cii_type_code_381_is_a_credit_note() {
     let (_, inv) = one(xml.as_bytes());
     assert_eq!(inv.kind, InvoiceKind::CreditNote);
     assert_eq!(inv.payable, d("120.00"), "amounts as stated");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One invoice in both syntaxes (tests/fixtures/invoice/clerk, written from EN 16931)
+
+const UBL_TWIN: &str = "clerk/ubl-twin.xml";
+const CII_TWIN: &str = "clerk/cii-twin.xml";
+
+fn twin_text(name: &str) -> String {
+    String::from_utf8(fixture(name)).unwrap()
+}
+
+#[test]
+fn ubl_and_cii_twins_name_the_same_parties() {
+    let seller = Party {
+        name: Some("Nordlicht Kantoorartikelen B.V.".into()),
+        trading_name: Some("Nordlicht Office".into()),
+        vat_id: Some("NL123456789B01".into()),
+        id: Some("8712345000004".into()),
+        id_scheme: Some("0088".into()),
+        legal_id: Some("12345678".into()),
+        legal_id_scheme: Some("0106".into()),
+        iban: Some("NL91ABNA0417164300".into()),
+        country: Some("NL".into()),
+    };
+    let buyer = Party {
+        name: Some("Hafenblick Logistik GmbH".into()),
+        trading_name: Some("Hafenblick".into()),
+        vat_id: Some("DE987654321".into()),
+        id: Some("CUST-7781".into()),
+        id_scheme: None,
+        legal_id: Some("HRB 98765".into()),
+        legal_id_scheme: None,
+        iban: None,
+        country: Some("DE".into()),
+    };
+    for name in [UBL_TWIN, CII_TWIN] {
+        let (_, inv) = one(&fixture(name));
+        assert_eq!(inv.supplier, seller, "{name}");
+        assert_eq!(inv.customer, buyer, "{name}");
+    }
+
+    // A seller's SEPA creditor identifier (BT-90) is a PartyIdentification too, but not the
+    // party identifier.
+    let ubl = twin_text(UBL_TWIN);
+    let with_sepa = ubl.replacen(
+        "<cac:PartyIdentification>",
+        "<cac:PartyIdentification><cbc:ID schemeID=\"SEPA\">NL98ZZZ999999990000</cbc:ID></cac:PartyIdentification>\n<cac:PartyIdentification>",
+        1,
+    );
+    assert_ne!(with_sepa, ubl);
+    assert_eq!(one(with_sepa.as_bytes()).1.supplier, seller);
+
+    // Without a legal name (UBL 2.0 has none), the trading name names the party.
+    for (syntax, legal_name) in [
+        (
+            UBL_TWIN,
+            "<cbc:RegistrationName>Nordlicht Kantoorartikelen B.V.</cbc:RegistrationName>",
+        ),
+        (
+            CII_TWIN,
+            "<ram:Name>Nordlicht Kantoorartikelen B.V.</ram:Name>",
+        ),
+    ] {
+        let text = twin_text(syntax);
+        let (_, inv) = one(text.replace(legal_name, "").as_bytes());
+        assert_eq!(
+            inv.supplier.name.as_deref(),
+            Some("Nordlicht Office"),
+            "{syntax}"
+        );
+        assert_eq!(
+            inv.supplier.trading_name.as_deref(),
+            Some("Nordlicht Office")
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

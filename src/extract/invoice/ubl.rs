@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{Cx, compact, is_credit_note_code, placeholder_currency};
+use super::{Cx, compact, identifier, is_credit_note_code, placeholder_currency};
 use crate::extract::xml::{Document, Element};
 use crate::model::Currency;
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
@@ -160,8 +160,8 @@ fn currency(root: &Element, totals: Option<&Element>, cx: &mut Cx<'_>) -> Option
 
 /// A `cac:Party`: names, identifiers and country. The IBAN is set by the caller.
 fn party(p: &Element) -> Party {
-    let name =
-        Cx::text(p, "PartyName/Name").or_else(|| Cx::text(p, "PartyLegalEntity/RegistrationName"));
+    let trading_name = Cx::text(p, "PartyName/Name");
+    let name = Cx::text(p, "PartyLegalEntity/RegistrationName").or_else(|| trading_name.clone());
     // The VAT registration is the PartyTaxScheme whose scheme is VAT; others (a national tax
     // number) only when there is no VAT one.
     let schemes: Vec<&Element> = p.children("PartyTaxScheme").collect();
@@ -173,17 +173,37 @@ fn party(p: &Element) -> Party {
         })
         .or(schemes.first())
         .and_then(|s| Cx::text(s, "CompanyID"));
-    let id = Cx::text(p, "PartyLegalEntity/CompanyID")
-        .or_else(|| Cx::text(p, "PartyIdentification/ID"))
-        .or_else(|| Cx::text(p, "EndpointID"));
+    // A seller's or payee's PartyIdentification with scheme SEPA is its SEPA creditor
+    // identifier (BT-90), not a party identifier.
+    let (id, id_scheme) = p
+        .children("PartyIdentification")
+        .filter_map(|i| i.child("ID"))
+        .find(|i| i.value().is_some() && !scheme_is(i, "SEPA"))
+        .map(identifier)
+        .unwrap_or_default();
+    let (legal_id, legal_id_scheme) = p
+        .find("PartyLegalEntity/CompanyID")
+        .filter(|c| c.value().is_some())
+        .map(identifier)
+        .unwrap_or_default();
     let country = Cx::text(p, "PostalAddress/Country/IdentificationCode");
     Party {
         name,
+        trading_name,
         vat_id,
         id,
+        id_scheme,
+        legal_id,
+        legal_id_scheme,
         iban: None,
         country,
     }
+}
+
+/// Whether an identifier's `schemeID` is `scheme`.
+fn scheme_is(e: &Element, scheme: &str) -> bool {
+    e.attr("schemeID")
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case(scheme))
 }
 
 fn line(l: &Element, credit_note: bool, cx: &mut Cx<'_>) -> InvoiceLine {
