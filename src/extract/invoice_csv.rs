@@ -242,6 +242,8 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
                 source: r.source.clone(),
             })
             .collect(),
+        allowances: Vec::new(),
+        charges: Vec::new(),
         tax,
         line_total: Some(net),
         allowance_total: None,

@@ -836,6 +836,8 @@ mod tests {
             payment_reference: None,
             preceding_invoice: None,
             lines,
+            allowances: Vec::new(),
+            charges: Vec::new(),
             tax: vec![TaxBreakdown {
                 category: Some("S".into()),
                 rate: Some(d("19")),

@@ -432,6 +432,27 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// An XML Schema boolean at `path` (`true`/`false`, `1`/`0`) saying whether an allowance
+    /// or charge is a charge; a problem when absent or anything else.
+    fn indicator(&mut self, parent: &Element, path: &str) -> Option<bool> {
+        const WHAT: &str = "true for a charge, false for an allowance";
+        let Some(e) = parent.find(path) else {
+            self.missing(parent, path, WHAT);
+            return None;
+        };
+        match e.value() {
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            other => {
+                self.problem(
+                    e,
+                    format!("expected {WHAT}, found {:?}", other.unwrap_or_default()),
+                );
+                None
+            }
+        }
+    }
+
     /// A currency code in an element's text or attribute.
     fn currency_of(&mut self, e: &Element, code: &str, what: &str) -> Option<Currency> {
         match code.parse::<Currency>() {
