@@ -287,8 +287,16 @@ fn document(x: &Extracted) -> Value {
                     "payable_amount": dec(i.payable),
                     "tax_total": i.tax_total.map(dec),
                     "tax_exclusive": i.tax_exclusive.map(dec),
+                    "tax_inclusive": i.tax_inclusive.map(dec),
+                    "line_total": i.line_total.map(dec),
+                    "allowance_total": i.allowance_total.map(dec),
+                    "charge_total": i.charge_total.map(dec),
+                    "prepaid": i.prepaid.map(dec),
+                    "rounding": i.rounding.map(dec),
                     "tax": i.tax,
                     "lines": i.lines,
+                    "allowances": i.allowances,
+                    "charges": i.charges,
                     "problems": i.arithmetic_problems(),
                 })
             })
@@ -439,5 +447,60 @@ mod tests {
             serde_json::to_string_pretty(&document(&empty)).unwrap()
         );
         assert_eq!(String::from_utf8(none).unwrap(), expected);
+    }
+
+    #[test]
+    fn invoice_json_has_what_recomputes_the_total_without_vat() {
+        let layout = ExtractSpec::default().check(Side::Statement).unwrap();
+        for name in ["ubl-twin.xml", "cii-twin.xml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/invoice/clerk")
+                .join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            let input = Input {
+                name,
+                bytes: &bytes,
+                file_hash: Arc::from("cafe"),
+            };
+            let doc = document(&extract::extract(&layout, &input).unwrap());
+            let inv = &doc["invoices"][0];
+            let amount = |v: &Value| -> rust_decimal::Decimal {
+                v.as_str()
+                    .unwrap_or_else(|| panic!("{name}: not a decimal string: {v}"))
+                    .parse()
+                    .unwrap()
+            };
+            let sum = |list: &Value, field: &str| -> rust_decimal::Decimal {
+                list.as_array()
+                    .unwrap_or_else(|| panic!("{name}: not a list: {list}"))
+                    .iter()
+                    .map(|x| amount(&x[field]))
+                    .sum()
+            };
+            // Sum of line net amounts - allowances + charges = total without VAT (BR-CO-13).
+            let lines = sum(&inv["lines"], "net_amount");
+            let allowances = sum(&inv["allowances"], "amount");
+            let charges = sum(&inv["charges"], "amount");
+            assert_eq!(lines, amount(&inv["line_total"]), "{name}");
+            assert_eq!(allowances, amount(&inv["allowance_total"]), "{name}");
+            assert_eq!(charges, amount(&inv["charge_total"]), "{name}");
+            assert_eq!(
+                lines - allowances + charges,
+                amount(&inv["tax_exclusive"]),
+                "{name}"
+            );
+            assert_eq!(
+                amount(&inv["tax_exclusive"]) + amount(&inv["tax_total"]),
+                amount(&inv["tax_inclusive"]),
+                "{name}"
+            );
+            assert_eq!(inv["allowances"][0]["reason"], "Volume discount", "{name}");
+            assert_eq!(inv["charges"][0]["reason_code"], "FC", "{name}");
+            assert_eq!(
+                inv["supplier"]["trading_name"], "Nordlicht Office",
+                "{name}"
+            );
+            assert_eq!(inv["problems"], Value::Array(vec![]), "{name}");
+        }
     }
 }

@@ -219,9 +219,8 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
         supplier: Party {
             name: Some(first.supplier.clone()),
             vat_id: first.supplier_vat_id.clone(),
-            id: None,
             iban: first.supplier_iban.clone(),
-            country: None,
+            ..Party::default()
         },
         customer: Party::default(),
         order_reference: first.po_number.clone(),
@@ -243,6 +242,8 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
                 source: r.source.clone(),
             })
             .collect(),
+        allowances: Vec::new(),
+        charges: Vec::new(),
         tax,
         line_total: Some(net),
         allowance_total: None,

@@ -15,13 +15,34 @@ pub enum InvoiceKind {
     CreditNote,
 }
 
+/// A seller or buyer as EN 16931 names and identifies it; UBL and CII fill the same fields from
+/// the equivalent elements, so an invoice and its twin in the other syntax read alike. Fields
+/// added after the first release default to absent in documents stored before.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Party {
+    /// Legal name (BT-27 seller, BT-44 buyer: UBL `PartyLegalEntity/RegistrationName`, CII
+    /// `Name`); the trading name when the document gives no legal name (UBL 2.0 has none).
     pub name: Option<String>,
-    /// VAT identifier (`cbc:CompanyID` of `PartyTaxScheme`, CII `SpecifiedTaxRegistration` VA).
+    /// Name the party trades under, when it gives one besides its legal name (BT-28, BT-45: UBL
+    /// `PartyName/Name`, CII `SpecifiedLegalOrganization/TradingBusinessName`).
+    #[serde(default)]
+    pub trading_name: Option<String>,
+    /// VAT identifier (BT-31, BT-48: `cbc:CompanyID` of `PartyTaxScheme`, CII
+    /// `SpecifiedTaxRegistration` VA); the tax registration (BT-32, FC) when there is no VAT one.
     pub vat_id: Option<String>,
-    /// Legal or other identifier (`PartyLegalEntity/CompanyID`, GLN, ...).
+    /// Party identifier (BT-29, BT-46: UBL `PartyIdentification/ID` other than a SEPA creditor
+    /// identifier, CII `ID` or `GlobalID`), e.g. a GLN.
     pub id: Option<String>,
+    /// The scheme of `id` (ISO 6523 ICD such as `0088` for a GLN), when given.
+    #[serde(default)]
+    pub id_scheme: Option<String>,
+    /// Legal registration identifier (BT-30, BT-47: UBL `PartyLegalEntity/CompanyID`, CII
+    /// `SpecifiedLegalOrganization/ID`), e.g. a company register number.
+    #[serde(default)]
+    pub legal_id: Option<String>,
+    /// The scheme of `legal_id`, when given.
+    #[serde(default)]
+    pub legal_id_scheme: Option<String>,
     /// Where to pay the supplier (`PaymentMeans/PayeeFinancialAccount/ID`,
     /// `PayeePartyCreditorFinancialAccount/IBANID`).
     pub iban: Option<String>,
@@ -49,6 +70,30 @@ pub struct InvoiceLine {
     pub tax_rate: Option<Decimal>,
     /// The buyer's order line this line refers to, when given.
     pub order_line: Option<String>,
+    pub source: Source,
+}
+
+/// A document-level allowance (BG-20) or charge (BG-21): what changes the total without VAT
+/// besides the lines. Amounts as stated (positive); which list holds it says which it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowanceCharge {
+    /// BT-92 / BT-99.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// What the percentage is taken of (BT-93 / BT-100).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub base_amount: Option<Decimal>,
+    /// BT-94 / BT-101, `5` for 5 %.
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub percentage: Option<Decimal>,
+    /// VAT category code (BT-95 / BT-102) and rate (BT-96 / BT-103).
+    pub tax_category: Option<String>,
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub tax_rate: Option<Decimal>,
+    /// Reason in words (BT-97 / BT-104) and as a code (BT-98 / BT-105: UNTDID 5189 for
+    /// allowances, 7161 for charges).
+    pub reason: Option<String>,
+    pub reason_code: Option<String>,
     pub source: Source,
 }
 
@@ -83,6 +128,13 @@ pub struct Invoice {
     #[serde(default)]
     pub preceding_invoice: Option<String>,
     pub lines: Vec<InvoiceLine>,
+    /// Document-level allowances (BG-20) and charges (BG-21): the sum of the lines' net
+    /// amounts less the allowances plus the charges is the total without VAT. Absent in
+    /// documents stored before clerk read them.
+    #[serde(default)]
+    pub allowances: Vec<AllowanceCharge>,
+    #[serde(default)]
+    pub charges: Vec<AllowanceCharge>,
     pub tax: Vec<TaxBreakdown>,
     /// Sum of line net amounts (BT-106).
     #[serde(with = "rust_decimal::serde::str_option")]
@@ -112,7 +164,7 @@ pub struct Invoice {
 }
 
 impl Invoice {
-    /// What does not add up, in words (EN 16931 business rules BR-CO-10, -13, -15, -16 and
+    /// What does not add up, in words (EN 16931 business rules BR-CO-10 to -13, -15, -16 and
     /// the VAT breakdown). Empty when everything does. Reported as a break, never a refusal.
     pub fn arithmetic_problems(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -125,21 +177,37 @@ impl Invoice {
                 "the lines add up to {lines}, the invoice states a line total of {total}"
             ));
         }
+        // BR-CO-11, -12: the document-level allowances and charges listed add up to their
+        // totals. A total without a list (an older stored document) has nothing to check; a
+        // list without a total stands in for it below.
+        let [allowances, charges] = [
+            ("allowances", &self.allowances, self.allowance_total),
+            ("charges", &self.charges, self.charge_total),
+        ]
+        .map(|(what, listed, total)| {
+            let sum: Decimal = listed.iter().map(|a| a.amount).sum();
+            if let Some(total) = total
+                && !listed.is_empty()
+                && sum != total
+            {
+                out.push(format!(
+                    "the document's {what} add up to {sum}, the invoice states {what} of {total}"
+                ));
+            }
+            total.unwrap_or(sum)
+        });
         // Profiles without lines (Factur-X MINIMUM, BASIC WL) have no line total either:
         // nothing to check the total without VAT against.
         let base = self
             .line_total
             .or((!self.lines.is_empty()).then_some(lines));
-        if let (Some(base), Some(excl)) = (base, self.tax_exclusive)
-            && excl
-                != base - self.allowance_total.unwrap_or_default()
-                    + self.charge_total.unwrap_or_default()
-        {
-            let expected_exclusive = base - self.allowance_total.unwrap_or_default()
-                + self.charge_total.unwrap_or_default();
-            out.push(format!(
-                "line total {base} less allowances plus charges is {expected_exclusive}, the invoice states {excl} without VAT"
-            ));
+        if let (Some(base), Some(excl)) = (base, self.tax_exclusive) {
+            let expected_exclusive = base - allowances + charges;
+            if excl != expected_exclusive {
+                out.push(format!(
+                    "line total {base} less allowances plus charges is {expected_exclusive}, the invoice states {excl} without VAT"
+                ));
+            }
         }
         let vat: Decimal = self.tax.iter().map(|t| t.tax_amount).sum();
         if let Some(tax_total) = self.tax_total
@@ -212,6 +280,8 @@ mod tests {
                     source: src.clone(),
                 })
                 .collect(),
+            allowances: Vec::new(),
+            charges: Vec::new(),
             tax: vec![TaxBreakdown {
                 category: Some("S".into()),
                 rate: Some(d("19")),
@@ -257,6 +327,66 @@ mod tests {
         i = invoice(&["60.00", "40.00"]);
         i.tax[0].tax_amount = d("18.00");
         assert!(i.arithmetic_problems()[0].contains("VAT breakdown adds up to 18.00"));
+    }
+
+    fn allowance_or_charge(amount: &str) -> AllowanceCharge {
+        AllowanceCharge {
+            amount: d(amount),
+            base_amount: None,
+            percentage: None,
+            tax_category: Some("S".into()),
+            tax_rate: Some(d("19")),
+            reason: None,
+            reason_code: None,
+            source: Source::at(Arc::from("f"), None, 1),
+        }
+    }
+
+    #[test]
+    fn document_allowances_and_charges_must_add_up_to_their_totals() {
+        // 100.00 of lines, 10.00 off, 5.00 freight: 95.00 without VAT.
+        let mut i = invoice(&["60.00", "40.00"]);
+        i.allowances = vec![allowance_or_charge("6.00"), allowance_or_charge("4.00")];
+        i.charges = vec![allowance_or_charge("5.00")];
+        i.allowance_total = Some(d("10.00"));
+        i.charge_total = Some(d("5.00"));
+        i.tax_exclusive = Some(d("95.00"));
+        i.tax[0].taxable_amount = d("95.00");
+        i.tax[0].tax_amount = d("18.05");
+        i.tax_total = Some(d("18.05"));
+        i.tax_inclusive = Some(d("113.05"));
+        i.payable = d("113.05");
+        assert_eq!(i.arithmetic_problems(), Vec::<String>::new());
+
+        // Listed without their totals (not allowed, but the lists say it all): still 95.00.
+        let (mut untotalled, mut mistotalled) = (i.clone(), i.clone());
+        untotalled.allowance_total = None;
+        untotalled.charge_total = None;
+        assert_eq!(untotalled.arithmetic_problems(), Vec::<String>::new());
+
+        mistotalled.allowance_total = Some(d("9.00"));
+        assert_eq!(
+            mistotalled.arithmetic_problems(),
+            [
+                "the document's allowances add up to 10.00, the invoice states allowances of 9.00",
+                "line total 100.00 less allowances plus charges is 96.00, the invoice states 95.00 without VAT"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_invoice_stored_before_allowances_and_trading_names_reads_back() {
+        let mut stored = serde_json::to_value(invoice(&["60.00", "40.00"])).unwrap();
+        let body = stored.as_object_mut().unwrap();
+        body.remove("allowances");
+        body.remove("charges");
+        let supplier = body["supplier"].as_object_mut().unwrap();
+        for new in ["trading_name", "id_scheme", "legal_id", "legal_id_scheme"] {
+            assert!(supplier.remove(new).is_some(), "{new}");
+        }
+        let read: Invoice = serde_json::from_value(stored).unwrap();
+        assert!(read.allowances.is_empty() && read.charges.is_empty());
+        assert_eq!(read.supplier, Party::default());
     }
 
     #[test]

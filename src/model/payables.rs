@@ -178,6 +178,8 @@ mod tests {
             payment_reference: None,
             preceding_invoice: None,
             lines: vec![],
+            allowances: Vec::new(),
+            charges: Vec::new(),
             tax: vec![],
             line_total: None,
             allowance_total: None,

@@ -383,6 +383,8 @@ mod tests {
             payment_reference: None,
             preceding_invoice: None,
             lines: vec![line("60.00", "19"), line("40.00", "19")],
+            allowances: Vec::new(),
+            charges: Vec::new(),
             tax: vec![vat("19", "100.00", "19.00")],
             line_total: Some(d("100.00")),
             allowance_total: None,

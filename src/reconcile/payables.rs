@@ -423,7 +423,8 @@ fn check_invoice(
     let orders = book.orders;
     let mut findings = Vec::new();
 
-    // The order names its supplier by name or VAT id; either of the invoice's will do.
+    // The order names its supplier by name, trading name or VAT id; any of the invoice's
+    // will do.
     let ordered_from: BTreeSet<String> = order_lines
         .iter()
         .filter_map(|&o| orders[o].supplier.as_deref())
@@ -431,7 +432,11 @@ fn check_invoice(
         .filter(|s| !s.is_empty())
         .collect();
     if !ordered_from.is_empty() {
-        let invoiced_by = [&inv.supplier.name, &inv.supplier.vat_id];
+        let invoiced_by = [
+            &inv.supplier.name,
+            &inv.supplier.trading_name,
+            &inv.supplier.vat_id,
+        ];
         let known = invoiced_by
             .iter()
             .filter_map(|s| s.as_deref())
@@ -831,6 +836,8 @@ mod tests {
             payment_reference: None,
             preceding_invoice: None,
             lines,
+            allowances: Vec::new(),
+            charges: Vec::new(),
             tax: vec![TaxBreakdown {
                 category: Some("S".into()),
                 rate: Some(d("19")),
@@ -1256,6 +1263,16 @@ mod tests {
                 );
             }
         }
+        // An order placed under the trading name: the invoice gives the legal name, the
+        // trading name beside it.
+        let mut inv = invoice("INV-1", "2026-03-03", Some("PO-1"), &[line]);
+        inv.supplier.name = Some("Acme Handelsgesellschaft mbH".into());
+        inv.supplier.trading_name = Some("Acme".into());
+        inv.supplier.vat_id = None;
+        let mut orders = orders.clone();
+        orders[0].supplier = Some("ACME".into());
+        let out = three_way_match(&[inv], &orders, &receipts, &rules());
+        assert!(out.decisions[0].is_approved());
     }
 
     #[test]

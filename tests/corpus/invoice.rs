@@ -3,7 +3,9 @@
 //! - `ubl/en16931-eu`, `cii/en16931-eu`: every file is valid EN 16931 (the project's schematron
 //!   says so), so each must read and its totals must add up (`arithmetic_problems()` empty).
 //!   The examples published in both syntaxes must agree (number, dates, currency, totals,
-//!   lines).
+//!   lines, and each party's legal and trading name, identifier, legal registration and VAT
+//!   id: UBL's PartyLegalEntity/RegistrationName is CII's Name, PartyName CII's
+//!   TradingBusinessName).
 //! - `ubl/oasis-ubl21`: no oracle; invoices and credit notes must read, other UBL document
 //!   types and a detached signature must be refused with a message saying what they are.
 //! - `cii/horstoeko-zugferd`: the values horstoeko/zugferd's PHPUnit tests assert
@@ -18,17 +20,48 @@ use std::sync::Arc;
 
 use clerk::extract::Input;
 use clerk::extract::invoice::{self, InvoiceFormat};
-use clerk::model::invoice::{Invoice, InvoiceKind};
+use clerk::model::invoice::{AllowanceCharge, Invoice, InvoiceKind, Party};
 use rust_decimal::Decimal;
 
 use crate::report::SourceReport;
 
-/// Disagreements that are understood: (file name, start of the disagreement, why).
+/// Disagreements that are understood: (file name, start of the disagreement, why). The first
+/// entry whose file and start match explains a disagreement, so specific ones come first.
 const EXPLAINED: &[(&str, &str, &str)] = &[
+    (
+        "ubl-tc434-example3.xml / CII_example3.xml",
+        "supplier identifier",
+        "the two differ upstream: the UBL seller has a GLN (PartyIdentification/ID 0088:1238764941386), the CII seller no ID or GlobalID",
+    ),
+    (
+        "ubl-tc434-example3.xml / CII_example3.xml",
+        "customer legal registration",
+        "the two differ upstream: the UBL buyer has PartyLegalEntity/CompanyID 987654321, the CII buyer no SpecifiedLegalOrganization",
+    ),
+    (
+        "ubl-tc434-example3.xml / CII_example3.xml",
+        "customer VAT id",
+        "the two differ upstream: the UBL buyer has the VAT id NO987654321MVA, the CII buyer no SpecifiedTaxRegistration",
+    ),
     (
         "ubl-tc434-example3.xml / CII_example3.xml",
         "",
         "the two syntaxes differ upstream: the UBL example has two invoice lines (1600.00 net), the CII example one (800.00 net); clerk reads each as written",
+    ),
+    (
+        "ubl-tc434-example2.xml / CII_example2.xml",
+        "prices per unit",
+        "the CII example repeats each net price as its base quantity (NetPriceProductTradePrice/BasisQuantity = ChargeAmount, e.g. 1273 per 1273 units for a line of 1 at 1273.00), which makes every unit's price 1 and quantity × price / base quantity differ from the line's net amount: an error upstream; the UBL twin gives the base quantity (BaseQuantity) right, and clerk reads each as written",
+    ),
+    (
+        "ubl-tc434-example8.xml / CII_example8.xml",
+        "prices per unit",
+        "the CII example repeats each net price as its base quantity (NetPriceProductTradePrice/BasisQuantity = ChargeAmount, e.g. 0.00880 per 0.00880 kWh for 16000 kWh at 140.80), which makes every unit's price 1 and quantity × price / base quantity differ from the line's net amount: an error upstream; the UBL twin gives the base quantity (BaseQuantity) right, and clerk reads each as written",
+    ),
+    (
+        "ubl-tc434-example9.xml / CII_example9.xml",
+        "prices per unit",
+        "the CII example repeats each net price as its base quantity (NetPriceProductTradePrice/BasisQuantity = ChargeAmount, e.g. 49 per 49 months for 3 months at 147), which makes every unit's price 1 and quantity × price / base quantity differ from the line's net amount: an error upstream; the UBL twin gives the base quantity (BaseQuantity) right, and clerk reads each as written",
     ),
     (
         "ubl-tc434-example5.xml / CII_example5.xml",
@@ -369,6 +402,53 @@ fn twins(read: &BTreeMap<String, Invoice>) -> SourceReport {
                 opt(cii.supplier.iban.clone()),
             ),
         ];
+        let mut fields: Vec<(String, String, String)> = fields
+            .into_iter()
+            .map(|(what, a, b)| (what.to_string(), a, b))
+            .collect();
+        // The document-level allowances and charges as listed (what the totals are recomputed
+        // from), and each line's price of one unit (price over its base quantity).
+        fields.extend([
+            (
+                "allowances listed".to_string(),
+                listed(&ubl.allowances),
+                listed(&cii.allowances),
+            ),
+            (
+                "charges listed".to_string(),
+                listed(&ubl.charges),
+                listed(&cii.charges),
+            ),
+            (
+                "prices per unit".to_string(),
+                prices_per_unit(ubl),
+                prices_per_unit(cii),
+            ),
+        ]);
+        // Names and identifiers of both parties: UBL and CII fill them from equivalent elements.
+        for (role, u, c) in [
+            ("supplier", &ubl.supplier, &cii.supplier),
+            ("customer", &ubl.customer, &cii.customer),
+        ] {
+            let named = |p: &Party| {
+                [
+                    ("name", opt(p.name.clone())),
+                    ("trading name", opt(p.trading_name.clone())),
+                    ("identifier", scheme_and_id(&p.id, &p.id_scheme)),
+                    (
+                        "legal registration",
+                        scheme_and_id(&p.legal_id, &p.legal_id_scheme),
+                    ),
+                    ("VAT id", opt(p.vat_id.clone())),
+                ]
+            };
+            for ((what, a), (_, b)) in named(u).into_iter().zip(named(c)) {
+                let what = format!("{role} {what}");
+                if !fields.iter().any(|(w, _, _)| *w == what) {
+                    fields.push((what, a, b));
+                }
+            }
+        }
         for (what, a, b) in fields {
             r.fields += 1;
             if a == b {
@@ -379,6 +459,40 @@ fn twins(read: &BTreeMap<String, Invoice>) -> SourceReport {
         }
     }
     r
+}
+
+/// Allowances or charges as `amount reason` each, in document order.
+fn listed(list: &[AllowanceCharge]) -> String {
+    list.iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                amount(Some(a.amount)),
+                a.reason.as_deref().unwrap_or("")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Each line's net price of one unit: the price over its base quantity.
+fn prices_per_unit(i: &Invoice) -> String {
+    i.lines
+        .iter()
+        .map(|l| match (l.unit_price, l.base_quantity) {
+            (Some(p), Some(b)) if !b.is_zero() => amount(Some(p / b)),
+            (p, _) => amount(p),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An identifier with its scheme, `0088:5790000436101`.
+fn scheme_and_id(id: &Option<String>, scheme: &Option<String>) -> String {
+    match (id, scheme) {
+        (Some(id), Some(scheme)) => format!("{scheme}:{id}"),
+        (id, _) => opt(id.clone()),
+    }
 }
 
 fn kind(k: InvoiceKind) -> &'static str {

@@ -5,10 +5,12 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{Cx, compact, is_credit_note_code, placeholder_currency};
+use super::{Cx, compact, identifier, is_credit_note_code, placeholder_currency};
 use crate::extract::xml::{Document, Element};
 use crate::model::Currency;
-use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
+use crate::model::invoice::{
+    AllowanceCharge, Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown,
+};
 
 const DOCUMENT: &str = "ExchangedDocument";
 const TRANSACTION: &str = "SupplyChainTradeTransaction";
@@ -111,6 +113,23 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         .map(|l| line(l, cx))
         .collect();
 
+    let (mut allowances, mut charges) = (Vec::new(), Vec::new());
+    // Only the header's own: those of a line are in its SpecifiedLineTradeSettlement.
+    for a in settlement.children("SpecifiedTradeAllowanceCharge") {
+        match allowance_charge(a, cx) {
+            Some((true, charge)) => charges.push(charge),
+            Some((false, allowance)) => allowances.push(allowance),
+            None => {}
+        }
+    }
+    // EXTENDED states freight and other logistics charges apart; they count among the charges
+    // (ChargeTotalAmount includes them).
+    charges.extend(
+        settlement
+            .children("SpecifiedLogisticsServiceCharge")
+            .map(|c| logistics_charge(c, cx)),
+    );
+
     let tax = settlement
         .children("ApplicableTradeTax")
         .map(|t| TaxBreakdown {
@@ -167,6 +186,8 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         payment_reference,
         preceding_invoice,
         lines,
+        allowances,
+        charges,
         tax,
         line_total,
         allowance_total,
@@ -205,6 +226,53 @@ fn vat_total(sum: &Element, currency: Option<Currency>, cx: &mut Cx<'_>) -> Opti
     cx.amount_of(chosen, "the VAT total")
 }
 
+/// A header `SpecifiedTradeAllowanceCharge` (BG-20 or BG-21) and whether it is a charge;
+/// `None` when its indicator is missing or not a boolean (recorded).
+fn allowance_charge(a: &Element, cx: &mut Cx<'_>) -> Option<(bool, AllowanceCharge)> {
+    let is_charge = cx.indicator(a, "ChargeIndicator/Indicator");
+    let tax = a.child("CategoryTradeTax");
+    let read = AllowanceCharge {
+        amount: cx.required_amount(
+            a,
+            "ActualAmount",
+            "the allowance or charge amount, BT-92/BT-99",
+        ),
+        base_amount: cx.amount(a, "BasisAmount", "the allowance or charge base amount"),
+        percentage: cx.amount(
+            a,
+            "CalculationPercent",
+            "the allowance or charge percentage",
+        ),
+        tax_category: tax.and_then(|t| Cx::text(t, "CategoryCode")),
+        tax_rate: match tax {
+            Some(t) => cx.amount(t, "RateApplicablePercent", "the VAT rate"),
+            None => None,
+        },
+        reason: Cx::text(a, "Reason"),
+        reason_code: Cx::text(a, "ReasonCode"),
+        source: cx.source(a),
+    };
+    Some((is_charge?, read))
+}
+
+/// An EXTENDED `SpecifiedLogisticsServiceCharge`: a charge with a description.
+fn logistics_charge(c: &Element, cx: &mut Cx<'_>) -> AllowanceCharge {
+    let tax = c.child("AppliedTradeTax");
+    AllowanceCharge {
+        amount: cx.required_amount(c, "AppliedAmount", "the logistics charge amount"),
+        base_amount: None,
+        percentage: None,
+        tax_category: tax.and_then(|t| Cx::text(t, "CategoryCode")),
+        tax_rate: match tax {
+            Some(t) => cx.amount(t, "RateApplicablePercent", "the VAT rate"),
+            None => None,
+        },
+        reason: Cx::text(c, "Description"),
+        reason_code: None,
+        source: cx.source(c),
+    }
+}
+
 /// A `SellerTradeParty` or `BuyerTradeParty`. The IBAN is set by the caller.
 fn party(p: &Element) -> Party {
     // VA is the VAT registration; FC (a national tax number) only when there is no VA.
@@ -218,13 +286,29 @@ fn party(p: &Element) -> Party {
         .or(registrations.first())
         .and_then(|id| id.value())
         .map(str::to_string);
-    let id = Cx::text(p, "SpecifiedLegalOrganization/ID")
-        .or_else(|| Cx::text(p, "ID"))
-        .or_else(|| Cx::text(p, "GlobalID"));
+    // The party identifier (BT-29, BT-46): an `ID` as the buyer knows the party, or a
+    // `GlobalID` under a scheme (a GLN): the one UBL writes as PartyIdentification/ID.
+    let (id, id_scheme) = p
+        .children("ID")
+        .chain(p.children("GlobalID"))
+        .find(|i| i.value().is_some())
+        .map(identifier)
+        .unwrap_or_default();
+    let organization = p.child("SpecifiedLegalOrganization");
+    let (legal_id, legal_id_scheme) = organization
+        .and_then(|o| o.child("ID"))
+        .filter(|i| i.value().is_some())
+        .map(identifier)
+        .unwrap_or_default();
+    let trading_name = organization.and_then(|o| Cx::text(o, "TradingBusinessName"));
     Party {
-        name: Cx::text(p, "Name"),
+        name: Cx::text(p, "Name").or_else(|| trading_name.clone()),
+        trading_name,
         vat_id,
         id,
+        id_scheme,
+        legal_id,
+        legal_id_scheme,
         iban: None,
         country: Cx::text(p, "PostalTradeAddress/CountryID"),
     }
@@ -232,14 +316,26 @@ fn party(p: &Element) -> Party {
 
 fn line(l: &Element, cx: &mut Cx<'_>) -> InvoiceLine {
     let (quantity, unit_code) = cx.quantity(l.find("SpecifiedLineTradeDelivery/BilledQuantity"));
-    let price = l.find("SpecifiedLineTradeAgreement/NetPriceProductTradePrice");
-    let (unit_price, base_quantity) = match price {
-        Some(p) => (
-            cx.amount(p, "ChargeAmount", "the net unit price"),
-            cx.amount(p, "BasisQuantity", "the price base quantity"),
-        ),
-        None => (None, None),
+    let agreement = l.child("SpecifiedLineTradeAgreement");
+    let price = agreement.and_then(|a| a.child("NetPriceProductTradePrice"));
+    let unit_price = match price {
+        Some(p) => cx.amount(p, "ChargeAmount", "the net unit price"),
+        None => None,
     };
+    // The price base quantity (BT-149) belongs to the net price; writers that give it only
+    // with the gross price mean it for both (the net price is the gross one less its
+    // allowance, per the same quantity).
+    let base_quantity = [
+        "NetPriceProductTradePrice/BasisQuantity",
+        "GrossPriceProductTradePrice/BasisQuantity",
+    ]
+    .into_iter()
+    .find_map(|path| {
+        agreement
+            .and_then(|a| a.find(path))
+            .filter(|q| q.value().is_some())
+    })
+    .and_then(|q| cx.amount_of(q, "the price base quantity"));
     let settlement = l.child("SpecifiedLineTradeSettlement");
     let net_amount = match settlement {
         Some(s) => cx.required_amount(

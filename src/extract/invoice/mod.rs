@@ -432,6 +432,27 @@ impl<'a> Cx<'a> {
         }
     }
 
+    /// An XML Schema boolean at `path` (`true`/`false`, `1`/`0`) saying whether an allowance
+    /// or charge is a charge; a problem when absent or anything else.
+    fn indicator(&mut self, parent: &Element, path: &str) -> Option<bool> {
+        const WHAT: &str = "true for a charge, false for an allowance";
+        let Some(e) = parent.find(path) else {
+            self.missing(parent, path, WHAT);
+            return None;
+        };
+        match e.value() {
+            Some("true" | "1") => Some(true),
+            Some("false" | "0") => Some(false),
+            other => {
+                self.problem(
+                    e,
+                    format!("expected {WHAT}, found {:?}", other.unwrap_or_default()),
+                );
+                None
+            }
+        }
+    }
+
     /// A currency code in an element's text or attribute.
     fn currency_of(&mut self, e: &Element, code: &str, what: &str) -> Option<Currency> {
         match code.parse::<Currency>() {
@@ -573,6 +594,16 @@ fn parse_yyyymmdd(t: &str) -> Option<NaiveDate> {
     let m = t[4..6].parse().ok()?;
     let d = t[6..].parse().ok()?;
     NaiveDate::from_ymd_opt(y, m, d)
+}
+
+/// An identifier and its `schemeID` (trimmed; `None` when absent or empty).
+fn identifier(e: &Element) -> (Option<String>, Option<String>) {
+    let scheme = e
+        .attr("schemeID")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    (e.value().map(str::to_string), scheme)
 }
 
 /// An account identifier as machines compare it: IBANs are printed in groups of four, but

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use super::*;
-use crate::model::invoice::InvoiceKind;
+use crate::model::invoice::{AllowanceCharge, InvoiceKind, Party};
 
 fn fixture(path: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -92,7 +92,9 @@ fn ubl_invoice_reads_every_field() {
     assert_eq!(inv.currency.as_str(), "EUR");
     assert_eq!(inv.supplier.name.as_deref(), Some("De Koksmaat"));
     assert_eq!(inv.supplier.vat_id.as_deref(), Some("NL8200.98.395.B.01"));
-    assert_eq!(inv.supplier.id.as_deref(), Some("57151520"));
+    // PartyLegalEntity/CompanyID is the legal registration (BT-30), not a party identifier.
+    assert_eq!(inv.supplier.legal_id.as_deref(), Some("57151520"));
+    assert_eq!(inv.supplier.id, None);
     assert_eq!(inv.supplier.country.as_deref(), Some("NL"));
     assert_eq!(inv.supplier.iban.as_deref(), Some("NL57RABO0107307510"));
     assert_eq!(inv.customer.name.as_deref(), Some("ODIN 59"));
@@ -255,6 +257,16 @@ fn cii_extended_profile_reads() {
     assert_eq!(inv.charge_total, Some(d("15.00")));
     assert_eq!(inv.allowance_total, Some(d("21.55")));
     assert_eq!(inv.tax_exclusive, Some(d("403.55")));
+    // EXTENDED states freight as a logistics service charge: among the charges.
+    assert_eq!(inv.allowances.len(), 1);
+    assert_eq!(inv.allowances[0].amount, d("21.55"));
+    assert_eq!(inv.allowances[0].reason.as_deref(), Some("Sonderrabatt"));
+    assert_eq!(inv.charges.len(), 1);
+    assert_eq!(inv.charges[0].amount, d("15.00"));
+    assert_eq!(
+        inv.charges[0].reason.as_deref(),
+        Some("Transportkosten: Frachbetrag")
+    );
     assert_eq!(inv.tax_total, Some(d("76.67")));
     assert_eq!(inv.tax_inclusive, Some(d("480.22")));
     assert_eq!(inv.payable, d("480.22"));
@@ -289,6 +301,221 @@ fn cii_type_code_381_is_a_credit_note() {
     let (_, inv) = one(xml.as_bytes());
     assert_eq!(inv.kind, InvoiceKind::CreditNote);
     assert_eq!(inv.payable, d("120.00"), "amounts as stated");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One invoice in both syntaxes (tests/fixtures/invoice/clerk, written from EN 16931)
+
+const UBL_TWIN: &str = "clerk/ubl-twin.xml";
+const CII_TWIN: &str = "clerk/cii-twin.xml";
+
+fn twin_text(name: &str) -> String {
+    String::from_utf8(fixture(name)).unwrap()
+}
+
+#[test]
+fn ubl_and_cii_twins_name_the_same_parties() {
+    let seller = Party {
+        name: Some("Nordlicht Kantoorartikelen B.V.".into()),
+        trading_name: Some("Nordlicht Office".into()),
+        vat_id: Some("NL123456789B01".into()),
+        id: Some("8712345000004".into()),
+        id_scheme: Some("0088".into()),
+        legal_id: Some("12345678".into()),
+        legal_id_scheme: Some("0106".into()),
+        iban: Some("NL91ABNA0417164300".into()),
+        country: Some("NL".into()),
+    };
+    let buyer = Party {
+        name: Some("Hafenblick Logistik GmbH".into()),
+        trading_name: Some("Hafenblick".into()),
+        vat_id: Some("DE987654321".into()),
+        id: Some("CUST-7781".into()),
+        id_scheme: None,
+        legal_id: Some("HRB 98765".into()),
+        legal_id_scheme: None,
+        iban: None,
+        country: Some("DE".into()),
+    };
+    for name in [UBL_TWIN, CII_TWIN] {
+        let (_, inv) = one(&fixture(name));
+        assert_eq!(inv.supplier, seller, "{name}");
+        assert_eq!(inv.customer, buyer, "{name}");
+    }
+
+    // A seller's SEPA creditor identifier (BT-90) is a PartyIdentification too, but not the
+    // party identifier.
+    let ubl = twin_text(UBL_TWIN);
+    let with_sepa = ubl.replacen(
+        "<cac:PartyIdentification>",
+        "<cac:PartyIdentification><cbc:ID schemeID=\"SEPA\">NL98ZZZ999999990000</cbc:ID></cac:PartyIdentification>\n<cac:PartyIdentification>",
+        1,
+    );
+    assert_ne!(with_sepa, ubl);
+    assert_eq!(one(with_sepa.as_bytes()).1.supplier, seller);
+
+    // Without a legal name (UBL 2.0 has none), the trading name names the party.
+    for (syntax, legal_name) in [
+        (
+            UBL_TWIN,
+            "<cbc:RegistrationName>Nordlicht Kantoorartikelen B.V.</cbc:RegistrationName>",
+        ),
+        (
+            CII_TWIN,
+            "<ram:Name>Nordlicht Kantoorartikelen B.V.</ram:Name>",
+        ),
+    ] {
+        let text = twin_text(syntax);
+        let (_, inv) = one(text.replace(legal_name, "").as_bytes());
+        assert_eq!(
+            inv.supplier.name.as_deref(),
+            Some("Nordlicht Office"),
+            "{syntax}"
+        );
+        assert_eq!(
+            inv.supplier.trading_name.as_deref(),
+            Some("Nordlicht Office")
+        );
+    }
+}
+
+#[test]
+fn document_allowances_and_charges_recompute_the_total_without_vat() {
+    for name in [UBL_TWIN, CII_TWIN] {
+        let (_, inv) = one(&fixture(name));
+        // Only the document's own: a price's discount (UBL Price/AllowanceCharge, CII
+        // AppliedTradeAllowanceCharge) is not one.
+        assert_eq!(inv.allowances.len(), 1, "{name}");
+        assert_eq!(inv.charges.len(), 1, "{name}");
+        let (discount, freight) = (&inv.allowances[0], &inv.charges[0]);
+        assert_eq!(
+            *discount,
+            AllowanceCharge {
+                amount: d("10.00"),
+                base_amount: Some(d("200.00")),
+                percentage: Some(d("5")),
+                tax_category: Some("S".into()),
+                tax_rate: Some(d("21")),
+                reason: Some("Volume discount".into()),
+                reason_code: Some("95".into()),
+                source: discount.source.clone(),
+            },
+            "{name}"
+        );
+        assert_eq!(
+            *freight,
+            AllowanceCharge {
+                amount: d("15.00"),
+                base_amount: None,
+                percentage: None,
+                tax_category: Some("S".into()),
+                tax_rate: Some(d("21")),
+                reason: Some("Freight".into()),
+                reason_code: Some("FC".into()),
+                source: freight.source.clone(),
+            },
+            "{name}"
+        );
+        // Recomputed from what was read, as a script would from `clerk extract --json`.
+        let json = serde_json::to_value(&inv).unwrap();
+        let sum = |list: &serde_json::Value, field: &str| -> Decimal {
+            list.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| d(x[field].as_str().unwrap()))
+                .sum()
+        };
+        let lines = sum(&json["lines"], "net_amount");
+        let allowances = sum(&json["allowances"], "amount");
+        let charges = sum(&json["charges"], "amount");
+        assert_eq!(lines - allowances + charges, d("205.00"), "{name}");
+        assert_eq!(Some(lines - allowances + charges), inv.tax_exclusive);
+        assert_eq!(Some(allowances), inv.allowance_total);
+        assert_eq!(Some(charges), inv.charge_total);
+        assert_eq!(inv.arithmetic_problems(), Vec::<String>::new(), "{name}");
+    }
+    let (_, ubl) = one(&fixture(UBL_TWIN));
+    let (_, cii) = one(&fixture(CII_TWIN));
+    assert_eq!(
+        ubl.charges[0].source.locator.as_deref(),
+        Some("Invoice/AllowanceCharge[2]")
+    );
+    assert_eq!(
+        cii.allowances[0].source.locator.as_deref(),
+        Some(
+            "CrossIndustryInvoice/SupplyChainTradeTransaction/ApplicableHeaderTradeSettlement/SpecifiedTradeAllowanceCharge"
+        )
+    );
+
+    // Freight that does not add up to the stated charges is a problem, not a refusal.
+    let text = twin_text(UBL_TWIN).replace(
+        "<cbc:Amount currencyID=\"EUR\">15.00</cbc:Amount>",
+        "<cbc:Amount currencyID=\"EUR\">16.00</cbc:Amount>",
+    );
+    let (_, inv) = one(text.as_bytes());
+    assert_eq!(
+        inv.arithmetic_problems(),
+        ["the document's charges add up to 16.00, the invoice states charges of 15.00"]
+    );
+
+    // Neither an allowance nor a charge: refused, naming the element and its line.
+    let text = twin_text(CII_TWIN).replacen(
+        "<udt:Indicator>true</udt:Indicator>",
+        "<udt:Indicator>yes</udt:Indicator>",
+        1,
+    );
+    let e = refused(text.as_bytes());
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert!(
+        e.problems[0].column.as_deref().is_some_and(
+            |c| c.ends_with("SpecifiedTradeAllowanceCharge[2]/ChargeIndicator/Indicator")
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.problems[0].message,
+        "expected true for a charge, false for an allowance, found \"yes\""
+    );
+    let text =
+        twin_text(UBL_TWIN).replacen("<cbc:ChargeIndicator>false</cbc:ChargeIndicator>", "", 1);
+    let e = refused(text.as_bytes());
+    assert!(
+        e.to_string().contains(
+            "expected <ChargeIndicator> (true for a charge, false for an allowance), found none"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_price_per_base_quantity_of_100_gives_the_line_net_amount() {
+    for name in [UBL_TWIN, CII_TWIN] {
+        let (_, inv) = one(&fixture(name));
+        // 2,500 envelopes at 4.80 per 100 (CII gives the 100 with the gross price only).
+        let envelopes = &inv.lines[0];
+        assert_eq!(envelopes.base_quantity, Some(d("100")), "{name}");
+        let (q, p, b) = (
+            envelopes.quantity.unwrap(),
+            envelopes.unit_price.unwrap(),
+            envelopes.base_quantity.unwrap(),
+        );
+        assert_eq!(q * p / b, envelopes.net_amount, "{name}");
+        assert_eq!(envelopes.net_amount, d("120.00"));
+        // Without a base quantity the price is per unit.
+        let toner = &inv.lines[1];
+        assert_eq!(toner.base_quantity, None, "{name}");
+        assert_eq!(
+            toner.quantity.unwrap() * toner.unit_price.unwrap(),
+            toner.net_amount
+        );
+    }
+    // The net price's own base quantity comes first.
+    let text = twin_text(CII_TWIN).replace(
+        "<ram:ChargeAmount>4.80</ram:ChargeAmount>",
+        "<ram:ChargeAmount>48.00</ram:ChargeAmount><ram:BasisQuantity unitCode=\"C62\">1000</ram:BasisQuantity>",
+    );
+    let (_, inv) = one(text.as_bytes());
+    assert_eq!(inv.lines[0].base_quantity, Some(d("1000")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,10 +4,12 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{Cx, compact, is_credit_note_code, placeholder_currency};
+use super::{Cx, compact, identifier, is_credit_note_code, placeholder_currency};
 use crate::extract::xml::{Document, Element};
 use crate::model::Currency;
-use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
+use crate::model::invoice::{
+    AllowanceCharge, Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown,
+};
 
 /// Maps a UBL document (root `Invoice` or `CreditNote`, checked by the caller) to an invoice.
 /// Problems go to `cx`; the invoice returned is then incomplete and must not be used.
@@ -70,6 +72,16 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         .map(|l| line(l, credit_note, cx))
         .collect();
 
+    let (mut allowances, mut charges) = (Vec::new(), Vec::new());
+    // Only the document's own: those of a line or of a price are inside them.
+    for a in root.children("AllowanceCharge") {
+        match allowance_charge(a, cx) {
+            Some((true, charge)) => charges.push(charge),
+            Some((false, allowance)) => allowances.push(allowance),
+            None => {}
+        }
+    }
+
     let (tax_total, tax) = taxes(root, currency, cx);
 
     let mut amount = |path: &str, what: &str| match totals {
@@ -107,6 +119,8 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         payment_reference,
         preceding_invoice,
         lines,
+        allowances,
+        charges,
         tax,
         line_total,
         allowance_total,
@@ -160,8 +174,8 @@ fn currency(root: &Element, totals: Option<&Element>, cx: &mut Cx<'_>) -> Option
 
 /// A `cac:Party`: names, identifiers and country. The IBAN is set by the caller.
 fn party(p: &Element) -> Party {
-    let name =
-        Cx::text(p, "PartyName/Name").or_else(|| Cx::text(p, "PartyLegalEntity/RegistrationName"));
+    let trading_name = Cx::text(p, "PartyName/Name");
+    let name = Cx::text(p, "PartyLegalEntity/RegistrationName").or_else(|| trading_name.clone());
     // The VAT registration is the PartyTaxScheme whose scheme is VAT; others (a national tax
     // number) only when there is no VAT one.
     let schemes: Vec<&Element> = p.children("PartyTaxScheme").collect();
@@ -173,17 +187,63 @@ fn party(p: &Element) -> Party {
         })
         .or(schemes.first())
         .and_then(|s| Cx::text(s, "CompanyID"));
-    let id = Cx::text(p, "PartyLegalEntity/CompanyID")
-        .or_else(|| Cx::text(p, "PartyIdentification/ID"))
-        .or_else(|| Cx::text(p, "EndpointID"));
+    // A seller's or payee's PartyIdentification with scheme SEPA is its SEPA creditor
+    // identifier (BT-90), not a party identifier.
+    let (id, id_scheme) = p
+        .children("PartyIdentification")
+        .filter_map(|i| i.child("ID"))
+        .find(|i| i.value().is_some() && !scheme_is(i, "SEPA"))
+        .map(identifier)
+        .unwrap_or_default();
+    let (legal_id, legal_id_scheme) = p
+        .find("PartyLegalEntity/CompanyID")
+        .filter(|c| c.value().is_some())
+        .map(identifier)
+        .unwrap_or_default();
     let country = Cx::text(p, "PostalAddress/Country/IdentificationCode");
     Party {
         name,
+        trading_name,
         vat_id,
         id,
+        id_scheme,
+        legal_id,
+        legal_id_scheme,
         iban: None,
         country,
     }
+}
+
+/// Whether an identifier's `schemeID` is `scheme`.
+fn scheme_is(e: &Element, scheme: &str) -> bool {
+    e.attr("schemeID")
+        .is_some_and(|s| s.trim().eq_ignore_ascii_case(scheme))
+}
+
+/// A document-level `cac:AllowanceCharge` (BG-20 or BG-21) and whether it is a charge;
+/// `None` when its indicator is missing or not a boolean (recorded).
+fn allowance_charge(a: &Element, cx: &mut Cx<'_>) -> Option<(bool, AllowanceCharge)> {
+    let is_charge = cx.indicator(a, "ChargeIndicator");
+    let category = a.child("TaxCategory");
+    let read = AllowanceCharge {
+        amount: cx.required_amount(a, "Amount", "the allowance or charge amount, BT-92/BT-99"),
+        base_amount: cx.amount(a, "BaseAmount", "the allowance or charge base amount"),
+        // EN 16931 writes the percentage here (20 for 20 %), not UBL's factor (0.2).
+        percentage: cx.amount(
+            a,
+            "MultiplierFactorNumeric",
+            "the allowance or charge percentage",
+        ),
+        tax_category: category.and_then(|c| Cx::text(c, "ID")),
+        tax_rate: match category {
+            Some(c) => cx.amount(c, "Percent", "the VAT rate"),
+            None => None,
+        },
+        reason: Cx::text(a, "AllowanceChargeReason"),
+        reason_code: Cx::text(a, "AllowanceChargeReasonCode"),
+        source: cx.source(a),
+    };
+    Some((is_charge?, read))
 }
 
 fn line(l: &Element, credit_note: bool, cx: &mut Cx<'_>) -> InvoiceLine {
