@@ -675,8 +675,17 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
 /// One line, flattened, cut to [`TEXT_WIDTH`] with an ellipsis: the whole text is in the
 /// HTML body and the attachment.
 fn push_fitted(t: &mut String, line: &str) {
-    t.push_str(&truncate(&one_line(line), TEXT_WIDTH - 1));
+    t.push_str(&fit(&one_line(line), TEXT_WIDTH));
     t.push('\n');
+}
+
+/// `s` if it has at most `width` characters, else its first `width - 1` and an ellipsis.
+fn fit(s: &str, width: usize) -> Cow<'_, str> {
+    if s.chars().count() <= width {
+        Cow::Borrowed(s)
+    } else {
+        truncate(s, width - 1)
+    }
 }
 
 fn idle_line(f: &Facts<'_>) -> String {
@@ -707,9 +716,7 @@ fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
             line.push(' ');
         }
         line.push_str(word);
-        if line.chars().count() > width {
-            line = truncate(&line, width - 1).into_owned();
-        }
+        line = fit(&line, width).into_owned();
     }
     out.push_str(&line);
     out.push('\n');
@@ -1639,6 +1646,19 @@ mod tests {
             )
         );
         assert_eq!(r.text.matches("custody-positions").count(), 1);
+    }
+
+    #[test]
+    fn wrapped_text_uses_the_whole_width_and_cuts_only_what_cannot_fit() {
+        let exactly = format!("      {}", "x".repeat(TEXT_WIDTH - 6));
+        assert_eq!(
+            wrap(exactly.trim(), TEXT_WIDTH, "      ", "      "),
+            format!("{exactly}\n")
+        );
+        let two = wrap("aaaa bbbb cccc", 10, "", "  ");
+        assert_eq!(two, "aaaa bbbb\n  cccc\n");
+        let long = wrap(&"y".repeat(30), 10, "", "");
+        assert_eq!(long, format!("{}…\n", "y".repeat(9)));
     }
 
     #[test]

@@ -9,7 +9,12 @@ use std::time::Duration;
 use crate::support::install::{Install, wait_until};
 
 fn fixture(rel: &str) -> Vec<u8> {
-    fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)).unwrap()
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(rel),
+    )
+    .unwrap()
 }
 
 fn failed_note(i: &Install, job: &str, name: &str) -> String {
@@ -27,9 +32,15 @@ fn xlsx_with_other_headers() -> Vec<u8> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
     sheet.write_string(0, 0, "Kontoauszug März").unwrap();
-    for (c, h) in ["Buchungstag", "Valuta", "Betrag", "Währung", "Verwendungszweck"]
-        .iter()
-        .enumerate()
+    for (c, h) in [
+        "Buchungstag",
+        "Valuta",
+        "Betrag",
+        "Währung",
+        "Verwendungszweck",
+    ]
+    .iter()
+    .enumerate()
     {
         sheet.write_string(2, c as u16, *h).unwrap();
     }
@@ -60,7 +71,11 @@ fn refusals_name_the_right_folder_the_headers_found_and_the_job_file() {
     );
 
     // A spreadsheet whose header the job does not know: the headers found, and the job file.
-    i.drop_file("var/inbox/ledger", "export.xlsx", &xlsx_with_other_headers());
+    i.drop_file(
+        "var/inbox/ledger",
+        "export.xlsx",
+        &xlsx_with_other_headers(),
+    );
     let note = failed_note(&i, "ledger-import", "export.xlsx");
     assert!(
         note.contains(
@@ -101,7 +116,10 @@ fn refusals_name_the_right_folder_the_headers_found_and_the_job_file() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(said.contains("no job is given"), "{said}");
-    assert!(said.contains("use --job NAME or drop it into a job's folder"), "{said}");
+    assert!(
+        said.contains("use --job NAME or drop it into a job's folder"),
+        "{said}"
+    );
     assert!(said.contains("ledger-import (folder"), "{said}");
     assert!(!said.contains("this job maps no columns"), "{said}");
 
@@ -112,5 +130,8 @@ fn refusals_name_the_right_folder_the_headers_found_and_the_job_file() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1));
     assert!(said.contains("\"Verwendungszweck\""), "{said}");
-    assert!(said.contains("ledger-import.toml under [extract.columns]"), "{said}");
+    assert!(
+        said.contains("ledger-import.toml under [extract.columns]"),
+        "{said}"
+    );
 }
