@@ -58,3 +58,6 @@ mod access;
 
 /// Refusals that say what to do: the right folder, the headers found, the job file to edit.
 mod refusals;
+
+/// The README against what clerk does: Try it's numbers, quoted alerts, commands, set-up.
+mod readme;
