@@ -290,6 +290,10 @@ fn extract_prints_what_clerk_reads_in_the_documented_shape() {
     assert_eq!(e["booking_date"], "2026-03-10");
     assert_eq!(e["remittance"], "ACCOUNT MAINTENANCE FEE");
     assert!(e.get("reference").is_some());
+    // Every line says whether it is booked; MT940 lines always are.
+    assert_eq!(e["status"], "booked");
+    assert_eq!(e["value_date_derived"], false);
+    assert_eq!(s["problems"], serde_json::json!([]));
 
     let inv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/invoice/en16931-eu/ubl-tc434-example1.xml");

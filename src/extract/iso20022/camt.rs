@@ -32,19 +32,24 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::value::{boolean, date, date_choice, date_time, is_credit, money, problem, required};
+use super::value::{
+    boolean, date, date_choice, date_time, is_credit, money, noted, problem, required,
+};
 use crate::extract::Problem;
 use crate::extract::xml::Element;
 use crate::model::statement::{
-    Balance, BankStatement, BatchLink, EntryDetails, StatementEntry, StatementKind,
+    Balance, BankStatement, BatchLink, EntryDetails, EntryStatus, StatementEntry, StatementKind,
+    StatementProblem,
 };
 use crate::model::{Currency, Source};
 
 /// What `Stmt/Ntry` are read into before the statement itself is complete: the currency of
-/// its first entry (for a statement with neither `Acct/Ccy` nor balances).
+/// its first entry (for a statement with neither `Acct/Ccy` nor balances), and what was noted
+/// about its entries (the entries themselves are already handed on).
 #[derive(Default)]
 pub(super) struct Pending {
     pub first_currency: Option<Currency>,
+    pub problems: Vec<StatementProblem>,
 }
 
 /// One `Stmt` (`Rpt`, `Ntfctn`), its entries already handed on.
@@ -52,7 +57,7 @@ pub(super) fn statement(
     stmt: &Element,
     kind: StatementKind,
     file: &Arc<str>,
-    pending: &Pending,
+    pending: Pending,
 ) -> Result<BankStatement, Problem> {
     let acct = required(stmt, "Acct")?;
     let id = required(acct, "Id")?;
@@ -128,6 +133,7 @@ pub(super) fn statement(
         closing: clbd,
         closing_available: clav,
         entries: Vec::new(),
+        problems: pending.problems,
         source: source(stmt, file),
     })
 }
@@ -156,9 +162,10 @@ fn source(at: &Element, file: &Arc<str>) -> Source {
 /// What an entry's transactions share: dates, status, reversal, the entry's references.
 struct EntryBase<'a> {
     value_date: NaiveDate,
+    value_date_derived: bool,
     booking_date: Option<NaiveDate>,
     reversal: bool,
-    status: Option<String>,
+    status: EntryStatus,
     code: Option<String>,
     account_servicer_ref: Option<&'a str>,
     entry_ref: Option<&'a str>,
@@ -192,11 +199,13 @@ impl Context<'_> {
     }
 }
 
-/// One `Ntry` into its entries (one, or one per transaction of a batch).
+/// One `Ntry` into its entries (one, or one per transaction of a batch); what it reads one way
+/// without refusing goes to `problems`.
 pub(super) fn entries(
     ntry: &Element,
     context: &Context<'_>,
     file: &Arc<str>,
+    problems: &mut Vec<StatementProblem>,
 ) -> Result<Vec<StatementEntry>, Problem> {
     let (amount, currency) = money(required(ntry, "Amt")?)?;
     let credit = is_credit(required(ntry, "CdtDbtInd")?)?;
@@ -220,9 +229,10 @@ pub(super) fn entries(
         })?;
     let base = EntryBase {
         value_date,
+        value_date_derived: value.is_none(),
         booking_date,
         reversal,
-        status: entry_status(ntry),
+        status: entry_status(ntry, problems),
         code: bank_transaction_code(ntry),
         account_servicer_ref: ntry.text_at("AcctSvcrRef"),
         entry_ref: ntry.text_at("NtryRef"),
@@ -333,9 +343,10 @@ fn assemble(
         amount: if credit { amount } else { -amount },
         currency,
         value_date: base.value_date,
+        value_date_derived: base.value_date_derived,
         booking_date: base.booking_date,
         reversal: base.reversal,
-        status: base.status.clone(),
+        status: base.status,
         transaction_code: info.code.clone().or_else(|| base.code.clone()),
         reference,
         bank_reference: info
@@ -360,13 +371,39 @@ fn assemble(
     }
 }
 
-/// `Sts` as text (.001.02–.07) or `Sts/Cd` / `Sts/Prtry` (.001.08 on).
-fn entry_status(ntry: &Element) -> Option<String> {
-    let sts = ntry.child("Sts")?;
-    sts.value()
+/// `Sts` as text (.001.02–.07) or `Sts/Cd` / `Sts/Prtry` (.001.08 on): `BOOK`, `PDNG`,
+/// `INFO`, and `FUTR` (an entry expected in the future, .001.08's external code list) as
+/// pending. Any other code is not taken for booked: the line is kept as information, with a
+/// problem saying so, so it neither moves the balance nor closes a ledger item on a guess.
+/// An entry without `Sts` (which the standard requires) is read as booked, as clerk always
+/// has, with a problem saying so: a statement lists what was booked.
+fn entry_status(ntry: &Element, problems: &mut Vec<StatementProblem>) -> EntryStatus {
+    let Some(sts) = ntry.child("Sts") else {
+        problems.push(noted(
+            ntry,
+            "expected <Sts> (BOOK, PDNG or INFO) in <Ntry>, found none: the entry is read as booked",
+        ));
+        return EntryStatus::Booked;
+    };
+    let code = sts
+        .value()
         .or_else(|| sts.text_at("Cd"))
         .or_else(|| sts.text_at("Prtry"))
-        .map(str::to_string)
+        .unwrap_or("");
+    match code {
+        "BOOK" => EntryStatus::Booked,
+        "PDNG" | "FUTR" => EntryStatus::Pending,
+        "INFO" => EntryStatus::Info,
+        other => {
+            problems.push(noted(
+                sts,
+                format!(
+                    "expected the entry status BOOK, PDNG or INFO in <Sts>, found {other:?}: the entry is read as information, not booked"
+                ),
+            ));
+            EntryStatus::Info
+        }
+    }
 }
 
 /// `BkTxCd` as `Domain/Family/SubFamily` (`PMNT/RCDT/ESCT`), else its proprietary code.

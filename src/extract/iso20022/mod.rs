@@ -326,7 +326,7 @@ impl CamtState<'_> {
                     statement: ancestors.parent(),
                     message: ancestors.iter().rev().nth(1),
                 };
-                match camt::entries(&el, &context, self.file) {
+                match camt::entries(&el, &context, self.file, &mut self.pending.problems) {
                     Ok(entries) => {
                         for e in entries {
                             self.pending.first_currency.get_or_insert(e.currency);
@@ -345,7 +345,7 @@ impl CamtState<'_> {
                 self.kind.get_or_insert(kind);
                 self.statements += 1;
                 let pending = std::mem::take(&mut self.pending);
-                match camt::statement(&el, kind.statement_kind(), self.file, &pending) {
+                match camt::statement(&el, kind.statement_kind(), self.file, pending) {
                     Ok(s) => {
                         if self.problems.is_empty()
                             && let Err(err) = self.sink.statement(s)

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::model::Currency;
 use crate::model::securities::QuantityKind;
-use crate::model::statement::StatementEntry;
+use crate::model::statement::{EntryStatus, StatementEntry};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -736,7 +736,7 @@ fn references_codes_and_mandates() {
     assert_eq!(e.reference, None);
     assert_eq!(e.transaction_code.as_deref(), Some("NMSC+201"));
     assert_eq!(e.remittance, "Kontofuehrung");
-    assert_eq!(e.status, None);
+    assert_eq!(e.status, EntryStatus::Booked);
 }
 
 #[test]
@@ -1412,4 +1412,84 @@ fn currency_of_amounts_is_checked() {
         Currency::from_str("chf").map(|c| c.to_string()),
         Ok("CHF".to_string())
     );
+}
+
+/// A camt.052.001.08 intraday report (statuses as `Sts/Cd`) around some entries, with its
+/// opening and closing booked balances.
+fn camt052_v8(opening: &str, closing: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">
+  <BkToCstmrAcctRpt>
+    <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-03-31T12:00:00+02:00</CreDtTm></GrpHdr>
+    <Rpt>
+      <Id>R1</Id>
+      <CreDtTm>2026-03-31T12:00:00+02:00</CreDtTm>
+      <Acct><Id><IBAN>DE02100100109307118603</IBAN></Id><Ccy>EUR</Ccy></Acct>
+      <Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{opening}</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-31</Dt></Dt></Bal>
+      <Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{closing}</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-31</Dt></Dt></Bal>
+{body}
+    </Rpt>
+  </BkToCstmrAcctRpt>
+</Document>
+"#
+    )
+}
+
+/// One credit of `amount` with the entry reference `id` and the given `Sts` content.
+fn ntry_with_status(id: &str, amount: &str, sts: &str) -> String {
+    format!(
+        r#"      <Ntry><NtryRef>{id}</NtryRef><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+        <Sts>{sts}</Sts><BookgDt><Dt>2026-03-31</Dt></BookgDt><ValDt><Dt>2026-03-31</Dt></ValDt></Ntry>"#
+    )
+}
+
+#[test]
+fn pending_and_informational_entries_are_shown_but_do_not_reconcile() {
+    let body = [
+        ntry_with_status("BOOKED", "10.00", "<Cd>BOOK</Cd>"),
+        ntry_with_status("PENDING", "500.00", "<Cd>PDNG</Cd>"),
+        ntry_with_status("INFO", "7.00", "<Cd>INFO</Cd>"),
+        ntry_with_status("EXPECTED", "8.00", "<Cd>FUTR</Cd>"),
+        // .001.02–.07 write the code as the element's text.
+        ntry_with_status("OLD-STYLE", "3.00", "PDNG"),
+        ntry_with_status("ODD", "9.00", "<Prtry>HOLD</Prtry>"),
+    ]
+    .join("\n");
+    let s = &statements(camt052_v8("100.00", "110.00", &body).as_bytes())[0];
+    let status: Vec<(&str, EntryStatus)> = s
+        .entries
+        .iter()
+        .map(|e| (e.bank_reference.as_deref().unwrap(), e.status))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("BOOKED", EntryStatus::Booked),
+            ("PENDING", EntryStatus::Pending),
+            ("INFO", EntryStatus::Info),
+            ("EXPECTED", EntryStatus::Pending),
+            ("OLD-STYLE", EntryStatus::Pending),
+            ("ODD", EntryStatus::Info),
+        ]
+    );
+    // Only the booked line is a record for matching, and only it moves the balance.
+    let records: Vec<String> = s.records().map(|r| r.external_id).collect();
+    assert_eq!(records, ["BOOKED"]);
+    assert_eq!(s.balance_difference(), Some(Decimal::ZERO));
+    // The code clerk does not know is named, with where it stands.
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    let p = &s.problems[0];
+    assert!(
+        p.message
+            .contains("expected the entry status BOOK, PDNG or INFO in <Sts>, found \"HOLD\""),
+        "{p:?}"
+    );
+    assert_eq!(
+        p.element.as_deref(),
+        Some("Document/BkToCstmrAcctRpt/Rpt/Ntry[6]/Sts")
+    );
+    assert_eq!(p.line, 24);
 }

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use crate::extract::Problem;
 use crate::extract::xml::Element;
 use crate::model::Currency;
+use crate::model::statement::StatementProblem;
 
 /// Most significant digits accepted in one amount or quantity (`Decimal` holds 28).
 const MAX_DIGITS: usize = 28;
@@ -20,6 +21,15 @@ pub(super) fn problem(at: &Element, message: impl Into<String>) -> Problem {
         sheet: None,
         row: Some(at.line),
         column: Some(at.locator.clone()),
+        message: message.into(),
+    }
+}
+
+/// Something read one way and noted at an element, without refusing the file.
+pub(super) fn noted(at: &Element, message: impl Into<String>) -> StatementProblem {
+    StatementProblem {
+        line: at.line,
+        element: Some(at.locator.clone()),
         message: message.into(),
     }
 }
