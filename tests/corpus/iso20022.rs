@@ -26,7 +26,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use clerk::extract::Input;
 use clerk::extract::iso20022::{self, IsoDocument};
-use clerk::model::statement::{BankStatement, StatementEntry};
+use clerk::model::statement::{BankStatement, EntryStatus, StatementEntry};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -487,11 +487,15 @@ fn compare_entry(cmp: &mut Compare<'_>, k: usize, oe: &Value, group: &[&Statemen
             .and_then(Value::as_bool)
             .unwrap_or(false),
     );
-    cmp.field(
-        &format!("{p} status"),
-        first.status.clone(),
-        oe.get("getStatus").and_then(s),
-    );
+    // Genkgo keeps the code as written; clerk reads it into its status (BOOK booked, PDNG
+    // pending, INFO info), so the code is compared by what clerk makes of it.
+    let status = match oe.get("getStatus").and_then(s).as_deref() {
+        Some("BOOK") => Some(EntryStatus::Booked),
+        Some("PDNG") => Some(EntryStatus::Pending),
+        Some("INFO") => Some(EntryStatus::Info),
+        _ => None,
+    };
+    cmp.field(&format!("{p} status"), Some(first.status), status);
 
     let txs = details(oe);
     let n = if split { group.len() } else { txs.len().min(1) };
