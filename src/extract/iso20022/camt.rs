@@ -84,6 +84,16 @@ pub(super) fn statement(
         None => None,
     };
 
+    let created = stmt.child("CreDtTm").map(date_time).transpose()?;
+    let period_date = |name: &str| -> Result<Option<NaiveDate>, Problem> {
+        match stmt.find(&format!("FrToDt/{name}DtTm")) {
+            Some(e) => date_time(e).map(|t| Some(t.date())),
+            None => stmt.find(&format!("FrToDt/{name}Dt")).map(date).transpose(),
+        }
+    };
+    let (from_date, to_date) = (period_date("Fr")?, period_date("To")?);
+
+    let mut problems = pending.problems;
     let (mut opbd, mut prcd, mut clbd, mut clav) = (None, None, None, None);
     for bal in stmt.children("Bal") {
         let code = bal
@@ -92,15 +102,19 @@ pub(super) fn statement(
             .unwrap_or("");
         // The first balance of each type counts; other types (ITBD, ITAV, OPAV, FWAV, ...)
         // are not the statement's opening or closing and are left alone.
-        let slot = match code {
-            "OPBD" => &mut opbd,
-            "PRCD" => &mut prcd,
-            "CLBD" => &mut clbd,
-            "CLAV" => &mut clav,
+        let (slot, opening) = match code {
+            "OPBD" => (&mut opbd, true),
+            "PRCD" => (&mut prcd, true),
+            "CLBD" => (&mut clbd, false),
+            "CLAV" => (&mut clav, false),
             _ => continue,
         };
         if slot.is_none() {
-            *slot = Some(balance(bal, code == "PRCD")?);
+            // A balance without its own date is of the day the statement speaks of: the start
+            // of its period for an opening balance, the end for a closing one, else the day it
+            // was made.
+            let day = if opening { from_date } else { to_date }.or(created.map(|c| c.date()));
+            *slot = Some(balance(bal, code, day, &mut problems)?);
         }
     }
     let opening = opbd.or(prcd);
@@ -108,14 +122,9 @@ pub(super) fn statement(
         .or(opening.as_ref().map(|b| b.currency))
         .or(clbd.as_ref().map(|b| b.currency))
         .or(pending.first_currency);
+    // Entries' notes were made before the statement's own: in the order of the file.
+    problems.sort_by_key(|p| p.line);
 
-    let created = stmt.child("CreDtTm").map(date_time).transpose()?;
-    let period_date = |name: &str| -> Result<Option<NaiveDate>, Problem> {
-        match stmt.find(&format!("FrToDt/{name}DtTm")) {
-            Some(e) => date_time(e).map(|t| Some(t.date())),
-            None => stmt.find(&format!("FrToDt/{name}Dt")).map(date).transpose(),
-        }
-    };
     Ok(BankStatement {
         kind,
         account,
@@ -127,26 +136,64 @@ pub(super) fn statement(
             .or_else(|| stmt.text_at("LglSeqNb"))
             .map(str::to_string),
         created,
-        from_date: period_date("Fr")?,
-        to_date: period_date("To")?,
+        from_date,
+        to_date,
         opening,
         closing: clbd,
         closing_available: clav,
         entries: Vec::new(),
-        problems: pending.problems,
+        problems,
         source: source(stmt, file),
     })
 }
 
-fn balance(bal: &Element, intermediate: bool) -> Result<Balance, Problem> {
+/// One `Bal` of type `code`. Two omissions seen in real files are read the way clerk's other
+/// readers (and the banks' own portals) read them, each noted in `problems`: a balance without
+/// `CdtDbtInd` (seen in .001.08) is a credit, as a balance without a sign is in every other
+/// format; one without `Dt` is of `day`, the statement's day for it. The statement is still
+/// checked to add up and to follow the previous one.
+fn balance(
+    bal: &Element,
+    code: &str,
+    day: Option<NaiveDate>,
+    problems: &mut Vec<StatementProblem>,
+) -> Result<Balance, Problem> {
     let (amount, currency) = money(required(bal, "Amt")?)?;
-    let credit = is_credit(required(bal, "CdtDbtInd")?)?;
-    let date = date_choice(required(bal, "Dt")?)?;
+    let credit = match bal.child("CdtDbtInd") {
+        Some(ind) => is_credit(ind)?,
+        None => {
+            problems.push(noted(
+                bal,
+                format!("the {code} balance has no <CdtDbtInd>: read as a credit balance of {amount} {currency}"),
+            ));
+            true
+        }
+    };
+    let date = match (bal.child("Dt"), day) {
+        (Some(dt), _) => date_choice(dt)?,
+        (None, Some(day)) => {
+            problems.push(noted(
+                bal,
+                format!(
+                    "the {code} balance has no <Dt>: read as of {day}, the statement's day for it"
+                ),
+            ));
+            day
+        }
+        (None, None) => {
+            return Err(problem(
+                bal,
+                format!(
+                    "expected <Dt> in the {code} balance, found none (and the statement has no period or creation date to take instead)"
+                ),
+            ));
+        }
+    };
     Ok(Balance {
         amount: if credit { amount } else { -amount },
         currency,
         date,
-        intermediate,
+        intermediate: code == "PRCD",
     })
 }
 

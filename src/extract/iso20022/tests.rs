@@ -1493,3 +1493,111 @@ fn pending_and_informational_entries_are_shown_but_do_not_reconcile() {
     );
     assert_eq!(p.line, 24);
 }
+
+/// A camt.053.001.08 statement of 2026-03-31 with the given `Bal` elements and entries.
+fn camt053_v8(period: &str, balances: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">
+  <BkToCstmrStmt>
+    <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-04-01T06:00:00+02:00</CreDtTm></GrpHdr>
+    <Stmt>
+      <Id>S1</Id>
+      <ElctrncSeqNb>64</ElctrncSeqNb>
+      <CreDtTm>2026-04-01T06:00:00+02:00</CreDtTm>
+      {period}
+      <Acct><Id><IBAN>DE02100100109307118603</IBAN></Id><Ccy>EUR</Ccy></Acct>
+{balances}
+{body}
+    </Stmt>
+  </BkToCstmrStmt>
+</Document>
+"#
+    )
+}
+
+/// A booked balance of type `code`; `extra` holds its `CdtDbtInd` and `Dt`, or not.
+fn bal(code: &str, amount: &str, extra: &str) -> String {
+    format!(
+        r#"      <Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{amount}</Amt>{extra}</Bal>"#
+    )
+}
+
+#[test]
+fn a_balance_without_credit_debit_mark_is_a_credit_noted_and_still_checked() {
+    let balances = [
+        bal("OPBD", "100.00", "<Dt><Dt>2026-03-31</Dt></Dt>"),
+        bal(
+            "CLBD",
+            "150.00",
+            "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-31</Dt></Dt>",
+        ),
+    ]
+    .join("\n");
+    let credit = |amount: &str| ntry_with_status("E1", amount, "<Cd>BOOK</Cd>");
+    let s = &statements(camt053_v8("", &balances, &credit("50.00")).as_bytes())[0];
+    let opening = s.opening.as_ref().unwrap();
+    assert_eq!(opening.amount, dec("100.00"));
+    assert_eq!(opening.date, day("2026-03-31"));
+    assert_eq!(s.balance_difference(), Some(Decimal::ZERO));
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    let p = &s.problems[0];
+    assert_eq!(
+        p.message,
+        "the OPBD balance has no <CdtDbtInd>: read as a credit balance of 100.00 EUR"
+    );
+    assert_eq!(
+        p.element.as_deref(),
+        Some("Document/BkToCstmrStmt/Stmt/Bal")
+    );
+    assert_eq!(p.line, 11);
+    // Read as a credit, the statement is still checked: 100 + 40 is not 150.
+    let s = &statements(camt053_v8("", &balances, &credit("40.00")).as_bytes())[0];
+    assert_eq!(s.balance_difference(), Some(dec("-10.00")));
+}
+
+#[test]
+fn a_balance_without_date_is_of_the_statements_day_for_it() {
+    let mark = "<CdtDbtInd>CRDT</CdtDbtInd>";
+    let balances = [bal("OPBD", "100.00", mark), bal("CLBD", "100.00", mark)].join("\n");
+    let period = "<FrToDt><FrDtTm>2026-03-30T00:00:00+02:00</FrDtTm><ToDtTm>2026-03-31T23:59:59+02:00</ToDtTm></FrToDt>";
+    let dates = |period: &str| {
+        let s = &statements(camt053_v8(period, &balances, "").as_bytes())[0];
+        let (o, c) = (s.opening.as_ref().unwrap(), s.closing.as_ref().unwrap());
+        (o.date, c.date, s.problems.clone())
+    };
+    // The opening balance is of the start of the period, the closing one of its end.
+    let (opening, closing, problems) = dates(period);
+    assert_eq!((opening, closing), (day("2026-03-30"), day("2026-03-31")));
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "the OPBD balance has no <Dt>: read as of 2026-03-30, the statement's day for it",
+            "the CLBD balance has no <Dt>: read as of 2026-03-31, the statement's day for it",
+        ]
+    );
+    assert_eq!(
+        problems[1].element.as_deref(),
+        Some("Document/BkToCstmrStmt/Stmt/Bal[2]")
+    );
+    // Dates without times read alike.
+    let (opening, closing, _) =
+        dates("<FrToDt><FrDt>2026-03-30</FrDt><ToDt>2026-03-31</ToDt></FrToDt>".into());
+    assert_eq!((opening, closing), (day("2026-03-30"), day("2026-03-31")));
+    // Without a period: the day the statement was made.
+    let (opening, closing, _) = dates("");
+    assert_eq!((opening, closing), (day("2026-04-01"), day("2026-04-01")));
+    // With no day at all to take, the file is refused naming the balance.
+    let xml = camt053_v8("", &balances, "").replace(
+        "<CreDtTm>2026-04-01T06:00:00+02:00</CreDtTm>\n      \n",
+        "\n",
+    );
+    let e = error(xml.as_bytes());
+    assert!(
+        e.problems[0]
+            .message
+            .contains("expected <Dt> in the OPBD balance, found none"),
+        "{e}"
+    );
+}
