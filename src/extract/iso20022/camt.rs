@@ -25,7 +25,10 @@
 //!   entry with neither (seen in notifications) takes the day its statement speaks of: the
 //!   end of `FrToDt`, else the statement's `CreDtTm`, else the message's.
 //! - **Counterparty.** The debtor on a credit, the creditor on a debit; for a reversal, the
-//!   parties of the original operation (the debtor of a reversed credit).
+//!   parties of the original operation (the debtor of a reversed credit). When that party is
+//!   not given, or is the statement's own account (a returned direct debit that keeps the
+//!   collection's parties, with or without `RvslInd`), the other party: never none when the
+//!   bank gives one.
 
 use std::sync::Arc;
 
@@ -61,9 +64,7 @@ pub(super) fn statement(
 ) -> Result<BankStatement, Problem> {
     let acct = required(stmt, "Acct")?;
     let id = required(acct, "Id")?;
-    let account = ["IBAN", "Othr/Id", "PrtryAcct/Id", "BBAN", "UPIC"]
-        .iter()
-        .find_map(|p| id.text_at(p))
+    let account = account_id(id)
         .ok_or_else(|| {
             problem(
                 id,
@@ -152,6 +153,14 @@ pub(super) fn statement(
 /// `CdtDbtInd` (seen in .001.08) is a credit, as a balance without a sign is in every other
 /// format; one without `Dt` is of `day`, the statement's day for it. The statement is still
 /// checked to add up and to follow the previous one.
+/// An account's `Id`: its `IBAN`, else its other identification (`Othr/Id`, .001.01's
+/// `PrtryAcct/Id`, `BBAN`, `UPIC`).
+fn account_id(id: &Element) -> Option<&str> {
+    ["IBAN", "Othr/Id", "PrtryAcct/Id", "BBAN", "UPIC"]
+        .iter()
+        .find_map(|p| id.text_at(p))
+}
+
 fn balance(
     bal: &Element,
     code: &str,
@@ -218,6 +227,7 @@ struct EntryBase<'a> {
     entry_ref: Option<&'a str>,
     additional: Option<&'a str>,
     batch_payment_id: Option<&'a str>,
+    own_account: Option<&'a str>,
 }
 
 /// Where an entry sits: its statement and message as read so far (their header elements come
@@ -229,6 +239,11 @@ pub(super) struct Context<'a> {
 }
 
 impl Context<'_> {
+    /// The statement's own account, to tell it apart from the other party of an entry.
+    fn own_account(&self) -> Option<&str> {
+        self.statement?.find("Acct/Id").and_then(account_id)
+    }
+
     /// The day a statement speaks of, for an entry with neither value nor booking date (seen
     /// in notifications): the end of its period, else when it was created, else when the
     /// message was.
@@ -287,6 +302,7 @@ pub(super) fn entries(
         batch_payment_id: ntry
             .text_at("NtryDtls/Btch/PmtInfId")
             .or_else(|| ntry.text_at("Btch/PmtInfId")),
+        own_account: context.own_account(),
     };
     let signed = if credit { amount } else { -amount };
 
@@ -368,11 +384,12 @@ fn assemble(
 ) -> StatementEntry {
     // The counterparty of the original operation: money in (a credit, or the reversal of a
     // debit) came from the debtor.
-    let party = if credit != base.reversal {
-        &info.debtor
+    let (named, other) = if credit != base.reversal {
+        (&info.debtor, &info.creditor)
     } else {
-        &info.creditor
+        (&info.creditor, &info.debtor)
     };
+    let party = counterparty(named, other, base.own_account);
     let remittance = if !info.remittance.is_empty() {
         info.remittance.clone()
     } else {
@@ -471,6 +488,45 @@ struct Party {
     name: Option<String>,
     iban: Option<String>,
     bic: Option<String>,
+    /// The party's account as given (`IBAN` or other identification), to recognise the
+    /// statement's own account.
+    account: Option<String>,
+}
+
+impl Party {
+    fn is_given(&self) -> bool {
+        self.name.is_some() || self.iban.is_some() || self.account.is_some()
+    }
+
+    fn holds(&self, account: &str) -> bool {
+        let plain = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace())
+                .map(|c| c.to_ascii_uppercase())
+                .collect()
+        };
+        self.account
+            .as_deref()
+            .is_some_and(|a| plain(a) == plain(account))
+    }
+}
+
+/// The entry's counterparty: `named`, the party its direction points to (see [`assemble`]),
+/// unless that party is missing or is the statement's own account; then `other` when it is
+/// given and not the account itself. Banks differ in which parties they give for returns and
+/// reversals: some keep the original collection's debtor and creditor (a returned direct
+/// debit we collected names us as creditor, with or without `RvslInd`), others give only the
+/// party on the other side, in whichever role. Either way the counterparty is the party that
+/// is not us. When every party given is the statement's own account (sample files fill both
+/// with it), the one the direction points to is kept: a party the bank gives is never lost.
+fn counterparty(named: &Party, other: &Party, own: Option<&str>) -> Party {
+    let ours = |p: &Party| own.is_some_and(|o| p.holds(o));
+    [named, other]
+        .into_iter()
+        .find(|p| p.is_given() && !ours(p))
+        .or_else(|| [named, other].into_iter().find(|p| p.is_given()))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// What one `TxDtls` says.
@@ -560,9 +616,8 @@ fn party(
             .or_else(|| p.text_at("Pty/Nm"))
             .or_else(|| p.text_at("Agt/FinInstnId/Nm"))
     });
-    let iban = parties
-        .and_then(|p| p.find(account))
-        .and_then(|a| a.text_at("Id/IBAN"));
+    let acct = parties.and_then(|p| p.find(account));
+    let iban = acct.and_then(|a| a.text_at("Id/IBAN"));
     let bic = agents.and_then(|a| a.child(agent)).and_then(|a| {
         a.text_at("FinInstnId/BIC")
             .or_else(|| a.text_at("FinInstnId/BICFI"))
@@ -571,6 +626,7 @@ fn party(
         name: owned(name),
         iban: owned(iban),
         bic: owned(bic),
+        account: owned(acct.and_then(|a| a.find("Id")).and_then(account_id)),
     }
 }
 

@@ -1601,3 +1601,91 @@ fn a_balance_without_date_is_of_the_statements_day_for_it() {
         "{e}"
     );
 }
+
+#[test]
+fn returns_and_reversals_name_the_party_that_is_not_us() {
+    // The statement's account is DE02100100109307118603 (see `camt053`).
+    let us = r#"<Cdtr><Nm>Our Company</Nm></Cdtr><CdtrAcct><Id><IBAN>DE02 1001 0010 9307 1186 03</IBAN></Id></CdtrAcct>"#;
+    let customer = r#"<Dbtr><Nm>Customer Ltd</Nm></Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct>"#;
+    let utility = r#"<Cdtr><Nm>Stadtwerke</Nm></Cdtr><CdtrAcct><Id><IBAN>DE75512108001245126199</IBAN></Id></CdtrAcct>"#;
+    let utility_as_debtor = r#"<Dbtr><Nm>Stadtwerke</Nm></Dbtr>"#;
+    let unpaid = "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>UPDD</SubFmlyCd></Fmly></Domn></BkTxCd>";
+    // (what, CdtDbtInd, entry extras, related parties, counterparty, its IBAN)
+    let table = [
+        // A direct debit we collected comes back unpaid: money goes out, the bank keeps the
+        // collection's parties (the customer as debtor, us as creditor), with the reversal
+        // flag or only the return's code. Either way the customer is the counterparty.
+        (
+            "return flagged as reversal",
+            "DBIT",
+            "<RvslInd>true</RvslInd>",
+            format!("{customer}{us}"),
+            Some("Customer Ltd"),
+            Some("DE89370400440532013000"),
+        ),
+        (
+            "return without the flag",
+            "DBIT",
+            unpaid,
+            format!("{customer}{us}"),
+            Some("Customer Ltd"),
+            Some("DE89370400440532013000"),
+        ),
+        // A direct debit collected from us is refunded: money comes back, reversing a debit
+        // whose creditor was the utility. A bank naming only the utility, as creditor or as
+        // the debtor of the refund, names the counterparty either way.
+        (
+            "refund naming the creditor",
+            "CRDT",
+            "<RvslInd>true</RvslInd>",
+            utility.to_string(),
+            Some("Stadtwerke"),
+            Some("DE75512108001245126199"),
+        ),
+        (
+            "refund naming the debtor",
+            "CRDT",
+            "<RvslInd>true</RvslInd>",
+            utility_as_debtor.to_string(),
+            Some("Stadtwerke"),
+            None,
+        ),
+        // A storno of an incoming payment whose bank gives only the original creditor.
+        (
+            "storno naming only the creditor",
+            "DBIT",
+            "<RvslInd>true</RvslInd>",
+            utility.to_string(),
+            Some("Stadtwerke"),
+            Some("DE75512108001245126199"),
+        ),
+        // Only our own account given: kept, never lost.
+        (
+            "only us",
+            "DBIT",
+            "",
+            us.to_string(),
+            Some("Our Company"),
+            Some("DE02 1001 0010 9307 1186 03"),
+        ),
+    ];
+    for (what, ind, extra, parties, name, iban) in table {
+        let details = format!("<RltdPties>{parties}</RltdPties>");
+        let e = &entries(camt053(&ntry(ind, extra, &details)).as_bytes())[0];
+        assert_eq!(
+            (
+                e.details.counterparty_name.as_deref(),
+                e.details.counterparty_iban.as_deref()
+            ),
+            (name, iban),
+            "{what}"
+        );
+        // The record for matching names it too.
+        let s = &statements(camt053(&ntry(ind, extra, &details)).as_bytes())[0];
+        assert_eq!(
+            s.records().next().unwrap().counterparty.as_deref(),
+            name,
+            "{what}"
+        );
+    }
+}
