@@ -159,7 +159,7 @@ fn read(path: &Path) -> Result<(iso20022::IsoMessage, IsoDocument), String> {
         bytes: &bytes,
         file_hash: Arc::from("corpus"),
     };
-    iso20022::parse(&input, None).map_err(|e| e.to_string())
+    iso20022::parse(&input, None, None).map_err(|e| e.to_string())
 }
 
 /// Records a disagreement as explained or not.

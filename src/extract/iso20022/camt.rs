@@ -19,11 +19,20 @@
 //!   `TxDtls` is one entry with the entry's amount: that is what was booked (a single
 //!   `TxDtls/Amt` may be in the instructed currency, or before charges). An entry without
 //!   `TxDtls` (a batch booked as one sum, `Btch/NbOfTxs` only) is one entry.
-//! - **Dates.** `BookgDt` and `ValDt` are `Dt` or `DtTm` (the date as the bank wrote it, its
-//!   time zone not applied). A missing value date falls back to the booking date (banks leave
-//!   it out when the two are the same day, or for pending and informational entries); an
-//!   entry with neither (seen in notifications) takes the day its statement speaks of: the
-//!   end of `FrToDt`, else the statement's `CreDtTm`, else the message's.
+//! - **Dates.** `BookgDt` and `ValDt` are `Dt` or `DtTm`. A `DtTm` written with its zone
+//!   (`2026-03-31T23:30:00Z`, `...+02:00`) falls on its day in the account's time zone when
+//!   the job gives one (1 April in Berlin), else on the date as written; so do `FrToDt`,
+//!   `CreDtTm` and balance date-times. A missing value date falls back to the booking date
+//!   (banks leave it out when the two are the same day, or for pending and informational
+//!   entries), marked `value_date_derived`; an entry with neither (seen in notifications)
+//!   takes the day its statement speaks of: the end of `FrToDt`, else the statement's
+//!   `CreDtTm`, else the message's.
+//! - **Status.** `Sts` `BOOK` is booked, `PDNG` (and `FUTR`) pending, `INFO` information;
+//!   only booked entries move the balance and are reconciled. Another code is read as
+//!   information and noted in the statement's `problems`.
+//! - **Balances.** A `Bal` without `CdtDbtInd` is a credit balance, one without `Dt` is of the
+//!   statement's day for it (the start of `FrToDt` for an opening balance, the end for a
+//!   closing one, else `CreDtTm`); each is noted in `problems`.
 //! - **Counterparty.** The debtor on a credit, the creditor on a debit; for a reversal, the
 //!   parties of the original operation (the debtor of a reversed credit). When that party is
 //!   not given, or is the statement's own account (a returned direct debit that keeps the
@@ -33,10 +42,12 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::value::{
-    boolean, date, date_choice, date_time, is_credit, money, noted, problem, required,
+    boolean, date, date_choice, date_time, is_credit, money, noted, parse_local_date_time, problem,
+    required,
 };
 use crate::extract::Problem;
 use crate::extract::xml::Element;
@@ -61,6 +72,7 @@ pub(super) fn statement(
     kind: StatementKind,
     file: &Arc<str>,
     pending: Pending,
+    zone: Option<Tz>,
 ) -> Result<BankStatement, Problem> {
     let acct = required(stmt, "Acct")?;
     let id = required(acct, "Id")?;
@@ -85,10 +97,13 @@ pub(super) fn statement(
         None => None,
     };
 
-    let created = stmt.child("CreDtTm").map(date_time).transpose()?;
+    let created = stmt
+        .child("CreDtTm")
+        .map(|c| date_time(c, zone))
+        .transpose()?;
     let period_date = |name: &str| -> Result<Option<NaiveDate>, Problem> {
         match stmt.find(&format!("FrToDt/{name}DtTm")) {
-            Some(e) => date_time(e).map(|t| Some(t.date())),
+            Some(e) => date_time(e, zone).map(|t| Some(t.date())),
             None => stmt.find(&format!("FrToDt/{name}Dt")).map(date).transpose(),
         }
     };
@@ -115,7 +130,7 @@ pub(super) fn statement(
             // of its period for an opening balance, the end for a closing one, else the day it
             // was made.
             let day = if opening { from_date } else { to_date }.or(created.map(|c| c.date()));
-            *slot = Some(balance(bal, code, day, &mut problems)?);
+            *slot = Some(balance(bal, code, day, zone, &mut problems)?);
         }
     }
     let opening = opbd.or(prcd);
@@ -165,6 +180,7 @@ fn balance(
     bal: &Element,
     code: &str,
     day: Option<NaiveDate>,
+    zone: Option<Tz>,
     problems: &mut Vec<StatementProblem>,
 ) -> Result<Balance, Problem> {
     let (amount, currency) = money(required(bal, "Amt")?)?;
@@ -179,7 +195,7 @@ fn balance(
         }
     };
     let date = match (bal.child("Dt"), day) {
-        (Some(dt), _) => date_choice(dt)?,
+        (Some(dt), _) => date_choice(dt, zone)?,
         (None, Some(day)) => {
             problems.push(noted(
                 bal,
@@ -236,6 +252,8 @@ struct EntryBase<'a> {
 pub(super) struct Context<'a> {
     pub statement: Option<&'a Element>,
     pub message: Option<&'a Element>,
+    /// The account's time zone, for date-times written with a zone.
+    pub zone: Option<Tz>,
 }
 
 impl Context<'_> {
@@ -251,7 +269,7 @@ impl Context<'_> {
         let s = self.statement?;
         let date_time_at = |e: &Element, path: &str| {
             e.text_at(path)
-                .and_then(super::value::parse_date_time)
+                .and_then(|t| parse_local_date_time(t, self.zone))
                 .map(|t| t.date())
         };
         date_time_at(s, "FrToDt/ToDtTm")
@@ -276,8 +294,13 @@ pub(super) fn entries(
         .map(boolean)
         .transpose()?
         .unwrap_or(false);
-    let booking_date = ntry.child("BookgDt").map(date_choice).transpose()?;
-    let value = ntry.child("ValDt").map(date_choice).transpose()?;
+    let day = |name: &str| {
+        ntry.child(name)
+            .map(|d| date_choice(d, context.zone))
+            .transpose()
+    };
+    let booking_date = day("BookgDt")?;
+    let value = day("ValDt")?;
     // A missing value date falls back to the booking date, and without either to the
     // statement's date (see the module comment).
     let value_date = value

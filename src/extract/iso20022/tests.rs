@@ -26,7 +26,7 @@ fn read(bytes: &[u8]) -> Result<(IsoMessage, IsoDocument), ExtractError> {
         bytes,
         file_hash: Arc::from("hash"),
     };
-    parse(&input, None)
+    parse(&input, None, None)
 }
 
 fn statements(bytes: &[u8]) -> Vec<BankStatement> {
@@ -1129,8 +1129,8 @@ fn bad_input_is_refused_with_line_and_element() {
         assert_eq!(p.column.as_deref(), locator, "{name}: {e}");
         // The same through the streaming reader.
         let mut sink = Collect::default();
-        let streamed =
-            read_statements(&bytes[..], "test.xml", Arc::from("h"), &mut sink).expect_err(name);
+        let streamed = read_statements(&bytes[..], "test.xml", Arc::from("h"), &mut sink, None)
+            .expect_err(name);
         assert_eq!(streamed.problems[0].message, p.message, "{name}");
     }
 }
@@ -1146,6 +1146,7 @@ fn problems_are_listed_up_to_the_limit_and_nothing_reaches_the_sink_after_the_fi
         "t.xml",
         Arc::from("h"),
         &mut sink,
+        None,
     )
     .unwrap_err();
     assert_eq!(e.problems.len(), 2);
@@ -1192,6 +1193,7 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
         "v4.xml",
         Arc::from("h"),
         &mut sink,
+        None,
     )
     .unwrap();
     assert_eq!(kind, IsoMessage::Camt053);
@@ -1200,10 +1202,10 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
 
     let two = fixture("genkgo-camt/camt053.v2.multi.statement.xml");
     let mut sink = Recorder::default();
-    read_statements(&two[..], "t.xml", Arc::from("h"), &mut sink).unwrap();
+    read_statements(&two[..], "t.xml", Arc::from("h"), &mut sink, None).unwrap();
     assert_eq!(sink.calls, vec!["entry", "statement", "entry", "statement"]);
     let mut collect = Collect::default();
-    read_statements(&two[..], "t.xml", Arc::from("h"), &mut collect).unwrap();
+    read_statements(&two[..], "t.xml", Arc::from("h"), &mut collect, None).unwrap();
     assert_eq!(
         collect
             .statements
@@ -1217,7 +1219,7 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
         refuse_at: Some(3),
         ..Default::default()
     };
-    let e = read_statements(&bytes[..], "v4.xml", Arc::from("h"), &mut sink).unwrap_err();
+    let e = read_statements(&bytes[..], "v4.xml", Arc::from("h"), &mut sink, None).unwrap_err();
     assert_eq!(e.to_string(), "t.xml: disk full");
     assert_eq!(sink.calls.len(), 3);
 
@@ -1227,6 +1229,7 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
         "h.xml",
         Arc::from("h"),
         &mut Collect::default(),
+        None,
     )
     .unwrap_err();
     assert!(
@@ -1265,7 +1268,7 @@ fn encodings_other_than_utf8_are_transcoded() {
         let e = entries(&bytes);
         assert_eq!(e[0].remittance, "Gr\u{fc}\u{df}e aus K\u{f6}ln", "{name}");
         let mut c = Collect::default();
-        read_statements(&bytes[..], "t.xml", Arc::from("h"), &mut c).unwrap();
+        read_statements(&bytes[..], "t.xml", Arc::from("h"), &mut c, None).unwrap();
         assert_eq!(
             c.statements[0].entries[0].remittance, "Gr\u{fc}\u{df}e aus K\u{f6}ln",
             "{name}"
@@ -1281,8 +1284,8 @@ fn an_expected_message_is_checked() {
         bytes: &bytes,
         file_hash: Arc::from("h"),
     };
-    assert!(parse(&input, Some(IsoMessage::Camt053)).is_ok());
-    let e = parse(&input, Some(IsoMessage::Camt052)).unwrap_err();
+    assert!(parse(&input, Some(IsoMessage::Camt053), None).is_ok());
+    let e = parse(&input, Some(IsoMessage::Camt052), None).unwrap_err();
     assert_eq!(
         e.to_string(),
         "s.xml: expected a camt.052 message, found camt.053.001.08"
@@ -1302,7 +1305,7 @@ fn an_expected_message_is_checked() {
         sniff(bare.as_bytes()).map(|s| s.1),
         Some("unknown".to_string())
     );
-    assert_eq!(parse(&input, None).unwrap().0, IsoMessage::Camt053);
+    assert_eq!(parse(&input, None, None).unwrap().0, IsoMessage::Camt053);
 }
 
 #[test]
@@ -1384,7 +1387,14 @@ fn an_endless_text_is_refused_without_reading_it_whole() {
     let xml = camt053(&ntry("CRDT", "", "<RmtInf><Ustrd>"));
     let head = xml.as_bytes()[..xml.find("<Ustrd>").unwrap() + 7].to_vec();
     let reader = std::io::BufReader::with_capacity(8192, Endless { head, sent: 0 });
-    let e = read_statements(reader, "t.xml", Arc::from("h"), &mut Collect::default()).unwrap_err();
+    let e = read_statements(
+        reader,
+        "t.xml",
+        Arc::from("h"),
+        &mut Collect::default(),
+        None,
+    )
+    .unwrap_err();
     assert!(
         e.problems[0].message.contains("bytes without markup"),
         "{e}"
@@ -1688,4 +1698,82 @@ fn returns_and_reversals_name_the_party_that_is_not_us() {
             "{what}"
         );
     }
+}
+
+#[test]
+fn booking_times_in_utc_fall_on_the_accounts_day_and_a_missing_value_date_is_marked_derived() {
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let read_in = |dates: &str, zone: Option<chrono_tz::Tz>| {
+        let xml = camt053(&format!(
+            r#"<Ntry><Amt Ccy="EUR">1</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>{dates}</Ntry>"#
+        ));
+        let input = Input {
+            name: "t.xml",
+            bytes: xml.as_bytes(),
+            file_hash: Arc::from("h"),
+        };
+        match parse(&input, None, zone).unwrap().1 {
+            IsoDocument::Statements(s) => s[0].entries[0].clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let late = "<BookgDt><DtTm>2026-03-31T23:30:00Z</DtTm></BookgDt>";
+    // Half past eleven UTC on 31 March is 1 April in Berlin: the account's day, not the cut.
+    let e = read_in(late, Some(berlin));
+    assert_eq!(e.booking_date, Some(day("2026-04-01")));
+    // The bank gave no value date: the booking date stands in, and says so.
+    assert_eq!(e.value_date, day("2026-04-01"));
+    assert!(e.value_date_derived);
+    // A time with the bank's own offset is the same instant, on the same day.
+    let e = read_in(
+        "<BookgDt><DtTm>2026-04-01T01:30:00+02:00</DtTm></BookgDt>",
+        Some(berlin),
+    );
+    assert_eq!(e.booking_date, Some(day("2026-04-01")));
+    let e = read_in(
+        "<BookgDt><DtTm>2026-03-31T23:30:00+02:00</DtTm></BookgDt><ValDt><DtTm>2026-03-31T22:30:00Z</DtTm></ValDt>",
+        Some(berlin),
+    );
+    assert_eq!(e.booking_date, Some(day("2026-03-31")));
+    assert_eq!(e.value_date, day("2026-04-01"));
+    assert!(!e.value_date_derived);
+    // Without the account's time zone the date is read as written.
+    let e = read_in(late, None);
+    assert_eq!(e.booking_date, Some(day("2026-03-31")));
+
+    // The zone comes from the job's [extract] settings, else the daemon's time zone.
+    let spec = |text: &str| toml::from_str::<crate::extract::ExtractSpec>(text).unwrap();
+    let layout = spec("timezone = \"Europe/Berlin\"")
+        .check(crate::model::Side::Statement)
+        .unwrap();
+    let xml = camt053(&format!(
+        r#"<Ntry><Amt Ccy="EUR">1</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>{late}</Ntry>"#
+    ));
+    let input = Input {
+        name: "t.xml",
+        bytes: xml.as_bytes(),
+        file_hash: Arc::from("h"),
+    };
+    let x = crate::extract::extract(&layout, &input).unwrap();
+    assert_eq!(
+        x.statements[0].entries[0].booking_date,
+        Some(day("2026-04-01"))
+    );
+    let layout = spec("")
+        .check(crate::model::Side::Statement)
+        .unwrap()
+        .with_default_timezone("America/New_York".parse().unwrap());
+    let x = crate::extract::extract(&layout, &input).unwrap();
+    assert_eq!(
+        x.statements[0].entries[0].booking_date,
+        Some(day("2026-03-31"))
+    );
+    let e = spec("timezone = \"Mars/Olympus\"")
+        .check(crate::model::Side::Statement)
+        .unwrap_err();
+    assert_eq!(e.key, "extract.timezone");
+    assert!(
+        e.message.contains("unknown time zone \"Mars/Olympus\""),
+        "{e}"
+    );
 }
