@@ -51,6 +51,7 @@ use super::value::{
 };
 use crate::extract::Problem;
 use crate::extract::xml::Element;
+use crate::model::ids::iban_is_valid;
 use crate::model::statement::{
     Balance, BankStatement, BatchLink, EntryDetails, EntryStatus, StatementEntry, StatementKind,
     StatementProblem,
@@ -110,6 +111,7 @@ pub(super) fn statement(
     let (from_date, to_date) = (period_date("Fr")?, period_date("To")?);
 
     let mut problems = pending.problems;
+    note_bad_ibans(acct, &mut problems);
     let (mut opbd, mut prcd, mut clbd, mut clav) = (None, None, None, None);
     for bal in stmt.children("Bal") {
         let code = bal
@@ -168,6 +170,30 @@ pub(super) fn statement(
 /// `CdtDbtInd` (seen in .001.08) is a credit, as a balance without a sign is in every other
 /// format; one without `Dt` is of `day`, the statement's day for it. The statement is still
 /// checked to add up and to follow the previous one.
+/// Notes every `IBAN` element below `at` whose check digits are wrong (ISO 13616 mod 97), or
+/// that is no IBAN at all. The value is kept as written: it is what the bank sent and what
+/// staff will search for; clerk never corrects an account number.
+fn note_bad_ibans(at: &Element, problems: &mut Vec<StatementProblem>) {
+    for c in &at.children {
+        match c.child("IBAN").filter(|_| c.name == "Id") {
+            Some(iban) => {
+                if let Some(v) = iban.value()
+                    && !iban_is_valid(v)
+                {
+                    problems.push(noted(
+                        iban,
+                        format!(
+                            "the IBAN {v} of <{}> has wrong check digits: kept as written",
+                            at.name
+                        ),
+                    ));
+                }
+            }
+            None => note_bad_ibans(c, problems),
+        }
+    }
+}
+
 /// An account's `Id`: its `IBAN`, else its other identification (`Othr/Id`, .001.01's
 /// `PrtryAcct/Id`, `BBAN`, `UPIC`).
 fn account_id(id: &Element) -> Option<&str> {
@@ -289,6 +315,7 @@ pub(super) fn entries(
 ) -> Result<Vec<StatementEntry>, Problem> {
     let (amount, currency) = money(required(ntry, "Amt")?)?;
     let credit = is_credit(required(ntry, "CdtDbtInd")?)?;
+    note_bad_ibans(ntry, problems);
     let reversal = ntry
         .child("RvslInd")
         .map(boolean)
@@ -324,7 +351,8 @@ pub(super) fn entries(
         additional: ntry.text_at("AddtlNtryInf"),
         batch_payment_id: ntry
             .text_at("NtryDtls/Btch/PmtInfId")
-            .or_else(|| ntry.text_at("Btch/PmtInfId")),
+            .or_else(|| ntry.text_at("Btch/PmtInfId"))
+            .and_then(given_reference),
         own_account: context.own_account(),
     };
     let signed = if credit { amount } else { -amount };
@@ -602,13 +630,20 @@ fn owned(s: Option<&str>) -> Option<String> {
     s.map(str::to_string)
 }
 
+/// A reference the bank gives, unless it is a word for "none": SEPA's `NOTPROVIDED` and
+/// SWIFT's `NONREF` (which banks converting MT940 to camt carry over), in any case. MT940
+/// reads them alike, so a line has the same reference in either format.
+fn given_reference(r: &str) -> Option<&str> {
+    let none = ["NOTPROVIDED", "NONREF"];
+    (!none.iter().any(|n| r.trim().eq_ignore_ascii_case(n))).then_some(r)
+}
+
 fn transaction(tx: &Element) -> TxInfo {
-    let end_to_end_id = tx
-        .text_at("Refs/EndToEndId")
-        .filter(|r| !r.eq_ignore_ascii_case("NOTPROVIDED"));
+    let reference_at = |path: &str| tx.text_at(path).and_then(given_reference);
+    let end_to_end_id = reference_at("Refs/EndToEndId");
     let reference = end_to_end_id
-        .or_else(|| tx.text_at("Refs/InstrId"))
-        .or_else(|| tx.text_at("Refs/PmtInfId"));
+        .or_else(|| reference_at("Refs/InstrId"))
+        .or_else(|| reference_at("Refs/PmtInfId"));
     let parties = tx.child("RltdPties");
     let agents = tx.child("RltdAgts");
     TxInfo {

@@ -1777,3 +1777,64 @@ fn booking_times_in_utc_fall_on_the_accounts_day_and_a_missing_value_date_is_mar
         "{e}"
     );
 }
+
+#[test]
+fn nonref_and_notprovided_are_no_reference_in_any_case() {
+    let refs = |e2e: &str, instr: &str| {
+        let details = format!("<Refs>{instr}<EndToEndId>{e2e}</EndToEndId></Refs>");
+        let e = entries(camt053(&ntry("CRDT", "", &details)).as_bytes()).remove(0);
+        (e.details.end_to_end_id, e.reference)
+    };
+    for none in ["NOTPROVIDED", "NotProvided", "NONREF", "nonref", " NonRef "] {
+        assert_eq!(refs(none, ""), (None, None), "{none:?}");
+        // The instruction id is the reference then, as without an end-to-end id.
+        assert_eq!(
+            refs(none, "<InstrId>INSTR-1</InstrId>"),
+            (None, Some("INSTR-1".to_string())),
+            "{none:?}"
+        );
+    }
+    assert_eq!(
+        refs("NONREF-42", ""),
+        (Some("NONREF-42".to_string()), Some("NONREF-42".to_string()))
+    );
+    // A batch's payment information id of NONREF is none either.
+    let xml = camt053(
+        r#"<Ntry><Amt Ccy="EUR">1</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><ValDt><Dt>2024-03-29</Dt></ValDt>
+        <NtryDtls><Btch><PmtInfId>NONREF</PmtInfId><NbOfTxs>3</NbOfTxs></Btch></NtryDtls></Ntry>"#,
+    );
+    assert_eq!(entries(xml.as_bytes())[0].reference, None);
+}
+
+#[test]
+fn an_iban_with_wrong_check_digits_is_kept_as_written_and_named() {
+    // DE89370400440532013000 is valid; its last digit changed, it is not.
+    let parties = r#"<RltdPties><Dbtr><Nm>Payer GmbH</Nm></Dbtr><DbtrAcct><Id><IBAN>DE89 3704 0044 0532 0130 01</IBAN></Id></DbtrAcct>
+      <Cdtr><Nm>Payee AG</Nm></Cdtr><CdtrAcct><Id><IBAN>FR1420041010050500013M02606</IBAN></Id></CdtrAcct></RltdPties>"#;
+    let xml = camt053(&ntry("CRDT", "", parties))
+        .replace("DE02100100109307118603", "DE02100100109307118604");
+    let s = &statements(xml.as_bytes())[0];
+    assert_eq!(s.account, "DE02100100109307118604");
+    assert_eq!(
+        s.entries[0].details.counterparty_iban.as_deref(),
+        Some("DE89 3704 0044 0532 0130 01")
+    );
+    let got: Vec<(&str, &str)> = s
+        .problems
+        .iter()
+        .map(|p| (p.element.as_deref().unwrap(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Document/BkToCstmrStmt/Stmt/Acct/Id/IBAN",
+                "the IBAN DE02100100109307118604 of <Acct> has wrong check digits: kept as written"
+            ),
+            (
+                "Document/BkToCstmrStmt/Stmt/Ntry/NtryDtls/TxDtls/RltdPties/DbtrAcct/Id/IBAN",
+                "the IBAN DE89 3704 0044 0532 0130 01 of <DbtrAcct> has wrong check digits: kept as written"
+            ),
+        ]
+    );
+}
