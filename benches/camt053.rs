@@ -238,6 +238,7 @@ fn run(dir: &Path, mb: u64, baseline: bool) -> (f64, Option<f64>) {
         "bench.xml",
         Arc::from("bench"),
         &mut count,
+        None,
     )
     .expect("read the bench file");
     let secs = t.elapsed().as_secs_f64();

@@ -14,5 +14,5 @@ fuzz_target!(|data: &[u8]| {
         bytes: data,
         file_hash: Arc::from("fuzz"),
     };
-    let _ = clerk::extract::iso20022::parse(&input, None);
+    let _ = clerk::extract::iso20022::parse(&input, None, None);
 });

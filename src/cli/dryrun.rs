@@ -482,7 +482,12 @@ fn read_sides(
             .unwrap_or_else(|_| bail!("reading the ledger panicked"));
         (l, st)
     });
-    let (ledger, statement) = (ledger?.records, statement?.records);
+    let (ledger, statement) = (ledger?.records, statement?);
+    // A structured statement (MT940, camt) is read into statements: their booked lines are
+    // the records, as the daemon takes them.
+    let mut statement_records = statement.records;
+    statement_records.extend(statement.statements.iter().flat_map(|s| s.records()));
+    let statement = statement_records;
     Ok(Sides {
         ours: Table::from_records(&ledger)?,
         theirs: Table::from_records(&statement)?,

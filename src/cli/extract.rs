@@ -225,7 +225,9 @@ fn document(x: &Extracted) -> Value {
                         "amount": dec(e.amount),
                         "currency": e.currency,
                         "value_date": e.value_date,
+                        "value_date_derived": e.value_date_derived,
                         "booking_date": e.booking_date,
+                        "status": e.status,
                         "reference": e.reference,
                         "bank_reference": e.bank_reference,
                         "remittance": e.remittance,
@@ -237,6 +239,7 @@ fn document(x: &Extracted) -> Value {
                         "line": e.source.row,
                         "locator": e.source.locator,
                     })).collect::<Vec<_>>(),
+                    "problems": s.problems,
                 })
             })
             .collect();

@@ -400,7 +400,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         match raw.extract.as_ref().or(Some(&default)) {
             None => None,
             Some(spec) => match spec.check(side) {
-                Ok(l) => Some(Arc::new(l)),
+                Ok(l) => Some(Arc::new(l.with_default_timezone(ctx.settings.timezone))),
                 Err(e) => {
                     errors.push(loc.error(&e.key, e.message));
                     None

@@ -430,7 +430,7 @@ pub fn extract_with_progress(
                 Format::Camt054 => iso20022::IsoMessage::Camt054,
                 _ => iso20022::IsoMessage::Semt002,
             };
-            match iso20022::parse(input, Some(expected))?.1 {
+            match iso20022::parse(input, Some(expected), layout.timezone)?.1 {
                 iso20022::IsoDocument::Statements(s) => out.statements = s,
                 iso20022::IsoDocument::Holdings(h) => out.holdings = h,
             }

@@ -6,6 +6,7 @@
 
 use std::fmt::Write as _;
 
+use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::Format;
@@ -61,6 +62,10 @@ pub struct ExtractSpec {
     /// other non-empty mark means credit. Default `["D", "DR", "DEBIT", "S", "SOLL"]`.
     #[serde(default)]
     pub debit_marks: Vec<String>,
+    /// The account's time zone (IANA name such as `"Europe/Berlin"`): a camt booking or value
+    /// date-time written in UTC or with an offset (`2026-03-31T23:30:00Z`) falls on its day in
+    /// this zone. Default: the daemon's `timezone`.
+    pub timezone: Option<String>,
 }
 
 /// Header names of the columns clerk reads. Required: `value_date`; the money as `amount`,
@@ -232,6 +237,8 @@ pub struct Layout {
     pub(crate) default_account: Option<String>,
     /// Upper-cased, trimmed.
     pub(crate) debit_marks: Vec<String>,
+    /// The account's time zone; `None` reads date-times' dates as written.
+    pub(crate) timezone: Option<Tz>,
 }
 
 impl Layout {
@@ -485,6 +492,16 @@ impl ExtractSpec {
             ));
         }
 
+        let timezone = match self.timezone.as_deref().map(str::trim) {
+            None => None,
+            Some(t) => Some(t.parse::<Tz>().map_err(|_| {
+                SpecError::new(
+                    "extract.timezone",
+                    format!("unknown time zone {t:?}; use an IANA name such as Europe/Berlin"),
+                )
+            })?),
+        };
+
         Ok(Layout {
             side,
             format,
@@ -501,7 +518,16 @@ impl ExtractSpec {
             default_currency,
             default_account,
             debit_marks,
+            timezone,
         })
+    }
+}
+
+impl Layout {
+    /// This layout, counting the account's days in `zone` unless the job names its own.
+    pub fn with_default_timezone(mut self, zone: Tz) -> Layout {
+        self.timezone.get_or_insert(zone);
+        self
     }
 }
 

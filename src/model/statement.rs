@@ -55,8 +55,38 @@ pub struct BankStatement {
     /// `:64:`, camt `CLAV`.
     pub closing_available: Option<Balance>,
     pub entries: Vec<StatementEntry>,
+    /// What the reader noticed and decided without refusing the file (a balance without its
+    /// credit/debit mark read as a credit, an unknown entry status, an IBAN with wrong check
+    /// digits kept as written), each naming its line and element: staff see them in
+    /// `clerk extract`, the statement is still checked and its booked lines reconciled.
+    pub problems: Vec<StatementProblem>,
     /// Where the statement starts (its first line / element).
     pub source: Source,
+}
+
+/// Something a reader noticed in a statement it still read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatementProblem {
+    /// Line of the element or field, 1-based.
+    pub line: u32,
+    /// The element (`Stmt[1]/Bal[2]`) or field (`message 1, :61: #3`) it is about.
+    pub element: Option<String>,
+    /// What was found and how it was read.
+    pub message: String,
+}
+
+/// Whether a statement line is on the books. Only booked lines move the balance and are
+/// reconciled; pending and informational lines are shown (`clerk extract`) but not matched,
+/// since the bank may still change or drop them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    /// camt `BOOK`; every SWIFT MT940/MT950 line, and MT942 lines other than `E...` marks.
+    Booked,
+    /// camt `PDNG` (and `FUTR`, an expected entry); MT942 `EC`/`ED` (expected) lines.
+    Pending,
+    /// camt `INFO`: for information only, never booked as such.
+    Info,
 }
 
 /// One movement on the account. A camt batch entry with several transaction details becomes
@@ -69,10 +99,13 @@ pub struct StatementEntry {
     pub amount: Decimal,
     pub currency: Currency,
     pub value_date: NaiveDate,
+    /// The bank gave no value date: `value_date` is the booking date (or the statement's day)
+    /// put in its place, so matching has a date; shown so nobody takes it for the bank's.
+    pub value_date_derived: bool,
     pub booking_date: Option<NaiveDate>,
     pub reversal: bool,
-    /// camt `Sts` (`BOOK`, `PDNG`, `INFO`); `None` for SWIFT (always booked).
-    pub status: Option<String>,
+    /// camt `Sts`; SWIFT lines are booked except MT942 expected (`E...`) ones.
+    pub status: EntryStatus,
     /// Transaction type: SWIFT `:61:` code (`NTRF`, `NMSC`, ...) or camt `BkTxCd` as
     /// `Domain/Family/SubFamily`, or its proprietary code.
     pub transaction_code: Option<String>,
@@ -133,32 +166,108 @@ impl BankStatement {
         let moved: Decimal = self
             .entries
             .iter()
-            .filter(|e| e.status.as_deref().is_none_or(|s| s == "BOOK"))
+            .filter(|e| e.status == EntryStatus::Booked)
             .map(|e| e.amount)
             .sum();
         Some(open.amount + moved - close.amount)
     }
 
-    /// The entries as records for reconciliation (side `Statement`).
+    /// The booked entries as records for reconciliation (side `Statement`): a pending or
+    /// informational line is not money on the account yet, and matching it would close a
+    /// ledger item the bank may never book.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.entries.iter().map(move |e| Record {
-            side: Side::Statement,
-            // Transactions of one batch share the entry's reference: their position tells
-            // them apart.
-            external_id: match (&e.bank_reference, &e.batch) {
-                (Some(r), Some(b)) => format!("{r}#{}", b.index),
-                (Some(r), None) => r.clone(),
-                (None, _) => String::new(),
-            },
-            account: Some(self.account.clone()),
-            value_date: e.value_date,
-            booking_date: e.booking_date,
-            amount: e.amount,
-            currency: e.currency,
-            reference: e.reference.clone(),
-            counterparty: e.details.counterparty_name.clone(),
-            remittance: Some(e.remittance.clone()).filter(|r| !r.is_empty()),
-            source: e.source.clone(),
-        })
+        self.entries
+            .iter()
+            .filter(|e| e.status == EntryStatus::Booked)
+            .map(move |e| Record {
+                side: Side::Statement,
+                // Transactions of one batch share the entry's reference: their position tells
+                // them apart.
+                external_id: match (&e.bank_reference, &e.batch) {
+                    (Some(r), Some(b)) => format!("{r}#{}", b.index),
+                    (Some(r), None) => r.clone(),
+                    (None, _) => String::new(),
+                },
+                account: Some(self.account.clone()),
+                value_date: e.value_date,
+                booking_date: e.booking_date,
+                amount: e.amount,
+                currency: e.currency,
+                reference: e.reference.clone(),
+                counterparty: e.details.counterparty_name.clone(),
+                remittance: Some(e.remittance.clone()).filter(|r| !r.is_empty()),
+                source: e.source.clone(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn line(amount: &str, status: EntryStatus, bank_reference: &str) -> StatementEntry {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        StatementEntry {
+            amount: amount.parse().unwrap(),
+            currency: "EUR".parse().unwrap(),
+            value_date: day,
+            value_date_derived: false,
+            booking_date: Some(day),
+            reversal: false,
+            status,
+            transaction_code: None,
+            reference: None,
+            bank_reference: Some(bank_reference.into()),
+            remittance: String::new(),
+            details: EntryDetails::default(),
+            batch: None,
+            source: Source::at(Arc::from("f"), None, 1),
+        }
+    }
+
+    #[test]
+    fn only_booked_lines_reconcile_and_move_the_balance() {
+        let eur: Currency = "EUR".parse().unwrap();
+        let day = NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+        let balance = |amount: &str| Balance {
+            amount: amount.parse().unwrap(),
+            currency: eur,
+            date: day,
+            intermediate: false,
+        };
+        let s = BankStatement {
+            kind: StatementKind::Intraday,
+            account: "DE89370400440532013000".into(),
+            servicer_bic: None,
+            currency: Some(eur),
+            statement_id: None,
+            number: None,
+            created: None,
+            from_date: None,
+            to_date: None,
+            opening: Some(balance("100.00")),
+            closing: Some(balance("150.00")),
+            closing_available: None,
+            entries: vec![
+                line("50.00", EntryStatus::Booked, "B1"),
+                line("700.00", EntryStatus::Pending, "P1"),
+                line("-20.00", EntryStatus::Info, "I1"),
+            ],
+            problems: Vec::new(),
+            source: Source::at(Arc::from("f"), None, 1),
+        };
+        let ids: Vec<String> = s.records().map(|r| r.external_id).collect();
+        assert_eq!(ids, ["B1"]);
+        assert_eq!(s.balance_difference(), Some(Decimal::ZERO));
+    }
+
+    #[test]
+    fn the_status_is_written_in_snake_case() {
+        let json =
+            serde_json::to_value([EntryStatus::Booked, EntryStatus::Pending, EntryStatus::Info])
+                .unwrap();
+        assert_eq!(json, serde_json::json!(["booked", "pending", "info"]));
     }
 }

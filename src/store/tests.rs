@@ -326,6 +326,7 @@ fn statements_and_documents_are_kept(store: &mut dyn Store) {
         closing: Some(balance("12.50", "2026-03-02")),
         closing_available: None,
         entries: Vec::new(),
+        problems: Vec::new(),
         source: Source::at(Arc::from("s"), None, 1),
     };
     in_unit(store, |u| {

@@ -83,6 +83,55 @@ fn reconcile_dry_run_on_generator_data_finds_every_pair_and_posts_nothing() {
 }
 
 #[test]
+fn a_pending_camt_line_is_shown_with_its_status_but_not_reconciled() {
+    let i = Install::new();
+    let report = fixture("documents/camt052-pending.xml");
+    // clerk extract shows both lines, each with its status. Read for the job, the pending
+    // line's booking time (23:30 UTC on 2 March) falls on 3 March, the daemon's Berlin day;
+    // it has no value date of its own.
+    let v = i.json(&[
+        "extract",
+        report.to_str().unwrap(),
+        "--job",
+        "bank-reconciliation",
+    ]);
+    let entries = &v["statements"][0]["entries"];
+    assert_eq!(entries[0]["status"], "booked", "{v}");
+    assert_eq!(entries[1]["status"], "pending", "{v}");
+    assert_eq!(entries[1]["booking_date"], "2026-03-03", "{v}");
+    assert_eq!(entries[1]["value_date_derived"], true, "{v}");
+    assert_eq!(entries[0]["value_date_derived"], false, "{v}");
+    assert_eq!(
+        v["statements"][0]["balance_difference"],
+        serde_json::Value::Null
+    );
+
+    // The dry run matches the booked line; the pending one is no bank line yet, so the item
+    // it quotes stays open and the line is not reported as missing in the ledger.
+    let ledger = i.path("ledger.csv");
+    fs::write(&ledger, crate::daemon::LEDGER).unwrap();
+    let out = i.path("results.csv");
+    let o = i.clerk(&[
+        "reconcile",
+        "bank-reconciliation",
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--statement",
+        report.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = read_pairs(&out);
+    assert_eq!(
+        got.pairs,
+        HashSet::from([("1".to_string(), "BANK-P1".to_string())])
+    );
+    assert!(got.statement_only.is_empty(), "{:?}", got.statement_only);
+    assert!(got.ledger_only.contains("2"), "{:?}", got.ledger_only);
+}
+
+#[test]
 fn check_passes_on_the_shipped_jobs() {
     let i = Install::new();
     let o = i.clerk(&["check"]);

@@ -290,6 +290,10 @@ fn extract_prints_what_clerk_reads_in_the_documented_shape() {
     assert_eq!(e["booking_date"], "2026-03-10");
     assert_eq!(e["remittance"], "ACCOUNT MAINTENANCE FEE");
     assert!(e.get("reference").is_some());
+    // Every line says whether it is booked; MT940 lines always are.
+    assert_eq!(e["status"], "booked");
+    assert_eq!(e["value_date_derived"], false);
+    assert_eq!(s["problems"], serde_json::json!([]));
 
     let inv = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/invoice/en16931-eu/ubl-tc434-example1.xml");
@@ -357,6 +361,52 @@ fn a_camt053_batch_entry_is_split_and_each_transaction_matches_its_item() {
     assert_eq!(
         locators, 1,
         "each transaction remembers where in the file it was"
+    );
+    d.stop();
+}
+
+#[test]
+fn a_camt_opening_balance_without_sign_or_date_is_read_and_still_checked() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file(
+        "var/inbox/bank",
+        "camt053-64.xml",
+        &fixture("documents/camt053-batch.xml"),
+    );
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    // Statement 65's opening balance has no CdtDbtInd and no Dt: a credit of 6 March, it
+    // follows statement 64's 630.00 and adds up with the fee, so neither check opens a break.
+    let next = fixture("documents/camt053-unsigned-opening.xml");
+    i.drop_file("var/inbox/bank", "camt053-65.xml", &next);
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    let reasons =
+        |i: &Install| -> Vec<String> { open_breaks(i).into_iter().map(|(r, _)| r).collect() };
+    let before = reasons(&i);
+    for r in ["unreadable", "statement_gap", "statement_unbalanced"] {
+        assert!(!before.iter().any(|b| b == r), "{r}: {:?}", open_breaks(&i));
+    }
+    // The same quirk where the balance does not follow statement 65's 617.66: the gap is
+    // found all the same.
+    let gap = String::from_utf8(next)
+        .unwrap()
+        .replace("<ElctrncSeqNb>65", "<ElctrncSeqNb>66")
+        .replace("630.00</Amt></Bal>", "600.00</Amt></Bal>")
+        .replace("617.66", "587.66");
+    i.drop_file("var/inbox/bank", "camt053-66.xml", gap.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 3));
+    let breaks = open_breaks(&i);
+    let gap = breaks
+        .iter()
+        .find(|(r, _)| r == "statement_gap")
+        .unwrap_or_else(|| panic!("no gap: {breaks:?}"));
+    assert!(
+        gap.1.contains("600.00 on 2026-03-06") && gap.1.contains("617.66 of statement 65"),
+        "{gap:?}"
     );
     d.stop();
 }

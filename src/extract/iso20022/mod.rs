@@ -35,6 +35,8 @@ use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::sync::{Arc, LazyLock};
 
+use chrono_tz::Tz;
+
 use super::sink::{Collect, StatementSink};
 use super::xml::{self, XmlError};
 use super::{ExtractError, Input, MAX_PROBLEMS, Problem};
@@ -132,10 +134,15 @@ pub enum IsoDocument {
 }
 
 /// Reads a whole file. With `expected`, a file holding another message is refused; without,
-/// the message is recognised by [`sniff`].
+/// the message is recognised by [`sniff`]. `account_zone` is the time zone the account's days
+/// are counted in (the job's, [`crate::extract::Layout`]): a booking or value date-time
+/// written with a zone (`2026-03-31T23:30:00Z`) falls on its day there; without it, and for a
+/// time written without a zone, the date is read as written. It is all a camt reader needs of
+/// the job, so it is passed alone rather than the job's whole layout.
 pub fn parse(
     input: &Input<'_>,
     expected: Option<IsoMessage>,
+    account_zone: Option<Tz>,
 ) -> Result<(IsoMessage, IsoDocument), ExtractError> {
     let sniffed = sniff(input.bytes);
     if let (Some((found, version)), Some(want)) = (&sniffed, expected)
@@ -157,7 +164,13 @@ pub fn parse(
     }
     // camt, or not recognised: the camt reader says what the file holds instead.
     let mut collect = Collect::default();
-    let found = read_camt(&bytes[..], input.name, &input.file_hash, &mut collect)?;
+    let found = read_camt(
+        &bytes[..],
+        input.name,
+        &input.file_hash,
+        &mut collect,
+        account_zone,
+    )?;
     if let Some(want) = expected
         && found != want
     {
@@ -174,12 +187,13 @@ pub fn parse(
 /// a declared legacy encoding is transcoded as it streams.
 ///
 /// On an error the sink may already have received entries of the file: the caller discards
-/// them (a file with any bad entry is refused whole).
+/// them (a file with any bad entry is refused whole). `account_zone` as for [`parse`].
 pub fn read_statements(
     mut reader: impl BufRead,
     name: &str,
     file_hash: Arc<str>,
     sink: &mut dyn StatementSink,
+    account_zone: Option<Tz>,
 ) -> Result<IsoMessage, ExtractError> {
     let head = reader
         .fill_buf()
@@ -190,13 +204,19 @@ pub fn read_statements(
             if let Some(m) = not_xml(head) {
                 return Err(ExtractError::whole(name, m));
             }
-            read_camt(reader, name, &file_hash, sink)
+            read_camt(reader, name, &file_hash, sink, account_zone)
         }
         Some(enc) => {
             let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
                 .encoding(Some(enc))
                 .build(reader);
-            read_camt(BufReader::new(decoded), name, &file_hash, sink)
+            read_camt(
+                BufReader::new(decoded),
+                name,
+                &file_hash,
+                sink,
+                account_zone,
+            )
         }
     }
 }
@@ -308,6 +328,8 @@ struct CamtState<'s> {
     pending: camt::Pending,
     problems: Vec<Problem>,
     sink_error: Option<ExtractError>,
+    /// The account's time zone (see [`parse`]).
+    zone: Option<Tz>,
 }
 
 impl CamtState<'_> {
@@ -325,8 +347,9 @@ impl CamtState<'_> {
                 let context = camt::Context {
                     statement: ancestors.parent(),
                     message: ancestors.iter().rev().nth(1),
+                    zone: self.zone,
                 };
-                match camt::entries(&el, &context, self.file) {
+                match camt::entries(&el, &context, self.file, &mut self.pending.problems) {
                     Ok(entries) => {
                         for e in entries {
                             self.pending.first_currency.get_or_insert(e.currency);
@@ -345,7 +368,7 @@ impl CamtState<'_> {
                 self.kind.get_or_insert(kind);
                 self.statements += 1;
                 let pending = std::mem::take(&mut self.pending);
-                match camt::statement(&el, kind.statement_kind(), self.file, &pending) {
+                match camt::statement(&el, kind.statement_kind(), self.file, pending, self.zone) {
                     Ok(s) => {
                         if self.problems.is_empty()
                             && let Err(err) = self.sink.statement(s)
@@ -397,6 +420,7 @@ fn read_camt(
     name: &str,
     file: &Arc<str>,
     sink: &mut dyn StatementSink,
+    zone: Option<Tz>,
 ) -> Result<IsoMessage, ExtractError> {
     let seen = RefCell::new(Seen::default());
     let split = |path: &str| -> bool {
@@ -424,6 +448,7 @@ fn read_camt(
         pending: camt::Pending::default(),
         problems: Vec::new(),
         sink_error: None,
+        zone,
     };
     const STOP: &str = "reading stopped";
     let result = xml::parse_split_in_context(reader, &limits(), &split, &mut |path, el, up| {

@@ -54,7 +54,7 @@ pub(super) fn holdings(
             return Vec::new();
         }
     };
-    let as_of = match required(general, "StmtDtTm").and_then(date_choice) {
+    let as_of = match required(general, "StmtDtTm").and_then(|d| date_choice(d, None)) {
         Ok(d) => d,
         Err(p) => {
             problems.push(p);

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::*;
 use crate::model::Currency;
 use crate::model::securities::QuantityKind;
-use crate::model::statement::StatementEntry;
+use crate::model::statement::{EntryStatus, StatementEntry};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,7 +26,7 @@ fn read(bytes: &[u8]) -> Result<(IsoMessage, IsoDocument), ExtractError> {
         bytes,
         file_hash: Arc::from("hash"),
     };
-    parse(&input, None)
+    parse(&input, None, None)
 }
 
 fn statements(bytes: &[u8]) -> Vec<BankStatement> {
@@ -736,7 +736,7 @@ fn references_codes_and_mandates() {
     assert_eq!(e.reference, None);
     assert_eq!(e.transaction_code.as_deref(), Some("NMSC+201"));
     assert_eq!(e.remittance, "Kontofuehrung");
-    assert_eq!(e.status, None);
+    assert_eq!(e.status, EntryStatus::Booked);
 }
 
 #[test]
@@ -1129,8 +1129,8 @@ fn bad_input_is_refused_with_line_and_element() {
         assert_eq!(p.column.as_deref(), locator, "{name}: {e}");
         // The same through the streaming reader.
         let mut sink = Collect::default();
-        let streamed =
-            read_statements(&bytes[..], "test.xml", Arc::from("h"), &mut sink).expect_err(name);
+        let streamed = read_statements(&bytes[..], "test.xml", Arc::from("h"), &mut sink, None)
+            .expect_err(name);
         assert_eq!(streamed.problems[0].message, p.message, "{name}");
     }
 }
@@ -1146,6 +1146,7 @@ fn problems_are_listed_up_to_the_limit_and_nothing_reaches_the_sink_after_the_fi
         "t.xml",
         Arc::from("h"),
         &mut sink,
+        None,
     )
     .unwrap_err();
     assert_eq!(e.problems.len(), 2);
@@ -1192,6 +1193,7 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
         "v4.xml",
         Arc::from("h"),
         &mut sink,
+        None,
     )
     .unwrap();
     assert_eq!(kind, IsoMessage::Camt053);
@@ -1200,10 +1202,10 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
 
     let two = fixture("genkgo-camt/camt053.v2.multi.statement.xml");
     let mut sink = Recorder::default();
-    read_statements(&two[..], "t.xml", Arc::from("h"), &mut sink).unwrap();
+    read_statements(&two[..], "t.xml", Arc::from("h"), &mut sink, None).unwrap();
     assert_eq!(sink.calls, vec!["entry", "statement", "entry", "statement"]);
     let mut collect = Collect::default();
-    read_statements(&two[..], "t.xml", Arc::from("h"), &mut collect).unwrap();
+    read_statements(&two[..], "t.xml", Arc::from("h"), &mut collect, None).unwrap();
     assert_eq!(
         collect
             .statements
@@ -1217,7 +1219,7 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
         refuse_at: Some(3),
         ..Default::default()
     };
-    let e = read_statements(&bytes[..], "v4.xml", Arc::from("h"), &mut sink).unwrap_err();
+    let e = read_statements(&bytes[..], "v4.xml", Arc::from("h"), &mut sink, None).unwrap_err();
     assert_eq!(e.to_string(), "t.xml: disk full");
     assert_eq!(sink.calls.len(), 3);
 
@@ -1227,6 +1229,7 @@ fn streaming_hands_entries_before_their_statement_and_stops_when_the_sink_refuse
         "h.xml",
         Arc::from("h"),
         &mut Collect::default(),
+        None,
     )
     .unwrap_err();
     assert!(
@@ -1265,7 +1268,7 @@ fn encodings_other_than_utf8_are_transcoded() {
         let e = entries(&bytes);
         assert_eq!(e[0].remittance, "Gr\u{fc}\u{df}e aus K\u{f6}ln", "{name}");
         let mut c = Collect::default();
-        read_statements(&bytes[..], "t.xml", Arc::from("h"), &mut c).unwrap();
+        read_statements(&bytes[..], "t.xml", Arc::from("h"), &mut c, None).unwrap();
         assert_eq!(
             c.statements[0].entries[0].remittance, "Gr\u{fc}\u{df}e aus K\u{f6}ln",
             "{name}"
@@ -1281,8 +1284,8 @@ fn an_expected_message_is_checked() {
         bytes: &bytes,
         file_hash: Arc::from("h"),
     };
-    assert!(parse(&input, Some(IsoMessage::Camt053)).is_ok());
-    let e = parse(&input, Some(IsoMessage::Camt052)).unwrap_err();
+    assert!(parse(&input, Some(IsoMessage::Camt053), None).is_ok());
+    let e = parse(&input, Some(IsoMessage::Camt052), None).unwrap_err();
     assert_eq!(
         e.to_string(),
         "s.xml: expected a camt.052 message, found camt.053.001.08"
@@ -1302,7 +1305,7 @@ fn an_expected_message_is_checked() {
         sniff(bare.as_bytes()).map(|s| s.1),
         Some("unknown".to_string())
     );
-    assert_eq!(parse(&input, None).unwrap().0, IsoMessage::Camt053);
+    assert_eq!(parse(&input, None, None).unwrap().0, IsoMessage::Camt053);
 }
 
 #[test]
@@ -1384,7 +1387,14 @@ fn an_endless_text_is_refused_without_reading_it_whole() {
     let xml = camt053(&ntry("CRDT", "", "<RmtInf><Ustrd>"));
     let head = xml.as_bytes()[..xml.find("<Ustrd>").unwrap() + 7].to_vec();
     let reader = std::io::BufReader::with_capacity(8192, Endless { head, sent: 0 });
-    let e = read_statements(reader, "t.xml", Arc::from("h"), &mut Collect::default()).unwrap_err();
+    let e = read_statements(
+        reader,
+        "t.xml",
+        Arc::from("h"),
+        &mut Collect::default(),
+        None,
+    )
+    .unwrap_err();
     assert!(
         e.problems[0].message.contains("bytes without markup"),
         "{e}"
@@ -1411,5 +1421,420 @@ fn currency_of_amounts_is_checked() {
     assert_eq!(
         Currency::from_str("chf").map(|c| c.to_string()),
         Ok("CHF".to_string())
+    );
+}
+
+/// A camt.052.001.08 intraday report (statuses as `Sts/Cd`) around some entries, with its
+/// opening and closing booked balances.
+fn camt052_v8(opening: &str, closing: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">
+  <BkToCstmrAcctRpt>
+    <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-03-31T12:00:00+02:00</CreDtTm></GrpHdr>
+    <Rpt>
+      <Id>R1</Id>
+      <CreDtTm>2026-03-31T12:00:00+02:00</CreDtTm>
+      <Acct><Id><IBAN>DE02100100109307118603</IBAN></Id><Ccy>EUR</Ccy></Acct>
+      <Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{opening}</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-31</Dt></Dt></Bal>
+      <Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{closing}</Amt>
+        <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-31</Dt></Dt></Bal>
+{body}
+    </Rpt>
+  </BkToCstmrAcctRpt>
+</Document>
+"#
+    )
+}
+
+/// One credit of `amount` with the entry reference `id` and the given `Sts` content.
+fn ntry_with_status(id: &str, amount: &str, sts: &str) -> String {
+    format!(
+        r#"      <Ntry><NtryRef>{id}</NtryRef><Amt Ccy="EUR">{amount}</Amt><CdtDbtInd>CRDT</CdtDbtInd>
+        <Sts>{sts}</Sts><BookgDt><Dt>2026-03-31</Dt></BookgDt><ValDt><Dt>2026-03-31</Dt></ValDt></Ntry>"#
+    )
+}
+
+#[test]
+fn pending_and_informational_entries_are_shown_but_do_not_reconcile() {
+    let body = [
+        ntry_with_status("BOOKED", "10.00", "<Cd>BOOK</Cd>"),
+        ntry_with_status("PENDING", "500.00", "<Cd>PDNG</Cd>"),
+        ntry_with_status("INFO", "7.00", "<Cd>INFO</Cd>"),
+        ntry_with_status("EXPECTED", "8.00", "<Cd>FUTR</Cd>"),
+        // .001.02–.07 write the code as the element's text.
+        ntry_with_status("OLD-STYLE", "3.00", "PDNG"),
+        ntry_with_status("ODD", "9.00", "<Prtry>HOLD</Prtry>"),
+    ]
+    .join("\n");
+    let s = &statements(camt052_v8("100.00", "110.00", &body).as_bytes())[0];
+    let status: Vec<(&str, EntryStatus)> = s
+        .entries
+        .iter()
+        .map(|e| (e.bank_reference.as_deref().unwrap(), e.status))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ("BOOKED", EntryStatus::Booked),
+            ("PENDING", EntryStatus::Pending),
+            ("INFO", EntryStatus::Info),
+            ("EXPECTED", EntryStatus::Pending),
+            ("OLD-STYLE", EntryStatus::Pending),
+            ("ODD", EntryStatus::Info),
+        ]
+    );
+    // Only the booked line is a record for matching, and only it moves the balance.
+    let records: Vec<String> = s.records().map(|r| r.external_id).collect();
+    assert_eq!(records, ["BOOKED"]);
+    assert_eq!(s.balance_difference(), Some(Decimal::ZERO));
+    // The code clerk does not know is named, with where it stands.
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    let p = &s.problems[0];
+    assert!(
+        p.message
+            .contains("expected the entry status BOOK, PDNG or INFO in <Sts>, found \"HOLD\""),
+        "{p:?}"
+    );
+    assert_eq!(
+        p.element.as_deref(),
+        Some("Document/BkToCstmrAcctRpt/Rpt/Ntry[6]/Sts")
+    );
+    assert_eq!(p.line, 24);
+}
+
+/// A camt.053.001.08 statement of 2026-03-31 with the given `Bal` elements and entries.
+fn camt053_v8(period: &str, balances: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.08">
+  <BkToCstmrStmt>
+    <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-04-01T06:00:00+02:00</CreDtTm></GrpHdr>
+    <Stmt>
+      <Id>S1</Id>
+      <ElctrncSeqNb>64</ElctrncSeqNb>
+      <CreDtTm>2026-04-01T06:00:00+02:00</CreDtTm>
+      {period}
+      <Acct><Id><IBAN>DE02100100109307118603</IBAN></Id><Ccy>EUR</Ccy></Acct>
+{balances}
+{body}
+    </Stmt>
+  </BkToCstmrStmt>
+</Document>
+"#
+    )
+}
+
+/// A booked balance of type `code`; `extra` holds its `CdtDbtInd` and `Dt`, or not.
+fn bal(code: &str, amount: &str, extra: &str) -> String {
+    format!(
+        r#"      <Bal><Tp><CdOrPrtry><Cd>{code}</Cd></CdOrPrtry></Tp><Amt Ccy="EUR">{amount}</Amt>{extra}</Bal>"#
+    )
+}
+
+#[test]
+fn a_balance_without_credit_debit_mark_is_a_credit_noted_and_still_checked() {
+    let balances = [
+        bal("OPBD", "100.00", "<Dt><Dt>2026-03-31</Dt></Dt>"),
+        bal(
+            "CLBD",
+            "150.00",
+            "<CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2026-03-31</Dt></Dt>",
+        ),
+    ]
+    .join("\n");
+    let credit = |amount: &str| ntry_with_status("E1", amount, "<Cd>BOOK</Cd>");
+    let s = &statements(camt053_v8("", &balances, &credit("50.00")).as_bytes())[0];
+    let opening = s.opening.as_ref().unwrap();
+    assert_eq!(opening.amount, dec("100.00"));
+    assert_eq!(opening.date, day("2026-03-31"));
+    assert_eq!(s.balance_difference(), Some(Decimal::ZERO));
+    assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+    let p = &s.problems[0];
+    assert_eq!(
+        p.message,
+        "the OPBD balance has no <CdtDbtInd>: read as a credit balance of 100.00 EUR"
+    );
+    assert_eq!(
+        p.element.as_deref(),
+        Some("Document/BkToCstmrStmt/Stmt/Bal")
+    );
+    assert_eq!(p.line, 11);
+    // Read as a credit, the statement is still checked: 100 + 40 is not 150.
+    let s = &statements(camt053_v8("", &balances, &credit("40.00")).as_bytes())[0];
+    assert_eq!(s.balance_difference(), Some(dec("-10.00")));
+}
+
+#[test]
+fn a_balance_without_date_is_of_the_statements_day_for_it() {
+    let mark = "<CdtDbtInd>CRDT</CdtDbtInd>";
+    let balances = [bal("OPBD", "100.00", mark), bal("CLBD", "100.00", mark)].join("\n");
+    let period = "<FrToDt><FrDtTm>2026-03-30T00:00:00+02:00</FrDtTm><ToDtTm>2026-03-31T23:59:59+02:00</ToDtTm></FrToDt>";
+    let dates = |period: &str| {
+        let s = &statements(camt053_v8(period, &balances, "").as_bytes())[0];
+        let (o, c) = (s.opening.as_ref().unwrap(), s.closing.as_ref().unwrap());
+        (o.date, c.date, s.problems.clone())
+    };
+    // The opening balance is of the start of the period, the closing one of its end.
+    let (opening, closing, problems) = dates(period);
+    assert_eq!((opening, closing), (day("2026-03-30"), day("2026-03-31")));
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "the OPBD balance has no <Dt>: read as of 2026-03-30, the statement's day for it",
+            "the CLBD balance has no <Dt>: read as of 2026-03-31, the statement's day for it",
+        ]
+    );
+    assert_eq!(
+        problems[1].element.as_deref(),
+        Some("Document/BkToCstmrStmt/Stmt/Bal[2]")
+    );
+    // Dates without times read alike.
+    let (opening, closing, _) =
+        dates("<FrToDt><FrDt>2026-03-30</FrDt><ToDt>2026-03-31</ToDt></FrToDt>".into());
+    assert_eq!((opening, closing), (day("2026-03-30"), day("2026-03-31")));
+    // Without a period: the day the statement was made.
+    let (opening, closing, _) = dates("");
+    assert_eq!((opening, closing), (day("2026-04-01"), day("2026-04-01")));
+    // With no day at all to take, the file is refused naming the balance.
+    let xml = camt053_v8("", &balances, "").replace(
+        "<CreDtTm>2026-04-01T06:00:00+02:00</CreDtTm>\n      \n",
+        "\n",
+    );
+    let e = error(xml.as_bytes());
+    assert!(
+        e.problems[0]
+            .message
+            .contains("expected <Dt> in the OPBD balance, found none"),
+        "{e}"
+    );
+}
+
+#[test]
+fn returns_and_reversals_name_the_party_that_is_not_us() {
+    // The statement's account is DE02100100109307118603 (see `camt053`).
+    let us = r#"<Cdtr><Nm>Our Company</Nm></Cdtr><CdtrAcct><Id><IBAN>DE02 1001 0010 9307 1186 03</IBAN></Id></CdtrAcct>"#;
+    let customer = r#"<Dbtr><Nm>Customer Ltd</Nm></Dbtr><DbtrAcct><Id><IBAN>DE89370400440532013000</IBAN></Id></DbtrAcct>"#;
+    let utility = r#"<Cdtr><Nm>Stadtwerke</Nm></Cdtr><CdtrAcct><Id><IBAN>DE75512108001245126199</IBAN></Id></CdtrAcct>"#;
+    let utility_as_debtor = r#"<Dbtr><Nm>Stadtwerke</Nm></Dbtr>"#;
+    let unpaid = "<BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RDDT</Cd><SubFmlyCd>UPDD</SubFmlyCd></Fmly></Domn></BkTxCd>";
+    // (what, CdtDbtInd, entry extras, related parties, counterparty, its IBAN)
+    let table = [
+        // A direct debit we collected comes back unpaid: money goes out, the bank keeps the
+        // collection's parties (the customer as debtor, us as creditor), with the reversal
+        // flag or only the return's code. Either way the customer is the counterparty.
+        (
+            "return flagged as reversal",
+            "DBIT",
+            "<RvslInd>true</RvslInd>",
+            format!("{customer}{us}"),
+            Some("Customer Ltd"),
+            Some("DE89370400440532013000"),
+        ),
+        (
+            "return without the flag",
+            "DBIT",
+            unpaid,
+            format!("{customer}{us}"),
+            Some("Customer Ltd"),
+            Some("DE89370400440532013000"),
+        ),
+        // A direct debit collected from us is refunded: money comes back, reversing a debit
+        // whose creditor was the utility. A bank naming only the utility, as creditor or as
+        // the debtor of the refund, names the counterparty either way.
+        (
+            "refund naming the creditor",
+            "CRDT",
+            "<RvslInd>true</RvslInd>",
+            utility.to_string(),
+            Some("Stadtwerke"),
+            Some("DE75512108001245126199"),
+        ),
+        (
+            "refund naming the debtor",
+            "CRDT",
+            "<RvslInd>true</RvslInd>",
+            utility_as_debtor.to_string(),
+            Some("Stadtwerke"),
+            None,
+        ),
+        // A storno of an incoming payment whose bank gives only the original creditor.
+        (
+            "storno naming only the creditor",
+            "DBIT",
+            "<RvslInd>true</RvslInd>",
+            utility.to_string(),
+            Some("Stadtwerke"),
+            Some("DE75512108001245126199"),
+        ),
+        // Only our own account given: kept, never lost.
+        (
+            "only us",
+            "DBIT",
+            "",
+            us.to_string(),
+            Some("Our Company"),
+            Some("DE02 1001 0010 9307 1186 03"),
+        ),
+    ];
+    for (what, ind, extra, parties, name, iban) in table {
+        let details = format!("<RltdPties>{parties}</RltdPties>");
+        let e = &entries(camt053(&ntry(ind, extra, &details)).as_bytes())[0];
+        assert_eq!(
+            (
+                e.details.counterparty_name.as_deref(),
+                e.details.counterparty_iban.as_deref()
+            ),
+            (name, iban),
+            "{what}"
+        );
+        // The record for matching names it too.
+        let s = &statements(camt053(&ntry(ind, extra, &details)).as_bytes())[0];
+        assert_eq!(
+            s.records().next().unwrap().counterparty.as_deref(),
+            name,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn booking_times_in_utc_fall_on_the_accounts_day_and_a_missing_value_date_is_marked_derived() {
+    let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let read_in = |dates: &str, zone: Option<chrono_tz::Tz>| {
+        let xml = camt053(&format!(
+            r#"<Ntry><Amt Ccy="EUR">1</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>{dates}</Ntry>"#
+        ));
+        let input = Input {
+            name: "t.xml",
+            bytes: xml.as_bytes(),
+            file_hash: Arc::from("h"),
+        };
+        match parse(&input, None, zone).unwrap().1 {
+            IsoDocument::Statements(s) => s[0].entries[0].clone(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let late = "<BookgDt><DtTm>2026-03-31T23:30:00Z</DtTm></BookgDt>";
+    // Half past eleven UTC on 31 March is 1 April in Berlin: the account's day, not the cut.
+    let e = read_in(late, Some(berlin));
+    assert_eq!(e.booking_date, Some(day("2026-04-01")));
+    // The bank gave no value date: the booking date stands in, and says so.
+    assert_eq!(e.value_date, day("2026-04-01"));
+    assert!(e.value_date_derived);
+    // A time with the bank's own offset is the same instant, on the same day.
+    let e = read_in(
+        "<BookgDt><DtTm>2026-04-01T01:30:00+02:00</DtTm></BookgDt>",
+        Some(berlin),
+    );
+    assert_eq!(e.booking_date, Some(day("2026-04-01")));
+    let e = read_in(
+        "<BookgDt><DtTm>2026-03-31T23:30:00+02:00</DtTm></BookgDt><ValDt><DtTm>2026-03-31T22:30:00Z</DtTm></ValDt>",
+        Some(berlin),
+    );
+    assert_eq!(e.booking_date, Some(day("2026-03-31")));
+    assert_eq!(e.value_date, day("2026-04-01"));
+    assert!(!e.value_date_derived);
+    // Without the account's time zone the date is read as written.
+    let e = read_in(late, None);
+    assert_eq!(e.booking_date, Some(day("2026-03-31")));
+
+    // The zone comes from the job's [extract] settings, else the daemon's time zone.
+    let spec = |text: &str| toml::from_str::<crate::extract::ExtractSpec>(text).unwrap();
+    let layout = spec("timezone = \"Europe/Berlin\"")
+        .check(crate::model::Side::Statement)
+        .unwrap();
+    let xml = camt053(&format!(
+        r#"<Ntry><Amt Ccy="EUR">1</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>{late}</Ntry>"#
+    ));
+    let input = Input {
+        name: "t.xml",
+        bytes: xml.as_bytes(),
+        file_hash: Arc::from("h"),
+    };
+    let x = crate::extract::extract(&layout, &input).unwrap();
+    assert_eq!(
+        x.statements[0].entries[0].booking_date,
+        Some(day("2026-04-01"))
+    );
+    let layout = spec("")
+        .check(crate::model::Side::Statement)
+        .unwrap()
+        .with_default_timezone("America/New_York".parse().unwrap());
+    let x = crate::extract::extract(&layout, &input).unwrap();
+    assert_eq!(
+        x.statements[0].entries[0].booking_date,
+        Some(day("2026-03-31"))
+    );
+    let e = spec("timezone = \"Mars/Olympus\"")
+        .check(crate::model::Side::Statement)
+        .unwrap_err();
+    assert_eq!(e.key, "extract.timezone");
+    assert!(
+        e.message.contains("unknown time zone \"Mars/Olympus\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn nonref_and_notprovided_are_no_reference_in_any_case() {
+    let refs = |e2e: &str, instr: &str| {
+        let details = format!("<Refs>{instr}<EndToEndId>{e2e}</EndToEndId></Refs>");
+        let e = entries(camt053(&ntry("CRDT", "", &details)).as_bytes()).remove(0);
+        (e.details.end_to_end_id, e.reference)
+    };
+    for none in ["NOTPROVIDED", "NotProvided", "NONREF", "nonref", " NonRef "] {
+        assert_eq!(refs(none, ""), (None, None), "{none:?}");
+        // The instruction id is the reference then, as without an end-to-end id.
+        assert_eq!(
+            refs(none, "<InstrId>INSTR-1</InstrId>"),
+            (None, Some("INSTR-1".to_string())),
+            "{none:?}"
+        );
+    }
+    assert_eq!(
+        refs("NONREF-42", ""),
+        (Some("NONREF-42".to_string()), Some("NONREF-42".to_string()))
+    );
+    // A batch's payment information id of NONREF is none either.
+    let xml = camt053(
+        r#"<Ntry><Amt Ccy="EUR">1</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts><ValDt><Dt>2024-03-29</Dt></ValDt>
+        <NtryDtls><Btch><PmtInfId>NONREF</PmtInfId><NbOfTxs>3</NbOfTxs></Btch></NtryDtls></Ntry>"#,
+    );
+    assert_eq!(entries(xml.as_bytes())[0].reference, None);
+}
+
+#[test]
+fn an_iban_with_wrong_check_digits_is_kept_as_written_and_named() {
+    // DE89370400440532013000 is valid; its last digit changed, it is not.
+    let parties = r#"<RltdPties><Dbtr><Nm>Payer GmbH</Nm></Dbtr><DbtrAcct><Id><IBAN>DE89 3704 0044 0532 0130 01</IBAN></Id></DbtrAcct>
+      <Cdtr><Nm>Payee AG</Nm></Cdtr><CdtrAcct><Id><IBAN>FR1420041010050500013M02606</IBAN></Id></CdtrAcct></RltdPties>"#;
+    let xml = camt053(&ntry("CRDT", "", parties))
+        .replace("DE02100100109307118603", "DE02100100109307118604");
+    let s = &statements(xml.as_bytes())[0];
+    assert_eq!(s.account, "DE02100100109307118604");
+    assert_eq!(
+        s.entries[0].details.counterparty_iban.as_deref(),
+        Some("DE89 3704 0044 0532 0130 01")
+    );
+    let got: Vec<(&str, &str)> = s
+        .problems
+        .iter()
+        .map(|p| (p.element.as_deref().unwrap(), p.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Document/BkToCstmrStmt/Stmt/Acct/Id/IBAN",
+                "the IBAN DE02100100109307118604 of <Acct> has wrong check digits: kept as written"
+            ),
+            (
+                "Document/BkToCstmrStmt/Stmt/Ntry/NtryDtls/TxDtls/RltdPties/DbtrAcct/Id/IBAN",
+                "the IBAN DE89 3704 0044 0532 0130 01 of <DbtrAcct> has wrong check digits: kept as written"
+            ),
+        ]
     );
 }

@@ -4,12 +4,14 @@
 
 use std::str::FromStr;
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use crate::extract::Problem;
 use crate::extract::xml::Element;
 use crate::model::Currency;
+use crate::model::statement::StatementProblem;
 
 /// Most significant digits accepted in one amount or quantity (`Decimal` holds 28).
 const MAX_DIGITS: usize = 28;
@@ -20,6 +22,15 @@ pub(super) fn problem(at: &Element, message: impl Into<String>) -> Problem {
         sheet: None,
         row: Some(at.line),
         column: Some(at.locator.clone()),
+        message: message.into(),
+    }
+}
+
+/// Something read one way and noted at an element, without refusing the file.
+pub(super) fn noted(at: &Element, message: impl Into<String>) -> StatementProblem {
+    StatementProblem {
+        line: at.line,
+        element: Some(at.locator.clone()),
         message: message.into(),
     }
 }
@@ -153,9 +164,22 @@ pub(super) fn parse_date(text: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()
 }
 
-/// `YYYY-MM-DDThh:mm:ss[.fraction][zone]`, read as the local time the bank wrote: the zone is
-/// checked but not applied, so the date is the bank's calendar date.
-pub(super) fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
+/// `YYYY-MM-DDThh:mm:ss[.fraction][zone]`: a date-time as the bank wrote it, in the account's time zone when clerk knows it (the
+/// job's, see [`crate::extract::Layout`]): a time written with its zone (`Z`, `+02:00`) is an
+/// instant, and `2026-03-31T23:30:00Z` is already 1 April in Berlin, the day the account
+/// holder's books and the bank's own day-end count it on. Cutting the time off would book it
+/// a day early. A time written without a zone, or any time when clerk knows no zone, is read
+/// as written: with an offset that is the bank's own local day.
+pub(super) fn parse_local_date_time(text: &str, zone: Option<Tz>) -> Option<NaiveDateTime> {
+    let (t, offset) = parse_date_time_with_zone(text)?;
+    Some(match (offset, zone) {
+        (Some(offset), Some(zone)) => (t - offset).and_utc().with_timezone(&zone).naive_local(),
+        _ => t,
+    })
+}
+
+/// The local time as written and the zone it was written in, if any.
+fn parse_date_time_with_zone(text: &str) -> Option<(NaiveDateTime, Option<TimeDelta>)> {
     let t = text.trim();
     let date = NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok()?;
     if t.as_bytes().get(10) != Some(&b'T') {
@@ -172,10 +196,29 @@ pub(super) fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
         }
         rest = &f[n..];
     }
-    if !(rest.is_empty() || is_zone(rest)) {
+    let offset = match rest {
+        "" => None,
+        zone => Some(zone_offset(zone)?),
+    };
+    Some((date.and_time(time), offset))
+}
+
+/// `Z` or `±hh:mm` as the time to add to UTC.
+fn zone_offset(s: &str) -> Option<TimeDelta> {
+    if s == "Z" {
+        return Some(TimeDelta::zero());
+    }
+    if !is_zone(s) {
         return None;
     }
-    Some(date.and_time(time))
+    let b = s.as_bytes();
+    let digits = |i: usize| i64::from(b[i] - b'0') * 10 + i64::from(b[i + 1] - b'0');
+    let minutes = digits(1) * 60 + digits(4);
+    Some(TimeDelta::minutes(if b[0] == b'-' {
+        -minutes
+    } else {
+        minutes
+    }))
 }
 
 fn is_zone(s: &str) -> bool {
@@ -204,9 +247,10 @@ pub(super) fn date(at: &Element) -> Result<NaiveDate, Problem> {
     })
 }
 
-/// A `DtTm` (or `CreDtTm`, `FrDtTm`) element's date and time.
-pub(super) fn date_time(at: &Element) -> Result<NaiveDateTime, Problem> {
-    parse_date_time(&at.text).ok_or_else(|| {
+/// A `DtTm` (or `CreDtTm`, `FrDtTm`) element's date and time, in the account's time zone
+/// when known (see [`parse_local_date_time`]).
+pub(super) fn date_time(at: &Element, zone: Option<Tz>) -> Result<NaiveDateTime, Problem> {
+    parse_local_date_time(&at.text, zone).ok_or_else(|| {
         problem(
             at,
             format!(
@@ -219,13 +263,13 @@ pub(super) fn date_time(at: &Element) -> Result<NaiveDateTime, Problem> {
 }
 
 /// A date-or-date-time choice (`BookgDt`, `ValDt`, `Bal/Dt`, `StmtDtTm`): its `Dt`, or the
-/// date of its `DtTm` as the bank wrote it.
-pub(super) fn date_choice(at: &Element) -> Result<NaiveDate, Problem> {
+/// day of its `DtTm` in the account's time zone when known (see [`parse_local_date_time`]).
+pub(super) fn date_choice(at: &Element, zone: Option<Tz>) -> Result<NaiveDate, Problem> {
     if let Some(d) = at.child("Dt") {
         return date(d);
     }
     if let Some(dt) = at.child("DtTm") {
-        return date_time(dt).map(|t| t.date());
+        return date_time(dt, zone).map(|t| t.date());
     }
     Err(problem(
         at,
@@ -277,7 +321,7 @@ mod tests {
         );
         assert_eq!(parse_date("2014-12-31T10:00:00"), None);
         assert_eq!(parse_date("31.12.2014"), None);
-        let t = |s| parse_date_time(s).map(|d| d.to_string());
+        let t = |s| parse_local_date_time(s, None).map(|d| d.to_string());
         assert_eq!(
             t("2007-10-18T13:15:00+01:00").as_deref(),
             Some("2007-10-18 13:15:00")
@@ -301,5 +345,40 @@ mod tests {
         assert_eq!(t("2015-03-10 18:43:50"), None);
         assert_eq!(t("2015-03-10T18:43"), None);
         assert_eq!(t("2015-03-10T18:43:50+1"), None);
+    }
+
+    #[test]
+    fn date_times_with_a_zone_fall_on_the_accounts_day() {
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let new_york: Tz = "America/New_York".parse().unwrap();
+        let t = |s, zone| parse_local_date_time(s, zone).map(|d| d.to_string());
+        // Half past eleven at night UTC is half past one the next morning in Berlin (summer).
+        assert_eq!(
+            t("2026-03-31T23:30:00Z", Some(berlin)).as_deref(),
+            Some("2026-04-01 01:30:00")
+        );
+        assert_eq!(
+            t("2026-03-31T23:30:00+00:00", Some(berlin)).as_deref(),
+            Some("2026-04-01 01:30:00")
+        );
+        // An offset is an instant too: 20:30 in New York is the next day in Berlin.
+        assert_eq!(
+            t("2026-03-31T20:30:00-04:00", Some(berlin)).as_deref(),
+            Some("2026-04-01 02:30:00")
+        );
+        assert_eq!(
+            t("2026-04-01T00:30:00.5+02:00", Some(new_york)).as_deref(),
+            Some("2026-03-31 18:30:00")
+        );
+        // Without a zone in the value, or without the account's, the time as written.
+        assert_eq!(
+            t("2026-03-31T23:30:00", Some(berlin)).as_deref(),
+            Some("2026-03-31 23:30:00")
+        );
+        assert_eq!(
+            t("2026-03-31T23:30:00Z", None).as_deref(),
+            Some("2026-03-31 23:30:00")
+        );
+        assert_eq!(t("2026-03-31T23:30:00+2:00", Some(berlin)), None);
     }
 }

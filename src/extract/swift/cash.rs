@@ -25,7 +25,7 @@ use rust_decimal::Decimal;
 use super::field::{self, Field, amount, amount_len, balance, date6, quoted};
 use super::info;
 use super::{Ctx, MtType};
-use crate::model::statement::{Balance, BankStatement, StatementEntry, StatementKind};
+use crate::model::statement::{Balance, BankStatement, EntryStatus, StatementEntry, StatementKind};
 use crate::model::{Currency, Source};
 
 /// Tags a cash statement message may hold. Others are refused, except right after a
@@ -472,9 +472,14 @@ pub(super) fn statement(
                 amount: p.line.signed_amount(),
                 currency,
                 value_date: p.line.value_date,
+                value_date_derived: false,
                 booking_date: p.line.entry_date,
                 reversal: p.line.mark.starts_with('R'),
-                status: p.line.mark.starts_with('E').then(|| "PDNG".to_owned()),
+                status: if p.line.mark.starts_with('E') {
+                    EntryStatus::Pending
+                } else {
+                    EntryStatus::Booked
+                },
                 transaction_code: p.line.transaction_type.map(str::to_owned),
                 reference,
                 bank_reference: p.line.bank_reference.map(str::to_owned),
@@ -508,6 +513,7 @@ pub(super) fn statement(
         closing: closing.map(|b| b.0),
         closing_available: available,
         entries: Vec::new(),
+        problems: Vec::new(),
         source: Source {
             file,
             sheet: None,

@@ -10,7 +10,7 @@ use super::cash::line61;
 use super::*;
 use crate::extract::sink::StatementSink;
 use crate::model::securities::{Direction, QuantityKind};
-use crate::model::statement::{StatementEntry, StatementKind};
+use crate::model::statement::{EntryStatus, StatementEntry, StatementKind};
 
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
@@ -321,7 +321,7 @@ fn entries_carry_sign_dates_references_and_source() {
     );
     assert_eq!(e.details.purpose.as_deref(), Some("Invoice 42"));
     assert_eq!(e.details.counterparty_name.as_deref(), Some("ACME GMBH"));
-    assert_eq!(e.status, None);
+    assert_eq!(e.status, EntryStatus::Booked);
     assert_eq!(e.source.row, 5);
     assert_eq!(e.source.locator.as_deref(), Some("message 1, :61: #1"));
     assert_eq!(&*e.source.file, "hash");
