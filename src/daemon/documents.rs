@@ -173,7 +173,14 @@ pub fn take(
     let format = x.format.as_str();
     for s in &x.statements {
         if take_statement(u, &mut ctx, file_id, format, s)? {
-            taken.records.extend(s.records());
+            // A pending line (an MT942 interim report's, camt `PDNG`) is not booked yet: the
+            // end-of-day statement brings it again, booked, and only that one reconciles.
+            taken.records.extend(
+                s.records()
+                    .zip(&s.entries)
+                    .filter(|(_, e)| e.status.as_deref().is_none_or(|st| st == "BOOK"))
+                    .map(|(r, _)| r),
+            );
         }
     }
     let scope = match &job.kind {

@@ -3,8 +3,12 @@
 //! **Sign rule.** An entry's amount is signed by its effect on the balance: `C` (credit) and
 //! `RD` (reversal of a debit: money comes back) are positive, `D` (debit) and `RC` (reversal of
 //! a credit: money goes out again) negative; `reversal` is set for `RC`/`RD`. MT942's `EC`/`ED`
-//! (expected credit/debit) are signed like `C`/`D` and carry status `PDNG`: they are not
-//! booked.
+//! (expected credit/debit) are signed like `C`/`D`.
+//!
+//! **MT942 lines are pending.** An interim report (MT942, intraday) lists the day's movements
+//! so far; the end-of-day MT940 lists them again, booked. Every MT942 line (and any `EC`/`ED`
+//! line) carries status `PDNG`, so it neither counts as booked nor reconciles: the same
+//! payment must not be matched twice when a FinTS download holds both.
 //!
 //! **Entry dates.** `:61:` gives the booking (entry) date as `MMDD` only. Its year is the one
 //! of the three around the value date's year that puts it closest to the value date, so a
@@ -474,7 +478,8 @@ pub(super) fn statement(
                 value_date: p.line.value_date,
                 booking_date: p.line.entry_date,
                 reversal: p.line.mark.starts_with('R'),
-                status: p.line.mark.starts_with('E').then(|| "PDNG".to_owned()),
+                status: (ty == MtType::Mt942 || p.line.mark.starts_with('E'))
+                    .then(|| "PDNG".to_owned()),
                 transaction_code: p.line.transaction_type.map(str::to_owned),
                 reference,
                 bank_reference: p.line.bank_reference.map(str::to_owned),

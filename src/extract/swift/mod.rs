@@ -141,7 +141,21 @@ pub fn sniff(bytes: &[u8]) -> Option<MtType> {
         from = p + 3;
     }
     let text = split::decode(head);
-    guess(&text)
+    guess(first_message(&text))
+}
+
+/// The text up to the second `:20:`: a FinTS download holds MT940 statements followed by an
+/// MT942 interim report, and the file is what its first message is.
+fn first_message(text: &str) -> &str {
+    let Some(first) = text.find(":20:") else {
+        return text;
+    };
+    let b = text.as_bytes();
+    let second = text[first + 4..]
+        .match_indices(":20:")
+        .map(|(i, _)| first + 4 + i)
+        .find(|&i| matches!(b[i - 1], b'\n' | b'\r'));
+    &text[..second.unwrap_or(text.len())]
 }
 
 fn has_tag(text: &str, tag: &str) -> bool {
@@ -385,8 +399,12 @@ impl<'a, R: BufRead> Engine<'a, R> {
                 }
             },
         };
+        // MT940 and MT942 share a file in a FinTS/HBCI download (the day's statements, then
+        // the interim report): either may follow the other, each read as what it is.
+        let statement_and_report = |t| matches!(t, MtType::Mt940 | MtType::Mt942);
         if let Some(e) = self.expected
             && e != ty
+            && !(statement_and_report(e) && statement_and_report(ty))
         {
             return Err(format!("expected an {e}, found an {ty}"));
         }

@@ -464,6 +464,94 @@ fn account_field_forms() {
     }
 }
 
+/// A FinTS/HBCI account download (as German banks serve it, CRLF, no FIN blocks): the booked
+/// MT940 statements of the last days, then one MT942 interim report of today so far.
+const FINTS_DOWNLOAD: &str = "\
+:20:STARTUMSE\r
+:25:10020030/1234567890\r
+:28C:00041/001\r
+:60F:C260302EUR1000,00\r
+:61:2603030303D120,50NDDTNONREF\r
+:86:105?00SEPA-BASISLASTSCHRIFT?20EREF+STROM-2026-03?21SVWZ+Abschlag Maerz\r
+?32Stadtwerke Musterstadt\r
+:62F:C260303EUR879,50\r
+-\r
+:20:STARTUMSE\r
+:25:10020030/1234567890\r
+:28C:00042/001\r
+:60F:C260303EUR879,50\r
+:61:2603040304C250,00NTRFNONREF\r
+:86:166?00GUTSCHRIFT?20SVWZ+Rechnung 2026-0117?32Kunde AG\r
+:62F:C260304EUR1129,50\r
+-\r
+:20:STARTDISPE\r
+:25:10020030/1234567890\r
+:28C:00043/001\r
+:34F:EURD0,00\r
+:13D:2603051030+0100\r
+:61:2603050305C75,00NTRFNONREF\r
+:86:166?00GUTSCHRIFT?20SVWZ+Rechnung 2026-0121?32Kunde AG\r
+:61:2603050305D19,99NDDTNONREF\r
+:86:105?00SEPA-BASISLASTSCHRIFT?20SVWZ+Telefon Maerz\r
+:90D:1EUR19,99\r
+:90C:1EUR75,00\r
+-\r
+";
+
+#[test]
+fn fints_download_with_statements_then_interim_report() {
+    let bytes = FINTS_DOWNLOAD.as_bytes();
+    // The file is what its first message is; the job reads it pinned to that.
+    assert_eq!(sniff(bytes), Some(MtType::Mt940));
+    let (ty, MtDocument::Statements(s)) = run(bytes, sniff(bytes)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(ty, MtType::Mt940);
+    assert_eq!(s.len(), 3);
+    for booked in &s[..2] {
+        assert_eq!(booked.kind, StatementKind::EndOfDay);
+        assert_eq!(booked.balance_difference(), Some(Decimal::ZERO));
+        assert!(booked.entries.iter().all(|e| e.status.is_none()));
+    }
+    let report = &s[2];
+    assert_eq!(report.kind, StatementKind::Intraday);
+    assert_eq!(report.number.as_deref(), Some("00043/001"));
+    assert_eq!(report.opening, None);
+    assert_eq!(
+        report.created,
+        Some(day(2026, 3, 5).and_hms_opt(10, 30, 0).unwrap())
+    );
+    let amounts: Vec<Decimal> = report.entries.iter().map(|e| e.amount).collect();
+    assert_eq!(amounts, [d("75.00"), d("-19.99")]);
+    // Not booked yet: the next end-of-day statement brings them booked.
+    assert!(
+        report
+            .entries
+            .iter()
+            .all(|e| e.status.as_deref() == Some("PDNG")),
+        "{:?}",
+        report.entries
+    );
+    // Read the other way round too (an interim report first, then a statement).
+    let mut parts: Vec<&str> = FINTS_DOWNLOAD.split_inclusive("-\r\n").collect();
+    parts.rotate_right(1);
+    let swapped = parts.concat();
+    assert_eq!(sniff(swapped.as_bytes()), Some(MtType::Mt942));
+    let (_, MtDocument::Statements(s)) = run(swapped.as_bytes(), Some(MtType::Mt942)).unwrap()
+    else {
+        panic!()
+    };
+    let kinds: Vec<StatementKind> = s.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            StatementKind::Intraday,
+            StatementKind::EndOfDay,
+            StatementKind::EndOfDay
+        ]
+    );
+}
+
 #[test]
 fn mt942_intraday_with_floor_limit_currency() {
     let s = statements(std::str::from_utf8(&fixture("cmxl/mt942.txt")).unwrap());
