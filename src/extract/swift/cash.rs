@@ -428,7 +428,7 @@ pub(super) fn statement(
             ctx.problem(
                 ctx.last_line,
                 "62F",
-                "the message has no closing balance :62F: or :62M: (is it cut short?)".into(),
+                "the message has no closing balance :62F: or :62M:".into(),
             );
         }
     }

@@ -125,8 +125,11 @@ pub(super) struct Block2 {
 pub(super) enum End {
     /// By `-`, `-}` (or a bank's variant of it) on this line.
     Terminated(u32),
-    /// By the start of the next message or the end of the file, without a terminator.
+    /// By the start of the next message, without a terminator.
     Open,
+    /// By the end of the file, without a terminator: the last message of a file without
+    /// `-` lines, or one cut short.
+    EndOfFile,
 }
 
 /// One message's text block, undecoded.
@@ -147,6 +150,17 @@ pub(super) struct RawMessage {
     pub end: End,
     /// Last line belonging to the message.
     pub last_line: u32,
+}
+
+impl RawMessage {
+    /// The last line of the message that holds something: where a file cut short ends.
+    pub(super) fn last_content_line(&self) -> u32 {
+        let lines: Vec<&[u8]> = self.text.split(|&c| c == b'\n').collect();
+        match lines.iter().rposition(|l| !trim(l).is_empty()) {
+            Some(k) => self.text_line + k as u32,
+            None => self.start_line,
+        }
+    }
 }
 
 /// Header blocks seen before the `{4:` that opens the text block (they may span lines).
@@ -227,7 +241,7 @@ impl<R: BufRead> Splitter<R> {
     pub(super) fn next_message(&mut self) -> Result<Option<RawMessage>, SplitError> {
         loop {
             if !self.reprocess && !self.lines.advance()? {
-                return Ok(self.finish(End::Open));
+                return Ok(self.finish(End::EndOfFile));
             }
             self.reprocess = false;
             let n = self.lines.number;

@@ -20,7 +20,12 @@ fn day(y: i32, m: u32, dd: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, dd).unwrap()
 }
 
+/// Reads a file; a cut-short last message is reported apart (see [`read_cut`]).
 fn run(bytes: &[u8], expected: Option<MtType>) -> Result<(MtType, MtDocument), ExtractError> {
+    read_cut(bytes, expected).map(|f| (f.ty, f.doc))
+}
+
+fn read_cut(bytes: &[u8], expected: Option<MtType>) -> Result<MtFile, ExtractError> {
     parse(
         &Input {
             name: "test.sta",
@@ -32,8 +37,12 @@ fn run(bytes: &[u8], expected: Option<MtType>) -> Result<(MtType, MtDocument), E
 }
 
 fn statements(text: &str) -> Vec<BankStatement> {
-    match run(text.as_bytes(), None) {
-        Ok((_, MtDocument::Statements(s))) => s,
+    match read_cut(text.as_bytes(), None) {
+        Ok(MtFile {
+            doc: MtDocument::Statements(s),
+            cut_short: None,
+            ..
+        }) => s,
         Ok(other) => panic!("not statements: {other:?}"),
         Err(e) => panic!("{e}"),
     }
@@ -643,6 +652,123 @@ fn corpus_fixtures_read_and_balance() {
     assert_eq!(s[0].entries[0].details.end_to_end_id, None, "NOTPROVIDED");
 }
 
+/// One FIN-wrapped MT940 of the day `dd` (March 2026) with one credit of 10.00.
+fn fin_statement(dd: u32) -> String {
+    format!(
+        "{{1:F01BANKDEFFAXXX0000000000}}{{2:O9401200260{dd:02}BANKDEFFAXXX00000000002603{dd:02}1200N}}{{4:\n\
+         :20:STMT{dd:02}\n:25:DE89370400440532013000\n:28C:{dd}/1\n\
+         :60F:C2603{:02}EUR{},00\n:61:2603{dd:02}C10,00NTRFINV-{dd}//B{dd}\n\
+         :86:166?00GUTSCHRIFT?20SVWZ+INV-{dd}?32KUNDE AG\n:62F:C2603{dd:02}EUR{},00\n-}}\n",
+        dd - 1,
+        100 + 10 * (dd - 1),
+        100 + 10 * dd,
+    )
+}
+
+#[test]
+fn a_file_cut_short_in_its_last_message_gives_the_messages_before_it() {
+    let whole = format!(
+        "{}{}{}",
+        fin_statement(2),
+        fin_statement(3),
+        fin_statement(4)
+    );
+    // The transfer broke off inside the third message's :86: (line 25 of 27).
+    let lines: Vec<&str> = whole.lines().collect();
+    let cut = format!("{}\n:86:166?00GUTSCH", lines[..24].join("\n"));
+    let f = read_cut(cut.as_bytes(), None).unwrap();
+    let MtDocument::Statements(s) = &f.doc else {
+        panic!()
+    };
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[1].statement_id.as_deref(), Some("STMT03"));
+    assert_eq!(s[1].balance_difference(), Some(Decimal::ZERO));
+    let p = f.cut_short.expect("the cut message is reported");
+    assert_eq!(p.row, Some(25));
+    assert_eq!(p.column.as_deref(), Some(":62F:"));
+    assert!(
+        p.message.starts_with(
+            "message 3 is cut short: the file ends at line 25 inside :86:; \
+             the message has no closing balance :62F: or :62M:"
+        ),
+        "{}",
+        p.message
+    );
+    assert!(
+        p.message.ends_with(
+            "the 2 messages before it were read, this one was not: ask the bank to send it again"
+        ),
+        "{}",
+        p.message
+    );
+    // The same through the streaming reader.
+    let mut sink = Counting::default();
+    let (_, streamed) =
+        read_statements(cut.as_bytes(), "test.sta", Arc::from("h"), &mut sink).unwrap();
+    assert_eq!(streamed.map(|p| p.row), Some(Some(25)));
+    assert_eq!(sink.statements, 2);
+
+    // Without FIN blocks: a message cut off after its statement line, with no `-`.
+    let bare = format!(
+        "{}{}",
+        mt940_with("251230C1,NTRFNONREF", None),
+        ":20:REF2\n:25:DE89370400440532013000\n:28C:2/1\n:60F:C251231EUR100,\n:61:2601020102C5,NTRFN"
+    );
+    let f = read_cut(bare.as_bytes(), None).unwrap();
+    let p = f.cut_short.unwrap();
+    assert_eq!(p.row, Some(12));
+    assert!(
+        p.message
+            .contains("message 2 is cut short: the file ends at line 12 inside :61:"),
+        "{}",
+        p.message
+    );
+    assert!(
+        p.message.contains("the 1 message before it was read"),
+        "{}",
+        p.message
+    );
+    // The same message cut after its :20: (the file's last line).
+    let f = read_cut(
+        format!("{}:20:REF2\n", mt940_with("251230C1,NTRFNONREF", None)).as_bytes(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(f.cut_short.unwrap().row, Some(8));
+
+    // The only message cut short: nothing to read, refused naming the line and what was
+    // expected there.
+    let only = lines[..7].join("\n");
+    let e = error(only.as_bytes());
+    assert_eq!(e.problems.len(), 1, "{e}");
+    let p = &e.problems[0];
+    assert_eq!((p.row, p.column.as_deref()), (Some(7), Some(":62F:")));
+    assert!(
+        p.message.contains("message 1 is cut short: the file ends at line 7 inside :86:; the message has no closing balance :62F: or :62M:"),
+        "{e}"
+    );
+
+    // Another message broken too: the file is refused with both.
+    let broken = cut.replacen(":61:260302C10,00", ":61:260332C10,00", 1);
+    let e = error(broken.as_bytes());
+    let rows: Vec<Option<u32>> = e.problems.iter().map(|p| p.row).collect();
+    assert_eq!(rows, [Some(6), Some(25)], "{e}");
+
+    // A last message that is whole but wrong (a date that does not exist, not at its end) is
+    // no cut: refused as before.
+    let wrong = format!(
+        "{}{}",
+        mt940_with("251230C1,NTRFNONREF", None),
+        mt940_with("251232C1,NTRFNONREF", None).trim_end_matches("-\n")
+    );
+    let e = error(wrong.as_bytes());
+    assert!(
+        e.to_string().contains("expected a value date YYMMDD"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("cut short"), "{e}");
+}
+
 #[test]
 fn statement_that_does_not_add_up_is_read() {
     let text = ":20:R\n:25:1\n:60F:C250101EUR10,\n:61:250101D3,NTRFNONREF\n:62F:C250101EUR9,\n";
@@ -969,7 +1095,8 @@ impl StatementSink for Counting {
 fn streaming_reads_message_by_message() {
     let bytes = fixture("wolph-mt940/sepa_mt9401.sta");
     let mut sink = Counting::default();
-    let ty = read_statements(&bytes[..], "f.sta", Arc::from("h"), &mut sink).unwrap();
+    let (ty, cut) = read_statements(&bytes[..], "f.sta", Arc::from("h"), &mut sink).unwrap();
+    assert_eq!(cut, None);
     assert_eq!(ty, MtType::Mt940);
     let (_, MtDocument::Statements(all)) = run(&bytes, None).unwrap() else {
         panic!()
