@@ -17,7 +17,8 @@
 //! - `:86:` lines are joined with nothing between them: SWIFT wraps at the width, mid-word and
 //!   mid-reference (`info`).
 //! - Tolerated, because banks send it: junk lines between messages, `-XXX`/`-å`/`$` as message
-//!   ends, no `-` at all, ING's `NOV ` type codes, a missing customer reference, missing type
+//!   ends, no `-` at all, a lone `-` inside a hard-wrapped `:86:` (text when more text
+//!   follows, see `split`), ING's `NOV ` type codes, a missing customer reference, missing type
 //!   and reference (`…C1,00//REF`), a decimal dot instead of the comma, a timestamp wrapped
 //!   into a line starting `:12:` inside `:86:`, prose after the closing balance of a message
 //!   without `-`.

@@ -770,6 +770,56 @@ fn a_file_cut_short_in_its_last_message_gives_the_messages_before_it() {
 }
 
 #[test]
+fn a_lone_dash_inside_a_hard_wrapped_86_is_text() {
+    // The bank wraps `:86:` at 54 characters and starts each subfield on a new line: `?20`'s
+    // last character, a `-`, is left alone on its line. Without FIN blocks a lone `-` also
+    // ends a message: here the next line goes on with the field's text. The interim report
+    // after the statement ends with `:86:`, then `-` and the end of the file: that `-` ends it.
+    let text = "\
+:20:STARTUMSE
+:25:10020030/1234567890
+:28C:00044/001
+:60F:C260305EUR100,00
+:61:2603060306C40,00NTRFNONREF
+:86:166?00GUTSCHRIFT?20SVWZ+RECHNUNG 2026-0042 UND 2026
+-
+?210043?32KUNDE AG
+:61:2603060306C2,00NTRFNONREF
+:86:166?00GUTSCHRIFT?20SVWZ+ZINS
+:62F:C260306EUR142,00
+-
+:20:STARTDISPE
+:25:10020030/1234567890
+:28C:00045/001
+:34F:EURD0,00
+:13D:2603061200+0100
+:61:2603060306C5,00NTRFNONREF
+:86:166?00GUTSCHRIFT?20SVWZ+ABSCHLAG
+-
+";
+    let s = statements(text);
+    assert_eq!(s.len(), 2);
+    let e = &s[0].entries;
+    assert_eq!(e.len(), 2);
+    assert_eq!(
+        e[0].details.purpose.as_deref(),
+        Some("RECHNUNG 2026-0042 UND 2026-0043")
+    );
+    assert_eq!(e[0].details.counterparty_name.as_deref(), Some("KUNDE AG"));
+    assert_eq!(e[1].source.row, 9, "line numbers stay exact");
+    assert_eq!(s[0].balance_difference(), Some(Decimal::ZERO));
+    assert_eq!(s[1].kind, StatementKind::Intraday);
+    assert_eq!(s[1].entries[0].details.purpose.as_deref(), Some("ABSCHLAG"));
+    // The report followed by another message: the `-` after its `:86:` ends it too.
+    let three = statements(&format!(
+        "{text}{}",
+        mt940_with("260306C1,NTRFNONREF", None)
+    ));
+    assert_eq!(three.len(), 3);
+    assert_eq!(three[1].entries.len(), 1);
+}
+
+#[test]
 fn statement_that_does_not_add_up_is_read() {
     let text = ":20:R\n:25:1\n:60F:C250101EUR10,\n:61:250101D3,NTRFNONREF\n:62F:C250101EUR9,\n";
     let s = statements(text);
