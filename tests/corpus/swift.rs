@@ -651,7 +651,9 @@ fn reference_placeholder(r: &str) -> bool {
 }
 
 /// Remittance text without whitespace: the libraries join `:86:` lines with `\n`, nothing or
-/// a space, and trim differently; clerk joins wrapped lines with nothing (see `swift::info`).
+/// a space, whatever the line, and trim differently; clerk joins a line filled to the width
+/// with nothing (a wrap) and a shorter one with a space (see `swift::info`). The words are the
+/// same either way; only the whitespace between them differs.
 fn squeeze(t: &str) -> String {
     t.chars().filter(|c| !c.is_whitespace()).collect()
 }

@@ -14,8 +14,9 @@
 //!
 //! Decisions (the reasons are with the code):
 //! - Signs: `C` and `RD` positive, `D` and `RC` negative (`cash`).
-//! - `:86:` lines are joined with nothing between them: SWIFT wraps at the width, mid-word and
-//!   mid-reference (`info`).
+//! - `:86:` lines are joined as the format means them: a line filled to the width is wrapped
+//!   (mid-word, mid-reference) and continues in the next; a shorter line ends a phrase (a space
+//!   between); structured text (`?20` subfields, `/REMI/` keywords) is concatenated (`info`).
 //! - Tolerated, because banks send it: junk lines between messages, `-XXX`/`-å`/`$` as message
 //!   ends, no `-` at all, a lone `-` inside a hard-wrapped `:86:` (text when more text
 //!   follows, see `split`), ING's `NOV ` type codes, a missing customer reference, missing type

@@ -351,11 +351,15 @@ fn entries_carry_sign_dates_references_and_source() {
 
 #[test]
 fn remittance_joins_wrapped_lines_and_repeated_fields() {
-    let text = ":20:R\n:25:1\n:60F:C251230EUR1,\n:61:251230C1,NTRFNONREF\n:86:BETALINGSKENM.  000000042188659\n5314606715 BETREFT\n:86:  SECOND  \n:62F:C251230EUR2,\n";
+    // ABN AMRO fills its lines (64 characters) and wraps inside the payment reference; an
+    // old Rabobank export writes a second :86:.
+    let text = ":20:R\n:25:1\n:60F:C251230EUR1,\n:61:251230C1,NTRFNONREF\n\
+                :86:GIRO   428428 KPN - DIGITENNE    BETALINGSKENM.  000000042188659\n\
+                5314606715 BETREFT\n:86:  SECOND  \n:62F:C251230EUR2,\n";
     let e = only_entry(text);
     assert_eq!(
         e.remittance,
-        "BETALINGSKENM.  0000000421886595314606715 BETREFT SECOND"
+        "GIRO   428428 KPN - DIGITENNE    BETALINGSKENM.  0000000421886595314606715 BETREFT SECOND"
     );
     // Without :86:, the supplementary details are the text (MT950).
     let e = only_entry(&mt940_with("251230C1,NTRFNONREF\nFAVOUR K. DESMID", None));
@@ -373,6 +377,52 @@ fn remittance_joins_wrapped_lines_and_repeated_fields() {
         e.reference.as_deref(),
         Some("02-04-2013 22:56 1120000153447185")
     );
+}
+
+#[test]
+fn remittance_lines_joined_as_the_format_means_them() {
+    // (the :86: value as written, remittance, purpose)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        // Free text broken on purpose (shorter lines): words stay apart.
+        (
+            "RECHNUNG 4711 VOM 02.03.2026\nKUNDE AG MUSTERSTADT\nKDNR 0815",
+            "RECHNUNG 4711 VOM 02.03.2026 KUNDE AG MUSTERSTADT KDNR 0815",
+            None,
+        ),
+        // Free text filled to the standard's 65 characters and wrapped mid-word; the short
+        // last-but-one line is a deliberate break.
+        (
+            "GIRO AUS ONLINE-SIC 80701 AUFTRAGGEBER: MAXI MUSTERMANN MUSTERSTR\n\
+             ASSE 111 8000 ZUERICH MITTEILUNGEN: RECHNUNG 2026-0042\nDANKE",
+            "GIRO AUS ONLINE-SIC 80701 AUFTRAGGEBER: MAXI MUSTERMANN MUSTERSTRASSE 111 8000 ZUERICH MITTEILUNGEN: RECHNUNG 2026-0042 DANKE",
+            None,
+        ),
+        // A fixed width of 35 that two lines fill (the second wrap splits a date).
+        (
+            "CAB18D1700041116\nHUNGARY KFT.\nUV, NAPI OSSZESITETT UTALAS 2026.03\n.17, A13947109202603175000000097, X",
+            "CAB18D1700041116 HUNGARY KFT. UV, NAPI OSSZESITETT UTALAS 2026.03.17, A13947109202603175000000097, X",
+            None,
+        ),
+        // German subfields: concatenated across the breaks, whatever the lines' lengths.
+        (
+            "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 47\n11 VOM 02.03.2026?32KUNDE AG",
+            "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 4711 VOM 02.03.2026?32KUNDE AG",
+            Some("RECHNUNG 4711 VOM 02.03.2026"),
+        ),
+        // Slash keywords: concatenated too.
+        (
+            "/TRTP/SEPA OVERBOEKING/NAME/KLANT BV/REMI/FACTUUR 20\n26-0042/EREF/E2E-9",
+            "/TRTP/SEPA OVERBOEKING/NAME/KLANT BV/REMI/FACTUUR 2026-0042/EREF/E2E-9",
+            Some("FACTUUR 2026-0042"),
+        ),
+    ];
+    for &(info, remittance, purpose) in cases {
+        let e = only_entry(&mt940_with("251230C1,NTRFNONREF", Some(info)));
+        assert_eq!(e.remittance, remittance, "{info}");
+        if purpose.is_some() {
+            assert_eq!(e.details.purpose.as_deref(), purpose, "{info}");
+        }
+    }
 }
 
 #[test]
