@@ -120,8 +120,10 @@ fn main() {
     let mut sink = Count::default();
     let t = Instant::now();
     let reader = BufReader::with_capacity(1 << 16, File::open(&path).expect("open"));
-    let ty = swift::read_statements(reader, "bench.sta", Arc::from("bench"), &mut sink)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (ty, cut_short) =
+        swift::read_statements(reader, "bench.sta", Arc::from("bench"), &mut sink)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cut_short, None);
     let secs = t.elapsed().as_secs_f64();
     assert_eq!(ty, swift::MtType::Mt940);
     assert_eq!(sink.entries, want_entries, "entry count");

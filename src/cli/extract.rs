@@ -232,6 +232,7 @@ fn document(x: &Extracted) -> Value {
                         "bank_reference": e.bank_reference,
                         "remittance": e.remittance,
                         "transaction_code": e.transaction_code,
+                        "status": e.status,
                         "counterparty_name": e.details.counterparty_name,
                         "counterparty_iban": e.details.counterparty_iban,
                         "end_to_end_id": e.details.end_to_end_id,
@@ -310,6 +311,13 @@ fn document(x: &Extracted) -> Value {
             .records
             .iter()
             .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+            .collect();
+    }
+    if !x.unread.is_empty() {
+        doc["unread"] = x
+            .unread
+            .iter()
+            .map(|p| json!({ "row": p.row, "column": p.column, "message": p.message }))
             .collect();
     }
     doc
@@ -397,6 +405,9 @@ fn print_summary(name: &str, x: &Extracted) -> anyhow::Result<()> {
     }
     if !x.records.is_empty() {
         outln!("  {} records", x.records.len());
+    }
+    for p in &x.unread {
+        outln!("  NOT READ: {p}");
     }
     Ok(())
 }

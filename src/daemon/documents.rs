@@ -1,7 +1,8 @@
 //! What a job takes from a structured document, and the checks on what was read: statements
 //! that do not add up or do not follow the previous one, statements sent twice, invoices whose
-//! totals are wrong, bad IBAN and ISIN check digits. Each finding is a break, never a refusal:
-//! published statements often do not balance, and they must still be read.
+//! totals are wrong, bad IBAN and ISIN check digits, a file whose last message is cut short.
+//! Each finding is a break, never a refusal: published statements often do not balance, and
+//! they must still be read.
 
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -215,8 +216,26 @@ pub fn take(
         ..Default::default()
     };
     let format = x.format.as_str();
+    for p in &x.unread {
+        let source = match p.row {
+            Some(row) => ctx.line(row),
+            None => file.to_owned(),
+        };
+        ctx.open(
+            u,
+            BreakReason::IncompleteFile,
+            p.message.clone(),
+            None,
+            None,
+            None,
+            source,
+        )?;
+    }
     for s in &x.statements {
         if take_statement(u, &mut ctx, file_id, format, s)? {
+            // A pending line (an MT942 interim report's, camt `PDNG`) is not booked yet: the
+            // end-of-day statement brings it again, booked, and only that one reconciles.
+            // `records` yields the booked lines only.
             taken.records.extend(s.records());
         }
     }

@@ -243,6 +243,9 @@ pub struct Extracted {
     pub goods_receipts: Vec<crate::model::payables::GoodsReceipt>,
     /// Rows deliberately left out (totals rows, blank rows), for the run's log.
     pub skipped: Vec<Skipped>,
+    /// Parts of the file that could not be read while the rest was (a SWIFT file whose last
+    /// message is cut short): where, and what was expected. Each becomes a break.
+    pub unread: Vec<Problem>,
 }
 
 /// A row left out on purpose.
@@ -417,7 +420,9 @@ pub fn extract_with_progress(
                 Format::Mt536 => swift::MtType::Mt536,
                 _ => swift::MtType::Mt537,
             };
-            match swift::parse(input, Some(expected))?.1 {
+            let file = swift::parse(input, Some(expected))?;
+            out.unread.extend(file.cut_short);
+            match file.doc {
                 swift::MtDocument::Statements(s) => out.statements = s,
                 swift::MtDocument::Holdings(h) => out.holdings = h,
                 swift::MtDocument::Transactions(t) => out.transactions = t,

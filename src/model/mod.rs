@@ -326,6 +326,9 @@ pub enum BreakReason {
     /// The same statement (account, number, date) arrived again; its lines were not taken
     /// twice.
     DuplicateStatement,
+    /// A file whose end is missing (its last message cut short): the rest was read, the cut
+    /// part was not and must be sent again.
+    IncompleteFile,
     /// An invoice whose lines, VAT and totals do not add up.
     InvoiceArithmetic,
     /// An IBAN or ISIN whose check digit is wrong: a typo or a damaged file.
@@ -377,6 +380,7 @@ impl BreakReason {
             BreakReason::StatementUnbalanced => "statement_unbalanced",
             BreakReason::StatementGap => "statement_gap",
             BreakReason::DuplicateStatement => "duplicate_statement",
+            BreakReason::IncompleteFile => "incomplete_file",
             BreakReason::InvoiceArithmetic => "invoice_arithmetic",
             BreakReason::BadCheckDigit => "bad_check_digit",
             BreakReason::AmountDifference => "amount_difference",
@@ -409,6 +413,7 @@ impl BreakReason {
             BreakReason::StatementUnbalanced => "Statement does not add up",
             BreakReason::StatementGap => "Statement does not follow the previous one",
             BreakReason::DuplicateStatement => "Statement received twice",
+            BreakReason::IncompleteFile => "File cut short: its end was not read",
             BreakReason::InvoiceArithmetic => "Invoice does not add up",
             BreakReason::BadCheckDigit => "Wrong check digit (IBAN/ISIN)",
             BreakReason::AmountDifference => "Amount differs beyond tolerance",
@@ -443,6 +448,7 @@ impl FromStr for BreakReason {
             "statement_unbalanced" => BreakReason::StatementUnbalanced,
             "statement_gap" => BreakReason::StatementGap,
             "duplicate_statement" => BreakReason::DuplicateStatement,
+            "incomplete_file" => BreakReason::IncompleteFile,
             "invoice_arithmetic" => BreakReason::InvoiceArithmetic,
             "bad_check_digit" => BreakReason::BadCheckDigit,
             "amount_difference" => BreakReason::AmountDifference,
@@ -664,6 +670,7 @@ mod tests {
             BreakReason::StatementUnbalanced,
             BreakReason::StatementGap,
             BreakReason::DuplicateStatement,
+            BreakReason::IncompleteFile,
             BreakReason::InvoiceArithmetic,
             BreakReason::BadCheckDigit,
             BreakReason::AmountDifference,

@@ -467,3 +467,76 @@ fn hostile_and_broken_files_are_refused_with_what_and_where_and_the_daemon_goes_
     assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
     d.stop();
 }
+
+/// A FinTS download cut short: a booked MT940, today's MT942 interim report, then an MT940
+/// whose transfer broke off inside its `:86:`.
+const FINTS_CUT_SHORT: &str = "\
+:20:STARTUMSE\r
+:25:DE89370400440532013000\r
+:28C:00050/001\r
+:60F:C260301EUR1000,00\r
+:61:2603020302C100,00NTRFNONREF//BK1\r
+:86:166?00GUTSCHRIFT?20PAYMENT INV-000000001 ACME\r
+:62F:C260302EUR1100,00\r
+-\r
+:20:STARTDISPE\r
+:25:DE89370400440532013000\r
+:28C:00051/001\r
+:34F:EURD0,00\r
+:13D:2603031030+0100\r
+:61:2603040303C250,50NTRFNONREF//BK2\r
+:86:166?00GUTSCHRIFT?20BETA SA TRANSFER\r
+:61:2603030303D4,99NMSCNONREF//BK9\r
+:86:805?00ENTGELT?20KONTOFUEHRUNG\r
+-\r
+:20:STARTUMSE\r
+:25:DE89370400440532013000\r
+:28C:00051/001\r
+:60F:C260302EUR1100,00\r
+:61:2603040303C250,50NTRFNONREF//BK2\r
+:86:166?00GUTSCHRIFT?20BETA SA TR";
+
+#[test]
+fn a_fints_download_cut_short_reads_what_is_whole_and_the_cut_is_a_break() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file("var/inbox/bank", "umsaetze.sta", FINTS_CUT_SHORT.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    // The booked line matched its item; the interim report's lines are pending: neither the
+    // 250.50 (item 2) nor the fee reconciles before the end-of-day statement books them.
+    assert_eq!(i.status()["entries_posted"], 1);
+    assert_eq!(
+        count(
+            &i,
+            "SELECT COUNT(*) FROM statements WHERE kind = 'intraday'"
+        ),
+        1
+    );
+    let breaks = open_breaks(&i);
+    assert!(
+        !breaks.iter().any(|(r, _)| r == "missing_in_ledger"),
+        "{breaks:?}"
+    );
+    let cut: Vec<&(String, String)> = breaks
+        .iter()
+        .filter(|(r, _)| r == "incomplete_file")
+        .collect();
+    assert_eq!(cut.len(), 1, "{breaks:?}");
+    assert!(
+        cut[0]
+            .1
+            .starts_with("message 3 is cut short: the file ends at line 24 inside :86:"),
+        "{cut:?}"
+    );
+    assert!(
+        cut[0].1.contains("the 2 messages before it were read"),
+        "{cut:?}"
+    );
+    d.stop();
+}

@@ -148,7 +148,9 @@ fn the_readme_quotes_what_clerk_and_its_scripts_do() {
         .and_then(|r| r.split('"').next())
         .unwrap();
     assert!(
-        readme.contains(&format!("(`settle_time = \"{settle}\"` in the shipped config")),
+        readme.contains(&format!(
+            "(`settle_time = \"{settle}\"` in the shipped config"
+        )),
         "README's Try it does not state the shipped settle time {settle}"
     );
 }

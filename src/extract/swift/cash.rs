@@ -3,8 +3,12 @@
 //! **Sign rule.** An entry's amount is signed by its effect on the balance: `C` (credit) and
 //! `RD` (reversal of a debit: money comes back) are positive, `D` (debit) and `RC` (reversal of
 //! a credit: money goes out again) negative; `reversal` is set for `RC`/`RD`. MT942's `EC`/`ED`
-//! (expected credit/debit) are signed like `C`/`D` and carry status `PDNG`: they are not
-//! booked.
+//! (expected credit/debit) are signed like `C`/`D`.
+//!
+//! **MT942 lines are pending.** An interim report (MT942, intraday) lists the day's movements
+//! so far; the end-of-day MT940 lists them again, booked. Every MT942 line (and any `EC`/`ED`
+//! line) carries status `PDNG`, so it neither counts as booked nor reconciles: the same
+//! payment must not be matched twice when a FinTS download holds both.
 //!
 //! **Entry dates.** `:61:` gives the booking (entry) date as `MMDD` only. Its year is the one
 //! of the three around the value date's year that puts it closest to the value date, so a
@@ -424,7 +428,7 @@ pub(super) fn statement(
             ctx.problem(
                 ctx.last_line,
                 "62F",
-                "the message has no closing balance :62F: or :62M: (is it cut short?)".into(),
+                "the message has no closing balance :62F: or :62M:".into(),
             );
         }
     }
@@ -475,7 +479,7 @@ pub(super) fn statement(
                 value_date_derived: false,
                 booking_date: p.line.entry_date,
                 reversal: p.line.mark.starts_with('R'),
-                status: if p.line.mark.starts_with('E') {
+                status: if ty == MtType::Mt942 || p.line.mark.starts_with('E') {
                     EntryStatus::Pending
                 } else {
                     EntryStatus::Booked

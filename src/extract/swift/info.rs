@@ -1,12 +1,21 @@
 //! `:86:` information to the account owner: the text whole, and the parts banks structure.
 //!
-//! **Joining lines.** SWIFT wraps a field at 65 characters (German subfields at 27) wherever
-//! the width runs out, mid-word and mid-reference (`…Abteilun` / `g Erhebung`,
-//! `BETALINGSKENM. 000000042188659` / `5314606715…`). A line break is therefore never content:
-//! clerk joins the lines of one `:86:` with nothing between them, so references cut by the
-//! wrap are found whole by the matcher. (A bank that breaks deliberately at a word boundary
-//! usually leaves a trailing space, which is kept.) Several `:86:` fields for one entry (old
-//! Rabobank exports write one per line) are joined with a space.
+//! **Joining lines.** A line break in `:86:` means one of two things. Where the bank's
+//! software filled a line to its width, the break is a wrap: SWIFT's lines hold 65 characters
+//! and banks wrap wherever the width runs out, mid-word and mid-reference (`…XXXXSTR` /
+//! `ASSE 111`, `BETALINGSKENM.  000000042188659` / `5314606715…`); the two lines are one text,
+//! concatenated, so a reference cut by the wrap is found whole by the matcher. Where a line is
+//! shorter, the bank ended it on purpose (a name, then an address; a reference, then the
+//! purpose): the lines are separate words, joined with one space, so `…VOM 02.03.2026` /
+//! `KUNDE AG` does not become `2026KUNDE`. A line counts as filled when it is as long as the
+//! field's longest line and that width is a line width banks fill: 64 or more (the standard's
+//! 65; ABN AMRO writes two columns of 32), or a narrower fixed width (27 or more: Raiffeisen
+//! wraps at 35) that at least two lines reach.
+//!
+//! Structured text is concatenated across every line break: German subfields (`?20`…, the
+//! subfield codes say where each part starts, and banks cut the 27-character parts anywhere)
+//! and slash keywords (`/REMI/…/EREF/…`, the keywords delimit). Several `:86:` fields for one
+//! entry (old Rabobank exports write one per line) are joined with a space.
 //!
 //! Three structures are recognised:
 //! - German DFÜ subfields (`GVC?00…?20…?63`, Triodos writes `>` for `?`): the three-digit
@@ -20,16 +29,59 @@
 use crate::model::ids::iban_is_valid;
 use crate::model::statement::EntryDetails;
 
-/// The lines of one `:86:` value joined as they were wrapped (see the module comment), with
-/// the spaces around the whole trimmed.
+/// Below this width a line is never taken as filled: deliberate short lines (names, towns)
+/// often share a length.
+const NARROWEST_WRAP: usize = 27;
+/// A line this long is filled (ABN AMRO's 64, the standard's 65).
+const FULL_LINE: usize = 64;
+
+/// The lines of one `:86:` value joined as the format means them (see the module comment),
+/// with the spaces around the whole trimmed.
 pub(super) fn join_lines(value: &str) -> String {
-    let value = value.trim();
     let mut out = String::with_capacity(value.len());
-    for line in value.split('\n') {
-        out.push_str(line);
+    if is_structured(value.trim_start()) {
+        for line in value.split('\n') {
+            out.push_str(line);
+        }
+    } else {
+        let lines: Vec<&str> = value.split('\n').collect();
+        let len = |l: &&str| l.chars().count();
+        let widest = lines.iter().map(len).max().unwrap_or(0);
+        let at_widest = lines.iter().filter(|l| len(l) == widest).count();
+        let filled_width =
+            (widest >= FULL_LINE || (widest >= NARROWEST_WRAP && at_widest >= 2)).then_some(widest);
+        let mut wrapped = false;
+        for line in lines {
+            if wrapped {
+                out.push_str(line);
+            } else if !line.trim().is_empty() {
+                out.truncate(out.trim_end().len());
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(line.trim_start());
+            }
+            wrapped = Some(len(&line)) == filled_width;
+        }
     }
-    out.truncate(out.trim_end().len());
+    let end = out.trim_end().len();
+    out.truncate(end);
+    out.drain(..out.len() - out.trim_start().len());
     out
+}
+
+/// German subfields (`NNN?00`, `NNN>20`, or `?20` without the transaction code) or slash
+/// keywords (`/TRTP/…`).
+fn is_structured(t: &str) -> bool {
+    let b = t.as_bytes();
+    let subfield = |i: usize| {
+        matches!(b.get(i), Some(b'?' | b'>'))
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+    };
+    (b.len() >= 6 && b[..3].iter().all(u8::is_ascii_digit) && subfield(3))
+        || (b.first() == Some(&b'?') && subfield(0))
+        || slash_key_at(b, 0).is_some()
 }
 
 /// Reads what structure there is in a joined `:86:` text.
@@ -250,15 +302,20 @@ const SLASH: [&str; 31] = [
     "ISSR",
 ];
 
+/// The slash keyword (`/REMI/`) whose opening slash is at `p`.
+fn slash_key_at(b: &[u8], p: usize) -> Option<&'static str> {
+    if b.get(p) != Some(&b'/') {
+        return None;
+    }
+    SLASH.into_iter().find(|k| {
+        b.get(p + 1..p + 1 + k.len()) == Some(k.as_bytes()) && b.get(p + 1 + k.len()) == Some(&b'/')
+    })
+}
+
 /// Slash keywords (`/TRTP/…/NAME/…/REMI/…`): the text must start with a known one.
 fn slashed(t: &str) -> Option<EntryDetails> {
     let b = t.as_bytes();
-    let key_at = |p: usize| -> Option<&'static str> {
-        SLASH.into_iter().find(|k| {
-            b.get(p + 1..p + 1 + k.len()) == Some(k.as_bytes())
-                && b.get(p + 1 + k.len()) == Some(&b'/')
-        })
-    };
+    let key_at = |p: usize| slash_key_at(b, p);
     key_at(0)?;
     // (key, start of marker, start of value)
     let mut marks = Vec::new();

@@ -14,21 +14,28 @@
 //!
 //! Decisions (the reasons are with the code):
 //! - Signs: `C` and `RD` positive, `D` and `RC` negative (`cash`).
-//! - `:86:` lines are joined with nothing between them: SWIFT wraps at the width, mid-word and
-//!   mid-reference (`info`).
+//! - `:86:` lines are joined as the format means them: a line filled to the width is wrapped
+//!   (mid-word, mid-reference) and continues in the next; a shorter line ends a phrase (a space
+//!   between); structured text (`?20` subfields, `/REMI/` keywords) is concatenated (`info`).
 //! - Tolerated, because banks send it: junk lines between messages, `-XXX`/`-å`/`$` as message
-//!   ends, no `-` at all, ING's `NOV ` type codes, a missing customer reference, missing type
+//!   ends, no `-` at all, a lone `-` inside a hard-wrapped `:86:` (text when more text
+//!   follows, see `split`), ING's `NOV ` type codes, a missing customer reference, missing type
 //!   and reference (`…C1,00//REF`), a decimal dot instead of the comma, a timestamp wrapped
 //!   into a line starting `:12:` inside `:86:`, prose after the closing balance of a message
 //!   without `-`.
-//! - Refused, because the data would be guessed: dates that do not exist, amounts without a
-//!   decimal mark, unknown fields, a second account or closing balance, a message without
-//!   `:20:`/`:25:`/balances or cut short, an unclosed `:16R:` sequence.
+//! - Refused, because the data would be guessed: dates that do not exist, unknown fields, a
+//!   second account or closing balance, a message without `:20:`/`:25:`/balances, an
+//!   unclosed `:16R:` sequence.
+//! - MT940 and MT942 may share a file (a FinTS/HBCI download); each message is read as its
+//!   type says.
 //!
 //! **Invariant:** a file with any problem is refused whole; problems name the message, the
 //! line and the field (`message 2: expected a value date YYMMDD, found "25133"`), up to
-//! [`MAX_PROBLEMS`]. A statement that does not add up is not a problem (see
-//! [`BankStatement::balance_difference`]).
+//! [`MAX_PROBLEMS`]. The one exception is a file whose last message is cut short (it ends at
+//! the end of the file, without its terminator, with a problem at its last line): the messages
+//! before it are read and the cut one is reported in [`MtFile::cut_short`], which the daemon
+//! turns into a break. A file whose only message is cut short is refused. A statement that
+//! does not add up is not a problem (see [`BankStatement::balance_difference`]).
 
 mod cash;
 mod custody;
@@ -141,7 +148,21 @@ pub fn sniff(bytes: &[u8]) -> Option<MtType> {
         from = p + 3;
     }
     let text = split::decode(head);
-    guess(&text)
+    guess(first_message(&text))
+}
+
+/// The text up to the second `:20:`: a FinTS download holds MT940 statements followed by an
+/// MT942 interim report, and the file is what its first message is.
+fn first_message(text: &str) -> &str {
+    let Some(first) = text.find(":20:") else {
+        return text;
+    };
+    let b = text.as_bytes();
+    let second = text[first + 4..]
+        .match_indices(":20:")
+        .map(|(i, _)| first + 4 + i)
+        .find(|&i| matches!(b[i - 1], b'\n' | b'\r'));
+    &text[..second.unwrap_or(text.len())]
 }
 
 fn has_tag(text: &str, tag: &str) -> bool {
@@ -230,6 +251,8 @@ struct Engine<'a, R> {
     expected: Option<MtType>,
     /// The first message's type: the file's.
     file_type: Option<MtType>,
+    /// The last message, when the file ends inside it (see [`Engine::cut_short`]).
+    cut: Option<Problem>,
 }
 
 impl<'a, R: BufRead> Engine<'a, R> {
@@ -246,6 +269,7 @@ impl<'a, R: BufRead> Engine<'a, R> {
             },
             expected,
             file_type: None,
+            cut: None,
         }
     }
 
@@ -295,6 +319,60 @@ impl<'a, R: BufRead> Engine<'a, R> {
     }
 
     fn read(&mut self, raw: RawMessage) -> Read {
+        let before = self.ctx.problems.len();
+        let mut last_tag = None;
+        let read = self.read_fields(&raw, &mut last_tag);
+        if self.ctx.problems.len() > before {
+            self.cut_short(&raw, before, last_tag.as_deref());
+            Read::Failed
+        } else {
+            read
+        }
+    }
+
+    /// A message with problems at the end of the file, not closed by its terminator, whose
+    /// problems reach its last line (a missing closing balance or `-}`, a field cut off) is
+    /// cut short: the bank's transfer broke off. Its problems are taken out of the file's and
+    /// summed up in one, so the messages before it can be read (see [`Engine::finish`]).
+    fn cut_short(&mut self, raw: &RawMessage, before: usize, last_tag: Option<&str>) {
+        if raw.end != End::EndOfFile {
+            return;
+        }
+        let last = raw.last_content_line();
+        // What was expected there: a field's problem (the closing balance) says more than the
+        // missing `-}` of a FIN message.
+        let at_end = self.ctx.problems[before..]
+            .iter()
+            .filter(|p| p.row.is_some_and(|r| r >= last));
+        let Some(at_end) = at_end
+            .clone()
+            .find(|p| p.column.is_some())
+            .or_else(|| at_end.clone().next())
+            .cloned()
+        else {
+            return;
+        };
+        self.ctx.problems.truncate(before);
+        let prefix = format!("message {}: ", raw.index);
+        let what = at_end
+            .message
+            .strip_prefix(&prefix)
+            .unwrap_or(&at_end.message);
+        let inside = last_tag
+            .map(|t| format!(" inside :{t}:"))
+            .unwrap_or_default();
+        self.cut = Some(Problem {
+            message: format!(
+                "message {} is cut short: the file ends at line {last}{inside}; {what}",
+                raw.index
+            ),
+            row: Some(last),
+            ..at_end
+        });
+    }
+
+    /// Reads one message; `last_tag` is set to the tag of its last field.
+    fn read_fields(&mut self, raw: &RawMessage, last_tag: &mut Option<String>) -> Read {
         self.ctx.index = raw.index;
         self.ctx.start_line = raw.start_line;
         self.ctx.last_line = raw.last_line;
@@ -306,13 +384,13 @@ impl<'a, R: BufRead> Engine<'a, R> {
             return Read::Failed;
         }
         let text = split::decode(&raw.text);
-        if raw.headered && raw.end == End::Open {
+        if raw.headered && !matches!(raw.end, End::Terminated(_)) {
             self.ctx.message_problem(
                 raw.last_line,
-                "no -} closes the message's text block: the message is cut short".into(),
+                "no -} closes the message's text block".into(),
             );
         }
-        let ty = match self.message_type(&raw, &text) {
+        let ty = match self.message_type(raw, &text) {
             Ok(t) => t,
             Err(m) => {
                 self.ctx.message_problem(raw.start_line, m);
@@ -330,8 +408,7 @@ impl<'a, R: BufRead> Engine<'a, R> {
             }
             Some(_) => {}
         }
-        let before = self.ctx.problems.len();
-        let read = if ty.is_cash() {
+        if ty.is_cash() {
             let (fields, stray) =
                 field::split_fields(&text, raw.text_line, cash::known_tag, cash::is_free_text);
             if let Some(line) = stray {
@@ -343,6 +420,7 @@ impl<'a, R: BufRead> Engine<'a, R> {
                     .message_problem(raw.start_line, "the message has no fields".into());
                 return Read::Failed;
             }
+            *last_tag = fields.last().map(|f| f.tag.to_owned());
             let bic = raw.block2.as_ref().and_then(|b| b.sender_bic.as_deref());
             match cash::statement(&mut self.ctx, ty, &fields, bic) {
                 Some((s, e)) => Read::Cash(s, e),
@@ -354,12 +432,8 @@ impl<'a, R: BufRead> Engine<'a, R> {
                 self.ctx
                     .message_problem(line, "text before the first field".into());
             }
+            *last_tag = fields.last().map(|f| f.tag.to_owned());
             custody::message(&mut self.ctx, ty, &fields)
-        };
-        if self.ctx.problems.len() > before {
-            Read::Failed
-        } else {
-            read
         }
     }
 
@@ -385,8 +459,12 @@ impl<'a, R: BufRead> Engine<'a, R> {
                 }
             },
         };
+        // MT940 and MT942 share a file in a FinTS/HBCI download (the day's statements, then
+        // the interim report): either may follow the other, each read as what it is.
+        let statement_and_report = |t| matches!(t, MtType::Mt940 | MtType::Mt942);
         if let Some(e) = self.expected
             && e != ty
+            && !(statement_and_report(e) && statement_and_report(ty))
         {
             return Err(format!("expected an {e}, found an {ty}"));
         }
@@ -394,25 +472,53 @@ impl<'a, R: BufRead> Engine<'a, R> {
     }
 
     /// The end: the file's type, or every problem found.
-    fn finish(self) -> Result<MtType, ExtractError> {
+    /// The end: the file's type and the last message if it was cut short, or every problem
+    /// found. A file whose only message is cut short, or with other problems, is refused.
+    fn finish(mut self) -> Result<(MtType, Option<Problem>), ExtractError> {
+        let cut = self.cut.take().map(|mut p| {
+            let before = self.ctx.index - 1;
+            if before > 0 && self.ctx.problems.is_empty() {
+                p.message.push_str(&format!(
+                    "; the {before} {} before it {} read, this one was not: ask the bank to send it again",
+                    if before == 1 { "message" } else { "messages" },
+                    if before == 1 { "was" } else { "were" },
+                ));
+            }
+            p
+        });
+        if let Some(p) = &cut
+            && (self.ctx.index == 1 || !self.ctx.problems.is_empty())
+        {
+            self.ctx.problems.push(p.clone());
+        }
         if !self.ctx.problems.is_empty() {
             return Err(ExtractError::new(self.name, self.ctx.problems));
         }
-        self.file_type.ok_or_else(|| {
+        let ty = self.file_type.ok_or_else(|| {
             ExtractError::whole(
                 self.name,
                 "not a SWIFT MT message: no FIN block ({1:…}{2:…}{4:) and no :20: or :16R: field found",
             )
-        })
+        })?;
+        Ok((ty, cut))
     }
 }
 
+/// A file read: what it held, and its last message if the file ends inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MtFile {
+    /// The first message's type.
+    pub ty: MtType,
+    pub doc: MtDocument,
+    /// The last message, cut short (the bank's transfer broke off): the messages before it
+    /// were read, this one was not. Says where the file ends and what was expected there.
+    pub cut_short: Option<Problem>,
+}
+
 /// Reads a whole file (all messages). `expected` pins the type: a message of another type is
-/// an error (an MT950 without headers is read as the MT950 it is said to be).
-pub fn parse(
-    input: &Input<'_>,
-    expected: Option<MtType>,
-) -> Result<(MtType, MtDocument), ExtractError> {
+/// an error (an MT950 without headers is read as the MT950 it is said to be; MT940 and MT942
+/// may share a file).
+pub fn parse(input: &Input<'_>, expected: Option<MtType>) -> Result<MtFile, ExtractError> {
     let mut engine = Engine::new(input.bytes, input.name, &input.file_hash, expected);
     let mut cash = Collect::default();
     let mut holdings = Vec::new();
@@ -431,26 +537,27 @@ pub fn parse(
             Read::Failed => {}
         }
     }
-    let ty = engine.finish()?;
+    let (ty, cut_short) = engine.finish()?;
     let doc = match ty.family() {
         0 => MtDocument::Statements(cash.statements),
         1 => MtDocument::Holdings(holdings),
         _ => MtDocument::Transactions(transactions),
     };
-    Ok((ty, doc))
+    Ok(MtFile { ty, doc, cut_short })
 }
 
 /// Streams cash statements (MT940/942/950) from a reader, one message at a time: memory is
 /// bounded by the largest message. Each entry goes to the sink as soon as its message is read,
 /// followed by its statement. On an error the file is refused whole: whatever the sink received
 /// must be discarded (nothing more is sent once a problem was found; reading goes on to list up
-/// to [`MAX_PROBLEMS`] problems).
+/// to [`MAX_PROBLEMS`] problems). Returns the file's type and its last message if it was cut
+/// short (as [`MtFile::cut_short`]).
 pub fn read_statements(
     reader: impl BufRead,
     name: &str,
     file_hash: Arc<str>,
     sink: &mut dyn StatementSink,
-) -> Result<MtType, ExtractError> {
+) -> Result<(MtType, Option<Problem>), ExtractError> {
     let mut engine = Engine::new(reader, name, &file_hash, None);
     while let Some(read) = engine.next()? {
         match read {
@@ -470,12 +577,12 @@ pub fn read_statements(
             _ => {}
         }
     }
-    let ty = engine.finish()?;
+    let (ty, cut_short) = engine.finish()?;
     if !ty.is_cash() {
         return Err(ExtractError::whole(
             name,
             format!("an {ty}, not a cash statement (MT940, MT942, MT950)"),
         ));
     }
-    Ok(ty)
+    Ok((ty, cut_short))
 }

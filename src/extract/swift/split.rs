@@ -125,8 +125,11 @@ pub(super) struct Block2 {
 pub(super) enum End {
     /// By `-`, `-}` (or a bank's variant of it) on this line.
     Terminated(u32),
-    /// By the start of the next message or the end of the file, without a terminator.
+    /// By the start of the next message, without a terminator.
     Open,
+    /// By the end of the file, without a terminator: the last message of a file without
+    /// `-` lines, or one cut short.
+    EndOfFile,
 }
 
 /// One message's text block, undecoded.
@@ -147,6 +150,17 @@ pub(super) struct RawMessage {
     pub end: End,
     /// Last line belonging to the message.
     pub last_line: u32,
+}
+
+impl RawMessage {
+    /// The last line of the message that holds something: where a file cut short ends.
+    pub(super) fn last_content_line(&self) -> u32 {
+        let lines: Vec<&[u8]> = self.text.split(|&c| c == b'\n').collect();
+        match lines.iter().rposition(|l| !trim(l).is_empty()) {
+            Some(k) => self.text_line + k as u32,
+            None => self.start_line,
+        }
+    }
 }
 
 /// Header blocks seen before the `{4:` that opens the text block (they may span lines).
@@ -175,6 +189,11 @@ pub(super) struct Splitter<R> {
     fields: u32,
     closing_seen: bool,
     first_tag: Vec<u8>,
+    /// The current message's last field is free text (`:86:`).
+    in_free_text: bool,
+    /// A line holding only `-` inside free text, waiting for the next line to say whether it
+    /// ends the message or is text (see [`Splitter::lone_dash_ends`]).
+    dash: Option<u32>,
 }
 
 /// A field line: `:` two digits, an optional letter, `:` (spaces before the closing colon are
@@ -220,6 +239,8 @@ impl<R: BufRead> Splitter<R> {
             fields: 0,
             closing_seen: false,
             first_tag: Vec::new(),
+            in_free_text: false,
+            dash: None,
         }
     }
 
@@ -227,7 +248,11 @@ impl<R: BufRead> Splitter<R> {
     pub(super) fn next_message(&mut self) -> Result<Option<RawMessage>, SplitError> {
         loop {
             if !self.reprocess && !self.lines.advance()? {
-                return Ok(self.finish(End::Open));
+                let end = match self.dash.take() {
+                    Some(dash) => End::Terminated(dash),
+                    None => End::EndOfFile,
+                };
+                return Ok(self.finish(end));
             }
             self.reprocess = false;
             let n = self.lines.number;
@@ -347,6 +372,8 @@ impl<R: BufRead> Splitter<R> {
         self.fields = 0;
         self.closing_seen = false;
         self.first_tag.clear();
+        self.in_free_text = false;
+        self.dash = None;
         self.state = State::Inside;
     }
 
@@ -360,6 +387,7 @@ impl<R: BufRead> Splitter<R> {
             if tag == b"62F" || tag == b"62M" {
                 self.closing_seen = true;
             }
+            self.in_free_text = tag == b"86" || tag == b"NS";
         }
         if n > m.text_line {
             m.text.push(b'\n');
@@ -369,7 +397,42 @@ impl<R: BufRead> Splitter<R> {
         Some(())
     }
 
+    /// Whether a line holding only `-` ends the message, once the line after it (`next`; `None`
+    /// at the end of the file) is known. In a FIN message the text block ends with `-}`; in a
+    /// file without FIN blocks a lone `-` ends a message, but a bank that hard-wraps `:86:` at
+    /// a fixed width can leave a `-` alone on a line inside the field (`…RECHNUNG 2026` /
+    /// `-` / `0042…`). After a lone `-` a message ends only where something other than text
+    /// follows: a field tag (`:20:`, or `:940:` as some banks put between messages), a block
+    /// (`{`, `}`), a `$` separator, an empty line or the end of the file. Anything else is the
+    /// field's text going on. (Banks' decoration lines between messages, such as ABN AMRO's
+    /// `ABNANL2A`, follow the closing balance, never `:86:`, so they are not taken as text.)
+    fn lone_dash_ends(next: Option<&[u8]>) -> bool {
+        let Some(next) = next.map(trim).filter(|t| !t.is_empty()) else {
+            return true;
+        };
+        if matches!(next[0], b'{' | b'}' | b'$' | b'-') || tag_of(next).is_some() {
+            return true;
+        }
+        // `:940:` and the like: a colon, letters or digits, a colon.
+        next[0] == b':'
+            && next[1..]
+                .iter()
+                .position(|&c| c == b':')
+                .is_some_and(|p| p > 0 && next[1..=p].iter().all(u8::is_ascii_alphanumeric))
+    }
+
     fn inside(&mut self, n: u32) -> Result<Option<RawMessage>, SplitError> {
+        if let Some(dash) = self.dash.take() {
+            if Self::lone_dash_ends(Some(&self.lines.line)) {
+                let msg = self.finish(End::Terminated(dash));
+                self.reprocess = true;
+                return Ok(msg);
+            }
+            if let Some(m) = self.current.as_mut() {
+                m.text.extend_from_slice(b"\n-");
+                m.last_line = dash;
+            }
+        }
         let line = &self.lines.line;
         // Control characters too: `-` followed by ETX or SUB (DOS end of file) ends a message.
         let t = trim(line).trim_ascii_end();
@@ -379,6 +442,10 @@ impl<R: BufRead> Splitter<R> {
         };
         if let Some(&first) = t.first() {
             if first == b'-' {
+                if t == b"-" && self.in_free_text {
+                    self.dash = Some(n);
+                    return Ok(None);
+                }
                 let std_end = t == b"-" || t.starts_with(b"-}");
                 // Banks' variants: `-XXX` (ING), `-å` (a Swedish 7-bit `}`), after the closing
                 // balance only, where no text line can start with `-`.

@@ -20,7 +20,12 @@ fn day(y: i32, m: u32, dd: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, dd).unwrap()
 }
 
+/// Reads a file; a cut-short last message is reported apart (see [`read_cut`]).
 fn run(bytes: &[u8], expected: Option<MtType>) -> Result<(MtType, MtDocument), ExtractError> {
+    read_cut(bytes, expected).map(|f| (f.ty, f.doc))
+}
+
+fn read_cut(bytes: &[u8], expected: Option<MtType>) -> Result<MtFile, ExtractError> {
     parse(
         &Input {
             name: "test.sta",
@@ -32,8 +37,12 @@ fn run(bytes: &[u8], expected: Option<MtType>) -> Result<(MtType, MtDocument), E
 }
 
 fn statements(text: &str) -> Vec<BankStatement> {
-    match run(text.as_bytes(), None) {
-        Ok((_, MtDocument::Statements(s))) => s,
+    match read_cut(text.as_bytes(), None) {
+        Ok(MtFile {
+            doc: MtDocument::Statements(s),
+            cut_short: None,
+            ..
+        }) => s,
         Ok(other) => panic!("not statements: {other:?}"),
         Err(e) => panic!("{e}"),
     }
@@ -342,11 +351,15 @@ fn entries_carry_sign_dates_references_and_source() {
 
 #[test]
 fn remittance_joins_wrapped_lines_and_repeated_fields() {
-    let text = ":20:R\n:25:1\n:60F:C251230EUR1,\n:61:251230C1,NTRFNONREF\n:86:BETALINGSKENM.  000000042188659\n5314606715 BETREFT\n:86:  SECOND  \n:62F:C251230EUR2,\n";
+    // ABN AMRO fills its lines (64 characters) and wraps inside the payment reference; an
+    // old Rabobank export writes a second :86:.
+    let text = ":20:R\n:25:1\n:60F:C251230EUR1,\n:61:251230C1,NTRFNONREF\n\
+                :86:GIRO   428428 KPN - DIGITENNE    BETALINGSKENM.  000000042188659\n\
+                5314606715 BETREFT\n:86:  SECOND  \n:62F:C251230EUR2,\n";
     let e = only_entry(text);
     assert_eq!(
         e.remittance,
-        "BETALINGSKENM.  0000000421886595314606715 BETREFT SECOND"
+        "GIRO   428428 KPN - DIGITENNE    BETALINGSKENM.  0000000421886595314606715 BETREFT SECOND"
     );
     // Without :86:, the supplementary details are the text (MT950).
     let e = only_entry(&mt940_with("251230C1,NTRFNONREF\nFAVOUR K. DESMID", None));
@@ -364,6 +377,52 @@ fn remittance_joins_wrapped_lines_and_repeated_fields() {
         e.reference.as_deref(),
         Some("02-04-2013 22:56 1120000153447185")
     );
+}
+
+#[test]
+fn remittance_lines_joined_as_the_format_means_them() {
+    // (the :86: value as written, remittance, purpose)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        // Free text broken on purpose (shorter lines): words stay apart.
+        (
+            "RECHNUNG 4711 VOM 02.03.2026\nKUNDE AG MUSTERSTADT\nKDNR 0815",
+            "RECHNUNG 4711 VOM 02.03.2026 KUNDE AG MUSTERSTADT KDNR 0815",
+            None,
+        ),
+        // Free text filled to the standard's 65 characters and wrapped mid-word; the short
+        // last-but-one line is a deliberate break.
+        (
+            "GIRO AUS ONLINE-SIC 80701 AUFTRAGGEBER: MAXI MUSTERMANN MUSTERSTR\n\
+             ASSE 111 8000 ZUERICH MITTEILUNGEN: RECHNUNG 2026-0042\nDANKE",
+            "GIRO AUS ONLINE-SIC 80701 AUFTRAGGEBER: MAXI MUSTERMANN MUSTERSTRASSE 111 8000 ZUERICH MITTEILUNGEN: RECHNUNG 2026-0042 DANKE",
+            None,
+        ),
+        // A fixed width of 35 that two lines fill (the second wrap splits a date).
+        (
+            "CAB18D1700041116\nHUNGARY KFT.\nUV, NAPI OSSZESITETT UTALAS 2026.03\n.17, A13947109202603175000000097, X",
+            "CAB18D1700041116 HUNGARY KFT. UV, NAPI OSSZESITETT UTALAS 2026.03.17, A13947109202603175000000097, X",
+            None,
+        ),
+        // German subfields: concatenated across the breaks, whatever the lines' lengths.
+        (
+            "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 47\n11 VOM 02.03.2026?32KUNDE AG",
+            "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 4711 VOM 02.03.2026?32KUNDE AG",
+            Some("RECHNUNG 4711 VOM 02.03.2026"),
+        ),
+        // Slash keywords: concatenated too.
+        (
+            "/TRTP/SEPA OVERBOEKING/NAME/KLANT BV/REMI/FACTUUR 20\n26-0042/EREF/E2E-9",
+            "/TRTP/SEPA OVERBOEKING/NAME/KLANT BV/REMI/FACTUUR 2026-0042/EREF/E2E-9",
+            Some("FACTUUR 2026-0042"),
+        ),
+    ];
+    for &(info, remittance, purpose) in cases {
+        let e = only_entry(&mt940_with("251230C1,NTRFNONREF", Some(info)));
+        assert_eq!(e.remittance, remittance, "{info}");
+        if purpose.is_some() {
+            assert_eq!(e.details.purpose.as_deref(), purpose, "{info}");
+        }
+    }
 }
 
 #[test]
@@ -464,6 +523,99 @@ fn account_field_forms() {
     }
 }
 
+/// A FinTS/HBCI account download (as German banks serve it, CRLF, no FIN blocks): the booked
+/// MT940 statements of the last days, then one MT942 interim report of today so far.
+const FINTS_DOWNLOAD: &str = "\
+:20:STARTUMSE\r
+:25:10020030/1234567890\r
+:28C:00041/001\r
+:60F:C260302EUR1000,00\r
+:61:2603030303D120,50NDDTNONREF\r
+:86:105?00SEPA-BASISLASTSCHRIFT?20EREF+STROM-2026-03?21SVWZ+Abschlag Maerz\r
+?32Stadtwerke Musterstadt\r
+:62F:C260303EUR879,50\r
+-\r
+:20:STARTUMSE\r
+:25:10020030/1234567890\r
+:28C:00042/001\r
+:60F:C260303EUR879,50\r
+:61:2603040304C250,00NTRFNONREF\r
+:86:166?00GUTSCHRIFT?20SVWZ+Rechnung 2026-0117?32Kunde AG\r
+:62F:C260304EUR1129,50\r
+-\r
+:20:STARTDISPE\r
+:25:10020030/1234567890\r
+:28C:00043/001\r
+:34F:EURD0,00\r
+:13D:2603051030+0100\r
+:61:2603050305C75,00NTRFNONREF\r
+:86:166?00GUTSCHRIFT?20SVWZ+Rechnung 2026-0121?32Kunde AG\r
+:61:2603050305D19,99NDDTNONREF\r
+:86:105?00SEPA-BASISLASTSCHRIFT?20SVWZ+Telefon Maerz\r
+:90D:1EUR19,99\r
+:90C:1EUR75,00\r
+-\r
+";
+
+#[test]
+fn fints_download_with_statements_then_interim_report() {
+    let bytes = FINTS_DOWNLOAD.as_bytes();
+    // The file is what its first message is; the job reads it pinned to that.
+    assert_eq!(sniff(bytes), Some(MtType::Mt940));
+    let (ty, MtDocument::Statements(s)) = run(bytes, sniff(bytes)).unwrap() else {
+        panic!()
+    };
+    assert_eq!(ty, MtType::Mt940);
+    assert_eq!(s.len(), 3);
+    for booked in &s[..2] {
+        assert_eq!(booked.kind, StatementKind::EndOfDay);
+        assert_eq!(booked.balance_difference(), Some(Decimal::ZERO));
+        assert!(
+            booked
+                .entries
+                .iter()
+                .all(|e| e.status == EntryStatus::Booked)
+        );
+    }
+    let report = &s[2];
+    assert_eq!(report.kind, StatementKind::Intraday);
+    assert_eq!(report.number.as_deref(), Some("00043/001"));
+    assert_eq!(report.opening, None);
+    assert_eq!(
+        report.created,
+        Some(day(2026, 3, 5).and_hms_opt(10, 30, 0).unwrap())
+    );
+    let amounts: Vec<Decimal> = report.entries.iter().map(|e| e.amount).collect();
+    assert_eq!(amounts, [d("75.00"), d("-19.99")]);
+    // Not booked yet: the next end-of-day statement brings them booked.
+    assert!(
+        report
+            .entries
+            .iter()
+            .all(|e| e.status == EntryStatus::Pending),
+        "{:?}",
+        report.entries
+    );
+    // Read the other way round too (an interim report first, then a statement).
+    let mut parts: Vec<&str> = FINTS_DOWNLOAD.split_inclusive("-\r\n").collect();
+    parts.rotate_right(1);
+    let swapped = parts.concat();
+    assert_eq!(sniff(swapped.as_bytes()), Some(MtType::Mt942));
+    let (_, MtDocument::Statements(s)) = run(swapped.as_bytes(), Some(MtType::Mt942)).unwrap()
+    else {
+        panic!()
+    };
+    let kinds: Vec<StatementKind> = s.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            StatementKind::Intraday,
+            StatementKind::EndOfDay,
+            StatementKind::EndOfDay
+        ]
+    );
+}
+
 #[test]
 fn mt942_intraday_with_floor_limit_currency() {
     let s = statements(std::str::from_utf8(&fixture("cmxl/mt942.txt")).unwrap());
@@ -553,6 +705,173 @@ fn corpus_fixtures_read_and_balance() {
     );
     assert_eq!(e.reference.as_deref(), Some("012345678912361000"));
     assert_eq!(s[0].entries[0].details.end_to_end_id, None, "NOTPROVIDED");
+}
+
+/// One FIN-wrapped MT940 of the day `dd` (March 2026) with one credit of 10.00.
+fn fin_statement(dd: u32) -> String {
+    format!(
+        "{{1:F01BANKDEFFAXXX0000000000}}{{2:O9401200260{dd:02}BANKDEFFAXXX00000000002603{dd:02}1200N}}{{4:\n\
+         :20:STMT{dd:02}\n:25:DE89370400440532013000\n:28C:{dd}/1\n\
+         :60F:C2603{:02}EUR{},00\n:61:2603{dd:02}C10,00NTRFINV-{dd}//B{dd}\n\
+         :86:166?00GUTSCHRIFT?20SVWZ+INV-{dd}?32KUNDE AG\n:62F:C2603{dd:02}EUR{},00\n-}}\n",
+        dd - 1,
+        100 + 10 * (dd - 1),
+        100 + 10 * dd,
+    )
+}
+
+#[test]
+fn a_file_cut_short_in_its_last_message_gives_the_messages_before_it() {
+    let whole = format!(
+        "{}{}{}",
+        fin_statement(2),
+        fin_statement(3),
+        fin_statement(4)
+    );
+    // The transfer broke off inside the third message's :86: (line 25 of 27).
+    let lines: Vec<&str> = whole.lines().collect();
+    let cut = format!("{}\n:86:166?00GUTSCH", lines[..24].join("\n"));
+    let f = read_cut(cut.as_bytes(), None).unwrap();
+    let MtDocument::Statements(s) = &f.doc else {
+        panic!()
+    };
+    assert_eq!(s.len(), 2);
+    assert_eq!(s[1].statement_id.as_deref(), Some("STMT03"));
+    assert_eq!(s[1].balance_difference(), Some(Decimal::ZERO));
+    let p = f.cut_short.expect("the cut message is reported");
+    assert_eq!(p.row, Some(25));
+    assert_eq!(p.column.as_deref(), Some(":62F:"));
+    assert!(
+        p.message.starts_with(
+            "message 3 is cut short: the file ends at line 25 inside :86:; \
+             the message has no closing balance :62F: or :62M:"
+        ),
+        "{}",
+        p.message
+    );
+    assert!(
+        p.message.ends_with(
+            "the 2 messages before it were read, this one was not: ask the bank to send it again"
+        ),
+        "{}",
+        p.message
+    );
+    // The same through the streaming reader.
+    let mut sink = Counting::default();
+    let (_, streamed) =
+        read_statements(cut.as_bytes(), "test.sta", Arc::from("h"), &mut sink).unwrap();
+    assert_eq!(streamed.map(|p| p.row), Some(Some(25)));
+    assert_eq!(sink.statements, 2);
+
+    // Without FIN blocks: a message cut off after its statement line, with no `-`.
+    let bare = format!(
+        "{}{}",
+        mt940_with("251230C1,NTRFNONREF", None),
+        ":20:REF2\n:25:DE89370400440532013000\n:28C:2/1\n:60F:C251231EUR100,\n:61:2601020102C5,NTRFN"
+    );
+    let f = read_cut(bare.as_bytes(), None).unwrap();
+    let p = f.cut_short.unwrap();
+    assert_eq!(p.row, Some(12));
+    assert!(
+        p.message
+            .contains("message 2 is cut short: the file ends at line 12 inside :61:"),
+        "{}",
+        p.message
+    );
+    assert!(
+        p.message.contains("the 1 message before it was read"),
+        "{}",
+        p.message
+    );
+    // The same message cut after its :20: (the file's last line).
+    let f = read_cut(
+        format!("{}:20:REF2\n", mt940_with("251230C1,NTRFNONREF", None)).as_bytes(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(f.cut_short.unwrap().row, Some(8));
+
+    // The only message cut short: nothing to read, refused naming the line and what was
+    // expected there.
+    let only = lines[..7].join("\n");
+    let e = error(only.as_bytes());
+    assert_eq!(e.problems.len(), 1, "{e}");
+    let p = &e.problems[0];
+    assert_eq!((p.row, p.column.as_deref()), (Some(7), Some(":62F:")));
+    assert!(
+        p.message.contains("message 1 is cut short: the file ends at line 7 inside :86:; the message has no closing balance :62F: or :62M:"),
+        "{e}"
+    );
+
+    // Another message broken too: the file is refused with both.
+    let broken = cut.replacen(":61:260302C10,00", ":61:260332C10,00", 1);
+    let e = error(broken.as_bytes());
+    let rows: Vec<Option<u32>> = e.problems.iter().map(|p| p.row).collect();
+    assert_eq!(rows, [Some(6), Some(25)], "{e}");
+
+    // A last message that is whole but wrong (a date that does not exist, not at its end) is
+    // no cut: refused as before.
+    let wrong = format!(
+        "{}{}",
+        mt940_with("251230C1,NTRFNONREF", None),
+        mt940_with("251232C1,NTRFNONREF", None).trim_end_matches("-\n")
+    );
+    let e = error(wrong.as_bytes());
+    assert!(
+        e.to_string().contains("expected a value date YYMMDD"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("cut short"), "{e}");
+}
+
+#[test]
+fn a_lone_dash_inside_a_hard_wrapped_86_is_text() {
+    // The bank wraps `:86:` at 54 characters and starts each subfield on a new line: `?20`'s
+    // last character, a `-`, is left alone on its line. Without FIN blocks a lone `-` also
+    // ends a message: here the next line goes on with the field's text. The interim report
+    // after the statement ends with `:86:`, then `-` and the end of the file: that `-` ends it.
+    let text = "\
+:20:STARTUMSE
+:25:10020030/1234567890
+:28C:00044/001
+:60F:C260305EUR100,00
+:61:2603060306C40,00NTRFNONREF
+:86:166?00GUTSCHRIFT?20SVWZ+RECHNUNG 2026-0042 UND 2026
+-
+?210043?32KUNDE AG
+:61:2603060306C2,00NTRFNONREF
+:86:166?00GUTSCHRIFT?20SVWZ+ZINS
+:62F:C260306EUR142,00
+-
+:20:STARTDISPE
+:25:10020030/1234567890
+:28C:00045/001
+:34F:EURD0,00
+:13D:2603061200+0100
+:61:2603060306C5,00NTRFNONREF
+:86:166?00GUTSCHRIFT?20SVWZ+ABSCHLAG
+-
+";
+    let s = statements(text);
+    assert_eq!(s.len(), 2);
+    let e = &s[0].entries;
+    assert_eq!(e.len(), 2);
+    assert_eq!(
+        e[0].details.purpose.as_deref(),
+        Some("RECHNUNG 2026-0042 UND 2026-0043")
+    );
+    assert_eq!(e[0].details.counterparty_name.as_deref(), Some("KUNDE AG"));
+    assert_eq!(e[1].source.row, 9, "line numbers stay exact");
+    assert_eq!(s[0].balance_difference(), Some(Decimal::ZERO));
+    assert_eq!(s[1].kind, StatementKind::Intraday);
+    assert_eq!(s[1].entries[0].details.purpose.as_deref(), Some("ABSCHLAG"));
+    // The report followed by another message: the `-` after its `:86:` ends it too.
+    let three = statements(&format!(
+        "{text}{}",
+        mt940_with("260306C1,NTRFNONREF", None)
+    ));
+    assert_eq!(three.len(), 3);
+    assert_eq!(three[1].entries.len(), 1);
 }
 
 #[test]
@@ -881,7 +1200,8 @@ impl StatementSink for Counting {
 fn streaming_reads_message_by_message() {
     let bytes = fixture("wolph-mt940/sepa_mt9401.sta");
     let mut sink = Counting::default();
-    let ty = read_statements(&bytes[..], "f.sta", Arc::from("h"), &mut sink).unwrap();
+    let (ty, cut) = read_statements(&bytes[..], "f.sta", Arc::from("h"), &mut sink).unwrap();
+    assert_eq!(cut, None);
     assert_eq!(ty, MtType::Mt940);
     let (_, MtDocument::Statements(all)) = run(&bytes, None).unwrap() else {
         panic!()
