@@ -1593,7 +1593,7 @@ fn a_balance_without_date_is_of_the_statements_day_for_it() {
     );
     // Dates without times read alike.
     let (opening, closing, _) =
-        dates("<FrToDt><FrDt>2026-03-30</FrDt><ToDt>2026-03-31</ToDt></FrToDt>".into());
+        dates("<FrToDt><FrDt>2026-03-30</FrDt><ToDt>2026-03-31</ToDt></FrToDt>");
     assert_eq!((opening, closing), (day("2026-03-30"), day("2026-03-31")));
     // Without a period: the day the statement was made.
     let (opening, closing, _) = dates("");
