@@ -456,12 +456,14 @@ pub(super) fn statement(
         .into_iter()
         .enumerate()
         .map(|(k, p)| {
-            let remittance = p
-                .info
-                .clone()
-                .or_else(|| p.line.supplementary.map(str::to_owned))
-                .unwrap_or_default();
-            let mut details = p.info.as_deref().map(info::details).unwrap_or_default();
+            let (remittance, mut details) = match p.info.as_deref() {
+                Some(text) => info::read(text),
+                // Without :86:, the supplementary details are the text (MT950).
+                None => (
+                    p.line.supplementary.unwrap_or_default().to_owned(),
+                    Default::default(),
+                ),
+            };
             if details.counterparty_iban.is_none() {
                 details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
             }

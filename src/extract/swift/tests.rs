@@ -324,10 +324,7 @@ fn entries_carry_sign_dates_references_and_source() {
     // NONREF: the end-to-end id is the reference.
     assert_eq!(e.reference.as_deref(), Some("E2E-1"));
     assert_eq!(e.bank_reference.as_deref(), Some("BANK1"));
-    assert_eq!(
-        e.remittance,
-        "166?00GUTSCHRIFT?20EREF+E2E-1?21SVWZ+Invoice 42?32ACME GMBH"
-    );
+    assert_eq!(e.remittance, "EREF+E2E-1 SVWZ+Invoice 42");
     assert_eq!(e.details.purpose.as_deref(), Some("Invoice 42"));
     assert_eq!(e.details.counterparty_name.as_deref(), Some("ACME GMBH"));
     assert_eq!(e.status, None);
@@ -406,7 +403,7 @@ fn remittance_lines_joined_as_the_format_means_them() {
         // German subfields: concatenated across the breaks, whatever the lines' lengths.
         (
             "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 47\n11 VOM 02.03.2026?32KUNDE AG",
-            "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 4711 VOM 02.03.2026?32KUNDE AG",
+            "SVWZ+RECHNUNG 4711 VOM 02.03.2026",
             Some("RECHNUNG 4711 VOM 02.03.2026"),
         ),
         // Slash keywords: concatenated too.
@@ -423,6 +420,65 @@ fn remittance_lines_joined_as_the_format_means_them() {
             assert_eq!(e.details.purpose.as_deref(), purpose, "{info}");
         }
     }
+}
+
+#[test]
+fn german_subfields_give_the_decoded_purpose_as_remittance() {
+    // A SEPA direct debit as a Sparkasse writes it: purpose in ?20-?29 and, past ?29, in
+    // ?60-?63 (here ?60 written before ?29, which some banks do), counterparty in ?30-?33.
+    let info = "105?00SEPA-BASISLASTSCHRIFT?100001?20EREF+STROM-2026-03-4711\n\
+                ?21MREF+M-000123?22CRED+DE98ZZZ09999999999\n\
+                ?23SVWZ+Abschlag Maerz 2026 Ve?24rtragskonto 4711 Zaehler 12\n\
+                ?2534 Abnahmestelle Musterstr?26asse 1, 12345 Musterstadt\n\
+                ?27 Kundennummer 0815 Faellig?28 am 15.03.2026 Betrag 89,0\n\
+                ?60lung?290 EUR, Danke fuer Ihre Zah\n\
+                ?30WELADED1MST?31DE02120300000000202051?32Stadtwerke Muster?33stadt GmbH?34992";
+    let e = only_entry(&mt940_with("260302D89,00NDDTNONREF", Some(info)));
+    let purpose = "Abschlag Maerz 2026 Vertragskonto 4711 Zaehler 1234 Abnahmestelle \
+                   Musterstrasse 1, 12345 Musterstadt Kundennummer 0815 Faellig am 15.03.2026 \
+                   Betrag 89,00 EUR, Danke fuer Ihre Zahlung";
+    assert_eq!(
+        e.remittance,
+        format!("EREF+STROM-2026-03-4711 MREF+M-000123 CRED+DE98ZZZ09999999999 SVWZ+{purpose}")
+    );
+    assert!(!e.remittance.contains('?'), "no subfield codes");
+    let x = &e.details;
+    assert_eq!(x.purpose_code.as_deref(), Some("105"));
+    assert_eq!(x.end_to_end_id.as_deref(), Some("STROM-2026-03-4711"));
+    assert_eq!(e.reference.as_deref(), Some("STROM-2026-03-4711"));
+    assert_eq!(x.mandate_id.as_deref(), Some("M-000123"));
+    assert_eq!(x.creditor_id.as_deref(), Some("DE98ZZZ09999999999"));
+    assert_eq!(x.purpose.as_deref(), Some(purpose));
+    assert_eq!(x.counterparty_bic.as_deref(), Some("WELADED1MST"));
+    assert_eq!(
+        x.counterparty_iban.as_deref(),
+        Some("DE02120300000000202051")
+    );
+    assert_eq!(
+        x.counterparty_name.as_deref(),
+        Some("Stadtwerke Musterstadt GmbH")
+    );
+
+    // The `>` variant (same layout), a plain purpose without keywords.
+    let e = only_entry(&mt940_with(
+        "260302C12,50NTRFNONREF",
+        Some("166>00GUTSCHRIFT>20RECHNUNG 2026-0117 KUNDE>21NR 4711>32KUNDE AG"),
+    ));
+    assert_eq!(e.remittance, "RECHNUNG 2026-0117 KUNDENR 4711");
+    assert_eq!(
+        e.details.purpose.as_deref(),
+        Some("RECHNUNG 2026-0117 KUNDENR 4711")
+    );
+    assert_eq!(e.details.purpose_code.as_deref(), Some("166"));
+    assert_eq!(e.details.counterparty_name.as_deref(), Some("KUNDE AG"));
+
+    // No purpose subfield at all: the posting text says what the line is.
+    let e = only_entry(&mt940_with(
+        "260331D3,50NCHGNONREF",
+        Some("805?00ABSCHLUSS ENTGELT?100001"),
+    ));
+    assert_eq!(e.remittance, "ABSCHLUSS ENTGELT");
+    assert_eq!(e.details.purpose, None);
 }
 
 #[test]
