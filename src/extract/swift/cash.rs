@@ -170,15 +170,19 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
             }
         }
     };
-    let (customer, bank, extra) = match refs.find("//") {
-        Some(i) => (&refs[..i], Some(&refs[i + 2..]), None),
-        // A customer reference is 16 characters at most; Rabobank writes the counterparty's
-        // name after it on the same line, which is read as supplementary details.
-        None if refs.chars().count() > 16 => {
-            let cut = refs.char_indices().nth(16).map_or(refs.len(), |(i, _)| i);
+    // The standard gives the customer reference 16 characters, but banks write longer ones
+    // (an IBAN, an invoice number with its year): it is kept whole, up to `//` or the end of
+    // the line, so two references that share their first 16 characters stay two. Rabobank
+    // pads its reference with spaces to 16 and writes the counterparty's name after it on the
+    // same line (`0121470966      W.P. Jansen`): a reference whose 16th character is a space
+    // ends there, and the name is read as supplementary details.
+    let slot = refs.char_indices().nth(16).map(|(i, _)| i);
+    let (customer, bank, extra) = match (refs.find("//"), slot) {
+        (Some(i), _) => (&refs[..i], Some(&refs[i + 2..]), None),
+        (None, Some(cut)) if refs[..cut].ends_with(' ') && !refs[cut..].trim().is_empty() => {
             (&refs[..cut], None, Some(refs[cut..].trim()))
         }
-        None => (refs, None, None),
+        (None, _) => (refs, None, None),
     };
     let opt = |s: &'a str| Some(s.trim()).filter(|s| !s.is_empty());
     let supplementary = opt(rest.trim()).or(extra.and_then(&opt));

@@ -253,7 +253,32 @@ fn statement_line_variants() {
             Some("19239782213"),
             None,
         ),
-        // Rabobank: the counterparty's name after a 16-character reference.
+        // A reference longer than the standard's 16 characters (ASN writes the counterparty's
+        // IBAN there): kept whole.
+        (
+            "2001010101D65,00NOVBNL47INGB9999999999",
+            day(2020, 1, 1),
+            Some(day(2020, 1, 1)),
+            "-65.00",
+            None,
+            Some("NOVB"),
+            Some("NL47INGB9999999999"),
+            None,
+            None,
+        ),
+        // The same before a bank reference.
+        (
+            "260305C1200,00NTRFRECHNUNG-2026-000117//B17",
+            day(2026, 3, 5),
+            None,
+            "1200.00",
+            None,
+            Some("NTRF"),
+            Some("RECHNUNG-2026-000117"),
+            Some("B17"),
+            None,
+        ),
+        // Rabobank: the counterparty's name after a reference padded to 16 characters.
         (
             "110527D000000001213,28N0440121470966      W.P. Jansen",
             day(2011, 5, 27),
@@ -277,6 +302,27 @@ fn statement_line_variants() {
         assert_eq!(l.bank_reference, bref, "{line}");
         assert_eq!(l.supplementary, supp, "{line}");
     }
+}
+
+#[test]
+fn customer_references_longer_than_16_characters_stay_apart() {
+    let text = format!(
+        "{}:61:260305C1200,00NTRFRECHNUNG-2026-000117\n:61:260305C800,00NTRFRECHNUNG-2026-000118\n:62F:C251231EUR2100,\n",
+        mt940_with("251230C0,NTRFNONREF", None).replace(":62F:C251231EUR100,\n-\n", "")
+    );
+    let s = statements(&text);
+    let refs: Vec<Option<&str>> = s[0].entries[1..]
+        .iter()
+        .map(|e| e.reference.as_deref())
+        .collect();
+    assert_eq!(
+        refs,
+        [Some("RECHNUNG-2026-000117"), Some("RECHNUNG-2026-000118")]
+    );
+    assert_eq!(
+        s[0].entries[1].remittance, "",
+        "nothing cut off into the text"
+    );
 }
 
 #[test]
