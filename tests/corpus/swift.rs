@@ -646,8 +646,13 @@ fn account_matches(raw: &str, st: &BankStatement) -> bool {
     candidates.iter().any(|c| c == raw)
 }
 
+/// A customer reference that says there is none (clerk reads it as none, in any case).
 fn reference_placeholder(r: &str) -> bool {
-    matches!(r.trim(), "" | "NONREF" | "EREF" | "PREF" | "MARF" | "KREF+")
+    let r = r.trim();
+    r.is_empty()
+        || ["NONREF", "NOTPROVIDED", "EREF", "PREF", "MARF", "KREF+"]
+            .iter()
+            .any(|p| r.eq_ignore_ascii_case(p))
 }
 
 /// Remittance text without whitespace: the libraries join `:86:` lines with `\n`, nothing or

@@ -14,9 +14,10 @@
 //! of the three around the value date's year that puts it closest to the value date, so a
 //! value date of 31 December booked on 2 January lands in the next year and the reverse.
 //!
-//! **References.** `reference` is the `:61:` customer reference unless it is `NONREF` (or
-//! one of the placeholders `EREF`/`PREF`/`MARF`/`KREF+` by which banks point into `:86:`); then
-//! the SEPA end-to-end id from `:86:` when there is one.
+//! **References.** `reference` is the `:61:` customer reference unless it is `NONREF` (in any
+//! case, or `NOTPROVIDED`, or one of the placeholders `EREF`/`PREF`/`MARF`/`KREF+` by which
+//! banks point into `:86:`); then the SEPA end-to-end id from `:86:` when there is one (not
+//! `NOTPROVIDED` either).
 //!
 //! Statement-level checks are not errors: a statement whose movements do not add up to its
 //! closing balance is read, and [`BankStatement::balance_difference`] tells.
@@ -149,7 +150,11 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
     let (transaction_type, refs) = if tail.is_empty() || tail.starts_with("//") {
         // Some banks leave out type and reference.
         (None, tail)
-    } else if tail == "NONREF" || tail.starts_with("NONREF//") {
+    } else if tail
+        .get(..6)
+        .is_some_and(|t| t.eq_ignore_ascii_case("NONREF"))
+        && (tail.len() == 6 || tail[6..].starts_with("//"))
+    {
         (None, tail)
     } else {
         // ING pads two-letter codes with a space (`NOV `), Sberbank writes `S   `.
@@ -197,6 +202,15 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
         bank_reference: bank.and_then(&opt),
         supplementary,
     })
+}
+
+/// A `:61:` customer reference that says there is none: `NONREF` (in any case; SEPA's
+/// `NOTPROVIDED` too), or a keyword by which the bank points into `:86:` (`EREF`, `PREF`,
+/// `MARF`, `KREF+`), where the end-to-end id then comes from.
+fn no_reference(r: &str) -> bool {
+    ["NONREF", "NOTPROVIDED", "EREF", "PREF", "MARF", "KREF+"]
+        .iter()
+        .any(|p| r.eq_ignore_ascii_case(p))
 }
 
 /// `:25:` → (servicer BIC, account, currency suffix).
@@ -471,10 +485,7 @@ pub(super) fn statement(
             if details.counterparty_iban.is_none() {
                 details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
             }
-            let customer = p
-                .line
-                .customer_reference
-                .filter(|r| !matches!(*r, "NONREF" | "EREF" | "PREF" | "MARF" | "KREF+"));
+            let customer = p.line.customer_reference.filter(|r| !no_reference(r));
             let reference = customer
                 .map(str::to_owned)
                 .or_else(|| details.end_to_end_id.clone());

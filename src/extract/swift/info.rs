@@ -27,7 +27,7 @@
 //!
 //! `NOTPROVIDED` (SEPA's word for "no end-to-end id") is not an end-to-end id.
 
-use crate::model::ids::iban_is_valid;
+use crate::model::ids::iban_shaped;
 use crate::model::statement::EntryDetails;
 
 /// Below this width a line is never taken as filled: deliberate short lines (names, towns)
@@ -122,9 +122,21 @@ pub(super) fn looks_like_bic(s: &str) -> bool {
         && b[6..].iter().all(u8::is_ascii_alphanumeric)
 }
 
+/// A counterparty's IBAN as written, in its electronic form (`DE89370400440532013000`) or
+/// print form (groups of four: `DE89 3704 0044 0532 0130 00`), without the spaces. A wrong
+/// check digit is kept, not dropped: the account is what the bank wrote, and the daemon
+/// reports it (`bad_check_digit`) instead of matching on a silently missing counterparty.
 fn iban(s: &str) -> Option<String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    iban_is_valid(&s).then_some(s)
+    let s = s.trim();
+    let groups: Vec<&str> = s.split(' ').collect();
+    let (last, full) = groups.split_last()?;
+    let print_form = full.iter().all(|g| g.len() == 4) && (1..=4).contains(&last.len());
+    let compact = if print_form {
+        groups.concat()
+    } else {
+        s.to_owned()
+    };
+    iban_shaped(&compact).then_some(compact)
 }
 
 fn bic(s: &str) -> Option<String> {
@@ -421,8 +433,11 @@ mod tests {
         assert_eq!(got.creditor_id.as_deref(), Some("DE99ZZZ00000012345"));
         assert_eq!(got.purpose.as_deref(), Some("STEUERNR 123/123/12345"));
         assert_eq!(got.counterparty_bic.as_deref(), Some("BYLADEMM"));
-        // Not a valid IBAN (check digits): left in the text only.
-        assert_eq!(got.counterparty_iban, None);
+        // A wrong check digit: kept as written (the daemon reports it).
+        assert_eq!(
+            got.counterparty_iban.as_deref(),
+            Some("DE99700500000000012345")
+        );
         assert_eq!(
             got.counterparty_name.as_deref(),
             Some("Finanzamt Muenchen Abteilung Erhebung")

@@ -326,6 +326,62 @@ fn customer_references_longer_than_16_characters_stay_apart() {
 }
 
 #[test]
+fn no_reference_in_any_case_and_wrong_iban_check_digits_kept() {
+    // NONREF in other cases, NOTPROVIDED: no reference, and none taken from :86: either.
+    for line in [
+        "260305C1,NTRFnonref",
+        "260305C1,NTRFNonRef//B1",
+        "260305C1,NTRFNOTPROVIDED//B1",
+        "260305C1,nonref",
+    ] {
+        let e = only_entry(&mt940_with(
+            line,
+            Some("166?00GUTSCHRIFT?20EREF+NOTPROVIDED?21SVWZ+Miete"),
+        ));
+        assert_eq!(e.reference, None, "{line}");
+        assert_eq!(e.details.end_to_end_id, None, "{line}");
+        assert_eq!(e.details.purpose.as_deref(), Some("Miete"), "{line}");
+    }
+    let e = only_entry(&mt940_with(
+        "260305C1,NTRFNONREF",
+        Some("EREF+notprovided SVWZ+Miete"),
+    ));
+    assert_eq!(e.reference, None);
+
+    // A counterparty IBAN with a wrong check digit (…51 written …52) is kept as written:
+    // the daemon reports it instead of losing the counterparty's account.
+    for (info, supplementary) in [
+        (
+            "166?00GUTSCHRIFT?20SVWZ+Miete?31DE02120300000000202052?32MIETER",
+            None,
+        ),
+        (
+            "/TRTP/SEPA OVERBOEKING/IBAN/DE02 1203 0000 0000 2020 52/NAME/MIETER/REMI/Miete",
+            None,
+        ),
+        ("EREF+E1 IBAN+DE02120300000000202052 SVWZ+Miete", None),
+        ("Miete", Some("DE02120300000000202052")),
+    ] {
+        let line = match supplementary {
+            Some(s) => format!("260305C1,NTRFNONREF\n{s}"),
+            None => "260305C1,NTRFNONREF".to_owned(),
+        };
+        let e = only_entry(&mt940_with(&line, Some(info)));
+        assert_eq!(
+            e.details.counterparty_iban.as_deref(),
+            Some("DE02120300000000202052"),
+            "{info}"
+        );
+    }
+    // Text that is not an IBAN stays none.
+    let e = only_entry(&mt940_with(
+        "260305C1,NTRFNONREF\nEG12 PAYMENT FOR GOODS",
+        Some("Miete"),
+    ));
+    assert_eq!(e.details.counterparty_iban, None);
+}
+
+#[test]
 fn statement_line_errors_say_what_was_expected() {
     for (line, want) in [
         (
