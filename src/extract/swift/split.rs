@@ -129,7 +129,7 @@ pub(super) enum End {
     Open,
     /// By the end of the file, without a terminator: the last message of a file without
     /// `-` lines, or one cut short.
-    EndOfFile,
+    FileEnded,
 }
 
 /// One message's text block, undecoded.
@@ -250,7 +250,7 @@ impl<R: BufRead> Splitter<R> {
             if !self.reprocess && !self.lines.advance()? {
                 let end = match self.dash.take() {
                     Some(dash) => End::Terminated(dash),
-                    None => End::EndOfFile,
+                    None => End::FileEnded,
                 };
                 return Ok(self.finish(end));
             }
