@@ -252,6 +252,11 @@ impl<R: BufRead> Splitter<R> {
                     Some(dash) => End::Terminated(dash),
                     None => End::FileEnded,
                 };
+                // A file cut inside the FIN headers of its last message: an empty message,
+                // so that it is reported, not dropped.
+                if let (State::Outside, Some(start)) = (&self.state, self.header.start_line) {
+                    self.open(start, self.lines.number + 1, true);
+                }
                 return Ok(self.finish(end));
             }
             self.reprocess = false;

@@ -944,6 +944,31 @@ fn a_file_cut_short_in_its_last_message_gives_the_messages_before_it() {
     .unwrap();
     assert_eq!(f.cut_short.unwrap().row, Some(8));
 
+    // Cut inside the third message's FIN headers.
+    let f = read_cut(
+        format!(
+            "{}{{1:F01BANKDEFFAXXX0000000000}}{{2:O94012",
+            lines[..18].join("\n") + "\n"
+        )
+        .as_bytes(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        f.doc,
+        read_cut(lines[..18].join("\n").as_bytes(), None)
+            .unwrap()
+            .doc
+    );
+    let p = f.cut_short.unwrap();
+    assert_eq!(p.row, Some(19));
+    assert!(
+        p.message
+            .starts_with("message 3 is cut short: the file ends at line 19; no -} closes"),
+        "{}",
+        p.message
+    );
+
     // The only message cut short: nothing to read, refused naming the line and what was
     // expected there.
     let only = lines[..7].join("\n");
