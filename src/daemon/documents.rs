@@ -547,6 +547,27 @@ fn take_statement(
             ctx.line(s.source.row),
         )?;
     }
+    for e in &s.entries {
+        if let Some(iban) = &e.details.counterparty_iban
+            && looks_like_iban(iban)
+            && !iban_is_valid(iban)
+        {
+            ctx.open(
+                u,
+                BreakReason::BadCheckDigit,
+                format!(
+                    "{name}: the counterparty's IBAN {iban} of the {} {} line of {} has wrong check digits; check it before paying to it or matching by it",
+                    e.amount,
+                    e.currency,
+                    e.value_date
+                ),
+                Some(e.amount),
+                Some(e.currency),
+                Some(e.value_date),
+                ctx.line(e.source.row),
+            )?;
+        }
+    }
     u.add_statement(&NewStatement {
         job: &ctx.job.name,
         file_id,

@@ -32,6 +32,19 @@ pub fn iban_is_valid(iban: &str) -> bool {
     rem == 1
 }
 
+/// Whether `s` has the form of an IBAN in its electronic form, whatever its check digits: two
+/// letters (the country), two digits (the check), 11 to 30 letters or digits (the account), all
+/// upper case. What looks like an IBAN but fails [`iban_is_valid`] is a wrong check digit.
+pub fn iban_shaped(s: &str) -> bool {
+    let b = s.as_bytes();
+    (15..=34).contains(&b.len())
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b[2..4].iter().all(u8::is_ascii_digit)
+        && b[4..]
+            .iter()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 /// Whether `isin` is 12 characters (country, 9 alphanumerics, check digit) with a valid
 /// ISO 6166 (Luhn over the letter-expanded digits) check digit.
 pub fn isin_is_valid(isin: &str) -> bool {
@@ -75,6 +88,23 @@ pub fn isin_is_valid(isin: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iban_shapes() {
+        assert!(iban_shaped("DE89370400440532013000"));
+        assert!(
+            iban_shaped("DE00370400440532013000"),
+            "wrong check, right shape"
+        );
+        for not in [
+            "DE8937040044",
+            "de89370400440532013000",
+            "DE89 3704 0044 0532 0130 00",
+            "1234567890123456",
+        ] {
+            assert!(!iban_shaped(not), "{not}");
+        }
+    }
 
     #[test]
     fn ibans() {

@@ -646,8 +646,13 @@ fn account_matches(raw: &str, st: &BankStatement) -> bool {
     candidates.iter().any(|c| c == raw)
 }
 
+/// A customer reference that says there is none (clerk reads it as none, in any case).
 fn reference_placeholder(r: &str) -> bool {
-    matches!(r.trim(), "" | "NONREF" | "EREF" | "PREF" | "MARF" | "KREF+")
+    let r = r.trim();
+    r.is_empty()
+        || ["NONREF", "NOTPROVIDED", "EREF", "PREF", "MARF", "KREF+"]
+            .iter()
+            .any(|p| r.eq_ignore_ascii_case(p))
 }
 
 /// Remittance text without whitespace: the libraries join `:86:` lines with `\n`, nothing or
@@ -656,6 +661,47 @@ fn reference_placeholder(r: &str) -> bool {
 /// same either way; only the whitespace between them differs.
 fn squeeze(t: &str) -> String {
     t.chars().filter(|c| !c.is_whitespace()).collect()
+}
+
+/// The other libraries keep a German `:86:` raw (`166?00GUTSCHRIFT?20RECHNUNG…?32NAME`);
+/// clerk's remittance is the decoded purpose: subfields `?20`–`?29` then `?60`–`?63` without
+/// their codes, or the posting text `?00` when there is none (see `swift::info`). This decodes
+/// the other library's raw text the same way so the words are compared; other text is only
+/// squeezed.
+fn remittance_as_clerk_gives_it(raw: &str) -> String {
+    let t = squeeze(raw);
+    let b = t.as_bytes();
+    let gvc = b.len() >= 6 && b[..3].iter().all(u8::is_ascii_digit);
+    let first = if gvc { 3 } else { 0 };
+    let code_at = |i: usize, sep: u8| {
+        b.get(i) == Some(&sep)
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+    };
+    let sep = match b.get(first) {
+        Some(&c @ b'?') | Some(&c @ b'>') if code_at(first, c) && (gvc || c == b'?') => c,
+        _ => return t,
+    };
+    let marks: Vec<usize> = (first..b.len()).filter(|&i| code_at(i, sep)).collect();
+    let mut purpose: Vec<(u32, &str)> = Vec::new();
+    let mut posting = "";
+    for (k, &m) in marks.iter().enumerate() {
+        let end = marks.get(k + 1).copied().unwrap_or(t.len());
+        let v = &t[m + 3..end];
+        match t[m + 1..m + 3].parse::<u32>().unwrap_or(99) {
+            n @ 20..=29 => purpose.push((n - 20, v)),
+            n @ 60..=63 => purpose.push((n - 50, v)),
+            0 => posting = v,
+            _ => {}
+        }
+    }
+    purpose.sort_by_key(|&(ord, _)| ord);
+    let decoded: String = purpose.iter().map(|&(_, v)| v).collect();
+    if decoded.is_empty() {
+        posting.to_owned()
+    } else {
+        decoded
+    }
 }
 
 fn balance(
@@ -785,7 +831,7 @@ fn mt940_rs(cmp: &mut Cmp, got: &[BankStatement], exp: &Value) {
             if let Some(info) = l["information_to_account_owner"].as_str() {
                 cmp.eq(
                     format!("{at} remittance"),
-                    squeeze(info),
+                    remittance_as_clerk_gives_it(info),
                     squeeze(&en.remittance),
                 );
             }
@@ -875,7 +921,7 @@ fn wolph(cmp: &mut Cmp, got: &[BankStatement], exp: &Value) {
         if let Some(text) = d["transaction_details"].as_str() {
             cmp.eq(
                 format!("{at} remittance"),
-                squeeze(text),
+                remittance_as_clerk_gives_it(text),
                 squeeze(&en.remittance),
             );
         }

@@ -468,15 +468,15 @@ fn hostile_and_broken_files_are_refused_with_what_and_where_and_the_daemon_goes_
     d.stop();
 }
 
-/// A FinTS download cut short: a booked MT940, today's MT942 interim report, then an MT940
-/// whose transfer broke off inside its `:86:`.
+/// A FinTS download cut short: a booked MT940 (its payer's IBAN with a wrong check digit),
+/// today's MT942 interim report, then an MT940 whose transfer broke off inside its `:86:`.
 const FINTS_CUT_SHORT: &str = "\
 :20:STARTUMSE\r
 :25:DE89370400440532013000\r
 :28C:00050/001\r
 :60F:C260301EUR1000,00\r
 :61:2603020302C100,00NTRFNONREF//BK1\r
-:86:166?00GUTSCHRIFT?20PAYMENT INV-000000001 ACME\r
+:86:166?00GUTSCHRIFT?20PAYMENT INV-000000001 ACME?31DE02120300000000202052\r
 :62F:C260302EUR1100,00\r
 -\r
 :20:STARTDISPE\r
@@ -497,7 +497,7 @@ const FINTS_CUT_SHORT: &str = "\
 :86:166?00GUTSCHRIFT?20BETA SA TR";
 
 #[test]
-fn a_fints_download_cut_short_reads_what_is_whole_and_the_cut_is_a_break() {
+fn a_fints_download_cut_short_reads_what_is_whole_and_the_cut_and_a_bad_iban_are_breaks() {
     let i = Install::new();
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
@@ -537,6 +537,16 @@ fn a_fints_download_cut_short_reads_what_is_whole_and_the_cut_is_a_break() {
     assert!(
         cut[0].1.contains("the 2 messages before it were read"),
         "{cut:?}"
+    );
+    // The payer's IBAN is kept as written and reported.
+    let iban = breaks
+        .iter()
+        .find(|(r, _)| r == "bad_check_digit")
+        .expect("bad IBAN");
+    assert!(
+        iban.1
+            .contains("the counterparty's IBAN DE02120300000000202052"),
+        "{iban:?}"
     );
     d.stop();
 }

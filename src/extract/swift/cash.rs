@@ -7,16 +7,17 @@
 //!
 //! **MT942 lines are pending.** An interim report (MT942, intraday) lists the day's movements
 //! so far; the end-of-day MT940 lists them again, booked. Every MT942 line (and any `EC`/`ED`
-//! line) carries status `PDNG`, so it neither counts as booked nor reconciles: the same
+//! line) is pending (`EntryStatus::Pending`), so it neither counts as booked nor reconciles: the same
 //! payment must not be matched twice when a FinTS download holds both.
 //!
 //! **Entry dates.** `:61:` gives the booking (entry) date as `MMDD` only. Its year is the one
 //! of the three around the value date's year that puts it closest to the value date, so a
 //! value date of 31 December booked on 2 January lands in the next year and the reverse.
 //!
-//! **References.** `reference` is the `:61:` customer reference unless it is `NONREF` (or
-//! one of the placeholders `EREF`/`PREF`/`MARF`/`KREF+` by which banks point into `:86:`); then
-//! the SEPA end-to-end id from `:86:` when there is one.
+//! **References.** `reference` is the `:61:` customer reference unless it is `NONREF` (in any
+//! case, or `NOTPROVIDED`, or one of the placeholders `EREF`/`PREF`/`MARF`/`KREF+` by which
+//! banks point into `:86:`); then the SEPA end-to-end id from `:86:` when there is one (not
+//! `NOTPROVIDED` either).
 //!
 //! Statement-level checks are not errors: a statement whose movements do not add up to its
 //! closing balance is read, and [`BankStatement::balance_difference`] tells.
@@ -149,7 +150,11 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
     let (transaction_type, refs) = if tail.is_empty() || tail.starts_with("//") {
         // Some banks leave out type and reference.
         (None, tail)
-    } else if tail == "NONREF" || tail.starts_with("NONREF//") {
+    } else if tail
+        .get(..6)
+        .is_some_and(|t| t.eq_ignore_ascii_case("NONREF"))
+        && (tail.len() == 6 || tail[6..].starts_with("//"))
+    {
         (None, tail)
     } else {
         // ING pads two-letter codes with a space (`NOV `), Sberbank writes `S   `.
@@ -170,15 +175,19 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
             }
         }
     };
-    let (customer, bank, extra) = match refs.find("//") {
-        Some(i) => (&refs[..i], Some(&refs[i + 2..]), None),
-        // A customer reference is 16 characters at most; Rabobank writes the counterparty's
-        // name after it on the same line, which is read as supplementary details.
-        None if refs.chars().count() > 16 => {
-            let cut = refs.char_indices().nth(16).map_or(refs.len(), |(i, _)| i);
+    // The standard gives the customer reference 16 characters, but banks write longer ones
+    // (an IBAN, an invoice number with its year): it is kept whole, up to `//` or the end of
+    // the line, so two references that share their first 16 characters stay two. Rabobank
+    // pads its reference with spaces to 16 and writes the counterparty's name after it on the
+    // same line (`0121470966      W.P. Jansen`): a reference whose 16th character is a space
+    // ends there, and the name is read as supplementary details.
+    let slot = refs.char_indices().nth(16).map(|(i, _)| i);
+    let (customer, bank, extra) = match (refs.find("//"), slot) {
+        (Some(i), _) => (&refs[..i], Some(&refs[i + 2..]), None),
+        (None, Some(cut)) if refs[..cut].ends_with(' ') && !refs[cut..].trim().is_empty() => {
             (&refs[..cut], None, Some(refs[cut..].trim()))
         }
-        None => (refs, None, None),
+        (None, _) => (refs, None, None),
     };
     let opt = |s: &'a str| Some(s.trim()).filter(|s| !s.is_empty());
     let supplementary = opt(rest.trim()).or(extra.and_then(&opt));
@@ -193,6 +202,15 @@ pub(super) fn line61<'a>(value: &'a str) -> Result<Line61<'a>, String> {
         bank_reference: bank.and_then(&opt),
         supplementary,
     })
+}
+
+/// A `:61:` customer reference that says there is none: `NONREF` (in any case; SEPA's
+/// `NOTPROVIDED` too), or a keyword by which the bank points into `:86:` (`EREF`, `PREF`,
+/// `MARF`, `KREF+`), where the end-to-end id then comes from.
+fn no_reference(r: &str) -> bool {
+    ["NONREF", "NOTPROVIDED", "EREF", "PREF", "MARF", "KREF+"]
+        .iter()
+        .any(|p| r.eq_ignore_ascii_case(p))
 }
 
 /// `:25:` → (servicer BIC, account, currency suffix).
@@ -456,19 +474,18 @@ pub(super) fn statement(
         .into_iter()
         .enumerate()
         .map(|(k, p)| {
-            let remittance = p
-                .info
-                .clone()
-                .or_else(|| p.line.supplementary.map(str::to_owned))
-                .unwrap_or_default();
-            let mut details = p.info.as_deref().map(info::details).unwrap_or_default();
+            let (remittance, mut details) = match p.info.as_deref() {
+                Some(text) => info::read(text),
+                // Without :86:, the supplementary details are the text (MT950).
+                None => (
+                    p.line.supplementary.unwrap_or_default().to_owned(),
+                    Default::default(),
+                ),
+            };
             if details.counterparty_iban.is_none() {
                 details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
             }
-            let customer = p
-                .line
-                .customer_reference
-                .filter(|r| !matches!(*r, "NONREF" | "EREF" | "PREF" | "MARF" | "KREF+"));
+            let customer = p.line.customer_reference.filter(|r| !no_reference(r));
             let reference = customer
                 .map(str::to_owned)
                 .or_else(|| details.end_to_end_id.clone());

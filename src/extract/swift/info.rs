@@ -21,12 +21,13 @@
 //! - German DFÜ subfields (`GVC?00…?20…?63`, Triodos writes `>` for `?`): the three-digit
 //!   GVC, `?20`–`?29` and `?60`–`?63` remittance lines, `?30` BIC, `?31` IBAN, `?32`/`?33`
 //!   name. Inside the remittance lines: SEPA keywords `EREF+`, `MREF+`, `CRED+`, `SVWZ+`, …
+//!   The entry's remittance text is the decoded purpose, not the raw text with its codes.
 //! - Slash keywords of Dutch and Belgian banks: `/TRTP/…/IBAN/…/BIC/…/NAME/…/REMI/…/EREF/…`.
 //! - SEPA keywords in otherwise free text.
 //!
 //! `NOTPROVIDED` (SEPA's word for "no end-to-end id") is not an end-to-end id.
 
-use crate::model::ids::iban_is_valid;
+use crate::model::ids::iban_shaped;
 use crate::model::statement::EntryDetails;
 
 /// Below this width a line is never taken as filled: deliberate short lines (names, towns)
@@ -84,21 +85,23 @@ fn is_structured(t: &str) -> bool {
         || slash_key_at(b, 0).is_some()
 }
 
-/// Reads what structure there is in a joined `:86:` text.
-pub(super) fn details(text: &str) -> EntryDetails {
+/// Reads a joined `:86:` text: the remittance text and what structure there is. The
+/// remittance is the text as written, except for German subfields, where it is the decoded
+/// purpose (see [`german`]).
+pub(super) fn read(text: &str) -> (String, EntryDetails) {
     let t = text.trim_start();
-    if let Some(d) = german(t) {
-        return d;
+    if let Some(g) = german(t) {
+        return g;
     }
     if let Some(d) = slashed(t) {
-        return d;
+        return (text.to_owned(), d);
     }
     let mut d = EntryDetails::default();
     let kw = sepa_keywords(t, &[0]);
     if !kw.is_empty() {
         apply_sepa(&mut d, t, &kw, &[]);
     }
-    d
+    (text.to_owned(), d)
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -119,9 +122,21 @@ pub(super) fn looks_like_bic(s: &str) -> bool {
         && b[6..].iter().all(u8::is_ascii_alphanumeric)
 }
 
+/// A counterparty's IBAN as written, in its electronic form (`DE89370400440532013000`) or
+/// print form (groups of four: `DE89 3704 0044 0532 0130 00`), without the spaces. A wrong
+/// check digit is kept, not dropped: the account is what the bank wrote, and the daemon
+/// reports it (`bad_check_digit`) instead of matching on a silently missing counterparty.
 fn iban(s: &str) -> Option<String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    iban_is_valid(&s).then_some(s)
+    let s = s.trim();
+    let groups: Vec<&str> = s.split(' ').collect();
+    let (last, full) = groups.split_last()?;
+    let print_form = full.iter().all(|g| g.len() == 4) && (1..=4).contains(&last.len());
+    let compact = if print_form {
+        groups.concat()
+    } else {
+        s.to_owned()
+    };
+    iban_shaped(&compact).then_some(compact)
 }
 
 fn bic(s: &str) -> Option<String> {
@@ -129,23 +144,35 @@ fn bic(s: &str) -> Option<String> {
     looks_like_bic(s).then(|| s.to_owned())
 }
 
-/// German subfields: `NNN?00…` (or `NNN>00…`).
-fn german(t: &str) -> Option<EntryDetails> {
+/// German subfields (the DFÜ agreement's layout): `NNN?00…`, `NNN>00…` (Triodos writes `>`
+/// for `?`) or `?20…` without the three-digit transaction code (GVC). Returns the remittance
+/// text, which is the decoded purpose: the purpose subfields `?20`–`?29` then `?60`–`?63` in
+/// that order, without their codes (a SEPA keyword that opens a subfield after text gets a
+/// space before it); without any, the posting text `?00`. The details: the GVC, `?30` BIC,
+/// `?31` IBAN, `?32`/`?33` name, and what the SEPA keywords in the purpose say.
+fn german(t: &str) -> Option<(String, EntryDetails)> {
     let b = t.as_bytes();
-    if b.len() < 6 || !b[..3].iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let sep = b[3];
-    if !(sep == b'?' || sep == b'>') || !b[4].is_ascii_digit() || !b[5].is_ascii_digit() {
+    let at = |i: usize, sep: u8| {
+        b.get(i) == Some(&sep)
+            && b.get(i + 1).is_some_and(u8::is_ascii_digit)
+            && b.get(i + 2).is_some_and(u8::is_ascii_digit)
+    };
+    let (gvc, first) = if b.len() >= 6 && b[..3].iter().all(u8::is_ascii_digit) {
+        (Some(&t[..3]), 3)
+    } else {
+        (None, 0)
+    };
+    let sep = *b.get(first)?;
+    if !(sep == b'?' || sep == b'>') || !at(first, sep) || (gvc.is_none() && sep == b'>') {
         return None;
     }
     let mut d = EntryDetails {
-        purpose_code: Some(t[..3].to_owned()),
+        purpose_code: gvc.map(str::to_owned),
         ..EntryDetails::default()
     };
     // Subfield markers: separator followed by two digits.
     let mut marks = Vec::new();
-    let mut i = 3;
+    let mut i = first;
     while i + 2 < b.len() {
         if b[i] == sep && b[i + 1].is_ascii_digit() && b[i + 2].is_ascii_digit() {
             marks.push(i);
@@ -154,34 +181,42 @@ fn german(t: &str) -> Option<EntryDetails> {
             i += 1;
         }
     }
-    let mut remittance = String::new();
-    let mut starts = Vec::new();
-    // Where the remittance lines skip a number (`?20` then `?60`): a keyword's value ends there.
-    let mut gaps = Vec::new();
-    let mut last: Option<u32> = None;
-    let (mut bic30, mut acct31, mut name) = (None, None, String::new());
+    // Purpose subfields by their place: ?20…?29 are 0…9, ?60…?63 are 10…13.
+    let mut purpose: Vec<(u32, &str)> = Vec::new();
+    let (mut posting, mut bic30, mut acct31, mut name) = (None, None, None, String::new());
     for (k, &m) in marks.iter().enumerate() {
         let end = marks.get(k + 1).copied().unwrap_or(t.len());
         let code = &t[m + 1..m + 3];
         let v = &t[m + 3..end];
-        match code {
-            "20" | "21" | "22" | "23" | "24" | "25" | "26" | "27" | "28" | "29" | "60" | "61"
-            | "62" | "63" => {
-                // Order: ?20…?29 then ?60…?63.
-                let n: u32 = code.parse().unwrap_or(0);
-                let ord = if n >= 60 { n - 50 } else { n - 20 };
-                if last.is_some_and(|l| l + 1 != ord) {
-                    gaps.push(remittance.len());
-                }
-                last = Some(ord);
-                starts.push(remittance.len());
-                remittance.push_str(v);
-            }
-            "30" => bic30 = Some(v),
-            "31" => acct31 = Some(v),
-            "32" | "33" => name.push_str(v),
+        match code.parse::<u32>().unwrap_or(99) {
+            n @ 20..=29 => purpose.push((n - 20, v)),
+            n @ 60..=63 => purpose.push((n - 50, v)),
+            0 => posting = Some(v),
+            30 => bic30 = Some(v),
+            31 => acct31 = Some(v),
+            32 | 33 => name.push_str(v),
             _ => {}
         }
+    }
+    purpose.sort_by_key(|&(ord, _)| ord);
+    let mut remittance = String::new();
+    let mut starts = Vec::new();
+    // Where the purpose skips a subfield (`?20` then `?60`): a keyword's value ends there.
+    let mut gaps = Vec::new();
+    let mut last: Option<u32> = None;
+    for &(ord, v) in &purpose {
+        if last.is_some_and(|l| l + 1 != ord) {
+            gaps.push(remittance.len());
+        }
+        last = Some(ord);
+        let opens_keyword = SEPA
+            .iter()
+            .any(|k| v.strip_prefix(k).is_some_and(|r| r.starts_with('+')));
+        if opens_keyword && !remittance.is_empty() && !remittance.ends_with(' ') {
+            remittance.push(' ');
+        }
+        starts.push(remittance.len());
+        remittance.push_str(v);
     }
     d.counterparty_name = non_empty(&name);
     d.counterparty_bic = bic30.and_then(bic);
@@ -192,7 +227,11 @@ fn german(t: &str) -> Option<EntryDetails> {
     } else {
         apply_sepa(&mut d, &remittance, &kw, &gaps);
     }
-    Some(d)
+    let remittance = match non_empty(&remittance) {
+        Some(r) => r,
+        None => posting.and_then(non_empty).unwrap_or_default(),
+    };
+    Some((remittance, d))
 }
 
 const SEPA: [&str; 13] = [
@@ -373,7 +412,7 @@ mod tests {
     use super::*;
 
     fn d(text: &str) -> EntryDetails {
-        details(&join_lines(text))
+        read(&join_lines(text)).1
     }
 
     #[test]
@@ -394,8 +433,11 @@ mod tests {
         assert_eq!(got.creditor_id.as_deref(), Some("DE99ZZZ00000012345"));
         assert_eq!(got.purpose.as_deref(), Some("STEUERNR 123/123/12345"));
         assert_eq!(got.counterparty_bic.as_deref(), Some("BYLADEMM"));
-        // Not a valid IBAN (check digits): left in the text only.
-        assert_eq!(got.counterparty_iban, None);
+        // A wrong check digit: kept as written (the daemon reports it).
+        assert_eq!(
+            got.counterparty_iban.as_deref(),
+            Some("DE99700500000000012345")
+        );
         assert_eq!(
             got.counterparty_name.as_deref(),
             Some("Finanzamt Muenchen Abteilung Erhebung")

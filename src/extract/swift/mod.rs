@@ -335,7 +335,7 @@ impl<'a, R: BufRead> Engine<'a, R> {
     /// cut short: the bank's transfer broke off. Its problems are taken out of the file's and
     /// summed up in one, so the messages before it can be read (see [`Engine::finish`]).
     fn cut_short(&mut self, raw: &RawMessage, before: usize, last_tag: Option<&str>) {
-        if raw.end != End::EndOfFile {
+        if raw.end != End::FileEnded {
             return;
         }
         let last = raw.last_content_line();

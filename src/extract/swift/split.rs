@@ -129,7 +129,7 @@ pub(super) enum End {
     Open,
     /// By the end of the file, without a terminator: the last message of a file without
     /// `-` lines, or one cut short.
-    EndOfFile,
+    FileEnded,
 }
 
 /// One message's text block, undecoded.
@@ -250,8 +250,13 @@ impl<R: BufRead> Splitter<R> {
             if !self.reprocess && !self.lines.advance()? {
                 let end = match self.dash.take() {
                     Some(dash) => End::Terminated(dash),
-                    None => End::EndOfFile,
+                    None => End::FileEnded,
                 };
+                // A file cut inside the FIN headers of its last message: an empty message,
+                // so that it is reported, not dropped.
+                if let (State::Outside, Some(start)) = (&self.state, self.header.start_line) {
+                    self.open(start, self.lines.number + 1, true);
+                }
                 return Ok(self.finish(end));
             }
             self.reprocess = false;

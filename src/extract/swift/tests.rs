@@ -253,7 +253,32 @@ fn statement_line_variants() {
             Some("19239782213"),
             None,
         ),
-        // Rabobank: the counterparty's name after a 16-character reference.
+        // A reference longer than the standard's 16 characters (ASN writes the counterparty's
+        // IBAN there): kept whole.
+        (
+            "2001010101D65,00NOVBNL47INGB9999999999",
+            day(2020, 1, 1),
+            Some(day(2020, 1, 1)),
+            "-65.00",
+            None,
+            Some("NOVB"),
+            Some("NL47INGB9999999999"),
+            None,
+            None,
+        ),
+        // The same before a bank reference.
+        (
+            "260305C1200,00NTRFRECHNUNG-2026-000117//B17",
+            day(2026, 3, 5),
+            None,
+            "1200.00",
+            None,
+            Some("NTRF"),
+            Some("RECHNUNG-2026-000117"),
+            Some("B17"),
+            None,
+        ),
+        // Rabobank: the counterparty's name after a reference padded to 16 characters.
         (
             "110527D000000001213,28N0440121470966      W.P. Jansen",
             day(2011, 5, 27),
@@ -277,6 +302,83 @@ fn statement_line_variants() {
         assert_eq!(l.bank_reference, bref, "{line}");
         assert_eq!(l.supplementary, supp, "{line}");
     }
+}
+
+#[test]
+fn customer_references_longer_than_16_characters_stay_apart() {
+    let text = format!(
+        "{}:61:260305C1200,00NTRFRECHNUNG-2026-000117\n:61:260305C800,00NTRFRECHNUNG-2026-000118\n:62F:C251231EUR2100,\n",
+        mt940_with("251230C0,NTRFNONREF", None).replace(":62F:C251231EUR100,\n-\n", "")
+    );
+    let s = statements(&text);
+    let refs: Vec<Option<&str>> = s[0].entries[1..]
+        .iter()
+        .map(|e| e.reference.as_deref())
+        .collect();
+    assert_eq!(
+        refs,
+        [Some("RECHNUNG-2026-000117"), Some("RECHNUNG-2026-000118")]
+    );
+    assert_eq!(
+        s[0].entries[1].remittance, "",
+        "nothing cut off into the text"
+    );
+}
+
+#[test]
+fn no_reference_in_any_case_and_wrong_iban_check_digits_kept() {
+    // NONREF in other cases, NOTPROVIDED: no reference, and none taken from :86: either.
+    for line in [
+        "260305C1,NTRFnonref",
+        "260305C1,NTRFNonRef//B1",
+        "260305C1,NTRFNOTPROVIDED//B1",
+        "260305C1,nonref",
+    ] {
+        let e = only_entry(&mt940_with(
+            line,
+            Some("166?00GUTSCHRIFT?20EREF+NOTPROVIDED?21SVWZ+Miete"),
+        ));
+        assert_eq!(e.reference, None, "{line}");
+        assert_eq!(e.details.end_to_end_id, None, "{line}");
+        assert_eq!(e.details.purpose.as_deref(), Some("Miete"), "{line}");
+    }
+    let e = only_entry(&mt940_with(
+        "260305C1,NTRFNONREF",
+        Some("EREF+notprovided SVWZ+Miete"),
+    ));
+    assert_eq!(e.reference, None);
+
+    // A counterparty IBAN with a wrong check digit (…51 written …52) is kept as written:
+    // the daemon reports it instead of losing the counterparty's account.
+    for (info, supplementary) in [
+        (
+            "166?00GUTSCHRIFT?20SVWZ+Miete?31DE02120300000000202052?32MIETER",
+            None,
+        ),
+        (
+            "/TRTP/SEPA OVERBOEKING/IBAN/DE02 1203 0000 0000 2020 52/NAME/MIETER/REMI/Miete",
+            None,
+        ),
+        ("EREF+E1 IBAN+DE02120300000000202052 SVWZ+Miete", None),
+        ("Miete", Some("DE02120300000000202052")),
+    ] {
+        let line = match supplementary {
+            Some(s) => format!("260305C1,NTRFNONREF\n{s}"),
+            None => "260305C1,NTRFNONREF".to_owned(),
+        };
+        let e = only_entry(&mt940_with(&line, Some(info)));
+        assert_eq!(
+            e.details.counterparty_iban.as_deref(),
+            Some("DE02120300000000202052"),
+            "{info}"
+        );
+    }
+    // Text that is not an IBAN stays none.
+    let e = only_entry(&mt940_with(
+        "260305C1,NTRFNONREF\nEG12 PAYMENT FOR GOODS",
+        Some("Miete"),
+    ));
+    assert_eq!(e.details.counterparty_iban, None);
 }
 
 #[test]
@@ -324,10 +426,7 @@ fn entries_carry_sign_dates_references_and_source() {
     // NONREF: the end-to-end id is the reference.
     assert_eq!(e.reference.as_deref(), Some("E2E-1"));
     assert_eq!(e.bank_reference.as_deref(), Some("BANK1"));
-    assert_eq!(
-        e.remittance,
-        "166?00GUTSCHRIFT?20EREF+E2E-1?21SVWZ+Invoice 42?32ACME GMBH"
-    );
+    assert_eq!(e.remittance, "EREF+E2E-1 SVWZ+Invoice 42");
     assert_eq!(e.details.purpose.as_deref(), Some("Invoice 42"));
     assert_eq!(e.details.counterparty_name.as_deref(), Some("ACME GMBH"));
     assert_eq!(e.status, EntryStatus::Booked);
@@ -406,7 +505,7 @@ fn remittance_lines_joined_as_the_format_means_them() {
         // German subfields: concatenated across the breaks, whatever the lines' lengths.
         (
             "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 47\n11 VOM 02.03.2026?32KUNDE AG",
-            "166?00GUTSCHRIFT?20SVWZ+RECHNUNG 4711 VOM 02.03.2026?32KUNDE AG",
+            "SVWZ+RECHNUNG 4711 VOM 02.03.2026",
             Some("RECHNUNG 4711 VOM 02.03.2026"),
         ),
         // Slash keywords: concatenated too.
@@ -423,6 +522,65 @@ fn remittance_lines_joined_as_the_format_means_them() {
             assert_eq!(e.details.purpose.as_deref(), purpose, "{info}");
         }
     }
+}
+
+#[test]
+fn german_subfields_give_the_decoded_purpose_as_remittance() {
+    // A SEPA direct debit as a Sparkasse writes it: purpose in ?20-?29 and, past ?29, in
+    // ?60-?63 (here ?60 written before ?29, which some banks do), counterparty in ?30-?33.
+    let info = "105?00SEPA-BASISLASTSCHRIFT?100001?20EREF+STROM-2026-03-4711\n\
+                ?21MREF+M-000123?22CRED+DE98ZZZ09999999999\n\
+                ?23SVWZ+Abschlag Maerz 2026 Ve?24rtragskonto 4711 Zaehler 12\n\
+                ?2534 Abnahmestelle Musterstr?26asse 1, 12345 Musterstadt\n\
+                ?27 Kundennummer 0815 Faellig?28 am 15.03.2026 Betrag 89,0\n\
+                ?60lung?290 EUR, Danke fuer Ihre Zah\n\
+                ?30WELADED1MST?31DE02120300000000202051?32Stadtwerke Muster?33stadt GmbH?34992";
+    let e = only_entry(&mt940_with("260302D89,00NDDTNONREF", Some(info)));
+    let purpose = "Abschlag Maerz 2026 Vertragskonto 4711 Zaehler 1234 Abnahmestelle \
+                   Musterstrasse 1, 12345 Musterstadt Kundennummer 0815 Faellig am 15.03.2026 \
+                   Betrag 89,00 EUR, Danke fuer Ihre Zahlung";
+    assert_eq!(
+        e.remittance,
+        format!("EREF+STROM-2026-03-4711 MREF+M-000123 CRED+DE98ZZZ09999999999 SVWZ+{purpose}")
+    );
+    assert!(!e.remittance.contains('?'), "no subfield codes");
+    let x = &e.details;
+    assert_eq!(x.purpose_code.as_deref(), Some("105"));
+    assert_eq!(x.end_to_end_id.as_deref(), Some("STROM-2026-03-4711"));
+    assert_eq!(e.reference.as_deref(), Some("STROM-2026-03-4711"));
+    assert_eq!(x.mandate_id.as_deref(), Some("M-000123"));
+    assert_eq!(x.creditor_id.as_deref(), Some("DE98ZZZ09999999999"));
+    assert_eq!(x.purpose.as_deref(), Some(purpose));
+    assert_eq!(x.counterparty_bic.as_deref(), Some("WELADED1MST"));
+    assert_eq!(
+        x.counterparty_iban.as_deref(),
+        Some("DE02120300000000202051")
+    );
+    assert_eq!(
+        x.counterparty_name.as_deref(),
+        Some("Stadtwerke Musterstadt GmbH")
+    );
+
+    // The `>` variant (same layout), a plain purpose without keywords.
+    let e = only_entry(&mt940_with(
+        "260302C12,50NTRFNONREF",
+        Some("166>00GUTSCHRIFT>20RECHNUNG 2026-0117 KUNDE>21NR 4711>32KUNDE AG"),
+    ));
+    assert_eq!(e.remittance, "RECHNUNG 2026-0117 KUNDENR 4711");
+    assert_eq!(
+        e.details.purpose.as_deref(),
+        Some("RECHNUNG 2026-0117 KUNDENR 4711")
+    );
+    assert_eq!(e.details.purpose_code.as_deref(), Some("166"));
+    assert_eq!(e.details.counterparty_name.as_deref(), Some("KUNDE AG"));
+
+    // No purpose subfield at all: the posting text says what the line is.
+    let e = only_entry(&mt940_with(
+        "260331D3,50NCHGNONREF",
+        Some("805?00ABSCHLUSS ENTGELT?100001"),
+    ));
+    assert_eq!(e.remittance, "ABSCHLUSS ENTGELT");
+    assert_eq!(e.details.purpose, None);
 }
 
 #[test]
@@ -790,6 +948,31 @@ fn a_file_cut_short_in_its_last_message_gives_the_messages_before_it() {
     )
     .unwrap();
     assert_eq!(f.cut_short.unwrap().row, Some(8));
+
+    // Cut inside the third message's FIN headers.
+    let f = read_cut(
+        format!(
+            "{}{{1:F01BANKDEFFAXXX0000000000}}{{2:O94012",
+            lines[..18].join("\n") + "\n"
+        )
+        .as_bytes(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        f.doc,
+        read_cut(lines[..18].join("\n").as_bytes(), None)
+            .unwrap()
+            .doc
+    );
+    let p = f.cut_short.unwrap();
+    assert_eq!(p.row, Some(19));
+    assert!(
+        p.message
+            .starts_with("message 3 is cut short: the file ends at line 19; no -} closes"),
+        "{}",
+        p.message
+    );
 
     // The only message cut short: nothing to read, refused naming the line and what was
     // expected there.
