@@ -26,6 +26,7 @@ pub mod securities;
 mod store_thread;
 mod subjects;
 pub mod summary;
+mod versions;
 pub mod workflow;
 
 use std::collections::{HashMap, HashSet, VecDeque};

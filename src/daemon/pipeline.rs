@@ -194,13 +194,17 @@ pub fn process_file(
             now(),
         )?;
         let added = u.add_records(scope_of(job), file_id, &taken.records)?;
+        let versions = super::versions::take(u, config, job, run_id, &added.changed, now())?;
         let outcome = RunOutcome {
             format: Some(format.as_str().to_string()),
             records_in: taken.records.len() as u64
                 + taken.documents.inserted
                 + taken.documents.known,
             records_known: added.known + taken.documents.known,
-            breaks_opened: taken.breaks_opened,
+            records_changed: versions.changed,
+            records_withdrawn: versions.withdrawn,
+            breaks_opened: taken.breaks_opened + versions.breaks_opened,
+            breaks_closed: versions.breaks_closed,
             extract_ms: Some(extract_ms),
             ..Default::default()
         };
@@ -330,8 +334,18 @@ fn process_in_batches(
         let started = std::time::Instant::now();
         let scope = scope_of(job);
         let mut known = 0;
+        let mut versions = super::versions::Versions::default();
         let read = extract::read_in_batches(layout, input, &|_, _| {}, |batch| {
-            known += u.add_records(scope, file_id, batch)?.known;
+            let added = u.add_records(scope, file_id, batch)?;
+            known += added.known;
+            versions.add(super::versions::take(
+                u,
+                config,
+                job,
+                run_id,
+                &added.changed,
+                now(),
+            )?);
             Ok::<(), StoreError>(())
         })?;
         let read = match read {
@@ -345,6 +359,10 @@ fn process_in_batches(
             format: Some(read.format.as_str().to_string()),
             records_in: read.records,
             records_known: known,
+            records_changed: versions.changed,
+            records_withdrawn: versions.withdrawn,
+            breaks_opened: versions.breaks_opened,
+            breaks_closed: versions.breaks_closed,
             // Reading and storing are one step here.
             extract_ms: Some(started.elapsed().as_millis() as u64),
             ..Default::default()
@@ -416,8 +434,18 @@ fn finish_file_run(
     outcome.finished_at = Some(done);
     outcome.arrival_to_done_ms = Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
     u.finish_run(run_id, &outcome)?;
+    let changed = if outcome.records_changed > 0 {
+        format!(
+            ", {} changed: {} replaced, {} after their match",
+            outcome.records_changed,
+            outcome.records_withdrawn,
+            outcome.records_changed - outcome.records_withdrawn
+        )
+    } else {
+        String::new()
+    };
     let summary = format!(
-        "{} records ({} already known), {} matched, {} entries posted, {} breaks opened, {} closed",
+        "{} records ({} already known{changed}), {} matched, {} entries posted, {} breaks opened, {} closed",
         outcome.records_in,
         outcome.records_known,
         outcome.matched,

@@ -58,6 +58,10 @@ pub struct JobDigest {
     pub arrival_to_posting: Option<Duration>,
     /// From the `[costs]` model, when there is one.
     pub costs: Option<crate::model::costs::Costs>,
+    /// Ledger rows that arrived again with other content (corrected bookings), and of them
+    /// those whose earlier, open version was replaced; the rest changed after their match.
+    pub records_changed: u64,
+    pub records_withdrawn: u64,
 }
 
 impl JobDigest {
@@ -479,6 +483,9 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     } else {
         t.push_str(&text_table(&KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT));
     }
+    for line in changed_rows(&f.jobs) {
+        let _ = writeln!(t, "\n{line}");
+    }
 
     if !input.breaks.is_empty() {
         let _ = writeln!(
@@ -528,6 +535,34 @@ fn kpi_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
                     .map(|c| c.per_transaction_text())
                     .unwrap_or("-".into()),
             ]
+        })
+        .collect()
+}
+
+/// One line per job that read ledger rows again with other content: how many, and what became
+/// of them (`3 ledger rows changed (2 replaced, 1 after its match: see the exceptions)`).
+fn changed_rows(jobs: &[&JobDigest]) -> Vec<String> {
+    jobs.iter()
+        .filter(|j| j.records_changed > 0)
+        .map(|j| {
+            let n = j.records_changed;
+            let after = n.saturating_sub(j.records_withdrawn);
+            let mut what = Vec::new();
+            if j.records_withdrawn > 0 {
+                what.push(format!("{} replaced", j.records_withdrawn));
+            }
+            if after > 0 {
+                what.push(format!(
+                    "{after} after {} match: see the exceptions",
+                    plural(after as usize, "its", "their")
+                ));
+            }
+            format!(
+                "{}: {n} ledger {} changed ({})",
+                one_line(&j.job),
+                plural(n as usize, "row", "rows"),
+                what.join(", ")
+            )
         })
         .collect()
 }
@@ -678,6 +713,9 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
         h.push_str("<p>No job ran.</p>\n");
     } else {
         html_table(&mut h, &KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT);
+    }
+    for line in changed_rows(&f.jobs) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
     }
     if !input.breaks.is_empty() {
         let _ = writeln!(
@@ -981,6 +1019,8 @@ mod tests {
                         files_failed: 1,
                     }),
                 ),
+                records_changed: 0,
+                records_withdrawn: 0,
             }],
             breaks,
         }
@@ -1257,6 +1297,35 @@ mod tests {
             r.text
                 .contains("Generated 2026-11-27 07:00 CET (Europe/Berlin)")
         );
+    }
+
+    #[test]
+    fn ledger_rows_that_changed_are_counted_with_what_became_of_them() {
+        let mut i = input(Vec::new());
+        i.jobs.push(JobDigest {
+            job: "ledger-import".to_owned(),
+            records_changed: 3,
+            records_withdrawn: 2,
+            ..JobDigest::default()
+        });
+        i.jobs.push(JobDigest {
+            job: "fx-ledger".to_owned(),
+            records_changed: 1,
+            ..JobDigest::default()
+        });
+        let r = render_summary(&i, 10);
+        let line = "ledger-import: 3 ledger rows changed (2 replaced, 1 after its match: see the exceptions)";
+        assert!(r.text.contains(line), "{}", r.text);
+        assert!(r.html.contains(line), "{}", r.html);
+        assert!(
+            r.text.contains(
+                "fx-ledger: 1 ledger row changed (1 after its match: see the exceptions)"
+            ),
+            "{}",
+            r.text
+        );
+        // A job whose rows did not change says nothing of it.
+        assert!(!r.text.contains("bank-eur: 0"), "{}", r.text);
     }
 
     #[test]
