@@ -44,8 +44,13 @@ pub const WHOLE_READ_FACTOR: u64 = 20;
 /// What happened to a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
-    /// Read, stored, reconciled and posted.
-    Processed { run_id: i64, summary: String },
+    /// Read, stored, reconciled and posted. `replaced`: failed files of the same name that
+    /// this one replaced (their breaks closed); their copies are put away next.
+    Processed {
+        run_id: i64,
+        summary: String,
+        replaced: u64,
+    },
     /// The same content was processed before; nothing posted.
     Duplicate { run_id: i64, original: i64 },
     /// Could not be read; the message says what and where (it goes into `.error.txt`).
@@ -429,6 +434,17 @@ fn finish_file_run(
         }
     }
     outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
+    // A file that could not be read, fixed and dropped again under its name: this replaces it.
+    let at = now();
+    let resolution = format!(
+        "replaced by {} processed at {} (run {run_id})",
+        claimed.name,
+        at.with_timezone(&config.settings.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+    );
+    let replaced =
+        u.replace_failed_files(&job.name, &claimed.name, file_id, &resolution, run_id, at)?;
+    outcome.breaks_closed += replaced.breaks_closed;
     outcome.status = Some(RunStatus::Ok);
     let done = now();
     outcome.finished_at = Some(done);
@@ -453,7 +469,11 @@ fn finish_file_run(
         outcome.breaks_opened,
         outcome.breaks_closed
     );
-    Ok(FileOutcome::Processed { run_id, summary })
+    Ok(FileOutcome::Processed {
+        run_id,
+        summary,
+        replaced: replaced.files,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -157,6 +157,21 @@ pub trait Unit {
     ) -> Result<Option<(FileStatus, Option<String>)>>;
     /// The name a file with this content arrived under (the first, if several).
     fn file_name(&mut self, sha256: &str) -> Result<Option<String>>;
+    /// A file of `job` named `name` was processed (`file_id`, run `run_id`): it replaces the
+    /// failed files of that job and name (a file fixed and dropped again). Marks them replaced
+    /// and closes their unresolved breaks (`unreadable`, `file_changed`) with `resolution`.
+    fn replace_failed_files(
+        &mut self,
+        job: &str,
+        name: &str,
+        file_id: i64,
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ReplacedFiles>;
+    /// The failed files of `job` named `name`, oldest first: each one's content hash (empty
+    /// when it was refused unread) and whether a file processed since replaced it.
+    fn failed_files_named(&mut self, job: &str, name: &str) -> Result<Vec<(String, bool)>>;
 
     // ---- records ---------------------------------------------------------------------------
     /// Stores records under `scope` (a book for ledger items, a job for statement lines). A
@@ -462,6 +477,13 @@ pub struct NewFile<'a> {
     pub status: FileStatus,
     pub error: Option<&'a str>,
     pub duplicate_of: Option<i64>,
+}
+
+/// What a processed file replaced of the failed files of its name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplacedFiles {
+    pub files: u64,
+    pub breaks_closed: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -1008,6 +1008,69 @@ impl Unit for SqliteUnit<'_, '_> {
             .map_err(map_err)
     }
 
+    fn replace_failed_files(
+        &mut self,
+        job: &str,
+        name: &str,
+        file_id: i64,
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ReplacedFiles> {
+        // Most processed files replace nothing: one look through the failed files' index.
+        let files = self
+            .tx
+            .prepare_cached(
+                "UPDATE files SET replaced_by = ?1
+                 WHERE job = ?2 AND name = ?3 AND status = 'failed' AND replaced_by IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![file_id, job, name]))
+            .map_err(map_err)? as u64;
+        if files == 0 {
+            return Ok(ReplacedFiles::default());
+        }
+        let open: Vec<i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM breaks
+                 WHERE job = ?1 AND source = ?2 AND status != 'resolved' AND record_id IS NULL
+                   AND subject IS NULL AND reason IN ('unreadable', 'file_changed')
+                 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![job, name], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .map_err(map_err)?;
+        for &id in &open {
+            self.tx
+                .prepare_cached(
+                    "UPDATE breaks SET status = 'resolved', closed_at = ?, closed_run_id = ?,
+                        resolution = ? WHERE id = ?",
+                )
+                .and_then(|mut s| s.execute(params![ts(at), run_id, resolution, id]))
+                .map_err(map_err)?;
+            self.history(id, at, CLERK, "resolved", Some(resolution))?;
+        }
+        Ok(ReplacedFiles {
+            files,
+            breaks_closed: open.len() as u64,
+        })
+    }
+
+    fn failed_files_named(&mut self, job: &str, name: &str) -> Result<Vec<(String, bool)>> {
+        self.tx
+            .prepare_cached(
+                "SELECT sha256, replaced_by IS NOT NULL FROM files
+                 WHERE job = ? AND name = ? AND status = 'failed' ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![job, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_err)
+    }
+
     fn add_records(
         &mut self,
         scope: &str,

@@ -110,6 +110,7 @@ pub fn conformance(store: &mut dyn Store) {
     statements_and_documents_are_kept(store);
     posting_is_idempotent_and_records_are_used_once(store);
     a_record_has_one_open_break(store);
+    a_failed_file_is_replaced_by_one_of_its_name_processed_later(store);
     a_subject_has_one_unresolved_break_that_updates_and_closes(store);
     outbox_keeps_each_message_once(store);
     schedules_remember_their_last_fire(store);
@@ -616,6 +617,95 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Records a failed file of `job` named `name` with its break, as the pipeline does.
+fn fail_file(store: &mut dyn Store, job: &str, name: &str, sha: &str, reason: BreakReason) -> i64 {
+    in_unit(store, |u| {
+        let f = u.add_file(&NewFile {
+            name,
+            status: FileStatus::Failed,
+            error: Some("line 3: not an amount"),
+            ..new_file(job, sha)
+        })?;
+        let run = u.start_run(job, Trigger::File, Some(f), at(7))?;
+        u.open_break(&NewBreak {
+            job,
+            run_id: run,
+            reason,
+            detail: "moved to failed/: line 3: not an amount",
+            amount: None,
+            currency: None,
+            difference: None,
+            since: "2026-03-02".parse().unwrap(),
+            owner: None,
+            record_id: None,
+            source: Some(name),
+            at: at(7),
+            subject: None,
+        })
+        .map(|b| b.unwrap())
+    })
+    .unwrap()
+}
+
+fn a_failed_file_is_replaced_by_one_of_its_name_processed_later(store: &mut dyn Store) {
+    let unreadable = fail_file(store, "rep", "stmt.csv", "sha-r1", BreakReason::Unreadable);
+    let changed = fail_file(store, "rep", "stmt.csv", "sha-r2", BreakReason::FileChanged);
+    let other_name = fail_file(store, "rep", "other.csv", "sha-r3", BreakReason::Unreadable);
+    let other_job = fail_file(
+        store,
+        "rep-2",
+        "stmt.csv",
+        "sha-r4",
+        BreakReason::Unreadable,
+    );
+    assert_eq!(
+        in_read(store, |u| u.failed_files_named("rep", "stmt.csv")).unwrap(),
+        vec![("sha-r1".to_owned(), false), ("sha-r2".to_owned(), false)]
+    );
+    let replace = |store: &mut dyn Store, sha: &str| {
+        in_unit(store, |u| {
+            let f = u.add_file(&NewFile {
+                name: "stmt.csv",
+                ..new_file("rep", sha)
+            })?;
+            let run = u.start_run("rep", Trigger::File, Some(f), at(9))?;
+            u.replace_failed_files("rep", "stmt.csv", f, "replaced by stmt.csv", run, at(9))
+        })
+        .unwrap()
+    };
+    let done = replace(store, "sha-r5");
+    assert_eq!(
+        done,
+        ReplacedFiles {
+            files: 2,
+            breaks_closed: 2
+        }
+    );
+    for id in [unreadable, changed] {
+        let b = in_read(store, |u| u.break_by_id(id)).unwrap().unwrap();
+        assert_eq!(b.status, BreakStatus::Resolved);
+        assert_eq!(b.resolution.as_deref(), Some("replaced by stmt.csv"));
+    }
+    for id in [other_name, other_job] {
+        let b = in_read(store, |u| u.break_by_id(id)).unwrap().unwrap();
+        assert_eq!(b.status, BreakStatus::Open, "another file's break stays");
+    }
+    assert_eq!(
+        in_read(store, |u| u.failed_files_named("rep", "stmt.csv")).unwrap(),
+        vec![("sha-r1".to_owned(), true), ("sha-r2".to_owned(), true)]
+    );
+    // Failing again after that: a new failure, replaced only by the next good file.
+    fail_file(store, "rep", "stmt.csv", "sha-r6", BreakReason::Unreadable);
+    assert_eq!(
+        in_read(store, |u| u.failed_files_named("rep", "stmt.csv"))
+            .unwrap()
+            .last(),
+        Some(&("sha-r6".to_owned(), false))
+    );
+    assert_eq!(replace(store, "sha-r7").files, 1);
+    assert_eq!(replace(store, "sha-r8"), ReplacedFiles::default());
 }
 
 fn a_record_has_one_open_break(store: &mut dyn Store) {

@@ -212,3 +212,133 @@ fn a_corrected_ledger_row_replaces_its_open_version_and_one_changed_after_its_ma
     );
     d.stop();
 }
+
+/// The ledger with a letter O for a zero on line 3: clerk cannot read it.
+fn unreadable(amount: &str) -> String {
+    LEDGER.replace("75.00", amount)
+}
+
+/// The open breaks of a reason.
+fn open_of(i: &Install, reason: &str) -> Vec<serde_json::Value> {
+    i.json(&["exceptions"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == reason)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_file_fixed_and_dropped_again_closes_its_break_and_its_failed_copy_is_put_away_even_after_a_stop()
+ {
+    let i = Install::new();
+    let d = i.start_daemon();
+    let failed = "var/failed/ledger-import";
+    i.drop_file(
+        "var/inbox/ledger",
+        "ledger.csv",
+        unreadable("7O.00").as_bytes(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        i.path(&format!("{failed}/ledger.csv")).exists()
+    }));
+    assert_eq!(open_of(&i, "unreadable").len(), 1);
+
+    // Fixed and dropped again under its name.
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            i.path(&format!("{failed}/replaced/ledger.csv")).exists()
+                && i.path(&format!("{failed}/replaced/ledger.csv.error.txt"))
+                    .exists()
+        }),
+        "{}",
+        d.log()
+    );
+    assert_eq!(files_processed(&i), 1);
+    assert!(!i.path(&format!("{failed}/ledger.csv")).exists());
+    assert!(!i.path(&format!("{failed}/ledger.csv.error.txt")).exists());
+    assert!(open_of(&i, "unreadable").is_empty());
+    let all = i.json(&["exceptions", "--all"]);
+    let closed = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["reason"] == "unreadable")
+        .unwrap();
+    assert_eq!(closed["status"], "resolved");
+    assert!(
+        closed["resolution"]
+            .as_str()
+            .unwrap()
+            .starts_with("replaced by ledger.csv processed at "),
+        "{closed}"
+    );
+    let folders = i.status()["folders"].clone();
+    let ledger = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["job"] == "ledger-import")
+        .unwrap();
+    assert_eq!(ledger["failed"], serde_json::json!([]), "{ledger}");
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(out.status.success());
+    let summary = outbox_bodies(&i)
+        .into_iter()
+        .find(|m| m.contains("exception summary"))
+        .expect("the summary in the outbox");
+    assert!(
+        !summary.to_lowercase().contains("could not be read")
+            && !summary.contains("unreadable file"),
+        "{summary}"
+    );
+
+    // The name fails again (other content), then clerk stops. As if the stop had come
+    // between the first fix's commit and the move, its copy is back in failed/ beside it.
+    i.drop_file(
+        "var/inbox/ledger",
+        "ledger.csv",
+        unreadable("7S.00").as_bytes(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        i.path(&format!("{failed}/ledger.csv")).exists()
+    }));
+    d.stop();
+    for (from, to) in [
+        ("replaced/ledger.csv", "ledger (2).csv"),
+        ("replaced/ledger.csv.error.txt", "ledger (2).csv.error.txt"),
+    ] {
+        fs::rename(
+            i.path(&format!("{failed}/{from}")),
+            i.path(&format!("{failed}/{to}")),
+        )
+        .unwrap();
+    }
+    let d = i.start_daemon();
+    // At start the replaced copy is put away; the new failure stays, its break open.
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            !i.path(&format!("{failed}/ledger (2).csv")).exists()
+        }),
+        "{}",
+        d.log()
+    );
+    assert!(
+        fs::read_to_string(i.path(&format!("{failed}/replaced/ledger (2).csv")))
+            .unwrap()
+            .contains("7O.00")
+    );
+    assert!(
+        i.path(&format!("{failed}/replaced/ledger (2).csv.error.txt"))
+            .exists()
+    );
+    assert!(
+        fs::read_to_string(i.path(&format!("{failed}/ledger.csv")))
+            .unwrap()
+            .contains("7S.00")
+    );
+    assert_eq!(open_of(&i, "unreadable").len(), 1);
+    d.stop();
+}
