@@ -721,34 +721,45 @@ impl SqliteUnit<'_, '_> {
         r: &Record,
         file_hash: &Arc<str>,
     ) -> Result<Option<RecordChange>> {
-        type Version = (i64, i64, Option<i64>, Option<String>);
-        let latest: Option<Version> = self
+        /// The latest version: id, version, match, why out of matching; and what is compared.
+        type Latest = (i64, i64, Option<i64>, Option<String>, Compared);
+        type Compared = (String, String, String, Option<String>);
+        let latest: Option<Latest> = self
             .tx
             .prepare_cached(
-                "SELECT id, version, match_id, out_of_matching FROM records
+                "SELECT id, version, match_id, out_of_matching,
+                        amount, currency, value_date, reference FROM records
                  WHERE scope = ? AND side = ? AND identity = ? ORDER BY version DESC LIMIT 1",
             )
             .and_then(|mut s| {
                 s.query_row(params![scope, r.side.as_str(), identity], |row| {
-                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        (row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?),
+                    ))
                 })
                 .optional()
             })
             .map_err(map_err)?;
-        let Some((old_id, old_version, old_match, old_out)) = latest else {
+        let Some((old_id, old_version, old_match, old_out, (amount, currency, date, reference))) =
+            latest
+        else {
             return Err(StoreError::Corrupt(format!(
                 "record {identity} of {scope} is known but not stored"
             )));
         };
-        let old = self.stored_record(old_id)?;
-        let o = &old.record;
-        if o.amount == r.amount
-            && o.currency == r.currency
-            && o.value_date == r.value_date
-            && o.reference == r.reference
+        // Most rows sent again are the same: compared as stored, without reading the record.
+        if parse_decimal(&amount)? == r.amount
+            && currency == r.currency.as_str()
+            && parse_date(&date)? == r.value_date
+            && reference == r.reference
         {
             return Ok(None);
         }
+        let old = self.stored_record(old_id)?;
         let matched = match (old_match, old_out.as_deref()) {
             (Some(match_id), _) => Some(MatchedVersion {
                 record: old.clone(),
