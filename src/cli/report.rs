@@ -316,6 +316,15 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
                 .collect();
             outln!("{:<24} matched by pass: {}", "", passes.join(", "));
         }
+        if a.records_changed > 0 {
+            outln!(
+                "{:<24} ledger rows changed: {} ({} replaced, {} after their match: see the exceptions)",
+                "",
+                a.records_changed,
+                a.records_withdrawn,
+                a.records_changed.saturating_sub(a.records_withdrawn)
+            );
+        }
     }
     outln!();
     let tz = config.settings.timezone;

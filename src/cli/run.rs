@@ -168,8 +168,19 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                     .with_context(|| format!("processing {}", c.name))?
                 };
                 let _ = daemon::finish_file(&config, name, &c, &outcome);
+                if let FileOutcome::Processed { replaced: 1.., .. } = &outcome {
+                    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                    daemon::put_away_replaced(
+                        &config.settings.failed_dir,
+                        guard.as_mut(),
+                        name,
+                        Some(&c.name),
+                    );
+                }
                 match &outcome {
-                    FileOutcome::Processed { run_id, summary } => {
+                    FileOutcome::Processed {
+                        run_id, summary, ..
+                    } => {
                         outln!("{}: processed (run {run_id}): {summary}", c.name)
                     }
                     FileOutcome::Duplicate { original, .. } => outln!(

@@ -274,15 +274,13 @@ pub(super) fn prepare(
         ));
     }
 
-    // What changed since the mark: records stored, records matched (by any job or person),
-    // breaks worked.
+    // What changed since the mark: records stored, records matched (by any job or person) or
+    // withdrawn for a corrected version, breaks worked.
     let mut new = u.open_records_after(sides.book, Side::Ledger, sides.account, m.records)?;
     new.extend(u.open_records_after(sides.job, Side::Statement, None, m.records)?);
-    let gone: Vec<StoredRecord> = u
-        .records_matched_after(m.matches, &sides)?
-        .into_iter()
-        .filter(|r| r.id <= m.records)
-        .collect();
+    let mut gone = u.records_matched_after(m.matches, &sides)?;
+    gone.extend(u.records_withdrawn_after(m.records, &sides)?);
+    let gone: Vec<StoredRecord> = gone.into_iter().filter(|r| r.id <= m.records).collect();
     let rebroken = u.records_with_break_history_after(m.history, &sides)?;
     let limit = most_items(backlog.open() + new.len());
     if new.len() + gone.len() > limit {

@@ -351,6 +351,14 @@ pub fn handle_message(
         if matches!(outcome, FileOutcome::Failed { .. }) {
             failed += 1;
         }
+        if let FileOutcome::Processed { replaced: 1.., .. } = &outcome {
+            super::put_away_replaced(
+                &config.settings.failed_dir,
+                store,
+                &job.name,
+                Some(&claimed.name),
+            );
+        }
         // Not moved (a read-only or full archive): it stays staged in processing and the
         // daemon tries again, as for a file from a folder.
         if !super::finish_file(config, &job.name, &claimed, &outcome) {

@@ -26,6 +26,7 @@ pub mod securities;
 mod store_thread;
 mod subjects;
 pub mod summary;
+mod versions;
 pub mod workflow;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -47,6 +48,8 @@ use crate::notify::Mailer;
 use crate::schedule;
 use crate::store::{self, FileStatus, Store, StoreError, Trigger};
 use pipeline::FileOutcome;
+
+pub(crate) use folders::put_away_replaced;
 
 /// One thing for the worker to do.
 #[derive(Debug)]
@@ -516,6 +519,32 @@ async fn worker(
 ) {
     // Files processed but not archived yet, and files to read again (see `folders`).
     let mut held = folders::Held::default();
+    // Failed copies replaced by a file processed before the last stop, not put away then.
+    let (config, store) = (shared.config(), shared.store.clone());
+    let repaired = shared
+        .work_thread
+        .run(move || {
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            config
+                .jobs
+                .iter()
+                .map(|j| {
+                    folders::put_away_replaced(
+                        &config.settings.failed_dir,
+                        guard.as_mut(),
+                        &j.name,
+                        None,
+                    )
+                })
+                .sum::<usize>()
+        })
+        .await;
+    if let Ok(n @ 1..) = repaired {
+        info!(
+            files = n,
+            "failed files replaced before the last stop are put away now"
+        );
+    }
     loop {
         let unfinished = !shared
             .unfinished
@@ -694,6 +723,15 @@ async fn do_work(
                     }
                     other => other,
                 };
+                // The failed files this one replaced: their breaks are closed, their copies go.
+                if let Ok(FileOutcome::Processed { replaced: 1.., .. }) = &outcome {
+                    folders::put_away_replaced(
+                        &cfg.settings.failed_dir,
+                        guard.as_mut(),
+                        &j.name,
+                        Some(&c.name),
+                    );
+                }
                 outcome.map(|o| Processed::Outcome(o, before))
             })
             .await;
@@ -1132,9 +1170,9 @@ pub fn finish_file(config: &Config, job: &str, claimed: &Claimed, outcome: &File
         }
     };
     match outcome {
-        FileOutcome::Processed { run_id, summary } => {
-            archived(&format!("processed in run {run_id}: {summary}"))
-        }
+        FileOutcome::Processed {
+            run_id, summary, ..
+        } => archived(&format!("processed in run {run_id}: {summary}")),
         FileOutcome::Duplicate { run_id, original } => archived(&format!(
             "duplicate of file {original} (run {run_id}); nothing posted"
         )),

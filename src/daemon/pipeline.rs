@@ -44,8 +44,13 @@ pub const WHOLE_READ_FACTOR: u64 = 20;
 /// What happened to a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
-    /// Read, stored, reconciled and posted.
-    Processed { run_id: i64, summary: String },
+    /// Read, stored, reconciled and posted. `replaced`: failed files of the same name that
+    /// this one replaced (their breaks closed); their copies are put away next.
+    Processed {
+        run_id: i64,
+        summary: String,
+        replaced: u64,
+    },
     /// The same content was processed before; nothing posted.
     Duplicate { run_id: i64, original: i64 },
     /// Could not be read; the message says what and where (it goes into `.error.txt`).
@@ -201,13 +206,17 @@ pub fn process_file(
             now(),
         )?;
         let added = u.add_records(scope_of(job), file_id, &taken.records)?;
+        let versions = super::versions::take(u, config, job, run_id, &added.changed, now())?;
         let outcome = RunOutcome {
             format: Some(format.as_str().to_string()),
             records_in: taken.records.len() as u64
                 + taken.documents.inserted
                 + taken.documents.known,
             records_known: added.known + taken.documents.known,
-            breaks_opened: taken.breaks_opened,
+            records_changed: versions.changed,
+            records_withdrawn: versions.withdrawn,
+            breaks_opened: taken.breaks_opened + versions.breaks_opened,
+            breaks_closed: versions.breaks_closed,
             extract_ms: Some(extract_ms),
             ..Default::default()
         };
@@ -337,8 +346,18 @@ fn process_in_batches(
         let started = std::time::Instant::now();
         let scope = scope_of(job);
         let mut known = 0;
+        let mut versions = super::versions::Versions::default();
         let read = extract::read_in_batches(layout, input, &|_, _| {}, |batch| {
-            known += u.add_records(scope, file_id, batch)?.known;
+            let added = u.add_records(scope, file_id, batch)?;
+            known += added.known;
+            versions.add(super::versions::take(
+                u,
+                config,
+                job,
+                run_id,
+                &added.changed,
+                now(),
+            )?);
             Ok::<(), StoreError>(())
         })?;
         let read = match read {
@@ -352,6 +371,10 @@ fn process_in_batches(
             format: Some(read.format.as_str().to_string()),
             records_in: read.records,
             records_known: known,
+            records_changed: versions.changed,
+            records_withdrawn: versions.withdrawn,
+            breaks_opened: versions.breaks_opened,
+            breaks_closed: versions.breaks_closed,
             // Reading and storing are one step here.
             extract_ms: Some(started.elapsed().as_millis() as u64),
             ..Default::default()
@@ -418,13 +441,34 @@ fn finish_file_run(
         }
     }
     outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
+    // A file that could not be read, fixed and dropped again under its name: this replaces it.
+    let at = now();
+    let resolution = format!(
+        "replaced by {} processed at {} (run {run_id})",
+        claimed.name,
+        at.with_timezone(&config.settings.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+    );
+    let replaced =
+        u.replace_failed_files(&job.name, &claimed.name, file_id, &resolution, run_id, at)?;
+    outcome.breaks_closed += replaced.breaks_closed;
     outcome.status = Some(RunStatus::Ok);
     let done = now();
     outcome.finished_at = Some(done);
     outcome.arrival_to_done_ms = Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
     u.finish_run(run_id, &outcome)?;
+    let changed = if outcome.records_changed > 0 {
+        format!(
+            ", {} changed: {} replaced, {} after their match",
+            outcome.records_changed,
+            outcome.records_withdrawn,
+            outcome.records_changed - outcome.records_withdrawn
+        )
+    } else {
+        String::new()
+    };
     let summary = format!(
-        "{} records ({} already known), {} matched, {} entries posted, {} breaks opened, {} closed",
+        "{} records ({} already known{changed}), {} matched, {} entries posted, {} breaks opened, {} closed",
         outcome.records_in,
         outcome.records_known,
         outcome.matched,
@@ -432,7 +476,11 @@ fn finish_file_run(
         outcome.breaks_opened,
         outcome.breaks_closed
     );
-    Ok(FileOutcome::Processed { run_id, summary })
+    Ok(FileOutcome::Processed {
+        run_id,
+        summary,
+        replaced: replaced.files,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -100,6 +100,8 @@ pub fn queue_summary(
                     .arrival_to_done_avg_ms
                     .map(std::time::Duration::from_millis),
                 costs: config.costs.as_ref().map(|m| m.costs(a.workload())),
+                records_changed: a.records_changed,
+                records_withdrawn: a.records_withdrawn,
             }
         })
         .collect();

@@ -348,7 +348,8 @@ pub fn in_processing(watch: &Watch) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// The files in a job's failed folder, without their notes: for `clerk status`.
+/// The files in a job's failed folder, without their notes (nor the folder of those replaced
+/// since): for `clerk status`.
 pub fn failed_files(failed_dir: &Path, job: &str) -> io::Result<Vec<String>> {
     let entries = match fs::read_dir(failed_dir.join(job)) {
         Ok(e) => e,
@@ -357,6 +358,7 @@ pub fn failed_files(failed_dir: &Path, job: &str) -> io::Result<Vec<String>> {
     };
     let mut out: Vec<String> = entries
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
         .map(|e| printable_name(&e.file_name()))
         .filter(|n| !n.starts_with('.') && !n.ends_with(NOTE_SUFFIX))
         .collect();
@@ -520,6 +522,92 @@ fn tidy_once(dir: &Path) {
 /// What the note beside a failed file adds to its name.
 const NOTE_SUFFIX: &str = ".error.txt";
 
+/// The line of a failed file's note that names the file as it arrived.
+const NOTE_FILE_LINE: &str = "File:   ";
+
+/// Where the failed copies of a job go once a file of the same name was processed:
+/// `failed/<job>/replaced/`.
+pub const REPLACED_FOLDER: &str = "replaced";
+
+/// A failed file's copy in `failed/<job>/` and its note.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedCopy {
+    /// The copy; gone when only its note is left (a stop between the two moves).
+    pub path: PathBuf,
+    pub note: PathBuf,
+    /// The name the file arrived under, as its note says.
+    pub name: String,
+}
+
+/// The failed copies of a job, by their notes (a note names the file as it arrived; a copy
+/// without a note is not listed: nothing says what it was).
+pub fn failed_copies(failed_dir: &Path, job: &str) -> io::Result<Vec<FailedCopy>> {
+    let dir = failed_dir.join(job);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(copy) = file_name
+            .to_str()
+            .and_then(|n| n.strip_suffix(NOTE_SUFFIX))
+            .filter(|c| !c.is_empty() && !c.starts_with('.'))
+        else {
+            continue;
+        };
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(note) = fs::read_to_string(e.path()) else {
+            continue;
+        };
+        if let Some(name) = note.lines().find_map(|l| l.strip_prefix(NOTE_FILE_LINE)) {
+            out.push(FailedCopy {
+                path: dir.join(copy),
+                note: e.path(),
+                name: name.to_owned(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Moves a failed copy and its note into `failed/<job>/replaced/`, the copy first: a stop
+/// between the two leaves the note, which is moved the next time (beside the copy when its
+/// name there is free); the copy is never lost. Returns where the copy is now.
+pub fn put_away_replaced(copy: &FailedCopy, failed_dir: &Path, job: &str) -> io::Result<PathBuf> {
+    let dir = failed_dir.join(job).join(REPLACED_FOLDER);
+    fsx::create_dir_all(&dir)?;
+    let copy_name = copy
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let to = if copy.path.exists() {
+        let to = fsx::free_name_within(&dir, &copy_name, fsx::NAME_MAX - NOTE_SUFFIX.len());
+        fsx::move_file(&copy.path, &to)?;
+        to
+    } else {
+        dir.join(&copy_name)
+    };
+    let note_name = format!(
+        "{}{NOTE_SUFFIX}",
+        to.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    );
+    let note_to = match dir.join(&note_name) {
+        free if !free.exists() => free,
+        _ => fsx::free_name(&dir, &note_name),
+    };
+    fsx::move_file(&copy.note, &note_to)?;
+    Ok(to)
+}
+
 /// Moves a file that could not be processed to `failed/<job>/` and writes beside it
 /// `<name>.error.txt` saying what was wrong and where. Returns the file's new path.
 pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io::Result<PathBuf> {
@@ -534,7 +622,8 @@ pub fn fail(claimed: &Claimed, failed_dir: &Path, job: &str, error: &str) -> io:
             .unwrap_or_default()
     );
     let note = format!(
-        "clerk could not process this file.\n\nFile:   {}\nJob:    {job}\nArrived: {}\n\nWhat was wrong:\n{error}\n\nFix the file and drop it into the job's folder again.\n",
+        "clerk could not process this file.\n\n{NOTE_FILE_LINE}{}\nJob:    {job}\nArrived: {}\n\nWhat was wrong:\n{error}\n\nFix the file and drop it into the job's folder again under the same name: once that is \
+         processed, its exception closes and this file moves, with this note, into {REPLACED_FOLDER}/ here.\n",
         claimed.name,
         claimed.arrived_at.to_rfc3339(),
     );

@@ -16,8 +16,9 @@ mod settle;
 
 pub use events::FolderEvents;
 pub use files::{
-    Claimed, Fingerprint, Ignored, IgnoredWhy, Listing, archive, claim, content_sha256, fail,
-    failed_files, fingerprint, in_processing, leftovers, list_candidates, list_folder,
-    printable_name, safe_name, stage_attachment, stage_copy,
+    Claimed, FailedCopy, Fingerprint, Ignored, IgnoredWhy, Listing, REPLACED_FOLDER, archive,
+    claim, content_sha256, fail, failed_copies, failed_files, fingerprint, in_processing,
+    leftovers, list_candidates, list_folder, printable_name, put_away_replaced, safe_name,
+    stage_attachment, stage_copy,
 };
 pub use settle::{Ready, Seen, Settler};

@@ -367,6 +367,9 @@ pub enum BreakReason {
     IgnoredFile,
     /// A file that was written to after clerk had read it; set aside to `failed/`.
     FileChanged,
+    /// A ledger item exported again with another amount, value date or reference after it was
+    /// matched and posted: the new version waits for a person.
+    RecordChangedAfterMatch,
 }
 
 impl BreakReason {
@@ -399,6 +402,7 @@ impl BreakReason {
             BreakReason::PriceDifference => "price_difference",
             BreakReason::IgnoredFile => "ignored_file",
             BreakReason::FileChanged => "file_changed",
+            BreakReason::RecordChangedAfterMatch => "record_changed_after_match",
         }
     }
 
@@ -432,6 +436,7 @@ impl BreakReason {
             BreakReason::PriceDifference => "Price differs from the purchase order",
             BreakReason::IgnoredFile => "File in a watched folder that clerk does not take",
             BreakReason::FileChanged => "File changed after clerk read it",
+            BreakReason::RecordChangedAfterMatch => "Ledger item changed after its match",
         }
     }
 }
@@ -467,6 +472,7 @@ impl FromStr for BreakReason {
             "price_difference" => BreakReason::PriceDifference,
             "ignored_file" => BreakReason::IgnoredFile,
             "file_changed" => BreakReason::FileChanged,
+            "record_changed_after_match" => BreakReason::RecordChangedAfterMatch,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }

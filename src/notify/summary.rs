@@ -63,6 +63,10 @@ pub struct JobDigest {
     pub arrival_to_posting: Option<Duration>,
     /// From the `[costs]` model, when there is one.
     pub costs: Option<crate::model::costs::Costs>,
+    /// Ledger rows that arrived again with other content (corrected bookings), and of them
+    /// those whose earlier, open version was replaced; the rest changed after their match.
+    pub records_changed: u64,
+    pub records_withdrawn: u64,
 }
 
 impl JobDigest {
@@ -85,6 +89,7 @@ impl JobDigest {
             || self.files_duplicate > 0
             || self.breaks_opened > 0
             || self.breaks_closed > 0
+            || self.records_changed > 0
     }
 }
 
@@ -661,6 +666,10 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
         t.push('\n');
         t.push_str(&wrap(&idle_line(f), TEXT_WIDTH, "", "  "));
     }
+    for line in changed_rows(&f.jobs) {
+        t.push('\n');
+        t.push_str(&wrap(&line, TEXT_WIDTH, "", "  "));
+    }
 
     if !input.breaks.is_empty() {
         let _ = writeln!(
@@ -812,6 +821,34 @@ fn kpi_rows(jobs: &[&JobDigest]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// One line per job that read ledger rows again with other content: how many, and what became
+/// of them (`3 ledger rows changed (2 replaced, 1 after its match: see the exceptions)`).
+fn changed_rows(jobs: &[&JobDigest]) -> Vec<String> {
+    jobs.iter()
+        .filter(|j| j.records_changed > 0)
+        .map(|j| {
+            let n = j.records_changed;
+            let after = n.saturating_sub(j.records_withdrawn);
+            let mut what = Vec::new();
+            if j.records_withdrawn > 0 {
+                what.push(format!("{} replaced", j.records_withdrawn));
+            }
+            if after > 0 {
+                what.push(format!(
+                    "{after} after {} match: see the exceptions",
+                    plural(after as usize, "its", "their")
+                ));
+            }
+            format!(
+                "{}: {n} ledger {} changed ({})",
+                one_line(&j.job),
+                plural(n as usize, "row", "rows"),
+                what.join(", ")
+            )
+        })
+        .collect()
+}
+
 const H2: &str = "font-size:18px;margin:0 0 4px 0;";
 const H3: &str = "font-size:15px;margin:20px 0 6px 0;";
 const HTML_TAIL: &str = "</body></html>\n";
@@ -945,6 +982,9 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
         h.push_str("<p>No job ran.</p>\n");
     } else {
         html_table(&mut h, &KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT);
+    }
+    for line in changed_rows(&f.jobs) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&line));
     }
     if !f.idle.is_empty() {
         let _ = writeln!(h, "<p style=\"color:#666\">{}</p>", esc(&idle_line(f)));
@@ -1303,6 +1343,8 @@ mod tests {
                         files_failed: 1,
                     }),
                 ),
+                records_changed: 0,
+                records_withdrawn: 0,
             }],
             breaks,
             largest: 10,
@@ -1727,6 +1769,35 @@ mod tests {
             r.text
                 .contains("Generated 2026-11-27 07:00 CET (Europe/Berlin)")
         );
+    }
+
+    #[test]
+    fn ledger_rows_that_changed_are_counted_with_what_became_of_them() {
+        let mut i = input(Vec::new());
+        i.jobs.push(JobDigest {
+            job: "ledger-import".to_owned(),
+            records_changed: 3,
+            records_withdrawn: 2,
+            ..JobDigest::default()
+        });
+        i.jobs.push(JobDigest {
+            job: "fx-ledger".to_owned(),
+            records_changed: 1,
+            ..JobDigest::default()
+        });
+        let r = render_summary(&i, 10);
+        let line = "ledger-import: 3 ledger rows changed (2 replaced, 1 after its match: see the exceptions)";
+        assert!(r.text.contains(line), "{}", r.text);
+        assert!(r.html.contains(line), "{}", r.html);
+        assert!(
+            r.text.contains(
+                "fx-ledger: 1 ledger row changed (1 after its match: see the exceptions)"
+            ),
+            "{}",
+            r.text
+        );
+        // A job whose rows did not change says nothing of it.
+        assert!(!r.text.contains("bank-eur: 0"), "{}", r.text);
     }
 
     #[test]

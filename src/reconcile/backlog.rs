@@ -9,7 +9,8 @@
 //! [`engine::Blocking::full_runs_only`] for the rules where that does not hold), and a run
 //! over a union of blocks decides exactly as among all items. So only the blocks of what
 //! changed can change: new items, items matched elsewhere (by hand, by another job on the
-//! same book), breaks resolved or reopened, items falling due.
+//! same book) or withdrawn for a corrected version, breaks resolved or reopened, items falling
+//! due.
 //!
 //! **Invariant:** no I/O. The caller says what changed in the store and fetches records by
 //! id; the backlog answers which items share blocks. It is only right for the store as it

@@ -157,10 +157,30 @@ pub trait Unit {
     ) -> Result<Option<(FileStatus, Option<String>)>>;
     /// The name a file with this content arrived under (the first, if several).
     fn file_name(&mut self, sha256: &str) -> Result<Option<String>>;
+    /// A file of `job` named `name` was processed (`file_id`, run `run_id`): it replaces the
+    /// failed files of that job and name (a file fixed and dropped again). Marks them replaced
+    /// and closes their unresolved breaks (`unreadable`, `file_changed`) with `resolution`.
+    fn replace_failed_files(
+        &mut self,
+        job: &str,
+        name: &str,
+        file_id: i64,
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ReplacedFiles>;
+    /// The failed files of `job` named `name`, oldest first: each one's content hash (empty
+    /// when it was refused unread) and whether a file processed since replaced it.
+    fn failed_files_named(&mut self, job: &str, name: &str) -> Result<Vec<(String, bool)>>;
 
     // ---- records ---------------------------------------------------------------------------
     /// Stores records under `scope` (a book for ledger items, a job for statement lines). A
-    /// record whose identity is already stored in the scope is counted as known and skipped.
+    /// record whose identity is already stored in the scope is counted as known and skipped,
+    /// unless it is a ledger item whose amount, currency, value date or reference differ from
+    /// its latest version: that is stored as a new version ([`RecordChange`]). The version it
+    /// replaces is withdrawn when it was open (it no longer reconciles); when the item is
+    /// matched already, the new version is kept out of matching (posting it again would post
+    /// the item twice) until a person works it.
     fn add_records(
         &mut self,
         scope: &str,
@@ -209,6 +229,13 @@ pub trait Unit {
         job: &str,
         ids: &[i64],
     ) -> Result<std::collections::HashSet<i64>>;
+    /// The records of a reconciliation's sides withdrawn in favour of a version stored with an
+    /// id above `after` (a corrected ledger item): open before, out of matching now.
+    fn records_withdrawn_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>>;
     /// The highest ids of records, matches and break history lines so far.
     fn high_water(&mut self) -> Result<HighWater>;
     /// The identity a record is stored under (its scope's, with `#2` for a second line of a
@@ -452,6 +479,13 @@ pub struct NewFile<'a> {
     pub duplicate_of: Option<i64>,
 }
 
+/// What a processed file replaced of the failed files of its name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplacedFiles {
+    pub files: u64,
+    pub breaks_closed: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -479,8 +513,13 @@ pub struct RunOutcome {
     pub format: Option<String>,
     /// Records read from the file.
     pub records_in: u64,
-    /// Records read before but seen again (same identity): not stored twice.
+    /// Records read before but seen again (same identity and content): not stored twice.
     pub records_known: u64,
+    /// Ledger items read before with other content, stored as new versions.
+    pub records_changed: u64,
+    /// Of those, the ones whose earlier version was open and is withdrawn (the others changed
+    /// after their match).
+    pub records_withdrawn: u64,
     /// Records matched without a human in this run (both sides).
     pub matched: u64,
     pub entries_posted: u64,
@@ -495,10 +534,36 @@ pub struct RunOutcome {
     pub error: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddedRecords {
     pub inserted: u64,
     pub known: u64,
+    /// Ledger items stored again as a new version: their content changed.
+    pub changed: Vec<RecordChange>,
+}
+
+/// A ledger item that arrived again with another amount, currency, value date or reference (a
+/// corrected booking), stored as a new version of its record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordChange {
+    /// The latest version before this one, as it was stored.
+    pub old: StoredRecord,
+    pub old_version: i64,
+    /// The new version, as stored.
+    pub new: StoredRecord,
+    pub new_version: i64,
+    /// The version of the item that is matched and posted, if one is (the old one, or the one
+    /// it was itself kept out of matching behind). The new version then takes no part in
+    /// matching; otherwise the old version was open, is withdrawn, and the new one reconciles.
+    pub matched: Option<MatchedVersion>,
+}
+
+/// The matched version of a changed item.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatchedVersion {
+    pub record: StoredRecord,
+    pub version: i64,
+    pub match_id: i64,
 }
 
 pub struct NewMailMessage<'a> {
@@ -702,6 +767,10 @@ pub struct JobActivity {
     pub arrival_to_done_max_ms: Option<u64>,
     /// Records matched without a human, by the pass that matched them.
     pub matched_by_pass: std::collections::BTreeMap<String, u64>,
+    /// Ledger items that arrived again with other content (new versions), and of them those
+    /// whose earlier, open version was withdrawn; the rest changed after their match.
+    pub records_changed: u64,
+    pub records_withdrawn: u64,
 }
 
 impl JobActivity {

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0009_outbox_lease.sql"),
     include_str!("migrations/sqlite/0010_lookup_indexes.sql"),
     include_str!("migrations/sqlite/0011_mail_tries.sql"),
+    include_str!("migrations/sqlite/0012_record_versions_and_replaced_files.sql"),
 ];
 
 pub struct SqliteStore {
@@ -79,7 +80,8 @@ struct OpenItemsDelta {
     overflowed: Vec<(String, Side)>,
     /// How many of `added` each side has.
     added_per_side: HashMap<(String, Side), usize>,
-    matched: Vec<i64>,
+    /// Records no longer open: matched, or withdrawn for a later version.
+    gone: Vec<i64>,
 }
 
 impl OpenItems {
@@ -93,7 +95,7 @@ impl OpenItems {
                 side.insert(r.id, r);
             }
         }
-        for id in delta.matched {
+        for id in delta.gone {
             for side in self.sides.values_mut() {
                 side.remove(&id);
             }
@@ -552,14 +554,14 @@ const BY_ID: usize = 32;
 
 fn by_id_filter() -> String {
     format!(
-        "WHERE id IN ({}) AND match_id IS NULL",
+        "WHERE id IN ({}) AND match_id IS NULL AND out_of_matching IS NULL",
         vec!["?"; BY_ID].join(",")
     )
 }
 
 /// Open records of a scope and side stored after an id: the partial index of open records.
 const OPEN_AFTER: &str = "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
-    AND (?4 IS NULL OR account = ?4)";
+    AND out_of_matching IS NULL AND (?4 IS NULL OR account = ?4)";
 /// Records of a reconciliation's sides matched after a match id: the index of matched
 /// records.
 const MATCHED_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE match_id > ?1)
@@ -567,9 +569,16 @@ const MATCHED_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE match_id 
       OR (+scope = ?4 AND +side = 'statement'))";
 /// Open records of a reconciliation's sides with a break history line after an id: the
 /// history's own ids.
-const BREAK_HISTORY_AFTER: &str = "WHERE match_id IS NULL
+const BREAK_HISTORY_AFTER: &str = "WHERE match_id IS NULL AND out_of_matching IS NULL
     AND id IN (SELECT b.record_id FROM break_history h JOIN breaks b ON b.id = h.break_id
                WHERE h.id > ?1 AND b.record_id IS NOT NULL)
+    AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
+      OR (+scope = ?4 AND +side = 'statement'))";
+
+/// Records of a reconciliation's sides withdrawn for a version stored after a record id: the
+/// index of replaced records.
+const WITHDRAWN_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE replaced_by > ?1)
+    AND out_of_matching = 'replaced'
     AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
       OR (+scope = ?4 AND +side = 'statement'))";
 
@@ -647,6 +656,177 @@ fn to_u64(v: i64) -> u64 {
 }
 
 impl SqliteUnit<'_, '_> {
+    /// Inserts one record as `version` of its identity; `false` when that version is stored
+    /// already (the record is known).
+    fn insert_record(
+        &mut self,
+        scope: &str,
+        identity: &str,
+        file_id: i64,
+        r: &Record,
+        version: i64,
+        out_of_matching: Option<&str>,
+    ) -> Result<bool> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO records (scope, side, identity, file_id, sheet, row, external_id,
+                    account, value_date, booking_date, amount, currency, reference, counterparty,
+                    remittance, locator, version, out_of_matching)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (scope, side, identity, version) DO NOTHING",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    scope,
+                    r.side.as_str(),
+                    identity,
+                    file_id,
+                    r.source.sheet.as_deref(),
+                    r.source.row,
+                    r.external_id,
+                    r.account,
+                    r.value_date.to_string(),
+                    r.booking_date.map(|d| d.to_string()),
+                    r.amount.to_string(),
+                    r.currency.as_str(),
+                    r.reference,
+                    r.counterparty,
+                    r.remittance,
+                    r.source.locator.as_deref(),
+                    version,
+                    out_of_matching,
+                ])
+            })
+            .map_err(map_err)?;
+        Ok(n == 1)
+    }
+
+    /// One record by id, as stored.
+    fn stored_record(&mut self, id: i64) -> Result<StoredRecord> {
+        self.select_records("WHERE id = ?1", params![id])?
+            .into_iter()
+            .next()
+            .ok_or_else(|| StoreError::Corrupt(format!("record {id} is gone")))
+    }
+
+    /// `r` arrived again under a stored identity: when its amount, currency, value date or
+    /// reference differ from the latest version's, it is stored as the next version, and the
+    /// latest version is withdrawn if it was open; `None` when nothing changed.
+    fn new_version(
+        &mut self,
+        scope: &str,
+        identity: &str,
+        file_id: i64,
+        r: &Record,
+        file_hash: &Arc<str>,
+    ) -> Result<Option<RecordChange>> {
+        /// The latest version: id, version, match, why out of matching; and what is compared.
+        type Latest = (i64, i64, Option<i64>, Option<String>, Compared);
+        type Compared = (String, String, String, Option<String>);
+        let latest: Option<Latest> = self
+            .tx
+            .prepare_cached(
+                "SELECT id, version, match_id, out_of_matching,
+                        amount, currency, value_date, reference FROM records
+                 WHERE scope = ? AND side = ? AND identity = ? ORDER BY version DESC LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![scope, r.side.as_str(), identity], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        (row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?),
+                    ))
+                })
+                .optional()
+            })
+            .map_err(map_err)?;
+        let Some((old_id, old_version, old_match, old_out, (amount, currency, date, reference))) =
+            latest
+        else {
+            return Err(StoreError::Corrupt(format!(
+                "record {identity} of {scope} is known but not stored"
+            )));
+        };
+        // Most rows sent again are the same: compared as stored, without reading the record.
+        if parse_decimal(&amount)? == r.amount
+            && currency == r.currency.as_str()
+            && parse_date(&date)? == r.value_date
+            && reference == r.reference
+        {
+            return Ok(None);
+        }
+        let old = self.stored_record(old_id)?;
+        let matched = match (old_match, old_out.as_deref()) {
+            (Some(match_id), _) => Some(MatchedVersion {
+                record: old.clone(),
+                version: old_version,
+                match_id,
+            }),
+            // Kept out of matching behind a matched version: that one still settles the item.
+            (None, Some("changed_after_match")) => {
+                let m: Option<(i64, i64, i64)> = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT id, version, match_id FROM records
+                         WHERE scope = ? AND side = ? AND identity = ? AND match_id IS NOT NULL
+                         ORDER BY version DESC LIMIT 1",
+                    )
+                    .and_then(|mut s| {
+                        s.query_row(params![scope, r.side.as_str(), identity], |row| {
+                            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(map_err)?;
+                let Some((id, version, match_id)) = m else {
+                    return Err(StoreError::Corrupt(format!(
+                        "record {old_id} waits behind a matched version that is not stored"
+                    )));
+                };
+                Some(MatchedVersion {
+                    record: self.stored_record(id)?,
+                    version,
+                    match_id,
+                })
+            }
+            (None, _) => None,
+        };
+        let version = old_version + 1;
+        let held = matched.is_some().then_some("changed_after_match");
+        if !self.insert_record(scope, identity, file_id, r, version, held)? {
+            return Err(StoreError::Conflict(format!(
+                "version {version} of record {identity} of {scope} is stored already"
+            )));
+        }
+        let new_id = self.tx.last_insert_rowid();
+        if matched.is_none() {
+            self.keep_added(scope, r, file_hash);
+            self.delta.gone.push(old_id);
+        }
+        self.tx
+            .prepare_cached(
+                "UPDATE records SET replaced_by = ?1,
+                    out_of_matching = CASE WHEN match_id IS NULL AND out_of_matching IS NULL
+                                           THEN 'replaced' ELSE out_of_matching END
+                 WHERE id = ?2",
+            )
+            .and_then(|mut s| s.execute(params![new_id, old_id]))
+            .map_err(map_err)?;
+        let mut record = r.clone();
+        record.source.file = file_hash.clone();
+        Ok(Some(RecordChange {
+            old,
+            old_version,
+            new: StoredRecord { id: new_id, record },
+            new_version: version,
+            matched,
+        }))
+    }
+
     /// A resolved break back to open, its resolution kept in the history. Refused while what
     /// it is about is settled otherwise: its record matched since (the match is the answer),
     /// or another break about the same record or subject open (work that one).
@@ -658,18 +838,27 @@ impl SqliteUnit<'_, '_> {
         at: DateTime<Utc>,
     ) -> Result<()> {
         if let Some(record) = current.record_id {
-            let matched: Option<i64> = self
+            let (matched, replaced_by): (Option<i64>, Option<i64>) = self
                 .tx
-                .query_row("SELECT match_id FROM records WHERE id = ?", [record], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT match_id, CASE WHEN out_of_matching = 'replaced' THEN replaced_by END
+                     FROM records WHERE id = ?",
+                    [record],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()
                 .map_err(map_err)?
-                .flatten();
+                .unwrap_or_default();
             if let Some(m) = matched {
                 return Err(StoreError::Conflict(format!(
                     "exception E-{id} cannot be reopened: its record {record} is matched (match {m}); \
                      the match is what settled it"
+                )));
+            }
+            if let Some(next) = replaced_by {
+                return Err(StoreError::Conflict(format!(
+                    "exception {id} cannot be reopened: its record {record} was replaced by a \
+                     later version of the item (record {next}), which is the one that reconciles"
                 )));
             }
         }
@@ -766,7 +955,7 @@ impl Unit for SqliteUnit<'_, '_> {
                 "UPDATE runs SET finished_at = ?, status = ?, format = ?, records_in = ?,
                     records_known = ?, matched = ?, entries_posted = ?, breaks_opened = ?,
                     breaks_closed = ?, duration_ms = ?, arrival_to_done_ms = ?, error = ?,
-                    extract_ms = ?, match_ms = ?
+                    extract_ms = ?, match_ms = ?, records_changed = ?, records_withdrawn = ?
                  WHERE id = ?",
             )
             .and_then(|mut s| {
@@ -785,6 +974,8 @@ impl Unit for SqliteUnit<'_, '_> {
                     o.error,
                     o.extract_ms.map(|v| v as i64),
                     o.match_ms.map(|v| v as i64),
+                    o.records_changed as i64,
+                    o.records_withdrawn as i64,
                     run_id
                 ])
             })
@@ -828,22 +1019,75 @@ impl Unit for SqliteUnit<'_, '_> {
             .map_err(map_err)
     }
 
+    fn replace_failed_files(
+        &mut self,
+        job: &str,
+        name: &str,
+        file_id: i64,
+        resolution: &str,
+        run_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<ReplacedFiles> {
+        // Most processed files replace nothing: one look through the failed files' index.
+        let files = self
+            .tx
+            .prepare_cached(
+                "UPDATE files SET replaced_by = ?1
+                 WHERE job = ?2 AND name = ?3 AND status = 'failed' AND replaced_by IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![file_id, job, name]))
+            .map_err(map_err)? as u64;
+        if files == 0 {
+            return Ok(ReplacedFiles::default());
+        }
+        let open: Vec<i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT id FROM breaks
+                 WHERE job = ?1 AND source = ?2 AND status != 'resolved' AND record_id IS NULL
+                   AND subject IS NULL AND reason IN ('unreadable', 'file_changed')
+                 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![job, name], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .map_err(map_err)?;
+        for &id in &open {
+            self.tx
+                .prepare_cached(
+                    "UPDATE breaks SET status = 'resolved', closed_at = ?, closed_run_id = ?,
+                        resolution = ? WHERE id = ?",
+                )
+                .and_then(|mut s| s.execute(params![ts(at), run_id, resolution, id]))
+                .map_err(map_err)?;
+            self.history(id, at, CLERK, "resolved", Some(resolution))?;
+        }
+        Ok(ReplacedFiles {
+            files,
+            breaks_closed: open.len() as u64,
+        })
+    }
+
+    fn failed_files_named(&mut self, job: &str, name: &str) -> Result<Vec<(String, bool)>> {
+        self.tx
+            .prepare_cached(
+                "SELECT sha256, replaced_by IS NOT NULL FROM files
+                 WHERE job = ? AND name = ? AND status = 'failed' ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![job, name], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(map_err)
+    }
+
     fn add_records(
         &mut self,
         scope: &str,
         file_id: i64,
         records: &[Record],
     ) -> Result<AddedRecords> {
-        let mut stmt = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO records (scope, side, identity, file_id, sheet, row, external_id,
-                    account, value_date, booking_date, amount, currency, reference, counterparty,
-                    remittance, locator)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (scope, side, identity) DO NOTHING",
-            )
-            .map_err(map_err)?;
         let mut added = AddedRecords::default();
         let file_hash = self.file_hash(file_id)?;
         // Two lines of one file with the same identity are two records (a bank that reuses a
@@ -863,31 +1107,20 @@ impl Unit for SqliteUnit<'_, '_> {
             if n > 1 {
                 identity = format!("{identity}#{n}");
             }
-            let n = stmt
-                .execute(params![
-                    scope,
-                    r.side.as_str(),
-                    identity,
-                    file_id,
-                    r.source.sheet.as_deref(),
-                    r.source.row,
-                    r.external_id,
-                    r.account,
-                    r.value_date.to_string(),
-                    r.booking_date.map(|d| d.to_string()),
-                    r.amount.to_string(),
-                    r.currency.as_str(),
-                    r.reference,
-                    r.counterparty,
-                    r.remittance,
-                    r.source.locator.as_deref(),
-                ])
-                .map_err(map_err)?;
-            if n == 1 {
+            if self.insert_record(scope, &identity, file_id, r, 1, None)? {
                 added.inserted += 1;
                 self.keep_added(scope, r, &file_hash);
-            } else {
-                added.known += 1;
+                continue;
+            }
+            // A statement line's identity holds its amount and date: one sent again is the
+            // same line. A ledger item's is its id alone: its content may have been corrected.
+            let change = match r.side {
+                Side::Ledger => self.new_version(scope, &identity, file_id, r, &file_hash)?,
+                Side::Statement => None,
+            };
+            match change {
+                Some(c) => added.changed.push(c),
+                None => added.known += 1,
             }
         }
         Ok(added)
@@ -905,7 +1138,8 @@ impl Unit for SqliteUnit<'_, '_> {
             Some(kept) if !self.delta.overflowed.contains(&key) => kept,
             _ => {
                 return self.select_records(
-                    "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND (?3 IS NULL OR account = ?3)",
+                    "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND out_of_matching IS NULL
+                        AND (?3 IS NULL OR account = ?3)",
                     params![scope, side.as_str(), account],
                 );
             }
@@ -927,13 +1161,13 @@ impl Unit for SqliteUnit<'_, '_> {
                     out.insert(r.id, r);
                 }
             }
-            for id in &self.delta.matched {
+            for id in &self.delta.gone {
                 out.remove(id);
             }
             return Ok(out.into_values().filter(|r| wanted(r)).cloned().collect());
         }
         let all = self.select_records(
-            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL",
+            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND out_of_matching IS NULL",
             params![scope, side.as_str()],
         )?;
         if all.len() > self.keep_limit {
@@ -975,7 +1209,10 @@ impl Unit for SqliteUnit<'_, '_> {
         } else {
             for chunk in ids.chunks(500) {
                 let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-                let filter = format!("WHERE id IN ({}) AND match_id IS NULL", list.join(","));
+                let filter = format!(
+                    "WHERE id IN ({}) AND match_id IS NULL AND out_of_matching IS NULL",
+                    list.join(",")
+                );
                 out.extend(self.select_records_as(&filter, [], false)?);
             }
         }
@@ -1001,6 +1238,17 @@ impl Unit for SqliteUnit<'_, '_> {
     ) -> Result<Vec<StoredRecord>> {
         self.select_records(
             BREAK_HISTORY_AFTER,
+            params![after, sides.book, sides.account, sides.job],
+        )
+    }
+
+    fn records_withdrawn_after(
+        &mut self,
+        after: i64,
+        sides: &JobSides<'_>,
+    ) -> Result<Vec<StoredRecord>> {
+        self.select_records(
+            WITHDRAWN_AFTER,
             params![after, sides.book, sides.account, sides.job],
         )
     }
@@ -1448,15 +1696,19 @@ impl Unit for SqliteUnit<'_, '_> {
         {
             let mut mark = self
                 .tx
-                .prepare_cached("UPDATE records SET match_id = ? WHERE id = ? AND match_id IS NULL")
+                .prepare_cached(
+                    "UPDATE records SET match_id = ? WHERE id = ? AND match_id IS NULL
+                        AND out_of_matching IS NOT 'replaced'",
+                )
                 .map_err(map_err)?;
             for &id in m.record_ids {
                 if mark.execute(params![match_id, id]).map_err(map_err)? != 1 {
                     return Err(StoreError::Conflict(format!(
-                        "record {id} is already matched; a record is never used twice"
+                        "record {id} is already matched or was replaced by a later version; \
+                         a record is never used twice"
                     )));
                 }
-                self.delta.matched.push(id);
+                self.delta.gone.push(id);
             }
         }
         self.tx
@@ -2107,7 +2359,8 @@ impl Unit for SqliteUnit<'_, '_> {
                     SUM(COALESCE(r.extract_ms, 0)),
                     SUM(COALESCE(r.match_ms, 0)),
                     CAST(AVG(r.arrival_to_done_ms) AS INTEGER),
-                    MAX(r.arrival_to_done_ms)
+                    MAX(r.arrival_to_done_ms),
+                    SUM(r.records_changed), SUM(r.records_withdrawn)
                  FROM runs r LEFT JOIN files f ON f.id = r.file_id
                  WHERE r.started_at >= ?
                  GROUP BY r.job ORDER BY r.job",
@@ -2138,6 +2391,8 @@ impl Unit for SqliteUnit<'_, '_> {
                         arrival_to_done_avg_ms: r.get::<_, Option<i64>>(15)?.map(to_u64),
                         arrival_to_done_max_ms: r.get::<_, Option<i64>>(16)?.map(to_u64),
                         matched_by_pass: Default::default(),
+                        records_changed: n(17)?,
+                        records_withdrawn: n(18)?,
                     },
                     r.get::<_, Option<String>>(12)?,
                 ))
@@ -2183,7 +2438,7 @@ impl Unit for SqliteUnit<'_, '_> {
                     (SELECT COUNT(*) FROM files WHERE status = 'failed'),
                     (SELECT COUNT(*) FROM files WHERE status = 'duplicate'),
                     (SELECT COUNT(*) FROM records),
-                    (SELECT COUNT(*) FROM records WHERE match_id IS NULL),
+                    (SELECT COUNT(*) FROM records WHERE match_id IS NULL AND out_of_matching IS NULL),
                     (SELECT COUNT(*) FROM entries),
                     (SELECT COUNT(*) FROM breaks WHERE status != 'resolved'),
                     (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL)",
@@ -2384,7 +2639,12 @@ mod plan_tests {
     fn what_changed_since_a_mark_is_read_through_indexes_not_the_book() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
-        for filter in [OPEN_AFTER, MATCHED_AFTER, BREAK_HISTORY_AFTER] {
+        for filter in [
+            OPEN_AFTER,
+            MATCHED_AFTER,
+            BREAK_HISTORY_AFTER,
+            WITHDRAWN_AFTER,
+        ] {
             let sql = format!("EXPLAIN QUERY PLAN SELECT id FROM records {filter} ORDER BY id");
             let mut stmt = store.conn.prepare(&sql).unwrap();
             let plan: Vec<String> = stmt

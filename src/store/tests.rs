@@ -106,9 +106,11 @@ pub fn conformance(store: &mut dyn Store) {
     a_failed_unit_leaves_nothing_behind(store);
     records_are_kept_once_per_identity(store);
     two_equal_lines_of_one_file_are_two_records(store);
+    a_ledger_item_sent_again_with_other_content_is_a_new_version(store);
     statements_and_documents_are_kept(store);
     posting_is_idempotent_and_records_are_used_once(store);
     a_record_has_one_open_break(store);
+    a_failed_file_is_replaced_by_one_of_its_name_processed_later(store);
     a_subject_has_one_unresolved_break_that_updates_and_closes(store);
     outbox_keeps_each_message_once(store);
     schedules_remember_their_last_fire(store);
@@ -251,7 +253,8 @@ fn records_are_kept_once_per_identity(store: &mut dyn Store) {
         added,
         AddedRecords {
             inserted: 1,
-            known: 1
+            known: 1,
+            changed: Vec::new(),
         }
     );
     let processed = in_read(store, |u| u.processed_file("ledger", "sha-3")).unwrap();
@@ -282,7 +285,8 @@ fn two_equal_lines_of_one_file_are_two_records(store: &mut dyn Store) {
         again,
         AddedRecords {
             inserted: 0,
-            known: 2
+            known: 2,
+            changed: Vec::new(),
         }
     );
     // A large file's records come in batches: the twin in the next batch is still the
@@ -301,6 +305,136 @@ fn two_equal_lines_of_one_file_are_two_records(store: &mut dyn Store) {
     })
     .unwrap();
     assert_eq!(again.known, 2);
+}
+
+/// Adds ledger records to scope `versions` from a new file; the file id and what was added.
+fn add_to_versions(store: &mut dyn Store, sha: &str, records: &[Record]) -> AddedRecords {
+    in_unit(store, |u| {
+        let f = u.add_file(&new_file("ledger", sha))?;
+        u.add_records("versions", f, records)
+    })
+    .unwrap()
+}
+
+fn versions_open(store: &mut dyn Store) -> Vec<(i64, String)> {
+    in_unit(store, |u| u.open_records("versions", Side::Ledger, None))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.record.amount.to_string()))
+        .collect()
+}
+
+fn a_ledger_item_sent_again_with_other_content_is_a_new_version(store: &mut dyn Store) {
+    let sides = JobSides {
+        book: "versions",
+        account: None,
+        job: "versions-bank",
+    };
+    let first = add_to_versions(store, "sha-v1", &[record(Side::Ledger, "248", "100.00")]);
+    assert_eq!(first.inserted, 1);
+    let v1 = versions_open(store)[0].0;
+
+    // The same row again, its amount written otherwise but equal: known, no new version.
+    let same = add_to_versions(store, "sha-v1b", &[record(Side::Ledger, "248", "100.0")]);
+    assert_eq!((same.inserted, same.known, same.changed.len()), (0, 1, 0));
+
+    // A corrected booking while the item is open: version 2 takes the place of version 1,
+    // which is withdrawn (out of what is open, in what was withdrawn since the mark).
+    let mark = in_read(store, |u| u.high_water()).unwrap().records;
+    let mut corrected = record(Side::Ledger, "248", "120.00");
+    corrected.reference = Some("INV-248-A".into());
+    let second = add_to_versions(store, "sha-v2", std::slice::from_ref(&corrected));
+    assert_eq!((second.inserted, second.known), (0, 0));
+    let [change] = &second.changed[..] else {
+        panic!("{second:?}");
+    };
+    assert_eq!((change.old.id, change.old_version), (v1, 1));
+    assert_eq!(change.new_version, 2);
+    assert_eq!(change.new.record.amount.to_string(), "120.00");
+    assert_eq!(change.matched, None);
+    let v2 = change.new.id;
+    assert_eq!(versions_open(store), vec![(v2, "120.00".to_owned())]);
+    assert_eq!(
+        in_read(store, |u| u.open_records("versions", Side::Ledger, None))
+            .unwrap()
+            .len(),
+        1,
+        "the database agrees with what the unit keeps"
+    );
+    let withdrawn = in_read(store, |u| u.records_withdrawn_after(mark, &sides)).unwrap();
+    assert_eq!(withdrawn.iter().map(|r| r.id).collect::<Vec<_>>(), vec![v1]);
+    assert!(
+        in_read(store, |u| u.records_withdrawn_after(v2, &sides))
+            .unwrap()
+            .is_empty()
+    );
+
+    // A withdrawn version is never posted.
+    let s = add_to_versions(
+        store,
+        "sha-v-bank",
+        &[record(Side::Statement, "BK248", "120.00")],
+    );
+    assert_eq!(s.inserted, 1);
+    let (run, line) = in_unit(store, |u| {
+        let run = u.start_run("versions-bank", Trigger::File, None, at(8))?;
+        let f = u.add_file(&new_file("versions-bank", "sha-v-bank-2"))?;
+        u.add_records(
+            "versions-bank",
+            f,
+            &[record(Side::Statement, "BK248", "120.00")],
+        )?;
+        let line = u.open_records("versions-bank", Side::Statement, None)?[0].id;
+        Ok((run, line))
+    })
+    .unwrap();
+    let post = |store: &mut dyn Store, ledger: i64, key: &str| {
+        in_unit(store, |u| {
+            u.post_match(&NewMatch {
+                job: "versions-bank",
+                run_id: run,
+                pass: MatchPass::Reference,
+                record_ids: &[ledger, line],
+                entry: &entry(key, "120.00"),
+                at: at(9),
+                explanation: None,
+                actor: None,
+                reason: None,
+            })
+        })
+    };
+    assert!(matches!(
+        post(store, v1, "key-v1"),
+        Err(StoreError::Conflict(_))
+    ));
+    let Posted::Posted { match_id, .. } = post(store, v2, "key-v2").unwrap() else {
+        panic!("version 2 is posted");
+    };
+
+    // Changed after its match: version 3 is kept, out of matching, naming the matched one.
+    let third = add_to_versions(store, "sha-v3", &[record(Side::Ledger, "248", "130.00")]);
+    let [change] = &third.changed[..] else {
+        panic!("{third:?}");
+    };
+    assert_eq!((change.old.id, change.new_version), (v2, 3));
+    let matched = change.matched.as_ref().expect("the matched version");
+    assert_eq!((matched.record.id, matched.version), (v2, 2));
+    assert_eq!(matched.match_id, match_id);
+    assert!(versions_open(store).is_empty());
+    // The same again: known.
+    let again = add_to_versions(store, "sha-v3b", &[record(Side::Ledger, "248", "130.00")]);
+    assert_eq!((again.known, again.changed.len()), (1, 0));
+    // Changed once more: the matched version is still the one that settles the item.
+    let fourth = add_to_versions(store, "sha-v4", std::slice::from_ref(&corrected));
+    let [change] = &fourth.changed[..] else {
+        panic!("{fourth:?}");
+    };
+    assert_eq!((change.old_version, change.new_version), (3, 4));
+    assert_eq!(change.matched.as_ref().map(|m| m.record.id), Some(v2));
+    assert!(versions_open(store).is_empty());
+    // Neither the withdrawn nor the waiting versions count as open.
+    let open = in_read(store, |u| u.open_records("versions", Side::Ledger, None)).unwrap();
+    assert!(open.is_empty(), "{open:?}");
 }
 
 fn statements_and_documents_are_kept(store: &mut dyn Store) {
@@ -382,7 +516,8 @@ fn statements_and_documents_are_kept(store: &mut dyn Store) {
         added,
         AddedRecords {
             inserted: 1,
-            known: 1
+            known: 1,
+            changed: Vec::new(),
         }
     );
     let docs = in_read(store, |u| u.documents("main", DocumentKind::Invoice)).unwrap();
@@ -483,6 +618,95 @@ fn posting_is_idempotent_and_records_are_used_once(store: &mut dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Records a failed file of `job` named `name` with its break, as the pipeline does.
+fn fail_file(store: &mut dyn Store, job: &str, name: &str, sha: &str, reason: BreakReason) -> i64 {
+    in_unit(store, |u| {
+        let f = u.add_file(&NewFile {
+            name,
+            status: FileStatus::Failed,
+            error: Some("line 3: not an amount"),
+            ..new_file(job, sha)
+        })?;
+        let run = u.start_run(job, Trigger::File, Some(f), at(7))?;
+        u.open_break(&NewBreak {
+            job,
+            run_id: run,
+            reason,
+            detail: "moved to failed/: line 3: not an amount",
+            amount: None,
+            currency: None,
+            difference: None,
+            since: "2026-03-02".parse().unwrap(),
+            owner: None,
+            record_id: None,
+            source: Some(name),
+            at: at(7),
+            subject: None,
+        })
+        .map(|b| b.unwrap())
+    })
+    .unwrap()
+}
+
+fn a_failed_file_is_replaced_by_one_of_its_name_processed_later(store: &mut dyn Store) {
+    let unreadable = fail_file(store, "rep", "stmt.csv", "sha-r1", BreakReason::Unreadable);
+    let changed = fail_file(store, "rep", "stmt.csv", "sha-r2", BreakReason::FileChanged);
+    let other_name = fail_file(store, "rep", "other.csv", "sha-r3", BreakReason::Unreadable);
+    let other_job = fail_file(
+        store,
+        "rep-2",
+        "stmt.csv",
+        "sha-r4",
+        BreakReason::Unreadable,
+    );
+    assert_eq!(
+        in_read(store, |u| u.failed_files_named("rep", "stmt.csv")).unwrap(),
+        vec![("sha-r1".to_owned(), false), ("sha-r2".to_owned(), false)]
+    );
+    let replace = |store: &mut dyn Store, sha: &str| {
+        in_unit(store, |u| {
+            let f = u.add_file(&NewFile {
+                name: "stmt.csv",
+                ..new_file("rep", sha)
+            })?;
+            let run = u.start_run("rep", Trigger::File, Some(f), at(9))?;
+            u.replace_failed_files("rep", "stmt.csv", f, "replaced by stmt.csv", run, at(9))
+        })
+        .unwrap()
+    };
+    let done = replace(store, "sha-r5");
+    assert_eq!(
+        done,
+        ReplacedFiles {
+            files: 2,
+            breaks_closed: 2
+        }
+    );
+    for id in [unreadable, changed] {
+        let b = in_read(store, |u| u.break_by_id(id)).unwrap().unwrap();
+        assert_eq!(b.status, BreakStatus::Resolved);
+        assert_eq!(b.resolution.as_deref(), Some("replaced by stmt.csv"));
+    }
+    for id in [other_name, other_job] {
+        let b = in_read(store, |u| u.break_by_id(id)).unwrap().unwrap();
+        assert_eq!(b.status, BreakStatus::Open, "another file's break stays");
+    }
+    assert_eq!(
+        in_read(store, |u| u.failed_files_named("rep", "stmt.csv")).unwrap(),
+        vec![("sha-r1".to_owned(), true), ("sha-r2".to_owned(), true)]
+    );
+    // Failing again after that: a new failure, replaced only by the next good file.
+    fail_file(store, "rep", "stmt.csv", "sha-r6", BreakReason::Unreadable);
+    assert_eq!(
+        in_read(store, |u| u.failed_files_named("rep", "stmt.csv"))
+            .unwrap()
+            .last(),
+        Some(&("sha-r6".to_owned(), false))
+    );
+    assert_eq!(replace(store, "sha-r7").files, 1);
+    assert_eq!(replace(store, "sha-r8"), ReplacedFiles::default());
 }
 
 fn a_record_has_one_open_break(store: &mut dyn Store) {

@@ -23,6 +23,9 @@ mod mailbox;
 /// People working breaks through the CLI.
 mod workflow;
 
+/// What comes again corrected: a changed ledger row, a failed file dropped again once fixed.
+mod corrections;
+
 /// Mail through the whole daemon: Dovecot and a Maildir, crashes, dropped connections.
 mod mailflow;
 

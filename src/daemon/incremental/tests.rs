@@ -197,7 +197,8 @@ impl Install {
         let mut d = Vec::new();
         d.push("-- records".to_owned());
         d.extend(rows(
-            "SELECT scope, side, identity, match_id IS NOT NULL FROM records",
+            "SELECT scope, side, identity, version, match_id IS NOT NULL, out_of_matching,
+                    replaced_by IS NOT NULL FROM records",
         ));
         d.push("-- matches".to_owned());
         d.extend(rows(
@@ -230,13 +231,14 @@ impl Install {
         let mut s = db
             .prepare(
                 "SELECT job, trigger, status, records_in, records_known, matched, entries_posted,
-                        breaks_opened, breaks_closed FROM runs ORDER BY id",
+                        breaks_opened, breaks_closed, records_changed, records_withdrawn
+                 FROM runs ORDER BY id",
             )
             .unwrap();
         d.extend(
             s.query_map([], |r| {
                 Ok(format!(
-                    "{} {} {} in {} known {} matched {} posted {} opened {} closed {}",
+                    "{} {} {} in {} known {} matched {} posted {} opened {} closed {} changed {} withdrawn {}",
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
@@ -246,6 +248,8 @@ impl Install {
                     r.get::<_, i64>(6)?,
                     r.get::<_, i64>(7)?,
                     r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, i64>(10)?,
                 ))
             })
             .unwrap()
