@@ -15,7 +15,7 @@ mod securities;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use daemon::{Config, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
+pub use daemon::{Config, DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
 pub use job::{Job, JobKind, Watch, is_temporary_name};
 
