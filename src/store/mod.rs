@@ -418,8 +418,8 @@ pub enum Trigger {
     Rematch,
     /// A mail brought the file (an attachment).
     Mail,
-    /// Unmatched items came to the end of their grace period (no file: the daemon woke for
-    /// them), or a `clerk job run` ended its batch.
+    /// Unmatched items came to the end of their grace period: the daemon woke for them, no
+    /// file came.
     Due,
 }
 
