@@ -187,12 +187,18 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
             }
             // The files of this run are the whole batch: nothing of it comes later, so what is
             // still unmatched is a break now rather than held back for the grace period (as a
-            // dry run reports it), and nothing is left for a daemon that may not be running
-            // to look at. Items recorded before this run (a daemon's) keep their grace.
+            // dry run reports it). With no daemon at work (this run holds the install's
+            // lock), nobody would look at held-back items later: none is left. Beside a
+            // daemon, the items it recorded keep their grace; it looks at them itself.
+            let complete_from = if held.is_some() {
+                started
+            } else {
+                chrono::DateTime::<Utc>::MIN_UTC
+            };
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
             for cash in reconciliations_fed(&config, &job) {
                 let hold = pipeline::Hold {
-                    complete_from: Some(started),
+                    complete_from: Some(complete_from),
                     ..pipeline::Hold::of(cash)
                 };
                 if let Some((run, out)) =

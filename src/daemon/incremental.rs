@@ -25,7 +25,7 @@ use std::hash::Hasher;
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHasher;
 
-use super::pipeline::Applied;
+use super::pipeline::{Applied, Hold};
 use crate::model::{Side, StoredRecord};
 use crate::reconcile::backlog::{Backlog, Mark};
 use crate::reconcile::cash::Sides;
@@ -258,6 +258,7 @@ pub(super) fn prepare(
     rules: &CashRules,
     calendar: &Calendar,
     mut backlog: Backlog,
+    hold: &Hold,
     now: DateTime<Utc>,
 ) -> Result<Prepared, StoreError> {
     let blocking = &rules.blocking;
@@ -342,7 +343,7 @@ pub(super) fn prepare(
         );
     }
     // Held back from being breaks until their grace period ended: looked at again.
-    seeds.extend(backlog.grace_ended(now));
+    seeds.extend(backlog.grace_ended(|until| hold.ended(until, now)));
     if seeds.is_empty() {
         // Groups that lost their last members.
         for g in dirty {

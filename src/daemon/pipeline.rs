@@ -527,6 +527,14 @@ impl Hold {
         (until > at).then_some(until)
     }
 
+    /// Whether an item held back until `until` is no longer held back at `at`.
+    pub(super) fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        until <= at
+            || self
+                .complete_from
+                .is_some_and(|t| until.checked_sub_signed(self.grace).is_none_or(|r| r >= t))
+    }
+
     /// When the break of an item recorded at `recorded` and opened at `at` dates from: when it
     /// would have opened without the grace period, as far as that can be told. Clerk holds an
     /// item back at most the grace period, so its break is never older than `at` minus that,
@@ -583,7 +591,7 @@ pub fn reconcile_job(
         tracing::debug!(job = %job.name, "matching over all open items: filing them by key");
     }
     if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
-        match super::incremental::prepare(u, sides, rules, calendar, backlog, at)? {
+        match super::incremental::prepare(u, sides, rules, calendar, backlog, &hold, at)? {
             Prepared::Nothing(backlog) => {
                 kept.grace_end = GraceEnd::of(backlog.next_grace_end());
                 kept.keep(*backlog);

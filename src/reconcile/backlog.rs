@@ -263,12 +263,13 @@ impl Backlog {
         }
     }
 
-    /// The held-back items whose grace period has ended by `now`, oldest first: a run looks
-    /// at them again.
-    pub fn grace_ended(&self, now: DateTime<Utc>) -> Vec<i64> {
+    /// The held-back items whose grace period `ended` says is over (given when it ends): a run
+    /// looks at them again. Every held-back item is asked: they are the few of the last
+    /// minutes, and a batch that is complete ends the grace of some out of order.
+    pub fn grace_ended(&self, ended: impl Fn(DateTime<Utc>) -> bool) -> Vec<i64> {
         self.pending
             .iter()
-            .take_while(|(until, _)| *until <= now)
+            .filter(|(until, _)| ended(*until))
             .map(|&(_, id)| id)
             .collect()
     }
