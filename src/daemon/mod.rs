@@ -588,23 +588,28 @@ const GRACE_CHECK: Duration = Duration::from_secs(30);
 /// How long after a failed look at held-back items the worker looks again.
 const GRACE_RETRY: chrono::Duration = chrono::Duration::minutes(1);
 
+/// When a job's held-back items are next to be looked at (`MIN_UTC`: at once), if ever. A job
+/// without a grace period holds nothing back and is never looked at for it (what an earlier
+/// configuration held back, its next file's run takes in).
+fn grace_end_of(job: &Job) -> Option<DateTime<Utc>> {
+    match &job.kind {
+        JobKind::CashReconciliation { rules, .. } if !job.break_grace().is_zero() => {
+            match rules.backlog.grace_end() {
+                GraceEnd::Unknown => Some(DateTime::<Utc>::MIN_UTC),
+                GraceEnd::Nothing => None,
+                GraceEnd::At(t) => Some(t),
+            }
+        }
+        _ => None,
+    }
+}
+
 /// When the worker is next to look at items held back for their grace period: at once for a
 /// job whose held-back items are not known (no run since the start or the reload, a failed
 /// unit), else when the first grace ends; `None` when nothing is held back, and then the
 /// worker sleeps until there is work.
 fn next_grace_end(config: &Config) -> Option<tokio::time::Instant> {
-    let first = config
-        .jobs
-        .iter()
-        .filter_map(|j| match &j.kind {
-            JobKind::CashReconciliation { rules, .. } => match rules.backlog.grace_end() {
-                GraceEnd::Unknown => Some(DateTime::<Utc>::MIN_UTC),
-                GraceEnd::Nothing => None,
-                GraceEnd::At(t) => Some(t),
-            },
-            _ => None,
-        })
-        .min()?;
+    let first = config.jobs.iter().filter_map(grace_end_of).min()?;
     let wait = (first - Utc::now()).to_std().unwrap_or(Duration::ZERO);
     Some(tokio::time::Instant::now() + wait.min(GRACE_CHECK))
 }
@@ -614,14 +619,7 @@ fn grace_ended(config: &Config, now: DateTime<Utc>) -> Vec<String> {
     config
         .jobs
         .iter()
-        .filter(|j| match &j.kind {
-            JobKind::CashReconciliation { rules, .. } => match rules.backlog.grace_end() {
-                GraceEnd::Unknown => true,
-                GraceEnd::Nothing => false,
-                GraceEnd::At(t) => t <= now,
-            },
-            _ => false,
-        })
+        .filter(|j| grace_end_of(j).is_some_and(|t| t <= now))
         .map(|j| j.name.clone())
         .collect()
 }
