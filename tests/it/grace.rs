@@ -201,6 +201,42 @@ fn an_unpaid_line_becomes_a_break_when_its_grace_ends_with_no_other_file() {
 }
 
 #[test]
+fn a_daemon_started_again_finds_the_held_back_items_in_the_store() {
+    let i = Install::new();
+    i.set_break_grace("10m");
+    let d = i.start_daemon();
+    i.drop_file(
+        "var/inbox/bank",
+        "statement.csv",
+        "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
+         2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE\n"
+            .as_bytes(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    // Killed while the line is held back: nothing about it was only in memory.
+    d.kill9();
+    assert_eq!(breaks_ever(&i), 0);
+    // Started again with a grace the line has outlived, and no file: its break opens.
+    set_job_grace(&i, "1s");
+    let d = i.start_daemon();
+    assert!(
+        wait_until(Duration::from_secs(20), || breaks_ever(&i) == 1),
+        "{}",
+        d.log()
+    );
+    let trigger: String = i
+        .db()
+        .query_row(
+            "SELECT r.trigger FROM breaks b JOIN runs r ON r.id = b.opened_run_id",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(trigger, "due");
+    d.stop();
+}
+
+#[test]
 fn clerk_job_run_ends_its_batch_with_what_is_still_unmatched_as_breaks() {
     let i = Install::new();
     i.set_break_grace("10m");
