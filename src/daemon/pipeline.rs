@@ -618,8 +618,8 @@ pub fn reconcile_job(
                         kept.grace_end = GraceEnd::of(backlog.next_grace_end());
                         kept.keep(backlog);
                     }
-                    // The next run goes over everything; until then, this run's held-back
-                    // items are all that is known to be held back.
+                    // The next run goes over everything and finds what is held back; the
+                    // daemon looks at once.
                     None => kept.grace_end = GraceEnd::Unknown,
                 }
                 return Ok(out);
@@ -996,10 +996,10 @@ fn open_record_break(
 /// Names records' files as staff know them ("ledger.csv line 12", not a hash), and when they
 /// were recorded, asking the store once per file.
 #[derive(Default)]
-struct FileNames(
-    std::collections::HashMap<Arc<str>, String>,
-    std::collections::HashMap<Arc<str>, Option<DateTime<Utc>>>,
-);
+struct FileNames {
+    names: std::collections::HashMap<Arc<str>, String>,
+    recorded: std::collections::HashMap<Arc<str>, Option<DateTime<Utc>>>,
+}
 
 impl FileNames {
     fn recorded_at(
@@ -1007,22 +1007,22 @@ impl FileNames {
         u: &mut dyn Unit,
         r: &Record,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        if let Some(&at) = self.1.get(&r.source.file) {
+        if let Some(&at) = self.recorded.get(&r.source.file) {
             return Ok(at);
         }
         let at = u.file_recorded_at(&r.source.file)?;
-        self.1.insert(r.source.file.clone(), at);
+        self.recorded.insert(r.source.file.clone(), at);
         Ok(at)
     }
 
     fn source_of(&mut self, u: &mut dyn Unit, r: &Record) -> Result<String, StoreError> {
-        let name = match self.0.get(&r.source.file) {
+        let name = match self.names.get(&r.source.file) {
             Some(n) => n.clone(),
             None => {
                 let n = u.file_name(&r.source.file)?.unwrap_or_else(|| {
                     format!("file {}…", &r.source.file[..r.source.file.len().min(12)])
                 });
-                self.0.insert(r.source.file.clone(), n.clone());
+                self.names.insert(r.source.file.clone(), n.clone());
                 n
             }
         };
