@@ -233,7 +233,12 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let (totals, activity, runs) = store::in_read(st.as_mut(), |u| {
         Ok((
             u.totals()?,
-            u.activity_since(DateTime::<Utc>::UNIX_EPOCH)?,
+            // Breaks open less than their job's grace period do not count (see
+            // `store::BreakCounting`).
+            u.activity_since(
+                DateTime::<Utc>::UNIX_EPOCH,
+                &crate::daemon::summary::break_counting(&config, Utc::now()),
+            )?,
             u.recent_runs(10)?,
         ))
     })?;

@@ -118,6 +118,8 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
         store::open(&config.settings.store_path).context("opening the store")?,
     ));
     let mut failed = false;
+    // What this run records from here on is one batch (see the end of the file jobs below).
+    let started = Utc::now();
     match &job.kind {
         JobKind::Summary { .. } => {
             if !files.is_empty() {
@@ -194,6 +196,33 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                     FileOutcome::AlreadyRecorded { .. } => outln!("{}: already done", c.name),
                 }
             }
+            // The files of this run are the whole batch: nothing of it comes later, so what is
+            // still unmatched is a break now rather than held back for the grace period (as a
+            // dry run reports it). With no daemon at work (this run holds the install's
+            // lock), nobody would look at held-back items later: none is left. Beside a
+            // daemon, the items it recorded keep their grace; it looks at them itself.
+            let complete_from = if held.is_some() {
+                started
+            } else {
+                chrono::DateTime::<Utc>::MIN_UTC
+            };
+            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+            for cash in reconciliations_fed(&config, &job) {
+                let hold = pipeline::Hold {
+                    complete_from: Some(complete_from),
+                    ..pipeline::Hold::of(cash)
+                };
+                if let Some((run, out)) =
+                    pipeline::reconcile_due(guard.as_mut(), cash, hold, Trigger::Manual, &Utc::now)?
+                {
+                    outln!(
+                        "{}: batch complete (run {run}): {} matched, {} breaks opened for what is still unmatched",
+                        cash.name,
+                        out.matched,
+                        out.breaks_opened
+                    );
+                }
+            }
         }
     }
     // Hand over what this run queued (alerts, the summary) rather than leave it to the daemon.
@@ -214,6 +243,20 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The cash reconciliations a file of `job` feeds: the job itself, or those of the book a
+/// ledger import loads.
+fn reconciliations_fed<'c>(config: &'c Config, job: &'c Job) -> Vec<&'c Job> {
+    match &job.kind {
+        JobKind::CashReconciliation { .. } => vec![job],
+        JobKind::LedgerImport { book, .. } => config
+            .jobs
+            .iter()
+            .filter(|j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Files named on the command line are copied into the job's processing folder (the originals

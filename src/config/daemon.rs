@@ -102,7 +102,14 @@ pub struct Settings {
     pub max_file_bytes: u64,
     /// How long shutdown waits for the current unit of work.
     pub drain_timeout: Duration,
+    /// How long an unmatched item of a cash reconciliation waits for its counterpart before
+    /// it is a break, unless the job sets its own (`break_grace`).
+    pub break_grace: Duration,
 }
+
+/// The grace period when the configuration gives none: a ledger export and the statement
+/// that pays it come minutes apart at most when they come together.
+pub const DEFAULT_BREAK_GRACE: Duration = Duration::from_secs(5 * 60);
 
 #[derive(Debug, Clone)]
 pub struct MailSettings {
@@ -198,6 +205,8 @@ struct RawDaemon {
     max_file_size_mb: Option<i64>,
     /// Default `30s`.
     drain_timeout: Option<String>,
+    /// Default [`DEFAULT_BREAK_GRACE`].
+    break_grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +289,11 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         &raw.daemon.drain_timeout,
         Duration::from_secs(30),
     );
+    let break_grace = duration(
+        &limits::BREAK_GRACE,
+        &raw.daemon.break_grace,
+        DEFAULT_BREAK_GRACE,
+    );
     let smtp_timeout = raw
         .mail
         .smtp
@@ -325,6 +339,7 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         // In range, so at most 16 GiB: the product fits.
         max_file_bytes: max_file_mb * 1024 * 1024,
         drain_timeout,
+        break_grace,
     };
 
     let mut calendars = BTreeMap::new();

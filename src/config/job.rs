@@ -60,6 +60,10 @@ pub enum JobKind {
         posting: PostingTemplate,
         /// For ageing this job's breaks.
         calendar: Calendar,
+        /// How long an unmatched statement line or due ledger item waits, from when its
+        /// record came, for its counterpart before it is a break (`break_grace`, else the
+        /// daemon's). Until then it is pending: no break, not in the KPIs.
+        break_grace: Duration,
     },
     /// Takes custodians' statements of holdings (MT535, semt.002) and of transactions
     /// (MT536, MT537) into a book.
@@ -105,6 +109,17 @@ pub enum JobKind {
         rates: Option<crate::model::rates::BaseRates>,
         calendar: Calendar,
     },
+}
+
+impl Job {
+    /// How long the job's unmatched items wait for their counterpart before they are breaks
+    /// (see [`JobKind::CashReconciliation`]); nothing waits in the other kinds of job.
+    pub fn break_grace(&self) -> Duration {
+        match &self.kind {
+            JobKind::CashReconciliation { break_grace, .. } => *break_grace,
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 impl JobKind {
@@ -185,6 +200,9 @@ struct RawJob {
     book: Option<String>,
     /// Reconciliation: only ledger items of this account.
     account: Option<String>,
+    /// Cash reconciliation: how long an unmatched item waits for its counterpart before it
+    /// is a break. Default: the daemon's `break_grace`.
+    break_grace: Option<String>,
     watch: Option<RawWatch>,
     /// Files mailed to a mailbox: which senders, subjects and attachments are for this job.
     mail: Option<MailRuleSpec>,
@@ -419,6 +437,18 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         }
     };
 
+    // Only a cash reconciliation holds unmatched items back; other kinds refuse the key.
+    if raw.break_grace.is_some() && raw.kind != "cash_reconciliation" {
+        unused(true, "break_grace", &raw.kind, &mut errors);
+    }
+    let break_grace = match &raw.break_grace {
+        None => ctx.settings.break_grace,
+        Some(text) => limits::JOB_BREAK_GRACE.parse(text).unwrap_or_else(|m| {
+            errors.push(loc.error(limits::JOB_BREAK_GRACE.key, m));
+            ctx.settings.break_grace
+        }),
+    };
+
     let kind = match raw.kind.as_str() {
         "ledger_import" => {
             unused(
@@ -504,6 +534,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
                         rules,
                         posting,
                         calendar,
+                        break_grace,
                     })
                 }
                 _ => None,

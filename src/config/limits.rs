@@ -55,6 +55,20 @@ pub const SETTLE_TIME: DurationRange = DurationRange {
     max: secs(HOUR),
 };
 
+/// How long an unmatched item waits for its counterpart before it is a break (also a job's
+/// `break_grace`). Up to a day: a counterpart later than that is a real break.
+pub const BREAK_GRACE: DurationRange = DurationRange {
+    key: "daemon.break_grace",
+    min: Duration::ZERO,
+    max: secs(24 * HOUR),
+};
+
+/// The same bounds for a job's own grace period.
+pub const JOB_BREAK_GRACE: DurationRange = DurationRange {
+    key: "break_grace",
+    ..BREAK_GRACE
+};
+
 /// The same bounds for a job's own settle time.
 pub const WATCH_SETTLE_TIME: DurationRange = DurationRange {
     key: "watch.settle_time",
@@ -193,7 +207,9 @@ pub const DURATIONS: &[DurationRange] = &[
     SMTP_TIMEOUT,
     MAILBOX_POLL_INTERVAL,
     MAILBOX_TIMEOUT,
+    BREAK_GRACE,
     WATCH_SETTLE_TIME,
+    JOB_BREAK_GRACE,
 ];
 
 pub const COUNTS: &[CountRange] = &[

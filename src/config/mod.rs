@@ -15,7 +15,7 @@ mod securities;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use daemon::{Config, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
+pub use daemon::{Config, DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
 pub use job::{Job, JobKind, Watch, is_temporary_name};
 
@@ -155,6 +155,68 @@ mod tests {
             let e = r.unwrap_err();
             assert!(e.contains("too long"), "{text}: {e}");
         }
+    }
+
+    /// An install with the shipped ledger import and bank reconciliation, `daemon` added to
+    /// `[daemon]` and `bank` to the top of the reconciliation's job file (`ledger` to the
+    /// import's); what loading it gives.
+    fn load_with(daemon: &str, bank: &str, ledger: &str) -> Result<Config, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::create_dir_all(root.join("jobs")).unwrap();
+        std::fs::write(
+            root.join("config/clerk.toml"),
+            format!(
+                "[daemon]\njobs = \"jobs\"\nstate = \"var\"\n{daemon}\n\
+                 [mailboxes.back-office]\nkind = \"maildir\"\npath = \"var/mail\"\n"
+            ),
+        )
+        .unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        for (job, extra) in [("bank-reconciliation", bank), ("ledger-import", ledger)] {
+            let text = std::fs::read_to_string(shipped.join(format!("{job}.toml"))).unwrap();
+            std::fs::write(
+                root.join(format!("jobs/{job}.toml")),
+                format!("{extra}\n{text}"),
+            )
+            .unwrap();
+        }
+        load(&root.join("config/clerk.toml"))
+    }
+
+    #[test]
+    fn the_grace_period_is_the_daemons_unless_a_cash_reconciliation_sets_its_own() {
+        let grace = |c: &Config, job: &str| c.job(job).unwrap().break_grace();
+        let c = load_with("", "", "").unwrap();
+        assert_eq!(grace(&c, "bank-reconciliation"), DEFAULT_BREAK_GRACE);
+        // An import holds nothing back.
+        assert_eq!(grace(&c, "ledger-import"), Duration::ZERO);
+        let c = load_with("break_grace = \"2m\"", "", "").unwrap();
+        assert_eq!(grace(&c, "bank-reconciliation"), Duration::from_secs(120));
+        let c = load_with("break_grace = \"2m\"", "break_grace = \"0s\"", "").unwrap();
+        assert_eq!(grace(&c, "bank-reconciliation"), Duration::ZERO);
+
+        let e = load_with("", "break_grace = \"2d\"", "")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bank-reconciliation.toml:1")
+                && e.contains("break_grace")
+                && e.contains("expected 0s to 1d, found \"2d\""),
+            "{e}"
+        );
+        let e = load_with("break_grace = \"soon\"", "", "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("daemon.break_grace"), "{e}");
+        let e = load_with("", "", "break_grace = \"1m\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`break_grace` is not used by a ledger_import job"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! A cash reconciliation run over what changed: the items a new file (or a match made
 //! elsewhere, a break worked, an item falling due) touches, found by key in the job's
 //! backlog ([`crate::reconcile::backlog`]), instead of every open item of the book. A file's
-//! cost then does not grow with the number of open items.
+//! cost then does not grow with the number of open items. Items held back for their grace
+//! period whose grace has ended are such a change too: the daemon wakes for them with no file
+//! ([`super::pipeline::reconcile_due`]), and the run by key covers them as items falling due.
 //!
 //! The run covers every open item that shares a block with what changed, and everything
 //! sharing a block with those, and so on ([`crate::reconcile::engine::Blocking`]): the engine
@@ -20,9 +22,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hasher;
 
+use chrono::{DateTime, Utc};
 use rustc_hash::FxHasher;
 
-use super::pipeline::Applied;
+use super::pipeline::{Applied, Hold};
 use crate::model::{Side, StoredRecord};
 use crate::reconcile::backlog::{Backlog, Mark};
 use crate::reconcile::cash::Sides;
@@ -255,6 +258,8 @@ pub(super) fn prepare(
     rules: &CashRules,
     calendar: &Calendar,
     mut backlog: Backlog,
+    hold: &Hold,
+    now: DateTime<Utc>,
 ) -> Result<Prepared, StoreError> {
     let blocking = &rules.blocking;
     let ctx = rules.context(RunOptions::default());
@@ -335,6 +340,8 @@ pub(super) fn prepare(
             backlog.fallen_due(|d| calendar.business_days_between(d, latest) > rules.window_days),
         );
     }
+    // Held back from being breaks until their grace period ended: looked at again.
+    seeds.extend(backlog.grace_ended(|until| hold.ended(until, now)));
     if seeds.is_empty() {
         // Groups that lost their last members.
         for g in dirty {
@@ -489,7 +496,8 @@ fn pass_time_totals(
 
 impl Run {
     /// Files what the run did: matched items leave the backlog (their groups filed under
-    /// their new totals), ledger items left without a break wait to fall due. `None` when
+    /// their new totals), ledger items left without a break wait to fall due, items held back
+    /// wait for the end of their grace period. `None` when
     /// the next run must go over everything (a search bound was hit).
     pub(super) fn finish(
         self,
@@ -549,6 +557,11 @@ impl Run {
             .iter()
             .map(|&i| ledger[i].id)
             .collect();
+        for r in ledger.iter().chain(&statement) {
+            if !applied.posted.contains(&r.id) {
+                backlog.set_pending(r.id, applied.pending.get(&r.id).copied());
+            }
+        }
         for r in &ledger {
             if applied.posted.contains(&r.id) {
                 continue;
@@ -617,6 +630,9 @@ pub(super) fn build(
         if !with_break.contains(&r.id) && !applied.due_tried.contains(&r.id) {
             backlog.set_waiting(r.record.value_date, r.id, true);
         }
+    }
+    for (&id, &until) in &applied.pending {
+        backlog.set_pending(id, Some(until));
     }
     backlog.mark = mark(u)?;
     Ok(backlog)

@@ -6,6 +6,8 @@
 //! - **scheduler**: fires scheduled jobs at their time; after a restart, a pause or a clock
 //!   step, once for the slots missed, never twice (`schedule::Timetable`);
 //! - **worker**: the one writer: runs each unit of work (a file, a fire) on a blocking thread;
+//!   when idle, sleeps until the next item held back for its grace period comes to the end of
+//!   it, and looks at those items again (`pipeline::reconcile_due`);
 //! - **mailer**: delivers queued mail with retries and back-off;
 //! - **watchdog**: tells systemd the daemon is alive while work progresses (the scanner turns
 //!   or the worker finishes units).
@@ -45,6 +47,7 @@ use tracing::{error, info, info_span, warn};
 use crate::config::{Config, Job, JobKind, Watch};
 use crate::ingest::{self, Claimed, FolderEvents, Settler};
 use crate::notify::Mailer;
+use crate::reconcile::backlog::GraceEnd;
 use crate::schedule;
 use crate::store::{self, FileStatus, Store, StoreError, Trigger};
 use pipeline::FileOutcome;
@@ -73,6 +76,9 @@ enum Work {
         subject: String,
         detail: String,
     },
+    /// The items of a cash reconciliation held back for their grace period, some of which
+    /// came to its end (or none is known yet: after a start, a reload, a failed unit).
+    Due { job: String },
     /// One message of a mailbox; the outcome goes back to the mailbox task, which then moves
     /// or flags the message.
     Mail {
@@ -92,6 +98,7 @@ impl Work {
             Work::File { job, claimed, .. } => format!("file {} of job {job}", claimed.name),
             Work::Fire { job, at, .. } => format!("scheduled run of job {job} at {at}"),
             Work::Ignored { job, name, .. } => format!("ignored file {name} of job {job}"),
+            Work::Due { job } => format!("held-back items of job {job}"),
             Work::Mail { mailbox, key, .. } => format!("message {key} of mailbox {mailbox}"),
         }
     }
@@ -552,6 +559,7 @@ async fn worker(
             .unwrap_or_else(|p| p.into_inner())
             .is_empty();
         let due = held.next_due();
+        let grace = next_grace_end(&shared.config());
         let item = tokio::select! {
             biased;
             _ = stopped(&mut stop) => break,
@@ -577,6 +585,16 @@ async fn worker(
                 Some(i) => i,
                 None => break,
             },
+            // Nothing else to do, and an item held back for its grace period is due: looked
+            // at again (a file's run would have covered it too).
+            _ = tokio::time::sleep_until(grace.unwrap_or_else(tokio::time::Instant::now)), if grace.is_some() => {
+                for job in grace_ended(&shared.config(), Utc::now()) {
+                    if !run_unit(&shared, &mut held, Work::Due { job }, &mut stop).await {
+                        return;
+                    }
+                }
+                continue;
+            }
             _ = tokio::time::sleep(FINISH_RETRY), if unfinished => {
                 retry_unfinished(&shared).await;
                 continue;
@@ -590,6 +608,49 @@ async fn worker(
     // Stopping: what was processed is checked and archived now rather than read again at the
     // next start; files waiting to be read again stay in processing for it.
     folders::finish_on_stop(&shared, &mut held).await;
+}
+
+/// The longest the worker sleeps towards an item's grace end in one go: the wall clock the
+/// grace is measured on may be stepped (NTP) or jump (a suspend) meanwhile.
+const GRACE_CHECK: Duration = Duration::from_secs(30);
+
+/// How long after a failed look at held-back items the worker looks again.
+const GRACE_RETRY: chrono::Duration = chrono::Duration::minutes(1);
+
+/// When a job's held-back items are next to be looked at (`MIN_UTC`: at once), if ever. A job
+/// without a grace period holds nothing back and is never looked at for it (what an earlier
+/// configuration held back, its next file's run takes in).
+fn grace_end_of(job: &Job) -> Option<DateTime<Utc>> {
+    match &job.kind {
+        JobKind::CashReconciliation { rules, .. } if !job.break_grace().is_zero() => {
+            match rules.backlog.grace_end() {
+                GraceEnd::Unknown => Some(DateTime::<Utc>::MIN_UTC),
+                GraceEnd::Nothing => None,
+                GraceEnd::At(t) => Some(t),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// When the worker is next to look at items held back for their grace period: at once for a
+/// job whose held-back items are not known (no run since the start or the reload, a failed
+/// unit), else when the first grace ends; `None` when nothing is held back, and then the
+/// worker sleeps until there is work.
+fn next_grace_end(config: &Config) -> Option<tokio::time::Instant> {
+    let first = config.jobs.iter().filter_map(grace_end_of).min()?;
+    let wait = (first - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Some(tokio::time::Instant::now() + wait.min(GRACE_CHECK))
+}
+
+/// The cash reconciliations with held-back items due at `now` (or not known).
+fn grace_ended(config: &Config, now: DateTime<Utc>) -> Vec<String> {
+    config
+        .jobs
+        .iter()
+        .filter(|j| grace_end_of(j).is_some_and(|t| t <= now))
+        .map(|j| j.name.clone())
+        .collect()
 }
 
 /// Runs one unit of work, retrying it while the store is unavailable. `false` when the daemon
@@ -859,6 +920,43 @@ async fn do_work(
                 Err(e) => {
                     error!(job = %job, file = %name, error = %e, "recording an ignored file panicked")
                 }
+            }
+            Ok(())
+        }
+        Work::Due { job } => {
+            let Some(j) = config.job(&job).cloned() else {
+                return Ok(());
+            };
+            let store = shared.store.clone();
+            let looked = j.clone();
+            let result = shared
+                .work_thread
+                .run(move || {
+                    let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
+                    let hold = pipeline::Hold::of(&looked);
+                    pipeline::reconcile_due(guard.as_mut(), &looked, hold, Trigger::Due, &Utc::now)
+                })
+                .await;
+            let failed = match result {
+                Ok(Ok(Some((run, out)))) => {
+                    info!(job = %job, run, matched = out.matched, breaks_opened = out.breaks_opened, breaks_closed = out.breaks_closed, "items held back for their grace period looked at again");
+                    false
+                }
+                Ok(Ok(None)) => false,
+                Ok(Err(e)) if e.is_transient() => return Err((Work::Due { job }, e)),
+                Ok(Err(e)) => {
+                    error!(job = %job, error = %e, retry_in = ?GRACE_RETRY, "could not look at the items held back for their grace period");
+                    true
+                }
+                Err(e) => {
+                    error!(job = %job, error = %e, retry_in = ?GRACE_RETRY, "looking at the items held back for their grace period panicked");
+                    true
+                }
+            };
+            if failed && let JobKind::CashReconciliation { rules, .. } = &j.kind {
+                rules
+                    .backlog
+                    .set_grace_end(GraceEnd::At(Utc::now() + GRACE_RETRY));
             }
             Ok(())
         }

@@ -15,6 +15,7 @@ use crate::ingest::Claimed;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
 use crate::notify;
 use crate::post::entry_for_match;
+use crate::reconcile::backlog::{BacklogSlot, GraceEnd};
 use crate::reconcile::cash::Sides;
 use crate::reconcile::reconcile_cash;
 use crate::store::{
@@ -228,14 +229,21 @@ pub fn process_file(
     after_commit(config, job, done)
 }
 
-/// A processed file's unit ran the reconciliations; a duplicate's did not.
+/// A processed file's unit ran the reconciliations; a duplicate's did not. One that failed
+/// may have left what its runs held back unknown: the daemon looks again.
 fn after_commit(
     config: &Config,
     job: &Job,
     done: Result<FileOutcome, StoreError>,
 ) -> Result<FileOutcome, StoreError> {
-    if matches!(done, Ok(FileOutcome::Processed { .. })) {
-        backlogs_committed(config, job);
+    match &done {
+        Ok(FileOutcome::Processed { .. }) => backlogs_committed(config, job),
+        Ok(_) => {}
+        Err(_) => {
+            for slot in backlogs_of(config, job) {
+                slot.set_grace_end(GraceEnd::Unknown);
+            }
+        }
     }
     done
 }
@@ -255,18 +263,27 @@ enum Started {
 /// (see [`crate::reconcile::backlog::BacklogSlot`]). Only those: another job's backlog may
 /// be left over from a unit that failed.
 fn backlogs_committed(config: &Config, job: &Job) {
+    for slot in backlogs_of(config, job) {
+        slot.committed();
+    }
+}
+
+/// The backlogs of the reconciliations a file of `job` runs: the job's own, or those of the
+/// book a ledger import feeds.
+fn backlogs_of<'c>(config: &'c Config, job: &'c Job) -> Vec<&'c BacklogSlot> {
     match &job.kind {
-        JobKind::CashReconciliation { rules, .. } => rules.backlog.committed(),
-        JobKind::LedgerImport { book, .. } => {
-            for j in &config.jobs {
-                if let JobKind::CashReconciliation { book: b, rules, .. } = &j.kind
-                    && b == book
-                {
-                    rules.backlog.committed();
+        JobKind::CashReconciliation { rules, .. } => vec![&rules.backlog],
+        JobKind::LedgerImport { book, .. } => config
+            .jobs
+            .iter()
+            .filter_map(|j| match &j.kind {
+                JobKind::CashReconciliation { book: b, rules, .. } if b == book => {
+                    Some(&rules.backlog)
                 }
-            }
-        }
-        _ => {}
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -409,7 +426,7 @@ fn finish_file_run(
     let match_started = std::time::Instant::now();
     match &job.kind {
         JobKind::CashReconciliation { .. } => {
-            let r = reconcile_job(u, job, run_id, now)?;
+            let r = reconcile_job(u, job, run_id, now, Hold::of(job))?;
             outcome.add(&r);
         }
         JobKind::LedgerImport { book, .. } => {
@@ -419,7 +436,7 @@ fn finish_file_run(
             ) {
                 let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
                 // The matches count for the reconciliation job's run, not the import's.
-                let mut own = reconcile_job(u, other, rerun, now)?;
+                let mut own = reconcile_job(u, other, rerun, now, Hold::of(other))?;
                 own.status = Some(RunStatus::Ok);
                 own.finished_at = Some(now());
                 u.finish_run(rerun, &own)?;
@@ -528,9 +545,67 @@ impl RunOutcome {
     }
 }
 
+/// How long a run holds unmatched items back from being breaks: while their counterpart can
+/// still come in the same batch (a ledger export and the statement that pays it, dropped
+/// seconds apart), an item younger than the job's grace period, counted from when its record
+/// was recorded ([`Unit::file_recorded_at`]), is pending: no break, not in `clerk exceptions`,
+/// not in the KPIs. A later run (the next file, or the daemon waking when the grace ends:
+/// [`reconcile_due`]) makes it a break if it is still unmatched. Pending items are what the
+/// store shows (open, no break), so a restart finds them again.
+#[derive(Clone, Copy, Debug)]
+pub struct Hold {
+    pub grace: chrono::Duration,
+    /// Items recorded at or after this have no grace period: their batch is complete (the
+    /// end of a `clerk job run`, after which nothing of the batch comes).
+    pub complete_from: Option<DateTime<Utc>>,
+}
+
+impl Hold {
+    /// The job's grace period, as configured.
+    pub fn of(job: &Job) -> Hold {
+        Hold {
+            grace: chrono::Duration::from_std(job.break_grace()).unwrap_or(chrono::Duration::MAX),
+            complete_from: None,
+        }
+    }
+
+    /// Until when an item recorded at `recorded` is held back at `at`; `None` once it is not.
+    fn until(&self, recorded: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let recorded = recorded?;
+        if self.complete_from.is_some_and(|t| recorded >= t) {
+            return None;
+        }
+        // A grace period beyond the calendar holds the item back for good.
+        let until = recorded
+            .checked_add_signed(self.grace)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (until > at).then_some(until)
+    }
+
+    /// Whether an item held back until `until` is no longer held back at `at`.
+    pub(super) fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        until <= at
+            || self
+                .complete_from
+                .is_some_and(|t| until.checked_sub_signed(self.grace).is_none_or(|r| r >= t))
+    }
+
+    /// When the break of an item recorded at `recorded` and opened at `at` dates from: when it
+    /// would have opened without the grace period, as far as that can be told. Clerk holds an
+    /// item back at most the grace period, so its break is never older than `at` minus that,
+    /// nor older than its record; a held-back item's break then dates from when its record
+    /// came, and its age and the KPIs count the time it was really unmatched.
+    fn opened_at(&self, recorded: Option<DateTime<Utc>>, at: DateTime<Utc>) -> DateTime<Utc> {
+        let earliest = at
+            .checked_sub_signed(self.grace)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        recorded.map_or(at, |r| r.max(earliest)).min(at)
+    }
+}
+
 /// Matches the open statement lines of a cash reconciliation job against the open ledger items
 /// of its book, posts every match, closes the breaks of matched records and opens breaks for
-/// what is still unmatched and due.
+/// what is still unmatched and due, holding back what is younger than `hold` allows.
 ///
 /// A run goes over the items that what changed since the last run touches (new records,
 /// matches made elsewhere, breaks worked, items falling due), found by key in the job's
@@ -542,6 +617,7 @@ pub fn reconcile_job(
     job: &Job,
     run_id: i64,
     now: &dyn Fn() -> DateTime<Utc>,
+    hold: Hold,
 ) -> Result<RunOutcome, StoreError> {
     let JobKind::CashReconciliation {
         book,
@@ -560,6 +636,9 @@ pub fn reconcile_job(
     };
     let mut kept = rules.backlog.lock();
     let backlog = kept.take();
+    // Until the run is done: a unit that fails leaves it so.
+    kept.grace_end = GraceEnd::Unknown;
+    let at = now();
     let full_only = rules.blocking.full_runs_only();
     if let Some(why) = full_only {
         tracing::debug!(job = %job.name, why, "matching over all open items");
@@ -567,8 +646,9 @@ pub fn reconcile_job(
         tracing::debug!(job = %job.name, "matching over all open items: filing them by key");
     }
     if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
-        match super::incremental::prepare(u, sides, rules, calendar, backlog)? {
+        match super::incremental::prepare(u, sides, rules, calendar, backlog, &hold, at)? {
             Prepared::Nothing(backlog) => {
+                kept.grace_end = GraceEnd::of(backlog.next_grace_end());
                 kept.keep(*backlog);
                 kept.runs.by_key += 1;
                 kept.runs.last_items = 0;
@@ -581,14 +661,21 @@ pub fn reconcile_job(
                     u,
                     job,
                     run_id,
-                    now,
+                    at,
+                    hold,
                     &run.ledger,
                     &run.statement,
                     &run.result,
                     &run.with_break,
                 )?;
-                if let Some(backlog) = run.finish(u, rules, &applied)? {
-                    kept.keep(backlog);
+                match run.finish(u, rules, &applied)? {
+                    Some(backlog) => {
+                        kept.grace_end = GraceEnd::of(backlog.next_grace_end());
+                        kept.keep(backlog);
+                    }
+                    // The next run goes over everything and finds what is held back; the
+                    // daemon looks at once.
+                    None => kept.grace_end = GraceEnd::Unknown,
                 }
                 return Ok(out);
             }
@@ -612,12 +699,15 @@ pub fn reconcile_job(
         u,
         job,
         run_id,
-        now,
+        at,
+        hold,
         &ledger,
         &statement,
         &result,
         &with_break,
     )?;
+    // A run over everything saw every held-back item.
+    kept.grace_end = GraceEnd::of(applied.pending.values().min().copied());
     if let Ok(tables) = &tables
         && full_only.is_none()
         && !result.cut_short
@@ -637,23 +727,75 @@ pub fn reconcile_job(
     Ok(out)
 }
 
-/// What a run did to its items, for the backlog: the records matched and posted, and the
-/// ledger items it tried to open a "missing on statement" break for.
+/// Why a look at held-back items that changed nothing is rolled back; never seen outside
+/// [`reconcile_due`].
+const NOTHING_DUE: &str = "no held-back item came to the end of its grace period";
+
+/// Looks again at the items of cash reconciliation `job` held back from being breaks whose
+/// grace period has ended by now (a run by key covers them as items falling due; a run over
+/// everything, when the job's backlog is not trusted, finds them all): those still unmatched
+/// become breaks. In a unit of work of its own, with no file. A look that changes nothing
+/// (the daemon's first look after a start or reload, or a counterpart that came meanwhile)
+/// leaves no run behind: its unit rolls back, and since it wrote nothing a run depends on,
+/// the job's backlog and the time of its next grace end stay trusted.
+///
+/// The run and what it did, or `None` when it changed nothing.
+pub fn reconcile_due(
+    store: &mut dyn Store,
+    job: &Job,
+    hold: Hold,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<Option<(i64, RunOutcome)>, StoreError> {
+    let JobKind::CashReconciliation { rules, .. } = &job.kind else {
+        return Ok(None);
+    };
+    let mut nothing = false;
+    let done = store::in_unit(store, |u| {
+        let run_id = u.start_run(&job.name, trigger, None, now())?;
+        let mut out = reconcile_job(u, job, run_id, now, hold)?;
+        if out.matched + out.entries_posted + out.breaks_opened + out.breaks_closed == 0 {
+            nothing = true;
+            return Err(StoreError::Other(NOTHING_DUE.into()));
+        }
+        out.status = Some(RunStatus::Ok);
+        out.finished_at = Some(now());
+        u.finish_run(run_id, &out)?;
+        Ok((run_id, out))
+    });
+    match done {
+        Ok(ran) => {
+            rules.backlog.committed();
+            Ok(Some(ran))
+        }
+        Err(_) if nothing => {
+            rules.backlog.committed();
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What a run did to its items, for the backlog: the records matched and posted, the ledger
+/// items it tried to open a "missing on statement" break for, and the items it held back from
+/// being breaks, with when their grace period ends.
 #[derive(Debug, Default)]
 pub(super) struct Applied {
     pub posted: HashSet<i64>,
     pub due_tried: HashSet<i64>,
+    pub pending: std::collections::HashMap<i64, DateTime<Utc>>,
 }
 
 /// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
-/// opens breaks for what is left and due; `with_break` are the records among them that have
-/// an unresolved break of the job already.
+/// opens breaks for what is left and due unless `hold` holds it back; `with_break` are the
+/// records among them that have an unresolved break of the job already.
 #[allow(clippy::too_many_arguments)]
 fn apply(
     u: &mut dyn Unit,
     job: &Job,
     run_id: i64,
-    now: &dyn Fn() -> DateTime<Utc>,
+    at: DateTime<Utc>,
+    hold: Hold,
     ledger: &[StoredRecord],
     statement: &[StoredRecord],
     result: &crate::reconcile::Outcome,
@@ -673,7 +815,6 @@ fn apply(
     for w in &result.warnings {
         tracing::warn!(job = %job.name, "{w}");
     }
-    let at = now();
     let mut names = FileNames::default();
     for m in &result.matches {
         let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
@@ -746,6 +887,11 @@ fn apply(
         if with_break.contains(&r.id) {
             continue;
         }
+        let recorded = names.recorded_at(u, &r.record)?;
+        if let Some(until) = hold.until(recorded, at) {
+            applied.pending.insert(r.id, until);
+            continue;
+        }
         let (reason, why) = unmatched_why(
             result.statement_why.get(k),
             BreakReason::MissingInLedger,
@@ -765,7 +911,9 @@ fn apply(
                 .unwrap_or_default()
         );
         let source = names.source_of(u, &r.record)?;
-        out.breaks_opened += open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
+        let opened = hold.opened_at(recorded, at);
+        out.breaks_opened +=
+            open_record_break(u, job, run_id, r, reason, &detail, &source, opened)?;
     }
 
     // A ledger item is missing from the bank only once the bank has reported days past its
@@ -776,6 +924,11 @@ fn apply(
             if with_break.contains(&r.id)
                 || calendar.business_days_between(r.record.value_date, latest) <= rules.window_days
             {
+                continue;
+            }
+            let recorded = names.recorded_at(u, &r.record)?;
+            if let Some(until) = hold.until(recorded, at) {
+                applied.pending.insert(r.id, until);
                 continue;
             }
             let (reason, why) = unmatched_why(
@@ -803,8 +956,9 @@ fn apply(
             );
             let source = names.source_of(u, &r.record)?;
             applied.due_tried.insert(r.id);
+            let opened = hold.opened_at(recorded, at);
             out.breaks_opened +=
-                open_record_break(u, job, run_id, r, reason, &detail, &source, at)?;
+                open_record_break(u, job, run_id, r, reason, &detail, &source, opened)?;
         }
     }
     Ok((out, applied))
@@ -894,20 +1048,36 @@ fn open_record_break(
     .map_or(0, |_| 1))
 }
 
-/// Names records' files as staff know them ("ledger.csv line 12", not a hash), asking the
-/// store once per file.
+/// Names records' files as staff know them ("ledger.csv line 12", not a hash), and when they
+/// were recorded, asking the store once per file.
 #[derive(Default)]
-struct FileNames(std::collections::HashMap<Arc<str>, String>);
+struct FileNames {
+    names: std::collections::HashMap<Arc<str>, String>,
+    recorded: std::collections::HashMap<Arc<str>, Option<DateTime<Utc>>>,
+}
 
 impl FileNames {
+    fn recorded_at(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &Record,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(&at) = self.recorded.get(&r.source.file) {
+            return Ok(at);
+        }
+        let at = u.file_recorded_at(&r.source.file)?;
+        self.recorded.insert(r.source.file.clone(), at);
+        Ok(at)
+    }
+
     fn source_of(&mut self, u: &mut dyn Unit, r: &Record) -> Result<String, StoreError> {
-        let name = match self.0.get(&r.source.file) {
+        let name = match self.names.get(&r.source.file) {
             Some(n) => n.clone(),
             None => {
                 let n = u.file_name(&r.source.file)?.unwrap_or_else(|| {
                     format!("file {}…", &r.source.file[..r.source.file.len().min(12)])
                 });
-                self.0.insert(r.source.file.clone(), n.clone());
+                self.names.insert(r.source.file.clone(), n.clone());
                 n
             }
         };

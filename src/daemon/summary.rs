@@ -8,8 +8,21 @@ use super::pipeline::mail_domain;
 use crate::config::{Config, Job, JobKind};
 use crate::notify::{self, BreakLine, JobDigest, SummaryInput};
 use crate::store::{
-    BreakFilter, NewMail, RunOutcome, RunStatus, StatusFilter, StoreError, Trigger, Unit,
+    BreakCounting, BreakFilter, NewMail, RunOutcome, RunStatus, StatusFilter, StoreError, Trigger,
+    Unit,
 };
+
+/// Which breaks the KPIs count at `now`: those open at least their job's grace period.
+pub fn break_counting(config: &Config, now: DateTime<Utc>) -> BreakCounting {
+    BreakCounting {
+        now,
+        grace: config
+            .jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.break_grace()))
+            .collect(),
+    }
+}
 
 /// What a summary run queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +87,7 @@ pub fn queue_summary(
         lines.push(line);
     }
     let breaks = lines;
-    let activity = u.activity_since(since)?;
+    let activity = u.activity_since(since, &break_counting(config, now))?;
     let jobs: Vec<JobDigest> = config
         .jobs
         .iter()

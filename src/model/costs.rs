@@ -30,6 +30,8 @@ pub struct CostModel {
 pub struct Workload {
     pub records: u64,
     pub processing_ms: u64,
+    /// Breaks staff work: those about a record count once they were open their job's grace
+    /// period (an item that only waited for its counterpart costs nobody time).
     pub breaks_opened: u64,
     pub files_failed: u64,
 }

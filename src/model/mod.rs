@@ -597,7 +597,9 @@ pub fn checked_magnitude(d: Decimal) -> Result<Decimal, String> {
 }
 
 /// Straight-through-processing rate: of the records clerk decided on (matched, or made a
-/// break), the share it matched with no human touch. `None` before any decision.
+/// break), the share it matched with no human touch. `None` before any decision. The breaks
+/// are those that lasted their job's grace period: an item matched once its counterpart came
+/// a moment later was decided with no human touch.
 pub fn stp_rate(auto_matched: u64, breaks_opened: u64) -> Option<f64> {
     let decided = auto_matched + breaks_opened;
     (decided > 0).then(|| auto_matched as f64 / decided as f64)

@@ -10,7 +10,8 @@
 //! over a union of blocks decides exactly as among all items. So only the blocks of what
 //! changed can change: new items, items matched elsewhere (by hand, by another job on the
 //! same book) or withdrawn for a corrected version, breaks resolved or reopened, items falling
-//! due.
+//! due, items whose grace period ended (held back from being breaks while their counterpart
+//! could still come).
 //!
 //! **Invariant:** no I/O. The caller says what changed in the store and fetches records by
 //! id; the backlog answers which items share blocks. It is only right for the store as it
@@ -20,7 +21,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
@@ -143,6 +144,10 @@ pub struct Backlog {
     /// Open ledger items without a break of the job, by value date: each falls due (and gets
     /// its break) once the bank has reported days past its date and the window.
     waiting: BTreeSet<(NaiveDate, i64)>,
+    /// Open items (either side) a run would have made breaks but held back for the job's
+    /// grace period, by when it ends: each is looked at again then, file or no file.
+    pending: BTreeSet<(DateTime<Utc>, i64)>,
+    pending_until: FxHashMap<i64, DateTime<Utc>>,
     ledger: SideStats,
     statement: SideStats,
     /// Where the store stood when this was last brought up to date.
@@ -155,6 +160,7 @@ impl std::fmt::Debug for Backlog {
             .field("ledger_open", &self.ledger.open)
             .field("statement_open", &self.statement.open)
             .field("waiting", &self.waiting.len())
+            .field("pending", &self.pending.len())
             .field("mark", &self.mark)
             .finish()
     }
@@ -193,6 +199,7 @@ impl Backlog {
             }
         }
         self.waiting.remove(&(r.record.value_date, r.id));
+        self.set_pending(r.id, None);
         self.side(r.record.side).remove(r.record.amount);
     }
 
@@ -246,6 +253,33 @@ impl Backlog {
             .collect()
     }
 
+    /// Notes until when an open item is held back from being a break (`None`: it is not).
+    pub fn set_pending(&mut self, id: i64, until: Option<DateTime<Utc>>) {
+        if let Some(old) = self.pending_until.remove(&id) {
+            self.pending.remove(&(old, id));
+        }
+        if let Some(until) = until {
+            self.pending.insert((until, id));
+            self.pending_until.insert(id, until);
+        }
+    }
+
+    /// The held-back items whose grace period `ended` says is over (given when it ends): a run
+    /// looks at them again. Every held-back item is asked: they are the few of the last
+    /// minutes, and a batch that is complete ends the grace of some out of order.
+    pub fn grace_ended(&self, ended: impl Fn(DateTime<Utc>) -> bool) -> Vec<i64> {
+        self.pending
+            .iter()
+            .filter(|(until, _)| ended(*until))
+            .map(|&(_, id)| id)
+            .collect()
+    }
+
+    /// When the next held-back item's grace period ends.
+    pub fn next_grace_end(&self) -> Option<DateTime<Utc>> {
+        self.pending.first().map(|&(until, _)| until)
+    }
+
     /// Open items on both sides.
     pub fn open(&self) -> usize {
         self.ledger.open + self.statement.open
@@ -270,6 +304,25 @@ pub struct RunCounts {
     pub last_items: usize,
 }
 
+/// When a job's next held-back item comes to the end of its grace period, as its last run
+/// left it: what the daemon sleeps until (see `daemon::worker`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum GraceEnd {
+    /// No run since the daemon started or reloaded, or the last unit that ran the job failed:
+    /// a run must look (the store is the truth; memory holds nothing it cannot rebuild).
+    #[default]
+    Unknown,
+    /// Nothing is held back.
+    Nothing,
+    At(DateTime<Utc>),
+}
+
+impl GraceEnd {
+    pub fn of(at: Option<DateTime<Utc>>) -> GraceEnd {
+        at.map_or(GraceEnd::Nothing, GraceEnd::At)
+    }
+}
+
 /// Where a job's backlog is kept between units of work.
 #[derive(Default)]
 pub struct Kept {
@@ -280,6 +333,9 @@ pub struct Kept {
     /// Every run goes over everything (tests compare the two).
     full_only: bool,
     pub runs: RunCounts,
+    /// When the next held-back item's grace period ends (kept for every job, with or
+    /// without a backlog).
+    pub grace_end: GraceEnd,
 }
 
 impl Kept {
@@ -330,6 +386,16 @@ impl BacklogSlot {
 
     pub fn runs(&self) -> RunCounts {
         self.lock().runs
+    }
+
+    pub fn grace_end(&self) -> GraceEnd {
+        self.lock().grace_end
+    }
+
+    /// Says when the daemon is to look at the job's held-back items next: unknown after a
+    /// unit of work that failed, a time to try again after a look that failed.
+    pub fn set_grace_end(&self, end: GraceEnd) {
+        self.lock().grace_end = end;
     }
 }
 

@@ -172,6 +172,10 @@ pub trait Unit {
     /// The failed files of `job` named `name`, oldest first: each one's content hash (empty
     /// when it was refused unread) and whether a file processed since replaced it.
     fn failed_files_named(&mut self, job: &str, name: &str) -> Result<Vec<(String, bool)>>;
+    /// When the records of the processed file with this content were recorded: the start of
+    /// the first run of that file (the unit of work that stored them). What an unmatched
+    /// item's grace period counts from (see `config::JobKind::CashReconciliation`).
+    fn file_recorded_at(&mut self, sha256: &str) -> Result<Option<DateTime<Utc>>>;
 
     // ---- records ---------------------------------------------------------------------------
     /// Stores records under `scope` (a book for ledger items, a job for statement lines). A
@@ -396,8 +400,14 @@ pub trait Unit {
     fn set_last_fired(&mut self, job: &str, at: DateTime<Utc>) -> Result<()>;
 
     // ---- reporting -------------------------------------------------------------------------
-    /// Per-job activity of the runs started at or after `since`.
-    fn activity_since(&mut self, since: DateTime<Utc>) -> Result<Vec<JobActivity>>;
+    /// Per-job activity of the runs started at or after `since`. Breaks about a record that
+    /// were open less than their job's grace period (see [`BreakCounting`]) are neither
+    /// opened nor closed in it.
+    fn activity_since(
+        &mut self,
+        since: DateTime<Utc>,
+        counting: &BreakCounting,
+    ) -> Result<Vec<JobActivity>>;
     fn totals(&mut self) -> Result<Totals>;
     fn recent_runs(&mut self, limit: usize) -> Result<Vec<RunRow>>;
     fn entries_of_run(&mut self, run_id: i64) -> Result<Vec<PostedEntry>>;
@@ -435,6 +445,9 @@ pub enum Trigger {
     Rematch,
     /// A mail brought the file (an attachment).
     Mail,
+    /// Unmatched items came to the end of their grace period: the daemon woke for them, no
+    /// file came.
+    Due,
 }
 
 impl Trigger {
@@ -445,6 +458,7 @@ impl Trigger {
             Trigger::Manual => "manual",
             Trigger::Rematch => "rematch",
             Trigger::Mail => "mail",
+            Trigger::Due => "due",
         }
     }
 }
@@ -741,6 +755,18 @@ pub struct QueuedMail {
     pub subject: String,
     pub raw: Vec<u8>,
     pub attempts: u32,
+}
+
+/// Which breaks the KPIs count as opened (and closed): a break about a record counts only
+/// once it has been open at least its job's grace period, `(closed_at or now) - opened_at >=
+/// grace`. A break opened and closed by a match within the grace was an item waiting for its
+/// counterpart, not an exception: the daemon no longer opens such breaks, but stores from
+/// before it did hold them (and `clerk job run` ends a batch by opening every break).
+#[derive(Clone, Debug, Default)]
+pub struct BreakCounting {
+    pub now: DateTime<Utc>,
+    /// Each job's grace period; a job not named has none.
+    pub grace: std::collections::BTreeMap<String, std::time::Duration>,
 }
 
 /// A job's runs over a period, for the summary and `clerk status`.

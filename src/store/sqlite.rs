@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0010_lookup_indexes.sql"),
     include_str!("migrations/sqlite/0011_mail_tries.sql"),
     include_str!("migrations/sqlite/0012_record_versions_and_replaced_files.sql"),
+    include_str!("migrations/sqlite/0013_break_grace.sql"),
 ];
 
 pub struct SqliteStore {
@@ -1080,6 +1081,18 @@ impl Unit for SqliteUnit<'_, '_> {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(map_err)
+    }
+
+    fn file_recorded_at(&mut self, sha256: &str) -> Result<Option<DateTime<Utc>>> {
+        let at: Option<String> = self
+            .tx
+            .prepare_cached(
+                "SELECT MIN(r.started_at) FROM files f JOIN runs r ON r.file_id = f.id
+                 WHERE f.sha256 = ? AND f.status = 'processed'",
+            )
+            .and_then(|mut s| s.query_row([sha256], |r| r.get(0)))
+            .map_err(map_err)?;
+        at.as_deref().map(parse_ts).transpose()
     }
 
     fn add_records(
@@ -2342,7 +2355,11 @@ impl Unit for SqliteUnit<'_, '_> {
         Ok(())
     }
 
-    fn activity_since(&mut self, since: DateTime<Utc>) -> Result<Vec<JobActivity>> {
+    fn activity_since(
+        &mut self,
+        since: DateTime<Utc>,
+        counting: &BreakCounting,
+    ) -> Result<Vec<JobActivity>> {
         let mut stmt = self
             .tx
             .prepare_cached(
@@ -2416,9 +2433,42 @@ impl Unit for SqliteUnit<'_, '_> {
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(map_err)?;
+        // Breaks about a record its job's runs opened (closed) in the period that were open
+        // less than the job's grace period: an item that waited for its counterpart.
+        let mut brief: Vec<(String, i64, i64)> = Vec::new();
+        for (job, grace) in counting.grace.iter().filter(|(_, g)| !g.is_zero()) {
+            let grace_ms = grace.as_millis() as f64;
+            let n = |sql: &str| -> Result<i64> {
+                self.tx
+                    .prepare_cached(sql)
+                    .and_then(|mut s| {
+                        s.query_row(params![job, ts(since), ts(counting.now), grace_ms], |r| {
+                            r.get(0)
+                        })
+                    })
+                    .map_err(map_err)
+            };
+            let opened = n(
+                "SELECT COUNT(*) FROM runs r JOIN breaks b ON b.opened_run_id = r.id
+                 WHERE r.job = ?1 AND r.started_at >= ?2 AND b.record_id IS NOT NULL
+                   AND (julianday(COALESCE(b.closed_at, ?3)) - julianday(b.opened_at))
+                       * 86400000.0 < ?4",
+            )?;
+            let closed = n(
+                "SELECT COUNT(*) FROM runs r JOIN breaks b ON b.closed_run_id = r.id
+                 WHERE r.job = ?1 AND r.started_at >= ?2 AND b.record_id IS NOT NULL
+                   AND b.closed_at IS NOT NULL
+                   AND (julianday(b.closed_at) - julianday(b.opened_at)) * 86400000.0 < ?4",
+            )?;
+            brief.push((job.clone(), opened, closed));
+        }
         rows.into_iter()
             .map(|(mut a, last)| {
                 a.last_run_at = last.as_deref().map(parse_ts).transpose()?;
+                if let Some((_, opened, closed)) = brief.iter().find(|(j, ..)| *j == a.job) {
+                    a.breaks_opened = a.breaks_opened.saturating_sub(to_u64(*opened));
+                    a.breaks_closed = a.breaks_closed.saturating_sub(to_u64(*closed));
+                }
                 for (job, pass, matches, records) in &by_pass {
                     if *job == a.job {
                         let n = if *records > 0 { *records } else { *matches };

@@ -111,6 +111,7 @@ pub fn conformance(store: &mut dyn Store) {
     posting_is_idempotent_and_records_are_used_once(store);
     a_record_has_one_open_break(store);
     a_failed_file_is_replaced_by_one_of_its_name_processed_later(store);
+    kpis_count_a_break_only_once_it_was_open_its_grace_period(store);
     a_subject_has_one_unresolved_break_that_updates_and_closes(store);
     outbox_keeps_each_message_once(store);
     schedules_remember_their_last_fire(store);
@@ -778,6 +779,93 @@ fn a_record_has_one_open_break(store: &mut dyn Store) {
             .unwrap()
             .is_some()
     );
+}
+
+/// The KPI counting rule: a break about a record counts as opened (and as closed) only if
+/// `(closed_at or now) - opened_at` is at least its job's grace period.
+fn kpis_count_a_break_only_once_it_was_open_its_grace_period(store: &mut dyn Store) {
+    let minute = chrono::Duration::minutes(1);
+    let ids = in_unit(store, |u| {
+        let f = u.add_file(&new_file("kpi", "sha-kpi"))?;
+        let run = u.start_run("kpi", Trigger::File, Some(f), at(7))?;
+        let items: Vec<Record> = ["k1", "k2", "k3"]
+            .iter()
+            .map(|id| record(Side::Ledger, id, "5.00"))
+            .collect();
+        u.add_records("kpi-book", f, &items)?;
+        let ids: Vec<i64> = u
+            .open_records("kpi-book", Side::Ledger, None)?
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        // k1 and k2 open with their file; k3 a minute before ten.
+        for (&id, opened) in ids.iter().zip([at(7), at(7), at(10) - minute]) {
+            u.open_break(&NewBreak {
+                job: "kpi",
+                run_id: run,
+                reason: BreakReason::MissingOnStatement,
+                detail: "not on any bank statement",
+                amount: Some("5.00".parse().unwrap()),
+                currency: Some("EUR".parse().unwrap()),
+                difference: None,
+                since: "2026-03-02".parse().unwrap(),
+                owner: None,
+                record_id: Some(id),
+                source: None,
+                at: opened,
+                subject: None,
+            })?;
+        }
+        u.finish_run(
+            run,
+            &RunOutcome {
+                finished_at: Some(at(7)),
+                breaks_opened: 3,
+                ..Default::default()
+            },
+        )?;
+        Ok(ids)
+    })
+    .unwrap();
+    // k1's counterpart comes a second later (a break of one second); k2's two hours later.
+    for (id, closed) in [
+        (ids[0], at(7) + chrono::Duration::seconds(1)),
+        (ids[1], at(9)),
+    ] {
+        in_unit(store, |u| {
+            let run = u.start_run("kpi", Trigger::File, None, closed)?;
+            let n = u.close_breaks_of_records(&[id], "matched", run, closed)?;
+            u.finish_run(
+                run,
+                &RunOutcome {
+                    finished_at: Some(closed),
+                    breaks_closed: n,
+                    ..Default::default()
+                },
+            )
+        })
+        .unwrap();
+    }
+    assert_eq!(
+        in_read(store, |u| u.file_recorded_at("sha-kpi")).unwrap(),
+        Some(at(7)),
+        "a file's records are recorded when its first run starts"
+    );
+    let kpis = |store: &mut dyn Store, now: DateTime<Utc>, grace: u64| {
+        let counting = BreakCounting {
+            now,
+            grace: [("kpi".to_string(), std::time::Duration::from_secs(grace))].into(),
+        };
+        let a = in_read(store, |u| u.activity_since(at(0), &counting)).unwrap();
+        let a = a.into_iter().find(|a| a.job == "kpi").unwrap();
+        (a.breaks_opened, a.breaks_closed)
+    };
+    // Without a grace period every break counts, as before.
+    assert_eq!(kpis(store, at(10), 0), (3, 2));
+    // With five minutes: k1 (one second) never counts, opened or closed; k3, open for a
+    // minute at ten, not yet; at eleven it does.
+    assert_eq!(kpis(store, at(10), 300), (1, 1));
+    assert_eq!(kpis(store, at(11), 300), (2, 1));
 }
 
 fn a_subject_has_one_unresolved_break_that_updates_and_closes(store: &mut dyn Store) {

@@ -15,6 +15,10 @@ mod cli;
 /// The exception summary through the whole daemon to a real SMTP server.
 mod summary;
 
+/// Unmatched items held back for their grace period: no break while the counterpart can
+/// still come, a break when it ends, KPIs that count only breaks that lasted.
+mod grace;
+
 /// Statements, custody statements and invoices through the daemon; `clerk extract`.
 mod documents;
 

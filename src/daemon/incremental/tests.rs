@@ -22,6 +22,9 @@ const CONFIG: &str = r#"
 jobs = "jobs"
 state = "var"
 timezone = "Europe/Berlin"
+# Files here come seconds apart on a made-up clock: breaks open at once unless a test holds
+# items back itself (`Install::with_grace`).
+break_grace = "0s"
 
 [mail]
 from = "clerk@example.com"
@@ -55,8 +58,17 @@ impl Install {
         Install::with_rules(full, None)
     }
 
+    /// As `new`, with unmatched items held back for `grace` (`break_grace`).
+    fn with_grace(full: bool, grace: &str) -> Install {
+        Install::build(full, None, grace)
+    }
+
     /// As `new`, with the reconciliations' `[match]` table replaced by `rules`.
     fn with_rules(full: bool, rules: Option<&str>) -> Install {
+        Install::build(full, rules, "0s")
+    }
+
+    fn build(full: bool, rules: Option<&str>, grace: &str) -> Install {
         // Commits are fsynced: on a memory file system when there is one.
         let shm = Path::new("/dev/shm");
         let dir = if shm.is_dir() {
@@ -68,7 +80,14 @@ impl Install {
         std::fs::create_dir_all(root.join("config")).unwrap();
         std::fs::create_dir_all(root.join("jobs")).unwrap();
         std::fs::create_dir_all(root.join("in")).unwrap();
-        std::fs::write(root.join("config/clerk.toml"), CONFIG).unwrap();
+        std::fs::write(
+            root.join("config/clerk.toml"),
+            CONFIG.replace(
+                "break_grace = \"0s\"",
+                &format!("break_grace = \"{grace}\""),
+            ),
+        )
+        .unwrap();
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
         std::fs::copy(
             shipped.join("ledger-import.toml"),
@@ -317,6 +336,8 @@ enum Step {
     Resolve(u8),
     /// A person matches the n-th ledger break with the m-th statement break.
     Force(u8, u8),
+    /// The daemon wakes for the items held back whose grace period has ended.
+    Wake,
 }
 
 fn ledger_csv(items: &[Item]) -> String {
@@ -441,6 +462,19 @@ fn take(i: &mut Install, step: &Step, when: DateTime<Utc>) -> String {
             })
             .map_or_else(|e| e.to_string(), |()| "resolved".into())
         }
+        Step::Wake => [BANK, CARD]
+            .map(|job| {
+                let job = i.job(job);
+                pipeline::reconcile_due(
+                    i.store.as_mut(),
+                    &job,
+                    pipeline::Hold::of(&job),
+                    Trigger::Due,
+                    &|| when,
+                )
+                .map_or_else(|e| e.to_string(), |ran| format!("{:?}", ran.map(|r| r.1)))
+            })
+            .join("; "),
         Step::Force(a, b) => {
             let (l, s) = (i.open_breaks("ledger"), i.open_breaks("statement"));
             if l.is_empty() || s.is_empty() {
@@ -481,6 +515,17 @@ proptest! {
     fn runs_by_key_give_what_runs_over_everything_give(steps in prop::collection::vec(step(), 1..14)) {
         let mut by_key = Install::new(false);
         let mut full = Install::new(true);
+        compare(&mut by_key, &mut full, &steps)?;
+    }
+
+    /// Items held back for a grace period of three steps: the runs of files and the daemon's
+    /// wake-ups make the same breaks, at the same steps, by key as over everything.
+    #[test]
+    fn held_back_items_come_out_alike_by_key_and_over_everything(
+        steps in prop::collection::vec(prop_oneof![4 => step(), 1 => Just(Step::Wake)], 1..16)
+    ) {
+        let mut by_key = Install::with_grace(false, "3s");
+        let mut full = Install::with_grace(true, "3s");
         compare(&mut by_key, &mut full, &steps)?;
     }
 
@@ -751,6 +796,90 @@ fn an_item_matched_by_hand_leaves_its_group_to_pair_with_the_line_paying_the_res
         )
         .unwrap();
     assert_eq!(batches, 1);
+    assert_eq!(by_key.runs().full, 1, "{:?}", by_key.runs());
+}
+
+#[test]
+fn an_unmatched_line_is_held_back_for_its_grace_and_its_counterpart_never_makes_a_break() {
+    // Two bank lines: one the ledger export ten seconds later pays, one nobody pays.
+    let lines = statement_csv(&[
+        Line {
+            bank: 1,
+            amount: 0,
+            plus: None,
+            remittance: Remittance::One(0),
+            day: 0,
+            usd: false,
+        },
+        Line {
+            bank: 2,
+            amount: 5,
+            plus: None,
+            remittance: Remittance::Nothing,
+            day: 0,
+            usd: false,
+        },
+    ]);
+    let paid = ledger_csv(&[Item {
+        id: 1,
+        amount: 0,
+        reference: 0,
+        party: 0,
+        day: 0,
+        usd: false,
+    }]);
+    let wake = |i: &mut Install, when| {
+        let job = i.job(BANK);
+        pipeline::reconcile_due(
+            i.store.as_mut(),
+            &job,
+            pipeline::Hold::of(&job),
+            Trigger::Due,
+            &|| when,
+        )
+        .unwrap()
+    };
+    let mut by_key = Install::with_grace(false, "60s");
+    let mut full = Install::with_grace(true, "60s");
+    for i in [&mut by_key, &mut full] {
+        let FileOutcome::Processed { summary, .. } = i.process(BANK, &lines, at(0)) else {
+            panic!("not processed");
+        };
+        assert!(summary.contains("0 breaks opened"), "{summary}");
+        let FileOutcome::Processed { summary, .. } = i.process("ledger-import", &paid, at(10))
+        else {
+            panic!("not processed");
+        };
+        assert!(summary.contains("0 breaks opened"), "{summary}");
+        // Within the grace the daemon's look changes nothing and leaves no run.
+        let runs = i
+            .db()
+            .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))
+            .unwrap();
+        assert!(wake(i, at(59)).is_none());
+        assert_eq!(
+            i.db()
+                .query_row("SELECT COUNT(*) FROM runs", [], |r| r.get::<_, i64>(0))
+                .unwrap(),
+            runs
+        );
+        assert!(i.open_breaks("statement").is_empty());
+        // At its end the unpaid line is a break, dated from when its file was recorded.
+        let (_, out) = wake(i, at(60)).expect("a run");
+        assert_eq!((out.breaks_opened, out.matched), (1, 0));
+        let (trigger, opened_at, breaks): (String, String, i64) = i
+            .db()
+            .query_row(
+                "SELECT r.trigger, b.opened_at, (SELECT COUNT(*) FROM breaks)
+                 FROM breaks b JOIN runs r ON r.id = b.opened_run_id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((trigger.as_str(), breaks), ("due", 1));
+        assert_eq!(opened_at, "2026-03-12T09:00:00.000000Z");
+    }
+    assert_eq!(by_key.dump(), full.dump());
     assert_eq!(by_key.runs().full, 1, "{:?}", by_key.runs());
 }
 

@@ -13,7 +13,9 @@ pub struct Install {
     pub root: PathBuf,
 }
 
-/// Fast folder settings so tests do not wait: the product defaults are seconds.
+/// Fast folder settings so tests do not wait: the product defaults are seconds. Unmatched
+/// items are breaks at once (no grace period), as most tests expect; the tests of the grace
+/// period set their own (`set_break_grace`).
 const CONFIG: &str = r#"
 [daemon]
 jobs = "jobs"
@@ -22,6 +24,7 @@ timezone = "Europe/Berlin"
 rescan_interval = "100ms"
 settle_time = "300ms"
 drain_timeout = "10s"
+break_grace = "0s"
 
 [mail]
 from = "clerk@example.com"
@@ -75,6 +78,18 @@ impl Install {
         )
         .unwrap();
         i
+    }
+
+    /// Sets the daemon's grace period (`[daemon] break_grace`) for unmatched items.
+    #[allow(dead_code)]
+    pub fn set_break_grace(&self, grace: &str) {
+        let text = fs::read_to_string(self.config()).unwrap();
+        let set = text.replace(
+            "break_grace = \"0s\"",
+            &format!("break_grace = \"{grace}\""),
+        );
+        assert_ne!(text, set, "the test config sets break_grace");
+        fs::write(self.config(), set).unwrap();
     }
 
     pub fn config(&self) -> PathBuf {
