@@ -158,9 +158,16 @@ pub fn process_file(
         );
         return after_commit(config, job, done);
     }
+    // Rows sent to a job that maps no columns: say which jobs read rows. A job that reads its
+    // own CSV side (securities, payables) gave its own error.
+    let read_by_layout = own.is_none();
     let extracted = match own.unwrap_or_else(|| extract::extract(layout, &input)) {
         Ok(x) => x,
-        Err(_) if !layout.tabular && extract::recognise(&bytes).is_some_and(|f| f.is_tabular()) => {
+        Err(_)
+            if read_by_layout
+                && !layout.tabular
+                && extract::recognise(&bytes).is_some_and(|f| f.is_tabular()) =>
+        {
             let format = extract::recognise(&bytes).map_or("rows", |f| f.describe());
             let refusal = super::documents::rows_refused(job, &config.jobs, &claimed.name, format);
             return record_failure(
