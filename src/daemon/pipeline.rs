@@ -223,14 +223,14 @@ pub fn process_file(
             records_known: added.known + taken.documents.known,
             records_changed: versions.changed,
             records_withdrawn: versions.withdrawn,
-            breaks_opened: taken.breaks_opened + versions.breaks_opened,
-            breaks_closed: versions.breaks_closed,
+            breaks_opened: taken.breaks_opened + versions.of(&job.name).opened,
+            breaks_closed: versions.of(&job.name).closed,
             extract_ms: Some(extract_ms),
             ..Default::default()
         };
         drop(taken);
         finish_file_run(
-            u, config, job, claimed, file_id, run_id, outcome, today, &now,
+            u, config, job, claimed, file_id, run_id, outcome, &versions, today, &now,
         )
     });
     after_commit(config, job, done)
@@ -397,15 +397,15 @@ fn process_in_batches(
             records_known: known,
             records_changed: versions.changed,
             records_withdrawn: versions.withdrawn,
-            breaks_opened: versions.breaks_opened,
-            breaks_closed: versions.breaks_closed,
+            breaks_opened: versions.of(&job.name).opened,
+            breaks_closed: versions.of(&job.name).closed,
             // Reading and storing are one step here.
             extract_ms: Some(started.elapsed().as_millis() as u64),
             ..Default::default()
         };
         let today = now().with_timezone(&config.settings.timezone).date_naive();
         finish_file_run(
-            u, config, job, claimed, file_id, run_id, outcome, today, now,
+            u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
         )
     });
     match (done, refused) {
@@ -427,6 +427,7 @@ fn finish_file_run(
     file_id: i64,
     run_id: i64,
     mut outcome: RunOutcome,
+    versions: &super::versions::Versions,
     today: chrono::NaiveDate,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<FileOutcome, StoreError> {
@@ -444,6 +445,10 @@ fn finish_file_run(
                 let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
                 // The matches count for the reconciliation job's run, not the import's.
                 let mut own = reconcile_job(u, other, rerun, now, Hold::of(other))?;
+                // Breaks about the import's corrected items are the reconciliation's.
+                let corrections = versions.of(&other.name);
+                own.breaks_opened += corrections.opened;
+                own.breaks_closed += corrections.closed;
                 own.status = Some(RunStatus::Ok);
                 own.finished_at = Some(now());
                 u.finish_run(rerun, &own)?;

@@ -129,6 +129,12 @@ fn a_corrected_ledger_row_replaces_its_open_version_and_one_changed_after_its_ma
     let import = job(&status, "ledger-import");
     assert_eq!(import["records_changed"], 2, "{import}");
     assert_eq!(import["records_withdrawn"], 1, "{import}");
+    // The breaks about corrected items are the reconciliation's, not the import's: an import
+    // matches nothing, and its STP rate is no rate at all rather than 0 %.
+    assert_eq!(import["breaks_opened"], 0, "{import}");
+    assert!(import["stp_rate"].is_null(), "{import}");
+    let bank = job(&status, "bank-reconciliation");
+    assert!(bank["breaks_opened"].as_u64().unwrap() >= 1, "{bank}");
 
     // Open now: the fee, and 249 changed after its match, naming both versions and the change.
     let (v248, v249) = (versions(&i, "248"), versions(&i, "249"));
