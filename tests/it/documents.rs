@@ -445,18 +445,18 @@ fn hostile_and_broken_files_are_refused_with_what_and_where_and_the_daemon_goes_
     }
     for (name, _, words) in &cases {
         let note_path = i.path(&format!("var/failed/bank-reconciliation/{name}.error.txt"));
+        let file_path = i.path(&format!("var/failed/bank-reconciliation/{name}"));
+        // The note is written first, then the file moved beside it: wait for both.
         assert!(
-            wait_until(Duration::from_secs(5), || note_path.exists()),
-            "{name}"
+            wait_until(Duration::from_secs(20), || note_path.exists()
+                && file_path.exists()),
+            "{name}: {:?}",
+            i.files_under("var/failed")
         );
         let note = fs::read_to_string(&note_path).unwrap();
         for w in *words {
             assert!(note.contains(w), "{name}: {w:?} not in\n{note}");
         }
-        assert!(
-            i.path(&format!("var/failed/bank-reconciliation/{name}"))
-                .exists()
-        );
     }
     // Still working: a good statement after all that.
     i.drop_file(
