@@ -228,7 +228,7 @@ fn the_same_file_dropped_twice_posts_once() {
     assert_eq!(status["entries_posted"], 4);
     assert_eq!(status["records"], 11);
     assert_eq!(status["files_processed"], 2);
-    assert!(wait_until(Duration::from_secs(5), || i
+    assert!(wait_until(Duration::from_secs(20), || i
         .files_under("var/archive")
         .len()
         == 3));
@@ -270,7 +270,7 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
         || i.status()["files_failed"] == 1
     ));
     // The note is written first, then the file is moved beside it.
-    assert!(wait_until(Duration::from_secs(5), || {
+    assert!(wait_until(Duration::from_secs(20), || {
         i.path("var/failed/ledger-import/bad.csv.error.txt")
             .exists()
             && i.path("var/failed/ledger-import/bad.csv").exists()

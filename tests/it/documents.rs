@@ -243,7 +243,7 @@ fn a_document_dropped_into_the_wrong_folder_is_refused_naming_the_job() {
         Duration::from_secs(20),
         || i.status()["files_failed"] == 1
     ));
-    assert!(wait_until(Duration::from_secs(5), || i
+    assert!(wait_until(Duration::from_secs(20), || i
         .path("var/failed/bank-reconciliation/invoice.xml.error.txt")
         .exists()));
     let note =
@@ -263,7 +263,7 @@ fn a_document_dropped_into_the_wrong_folder_is_refused_naming_the_job() {
         Duration::from_secs(20),
         || i.status()["files_failed"] == 2
     ));
-    assert!(wait_until(Duration::from_secs(5), || i
+    assert!(wait_until(Duration::from_secs(20), || i
         .path("var/failed/bank-reconciliation/junk.sta.error.txt")
         .exists()));
     let note =

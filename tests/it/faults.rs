@@ -346,7 +346,7 @@ fn a_database_locked_by_another_process_delays_the_file_and_posts_it_whole_later
     );
     assert_eq!(i.status()["records"], 6);
     assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 1);
-    assert!(wait_until(Duration::from_secs(5), || i
+    assert!(wait_until(Duration::from_secs(20), || i
         .files_under("var/inbox")
         .is_empty()));
     d.stop();

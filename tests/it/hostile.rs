@@ -148,7 +148,7 @@ fn hostile_files_are_refused_in_bounded_time_quarantined_and_the_daemon_goes_on(
         }
         let quarantined = i.path(&format!("var/failed/bank-reconciliation/{name}"));
         // The note is written first, then the file moved.
-        assert!(wait_until(Duration::from_secs(5), || quarantined.exists()));
+        assert!(wait_until(Duration::from_secs(20), || quarantined.exists()));
         eprintln!("{name}: refused in {:?}", started.elapsed());
     }
     assert_eq!(
