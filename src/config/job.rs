@@ -312,398 +312,29 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
     })?;
     let loc = Locator::new(path, &source);
     let raw: RawJob = toml::from_str(&source).map_err(|e| vec![loc.from_toml(&e)])?;
+    let file = JobFile {
+        raw: &raw,
+        ctx,
+        loc: &loc,
+    };
     let mut errors = Vec::new();
 
-    let name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        errors.push(ConfigError {
-            file: path.to_path_buf(),
-            line: None,
-            key: None,
-            message: format!(
-                "a job's file name is its name and may use only letters, digits, '-' and '_', found {name:?}"
-            ),
-        });
-    }
-
-    let calendar = |key: &str, name: Option<&str>, errors: &mut Vec<ConfigError>| {
-        let name = name.unwrap_or("default");
-        match ctx.calendars.get(name) {
-            Some(c) => c.clone(),
-            None => {
-                errors.push(loc.error(
-                    key,
-                    format!(
-                        "no calendar {name:?} in clerk.toml; known: {}",
-                        ctx.calendars.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ),
-                ));
-                Calendar::weekends_only()
-            }
-        }
-    };
-
-    let watch = raw
-        .watch
-        .as_ref()
-        .and_then(|w| check_watch(w, ctx, &loc).map_err(|e| errors.push(e)).ok());
-
-    let mail = raw.mail.as_ref().and_then(|m| match m.check() {
-        Ok(rule) => {
-            if !ctx.mailboxes.contains_key(rule.mailbox()) {
-                errors.push(loc.error(
-                    "mail.mailbox",
-                    format!(
-                        "no mailbox {:?} in clerk.toml; known: {}",
-                        rule.mailbox(),
-                        if ctx.mailboxes.is_empty() {
-                            "none".to_string()
-                        } else {
-                            ctx.mailboxes.keys().cloned().collect::<Vec<_>>().join(", ")
-                        }
-                    ),
-                ));
-            }
-            Some(rule)
-        }
-        Err((key, message)) => {
-            errors.push(loc.error(&key, message));
-            None
-        }
-    });
-
-    let schedule = raw.schedule.as_ref().and_then(|s| {
-        let tz = match s.timezone.as_deref() {
-            None => ctx.settings.timezone,
-            Some(t) => match t.parse() {
-                Ok(tz) => tz,
-                Err(_) => {
-                    errors.push(loc.error(
-                        "schedule.timezone",
-                        format!("unknown time zone {t:?}; use an IANA name such as Europe/Berlin"),
-                    ));
-                    return None;
-                }
-            },
-        };
-        match Schedule::parse(&s.cron, tz) {
-            Ok(sch) => Some(match &s.calendar {
-                Some(c) => sch.skipping(calendar("schedule.calendar", Some(c), &mut errors)),
-                None => sch,
-            }),
-            Err(e) => {
-                errors.push(loc.error("schedule.cron", e.to_string()));
-                None
-            }
-        }
-    });
-
-    let unused = |present: bool, key: &str, kind: &str, errors: &mut Vec<ConfigError>| {
-        if present {
-            errors.push(loc.error(key, format!("`{key}` is not used by a {kind} job")));
-        }
-    };
-
-    let layout = |side: Side, errors: &mut Vec<ConfigError>| -> Option<Arc<Layout>> {
-        // Without [extract] a job reads only documents with their own structure (MT940,
-        // camt.053, MT535, invoices), recognised by content.
-        let default = ExtractSpec::default();
-        match raw.extract.as_ref().or(Some(&default)) {
-            None => None,
-            Some(spec) => match spec.check(side) {
-                Ok(l) => Some(Arc::new(l.with_default_timezone(ctx.settings.timezone))),
-                Err(e) => {
-                    errors.push(loc.error(&e.key, e.message));
-                    None
-                }
-            },
-        }
-    };
-
-    let book = |errors: &mut Vec<ConfigError>| -> Option<String> {
-        match raw.book.as_deref().map(str::trim) {
-            Some(b) if !b.is_empty() => Some(b.to_string()),
-            _ => {
-                errors.push(loc.error("book", "missing `book`: the name of the ledger"));
-                None
-            }
-        }
-    };
-
-    // Only a cash reconciliation holds unmatched items back; other kinds refuse the key.
-    if raw.break_grace.is_some() && raw.kind != "cash_reconciliation" {
-        unused(true, "break_grace", &raw.kind, &mut errors);
-    }
-    let break_grace = match &raw.break_grace {
-        None => ctx.settings.break_grace,
-        Some(text) => limits::JOB_BREAK_GRACE.parse(text).unwrap_or_else(|m| {
-            errors.push(loc.error(limits::JOB_BREAK_GRACE.key, m));
-            ctx.settings.break_grace
-        }),
-    };
+    let name = job_name(path, &mut errors);
+    let watch = file.watch(&mut errors);
+    let mail = file.mail(&mut errors);
+    let schedule = file.schedule(&mut errors);
+    let break_grace = file.break_grace(&mut errors);
 
     let kind = match raw.kind.as_str() {
-        "ledger_import" => {
-            unused(
-                raw.matching.is_some(),
-                "match",
-                "ledger_import",
-                &mut errors,
-            );
-            unused(
-                raw.posting.is_some(),
-                "posting",
-                "ledger_import",
-                &mut errors,
-            );
-            unused(
-                raw.summary.is_some(),
-                "summary",
-                "ledger_import",
-                &mut errors,
-            );
-            unused(
-                raw.account.is_some(),
-                "account",
-                "ledger_import",
-                &mut errors,
-            );
-            let book = book(&mut errors);
-            let layout = layout(Side::Ledger, &mut errors);
-            book.zip(layout)
-                .map(|(book, layout)| JobKind::LedgerImport { book, layout })
-        }
-        "cash_reconciliation" => {
-            unused(
-                raw.summary.is_some(),
-                "summary",
-                "cash_reconciliation",
-                &mut errors,
-            );
-            let book = book(&mut errors);
-            let layout = layout(Side::Statement, &mut errors);
-            let rules = match &raw.matching {
-                None => {
-                    errors.push(loc.error("match", "missing [match]: the matching rules"));
-                    None
-                }
-                Some(m) => {
-                    let cal = calendar("match.calendar", m.calendar.as_deref(), &mut errors);
-                    // Mapping and rates files, relative to the install root.
-                    let read = |f: &str| {
-                        std::fs::read_to_string(resolve(ctx.root, f))
-                            .map_err(|e| format!("cannot read: {e}"))
-                    };
-                    match CashRules::from_spec(m, cal.clone(), &read) {
-                        Ok(rules) => Some((rules, cal)),
-                        Err(es) => {
-                            for e in es {
-                                errors.push(loc.error(&e.key, e.message));
-                            }
-                            None
-                        }
-                    }
-                }
-            };
-            let posting = match &raw.posting {
-                None => {
-                    errors.push(loc.error(
-                        "posting",
-                        "missing [posting]: the journal entry a match posts",
-                    ));
-                    None
-                }
-                Some(p) => p
-                    .check()
-                    .map_err(|e| errors.push(loc.error(&e.key, e.message)))
-                    .ok(),
-            };
-            match (book, layout, rules, posting) {
-                (Some(book), Some(layout), Some((rules, calendar)), Some(posting)) => {
-                    Some(JobKind::CashReconciliation {
-                        book,
-                        account: raw.account.clone(),
-                        layout,
-                        rules,
-                        posting,
-                        calendar,
-                        break_grace,
-                    })
-                }
-                _ => None,
-            }
-        }
+        "ledger_import" => load_ledger_import(&file, &mut errors),
+        "cash_reconciliation" => load_cash(&file, break_grace, &mut errors),
         kind @ ("custody_import" | "invoice_import") => {
-            for (present, key) in [
-                (raw.matching.is_some(), "match"),
-                (raw.posting.is_some(), "posting"),
-                (raw.summary.is_some(), "summary"),
-                (raw.account.is_some(), "account"),
-            ] {
-                unused(present, key, kind, &mut errors);
-            }
-            let book = book(&mut errors);
-            let layout = layout(Side::Statement, &mut errors);
-            book.zip(layout).map(|(book, layout)| {
-                if kind == "custody_import" {
-                    JobKind::CustodyImport { book, layout }
-                } else {
-                    JobKind::InvoiceImport { book, layout }
-                }
-            })
+            load_document_import(&file, kind, &mut errors)
         }
-        kind @ ("position_reconciliation" | "trade_settlement") => {
-            for (present, key) in [
-                (raw.matching.is_some(), "match"),
-                (raw.posting.is_some(), "posting"),
-                (raw.summary.is_some(), "summary"),
-                (raw.account.is_some(), "account"),
-                (raw.book.is_some(), "book"),
-                (
-                    raw.positions.is_some() && kind != "position_reconciliation",
-                    "positions",
-                ),
-                (
-                    raw.settlement.is_some() && kind != "trade_settlement",
-                    "settlement",
-                ),
-            ] {
-                unused(present, key, kind, &mut errors);
-            }
-            let layout = layout(Side::Statement, &mut errors);
-            if kind == "position_reconciliation" {
-                match &raw.positions {
-                    None => {
-                        errors.push(loc.error(
-                            "positions",
-                            "missing [positions]: which files are the books' positions",
-                        ));
-                        None
-                    }
-                    Some(p) => {
-                        let (book, rules) = check_positions(p, &loc, &mut errors);
-                        let calendar = calendar("positions.calendar", None, &mut errors);
-                        layout.map(|layout| JobKind::PositionReconciliation {
-                            layout,
-                            book,
-                            rules,
-                            calendar,
-                        })
-                    }
-                }
-            } else {
-                match &raw.settlement {
-                    None => {
-                        errors.push(loc.error(
-                            "settlement",
-                            "missing [settlement]: which files are the trade blotter",
-                        ));
-                        None
-                    }
-                    Some(p) => {
-                        let (blotter, rules) = check_settlement(p, &loc, calendar, &mut errors);
-                        layout.map(|layout| JobKind::TradeSettlement {
-                            layout,
-                            blotter,
-                            rules,
-                        })
-                    }
-                }
-            }
-        }
-        "accounts_payable" => {
-            for (present, key) in [
-                (raw.matching.is_some(), "match"),
-                (raw.posting.is_some(), "posting"),
-                (raw.summary.is_some(), "summary"),
-                (raw.account.is_some(), "account"),
-                (raw.book.is_some(), "book"),
-                (raw.positions.is_some(), "positions"),
-                (raw.settlement.is_some(), "settlement"),
-            ] {
-                unused(present, key, "accounts_payable", &mut errors);
-            }
-            let layout = layout(Side::Statement, &mut errors);
-            match &raw.payables {
-                None => {
-                    errors.push(loc.error(
-                        "payables",
-                        "missing [payables]: purchase order and receipt files, tolerances, accounts",
-                    ));
-                    None
-                }
-                Some(p) => {
-                    let (purchasing, rules, accounts) = check_payables(p, &loc, &mut errors);
-                    layout.map(|layout| JobKind::AccountsPayable {
-                        layout,
-                        purchasing,
-                        rules,
-                        accounts,
-                    })
-                }
-            }
-        }
-        "summary" => {
-            unused(raw.extract.is_some(), "extract", "summary", &mut errors);
-            unused(raw.matching.is_some(), "match", "summary", &mut errors);
-            unused(raw.posting.is_some(), "posting", "summary", &mut errors);
-            unused(raw.watch.is_some(), "watch", "summary", &mut errors);
-            if raw.schedule.is_none() {
-                errors.push(loc.error("schedule", "missing [schedule]: when the summary is sent"));
-            }
-            match &raw.summary {
-                None => {
-                    errors.push(loc.error("summary", "missing [summary]: who receives it"));
-                    None
-                }
-                Some(s) => {
-                    if s.to.is_empty() {
-                        errors.push(loc.error("summary.to", "name at least one recipient"));
-                    }
-                    for (i, a) in s.to.iter().enumerate() {
-                        if !looks_like_address(a) {
-                            errors.push(loc.error(
-                                &format!("summary.to[{i}]"),
-                                format!(
-                                    "expected an address like manager@example.com, found {a:?}"
-                                ),
-                            ));
-                        }
-                    }
-                    let cal = calendar(
-                        "schedule.calendar",
-                        raw.schedule.as_ref().and_then(|s| s.calendar.as_deref()),
-                        &mut errors,
-                    );
-                    let oldest = limits::SUMMARY_OLDEST
-                        .check_usize(s.oldest.unwrap_or(10))
-                        .unwrap_or_else(|m| {
-                            errors.push(loc.error(limits::SUMMARY_OLDEST.key, m));
-                            10
-                        });
-                    let largest = limits::SUMMARY_LARGEST
-                        .check_usize(s.largest.unwrap_or(10))
-                        .unwrap_or_else(|m| {
-                            errors.push(loc.error(limits::SUMMARY_LARGEST.key, m));
-                            10
-                        });
-                    Some(JobKind::Summary {
-                        to: s.to.clone(),
-                        oldest,
-                        largest,
-                        rates: summary_rates(&loc, s, &mut errors),
-                        calendar: cal,
-                    })
-                }
-            }
-        }
+        "position_reconciliation" => load_positions(&file, &mut errors),
+        "trade_settlement" => load_settlement(&file, &mut errors),
+        "accounts_payable" => load_accounts_payable(&file, &mut errors),
+        "summary" => load_summary(&file, &mut errors),
         other => {
             errors.push(loc.error(
                 "kind",
@@ -728,6 +359,448 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         }),
         _ => Err(errors),
     }
+}
+
+/// The job's name: its file's name, which people type in commands and see in mails.
+fn job_name(path: &Path, errors: &mut Vec<ConfigError>) -> String {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        errors.push(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!(
+                "a job's file name is its name and may use only letters, digits, '-' and '_', found {name:?}"
+            ),
+        });
+    }
+    name
+}
+
+/// One job file being checked: what it says, what `clerk.toml` gives it, and where its keys
+/// are for messages. The checks shared by every kind of job are its methods; each collects
+/// its problems in `errors` so all of them are reported at once.
+struct JobFile<'a> {
+    raw: &'a RawJob,
+    ctx: &'a JobContext<'a>,
+    loc: &'a Locator<'a>,
+}
+
+impl JobFile<'_> {
+    /// The calendar `name` of `clerk.toml` (`default` when unnamed); an unknown one is an
+    /// error at `key`, and weekends only stand in so the other checks go on.
+    fn calendar(&self, key: &str, name: Option<&str>, errors: &mut Vec<ConfigError>) -> Calendar {
+        let name = name.unwrap_or("default");
+        match self.ctx.calendars.get(name) {
+            Some(c) => c.clone(),
+            None => {
+                errors.push(self.loc.error(
+                    key,
+                    format!(
+                        "no calendar {name:?} in clerk.toml; known: {}",
+                        self.ctx.calendars.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+                Calendar::weekends_only()
+            }
+        }
+    }
+
+    /// A key or table that this kind of job does not read: refused, so a setting that would
+    /// do nothing is not left in the file believed to work.
+    fn unused(&self, present: bool, key: &str, kind: &str, errors: &mut Vec<ConfigError>) {
+        if present {
+            errors.push(
+                self.loc
+                    .error(key, format!("`{key}` is not used by a {kind} job")),
+            );
+        }
+    }
+
+    /// As [`JobFile::unused`], for several keys of one kind in the order they are reported.
+    fn unused_all(&self, keys: &[(bool, &str)], kind: &str, errors: &mut Vec<ConfigError>) {
+        for &(present, key) in keys {
+            self.unused(present, key, kind, errors);
+        }
+    }
+
+    fn watch(&self, errors: &mut Vec<ConfigError>) -> Option<Watch> {
+        let w = self.raw.watch.as_ref()?;
+        check_watch(w, self.ctx, self.loc)
+            .map_err(|e| errors.push(e))
+            .ok()
+    }
+
+    fn mail(&self, errors: &mut Vec<ConfigError>) -> Option<MailRule> {
+        let mailboxes = self.ctx.mailboxes;
+        match self.raw.mail.as_ref()?.check() {
+            Ok(rule) => {
+                if !mailboxes.contains_key(rule.mailbox()) {
+                    errors.push(self.loc.error(
+                        "mail.mailbox",
+                        format!(
+                            "no mailbox {:?} in clerk.toml; known: {}",
+                            rule.mailbox(),
+                            if mailboxes.is_empty() {
+                                "none".to_string()
+                            } else {
+                                mailboxes.keys().cloned().collect::<Vec<_>>().join(", ")
+                            }
+                        ),
+                    ));
+                }
+                Some(rule)
+            }
+            Err((key, message)) => {
+                errors.push(self.loc.error(&key, message));
+                None
+            }
+        }
+    }
+
+    fn schedule(&self, errors: &mut Vec<ConfigError>) -> Option<Schedule> {
+        let s = self.raw.schedule.as_ref()?;
+        let tz = match s.timezone.as_deref() {
+            None => self.ctx.settings.timezone,
+            Some(t) => match t.parse() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    errors.push(self.loc.error(
+                        "schedule.timezone",
+                        format!("unknown time zone {t:?}; use an IANA name such as Europe/Berlin"),
+                    ));
+                    return None;
+                }
+            },
+        };
+        match Schedule::parse(&s.cron, tz) {
+            Ok(sch) => Some(match &s.calendar {
+                Some(c) => sch.skipping(self.calendar("schedule.calendar", Some(c), errors)),
+                None => sch,
+            }),
+            Err(e) => {
+                errors.push(self.loc.error("schedule.cron", e.to_string()));
+                None
+            }
+        }
+    }
+
+    /// `break_grace`, else the daemon's. Only a cash reconciliation holds unmatched items
+    /// back; other kinds refuse the key (and a bad value is still reported).
+    fn break_grace(&self, errors: &mut Vec<ConfigError>) -> Duration {
+        let raw = self.raw;
+        if raw.break_grace.is_some() && raw.kind != "cash_reconciliation" {
+            self.unused(true, "break_grace", &raw.kind, errors);
+        }
+        match &raw.break_grace {
+            None => self.ctx.settings.break_grace,
+            Some(text) => limits::JOB_BREAK_GRACE.parse(text).unwrap_or_else(|m| {
+                errors.push(self.loc.error(limits::JOB_BREAK_GRACE.key, m));
+                self.ctx.settings.break_grace
+            }),
+        }
+    }
+
+    /// The `[extract]` layout for files read as `side`. Without `[extract]` a job reads only
+    /// documents with their own structure (MT940, camt.053, MT535, invoices), recognised by
+    /// content.
+    fn layout(&self, side: Side, errors: &mut Vec<ConfigError>) -> Option<Arc<Layout>> {
+        let default = ExtractSpec::default();
+        match self.raw.extract.as_ref().unwrap_or(&default).check(side) {
+            Ok(l) => Some(Arc::new(
+                l.with_default_timezone(self.ctx.settings.timezone),
+            )),
+            Err(e) => {
+                errors.push(self.loc.error(&e.key, e.message));
+                None
+            }
+        }
+    }
+
+    fn book(&self, errors: &mut Vec<ConfigError>) -> Option<String> {
+        match self.raw.book.as_deref().map(str::trim) {
+            Some(b) if !b.is_empty() => Some(b.to_string()),
+            _ => {
+                errors.push(
+                    self.loc
+                        .error("book", "missing `book`: the name of the ledger"),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn load_ledger_import(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
+    let raw = file.raw;
+    file.unused_all(
+        &[
+            (raw.matching.is_some(), "match"),
+            (raw.posting.is_some(), "posting"),
+            (raw.summary.is_some(), "summary"),
+            (raw.account.is_some(), "account"),
+        ],
+        "ledger_import",
+        errors,
+    );
+    let book = file.book(errors);
+    let layout = file.layout(Side::Ledger, errors);
+    book.zip(layout)
+        .map(|(book, layout)| JobKind::LedgerImport { book, layout })
+}
+
+fn load_cash(
+    file: &JobFile<'_>,
+    break_grace: Duration,
+    errors: &mut Vec<ConfigError>,
+) -> Option<JobKind> {
+    let raw = file.raw;
+    file.unused(
+        raw.summary.is_some(),
+        "summary",
+        "cash_reconciliation",
+        errors,
+    );
+    let book = file.book(errors);
+    let layout = file.layout(Side::Statement, errors);
+    let rules = cash_rules(file, errors);
+    let posting = match &raw.posting {
+        None => {
+            errors.push(file.loc.error(
+                "posting",
+                "missing [posting]: the journal entry a match posts",
+            ));
+            None
+        }
+        Some(p) => p
+            .check()
+            .map_err(|e| errors.push(file.loc.error(&e.key, e.message)))
+            .ok(),
+    };
+    let (book, layout, (rules, calendar), posting) = (book?, layout?, rules?, posting?);
+    Some(JobKind::CashReconciliation {
+        book,
+        account: raw.account.clone(),
+        layout,
+        rules,
+        posting,
+        calendar,
+        break_grace,
+    })
+}
+
+/// `[match]` of a cash reconciliation: the rules, and the calendar they count days by.
+fn cash_rules(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<(CashRules, Calendar)> {
+    let Some(m) = &file.raw.matching else {
+        errors.push(
+            file.loc
+                .error("match", "missing [match]: the matching rules"),
+        );
+        return None;
+    };
+    let cal = file.calendar("match.calendar", m.calendar.as_deref(), errors);
+    // Mapping and rates files, relative to the install root.
+    let read = |f: &str| {
+        std::fs::read_to_string(resolve(file.ctx.root, f)).map_err(|e| format!("cannot read: {e}"))
+    };
+    match CashRules::from_spec(m, cal.clone(), &read) {
+        Ok(rules) => Some((rules, cal)),
+        Err(es) => {
+            for e in es {
+                errors.push(file.loc.error(&e.key, e.message));
+            }
+            None
+        }
+    }
+}
+
+/// `custody_import` and `invoice_import`: documents recognised by content into a book.
+fn load_document_import(
+    file: &JobFile<'_>,
+    kind: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<JobKind> {
+    let raw = file.raw;
+    file.unused_all(
+        &[
+            (raw.matching.is_some(), "match"),
+            (raw.posting.is_some(), "posting"),
+            (raw.summary.is_some(), "summary"),
+            (raw.account.is_some(), "account"),
+        ],
+        kind,
+        errors,
+    );
+    let book = file.book(errors);
+    let layout = file.layout(Side::Statement, errors);
+    book.zip(layout).map(|(book, layout)| {
+        if kind == "custody_import" {
+            JobKind::CustodyImport { book, layout }
+        } else {
+            JobKind::InvoiceImport { book, layout }
+        }
+    })
+}
+
+/// What a securities job (`position_reconciliation`, `trade_settlement`) does not read: the
+/// cash tables and `book` (its books' side is a CSV file), and the other securities table.
+fn unused_by_securities(file: &JobFile<'_>, kind: &str, errors: &mut Vec<ConfigError>) {
+    let raw = file.raw;
+    file.unused_all(
+        &[
+            (raw.matching.is_some(), "match"),
+            (raw.posting.is_some(), "posting"),
+            (raw.summary.is_some(), "summary"),
+            (raw.account.is_some(), "account"),
+            (raw.book.is_some(), "book"),
+            (
+                raw.positions.is_some() && kind != "position_reconciliation",
+                "positions",
+            ),
+            (
+                raw.settlement.is_some() && kind != "trade_settlement",
+                "settlement",
+            ),
+        ],
+        kind,
+        errors,
+    );
+}
+
+fn load_positions(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
+    unused_by_securities(file, "position_reconciliation", errors);
+    let layout = file.layout(Side::Statement, errors);
+    let Some(p) = &file.raw.positions else {
+        errors.push(file.loc.error(
+            "positions",
+            "missing [positions]: which files are the books' positions",
+        ));
+        return None;
+    };
+    let (book, rules) = check_positions(p, file.loc, errors);
+    let calendar = file.calendar("positions.calendar", None, errors);
+    layout.map(|layout| JobKind::PositionReconciliation {
+        layout,
+        book,
+        rules,
+        calendar,
+    })
+}
+
+fn load_settlement(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
+    unused_by_securities(file, "trade_settlement", errors);
+    let layout = file.layout(Side::Statement, errors);
+    let Some(p) = &file.raw.settlement else {
+        errors.push(file.loc.error(
+            "settlement",
+            "missing [settlement]: which files are the trade blotter",
+        ));
+        return None;
+    };
+    let calendar = |key: &str, name: Option<&str>, errors: &mut Vec<ConfigError>| {
+        file.calendar(key, name, errors)
+    };
+    let (blotter, rules) = check_settlement(p, file.loc, calendar, errors);
+    layout.map(|layout| JobKind::TradeSettlement {
+        layout,
+        blotter,
+        rules,
+    })
+}
+
+fn load_accounts_payable(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
+    let raw = file.raw;
+    file.unused_all(
+        &[
+            (raw.matching.is_some(), "match"),
+            (raw.posting.is_some(), "posting"),
+            (raw.summary.is_some(), "summary"),
+            (raw.account.is_some(), "account"),
+            (raw.book.is_some(), "book"),
+            (raw.positions.is_some(), "positions"),
+            (raw.settlement.is_some(), "settlement"),
+        ],
+        "accounts_payable",
+        errors,
+    );
+    let layout = file.layout(Side::Statement, errors);
+    let Some(p) = &raw.payables else {
+        errors.push(file.loc.error(
+            "payables",
+            "missing [payables]: purchase order and receipt files, tolerances, accounts",
+        ));
+        return None;
+    };
+    let (purchasing, rules, accounts) = check_payables(p, file.loc, errors);
+    layout.map(|layout| JobKind::AccountsPayable {
+        layout,
+        purchasing,
+        rules,
+        accounts,
+    })
+}
+
+fn load_summary(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<JobKind> {
+    let (raw, loc) = (file.raw, file.loc);
+    file.unused_all(
+        &[
+            (raw.extract.is_some(), "extract"),
+            (raw.matching.is_some(), "match"),
+            (raw.posting.is_some(), "posting"),
+            (raw.watch.is_some(), "watch"),
+        ],
+        "summary",
+        errors,
+    );
+    if raw.schedule.is_none() {
+        errors.push(loc.error("schedule", "missing [schedule]: when the summary is sent"));
+    }
+    let Some(s) = &raw.summary else {
+        errors.push(loc.error("summary", "missing [summary]: who receives it"));
+        return None;
+    };
+    if s.to.is_empty() {
+        errors.push(loc.error("summary.to", "name at least one recipient"));
+    }
+    for (i, a) in s.to.iter().enumerate() {
+        if !looks_like_address(a) {
+            errors.push(loc.error(
+                &format!("summary.to[{i}]"),
+                format!("expected an address like manager@example.com, found {a:?}"),
+            ));
+        }
+    }
+    let calendar = file.calendar(
+        "schedule.calendar",
+        raw.schedule.as_ref().and_then(|s| s.calendar.as_deref()),
+        errors,
+    );
+    let oldest = limits::SUMMARY_OLDEST
+        .check_usize(s.oldest.unwrap_or(10))
+        .unwrap_or_else(|m| {
+            errors.push(loc.error(limits::SUMMARY_OLDEST.key, m));
+            10
+        });
+    let largest = limits::SUMMARY_LARGEST
+        .check_usize(s.largest.unwrap_or(10))
+        .unwrap_or_else(|m| {
+            errors.push(loc.error(limits::SUMMARY_LARGEST.key, m));
+            10
+        });
+    Some(JobKind::Summary {
+        to: s.to.clone(),
+        oldest,
+        largest,
+        rates: summary_rates(loc, s, errors),
+        calendar,
+    })
 }
 
 fn check_watch(
