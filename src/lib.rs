@@ -34,4 +34,5 @@ pub mod post;
 pub mod reconcile;
 pub mod schedule;
 pub mod secret;
+pub mod settings;
 pub mod store;

@@ -9,13 +9,13 @@ use serde::Deserialize;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
 use super::job::{self, Job, JobContext};
-use super::limits::{self, DurationRange};
-use super::resolve;
 use crate::ingest::mail::{Mailbox, MailboxSpec};
 use crate::model::costs::CostModel;
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::schedule::{Calendar, CalendarSpec};
 use crate::secret::SecretSource;
+use crate::settings::limits::{self, DurationRange};
+use crate::settings::resolve;
 use rust_decimal::Decimal;
 
 /// The file size limit when the configuration gives none: with the peak memory of a file

@@ -5,16 +5,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Deserialize;
 
 use super::daemon::{Settings, looks_like_address};
 use super::error::{ConfigError, Locator};
-use super::limits;
 use super::payables::{PurchasingFiles, RawPayables, check_payables};
-use super::resolve;
 use super::securities::{CsvSide, RawPositions, RawSettlement, check_positions, check_settlement};
 use crate::extract::{ExtractSpec, Layout};
+use crate::ingest::Watch;
 use crate::ingest::mail::{MailRule, MailRuleSpec, Mailbox};
 use crate::model::{Currency, Side};
 use crate::post::payables::ApAccounts;
@@ -25,6 +23,7 @@ use crate::reconcile::payables::ApRules;
 use crate::reconcile::positions::PositionRules;
 use crate::reconcile::settlement::SettlementRules;
 use crate::schedule::{Calendar, Schedule};
+use crate::settings::{limits, resolve};
 
 /// A checked job.
 #[derive(Debug, Clone)]
@@ -149,37 +148,6 @@ impl JobKind {
             JobKind::Summary { .. } => None,
         }
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct Watch {
-    pub folder: PathBuf,
-    pub patterns: Vec<String>,
-    matcher: GlobSet,
-    pub settle_time: Duration,
-}
-
-impl Watch {
-    /// Whether a file of this name is for this job. Names staff's tools use while writing
-    /// (`~$budget.xlsx`, `*.tmp`, `*.part`) and hidden files never are.
-    pub fn wants(&self, name: &str) -> bool {
-        !is_temporary_name(name) && self.matcher.is_match(name)
-    }
-
-    /// Where a taken file waits while it is processed: inside the watched folder, so taking it
-    /// is a rename on one file system (atomic), and hidden, so no pattern matches it.
-    pub fn processing_dir(&self) -> PathBuf {
-        self.folder.join(".clerk-processing")
-    }
-}
-
-pub fn is_temporary_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    name.starts_with('.')
-        || name.starts_with("~$")
-        || lower.ends_with(".tmp")
-        || lower.ends_with(".part")
-        || lower.ends_with(".crdownload")
 }
 
 pub(super) struct JobContext<'a> {
@@ -808,41 +776,20 @@ fn check_watch(
     ctx: &JobContext<'_>,
     loc: &Locator<'_>,
 ) -> Result<Watch, ConfigError> {
-    let patterns = if w.patterns.is_empty() {
-        vec!["*".to_string()]
-    } else {
-        w.patterns.clone()
-    };
-    let mut set = GlobSetBuilder::new();
-    for (i, p) in patterns.iter().enumerate() {
-        if p.contains('/') {
-            return Err(loc.error(
-                &format!("watch.patterns[{i}]"),
-                format!("a pattern matches file names, not paths; found {p:?}"),
-            ));
-        }
-        let glob = GlobBuilder::new(p)
-            .case_insensitive(true)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| loc.error(&format!("watch.patterns[{i}]"), e.to_string()))?;
-        set.add(glob);
-    }
-    let matcher = set
-        .build()
-        .map_err(|e| loc.error("watch.patterns", e.to_string()))?;
     let settle_time = match &w.settle_time {
-        None => ctx.settings.settle_time,
+        None => Ok(ctx.settings.settle_time),
         Some(s) => limits::WATCH_SETTLE_TIME
             .parse(s)
-            .map_err(|m| loc.error(limits::WATCH_SETTLE_TIME.key, m))?,
+            .map_err(|m| loc.error(limits::WATCH_SETTLE_TIME.key, m)),
     };
-    Ok(Watch {
-        folder: resolve(ctx.root, &w.folder),
-        patterns,
-        matcher,
-        settle_time,
-    })
+    // A bad pattern is the one error reported when the settle time is bad too.
+    let watch = Watch::new(
+        resolve(ctx.root, &w.folder),
+        w.patterns.clone(),
+        *settle_time.as_ref().unwrap_or(&Duration::ZERO),
+    )
+    .map_err(|(key, message)| loc.error(&key, message))?;
+    settle_time.map(|_| watch)
 }
 
 /// Checks that need every job: one job per folder, and reconciliations fed by an import.

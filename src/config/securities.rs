@@ -240,8 +240,8 @@ pub(super) fn check_settlement(
     let mapping: Vec<(String, String)> = raw.confirmation_columns.clone().into_iter().collect();
     side.other_columns = wanted(CONFIRMATION_FIELDS, &mapping);
     let window = raw.window_business_days.unwrap_or(2);
-    if let Err(m) = super::limits::SETTLEMENT_WINDOW.check(window) {
-        errors.push(loc.error(super::limits::SETTLEMENT_WINDOW.key, m));
+    if let Err(m) = crate::settings::limits::SETTLEMENT_WINDOW.check(window) {
+        errors.push(loc.error(crate::settings::limits::SETTLEMENT_WINDOW.key, m));
     }
     let rules = SettlementRules {
         window_business_days: window,

@@ -317,7 +317,7 @@ impl ExtractSpec {
             ));
         }
         if let Some(row) = self.header_row {
-            let range = crate::config::limits::HEADER_ROW;
+            let range = crate::settings::limits::HEADER_ROW;
             range
                 .check(i64::from(row))
                 .map_err(|m| SpecError::new(range.key, m))?;

@@ -7,9 +7,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Datelike, Utc};
 
-use super::Seen;
-use crate::config::Watch;
-use crate::config::is_temporary_name;
+use super::{Seen, Watch, is_temporary_name};
 use crate::fsx;
 use crate::model::MailOrigin;
 

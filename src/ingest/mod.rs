@@ -13,6 +13,7 @@ mod events;
 mod files;
 pub mod mail;
 mod settle;
+mod watch;
 
 pub use events::FolderEvents;
 pub use files::{
@@ -22,3 +23,4 @@ pub use files::{
     stage_attachment, stage_copy,
 };
 pub use settle::{Ready, Seen, Settler};
+pub use watch::{Watch, is_temporary_name};

@@ -30,9 +30,9 @@ use serde::Deserialize;
 use tokio_rustls::rustls;
 
 use super::message::MailLimits;
-use crate::config::limits::{self, CountRange, DurationRange};
-use crate::config::resolve;
 use crate::secret::SecretSource;
+use crate::settings::limits::{self, CountRange, DurationRange};
+use crate::settings::resolve;
 
 /// One `[mailboxes.NAME]` table of `clerk.toml`: an IMAP folder or a local Maildir that clerk
 /// takes statements and invoices from.

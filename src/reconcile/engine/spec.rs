@@ -369,7 +369,7 @@ impl Plan {
     }
 }
 
-use crate::config::limits::{LEGACY_WINDOW, MAX_GROUP_SIZE, PASS_WINDOW};
+use crate::settings::limits::{LEGACY_WINDOW, MAX_GROUP_SIZE, PASS_WINDOW};
 
 /// Which sides a field must exist on, and what kinds it may be.
 struct Checker<'a> {
