@@ -1,7 +1,8 @@
 //! The jobs, one module per kind of job. Each says what it takes from a file (its
 //! [`Room`]): the one table the daemon asks when it refuses a file with advice (`accepts`,
 //! `rows_refused` in `daemon::documents`) and when it routes a mailed attachment that two jobs'
-//! rules want (`daemon::mailbox`).
+//! rules want (`daemon::mailbox`). `workflow` is people's actions on breaks (assign, note,
+//! investigate, reopen, force a match): the one API the `clerk exceptions` command calls.
 
 use crate::config::JobKind;
 use crate::extract::{Extracted, Format};
@@ -14,6 +15,7 @@ pub mod payables;
 pub mod positions;
 pub mod settlement;
 pub mod summary;
+pub mod workflow;
 
 /// What a file holds, by what was read from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
