@@ -22,7 +22,7 @@ pub mod workflow;
 pub enum Holds {
     /// Rows read by the job's column mapping: ledger items or statement lines.
     Rows,
-    /// Nothing was read at all (a table without rows, a custody file without statements).
+    /// Nothing was read at all (a table without rows, say).
     Nothing,
     BankStatements,
     /// A custodian's statement of holdings (MT535, semt.002, or the custodian's CSV).
