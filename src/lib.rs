@@ -17,6 +17,7 @@
 //! - [`notify`]: renders the exception summary and alerts, delivers mail (SMTP or outbox folder).
 //! - [`schedule`]: cron schedules in a time zone, business-day calendars.
 //! - [`daemon`]: wires the stages together, owns every long-lived task and the shutdown.
+//! - [`jobs`]: one module per kind of job: what each takes from a file.
 //! - [`config`]: the daemon's `clerk.toml` and the job files, checked before anything runs.
 //! - [`cli`]: the `clerk` command.
 //!
@@ -28,6 +29,7 @@ pub mod daemon;
 pub mod extract;
 pub mod fsx;
 pub mod ingest;
+pub mod jobs;
 pub mod model;
 pub mod notify;
 pub mod post;

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::load_config;
 use crate::config::{Config, JobKind};
-use crate::daemon::workflow::{self, WorkflowError};
+use crate::jobs::workflow::{self, WorkflowError};
 use crate::model::{Break, BreakReason, BreakStatus, break_label};
 use crate::schedule::Calendar;
 use crate::store::{self, BreakAction, BreakFilter, StatusFilter};

@@ -207,7 +207,7 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
                 chrono::DateTime::<Utc>::MIN_UTC
             };
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            for cash in reconciliations_fed(&config, &job) {
+            for cash in crate::jobs::cash::fed_by(&config.jobs, &job) {
                 let hold = pipeline::Hold {
                     complete_from: Some(complete_from),
                     ..pipeline::Hold::of(cash)
@@ -243,20 +243,6 @@ pub fn job(config_path: &Path, name: &str, files: &[PathBuf]) -> anyhow::Result<
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The cash reconciliations a file of `job` feeds: the job itself, or those of the book a
-/// ledger import loads.
-fn reconciliations_fed<'c>(config: &'c Config, job: &'c Job) -> Vec<&'c Job> {
-    match &job.kind {
-        JobKind::CashReconciliation { .. } => vec![job],
-        JobKind::LedgerImport { book, .. } => config
-            .jobs
-            .iter()
-            .filter(|j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book))
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Files named on the command line are copied into the job's processing folder (the originals

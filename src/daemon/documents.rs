@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Job, JobKind};
 use crate::extract::Extracted;
+use crate::jobs::Holds;
 use crate::model::ids::{iban_is_valid, isin_is_valid};
 use crate::model::invoice::Invoice;
 use crate::model::securities::{HoldingStatement, SecuritiesTransaction};
@@ -20,79 +21,19 @@ use crate::store::{
 /// Whether `job` takes what `extracted` holds; the refusal says what the file is, what the
 /// job expects and which job (and folder) does take it, for `failed/<name>.error.txt`.
 pub fn accepts(job: &Job, jobs: &[Job], x: &Extracted, file: &str) -> Result<(), String> {
-    let holds = holds(x);
-    if takes(&job.kind, holds, x) {
+    let holds = Holds::of(x);
+    let room = crate::jobs::room(&job.kind);
+    if room.takes(holds) {
         return Ok(());
     }
-    let wants = match &job.kind {
-        JobKind::LedgerImport { .. } => "ledger items (CSV or spreadsheet rows)",
-        JobKind::CashReconciliation { .. } => {
-            "bank statements (MT940/942/950, camt.052/053/054, or CSV/spreadsheet rows)"
-        }
-        JobKind::CustodyImport { .. } => "custodians' statements (MT535/536/537, semt.002)",
-        JobKind::InvoiceImport { .. } => "invoices (UBL, CII, Factur-X)",
-        JobKind::PositionReconciliation { .. } => {
-            "the books' positions (CSV named as [positions] book_files says) or the custodian's holdings (MT535, semt.002, CSV)"
-        }
-        JobKind::TradeSettlement { .. } => {
-            "a trade blotter (CSV named as [settlement] blotter_files says) or settlement confirmations (MT536, MT537)"
-        }
-        JobKind::AccountsPayable { .. } => {
-            "invoices (UBL, CII, Factur-X), bank statements (MT940, camt), or purchase orders and goods receipts (CSV named as [payables] says)"
-        }
-        JobKind::Summary { .. } => "no files",
-    };
     Err(format!(
-        "{file}: is {} holding {holds}, but job {} takes {wants}; {}",
+        "{file}: is {} holding {}, but job {} takes {}; {}",
         x.format.as_str(),
+        holds.words(),
         job.name,
-        where_to_drop(jobs, job, |j| takes(j, holds, x))
+        room.wants(),
+        where_to_drop(jobs, job, |k| crate::jobs::room(k).takes(holds))
     ))
-}
-
-/// What a file holds, in words, by what was read from it.
-fn holds(x: &Extracted) -> &'static str {
-    if !x.statements.is_empty() {
-        "bank statements"
-    } else if !x.holdings.is_empty() {
-        "a custodian's statement of holdings"
-    } else if !x.transactions.is_empty() {
-        "a custodian's statement of transactions"
-    } else if !x.invoices.is_empty() {
-        "invoices"
-    } else if !x.book_positions.is_empty() {
-        "the books' positions"
-    } else if !x.trades.is_empty() {
-        "a trade blotter"
-    } else if !x.purchase_orders.is_empty() {
-        "purchase orders"
-    } else if !x.goods_receipts.is_empty() {
-        "goods receipts"
-    } else {
-        "rows"
-    }
-}
-
-fn takes(kind: &JobKind, holds: &str, x: &Extracted) -> bool {
-    match kind {
-        JobKind::LedgerImport { .. } => holds == "rows",
-        JobKind::CashReconciliation { .. } => holds == "rows" || holds == "bank statements",
-        JobKind::CustodyImport { .. } => {
-            holds.starts_with("a custodian") || (holds == "rows" && x.records.is_empty())
-        }
-        JobKind::InvoiceImport { .. } => holds == "invoices",
-        JobKind::PositionReconciliation { .. } => {
-            holds == "a custodian's statement of holdings" || holds == "the books' positions"
-        }
-        JobKind::TradeSettlement { .. } => {
-            holds == "a custodian's statement of transactions" || holds == "a trade blotter"
-        }
-        JobKind::AccountsPayable { .. } => matches!(
-            holds,
-            "invoices" | "bank statements" | "purchase orders" | "goods receipts"
-        ),
-        JobKind::Summary { .. } => false,
-    }
 }
 
 /// The advice at the end of a refusal: the other jobs that take the file, with their folders,
@@ -122,11 +63,7 @@ pub fn rows_refused(job: &Job, jobs: &[Job], file: &str, format: &str) -> String
         job.name,
         job.file.display(),
         where_to_drop(jobs, job, |k| {
-            k.layout().is_some_and(|l| l.tabular)
-                && matches!(
-                    k,
-                    JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. }
-                )
+            k.layout().is_some_and(|l| l.tabular) && crate::jobs::room(k).takes(Holds::Rows)
         })
     )
 }

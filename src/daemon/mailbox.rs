@@ -26,8 +26,7 @@
 use chrono::{DateTime, Utc};
 
 use super::pipeline::{self, FileOutcome};
-use crate::config::{Config, Job, JobKind};
-use crate::extract::Format;
+use crate::config::{Config, Job};
 use crate::ingest::mail::{
     Finish, MAX_HEADER_CHARS, MailAttachment, Mailbox, ParsedMail, parse_mail, read_headers,
 };
@@ -516,23 +515,11 @@ fn choose_job<'j>(takers: &[&'j Job], att: &MailAttachment) -> Option<&'j Job> {
     if wanting.len() <= 1 {
         return wanting.into_iter().next();
     }
-    let fits = |j: &Job, f: Format| match &j.kind {
-        JobKind::CashReconciliation { .. } => f.is_tabular() || f.is_bank_statement(),
-        JobKind::LedgerImport { .. } => f.is_tabular(),
-        JobKind::CustodyImport { .. } => f.is_custody(),
-        JobKind::InvoiceImport { .. } => f.is_invoice(),
-        JobKind::PositionReconciliation { .. } => f.is_custody() || f.is_tabular(),
-        JobKind::TradeSettlement { .. } => f.is_custody() || f.is_tabular(),
-        JobKind::AccountsPayable { .. } => {
-            f.is_invoice() || f.is_bank_statement() || f.is_tabular()
-        }
-        JobKind::Summary { .. } => false,
-    };
     match crate::extract::recognise(&att.bytes) {
         Some(f) => wanting
             .iter()
             .copied()
-            .find(|j| fits(j, f))
+            .find(|j| crate::jobs::room(&j.kind).fits(f))
             .or(wanting.first().copied()),
         None => wanting.first().copied(),
     }

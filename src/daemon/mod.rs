@@ -29,7 +29,6 @@ mod store_thread;
 mod subjects;
 pub mod summary;
 mod versions;
-pub mod workflow;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;

@@ -122,10 +122,9 @@ pub fn process_file(
         return Ok(FileOutcome::Duplicate { run_id, original });
     }
 
-    let in_batches = matches!(
-        job.kind,
-        JobKind::LedgerImport { .. } | JobKind::CashReconciliation { .. }
-    ) && extract::reads_in_batches(layout, &bytes);
+    // Ledger items and statement lines in a CSV: the jobs that take rows.
+    let in_batches = crate::jobs::room(&job.kind).takes(crate::jobs::Holds::Rows)
+        && extract::reads_in_batches(layout, &bytes);
     let whole_limit = config.settings.max_file_bytes / WHOLE_READ_DIVISOR;
     if !in_batches && size > whole_limit {
         let what = extract::recognise(&bytes).map_or("a file", |f| f.describe());
@@ -278,20 +277,13 @@ fn backlogs_committed(config: &Config, job: &Job) {
 /// The backlogs of the reconciliations a file of `job` runs: the job's own, or those of the
 /// book a ledger import feeds.
 fn backlogs_of<'c>(config: &'c Config, job: &'c Job) -> Vec<&'c BacklogSlot> {
-    match &job.kind {
-        JobKind::CashReconciliation { rules, .. } => vec![&rules.backlog],
-        JobKind::LedgerImport { book, .. } => config
-            .jobs
-            .iter()
-            .filter_map(|j| match &j.kind {
-                JobKind::CashReconciliation { book: b, rules, .. } if b == book => {
-                    Some(&rules.backlog)
-                }
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
+    crate::jobs::cash::fed_by(&config.jobs, job)
+        .into_iter()
+        .filter_map(|j| match &j.kind {
+            JobKind::CashReconciliation { rules, .. } => Some(&rules.backlog),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Records the file and starts its run, inside the file's unit of work.
@@ -437,11 +429,9 @@ fn finish_file_run(
             let r = reconcile_job(u, job, run_id, now, Hold::of(job))?;
             outcome.add(&r);
         }
-        JobKind::LedgerImport { book, .. } => {
+        JobKind::LedgerImport { .. } => {
             // The new items may be what yesterday's statement lines were waiting for.
-            for other in config.jobs.iter().filter(
-                |j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book),
-            ) {
+            for other in crate::jobs::cash::fed_by(&config.jobs, job) {
                 let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
                 // The matches count for the reconciliation job's run, not the import's.
                 let mut own = reconcile_job(u, other, rerun, now, Hold::of(other))?;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Config, Job, JobKind};
+use crate::config::{Config, Job};
 use crate::model::{BreakReason, Record};
 use crate::store::{NewBreak, RecordChange, StoreError, Unit};
 
@@ -67,14 +67,9 @@ pub(super) fn take(
 ) -> Result<Versions, StoreError> {
     let mut out = Versions::default();
     // A withdrawn version's break (a "missing on statement") is the book's reconciliation's.
-    let book_job = match &job.kind {
-        JobKind::LedgerImport { book, .. } => config
-            .jobs
-            .iter()
-            .find(|j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book))
-            .map_or_else(|| job.name.clone(), |j| j.name.clone()),
-        _ => job.name.clone(),
-    };
+    let book_job = crate::jobs::cash::fed_by(&config.jobs, job)
+        .first()
+        .map_or_else(|| job.name.clone(), |j| j.name.clone());
     for c in changes {
         out.changed += 1;
         let item = &c.new.record.external_id;

@@ -12,8 +12,8 @@ use proptest::prelude::*;
 
 use crate::config::{Config, Job, JobKind};
 use crate::daemon::pipeline::{self, FileOutcome};
-use crate::daemon::workflow;
 use crate::ingest::Claimed;
+use crate::jobs::workflow;
 use crate::reconcile::backlog::RunCounts;
 use crate::store::{self, Store, Trigger};
 
