@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::incremental::Prepared;
 use crate::config::{Config, Job, JobKind};
+use crate::digest::to_hex;
 use crate::extract::{self, Input};
 use crate::ingest::Claimed;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
@@ -1302,19 +1303,6 @@ pub fn mail_domain(from: &str) -> &str {
         .unwrap_or("clerk.localhost")
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 enum ReadError {
     TooLarge(u64),
     Io(std::io::Error),
@@ -1349,7 +1337,7 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Result<(Vec<u8>, String),
         hasher.update(&chunk[..n]);
         bytes.extend_from_slice(&chunk[..n]);
     }
-    Ok((bytes, hex(&hasher.finalize())))
+    Ok((bytes, to_hex(&hasher.finalize())))
 }
 
 /// What `failed/<name>.error.txt` says about a file the reader refused: its problems and,
