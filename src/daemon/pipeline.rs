@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::incremental::Prepared;
+use super::incremental::{Applied, Prepared};
 use crate::config::{Config, Job, JobKind};
 use crate::digest::to_hex;
 use crate::extract::{self, Input};
@@ -596,7 +596,7 @@ impl Hold {
     }
 
     /// Whether an item held back until `until` is no longer held back at `at`.
-    pub(super) fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+    fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
         until <= at
             || self
                 .complete_from
@@ -659,7 +659,8 @@ pub fn reconcile_job(
         tracing::debug!(job = %job.name, "matching over all open items: filing them by key");
     }
     if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
-        match super::incremental::prepare(u, sides, rules, calendar, backlog, &hold, at)? {
+        let grace_ended = |until| hold.ended(until, at);
+        match super::incremental::prepare(u, sides, rules, calendar, backlog, &grace_ended)? {
             Prepared::Nothing(backlog) => {
                 kept.grace_end = GraceEnd::of(backlog.next_grace_end());
                 kept.keep(*backlog);
@@ -787,16 +788,6 @@ pub fn reconcile_due(
         }
         Err(e) => Err(e),
     }
-}
-
-/// What a run did to its items, for the backlog: the records matched and posted, the ledger
-/// items it tried to open a "missing on statement" break for, and the items it held back from
-/// being breaks, with when their grace period ends.
-#[derive(Debug, Default)]
-pub(super) struct Applied {
-    pub posted: HashSet<i64>,
-    pub due_tried: HashSet<i64>,
-    pub pending: std::collections::HashMap<i64, DateTime<Utc>>,
 }
 
 /// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
