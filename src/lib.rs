@@ -26,6 +26,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod digest;
 pub mod extract;
 pub mod fsx;
 pub mod ingest;

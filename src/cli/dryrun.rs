@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::load_config;
 use crate::config::{Config, JobKind};
-use crate::daemon::pipeline::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::extract::{self, Extracted, Input, Layout};
 use crate::model::{MatchPass, Record};
 use crate::notify::csv_cell;

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use super::load_config;
-use crate::daemon::pipeline::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::extract::{self, ExtractSpec, Extracted, Input};
 use crate::model::Side;
 

@@ -25,7 +25,6 @@ use std::hash::Hasher;
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHasher;
 
-use super::pipeline::{Applied, Hold};
 use crate::model::{Side, StoredRecord};
 use crate::reconcile::backlog::{Backlog, Mark};
 use crate::reconcile::cash::Sides;
@@ -33,6 +32,17 @@ use crate::reconcile::engine::{Blocking, Context, RunOptions};
 use crate::reconcile::{CashRules, Outcome};
 use crate::schedule::Calendar;
 use crate::store::{JobSides, StoreError, Unit};
+
+/// What a run did to its items, for the backlog: the records matched and posted, the ledger
+/// items it tried to open a "missing on statement" break for, and the items it held back from
+/// being breaks, with when their grace period ends. The pipeline fills it as it applies a run;
+/// [`Run::finish`] files it in the backlog.
+#[derive(Debug, Default)]
+pub(super) struct Applied {
+    pub posted: HashSet<i64>,
+    pub due_tried: HashSet<i64>,
+    pub pending: HashMap<i64, DateTime<Utc>>,
+}
 
 /// A change touching up to this many items is matched by key whatever the size of the book.
 const BY_KEY_AT_LEAST: usize = 1000;
@@ -251,15 +261,15 @@ impl Closure {
 }
 
 /// Brings `backlog` up to date with the store and finds the items the changes since its mark
-/// touch; says when a run over everything is needed instead.
+/// touch; says when a run over everything is needed instead. `grace_ended` says whether an
+/// item held back until a given time is no longer held back (the pipeline's grace period).
 pub(super) fn prepare(
     u: &mut dyn Unit,
     sides: JobSides<'_>,
     rules: &CashRules,
     calendar: &Calendar,
     mut backlog: Backlog,
-    hold: &Hold,
-    now: DateTime<Utc>,
+    grace_ended: &dyn Fn(DateTime<Utc>) -> bool,
 ) -> Result<Prepared, StoreError> {
     let blocking = &rules.blocking;
     let ctx = rules.context(RunOptions::default());
@@ -341,7 +351,7 @@ pub(super) fn prepare(
         );
     }
     // Held back from being breaks until their grace period ended: looked at again.
-    seeds.extend(backlog.grace_ended(|until| hold.ended(until, now)));
+    seeds.extend(backlog.grace_ended(grace_ended));
     if seeds.is_empty() {
         // Groups that lost their last members.
         for g in dirty {

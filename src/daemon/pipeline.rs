@@ -8,8 +8,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::incremental::Prepared;
+use super::incremental::{Applied, Prepared};
 use crate::config::{Config, Job, JobKind};
+use crate::digest::to_hex;
 use crate::extract::{self, Input};
 use crate::ingest::Claimed;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
@@ -585,7 +586,7 @@ impl Hold {
     }
 
     /// Whether an item held back until `until` is no longer held back at `at`.
-    pub(super) fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+    fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
         until <= at
             || self
                 .complete_from
@@ -648,7 +649,8 @@ pub fn reconcile_job(
         tracing::debug!(job = %job.name, "matching over all open items: filing them by key");
     }
     if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
-        match super::incremental::prepare(u, sides, rules, calendar, backlog, &hold, at)? {
+        let grace_ended = |until| hold.ended(until, at);
+        match super::incremental::prepare(u, sides, rules, calendar, backlog, &grace_ended)? {
             Prepared::Nothing(backlog) => {
                 kept.grace_end = GraceEnd::of(backlog.next_grace_end());
                 kept.keep(*backlog);
@@ -776,16 +778,6 @@ pub fn reconcile_due(
         }
         Err(e) => Err(e),
     }
-}
-
-/// What a run did to its items, for the backlog: the records matched and posted, the ledger
-/// items it tried to open a "missing on statement" break for, and the items it held back from
-/// being breaks, with when their grace period ends.
-#[derive(Debug, Default)]
-pub(super) struct Applied {
-    pub posted: HashSet<i64>,
-    pub due_tried: HashSet<i64>,
-    pub pending: std::collections::HashMap<i64, DateTime<Utc>>,
 }
 
 /// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
@@ -1292,19 +1284,6 @@ pub fn mail_domain(from: &str) -> &str {
         .unwrap_or("clerk.localhost")
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(digest: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(64);
-    for b in digest {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
-
 enum ReadError {
     TooLarge(u64),
     Io(std::io::Error),
@@ -1339,7 +1318,7 @@ fn read_limited(path: &std::path::Path, limit: u64) -> Result<(Vec<u8>, String),
         hasher.update(&chunk[..n]);
         bytes.extend_from_slice(&chunk[..n]);
     }
-    Ok((bytes, hex(&hasher.finalize())))
+    Ok((bytes, to_hex(&hasher.finalize())))
 }
 
 /// What `failed/<name>.error.txt` says about a file the reader refused: its problems and,

@@ -14,9 +14,9 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment as MimeAttachment, Mailbox, MultiPart, SinglePart};
 use sha2::{Digest, Sha256};
 
+use super::error::MailError;
 use super::one_line;
 use super::summary::Rendered;
-use super::transport::MailError;
 
 /// Builds the message `rendered` from `from` to every address in `to`, with the given
 /// Message-ID (`left@right`, with or without angle brackets) and Date.

@@ -1,7 +1,8 @@
 //! Telling people: the morning exception summary, the alert when a job fails, and handing those
 //! messages to an SMTP server or to an outbox folder.
 //!
-//! Three steps, one file each, so each can be tested on its own:
+//! Three steps, one file each, so each can be tested on its own (and [`error`], what the last
+//! two report with):
 //!
 //! - [`summary`]: renders a subject, a plain-text and an HTML body and a CSV attachment from
 //!   plain data. No I/O, no clock: the caller passes `generated_at`.
@@ -14,16 +15,18 @@
 //! **Invariant:** every value taken from data is escaped in HTML, neutralised in CSV, and
 //! flattened to one line in headers.
 
+pub mod error;
 pub mod message;
 pub mod summary;
 pub mod transport;
 
+pub use error::{MailError, Reply};
 pub use message::build_message;
 pub use summary::{
     Attachment, BreakLine, JobDigest, Rendered, SummaryInput, csv_cell, render_alert,
     render_summary,
 };
-pub use transport::{Delivery, MailError, Mailer, Reply, SmtpSecurity, SmtpSettings};
+pub use transport::{Delivery, Mailer, SmtpSecurity, SmtpSettings};
 
 /// `s` on one line: every control character (CR, LF, tab, ...) and every Unicode line or
 /// paragraph separator becomes a space, so the text cannot start a new header line or fake a

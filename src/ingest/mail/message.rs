@@ -35,8 +35,8 @@ use chrono::{DateTime, Utc};
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
-use sha2::{Digest, Sha256};
 
+use crate::digest::sha256_hex;
 use crate::fsx;
 
 /// Forwarded messages inside forwarded messages are read this deep (1 = a forwarded message's
@@ -1258,15 +1258,6 @@ fn content_type(part: &MessagePart<'_>) -> String {
         None if part.is_text() => "text/plain".to_owned(),
         None => "application/octet-stream".to_owned(),
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
 }
 
 /// A file name from a mail made harmless: only the last component of any path (`/` or `\`), no
