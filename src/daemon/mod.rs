@@ -18,10 +18,13 @@
 mod alert;
 mod attempts;
 pub mod documents;
+mod file_unit;
+mod fire;
 mod folders;
 mod incremental;
 pub mod lock;
 mod mail_sender;
+mod mail_unit;
 pub mod mailbox;
 mod mailboxes;
 pub mod payables;
@@ -55,11 +58,12 @@ use crate::notify::Mailer;
 use crate::store::{self, Store, StoreError};
 use pipeline::FileOutcome;
 
+pub use file_unit::finish_file;
+pub use fire::{RESTORE_ADVICE, fire};
 pub(crate) use folders::put_away_replaced;
 use mail_sender::SENT_JOURNAL;
 pub use mail_sender::{DeliveryRound, SentJournal, deliver_due};
 use worker::Work;
-pub use worker::{RESTORE_ADVICE, finish_file, fire};
 
 /// What every task shares.
 struct Shared {
