@@ -10,9 +10,9 @@ use tracing::{error, info, info_span, warn};
 use super::pipeline::{self, FileOutcome};
 use super::worker::{Work, file_done};
 use super::{Shared, attempts, folders};
-use crate::config::Config;
+use crate::config::{Config, Job};
 use crate::ingest::{self, Claimed};
-use crate::store::{FileStatus, StoreError, Trigger};
+use crate::store::{FileStatus, Store, StoreError, Trigger};
 
 /// What the work thread made of a file.
 enum Processed {
@@ -47,66 +47,7 @@ pub(super) async fn run(
             // The blocking thread does the work: log lines there carry job, file and run.
             let _entered = inner.enter();
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            // As the file is before it is read: a writer still adding to it is caught
-            // before the commit (nothing kept) and after it (see `folders`).
-            let before = ingest::fingerprint(&c.path).ok();
-            // Counted before the work starts: a file clerk keeps dying on is set aside.
-            let state = &cfg.settings.state_dir;
-            let earlier = attempts::begin(state, &j.name, &c.name);
-            if earlier >= attempts::SET_ASIDE_AFTER {
-                let outcome = attempts::set_aside(&cfg, guard.as_mut(), &j, &c, earlier);
-                // A busy store: set aside at the retry, which must still see the count.
-                if !matches!(&outcome, Err(e) if e.is_transient()) {
-                    attempts::done(state, &j.name, &c.name);
-                }
-                return outcome.map(|o| Processed::Outcome(o, None));
-            }
-            let mut guarded = folders::ChangeGuard::new(guard.as_mut(), &c.path, before);
-            let outcome = pipeline::process_file(
-                &cfg,
-                &mut guarded,
-                &j,
-                &c,
-                Trigger::File,
-                recovered,
-                Utc::now,
-            );
-            attempts::done(state, &j.name, &c.name);
-            if let Some(now) = guarded.changed() {
-                return Ok(Processed::Changed(now));
-            }
-            let outcome = match outcome {
-                // Not the file's fault and not going away by itself (a bug, a damaged
-                // store): the file goes to failed/ for a human, and the failure is recorded
-                // like any other so it raises an alert and shows in the summary.
-                Err(e) if !e.is_transient() => {
-                    let message = format!("clerk could not process this file: {e}");
-                    error!(error = %e, "processing failed; the file goes to failed/ for a human");
-                    pipeline::record_failure(
-                        &cfg,
-                        guard.as_mut(),
-                        &j,
-                        &c,
-                        "",
-                        0,
-                        &message,
-                        Trigger::File,
-                        &Utc::now,
-                    )
-                    .or(Ok(FileOutcome::Failed { run_id: 0, message }))
-                }
-                other => other,
-            };
-            // The failed files this one replaced: their breaks are closed, their copies go.
-            if let Ok(FileOutcome::Processed { replaced: 1.., .. }) = &outcome {
-                folders::put_away_replaced(
-                    &cfg.settings.failed_dir,
-                    guard.as_mut(),
-                    &j.name,
-                    Some(&c.name),
-                );
-            }
-            outcome.map(|o| Processed::Outcome(o, before))
+            read_and_record(&cfg, guard.as_mut(), &j, &c, recovered)
         })
         .await;
     let (outcome, before) = match result {
@@ -151,6 +92,94 @@ pub(super) async fn run(
             )
         }
     };
+    put_away(shared, held, &config, span, job, claimed, outcome, before).await;
+    Ok(())
+}
+
+/// Reads and records one file on the work thread: counted first (a file clerk keeps dying on
+/// is set aside), read under a guard that notices a writer still adding to it.
+fn read_and_record(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    claimed: &Claimed,
+    recovered: bool,
+) -> Result<Processed, StoreError> {
+    // As the file is before it is read: a writer still adding to it is caught
+    // before the commit (nothing kept) and after it (see `folders`).
+    let before = ingest::fingerprint(&claimed.path).ok();
+    // Counted before the work starts: a file clerk keeps dying on is set aside.
+    let state = &config.settings.state_dir;
+    let earlier = attempts::begin(state, &job.name, &claimed.name);
+    if earlier >= attempts::SET_ASIDE_AFTER {
+        let outcome = attempts::set_aside(config, store, job, claimed, earlier);
+        // A busy store: set aside at the retry, which must still see the count.
+        if !matches!(&outcome, Err(e) if e.is_transient()) {
+            attempts::done(state, &job.name, &claimed.name);
+        }
+        return outcome.map(|o| Processed::Outcome(o, None));
+    }
+    let mut guarded = folders::ChangeGuard::new(store, &claimed.path, before);
+    let outcome = pipeline::process_file(
+        config,
+        &mut guarded,
+        job,
+        claimed,
+        Trigger::File,
+        recovered,
+        Utc::now,
+    );
+    attempts::done(state, &job.name, &claimed.name);
+    if let Some(now) = guarded.changed() {
+        return Ok(Processed::Changed(now));
+    }
+    let outcome = match outcome {
+        // Not the file's fault and not going away by itself (a bug, a damaged
+        // store): the file goes to failed/ for a human, and the failure is recorded
+        // like any other so it raises an alert and shows in the summary.
+        Err(e) if !e.is_transient() => {
+            let message = format!("clerk could not process this file: {e}");
+            error!(error = %e, "processing failed; the file goes to failed/ for a human");
+            pipeline::record_failure(
+                config,
+                store,
+                job,
+                claimed,
+                "",
+                0,
+                &message,
+                Trigger::File,
+                &Utc::now,
+            )
+            .or(Ok(FileOutcome::Failed { run_id: 0, message }))
+        }
+        other => other,
+    };
+    // The failed files this one replaced: their breaks are closed, their copies go.
+    if let Ok(FileOutcome::Processed { replaced: 1.., .. }) = &outcome {
+        folders::put_away_replaced(
+            &config.settings.failed_dir,
+            store,
+            &job.name,
+            Some(&claimed.name),
+        );
+    }
+    outcome.map(|o| Processed::Outcome(o, before))
+}
+
+/// Puts a file away once its outcome is recorded: an imported file is held for its settle
+/// time before it is archived; any other is moved now (and again later if that fails).
+#[allow(clippy::too_many_arguments)]
+async fn put_away(
+    shared: &Arc<Shared>,
+    held: &mut folders::Held,
+    config: &Arc<Config>,
+    span: tracing::Span,
+    job: String,
+    claimed: Claimed,
+    outcome: FileOutcome,
+    before: Option<ingest::Fingerprint>,
+) {
     let imported = !matches!(
         outcome,
         FileOutcome::Failed { .. }
@@ -162,7 +191,7 @@ pub(super) async fn run(
     if let (true, Some(seen)) = (imported, before) {
         // Committed; archived once it has stayed as it was read for the settle time
         // (a writer that paused longer than that may still be adding to it).
-        let hold = folders::hold_of(&config, &job);
+        let hold = folders::hold_of(config, &job);
         held.hold(folders::HeldFile {
             job,
             claimed,
@@ -171,7 +200,7 @@ pub(super) async fn run(
             what: folders::HeldFor::Archive(outcome),
         });
         file_done(shared);
-        return Ok(());
+        return;
     }
     let cfg = config.clone();
     let moved = tokio::task::spawn_blocking(move || {
@@ -192,7 +221,6 @@ pub(super) async fn run(
         Err(e) => error!(error = %e, "moving the file panicked"),
     }
     file_done(shared);
-    Ok(())
 }
 
 /// Moves a file to where its outcome says, after the store has recorded that outcome. `false`
