@@ -1,19 +1,25 @@
-//! The daemon: wires the stages together and owns every long-lived task.
+//! The daemon: the supervisor, which wires the stages together and owns every long-lived task.
 //!
-//! Tasks (all started and joined here; nothing is spawned and forgotten):
-//! - **scanner**: lists watched folders on every tick and file event, claims settled files as
-//!   the worker has room for them (never waiting for it), reports files it will never take;
-//! - **scheduler**: fires scheduled jobs at their time; after a restart, a pause or a clock
-//!   step, once for the slots missed, never twice (`schedule::Timetable`);
-//! - **worker**: the one writer: runs each unit of work (a file, a fire) on a blocking thread;
-//!   when idle, sleeps until the next item held back for its grace period comes to the end of
-//!   it, and looks at those items again (`pipeline::reconcile_due`);
-//! - **mailer**: delivers queued mail with retries and back-off;
-//! - **watchdog**: tells systemd the daemon is alive while work progresses (the scanner turns
-//!   or the worker finishes units).
+//! Tasks (all started and joined here; nothing is spawned and forgotten), one file each:
+//! - **scanner** (`scanner.rs`): lists watched folders on every tick and file event, claims
+//!   settled files as the worker has room for them (never waiting for it), reports files it
+//!   will never take;
+//! - **scheduler** (`scheduler.rs`): fires scheduled jobs at their time; after a restart, a
+//!   pause or a clock step, once for the slots missed, never twice (`schedule::Timetable`);
+//! - **mailboxes** (`mailboxes.rs`), one per configured mailbox: hands each new message to the
+//!   worker, and moves or flags it once the worker has recorded what became of it;
+//! - **worker** (`worker.rs`): the one writer: runs each unit of work on the work thread (a
+//!   file: `file_unit.rs`; a mail: `mail_unit.rs`; a scheduled run: `fire.rs`); when idle,
+//!   sleeps until the next item held back for its grace period comes to the end of it, and
+//!   looks at those items again (`pipeline::reconcile_due`);
+//! - **mailer** (`mail_sender.rs`): delivers queued mail with retries and back-off;
+//! - **watchdog** (`watchdog.rs`): tells systemd the daemon is alive while work progresses (the
+//!   scanner turns or the worker finishes units).
 //!
-//! Shutdown is one signal fanned out through a `watch` channel; the worker finishes (or, past
-//! the drain deadline, abandons to the transaction's rollback) its current unit.
+//! Before they start, `startup.rs` prepares the folders, opens and checks the store and takes
+//! in what the previous run left. Shutdown is one signal fanned out through a `watch` channel;
+//! the worker finishes (or, past the drain deadline, abandons to the transaction's rollback)
+//! its current unit.
 
 mod alert;
 mod attempts;
@@ -32,6 +38,7 @@ pub mod pipeline;
 mod scanner;
 mod scheduler;
 pub mod securities;
+mod startup;
 mod store_thread;
 mod subjects;
 pub mod summary;
@@ -42,7 +49,6 @@ pub mod workflow;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -53,16 +59,16 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::ingest::{self, Claimed};
+use crate::ingest::Claimed;
 use crate::notify::Mailer;
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Store};
 use pipeline::FileOutcome;
 
 pub use file_unit::finish_file;
 pub use fire::{RESTORE_ADVICE, fire};
 pub(crate) use folders::put_away_replaced;
-use mail_sender::SENT_JOURNAL;
 pub use mail_sender::{DeliveryRound, SentJournal, deliver_due};
+pub use startup::{STORE_DAMAGED_EXIT, StoreDamaged, prepare_folders};
 use worker::Work;
 
 /// What every task shares.
@@ -144,76 +150,13 @@ pub async fn run_reloadable(
     }
     info!("folders ready");
 
-    let path = config.settings.store_path.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        let mut store = store::open(&path)?;
-        let found = store.damage(store::CheckDepth::Quick)?;
-        Ok::<_, StoreError>((store, found))
-    })
-    .await?;
-    // A damaged store is not worked on: what is written to it may be lost or wrong, and
-    // every summary would fail. People are told, and the daemon stops (systemd does not
-    // restart it: exit status `STORE_DAMAGED_EXIT`).
-    let damaged = |found: Vec<String>| StoreDamaged {
-        path: config.settings.store_path.clone(),
-        found,
-    };
-    let store = match opened {
-        Ok((store, found)) if found.is_empty() => store,
-        Ok((_, found)) => return Err(refuse_damaged(&config, damaged(found)).await),
-        Err(StoreError::Corrupt(why)) => {
-            return Err(refuse_damaged(&config, damaged(vec![why])).await);
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "opening the store {}",
-                config.settings.store_path.display()
-            )));
-        }
-    };
-    info!(store = %store.describe(), "store open and sound (quick integrity check)");
-    // Mail the previous daemon handed over but did not get to record as sent: recorded now.
-    let mut store = store;
-    let sent = SentJournal::open(&config.settings.state_dir.join(SENT_JOURNAL))
-        .context("opening the journal of sent mail")?;
-    sent.settle(store.as_mut())
-        .context("recording mail sent before the last stop")?;
-    // Mail leased by a previous daemon that was killed mid-delivery would otherwise wait for
-    // its lease to run out (minutes). Released now and sent again under the same Message-ID.
-    match store::in_unit(store.as_mut(), |u| u.release_mail_leases(Utc::now())) {
-        Ok(0) => {}
-        Ok(n) => {
-            warn!(
-                messages = n,
-                "mail leased by the previous run was not confirmed sent; it is due again"
-            )
-        }
-        Err(e) => warn!(error = %e, "could not release the previous run's mail leases"),
-    }
+    let mut store = startup::open_store(&config).await?;
+    let sent = startup::settle_previous_mail(store.as_mut(), &config)?;
 
     let mailer = Mailer::new(config.mail.delivery.clone()).context("setting up mail delivery")?;
     info!(mail = %mailer.describe(), "mail delivery ready");
 
-    // Files a previous run left half-done go first, before anything new. They are handed to
-    // the worker as it has room, like new files: any number of them neither delays start-up
-    // nor fills the work queue.
-    let mut resume = VecDeque::new();
-    for job in &config.jobs {
-        if let Some(w) = &job.watch {
-            for claimed in ingest::leftovers(w)
-                .with_context(|| format!("looking for unfinished files of job {}", job.name))?
-            {
-                tracing::debug!(job = %job.name, file = %claimed.name, "resuming a file taken before the last stop");
-                resume.push_back((job.name.clone(), claimed));
-            }
-        }
-    }
-    if !resume.is_empty() {
-        info!(
-            files = resume.len(),
-            "files taken before the last stop are resumed first"
-        );
-    }
+    let resume = startup::files_to_resume(&config)?;
 
     let shared = Arc::new(Shared {
         config: RwLock::new(config.clone()),
@@ -298,44 +241,6 @@ pub async fn run_reloadable(
     info!("clerk stopped");
     drop(lock);
     Ok(())
-}
-
-/// The exit status of `clerk run` on a damaged store: the unit's `RestartPreventExitStatus`,
-/// so systemd does not start it again and again on the same damage.
-pub const STORE_DAMAGED_EXIT: u8 = 3;
-
-/// The store failed its integrity check: clerk does not work on it.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the store {} is damaged; clerk does not start on it. {RESTORE_ADVICE}\nSQLite's integrity check found:\n  {}",
-    path.display(),
-    found.join("\n  ")
-)]
-pub struct StoreDamaged {
-    pub path: PathBuf,
-    /// What the check found (at most 20 lines).
-    pub found: Vec<String>,
-}
-
-/// Logs and mails (or writes into the outbox folder) that the store is damaged; the error to
-/// stop with.
-async fn refuse_damaged(config: &Config, damaged: StoreDamaged) -> anyhow::Error {
-    error!(store = %damaged.path.display(), found = ?damaged.found, "the store is damaged; clerk does not start");
-    let what = damaged.to_string();
-    match Mailer::new(config.mail.delivery.clone()) {
-        Ok(mailer) => {
-            alert::raise(config, &mailer, "clerk-store", &what, Utc::now()).await;
-        }
-        Err(e) => {
-            // The outbox folder still takes it.
-            warn!(error = %e, "mail delivery cannot be set up; the alert goes to the outbox folder");
-            let outbox = crate::notify::Delivery::Outbox(config.mail.outbox_dir.clone());
-            if let Ok(folder) = Mailer::new(outbox) {
-                alert::raise(config, &folder, "clerk-store", &what, Utc::now()).await;
-            }
-        }
-    }
-    anyhow::Error::new(damaged)
 }
 
 /// The tasks that follow the configuration: started with one, stopped before the next.
@@ -436,30 +341,6 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
             None
         }
     }
-}
-
-/// Creates the folders clerk writes to, and the watched folders, when missing, with the modes
-/// clerk means whatever the umask (see [`crate::fsx`]): its own folders for the group to read,
-/// a watched folder for the group to drop files into.
-pub fn prepare_folders(config: &Config) -> anyhow::Result<()> {
-    let s = &config.settings;
-    for dir in [&s.state_dir, &s.archive_dir, &s.failed_dir] {
-        create_dir(dir, crate::fsx::DIR_MODE)?;
-    }
-    if let crate::notify::Delivery::Outbox(dir) = &config.mail.delivery {
-        create_dir(dir, crate::fsx::DIR_MODE)?;
-    }
-    for job in &config.jobs {
-        if let Some(w) = &job.watch {
-            create_dir(&w.folder, crate::fsx::DROP_DIR_MODE)?;
-        }
-    }
-    Ok(())
-}
-
-fn create_dir(dir: &std::path::Path, mode: u32) -> anyhow::Result<()> {
-    crate::fsx::create_dir_all_with(dir, mode)
-        .with_context(|| format!("creating folder {}", dir.display()))
 }
 
 fn now_millis() -> i64 {
