@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use super::task::Backoff;
 use super::{Shared, Work, mailbox, stopped};
 use crate::store;
 
@@ -38,7 +39,7 @@ pub(super) async fn run(
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::up_to(Duration::from_secs(300));
     loop {
         let result = match &mb.source {
             crate::ingest::mail::MailboxSource::Imap(_) => {
@@ -52,14 +53,12 @@ pub(super) async fn run(
             return;
         }
         match result {
-            Ok(()) => backoff = Duration::from_secs(1),
+            Ok(()) => backoff.reset(),
             Err(e) => {
-                warn!(mailbox = %name, error = %e, retry_in = ?backoff, "mailbox unavailable; will reconnect");
-                tokio::select! {
-                    _ = stopped(&mut stop) => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                warn!(mailbox = %name, error = %e, retry_in = ?backoff.delay(), "mailbox unavailable; will reconnect");
+                if !backoff.wait(&mut stop).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(300));
             }
         }
     }

@@ -42,6 +42,7 @@ mod startup;
 mod store_thread;
 mod subjects;
 pub mod summary;
+mod task;
 mod versions;
 mod watchdog;
 mod worker;
@@ -69,6 +70,7 @@ pub use fire::{RESTORE_ADVICE, fire};
 pub(crate) use folders::put_away_replaced;
 pub use mail_sender::{DeliveryRound, SentJournal, deliver_due};
 pub use startup::{STORE_DAMAGED_EXIT, StoreDamaged, prepare_folders};
+use task::stopped;
 use worker::Work;
 
 /// What every task shares.
@@ -219,25 +221,8 @@ pub async fn run_reloadable(
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_tx.send(true);
     let _ = generation.stop.send(true);
-    // The configured range keeps this far from overflow; a wrap would panic mid-shutdown.
-    let now = tokio::time::Instant::now();
-    let deadline = now
-        .checked_add(shared.config().settings.drain_timeout)
-        .unwrap_or(now);
-    for (name, handle) in tasks.into_iter().chain(generation.tasks) {
-        match tokio::time::timeout_at(deadline, handle).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => error!(task = name, error = %e, "task ended abnormally"),
-            Err(_) => {
-                warn!(
-                    task = name,
-                    "did not stop within the drain timeout; its unit of work rolls back"
-                );
-                // Stopped on purpose: the file's try does not count towards setting it aside.
-                attempts::abandoned();
-            }
-        }
-    }
+    let tasks = tasks.into_iter().chain(generation.tasks);
+    task::drain(tasks, shared.config().settings.drain_timeout).await;
     info!("clerk stopped");
     drop(lock);
     Ok(())
@@ -345,12 +330,4 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
 
 fn now_millis() -> i64 {
     Utc::now().timestamp_millis()
-}
-
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        if stop.changed().await.is_err() {
-            return;
-        }
-    }
 }

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, info_span, warn};
 
 use super::pipeline;
+use super::task::Backoff;
 use super::{
     Shared, file_unit, finish_file, fire, folders, mail_unit, mailbox, now_millis, stopped,
 };
@@ -213,7 +214,7 @@ async fn run_unit(
     item: Work,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::up_to(Duration::from_secs(60));
     let mut item = item;
     loop {
         match do_work(shared, held, item).await {
@@ -221,13 +222,11 @@ async fn run_unit(
             Err((again, e)) => {
                 // The store is unavailable (locked, full, read-only): the file stays in
                 // processing and the same work is tried again.
-                error!(work = %again.describe(), error = %e, retry_in = ?backoff, "unit of work failed; will retry");
+                error!(work = %again.describe(), error = %e, retry_in = ?backoff.delay(), "unit of work failed; will retry");
                 item = again;
-                tokio::select! {
-                    _ = stopped(stop) => return false,
-                    _ = tokio::time::sleep(backoff) => {}
+                if !backoff.wait(stop).await {
+                    return false;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
             }
         }
     }
