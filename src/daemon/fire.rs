@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 use tracing::{error, info, info_span, warn};
 
 use super::worker::Work;
-use super::{Shared, alert, securities, summary};
+use super::{Shared, alert, summary};
 use crate::config::{Config, Job, JobKind};
+use crate::jobs;
 use crate::store::{self, Store, StoreError, Trigger};
 
 /// Runs the scheduled run of `job` for slot `at` as the worker's unit of work: on a transient
@@ -145,10 +146,14 @@ pub fn fire(
                 }
                 let run_id = u.start_run(&job.name, trigger, None, Utc::now())?;
                 let mut out = match &job.kind {
-                    JobKind::TradeSettlement { .. } => {
-                        securities::reconcile_settlement_job(u, job, run_id, today, Utc::now())?
-                    }
-                    _ => securities::reconcile_positions_job(u, job, run_id, Utc::now())?,
+                    JobKind::TradeSettlement { .. } => jobs::settlement::reconcile_settlement_job(
+                        u,
+                        job,
+                        run_id,
+                        today,
+                        Utc::now(),
+                    )?,
+                    _ => jobs::positions::reconcile_positions_job(u, job, run_id, Utc::now())?,
                 };
                 out.status = Some(store::RunStatus::Ok);
                 out.finished_at = Some(Utc::now());

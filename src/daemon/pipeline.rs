@@ -151,7 +151,7 @@ pub fn process_file(
     };
     // A securities job reads its own side (book positions, the trade blotter) from CSV by
     // its own columns; everything else goes through the job's layout.
-    let own = super::securities::read(job, &input).or_else(|| super::payables::read(job, &input));
+    let own = crate::jobs::read_own_side(job, &input);
     if own.is_none() && in_batches {
         let done = process_in_batches(
             config, store, job, claimed, layout, &input, size, trigger, &now,
@@ -446,15 +446,16 @@ fn finish_file_run(
             }
         }
         JobKind::PositionReconciliation { .. } => {
-            let r = super::securities::reconcile_positions_job(u, job, run_id, now())?;
+            let r = crate::jobs::positions::reconcile_positions_job(u, job, run_id, now())?;
             outcome.add(&r);
         }
         JobKind::TradeSettlement { .. } => {
-            let r = super::securities::reconcile_settlement_job(u, job, run_id, today, now())?;
+            let r =
+                crate::jobs::settlement::reconcile_settlement_job(u, job, run_id, today, now())?;
             outcome.add(&r);
         }
         JobKind::AccountsPayable { .. } => {
-            let r = super::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
+            let r = crate::jobs::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
             outcome.add(&r);
         }
         JobKind::CustodyImport { .. } | JobKind::InvoiceImport { .. } | JobKind::Summary { .. } => {

@@ -15,17 +15,17 @@ use crate::model::{BreakReason, Currency, Source};
 use crate::store::{DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
 
 /// One thing a run found about a subject.
-pub(super) struct Finding {
-    pub(super) subject: String,
-    pub(super) reason: BreakReason,
-    pub(super) detail: String,
-    pub(super) difference: Option<Decimal>,
-    pub(super) amount: Option<Decimal>,
-    pub(super) currency: Option<Currency>,
-    pub(super) since: NaiveDate,
+pub(crate) struct Finding {
+    pub(crate) subject: String,
+    pub(crate) reason: BreakReason,
+    pub(crate) detail: String,
+    pub(crate) difference: Option<Decimal>,
+    pub(crate) amount: Option<Decimal>,
+    pub(crate) currency: Option<Currency>,
+    pub(crate) since: NaiveDate,
     /// Where the finding comes from; named as staff know it ("po-1001.csv line 3") when the
     /// break is opened.
-    pub(super) source: Option<Source>,
+    pub(crate) source: Option<Source>,
 }
 
 /// A place in a file as staff know it: the file's name as it arrived and the line, or the
@@ -49,7 +49,7 @@ pub(super) fn in_file(name: &str, s: &Source) -> String {
 /// Subjects for which `covered` is false were not looked at this run and stay as they are;
 /// covered subjects without a finding agree now and close with `agreed(subject)`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn apply(
+pub(crate) fn apply(
     u: &mut dyn Unit,
     job: &Job,
     run_id: i64,
@@ -106,7 +106,7 @@ pub(super) fn apply(
     Ok(())
 }
 
-pub(super) fn bodies<T: serde::de::DeserializeOwned>(
+pub(crate) fn bodies<T: serde::de::DeserializeOwned>(
     u: &mut dyn Unit,
     scope: &str,
     kind: DocumentKind,

@@ -4,8 +4,8 @@
 //! rules want (`daemon::mailbox`). `workflow` is people's actions on breaks (assign, note,
 //! investigate, reopen, force a match): the one API the `clerk exceptions` command calls.
 
-use crate::config::JobKind;
-use crate::extract::{Extracted, Format};
+use crate::config::{Job, JobKind};
+use crate::extract::{ExtractError, Extracted, Format, Input};
 
 pub mod cash;
 pub mod custody;
@@ -133,5 +133,22 @@ pub fn room(kind: &JobKind) -> &'static Room {
         JobKind::TradeSettlement { .. } => &settlement::ROOM,
         JobKind::AccountsPayable { .. } => &payables::ROOM,
         JobKind::Summary { .. } => &summary::ROOM,
+    }
+}
+
+/// Reads a file the job reads by rules of its own rather than its layout: a securities
+/// job's CSV sides (book positions, the trade blotter, a custodian's CSV), accounts
+/// payable's purchase orders, goods receipts and invoice lists. `None` for every other file
+/// and every other kind of job.
+pub fn read_own_side(job: &Job, input: &Input) -> Option<Result<Extracted, ExtractError>> {
+    match &job.kind {
+        JobKind::PositionReconciliation { .. } => positions::read(job, input),
+        JobKind::TradeSettlement { .. } => settlement::read(job, input),
+        JobKind::AccountsPayable { .. } => payables::read(job, input),
+        JobKind::LedgerImport { .. }
+        | JobKind::CashReconciliation { .. }
+        | JobKind::CustodyImport { .. }
+        | JobKind::InvoiceImport { .. }
+        | JobKind::Summary { .. } => None,
     }
 }

@@ -1,7 +1,34 @@
 //! Accounts payable: invoices three ways against purchase orders and goods receipts, and
-//! outgoing payments on the bank statement against the open payables.
+//! outgoing payments on the bank statement against the open payables. Here: what it takes
+//! from a file, how it reads purchase orders, goods receipts and invoice lists from CSV, and
+//! its run: supplier invoices matched three ways ([`crate::reconcile::payables`]) and posted
+//! when they agree ([`crate::post::payables`]), held invoices as breaks that close
+//! themselves when the missing receipt or corrected order arrives (`daemon::subjects`), and
+//! outgoing payments matched to the open payables and posted.
+//!
+//! What was decided is kept in the store with the work: each approved invoice with the order
+//! quantities it used (so no later invoice can use them again, and a re-sent invoice is not
+//! matched twice), each paid invoice with its payment.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
 
 use super::{Holds, Room};
+use crate::config::{Job, JobKind};
+use crate::daemon::subjects::{Finding, apply, bodies};
+use crate::extract::{ExtractError, Extracted, Format, Input, invoice_csv, payables_csv};
+use crate::model::invoice::Invoice;
+use crate::model::payables::{
+    GoodsReceipt, InvoicedQuantity, OpenPayable, PurchaseOrderLine, invoice_identity,
+    supplier_label,
+};
+use crate::model::{BreakReason, JournalEntry, MatchPass, Side};
+use crate::post::payables::{ApAccounts, invoice_entry, payment_entry, payment_matches};
+use crate::reconcile::payables::{
+    ApDecision, ApRules, expense_accounts, orders_of_credited_invoices, three_way_match_after,
+};
+use crate::store::{DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
 pub static ROOM: Room = Room {
     takes: &[
@@ -12,3 +39,382 @@ pub static ROOM: Room = Room {
     ],
     wants: "invoices (UBL, CII, Factur-X), bank statements (MT940, camt), or purchase orders and goods receipts (CSV named as [payables] says)",
 };
+
+/// Reads a purchase order, goods receipt or invoice list (CSV/XLSX) by the job's columns;
+/// `None` for other files (UBL/CII invoices and bank statements are recognised by content).
+pub fn read(job: &Job, input: &Input) -> Option<Result<Extracted, ExtractError>> {
+    let JobKind::AccountsPayable { purchasing, .. } = &job.kind else {
+        return None;
+    };
+    if purchasing.orders.files.matches(input.name) {
+        let o = &purchasing.orders;
+        Some(
+            payables_csv::orders(input, &o.columns, &o.style).map(|purchase_orders| Extracted {
+                format: Format::Csv,
+                purchase_orders,
+                ..Default::default()
+            }),
+        )
+    } else if purchasing.receipts.files.matches(input.name) {
+        let r = &purchasing.receipts;
+        Some(
+            payables_csv::receipts(input, &r.columns, &r.style).map(|goods_receipts| Extracted {
+                format: Format::Csv,
+                goods_receipts,
+                ..Default::default()
+            }),
+        )
+    } else if let Some(i) = &purchasing.invoices
+        && i.files.matches(input.name)
+    {
+        Some(
+            invoice_csv::invoices(input, &i.columns, &i.style).map(|invoices| Extracted {
+                format: Format::Csv,
+                invoices,
+                ..Default::default()
+            }),
+        )
+    } else {
+        None
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode document: {e}")))
+}
+
+fn describe(inv: &Invoice) -> String {
+    format!(
+        "invoice {} from {} of {} {}{}",
+        inv.number,
+        supplier_label(inv).unwrap_or_else(|| "an unnamed supplier".into()),
+        inv.payable,
+        inv.currency,
+        inv.order_reference
+            .as_deref()
+            .map(|po| format!(" (order {po})"))
+            .unwrap_or_default()
+    )
+}
+
+/// The run this is: which job, its run and the file that set it off, and when.
+struct Run<'a> {
+    job: &'a Job,
+    run_id: i64,
+    file_id: i64,
+    at: DateTime<Utc>,
+}
+
+/// Decides the invoices not decided before, posts the approved ones and the payments that
+/// settle open payables. Runs inside the file's unit of work.
+pub fn reconcile_payables_job(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    file_id: i64,
+    at: DateTime<Utc>,
+) -> Result<RunOutcome, StoreError> {
+    let JobKind::AccountsPayable {
+        rules, accounts, ..
+    } = &job.kind
+    else {
+        return Ok(RunOutcome::default());
+    };
+    let run = Run {
+        job,
+        run_id,
+        file_id,
+        at,
+    };
+    let mut books = Books::load(u, &job.name)?;
+    let pending = books.undecided();
+    let decided = decide_invoices(&job.name, &pending, &books, rules, accounts);
+    let mut out = RunOutcome::default();
+    post_approvals(u, &run, &decided.approvals, &mut out)?;
+    books
+        .approved
+        .extend(decided.approvals.iter().map(|a| a.identity.clone()));
+    apply(
+        u,
+        job,
+        run_id,
+        at,
+        decided.findings,
+        |subject| subject.starts_with("invoice|"),
+        |_| "approved: agrees with its purchase order and goods receipts; posted".to_string(),
+        &mut out,
+    )?;
+    settle_payments(u, &run, &books, accounts, &mut out)?;
+    Ok(out)
+}
+
+/// What the store holds for the job: the invoices, orders and receipts read so far, and
+/// which invoices were approved with the order quantities they used.
+struct Books {
+    invoices: Vec<Invoice>,
+    orders: Vec<PurchaseOrderLine>,
+    receipts: Vec<GoodsReceipt>,
+    approved: BTreeSet<String>,
+    already: Vec<InvoicedQuantity>,
+}
+
+impl Books {
+    fn load(u: &mut dyn Unit, scope: &str) -> Result<Books, StoreError> {
+        let invoices: Vec<Invoice> = bodies(u, scope, DocumentKind::Invoice, |_| true)?;
+        let orders: Vec<PurchaseOrderLine> =
+            bodies(u, scope, DocumentKind::PurchaseOrderLine, |_| true)?;
+        let receipts: Vec<GoodsReceipt> = bodies(u, scope, DocumentKind::GoodsReceipt, |_| true)?;
+        let approved_docs = u.documents(scope, DocumentKind::ApprovedInvoice)?;
+        let approved: BTreeSet<String> = approved_docs.iter().map(|d| d.identity.clone()).collect();
+        let mut already: Vec<InvoicedQuantity> = Vec::new();
+        for d in &approved_docs {
+            let used: Vec<InvoicedQuantity> = serde_json::from_str(&d.body).map_err(|e| {
+                StoreError::Other(format!(
+                    "approved invoice {} cannot be read back: {e}",
+                    d.identity
+                ))
+            })?;
+            already.extend(used);
+        }
+        Ok(Books {
+            invoices,
+            orders,
+            receipts,
+            approved,
+            already,
+        })
+    }
+
+    /// The invoices not approved yet, credit notes with the orders of what they credit.
+    fn undecided(&self) -> Vec<Invoice> {
+        let mut pending: Vec<Invoice> = self
+            .invoices
+            .iter()
+            .filter(|i| !self.approved.contains(&invoice_identity(i)))
+            .cloned()
+            .collect();
+        orders_of_credited_invoices(&mut pending, &self.invoices);
+        pending
+    }
+}
+
+/// An invoice approved this run: the entry to post, why, and the order quantities it used.
+struct Approval<'a> {
+    invoice: &'a Invoice,
+    identity: String,
+    entry: JournalEntry,
+    why: String,
+    used: Vec<InvoicedQuantity>,
+}
+
+/// What the three-way match decided about the pending invoices: the approvals to post, and
+/// a finding, worded for staff, about each invoice on hold or that cannot be posted.
+struct InvoiceDecisions<'a> {
+    approvals: Vec<Approval<'a>>,
+    findings: Vec<Finding>,
+}
+
+/// Matches the pending invoices three ways and words what it found. Pure: nothing is
+/// written.
+fn decide_invoices<'a>(
+    job: &str,
+    pending: &'a [Invoice],
+    books: &Books,
+    rules: &ApRules,
+    accounts: &ApAccounts,
+) -> InvoiceDecisions<'a> {
+    let mut decisions = InvoiceDecisions {
+        approvals: Vec::new(),
+        findings: Vec::new(),
+    };
+    let decided = three_way_match_after(
+        pending,
+        &books.orders,
+        &books.receipts,
+        &books.already,
+        rules,
+    );
+    for decision in &decided.decisions {
+        let inv = &pending[decision.invoice()];
+        let identity = invoice_identity(inv);
+        let subject = format!("invoice|{identity}");
+        let source = Some(inv.source.clone());
+        match decision {
+            ApDecision::Approved {
+                lines, explanation, ..
+            } => {
+                let expense = expense_accounts(inv, lines, &books.orders);
+                let entry = match invoice_entry(job, inv, accounts, &expense) {
+                    Ok(e) => e,
+                    Err(refused) => {
+                        decisions.findings.push(Finding {
+                            subject,
+                            reason: BreakReason::Unbalanced,
+                            detail: format!(
+                                "{}: agrees with its order, but {refused}",
+                                describe(inv)
+                            ),
+                            difference: None,
+                            amount: Some(inv.payable),
+                            currency: Some(inv.currency),
+                            since: inv.issue_date,
+                            source,
+                        });
+                        continue;
+                    }
+                };
+                let why = serde_json::json!({ "rule": "three_way", "explanation": explanation })
+                    .to_string();
+                let used: Vec<InvoicedQuantity> = lines
+                    .iter()
+                    .filter_map(|l| {
+                        books.orders.get(l.order_line).map(|o| InvoicedQuantity {
+                            po_number: o.po_number.clone(),
+                            line: o.line.clone(),
+                            item: o.item.clone(),
+                            quantity: l.quantity,
+                        })
+                    })
+                    .collect();
+                decisions.approvals.push(Approval {
+                    invoice: inv,
+                    identity,
+                    entry,
+                    why,
+                    used,
+                });
+            }
+            ApDecision::Held { findings: why, .. } => {
+                let first = why.first();
+                decisions.findings.push(Finding {
+                    subject,
+                    reason: first
+                        .map(|f| f.reason)
+                        .unwrap_or(BreakReason::NoPurchaseOrder),
+                    detail: format!(
+                        "{} on hold: {}",
+                        describe(inv),
+                        why.iter()
+                            .map(|f| f.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    difference: first.and_then(|f| f.difference),
+                    amount: Some(inv.payable),
+                    currency: Some(inv.currency),
+                    since: inv.issue_date,
+                    source,
+                });
+            }
+        }
+    }
+    decisions
+}
+
+/// Posts each approved invoice and keeps it, with the order quantities it used, as an
+/// approved invoice of the run's file.
+fn post_approvals(
+    u: &mut dyn Unit,
+    run: &Run,
+    approvals: &[Approval],
+    out: &mut RunOutcome,
+) -> Result<(), StoreError> {
+    let mut approved_now = Vec::new();
+    for a in approvals {
+        if let Posted::Posted { .. } = u.post_match(&NewMatch {
+            job: &run.job.name,
+            run_id: run.run_id,
+            pass: MatchPass::ThreeWay,
+            record_ids: &[],
+            entry: &a.entry,
+            at: run.at,
+            explanation: Some(&a.why),
+            actor: None,
+            reason: None,
+        })? {
+            out.entries_posted += 1;
+        }
+        out.matched += 1;
+        approved_now.push(NewDocument {
+            kind: DocumentKind::ApprovedInvoice,
+            identity: a.identity.clone(),
+            account: a.invoice.supplier.vat_id.clone(),
+            key: Some(a.invoice.number.clone()),
+            as_of: Some(a.invoice.issue_date),
+            body: json(&a.used)?,
+        });
+    }
+    if !approved_now.is_empty() {
+        u.add_documents(&run.job.name, run.file_id, &approved_now)?;
+    }
+    Ok(())
+}
+
+/// Payments: outgoing statement lines against what is approved and not yet paid; each
+/// payment found is posted and kept as a paid invoice of the run's file.
+fn settle_payments(
+    u: &mut dyn Unit,
+    run: &Run,
+    books: &Books,
+    accounts: &ApAccounts,
+    out: &mut RunOutcome,
+) -> Result<(), StoreError> {
+    let scope = run.job.name.as_str();
+    let paid: BTreeSet<String> = u
+        .documents(scope, DocumentKind::PaidInvoice)?
+        .into_iter()
+        .map(|d| d.identity)
+        .collect();
+    let open: Vec<OpenPayable> = books
+        .invoices
+        .iter()
+        .filter(|i| {
+            let id = invoice_identity(i);
+            books.approved.contains(&id) && !paid.contains(&id)
+        })
+        .map(OpenPayable::from_invoice)
+        .collect();
+    if open.is_empty() {
+        return Ok(());
+    }
+    let lines = u.open_records(scope, Side::Statement, None)?;
+    let records: Vec<_> = lines.iter().map(|s| s.record.clone()).collect();
+    let mut settled = Vec::new();
+    for (p, s) in payment_matches(&open, &records) {
+        let payable = &open[p];
+        let entry = payment_entry(&run.job.name, payable, &records[s], accounts)
+            .map_err(|e| StoreError::Other(format!("payment of {}: {e}", payable.number)))?;
+        let why = serde_json::json!({
+            "rule": "payment",
+            "invoice": payable.number,
+            "statement_line": records[s].external_id,
+        })
+        .to_string();
+        if let Posted::Posted { .. } = u.post_match(&NewMatch {
+            job: &run.job.name,
+            run_id: run.run_id,
+            pass: MatchPass::Payment,
+            record_ids: &[lines[s].id],
+            entry: &entry,
+            at: run.at,
+            explanation: Some(&why),
+            actor: None,
+            reason: None,
+        })? {
+            out.entries_posted += 1;
+        }
+        out.matched += 1;
+        settled.push(NewDocument {
+            kind: DocumentKind::PaidInvoice,
+            identity: payable.invoice_identity.clone(),
+            account: None,
+            key: Some(payable.number.clone()),
+            as_of: Some(records[s].value_date),
+            body: why,
+        });
+    }
+    if !settled.is_empty() {
+        u.add_documents(scope, run.file_id, &settled)?;
+    }
+    Ok(())
+}
