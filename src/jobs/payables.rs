@@ -26,7 +26,8 @@ use crate::model::payables::{
 use crate::model::{BreakReason, JournalEntry, MatchPass, Side};
 use crate::post::payables::{ApAccounts, invoice_entry, payment_entry, payment_matches};
 use crate::reconcile::payables::{
-    ApDecision, ApRules, expense_accounts, orders_of_credited_invoices, three_way_match_after,
+    ApDecision, ApRules, Finding as HoldReason, MatchedLine, expense_accounts,
+    orders_of_credited_invoices, three_way_match_after,
 };
 use crate::store::{DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
@@ -265,50 +266,59 @@ fn decide_invoices<'a>(
                 };
                 let why = serde_json::json!({ "rule": "three_way", "explanation": explanation })
                     .to_string();
-                let used: Vec<InvoicedQuantity> = lines
-                    .iter()
-                    .filter_map(|l| {
-                        books.orders.get(l.order_line).map(|o| InvoicedQuantity {
-                            po_number: o.po_number.clone(),
-                            line: o.line.clone(),
-                            item: o.item.clone(),
-                            quantity: l.quantity,
-                        })
-                    })
-                    .collect();
                 decisions.approvals.push(Approval {
                     invoice: inv,
                     identity,
                     entry,
                     why,
-                    used,
+                    used: used_quantities(lines, &books.orders),
                 });
             }
             ApDecision::Held { findings: why, .. } => {
-                let first = why.first();
-                decisions.findings.push(Finding {
-                    subject,
-                    reason: first
-                        .map(|f| f.reason)
-                        .unwrap_or(BreakReason::NoPurchaseOrder),
-                    detail: format!(
-                        "{} on hold: {}",
-                        describe(inv),
-                        why.iter()
-                            .map(|f| f.message.as_str())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ),
-                    difference: first.and_then(|f| f.difference),
-                    amount: Some(inv.payable),
-                    currency: Some(inv.currency),
-                    since: inv.issue_date,
-                    source,
-                });
+                decisions.findings.push(held(inv, subject, why));
             }
         }
     }
     decisions
+}
+
+/// The order quantities an approved invoice used, kept so no later invoice uses them again.
+fn used_quantities(lines: &[MatchedLine], orders: &[PurchaseOrderLine]) -> Vec<InvoicedQuantity> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            orders.get(l.order_line).map(|o| InvoicedQuantity {
+                po_number: o.po_number.clone(),
+                line: o.line.clone(),
+                item: o.item.clone(),
+                quantity: l.quantity,
+            })
+        })
+        .collect()
+}
+
+/// The finding about an invoice on hold: every reason, the first one's reason and difference.
+fn held(inv: &Invoice, subject: String, why: &[HoldReason]) -> Finding {
+    let first = why.first();
+    Finding {
+        subject,
+        reason: first
+            .map(|f| f.reason)
+            .unwrap_or(BreakReason::NoPurchaseOrder),
+        detail: format!(
+            "{} on hold: {}",
+            describe(inv),
+            why.iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+        difference: first.and_then(|f| f.difference),
+        amount: Some(inv.payable),
+        currency: Some(inv.currency),
+        since: inv.issue_date,
+        source: Some(inv.source.clone()),
+    }
 }
 
 /// Posts each approved invoice and keeps it, with the order quantities it used, as an
