@@ -10,7 +10,9 @@ use super::cash::Hold;
 use crate::config::{Job, JobKind};
 use crate::daemon::incremental::Applied;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
-use crate::post::entry_for_match;
+use crate::post::{PostingTemplate, entry_for_match};
+use crate::reconcile::CashRules;
+use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
 /// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
@@ -37,125 +39,193 @@ pub(super) fn apply(
     else {
         return Ok((RunOutcome::default(), Applied::default()));
     };
-    let mut out = RunOutcome::default();
-    let mut applied = Applied::default();
     for w in &result.warnings {
         tracing::warn!(job = %job.name, "{w}");
     }
-    let mut names = FileNames::default();
-    for m in &result.matches {
-        let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
-        let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
-        let ids: Vec<i64> = m
-            .ledger
-            .iter()
-            .map(|&i| ledger[i].id)
-            .chain(m.statement.iter().map(|&i| statement[i].id))
-            .collect();
-        match entry_for_match(&job.name, posting, m.pass, &l, &s) {
-            Ok(entry) => match u.post_match(&NewMatch {
-                job: &job.name,
-                run_id,
-                pass: m.pass,
-                record_ids: &ids,
-                entry: &entry,
-                at,
-                explanation: m.explanation.as_deref(),
-                actor: None,
-                reason: None,
-            })? {
-                Posted::Posted { .. } => {
-                    applied.posted.extend(ids.iter().copied());
-                    out.matched += ids.len() as u64;
-                    out.entries_posted += 1;
-                    let how = format!(
-                        "matched automatically ({}) in run {run_id}: {}",
-                        pass_words(m.pass),
-                        describe_match(&l, &s)
-                    );
-                    out.breaks_closed += u.close_breaks_of_records(&ids, &how, run_id, at)?;
-                }
-                Posted::AlreadyPosted => {
-                    tracing::error!(job = %job.name, key = %entry.idempotency_key,
-                        "entry already posted while its records were open; not posting again");
-                }
-            },
-            Err(refused) => {
-                let line = &statement[m.statement[0]];
-                let detail = format!("{}: {refused}", describe_match(&l, &s));
-                let source = names.source_of(u, &line.record)?;
-                if u.open_break(&NewBreak {
+    let mut run = Applying {
+        job,
+        run_id,
+        at,
+        hold,
+        ledger,
+        statement,
+        result,
+        with_break,
+        names: FileNames::default(),
+        out: RunOutcome::default(),
+        applied: Applied::default(),
+    };
+    run.post_matches(u, posting)?;
+    run.statement_lines_left(u)?;
+    run.ledger_items_left(u, rules, calendar)?;
+    Ok((run.out, run.applied))
+}
+
+/// A run's outcome being applied: what every step reads, and what they add up.
+struct Applying<'a> {
+    job: &'a Job,
+    run_id: i64,
+    at: DateTime<Utc>,
+    hold: Hold,
+    ledger: &'a [StoredRecord],
+    statement: &'a [StoredRecord],
+    result: &'a crate::reconcile::Outcome,
+    with_break: &'a HashSet<i64>,
+    names: FileNames,
+    out: RunOutcome,
+    applied: Applied,
+}
+
+impl Applying<'_> {
+    /// Posts each match and closes the breaks of its records; a match the posting template
+    /// cannot balance gets an `unbalanced` break on its bank line instead.
+    fn post_matches(
+        &mut self,
+        u: &mut dyn Unit,
+        posting: &PostingTemplate,
+    ) -> Result<(), StoreError> {
+        let (job, run_id, at) = (self.job, self.run_id, self.at);
+        let (ledger, statement) = (self.ledger, self.statement);
+        for m in &self.result.matches {
+            let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
+            let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
+            let ids: Vec<i64> = m
+                .ledger
+                .iter()
+                .map(|&i| ledger[i].id)
+                .chain(m.statement.iter().map(|&i| statement[i].id))
+                .collect();
+            match entry_for_match(&job.name, posting, m.pass, &l, &s) {
+                Ok(entry) => match u.post_match(&NewMatch {
                     job: &job.name,
                     run_id,
-                    reason: BreakReason::Unbalanced,
-                    detail: &detail,
-                    amount: Some(line.record.amount),
-                    currency: Some(line.record.currency),
-                    difference: None,
-                    since: line.record.value_date,
-                    owner: job.owner.as_deref(),
-                    record_id: Some(line.id),
-                    source: Some(&source),
+                    pass: m.pass,
+                    record_ids: &ids,
+                    entry: &entry,
                     at,
-                    subject: None,
-                })?
-                .is_some()
-                {
-                    out.breaks_opened += 1;
+                    explanation: m.explanation.as_deref(),
+                    actor: None,
+                    reason: None,
+                })? {
+                    Posted::Posted { .. } => {
+                        self.applied.posted.extend(ids.iter().copied());
+                        self.out.matched += ids.len() as u64;
+                        self.out.entries_posted += 1;
+                        let how = format!(
+                            "matched automatically ({}) in run {run_id}: {}",
+                            pass_words(m.pass),
+                            describe_match(&l, &s)
+                        );
+                        self.out.breaks_closed +=
+                            u.close_breaks_of_records(&ids, &how, run_id, at)?;
+                    }
+                    Posted::AlreadyPosted => {
+                        tracing::error!(job = %job.name, key = %entry.idempotency_key,
+                            "entry already posted while its records were open; not posting again");
+                    }
+                },
+                Err(refused) => {
+                    let line = &statement[m.statement[0]];
+                    let detail = format!("{}: {refused}", describe_match(&l, &s));
+                    let source = self.names.source_of(u, &line.record)?;
+                    if u.open_break(&NewBreak {
+                        job: &job.name,
+                        run_id,
+                        reason: BreakReason::Unbalanced,
+                        detail: &detail,
+                        amount: Some(line.record.amount),
+                        currency: Some(line.record.currency),
+                        difference: None,
+                        since: line.record.value_date,
+                        owner: job.owner.as_deref(),
+                        record_id: Some(line.id),
+                        source: Some(&source),
+                        at,
+                        subject: None,
+                    })?
+                    .is_some()
+                    {
+                        self.out.breaks_opened += 1;
+                    }
                 }
             }
         }
+        Ok(())
     }
 
-    // Items still open from earlier runs mostly have their break already; their words are
-    // not built again (a backlog of thousands must not make every run slower).
-    for (k, &i) in result.unmatched_statement.iter().enumerate() {
-        let r = &statement[i];
-        if with_break.contains(&r.id) {
-            continue;
+    /// Bank lines left unmatched: held back while their grace period runs, else a break.
+    fn statement_lines_left(&mut self, u: &mut dyn Unit) -> Result<(), StoreError> {
+        let (ledger, statement, result) = (self.ledger, self.statement, self.result);
+        // Items still open from earlier runs mostly have their break already; their words are
+        // not built again (a backlog of thousands must not make every run slower).
+        for (k, &i) in result.unmatched_statement.iter().enumerate() {
+            let r = &statement[i];
+            if self.with_break.contains(&r.id) {
+                continue;
+            }
+            let recorded = self.names.recorded_at(u, &r.record)?;
+            if let Some(until) = self.hold.until(recorded, self.at) {
+                self.applied.pending.insert(r.id, until);
+                continue;
+            }
+            let (reason, why) = unmatched_why(
+                result.statement_why.get(k),
+                BreakReason::MissingInLedger,
+                "no open ledger item matches",
+                |row| display_id(&ledger[row].record),
+            );
+            let detail = format!(
+                "bank line {} of {} {} value {}{}: {why}",
+                display_id(&r.record),
+                r.record.amount,
+                r.record.currency,
+                r.record.value_date,
+                r.record
+                    .remittance
+                    .as_deref()
+                    .map(|t| format!(" \"{}\"", truncate(t, 80)))
+                    .unwrap_or_default()
+            );
+            let source = self.names.source_of(u, &r.record)?;
+            let opened = self.hold.opened_at(recorded, self.at);
+            self.out.breaks_opened += open_record_break(
+                u,
+                self.job,
+                self.run_id,
+                r,
+                reason,
+                &detail,
+                &source,
+                opened,
+            )?;
         }
-        let recorded = names.recorded_at(u, &r.record)?;
-        if let Some(until) = hold.until(recorded, at) {
-            applied.pending.insert(r.id, until);
-            continue;
-        }
-        let (reason, why) = unmatched_why(
-            result.statement_why.get(k),
-            BreakReason::MissingInLedger,
-            "no open ledger item matches",
-            |row| display_id(&ledger[row].record),
-        );
-        let detail = format!(
-            "bank line {} of {} {} value {}{}: {why}",
-            display_id(&r.record),
-            r.record.amount,
-            r.record.currency,
-            r.record.value_date,
-            r.record
-                .remittance
-                .as_deref()
-                .map(|t| format!(" \"{}\"", truncate(t, 80)))
-                .unwrap_or_default()
-        );
-        let source = names.source_of(u, &r.record)?;
-        let opened = hold.opened_at(recorded, at);
-        out.breaks_opened +=
-            open_record_break(u, job, run_id, r, reason, &detail, &source, opened)?;
+        Ok(())
     }
 
-    // A ledger item is missing from the bank only once the bank has reported days past its
-    // value date plus the window; before that it is simply not due yet.
-    if let Some(latest) = u.latest_value_date(&job.name, Side::Statement)? {
+    /// Ledger items left unmatched and due: held back while their grace period runs, else a
+    /// break.
+    fn ledger_items_left(
+        &mut self,
+        u: &mut dyn Unit,
+        rules: &CashRules,
+        calendar: &Calendar,
+    ) -> Result<(), StoreError> {
+        let (ledger, statement, result) = (self.ledger, self.statement, self.result);
+        // A ledger item is missing from the bank only once the bank has reported days past its
+        // value date plus the window; before that it is simply not due yet.
+        let Some(latest) = u.latest_value_date(&self.job.name, Side::Statement)? else {
+            return Ok(());
+        };
         for (k, &i) in result.unmatched_ledger.iter().enumerate() {
             let r = &ledger[i];
-            if with_break.contains(&r.id)
+            if self.with_break.contains(&r.id)
                 || calendar.business_days_between(r.record.value_date, latest) <= rules.window_days
             {
                 continue;
             }
-            let recorded = names.recorded_at(u, &r.record)?;
-            if let Some(until) = hold.until(recorded, at) {
-                applied.pending.insert(r.id, until);
+            let recorded = self.names.recorded_at(u, &r.record)?;
+            if let Some(until) = self.hold.until(recorded, self.at) {
+                self.applied.pending.insert(r.id, until);
                 continue;
             }
             let (reason, why) = unmatched_why(
@@ -181,14 +251,22 @@ pub(super) fn apply(
                     .map(|c| format!(", {c}"))
                     .unwrap_or_default()
             );
-            let source = names.source_of(u, &r.record)?;
-            applied.due_tried.insert(r.id);
-            let opened = hold.opened_at(recorded, at);
-            out.breaks_opened +=
-                open_record_break(u, job, run_id, r, reason, &detail, &source, opened)?;
+            let source = self.names.source_of(u, &r.record)?;
+            self.applied.due_tried.insert(r.id);
+            let opened = self.hold.opened_at(recorded, self.at);
+            self.out.breaks_opened += open_record_break(
+                u,
+                self.job,
+                self.run_id,
+                r,
+                reason,
+                &detail,
+                &source,
+                opened,
+            )?;
         }
+        Ok(())
     }
-    Ok((out, applied))
 }
 
 /// The break reason and the words for an unmatched record, from the matcher's reason: a
