@@ -10,10 +10,10 @@ use super::failure::{record_failure, refusal_text};
 use super::file_run::{Started, finish_file_run, record_duplicate, scope_of, start_file};
 use super::limits::{ReadError, WHOLE_READ_DIVISOR, read_limited};
 use crate::config::{Config, Job, JobKind};
-use crate::extract::{self, Input};
+use crate::extract::{self, Extracted, Input};
 use crate::ingest::Claimed;
 use crate::reconcile::backlog::{BacklogSlot, GraceEnd};
-use crate::store::{self, RunOutcome, Store, StoreError, Trigger};
+use crate::store::{self, RunOutcome, Store, StoreError, Trigger, Unit};
 
 /// Processes one claimed file for `job`. Store errors come back as `Err` and leave no trace:
 /// the caller retries later, the file stays where it is. `recovered` marks a file found in the
@@ -38,21 +38,7 @@ pub fn process_file(
     };
     let (bytes, sha) = match read_limited(&claimed.path, config.settings.max_file_bytes) {
         Ok(b) => b,
-        Err(ReadError::TooLarge(size)) => {
-            let message = format!(
-                "{}: the file is {} MB, more than the limit of {} MB (daemon.max_file_size_mb)",
-                claimed.name,
-                size / (1024 * 1024),
-                config.settings.max_file_bytes / (1024 * 1024)
-            );
-            return record_failure(config, store, job, claimed, "", 0, &message, trigger, &now);
-        }
-        Err(ReadError::Io(e)) => {
-            return Err(StoreError::Other(format!(
-                "cannot read {}: {e}",
-                claimed.path.display()
-            )));
-        }
+        Err(e) => return not_read(config, store, job, claimed, e, trigger, &now),
     };
     let size = bytes.len() as u64;
 
@@ -76,17 +62,7 @@ pub fn process_file(
     // Ledger items and statement lines in a CSV: the jobs that take rows.
     let in_batches = crate::jobs::room(&job.kind).takes(crate::jobs::Holds::Rows)
         && extract::reads_in_batches(layout, &bytes);
-    let whole_limit = config.settings.max_file_bytes / WHOLE_READ_DIVISOR;
-    if !in_batches && size > whole_limit {
-        let what = extract::recognise(&bytes).map_or("a file", |f| f.describe());
-        let message = format!(
-            "{}: is {what} of {} MB; clerk reads such a file whole, which takes up to {WHOLE_READ_DIVISOR} times its size in memory, \
-             so it takes them up to {} MB (daemon.max_file_size_mb / {WHOLE_READ_DIVISOR}); split it into smaller files, \
-             or raise daemon.max_file_size_mb together with the service's MemoryMax (README, Operations, \"Large files and set-aside files\")",
-            claimed.name,
-            size.div_ceil(1024 * 1024),
-            whole_limit / (1024 * 1024),
-        );
+    if let Some(message) = too_large_to_read_whole(config, claimed, &bytes, in_batches) {
         return record_failure(
             config, store, job, claimed, &sha, size, &message, trigger, &now,
         );
@@ -109,34 +85,11 @@ pub fn process_file(
         );
         return after_commit(config, job, done);
     }
-    // Rows sent to a job that maps no columns: say which jobs read rows. A job that reads its
-    // own CSV side (securities, payables) gave its own error.
-    let read_by_layout = own.is_none();
-    let extracted = match own.unwrap_or_else(|| extract::extract(layout, &input)) {
+    let extracted = match read_whole(config, job, claimed, layout, &input, own) {
         Ok(x) => x,
-        Err(_)
-            if read_by_layout
-                && !layout.tabular
-                && extract::recognise(&bytes).is_some_and(|f| f.is_tabular()) =>
-        {
-            let format = extract::recognise(&bytes).map_or("rows", |f| f.describe());
-            let refusal =
-                crate::daemon::documents::rows_refused(job, &config.jobs, &claimed.name, format);
+        Err(refusal) => {
             return record_failure(
                 config, store, job, claimed, &sha, size, &refusal, trigger, &now,
-            );
-        }
-        Err(e) => {
-            return record_failure(
-                config,
-                store,
-                job,
-                claimed,
-                &sha,
-                size,
-                &refusal_text(job, &e),
-                trigger,
-                &now,
             );
         }
     };
@@ -151,44 +104,146 @@ pub fn process_file(
     }
 
     let done = store::in_unit(store, |u| {
-        let (file_id, run_id) = match start_file(u, job, claimed, &sha, size, trigger, &now)? {
-            Started::Duplicate(d) => return Ok(d),
-            Started::New { file_id, run_id } => (file_id, run_id),
-        };
-        let format = extracted.format;
-        let today = now().with_timezone(&config.settings.timezone).date_naive();
-        let taken = crate::daemon::documents::take(
-            u,
-            job,
-            run_id,
-            file_id,
-            &claimed.name,
-            extracted,
-            today,
-            now(),
-        )?;
-        let added = u.add_records(scope_of(job), file_id, &taken.records)?;
-        let versions =
-            crate::daemon::versions::take(u, config, job, run_id, &added.changed, now())?;
-        let outcome = RunOutcome {
-            format: Some(format.as_str().to_string()),
-            records_in: taken.records.len() as u64
-                + taken.documents.inserted
-                + taken.documents.known,
-            records_known: added.known + taken.documents.known,
-            records_changed: versions.changed,
-            records_withdrawn: versions.withdrawn,
-            breaks_opened: taken.breaks_opened + versions.of(&job.name).opened,
-            breaks_closed: versions.of(&job.name).closed,
-            extract_ms: Some(extract_ms),
-            ..Default::default()
-        };
-        drop(taken);
-        finish_file_run(
-            u, config, job, claimed, file_id, run_id, outcome, &versions, today, &now,
+        store_file_read_whole(
+            u, config, job, claimed, &sha, size, extracted, extract_ms, trigger, &now,
         )
     });
     after_commit(config, job, done)
+}
+
+/// A file whose bytes could not be read: one over the file limit is set aside with its
+/// failure recorded; an I/O error leaves it where it is, for the caller to retry.
+fn not_read(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    claimed: &Claimed,
+    e: ReadError,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    match e {
+        ReadError::TooLarge(size) => {
+            let message = format!(
+                "{}: the file is {} MB, more than the limit of {} MB (daemon.max_file_size_mb)",
+                claimed.name,
+                size / (1024 * 1024),
+                config.settings.max_file_bytes / (1024 * 1024)
+            );
+            record_failure(config, store, job, claimed, "", 0, &message, trigger, now)
+        }
+        ReadError::Io(e) => Err(StoreError::Other(format!(
+            "cannot read {}: {e}",
+            claimed.path.display()
+        ))),
+    }
+}
+
+/// Why a file that is not read in batches is refused for its size: it is held whole in
+/// memory, so it may be at most the file limit divided by [`WHOLE_READ_DIVISOR`].
+fn too_large_to_read_whole(
+    config: &Config,
+    claimed: &Claimed,
+    bytes: &[u8],
+    in_batches: bool,
+) -> Option<String> {
+    let size = bytes.len() as u64;
+    let whole_limit = config.settings.max_file_bytes / WHOLE_READ_DIVISOR;
+    if in_batches || size <= whole_limit {
+        return None;
+    }
+    let what = extract::recognise(bytes).map_or("a file", |f| f.describe());
+    Some(format!(
+        "{}: is {what} of {} MB; clerk reads such a file whole, which takes up to {WHOLE_READ_DIVISOR} times its size in memory, \
+         so it takes them up to {} MB (daemon.max_file_size_mb / {WHOLE_READ_DIVISOR}); split it into smaller files, \
+         or raise daemon.max_file_size_mb together with the service's MemoryMax (README, Operations, \"Large files and set-aside files\")",
+        claimed.name,
+        size.div_ceil(1024 * 1024),
+        whole_limit / (1024 * 1024),
+    ))
+}
+
+/// Reads a file held whole in memory, by the job's own reader (`own`, when it has one) or
+/// its layout; a file it cannot read gives the refusal that sets it aside.
+fn read_whole(
+    config: &Config,
+    job: &Job,
+    claimed: &Claimed,
+    layout: &extract::Layout,
+    input: &Input,
+    own: Option<Result<Extracted, extract::ExtractError>>,
+) -> Result<Extracted, String> {
+    // Rows sent to a job that maps no columns: say which jobs read rows. A job that reads its
+    // own CSV side (securities, payables) gave its own error.
+    let read_by_layout = own.is_none();
+    match own.unwrap_or_else(|| extract::extract(layout, input)) {
+        Ok(x) => Ok(x),
+        Err(_)
+            if read_by_layout
+                && !layout.tabular
+                && extract::recognise(input.bytes).is_some_and(|f| f.is_tabular()) =>
+        {
+            let format = extract::recognise(input.bytes).map_or("rows", |f| f.describe());
+            Err(crate::daemon::documents::rows_refused(
+                job,
+                &config.jobs,
+                &claimed.name,
+                format,
+            ))
+        }
+        Err(e) => Err(refusal_text(job, &e)),
+    }
+}
+
+/// The unit of work of a file read whole: the file and its run recorded, what the job takes
+/// from it stored (records, documents, the versions of records exported again), and the run
+/// finished.
+#[allow(clippy::too_many_arguments)]
+fn store_file_read_whole(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &Job,
+    claimed: &Claimed,
+    sha: &str,
+    size: u64,
+    extracted: Extracted,
+    extract_ms: u64,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    let (file_id, run_id) = match start_file(u, job, claimed, sha, size, trigger, now)? {
+        Started::Duplicate(d) => return Ok(d),
+        Started::New { file_id, run_id } => (file_id, run_id),
+    };
+    let format = extracted.format;
+    let today = now().with_timezone(&config.settings.timezone).date_naive();
+    let taken = crate::daemon::documents::take(
+        u,
+        job,
+        run_id,
+        file_id,
+        &claimed.name,
+        extracted,
+        today,
+        now(),
+    )?;
+    let added = u.add_records(scope_of(job), file_id, &taken.records)?;
+    let versions = crate::daemon::versions::take(u, config, job, run_id, &added.changed, now())?;
+    let outcome = RunOutcome {
+        format: Some(format.as_str().to_string()),
+        records_in: taken.records.len() as u64 + taken.documents.inserted + taken.documents.known,
+        records_known: added.known + taken.documents.known,
+        records_changed: versions.changed,
+        records_withdrawn: versions.withdrawn,
+        breaks_opened: taken.breaks_opened + versions.of(&job.name).opened,
+        breaks_closed: versions.of(&job.name).closed,
+        extract_ms: Some(extract_ms),
+        ..Default::default()
+    };
+    drop(taken);
+    finish_file_run(
+        u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
+    )
 }
 
 /// A processed file's unit ran the reconciliations; a duplicate's did not. One that failed
