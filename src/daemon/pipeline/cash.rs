@@ -1,0 +1,254 @@
+//! A cash reconciliation's run: how long it holds unmatched items back ([`Hold`]), the run
+//! itself (by key or over all open items), and the look at held-back items falling due.
+
+use chrono::{DateTime, Utc};
+
+use super::cash_apply::apply;
+use crate::config::{Job, JobKind};
+use crate::daemon::incremental::Prepared;
+use crate::model::Side;
+use crate::reconcile::backlog::GraceEnd;
+use crate::reconcile::cash::Sides;
+use crate::reconcile::reconcile_cash;
+use crate::store::{self, JobSides, RunOutcome, RunStatus, Store, StoreError, Trigger, Unit};
+
+/// How long a run holds unmatched items back from being breaks: while their counterpart can
+/// still come in the same batch (a ledger export and the statement that pays it, dropped
+/// seconds apart), an item younger than the job's grace period, counted from when its record
+/// was recorded ([`Unit::file_recorded_at`]), is pending: no break, not in `clerk exceptions`,
+/// not in the KPIs. A later run (the next file, or the daemon waking when the grace ends:
+/// [`reconcile_due`]) makes it a break if it is still unmatched. Pending items are what the
+/// store shows (open, no break), so a restart finds them again.
+#[derive(Clone, Copy, Debug)]
+pub struct Hold {
+    pub grace: chrono::Duration,
+    /// Items recorded at or after this have no grace period: their batch is complete (the
+    /// end of a `clerk job run`, after which nothing of the batch comes).
+    pub complete_from: Option<DateTime<Utc>>,
+}
+
+impl Hold {
+    /// The job's grace period, as configured.
+    pub fn of(job: &Job) -> Hold {
+        Hold {
+            grace: chrono::Duration::from_std(job.break_grace()).unwrap_or(chrono::Duration::MAX),
+            complete_from: None,
+        }
+    }
+
+    /// Until when an item recorded at `recorded` is held back at `at`; `None` once it is not.
+    pub(super) fn until(
+        &self,
+        recorded: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let recorded = recorded?;
+        if self.complete_from.is_some_and(|t| recorded >= t) {
+            return None;
+        }
+        // A grace period beyond the calendar holds the item back for good.
+        let until = recorded
+            .checked_add_signed(self.grace)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        (until > at).then_some(until)
+    }
+
+    /// Whether an item held back until `until` is no longer held back at `at`.
+    pub(super) fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        until <= at
+            || self
+                .complete_from
+                .is_some_and(|t| until.checked_sub_signed(self.grace).is_none_or(|r| r >= t))
+    }
+
+    /// When the break of an item recorded at `recorded` and opened at `at` dates from: when it
+    /// would have opened without the grace period, as far as that can be told. Clerk holds an
+    /// item back at most the grace period, so its break is never older than `at` minus that,
+    /// nor older than its record; a held-back item's break then dates from when its record
+    /// came, and its age and the KPIs count the time it was really unmatched.
+    pub(super) fn opened_at(
+        &self,
+        recorded: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let earliest = at
+            .checked_sub_signed(self.grace)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        recorded.map_or(at, |r| r.max(earliest)).min(at)
+    }
+}
+
+/// Matches the open statement lines of a cash reconciliation job against the open ledger items
+/// of its book, posts every match, closes the breaks of matched records and opens breaks for
+/// what is still unmatched and due, holding back what is younger than `hold` allows.
+///
+/// A run goes over the items that what changed since the last run touches (new records,
+/// matches made elsewhere, breaks worked, items falling due), found by key in the job's
+/// backlog, when the rules allow it and the backlog is known to be up to date; otherwise,
+/// and then the backlog is built again, over all open items (see [`crate::daemon::incremental`]).
+/// Both give the same matches, entries and breaks.
+pub fn reconcile_job(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    now: &dyn Fn() -> DateTime<Utc>,
+    hold: Hold,
+) -> Result<RunOutcome, StoreError> {
+    let JobKind::CashReconciliation {
+        book,
+        account,
+        rules,
+        calendar,
+        ..
+    } = &job.kind
+    else {
+        return Ok(RunOutcome::default());
+    };
+    let sides = JobSides {
+        book,
+        account: account.as_deref(),
+        job: &job.name,
+    };
+    let mut kept = rules.backlog.lock();
+    let backlog = kept.take();
+    // Until the run is done: a unit that fails leaves it so.
+    kept.grace_end = GraceEnd::Unknown;
+    let at = now();
+    let full_only = rules.blocking.full_runs_only();
+    if let Some(why) = full_only {
+        tracing::debug!(job = %job.name, why, "matching over all open items");
+    } else if backlog.is_none() {
+        tracing::debug!(job = %job.name, "matching over all open items: filing them by key");
+    }
+    if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
+        let grace_ended = |until| hold.ended(until, at);
+        match crate::daemon::incremental::prepare(u, sides, rules, calendar, backlog, &grace_ended)?
+        {
+            Prepared::Nothing(backlog) => {
+                kept.grace_end = GraceEnd::of(backlog.next_grace_end());
+                kept.keep(*backlog);
+                kept.runs.by_key += 1;
+                kept.runs.last_items = 0;
+                return Ok(RunOutcome::default());
+            }
+            Prepared::Run(run) => {
+                kept.runs.by_key += 1;
+                kept.runs.last_items = run.ledger.len() + run.statement.len();
+                let (out, applied) = apply(
+                    u,
+                    job,
+                    run_id,
+                    at,
+                    hold,
+                    &run.ledger,
+                    &run.statement,
+                    &run.result,
+                    &run.with_break,
+                )?;
+                match run.finish(u, rules, &applied)? {
+                    Some(backlog) => {
+                        kept.grace_end = GraceEnd::of(backlog.next_grace_end());
+                        kept.keep(backlog);
+                    }
+                    // The next run goes over everything and finds what is held back; the
+                    // daemon looks at once.
+                    None => kept.grace_end = GraceEnd::Unknown,
+                }
+                return Ok(out);
+            }
+            Prepared::Full(why) => {
+                tracing::debug!(job = %job.name, why, "matching over all open items");
+            }
+        }
+    }
+    let ledger = u.open_records(book, Side::Ledger, account.as_deref())?;
+    let statement = u.open_records(&job.name, Side::Statement, None)?;
+    kept.runs.full += 1;
+    kept.runs.last_items = ledger.len() + statement.len();
+    let tables = Sides::of(&ledger, &statement, (0, 0));
+    let result = match &tables {
+        Ok(t) => t.reconcile(rules),
+        // Says why, with every item left open.
+        Err(_) => reconcile_cash(&ledger, &statement, rules),
+    };
+    let with_break = u.records_with_open_breaks(&job.name)?;
+    let (out, applied) = apply(
+        u,
+        job,
+        run_id,
+        at,
+        hold,
+        &ledger,
+        &statement,
+        &result,
+        &with_break,
+    )?;
+    // A run over everything saw every held-back item.
+    kept.grace_end = GraceEnd::of(applied.pending.values().min().copied());
+    if let Ok(tables) = &tables
+        && full_only.is_none()
+        && !result.cut_short
+    {
+        let backlog = crate::daemon::incremental::build(
+            u,
+            rules,
+            &ledger,
+            &statement,
+            tables,
+            &result,
+            &applied,
+            &with_break,
+        )?;
+        kept.keep(backlog);
+    }
+    Ok(out)
+}
+
+/// Why a look at held-back items that changed nothing is rolled back; never seen outside
+/// [`reconcile_due`].
+const NOTHING_DUE: &str = "no held-back item came to the end of its grace period";
+
+/// Looks again at the items of cash reconciliation `job` held back from being breaks whose
+/// grace period has ended by now (a run by key covers them as items falling due; a run over
+/// everything, when the job's backlog is not trusted, finds them all): those still unmatched
+/// become breaks. In a unit of work of its own, with no file. A look that changes nothing
+/// (the daemon's first look after a start or reload, or a counterpart that came meanwhile)
+/// leaves no run behind: its unit rolls back, and since it wrote nothing a run depends on,
+/// the job's backlog and the time of its next grace end stay trusted.
+///
+/// The run and what it did, or `None` when it changed nothing.
+pub fn reconcile_due(
+    store: &mut dyn Store,
+    job: &Job,
+    hold: Hold,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<Option<(i64, RunOutcome)>, StoreError> {
+    let JobKind::CashReconciliation { rules, .. } = &job.kind else {
+        return Ok(None);
+    };
+    let mut nothing = false;
+    let done = store::in_unit(store, |u| {
+        let run_id = u.start_run(&job.name, trigger, None, now())?;
+        let mut out = reconcile_job(u, job, run_id, now, hold)?;
+        if out.matched + out.entries_posted + out.breaks_opened + out.breaks_closed == 0 {
+            nothing = true;
+            return Err(StoreError::Other(NOTHING_DUE.into()));
+        }
+        out.status = Some(RunStatus::Ok);
+        out.finished_at = Some(now());
+        u.finish_run(run_id, &out)?;
+        Ok((run_id, out))
+    });
+    match done {
+        Ok(ran) => {
+            rules.backlog.committed();
+            Ok(Some(ran))
+        }
+        Err(_) if nothing => {
+            rules.backlog.committed();
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}

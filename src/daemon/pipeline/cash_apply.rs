@@ -1,0 +1,429 @@
+//! What a cash run's outcome does to the store: its matches posted and their breaks closed,
+//! breaks opened for what is left and due, and the words those breaks and matches say.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::cash::Hold;
+use crate::config::{Job, JobKind};
+use crate::daemon::incremental::Applied;
+use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
+use crate::post::{PostingTemplate, entry_for_match};
+use crate::reconcile::CashRules;
+use crate::schedule::Calendar;
+use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
+
+/// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
+/// opens breaks for what is left and due unless `hold` holds it back; `with_break` are the
+/// records among them that have an unresolved break of the job already.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn apply(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    at: DateTime<Utc>,
+    hold: Hold,
+    ledger: &[StoredRecord],
+    statement: &[StoredRecord],
+    result: &crate::reconcile::Outcome,
+    with_break: &HashSet<i64>,
+) -> Result<(RunOutcome, Applied), StoreError> {
+    let JobKind::CashReconciliation {
+        rules,
+        posting,
+        calendar,
+        ..
+    } = &job.kind
+    else {
+        return Ok((RunOutcome::default(), Applied::default()));
+    };
+    for w in &result.warnings {
+        tracing::warn!(job = %job.name, "{w}");
+    }
+    let mut run = Applying {
+        job,
+        run_id,
+        at,
+        hold,
+        ledger,
+        statement,
+        result,
+        with_break,
+        names: FileNames::default(),
+        out: RunOutcome::default(),
+        applied: Applied::default(),
+    };
+    run.post_matches(u, posting)?;
+    run.statement_lines_left(u)?;
+    run.ledger_items_left(u, rules, calendar)?;
+    Ok((run.out, run.applied))
+}
+
+/// A run's outcome being applied: what every step reads, and what they add up.
+struct Applying<'a> {
+    job: &'a Job,
+    run_id: i64,
+    at: DateTime<Utc>,
+    hold: Hold,
+    ledger: &'a [StoredRecord],
+    statement: &'a [StoredRecord],
+    result: &'a crate::reconcile::Outcome,
+    with_break: &'a HashSet<i64>,
+    names: FileNames,
+    out: RunOutcome,
+    applied: Applied,
+}
+
+impl Applying<'_> {
+    /// Posts each match and closes the breaks of its records; a match the posting template
+    /// cannot balance gets an `unbalanced` break on its bank line instead.
+    fn post_matches(
+        &mut self,
+        u: &mut dyn Unit,
+        posting: &PostingTemplate,
+    ) -> Result<(), StoreError> {
+        let (job, run_id, at) = (self.job, self.run_id, self.at);
+        let (ledger, statement) = (self.ledger, self.statement);
+        for m in &self.result.matches {
+            let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
+            let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
+            let ids: Vec<i64> = m
+                .ledger
+                .iter()
+                .map(|&i| ledger[i].id)
+                .chain(m.statement.iter().map(|&i| statement[i].id))
+                .collect();
+            match entry_for_match(&job.name, posting, m.pass, &l, &s) {
+                Ok(entry) => match u.post_match(&NewMatch {
+                    job: &job.name,
+                    run_id,
+                    pass: m.pass,
+                    record_ids: &ids,
+                    entry: &entry,
+                    at,
+                    explanation: m.explanation.as_deref(),
+                    actor: None,
+                    reason: None,
+                })? {
+                    Posted::Posted { .. } => {
+                        self.applied.posted.extend(ids.iter().copied());
+                        self.out.matched += ids.len() as u64;
+                        self.out.entries_posted += 1;
+                        let how = format!(
+                            "matched automatically ({}) in run {run_id}: {}",
+                            pass_words(m.pass),
+                            describe_match(&l, &s)
+                        );
+                        self.out.breaks_closed +=
+                            u.close_breaks_of_records(&ids, &how, run_id, at)?;
+                    }
+                    Posted::AlreadyPosted => {
+                        tracing::error!(job = %job.name, key = %entry.idempotency_key,
+                            "entry already posted while its records were open; not posting again");
+                    }
+                },
+                Err(refused) => {
+                    let line = &statement[m.statement[0]];
+                    let detail = format!("{}: {refused}", describe_match(&l, &s));
+                    let source = self.names.source_of(u, &line.record)?;
+                    if u.open_break(&NewBreak {
+                        job: &job.name,
+                        run_id,
+                        reason: BreakReason::Unbalanced,
+                        detail: &detail,
+                        amount: Some(line.record.amount),
+                        currency: Some(line.record.currency),
+                        difference: None,
+                        since: line.record.value_date,
+                        owner: job.owner.as_deref(),
+                        record_id: Some(line.id),
+                        source: Some(&source),
+                        at,
+                        subject: None,
+                    })?
+                    .is_some()
+                    {
+                        self.out.breaks_opened += 1;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Bank lines left unmatched: held back while their grace period runs, else a break.
+    fn statement_lines_left(&mut self, u: &mut dyn Unit) -> Result<(), StoreError> {
+        let (ledger, statement, result) = (self.ledger, self.statement, self.result);
+        // Items still open from earlier runs mostly have their break already; their words are
+        // not built again (a backlog of thousands must not make every run slower).
+        for (k, &i) in result.unmatched_statement.iter().enumerate() {
+            let r = &statement[i];
+            if self.with_break.contains(&r.id) {
+                continue;
+            }
+            let recorded = self.names.recorded_at(u, &r.record)?;
+            if let Some(until) = self.hold.until(recorded, self.at) {
+                self.applied.pending.insert(r.id, until);
+                continue;
+            }
+            let (reason, why) = unmatched_why(
+                result.statement_why.get(k),
+                BreakReason::MissingInLedger,
+                "no open ledger item matches",
+                |row| display_id(&ledger[row].record),
+            );
+            let detail = format!(
+                "bank line {} of {} {} value {}{}: {why}",
+                display_id(&r.record),
+                r.record.amount,
+                r.record.currency,
+                r.record.value_date,
+                r.record
+                    .remittance
+                    .as_deref()
+                    .map(|t| format!(" \"{}\"", truncate(t, 80)))
+                    .unwrap_or_default()
+            );
+            let source = self.names.source_of(u, &r.record)?;
+            let opened = self.hold.opened_at(recorded, self.at);
+            self.out.breaks_opened += open_record_break(
+                u,
+                self.job,
+                self.run_id,
+                r,
+                reason,
+                &detail,
+                &source,
+                opened,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Ledger items left unmatched and due: held back while their grace period runs, else a
+    /// break.
+    fn ledger_items_left(
+        &mut self,
+        u: &mut dyn Unit,
+        rules: &CashRules,
+        calendar: &Calendar,
+    ) -> Result<(), StoreError> {
+        let (ledger, statement, result) = (self.ledger, self.statement, self.result);
+        // A ledger item is missing from the bank only once the bank has reported days past its
+        // value date plus the window; before that it is simply not due yet.
+        let Some(latest) = u.latest_value_date(&self.job.name, Side::Statement)? else {
+            return Ok(());
+        };
+        for (k, &i) in result.unmatched_ledger.iter().enumerate() {
+            let r = &ledger[i];
+            if self.with_break.contains(&r.id)
+                || calendar.business_days_between(r.record.value_date, latest) <= rules.window_days
+            {
+                continue;
+            }
+            let recorded = self.names.recorded_at(u, &r.record)?;
+            if let Some(until) = self.hold.until(recorded, self.at) {
+                self.applied.pending.insert(r.id, until);
+                continue;
+            }
+            let (reason, why) = unmatched_why(
+                result.ledger_why.get(k),
+                BreakReason::MissingOnStatement,
+                &format!("not on any bank statement up to {latest}"),
+                |row| display_id(&statement[row].record),
+            );
+            let detail = format!(
+                "ledger item {} {}of {} {} value {}{}: {why}",
+                display_id(&r.record),
+                r.record
+                    .reference
+                    .as_deref()
+                    .map(|x| format!("({x}) "))
+                    .unwrap_or_default(),
+                r.record.amount,
+                r.record.currency,
+                r.record.value_date,
+                r.record
+                    .counterparty
+                    .as_deref()
+                    .map(|c| format!(", {c}"))
+                    .unwrap_or_default()
+            );
+            let source = self.names.source_of(u, &r.record)?;
+            self.applied.due_tried.insert(r.id);
+            let opened = self.hold.opened_at(recorded, self.at);
+            self.out.breaks_opened += open_record_break(
+                u,
+                self.job,
+                self.run_id,
+                r,
+                reason,
+                &detail,
+                &source,
+                opened,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The break reason and the words for an unmatched record, from the matcher's reason: a
+/// counterpart that agreed on all but the amount or the date is named, with the difference.
+fn unmatched_why(
+    why: Option<&crate::reconcile::engine::Unmatched>,
+    missing: BreakReason,
+    missing_words: &str,
+    other: impl Fn(usize) -> String,
+) -> (BreakReason, String) {
+    use crate::reconcile::engine::UnmatchedReason as U;
+    let Some(why) = why else {
+        return (missing, missing_words.to_owned());
+    };
+    let near = why.nearest.as_ref();
+    match why.reason {
+        U::MissingCounterpart => (missing, missing_words.to_owned()),
+        U::Duplicate if why.duplicates > 0 => (
+            BreakReason::Duplicate,
+            format!(
+                "the same record is here {} times (same identity); the other one was matched or is open too",
+                why.duplicates
+            ),
+        ),
+        // Tied with an item of its side that has the same amount, date and keys: often the
+        // same record twice, but it can be two genuinely different items.
+        U::Duplicate => (
+            BreakReason::Duplicate,
+            "possible duplicate: another item with the same amount, date and keys took the counterpart (a tie); \
+             it may be the same record twice or two different items"
+                .to_owned(),
+        ),
+        U::AmountDifference => (
+            BreakReason::AmountDifference,
+            format!(
+                "{} agrees on the keys (pass {}) but differs by {} (allowed {})",
+                near.map_or_else(String::new, |n| other(n.row as usize)),
+                near.map_or("", |n| &n.pass),
+                near.and_then(|n| n.amount_difference)
+                    .map_or_else(|| "?".into(), |d| d.to_string()),
+                near.and_then(|n| n.allowed_difference)
+                    .map_or_else(|| "0".into(), |d| d.to_string()),
+            ),
+        ),
+        U::DateOutsideWindow => (
+            BreakReason::DateOutsideWindow,
+            format!(
+                "{} agrees (pass {}) but is {} business days away (window {})",
+                near.map_or_else(String::new, |n| other(n.row as usize)),
+                near.map_or("", |n| &n.pass),
+                near.and_then(|n| n.date_gap_days).unwrap_or(0),
+                near.and_then(|n| n.window_business_days).unwrap_or(0),
+            ),
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn open_record_break(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    r: &StoredRecord,
+    reason: BreakReason,
+    detail: &str,
+    source: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(u.open_break(&NewBreak {
+        job: &job.name,
+        run_id,
+        reason,
+        detail,
+        amount: Some(r.record.amount),
+        currency: Some(r.record.currency),
+        difference: None,
+        since: r.record.value_date,
+        owner: job.owner.as_deref(),
+        record_id: Some(r.id),
+        source: Some(source),
+        at,
+        subject: None,
+    })?
+    .map_or(0, |_| 1))
+}
+
+/// Names records' files as staff know them ("ledger.csv line 12", not a hash), and when they
+/// were recorded, asking the store once per file.
+#[derive(Default)]
+struct FileNames {
+    names: std::collections::HashMap<Arc<str>, String>,
+    recorded: std::collections::HashMap<Arc<str>, Option<DateTime<Utc>>>,
+}
+
+impl FileNames {
+    fn recorded_at(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &Record,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        if let Some(&at) = self.recorded.get(&r.source.file) {
+            return Ok(at);
+        }
+        let at = u.file_recorded_at(&r.source.file)?;
+        self.recorded.insert(r.source.file.clone(), at);
+        Ok(at)
+    }
+
+    fn source_of(&mut self, u: &mut dyn Unit, r: &Record) -> Result<String, StoreError> {
+        let name = match self.names.get(&r.source.file) {
+            Some(n) => n.clone(),
+            None => {
+                let n = u.file_name(&r.source.file)?.unwrap_or_else(|| {
+                    format!("file {}…", &r.source.file[..r.source.file.len().min(12)])
+                });
+                self.names.insert(r.source.file.clone(), n.clone());
+                n
+            }
+        };
+        Ok(crate::daemon::subjects::in_file(&name, &r.source))
+    }
+}
+
+fn display_id(r: &Record) -> String {
+    if r.external_id.is_empty() {
+        format!("(line {})", r.source.row)
+    } else {
+        r.external_id.clone()
+    }
+}
+
+fn describe_match(l: &[&Record], s: &[&Record]) -> String {
+    let ids = |rs: &[&Record]| {
+        rs.iter()
+            .map(|r| display_id(r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("bank {} with ledger {}", ids(s), ids(l))
+}
+
+fn pass_words(p: MatchPass) -> &'static str {
+    match p {
+        MatchPass::Reference => "by reference",
+        MatchPass::AmountDate => "by amount and date",
+        MatchPass::Batch => "as a batch payment",
+        MatchPass::Manual => "by hand",
+        MatchPass::ThreeWay => "three-way with its purchase order and receipts",
+        MatchPass::Payment => "as the payment of a payable",
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let cut: String = s.chars().take(max).collect();
+        format!("{cut}…")
+    }
+}

@@ -1,0 +1,206 @@
+//! A file's run in the store: the file recorded and its run started, the run finished with
+//! its reconciliation and counts, or recorded as a duplicate.
+
+use chrono::{DateTime, Utc};
+
+use super::FileOutcome;
+use super::cash::{Hold, reconcile_job};
+use crate::config::{Config, Job, JobKind};
+use crate::ingest::Claimed;
+use crate::store::{FileStatus, NewFile, RunOutcome, RunStatus, StoreError, Trigger, Unit};
+
+/// What the start of a file's unit of work found.
+pub(super) enum Started {
+    /// The same content was taken meanwhile (another process): recorded as a duplicate.
+    Duplicate(FileOutcome),
+    New {
+        file_id: i64,
+        run_id: i64,
+    },
+}
+
+/// Records the file and starts its run, inside the file's unit of work.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn start_file(
+    u: &mut dyn Unit,
+    job: &Job,
+    claimed: &Claimed,
+    sha: &str,
+    size: u64,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<Started, StoreError> {
+    if let Some(original) = u.processed_file(&job.name, sha)? {
+        // Another process (a `clerk job run` beside the daemon) took the same content
+        // while this one was reading it.
+        let run_id = record_duplicate(u, job, claimed, sha, size, original, trigger, now)?;
+        return Ok(Started::Duplicate(FileOutcome::Duplicate {
+            run_id,
+            original,
+        }));
+    }
+    let file_id = u.add_file(&NewFile {
+        job: &job.name,
+        sha256: sha,
+        name: &claimed.name,
+        size,
+        arrived_at: claimed.arrived_at,
+        status: FileStatus::Processed,
+        error: None,
+        duplicate_of: None,
+    })?;
+    if let Some(o) = &claimed.origin {
+        u.add_mail_attachment(o, sha, &job.name, Some(file_id))?;
+    }
+    let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+    tracing::Span::current().record("run", run_id);
+    Ok(Started::New { file_id, run_id })
+}
+
+/// Where a job's records are stored: a ledger import's book, else the job itself.
+pub(super) fn scope_of(job: &Job) -> &str {
+    match &job.kind {
+        JobKind::LedgerImport { book, .. } => book.as_str(),
+        _ => job.name.as_str(),
+    }
+}
+
+/// The rest of a file's unit once its records are stored: the job's reconciliation, and the
+/// run finished with its counts.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish_file_run(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &Job,
+    claimed: &Claimed,
+    file_id: i64,
+    run_id: i64,
+    mut outcome: RunOutcome,
+    versions: &crate::daemon::versions::Versions,
+    today: chrono::NaiveDate,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<FileOutcome, StoreError> {
+    let match_started = std::time::Instant::now();
+    match &job.kind {
+        JobKind::CashReconciliation { .. } => {
+            let r = reconcile_job(u, job, run_id, now, Hold::of(job))?;
+            outcome.add(&r);
+        }
+        JobKind::LedgerImport { .. } => {
+            // The new items may be what yesterday's statement lines were waiting for.
+            for other in crate::jobs::cash::fed_by(&config.jobs, job) {
+                let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
+                // The matches count for the reconciliation job's run, not the import's.
+                let mut own = reconcile_job(u, other, rerun, now, Hold::of(other))?;
+                // Breaks about the import's corrected items are the reconciliation's.
+                let corrections = versions.of(&other.name);
+                own.breaks_opened += corrections.opened;
+                own.breaks_closed += corrections.closed;
+                own.status = Some(RunStatus::Ok);
+                own.finished_at = Some(now());
+                u.finish_run(rerun, &own)?;
+            }
+        }
+        JobKind::PositionReconciliation { .. } => {
+            let r = crate::jobs::positions::reconcile_positions_job(u, job, run_id, now())?;
+            outcome.add(&r);
+        }
+        JobKind::TradeSettlement { .. } => {
+            let r =
+                crate::jobs::settlement::reconcile_settlement_job(u, job, run_id, today, now())?;
+            outcome.add(&r);
+        }
+        JobKind::AccountsPayable { .. } => {
+            let r = crate::jobs::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
+            outcome.add(&r);
+        }
+        JobKind::CustodyImport { .. } | JobKind::InvoiceImport { .. } | JobKind::Summary { .. } => {
+        }
+    }
+    outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
+    // A file that could not be read, fixed and dropped again under its name: this replaces it.
+    let at = now();
+    let resolution = format!(
+        "replaced by {} processed at {} (run {run_id})",
+        claimed.name,
+        at.with_timezone(&config.settings.timezone)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+    );
+    let replaced =
+        u.replace_failed_files(&job.name, &claimed.name, file_id, &resolution, run_id, at)?;
+    outcome.breaks_closed += replaced.breaks_closed;
+    outcome.status = Some(RunStatus::Ok);
+    let done = now();
+    outcome.finished_at = Some(done);
+    outcome.arrival_to_done_ms = Some((done - claimed.arrived_at).num_milliseconds().max(0) as u64);
+    u.finish_run(run_id, &outcome)?;
+    let changed = if outcome.records_changed > 0 {
+        format!(
+            ", {} changed: {} replaced, {} after their match",
+            outcome.records_changed,
+            outcome.records_withdrawn,
+            outcome.records_changed - outcome.records_withdrawn
+        )
+    } else {
+        String::new()
+    };
+    let summary = format!(
+        "{} records ({} already known{changed}), {} matched, {} entries posted, {} breaks opened, {} closed",
+        outcome.records_in,
+        outcome.records_known,
+        outcome.matched,
+        outcome.entries_posted,
+        outcome.breaks_opened,
+        outcome.breaks_closed
+    );
+    Ok(FileOutcome::Processed {
+        run_id,
+        summary,
+        replaced: replaced.files,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_duplicate(
+    u: &mut dyn Unit,
+    job: &Job,
+    claimed: &Claimed,
+    sha: &str,
+    size: u64,
+    original: i64,
+    trigger: Trigger,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let file_id = u.add_file(&NewFile {
+        job: &job.name,
+        sha256: sha,
+        name: &claimed.name,
+        size,
+        arrived_at: claimed.arrived_at,
+        status: FileStatus::Duplicate,
+        error: None,
+        duplicate_of: Some(original),
+    })?;
+    if let Some(o) = &claimed.origin {
+        u.add_mail_attachment(o, sha, &job.name, Some(file_id))?;
+    }
+    let run_id = u.start_run(&job.name, trigger, Some(file_id), now())?;
+    u.finish_run(
+        run_id,
+        &RunOutcome {
+            status: Some(RunStatus::Duplicate),
+            finished_at: Some(now()),
+            ..Default::default()
+        },
+    )?;
+    Ok(run_id)
+}
+
+impl RunOutcome {
+    fn add(&mut self, other: &RunOutcome) {
+        self.matched += other.matched;
+        self.entries_posted += other.entries_posted;
+        self.breaks_opened += other.breaks_opened;
+        self.breaks_closed += other.breaks_closed;
+    }
+}
