@@ -208,25 +208,7 @@ pub fn handle_message(
     let (mut failed, unfinished) =
         take_attachments(config, store, mailbox, key, &mail, &routed, now)?;
     if !problems.is_empty() {
-        // Some parts were taken, others refused (a winmail.dat beside a statement): the mail
-        // still goes to the failed folder, and the refused parts become a break.
-        let detail = format!(
-            "{}: parts clerk cannot read: {}",
-            about(&mail),
-            listed(&problems, "; ")
-        );
-        let at = now();
-        store::in_unit(store, |u| {
-            raise_break(
-                u,
-                config,
-                mailbox,
-                key,
-                BreakReason::Unreadable,
-                &detail,
-                at,
-            )
-        })?;
+        break_for_refused_parts(config, store, mailbox, key, &mail, &problems, now)?;
         failed += 1;
     }
     let outcome = if failed > 0 { "failed" } else { "processed" };
@@ -245,6 +227,36 @@ pub fn handle_message(
             about(&mail)
         ),
         unfinished,
+    })
+}
+
+/// Some parts were taken, others refused (a winmail.dat beside a statement): the mail still
+/// goes to the failed folder, and the refused parts become a break.
+fn break_for_refused_parts(
+    config: &Config,
+    store: &mut dyn Store,
+    mailbox: &Mailbox,
+    key: &str,
+    mail: &ParsedMail,
+    problems: &[String],
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let detail = format!(
+        "{}: parts clerk cannot read: {}",
+        about(mail),
+        listed(problems, "; ")
+    );
+    let at = now();
+    store::in_unit(store, |u| {
+        raise_break(
+            u,
+            config,
+            mailbox,
+            key,
+            BreakReason::Unreadable,
+            &detail,
+            at,
+        )
     })
 }
 
