@@ -266,6 +266,58 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         toml::from_str(&source).map_err(|e| ConfigErrors(vec![loc.from_toml(&e)]))?;
 
     let mut errors = Vec::new();
+    let (settings, smtp_timeout) = check_settings(&raw, &root, &loc, &mut errors);
+    let calendars = check_calendars(&raw.calendars, &loc, &mut errors);
+    let mail = check_mail(
+        &raw.mail,
+        &root,
+        &settings.state_dir,
+        smtp_timeout,
+        &loc,
+        &mut errors,
+    );
+    let mut mailboxes = BTreeMap::new();
+    for (name, spec) in &raw.mailboxes {
+        match spec.check(name, &root) {
+            Ok(m) => {
+                mailboxes.insert(name.clone(), m);
+            }
+            Err((key, message)) => errors.push(loc.error(&key, message)),
+        }
+    }
+    let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
+    let ctx = JobContext {
+        root: &root,
+        settings: &settings,
+        calendars: &calendars,
+        mailboxes: &mailboxes,
+    };
+    let jobs = load_jobs(&ctx, &mut errors);
+
+    if errors.is_empty() {
+        Ok(Config {
+            file,
+            root,
+            settings,
+            mail,
+            calendars,
+            mailboxes,
+            costs,
+            jobs,
+        })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// The `[daemon]` and `[store]` settings, with the SMTP timeout (checked with the other
+/// durations); a value out of range is an error and its default is used meanwhile.
+fn check_settings(
+    raw: &RawConfig,
+    root: &Path,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> (Settings, Option<Duration>) {
     let mut duration =
         |range: &DurationRange, value: &Option<String>, default: Duration| match value {
             None => default,
@@ -321,14 +373,14 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         }),
     };
 
-    let state_dir = resolve(&root, raw.daemon.state.as_deref().unwrap_or("var"));
+    let state_dir = resolve(root, raw.daemon.state.as_deref().unwrap_or("var"));
     let settings = Settings {
-        jobs_dir: resolve(&root, raw.daemon.jobs.as_deref().unwrap_or("jobs")),
+        jobs_dir: resolve(root, raw.daemon.jobs.as_deref().unwrap_or("jobs")),
         store_path: raw
             .store
             .path
             .as_deref()
-            .map(|p| resolve(&root, p))
+            .map(|p| resolve(root, p))
             .unwrap_or_else(|| state_dir.join("clerk.db")),
         archive_dir: state_dir.join("archive"),
         failed_dir: state_dir.join("failed"),
@@ -341,9 +393,17 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         drain_timeout,
         break_grace,
     };
+    (settings, smtp_timeout)
+}
 
+/// The `[calendars]`, and the `default` one (weekends only) unless the file defines it.
+fn check_calendars(
+    specs: &BTreeMap<String, CalendarSpec>,
+    loc: &Locator<'_>,
+    errors: &mut Vec<ConfigError>,
+) -> BTreeMap<String, Calendar> {
     let mut calendars = BTreeMap::new();
-    for (name, spec) in &raw.calendars {
+    for (name, spec) in specs {
         match spec.check() {
             Ok(c) => {
                 calendars.insert(name.clone(), c);
@@ -354,67 +414,30 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
     calendars
         .entry("default".to_string())
         .or_insert_with(Calendar::weekends_only);
+    calendars
+}
 
-    let mail = check_mail(
-        &raw.mail,
-        &root,
-        &state_dir,
-        smtp_timeout,
-        &loc,
-        &mut errors,
-    );
-
-    let mut mailboxes = BTreeMap::new();
-    for (name, spec) in &raw.mailboxes {
-        match spec.check(name, &root) {
-            Ok(m) => {
-                mailboxes.insert(name.clone(), m);
-            }
-            Err((key, message)) => errors.push(loc.error(&key, message)),
-        }
-    }
-
-    let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
-
-    let ctx = JobContext {
-        root: &root,
-        settings: &settings,
-        calendars: &calendars,
-        mailboxes: &mailboxes,
-    };
+/// Every job file in the jobs folder, then the checks across jobs.
+fn load_jobs(ctx: &JobContext<'_>, errors: &mut Vec<ConfigError>) -> Vec<Job> {
     let mut jobs = Vec::new();
-    match job_files(&settings.jobs_dir) {
+    match job_files(&ctx.settings.jobs_dir) {
         Ok(files) => {
             for path in files {
-                match job::load(&path, &ctx) {
+                match job::load(&path, ctx) {
                     Ok(j) => jobs.push(j),
                     Err(mut e) => errors.append(&mut e),
                 }
             }
         }
         Err(e) => errors.push(ConfigError {
-            file: settings.jobs_dir.clone(),
+            file: ctx.settings.jobs_dir.clone(),
             line: None,
             key: None,
             message: format!("cannot read the jobs folder: {e}"),
         }),
     }
     errors.extend(job::check_together(&jobs));
-
-    if errors.is_empty() {
-        Ok(Config {
-            file,
-            root,
-            settings,
-            mail,
-            calendars,
-            mailboxes,
-            costs,
-            jobs,
-        })
-    } else {
-        Err(ConfigErrors(errors))
-    }
+    jobs
 }
 
 fn check_mail(

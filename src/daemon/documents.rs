@@ -4,19 +4,23 @@
 //! Each finding is a break, never a refusal: published statements often do not balance, and
 //! they must still be read.
 
+mod checks;
+
 use chrono::{DateTime, NaiveDate, Utc};
+
+pub use checks::statement_identity;
+use checks::{check_holdings, check_invoice, check_isin, isin_shaped, take_statement};
 
 use crate::config::{Job, JobKind};
 use crate::extract::Extracted;
 use crate::jobs::Holds;
-use crate::model::ids::{iban_is_valid, isin_is_valid};
 use crate::model::invoice::Invoice;
-use crate::model::securities::{HoldingStatement, SecuritiesTransaction};
-use crate::model::statement::BankStatement;
-use crate::model::{BreakReason, Currency, Record};
-use crate::store::{
-    AddedRecords, DocumentKind, NewBreak, NewDocument, NewStatement, StoreError, Unit,
+use crate::model::payables::{GoodsReceipt, PurchaseOrderLine};
+use crate::model::securities::{
+    HoldingStatement, Position, SecuritiesTransaction, Trade, TransactionStatement,
 };
+use crate::model::{BreakReason, Currency, Record};
+use crate::store::{AddedRecords, DocumentKind, NewBreak, NewDocument, StoreError, Unit};
 
 /// Whether `job` takes what `extracted` holds; the refusal says what the file is, what the
 /// job expects and which job (and folder) does take it, for `failed/<name>.error.txt`.
@@ -152,22 +156,8 @@ pub fn take(
         records: x.records,
         ..Default::default()
     };
+    note_unread(u, &mut ctx, &x.unread)?;
     let format = x.format.as_str();
-    for p in &x.unread {
-        let source = match p.row {
-            Some(row) => ctx.line(row),
-            None => file.to_owned(),
-        };
-        ctx.open(
-            u,
-            BreakReason::IncompleteFile,
-            p.message.clone(),
-            None,
-            None,
-            None,
-            source,
-        )?;
-    }
     for s in &x.statements {
         if take_statement(u, &mut ctx, file_id, format, s)? {
             // A pending line (an MT942 interim report's, camt `PDNG`) is not booked yet: the
@@ -180,9 +170,73 @@ pub fn take(
         JobKind::CustodyImport { book, .. } | JobKind::InvoiceImport { book, .. } => book.as_str(),
         _ => job.name.as_str(),
     };
+    let mut docs = holding_documents(u, &mut ctx, &x.holdings)?;
+    docs.extend(transaction_documents(u, &mut ctx, &x.transactions)?);
+    docs.extend(invoice_documents(u, &mut ctx, &x.invoices)?);
+    if !docs.is_empty() {
+        taken.documents = u.add_documents(scope, file_id, &docs)?;
+    }
+    // The firm's own side of a securities reconciliation is kept apart from the custodian's,
+    // in a scope of its own; a corrected file for the same day is a new document (identity
+    // by file), and the reconciliation reads the latest file per account and day.
+    let own = book_position_documents(u, &mut ctx, &x.book_positions)?;
+    if !own.is_empty() {
+        add(
+            &mut taken.documents,
+            u.add_documents(&book_scope(&job.name), file_id, &own)?,
+        );
+    }
+    let own = trade_documents(u, &mut ctx, &x.trades)?;
+    if !own.is_empty() {
+        add(
+            &mut taken.documents,
+            u.add_documents(&book_scope(&job.name), file_id, &own)?,
+        );
+    }
+    let purchasing = purchasing_documents(&x.purchase_orders, &x.goods_receipts)?;
+    if !purchasing.is_empty() {
+        add(
+            &mut taken.documents,
+            u.add_documents(scope, file_id, &purchasing)?,
+        );
+    }
+    taken.breaks_opened = ctx.breaks;
+    Ok(taken)
+}
+
+/// A break for each part of the file that could not be read (a last message cut short).
+fn note_unread(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    unread: &[crate::extract::Problem],
+) -> Result<(), StoreError> {
+    for p in unread {
+        let source = match p.row {
+            Some(row) => ctx.line(row),
+            None => ctx.file.to_owned(),
+        };
+        ctx.open(
+            u,
+            BreakReason::IncompleteFile,
+            p.message.clone(),
+            None,
+            None,
+            None,
+            source,
+        )?;
+    }
+    Ok(())
+}
+
+/// The custodian's positions, each holding statement checked first.
+fn holding_documents(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    holdings: &[HoldingStatement],
+) -> Result<Vec<NewDocument>, StoreError> {
     let mut docs = Vec::new();
-    for h in &x.holdings {
-        check_holdings(u, &mut ctx, h)?;
+    for h in holdings {
+        check_holdings(u, ctx, h)?;
         for p in &h.positions {
             docs.push(NewDocument {
                 kind: DocumentKind::Position,
@@ -200,11 +254,21 @@ pub fn take(
             });
         }
     }
-    for t in &x.transactions {
+    Ok(docs)
+}
+
+/// The custodian's transactions, settled or pending, their ISINs checked.
+fn transaction_documents(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    statements: &[TransactionStatement],
+) -> Result<Vec<NewDocument>, StoreError> {
+    let mut docs = Vec::new();
+    for t in statements {
         for tx in &t.transactions {
             check_isin(
                 u,
-                &mut ctx,
+                ctx,
                 tx.isin
                     .as_deref()
                     .or(tx.security_id.as_deref().filter(|s| isin_shaped(s))),
@@ -220,8 +284,18 @@ pub fn take(
             });
         }
     }
-    for inv in &x.invoices {
-        check_invoice(u, &mut ctx, inv)?;
+    Ok(docs)
+}
+
+/// Invoices, their totals checked; one per supplier, number and kind.
+fn invoice_documents(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    invoices: &[Invoice],
+) -> Result<Vec<NewDocument>, StoreError> {
+    let mut docs = Vec::new();
+    for inv in invoices {
+        check_invoice(u, ctx, inv)?;
         docs.push(NewDocument {
             kind: DocumentKind::Invoice,
             identity: format!(
@@ -240,15 +314,18 @@ pub fn take(
             body: json(inv)?,
         });
     }
-    if !docs.is_empty() {
-        taken.documents = u.add_documents(scope, file_id, &docs)?;
-    }
-    // The firm's own side of a securities reconciliation is kept apart from the custodian's,
-    // in a scope of its own; a corrected file for the same day is a new document (identity
-    // by file), and the reconciliation reads the latest file per account and day.
+    Ok(docs)
+}
+
+/// The firm's own positions, their ISINs checked; one per file, account, security, day and row.
+fn book_position_documents(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    positions: &[Position],
+) -> Result<Vec<NewDocument>, StoreError> {
     let mut own = Vec::new();
-    for p in &x.book_positions {
-        check_isin(u, &mut ctx, p.isin.as_deref(), p.source.row)?;
+    for p in positions {
+        check_isin(u, ctx, p.isin.as_deref(), p.source.row)?;
         own.push(NewDocument {
             kind: DocumentKind::Position,
             identity: format!(
@@ -265,15 +342,18 @@ pub fn take(
             body: json(p)?,
         });
     }
-    if !own.is_empty() {
-        add(
-            &mut taken.documents,
-            u.add_documents(&book_scope(&job.name), file_id, &own)?,
-        );
-    }
+    Ok(own)
+}
+
+/// The firm's own trades, their ISINs checked.
+fn trade_documents(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    trades: &[Trade],
+) -> Result<Vec<NewDocument>, StoreError> {
     let mut own = Vec::new();
-    for t in &x.trades {
-        check_isin(u, &mut ctx, Some(&t.isin), t.source.row)?;
+    for t in trades {
+        check_isin(u, ctx, Some(&t.isin), t.source.row)?;
         // A trade is its id: a blotter re-sent with yesterday's trades adds nothing.
         own.push(NewDocument {
             kind: DocumentKind::SecuritiesTransaction,
@@ -284,14 +364,16 @@ pub fn take(
             body: json(t)?,
         });
     }
-    if !own.is_empty() {
-        add(
-            &mut taken.documents,
-            u.add_documents(&book_scope(&job.name), file_id, &own)?,
-        );
-    }
+    Ok(own)
+}
+
+/// Purchase order lines and goods receipts, for the three-way match.
+fn purchasing_documents(
+    orders: &[PurchaseOrderLine],
+    receipts: &[GoodsReceipt],
+) -> Result<Vec<NewDocument>, StoreError> {
     let mut purchasing = Vec::new();
-    for o in &x.purchase_orders {
+    for o in orders {
         purchasing.push(NewDocument {
             kind: DocumentKind::PurchaseOrderLine,
             // One line per order and line: an order sent again adds nothing.
@@ -310,7 +392,7 @@ pub fn take(
             body: json(o)?,
         });
     }
-    for g in &x.goods_receipts {
+    for g in receipts {
         purchasing.push(NewDocument {
             kind: DocumentKind::GoodsReceipt,
             identity: format!(
@@ -329,14 +411,7 @@ pub fn take(
             body: json(g)?,
         });
     }
-    if !purchasing.is_empty() {
-        add(
-            &mut taken.documents,
-            u.add_documents(scope, file_id, &purchasing)?,
-        );
-    }
-    taken.breaks_opened = ctx.breaks;
-    Ok(taken)
+    Ok(purchasing)
 }
 
 /// Where a securities reconciliation keeps the firm's own side (book positions, trades).
@@ -373,240 +448,4 @@ fn transaction_identity(tx: &SecuritiesTransaction, pending: bool) -> String {
             .unwrap_or_default(),
         tx.source.row
     )
-}
-
-/// A statement is the same statement when account, currency, number and its balances' dates
-/// (or, without a number, its balances) are the same.
-pub fn statement_identity(s: &BankStatement) -> String {
-    let bal = |b: &Option<crate::model::statement::Balance>| {
-        b.as_ref()
-            .map(|b| format!("{}@{}", b.amount, b.date))
-            .unwrap_or_default()
-    };
-    format!(
-        "{:?}|{}|{}|{}|{}|{}|{}",
-        s.kind,
-        s.account,
-        s.currency.map(|c| c.to_string()).unwrap_or_default(),
-        s.number.as_deref().unwrap_or(""),
-        s.statement_id.as_deref().unwrap_or(""),
-        bal(&s.opening),
-        bal(&s.closing),
-    )
-}
-
-/// Checks one statement and stores it; `false` when it was received before (its lines are not
-/// taken again).
-fn take_statement(
-    u: &mut dyn Unit,
-    ctx: &mut Ctx<'_>,
-    file_id: i64,
-    format: &str,
-    s: &BankStatement,
-) -> Result<bool, StoreError> {
-    let identity = statement_identity(s);
-    let name = match &s.number {
-        Some(n) => format!("statement {n} of account {}", s.account),
-        None => format!("statement of account {}", s.account),
-    };
-    let since = s.closing.as_ref().map(|b| b.date).or(s.to_date);
-    if u.statement_seen(&identity)? {
-        ctx.open(
-            u,
-            BreakReason::DuplicateStatement,
-            format!(
-                "{name}{} was received before; its {} lines were not taken again",
-                since.map(|d| format!(" for {d}")).unwrap_or_default(),
-                s.entries.len()
-            ),
-            None,
-            s.currency,
-            since,
-            ctx.line(s.source.row),
-        )?;
-        return Ok(false);
-    }
-    if let (Some(diff), Some(open), Some(close)) = (
-        s.balance_difference(),
-        s.opening.as_ref(),
-        s.closing.as_ref(),
-    ) && !diff.is_zero()
-    {
-        let reached = close.amount + diff;
-        ctx.open(
-            u,
-            BreakReason::StatementUnbalanced,
-            format!(
-                "{name}: opening balance {} plus the movements is {reached}, but the closing balance is {} (difference {diff})",
-                open.amount, close.amount
-            ),
-            Some(diff),
-            s.currency,
-            since,
-            ctx.line(s.source.row),
-        )?;
-    }
-    if let (Some(open), Some(ccy)) = (&s.opening, s.currency)
-        && s.kind == crate::model::statement::StatementKind::EndOfDay
-        && let Some(prev) = u.previous_statement(&s.account, ccy.as_str(), open.date)?
-        && prev.closing_amount != open.amount
-    {
-        ctx.open(
-            u,
-            BreakReason::StatementGap,
-            format!(
-                "{name}: opening balance {} on {} does not follow the closing balance {} of {} on {}: a statement is missing in between, or two overlap",
-                open.amount,
-                open.date,
-                prev.closing_amount,
-                prev.number
-                    .map(|n| format!("statement {n}"))
-                    .unwrap_or_else(|| "the previous statement".into()),
-                prev.closing_date
-            ),
-            Some(open.amount - prev.closing_amount),
-            Some(ccy),
-            Some(open.date),
-            ctx.line(s.source.row),
-        )?;
-    }
-    if looks_like_iban(&s.account) && !iban_is_valid(&s.account) {
-        ctx.open(
-            u,
-            BreakReason::BadCheckDigit,
-            format!(
-                "{name}: the account {} is not a valid IBAN (wrong check digits)",
-                s.account
-            ),
-            None,
-            s.currency,
-            since,
-            ctx.line(s.source.row),
-        )?;
-    }
-    for e in &s.entries {
-        if let Some(iban) = &e.details.counterparty_iban
-            && looks_like_iban(iban)
-            && !iban_is_valid(iban)
-        {
-            ctx.open(
-                u,
-                BreakReason::BadCheckDigit,
-                format!(
-                    "{name}: the counterparty's IBAN {iban} of the {} {} line of {} has wrong check digits; check it before paying to it or matching by it",
-                    e.amount,
-                    e.currency,
-                    e.value_date
-                ),
-                Some(e.amount),
-                Some(e.currency),
-                Some(e.value_date),
-                ctx.line(e.source.row),
-            )?;
-        }
-    }
-    u.add_statement(&NewStatement {
-        job: &ctx.job.name,
-        file_id,
-        identity: &identity,
-        format,
-        statement: s,
-    })?;
-    Ok(true)
-}
-
-fn looks_like_iban(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() >= 15
-        && b[..2].iter().all(u8::is_ascii_uppercase)
-        && b[2..4].iter().all(u8::is_ascii_digit)
-}
-
-fn check_holdings(
-    u: &mut dyn Unit,
-    ctx: &mut Ctx<'_>,
-    h: &HoldingStatement,
-) -> Result<(), StoreError> {
-    for p in &h.positions {
-        // A reader keeps an ISIN-shaped code whose check digit fails as `security_id`.
-        check_isin(
-            u,
-            ctx,
-            p.isin
-                .as_deref()
-                .or(p.security_id.as_deref().filter(|s| isin_shaped(s))),
-            p.source.row,
-        )?;
-    }
-    Ok(())
-}
-
-/// Two letters, nine letters or digits, a digit: what an ISIN looks like, right or wrong.
-fn isin_shaped(s: &str) -> bool {
-    let b = s.trim().as_bytes();
-    b.len() == 12
-        && b[..2].iter().all(u8::is_ascii_uppercase)
-        && b[2..11].iter().all(u8::is_ascii_alphanumeric)
-        && b[11].is_ascii_digit()
-}
-
-fn check_isin(
-    u: &mut dyn Unit,
-    ctx: &mut Ctx<'_>,
-    isin: Option<&str>,
-    row: u32,
-) -> Result<(), StoreError> {
-    if let Some(isin) = isin
-        && !isin_is_valid(isin)
-    {
-        ctx.open(
-            u,
-            BreakReason::BadCheckDigit,
-            format!("{isin} is not a valid ISIN (wrong check digit or form)"),
-            None,
-            None,
-            None,
-            ctx.line(row),
-        )?;
-    }
-    Ok(())
-}
-
-fn check_invoice(u: &mut dyn Unit, ctx: &mut Ctx<'_>, inv: &Invoice) -> Result<(), StoreError> {
-    let who = inv
-        .supplier
-        .name
-        .as_deref()
-        .or(inv.supplier.vat_id.as_deref())
-        .unwrap_or("the supplier");
-    let problems = inv.arithmetic_problems();
-    if !problems.is_empty() {
-        ctx.open(
-            u,
-            BreakReason::InvoiceArithmetic,
-            format!("invoice {} from {who}: {}", inv.number, problems.join("; ")),
-            Some(inv.payable),
-            Some(inv.currency),
-            Some(inv.issue_date),
-            ctx.line(inv.source.row),
-        )?;
-    }
-    if let Some(iban) = &inv.supplier.iban
-        && looks_like_iban(iban)
-        && !iban_is_valid(iban)
-    {
-        ctx.open(
-            u,
-            BreakReason::BadCheckDigit,
-            format!(
-                "invoice {} from {who}: the supplier's IBAN {iban} has wrong check digits; do not pay before checking it",
-                inv.number
-            ),
-            Some(inv.payable),
-            Some(inv.currency),
-            Some(inv.issue_date),
-            ctx.line(inv.source.row),
-        )?;
-    }
-    Ok(())
 }

@@ -10,7 +10,9 @@
 //! file that changed by then is set aside to `failed/` with a break, because what was read is
 //! committed and the rest is not ([`Held`]).
 
-use std::path::Path;
+mod change_guard;
+mod replaced;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,87 +20,15 @@ use chrono::Utc;
 use tokio::time::Instant;
 use tracing::{info_span, warn};
 
+pub(super) use change_guard::ChangeGuard;
+pub(crate) use replaced::put_away_replaced;
+
 use super::Shared;
 use super::pipeline::{self, FileOutcome};
 use crate::config::{Config, Job};
 use crate::ingest::{self, Claimed, Fingerprint};
 use crate::model::BreakReason;
-use crate::store::{self, NewBreak, RunOutcome, RunStatus, Store, StoreError, Trigger, Unit};
-
-/// A store whose units of work commit only if a file has not changed since it was looked at:
-/// the check is the last step inside the transaction, so a file a writer added to while clerk
-/// read it leaves nothing behind.
-pub(super) struct ChangeGuard<'a> {
-    inner: &'a mut dyn Store,
-    path: &'a Path,
-    before: Option<Fingerprint>,
-    /// What the file looked like when a commit was refused.
-    changed: Option<Fingerprint>,
-}
-
-impl<'a> ChangeGuard<'a> {
-    /// Guards `inner` for the file at `path` as it looked `before` it was read (no guard when
-    /// it could not be looked at: reading it will say why).
-    pub(super) fn new(
-        inner: &'a mut dyn Store,
-        path: &'a Path,
-        before: Option<Fingerprint>,
-    ) -> ChangeGuard<'a> {
-        ChangeGuard {
-            inner,
-            path,
-            before,
-            changed: None,
-        }
-    }
-
-    /// How the file looked when it was found changed and the unit was rolled back.
-    pub(super) fn changed(&self) -> Option<Fingerprint> {
-        self.changed
-    }
-}
-
-impl Store for ChangeGuard<'_> {
-    fn unit(
-        &mut self,
-        work: &mut dyn FnMut(&mut dyn Unit) -> store::Result<()>,
-    ) -> store::Result<()> {
-        let (path, before) = (self.path, self.before);
-        let mut changed = None;
-        let result = self.inner.unit(&mut |u| {
-            work(u)?;
-            match (before, ingest::fingerprint(path)) {
-                (Some(before), Ok(now)) if now != before => {
-                    changed = Some(now);
-                    Err(StoreError::Conflict(format!(
-                        "{} changed while it was being read",
-                        path.display()
-                    )))
-                }
-                _ => Ok(()),
-            }
-        });
-        if changed.is_some() {
-            self.changed = changed;
-        }
-        result
-    }
-
-    fn read(
-        &mut self,
-        work: &mut dyn FnMut(&mut dyn Unit) -> store::Result<()>,
-    ) -> store::Result<()> {
-        self.inner.read(work)
-    }
-
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-
-    fn damage(&mut self, depth: store::CheckDepth) -> store::Result<Vec<String>> {
-        self.inner.damage(depth)
-    }
-}
+use crate::store::{self, NewBreak, RunOutcome, RunStatus, Store, StoreError, Trigger};
 
 /// Files the worker holds in processing for a while, each until it has stayed unchanged for
 /// its job's settle time.
@@ -412,67 +342,6 @@ fn set_aside(
     Ok(FileOutcome::Failed { run_id, message })
 }
 
-/// Moves the failed copies of `job` (of those named `only`, when given) in `failed_dir` that a
-/// file processed since replaced into `failed/<job>/replaced/`, with their notes. The store says what was
-/// replaced, and closed the breaks, in the processed file's own unit: so a stop before the
-/// move is repaired by the next call (at start-up, for every job). A copy is moved only when
-/// the store tells it apart as replaced: every failed file of its name is, or its content is
-/// one that was and none that was not; otherwise it stays. Returns how many were moved.
-pub(crate) fn put_away_replaced(
-    failed_dir: &Path,
-    store: &mut dyn Store,
-    job: &str,
-    only: Option<&str>,
-) -> usize {
-    let copies = match ingest::failed_copies(failed_dir, job) {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(job, error = %e, "cannot look through the failed folder for files replaced since");
-            return 0;
-        }
-    };
-    let mut by_name: std::collections::BTreeMap<&str, Vec<&ingest::FailedCopy>> =
-        Default::default();
-    for c in copies.iter().filter(|c| only.is_none_or(|n| n == c.name)) {
-        by_name.entry(c.name.as_str()).or_default().push(c);
-    }
-    let mut moved = 0;
-    for (name, copies) in by_name {
-        let rows = match store::in_read(store, |u| u.failed_files_named(job, name)) {
-            Ok(r) => r,
-            Err(e) => {
-                warn!(job, file = name, error = %e, "cannot tell whether the failed file was replaced; it stays");
-                continue;
-            }
-        };
-        if !rows.iter().any(|(_, replaced)| *replaced) {
-            continue;
-        }
-        let all_replaced = rows.iter().all(|(_, replaced)| *replaced);
-        for c in copies {
-            let replaced = all_replaced
-                || ingest::content_sha256(&c.path).is_ok_and(|sha| {
-                    rows.iter().any(|(s, r)| *r && *s == sha)
-                        && !rows.iter().any(|(s, r)| !*r && *s == sha)
-                });
-            if !replaced {
-                continue;
-            }
-            match ingest::put_away_replaced(c, failed_dir, job) {
-                Ok(to) => {
-                    moved += 1;
-                    tracing::info!(job, file = name, to = %to.display(),
-                        "a file of the same name was processed since: the failed copy is put away");
-                }
-                Err(e) => {
-                    warn!(job, file = name, error = %e, "could not put away the replaced failed copy; it stays in failed/ until the next start");
-                }
-            }
-        }
-    }
-    moved
-}
-
 /// What a break about an ignored file is about: its name and modification time, so that the
 /// same file is reported once, across restarts, and a new file dropped under that name again.
 pub(super) fn ignored_subject(ignored: &ingest::Ignored) -> String {
@@ -529,181 +398,6 @@ pub(super) fn report_ignored(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{FileStatus, NewFile};
-
-    /// A unit that stores a failed file row, for seeing whether it was committed.
-    fn add_a_file(store: &mut dyn Store, name: &str) -> store::Result<()> {
-        store::in_unit(store, |u| {
-            u.add_file(&NewFile {
-                job: "j",
-                sha256: "00",
-                name,
-                size: 1,
-                arrived_at: Utc::now(),
-                status: FileStatus::Failed,
-                error: None,
-                duplicate_of: None,
-            })
-            .map(|_| ())
-        })
-    }
-
-    fn files(store: &mut dyn Store, name: &str) -> Option<(FileStatus, Option<String>)> {
-        store::in_read(store, |u| u.last_file_outcome("j", "00", name)).unwrap()
-    }
-
-    #[test]
-    fn a_unit_commits_only_if_its_file_did_not_change_while_it_was_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut inner = store::open(&dir.path().join("clerk.db")).unwrap();
-        let path = dir.path().join("ledger.csv");
-        std::fs::write(&path, "id\n1\n").unwrap();
-
-        let before = ingest::fingerprint(&path).ok();
-        let mut guard = ChangeGuard::new(inner.as_mut(), &path, before);
-        add_a_file(&mut guard, "quiet.csv").unwrap();
-        assert!(guard.changed().is_none());
-
-        // The writer adds a line while the unit runs: the unit is rolled back whole.
-        let grow = store::in_unit(&mut guard, |u| {
-            u.add_file(&NewFile {
-                job: "j",
-                sha256: "00",
-                name: "grown.csv",
-                size: 1,
-                arrived_at: Utc::now(),
-                status: FileStatus::Failed,
-                error: None,
-                duplicate_of: None,
-            })?;
-            std::fs::write(&path, "id\n1\n2\n").unwrap();
-            Ok(())
-        });
-        assert!(matches!(grow, Err(StoreError::Conflict(_))), "{grow:?}");
-        let changed = guard.changed().expect("the change is noted");
-        assert_eq!(changed.size, 7);
-        assert!(files(inner.as_mut(), "quiet.csv").is_some());
-        assert!(
-            files(inner.as_mut(), "grown.csv").is_none(),
-            "nothing of the unit is kept"
-        );
-    }
-
-    /// A file named `name` with `content` that failed for job `j`: recorded with its break,
-    /// then moved to failed/ as the daemon does after the commit.
-    fn failed(store: &mut dyn Store, root: &Path, name: &str, content: &str) {
-        let path = root.join("processing").join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, content).unwrap();
-        let sha = ingest::content_sha256(&path).unwrap();
-        store::in_unit(store, |u| {
-            let f = u.add_file(&NewFile {
-                job: "j",
-                sha256: &sha,
-                name,
-                size: content.len() as u64,
-                arrived_at: Utc::now(),
-                status: FileStatus::Failed,
-                error: Some("line 2: not an amount"),
-                duplicate_of: None,
-            })?;
-            let run = u.start_run("j", Trigger::File, Some(f), Utc::now())?;
-            u.open_break(&NewBreak {
-                job: "j",
-                run_id: run,
-                reason: BreakReason::Unreadable,
-                detail: "line 2: not an amount",
-                amount: None,
-                currency: None,
-                difference: None,
-                since: Utc::now().date_naive(),
-                owner: None,
-                record_id: None,
-                source: Some(name),
-                at: Utc::now(),
-                subject: None,
-            })
-            .map(|_| ())
-        })
-        .unwrap();
-        let claimed = Claimed {
-            path,
-            name: name.into(),
-            arrived_at: Utc::now(),
-            origin: None,
-        };
-        ingest::fail(&claimed, &root.join("failed"), "j", "line 2: not an amount").unwrap();
-    }
-
-    /// A good file of that name processed (`sha`): the store replaces the failed ones.
-    fn processed(store: &mut dyn Store, name: &str, sha: &str) {
-        store::in_unit(store, |u| {
-            let f = u.add_file(&NewFile {
-                job: "j",
-                sha256: sha,
-                name,
-                size: 1,
-                arrived_at: Utc::now(),
-                status: FileStatus::Processed,
-                error: None,
-                duplicate_of: None,
-            })?;
-            let run = u.start_run("j", Trigger::File, Some(f), Utc::now())?;
-            u.replace_failed_files("j", name, f, "replaced", run, Utc::now())
-                .map(|_| ())
-        })
-        .unwrap();
-    }
-
-    #[test]
-    fn a_replaced_failed_copy_is_put_away_and_a_later_failure_of_its_name_stays() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        let failed_dir = root.join("failed");
-        let mut store = store::open(&root.join("clerk.db")).unwrap();
-        failed(store.as_mut(), root, "a.csv", "id,amount\n1,1O.00\n");
-        assert_eq!(
-            put_away_replaced(&failed_dir, store.as_mut(), "j", None),
-            0,
-            "not replaced yet"
-        );
-        // Replaced, but clerk stopped before the move; the name fails again meanwhile.
-        processed(store.as_mut(), "a.csv", "good-1");
-        failed(store.as_mut(), root, "a.csv", "id,amount\n1,2O.00\n");
-        assert_eq!(
-            ingest::failed_files(&failed_dir, "j").unwrap(),
-            vec!["a (2).csv", "a.csv"]
-        );
-
-        // Told apart by content: the replaced copy goes, the new failure stays.
-        assert_eq!(put_away_replaced(&failed_dir, store.as_mut(), "j", None), 1);
-        let replaced = failed_dir.join("j").join(ingest::REPLACED_FOLDER);
-        assert_eq!(
-            std::fs::read_to_string(replaced.join("a.csv")).unwrap(),
-            "id,amount\n1,1O.00\n"
-        );
-        assert!(replaced.join("a.csv.error.txt").exists());
-        assert_eq!(
-            ingest::failed_files(&failed_dir, "j").unwrap(),
-            vec!["a (2).csv"],
-            "clerk status lists what is still failed, not the replaced folder"
-        );
-
-        // Replaced too; clerk stopped between moving the copy and its note: the note follows.
-        processed(store.as_mut(), "a.csv", "good-2");
-        std::fs::rename(
-            failed_dir.join("j").join("a (2).csv"),
-            replaced.join("a (2).csv"),
-        )
-        .unwrap();
-        assert_eq!(
-            put_away_replaced(&failed_dir, store.as_mut(), "j", Some("a.csv")),
-            1
-        );
-        assert!(replaced.join("a (2).csv.error.txt").exists());
-        assert!(ingest::failed_files(&failed_dir, "j").unwrap().is_empty());
-        assert!(ingest::failed_copies(&failed_dir, "j").unwrap().is_empty());
-    }
 
     #[test]
     fn held_files_come_due_in_their_time() {

@@ -28,11 +28,17 @@ use chrono::{DateTime, Utc};
 use super::pipeline::{self, FileOutcome};
 use crate::config::{Config, Job};
 use crate::ingest::mail::{
-    Finish, MAX_HEADER_CHARS, MailAttachment, Mailbox, ParsedMail, parse_mail, read_headers,
+    Finish, MAX_HEADER_CHARS, MailAttachment, Mailbox, ParsedMail, parse_mail,
 };
 use crate::ingest::{self, Claimed};
 use crate::model::{BreakReason, MailOrigin};
-use crate::store::{self, NewBreak, NewMailMessage, Store, StoreError, Trigger, Unit};
+use crate::store::{self, Store, StoreError, Trigger};
+
+mod record;
+mod refusal;
+
+use record::{handled_before, processed_before, record_in, record_message};
+use refusal::{nothing_taken, raise_break, refuse, set_aside, takers_of};
 
 /// How often a mail is tried before it is set aside.
 pub const MAX_MAIL_TRIES: u32 = 3;
@@ -124,47 +130,6 @@ pub fn after_panic(
     set_aside(config, store, mailbox, key, cursor, raw, tries, &why, now).map(Some)
 }
 
-/// A message tried `tries` times without an end: refused with a break naming it as far as its
-/// headers alone tell (reading it whole is what failed).
-#[allow(clippy::too_many_arguments)]
-fn set_aside(
-    config: &Config,
-    store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
-    raw: &Result<Vec<u8>, String>,
-    tries: u32,
-    why: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
-    let headers = raw
-        .as_ref()
-        .ok()
-        .and_then(|r| read_headers(r.get(..r.len().min(1 << 20)).unwrap_or(r)));
-    let what = headers
-        .as_ref()
-        .map(about)
-        .unwrap_or_else(|| format!("message {key}"));
-    let detail = format!(
-        "clerk tried {tries} times to handle {what} in mailbox {} and could not (last: {why}); \
-         set aside in {} so that the mail behind it is taken. Move it back into the mailbox \
-         once the cause is fixed to have it read again",
-        mailbox.name, mailbox.failed_folder
-    );
-    refuse(
-        config,
-        store,
-        mailbox,
-        key,
-        cursor,
-        headers.as_ref(),
-        BreakReason::Unreadable,
-        &detail,
-        now,
-    )
-}
-
 /// Test hook, debug builds only: with `CLERK_TEST_FAULT_MAIL=panic:TEXT` (or `abort:TEXT`) a
 /// message holding TEXT panics (or kills the process) while being handled. It stands in for a
 /// mail that crashes clerk, which no real mail does once such a bug is fixed
@@ -187,27 +152,8 @@ fn injected_fault(raw: &Result<Vec<u8>, String>) {
     }
 }
 
-/// The outcome of a message recorded before, unless it was refused (a refused message that
-/// shows up again is looked at again).
-fn handled_before(
-    store: &mut dyn Store,
-    mailbox: &str,
-    key: &str,
-) -> Result<Option<MailOutcome>, StoreError> {
-    Ok(
-        match store::in_read(store, |u| u.mail_message_outcome(mailbox, key))? {
-            // Done before a stop; only the move in the mailbox was left.
-            Some(outcome) if outcome != "refused" => Some(MailOutcome {
-                finish: finish_of(&outcome),
-                summary: format!("handled before ({outcome})"),
-                unfinished: Vec::new(),
-            }),
-            _ => None,
-        },
-    )
-}
-
-/// Handles one message of `mailbox` (see [`handle`] for the arguments).
+/// Handles one message of `mailbox` (see [`handle`] for the arguments): reads it, checks who
+/// sent it, takes each attachment a job wants, then records the message.
 pub fn handle_message(
     config: &Config,
     store: &mut dyn Store,
@@ -233,87 +179,20 @@ pub fn handle_message(
             return refuse_as(store, None, BreakReason::Unreadable, &detail);
         }
     };
-    let failed_folder = &mailbox.failed_folder;
-    if let Some(problem) = &mail.from_problem {
-        let detail = format!(
-            "{} is refused: {problem}; a forged sender can pass for an allowed one this way. \
-             Moved to {failed_folder}",
-            about(&mail)
-        );
-        return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
-    }
-
-    let from = mail.from.clone().unwrap_or_default();
-    let rules: Vec<&Job> = config
-        .jobs
-        .iter()
-        .filter(|j| j.mail.as_ref().is_some_and(|r| r.mailbox() == name))
-        .collect();
-    let allowed: Vec<&Job> = rules
-        .iter()
-        .copied()
-        .filter(|j| j.mail.as_ref().is_some_and(|r| r.sender_allowed(&from)))
-        .collect();
-    if allowed.is_empty() {
-        let detail = format!(
-            "{} is from a sender no job takes mail from; moved to {failed_folder}",
-            about(&mail)
-        );
-        return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
-    }
-    if let Some(server) = &mailbox.authentication_results
-        && let Err(why) = mail.dmarc_verified(server)
-    {
-        let detail = format!(
-            "{} is not verified by the mail server: {why}. With authentication_results = \
-             \"{server}\" only mail that {server} found dmarc=pass for the From domain is \
-             taken; moved to {failed_folder}",
-            about(&mail)
-        );
-        return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
-    }
-    let takers: Vec<&Job> = allowed
-        .into_iter()
-        .filter(|j| {
-            j.mail
-                .as_ref()
-                .is_some_and(|r| r.subject_matches(&mail.subject))
-        })
-        .collect();
+    let takers = match takers_of(config, mailbox, &mail) {
+        Ok(takers) => takers,
+        Err(detail) => {
+            return refuse_as(store, Some(&mail), BreakReason::UnknownSender, &detail);
+        }
+    };
     let routed: Vec<(u32, &MailAttachment, &Job)> = mail
         .attachments
         .iter()
         .enumerate()
         .filter_map(|(part, att)| choose_job(&takers, att).map(|job| (part as u32, att, job)))
         .collect();
-
-    // The same message with the same files, processed before (a redelivery, a restored or
-    // renumbered folder): nothing to take again.
-    if let Some(id) = mail.message_id.as_deref()
-        && !routed.is_empty()
-    {
-        let hashes: Vec<String> = routed.iter().map(|(_, a, _)| a.sha256.clone()).collect();
-        if store::in_read(store, |u| u.mail_processed_with(id, &hashes))? {
-            record_message(
-                store,
-                mailbox,
-                key,
-                cursor,
-                &mail,
-                "duplicate",
-                0,
-                Some("the same message (Message-ID and attachments) was processed before"),
-                now,
-            )?;
-            return Ok(MailOutcome {
-                finish: Finish::Processed,
-                summary: format!(
-                    "{} was processed before with the same attachments; nothing taken again",
-                    about(&mail)
-                ),
-                unfinished: Vec::new(),
-            });
-        }
+    if let Some(done) = processed_before(store, mailbox, key, cursor, &mail, &routed, now)? {
+        return Ok(done);
     }
 
     let mut problems: Vec<String> = mail
@@ -322,15 +201,87 @@ pub fn handle_message(
         .map(|p| format!("{}: {}", p.name, p.why))
         .collect();
     let taken = routed.len() as u32;
+    if taken == 0 {
+        let (reason, detail) = nothing_taken(&mail, &problems, &mailbox.failed_folder);
+        return refuse_as(store, Some(&mail), reason, &detail);
+    }
+    let (mut failed, unfinished) =
+        take_attachments(config, store, mailbox, key, &mail, &routed, now)?;
+    if !problems.is_empty() {
+        break_for_refused_parts(config, store, mailbox, key, &mail, &problems, now)?;
+        failed += 1;
+    }
+    let outcome = if failed > 0 { "failed" } else { "processed" };
+    problems.truncate(LISTED);
+    record_message(
+        store, mailbox, key, cursor, &mail, outcome, taken, None, now,
+    )?;
+    Ok(MailOutcome {
+        finish: if failed > 0 {
+            Finish::Failed
+        } else {
+            Finish::Processed
+        },
+        summary: format!(
+            "{}: {taken} attachment(s) taken, {failed} failed",
+            about(&mail)
+        ),
+        unfinished,
+    })
+}
+
+/// Some parts were taken, others refused (a winmail.dat beside a statement): the mail still
+/// goes to the failed folder, and the refused parts become a break.
+fn break_for_refused_parts(
+    config: &Config,
+    store: &mut dyn Store,
+    mailbox: &Mailbox,
+    key: &str,
+    mail: &ParsedMail,
+    problems: &[String],
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let detail = format!(
+        "{}: parts clerk cannot read: {}",
+        about(mail),
+        listed(problems, "; ")
+    );
+    let at = now();
+    store::in_unit(store, |u| {
+        raise_break(
+            u,
+            config,
+            mailbox,
+            key,
+            BreakReason::Unreadable,
+            &detail,
+            at,
+        )
+    })
+}
+
+/// Stages and processes each routed attachment not done before, each in its own unit of work;
+/// returns how many failed and those whose staged file could not be moved yet.
+#[allow(clippy::type_complexity)]
+fn take_attachments(
+    config: &Config,
+    store: &mut dyn Store,
+    mailbox: &Mailbox,
+    key: &str,
+    mail: &ParsedMail,
+    routed: &[(u32, &MailAttachment, &Job)],
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<(u32, Vec<(String, Claimed, FileOutcome)>), StoreError> {
+    let name = mailbox.name.as_str();
     let mut failed = 0u32;
     let mut unfinished = Vec::new();
-    for &(part, att, job) in &routed {
+    for &(part, att, job) in routed {
         let origin = MailOrigin {
             mailbox: name.to_string(),
             key: key.to_string(),
             part,
             name: att.name.clone(),
-            about: about(&mail),
+            about: about(mail),
         };
         if store::in_read(store, |u| u.mail_attachment_done(name, key, part))? {
             continue;
@@ -341,7 +292,7 @@ pub fn handle_message(
                 StoreError::Other(format!(
                     "cannot stage {} of {} in {}: {e}",
                     att.name,
-                    about(&mail),
+                    about(mail),
                     dir.display()
                 ))
             })?;
@@ -364,69 +315,7 @@ pub fn handle_message(
             unfinished.push((job.name.clone(), claimed, outcome));
         }
     }
-
-    if taken == 0 {
-        let names: Vec<String> = mail.attachments.iter().map(|a| a.name.clone()).collect();
-        let detail = format!(
-            "{} has no attachment for a job{}{}; moved to {failed_folder}",
-            about(&mail),
-            if names.is_empty() {
-                String::new()
-            } else {
-                format!(" (attachments: {})", listed(&names, ", "))
-            },
-            if problems.is_empty() {
-                String::new()
-            } else {
-                format!("; refused: {}", listed(&problems, "; "))
-            },
-        );
-        let reason = if problems.is_empty() {
-            BreakReason::NoAttachment
-        } else {
-            BreakReason::Unreadable
-        };
-        return refuse_as(store, Some(&mail), reason, &detail);
-    }
-    if !problems.is_empty() {
-        // Some parts were taken, others refused (a winmail.dat beside a statement): the mail
-        // still goes to the failed folder, and the refused parts become a break.
-        let detail = format!(
-            "{}: parts clerk cannot read: {}",
-            about(&mail),
-            listed(&problems, "; ")
-        );
-        let at = now();
-        store::in_unit(store, |u| {
-            raise_break(
-                u,
-                config,
-                mailbox,
-                key,
-                BreakReason::Unreadable,
-                &detail,
-                at,
-            )
-        })?;
-        failed += 1;
-    }
-    let outcome = if failed > 0 { "failed" } else { "processed" };
-    problems.truncate(LISTED);
-    record_message(
-        store, mailbox, key, cursor, &mail, outcome, taken, None, now,
-    )?;
-    Ok(MailOutcome {
-        finish: if failed > 0 {
-            Finish::Failed
-        } else {
-            Finish::Processed
-        },
-        summary: format!(
-            "{}: {taken} attachment(s) taken, {failed} failed",
-            about(&mail)
-        ),
-        unfinished,
-    })
+    Ok((failed, unfinished))
 }
 
 /// A message clerk would not read (larger than the mailbox's limit, a file name that is not
@@ -454,18 +343,6 @@ pub fn refuse_unread(
         detail,
         now,
     )
-}
-
-/// The mailbox's own "job" name, for its breaks and alerts.
-fn mailbox_job(mailbox: &Mailbox) -> String {
-    format!("mailbox:{}", mailbox.name)
-}
-
-fn finish_of(outcome: &str) -> Finish {
-    match outcome {
-        "failed" | "refused" => Finish::Failed,
-        _ => Finish::Processed,
-    }
 }
 
 /// The mail as people know it: `mail from ops@bank.example, subject "May", sent 2026-05-31
@@ -530,151 +407,4 @@ fn processing_dir(config: &Config, job: &Job) -> std::path::PathBuf {
         Some(w) => w.processing_dir(),
         None => config.settings.state_dir.join("processing").join(&job.name),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record_message(
-    store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
-    mail: &ParsedMail,
-    outcome: &str,
-    attachments: u32,
-    detail: Option<&str>,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<(), StoreError> {
-    store::in_unit(store, |u| {
-        record_in(
-            u,
-            mailbox,
-            key,
-            cursor,
-            Some(mail),
-            outcome,
-            attachments,
-            detail,
-            now(),
-        )
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record_in(
-    u: &mut dyn Unit,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
-    mail: Option<&ParsedMail>,
-    outcome: &str,
-    attachments: u32,
-    detail: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    u.add_mail_message(&NewMailMessage {
-        mailbox: &mailbox.name,
-        key,
-        message_id: mail.and_then(|m| m.message_id.as_deref()),
-        sender: mail.and_then(|m| m.from.as_deref()),
-        subject: mail.map(|m| m.subject.as_str()),
-        sent_at: mail.and_then(|m| m.date),
-        at,
-        outcome,
-        attachments,
-        detail,
-    })?;
-    if let Some((validity, uid)) = cursor {
-        u.set_mail_cursor(&mailbox.name, validity, uid)?;
-    }
-    Ok(())
-}
-
-/// A message no job takes: recorded with a break and an alert, in one transaction, then moved
-/// to the failed folder.
-#[allow(clippy::too_many_arguments)]
-fn refuse(
-    config: &Config,
-    store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
-    mail: Option<&ParsedMail>,
-    reason: BreakReason,
-    detail: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
-    let at = now();
-    store::in_unit(store, |u| {
-        record_in(
-            u,
-            mailbox,
-            key,
-            cursor,
-            mail,
-            "refused",
-            0,
-            Some(detail),
-            at,
-        )?;
-        raise_break(u, config, mailbox, key, reason, detail, at)
-    })?;
-    Ok(MailOutcome {
-        finish: Finish::Failed,
-        summary: detail.to_string(),
-        unfinished: Vec::new(),
-    })
-}
-
-/// Opens the break about message `key` of the mailbox, with an alert; the message's break
-/// already open is restated instead (and alerts again only if what it says changed): a
-/// message refused, moved back and refused again, or handled again after a crash, has one
-/// break.
-fn raise_break(
-    u: &mut dyn Unit,
-    config: &Config,
-    mailbox: &Mailbox,
-    key: &str,
-    reason: BreakReason,
-    detail: &str,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let job = mailbox_job(mailbox);
-    let subject = format!("mail|{}|{key}", mailbox.name);
-    let run_id = u.start_run(&job, Trigger::Mail, None, at)?;
-    let open = u
-        .open_subjects(&job)?
-        .into_iter()
-        .find(|(_, s)| *s == subject);
-    let news = match open {
-        Some((id, _)) => u.update_break(id, reason, detail, None, at)?,
-        None => u
-            .open_break(&NewBreak {
-                job: &job,
-                run_id,
-                reason,
-                detail,
-                amount: None,
-                currency: None,
-                difference: None,
-                since: at.with_timezone(&config.settings.timezone).date_naive(),
-                owner: None,
-                record_id: None,
-                source: Some(&format!("mailbox {}", mailbox.name)),
-                at,
-                subject: Some(&subject),
-            })?
-            .is_some(),
-    };
-    if news {
-        pipeline::queue_alert(u, config, &job, Some(run_id), detail, at)?;
-    }
-    u.finish_run(
-        run_id,
-        &store::RunOutcome {
-            status: Some(store::RunStatus::Failed),
-            finished_at: Some(at),
-            error: Some(detail.to_string()),
-            ..Default::default()
-        },
-    )
 }

@@ -323,10 +323,16 @@ fn a_file_fixed_and_dropped_again_closes_its_break_and_its_failed_copy_is_put_aw
         .unwrap();
     }
     let d = i.start_daemon();
-    // At start the replaced copy is put away; the new failure stays, its break open.
+    // At start the replaced copy is put away; the new failure stays, its break open. The copy
+    // moves first, then its note: wait for both.
     assert!(
         wait_until(Duration::from_secs(20), || {
             !i.path(&format!("{failed}/ledger (2).csv")).exists()
+                && !i
+                    .path(&format!("{failed}/ledger (2).csv.error.txt"))
+                    .exists()
+                && i.path(&format!("{failed}/replaced/ledger (2).csv.error.txt"))
+                    .exists()
         }),
         "{}",
         d.log()

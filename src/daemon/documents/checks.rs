@@ -1,0 +1,251 @@
+//! The checks on what a file holds, each finding a break: a statement that does not add up
+//! or does not follow the previous one, a statement received before, bad IBAN and ISIN check
+//! digits, a holding statement's positions, an invoice whose totals are wrong.
+
+use super::Ctx;
+use crate::model::BreakReason;
+use crate::model::ids::{iban_is_valid, isin_is_valid};
+use crate::model::invoice::Invoice;
+use crate::model::securities::HoldingStatement;
+use crate::model::statement::BankStatement;
+use crate::store::{NewStatement, StoreError, Unit};
+
+/// A statement is the same statement when account, currency, number and its balances' dates
+/// (or, without a number, its balances) are the same.
+pub fn statement_identity(s: &BankStatement) -> String {
+    let bal = |b: &Option<crate::model::statement::Balance>| {
+        b.as_ref()
+            .map(|b| format!("{}@{}", b.amount, b.date))
+            .unwrap_or_default()
+    };
+    format!(
+        "{:?}|{}|{}|{}|{}|{}|{}",
+        s.kind,
+        s.account,
+        s.currency.map(|c| c.to_string()).unwrap_or_default(),
+        s.number.as_deref().unwrap_or(""),
+        s.statement_id.as_deref().unwrap_or(""),
+        bal(&s.opening),
+        bal(&s.closing),
+    )
+}
+
+/// Checks one statement and stores it; `false` when it was received before (its lines are not
+/// taken again).
+pub(super) fn take_statement(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    file_id: i64,
+    format: &str,
+    s: &BankStatement,
+) -> Result<bool, StoreError> {
+    let identity = statement_identity(s);
+    let name = match &s.number {
+        Some(n) => format!("statement {n} of account {}", s.account),
+        None => format!("statement of account {}", s.account),
+    };
+    let since = s.closing.as_ref().map(|b| b.date).or(s.to_date);
+    if u.statement_seen(&identity)? {
+        ctx.open(
+            u,
+            BreakReason::DuplicateStatement,
+            format!(
+                "{name}{} was received before; its {} lines were not taken again",
+                since.map(|d| format!(" for {d}")).unwrap_or_default(),
+                s.entries.len()
+            ),
+            None,
+            s.currency,
+            since,
+            ctx.line(s.source.row),
+        )?;
+        return Ok(false);
+    }
+    if let (Some(diff), Some(open), Some(close)) = (
+        s.balance_difference(),
+        s.opening.as_ref(),
+        s.closing.as_ref(),
+    ) && !diff.is_zero()
+    {
+        let reached = close.amount + diff;
+        ctx.open(
+            u,
+            BreakReason::StatementUnbalanced,
+            format!(
+                "{name}: opening balance {} plus the movements is {reached}, but the closing balance is {} (difference {diff})",
+                open.amount, close.amount
+            ),
+            Some(diff),
+            s.currency,
+            since,
+            ctx.line(s.source.row),
+        )?;
+    }
+    if let (Some(open), Some(ccy)) = (&s.opening, s.currency)
+        && s.kind == crate::model::statement::StatementKind::EndOfDay
+        && let Some(prev) = u.previous_statement(&s.account, ccy.as_str(), open.date)?
+        && prev.closing_amount != open.amount
+    {
+        ctx.open(
+            u,
+            BreakReason::StatementGap,
+            format!(
+                "{name}: opening balance {} on {} does not follow the closing balance {} of {} on {}: a statement is missing in between, or two overlap",
+                open.amount,
+                open.date,
+                prev.closing_amount,
+                prev.number
+                    .map(|n| format!("statement {n}"))
+                    .unwrap_or_else(|| "the previous statement".into()),
+                prev.closing_date
+            ),
+            Some(open.amount - prev.closing_amount),
+            Some(ccy),
+            Some(open.date),
+            ctx.line(s.source.row),
+        )?;
+    }
+    if looks_like_iban(&s.account) && !iban_is_valid(&s.account) {
+        ctx.open(
+            u,
+            BreakReason::BadCheckDigit,
+            format!(
+                "{name}: the account {} is not a valid IBAN (wrong check digits)",
+                s.account
+            ),
+            None,
+            s.currency,
+            since,
+            ctx.line(s.source.row),
+        )?;
+    }
+    for e in &s.entries {
+        if let Some(iban) = &e.details.counterparty_iban
+            && looks_like_iban(iban)
+            && !iban_is_valid(iban)
+        {
+            ctx.open(
+                u,
+                BreakReason::BadCheckDigit,
+                format!(
+                    "{name}: the counterparty's IBAN {iban} of the {} {} line of {} has wrong check digits; check it before paying to it or matching by it",
+                    e.amount,
+                    e.currency,
+                    e.value_date
+                ),
+                Some(e.amount),
+                Some(e.currency),
+                Some(e.value_date),
+                ctx.line(e.source.row),
+            )?;
+        }
+    }
+    u.add_statement(&NewStatement {
+        job: &ctx.job.name,
+        file_id,
+        identity: &identity,
+        format,
+        statement: s,
+    })?;
+    Ok(true)
+}
+
+pub(super) fn looks_like_iban(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() >= 15
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b[2..4].iter().all(u8::is_ascii_digit)
+}
+
+pub(super) fn check_holdings(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    h: &HoldingStatement,
+) -> Result<(), StoreError> {
+    for p in &h.positions {
+        // A reader keeps an ISIN-shaped code whose check digit fails as `security_id`.
+        check_isin(
+            u,
+            ctx,
+            p.isin
+                .as_deref()
+                .or(p.security_id.as_deref().filter(|s| isin_shaped(s))),
+            p.source.row,
+        )?;
+    }
+    Ok(())
+}
+
+/// Two letters, nine letters or digits, a digit: what an ISIN looks like, right or wrong.
+pub(super) fn isin_shaped(s: &str) -> bool {
+    let b = s.trim().as_bytes();
+    b.len() == 12
+        && b[..2].iter().all(u8::is_ascii_uppercase)
+        && b[2..11].iter().all(u8::is_ascii_alphanumeric)
+        && b[11].is_ascii_digit()
+}
+
+pub(super) fn check_isin(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    isin: Option<&str>,
+    row: u32,
+) -> Result<(), StoreError> {
+    if let Some(isin) = isin
+        && !isin_is_valid(isin)
+    {
+        ctx.open(
+            u,
+            BreakReason::BadCheckDigit,
+            format!("{isin} is not a valid ISIN (wrong check digit or form)"),
+            None,
+            None,
+            None,
+            ctx.line(row),
+        )?;
+    }
+    Ok(())
+}
+
+pub(super) fn check_invoice(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    inv: &Invoice,
+) -> Result<(), StoreError> {
+    let who = inv
+        .supplier
+        .name
+        .as_deref()
+        .or(inv.supplier.vat_id.as_deref())
+        .unwrap_or("the supplier");
+    let problems = inv.arithmetic_problems();
+    if !problems.is_empty() {
+        ctx.open(
+            u,
+            BreakReason::InvoiceArithmetic,
+            format!("invoice {} from {who}: {}", inv.number, problems.join("; ")),
+            Some(inv.payable),
+            Some(inv.currency),
+            Some(inv.issue_date),
+            ctx.line(inv.source.row),
+        )?;
+    }
+    if let Some(iban) = &inv.supplier.iban
+        && looks_like_iban(iban)
+        && !iban_is_valid(iban)
+    {
+        ctx.open(
+            u,
+            BreakReason::BadCheckDigit,
+            format!(
+                "invoice {} from {who}: the supplier's IBAN {iban} has wrong check digits; do not pay before checking it",
+                inv.number
+            ),
+            Some(inv.payable),
+            Some(inv.currency),
+            Some(inv.issue_date),
+            ctx.line(inv.source.row),
+        )?;
+    }
+    Ok(())
+}
