@@ -183,14 +183,14 @@ pub fn take(
     if !own.is_empty() {
         add(
             &mut taken.documents,
-            u.add_documents(&book_scope(&job.name), file_id, &own)?,
+            u.add_documents(&crate::jobs::book_scope(&job.name), file_id, &own)?,
         );
     }
     let own = trade_documents(u, &mut ctx, &x.trades)?;
     if !own.is_empty() {
         add(
             &mut taken.documents,
-            u.add_documents(&book_scope(&job.name), file_id, &own)?,
+            u.add_documents(&crate::jobs::book_scope(&job.name), file_id, &own)?,
         );
     }
     let purchasing = purchasing_documents(&x.purchase_orders, &x.goods_receipts)?;
@@ -412,11 +412,6 @@ fn purchasing_documents(
         });
     }
     Ok(purchasing)
-}
-
-/// Where a securities reconciliation keeps the firm's own side (book positions, trades).
-pub fn book_scope(job: &str) -> String {
-    format!("{job}:book")
 }
 
 fn add(total: &mut AddedRecords, more: AddedRecords) {

@@ -38,7 +38,6 @@ mod scanner;
 mod scheduler;
 mod startup;
 mod store_thread;
-pub(crate) mod subjects;
 pub mod summary;
 mod task;
 mod versions;

@@ -125,7 +125,7 @@ pub(super) fn take(
             changed.join(", ")
         );
         let source = match u.file_name(&new.source.file)? {
-            Some(name) => super::subjects::in_file(&name, &new.source),
+            Some(name) => crate::jobs::subjects::in_file(&name, &new.source),
             None => format!("line {}", new.source.row),
         };
         let difference = (m.record.record.currency == new.currency

@@ -14,6 +14,7 @@ pub mod ledger_import;
 pub mod payables;
 pub mod positions;
 pub mod settlement;
+pub(crate) mod subjects;
 pub mod summary;
 pub mod workflow;
 
@@ -151,4 +152,9 @@ pub fn read_own_side(job: &Job, input: &Input) -> Option<Result<Extracted, Extra
         | JobKind::InvoiceImport { .. }
         | JobKind::Summary { .. } => None,
     }
+}
+
+/// Where a securities reconciliation keeps the firm's own side (book positions, trades).
+pub fn book_scope(job: &str) -> String {
+    format!("{job}:book")
 }

@@ -3,7 +3,7 @@
 //! from a file, how it reads purchase orders, goods receipts and invoice lists from CSV, and
 //! its run: supplier invoices matched three ways ([`crate::reconcile::payables`]) and posted
 //! when they agree ([`crate::post::payables`]), held invoices as breaks that close
-//! themselves when the missing receipt or corrected order arrives (`daemon::subjects`), and
+//! themselves when the missing receipt or corrected order arrives (`jobs::subjects`), and
 //! outgoing payments matched to the open payables and posted.
 //!
 //! What was decided is kept in the store with the work: each approved invoice with the order
@@ -14,9 +14,9 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use super::subjects::{Finding, apply, bodies};
 use super::{Holds, Room};
 use crate::config::{Job, JobKind};
-use crate::daemon::subjects::{Finding, apply, bodies};
 use crate::extract::{ExtractError, Extracted, Format, Input, invoice_csv, payables_csv};
 use crate::model::invoice::Invoice;
 use crate::model::payables::{

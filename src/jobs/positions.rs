@@ -1,17 +1,17 @@
 //! A position reconciliation: the books' positions against the custodian's holdings, per
 //! safekeeping account and ISIN. Here: what it takes from a file, how it reads its CSV sides,
 //! and its run, which turns the pure comparison of [`crate::reconcile::positions`] into
-//! breaks about positions that carry over from run to run (`daemon::subjects`).
+//! breaks about positions that carry over from run to run (`jobs::subjects`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use super::book_scope;
+use super::subjects::{Finding, apply, bodies};
 use super::{Holds, Room};
 use crate::config::{Job, JobKind};
-use crate::daemon::documents::book_scope;
-use crate::daemon::subjects::{Finding, apply, bodies};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
 use crate::model::securities::{HoldingStatement, Position};
 use crate::model::{BreakReason, Source};

@@ -2,18 +2,18 @@
 //! confirmations. Here: what it takes from a file, how it reads its CSV sides, and its run,
 //! which turns the pure comparison of [`crate::reconcile::settlement`] into breaks about
 //! trades (failed settlements among them) that carry over from run to run
-//! (`daemon::subjects`).
+//! (`jobs::subjects`).
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use super::book_scope;
 use super::positions::qty;
+use super::subjects::{Finding, apply, bodies};
 use super::{Holds, Room};
 use crate::config::{Job, JobKind};
-use crate::daemon::documents::book_scope;
-use crate::daemon::subjects::{Finding, apply, bodies};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
 use crate::model::BreakReason;
 use crate::model::securities::{Direction, SecuritiesTransaction, Trade, TradeSide};

@@ -386,7 +386,7 @@ impl FileNames {
                 n
             }
         };
-        Ok(crate::daemon::subjects::in_file(&name, &r.source))
+        Ok(crate::jobs::subjects::in_file(&name, &r.source))
     }
 }
 

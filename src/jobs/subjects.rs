@@ -30,7 +30,7 @@ pub(crate) struct Finding {
 
 /// A place in a file as staff know it: the file's name as it arrived and the line, or the
 /// sheet and row of a workbook.
-pub(super) fn place(u: &mut dyn Unit, s: &Source) -> Result<String, StoreError> {
+fn place(u: &mut dyn Unit, s: &Source) -> Result<String, StoreError> {
     let name = u
         .file_name(&s.file)?
         .unwrap_or_else(|| format!("file {}…", &s.file[..s.file.len().min(12)]));
@@ -38,7 +38,7 @@ pub(super) fn place(u: &mut dyn Unit, s: &Source) -> Result<String, StoreError> 
 }
 
 /// "ledger.csv line 12", or "book.xlsx, sheet Positions, row 4".
-pub(super) fn in_file(name: &str, s: &Source) -> String {
+pub(crate) fn in_file(name: &str, s: &Source) -> String {
     match &s.sheet {
         Some(sheet) => format!("{name}, sheet {sheet}, row {}", s.row),
         None => format!("{name} line {}", s.row),
