@@ -186,18 +186,7 @@ impl Applying<'_> {
                     .map(|t| format!(" \"{}\"", truncate(t, 80)))
                     .unwrap_or_default()
             );
-            let source = self.names.source_of(u, &r.record)?;
-            let opened = self.hold.opened_at(recorded, self.at);
-            self.out.breaks_opened += open_record_break(
-                u,
-                self.job,
-                self.run_id,
-                r,
-                reason,
-                &detail,
-                &source,
-                opened,
-            )?;
+            self.open_record_break(u, r, recorded, reason, &detail)?;
         }
         Ok(())
     }
@@ -251,20 +240,39 @@ impl Applying<'_> {
                     .map(|c| format!(", {c}"))
                     .unwrap_or_default()
             );
-            let source = self.names.source_of(u, &r.record)?;
             self.applied.due_tried.insert(r.id);
-            let opened = self.hold.opened_at(recorded, self.at);
-            self.out.breaks_opened += open_record_break(
-                u,
-                self.job,
-                self.run_id,
-                r,
-                reason,
-                &detail,
-                &source,
-                opened,
-            )?;
+            self.open_record_break(u, r, recorded, reason, &detail)?;
         }
+        Ok(())
+    }
+
+    /// The break about an unmatched record, named by its file and line, dated from when the
+    /// record came (at most the grace period back).
+    fn open_record_break(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &StoredRecord,
+        recorded: Option<DateTime<Utc>>,
+        reason: BreakReason,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        let source = self.names.source_of(u, &r.record)?;
+        let opened = u.open_break(&NewBreak {
+            job: &self.job.name,
+            run_id: self.run_id,
+            reason,
+            detail,
+            amount: Some(r.record.amount),
+            currency: Some(r.record.currency),
+            difference: None,
+            since: r.record.value_date,
+            owner: self.job.owner.as_deref(),
+            record_id: Some(r.id),
+            source: Some(&source),
+            at: self.hold.opened_at(recorded, self.at),
+            subject: None,
+        })?;
+        self.out.breaks_opened += u64::from(opened.is_some());
         Ok(())
     }
 }
@@ -322,35 +330,6 @@ fn unmatched_why(
             ),
         ),
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn open_record_break(
-    u: &mut dyn Unit,
-    job: &Job,
-    run_id: i64,
-    r: &StoredRecord,
-    reason: BreakReason,
-    detail: &str,
-    source: &str,
-    at: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Ok(u.open_break(&NewBreak {
-        job: &job.name,
-        run_id,
-        reason,
-        detail,
-        amount: Some(r.record.amount),
-        currency: Some(r.record.currency),
-        difference: None,
-        since: r.record.value_date,
-        owner: job.owner.as_deref(),
-        record_id: Some(r.id),
-        source: Some(source),
-        at,
-        subject: None,
-    })?
-    .map_or(0, |_| 1))
 }
 
 /// Names records' files as staff know them ("ledger.csv line 12", not a hash), and when they
