@@ -7,9 +7,9 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use super::Config;
 use super::error::{ConfigError, ConfigErrors, Locator};
-use super::job::{self, Job, JobContext};
-use crate::ingest::mail::{Mailbox, MailboxSpec};
+use crate::ingest::mail::MailboxSpec;
 use crate::model::costs::CostModel;
 use crate::notify::{Delivery, SmtpSecurity, SmtpSettings};
 use crate::schedule::{Calendar, CalendarSpec};
@@ -21,70 +21,6 @@ use rust_decimal::Decimal;
 /// The file size limit when the configuration gives none: with the peak memory of a file
 /// (`daemon::pipeline::MEMORY_PER_FILE`) it fits the shipped unit's `MemoryMax=4G`.
 pub const DEFAULT_MAX_FILE_SIZE_MB: u64 = 1024;
-
-/// The whole configuration, checked.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The `clerk.toml` it was loaded from.
-    pub file: PathBuf,
-    /// The install root that relative paths resolve against.
-    pub root: PathBuf,
-    pub settings: Settings,
-    pub mail: MailSettings,
-    /// Business-day calendars by name; `default` always exists.
-    pub calendars: BTreeMap<String, Calendar>,
-    /// Mailboxes clerk reads, by name.
-    pub mailboxes: BTreeMap<String, Mailbox>,
-    /// What machine and staff time cost, for the cost-per-transaction KPI; `None` without a
-    /// `[costs]` table.
-    pub costs: Option<CostModel>,
-    pub jobs: Vec<Job>,
-}
-
-impl Config {
-    pub fn job(&self, name: &str) -> Option<&Job> {
-        self.jobs.iter().find(|j| j.name == name)
-    }
-
-    /// Every secret the configuration names (the SMTP password, each mailbox's password or
-    /// token file), with the key that names it.
-    pub fn secrets(&self) -> Vec<(String, SecretSource)> {
-        let mut out = Vec::new();
-        if let Delivery::Smtp(smtp) = &self.mail.delivery
-            && let Some(source) = &smtp.password
-        {
-            let key = match source {
-                SecretSource::Env(_) => "mail.smtp.password_env",
-                _ => "mail.smtp.password_file",
-            };
-            out.push((key.to_string(), source.clone()));
-        }
-        for (name, mb) in &self.mailboxes {
-            for (key, source) in mb.secrets() {
-                out.push((format!("mailboxes.{name}.{key}"), source));
-            }
-        }
-        out
-    }
-
-    /// Reads every secret now; one that cannot be read is a problem naming the file, line and
-    /// key that name it (never the secret).
-    pub fn unreadable_secrets(&self) -> Vec<ConfigError> {
-        let source = std::fs::read_to_string(&self.file).unwrap_or_default();
-        let loc = Locator::new(&self.file, &source);
-        self.secrets()
-            .into_iter()
-            .filter_map(|(key, secret)| secret.read().err().map(|m| loc.error(&key, m)))
-            .collect()
-    }
-
-    /// The calendar the daemon ages breaks with.
-    pub fn default_calendar(&self) -> &Calendar {
-        self.calendars
-            .get("default")
-            .expect("load() always defines the default calendar")
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -248,7 +184,10 @@ struct RawSmtp {
     timeout: Option<String>,
 }
 
-pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
+/// Reads and checks `clerk.toml` alone: the configuration without its jobs (which
+/// [`super::load`] reads next, against these settings), and the problems found so far. Only a
+/// file that cannot be read or parsed at all is an error here.
+pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
     let fail = |message: String| {
         ConfigErrors(vec![ConfigError {
             file: config_file.to_path_buf(),
@@ -286,16 +225,8 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         }
     }
     let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
-    let ctx = JobContext {
-        root: &root,
-        settings: &settings,
-        calendars: &calendars,
-        mailboxes: &mailboxes,
-    };
-    let jobs = load_jobs(&ctx, &mut errors);
-
-    if errors.is_empty() {
-        Ok(Config {
+    Ok((
+        Config {
             file,
             root,
             settings,
@@ -303,11 +234,10 @@ pub(super) fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
             calendars,
             mailboxes,
             costs,
-            jobs,
-        })
-    } else {
-        Err(ConfigErrors(errors))
-    }
+            jobs: Vec::new(),
+        },
+        errors,
+    ))
 }
 
 /// The `[daemon]` and `[store]` settings, with the SMTP timeout (checked with the other
@@ -417,29 +347,6 @@ fn check_calendars(
     calendars
 }
 
-/// Every job file in the jobs folder, then the checks across jobs.
-fn load_jobs(ctx: &JobContext<'_>, errors: &mut Vec<ConfigError>) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    match job_files(&ctx.settings.jobs_dir) {
-        Ok(files) => {
-            for path in files {
-                match job::load(&path, ctx) {
-                    Ok(j) => jobs.push(j),
-                    Err(mut e) => errors.append(&mut e),
-                }
-            }
-        }
-        Err(e) => errors.push(ConfigError {
-            file: ctx.settings.jobs_dir.clone(),
-            line: None,
-            key: None,
-            message: format!("cannot read the jobs folder: {e}"),
-        }),
-    }
-    errors.extend(job::check_together(&jobs));
-    jobs
-}
-
 fn check_mail(
     raw: &RawMail,
     root: &Path,
@@ -452,14 +359,14 @@ fn check_mail(
         .from
         .clone()
         .unwrap_or_else(|| "clerk@localhost".to_string());
-    if !looks_like_address(&from) {
+    if !super::looks_like_address(&from) {
         errors.push(loc.error(
             "mail.from",
             format!("expected an address like clerk@example.com, found {from:?}"),
         ));
     }
     for (i, a) in raw.alerts_to.iter().enumerate() {
-        if !looks_like_address(a) {
+        if !super::looks_like_address(a) {
             errors.push(loc.error(
                 &format!("mail.alerts_to[{i}]"),
                 format!("expected an address like ops@example.com, found {a:?}"),
@@ -520,20 +427,6 @@ fn check_mail(
     }
 }
 
-/// A cheap shape check; the mail library does the real parsing when a message is built.
-pub(super) fn looks_like_address(a: &str) -> bool {
-    let a = a.trim();
-    match a.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.is_empty()
-                && !a.contains(char::is_whitespace)
-                && !a.contains(['<', '>', ',', '\r', '\n'])
-        }
-        None => false,
-    }
-}
-
 /// `config/clerk.toml` → the folder holding `config/`.
 fn install_root(config_file: &Path) -> PathBuf {
     let abs = if config_file.is_absolute() {
@@ -547,15 +440,6 @@ fn install_root(config_file: &Path) -> PathBuf {
         .and_then(Path::parent)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("/"))
-}
-
-fn job_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::daemon::{Settings, looks_like_address};
+use super::daemon::Settings;
 use super::error::{ConfigError, Locator};
+use super::looks_like_address;
 use super::payables::{PurchasingFiles, RawPayables, check_payables};
 use super::securities::{CsvSide, RawPositions, RawSettlement, check_positions, check_settlement};
 use crate::extract::{ExtractSpec, Layout};
@@ -830,4 +831,36 @@ pub(super) fn check_together(jobs: &[Job]) -> Vec<ConfigError> {
         }
     }
     errors
+}
+
+/// Every job file in the jobs folder, then the checks across jobs.
+pub(super) fn load_all(ctx: &JobContext<'_>, errors: &mut Vec<ConfigError>) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    match job_files(&ctx.settings.jobs_dir) {
+        Ok(files) => {
+            for path in files {
+                match load(&path, ctx) {
+                    Ok(j) => jobs.push(j),
+                    Err(mut e) => errors.append(&mut e),
+                }
+            }
+        }
+        Err(e) => errors.push(ConfigError {
+            file: ctx.settings.jobs_dir.clone(),
+            line: None,
+            key: None,
+            message: format!("cannot read the jobs folder: {e}"),
+        }),
+    }
+    errors.extend(check_together(&jobs));
+    jobs
+}
+
+fn job_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
 }

@@ -11,20 +11,104 @@ mod job;
 mod payables;
 mod securities;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
-pub use daemon::{Config, DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
+use crate::ingest::mail::Mailbox;
+use crate::model::costs::CostModel;
+use crate::notify::Delivery;
+use crate::schedule::Calendar;
+use crate::secret::SecretSource;
+
+pub use daemon::{DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
 pub use job::{Job, JobKind};
 // A job's folder is ingest's type, checked here; `resolve` is how every configured path is read.
 pub use crate::ingest::Watch;
 pub use crate::settings::resolve;
 
+/// The whole configuration, checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `clerk.toml` it was loaded from.
+    pub file: PathBuf,
+    /// The install root that relative paths resolve against.
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub mail: MailSettings,
+    /// Business-day calendars by name; `default` always exists.
+    pub calendars: BTreeMap<String, Calendar>,
+    /// Mailboxes clerk reads, by name.
+    pub mailboxes: BTreeMap<String, Mailbox>,
+    /// What machine and staff time cost, for the cost-per-transaction KPI; `None` without a
+    /// `[costs]` table.
+    pub costs: Option<CostModel>,
+    pub jobs: Vec<Job>,
+}
+
+impl Config {
+    pub fn job(&self, name: &str) -> Option<&Job> {
+        self.jobs.iter().find(|j| j.name == name)
+    }
+
+    /// Every secret the configuration names (the SMTP password, each mailbox's password or
+    /// token file), with the key that names it.
+    pub fn secrets(&self) -> Vec<(String, SecretSource)> {
+        let mut out = Vec::new();
+        if let Delivery::Smtp(smtp) = &self.mail.delivery
+            && let Some(source) = &smtp.password
+        {
+            let key = match source {
+                SecretSource::Env(_) => "mail.smtp.password_env",
+                _ => "mail.smtp.password_file",
+            };
+            out.push((key.to_string(), source.clone()));
+        }
+        for (name, mb) in &self.mailboxes {
+            for (key, source) in mb.secrets() {
+                out.push((format!("mailboxes.{name}.{key}"), source));
+            }
+        }
+        out
+    }
+
+    /// Reads every secret now; one that cannot be read is a problem naming the file, line and
+    /// key that name it (never the secret).
+    pub fn unreadable_secrets(&self) -> Vec<ConfigError> {
+        let source = std::fs::read_to_string(&self.file).unwrap_or_default();
+        let loc = Locator::new(&self.file, &source);
+        self.secrets()
+            .into_iter()
+            .filter_map(|(key, secret)| secret.read().err().map(|m| loc.error(&key, m)))
+            .collect()
+    }
+
+    /// The calendar the daemon ages breaks with.
+    pub fn default_calendar(&self) -> &Calendar {
+        self.calendars
+            .get("default")
+            .expect("load() always defines the default calendar")
+    }
+}
+
 /// Loads `clerk.toml` and every job file, and checks them together. All problems are
 /// reported, not just the first. Reads no secret: the passwords it names are read where they
 /// are used (see [`crate::secret`]), so a read command works for someone who may not read them.
 pub fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
-    daemon::load(config_file)
+    let (mut config, mut errors) = daemon::load(config_file)?;
+    let ctx = job::JobContext {
+        root: &config.root,
+        settings: &config.settings,
+        calendars: &config.calendars,
+        mailboxes: &config.mailboxes,
+    };
+    let jobs = job::load_all(&ctx, &mut errors);
+    if errors.is_empty() {
+        config.jobs = jobs;
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
 }
 
 /// What the daemon starts and reloads with: [`load`], and every secret the configuration
@@ -62,6 +146,20 @@ pub(crate) fn non_negative_decimal(
                 "expected a non-negative decimal in quotes (e.g. \"0.01\") or a whole number, found {v}"
             ),
         )),
+    }
+}
+
+/// A cheap shape check; the mail library does the real parsing when a message is built.
+pub(crate) fn looks_like_address(a: &str) -> bool {
+    let a = a.trim();
+    match a.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !a.contains(char::is_whitespace)
+                && !a.contains(['<', '>', ',', '\r', '\n'])
+        }
+        None => false,
     }
 }
 
