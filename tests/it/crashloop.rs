@@ -299,8 +299,9 @@ fn crash_loop_loses_and_doubles_nothing() {
             d.log()
         );
     }
-    // Anything that would arrive twice arrives now.
-    std::thread::sleep(Duration::from_secs(1));
+    // Anything that would arrive twice has arrived once the daemon has stopped cleanly: its
+    // scanner, worker, mailbox reader and mail sender have all ended.
+    d.stop();
 
     // Every input recorded once under its name, with the right outcome.
     let db = i.db();
@@ -454,7 +455,6 @@ fn crash_loop_loses_and_doubles_nothing() {
         extra <= kills,
         "seed {seed}: {extra} extra copies for {kills} kills"
     );
-    d.stop();
 }
 
 /// Every daemon's log lines (one log per start) that name one of `names`, in start order: what

@@ -243,7 +243,8 @@ fn a_file_written_slowly_is_taken_once_and_complete() {
     let mut f = fs::File::create(&path).unwrap();
     let mut lines = LEDGER.lines();
     writeln!(f, "{}", lines.next().unwrap()).unwrap();
-    // A network copy: a line every 100 ms, well inside the 300 ms settle time.
+    // A network copy: a line every 100 ms, well inside the 300 ms settle time (the pauses
+    // are the point: a writer that is slow on purpose).
     for line in lines {
         std::thread::sleep(Duration::from_millis(100));
         writeln!(f, "{line}").unwrap();
@@ -251,7 +252,20 @@ fn a_file_written_slowly_is_taken_once_and_complete() {
     }
     drop(f);
     assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
-    std::thread::sleep(Duration::from_millis(800));
+    // Put away (archived, or set aside to failed/ had it changed since it was read): the
+    // daemon is done with the file, after holding it for its settle time and looking again.
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let put_away = |folder: &str| {
+                i.files_under(folder)
+                    .iter()
+                    .any(|f| f.ends_with("ledger-import/slow.csv"))
+            };
+            put_away("var/archive") || put_away("var/failed")
+        }),
+        "{}",
+        d.log()
+    );
     let status = i.status();
     assert_eq!(status["records"], 6, "every line, read once: {status}");
     assert_eq!(status["files_processed"], 1);
@@ -356,7 +370,8 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
     let mut d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", ledger.as_bytes());
     i.drop_file("var/inbox/bank", "statement.csv", statement.as_bytes());
-    // Kill it several times while it works, at different moments, restarting each time.
+    // Kill it several times while it works, at different moments, restarting each time (the
+    // pause is the kill moment, chosen on purpose, not a wait for some state).
     for k in 0..4 {
         std::thread::sleep(Duration::from_millis(150 + 250 * k));
         d.kill9();
@@ -452,6 +467,7 @@ fn an_idle_daemon_uses_almost_no_cpu() {
         .is_dir()));
     let window = Duration::from_secs(6);
     let (cpu0, wall0) = (d.cpu_time(), std::time::Instant::now());
+    // The idle time measured: time passing is the point here, no state is awaited.
     std::thread::sleep(window);
     let (used, wall) = (d.cpu_time() - cpu0, wall0.elapsed());
     let share = used.as_secs_f64() / wall.as_secs_f64();
@@ -859,6 +875,7 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
     for _ in 0..5 {
         notes.write_all(b"other minutes\n").unwrap();
         notes.flush().unwrap();
+        // A slow writer on purpose: each step well inside the 1.5 s settle time.
         std::thread::sleep(Duration::from_millis(150));
     }
     drop(notes);
@@ -868,8 +885,19 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
         "{}",
         d.log()
     );
-    // Reported once: nothing more comes of it at the next scans.
-    std::thread::sleep(Duration::from_secs(3));
+    // Reported once: nothing more comes of it at the next scans. A ledger dropped now is
+    // taken only after several scans (its settle time), and the worker takes work in order:
+    // once it is processed, whatever those scans reported about notes.docx was recorded.
+    i.drop_file(
+        "var/inbox/ledger",
+        "after-notes.csv",
+        small_ledger(1).as_bytes(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || files_processed(&i) == 2),
+        "{}",
+        d.log()
+    );
     assert_eq!(ignored_breaks().len(), names.len() + 1, "{}", d.log());
     d.stop();
 

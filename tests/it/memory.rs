@@ -12,15 +12,6 @@ fn count(i: &Install, sql: &str) -> i64 {
     i.db().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
-/// The counts of tries the daemon keeps in `var/attempts` (one marker per file in work).
-fn tries(i: &Install) -> Vec<String> {
-    i.files_under("var/attempts")
-        .iter()
-        .filter(|n| !n.ends_with(".tmp"))
-        .filter_map(|n| fs::read_to_string(i.path("var/attempts").join(n)).ok())
-        .collect()
-}
-
 /// For tests that kill the daemon at random moments to check that nothing is lost or doubled:
 /// waits (up to a minute) until no file that the daemon died on is in work or waiting to be
 /// resumed (a count of tries left before `restarted`, or a second try), so the next kill cannot
@@ -50,7 +41,8 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "big.csv", big.as_bytes());
     assert!(
-        wait_until(Duration::from_secs(60), || tries(&i)
+        wait_until(Duration::from_secs(60), || i
+            .tries()
             .iter()
             .any(|t| t.starts_with("tries=1\n") && t.contains("file=big.csv"))),
         "the try was not counted:\n{}",
@@ -63,7 +55,8 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     // Second death: the restart resumes it first, and is killed again.
     let d = i.start_daemon();
     assert!(
-        wait_until(Duration::from_secs(60), || tries(&i)
+        wait_until(Duration::from_secs(60), || i
+            .tries()
             .iter()
             .any(|t| t.starts_with("tries=2\n"))),
         "the file was not resumed:\n{}",
@@ -135,7 +128,7 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
         ),
         1
     );
-    assert!(tries(&i).is_empty(), "tries left behind: {:?}", tries(&i));
+    assert!(i.tries().is_empty(), "tries left behind: {:?}", i.tries());
     assert!(d.log().contains("clerk stopped twice"), "{}", d.log());
     d.stop();
 }

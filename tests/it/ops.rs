@@ -396,6 +396,7 @@ fn a_daemon_paused_across_several_slots_fires_the_job_once_for_them() {
     let last_missed = stopped_at.duration_trunc(minute).unwrap() + minute * 2;
     let resume_at = last_missed + chrono::Duration::seconds(2);
     while Utc::now() < resume_at {
+        // Time passing is the point: the clock has to cross the minute boundaries.
         std::thread::sleep(Duration::from_millis(200));
     }
     d.signal("CONT");

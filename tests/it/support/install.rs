@@ -220,6 +220,23 @@ impl Install {
         out
     }
 
+    /// The counts of tries the daemon keeps in `var/attempts`: one marker per file in work
+    /// (`tries=N`, `job=`, `file=`), written just before the file's unit of work starts and
+    /// removed once the work returns.
+    pub fn tries(&self) -> Vec<String> {
+        self.files_under("var/attempts")
+            .iter()
+            .filter(|n| !n.ends_with(".tmp"))
+            .filter_map(|n| fs::read_to_string(self.path("var/attempts").join(n)).ok())
+            .collect()
+    }
+
+    /// Whether the worker is in the unit of work of file `name` (its try is counted).
+    pub fn in_work(&self, name: &str) -> bool {
+        let file = format!("file={name}\n");
+        self.tries().iter().any(|t| t.contains(&file))
+    }
+
     /// Opens the store for assertions on what was posted.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.root.join("var/clerk.db")).unwrap()
