@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Install, STAFF_COSTS, job_kpis, wait_until};
 
 pub const LEDGER: &str = "\
 id,account,value_date,amount,currency,reference,counterparty
@@ -26,10 +26,6 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE
 ";
 
-fn files_processed(i: &Install) -> u64 {
-    i.status()["files_processed"].as_u64().unwrap()
-}
-
 /// (account, currency, amount) of every posted entry line, sorted.
 fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
     let db = i.db();
@@ -44,18 +40,10 @@ fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() {
-    let i = Install::with_config(
-        "[costs]\ncurrency = \"EUR\"\nmachine_per_hour = \"0\"\nstaff_per_hour = \"60\"\nminutes_per_exception = 10\n",
-    );
+    let i = Install::with_config(STAFF_COSTS);
     let d = i.start_daemon();
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(
-        wait_until(Duration::from_secs(20), || files_processed(&i) == 2),
-        "{}",
-        d.log()
-    );
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
 
     let status = i.status();
     assert_eq!(status["entries_posted"], 4, "{status}");
@@ -131,11 +119,7 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
     assert!(i.files_under("var/inbox").is_empty());
 
     // KPIs per job: the STP rate is what matched over what was decided (matched + 2 breaks).
-    let jobs = status["jobs"].as_array().unwrap();
-    let bank = jobs
-        .iter()
-        .find(|j| j["job"] == "bank-reconciliation")
-        .unwrap_or_else(|| panic!("{status}"));
+    let bank = job_kpis(&status, "bank-reconciliation");
     assert_eq!(bank["breaks_opened"], 2, "{bank}");
     let matched = bank["matched"].as_u64().unwrap();
     let stp = bank["stp_rate"].as_f64().unwrap();
@@ -180,12 +164,10 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
 fn a_statement_before_its_ledger_closes_its_breaks_when_the_ledger_arrives() {
     let i = Install::new();
     let d = i.start_daemon();
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 1);
     assert_eq!(i.json(&["exceptions"]).as_array().unwrap().len(), 5);
 
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 2);
     let open = i.json(&["exceptions"]);
     let open = open.as_array().unwrap();
     assert_eq!(open.len(), 2, "{open:?}");
@@ -212,8 +194,7 @@ fn the_same_file_dropped_twice_posts_once() {
     let i = Install::new();
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
     // Staff drop the statement again, under another name.
     i.drop_file(
         "var/inbox/bank",
@@ -251,7 +232,7 @@ fn a_file_written_slowly_is_taken_once_and_complete() {
         f.flush().unwrap();
     }
     drop(f);
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    assert!(wait_until(Duration::from_secs(20), || i.files_processed() == 1));
     // Put away (archived, or set aside to failed/ had it changed since it was read): the
     // daemon is done with the file, after holding it for its settle time and looking again.
     assert!(
@@ -299,8 +280,7 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
     );
 
     // The daemon goes on with the next file.
-    i.drop_file("var/inbox/ledger", "good.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_until_processed(&d, "var/inbox/ledger/good.csv", LEDGER, 1);
 
     // The failure is an open exception and is in the next summary; the alert went out at once.
     let ex = i.json(&["exceptions"]);
@@ -402,7 +382,7 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
         out
     };
     assert!(
-        wait_until(Duration::from_secs(120), || files_processed(&i)
+        wait_until(Duration::from_secs(120), || i.files_processed()
             + set_aside(&i).len() as u64
             == 2),
         "{}",
@@ -413,7 +393,7 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
         fs::rename(i.path(from), i.path(to)).unwrap();
     }
     assert!(
-        wait_until(Duration::from_secs(120), || files_processed(&i) == 2),
+        wait_until(Duration::from_secs(120), || i.files_processed() == 2),
         "{}",
         d.log()
     );
@@ -641,13 +621,12 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
 
 /// Gives a shipped job its own settle time (`[watch] settle_time`).
 fn set_settle_time(i: &Install, job: &str, folder: &str, value: &str) {
-    let path = i.path(&format!("jobs/{job}.toml"));
-    let text = fs::read_to_string(&path).unwrap().replace(
-        &format!("folder = \"{folder}\"\n"),
-        &format!("folder = \"{folder}\"\nsettle_time = \"{value}\"\n"),
+    let watched = format!("folder = \"{folder}\"\n");
+    i.edit_job(
+        job,
+        &watched,
+        &format!("{watched}settle_time = \"{value}\"\n"),
     );
-    assert!(text.contains("settle_time"));
-    fs::write(path, text).unwrap();
 }
 
 /// Ledger lines for items `from..to` (no header).
@@ -838,7 +817,7 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
     assert!(why("old").contains("folder"));
     // The daemon goes on: a good file behind them is processed.
     i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(30), || files_processed(&i) == 1));
+    assert!(wait_until(Duration::from_secs(30), || i.files_processed() == 1));
     let text = String::from_utf8(i.clerk(&["status"]).stdout).unwrap();
     d.stop();
 
@@ -894,7 +873,7 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
         small_ledger(1).as_bytes(),
     );
     assert!(
-        wait_until(Duration::from_secs(30), || files_processed(&i) == 2),
+        wait_until(Duration::from_secs(30), || i.files_processed() == 2),
         "{}",
         d.log()
     );

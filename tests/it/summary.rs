@@ -17,11 +17,7 @@ fn the_summary_reaches_the_manager_with_breaks_kpis_and_the_csv() {
     ));
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(
-        Duration::from_secs(20),
-        || i.status()["files_processed"] == 2
-    ));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
 
     let out = i.clerk(&["job", "run", "daily-summary"]);
     assert!(
