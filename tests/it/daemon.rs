@@ -470,10 +470,6 @@ fn small_ledger(k: usize) -> String {
     )
 }
 
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 #[test]
 fn a_backlog_left_in_processing_neither_blocks_the_start_nor_the_signals() {
     // More files left in processing than the work queue holds (1,024): after a crash in the
@@ -506,10 +502,9 @@ fn a_backlog_left_in_processing_neither_blocks_the_start_nor_the_signals() {
     );
     eprintln!("SIGHUP answered in {:?}", asked.elapsed());
     assert!(
-        wait_until(Duration::from_secs(60), || count(
-            &i,
-            "SELECT COUNT(*) FROM files"
-        ) > 0),
+        wait_until(Duration::from_secs(60), || i
+            .count("SELECT COUNT(*) FROM files")
+            > 0),
         "the backlog does not drain:\n{}",
         d.log()
     );
@@ -534,8 +529,8 @@ fn a_backlog_left_in_processing_neither_blocks_the_start_nor_the_signals() {
         i.files_under("var/inbox").len(),
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), n as i64);
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), n as i64);
     assert_eq!(i.files_under("var/archive").len(), n);
     d.stop();
 }
@@ -563,10 +558,9 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
         fs::rename(staging.join(&name), inbox.join(&name)).unwrap();
     }
     assert!(
-        wait_until(Duration::from_secs(60), || count(
-            &i,
-            "SELECT COUNT(*) FROM files"
-        ) >= 50),
+        wait_until(Duration::from_secs(60), || i
+            .count("SELECT COUNT(*) FROM files")
+            >= 50),
         "{}",
         d.log()
     );
@@ -581,13 +575,12 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
     );
     eprintln!("SIGHUP answered in {:?}", asked.elapsed());
     assert!(
-        wait_until(Duration::from_secs(900), || count(
-            &i,
-            "SELECT COUNT(*) FROM files"
-        ) == n as i64
+        wait_until(Duration::from_secs(900), || i
+            .count("SELECT COUNT(*) FROM files")
+            == n as i64
             && i.files_under("var/inbox").is_empty()),
         "{} recorded:\n{}",
-        count(&i, "SELECT COUNT(*) FROM files"),
+        i.count("SELECT COUNT(*) FROM files"),
         d.log()
     );
     let drained = dropped.elapsed();
@@ -615,7 +608,7 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
         "the watchdog went unfed for {longest:?} while files were processed:\n{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), n as i64);
     d.stop();
 }
 
@@ -661,10 +654,9 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
     .unwrap();
     writer.flush().unwrap();
     assert!(
-        wait_until(Duration::from_secs(60), || count(
-            &i,
-            "SELECT COUNT(*) FROM records"
-        ) == 50),
+        wait_until(Duration::from_secs(60), || i
+            .count("SELECT COUNT(*) FROM records")
+            == 50),
         "the first half is read once the file has settled:\n{}",
         d.log()
     );
@@ -710,7 +702,7 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
         "{:?}",
         outbox_texts(&i)
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 50);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 50);
 
     // Dropped again whole: the other 50 are taken, the first 50 are known, nothing twice.
     i.drop_file("var/inbox/ledger", "grow.csv", &fs::read(&failed).unwrap());
@@ -722,7 +714,7 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
         "{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 100);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 100);
     assert!(i.files_under("var/inbox").is_empty());
     d.stop();
 }
@@ -972,6 +964,6 @@ fn long_names_fit_wherever_clerk_adds_to_them_and_no_file_is_stuck() {
     // Nothing stuck, nothing retried.
     assert!(i.files_under("var/inbox").is_empty());
     assert!(!d.log().contains("ERROR"), "{}", d.log());
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 7);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 7);
     d.stop();
 }

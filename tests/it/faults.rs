@@ -10,10 +10,6 @@ use crate::daemon::{LEDGER, outbox_texts};
 use crate::support::install::{Daemon, Install, wait_until};
 use crate::support::smtp::SmtpServer;
 
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 /// A ledger of `n` items of its own (ids and references start at `from`).
 pub fn ledger(from: usize, n: usize) -> String {
     let mut s = String::from("id,account,value_date,amount,currency,reference,counterparty\n");
@@ -166,13 +162,13 @@ fn sigterm_with_a_file_in_flight_exits_within_the_drain_timeout_and_never_leaves
     // The unit takes seconds: abandoned at the deadline, its transaction rolled back, the file
     // untouched and back in processing. Never half.
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM files"),
+        i.count("SELECT COUNT(*) FROM files"),
         0,
         "the unit should have outlasted the 1 s drain:\n{}",
         d.log()
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM records"),
+        i.count("SELECT COUNT(*) FROM records"),
         0,
         "nothing half-posted"
     );
@@ -183,7 +179,7 @@ fn sigterm_with_a_file_in_flight_exits_within_the_drain_timeout_and_never_leaves
     assert!(i.files_under("var/archive").is_empty());
     assert!(d.log().contains("did not stop within the drain timeout"));
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM runs WHERE status = 'running'"),
+        i.count("SELECT COUNT(*) FROM runs WHERE status = 'running'"),
         0
     );
 
@@ -196,8 +192,8 @@ fn sigterm_with_a_file_in_flight_exits_within_the_drain_timeout_and_never_leaves
         "{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 1);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), 1);
     assert_eq!(i.files_under("var/archive").len(), 1);
     d.stop();
 }
@@ -224,8 +220,7 @@ fn sighup_reloads_jobs_and_a_broken_config_is_refused_logged_and_mailed() {
     assert!(d.exited().is_none(), "SIGHUP must not end the daemon");
     i.drop_file("var/inbox/ledger-b", "b1.csv", ledger(1, 3).as_bytes());
     assert!(
-        wait_until(Duration::from_secs(20), || count(
-            &i,
+        wait_until(Duration::from_secs(20), || i.count(
             "SELECT COUNT(*) FROM files WHERE job = 'ledger-b' AND status = 'processed'"
         ) == 1),
         "{}",
@@ -268,8 +263,7 @@ fn sighup_reloads_jobs_and_a_broken_config_is_refused_logged_and_mailed() {
     // Still the configuration in use: the new job still works, at its fast rescan.
     i.drop_file("var/inbox/ledger-b", "b2.csv", ledger(100, 3).as_bytes());
     assert!(
-        wait_until(Duration::from_secs(20), || count(
-            &i,
+        wait_until(Duration::from_secs(20), || i.count(
             "SELECT COUNT(*) FROM files WHERE job = 'ledger-b' AND status = 'processed'"
         ) == 2),
         "{}",
@@ -295,8 +289,7 @@ fn sighup_reloads_jobs_and_a_broken_config_is_refused_logged_and_mailed() {
         ledger(300, 3).as_bytes(),
     );
     assert!(
-        wait_until(Duration::from_secs(20), || count(
-            &i,
+        wait_until(Duration::from_secs(20), || i.count(
             "SELECT COUNT(*) FROM files WHERE job = 'ledger-import' AND status = 'processed'"
         ) == 1),
         "{}",
@@ -319,10 +312,9 @@ fn a_database_locked_by_another_process_delays_the_file_and_posts_it_whole_later
                 .contains("[schedule]")
         })
         .count() as i64;
-    assert!(wait_until(Duration::from_secs(20), || count(
-        &i,
-        "SELECT COUNT(*) FROM schedule_state"
-    ) == scheduled));
+    assert!(wait_until(Duration::from_secs(20), || i
+        .count("SELECT COUNT(*) FROM schedule_state")
+        == scheduled));
     // Another process takes the write lock and keeps it longer than clerk's busy timeout (10 s).
     let lock = i.db();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
@@ -364,7 +356,7 @@ fn a_database_locked_by_another_process_delays_the_file_and_posts_it_whole_later
         d.log()
     );
     assert_eq!(i.status()["records"], 6);
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 1);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), 1);
     assert!(wait_until(Duration::from_secs(20), || i
         .files_under("var/inbox")
         .is_empty()));
@@ -566,7 +558,7 @@ fn a_read_only_inbox_or_archive_delays_files_and_the_daemon_goes_on() {
         "{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 2);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), 2);
     d.stop();
 }
 
@@ -606,7 +598,7 @@ fn a_mailed_statement_that_cannot_be_archived_is_moved_once_the_archive_is_writa
     assert!(d.exited().is_none());
     // Tried again while the daemon runs, not only at the next start.
     archived_once_writable(&i, &d, ro, "var/inbox/bank");
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 1);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), 1);
     assert!(d.exited().is_none());
     d.stop();
 }
@@ -681,7 +673,7 @@ fn a_full_disk_delays_the_file_without_half_posting_and_it_goes_through_once_fre
         d.log()
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM records"),
+        i.count("SELECT COUNT(*) FROM records"),
         6,
         "nothing half-posted"
     );
@@ -693,7 +685,7 @@ fn a_full_disk_delays_the_file_without_half_posting_and_it_goes_through_once_fre
         "{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 6 + 2000);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 6 + 2000);
     assert!(wait_until(Duration::from_secs(10), || i
         .files_under("var/inbox")
         .is_empty()));

@@ -8,10 +8,6 @@ use crate::daemon::{LEDGER, outbox_texts};
 use crate::faults::ledger;
 use crate::support::install::{Install, wait_until};
 
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 /// For tests that kill the daemon at random moments to check that nothing is lost or doubled:
 /// waits (up to a minute) until no file that the daemon died on is in work or waiting to be
 /// resumed (a count of tries left before `restarted`, or a second try), so the next kill cannot
@@ -50,7 +46,7 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     );
     d.kill9();
     assert_eq!(i.files_under(processing), vec!["big.csv".to_string()]);
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 0);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), 0);
 
     // Second death: the restart resumes it first, and is killed again.
     let d = i.start_daemon();
@@ -64,7 +60,7 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     );
     d.kill9();
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM files"),
+        i.count("SELECT COUNT(*) FROM files"),
         0,
         "nothing half-posted"
     );
@@ -99,8 +95,7 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
         big.as_bytes()
     );
     assert_eq!(
-        count(
-            &i,
+        i.count(
             "SELECT COUNT(*) FROM breaks WHERE reason = 'unreadable' AND status = 'open' \
              AND detail LIKE '%big.csv: clerk stopped twice%'"
         ),
@@ -118,14 +113,11 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     );
     // Nothing of it was imported; the file behind it was, whole.
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM records"),
+        i.count("SELECT COUNT(*) FROM records"),
         LEDGER.lines().count() as i64 - 1
     );
     assert_eq!(
-        count(
-            &i,
-            "SELECT COUNT(*) FROM files WHERE status = 'failed' AND name = 'big.csv'"
-        ),
+        i.count("SELECT COUNT(*) FROM files WHERE status = 'failed' AND name = 'big.csv'"),
         1
     );
     assert!(i.tries().is_empty(), "tries left behind: {:?}", i.tries());
@@ -193,7 +185,7 @@ fn a_file_read_whole_is_limited_to_a_sixteenth_of_the_file_limit_and_a_csv_is_no
             && note.contains("split it"),
         "{note}"
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 20_000);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 20_000);
     d.stop();
 }
 
@@ -247,7 +239,7 @@ fn a_large_ledger_takes_about_its_size_in_memory_in_the_daemon_and_in_clerk_extr
         d.log()
     );
     let peak = vm(d.pid(), "VmHWM");
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), rows as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), rows as i64);
     // Before: about 14 times the file (every record held, then the rows again for the store).
     assert!(
         peak - idle < 2 * size + 64 * MB,

@@ -348,8 +348,11 @@ fn a_failed_summary_alert_goes_to_the_outbox_folder_when_mail_is_down() {
         "no alert in var/outbox:\n{}",
         d.log()
     );
+    // The daemon writes the file first, then says so in its log.
     assert!(
-        d.log().contains("it is in the outbox folder"),
+        wait_until(Duration::from_secs(10), || d
+            .log()
+            .contains("it is in the outbox folder")),
         "{}",
         d.log()
     );

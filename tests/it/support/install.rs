@@ -278,6 +278,12 @@ impl Install {
         self.tries().iter().any(|t| t.contains(&file))
     }
 
+    /// One number from the store (`SELECT COUNT(*) ...`).
+    #[allow(dead_code)]
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// Opens the store for assertions on what was posted.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.root.join("var/clerk.db")).unwrap()
