@@ -5,7 +5,7 @@
 use std::fs;
 use std::time::Duration;
 
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Install, job_kpis, wait_until};
 use crate::support::mime;
 
 /// Item 248 is booked at 100.00 but paid at 120.00 (the booking is wrong); 249 is paid as
@@ -30,19 +30,6 @@ id,account,value_date,amount,currency,reference,counterparty
 248,CASH-EUR-01,2026-03-02,120.00,EUR,INV-000000248,ACME GMBH
 249,CASH-EUR-01,2026-03-02,80.00,EUR,INV-000000249,BETA SA
 ";
-
-fn files_processed(i: &Install) -> u64 {
-    i.status()["files_processed"].as_u64().unwrap()
-}
-
-fn job<'a>(status: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    status["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job"] == name)
-        .unwrap_or_else(|| panic!("no job {name}: {status}"))
-}
 
 /// The ids of the versions of a ledger item, oldest first.
 fn versions(i: &Install, item: &str) -> Vec<i64> {
@@ -89,29 +76,14 @@ fn outbox_bodies(i: &Install) -> Vec<String> {
 fn a_corrected_ledger_row_replaces_its_open_version_and_one_changed_after_its_match_is_a_break() {
     let i = Install::new();
     let d = i.start_daemon();
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(
-        wait_until(Duration::from_secs(20), || files_processed(&i) == 2),
-        "{}",
-        d.log()
-    );
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
     // 249 is paid and posted; 248 and its payment differ, each with a break.
     assert_eq!(i.status()["entries_posted"], 1);
     let open = i.json(&["exceptions"]);
     assert_eq!(open.as_array().unwrap().len(), 3, "{open}");
 
-    i.drop_file(
-        "var/inbox/ledger",
-        "ledger-corrected.csv",
-        CORRECTED.as_bytes(),
-    );
-    assert!(
-        wait_until(Duration::from_secs(20), || files_processed(&i) == 3),
-        "{}",
-        d.log()
-    );
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger-corrected.csv", CORRECTED, 3);
     let status = i.status();
     // The corrected 248 is paid by the 120.00 line, once; 249's entry stands alone.
     assert_eq!(status["entries_posted"], 2, "{status}");
@@ -126,14 +98,14 @@ fn a_corrected_ledger_row_replaces_its_open_version_and_one_changed_after_its_ma
         )
         .unwrap();
     assert_eq!(posted_for_248, "120.00");
-    let import = job(&status, "ledger-import");
+    let import = job_kpis(&status, "ledger-import");
     assert_eq!(import["records_changed"], 2, "{import}");
     assert_eq!(import["records_withdrawn"], 1, "{import}");
     // The breaks about corrected items are the reconciliation's, not the import's: an import
     // matches nothing, and its STP rate is no rate at all rather than 0 %.
     assert_eq!(import["breaks_opened"], 0, "{import}");
     assert!(import["stp_rate"].is_null(), "{import}");
-    let bank = job(&status, "bank-reconciliation");
+    let bank = job_kpis(&status, "bank-reconciliation");
     assert!(bank["breaks_opened"].as_u64().unwrap() >= 1, "{bank}");
 
     // Open now: the fee, and 249 changed after its match, naming both versions and the change.
@@ -191,10 +163,9 @@ fn a_corrected_ledger_row_replaces_its_open_version_and_one_changed_after_its_ma
 
     // The same rows exported again (with a new one, so the file is new): nothing changed.
     let again = format!("{CORRECTED}251,CASH-EUR-01,2026-03-11,5.00,EUR,INV-000000251,GAMMA AG\n");
-    i.drop_file("var/inbox/ledger", "ledger-again.csv", again.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 4));
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger-again.csv", again, 4);
     let status = i.status();
-    assert_eq!(job(&status, "ledger-import")["records_changed"], 2);
+    assert_eq!(job_kpis(&status, "ledger-import")["records_changed"], 2);
     assert_eq!(versions(&i, "249").len(), 2);
     assert_eq!(status["entries_posted"], 2);
     assert_eq!(i.json(&["exceptions"]).as_array().unwrap().len(), 2);
@@ -262,7 +233,7 @@ fn a_file_fixed_and_dropped_again_closes_its_break_and_its_failed_copy_is_put_aw
         "{}",
         d.log()
     );
-    assert_eq!(files_processed(&i), 1);
+    assert_eq!(i.files_processed(), 1);
     assert!(!i.path(&format!("{failed}/ledger.csv")).exists());
     assert!(!i.path(&format!("{failed}/ledger.csv.error.txt")).exists());
     assert!(open_of(&i, "unreadable").is_empty());

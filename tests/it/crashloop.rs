@@ -202,10 +202,6 @@ fn deliver(i: &Install, input: &Input) {
     }
 }
 
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 fn message_id(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     text.lines()
@@ -271,9 +267,9 @@ fn crash_loop_loses_and_doubles_nothing() {
 
     let rows = s.processed + s.failed + s.duplicate;
     let done = wait_until(Duration::from_secs(90), || {
-        count(&i, "SELECT COUNT(*) FROM files") as u64 >= rows
+        i.count("SELECT COUNT(*) FROM files") as u64 >= rows
             && i.files_under("var/inbox").is_empty()
-            && count(&i, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == 0
+            && i.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL") == 0
             && fs::read_dir(i.path("var/mail/back-office/new"))
                 .map(|d| d.count() == 0)
                 .unwrap_or(true)
@@ -295,12 +291,13 @@ fn crash_loop_loses_and_doubles_nothing() {
             i.files_under("var/inbox"),
             i.files_under("var/archive"),
             i.files_under("var/mail"),
-            count(&i, "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"),
+            i.count("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"),
             d.log()
         );
     }
-    // Anything that would arrive twice arrives now.
-    std::thread::sleep(Duration::from_secs(1));
+    // Anything that would arrive twice has arrived once the daemon has stopped cleanly: its
+    // scanner, worker, mailbox reader and mail sender have all ended.
+    d.stop();
 
     // Every input recorded once under its name, with the right outcome.
     let db = i.db();
@@ -340,16 +337,16 @@ fn crash_loop_loses_and_doubles_nothing() {
         "seed {seed}: only the bad files' breaks stay open: {status}"
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(DISTINCT idempotency_key) FROM entries") as u64,
+        i.count("SELECT COUNT(DISTINCT idempotency_key) FROM entries") as u64,
         s.entries
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM runs WHERE status = 'running'"),
+        i.count("SELECT COUNT(*) FROM runs WHERE status = 'running'"),
         0,
         "seed {seed}: no run left half-done"
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM mail_messages"),
+        i.count("SELECT COUNT(*) FROM mail_messages"),
         4,
         "seed {seed}: each mail once"
     );
@@ -454,7 +451,6 @@ fn crash_loop_loses_and_doubles_nothing() {
         extra <= kills,
         "seed {seed}: {extra} extra copies for {kills} kills"
     );
-    d.stop();
 }
 
 /// Every daemon's log lines (one log per start) that name one of `names`, in start order: what

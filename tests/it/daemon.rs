@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Write;
 use std::time::Duration;
 
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Install, STAFF_COSTS, job_kpis, wait_until};
 
 pub const LEDGER: &str = "\
 id,account,value_date,amount,currency,reference,counterparty
@@ -26,10 +26,6 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE
 ";
 
-fn files_processed(i: &Install) -> u64 {
-    i.status()["files_processed"].as_u64().unwrap()
-}
-
 /// (account, currency, amount) of every posted entry line, sorted.
 fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
     let db = i.db();
@@ -44,18 +40,10 @@ fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() {
-    let i = Install::with_config(
-        "[costs]\ncurrency = \"EUR\"\nmachine_per_hour = \"0\"\nstaff_per_hour = \"60\"\nminutes_per_exception = 10\n",
-    );
+    let i = Install::with_config(STAFF_COSTS);
     let d = i.start_daemon();
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(
-        wait_until(Duration::from_secs(20), || files_processed(&i) == 2),
-        "{}",
-        d.log()
-    );
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
 
     let status = i.status();
     assert_eq!(status["entries_posted"], 4, "{status}");
@@ -131,11 +119,7 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
     assert!(i.files_under("var/inbox").is_empty());
 
     // KPIs per job: the STP rate is what matched over what was decided (matched + 2 breaks).
-    let jobs = status["jobs"].as_array().unwrap();
-    let bank = jobs
-        .iter()
-        .find(|j| j["job"] == "bank-reconciliation")
-        .unwrap_or_else(|| panic!("{status}"));
+    let bank = job_kpis(&status, "bank-reconciliation");
     assert_eq!(bank["breaks_opened"], 2, "{bank}");
     let matched = bank["matched"].as_u64().unwrap();
     let stp = bank["stp_rate"].as_f64().unwrap();
@@ -180,12 +164,10 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
 fn a_statement_before_its_ledger_closes_its_breaks_when_the_ledger_arrives() {
     let i = Install::new();
     let d = i.start_daemon();
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 1);
     assert_eq!(i.json(&["exceptions"]).as_array().unwrap().len(), 5);
 
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 2);
     let open = i.json(&["exceptions"]);
     let open = open.as_array().unwrap();
     assert_eq!(open.len(), 2, "{open:?}");
@@ -212,8 +194,7 @@ fn the_same_file_dropped_twice_posts_once() {
     let i = Install::new();
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
     // Staff drop the statement again, under another name.
     i.drop_file(
         "var/inbox/bank",
@@ -243,15 +224,29 @@ fn a_file_written_slowly_is_taken_once_and_complete() {
     let mut f = fs::File::create(&path).unwrap();
     let mut lines = LEDGER.lines();
     writeln!(f, "{}", lines.next().unwrap()).unwrap();
-    // A network copy: a line every 100 ms, well inside the 300 ms settle time.
+    // A network copy: a line every 100 ms, well inside the 300 ms settle time (the pauses
+    // are the point: a writer that is slow on purpose).
     for line in lines {
         std::thread::sleep(Duration::from_millis(100));
         writeln!(f, "{line}").unwrap();
         f.flush().unwrap();
     }
     drop(f);
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
-    std::thread::sleep(Duration::from_millis(800));
+    assert!(wait_until(Duration::from_secs(20), || i.files_processed() == 1));
+    // Put away (archived, or set aside to failed/ had it changed since it was read): the
+    // daemon is done with the file, after holding it for its settle time and looking again.
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let put_away = |folder: &str| {
+                i.files_under(folder)
+                    .iter()
+                    .any(|f| f.ends_with("ledger-import/slow.csv"))
+            };
+            put_away("var/archive") || put_away("var/failed")
+        }),
+        "{}",
+        d.log()
+    );
     let status = i.status();
     assert_eq!(status["records"], 6, "every line, read once: {status}");
     assert_eq!(status["files_processed"], 1);
@@ -285,8 +280,7 @@ fn a_malformed_file_goes_to_failed_with_its_line_and_the_daemon_goes_on() {
     );
 
     // The daemon goes on with the next file.
-    i.drop_file("var/inbox/ledger", "good.csv", LEDGER.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_until_processed(&d, "var/inbox/ledger/good.csv", LEDGER, 1);
 
     // The failure is an open exception and is in the next summary; the alert went out at once.
     let ex = i.json(&["exceptions"]);
@@ -356,7 +350,8 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
     let mut d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", ledger.as_bytes());
     i.drop_file("var/inbox/bank", "statement.csv", statement.as_bytes());
-    // Kill it several times while it works, at different moments, restarting each time.
+    // Kill it several times while it works, at different moments, restarting each time (the
+    // pause is the kill moment, chosen on purpose, not a wait for some state).
     for k in 0..4 {
         std::thread::sleep(Duration::from_millis(150 + 250 * k));
         d.kill9();
@@ -387,7 +382,7 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
         out
     };
     assert!(
-        wait_until(Duration::from_secs(120), || files_processed(&i)
+        wait_until(Duration::from_secs(120), || i.files_processed()
             + set_aside(&i).len() as u64
             == 2),
         "{}",
@@ -398,7 +393,7 @@ fn a_daemon_killed_mid_work_loses_and_doubles_nothing() {
         fs::rename(i.path(from), i.path(to)).unwrap();
     }
     assert!(
-        wait_until(Duration::from_secs(120), || files_processed(&i) == 2),
+        wait_until(Duration::from_secs(120), || i.files_processed() == 2),
         "{}",
         d.log()
     );
@@ -452,6 +447,7 @@ fn an_idle_daemon_uses_almost_no_cpu() {
         .is_dir()));
     let window = Duration::from_secs(6);
     let (cpu0, wall0) = (d.cpu_time(), std::time::Instant::now());
+    // The idle time measured: time passing is the point here, no state is awaited.
     std::thread::sleep(window);
     let (used, wall) = (d.cpu_time() - cpu0, wall0.elapsed());
     let share = used.as_secs_f64() / wall.as_secs_f64();
@@ -472,10 +468,6 @@ fn small_ledger(k: usize) -> String {
         10 + k / 100,
         k % 100
     )
-}
-
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -510,10 +502,9 @@ fn a_backlog_left_in_processing_neither_blocks_the_start_nor_the_signals() {
     );
     eprintln!("SIGHUP answered in {:?}", asked.elapsed());
     assert!(
-        wait_until(Duration::from_secs(60), || count(
-            &i,
-            "SELECT COUNT(*) FROM files"
-        ) > 0),
+        wait_until(Duration::from_secs(60), || i
+            .count("SELECT COUNT(*) FROM files")
+            > 0),
         "the backlog does not drain:\n{}",
         d.log()
     );
@@ -538,8 +529,8 @@ fn a_backlog_left_in_processing_neither_blocks_the_start_nor_the_signals() {
         i.files_under("var/inbox").len(),
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), n as i64);
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), n as i64);
     assert_eq!(i.files_under("var/archive").len(), n);
     d.stop();
 }
@@ -567,10 +558,9 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
         fs::rename(staging.join(&name), inbox.join(&name)).unwrap();
     }
     assert!(
-        wait_until(Duration::from_secs(60), || count(
-            &i,
-            "SELECT COUNT(*) FROM files"
-        ) >= 50),
+        wait_until(Duration::from_secs(60), || i
+            .count("SELECT COUNT(*) FROM files")
+            >= 50),
         "{}",
         d.log()
     );
@@ -585,13 +575,12 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
     );
     eprintln!("SIGHUP answered in {:?}", asked.elapsed());
     assert!(
-        wait_until(Duration::from_secs(900), || count(
-            &i,
-            "SELECT COUNT(*) FROM files"
-        ) == n as i64
+        wait_until(Duration::from_secs(900), || i
+            .count("SELECT COUNT(*) FROM files")
+            == n as i64
             && i.files_under("var/inbox").is_empty()),
         "{} recorded:\n{}",
-        count(&i, "SELECT COUNT(*) FROM files"),
+        i.count("SELECT COUNT(*) FROM files"),
         d.log()
     );
     let drained = dropped.elapsed();
@@ -619,19 +608,18 @@ fn thousands_of_files_dropped_at_once_keep_the_watchdog_fed_and_the_signals_answ
         "the watchdog went unfed for {longest:?} while files were processed:\n{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), n as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), n as i64);
     d.stop();
 }
 
 /// Gives a shipped job its own settle time (`[watch] settle_time`).
 fn set_settle_time(i: &Install, job: &str, folder: &str, value: &str) {
-    let path = i.path(&format!("jobs/{job}.toml"));
-    let text = fs::read_to_string(&path).unwrap().replace(
-        &format!("folder = \"{folder}\"\n"),
-        &format!("folder = \"{folder}\"\nsettle_time = \"{value}\"\n"),
+    let watched = format!("folder = \"{folder}\"\n");
+    i.edit_job(
+        job,
+        &watched,
+        &format!("{watched}settle_time = \"{value}\"\n"),
     );
-    assert!(text.contains("settle_time"));
-    fs::write(path, text).unwrap();
 }
 
 /// Ledger lines for items `from..to` (no header).
@@ -666,10 +654,9 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
     .unwrap();
     writer.flush().unwrap();
     assert!(
-        wait_until(Duration::from_secs(60), || count(
-            &i,
-            "SELECT COUNT(*) FROM records"
-        ) == 50),
+        wait_until(Duration::from_secs(60), || i
+            .count("SELECT COUNT(*) FROM records")
+            == 50),
         "the first half is read once the file has settled:\n{}",
         d.log()
     );
@@ -715,7 +702,7 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
         "{:?}",
         outbox_texts(&i)
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 50);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 50);
 
     // Dropped again whole: the other 50 are taken, the first 50 are known, nothing twice.
     i.drop_file("var/inbox/ledger", "grow.csv", &fs::read(&failed).unwrap());
@@ -727,7 +714,7 @@ fn a_file_written_to_after_it_was_taken_is_set_aside_never_half_imported_in_sile
         "{}",
         d.log()
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 100);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 100);
     assert!(i.files_under("var/inbox").is_empty());
     d.stop();
 }
@@ -822,7 +809,7 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
     assert!(why("old").contains("folder"));
     // The daemon goes on: a good file behind them is processed.
     i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(Duration::from_secs(30), || files_processed(&i) == 1));
+    assert!(wait_until(Duration::from_secs(30), || i.files_processed() == 1));
     let text = String::from_utf8(i.clerk(&["status"]).stdout).unwrap();
     d.stop();
 
@@ -859,6 +846,7 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
     for _ in 0..5 {
         notes.write_all(b"other minutes\n").unwrap();
         notes.flush().unwrap();
+        // A slow writer on purpose: each step well inside the 1.5 s settle time.
         std::thread::sleep(Duration::from_millis(150));
     }
     drop(notes);
@@ -868,8 +856,19 @@ fn files_no_job_takes_are_reported_once_and_clerk_status_lists_each_folder() {
         "{}",
         d.log()
     );
-    // Reported once: nothing more comes of it at the next scans.
-    std::thread::sleep(Duration::from_secs(3));
+    // Reported once: nothing more comes of it at the next scans. A ledger dropped now is
+    // taken only after several scans (its settle time), and the worker takes work in order:
+    // once it is processed, whatever those scans reported about notes.docx was recorded.
+    i.drop_file(
+        "var/inbox/ledger",
+        "after-notes.csv",
+        small_ledger(1).as_bytes(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || i.files_processed() == 2),
+        "{}",
+        d.log()
+    );
     assert_eq!(ignored_breaks().len(), names.len() + 1, "{}", d.log());
     d.stop();
 
@@ -965,6 +964,6 @@ fn long_names_fit_wherever_clerk_adds_to_them_and_no_file_is_stuck() {
     // Nothing stuck, nothing retried.
     assert!(i.files_under("var/inbox").is_empty());
     assert!(!d.log().contains("ERROR"), "{}", d.log());
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 7);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 7);
     d.stop();
 }

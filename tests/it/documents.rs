@@ -37,10 +37,6 @@ fn open_breaks(i: &Install) -> Vec<(String, String)> {
     v
 }
 
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 #[test]
 fn an_mt940_statement_reconciles_and_its_checks_become_breaks() {
     let i = Install::new();
@@ -155,15 +151,10 @@ fn custody_statements_are_taken_and_a_bad_isin_is_a_break() {
         d.log()
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM documents WHERE kind = 'position'"),
+        i.count("SELECT COUNT(*) FROM documents WHERE kind = 'position'"),
         4
     );
-    assert!(
-        count(
-            &i,
-            "SELECT COUNT(*) FROM documents WHERE kind = 'securities_transaction'"
-        ) >= 2
-    );
+    assert!(i.count("SELECT COUNT(*) FROM documents WHERE kind = 'securities_transaction'") >= 2);
     let isin: String = i
         .db()
         .query_row(
@@ -204,7 +195,7 @@ fn invoices_are_taken_and_one_that_does_not_add_up_is_a_break() {
         d.log()
     );
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM documents WHERE kind = 'invoice'"),
+        i.count("SELECT COUNT(*) FROM documents WHERE kind = 'invoice'"),
         1
     );
     assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
@@ -354,8 +345,7 @@ fn a_camt053_batch_entry_is_split_and_each_transaction_matches_its_item() {
             .collect()
     };
     assert_eq!(passes, ["reference", "reference", "reference"]);
-    let locators: i64 = count(
-        &i,
+    let locators: i64 = i.count(
         "SELECT COUNT(*) FROM records WHERE side = 'statement' AND locator LIKE '%TxDtls[2]'",
     );
     assert_eq!(
@@ -512,10 +502,7 @@ fn a_fints_download_cut_short_reads_what_is_whole_and_the_cut_and_a_bad_iban_are
     // 250.50 (item 2) nor the fee reconciles before the end-of-day statement books them.
     assert_eq!(i.status()["entries_posted"], 1);
     assert_eq!(
-        count(
-            &i,
-            "SELECT COUNT(*) FROM statements WHERE kind = 'intraday'"
-        ),
+        i.count("SELECT COUNT(*) FROM statements WHERE kind = 'intraday'"),
         1
     );
     let breaks = open_breaks(&i);

@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use crate::daemon::outbox_texts;
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Install, STAFF_COSTS, job_kpis, wait_until};
 use crate::support::mime;
 
 /// An earlier day, settled: the bank has reported up to 20 March, so today's ledger items
@@ -19,6 +19,12 @@ id,account,value_date,amount,currency,reference,counterparty
 const EARLIER_STATEMENT: &str = "\
 booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-20,2026-03-20,500.00,EUR,BK90,PAYMENT INV-000000090 OMEGA
+";
+
+/// A bank fee nobody booked: its line waits out the grace period alone.
+const FEE_STATEMENT: &str = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info
+2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE
 ";
 
 /// Today's export and the statement that pays every item of it.
@@ -35,10 +41,6 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-03,2026-03-03,10.00,EUR,BK3,PAYMENT INV-000000003 GAMMA
 ";
 
-fn files_processed(i: &Install) -> u64 {
-    i.status()["files_processed"].as_u64().unwrap()
-}
-
 fn breaks_ever(i: &Install) -> i64 {
     i.db()
         .query_row("SELECT COUNT(*) FROM breaks", [], |r| r.get(0))
@@ -47,13 +49,7 @@ fn breaks_ever(i: &Install) -> i64 {
 
 /// A job's KPIs as `clerk status --json` has them.
 fn kpis(i: &Install, job: &str) -> serde_json::Value {
-    i.status()["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["job"] == job)
-        .cloned()
-        .unwrap_or_else(|| panic!("no KPIs for {job}"))
+    job_kpis(&i.status(), job).clone()
 }
 
 /// The plain-text body of a message, however its parts nest.
@@ -70,46 +66,30 @@ fn plain_text(p: &mime::Part) -> &mime::Part {
 
 /// Gives the shipped bank reconciliation its own grace period (`break_grace` in the job file).
 fn set_job_grace(i: &Install, grace: &str) {
-    let path = i.path("jobs/bank-reconciliation.toml");
-    let text = fs::read_to_string(&path).unwrap();
-    let set = text.replacen(
+    i.edit_job(
+        "bank-reconciliation",
         "book = \"main\"\n",
         &format!("book = \"main\"\nbreak_grace = \"{grace}\"\n"),
-        1,
     );
-    assert_ne!(text, set);
-    fs::write(path, set).unwrap();
 }
 
 #[test]
 fn a_ledger_and_the_statement_paying_it_dropped_together_open_no_break() {
-    let i = Install::with_config(
-        "[costs]\ncurrency = \"EUR\"\nmachine_per_hour = \"0\"\nstaff_per_hour = \"60\"\nminutes_per_exception = 10\n",
-    );
+    let i = Install::with_config(STAFF_COSTS);
     i.set_break_grace("10m");
     let d = i.start_daemon();
-    i.drop_file(
-        "var/inbox/ledger",
-        "ledger-0320.csv",
-        EARLIER_LEDGER.as_bytes(),
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger-0320.csv", EARLIER_LEDGER, 1);
+    i.drop_until_processed(
+        &d,
+        "var/inbox/bank/statement-0320.csv",
+        EARLIER_STATEMENT,
+        2,
     );
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
-    i.drop_file(
-        "var/inbox/bank",
-        "statement-0320.csv",
-        EARLIER_STATEMENT.as_bytes(),
-    );
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 2));
 
     // The export, and the statement a moment later: the ledger items are due at once, but
     // the statement paying them comes within the grace period.
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(
-        wait_until(Duration::from_secs(20), || files_processed(&i) == 4),
-        "{}",
-        d.log()
-    );
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 4);
     assert_eq!(breaks_ever(&i), 0, "no break was ever opened");
 
     let bank = kpis(&i, "bank-reconciliation");
@@ -156,14 +136,7 @@ fn an_unpaid_line_becomes_a_break_when_its_grace_ends_with_no_other_file() {
     i.set_break_grace("10m");
     set_job_grace(&i, "2s");
     let d = i.start_daemon();
-    i.drop_file(
-        "var/inbox/bank",
-        "statement.csv",
-        "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
-         2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE\n"
-            .as_bytes(),
-    );
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", FEE_STATEMENT, 1);
     // No file comes after it: the daemon wakes for the line when its grace ends.
     assert!(
         wait_until(Duration::from_secs(30), || breaks_ever(&i) == 1),
@@ -209,14 +182,7 @@ fn a_daemon_started_again_finds_the_held_back_items_in_the_store() {
     let i = Install::new();
     i.set_break_grace("10m");
     let d = i.start_daemon();
-    i.drop_file(
-        "var/inbox/bank",
-        "statement.csv",
-        "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
-         2026-03-10,2026-03-10,12.34,EUR,BK5,ACCOUNT MAINTENANCE FEE\n"
-            .as_bytes(),
-    );
-    assert!(wait_until(Duration::from_secs(20), || files_processed(&i) == 1));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", FEE_STATEMENT, 1);
     // Killed while the line is held back: nothing about it was only in memory.
     d.kill9();
     assert_eq!(breaks_ever(&i), 0);

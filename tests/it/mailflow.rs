@@ -250,6 +250,7 @@ async fn a_daemon_killed_mid_batch_takes_every_mail_once() {
     }
     let mut d = i.start_daemon();
     for k in 0..5 {
+        // The kill moment, chosen on purpose (not a wait for some state).
         tokio::time::sleep(Duration::from_millis(150 + 120 * k)).await;
         d.kill9();
         d = i.start_daemon();

@@ -8,19 +8,6 @@ use crate::daemon::{LEDGER, outbox_texts};
 use crate::faults::ledger;
 use crate::support::install::{Install, wait_until};
 
-fn count(i: &Install, sql: &str) -> i64 {
-    i.db().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
-/// The counts of tries the daemon keeps in `var/attempts` (one marker per file in work).
-fn tries(i: &Install) -> Vec<String> {
-    i.files_under("var/attempts")
-        .iter()
-        .filter(|n| !n.ends_with(".tmp"))
-        .filter_map(|n| fs::read_to_string(i.path("var/attempts").join(n)).ok())
-        .collect()
-}
-
 /// For tests that kill the daemon at random moments to check that nothing is lost or doubled:
 /// waits (up to a minute) until no file that the daemon died on is in work or waiting to be
 /// resumed (a count of tries left before `restarted`, or a second try), so the next kill cannot
@@ -50,7 +37,8 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "big.csv", big.as_bytes());
     assert!(
-        wait_until(Duration::from_secs(60), || tries(&i)
+        wait_until(Duration::from_secs(60), || i
+            .tries()
             .iter()
             .any(|t| t.starts_with("tries=1\n") && t.contains("file=big.csv"))),
         "the try was not counted:\n{}",
@@ -58,12 +46,13 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     );
     d.kill9();
     assert_eq!(i.files_under(processing), vec!["big.csv".to_string()]);
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM files"), 0);
+    assert_eq!(i.count("SELECT COUNT(*) FROM files"), 0);
 
     // Second death: the restart resumes it first, and is killed again.
     let d = i.start_daemon();
     assert!(
-        wait_until(Duration::from_secs(60), || tries(&i)
+        wait_until(Duration::from_secs(60), || i
+            .tries()
             .iter()
             .any(|t| t.starts_with("tries=2\n"))),
         "the file was not resumed:\n{}",
@@ -71,7 +60,7 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     );
     d.kill9();
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM files"),
+        i.count("SELECT COUNT(*) FROM files"),
         0,
         "nothing half-posted"
     );
@@ -106,8 +95,7 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
         big.as_bytes()
     );
     assert_eq!(
-        count(
-            &i,
+        i.count(
             "SELECT COUNT(*) FROM breaks WHERE reason = 'unreadable' AND status = 'open' \
              AND detail LIKE '%big.csv: clerk stopped twice%'"
         ),
@@ -125,17 +113,14 @@ fn a_file_clerk_died_on_twice_is_set_aside_with_a_break_and_an_alert_and_the_res
     );
     // Nothing of it was imported; the file behind it was, whole.
     assert_eq!(
-        count(&i, "SELECT COUNT(*) FROM records"),
+        i.count("SELECT COUNT(*) FROM records"),
         LEDGER.lines().count() as i64 - 1
     );
     assert_eq!(
-        count(
-            &i,
-            "SELECT COUNT(*) FROM files WHERE status = 'failed' AND name = 'big.csv'"
-        ),
+        i.count("SELECT COUNT(*) FROM files WHERE status = 'failed' AND name = 'big.csv'"),
         1
     );
-    assert!(tries(&i).is_empty(), "tries left behind: {:?}", tries(&i));
+    assert!(i.tries().is_empty(), "tries left behind: {:?}", i.tries());
     assert!(d.log().contains("clerk stopped twice"), "{}", d.log());
     d.stop();
 }
@@ -200,7 +185,7 @@ fn a_file_read_whole_is_limited_to_a_sixteenth_of_the_file_limit_and_a_csv_is_no
             && note.contains("split it"),
         "{note}"
     );
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), 20_000);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), 20_000);
     d.stop();
 }
 
@@ -254,7 +239,7 @@ fn a_large_ledger_takes_about_its_size_in_memory_in_the_daemon_and_in_clerk_extr
         d.log()
     );
     let peak = vm(d.pid(), "VmHWM");
-    assert_eq!(count(&i, "SELECT COUNT(*) FROM records"), rows as i64);
+    assert_eq!(i.count("SELECT COUNT(*) FROM records"), rows as i64);
     // Before: about 14 times the file (every record held, then the rows again for the store).
     assert!(
         peak - idle < 2 * size + 64 * MB,

@@ -348,8 +348,11 @@ fn a_failed_summary_alert_goes_to_the_outbox_folder_when_mail_is_down() {
         "no alert in var/outbox:\n{}",
         d.log()
     );
+    // The daemon writes the file first, then says so in its log.
     assert!(
-        d.log().contains("it is in the outbox folder"),
+        wait_until(Duration::from_secs(10), || d
+            .log()
+            .contains("it is in the outbox folder")),
         "{}",
         d.log()
     );
@@ -396,6 +399,7 @@ fn a_daemon_paused_across_several_slots_fires_the_job_once_for_them() {
     let last_missed = stopped_at.duration_trunc(minute).unwrap() + minute * 2;
     let resume_at = last_missed + chrono::Duration::seconds(2);
     while Utc::now() < resume_at {
+        // Time passing is the point: the clock has to cross the minute boundaries.
         std::thread::sleep(Duration::from_millis(200));
     }
     d.signal("CONT");

@@ -17,11 +17,7 @@ fn the_summary_reaches_the_manager_with_breaks_kpis_and_the_csv() {
     ));
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER.as_bytes());
-    i.drop_file("var/inbox/bank", "statement.csv", STATEMENT.as_bytes());
-    assert!(wait_until(
-        Duration::from_secs(20),
-        || i.status()["files_processed"] == 2
-    ));
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
 
     let out = i.clerk(&["job", "run", "daily-summary"]);
     assert!(
@@ -102,8 +98,14 @@ fn the_summary_reaches_the_manager_with_breaks_kpis_and_the_csv() {
     // Excel opens it as UTF-8.
     assert!(csv.decoded().starts_with(b"\xEF\xBB\xBF"));
 
-    // Run again: a manual summary is a new message; nothing is sent twice by accident.
-    std::thread::sleep(Duration::from_millis(300));
+    // Run again: a manual summary is a new message; nothing is sent twice by accident. Once
+    // no mail is queued, every delivery is written down, which a sender does only after the
+    // server has accepted (and stored) the message: a second copy would be there by now.
+    assert!(
+        wait_until(Duration::from_secs(20), || i.status()["mail_queued"] == 0),
+        "{}",
+        d.log()
+    );
     assert_eq!(smtp.messages().len(), 1);
     d.stop();
 }
@@ -139,9 +141,35 @@ fn after_downtime_a_missed_summary_is_sent_once_not_once_per_missed_day() {
     );
     d.stop();
 
-    // Started again: nothing more is owed.
+    // Started again: nothing more is owed. The scheduler logs nothing when nothing is due, so
+    // another scheduled job, listed after the summary, is made due: the scheduler fires what
+    // is due in the order of the jobs, and the worker runs it in that order, so once that run
+    // is in the store and no mail waits, a summary fired at this start would be in the outbox.
+    let settlement_runs = || {
+        i.db()
+            .query_row(
+                "SELECT COUNT(*) FROM runs WHERE job = 'trade-settlement' AND status = 'ok'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    let runs_before = settlement_runs();
+    let n = i
+        .db()
+        .execute(
+            "UPDATE schedule_state SET last_fired = ? WHERE job = 'trade-settlement'",
+            [&ten_days_ago],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the first start arms every schedule");
     let d = i.start_daemon();
-    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        wait_until(Duration::from_secs(20), || settlement_runs() > runs_before
+            && i.status()["mail_queued"] == 0),
+        "{}",
+        d.log()
+    );
     assert_eq!(summaries(), 1, "{}", d.log());
     d.stop();
 }

@@ -13,6 +13,11 @@ pub struct Install {
     pub root: PathBuf,
 }
 
+/// Costs for the tests of the per-transaction cost: staff time only, 60 EUR an hour, ten
+/// minutes per exception (`Install::with_config(STAFF_COSTS)`).
+#[allow(dead_code)]
+pub const STAFF_COSTS: &str = "[costs]\ncurrency = \"EUR\"\nmachine_per_hour = \"0\"\nstaff_per_hour = \"60\"\nminutes_per_exception = 10\n";
+
 /// Fast folder settings so tests do not wait: the product defaults are seconds. Unmatched
 /// items are breaks at once (no grace period), as most tests expect; the tests of the grace
 /// period set their own (`set_break_grace`).
@@ -80,6 +85,16 @@ impl Install {
         i
     }
 
+    /// Rewrites the install's `jobs/<job>.toml`, replacing the first `from` (which must be in
+    /// it) with `to`: a shipped job given a setting of its own.
+    #[allow(dead_code)]
+    pub fn edit_job(&self, job: &str, from: &str, to: &str) {
+        let path = self.path(&format!("jobs/{job}.toml"));
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{from:?} is not in {}", path.display());
+        fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    }
+
     /// Sets the daemon's grace period (`[daemon] break_grace`) for unmatched items.
     #[allow(dead_code)]
     pub fn set_break_grace(&self, grace: &str) {
@@ -132,6 +147,32 @@ impl Install {
 
     pub fn status(&self) -> serde_json::Value {
         self.json(&["status"])
+    }
+
+    /// How many files the store has processed (`files_processed` of `clerk status`).
+    pub fn files_processed(&self) -> u64 {
+        self.status()["files_processed"].as_u64().unwrap()
+    }
+
+    /// Drops a file at `path` (`<folder>/<name>`, as `drop_file` does) and waits until the
+    /// store has processed `processed` files in all: a test's data loaded file after file.
+    #[allow(dead_code)]
+    pub fn drop_until_processed(
+        &self,
+        d: &Daemon,
+        path: &str,
+        bytes: impl AsRef<[u8]>,
+        processed: u64,
+    ) {
+        let (folder, name) = path.rsplit_once('/').expect("<folder>/<name>");
+        self.drop_file(folder, name, bytes.as_ref());
+        assert!(
+            wait_until(Duration::from_secs(20), || self.files_processed()
+                == processed),
+            "{path} dropped: {} files processed, not {processed}:\n{}",
+            self.files_processed(),
+            d.log()
+        );
     }
 
     /// How many of a job's latest runs finished `ok` (of the 10 `clerk status` lists).
@@ -220,10 +261,44 @@ impl Install {
         out
     }
 
+    /// The counts of tries the daemon keeps in `var/attempts`: one marker per file in work
+    /// (`tries=N`, `job=`, `file=`), written just before the file's unit of work starts and
+    /// removed once the work returns.
+    pub fn tries(&self) -> Vec<String> {
+        self.files_under("var/attempts")
+            .iter()
+            .filter(|n| !n.ends_with(".tmp"))
+            .filter_map(|n| fs::read_to_string(self.path("var/attempts").join(n)).ok())
+            .collect()
+    }
+
+    /// Whether the worker is in the unit of work of file `name` (its try is counted).
+    pub fn in_work(&self, name: &str) -> bool {
+        let file = format!("file={name}\n");
+        self.tries().iter().any(|t| t.contains(&file))
+    }
+
+    /// One number from the store (`SELECT COUNT(*) ...`).
+    #[allow(dead_code)]
+    pub fn count(&self, sql: &str) -> i64 {
+        self.db().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
     /// Opens the store for assertions on what was posted.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.root.join("var/clerk.db")).unwrap()
     }
+}
+
+/// One job's KPIs in the output of `clerk status --json`.
+#[allow(dead_code)]
+pub fn job_kpis<'a>(status: &'a serde_json::Value, job: &str) -> &'a serde_json::Value {
+    status["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job"] == job)
+        .unwrap_or_else(|| panic!("no KPIs for {job}: {status}"))
 }
 
 fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
