@@ -239,9 +239,9 @@ fn store_file_read_whole(
         ..Default::default()
     };
     drop(taken);
-    Ok(finish_file_run(
+    finish_file_run(
         u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
-    )?)
+    )
 }
 
 /// A processed file's unit ran the reconciliations; a duplicate's did not. One that failed
@@ -344,9 +344,9 @@ fn process_in_batches(
             ..Default::default()
         };
         let today = now().with_timezone(&config.settings.timezone).date_naive();
-        Ok(finish_file_run(
+        finish_file_run(
             u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
-        )?)
+        )
     });
     match done {
         Err(WorkError::Refused(message)) => record_failure(store, work, &sha, size, &message),
