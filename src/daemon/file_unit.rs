@@ -93,7 +93,13 @@ pub(super) async fn run(
             )
         }
     };
-    put_away(shared, held, &config, span, job, claimed, outcome, before).await;
+    let done = Done {
+        job,
+        claimed,
+        outcome,
+        before,
+    };
+    put_away(shared, held, &config, span, done).await;
     Ok(())
 }
 
@@ -165,19 +171,30 @@ fn read_and_record(
     outcome.map(|o| Processed::Outcome(o, before))
 }
 
+/// A file of `job` whose outcome is recorded, to be put away; `before`: as it was just before
+/// it was read, when that could be looked at.
+struct Done {
+    job: String,
+    claimed: Claimed,
+    outcome: FileOutcome,
+    before: Option<ingest::Fingerprint>,
+}
+
 /// Puts a file away once its outcome is recorded: an imported file is held for its settle
 /// time before it is archived; any other is moved now (and again later if that fails).
-#[allow(clippy::too_many_arguments)]
 async fn put_away(
     shared: &Arc<Shared>,
     held: &mut folders::Held,
     config: &Arc<Config>,
     span: tracing::Span,
-    job: String,
-    claimed: Claimed,
-    outcome: FileOutcome,
-    before: Option<ingest::Fingerprint>,
+    done: Done,
 ) {
+    let Done {
+        job,
+        claimed,
+        outcome,
+        before,
+    } = done;
     let imported = !matches!(
         outcome,
         FileOutcome::Failed { .. }

@@ -215,16 +215,15 @@ fn store_file_read_whole(
     };
     let format = extracted.format;
     let today = now().with_timezone(&config.settings.timezone).date_naive();
-    let taken = crate::daemon::documents::take(
-        u,
+    let run = crate::daemon::documents::FileRun {
         job,
         run_id,
         file_id,
-        &claimed.name,
-        extracted,
+        file: &claimed.name,
         today,
-        now(),
-    )?;
+        at: now(),
+    };
+    let taken = crate::daemon::documents::take(u, &run, extracted)?;
     let added = u.add_records(scope_of(job), file_id, &taken.records)?;
     let versions = crate::daemon::versions::take(u, config, job, run_id, &added.changed, now())?;
     let outcome = RunOutcome {
