@@ -26,8 +26,9 @@ pub struct FileWork<'a> {
     pub now: &'a dyn Fn() -> DateTime<Utc>,
 }
 
-/// Processes one claimed file for `job`. Store errors come back as `Err` and leave no trace:
-/// the caller retries later, the file stays where it is. `recovered` marks a file found in the
+/// Processes one claimed file for `job`. A failure of the store or of the work (the file's
+/// bytes unreadable: not its content, which is refused) comes back as `Err` and leaves no
+/// trace: the caller retries later, the file stays where it is. `recovered` marks a file found in the
 /// processing folder at start-up, which may have been finished already.
 pub fn process_file(
     config: &Config,
