@@ -96,4 +96,35 @@ mod tests {
         assert!(WorkError::Store(StoreError::Full("disk".into())).is_transient());
         assert!(!WorkError::NothingDue.is_transient());
     }
+
+    #[test]
+    fn work_that_fails_rolls_its_unit_back_and_its_error_comes_back_as_it_was() {
+        use crate::store::{self, FileStatus, NewFile};
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = store::open(&dir.path().join("clerk.db")).unwrap();
+        let failed = store::in_unit_as(st.as_mut(), |u| {
+            u.add_file(&NewFile {
+                job: "j",
+                sha256: "00",
+                name: "a.csv",
+                size: 1,
+                arrived_at: chrono::Utc::now(),
+                status: FileStatus::Failed,
+                error: None,
+                duplicate_of: None,
+            })?;
+            Err::<(), _>(WorkError::ReadsNoFiles("j".into()))
+        });
+        assert!(
+            matches!(&failed, Err(WorkError::ReadsNoFiles(j)) if j == "j"),
+            "{failed:?}"
+        );
+        let kept = store::in_read(st.as_mut(), |u| u.last_file_outcome("j", "00", "a.csv"));
+        assert!(kept.unwrap().is_none(), "nothing of the unit is kept");
+        // A store error stays the store's, kind and all.
+        let busy = store::in_read_as(st.as_mut(), |_| {
+            Err::<(), WorkError>(StoreError::Busy("locked".into()).into())
+        });
+        assert!(busy.is_err_and(|e| e.is_transient()));
+    }
 }
