@@ -17,10 +17,11 @@ use std::sync::Mutex;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 
-use super::pipeline::{self, FileOutcome};
+use super::pipeline::{self, FileOutcome, FileWork};
 use crate::config::{Config, Job};
 use crate::ingest::{self, Claimed};
-use crate::store::{self, Store, StoreError, Trigger};
+use crate::jobs::WorkError;
+use crate::store::{self, Store, Trigger};
 
 /// Tries that never returned after which a file is set aside rather than read again.
 pub(super) const SET_ASIDE_AFTER: u32 = 2;
@@ -150,9 +151,11 @@ pub(super) fn set_aside(
     job: &Job,
     claimed: &Claimed,
     earlier: u32,
-) -> Result<FileOutcome, StoreError> {
-    let io =
-        |e: io::Error| StoreError::Other(format!("cannot read {}: {e}", claimed.path.display()));
+) -> Result<FileOutcome, WorkError> {
+    let io = |e: io::Error| WorkError::Unreadable {
+        file: claimed.path.clone(),
+        message: e.to_string(),
+    };
     // Hashed in pieces: the file may be what does not fit.
     let sha = ingest::content_sha256(&claimed.path).map_err(io)?;
     let size = fs::metadata(&claimed.path).map_err(io)?.len();
@@ -167,17 +170,14 @@ pub(super) fn set_aside(
         config.settings.max_file_bytes / (1024 * 1024),
     );
     tracing::error!(tries = earlier, "{message}");
-    pipeline::record_failure(
+    let work = FileWork {
         config,
-        store,
         job,
         claimed,
-        &sha,
-        size,
-        &message,
-        Trigger::File,
-        &Utc::now,
-    )
+        trigger: Trigger::File,
+        now: &Utc::now,
+    };
+    pipeline::record_failure(store, &work, &sha, size, &message)
 }
 
 #[cfg(test)]

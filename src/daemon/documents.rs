@@ -92,18 +92,27 @@ struct Ctx<'a> {
     breaks: u64,
 }
 
+/// A break about something in the file: what is wrong, where (`source`: the file and line),
+/// and the amount, currency and day it is about, when it is about one (else the day read).
+struct FileBreak {
+    reason: BreakReason,
+    detail: String,
+    amount: Option<rust_decimal::Decimal>,
+    currency: Option<Currency>,
+    since: Option<NaiveDate>,
+    source: String,
+}
+
 impl Ctx<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn open(
-        &mut self,
-        u: &mut dyn Unit,
-        reason: BreakReason,
-        detail: String,
-        amount: Option<rust_decimal::Decimal>,
-        currency: Option<Currency>,
-        since: Option<NaiveDate>,
-        source: String,
-    ) -> Result<(), StoreError> {
+    fn open(&mut self, u: &mut dyn Unit, found: FileBreak) -> Result<(), StoreError> {
+        let FileBreak {
+            reason,
+            detail,
+            amount,
+            currency,
+            since,
+            source,
+        } = found;
         if u.open_break(&NewBreak {
             job: &self.job.name,
             run_id: self.run_id,
@@ -131,19 +140,28 @@ impl Ctx<'_> {
     }
 }
 
+/// The run a file's documents are taken in: the job, the run, the file (its row, and its
+/// name as it arrived, for the breaks' sources), the business day and the time.
+pub struct FileRun<'a> {
+    pub job: &'a Job,
+    pub run_id: i64,
+    pub file_id: i64,
+    pub file: &'a str,
+    pub today: NaiveDate,
+    pub at: DateTime<Utc>,
+}
+
 /// Runs the checks and stores the structured documents of a file; returns the records the
 /// job takes. Call inside the file's unit of work, after the file row exists.
-#[allow(clippy::too_many_arguments)]
-pub fn take(
-    u: &mut dyn Unit,
-    job: &Job,
-    run_id: i64,
-    file_id: i64,
-    file: &str,
-    x: Extracted,
-    today: NaiveDate,
-    at: DateTime<Utc>,
-) -> Result<Taken, StoreError> {
+pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, StoreError> {
+    let FileRun {
+        job,
+        run_id,
+        file_id,
+        file,
+        today,
+        at,
+    } = *run;
     let mut ctx = Ctx {
         job,
         run_id,
@@ -217,12 +235,14 @@ fn note_unread(
         };
         ctx.open(
             u,
-            BreakReason::IncompleteFile,
-            p.message.clone(),
-            None,
-            None,
-            None,
-            source,
+            FileBreak {
+                reason: BreakReason::IncompleteFile,
+                detail: p.message.clone(),
+                amount: None,
+                currency: None,
+                since: None,
+                source,
+            },
         )?;
     }
     Ok(())

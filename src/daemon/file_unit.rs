@@ -12,6 +12,7 @@ use super::worker::{Work, file_done};
 use super::{Shared, attempts, folders};
 use crate::config::{Config, Job};
 use crate::ingest::{self, Claimed};
+use crate::jobs::WorkError;
 use crate::store::{FileStatus, Store, StoreError, Trigger};
 
 /// What the work thread made of a file.
@@ -64,7 +65,7 @@ pub(super) async fn run(
             });
             return Ok(());
         }
-        Ok(Err(e)) if e.is_transient() => {
+        Ok(Err(WorkError::Store(e))) if e.is_transient() => {
             return Err((
                 Work::File {
                     job,
@@ -92,7 +93,13 @@ pub(super) async fn run(
             )
         }
     };
-    put_away(shared, held, &config, span, job, claimed, outcome, before).await;
+    let done = Done {
+        job,
+        claimed,
+        outcome,
+        before,
+    };
+    put_away(shared, held, &config, span, done).await;
     Ok(())
 }
 
@@ -104,7 +111,7 @@ fn read_and_record(
     job: &Job,
     claimed: &Claimed,
     recovered: bool,
-) -> Result<Processed, StoreError> {
+) -> Result<Processed, WorkError> {
     // As the file is before it is read: a writer still adding to it is caught
     // before the commit (nothing kept) and after it (see `folders`).
     let before = ingest::fingerprint(&claimed.path).ok();
@@ -140,18 +147,15 @@ fn read_and_record(
         Err(e) if !e.is_transient() => {
             let message = format!("clerk could not process this file: {e}");
             error!(error = %e, "processing failed; the file goes to failed/ for a human");
-            pipeline::record_failure(
+            let work = pipeline::FileWork {
                 config,
-                store,
                 job,
                 claimed,
-                "",
-                0,
-                &message,
-                Trigger::File,
-                &Utc::now,
-            )
-            .or(Ok(FileOutcome::Failed { run_id: 0, message }))
+                trigger: Trigger::File,
+                now: &Utc::now,
+            };
+            pipeline::record_failure(store, &work, "", 0, &message)
+                .or(Ok(FileOutcome::Failed { run_id: 0, message }))
         }
         other => other,
     };
@@ -167,19 +171,30 @@ fn read_and_record(
     outcome.map(|o| Processed::Outcome(o, before))
 }
 
+/// A file of `job` whose outcome is recorded, to be put away; `before`: as it was just before
+/// it was read, when that could be looked at.
+struct Done {
+    job: String,
+    claimed: Claimed,
+    outcome: FileOutcome,
+    before: Option<ingest::Fingerprint>,
+}
+
 /// Puts a file away once its outcome is recorded: an imported file is held for its settle
 /// time before it is archived; any other is moved now (and again later if that fails).
-#[allow(clippy::too_many_arguments)]
 async fn put_away(
     shared: &Arc<Shared>,
     held: &mut folders::Held,
     config: &Arc<Config>,
     span: tracing::Span,
-    job: String,
-    claimed: Claimed,
-    outcome: FileOutcome,
-    before: Option<ingest::Fingerprint>,
+    done: Done,
 ) {
+    let Done {
+        job,
+        claimed,
+        outcome,
+        before,
+    } = done;
     let imported = !matches!(
         outcome,
         FileOutcome::Failed { .. }

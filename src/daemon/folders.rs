@@ -27,6 +27,7 @@ use super::Shared;
 use super::pipeline::{self, FileOutcome};
 use crate::config::{Config, Job};
 use crate::ingest::{self, Claimed, Fingerprint};
+use crate::jobs::WorkError;
 use crate::model::BreakReason;
 use crate::store::{self, NewBreak, RunOutcome, RunStatus, Store, StoreError, Trigger};
 
@@ -288,12 +289,9 @@ fn set_aside(
     f: &HeldFile,
     read: &FileOutcome,
     now: Fingerprint,
-) -> Result<FileOutcome, StoreError> {
+) -> Result<FileOutcome, WorkError> {
     let Some(job) = config.job(&f.job).cloned() else {
-        return Err(StoreError::Other(format!(
-            "job {} is no longer configured",
-            f.job
-        )));
+        return Err(WorkError::NoLongerConfigured(f.job.clone()));
     };
     let kept = match read {
         FileOutcome::Processed {
@@ -332,7 +330,7 @@ fn set_aside(
         // A mailed file's attachment was recorded when it was processed.
         records_attachment: false,
     };
-    let run_id = store::in_unit(guard.as_mut(), |u| {
+    let run_id = store::in_unit_as(guard.as_mut(), |u| {
         pipeline::record_failed_file(u, config, &changed, at)
     })?;
     warn!(

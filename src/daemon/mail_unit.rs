@@ -10,6 +10,7 @@ use tracing::{error, info, info_span, warn};
 use super::worker::Work;
 use super::{Shared, mailbox};
 use crate::config::Config;
+use crate::jobs::WorkError;
 use crate::store::StoreError;
 
 /// Runs one message: on a transient store error hands it back for a retry.
@@ -35,7 +36,14 @@ pub(super) async fn run(
         .run(move || {
             let _entered = inner.enter();
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            mailbox::handle(&cfg, guard.as_mut(), &mb, &k, cursor, &r, &Utc::now)
+            let work = mailbox::MailWork {
+                config: &cfg,
+                mailbox: &mb,
+                key: &k,
+                cursor,
+                now: &Utc::now,
+            };
+            mailbox::handle(guard.as_mut(), &work, &r)
         })
         .await;
     match result {
@@ -52,7 +60,7 @@ pub(super) async fn run(
             let _ = reply.send(outcome);
             Ok(())
         }
-        Ok(Err(e)) if e.is_transient() => Err((
+        Ok(Err(WorkError::Store(e))) if e.is_transient() => Err((
             Work::Mail {
                 mailbox,
                 key,
@@ -74,15 +82,14 @@ pub(super) async fn run(
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
                 let mb = cfg.mailboxes.get(&mailbox).cloned();
                 mb.map(|mb| {
-                    mailbox::refuse_unread(
-                        &cfg,
-                        guard.as_mut(),
-                        &mb,
-                        &key,
+                    let work = mailbox::MailWork {
+                        config: &cfg,
+                        mailbox: &mb,
+                        key: &key,
                         cursor,
-                        &detail,
-                        &Utc::now,
-                    )
+                        now: &Utc::now,
+                    };
+                    mailbox::refuse_unread(guard.as_mut(), &work, &detail)
                 })
             })
             .await;
@@ -106,16 +113,14 @@ pub(super) async fn run(
                 .run(move || {
                     let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
                     mb.map(|mb| {
-                        mailbox::after_panic(
-                            &cfg,
-                            guard.as_mut(),
-                            &mb,
-                            &key,
+                        let work = mailbox::MailWork {
+                            config: &cfg,
+                            mailbox: &mb,
+                            key: &key,
                             cursor,
-                            &raw,
-                            &e,
-                            &Utc::now,
-                        )
+                            now: &Utc::now,
+                        };
+                        mailbox::after_panic(guard.as_mut(), &work, &raw, &e)
                     })
                 })
                 .await;

@@ -31,13 +31,14 @@ use crate::ingest::mail::{
     Finish, MAX_HEADER_CHARS, MailAttachment, Mailbox, ParsedMail, parse_mail,
 };
 use crate::ingest::{self, Claimed};
+use crate::jobs::WorkError;
 use crate::model::{BreakReason, MailOrigin};
-use crate::store::{self, Store, StoreError, Trigger};
+use crate::store::{self, Store, Trigger};
 
 mod record;
 mod refusal;
 
-use record::{handled_before, processed_before, record_in, record_message};
+use record::{Recorded, handled_before, processed_before, record_in, record_message};
 use refusal::{nothing_taken, raise_break, refuse, set_aside, takers_of};
 
 /// How often a mail is tried before it is set aside.
@@ -58,21 +59,28 @@ pub struct MailOutcome {
     pub unfinished: Vec<(String, Claimed, FileOutcome)>,
 }
 
-/// Handles one message of `mailbox` as the daemon's worker does: counts the try, sets the
-/// message aside when it has been tried [`MAX_MAIL_TRIES`] times already, and otherwise reads
-/// it (`raw`) or refuses it unread (`raw` is why it was not downloaded). `key` identifies it
-/// in the mailbox ("UIDVALIDITY/UID", or a Maildir id); `cursor` is the (UIDVALIDITY, UID) to
-/// advance to for IMAP.
+/// A message of a mailbox as clerk handles it, from step to step: the configuration, the
+/// mailbox, the message, the cursor to advance to, and the clock every step dates what it
+/// records by.
+pub struct MailWork<'a> {
+    pub config: &'a Config,
+    pub mailbox: &'a Mailbox,
+    /// The message in the mailbox: "UIDVALIDITY/UID", or a Maildir id.
+    pub key: &'a str,
+    /// The (UIDVALIDITY, UID) the mailbox's cursor advances to, for IMAP.
+    pub cursor: Option<(u32, u32)>,
+    pub now: &'a dyn Fn() -> DateTime<Utc>,
+}
+
+/// Handles one message as the daemon's worker does: counts the try, sets the message aside
+/// when it has been tried [`MAX_MAIL_TRIES`] times already, and otherwise reads it (`raw`) or
+/// refuses it unread (`raw` is why it was not downloaded).
 pub fn handle(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     raw: &Result<Vec<u8>, String>,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
-    let name = mailbox.name.as_str();
+) -> Result<MailOutcome, WorkError> {
+    let (name, key) = (m.mailbox.name.as_str(), m.key);
     if let Some(done) = handled_before(store, name, key)? {
         return Ok(done);
     }
@@ -80,23 +88,13 @@ pub fn handle(
     if tries > MAX_MAIL_TRIES {
         let (_, last) = store::in_read(store, |u| u.mail_tries(name, key))?;
         let why = last.unwrap_or_else(|| "clerk stopped while on it".to_owned());
-        return set_aside(
-            config,
-            store,
-            mailbox,
-            key,
-            cursor,
-            raw,
-            tries - 1,
-            &why,
-            now,
-        );
+        return set_aside(store, m, raw, tries - 1, &why);
     }
     #[cfg(debug_assertions)]
     injected_fault(raw);
     let result = match raw {
-        Ok(bytes) => handle_message(config, store, mailbox, key, cursor, bytes, now),
-        Err(why) => refuse_unread(config, store, mailbox, key, cursor, why, now),
+        Ok(bytes) => handle_message(store, m, bytes),
+        Err(why) => refuse_unread(store, m, why),
     };
     if let Err(e) = &result
         && e.is_transient()
@@ -109,25 +107,20 @@ pub fn handle(
 
 /// After a try that panicked: notes why, and sets the message aside when it has had its
 /// tries. `None`: it stays in the mailbox for the next try.
-#[allow(clippy::too_many_arguments)]
 pub fn after_panic(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     raw: &Result<Vec<u8>, String>,
     why: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<Option<MailOutcome>, StoreError> {
-    let name = mailbox.name.as_str();
+) -> Result<Option<MailOutcome>, WorkError> {
+    let (name, key) = (m.mailbox.name.as_str(), m.key);
     let why = crate::ingest::mail::cut(why, 500);
     store::in_unit(store, |u| u.note_mail_try_error(name, key, &why))?;
     let (tries, _) = store::in_read(store, |u| u.mail_tries(name, key))?;
     if tries < MAX_MAIL_TRIES {
         return Ok(None);
     }
-    set_aside(config, store, mailbox, key, cursor, raw, tries, &why, now).map(Some)
+    set_aside(store, m, raw, tries, &why).map(Some)
 }
 
 /// Test hook, debug builds only: with `CLERK_TEST_FAULT_MAIL=panic:TEXT` (or `abort:TEXT`) a
@@ -152,25 +145,20 @@ fn injected_fault(raw: &Result<Vec<u8>, String>) {
     }
 }
 
-/// Handles one message of `mailbox` (see [`handle`] for the arguments): reads it, checks who
-/// sent it, takes each attachment a job wants, then records the message.
+/// Handles one message (see [`handle`]): reads it, checks who sent it, takes each
+/// attachment a job wants, then records the message.
 pub fn handle_message(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     raw: &[u8],
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
+) -> Result<MailOutcome, WorkError> {
+    let (config, mailbox) = (m.config, m.mailbox);
     let name = mailbox.name.as_str();
-    if let Some(done) = handled_before(store, name, key)? {
+    if let Some(done) = handled_before(store, name, m.key)? {
         return Ok(done);
     }
     let refuse_as = |store: &mut dyn Store, mail: Option<&ParsedMail>, reason, detail: &str| {
-        refuse(
-            config, store, mailbox, key, cursor, mail, reason, detail, now,
-        )
+        refuse(store, m, mail, reason, detail)
     };
     let mail = match parse_mail(raw, &mailbox.limits) {
         Ok(m) => m,
@@ -191,7 +179,7 @@ pub fn handle_message(
         .enumerate()
         .filter_map(|(part, att)| choose_job(&takers, att).map(|job| (part as u32, att, job)))
         .collect();
-    if let Some(done) = processed_before(store, mailbox, key, cursor, &mail, &routed, now)? {
+    if let Some(done) = processed_before(store, m, &mail, &routed)? {
         return Ok(done);
     }
 
@@ -205,17 +193,19 @@ pub fn handle_message(
         let (reason, detail) = nothing_taken(&mail, &problems, &mailbox.failed_folder);
         return refuse_as(store, Some(&mail), reason, &detail);
     }
-    let (mut failed, unfinished) =
-        take_attachments(config, store, mailbox, key, &mail, &routed, now)?;
+    let (mut failed, unfinished) = take_attachments(store, m, &mail, &routed)?;
     if !problems.is_empty() {
-        break_for_refused_parts(config, store, mailbox, key, &mail, &problems, now)?;
+        break_for_refused_parts(store, m, &mail, &problems)?;
         failed += 1;
     }
     let outcome = if failed > 0 { "failed" } else { "processed" };
     problems.truncate(LISTED);
-    record_message(
-        store, mailbox, key, cursor, &mail, outcome, taken, None, now,
-    )?;
+    let recorded = Recorded {
+        outcome,
+        attachments: taken,
+        detail: None,
+    };
+    record_message(store, m, &mail, &recorded)?;
     Ok(MailOutcome {
         finish: if failed > 0 {
             Finish::Failed
@@ -233,30 +223,19 @@ pub fn handle_message(
 /// Some parts were taken, others refused (a winmail.dat beside a statement): the mail still
 /// goes to the failed folder, and the refused parts become a break.
 fn break_for_refused_parts(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
+    m: &MailWork<'_>,
     mail: &ParsedMail,
     problems: &[String],
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkError> {
     let detail = format!(
         "{}: parts clerk cannot read: {}",
         about(mail),
         listed(problems, "; ")
     );
-    let at = now();
-    store::in_unit(store, |u| {
-        raise_break(
-            u,
-            config,
-            mailbox,
-            key,
-            BreakReason::Unreadable,
-            &detail,
-            at,
-        )
+    let at = (m.now)();
+    store::in_unit_as(store, |u| {
+        raise_break(u, m, BreakReason::Unreadable, &detail, at)
     })
 }
 
@@ -264,15 +243,13 @@ fn break_for_refused_parts(
 /// returns how many failed and those whose staged file could not be moved yet.
 #[allow(clippy::type_complexity)]
 fn take_attachments(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
+    m: &MailWork<'_>,
     mail: &ParsedMail,
     routed: &[(u32, &MailAttachment, &Job)],
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<(u32, Vec<(String, Claimed, FileOutcome)>), StoreError> {
-    let name = mailbox.name.as_str();
+) -> Result<(u32, Vec<(String, Claimed, FileOutcome)>), WorkError> {
+    let (config, key) = (m.config, m.key);
+    let name = m.mailbox.name.as_str();
     let mut failed = 0u32;
     let mut unfinished = Vec::new();
     for &(part, att, job) in routed {
@@ -289,15 +266,15 @@ fn take_attachments(
         let dir = processing_dir(config, job);
         let claimed: Claimed =
             ingest::stage_attachment(&dir, &origin, &att.bytes).map_err(|e| {
-                StoreError::Other(format!(
-                    "cannot stage {} of {} in {}: {e}",
-                    att.name,
-                    about(mail),
-                    dir.display()
-                ))
+                WorkError::NotStaged {
+                    attachment: att.name.clone(),
+                    mail: about(mail),
+                    folder: dir.clone(),
+                    message: e.to_string(),
+                }
             })?;
         let outcome =
-            pipeline::process_file(config, store, job, &claimed, Trigger::Mail, false, now)?;
+            pipeline::process_file(config, store, job, &claimed, Trigger::Mail, false, m.now)?;
         if matches!(outcome, FileOutcome::Failed { .. }) {
             failed += 1;
         }
@@ -321,28 +298,14 @@ fn take_attachments(
 /// A message clerk would not read (larger than the mailbox's limit, a file name that is not
 /// UTF-8): recorded and refused without reading it.
 pub fn refuse_unread(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     detail: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
-    if let Some(done) = handled_before(store, &mailbox.name, key)? {
+) -> Result<MailOutcome, WorkError> {
+    if let Some(done) = handled_before(store, &m.mailbox.name, m.key)? {
         return Ok(done);
     }
-    refuse(
-        config,
-        store,
-        mailbox,
-        key,
-        cursor,
-        None,
-        BreakReason::Unreadable,
-        detail,
-        now,
-    )
+    refuse(store, m, None, BreakReason::Unreadable, detail)
 }
 
 /// The mail as people know it: `mail from ops@bank.example, subject "May", sent 2026-05-31

@@ -307,7 +307,7 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
             let store = shared.store.clone();
             let queued = tokio::task::spawn_blocking(move || {
                 let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-                store::in_unit(guard.as_mut(), |u| {
+                store::in_unit_as(guard.as_mut(), |u| {
                     pipeline::queue_alert(u, &current, "clerk-config", None, &what, Utc::now())
                 })
             })

@@ -7,8 +7,11 @@
 use crate::config::{Job, JobKind};
 use crate::extract::{ExtractError, Extracted, Format, Input};
 
+pub use error::WorkError;
+
 pub mod cash;
 pub mod custody;
+mod error;
 pub mod invoices;
 pub mod ledger_import;
 pub mod payables;

@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
-use super::subjects::{Finding, apply, bodies};
-use super::{Holds, Room};
+use super::subjects::{Finding, JobRun, apply, bodies};
+use super::{Holds, Room, WorkError};
 use crate::config::{Job, JobKind};
 use crate::extract::{ExtractError, Extracted, Format, Input, invoice_csv, payables_csv};
 use crate::model::invoice::Invoice;
@@ -114,7 +114,7 @@ pub fn reconcile_payables_job(
     run_id: i64,
     file_id: i64,
     at: DateTime<Utc>,
-) -> Result<RunOutcome, StoreError> {
+) -> Result<RunOutcome, WorkError> {
     let JobKind::AccountsPayable {
         rules, accounts, ..
     } = &job.kind
@@ -137,9 +137,7 @@ pub fn reconcile_payables_job(
         .extend(decided.approvals.iter().map(|a| a.identity.clone()));
     apply(
         u,
-        job,
-        run_id,
-        at,
+        &JobRun { job, run_id, at },
         decided.findings,
         |subject| subject.starts_with("invoice|"),
         |_| "approved: agrees with its purchase order and goods receipts; posted".to_string(),
@@ -160,7 +158,7 @@ struct Books {
 }
 
 impl Books {
-    fn load(u: &mut dyn Unit, scope: &str) -> Result<Books, StoreError> {
+    fn load(u: &mut dyn Unit, scope: &str) -> Result<Books, WorkError> {
         let invoices: Vec<Invoice> = bodies(u, scope, DocumentKind::Invoice, |_| true)?;
         let orders: Vec<PurchaseOrderLine> =
             bodies(u, scope, DocumentKind::PurchaseOrderLine, |_| true)?;
@@ -169,12 +167,12 @@ impl Books {
         let approved: BTreeSet<String> = approved_docs.iter().map(|d| d.identity.clone()).collect();
         let mut already: Vec<InvoicedQuantity> = Vec::new();
         for d in &approved_docs {
-            let used: Vec<InvoicedQuantity> = serde_json::from_str(&d.body).map_err(|e| {
-                StoreError::Other(format!(
-                    "approved invoice {} cannot be read back: {e}",
-                    d.identity
-                ))
-            })?;
+            let used: Vec<InvoicedQuantity> =
+                serde_json::from_str(&d.body).map_err(|e| WorkError::KeptUnreadable {
+                    what: "approved invoice",
+                    identity: d.identity.clone(),
+                    message: e.to_string(),
+                })?;
             already.extend(used);
         }
         Ok(Books {
@@ -368,7 +366,7 @@ fn settle_payments(
     books: &Books,
     accounts: &ApAccounts,
     out: &mut RunOutcome,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkError> {
     let scope = run.job.name.as_str();
     let paid: BTreeSet<String> = u
         .documents(scope, DocumentKind::PaidInvoice)?
@@ -392,8 +390,12 @@ fn settle_payments(
     let mut settled = Vec::new();
     for (p, s) in payment_matches(&open, &records) {
         let payable = &open[p];
-        let entry = payment_entry(&run.job.name, payable, &records[s], accounts)
-            .map_err(|e| StoreError::Other(format!("payment of {}: {e}", payable.number)))?;
+        let entry = payment_entry(&run.job.name, payable, &records[s], accounts).map_err(|e| {
+            WorkError::PaymentNotPosted {
+                payable: payable.number.clone(),
+                message: e.to_string(),
+            }
+        })?;
         let why = serde_json::json!({
             "rule": "payment",
             "invoice": payable.number,

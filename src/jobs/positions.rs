@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::book_scope;
-use super::subjects::{Finding, apply, bodies};
+use super::subjects::{Finding, JobRun, apply, bodies};
 use super::{Holds, Room};
 use crate::config::{Job, JobKind};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
@@ -129,9 +129,7 @@ pub fn reconcile_positions_job(
     let accounts = compared.accounts;
     apply(
         u,
-        job,
-        run_id,
-        at,
+        &JobRun { job, run_id, at },
         compared.findings,
         // Accounts not in today's comparison keep their breaks as they are.
         |subject| {

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::book_scope;
 use super::positions::qty;
-use super::subjects::{Finding, apply, bodies};
+use super::subjects::{Finding, JobRun, apply, bodies};
 use super::{Holds, Room};
 use crate::config::{Job, JobKind};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
@@ -88,9 +88,7 @@ pub fn reconcile_settlement_job(
     let settled_by = decided.settled_by;
     apply(
         u,
-        job,
-        run_id,
-        at,
+        &JobRun { job, run_id, at },
         decided.findings,
         |_| true,
         |subject| {

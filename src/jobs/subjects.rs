@@ -45,20 +45,25 @@ pub(crate) fn in_file(name: &str, s: &Source) -> String {
     }
 }
 
+/// The run whose findings restate a job's subject breaks: the job, the run, and when.
+pub(crate) struct JobRun<'a> {
+    pub(crate) job: &'a Job,
+    pub(crate) run_id: i64,
+    pub(crate) at: DateTime<Utc>,
+}
+
 /// Opens, restates and closes the job's subject breaks so they say what `findings` say.
 /// Subjects for which `covered` is false were not looked at this run and stay as they are;
 /// covered subjects without a finding agree now and close with `agreed(subject)`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn apply(
     u: &mut dyn Unit,
-    job: &Job,
-    run_id: i64,
-    at: DateTime<Utc>,
+    run: &JobRun<'_>,
     findings: Vec<Finding>,
     covered: impl Fn(&str) -> bool,
     agreed: impl Fn(&str) -> String,
     out: &mut RunOutcome,
 ) -> Result<(), StoreError> {
+    let JobRun { job, run_id, at } = *run;
     let open: BTreeMap<String, i64> = u
         .open_subjects(&job.name)?
         .into_iter()

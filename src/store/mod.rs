@@ -80,16 +80,7 @@ pub fn in_unit<T>(
     store: &mut dyn Store,
     work: impl FnOnce(&mut dyn Unit) -> Result<T>,
 ) -> Result<T> {
-    let mut work = Some(work);
-    let mut out = None;
-    store.unit(&mut |u| {
-        let f = work
-            .take()
-            .ok_or_else(|| StoreError::Other("unit of work called twice".into()))?;
-        out = Some(f(u)?);
-        Ok(())
-    })?;
-    out.ok_or_else(|| StoreError::Other("unit of work produced nothing".into()))
+    in_unit_as(store, work)
 }
 
 /// Runs `work` on a read snapshot and hands back its result.
@@ -97,16 +88,66 @@ pub fn in_read<T>(
     store: &mut dyn Store,
     work: impl FnOnce(&mut dyn Unit) -> Result<T>,
 ) -> Result<T> {
+    in_read_as(store, work)
+}
+
+/// [`in_unit`] for work that may fail with more than a store error (`E`, say
+/// `jobs::WorkError`): its error rolls the unit back and comes back as it was. Apart from
+/// `in_unit` because a closure whose error only `?` names would leave `E` unknown.
+pub fn in_unit_as<T, E: From<StoreError>>(
+    store: &mut dyn Store,
+    work: impl FnOnce(&mut dyn Unit) -> Result<T, E>,
+) -> Result<T, E> {
     let mut work = Some(work);
     let mut out = None;
-    store.read(&mut |u| {
+    let mut failed = None;
+    let done = store.unit(&mut |u| {
+        let f = work
+            .take()
+            .ok_or_else(|| StoreError::Other("unit of work called twice".into()))?;
+        gave_up(f(u), &mut out, &mut failed)
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    done?;
+    out.ok_or_else(|| StoreError::Other("unit of work produced nothing".into()).into())
+}
+
+/// [`in_read`] for work that may fail with more than a store error, as [`in_unit_as`].
+pub fn in_read_as<T, E: From<StoreError>>(
+    store: &mut dyn Store,
+    work: impl FnOnce(&mut dyn Unit) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut work = Some(work);
+    let mut out = None;
+    let mut failed = None;
+    let done = store.read(&mut |u| {
         let f = work
             .take()
             .ok_or_else(|| StoreError::Other("read called twice".into()))?;
-        out = Some(f(u)?);
-        Ok(())
-    })?;
-    out.ok_or_else(|| StoreError::Other("read produced nothing".into()))
+        gave_up(f(u), &mut out, &mut failed)
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    done?;
+    out.ok_or_else(|| StoreError::Other("read produced nothing".into()).into())
+}
+
+/// Keeps what the work gave: its result in `out`, or its error in `failed`, for the caller to
+/// hand back as it was. The store is only told to roll back.
+fn gave_up<T, E>(given: Result<T, E>, out: &mut Option<T>, failed: &mut Option<E>) -> Result<()> {
+    match given {
+        Ok(v) => {
+            *out = Some(v);
+            Ok(())
+        }
+        Err(e) => {
+            *failed = Some(e);
+            Err(StoreError::Other("the work gave up".into()))
+        }
+    }
 }
 
 /// Opens the store a config names: today a SQLite file, created with its schema when missing.

@@ -2,7 +2,7 @@
 //! or does not follow the previous one, a statement received before, bad IBAN and ISIN check
 //! digits, a holding statement's positions, an invoice whose totals are wrong.
 
-use super::Ctx;
+use super::{Ctx, FileBreak};
 use crate::model::BreakReason;
 use crate::model::ids::{iban_is_valid, isin_is_valid};
 use crate::model::invoice::Invoice;
@@ -48,16 +48,18 @@ pub(super) fn take_statement(
     if u.statement_seen(&identity)? {
         ctx.open(
             u,
-            BreakReason::DuplicateStatement,
-            format!(
-                "{name}{} was received before; its {} lines were not taken again",
-                since.map(|d| format!(" for {d}")).unwrap_or_default(),
-                s.entries.len()
-            ),
-            None,
-            s.currency,
-            since,
-            ctx.line(s.source.row),
+            FileBreak {
+                reason: BreakReason::DuplicateStatement,
+                detail: format!(
+                    "{name}{} was received before; its {} lines were not taken again",
+                    since.map(|d| format!(" for {d}")).unwrap_or_default(),
+                    s.entries.len()
+                ),
+                amount: None,
+                currency: s.currency,
+                since,
+                source: ctx.line(s.source.row),
+            },
         )?;
         return Ok(false);
     }
@@ -70,15 +72,17 @@ pub(super) fn take_statement(
         let reached = close.amount + diff;
         ctx.open(
             u,
-            BreakReason::StatementUnbalanced,
-            format!(
-                "{name}: opening balance {} plus the movements is {reached}, but the closing balance is {} (difference {diff})",
-                open.amount, close.amount
-            ),
-            Some(diff),
-            s.currency,
-            since,
-            ctx.line(s.source.row),
+            FileBreak {
+                reason: BreakReason::StatementUnbalanced,
+                detail: format!(
+                    "{name}: opening balance {} plus the movements is {reached}, but the closing balance is {} (difference {diff})",
+                    open.amount, close.amount
+                ),
+                amount: Some(diff),
+                currency: s.currency,
+                since,
+                source: ctx.line(s.source.row),
+            },
         )?;
     }
     if let (Some(open), Some(ccy)) = (&s.opening, s.currency)
@@ -88,35 +92,39 @@ pub(super) fn take_statement(
     {
         ctx.open(
             u,
-            BreakReason::StatementGap,
-            format!(
-                "{name}: opening balance {} on {} does not follow the closing balance {} of {} on {}: a statement is missing in between, or two overlap",
-                open.amount,
-                open.date,
-                prev.closing_amount,
-                prev.number
-                    .map(|n| format!("statement {n}"))
-                    .unwrap_or_else(|| "the previous statement".into()),
-                prev.closing_date
-            ),
-            Some(open.amount - prev.closing_amount),
-            Some(ccy),
-            Some(open.date),
-            ctx.line(s.source.row),
+            FileBreak {
+                reason: BreakReason::StatementGap,
+                detail: format!(
+                    "{name}: opening balance {} on {} does not follow the closing balance {} of {} on {}: a statement is missing in between, or two overlap",
+                    open.amount,
+                    open.date,
+                    prev.closing_amount,
+                    prev.number
+                        .map(|n| format!("statement {n}"))
+                        .unwrap_or_else(|| "the previous statement".into()),
+                    prev.closing_date
+                ),
+                amount: Some(open.amount - prev.closing_amount),
+                currency: Some(ccy),
+                since: Some(open.date),
+                source: ctx.line(s.source.row),
+            },
         )?;
     }
     if looks_like_iban(&s.account) && !iban_is_valid(&s.account) {
         ctx.open(
             u,
-            BreakReason::BadCheckDigit,
-            format!(
-                "{name}: the account {} is not a valid IBAN (wrong check digits)",
-                s.account
-            ),
-            None,
-            s.currency,
-            since,
-            ctx.line(s.source.row),
+            FileBreak {
+                reason: BreakReason::BadCheckDigit,
+                detail: format!(
+                    "{name}: the account {} is not a valid IBAN (wrong check digits)",
+                    s.account
+                ),
+                amount: None,
+                currency: s.currency,
+                since,
+                source: ctx.line(s.source.row),
+            },
         )?;
     }
     for e in &s.entries {
@@ -126,17 +134,19 @@ pub(super) fn take_statement(
         {
             ctx.open(
                 u,
-                BreakReason::BadCheckDigit,
-                format!(
-                    "{name}: the counterparty's IBAN {iban} of the {} {} line of {} has wrong check digits; check it before paying to it or matching by it",
-                    e.amount,
-                    e.currency,
-                    e.value_date
-                ),
-                Some(e.amount),
-                Some(e.currency),
-                Some(e.value_date),
-                ctx.line(e.source.row),
+                FileBreak {
+                    reason: BreakReason::BadCheckDigit,
+                    detail: format!(
+                        "{name}: the counterparty's IBAN {iban} of the {} {} line of {} has wrong check digits; check it before paying to it or matching by it",
+                        e.amount,
+                        e.currency,
+                        e.value_date
+                    ),
+                    amount: Some(e.amount),
+                    currency: Some(e.currency),
+                    since: Some(e.value_date),
+                    source: ctx.line(e.source.row),
+                },
             )?;
         }
     }
@@ -196,12 +206,14 @@ pub(super) fn check_isin(
     {
         ctx.open(
             u,
-            BreakReason::BadCheckDigit,
-            format!("{isin} is not a valid ISIN (wrong check digit or form)"),
-            None,
-            None,
-            None,
-            ctx.line(row),
+            FileBreak {
+                reason: BreakReason::BadCheckDigit,
+                detail: format!("{isin} is not a valid ISIN (wrong check digit or form)"),
+                amount: None,
+                currency: None,
+                since: None,
+                source: ctx.line(row),
+            },
         )?;
     }
     Ok(())
@@ -222,12 +234,14 @@ pub(super) fn check_invoice(
     if !problems.is_empty() {
         ctx.open(
             u,
-            BreakReason::InvoiceArithmetic,
-            format!("invoice {} from {who}: {}", inv.number, problems.join("; ")),
-            Some(inv.payable),
-            Some(inv.currency),
-            Some(inv.issue_date),
-            ctx.line(inv.source.row),
+            FileBreak {
+                reason: BreakReason::InvoiceArithmetic,
+                detail: format!("invoice {} from {who}: {}", inv.number, problems.join("; ")),
+                amount: Some(inv.payable),
+                currency: Some(inv.currency),
+                since: Some(inv.issue_date),
+                source: ctx.line(inv.source.row),
+            },
         )?;
     }
     if let Some(iban) = &inv.supplier.iban
@@ -236,15 +250,17 @@ pub(super) fn check_invoice(
     {
         ctx.open(
             u,
-            BreakReason::BadCheckDigit,
-            format!(
-                "invoice {} from {who}: the supplier's IBAN {iban} has wrong check digits; do not pay before checking it",
-                inv.number
-            ),
-            Some(inv.payable),
-            Some(inv.currency),
-            Some(inv.issue_date),
-            ctx.line(inv.source.row),
+            FileBreak {
+                reason: BreakReason::BadCheckDigit,
+                detail: format!(
+                    "invoice {} from {who}: the supplier's IBAN {iban} has wrong check digits; do not pay before checking it",
+                    inv.number
+                ),
+                amount: Some(inv.payable),
+                currency: Some(inv.currency),
+                since: Some(inv.issue_date),
+                source: ctx.line(inv.source.row),
+            },
         )?;
     }
     Ok(())

@@ -4,10 +4,18 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{MailOutcome, about};
+use super::{MailOutcome, MailWork, about};
 use crate::config::Job;
-use crate::ingest::mail::{Finish, MailAttachment, Mailbox, ParsedMail};
+use crate::ingest::mail::{Finish, MailAttachment, ParsedMail};
 use crate::store::{self, NewMailMessage, Store, StoreError, Unit};
+
+/// What is recorded of a message besides the mail itself: what became of it, how many
+/// attachments were taken, and why (for a refusal or a duplicate).
+pub(super) struct Recorded<'a> {
+    pub outcome: &'a str,
+    pub attachments: u32,
+    pub detail: Option<&'a str>,
+}
 
 /// The outcome of a message recorded before, unless it was refused (a refused message that
 /// shows up again is looked at again).
@@ -40,12 +48,9 @@ pub(super) fn finish_of(outcome: &str) -> Finish {
 /// renumbered folder): recorded as a duplicate, nothing taken again.
 pub(super) fn processed_before(
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     mail: &ParsedMail,
     routed: &[(u32, &MailAttachment, &Job)],
-    now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<Option<MailOutcome>, StoreError> {
     let Some(id) = mail.message_id.as_deref() else {
         return Ok(None);
@@ -57,17 +62,12 @@ pub(super) fn processed_before(
     if !store::in_read(store, |u| u.mail_processed_with(id, &hashes))? {
         return Ok(None);
     }
-    record_message(
-        store,
-        mailbox,
-        key,
-        cursor,
-        mail,
-        "duplicate",
-        0,
-        Some("the same message (Message-ID and attachments) was processed before"),
-        now,
-    )?;
+    let recorded = Recorded {
+        outcome: "duplicate",
+        attachments: 0,
+        detail: Some("the same message (Message-ID and attachments) was processed before"),
+    };
+    record_message(store, m, mail, &recorded)?;
     Ok(Some(MailOutcome {
         finish: Finish::Processed,
         summary: format!(
@@ -78,48 +78,34 @@ pub(super) fn processed_before(
     }))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records the message, with the mailbox's cursor, in a unit of its own.
 pub(super) fn record_message(
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     mail: &ParsedMail,
-    outcome: &str,
-    attachments: u32,
-    detail: Option<&str>,
-    now: &dyn Fn() -> DateTime<Utc>,
+    recorded: &Recorded<'_>,
 ) -> Result<(), StoreError> {
-    store::in_unit(store, |u| {
-        record_in(
-            u,
-            mailbox,
-            key,
-            cursor,
-            Some(mail),
-            outcome,
-            attachments,
-            detail,
-            now(),
-        )
-    })
+    store::in_unit(store, |u| record_in(u, m, Some(mail), recorded, (m.now)()))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Records the message (as far as it was read), with the mailbox's cursor, in the caller's
+/// transaction.
 pub(super) fn record_in(
     u: &mut dyn Unit,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     mail: Option<&ParsedMail>,
-    outcome: &str,
-    attachments: u32,
-    detail: Option<&str>,
+    recorded: &Recorded<'_>,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let Recorded {
+        outcome,
+        attachments,
+        detail,
+    } = *recorded;
+    let mailbox = m.mailbox;
     u.add_mail_message(&NewMailMessage {
         mailbox: &mailbox.name,
-        key,
+        key: m.key,
         message_id: mail.and_then(|m| m.message_id.as_deref()),
         sender: mail.and_then(|m| m.from.as_deref()),
         subject: mail.map(|m| m.subject.as_str()),
@@ -129,7 +115,7 @@ pub(super) fn record_in(
         attachments,
         detail,
     })?;
-    if let Some((validity, uid)) = cursor {
+    if let Some((validity, uid)) = m.cursor {
         u.set_mail_cursor(&mailbox.name, validity, uid)?;
     }
     Ok(())

@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{MailOutcome, about, listed, record_in};
+use super::{MailOutcome, MailWork, Recorded, about, listed, record_in};
 use crate::config::{Config, Job};
 use crate::daemon::pipeline;
 use crate::ingest::mail::{Finish, Mailbox, ParsedMail, read_headers};
+use crate::jobs::WorkError;
 use crate::model::BreakReason;
-use crate::store::{self, NewBreak, Store, StoreError, Trigger, Unit};
+use crate::store::{self, NewBreak, Store, Trigger, Unit};
 
 /// The jobs that take mail from this sender with this subject, or why the mail is refused
 /// for who sent it: an ambiguous sender, one no job takes mail from, or (with
@@ -92,18 +93,14 @@ pub(super) fn nothing_taken(
 
 /// A message tried `tries` times without an end: refused with a break naming it as far as its
 /// headers alone tell (reading it whole is what failed).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn set_aside(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     raw: &Result<Vec<u8>, String>,
     tries: u32,
     why: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
+) -> Result<MailOutcome, WorkError> {
+    let (mailbox, key) = (m.mailbox, m.key);
     let headers = raw
         .as_ref()
         .ok()
@@ -118,47 +115,27 @@ pub(super) fn set_aside(
          once the cause is fixed to have it read again",
         mailbox.name, mailbox.failed_folder
     );
-    refuse(
-        config,
-        store,
-        mailbox,
-        key,
-        cursor,
-        headers.as_ref(),
-        BreakReason::Unreadable,
-        &detail,
-        now,
-    )
+    refuse(store, m, headers.as_ref(), BreakReason::Unreadable, &detail)
 }
 
 /// A message no job takes: recorded with a break and an alert, in one transaction, then moved
 /// to the failed folder.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn refuse(
-    config: &Config,
     store: &mut dyn Store,
-    mailbox: &Mailbox,
-    key: &str,
-    cursor: Option<(u32, u32)>,
+    m: &MailWork<'_>,
     mail: Option<&ParsedMail>,
     reason: BreakReason,
     detail: &str,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<MailOutcome, StoreError> {
-    let at = now();
-    store::in_unit(store, |u| {
-        record_in(
-            u,
-            mailbox,
-            key,
-            cursor,
-            mail,
-            "refused",
-            0,
-            Some(detail),
-            at,
-        )?;
-        raise_break(u, config, mailbox, key, reason, detail, at)
+) -> Result<MailOutcome, WorkError> {
+    let at = (m.now)();
+    let recorded = Recorded {
+        outcome: "refused",
+        attachments: 0,
+        detail: Some(detail),
+    };
+    store::in_unit_as(store, |u| {
+        record_in(u, m, mail, &recorded, at)?;
+        raise_break(u, m, reason, detail, at)
     })?;
     Ok(MailOutcome {
         finish: Finish::Failed,
@@ -173,13 +150,12 @@ pub(super) fn refuse(
 /// break.
 pub(super) fn raise_break(
     u: &mut dyn Unit,
-    config: &Config,
-    mailbox: &Mailbox,
-    key: &str,
+    m: &MailWork<'_>,
     reason: BreakReason,
     detail: &str,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkError> {
+    let (config, mailbox, key) = (m.config, m.mailbox, m.key);
     let job = mailbox_job(mailbox);
     let subject = format!("mail|{}|{key}", mailbox.name);
     let run_id = u.start_run(&job, Trigger::Mail, None, at)?;
@@ -218,7 +194,8 @@ pub(super) fn raise_break(
             error: Some(detail.to_string()),
             ..Default::default()
         },
-    )
+    )?;
+    Ok(())
 }
 
 /// The mailbox's own "job" name, for its breaks and alerts.

@@ -4,36 +4,40 @@
 use chrono::{DateTime, Utc};
 
 use super::FileOutcome;
+use super::file::FileWork;
 use crate::config::{Config, Job};
 use crate::extract;
 use crate::ingest::Claimed;
+use crate::jobs::WorkError;
 use crate::model::BreakReason;
 use crate::notify;
 use crate::store::{
-    self, FileStatus, NewBreak, NewFile, NewMail, RunOutcome, RunStatus, Store, StoreError,
-    Trigger, Unit,
+    self, FileStatus, NewBreak, NewFile, NewMail, RunOutcome, RunStatus, Store, Trigger, Unit,
 };
 
 /// Records a file that could not be read: the file row, a failed run, an `unreadable` break,
-/// and an alert to the people named in `mail.alerts_to`, all in one transaction.
-#[allow(clippy::too_many_arguments)]
+/// and an alert to the people named in `mail.alerts_to`, all in one transaction. `sha` and
+/// `size` are the file's as read (empty and 0 when it was not).
 pub fn record_failure(
-    config: &Config,
     store: &mut dyn Store,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     sha: &str,
     size: u64,
     message: &str,
-    trigger: Trigger,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<FileOutcome, StoreError> {
+) -> Result<FileOutcome, WorkError> {
+    let FileWork {
+        config,
+        job,
+        claimed,
+        trigger,
+        now,
+    } = *work;
     // A mailed file's break and alert say which mail it came with.
     let message = match &claimed.origin {
         Some(o) => format!("{message} (attachment of {})", o.describe()),
         None => message.to_string(),
     };
-    store::in_unit(store, |u| {
+    store::in_unit_as(store, |u| {
         let failed = FailedFile {
             job,
             claimed,
@@ -74,7 +78,7 @@ pub(in crate::daemon) fn record_failed_file(
     config: &Config,
     f: &FailedFile<'_>,
     at: DateTime<Utc>,
-) -> Result<i64, StoreError> {
+) -> Result<i64, WorkError> {
     let job = f.job;
     let file_id = u.add_file(&NewFile {
         job: &job.name,
@@ -131,7 +135,7 @@ pub fn queue_alert(
     run_id: Option<i64>,
     what: &str,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkError> {
     if config.mail.alerts_to.is_empty() {
         return Ok(());
     }
@@ -160,7 +164,10 @@ pub fn queue_alert(
         &message_id,
         at,
     )
-    .map_err(|e| StoreError::Other(format!("cannot build the alert mail: {e}")))?;
+    .map_err(|e| WorkError::MailNotBuilt {
+        mail: "alert",
+        message: e.to_string(),
+    })?;
     u.enqueue_mail(&NewMail {
         message_id: &message_id,
         purpose: "alert",

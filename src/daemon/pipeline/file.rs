@@ -12,11 +12,23 @@ use super::limits::{ReadError, WHOLE_READ_DIVISOR, read_limited};
 use crate::config::{Config, Job, JobKind};
 use crate::extract::{self, Extracted, Input};
 use crate::ingest::Claimed;
+use crate::jobs::WorkError;
 use crate::reconcile::backlog::{BacklogSlot, GraceEnd};
 use crate::store::{self, RunOutcome, Store, StoreError, Trigger, Unit};
 
-/// Processes one claimed file for `job`. Store errors come back as `Err` and leave no trace:
-/// the caller retries later, the file stays where it is. `recovered` marks a file found in the
+/// A file's unit of work as it goes from step to step: the configuration, the job, the file
+/// taken, what set the run off, and the clock every step dates what it records by.
+pub struct FileWork<'a> {
+    pub config: &'a Config,
+    pub job: &'a Job,
+    pub claimed: &'a Claimed,
+    pub trigger: Trigger,
+    pub now: &'a dyn Fn() -> DateTime<Utc>,
+}
+
+/// Processes one claimed file for `job`. A failure of the store or of the work (the file's
+/// bytes unreadable: not its content, which is refused) comes back as `Err` and leaves no
+/// trace: the caller retries later, the file stays where it is. `recovered` marks a file found in the
 /// processing folder at start-up, which may have been finished already.
 pub fn process_file(
     config: &Config,
@@ -26,19 +38,20 @@ pub fn process_file(
     trigger: Trigger,
     recovered: bool,
     now: impl Fn() -> DateTime<Utc>,
-) -> Result<FileOutcome, StoreError> {
-    let layout = match job.kind.layout() {
-        Some(l) => l,
-        None => {
-            return Err(StoreError::Other(format!(
-                "job {} does not read files",
-                job.name
-            )));
-        }
+) -> Result<FileOutcome, WorkError> {
+    let work = FileWork {
+        config,
+        job,
+        claimed,
+        trigger,
+        now: &now,
+    };
+    let Some(layout) = job.kind.layout() else {
+        return Err(WorkError::ReadsNoFiles(job.name.clone()));
     };
     let (bytes, sha) = match read_limited(&claimed.path, config.settings.max_file_bytes) {
         Ok(b) => b,
-        Err(e) => return not_read(config, store, job, claimed, e, trigger, &now),
+        Err(e) => return not_read(store, &work, e),
     };
     let size = bytes.len() as u64;
 
@@ -63,9 +76,7 @@ pub fn process_file(
     let in_batches = crate::jobs::room(&job.kind).takes(crate::jobs::Holds::Rows)
         && extract::reads_in_batches(layout, &bytes);
     if let Some(message) = too_large_to_read_whole(config, claimed, &bytes, in_batches) {
-        return record_failure(
-            config, store, job, claimed, &sha, size, &message, trigger, &now,
-        );
+        return record_failure(store, &work, &sha, size, &message);
     }
 
     let file_hash: Arc<str> = Arc::from(sha.as_str());
@@ -79,33 +90,23 @@ pub fn process_file(
     // its own columns; everything else goes through the job's layout.
     let own = crate::jobs::read_own_side(job, &input);
     if own.is_none() && in_batches {
-        let done = process_in_batches(
-            config, store, job, claimed, layout, &input, size, trigger, &now,
-        );
+        let done = process_in_batches(store, &work, layout, &input, size);
         return after_commit(config, job, done);
     }
-    let extracted = match read_whole(config, job, claimed, layout, &input, own) {
+    let extracted = match read_whole(&work, layout, &input, own) {
         Ok(x) => x,
-        Err(refusal) => {
-            return record_failure(
-                config, store, job, claimed, &sha, size, &refusal, trigger, &now,
-            );
-        }
+        Err(refusal) => return record_failure(store, &work, &sha, size, &refusal),
     };
     drop(bytes);
     let extract_ms = read_started.elapsed().as_millis() as u64;
     if let Err(refusal) =
         crate::daemon::documents::accepts(job, &config.jobs, &extracted, &claimed.name)
     {
-        return record_failure(
-            config, store, job, claimed, &sha, size, &refusal, trigger, &now,
-        );
+        return record_failure(store, &work, &sha, size, &refusal);
     }
 
-    let done = store::in_unit(store, |u| {
-        store_file_read_whole(
-            u, config, job, claimed, &sha, size, extracted, extract_ms, trigger, &now,
-        )
+    let done = store::in_unit_as(store, |u| {
+        store_file_read_whole(u, &work, &sha, size, extracted, extract_ms)
     });
     after_commit(config, job, done)
 }
@@ -113,14 +114,13 @@ pub fn process_file(
 /// A file whose bytes could not be read: one over the file limit is set aside with its
 /// failure recorded; an I/O error leaves it where it is, for the caller to retry.
 fn not_read(
-    config: &Config,
     store: &mut dyn Store,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     e: ReadError,
-    trigger: Trigger,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<FileOutcome, StoreError> {
+) -> Result<FileOutcome, WorkError> {
+    let FileWork {
+        config, claimed, ..
+    } = work;
     match e {
         ReadError::TooLarge(size) => {
             let message = format!(
@@ -129,12 +129,12 @@ fn not_read(
                 size / (1024 * 1024),
                 config.settings.max_file_bytes / (1024 * 1024)
             );
-            record_failure(config, store, job, claimed, "", 0, &message, trigger, now)
+            record_failure(store, work, "", 0, &message)
         }
-        ReadError::Io(e) => Err(StoreError::Other(format!(
-            "cannot read {}: {e}",
-            claimed.path.display()
-        ))),
+        ReadError::Io(e) => Err(WorkError::Unreadable {
+            file: claimed.path.clone(),
+            message: e.to_string(),
+        }),
     }
 }
 
@@ -165,9 +165,7 @@ fn too_large_to_read_whole(
 /// Reads a file held whole in memory, by the job's own reader (`own`, when it has one) or
 /// its layout; a file it cannot read gives the refusal that sets it aside.
 fn read_whole(
-    config: &Config,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     layout: &extract::Layout,
     input: &Input,
     own: Option<Result<Extracted, extract::ExtractError>>,
@@ -184,48 +182,49 @@ fn read_whole(
         {
             let format = extract::recognise(input.bytes).map_or("rows", |f| f.describe());
             Err(crate::daemon::documents::rows_refused(
-                job,
-                &config.jobs,
-                &claimed.name,
+                work.job,
+                &work.config.jobs,
+                &work.claimed.name,
                 format,
             ))
         }
-        Err(e) => Err(refusal_text(job, &e)),
+        Err(e) => Err(refusal_text(work.job, &e)),
     }
 }
 
 /// The unit of work of a file read whole: the file and its run recorded, what the job takes
 /// from it stored (records, documents, the versions of records exported again), and the run
 /// finished.
-#[allow(clippy::too_many_arguments)]
 fn store_file_read_whole(
     u: &mut dyn Unit,
-    config: &Config,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     sha: &str,
     size: u64,
     extracted: Extracted,
     extract_ms: u64,
-    trigger: Trigger,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<FileOutcome, StoreError> {
+) -> Result<FileOutcome, WorkError> {
+    let FileWork {
+        config,
+        job,
+        claimed,
+        trigger,
+        now,
+    } = *work;
     let (file_id, run_id) = match start_file(u, job, claimed, sha, size, trigger, now)? {
         Started::Duplicate(d) => return Ok(d),
         Started::New { file_id, run_id } => (file_id, run_id),
     };
     let format = extracted.format;
     let today = now().with_timezone(&config.settings.timezone).date_naive();
-    let taken = crate::daemon::documents::take(
-        u,
+    let run = crate::daemon::documents::FileRun {
         job,
         run_id,
         file_id,
-        &claimed.name,
-        extracted,
+        file: &claimed.name,
         today,
-        now(),
-    )?;
+        at: now(),
+    };
+    let taken = crate::daemon::documents::take(u, &run, extracted)?;
     let added = u.add_records(scope_of(job), file_id, &taken.records)?;
     let versions = crate::daemon::versions::take(u, config, job, run_id, &added.changed, now())?;
     let outcome = RunOutcome {
@@ -250,8 +249,8 @@ fn store_file_read_whole(
 fn after_commit(
     config: &Config,
     job: &Job,
-    done: Result<FileOutcome, StoreError>,
-) -> Result<FileOutcome, StoreError> {
+    done: Result<FileOutcome, WorkError>,
+) -> Result<FileOutcome, WorkError> {
     match &done {
         Ok(FileOutcome::Processed { .. }) => backlogs_committed(config, job),
         Ok(_) => {}
@@ -286,29 +285,27 @@ fn backlogs_of<'c>(config: &'c Config, job: &'c Job) -> Vec<&'c BacklogSlot> {
         .collect()
 }
 
-/// Why a unit of work read in batches was given up: the file has a problem. Never seen
-/// outside [`process_in_batches`], which records the failure in a unit of its own.
-const REFUSED_IN_BATCHES: &str = "the file was refused while it was read in batches";
-
 /// A CSV file of a ledger import or a cash reconciliation, read and stored in batches inside
 /// one unit of work: memory holds the file's bytes and one batch of records, not every record
 /// (a 500 MB ledger is six million records). A bad row found after batches were stored gives
-/// the unit up (it rolls back: nothing half-imported) and the failure is recorded on its own.
-#[allow(clippy::too_many_arguments)]
+/// the unit up (it rolls back: nothing half-imported, [`WorkError::Refused`]) and the
+/// failure is recorded on its own.
 fn process_in_batches(
-    config: &Config,
     store: &mut dyn Store,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     layout: &extract::Layout,
     input: &Input,
     size: u64,
-    trigger: Trigger,
-    now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<FileOutcome, StoreError> {
+) -> Result<FileOutcome, WorkError> {
+    let FileWork {
+        config,
+        job,
+        claimed,
+        trigger,
+        now,
+    } = *work;
     let sha = input.file_hash.to_string();
-    let mut refused: Option<String> = None;
-    let done = store::in_unit(store, |u| {
+    let done = store::in_unit_as(store, |u| {
         let (file_id, run_id) = match start_file(u, job, claimed, &sha, size, trigger, now)? {
             Started::Duplicate(d) => return Ok(d),
             Started::New { file_id, run_id } => (file_id, run_id),
@@ -332,10 +329,7 @@ fn process_in_batches(
         })?;
         let read = match read {
             Ok(r) => r,
-            Err(e) => {
-                refused = Some(refusal_text(job, &e));
-                return Err(StoreError::Other(REFUSED_IN_BATCHES.into()));
-            }
+            Err(e) => return Err(WorkError::Refused(refusal_text(job, &e))),
         };
         let outcome = RunOutcome {
             format: Some(read.format.as_str().to_string()),
@@ -354,10 +348,8 @@ fn process_in_batches(
             u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
         )
     });
-    match (done, refused) {
-        (Err(_), Some(message)) => record_failure(
-            config, store, job, claimed, &sha, size, &message, trigger, now,
-        ),
-        (done, _) => done,
+    match done {
+        Err(WorkError::Refused(message)) => record_failure(store, work, &sha, size, &message),
+        done => done,
     }
 }

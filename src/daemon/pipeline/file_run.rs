@@ -7,6 +7,7 @@ use super::FileOutcome;
 use super::cash::{Hold, reconcile_job};
 use crate::config::{Config, Job, JobKind};
 use crate::ingest::Claimed;
+use crate::jobs::WorkError;
 use crate::store::{FileStatus, NewFile, RunOutcome, RunStatus, StoreError, Trigger, Unit};
 
 /// What the start of a file's unit of work found.
@@ -79,7 +80,7 @@ pub(super) fn finish_file_run(
     versions: &crate::daemon::versions::Versions,
     today: chrono::NaiveDate,
     now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<FileOutcome, StoreError> {
+) -> Result<FileOutcome, WorkError> {
     let match_started = std::time::Instant::now();
     match &job.kind {
         JobKind::CashReconciliation { .. } => {

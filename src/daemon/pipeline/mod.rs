@@ -18,7 +18,7 @@ mod limits;
 pub use cash::{Hold, reconcile_due, reconcile_job};
 pub(super) use failure::{FailedFile, record_failed_file};
 pub use failure::{mail_domain, queue_alert, record_failure};
-pub use file::process_file;
+pub use file::{FileWork, process_file};
 pub use limits::{MEMORY_PER_FILE, WHOLE_READ_DIVISOR, WHOLE_READ_FACTOR};
 
 use crate::store::FileStatus;
