@@ -9,9 +9,9 @@ use crate::store::StoreError;
 
 /// What went wrong in a unit of work (a file, a mail, a scheduled run).
 ///
-/// The wording is the one people have read in `.error.txt`, breaks, alerts and the log since
-/// these failures travelled as the store's: `store error: ` included. Changing it changes what
-/// people see, which is a decision of its own rather than part of giving the failures a type.
+/// The wording is what people read in `.error.txt`, breaks, alerts and the log. Only a
+/// `Store` failure says "store error": when these travelled as the store's they said it too,
+/// and sent a sysadmin to look at a healthy database about a file it could not read.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkError {
     /// The store failed: busy, full, read-only, damaged.
@@ -19,7 +19,7 @@ pub enum WorkError {
     Store(#[from] StoreError),
     /// A file's bytes could not be read: the file system failed, not the file's content
     /// (which is refused instead).
-    #[error("store error: cannot read {}: {message}", file.display())]
+    #[error("cannot read {}: {message}", file.display())]
     Unreadable { file: PathBuf, message: String },
     /// The file was refused after part of it was stored (a bad row found once batches were
     /// written): the unit rolls back and the refusal is recorded in a unit of its own. Says
@@ -27,7 +27,7 @@ pub enum WorkError {
     #[error("{0}")]
     Refused(String),
     /// A mailed attachment could not be written to its job's processing folder.
-    #[error("store error: cannot stage {attachment} of {mail} in {}: {message}", folder.display())]
+    #[error("cannot stage {attachment} of {mail} in {}: {message}", folder.display())]
     NotStaged {
         attachment: String,
         /// The mail as people know it (sender, subject, date).
@@ -36,19 +36,19 @@ pub enum WorkError {
         message: String,
     },
     /// A mail clerk sends (`alert`, `summary`) could not be built.
-    #[error("store error: cannot build the {mail} mail: {message}")]
+    #[error("cannot build the {mail} mail: {message}")]
     MailNotBuilt { mail: &'static str, message: String },
     /// A file was given to a job that reads none (the summary).
-    #[error("store error: job {0} does not read files")]
+    #[error("job {0} does not read files")]
     ReadsNoFiles(String),
     /// A summary was asked of a job that is not a summary job.
-    #[error("store error: job {0} is not a summary job")]
+    #[error("job {0} is not a summary job")]
     NotASummary(String),
     /// The job a file was held for was removed from the configuration meanwhile.
-    #[error("store error: job {0} is no longer configured")]
+    #[error("job {0} is no longer configured")]
     NoLongerConfigured(String),
     /// A document the store keeps does not decode as what it was kept as.
-    #[error("store error: {what} {identity} cannot be read back: {message}")]
+    #[error("{what} {identity} cannot be read back: {message}")]
     KeptUnreadable {
         /// "stored document", "approved invoice".
         what: &'static str,
@@ -56,10 +56,10 @@ pub enum WorkError {
         message: String,
     },
     /// The entry of a payment found for an open payable could not be made.
-    #[error("store error: payment of {payable}: {message}")]
+    #[error("payment of {payable}: {message}")]
     PaymentNotPosted { payable: String, message: String },
     /// A look at held-back items changed nothing: its unit rolls back and leaves no run.
-    #[error("store error: no held-back item came to the end of its grace period")]
+    #[error("no held-back item came to the end of its grace period")]
     NothingDue,
 }
 
@@ -76,18 +76,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_as_the_store_error_it_replaced() {
+    fn only_the_store_s_failures_read_as_store_errors() {
         let said = |e: WorkError| e.to_string();
         assert_eq!(
             said(WorkError::ReadsNoFiles("summary".into())),
-            "store error: job summary does not read files"
+            "job summary does not read files"
         );
         assert_eq!(
             said(WorkError::Unreadable {
                 file: "/in/a.csv".into(),
                 message: "denied".into()
             }),
-            "store error: cannot read /in/a.csv: denied"
+            "cannot read /in/a.csv: denied"
         );
         assert_eq!(
             said(WorkError::Store(StoreError::Busy("locked".into()))),
