@@ -2,10 +2,14 @@
 
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
+use rust_decimal::Decimal;
 
 use super::*;
-use crate::model::{EntryLine, Source};
+use crate::model::{
+    BreakReason, BreakStatus, Currency, EntryLine, JournalEntry, MatchPass, Record, Side, Source,
+    StoredRecord,
+};
 
 fn at(h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, h, 0, 0).unwrap()
