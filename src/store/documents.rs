@@ -5,7 +5,10 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{AddedRecords, Result};
+use super::{AddedRecords, Result, StoreError};
+use crate::model::invoice::Invoice;
+use crate::model::payables::{GoodsReceipt, InvoicedQuantity, PurchaseOrderLine};
+use crate::model::securities::{Position, SecuritiesTransaction, Trade};
 
 /// What a unit of work keeps and reads of statements and documents.
 pub trait Documents {
@@ -21,13 +24,15 @@ pub trait Documents {
     ) -> Result<Option<StoredStatement>>;
     fn add_statement(&mut self, s: &NewStatement<'_>) -> Result<i64>;
     /// Stores positions, securities transactions or invoices under `scope`; one per identity.
+    /// Each body is written as the JSON of its model type ([`Document::to_json`]).
     fn add_documents(
         &mut self,
         scope: &str,
         file_id: i64,
         docs: &[NewDocument],
     ) -> Result<AddedRecords>;
-    /// Documents of a scope and kind, in arrival order (bodies as stored JSON).
+    /// Documents of a scope and kind, in arrival order, their bodies read back as `kind`
+    /// says ([`Document::from_json`]).
     fn documents(&mut self, scope: &str, kind: DocumentKind) -> Result<Vec<NewDocument>>;
 }
 
@@ -47,11 +52,17 @@ pub struct StoredStatement {
     pub closing_date: NaiveDate,
 }
 
+/// What a kept document is. Also what it is read back as: the custodian's transactions and
+/// the firm's own trades are stored under one name, told apart by the scope they are kept in
+/// (the job's, the book's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentKind {
     Position,
+    /// A custodian's settled or pending transaction.
     SecuritiesTransaction,
+    /// The firm's own trade (a blotter line), kept in the book's scope.
+    Trade,
     Invoice,
     PurchaseOrderLine,
     GoodsReceipt,
@@ -62,10 +73,11 @@ pub enum DocumentKind {
 }
 
 impl DocumentKind {
+    /// The name the store keeps the kind under.
     pub fn as_str(self) -> &'static str {
         match self {
             DocumentKind::Position => "position",
-            DocumentKind::SecuritiesTransaction => "securities_transaction",
+            DocumentKind::SecuritiesTransaction | DocumentKind::Trade => "securities_transaction",
             DocumentKind::Invoice => "invoice",
             DocumentKind::PurchaseOrderLine => "purchase_order_line",
             DocumentKind::GoodsReceipt => "goods_receipt",
@@ -76,14 +88,138 @@ impl DocumentKind {
 }
 
 /// A position, securities transaction or invoice as kept: its identity, the keys it is found
-/// by, and the whole document as JSON (exact decimals as strings).
+/// by, and the whole document.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewDocument {
-    pub kind: DocumentKind,
     pub identity: String,
     pub account: Option<String>,
     /// ISIN, invoice number, ...
     pub key: Option<String>,
     pub as_of: Option<NaiveDate>,
-    pub body: String,
+    pub body: Document,
+}
+
+impl NewDocument {
+    pub fn kind(&self) -> DocumentKind {
+        self.body.kind()
+    }
+}
+
+/// The body of a kept document: one of the model's documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Document {
+    Position(Position),
+    SecuritiesTransaction(SecuritiesTransaction),
+    Trade(Trade),
+    /// Boxed: an invoice is several times the size of the other documents.
+    Invoice(Box<Invoice>),
+    PurchaseOrderLine(PurchaseOrderLine),
+    GoodsReceipt(GoodsReceipt),
+    /// The quantities an approved invoice used of its order lines and receipts.
+    ApprovedInvoice(Vec<InvoicedQuantity>),
+    /// The explanation (JSON) of the match that paid the invoice, as the match keeps it.
+    PaidInvoice(String),
+}
+
+impl Document {
+    pub fn kind(&self) -> DocumentKind {
+        match self {
+            Document::Position(_) => DocumentKind::Position,
+            Document::SecuritiesTransaction(_) => DocumentKind::SecuritiesTransaction,
+            Document::Trade(_) => DocumentKind::Trade,
+            Document::Invoice(_) => DocumentKind::Invoice,
+            Document::PurchaseOrderLine(_) => DocumentKind::PurchaseOrderLine,
+            Document::GoodsReceipt(_) => DocumentKind::GoodsReceipt,
+            Document::ApprovedInvoice(_) => DocumentKind::ApprovedInvoice,
+            Document::PaidInvoice(_) => DocumentKind::PaidInvoice,
+        }
+    }
+
+    /// The body as every backend stores it: the model type's JSON (exact decimals as
+    /// strings). What an earlier clerk wrote reads back the same way, so it must not change.
+    pub fn to_json(&self) -> Result<String> {
+        let json = match self {
+            Document::Position(d) => serde_json::to_string(d),
+            Document::SecuritiesTransaction(d) => serde_json::to_string(d),
+            Document::Trade(d) => serde_json::to_string(d),
+            Document::Invoice(d) => serde_json::to_string(d),
+            Document::PurchaseOrderLine(d) => serde_json::to_string(d),
+            Document::GoodsReceipt(d) => serde_json::to_string(d),
+            Document::ApprovedInvoice(d) => serde_json::to_string(d),
+            Document::PaidInvoice(explanation) => return Ok(explanation.clone()),
+        };
+        json.map_err(|e| StoreError::Other(format!("cannot encode document: {e}")))
+    }
+
+    /// A stored body read back as `kind`; `identity` names it when it cannot be.
+    pub fn from_json(kind: DocumentKind, identity: &str, json: String) -> Result<Document> {
+        let read = match kind {
+            DocumentKind::Position => serde_json::from_str(&json).map(Document::Position),
+            DocumentKind::SecuritiesTransaction => {
+                serde_json::from_str(&json).map(Document::SecuritiesTransaction)
+            }
+            DocumentKind::Trade => serde_json::from_str(&json).map(Document::Trade),
+            DocumentKind::Invoice => serde_json::from_str(&json).map(Document::Invoice),
+            DocumentKind::PurchaseOrderLine => {
+                serde_json::from_str(&json).map(Document::PurchaseOrderLine)
+            }
+            DocumentKind::GoodsReceipt => serde_json::from_str(&json).map(Document::GoodsReceipt),
+            DocumentKind::ApprovedInvoice => {
+                serde_json::from_str(&json).map(Document::ApprovedInvoice)
+            }
+            DocumentKind::PaidInvoice => return Ok(Document::PaidInvoice(json)),
+        };
+        read.map_err(|e| {
+            StoreError::Other(format!(
+                "stored document {identity} cannot be read back: {e}"
+            ))
+        })
+    }
+}
+
+/// Takes a model document out of a [`Document`] of its kind; hands back any other.
+macro_rules! kept_as {
+    ($($variant:ident),*) => {$(
+        impl From<$variant> for Document {
+            fn from(d: $variant) -> Document {
+                Document::$variant(d)
+            }
+        }
+
+        impl TryFrom<Document> for $variant {
+            type Error = Document;
+
+            fn try_from(d: Document) -> std::result::Result<$variant, Document> {
+                match d {
+                    Document::$variant(d) => Ok(d),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+kept_as!(
+    Position,
+    SecuritiesTransaction,
+    Trade,
+    PurchaseOrderLine,
+    GoodsReceipt
+);
+
+impl From<Invoice> for Document {
+    fn from(d: Invoice) -> Document {
+        Document::Invoice(Box::new(d))
+    }
+}
+
+impl TryFrom<Document> for Invoice {
+    type Error = Document;
+
+    fn try_from(d: Document) -> std::result::Result<Invoice, Document> {
+        match d {
+            Document::Invoice(d) => Ok(*d),
+            other => Err(other),
+        }
+    }
 }

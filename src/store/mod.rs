@@ -27,7 +27,9 @@ use std::path::Path;
 
 pub use crate::model::MailOrigin;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
-pub use documents::{DocumentKind, Documents, NewDocument, NewStatement, StoredStatement};
+pub use documents::{
+    Document, DocumentKind, Documents, NewDocument, NewStatement, StoredStatement,
+};
 pub use files::{FileStatus, Files, NewFile, ReplacedFiles, RunOutcome, RunStatus, Trigger};
 pub use mailboxes::{Mailboxes, NewMailMessage};
 pub use matches::{MatchRow, Matches, NewMatch, Posted};

@@ -504,13 +504,19 @@ fn statements_and_documents_are_kept(store: &mut dyn Store) {
         "a statement closing later is not the previous one"
     );
 
+    let invoice = r#"{"kind":"invoice","number":"INV-1","issue_date":"2026-03-02","due_date":null,
+        "currency":"EUR","supplier":{"name":null,"vat_id":"VAT1","id":null,"iban":null,"country":null},
+        "customer":{"name":null,"vat_id":null,"id":null,"iban":null,"country":null},
+        "order_reference":null,"payment_reference":null,"lines":[],"tax":[],"line_total":null,
+        "allowance_total":null,"charge_total":null,"tax_exclusive":null,"tax_total":null,
+        "tax_inclusive":null,"prepaid":null,"rounding":null,"payable":"119.00",
+        "source":{"file":"sha-inv","sheet":null,"row":0,"locator":null}}"#;
     let doc = NewDocument {
-        kind: DocumentKind::Invoice,
         identity: "VAT1|INV-1".into(),
         account: Some("VAT1".into()),
         key: Some("INV-1".into()),
         as_of: Some("2026-03-02".parse().unwrap()),
-        body: r#"{"payable":"119.00"}"#.into(),
+        body: Document::Invoice(serde_json::from_str(invoice).unwrap()),
     };
     let added = in_unit(store, |u| {
         let f = u.add_file(&new_file("invoices", "sha-inv"))?;
