@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Result;
 
-/// What a unit of work keeps and reads of reporting.
+/// What a unit of work reads for reporting (nothing here writes).
 pub trait Reports {
     /// Per-job activity of the runs started at or after `since`. Breaks about a record that
     /// were open less than their job's grace period (see [`BreakCounting`]) are neither

@@ -3,6 +3,10 @@
 //! Why these settings: WAL lets `clerk status` read while the daemon writes; `synchronous=FULL`
 //! makes a committed unit survive a power cut, not just a crash; `BEGIN IMMEDIATE` takes the
 //! write lock up front, so two writers queue on `busy_timeout` instead of failing halfway.
+//!
+//! This file opens, migrates and checks the database and runs units of work on
+//! [`SqliteUnit`]; each area's trait is implemented for it in the file of that name
+//! (`records.rs` with `versions.rs`, how a record's versions are written).
 
 mod breaks;
 mod documents;
