@@ -20,7 +20,7 @@ use crate::model::securities::{
     HoldingStatement, Position, SecuritiesTransaction, Trade, TransactionStatement,
 };
 use crate::model::{BreakReason, Currency, Record};
-use crate::store::{AddedRecords, DocumentKind, NewBreak, NewDocument, StoreError, Unit};
+use crate::store::{AddedRecords, Document, NewBreak, NewDocument, StoreError, Unit};
 
 /// Whether `job` takes what `extracted` holds; the refusal says what the file is, what the
 /// job expects and which job (and folder) does take it, for `failed/<name>.error.txt`.
@@ -259,7 +259,6 @@ fn holding_documents(
         check_holdings(u, ctx, h)?;
         for p in &h.positions {
             docs.push(NewDocument {
-                kind: DocumentKind::Position,
                 identity: format!(
                     "{}|{}|{}|{:?}",
                     p.account,
@@ -270,7 +269,7 @@ fn holding_documents(
                 account: Some(p.account.clone()),
                 key: p.isin.clone().or_else(|| p.security_id.clone()),
                 as_of: Some(p.as_of),
-                body: json(p)?,
+                body: Document::Position(p.clone()),
             });
         }
     }
@@ -295,12 +294,11 @@ fn transaction_documents(
                 tx.source.row,
             )?;
             docs.push(NewDocument {
-                kind: DocumentKind::SecuritiesTransaction,
                 identity: transaction_identity(tx, t.pending),
                 account: Some(tx.account.clone()),
                 key: tx.reference.clone(),
                 as_of: tx.settlement_date,
-                body: json(tx)?,
+                body: Document::SecuritiesTransaction(tx.clone()),
             });
         }
     }
@@ -317,7 +315,6 @@ fn invoice_documents(
     for inv in invoices {
         check_invoice(u, ctx, inv)?;
         docs.push(NewDocument {
-            kind: DocumentKind::Invoice,
             identity: format!(
                 "{}|{}|{:?}",
                 inv.supplier
@@ -331,7 +328,7 @@ fn invoice_documents(
             account: inv.supplier.vat_id.clone(),
             key: Some(inv.number.clone()),
             as_of: Some(inv.issue_date),
-            body: json(inv)?,
+            body: Document::Invoice(Box::new(inv.clone())),
         });
     }
     Ok(docs)
@@ -347,7 +344,6 @@ fn book_position_documents(
     for p in positions {
         check_isin(u, ctx, p.isin.as_deref(), p.source.row)?;
         own.push(NewDocument {
-            kind: DocumentKind::Position,
             identity: format!(
                 "{}|{}|{}|{}|{}",
                 p.source.file,
@@ -359,7 +355,7 @@ fn book_position_documents(
             account: Some(p.account.clone()),
             key: p.isin.clone(),
             as_of: Some(p.as_of),
-            body: json(p)?,
+            body: Document::Position(p.clone()),
         });
     }
     Ok(own)
@@ -376,12 +372,11 @@ fn trade_documents(
         check_isin(u, ctx, Some(&t.isin), t.source.row)?;
         // A trade is its id: a blotter re-sent with yesterday's trades adds nothing.
         own.push(NewDocument {
-            kind: DocumentKind::SecuritiesTransaction,
             identity: format!("trade|{}", t.trade_id),
             account: Some(t.account.clone()),
             key: Some(t.trade_id.clone()),
             as_of: Some(t.settlement_date),
-            body: json(t)?,
+            body: Document::Trade(t.clone()),
         });
     }
     Ok(own)
@@ -395,7 +390,6 @@ fn purchasing_documents(
     let mut purchasing = Vec::new();
     for o in orders {
         purchasing.push(NewDocument {
-            kind: DocumentKind::PurchaseOrderLine,
             // One line per order and line: an order sent again adds nothing.
             identity: format!(
                 "{}|{}",
@@ -409,12 +403,11 @@ fn purchasing_documents(
             account: o.supplier.clone(),
             key: Some(o.po_number.clone()),
             as_of: None,
-            body: json(o)?,
+            body: Document::PurchaseOrderLine(o.clone()),
         });
     }
     for g in receipts {
         purchasing.push(NewDocument {
-            kind: DocumentKind::GoodsReceipt,
             identity: format!(
                 "{}|{}|{}",
                 g.receipt_id,
@@ -428,7 +421,7 @@ fn purchasing_documents(
             account: None,
             key: Some(g.po_number.clone()),
             as_of: Some(g.received_on),
-            body: json(g)?,
+            body: Document::GoodsReceipt(g.clone()),
         });
     }
     Ok(purchasing)
@@ -437,10 +430,6 @@ fn purchasing_documents(
 fn add(total: &mut AddedRecords, more: AddedRecords) {
     total.inserted += more.inserted;
     total.known += more.known;
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode document: {e}")))
 }
 
 fn transaction_identity(tx: &SecuritiesTransaction, pending: bool) -> String {

@@ -29,7 +29,9 @@ use crate::reconcile::payables::{
     ApDecision, ApRules, Finding as HoldReason, MatchedLine, expense_accounts,
     orders_of_credited_invoices, three_way_match_after,
 };
-use crate::store::{DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit};
+use crate::store::{
+    Document, DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit,
+};
 
 pub static ROOM: Room = Room {
     takes: &[
@@ -78,10 +80,6 @@ pub fn read(job: &Job, input: &Input) -> Option<Result<Extracted, ExtractError>>
     } else {
         None
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(|e| StoreError::Other(format!("cannot encode document: {e}")))
 }
 
 fn describe(inv: &Invoice) -> String {
@@ -167,13 +165,14 @@ impl Books {
         let approved: BTreeSet<String> = approved_docs.iter().map(|d| d.identity.clone()).collect();
         let mut already: Vec<InvoicedQuantity> = Vec::new();
         for d in &approved_docs {
-            let used: Vec<InvoicedQuantity> =
-                serde_json::from_str(&d.body).map_err(|e| WorkError::KeptUnreadable {
+            let Document::ApprovedInvoice(used) = &d.body else {
+                return Err(WorkError::KeptUnreadable {
                     what: "approved invoice",
                     identity: d.identity.clone(),
-                    message: e.to_string(),
-                })?;
-            already.extend(used);
+                    message: "not the quantities it used".into(),
+                });
+            };
+            already.extend(used.iter().cloned());
         }
         Ok(Books {
             invoices,
@@ -344,12 +343,11 @@ fn post_approvals(
         }
         out.matched += 1;
         approved_now.push(NewDocument {
-            kind: DocumentKind::ApprovedInvoice,
             identity: a.identity.clone(),
             account: a.invoice.supplier.vat_id.clone(),
             key: Some(a.invoice.number.clone()),
             as_of: Some(a.invoice.issue_date),
-            body: json(&a.used)?,
+            body: Document::ApprovedInvoice(a.used.clone()),
         });
     }
     if !approved_now.is_empty() {
@@ -417,12 +415,11 @@ fn settle_payments(
         }
         out.matched += 1;
         settled.push(NewDocument {
-            kind: DocumentKind::PaidInvoice,
             identity: payable.invoice_identity.clone(),
             account: None,
             key: Some(payable.number.clone()),
             as_of: Some(records[s].value_date),
-            body: why,
+            body: Document::PaidInvoice(why),
         });
     }
     if !settled.is_empty() {

@@ -67,12 +67,7 @@ pub fn reconcile_settlement_job(
     let JobKind::TradeSettlement { rules, .. } = &job.kind else {
         return Ok(RunOutcome::default());
     };
-    let trades: Vec<Trade> = bodies(
-        u,
-        &book_scope(&job.name),
-        DocumentKind::SecuritiesTransaction,
-        |_| true,
-    )?;
+    let trades: Vec<Trade> = bodies(u, &book_scope(&job.name), DocumentKind::Trade, |_| true)?;
     // MT537 reports what is still pending: only settled confirmations settle a trade.
     let confirmations: Vec<SecuritiesTransaction> = bodies(
         u,

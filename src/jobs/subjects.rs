@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 
 use crate::config::Job;
 use crate::model::{BreakReason, Currency, Source};
-use crate::store::{DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
+use crate::store::{Document, DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
 
 /// One thing a run found about a subject.
 pub(crate) struct Finding {
@@ -111,7 +111,7 @@ pub(crate) fn apply(
     Ok(())
 }
 
-pub(crate) fn bodies<T: serde::de::DeserializeOwned>(
+pub(crate) fn bodies<T: TryFrom<Document>>(
     u: &mut dyn Unit,
     scope: &str,
     kind: DocumentKind,
@@ -121,9 +121,9 @@ pub(crate) fn bodies<T: serde::de::DeserializeOwned>(
         .into_iter()
         .filter(|d| keep(&d.identity))
         .map(|d| {
-            serde_json::from_str(&d.body).map_err(|e| {
+            T::try_from(d.body).map_err(|_| {
                 StoreError::Other(format!(
-                    "stored document {} cannot be read back: {e}",
+                    "stored document {} cannot be read back: not a {kind:?}",
                     d.identity
                 ))
             })

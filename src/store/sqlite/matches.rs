@@ -1,0 +1,140 @@
+//! SQLite: matches and their journal entries.
+
+use super::*;
+
+impl Matches for SqliteUnit<'_, '_> {
+    fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted> {
+        let already: Option<i64> = self
+            .tx
+            .prepare_cached("SELECT id FROM entries WHERE idempotency_key = ?")
+            .and_then(|mut s| {
+                s.query_row([&m.entry.idempotency_key], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(map_err)?;
+        if already.is_some() {
+            return Ok(Posted::AlreadyPosted);
+        }
+        crate::post::check_balanced(&m.entry.lines)
+            .map_err(|e| StoreError::Conflict(format!("entry refused: {e}")))?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO matches (job, run_id, pass, created_at, explanation, actor, reason)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    m.job,
+                    m.run_id,
+                    m.pass.as_str(),
+                    ts(m.at),
+                    m.explanation,
+                    m.actor,
+                    m.reason
+                ])
+            })
+            .map_err(map_err)?;
+        let match_id = self.tx.last_insert_rowid();
+        {
+            let mut mark = self
+                .tx
+                .prepare_cached(
+                    "UPDATE records SET match_id = ? WHERE id = ? AND match_id IS NULL
+                        AND out_of_matching IS NOT 'replaced'",
+                )
+                .map_err(map_err)?;
+            for &id in m.record_ids {
+                if mark.execute(params![match_id, id]).map_err(map_err)? != 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "record {id} is already matched or was replaced by a later version; \
+                         a record is never used twice"
+                    )));
+                }
+                self.delta.gone.push(id);
+            }
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO entries (idempotency_key, job, run_id, match_id, posting_date,
+                    narrative, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    m.entry.idempotency_key,
+                    m.job,
+                    m.run_id,
+                    match_id,
+                    m.entry.posting_date.to_string(),
+                    m.entry.narrative,
+                    ts(m.at)
+                ])
+            })
+            .map_err(map_err)?;
+        let entry_id = self.tx.last_insert_rowid();
+        let mut line = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO entry_lines (entry_id, line_no, account, currency, amount)
+                 VALUES (?, ?, ?, ?, ?)",
+            )
+            .map_err(map_err)?;
+        for (i, l) in m.entry.lines.iter().enumerate() {
+            line.execute(params![
+                entry_id,
+                i as i64,
+                l.account,
+                l.currency.as_str(),
+                l.amount.to_string()
+            ])
+            .map_err(map_err)?;
+        }
+        Ok(Posted::Posted { match_id, entry_id })
+    }
+
+    fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>> {
+        let m: Option<Option<i64>> = self
+            .tx
+            .prepare_cached("SELECT match_id FROM records WHERE id = ?")
+            .and_then(|mut s| s.query_row([record_id], |r| r.get(0)).optional())
+            .map_err(map_err)?;
+        Ok(m.flatten())
+    }
+
+    fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRow>> {
+        let row = self
+            .tx
+            .prepare_cached(
+                "SELECT id, job, run_id, pass, created_at, explanation, actor, reason
+                 FROM matches WHERE id = ?",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(MatchRow {
+                        id: r.get(0)?,
+                        job: r.get(1)?,
+                        run_id: r.get(2)?,
+                        pass: r.get(3)?,
+                        created_at: r.get(4)?,
+                        explanation: r.get(5)?,
+                        actor: r.get(6)?,
+                        reason: r.get(7)?,
+                        record_ids: Vec::new(),
+                    })
+                })
+                .optional()
+            })
+            .map_err(map_err)?;
+        let Some(mut row) = row else {
+            return Ok(None);
+        };
+        row.record_ids = self
+            .tx
+            .prepare_cached("SELECT id FROM records WHERE match_id = ? ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([id], |r| r.get(0))?
+                    .collect::<std::result::Result<Vec<i64>, _>>()
+            })
+            .map_err(map_err)?;
+        Ok(Some(row))
+    }
+}

@@ -1,0 +1,96 @@
+//! The contract for statements and kept documents.
+
+use super::*;
+
+pub(super) fn statements_and_documents_are_kept(store: &mut dyn Store) {
+    use crate::model::statement::{Balance, BankStatement, StatementKind};
+    let eur: Currency = "EUR".parse().unwrap();
+    let balance = |amount: &str, day: &str| Balance {
+        amount: amount.parse().unwrap(),
+        currency: eur,
+        date: day.parse().unwrap(),
+        intermediate: false,
+    };
+    let statement = BankStatement {
+        kind: StatementKind::EndOfDay,
+        account: "DE89370400440532013000".into(),
+        servicer_bic: None,
+        currency: Some(eur),
+        statement_id: None,
+        number: Some("1".into()),
+        created: None,
+        from_date: None,
+        to_date: None,
+        opening: Some(balance("10.00", "2026-03-01")),
+        closing: Some(balance("12.50", "2026-03-02")),
+        closing_available: None,
+        entries: Vec::new(),
+        problems: Vec::new(),
+        source: Source::at(Arc::from("s"), None, 1),
+    };
+    in_unit(store, |u| {
+        let f = u.add_file(&new_file("bank", "sha-stmt"))?;
+        u.add_statement(&NewStatement {
+            job: "bank",
+            file_id: f,
+            identity: "id-1",
+            format: "mt940",
+            statement: &statement,
+        })
+    })
+    .unwrap();
+    assert!(in_read(store, |u| u.statement_seen("id-1")).unwrap());
+    assert!(!in_read(store, |u| u.statement_seen("id-2")).unwrap());
+    let prev = in_read(store, |u| {
+        u.previous_statement(
+            "DE89370400440532013000",
+            "EUR",
+            "2026-03-02".parse().unwrap(),
+        )
+    })
+    .unwrap()
+    .expect("found");
+    assert_eq!(prev.closing_amount.to_string(), "12.50");
+    assert!(
+        in_read(store, |u| {
+            u.previous_statement(
+                "DE89370400440532013000",
+                "EUR",
+                "2026-03-01".parse().unwrap(),
+            )
+        })
+        .unwrap()
+        .is_none(),
+        "a statement closing later is not the previous one"
+    );
+
+    let invoice = r#"{"kind":"invoice","number":"INV-1","issue_date":"2026-03-02","due_date":null,
+        "currency":"EUR","supplier":{"name":null,"vat_id":"VAT1","id":null,"iban":null,"country":null},
+        "customer":{"name":null,"vat_id":null,"id":null,"iban":null,"country":null},
+        "order_reference":null,"payment_reference":null,"lines":[],"tax":[],"line_total":null,
+        "allowance_total":null,"charge_total":null,"tax_exclusive":null,"tax_total":null,
+        "tax_inclusive":null,"prepaid":null,"rounding":null,"payable":"119.00",
+        "source":{"file":"sha-inv","sheet":null,"row":0,"locator":null}}"#;
+    let doc = NewDocument {
+        identity: "VAT1|INV-1".into(),
+        account: Some("VAT1".into()),
+        key: Some("INV-1".into()),
+        as_of: Some("2026-03-02".parse().unwrap()),
+        body: Document::Invoice(serde_json::from_str(invoice).unwrap()),
+    };
+    let added = in_unit(store, |u| {
+        let f = u.add_file(&new_file("invoices", "sha-inv"))?;
+        u.add_documents("main", f, &[doc.clone(), doc.clone()])
+    })
+    .unwrap();
+    assert_eq!(
+        added,
+        AddedRecords {
+            inserted: 1,
+            known: 1,
+            changed: Vec::new(),
+        }
+    );
+    let docs = in_read(store, |u| u.documents("main", DocumentKind::Invoice)).unwrap();
+    assert_eq!(docs, vec![doc]);
+}
