@@ -1216,6 +1216,13 @@ fn one_side_grouped(
         None => (&zero_codes, &zero_codes, Some(1)),
     };
     let index = Index::build(s_open, s_codes, space, s_amounts);
+    let search = GroupAgainstSingles {
+        p,
+        codes,
+        index: &index,
+        ours_grouped,
+        g_amounts,
+    };
     let max = p.pass.max_group_size;
     let mut found = Found {
         cands: Vec::new(),
@@ -1239,51 +1246,7 @@ fn one_side_grouped(
         let mut visit = |pick: &[usize]| {
             members.clear();
             members.extend(pick.iter().map(|&i| g[i]));
-            let total: i128 = g_amounts.map_or(0, |a| {
-                members.iter().map(|&r| i128::from(a[r as usize])).sum()
-            });
-            for i in 0..lead_codes.len() {
-                let code = lead_codes.get(i);
-                let r = match &p.amounts {
-                    Some(a) if ours_grouped => {
-                        let (lo, hi) = a.theirs_range(total, p.ours_ccy(first));
-                        index.range(code, lo, hi)
-                    }
-                    Some(a) => {
-                        let (lo, hi) = a.ours_range(total);
-                        index.range(code, lo, hi)
-                    }
-                    None => index.bucket(code),
-                };
-                for &s in &index.rows[r] {
-                    let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
-                    if !p.keys_agree(codes, o, t) {
-                        continue;
-                    }
-                    let single = [s];
-                    let (os, ts): (&[u32], &[u32]) = if ours_grouped {
-                        (&members, &single)
-                    } else {
-                        (&single, &members)
-                    };
-                    if let Some((score, gap)) = p.evaluate(os, ts) {
-                        let set: Box<[u32]> = members.as_slice().into();
-                        let (ours, theirs) = if ours_grouped {
-                            found.ours_sets.push(set);
-                            (SET | (found.ours_sets.len() - 1) as u32, s)
-                        } else {
-                            found.theirs_sets.push(set);
-                            (s, SET | (found.theirs_sets.len() - 1) as u32)
-                        };
-                        found.cands.push(Cand {
-                            ours,
-                            theirs,
-                            score,
-                            gap,
-                        });
-                    }
-                }
-            }
+            search.try_members(&members, first, lead_codes, &mut found);
         };
         if p.pass.subsets {
             if !subsets(g.len(), max, SUBSET_BUDGET, &mut visit) {
@@ -1308,6 +1271,71 @@ fn one_side_grouped(
         ));
     }
     found
+}
+
+/// One side's groups tried against single items of the other side, found through the
+/// index by the lead key and the range of amounts that can agree with a group's total.
+struct GroupAgainstSingles<'s, 'p, 'k> {
+    p: &'s Prepared<'p>,
+    codes: &'s [KeyCodes<'k>],
+    index: &'s Index,
+    ours_grouped: bool,
+    g_amounts: Option<&'s [i64]>,
+}
+
+impl GroupAgainstSingles<'_, '_, '_> {
+    /// The candidates for one set of a group's members (the whole group or one of its
+    /// subsets), through the lead codes of the group's first member (a group shares its keys).
+    fn try_members(&self, members: &[u32], first: u32, lead_codes: CodeSet<'_>, found: &mut Found) {
+        let (p, index, ours_grouped, g_amounts) =
+            (self.p, self.index, self.ours_grouped, self.g_amounts);
+        let codes = self.codes;
+        let total: i128 = g_amounts.map_or(0, |a| {
+            members.iter().map(|&r| i128::from(a[r as usize])).sum()
+        });
+        for i in 0..lead_codes.len() {
+            let code = lead_codes.get(i);
+            let r = match &p.amounts {
+                Some(a) if ours_grouped => {
+                    let (lo, hi) = a.theirs_range(total, p.ours_ccy(first));
+                    index.range(code, lo, hi)
+                }
+                Some(a) => {
+                    let (lo, hi) = a.ours_range(total);
+                    index.range(code, lo, hi)
+                }
+                None => index.bucket(code),
+            };
+            for &s in &index.rows[r] {
+                let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
+                if !p.keys_agree(codes, o, t) {
+                    continue;
+                }
+                let single = [s];
+                let (os, ts): (&[u32], &[u32]) = if ours_grouped {
+                    (members, &single)
+                } else {
+                    (&single, members)
+                };
+                if let Some((score, gap)) = p.evaluate(os, ts) {
+                    let set: Box<[u32]> = Box::from(members);
+                    let (ours, theirs) = if ours_grouped {
+                        found.ours_sets.push(set);
+                        (SET | (found.ours_sets.len() - 1) as u32, s)
+                    } else {
+                        found.theirs_sets.push(set);
+                        (s, SET | (found.theirs_sets.len() - 1) as u32)
+                    };
+                    found.cands.push(Cand {
+                        ours,
+                        theirs,
+                        score,
+                        gap,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// `many_to_many`: our groups against their groups with the same `group_by` values.
