@@ -170,7 +170,6 @@ impl Closure {
     /// Takes in `frontier` and everything that shares a block with it; files groups whose
     /// members changed (`dirty`) under their new totals once all their members are in.
     /// `Err` says why a run by key is not to be.
-    #[allow(clippy::too_many_arguments)]
     fn grow(
         &mut self,
         u: &mut dyn Unit,
