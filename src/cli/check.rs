@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::runtime;
-use crate::config::{self, Config};
+use crate::config::{self, Config, Job, Settings};
 use crate::daemon::lock;
 use crate::fsx;
 use crate::notify::{Delivery, Mailer};
@@ -86,28 +86,68 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Everything `clerk check` looks at, in the order it prints them: the jobs, the folders the
+/// daemon writes, the store, the lock, the secrets, mail delivery and the mailboxes.
 fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     let mut checks = Vec::new();
-
-    for job in &config.jobs {
-        let mut detail = job.kind.name().to_string();
-        if let Some(s) = &job.schedule {
-            match s.next_after(chrono::Utc::now()) {
-                Some(t) => detail.push_str(&format!(
-                    ", next run {}",
-                    t.with_timezone(&s.timezone()).format("%Y-%m-%d %H:%M %Z")
-                )),
-                None => detail.push_str(", WARNING: the schedule never fires"),
-            }
-        }
+    checks.extend(config.jobs.iter().map(job_check));
+    checks.extend(folder_checks(config));
+    checks.push(store_check(&config.settings));
+    checks.push(lock_check(&config.settings));
+    // Read commands never read a secret; the daemon reads them all at start. So here.
+    for (key, secret) in config.secrets() {
+        let (ok, detail) = match secret.read() {
+            Ok(_) => (true, format!("readable ({})", secret.describe())),
+            Err(e) => (false, e),
+        };
         checks.push(Check {
-            check: "job",
-            target: job.name.clone(),
-            ok: true,
+            check: "secret",
+            target: key,
+            ok,
             detail,
         });
     }
+    checks.push(mail_check(config)?);
+    for (name, mb) in &config.mailboxes {
+        let rt = runtime()?;
+        let (ok, detail) = match rt.block_on(crate::ingest::mail::health_check(mb)) {
+            Ok(d) => (true, d),
+            Err(e) => (false, e.to_string()),
+        };
+        checks.push(Check {
+            check: "mailbox",
+            target: format!("{name}: {}", mb.describe()),
+            ok,
+            detail,
+        });
+    }
+    Ok(checks)
+}
 
+/// A job is always fine; its kind and next scheduled run are told, and a schedule that
+/// never fires is warned about.
+fn job_check(job: &Job) -> Check {
+    let mut detail = job.kind.name().to_string();
+    if let Some(s) = &job.schedule {
+        match s.next_after(chrono::Utc::now()) {
+            Some(t) => detail.push_str(&format!(
+                ", next run {}",
+                t.with_timezone(&s.timezone()).format("%Y-%m-%d %H:%M %Z")
+            )),
+            None => detail.push_str(", WARNING: the schedule never fires"),
+        }
+    }
+    Check {
+        check: "job",
+        target: job.name.clone(),
+        ok: true,
+        detail,
+    }
+}
+
+/// Every folder the daemon writes to (state, archive, failed, outbox, each job's inbox),
+/// created if missing and written to once.
+fn folder_checks(config: &Config) -> Vec<Check> {
     let s = &config.settings;
     let mut folders: Vec<(String, &Path, u32)> = vec![
         ("state".into(), s.state_dir.as_path(), fsx::DIR_MODE),
@@ -126,21 +166,26 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
             ));
         }
     }
-    for (what, dir, mode) in folders {
-        let (ok, detail) = match writable(dir, mode) {
-            Ok(()) => (true, format!("{what}: writable")),
-            Err(e) => (false, format!("{what}: {e}")),
-        };
-        checks.push(Check {
-            check: "folder",
-            target: dir.display().to_string(),
-            ok,
-            detail,
-        });
-    }
+    folders
+        .into_iter()
+        .map(|(what, dir, mode)| {
+            let (ok, detail) = match writable(dir, mode) {
+                Ok(()) => (true, format!("{what}: writable")),
+                Err(e) => (false, format!("{what}: {e}")),
+            };
+            Check {
+                check: "folder",
+                target: dir.display().to_string(),
+                ok,
+                detail,
+            }
+        })
+        .collect()
+}
 
-    // Every page and index is read (`integrity_check`): a damaged store is refused here, not
-    // found out by a failing summary.
+/// Every page and index is read (`integrity_check`): a damaged store is refused here, not
+/// found out by a failing summary.
+fn store_check(s: &Settings) -> Check {
     let (ok, detail) = match store::open(&s.store_path).and_then(|mut st| {
         let found = st.damage(CheckDepth::Thorough)?;
         let totals = if found.is_empty() {
@@ -175,14 +220,16 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         ),
         Err(e) => (false, e.to_string()),
     };
-    checks.push(Check {
+    Check {
         check: "store",
         target: s.store_path.display().to_string(),
         ok,
         detail,
-    });
+    }
+}
 
-    // Informational: a daemon at work is not a problem for any check here.
+/// Informational: a daemon at work is not a problem for any check here.
+fn lock_check(s: &Settings) -> Check {
     let (ok, detail) = match lock::holder(s) {
         Ok(Some(holder)) => (true, format!("held by {holder}")),
         Ok(None) => (
@@ -191,27 +238,16 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         ),
         Err(e) => (false, e.to_string()),
     };
-    checks.push(Check {
+    Check {
         check: "lock",
         target: s.state_dir.join(lock::LOCK_FILE).display().to_string(),
         ok,
         detail,
-    });
-
-    // Read commands never read a secret; the daemon reads them all at start. So here.
-    for (key, secret) in config.secrets() {
-        let (ok, detail) = match secret.read() {
-            Ok(_) => (true, format!("readable ({})", secret.describe())),
-            Err(e) => (false, e),
-        };
-        checks.push(Check {
-            check: "secret",
-            target: key,
-            ok,
-            detail,
-        });
     }
+}
 
+/// Mail delivery is reachable (the SMTP server answers, or the outbox can be written).
+fn mail_check(config: &Config) -> anyhow::Result<Check> {
     let mailer = Mailer::new(config.mail.delivery.clone());
     let (target, ok, detail) = match mailer {
         Ok(m) => {
@@ -223,27 +259,12 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
         }
         Err(e) => ("mail".to_string(), false, e.to_string()),
     };
-    checks.push(Check {
+    Ok(Check {
         check: "mail",
         target,
         ok,
         detail,
-    });
-
-    for (name, mb) in &config.mailboxes {
-        let rt = runtime()?;
-        let (ok, detail) = match rt.block_on(crate::ingest::mail::health_check(mb)) {
-            Ok(d) => (true, d),
-            Err(e) => (false, e.to_string()),
-        };
-        checks.push(Check {
-            check: "mailbox",
-            target: format!("{name}: {}", mb.describe()),
-            ok,
-            detail,
-        });
-    }
-    Ok(checks)
+    })
 }
 
 /// Creates the folder if missing (as the daemon would) and proves a file can be written and

@@ -170,7 +170,6 @@ impl Closure {
     /// Takes in `frontier` and everything that shares a block with it; files groups whose
     /// members changed (`dirty`) under their new totals once all their members are in.
     /// `Err` says why a run by key is not to be.
-    #[allow(clippy::too_many_arguments)]
     fn grow(
         &mut self,
         u: &mut dyn Unit,
@@ -273,75 +272,19 @@ pub(super) fn prepare(
 ) -> Result<Prepared, StoreError> {
     let blocking = &rules.blocking;
     let ctx = rules.context(RunOptions::default());
-    let m = backlog.mark;
-    let hw = u.high_water()?;
-    if hw.records < m.records || hw.matches < m.matches || hw.history < m.history {
-        return Ok(Prepared::Full("the store is behind the backlog"));
+    if let Some(why) = store_moved_away(u, &backlog.mark)? {
+        return Ok(Prepared::Full(why));
     }
-    let at_mark = if m.records == hw.records {
-        hw.last_identity
-    } else {
-        u.record_identity(m.records)?
-    };
-    if identity_hash(at_mark.as_deref()) != m.identity {
-        return Ok(Prepared::Full(
-            "the store is not the one the backlog was built from",
-        ));
-    }
-
-    // What changed since the mark: records stored, records matched (by any job or person) or
-    // withdrawn for a corrected version, breaks worked.
-    let mut new = u.open_records_after(sides.book, Side::Ledger, sides.account, m.records)?;
-    new.extend(u.open_records_after(sides.job, Side::Statement, None, m.records)?);
-    let mut gone = u.records_matched_after(m.matches, &sides)?;
-    gone.extend(u.records_withdrawn_after(m.records, &sides)?);
-    let gone: Vec<StoredRecord> = gone.into_iter().filter(|r| r.id <= m.records).collect();
-    let rebroken = u.records_with_break_history_after(m.history, &sides)?;
-    let limit = most_items(backlog.open() + new.len());
-    if new.len() + gone.len() > limit {
+    let changes = Changes::since(u, &sides, &backlog.mark)?;
+    let limit = most_items(backlog.open() + changes.new.len());
+    if changes.new.len() + changes.gone.len() > limit {
         return Ok(Prepared::Full("the change touches too many open items"));
     }
-
     let mut seeds: BTreeSet<i64> = BTreeSet::new();
     let mut dirty: BTreeSet<u64> = BTreeSet::new();
-    let refs: Vec<&StoredRecord> = gone.iter().collect();
-    let Some(gone_filed) = filings(blocking, &ctx, &refs) else {
+    let Some(at_hand) = changes.refile(&mut backlog, blocking, &ctx, &mut seeds, &mut dirty) else {
         return Ok(Prepared::Full("the items do not fit a table"));
     };
-    for (r, f) in gone.iter().zip(&gone_filed) {
-        // What shared a block with a matched item may pair otherwise now.
-        for &b in &f.blocks {
-            seeds.extend(backlog.items(b));
-        }
-        if let Some(g) = f.group {
-            for &t in backlog.group_totals(g) {
-                seeds.extend(backlog.items(t));
-            }
-            dirty.insert(g);
-        }
-        backlog.unfile(r, &f.blocks);
-    }
-    for r in &gone {
-        seeds.remove(&r.id);
-    }
-    let refs: Vec<&StoredRecord> = new.iter().collect();
-    let Some(new_filed) = filings(blocking, &ctx, &refs) else {
-        return Ok(Prepared::Full("the items do not fit a table"));
-    };
-    for (r, f) in new.iter().zip(&new_filed) {
-        backlog.file(r, &f.blocks);
-        seeds.insert(r.id);
-        if let Some(g) = f.group {
-            dirty.insert(g);
-        }
-    }
-    let mut at_hand: HashMap<i64, (StoredRecord, Option<Filing>)> =
-        rebroken.into_iter().map(|r| (r.id, (r, None))).collect();
-    at_hand.extend(
-        new.into_iter()
-            .zip(new_filed)
-            .map(|(r, f)| (r.id, (r, Some(f)))),
-    );
     // A break resolved while its item is still open is opened again by the run, as a run
     // over everything would.
     seeds.extend(at_hand.keys().copied());
@@ -353,17 +296,7 @@ pub(super) fn prepare(
     // Held back from being breaks until their grace period ended: looked at again.
     seeds.extend(backlog.grace_ended(grace_ended));
     if seeds.is_empty() {
-        // Groups that lost their last members.
-        for g in dirty {
-            let members = backlog.items(g).to_vec();
-            if members.is_empty() {
-                backlog.refile_group(g, &[], Vec::new());
-            } else {
-                return Ok(Prepared::Full("a group's members are not all in the run"));
-            }
-        }
-        backlog.mark = mark(u)?;
-        return Ok(Prepared::Nothing(Box::new(backlog)));
+        return nothing_to_run(u, backlog, dirty);
     }
 
     let mut closure = Closure {
@@ -389,59 +322,207 @@ pub(super) fn prepare(
         ));
     };
     loop {
-        let ledger: Vec<StoredRecord> = closure
+        let tried = match closure.try_run(scales, rules) {
+            Ok(tried) => tried,
+            Err(why) => return Ok(Prepared::Full(why)),
+        };
+        // A group's total at its pass is what the passes before left of it: a total no
+        // filing knew of, which may find items outside the run. Those join, and the run is
+        // made again.
+        let mut more = Vec::new();
+        for b in pass_time_totals(rules, &ctx, &tried.tables, &tried.result) {
+            closure.explore(&backlog, b, &mut more);
+        }
+        more.retain(|id| !closure.items.contains_key(id));
+        if more.is_empty() {
+            return closure.ready_to_post(u, &sides, backlog, tried);
+        }
+        if let Err(why) = closure.grow(u, &mut backlog, blocking, &ctx, more, &mut dirty)? {
+            return Ok(Prepared::Full(why));
+        }
+    }
+}
+
+/// Why the backlog cannot be brought up to date from the store, if it cannot: the store is
+/// behind the mark (restored from a backup) or is another one than the backlog was built from.
+fn store_moved_away(u: &mut dyn Unit, m: &Mark) -> Result<Option<&'static str>, StoreError> {
+    let hw = u.high_water()?;
+    if hw.records < m.records || hw.matches < m.matches || hw.history < m.history {
+        return Ok(Some("the store is behind the backlog"));
+    }
+    let at_mark = if m.records == hw.records {
+        hw.last_identity
+    } else {
+        u.record_identity(m.records)?
+    };
+    if identity_hash(at_mark.as_deref()) != m.identity {
+        return Ok(Some("the store is not the one the backlog was built from"));
+    }
+    Ok(None)
+}
+
+/// What changed since the mark: records stored, records matched (by any job or person) or
+/// withdrawn for a corrected version, breaks worked.
+struct Changes {
+    new: Vec<StoredRecord>,
+    /// Records the backlog filed that are no longer open.
+    gone: Vec<StoredRecord>,
+    rebroken: Vec<StoredRecord>,
+}
+
+impl Changes {
+    fn since(u: &mut dyn Unit, sides: &JobSides<'_>, m: &Mark) -> Result<Changes, StoreError> {
+        let mut new = u.open_records_after(sides.book, Side::Ledger, sides.account, m.records)?;
+        new.extend(u.open_records_after(sides.job, Side::Statement, None, m.records)?);
+        let mut gone = u.records_matched_after(m.matches, sides)?;
+        gone.extend(u.records_withdrawn_after(m.records, sides)?);
+        let gone: Vec<StoredRecord> = gone.into_iter().filter(|r| r.id <= m.records).collect();
+        let rebroken = u.records_with_break_history_after(m.history, sides)?;
+        Ok(Changes {
+            new,
+            gone,
+            rebroken,
+        })
+    }
+
+    /// Takes the gone records out of the backlog and files the new ones, gathering the items
+    /// to run from (`seeds`) and the groups whose members changed (`dirty`). Returns the
+    /// records read (new and rebroken) by id, or `None` when they do not fit a table.
+    fn refile(
+        self,
+        backlog: &mut Backlog,
+        blocking: &Blocking,
+        ctx: &Context<'_>,
+        seeds: &mut BTreeSet<i64>,
+        dirty: &mut BTreeSet<u64>,
+    ) -> Option<HashMap<i64, (StoredRecord, Option<Filing>)>> {
+        let refs: Vec<&StoredRecord> = self.gone.iter().collect();
+        let gone_filed = filings(blocking, ctx, &refs)?;
+        for (r, f) in self.gone.iter().zip(&gone_filed) {
+            // What shared a block with a matched item may pair otherwise now.
+            for &b in &f.blocks {
+                seeds.extend(backlog.items(b));
+            }
+            if let Some(g) = f.group {
+                for &t in backlog.group_totals(g) {
+                    seeds.extend(backlog.items(t));
+                }
+                dirty.insert(g);
+            }
+            backlog.unfile(r, &f.blocks);
+        }
+        for r in &self.gone {
+            seeds.remove(&r.id);
+        }
+        let refs: Vec<&StoredRecord> = self.new.iter().collect();
+        let new_filed = filings(blocking, ctx, &refs)?;
+        for (r, f) in self.new.iter().zip(&new_filed) {
+            backlog.file(r, &f.blocks);
+            seeds.insert(r.id);
+            if let Some(g) = f.group {
+                dirty.insert(g);
+            }
+        }
+        let mut at_hand: HashMap<i64, (StoredRecord, Option<Filing>)> = self
+            .rebroken
+            .into_iter()
+            .map(|r| (r.id, (r, None)))
+            .collect();
+        at_hand.extend(
+            self.new
+                .into_iter()
+                .zip(new_filed)
+                .map(|(r, f)| (r.id, (r, Some(f)))),
+        );
+        Some(at_hand)
+    }
+}
+
+/// No item is touched: groups that lost their last members leave the backlog and the mark
+/// moves on. A changed group with members left would need a run to be filed again.
+fn nothing_to_run(
+    u: &mut dyn Unit,
+    mut backlog: Backlog,
+    dirty: BTreeSet<u64>,
+) -> Result<Prepared, StoreError> {
+    for g in dirty {
+        let members = backlog.items(g).to_vec();
+        if members.is_empty() {
+            backlog.refile_group(g, &[], Vec::new());
+        } else {
+            return Ok(Prepared::Full("a group's members are not all in the run"));
+        }
+    }
+    backlog.mark = mark(u)?;
+    Ok(Prepared::Nothing(Box::new(backlog)))
+}
+
+/// One try at the run over a closure's items: its two sides as the engine's tables, and what
+/// the engine made of them.
+struct TriedRun {
+    ledger: Vec<StoredRecord>,
+    statement: Vec<StoredRecord>,
+    tables: Sides,
+    result: Outcome,
+}
+
+impl Closure {
+    /// Runs the engine over the items taken in so far; `Err` says why a run by key is not to
+    /// be.
+    fn try_run(&self, scales: (u32, u32), rules: &CashRules) -> Result<TriedRun, &'static str> {
+        let ledger: Vec<StoredRecord> = self
             .items
             .values()
             .filter(|(r, _)| r.record.side == Side::Ledger)
             .map(|(r, _)| r.clone())
             .collect();
-        let statement: Vec<StoredRecord> = closure
+        let statement: Vec<StoredRecord> = self
             .items
             .values()
             .filter(|(r, _)| r.record.side == Side::Statement)
             .map(|(r, _)| r.clone())
             .collect();
         let Ok(tables) = Sides::of(&ledger, &statement, scales) else {
-            return Ok(Prepared::Full("the items do not fit a table"));
+            return Err("the items do not fit a table");
         };
         let Ok(result) = tables.try_reconcile(rules) else {
-            return Ok(Prepared::Full("the engine refused the run"));
+            return Err("the engine refused the run");
         };
-        // A group's total at its pass is what the passes before left of it: a total no
-        // filing knew of, which may find items outside the run. Those join, and the run is
-        // made again.
-        let mut more = Vec::new();
-        for b in pass_time_totals(rules, &ctx, &tables, &result) {
-            closure.explore(&backlog, b, &mut more);
-        }
-        more.retain(|id| !closure.items.contains_key(id));
-        if more.is_empty() {
-            let ids: Vec<i64> = closure.items.keys().copied().collect();
-            let with_break = u.records_with_open_breaks_among(sides.job, &ids)?;
-            let filings = closure
-                .items
-                .into_iter()
-                .map(|(id, (_, f))| (id, f))
-                .collect();
-            tracing::debug!(
-                job = sides.job,
-                items = ids.len(),
-                open = backlog.open(),
-                "matching the items a change touches"
-            );
-            return Ok(Prepared::Run(Box::new(Run {
-                backlog,
-                ledger,
-                statement,
-                tables,
-                result,
-                with_break,
-                filings,
-            })));
-        }
-        if let Err(why) = closure.grow(u, &mut backlog, blocking, &ctx, more, &mut dirty)? {
-            return Ok(Prepared::Full(why));
-        }
+        Ok(TriedRun {
+            ledger,
+            statement,
+            tables,
+            result,
+        })
+    }
+
+    /// The closure is complete: the run is ready for the pipeline to post, with the items
+    /// that have an open break of the job (a run over everything knows them the same way).
+    fn ready_to_post(
+        self,
+        u: &mut dyn Unit,
+        sides: &JobSides<'_>,
+        backlog: Backlog,
+        tried: TriedRun,
+    ) -> Result<Prepared, StoreError> {
+        let ids: Vec<i64> = self.items.keys().copied().collect();
+        let with_break = u.records_with_open_breaks_among(sides.job, &ids)?;
+        let filings = self.items.into_iter().map(|(id, (_, f))| (id, f)).collect();
+        tracing::debug!(
+            job = sides.job,
+            items = ids.len(),
+            open = backlog.open(),
+            "matching the items a change touches"
+        );
+        Ok(Prepared::Run(Box::new(Run {
+            backlog,
+            ledger: tried.ledger,
+            statement: tried.statement,
+            tables: tried.tables,
+            result: tried.result,
+            with_break,
+            filings,
+        })))
     }
 }
 

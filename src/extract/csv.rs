@@ -189,6 +189,25 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
     if let Some(h) = best {
         return Ok(h);
     }
+    Err(no_header_message(
+        layout,
+        decoding,
+        closest,
+        pinned_line_text,
+        first_line,
+    ))
+}
+
+/// Why no header was found, with what came closest: the line lacking the fewest columns,
+/// else the pinned header line's text, else the first line with text (most likely the
+/// header the sender did write, so the job's column names can be corrected).
+fn no_header_message(
+    layout: &Layout,
+    decoding: Decoding,
+    closest: Option<(usize, u64, u8, Vec<String>)>,
+    pinned_line_text: Option<String>,
+    first_line: Option<(u64, String)>,
+) -> String {
     let wanted = layout.wanted_columns();
     let mut msg = match layout.header_row {
         Some(h) => {
@@ -218,7 +237,7 @@ fn find_header(layout: &Layout, text: &[u8], decoding: Decoding) -> Result<Heade
     if !decoding.is_plain_utf8() {
         msg.push_str(&format!(" (read as {})", decoding.name()));
     }
-    Err(msg)
+    msg
 }
 
 /// Records not handed over yet and skipped rows, or the file's problems.

@@ -269,36 +269,123 @@ impl Layout {
 const DEFAULT_DEBIT_MARKS: [&str; 5] = ["D", "DR", "DEBIT", "S", "SOLL"];
 
 impl ExtractSpec {
-    /// Checks the settings for a file of the given side and resolves them.
+    /// Checks the settings for a file of the given side and resolves them. The first setting
+    /// that is wrong is the error, in the order the settings are documented.
     pub fn check(&self, side: Side) -> Result<Layout, SpecError> {
-        let format = match self.format.as_deref().map(str::trim) {
-            None | Some("auto") => None,
-            Some(s) => Some(Format::from_name(s).ok_or_else(|| {
+        let format = self.format_named()?;
+        let delimiter = self.delimiter_named()?;
+        let encoding = self.encoding_named()?;
+        self.check_header_row()?;
+        let sheet = self.sheet_named()?;
+        let amounts = self.amount_style()?;
+        let dates = DateFormats::new(&self.date_formats)
+            .map_err(|(i, m)| SpecError::new(format!("extract.date_formats[{i}]"), m))?;
+
+        let columns = self.column_names()?;
+        let has = |f: Field| columns[f as usize].is_some();
+        // A job that only takes structured documents (MT940, camt.053, invoices) maps no
+        // columns; then a spreadsheet or CSV dropped into its folder is refused when read.
+        let tabular = Field::ALL.into_iter().any(has);
+        if !tabular && let Some(f) = format.filter(|f| f.is_tabular()) {
+            return Err(SpecError::new(
+                "extract.columns",
+                format!("is required to read {f} files: which column holds which field"),
+            ));
+        }
+        if tabular && !has(Field::ValueDate) {
+            return Err(SpecError::new(
+                "extract.columns.value_date",
+                "is required: the header name of the value date column",
+            ));
+        }
+        let money = money_columns(tabular, has)?;
+
+        let default_currency = match self.defaults.currency.as_deref() {
+            None => None,
+            Some(s) => Some(
+                s.parse::<Currency>()
+                    .map_err(|m| SpecError::new("extract.defaults.currency", m))?,
+            ),
+        };
+        if tabular && !has(Field::Currency) && default_currency.is_none() {
+            return Err(SpecError::new(
+                "extract.columns.currency",
+                "is required unless extract.defaults.currency is set",
+            ));
+        }
+        if tabular && side == Side::Ledger && !has(Field::Id) {
+            return Err(SpecError::new(
+                "extract.columns.id",
+                "is required for ledger files: the column holding each item's id",
+            ));
+        }
+        let default_account = match self.defaults.account.as_deref().map(str::trim) {
+            Some("") => {
+                return Err(SpecError::new(
+                    "extract.defaults.account",
+                    "is empty; leave it out instead",
+                ));
+            }
+            a => a.map(str::to_owned),
+        };
+        let debit_marks = self.debit_marks_for(money)?;
+        let timezone = self.timezone_named()?;
+
+        Ok(Layout {
+            side,
+            format,
+            delimiter,
+            encoding,
+            header_row: self.header_row,
+            sheet,
+            amounts,
+            dates,
+            skip_totals: self.skip_totals.unwrap_or(true),
+            tabular,
+            columns,
+            money,
+            default_currency,
+            default_account,
+            debit_marks,
+            timezone,
+        })
+    }
+
+    /// The file format the job insists on; `auto` (or none) recognises it by content.
+    fn format_named(&self) -> Result<Option<Format>, SpecError> {
+        match self.format.as_deref().map(str::trim) {
+            None | Some("auto") => Ok(None),
+            Some(s) => Ok(Some(Format::from_name(s).ok_or_else(|| {
                 SpecError::new(
                     "extract.format",
                     format!("unknown format {s:?}; expected \"auto\", \"csv\", \"xlsx\", \"xls\" or \"ods\""),
                 )
-            })?),
-        };
+            })?)),
+        }
+    }
 
-        let delimiter = match self.delimiter.as_deref() {
-            None => None,
-            Some(d) => Some(match d {
-                "," => b',',
-                ";" => b';',
-                "tab" | "\t" | "\\t" => b'\t',
-                "|" => b'|',
-                _ => {
-                    return Err(SpecError::new(
-                        "extract.delimiter",
-                        format!("unknown delimiter {d:?}; expected \",\", \";\", \"tab\" or \"|\""),
-                    ));
-                }
-            }),
+    /// The CSV delimiter the job insists on; none means it is sniffed from the file.
+    fn delimiter_named(&self) -> Result<Option<u8>, SpecError> {
+        let Some(d) = self.delimiter.as_deref() else {
+            return Ok(None);
         };
+        Ok(Some(match d {
+            "," => b',',
+            ";" => b';',
+            "tab" | "\t" | "\\t" => b'\t',
+            "|" => b'|',
+            _ => {
+                return Err(SpecError::new(
+                    "extract.delimiter",
+                    format!("unknown delimiter {d:?}; expected \",\", \";\", \"tab\" or \"|\""),
+                ));
+            }
+        }))
+    }
 
-        let encoding = match self.encoding.as_deref() {
-            None => TextEncoding::Auto,
+    fn encoding_named(&self) -> Result<TextEncoding, SpecError> {
+        match self.encoding.as_deref() {
+            None => Ok(TextEncoding::Auto),
             Some(e) => TextEncoding::from_label(e).ok_or_else(|| {
                 SpecError::new(
                     "extract.encoding",
@@ -307,9 +394,12 @@ impl ExtractSpec {
                          \"latin-1\", \"utf-16le\" or \"utf-16be\""
                     ),
                 )
-            })?,
-        };
+            }),
+        }
+    }
 
+    /// Rows are counted from 1, up to the configured limit.
+    fn check_header_row(&self) -> Result<(), SpecError> {
         if self.header_row == Some(0) {
             return Err(SpecError::new(
                 "extract.header_row",
@@ -322,17 +412,22 @@ impl ExtractSpec {
                 .check(i64::from(row))
                 .map_err(|m| SpecError::new(range.key, m))?;
         }
+        Ok(())
+    }
 
-        let sheet = match self.sheet.as_deref().map(str::trim) {
-            Some("") => {
-                return Err(SpecError::new(
-                    "extract.sheet",
-                    "is empty; leave it out to read the first sheet",
-                ));
-            }
-            s => s.map(str::to_owned),
-        };
+    fn sheet_named(&self) -> Result<Option<String>, SpecError> {
+        match self.sheet.as_deref().map(str::trim) {
+            Some("") => Err(SpecError::new(
+                "extract.sheet",
+                "is empty; leave it out to read the first sheet",
+            )),
+            s => Ok(s.map(str::to_owned)),
+        }
+    }
 
+    /// How amounts are written: the decimal mark and the digit-group separator, which must
+    /// differ or `1.234` would mean two things.
+    fn amount_style(&self) -> Result<AmountStyle, SpecError> {
         let decimal = self.decimal_separator.unwrap_or('.');
         if decimal != '.' && decimal != ',' {
             return Err(SpecError::new(
@@ -356,11 +451,11 @@ impl ExtractSpec {
                 ));
             }
         }
-        let amounts = AmountStyle::new(decimal, self.thousands_separator);
+        Ok(AmountStyle::new(decimal, self.thousands_separator))
+    }
 
-        let dates = DateFormats::new(&self.date_formats)
-            .map_err(|(i, m)| SpecError::new(format!("extract.date_formats[{i}]"), m))?;
-
+    /// The header name of each mapped column, by field; headers are looked up lower-cased.
+    fn column_names(&self) -> Result<[Option<ColumnName>; FIELDS], SpecError> {
         let mut columns: [Option<ColumnName>; FIELDS] = Default::default();
         let c = &self.columns;
         let given = [
@@ -392,80 +487,12 @@ impl ExtractSpec {
                 });
             }
         }
-        let has = |f: Field| columns[f as usize].is_some();
-        // A job that only takes structured documents (MT940, camt.053, invoices) maps no
-        // columns; then a spreadsheet or CSV dropped into its folder is refused when read.
-        let tabular = Field::ALL.into_iter().any(has);
-        if !tabular && let Some(f) = format.filter(|f| f.is_tabular()) {
-            return Err(SpecError::new(
-                "extract.columns",
-                format!("is required to read {f} files: which column holds which field"),
-            ));
-        }
+        Ok(columns)
+    }
 
-        if tabular && !has(Field::ValueDate) {
-            return Err(SpecError::new(
-                "extract.columns.value_date",
-                "is required: the header name of the value date column",
-            ));
-        }
-        let money = match (
-            has(Field::Amount) || !tabular,
-            has(Field::Debit) || has(Field::Credit),
-            has(Field::DcMark),
-        ) {
-            (true, false, false) => Money::Signed,
-            (true, false, true) => Money::Marked,
-            (false, true, false) => Money::DebitCredit,
-            (false, false, false) => {
-                return Err(SpecError::new(
-                    "extract.columns.amount",
-                    "is required (or debit and/or credit): which column holds the money",
-                ));
-            }
-            (true, true, _) => {
-                return Err(SpecError::new(
-                    "extract.columns.amount",
-                    "cannot be used together with debit/credit columns; use one or the other",
-                ));
-            }
-            (false, _, true) => {
-                return Err(SpecError::new(
-                    "extract.columns.dc_mark",
-                    "needs an amount column (the unsigned amount the mark applies to)",
-                ));
-            }
-        };
-
-        let default_currency = match self.defaults.currency.as_deref() {
-            None => None,
-            Some(s) => Some(
-                s.parse::<Currency>()
-                    .map_err(|m| SpecError::new("extract.defaults.currency", m))?,
-            ),
-        };
-        if tabular && !has(Field::Currency) && default_currency.is_none() {
-            return Err(SpecError::new(
-                "extract.columns.currency",
-                "is required unless extract.defaults.currency is set",
-            ));
-        }
-        if tabular && side == Side::Ledger && !has(Field::Id) {
-            return Err(SpecError::new(
-                "extract.columns.id",
-                "is required for ledger files: the column holding each item's id",
-            ));
-        }
-        let default_account = match self.defaults.account.as_deref().map(str::trim) {
-            Some("") => {
-                return Err(SpecError::new(
-                    "extract.defaults.account",
-                    "is empty; leave it out instead",
-                ));
-            }
-            a => a.map(str::to_owned),
-        };
-
+    /// The marks that make an amount a debit, upper-cased; they only mean something with a
+    /// debit/credit mark column.
+    fn debit_marks_for(&self, money: Money) -> Result<Vec<String>, SpecError> {
         let debit_marks = if self.debit_marks.is_empty() {
             DEFAULT_DEBIT_MARKS
                 .iter()
@@ -491,35 +518,46 @@ impl ExtractSpec {
                 "only applies with a dc_mark column",
             ));
         }
+        Ok(debit_marks)
+    }
 
-        let timezone = match self.timezone.as_deref().map(str::trim) {
-            None => None,
-            Some(t) => Some(t.parse::<Tz>().map_err(|_| {
+    fn timezone_named(&self) -> Result<Option<Tz>, SpecError> {
+        match self.timezone.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some(t) => Ok(Some(t.parse::<Tz>().map_err(|_| {
                 SpecError::new(
                     "extract.timezone",
                     format!("unknown time zone {t:?}; use an IANA name such as Europe/Berlin"),
                 )
-            })?),
-        };
+            })?)),
+        }
+    }
+}
 
-        Ok(Layout {
-            side,
-            format,
-            delimiter,
-            encoding,
-            header_row: self.header_row,
-            sheet,
-            amounts,
-            dates,
-            skip_totals: self.skip_totals.unwrap_or(true),
-            tabular,
-            columns,
-            money,
-            default_currency,
-            default_account,
-            debit_marks,
-            timezone,
-        })
+/// How a table gives the money: one signed amount, an amount with a debit/credit mark, or
+/// separate debit and credit columns. A job without columns reads documents, which carry
+/// signed amounts.
+fn money_columns(tabular: bool, has: impl Fn(Field) -> bool) -> Result<Money, SpecError> {
+    match (
+        has(Field::Amount) || !tabular,
+        has(Field::Debit) || has(Field::Credit),
+        has(Field::DcMark),
+    ) {
+        (true, false, false) => Ok(Money::Signed),
+        (true, false, true) => Ok(Money::Marked),
+        (false, true, false) => Ok(Money::DebitCredit),
+        (false, false, false) => Err(SpecError::new(
+            "extract.columns.amount",
+            "is required (or debit and/or credit): which column holds the money",
+        )),
+        (true, true, _) => Err(SpecError::new(
+            "extract.columns.amount",
+            "cannot be used together with debit/credit columns; use one or the other",
+        )),
+        (false, _, true) => Err(SpecError::new(
+            "extract.columns.dc_mark",
+            "needs an amount column (the unsigned amount the mark applies to)",
+        )),
     }
 }
 

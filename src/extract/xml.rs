@@ -207,80 +207,39 @@ pub fn parse_split_in_context(
     config.check_end_names = true;
     config.expand_empty_elements = false;
     let mut buf = Vec::new();
-    // Open elements, innermost last, with the count of children seen per name.
-    let mut stack: Vec<Open> = Vec::new();
-    let mut path = String::new();
-    let mut root: Option<Element> = None;
-    let mut namespace = None;
+    let mut tree = Tree::default();
     // The last event closed an element: whitespace now is indentation between children.
     let mut after_child = false;
-    // Whitespace-only text not yet known to be an element's text: kept if text or the end
-    // tag follows, dropped as indentation if a child element does. Saves a string for every
-    // element that holds only children.
-    let mut ws = String::new();
-    let mut ws_pending = false;
-    let mut ws_line = 0;
-    macro_rules! flush_ws {
-        () => {
-            if ws_pending {
-                ws_pending = false;
-                push_text(&mut stack, &ws, limits, ws_line)?;
-            }
-        };
-    }
+    let mut ws = HeldWhitespace::default();
     loop {
         let line = reader.get_ref().line();
-        let err = |stack: &[Open], message: String| XmlError {
-            line,
-            locator: stack
-                .last()
-                .map(|(e, _, _)| e.locator.clone())
-                .unwrap_or_default(),
-            message,
-        };
-        reader.get_mut().guard = !stack.last().is_some_and(|(_, _, drop)| *drop);
+        reader.get_mut().guard = !tree.stack.last().is_some_and(|(_, _, drop)| *drop);
         let event = reader
             .read_event_into(&mut buf)
-            .map_err(|e| err(&stack, read_error(&e)))?;
+            .map_err(|e| tree.error(line, read_error(&e)))?;
         match event {
             Event::DocType(_) => {
-                return Err(err(
-                    &stack,
+                return Err(tree.error(
+                    line,
                     "the document has a <!DOCTYPE>: refused, clerk never reads DTDs or external entities"
                         .into(),
                 ));
             }
             Event::Start(start) => {
-                ws_pending = false;
-                open(
-                    &mut stack,
-                    &mut path,
-                    &mut namespace,
-                    root.is_some(),
-                    limits,
-                    &start,
-                    line,
-                )?;
+                ws.pending = false;
+                tree.open(limits, &start, line)?;
             }
             Event::Empty(start) => {
-                ws_pending = false;
-                open(
-                    &mut stack,
-                    &mut path,
-                    &mut namespace,
-                    root.is_some(),
-                    limits,
-                    &start,
-                    line,
-                )?;
-                close(&mut stack, &mut path, &mut root, split, on_split)?;
+                ws.pending = false;
+                tree.open(limits, &start, line)?;
+                tree.close(split, on_split)?;
                 after_child = true;
                 buf.clear();
                 continue;
             }
             Event::End(_) => {
-                flush_ws!();
-                close(&mut stack, &mut path, &mut root, split, on_split)?;
+                ws.flush(&mut tree.stack, limits)?;
+                tree.close(split, on_split)?;
                 after_child = true;
                 buf.clear();
                 continue;
@@ -291,34 +250,34 @@ pub fn parse_split_in_context(
                 // text does not grow with each of its (split-off) entries.
                 if text.bytes().all(|b| b.is_ascii_whitespace()) {
                     if !after_child {
-                        if !ws_pending {
-                            ws.clear();
-                            ws_line = line;
-                        }
-                        ws.push_str(&text);
-                        ws_pending = true;
+                        ws.hold(&text, line);
                     }
                     buf.clear();
                     continue;
                 }
-                flush_ws!();
-                push_text(&mut stack, &text, limits, line)?;
+                ws.flush(&mut tree.stack, limits)?;
+                push_text(&mut tree.stack, &text, limits, line)?;
             }
             Event::CData(t) => {
-                flush_ws!();
+                ws.flush(&mut tree.stack, limits)?;
                 let raw = t.into_inner();
-                push_text(&mut stack, &raw, limits, line)?;
+                push_text(&mut tree.stack, &raw, limits, line)?;
             }
             Event::GeneralRef(r) => {
-                flush_ws!();
+                ws.flush(&mut tree.stack, limits)?;
                 let name: &str = &r;
                 let resolved = resolve_entity(name).ok_or_else(|| {
-                    err(
-                        &stack,
+                    tree.error(
+                        line,
                         format!("undefined entity &{name}; (only the five XML entities and character references are accepted)"),
                     )
                 })?;
-                push_text(&mut stack, resolved.encode_utf8(&mut [0; 4]), limits, line)?;
+                push_text(
+                    &mut tree.stack,
+                    resolved.encode_utf8(&mut [0; 4]),
+                    limits,
+                    line,
+                )?;
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {
                 // Leave `after_child` as it was: a comment between children is no text.
@@ -330,20 +289,109 @@ pub fn parse_split_in_context(
         after_child = false;
         buf.clear();
     }
-    if let Some((e, _, _)) = stack.last() {
-        return Err(XmlError {
-            line: reader.get_ref().line(),
-            locator: e.locator.clone(),
-            message: format!("the document ends inside <{}>: truncated?", e.name),
-        });
+    tree.finish(reader.get_ref().line())
+}
+
+/// The document as it is read: the open elements, innermost last, with the count of
+/// children seen per name; the path of names down to the innermost; the root once closed.
+#[derive(Default)]
+struct Tree {
+    stack: Vec<Open>,
+    path: String,
+    root: Option<Element>,
+    namespace: Option<String>,
+}
+
+impl Tree {
+    /// An error at `line`, located at the innermost open element.
+    fn error(&self, line: u32, message: String) -> XmlError {
+        XmlError {
+            line,
+            locator: self
+                .stack
+                .last()
+                .map(|(e, _, _)| e.locator.clone())
+                .unwrap_or_default(),
+            message,
+        }
     }
-    match root {
-        Some(root) => Ok(Document { root, namespace }),
-        None => Err(XmlError {
-            line: reader.get_ref().line(),
-            locator: String::new(),
-            message: "no XML element found".into(),
-        }),
+
+    fn open(&mut self, limits: &Limits, start: &BytesStart<'_>, line: u32) -> Result<(), XmlError> {
+        open(
+            &mut self.stack,
+            &mut self.path,
+            &mut self.namespace,
+            self.root.is_some(),
+            limits,
+            start,
+            line,
+        )
+    }
+
+    fn close(
+        &mut self,
+        split: &dyn Fn(&str) -> bool,
+        on_split: &mut dyn FnMut(&str, Element, Ancestors<'_>) -> Result<(), XmlError>,
+    ) -> Result<(), XmlError> {
+        close(
+            &mut self.stack,
+            &mut self.path,
+            &mut self.root,
+            split,
+            on_split,
+        )
+    }
+
+    /// The document at its end: every element closed, and there was one.
+    fn finish(self, line: u32) -> Result<Document, XmlError> {
+        if let Some((e, _, _)) = self.stack.last() {
+            return Err(XmlError {
+                line,
+                locator: e.locator.clone(),
+                message: format!("the document ends inside <{}>: truncated?", e.name),
+            });
+        }
+        match self.root {
+            Some(root) => Ok(Document {
+                root,
+                namespace: self.namespace,
+            }),
+            None => Err(XmlError {
+                line,
+                locator: String::new(),
+                message: "no XML element found".into(),
+            }),
+        }
+    }
+}
+
+/// Whitespace-only text not yet known to be an element's text: kept if text or the end tag
+/// follows, dropped as indentation if a child element does. Saves a string for every element
+/// that holds only children.
+#[derive(Default)]
+struct HeldWhitespace {
+    ws: String,
+    pending: bool,
+    line: u32,
+}
+
+impl HeldWhitespace {
+    fn hold(&mut self, text: &str, line: u32) {
+        if !self.pending {
+            self.ws.clear();
+            self.line = line;
+        }
+        self.ws.push_str(text);
+        self.pending = true;
+    }
+
+    /// What is held turns out to be text of the innermost element.
+    fn flush(&mut self, stack: &mut [Open], limits: &Limits) -> Result<(), XmlError> {
+        if self.pending {
+            self.pending = false;
+            push_text(stack, &self.ws, limits, self.line)?;
+        }
+        Ok(())
     }
 }
 

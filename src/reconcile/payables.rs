@@ -384,79 +384,32 @@ impl<'a> OrderBook<'a> {
 
 type Approval = (String, Vec<MatchedLine>, String);
 
-fn check_invoice(
-    inv: &Invoice,
-    book: &OrderBook<'_>,
-    rules: &ApRules,
-) -> Result<Approval, Vec<Finding>> {
-    let whole = |reason, message: String| Finding {
+/// A finding about the whole invoice rather than one of its lines.
+fn whole_invoice(reason: BreakReason, message: String) -> Finding {
+    Finding {
         reason,
         line: None,
         expected: None,
         found: None,
         difference: None,
         message,
-    };
-    let Some(po) = inv
-        .order_reference
-        .as_deref()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    else {
-        return Err(vec![whole(
-            BreakReason::NoPurchaseOrder,
-            format!(
-                "invoice {} quotes no purchase order: find the order and ask the supplier to quote it",
-                inv.number
-            ),
-        )]);
-    };
-    let Some(order_lines) = book.by_po.get(&compact(po)) else {
-        return Err(vec![whole(
-            BreakReason::NoPurchaseOrder,
-            format!(
-                "invoice {} quotes purchase order {po}, which is not among the purchase orders",
-                inv.number
-            ),
-        )]);
-    };
+    }
+}
+
+/// The three-way match of one invoice: its purchase order, its supplier, then each of its lines
+/// against the order's price and the quantities ordered, received and already invoiced. Every
+/// finding is gathered (not only the first), so the break says all that is wrong at once.
+fn check_invoice(
+    inv: &Invoice,
+    book: &OrderBook<'_>,
+    rules: &ApRules,
+) -> Result<Approval, Vec<Finding>> {
+    let (po, order_lines) = quoted_order(inv, book)?;
     let orders = book.orders;
     let mut findings = Vec::new();
-
-    // The order names its supplier by name, trading name or VAT id; any of the invoice's
-    // will do.
-    let ordered_from: BTreeSet<String> = order_lines
-        .iter()
-        .filter_map(|&o| orders[o].supplier.as_deref())
-        .map(compact)
-        .filter(|s| !s.is_empty())
-        .collect();
-    if !ordered_from.is_empty() {
-        let invoiced_by = [
-            &inv.supplier.name,
-            &inv.supplier.trading_name,
-            &inv.supplier.vat_id,
-        ];
-        let known = invoiced_by
-            .iter()
-            .filter_map(|s| s.as_deref())
-            .any(|s| ordered_from.contains(&compact(s)));
-        if !known {
-            let on_order = order_lines
-                .iter()
-                .find_map(|&o| orders[o].supplier.clone())
-                .unwrap_or_default();
-            findings.push(whole(
-                BreakReason::UnknownSupplier,
-                format!(
-                    "purchase order {po} was placed with {on_order}, the invoice is from {}",
-                    supplier_label(inv).unwrap_or_else(|| "a supplier it does not name".into())
-                ),
-            ));
-        }
-    }
+    findings.extend(supplier_finding(inv, po, order_lines, orders));
     if inv.lines.is_empty() {
-        findings.push(whole(
+        findings.push(whole_invoice(
             BreakReason::NoPurchaseOrder,
             format!(
                 "invoice {} has no lines to match with the lines of purchase order {po}",
@@ -470,19 +423,12 @@ fn check_invoice(
     let mut matched = Vec::new();
     let mut explained = Vec::new();
     for (n, (line, pair)) in inv.lines.iter().zip(&pairs).enumerate() {
-        let label = line_label(line, n);
-        let mut at = |reason, expected, found, difference, message: String| {
-            findings.push(Finding {
-                reason,
-                line: Some(label.clone()),
-                expected,
-                found,
-                difference,
-                message: format!("line {label}: {message}"),
-            });
+        let mut at = LineFindings {
+            findings: &mut findings,
+            label: line_label(line, n),
         };
         let Some(o) = *pair else {
-            at(
+            at.push(
                 BreakReason::NoPurchaseOrder,
                 None,
                 None,
@@ -494,74 +440,143 @@ fn check_invoice(
             );
             continue;
         };
-        let order = &orders[o];
-        let order_label = order
-            .line
-            .clone()
-            .or_else(|| order.item.clone())
-            .unwrap_or_else(|| "?".into());
-        if order.currency != inv.currency {
-            at(
-                BreakReason::PriceDifference,
-                None,
-                None,
-                None,
-                format!(
-                    "ordered in {}, invoiced in {}",
-                    order.currency, inv.currency
-                ),
-            );
-            continue;
-        }
-        let Some(price) = unit_price(line) else {
-            at(
-                BreakReason::PriceDifference,
-                Some(order.unit_price),
-                None,
-                None,
-                format!(
-                    "gives no unit price to check against the ordered {}",
-                    order.unit_price
-                ),
-            );
+        let Some((price, quantity)) = at.price_and_quantity(line, &orders[o], inv, rules) else {
             continue;
         };
-        let Some(quantity) = line.quantity else {
-            at(
-                BreakReason::QuantityDifference,
-                None,
-                None,
-                None,
-                "gives no quantity to check against the purchase order and receipts".into(),
-            );
-            continue;
-        };
-        let price_gap = price - order.unit_price;
-        // A share beyond Decimal's range allows any price.
-        let relative = rules
-            .price_tolerance_rel
-            .checked_mul(order.unit_price.abs())
-            .unwrap_or(Decimal::MAX);
-        let allowed = rules.price_tolerance_abs.max(relative);
-        if price_gap.abs() > allowed {
-            at(
-                BreakReason::PriceDifference,
-                Some(order.unit_price),
-                Some(price),
-                Some(price_gap),
-                format!(
-                    "invoiced at {price}, ordered at {} (PO line {order_label}): {} {} the price (tolerance {allowed})",
-                    order.unit_price,
-                    price_gap.abs(),
-                    if price_gap.is_sign_positive() {
-                        "over"
-                    } else {
-                        "under"
-                    },
-                ),
-            );
+        let standing = OrderLineStanding::of(book, o, po);
+        let order_label = order_line_label(&orders[o]);
+        if credit {
+            at.check_credited(&standing, &order_label, quantity, price, rules);
+        } else {
+            at.check_invoiced(&standing, &orders[o], &order_label, quantity, price, rules);
         }
+        let signed = if credit { -quantity } else { quantity };
+        explained.push(format!(
+            "line {} → PO line {order_label}: {} {quantity} at {price}, {}{}",
+            at.label,
+            if credit { "credited" } else { "invoiced" },
+            standing.received_text,
+            standing.already
+        ));
+        matched.push(MatchedLine {
+            invoice_line: n,
+            order_line: o,
+            receipts: standing.receipts.clone(),
+            quantity: signed,
+            unit_price: price,
+        });
+    }
+    if findings.is_empty() {
+        let purchase_order = orders[order_lines[0]].po_number.clone();
+        let explanation = format!(
+            "{} {} matches purchase order {purchase_order}: {}",
+            if credit { "credit note" } else { "invoice" },
+            inv.number,
+            explained.join("; ")
+        );
+        Ok((purchase_order, matched, explanation))
+    } else {
+        Err(findings)
+    }
+}
 
+/// The purchase order the invoice quotes and its lines; an invoice that quotes none, or one
+/// not among the orders, goes no further.
+fn quoted_order<'i, 'b>(
+    inv: &'i Invoice,
+    book: &'b OrderBook<'_>,
+) -> Result<(&'i str, &'b [usize]), Vec<Finding>> {
+    let Some(po) = inv
+        .order_reference
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
+        return Err(vec![whole_invoice(
+            BreakReason::NoPurchaseOrder,
+            format!(
+                "invoice {} quotes no purchase order: find the order and ask the supplier to quote it",
+                inv.number
+            ),
+        )]);
+    };
+    let Some(order_lines) = book.by_po.get(&compact(po)) else {
+        return Err(vec![whole_invoice(
+            BreakReason::NoPurchaseOrder,
+            format!(
+                "invoice {} quotes purchase order {po}, which is not among the purchase orders",
+                inv.number
+            ),
+        )]);
+    };
+    Ok((po, order_lines))
+}
+
+/// The order names its supplier by name, trading name or VAT id; any of the invoice's will do.
+/// An order that names no supplier accepts any.
+fn supplier_finding(
+    inv: &Invoice,
+    po: &str,
+    order_lines: &[usize],
+    orders: &[PurchaseOrderLine],
+) -> Option<Finding> {
+    let ordered_from: BTreeSet<String> = order_lines
+        .iter()
+        .filter_map(|&o| orders[o].supplier.as_deref())
+        .map(compact)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ordered_from.is_empty() {
+        return None;
+    }
+    let invoiced_by = [
+        &inv.supplier.name,
+        &inv.supplier.trading_name,
+        &inv.supplier.vat_id,
+    ];
+    let known = invoiced_by
+        .iter()
+        .filter_map(|s| s.as_deref())
+        .any(|s| ordered_from.contains(&compact(s)));
+    if known {
+        return None;
+    }
+    let on_order = order_lines
+        .iter()
+        .find_map(|&o| orders[o].supplier.clone())
+        .unwrap_or_default();
+    Some(whole_invoice(
+        BreakReason::UnknownSupplier,
+        format!(
+            "purchase order {po} was placed with {on_order}, the invoice is from {}",
+            supplier_label(inv).unwrap_or_else(|| "a supplier it does not name".into())
+        ),
+    ))
+}
+
+/// An order line as the wording names it: its line number, else its item.
+fn order_line_label(order: &PurchaseOrderLine) -> String {
+    order
+        .line
+        .clone()
+        .or_else(|| order.item.clone())
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Where an order line stands before this invoice line: what was received (and on which
+/// receipts), what was invoiced already, and receipts of the order that could not be placed on
+/// a line, in the words the findings and the explanation use.
+struct OrderLineStanding<'b> {
+    invoiced_before: Decimal,
+    received: Decimal,
+    receipts: &'b Vec<usize>,
+    received_text: String,
+    already: String,
+    unplaced: String,
+}
+
+impl<'b> OrderLineStanding<'b> {
+    fn of(book: &'b OrderBook<'_>, o: usize, po: &str) -> Self {
         let before = book.invoiced[o];
         let receipts = &book.receipts_of[o];
         let receipt_ids = receipts
@@ -592,72 +607,187 @@ fn check_invoice(
             ),
             None => String::new(),
         };
-        if credit {
-            // A credit note gives back what was invoiced; it cannot give back more.
-            let over = quantity - before;
-            if over > rules.quantity_tolerance {
-                at(
-                    BreakReason::QuantityDifference,
-                    Some(before),
-                    Some(quantity),
-                    Some(over),
-                    format!(
-                        "credits {quantity} at {price}, only {before} invoiced so far on PO line {order_label}: {over} more than invoiced"
-                    ),
-                );
-            }
-        } else {
-            let total = before + quantity;
-            let over_ordered = total - order.quantity;
-            if over_ordered > rules.quantity_tolerance {
-                at(
-                    BreakReason::QuantityDifference,
-                    Some(order.quantity - before),
-                    Some(quantity),
-                    Some(over_ordered),
-                    format!(
-                        "invoiced {quantity} at {price}, ordered {} (PO line {order_label}){already}: {over_ordered} more than ordered",
-                        order.quantity
-                    ),
-                );
-            }
-            let not_received = total - book.received[o];
-            if rules.require_receipt && not_received > rules.quantity_tolerance {
-                at(
-                    BreakReason::QuantityDifference,
-                    Some(book.received[o] - before),
-                    Some(quantity),
-                    Some(not_received),
-                    format!(
-                        "invoiced {quantity} at {price}, {received_text}{already}: {not_received} not received{unplaced}"
-                    ),
-                );
-            }
+        OrderLineStanding {
+            invoiced_before: before,
+            received: book.received[o],
+            receipts,
+            received_text,
+            already,
+            unplaced,
         }
-        let signed = if credit { -quantity } else { quantity };
-        explained.push(format!(
-            "line {label} → PO line {order_label}: {} {quantity} at {price}, {received_text}{already}",
-            if credit { "credited" } else { "invoiced" }
-        ));
-        matched.push(MatchedLine {
-            invoice_line: n,
-            order_line: o,
-            receipts: receipts.clone(),
-            quantity: signed,
-            unit_price: price,
+    }
+}
+
+/// The findings about one invoice line, each worded `line <label>: ...`.
+struct LineFindings<'f> {
+    findings: &'f mut Vec<Finding>,
+    label: String,
+}
+
+impl LineFindings<'_> {
+    fn push(
+        &mut self,
+        reason: BreakReason,
+        expected: Option<Decimal>,
+        found: Option<Decimal>,
+        difference: Option<Decimal>,
+        message: String,
+    ) {
+        self.findings.push(Finding {
+            reason,
+            line: Some(self.label.clone()),
+            expected,
+            found,
+            difference,
+            message: format!("line {}: {message}", self.label),
         });
     }
-    if findings.is_empty() {
-        let purchase_order = orders[order_lines[0]].po_number.clone();
-        let explanation = format!(
-            "{} {} matches purchase order {purchase_order}: {}",
-            if credit { "credit note" } else { "invoice" },
-            inv.number,
-            explained.join("; ")
-        );
-        Ok((purchase_order, matched, explanation))
-    } else {
-        Err(findings)
+
+    /// The line's unit price and quantity, when it can be checked against its order line at
+    /// all (same currency, both given); a price beyond the tolerance is a finding but the
+    /// quantities are still checked.
+    fn price_and_quantity(
+        &mut self,
+        line: &InvoiceLine,
+        order: &PurchaseOrderLine,
+        inv: &Invoice,
+        rules: &ApRules,
+    ) -> Option<(Decimal, Decimal)> {
+        if order.currency != inv.currency {
+            self.push(
+                BreakReason::PriceDifference,
+                None,
+                None,
+                None,
+                format!(
+                    "ordered in {}, invoiced in {}",
+                    order.currency, inv.currency
+                ),
+            );
+            return None;
+        }
+        let Some(price) = unit_price(line) else {
+            self.push(
+                BreakReason::PriceDifference,
+                Some(order.unit_price),
+                None,
+                None,
+                format!(
+                    "gives no unit price to check against the ordered {}",
+                    order.unit_price
+                ),
+            );
+            return None;
+        };
+        let Some(quantity) = line.quantity else {
+            self.push(
+                BreakReason::QuantityDifference,
+                None,
+                None,
+                None,
+                "gives no quantity to check against the purchase order and receipts".into(),
+            );
+            return None;
+        };
+        self.check_price(order, price, rules);
+        Some((price, quantity))
+    }
+
+    /// The invoiced price may differ from the ordered one by the larger of the absolute and
+    /// the relative tolerance.
+    fn check_price(&mut self, order: &PurchaseOrderLine, price: Decimal, rules: &ApRules) {
+        let price_gap = price - order.unit_price;
+        // A share beyond Decimal's range allows any price.
+        let relative = rules
+            .price_tolerance_rel
+            .checked_mul(order.unit_price.abs())
+            .unwrap_or(Decimal::MAX);
+        let allowed = rules.price_tolerance_abs.max(relative);
+        if price_gap.abs() > allowed {
+            self.push(
+                BreakReason::PriceDifference,
+                Some(order.unit_price),
+                Some(price),
+                Some(price_gap),
+                format!(
+                    "invoiced at {price}, ordered at {} (PO line {}): {} {} the price (tolerance {allowed})",
+                    order.unit_price,
+                    order_line_label(order),
+                    price_gap.abs(),
+                    if price_gap.is_sign_positive() {
+                        "over"
+                    } else {
+                        "under"
+                    },
+                ),
+            );
+        }
+    }
+
+    /// A credit note gives back what was invoiced; it cannot give back more.
+    fn check_credited(
+        &mut self,
+        standing: &OrderLineStanding<'_>,
+        order_label: &str,
+        quantity: Decimal,
+        price: Decimal,
+        rules: &ApRules,
+    ) {
+        let before = standing.invoiced_before;
+        let over = quantity - before;
+        if over > rules.quantity_tolerance {
+            self.push(
+                BreakReason::QuantityDifference,
+                Some(before),
+                Some(quantity),
+                Some(over),
+                format!(
+                    "credits {quantity} at {price}, only {before} invoiced so far on PO line {order_label}: {over} more than invoiced"
+                ),
+            );
+        }
+    }
+
+    /// An invoice may not bill, with what was invoiced before, more than was ordered, nor
+    /// (when the rules require receipts) more than was received.
+    fn check_invoiced(
+        &mut self,
+        standing: &OrderLineStanding<'_>,
+        order: &PurchaseOrderLine,
+        order_label: &str,
+        quantity: Decimal,
+        price: Decimal,
+        rules: &ApRules,
+    ) {
+        let before = standing.invoiced_before;
+        let already = &standing.already;
+        let total = before + quantity;
+        let over_ordered = total - order.quantity;
+        if over_ordered > rules.quantity_tolerance {
+            self.push(
+                BreakReason::QuantityDifference,
+                Some(order.quantity - before),
+                Some(quantity),
+                Some(over_ordered),
+                format!(
+                    "invoiced {quantity} at {price}, ordered {} (PO line {order_label}){already}: {over_ordered} more than ordered",
+                    order.quantity
+                ),
+            );
+        }
+        let not_received = total - standing.received;
+        if rules.require_receipt && not_received > rules.quantity_tolerance {
+            self.push(
+                BreakReason::QuantityDifference,
+                Some(standing.received - before),
+                Some(quantity),
+                Some(not_received),
+                format!(
+                    "invoiced {quantity} at {price}, {}{already}: {not_received} not received{}",
+                    standing.received_text, standing.unplaced
+                ),
+            );
+        }
     }
 }
 

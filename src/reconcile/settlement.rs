@@ -80,6 +80,9 @@ fn confirmation_key(c: &SecuritiesTransaction) -> (String, String, Option<NaiveD
     )
 }
 
+/// Pairs trades with the custodian's settlement confirmations: first by the trade id a
+/// confirmation quotes, then, for trades still open, by their details; a trade left over is
+/// pending or failed by its settlement date.
 pub fn reconcile_settlements(
     trades: &[Trade],
     confirmations: &[SecuritiesTransaction],
@@ -92,12 +95,6 @@ pub fn reconcile_settlements(
     // order of the blotter.
     let mut order: Vec<usize> = (0..trades.len()).collect();
     order.sort_by(|&a, &b| trades[a].trade_id.cmp(&trades[b].trade_id).then(a.cmp(&b)));
-
-    let settled_on = |ids: &[usize]| {
-        ids.iter()
-            .filter_map(|&i| confirmations[i].settlement_date)
-            .max()
-    };
 
     // Pass 1: by reference.
     for &t in &order {
@@ -115,44 +112,7 @@ pub fn reconcile_settlements(
         for &i in &ids {
             used[i] = true;
         }
-        let direction = trade.side.settles_as();
-        let quantity: Decimal = ids
-            .iter()
-            .map(|&i| {
-                let c = &confirmations[i];
-                if c.direction == direction {
-                    c.quantity
-                } else {
-                    -c.quantity
-                }
-            })
-            .sum();
-        let difference = trade.quantity - quantity;
-        status[t] = Some(if difference.abs() > rules.quantity_tolerance {
-            TradeStatus::QuantityDifference {
-                confirmations: ids,
-                difference,
-            }
-        } else if let Some(d) = amount_difference(trade, &ids, confirmations, rules) {
-            TradeStatus::AmountDifference {
-                confirmations: ids,
-                difference: d,
-            }
-        } else {
-            let days_late = settled_on(&ids)
-                .map(|d| {
-                    rules
-                        .calendar
-                        .business_days_between(trade.settlement_date, d)
-                        .max(0)
-                })
-                .unwrap_or(0);
-            TradeStatus::Settled {
-                confirmations: ids,
-                by_reference: true,
-                days_late,
-            }
-        });
+        status[t] = Some(by_reference(trade, ids, confirmations, rules));
     }
 
     // Pass 2: by details, closest settlement date first.
@@ -161,40 +121,12 @@ pub fn reconcile_settlements(
             continue;
         }
         let trade = &trades[t];
-        let isin = norm(&trade.isin);
-        let best = (0..confirmations.len())
-            .filter(|&i| !used[i])
-            .filter_map(|i| {
-                let c = &confirmations[i];
-                let date = c.settlement_date?;
-                let gap = rules.calendar.business_days_between(
-                    trade.settlement_date.min(date),
-                    trade.settlement_date.max(date),
-                );
-                let fits = norm(&c.account) == norm(&trade.account)
-                    && isin_of(c) == isin
-                    && c.direction == trade.side.settles_as()
-                    && (c.quantity - trade.quantity).abs() <= rules.quantity_tolerance
-                    && gap <= rules.window_business_days
-                    && amount_difference(trade, &[i], confirmations, rules).is_none();
-                fits.then(|| (gap, confirmation_key(c), i))
-            })
-            .min();
-        if let Some((_, _, i)) = best {
+        if let Some(i) = closest_by_details(trade, &used, confirmations, rules) {
             used[i] = true;
-            let days_late = confirmations[i]
-                .settlement_date
-                .map(|d| {
-                    rules
-                        .calendar
-                        .business_days_between(trade.settlement_date, d)
-                        .max(0)
-                })
-                .unwrap_or(0);
             status[t] = Some(TradeStatus::Settled {
                 confirmations: vec![i],
                 by_reference: false,
-                days_late,
+                days_late: days_late(trade, confirmations[i].settlement_date, rules),
             });
         }
     }
@@ -202,26 +134,117 @@ pub fn reconcile_settlements(
     let trades_status = trades
         .iter()
         .zip(status)
-        .map(|(trade, s)| {
-            s.unwrap_or_else(|| {
-                if today > trade.settlement_date {
-                    TradeStatus::Failed {
-                        business_days: rules
-                            .calendar
-                            .business_days_between(trade.settlement_date, today)
-                            .max(1),
-                    }
-                } else {
-                    TradeStatus::Pending
-                }
-            })
-        })
+        .map(|(trade, s)| s.unwrap_or_else(|| unconfirmed(trade, today, rules)))
         .collect();
     let mut unclaimed: Vec<usize> = (0..confirmations.len()).filter(|&i| !used[i]).collect();
     unclaimed.sort_by_key(|&i| confirmation_key(&confirmations[i]));
     SettlementOutcome {
         trades: trades_status,
         unclaimed,
+    }
+}
+
+/// A trade with the confirmations that quote its id: settled when together they deliver its
+/// quantity (confirmations the other way count against) and its cash, else the difference.
+fn by_reference(
+    trade: &Trade,
+    ids: Vec<usize>,
+    confirmations: &[SecuritiesTransaction],
+    rules: &SettlementRules,
+) -> TradeStatus {
+    let direction = trade.side.settles_as();
+    let quantity: Decimal = ids
+        .iter()
+        .map(|&i| {
+            let c = &confirmations[i];
+            if c.direction == direction {
+                c.quantity
+            } else {
+                -c.quantity
+            }
+        })
+        .sum();
+    let difference = trade.quantity - quantity;
+    if difference.abs() > rules.quantity_tolerance {
+        TradeStatus::QuantityDifference {
+            confirmations: ids,
+            difference,
+        }
+    } else if let Some(d) = amount_difference(trade, &ids, confirmations, rules) {
+        TradeStatus::AmountDifference {
+            confirmations: ids,
+            difference: d,
+        }
+    } else {
+        // Settled on the last confirmation's date.
+        let settled_on = ids
+            .iter()
+            .filter_map(|&i| confirmations[i].settlement_date)
+            .max();
+        TradeStatus::Settled {
+            days_late: days_late(trade, settled_on, rules),
+            confirmations: ids,
+            by_reference: true,
+        }
+    }
+}
+
+/// The unused confirmation that fits a trade on every detail (account, ISIN, direction,
+/// quantity, cash) within the settlement window: the closest by settlement date, ties by the
+/// confirmation's own references.
+fn closest_by_details(
+    trade: &Trade,
+    used: &[bool],
+    confirmations: &[SecuritiesTransaction],
+    rules: &SettlementRules,
+) -> Option<usize> {
+    let isin = norm(&trade.isin);
+    (0..confirmations.len())
+        .filter(|&i| !used[i])
+        .filter_map(|i| {
+            let c = &confirmations[i];
+            let date = c.settlement_date?;
+            let gap = rules.calendar.business_days_between(
+                trade.settlement_date.min(date),
+                trade.settlement_date.max(date),
+            );
+            let fits = norm(&c.account) == norm(&trade.account)
+                && isin_of(c) == isin
+                && c.direction == trade.side.settles_as()
+                && (c.quantity - trade.quantity).abs() <= rules.quantity_tolerance
+                && gap <= rules.window_business_days
+                && amount_difference(trade, &[i], confirmations, rules).is_none();
+            fits.then(|| (gap, confirmation_key(c), i))
+        })
+        .min()
+        .map(|(_, _, i)| i)
+}
+
+/// Business days after the intended settlement date that the trade settled (0 when on time
+/// or early, or when no confirmation dates it).
+fn days_late(trade: &Trade, settled_on: Option<NaiveDate>, rules: &SettlementRules) -> i64 {
+    settled_on
+        .map(|d| {
+            rules
+                .calendar
+                .business_days_between(trade.settlement_date, d)
+                .max(0)
+        })
+        .unwrap_or(0)
+}
+
+/// A trade no confirmation settles: failed once its settlement date has passed (at least one
+/// business day), pending until then.
+fn unconfirmed(trade: &Trade, today: NaiveDate, rules: &SettlementRules) -> TradeStatus {
+    if today > trade.settlement_date {
+        TradeStatus::Failed {
+            business_days: rules
+                .calendar
+                .business_days_between(trade.settlement_date, today)
+                .max(1),
+        }
+    } else {
+        TradeStatus::Pending
     }
 }
 

@@ -19,6 +19,65 @@ const TRANSACTION: &str = "SupplyChainTradeTransaction";
 /// Problems go to `cx`; the invoice returned is then incomplete and must not be used.
 pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
     let root = &doc.root;
+    let (kind, number, issue_date) = document_header(root, cx);
+
+    let empty = Element::default();
+    let transaction = root.child(TRANSACTION).unwrap_or(&empty);
+    let agreement = transaction
+        .child("ApplicableHeaderTradeAgreement")
+        .unwrap_or(&empty);
+    let settlement = transaction.child("ApplicableHeaderTradeSettlement");
+    let currency = invoice_currency(settlement, transaction, root, cx);
+    let settlement = settlement.unwrap_or(&empty);
+
+    let (supplier, customer) = parties(agreement, settlement);
+    let order_reference = Cx::text(agreement, "BuyerOrderReferencedDocument/IssuerAssignedID");
+    let payment_reference = Cx::text(settlement, "PaymentReference");
+    let preceding_invoice = Cx::text(settlement, "InvoiceReferencedDocument/IssuerAssignedID");
+
+    let due_date = settlement
+        .children("SpecifiedTradePaymentTerms")
+        .filter(|t| t.child("DueDateDateTime").is_some())
+        .find_map(|t| cx.cii_date(t, "DueDateDateTime", "the due date"));
+
+    let lines = transaction
+        .children("IncludedSupplyChainTradeLineItem")
+        .map(|l| line(l, cx))
+        .collect();
+    let (allowances, charges) = header_allowances_and_charges(settlement, cx);
+    let tax = vat_breakdown(settlement, cx);
+    let totals = Totals::read(settlement, transaction, root, currency, cx);
+
+    Invoice {
+        kind,
+        number,
+        issue_date,
+        due_date,
+        currency: currency.unwrap_or_else(placeholder_currency),
+        supplier,
+        customer,
+        order_reference,
+        payment_reference,
+        preceding_invoice,
+        lines,
+        allowances,
+        charges,
+        tax,
+        line_total: totals.line_total,
+        allowance_total: totals.allowance_total,
+        charge_total: totals.charge_total,
+        tax_exclusive: totals.tax_exclusive,
+        tax_total: totals.tax_total,
+        tax_inclusive: totals.tax_inclusive,
+        prepaid: totals.prepaid,
+        rounding: totals.rounding,
+        payable: totals.payable,
+        source: cx.source(root),
+    }
+}
+
+/// The document header: credit note or invoice, its number (BT-1) and issue date (BT-2).
+fn document_header(root: &Element, cx: &mut Cx<'_>) -> (InvoiceKind, String, NaiveDate) {
     let header = root.child(DOCUMENT);
     let number = match header {
         Some(h) => cx.required_text(h, "ID", "the invoice number, BT-1"),
@@ -34,6 +93,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
     let issue_date = header
         .and_then(|h| cx.cii_date(h, "IssueDateTime", "the issue date"))
         .unwrap_or_else(|| {
+            // A date given but unreadable is already a problem; only a missing one is told here.
             let given = header
                 .and_then(|h| h.find("IssueDateTime/DateTimeString"))
                 .and_then(Element::value);
@@ -46,15 +106,17 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
             }
             NaiveDate::MIN
         });
+    (kind, number, issue_date)
+}
 
-    let empty = Element::default();
-    let transaction = root.child(TRANSACTION).unwrap_or(&empty);
-    let agreement = transaction
-        .child("ApplicableHeaderTradeAgreement")
-        .unwrap_or(&empty);
-    let settlement = transaction.child("ApplicableHeaderTradeSettlement");
-
-    let currency = match settlement {
+/// The invoice currency (BT-5), stated in the header settlement.
+fn invoice_currency(
+    settlement: Option<&Element>,
+    transaction: &Element,
+    root: &Element,
+    cx: &mut Cx<'_>,
+) -> Option<Currency> {
+    match settlement {
         Some(s) => match s.child("InvoiceCurrencyCode") {
             Some(e) if e.value().is_some() => {
                 let code = e.value().unwrap_or_default();
@@ -73,9 +135,12 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
             );
             None
         }
-    };
-    let settlement = settlement.unwrap_or(&empty);
+    }
+}
 
+/// Seller and buyer, each with the account the payment means name for them: the seller's
+/// to be paid into, the buyer's to be debited.
+fn parties(agreement: &Element, settlement: &Element) -> (Party, Party) {
     let mut supplier = agreement
         .child("SellerTradeParty")
         .map(party)
@@ -98,21 +163,14 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         .iter()
         .find_map(|m| Cx::text(m, "PayerPartyDebtorFinancialAccount/IBANID"))
         .map(compact);
+    (supplier, customer)
+}
 
-    let order_reference = Cx::text(agreement, "BuyerOrderReferencedDocument/IssuerAssignedID");
-    let payment_reference = Cx::text(settlement, "PaymentReference");
-    let preceding_invoice = Cx::text(settlement, "InvoiceReferencedDocument/IssuerAssignedID");
-
-    let due_date = settlement
-        .children("SpecifiedTradePaymentTerms")
-        .filter(|t| t.child("DueDateDateTime").is_some())
-        .find_map(|t| cx.cii_date(t, "DueDateDateTime", "the due date"));
-
-    let lines = transaction
-        .children("IncludedSupplyChainTradeLineItem")
-        .map(|l| line(l, cx))
-        .collect();
-
+/// The document-level allowances and charges, in that order.
+fn header_allowances_and_charges(
+    settlement: &Element,
+    cx: &mut Cx<'_>,
+) -> (Vec<AllowanceCharge>, Vec<AllowanceCharge>) {
     let (mut allowances, mut charges) = (Vec::new(), Vec::new());
     // Only the header's own: those of a line are in its SpecifiedLineTradeSettlement.
     for a in settlement.children("SpecifiedTradeAllowanceCharge") {
@@ -129,8 +187,12 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
             .children("SpecifiedLogisticsServiceCharge")
             .map(|c| logistics_charge(c, cx)),
     );
+    (allowances, charges)
+}
 
-    let tax = settlement
+/// The VAT breakdown: one entry per category and rate.
+fn vat_breakdown(settlement: &Element, cx: &mut Cx<'_>) -> Vec<TaxBreakdown> {
+    settlement
         .children("ApplicableTradeTax")
         .map(|t| TaxBreakdown {
             category: Cx::text(t, "CategoryCode"),
@@ -142,63 +204,65 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
             ),
             tax_amount: cx.required_amount(t, "CalculatedAmount", "the VAT amount, BT-117"),
         })
-        .collect();
+        .collect()
+}
 
-    let (line_total, charge_total, allowance_total, tax_exclusive, tax_total, tax_inclusive);
-    let (prepaid, rounding, payable);
-    match settlement.child("SpecifiedTradeSettlementHeaderMonetarySummation") {
-        Some(sum) => {
-            line_total = cx.amount(sum, "LineTotalAmount", "the sum of line amounts");
-            charge_total = cx.amount(sum, "ChargeTotalAmount", "the total of charges");
-            allowance_total = cx.amount(sum, "AllowanceTotalAmount", "the total of allowances");
-            tax_exclusive = cx.amount(sum, "TaxBasisTotalAmount", "the total without VAT");
-            tax_total = vat_total(sum, currency, cx);
-            tax_inclusive = cx.amount(sum, "GrandTotalAmount", "the total with VAT");
-            prepaid = cx.amount(sum, "TotalPrepaidAmount", "the amount paid in advance");
-            rounding = cx.amount(sum, "RoundingAmount", "the rounding amount");
-            payable = cx.required_amount(sum, "DuePayableAmount", "the amount due, BT-115");
-        }
-        None => {
-            cx.missing(
-                if settlement.name.is_empty() {
-                    transaction_or_root(transaction, root)
-                } else {
-                    settlement
-                },
-                "SpecifiedTradeSettlementHeaderMonetarySummation/DuePayableAmount",
-                "the amount due, BT-115",
-            );
-            (line_total, charge_total, allowance_total) = (None, None, None);
-            (tax_exclusive, tax_total, tax_inclusive) = (None, None, None);
-            (prepaid, rounding, payable) = (None, None, Decimal::ZERO);
-        }
-    }
+/// The document totals; only the amount due is required.
+struct Totals {
+    line_total: Option<Decimal>,
+    charge_total: Option<Decimal>,
+    allowance_total: Option<Decimal>,
+    tax_exclusive: Option<Decimal>,
+    tax_total: Option<Decimal>,
+    tax_inclusive: Option<Decimal>,
+    prepaid: Option<Decimal>,
+    rounding: Option<Decimal>,
+    payable: Decimal,
+}
 
-    Invoice {
-        kind,
-        number,
-        issue_date,
-        due_date,
-        currency: currency.unwrap_or_else(placeholder_currency),
-        supplier,
-        customer,
-        order_reference,
-        payment_reference,
-        preceding_invoice,
-        lines,
-        allowances,
-        charges,
-        tax,
-        line_total,
-        allowance_total,
-        charge_total,
-        tax_exclusive,
-        tax_total,
-        tax_inclusive,
-        prepaid,
-        rounding,
-        payable,
-        source: cx.source(root),
+impl Totals {
+    fn read(
+        settlement: &Element,
+        transaction: &Element,
+        root: &Element,
+        currency: Option<Currency>,
+        cx: &mut Cx<'_>,
+    ) -> Totals {
+        match settlement.child("SpecifiedTradeSettlementHeaderMonetarySummation") {
+            Some(sum) => Totals {
+                line_total: cx.amount(sum, "LineTotalAmount", "the sum of line amounts"),
+                charge_total: cx.amount(sum, "ChargeTotalAmount", "the total of charges"),
+                allowance_total: cx.amount(sum, "AllowanceTotalAmount", "the total of allowances"),
+                tax_exclusive: cx.amount(sum, "TaxBasisTotalAmount", "the total without VAT"),
+                tax_total: vat_total(sum, currency, cx),
+                tax_inclusive: cx.amount(sum, "GrandTotalAmount", "the total with VAT"),
+                prepaid: cx.amount(sum, "TotalPrepaidAmount", "the amount paid in advance"),
+                rounding: cx.amount(sum, "RoundingAmount", "the rounding amount"),
+                payable: cx.required_amount(sum, "DuePayableAmount", "the amount due, BT-115"),
+            },
+            None => {
+                cx.missing(
+                    if settlement.name.is_empty() {
+                        transaction_or_root(transaction, root)
+                    } else {
+                        settlement
+                    },
+                    "SpecifiedTradeSettlementHeaderMonetarySummation/DuePayableAmount",
+                    "the amount due, BT-115",
+                );
+                Totals {
+                    line_total: None,
+                    charge_total: None,
+                    allowance_total: None,
+                    tax_exclusive: None,
+                    tax_total: None,
+                    tax_inclusive: None,
+                    prepaid: None,
+                    rounding: None,
+                    payable: Decimal::ZERO,
+                }
+            }
+        }
     }
 }
 

@@ -39,22 +39,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
     let totals = root.child("LegalMonetaryTotal");
     let currency = currency(root, totals, cx);
 
-    let mut supplier = root
-        .find("AccountingSupplierParty/Party")
-        .map(party)
-        .unwrap_or_default();
-    supplier.iban = root
-        .children("PaymentMeans")
-        .find_map(|m| Cx::text(m, "PayeeFinancialAccount/ID"))
-        .map(compact);
-    let mut customer = root
-        .find("AccountingCustomerParty/Party")
-        .map(party)
-        .unwrap_or_default();
-    customer.iban = root
-        .children("PaymentMeans")
-        .find_map(|m| Cx::text(m, "PaymentMandate/PayerFinancialAccount/ID"))
-        .map(compact);
+    let (supplier, customer) = parties(root);
 
     let order_reference = Cx::text(root, "OrderReference/ID");
     let preceding_invoice = Cx::text(root, "BillingReference/InvoiceDocumentReference/ID");
@@ -72,15 +57,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         .map(|l| line(l, credit_note, cx))
         .collect();
 
-    let (mut allowances, mut charges) = (Vec::new(), Vec::new());
-    // Only the document's own: those of a line or of a price are inside them.
-    for a in root.children("AllowanceCharge") {
-        match allowance_charge(a, cx) {
-            Some((true, charge)) => charges.push(charge),
-            Some((false, allowance)) => allowances.push(allowance),
-            None => {}
-        }
-    }
+    let (allowances, charges) = document_allowances_and_charges(root, cx);
 
     let (tax_total, tax) = taxes(root, currency, cx);
 
@@ -133,6 +110,45 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         payable,
         source: cx.source(root),
     }
+}
+
+/// Seller and buyer, each with the account the payment means name for them: the seller's
+/// to be paid into, the buyer's to be debited (a direct debit mandate).
+fn parties(root: &Element) -> (Party, Party) {
+    let mut supplier = root
+        .find("AccountingSupplierParty/Party")
+        .map(party)
+        .unwrap_or_default();
+    supplier.iban = root
+        .children("PaymentMeans")
+        .find_map(|m| Cx::text(m, "PayeeFinancialAccount/ID"))
+        .map(compact);
+    let mut customer = root
+        .find("AccountingCustomerParty/Party")
+        .map(party)
+        .unwrap_or_default();
+    customer.iban = root
+        .children("PaymentMeans")
+        .find_map(|m| Cx::text(m, "PaymentMandate/PayerFinancialAccount/ID"))
+        .map(compact);
+    (supplier, customer)
+}
+
+/// The document-level allowances and charges, in that order.
+fn document_allowances_and_charges(
+    root: &Element,
+    cx: &mut Cx<'_>,
+) -> (Vec<AllowanceCharge>, Vec<AllowanceCharge>) {
+    let (mut allowances, mut charges) = (Vec::new(), Vec::new());
+    // Only the document's own: those of a line or of a price are inside them.
+    for a in root.children("AllowanceCharge") {
+        match allowance_charge(a, cx) {
+            Some((true, charge)) => charges.push(charge),
+            Some((false, allowance)) => allowances.push(allowance),
+            None => {}
+        }
+    }
+    (allowances, charges)
 }
 
 /// `DueDate` (Invoice), else `PaymentMeans/PaymentDueDate` (CreditNote in Peppol BIS 3), else

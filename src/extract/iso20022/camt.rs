@@ -257,7 +257,8 @@ fn source(at: &Element, file: &Arc<str>) -> Source {
     }
 }
 
-/// What an entry's transactions share: dates, status, reversal, the entry's references.
+/// What an entry's transactions share: dates, status, reversal, the entry's references, the
+/// file they are read from.
 struct EntryBase<'a> {
     value_date: NaiveDate,
     value_date_derived: bool,
@@ -270,6 +271,7 @@ struct EntryBase<'a> {
     additional: Option<&'a str>,
     batch_payment_id: Option<&'a str>,
     own_account: Option<&'a str>,
+    file: &'a Arc<str>,
 }
 
 /// Where an entry sits: its statement and message as read so far (their header elements come
@@ -354,6 +356,7 @@ pub(super) fn entries(
             .or_else(|| ntry.text_at("Btch/PmtInfId"))
             .and_then(given_reference),
         own_account: context.own_account(),
+        file,
     };
     let signed = if credit { amount } else { -amount };
 
@@ -396,7 +399,6 @@ pub(super) fn entries(
                     &info,
                     Some(link),
                     tx,
-                    file,
                 ));
             }
             return Ok(out);
@@ -405,12 +407,12 @@ pub(super) fn entries(
         let infos: Vec<TxInfo> = txs.iter().map(|tx| transaction(tx)).collect();
         let info = TxInfo::merge(&infos);
         return Ok(vec![assemble(
-            &base, amount, currency, credit, &info, None, ntry, file,
+            &base, amount, currency, credit, &info, None, ntry,
         )]);
     }
     let info = txs.first().map(|tx| transaction(tx)).unwrap_or_default();
     Ok(vec![assemble(
-        &base, amount, currency, credit, &info, None, ntry, file,
+        &base, amount, currency, credit, &info, None, ntry,
     )])
 }
 
@@ -422,7 +424,6 @@ fn transaction_amount(tx: &Element) -> Result<Option<(Decimal, Currency)>, Probl
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn assemble(
     base: &EntryBase<'_>,
     amount: Decimal,
@@ -431,7 +432,6 @@ fn assemble(
     info: &TxInfo,
     batch: Option<BatchLink>,
     at: &Element,
-    file: &Arc<str>,
 ) -> StatementEntry {
     // The counterparty of the original operation: money in (a credit, or the reversal of a
     // debit) came from the debtor.
@@ -482,7 +482,7 @@ fn assemble(
             purpose_code: info.purpose_code.clone(),
         },
         batch,
-        source: source(at, file),
+        source: source(at, base.file),
     }
 }
 

@@ -266,24 +266,14 @@ struct PendingEntry<'a> {
 }
 
 /// Reads one cash statement message.
-pub(super) fn statement(
+pub(super) fn statement<'a>(
     ctx: &mut Ctx<'_>,
     ty: MtType,
-    fields: &[Field<'_>],
+    fields: &[Field<'a>],
     sender_bic: Option<&str>,
 ) -> Option<(BankStatement, Vec<StatementEntry>)> {
     let before = ctx.problems.len();
-    let mut statement_id = None;
-    let mut acct: Option<(Option<String>, String, Option<Currency>)> = None;
-    let mut number = None;
-    let mut opening: Option<(Balance, u32)> = None;
-    let mut closing: Option<(Balance, u32)> = None;
-    let mut available = None;
-    let mut created = None;
-    let mut floor_ccy = None;
-    let mut pending: Vec<PendingEntry> = Vec::new();
-    // The entry a `:86:` belongs to, while one is open.
-    let mut open_entry = false;
+    let mut read = MessageRead::default();
     for (k, f) in fields.iter().enumerate() {
         if k == 0 && f.tag != "20" {
             ctx.problem(
@@ -304,161 +294,18 @@ pub(super) fn statement(
             );
             continue;
         }
-        let closed = closing.is_some();
-        let single = matches!(
-            f.tag,
-            "20" | "21"
-                | "25"
-                | "25P"
-                | "28"
-                | "28C"
-                | "60F"
-                | "60M"
-                | "62F"
-                | "62M"
-                | "64"
-                | "65"
-                | "13"
-                | "13D"
-                | "34F"
-                | "90D"
-                | "90C"
-        );
-        let f = &if single {
-            let (first, more) = f.value.split_once('\n').unwrap_or((f.value, ""));
-            // Text after the closing balances is what follows a message that has no `-`
-            // (published examples put prose there); before, it is a broken field.
-            if !more.trim().is_empty() && !matches!(f.tag, "62F" | "62M" | "64" | "65") {
-                ctx.problem(
-                    f.line,
-                    f.tag,
-                    format!("unexpected text after the field: {}", quoted(more.trim())),
-                );
-            }
-            Field { value: first, ..*f }
-        } else {
-            *f
-        };
-        match f.tag {
-            "20" => statement_id = Some(f.value.trim().to_owned()),
-            "25" | "25P" => {
-                if acct.is_some() {
-                    ctx.problem(
-                        f.line,
-                        f.tag,
-                        "a second account field in one message".into(),
-                    );
-                }
-                acct = Some(account(f.value));
-            }
-            "28" | "28C" => number = Some(f.value.trim().to_owned()),
-            "60F" | "60M" | "62F" | "62M" | "64" | "65" => match balance(f.value) {
-                Ok((amount, date, currency)) => {
-                    let b = Balance {
-                        amount,
-                        currency,
-                        date,
-                        intermediate: f.tag.ends_with('M'),
-                    };
-                    let slot = match f.tag {
-                        "60F" | "60M" if opening.is_some() || !pending.is_empty() => Err(
-                            "an opening balance after the first; one statement has one opening balance",
-                        ),
-                        "60F" | "60M" => Ok(&mut opening),
-                        "62F" | "62M" if closed => {
-                            Err("a second closing balance; one statement has one closing balance")
-                        }
-                        "62F" | "62M" => Ok(&mut closing),
-                        "64" => {
-                            available = Some(b.clone());
-                            Err("")
-                        }
-                        _ => Err(""),
-                    };
-                    match slot {
-                        Ok(s) => *s = Some((b, f.line)),
-                        Err("") => {}
-                        Err(m) => ctx.problem(f.line, f.tag, m.into()),
-                    }
-                    open_entry = false;
-                }
-                Err(m) => ctx.problem(f.line, f.tag, m),
-            },
-            "61" => {
-                if closed {
-                    ctx.problem(
-                        f.line,
-                        f.tag,
-                        "a statement line after the closing balance".into(),
-                    );
-                }
-                match line61(f.value) {
-                    Ok(line) => {
-                        pending.push(PendingEntry {
-                            line,
-                            field_line: f.line,
-                            info: None,
-                        });
-                        open_entry = true;
-                    }
-                    Err(m) => {
-                        ctx.problem(f.line, f.tag, m);
-                        open_entry = false;
-                    }
-                }
-            }
-            // Otherwise (no entry open) information for the whole message: not kept.
-            "86" if open_entry => {
-                if let Some(e) = pending.last_mut() {
-                    let text = info::join_lines(f.value);
-                    match &mut e.info {
-                        Some(t) => {
-                            t.push(' ');
-                            t.push_str(&text);
-                        }
-                        None => e.info = Some(text),
-                    }
-                }
-            }
-            "13D" | "13" => created = date_time(f.value).or(created),
-            "34F" => match floor_limit(f.value) {
-                Ok(c) => floor_ccy = floor_ccy.or(Some(c)),
-                Err(m) => ctx.problem(f.line, f.tag, m),
-            },
-            "90D" | "90C" => open_entry = false,
-            _ => {}
-        }
+        let f = one_line_field(ctx, f);
+        read.take(ctx, f);
     }
     let first = fields.first().map_or(ctx.start_line, |f| f.line);
-    let Some((servicer, account, acct_ccy)) = acct else {
+    let Some((servicer, account, acct_ccy)) = read.acct.take() else {
         ctx.problem(first, "25", "the message has no :25: (account)".into());
         return None;
     };
     if ty != MtType::Mt942 {
-        if opening.is_none() {
-            ctx.problem(
-                first,
-                "60F",
-                "the message has no opening balance :60F: or :60M:".into(),
-            );
-        }
-        if closing.is_none() {
-            ctx.problem(
-                ctx.last_line,
-                "62F",
-                "the message has no closing balance :62F: or :62M:".into(),
-            );
-        }
+        read.check_balances_stated(ctx, first);
     }
-    let from_balances = opening.as_ref().or(closing.as_ref()).map(|b| b.0.currency);
-    // MT942 states its currency in the floor limit; the others in their balances.
-    let currency = if ty == MtType::Mt942 {
-        floor_ccy.or(from_balances)
-    } else {
-        from_balances.or(floor_ccy)
-    }
-    .or(acct_ccy);
-    let Some(currency) = currency else {
+    let Some(currency) = read.currency(ty).or(acct_ccy) else {
         ctx.problem(
             first,
             "34F",
@@ -470,51 +317,11 @@ pub(super) fn statement(
         return None;
     }
     let file: Arc<str> = ctx.file_hash.clone();
-    let entries = pending
+    let entries = read
+        .pending
         .into_iter()
         .enumerate()
-        .map(|(k, p)| {
-            let (remittance, mut details) = match p.info.as_deref() {
-                Some(text) => info::read(text),
-                // Without :86:, the supplementary details are the text (MT950).
-                None => (
-                    p.line.supplementary.unwrap_or_default().to_owned(),
-                    Default::default(),
-                ),
-            };
-            if details.counterparty_iban.is_none() {
-                details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
-            }
-            let customer = p.line.customer_reference.filter(|r| !no_reference(r));
-            let reference = customer
-                .map(str::to_owned)
-                .or_else(|| details.end_to_end_id.clone());
-            StatementEntry {
-                amount: p.line.signed_amount(),
-                currency,
-                value_date: p.line.value_date,
-                value_date_derived: false,
-                booking_date: p.line.entry_date,
-                reversal: p.line.mark.starts_with('R'),
-                status: if ty == MtType::Mt942 || p.line.mark.starts_with('E') {
-                    EntryStatus::Pending
-                } else {
-                    EntryStatus::Booked
-                },
-                transaction_code: p.line.transaction_type.map(str::to_owned),
-                reference,
-                bank_reference: p.line.bank_reference.map(str::to_owned),
-                remittance,
-                details,
-                batch: None,
-                source: Source {
-                    file: file.clone(),
-                    sheet: None,
-                    row: p.field_line,
-                    locator: Some(format!("message {}, :61: #{}", ctx.index, k + 1).into()),
-                },
-            }
-        })
+        .map(|(k, p)| statement_entry(ctx.index, ty, currency, &file, k, p))
         .collect();
     let statement = BankStatement {
         kind: if ty == MtType::Mt942 {
@@ -525,14 +332,14 @@ pub(super) fn statement(
         account,
         servicer_bic: servicer.or(sender_bic.map(str::to_owned)),
         currency: Some(currency),
-        statement_id,
-        number,
-        created,
+        statement_id: read.statement_id,
+        number: read.number,
+        created: read.created,
         from_date: None,
         to_date: None,
-        opening: opening.map(|b| b.0),
-        closing: closing.map(|b| b.0),
-        closing_available: available,
+        opening: read.opening.map(|b| b.0),
+        closing: read.closing.map(|b| b.0),
+        closing_available: read.available,
         entries: Vec::new(),
         problems: Vec::new(),
         source: Source {
@@ -543,4 +350,250 @@ pub(super) fn statement(
         },
     };
     Some((statement, entries))
+}
+
+/// A field that holds one value takes its first line; text after it is a broken field, except
+/// after the closing balances, where it is what follows a message that has no `-` (published
+/// examples put prose there).
+fn one_line_field<'a>(ctx: &mut Ctx<'_>, f: &Field<'a>) -> Field<'a> {
+    let single = matches!(
+        f.tag,
+        "20" | "21"
+            | "25"
+            | "25P"
+            | "28"
+            | "28C"
+            | "60F"
+            | "60M"
+            | "62F"
+            | "62M"
+            | "64"
+            | "65"
+            | "13"
+            | "13D"
+            | "34F"
+            | "90D"
+            | "90C"
+    );
+    if !single {
+        return *f;
+    }
+    let (first, more) = f.value.split_once('\n').unwrap_or((f.value, ""));
+    if !more.trim().is_empty() && !matches!(f.tag, "62F" | "62M" | "64" | "65") {
+        ctx.problem(
+            f.line,
+            f.tag,
+            format!("unexpected text after the field: {}", quoted(more.trim())),
+        );
+    }
+    Field { value: first, ..*f }
+}
+
+/// What the fields of one message have said so far, in the order they came.
+#[derive(Default)]
+struct MessageRead<'a> {
+    statement_id: Option<String>,
+    acct: Option<(Option<String>, String, Option<Currency>)>,
+    number: Option<String>,
+    opening: Option<(Balance, u32)>,
+    closing: Option<(Balance, u32)>,
+    available: Option<Balance>,
+    created: Option<NaiveDateTime>,
+    floor_ccy: Option<Currency>,
+    pending: Vec<PendingEntry<'a>>,
+    /// The entry a `:86:` belongs to, while one is open.
+    open_entry: bool,
+}
+
+impl<'a> MessageRead<'a> {
+    /// Takes one (known, one-line where it must be) field of the message.
+    fn take(&mut self, ctx: &mut Ctx<'_>, f: Field<'a>) {
+        match f.tag {
+            "20" => self.statement_id = Some(f.value.trim().to_owned()),
+            "25" | "25P" => {
+                if self.acct.is_some() {
+                    ctx.problem(
+                        f.line,
+                        f.tag,
+                        "a second account field in one message".into(),
+                    );
+                }
+                self.acct = Some(account(f.value));
+            }
+            "28" | "28C" => self.number = Some(f.value.trim().to_owned()),
+            "60F" | "60M" | "62F" | "62M" | "64" | "65" => self.take_balance(ctx, f),
+            "61" => self.take_line(ctx, f),
+            // Otherwise (no entry open) information for the whole message: not kept.
+            "86" if self.open_entry => self.take_information(f),
+            "13D" | "13" => self.created = date_time(f.value).or(self.created),
+            "34F" => match floor_limit(f.value) {
+                Ok(c) => self.floor_ccy = self.floor_ccy.or(Some(c)),
+                Err(m) => ctx.problem(f.line, f.tag, m),
+            },
+            "90D" | "90C" => self.open_entry = false,
+            _ => {}
+        }
+    }
+
+    /// An opening, closing, available or forward balance. One statement has one opening
+    /// (before its lines) and one closing balance; the forward balances are not kept.
+    fn take_balance(&mut self, ctx: &mut Ctx<'_>, f: Field<'a>) {
+        let closed = self.closing.is_some();
+        match balance(f.value) {
+            Ok((amount, date, currency)) => {
+                let b = Balance {
+                    amount,
+                    currency,
+                    date,
+                    intermediate: f.tag.ends_with('M'),
+                };
+                let slot = match f.tag {
+                    "60F" | "60M" if self.opening.is_some() || !self.pending.is_empty() => Err(
+                        "an opening balance after the first; one statement has one opening balance",
+                    ),
+                    "60F" | "60M" => Ok(&mut self.opening),
+                    "62F" | "62M" if closed => {
+                        Err("a second closing balance; one statement has one closing balance")
+                    }
+                    "62F" | "62M" => Ok(&mut self.closing),
+                    "64" => {
+                        self.available = Some(b.clone());
+                        Err("")
+                    }
+                    _ => Err(""),
+                };
+                match slot {
+                    Ok(s) => *s = Some((b, f.line)),
+                    Err("") => {}
+                    Err(m) => ctx.problem(f.line, f.tag, m.into()),
+                }
+                self.open_entry = false;
+            }
+            Err(m) => ctx.problem(f.line, f.tag, m),
+        }
+    }
+
+    /// A `:61:` statement line opens an entry that the `:86:` after it describes.
+    fn take_line(&mut self, ctx: &mut Ctx<'_>, f: Field<'a>) {
+        if self.closing.is_some() {
+            ctx.problem(
+                f.line,
+                f.tag,
+                "a statement line after the closing balance".into(),
+            );
+        }
+        match line61(f.value) {
+            Ok(line) => {
+                self.pending.push(PendingEntry {
+                    line,
+                    field_line: f.line,
+                    info: None,
+                });
+                self.open_entry = true;
+            }
+            Err(m) => {
+                ctx.problem(f.line, f.tag, m);
+                self.open_entry = false;
+            }
+        }
+    }
+
+    /// A `:86:` describing the open entry; a second one adds to the first.
+    fn take_information(&mut self, f: Field<'a>) {
+        if let Some(e) = self.pending.last_mut() {
+            let text = info::join_lines(f.value);
+            match &mut e.info {
+                Some(t) => {
+                    t.push(' ');
+                    t.push_str(&text);
+                }
+                None => e.info = Some(text),
+            }
+        }
+    }
+
+    /// An end-of-day statement (MT940, MT950) states its opening and closing balances.
+    fn check_balances_stated(&self, ctx: &mut Ctx<'_>, first: u32) {
+        if self.opening.is_none() {
+            ctx.problem(
+                first,
+                "60F",
+                "the message has no opening balance :60F: or :60M:".into(),
+            );
+        }
+        if self.closing.is_none() {
+            ctx.problem(
+                ctx.last_line,
+                "62F",
+                "the message has no closing balance :62F: or :62M:".into(),
+            );
+        }
+    }
+
+    /// The statement's currency: MT942 states it in the floor limit; the others in their
+    /// balances. (The account's own currency, if it names one, comes last.)
+    fn currency(&self, ty: MtType) -> Option<Currency> {
+        let from_balances = self
+            .opening
+            .as_ref()
+            .or(self.closing.as_ref())
+            .map(|b| b.0.currency);
+        if ty == MtType::Mt942 {
+            self.floor_ccy.or(from_balances)
+        } else {
+            from_balances.or(self.floor_ccy)
+        }
+    }
+}
+
+/// One `:61:` line (with its `:86:`) as a statement entry: its reference, remittance text and
+/// details, pending when the message is an interim report or the line is expected.
+fn statement_entry(
+    message: u32,
+    ty: MtType,
+    currency: Currency,
+    file: &Arc<str>,
+    k: usize,
+    p: PendingEntry<'_>,
+) -> StatementEntry {
+    let (remittance, mut details) = match p.info.as_deref() {
+        Some(text) => info::read(text),
+        // Without :86:, the supplementary details are the text (MT950).
+        None => (
+            p.line.supplementary.unwrap_or_default().to_owned(),
+            Default::default(),
+        ),
+    };
+    if details.counterparty_iban.is_none() {
+        details.counterparty_iban = p.line.supplementary.and_then(info::supplementary_iban);
+    }
+    let customer = p.line.customer_reference.filter(|r| !no_reference(r));
+    let reference = customer
+        .map(str::to_owned)
+        .or_else(|| details.end_to_end_id.clone());
+    StatementEntry {
+        amount: p.line.signed_amount(),
+        currency,
+        value_date: p.line.value_date,
+        value_date_derived: false,
+        booking_date: p.line.entry_date,
+        reversal: p.line.mark.starts_with('R'),
+        status: if ty == MtType::Mt942 || p.line.mark.starts_with('E') {
+            EntryStatus::Pending
+        } else {
+            EntryStatus::Booked
+        },
+        transaction_code: p.line.transaction_type.map(str::to_owned),
+        reference,
+        bank_reference: p.line.bank_reference.map(str::to_owned),
+        remittance,
+        details,
+        batch: None,
+        source: Source {
+            file: file.clone(),
+            sheet: None,
+            row: p.field_line,
+            locator: Some(format!("message {message}, :61: #{}", k + 1).into()),
+        },
+    }
 }

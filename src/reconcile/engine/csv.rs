@@ -238,33 +238,19 @@ fn load_chunked<R: Read>(
     let mut scratch: Vec<u8> = Vec::new();
     let mut line: u64 = 1;
 
-    // Header (read more until it is complete).
-    let (next, lines, in_scratch) = loop {
-        match next_record(&buf, 0, eof, &mut fields, &mut scratch) {
-            Some(r) => break r,
-            None if eof => return Err(CsvError::Empty),
-            None => eof = fill(&mut reader, &mut buf, chunk)?,
-        }
-    };
-    let text = if in_scratch { &scratch[..] } else { &buf[..] };
-    let headers: Vec<String> = fields
-        .iter()
-        .map(|&(a, b)| {
-            let h = String::from_utf8_lossy(&text[a..b]);
-            h.trim_start_matches('\u{FEFF}').trim().to_owned()
-        })
-        .collect();
+    let (headers, next, lines) = read_header(
+        &mut reader,
+        &mut buf,
+        &mut eof,
+        chunk,
+        &mut fields,
+        &mut scratch,
+    )?;
     let header_len = headers.len();
     let mut pos = next;
     line += lines;
 
-    let rows_guess = size_hint
-        .map(|s| {
-            let body = buf.len().saturating_sub(pos).max(1);
-            let in_body = count_newlines(&buf[pos..]).max(1);
-            (s as usize / (body / in_body).max(1)) + 16
-        })
-        .unwrap_or(1024);
+    let rows_guess = rows_guess(size_hint, &buf, pos);
     let mut b = TableBuilder::with_capacity(rows_guess);
     let actions = plan_columns(&headers, layout, &mut b, rows_guess)?;
     let mut row_name = String::new();
@@ -347,6 +333,46 @@ fn load_chunked<R: Read>(
         eof = fill(&mut reader, &mut buf, chunk)?;
     }
     Ok(b.finish()?)
+}
+
+/// The header line's names (a byte-order mark and spaces trimmed), reading more of the file
+/// until the line is complete; with where the body starts and the lines the header took.
+fn read_header<R: Read>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    eof: &mut bool,
+    chunk: usize,
+    fields: &mut Vec<(usize, usize)>,
+    scratch: &mut Vec<u8>,
+) -> Result<(Vec<String>, usize, u64), CsvError> {
+    let (next, lines, in_scratch) = loop {
+        match next_record(buf, 0, *eof, fields, scratch) {
+            Some(r) => break r,
+            None if *eof => return Err(CsvError::Empty),
+            None => *eof = fill(reader, buf, chunk)?,
+        }
+    };
+    let text = if in_scratch { &scratch[..] } else { &buf[..] };
+    let headers: Vec<String> = fields
+        .iter()
+        .map(|&(a, b)| {
+            let h = String::from_utf8_lossy(&text[a..b]);
+            h.trim_start_matches('\u{FEFF}').trim().to_owned()
+        })
+        .collect();
+    Ok((headers, next, lines))
+}
+
+/// The number of rows to reserve for: the file's size over the average line of the first
+/// chunk's body (a little more), or a default when the size is not known.
+fn rows_guess(size_hint: Option<u64>, buf: &[u8], pos: usize) -> usize {
+    size_hint
+        .map(|s| {
+            let body = buf.len().saturating_sub(pos).max(1);
+            let in_body = count_newlines(&buf[pos..]).max(1);
+            (s as usize / (body / in_body).max(1)) + 16
+        })
+        .unwrap_or(1024)
 }
 
 fn field_error(line: u64, column: &str, message: String) -> CsvError {

@@ -345,7 +345,6 @@ pub(crate) fn normalise(v: &str, s: &mut Scratch) {
 }
 
 /// Computes both sides' codes for `key` over the open rows.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn key_codes<'a>(
     key: &KeyPlan,
     ours: &'a Table,
@@ -413,70 +412,14 @@ pub(crate) fn key_codes<'a>(
 
     // A dictionary of our compared values.
     let mut k = Interner::with_capacity(ours_open.len().min(1 << 20));
-    let mut scratch = Scratch::default();
-    let mut buf = [0u8; 3];
-    let mut found: Vec<u32> = Vec::new();
     let per_symbol = |syms: &[u32], dict: &Interner, open: &[u32]| {
         dict.len() <= open.len().saturating_mul(2) && !syms.is_empty()
     };
     let ours_codes = match &so {
         Src::Dict { syms, dict } if per_symbol(syms, dict, ours_open) => {
-            let mut offsets = Vec::with_capacity(dict.len() + 1);
-            let mut codes = Vec::with_capacity(dict.len());
-            offsets.push(0u32);
-            for s in 0..dict.len() as u32 {
-                found.clear();
-                xo.apply(dict.resolve(s), &mut scratch, &mut |v| {
-                    if let Ok(c) = k.intern(v) {
-                        found.push(c);
-                    }
-                });
-                found.sort_unstable();
-                found.dedup();
-                codes.extend_from_slice(&found);
-                offsets.push(codes.len() as u32);
-            }
-            if xo.multi() {
-                Codes::SymsMulti {
-                    syms,
-                    offsets,
-                    codes,
-                }
-            } else {
-                let via = (0..dict.len())
-                    .map(|s| {
-                        if offsets[s + 1] > offsets[s] {
-                            codes[offsets[s] as usize]
-                        } else {
-                            NONE
-                        }
-                    })
-                    .collect();
-                Codes::SymsVia { syms, via }
-            }
+            ours_by_symbol(syms, dict, xo, &mut k)
         }
-        _ => {
-            let (counts, codes) = {
-                let mut counts = Vec::with_capacity(ours_open.len());
-                let mut codes = Vec::with_capacity(ours_open.len());
-                for &row in ours_open {
-                    found.clear();
-                    if let Some(v) = so.value(row as usize, &mut buf) {
-                        xo.apply(v, &mut scratch, &mut |v| {
-                            if let Ok(c) = k.intern(v) {
-                                found.push(c);
-                            }
-                        });
-                    }
-                    found.sort_unstable();
-                    found.dedup();
-                    counts.push(found.len() as u32);
-                    codes.extend_from_slice(&found);
-                }
-                (counts, codes)
-            };
-            rows_csr(ours.len(), ours_open, vec![(counts, codes)])
-        }
+        _ => ours_by_row(&so, xo, ours_open, ours.len(), &mut k),
     };
     let theirs_codes = lookup_side(&st, xt, theirs_open, theirs.len(), &k, threads);
     KeyCodes {
@@ -486,6 +429,81 @@ pub(crate) fn key_codes<'a>(
     }
 }
 
+/// Our compared values coded once per symbol of our dictionary (it is not much larger than
+/// the open rows): the rows then reach their codes through their symbol.
+fn ours_by_symbol<'a>(
+    syms: &'a [u32],
+    dict: &Interner,
+    xo: Transform<'_>,
+    k: &mut Interner,
+) -> Codes<'a> {
+    let mut scratch = Scratch::default();
+    let mut found: Vec<u32> = Vec::new();
+    let mut offsets = Vec::with_capacity(dict.len() + 1);
+    let mut codes = Vec::with_capacity(dict.len());
+    offsets.push(0u32);
+    for s in 0..dict.len() as u32 {
+        found.clear();
+        xo.apply(dict.resolve(s), &mut scratch, &mut |v| {
+            if let Ok(c) = k.intern(v) {
+                found.push(c);
+            }
+        });
+        found.sort_unstable();
+        found.dedup();
+        codes.extend_from_slice(&found);
+        offsets.push(codes.len() as u32);
+    }
+    if xo.multi() {
+        Codes::SymsMulti {
+            syms,
+            offsets,
+            codes,
+        }
+    } else {
+        let via = (0..dict.len())
+            .map(|s| {
+                if offsets[s + 1] > offsets[s] {
+                    codes[offsets[s] as usize]
+                } else {
+                    NONE
+                }
+            })
+            .collect();
+        Codes::SymsVia { syms, via }
+    }
+}
+
+/// Our compared values coded row by row over the open rows.
+fn ours_by_row<'a>(
+    so: &Src<'_>,
+    xo: Transform<'_>,
+    ours_open: &[u32],
+    rows: usize,
+    k: &mut Interner,
+) -> Codes<'a> {
+    let mut scratch = Scratch::default();
+    let mut buf = [0u8; 3];
+    let mut found: Vec<u32> = Vec::new();
+    let mut counts = Vec::with_capacity(ours_open.len());
+    let mut codes = Vec::with_capacity(ours_open.len());
+    for &row in ours_open {
+        found.clear();
+        if let Some(v) = so.value(row as usize, &mut buf) {
+            xo.apply(v, &mut scratch, &mut |v| {
+                if let Ok(c) = k.intern(v) {
+                    found.push(c);
+                }
+            });
+        }
+        found.sort_unstable();
+        found.dedup();
+        counts.push(found.len() as u32);
+        codes.extend_from_slice(&found);
+    }
+    rows_csr(rows, ours_open, vec![(counts, codes)])
+}
+
 /// Their side: values transformed and looked up in `k` (per distinct value when their column
 /// is a dictionary not much larger than the open rows, else per row), in parallel.
 fn lookup_side<'a, K: Lookup>(
@@ -493,6 +511,23 @@ fn lookup_side<'a, K: Lookup>(
     x: Transform<'_>,
     open: &[u32],
     rows: usize,
+    k: &K,
+    threads: usize,
+) -> Codes<'a> {
+    if let Src::Dict { syms, dict } = src
+        && dict.len() <= open.len().saturating_mul(2)
+    {
+        return lookup_by_symbol(syms, dict, x, k, threads);
+    }
+    lookup_by_row(src, x, open, rows, k, threads)
+}
+
+/// Their dictionary's symbols looked up once each: the rows reach their codes through their
+/// symbol.
+fn lookup_by_symbol<'a, K: Lookup>(
+    syms: &'a [u32],
+    dict: &Interner,
+    x: Transform<'_>,
     k: &K,
     threads: usize,
 ) -> Codes<'a> {
@@ -508,56 +543,63 @@ fn lookup_side<'a, K: Lookup>(
             found.dedup();
         }
     };
-    if let Src::Dict { syms, dict } = src
-        && dict.len() <= open.len().saturating_mul(2)
-    {
-        let parts = par_chunks(dict.len(), threads, 4096, |range| {
-            let mut scratch = Scratch::default();
-            let mut found = Vec::new();
-            let mut counts = Vec::with_capacity(range.len());
-            let mut codes = Vec::with_capacity(range.len());
-            for s in range {
-                lookup(dict.resolve(s as u32), &mut scratch, &mut found);
-                counts.push(found.len() as u32);
-                codes.extend_from_slice(&found);
-            }
-            (counts, codes)
-        });
-        if !x.multi() {
-            let via = parts
-                .into_iter()
-                .flat_map(|(counts, codes)| {
-                    let mut at = 0usize;
-                    counts
-                        .into_iter()
-                        .map(move |n| {
-                            let c = if n == 0 { NONE } else { codes[at] };
-                            at += n as usize;
-                            c
-                        })
-                        .collect::<Vec<u32>>()
-                })
-                .collect();
-            return Codes::SymsVia { syms, via };
+    let parts = par_chunks(dict.len(), threads, 4096, |range| {
+        let mut scratch = Scratch::default();
+        let mut found = Vec::new();
+        let mut counts = Vec::with_capacity(range.len());
+        let mut codes = Vec::with_capacity(range.len());
+        for s in range {
+            lookup(dict.resolve(s as u32), &mut scratch, &mut found);
+            counts.push(found.len() as u32);
+            codes.extend_from_slice(&found);
         }
-        let mut offsets = Vec::with_capacity(dict.len() + 1);
-        offsets.push(0u32);
-        let mut codes = Vec::new();
-        for (cs, cd) in parts {
-            let base = codes.len() as u32;
-            let mut at = base;
-            for n in cs {
-                at += n;
-                offsets.push(at);
-            }
-            codes.extend_from_slice(&cd);
-        }
-        return Codes::SymsMulti {
-            syms,
-            offsets,
-            codes,
-        };
+        (counts, codes)
+    });
+    if !x.multi() {
+        let via = parts
+            .into_iter()
+            .flat_map(|(counts, codes)| {
+                let mut at = 0usize;
+                counts
+                    .into_iter()
+                    .map(move |n| {
+                        let c = if n == 0 { NONE } else { codes[at] };
+                        at += n as usize;
+                        c
+                    })
+                    .collect::<Vec<u32>>()
+            })
+            .collect();
+        return Codes::SymsVia { syms, via };
     }
+    let mut offsets = Vec::with_capacity(dict.len() + 1);
+    offsets.push(0u32);
+    let mut codes = Vec::new();
+    for (cs, cd) in parts {
+        let base = codes.len() as u32;
+        let mut at = base;
+        for n in cs {
+            at += n;
+            offsets.push(at);
+        }
+        codes.extend_from_slice(&cd);
+    }
+    Codes::SymsMulti {
+        syms,
+        offsets,
+        codes,
+    }
+}
+
+/// Their open rows looked up row by row, in parallel.
+fn lookup_by_row<'a, K: Lookup>(
+    src: &Src<'a>,
+    x: Transform<'_>,
+    open: &[u32],
+    rows: usize,
+    k: &K,
+    threads: usize,
+) -> Codes<'a> {
     // Per row, a block of rows at a time: first every compared value of the block (e.g. the
     // pattern's matches in free text), then their lookups as one batch. On a large
     // dictionary each lookup is a cache miss; batched, the misses overlap

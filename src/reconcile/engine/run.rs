@@ -20,7 +20,7 @@ use super::outcome::{
     UnmatchedReason,
 };
 use super::par::par_chunks;
-use super::spec::{Grouping, KeyPlan, PassPlan, Plan};
+use super::spec::{AmountPlan, FxPlan, Grouping, KeyPlan, PassPlan, Plan};
 use super::table::{Column, FieldKind, MISSING_CCY, MISSING_DAY, Mantissas, Table, TextColumn};
 
 /// Candidates kept per item and pass: beyond this the pass's rules are too loose to be
@@ -392,6 +392,9 @@ fn rel_units(d: Decimal) -> i128 {
 }
 
 impl<'t> Prepared<'t> {
+    /// Resolves a pass's fields to the tables' columns once, before any record is looked at:
+    /// a field missing or of the wrong kind, or a table the pass names that is not loaded, is
+    /// a rule error, not a record's.
     fn new(
         pass: &'t PassPlan,
         rule: u32,
@@ -401,32 +404,8 @@ impl<'t> Prepared<'t> {
         biz: &'t BusinessDays,
         cache: &mut MantissaCache,
     ) -> Result<Prepared<'t>, RunError> {
-        for k in &pass.keys {
-            ours.col(&k.ours)
-                .ok_or_else(|| missing(&k.key, "our", &k.ours))?;
-            theirs
-                .col(&k.theirs)
-                .ok_or_else(|| missing(&k.key, "their", &k.theirs))?;
-            if let Some(m) = &k.map
-                && !ctx.maps.contains_key(m.as_str())
-            {
-                return Err(RunError::UnknownMap {
-                    key: k.key.clone(),
-                    name: m.clone(),
-                });
-            }
-        }
-        let (og, tg) = grouped_sides(pass.grouping);
-        for f in &pass.group_by {
-            if og {
-                ours.col(f).ok_or_else(|| missing(&pass.key, "our", f))?;
-            }
-            if tg {
-                theirs
-                    .col(f)
-                    .ok_or_else(|| missing(&pass.key, "their", f))?;
-            }
-        }
+        check_key_columns(pass, ours, theirs, ctx)?;
+        check_group_columns(pass, ours, theirs)?;
         let (ours_days, theirs_days, window) = match &pass.date {
             Some(d) => (
                 Some(days_of(want(
@@ -449,84 +428,11 @@ impl<'t> Prepared<'t> {
         };
         let amounts = match &pass.amount {
             None => None,
-            Some(a) => {
-                let oc = want(ours, &a.key, "our", &a.ours, FieldKind::Decimal)?;
-                let tc = want(theirs, &a.key, "their", &a.theirs, FieldKind::Decimal)?;
-                let scale = [
-                    scale_of(oc),
-                    scale_of(tc),
-                    a.tolerance.scale(),
-                    a.per_currency
-                        .iter()
-                        .map(|(_, d)| d.scale())
-                        .max()
-                        .unwrap_or(0),
-                ]
-                .into_iter()
-                .max()
-                .unwrap_or(0);
-                let range = || RunError::AmountRange {
-                    key: a.key.clone(),
-                    scale,
-                };
-                let om = cache.get(true, &a.ours, oc, scale).ok_or_else(range)?;
-                let tm = cache.get(false, &a.theirs, tc, scale).ok_or_else(range)?;
-                let needs_ccy = !a.per_currency.is_empty() || pass.fx.is_some();
-                let ours_ccy = if needs_ccy {
-                    Some(ccy_of(want(
-                        ours,
-                        &a.key,
-                        "our",
-                        &a.ours_currency,
-                        FieldKind::Currency,
-                    )?))
-                } else {
-                    None
-                };
-                let fx = match &pass.fx {
-                    None => None,
-                    Some(f) => Some(Fx {
-                        rates: ctx.rates.get(f.rates.as_str()).copied().ok_or_else(|| {
-                            RunError::UnknownRates {
-                                key: f.key.clone(),
-                                name: f.rates.clone(),
-                            }
-                        })?,
-                        relative: rel_units(f.tolerance_relative),
-                        theirs_ccy: ccy_of(want(
-                            theirs,
-                            &a.key,
-                            "their",
-                            &a.theirs_currency,
-                            FieldKind::Currency,
-                        )?),
-                    }),
-                };
-                let tolerance = at_scale(a.tolerance, scale);
-                let per_currency: Vec<(u16, i128)> = a
-                    .per_currency
-                    .iter()
-                    .map(|&(c, d)| (c, at_scale(d, scale)))
-                    .collect();
-                let tolerance_max = per_currency
-                    .iter()
-                    .map(|&(_, t)| t)
-                    .fold(tolerance, i128::max);
-                Some(Amounts {
-                    ours: om,
-                    theirs: tm,
-                    scale,
-                    sign: if a.opposite_sign { -1 } else { 1 },
-                    tolerance,
-                    per_currency,
-                    tolerance_max,
-                    relative: rel_units(a.relative),
-                    ours_ccy,
-                    fx,
-                })
-            }
+            Some(a) => Some(Amounts::resolve(pass, a, ours, theirs, ctx, cache)?),
         };
         let is_text = |f: &str| matches!(ours.col(f), Some(Column::Text(_)));
+        // Candidates are looked up by a text key when there is one: a reference or a name
+        // narrows them down far more than a date or a code.
         let lead_key = pass
             .keys
             .iter()
@@ -707,6 +613,148 @@ impl<'t> Prepared<'t> {
         let a = self.amounts.as_ref()?;
         let o: i128 = ours.iter().map(|&r| i128::from(a.ours[r as usize])).sum();
         Decimal::try_from_i128_with_scale(a.allowed(o, self.ours_ccy(ours[0])), a.scale).ok()
+    }
+}
+
+/// Every key's fields are in their tables, and the mapping table a key names is loaded.
+fn check_key_columns(
+    pass: &PassPlan,
+    ours: &Table,
+    theirs: &Table,
+    ctx: &Context<'_>,
+) -> Result<(), RunError> {
+    for k in &pass.keys {
+        ours.col(&k.ours)
+            .ok_or_else(|| missing(&k.key, "our", &k.ours))?;
+        theirs
+            .col(&k.theirs)
+            .ok_or_else(|| missing(&k.key, "their", &k.theirs))?;
+        if let Some(m) = &k.map
+            && !ctx.maps.contains_key(m.as_str())
+        {
+            return Err(RunError::UnknownMap {
+                key: k.key.clone(),
+                name: m.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The group_by fields are in the table of each grouped side.
+fn check_group_columns(pass: &PassPlan, ours: &Table, theirs: &Table) -> Result<(), RunError> {
+    let (og, tg) = grouped_sides(pass.grouping);
+    for f in &pass.group_by {
+        if og {
+            ours.col(f).ok_or_else(|| missing(&pass.key, "our", f))?;
+        }
+        if tg {
+            theirs
+                .col(f)
+                .ok_or_else(|| missing(&pass.key, "their", f))?;
+        }
+    }
+    Ok(())
+}
+
+impl<'t> Amounts<'t> {
+    /// The amount rule in integers: both amount columns and every tolerance at the largest
+    /// scale among them, so comparing amounts never rounds; the currency columns when
+    /// tolerances differ by currency or amounts are converted.
+    fn resolve(
+        pass: &PassPlan,
+        a: &AmountPlan,
+        ours: &'t Table,
+        theirs: &'t Table,
+        ctx: &'t Context<'t>,
+        cache: &mut MantissaCache,
+    ) -> Result<Amounts<'t>, RunError> {
+        let oc = want(ours, &a.key, "our", &a.ours, FieldKind::Decimal)?;
+        let tc = want(theirs, &a.key, "their", &a.theirs, FieldKind::Decimal)?;
+        let scale = [
+            scale_of(oc),
+            scale_of(tc),
+            a.tolerance.scale(),
+            a.per_currency
+                .iter()
+                .map(|(_, d)| d.scale())
+                .max()
+                .unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        let range = || RunError::AmountRange {
+            key: a.key.clone(),
+            scale,
+        };
+        let om = cache.get(true, &a.ours, oc, scale).ok_or_else(range)?;
+        let tm = cache.get(false, &a.theirs, tc, scale).ok_or_else(range)?;
+        let needs_ccy = !a.per_currency.is_empty() || pass.fx.is_some();
+        let ours_ccy = if needs_ccy {
+            Some(ccy_of(want(
+                ours,
+                &a.key,
+                "our",
+                &a.ours_currency,
+                FieldKind::Currency,
+            )?))
+        } else {
+            None
+        };
+        let fx = match &pass.fx {
+            None => None,
+            Some(f) => Some(Fx::resolve(f, a, theirs, ctx)?),
+        };
+        let tolerance = at_scale(a.tolerance, scale);
+        let per_currency: Vec<(u16, i128)> = a
+            .per_currency
+            .iter()
+            .map(|&(c, d)| (c, at_scale(d, scale)))
+            .collect();
+        let tolerance_max = per_currency
+            .iter()
+            .map(|&(_, t)| t)
+            .fold(tolerance, i128::max);
+        Ok(Amounts {
+            ours: om,
+            theirs: tm,
+            scale,
+            sign: if a.opposite_sign { -1 } else { 1 },
+            tolerance,
+            per_currency,
+            tolerance_max,
+            relative: rel_units(a.relative),
+            ours_ccy,
+            fx,
+        })
+    }
+}
+
+impl<'t> Fx<'t> {
+    /// The rates table the pass converts with (it must be loaded) and their currency column.
+    fn resolve(
+        f: &FxPlan,
+        a: &AmountPlan,
+        theirs: &'t Table,
+        ctx: &'t Context<'t>,
+    ) -> Result<Fx<'t>, RunError> {
+        Ok(Fx {
+            rates: ctx.rates.get(f.rates.as_str()).copied().ok_or_else(|| {
+                RunError::UnknownRates {
+                    key: f.key.clone(),
+                    name: f.rates.clone(),
+                }
+            })?,
+            relative: rel_units(f.tolerance_relative),
+            theirs_ccy: ccy_of(want(
+                theirs,
+                &a.key,
+                "their",
+                &a.theirs_currency,
+                FieldKind::Currency,
+            )?),
+        })
     }
 }
 
@@ -1168,6 +1216,13 @@ fn one_side_grouped(
         None => (&zero_codes, &zero_codes, Some(1)),
     };
     let index = Index::build(s_open, s_codes, space, s_amounts);
+    let search = GroupAgainstSingles {
+        p,
+        codes,
+        index: &index,
+        ours_grouped,
+        g_amounts,
+    };
     let max = p.pass.max_group_size;
     let mut found = Found {
         cands: Vec::new(),
@@ -1191,51 +1246,7 @@ fn one_side_grouped(
         let mut visit = |pick: &[usize]| {
             members.clear();
             members.extend(pick.iter().map(|&i| g[i]));
-            let total: i128 = g_amounts.map_or(0, |a| {
-                members.iter().map(|&r| i128::from(a[r as usize])).sum()
-            });
-            for i in 0..lead_codes.len() {
-                let code = lead_codes.get(i);
-                let r = match &p.amounts {
-                    Some(a) if ours_grouped => {
-                        let (lo, hi) = a.theirs_range(total, p.ours_ccy(first));
-                        index.range(code, lo, hi)
-                    }
-                    Some(a) => {
-                        let (lo, hi) = a.ours_range(total);
-                        index.range(code, lo, hi)
-                    }
-                    None => index.bucket(code),
-                };
-                for &s in &index.rows[r] {
-                    let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
-                    if !p.keys_agree(codes, o, t) {
-                        continue;
-                    }
-                    let single = [s];
-                    let (os, ts): (&[u32], &[u32]) = if ours_grouped {
-                        (&members, &single)
-                    } else {
-                        (&single, &members)
-                    };
-                    if let Some((score, gap)) = p.evaluate(os, ts) {
-                        let set: Box<[u32]> = members.as_slice().into();
-                        let (ours, theirs) = if ours_grouped {
-                            found.ours_sets.push(set);
-                            (SET | (found.ours_sets.len() - 1) as u32, s)
-                        } else {
-                            found.theirs_sets.push(set);
-                            (s, SET | (found.theirs_sets.len() - 1) as u32)
-                        };
-                        found.cands.push(Cand {
-                            ours,
-                            theirs,
-                            score,
-                            gap,
-                        });
-                    }
-                }
-            }
+            search.try_members(&members, first, lead_codes, &mut found);
         };
         if p.pass.subsets {
             if !subsets(g.len(), max, SUBSET_BUDGET, &mut visit) {
@@ -1260,6 +1271,71 @@ fn one_side_grouped(
         ));
     }
     found
+}
+
+/// One side's groups tried against single items of the other side, found through the
+/// index by the lead key and the range of amounts that can agree with a group's total.
+struct GroupAgainstSingles<'s, 'p, 'k> {
+    p: &'s Prepared<'p>,
+    codes: &'s [KeyCodes<'k>],
+    index: &'s Index,
+    ours_grouped: bool,
+    g_amounts: Option<&'s [i64]>,
+}
+
+impl GroupAgainstSingles<'_, '_, '_> {
+    /// The candidates for one set of a group's members (the whole group or one of its
+    /// subsets), through the lead codes of the group's first member (a group shares its keys).
+    fn try_members(&self, members: &[u32], first: u32, lead_codes: CodeSet<'_>, found: &mut Found) {
+        let (p, index, ours_grouped, g_amounts) =
+            (self.p, self.index, self.ours_grouped, self.g_amounts);
+        let codes = self.codes;
+        let total: i128 = g_amounts.map_or(0, |a| {
+            members.iter().map(|&r| i128::from(a[r as usize])).sum()
+        });
+        for i in 0..lead_codes.len() {
+            let code = lead_codes.get(i);
+            let r = match &p.amounts {
+                Some(a) if ours_grouped => {
+                    let (lo, hi) = a.theirs_range(total, p.ours_ccy(first));
+                    index.range(code, lo, hi)
+                }
+                Some(a) => {
+                    let (lo, hi) = a.ours_range(total);
+                    index.range(code, lo, hi)
+                }
+                None => index.bucket(code),
+            };
+            for &s in &index.rows[r] {
+                let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
+                if !p.keys_agree(codes, o, t) {
+                    continue;
+                }
+                let single = [s];
+                let (os, ts): (&[u32], &[u32]) = if ours_grouped {
+                    (members, &single)
+                } else {
+                    (&single, members)
+                };
+                if let Some((score, gap)) = p.evaluate(os, ts) {
+                    let set: Box<[u32]> = Box::from(members);
+                    let (ours, theirs) = if ours_grouped {
+                        found.ours_sets.push(set);
+                        (SET | (found.ours_sets.len() - 1) as u32, s)
+                    } else {
+                        found.theirs_sets.push(set);
+                        (s, SET | (found.theirs_sets.len() - 1) as u32)
+                    };
+                    found.cands.push(Cand {
+                        ours,
+                        theirs,
+                        score,
+                        gap,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// `many_to_many`: our groups against their groups with the same `group_by` values.
@@ -1382,6 +1458,74 @@ fn assign(
     state: &mut State,
     warnings: &mut Vec<String>,
 ) -> Vec<MatchDecision> {
+    let (alone, mut contested) = split_contested(p, cands, ours_sets, theirs_sets);
+    sort_contested(p, &mut contested, ours_sets, theirs_sets);
+
+    let (chosen, greedy) = choose(&contested, ours_sets, theirs_sets);
+    if greedy > 0 {
+        warnings.push(format!(
+            "pass {}: {greedy} sets of competing candidates were too large for the best combination (more than {EXACT_MAX} candidates, or {EXACT_BUDGET} steps of search); they were assigned best score first",
+            p.pass.name
+        ));
+    }
+
+    let mut out: Vec<MatchDecision> = Vec::with_capacity(alone.len() + contested.len());
+    for c in &alone {
+        out.push(take(p, c, ours_sets, theirs_sets, state));
+    }
+    drop(alone);
+    // The chosen candidates, and which match took each of their rows.
+    let mut owners = Owners::default();
+    for c in contested
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, k)| **k)
+        .map(|(c, _)| c)
+    {
+        let i = out.len();
+        out.push(take(p, c, ours_sets, theirs_sets, state));
+        owners.own(c, i, ours_sets, theirs_sets);
+    }
+    // Runners-up by match: only contested matches have any. The others lost to a match that
+    // took one of their items.
+    let mut runners: FxHashMap<usize, Vec<RunnerUp>> = FxHashMap::default();
+    for c in contested
+        .iter()
+        .zip(&chosen)
+        .filter(|(_, k)| !**k)
+        .map(|(c, _)| c)
+    {
+        let (mut b1, mut b2) = ([0u32], [0u32]);
+        let o = items(c.ours, ours_sets, &mut b1);
+        let t = items(c.theirs, theirs_sets, &mut b2);
+        let Some(w) = owners.winner_over(o, t) else {
+            continue;
+        };
+        let lost_because = why_lost(&out[w], c, o, t, state);
+        let r = runners.entry(w).or_default();
+        if r.len() < RUNNERS_UP {
+            r.push(RunnerUp {
+                ours: Rows::many(o),
+                theirs: Rows::many(t),
+                score: Score(c.score),
+                lost_because,
+            });
+        }
+    }
+    for (i, r) in runners {
+        out[i].runners_up = r.into_boxed_slice();
+    }
+    out
+}
+
+/// Splits a pass's candidates into those that share no item with any other (taken as they
+/// are) and those that compete for an item, each kept in its order.
+fn split_contested(
+    p: &Prepared<'_>,
+    cands: Vec<Cand>,
+    ours_sets: &[Box<[u32]>],
+    theirs_sets: &[Box<[u32]>],
+) -> (Vec<Cand>, Vec<Cand>) {
     let mut ours_uses: FxHashMap<u32, u32> = FxHashMap::default();
     let mut theirs_uses: FxHashMap<u32, u32> = FxHashMap::default();
     // Counting in flat vectors when the pass has many candidates.
@@ -1443,7 +1587,17 @@ fn assign(
         }
         single
     });
-    drop((ours_count, theirs_count, ours_uses, theirs_uses));
+    (alone, contested)
+}
+
+/// Orders competing candidates by score, ties by our identities then theirs, so the choice
+/// among them does not depend on file order.
+fn sort_contested(
+    p: &Prepared<'_>,
+    contested: &mut [Cand],
+    ours_sets: &[Box<[u32]>],
+    theirs_sets: &[Box<[u32]>],
+) {
     contested.sort_by(|a, b| {
         let (mut a1, mut a2, mut b1, mut b2) = ([0u32], [0u32], [0u32], [0u32]);
         b.score
@@ -1463,90 +1617,62 @@ fn assign(
                 )
             })
     });
+}
 
-    let (chosen, greedy) = choose(&contested, ours_sets, theirs_sets);
-    if greedy > 0 {
-        warnings.push(format!(
-            "pass {}: {greedy} sets of competing candidates were too large for the best combination (more than {EXACT_MAX} candidates, or {EXACT_BUDGET} steps of search); they were assigned best score first",
-            p.pass.name
-        ));
-    }
+/// Which match (by its index in the pass's output) took each row of a chosen candidate.
+#[derive(Default)]
+struct Owners {
+    ours: FxHashMap<u32, usize>,
+    theirs: FxHashMap<u32, usize>,
+}
 
-    let mut out: Vec<MatchDecision> = Vec::with_capacity(alone.len() + contested.len());
-    // Runners-up by match: only contested matches have any.
-    let mut runners: FxHashMap<usize, Vec<RunnerUp>> = FxHashMap::default();
-    for c in &alone {
-        out.push(take(p, c, ours_sets, theirs_sets, state));
-    }
-    drop(alone);
-    // The chosen candidates, and which match took each of their rows.
-    let mut ours_owner: FxHashMap<u32, usize> = FxHashMap::default();
-    let mut theirs_owner: FxHashMap<u32, usize> = FxHashMap::default();
-    for c in contested
-        .iter()
-        .zip(&chosen)
-        .filter(|(_, k)| **k)
-        .map(|(c, _)| c)
-    {
-        let i = out.len();
-        out.push(take(p, c, ours_sets, theirs_sets, state));
+impl Owners {
+    fn own(&mut self, c: &Cand, i: usize, ours_sets: &[Box<[u32]>], theirs_sets: &[Box<[u32]>]) {
         let (mut b1, mut b2) = ([0u32], [0u32]);
         for &r in items(c.ours, ours_sets, &mut b1) {
-            ours_owner.insert(r, i);
+            self.ours.insert(r, i);
         }
         for &r in items(c.theirs, theirs_sets, &mut b2) {
-            theirs_owner.insert(r, i);
+            self.theirs.insert(r, i);
         }
     }
-    // The others lost to a match that took one of their items.
-    for c in contested
-        .iter()
-        .zip(&chosen)
-        .filter(|(_, k)| !**k)
-        .map(|(c, _)| c)
-    {
-        let (mut b1, mut b2) = ([0u32], [0u32]);
-        let o = items(c.ours, ours_sets, &mut b1);
-        let t = items(c.theirs, theirs_sets, &mut b2);
-        let winner = o
-            .iter()
-            .find_map(|r| ours_owner.get(r))
-            .or_else(|| t.iter().find_map(|r| theirs_owner.get(r)))
-            .copied();
-        let Some(w) = winner else { continue };
-        let lost_because = match out[w].score.0.cmp(&c.score) {
-            Ordering::Equal => {
-                // Same score: the loser's items that the winner did not take competed with
-                // an equal item of their side.
-                for &r in o {
-                    if !out[w].ours.contains(&r) {
-                        state.ours_tie_lost[r as usize] = true;
-                    }
+
+    /// The match that took one of a losing candidate's items: by our items first.
+    fn winner_over(&self, ours: &[u32], theirs: &[u32]) -> Option<usize> {
+        ours.iter()
+            .find_map(|r| self.ours.get(r))
+            .or_else(|| theirs.iter().find_map(|r| self.theirs.get(r)))
+            .copied()
+    }
+}
+
+/// Why a candidate lost to the match that took one of its items. On the same score, the
+/// loser's items that the winner did not take competed with an equal item of their side: the
+/// state remembers it for their breaks.
+fn why_lost(
+    winner: &MatchDecision,
+    c: &Cand,
+    ours: &[u32],
+    theirs: &[u32],
+    state: &mut State,
+) -> LostBecause {
+    match winner.score.0.cmp(&c.score) {
+        Ordering::Equal => {
+            for &r in ours {
+                if !winner.ours.contains(&r) {
+                    state.ours_tie_lost[r as usize] = true;
                 }
-                for &r in t {
-                    if !out[w].theirs.contains(&r) {
-                        state.theirs_tie_lost[r as usize] = true;
-                    }
-                }
-                LostBecause::TieBrokenByIdentity
             }
-            Ordering::Greater => LostBecause::LowerScore,
-            Ordering::Less => LostBecause::BetterCombination,
-        };
-        let r = runners.entry(w).or_default();
-        if r.len() < RUNNERS_UP {
-            r.push(RunnerUp {
-                ours: Rows::many(o),
-                theirs: Rows::many(t),
-                score: Score(c.score),
-                lost_because,
-            });
+            for &r in theirs {
+                if !winner.theirs.contains(&r) {
+                    state.theirs_tie_lost[r as usize] = true;
+                }
+            }
+            LostBecause::TieBrokenByIdentity
         }
+        Ordering::Greater => LostBecause::LowerScore,
+        Ordering::Less => LostBecause::BetterCombination,
     }
-    for (i, r) in runners {
-        out[i].runners_up = r.into_boxed_slice();
-    }
-    out
 }
 
 /// Which of the competing candidates (in assignment order) to take: for each set of
@@ -1765,69 +1891,19 @@ fn reasons(
             continue;
         };
         let index = Index::build(&theirs_open, &lead.theirs, lead.space, Some(&a.theirs));
-        let tid = |t: u32| theirs.identity(t as usize);
+        let search = NearSearch {
+            p,
+            a,
+            codes: &codes,
+            lead,
+            index: &index,
+            theirs,
+        };
         for &o in &ours_open {
             if ours_near.contains_key(&o) || a.ours[o as usize] == MISSING_AMOUNT {
                 continue;
             }
-            let lc = lead.ours.get(o);
-            let mut best: Option<(UnmatchedReason, u32, i128, i32)> = None;
-            for i in 0..lc.len() {
-                let code = lc.get(i);
-                // Date outside the window: amounts agree, dates do not.
-                if p.window.is_some() && a.fx.is_none() {
-                    let (lo, hi) = a.theirs_range(i128::from(a.ours[o as usize]), p.ours_ccy(o));
-                    for &t in index.rows[index.range(code, lo, hi)]
-                        .iter()
-                        .take(MAX_CANDIDATES_PER_ITEM)
-                    {
-                        if !p.keys_agree(&codes, o, t) {
-                            continue;
-                        }
-                        if let Some(Ok(g)) = p.gap(&[o], &[t]) {
-                            let cand = (UnmatchedReason::DateOutsideWindow, t, 0, g);
-                            if best.is_none_or(|b| {
-                                b.0 == UnmatchedReason::DateOutsideWindow
-                                    && (g, tid(t)) < (b.3, tid(b.1))
-                            }) {
-                                best = Some(cand);
-                            }
-                        }
-                    }
-                }
-                // Amount difference: a text key agrees, the date too, not the amount.
-                if p.discriminating {
-                    for &t in index.rows[index.bucket(code)]
-                        .iter()
-                        .take(MAX_CANDIDATES_PER_ITEM)
-                    {
-                        if !p.keys_agree(&codes, o, t) {
-                            continue;
-                        }
-                        let in_window = match (p.gap(&[o], &[t]), p.window) {
-                            (Some(Err(())), _) => false,
-                            (Some(Ok(g)), Some(w)) => g <= w,
-                            _ => true,
-                        };
-                        if !in_window {
-                            continue;
-                        }
-                        if let Some((false, diff, _)) = p.amount_check(&[o], &[t]) {
-                            let better = match best {
-                                None => true,
-                                Some((UnmatchedReason::AmountDifference, bt, d, _)) => {
-                                    (diff.abs(), tid(t)) < (d, tid(bt))
-                                }
-                                Some(_) => true,
-                            };
-                            if better {
-                                best = Some((UnmatchedReason::AmountDifference, t, diff.abs(), 0));
-                            }
-                        }
-                    }
-                }
-            }
-            if let Some((reason, t, _, _)) = best {
+            if let Some((reason, t, _, _)) = search.nearest(o) {
                 let near = |row: u32| NearMiss {
                     pass: Arc::clone(&p.pass.name),
                     rule: p.rule,
@@ -1842,55 +1918,155 @@ fn reasons(
             }
         }
     }
-    let side = |t: &Table,
-                open: &[u32],
-                tie: &[bool],
-                near: &mut FxHashMap<u32, (UnmatchedReason, NearMiss)>| {
-        let dups: FxHashMap<u32, u32> = t.duplicates().iter().copied().collect();
-        open.iter()
-            .map(|&r| {
-                if let Some(&n) = dups.get(&r) {
-                    return Unmatched {
-                        row: r,
-                        reason: UnmatchedReason::Duplicate,
-                        nearest: None,
-                        duplicates: n,
-                    };
-                }
-                if tie[r as usize] {
-                    return Unmatched {
-                        row: r,
-                        reason: UnmatchedReason::Duplicate,
-                        nearest: None,
-                        duplicates: 0,
-                    };
-                }
-                match near.remove(&r) {
-                    Some((reason, n)) => Unmatched {
-                        row: r,
-                        reason,
-                        nearest: Some(n),
-                        duplicates: 0,
-                    },
-                    None => Unmatched {
-                        row: r,
-                        reason: UnmatchedReason::MissingCounterpart,
-                        nearest: None,
-                        duplicates: 0,
-                    },
-                }
-            })
-            .collect::<Vec<_>>()
-    };
     (
-        side(ours, &by_identity, &state.ours_tie_lost, &mut ours_near),
-        side(
+        unmatched_side(ours, &by_identity, &state.ours_tie_lost, &mut ours_near),
+        unmatched_side(
             theirs,
             &theirs_open,
             &state.theirs_tie_lost,
             &mut theirs_near,
         ),
     )
+}
+
+/// The nearest counterpart found so far for one of our items: why it is not a match, their
+/// row, the amount difference and the date gap (each only for its reason).
+type Nearest = (UnmatchedReason, u32, i128, i32);
+
+/// One one-to-one pass looking for near misses among the items left over: their items
+/// indexed by the pass's lead key and amount.
+struct NearSearch<'s, 't> {
+    p: &'s Prepared<'t>,
+    a: &'s Amounts<'t>,
+    codes: &'s [KeyCodes<'t>],
+    lead: &'s KeyCodes<'t>,
+    index: &'s Index,
+    theirs: &'s Table,
+}
+
+impl NearSearch<'_, '_> {
+    fn tid(&self, t: u32) -> &str {
+        self.theirs.identity(t as usize)
+    }
+
+    /// Our item `o`'s nearest counterpart in the pass, over every code of its lead key. An
+    /// amount difference on a text key is worth more than a date outside the window.
+    fn nearest(&self, o: u32) -> Option<Nearest> {
+        let lc = self.lead.ours.get(o);
+        let mut best: Option<Nearest> = None;
+        for i in 0..lc.len() {
+            let code = lc.get(i);
+            if self.p.window.is_some() && self.a.fx.is_none() {
+                self.date_outside_window(o, code, &mut best);
+            }
+            if self.p.discriminating {
+                self.amount_difference(o, code, &mut best);
+            }
+        }
+        best
+    }
+
+    /// Date outside the window: amounts agree, keys too, dates do not. The smallest gap wins.
+    fn date_outside_window(&self, o: u32, code: u32, best: &mut Option<Nearest>) {
+        let (p, a) = (self.p, self.a);
+        let (lo, hi) = a.theirs_range(i128::from(a.ours[o as usize]), p.ours_ccy(o));
+        for &t in self.index.rows[self.index.range(code, lo, hi)]
+            .iter()
+            .take(MAX_CANDIDATES_PER_ITEM)
+        {
+            if !p.keys_agree(self.codes, o, t) {
+                continue;
+            }
+            if let Some(Ok(g)) = p.gap(&[o], &[t]) {
+                let cand = (UnmatchedReason::DateOutsideWindow, t, 0, g);
+                if best.is_none_or(|b| {
+                    b.0 == UnmatchedReason::DateOutsideWindow
+                        && (g, self.tid(t)) < (b.3, self.tid(b.1))
+                }) {
+                    *best = Some(cand);
+                }
+            }
+        }
+    }
+
+    /// Amount difference: a text key agrees, the date too, not the amount. The smallest
+    /// difference wins.
+    fn amount_difference(&self, o: u32, code: u32, best: &mut Option<Nearest>) {
+        let p = self.p;
+        for &t in self.index.rows[self.index.bucket(code)]
+            .iter()
+            .take(MAX_CANDIDATES_PER_ITEM)
+        {
+            if !p.keys_agree(self.codes, o, t) {
+                continue;
+            }
+            let in_window = match (p.gap(&[o], &[t]), p.window) {
+                (Some(Err(())), _) => false,
+                (Some(Ok(g)), Some(w)) => g <= w,
+                _ => true,
+            };
+            if !in_window {
+                continue;
+            }
+            if let Some((false, diff, _)) = p.amount_check(&[o], &[t]) {
+                let better = match *best {
+                    None => true,
+                    Some((UnmatchedReason::AmountDifference, bt, d, _)) => {
+                        (diff.abs(), self.tid(t)) < (d, self.tid(bt))
+                    }
+                    Some(_) => true,
+                };
+                if better {
+                    *best = Some((UnmatchedReason::AmountDifference, t, diff.abs(), 0));
+                }
+            }
+        }
+    }
+}
+
+/// The reason of each item left over on one side: the same record twice (in the file, or a
+/// tie lost to an equal item), a near miss found by a pass, or no counterpart at all.
+fn unmatched_side(
+    t: &Table,
+    open: &[u32],
+    tie: &[bool],
+    near: &mut FxHashMap<u32, (UnmatchedReason, NearMiss)>,
+) -> Vec<Unmatched> {
+    let dups: FxHashMap<u32, u32> = t.duplicates().iter().copied().collect();
+    open.iter()
+        .map(|&r| {
+            if let Some(&n) = dups.get(&r) {
+                return Unmatched {
+                    row: r,
+                    reason: UnmatchedReason::Duplicate,
+                    nearest: None,
+                    duplicates: n,
+                };
+            }
+            if tie[r as usize] {
+                return Unmatched {
+                    row: r,
+                    reason: UnmatchedReason::Duplicate,
+                    nearest: None,
+                    duplicates: 0,
+                };
+            }
+            match near.remove(&r) {
+                Some((reason, n)) => Unmatched {
+                    row: r,
+                    reason,
+                    nearest: Some(n),
+                    duplicates: 0,
+                },
+                None => Unmatched {
+                    row: r,
+                    reason: UnmatchedReason::MissingCounterpart,
+                    nearest: None,
+                    duplicates: 0,
+                },
+            }
+        })
+        .collect::<Vec<_>>()
 }
 
 #[cfg(test)]

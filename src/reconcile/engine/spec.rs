@@ -587,120 +587,156 @@ impl MatchSpec {
     }
 }
 
+/// Checks one pass of the match rules against both sides' schemas and, when nothing in it is
+/// wrong, turns it into the plan the engine runs. Errors come out in the order a reader meets
+/// the rule's parts: grouping, keys, amount, date, fx.
 fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> {
     let before = c.errors.len();
-    let grouped = p.grouping != Grouping::OneToOne;
-    // Which sides are grouped: (ours, theirs).
-    let (ours_grouped, theirs_grouped) = match p.grouping {
-        Grouping::OneToOne => (false, false),
-        Grouping::OneToMany => (false, true),
-        Grouping::ManyToOne => (true, false),
-        Grouping::ManyToMany => (true, true),
-    };
+    let pass = PassShape::of(p);
+    let max_group_size = pass.check_grouping(c, key);
+    let keys = p
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(k, spec)| pass.check_key(c, format!("{key}.keys[{k}]"), spec))
+        .collect();
+    let amount = p.amount.as_ref().map(|a| pass.check_amount(c, key, a));
+    let date = p.date.as_ref().map(|d| pass.check_date(c, key, d));
+    let fx = p.fx.as_ref().map(|f| pass.check_fx(c, key, f));
 
-    // Groups.
-    if grouped {
-        if p.group_by.is_empty() {
-            c.err(
-                format!("{key}.group_by"),
-                format!(
-                    "a {} pass needs group_by: the fields a group shares",
-                    p.grouping.as_str()
-                ),
-            );
-        }
-        for (g, f) in p.group_by.iter().enumerate() {
-            let gk = format!("{key}.group_by[{g}]");
-            let ok = if ours_grouped {
-                c.field(&gk, true, f)
-            } else {
-                None
-            };
-            let ot = if theirs_grouped {
-                c.field(&gk, false, f)
-            } else {
-                None
-            };
-            if let (Some(a), Some(b)) = (ok, ot)
-                && a != b
-                && !(text_like(a) && text_like(b))
-            {
-                c.err(gk, format!("{f:?} is {a} on our side and {b} on theirs"));
-            }
-        }
-        if p.amount.is_none() {
-            c.err(
-                format!("{key}.amount"),
-                "a grouped pass compares totals: it needs an amount rule",
-            );
-        }
-        if p.fx.is_some() {
-            c.err(format!("{key}.fx"), "fx is not supported in grouped passes");
-        }
-    } else {
-        if !p.group_by.is_empty() {
-            c.err(
-                format!("{key}.group_by"),
-                "group_by is for grouped passes (grouping = one_to_many, many_to_one or many_to_many)",
-            );
-        }
-        if p.max_group_size.is_some() {
-            c.err(
-                format!("{key}.max_group_size"),
-                "max_group_size is for grouped passes",
-            );
-        }
-        if p.subsets.is_some() {
-            c.err(format!("{key}.subsets"), "subsets is for grouped passes");
+    if p.keys.is_empty() && p.amount.is_none() && p.date.is_none() {
+        c.err(
+            key.to_owned(),
+            "the pass has no keys, amount or date rule: it would pair anything with anything",
+        );
+    }
+
+    (c.errors.len() == before).then(|| PassPlan {
+        name: Arc::from(p.name.as_str()),
+        key: key.to_owned(),
+        grouping: p.grouping,
+        keys,
+        amount,
+        date,
+        group_by: p.group_by.clone(),
+        max_group_size,
+        fx,
+        subsets: p.subsets.unwrap_or(true),
+    })
+}
+
+/// A pass being checked, with which of its sides are grouped: a grouped side's records are
+/// summed per group, so what it keys on must be shared by the whole group.
+struct PassShape<'p> {
+    p: &'p PassSpec,
+    ours_grouped: bool,
+    theirs_grouped: bool,
+}
+
+impl<'p> PassShape<'p> {
+    fn of(p: &'p PassSpec) -> Self {
+        let (ours_grouped, theirs_grouped) = match p.grouping {
+            Grouping::OneToOne => (false, false),
+            Grouping::OneToMany => (false, true),
+            Grouping::ManyToOne => (true, false),
+            Grouping::ManyToMany => (true, true),
+        };
+        PassShape {
+            p,
+            ours_grouped,
+            theirs_grouped,
         }
     }
-    let max_group_size = match p.max_group_size {
-        None => 8,
-        Some(n) => match MAX_GROUP_SIZE.check_usize(n) {
-            Ok(n) => n,
-            Err(m) => {
-                c.err(format!("{key}.max_group_size"), m);
-                8
-            }
-        },
-    };
-    let in_group_by = |f: &str| p.group_by.iter().any(|g| g == f);
 
-    // Keys.
-    let mut keys = Vec::new();
-    for (k, spec) in p.keys.iter().enumerate() {
-        let kk = format!("{key}.keys[{k}]");
-        let ko = c.field(&format!("{kk}.ours"), true, &spec.ours);
-        let kt = c.field(&format!("{kk}.theirs"), false, &spec.theirs);
-        if let (Some(a), Some(b)) = (ko, kt) {
-            let comparable = a == b || (text_like(a) && text_like(b));
-            if !comparable || a == FieldKind::Decimal {
+    fn in_group_by(&self, f: &str) -> bool {
+        self.p.group_by.iter().any(|g| g == f)
+    }
+
+    /// The settings that belong to grouped passes (group_by, max_group_size, subsets) are
+    /// checked for fit with the pass's grouping; returns the largest group to try.
+    fn check_grouping(&self, c: &mut Checker<'_>, key: &str) -> usize {
+        let p = self.p;
+        if p.grouping != Grouping::OneToOne {
+            if p.group_by.is_empty() {
                 c.err(
-                    kk.clone(),
+                    format!("{key}.group_by"),
                     format!(
-                        "cannot compare our {a} field {:?} with their {b} field {:?}{}",
-                        spec.ours,
-                        spec.theirs,
-                        if a == FieldKind::Decimal {
-                            "; compare decimals with an amount rule"
-                        } else {
-                            ""
-                        }
+                        "a {} pass needs group_by: the fields a group shares",
+                        p.grouping.as_str()
                     ),
                 );
             }
-            let transforms = spec.normalise
-                || spec.ours_pattern.is_some()
-                || spec.theirs_pattern.is_some()
-                || spec.map.is_some();
-            if transforms && (!text_like(a) || !text_like(b)) {
+            for (g, f) in p.group_by.iter().enumerate() {
+                self.check_group_field(c, format!("{key}.group_by[{g}]"), f);
+            }
+            if p.amount.is_none() {
                 c.err(
-                    kk.clone(),
-                    "normalise, patterns and maps apply to text fields only",
+                    format!("{key}.amount"),
+                    "a grouped pass compares totals: it needs an amount rule",
                 );
             }
+            if p.fx.is_some() {
+                c.err(format!("{key}.fx"), "fx is not supported in grouped passes");
+            }
+        } else {
+            if !p.group_by.is_empty() {
+                c.err(
+                    format!("{key}.group_by"),
+                    "group_by is for grouped passes (grouping = one_to_many, many_to_one or many_to_many)",
+                );
+            }
+            if p.max_group_size.is_some() {
+                c.err(
+                    format!("{key}.max_group_size"),
+                    "max_group_size is for grouped passes",
+                );
+            }
+            if p.subsets.is_some() {
+                c.err(format!("{key}.subsets"), "subsets is for grouped passes");
+            }
         }
-        if ours_grouped && !in_group_by(&spec.ours) {
+        match p.max_group_size {
+            None => 8,
+            Some(n) => match MAX_GROUP_SIZE.check_usize(n) {
+                Ok(n) => n,
+                Err(m) => {
+                    c.err(format!("{key}.max_group_size"), m);
+                    8
+                }
+            },
+        }
+    }
+
+    /// A group_by field must exist on each grouped side, and be of one kind on both when both
+    /// are grouped (text kinds compare with each other).
+    fn check_group_field(&self, c: &mut Checker<'_>, gk: String, f: &str) {
+        let ok = if self.ours_grouped {
+            c.field(&gk, true, f)
+        } else {
+            None
+        };
+        let ot = if self.theirs_grouped {
+            c.field(&gk, false, f)
+        } else {
+            None
+        };
+        if let (Some(a), Some(b)) = (ok, ot)
+            && a != b
+            && !(text_like(a) && text_like(b))
+        {
+            c.err(gk, format!("{f:?} is {a} on our side and {b} on theirs"));
+        }
+    }
+
+    /// One key: both fields exist and compare, text transforms only on text, and on a grouped
+    /// side the key is one of the group's shared fields.
+    fn check_key(&self, c: &mut Checker<'_>, kk: String, spec: &KeySpec) -> KeyPlan {
+        let ko = c.field(&format!("{kk}.ours"), true, &spec.ours);
+        let kt = c.field(&format!("{kk}.theirs"), false, &spec.theirs);
+        if let (Some(a), Some(b)) = (ko, kt) {
+            check_key_kinds(c, &kk, spec, a, b);
+        }
+        if self.ours_grouped && !self.in_group_by(&spec.ours) {
             c.err(
                 format!("{kk}.ours"),
                 format!(
@@ -709,7 +745,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
                 ),
             );
         }
-        if theirs_grouped && !in_group_by(&spec.theirs) {
+        if self.theirs_grouped && !self.in_group_by(&spec.theirs) {
             c.err(
                 format!("{kk}.theirs"),
                 format!(
@@ -726,7 +762,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         {
             c.err(format!("{kk}.map"), "a mapping table needs a name");
         }
-        keys.push(KeyPlan {
+        KeyPlan {
             ours: spec.ours.clone(),
             theirs: spec.theirs.clone(),
             normalise: spec.normalise,
@@ -734,11 +770,13 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
             theirs_pattern,
             map: spec.map.clone(),
             key: kk,
-        });
+        }
     }
 
-    // Amount.
-    let amount = p.amount.as_ref().map(|a| {
+    /// The amount rule: decimal fields, tolerances, per-currency tolerances by code, and the
+    /// currency fields that per-currency tolerances and fx read.
+    fn check_amount(&self, c: &mut Checker<'_>, key: &str, a: &AmountSpec) -> AmountPlan {
+        let p = self.p;
         let ak = format!("{key}.amount");
         c.field_of(&format!("{ak}.ours"), true, &a.ours, FieldKind::Decimal);
         c.field_of(
@@ -754,20 +792,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
             .theirs_currency
             .clone()
             .unwrap_or_else(|| "currency".into());
-        let mut per_currency = Vec::new();
-        for (code, v) in &a.per_currency {
-            let pk = format!("{ak}.per_currency.{code}");
-            match currency_code_of_bytes(code.as_bytes()) {
-                Some(cc) if code.bytes().all(|b| b.is_ascii_uppercase()) => {
-                    per_currency.push((cc, c.decimal(pk, Some(v), false)))
-                }
-                _ => c.err(
-                    pk,
-                    format!("expected a currency code such as EUR, found {code:?}"),
-                ),
-            }
-        }
-        per_currency.sort_unstable_by_key(|&(cc, _)| cc);
+        let per_currency = check_per_currency(c, &ak, a);
         if !per_currency.is_empty() || p.fx.is_some() {
             let ck = if a.ours_currency.is_some() {
                 format!("{ak}.ours_currency")
@@ -786,7 +811,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
             };
             c.field_of(&ck, false, &theirs_currency, FieldKind::Currency);
         }
-        if ours_grouped && p.grouping == Grouping::ManyToMany && in_group_by(&a.ours) {
+        if self.ours_grouped && p.grouping == Grouping::ManyToMany && self.in_group_by(&a.ours) {
             c.err(
                 format!("{ak}.ours"),
                 "the amount is what a group adds up; it cannot be in group_by",
@@ -803,10 +828,11 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
             theirs_currency,
             key: ak,
         }
-    });
+    }
 
-    // Date.
-    let date = p.date.as_ref().map(|d| {
+    /// The date rule: date fields and the business-day window; a many_to_many group has one
+    /// date, so its dates must be grouped on.
+    fn check_date(&self, c: &mut Checker<'_>, key: &str, d: &DateSpec) -> DatePlan {
         let dk = format!("{key}.date");
         c.field_of(&format!("{dk}.ours"), true, &d.ours, FieldKind::Date);
         c.field_of(&format!("{dk}.theirs"), false, &d.theirs, FieldKind::Date);
@@ -821,7 +847,9 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
                 }
             },
         };
-        if p.grouping == Grouping::ManyToMany && !(in_group_by(&d.ours) && in_group_by(&d.theirs)) {
+        if self.p.grouping == Grouping::ManyToMany
+            && !(self.in_group_by(&d.ours) && self.in_group_by(&d.theirs))
+        {
             c.err(
                 dk.clone(),
                 "in a many_to_many pass the dates must be in group_by (a group has one date)",
@@ -832,13 +860,18 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
             theirs: d.theirs.clone(),
             window,
         }
-    });
+    }
 
-    // FX.
-    let fx = p.fx.as_ref().map(|f| {
+    /// The fx rule converts their amount at the rate of our date, so it needs the amount and
+    /// date rules and a key to look candidates up by.
+    fn check_fx(&self, c: &mut Checker<'_>, key: &str, f: &FxSpec) -> FxPlan {
+        let p = self.p;
         let fk = format!("{key}.fx");
         if p.amount.is_none() {
-            c.err(fk.clone(), "fx converts amounts: the pass needs an amount rule");
+            c.err(
+                fk.clone(),
+                "fx converts amounts: the pass needs an amount rule",
+            );
         }
         if p.date.is_none() {
             c.err(
@@ -865,25 +898,55 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
             tolerance_relative,
             key: fk,
         }
-    });
+    }
+}
 
-    if p.keys.is_empty() && p.amount.is_none() && p.date.is_none() {
+/// A key compares like with like: decimals are compared by the amount rule, not as keys, and
+/// normalising, patterns and maps only make sense on text.
+fn check_key_kinds(c: &mut Checker<'_>, kk: &str, spec: &KeySpec, a: FieldKind, b: FieldKind) {
+    let comparable = a == b || (text_like(a) && text_like(b));
+    if !comparable || a == FieldKind::Decimal {
         c.err(
-            key.to_owned(),
-            "the pass has no keys, amount or date rule: it would pair anything with anything",
+            kk.to_owned(),
+            format!(
+                "cannot compare our {a} field {:?} with their {b} field {:?}{}",
+                spec.ours,
+                spec.theirs,
+                if a == FieldKind::Decimal {
+                    "; compare decimals with an amount rule"
+                } else {
+                    ""
+                }
+            ),
         );
     }
+    let transforms = spec.normalise
+        || spec.ours_pattern.is_some()
+        || spec.theirs_pattern.is_some()
+        || spec.map.is_some();
+    if transforms && (!text_like(a) || !text_like(b)) {
+        c.err(
+            kk.to_owned(),
+            "normalise, patterns and maps apply to text fields only",
+        );
+    }
+}
 
-    (c.errors.len() == before).then(|| PassPlan {
-        name: Arc::from(p.name.as_str()),
-        key: key.to_owned(),
-        grouping: p.grouping,
-        keys,
-        amount,
-        date,
-        group_by: p.group_by.clone(),
-        max_group_size,
-        fx,
-        subsets: p.subsets.unwrap_or(true),
-    })
+/// Per-currency tolerances, keyed by an upper-case ISO code, sorted by code for lookup.
+fn check_per_currency(c: &mut Checker<'_>, ak: &str, a: &AmountSpec) -> Vec<(u16, Decimal)> {
+    let mut per_currency = Vec::new();
+    for (code, v) in &a.per_currency {
+        let pk = format!("{ak}.per_currency.{code}");
+        match currency_code_of_bytes(code.as_bytes()) {
+            Some(cc) if code.bytes().all(|b| b.is_ascii_uppercase()) => {
+                per_currency.push((cc, c.decimal(pk, Some(v), false)))
+            }
+            _ => c.err(
+                pk,
+                format!("expected a currency code such as EUR, found {code:?}"),
+            ),
+        }
+    }
+    per_currency.sort_unstable_by_key(|&(cc, _)| cc);
+    per_currency
 }
