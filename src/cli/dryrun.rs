@@ -19,9 +19,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::load_config;
-use crate::config::{Config, JobKind};
+use crate::config::Config;
 use crate::digest::sha256_hex;
 use crate::extract::{self, Extracted, Input, Layout};
+use crate::jobs;
 use crate::model::{MatchPass, Record};
 use crate::notify::csv_cell;
 use crate::post::check_match;
@@ -80,13 +81,13 @@ pub fn reconcile(config_path: &Path, a: &Args<'_>) -> anyhow::Result<ExitCode> {
     let Some(job) = config.job(job_name) else {
         bail!("no job {job_name:?}");
     };
-    let JobKind::CashReconciliation {
+    let Some(jobs::cash::Settings {
         book,
         layout: statement_layout,
         rules,
         posting,
         ..
-    } = &job.kind
+    }) = jobs::cash::settings_of(job)
     else {
         bail!(
             "job {job_name} is a {}, not a cash_reconciliation",
@@ -559,13 +560,7 @@ fn fast_layout(l: &Layout) -> Option<CsvLayout> {
 
 /// The layout of the import job that loads `book`: how the ledger export is read.
 fn ledger_layout_for(config: &Config, book: &str) -> anyhow::Result<Arc<Layout>> {
-    config
-        .jobs
-        .iter()
-        .find_map(|j| match &j.kind {
-            JobKind::LedgerImport { book: b, layout } if b == book => Some(layout.clone()),
-            _ => None,
-        })
+    jobs::ledger_layout(&config.jobs, book)
         .with_context(|| format!("no ledger_import job loads book {book:?}"))
 }
 

@@ -3,14 +3,14 @@
 //! backlog ([`crate::reconcile::backlog`]), instead of every open item of the book. A file's
 //! cost then does not grow with the number of open items. Items held back for their grace
 //! period whose grace has ended are such a change too: the daemon wakes for them with no file
-//! ([`super::pipeline::reconcile_due`]), and the run by key covers them as items falling due.
+//! ([`super::reconcile_due`]), and the run by key covers them as items falling due.
 //!
 //! The run covers every open item that shares a block with what changed, and everything
 //! sharing a block with those, and so on ([`crate::reconcile::engine::Blocking`]): the engine
 //! decides for them exactly as among all open items, and the items it does not cover were
-//! left as they are by the last run and stay so. The pipeline posts the outcome as it posts a
-//! run over everything: same matches, same entries, same breaks (`tests.rs` compares the two
-//! on random sequences of files).
+//! left as they are by the last run and stay so. The job posts the outcome as it posts a
+//! run over everything: same matches, same entries, same breaks (`daemon/pipeline/by_key_tests.rs` compares
+//! the two on random sequences of files, through the daemon's unit of a file).
 //!
 //! A run goes over all open items instead (and the backlog is built again from it) when:
 //! the daemon has none yet (after a start or a reload), a unit that changed it was not
@@ -35,7 +35,7 @@ use crate::store::{JobSides, StoreError, Unit};
 
 /// What a run did to its items, for the backlog: the records matched and posted, the ledger
 /// items it tried to open a "missing on statement" break for, and the items it held back from
-/// being breaks, with when their grace period ends. The pipeline fills it as it applies a run;
+/// being breaks, with when their grace period ends. [`super::apply`] fills it as it applies a run;
 /// [`Run::finish`] files it in the backlog.
 #[derive(Debug, Default)]
 pub(super) struct Applied {
@@ -262,7 +262,7 @@ impl Closure {
 
 /// Brings `backlog` up to date with the store and finds the items the changes since its mark
 /// touch; says when a run over everything is needed instead. `grace_ended` says whether an
-/// item held back until a given time is no longer held back (the pipeline's grace period).
+/// item held back until a given time is no longer held back (the job's grace period, [`super::Hold`]).
 pub(super) fn prepare(
     u: &mut dyn Unit,
     sides: JobSides<'_>,
@@ -647,6 +647,3 @@ pub(super) fn build(
     backlog.mark = mark(u)?;
     Ok(backlog)
 }
-
-#[cfg(test)]
-mod tests;
