@@ -4,12 +4,15 @@
 //! (`daemon/summary.rs`), so a summary is queued exactly once per fire time whatever crashes
 //! around it.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::Room;
 use crate::config::{Config, Job, JobKind};
 use crate::notify::{self, BreakLine, JobDigest, SummaryInput};
-use crate::store::{BreakCounting, BreakFilter, StatusFilter, StoreError, Trigger, Unit};
+use crate::schedule::Calendar;
+use crate::store::{
+    BreakCounting, BreakFilter, JobActivity, StatusFilter, StoreError, Trigger, Unit,
+};
 
 pub static ROOM: Room = Room {
     takes: &[],
@@ -86,60 +89,9 @@ pub fn compose<'j>(
     } = *fire;
     let tz = config.settings.timezone;
     let business_date = at.with_timezone(&tz).date_naive();
-    let breaks = u.breaks(&BreakFilter {
-        status: StatusFilter::Unresolved,
-        ..Default::default()
-    })?;
-    let mut lines = Vec::with_capacity(breaks.len());
-    for brk in breaks {
-        let age_days = calendar
-            .business_days_between(brk.since, business_date)
-            .max(0);
-        // The record's reference and counterparty go into the attachment: what people search
-        // the books and the bank portal by.
-        let record = match brk.record_id {
-            Some(id) => u.record_by_id(id)?.map(|(_, r, _)| r.record),
-            None => None,
-        };
-        let mut line = BreakLine::new(brk, age_days);
-        if let Some(r) = record {
-            line.reference = r.reference;
-            line.counterparty = r.counterparty;
-        }
-        lines.push(line);
-    }
-    let breaks = lines;
+    let breaks = break_lines(u, calendar, business_date)?;
     let activity = u.activity_since(since, &break_counting(config, now))?;
-    let jobs: Vec<JobDigest> = config
-        .jobs
-        .iter()
-        .filter(|j| !matches!(j.kind, JobKind::Summary { .. }))
-        .map(|j| {
-            let a = activity
-                .iter()
-                .find(|a| a.job == j.name)
-                .cloned()
-                .unwrap_or_default();
-            JobDigest {
-                job: j.name.clone(),
-                files_processed: a.files_processed,
-                files_failed: a.files_failed,
-                files_duplicate: a.files_duplicate,
-                records: a.records,
-                auto_matched: a.matched,
-                breaks_opened: a.breaks_opened,
-                breaks_closed: a.breaks_closed,
-                processing_time: std::time::Duration::from_millis(a.processing_ms),
-                runs: a.runs,
-                arrival_to_posting: a
-                    .arrival_to_done_avg_ms
-                    .map(std::time::Duration::from_millis),
-                costs: config.costs.as_ref().map(|m| m.costs(a.workload())),
-                records_changed: a.records_changed,
-                records_withdrawn: a.records_withdrawn,
-            }
-        })
-        .collect();
+    let jobs = job_digests(config, &activity);
     let open_breaks = breaks.len();
     let input = SummaryInput {
         business_date,
@@ -175,4 +127,70 @@ pub fn compose<'j>(
         raw,
         open_breaks,
     })
+}
+
+/// The unresolved breaks, each with its age in business days on `business_date` and the
+/// reference and counterparty of its record.
+fn break_lines(
+    u: &mut dyn Unit,
+    calendar: &Calendar,
+    business_date: NaiveDate,
+) -> Result<Vec<BreakLine>, StoreError> {
+    let breaks = u.breaks(&BreakFilter {
+        status: StatusFilter::Unresolved,
+        ..Default::default()
+    })?;
+    let mut lines = Vec::with_capacity(breaks.len());
+    for brk in breaks {
+        let age_days = calendar
+            .business_days_between(brk.since, business_date)
+            .max(0);
+        // The record's reference and counterparty go into the attachment: what people search
+        // the books and the bank portal by.
+        let record = match brk.record_id {
+            Some(id) => u.record_by_id(id)?.map(|(_, r, _)| r.record),
+            None => None,
+        };
+        let mut line = BreakLine::new(brk, age_days);
+        if let Some(r) = record {
+            line.reference = r.reference;
+            line.counterparty = r.counterparty;
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// Each job's activity, for the mail (the summaries themselves left out).
+fn job_digests(config: &Config, activity: &[JobActivity]) -> Vec<JobDigest> {
+    config
+        .jobs
+        .iter()
+        .filter(|j| !matches!(j.kind, JobKind::Summary { .. }))
+        .map(|j| {
+            let a = activity
+                .iter()
+                .find(|a| a.job == j.name)
+                .cloned()
+                .unwrap_or_default();
+            JobDigest {
+                job: j.name.clone(),
+                files_processed: a.files_processed,
+                files_failed: a.files_failed,
+                files_duplicate: a.files_duplicate,
+                records: a.records,
+                auto_matched: a.matched,
+                breaks_opened: a.breaks_opened,
+                breaks_closed: a.breaks_closed,
+                processing_time: std::time::Duration::from_millis(a.processing_ms),
+                runs: a.runs,
+                arrival_to_posting: a
+                    .arrival_to_done_avg_ms
+                    .map(std::time::Duration::from_millis),
+                costs: config.costs.as_ref().map(|m| m.costs(a.workload())),
+                records_changed: a.records_changed,
+                records_withdrawn: a.records_withdrawn,
+            }
+        })
+        .collect()
 }

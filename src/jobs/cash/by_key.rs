@@ -271,12 +271,50 @@ pub(super) fn prepare(
     mut backlog: Backlog,
     grace_ended: &dyn Fn(DateTime<Utc>) -> bool,
 ) -> Result<Prepared, StoreError> {
-    let blocking = &rules.blocking;
     let ctx = rules.context(RunOptions::default());
-    let m = backlog.mark;
+    if let Some(why) = store_moved_on(u, backlog.mark)? {
+        return Ok(Prepared::Full(why));
+    }
+    let touched = match touched(u, sides, rules, calendar, &ctx, &mut backlog, grace_ended)? {
+        Ok(touched) => touched,
+        Err(why) => return Ok(Prepared::Full(why)),
+    };
+    let Touched {
+        seeds,
+        dirty,
+        at_hand,
+        limit,
+    } = touched;
+    if seeds.is_empty() {
+        // Groups that lost their last members.
+        for g in dirty {
+            let members = backlog.items(g).to_vec();
+            if members.is_empty() {
+                backlog.refile_group(g, &[], Vec::new());
+            } else {
+                return Ok(Prepared::Full("a group's members are not all in the run"));
+            }
+        }
+        backlog.mark = mark(u)?;
+        return Ok(Prepared::Nothing(Box::new(backlog)));
+    }
+
+    let closure = Closure {
+        items: BTreeMap::new(),
+        at_hand,
+        explored: HashSet::new(),
+        queued: HashSet::new(),
+        limit,
+    };
+    run_by_key(u, sides, rules, &ctx, backlog, closure, seeds, dirty)
+}
+
+/// Why the store is not as the backlog left it at mark `m`, if it is not: a run over
+/// everything is needed.
+fn store_moved_on(u: &mut dyn Unit, m: Mark) -> Result<Option<&'static str>, StoreError> {
     let hw = u.high_water()?;
     if hw.records < m.records || hw.matches < m.matches || hw.history < m.history {
-        return Ok(Prepared::Full("the store is behind the backlog"));
+        return Ok(Some("the store is behind the backlog"));
     }
     let at_mark = if m.records == hw.records {
         hw.last_identity
@@ -284,11 +322,35 @@ pub(super) fn prepare(
         u.record_identity(m.records)?
     };
     if identity_hash(at_mark.as_deref()) != m.identity {
-        return Ok(Prepared::Full(
-            "the store is not the one the backlog was built from",
-        ));
+        return Ok(Some("the store is not the one the backlog was built from"));
     }
+    Ok(None)
+}
 
+/// What the changes since the backlog's mark touch: the items a run starts from (`seeds`),
+/// the groups whose totals changed (`dirty`), the records already read (`at_hand`, with
+/// their filings when new) and the most items the run may cover.
+struct Touched {
+    seeds: BTreeSet<i64>,
+    dirty: BTreeSet<u64>,
+    at_hand: HashMap<i64, (StoredRecord, Option<Filing>)>,
+    limit: usize,
+}
+
+/// Files the changes since the backlog's mark in it (records stored, matched, withdrawn;
+/// breaks worked; items falling due or at the end of their grace) and says what they touch,
+/// or why a run over everything is needed instead.
+fn touched(
+    u: &mut dyn Unit,
+    sides: JobSides<'_>,
+    rules: &CashRules,
+    calendar: &Calendar,
+    ctx: &Context<'_>,
+    backlog: &mut Backlog,
+    grace_ended: &dyn Fn(DateTime<Utc>) -> bool,
+) -> Result<Result<Touched, &'static str>, StoreError> {
+    let blocking = &rules.blocking;
+    let m = backlog.mark;
     // What changed since the mark: records stored, records matched (by any job or person) or
     // withdrawn for a corrected version, breaks worked.
     let mut new = u.open_records_after(sides.book, Side::Ledger, sides.account, m.records)?;
@@ -299,14 +361,14 @@ pub(super) fn prepare(
     let rebroken = u.records_with_break_history_after(m.history, &sides)?;
     let limit = most_items(backlog.open() + new.len());
     if new.len() + gone.len() > limit {
-        return Ok(Prepared::Full("the change touches too many open items"));
+        return Ok(Err("the change touches too many open items"));
     }
 
     let mut seeds: BTreeSet<i64> = BTreeSet::new();
     let mut dirty: BTreeSet<u64> = BTreeSet::new();
     let refs: Vec<&StoredRecord> = gone.iter().collect();
-    let Some(gone_filed) = filings(blocking, &ctx, &refs) else {
-        return Ok(Prepared::Full("the items do not fit a table"));
+    let Some(gone_filed) = filings(blocking, ctx, &refs) else {
+        return Ok(Err("the items do not fit a table"));
     };
     for (r, f) in gone.iter().zip(&gone_filed) {
         // What shared a block with a matched item may pair otherwise now.
@@ -325,8 +387,8 @@ pub(super) fn prepare(
         seeds.remove(&r.id);
     }
     let refs: Vec<&StoredRecord> = new.iter().collect();
-    let Some(new_filed) = filings(blocking, &ctx, &refs) else {
-        return Ok(Prepared::Full("the items do not fit a table"));
+    let Some(new_filed) = filings(blocking, ctx, &refs) else {
+        return Ok(Err("the items do not fit a table"));
     };
     for (r, f) in new.iter().zip(&new_filed) {
         backlog.file(r, &f.blocks);
@@ -352,32 +414,33 @@ pub(super) fn prepare(
     }
     // Held back from being breaks until their grace period ended: looked at again.
     seeds.extend(backlog.grace_ended(grace_ended));
-    if seeds.is_empty() {
-        // Groups that lost their last members.
-        for g in dirty {
-            let members = backlog.items(g).to_vec();
-            if members.is_empty() {
-                backlog.refile_group(g, &[], Vec::new());
-            } else {
-                return Ok(Prepared::Full("a group's members are not all in the run"));
-            }
-        }
-        backlog.mark = mark(u)?;
-        return Ok(Prepared::Nothing(Box::new(backlog)));
-    }
-
-    let mut closure = Closure {
-        items: BTreeMap::new(),
+    Ok(Ok(Touched {
+        seeds,
+        dirty,
         at_hand,
-        explored: HashSet::new(),
-        queued: HashSet::new(),
         limit,
-    };
+    }))
+}
+
+/// The run over the items `seeds` reach by key, grown until no group total at its pass finds
+/// items outside it; or why a run over everything is needed instead.
+#[allow(clippy::too_many_arguments)]
+fn run_by_key(
+    u: &mut dyn Unit,
+    sides: JobSides<'_>,
+    rules: &CashRules,
+    ctx: &Context<'_>,
+    mut backlog: Backlog,
+    mut closure: Closure,
+    seeds: BTreeSet<i64>,
+    mut dirty: BTreeSet<u64>,
+) -> Result<Prepared, StoreError> {
+    let blocking = &rules.blocking;
     if let Err(why) = closure.grow(
         u,
         &mut backlog,
         blocking,
-        &ctx,
+        ctx,
         seeds.into_iter().collect(),
         &mut dirty,
     )? {
@@ -411,7 +474,7 @@ pub(super) fn prepare(
         // filing knew of, which may find items outside the run. Those join, and the run is
         // made again.
         let mut more = Vec::new();
-        for b in pass_time_totals(rules, &ctx, &tables, &result) {
+        for b in pass_time_totals(rules, ctx, &tables, &result) {
             closure.explore(&backlog, b, &mut more);
         }
         more.retain(|id| !closure.items.contains_key(id));
@@ -439,7 +502,7 @@ pub(super) fn prepare(
                 filings,
             })));
         }
-        if let Err(why) = closure.grow(u, &mut backlog, blocking, &ctx, more, &mut dirty)? {
+        if let Err(why) = closure.grow(u, &mut backlog, blocking, ctx, more, &mut dirty)? {
             return Ok(Prepared::Full(why));
         }
     }

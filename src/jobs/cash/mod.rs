@@ -19,7 +19,7 @@ use crate::config::{Job, JobKind};
 use crate::extract::Layout;
 use crate::model::Side;
 use crate::post::PostingTemplate;
-use crate::reconcile::backlog::GraceEnd;
+use crate::reconcile::backlog::{GraceEnd, Kept};
 use crate::reconcile::cash::Sides;
 use crate::reconcile::{CashRules, reconcile_cash};
 use crate::schedule::Calendar;
@@ -170,7 +170,30 @@ pub fn reconcile_job(
             }
         }
     }
-    let ledger = u.open_records(book, Side::Ledger, account.as_deref())?;
+    over_everything(u, job, run_id, at, hold, &mut kept, full_only.is_none())
+}
+
+/// A run over all open items of the job and its book; the job's backlog is built again from
+/// it when `by_key_next` (the rules allow runs by key) and the run was not cut short.
+fn over_everything(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    at: DateTime<Utc>,
+    hold: Hold,
+    kept: &mut Kept,
+    by_key_next: bool,
+) -> Result<RunOutcome, StoreError> {
+    let Some(Settings {
+        book,
+        account,
+        rules,
+        ..
+    }) = settings_of(job)
+    else {
+        return Ok(RunOutcome::default());
+    };
+    let ledger = u.open_records(book, Side::Ledger, account)?;
     let statement = u.open_records(&job.name, Side::Statement, None)?;
     kept.runs.full += 1;
     kept.runs.last_items = ledger.len() + statement.len();
@@ -195,7 +218,7 @@ pub fn reconcile_job(
     // A run over everything saw every held-back item.
     kept.grace_end = GraceEnd::of(applied.pending.values().min().copied());
     if let Ok(tables) = &tables
-        && full_only.is_none()
+        && by_key_next
         && !result.cut_short
     {
         let backlog = by_key::build(
