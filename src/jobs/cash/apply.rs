@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::Hold;
 use super::by_key::Applied;
 use super::words::{
     describe_match, display_id, ledger_item_detail, matched_how, statement_line_detail,
     unmatched_why,
 };
-use crate::config::{Job, JobKind};
+use super::{Hold, Settings, settings_of};
+use crate::config::Job;
 use crate::model::{BreakReason, Record, Side, StoredRecord};
 use crate::post::{PostingTemplate, entry_for_match};
 use crate::reconcile::CashRules;
@@ -34,12 +34,12 @@ pub(super) fn apply(
     result: &crate::reconcile::Outcome,
     with_break: &HashSet<i64>,
 ) -> Result<(RunOutcome, Applied), StoreError> {
-    let JobKind::CashReconciliation {
+    let Some(Settings {
         rules,
         posting,
         calendar,
         ..
-    } = &job.kind
+    }) = settings_of(job)
     else {
         return Ok((RunOutcome::default(), Applied::default()));
     };

@@ -104,19 +104,19 @@ pub fn reconcile_job(
     now: &dyn Fn() -> DateTime<Utc>,
     hold: Hold,
 ) -> Result<RunOutcome, StoreError> {
-    let JobKind::CashReconciliation {
+    let Some(Settings {
         book,
         account,
         rules,
         calendar,
         ..
-    } = &job.kind
+    }) = settings_of(job)
     else {
         return Ok(RunOutcome::default());
     };
     let sides = JobSides {
         book,
-        account: account.as_deref(),
+        account,
         job: &job.name,
     };
     let mut kept = rules.backlog.lock();
@@ -256,7 +256,7 @@ pub fn reconcile_due(
     trigger: Trigger,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<Option<(i64, RunOutcome)>, StoreError> {
-    let JobKind::CashReconciliation { rules, .. } = &job.kind else {
+    let Some(rules) = rules_of(job) else {
         return Ok(None);
     };
     let mut nothing = false;
