@@ -1,5 +1,6 @@
-//! What a cash run's outcome does to the store: its matches posted and their breaks closed,
-//! breaks opened for what is left and due (in the words of [`super::words`]).
+//! What a cash run's outcome does to the store: the decisions of [`super::decide`] written
+//! (matches posted, their breaks closed), and breaks opened for what is left and due, in the
+//! words of [`super::words`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,14 +8,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::by_key::Applied;
-use super::words::{
-    describe_match, display_id, ledger_item_detail, matched_how, statement_line_detail,
-    unmatched_why,
-};
+use super::decide::{MatchDecision, match_decisions};
+use super::words::{display_id, ledger_item_detail, statement_line_detail, unmatched_why};
 use super::{Hold, Settings, settings_of};
 use crate::config::Job;
 use crate::model::{BreakReason, Record, Side, StoredRecord};
-use crate::post::{PostingTemplate, entry_for_match};
+use crate::post::PostingTemplate;
 use crate::reconcile::CashRules;
 use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
@@ -89,25 +88,30 @@ impl Applying<'_> {
         posting: &PostingTemplate,
     ) -> Result<(), StoreError> {
         let (job, run_id, at) = (self.job, self.run_id, self.at);
-        let (ledger, statement) = (self.ledger, self.statement);
-        for m in &self.result.matches {
-            let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
-            let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
-            let ids: Vec<i64> = m
-                .ledger
-                .iter()
-                .map(|&i| ledger[i].id)
-                .chain(m.statement.iter().map(|&i| statement[i].id))
-                .collect();
-            match entry_for_match(&job.name, posting, m.pass, &l, &s) {
-                Ok(entry) => match u.post_match(&NewMatch {
+        let decisions = match_decisions(
+            &job.name,
+            posting,
+            run_id,
+            self.ledger,
+            self.statement,
+            self.result,
+        );
+        for decision in decisions {
+            match decision {
+                MatchDecision::Post {
+                    ids,
+                    pass,
+                    explanation,
+                    entry,
+                    how,
+                } => match u.post_match(&NewMatch {
                     job: &job.name,
                     run_id,
-                    pass: m.pass,
+                    pass,
                     record_ids: &ids,
                     entry: &entry,
                     at,
-                    explanation: m.explanation.as_deref(),
+                    explanation,
                     actor: None,
                     reason: None,
                 })? {
@@ -115,7 +119,6 @@ impl Applying<'_> {
                         self.applied.posted.extend(ids.iter().copied());
                         self.out.matched += ids.len() as u64;
                         self.out.entries_posted += 1;
-                        let how = matched_how(m.pass, run_id, &l, &s);
                         self.out.breaks_closed +=
                             u.close_breaks_of_records(&ids, &how, run_id, at)?;
                     }
@@ -124,9 +127,7 @@ impl Applying<'_> {
                             "entry already posted while its records were open; not posting again");
                     }
                 },
-                Err(refused) => {
-                    let line = &statement[m.statement[0]];
-                    let detail = format!("{}: {refused}", describe_match(&l, &s));
+                MatchDecision::Unbalanced { line, detail } => {
                     let source = self.names.source_of(u, &line.record)?;
                     if u.open_break(&NewBreak {
                         job: &job.name,

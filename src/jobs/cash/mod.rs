@@ -1,11 +1,13 @@
 //! A cash reconciliation: bank statement lines against the open items of a book. Here: what
 //! it takes from a file, how long it holds unmatched items back ([`Hold`]), its run (by key
 //! over what changed, [`by_key`], or over all open items) and the look at held-back items
-//! falling due. The matcher's outcome is worded for staff in [`words`] and written to the
-//! store in [`apply`]: matches posted, breaks of matched records closed, breaks opened.
+//! falling due. What the matcher's matches call for is decided as plain data in [`decide`]
+//! (entries, in the words of [`words`]) and written to the store in [`apply`]: matches
+//! posted, breaks of matched records closed, breaks opened for what is left and due.
 
 mod apply;
 mod by_key;
+mod decide;
 mod words;
 
 use std::sync::Arc;
