@@ -19,9 +19,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 use super::load_config;
-use crate::config::{Config, JobKind};
+use crate::config::Config;
 use crate::digest::sha256_hex;
 use crate::extract::{self, Extracted, Input, Layout};
+use crate::jobs;
 use crate::model::{MatchPass, Record};
 use crate::notify::csv_cell;
 use crate::post::check_match;
@@ -80,13 +81,13 @@ pub fn reconcile(config_path: &Path, a: &Args<'_>) -> anyhow::Result<ExitCode> {
     let Some(job) = config.job(job_name) else {
         bail!("no job {job_name:?}");
     };
-    let JobKind::CashReconciliation {
+    let Some(jobs::cash::Settings {
         book,
         layout: statement_layout,
         rules,
         posting,
         ..
-    } = &job.kind
+    }) = jobs::cash::settings_of(job)
     else {
         bail!(
             "job {job_name} is a {}, not a cash_reconciliation",
@@ -152,49 +153,55 @@ pub fn reconcile(config_path: &Path, a: &Args<'_>) -> anyhow::Result<ExitCode> {
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        outln!(
-            "{job_name}: {} ledger items, {} statement lines (read as {})",
-            report.ledger_records,
-            report.statement_records,
-            report.read_as
-        );
-        let by_pass: Vec<String> = report
-            .matched_by_pass
-            .iter()
-            .map(|(p, n)| format!("{n} by {p}"))
-            .collect();
-        outln!("  matched: {}", by_pass.join(", "));
-        let why: Vec<String> = report
-            .breaks_by_reason
-            .iter()
-            .map(|(r, n)| format!("{n} {r}"))
-            .collect();
-        outln!(
-            "  breaks: {} ledger only, {} statement only ({}); {} postings would be refused",
-            report.ledger_only,
-            report.statement_only,
-            why.join(", "),
-            report
-                .postings_refused
-                .map_or_else(|| "unchecked".to_owned(), |n| n.to_string())
-        );
-        for w in &report.warnings {
-            outln!("  warning: {w}");
-        }
-        outln!(
-            "  STP rate {:.2}%; read {} ms, match {} ms, write {} ms{}",
-            report.stp_rate * 100.0,
-            report.read_ms,
-            report.match_ms,
-            report.write_ms,
-            if report.out.is_empty() {
-                String::new()
-            } else {
-                format!("; pairs in {}", report.out)
-            }
-        );
+        print_report(job_name, &report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a dry run found, for people: counts by pass and by reason, the STP rate and timings.
+fn print_report(job_name: &str, report: &DryRun) -> anyhow::Result<()> {
+    outln!(
+        "{job_name}: {} ledger items, {} statement lines (read as {})",
+        report.ledger_records,
+        report.statement_records,
+        report.read_as
+    );
+    let by_pass: Vec<String> = report
+        .matched_by_pass
+        .iter()
+        .map(|(p, n)| format!("{n} by {p}"))
+        .collect();
+    outln!("  matched: {}", by_pass.join(", "));
+    let why: Vec<String> = report
+        .breaks_by_reason
+        .iter()
+        .map(|(r, n)| format!("{n} {r}"))
+        .collect();
+    outln!(
+        "  breaks: {} ledger only, {} statement only ({}); {} postings would be refused",
+        report.ledger_only,
+        report.statement_only,
+        why.join(", "),
+        report
+            .postings_refused
+            .map_or_else(|| "unchecked".to_owned(), |n| n.to_string())
+    );
+    for w in &report.warnings {
+        outln!("  warning: {w}");
+    }
+    outln!(
+        "  STP rate {:.2}%; read {} ms, match {} ms, write {} ms{}",
+        report.stp_rate * 100.0,
+        report.read_ms,
+        report.match_ms,
+        report.write_ms,
+        if report.out.is_empty() {
+            String::new()
+        } else {
+            format!("; pairs in {}", report.out)
+        }
+    );
+    Ok(())
 }
 
 /// The `[match]` of another version of a job file, checked like the real one.
@@ -559,13 +566,7 @@ fn fast_layout(l: &Layout) -> Option<CsvLayout> {
 
 /// The layout of the import job that loads `book`: how the ledger export is read.
 fn ledger_layout_for(config: &Config, book: &str) -> anyhow::Result<Arc<Layout>> {
-    config
-        .jobs
-        .iter()
-        .find_map(|j| match &j.kind {
-            JobKind::LedgerImport { book: b, layout } if b == book => Some(layout.clone()),
-            _ => None,
-        })
+    jobs::ledger_layout(&config.jobs, book)
         .with_context(|| format!("no ledger_import job loads book {book:?}"))
 }
 

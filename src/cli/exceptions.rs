@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::load_config;
-use crate::config::{Config, JobKind};
+use crate::config::Config;
 use crate::jobs::workflow::{self, WorkflowError};
 use crate::model::{Break, BreakReason, BreakStatus, break_label};
 use crate::schedule::Calendar;
@@ -17,10 +17,10 @@ use crate::store::{self, BreakAction, BreakFilter, StatusFilter};
 
 /// The calendar a job's breaks age by.
 pub fn calendar_of<'c>(config: &'c Config, job: &str) -> &'c Calendar {
-    match config.job(job).map(|j| &j.kind) {
-        Some(JobKind::CashReconciliation { calendar, .. }) => calendar,
-        _ => config.default_calendar(),
-    }
+    config
+        .job(job)
+        .and_then(crate::jobs::ageing_calendar)
+        .unwrap_or_else(|| config.default_calendar())
 }
 
 /// Who is acting: `--by`, else the login the command runs under.

@@ -237,7 +237,7 @@ pub fn status(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             // `store::BreakCounting`).
             u.activity_since(
                 DateTime::<Utc>::UNIX_EPOCH,
-                &crate::daemon::summary::break_counting(&config, Utc::now()),
+                &crate::jobs::summary::break_counting(&config, Utc::now()),
             )?,
             u.recent_runs(10)?,
         ))

@@ -184,10 +184,7 @@ pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, 
             taken.records.extend(s.records());
         }
     }
-    let scope = match &job.kind {
-        JobKind::CustodyImport { book, .. } | JobKind::InvoiceImport { book, .. } => book.as_str(),
-        _ => job.name.as_str(),
-    };
+    let scope = crate::jobs::documents_scope(job);
     let mut docs = holding_documents(u, &mut ctx, &x.holdings)?;
     docs.extend(transaction_documents(u, &mut ctx, &x.transactions)?);
     docs.extend(invoice_documents(u, &mut ctx, &x.invoices)?);

@@ -9,8 +9,8 @@ use tracing::{error, info, info_span, warn};
 
 use super::worker::Work;
 use super::{Shared, alert, summary};
-use crate::config::{Config, Job, JobKind};
-use crate::jobs;
+use crate::config::{Config, Job};
+use crate::jobs::{self, Runs};
 use crate::store::{self, Store, StoreError, Trigger};
 
 /// Runs the scheduled run of `job` for slot `at` as the worker's unit of work: on a transient
@@ -104,7 +104,7 @@ pub const RESTORE_ADVICE: &str = "The store is damaged. Stop clerk, restore the 
     the store and start clerk again: README, Operations, \"Store integrity\" and \"Back up and \
     restore\".";
 
-/// Runs a job that fires on a schedule (today: the summary).
+/// Runs a job that fires on a schedule (the summary, the securities reconciliations).
 pub fn fire(
     config: &Config,
     store: &mut dyn Store,
@@ -112,70 +112,86 @@ pub fn fire(
     at: DateTime<Utc>,
     trigger: Trigger,
 ) -> Result<(), StoreError> {
-    // A slot fires once: one already recorded as fired (a fire queued twice across a reload,
-    // a clock stepped back) is passed over. Checked in the transaction that does the work and
-    // advances the job's last fired slot.
-    let scheduled = trigger == Trigger::Schedule;
-    let fired_before = |u: &mut dyn store::Unit| -> Result<bool, StoreError> {
-        Ok(scheduled && u.last_fired(&job.name)?.is_some_and(|last| last >= at))
-    };
-    match &job.kind {
-        JobKind::Summary { .. } => {
-            let q = store::in_unit(store, |u| {
-                if fired_before(u)? {
-                    return Ok(None);
-                }
-                summary::queue_summary(u, config, job, at, trigger, Utc::now()).map(Some)
-            })?;
-            match q {
-                Some(q) => {
-                    info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued")
-                }
-                None => info!("this slot was fired before; nothing to do"),
-            }
-        }
-        JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. } => {
-            // A trade becomes a failed settlement when its day passes, file or no file.
-            let today = at.with_timezone(&config.settings.timezone).date_naive();
-            let done = store::in_unit(store, |u| {
-                if fired_before(u)? {
-                    return Ok(None);
-                }
-                if scheduled {
-                    u.set_last_fired(&job.name, at)?;
-                }
-                let run_id = u.start_run(&job.name, trigger, None, Utc::now())?;
-                let mut out = match &job.kind {
-                    JobKind::TradeSettlement { .. } => jobs::settlement::reconcile_settlement_job(
-                        u,
-                        job,
-                        run_id,
-                        today,
-                        Utc::now(),
-                    )?,
-                    _ => jobs::positions::reconcile_positions_job(u, job, run_id, Utc::now())?,
-                };
-                out.status = Some(store::RunStatus::Ok);
-                out.finished_at = Some(Utc::now());
-                u.finish_run(run_id, &out)?;
-                Ok(Some((run_id, out)))
-            })?;
-            let Some((run_id, out)) = done else {
-                info!("this slot was fired before; nothing to do");
-                return Ok(());
-            };
-            info!(
-                run = run_id,
-                matched = out.matched,
-                breaks_opened = out.breaks_opened,
-                breaks_closed = out.breaks_closed,
-                "scheduled reconciliation done"
-            );
-        }
-        _ => {
+    match jobs::runs(&job.kind) {
+        Runs::Mail => fire_summary(config, store, job, at, trigger),
+        Runs::FilesAndKept => fire_reconciliation(config, store, job, at, trigger),
+        Runs::Files => {
             // File jobs on a schedule: take what is in the inbox now.
             warn!(job = %job.name, "scheduled file jobs run when files arrive; nothing to do");
+            Ok(())
         }
     }
+}
+
+/// Whether slot `at` of `job` was fired before. A slot fires once: one already recorded as
+/// fired (a fire queued twice across a reload, a clock stepped back) is passed over. Checked
+/// in the transaction that does the work and advances the job's last fired slot.
+fn fired_before(
+    u: &mut dyn store::Unit,
+    job: &Job,
+    at: DateTime<Utc>,
+    trigger: Trigger,
+) -> Result<bool, StoreError> {
+    Ok(trigger == Trigger::Schedule && u.last_fired(&job.name)?.is_some_and(|last| last >= at))
+}
+
+/// Queues the summary mail of `job` for slot `at`.
+fn fire_summary(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    at: DateTime<Utc>,
+    trigger: Trigger,
+) -> Result<(), StoreError> {
+    let q = store::in_unit(store, |u| {
+        if fired_before(u, job, at, trigger)? {
+            return Ok(None);
+        }
+        summary::queue_summary(u, config, job, at, trigger, Utc::now()).map(Some)
+    })?;
+    match q {
+        Some(q) => {
+            info!(run = q.run_id, open_breaks = q.open_breaks, message_id = %q.message_id, queued = q.queued, "summary queued")
+        }
+        None => info!("this slot was fired before; nothing to do"),
+    }
+    Ok(())
+}
+
+/// Reconciles what `job` keeps, for slot `at`: a trade becomes a failed settlement when its
+/// day passes, file or no file.
+fn fire_reconciliation(
+    config: &Config,
+    store: &mut dyn Store,
+    job: &Job,
+    at: DateTime<Utc>,
+    trigger: Trigger,
+) -> Result<(), StoreError> {
+    let today = at.with_timezone(&config.settings.timezone).date_naive();
+    let done = store::in_unit(store, |u| {
+        if fired_before(u, job, at, trigger)? {
+            return Ok(None);
+        }
+        if trigger == Trigger::Schedule {
+            u.set_last_fired(&job.name, at)?;
+        }
+        let run_id = u.start_run(&job.name, trigger, None, Utc::now())?;
+        let mut out = jobs::reconcile_kept(u, job, run_id, today, &Utc::now)?;
+        out.status = Some(store::RunStatus::Ok);
+        out.finished_at = Some(Utc::now());
+        u.finish_run(run_id, &out)?;
+        Ok(Some((run_id, out)))
+    })?;
+    let Some((run_id, out)) = done else {
+        info!("this slot was fired before; nothing to do");
+        return Ok(());
+    };
+    info!(
+        run = run_id,
+        matched = out.matched,
+        breaks_opened = out.breaks_opened,
+        breaks_closed = out.breaks_closed,
+        "scheduled reconciliation done"
+    );
     Ok(())
 }

@@ -11,7 +11,7 @@
 //! - **worker** (`worker.rs`): the one writer: runs each unit of work on the work thread (a
 //!   file: `file_unit.rs`; a mail: `mail_unit.rs`; a scheduled run: `fire.rs`); when idle,
 //!   sleeps until the next item held back for its grace period comes to the end of it, and
-//!   looks at those items again (`pipeline::reconcile_due`);
+//!   looks at those items again (`jobs::cash::reconcile_due`);
 //! - **mailer** (`mail_sender.rs`): delivers queued mail with retries and back-off;
 //! - **watchdog** (`watchdog.rs`): tells systemd the daemon is alive while work progresses (the
 //!   scanner turns or the worker finishes units).
@@ -27,7 +27,6 @@ pub mod documents;
 mod file_unit;
 mod fire;
 mod folders;
-mod incremental;
 pub mod lock;
 mod mail_sender;
 mod mail_unit;

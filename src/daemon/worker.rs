@@ -2,7 +2,7 @@
 //! held back for their grace period, an ignored file's report) on the work thread, one at a
 //! time, retrying while the store is unavailable; when idle, sleeps until the next item held
 //! back for its grace period comes to the end of it, and looks at those items again
-//! (`pipeline::reconcile_due`).
+//! (`jobs::cash::reconcile_due`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,13 +12,13 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, info_span, warn};
 
-use super::pipeline;
 use super::task::Backoff;
 use super::{
     Shared, file_unit, finish_file, fire, folders, mail_unit, mailbox, now_millis, stopped,
 };
-use crate::config::{Config, Job, JobKind};
+use crate::config::Config;
 use crate::ingest::Claimed;
+use crate::jobs;
 use crate::reconcile::backlog::GraceEnd;
 use crate::store::{StoreError, Trigger};
 
@@ -170,28 +170,16 @@ const GRACE_CHECK: Duration = Duration::from_secs(30);
 /// How long after a failed look at held-back items the worker looks again.
 const GRACE_RETRY: chrono::Duration = chrono::Duration::minutes(1);
 
-/// When a job's held-back items are next to be looked at (`MIN_UTC`: at once), if ever. A job
-/// without a grace period holds nothing back and is never looked at for it (what an earlier
-/// configuration held back, its next file's run takes in).
-fn grace_end_of(job: &Job) -> Option<DateTime<Utc>> {
-    match &job.kind {
-        JobKind::CashReconciliation { rules, .. } if !job.break_grace().is_zero() => {
-            match rules.backlog.grace_end() {
-                GraceEnd::Unknown => Some(DateTime::<Utc>::MIN_UTC),
-                GraceEnd::Nothing => None,
-                GraceEnd::At(t) => Some(t),
-            }
-        }
-        _ => None,
-    }
-}
-
 /// When the worker is next to look at items held back for their grace period: at once for a
 /// job whose held-back items are not known (no run since the start or the reload, a failed
 /// unit), else when the first grace ends; `None` when nothing is held back, and then the
 /// worker sleeps until there is work.
 fn next_grace_end(config: &Config) -> Option<tokio::time::Instant> {
-    let first = config.jobs.iter().filter_map(grace_end_of).min()?;
+    let first = config
+        .jobs
+        .iter()
+        .filter_map(jobs::cash::next_grace_end)
+        .min()?;
     let wait = (first - Utc::now()).to_std().unwrap_or(Duration::ZERO);
     Some(tokio::time::Instant::now() + wait.min(GRACE_CHECK))
 }
@@ -201,7 +189,7 @@ fn grace_ended(config: &Config, now: DateTime<Utc>) -> Vec<String> {
     config
         .jobs
         .iter()
-        .filter(|j| grace_end_of(j).is_some_and(|t| t <= now))
+        .filter(|j| jobs::cash::next_grace_end(j).is_some_and(|t| t <= now))
         .map(|j| j.name.clone())
         .collect()
 }
@@ -361,8 +349,8 @@ async fn look_at_held_back(
         .work_thread
         .run(move || {
             let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            let hold = pipeline::Hold::of(&looked);
-            pipeline::reconcile_due(guard.as_mut(), &looked, hold, Trigger::Due, &Utc::now)
+            let hold = jobs::cash::Hold::of(&looked);
+            jobs::cash::reconcile_due(guard.as_mut(), &looked, hold, Trigger::Due, &Utc::now)
         })
         .await;
     let failed = match result {
@@ -381,7 +369,7 @@ async fn look_at_held_back(
             true
         }
     };
-    if failed && let JobKind::CashReconciliation { rules, .. } = &j.kind {
+    if failed && let Some(rules) = jobs::cash::rules_of(&j) {
         rules
             .backlog
             .set_grace_end(GraceEnd::At(Utc::now() + GRACE_RETRY));

@@ -3,9 +3,19 @@
 //! `rows_refused` in `daemon::documents`) and when it routes a mailed attachment that two jobs'
 //! rules want (`daemon::mailbox`). `workflow` is people's actions on breaks (assign, note,
 //! investigate, reopen, force a match): the one API the `clerk exceptions` command calls.
+//!
+//! The kinds of job are told apart here, once: where a job keeps what it reads, what it does
+//! after a file and when its schedule fires ([`reconcile_after_file`], [`runs`],
+//! [`reconcile_kept`]); the daemon and the CLI ask these rather than match on kinds.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::config::{Job, JobKind};
-use crate::extract::{ExtractError, Extracted, Format, Input};
+use crate::extract::{ExtractError, Extracted, Format, Input, Layout};
+use crate::schedule::Calendar;
+use crate::store::{RunOutcome, StoreError, Unit};
 
 pub use error::WorkError;
 
@@ -160,4 +170,139 @@ pub fn read_own_side(job: &Job, input: &Input) -> Option<Result<Extracted, Extra
 /// Where a securities reconciliation keeps the firm's own side (book positions, trades).
 pub fn book_scope(job: &str) -> String {
     format!("{job}:book")
+}
+
+/// Where a job's records (ledger items, statement lines) are stored: a ledger import's book,
+/// else the job itself.
+pub fn records_scope(job: &Job) -> &str {
+    match &job.kind {
+        JobKind::LedgerImport { book, .. } => book.as_str(),
+        _ => job.name.as_str(),
+    }
+}
+
+/// Where a job's documents (custodians' statements, invoices) are kept: a custody or invoice
+/// import's book, else the job itself.
+pub fn documents_scope(job: &Job) -> &str {
+    match &job.kind {
+        JobKind::CustodyImport { book, .. } | JobKind::InvoiceImport { book, .. } => book.as_str(),
+        _ => job.name.as_str(),
+    }
+}
+
+/// The layout of the ledger import that loads `book`: how its ledger export is read.
+pub fn ledger_layout(jobs: &[Job], book: &str) -> Option<Arc<Layout>> {
+    jobs.iter().find_map(|j| match &j.kind {
+        JobKind::LedgerImport { book: b, layout } if b == book => Some(layout.clone()),
+        _ => None,
+    })
+}
+
+/// The calendar a job's breaks age by, when it has one of its own (a cash reconciliation's).
+pub fn ageing_calendar(job: &Job) -> Option<&Calendar> {
+    match &job.kind {
+        JobKind::CashReconciliation { calendar, .. } => Some(calendar),
+        _ => None,
+    }
+}
+
+/// How a kind of job is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// By its schedule (or by hand) only, reading no files: the summary mail.
+    Mail,
+    /// By files, and by its schedule or by hand over what is kept, with no new file (a
+    /// securities reconciliation: trades fall due without one).
+    FilesAndKept,
+    /// By files only; a schedule has nothing to do for it.
+    Files,
+}
+
+/// How `kind` is run.
+pub fn runs(kind: &JobKind) -> Runs {
+    match kind {
+        JobKind::Summary { .. } => Runs::Mail,
+        JobKind::PositionReconciliation { .. } | JobKind::TradeSettlement { .. } => {
+            Runs::FilesAndKept
+        }
+        JobKind::LedgerImport { .. }
+        | JobKind::CashReconciliation { .. }
+        | JobKind::CustodyImport { .. }
+        | JobKind::InvoiceImport { .. }
+        | JobKind::AccountsPayable { .. } => Runs::Files,
+    }
+}
+
+/// What a file's run gives the job's reconciliation, from the file's unit of work.
+pub struct FileRun<'a> {
+    /// Every job of the install (a ledger import feeds the reconciliations of its book).
+    pub jobs: &'a [Job],
+    pub file_id: i64,
+    pub run_id: i64,
+    /// The business day, in the install's time zone.
+    pub today: NaiveDate,
+    pub now: &'a dyn Fn() -> DateTime<Utc>,
+    /// The breaks opened and closed, per job, about the file's corrected ledger items.
+    pub corrections: &'a dyn Fn(&str) -> cash::Corrections,
+}
+
+/// The job's reconciliation after a file of it is stored, in the file's unit of work: what it
+/// matched, posted, opened and closed, counted for the file's run. A ledger import reconciles
+/// the cash jobs of its book in runs of their own, which count for them instead.
+pub fn reconcile_after_file(
+    u: &mut dyn Unit,
+    job: &Job,
+    file: &FileRun,
+) -> Result<RunOutcome, WorkError> {
+    let (run_id, now) = (file.run_id, file.now);
+    match &job.kind {
+        JobKind::CashReconciliation { .. } => Ok(cash::reconcile_job(
+            u,
+            job,
+            run_id,
+            now,
+            cash::Hold::of(job),
+        )?),
+        JobKind::LedgerImport { .. } => {
+            cash::rematch_after_import(u, job, file)?;
+            Ok(RunOutcome::default())
+        }
+        JobKind::PositionReconciliation { .. } => {
+            Ok(positions::reconcile_positions_job(u, job, run_id, now())?)
+        }
+        JobKind::TradeSettlement { .. } => Ok(settlement::reconcile_settlement_job(
+            u,
+            job,
+            run_id,
+            file.today,
+            now(),
+        )?),
+        JobKind::AccountsPayable { .. } => {
+            payables::reconcile_payables_job(u, job, run_id, file.file_id, now())
+        }
+        JobKind::CustodyImport { .. } | JobKind::InvoiceImport { .. } | JobKind::Summary { .. } => {
+            Ok(RunOutcome::default())
+        }
+    }
+}
+
+/// Reconciles what a job keeps, with no new file (its schedule fired, or `clerk job run`
+/// found nothing new): a trade settlement's trades fall due, a position reconciliation
+/// compares the latest day again. Nothing for a job that is not [`Runs::FilesAndKept`].
+pub fn reconcile_kept(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    today: NaiveDate,
+    now: &dyn Fn() -> DateTime<Utc>,
+) -> Result<RunOutcome, StoreError> {
+    match &job.kind {
+        JobKind::TradeSettlement { .. } => {
+            settlement::reconcile_settlement_job(u, job, run_id, today, now())
+        }
+        JobKind::PositionReconciliation { .. } => {
+            positions::reconcile_positions_job(u, job, run_id, now())
+        }
+        _ => Ok(RunOutcome::default()),
+    }
 }

@@ -1,8 +1,196 @@
-//! The exception summary: a mail, fired by its schedule; it reads no files.
+//! The exception summary: a mail, fired by its schedule; it reads no files. Here: what the
+//! mail says and which message it is, gathered from the store ([`compose`]); the daemon
+//! starts its run, queues the mail and advances the schedule in one transaction
+//! (`daemon/summary.rs`), so a summary is queued exactly once per fire time whatever crashes
+//! around it.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::Room;
+use crate::config::{Config, Job, JobKind};
+use crate::notify::{self, BreakLine, JobDigest, SummaryInput};
+use crate::schedule::Calendar;
+use crate::store::{
+    BreakCounting, BreakFilter, JobActivity, StatusFilter, StoreError, Trigger, Unit,
+};
 
 pub static ROOM: Room = Room {
     takes: &[],
     wants: "no files",
 };
+
+/// Which breaks the KPIs count at `now`: those open at least their job's grace period.
+pub fn break_counting(config: &Config, now: DateTime<Utc>) -> BreakCounting {
+    BreakCounting {
+        now,
+        grace: config
+            .jobs
+            .iter()
+            .map(|j| (j.name.clone(), j.break_grace()))
+            .collect(),
+    }
+}
+
+/// From when a summary fired at `at` reports activity: its slot fired last before (`last`),
+/// else a day back.
+pub fn covers_since(last: Option<DateTime<Utc>>, at: DateTime<Utc>) -> DateTime<Utc> {
+    last.filter(|&t| t < at).unwrap_or(at - Duration::hours(24))
+}
+
+/// A summary's fire: its time, what started it, its run and the time now.
+pub struct Fire {
+    pub at: DateTime<Utc>,
+    /// Activity from this time on is reported ([`covers_since`]).
+    pub since: DateTime<Utc>,
+    pub trigger: Trigger,
+    pub run_id: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// A summary mail, ready to queue.
+#[derive(Debug)]
+pub struct SummaryMail<'j> {
+    pub message_id: String,
+    pub recipients: &'j [String],
+    pub subject: String,
+    pub raw: Vec<u8>,
+    /// The unresolved breaks it lists.
+    pub open_breaks: usize,
+}
+
+/// The summary mail of `job` for `fire`: the unresolved breaks, each job's activity since
+/// the last fire, rendered; `domain` names the message (`<summary.…@domain>`).
+pub fn compose<'j>(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &'j Job,
+    fire: &Fire,
+    domain: &str,
+) -> Result<SummaryMail<'j>, StoreError> {
+    let JobKind::Summary {
+        to,
+        oldest,
+        largest,
+        rates,
+        calendar,
+    } = &job.kind
+    else {
+        return Err(StoreError::Other(format!(
+            "job {} is not a summary job",
+            job.name
+        )));
+    };
+    let Fire {
+        at,
+        since,
+        trigger,
+        run_id,
+        now,
+    } = *fire;
+    let tz = config.settings.timezone;
+    let business_date = at.with_timezone(&tz).date_naive();
+    let breaks = break_lines(u, calendar, business_date)?;
+    let activity = u.activity_since(since, &break_counting(config, now))?;
+    let jobs = job_digests(config, &activity);
+    let open_breaks = breaks.len();
+    let input = SummaryInput {
+        business_date,
+        generated_at: now,
+        timezone: tz,
+        jobs,
+        breaks,
+        largest: *largest,
+        rates: rates.clone(),
+    };
+    let rendered = notify::render_summary(&input, *oldest);
+    let message_id = match trigger {
+        // One message per fire time: a re-run of the same fire is recognisably the same mail.
+        Trigger::Schedule => format!(
+            "<summary.{}.{}@{}>",
+            job.name,
+            at.format("%Y%m%dT%H%M"),
+            domain
+        ),
+        _ => format!(
+            "<summary.{}.run{run_id}.{}@{}>",
+            job.name,
+            at.format("%Y%m%dT%H%M%S"),
+            domain
+        ),
+    };
+    let raw = notify::build_message(&config.mail.from, to, &rendered, &message_id, now)
+        .map_err(|e| StoreError::Other(format!("cannot build the summary mail: {e}")))?;
+    Ok(SummaryMail {
+        message_id,
+        recipients: to,
+        subject: rendered.subject,
+        raw,
+        open_breaks,
+    })
+}
+
+/// The unresolved breaks, each with its age in business days on `business_date` and the
+/// reference and counterparty of its record.
+fn break_lines(
+    u: &mut dyn Unit,
+    calendar: &Calendar,
+    business_date: NaiveDate,
+) -> Result<Vec<BreakLine>, StoreError> {
+    let breaks = u.breaks(&BreakFilter {
+        status: StatusFilter::Unresolved,
+        ..Default::default()
+    })?;
+    let mut lines = Vec::with_capacity(breaks.len());
+    for brk in breaks {
+        let age_days = calendar
+            .business_days_between(brk.since, business_date)
+            .max(0);
+        // The record's reference and counterparty go into the attachment: what people search
+        // the books and the bank portal by.
+        let record = match brk.record_id {
+            Some(id) => u.record_by_id(id)?.map(|(_, r, _)| r.record),
+            None => None,
+        };
+        let mut line = BreakLine::new(brk, age_days);
+        if let Some(r) = record {
+            line.reference = r.reference;
+            line.counterparty = r.counterparty;
+        }
+        lines.push(line);
+    }
+    Ok(lines)
+}
+
+/// Each job's activity, for the mail (the summaries themselves left out).
+fn job_digests(config: &Config, activity: &[JobActivity]) -> Vec<JobDigest> {
+    config
+        .jobs
+        .iter()
+        .filter(|j| !matches!(j.kind, JobKind::Summary { .. }))
+        .map(|j| {
+            let a = activity
+                .iter()
+                .find(|a| a.job == j.name)
+                .cloned()
+                .unwrap_or_default();
+            JobDigest {
+                job: j.name.clone(),
+                files_processed: a.files_processed,
+                files_failed: a.files_failed,
+                files_duplicate: a.files_duplicate,
+                records: a.records,
+                auto_matched: a.matched,
+                breaks_opened: a.breaks_opened,
+                breaks_closed: a.breaks_closed,
+                processing_time: std::time::Duration::from_millis(a.processing_ms),
+                runs: a.runs,
+                arrival_to_posting: a
+                    .arrival_to_done_avg_ms
+                    .map(std::time::Duration::from_millis),
+                costs: config.costs.as_ref().map(|m| m.costs(a.workload())),
+                records_changed: a.records_changed,
+                records_withdrawn: a.records_withdrawn,
+            }
+        })
+        .collect()
+}

@@ -9,7 +9,7 @@ use super::FileOutcome;
 use super::failure::{record_failure, refusal_text};
 use super::file_run::{Started, finish_file_run, record_duplicate, scope_of, start_file};
 use super::limits::{ReadError, WHOLE_READ_DIVISOR, read_limited};
-use crate::config::{Config, Job, JobKind};
+use crate::config::{Config, Job};
 use crate::extract::{self, Extracted, Input};
 use crate::ingest::Claimed;
 use crate::jobs::WorkError;
@@ -278,10 +278,7 @@ fn backlogs_committed(config: &Config, job: &Job) {
 fn backlogs_of<'c>(config: &'c Config, job: &'c Job) -> Vec<&'c BacklogSlot> {
     crate::jobs::cash::fed_by(&config.jobs, job)
         .into_iter()
-        .filter_map(|j| match &j.kind {
-            JobKind::CashReconciliation { rules, .. } => Some(&rules.backlog),
-            _ => None,
-        })
+        .filter_map(|j| crate::jobs::cash::rules_of(j).map(|r| &r.backlog))
         .collect()
 }
 

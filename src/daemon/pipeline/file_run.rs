@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 
 use super::FileOutcome;
-use super::cash::{Hold, reconcile_job};
-use crate::config::{Config, Job, JobKind};
+use crate::config::{Config, Job};
 use crate::ingest::Claimed;
+use crate::jobs;
 use crate::jobs::WorkError;
 use crate::store::{FileStatus, NewFile, RunOutcome, RunStatus, StoreError, Trigger, Unit};
 
@@ -58,12 +58,9 @@ pub(super) fn start_file(
     Ok(Started::New { file_id, run_id })
 }
 
-/// Where a job's records are stored: a ledger import's book, else the job itself.
+/// Where a job's records are stored (see [`jobs::records_scope`]).
 pub(super) fn scope_of(job: &Job) -> &str {
-    match &job.kind {
-        JobKind::LedgerImport { book, .. } => book.as_str(),
-        _ => job.name.as_str(),
-    }
+    jobs::records_scope(job)
 }
 
 /// The rest of a file's unit once its records are stored: the job's reconciliation, and the
@@ -82,42 +79,26 @@ pub(super) fn finish_file_run(
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<FileOutcome, WorkError> {
     let match_started = std::time::Instant::now();
-    match &job.kind {
-        JobKind::CashReconciliation { .. } => {
-            let r = reconcile_job(u, job, run_id, now, Hold::of(job))?;
-            outcome.add(&r);
+    let corrections = |job: &str| {
+        let c = versions.of(job);
+        jobs::cash::Corrections {
+            opened: c.opened,
+            closed: c.closed,
         }
-        JobKind::LedgerImport { .. } => {
-            // The new items may be what yesterday's statement lines were waiting for.
-            for other in crate::jobs::cash::fed_by(&config.jobs, job) {
-                let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file_id), now())?;
-                // The matches count for the reconciliation job's run, not the import's.
-                let mut own = reconcile_job(u, other, rerun, now, Hold::of(other))?;
-                // Breaks about the import's corrected items are the reconciliation's.
-                let corrections = versions.of(&other.name);
-                own.breaks_opened += corrections.opened;
-                own.breaks_closed += corrections.closed;
-                own.status = Some(RunStatus::Ok);
-                own.finished_at = Some(now());
-                u.finish_run(rerun, &own)?;
-            }
-        }
-        JobKind::PositionReconciliation { .. } => {
-            let r = crate::jobs::positions::reconcile_positions_job(u, job, run_id, now())?;
-            outcome.add(&r);
-        }
-        JobKind::TradeSettlement { .. } => {
-            let r =
-                crate::jobs::settlement::reconcile_settlement_job(u, job, run_id, today, now())?;
-            outcome.add(&r);
-        }
-        JobKind::AccountsPayable { .. } => {
-            let r = crate::jobs::payables::reconcile_payables_job(u, job, run_id, file_id, now())?;
-            outcome.add(&r);
-        }
-        JobKind::CustodyImport { .. } | JobKind::InvoiceImport { .. } | JobKind::Summary { .. } => {
-        }
-    }
+    };
+    let reconciled = jobs::reconcile_after_file(
+        u,
+        job,
+        &jobs::FileRun {
+            jobs: &config.jobs,
+            file_id,
+            run_id,
+            today,
+            now,
+            corrections: &corrections,
+        },
+    )?;
+    outcome.add(&reconciled);
     outcome.match_ms = Some(match_started.elapsed().as_millis() as u64);
     // A file that could not be read, fixed and dropped again under its name: this replaces it.
     let at = now();

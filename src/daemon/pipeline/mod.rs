@@ -3,19 +3,17 @@
 //! crash anywhere inside leaves the store as it was before (the transaction rolls back) and the
 //! file in the processing folder, where start-up finds it again.
 //!
-//! A file's unit ([`file`]) and its run in the store ([`file_run`]); the limits a file is
-//! read within ([`limits`]); a cash reconciliation's run ([`cash`]) and what its outcome
-//! does to the store: matches posted, breaks opened ([`cash_apply`]); a file that could not
-//! be read, and alerts ([`failure`]).
+//! A file's unit ([`file`]) and its run in the store ([`file_run`]), which hands the job's
+//! reconciliation to the jobs layer ([`crate::jobs::reconcile_after_file`]); the limits a
+//! file is read within ([`limits`]); a file that could not be read, and alerts ([`failure`]).
 
-mod cash;
-mod cash_apply;
+#[cfg(test)]
+mod by_key_tests;
 mod failure;
 mod file;
 mod file_run;
 mod limits;
 
-pub use cash::{Hold, reconcile_due, reconcile_job};
 pub(super) use failure::{FailedFile, record_failed_file};
 pub use failure::{mail_domain, queue_alert, record_failure};
 pub use file::{FileWork, process_file};

@@ -1,16 +1,19 @@
-//! What a cash run's outcome does to the store: its matches posted and their breaks closed,
-//! breaks opened for what is left and due, and the words those breaks and matches say.
+//! What a cash run's outcome does to the store: the decisions of [`super::decide`] written
+//! (matches posted, their breaks closed), and breaks opened for what is left and due, in the
+//! words of [`super::words`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::cash::Hold;
-use crate::config::{Job, JobKind};
-use crate::daemon::incremental::Applied;
-use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
-use crate::post::{PostingTemplate, entry_for_match};
+use super::by_key::Applied;
+use super::decide::{MatchDecision, match_decisions};
+use super::words::{display_id, ledger_item_detail, statement_line_detail, unmatched_why};
+use super::{Hold, Settings, settings_of};
+use crate::config::Job;
+use crate::model::{BreakReason, Record, Side, StoredRecord};
+use crate::post::PostingTemplate;
 use crate::reconcile::CashRules;
 use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
@@ -30,12 +33,12 @@ pub(super) fn apply(
     result: &crate::reconcile::Outcome,
     with_break: &HashSet<i64>,
 ) -> Result<(RunOutcome, Applied), StoreError> {
-    let JobKind::CashReconciliation {
+    let Some(Settings {
         rules,
         posting,
         calendar,
         ..
-    } = &job.kind
+    }) = settings_of(job)
     else {
         return Ok((RunOutcome::default(), Applied::default()));
     };
@@ -85,25 +88,30 @@ impl Applying<'_> {
         posting: &PostingTemplate,
     ) -> Result<(), StoreError> {
         let (job, run_id, at) = (self.job, self.run_id, self.at);
-        let (ledger, statement) = (self.ledger, self.statement);
-        for m in &self.result.matches {
-            let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
-            let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
-            let ids: Vec<i64> = m
-                .ledger
-                .iter()
-                .map(|&i| ledger[i].id)
-                .chain(m.statement.iter().map(|&i| statement[i].id))
-                .collect();
-            match entry_for_match(&job.name, posting, m.pass, &l, &s) {
-                Ok(entry) => match u.post_match(&NewMatch {
+        let decisions = match_decisions(
+            &job.name,
+            posting,
+            run_id,
+            self.ledger,
+            self.statement,
+            self.result,
+        );
+        for decision in decisions {
+            match decision {
+                MatchDecision::Post {
+                    ids,
+                    pass,
+                    explanation,
+                    entry,
+                    how,
+                } => match u.post_match(&NewMatch {
                     job: &job.name,
                     run_id,
-                    pass: m.pass,
+                    pass,
                     record_ids: &ids,
                     entry: &entry,
                     at,
-                    explanation: m.explanation.as_deref(),
+                    explanation,
                     actor: None,
                     reason: None,
                 })? {
@@ -111,11 +119,6 @@ impl Applying<'_> {
                         self.applied.posted.extend(ids.iter().copied());
                         self.out.matched += ids.len() as u64;
                         self.out.entries_posted += 1;
-                        let how = format!(
-                            "matched automatically ({}) in run {run_id}: {}",
-                            pass_words(m.pass),
-                            describe_match(&l, &s)
-                        );
                         self.out.breaks_closed +=
                             u.close_breaks_of_records(&ids, &how, run_id, at)?;
                     }
@@ -124,9 +127,7 @@ impl Applying<'_> {
                             "entry already posted while its records were open; not posting again");
                     }
                 },
-                Err(refused) => {
-                    let line = &statement[m.statement[0]];
-                    let detail = format!("{}: {refused}", describe_match(&l, &s));
+                MatchDecision::Unbalanced { line, detail } => {
                     let source = self.names.source_of(u, &line.record)?;
                     if u.open_break(&NewBreak {
                         job: &job.name,
@@ -174,18 +175,7 @@ impl Applying<'_> {
                 "no open ledger item matches",
                 |row| display_id(&ledger[row].record),
             );
-            let detail = format!(
-                "bank line {} of {} {} value {}{}: {why}",
-                display_id(&r.record),
-                r.record.amount,
-                r.record.currency,
-                r.record.value_date,
-                r.record
-                    .remittance
-                    .as_deref()
-                    .map(|t| format!(" \"{}\"", truncate(t, 80)))
-                    .unwrap_or_default()
-            );
+            let detail = statement_line_detail(&r.record, &why);
             self.open_record_break(u, r, recorded, reason, &detail)?;
         }
         Ok(())
@@ -223,23 +213,7 @@ impl Applying<'_> {
                 &format!("not on any bank statement up to {latest}"),
                 |row| display_id(&statement[row].record),
             );
-            let detail = format!(
-                "ledger item {} {}of {} {} value {}{}: {why}",
-                display_id(&r.record),
-                r.record
-                    .reference
-                    .as_deref()
-                    .map(|x| format!("({x}) "))
-                    .unwrap_or_default(),
-                r.record.amount,
-                r.record.currency,
-                r.record.value_date,
-                r.record
-                    .counterparty
-                    .as_deref()
-                    .map(|c| format!(", {c}"))
-                    .unwrap_or_default()
-            );
+            let detail = ledger_item_detail(&r.record, &why);
             self.applied.due_tried.insert(r.id);
             self.open_record_break(u, r, recorded, reason, &detail)?;
         }
@@ -277,61 +251,6 @@ impl Applying<'_> {
     }
 }
 
-/// The break reason and the words for an unmatched record, from the matcher's reason: a
-/// counterpart that agreed on all but the amount or the date is named, with the difference.
-fn unmatched_why(
-    why: Option<&crate::reconcile::engine::Unmatched>,
-    missing: BreakReason,
-    missing_words: &str,
-    other: impl Fn(usize) -> String,
-) -> (BreakReason, String) {
-    use crate::reconcile::engine::UnmatchedReason as U;
-    let Some(why) = why else {
-        return (missing, missing_words.to_owned());
-    };
-    let near = why.nearest.as_ref();
-    match why.reason {
-        U::MissingCounterpart => (missing, missing_words.to_owned()),
-        U::Duplicate if why.duplicates > 0 => (
-            BreakReason::Duplicate,
-            format!(
-                "the same record is here {} times (same identity); the other one was matched or is open too",
-                why.duplicates
-            ),
-        ),
-        // Tied with an item of its side that has the same amount, date and keys: often the
-        // same record twice, but it can be two genuinely different items.
-        U::Duplicate => (
-            BreakReason::Duplicate,
-            "possible duplicate: another item with the same amount, date and keys took the counterpart (a tie); \
-             it may be the same record twice or two different items"
-                .to_owned(),
-        ),
-        U::AmountDifference => (
-            BreakReason::AmountDifference,
-            format!(
-                "{} agrees on the keys (pass {}) but differs by {} (allowed {})",
-                near.map_or_else(String::new, |n| other(n.row as usize)),
-                near.map_or("", |n| &n.pass),
-                near.and_then(|n| n.amount_difference)
-                    .map_or_else(|| "?".into(), |d| d.to_string()),
-                near.and_then(|n| n.allowed_difference)
-                    .map_or_else(|| "0".into(), |d| d.to_string()),
-            ),
-        ),
-        U::DateOutsideWindow => (
-            BreakReason::DateOutsideWindow,
-            format!(
-                "{} agrees (pass {}) but is {} business days away (window {})",
-                near.map_or_else(String::new, |n| other(n.row as usize)),
-                near.map_or("", |n| &n.pass),
-                near.and_then(|n| n.date_gap_days).unwrap_or(0),
-                near.and_then(|n| n.window_business_days).unwrap_or(0),
-            ),
-        ),
-    }
-}
-
 /// Names records' files as staff know them ("ledger.csv line 12", not a hash), and when they
 /// were recorded, asking the store once per file.
 #[derive(Default)]
@@ -366,43 +285,5 @@ impl FileNames {
             }
         };
         Ok(crate::jobs::subjects::in_file(&name, &r.source))
-    }
-}
-
-fn display_id(r: &Record) -> String {
-    if r.external_id.is_empty() {
-        format!("(line {})", r.source.row)
-    } else {
-        r.external_id.clone()
-    }
-}
-
-fn describe_match(l: &[&Record], s: &[&Record]) -> String {
-    let ids = |rs: &[&Record]| {
-        rs.iter()
-            .map(|r| display_id(r))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!("bank {} with ledger {}", ids(s), ids(l))
-}
-
-fn pass_words(p: MatchPass) -> &'static str {
-    match p {
-        MatchPass::Reference => "by reference",
-        MatchPass::AmountDate => "by amount and date",
-        MatchPass::Batch => "as a batch payment",
-        MatchPass::Manual => "by hand",
-        MatchPass::ThreeWay => "three-way with its purchase order and receipts",
-        MatchPass::Payment => "as the payment of a payable",
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let cut: String = s.chars().take(max).collect();
-        format!("{cut}…")
     }
 }

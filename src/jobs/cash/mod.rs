@@ -1,16 +1,36 @@
-//! A cash reconciliation's run: how long it holds unmatched items back ([`Hold`]), the run
-//! itself (by key or over all open items), and the look at held-back items falling due.
+//! A cash reconciliation: bank statement lines against the open items of a book. Here: what
+//! it takes from a file, how long it holds unmatched items back ([`Hold`]), its run (by key
+//! over what changed, [`by_key`], or over all open items) and the look at held-back items
+//! falling due. What the matcher's matches call for is decided as plain data in [`decide`]
+//! (entries, in the words of [`words`]) and written to the store in [`apply`]: matches
+//! posted, breaks of matched records closed, breaks opened for what is left and due.
+
+mod apply;
+mod by_key;
+mod decide;
+mod words;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::cash_apply::apply;
+use self::apply::apply;
+use self::by_key::Prepared;
+use super::{Holds, Room};
 use crate::config::{Job, JobKind};
-use crate::daemon::incremental::Prepared;
+use crate::extract::Layout;
 use crate::model::Side;
-use crate::reconcile::backlog::GraceEnd;
+use crate::post::PostingTemplate;
+use crate::reconcile::backlog::{GraceEnd, Kept};
 use crate::reconcile::cash::Sides;
-use crate::reconcile::reconcile_cash;
+use crate::reconcile::{CashRules, reconcile_cash};
+use crate::schedule::Calendar;
 use crate::store::{self, JobSides, RunOutcome, RunStatus, Store, StoreError, Trigger, Unit};
+
+pub static ROOM: Room = Room {
+    takes: &[Holds::Rows, Holds::Nothing, Holds::BankStatements],
+    wants: "bank statements (MT940/942/950, camt.052/053/054, or CSV/spreadsheet rows)",
+};
 
 /// How long a run holds unmatched items back from being breaks: while their counterpart can
 /// still come in the same batch (a ledger export and the statement that pays it, dropped
@@ -37,11 +57,7 @@ impl Hold {
     }
 
     /// Until when an item recorded at `recorded` is held back at `at`; `None` once it is not.
-    pub(super) fn until(
-        &self,
-        recorded: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> Option<DateTime<Utc>> {
+    fn until(&self, recorded: Option<DateTime<Utc>>, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let recorded = recorded?;
         if self.complete_from.is_some_and(|t| recorded >= t) {
             return None;
@@ -54,7 +70,7 @@ impl Hold {
     }
 
     /// Whether an item held back until `until` is no longer held back at `at`.
-    pub(super) fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+    fn ended(&self, until: DateTime<Utc>, at: DateTime<Utc>) -> bool {
         until <= at
             || self
                 .complete_from
@@ -66,11 +82,7 @@ impl Hold {
     /// item back at most the grace period, so its break is never older than `at` minus that,
     /// nor older than its record; a held-back item's break then dates from when its record
     /// came, and its age and the KPIs count the time it was really unmatched.
-    pub(super) fn opened_at(
-        &self,
-        recorded: Option<DateTime<Utc>>,
-        at: DateTime<Utc>,
-    ) -> DateTime<Utc> {
+    fn opened_at(&self, recorded: Option<DateTime<Utc>>, at: DateTime<Utc>) -> DateTime<Utc> {
         let earliest = at
             .checked_sub_signed(self.grace)
             .unwrap_or(DateTime::<Utc>::MIN_UTC);
@@ -85,7 +97,7 @@ impl Hold {
 /// A run goes over the items that what changed since the last run touches (new records,
 /// matches made elsewhere, breaks worked, items falling due), found by key in the job's
 /// backlog, when the rules allow it and the backlog is known to be up to date; otherwise,
-/// and then the backlog is built again, over all open items (see [`crate::daemon::incremental`]).
+/// and then the backlog is built again, over all open items (see [`by_key`]).
 /// Both give the same matches, entries and breaks.
 pub fn reconcile_job(
     u: &mut dyn Unit,
@@ -94,19 +106,19 @@ pub fn reconcile_job(
     now: &dyn Fn() -> DateTime<Utc>,
     hold: Hold,
 ) -> Result<RunOutcome, StoreError> {
-    let JobKind::CashReconciliation {
+    let Some(Settings {
         book,
         account,
         rules,
         calendar,
         ..
-    } = &job.kind
+    }) = settings_of(job)
     else {
         return Ok(RunOutcome::default());
     };
     let sides = JobSides {
         book,
-        account: account.as_deref(),
+        account,
         job: &job.name,
     };
     let mut kept = rules.backlog.lock();
@@ -122,8 +134,7 @@ pub fn reconcile_job(
     }
     if let Some(backlog) = backlog.filter(|_| full_only.is_none()) {
         let grace_ended = |until| hold.ended(until, at);
-        match crate::daemon::incremental::prepare(u, sides, rules, calendar, backlog, &grace_ended)?
-        {
+        match by_key::prepare(u, sides, rules, calendar, backlog, &grace_ended)? {
             Prepared::Nothing(backlog) => {
                 kept.grace_end = GraceEnd::of(backlog.next_grace_end());
                 kept.keep(*backlog);
@@ -161,7 +172,30 @@ pub fn reconcile_job(
             }
         }
     }
-    let ledger = u.open_records(book, Side::Ledger, account.as_deref())?;
+    over_everything(u, job, run_id, at, hold, &mut kept, full_only.is_none())
+}
+
+/// A run over all open items of the job and its book; the job's backlog is built again from
+/// it when `by_key_next` (the rules allow runs by key) and the run was not cut short.
+fn over_everything(
+    u: &mut dyn Unit,
+    job: &Job,
+    run_id: i64,
+    at: DateTime<Utc>,
+    hold: Hold,
+    kept: &mut Kept,
+    by_key_next: bool,
+) -> Result<RunOutcome, StoreError> {
+    let Some(Settings {
+        book,
+        account,
+        rules,
+        ..
+    }) = settings_of(job)
+    else {
+        return Ok(RunOutcome::default());
+    };
+    let ledger = u.open_records(book, Side::Ledger, account)?;
     let statement = u.open_records(&job.name, Side::Statement, None)?;
     kept.runs.full += 1;
     kept.runs.last_items = ledger.len() + statement.len();
@@ -186,10 +220,10 @@ pub fn reconcile_job(
     // A run over everything saw every held-back item.
     kept.grace_end = GraceEnd::of(applied.pending.values().min().copied());
     if let Ok(tables) = &tables
-        && full_only.is_none()
+        && by_key_next
         && !result.cut_short
     {
-        let backlog = crate::daemon::incremental::build(
+        let backlog = by_key::build(
             u,
             rules,
             &ledger,
@@ -224,7 +258,7 @@ pub fn reconcile_due(
     trigger: Trigger,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<Option<(i64, RunOutcome)>, StoreError> {
-    let JobKind::CashReconciliation { rules, .. } = &job.kind else {
+    let Some(rules) = rules_of(job) else {
         return Ok(None);
     };
     let mut nothing = false;
@@ -250,5 +284,101 @@ pub fn reconcile_due(
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// The cash reconciliations a file of `job` feeds: the job itself, or those of the book a
+/// ledger import loads (whose open statement lines may be waiting for its items).
+pub fn fed_by<'c>(jobs: &'c [Job], job: &'c Job) -> Vec<&'c Job> {
+    match &job.kind {
+        JobKind::CashReconciliation { .. } => vec![job],
+        JobKind::LedgerImport { book, .. } => jobs
+            .iter()
+            .filter(|j| matches!(&j.kind, JobKind::CashReconciliation { book: b, .. } if b == book))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The breaks a ledger import's corrected items opened and closed for one reconciliation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Corrections {
+    pub opened: u64,
+    pub closed: u64,
+}
+
+/// After ledger import `import` stored a file: each cash reconciliation of its book matches
+/// again in a run of its own (the new items may be what yesterday's statement lines were
+/// waiting for), which also counts the breaks about the import's corrected items.
+pub(super) fn rematch_after_import(
+    u: &mut dyn Unit,
+    import: &Job,
+    file: &super::FileRun,
+) -> Result<(), StoreError> {
+    let now = file.now;
+    for other in fed_by(file.jobs, import) {
+        let rerun = u.start_run(&other.name, Trigger::Rematch, Some(file.file_id), now())?;
+        // The matches count for the reconciliation job's run, not the import's.
+        let mut own = reconcile_job(u, other, rerun, now, Hold::of(other))?;
+        // Breaks about the import's corrected items are the reconciliation's.
+        let corrections = (file.corrections)(&other.name);
+        own.breaks_opened += corrections.opened;
+        own.breaks_closed += corrections.closed;
+        own.status = Some(RunStatus::Ok);
+        own.finished_at = Some(now());
+        u.finish_run(rerun, &own)?;
+    }
+    Ok(())
+}
+
+/// A cash reconciliation's settings, from its job.
+pub struct Settings<'j> {
+    pub book: &'j str,
+    pub account: Option<&'j str>,
+    /// How its statement files are read.
+    pub layout: &'j Arc<Layout>,
+    pub rules: &'j CashRules,
+    pub posting: &'j PostingTemplate,
+    pub calendar: &'j Calendar,
+}
+
+/// The settings of `job`, if it is a cash reconciliation.
+pub fn settings_of(job: &Job) -> Option<Settings<'_>> {
+    match &job.kind {
+        JobKind::CashReconciliation {
+            book,
+            account,
+            layout,
+            rules,
+            posting,
+            calendar,
+            ..
+        } => Some(Settings {
+            book,
+            account: account.as_deref(),
+            layout,
+            rules,
+            posting,
+            calendar,
+        }),
+        _ => None,
+    }
+}
+
+/// The matching rules of `job`, if it is a cash reconciliation (with its backlog).
+pub fn rules_of(job: &Job) -> Option<&CashRules> {
+    settings_of(job).map(|s| s.rules)
+}
+
+/// When the items of `job` held back for their grace period are next to be looked at
+/// (`MIN_UTC`: at once, as they are not known), if ever. A job without a grace period holds
+/// nothing back and is never looked at for it (what an earlier configuration held back, its
+/// next file's run takes in).
+pub fn next_grace_end(job: &Job) -> Option<DateTime<Utc>> {
+    let rules = rules_of(job).filter(|_| !job.break_grace().is_zero())?;
+    match rules.backlog.grace_end() {
+        GraceEnd::Unknown => Some(DateTime::<Utc>::MIN_UTC),
+        GraceEnd::Nothing => None,
+        GraceEnd::At(t) => Some(t),
     }
 }

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 
-use crate::config::{Config, Job, JobKind};
+use crate::config::{Config, Job};
 use crate::daemon::pipeline::{self, FileOutcome};
 use crate::ingest::Claimed;
-use crate::jobs::workflow;
+use crate::jobs::{self, workflow};
 use crate::reconcile::backlog::RunCounts;
 use crate::store::{self, Store, Trigger};
 
@@ -279,10 +279,7 @@ impl Install {
 }
 
 fn rules_of<'c>(config: &'c Config, job: &str) -> &'c crate::reconcile::CashRules {
-    match &config.job(job).unwrap().kind {
-        JobKind::CashReconciliation { rules, .. } => rules,
-        _ => unreachable!("the bank job reconciles cash"),
-    }
+    jobs::cash::rules_of(config.job(job).unwrap()).expect("the bank job reconciles cash")
 }
 
 const AMOUNTS: [&str; 9] = [
@@ -465,10 +462,10 @@ fn take(i: &mut Install, step: &Step, when: DateTime<Utc>) -> String {
         Step::Wake => [BANK, CARD]
             .map(|job| {
                 let job = i.job(job);
-                pipeline::reconcile_due(
+                jobs::cash::reconcile_due(
                     i.store.as_mut(),
                     &job,
-                    pipeline::Hold::of(&job),
+                    jobs::cash::Hold::of(&job),
                     Trigger::Due,
                     &|| when,
                 )
@@ -830,10 +827,10 @@ fn an_unmatched_line_is_held_back_for_its_grace_and_its_counterpart_never_makes_
     }]);
     let wake = |i: &mut Install, when| {
         let job = i.job(BANK);
-        pipeline::reconcile_due(
+        jobs::cash::reconcile_due(
             i.store.as_mut(),
             &job,
-            pipeline::Hold::of(&job),
+            jobs::cash::Hold::of(&job),
             Trigger::Due,
             &|| when,
         )
@@ -930,7 +927,7 @@ fn a_unit_that_did_not_commit_leaves_no_backlog_to_trust() {
     std::fs::write(&other, "something else").unwrap();
     let before = crate::ingest::fingerprint(&other).ok();
     let job = by_key.job(BANK);
-    let mut guard = super::super::folders::ChangeGuard::new(by_key.store.as_mut(), &path, before);
+    let mut guard = crate::daemon::folders::ChangeGuard::new(by_key.store.as_mut(), &path, before);
     let rolled_back = pipeline::process_file(
         &by_key.config,
         &mut guard,

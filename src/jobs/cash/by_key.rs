@@ -3,14 +3,14 @@
 //! backlog ([`crate::reconcile::backlog`]), instead of every open item of the book. A file's
 //! cost then does not grow with the number of open items. Items held back for their grace
 //! period whose grace has ended are such a change too: the daemon wakes for them with no file
-//! ([`super::pipeline::reconcile_due`]), and the run by key covers them as items falling due.
+//! ([`super::reconcile_due`]), and the run by key covers them as items falling due.
 //!
 //! The run covers every open item that shares a block with what changed, and everything
 //! sharing a block with those, and so on ([`crate::reconcile::engine::Blocking`]): the engine
 //! decides for them exactly as among all open items, and the items it does not cover were
-//! left as they are by the last run and stay so. The pipeline posts the outcome as it posts a
-//! run over everything: same matches, same entries, same breaks (`tests.rs` compares the two
-//! on random sequences of files).
+//! left as they are by the last run and stay so. The job posts the outcome as it posts a
+//! run over everything: same matches, same entries, same breaks (`daemon/pipeline/by_key_tests.rs` compares
+//! the two on random sequences of files, through the daemon's unit of a file).
 //!
 //! A run goes over all open items instead (and the backlog is built again from it) when:
 //! the daemon has none yet (after a start or a reload), a unit that changed it was not
@@ -35,7 +35,7 @@ use crate::store::{JobSides, StoreError, Unit};
 
 /// What a run did to its items, for the backlog: the records matched and posted, the ledger
 /// items it tried to open a "missing on statement" break for, and the items it held back from
-/// being breaks, with when their grace period ends. The pipeline fills it as it applies a run;
+/// being breaks, with when their grace period ends. [`super::apply`] fills it as it applies a run;
 /// [`Run::finish`] files it in the backlog.
 #[derive(Debug, Default)]
 pub(super) struct Applied {
@@ -170,6 +170,7 @@ impl Closure {
     /// Takes in `frontier` and everything that shares a block with it; files groups whose
     /// members changed (`dirty`) under their new totals once all their members are in.
     /// `Err` says why a run by key is not to be.
+    #[allow(clippy::too_many_arguments)]
     fn grow(
         &mut self,
         u: &mut dyn Unit,
@@ -261,7 +262,7 @@ impl Closure {
 
 /// Brings `backlog` up to date with the store and finds the items the changes since its mark
 /// touch; says when a run over everything is needed instead. `grace_ended` says whether an
-/// item held back until a given time is no longer held back (the pipeline's grace period).
+/// item held back until a given time is no longer held back (the job's grace period, [`super::Hold`]).
 pub(super) fn prepare(
     u: &mut dyn Unit,
     sides: JobSides<'_>,
@@ -270,82 +271,47 @@ pub(super) fn prepare(
     mut backlog: Backlog,
     grace_ended: &dyn Fn(DateTime<Utc>) -> bool,
 ) -> Result<Prepared, StoreError> {
-    let blocking = &rules.blocking;
     let ctx = rules.context(RunOptions::default());
-    if let Some(why) = store_moved_away(u, &backlog.mark)? {
+    if let Some(why) = store_moved_on(u, backlog.mark)? {
         return Ok(Prepared::Full(why));
     }
-    let changes = Changes::since(u, &sides, &backlog.mark)?;
-    let limit = most_items(backlog.open() + changes.new.len());
-    if changes.new.len() + changes.gone.len() > limit {
-        return Ok(Prepared::Full("the change touches too many open items"));
-    }
-    let mut seeds: BTreeSet<i64> = BTreeSet::new();
-    let mut dirty: BTreeSet<u64> = BTreeSet::new();
-    let Some(at_hand) = changes.refile(&mut backlog, blocking, &ctx, &mut seeds, &mut dirty) else {
-        return Ok(Prepared::Full("the items do not fit a table"));
+    let touched = match touched(u, sides, rules, calendar, &ctx, &mut backlog, grace_ended)? {
+        Ok(touched) => touched,
+        Err(why) => return Ok(Prepared::Full(why)),
     };
-    // A break resolved while its item is still open is opened again by the run, as a run
-    // over everything would.
-    seeds.extend(at_hand.keys().copied());
-    if let Some(latest) = u.latest_value_date(sides.job, Side::Statement)? {
-        seeds.extend(
-            backlog.fallen_due(|d| calendar.business_days_between(d, latest) > rules.window_days),
-        );
-    }
-    // Held back from being breaks until their grace period ended: looked at again.
-    seeds.extend(backlog.grace_ended(grace_ended));
+    let Touched {
+        seeds,
+        dirty,
+        at_hand,
+        limit,
+    } = touched;
     if seeds.is_empty() {
-        return nothing_to_run(u, backlog, dirty);
+        // Groups that lost their last members.
+        for g in dirty {
+            let members = backlog.items(g).to_vec();
+            if members.is_empty() {
+                backlog.refile_group(g, &[], Vec::new());
+            } else {
+                return Ok(Prepared::Full("a group's members are not all in the run"));
+            }
+        }
+        backlog.mark = mark(u)?;
+        return Ok(Prepared::Nothing(Box::new(backlog)));
     }
 
-    let mut closure = Closure {
+    let closure = Closure {
         items: BTreeMap::new(),
         at_hand,
         explored: HashSet::new(),
         queued: HashSet::new(),
         limit,
     };
-    if let Err(why) = closure.grow(
-        u,
-        &mut backlog,
-        blocking,
-        &ctx,
-        seeds.into_iter().collect(),
-        &mut dirty,
-    )? {
-        return Ok(Prepared::Full(why));
-    }
-    let Some(scales) = backlog.amount_scales() else {
-        return Ok(Prepared::Full(
-            "an open amount is too large for a run over part of the book",
-        ));
-    };
-    loop {
-        let tried = match closure.try_run(scales, rules) {
-            Ok(tried) => tried,
-            Err(why) => return Ok(Prepared::Full(why)),
-        };
-        // A group's total at its pass is what the passes before left of it: a total no
-        // filing knew of, which may find items outside the run. Those join, and the run is
-        // made again.
-        let mut more = Vec::new();
-        for b in pass_time_totals(rules, &ctx, &tried.tables, &tried.result) {
-            closure.explore(&backlog, b, &mut more);
-        }
-        more.retain(|id| !closure.items.contains_key(id));
-        if more.is_empty() {
-            return closure.ready_to_post(u, &sides, backlog, tried);
-        }
-        if let Err(why) = closure.grow(u, &mut backlog, blocking, &ctx, more, &mut dirty)? {
-            return Ok(Prepared::Full(why));
-        }
-    }
+    run_by_key(u, sides, rules, &ctx, backlog, closure, seeds, dirty)
 }
 
-/// Why the backlog cannot be brought up to date from the store, if it cannot: the store is
-/// behind the mark (restored from a backup) or is another one than the backlog was built from.
-fn store_moved_away(u: &mut dyn Unit, m: &Mark) -> Result<Option<&'static str>, StoreError> {
+/// Why the store is not as the backlog left it at mark `m`, if it is not: a run over
+/// everything is needed.
+fn store_moved_on(u: &mut dyn Unit, m: Mark) -> Result<Option<&'static str>, StoreError> {
     let hw = u.high_water()?;
     if hw.records < m.records || hw.matches < m.matches || hw.history < m.history {
         return Ok(Some("the store is behind the backlog"));
@@ -361,168 +327,184 @@ fn store_moved_away(u: &mut dyn Unit, m: &Mark) -> Result<Option<&'static str>, 
     Ok(None)
 }
 
-/// What changed since the mark: records stored, records matched (by any job or person) or
-/// withdrawn for a corrected version, breaks worked.
-struct Changes {
-    new: Vec<StoredRecord>,
-    /// Records the backlog filed that are no longer open.
-    gone: Vec<StoredRecord>,
-    rebroken: Vec<StoredRecord>,
-}
-
-impl Changes {
-    fn since(u: &mut dyn Unit, sides: &JobSides<'_>, m: &Mark) -> Result<Changes, StoreError> {
-        let mut new = u.open_records_after(sides.book, Side::Ledger, sides.account, m.records)?;
-        new.extend(u.open_records_after(sides.job, Side::Statement, None, m.records)?);
-        let mut gone = u.records_matched_after(m.matches, sides)?;
-        gone.extend(u.records_withdrawn_after(m.records, sides)?);
-        let gone: Vec<StoredRecord> = gone.into_iter().filter(|r| r.id <= m.records).collect();
-        let rebroken = u.records_with_break_history_after(m.history, sides)?;
-        Ok(Changes {
-            new,
-            gone,
-            rebroken,
-        })
-    }
-
-    /// Takes the gone records out of the backlog and files the new ones, gathering the items
-    /// to run from (`seeds`) and the groups whose members changed (`dirty`). Returns the
-    /// records read (new and rebroken) by id, or `None` when they do not fit a table.
-    fn refile(
-        self,
-        backlog: &mut Backlog,
-        blocking: &Blocking,
-        ctx: &Context<'_>,
-        seeds: &mut BTreeSet<i64>,
-        dirty: &mut BTreeSet<u64>,
-    ) -> Option<HashMap<i64, (StoredRecord, Option<Filing>)>> {
-        let refs: Vec<&StoredRecord> = self.gone.iter().collect();
-        let gone_filed = filings(blocking, ctx, &refs)?;
-        for (r, f) in self.gone.iter().zip(&gone_filed) {
-            // What shared a block with a matched item may pair otherwise now.
-            for &b in &f.blocks {
-                seeds.extend(backlog.items(b));
-            }
-            if let Some(g) = f.group {
-                for &t in backlog.group_totals(g) {
-                    seeds.extend(backlog.items(t));
-                }
-                dirty.insert(g);
-            }
-            backlog.unfile(r, &f.blocks);
-        }
-        for r in &self.gone {
-            seeds.remove(&r.id);
-        }
-        let refs: Vec<&StoredRecord> = self.new.iter().collect();
-        let new_filed = filings(blocking, ctx, &refs)?;
-        for (r, f) in self.new.iter().zip(&new_filed) {
-            backlog.file(r, &f.blocks);
-            seeds.insert(r.id);
-            if let Some(g) = f.group {
-                dirty.insert(g);
-            }
-        }
-        let mut at_hand: HashMap<i64, (StoredRecord, Option<Filing>)> = self
-            .rebroken
-            .into_iter()
-            .map(|r| (r.id, (r, None)))
-            .collect();
-        at_hand.extend(
-            self.new
-                .into_iter()
-                .zip(new_filed)
-                .map(|(r, f)| (r.id, (r, Some(f)))),
-        );
-        Some(at_hand)
-    }
-}
-
-/// No item is touched: groups that lost their last members leave the backlog and the mark
-/// moves on. A changed group with members left would need a run to be filed again.
-fn nothing_to_run(
-    u: &mut dyn Unit,
-    mut backlog: Backlog,
+/// What the changes since the backlog's mark touch: the items a run starts from (`seeds`),
+/// the groups whose totals changed (`dirty`), the records already read (`at_hand`, with
+/// their filings when new) and the most items the run may cover.
+struct Touched {
+    seeds: BTreeSet<i64>,
     dirty: BTreeSet<u64>,
-) -> Result<Prepared, StoreError> {
-    for g in dirty {
-        let members = backlog.items(g).to_vec();
-        if members.is_empty() {
-            backlog.refile_group(g, &[], Vec::new());
-        } else {
-            return Ok(Prepared::Full("a group's members are not all in the run"));
+    at_hand: HashMap<i64, (StoredRecord, Option<Filing>)>,
+    limit: usize,
+}
+
+/// Files the changes since the backlog's mark in it (records stored, matched, withdrawn;
+/// breaks worked; items falling due or at the end of their grace) and says what they touch,
+/// or why a run over everything is needed instead.
+fn touched(
+    u: &mut dyn Unit,
+    sides: JobSides<'_>,
+    rules: &CashRules,
+    calendar: &Calendar,
+    ctx: &Context<'_>,
+    backlog: &mut Backlog,
+    grace_ended: &dyn Fn(DateTime<Utc>) -> bool,
+) -> Result<Result<Touched, &'static str>, StoreError> {
+    let blocking = &rules.blocking;
+    let m = backlog.mark;
+    // What changed since the mark: records stored, records matched (by any job or person) or
+    // withdrawn for a corrected version, breaks worked.
+    let mut new = u.open_records_after(sides.book, Side::Ledger, sides.account, m.records)?;
+    new.extend(u.open_records_after(sides.job, Side::Statement, None, m.records)?);
+    let mut gone = u.records_matched_after(m.matches, &sides)?;
+    gone.extend(u.records_withdrawn_after(m.records, &sides)?);
+    let gone: Vec<StoredRecord> = gone.into_iter().filter(|r| r.id <= m.records).collect();
+    let rebroken = u.records_with_break_history_after(m.history, &sides)?;
+    let limit = most_items(backlog.open() + new.len());
+    if new.len() + gone.len() > limit {
+        return Ok(Err("the change touches too many open items"));
+    }
+
+    let mut seeds: BTreeSet<i64> = BTreeSet::new();
+    let mut dirty: BTreeSet<u64> = BTreeSet::new();
+    let refs: Vec<&StoredRecord> = gone.iter().collect();
+    let Some(gone_filed) = filings(blocking, ctx, &refs) else {
+        return Ok(Err("the items do not fit a table"));
+    };
+    for (r, f) in gone.iter().zip(&gone_filed) {
+        // What shared a block with a matched item may pair otherwise now.
+        for &b in &f.blocks {
+            seeds.extend(backlog.items(b));
+        }
+        if let Some(g) = f.group {
+            for &t in backlog.group_totals(g) {
+                seeds.extend(backlog.items(t));
+            }
+            dirty.insert(g);
+        }
+        backlog.unfile(r, &f.blocks);
+    }
+    for r in &gone {
+        seeds.remove(&r.id);
+    }
+    let refs: Vec<&StoredRecord> = new.iter().collect();
+    let Some(new_filed) = filings(blocking, ctx, &refs) else {
+        return Ok(Err("the items do not fit a table"));
+    };
+    for (r, f) in new.iter().zip(&new_filed) {
+        backlog.file(r, &f.blocks);
+        seeds.insert(r.id);
+        if let Some(g) = f.group {
+            dirty.insert(g);
         }
     }
-    backlog.mark = mark(u)?;
-    Ok(Prepared::Nothing(Box::new(backlog)))
+    let mut at_hand: HashMap<i64, (StoredRecord, Option<Filing>)> =
+        rebroken.into_iter().map(|r| (r.id, (r, None))).collect();
+    at_hand.extend(
+        new.into_iter()
+            .zip(new_filed)
+            .map(|(r, f)| (r.id, (r, Some(f)))),
+    );
+    // A break resolved while its item is still open is opened again by the run, as a run
+    // over everything would.
+    seeds.extend(at_hand.keys().copied());
+    if let Some(latest) = u.latest_value_date(sides.job, Side::Statement)? {
+        seeds.extend(
+            backlog.fallen_due(|d| calendar.business_days_between(d, latest) > rules.window_days),
+        );
+    }
+    // Held back from being breaks until their grace period ended: looked at again.
+    seeds.extend(backlog.grace_ended(grace_ended));
+    Ok(Ok(Touched {
+        seeds,
+        dirty,
+        at_hand,
+        limit,
+    }))
 }
 
-/// One try at the run over a closure's items: its two sides as the engine's tables, and what
-/// the engine made of them.
-struct TriedRun {
-    ledger: Vec<StoredRecord>,
-    statement: Vec<StoredRecord>,
-    tables: Sides,
-    result: Outcome,
-}
-
-impl Closure {
-    /// Runs the engine over the items taken in so far; `Err` says why a run by key is not to
-    /// be.
-    fn try_run(&self, scales: (u32, u32), rules: &CashRules) -> Result<TriedRun, &'static str> {
-        let ledger: Vec<StoredRecord> = self
+/// The run over the items `seeds` reach by key, grown until no group total at its pass finds
+/// items outside it; or why a run over everything is needed instead.
+#[allow(clippy::too_many_arguments)]
+fn run_by_key(
+    u: &mut dyn Unit,
+    sides: JobSides<'_>,
+    rules: &CashRules,
+    ctx: &Context<'_>,
+    mut backlog: Backlog,
+    mut closure: Closure,
+    seeds: BTreeSet<i64>,
+    mut dirty: BTreeSet<u64>,
+) -> Result<Prepared, StoreError> {
+    let blocking = &rules.blocking;
+    if let Err(why) = closure.grow(
+        u,
+        &mut backlog,
+        blocking,
+        ctx,
+        seeds.into_iter().collect(),
+        &mut dirty,
+    )? {
+        return Ok(Prepared::Full(why));
+    }
+    let Some(scales) = backlog.amount_scales() else {
+        return Ok(Prepared::Full(
+            "an open amount is too large for a run over part of the book",
+        ));
+    };
+    loop {
+        let ledger: Vec<StoredRecord> = closure
             .items
             .values()
             .filter(|(r, _)| r.record.side == Side::Ledger)
             .map(|(r, _)| r.clone())
             .collect();
-        let statement: Vec<StoredRecord> = self
+        let statement: Vec<StoredRecord> = closure
             .items
             .values()
             .filter(|(r, _)| r.record.side == Side::Statement)
             .map(|(r, _)| r.clone())
             .collect();
         let Ok(tables) = Sides::of(&ledger, &statement, scales) else {
-            return Err("the items do not fit a table");
+            return Ok(Prepared::Full("the items do not fit a table"));
         };
         let Ok(result) = tables.try_reconcile(rules) else {
-            return Err("the engine refused the run");
+            return Ok(Prepared::Full("the engine refused the run"));
         };
-        Ok(TriedRun {
-            ledger,
-            statement,
-            tables,
-            result,
-        })
-    }
-
-    /// The closure is complete: the run is ready for the pipeline to post, with the items
-    /// that have an open break of the job (a run over everything knows them the same way).
-    fn ready_to_post(
-        self,
-        u: &mut dyn Unit,
-        sides: &JobSides<'_>,
-        backlog: Backlog,
-        tried: TriedRun,
-    ) -> Result<Prepared, StoreError> {
-        let ids: Vec<i64> = self.items.keys().copied().collect();
-        let with_break = u.records_with_open_breaks_among(sides.job, &ids)?;
-        let filings = self.items.into_iter().map(|(id, (_, f))| (id, f)).collect();
-        tracing::debug!(
-            job = sides.job,
-            items = ids.len(),
-            open = backlog.open(),
-            "matching the items a change touches"
-        );
-        Ok(Prepared::Run(Box::new(Run {
-            backlog,
-            ledger: tried.ledger,
-            statement: tried.statement,
-            tables: tried.tables,
-            result: tried.result,
-            with_break,
-            filings,
-        })))
+        // A group's total at its pass is what the passes before left of it: a total no
+        // filing knew of, which may find items outside the run. Those join, and the run is
+        // made again.
+        let mut more = Vec::new();
+        for b in pass_time_totals(rules, ctx, &tables, &result) {
+            closure.explore(&backlog, b, &mut more);
+        }
+        more.retain(|id| !closure.items.contains_key(id));
+        if more.is_empty() {
+            let ids: Vec<i64> = closure.items.keys().copied().collect();
+            let with_break = u.records_with_open_breaks_among(sides.job, &ids)?;
+            let filings = closure
+                .items
+                .into_iter()
+                .map(|(id, (_, f))| (id, f))
+                .collect();
+            tracing::debug!(
+                job = sides.job,
+                items = ids.len(),
+                open = backlog.open(),
+                "matching the items a change touches"
+            );
+            return Ok(Prepared::Run(Box::new(Run {
+                backlog,
+                ledger,
+                statement,
+                tables,
+                result,
+                with_break,
+                filings,
+            })));
+        }
+        if let Err(why) = closure.grow(u, &mut backlog, blocking, ctx, more, &mut dirty)? {
+            return Ok(Prepared::Full(why));
+        }
     }
 }
 
@@ -728,6 +710,3 @@ pub(super) fn build(
     backlog.mark = mark(u)?;
     Ok(backlog)
 }
-
-#[cfg(test)]
-mod tests;
