@@ -10,7 +10,7 @@ use tracing::{error, info, info_span, warn};
 use super::worker::Work;
 use super::{Shared, alert, summary};
 use crate::config::{Config, Job};
-use crate::jobs::{self, Runs};
+use crate::jobs::{self, Runs, WorkError};
 use crate::store::{self, Store, StoreError, Trigger};
 
 /// Runs the scheduled run of `job` for slot `at` as the worker's unit of work: on a transient
@@ -48,7 +48,7 @@ pub(super) async fn run_scheduled(
             }
             Ok(())
         }
-        Ok(Err(e)) if e.is_transient() => {
+        Ok(Err(WorkError::Store(e))) if e.is_transient() => {
             if !alerted {
                 error!(parent: &span, error = %e, "scheduled run failed; will retry");
                 let what = format!(
@@ -92,9 +92,9 @@ pub(super) async fn run_scheduled(
 }
 
 /// What to do about a store error, for an alert: a damaged store needs its backup.
-fn store_advice(e: &StoreError) -> String {
+fn store_advice(e: &WorkError) -> String {
     match e {
-        StoreError::Corrupt(_) => format!("\n\n{RESTORE_ADVICE}"),
+        WorkError::Store(StoreError::Corrupt(_)) => format!("\n\n{RESTORE_ADVICE}"),
         _ => String::new(),
     }
 }
@@ -111,7 +111,7 @@ pub fn fire(
     job: &Job,
     at: DateTime<Utc>,
     trigger: Trigger,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkError> {
     match jobs::runs(&job.kind) {
         Runs::Mail => fire_summary(config, store, job, at, trigger),
         Runs::FilesAndKept => fire_reconciliation(config, store, job, at, trigger),
@@ -142,8 +142,8 @@ fn fire_summary(
     job: &Job,
     at: DateTime<Utc>,
     trigger: Trigger,
-) -> Result<(), StoreError> {
-    let q = store::in_unit(store, |u| {
+) -> Result<(), WorkError> {
+    let q = store::in_unit_as(store, |u| -> Result<_, WorkError> {
         if fired_before(u, job, at, trigger)? {
             return Ok(None);
         }
@@ -166,9 +166,9 @@ fn fire_reconciliation(
     job: &Job,
     at: DateTime<Utc>,
     trigger: Trigger,
-) -> Result<(), StoreError> {
+) -> Result<(), WorkError> {
     let today = at.with_timezone(&config.settings.timezone).date_naive();
-    let done = store::in_unit(store, |u| {
+    let done = store::in_unit_as(store, |u| -> Result<_, WorkError> {
         if fired_before(u, job, at, trigger)? {
             return Ok(None);
         }

@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::pipeline::mail_domain;
 use crate::config::{Config, Job};
+use crate::jobs::WorkError;
 use crate::jobs::summary::{Fire, compose, covers_since};
-use crate::store::{NewMail, RunOutcome, RunStatus, StoreError, Trigger, Unit};
+use crate::store::{NewMail, RunOutcome, RunStatus, Trigger, Unit};
 
 /// What a summary run queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub fn queue_summary(
     at: DateTime<Utc>,
     trigger: Trigger,
     now: DateTime<Utc>,
-) -> Result<SummaryQueued, StoreError> {
+) -> Result<SummaryQueued, WorkError> {
     let since = covers_since(u.last_fired(&job.name)?, at);
     let run_id = u.start_run(&job.name, trigger, None, now)?;
     let fire = Fire {

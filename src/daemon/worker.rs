@@ -18,7 +18,7 @@ use super::{
 };
 use crate::config::Config;
 use crate::ingest::Claimed;
-use crate::jobs;
+use crate::jobs::{self, WorkError};
 use crate::reconcile::backlog::GraceEnd;
 use crate::store::{StoreError, Trigger};
 
@@ -359,7 +359,7 @@ async fn look_at_held_back(
             false
         }
         Ok(Ok(None)) => false,
-        Ok(Err(e)) if e.is_transient() => return Err((Work::Due { job }, e)),
+        Ok(Err(WorkError::Store(e))) if e.is_transient() => return Err((Work::Due { job }, e)),
         Ok(Err(e)) => {
             error!(job = %job, error = %e, retry_in = ?GRACE_RETRY, "could not look at the items held back for their grace period");
             true

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::config::{Job, JobKind};
 use crate::extract::{ExtractError, Extracted, Format, Input, Layout};
 use crate::schedule::Calendar;
-use crate::store::{RunOutcome, StoreError, Unit};
+use crate::store::{RunOutcome, Unit};
 
 pub use error::WorkError;
 
@@ -268,15 +268,11 @@ pub fn reconcile_after_file(
             Ok(RunOutcome::default())
         }
         JobKind::PositionReconciliation { .. } => {
-            Ok(positions::reconcile_positions_job(u, job, run_id, now())?)
+            positions::reconcile_positions_job(u, job, run_id, now())
         }
-        JobKind::TradeSettlement { .. } => Ok(settlement::reconcile_settlement_job(
-            u,
-            job,
-            run_id,
-            file.today,
-            now(),
-        )?),
+        JobKind::TradeSettlement { .. } => {
+            settlement::reconcile_settlement_job(u, job, run_id, file.today, now())
+        }
         JobKind::AccountsPayable { .. } => {
             payables::reconcile_payables_job(u, job, run_id, file.file_id, now())
         }
@@ -295,7 +291,7 @@ pub fn reconcile_kept(
     run_id: i64,
     today: NaiveDate,
     now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<RunOutcome, StoreError> {
+) -> Result<RunOutcome, WorkError> {
     match &job.kind {
         JobKind::TradeSettlement { .. } => {
             settlement::reconcile_settlement_job(u, job, run_id, today, now())

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::book_scope;
 use super::subjects::{Finding, JobRun, apply, bodies};
-use super::{Holds, Room};
+use super::{Holds, Room, WorkError};
 use crate::config::{Job, JobKind};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
 use crate::model::securities::{HoldingStatement, Position};
@@ -18,7 +18,7 @@ use crate::model::{BreakReason, Source};
 use crate::reconcile::positions::{
     PositionFinding, PositionResult, PositionRules, reconcile_positions, side_quantity,
 };
-use crate::store::{DocumentKind, RunOutcome, StoreError, Unit};
+use crate::store::{DocumentKind, RunOutcome, Unit};
 
 pub static ROOM: Room = Room {
     takes: &[Holds::Holdings, Holds::BookPositions],
@@ -99,7 +99,7 @@ pub fn reconcile_positions_job(
     job: &Job,
     run_id: i64,
     at: DateTime<Utc>,
-) -> Result<RunOutcome, StoreError> {
+) -> Result<RunOutcome, WorkError> {
     let JobKind::PositionReconciliation { rules, .. } = &job.kind else {
         return Ok(RunOutcome::default());
     };

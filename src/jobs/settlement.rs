@@ -12,13 +12,13 @@ use rust_decimal::Decimal;
 use super::book_scope;
 use super::positions::qty;
 use super::subjects::{Finding, JobRun, apply, bodies};
-use super::{Holds, Room};
+use super::{Holds, Room, WorkError};
 use crate::config::{Job, JobKind};
 use crate::extract::{self, ExtractError, Extracted, Format, Input};
 use crate::model::BreakReason;
 use crate::model::securities::{Direction, SecuritiesTransaction, Trade, TradeSide};
 use crate::reconcile::settlement::{SettlementRules, TradeStatus, reconcile_settlements};
-use crate::store::{DocumentKind, RunOutcome, StoreError, Unit};
+use crate::store::{DocumentKind, RunOutcome, Unit};
 
 pub static ROOM: Room = Room {
     takes: &[Holds::Transactions, Holds::Trades],
@@ -63,7 +63,7 @@ pub fn reconcile_settlement_job(
     run_id: i64,
     today: NaiveDate,
     at: DateTime<Utc>,
-) -> Result<RunOutcome, StoreError> {
+) -> Result<RunOutcome, WorkError> {
     let JobKind::TradeSettlement { rules, .. } = &job.kind else {
         return Ok(RunOutcome::default());
     };

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use super::WorkError;
 use crate::config::Job;
 use crate::model::{BreakReason, Currency, Source};
 use crate::store::{Document, DocumentKind, NewBreak, RunOutcome, StoreError, Unit};
@@ -116,16 +117,15 @@ pub(crate) fn bodies<T: TryFrom<Document>>(
     scope: &str,
     kind: DocumentKind,
     keep: impl Fn(&str) -> bool,
-) -> Result<Vec<T>, StoreError> {
+) -> Result<Vec<T>, WorkError> {
     u.documents(scope, kind)?
         .into_iter()
         .filter(|d| keep(&d.identity))
         .map(|d| {
-            T::try_from(d.body).map_err(|_| {
-                StoreError::Other(format!(
-                    "stored document {} cannot be read back: not a {kind:?}",
-                    d.identity
-                ))
+            T::try_from(d.body).map_err(|_| WorkError::KeptUnreadable {
+                what: "stored document",
+                identity: d.identity,
+                message: format!("not a {kind:?}"),
             })
         })
         .collect()

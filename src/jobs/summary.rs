@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::Room;
 use crate::config::{Config, Job, JobKind};
+use crate::jobs::WorkError;
 use crate::notify::{self, BreakLine, JobDigest, SummaryInput};
 use crate::schedule::Calendar;
 use crate::store::{
@@ -66,7 +67,7 @@ pub fn compose<'j>(
     job: &'j Job,
     fire: &Fire,
     domain: &str,
-) -> Result<SummaryMail<'j>, StoreError> {
+) -> Result<SummaryMail<'j>, WorkError> {
     let JobKind::Summary {
         to,
         oldest,
@@ -75,10 +76,7 @@ pub fn compose<'j>(
         calendar,
     } = &job.kind
     else {
-        return Err(StoreError::Other(format!(
-            "job {} is not a summary job",
-            job.name
-        )));
+        return Err(WorkError::NotASummary(job.name.clone()));
     };
     let Fire {
         at,
@@ -118,8 +116,13 @@ pub fn compose<'j>(
             domain
         ),
     };
-    let raw = notify::build_message(&config.mail.from, to, &rendered, &message_id, now)
-        .map_err(|e| StoreError::Other(format!("cannot build the summary mail: {e}")))?;
+    let raw =
+        notify::build_message(&config.mail.from, to, &rendered, &message_id, now).map_err(|e| {
+            WorkError::MailNotBuilt {
+                mail: "summary",
+                message: e.to_string(),
+            }
+        })?;
     Ok(SummaryMail {
         message_id,
         recipients: to,

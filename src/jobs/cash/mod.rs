@@ -19,6 +19,7 @@ use self::by_key::Prepared;
 use super::{Holds, Room};
 use crate::config::{Job, JobKind};
 use crate::extract::Layout;
+use crate::jobs::WorkError;
 use crate::model::Side;
 use crate::post::PostingTemplate;
 use crate::reconcile::backlog::{GraceEnd, Kept};
@@ -238,10 +239,6 @@ fn over_everything(
     Ok(out)
 }
 
-/// Why a look at held-back items that changed nothing is rolled back; never seen outside
-/// [`reconcile_due`].
-const NOTHING_DUE: &str = "no held-back item came to the end of its grace period";
-
 /// Looks again at the items of cash reconciliation `job` held back from being breaks whose
 /// grace period has ended by now (a run by key covers them as items falling due; a run over
 /// everything, when the job's backlog is not trusted, finds them all): those still unmatched
@@ -257,17 +254,16 @@ pub fn reconcile_due(
     hold: Hold,
     trigger: Trigger,
     now: &dyn Fn() -> DateTime<Utc>,
-) -> Result<Option<(i64, RunOutcome)>, StoreError> {
+) -> Result<Option<(i64, RunOutcome)>, WorkError> {
     let Some(rules) = rules_of(job) else {
         return Ok(None);
     };
-    let mut nothing = false;
-    let done = store::in_unit(store, |u| {
+    let done = store::in_unit_as(store, |u| {
         let run_id = u.start_run(&job.name, trigger, None, now())?;
         let mut out = reconcile_job(u, job, run_id, now, hold)?;
         if out.matched + out.entries_posted + out.breaks_opened + out.breaks_closed == 0 {
-            nothing = true;
-            return Err(StoreError::Other(NOTHING_DUE.into()));
+            // Rolled back: a look that changed nothing leaves no run.
+            return Err(WorkError::NothingDue);
         }
         out.status = Some(RunStatus::Ok);
         out.finished_at = Some(now());
@@ -279,7 +275,7 @@ pub fn reconcile_due(
             rules.backlog.committed();
             Ok(Some(ran))
         }
-        Err(_) if nothing => {
+        Err(WorkError::NothingDue) => {
             rules.backlog.committed();
             Ok(None)
         }
