@@ -23,7 +23,6 @@
 
 mod alert;
 mod attempts;
-pub mod documents;
 mod file_unit;
 mod fire;
 mod folders;
@@ -39,7 +38,6 @@ mod startup;
 mod store_thread;
 pub mod summary;
 mod task;
-mod versions;
 mod watchdog;
 mod worker;
 

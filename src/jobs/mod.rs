@@ -1,6 +1,6 @@
 //! The jobs, one module per kind of job. Each says what it takes from a file (its
 //! [`Room`]): the one table the daemon asks when it refuses a file with advice (`accepts`,
-//! `rows_refused` in `daemon::documents`) and when it routes a mailed attachment that two jobs'
+//! `rows_refused` in `documents`) and when it routes a mailed attachment that two jobs'
 //! rules want (`daemon::mailbox`). `workflow` is people's actions on breaks (assign, note,
 //! investigate, reopen, force a match): the one API the `clerk exceptions` command calls.
 //!
@@ -21,6 +21,7 @@ pub use error::WorkError;
 
 pub mod cash;
 pub mod custody;
+pub mod documents;
 mod error;
 pub mod invoices;
 pub mod ledger_import;
@@ -29,6 +30,7 @@ pub mod positions;
 pub mod settlement;
 pub(crate) mod subjects;
 pub mod summary;
+pub(crate) mod versions;
 pub mod workflow;
 
 /// What a file holds, by what was read from it.

@@ -100,7 +100,7 @@ pub fn process_file(
     drop(bytes);
     let extract_ms = read_started.elapsed().as_millis() as u64;
     if let Err(refusal) =
-        crate::daemon::documents::accepts(job, &config.jobs, &extracted, &claimed.name)
+        crate::jobs::documents::accepts(job, &config.jobs, &extracted, &claimed.name)
     {
         return record_failure(store, &work, &sha, size, &refusal);
     }
@@ -181,7 +181,7 @@ fn read_whole(
                 && extract::recognise(input.bytes).is_some_and(|f| f.is_tabular()) =>
         {
             let format = extract::recognise(input.bytes).map_or("rows", |f| f.describe());
-            Err(crate::daemon::documents::rows_refused(
+            Err(crate::jobs::documents::rows_refused(
                 work.job,
                 &work.config.jobs,
                 &work.claimed.name,
@@ -216,7 +216,7 @@ fn store_file_read_whole(
     };
     let format = extracted.format;
     let today = now().with_timezone(&config.settings.timezone).date_naive();
-    let run = crate::daemon::documents::FileRun {
+    let run = crate::jobs::documents::FileRun {
         job,
         run_id,
         file_id,
@@ -224,9 +224,9 @@ fn store_file_read_whole(
         today,
         at: now(),
     };
-    let taken = crate::daemon::documents::take(u, &run, extracted)?;
+    let taken = crate::jobs::documents::take(u, &run, extracted)?;
     let added = u.add_records(scope_of(job), file_id, &taken.records)?;
-    let versions = crate::daemon::versions::take(u, config, job, run_id, &added.changed, now())?;
+    let versions = crate::jobs::versions::take(u, config, job, run_id, &added.changed, now())?;
     let outcome = RunOutcome {
         format: Some(format.as_str().to_string()),
         records_in: taken.records.len() as u64 + taken.documents.inserted + taken.documents.known,
@@ -310,11 +310,11 @@ fn process_in_batches(
         let started = std::time::Instant::now();
         let scope = scope_of(job);
         let mut known = 0;
-        let mut versions = crate::daemon::versions::Versions::default();
+        let mut versions = crate::jobs::versions::Versions::default();
         let read = extract::read_in_batches(layout, input, &|_, _| {}, |batch| {
             let added = u.add_records(scope, file_id, batch)?;
             known += added.known;
-            versions.add(crate::daemon::versions::take(
+            versions.add(crate::jobs::versions::take(
                 u,
                 config,
                 job,

@@ -74,7 +74,7 @@ pub(super) fn finish_file_run(
     file_id: i64,
     run_id: i64,
     mut outcome: RunOutcome,
-    versions: &crate::daemon::versions::Versions,
+    versions: &crate::jobs::versions::Versions,
     today: chrono::NaiveDate,
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<FileOutcome, WorkError> {

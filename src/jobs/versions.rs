@@ -20,7 +20,7 @@ use crate::store::{NewBreak, RecordChange, StoreError, Unit};
 
 /// What a file's changed ledger items came to.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(super) struct Versions {
+pub(crate) struct Versions {
     /// Items stored as a new version.
     pub changed: u64,
     /// Of those, the ones whose earlier version was open and is withdrawn.
@@ -33,13 +33,13 @@ pub(super) struct Versions {
 
 /// Breaks opened and closed for one job.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub(super) struct BreakCounts {
+pub(crate) struct BreakCounts {
     pub opened: u64,
     pub closed: u64,
 }
 
 impl Versions {
-    pub(super) fn add(&mut self, more: Versions) {
+    pub(crate) fn add(&mut self, more: Versions) {
         self.changed += more.changed;
         self.withdrawn += more.withdrawn;
         for (job, n) in more.breaks {
@@ -50,14 +50,14 @@ impl Versions {
     }
 
     /// The breaks `job` owns.
-    pub(super) fn of(&self, job: &str) -> BreakCounts {
+    pub(crate) fn of(&self, job: &str) -> BreakCounts {
         self.breaks.get(job).copied().unwrap_or_default()
     }
 }
 
 /// Opens and closes the breaks `changes` call for, in the caller's transaction; `job` is the
 /// import that read them, `run_id` its run.
-pub(super) fn take(
+pub(crate) fn take(
     u: &mut dyn Unit,
     config: &Config,
     job: &Job,
