@@ -105,7 +105,7 @@ fn payables(s: &Setup, input: &Input, style: &CellStyle) {
     let orders = payables_csv::orders(input, &s.orders, style).unwrap_or_default();
     let receipts = payables_csv::receipts(input, &s.receipts, style).unwrap_or_default();
     let invoices = invoice_csv::invoices(input, &s.invoices, style).unwrap_or_default();
-    // What daemon::documents does with each invoice read, and what the payables job does
+    // What jobs::documents does with each invoice read, and what the payables job does
     // with them (daemon::payables::reconcile_payables_job).
     for inv in &invoices {
         let _ = inv.arithmetic_problems();

@@ -47,7 +47,7 @@ pub trait Files {
     fn failed_files_named(&mut self, job: &str, name: &str) -> Result<Vec<(String, bool)>>;
     /// When the records of the processed file with this content were recorded: the start of
     /// the first run of that file (the unit of work that stored them). What an unmatched
-    /// item's grace period counts from (see `config::JobKind::CashReconciliation`).
+    /// item's grace period counts from (see `jobs::cash::Hold`).
     fn file_recorded_at(&mut self, sha256: &str) -> Result<Option<DateTime<Utc>>>;
 }
 

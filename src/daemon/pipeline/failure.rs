@@ -3,8 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::FileOutcome;
-use super::file::FileWork;
+use super::{FileOutcome, FileWork};
 use crate::config::{Config, Job};
 use crate::extract;
 use crate::ingest::Claimed;

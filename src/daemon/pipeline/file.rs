@@ -5,26 +5,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::FileOutcome;
 use super::failure::{record_failure, refusal_text};
 use super::file_run::{Started, finish_file_run, record_duplicate, scope_of, start_file};
 use super::limits::{ReadError, WHOLE_READ_DIVISOR, read_limited};
+use super::{FileOutcome, FileWork};
 use crate::config::{Config, Job};
 use crate::extract::{self, Extracted, Input};
 use crate::ingest::Claimed;
 use crate::jobs::WorkError;
 use crate::reconcile::backlog::{BacklogSlot, GraceEnd};
 use crate::store::{self, RunOutcome, Store, StoreError, Trigger, Unit};
-
-/// A file's unit of work as it goes from step to step: the configuration, the job, the file
-/// taken, what set the run off, and the clock every step dates what it records by.
-pub struct FileWork<'a> {
-    pub config: &'a Config,
-    pub job: &'a Job,
-    pub claimed: &'a Claimed,
-    pub trigger: Trigger,
-    pub now: &'a dyn Fn() -> DateTime<Utc>,
-}
 
 /// Processes one claimed file for `job`. A failure of the store or of the work (the file's
 /// bytes unreadable: not its content, which is refused) comes back as `Err` and leaves no
@@ -66,9 +56,7 @@ pub fn process_file(
     // A quick look first, to skip reading a duplicate; the unit below checks again inside its
     // write transaction, where the answer cannot change underneath us.
     if let Some(original) = store::in_read(store, |u| u.processed_file(&job.name, &sha))? {
-        let run_id = store::in_unit(store, |u| {
-            record_duplicate(u, job, claimed, &sha, size, original, trigger, &now)
-        })?;
+        let run_id = store::in_unit(store, |u| record_duplicate(u, &work, &sha, size, original))?;
         return Ok(FileOutcome::Duplicate { run_id, original });
     }
 
@@ -207,10 +195,10 @@ fn store_file_read_whole(
         config,
         job,
         claimed,
-        trigger,
         now,
+        ..
     } = *work;
-    let (file_id, run_id) = match start_file(u, job, claimed, sha, size, trigger, now)? {
+    let (file_id, run_id) = match start_file(u, work, sha, size)? {
         Started::Duplicate(d) => return Ok(d),
         Started::New { file_id, run_id } => (file_id, run_id),
     };
@@ -239,9 +227,7 @@ fn store_file_read_whole(
         ..Default::default()
     };
     drop(taken);
-    finish_file_run(
-        u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
-    )
+    finish_file_run(u, work, (file_id, run_id), outcome, &versions, today)
 }
 
 /// A processed file's unit ran the reconciliations; a duplicate's did not. One that failed
@@ -295,15 +281,11 @@ fn process_in_batches(
     size: u64,
 ) -> Result<FileOutcome, WorkError> {
     let FileWork {
-        config,
-        job,
-        claimed,
-        trigger,
-        now,
+        config, job, now, ..
     } = *work;
     let sha = input.file_hash.to_string();
     let done = store::in_unit_as(store, |u| {
-        let (file_id, run_id) = match start_file(u, job, claimed, &sha, size, trigger, now)? {
+        let (file_id, run_id) = match start_file(u, work, &sha, size)? {
             Started::Duplicate(d) => return Ok(d),
             Started::New { file_id, run_id } => (file_id, run_id),
         };
@@ -341,9 +323,7 @@ fn process_in_batches(
             ..Default::default()
         };
         let today = now().with_timezone(&config.settings.timezone).date_naive();
-        finish_file_run(
-            u, config, job, claimed, file_id, run_id, outcome, &versions, today, now,
-        )
+        finish_file_run(u, work, (file_id, run_id), outcome, &versions, today)
     });
     match done {
         Err(WorkError::Refused(message)) => record_failure(store, work, &sha, size, &message),

@@ -1,14 +1,11 @@
 //! A file's run in the store: the file recorded and its run started, the run finished with
 //! its reconciliation and counts, or recorded as a duplicate.
 
-use chrono::{DateTime, Utc};
-
-use super::FileOutcome;
-use crate::config::{Config, Job};
-use crate::ingest::Claimed;
+use super::{FileOutcome, FileWork};
+use crate::config::Job;
 use crate::jobs;
 use crate::jobs::WorkError;
-use crate::store::{FileStatus, NewFile, RunOutcome, RunStatus, StoreError, Trigger, Unit};
+use crate::store::{FileStatus, NewFile, RunOutcome, RunStatus, StoreError, Unit};
 
 /// What the start of a file's unit of work found.
 pub(super) enum Started {
@@ -21,20 +18,23 @@ pub(super) enum Started {
 }
 
 /// Records the file and starts its run, inside the file's unit of work.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn start_file(
     u: &mut dyn Unit,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     sha: &str,
     size: u64,
-    trigger: Trigger,
-    now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<Started, StoreError> {
+    let FileWork {
+        job,
+        claimed,
+        trigger,
+        now,
+        ..
+    } = *work;
     if let Some(original) = u.processed_file(&job.name, sha)? {
         // Another process (a `clerk job run` beside the daemon) took the same content
         // while this one was reading it.
-        let run_id = record_duplicate(u, job, claimed, sha, size, original, trigger, now)?;
+        let run_id = record_duplicate(u, work, sha, size, original)?;
         return Ok(Started::Duplicate(FileOutcome::Duplicate {
             run_id,
             original,
@@ -65,19 +65,21 @@ pub(super) fn scope_of(job: &Job) -> &str {
 
 /// The rest of a file's unit once its records are stored: the job's reconciliation, and the
 /// run finished with its counts.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn finish_file_run(
     u: &mut dyn Unit,
-    config: &Config,
-    job: &Job,
-    claimed: &Claimed,
-    file_id: i64,
-    run_id: i64,
+    work: &FileWork<'_>,
+    (file_id, run_id): (i64, i64),
     mut outcome: RunOutcome,
     versions: &crate::jobs::versions::Versions,
     today: chrono::NaiveDate,
-    now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<FileOutcome, WorkError> {
+    let FileWork {
+        config,
+        job,
+        claimed,
+        now,
+        ..
+    } = *work;
     let match_started = std::time::Instant::now();
     let corrections = |job: &str| {
         let c = versions.of(job);
@@ -142,17 +144,20 @@ pub(super) fn finish_file_run(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn record_duplicate(
     u: &mut dyn Unit,
-    job: &Job,
-    claimed: &Claimed,
+    work: &FileWork<'_>,
     sha: &str,
     size: u64,
     original: i64,
-    trigger: Trigger,
-    now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    let FileWork {
+        job,
+        claimed,
+        trigger,
+        now,
+        ..
+    } = *work;
     let file_id = u.add_file(&NewFile {
         job: &job.name,
         sha256: sha,

@@ -16,10 +16,24 @@ mod limits;
 
 pub(super) use failure::{FailedFile, record_failed_file};
 pub use failure::{mail_domain, queue_alert, record_failure};
-pub use file::{FileWork, process_file};
+pub use file::process_file;
 pub use limits::{MEMORY_PER_FILE, WHOLE_READ_DIVISOR, WHOLE_READ_FACTOR};
 
-use crate::store::FileStatus;
+use chrono::{DateTime, Utc};
+
+use crate::config::{Config, Job};
+use crate::ingest::Claimed;
+use crate::store::{FileStatus, Trigger};
+
+/// A file's unit of work as it goes from step to step: the configuration, the job, the file
+/// taken, what set the run off, and the clock every step dates what it records by.
+pub struct FileWork<'a> {
+    pub config: &'a Config,
+    pub job: &'a Job,
+    pub claimed: &'a Claimed,
+    pub trigger: Trigger,
+    pub now: &'a dyn Fn() -> DateTime<Utc>,
+}
 
 /// What happened to a file.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,7 +36,7 @@ pub static ROOM: Room = Room {
 /// How long a run holds unmatched items back from being breaks: while their counterpart can
 /// still come in the same batch (a ledger export and the statement that pays it, dropped
 /// seconds apart), an item younger than the job's grace period, counted from when its record
-/// was recorded ([`Unit::file_recorded_at`]), is pending: no break, not in `clerk exceptions`,
+/// was recorded ([`crate::store::Files::file_recorded_at`]), is pending: no break, not in `clerk exceptions`,
 /// not in the KPIs. A later run (the next file, or the daemon waking when the grace ends:
 /// [`reconcile_due`]) makes it a break if it is still unmatched. Pending items are what the
 /// store shows (open, no break), so a restart finds them again.
