@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::by_key::Applied;
 use super::decide::{MatchDecision, match_decisions};
 use super::words::{display_id, ledger_item_detail, statement_line_detail, unmatched_why};
-use super::{Hold, Settings, settings_of};
+use super::{Hold, Ran, Settings, settings_of};
 use crate::config::Job;
 use crate::model::{BreakReason, Record, Side, StoredRecord};
 use crate::post::PostingTemplate;
@@ -21,18 +21,20 @@ use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
 /// Posts a run's matches over `ledger` and `statement`, closes the breaks of what matched,
 /// opens breaks for what is left and due unless `hold` holds it back; `with_break` are the
 /// records among them that have an unresolved break of the job already.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn apply(
     u: &mut dyn Unit,
     job: &Job,
     run_id: i64,
     at: DateTime<Utc>,
     hold: Hold,
-    ledger: &[StoredRecord],
-    statement: &[StoredRecord],
-    result: &crate::reconcile::Outcome,
-    with_break: &HashSet<i64>,
+    ran: &Ran<'_>,
 ) -> Result<(RunOutcome, Applied), StoreError> {
+    let Ran {
+        ledger,
+        statement,
+        outcome: result,
+        with_break,
+    } = *ran;
     let Some(Settings {
         rules,
         posting,

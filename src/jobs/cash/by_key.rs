@@ -25,6 +25,7 @@ use std::hash::Hasher;
 use chrono::{DateTime, Utc};
 use rustc_hash::FxHasher;
 
+use super::Ran;
 use crate::model::{Side, StoredRecord};
 use crate::reconcile::backlog::{Backlog, Mark};
 use crate::reconcile::cash::Sides;
@@ -170,7 +171,6 @@ impl Closure {
     /// Takes in `frontier` and everything that shares a block with it; files groups whose
     /// members changed (`dirty`) under their new totals once all their members are in.
     /// `Err` says why a run by key is not to be.
-    #[allow(clippy::too_many_arguments)]
     fn grow(
         &mut self,
         u: &mut dyn Unit,
@@ -306,7 +306,19 @@ pub(super) fn prepare(
         queued: HashSet::new(),
         limit,
     };
-    run_by_key(u, sides, rules, &ctx, backlog, closure, seeds, dirty)
+    let job = Matching {
+        sides,
+        rules,
+        ctx: &ctx,
+    };
+    run_by_key(u, &job, backlog, closure, seeds, dirty)
+}
+
+/// What a run by key matches with: the reconciliation's sides, its rules and their context.
+struct Matching<'a> {
+    sides: JobSides<'a>,
+    rules: &'a CashRules,
+    ctx: &'a Context<'a>,
 }
 
 /// Why the store is not as the backlog left it at mark `m`, if it is not: a run over
@@ -424,17 +436,15 @@ fn touched(
 
 /// The run over the items `seeds` reach by key, grown until no group total at its pass finds
 /// items outside it; or why a run over everything is needed instead.
-#[allow(clippy::too_many_arguments)]
 fn run_by_key(
     u: &mut dyn Unit,
-    sides: JobSides<'_>,
-    rules: &CashRules,
-    ctx: &Context<'_>,
+    job: &Matching<'_>,
     mut backlog: Backlog,
     mut closure: Closure,
     seeds: BTreeSet<i64>,
     mut dirty: BTreeSet<u64>,
 ) -> Result<Prepared, StoreError> {
+    let Matching { sides, rules, ctx } = *job;
     let blocking = &rules.blocking;
     if let Err(why) = closure.grow(
         u,
@@ -651,17 +661,19 @@ impl Run {
 
 /// The backlog of all open items after a run over everything (`ledger` and `statement` in
 /// `tables`, `result` its outcome as posted).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn build(
     u: &mut dyn Unit,
     rules: &CashRules,
-    ledger: &[StoredRecord],
-    statement: &[StoredRecord],
+    ran: &Ran<'_>,
     tables: &Sides,
-    result: &Outcome,
     applied: &Applied,
-    with_break: &HashSet<i64>,
 ) -> Result<Backlog, StoreError> {
+    let Ran {
+        ledger,
+        statement,
+        outcome: result,
+        with_break,
+    } = *ran;
     let ctx = rules.context(RunOptions::default());
     let blocking = &rules.blocking;
     let mut backlog = Backlog::new();

@@ -20,7 +20,9 @@ use super::{Holds, Room};
 use crate::config::{Job, JobKind};
 use crate::extract::Layout;
 use crate::jobs::WorkError;
-use crate::model::Side;
+use std::collections::HashSet;
+
+use crate::model::{Side, StoredRecord};
 use crate::post::PostingTemplate;
 use crate::reconcile::backlog::{GraceEnd, Kept};
 use crate::reconcile::cash::Sides;
@@ -146,17 +148,13 @@ pub fn reconcile_job(
             Prepared::Run(run) => {
                 kept.runs.by_key += 1;
                 kept.runs.last_items = run.ledger.len() + run.statement.len();
-                let (out, applied) = apply(
-                    u,
-                    job,
-                    run_id,
-                    at,
-                    hold,
-                    &run.ledger,
-                    &run.statement,
-                    &run.result,
-                    &run.with_break,
-                )?;
+                let ran = Ran {
+                    ledger: &run.ledger,
+                    statement: &run.statement,
+                    outcome: &run.result,
+                    with_break: &run.with_break,
+                };
+                let (out, applied) = apply(u, job, run_id, at, hold, &ran)?;
                 match run.finish(u, rules, &applied)? {
                     Some(backlog) => {
                         kept.grace_end = GraceEnd::of(backlog.next_grace_end());
@@ -174,6 +172,17 @@ pub fn reconcile_job(
         }
     }
     over_everything(u, job, run_id, at, hold, &mut kept, full_only.is_none())
+}
+
+/// What one matching run worked on and found: the open items it read, the matcher's outcome,
+/// and which of those items have an unresolved break of the job already. What is posted and
+/// opened from it ([`apply`]) and the backlog filed from it ([`by_key::build`]) read the same.
+#[derive(Clone, Copy)]
+pub(super) struct Ran<'r> {
+    pub ledger: &'r [StoredRecord],
+    pub statement: &'r [StoredRecord],
+    pub outcome: &'r crate::reconcile::Outcome,
+    pub with_break: &'r HashSet<i64>,
 }
 
 /// A run over all open items of the job and its book; the job's backlog is built again from
@@ -207,33 +216,20 @@ fn over_everything(
         Err(_) => reconcile_cash(&ledger, &statement, rules),
     };
     let with_break = u.records_with_open_breaks(&job.name)?;
-    let (out, applied) = apply(
-        u,
-        job,
-        run_id,
-        at,
-        hold,
-        &ledger,
-        &statement,
-        &result,
-        &with_break,
-    )?;
+    let ran = Ran {
+        ledger: &ledger,
+        statement: &statement,
+        outcome: &result,
+        with_break: &with_break,
+    };
+    let (out, applied) = apply(u, job, run_id, at, hold, &ran)?;
     // A run over everything saw every held-back item.
     kept.grace_end = GraceEnd::of(applied.pending.values().min().copied());
     if let Ok(tables) = &tables
         && by_key_next
         && !result.cut_short
     {
-        let backlog = by_key::build(
-            u,
-            rules,
-            &ledger,
-            &statement,
-            tables,
-            &result,
-            &applied,
-            &with_break,
-        )?;
+        let backlog = by_key::build(u, rules, &ran, tables, &applied)?;
         kept.keep(backlog);
     }
     Ok(out)
