@@ -202,8 +202,11 @@ fn read_crate() -> Crate {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
             if p.is_dir() {
-                // Test folders (`store/tests/`) and the extra binaries are not the library.
-                if p.file_name().is_some_and(|n| n == "tests" || n == "bin") {
+                // Test folders (`store/tests/`, `pipeline/by_key_tests/`) and the extra
+                // binaries are not the library.
+                if p.file_name().is_some_and(|n| {
+                    n == "tests" || n == "bin" || n.to_string_lossy().ends_with("_tests")
+                }) {
                     continue;
                 }
                 dirs.push(p);
