@@ -553,6 +553,9 @@ fn load_cash(
             .map_err(|e| errors.push(file.loc.error(&e.key, e.message)))
             .ok(),
     };
+    if let Some(p) = &posting {
+        posting_passes_exist(file, p, errors);
+    }
     let (book, layout, (rules, calendar), posting) = (book?, layout?, rules?, posting?);
     Some(JobKind::CashReconciliation {
         book,
@@ -563,6 +566,32 @@ fn load_cash(
         calendar,
         break_grace,
     })
+}
+
+/// Each `[posting.pass.<name>]` names a pass of `[[match.passes]]` (or `manual`, a match made
+/// by hand): a template for a pass that does not exist would never post, unnoticed.
+fn posting_passes_exist(
+    file: &JobFile<'_>,
+    posting: &PostingTemplate,
+    errors: &mut Vec<ConfigError>,
+) {
+    let passes: Vec<&str> = file
+        .raw
+        .matching
+        .iter()
+        .flat_map(|m| m.passes.iter().map(|p| p.name.as_str()))
+        .collect();
+    for name in posting.pass_names() {
+        if name != "manual" && !passes.contains(&name) {
+            errors.push(file.loc.error(
+                &format!("posting.pass.{name}"),
+                format!(
+                    "no pass {name:?} in [[match.passes]]; known: {}",
+                    passes.iter().chain(["manual"].iter()).copied().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
 }
 
 /// `[match]` of a cash reconciliation: the rules, and the calendar they count days by.

@@ -18,6 +18,8 @@ use crate::model::{Currency, EntryLine, JournalEntry, MatchPass, Record};
 
 /// The `[posting]` table of a job file: what a match posts.
 ///
+/// One template for every match:
+///
 /// ```toml
 /// [posting]
 /// narrative = "Bank {bank_reference}: {pass} match of {ledger_ids}"
@@ -26,30 +28,131 @@ use crate::model::{Currency, EntryLine, JournalEntry, MatchPass, Record};
 ///   { account = "1200 Receivables clearing", amount = "-ledger" },
 /// ]
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+///
+/// or one per direction of the money, and, where a pass books differently, per pass:
+///
+/// ```toml
+/// [posting.receipt]   # money in: debit the bank, credit receivables clearing
+/// lines = [
+///   { account = "1010 Bank {currency}", amount = "statement" },
+///   { account = "1290 Receivables clearing", amount = "-item" },
+/// ]
+/// [posting.payment]   # money out: debit payables clearing, credit the bank
+/// lines = [
+///   { account = "1690 Payables clearing", amount = "-item" },
+///   { account = "1010 Bank {currency}", amount = "statement" },
+/// ]
+/// [posting.pass.batch.receipt]
+/// lines = [ ... ]
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostingSpec {
     /// Text of the entry. Placeholders: `{pass}`, `{ledger_ids}`, `{references}`,
     /// `{bank_reference}`, `{counterparty}`, `{currency}`.
     #[serde(default)]
     pub narrative: Option<String>,
-    /// One line per account. Debits are positive amounts, credits negative.
+    /// One line per account. Debits are positive amounts, credits negative. The template of
+    /// both directions, unless `receipt` or `payment` gives its own.
+    #[serde(default)]
     pub lines: Vec<PostingLineSpec>,
+    /// What a receipt (money in: the statement lines add up to a credit on the bank account)
+    /// posts.
+    #[serde(default)]
+    pub receipt: Option<DirectionSpec>,
+    /// What a payment (money out: the statement lines add up to a debit) posts.
+    #[serde(default)]
+    pub payment: Option<DirectionSpec>,
+    /// By the name of a `[[match.passes]]` (or `manual`, a match made by hand): what its
+    /// matches post instead, for the directions it names.
+    #[serde(default)]
+    pub pass: BTreeMap<String, PassPostingSpec>,
+}
+
+/// `[posting.receipt]` or `[posting.payment]`: the template of one direction.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionSpec {
+    /// Default: the narrative of the table above.
+    #[serde(default)]
+    pub narrative: Option<String>,
+    pub lines: Vec<PostingLineSpec>,
+}
+
+/// `[posting.pass.<name>]`: as `[posting]`, for the matches of one pass. What it leaves out
+/// is the job's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassPostingSpec {
+    #[serde(default)]
+    pub narrative: Option<String>,
+    /// Both directions of this pass, unless `receipt` or `payment` gives its own.
+    #[serde(default)]
+    pub lines: Vec<PostingLineSpec>,
+    #[serde(default)]
+    pub receipt: Option<DirectionSpec>,
+    #[serde(default)]
+    pub payment: Option<DirectionSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostingLineSpec {
-    /// Account to post to. Placeholders: `{currency}`, `{ledger_account}`, `{bank_account}`.
+    /// Account to post to. Placeholders: `{currency}`, `{ledger_account}`, `{bank_account}`,
+    /// `{counterparty}`; on an `item` line they are the settled item's own.
     pub account: String,
-    /// `statement` (the sum of the statement lines), `ledger` (the sum of the ledger items),
-    /// or either with a leading `-` for the opposite sign.
+    /// `statement` (the sum of the statement lines: one bank line), `ledger` (the sum of the
+    /// ledger items), `item` (one line per settled ledger item, each for its own amount), or
+    /// any of them with a leading `-` for the opposite sign.
     pub amount: String,
 }
 
-/// A checked posting template.
+/// Which way the money went, by the statement lines of a match: what picks the template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Money in: the statement lines add up to a credit on the bank account (zero included).
+    Receipt,
+    /// Money out: they add up to a debit.
+    Payment,
+}
+
+impl Direction {
+    /// The direction of a match's statement lines: the sign of their total in the first line's
+    /// currency (a match's bank lines are on one account, so in one currency).
+    pub fn of(statement: &[&Record]) -> Direction {
+        let Some(first) = statement.first() else {
+            return Direction::Receipt;
+        };
+        let total: Decimal = statement
+            .iter()
+            .filter(|r| r.currency == first.currency)
+            .map(|r| r.amount)
+            .sum();
+        if total.is_sign_negative() && !total.is_zero() {
+            Direction::Payment
+        } else {
+            Direction::Receipt
+        }
+    }
+}
+
+/// A job's checked posting templates: one per direction, and those of the passes that book
+/// differently.
 #[derive(Debug, Clone)]
 pub struct PostingTemplate {
+    job: ByDirection,
+    passes: BTreeMap<String, ByDirection>,
+}
+
+#[derive(Debug, Clone)]
+struct ByDirection {
+    receipt: Template,
+    payment: Template,
+}
+
+/// The template of one direction: the entry's text and its lines.
+#[derive(Debug, Clone)]
+struct Template {
     narrative: String,
     lines: Vec<TemplateLine>,
 }
@@ -61,10 +164,12 @@ struct TemplateLine {
     negate: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AmountSource {
     Statement,
     Ledger,
+    /// One line per ledger item: a batch credits each settled invoice on its own.
+    Item,
 }
 
 const DEFAULT_NARRATIVE: &str = "{pass} match: bank {bank_reference}, ledger {ledger_ids}";
@@ -89,51 +194,183 @@ pub struct PostingSpecError {
 
 impl PostingSpec {
     pub fn check(&self) -> Result<PostingTemplate, PostingSpecError> {
-        if self.lines.len() < 2 {
-            return Err(PostingSpecError {
-                key: "posting.lines".into(),
-                message: "a double-entry posting needs at least two lines".into(),
-            });
-        }
-        let narrative = self
-            .narrative
-            .clone()
-            .unwrap_or_else(|| DEFAULT_NARRATIVE.to_string());
-        check_placeholders(&narrative, "posting.narrative")?;
-        let mut lines = Vec::with_capacity(self.lines.len());
-        for (i, l) in self.lines.iter().enumerate() {
-            let key = format!("posting.lines[{i}]");
-            if l.account.trim().is_empty() {
+        let narrative = self.narrative.as_deref().unwrap_or(DEFAULT_NARRATIVE);
+        check_placeholders(narrative, "posting.narrative")?;
+        let both = check_lines(&self.lines, narrative, "posting")?;
+        let direction = |spec: &Option<DirectionSpec>, name: &str| -> Result<_, PostingSpecError> {
+            match (spec, &both) {
+                (Some(d), _) => d.check(narrative, &format!("posting.{name}")).map(Some),
+                (None, Some(t)) => Ok(Some(t.clone())),
+                (None, None) => Ok(None),
+            }
+        };
+        let (receipt, payment) = (
+            direction(&self.receipt, "receipt")?,
+            direction(&self.payment, "payment")?,
+        );
+        let job = match (receipt, payment) {
+            (Some(receipt), Some(payment)) => ByDirection { receipt, payment },
+            (None, None) => {
                 return Err(PostingSpecError {
-                    key: format!("{key}.account"),
-                    message: "the account must not be empty".into(),
+                    key: "posting.lines".into(),
+                    message: "missing: give `lines` (every match), or [posting.receipt] and \
+                              [posting.payment] (money in, money out)"
+                        .into(),
                 });
             }
-            check_placeholders(&l.account, &format!("{key}.account"))?;
-            let text = l.amount.trim();
-            let (negate, name) = match text.strip_prefix('-') {
-                Some(rest) => (true, rest.trim()),
-                None => (false, text),
-            };
-            let amount = match name {
-                "statement" => AmountSource::Statement,
-                "ledger" => AmountSource::Ledger,
-                _ => {
-                    return Err(PostingSpecError {
-                        key: format!("{key}.amount"),
-                        message: format!(
-                            "expected \"statement\", \"ledger\", \"-statement\" or \"-ledger\", found {text:?}"
-                        ),
-                    });
-                }
-            };
-            lines.push(TemplateLine {
-                account: l.account.clone(),
-                amount,
-                negate,
+            (Some(_), None) => return Err(missing_direction("posting", "payment", "money out")),
+            (None, Some(_)) => return Err(missing_direction("posting", "receipt", "money in")),
+        };
+        if both.is_some() && self.receipt.is_some() && self.payment.is_some() {
+            return Err(PostingSpecError {
+                key: "posting.lines".into(),
+                message: "not used: [posting.receipt] and [posting.payment] both have their \
+                          own lines; remove `lines` or one of them"
+                    .into(),
             });
         }
-        Ok(PostingTemplate { narrative, lines })
+        let mut passes = BTreeMap::new();
+        for (name, p) in &self.pass {
+            passes.insert(name.clone(), p.check(name, narrative, &job)?);
+        }
+        Ok(PostingTemplate { job, passes })
+    }
+}
+
+impl PassPostingSpec {
+    /// The pass's templates; what it leaves out is the job's `job`.
+    fn check(
+        &self,
+        name: &str,
+        job_narrative: &str,
+        job: &ByDirection,
+    ) -> Result<ByDirection, PostingSpecError> {
+        let key = format!("posting.pass.{name}");
+        if self.lines.is_empty() && self.receipt.is_none() && self.payment.is_none() {
+            return Err(PostingSpecError {
+                key,
+                message: "empty: give `lines`, or [receipt] or [payment] for this pass".into(),
+            });
+        }
+        let narrative = match &self.narrative {
+            Some(n) => {
+                check_placeholders(n, &format!("{key}.narrative"))?;
+                n.as_str()
+            }
+            None => job_narrative,
+        };
+        let both = check_lines(&self.lines, narrative, &key)?;
+        let pick = |spec: &Option<DirectionSpec>, dir: &str, job: &Template| match (spec, &both) {
+            (Some(d), _) => d.check(narrative, &format!("{key}.{dir}")),
+            (None, Some(t)) => Ok(t.clone()),
+            (None, None) => Ok(job.clone()),
+        };
+        Ok(ByDirection {
+            receipt: pick(&self.receipt, "receipt", &job.receipt)?,
+            payment: pick(&self.payment, "payment", &job.payment)?,
+        })
+    }
+}
+
+impl DirectionSpec {
+    fn check(&self, narrative: &str, key: &str) -> Result<Template, PostingSpecError> {
+        let narrative = match &self.narrative {
+            Some(n) => {
+                check_placeholders(n, &format!("{key}.narrative"))?;
+                n.as_str()
+            }
+            None => narrative,
+        };
+        match check_lines(&self.lines, narrative, key)? {
+            Some(t) => Ok(t),
+            None => Err(PostingSpecError {
+                key: format!("{key}.lines"),
+                message: "a double-entry posting needs at least two lines".into(),
+            }),
+        }
+    }
+}
+
+fn missing_direction(table: &str, direction: &str, what: &str) -> PostingSpecError {
+    PostingSpecError {
+        key: format!("{table}.{direction}"),
+        message: format!(
+            "missing: a {direction} ({what}) has no template; add [{table}.{direction}], or \
+             `lines` for both directions"
+        ),
+    }
+}
+
+/// The template `lines` under `table` give, `None` when there are none; fewer than two is
+/// not an entry.
+fn check_lines(
+    specs: &[PostingLineSpec],
+    narrative: &str,
+    table: &str,
+) -> Result<Option<Template>, PostingSpecError> {
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    if specs.len() < 2 {
+        return Err(PostingSpecError {
+            key: format!("{table}.lines"),
+            message: "a double-entry posting needs at least two lines".into(),
+        });
+    }
+    let mut lines = Vec::with_capacity(specs.len());
+    for (i, l) in specs.iter().enumerate() {
+        let key = format!("{table}.lines[{i}]");
+        if l.account.trim().is_empty() {
+            return Err(PostingSpecError {
+                key: format!("{key}.account"),
+                message: "the account must not be empty".into(),
+            });
+        }
+        check_placeholders(&l.account, &format!("{key}.account"))?;
+        let text = l.amount.trim();
+        let (negate, name) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest.trim()),
+            None => (false, text),
+        };
+        let amount = match name {
+            "statement" => AmountSource::Statement,
+            "ledger" => AmountSource::Ledger,
+            "item" => AmountSource::Item,
+            _ => {
+                return Err(PostingSpecError {
+                    key: format!("{key}.amount"),
+                    message: format!(
+                        "expected \"statement\", \"ledger\" or \"item\", or one of them with a leading \"-\", found {text:?}"
+                    ),
+                });
+            }
+        };
+        lines.push(TemplateLine {
+            account: l.account.clone(),
+            amount,
+            negate,
+        });
+    }
+    Ok(Some(Template {
+        narrative: narrative.to_string(),
+        lines,
+    }))
+}
+
+impl PostingTemplate {
+    /// The passes that have templates of their own, by name, for the configuration to check
+    /// against the job's passes.
+    pub fn pass_names(&self) -> impl Iterator<Item = &str> {
+        self.passes.keys().map(String::as_str)
+    }
+
+    /// The template for a match of pass `rule` whose money went `direction`.
+    fn for_match(&self, rule: &str, direction: Direction) -> &Template {
+        let set = self.passes.get(rule).unwrap_or(&self.job);
+        match direction {
+            Direction::Receipt => &set.receipt,
+            Direction::Payment => &set.payment,
+        }
     }
 }
 
@@ -176,7 +413,8 @@ pub enum PostingRefused {
 }
 
 /// Builds the entry for one match of `job` between `ledger` items and `statement` lines,
-/// refusing it unless it balances in every currency.
+/// refusing it unless it balances in every currency. The template is the one of the pass
+/// kind `pass` (`[posting.pass.<kind>]`, else the job's) for the match's direction.
 pub fn entry_for_match(
     job: &str,
     template: &PostingTemplate,
@@ -184,7 +422,20 @@ pub fn entry_for_match(
     ledger: &[&Record],
     statement: &[&Record],
 ) -> Result<JournalEntry, PostingRefused> {
-    let entry = build_entry(job, template, pass, ledger, statement)?;
+    entry_for_rule(job, template, pass, pass.as_str(), ledger, statement)
+}
+
+/// As [`entry_for_match`], for a match made by the job's pass named `rule`: its
+/// `[posting.pass.<rule>]` templates, when it has them.
+pub fn entry_for_rule(
+    job: &str,
+    template: &PostingTemplate,
+    pass: MatchPass,
+    rule: &str,
+    ledger: &[&Record],
+    statement: &[&Record],
+) -> Result<JournalEntry, PostingRefused> {
+    let entry = build_entry_for_rule(job, template, pass, rule, ledger, statement)?;
     check_balanced(&entry.lines)?;
     Ok(entry)
 }
@@ -198,16 +449,21 @@ pub fn build_entry(
     ledger: &[&Record],
     statement: &[&Record],
 ) -> Result<JournalEntry, PostingRefused> {
+    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement)
+}
+
+fn build_entry_for_rule(
+    job: &str,
+    template: &PostingTemplate,
+    pass: MatchPass,
+    rule: &str,
+    ledger: &[&Record],
+    statement: &[&Record],
+) -> Result<JournalEntry, PostingRefused> {
     let (Some(first_ledger), Some(first_line)) = (ledger.first(), statement.first()) else {
         return Err(PostingRefused::Empty);
     };
-    let sum_by_currency = |records: &[&Record]| {
-        let mut sums: BTreeMap<Currency, Decimal> = BTreeMap::new();
-        for r in records {
-            *sums.entry(r.currency).or_default() += r.amount;
-        }
-        sums
-    };
+    let template = template.for_match(rule, Direction::of(statement));
     let statement_sums = sum_by_currency(statement);
     let ledger_sums = sum_by_currency(ledger);
 
@@ -223,16 +479,28 @@ pub fn build_entry(
 
     let mut lines = Vec::new();
     for t in &template.lines {
+        let sign = |a: Decimal| if t.negate { -a } else { a };
         let sums = match t.amount {
             AmountSource::Statement => &statement_sums,
             AmountSource::Ledger => &ledger_sums,
+            AmountSource::Item => {
+                // Each settled item on its own line, named by its own fields: the clearing
+                // account shows which invoice the money settled, not the batch's total.
+                for item in ledger {
+                    lines.push(EntryLine {
+                        account: fields.for_item(item).fill(&t.account, item.currency),
+                        currency: item.currency,
+                        amount: sign(item.amount),
+                    });
+                }
+                continue;
+            }
         };
         for (&currency, &sum) in sums {
-            let amount = if t.negate { -sum } else { sum };
             lines.push(EntryLine {
                 account: fields.fill(&t.account, currency),
                 currency,
-                amount,
+                amount: sign(sum),
             });
         }
     }
@@ -249,6 +517,14 @@ pub fn build_entry(
     })
 }
 
+fn sum_by_currency(records: &[&Record]) -> BTreeMap<Currency, Decimal> {
+    let mut sums: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    for r in records {
+        *sums.entry(r.currency).or_default() += r.amount;
+    }
+    sums
+}
+
 /// Whether a match would post, without building the entry (no key, no narrative): what a dry
 /// run needs to report refusals at the speed of the matcher.
 pub fn check_match(
@@ -259,11 +535,12 @@ pub fn check_match(
     if ledger.is_empty() || statement.is_empty() {
         return Err(PostingRefused::Empty);
     }
+    let template = template.for_match("", Direction::of(statement));
     let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
     for t in &template.lines {
         let records = match t.amount {
             AmountSource::Statement => statement,
-            AmountSource::Ledger => ledger,
+            AmountSource::Ledger | AmountSource::Item => ledger,
         };
         for r in records {
             let a = if t.negate { -r.amount } else { r.amount };
@@ -320,6 +597,7 @@ fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(",")
 }
 
+#[derive(Clone)]
 struct Fields {
     pass: String,
     ledger_ids: String,
@@ -331,6 +609,17 @@ struct Fields {
 }
 
 impl Fields {
+    /// The fields as one settled item gives them: its id, reference, counterparty, account.
+    fn for_item(&self, item: &Record) -> Fields {
+        Fields {
+            ledger_ids: item.external_id.clone(),
+            references: item.reference.clone().unwrap_or_default(),
+            counterparty: item.counterparty.clone().unwrap_or_default(),
+            ledger_account: item.account.clone().unwrap_or_default(),
+            ..self.clone()
+        }
+    }
+
     fn fill(&self, template: &str, currency: Currency) -> String {
         template
             .replace("{pass}", &self.pass)
@@ -384,6 +673,7 @@ mod tests {
                     amount: "-ledger".into(),
                 },
             ],
+            ..PostingSpec::default()
         }
         .check()
         .unwrap()
@@ -473,6 +763,7 @@ mod tests {
                     amount: "ledger".into(),
                 },
             ],
+            ..PostingSpec::default()
         };
         let e = bad.check().unwrap_err();
         assert_eq!(e.key, "posting.lines[1].account");
@@ -482,7 +773,214 @@ mod tests {
                 account: "1010".into(),
                 amount: "statment".into(),
             }],
+            ..PostingSpec::default()
         };
         assert_eq!(one.check().unwrap_err().key, "posting.lines");
+    }
+
+    fn lines(pairs: &[(&str, &str)]) -> Vec<PostingLineSpec> {
+        pairs
+            .iter()
+            .map(|(account, amount)| PostingLineSpec {
+                account: account.to_string(),
+                amount: amount.to_string(),
+            })
+            .collect()
+    }
+
+    fn direction(pairs: &[(&str, &str)]) -> Option<DirectionSpec> {
+        Some(DirectionSpec {
+            narrative: None,
+            lines: lines(pairs),
+        })
+    }
+
+    /// Money in credits receivables clearing, money out debits payables clearing, one line
+    /// per settled item.
+    fn by_direction() -> PostingSpec {
+        PostingSpec {
+            receipt: direction(&[
+                ("1010 Bank {currency}", "statement"),
+                ("1290 Receivables clearing", "-item"),
+            ]),
+            payment: direction(&[
+                ("1690 Payables clearing", "-item"),
+                ("1010 Bank {currency}", "statement"),
+            ]),
+            ..PostingSpec::default()
+        }
+    }
+
+    fn accounts(e: &JournalEntry) -> Vec<(&str, String)> {
+        e.lines
+            .iter()
+            .map(|l| (l.account.as_str(), l.amount.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_direction_of_the_money_picks_the_template() {
+        let t = by_direction().check().unwrap();
+        let invoice = record(Side::Ledger, "1", "500.00", "EUR");
+        let receipt = record(Side::Statement, "BK1", "500.00", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::Reference, &[&invoice], &[&receipt]);
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1010 Bank EUR", "500.00".to_string()),
+                ("1290 Receivables clearing", "-500.00".to_string())
+            ]
+        );
+        let bill = record(Side::Ledger, "2", "-214.20", "EUR");
+        let payment = record(Side::Statement, "BK2", "-214.20", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::Reference, &[&bill], &[&payment]);
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1690 Payables clearing", "214.20".to_string()),
+                ("1010 Bank EUR", "-214.20".to_string())
+            ]
+        );
+        assert_eq!(Direction::of(&[&payment]), Direction::Payment);
+        assert_eq!(Direction::of(&[&receipt, &payment]), Direction::Receipt);
+    }
+
+    #[test]
+    fn a_batch_posts_one_clearing_line_per_settled_item_against_one_bank_line() {
+        let t = by_direction().check().unwrap();
+        let mut a = record(Side::Ledger, "1", "10.00", "EUR");
+        a.counterparty = Some("Bolt AG".into());
+        let b = record(Side::Ledger, "2", "20.25", "EUR");
+        let c = record(Side::Ledger, "3", "5.00", "USD");
+        let eur = record(Side::Statement, "BK1", "30.25", "EUR");
+        let usd = record(Side::Statement, "BK2", "5.00", "USD");
+        let e =
+            entry_for_match("bank", &t, MatchPass::Batch, &[&a, &b, &c], &[&eur, &usd]).unwrap();
+        assert_eq!(
+            accounts(&e),
+            [
+                ("1010 Bank EUR", "30.25".to_string()),
+                ("1010 Bank USD", "5.00".to_string()),
+                ("1290 Receivables clearing", "-10.00".to_string()),
+                ("1290 Receivables clearing", "-20.25".to_string()),
+                ("1290 Receivables clearing", "-5.00".to_string()),
+            ]
+        );
+        check_balanced(&e.lines).unwrap();
+
+        // An item line's placeholders are the item's own.
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank", "statement"),
+            ("1290 {counterparty} {ledger_account}", "-item"),
+        ]);
+        let e = entry_for_match(
+            "bank",
+            &spec.check().unwrap(),
+            MatchPass::Batch,
+            &[&a, &b],
+            &[&eur],
+        )
+        .unwrap();
+        assert_eq!(e.lines[1].account, "1290 Bolt AG CASH-01");
+        assert_eq!(e.lines[2].account, "1290 ACME CASH-01");
+
+        // Several bank lines settling one item: one bank line per currency, one item line.
+        let part1 = record(Side::Statement, "BK3", "12.00", "EUR");
+        let part2 = record(Side::Statement, "BK4", "18.25", "EUR");
+        let whole = record(Side::Ledger, "4", "30.25", "EUR");
+        let e =
+            entry_for_match("bank", &t, MatchPass::Batch, &[&whole], &[&part1, &part2]).unwrap();
+        assert_eq!(
+            accounts(&e),
+            [
+                ("1010 Bank EUR", "30.25".to_string()),
+                ("1290 Receivables clearing", "-30.25".to_string()),
+            ]
+        );
+        // And a batch whose items do not add up to the bank line is refused, as before.
+        let short = record(Side::Statement, "BK5", "30.00", "EUR");
+        assert!(entry_for_match("bank", &t, MatchPass::Batch, &[&a, &b], &[&short]).is_err());
+    }
+
+    #[test]
+    fn a_pass_with_its_own_template_posts_by_it_and_the_others_by_the_jobs() {
+        let mut spec = by_direction();
+        spec.pass.insert(
+            "fees".into(),
+            PassPostingSpec {
+                payment: direction(&[("6855 Bank charges", "-ledger"), ("1010 Bank", "statement")]),
+                ..PassPostingSpec::default()
+            },
+        );
+        let t = spec.check().unwrap();
+        let fee = record(Side::Ledger, "F1", "-12.50", "EUR");
+        let line = record(Side::Statement, "BK9", "-12.50", "EUR");
+        let e = entry_for_rule("bank", &t, MatchPass::AmountDate, "fees", &[&fee], &[&line]);
+        assert_eq!(e.unwrap().lines[0].account, "6855 Bank charges");
+        let e = entry_for_rule(
+            "bank",
+            &t,
+            MatchPass::AmountDate,
+            "other",
+            &[&fee],
+            &[&line],
+        );
+        assert_eq!(e.unwrap().lines[0].account, "1690 Payables clearing");
+        // The pass names no receipt: a receipt of that pass posts by the job's.
+        let refund = record(Side::Statement, "BK10", "12.50", "EUR");
+        let back = record(Side::Ledger, "F2", "12.50", "EUR");
+        let e = entry_for_rule(
+            "bank",
+            &t,
+            MatchPass::AmountDate,
+            "fees",
+            &[&back],
+            &[&refund],
+        );
+        assert_eq!(e.unwrap().lines[1].account, "1290 Receivables clearing");
+    }
+
+    #[test]
+    fn one_template_still_serves_every_match() {
+        let t = template();
+        let l = record(Side::Ledger, "1", "-40.00", "EUR");
+        let s = record(Side::Statement, "BK1", "-40.00", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::Reference, &[&l], &[&s]).unwrap();
+        assert_eq!(
+            accounts(&e),
+            [
+                ("1010 Bank EUR", "-40.00".to_string()),
+                ("1200 Clearing", "40.00".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_direction_without_a_template_is_refused_naming_its_key() {
+        let mut spec = by_direction();
+        spec.payment = None;
+        let e = spec.check().unwrap_err();
+        assert_eq!(e.key, "posting.payment");
+        // `lines` stands in for the direction that has no table of its own.
+        spec.lines = lines(&[("1010 Bank", "statement"), ("1200 Clearing", "-ledger")]);
+        spec.check().unwrap();
+        // Both have their own: `lines` would do nothing.
+        let mut spec = by_direction();
+        spec.lines = lines(&[("1010 Bank", "statement"), ("1200 Clearing", "-ledger")]);
+        assert_eq!(spec.check().unwrap_err().key, "posting.lines");
+        assert_eq!(
+            PostingSpec::default().check().unwrap_err().key,
+            "posting.lines"
+        );
+        let mut spec = by_direction();
+        spec.receipt = direction(&[("1010 Bank", "statement"), ("1290", "-items")]);
+        assert_eq!(
+            spec.check().unwrap_err().key,
+            "posting.receipt.lines[1].amount"
+        );
+        let mut spec = by_direction();
+        spec.pass.insert("batch".into(), PassPostingSpec::default());
+        assert_eq!(spec.check().unwrap_err().key, "posting.pass.batch");
     }
 }

@@ -5,7 +5,7 @@
 
 use super::words::{describe_match, matched_how};
 use crate::model::{JournalEntry, MatchPass, Record, StoredRecord};
-use crate::post::{PostingTemplate, entry_for_match};
+use crate::post::{PostingTemplate, entry_for_rule};
 use crate::reconcile::Outcome;
 
 /// What one match calls for.
@@ -38,7 +38,10 @@ pub(super) fn match_decisions<'r>(
     result.matches.iter().map(move |m| {
         let l: Vec<&Record> = m.ledger.iter().map(|&i| &ledger[i].record).collect();
         let s: Vec<&Record> = m.statement.iter().map(|&i| &statement[i].record).collect();
-        match entry_for_match(job, posting, m.pass, &l, &s) {
+        // The job's pass that made the match picks its `[posting.pass.<name>]` template, if
+        // any; the statement lines' direction picks receipt or payment.
+        let rule = m.rule.as_deref().unwrap_or(m.pass.as_str());
+        match entry_for_rule(job, posting, m.pass, rule, &l, &s) {
             Ok(entry) => MatchDecision::Post {
                 ids: m
                     .ledger
