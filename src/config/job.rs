@@ -893,3 +893,110 @@ fn job_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     files.sort();
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Loads an install with the shipped ledger import and the shipped bank reconciliation
+    /// whose `[posting]` is replaced by `posting`; the errors as `clerk check` prints them.
+    fn check_posting(posting: &str) -> Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::create_dir_all(root.join("jobs")).unwrap();
+        std::fs::write(
+            root.join("config/clerk.toml"),
+            "[daemon]\njobs = \"jobs\"\nstate = \"var\"\n\
+             [mailboxes.back-office]\nkind = \"maildir\"\npath = \"var/mail\"\n",
+        )
+        .unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        let read = |job: &str| std::fs::read_to_string(shipped.join(job)).unwrap();
+        std::fs::write(
+            root.join("jobs/ledger-import.toml"),
+            read("ledger-import.toml"),
+        )
+        .unwrap();
+        let bank = read("bank-reconciliation.toml");
+        let matching = &bank[..bank.find("\n[posting]").expect("the shipped job posts")];
+        std::fs::write(
+            root.join("jobs/bank-reconciliation.toml"),
+            format!("{matching}\n{posting}"),
+        )
+        .unwrap();
+        super::super::load(&root.join("config/clerk.toml"))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The line of `needle` in the job file that `posting` completes.
+    fn line_of(posting: &str, needle: &str) -> usize {
+        let bank = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
+        )
+        .unwrap();
+        let before = bank[..bank.find("\n[posting]").unwrap()].lines().count();
+        before + 1 + posting.lines().position(|l| l.contains(needle)).unwrap()
+    }
+
+    const BY_DIRECTION: &str = r#"[posting.receipt]
+lines = [
+  { account = "1010 Bank {currency}", amount = "statement" },
+  { account = "1290 Receivables clearing", amount = "-item" },
+]
+[posting.payment]
+lines = [
+  { account = "1690 Payables clearing", amount = "-item" },
+  { account = "1010 Bank {currency}", amount = "statement" },
+]
+"#;
+
+    #[test]
+    fn receipt_payment_and_pass_templates_load_and_their_mistakes_name_file_line_and_key() {
+        check_posting(BY_DIRECTION).unwrap();
+        let per_pass = format!(
+            "{BY_DIRECTION}[posting.pass.batch.receipt]\nlines = [\n  \
+             {{ account = \"1010 Bank\", amount = \"statement\" }},\n  \
+             {{ account = \"1291 Batch clearing\", amount = \"-item\" }},\n]\n"
+        );
+        check_posting(&per_pass).unwrap();
+
+        // An unknown key in a template is refused at its line.
+        let typo = BY_DIRECTION.replace(
+            "[posting.payment]\n",
+            "[posting.payment]\nnarative = \"x\"\n",
+        );
+        let e = check_posting(&typo).unwrap_err();
+        let line = line_of(&typo, "narative");
+        assert!(
+            e.contains(&format!("bank-reconciliation.toml:{line}"))
+                && e.contains("posting.payment.narative"),
+            "{e}"
+        );
+
+        // A template for a pass the job does not have would never post.
+        let ghost = format!(
+            "{BY_DIRECTION}[posting.pass.instalments]\nlines = [\n  \
+             {{ account = \"1010 Bank\", amount = \"statement\" }},\n  \
+             {{ account = \"1291\", amount = \"-item\" }},\n]\n"
+        );
+        let e = check_posting(&ghost).unwrap_err();
+        let line = line_of(&ghost, "[posting.pass.instalments]");
+        assert!(
+            e.contains(&format!("bank-reconciliation.toml:{line}"))
+                && e.contains("key `posting.pass.instalments`")
+                && e.contains("no pass \"instalments\" in [[match.passes]]"),
+            "{e}"
+        );
+
+        // A receipt without a payment: what would money out post?
+        let half = &BY_DIRECTION[..BY_DIRECTION.find("[posting.payment]").unwrap()];
+        let e = check_posting(half).unwrap_err();
+        assert!(
+            e.contains("key `posting.payment`")
+                && e.contains("a payment (money out) has no template"),
+            "{e}"
+        );
+    }
+}
