@@ -66,5 +66,8 @@ mod access;
 /// Refusals that say what to do: the right folder, the headers found, the job file to edit.
 mod refusals;
 
+/// Posting templates by direction: receipts, supplier payments, one clearing line per item.
+mod posting;
+
 /// The README against what clerk does: Try it's numbers, quoted alerts, commands, set-up.
 mod readme;
