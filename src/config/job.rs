@@ -999,4 +999,24 @@ lines = [
             "{e}"
         );
     }
+
+    /// The commented receipt, payment and per-pass templates of the shipped job load as they
+    /// are written, in place of its `[posting]`.
+    #[test]
+    fn the_shipped_jobs_commented_templates_load() {
+        let bank = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
+        )
+        .unwrap();
+        let from = bank
+            .find("# A template per direction")
+            .expect("the example is there");
+        let example: String = bank[from..]
+            .lines()
+            .filter_map(|l| l.strip_prefix("#   "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(example.contains("[posting.payment]"), "{example}");
+        check_posting(&example).unwrap();
+    }
 }
