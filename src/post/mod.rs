@@ -939,6 +939,19 @@ mod tests {
             &[&refund],
         );
         assert_eq!(e.unwrap().lines[1].account, "1290 Receivables clearing");
+
+        // A match made by hand posts by `[posting.pass.manual]`, when there is one.
+        let mut spec = by_direction();
+        spec.pass.insert(
+            "manual".into(),
+            PassPostingSpec {
+                lines: lines(&[("1010 Bank", "statement"), ("1299 Suspense", "-ledger")]),
+                ..PassPostingSpec::default()
+            },
+        );
+        let t = spec.check().unwrap();
+        let e = entry_for_match("bank", &t, MatchPass::Manual, &[&fee], &[&line]);
+        assert_eq!(e.unwrap().lines[1].account, "1299 Suspense");
     }
 
     #[test]
