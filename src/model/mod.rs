@@ -30,12 +30,16 @@ use serde::{Deserialize, Serialize};
 pub struct Currency([u8; 3]);
 
 impl Currency {
-    /// Number of minor-unit digits: what a spreadsheet's float amount is rounded to.
-    /// The short list covers the currencies that differ from the usual two places.
+    /// Number of minor-unit digits (ISO 4217): the most decimals an amount in this currency
+    /// may be read with ([`check_minor_unit`]), and what a spreadsheet's float amount is
+    /// rounded to. The lists are the currencies that differ from the usual two places.
     pub fn minor_units(self) -> u32 {
         match &self.0 {
-            b"JPY" | b"KRW" | b"CLP" | b"ISK" | b"VND" | b"XOF" | b"XAF" | b"PYG" | b"UGX" => 0,
+            b"JPY" | b"KRW" | b"CLP" | b"ISK" | b"VND" | b"XOF" | b"XAF" | b"XPF" | b"PYG"
+            | b"UGX" | b"BIF" | b"DJF" | b"GNF" | b"KMF" | b"RWF" | b"VUV" | b"UYI" => 0,
             b"BHD" | b"KWD" | b"OMR" | b"JOD" | b"TND" | b"LYD" | b"IQD" => 3,
+            // Units of account (Chile's Unidad de Fomento, Uruguay's wage index unit).
+            b"CLF" | b"UYW" => 4,
             _ => 2,
         }
     }
@@ -720,6 +724,9 @@ mod tests {
             ("1.2340", "BHD", Ok("1.234")),
             ("1.2345", "BHD", Err("BHD has 3 decimals; 1.2345 has 4")),
             ("1.2345", "TND", Err("TND has 3 decimals; 1.2345 has 4")),
+            ("500", "XPF", Ok("500")),
+            ("500.5", "XPF", Err("XPF has no decimals; 500.5 has 1")),
+            ("1.2345", "CLF", Ok("1.2345")),
         ];
         for (amount, currency, want) in cases {
             let got = check_minor_unit(d(amount), cur(currency));
