@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::model::checked_magnitude;
+use super::{ExtractError, MAX_PROBLEMS, Problem};
+use crate::model::statement::{Balance, BankStatement};
+use crate::model::{check_minor_unit, checked_magnitude};
 
 /// Most digits read into the `i128` mantissa; `Decimal` itself then refuses anything beyond
 /// its 96-bit mantissa or 28 decimal places.
@@ -271,6 +273,61 @@ pub(crate) fn round_half_away(d: Decimal, dp: u32) -> Decimal {
     d.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// Bank statements (MT940/942/950, camt.052/053/054) by the rule of [`check_minor_unit`]:
+/// each line's amount and each balance must be a whole number of its currency's minor unit.
+/// SWIFT and ISO 20022 write amounts as text, so the rule is the same as for a CSV file: a
+/// statement with `100,005` EUR is refused whole, naming the line and the field or element,
+/// never rounded into the books. Zeros beyond the unit (`8.850`) are the same amount and pass.
+pub(crate) fn check_statements(
+    file: &str,
+    statements: &[BankStatement],
+) -> Result<(), ExtractError> {
+    let mut problems = Vec::new();
+    for s in statements {
+        problems.extend(balance_problem(s, "opening balance", &s.opening));
+        for e in &s.entries {
+            if let Err(m) = check_minor_unit(e.amount, e.currency) {
+                let at = e.source.locator.as_deref().unwrap_or("statement line");
+                problems.push(Problem {
+                    sheet: None,
+                    row: Some(e.source.row),
+                    column: None,
+                    message: format!("{at}: {m}"),
+                });
+            }
+        }
+        problems.extend(balance_problem(s, "closing balance", &s.closing));
+        problems.extend(balance_problem(
+            s,
+            "closing available balance",
+            &s.closing_available,
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    problems.truncate(MAX_PROBLEMS);
+    Err(ExtractError::new(file, problems))
+}
+
+/// A statement's balance beyond its currency's minor unit. A balance has no line of its own
+/// in the model: it is named by its statement's first line and the account.
+fn balance_problem(s: &BankStatement, name: &str, b: &Option<Balance>) -> Option<Problem> {
+    let b = b.as_ref()?;
+    let m = check_minor_unit(b.amount, b.currency).err()?;
+    let at = s
+        .source
+        .locator
+        .as_deref()
+        .map_or_else(String::new, |l| format!("{l}, "));
+    Some(Problem {
+        sheet: None,
+        row: Some(s.source.row),
+        column: None,
+        message: format!("{at}{name} of account {}: {m}", s.account),
+    })
+}
+
 /// A small fixed buffer, so formatting a float allocates nothing.
 struct StackStr {
     buf: [u8; 48],
@@ -516,5 +573,76 @@ mod tests {
         assert!(from_float(f64::NAN, 2).is_err());
         assert!(from_float(f64::INFINITY, 2).is_err());
         assert!(from_float(1e30, 2).is_err());
+    }
+
+    fn input(name: &'static str, bytes: &'static [u8]) -> crate::extract::Input<'static> {
+        crate::extract::Input {
+            name,
+            bytes,
+            file_hash: "hash".into(),
+        }
+    }
+
+    fn mt940(line61: &str, closing: &str) -> String {
+        format!(
+            ":20:REF\n:25:DE89370400440532013000\n:28C:1/1\n:60F:C251230EUR100,\n\
+             :61:{line61}\n:86:Invoice 42\n:62F:{closing}\n-\n"
+        )
+    }
+
+    fn mt940_statements(text: String) -> Vec<BankStatement> {
+        let bytes: &'static [u8] = Box::leak(text.into_bytes().into_boxed_slice());
+        match crate::extract::swift::parse(&input("stmt.sta", bytes), None) {
+            Ok(f) => match f.doc {
+                crate::extract::swift::MtDocument::Statements(s) => s,
+                other => panic!("not statements: {other:?}"),
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_statement_line_or_balance_beyond_its_currencys_minor_unit_is_refused_naming_the_line() {
+        // Three euro decimals on a :61: line: refused, naming the line and the field.
+        let s = mt940_statements(mt940("251230C100,005NTRFNONREF", "C251231EUR200,005"));
+        let e = check_statements("stmt.sta", &s).unwrap_err();
+        let lines: Vec<String> = e.to_string().lines().map(str::to_owned).collect();
+        assert!(
+            lines[0].starts_with(
+                "stmt.sta line 5: message 1, :61: #1: EUR has 2 decimals; 100.005 has 3"
+            ),
+            "{e}"
+        );
+        assert!(
+            lines.iter().any(|l| l.contains(
+                "closing balance of account DE89370400440532013000: EUR has 2 decimals; 200.005 has 3"
+            )),
+            "{e}"
+        );
+        // Two decimals, or zeros beyond them, pass.
+        let s = mt940_statements(mt940("251230C100,00NTRFNONREF", "C251231EUR200,000"));
+        check_statements("stmt.sta", &s).unwrap_or_else(|e| panic!("{e}"));
+
+        // camt: an entry's <Amt> is checked the same way; 8.850 (a trailing zero) passes.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/iso20022/genkgo-camt/camt053.v2.five.decimals.xml");
+        let xml = std::fs::read_to_string(path).unwrap();
+        let read = |xml: String| {
+            let bytes: &'static [u8] = Box::leak(xml.into_bytes().into_boxed_slice());
+            match crate::extract::iso20022::parse(&input("camt.xml", bytes), None, None) {
+                Ok((_, crate::extract::iso20022::IsoDocument::Statements(s))) => s,
+                Ok((k, d)) => panic!("{k}: {d:?}"),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        check_statements("camt.xml", &read(xml.clone())).unwrap_or_else(|e| panic!("{e}"));
+        let bad = xml.replace(">8.850<", ">8.855<");
+        assert_ne!(bad, xml);
+        let e = check_statements("camt.xml", &read(bad)).unwrap_err();
+        assert!(
+            e.to_string().contains("EUR has 2 decimals; 8.855 has 3"),
+            "{e}"
+        );
+        assert!(e.problems[0].row.is_some(), "{e}");
     }
 }

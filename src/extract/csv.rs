@@ -739,6 +739,54 @@ mod tests {
     }
 
     #[test]
+    fn amounts_with_more_decimals_than_their_currency_are_refused_naming_line_and_column() {
+        let l = layout(Side::Ledger, LEDGER_SPEC);
+        let text = "id,account,value_date,amount,currency,reference,counterparty\n\
+                    1,A,2025-01-01,100.005,EUR,R,C\n\
+                    2,A,2025-01-01,1000.5,JPY,R,C\n\
+                    3,A,2025-01-01,100.01,EUR,R,C\n\
+                    4,A,2025-01-01,1000,JPY,R,C\n\
+                    5,A,2025-01-01,1.234,KWD,R,C\n";
+        let e = run(&l, "ledger.csv", text.as_bytes()).unwrap_err();
+        let t = e.to_string();
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2, "{t}");
+        assert!(
+            lines[0].starts_with(
+                "ledger.csv line 2, column \"amount\": EUR has 2 decimals; 100.005 has 3"
+            ),
+            "{t}"
+        );
+        assert!(
+            lines[1].starts_with(
+                "ledger.csv line 3, column \"amount\": JPY has no decimals; 1000.5 has 1"
+            ),
+            "{t}"
+        );
+        // Zeros beyond the minor unit say the same amount: read, trimmed to the unit.
+        let text = "id,account,value_date,amount,currency,reference,counterparty\n\
+                    1,A,2025-01-01,100.000,EUR,R,C\n\
+                    2,A,2025-01-01,1000.00,JPY,R,C\n";
+        let x = run(&l, "ledger.csv", text.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let amounts: Vec<String> = x.records.iter().map(|r| r.amount.to_string()).collect();
+        assert_eq!(amounts, ["100.00", "1000"]);
+        // Debit and credit columns follow the same rule.
+        let l = layout(
+            Side::Statement,
+            "[columns]\nid = \"ref\"\nvalue_date = \"date\"\ndebit = \"debit\"\n\
+             credit = \"credit\"\n[defaults]\ncurrency = \"EUR\"",
+        );
+        let text = "ref,date,debit,credit\nB1,2025-01-01,,12.345\n";
+        let e = run(&l, "bank.csv", text.as_bytes()).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "bank.csv line 2, column \"credit\": EUR has 2 decimals; 12.345 has 3"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn oversized_lines_and_rows_are_refused() {
         let l = layout(
             Side::Statement,

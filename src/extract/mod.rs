@@ -449,6 +449,7 @@ pub fn extract_with_progress(
             out.invoices = invoice::parse(input, Some(expected))?.1;
         }
     }
+    amount::check_statements(input.name, &out.statements)?;
     progress(total, total);
     Ok(out)
 }

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 
 use super::spec::{FIELDS, Field, Layout, Money};
 use super::{ExtractError, MAX_PROBLEMS, Problem, Skipped, amount, date};
-use crate::model::{Currency, Record, Source, checked_magnitude};
+use crate::model::{Currency, Record, Source, check_minor_unit, checked_magnitude};
 
 /// A cell as the formats deliver it. CSV gives only `Text` and `Empty`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -272,7 +272,6 @@ impl<'l> Collector<'l> {
         if currency.is_none() && !probs.iter().any(|p| p.0 == Field::Currency) {
             probs.push((Field::Currency, "the currency is empty".into()));
         }
-        let minor = currency.map_or(2, Currency::minor_units);
 
         let value_date = get!(
             Field::ValueDate,
@@ -288,7 +287,7 @@ impl<'l> Collector<'l> {
 
         let amount = match l.money {
             Money::Signed => {
-                let a = get!(Field::Amount, amount_of(cell(Field::Amount), l, minor));
+                let a = get!(Field::Amount, amount_of(cell(Field::Amount), l, currency));
                 if a.is_none() && !probs.iter().any(|p| p.0 == Field::Amount) {
                     probs.push((Field::Amount, "the amount is empty".into()));
                 }
@@ -296,7 +295,7 @@ impl<'l> Collector<'l> {
             }
             Money::DebitCredit => {
                 let mut side = |f: Field| -> Option<Decimal> {
-                    let v = get!(f, amount_of(cell(f), l, minor));
+                    let v = get!(f, amount_of(cell(f), l, currency));
                     if v.is_some_and(|v| v.is_sign_negative() && !v.is_zero()) {
                         probs.push((
                             f,
@@ -331,7 +330,7 @@ impl<'l> Collector<'l> {
                 }
             }
             Money::Marked => {
-                let a = get!(Field::Amount, amount_of(cell(Field::Amount), l, minor));
+                let a = get!(Field::Amount, amount_of(cell(Field::Amount), l, currency));
                 let mark = get!(Field::DcMark, text_of(cell(Field::DcMark)));
                 match (a, mark) {
                     (None, _) => {
@@ -471,11 +470,25 @@ fn date_of(
     }
 }
 
-fn amount_of(c: Cell<'_>, l: &Layout, minor_units: u32) -> Result<Option<Decimal>, String> {
+/// An amount cell, read by the rule of [`check_minor_unit`]: text (every CSV cell, a
+/// spreadsheet's text cell) is taken as written and refused with more decimals than its
+/// currency has; a spreadsheet's number cell is a binary float and is rounded to the
+/// currency's minor unit. Without a currency (already a problem of the row) the text is
+/// read as written, so the row's other problems are still reported.
+fn amount_of(
+    c: Cell<'_>,
+    l: &Layout,
+    currency: Option<Currency>,
+) -> Result<Option<Decimal>, String> {
     match c {
         Cell::Empty => Ok(None),
-        Cell::Text(s) => l.amounts.parse(s),
-        Cell::Float(f) => amount::from_float(f, minor_units).map(Some),
+        Cell::Text(s) => match (l.amounts.parse(s)?, currency) {
+            (Some(a), Some(cur)) => check_minor_unit(a, cur).map(Some),
+            (a, _) => Ok(a),
+        },
+        Cell::Float(f) => {
+            amount::from_float(f, currency.map_or(2, Currency::minor_units)).map(Some)
+        }
         Cell::Int(i) => checked_magnitude(Decimal::from(i)).map(Some),
         Cell::Bool(b) => Err(format!(
             "expected an amount, found {}",

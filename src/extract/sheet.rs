@@ -698,6 +698,46 @@ mod tests {
     }
 
     #[test]
+    fn xlsx_text_amounts_follow_the_minor_unit_rule_and_floats_are_rounded_to_it() {
+        // A text cell is the amount as written: three euro decimals are refused.
+        let bytes = bank_workbook("100.005");
+        let e = run(&layout(BANK), "konto.xlsx", &bytes).unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "konto.xlsx sheet \"Data\", row 5, column \"Betrag\": cell D5: EUR has 2 \
+                 decimals; 100.005 has 3"
+            ),
+            "{e}"
+        );
+        // A number cell is a binary float: 0.1 + 0.2 is read as the 0.30 the cell shows.
+        let mut wb = Workbook::new();
+        let s = wb.add_worksheet();
+        s.set_name("Data").unwrap();
+        for (c, h) in ["Valuta", "Betrag", "Währung"].iter().enumerate() {
+            s.write_string(0, c as u16, *h).unwrap();
+        }
+        s.write_string(1, 0, "2025-01-02").unwrap();
+        s.write_number(1, 1, 0.1 + 0.2).unwrap();
+        s.write_string(1, 2, "EUR").unwrap();
+        s.write_string(2, 0, "2025-01-03").unwrap();
+        s.write_number(2, 1, 1000.5).unwrap();
+        s.write_string(2, 2, "JPY").unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        let l = layout(
+            r#"
+            sheet = "Data"
+            [columns]
+            value_date = "Valuta"
+            amount = "Betrag"
+            currency = "Währung"
+            "#,
+        );
+        let x = run(&l, "floats.xlsx", &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let got: Vec<String> = x.records.iter().map(|r| r.amount.to_string()).collect();
+        assert_eq!(got, ["0.30", "1001"]);
+    }
+
+    #[test]
     fn xlsx_pinned_header_row_and_default_first_sheet() {
         let bytes = bank_workbook("1.00");
         let pinned = BANK.replace("sheet = \"Data\"", "sheet = \"data\"\nheader_row = 3");

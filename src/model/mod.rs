@@ -30,12 +30,16 @@ use serde::{Deserialize, Serialize};
 pub struct Currency([u8; 3]);
 
 impl Currency {
-    /// Number of minor-unit digits: what a spreadsheet's float amount is rounded to.
-    /// The short list covers the currencies that differ from the usual two places.
+    /// Number of minor-unit digits (ISO 4217): the most decimals an amount in this currency
+    /// may be read with ([`check_minor_unit`]), and what a spreadsheet's float amount is
+    /// rounded to. The lists are the currencies that differ from the usual two places.
     pub fn minor_units(self) -> u32 {
         match &self.0 {
-            b"JPY" | b"KRW" | b"CLP" | b"ISK" | b"VND" | b"XOF" | b"XAF" | b"PYG" | b"UGX" => 0,
+            b"JPY" | b"KRW" | b"CLP" | b"ISK" | b"VND" | b"XOF" | b"XAF" | b"XPF" | b"PYG"
+            | b"UGX" | b"BIF" | b"DJF" | b"GNF" | b"KMF" | b"RWF" | b"VUV" | b"UYI" => 0,
             b"BHD" | b"KWD" | b"OMR" | b"JOD" | b"TND" | b"LYD" | b"IQD" => 3,
+            // Units of account (Chile's Unidad de Fomento, Uruguay's wage index unit).
+            b"CLF" | b"UYW" => 4,
             _ => 2,
         }
     }
@@ -596,6 +600,47 @@ pub fn checked_magnitude(d: Decimal) -> Result<Decimal, String> {
     }
 }
 
+/// The rule for an amount read from a file with its currency: it must be a whole number of
+/// the currency's minor unit ([`Currency::minor_units`], ISO 4217: EUR 2, JPY 0, KWD 3).
+///
+/// An amount written with more decimals than its currency has (`100.005` EUR, `1000.5` JPY)
+/// is refused, never rounded: a bank or ledger file that carries a third euro decimal is
+/// wrong at its source, and rounding it in silence would post a figure no document shows
+/// and change the books by what was cut off. Extra decimals that are zeros (`100.000` EUR,
+/// `1000.00` JPY) say the same amount and are read, trimmed to the minor unit.
+///
+/// This applies to money that is posted or proves a posting: ledger and statement line
+/// amounts, debit and credit columns, balances. Not to unit prices, quantities, rates or
+/// fees per unit, which legally carry more decimals (an invoice line's price of 0.0125).
+///
+/// The one exception is a spreadsheet's number cell: it holds a binary float, not the figure
+/// as anyone wrote it (0.1 + 0.2 is 0.30000000000000004), so its figure is the cell rounded
+/// to the minor unit half away from zero, as the cell shows it in a currency format and as
+/// Excel's ROUND does (`extract::amount::from_float`). A spreadsheet's text cell follows
+/// this rule like any other text.
+pub fn check_minor_unit(amount: Decimal, currency: Currency) -> Result<Decimal, String> {
+    let minor = currency.minor_units();
+    if amount.scale() <= minor {
+        return Ok(amount);
+    }
+    let at_minor = amount.trunc_with_scale(minor);
+    if at_minor != amount {
+        let written = amount.normalize();
+        let places = |n: u32| match n {
+            0 => "no decimals".to_owned(),
+            1 => "1 decimal".to_owned(),
+            n => format!("{n} decimals"),
+        };
+        return Err(format!(
+            "{currency} has {}; {written} has {}: clerk does not round amounts read from a \
+             file, correct the amount where it was written",
+            places(minor),
+            written.scale()
+        ));
+    }
+    Ok(at_minor)
+}
+
 /// Straight-through-processing rate: of the records clerk decided on (matched, or made a
 /// break), the share it matched with no human touch. `None` before any decision. The breaks
 /// are those that lasted their job's grace period: an item matched once its counterpart came
@@ -650,6 +695,57 @@ mod tests {
         assert!("EU".parse::<Currency>().is_err());
         assert!("EU1".parse::<Currency>().is_err());
         assert!("EURO".parse::<Currency>().is_err());
+    }
+
+    #[test]
+    fn an_amount_is_read_only_in_whole_minor_units_of_its_currency() {
+        let d = |s: &str| Decimal::from_str(s).unwrap();
+        let cur = |s: &str| s.parse::<Currency>().unwrap();
+        // (amount as read, currency, what is posted or the refusal)
+        let cases: &[(&str, &str, Result<&str, &str>)] = &[
+            ("100.00", "EUR", Ok("100.00")),
+            ("100.5", "EUR", Ok("100.5")),
+            ("100", "EUR", Ok("100")),
+            ("-0.01", "EUR", Ok("-0.01")),
+            ("100.000", "EUR", Ok("100.00")),
+            ("8.850", "EUR", Ok("8.85")),
+            ("100.005", "EUR", Err("EUR has 2 decimals; 100.005 has 3")),
+            (
+                "-100.0050",
+                "EUR",
+                Err("EUR has 2 decimals; -100.005 has 3"),
+            ),
+            ("0.001", "USD", Err("USD has 2 decimals; 0.001 has 3")),
+            ("1000", "JPY", Ok("1000")),
+            ("1000.00", "JPY", Ok("1000")),
+            ("1000.5", "JPY", Err("JPY has no decimals; 1000.5 has 1")),
+            ("1000.05", "KRW", Err("KRW has no decimals; 1000.05 has 2")),
+            ("1.234", "KWD", Ok("1.234")),
+            ("1.2340", "BHD", Ok("1.234")),
+            ("1.2345", "BHD", Err("BHD has 3 decimals; 1.2345 has 4")),
+            ("1.2345", "TND", Err("TND has 3 decimals; 1.2345 has 4")),
+            ("500", "XPF", Ok("500")),
+            ("500.5", "XPF", Err("XPF has no decimals; 500.5 has 1")),
+            ("1.2345", "CLF", Ok("1.2345")),
+        ];
+        for (amount, currency, want) in cases {
+            let got = check_minor_unit(d(amount), cur(currency));
+            match want {
+                Ok(w) => {
+                    let got = got.unwrap_or_else(|e| panic!("{amount} {currency}: {e}"));
+                    assert_eq!(got, d(w), "{amount} {currency}");
+                    assert_eq!(
+                        got.to_string(),
+                        *w,
+                        "{amount} {currency}: trimmed to the unit"
+                    );
+                }
+                Err(w) => {
+                    let e = got.expect_err(&format!("{amount} {currency} is refused"));
+                    assert!(e.starts_with(w), "{amount} {currency}: {e}");
+                }
+            }
+        }
     }
 
     #[test]

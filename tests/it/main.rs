@@ -71,3 +71,6 @@ mod posting;
 
 /// The README against what clerk does: Try it's numbers, quoted alerts, commands, set-up.
 mod readme;
+
+/// Amounts in whole minor units of their currency: a ledger file with more decimals is refused.
+mod amounts;

@@ -65,8 +65,8 @@ fn a_new_files_records_are_matched_against_the_items_found_by_their_keys() {
 
 #[test]
 fn a_group_that_loses_members_to_an_earlier_pass_finds_the_line_paying_the_rest() {
-    // ACME owes 10.00, 20.00 and 5.125 on one day; a bank line of 15.125 pays two of them
-    // ("PAYRUN"), but the three together are 35.125: no batch yet.
+    // ACME owes 10.00, 20.00 and 5.13 on one day; a bank line of 15.13 pays two of them
+    // ("PAYRUN"), but the three together are 35.13: no batch yet.
     let items = [
         Item {
             id: 1,
@@ -94,8 +94,8 @@ fn a_group_that_loses_members_to_an_earlier_pass_finds_the_line_paying_the_rest(
         },
     ];
     let payrun = "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
-                  2026-03-02,2026-03-02,15.125,EUR,BK7,PAYRUN ACME\n";
-    // Then the 20.00 is paid by reference: what is left of the group is 15.125, the line
+                  2026-03-02,2026-03-02,15.13,EUR,BK7,PAYRUN ACME\n";
+    // Then the 20.00 is paid by reference: what is left of the group is 15.13, the line
     // waiting since the first file, which shares no key with anything in the new one.
     let paid = statement_csv(&[Line {
         bank: 8,
@@ -135,10 +135,10 @@ fn an_item_matched_by_hand_leaves_its_group_to_pair_with_the_line_paying_the_res
         day: 0,
         usd: false,
     };
-    // ACME owes 10.00, 20.00 and 5.125 on one day; a line of 15.125 pays two of them.
+    // ACME owes 10.00, 20.00 and 5.13 on one day; a line of 15.13 pays two of them.
     let items = [acme(1, 0, 0), acme(2, 1, 1), acme(3, 6, 2)];
     let payrun = "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
-                  2026-03-02,2026-03-02,15.125,EUR,BK7,PAYRUN ACME\n";
+                  2026-03-02,2026-03-02,15.13,EUR,BK7,PAYRUN ACME\n";
     // A week later a line of 20.00 without a reference: too late for the amount and date
     // pass; the items fall due and get their breaks.
     let late = |bank, amount| {
@@ -170,7 +170,7 @@ fn an_item_matched_by_hand_leaves_its_group_to_pair_with_the_line_paying_the_res
             at(3),
         )
         .unwrap();
-        // The next file, about something else: what is left of ACME's group is 15.125.
+        // The next file, about something else: what is left of ACME's group is 15.13.
         i.process(BANK, &late(9, 5), at(4));
     }
     assert_eq!(by_key.dump(), full.dump());

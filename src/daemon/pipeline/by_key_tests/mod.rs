@@ -282,7 +282,7 @@ fn rules_of<'c>(config: &'c Config, job: &str) -> &'c crate::reconcile::CashRule
 }
 
 const AMOUNTS: [&str; 9] = [
-    "10.00", "20.00", "30.00", "12.50", "7.5", "45.00", "5.125", "100.00", "-20.00",
+    "10.00", "20.00", "30.00", "12.50", "7.5", "45.00", "5.13", "100.00", "-20.00",
 ];
 const PARTIES: [&str; 3] = ["ACME TRADING", "BOLT GMBH", "CORE SA"];
 
