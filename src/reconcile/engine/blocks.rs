@@ -2,7 +2,8 @@
 //!
 //! Every way a pass relates two items goes through a value they share: a candidate agrees on
 //! the pass's lead key (the engine finds candidates in a bucket of it); a near miss is found
-//! in that same bucket; the members of a group share their `group_by` values. An item's
+//! in that same bucket; the members of a group share their `group_by` values (without
+//! `group_by`, their keys' values, so the lead key's). An item's
 //! *blocks* are hashes of such values, made so that any two items a run could relate share
 //! one. Hence a set of items that contains, with each item, everything sharing a block with
 //! it (a union of connected components of "shares a block") is matched, explained and given
@@ -307,17 +308,28 @@ impl Blocking {
                             (Some(key), true, _) => lead_blocks(key),
                             (key, false, Some((ours, theirs, negate))) if !p.subsets => {
                                 group_total = Some(i);
+                                let ours_grouped = p.grouping == Grouping::ManyToOne;
+                                // Without group_by a group shares its keys' values; with no
+                                // text key these are the fields' values as they are.
+                                let group_by: Vec<String> = if p.group_by.is_empty() {
+                                    p.keys
+                                        .iter()
+                                        .map(|k| if ours_grouped { &k.ours } else { &k.theirs })
+                                        .cloned()
+                                        .collect()
+                                } else {
+                                    p.group_by.clone()
+                                };
                                 PassBlocks::GroupTotal {
                                     rule: i as u32,
-                                    group_sig: p
-                                        .group_by
+                                    group_sig: group_by
                                         .iter()
                                         .fold(Hash64::new(GROUP).u64(i as u64), |h, f| h.text(f))
                                         .finish(),
                                     total_sig: amount_sig(key.as_ref(), &ours, &theirs, negate),
                                     key,
-                                    group_by: p.group_by.clone(),
-                                    ours_grouped: p.grouping == Grouping::ManyToOne,
+                                    group_by,
+                                    ours_grouped,
                                     ours,
                                     theirs,
                                     negate,

@@ -1136,6 +1136,90 @@ fn groups(t: &Table, group_by: &[String], open: &[u32], amounts: Option<&[i64]>)
     out
 }
 
+/// The groups one row of the grouped side may be in when a key finds several values in it
+/// (a line quoting two invoices), at most.
+const KEYED_GROUPS_PER_ROW: usize = 16;
+
+/// Without `group_by`: open rows of the grouped side grouped by the codes of all the pass's
+/// keys, the values a key's pattern extracts where it has one (the lines quoting
+/// `INV-123456789/1` and `/2` share the invoice number). A row missing a key's value (or its
+/// amount) is in no group; a row with several values for a key is in the group of each.
+/// Returns each group's shared codes, one per key, with its rows by amount, then identity.
+fn keyed_groups(
+    t: &Table,
+    codes: &[KeyCodes<'_>],
+    ours_grouped: bool,
+    open: &[u32],
+    amounts: Option<&[i64]>,
+) -> Vec<(Box<[u32]>, Vec<u32>)> {
+    let side = |k: &'_ KeyCodes<'_>, r: u32| {
+        if ours_grouped {
+            k.ours.get(r).len()
+        } else {
+            k.theirs.get(r).len()
+        }
+    };
+    let code = |k: &KeyCodes<'_>, r: u32, i: usize| {
+        if ours_grouped {
+            k.ours.get(r).get(i)
+        } else {
+            k.theirs.get(r).get(i)
+        }
+    };
+    let width = codes.len();
+    // (codes of one group a row is in, flat by `width`; the row)
+    let mut shared: Vec<u32> = Vec::new();
+    let mut rows: Vec<u32> = Vec::new();
+    let mut pick = vec![0usize; width];
+    for &r in open {
+        if amounts.is_some_and(|a| a[r as usize] == MISSING_AMOUNT) {
+            continue;
+        }
+        let combinations = codes
+            .iter()
+            .fold(1usize, |n, k| n.saturating_mul(side(k, r)));
+        pick.fill(0);
+        for _ in 0..combinations.min(KEYED_GROUPS_PER_ROW) {
+            shared.extend(codes.iter().zip(&pick).map(|(k, &i)| code(k, r, i)));
+            rows.push(r);
+            // The next combination, the last key's values turning fastest.
+            for (j, k) in codes.iter().enumerate().rev() {
+                pick[j] += 1;
+                if pick[j] < side(k, r) {
+                    break;
+                }
+                pick[j] = 0;
+            }
+        }
+    }
+    let of = |e: u32| &shared[e as usize * width..(e as usize + 1) * width];
+    let mut entries: Vec<u32> = (0..rows.len() as u32).collect();
+    entries.sort_unstable_by(|&a, &b| {
+        of(a)
+            .cmp(of(b))
+            .then_with(|| rows[a as usize].cmp(&rows[b as usize]))
+    });
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && of(entries[j]) == of(entries[i]) {
+            j += 1;
+        }
+        let mut g: Vec<u32> = entries[i..j].iter().map(|&e| rows[e as usize]).collect();
+        g.dedup();
+        g.sort_unstable_by(|&a, &b| {
+            let am = |r: u32| amounts.map_or(0, |v| v[r as usize]);
+            am(a)
+                .cmp(&am(b))
+                .then_with(|| t.identity(a as usize).cmp(t.identity(b as usize)))
+        });
+        out.push((Box::from(of(entries[i])), g));
+        i = j;
+    }
+    out
+}
+
 /// Calls `visit` with subsets of `n` items of 2 to `max` items, smallest first, until the
 /// budget is spent; returns false when it was.
 fn subsets(n: usize, max: usize, budget: usize, visit: &mut dyn FnMut(&[usize])) -> bool {
@@ -1233,7 +1317,17 @@ fn one_side_grouped(
     };
     let (mut too_big, mut cut_short) = (0usize, 0usize);
     let mut members: Vec<u32> = Vec::with_capacity(max);
-    for g in groups(g_table, &p.pass.group_by, g_open, g_amounts) {
+    // With group_by, a group shares those fields; without, the codes of the keys.
+    let by_keys = p.pass.group_by.is_empty() && !codes.is_empty();
+    let all_groups = if by_keys {
+        keyed_groups(g_table, codes, ours_grouped, g_open, g_amounts)
+    } else {
+        groups(g_table, &p.pass.group_by, g_open, g_amounts)
+            .into_iter()
+            .map(|g| (Box::default(), g))
+            .collect()
+    };
+    for (shared, g) in all_groups {
         if g.len() < 2 {
             continue;
         }
@@ -1242,11 +1336,15 @@ fn one_side_grouped(
             continue;
         }
         let first = g[0];
-        let lead_codes = g_codes.get(first);
+        let (lead_codes, shared) = if by_keys {
+            (CodeSet::One(shared[p.lead_key]), Some(&shared[..]))
+        } else {
+            (g_codes.get(first), None)
+        };
         let mut visit = |pick: &[usize]| {
             members.clear();
             members.extend(pick.iter().map(|&i| g[i]));
-            search.try_members(&members, first, lead_codes, &mut found);
+            search.try_members(&members, first, lead_codes, shared, &mut found);
         };
         if p.pass.subsets {
             if !subsets(g.len(), max, SUBSET_BUDGET, &mut visit) {
@@ -1285,8 +1383,16 @@ struct GroupAgainstSingles<'s, 'p, 'k> {
 
 impl GroupAgainstSingles<'_, '_, '_> {
     /// The candidates for one set of a group's members (the whole group or one of its
-    /// subsets), through the lead codes of the group's first member (a group shares its keys).
-    fn try_members(&self, members: &[u32], first: u32, lead_codes: CodeSet<'_>, found: &mut Found) {
+    /// subsets), through the lead codes of the group's first member (a group shares its keys)
+    /// or, for a group formed by its keys' values, the `shared` codes: one per key.
+    fn try_members(
+        &self,
+        members: &[u32],
+        first: u32,
+        lead_codes: CodeSet<'_>,
+        shared: Option<&[u32]>,
+        found: &mut Found,
+    ) {
         let (p, index, ours_grouped, g_amounts) =
             (self.p, self.index, self.ours_grouped, self.g_amounts);
         let codes = self.codes;
@@ -1307,8 +1413,18 @@ impl GroupAgainstSingles<'_, '_, '_> {
                 None => index.bucket(code),
             };
             for &s in &index.rows[r] {
-                let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
-                if !p.keys_agree(codes, o, t) {
+                let agree = match shared {
+                    // The single item has the group's value of every key.
+                    Some(shared) => codes.iter().zip(shared).all(|(k, &c)| {
+                        let single = if ours_grouped { &k.theirs } else { &k.ours };
+                        single.get(s).contains(c)
+                    }),
+                    None => {
+                        let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
+                        p.keys_agree(codes, o, t)
+                    }
+                };
+                if !agree {
                     continue;
                 }
                 let single = [s];

@@ -70,7 +70,11 @@ pub struct PassSpec {
     /// dates.
     pub date: Option<DateSpec>,
     /// Grouped passes: the fields the items of one group share, on the grouped side (for
-    /// `many_to_many` on both sides, where groups pair only with equal values).
+    /// `many_to_many` on both sides, where groups pair only with equal values). Left out of
+    /// a `one_to_many` / `many_to_one` pass, a group is the items of the grouped side whose
+    /// keys' values agree, the values a pattern extracts where a key has one: the lines
+    /// quoting `INV-123456789/1` and `INV-123456789/2` are one group under the pattern
+    /// `INV-(\d{9})/\d`.
     #[serde(default)]
     pub group_by: Vec<String>,
     /// Grouped passes: the most items one side of a match may take (2 to 64). Default 8.
@@ -657,11 +661,17 @@ impl<'p> PassShape<'p> {
     fn check_grouping(&self, c: &mut Checker<'_>, key: &str) -> usize {
         let p = self.p;
         if p.grouping != Grouping::OneToOne {
-            if p.group_by.is_empty() {
+            if p.group_by.is_empty() && p.grouping == Grouping::ManyToMany {
+                c.err(
+                    format!("{key}.group_by"),
+                    "a many_to_many pass needs group_by: the fields a group shares",
+                );
+            } else if p.group_by.is_empty() && p.keys.is_empty() {
                 c.err(
                     format!("{key}.group_by"),
                     format!(
-                        "a {} pass needs group_by: the fields a group shares",
+                        "a {} pass needs group_by or keys: a group is the items that share the \
+                         group_by fields or, without group_by, the values of the keys",
                         p.grouping.as_str()
                     ),
                 );
@@ -736,7 +746,10 @@ impl<'p> PassShape<'p> {
         if let (Some(a), Some(b)) = (ko, kt) {
             check_key_kinds(c, &kk, spec, a, b);
         }
-        if self.ours_grouped && !self.in_group_by(&spec.ours) {
+        // Without group_by a group is the items whose keys' values agree: every key is
+        // shared by the whole group by construction.
+        let keyed_groups = self.p.group_by.is_empty();
+        if self.ours_grouped && !keyed_groups && !self.in_group_by(&spec.ours) {
             c.err(
                 format!("{kk}.ours"),
                 format!(
@@ -745,7 +758,7 @@ impl<'p> PassShape<'p> {
                 ),
             );
         }
-        if self.theirs_grouped && !self.in_group_by(&spec.theirs) {
+        if self.theirs_grouped && !keyed_groups && !self.in_group_by(&spec.theirs) {
             c.err(
                 format!("{kk}.theirs"),
                 format!(
