@@ -703,6 +703,95 @@ fn instalments_over_the_group_size_or_off_the_total_do_not_match() {
 }
 
 #[test]
+fn an_invoice_paid_in_part_is_reported_with_its_open_remainder() {
+    let rules = INSTALMENTS.replace(
+        "subsets = true",
+        "subsets = true\nremainder_window_days = 30",
+    );
+    let o = invoice("1000.00");
+    // The first part has come, the second not yet.
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "400.00", 1),
+        (
+            "S9",
+            "2026-03-02",
+            "100.00",
+            "EUR",
+            "PAYMENT INV-987654321/1",
+            "ACME",
+            "",
+        ),
+    ]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert!(out.matches.is_empty());
+    assert_eq!(out.part_paid.len(), 1, "{:?}", out.part_paid);
+    let pp = &out.part_paid[0];
+    assert_eq!((pp.row, &*pp.pass, pp.window_days), (0, "instalments", 30));
+    assert_eq!(
+        pp.parts
+            .iter()
+            .map(|&r| t.identity(r as usize))
+            .collect::<Vec<_>>(),
+        ["S1"]
+    );
+    assert_eq!(pp.paid, "400.00".parse().unwrap());
+    assert_eq!(pp.open, "600.00".parse().unwrap());
+    // Both stay open with their reasons: whether they are breaks yet is the caller's call.
+    assert_eq!(out.unmatched_ours.len(), 1);
+    assert_eq!(out.unmatched_theirs.len(), 2);
+
+    // Both parts: one match, nothing part-paid.
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "400.00", 1),
+        instalment("S2", "2026-03-23", "600.00", 2),
+    ]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert_eq!(out.matches.len(), 1);
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+
+    // Paid over the amount, or without the window: not part-paid.
+    let t = theirs(&[instalment("S1", "2026-03-02", "1400.00", 1)]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+    let t = theirs(&[instalment("S1", "2026-03-02", "400.00", 1)]);
+    let out = run_with(&spec(INSTALMENTS), &o, &t, &Tables::default());
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+
+    // Two items quoting one invoice: whose part it is is for a person to say.
+    let o = ours(&[
+        (
+            "AR-1",
+            "2026-03-02",
+            "1000.00",
+            "EUR",
+            "INV-123456789",
+            "ACME",
+            "",
+        ),
+        (
+            "AR-2",
+            "2026-03-02",
+            "1000.00",
+            "EUR",
+            "INV-123456789",
+            "ACME",
+            "",
+        ),
+    ]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+
+    // Only where instalments are grouped by what they quote.
+    let schema = Schema::of_records();
+    let e = spec(
+        "[[passes]]\nname = \"p\"\nkeys = [{ ours = \"currency\", theirs = \"currency\" }]\namount = { ours = \"amount\", theirs = \"amount\" }\nremainder_window_days = 30\n",
+    )
+    .check(&schema, &schema)
+    .unwrap_err();
+    assert_eq!(e[0].key, "match.passes[0].remainder_window_days");
+}
+
+#[test]
 fn many_to_many_pairs_whole_groups_by_their_totals() {
     let rules = r#"
 [[passes]]
