@@ -15,6 +15,9 @@ mod cli;
 /// The exception summary through the whole daemon to a real SMTP server.
 mod summary;
 
+/// Instalments: one invoice paid by several lines quoting it, through `clerk reconcile`.
+mod instalments;
+
 /// Unmatched items held back for their grace period: no break while the counterpart can
 /// still come, a break when it ends, KPIs that count only breaks that lasted.
 mod grace;

@@ -2,7 +2,8 @@
 //!
 //! Every way a pass relates two items goes through a value they share: a candidate agrees on
 //! the pass's lead key (the engine finds candidates in a bucket of it); a near miss is found
-//! in that same bucket; the members of a group share their `group_by` values. An item's
+//! in that same bucket; the members of a group share their `group_by` values (without
+//! `group_by`, their keys' values, so the lead key's). An item's
 //! *blocks* are hashes of such values, made so that any two items a run could relate share
 //! one. Hence a set of items that contains, with each item, everything sharing a block with
 //! it (a union of connected components of "shares a block") is matched, explained and given
@@ -307,17 +308,28 @@ impl Blocking {
                             (Some(key), true, _) => lead_blocks(key),
                             (key, false, Some((ours, theirs, negate))) if !p.subsets => {
                                 group_total = Some(i);
+                                let ours_grouped = p.grouping == Grouping::ManyToOne;
+                                // Without group_by a group shares its keys' values; with no
+                                // text key these are the fields' values as they are.
+                                let group_by: Vec<String> = if p.group_by.is_empty() {
+                                    p.keys
+                                        .iter()
+                                        .map(|k| if ours_grouped { &k.ours } else { &k.theirs })
+                                        .cloned()
+                                        .collect()
+                                } else {
+                                    p.group_by.clone()
+                                };
                                 PassBlocks::GroupTotal {
                                     rule: i as u32,
-                                    group_sig: p
-                                        .group_by
+                                    group_sig: group_by
                                         .iter()
                                         .fold(Hash64::new(GROUP).u64(i as u64), |h, f| h.text(f))
                                         .finish(),
                                     total_sig: amount_sig(key.as_ref(), &ours, &theirs, negate),
                                     key,
-                                    group_by: p.group_by.clone(),
-                                    ours_grouped: p.grouping == Grouping::ManyToOne,
+                                    group_by,
+                                    ours_grouped,
                                     ours,
                                     theirs,
                                     negate,
@@ -642,6 +654,70 @@ mod tests {
                 ours_grouped: true
             })
         );
+    }
+
+    #[test]
+    fn groups_by_their_keys_share_the_blocks_of_those_keys() {
+        let schema = Schema::of_records();
+        let cal = Calendar::weekends_only();
+        let ctx = Context::new(&cal);
+        let share = |a: &[u64], b: &[u64]| a.iter().any(|x| b.contains(x));
+        // Instalments grouped by the invoice their remittance quotes: the item and each part
+        // share the invoice's block, another invoice's part does not.
+        let spec: MatchSpec = toml::from_str(
+            r#"
+[[passes]]
+name = "instalments"
+grouping = "one_to_many"
+keys = [{ ours = "reference", theirs = "remittance", ours_pattern = 'INV-(\d{3})', theirs_pattern = 'INV-(\d{3})/\d' }]
+amount = { ours = "amount", theirs = "amount" }
+"#,
+        )
+        .unwrap();
+        let plan = spec.check(&schema, &schema).unwrap();
+        let blocking = Blocking::new(&plan, &schema, &schema);
+        let ours = table(&[("L|1", "INV-001", "", "10.00", "")]);
+        let theirs = table(&[
+            ("S|1", "", "INV-001/1", "4.00", ""),
+            ("S|2", "", "INV-001/2", "6.00", ""),
+            ("S|3", "", "INV-002/1", "6.00", ""),
+        ]);
+        let blocks = |ours_side: bool, t: &Table, r: usize| {
+            let mut v = Vec::new();
+            blocking.blocks(ours_side, t, r, &ctx, &mut v);
+            v
+        };
+        assert!(share(&blocks(true, &ours, 0), &blocks(false, &theirs, 0)));
+        assert!(share(&blocks(true, &ours, 0), &blocks(false, &theirs, 1)));
+        assert!(!share(&blocks(true, &ours, 0), &blocks(false, &theirs, 2)));
+
+        // Whole groups by keys that are no text, exact amounts: the group is the items with
+        // the keys' values, filed under its total.
+        let spec: MatchSpec = toml::from_str(
+            r#"
+[[passes]]
+name = "daily"
+grouping = "many_to_one"
+keys = [{ ours = "value_date", theirs = "value_date" }]
+amount = { ours = "amount", theirs = "amount" }
+subsets = false
+"#,
+        )
+        .unwrap();
+        let plan = spec.check(&schema, &schema).unwrap();
+        let blocking = Blocking::new(&plan, &schema, &schema);
+        let ours = table(&[("L|1", "", "", "1.00", "A"), ("L|2", "", "", "2.00", "B")]);
+        assert!(blocking.group_of(true, &ours, 0).is_some());
+        assert_eq!(
+            blocking.group_of(true, &ours, 0),
+            blocking.group_of(true, &ours, 1)
+        );
+        let theirs = table(&[("S|1", "", "", "3.00", "")]);
+        let mut totals = Vec::new();
+        blocking.group_total_blocks(&ours, &[0, 1], &ctx, &mut totals);
+        let mut line = Vec::new();
+        blocking.blocks(false, &theirs, 0, &ctx, &mut line);
+        assert!(share(&totals, &line));
     }
 
     #[test]

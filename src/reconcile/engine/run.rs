@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use super::context::{Context, Rates, RunError};
 use super::keys::{CodeSet, Codes, KeyCodes, key_codes};
 use super::outcome::{
-    LostBecause, MatchDecision, NearMiss, Outcome, Rows, RunnerUp, Score, Unmatched,
+    LostBecause, MatchDecision, NearMiss, Outcome, PartPaid, Rows, RunnerUp, Score, Unmatched,
     UnmatchedReason,
 };
 use super::par::par_chunks;
@@ -84,6 +84,13 @@ pub fn run(
             )));
         }
     }
+    for p in prepared
+        .iter()
+        .filter(|p| p.pass.remainder_window.is_some())
+    {
+        out.part_paid.extend(part_paid(p, &state, threads));
+    }
+    out.part_paid.sort_by_key(|pp| (pp.row, pp.rule));
     let (uo, ut) = reasons(&prepared, &state, threads);
     out.unmatched_ours = uo;
     out.unmatched_theirs = ut;
@@ -1136,6 +1143,157 @@ fn groups(t: &Table, group_by: &[String], open: &[u32], amounts: Option<&[i64]>)
     out
 }
 
+/// The groups one row of the grouped side may be in when a key finds several values in it
+/// (a line quoting two invoices), at most.
+const KEYED_GROUPS_PER_ROW: usize = 16;
+
+/// Without `group_by`: open rows of the grouped side grouped by the codes of all the pass's
+/// keys, the values a key's pattern extracts where it has one (the lines quoting
+/// `INV-123456789/1` and `/2` share the invoice number). A row missing a key's value (or its
+/// amount) is in no group; a row with several values for a key is in the group of each.
+/// Returns each group's shared codes, one per key, with its rows by amount, then identity.
+fn keyed_groups(
+    t: &Table,
+    codes: &[KeyCodes<'_>],
+    ours_grouped: bool,
+    open: &[u32],
+    amounts: Option<&[i64]>,
+) -> Vec<(Box<[u32]>, Vec<u32>)> {
+    let side = |k: &'_ KeyCodes<'_>, r: u32| {
+        if ours_grouped {
+            k.ours.get(r).len()
+        } else {
+            k.theirs.get(r).len()
+        }
+    };
+    let code = |k: &KeyCodes<'_>, r: u32, i: usize| {
+        if ours_grouped {
+            k.ours.get(r).get(i)
+        } else {
+            k.theirs.get(r).get(i)
+        }
+    };
+    let width = codes.len();
+    // (codes of one group a row is in, flat by `width`; the row)
+    let mut shared: Vec<u32> = Vec::new();
+    let mut rows: Vec<u32> = Vec::new();
+    let mut pick = vec![0usize; width];
+    for &r in open {
+        if amounts.is_some_and(|a| a[r as usize] == MISSING_AMOUNT) {
+            continue;
+        }
+        let combinations = codes
+            .iter()
+            .fold(1usize, |n, k| n.saturating_mul(side(k, r)));
+        pick.fill(0);
+        for _ in 0..combinations.min(KEYED_GROUPS_PER_ROW) {
+            shared.extend(codes.iter().zip(&pick).map(|(k, &i)| code(k, r, i)));
+            rows.push(r);
+            // The next combination, the last key's values turning fastest.
+            for (j, k) in codes.iter().enumerate().rev() {
+                pick[j] += 1;
+                if pick[j] < side(k, r) {
+                    break;
+                }
+                pick[j] = 0;
+            }
+        }
+    }
+    let of = |e: u32| &shared[e as usize * width..(e as usize + 1) * width];
+    let mut entries: Vec<u32> = (0..rows.len() as u32).collect();
+    entries.sort_unstable_by(|&a, &b| {
+        of(a)
+            .cmp(of(b))
+            .then_with(|| rows[a as usize].cmp(&rows[b as usize]))
+    });
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < entries.len() {
+        let mut j = i + 1;
+        while j < entries.len() && of(entries[j]) == of(entries[i]) {
+            j += 1;
+        }
+        let mut g: Vec<u32> = entries[i..j].iter().map(|&e| rows[e as usize]).collect();
+        g.dedup();
+        g.sort_unstable_by(|&a, &b| {
+            let am = |r: u32| amounts.map_or(0, |v| v[r as usize]);
+            am(a)
+                .cmp(&am(b))
+                .then_with(|| t.identity(a as usize).cmp(t.identity(b as usize)))
+        });
+        out.push((Box::from(of(entries[i])), g));
+        i = j;
+    }
+    out
+}
+
+/// After every pass: the items of ours that the open items of theirs, grouped by what they
+/// quote (as the instalments pass groups them), pay only in part. A group is one item's
+/// parts when exactly one open item of ours agrees with it on every key (two items quoting
+/// one number are a break for a person, not a part payment), its total is of our amount's
+/// sign and short of it by more than the tolerance, and it has at most `max_group_size`
+/// items. Dates are not compared: the rest is awaited from the last part on.
+fn part_paid(p: &Prepared<'_>, state: &State, threads: usize) -> Vec<PartPaid> {
+    let (Some(window_days), Some(a)) = (p.pass.remainder_window, &p.amounts) else {
+        return Vec::new();
+    };
+    let ours_open = open_rows(&state.ours_taken);
+    let theirs_open = open_rows(&state.theirs_taken);
+    if ours_open.is_empty() || theirs_open.is_empty() || p.pass.keys.is_empty() {
+        return Vec::new();
+    }
+    let codes = p.codes(&ours_open, &theirs_open, threads);
+    let lead = &codes[p.lead_key];
+    let index = Index::build(&ours_open, &lead.ours, lead.space, Some(&a.ours[..]));
+    let mut out = Vec::new();
+    for (shared, parts) in keyed_groups(p.theirs, &codes, false, &theirs_open, Some(&a.theirs)) {
+        if parts.len() > p.pass.max_group_size {
+            continue;
+        }
+        let mut owners = index.rows[index.bucket(shared[p.lead_key])]
+            .iter()
+            .copied()
+            .filter(|&o| {
+                codes
+                    .iter()
+                    .zip(&shared[..])
+                    .all(|(k, &c)| k.ours.get(o).contains(c))
+            });
+        let (Some(o), None) = (owners.next(), owners.next()) else {
+            continue;
+        };
+        let owed = i128::from(a.ours[o as usize]);
+        let theirs_total: i128 = parts
+            .iter()
+            .map(|&t| i128::from(a.theirs[t as usize]))
+            .sum();
+        let paid = a.sign * theirs_total;
+        let (rest, allowed) = a.compare(owed, theirs_total, p.ours_ccy(o));
+        if owed == 0 || paid.signum() != owed.signum() || paid.abs() >= owed.abs() {
+            continue;
+        }
+        if rest.abs() <= allowed {
+            continue;
+        }
+        let (Ok(paid), Ok(open)) = (
+            Decimal::try_from_i128_with_scale(paid, a.scale),
+            Decimal::try_from_i128_with_scale(rest, a.scale),
+        ) else {
+            continue;
+        };
+        out.push(PartPaid {
+            pass: p.pass.name.clone(),
+            rule: p.rule,
+            row: o,
+            parts: parts.into_boxed_slice(),
+            paid,
+            open,
+            window_days,
+        });
+    }
+    out
+}
+
 /// Calls `visit` with subsets of `n` items of 2 to `max` items, smallest first, until the
 /// budget is spent; returns false when it was.
 fn subsets(n: usize, max: usize, budget: usize, visit: &mut dyn FnMut(&[usize])) -> bool {
@@ -1233,7 +1391,17 @@ fn one_side_grouped(
     };
     let (mut too_big, mut cut_short) = (0usize, 0usize);
     let mut members: Vec<u32> = Vec::with_capacity(max);
-    for g in groups(g_table, &p.pass.group_by, g_open, g_amounts) {
+    // With group_by, a group shares those fields; without, the codes of the keys.
+    let by_keys = p.pass.group_by.is_empty() && !codes.is_empty();
+    let all_groups = if by_keys {
+        keyed_groups(g_table, codes, ours_grouped, g_open, g_amounts)
+    } else {
+        groups(g_table, &p.pass.group_by, g_open, g_amounts)
+            .into_iter()
+            .map(|g| (Box::default(), g))
+            .collect()
+    };
+    for (shared, g) in all_groups {
         if g.len() < 2 {
             continue;
         }
@@ -1242,11 +1410,15 @@ fn one_side_grouped(
             continue;
         }
         let first = g[0];
-        let lead_codes = g_codes.get(first);
+        let (lead_codes, shared) = if by_keys {
+            (CodeSet::One(shared[p.lead_key]), Some(&shared[..]))
+        } else {
+            (g_codes.get(first), None)
+        };
         let mut visit = |pick: &[usize]| {
             members.clear();
             members.extend(pick.iter().map(|&i| g[i]));
-            search.try_members(&members, first, lead_codes, &mut found);
+            search.try_members(&members, first, lead_codes, shared, &mut found);
         };
         if p.pass.subsets {
             if !subsets(g.len(), max, SUBSET_BUDGET, &mut visit) {
@@ -1285,8 +1457,16 @@ struct GroupAgainstSingles<'s, 'p, 'k> {
 
 impl GroupAgainstSingles<'_, '_, '_> {
     /// The candidates for one set of a group's members (the whole group or one of its
-    /// subsets), through the lead codes of the group's first member (a group shares its keys).
-    fn try_members(&self, members: &[u32], first: u32, lead_codes: CodeSet<'_>, found: &mut Found) {
+    /// subsets), through the lead codes of the group's first member (a group shares its keys)
+    /// or, for a group formed by its keys' values, the `shared` codes: one per key.
+    fn try_members(
+        &self,
+        members: &[u32],
+        first: u32,
+        lead_codes: CodeSet<'_>,
+        shared: Option<&[u32]>,
+        found: &mut Found,
+    ) {
         let (p, index, ours_grouped, g_amounts) =
             (self.p, self.index, self.ours_grouped, self.g_amounts);
         let codes = self.codes;
@@ -1307,8 +1487,18 @@ impl GroupAgainstSingles<'_, '_, '_> {
                 None => index.bucket(code),
             };
             for &s in &index.rows[r] {
-                let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
-                if !p.keys_agree(codes, o, t) {
+                let agree = match shared {
+                    // The single item has the group's value of every key.
+                    Some(shared) => codes.iter().zip(shared).all(|(k, &c)| {
+                        let single = if ours_grouped { &k.theirs } else { &k.ours };
+                        single.get(s).contains(c)
+                    }),
+                    None => {
+                        let (o, t) = if ours_grouped { (first, s) } else { (s, first) };
+                        p.keys_agree(codes, o, t)
+                    }
+                };
+                if !agree {
                     continue;
                 }
                 let single = [s];

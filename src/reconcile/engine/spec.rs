@@ -70,7 +70,11 @@ pub struct PassSpec {
     /// dates.
     pub date: Option<DateSpec>,
     /// Grouped passes: the fields the items of one group share, on the grouped side (for
-    /// `many_to_many` on both sides, where groups pair only with equal values).
+    /// `many_to_many` on both sides, where groups pair only with equal values). Left out of
+    /// a `one_to_many` / `many_to_one` pass, a group is the items of the grouped side whose
+    /// keys' values agree, the values a pattern extracts where a key has one: the lines
+    /// quoting `INV-123456789/1` and `INV-123456789/2` are one group under the pattern
+    /// `INV-(\d{9})/\d`.
     #[serde(default)]
     pub group_by: Vec<String>,
     /// Grouped passes: the most items one side of a match may take (2 to 64). Default 8.
@@ -82,6 +86,11 @@ pub struct PassSpec {
     /// or only take a group as a whole (false: "one payment for all of a customer's items of
     /// the day").
     pub subsets: Option<bool>,
+    /// `one_to_many` without `group_by` (instalments): an item of ours that open items of
+    /// theirs quoting it pay only in part is reported as part-paid, with what is paid and
+    /// what is still open, and this many calendar days after the last part during which
+    /// the rest may still come (0 to 366). Without it, part payments are not looked for.
+    pub remainder_window_days: Option<i64>,
 }
 
 /// How many items of each side one match takes.
@@ -273,6 +282,9 @@ pub(crate) struct PassPlan {
     pub max_group_size: usize,
     pub fx: Option<FxPlan>,
     pub subsets: bool,
+    /// Part payments looked for, the rest awaited this many days (see
+    /// [`PassSpec::remainder_window_days`]).
+    pub remainder_window: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -594,6 +606,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
     let before = c.errors.len();
     let pass = PassShape::of(p);
     let max_group_size = pass.check_grouping(c, key);
+    let remainder_window = pass.check_remainder_window(c, key);
     let keys = p
         .keys
         .iter()
@@ -622,6 +635,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         max_group_size,
         fx,
         subsets: p.subsets.unwrap_or(true),
+        remainder_window,
     })
 }
 
@@ -657,11 +671,17 @@ impl<'p> PassShape<'p> {
     fn check_grouping(&self, c: &mut Checker<'_>, key: &str) -> usize {
         let p = self.p;
         if p.grouping != Grouping::OneToOne {
-            if p.group_by.is_empty() {
+            if p.group_by.is_empty() && p.grouping == Grouping::ManyToMany {
+                c.err(
+                    format!("{key}.group_by"),
+                    "a many_to_many pass needs group_by: the fields a group shares",
+                );
+            } else if p.group_by.is_empty() && p.keys.is_empty() {
                 c.err(
                     format!("{key}.group_by"),
                     format!(
-                        "a {} pass needs group_by: the fields a group shares",
+                        "a {} pass needs group_by or keys: a group is the items that share the \
+                         group_by fields or, without group_by, the values of the keys",
                         p.grouping.as_str()
                     ),
                 );
@@ -707,6 +727,28 @@ impl<'p> PassShape<'p> {
         }
     }
 
+    /// Part payments are looked for where a pass pays one item of ours by several of theirs
+    /// grouped by what they quote: `one_to_many` without `group_by`.
+    fn check_remainder_window(&self, c: &mut Checker<'_>, key: &str) -> Option<i32> {
+        let p = self.p;
+        let w = p.remainder_window_days?;
+        let wk = format!("{key}.remainder_window_days");
+        if p.grouping != Grouping::OneToMany || !p.group_by.is_empty() {
+            c.err(
+                wk,
+                "remainder_window_days is for one_to_many passes without group_by \
+                 (instalments grouped by what they quote)",
+            );
+            return None;
+        }
+        if !(0..=366).contains(&w) {
+            c.err(wk, format!("{w} is out of range: 0 to 366 days"));
+            return None;
+        }
+        // In range: fits an i32.
+        Some(w as i32)
+    }
+
     /// A group_by field must exist on each grouped side, and be of one kind on both when both
     /// are grouped (text kinds compare with each other).
     fn check_group_field(&self, c: &mut Checker<'_>, gk: String, f: &str) {
@@ -736,7 +778,10 @@ impl<'p> PassShape<'p> {
         if let (Some(a), Some(b)) = (ko, kt) {
             check_key_kinds(c, &kk, spec, a, b);
         }
-        if self.ours_grouped && !self.in_group_by(&spec.ours) {
+        // Without group_by a group is the items whose keys' values agree: every key is
+        // shared by the whole group by construction.
+        let keyed_groups = self.p.group_by.is_empty();
+        if self.ours_grouped && !keyed_groups && !self.in_group_by(&spec.ours) {
             c.err(
                 format!("{kk}.ours"),
                 format!(
@@ -745,7 +790,7 @@ impl<'p> PassShape<'p> {
                 ),
             );
         }
-        if self.theirs_grouped && !self.in_group_by(&spec.theirs) {
+        if self.theirs_grouped && !keyed_groups && !self.in_group_by(&spec.theirs) {
             c.err(
                 format!("{kk}.theirs"),
                 format!(

@@ -567,6 +567,230 @@ amount = { ours = "amount", theirs = "amount" }
     assert_eq!(ut, vec![("S3".into(), "missing_counterpart")]);
 }
 
+/// Instalments quoting the invoice they pay: no group_by, the lines are grouped by the
+/// invoice number their remittance quotes (issue 15).
+const INSTALMENTS: &str = r#"
+[[passes]]
+name = "instalments"
+grouping = "one_to_many"
+keys = [
+  { ours = "reference", theirs = "remittance", ours_pattern = 'INV-(\d{9})', theirs_pattern = 'INV-(\d{9})/\d' },
+  { ours = "currency", theirs = "currency" },
+]
+amount = { ours = "amount", theirs = "amount" }
+max_group_size = 4
+subsets = true
+"#;
+
+#[test]
+fn a_grouped_pass_without_group_by_groups_by_its_keys() {
+    let schema = Schema::of_records();
+    let (o, t) = (
+        invoice("1000.00"),
+        theirs(&[instalment("S1", "2026-03-02", "400.00", 1)]),
+    );
+    let plan = spec(INSTALMENTS).check(&o.schema(), &t.schema());
+    assert!(plan.is_ok(), "{:?}", plan.err());
+
+    // Neither group_by nor keys: nothing says what a group shares.
+    let e = spec(
+        "[[passes]]\nname = \"p\"\ngrouping = \"one_to_many\"\namount = { ours = \"amount\", theirs = \"amount\" }\n",
+    )
+    .check(&schema, &schema)
+    .unwrap_err();
+    assert_eq!(e[0].key, "match.passes[0].group_by");
+    assert!(e[0].message.contains("needs group_by or keys"), "{e:?}");
+
+    // many_to_many pairs groups by their group_by values: still required.
+    let e = spec(
+        "[[passes]]\nname = \"p\"\ngrouping = \"many_to_many\"\nkeys = [{ ours = \"currency\", theirs = \"currency\" }]\namount = { ours = \"amount\", theirs = \"amount\" }\n",
+    )
+    .check(&schema, &schema)
+    .unwrap_err();
+    assert_eq!(e[0].key, "match.passes[0].group_by");
+
+    // With group_by, a key still has to be one of the shared fields.
+    let e = spec(&INSTALMENTS.replace(
+        "max_group_size",
+        "group_by = [\"currency\"]\nmax_group_size",
+    ))
+    .check(&o.schema(), &t.schema())
+    .unwrap_err();
+    assert_eq!(e[0].key, "match.passes[0].keys[0].theirs");
+}
+
+fn invoice(amount: &str) -> Table {
+    ours(&[(
+        "AR-1",
+        "2026-03-02",
+        amount,
+        "EUR",
+        "INV-123456789",
+        "ACME",
+        "",
+    )])
+}
+
+fn instalment(id: &'static str, day: &'static str, amount: &'static str, part: u8) -> T<'static> {
+    let remittance: &'static str = match part {
+        1 => "PAYMENT INV-123456789/1",
+        2 => "PAYMENT INV-123456789/2",
+        _ => "PAYMENT INV-123456789/3",
+    };
+    (id, day, amount, "EUR", remittance, "ACME", "")
+}
+
+#[test]
+fn instalments_quoting_one_invoice_are_one_match() {
+    let o = invoice("1000.00");
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "400.00", 1),
+        instalment("S2", "2026-03-23", "600.00", 2),
+        // Another invoice's instalment of the same amount: not in the group.
+        (
+            "S3",
+            "2026-03-23",
+            "600.00",
+            "EUR",
+            "PAYMENT INV-987654321/2",
+            "ACME",
+            "",
+        ),
+        // The same invoice in another currency: not in the group either.
+        (
+            "S4",
+            "2026-03-23",
+            "600.00",
+            "USD",
+            "PAYMENT INV-123456789/2",
+            "ACME",
+            "",
+        ),
+    ]);
+    let out = run_with(&spec(INSTALMENTS), &o, &t, &Tables::default());
+    let (m, uo, ut) = summary(&out, &o, &t);
+    assert_eq!(m, vec![one("instalments", &["AR-1"], &["S1", "S2"])]);
+    assert!(uo.is_empty(), "{uo:?}");
+    assert_eq!(ut.len(), 2, "{ut:?}");
+}
+
+#[test]
+fn instalments_over_the_group_size_or_off_the_total_do_not_match() {
+    // Three parts where at most two may make a match.
+    let o = invoice("1000.00");
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "300.00", 1),
+        instalment("S2", "2026-03-16", "300.00", 2),
+        instalment("S3", "2026-03-30", "400.00", 3),
+    ]);
+    let two = INSTALMENTS.replace("max_group_size = 4", "max_group_size = 2");
+    let out = run_with(&spec(&two), &o, &t, &Tables::default());
+    assert!(out.matches.is_empty(), "{:?}", summary(&out, &o, &t).0);
+    // With room for three they are one match.
+    let out = run_with(&spec(INSTALMENTS), &o, &t, &Tables::default());
+    assert_eq!(
+        summary(&out, &o, &t).0,
+        vec![one("instalments", &["AR-1"], &["S1", "S2", "S3"])]
+    );
+
+    // Two parts that do not add up to the invoice.
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "400.00", 1),
+        instalment("S2", "2026-03-23", "599.00", 2),
+    ]);
+    let out = run_with(&spec(INSTALMENTS), &o, &t, &Tables::default());
+    assert!(out.matches.is_empty(), "{:?}", summary(&out, &o, &t).0);
+}
+
+#[test]
+fn an_invoice_paid_in_part_is_reported_with_its_open_remainder() {
+    let rules = INSTALMENTS.replace(
+        "subsets = true",
+        "subsets = true\nremainder_window_days = 30",
+    );
+    let o = invoice("1000.00");
+    // The first part has come, the second not yet.
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "400.00", 1),
+        (
+            "S9",
+            "2026-03-02",
+            "100.00",
+            "EUR",
+            "PAYMENT INV-987654321/1",
+            "ACME",
+            "",
+        ),
+    ]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert!(out.matches.is_empty());
+    assert_eq!(out.part_paid.len(), 1, "{:?}", out.part_paid);
+    let pp = &out.part_paid[0];
+    assert_eq!((pp.row, &*pp.pass, pp.window_days), (0, "instalments", 30));
+    assert_eq!(
+        pp.parts
+            .iter()
+            .map(|&r| t.identity(r as usize))
+            .collect::<Vec<_>>(),
+        ["S1"]
+    );
+    assert_eq!(pp.paid, "400.00".parse().unwrap());
+    assert_eq!(pp.open, "600.00".parse().unwrap());
+    // Both stay open with their reasons: whether they are breaks yet is the caller's call.
+    assert_eq!(out.unmatched_ours.len(), 1);
+    assert_eq!(out.unmatched_theirs.len(), 2);
+
+    // Both parts: one match, nothing part-paid.
+    let t = theirs(&[
+        instalment("S1", "2026-03-02", "400.00", 1),
+        instalment("S2", "2026-03-23", "600.00", 2),
+    ]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert_eq!(out.matches.len(), 1);
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+
+    // Paid over the amount, or without the window: not part-paid.
+    let t = theirs(&[instalment("S1", "2026-03-02", "1400.00", 1)]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+    let t = theirs(&[instalment("S1", "2026-03-02", "400.00", 1)]);
+    let out = run_with(&spec(INSTALMENTS), &o, &t, &Tables::default());
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+
+    // Two items quoting one invoice: whose part it is is for a person to say.
+    let o = ours(&[
+        (
+            "AR-1",
+            "2026-03-02",
+            "1000.00",
+            "EUR",
+            "INV-123456789",
+            "ACME",
+            "",
+        ),
+        (
+            "AR-2",
+            "2026-03-02",
+            "1000.00",
+            "EUR",
+            "INV-123456789",
+            "ACME",
+            "",
+        ),
+    ]);
+    let out = run_with(&spec(&rules), &o, &t, &Tables::default());
+    assert!(out.part_paid.is_empty(), "{:?}", out.part_paid);
+
+    // Only where instalments are grouped by what they quote.
+    let schema = Schema::of_records();
+    let e = spec(
+        "[[passes]]\nname = \"p\"\nkeys = [{ ours = \"currency\", theirs = \"currency\" }]\namount = { ours = \"amount\", theirs = \"amount\" }\nremainder_window_days = 30\n",
+    )
+    .check(&schema, &schema)
+    .unwrap_err();
+    assert_eq!(e[0].key, "match.passes[0].remainder_window_days");
+}
+
 #[test]
 fn many_to_many_pairs_whole_groups_by_their_totals() {
     let rules = r#"
