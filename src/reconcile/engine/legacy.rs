@@ -45,7 +45,6 @@ pub fn legacy_spec(reference_pattern: &str, window: i64) -> MatchSpec {
         max_group_size: None,
         fx: None,
         subsets: None,
-        remainder_window_days: None,
     };
     let mut batch = pass(
         "batch",

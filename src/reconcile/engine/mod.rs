@@ -34,8 +34,7 @@ pub use csv::{CsvColumn, CsvError, CsvKind, CsvLayout, load_csv};
 pub use legacy::legacy_spec;
 pub use outcome::{
     AmountExplained, DateExplained, Explanation, KeyExplained, LostBecause, MatchDecision,
-    NearMiss, Outcome, PartPaid, Rows, RunnerUp, RunnerUpExplained, Score, Unmatched,
-    UnmatchedReason,
+    NearMiss, Outcome, Rows, RunnerUp, RunnerUpExplained, Score, Unmatched, UnmatchedReason,
 };
 pub use run::run;
 pub use spec::{

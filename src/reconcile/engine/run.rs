@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use super::context::{Context, Rates, RunError};
 use super::keys::{CodeSet, Codes, KeyCodes, key_codes};
 use super::outcome::{
-    LostBecause, MatchDecision, NearMiss, Outcome, PartPaid, Rows, RunnerUp, Score, Unmatched,
+    LostBecause, MatchDecision, NearMiss, Outcome, Rows, RunnerUp, Score, Unmatched,
     UnmatchedReason,
 };
 use super::par::par_chunks;
@@ -84,13 +84,6 @@ pub fn run(
             )));
         }
     }
-    for p in prepared
-        .iter()
-        .filter(|p| p.pass.remainder_window.is_some())
-    {
-        out.part_paid.extend(part_paid(p, &state, threads));
-    }
-    out.part_paid.sort_by_key(|pp| (pp.row, pp.rule));
     let (uo, ut) = reasons(&prepared, &state, threads);
     out.unmatched_ours = uo;
     out.unmatched_theirs = ut;
@@ -1223,73 +1216,6 @@ fn keyed_groups(
         });
         out.push((Box::from(of(entries[i])), g));
         i = j;
-    }
-    out
-}
-
-/// After every pass: the items of ours that the open items of theirs, grouped by what they
-/// quote (as the instalments pass groups them), pay only in part. A group is one item's
-/// parts when exactly one open item of ours agrees with it on every key (two items quoting
-/// one number are a break for a person, not a part payment), its total is of our amount's
-/// sign and short of it by more than the tolerance, and it has at most `max_group_size`
-/// items. Dates are not compared: the rest is awaited from the last part on.
-fn part_paid(p: &Prepared<'_>, state: &State, threads: usize) -> Vec<PartPaid> {
-    let (Some(window_days), Some(a)) = (p.pass.remainder_window, &p.amounts) else {
-        return Vec::new();
-    };
-    let ours_open = open_rows(&state.ours_taken);
-    let theirs_open = open_rows(&state.theirs_taken);
-    if ours_open.is_empty() || theirs_open.is_empty() || p.pass.keys.is_empty() {
-        return Vec::new();
-    }
-    let codes = p.codes(&ours_open, &theirs_open, threads);
-    let lead = &codes[p.lead_key];
-    let index = Index::build(&ours_open, &lead.ours, lead.space, Some(&a.ours[..]));
-    let mut out = Vec::new();
-    for (shared, parts) in keyed_groups(p.theirs, &codes, false, &theirs_open, Some(&a.theirs)) {
-        if parts.len() > p.pass.max_group_size {
-            continue;
-        }
-        let mut owners = index.rows[index.bucket(shared[p.lead_key])]
-            .iter()
-            .copied()
-            .filter(|&o| {
-                codes
-                    .iter()
-                    .zip(&shared[..])
-                    .all(|(k, &c)| k.ours.get(o).contains(c))
-            });
-        let (Some(o), None) = (owners.next(), owners.next()) else {
-            continue;
-        };
-        let owed = i128::from(a.ours[o as usize]);
-        let theirs_total: i128 = parts
-            .iter()
-            .map(|&t| i128::from(a.theirs[t as usize]))
-            .sum();
-        let paid = a.sign * theirs_total;
-        let (rest, allowed) = a.compare(owed, theirs_total, p.ours_ccy(o));
-        if owed == 0 || paid.signum() != owed.signum() || paid.abs() >= owed.abs() {
-            continue;
-        }
-        if rest.abs() <= allowed {
-            continue;
-        }
-        let (Ok(paid), Ok(open)) = (
-            Decimal::try_from_i128_with_scale(paid, a.scale),
-            Decimal::try_from_i128_with_scale(rest, a.scale),
-        ) else {
-            continue;
-        };
-        out.push(PartPaid {
-            pass: p.pass.name.clone(),
-            rule: p.rule,
-            row: o,
-            parts: parts.into_boxed_slice(),
-            paid,
-            open,
-            window_days,
-        });
     }
     out
 }

@@ -86,11 +86,6 @@ pub struct PassSpec {
     /// or only take a group as a whole (false: "one payment for all of a customer's items of
     /// the day").
     pub subsets: Option<bool>,
-    /// `one_to_many` without `group_by` (instalments): an item of ours that open items of
-    /// theirs quoting it pay only in part is reported as part-paid, with what is paid and
-    /// what is still open, and this many calendar days after the last part during which
-    /// the rest may still come (0 to 366). Without it, part payments are not looked for.
-    pub remainder_window_days: Option<i64>,
 }
 
 /// How many items of each side one match takes.
@@ -282,9 +277,6 @@ pub(crate) struct PassPlan {
     pub max_group_size: usize,
     pub fx: Option<FxPlan>,
     pub subsets: bool,
-    /// Part payments looked for, the rest awaited this many days (see
-    /// [`PassSpec::remainder_window_days`]).
-    pub remainder_window: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -606,7 +598,6 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
     let before = c.errors.len();
     let pass = PassShape::of(p);
     let max_group_size = pass.check_grouping(c, key);
-    let remainder_window = pass.check_remainder_window(c, key);
     let keys = p
         .keys
         .iter()
@@ -635,7 +626,6 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         max_group_size,
         fx,
         subsets: p.subsets.unwrap_or(true),
-        remainder_window,
     })
 }
 
@@ -725,28 +715,6 @@ impl<'p> PassShape<'p> {
                 }
             },
         }
-    }
-
-    /// Part payments are looked for where a pass pays one item of ours by several of theirs
-    /// grouped by what they quote: `one_to_many` without `group_by`.
-    fn check_remainder_window(&self, c: &mut Checker<'_>, key: &str) -> Option<i32> {
-        let p = self.p;
-        let w = p.remainder_window_days?;
-        let wk = format!("{key}.remainder_window_days");
-        if p.grouping != Grouping::OneToMany || !p.group_by.is_empty() {
-            c.err(
-                wk,
-                "remainder_window_days is for one_to_many passes without group_by \
-                 (instalments grouped by what they quote)",
-            );
-            return None;
-        }
-        if !(0..=366).contains(&w) {
-            c.err(wk, format!("{w} is out of range: 0 to 366 days"));
-            return None;
-        }
-        // In range: fits an i32.
-        Some(w as i32)
     }
 
     /// A group_by field must exist on each grouped side, and be of one kind on both when both
