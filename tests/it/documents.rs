@@ -590,7 +590,11 @@ fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_b
         "{}",
         d.log()
     );
-    assert_eq!(i.status()["entries_posted"], 1, "the receipt is posted once");
+    assert_eq!(
+        i.status()["entries_posted"],
+        1,
+        "the receipt is posted once"
+    );
     assert_eq!(
         i.count("SELECT COUNT(*) FROM records WHERE side = 'statement'"),
         1,
@@ -649,7 +653,11 @@ fn a_pending_camt052_line_that_matches_an_open_item_is_shown_but_never_posted() 
   </BkToCstmrAcctRpt>
 </Document>"#
         );
-        i.drop_file("var/inbox/bank", &format!("report-{n}.xml"), report.as_bytes());
+        i.drop_file(
+            "var/inbox/bank",
+            &format!("report-{n}.xml"),
+            report.as_bytes(),
+        );
         assert!(
             wait_until(Duration::from_secs(20), || processed(&i) == n as u64 + 2),
             "{}",
