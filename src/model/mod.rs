@@ -640,6 +640,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_statement_line_without_bank_reference_is_known_by_what_it_says_not_its_file() {
+        let line = |file: &str, row: u32, amount: &str, text: &str| Record {
+            side: Side::Statement,
+            external_id: String::new(),
+            account: Some("DE89370400440532013000".into()),
+            value_date: NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
+            booking_date: None,
+            amount: Decimal::from_str(amount).unwrap(),
+            currency: "EUR".parse().unwrap(),
+            reference: None,
+            counterparty: None,
+            remittance: Some(text.into()),
+            source: Source::at(Arc::from(file), None, row),
+        };
+        let first = line("stmt-0305.sta", 5, "500.00", "PAYMENT INV-7");
+        // The same line in a statement sent again, elsewhere in another file.
+        assert_eq!(
+            first.identity(),
+            line("stmt-0305-resent.sta", 9, "500.00", "PAYMENT INV-7").identity()
+        );
+        // Another direction, amount or text is another line.
+        for other in [
+            line("a", 5, "-500.00", "PAYMENT INV-7"),
+            line("a", 5, "500.01", "PAYMENT INV-7"),
+            line("a", 5, "500.00", "PAYMENT INV-8"),
+        ] {
+            assert_ne!(first.identity(), other.identity());
+        }
+    }
+
+    #[test]
     fn the_magnitude_limit_is_ten_to_the_eighteenth() {
         let just_below = Decimal::from_str("999999999999999999.99").unwrap();
         assert!(within_magnitude(just_below));
