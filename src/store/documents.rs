@@ -31,6 +31,8 @@ pub trait Documents {
         &mut self,
         period: &StatementPeriod<'_>,
     ) -> Result<Option<OverlappedStatement>>;
+    /// Stores the statement, with its lines the bank has not booked (pending, information):
+    /// kept for staff to see, never records.
     fn add_statement(&mut self, s: &NewStatement<'_>) -> Result<i64>;
     /// Stores positions, securities transactions or invoices under `scope`; one per identity.
     /// Each body is written as the JSON of its model type ([`Document::to_json`]).

@@ -675,10 +675,29 @@ fn a_pending_camt052_line_that_matches_an_open_item_is_shown_but_never_posted() 
         i.count("SELECT COUNT(*) FROM records WHERE side = 'ledger'"),
         1
     );
-    // Each report is kept with its line, for staff to see.
+    // Each report is kept with its line and the line's status, for staff to see.
     assert_eq!(
         i.count("SELECT COUNT(*) FROM statements WHERE kind = 'intraday' AND entries = 1"),
         3
+    );
+    let kept: Vec<(String, String, String)> = {
+        let db = i.db();
+        let mut s = db
+            .prepare("SELECT status, amount, bank_reference FROM unbooked_lines ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let row = |status: &str, r: &str| (status.to_string(), "500.00".to_string(), r.to_string());
+    assert_eq!(
+        kept,
+        [
+            row("pending", "BANK-P0"),
+            row("pending", "BANK-P1"),
+            row("info", "BANK-P2")
+        ]
     );
     let breaks = open_breaks(&i);
     assert!(

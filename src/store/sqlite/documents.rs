@@ -1,6 +1,7 @@
 //! SQLite: statements and kept documents.
 
 use super::*;
+use crate::model::statement::EntryStatus;
 
 impl Documents for SqliteUnit<'_, '_> {
     fn statement_seen(&mut self, identity: &str) -> Result<bool> {
@@ -110,7 +111,36 @@ impl Documents for SqliteUnit<'_, '_> {
                 ])
             })
             .map_err(map_err)?;
-        Ok(self.tx.last_insert_rowid())
+        let statement_id = self.tx.last_insert_rowid();
+        for e in &s.entries {
+            let status = match e.status {
+                EntryStatus::Booked => continue,
+                EntryStatus::Pending => "pending",
+                EntryStatus::Info => "info",
+            };
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO unbooked_lines (statement_id, status, value_date, amount,
+                        currency, reference, bank_reference, remittance, row, locator)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        statement_id,
+                        status,
+                        e.value_date.to_string(),
+                        e.amount.to_string(),
+                        e.currency.as_str(),
+                        e.reference,
+                        e.bank_reference,
+                        e.remittance,
+                        e.source.row,
+                        e.source.locator.as_deref(),
+                    ])
+                })
+                .map_err(map_err)?;
+        }
+        Ok(statement_id)
     }
 
     fn add_documents(
