@@ -615,6 +615,67 @@ fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_b
 }
 
 #[test]
+fn a_statement_overlapping_an_earlier_one_takes_only_its_new_lines() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "stmt-0305.sta",
+        statement_without_bank_references("STMT0305A").as_bytes(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 2));
+    // Statement 45 covers 4 to 6 March: the 500.00 of 5 March again, and a new fee of 6 March.
+    let overlapping = "\
+:20:STMT0306\r
+:25:DE89370400440532013000\r
+:28C:00045/001\r
+:60F:C260304EUR1000,00\r
+:61:2603050305C500,00NTRFNONREF\r
+:86:PAYMENT INV-000000007 ZETA KG\r
+:61:2603060306D5,00NMSCNONREF\r
+:86:ACCOUNT FEE\r
+:62F:C260306EUR1495,00\r
+-";
+    i.drop_file("var/inbox/bank", "stmt-0306.sta", overlapping.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 3),
+        "{}",
+        d.log()
+    );
+    assert_eq!(i.status()["entries_posted"], 1);
+    let amounts: Vec<String> = {
+        let db = i.db();
+        let mut s = db
+            .prepare("SELECT amount FROM records WHERE side = 'statement' ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(amounts, ["500.00", "-5.00"], "only the new line is taken");
+    let breaks = open_breaks(&i);
+    let overlap = breaks
+        .iter()
+        .find(|(r, _)| r == "statement_overlap")
+        .unwrap_or_else(|| panic!("no overlap: {breaks:?}"));
+    assert!(
+        overlap.1.contains("statement 00045/001")
+            && overlap.1.contains("statement 00044/001")
+            && overlap.1.contains("stmt-0305.sta")
+            && overlap.1.contains("stmt-0306.sta"),
+        "{overlap:?}"
+    );
+    assert!(
+        !breaks.iter().any(|(r, _)| r == "statement_gap"),
+        "the overlap explains the opening balance: {breaks:?}"
+    );
+    d.stop();
+}
+
+#[test]
 fn a_pending_camt052_line_that_matches_an_open_item_is_shown_but_never_posted() {
     let i = Install::new();
     let d = i.start_daemon();
