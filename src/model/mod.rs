@@ -175,8 +175,12 @@ pub struct Record {
 impl Record {
     /// What makes this record the same record when it arrives again in another file: a ledger
     /// item by its account and id, a statement line by its account, currency, bank reference,
-    /// value date and amount (or, without a reference, by the file and line it came from). The
-    /// store keeps one record per identity, and posting keys are built from identities.
+    /// value date and amount. A line without a bank reference is known by what it says: account,
+    /// currency, value date, signed amount (so its direction), reference and text. Never by the
+    /// file or statement it came in: a bank that sends a statement again under a new `:20:`
+    /// or file name sends the same lines, and they must not be taken twice (two such lines in
+    /// one file are told apart by the store, `#2`). The store keeps one record per identity,
+    /// and posting keys are built from identities.
     pub fn identity(&self) -> String {
         let account = self.account.as_deref().unwrap_or("");
         match self.side {
@@ -186,10 +190,12 @@ impl Record {
                 self.currency, self.external_id, self.value_date, self.amount
             ),
             Side::Statement => format!(
-                "S|{}|{}|{}",
-                self.source.file,
-                self.source.sheet.as_deref().unwrap_or(""),
-                self.source.row
+                "S|{account}|{}||{}|{}|{}|{}",
+                self.currency,
+                self.value_date,
+                self.amount,
+                self.reference.as_deref().unwrap_or(""),
+                self.remittance.as_deref().unwrap_or("")
             ),
         }
     }
@@ -330,6 +336,10 @@ pub enum BreakReason {
     /// The same statement (account, number, date) arrived again; its lines were not taken
     /// twice.
     DuplicateStatement,
+    /// A statement that covers days an earlier statement of the account already covered (the
+    /// same statement sent again under a new reference, or one that overlaps it): the lines
+    /// already taken were not taken again.
+    StatementOverlap,
     /// A file whose end is missing (its last message cut short): the rest was read, the cut
     /// part was not and must be sent again.
     IncompleteFile,
@@ -386,6 +396,7 @@ impl BreakReason {
             BreakReason::JobFailed => "job_failed",
             BreakReason::StatementUnbalanced => "statement_unbalanced",
             BreakReason::StatementGap => "statement_gap",
+            BreakReason::StatementOverlap => "statement_overlap",
             BreakReason::DuplicateStatement => "duplicate_statement",
             BreakReason::IncompleteFile => "incomplete_file",
             BreakReason::InvoiceArithmetic => "invoice_arithmetic",
@@ -420,6 +431,7 @@ impl BreakReason {
             BreakReason::JobFailed => "Job failed",
             BreakReason::StatementUnbalanced => "Statement does not add up",
             BreakReason::StatementGap => "Statement does not follow the previous one",
+            BreakReason::StatementOverlap => "Statement overlaps an earlier one",
             BreakReason::DuplicateStatement => "Statement received twice",
             BreakReason::IncompleteFile => "File cut short: its end was not read",
             BreakReason::InvoiceArithmetic => "Invoice does not add up",
@@ -456,6 +468,7 @@ impl FromStr for BreakReason {
             "job_failed" => BreakReason::JobFailed,
             "statement_unbalanced" => BreakReason::StatementUnbalanced,
             "statement_gap" => BreakReason::StatementGap,
+            "statement_overlap" => BreakReason::StatementOverlap,
             "duplicate_statement" => BreakReason::DuplicateStatement,
             "incomplete_file" => BreakReason::IncompleteFile,
             "invoice_arithmetic" => BreakReason::InvoiceArithmetic,
@@ -672,6 +685,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_statement_line_without_bank_reference_is_known_by_what_it_says_not_its_file() {
+        let line = |file: &str, row: u32, amount: &str, text: &str| Record {
+            side: Side::Statement,
+            external_id: String::new(),
+            account: Some("DE89370400440532013000".into()),
+            value_date: NaiveDate::from_ymd_opt(2026, 3, 5).unwrap(),
+            booking_date: None,
+            amount: Decimal::from_str(amount).unwrap(),
+            currency: "EUR".parse().unwrap(),
+            reference: None,
+            counterparty: None,
+            remittance: Some(text.into()),
+            source: Source::at(Arc::from(file), None, row),
+        };
+        let first = line("stmt-0305.sta", 5, "500.00", "PAYMENT INV-7");
+        // The same line in a statement sent again, elsewhere in another file.
+        assert_eq!(
+            first.identity(),
+            line("stmt-0305-resent.sta", 9, "500.00", "PAYMENT INV-7").identity()
+        );
+        // Another direction, amount or text is another line.
+        for other in [
+            line("a", 5, "-500.00", "PAYMENT INV-7"),
+            line("a", 5, "500.01", "PAYMENT INV-7"),
+            line("a", 5, "500.00", "PAYMENT INV-8"),
+        ] {
+            assert_ne!(first.identity(), other.identity());
+        }
+    }
+
+    #[test]
     fn the_magnitude_limit_is_ten_to_the_eighteenth() {
         let just_below = Decimal::from_str("999999999999999999.99").unwrap();
         assert!(within_magnitude(just_below));
@@ -773,6 +817,7 @@ mod tests {
             BreakReason::JobFailed,
             BreakReason::StatementUnbalanced,
             BreakReason::StatementGap,
+            BreakReason::StatementOverlap,
             BreakReason::DuplicateStatement,
             BreakReason::IncompleteFile,
             BreakReason::InvoiceArithmetic,

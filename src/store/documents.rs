@@ -22,6 +22,17 @@ pub trait Documents {
         currency: &str,
         on_or_before: NaiveDate,
     ) -> Result<Option<StoredStatement>>;
+    /// A stored end-of-day statement of the account and currency that covers part of the
+    /// days from `opening_date` to `closing_date` (it opens before the other closes and closes
+    /// after the other opens), or covers exactly those days under the same `number`: the same
+    /// statement sent again (under a new reference) or one that overlaps it. The earliest one,
+    /// with the name of the file it came in.
+    fn overlapping_statement(
+        &mut self,
+        period: &StatementPeriod<'_>,
+    ) -> Result<Option<OverlappedStatement>>;
+    /// Stores the statement, with its lines the bank has not booked (pending, information):
+    /// kept for staff to see, never records.
     fn add_statement(&mut self, s: &NewStatement<'_>) -> Result<i64>;
     /// Stores positions, securities transactions or invoices under `scope`; one per identity.
     /// Each body is written as the JSON of its model type ([`Document::to_json`]).
@@ -50,6 +61,26 @@ pub struct StoredStatement {
     pub number: Option<String>,
     pub closing_amount: Decimal,
     pub closing_date: NaiveDate,
+}
+
+/// The days a new end-of-day statement covers, for [`Documents::overlapping_statement`].
+#[derive(Clone, Copy, Debug)]
+pub struct StatementPeriod<'a> {
+    pub account: &'a str,
+    pub currency: &'a str,
+    pub number: Option<&'a str>,
+    pub opening_date: NaiveDate,
+    pub closing_date: NaiveDate,
+}
+
+/// A stored statement another one overlaps, as a break names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverlappedStatement {
+    pub number: Option<String>,
+    pub opening_date: NaiveDate,
+    pub closing_date: NaiveDate,
+    /// The name the file arrived under.
+    pub file: String,
 }
 
 /// What a kept document is. Also what it is read back as: the custodian's transactions and

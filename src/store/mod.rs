@@ -28,7 +28,8 @@ use std::path::Path;
 pub use crate::model::MailOrigin;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
 pub use documents::{
-    Document, DocumentKind, Documents, NewDocument, NewStatement, StoredStatement,
+    Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
+    StatementPeriod, StoredStatement,
 };
 pub use files::{FileStatus, Files, NewFile, ReplacedFiles, RunOutcome, RunStatus, Trigger};
 pub use mailboxes::{Mailboxes, NewMailMessage};

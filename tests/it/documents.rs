@@ -537,3 +537,233 @@ fn a_fints_download_cut_short_reads_what_is_whole_and_the_cut_and_a_bad_iban_are
     );
     d.stop();
 }
+
+/// The ledger of the re-sent statement test: one receipt of 500.00.
+const LEDGER_RECEIPT: &str = "\
+id,account,value_date,amount,currency,reference,counterparty
+7,CASH-EUR-01,2026-03-05,500.00,EUR,INV-000000007,ZETA KG
+";
+
+/// An MT940 whose line carries no bank reference (no `//` in `:61:`), as several banks send
+/// them; `reference` is its `:20:`, which a bank changes when it sends the statement again.
+fn statement_without_bank_references(reference: &str) -> String {
+    format!(
+        "\
+:20:{reference}\r
+:25:DE89370400440532013000\r
+:28C:00044/001\r
+:60F:C260304EUR1000,00\r
+:61:2603050305C500,00NTRFNONREF\r
+:86:PAYMENT INV-000000007 ZETA KG\r
+:62F:C260305EUR1500,00\r
+-"
+    )
+}
+
+#[test]
+fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_break() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "stmt-0305.sta",
+        statement_without_bank_references("STMT0305A").as_bytes(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 2),
+        "{}",
+        d.log()
+    );
+    assert_eq!(i.status()["entries_posted"], 1);
+    assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
+
+    // The bank sends the same statement again under a new :20:: other bytes, same lines.
+    i.drop_file(
+        "var/inbox/bank",
+        "stmt-0305-resent.sta",
+        statement_without_bank_references("STMT0305B").as_bytes(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 3),
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        i.status()["entries_posted"],
+        1,
+        "the receipt is posted once"
+    );
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM records WHERE side = 'statement'"),
+        1,
+        "the line already taken is not taken again"
+    );
+    let breaks = open_breaks(&i);
+    let overlap: Vec<&(String, String)> = breaks
+        .iter()
+        .filter(|(r, _)| r == "statement_overlap")
+        .collect();
+    assert_eq!(overlap.len(), 1, "{breaks:?}");
+    assert!(
+        overlap[0].1.contains("stmt-0305.sta") && overlap[0].1.contains("stmt-0305-resent.sta"),
+        "{overlap:?}"
+    );
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    d.stop();
+}
+
+#[test]
+fn a_statement_overlapping_an_earlier_one_takes_only_its_new_lines() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "stmt-0305.sta",
+        statement_without_bank_references("STMT0305A").as_bytes(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 2));
+    // Statement 45 covers 4 to 6 March: the 500.00 of 5 March again, and a new fee of 6 March.
+    let overlapping = "\
+:20:STMT0306\r
+:25:DE89370400440532013000\r
+:28C:00045/001\r
+:60F:C260304EUR1000,00\r
+:61:2603050305C500,00NTRFNONREF\r
+:86:PAYMENT INV-000000007 ZETA KG\r
+:61:2603060306D5,00NMSCNONREF\r
+:86:ACCOUNT FEE\r
+:62F:C260306EUR1495,00\r
+-";
+    i.drop_file("var/inbox/bank", "stmt-0306.sta", overlapping.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 3),
+        "{}",
+        d.log()
+    );
+    assert_eq!(i.status()["entries_posted"], 1);
+    let amounts: Vec<String> = {
+        let db = i.db();
+        let mut s = db
+            .prepare("SELECT amount FROM records WHERE side = 'statement' ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(amounts, ["500.00", "-5.00"], "only the new line is taken");
+    let breaks = open_breaks(&i);
+    let overlap = breaks
+        .iter()
+        .find(|(r, _)| r == "statement_overlap")
+        .unwrap_or_else(|| panic!("no overlap: {breaks:?}"));
+    assert!(
+        overlap.1.contains("statement 00045/001")
+            && overlap.1.contains("statement 00044/001")
+            && overlap.1.contains("stmt-0305.sta")
+            && overlap.1.contains("stmt-0306.sta"),
+        "{overlap:?}"
+    );
+    assert!(
+        !breaks.iter().any(|(r, _)| r == "statement_gap"),
+        "the overlap explains the opening balance: {breaks:?}"
+    );
+    d.stop();
+}
+
+#[test]
+fn a_pending_camt052_line_that_matches_an_open_item_is_shown_but_never_posted() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    // Both forms of the status: the 2019+ `<Sts><Cd>PDNG</Cd></Sts>` and the older text.
+    for (n, status) in [
+        "<Sts><Cd>PDNG</Cd></Sts>",
+        "<Sts>PDNG</Sts>",
+        "<Sts><Cd>INFO</Cd></Sts>",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let report = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.052.001.08">
+  <BkToCstmrAcctRpt>
+    <GrpHdr><MsgId>RPT-{n}</MsgId><CreDtTm>2026-03-05T08:00:00+01:00</CreDtTm></GrpHdr>
+    <Rpt>
+      <Id>RPT-2026-03-05-{n}</Id>
+      <CreDtTm>2026-03-05T08:00:00+01:00</CreDtTm>
+      <Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+      <Ntry>
+        <NtryRef>P{n}</NtryRef>
+        <Amt Ccy="EUR">500.00</Amt><CdtDbtInd>CRDT</CdtDbtInd>{status}
+        <BookgDt><Dt>2026-03-05</Dt></BookgDt><ValDt><Dt>2026-03-05</Dt></ValDt>
+        <AcctSvcrRef>BANK-P{n}</AcctSvcrRef>
+        <NtryDtls><TxDtls>
+          <Refs><EndToEndId>INV-000000007</EndToEndId></Refs>
+          <RltdPties><Dbtr><Pty><Nm>ZETA KG</Nm></Pty></Dbtr></RltdPties>
+          <RmtInf><Ustrd>PAYMENT INV-000000007</Ustrd></RmtInf>
+        </TxDtls></NtryDtls>
+      </Ntry>
+    </Rpt>
+  </BkToCstmrAcctRpt>
+</Document>"#
+        );
+        i.drop_file(
+            "var/inbox/bank",
+            &format!("report-{n}.xml"),
+            report.as_bytes(),
+        );
+        assert!(
+            wait_until(Duration::from_secs(20), || processed(&i) == n as u64 + 2),
+            "{}",
+            d.log()
+        );
+    }
+    // Nothing posted, the ledger item still open, no statement line to reconcile.
+    assert_eq!(i.status()["entries_posted"], 0);
+    assert_eq!(i.count("SELECT COUNT(*) FROM matches"), 0);
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM records WHERE side = 'statement'"),
+        0
+    );
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM records WHERE side = 'ledger'"),
+        1
+    );
+    // Each report is kept with its line and the line's status, for staff to see.
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM statements WHERE kind = 'intraday' AND entries = 1"),
+        3
+    );
+    let kept: Vec<(String, String, String)> = {
+        let db = i.db();
+        let mut s = db
+            .prepare("SELECT status, amount, bank_reference FROM unbooked_lines ORDER BY id")
+            .unwrap();
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let row = |status: &str, r: &str| (status.to_string(), "500.00".to_string(), r.to_string());
+    assert_eq!(
+        kept,
+        [
+            row("pending", "BANK-P0"),
+            row("pending", "BANK-P1"),
+            row("info", "BANK-P2")
+        ]
+    );
+    let breaks = open_breaks(&i);
+    assert!(
+        !breaks.iter().any(|(r, _)| r == "missing_in_ledger"),
+        "{breaks:?}"
+    );
+    d.stop();
+}

@@ -8,7 +8,7 @@ use crate::model::ids::{iban_is_valid, isin_is_valid};
 use crate::model::invoice::Invoice;
 use crate::model::securities::HoldingStatement;
 use crate::model::statement::BankStatement;
-use crate::store::{NewStatement, StoreError, Unit};
+use crate::store::{NewStatement, StatementPeriod, StoreError, Unit};
 
 /// A statement is the same statement when account, currency, number and its balances' dates
 /// (or, without a number, its balances) are the same.
@@ -85,7 +85,9 @@ pub(super) fn take_statement(
             },
         )?;
     }
+    let overlapped = check_overlap(u, ctx, s, &name)?;
     if let (Some(open), Some(ccy)) = (&s.opening, s.currency)
+        && !overlapped
         && s.kind == crate::model::statement::StatementKind::EndOfDay
         && let Some(prev) = u.previous_statement(&s.account, ccy.as_str(), open.date)?
         && prev.closing_amount != open.amount
@@ -157,6 +159,67 @@ pub(super) fn take_statement(
         format,
         statement: s,
     })?;
+    Ok(true)
+}
+
+/// Whether an end-of-day statement covers days an earlier one of the account already
+/// covered: the same statement sent again under a new reference (`:20:`, `Stmt/Id`), or one
+/// whose period overlaps. Its lines are still read; those already taken (by bank reference,
+/// or without one by account, value date, amount and text: `Record::identity`) are known to
+/// the store and not taken again, and the overlap is a break naming both files. The overlap
+/// explains an opening balance that does not follow, so no gap is reported beside it.
+/// Continuation pages (`:60M:`/`:62M:`) share their day with the page before and are left
+/// out; interim reports (MT942, camt.052) and notifications are not checked.
+fn check_overlap(
+    u: &mut dyn Unit,
+    ctx: &mut Ctx<'_>,
+    s: &BankStatement,
+    name: &str,
+) -> Result<bool, StoreError> {
+    let (Some(open), Some(close), Some(ccy)) = (&s.opening, &s.closing, s.currency) else {
+        return Ok(false);
+    };
+    if s.kind != crate::model::statement::StatementKind::EndOfDay
+        || open.intermediate
+        || close.intermediate
+    {
+        return Ok(false);
+    }
+    let Some(earlier) = u.overlapping_statement(&StatementPeriod {
+        account: &s.account,
+        currency: ccy.as_str(),
+        number: s.number.as_deref(),
+        opening_date: open.date,
+        closing_date: close.date,
+    })?
+    else {
+        return Ok(false);
+    };
+    let earlier_name = earlier
+        .number
+        .as_deref()
+        .map(|n| format!("statement {n}"))
+        .unwrap_or_else(|| "a statement".into());
+    ctx.open(
+        u,
+        FileBreak {
+            reason: BreakReason::StatementOverlap,
+            detail: format!(
+                "{name} ({}, {} to {}) covers days of {earlier_name} ({}, {} to {}): the same statement sent again, or two that overlap; the lines already taken from {} were not taken again",
+                ctx.file,
+                open.date,
+                close.date,
+                earlier.file,
+                earlier.opening_date,
+                earlier.closing_date,
+                earlier.file
+            ),
+            amount: None,
+            currency: Some(ccy),
+            since: Some(open.date),
+            source: ctx.line(s.source.row),
+        },
+    )?;
     Ok(true)
 }
 

@@ -1,6 +1,7 @@
 //! SQLite: statements and kept documents.
 
 use super::*;
+use crate::model::statement::EntryStatus;
 
 impl Documents for SqliteUnit<'_, '_> {
     fn statement_seen(&mut self, identity: &str) -> Result<bool> {
@@ -41,6 +42,40 @@ impl Documents for SqliteUnit<'_, '_> {
         .transpose()
     }
 
+    fn overlapping_statement(
+        &mut self,
+        p: &StatementPeriod<'_>,
+    ) -> Result<Option<OverlappedStatement>> {
+        let (from, to) = (p.opening_date.to_string(), p.closing_date.to_string());
+        let row: Option<(Option<String>, String, String, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT s.number, s.opening_date, s.closing_date, f.name
+                 FROM statements s JOIN files f ON f.id = s.file_id
+                 WHERE s.account = ?1 AND s.currency = ?2 AND s.kind = 'end_of_day'
+                   AND s.opening_date IS NOT NULL AND s.closing_date IS NOT NULL
+                   AND ((s.opening_date < ?4 AND ?3 < s.closing_date)
+                        OR (s.number = ?5 AND s.opening_date = ?3 AND s.closing_date = ?4))
+                 ORDER BY s.id LIMIT 1",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![p.account, p.currency, from, to, p.number], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .optional()
+            })
+            .map_err(map_err)?;
+        row.map(|(number, opening, closing, file)| {
+            Ok(OverlappedStatement {
+                number,
+                opening_date: parse_date(&opening)?,
+                closing_date: parse_date(&closing)?,
+                file,
+            })
+        })
+        .transpose()
+    }
+
     fn add_statement(&mut self, n: &NewStatement<'_>) -> Result<i64> {
         let s = n.statement;
         let kind = match s.kind {
@@ -76,7 +111,36 @@ impl Documents for SqliteUnit<'_, '_> {
                 ])
             })
             .map_err(map_err)?;
-        Ok(self.tx.last_insert_rowid())
+        let statement_id = self.tx.last_insert_rowid();
+        for e in &s.entries {
+            let status = match e.status {
+                EntryStatus::Booked => continue,
+                EntryStatus::Pending => "pending",
+                EntryStatus::Info => "info",
+            };
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO unbooked_lines (statement_id, status, value_date, amount,
+                        currency, reference, bank_reference, remittance, row, locator)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        statement_id,
+                        status,
+                        e.value_date.to_string(),
+                        e.amount.to_string(),
+                        e.currency.as_str(),
+                        e.reference,
+                        e.bank_reference,
+                        e.remittance,
+                        e.source.row,
+                        e.source.locator.as_deref(),
+                    ])
+                })
+                .map_err(map_err)?;
+        }
+        Ok(statement_id)
     }
 
     fn add_documents(

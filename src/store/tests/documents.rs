@@ -63,6 +63,25 @@ pub(super) fn statements_and_documents_are_kept(store: &mut dyn Store) {
         .is_none(),
         "a statement closing later is not the previous one"
     );
+    let period = |number: Option<&'static str>, from: &str, to: &str| StatementPeriod {
+        account: "DE89370400440532013000",
+        currency: "EUR",
+        number,
+        opening_date: from.parse().unwrap(),
+        closing_date: to.parse().unwrap(),
+    };
+    let overlapping = |store: &mut dyn Store, p: StatementPeriod<'static>| {
+        in_read(store, |u| u.overlapping_statement(&p)).unwrap()
+    };
+    // Statement 1 covers 1 to 2 March: sent again under the same number, or another that
+    // shares a day with it, overlaps it; the next day's, opening where it closed, does not.
+    let again = overlapping(store, period(Some("1"), "2026-03-01", "2026-03-02")).expect("again");
+    assert_eq!(again.file, "ledger.csv");
+    assert_eq!(again.number.as_deref(), Some("1"));
+    assert_eq!(again.opening_date.to_string(), "2026-03-01");
+    assert!(overlapping(store, period(Some("7"), "2026-02-28", "2026-03-03")).is_some());
+    assert!(overlapping(store, period(Some("2"), "2026-03-02", "2026-03-03")).is_none());
+    assert!(overlapping(store, period(Some("0"), "2026-02-27", "2026-03-01")).is_none());
 
     let invoice = r#"{"kind":"invoice","number":"INV-1","issue_date":"2026-03-02","due_date":null,
         "currency":"EUR","supplier":{"name":null,"vat_id":"VAT1","id":null,"iban":null,"country":null},
