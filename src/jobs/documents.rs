@@ -81,6 +81,10 @@ pub struct Taken {
     /// Positions, custody transactions, invoices stored (or already known).
     pub documents: AddedRecords,
     pub breaks_opened: u64,
+    /// Bank statements taken from the file, and how many of them overlap an earlier one:
+    /// what [`lines_seen_before`] needs to tell a statement sent again from a line repeated.
+    pub statements: u64,
+    pub overlaps: u64,
 }
 
 struct Ctx<'a> {
@@ -90,6 +94,8 @@ struct Ctx<'a> {
     at: DateTime<Utc>,
     today: NaiveDate,
     breaks: u64,
+    /// Statements of the file that cover days an earlier one covered (each is a break).
+    overlaps: u64,
 }
 
 /// A break about something in the file: what is wrong, where (`source`: the file and line),
@@ -169,6 +175,7 @@ pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, 
         at,
         today,
         breaks: 0,
+        overlaps: 0,
     };
     let mut taken = Taken {
         records: x.records,
@@ -178,6 +185,7 @@ pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, 
     let format = x.format.as_str();
     for s in &x.statements {
         if take_statement(u, &mut ctx, file_id, format, s)? {
+            taken.statements += 1;
             // A pending line (an MT942 interim report's, camt `PDNG`) is not booked yet: the
             // end-of-day statement brings it again, booked, and only that one reconciles.
             // `records` yields the booked lines only.
@@ -216,7 +224,49 @@ pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, 
         );
     }
     taken.breaks_opened = ctx.breaks;
+    taken.overlaps = ctx.overlaps;
     Ok(taken)
+}
+
+/// After a file's records are stored: `known` of its statement lines were taken before
+/// (a line without a bank reference is known by account, value date, amount and text). When
+/// the file's statements overlap an earlier one, that is the statement sent again, and the
+/// overlap is already a break. When they do not, the bank may have booked the same line twice
+/// (two card payments of the same amount, the same day and text, in two statements): it was
+/// not taken again, so it must not go unseen. Returns the breaks opened (0 or 1).
+pub fn lines_seen_before(
+    u: &mut dyn Unit,
+    run: &FileRun<'_>,
+    taken: &Taken,
+    known: u64,
+) -> Result<u64, StoreError> {
+    if taken.statements == 0 || taken.overlaps > 0 || known == 0 {
+        return Ok(0);
+    }
+    let mut ctx = Ctx {
+        job: run.job,
+        run_id: run.run_id,
+        file: run.file,
+        at: run.at,
+        today: run.today,
+        breaks: 0,
+        overlaps: 0,
+    };
+    ctx.open(
+        u,
+        FileBreak {
+            reason: BreakReason::DuplicateStatement,
+            detail: format!(
+                "{known} line(s) of {} were taken before from another statement (same account, value date, amount and text, no bank reference), and the statements do not overlap: if the bank booked them twice, post the second by hand; otherwise resolve this",
+                run.file
+            ),
+            amount: None,
+            currency: None,
+            since: None,
+            source: run.file.to_string(),
+        },
+    )?;
+    Ok(ctx.breaks)
 }
 
 /// A break for each part of the file that could not be read (a last message cut short).

@@ -675,6 +675,54 @@ fn a_statement_overlapping_an_earlier_one_takes_only_its_new_lines() {
     d.stop();
 }
 
+/// A line identical to one taken before (account, value date, amount, text; no bank
+/// reference) in a statement that does not overlap the earlier one: not taken again, but
+/// never silently: the bank may have booked it twice, and the balances say it did.
+#[test]
+fn a_line_repeated_in_a_statement_that_does_not_overlap_is_a_break_not_a_silent_drop() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
+    i.drop_file(
+        "var/inbox/bank",
+        "stmt-0305.sta",
+        statement_without_bank_references("STMT0305A").as_bytes(),
+    );
+    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 2));
+    // Statement 45 follows 44 (5 to 6 March) and books, back-valued to 5 March, a line that
+    // reads as the one of statement 44.
+    let next = "\
+:20:STMT0306\r
+:25:DE89370400440532013000\r
+:28C:00045/001\r
+:60F:C260305EUR1500,00\r
+:61:2603050306C500,00NTRFNONREF\r
+:86:PAYMENT INV-000000007 ZETA KG\r
+:62F:C260306EUR2000,00\r
+-";
+    i.drop_file("var/inbox/bank", "stmt-0306.sta", next.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || processed(&i) == 3),
+        "{}",
+        d.log()
+    );
+    assert_eq!(i.status()["entries_posted"], 1);
+    let breaks = open_breaks(&i);
+    assert!(
+        !breaks
+            .iter()
+            .any(|(r, _)| r == "statement_overlap" || r == "statement_gap"),
+        "the statements follow each other: {breaks:?}"
+    );
+    let repeated = breaks
+        .iter()
+        .find(|(r, d)| r == "duplicate_statement" && d.contains("stmt-0306.sta"))
+        .unwrap_or_else(|| panic!("the repeated line went unseen: {breaks:?}"));
+    assert!(repeated.1.contains("1 line(s)"), "{repeated:?}");
+    d.stop();
+}
+
 #[test]
 fn a_pending_camt052_line_that_matches_an_open_item_is_shown_but_never_posted() {
     let i = Install::new();

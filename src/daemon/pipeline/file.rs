@@ -214,6 +214,7 @@ fn store_file_read_whole(
     };
     let taken = crate::jobs::documents::take(u, &run, extracted)?;
     let added = u.add_records(scope_of(job), file_id, &taken.records)?;
+    let repeated = crate::jobs::documents::lines_seen_before(u, &run, &taken, added.known)?;
     let versions = crate::jobs::versions::take(u, config, job, run_id, &added.changed, now())?;
     let outcome = RunOutcome {
         format: Some(format.as_str().to_string()),
@@ -221,7 +222,7 @@ fn store_file_read_whole(
         records_known: added.known + taken.documents.known,
         records_changed: versions.changed,
         records_withdrawn: versions.withdrawn,
-        breaks_opened: taken.breaks_opened + versions.of(&job.name).opened,
+        breaks_opened: taken.breaks_opened + repeated + versions.of(&job.name).opened,
         breaks_closed: versions.of(&job.name).closed,
         extract_ms: Some(extract_ms),
         ..Default::default()

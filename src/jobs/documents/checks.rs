@@ -86,6 +86,7 @@ pub(super) fn take_statement(
         )?;
     }
     let overlapped = check_overlap(u, ctx, s, &name)?;
+    ctx.overlaps += u64::from(overlapped);
     if let (Some(open), Some(ccy)) = (&s.opening, s.currency)
         && !overlapped
         && s.kind == crate::model::statement::StatementKind::EndOfDay
