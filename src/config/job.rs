@@ -919,7 +919,7 @@ mod tests {
         )
         .unwrap();
         let bank = read("bank-reconciliation.toml");
-        let matching = &bank[..bank.find("\n[posting]").expect("the shipped job posts")];
+        let matching = &bank[..bank.find("\n[posting").expect("the shipped job posts")];
         std::fs::write(
             root.join("jobs/bank-reconciliation.toml"),
             format!("{matching}\n{posting}"),
@@ -936,7 +936,7 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
         )
         .unwrap();
-        let before = bank[..bank.find("\n[posting]").unwrap()].lines().count();
+        let before = bank[..bank.find("\n[posting").unwrap()].lines().count();
         before + 1 + posting.lines().position(|l| l.contains(needle)).unwrap()
     }
 
@@ -1000,23 +1000,32 @@ lines = [
         );
     }
 
-    /// The commented receipt, payment and per-pass templates of the shipped job load as they
-    /// are written, in place of its `[posting]`.
+    /// The shipped job's receipt and payment templates load, and so does its commented
+    /// per-pass example, uncommented beside them.
     #[test]
-    fn the_shipped_jobs_commented_templates_load() {
+    fn the_shipped_jobs_templates_and_its_commented_example_load() {
         let bank = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
         )
         .unwrap();
+        let posting = &bank[bank.find("\n[posting").expect("the shipped job posts")..];
+        assert!(
+            posting.contains("[posting.receipt]") && posting.contains("[posting.payment]"),
+            "{posting}"
+        );
+        check_posting(posting).unwrap();
         let from = bank
-            .find("# A template per direction")
+            .find("# A pass that books differently")
             .expect("the example is there");
         let example: String = bank[from..]
             .lines()
             .filter_map(|l| l.strip_prefix("#   "))
             .map(|l| format!("{l}\n"))
             .collect();
-        assert!(example.contains("[posting.payment]"), "{example}");
-        check_posting(&example).unwrap();
+        assert!(
+            example.contains("[posting.pass.batch.receipt]"),
+            "{example}"
+        );
+        check_posting(&format!("{posting}\n{example}")).unwrap();
     }
 }

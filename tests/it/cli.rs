@@ -158,7 +158,11 @@ fn check_names_file_line_and_key_of_every_problem() {
     fs::write(i.path("jobs/daily-summary.toml"), job).unwrap();
     let bank = fs::read_to_string(i.path("jobs/bank-reconciliation.toml"))
         .unwrap()
-        .replace("amount = \"-ledger\"", "amount = \"-ledgr\"");
+        .replacen(
+            "clearing {currency}\", amount = \"-item\"",
+            "clearing {currency}\", amount = \"-itme\"",
+            1,
+        );
     fs::write(i.path("jobs/bank-reconciliation.toml"), bank).unwrap();
 
     let o = i.clerk(&["check"]);
@@ -188,7 +192,8 @@ fn check_names_file_line_and_key_of_every_problem() {
     );
     assert!(text.contains("day of week 8"), "{text}");
     assert!(
-        text.contains("bank-reconciliation.toml") && text.contains("posting.lines[1].amount"),
+        text.contains("bank-reconciliation.toml")
+            && text.contains("posting.receipt.lines[1].amount"),
         "{text}"
     );
 

@@ -50,6 +50,8 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
     assert_eq!(status["records"], 11);
 
     // One entry per match: reference (1), amount+date (2), batch (3+4), USD reference (6).
+    // Receipts credit receivables clearing, the batch one line per invoice it pays; the USD
+    // payment (money out) debits payables clearing, not receivables.
     let lines = posted_lines(&i);
     let expect = [
         ("1010 Bank EUR", "EUR", "100.00"),
@@ -58,8 +60,9 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
         ("1010 Bank USD", "USD", "-75.00"),
         ("1290 Receivables clearing EUR", "EUR", "-100.00"),
         ("1290 Receivables clearing EUR", "EUR", "-250.50"),
-        ("1290 Receivables clearing EUR", "EUR", "-30.00"),
-        ("1290 Receivables clearing USD", "USD", "75.00"),
+        ("1290 Receivables clearing EUR", "EUR", "-10.00"),
+        ("1290 Receivables clearing EUR", "EUR", "-20.00"),
+        ("1690 Payables clearing USD", "USD", "75.00"),
     ];
     let mut got: Vec<_> = lines
         .iter()

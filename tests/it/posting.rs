@@ -79,7 +79,7 @@ fn a_supplier_payment_posts_against_payables_clearing_and_a_receipt_against_rece
     let i = Install::new();
     let job = i.path("jobs/bank-reconciliation.toml");
     let shipped = std::fs::read_to_string(&job).unwrap();
-    let matching = &shipped[..shipped.find("\n[posting]").expect("the shipped job posts")];
+    let matching = &shipped[..shipped.find("\n[posting").expect("the shipped job posts")];
     std::fs::write(&job, format!("{matching}\n{BY_DIRECTION}")).unwrap();
 
     let d = i.start_daemon();
