@@ -109,7 +109,20 @@ struct FileBreak {
     source: String,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// Nothing opened yet, for the file of `run`.
+    fn of(run: &FileRun<'a>) -> Ctx<'a> {
+        Ctx {
+            job: run.job,
+            run_id: run.run_id,
+            file: run.file,
+            at: run.at,
+            today: run.today,
+            breaks: 0,
+            overlaps: 0,
+        }
+    }
+
     fn open(&mut self, u: &mut dyn Unit, found: FileBreak) -> Result<(), StoreError> {
         let FileBreak {
             reason,
@@ -160,23 +173,8 @@ pub struct FileRun<'a> {
 /// Runs the checks and stores the structured documents of a file; returns the records the
 /// job takes. Call inside the file's unit of work, after the file row exists.
 pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, StoreError> {
-    let FileRun {
-        job,
-        run_id,
-        file_id,
-        file,
-        today,
-        at,
-    } = *run;
-    let mut ctx = Ctx {
-        job,
-        run_id,
-        file,
-        at,
-        today,
-        breaks: 0,
-        overlaps: 0,
-    };
+    let (job, file_id) = (run.job, run.file_id);
+    let mut ctx = Ctx::of(run);
     let mut taken = Taken {
         records: x.records,
         ..Default::default()
@@ -243,15 +241,7 @@ pub fn lines_seen_before(
     if taken.statements == 0 || taken.overlaps > 0 || known == 0 {
         return Ok(0);
     }
-    let mut ctx = Ctx {
-        job: run.job,
-        run_id: run.run_id,
-        file: run.file,
-        at: run.at,
-        today: run.today,
-        breaks: 0,
-        overlaps: 0,
-    };
+    let mut ctx = Ctx::of(run);
     ctx.open(
         u,
         FileBreak {

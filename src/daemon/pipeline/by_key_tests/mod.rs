@@ -97,7 +97,7 @@ impl Install {
         if let Some(rules) = rules {
             let (start, end) = (
                 bank.find("\n[match]\n").unwrap(),
-                bank.find("\n[posting]").unwrap(),
+                bank.find("\n[posting").unwrap(),
             );
             bank = format!("{}\n{rules}\n{}", &bank[..start], &bank[end..]);
         }
