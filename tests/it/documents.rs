@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::daemon::LEDGER;
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Daemon, Install, wait_until};
 
 fn fixture(rel: &str) -> Vec<u8> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -560,8 +560,9 @@ fn statement_without_bank_references(reference: &str) -> String {
     )
 }
 
-#[test]
-fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_break() {
+/// A running install that has taken the ledger with the 500.00 receipt and statement 44
+/// (`stmt-0305.sta`), which pays it: one entry posted, nothing open.
+fn receipt_posted_from_statement_44() -> (Install, Daemon) {
     let i = Install::new();
     let d = i.start_daemon();
     i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
@@ -577,6 +578,12 @@ fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_b
         d.log()
     );
     assert_eq!(i.status()["entries_posted"], 1);
+    (i, d)
+}
+
+#[test]
+fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_break() {
+    let (i, d) = receipt_posted_from_statement_44();
     assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
 
     // The bank sends the same statement again under a new :20:: other bytes, same lines.
@@ -616,16 +623,7 @@ fn a_statement_sent_again_with_a_new_reference_posts_its_receipt_once_and_is_a_b
 
 #[test]
 fn a_statement_overlapping_an_earlier_one_takes_only_its_new_lines() {
-    let i = Install::new();
-    let d = i.start_daemon();
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
-    i.drop_file(
-        "var/inbox/bank",
-        "stmt-0305.sta",
-        statement_without_bank_references("STMT0305A").as_bytes(),
-    );
-    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 2));
+    let (i, d) = receipt_posted_from_statement_44();
     // Statement 45 covers 4 to 6 March: the 500.00 of 5 March again, and a new fee of 6 March.
     let overlapping = "\
 :20:STMT0306\r
@@ -680,16 +678,7 @@ fn a_statement_overlapping_an_earlier_one_takes_only_its_new_lines() {
 /// never silently: the bank may have booked it twice, and the balances say it did.
 #[test]
 fn a_line_repeated_in_a_statement_that_does_not_overlap_is_a_break_not_a_silent_drop() {
-    let i = Install::new();
-    let d = i.start_daemon();
-    i.drop_file("var/inbox/ledger", "ledger.csv", LEDGER_RECEIPT.as_bytes());
-    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 1));
-    i.drop_file(
-        "var/inbox/bank",
-        "stmt-0305.sta",
-        statement_without_bank_references("STMT0305A").as_bytes(),
-    );
-    assert!(wait_until(Duration::from_secs(20), || processed(&i) == 2));
+    let (i, d) = receipt_posted_from_statement_44();
     // Statement 45 follows 44 (5 to 6 March) and books, back-valued to 5 March, a line that
     // reads as the one of statement 44.
     let next = "\
