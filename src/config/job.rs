@@ -42,6 +42,10 @@ pub struct Job {
     pub schedule: Option<Schedule>,
     /// Which mails of which mailbox bring this job its files, if any.
     pub mail: Option<MailRule>,
+    /// Bank accounts (IBAN or account id) whose statements this job reads, whichever job's
+    /// folder they reach: offered to it from the start. A job also reads every account it
+    /// has received a statement of ([`crate::jobs::statements`]).
+    pub statement_accounts: Vec<String>,
 }
 
 // A handful of jobs per daemon: the size of the largest variant does not matter.
@@ -172,6 +176,9 @@ struct RawJob {
     /// Cash reconciliation: how long an unmatched item waits for its counterpart before it
     /// is a break. Default: the daemon's `break_grace`.
     break_grace: Option<String>,
+    /// Bank accounts whose statements the job reads, whichever job receives them.
+    #[serde(default)]
+    statement_accounts: Vec<String>,
     watch: Option<RawWatch>,
     /// Files mailed to a mailbox: which senders, subjects and attachments are for this job.
     mail: Option<MailRuleSpec>,
@@ -315,6 +322,19 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         }
     };
 
+    if !raw.statement_accounts.is_empty()
+        && kind.as_ref().is_some_and(|k| {
+            !matches!(
+                k,
+                JobKind::CashReconciliation { .. } | JobKind::AccountsPayable { .. }
+            )
+        })
+    {
+        errors.push(loc.error(
+            "statement_accounts",
+            "only a cash_reconciliation or accounts_payable job reads bank statements",
+        ));
+    }
     match kind {
         Some(kind) if errors.is_empty() => Ok(Job {
             name,
@@ -325,6 +345,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             watch,
             schedule,
             mail,
+            statement_accounts: raw.statement_accounts,
         }),
         _ => Err(errors),
     }

@@ -85,6 +85,9 @@ pub struct Taken {
     /// what [`lines_seen_before`] needs to tell a statement sent again from a line repeated.
     pub statements: u64,
     pub overlaps: u64,
+    /// The bank statements taken, offered next to the other jobs that read their accounts
+    /// ([`crate::jobs::statements::offer`]).
+    pub bank_statements: Vec<crate::model::statement::BankStatement>,
 }
 
 struct Ctx<'a> {
@@ -181,13 +184,14 @@ pub fn take(u: &mut dyn Unit, run: &FileRun<'_>, x: Extracted) -> Result<Taken, 
     };
     note_unread(u, &mut ctx, &x.unread)?;
     let format = x.format.as_str();
-    for s in &x.statements {
-        if take_statement(u, &mut ctx, file_id, format, s)? {
+    for s in x.statements {
+        if take_statement(u, &mut ctx, file_id, format, &s)? {
             taken.statements += 1;
             // A pending line (an MT942 interim report's, camt `PDNG`) is not booked yet: the
             // end-of-day statement brings it again, booked, and only that one reconciles.
             // `records` yields the booked lines only.
             taken.records.extend(s.records());
+            taken.bank_statements.push(s);
         }
     }
     let scope = crate::jobs::documents_scope(job);

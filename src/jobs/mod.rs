@@ -28,6 +28,7 @@ pub mod ledger_import;
 pub mod payables;
 pub mod positions;
 pub mod settlement;
+pub mod statements;
 pub(crate) mod subjects;
 pub mod summary;
 pub(crate) mod versions;
@@ -246,6 +247,9 @@ pub struct FileRun<'a> {
     pub now: &'a dyn Fn() -> DateTime<Utc>,
     /// The breaks opened and closed, per job, about the file's corrected ledger items.
     pub corrections: &'a dyn Fn(&str) -> cash::Corrections,
+    /// The other jobs the file's bank statements were offered to ([`statements::offer`]):
+    /// each reconciles after the job, in a run of its own.
+    pub offered: &'a [String],
 }
 
 /// The job's reconciliation after a file of it is stored, in the file's unit of work: what it
@@ -256,6 +260,39 @@ pub fn reconcile_after_file(
     job: &Job,
     file: &FileRun,
 ) -> Result<RunOutcome, WorkError> {
+    let own = reconcile_own(u, job, file)?;
+    for other in file
+        .offered
+        .iter()
+        .filter_map(|name| file.jobs.iter().find(|j| &j.name == name))
+    {
+        // The lines offered count for the other job's run, not this file's.
+        let now = file.now;
+        let rerun = u.start_run(
+            &other.name,
+            crate::store::Trigger::Rematch,
+            Some(file.file_id),
+            now(),
+        )?;
+        let mut out = reconcile_own(
+            u,
+            other,
+            &FileRun {
+                run_id: rerun,
+                offered: &[],
+                ..*file
+            },
+        )?;
+        out.status = Some(crate::store::RunStatus::Ok);
+        out.finished_at = Some(now());
+        u.finish_run(rerun, &out)?;
+    }
+    Ok(own)
+}
+
+/// The job's own reconciliation after a file (its own, or one whose statements it was
+/// offered).
+fn reconcile_own(u: &mut dyn Unit, job: &Job, file: &FileRun) -> Result<RunOutcome, WorkError> {
     let (run_id, now) = (file.run_id, file.now);
     match &job.kind {
         JobKind::CashReconciliation { .. } => Ok(cash::reconcile_job(

@@ -12,8 +12,11 @@ use crate::model::securities::{Position, SecuritiesTransaction, Trade};
 
 /// What a unit of work keeps and reads of statements and documents.
 pub trait Documents {
-    /// Whether a statement with this identity was stored before (by any job).
-    fn statement_seen(&mut self, identity: &str) -> Result<bool>;
+    /// Whether `job` holds a statement with this identity already, and how it came.
+    fn statement_seen(&mut self, job: &str, identity: &str) -> Result<StatementSeen>;
+    /// The jobs that hold a statement of this account and currency: those that read it, to
+    /// whom each new statement of the account is offered.
+    fn jobs_reading_account(&mut self, account: &str, currency: &str) -> Result<Vec<String>>;
     /// The stored end-of-day statement of the account and currency with the latest closing
     /// date on or before `on_or_before`: what a new statement's opening balance must follow.
     fn previous_statement(
@@ -22,7 +25,7 @@ pub trait Documents {
         currency: &str,
         on_or_before: NaiveDate,
     ) -> Result<Option<StoredStatement>>;
-    /// A stored end-of-day statement of the account and currency that covers part of the
+    /// A stored end-of-day statement of the job, account and currency that covers part of the
     /// days from `opening_date` to `closing_date` (it opens before the other closes and closes
     /// after the other opens), or covers exactly those days under the same `number`: the same
     /// statement sent again (under a new reference) or one that overlaps it. The earliest one,
@@ -51,9 +54,23 @@ pub trait Documents {
 pub struct NewStatement<'a> {
     pub job: &'a str,
     pub file_id: i64,
+    /// Set when the statement came in another job's file (`file_id`) and was offered to this
+    /// one, which reads the same account.
+    pub offered: bool,
     pub identity: &'a str,
     pub format: &'a str,
     pub statement: &'a crate::model::statement::BankStatement,
+}
+
+/// Whether a job holds a statement already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementSeen {
+    /// Not yet: it is new to the job.
+    No,
+    /// The job received it itself before: sent twice.
+    Received,
+    /// Another job received it and offered it to this one: the job has its lines already.
+    Offered,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +83,9 @@ pub struct StoredStatement {
 /// The days a new end-of-day statement covers, for [`Documents::overlapping_statement`].
 #[derive(Clone, Copy, Debug)]
 pub struct StatementPeriod<'a> {
+    /// Only the statements this job holds: another job's copy of the same statement is not
+    /// an overlap.
+    pub job: &'a str,
     pub account: &'a str,
     pub currency: &'a str,
     pub number: Option<&'a str>,

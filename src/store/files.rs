@@ -60,7 +60,8 @@ pub enum Trigger {
     Schedule,
     /// Someone ran `clerk job run`.
     Manual,
-    /// Another job's import brought records this job reconciles against.
+    /// Another job's file brought records this job reconciles against: a ledger import's
+    /// items, or a bank statement this job reads too.
     Rematch,
     /// A mail brought the file (an attachment).
     Mail,

@@ -29,7 +29,7 @@ pub use crate::model::MailOrigin;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
 pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
-    StatementPeriod, StoredStatement,
+    StatementPeriod, StatementSeen, StoredStatement,
 };
 pub use files::{FileStatus, Files, NewFile, ReplacedFiles, RunOutcome, RunStatus, Trigger};
 pub use mailboxes::{Mailboxes, NewMailMessage};

@@ -77,3 +77,7 @@ mod readme;
 
 /// Amounts in whole minor units of their currency: a ledger file with more decimals is refused.
 mod amounts;
+
+/// One bank statement read by the bank reconciliation and accounts payable: offered to both,
+/// each line posted once.
+mod statements;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::failure::{record_failure, refusal_text};
-use super::file_run::{Started, finish_file_run, record_duplicate, scope_of, start_file};
+use super::file_run::{Ran, Started, finish_file_run, record_duplicate, scope_of, start_file};
 use super::limits::{ReadError, WHOLE_READ_DIVISOR, read_limited};
 use super::{FileOutcome, FileWork};
 use crate::config::{Config, Job};
@@ -215,6 +215,7 @@ fn store_file_read_whole(
     let taken = crate::jobs::documents::take(u, &run, extracted)?;
     let added = u.add_records(scope_of(job), file_id, &taken.records)?;
     let repeated = crate::jobs::documents::lines_seen_before(u, &run, &taken, added.known)?;
+    let offered = crate::jobs::statements::offer(u, &run, &config.jobs, format.as_str(), &taken)?;
     let versions = crate::jobs::versions::take(u, config, job, run_id, &added.changed, now())?;
     let outcome = RunOutcome {
         format: Some(format.as_str().to_string()),
@@ -228,7 +229,11 @@ fn store_file_read_whole(
         ..Default::default()
     };
     drop(taken);
-    finish_file_run(u, work, (file_id, run_id), outcome, &versions, today)
+    let ran = Ran {
+        versions: &versions,
+        offered: &offered,
+    };
+    finish_file_run(u, work, (file_id, run_id), outcome, ran, today)
 }
 
 /// A processed file's unit ran the reconciliations; a duplicate's did not. One that failed
@@ -324,7 +329,11 @@ fn process_in_batches(
             ..Default::default()
         };
         let today = now().with_timezone(&config.settings.timezone).date_naive();
-        finish_file_run(u, work, (file_id, run_id), outcome, &versions, today)
+        let ran = Ran {
+            versions: &versions,
+            offered: &[],
+        };
+        finish_file_run(u, work, (file_id, run_id), outcome, ran, today)
     });
     match done {
         Err(WorkError::Refused(message)) => record_failure(store, work, &sha, size, &message),

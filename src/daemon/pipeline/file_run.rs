@@ -63,14 +63,21 @@ pub(super) fn scope_of(job: &Job) -> &str {
     jobs::records_scope(job)
 }
 
-/// The rest of a file's unit once its records are stored: the job's reconciliation, and the
-/// run finished with its counts.
+/// What storing a file's records did that its reconciliation needs: the ledger items it
+/// corrected, and the jobs its bank statements were offered to.
+pub(super) struct Ran<'a> {
+    pub versions: &'a crate::jobs::versions::Versions,
+    pub offered: &'a [String],
+}
+
+/// The rest of a file's unit once its records are stored: the job's reconciliation (and that
+/// of the jobs its statements were offered to), and the run finished with its counts.
 pub(super) fn finish_file_run(
     u: &mut dyn Unit,
     work: &FileWork<'_>,
     (file_id, run_id): (i64, i64),
     mut outcome: RunOutcome,
-    versions: &crate::jobs::versions::Versions,
+    Ran { versions, offered }: Ran<'_>,
     today: chrono::NaiveDate,
 ) -> Result<FileOutcome, WorkError> {
     let FileWork {
@@ -98,6 +105,7 @@ pub(super) fn finish_file_run(
             today,
             now,
             corrections: &corrections,
+            offered,
         },
     )?;
     outcome.add(&reconciled);

@@ -8,7 +8,7 @@ use crate::model::ids::{iban_is_valid, isin_is_valid};
 use crate::model::invoice::Invoice;
 use crate::model::securities::HoldingStatement;
 use crate::model::statement::BankStatement;
-use crate::store::{NewStatement, StatementPeriod, StoreError, Unit};
+use crate::store::{NewStatement, StatementPeriod, StatementSeen, StoreError, Unit};
 
 /// A statement is the same statement when account, currency, number and its balances' dates
 /// (or, without a number, its balances) are the same.
@@ -45,23 +45,29 @@ pub(super) fn take_statement(
         None => format!("statement of account {}", s.account),
     };
     let since = s.closing.as_ref().map(|b| b.date).or(s.to_date);
-    if u.statement_seen(&identity)? {
-        ctx.open(
-            u,
-            FileBreak {
-                reason: BreakReason::DuplicateStatement,
-                detail: format!(
-                    "{name}{} was received before; its {} lines were not taken again",
-                    since.map(|d| format!(" for {d}")).unwrap_or_default(),
-                    s.entries.len()
-                ),
-                amount: None,
-                currency: s.currency,
-                since,
-                source: ctx.line(s.source.row),
-            },
-        )?;
-        return Ok(false);
+    match u.statement_seen(&ctx.job.name, &identity)? {
+        StatementSeen::No => {}
+        // Another job received it first and offered it to this one, which reads the same
+        // account: its lines are here already, nothing was sent twice.
+        StatementSeen::Offered => return Ok(false),
+        StatementSeen::Received => {
+            ctx.open(
+                u,
+                FileBreak {
+                    reason: BreakReason::DuplicateStatement,
+                    detail: format!(
+                        "{name}{} was received before; its {} lines were not taken again",
+                        since.map(|d| format!(" for {d}")).unwrap_or_default(),
+                        s.entries.len()
+                    ),
+                    amount: None,
+                    currency: s.currency,
+                    since,
+                    source: ctx.line(s.source.row),
+                },
+            )?;
+            return Ok(false);
+        }
     }
     if let (Some(diff), Some(open), Some(close)) = (
         s.balance_difference(),
@@ -156,6 +162,7 @@ pub(super) fn take_statement(
     u.add_statement(&NewStatement {
         job: &ctx.job.name,
         file_id,
+        offered: false,
         identity: &identity,
         format,
         statement: s,
@@ -187,6 +194,7 @@ fn check_overlap(
         return Ok(false);
     }
     let Some(earlier) = u.overlapping_statement(&StatementPeriod {
+        job: &ctx.job.name,
         account: &s.account,
         currency: ccy.as_str(),
         number: s.number.as_deref(),

@@ -4,10 +4,32 @@ use super::*;
 use crate::model::statement::EntryStatus;
 
 impl Documents for SqliteUnit<'_, '_> {
-    fn statement_seen(&mut self, identity: &str) -> Result<bool> {
+    fn statement_seen(&mut self, job: &str, identity: &str) -> Result<StatementSeen> {
+        let offered: Option<bool> = self
+            .tx
+            .prepare_cached(
+                "SELECT MIN(offered_from IS NOT NULL) FROM statements
+                 WHERE job = ? AND identity = ? GROUP BY job",
+            )
+            .and_then(|mut s| s.query_row([job, identity], |r| r.get(0)).optional())
+            .map_err(map_err)?;
+        Ok(match offered {
+            None => StatementSeen::No,
+            Some(true) => StatementSeen::Offered,
+            Some(false) => StatementSeen::Received,
+        })
+    }
+
+    fn jobs_reading_account(&mut self, account: &str, currency: &str) -> Result<Vec<String>> {
         self.tx
-            .prepare_cached("SELECT 1 FROM statements WHERE identity = ? LIMIT 1")
-            .and_then(|mut s| s.exists([identity]))
+            .prepare_cached(
+                "SELECT DISTINCT job FROM statements WHERE account = ? AND currency = ?
+                 ORDER BY job",
+            )
+            .and_then(|mut s| {
+                s.query_map([account, currency], |r| r.get(0))
+                    .and_then(|rows| rows.collect())
+            })
             .map_err(map_err)
     }
 
@@ -52,16 +74,17 @@ impl Documents for SqliteUnit<'_, '_> {
             .prepare_cached(
                 "SELECT s.number, s.opening_date, s.closing_date, f.name
                  FROM statements s JOIN files f ON f.id = s.file_id
-                 WHERE s.account = ?1 AND s.currency = ?2 AND s.kind = 'end_of_day'
+                 WHERE s.account = ?1 AND s.currency = ?2 AND s.kind = 'end_of_day' AND s.job = ?6
                    AND s.opening_date IS NOT NULL AND s.closing_date IS NOT NULL
                    AND ((s.opening_date < ?4 AND ?3 < s.closing_date)
                         OR (s.number = ?5 AND s.opening_date = ?3 AND s.closing_date = ?4))
                  ORDER BY s.id LIMIT 1",
             )
             .and_then(|mut s| {
-                s.query_row(params![p.account, p.currency, from, to, p.number], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+                s.query_row(
+                    params![p.account, p.currency, from, to, p.number, p.job],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
                 .optional()
             })
             .map_err(map_err)?;
@@ -87,8 +110,8 @@ impl Documents for SqliteUnit<'_, '_> {
             .prepare_cached(
                 "INSERT INTO statements (job, file_id, identity, format, kind, account, currency,
                     number, statement_id, opening_amount, opening_date, closing_amount,
-                    closing_date, entries, row, locator)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    closing_date, entries, row, locator, offered_from)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -108,10 +131,15 @@ impl Documents for SqliteUnit<'_, '_> {
                     s.entries.len() as i64,
                     s.source.row,
                     s.source.locator.as_deref(),
+                    n.offered.then_some(n.file_id),
                 ])
             })
             .map_err(map_err)?;
         let statement_id = self.tx.last_insert_rowid();
+        if n.offered {
+            // Its pending lines are the receiving job's copy's to show.
+            return Ok(statement_id);
+        }
         for e in &s.entries {
             let status = match e.status {
                 EntryStatus::Booked => continue,

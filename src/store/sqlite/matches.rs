@@ -53,6 +53,7 @@ impl Matches for SqliteUnit<'_, '_> {
                 self.delta.gone.push(id);
             }
         }
+        self.settle_copies_elsewhere(m, match_id)?;
         self.tx
             .prepare_cached(
                 "INSERT INTO entries (idempotency_key, job, run_id, match_id, posting_date,
@@ -136,5 +137,43 @@ impl Matches for SqliteUnit<'_, '_> {
             })
             .map_err(map_err)?;
         Ok(Some(row))
+    }
+}
+
+impl SqliteUnit<'_, '_> {
+    /// A bank line is posted once, whichever job posts it: the copies other jobs hold of the
+    /// statement lines a match settles (a statement read by the bank reconciliation and by
+    /// accounts payable) are settled by the same match, and their breaks closed saying so.
+    fn settle_copies_elsewhere(&mut self, m: &NewMatch<'_>, match_id: i64) -> Result<()> {
+        let mut copies = Vec::new();
+        {
+            let mut settle = self
+                .tx
+                .prepare_cached(
+                    "UPDATE records SET match_id = ?1
+                     WHERE side = 'statement' AND match_id IS NULL AND out_of_matching IS NULL
+                       AND identity = (SELECT identity FROM records WHERE id = ?2 AND side = 'statement')
+                       AND id <> ?2
+                     RETURNING id",
+                )
+                .map_err(map_err)?;
+            for &id in m.record_ids {
+                let ids = settle
+                    .query_map(params![match_id, id], |r| r.get::<_, i64>(0))
+                    .and_then(|rows| rows.collect::<std::result::Result<Vec<_>, _>>())
+                    .map_err(map_err)?;
+                copies.extend(ids);
+            }
+        }
+        if copies.is_empty() {
+            return Ok(());
+        }
+        self.delta.gone.extend(copies.iter().copied());
+        let how = format!(
+            "posted by job {} (match {match_id}, run {})",
+            m.job, m.run_id
+        );
+        self.close_breaks_of_records(&copies, &how, m.run_id, m.at)?;
+        Ok(())
     }
 }

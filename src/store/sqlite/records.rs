@@ -103,6 +103,11 @@ impl Records for SqliteUnit<'_, '_> {
             }
             if self.insert_record(scope, &identity, file_id, r, 1, None)? {
                 added.inserted += 1;
+                // A line another job already posted (the statement reached it first) is
+                // settled here too: posted once, whichever job reads it.
+                if r.side == Side::Statement && self.settled_elsewhere(&identity)? {
+                    continue;
+                }
                 self.keep_added(scope, r, &file_hash);
                 continue;
             }
@@ -337,6 +342,26 @@ impl Records for SqliteUnit<'_, '_> {
 }
 
 impl SqliteUnit<'_, '_> {
+    /// Whether the statement line just inserted (`identity`) was posted already by another
+    /// job, from its copy of the statement: then the new copy is settled by the same match.
+    fn settled_elsewhere(&mut self, identity: &str) -> Result<bool> {
+        let id = self.tx.last_insert_rowid();
+        let n = self
+            .tx
+            .prepare_cached(
+                "UPDATE records SET match_id = (
+                     SELECT o.match_id FROM records o
+                     WHERE o.side = 'statement' AND o.identity = ?1 AND o.match_id IS NOT NULL
+                     LIMIT 1)
+                 WHERE id = ?2 AND EXISTS (
+                     SELECT 1 FROM records o
+                     WHERE o.side = 'statement' AND o.identity = ?1 AND o.match_id IS NOT NULL)",
+            )
+            .and_then(|mut st| st.execute(params![identity, id]))
+            .map_err(map_err)?;
+        Ok(n == 1)
+    }
+
     /// Records selected by a `WHERE` clause over `records`, in arrival order.
     pub(super) fn select_records(
         &mut self,

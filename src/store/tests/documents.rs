@@ -33,14 +33,35 @@ pub(super) fn statements_and_documents_are_kept(store: &mut dyn Store) {
         u.add_statement(&NewStatement {
             job: "bank",
             file_id: f,
+            offered: false,
+            identity: "id-1",
+            format: "mt940",
+            statement: &statement,
+        })?;
+        // Accounts payable reads the same account: the statement is offered to it.
+        u.add_statement(&NewStatement {
+            job: "payables",
+            file_id: f,
+            offered: true,
             identity: "id-1",
             format: "mt940",
             statement: &statement,
         })
     })
     .unwrap();
-    assert!(in_read(store, |u| u.statement_seen("id-1")).unwrap());
-    assert!(!in_read(store, |u| u.statement_seen("id-2")).unwrap());
+    let seen = |store: &mut dyn Store, job: &str, id: &str| {
+        in_read(store, |u| u.statement_seen(job, id)).unwrap()
+    };
+    assert_eq!(seen(store, "bank", "id-1"), StatementSeen::Received);
+    assert_eq!(seen(store, "payables", "id-1"), StatementSeen::Offered);
+    assert_eq!(seen(store, "bank", "id-2"), StatementSeen::No);
+    assert_eq!(seen(store, "cash-2", "id-1"), StatementSeen::No, "per job");
+    assert_eq!(
+        in_read(store, |u| u
+            .jobs_reading_account("DE89370400440532013000", "EUR"))
+        .unwrap(),
+        vec!["bank".to_string(), "payables".to_string()]
+    );
     let prev = in_read(store, |u| {
         u.previous_statement(
             "DE89370400440532013000",
@@ -64,6 +85,7 @@ pub(super) fn statements_and_documents_are_kept(store: &mut dyn Store) {
         "a statement closing later is not the previous one"
     );
     let period = |number: Option<&'static str>, from: &str, to: &str| StatementPeriod {
+        job: "bank",
         account: "DE89370400440532013000",
         currency: "EUR",
         number,
@@ -82,6 +104,12 @@ pub(super) fn statements_and_documents_are_kept(store: &mut dyn Store) {
     assert!(overlapping(store, period(Some("7"), "2026-02-28", "2026-03-03")).is_some());
     assert!(overlapping(store, period(Some("2"), "2026-03-02", "2026-03-03")).is_none());
     assert!(overlapping(store, period(Some("0"), "2026-02-27", "2026-03-01")).is_none());
+    let mut of_another_job = period(Some("1"), "2026-03-01", "2026-03-02");
+    of_another_job.job = "cash-2";
+    assert!(
+        overlapping(store, of_another_job).is_none(),
+        "another job's copy of a statement is not an overlap"
+    );
 
     let invoice = r#"{"kind":"invoice","number":"INV-1","issue_date":"2026-03-02","due_date":null,
         "currency":"EUR","supplier":{"name":null,"vat_id":"VAT1","id":null,"iban":null,"country":null},
