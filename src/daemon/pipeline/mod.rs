@@ -13,6 +13,8 @@ mod failure;
 mod file;
 mod file_run;
 mod limits;
+#[cfg(test)]
+mod statement_props;
 
 pub(super) use failure::{FailedFile, record_failed_file};
 pub use failure::{mail_domain, queue_alert, record_failure};
