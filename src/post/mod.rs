@@ -651,6 +651,7 @@ mod tests {
             reference: Some(format!("INV-{id}")),
             counterparty: Some("ACME".into()),
             remittance: None,
+            codes: None,
             source: Source {
                 file: Arc::from("f"),
                 sheet: None,
