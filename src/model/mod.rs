@@ -274,6 +274,9 @@ pub enum MatchPass {
     ThreeWay,
     /// An outgoing payment on the bank statement settled an open payable.
     Payment,
+    /// A bank line no ledger item matched, posted by one of the job's `[[posting.rules]]`
+    /// (a fee, interest, tax) on its codes or text.
+    Rule,
 }
 
 impl MatchPass {
@@ -285,6 +288,7 @@ impl MatchPass {
             MatchPass::Manual => "manual",
             MatchPass::ThreeWay => "three_way",
             MatchPass::Payment => "payment",
+            MatchPass::Rule => "posting_rule",
         }
     }
 }
@@ -299,6 +303,7 @@ impl FromStr for MatchPass {
             "manual" => Ok(MatchPass::Manual),
             "three_way" => Ok(MatchPass::ThreeWay),
             "payment" => Ok(MatchPass::Payment),
+            "posting_rule" => Ok(MatchPass::Rule),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }
