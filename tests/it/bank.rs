@@ -162,3 +162,84 @@ fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_bo
     assert_eq!(entries(&i).len(), 3, "{}", d.log());
     d.stop();
 }
+
+/// The statement of `STATEMENT` without the supplier payment: every line has its ledger item
+/// or rule. 1,000.00 + 500.00 - 12.50 + 4.10 = 1,491.60.
+fn statement_all_booked() -> String {
+    STATEMENT
+        .replace(
+            ":61:2603020302D214,20NTRFNONREF//BK4\r\n:86:177?00UEBERWEISUNG?20INV-000000777 PAPER SUPPLY?32PAPER SUPPLY KG\r\n",
+            "",
+        )
+        .replace("C260302EUR1277,40", "C260302EUR1491,60")
+}
+
+#[test]
+fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(
+        &d,
+        "var/inbox/bank/stmt-0302.sta",
+        statement_all_booked(),
+        2,
+    );
+    d.stop();
+
+    let shown = i.json(&["bank"]);
+    let accounts = shown.as_array().unwrap();
+    assert_eq!(accounts.len(), 1, "{shown:#}");
+    let a = &accounts[0];
+    assert_eq!(a["account"], "DE89370400440532013000");
+    assert_eq!(a["currency"], "EUR");
+    assert_eq!(a["ledger_accounts"], serde_json::json!(["1010 Bank EUR"]));
+    assert_eq!(a["statement_balance"], "1491.60");
+    assert_eq!(a["statement_date"], "2026-03-02");
+    assert_eq!(a["brought_forward"], "1000.00");
+    assert_eq!(a["book_balance"], "1491.60");
+    assert_eq!(a["difference"], "0.00");
+    assert_eq!(a["open_lines"], serde_json::json!([]));
+
+    let out = i.clerk(&["bank"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("the books agree with the bank"), "{text}");
+}
+
+#[test]
+fn clerk_bank_lists_what_makes_up_the_difference() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/stmt-0302.sta", STATEMENT, 2);
+    d.stop();
+
+    // The books moved +491.60 (receipt, fee, interest); the bank +277.40: the supplier
+    // payment nobody booked is the difference, with its break.
+    let shown = i.json(&["bank", "DE89370400440532013000"]);
+    let a = &shown[0];
+    assert_eq!(a["statement_balance"], "1277.40", "{shown:#}");
+    assert_eq!(a["book_balance"], "1491.60");
+    assert_eq!(a["difference"], "-214.20");
+    assert_eq!(a["unexplained"], "0.00");
+    let open = a["open_lines"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{shown:#}");
+    assert_eq!(open[0]["bank_reference"], "BK4");
+    assert_eq!(open[0]["amount"], "-214.20");
+    assert_eq!(open[0]["reason"], "missing_in_ledger");
+    assert!(open[0]["break_id"].is_i64());
+
+    // By the ledger account too; another account shows nothing.
+    assert_eq!(i.json(&["bank", "1010 Bank EUR"]), shown);
+    assert_eq!(
+        i.json(&["bank", "DE02100100109307118603"]),
+        serde_json::json!([])
+    );
+
+    let out = i.clerk(&["bank"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("-214.20"), "{text}");
+    assert!(text.contains("BK4"), "{text}");
+    assert!(text.contains("missing_in_ledger"), "{text}");
+}

@@ -8,6 +8,7 @@
 //! [`SqliteUnit`]; each area's trait is implemented for it in the file of that name
 //! (`records.rs` with `versions.rs`, how a record's versions are written).
 
+mod bank;
 mod breaks;
 mod documents;
 mod files;
