@@ -267,9 +267,11 @@ fn summarise(job: &str, sides: &Sides, rules: &CashRules, o: &engine::Outcome) -
         match crate::reconcile::cash::pass_category(&rules.plan, m.rule) {
             MatchPass::Reference => report.matched_reference += 1,
             MatchPass::AmountDate => report.matched_amount_date += 1,
-            MatchPass::Batch | MatchPass::Manual | MatchPass::ThreeWay | MatchPass::Payment => {
-                report.matched_batch += 1
-            }
+            MatchPass::Batch
+            | MatchPass::Manual
+            | MatchPass::ThreeWay
+            | MatchPass::Payment
+            | MatchPass::Rule => report.matched_batch += 1,
         }
     }
     report.matched_by_pass = by_pass;

@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod bank;
 mod check;
 mod dryrun;
 mod exceptions;
@@ -109,6 +110,14 @@ enum Command {
         /// Read with this job's [extract] settings (needed for CSV and spreadsheets).
         #[arg(long)]
         job: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per bank account and currency: the book balance against the latest statement's
+    /// closing balance, and what makes up the difference.
+    Bank {
+        /// Only this bank account (IBAN as the statement names it) or ledger account.
+        account: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -296,6 +305,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
+        Command::Bank { account, json } => bank::bank(&cli.config, account.as_deref(), json),
         Command::Exceptions {
             job,
             reason,

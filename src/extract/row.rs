@@ -387,6 +387,7 @@ impl<'l> Collector<'l> {
             reference,
             counterparty,
             remittance,
+            codes: None,
             source: Source {
                 file: self.file_hash.clone(),
                 sheet: self.sheet.clone(),

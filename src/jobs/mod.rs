@@ -19,6 +19,7 @@ use crate::store::{RunOutcome, Unit};
 
 pub use error::WorkError;
 
+pub mod bank;
 pub mod cash;
 pub mod custody;
 pub mod documents;

@@ -197,6 +197,7 @@ mod tests {
             reference: reference.map(Into::into),
             counterparty: None,
             remittance: None,
+            codes: None,
             source: crate::model::Source {
                 file: Arc::from("abc"),
                 sheet: None,

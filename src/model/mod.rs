@@ -169,7 +169,31 @@ pub struct Record {
     pub counterparty: Option<String>,
     /// Remittance information / payment details on statement lines (where references hide).
     pub remittance: Option<String>,
+    /// The bank's codes for a statement line (transaction type, purpose, return reason), so a
+    /// posting rule can take a fee or interest line no ledger item matches; `None` on ledger
+    /// items and on lines whose bank gives none. Boxed: most records have none.
+    pub codes: Option<Box<BankCodes>>,
     pub source: Source,
+}
+
+/// What the bank says a statement line is, in its own codes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BankCodes {
+    /// MT940 `:61:` transaction type (`NMSC`, `NCHG`), camt `BkTxCd` as
+    /// `Domain/Family/SubFamily` (`PMNT/CCRD/CHRG`), or the bank's proprietary code.
+    pub transaction: Option<String>,
+    /// German business transaction code (GVC, `805`) or camt `Purp/Cd`.
+    pub purpose: Option<String>,
+    /// Why a payment came back: camt `RtrInf/Rsn/Cd`, or the SEPA code (`AC04`, `MD06`) an
+    /// MT940 `:86:` gives.
+    pub return_reason: Option<String>,
+}
+
+impl BankCodes {
+    /// `None` when the bank gave no code at all, so records without codes stay small.
+    pub fn boxed(self) -> Option<Box<BankCodes>> {
+        (self != BankCodes::default()).then(|| Box::new(self))
+    }
 }
 
 impl Record {
@@ -250,6 +274,9 @@ pub enum MatchPass {
     ThreeWay,
     /// An outgoing payment on the bank statement settled an open payable.
     Payment,
+    /// A bank line no ledger item matched, posted by one of the job's `[[posting.rules]]`
+    /// (a fee, interest, tax) on its codes or text.
+    Rule,
 }
 
 impl MatchPass {
@@ -261,6 +288,7 @@ impl MatchPass {
             MatchPass::Manual => "manual",
             MatchPass::ThreeWay => "three_way",
             MatchPass::Payment => "payment",
+            MatchPass::Rule => "posting_rule",
         }
     }
 }
@@ -275,6 +303,7 @@ impl FromStr for MatchPass {
             "manual" => Ok(MatchPass::Manual),
             "three_way" => Ok(MatchPass::ThreeWay),
             "payment" => Ok(MatchPass::Payment),
+            "posting_rule" => Ok(MatchPass::Rule),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }
@@ -697,6 +726,7 @@ mod tests {
             reference: None,
             counterparty: None,
             remittance: Some(text.into()),
+            codes: None,
             source: Source::at(Arc::from(file), None, row),
         };
         let first = line("stmt-0305.sta", 5, "500.00", "PAYMENT INV-7");

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{Currency, Record, Side, Source};
+use super::{BankCodes, Currency, Record, Side, Source};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -139,6 +139,9 @@ pub struct EntryDetails {
     /// German business transaction code (`GVC`, the three digits before `?00`), or camt
     /// `Purp/Cd`.
     pub purpose_code: Option<String>,
+    /// Why a returned payment came back: camt `RtrInf/Rsn/Cd`, or a SEPA return code (`AC04`,
+    /// `MD06`) in an MT940 `:86:` (`RTRN`, `SVWZ+`).
+    pub return_reason: Option<String>,
 }
 
 /// Which batch an entry belongs to.
@@ -196,6 +199,12 @@ impl BankStatement {
                 reference: e.reference.clone(),
                 counterparty: e.details.counterparty_name.clone(),
                 remittance: Some(e.remittance.clone()).filter(|r| !r.is_empty()),
+                codes: BankCodes {
+                    transaction: e.transaction_code.clone(),
+                    purpose: e.details.purpose_code.clone(),
+                    return_reason: e.details.return_reason.clone(),
+                }
+                .boxed(),
                 source: e.source.clone(),
             })
     }

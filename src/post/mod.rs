@@ -5,6 +5,7 @@
 //! records, so the same match always yields the same key.
 
 pub mod payables;
+pub mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -67,6 +68,10 @@ pub struct PostingSpec {
     /// matches post instead, for the directions it names.
     #[serde(default)]
     pub pass: BTreeMap<String, PassPostingSpec>,
+    /// `[[posting.rules]]`: how bank lines no ledger item matches post (fees, interest, tax);
+    /// see [`rules`].
+    #[serde(default)]
+    pub rules: Vec<rules::RuleSpec>,
 }
 
 /// `[posting.receipt]` or `[posting.payment]`: the template of one direction.
@@ -142,6 +147,7 @@ impl Direction {
 pub struct PostingTemplate {
     job: ByDirection,
     passes: BTreeMap<String, ByDirection>,
+    rules: rules::PostingRules,
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +239,8 @@ impl PostingSpec {
         for (name, p) in &self.pass {
             passes.insert(name.clone(), p.check(name, narrative, &job)?);
         }
-        Ok(PostingTemplate { job, passes })
+        let rules = rules::check(&self.rules)?;
+        Ok(PostingTemplate { job, passes, rules })
     }
 }
 
@@ -651,6 +658,7 @@ mod tests {
             reference: Some(format!("INV-{id}")),
             counterparty: Some("ACME".into()),
             remittance: None,
+            codes: None,
             source: Source {
                 file: Arc::from("f"),
                 sheet: None,

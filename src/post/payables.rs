@@ -424,6 +424,7 @@ mod tests {
             reference: None,
             counterparty: counterparty.map(Into::into),
             remittance: remittance.map(Into::into),
+            codes: None,
             source: Source::at(Arc::from("stmt"), None, 1),
         }
     }

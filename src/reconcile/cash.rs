@@ -308,6 +308,7 @@ mod tests {
             reference: Some(reference.into()),
             counterparty: Some(cp.into()),
             remittance: None,
+            codes: None,
             source: Source {
                 file: Arc::from("l"),
                 sheet: None,
@@ -329,6 +330,7 @@ mod tests {
             reference: None,
             counterparty: None,
             remittance: Some(remittance.into()),
+            codes: None,
             source: Source {
                 file: Arc::from("s"),
                 sheet: None,

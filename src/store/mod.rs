@@ -12,6 +12,7 @@
 //! [`Reports`]. Their methods are callable on a `&mut dyn Unit` (or a `U: Unit`) without
 //! importing them; [`prelude`] brings them into scope where a concrete unit type is used.
 
+pub mod bank;
 mod breaks;
 mod documents;
 mod files;
@@ -194,12 +195,30 @@ pub fn open_for_reading(path: &Path) -> Result<Box<dyn Store>> {
 /// What a transaction can do: every area's methods, each one thing the pipeline needs.
 /// Implemented by whatever implements all the areas.
 pub trait Unit:
-    Files + Records + Documents + Mailboxes + Matches + Breaks + Outbox + Schedules + Reports
+    Files
+    + Records
+    + Documents
+    + Mailboxes
+    + Matches
+    + Breaks
+    + Outbox
+    + Schedules
+    + Reports
+    + bank::BankBooks
 {
 }
 
 impl<T> Unit for T where
-    T: Files + Records + Documents + Mailboxes + Matches + Breaks + Outbox + Schedules + Reports
+    T: Files
+        + Records
+        + Documents
+        + Mailboxes
+        + Matches
+        + Breaks
+        + Outbox
+        + Schedules
+        + Reports
+        + bank::BankBooks
 {
 }
 
@@ -216,6 +235,7 @@ pub mod prelude {
     pub use super::Records as _;
     pub use super::Reports as _;
     pub use super::Schedules as _;
+    pub use super::bank::BankBooks as _;
 }
 
 #[cfg(test)]

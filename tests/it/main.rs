@@ -3,6 +3,10 @@
 
 mod support;
 
+/// Every statement line reaches the books: posting rules for fees and interest, breaks for
+/// the rest, `clerk bank`'s proof of the bank account's balance.
+mod bank;
+
 /// Summary and alert mail: rendering as a library user sees it, real SMTP (aiosmtpd), outbox.
 mod notify;
 

@@ -480,6 +480,7 @@ fn assemble(
             counterparty_iban: party.iban.clone(),
             counterparty_bic: party.bic.clone(),
             purpose_code: info.purpose_code.clone(),
+            return_reason: info.return_reason.clone(),
         },
         batch,
         source: source(at, base.file),
@@ -589,6 +590,8 @@ struct TxInfo {
     mandate_id: Option<String>,
     creditor_id: Option<String>,
     purpose_code: Option<String>,
+    /// `RtrInf/Rsn/Cd` (or `Prtry`): why a returned payment came back (`AC04`, `MD06`).
+    return_reason: Option<String>,
     code: Option<String>,
     remittance: String,
     additional: Option<String>,
@@ -617,6 +620,7 @@ impl TxInfo {
             mandate_id: opt(|t| t.mandate_id.clone()),
             creditor_id: opt(|t| t.creditor_id.clone()),
             purpose_code: opt(|t| t.purpose_code.clone()),
+            return_reason: opt(|t| t.return_reason.clone()),
             code: opt(|t| t.code.clone()),
             remittance: texts.join(" "),
             additional: opt(|t| t.additional.clone()),
@@ -653,6 +657,10 @@ fn transaction(tx: &Element) -> TxInfo {
         mandate_id: owned(tx.text_at("Refs/MndtId")),
         creditor_id: creditor_id(tx),
         purpose_code: owned(tx.text_at("Purp/Cd")),
+        return_reason: owned(
+            tx.text_at("RtrInf/Rsn/Cd")
+                .or_else(|| tx.text_at("RtrInf/Rsn/Prtry")),
+        ),
         code: bank_transaction_code(tx),
         remittance: remittance(tx),
         additional: owned(tx.text_at("AddtlTxInf")),

@@ -725,6 +725,16 @@ fn references_codes_and_mandates() {
     assert_eq!(e.details.creditor_id.as_deref(), Some("DE98ZZZ09999999999"));
     assert_eq!(e.details.purpose_code.as_deref(), Some("ELEC"));
     assert_eq!(e.details.counterparty_name.as_deref(), Some("Utility"));
+    assert_eq!(e.details.return_reason, None);
+
+    // A returned payment says why.
+    let xml = camt053(&ntry(
+        "CRDT",
+        "",
+        "<RtrInf><OrgnlBkTxCd><Prtry><Cd>X</Cd></Prtry></OrgnlBkTxCd><Rsn><Cd>AC04</Cd></Rsn></RtrInf>",
+    ));
+    let e = &entries(xml.as_bytes())[0];
+    assert_eq!(e.details.return_reason.as_deref(), Some("AC04"));
 
     // Without transaction details: the entry's references and proprietary code.
     let xml = camt053(

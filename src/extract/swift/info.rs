@@ -89,6 +89,14 @@ fn is_structured(t: &str) -> bool {
 /// remittance is the text as written, except for German subfields, where it is the decoded
 /// purpose (see [`german`]).
 pub(super) fn read(text: &str) -> (String, EntryDetails) {
+    let (remittance, mut d) = read_structure(text);
+    if d.return_reason.is_none() {
+        d.return_reason = return_reason(text);
+    }
+    (remittance, d)
+}
+
+fn read_structure(text: &str) -> (String, EntryDetails) {
     let t = text.trim_start();
     if let Some(g) = german(t) {
         return g;
@@ -102,6 +110,38 @@ pub(super) fn read(text: &str) -> (String, EntryDetails) {
         apply_sepa(&mut d, t, &kw, &[]);
     }
     (text.to_owned(), d)
+}
+
+/// SEPA return reason codes (EPC "R-transactions" guidance) that banks quote in the `:86:` of
+/// a returned payment.
+const RETURN_REASONS: [&str; 24] = [
+    "AC01", "AC04", "AC06", "AC13", "AG01", "AG02", "AM04", "AM05", "BE04", "BE05", "CNOR", "DNOR",
+    "FF01", "MD01", "MD02", "MD06", "MD07", "MS02", "MS03", "RC01", "RR01", "RR02", "RR03", "SL01",
+];
+
+/// Words that say a line is a returned payment, in the languages of the banks clerk reads.
+const RETURN_WORDS: [&str; 7] = [
+    "RTRN",
+    "RETURN",
+    "RETOURE",
+    "RUECK",
+    "RÜCK",
+    "STORNO",
+    "TERUGBOEKING",
+];
+
+/// The SEPA reason code of a returned payment, where the `:86:` text shows one: only when the
+/// text also says it is a return (`RTRN`, `RETURN`, `RÜCKÜBERWEISUNG`, ...), so an `AC04` in
+/// an invoice number is not taken for one.
+fn return_reason(text: &str) -> Option<String> {
+    let upper = text.to_uppercase();
+    if !RETURN_WORDS.iter().any(|w| upper.contains(w)) {
+        return None;
+    }
+    upper
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| RETURN_REASONS.contains(w))
+        .map(str::to_owned)
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -405,6 +445,21 @@ fn slashed(t: &str) -> Option<EntryDetails> {
 /// An IBAN in a `:61:` supplementary line (Rabobank writes the counterparty's account there).
 pub(super) fn supplementary_iban(s: &str) -> Option<String> {
     iban(s.trim())
+}
+
+#[cfg(test)]
+mod return_tests {
+    use super::read;
+
+    #[test]
+    fn a_return_keeps_its_sepa_reason_and_an_invoice_number_is_not_one() {
+        let german = "159?00RETOURE?20SVWZ+RETOURE AC04 INV-4711?32ACME GMBH";
+        assert_eq!(read(german).1.return_reason.as_deref(), Some("AC04"));
+        let dutch = "/RTRN/MD06/EREF/E2E-1/NAME/ACME BV/REMI/INV-4711/";
+        assert_eq!(read(dutch).1.return_reason.as_deref(), Some("MD06"));
+        let paid = "166?00GUTSCHRIFT?20SVWZ+INVOICE AC04-77";
+        assert_eq!(read(paid).1.return_reason, None);
+    }
 }
 
 #[cfg(test)]

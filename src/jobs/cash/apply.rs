@@ -8,12 +8,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::by_key::Applied;
-use super::decide::{MatchDecision, match_decisions};
+use super::decide::{MatchDecision, RuleDecision, match_decisions, rule_decision};
 use super::words::{display_id, ledger_item_detail, statement_line_detail, unmatched_why};
 use super::{Hold, Ran, Settings, settings_of};
 use crate::config::Job;
-use crate::model::{BreakReason, Record, Side, StoredRecord};
+use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
 use crate::post::PostingTemplate;
+use crate::post::rules::PostingRules;
 use crate::reconcile::CashRules;
 use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
@@ -61,7 +62,7 @@ pub(super) fn apply(
         applied: Applied::default(),
     };
     run.post_matches(u, posting)?;
-    run.statement_lines_left(u)?;
+    run.statement_lines_left(u, posting)?;
     run.ledger_items_left(u, rules, calendar)?;
     Ok((run.out, run.applied))
 }
@@ -156,13 +157,23 @@ impl Applying<'_> {
         Ok(())
     }
 
-    /// Bank lines left unmatched: held back while their grace period runs, else a break.
-    fn statement_lines_left(&mut self, u: &mut dyn Unit) -> Result<(), StoreError> {
+    /// Bank lines left unmatched: posted by the job's posting rules when one takes them (a
+    /// fee, interest: at once, no ledger item is coming for them), else held back while their
+    /// grace period runs, else a break.
+    fn statement_lines_left(
+        &mut self,
+        u: &mut dyn Unit,
+        posting: &PostingTemplate,
+    ) -> Result<(), StoreError> {
         let (ledger, statement, result) = (self.ledger, self.statement, self.result);
+        let rules = posting.rules();
         // Items still open from earlier runs mostly have their break already; their words are
         // not built again (a backlog of thousands must not make every run slower).
         for (k, &i) in result.unmatched_statement.iter().enumerate() {
             let r = &statement[i];
+            if !rules.is_empty() && self.post_by_rule(u, r, rules)? {
+                continue;
+            }
             if self.with_break.contains(&r.id) {
                 continue;
             }
@@ -181,6 +192,59 @@ impl Applying<'_> {
             self.open_record_break(u, r, recorded, reason, &detail)?;
         }
         Ok(())
+    }
+
+    /// Posts bank line `r` by the first of `rules` that takes it, closing its break if it had
+    /// one; `false` when no rule takes it.
+    fn post_by_rule(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &StoredRecord,
+        rules: &PostingRules,
+    ) -> Result<bool, StoreError> {
+        let Some(decision) = rule_decision(&self.job.name, self.run_id, r, rules) else {
+            return Ok(false);
+        };
+        let (job, run_id, at) = (self.job, self.run_id, self.at);
+        match decision {
+            RuleDecision::Post { entry, why, how } => {
+                let ids = [r.id];
+                match u.post_match(&NewMatch {
+                    job: &job.name,
+                    run_id,
+                    pass: MatchPass::Rule,
+                    record_ids: &ids,
+                    entry: &entry,
+                    at,
+                    explanation: Some(&why),
+                    actor: None,
+                    reason: None,
+                })? {
+                    Posted::Posted { .. } => {
+                        self.applied.posted.insert(r.id);
+                        self.out.matched += 1;
+                        self.out.entries_posted += 1;
+                        self.out.breaks_closed +=
+                            u.close_breaks_of_records(&ids, &how, run_id, at)?;
+                    }
+                    Posted::AlreadyPosted => {
+                        tracing::error!(job = %job.name, key = %entry.idempotency_key,
+                            "rule entry already posted while its line was open; not posting again");
+                    }
+                }
+                Ok(true)
+            }
+            // The rule's entry cannot balance (a configuration the check lets through cannot
+            // do this, but a break says so rather than a line silently left).
+            RuleDecision::Refused { detail } => {
+                if self.with_break.contains(&r.id) {
+                    return Ok(true);
+                }
+                let recorded = self.names.recorded_at(u, &r.record)?;
+                self.open_record_break(u, r, recorded, BreakReason::Unbalanced, &detail)?;
+                Ok(true)
+            }
+        }
     }
 
     /// Ledger items left unmatched and due: held back while their grace period runs, else a

@@ -5,6 +5,7 @@
 
 use super::words::{describe_match, matched_how};
 use crate::model::{JournalEntry, MatchPass, Record, StoredRecord};
+use crate::post::rules::PostingRules;
 use crate::post::{PostingTemplate, entry_for_rule};
 use crate::reconcile::Outcome;
 
@@ -59,5 +60,52 @@ pub(super) fn match_decisions<'r>(
                 detail: format!("{}: {refused}", describe_match(&l, &s)),
             },
         }
+    })
+}
+
+/// What a posting rule calls for on a bank line no pass matched.
+pub(super) enum RuleDecision {
+    /// Post `entry` for the line, kept with `why` (the explanation) and closing its break
+    /// saying `how`.
+    Post {
+        entry: JournalEntry,
+        why: String,
+        how: String,
+    },
+    /// The rule took the line but its entry does not balance.
+    Refused { detail: String },
+}
+
+/// The first of `rules` that takes bank line `line` and what it posts; `None` when no rule
+/// takes it (the line stays unmatched, and is a break).
+pub(super) fn rule_decision(
+    job: &str,
+    run_id: i64,
+    line: &StoredRecord,
+    rules: &PostingRules,
+) -> Option<RuleDecision> {
+    let (rule, agreed) = rules.take(&line.record)?;
+    let shown = super::words::display_id(&line.record);
+    Some(match rule.entry(job, &line.record) {
+        Ok(entry) => RuleDecision::Post {
+            entry,
+            why: serde_json::json!({
+                "pass": rule.name,
+                "grouping": "posting rule",
+                "theirs": shown,
+                "agreed_on": agreed,
+            })
+            .to_string(),
+            how: format!(
+                "posted by rule {:?} on its {agreed} in run {run_id}",
+                rule.name
+            ),
+        },
+        Err(refused) => RuleDecision::Refused {
+            detail: format!(
+                "bank {shown}: rule {:?} took it on its {agreed}, but {refused}",
+                rule.name
+            ),
+        },
     })
 }

@@ -128,6 +128,7 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::Manual => "by hand",
         MatchPass::ThreeWay => "three-way with its purchase order and receipts",
         MatchPass::Payment => "as the payment of a payable",
+        MatchPass::Rule => "by a posting rule",
     }
 }
 

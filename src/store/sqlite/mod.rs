@@ -8,6 +8,7 @@
 //! [`SqliteUnit`]; each area's trait is implemented for it in the file of that name
 //! (`records.rs` with `versions.rs`, how a record's versions are written).
 
+mod bank;
 mod breaks;
 mod documents;
 mod files;
@@ -53,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_record_versions_and_replaced_files.sql"),
     include_str!("../migrations/sqlite/0013_break_grace.sql"),
     include_str!("../migrations/sqlite/0014_unbooked_statement_lines.sql"),
+    include_str!("../migrations/sqlite/0015_bank_codes.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
 ];
 

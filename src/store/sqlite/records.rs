@@ -382,7 +382,8 @@ impl SqliteUnit<'_, '_> {
         let rows: Vec<(i64, String, RawRecord)> = {
             let sql = format!(
                 "SELECT id, file_id, sheet, row, external_id, account, value_date, booking_date,
-                    amount, currency, reference, counterparty, remittance, locator, side
+                    amount, currency, reference, counterparty, remittance, locator, side,
+                    transaction_code, purpose_code, return_reason
                  FROM records {filter} ORDER BY id"
             );
             let (mut kept, mut once);
@@ -411,6 +412,11 @@ impl SqliteUnit<'_, '_> {
                         counterparty: r.get(11)?,
                         remittance: r.get(12)?,
                         locator: r.get(13)?,
+                        codes: crate::model::BankCodes {
+                            transaction: r.get(15)?,
+                            purpose: r.get(16)?,
+                            return_reason: r.get(17)?,
+                        },
                     },
                 ))
             })
@@ -441,6 +447,7 @@ impl SqliteUnit<'_, '_> {
                     reference: raw.reference,
                     counterparty: raw.counterparty,
                     remittance: raw.remittance,
+                    codes: raw.codes.boxed(),
                     source: Source {
                         file,
                         sheet,
@@ -468,6 +475,7 @@ struct RawRecord {
     counterparty: Option<String>,
     remittance: Option<String>,
     locator: Option<String>,
+    codes: crate::model::BankCodes,
 }
 
 #[cfg(test)]

@@ -47,13 +47,15 @@ impl SqliteUnit<'_, '_> {
         version: i64,
         out_of_matching: Option<&str>,
     ) -> Result<bool> {
+        let codes = r.codes.as_deref();
         let n = self
             .tx
             .prepare_cached(
                 "INSERT INTO records (scope, side, identity, file_id, sheet, row, external_id,
                     account, value_date, booking_date, amount, currency, reference, counterparty,
-                    remittance, locator, version, out_of_matching)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    remittance, locator, version, out_of_matching, transaction_code,
+                    purpose_code, return_reason)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (scope, side, identity, version) DO NOTHING",
             )
             .and_then(|mut stmt| {
@@ -76,6 +78,9 @@ impl SqliteUnit<'_, '_> {
                     r.source.locator.as_deref(),
                     version,
                     out_of_matching,
+                    codes.and_then(|c| c.transaction.as_deref()),
+                    codes.and_then(|c| c.purpose.as_deref()),
+                    codes.and_then(|c| c.return_reason.as_deref()),
                 ])
             })
             .map_err(map_err)?;

@@ -32,6 +32,7 @@ fn record(side: Side, id: &str, amount: &str) -> Record {
         reference: Some(format!("INV-{id}")),
         counterparty: Some("ACME".into()),
         remittance: None,
+        codes: None,
         source: Source {
             file: Arc::from("abc"),
             sheet: None,
@@ -116,6 +117,7 @@ pub fn conformance(store: &mut dyn Store) {
     records::records_are_kept_once_per_identity(store);
     records::two_equal_lines_of_one_file_are_two_records(store);
     records::a_ledger_item_sent_again_with_other_content_is_a_new_version(store);
+    records::a_statement_line_keeps_its_bank_codes(store);
     documents::statements_and_documents_are_kept(store);
     breaks::posting_is_idempotent_and_records_are_used_once(store);
     breaks::a_record_has_one_open_break(store);

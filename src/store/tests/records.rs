@@ -219,3 +219,26 @@ pub(super) fn a_ledger_item_sent_again_with_other_content_is_a_new_version(store
     let open = in_read(store, |u| u.open_records("versions", Side::Ledger, None)).unwrap();
     assert!(open.is_empty(), "{open:?}");
 }
+
+pub(super) fn a_statement_line_keeps_its_bank_codes(store: &mut dyn Store) {
+    let mut line = record(Side::Statement, "FEE-1", "-12.50");
+    line.codes = crate::model::BankCodes {
+        transaction: Some("NCHG".into()),
+        purpose: Some("805".into()),
+        return_reason: Some("AC04".into()),
+    }
+    .boxed();
+    let plain = record(Side::Statement, "RCPT-1", "40.00");
+    in_unit(store, |u| {
+        let f = u.add_file(&new_file("bank", "sha-codes"))?;
+        u.add_records("codes", f, &[line.clone(), plain.clone()])
+    })
+    .unwrap();
+    let open = in_read(store, |u| u.open_records("codes", Side::Statement, None)).unwrap();
+    assert_eq!(open.len(), 2);
+    assert_eq!(
+        open[0].record.codes, line.codes,
+        "a fee line's codes are kept"
+    );
+    assert_eq!(open[1].record.codes, None, "a line without codes has none");
+}

@@ -1,0 +1,245 @@
+//! Every line of the statement reaches the books (issue 15 item 5), through the real daemon:
+//! bank lines no ledger item matches post by the job's `[[posting.rules]]` on their codes or
+//! text (a fee, interest); a line no rule takes is a break at once; `clerk bank` proves the
+//! bank account's book balance against the statement's closing balance.
+
+use crate::support::install::Install;
+
+/// Fees by the bank's codes (MT940 `NCHG`, camt's card charges family, the German GVC 805),
+/// interest by its text.
+const RULES: &str = r#"
+[[posting.rules]]
+name = "bank charges"
+direction = "payment"
+codes = ["NCHG", "PMNT/CCRD/CHRG", "GVC:805"]
+lines = [
+  { account = "6855 Bank charges", amount = "-statement" },
+  { account = "1010 Bank {currency}", amount = "statement" },
+]
+
+[[posting.rules]]
+name = "interest"
+direction = "receipt"
+text = '(?i)habenzinsen|interest'
+lines = [
+  { account = "1010 Bank {currency}", amount = "statement" },
+  { account = "2650 Interest income", amount = "-statement" },
+]
+"#;
+
+/// One customer invoice the statement pays.
+const LEDGER: &str = "\
+id,account,value_date,amount,currency,reference,counterparty
+1,CASH-EUR-01,2026-03-02,500.00,EUR,INV-000000001,ACME GMBH
+";
+
+/// The day's statement: the customer's receipt, the account fee (GVC 805, `:61:` type NMSC),
+/// interest credited, and a supplier payment nobody booked: 1,000.00 + 500.00 - 12.50 + 4.10
+/// - 214.20 = 1,277.40.
+const STATEMENT: &str = "\
+:20:STARTUMSE\r
+:25:DE89370400440532013000\r
+:28C:00044/001\r
+:60F:C260301EUR1000,00\r
+:61:2603020302C500,00NTRFNONREF//BK1\r
+:86:166?00GUTSCHRIFT?20PAYMENT INV-000000001 ACME?32ACME GMBH\r
+:61:2603020302D12,50NMSCNONREF//BK2\r
+:86:805?00ENTGELT?20KONTOFUEHRUNG MAERZ\r
+:61:2603020302C4,10NMSCNONREF//BK3\r
+:86:HABENZINSEN Q1 2026\r
+:61:2603020302D214,20NTRFNONREF//BK4\r
+:86:177?00UEBERWEISUNG?20INV-000000777 PAPER SUPPLY?32PAPER SUPPLY KG\r
+:62F:C260302EUR1277,40\r
+-";
+
+/// An install whose bank reconciliation has `RULES`.
+fn with_rules() -> Install {
+    let i = Install::new();
+    let job = i.path("jobs/bank-reconciliation.toml");
+    let shipped = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(&job, format!("{shipped}\n{RULES}")).unwrap();
+    i
+}
+
+/// Each entry's narrative with its lines (account, amount), sorted.
+fn entries(i: &Install) -> Vec<(String, Vec<(String, String)>)> {
+    let db = i.db();
+    let mut heads = db
+        .prepare("SELECT id, narrative FROM entries ORDER BY id")
+        .unwrap();
+    let heads: Vec<(i64, String)> = heads
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut out: Vec<_> = heads
+        .into_iter()
+        .map(|(id, narrative)| {
+            let mut s = db
+                .prepare(
+                    "SELECT account, amount FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
+                )
+                .unwrap();
+            let lines = s
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (narrative, lines)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, m)| (a.to_string(), m.to_string()))
+        .collect()
+}
+
+/// The open breaks: (reason, detail).
+fn open_breaks(i: &Install) -> Vec<(String, String)> {
+    let db = i.db();
+    let mut s = db
+        .prepare("SELECT reason, detail FROM breaks WHERE status = 'open' ORDER BY id")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_booked_is_a_break() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/stmt-0302.sta", STATEMENT, 2);
+
+    let posted = entries(&i);
+    let fee = posted
+        .iter()
+        .find(|(n, _)| n.starts_with("bank charges: bank BK2"))
+        .unwrap_or_else(|| panic!("no fee entry in {posted:?}\n{}", d.log()));
+    assert_eq!(
+        fee.1,
+        lines(&[("6855 Bank charges", "12.50"), ("1010 Bank EUR", "-12.50")])
+    );
+    let interest = posted
+        .iter()
+        .find(|(n, _)| n.starts_with("interest: bank BK3"))
+        .unwrap_or_else(|| panic!("no interest entry in {posted:?}"));
+    assert_eq!(
+        interest.1,
+        lines(&[("1010 Bank EUR", "4.10"), ("2650 Interest income", "-4.10")])
+    );
+    assert_eq!(posted.len(), 3, "receipt, fee, interest: {posted:?}");
+
+    // The supplier payment matches nothing and no rule takes it: a break now, not "not due".
+    let breaks = open_breaks(&i);
+    assert_eq!(breaks.len(), 1, "{breaks:?}");
+    assert_eq!(breaks[0].0, "missing_in_ledger", "{breaks:?}");
+    assert!(breaks[0].1.contains("BK4"), "{breaks:?}");
+
+    // The rule and what it agreed on are kept with the match.
+    let why: String = i
+        .db()
+        .query_row(
+            "SELECT explanation FROM matches WHERE pass = 'posting_rule' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(why.contains("bank charges") && why.contains("805"), "{why}");
+    d.stop();
+
+    // The statement sent again under a new reference posts no fee twice.
+    let d = i.start_daemon();
+    let again = STATEMENT.replace("STARTUMSE", "RESENT0302");
+    i.drop_until_processed(&d, "var/inbox/bank/stmt-0302-again.sta", again, 3);
+    assert_eq!(entries(&i).len(), 3, "{}", d.log());
+    d.stop();
+}
+
+/// The statement of `STATEMENT` without the supplier payment: every line has its ledger item
+/// or rule. 1,000.00 + 500.00 - 12.50 + 4.10 = 1,491.60.
+fn statement_all_booked() -> String {
+    STATEMENT
+        .replace(
+            ":61:2603020302D214,20NTRFNONREF//BK4\r\n:86:177?00UEBERWEISUNG?20INV-000000777 PAPER SUPPLY?32PAPER SUPPLY KG\r\n",
+            "",
+        )
+        .replace("C260302EUR1277,40", "C260302EUR1491,60")
+}
+
+#[test]
+fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(
+        &d,
+        "var/inbox/bank/stmt-0302.sta",
+        statement_all_booked(),
+        2,
+    );
+    d.stop();
+
+    let shown = i.json(&["bank"]);
+    let accounts = shown.as_array().unwrap();
+    assert_eq!(accounts.len(), 1, "{shown:#}");
+    let a = &accounts[0];
+    assert_eq!(a["account"], "DE89370400440532013000");
+    assert_eq!(a["currency"], "EUR");
+    assert_eq!(a["ledger_accounts"], serde_json::json!(["1010 Bank EUR"]));
+    assert_eq!(a["statement_balance"], "1491.60");
+    assert_eq!(a["statement_date"], "2026-03-02");
+    assert_eq!(a["brought_forward"], "1000.00");
+    assert_eq!(a["book_balance"], "1491.60");
+    assert_eq!(a["difference"], "0.00");
+    assert_eq!(a["open_lines"], serde_json::json!([]));
+
+    let out = i.clerk(&["bank"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("the books agree with the bank"), "{text}");
+}
+
+#[test]
+fn clerk_bank_lists_what_makes_up_the_difference() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/stmt-0302.sta", STATEMENT, 2);
+    d.stop();
+
+    // The books moved +491.60 (receipt, fee, interest); the bank +277.40: the supplier
+    // payment nobody booked is the difference, with its break.
+    let shown = i.json(&["bank", "DE89370400440532013000"]);
+    let a = &shown[0];
+    assert_eq!(a["statement_balance"], "1277.40", "{shown:#}");
+    assert_eq!(a["book_balance"], "1491.60");
+    assert_eq!(a["difference"], "-214.20");
+    assert_eq!(a["unexplained"], "0.00");
+    let open = a["open_lines"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "{shown:#}");
+    assert_eq!(open[0]["bank_reference"], "BK4");
+    assert_eq!(open[0]["amount"], "-214.20");
+    assert_eq!(open[0]["reason"], "missing_in_ledger");
+    assert!(open[0]["break_id"].is_i64());
+
+    // By the ledger account too; another account shows nothing.
+    assert_eq!(i.json(&["bank", "1010 Bank EUR"]), shown);
+    assert_eq!(
+        i.json(&["bank", "DE02100100109307118603"]),
+        serde_json::json!([])
+    );
+
+    let out = i.clerk(&["bank"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("-214.20"), "{text}");
+    assert!(text.contains("BK4"), "{text}");
+    assert!(text.contains("missing_in_ledger"), "{text}");
+}
