@@ -4,6 +4,7 @@
 //! written. The idempotency key depends only on the job and the identities of the settled
 //! records, so the same match always yields the same key.
 
+pub mod chart;
 pub mod payables;
 
 use std::collections::BTreeMap;
@@ -142,6 +143,8 @@ impl Direction {
 pub struct PostingTemplate {
     job: ByDirection,
     passes: BTreeMap<String, ByDirection>,
+    /// The chart every account must be in, when the job has one (`chart::Chart`).
+    chart: Option<std::sync::Arc<chart::Chart>>,
 }
 
 #[derive(Debug, Clone)]
@@ -233,7 +236,11 @@ impl PostingSpec {
         for (name, p) in &self.pass {
             passes.insert(name.clone(), p.check(name, narrative, &job)?);
         }
-        Ok(PostingTemplate { job, passes })
+        Ok(PostingTemplate {
+            job,
+            passes,
+            chart: None,
+        })
     }
 }
 
@@ -410,6 +417,13 @@ pub enum PostingRefused {
     },
     #[error("a match needs records on both sides")]
     Empty,
+    /// An account the job's chart of accounts does not have (`chart.rs`).
+    #[error("account {account:?} cannot be posted: {why} (chart of accounts {chart})")]
+    NotInChart {
+        account: String,
+        chart: String,
+        why: String,
+    },
 }
 
 /// Builds the entry for one match of `job` between `ledger` items and `statement` lines,
@@ -463,6 +477,7 @@ fn build_entry_for_rule(
     let (Some(first_ledger), Some(first_line)) = (ledger.first(), statement.first()) else {
         return Err(PostingRefused::Empty);
     };
+    let chart = template.chart.as_deref();
     let template = template.for_match(rule, Direction::of(statement));
     let statement_sums = sum_by_currency(statement);
     let ledger_sums = sum_by_currency(ledger);
@@ -503,6 +518,9 @@ fn build_entry_for_rule(
                 amount: sign(sum),
             });
         }
+    }
+    if let Some(chart) = chart {
+        chart.resolve_lines(&mut lines)?;
     }
     let posting_date: NaiveDate = statement
         .iter()
