@@ -187,6 +187,8 @@ struct RawJob {
     payables: Option<RawPayables>,
     /// The chart of accounts this job posts to, instead of clerk.toml's `[chart]`.
     chart: Option<String>,
+    /// With `chart`: the bank accounts in it, instead of clerk.toml's `[chart.bank_accounts]`.
+    bank_accounts: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -301,6 +303,12 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
         "cash_reconciliation" | "accounts_payable"
     ) {
         file.unused(raw.chart.is_some(), "chart", &raw.kind, &mut errors);
+        file.unused(
+            raw.bank_accounts.is_some(),
+            "bank_accounts",
+            &raw.kind,
+            &mut errors,
+        );
     }
 
     let kind = match raw.kind.as_str() {
@@ -505,24 +513,45 @@ impl JobFile<'_> {
     /// The chart of accounts the job posts to: its own `chart`, else clerk.toml's `[chart]`;
     /// `None` without either (accounts are then the templates' text).
     fn chart(&self, errors: &mut Vec<ConfigError>) -> Option<Arc<crate::post::chart::Chart>> {
+        let loc = self.loc;
         let Some(file) = &self.raw.chart else {
+            if self.raw.bank_accounts.is_some() {
+                errors.push(loc.error(
+                    "bank_accounts",
+                    "[bank_accounts] maps into the job's own chart: name it with `chart`, or \
+                     map bank accounts in clerk.toml's [chart.bank_accounts]",
+                ));
+            }
             return self.ctx.chart.chart.clone();
         };
-        let loc = self.loc;
-        super::chart::load_chart(
-            self.ctx.root,
-            file,
-            &self.ctx.chart.bank_accounts,
-            loc,
-            "chart",
-            &|id, m| {
-                loc.error(
-                    "chart",
-                    format!("clerk.toml [chart.bank_accounts] {id:?} in this job's chart: {m}"),
-                )
-            },
-            errors,
-        )
+        match &self.raw.bank_accounts {
+            Some(own) => super::chart::load_chart(
+                self.ctx.root,
+                file,
+                own,
+                loc,
+                "chart",
+                &|id, m| loc.error(&format!("bank_accounts.{id}"), m),
+                errors,
+            ),
+            None => super::chart::load_chart(
+                self.ctx.root,
+                file,
+                &self.ctx.chart.bank_accounts,
+                loc,
+                "chart",
+                &|id, m| {
+                    loc.error(
+                        "chart",
+                        format!(
+                            "clerk.toml's [chart.bank_accounts] {id:?} in this job's chart \
+                             (give the job its own [bank_accounts]): {m}"
+                        ),
+                    )
+                },
+                errors,
+            ),
+        }
     }
 
     fn book(&self, errors: &mut Vec<ConfigError>) -> Option<String> {

@@ -161,6 +161,16 @@ impl Chart {
         })
     }
 
+    /// How many accounts the chart has.
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Never: a chart without accounts is refused when it is read.
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+
     /// The account of `number`.
     pub fn account(&self, number: &str) -> Option<&ChartAccount> {
         self.accounts.get(number)
@@ -278,6 +288,11 @@ impl Chart {
 }
 
 impl PostingTemplate {
+    /// The chart the template posts to, when it has one.
+    pub fn chart(&self) -> Option<&Chart> {
+        self.chart.as_deref()
+    }
+
     /// The template posting to `chart`'s accounts only: each line's account that can be
     /// checked now is (see [`Chart::check_template`]), the others when an entry is built.
     pub fn with_chart(mut self, chart: Arc<Chart>) -> Result<PostingTemplate, PostingSpecError> {
