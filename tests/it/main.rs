@@ -77,3 +77,7 @@ mod readme;
 
 /// Amounts in whole minor units of their currency: a ledger file with more decimals is refused.
 mod amounts;
+
+/// The chart of accounts: each bank account posts to its own chart account, an account the
+/// chart lacks is a break, never a new account.
+mod chart;
