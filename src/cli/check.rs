@@ -137,6 +137,18 @@ fn job_check(job: &Job) -> Check {
             None => detail.push_str(", WARNING: the schedule never fires"),
         }
     }
+    let chart = match &job.kind {
+        crate::config::JobKind::CashReconciliation { posting, .. } => posting.chart(),
+        crate::config::JobKind::AccountsPayable { accounts, .. } => accounts.chart.as_deref(),
+        _ => None,
+    };
+    if let Some(c) = chart {
+        detail.push_str(&format!(
+            ", posts to the chart of accounts {} ({} accounts)",
+            c.file,
+            c.len()
+        ));
+    }
     Check {
         check: "job",
         target: job.name.clone(),

@@ -73,6 +73,8 @@ struct RawConfig {
     #[serde(default)]
     mailboxes: BTreeMap<String, MailboxSpec>,
     costs: Option<RawCosts>,
+    /// The chart of accounts every posting job posts to, and which account each bank account is.
+    chart: Option<super::chart::RawChart>,
 }
 
 /// `[costs]`: money as quoted decimals ("0.60"), so nothing passes through a float.
@@ -225,6 +227,7 @@ pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), Con
         }
     }
     let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
+    let chart = super::chart::check_chart(raw.chart.as_ref(), &root, &loc, &mut errors);
     Ok((
         Config {
             file,
@@ -234,6 +237,7 @@ pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), Con
             calendars,
             mailboxes,
             costs,
+            chart,
             jobs: Vec::new(),
         },
         errors,

@@ -160,6 +160,7 @@ pub(super) struct JobContext<'a> {
     pub settings: &'a Settings,
     pub calendars: &'a BTreeMap<String, Calendar>,
     pub mailboxes: &'a BTreeMap<String, Mailbox>,
+    pub chart: &'a super::ChartSettings,
 }
 
 #[derive(Debug, Deserialize)]
@@ -191,6 +192,10 @@ struct RawJob {
     positions: Option<RawPositions>,
     settlement: Option<RawSettlement>,
     payables: Option<RawPayables>,
+    /// The chart of accounts this job posts to, instead of clerk.toml's `[chart]`.
+    chart: Option<String>,
+    /// With `chart`: the bank accounts in it, instead of clerk.toml's `[chart.bank_accounts]`.
+    bank_accounts: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -300,6 +305,18 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
     let mail = file.mail(&mut errors);
     let schedule = file.schedule(&mut errors);
     let break_grace = file.break_grace(&mut errors);
+    if !matches!(
+        raw.kind.as_str(),
+        "cash_reconciliation" | "accounts_payable"
+    ) {
+        file.unused(raw.chart.is_some(), "chart", &raw.kind, &mut errors);
+        file.unused(
+            raw.bank_accounts.is_some(),
+            "bank_accounts",
+            &raw.kind,
+            &mut errors,
+        );
+    }
 
     let kind = match raw.kind.as_str() {
         "ledger_import" => load_ledger_import(&file, &mut errors),
@@ -514,6 +531,50 @@ impl JobFile<'_> {
         }
     }
 
+    /// The chart of accounts the job posts to: its own `chart`, else clerk.toml's `[chart]`;
+    /// `None` without either (accounts are then the templates' text).
+    fn chart(&self, errors: &mut Vec<ConfigError>) -> Option<Arc<crate::post::chart::Chart>> {
+        let loc = self.loc;
+        let Some(file) = &self.raw.chart else {
+            if self.raw.bank_accounts.is_some() {
+                errors.push(loc.error(
+                    "bank_accounts",
+                    "[bank_accounts] maps into the job's own chart: name it with `chart`, or \
+                     map bank accounts in clerk.toml's [chart.bank_accounts]",
+                ));
+            }
+            return self.ctx.chart.chart.clone();
+        };
+        match &self.raw.bank_accounts {
+            Some(own) => super::chart::load_chart(
+                self.ctx.root,
+                file,
+                own,
+                loc,
+                "chart",
+                &|id, m| loc.error(&format!("bank_accounts.{id}"), m),
+                errors,
+            ),
+            None => super::chart::load_chart(
+                self.ctx.root,
+                file,
+                &self.ctx.chart.bank_accounts,
+                loc,
+                "chart",
+                &|id, m| {
+                    loc.error(
+                        "chart",
+                        format!(
+                            "clerk.toml's [chart.bank_accounts] {id:?} in this job's chart \
+                             (give the job its own [bank_accounts]): {m}"
+                        ),
+                    )
+                },
+                errors,
+            ),
+        }
+    }
+
     fn book(&self, errors: &mut Vec<ConfigError>) -> Option<String> {
         match self.raw.book.as_deref().map(str::trim) {
             Some(b) if !b.is_empty() => Some(b.to_string()),
@@ -577,6 +638,13 @@ fn load_cash(
     if let Some(p) = &posting {
         posting_passes_exist(file, p, errors);
     }
+    let posting = match (posting, file.chart(errors)) {
+        (Some(p), Some(chart)) => p
+            .with_chart(chart)
+            .map_err(|e| errors.push(file.loc.error(&e.key, e.message)))
+            .ok(),
+        (posting, _) => posting,
+    };
     let (book, layout, (rules, calendar), posting) = (book?, layout?, rules?, posting?);
     Some(JobKind::CashReconciliation {
         book,
@@ -757,7 +825,8 @@ fn load_accounts_payable(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> O
         ));
         return None;
     };
-    let (purchasing, rules, accounts) = check_payables(p, file.loc, errors);
+    let chart = file.chart(errors);
+    let (purchasing, rules, accounts) = check_payables(p, file.loc, chart, errors);
     layout.map(|layout| JobKind::AccountsPayable {
         layout,
         purchasing,

@@ -5,6 +5,7 @@
 //! Relative paths resolve against the install root: the parent of the folder holding
 //! `clerk.toml` (so `config/clerk.toml` with `state = "var"` means `<root>/var`).
 
+mod chart;
 mod daemon;
 mod error;
 mod job;
@@ -20,6 +21,7 @@ use crate::notify::Delivery;
 use crate::schedule::Calendar;
 use crate::secret::SecretSource;
 
+pub use chart::ChartSettings;
 pub use daemon::{DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
 pub use job::{Job, JobKind};
@@ -43,6 +45,8 @@ pub struct Config {
     /// What machine and staff time cost, for the cost-per-transaction KPI; `None` without a
     /// `[costs]` table.
     pub costs: Option<CostModel>,
+    /// The chart of accounts of `[chart]`, and its bank accounts.
+    pub chart: ChartSettings,
     pub jobs: Vec<Job>,
 }
 
@@ -101,6 +105,7 @@ pub fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
         settings: &config.settings,
         calendars: &config.calendars,
         mailboxes: &config.mailboxes,
+        chart: &config.chart,
     };
     let jobs = job::load_all(&ctx, &mut errors);
     if errors.is_empty() {

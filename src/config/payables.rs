@@ -16,6 +16,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -23,6 +24,7 @@ use super::error::{ConfigError, Locator};
 use super::securities::{CsvSide, csv_side, decimal};
 use crate::extract::invoice_csv::INVOICE_FIELDS;
 use crate::extract::payables_csv::{ORDER_FIELDS, RECEIPT_FIELDS};
+use crate::post::chart::Chart;
 use crate::post::payables::ApAccounts;
 use crate::reconcile::payables::ApRules;
 
@@ -58,6 +60,9 @@ struct RawAccounts {
     input_vat: String,
     expense: String,
     bank: String,
+    /// Input VAT by rate (`"7" = "1571"`), for the rates `input_vat` does not serve.
+    #[serde(default)]
+    input_vat_rates: BTreeMap<String, String>,
 }
 
 /// What an accounts-payable job reads its purchasing files with.
@@ -72,6 +77,7 @@ pub struct PurchasingFiles {
 pub(super) fn check_payables(
     raw: &RawPayables,
     loc: &Locator<'_>,
+    chart: Option<Arc<Chart>>,
     errors: &mut Vec<ConfigError>,
 ) -> (PurchasingFiles, ApRules, ApAccounts) {
     let orders = csv_side(
@@ -147,11 +153,47 @@ pub(super) fn check_payables(
             errors.push(loc.error(&format!("payables.accounts.{key}"), "name an account"));
         }
     }
+    let mut input_vat_rates = BTreeMap::new();
+    for (rate, account) in &a.input_vat_rates {
+        let key = format!("payables.accounts.input_vat_rates.{rate}");
+        match rate.trim().parse::<rust_decimal::Decimal>() {
+            // As `{rate}` writes it: `7`, `19`, `5.5`.
+            Ok(r) if !r.is_sign_negative() => {
+                input_vat_rates.insert(r.normalize().to_string(), account.clone());
+            }
+            _ => errors.push(loc.error(
+                &key,
+                format!("expected a VAT rate in percent, e.g. \"7\" or \"19\", found {rate:?}"),
+            )),
+        }
+    }
+    // What a chart can tell now: the accounts named without placeholders are in it.
+    if let Some(chart) = &chart {
+        let rates = a
+            .input_vat_rates
+            .iter()
+            .map(|(rate, v)| (format!("input_vat_rates.{rate}"), v));
+        for (key, v) in [
+            ("payables".to_string(), &a.payables),
+            ("input_vat".to_string(), &a.input_vat),
+            ("expense".to_string(), &a.expense),
+            ("bank".to_string(), &a.bank),
+        ]
+        .into_iter()
+        .chain(rates)
+        {
+            if let Err(m) = chart.check_template(v) {
+                errors.push(loc.error(&format!("payables.accounts.{key}"), m));
+            }
+        }
+    }
     let accounts = ApAccounts {
         payables: a.payables.clone(),
         input_vat: a.input_vat.clone(),
         default_expense: a.expense.clone(),
         bank: a.bank.clone(),
+        input_vat_rates,
+        chart,
     };
     (
         PurchasingFiles {

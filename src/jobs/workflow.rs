@@ -155,6 +155,12 @@ fn force_in(
                     amount: -total,
                 });
             }
+            // The person's account is the chart's too, when the job posts to one.
+            if let Some(chart) = posting.chart()
+                && let Err(refused) = chart.resolve_lines(&mut e.lines)
+            {
+                return refuse(refused.to_string());
+            }
             e
         }
         Err(other) => return refuse(other.to_string()),

@@ -4,6 +4,7 @@
 //! written. The idempotency key depends only on the job and the identities of the settled
 //! records, so the same match always yields the same key.
 
+pub mod chart;
 pub mod payables;
 pub mod rules;
 
@@ -148,6 +149,8 @@ pub struct PostingTemplate {
     job: ByDirection,
     passes: BTreeMap<String, ByDirection>,
     rules: rules::PostingRules,
+    /// The chart every account must be in, when the job has one (`chart::Chart`).
+    chart: Option<std::sync::Arc<chart::Chart>>,
 }
 
 #[derive(Debug, Clone)]
@@ -240,7 +243,12 @@ impl PostingSpec {
             passes.insert(name.clone(), p.check(name, narrative, &job)?);
         }
         let rules = rules::check(&self.rules)?;
-        Ok(PostingTemplate { job, passes, rules })
+        Ok(PostingTemplate {
+            job,
+            passes,
+            rules,
+            chart: None,
+        })
     }
 }
 
@@ -417,6 +425,13 @@ pub enum PostingRefused {
     },
     #[error("a match needs records on both sides")]
     Empty,
+    /// An account the job's chart of accounts does not have (`chart.rs`).
+    #[error("account {account:?} cannot be posted: {why} (chart of accounts {chart})")]
+    NotInChart {
+        account: String,
+        chart: String,
+        why: String,
+    },
 }
 
 /// Builds the entry for one match of `job` between `ledger` items and `statement` lines,
@@ -470,6 +485,7 @@ fn build_entry_for_rule(
     let (Some(first_ledger), Some(first_line)) = (ledger.first(), statement.first()) else {
         return Err(PostingRefused::Empty);
     };
+    let chart = template.chart.as_deref();
     let template = template.for_match(rule, Direction::of(statement));
     let statement_sums = sum_by_currency(statement);
     let ledger_sums = sum_by_currency(ledger);
@@ -510,6 +526,9 @@ fn build_entry_for_rule(
                 amount: sign(sum),
             });
         }
+    }
+    if let Some(chart) = chart {
+        chart.resolve_lines(&mut lines)?;
     }
     let posting_date: NaiveDate = statement
         .iter()

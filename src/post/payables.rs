@@ -26,8 +26,24 @@ pub struct ApAccounts {
     pub input_vat: String,
     /// Expense for lines whose purchase order line names no account.
     pub default_expense: String,
-    /// The bank account payments leave from, e.g. `1010 Bank {currency}`.
+    /// The bank account payments leave from, e.g. `1010 Bank {currency}`, or
+    /// `{bank_account}`: the statement's, which a chart maps to its account.
     pub bank: String,
+    /// Input VAT by rate (`7`, `19`, as `{rate}` writes it): the rates that do not go to
+    /// `input_vat` (SKR03 books 7 % to 1571, 19 % to 1576).
+    pub input_vat_rates: std::collections::BTreeMap<String, String>,
+    /// The chart every account must be in, when the job has one.
+    pub chart: Option<std::sync::Arc<super::chart::Chart>>,
+}
+
+impl ApAccounts {
+    /// The account `text` names, as the chart writes it; the text itself without a chart.
+    fn resolve(&self, text: String, currency: Currency) -> Result<String, PostingRefused> {
+        match &self.chart {
+            Some(chart) => chart.resolve(&text, currency),
+            None => Ok(text),
+        }
+    }
 }
 
 /// The entry of an approved invoice: each line's net amount debited to its expense account
@@ -49,7 +65,7 @@ pub fn invoice_entry(
         InvoiceKind::CreditNote => Decimal::NEGATIVE_ONE,
     };
     let mut lines: Vec<EntryLine> = Vec::new();
-    let default_expense = fill(&accounts.default_expense, ccy, &[]);
+    let default_expense = accounts.resolve(fill(&accounts.default_expense, ccy, &[]), ccy)?;
     if invoice.lines.is_empty() {
         // Profiles without lines (Factur-X MINIMUM): the whole net amount is one expense.
         let net = invoice
@@ -59,7 +75,7 @@ pub fn invoice_entry(
     } else {
         for (i, line) in invoice.lines.iter().enumerate() {
             let account = match lines_expense.get(i).and_then(Option::as_deref) {
-                Some(a) => fill(a, ccy, &[]),
+                Some(a) => accounts.resolve(fill(a, ccy, &[]), ccy)?,
                 None => default_expense.clone(),
             };
             add(&mut lines, &account, ccy, sign * line.net_amount);
@@ -75,11 +91,18 @@ pub fn invoice_entry(
             .map(|r| r.normalize().to_string())
             .or_else(|| t.category.clone())
             .unwrap_or_default();
-        let account = fill(&accounts.input_vat, ccy, &[("{rate}", &rate)]);
+        let template = accounts
+            .input_vat_rates
+            .get(&rate)
+            .unwrap_or(&accounts.input_vat);
+        let account = accounts.resolve(fill(template, ccy, &[("{rate}", &rate)]), ccy)?;
         add(&mut lines, &account, ccy, sign * t.tax_amount);
     }
     let owed = invoice.payable + invoice.prepaid.unwrap_or_default();
-    let payables = fill(&accounts.payables, ccy, &[("{supplier}", &supplier)]);
+    let payables = accounts.resolve(
+        fill(&accounts.payables, ccy, &[("{supplier}", &supplier)]),
+        ccy,
+    )?;
     add(&mut lines, &payables, ccy, -sign * owed);
     lines.retain(|l| !l.amount.is_zero());
     if lines.is_empty() {
@@ -118,20 +141,26 @@ pub fn payment_entry(
     let bank_account = payment.account.clone().unwrap_or_default();
     let lines = vec![
         EntryLine {
-            account: fill(
-                &accounts.payables,
+            account: accounts.resolve(
+                fill(
+                    &accounts.payables,
+                    open.currency,
+                    &[("{supplier}", &supplier)],
+                ),
                 open.currency,
-                &[("{supplier}", &supplier)],
-            ),
+            )?,
             currency: open.currency,
             amount: -payment.amount,
         },
         EntryLine {
-            account: fill(
-                &accounts.bank,
+            account: accounts.resolve(
+                fill(
+                    &accounts.bank,
+                    payment.currency,
+                    &[("{bank_account}", &bank_account)],
+                ),
                 payment.currency,
-                &[("{bank_account}", &bank_account)],
-            ),
+            )?,
             currency: payment.currency,
             amount: payment.amount,
         },
@@ -336,6 +365,8 @@ mod tests {
             input_vat: "1576 Input VAT {rate}%".into(),
             default_expense: "6990 Other {currency}".into(),
             bank: "1010 Bank {currency}".into(),
+            input_vat_rates: Default::default(),
+            chart: None,
         }
     }
 
@@ -799,5 +830,74 @@ mod tests {
         l_rev.reverse();
         assert_eq!(by_ids(&p_rev, &l_rev), expected);
         assert_eq!(by_ids(&payables, &l_rev), expected);
+    }
+
+    /// SKR03's accounts for a supplier invoice and its payment.
+    fn skr03() -> ApAccounts {
+        let mut chart = crate::post::chart::Chart::parse(
+            "skr03.csv",
+            "1200,Bank,bank\n1571,Abziehbare Vorsteuer 7 %,tax\n\
+             1576,Abziehbare Vorsteuer 19 %,tax\n\
+             1600,Verbindlichkeiten aus Lieferungen und Leistungen,payable\n\
+             3200,Wareneingang,expense\n4930,Bürobedarf,expense\n",
+        )
+        .unwrap();
+        chart.map_bank("DE02100100100006820101", "1200").unwrap();
+        ApAccounts {
+            payables: "1600 Payables {supplier}".into(),
+            input_vat: "1576".into(),
+            default_expense: "3200".into(),
+            bank: "{bank_account}".into(),
+            input_vat_rates: [("7".to_string(), "1571".to_string())].into(),
+            chart: Some(std::sync::Arc::new(chart)),
+        }
+    }
+
+    #[test]
+    fn with_a_chart_one_supplier_is_one_account_and_each_vat_rate_its_own() {
+        let a = skr03();
+        let mut i = invoice();
+        i.lines = vec![line("100.00", "19"), line("50.00", "7")];
+        i.tax = vec![vat("19", "100.00", "19.00"), vat("7", "50.00", "3.50")];
+        i.payable = d("172.50");
+        let spellings = [
+            Some("4930 Bürobedarf".into()),
+            Some("4930 Buerobedarf".into()),
+        ];
+        let e = invoice_entry("ap", &i, &a, &spellings).unwrap();
+        assert_eq!(
+            lines_of(&e),
+            vec![
+                ("4930 Bürobedarf", d("150.00")),
+                ("1576 Abziehbare Vorsteuer 19 %", d("19.00")),
+                ("1571 Abziehbare Vorsteuer 7 %", d("3.50")),
+                (
+                    "1600 Verbindlichkeiten aus Lieferungen und Leistungen",
+                    d("-172.50")
+                ),
+            ]
+        );
+        // The same supplier spelled otherwise on its next invoice: the same payables account.
+        let mut other = invoice();
+        other.supplier.name = Some("ACME GMBH".into());
+        let e2 = invoice_entry("ap", &other, &a, &[]).unwrap();
+        assert_eq!(
+            e2.lines.last().unwrap().account,
+            e.lines.last().unwrap().account
+        );
+        // The payment leaves the bank account the statement names, mapped by the chart.
+        let open = OpenPayable::from_invoice(&invoice());
+        let p = payment("B1", "-119.00", Some("INV-1"), None, "2026-03-20");
+        let e = payment_entry("ap", &open, &p, &a).unwrap();
+        assert_eq!(e.lines[1].account, "1200 Bank");
+        // An order line's account the chart lacks is refused, never a new account.
+        let e = invoice_entry("ap", &invoice(), &a, &[Some("6100 Materials".into())]).unwrap_err();
+        assert!(e.to_string().contains("no account 6100"), "{e}");
+        let mut elsewhere = p.clone();
+        elsewhere.account = Some("DE89370400440532013000".into());
+        assert!(matches!(
+            payment_entry("ap", &open, &elsewhere, &a),
+            Err(PostingRefused::NotInChart { .. })
+        ));
     }
 }

@@ -145,6 +145,28 @@ fn check_passes_on_the_shipped_jobs() {
     assert!(text.contains("next run"), "{text}");
 }
 
+/// The shipped `config/clerk.toml` as it is, with its chart of accounts: every shipped job
+/// loads against it, and the posting ones say which chart they post to.
+#[test]
+fn check_passes_on_the_shipped_config_and_its_chart_of_accounts() {
+    let i = Install::shipped();
+    let o = i.clerk(&["check"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("configuration: ok"),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for job in ["bank-reconciliation", "accounts-payable"] {
+        assert!(
+            text.lines().any(|l| l.contains(job)
+                && l.contains("posts to the chart of accounts")
+                && l.contains("skr03.csv")),
+            "{text}"
+        );
+    }
+}
+
 #[test]
 fn check_names_file_line_and_key_of_every_problem() {
     let i = Install::new();
@@ -159,8 +181,8 @@ fn check_names_file_line_and_key_of_every_problem() {
     let bank = fs::read_to_string(i.path("jobs/bank-reconciliation.toml"))
         .unwrap()
         .replacen(
-            "clearing {currency}\", amount = \"-item\"",
-            "clearing {currency}\", amount = \"-itme\"",
+            "Leistungen\", amount = \"-item\"",
+            "Leistungen\", amount = \"-itme\"",
             1,
         );
     fs::write(i.path("jobs/bank-reconciliation.toml"), bank).unwrap();

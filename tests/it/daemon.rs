@@ -40,7 +40,7 @@ fn posted_lines(i: &Install) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() {
-    let i = Install::with_config(STAFF_COSTS);
+    let i = Install::with_shipped_chart(STAFF_COSTS);
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
     i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
@@ -50,19 +50,22 @@ fn a_ledger_and_a_statement_post_the_right_entries_and_raise_the_right_breaks() 
     assert_eq!(status["records"], 11);
 
     // One entry per match: reference (1), amount+date (2), batch (3+4), USD reference (6).
-    // Receipts credit receivables clearing, the batch one line per invoice it pays; the USD
-    // payment (money out) debits payables clearing, not receivables.
+    // Receipts credit receivables, the batch one line per invoice it pays; the USD payment
+    // (money out) debits payables, not receivables. The shipped SKR03 accounts; the bank is
+    // the account of the CSV export (the job's [extract.defaults]), 1200 in the chart.
     let lines = posted_lines(&i);
+    const RECEIVABLES: &str = "1400 Forderungen aus Lieferungen und Leistungen";
+    const PAYABLES: &str = "1600 Verbindlichkeiten aus Lieferungen und Leistungen";
     let expect = [
-        ("1010 Bank EUR", "EUR", "100.00"),
-        ("1010 Bank EUR", "EUR", "250.50"),
-        ("1010 Bank EUR", "EUR", "30.00"),
-        ("1010 Bank USD", "USD", "-75.00"),
-        ("1290 Receivables clearing EUR", "EUR", "-100.00"),
-        ("1290 Receivables clearing EUR", "EUR", "-250.50"),
-        ("1290 Receivables clearing EUR", "EUR", "-10.00"),
-        ("1290 Receivables clearing EUR", "EUR", "-20.00"),
-        ("1690 Payables clearing USD", "USD", "75.00"),
+        ("1200 Bank", "EUR", "100.00"),
+        ("1200 Bank", "EUR", "250.50"),
+        ("1200 Bank", "EUR", "30.00"),
+        ("1200 Bank", "USD", "-75.00"),
+        (RECEIVABLES, "EUR", "-100.00"),
+        (RECEIVABLES, "EUR", "-250.50"),
+        (RECEIVABLES, "EUR", "-10.00"),
+        (RECEIVABLES, "EUR", "-20.00"),
+        (PAYABLES, "USD", "75.00"),
     ];
     let mut got: Vec<_> = lines
         .iter()

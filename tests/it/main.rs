@@ -85,3 +85,7 @@ mod amounts;
 /// One bank statement read by the bank reconciliation and accounts payable: offered to both,
 /// each line posted once.
 mod statements;
+
+/// The chart of accounts: each bank account posts to its own chart account, an account the
+/// chart lacks is a break, never a new account.
+mod chart;

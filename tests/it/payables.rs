@@ -8,7 +8,7 @@ use crate::support::install::{Daemon, Install, wait_until};
 const INVOICE: &[u8] = include_bytes!("../fixtures/payables/acme-INV-2026-0042.xml");
 
 const ORDERS: &str = "order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
-                      PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,6100 Materials\n\
+                      PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,4930 Buerobedarf\n\
                       PO-1001,2,ACME GmbH,G-2,5,20.00,EUR,\n";
 
 const STATEMENT: &str = ":20:STMT-2026-1125\n\
@@ -31,14 +31,18 @@ fn lines(i: &Install) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The entry lines of the approved INV-…-0042/INV-77 (10 widgets at 10.00 to 6100 Materials,
-/// 5 gadgets at 20.00 to the default expense account, 19 % VAT), in `lines` order.
+/// The entry lines of the approved INV-…-0042/INV-77 (10 widgets at 10.00 to the office
+/// supplies the order names, spelled otherwise than the chart, 5 gadgets at 20.00 to the default
+/// expense account, 19 % VAT), in `lines` order: the shipped job's SKR03 accounts.
 fn invoice_posted() -> Vec<(String, String)> {
     [
-        ("1576 Input VAT 19%", "38.00"),
-        ("1600 Payables ACME GmbH", "-238.00"),
-        ("6000 Purchases EUR", "100.00"),
-        ("6100 Materials", "100.00"),
+        ("1576 Abziehbare Vorsteuer 19 %", "38.00"),
+        (
+            "1600 Verbindlichkeiten aus Lieferungen und Leistungen",
+            "-238.00",
+        ),
+        ("3200 Wareneingang", "100.00"),
+        ("4930 Bürobedarf", "100.00"),
     ]
     .iter()
     .map(|(a, m)| (a.to_string(), m.to_string()))
@@ -60,7 +64,7 @@ fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &
 
 #[test]
 fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
     let mut runs = 0;
     let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
@@ -119,12 +123,16 @@ fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
     drop("statement-1125.sta", STATEMENT.as_bytes());
     let posted = lines(&i);
     assert_eq!(posted.len(), 6, "{posted:#?}");
+    // The statement's account (DE02…2051) is 1210 in clerk.toml's [chart.bank_accounts].
     assert!(
-        posted.contains(&("1010 Bank EUR".to_string(), "-238.00".to_string())),
+        posted.contains(&("1210 Bank 2".to_string(), "-238.00".to_string())),
         "{posted:#?}"
     );
     assert!(
-        posted.contains(&("1600 Payables ACME GmbH".to_string(), "238.00".to_string())),
+        posted.contains(&(
+            "1600 Verbindlichkeiten aus Lieferungen und Leistungen".to_string(),
+            "238.00".to_string()
+        )),
         "{posted:#?}"
     );
     let status = i.status();
@@ -142,7 +150,7 @@ fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
 
 #[test]
 fn an_invoice_list_in_csv_is_matched_three_ways_and_posted_like_a_ubl_invoice() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
     let folder = "var/inbox/payables";
     let mut runs = 0;

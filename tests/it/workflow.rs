@@ -17,7 +17,7 @@ fn break_id(i: &Install, reason: &str, amount: &str) -> i64 {
 
 #[test]
 fn breaks_are_worked_from_the_cli_and_every_action_is_kept() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     // A customer paid 50.00 less a 0.05 bank charge: no rule matches it.
     let ledger = format!("{LEDGER}7,CASH-EUR-01,2026-03-05,50.00,EUR,INV-000000007,OMEGA SARL\n");
     let statement = format!("{STATEMENT}2026-03-05,2026-03-05,49.95,EUR,BK7,OMEGA SARL PAYMENT\n");
@@ -147,7 +147,8 @@ fn breaks_are_worked_from_the_cli_and_every_action_is_kept() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("0.05"));
     assert_eq!(i.status()["entries_posted"].as_u64().unwrap(), before);
 
-    ok(&[
+    // An account the chart of accounts does not have: refused, nothing posted.
+    let refused = i.clerk(&[
         "exception",
         "match",
         &line.to_string(),
@@ -156,6 +157,26 @@ fn breaks_are_worked_from_the_cli_and_every_action_is_kept() {
         "customer paid less the bank charge",
         "--difference-account",
         "6800 Bank charges",
+        "--by",
+        "anna",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no account 6800 in the chart"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(i.status()["entries_posted"].as_u64().unwrap(), before);
+
+    ok(&[
+        "exception",
+        "match",
+        &line.to_string(),
+        &item.to_string(),
+        "--reason",
+        "customer paid less the bank charge",
+        "--difference-account",
+        "4970",
         "--by",
         "anna",
     ]);
@@ -184,12 +205,15 @@ fn breaks_are_worked_from_the_cli_and_every_action_is_kept() {
     assert_eq!(
         lines,
         [
-            ("1010 Bank EUR".to_string(), "49.95".to_string()),
+            ("1200 Bank".to_string(), "49.95".to_string()),
             (
-                "1290 Receivables clearing EUR".to_string(),
+                "1400 Forderungen aus Lieferungen und Leistungen".to_string(),
                 "-50.00".to_string()
             ),
-            ("6800 Bank charges".to_string(), "0.05".to_string()),
+            (
+                "4970 Nebenkosten des Geldverkehrs".to_string(),
+                "0.05".to_string()
+            ),
         ]
     );
     let actor: String = i

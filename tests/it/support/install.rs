@@ -62,6 +62,14 @@ impl Install {
         let root = dir.path().to_path_buf();
         fs::create_dir_all(root.join("config")).unwrap();
         fs::write(root.join("config/clerk.toml"), format!("{CONFIG}\n{extra}")).unwrap();
+        // The shipped charts of accounts, for a config that names one (`with_shipped_chart`).
+        let charts = root.join("config/charts");
+        fs::create_dir_all(&charts).unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/charts");
+        for entry in fs::read_dir(shipped).unwrap() {
+            let p = entry.unwrap().path();
+            fs::copy(&p, charts.join(p.file_name().unwrap())).unwrap();
+        }
         let jobs = root.join("jobs");
         fs::create_dir_all(&jobs).unwrap();
         for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs")).unwrap() {
@@ -71,6 +79,13 @@ impl Install {
             }
         }
         Install { _dir: dir, root }
+    }
+
+    /// As `with_config`, posting to the shipped chart of accounts with its bank accounts
+    /// (the shipped `config/clerk.toml`'s `[chart]` tables), as the shipped jobs are written for.
+    #[allow(dead_code)]
+    pub fn with_shipped_chart(extra: &str) -> Install {
+        Self::with_config(&format!("{extra}\n{}", shipped_chart()))
     }
 
     /// A root with the shipped jobs and the shipped `config/clerk.toml` as it is: its
@@ -288,6 +303,29 @@ impl Install {
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.root.join("var/clerk.db")).unwrap()
     }
+}
+
+/// The `[chart]` and `[chart.*]` tables of the shipped `config/clerk.toml`.
+#[allow(dead_code)]
+pub fn shipped_chart() -> String {
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clerk.toml"))
+        .unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with('[') {
+            inside = line.starts_with("[chart]") || line.starts_with("[chart.");
+        }
+        if inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(
+        out.contains("[chart]"),
+        "the shipped clerk.toml names a chart"
+    );
+    out
 }
 
 /// One job's KPIs in the output of `clerk status --json`.
