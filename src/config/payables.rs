@@ -8,12 +8,18 @@
 //! invoice_files = ["invoices-*.csv"]  # invoices as a CSV/XLSX list (UBL/CII are found by content)
 //! price_tolerance = "0.05"            # per unit, in the invoice currency
 //! price_tolerance_relative = "0.01"   # or 1 % of the ordered price
-//! [payables.accounts]
-//! payables = "1600 Payables {supplier}"
-//! input_vat = "1576 Input VAT {rate}%"
-//! expense = "6000 Purchases {currency}"
-//! bank = "1010 Bank {currency}"
+//! [payables.accounts]                 # SKR03 (clerk.toml's [chart])
+//! payables = "1600"
+//! input_vat = "1576"                  # the rates input_vat_rates does not name
+//! expense = "3200"                    # where the order line names no account
+//! bank = "{bank_account}"             # the statement's IBAN, by [chart.bank_accounts]
+//! [payables.accounts.input_vat_rates]
+//! "7" = "1571"
+//! "19" = "1576"
 //! ```
+//!
+//! With a chart, each account is checked against it here where its number is written out,
+//! and when an entry is made where a placeholder fills it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -56,13 +56,24 @@ impl ChartAccount {
 }
 
 /// A checked chart of accounts and the bank accounts it maps.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Chart {
     /// The file it was read from, for messages.
     pub file: String,
     accounts: BTreeMap<String, ChartAccount>,
     /// Compacted IBAN or account id → account number.
     banks: BTreeMap<String, String>,
+}
+
+/// The file and its size, not every account: a job's settings are printed whole.
+impl std::fmt::Debug for Chart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chart")
+            .field("file", &self.file)
+            .field("accounts", &self.accounts.len())
+            .field("bank_accounts", &self.banks.len())
+            .finish()
+    }
 }
 
 /// A problem in a chart file: its line (1-based) and what was expected.
@@ -230,7 +241,8 @@ impl Chart {
                     None if looks_like_bank_id(text) => {
                         return Err(refuse(
                             "no chart account for this bank account: map it in clerk.toml's \
-                             [chart.bank_accounts]"
+                             [chart.bank_accounts] (or the job's [bank_accounts], with its own \
+                             chart)"
                                 .into(),
                         ));
                     }
