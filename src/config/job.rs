@@ -556,7 +556,23 @@ fn load_cash(
     if let Some(p) = &posting {
         posting_passes_exist(file, p, errors);
     }
-    let (book, layout, (rules, calendar), posting) = (book?, layout?, rules?, posting?);
+    let (book, layout, (rules, calendar), mut posting) = (book?, layout?, rules?, posting?);
+    if let Some(name) = posting.fx_rates_name() {
+        // `[posting.fx]` books at a table `[match.rates]` loads.
+        match rules.rates.get(name) {
+            Some(r) => posting.set_rates(Arc::new(r.clone())),
+            None => {
+                errors.push(file.loc.error(
+                    "posting.fx.rates",
+                    format!(
+                        "no rates table {name:?} in [match.rates]; known: {}",
+                        rules.rates.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+                return None;
+            }
+        }
+    }
     Some(JobKind::CashReconciliation {
         book,
         account: raw.account.clone(),

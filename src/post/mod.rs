@@ -8,12 +8,14 @@ pub mod payables;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::model::fx::{LineFx, RateSource};
 use crate::model::{Currency, EntryLine, JournalEntry, MatchPass, Record};
 
 /// The `[posting]` table of a job file: what a match posts.
@@ -67,6 +69,53 @@ pub struct PostingSpec {
     /// matches post instead, for the directions it names.
     #[serde(default)]
     pub pass: BTreeMap<String, PassPostingSpec>,
+    /// `[posting.fx]`: a match whose records are in more than one currency is booked in the
+    /// functional currency, the exchange difference to its own account.
+    #[serde(default)]
+    pub fx: Option<FxPostingSpec>,
+    /// `[posting.manual]`: what a person matching by hand may book as a difference.
+    #[serde(default)]
+    pub manual: Option<ManualSpec>,
+}
+
+/// `[posting.fx]`: how a match across currencies (an invoice in USD paid in EUR) is booked
+/// (IAS 21, § 256a HGB).
+///
+/// ```toml
+/// [posting.fx]
+/// functional_currency = "EUR"
+/// rates = "ecb"                                  # a table of [match.rates]
+/// difference_account = "2660 Exchange differences"
+/// ```
+///
+/// Each line is converted into the functional currency: a bank line at the rate of its value
+/// date (the bank converted then), a ledger item at the rate of its booking date, else its
+/// value date (what the invoice was booked at). The line keeps its own amount, currency and
+/// the rate; what the converted lines leave is the exchange difference, one line on
+/// `difference_account`. Matches in one currency post as before.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxPostingSpec {
+    pub functional_currency: String,
+    /// The name of a `[match.rates]` table.
+    pub rates: String,
+    /// The exchange gain/loss account (placeholders as on any line; `{currency}` is the
+    /// functional currency).
+    pub difference_account: String,
+}
+
+/// `[posting.manual]`: limits on a difference booked by hand (`clerk exception match ...
+/// --difference-account`, or a `difference` line of `[posting.pass.manual]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualSpec {
+    /// The largest difference, in each currency, a match by hand may book (`"50.00"`).
+    /// Without it any difference may be booked.
+    #[serde(default)]
+    pub max_difference: Option<String>,
+    /// The accounts a person may name for the difference; without them any account.
+    #[serde(default)]
+    pub difference_accounts: Vec<String>,
 }
 
 /// `[posting.receipt]` or `[posting.payment]`: the template of one direction.
@@ -103,7 +152,9 @@ pub struct PostingLineSpec {
     pub account: String,
     /// `statement` (the sum of the statement lines: one bank line), `ledger` (the sum of the
     /// ledger items), `item` (one line per settled ledger item, each for its own amount), or
-    /// any of them with a leading `-` for the opposite sign.
+    /// any of them with a leading `-` for the opposite sign; or `difference`: what the other
+    /// lines leave in each currency (a charge the bank deducted, what a tolerance let
+    /// through), so the entry balances. At most one `difference` line per template.
     pub amount: String,
 }
 
@@ -142,6 +193,26 @@ impl Direction {
 pub struct PostingTemplate {
     job: ByDirection,
     passes: BTreeMap<String, ByDirection>,
+    fx: Option<FxPosting>,
+    manual: ManualLimits,
+}
+
+/// `[posting.fx]`, checked; the rates are given once the job's tables are loaded.
+#[derive(Debug, Clone)]
+struct FxPosting {
+    functional: Currency,
+    rates_name: String,
+    account: String,
+    rates: Option<Arc<dyn RateSource>>,
+}
+
+/// `[posting.manual]`, checked.
+#[derive(Debug, Clone, Default)]
+pub struct ManualLimits {
+    /// The largest difference in any one currency; `None`: no limit.
+    pub max_difference: Option<Decimal>,
+    /// The accounts a difference may go to; empty: any.
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +241,8 @@ enum AmountSource {
     Ledger,
     /// One line per ledger item: a batch credits each settled invoice on its own.
     Item,
+    /// What the other lines leave, per currency, so the entry balances.
+    Difference,
 }
 
 const DEFAULT_NARRATIVE: &str = "{pass} match: bank {bank_reference}, ledger {ledger_ids}";
@@ -233,7 +306,87 @@ impl PostingSpec {
         for (name, p) in &self.pass {
             passes.insert(name.clone(), p.check(name, narrative, &job)?);
         }
-        Ok(PostingTemplate { job, passes })
+        let fx = self.fx.as_ref().map(FxPostingSpec::check).transpose()?;
+        let manual = self
+            .manual
+            .as_ref()
+            .map(ManualSpec::check)
+            .transpose()?
+            .unwrap_or_default();
+        Ok(PostingTemplate {
+            job,
+            passes,
+            fx,
+            manual,
+        })
+    }
+}
+
+impl FxPostingSpec {
+    fn check(&self) -> Result<FxPosting, PostingSpecError> {
+        let err = |key: &str, message: String| PostingSpecError {
+            key: format!("posting.fx.{key}"),
+            message,
+        };
+        let functional = self.functional_currency.parse().map_err(|_| {
+            err(
+                "functional_currency",
+                format!(
+                    "expected a currency code such as \"EUR\", found {:?}",
+                    self.functional_currency
+                ),
+            )
+        })?;
+        if self.rates.trim().is_empty() {
+            return Err(err(
+                "rates",
+                "expected the name of a [match.rates] table".into(),
+            ));
+        }
+        if self.difference_account.trim().is_empty() {
+            return Err(err(
+                "difference_account",
+                "the exchange difference account must not be empty".into(),
+            ));
+        }
+        check_placeholders(&self.difference_account, "posting.fx.difference_account")?;
+        Ok(FxPosting {
+            functional,
+            rates_name: self.rates.clone(),
+            account: self.difference_account.clone(),
+            rates: None,
+        })
+    }
+}
+
+impl ManualSpec {
+    fn check(&self) -> Result<ManualLimits, PostingSpecError> {
+        let max_difference = match &self.max_difference {
+            None => None,
+            Some(text) => match text.trim().parse::<Decimal>() {
+                Ok(d) if !d.is_sign_negative() => Some(d),
+                _ => {
+                    return Err(PostingSpecError {
+                        key: "posting.manual.max_difference".into(),
+                        message: format!(
+                            "expected an amount not below zero in quotes, such as \"50.00\", found {text:?}"
+                        ),
+                    });
+                }
+            },
+        };
+        for (i, a) in self.difference_accounts.iter().enumerate() {
+            if a.trim().is_empty() {
+                return Err(PostingSpecError {
+                    key: format!("posting.manual.difference_accounts[{i}]"),
+                    message: "an account must not be empty".into(),
+                });
+            }
+        }
+        Ok(ManualLimits {
+            max_difference,
+            accounts: self.difference_accounts.clone(),
+        })
     }
 }
 
@@ -336,11 +489,28 @@ fn check_lines(
             "statement" => AmountSource::Statement,
             "ledger" => AmountSource::Ledger,
             "item" => AmountSource::Item,
+            "difference" if negate => {
+                return Err(PostingSpecError {
+                    key: format!("{key}.amount"),
+                    message: "\"difference\" takes no sign: it is what balances the entry".into(),
+                });
+            }
+            "difference"
+                if lines
+                    .iter()
+                    .any(|l: &TemplateLine| l.amount == AmountSource::Difference) =>
+            {
+                return Err(PostingSpecError {
+                    key: format!("{key}.amount"),
+                    message: "a template has at most one \"difference\" line".into(),
+                });
+            }
+            "difference" => AmountSource::Difference,
             _ => {
                 return Err(PostingSpecError {
                     key: format!("{key}.amount"),
                     message: format!(
-                        "expected \"statement\", \"ledger\" or \"item\", or one of them with a leading \"-\", found {text:?}"
+                        "expected \"statement\", \"ledger\", \"item\" (or one of them with a leading \"-\") or \"difference\", found {text:?}"
                     ),
                 });
             }
@@ -362,6 +532,24 @@ impl PostingTemplate {
     /// against the job's passes.
     pub fn pass_names(&self) -> impl Iterator<Item = &str> {
         self.passes.keys().map(String::as_str)
+    }
+
+    /// The `[match.rates]` table `[posting.fx]` converts with, if the job books across
+    /// currencies: the configuration loads it and hands it over with [`Self::set_rates`].
+    pub fn fx_rates_name(&self) -> Option<&str> {
+        self.fx.as_ref().map(|f| f.rates_name.as_str())
+    }
+
+    /// The rates `[posting.fx]` converts with.
+    pub fn set_rates(&mut self, rates: Arc<dyn RateSource>) {
+        if let Some(fx) = &mut self.fx {
+            fx.rates = Some(rates);
+        }
+    }
+
+    /// `[posting.manual]`: the limits on a difference booked by hand.
+    pub fn manual_limits(&self) -> &ManualLimits {
+        &self.manual
     }
 
     /// The template for a match of pass `rule` whose money went `direction`.
@@ -410,6 +598,15 @@ pub enum PostingRefused {
     },
     #[error("a match needs records on both sides")]
     Empty,
+    #[error(
+        "no {from}→{to} rate on or before {date} in the rates table {table:?} of [posting.fx]: the entry cannot be booked in {to}"
+    )]
+    NoRate {
+        from: Currency,
+        to: Currency,
+        date: NaiveDate,
+        table: String,
+    },
 }
 
 /// Builds the entry for one match of `job` between `ledger` items and `statement` lines,
@@ -435,7 +632,7 @@ pub fn entry_for_rule(
     ledger: &[&Record],
     statement: &[&Record],
 ) -> Result<JournalEntry, PostingRefused> {
-    let entry = build_entry_for_rule(job, template, pass, rule, ledger, statement)?;
+    let entry = build_entry_for_rule(job, template, pass, rule, ledger, statement, true)?;
     check_balanced(&entry.lines)?;
     Ok(entry)
 }
@@ -449,7 +646,28 @@ pub fn build_entry(
     ledger: &[&Record],
     statement: &[&Record],
 ) -> Result<JournalEntry, PostingRefused> {
-    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement)
+    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement, true)
+}
+
+/// As [`build_entry`], leaving out the template's `difference` line: what is left unbalanced
+/// is the difference, for a person to book (within `[posting.manual]`'s limits). An entry
+/// across currencies still books its exchange difference.
+pub fn build_entry_without_difference(
+    job: &str,
+    template: &PostingTemplate,
+    pass: MatchPass,
+    ledger: &[&Record],
+    statement: &[&Record],
+) -> Result<JournalEntry, PostingRefused> {
+    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement, false)
+}
+
+/// One line before conversion: the records it sums (each with the line's sign), for the
+/// rates of an entry across currencies.
+struct Built<'r> {
+    line: EntryLine,
+    from: Vec<&'r Record>,
+    negate: bool,
 }
 
 fn build_entry_for_rule(
@@ -459,11 +677,13 @@ fn build_entry_for_rule(
     rule: &str,
     ledger: &[&Record],
     statement: &[&Record],
+    book_difference: bool,
 ) -> Result<JournalEntry, PostingRefused> {
     let (Some(first_ledger), Some(first_line)) = (ledger.first(), statement.first()) else {
         return Err(PostingRefused::Empty);
     };
-    let template = template.for_match(rule, Direction::of(statement));
+    let fx = template.fx.as_ref();
+    let t = template.for_match(rule, Direction::of(statement));
     let statement_sums = sum_by_currency(statement);
     let ledger_sums = sum_by_currency(ledger);
 
@@ -477,33 +697,102 @@ fn build_entry_for_rule(
         bank_account: first_line.account.clone().unwrap_or_default(),
     };
 
-    let mut lines = Vec::new();
-    for t in &template.lines {
-        let sign = |a: Decimal| if t.negate { -a } else { a };
-        let sums = match t.amount {
-            AmountSource::Statement => &statement_sums,
-            AmountSource::Ledger => &ledger_sums,
+    let mut built: Vec<Built<'_>> = Vec::new();
+    // Where the template's `difference` line goes, and its account.
+    let mut difference: Option<(usize, &str)> = None;
+    for tl in &t.lines {
+        let sign = |a: Decimal| if tl.negate { -a } else { a };
+        let (sums, records) = match tl.amount {
+            AmountSource::Statement => (&statement_sums, statement),
+            AmountSource::Ledger => (&ledger_sums, ledger),
+            AmountSource::Difference => {
+                difference = Some((built.len(), tl.account.as_str()));
+                continue;
+            }
             AmountSource::Item => {
                 // Each settled item on its own line, named by its own fields: the clearing
                 // account shows which invoice the money settled, not the batch's total.
                 for item in ledger {
-                    lines.push(EntryLine {
-                        account: fields.for_item(item).fill(&t.account, item.currency),
-                        currency: item.currency,
-                        amount: sign(item.amount),
+                    built.push(Built {
+                        line: EntryLine {
+                            account: fields.for_item(item).fill(&tl.account, item.currency),
+                            currency: item.currency,
+                            amount: sign(item.amount),
+                            fx: None,
+                        },
+                        from: vec![item],
+                        negate: tl.negate,
                     });
                 }
                 continue;
             }
         };
         for (&currency, &sum) in sums {
-            lines.push(EntryLine {
-                account: fields.fill(&t.account, currency),
-                currency,
-                amount: sign(sum),
+            built.push(Built {
+                line: EntryLine {
+                    account: fields.fill(&tl.account, currency),
+                    currency,
+                    amount: sign(sum),
+                    fx: None,
+                },
+                from: records
+                    .iter()
+                    .copied()
+                    .filter(|r| r.currency == currency)
+                    .collect(),
+                negate: tl.negate,
             });
         }
     }
+    let across_currencies = ledger
+        .iter()
+        .chain(statement)
+        .any(|r| r.currency != first_line.currency);
+    let lines = match fx {
+        // Records in several currencies: everything in the functional currency, the
+        // exchange difference on its own line (the template's `difference` line takes none).
+        Some(fx) if across_currencies => {
+            let mut lines = Vec::with_capacity(built.len() + 1);
+            for b in built {
+                lines.push(to_functional(fx, b)?);
+            }
+            let left: Decimal = lines.iter().map(|l| l.amount).sum();
+            if !left.is_zero() {
+                lines.push(EntryLine {
+                    account: fields.fill(&fx.account, fx.functional),
+                    currency: fx.functional,
+                    amount: -left,
+                    fx: Some(LineFx {
+                        amount: -left,
+                        currency: fx.functional,
+                        rate: Decimal::ONE,
+                    }),
+                });
+            }
+            lines
+        }
+        _ => {
+            let mut lines: Vec<EntryLine> = built.into_iter().map(|b| b.line).collect();
+            if let (Some((at, account)), true) = (difference, book_difference) {
+                let mut left: BTreeMap<Currency, Decimal> = BTreeMap::new();
+                for l in &lines {
+                    *left.entry(l.currency).or_default() += l.amount;
+                }
+                let extra: Vec<EntryLine> = left
+                    .into_iter()
+                    .filter(|(_, d)| !d.is_zero())
+                    .map(|(currency, d)| EntryLine {
+                        account: fields.fill(account, currency),
+                        currency,
+                        amount: -d,
+                        fx: None,
+                    })
+                    .collect();
+                lines.splice(at..at, extra);
+            }
+            lines
+        }
+    };
     let posting_date: NaiveDate = statement
         .iter()
         .map(|r| r.booking_date.unwrap_or(r.value_date))
@@ -512,8 +801,59 @@ fn build_entry_for_rule(
     Ok(JournalEntry {
         idempotency_key: idempotency_key(job, ledger, statement),
         posting_date,
-        narrative: fields.fill(&template.narrative, first_line.currency),
+        narrative: fields.fill(&t.narrative, first_line.currency),
         lines,
+    })
+}
+
+/// A line in the functional currency: each of its records converted at the rate of its day (a
+/// bank line's value date, when the bank converted; a ledger item's booking date, else its
+/// value date, what it was booked at), the sum rounded to the functional currency's minor
+/// unit. The line keeps its own amount, currency and the rate.
+fn to_functional(fx: &FxPosting, b: Built<'_>) -> Result<EntryLine, PostingRefused> {
+    let to = fx.functional;
+    let mut functional = Decimal::ZERO;
+    let mut rates = Vec::with_capacity(b.from.len());
+    for r in &b.from {
+        let date = match r.side {
+            crate::model::Side::Statement => r.value_date,
+            crate::model::Side::Ledger => r.booking_date.unwrap_or(r.value_date),
+        };
+        let rate = if r.currency == to {
+            Some(Decimal::ONE)
+        } else {
+            fx.rates.as_ref().and_then(|t| t.rate(date, r.currency, to))
+        };
+        let Some(rate) = rate else {
+            return Err(PostingRefused::NoRate {
+                from: r.currency,
+                to,
+                date,
+                table: fx.rates_name.clone(),
+            });
+        };
+        functional += r.amount * rate;
+        rates.push(rate);
+    }
+    let functional = functional.round_dp_with_strategy(
+        to.minor_units(),
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    );
+    let functional = if b.negate { -functional } else { functional };
+    let rate = match rates.split_first() {
+        Some((first, rest)) if rest.iter().all(|r| r == first) => *first,
+        _ if !b.line.amount.is_zero() => (functional / b.line.amount).round_dp(10),
+        _ => Decimal::ONE,
+    };
+    Ok(EntryLine {
+        account: b.line.account,
+        currency: to,
+        amount: functional,
+        fx: Some(LineFx {
+            amount: b.line.amount,
+            currency: b.line.currency,
+            rate,
+        }),
     })
 }
 
@@ -535,12 +875,20 @@ pub fn check_match(
     if ledger.is_empty() || statement.is_empty() {
         return Err(PostingRefused::Empty);
     }
-    let template = template.for_match("", Direction::of(statement));
+    let t = template.for_match("", Direction::of(statement));
+    // A `difference` line, or a match across currencies booked in the functional currency:
+    // only building the entry tells.
+    if template.fx.is_some() || t.lines.iter().any(|l| l.amount == AmountSource::Difference) {
+        let e = build_entry("", template, MatchPass::Manual, ledger, statement)?;
+        return check_balanced(&e.lines);
+    }
+    let template = t;
     let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
     for t in &template.lines {
         let records = match t.amount {
             AmountSource::Statement => statement,
             AmountSource::Ledger | AmountSource::Item => ledger,
+            AmountSource::Difference => continue,
         };
         for r in records {
             let a = if t.negate { -r.amount } else { r.amount };
@@ -952,6 +1300,205 @@ mod tests {
         let t = spec.check().unwrap();
         let e = entry_for_match("bank", &t, MatchPass::Manual, &[&fee], &[&line]);
         assert_eq!(e.unwrap().lines[1].account, "1299 Suspense");
+    }
+
+    /// The bank deducted a charge: a `difference` line books what is left, so the entry
+    /// posts; without one it is refused as before.
+    #[test]
+    fn a_difference_line_books_what_the_bank_deducted() {
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank {currency}", "statement"),
+            ("1290 Receivables clearing", "-item"),
+            ("6855 Bank charges", "difference"),
+        ]);
+        spec.payment = direction(&[
+            ("1690 Payables clearing", "-item"),
+            ("1010 Bank {currency}", "statement"),
+            ("6855 Bank charges", "difference"),
+        ]);
+        let t = spec.check().unwrap();
+        let invoice = record(Side::Ledger, "1", "1000.00", "EUR");
+        let receipt = record(Side::Statement, "BK1", "985.00", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::AmountDate, &[&invoice], &[&receipt]);
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1010 Bank EUR", "985.00".to_string()),
+                ("1290 Receivables clearing", "-1000.00".to_string()),
+                ("6855 Bank charges", "15.00".to_string()),
+            ]
+        );
+        assert_eq!(check_match(&t, &[&invoice], &[&receipt]), Ok(()));
+        // A payment with the bank's fee on top.
+        let bill = record(Side::Ledger, "2", "-500.00", "EUR");
+        let paid = record(Side::Statement, "BK2", "-507.50", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::AmountDate, &[&bill], &[&paid]).unwrap();
+        assert_eq!(
+            e.lines[2],
+            EntryLine {
+                account: "6855 Bank charges".into(),
+                currency: "EUR".parse().unwrap(),
+                amount: "7.50".parse().unwrap(),
+                fx: None,
+            }
+        );
+        // Amounts that agree post no difference line.
+        let exact = record(Side::Statement, "BK3", "1000.00", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::AmountDate, &[&invoice], &[&exact]);
+        assert_eq!(e.unwrap().lines.len(), 2);
+        // Without the line, the same match is refused.
+        assert!(matches!(
+            entry_for_match(
+                "bank",
+                &by_direction().check().unwrap(),
+                MatchPass::AmountDate,
+                &[&invoice],
+                &[&receipt]
+            ),
+            Err(PostingRefused::Unbalanced { .. })
+        ));
+        // ... and a person's match leaves the difference out, for them to book.
+        let bare =
+            build_entry_without_difference("bank", &t, MatchPass::Manual, &[&invoice], &[&receipt]);
+        assert_eq!(bare.unwrap().lines.len(), 2);
+    }
+
+    #[test]
+    fn a_difference_line_takes_no_sign_and_comes_once() {
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank", "statement"),
+            ("1290", "-item"),
+            ("6855", "-difference"),
+        ]);
+        assert_eq!(
+            spec.check().unwrap_err().key,
+            "posting.receipt.lines[2].amount"
+        );
+        spec.receipt = direction(&[
+            ("1010 Bank", "statement"),
+            ("1290", "-item"),
+            ("6855", "difference"),
+            ("6856", "difference"),
+        ]);
+        let e = spec.check().unwrap_err();
+        assert_eq!(e.key, "posting.receipt.lines[3].amount");
+        assert!(e.message.contains("at most one"), "{}", e.message);
+    }
+
+    #[derive(Debug)]
+    struct TestRates(Vec<(&'static str, &'static str, &'static str)>);
+
+    impl RateSource for TestRates {
+        fn rate(&self, date: NaiveDate, from: Currency, to: Currency) -> Option<Decimal> {
+            assert_eq!(to.as_str(), "EUR");
+            self.0
+                .iter()
+                .rev()
+                .find(|(d, c, _)| d.parse::<NaiveDate>().unwrap() <= date && *c == from.as_str())
+                .map(|(_, _, r)| r.parse().unwrap())
+        }
+    }
+
+    fn fx_template() -> PostingTemplate {
+        let mut spec = by_direction();
+        spec.fx = Some(FxPostingSpec {
+            functional_currency: "EUR".into(),
+            rates: "ecb".into(),
+            difference_account: "2660 Exchange differences".into(),
+        });
+        let mut t = spec.check().unwrap();
+        assert_eq!(t.fx_rates_name(), Some("ecb"));
+        t.set_rates(Arc::new(TestRates(vec![
+            ("2026-03-02", "USD", "0.90"),
+            ("2026-03-10", "USD", "0.92"),
+        ])));
+        t
+    }
+
+    /// A USD invoice booked at 0.90 and paid in EUR at 0.92: everything in EUR, each line
+    /// with its own amount and rate, the gain on the exchange difference account.
+    #[test]
+    fn a_match_across_currencies_books_in_the_functional_currency() {
+        let t = fx_template();
+        let invoice = record(Side::Ledger, "1", "1000.00", "USD");
+        let mut receipt = record(Side::Statement, "BK1", "918.50", "EUR");
+        receipt.value_date = "2026-03-10".parse().unwrap();
+        let e =
+            entry_for_match("bank", &t, MatchPass::Reference, &[&invoice], &[&receipt]).unwrap();
+        let eur: Currency = "EUR".parse().unwrap();
+        let usd: Currency = "USD".parse().unwrap();
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            e.lines,
+            [
+                EntryLine {
+                    account: "1010 Bank EUR".into(),
+                    currency: eur,
+                    amount: d("918.50"),
+                    fx: Some(LineFx {
+                        amount: d("918.50"),
+                        currency: eur,
+                        rate: d("1")
+                    }),
+                },
+                EntryLine {
+                    account: "1290 Receivables clearing".into(),
+                    currency: eur,
+                    amount: d("-900.00"),
+                    fx: Some(LineFx {
+                        amount: d("-1000.00"),
+                        currency: usd,
+                        rate: d("0.90")
+                    }),
+                },
+                EntryLine {
+                    account: "2660 Exchange differences".into(),
+                    currency: eur,
+                    amount: d("-18.50"),
+                    fx: Some(LineFx {
+                        amount: d("-18.50"),
+                        currency: eur,
+                        rate: d("1")
+                    }),
+                },
+            ]
+        );
+        assert_eq!(check_match(&t, &[&invoice], &[&receipt]), Ok(()));
+        // A match in one currency posts as before, untouched.
+        let eur_invoice = record(Side::Ledger, "2", "918.50", "EUR");
+        let e = entry_for_match(
+            "bank",
+            &t,
+            MatchPass::Reference,
+            &[&eur_invoice],
+            &[&receipt],
+        )
+        .unwrap();
+        assert!(e.lines.iter().all(|l| l.fx.is_none()));
+        // No rate that early: refused, naming the pair, the day and the table.
+        let mut old = invoice.clone();
+        old.value_date = "2026-01-02".parse().unwrap();
+        let err =
+            entry_for_match("bank", &t, MatchPass::Reference, &[&old], &[&receipt]).unwrap_err();
+        assert!(matches!(err, PostingRefused::NoRate { .. }));
+        assert!(
+            err.to_string()
+                .contains("USD→EUR rate on or before 2026-01-02"),
+            "{err}"
+        );
+        // Without [posting.fx] the same match is refused as unbalanced, as before.
+        assert!(matches!(
+            entry_for_match(
+                "bank",
+                &by_direction().check().unwrap(),
+                MatchPass::Reference,
+                &[&invoice],
+                &[&receipt]
+            ),
+            Err(PostingRefused::Unbalanced { .. })
+        ));
     }
 
     #[test]

@@ -125,6 +125,7 @@ pub fn payment_entry(
             ),
             currency: open.currency,
             amount: -payment.amount,
+            fx: None,
         },
         EntryLine {
             account: fill(
@@ -134,6 +135,7 @@ pub fn payment_entry(
             ),
             currency: payment.currency,
             amount: payment.amount,
+            fx: None,
         },
     ];
     check_balanced(&lines)?;
@@ -285,6 +287,7 @@ fn add(lines: &mut Vec<EntryLine>, account: &str, currency: Currency, amount: De
             account: account.to_string(),
             currency,
             amount,
+            fx: None,
         }),
     }
 }

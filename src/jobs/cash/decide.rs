@@ -5,7 +5,7 @@
 
 use super::words::{describe_match, matched_how};
 use crate::model::{JournalEntry, MatchPass, Record, StoredRecord};
-use crate::post::{PostingTemplate, entry_for_rule};
+use crate::post::{PostingRefused, PostingTemplate, entry_for_rule};
 use crate::reconcile::Outcome;
 
 /// What one match calls for.
@@ -56,8 +56,23 @@ pub(super) fn match_decisions<'r>(
             },
             Err(refused) => MatchDecision::Unbalanced {
                 line: &statement[m.statement[0]],
-                detail: format!("{}: {refused}", describe_match(&l, &s)),
+                detail: format!(
+                    "{}: {refused}{}",
+                    describe_match(&l, &s),
+                    where_differences_go(&refused, rule)
+                ),
             },
         }
     })
+}
+
+/// Where a difference the rules accepted (a bank charge, a tolerance) would be booked: the
+/// job file's key to configure, for the break's reader.
+fn where_differences_go(refused: &PostingRefused, rule: &str) -> String {
+    match refused {
+        PostingRefused::Unbalanced { .. } => format!(
+            "; to book such differences give the template a line {{ account = \"...\", amount = \"difference\" }} in [posting.pass.{rule}] (or [posting.receipt] / [posting.payment]); across currencies, [posting.fx]"
+        ),
+        _ => String::new(),
+    }
 }

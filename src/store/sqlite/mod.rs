@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_record_versions_and_replaced_files.sql"),
     include_str!("../migrations/sqlite/0013_break_grace.sql"),
     include_str!("../migrations/sqlite/0014_unbooked_statement_lines.sql"),
+    include_str!("../migrations/sqlite/0016_entry_line_fx.sql"),
 ];
 
 pub struct SqliteStore {

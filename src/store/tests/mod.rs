@@ -65,11 +65,13 @@ fn entry(key: &str, amount: &str) -> JournalEntry {
                 account: "1010".into(),
                 currency: "EUR".parse().unwrap(),
                 amount: a,
+                fx: None,
             },
             EntryLine {
                 account: "1200".into(),
                 currency: "EUR".parse().unwrap(),
                 amount: -a,
+                fx: None,
             },
         ],
     }
