@@ -77,3 +77,7 @@ mod readme;
 
 /// Amounts in whole minor units of their currency: a ledger file with more decimals is refused.
 mod amounts;
+
+/// Foreign currency and differences: FX matched at the payment's rate and booked in the
+/// functional currency, bank charges, limits on differences booked by hand.
+mod fx;
