@@ -1044,4 +1044,60 @@ lines = [
         );
         check_posting(&format!("{posting}\n{example}")).unwrap();
     }
+
+    /// The shipped job's commented example from the line `#   <first>` to the next line that
+    /// is not a commented example, uncommented.
+    fn shipped_example(first: &str) -> String {
+        let bank = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
+        )
+        .unwrap();
+        let start = bank
+            .find(&format!("#   {first}"))
+            .unwrap_or_else(|| panic!("no example {first} in the shipped job"));
+        bank[start..]
+            .lines()
+            .take_while(|l| l.starts_with("#   "))
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect()
+    }
+
+    #[test]
+    fn difference_lines_fx_and_manual_limits_load_and_their_mistakes_name_the_key() {
+        // The shipped examples, as an administrator would uncomment them.
+        let receipt = shipped_example("[posting.receipt]");
+        assert!(receipt.contains("amount = \"difference\""), "{receipt}");
+        let payment = &BY_DIRECTION[BY_DIRECTION.find("[posting.payment]").unwrap()..];
+        let manual = shipped_example("[posting.manual]");
+        check_posting(&format!("{receipt}{payment}{manual}")).unwrap();
+
+        // [posting.fx] converts at a table [match.rates] loads.
+        let fx = shipped_example("[posting.fx]");
+        let e = check_posting(&format!("{BY_DIRECTION}{fx}")).unwrap_err();
+        assert!(
+            e.contains("posting.fx.rates") && e.contains("no rates table \"ecb\""),
+            "{e}"
+        );
+        let e = check_posting(&format!(
+            "{BY_DIRECTION}{}",
+            fx.replace("\"EUR\"", "\"euro\"")
+        ))
+        .unwrap_err();
+        assert!(e.contains("posting.fx.functional_currency"), "{e}");
+
+        let e = check_posting(&format!(
+            "{BY_DIRECTION}{}",
+            manual.replace("\"50.00\"", "\"-5\"")
+        ))
+        .unwrap_err();
+        assert!(e.contains("posting.manual.max_difference"), "{e}");
+        let twice = BY_DIRECTION.replace(
+            "  { account = \"1290 Receivables clearing\", amount = \"-item\" },\n",
+            "  { account = \"1290 Receivables clearing\", amount = \"-item\" },\n  \
+             { account = \"6855\", amount = \"difference\" },\n  \
+             { account = \"6856\", amount = \"difference\" },\n",
+        );
+        let e = check_posting(&twice).unwrap_err();
+        assert!(e.contains("posting.receipt.lines[3].amount"), "{e}");
+    }
 }

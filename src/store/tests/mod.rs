@@ -120,6 +120,7 @@ pub fn conformance(store: &mut dyn Store) {
     records::a_ledger_item_sent_again_with_other_content_is_a_new_version(store);
     documents::statements_and_documents_are_kept(store);
     breaks::posting_is_idempotent_and_records_are_used_once(store);
+    breaks::an_entry_across_currencies_keeps_its_transaction_amounts_and_rates(store);
     breaks::a_record_has_one_open_break(store);
     breaks::a_failed_file_is_replaced_by_one_of_its_name_processed_later(store);
     breaks::kpis_count_a_break_only_once_it_was_open_its_grace_period(store);
