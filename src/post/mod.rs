@@ -91,8 +91,10 @@ pub struct PostingSpec {
 /// Each line is converted into the functional currency: a bank line at the rate of its value
 /// date (the bank converted then), a ledger item at the rate of its booking date, else its
 /// value date (what the invoice was booked at). The line keeps its own amount, currency and
-/// the rate; what the converted lines leave is the exchange difference, one line on
-/// `difference_account`. Matches in one currency post as before.
+/// the rate. The ledger items remeasured at the rate of the day they are settled give the
+/// exchange difference, one line on `difference_account`; what is left beyond it goes to the
+/// template's `difference` line, if it has one, else there too. Matches in one currency post
+/// as before.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FxPostingSpec {
@@ -750,26 +752,14 @@ fn build_entry_for_rule(
         .any(|r| r.currency != first_line.currency);
     let lines = match fx {
         // Records in several currencies: everything in the functional currency, the
-        // exchange difference on its own line (the template's `difference` line takes none).
+        // exchange difference on its own line.
         Some(fx) if across_currencies => {
-            let mut lines = Vec::with_capacity(built.len() + 1);
-            for b in built {
-                lines.push(to_functional(fx, b)?);
-            }
-            let left: Decimal = lines.iter().map(|l| l.amount).sum();
-            if !left.is_zero() {
-                lines.push(EntryLine {
-                    account: fields.fill(&fx.account, fx.functional),
-                    currency: fx.functional,
-                    amount: -left,
-                    fx: Some(LineFx {
-                        amount: -left,
-                        currency: fx.functional,
-                        rate: Decimal::ONE,
-                    }),
-                });
-            }
-            lines
+            let settled = statement
+                .iter()
+                .map(|r| r.value_date)
+                .max()
+                .unwrap_or(first_line.value_date);
+            lines_in_functional(fx, &fields, built, difference, settled, book_difference)?
         }
         _ => {
             let mut lines: Vec<EntryLine> = built.into_iter().map(|b| b.line).collect();
@@ -806,19 +796,23 @@ fn build_entry_for_rule(
     })
 }
 
-/// A line in the functional currency: each of its records converted at the rate of its day (a
-/// bank line's value date, when the bank converted; a ledger item's booking date, else its
-/// value date, what it was booked at), the sum rounded to the functional currency's minor
-/// unit. The line keeps its own amount, currency and the rate.
-fn to_functional(fx: &FxPosting, b: Built<'_>) -> Result<EntryLine, PostingRefused> {
+/// A line's amount in the functional currency and the rate: each of its records converted at
+/// the rate of its day (a bank line's value date, when the bank converted; a ledger item's
+/// booking date, else its value date, what it was booked at), or of the day `on` when given,
+/// the sum rounded to the functional currency's minor unit.
+fn functional_of(
+    fx: &FxPosting,
+    b: &Built<'_>,
+    on: Option<NaiveDate>,
+) -> Result<(Decimal, Decimal), PostingRefused> {
     let to = fx.functional;
     let mut functional = Decimal::ZERO;
     let mut rates = Vec::with_capacity(b.from.len());
     for r in &b.from {
-        let date = match r.side {
+        let date = on.unwrap_or(match r.side {
             crate::model::Side::Statement => r.value_date,
             crate::model::Side::Ledger => r.booking_date.unwrap_or(r.value_date),
-        };
+        });
         let rate = if r.currency == to {
             Some(Decimal::ONE)
         } else {
@@ -845,16 +839,68 @@ fn to_functional(fx: &FxPosting, b: Built<'_>) -> Result<EntryLine, PostingRefus
         _ if !b.line.amount.is_zero() => (functional / b.line.amount).round_dp(10),
         _ => Decimal::ONE,
     };
-    Ok(EntryLine {
-        account: b.line.account,
+    Ok((functional, rate))
+}
+
+/// The entry's lines in the functional currency. A ledger item's line is what it was booked
+/// at; remeasured at the rate of the day it is settled (the latest bank line's value date),
+/// the change is the realised exchange difference, on its own line at the end. What is left
+/// beyond it (a charge, the bank's spread) goes to the template's `difference` line, else
+/// with the exchange difference; unless `book_difference` is false (a person books it).
+fn lines_in_functional(
+    fx: &FxPosting,
+    fields: &Fields,
+    built: Vec<Built<'_>>,
+    difference: Option<(usize, &str)>,
+    settled: NaiveDate,
+    book_difference: bool,
+) -> Result<Vec<EntryLine>, PostingRefused> {
+    let to = fx.functional;
+    let mut lines = Vec::with_capacity(built.len() + 2);
+    // Booked minus remeasured at the settlement day, over the ledger items' lines.
+    let mut exchange = Decimal::ZERO;
+    for b in built {
+        let (functional, rate) = functional_of(fx, &b, None)?;
+        if b.from.iter().all(|r| r.side == crate::model::Side::Ledger) {
+            exchange += functional - functional_of(fx, &b, Some(settled))?.0;
+        }
+        lines.push(EntryLine {
+            account: b.line.account,
+            currency: to,
+            amount: functional,
+            fx: Some(LineFx {
+                amount: b.line.amount,
+                currency: b.line.currency,
+                rate,
+            }),
+        });
+    }
+    let total: Decimal = lines.iter().map(|l| l.amount).sum();
+    let rest = total - exchange;
+    let in_functional = |account: String, amount: Decimal| EntryLine {
+        account,
         currency: to,
-        amount: functional,
+        amount,
         fx: Some(LineFx {
-            amount: b.line.amount,
-            currency: b.line.currency,
-            rate,
+            amount,
+            currency: to,
+            rate: Decimal::ONE,
         }),
-    })
+    };
+    let exchange_line = match (book_difference, difference) {
+        (false, _) => -exchange,
+        (true, Some((at, account))) => {
+            if !rest.is_zero() {
+                lines.insert(at, in_functional(fields.fill(account, to), -rest));
+            }
+            -exchange
+        }
+        (true, None) => -total,
+    };
+    if !exchange_line.is_zero() {
+        lines.push(in_functional(fields.fill(&fx.account, to), exchange_line));
+    }
+    Ok(lines)
 }
 
 fn sum_by_currency(records: &[&Record]) -> BTreeMap<Currency, Decimal> {
@@ -1466,6 +1512,60 @@ mod tests {
             ]
         );
         assert_eq!(check_match(&t, &[&invoice], &[&receipt]), Ok(()));
+        // With a `difference` line, the exchange difference is the invoice remeasured at the
+        // payment day's rate (900.00 → 920.00: a 20.00 gain); the 1.50 the bank kept beyond it
+        // goes to the difference line. A person's match leaves the 1.50 for them to book.
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank {currency}", "statement"),
+            ("1290 Receivables clearing", "-item"),
+            ("6855 Bank charges", "difference"),
+        ]);
+        spec.fx = Some(FxPostingSpec {
+            functional_currency: "EUR".into(),
+            rates: "ecb".into(),
+            difference_account: "2660 Exchange differences".into(),
+        });
+        let mut with_difference = spec.check().unwrap();
+        with_difference.set_rates(Arc::new(TestRates(vec![
+            ("2026-03-02", "USD", "0.90"),
+            ("2026-03-10", "USD", "0.92"),
+        ])));
+        let e = entry_for_match(
+            "bank",
+            &with_difference,
+            MatchPass::Reference,
+            &[&invoice],
+            &[&receipt],
+        );
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1010 Bank EUR", "918.50".to_string()),
+                ("1290 Receivables clearing", "-900.00".to_string()),
+                ("6855 Bank charges", "1.50".to_string()),
+                ("2660 Exchange differences", "-20.00".to_string()),
+            ]
+        );
+        let bare = build_entry_without_difference(
+            "bank",
+            &with_difference,
+            MatchPass::Manual,
+            &[&invoice],
+            &[&receipt],
+        )
+        .unwrap();
+        assert_eq!(
+            bare.lines.last().unwrap().amount,
+            "-20.00".parse::<Decimal>().unwrap()
+        );
+        assert_eq!(
+            check_balanced(&bare.lines),
+            Err(PostingRefused::Unbalanced {
+                currency: eur,
+                difference: "-1.50".parse().unwrap()
+            })
+        );
         // A match in one currency posts as before, untouched.
         let eur_invoice = record(Side::Ledger, "2", "918.50", "EUR");
         let e = entry_for_match(

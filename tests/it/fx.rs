@@ -79,7 +79,7 @@ date,from,to,rate
 /// 9: a USD invoice paid in EUR eight days later (the bank converted at 0.92: 918.50 EUR is
 /// 0.16 % short of 1,000 USD that day, 2.1 % over at the invoice day's 0.90); 10: paid less a
 /// 7.50 charge; 11: a supplier's bill paid with a 2.50 fee on top (the payment template has no
-/// difference line); 7 and 8: paid without a reference, by hand later.
+/// difference line); 7, 8 and the USD invoice 12: paid without a reference, by hand later.
 const LEDGER: &str = "\
 id,account,value_date,amount,currency,reference,counterparty
 9,CASH-USD-01,2026-03-02,1000.00,USD,INV-000000009,ACME US INC
@@ -87,6 +87,7 @@ id,account,value_date,amount,currency,reference,counterparty
 11,CASH-EUR-01,2026-03-02,-200.00,EUR,INV-000000011,PAPER KG
 7,CASH-EUR-01,2026-03-05,50.00,EUR,INV-000000007,OMEGA SARL
 8,CASH-EUR-01,2026-03-05,100.00,EUR,INV-000000008,SIGMA SPA
+12,CASH-USD-01,2026-03-02,200.00,USD,INV-000000012,ZETA LLC
 ";
 const STATEMENT: &str = "\
 booking_date,value_date,amount,currency,bank_reference,remittance_info
@@ -95,6 +96,7 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-03,2026-03-03,-202.50,EUR,BK11,INV-000000011 PAPER KG
 2026-03-05,2026-03-05,49.95,EUR,BK7,OMEGA SARL PAYMENT
 2026-03-05,2026-03-05,80.00,EUR,BK8,SIGMA SPA PAYMENT
+2026-03-10,2026-03-10,183.50,EUR,BK12,ZETA LLC PAYMENT
 ";
 
 /// An install whose bank reconciliation is [`JOB`], with the ledger and statement run.
@@ -163,7 +165,9 @@ fn line(a: &str, c: &str, m: &str, fx: Option<(&str, &str, &str)>) -> Line {
 fn a_usd_invoice_paid_in_eur_posts_in_eur_with_its_exchange_difference() {
     let i = install();
     // Matched at the payment day's rate and booked: the bank's 918.50 EUR, the receivable at
-    // what it was booked at (1,000 USD at 0.90), the 18.50 gain on the exchange account.
+    // what it was booked at (1,000 USD at 0.90); remeasured at the payment day's 0.92 it is
+    // 920.00, a 20.00 exchange gain; the 1.50 the bank kept beyond that goes to the receipt
+    // template's difference line.
     assert_eq!(
         stored_lines(&i, "Receipt BK9"),
         [
@@ -180,10 +184,16 @@ fn a_usd_invoice_paid_in_eur_posts_in_eur_with_its_exchange_difference() {
                 Some(("-1000.00", "USD", "0.90"))
             ),
             line(
+                "6855 Bank charges",
+                "EUR",
+                "1.50",
+                Some(("1.50", "EUR", "1"))
+            ),
+            line(
                 "2660 Exchange differences",
                 "EUR",
-                "-18.50",
-                Some(("-18.50", "EUR", "1"))
+                "-20.00",
+                Some(("-20.00", "EUR", "1"))
             ),
         ]
     );
@@ -297,4 +307,56 @@ fn a_match_by_hand_books_a_difference_only_within_the_jobs_limits() {
 
 fn line_of(account: &str, amount: &str) -> Line {
     line(account, "EUR", amount, None)
+}
+
+/// A USD invoice matched by hand to a EUR payment books its exchange difference, not the whole
+/// payment as a loss: the receivable at its booked 180.00, 4.00 gained by the rate moving to
+/// 0.92, and the 0.50 paid short (within the limit) to the template's difference line.
+#[test]
+fn a_usd_invoice_matched_by_hand_to_a_eur_payment_books_only_its_exchange_difference() {
+    let i = install();
+    let (line_id, item) = (
+        break_id(&i, "missing_in_ledger", "183.50"),
+        break_id(&i, "missing_on_statement", "200.00"),
+    );
+    let o = i.clerk(&[
+        "exception",
+        "match",
+        &line_id,
+        &item,
+        "--reason",
+        "ZETA paid in EUR",
+        "--by",
+        "anna",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        stored_lines(&i, "Receipt BK12"),
+        [
+            line(
+                "1010 Bank EUR",
+                "EUR",
+                "183.50",
+                Some(("183.50", "EUR", "1"))
+            ),
+            line(
+                "1290 Receivables clearing",
+                "EUR",
+                "-180.00",
+                Some(("-200.00", "USD", "0.90"))
+            ),
+            line(
+                "6855 Bank charges",
+                "EUR",
+                "0.50",
+                Some(("0.50", "EUR", "1"))
+            ),
+            line(
+                "2660 Exchange differences",
+                "EUR",
+                "-4.00",
+                Some(("-4.00", "EUR", "1"))
+            ),
+        ]
+    );
 }
