@@ -924,7 +924,13 @@ pub fn check_match(
     let t = template.for_match("", Direction::of(statement));
     // A `difference` line, or a match across currencies booked in the functional currency:
     // only building the entry tells.
-    if template.fx.is_some() || t.lines.iter().any(|l| l.amount == AmountSource::Difference) {
+    let across_currencies = || {
+        let first = statement[0].currency;
+        ledger.iter().chain(statement).any(|r| r.currency != first)
+    };
+    if t.lines.iter().any(|l| l.amount == AmountSource::Difference)
+        || (template.fx.is_some() && across_currencies())
+    {
         let e = build_entry("", template, MatchPass::Manual, ledger, statement)?;
         return check_balanced(&e.lines);
     }

@@ -134,8 +134,9 @@ fn explain_key(
     }
 }
 
-/// Both sides' totals, their amount converted at the rate of the date `fx.at` names when the pass converts and
-/// the currencies differ, the difference and what the tolerances allowed.
+/// Both sides' totals, their amount converted at the rate of the date `fx.at` names (theirs
+/// by default) when the pass converts and the currencies differ, the difference and what the
+/// tolerances allowed.
 fn explain_amount(
     pass: &PassPlan,
     a: &AmountPlan,
