@@ -1030,14 +1030,7 @@ lines = [
             "{posting}"
         );
         check_posting(posting).unwrap();
-        let from = bank
-            .find("# A pass that books differently")
-            .expect("the example is there");
-        let example: String = bank[from..]
-            .lines()
-            .filter_map(|l| l.strip_prefix("#   "))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let example = shipped_example("[posting.pass.batch.receipt]");
         assert!(
             example.contains("[posting.pass.batch.receipt]"),
             "{example}"
