@@ -205,6 +205,22 @@ fn entry_by_hand(
     if left.is_empty() {
         return Ok(bare);
     }
+    let first = s[0].currency;
+    let across = l.iter().chain(s).any(|r| r.currency != first);
+    if across && !bare.lines.iter().any(|line| line.fx.is_some()) {
+        // Without a conversion, each currency's whole amount would be booked as a difference.
+        return Err(refuse(format!(
+            "these records are in {}: add [posting.fx] (functional_currency, rates, \
+             difference_account) to {job_file} to book a match across currencies",
+            l.iter()
+                .chain(s)
+                .map(|r| r.currency.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )));
+    }
     let limits = posting.manual_limits();
     let shown = |left: &BTreeMap<Currency, Decimal>| {
         left.iter()

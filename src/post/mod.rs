@@ -763,7 +763,11 @@ fn build_entry_for_rule(
         }
         _ => {
             let mut lines: Vec<EntryLine> = built.into_iter().map(|b| b.line).collect();
-            if let (Some((at, account)), true) = (difference, book_difference) {
+            // A difference is booked in the match's one currency: amounts in several,
+            // without [posting.fx], are no charge to book but a conversion to configure.
+            if let (Some((at, account)), true, false) =
+                (difference, book_difference, across_currencies)
+            {
                 let mut left: BTreeMap<Currency, Decimal> = BTreeMap::new();
                 for l in &lines {
                     *left.entry(l.currency).or_default() += l.amount;
@@ -1410,6 +1414,13 @@ mod tests {
             ),
             Err(PostingRefused::Unbalanced { .. })
         ));
+        // Amounts in two currencies without [posting.fx] are not a charge: refused.
+        let dollars = record(Side::Statement, "BK4", "1080.00", "USD");
+        assert!(matches!(
+            entry_for_match("bank", &t, MatchPass::AmountDate, &[&invoice], &[&dollars]),
+            Err(PostingRefused::Unbalanced { .. })
+        ));
+        assert!(check_match(&t, &[&invoice], &[&dollars]).is_err());
         // ... and a person's match leaves the difference out, for them to book.
         let bare =
             build_entry_without_difference("bank", &t, MatchPass::Manual, &[&invoice], &[&receipt]);

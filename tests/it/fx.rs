@@ -319,16 +319,37 @@ fn a_usd_invoice_matched_by_hand_to_a_eur_payment_books_only_its_exchange_differ
         break_id(&i, "missing_in_ledger", "183.50"),
         break_id(&i, "missing_on_statement", "200.00"),
     );
-    let o = i.clerk(&[
-        "exception",
-        "match",
-        &line_id,
-        &item,
-        "--reason",
-        "ZETA paid in EUR",
-        "--by",
-        "anna",
-    ]);
+    let force = |account: Option<&str>| {
+        let mut args = vec![
+            "exception",
+            "match",
+            &line_id,
+            &item,
+            "--reason",
+            "ZETA paid in EUR",
+        ];
+        if let Some(a) = account {
+            args.extend(["--difference-account", a]);
+        }
+        args.extend(["--by", "anna"]);
+        i.clerk(&args)
+    };
+    // Without [posting.fx] the dollars and the euros are not a difference to book.
+    let job = i.path("jobs/bank-reconciliation.toml");
+    let (fx, manual) = (
+        JOB.find("[posting.fx]").unwrap(),
+        JOB.find("[posting.manual]").unwrap(),
+    );
+    std::fs::write(&job, format!("{}{}", &JOB[..fx], &JOB[manual..])).unwrap();
+    let o = force(Some("6855 Bank charges"));
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("EUR and USD") && err.contains("[posting.fx]"),
+        "{err}"
+    );
+    std::fs::write(&job, JOB).unwrap();
+    let o = force(None);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         stored_lines(&i, "Receipt BK12"),
