@@ -224,7 +224,7 @@ fn entry_by_hand(
     let limits = posting.manual_limits();
     let shown = |left: &BTreeMap<Currency, Decimal>| {
         left.iter()
-            .map(|(c, d)| format!("{d} {c}"))
+            .map(|(c, d)| format!("{} {c}", d.abs()))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -232,9 +232,10 @@ fn entry_by_hand(
         && let Some((c, d)) = left.iter().find(|(_, d)| d.abs() > max)
     {
         return Err(refuse(format!(
-            "the amounts differ by {d} {c}, more than a match by hand may book: {job_file} \
+            "the amounts differ by {} {c}, more than a match by hand may book: {job_file} \
              [posting.manual] max_difference = \"{max}\"; match other records, or correct the \
-             books first"
+             books first",
+            d.abs()
         )));
     }
     let Some(account) = difference_account else {
@@ -261,12 +262,18 @@ fn entry_by_hand(
         )));
     }
     let mut e = bare;
+    // In an entry booked in the functional currency every line says what it was in its own.
+    let converted = e.lines.iter().any(|line| line.fx.is_some());
     for (currency, d) in left {
         e.lines.push(EntryLine {
             account: account.to_string(),
             currency,
             amount: -d,
-            fx: None,
+            fx: converted.then_some(crate::model::fx::LineFx {
+                amount: -d,
+                currency,
+                rate: Decimal::ONE,
+            }),
         });
     }
     check_balanced(&e.lines).map_err(|e| refuse(e.to_string()))?;
