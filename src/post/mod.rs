@@ -47,6 +47,10 @@ use crate::model::{Currency, EntryLine, JournalEntry, MatchPass, Record};
 /// [posting.pass.batch.receipt]
 /// lines = [ ... ]
 /// ```
+///
+/// A line `{ account = "6855 Bank charges", amount = "difference" }` books what a charge or a
+/// tolerance leaves; `[posting.fx]` books matches across currencies in the functional one;
+/// `[posting.manual]` limits what a person books as a difference.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostingSpec {
