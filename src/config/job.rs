@@ -645,7 +645,23 @@ fn load_cash(
             .ok(),
         (posting, _) => posting,
     };
-    let (book, layout, (rules, calendar), posting) = (book?, layout?, rules?, posting?);
+    let (book, layout, (rules, calendar), mut posting) = (book?, layout?, rules?, posting?);
+    if let Some(name) = posting.fx_rates_name() {
+        // `[posting.fx]` books at a table `[match.rates]` loads.
+        match rules.rates.get(name) {
+            Some(r) => posting.set_rates(Arc::new(r.clone())),
+            None => {
+                errors.push(file.loc.error(
+                    "posting.fx.rates",
+                    format!(
+                        "no rates table {name:?} in [match.rates]; known: {}",
+                        rules.rates.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+                return None;
+            }
+        }
+    }
     Some(JobKind::CashReconciliation {
         book,
         account: raw.account.clone(),
@@ -1104,18 +1120,67 @@ lines = [
             "{posting}"
         );
         check_posting(posting).unwrap();
-        let from = bank
-            .find("# A pass that books differently")
-            .expect("the example is there");
-        let example: String = bank[from..]
-            .lines()
-            .filter_map(|l| l.strip_prefix("#   "))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let example = shipped_example("[posting.pass.batch.receipt]");
         assert!(
             example.contains("[posting.pass.batch.receipt]"),
             "{example}"
         );
         check_posting(&format!("{posting}\n{example}")).unwrap();
+    }
+
+    /// The shipped job's commented example from the line `#   <first>` to the next line that
+    /// is not a commented example, uncommented.
+    fn shipped_example(first: &str) -> String {
+        let bank = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
+        )
+        .unwrap();
+        let start = bank
+            .find(&format!("#   {first}"))
+            .unwrap_or_else(|| panic!("no example {first} in the shipped job"));
+        bank[start..]
+            .lines()
+            .take_while(|l| l.starts_with("#   "))
+            .map(|l| format!("{}\n", &l[4..]))
+            .collect()
+    }
+
+    #[test]
+    fn difference_lines_fx_and_manual_limits_load_and_their_mistakes_name_the_key() {
+        // The shipped examples, as an administrator would uncomment them.
+        let receipt = shipped_example("[posting.receipt]");
+        assert!(receipt.contains("amount = \"difference\""), "{receipt}");
+        let payment = &BY_DIRECTION[BY_DIRECTION.find("[posting.payment]").unwrap()..];
+        let manual = shipped_example("[posting.manual]");
+        check_posting(&format!("{receipt}{payment}{manual}")).unwrap();
+
+        // [posting.fx] converts at a table [match.rates] loads.
+        let fx = shipped_example("[posting.fx]");
+        let e = check_posting(&format!("{BY_DIRECTION}{fx}")).unwrap_err();
+        assert!(
+            e.contains("posting.fx.rates") && e.contains("no rates table \"ecb\""),
+            "{e}"
+        );
+        let e = check_posting(&format!(
+            "{BY_DIRECTION}{}",
+            fx.replace("\"EUR\"", "\"euro\"")
+        ))
+        .unwrap_err();
+        assert!(e.contains("posting.fx.functional_currency"), "{e}");
+
+        let e = check_posting(&format!(
+            "{BY_DIRECTION}{}",
+            manual.replace("\"50.00\"", "\"-5\"")
+        ))
+        .unwrap_err();
+        assert!(e.contains("posting.manual.max_difference"), "{e}");
+        let twice = BY_DIRECTION.replace(
+            "  { account = \"1290 Receivables clearing\", amount = \"-item\" },\n",
+            "  { account = \"1290 Receivables clearing\", amount = \"-item\" },\n  \
+             { account = \"6855\", amount = \"difference\" },\n  \
+             { account = \"6856\", amount = \"difference\" },\n",
+        );
+        let e = check_posting(&twice).unwrap_err();
+        assert!(e.contains("posting.receipt.lines[3].amount"), "{e}");
     }
 }

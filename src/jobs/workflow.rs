@@ -3,12 +3,16 @@
 //! to an account the person names), closes the breaks, and records who did it and why, all in
 //! one transaction.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::config::{Config, JobKind};
-use crate::model::{BreakStatus, EntryLine, MatchPass, Record, Side, StoredRecord};
-use crate::post::{PostingRefused, entry_for_match};
+use crate::model::{
+    BreakStatus, Currency, EntryLine, JournalEntry, MatchPass, Record, Side, StoredRecord,
+};
+use crate::post::{PostingTemplate, build_entry, build_entry_without_difference, check_balanced};
 use crate::store::{
     self, NewMatch, Posted, RunOutcome, RunStatus, Store, StoreError, Trigger, Unit,
 };
@@ -131,40 +135,8 @@ fn force_in(
     }
     let l: Vec<&Record> = ledger.iter().map(|r| &r.record).collect();
     let s: Vec<&Record> = statement.iter().map(|r| &r.record).collect();
-    let mut entry = match entry_for_match(&job.name, posting, MatchPass::Manual, &l, &s) {
-        Ok(e) => e,
-        Err(PostingRefused::Unbalanced {
-            currency,
-            difference,
-        }) => {
-            let Some(account) = difference_account else {
-                return refuse(format!(
-                    "the amounts differ by {difference} {currency}: name an account for the difference (--difference-account), or match other records"
-                ));
-            };
-            // Build the entry as the rule would, then book the difference so it balances.
-            let mut e = entry_for_match_unchecked(&job.name, posting, &l, &s)?;
-            let mut totals: std::collections::BTreeMap<_, Decimal> = Default::default();
-            for line in &e.lines {
-                *totals.entry(line.currency).or_default() += line.amount;
-            }
-            for (ccy, total) in totals.into_iter().filter(|(_, t)| !t.is_zero()) {
-                e.lines.push(EntryLine {
-                    account: account.to_string(),
-                    currency: ccy,
-                    amount: -total,
-                });
-            }
-            // The person's account is the chart's too, when the job posts to one.
-            if let Some(chart) = posting.chart()
-                && let Err(refused) = chart.resolve_lines(&mut e.lines)
-            {
-                return refuse(refused.to_string());
-            }
-            e
-        }
-        Err(other) => return refuse(other.to_string()),
-    };
+    let file = job.file.display().to_string();
+    let mut entry = entry_by_hand(&job.name, &file, posting, &l, &s, difference_account)?;
     entry.narrative = format!("{} (matched by hand by {actor}: {reason})", entry.narrative);
     let run_id = u.start_run(&job.name, Trigger::Manual, None, at)?;
     let ids: Vec<i64> = ledger.iter().chain(&statement).map(|r| r.id).collect();
@@ -209,15 +181,109 @@ fn force_in(
     })
 }
 
-/// The entry the template gives, before the balance check (for booking a difference).
-fn entry_for_match_unchecked(
+/// The entry of a match made by hand: the job's template (`[posting.pass.manual]`, else by
+/// direction) and, when the amounts differ, the difference: to the account the person names
+/// (`--difference-account`), else to the template's `difference` line, within the limits of
+/// `[posting.manual]` (`max_difference` in each currency, `difference_accounts`). A match across
+/// currencies under `[posting.fx]` books its exchange difference as an automatic one does.
+fn entry_by_hand(
     job: &str,
-    posting: &crate::post::PostingTemplate,
+    job_file: &str,
+    posting: &PostingTemplate,
     l: &[&Record],
     s: &[&Record],
-) -> Result<crate::model::JournalEntry, WorkflowError> {
-    crate::post::build_entry(job, posting, MatchPass::Manual, l, s)
-        .map_err(|e| WorkflowError::Refused(e.to_string()))
+    difference_account: Option<&str>,
+) -> Result<JournalEntry, WorkflowError> {
+    let refuse = |m: String| WorkflowError::Refused(m);
+    let bare = build_entry_without_difference(job, posting, MatchPass::Manual, l, s)
+        .map_err(|e| refuse(e.to_string()))?;
+    let mut left: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    for line in &bare.lines {
+        *left.entry(line.currency).or_default() += line.amount;
+    }
+    left.retain(|_, d| !d.is_zero());
+    if left.is_empty() {
+        return Ok(bare);
+    }
+    let first = s[0].currency;
+    let across = l.iter().chain(s).any(|r| r.currency != first);
+    if across && !bare.lines.iter().any(|line| line.fx.is_some()) {
+        // Without a conversion, each currency's whole amount would be booked as a difference.
+        return Err(refuse(format!(
+            "these records are in {}: add [posting.fx] (functional_currency, rates, \
+             difference_account) to {job_file} to book a match across currencies",
+            l.iter()
+                .chain(s)
+                .map(|r| r.currency.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )));
+    }
+    let limits = posting.manual_limits();
+    let shown = |left: &BTreeMap<Currency, Decimal>| {
+        left.iter()
+            .map(|(c, d)| format!("{} {c}", d.abs()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(max) = limits.max_difference
+        && let Some((c, d)) = left.iter().find(|(_, d)| d.abs() > max)
+    {
+        return Err(refuse(format!(
+            "the amounts differ by {} {c}, more than a match by hand may book: {job_file} \
+             [posting.manual] max_difference = \"{max}\"; match other records, or correct the \
+             books first",
+            d.abs()
+        )));
+    }
+    let Some(account) = difference_account else {
+        // The template's `difference` line, if it has one, books it.
+        let e = build_entry(job, posting, MatchPass::Manual, l, s)
+            .map_err(|e| refuse(e.to_string()))?;
+        if check_balanced(&e.lines).is_ok() {
+            return Ok(e);
+        }
+        return Err(refuse(format!(
+            "the amounts differ by {}: name an account for the difference (--difference-account{}), or match other records",
+            shown(&left),
+            match limits.accounts.as_slice() {
+                [] => String::new(),
+                accounts => format!(", one of: {}", accounts.join(", ")),
+            }
+        )));
+    };
+    if !limits.accounts.is_empty() && !limits.accounts.iter().any(|a| a.trim() == account.trim()) {
+        return Err(refuse(format!(
+            "{account:?} is not an account for differences booked by hand; {job_file} \
+             [posting.manual] difference_accounts allows: {}",
+            limits.accounts.join(", ")
+        )));
+    }
+    let mut e = bare;
+    // In an entry booked in the functional currency every line says what it was in its own.
+    let converted = e.lines.iter().any(|line| line.fx.is_some());
+    for (currency, d) in left {
+        e.lines.push(EntryLine {
+            account: account.to_string(),
+            currency,
+            amount: -d,
+            fx: converted.then_some(crate::model::fx::LineFx {
+                amount: -d,
+                currency,
+                rate: Decimal::ONE,
+            }),
+        });
+    }
+    // The person's account is the chart's too, when the job posts to one.
+    if let Some(chart) = posting.chart() {
+        chart
+            .resolve_lines(&mut e.lines)
+            .map_err(|e| refuse(e.to_string()))?;
+    }
+    check_balanced(&e.lines).map_err(|e| refuse(e.to_string()))?;
+    Ok(e)
 }
 
 /// Runs a person's action on a break in its own transaction.

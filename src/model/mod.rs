@@ -10,6 +10,7 @@
 //! checks IBANs and ISINs.
 
 pub mod costs;
+pub mod fx;
 pub mod ids;
 pub mod invoice;
 pub mod payables;
@@ -330,6 +331,11 @@ pub struct EntryLine {
     pub account: String,
     pub currency: Currency,
     pub amount: Decimal,
+    /// In an entry booked in the functional currency (its records were in several currencies):
+    /// what this line was in its transaction currency, and the rate; `currency` and `amount`
+    /// are then the functional ones.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fx: Option<fx::LineFx>,
 }
 
 /// A balanced double-entry journal entry, ready to post.

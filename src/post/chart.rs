@@ -324,6 +324,11 @@ impl PostingTemplate {
                 }
             }
         }
+        for (key, account) in self.rules.accounts() {
+            chart
+                .check_template(account)
+                .map_err(|message| PostingSpecError { key, message })?;
+        }
         self.chart = Some(chart);
         Ok(self)
     }

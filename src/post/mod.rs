@@ -10,12 +10,14 @@ pub mod rules;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::model::fx::{LineFx, RateSource};
 use crate::model::{Currency, EntryLine, JournalEntry, MatchPass, Record};
 
 /// The `[posting]` table of a job file: what a match posts.
@@ -47,6 +49,10 @@ use crate::model::{Currency, EntryLine, JournalEntry, MatchPass, Record};
 /// [posting.pass.batch.receipt]
 /// lines = [ ... ]
 /// ```
+///
+/// A line `{ account = "6855 Bank charges", amount = "difference" }` books what a charge or a
+/// tolerance leaves; `[posting.fx]` books matches across currencies in the functional one;
+/// `[posting.manual]` limits what a person books as a difference.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostingSpec {
@@ -73,6 +79,55 @@ pub struct PostingSpec {
     /// see [`rules`].
     #[serde(default)]
     pub rules: Vec<rules::RuleSpec>,
+    /// `[posting.fx]`: a match whose records are in more than one currency is booked in the
+    /// functional currency, the exchange difference to its own account.
+    #[serde(default)]
+    pub fx: Option<FxPostingSpec>,
+    /// `[posting.manual]`: what a person matching by hand may book as a difference.
+    #[serde(default)]
+    pub manual: Option<ManualSpec>,
+}
+
+/// `[posting.fx]`: how a match across currencies (an invoice in USD paid in EUR) is booked
+/// (IAS 21, § 256a HGB).
+///
+/// ```toml
+/// [posting.fx]
+/// functional_currency = "EUR"
+/// rates = "ecb"                                  # a table of [match.rates]
+/// difference_account = "2660 Exchange differences"
+/// ```
+///
+/// Each line is converted into the functional currency: a bank line at the rate of its value
+/// date (the bank converted then), a ledger item at the rate of its booking date, else its
+/// value date (what the invoice was booked at). The line keeps its own amount, currency and
+/// the rate. The ledger items remeasured at the rate of the day they are settled give the
+/// exchange difference, one line on `difference_account`; what is left beyond it goes to the
+/// template's `difference` line, if it has one, else there too. Matches in one currency post
+/// as before.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FxPostingSpec {
+    pub functional_currency: String,
+    /// The name of a `[match.rates]` table.
+    pub rates: String,
+    /// The exchange gain/loss account (placeholders as on any line; `{currency}` is the
+    /// functional currency).
+    pub difference_account: String,
+}
+
+/// `[posting.manual]`: limits on a difference booked by hand (`clerk exception match ...
+/// --difference-account`, or a `difference` line of `[posting.pass.manual]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualSpec {
+    /// The largest difference, in each currency, a match by hand may book (`"50.00"`).
+    /// Without it any difference may be booked.
+    #[serde(default)]
+    pub max_difference: Option<String>,
+    /// The accounts a person may name for the difference; without them any account.
+    #[serde(default)]
+    pub difference_accounts: Vec<String>,
 }
 
 /// `[posting.receipt]` or `[posting.payment]`: the template of one direction.
@@ -109,7 +164,9 @@ pub struct PostingLineSpec {
     pub account: String,
     /// `statement` (the sum of the statement lines: one bank line), `ledger` (the sum of the
     /// ledger items), `item` (one line per settled ledger item, each for its own amount), or
-    /// any of them with a leading `-` for the opposite sign.
+    /// any of them with a leading `-` for the opposite sign; or `difference`: what the other
+    /// lines leave in each currency (a charge the bank deducted, what a tolerance let
+    /// through), so the entry balances. At most one `difference` line per template.
     pub amount: String,
 }
 
@@ -151,6 +208,26 @@ pub struct PostingTemplate {
     rules: rules::PostingRules,
     /// The chart every account must be in, when the job has one (`chart::Chart`).
     chart: Option<std::sync::Arc<chart::Chart>>,
+    fx: Option<FxPosting>,
+    manual: ManualLimits,
+}
+
+/// `[posting.fx]`, checked; the rates are given once the job's tables are loaded.
+#[derive(Debug, Clone)]
+struct FxPosting {
+    functional: Currency,
+    rates_name: String,
+    account: String,
+    rates: Option<Arc<dyn RateSource>>,
+}
+
+/// `[posting.manual]`, checked.
+#[derive(Debug, Clone, Default)]
+pub struct ManualLimits {
+    /// The largest difference in any one currency; `None`: no limit.
+    pub max_difference: Option<Decimal>,
+    /// The accounts a difference may go to; empty: any.
+    pub accounts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +256,8 @@ enum AmountSource {
     Ledger,
     /// One line per ledger item: a batch credits each settled invoice on its own.
     Item,
+    /// What the other lines leave, per currency, so the entry balances.
+    Difference,
 }
 
 const DEFAULT_NARRATIVE: &str = "{pass} match: bank {bank_reference}, ledger {ledger_ids}";
@@ -242,12 +321,89 @@ impl PostingSpec {
         for (name, p) in &self.pass {
             passes.insert(name.clone(), p.check(name, narrative, &job)?);
         }
+        let fx = self.fx.as_ref().map(FxPostingSpec::check).transpose()?;
+        let manual = self
+            .manual
+            .as_ref()
+            .map(ManualSpec::check)
+            .transpose()?
+            .unwrap_or_default();
         let rules = rules::check(&self.rules)?;
         Ok(PostingTemplate {
             job,
             passes,
             rules,
             chart: None,
+            fx,
+            manual,
+        })
+    }
+}
+
+impl FxPostingSpec {
+    fn check(&self) -> Result<FxPosting, PostingSpecError> {
+        let err = |key: &str, message: String| PostingSpecError {
+            key: format!("posting.fx.{key}"),
+            message,
+        };
+        let functional = self.functional_currency.parse().map_err(|_| {
+            err(
+                "functional_currency",
+                format!(
+                    "expected a currency code such as \"EUR\", found {:?}",
+                    self.functional_currency
+                ),
+            )
+        })?;
+        if self.rates.trim().is_empty() {
+            return Err(err(
+                "rates",
+                "expected the name of a [match.rates] table".into(),
+            ));
+        }
+        if self.difference_account.trim().is_empty() {
+            return Err(err(
+                "difference_account",
+                "the exchange difference account must not be empty".into(),
+            ));
+        }
+        check_placeholders(&self.difference_account, "posting.fx.difference_account")?;
+        Ok(FxPosting {
+            functional,
+            rates_name: self.rates.clone(),
+            account: self.difference_account.clone(),
+            rates: None,
+        })
+    }
+}
+
+impl ManualSpec {
+    fn check(&self) -> Result<ManualLimits, PostingSpecError> {
+        let max_difference = match &self.max_difference {
+            None => None,
+            Some(text) => match text.trim().parse::<Decimal>() {
+                Ok(d) if !d.is_sign_negative() => Some(d),
+                _ => {
+                    return Err(PostingSpecError {
+                        key: "posting.manual.max_difference".into(),
+                        message: format!(
+                            "expected an amount not below zero in quotes, such as \"50.00\", found {text:?}"
+                        ),
+                    });
+                }
+            },
+        };
+        for (i, a) in self.difference_accounts.iter().enumerate() {
+            if a.trim().is_empty() {
+                return Err(PostingSpecError {
+                    key: format!("posting.manual.difference_accounts[{i}]"),
+                    message: "an account must not be empty".into(),
+                });
+            }
+        }
+        Ok(ManualLimits {
+            max_difference,
+            accounts: self.difference_accounts.clone(),
         })
     }
 }
@@ -351,11 +507,28 @@ fn check_lines(
             "statement" => AmountSource::Statement,
             "ledger" => AmountSource::Ledger,
             "item" => AmountSource::Item,
+            "difference" if negate => {
+                return Err(PostingSpecError {
+                    key: format!("{key}.amount"),
+                    message: "\"difference\" takes no sign: it is what balances the entry".into(),
+                });
+            }
+            "difference"
+                if lines
+                    .iter()
+                    .any(|l: &TemplateLine| l.amount == AmountSource::Difference) =>
+            {
+                return Err(PostingSpecError {
+                    key: format!("{key}.amount"),
+                    message: "a template has at most one \"difference\" line".into(),
+                });
+            }
+            "difference" => AmountSource::Difference,
             _ => {
                 return Err(PostingSpecError {
                     key: format!("{key}.amount"),
                     message: format!(
-                        "expected \"statement\", \"ledger\" or \"item\", or one of them with a leading \"-\", found {text:?}"
+                        "expected \"statement\", \"ledger\", \"item\" (or one of them with a leading \"-\") or \"difference\", found {text:?}"
                     ),
                 });
             }
@@ -377,6 +550,24 @@ impl PostingTemplate {
     /// against the job's passes.
     pub fn pass_names(&self) -> impl Iterator<Item = &str> {
         self.passes.keys().map(String::as_str)
+    }
+
+    /// The `[match.rates]` table `[posting.fx]` converts with, if the job books across
+    /// currencies: the configuration loads it and hands it over with [`Self::set_rates`].
+    pub fn fx_rates_name(&self) -> Option<&str> {
+        self.fx.as_ref().map(|f| f.rates_name.as_str())
+    }
+
+    /// The rates `[posting.fx]` converts with.
+    pub fn set_rates(&mut self, rates: Arc<dyn RateSource>) {
+        if let Some(fx) = &mut self.fx {
+            fx.rates = Some(rates);
+        }
+    }
+
+    /// `[posting.manual]`: the limits on a difference booked by hand.
+    pub fn manual_limits(&self) -> &ManualLimits {
+        &self.manual
     }
 
     /// The template for a match of pass `rule` whose money went `direction`.
@@ -432,6 +623,15 @@ pub enum PostingRefused {
         chart: String,
         why: String,
     },
+    #[error(
+        "no {from}→{to} rate on or before {date} in the rates table {table:?} of [posting.fx]: the entry cannot be booked in {to}"
+    )]
+    NoRate {
+        from: Currency,
+        to: Currency,
+        date: NaiveDate,
+        table: String,
+    },
 }
 
 /// Builds the entry for one match of `job` between `ledger` items and `statement` lines,
@@ -457,7 +657,7 @@ pub fn entry_for_rule(
     ledger: &[&Record],
     statement: &[&Record],
 ) -> Result<JournalEntry, PostingRefused> {
-    let entry = build_entry_for_rule(job, template, pass, rule, ledger, statement)?;
+    let entry = build_entry_for_rule(job, template, pass, rule, ledger, statement, true)?;
     check_balanced(&entry.lines)?;
     Ok(entry)
 }
@@ -471,7 +671,28 @@ pub fn build_entry(
     ledger: &[&Record],
     statement: &[&Record],
 ) -> Result<JournalEntry, PostingRefused> {
-    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement)
+    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement, true)
+}
+
+/// As [`build_entry`], leaving out the template's `difference` line: what is left unbalanced
+/// is the difference, for a person to book (within `[posting.manual]`'s limits). An entry
+/// across currencies still books its exchange difference.
+pub fn build_entry_without_difference(
+    job: &str,
+    template: &PostingTemplate,
+    pass: MatchPass,
+    ledger: &[&Record],
+    statement: &[&Record],
+) -> Result<JournalEntry, PostingRefused> {
+    build_entry_for_rule(job, template, pass, pass.as_str(), ledger, statement, false)
+}
+
+/// One line before conversion: the records it sums (each with the line's sign), for the
+/// rates of an entry across currencies.
+struct Built<'r> {
+    line: EntryLine,
+    from: Vec<&'r Record>,
+    negate: bool,
 }
 
 fn build_entry_for_rule(
@@ -481,12 +702,14 @@ fn build_entry_for_rule(
     rule: &str,
     ledger: &[&Record],
     statement: &[&Record],
+    book_difference: bool,
 ) -> Result<JournalEntry, PostingRefused> {
     let (Some(first_ledger), Some(first_line)) = (ledger.first(), statement.first()) else {
         return Err(PostingRefused::Empty);
     };
     let chart = template.chart.as_deref();
-    let template = template.for_match(rule, Direction::of(statement));
+    let fx = template.fx.as_ref();
+    let t = template.for_match(rule, Direction::of(statement));
     let statement_sums = sum_by_currency(statement);
     let ledger_sums = sum_by_currency(ledger);
 
@@ -500,33 +723,94 @@ fn build_entry_for_rule(
         bank_account: first_line.account.clone().unwrap_or_default(),
     };
 
-    let mut lines = Vec::new();
-    for t in &template.lines {
-        let sign = |a: Decimal| if t.negate { -a } else { a };
-        let sums = match t.amount {
-            AmountSource::Statement => &statement_sums,
-            AmountSource::Ledger => &ledger_sums,
+    let mut built: Vec<Built<'_>> = Vec::new();
+    // Where the template's `difference` line goes, and its account.
+    let mut difference: Option<(usize, &str)> = None;
+    for tl in &t.lines {
+        let sign = |a: Decimal| if tl.negate { -a } else { a };
+        let (sums, records) = match tl.amount {
+            AmountSource::Statement => (&statement_sums, statement),
+            AmountSource::Ledger => (&ledger_sums, ledger),
+            AmountSource::Difference => {
+                difference = Some((built.len(), tl.account.as_str()));
+                continue;
+            }
             AmountSource::Item => {
                 // Each settled item on its own line, named by its own fields: the clearing
                 // account shows which invoice the money settled, not the batch's total.
                 for item in ledger {
-                    lines.push(EntryLine {
-                        account: fields.for_item(item).fill(&t.account, item.currency),
-                        currency: item.currency,
-                        amount: sign(item.amount),
+                    built.push(Built {
+                        line: EntryLine {
+                            account: fields.for_item(item).fill(&tl.account, item.currency),
+                            currency: item.currency,
+                            amount: sign(item.amount),
+                            fx: None,
+                        },
+                        from: vec![item],
+                        negate: tl.negate,
                     });
                 }
                 continue;
             }
         };
         for (&currency, &sum) in sums {
-            lines.push(EntryLine {
-                account: fields.fill(&t.account, currency),
-                currency,
-                amount: sign(sum),
+            built.push(Built {
+                line: EntryLine {
+                    account: fields.fill(&tl.account, currency),
+                    currency,
+                    amount: sign(sum),
+                    fx: None,
+                },
+                from: records
+                    .iter()
+                    .copied()
+                    .filter(|r| r.currency == currency)
+                    .collect(),
+                negate: tl.negate,
             });
         }
     }
+    let across_currencies = ledger
+        .iter()
+        .chain(statement)
+        .any(|r| r.currency != first_line.currency);
+    let mut lines = match fx {
+        // Records in several currencies: everything in the functional currency, the
+        // exchange difference on its own line.
+        Some(fx) if across_currencies => {
+            let settled = statement
+                .iter()
+                .map(|r| r.value_date)
+                .max()
+                .unwrap_or(first_line.value_date);
+            lines_in_functional(fx, &fields, built, difference, settled, book_difference)?
+        }
+        _ => {
+            let mut lines: Vec<EntryLine> = built.into_iter().map(|b| b.line).collect();
+            // A difference is booked in the match's one currency: amounts in several,
+            // without [posting.fx], are no charge to book but a conversion to configure.
+            if let (Some((at, account)), true, false) =
+                (difference, book_difference, across_currencies)
+            {
+                let mut left: BTreeMap<Currency, Decimal> = BTreeMap::new();
+                for l in &lines {
+                    *left.entry(l.currency).or_default() += l.amount;
+                }
+                let extra: Vec<EntryLine> = left
+                    .into_iter()
+                    .filter(|(_, d)| !d.is_zero())
+                    .map(|(currency, d)| EntryLine {
+                        account: fields.fill(account, currency),
+                        currency,
+                        amount: -d,
+                        fx: None,
+                    })
+                    .collect();
+                lines.splice(at..at, extra);
+            }
+            lines
+        }
+    };
     if let Some(chart) = chart {
         chart.resolve_lines(&mut lines)?;
     }
@@ -538,9 +822,116 @@ fn build_entry_for_rule(
     Ok(JournalEntry {
         idempotency_key: idempotency_key(job, ledger, statement),
         posting_date,
-        narrative: fields.fill(&template.narrative, first_line.currency),
+        narrative: fields.fill(&t.narrative, first_line.currency),
         lines,
     })
+}
+
+/// A line's amount in the functional currency and the rate: each of its records converted at
+/// the rate of its day (a bank line's value date, when the bank converted; a ledger item's
+/// booking date, else its value date, what it was booked at), or of the day `on` when given,
+/// the sum rounded to the functional currency's minor unit.
+fn functional_of(
+    fx: &FxPosting,
+    b: &Built<'_>,
+    on: Option<NaiveDate>,
+) -> Result<(Decimal, Decimal), PostingRefused> {
+    let to = fx.functional;
+    let mut functional = Decimal::ZERO;
+    let mut rates = Vec::with_capacity(b.from.len());
+    for r in &b.from {
+        let date = on.unwrap_or(match r.side {
+            crate::model::Side::Statement => r.value_date,
+            crate::model::Side::Ledger => r.booking_date.unwrap_or(r.value_date),
+        });
+        let rate = if r.currency == to {
+            Some(Decimal::ONE)
+        } else {
+            fx.rates.as_ref().and_then(|t| t.rate(date, r.currency, to))
+        };
+        let Some(rate) = rate else {
+            return Err(PostingRefused::NoRate {
+                from: r.currency,
+                to,
+                date,
+                table: fx.rates_name.clone(),
+            });
+        };
+        functional += r.amount * rate;
+        rates.push(rate);
+    }
+    let functional = functional.round_dp_with_strategy(
+        to.minor_units(),
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    );
+    let functional = if b.negate { -functional } else { functional };
+    let rate = match rates.split_first() {
+        Some((first, rest)) if rest.iter().all(|r| r == first) => *first,
+        _ if !b.line.amount.is_zero() => (functional / b.line.amount).round_dp(10),
+        _ => Decimal::ONE,
+    };
+    Ok((functional, rate))
+}
+
+/// The entry's lines in the functional currency. A ledger item's line is what it was booked
+/// at; remeasured at the rate of the day it is settled (the latest bank line's value date),
+/// the change is the realised exchange difference, on its own line at the end. What is left
+/// beyond it (a charge, the bank's spread) goes to the template's `difference` line, else
+/// with the exchange difference; unless `book_difference` is false (a person books it).
+fn lines_in_functional(
+    fx: &FxPosting,
+    fields: &Fields,
+    built: Vec<Built<'_>>,
+    difference: Option<(usize, &str)>,
+    settled: NaiveDate,
+    book_difference: bool,
+) -> Result<Vec<EntryLine>, PostingRefused> {
+    let to = fx.functional;
+    let mut lines = Vec::with_capacity(built.len() + 2);
+    // Booked minus remeasured at the settlement day, over the ledger items' lines.
+    let mut exchange = Decimal::ZERO;
+    for b in built {
+        let (functional, rate) = functional_of(fx, &b, None)?;
+        if b.from.iter().all(|r| r.side == crate::model::Side::Ledger) {
+            exchange += functional - functional_of(fx, &b, Some(settled))?.0;
+        }
+        lines.push(EntryLine {
+            account: b.line.account,
+            currency: to,
+            amount: functional,
+            fx: Some(LineFx {
+                amount: b.line.amount,
+                currency: b.line.currency,
+                rate,
+            }),
+        });
+    }
+    let total: Decimal = lines.iter().map(|l| l.amount).sum();
+    let rest = total - exchange;
+    let in_functional = |account: String, amount: Decimal| EntryLine {
+        account,
+        currency: to,
+        amount,
+        fx: Some(LineFx {
+            amount,
+            currency: to,
+            rate: Decimal::ONE,
+        }),
+    };
+    let exchange_line = match (book_difference, difference) {
+        (false, _) => -exchange,
+        (true, Some((at, account))) => {
+            if !rest.is_zero() {
+                lines.insert(at, in_functional(fields.fill(account, to), -rest));
+            }
+            -exchange
+        }
+        (true, None) => -total,
+    };
+    if !exchange_line.is_zero() {
+        lines.push(in_functional(fields.fill(&fx.account, to), exchange_line));
+    }
+    Ok(lines)
 }
 
 fn sum_by_currency(records: &[&Record]) -> BTreeMap<Currency, Decimal> {
@@ -561,12 +952,26 @@ pub fn check_match(
     if ledger.is_empty() || statement.is_empty() {
         return Err(PostingRefused::Empty);
     }
-    let template = template.for_match("", Direction::of(statement));
+    let t = template.for_match("", Direction::of(statement));
+    // A `difference` line, or a match across currencies booked in the functional currency:
+    // only building the entry tells.
+    let across_currencies = || {
+        let first = statement[0].currency;
+        ledger.iter().chain(statement).any(|r| r.currency != first)
+    };
+    if t.lines.iter().any(|l| l.amount == AmountSource::Difference)
+        || (template.fx.is_some() && across_currencies())
+    {
+        let e = build_entry("", template, MatchPass::Manual, ledger, statement)?;
+        return check_balanced(&e.lines);
+    }
+    let template = t;
     let mut totals: BTreeMap<Currency, Decimal> = BTreeMap::new();
     for t in &template.lines {
         let records = match t.amount {
             AmountSource::Statement => statement,
             AmountSource::Ledger | AmountSource::Item => ledger,
+            AmountSource::Difference => continue,
         };
         for r in records {
             let a = if t.negate { -r.amount } else { r.amount };
@@ -979,6 +1384,266 @@ mod tests {
         let t = spec.check().unwrap();
         let e = entry_for_match("bank", &t, MatchPass::Manual, &[&fee], &[&line]);
         assert_eq!(e.unwrap().lines[1].account, "1299 Suspense");
+    }
+
+    /// The bank deducted a charge: a `difference` line books what is left, so the entry
+    /// posts; without one it is refused as before.
+    #[test]
+    fn a_difference_line_books_what_the_bank_deducted() {
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank {currency}", "statement"),
+            ("1290 Receivables clearing", "-item"),
+            ("6855 Bank charges", "difference"),
+        ]);
+        spec.payment = direction(&[
+            ("1690 Payables clearing", "-item"),
+            ("1010 Bank {currency}", "statement"),
+            ("6855 Bank charges", "difference"),
+        ]);
+        let t = spec.check().unwrap();
+        let invoice = record(Side::Ledger, "1", "1000.00", "EUR");
+        let receipt = record(Side::Statement, "BK1", "985.00", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::AmountDate, &[&invoice], &[&receipt]);
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1010 Bank EUR", "985.00".to_string()),
+                ("1290 Receivables clearing", "-1000.00".to_string()),
+                ("6855 Bank charges", "15.00".to_string()),
+            ]
+        );
+        assert_eq!(check_match(&t, &[&invoice], &[&receipt]), Ok(()));
+        // A payment with the bank's fee on top.
+        let bill = record(Side::Ledger, "2", "-500.00", "EUR");
+        let paid = record(Side::Statement, "BK2", "-507.50", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::AmountDate, &[&bill], &[&paid]).unwrap();
+        assert_eq!(
+            e.lines[2],
+            EntryLine {
+                account: "6855 Bank charges".into(),
+                currency: "EUR".parse().unwrap(),
+                amount: "7.50".parse().unwrap(),
+                fx: None,
+            }
+        );
+        // Amounts that agree post no difference line.
+        let exact = record(Side::Statement, "BK3", "1000.00", "EUR");
+        let e = entry_for_match("bank", &t, MatchPass::AmountDate, &[&invoice], &[&exact]);
+        assert_eq!(e.unwrap().lines.len(), 2);
+        // Without the line, the same match is refused.
+        assert!(matches!(
+            entry_for_match(
+                "bank",
+                &by_direction().check().unwrap(),
+                MatchPass::AmountDate,
+                &[&invoice],
+                &[&receipt]
+            ),
+            Err(PostingRefused::Unbalanced { .. })
+        ));
+        // Amounts in two currencies without [posting.fx] are not a charge: refused.
+        let dollars = record(Side::Statement, "BK4", "1080.00", "USD");
+        assert!(matches!(
+            entry_for_match("bank", &t, MatchPass::AmountDate, &[&invoice], &[&dollars]),
+            Err(PostingRefused::Unbalanced { .. })
+        ));
+        assert!(check_match(&t, &[&invoice], &[&dollars]).is_err());
+        // ... and a person's match leaves the difference out, for them to book.
+        let bare =
+            build_entry_without_difference("bank", &t, MatchPass::Manual, &[&invoice], &[&receipt]);
+        assert_eq!(bare.unwrap().lines.len(), 2);
+    }
+
+    #[test]
+    fn a_difference_line_takes_no_sign_and_comes_once() {
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank", "statement"),
+            ("1290", "-item"),
+            ("6855", "-difference"),
+        ]);
+        assert_eq!(
+            spec.check().unwrap_err().key,
+            "posting.receipt.lines[2].amount"
+        );
+        spec.receipt = direction(&[
+            ("1010 Bank", "statement"),
+            ("1290", "-item"),
+            ("6855", "difference"),
+            ("6856", "difference"),
+        ]);
+        let e = spec.check().unwrap_err();
+        assert_eq!(e.key, "posting.receipt.lines[3].amount");
+        assert!(e.message.contains("at most one"), "{}", e.message);
+    }
+
+    #[derive(Debug)]
+    struct TestRates(Vec<(&'static str, &'static str, &'static str)>);
+
+    impl RateSource for TestRates {
+        fn rate(&self, date: NaiveDate, from: Currency, to: Currency) -> Option<Decimal> {
+            assert_eq!(to.as_str(), "EUR");
+            self.0
+                .iter()
+                .rev()
+                .find(|(d, c, _)| d.parse::<NaiveDate>().unwrap() <= date && *c == from.as_str())
+                .map(|(_, _, r)| r.parse().unwrap())
+        }
+    }
+
+    fn fx_template() -> PostingTemplate {
+        let mut spec = by_direction();
+        spec.fx = Some(FxPostingSpec {
+            functional_currency: "EUR".into(),
+            rates: "ecb".into(),
+            difference_account: "2660 Exchange differences".into(),
+        });
+        let mut t = spec.check().unwrap();
+        assert_eq!(t.fx_rates_name(), Some("ecb"));
+        t.set_rates(Arc::new(TestRates(vec![
+            ("2026-03-02", "USD", "0.90"),
+            ("2026-03-10", "USD", "0.92"),
+        ])));
+        t
+    }
+
+    /// A USD invoice booked at 0.90 and paid in EUR at 0.92: everything in EUR, each line
+    /// with its own amount and rate, the gain on the exchange difference account.
+    #[test]
+    fn a_match_across_currencies_books_in_the_functional_currency() {
+        let t = fx_template();
+        let invoice = record(Side::Ledger, "1", "1000.00", "USD");
+        let mut receipt = record(Side::Statement, "BK1", "918.50", "EUR");
+        receipt.value_date = "2026-03-10".parse().unwrap();
+        let e =
+            entry_for_match("bank", &t, MatchPass::Reference, &[&invoice], &[&receipt]).unwrap();
+        let eur: Currency = "EUR".parse().unwrap();
+        let usd: Currency = "USD".parse().unwrap();
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(
+            e.lines,
+            [
+                EntryLine {
+                    account: "1010 Bank EUR".into(),
+                    currency: eur,
+                    amount: d("918.50"),
+                    fx: Some(LineFx {
+                        amount: d("918.50"),
+                        currency: eur,
+                        rate: d("1")
+                    }),
+                },
+                EntryLine {
+                    account: "1290 Receivables clearing".into(),
+                    currency: eur,
+                    amount: d("-900.00"),
+                    fx: Some(LineFx {
+                        amount: d("-1000.00"),
+                        currency: usd,
+                        rate: d("0.90")
+                    }),
+                },
+                EntryLine {
+                    account: "2660 Exchange differences".into(),
+                    currency: eur,
+                    amount: d("-18.50"),
+                    fx: Some(LineFx {
+                        amount: d("-18.50"),
+                        currency: eur,
+                        rate: d("1")
+                    }),
+                },
+            ]
+        );
+        assert_eq!(check_match(&t, &[&invoice], &[&receipt]), Ok(()));
+        // With a `difference` line, the exchange difference is the invoice remeasured at the
+        // payment day's rate (900.00 → 920.00: a 20.00 gain); the 1.50 the bank kept beyond it
+        // goes to the difference line. A person's match leaves the 1.50 for them to book.
+        let mut spec = by_direction();
+        spec.receipt = direction(&[
+            ("1010 Bank {currency}", "statement"),
+            ("1290 Receivables clearing", "-item"),
+            ("6855 Bank charges", "difference"),
+        ]);
+        spec.fx = Some(FxPostingSpec {
+            functional_currency: "EUR".into(),
+            rates: "ecb".into(),
+            difference_account: "2660 Exchange differences".into(),
+        });
+        let mut with_difference = spec.check().unwrap();
+        with_difference.set_rates(Arc::new(TestRates(vec![
+            ("2026-03-02", "USD", "0.90"),
+            ("2026-03-10", "USD", "0.92"),
+        ])));
+        let e = entry_for_match(
+            "bank",
+            &with_difference,
+            MatchPass::Reference,
+            &[&invoice],
+            &[&receipt],
+        );
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1010 Bank EUR", "918.50".to_string()),
+                ("1290 Receivables clearing", "-900.00".to_string()),
+                ("6855 Bank charges", "1.50".to_string()),
+                ("2660 Exchange differences", "-20.00".to_string()),
+            ]
+        );
+        let bare = build_entry_without_difference(
+            "bank",
+            &with_difference,
+            MatchPass::Manual,
+            &[&invoice],
+            &[&receipt],
+        )
+        .unwrap();
+        assert_eq!(
+            bare.lines.last().unwrap().amount,
+            "-20.00".parse::<Decimal>().unwrap()
+        );
+        assert_eq!(
+            check_balanced(&bare.lines),
+            Err(PostingRefused::Unbalanced {
+                currency: eur,
+                difference: "-1.50".parse().unwrap()
+            })
+        );
+        // A match in one currency posts as before, untouched.
+        let eur_invoice = record(Side::Ledger, "2", "918.50", "EUR");
+        let e = entry_for_match(
+            "bank",
+            &t,
+            MatchPass::Reference,
+            &[&eur_invoice],
+            &[&receipt],
+        )
+        .unwrap();
+        assert!(e.lines.iter().all(|l| l.fx.is_none()));
+        // No rate that early: refused, naming the pair, the day and the table.
+        let mut old = invoice.clone();
+        old.value_date = "2026-01-02".parse().unwrap();
+        let err =
+            entry_for_match("bank", &t, MatchPass::Reference, &[&old], &[&receipt]).unwrap_err();
+        assert!(matches!(err, PostingRefused::NoRate { .. }));
+        assert!(
+            err.to_string()
+                .contains("USD→EUR rate on or before 2026-01-02"),
+            "{err}"
+        );
+        // Without [posting.fx] the same match is refused as unbalanced, as before.
+        assert!(matches!(
+            entry_for_match(
+                "bank",
+                &by_direction().check().unwrap(),
+                MatchPass::Reference,
+                &[&invoice],
+                &[&receipt]
+            ),
+            Err(PostingRefused::Unbalanced { .. })
+        ));
     }
 
     #[test]

@@ -151,6 +151,7 @@ pub fn payment_entry(
             )?,
             currency: open.currency,
             amount: -payment.amount,
+            fx: None,
         },
         EntryLine {
             account: accounts.resolve(
@@ -163,6 +164,7 @@ pub fn payment_entry(
             )?,
             currency: payment.currency,
             amount: payment.amount,
+            fx: None,
         },
     ];
     check_balanced(&lines)?;
@@ -314,6 +316,7 @@ fn add(lines: &mut Vec<EntryLine>, account: &str, currency: Currency, amount: De
             account: account.to_string(),
             currency,
             amount,
+            fx: None,
         }),
     }
 }

@@ -245,6 +245,19 @@ impl PostingRules {
         self.rules.is_empty()
     }
 
+    /// Each rule's line accounts, with the key that names them (`posting.rules[0].lines[1]`):
+    /// what a chart of accounts checks when the job loads.
+    pub fn accounts(&self) -> impl Iterator<Item = (String, &str)> {
+        self.rules.iter().enumerate().flat_map(|(r, rule)| {
+            rule.lines.iter().enumerate().map(move |(l, (account, _))| {
+                (
+                    format!("posting.rules[{r}].lines[{l}].account"),
+                    account.as_str(),
+                )
+            })
+        })
+    }
+
     /// The first rule that takes bank line `line`, with what it agreed on (`code NCHG`,
     /// `text "Entgelt"`).
     pub fn take(&self, line: &Record) -> Option<(&Rule, String)> {
@@ -317,6 +330,7 @@ impl Rule {
                 account: fill(account, line.currency),
                 currency: line.currency,
                 amount: if *negate { -line.amount } else { line.amount },
+                fx: None,
             })
             .collect();
         check_balanced(&lines)?;

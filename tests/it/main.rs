@@ -89,3 +89,7 @@ mod statements;
 /// The chart of accounts: each bank account posts to its own chart account, an account the
 /// chart lacks is a break, never a new account.
 mod chart;
+
+/// Foreign currency and differences: FX matched at the payment's rate and booked in the
+/// functional currency, bank charges, limits on differences booked by hand.
+mod fx;

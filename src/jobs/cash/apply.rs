@@ -14,7 +14,6 @@ use super::{Hold, Ran, Settings, settings_of};
 use crate::config::Job;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
 use crate::post::PostingTemplate;
-use crate::post::rules::PostingRules;
 use crate::reconcile::CashRules;
 use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
@@ -171,7 +170,7 @@ impl Applying<'_> {
         // not built again (a backlog of thousands must not make every run slower).
         for (k, &i) in result.unmatched_statement.iter().enumerate() {
             let r = &statement[i];
-            if !rules.is_empty() && self.post_by_rule(u, r, rules)? {
+            if !rules.is_empty() && self.post_by_rule(u, r, posting)? {
                 continue;
             }
             if self.with_break.contains(&r.id) {
@@ -200,9 +199,9 @@ impl Applying<'_> {
         &mut self,
         u: &mut dyn Unit,
         r: &StoredRecord,
-        rules: &PostingRules,
+        posting: &PostingTemplate,
     ) -> Result<bool, StoreError> {
-        let Some(decision) = rule_decision(&self.job.name, self.run_id, r, rules) else {
+        let Some(decision) = rule_decision(&self.job.name, self.run_id, r, posting) else {
             return Ok(false);
         };
         let (job, run_id, at) = (self.job, self.run_id, self.at);

@@ -5,8 +5,7 @@
 
 use super::words::{describe_match, matched_how};
 use crate::model::{JournalEntry, MatchPass, Record, StoredRecord};
-use crate::post::rules::PostingRules;
-use crate::post::{PostingTemplate, entry_for_rule};
+use crate::post::{PostingRefused, PostingTemplate, entry_for_rule};
 use crate::reconcile::Outcome;
 
 /// What one match calls for.
@@ -57,7 +56,11 @@ pub(super) fn match_decisions<'r>(
             },
             Err(refused) => MatchDecision::Unbalanced {
                 line: &statement[m.statement[0]],
-                detail: format!("{}: {refused}", describe_match(&l, &s)),
+                detail: format!(
+                    "{}: {refused}{}",
+                    describe_match(&l, &s),
+                    where_differences_go(&refused, rule)
+                ),
             },
         }
     })
@@ -82,11 +85,18 @@ pub(super) fn rule_decision(
     job: &str,
     run_id: i64,
     line: &StoredRecord,
-    rules: &PostingRules,
+    posting: &PostingTemplate,
 ) -> Option<RuleDecision> {
-    let (rule, agreed) = rules.take(&line.record)?;
+    let (rule, agreed) = posting.rules().take(&line.record)?;
     let shown = super::words::display_id(&line.record);
-    Some(match rule.entry(job, &line.record) {
+    // A rule's accounts are the chart's too, when the job posts to one.
+    let entry = rule.entry(job, &line.record).and_then(|mut e| {
+        if let Some(chart) = posting.chart() {
+            chart.resolve_lines(&mut e.lines)?;
+        }
+        Ok(e)
+    });
+    Some(match entry {
         Ok(entry) => RuleDecision::Post {
             entry,
             why: serde_json::json!({
@@ -108,4 +118,15 @@ pub(super) fn rule_decision(
             ),
         },
     })
+}
+
+/// Where a difference the rules accepted (a bank charge, a tolerance) would be booked: the
+/// job file's key to configure, for the break's reader.
+fn where_differences_go(refused: &PostingRefused, rule: &str) -> String {
+    match refused {
+        PostingRefused::Unbalanced { .. } => format!(
+            "; to book such differences give the template a line {{ account = \"...\", amount = \"difference\" }} in [posting.pass.{rule}] (or [posting.receipt] / [posting.payment]); across currencies, [posting.fx]"
+        ),
+        _ => String::new(),
+    }
 }

@@ -243,3 +243,10 @@ pub enum RunError {
     #[error("{key}: amounts too large to compare exactly at {scale} decimals")]
     AmountRange { key: String, scale: u32 },
 }
+
+/// Posting books entries across currencies at these rates (`[posting.fx]`).
+impl crate::model::fx::RateSource for Rates {
+    fn rate(&self, date: NaiveDate, from: Currency, to: Currency) -> Option<Decimal> {
+        Rates::rate(self, date, from, to)
+    }
+}

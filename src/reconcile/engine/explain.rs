@@ -9,7 +9,7 @@ use super::keys::{Scratch, Transform};
 use super::outcome::{
     AmountExplained, DateExplained, Explanation, KeyExplained, MatchDecision, RunnerUpExplained,
 };
-use super::spec::{AmountPlan, DatePlan, KeyPlan, PassPlan, Plan};
+use super::spec::{AmountPlan, DatePlan, FxAt, KeyPlan, PassPlan, Plan};
 use super::table::{Table, currency_code};
 
 impl Plan {
@@ -134,8 +134,9 @@ fn explain_key(
     }
 }
 
-/// Both sides' totals, their amount converted at our date's rate when the pass converts and
-/// the currencies differ, the difference and what the tolerances allowed.
+/// Both sides' totals, their amount converted at the rate of the date `fx.at` names (theirs
+/// by default) when the pass converts and the currencies differ, the difference and what the
+/// tolerances allowed.
 fn explain_amount(
     pass: &PassPlan,
     a: &AmountPlan,
@@ -156,7 +157,10 @@ fn explain_amount(
     let mut rate = None;
     if let (Some(f), Some(oc), Some(tc)) = (&pass.fx, occy, tccy)
         && oc != tc
-        && let Some(d) = pass.date.as_ref().and_then(|d| ours.date(&d.ours, o0))
+        && let Some(d) = pass.date.as_ref().and_then(|d| match f.at {
+            FxAt::Theirs => theirs.date(&d.theirs, t0),
+            FxAt::Ours => ours.date(&d.ours, o0),
+        })
     {
         rate = ctx
             .rates

@@ -38,7 +38,7 @@ pub use outcome::{
 };
 pub use run::run;
 pub use spec::{
-    AmountSpec, DateSpec, DecimalValue, FxSpec, Grouping, KeySpec, MatchSpec, PassSpec, Plan,
+    AmountSpec, DateSpec, DecimalValue, FxAt, FxSpec, Grouping, KeySpec, MatchSpec, PassSpec, Plan,
     RuleError,
 };
 pub use table::{ColumnId, FieldKind, Schema, Table, TableBuilder, TableError, TextStorage};

@@ -20,7 +20,7 @@ use super::outcome::{
     UnmatchedReason,
 };
 use super::par::par_chunks;
-use super::spec::{AmountPlan, FxPlan, Grouping, KeyPlan, PassPlan, Plan};
+use super::spec::{AmountPlan, FxAt, FxPlan, Grouping, KeyPlan, PassPlan, Plan};
 use super::table::{Column, FieldKind, MISSING_CCY, MISSING_DAY, Mantissas, Table, TextColumn};
 
 /// Candidates kept per item and pass: beyond this the pass's rules are too loose to be
@@ -517,6 +517,18 @@ impl<'t> Prepared<'t> {
         Some(Ok(g))
     }
 
+    /// The day whose rate converts their amount into ours: the statement line's (default,
+    /// the bank converted then) or our item's (`at = "ours"`).
+    #[inline]
+    fn fx_day(&self, ours: &[u32], theirs: &[u32]) -> Option<i32> {
+        let at = self.pass.fx.as_ref().map_or(FxAt::Theirs, |f| f.at);
+        let day = match at {
+            FxAt::Theirs => self.theirs_days?[theirs[0] as usize],
+            FxAt::Ours => self.ours_days?[ours[0] as usize],
+        };
+        (day != MISSING_DAY).then_some(day)
+    }
+
     /// Whether totals agree, with the score's amount term inputs: `(diff, allowed)` in a
     /// common unit. `None` when an amount is missing or a rate is unknown.
     fn amount_check(&self, ours: &[u32], theirs: &[u32]) -> Option<(bool, i128, i128)> {
@@ -543,7 +555,7 @@ impl<'t> Prepared<'t> {
         if let Some(fx) = &a.fx {
             let tccy = fx.theirs_ccy[theirs[0] as usize];
             if tccy != occy {
-                let day = self.ours_days.map(|d| d[ours[0] as usize])?;
+                let day = self.fx_day(ours, theirs)?;
                 let rate = fx.rates.lookup(day, tccy, occy)?;
                 let od = Decimal::try_from_i128_with_scale(o, a.scale).ok()?;
                 let td = Decimal::try_from_i128_with_scale(t * a.sign, a.scale).ok()?;
@@ -599,7 +611,7 @@ impl<'t> Prepared<'t> {
         if let Some(fx) = &a.fx {
             let tccy = fx.theirs_ccy[theirs[0] as usize];
             if tccy != occy {
-                let day = self.ours_days.map(|d| d[ours[0] as usize])?;
+                let day = self.fx_day(ours, theirs)?;
                 let rate = fx.rates.lookup(day, tccy, occy)?;
                 let od = Decimal::try_from_i128_with_scale(o, a.scale).ok()?;
                 let td = Decimal::try_from_i128_with_scale(t * a.sign, a.scale).ok()?;

@@ -195,9 +195,11 @@ pub struct DateSpec {
 }
 
 /// Amounts in different currencies: their amount is converted into ours with the rate of
-/// our date (the date rule's field; the latest rate on or before it) from a rates table the
-/// job provides, and may then differ by `tolerance_relative × |ours|` on top of the amount
-/// rule's tolerances. Amounts in the same currency are compared as they are.
+/// their date (the date rule's field of the statement line, the day the bank converted; the
+/// latest rate on or before it) from a rates table the job provides, and may then differ by
+/// `tolerance_relative × |ours|` on top of the amount rule's tolerances. `at = "ours"` takes
+/// the rate of our date instead (the ledger item's: the first releases' way). Amounts in the
+/// same currency are compared as they are.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FxSpec {
@@ -206,6 +208,21 @@ pub struct FxSpec {
     /// Allowed difference after conversion, as a fraction of our amount (`"0.005"`).
     /// Default 0.
     pub tolerance_relative: Option<DecimalValue>,
+    /// Whose date's rate converts: `theirs` (default; the statement line's value date, when
+    /// the bank converted) or `ours` (the ledger item's).
+    #[serde(default)]
+    pub at: FxAt,
+}
+
+/// Whose date picks the rate of an fx comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FxAt {
+    /// The statement line's date: the bank converts on the day it pays.
+    #[default]
+    Theirs,
+    /// The ledger item's date.
+    Ours,
 }
 
 /// A decimal written as a string (`"0.01"`) or an integer (`1`). TOML floats are refused:
@@ -315,6 +332,7 @@ pub(crate) struct DatePlan {
 pub(crate) struct FxPlan {
     pub rates: String,
     pub tolerance_relative: Decimal,
+    pub at: FxAt,
     pub key: String,
 }
 
@@ -875,8 +893,8 @@ impl<'p> PassShape<'p> {
         }
     }
 
-    /// The fx rule converts their amount at the rate of our date, so it needs the amount and
-    /// date rules and a key to look candidates up by.
+    /// The fx rule converts their amount at the rate of a date (theirs or ours), so it needs
+    /// the amount and date rules and a key to look candidates up by.
     fn check_fx(&self, c: &mut Checker<'_>, key: &str, f: &FxSpec) -> FxPlan {
         let p = self.p;
         let fk = format!("{key}.fx");
@@ -889,7 +907,7 @@ impl<'p> PassShape<'p> {
         if p.date.is_none() {
             c.err(
                 fk.clone(),
-                "fx takes the rate of our date: the pass needs a date rule",
+                "fx takes the rate of a date (at = \"theirs\" or \"ours\"): the pass needs a date rule",
             );
         }
         if p.keys.is_empty() {
@@ -909,6 +927,7 @@ impl<'p> PassShape<'p> {
         FxPlan {
             rates: f.rates.clone(),
             tolerance_relative,
+            at: f.at,
             key: fk,
         }
     }

@@ -781,6 +781,67 @@ fx = { rates = "ecb", tolerance_relative = "0.005" }
     }
 }
 
+/// An invoice in USD paid in EUR: the bank converted at the rate of the payment's day, so
+/// that rate (their date) is the one to compare at; `at = "ours"` keeps the invoice day's.
+#[test]
+fn fx_compares_at_the_statement_lines_date_unless_told_ours() {
+    let rules = |at: &str| {
+        format!(
+            r#"
+rates = {{ ecb = "rates.csv" }}
+[[passes]]
+name = "fx"
+keys = [{{ ours = "reference", theirs = "remittance", theirs_pattern = 'INV-\d{{3}}' }}]
+amount = {{ ours = "amount", theirs = "amount" }}
+date = {{ ours = "value_date", theirs = "value_date" }}
+fx = {{ rates = "ecb", tolerance_relative = "0.005"{at} }}
+"#
+        )
+    };
+    let mut rates = Rates::new();
+    let usd: crate::model::Currency = "USD".parse().unwrap();
+    let eur: crate::model::Currency = "EUR".parse().unwrap();
+    rates.insert(date("2026-03-02"), usd, eur, "0.90".parse().unwrap());
+    rates.insert(date("2026-03-10"), usd, eur, "0.92".parse().unwrap());
+    let tables = Tables {
+        rates: vec![("ecb", rates)],
+        ..Tables::default()
+    };
+    // 1,000.00 USD invoiced on 03-02, 918.50 EUR received on 03-10: 998.37 USD at the
+    // payment day's rate (0.16 % off), 1,020.56 USD at the invoice day's (2.1 % off).
+    let o = ours(&[("L1", "2026-03-02", "1000.00", "USD", "INV-001", "", "")]);
+    let t = theirs(&[("S1", "2026-03-10", "918.50", "EUR", "INV-001", "", "")]);
+    for (at, matched) in [
+        ("", true),
+        (", at = \"theirs\"", true),
+        (", at = \"ours\"", false),
+    ] {
+        let out = run_with(&spec(&rules(at)), &o, &t, &tables);
+        assert_eq!(out.matches.len(), usize::from(matched), "at {at:?}");
+        if matched {
+            let e = super::explain::explain(
+                &spec(&rules(at))
+                    .check(&o.schema(), &t.schema())
+                    .unwrap()
+                    .passes[0],
+                &out.matches[0],
+                &o,
+                &t,
+                &Context::new(&Calendar::weekends_only()).with_rates("ecb", &tables.rates[0].1),
+            );
+            let rate = e.amount.unwrap().rate.unwrap();
+            let one = rust_decimal::Decimal::ONE;
+            assert_eq!(rate, one / "0.92".parse::<rust_decimal::Decimal>().unwrap());
+        } else {
+            assert_eq!(
+                out.unmatched_ours[0].reason,
+                UnmatchedReason::AmountDifference
+            );
+        }
+    }
+    assert!(toml::from_str::<MatchSpec>(&rules(", at = \"bank\"")).is_err());
+}
+
 #[test]
 fn mapping_tables_translate_our_values() {
     let rules = r#"

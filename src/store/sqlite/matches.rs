@@ -75,17 +75,22 @@ impl Matches for SqliteUnit<'_, '_> {
         let mut line = self
             .tx
             .prepare_cached(
-                "INSERT INTO entry_lines (entry_id, line_no, account, currency, amount)
-                 VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO entry_lines (entry_id, line_no, account, currency, amount,
+                     transaction_amount, transaction_currency, rate)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .map_err(map_err)?;
         for (i, l) in m.entry.lines.iter().enumerate() {
+            let fx = l.fx.as_ref();
             line.execute(params![
                 entry_id,
                 i as i64,
                 l.account,
                 l.currency.as_str(),
-                l.amount.to_string()
+                l.amount.to_string(),
+                fx.map(|f| f.amount.to_string()),
+                fx.map(|f| f.currency.as_str()),
+                fx.map(|f| f.rate.to_string()),
             ])
             .map_err(map_err)?;
         }

@@ -1,6 +1,7 @@
 //! SQLite: activity, totals, runs and entries for reporting.
 
 use super::*;
+use crate::model::fx::LineFx;
 
 impl Reports for SqliteUnit<'_, '_> {
     fn activity_since(
@@ -227,24 +228,42 @@ impl Reports for SqliteUnit<'_, '_> {
             .map_err(map_err)?;
         let mut out = Vec::with_capacity(heads.len());
         for (id, key, date, narrative) in heads {
-            let raw: Vec<(String, String, String)> = self
+            type Fx = (Option<String>, Option<String>, Option<String>);
+            let raw: Vec<(String, String, String, Fx)> = self
                 .tx
                 .prepare_cached(
-                    "SELECT account, currency, amount FROM entry_lines WHERE entry_id = ?
-                     ORDER BY line_no",
+                    "SELECT account, currency, amount, transaction_amount, transaction_currency,
+                            rate
+                     FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
                 )
                 .and_then(|mut s| {
-                    s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                        .collect()
+                    s.query_map([id], |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            (r.get(3)?, r.get(4)?, r.get(5)?),
+                        ))
+                    })?
+                    .collect()
                 })
                 .map_err(map_err)?;
             let lines = raw
                 .into_iter()
-                .map(|(account, currency, amount)| {
+                .map(|(account, currency, amount, fx)| {
+                    let fx = match fx {
+                        (Some(a), Some(c), Some(r)) => Some(LineFx {
+                            amount: parse_decimal(&a)?,
+                            currency: parse_currency(&c)?,
+                            rate: parse_decimal(&r)?,
+                        }),
+                        _ => None,
+                    };
                     Ok(EntryLine {
                         account,
                         currency: parse_currency(&currency)?,
                         amount: parse_decimal(&amount)?,
+                        fx,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -459,3 +459,54 @@ pub(super) fn a_subject_has_one_unresolved_break_that_updates_and_closes(store: 
     assert!(!about(store, "positions", "position|S9|DE0005557508"));
     assert!(!about(store, "positions-3", "position|S1|DE0005557508"));
 }
+
+/// An entry booked in the functional currency keeps each line's transaction amount, currency
+/// and rate; a line without them reads back without them.
+pub(super) fn an_entry_across_currencies_keeps_its_transaction_amounts_and_rates(
+    store: &mut dyn Store,
+) {
+    use crate::model::fx::LineFx;
+    let (run, l, s) = seed(store, "fx");
+    let d = |t: &str| t.parse::<Decimal>().unwrap();
+    let (eur, usd): (Currency, Currency) = ("EUR".parse().unwrap(), "USD".parse().unwrap());
+    let line = |account: &str, amount: &str, fx: Option<(&str, Currency, &str)>| EntryLine {
+        account: account.into(),
+        currency: eur,
+        amount: d(amount),
+        fx: fx.map(|(a, c, r)| LineFx {
+            amount: d(a),
+            currency: c,
+            rate: d(r),
+        }),
+    };
+    let e = JournalEntry {
+        idempotency_key: "key-fx".into(),
+        posting_date: "2026-03-10".parse().unwrap(),
+        narrative: "fx".into(),
+        lines: vec![
+            line("1010 Bank EUR", "918.50", Some(("918.50", eur, "1"))),
+            line(
+                "1290 Receivables",
+                "-900.00",
+                Some(("-1000.00", usd, "0.90")),
+            ),
+            line("2660 Exchange differences", "-18.50", None),
+        ],
+    };
+    in_unit(store, |u| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::Reference,
+            record_ids: &[l, s],
+            entry: &e,
+            at: at(8),
+            explanation: None,
+            actor: None,
+            reason: None,
+        })
+    })
+    .unwrap();
+    let entries = in_read(store, |u| u.entries_of_run(run)).unwrap();
+    assert_eq!(entries[0].lines, e.lines);
+}

@@ -66,11 +66,13 @@ fn entry(key: &str, amount: &str) -> JournalEntry {
                 account: "1010".into(),
                 currency: "EUR".parse().unwrap(),
                 amount: a,
+                fx: None,
             },
             EntryLine {
                 account: "1200".into(),
                 currency: "EUR".parse().unwrap(),
                 amount: -a,
+                fx: None,
             },
         ],
     }
@@ -120,6 +122,7 @@ pub fn conformance(store: &mut dyn Store) {
     records::a_statement_line_keeps_its_bank_codes(store);
     documents::statements_and_documents_are_kept(store);
     breaks::posting_is_idempotent_and_records_are_used_once(store);
+    breaks::an_entry_across_currencies_keeps_its_transaction_amounts_and_rates(store);
     breaks::a_record_has_one_open_break(store);
     breaks::a_failed_file_is_replaced_by_one_of_its_name_processed_later(store);
     breaks::kpis_count_a_break_only_once_it_was_open_its_grace_period(store);
