@@ -5,6 +5,7 @@
 //! records, so the same match always yields the same key.
 
 pub mod payables;
+pub mod returns;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

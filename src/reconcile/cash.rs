@@ -261,7 +261,11 @@ pub fn from_engine(plan: &Plan, mut o: engine::Outcome) -> Outcome {
             let mut ledger: Vec<usize> = m.ours.iter().map(|&r| r as usize).collect();
             let mut statement: Vec<usize> = m.theirs.iter().map(|&r| r as usize).collect();
             ledger.sort_unstable();
-            statement.sort_unstable();
+            // Bank lines paired with each other (a pass within the statement, no ledger
+            // item) keep the engine's order: the payment, then its return.
+            if !ledger.is_empty() {
+                statement.sort_unstable();
+            }
             Match {
                 pass: pass_category(plan, m.rule),
                 rule: Some(Arc::clone(&m.pass)),

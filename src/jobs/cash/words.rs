@@ -6,6 +6,16 @@ use crate::model::{BreakReason, MatchPass, Record};
 
 /// How a match was made, for the breaks of its records it closes.
 pub(super) fn matched_how(pass: MatchPass, run_id: i64, l: &[&Record], s: &[&Record]) -> String {
+    if let ([], [paid, returned]) = (l, s) {
+        return format!(
+            "returned: bank {} paid back by bank {}{} (run {run_id})",
+            display_id(paid),
+            display_id(returned),
+            crate::post::returns::return_reason(returned)
+                .map(|c| format!(", reason {c}"))
+                .unwrap_or_default()
+        );
+    }
     format!(
         "matched automatically ({}) in run {run_id}: {}",
         pass_words(pass),

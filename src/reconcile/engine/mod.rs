@@ -39,6 +39,6 @@ pub use outcome::{
 pub use run::run;
 pub use spec::{
     AmountSpec, DateSpec, DecimalValue, FxSpec, Grouping, KeySpec, MatchSpec, PassSpec, Plan,
-    RuleError,
+    RuleError, Within,
 };
 pub use table::{ColumnId, FieldKind, Schema, Table, TableBuilder, TableError, TextStorage};

@@ -39,6 +39,8 @@ const REL_ONE: i128 = 1_000_000_000;
 const SET: u32 = 1 << 31;
 const HALF: i128 = 500_000;
 
+mod within;
+
 /// Runs the checked rules over our table and theirs.
 pub fn run(
     plan: &Plan,
@@ -64,6 +66,15 @@ pub fn run(
     let mut prepared = Vec::with_capacity(plan.passes.len());
     let mut amounts = MantissaCache::default();
     for (rule, pass) in plan.passes.iter().enumerate() {
+        if pass.within_statement {
+            // Their lines with each other: both sides of the pass are their table.
+            // Its amounts are theirs on both sides: not shared with the passes' cache of ours.
+            let mut own = MantissaCache::default();
+            let p = Prepared::new(pass, rule as u32, theirs, theirs, ctx, &biz, &mut own)?;
+            out.matches
+                .extend(within::pairs(&p, &mut state.theirs_taken, threads));
+            continue;
+        }
         let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz, &mut amounts)?;
         let (decisions, warnings, cut_short) = run_pass(&p, &mut state, threads);
         out.warnings.extend(warnings);
@@ -77,7 +88,7 @@ pub fn run(
         prepared.push(p);
     }
     if ctx.options.explain {
-        for m in &mut out.matches {
+        for m in out.matches.iter_mut().filter(|m| !m.ours.is_empty()) {
             let pass = &plan.passes[m.rule as usize];
             m.explanation = Some(Box::new(super::explain::explain(
                 pass, m, ours, theirs, ctx,
@@ -108,7 +119,10 @@ pub(crate) struct BusinessDays {
 impl BusinessDays {
     fn new(plan: &Plan, ours: &Table, theirs: &Table, ctx: &Context<'_>) -> BusinessDays {
         let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for d in plan.passes.iter().filter_map(|p| p.date.as_ref()) {
+        for p in &plan.passes {
+            let Some(d) = &p.date else { continue };
+            // A pass within the statement reads both its date fields from their table.
+            let ours = if p.within_statement { theirs } else { ours };
             for (t, f) in [(ours, &d.ours), (theirs, &d.theirs)] {
                 if let Some(Column::Date(c)) = t.col(f)
                     && c.min <= c.max

@@ -86,6 +86,25 @@ pub struct PassSpec {
     /// or only take a group as a whole (false: "one payment for all of a customer's items of
     /// the day").
     pub subsets: Option<bool>,
+    /// What the pass pairs: `books` (the default), our items with theirs; or `statement`,
+    /// their lines with each other: a line with a later line of the opposite sign that
+    /// agrees on the keys (a payment and its return, `RETURN AC04 ... INV-x`). Such a pass
+    /// is `one_to_one`, needs `amount` with `opposite_sign = true` and a `date` rule (which
+    /// line is later), names their fields on both sides of its keys, amount and date, and
+    /// comes before every pass against the books, so that the books match the payment that
+    /// stayed.
+    pub within: Option<Within>,
+}
+
+/// What a pass pairs (see [`PassSpec::within`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Within {
+    /// Our items with theirs.
+    #[default]
+    Books,
+    /// Their lines with each other.
+    Statement,
 }
 
 /// How many items of each side one match takes.
@@ -277,6 +296,8 @@ pub(crate) struct PassPlan {
     pub max_group_size: usize,
     pub fx: Option<FxPlan>,
     pub subsets: bool,
+    /// Pairs their lines with each other (see [`PassSpec::within`]).
+    pub within_statement: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -540,7 +561,12 @@ impl MatchSpec {
         let mut passes = Vec::new();
         for (i, p) in self.passes.iter().enumerate() {
             let key = format!("match.passes[{i}]");
-            if let Some(pass) = check_pass(&mut c, &key, p) {
+            let checked = if p.within == Some(Within::Statement) {
+                within_statement_pass(&mut c, &key, p, &self.passes[..i])
+            } else {
+                check_pass(&mut c, &key, p)
+            };
+            if let Some(pass) = checked {
                 passes.push(pass);
             }
             if p.name.trim().is_empty() {
@@ -626,6 +652,69 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         max_group_size,
         fx,
         subsets: p.subsets.unwrap_or(true),
+        within_statement: false,
+    })
+}
+
+/// A pass pairing their lines with each other (`within = "statement"`): checked as a pass
+/// whose two sides are both theirs, and with the shape a payment and its return have.
+fn within_statement_pass(
+    c: &mut Checker<'_>,
+    key: &str,
+    p: &PassSpec,
+    earlier: &[PassSpec],
+) -> Option<PassPlan> {
+    let before = c.errors.len();
+    if earlier.iter().any(|q| q.within != Some(Within::Statement)) {
+        c.err(
+            format!("{key}.within"),
+            "a pass within the statement comes before every pass against the books: the \
+             books then match the payment that stayed, not the one returned",
+        );
+    }
+    if p.grouping != Grouping::OneToOne {
+        c.err(
+            format!("{key}.grouping"),
+            "a pass within the statement pairs one line with one: grouping = \"one_to_one\"",
+        );
+    }
+    if p.keys.is_empty() {
+        c.err(
+            format!("{key}.keys"),
+            "a pass within the statement needs a key (the reference both lines quote)",
+        );
+    }
+    if !p.amount.as_ref().is_some_and(|a| a.opposite_sign) {
+        c.err(
+            format!("{key}.amount"),
+            "a pass within the statement pairs a line with its opposite: amount with \
+             opposite_sign = true",
+        );
+    }
+    if p.date.is_none() {
+        c.err(
+            format!("{key}.date"),
+            "a pass within the statement needs a date rule: the return is the later line",
+        );
+    }
+    if p.fx.is_some() {
+        c.err(
+            format!("{key}.fx"),
+            "fx is not for a pass within the statement",
+        );
+    }
+    // Both sides of its rules name their fields.
+    let mut theirs = Checker {
+        ours: c.theirs,
+        theirs: c.theirs,
+        errors: Vec::new(),
+    };
+    let plan = check_pass(&mut theirs, key, p);
+    c.errors.append(&mut theirs.errors);
+    (c.errors.len() == before).then_some(())?;
+    plan.map(|plan| PassPlan {
+        within_statement: true,
+        ..plan
     })
 }
 
