@@ -141,6 +141,10 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// A search bound cut a pass short (see [`engine::Outcome::cut_short`]).
     pub cut_short: bool,
+    /// Ledger items paid in part by statement lines quoting them (an instalments pass with
+    /// `partial`): `row` is a ledger index, `parts` statement indexes. Both sides are also in
+    /// `unmatched_*`: whether they are breaks yet is the caller's call.
+    pub part_paid: Vec<engine::PartPaid>,
 }
 
 impl AsRef<Record> for StoredRecord {
@@ -286,6 +290,7 @@ pub fn from_engine(plan: &Plan, mut o: engine::Outcome) -> Outcome {
         statement_why: o.unmatched_theirs,
         warnings: o.warnings,
         cut_short: o.cut_short,
+        part_paid: o.part_paid,
     }
 }
 

@@ -161,9 +161,15 @@ impl Applying<'_> {
         let (ledger, statement, result) = (self.ledger, self.statement, self.result);
         // Items still open from earlier runs mostly have their break already; their words are
         // not built again (a backlog of thousands must not make every run slower).
+        // The parts of an item paid in part are the item's: its break, if it comes, names them.
+        let parts: HashSet<usize> = result
+            .part_paid
+            .iter()
+            .flat_map(|pp| pp.parts.iter().map(|&t| t as usize))
+            .collect();
         for (k, &i) in result.unmatched_statement.iter().enumerate() {
             let r = &statement[i];
-            if self.with_break.contains(&r.id) {
+            if self.with_break.contains(&r.id) || parts.contains(&i) {
                 continue;
             }
             let recorded = self.names.recorded_at(u, &r.record)?;
@@ -199,9 +205,14 @@ impl Applying<'_> {
         };
         for (k, &i) in result.unmatched_ledger.iter().enumerate() {
             let r = &ledger[i];
-            if self.with_break.contains(&r.id)
-                || calendar.business_days_between(r.record.value_date, latest) <= rules.window_days
-            {
+            if self.with_break.contains(&r.id) {
+                continue;
+            }
+            if let Some(pp) = result.part_paid.iter().find(|pp| pp.row as usize == i) {
+                self.part_paid(u, r, pp, calendar, latest)?;
+                continue;
+            }
+            if calendar.business_days_between(r.record.value_date, latest) <= rules.window_days {
                 continue;
             }
             let recorded = self.names.recorded_at(u, &r.record)?;
@@ -219,6 +230,69 @@ impl Applying<'_> {
             self.applied.due_tried.insert(r.id);
             self.open_record_break(u, r, recorded, reason, &detail)?;
         }
+        Ok(())
+    }
+
+    /// A ledger item paid in part: held without a break while the bank has not reported past
+    /// the pass's window, counted in business days from the first part; then a
+    /// `partially_paid` break for the open remainder, naming the parts. Its parts are neither
+    /// posted nor breaks meanwhile: the whole is posted when the rest comes (README).
+    fn part_paid(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &StoredRecord,
+        pp: &crate::reconcile::engine::PartPaid,
+        calendar: &Calendar,
+        latest: chrono::NaiveDate,
+    ) -> Result<(), StoreError> {
+        let parts: Vec<&Record> = pp
+            .parts
+            .iter()
+            .map(|&t| &self.statement[t as usize].record)
+            .collect();
+        let Some(first) = parts.iter().map(|p| p.value_date).min() else {
+            return Ok(());
+        };
+        let window = i64::from(pp.window_business_days);
+        if calendar.business_days_between(first, latest) <= window {
+            return Ok(());
+        }
+        let named: Vec<String> = parts
+            .iter()
+            .map(|p| format!("bank {} of {} on {}", display_id(p), p.amount, p.value_date))
+            .collect();
+        let why = format!(
+            "paid in part ({} of {} {}: {}); {} {} still open, the rest not come within {} \
+             business days of the first part (pass {}; the bank has reported up to {latest})",
+            pp.paid,
+            r.record.amount,
+            r.record.currency,
+            named.join(", "),
+            pp.open,
+            r.record.currency,
+            pp.window_business_days,
+            pp.pass,
+        );
+        let detail = ledger_item_detail(&r.record, &why);
+        let recorded = self.names.recorded_at(u, &r.record)?;
+        let source = self.names.source_of(u, &r.record)?;
+        self.applied.due_tried.insert(r.id);
+        let opened = u.open_break(&NewBreak {
+            job: &self.job.name,
+            run_id: self.run_id,
+            reason: BreakReason::PartiallyPaid,
+            detail: &detail,
+            amount: Some(pp.open),
+            currency: Some(r.record.currency),
+            difference: None,
+            since: r.record.value_date,
+            owner: self.job.owner.as_deref(),
+            record_id: Some(r.id),
+            source: Some(&source),
+            at: self.hold.opened_at(recorded, self.at),
+            subject: None,
+        })?;
+        self.out.breaks_opened += u64::from(opened.is_some());
         Ok(())
     }
 

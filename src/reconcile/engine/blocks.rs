@@ -260,6 +260,13 @@ impl Blocking {
                     .to_owned(),
             );
         }
+        if plan.passes.iter().any(|p| p.partial_window.is_some()) {
+            full_only = Some(
+                "a pass looks for part payments: an item paid in part falls due when its \
+                 window ends, whatever changed, so every run goes over all open items"
+                    .to_owned(),
+            );
+        }
         let finest = plan
             .passes
             .iter()

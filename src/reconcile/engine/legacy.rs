@@ -46,6 +46,7 @@ pub fn legacy_spec(reference_pattern: &str, window: i64) -> MatchSpec {
         fx: None,
         subsets: None,
         within: None,
+        partial: None,
     };
     let mut batch = pass(
         "batch",

@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use super::context::{Context, Rates, RunError};
 use super::keys::{CodeSet, Codes, KeyCodes, key_codes};
 use super::outcome::{
-    LostBecause, MatchDecision, NearMiss, Outcome, Rows, RunnerUp, Score, Unmatched,
+    LostBecause, MatchDecision, NearMiss, Outcome, PartPaid, Rows, RunnerUp, Score, Unmatched,
     UnmatchedReason,
 };
 use super::par::par_chunks;
@@ -39,6 +39,7 @@ const REL_ONE: i128 = 1_000_000_000;
 const SET: u32 = 1 << 31;
 const HALF: i128 = 500_000;
 
+mod partial;
 mod within;
 
 /// Runs the checked rules over our table and theirs.
@@ -95,6 +96,10 @@ pub fn run(
             )));
         }
     }
+    for p in prepared.iter().filter(|p| p.pass.partial_window.is_some()) {
+        out.part_paid.extend(partial::part_paid(p, &state, threads));
+    }
+    out.part_paid.sort_by_key(|pp| (pp.row, pp.rule));
     let (uo, ut) = reasons(&prepared, &state, threads);
     out.unmatched_ours = uo;
     out.unmatched_theirs = ut;

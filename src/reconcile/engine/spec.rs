@@ -94,6 +94,20 @@ pub struct PassSpec {
     /// comes before every pass against the books, so that the books match the payment that
     /// stayed.
     pub within: Option<Within>,
+    /// Instalments (`one_to_many` without `group_by`): an item of ours that open items of
+    /// theirs quoting it pay only in part is held without a break while the rest may come,
+    /// then reported `partially_paid` with the open remainder. Without it, part payments are
+    /// not looked for.
+    pub partial: Option<PartialSpec>,
+}
+
+/// `partial = { window_business_days = 20 }`: how long the rest of a part-paid item may take.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialSpec {
+    /// Business days from the first part received during which the rest may still come
+    /// (0 to 366); after them the item is `partially_paid`.
+    pub window_business_days: i64,
 }
 
 /// What a pass pairs (see [`PassSpec::within`]).
@@ -298,6 +312,9 @@ pub(crate) struct PassPlan {
     pub subsets: bool,
     /// Pairs their lines with each other (see [`PassSpec::within`]).
     pub within_statement: bool,
+    /// Part payments looked for, the rest awaited this many business days from the first
+    /// part (see [`PassSpec::partial`]).
+    pub partial_window: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -653,6 +670,7 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         fx,
         subsets: p.subsets.unwrap_or(true),
         within_statement: false,
+        partial_window: pass.check_partial(c, key),
     })
 }
 
@@ -703,6 +721,12 @@ fn within_statement_pass(
             "fx is not for a pass within the statement",
         );
     }
+    if p.partial.is_some() {
+        c.err(
+            format!("{key}.partial"),
+            "partial is for instalments passes",
+        );
+    }
     // Both sides of its rules name their fields.
     let mut theirs = Checker {
         ours: c.theirs,
@@ -739,6 +763,30 @@ impl<'p> PassShape<'p> {
             ours_grouped,
             theirs_grouped,
         }
+    }
+
+    /// Part payments are looked for where a pass pays one item of ours by several of theirs
+    /// grouped by what they quote: `one_to_many` without `group_by`.
+    fn check_partial(&self, c: &mut Checker<'_>, key: &str) -> Option<i32> {
+        let p = self.p;
+        let w = p.partial.as_ref()?.window_business_days;
+        if p.grouping != Grouping::OneToMany || !p.group_by.is_empty() || p.amount.is_none() {
+            c.err(
+                format!("{key}.partial"),
+                "partial is for one_to_many passes without group_by, with an amount rule \
+                 (instalments grouped by what they quote)",
+            );
+            return None;
+        }
+        if !(0..=366).contains(&w) {
+            c.err(
+                format!("{key}.partial.window_business_days"),
+                format!("{w} is out of range: 0 to 366 business days"),
+            );
+            return None;
+        }
+        // In range: fits an i32.
+        Some(w as i32)
     }
 
     fn in_group_by(&self, f: &str) -> bool {
