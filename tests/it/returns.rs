@@ -222,3 +222,55 @@ fn a_pass_within_the_statement_after_a_pass_against_the_books_is_refused_naming_
         "{out}"
     );
 }
+
+/// The shipped job with the commented example block that follows the line starting with
+/// `marker` made active (its `#   ` lines uncommented).
+fn with_example(job: &str, marker: &str) -> String {
+    let mut out = Vec::new();
+    let mut state = 0; // 0 before the marker, 1 in its comment, 2 in its example, 3 after
+    for line in job.lines() {
+        match state {
+            0 if line.starts_with(marker) => state = 1,
+            1 | 2 if line.starts_with("#   ") => {
+                state = 2;
+                out.push(line["#   ".len()..].to_string());
+                continue;
+            }
+            2 => state = 3,
+            _ => {}
+        }
+        out.push(line.to_string());
+    }
+    assert_eq!(state, 3, "no example after {marker:?}");
+    out.join("\n") + "\n"
+}
+
+#[test]
+fn the_shipped_returns_and_instalments_examples_load_and_work_as_written() {
+    let i = Install::new();
+    let path = i.path("jobs/bank-reconciliation.toml");
+    let mut job = fs::read_to_string(&path).unwrap();
+    for marker in [
+        "# Returned payments (example",
+        "# Instalments (example",
+        "# A payment and its return",
+    ] {
+        job = with_example(&job, marker);
+    }
+    fs::write(&path, job).unwrap();
+    let o = i.clerk(&["check"]);
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        dry_run(&i),
+        BTreeSet::from([
+            row("", "BK1", "returns"),
+            row("", "BK2", "returns"),
+            row("1", "BK3", "reference"),
+        ]),
+    );
+}
