@@ -138,6 +138,18 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-23,2026-03-23,600.00,EUR,BK-2,ACME TRADING REF INV-123456789/2
 ";
 
+/// (account, amount) of every entry line posted, in posting order.
+fn booked(i: &Install) -> Vec<(String, String)> {
+    let db = i.db();
+    let mut s = db
+        .prepare("SELECT account, amount FROM entry_lines ORDER BY entry_id, line_no")
+        .unwrap();
+    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// (reason, amount, ledger or bank id) of the open breaks.
 fn open_breaks(i: &Install) -> Vec<(String, String, String)> {
     let db = i.db();
@@ -160,10 +172,27 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", PART_LEDGER, 1);
     i.drop_until_processed(&d, "var/inbox/bank/first.csv", FIRST_PART, 2);
-    // One part paid, the rest may still come: neither the invoice nor the part is a break,
-    // and nothing is posted yet.
+    // One part paid, the rest may still come: neither the invoice nor the part is a break.
+    // Cash received is cash: the part is posted at once against the invoice, which stays
+    // open for the rest.
     assert_eq!(open_breaks(&i), [], "{}", d.log());
-    assert_eq!(i.count("SELECT COUNT(*) FROM entries"), 0, "{}", d.log());
+    assert_eq!(
+        booked(&i),
+        [
+            ("1010 Bank EUR".to_string(), "400.00".to_string()),
+            (
+                "1290 Receivables clearing EUR".to_string(),
+                "-400.00".to_string()
+            ),
+        ],
+        "{}",
+        d.log()
+    );
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM records WHERE external_id = '1' AND match_id IS NULL"),
+        1,
+        "the invoice stays open for the rest"
+    );
 
     i.drop_until_processed(&d, "var/inbox/bank/later.csv", LATER, 3);
     // The window has passed: the invoice is partially paid, for what is still open; the
@@ -188,9 +217,15 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
         "{detail}"
     );
 
-    // The rest comes late after all: the invoice and both parts post, the break closes.
+    // The rest comes late after all: it pays the open remainder, the break closes.
     i.drop_until_processed(&d, "var/inbox/bank/rest.csv", REST, 4);
     assert_eq!(open_breaks(&i), [], "{}", d.log());
+    assert_eq!(
+        i.count(
+            "SELECT COUNT(*) FROM breaks WHERE reason = 'partially_paid' AND status = 'resolved'"
+        ),
+        1
+    );
     assert_eq!(
         i.count("SELECT COUNT(*) FROM records WHERE match_id IS NULL"),
         0,
@@ -201,7 +236,7 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
 }
 
 #[test]
-fn the_rest_of_an_instalment_inside_the_window_posts_the_invoice_with_its_parts_and_no_break() {
+fn each_instalment_inside_the_window_posts_as_it_comes_and_the_rest_settles_the_invoice() {
     let i = Install::new();
     i.edit_job("bank-reconciliation", "\n# Pass 2:", INSTALMENTS_PARTIAL);
     let d = i.start_daemon();
@@ -215,11 +250,29 @@ fn the_rest_of_an_instalment_inside_the_window_posts_the_invoice_with_its_parts_
         "no break was ever opened\n{}",
         d.log()
     );
-    // One entry: the bank's two parts against the invoice.
-    let lines: i64 =
-        i.count("SELECT COUNT(*) FROM entry_lines l JOIN entries e ON e.id = l.entry_id");
-    assert_eq!(i.count("SELECT COUNT(*) FROM entries"), 1, "{}", d.log());
-    assert_eq!(lines, 2, "{}", d.log());
+    // Each part posted as it came, against the invoice: 400.00, then the remainder 600.00.
+    assert_eq!(i.count("SELECT COUNT(*) FROM entries"), 2, "{}", d.log());
+    let mut lines = booked(&i);
+    lines.sort();
+    let line = |a: &str, m: &str| (a.to_string(), m.to_string());
+    assert_eq!(
+        lines,
+        [
+            line("1010 Bank EUR", "400.00"),
+            line("1010 Bank EUR", "600.00"),
+            line("1290 Receivables clearing EUR", "-400.00"),
+            line("1290 Receivables clearing EUR", "-600.00"),
+        ],
+        "{}",
+        d.log()
+    );
+    // Only the other customer's invoice, not due, is open.
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM records WHERE match_id IS NULL AND external_id <> '2'"),
+        0,
+        "{}",
+        d.log()
+    );
     d.stop();
 }
 

@@ -13,8 +13,9 @@ use super::words::{display_id, ledger_item_detail, statement_line_detail, unmatc
 use super::{Hold, Ran, Settings, settings_of};
 use crate::config::Job;
 use crate::model::{BreakReason, Record, Side, StoredRecord};
-use crate::post::PostingTemplate;
+use crate::post::{PostingTemplate, entry_for_rule};
 use crate::reconcile::CashRules;
+use crate::reconcile::engine::PartPaid;
 use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
@@ -34,6 +35,7 @@ pub(super) fn apply(
         statement,
         outcome: result,
         with_break,
+        parts,
     } = *ran;
     let Some(Settings {
         rules,
@@ -56,6 +58,7 @@ pub(super) fn apply(
         statement,
         result,
         with_break,
+        parts,
         names: FileNames::default(),
         out: RunOutcome::default(),
         applied: Applied::default(),
@@ -76,6 +79,7 @@ struct Applying<'a> {
     statement: &'a [StoredRecord],
     result: &'a crate::reconcile::Outcome,
     with_break: &'a HashSet<i64>,
+    parts: &'a super::parts::Posted,
     names: FileNames,
     out: RunOutcome,
     applied: Applied,
@@ -205,11 +209,13 @@ impl Applying<'_> {
         };
         for (k, &i) in result.unmatched_ledger.iter().enumerate() {
             let r = &ledger[i];
-            if self.with_break.contains(&r.id) {
+            // Parts that came are posted even when the item has its break already.
+            let pp = result.part_paid.iter().find(|pp| pp.row as usize == i);
+            if pp.is_some() || self.parts.contains_key(&r.id) {
+                self.part_paid(u, r, pp, calendar, latest)?;
                 continue;
             }
-            if let Some(pp) = result.part_paid.iter().find(|pp| pp.row as usize == i) {
-                self.part_paid(u, r, pp, calendar, latest)?;
+            if self.with_break.contains(&r.id) {
                 continue;
             }
             if calendar.business_days_between(r.record.value_date, latest) <= rules.window_days {
@@ -233,45 +239,58 @@ impl Applying<'_> {
         Ok(())
     }
 
-    /// A ledger item paid in part: held without a break while the bank has not reported past
-    /// the pass's window, counted in business days from the first part; then a
-    /// `partially_paid` break for the open remainder, naming the parts. Its parts are neither
-    /// posted nor breaks meanwhile: the whole is posted when the rest comes (README).
+    /// A ledger item paid in part ([`super::parts`]): the parts that came in this run posted
+    /// at once against it, the item left open for the rest; held without a break while the
+    /// bank has not reported past the pass's window, counted in business days from the first
+    /// part; then a `partially_paid` break for the open remainder, naming the parts.
     fn part_paid(
         &mut self,
         u: &mut dyn Unit,
         r: &StoredRecord,
-        pp: &crate::reconcile::engine::PartPaid,
+        pp: Option<&PartPaid>,
         calendar: &Calendar,
         latest: chrono::NaiveDate,
     ) -> Result<(), StoreError> {
-        let parts: Vec<&Record> = pp
-            .parts
-            .iter()
-            .map(|&t| &self.statement[t as usize].record)
-            .collect();
-        let Some(first) = parts.iter().map(|p| p.value_date).min() else {
+        let Some(Settings { rules, posting, .. }) = settings_of(self.job) else {
             return Ok(());
         };
-        let window = i64::from(pp.window_business_days);
-        if calendar.business_days_between(first, latest) <= window {
+        let Some((pass, window, _)) = rules.plan.partial_pass() else {
+            return Ok(());
+        };
+        let (mut pass, mut window) = (pass.to_owned(), window);
+        let parts = self.parts;
+        let mut received: Vec<&Record> = parts
+            .get(&r.id)
+            .map(|v| v.iter().map(|p| &p.record).collect())
+            .unwrap_or_default();
+        // Without new parts the item's amount is its remainder already.
+        let mut open = r.record.amount;
+        if let Some(pp) = pp {
+            (pass, window) = (pp.pass.to_string(), pp.window_business_days);
+            let statement = self.statement;
+            let new: Vec<&StoredRecord> =
+                pp.parts.iter().map(|&t| &statement[t as usize]).collect();
+            // Parts not posted (their entry refused) stay open, without a break of their own.
+            if self.post_parts(u, rules, posting, r, pp, &new)? {
+                received.extend(new.iter().map(|s| &s.record));
+            }
+            open = pp.open;
+        }
+        let Some(first) = received.iter().map(|p| p.value_date).min() else {
+            return Ok(());
+        };
+        if calendar.business_days_between(first, latest) <= i64::from(window) {
             return Ok(());
         }
-        let named: Vec<String> = parts
+        let named: Vec<String> = received
             .iter()
             .map(|p| format!("bank {} of {} on {}", display_id(p), p.amount, p.value_date))
             .collect();
         let why = format!(
-            "paid in part ({} of {} {}: {}); {} {} still open, the rest not come within {} \
-             business days of the first part (pass {}; the bank has reported up to {latest})",
-            pp.paid,
-            r.record.amount,
-            r.record.currency,
+            "paid in part ({}); {open} {} still open, the rest not come within {window} \
+             business days of the first part (pass {pass}; the bank has reported up to {latest})",
             named.join(", "),
-            pp.open,
             r.record.currency,
-            pp.window_business_days,
-            pp.pass,
         );
         let detail = ledger_item_detail(&r.record, &why);
         let recorded = self.names.recorded_at(u, &r.record)?;
@@ -282,7 +301,7 @@ impl Applying<'_> {
             run_id: self.run_id,
             reason: BreakReason::PartiallyPaid,
             detail: &detail,
-            amount: Some(pp.open),
+            amount: Some(open),
             currency: Some(r.record.currency),
             difference: None,
             since: r.record.value_date,
@@ -294,6 +313,64 @@ impl Applying<'_> {
         })?;
         self.out.breaks_opened += u64::from(opened.is_some());
         Ok(())
+    }
+
+    /// Posts bank lines `new`, parts of ledger item `r`, at once: the entry of the pass for
+    /// the item as far as they pay it; the item stays open. Whether they were posted.
+    fn post_parts(
+        &mut self,
+        u: &mut dyn Unit,
+        rules: &CashRules,
+        posting: &PostingTemplate,
+        r: &StoredRecord,
+        pp: &PartPaid,
+        new: &[&StoredRecord],
+    ) -> Result<bool, StoreError> {
+        let job = self.job;
+        let item = super::parts::paid_part(&r.record, pp.paid);
+        let lines: Vec<&Record> = new.iter().map(|s| &s.record).collect();
+        let category = crate::reconcile::cash::pass_category(&rules.plan, pp.rule);
+        let mut entry =
+            match entry_for_rule(&job.name, posting, category, &pp.pass, &[&item], &lines) {
+                Ok(e) => e,
+                Err(refused) => {
+                    tracing::warn!(job = %job.name, item = %r.record.external_id,
+                    "parts paid not posted: {refused}");
+                    return Ok(false);
+                }
+            };
+        entry.narrative = format!(
+            "{} (paid in part: {} {} still open)",
+            entry.narrative, pp.open, r.record.currency
+        );
+        let ids: Vec<i64> = new.iter().map(|s| s.id).collect();
+        let posted = u.post_match(&NewMatch {
+            job: &job.name,
+            run_id: self.run_id,
+            pass: category,
+            record_ids: &ids,
+            entry: &entry,
+            at: self.at,
+            explanation: None,
+            actor: None,
+            reason: None,
+        })?;
+        if posted == Posted::AlreadyPosted {
+            return Ok(false);
+        }
+        u.link_parts(&job.name, r.id, &ids)?;
+        let how = format!(
+            "posted as part of ledger item {} in run {} ({} {} still open)",
+            display_id(&r.record),
+            self.run_id,
+            pp.open,
+            r.record.currency
+        );
+        self.applied.posted.extend(ids.iter().copied());
+        self.out.matched += ids.len() as u64;
+        self.out.entries_posted += 1;
+        self.out.breaks_closed += u.close_breaks_of_records(&ids, &how, self.run_id, self.at)?;
+        Ok(true)
     }
 
     /// The break about an unmatched record, named by its file and line, dated from when the

@@ -390,6 +390,19 @@ impl Plan {
         Some((&p.name, p.grouping, text_key))
     }
 
+    /// The first pass looking for part payments (`partial`): its name, its window in business
+    /// days, and whether it compares amounts with opposite signs.
+    pub fn partial_pass(&self) -> Option<(&str, i32, bool)> {
+        self.passes.iter().find_map(|p| {
+            let w = p.partial_window?;
+            Some((
+                &*p.name,
+                w,
+                p.amount.as_ref().is_some_and(|a| a.opposite_sign),
+            ))
+        })
+    }
+
     /// Every mapping table the rules use: (key, table name).
     pub fn maps_used(&self) -> Vec<(String, String)> {
         self.passes

@@ -53,6 +53,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_record_versions_and_replaced_files.sql"),
     include_str!("../migrations/sqlite/0013_break_grace.sql"),
     include_str!("../migrations/sqlite/0014_unbooked_statement_lines.sql"),
+    // 0015 and 0016 are other branches'; the lead orders them on merge.
+    include_str!("../migrations/sqlite/0017_part_payments.sql"),
 ];
 
 pub struct SqliteStore {
