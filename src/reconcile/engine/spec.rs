@@ -367,10 +367,13 @@ impl Plan {
         self.passes.iter().map(|p| &*p.name)
     }
 
-    /// The widest date window of any pass, in business days (0 without any).
+    /// The widest date window of any pass against the books, in business days (0 without
+    /// any): how long a ledger item may wait for the bank.
     pub fn widest_window(&self) -> i32 {
+        // A pass within the statement bounds how late a return comes, not a ledger item.
         self.passes
             .iter()
+            .filter(|p| !p.within_statement)
             .filter_map(|p| p.date.as_ref().and_then(|d| d.window))
             .max()
             .unwrap_or(0)

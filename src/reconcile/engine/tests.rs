@@ -1294,3 +1294,13 @@ partial = { window_business_days = 20 }
             .all(|p| o.identity(p.row as usize) != "2")
     );
 }
+
+#[test]
+fn the_window_of_a_pass_within_the_statement_does_not_make_ledger_items_wait() {
+    let o = ours(&[("9", "2026-03-02", "1.00", "EUR", "INV-999999999", "", "")]);
+    let t = theirs(&[("BK1", "2026-03-02", "1.00", "EUR", "INV-999999999", "", "")]);
+    let plan = spec(RETURNS_THEN_REFERENCE)
+        .check(&o.schema(), &t.schema())
+        .unwrap();
+    assert_eq!(plan.widest_window(), 0);
+}
