@@ -138,6 +138,18 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-23,2026-03-23,600.00,EUR,BK-2,ACME TRADING REF INV-123456789/2
 ";
 
+/// A second part of 200.00, six weeks late.
+const MORE: &str = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info
+2026-04-13,2026-04-13,200.00,EUR,BK-3,ACME TRADING REF INV-123456789/2
+";
+
+/// The rest, 400.00, later still.
+const REST_LATE: &str = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info
+2026-04-20,2026-04-20,400.00,EUR,BK-4,ACME TRADING REF INV-123456789/3
+";
+
 /// (account, amount) of every entry line posted, in posting order.
 fn booked(i: &Install) -> Vec<(String, String)> {
     let db = i.db();
@@ -217,18 +229,39 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
         "{detail}"
     );
 
+    // Another part, still short: posted, and the break is for what is open now.
+    i.drop_until_processed(&d, "var/inbox/bank/more.csv", MORE, 4);
+    assert_eq!(
+        open_breaks(&i),
+        [row("partially_paid", "400.00", "1")],
+        "{}",
+        d.log()
+    );
+
     // The rest comes late after all: it pays the open remainder, the break closes.
-    i.drop_until_processed(&d, "var/inbox/bank/rest.csv", REST, 4);
+    i.drop_until_processed(&d, "var/inbox/bank/rest.csv", REST_LATE, 5);
     assert_eq!(open_breaks(&i), [], "{}", d.log());
     assert_eq!(
         i.count(
             "SELECT COUNT(*) FROM breaks WHERE reason = 'partially_paid' AND status = 'resolved'"
         ),
-        1
+        2
     );
     assert_eq!(
         i.count("SELECT COUNT(*) FROM records WHERE match_id IS NULL"),
         0,
+        "{}",
+        d.log()
+    );
+    // The invoice's 1,000.00 cleared in three entries as the cash came: 400, 200, 400.
+    let clearing: Vec<String> = booked(&i)
+        .into_iter()
+        .filter(|(a, _)| a.starts_with("1290"))
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(
+        clearing,
+        ["-400.00", "-500.00", "-200.00", "-400.00"],
         "{}",
         d.log()
     );

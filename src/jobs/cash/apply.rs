@@ -273,6 +273,16 @@ impl Applying<'_> {
             // Parts not posted (their entry refused) stay open, without a break of their own.
             if self.post_parts(u, rules, posting, r, pp, &new)? {
                 received.extend(new.iter().map(|s| &s.record));
+                // A break for an earlier remainder is out of date: closed, and opened again
+                // below for the new remainder if the rest is still overdue.
+                if self.with_break.contains(&r.id) {
+                    let how = format!(
+                        "paid in part again in run {}: {} {} still open",
+                        self.run_id, pp.open, r.record.currency
+                    );
+                    self.out.breaks_closed +=
+                        u.close_breaks_of_records(&[r.id], &how, self.run_id, self.at)?;
+                }
             }
             open = pp.open;
         }
