@@ -65,7 +65,10 @@ pub fn entry_for_return(
         }
     }
     check_balanced(&lines)?;
+    // The return is usually the later line; a return that came before the line it cancels
+    // (the original taken by the books earlier, then paid again) carries it on the first.
     let reason = return_reason(returned)
+        .or_else(|| return_reason(paid))
         .map(|c| format!(", return reason {c}"))
         .unwrap_or_default();
     let narrative = if own {
@@ -76,8 +79,8 @@ pub fn entry_for_return(
         format!("{}{reason}", f.fill(&t.narrative, paid.currency))
     } else {
         format!(
-            "{rule}: bank {} {} {} returned by bank {}{reason}",
-            paid.external_id, paid.amount, paid.currency, returned.external_id
+            "{rule}: bank {} {} and bank {} {} {} cancel out{reason}",
+            paid.external_id, paid.amount, returned.external_id, returned.amount, returned.currency
         )
     };
     let posting_date = [paid, returned]

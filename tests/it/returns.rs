@@ -274,3 +274,60 @@ fn the_shipped_returns_and_instalments_examples_load_and_work_as_written() {
         ]),
     );
 }
+
+/// The same day by day, one statement a day: the invoice takes the first payment the day it
+/// comes; the return is a break until the re-payment comes, which it cancels out.
+#[test]
+fn a_return_in_a_later_statement_is_a_break_until_the_repayment_it_cancels_out_comes() {
+    let i = Install::new();
+    i.edit_job("bank-reconciliation", "\n# Pass 1:", RETURNS);
+    let d = i.start_daemon();
+    let mut day = STATEMENT.lines();
+    let header = day.next().unwrap();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    for (n, line) in day.enumerate() {
+        let name = format!("var/inbox/bank/day{n}.csv");
+        i.drop_until_processed(&d, &name, format!("{header}\n{line}\n"), n as u64 + 2);
+        let open: i64 = i.count("SELECT COUNT(*) FROM breaks WHERE status = 'open'");
+        let expected = match n {
+            // The return: nothing left to pair it with yet.
+            1 => 1,
+            _ => 0,
+        };
+        assert_eq!(open, expected, "after day {n}\n{}", d.log());
+    }
+    let detail: String = i
+        .db()
+        .query_row(
+            "SELECT resolution FROM breaks WHERE status = 'resolved'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        detail.contains("BK2") && detail.contains("BK3") && detail.contains("AC04"),
+        "{detail}"
+    );
+    assert_eq!(i.count("SELECT COUNT(*) FROM entries"), 2, "{}", d.log());
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM records WHERE match_id IS NULL"),
+        0,
+        "{}",
+        d.log()
+    );
+    // The bank account in the books moved as the bank did: +500, −500, +500.
+    let bank: Vec<String> = i
+        .db()
+        .prepare(
+            "SELECT amount FROM entry_lines WHERE account LIKE '1010%' ORDER BY entry_id, line_no",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut bank_sorted = bank.clone();
+    bank_sorted.sort();
+    assert_eq!(bank_sorted, ["-500.00", "500.00", "500.00"], "{bank:?}");
+    d.stop();
+}

@@ -8,11 +8,13 @@ use crate::model::{BreakReason, MatchPass, Record};
 pub(super) fn matched_how(pass: MatchPass, run_id: i64, l: &[&Record], s: &[&Record]) -> String {
     if let ([], [paid, returned]) = (l, s) {
         return format!(
-            "returned: bank {} paid back by bank {}{} (run {run_id})",
+            "matched automatically in run {run_id}: bank {} and bank {} cancel out (a payment \
+             and its return){}",
             display_id(paid),
             display_id(returned),
             crate::post::returns::return_reason(returned)
-                .map(|c| format!(", reason {c}"))
+                .or_else(|| crate::post::returns::return_reason(paid))
+                .map(|c| format!(", return reason {c}"))
                 .unwrap_or_default()
         );
     }
