@@ -198,6 +198,19 @@ fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_agains
         "every line and the invoice matched\n{}",
         d.log()
     );
+    // `clerk explain` shows what the pass compared: the reference both quote, the amounts.
+    let why: String = i
+        .db()
+        .query_row(
+            "SELECT explanation FROM matches WHERE explanation LIKE '%\"pass\":\"returns\"%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        why.contains("INV-000000001") && why.contains("\"opposite_sign\":true"),
+        "{why}"
+    );
     d.stop();
 }
 

@@ -10,6 +10,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::super::explain::explain;
 use super::{MatchDecision, Prepared, Rows, Score, open_rows};
 
 /// The pairs pass `p` (both sides their table) finds among the open lines, marked taken.
@@ -53,17 +54,25 @@ pub(super) fn pairs(p: &Prepared<'_>, taken: &mut [bool], threads: usize) -> Vec
         if let Some((_, o, score, gap)) = best {
             taken[o as usize] = true;
             taken[r as usize] = true;
-            out.push(MatchDecision {
+            let mut m = MatchDecision {
                 pass: p.pass.name.clone(),
                 rule: p.rule,
                 score: Score(score),
-                ours: Rows::many(&[]),
-                theirs: Rows::many(&[o, r]),
+                // Explained as the pass compared them: the payment as ours, its return theirs.
+                ours: Rows::one(o),
+                theirs: Rows::one(r),
                 amount_difference: p.difference(&[o], &[r]),
                 date_gap_days: Some(gap),
                 runners_up: Box::new([]),
                 explanation: None,
-            });
+            };
+            if p.ctx.options.explain {
+                m.explanation = Some(Box::new(explain(p.pass, &m, t, t, p.ctx)));
+            }
+            // Both are their lines: none of ours.
+            m.ours = Rows::many(&[]);
+            m.theirs = Rows::many(&[o, r]);
+            out.push(m);
             continue;
         }
         let own = lead.ours.get(r);
