@@ -205,6 +205,14 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
         1,
         "the invoice stays open for the rest"
     );
+    assert_eq!(
+        i.count(
+            "SELECT COUNT(*) FROM matches WHERE explanation LIKE '%\"grouping\":\"part payment\"%' \
+             AND explanation LIKE '%\"open\":\"600.00\"%'"
+        ),
+        1,
+        "the part's match says what is still open"
+    );
 
     i.drop_until_processed(&d, "var/inbox/bank/later.csv", LATER, 3);
     // The window has passed: the invoice is partially paid, for what is still open; the

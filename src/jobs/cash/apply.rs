@@ -354,6 +354,16 @@ impl Applying<'_> {
             entry.narrative, pp.open, r.record.currency
         );
         let ids: Vec<i64> = new.iter().map(|s| s.id).collect();
+        // For `clerk explain`: what the parts paid of which item, and what is still open.
+        let why = serde_json::json!({
+            "pass": &*pp.pass,
+            "grouping": "part payment",
+            "ours": [r.record.identity()],
+            "theirs": lines.iter().map(|l| l.identity()).collect::<Vec<_>>(),
+            "paid": pp.paid,
+            "open": pp.open,
+        })
+        .to_string();
         let posted = u.post_match(&NewMatch {
             job: &job.name,
             run_id: self.run_id,
@@ -361,7 +371,7 @@ impl Applying<'_> {
             record_ids: &ids,
             entry: &entry,
             at: self.at,
-            explanation: None,
+            explanation: Some(&why),
             actor: None,
             reason: None,
         })?;
