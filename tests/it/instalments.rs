@@ -233,7 +233,10 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
         )
         .unwrap();
     assert!(
-        detail.contains("BK-1") && detail.contains("400.00") && detail.contains("20 business days"),
+        detail.contains("BK-1")
+            && detail.contains("400.00")
+            && detail.contains("of 1000.00 EUR")
+            && detail.contains("20 business days"),
         "{detail}"
     );
 

@@ -254,7 +254,7 @@ impl Applying<'_> {
         let Some(Settings { rules, posting, .. }) = settings_of(self.job) else {
             return Ok(());
         };
-        let Some((pass, window, _)) = rules.plan.partial_pass() else {
+        let Some((pass, window, opposite)) = rules.plan.partial_pass() else {
             return Ok(());
         };
         let (mut pass, mut window) = (pass.to_owned(), window);
@@ -263,6 +263,16 @@ impl Applying<'_> {
             .get(&r.id)
             .map(|v| v.iter().map(|p| &p.record).collect())
             .unwrap_or_default();
+        // The item as invoiced: its open remainder plus the parts posted before this run.
+        let posted_before: rust_decimal::Decimal = received.iter().map(|p| p.amount).sum();
+        let invoiced = Record {
+            amount: if opposite {
+                r.record.amount - posted_before
+            } else {
+                r.record.amount + posted_before
+            },
+            ..r.record.clone()
+        };
         // Without new parts the item's amount is its remainder already.
         let mut open = r.record.amount;
         if let Some(pp) = pp {
@@ -270,9 +280,10 @@ impl Applying<'_> {
             let statement = self.statement;
             let new: Vec<&StoredRecord> =
                 pp.parts.iter().map(|&t| &statement[t as usize]).collect();
-            // Parts not posted (their entry refused) stay open, without a break of their own.
+            // Parts not posted (their entry refused: the log says why) stay open and are held
+            // with the item, without a break of their own.
+            received.extend(new.iter().map(|s| &s.record));
             if self.post_parts(u, rules, posting, r, pp, &new)? {
-                received.extend(new.iter().map(|s| &s.record));
                 // A break for an earlier remainder is out of date: closed, and opened again
                 // below for the new remainder if the rest is still overdue.
                 if self.with_break.contains(&r.id) {
@@ -302,7 +313,7 @@ impl Applying<'_> {
             named.join(", "),
             r.record.currency,
         );
-        let detail = ledger_item_detail(&r.record, &why);
+        let detail = ledger_item_detail(&invoiced, &why);
         let recorded = self.names.recorded_at(u, &r.record)?;
         let source = self.names.source_of(u, &r.record)?;
         self.applied.due_tried.insert(r.id);
