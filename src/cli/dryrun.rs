@@ -122,6 +122,8 @@ pub fn reconcile(config_path: &Path, a: &Args<'_>) -> anyhow::Result<ExitCode> {
         outcome
             .matches
             .iter()
+            // A payment and its return post without a ledger item.
+            .filter(|m| !m.ours.is_empty())
             .filter(|m| {
                 let l: Vec<&Record> = m.ours.iter().map(|&i| &ledger[i as usize]).collect();
                 let s: Vec<&Record> = m.theirs.iter().map(|&i| &statement[i as usize]).collect();
@@ -643,6 +645,12 @@ fn write_results(path: &Path, sides: &Sides, outcome: &engine::Outcome) -> anyho
         }
     };
     for m in &outcome.matches {
+        // Bank lines paired with each other (a payment and its return): no ledger item.
+        if m.ours.is_empty() {
+            for &s in m.theirs.iter() {
+                w.write_record(["", csv_cell(&bank_ref(s)).as_ref(), &*m.pass])?;
+            }
+        }
         for &s in m.theirs.iter() {
             for &l in m.ours.iter() {
                 w.write_record([

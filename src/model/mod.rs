@@ -419,6 +419,9 @@ pub enum BreakReason {
     /// A ledger item exported again with another amount, value date or reference after it was
     /// matched and posted: the new version waits for a person.
     RecordChangedAfterMatch,
+    /// A ledger item paid in part (instalments quoting it) whose rest has not come within the
+    /// pass's window since the first part; the break's amount is the open remainder.
+    PartiallyPaid,
 }
 
 impl BreakReason {
@@ -453,6 +456,7 @@ impl BreakReason {
             BreakReason::IgnoredFile => "ignored_file",
             BreakReason::FileChanged => "file_changed",
             BreakReason::RecordChangedAfterMatch => "record_changed_after_match",
+            BreakReason::PartiallyPaid => "partially_paid",
         }
     }
 
@@ -488,6 +492,7 @@ impl BreakReason {
             BreakReason::IgnoredFile => "File in a watched folder that clerk does not take",
             BreakReason::FileChanged => "File changed after clerk read it",
             BreakReason::RecordChangedAfterMatch => "Ledger item changed after its match",
+            BreakReason::PartiallyPaid => "Paid in part, the rest overdue",
         }
     }
 }
@@ -525,6 +530,7 @@ impl FromStr for BreakReason {
             "ignored_file" => BreakReason::IgnoredFile,
             "file_changed" => BreakReason::FileChanged,
             "record_changed_after_match" => BreakReason::RecordChangedAfterMatch,
+            "partially_paid" => BreakReason::PartiallyPaid,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }

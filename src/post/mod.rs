@@ -6,6 +6,7 @@
 
 pub mod chart;
 pub mod payables;
+pub mod returns;
 pub mod rules;
 
 use std::collections::BTreeMap;

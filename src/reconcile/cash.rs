@@ -141,6 +141,10 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// A search bound cut a pass short (see [`engine::Outcome::cut_short`]).
     pub cut_short: bool,
+    /// Ledger items paid in part by statement lines quoting them (an instalments pass with
+    /// `partial`): `row` is a ledger index, `parts` statement indexes. Both sides are also in
+    /// `unmatched_*`: whether they are breaks yet is the caller's call.
+    pub part_paid: Vec<engine::PartPaid>,
 }
 
 impl AsRef<Record> for StoredRecord {
@@ -261,7 +265,11 @@ pub fn from_engine(plan: &Plan, mut o: engine::Outcome) -> Outcome {
             let mut ledger: Vec<usize> = m.ours.iter().map(|&r| r as usize).collect();
             let mut statement: Vec<usize> = m.theirs.iter().map(|&r| r as usize).collect();
             ledger.sort_unstable();
-            statement.sort_unstable();
+            // Bank lines paired with each other (a pass within the statement, no ledger
+            // item) keep the engine's order: the payment, then its return.
+            if !ledger.is_empty() {
+                statement.sort_unstable();
+            }
             Match {
                 pass: pass_category(plan, m.rule),
                 rule: Some(Arc::clone(&m.pass)),
@@ -282,6 +290,7 @@ pub fn from_engine(plan: &Plan, mut o: engine::Outcome) -> Outcome {
         statement_why: o.unmatched_theirs,
         warnings: o.warnings,
         cut_short: o.cut_short,
+        part_paid: o.part_paid,
     }
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Result;
-use crate::model::{JournalEntry, MatchPass};
+use crate::model::{JournalEntry, MatchPass, StoredRecord};
 
 /// What a unit of work keeps and reads of matches and entries.
 pub trait Matches {
@@ -15,6 +15,11 @@ pub trait Matches {
     fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>>;
     /// One match with its records and the matcher's explanation (`clerk explain`).
     fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRow>>;
+    /// Links bank lines `parts` of `job`, just posted, to the ledger item `item` they pay in
+    /// part; the item stays open for the rest.
+    fn link_parts(&mut self, job: &str, item: i64, parts: &[i64]) -> Result<()>;
+    /// The parts posted against the open ledger items of `job`: (item id, part), by part id.
+    fn parts_of_open_items(&mut self, job: &str) -> Result<Vec<(i64, StoredRecord)>>;
 }
 
 pub struct NewMatch<'a> {

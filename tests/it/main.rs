@@ -22,6 +22,10 @@ mod summary;
 /// Instalments: one invoice paid by several lines quoting it, through `clerk reconcile`.
 mod instalments;
 
+/// Returned payments: a payment and its return paired within the statement, posted as one
+/// entry; the invoice matched with the payment that stayed.
+mod returns;
+
 /// Unmatched items held back for their grace period: no break while the counterpart can
 /// still come, a break when it ends, KPIs that count only breaks that lasted.
 mod grace;

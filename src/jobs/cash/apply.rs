@@ -13,8 +13,9 @@ use super::words::{display_id, ledger_item_detail, statement_line_detail, unmatc
 use super::{Hold, Ran, Settings, settings_of};
 use crate::config::Job;
 use crate::model::{BreakReason, MatchPass, Record, Side, StoredRecord};
-use crate::post::PostingTemplate;
+use crate::post::{PostingTemplate, entry_for_rule};
 use crate::reconcile::CashRules;
+use crate::reconcile::engine::PartPaid;
 use crate::schedule::Calendar;
 use crate::store::{NewBreak, NewMatch, Posted, RunOutcome, StoreError, Unit};
 
@@ -34,6 +35,7 @@ pub(super) fn apply(
         statement,
         outcome: result,
         with_break,
+        parts,
     } = *ran;
     let Some(Settings {
         rules,
@@ -56,6 +58,7 @@ pub(super) fn apply(
         statement,
         result,
         with_break,
+        parts,
         names: FileNames::default(),
         out: RunOutcome::default(),
         applied: Applied::default(),
@@ -76,6 +79,7 @@ struct Applying<'a> {
     statement: &'a [StoredRecord],
     result: &'a crate::reconcile::Outcome,
     with_break: &'a HashSet<i64>,
+    parts: &'a super::parts::Posted,
     names: FileNames,
     out: RunOutcome,
     applied: Applied,
@@ -168,8 +172,17 @@ impl Applying<'_> {
         let rules = posting.rules();
         // Items still open from earlier runs mostly have their break already; their words are
         // not built again (a backlog of thousands must not make every run slower).
+        // The parts of an item paid in part are the item's: its break, if it comes, names them.
+        let parts: HashSet<usize> = result
+            .part_paid
+            .iter()
+            .flat_map(|pp| pp.parts.iter().map(|&t| t as usize))
+            .collect();
         for (k, &i) in result.unmatched_statement.iter().enumerate() {
             let r = &statement[i];
+            if parts.contains(&i) {
+                continue;
+            }
             if !rules.is_empty() && self.post_by_rule(u, r, posting)? {
                 continue;
             }
@@ -262,9 +275,16 @@ impl Applying<'_> {
         };
         for (k, &i) in result.unmatched_ledger.iter().enumerate() {
             let r = &ledger[i];
-            if self.with_break.contains(&r.id)
-                || calendar.business_days_between(r.record.value_date, latest) <= rules.window_days
-            {
+            // Parts that came are posted even when the item has its break already.
+            let pp = result.part_paid.iter().find(|pp| pp.row as usize == i);
+            if pp.is_some() || self.parts.contains_key(&r.id) {
+                self.part_paid(u, r, pp, calendar, latest)?;
+                continue;
+            }
+            if self.with_break.contains(&r.id) {
+                continue;
+            }
+            if calendar.business_days_between(r.record.value_date, latest) <= rules.window_days {
                 continue;
             }
             let recorded = self.names.recorded_at(u, &r.record)?;
@@ -283,6 +303,171 @@ impl Applying<'_> {
             self.open_record_break(u, r, recorded, reason, &detail)?;
         }
         Ok(())
+    }
+
+    /// A ledger item paid in part ([`super::parts`]): the parts that came in this run posted
+    /// at once against it, the item left open for the rest; held without a break while the
+    /// bank has not reported past the pass's window, counted in business days from the first
+    /// part; then a `partially_paid` break for the open remainder, naming the parts.
+    fn part_paid(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &StoredRecord,
+        pp: Option<&PartPaid>,
+        calendar: &Calendar,
+        latest: chrono::NaiveDate,
+    ) -> Result<(), StoreError> {
+        let Some(Settings { rules, posting, .. }) = settings_of(self.job) else {
+            return Ok(());
+        };
+        let Some((pass, window, opposite)) = rules.plan.partial_pass() else {
+            return Ok(());
+        };
+        let (mut pass, mut window) = (pass.to_owned(), window);
+        let parts = self.parts;
+        let mut received: Vec<&Record> = parts
+            .get(&r.id)
+            .map(|v| v.iter().map(|p| &p.record).collect())
+            .unwrap_or_default();
+        // The item as invoiced: its open remainder plus the parts posted before this run.
+        let posted_before: rust_decimal::Decimal = received.iter().map(|p| p.amount).sum();
+        let invoiced = Record {
+            amount: if opposite {
+                r.record.amount - posted_before
+            } else {
+                r.record.amount + posted_before
+            },
+            ..r.record.clone()
+        };
+        // Without new parts the item's amount is its remainder already.
+        let mut open = r.record.amount;
+        if let Some(pp) = pp {
+            (pass, window) = (pp.pass.to_string(), pp.window_business_days);
+            let statement = self.statement;
+            let new: Vec<&StoredRecord> =
+                pp.parts.iter().map(|&t| &statement[t as usize]).collect();
+            // Parts not posted (their entry refused: the log says why) stay open and are held
+            // with the item, without a break of their own.
+            received.extend(new.iter().map(|s| &s.record));
+            if self.post_parts(u, rules, posting, r, pp, &new)? {
+                // A break for an earlier remainder is out of date: closed, and opened again
+                // below for the new remainder if the rest is still overdue.
+                if self.with_break.contains(&r.id) {
+                    let how = format!(
+                        "paid in part again in run {}: {} {} still open",
+                        self.run_id, pp.open, r.record.currency
+                    );
+                    self.out.breaks_closed +=
+                        u.close_breaks_of_records(&[r.id], &how, self.run_id, self.at)?;
+                }
+            }
+            open = pp.open;
+        }
+        let Some(first) = received.iter().map(|p| p.value_date).min() else {
+            return Ok(());
+        };
+        if calendar.business_days_between(first, latest) <= i64::from(window) {
+            return Ok(());
+        }
+        let named: Vec<String> = received
+            .iter()
+            .map(|p| format!("bank {} of {} on {}", display_id(p), p.amount, p.value_date))
+            .collect();
+        let why = format!(
+            "paid in part ({}); {open} {} still open, the rest not come within {window} \
+             business days of the first part (pass {pass}; the bank has reported up to {latest})",
+            named.join(", "),
+            r.record.currency,
+        );
+        let detail = ledger_item_detail(&invoiced, &why);
+        let recorded = self.names.recorded_at(u, &r.record)?;
+        let source = self.names.source_of(u, &r.record)?;
+        self.applied.due_tried.insert(r.id);
+        let opened = u.open_break(&NewBreak {
+            job: &self.job.name,
+            run_id: self.run_id,
+            reason: BreakReason::PartiallyPaid,
+            detail: &detail,
+            amount: Some(open),
+            currency: Some(r.record.currency),
+            difference: None,
+            since: r.record.value_date,
+            owner: self.job.owner.as_deref(),
+            record_id: Some(r.id),
+            source: Some(&source),
+            at: self.hold.opened_at(recorded, self.at),
+            subject: None,
+        })?;
+        self.out.breaks_opened += u64::from(opened.is_some());
+        Ok(())
+    }
+
+    /// Posts bank lines `new`, parts of ledger item `r`, at once: the entry of the pass for
+    /// the item as far as they pay it; the item stays open. Whether they were posted.
+    fn post_parts(
+        &mut self,
+        u: &mut dyn Unit,
+        rules: &CashRules,
+        posting: &PostingTemplate,
+        r: &StoredRecord,
+        pp: &PartPaid,
+        new: &[&StoredRecord],
+    ) -> Result<bool, StoreError> {
+        let job = self.job;
+        let item = super::parts::paid_part(&r.record, pp.paid);
+        let lines: Vec<&Record> = new.iter().map(|s| &s.record).collect();
+        let category = crate::reconcile::cash::pass_category(&rules.plan, pp.rule);
+        let mut entry =
+            match entry_for_rule(&job.name, posting, category, &pp.pass, &[&item], &lines) {
+                Ok(e) => e,
+                Err(refused) => {
+                    tracing::warn!(job = %job.name, item = %r.record.external_id,
+                    "parts paid not posted: {refused}");
+                    return Ok(false);
+                }
+            };
+        entry.narrative = format!(
+            "{} (paid in part: {} {} still open)",
+            entry.narrative, pp.open, r.record.currency
+        );
+        let ids: Vec<i64> = new.iter().map(|s| s.id).collect();
+        // For `clerk explain`: what the parts paid of which item, and what is still open.
+        let why = serde_json::json!({
+            "pass": &*pp.pass,
+            "grouping": "part payment",
+            "ours": [r.record.identity()],
+            "theirs": lines.iter().map(|l| l.identity()).collect::<Vec<_>>(),
+            "paid": pp.paid,
+            "open": pp.open,
+        })
+        .to_string();
+        let posted = u.post_match(&NewMatch {
+            job: &job.name,
+            run_id: self.run_id,
+            pass: category,
+            record_ids: &ids,
+            entry: &entry,
+            at: self.at,
+            explanation: Some(&why),
+            actor: None,
+            reason: None,
+        })?;
+        if posted == Posted::AlreadyPosted {
+            return Ok(false);
+        }
+        u.link_parts(&job.name, r.id, &ids)?;
+        let how = format!(
+            "posted as part of ledger item {} in run {} ({} {} still open)",
+            display_id(&r.record),
+            self.run_id,
+            pp.open,
+            r.record.currency
+        );
+        self.applied.posted.extend(ids.iter().copied());
+        self.out.matched += ids.len() as u64;
+        self.out.entries_posted += 1;
+        self.out.breaks_closed += u.close_breaks_of_records(&ids, &how, self.run_id, self.at)?;
+        Ok(true)
     }
 
     /// The break about an unmatched record, named by its file and line, dated from when the

@@ -673,6 +673,7 @@ pub(super) fn build(
         statement,
         outcome: result,
         with_break,
+        ..
     } = *ran;
     let ctx = rules.context(RunOptions::default());
     let blocking = &rules.blocking;

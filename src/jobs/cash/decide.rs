@@ -5,6 +5,7 @@
 
 use super::words::{describe_match, matched_how};
 use crate::model::{JournalEntry, MatchPass, Record, StoredRecord};
+use crate::post::returns::entry_for_return;
 use crate::post::{PostingRefused, PostingTemplate, entry_for_rule};
 use crate::reconcile::Outcome;
 
@@ -41,7 +42,12 @@ pub(super) fn match_decisions<'r>(
         // The job's pass that made the match picks its `[posting.pass.<name>]` template, if
         // any; the statement lines' direction picks receipt or payment.
         let rule = m.rule.as_deref().unwrap_or(m.pass.as_str());
-        match entry_for_rule(job, posting, m.pass, rule, &l, &s) {
+        let entry = match (&l[..], &s[..]) {
+            // A payment and its return, paired within the statement.
+            ([], [paid, returned]) => entry_for_return(job, posting, m.pass, rule, paid, returned),
+            _ => entry_for_rule(job, posting, m.pass, rule, &l, &s),
+        };
+        match entry {
             Ok(entry) => MatchDecision::Post {
                 ids: m
                     .ledger

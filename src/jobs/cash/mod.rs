@@ -8,6 +8,7 @@
 mod apply;
 mod by_key;
 mod decide;
+mod parts;
 mod words;
 
 use std::sync::Arc;
@@ -153,6 +154,9 @@ pub fn reconcile_job(
                     statement: &run.statement,
                     outcome: &run.result,
                     with_break: &run.with_break,
+                    // Runs by key never have a pass looking for parts (they go over
+                    // everything).
+                    parts: &parts::Posted::new(),
                 };
                 let (out, applied) = apply(u, job, run_id, at, hold, &ran)?;
                 match run.finish(u, rules, &applied)? {
@@ -183,6 +187,9 @@ pub(super) struct Ran<'r> {
     pub statement: &'r [StoredRecord],
     pub outcome: &'r crate::reconcile::Outcome,
     pub with_break: &'r HashSet<i64>,
+    /// The parts already posted against open ledger items (see [`parts`]); their amounts
+    /// are the items' open remainders.
+    pub parts: &'r parts::Posted,
 }
 
 /// A run over all open items of the job and its book; the job's backlog is built again from
@@ -205,7 +212,9 @@ fn over_everything(
     else {
         return Ok(RunOutcome::default());
     };
-    let ledger = u.open_records(book, Side::Ledger, account)?;
+    let mut ledger = u.open_records(book, Side::Ledger, account)?;
+    // An item paid in part is matched for its open remainder.
+    let posted_parts = parts::posted(u, &job.name, rules, &mut ledger)?;
     let statement = u.open_records(&job.name, Side::Statement, None)?;
     kept.runs.full += 1;
     kept.runs.last_items = ledger.len() + statement.len();
@@ -221,6 +230,7 @@ fn over_everything(
         statement: &statement,
         outcome: &result,
         with_break: &with_break,
+        parts: &posted_parts,
     };
     let (out, applied) = apply(u, job, run_id, at, hold, &ran)?;
     // A run over everything saw every held-back item.

@@ -6,6 +6,18 @@ use crate::model::{BreakReason, MatchPass, Record};
 
 /// How a match was made, for the breaks of its records it closes.
 pub(super) fn matched_how(pass: MatchPass, run_id: i64, l: &[&Record], s: &[&Record]) -> String {
+    if let ([], [paid, returned]) = (l, s) {
+        return format!(
+            "matched automatically in run {run_id}: bank {} and bank {} cancel out (a payment \
+             and its return){}",
+            display_id(paid),
+            display_id(returned),
+            crate::post::returns::return_reason(returned)
+                .or_else(|| crate::post::returns::return_reason(paid))
+                .map(|c| format!(", return reason {c}"))
+                .unwrap_or_default()
+        );
+    }
     format!(
         "matched automatically ({}) in run {run_id}: {}",
         pass_words(pass),

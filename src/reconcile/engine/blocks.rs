@@ -253,6 +253,20 @@ impl Blocking {
                     .to_owned(),
             );
         }
+        if plan.passes.iter().any(|p| p.within_statement) {
+            full_only = Some(
+                "a pass pairs statement lines with each other: a return may pair with a line \
+                 of any earlier file, so every run goes over all open items"
+                    .to_owned(),
+            );
+        }
+        if plan.passes.iter().any(|p| p.partial_window.is_some()) {
+            full_only = Some(
+                "a pass looks for part payments: an item paid in part falls due when its \
+                 window ends, whatever changed, so every run goes over all open items"
+                    .to_owned(),
+            );
+        }
         let finest = plan
             .passes
             .iter()

@@ -45,6 +45,8 @@ pub fn legacy_spec(reference_pattern: &str, window: i64) -> MatchSpec {
         max_group_size: None,
         fx: None,
         subsets: None,
+        within: None,
+        partial: None,
     };
     let mut batch = pass(
         "batch",

@@ -34,11 +34,12 @@ pub use csv::{CsvColumn, CsvError, CsvKind, CsvLayout, load_csv};
 pub use legacy::legacy_spec;
 pub use outcome::{
     AmountExplained, DateExplained, Explanation, KeyExplained, LostBecause, MatchDecision,
-    NearMiss, Outcome, Rows, RunnerUp, RunnerUpExplained, Score, Unmatched, UnmatchedReason,
+    NearMiss, Outcome, PartPaid, Rows, RunnerUp, RunnerUpExplained, Score, Unmatched,
+    UnmatchedReason,
 };
 pub use run::run;
 pub use spec::{
-    AmountSpec, DateSpec, DecimalValue, FxAt, FxSpec, Grouping, KeySpec, MatchSpec, PassSpec, Plan,
-    RuleError,
+    AmountSpec, DateSpec, DecimalValue, FxAt, FxSpec, Grouping, KeySpec, MatchSpec, PartialSpec,
+    PassSpec, Plan, RuleError, Within,
 };
 pub use table::{ColumnId, FieldKind, Schema, Table, TableBuilder, TableError, TextStorage};

@@ -270,4 +270,26 @@ pub struct Outcome {
     /// only revisits what changed relies on what is left open not pairing again, so after
     /// such a run the next one goes over everything.
     pub cut_short: bool,
+    /// Items of ours paid in part by open items of theirs quoting them (passes with
+    /// `partial`), by our row. Both sides are also among the unmatched.
+    pub part_paid: Vec<PartPaid>,
+}
+
+/// An item of ours paid in part: open items of theirs quote it and agree on every key of an
+/// instalments pass, but add up to less than it. Both stay open (and keep their reasons); the
+/// caller decides when the rest is overdue.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartPaid {
+    pub pass: Arc<str>,
+    pub rule: u32,
+    /// Our row.
+    pub row: u32,
+    /// Their rows, the parts paid so far.
+    pub parts: Box<[u32]>,
+    /// What the parts add up to (with the pass's sign), in our currency.
+    pub paid: Decimal,
+    /// Our amount minus what is paid: the remainder still to come.
+    pub open: Decimal,
+    /// Business days from the first part during which the rest may still come.
+    pub window_business_days: i32,
 }

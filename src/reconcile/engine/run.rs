@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use super::context::{Context, Rates, RunError};
 use super::keys::{CodeSet, Codes, KeyCodes, key_codes};
 use super::outcome::{
-    LostBecause, MatchDecision, NearMiss, Outcome, Rows, RunnerUp, Score, Unmatched,
+    LostBecause, MatchDecision, NearMiss, Outcome, PartPaid, Rows, RunnerUp, Score, Unmatched,
     UnmatchedReason,
 };
 use super::par::par_chunks;
@@ -38,6 +38,9 @@ const REL_ONE: i128 = 1_000_000_000;
 /// The high bit of an item marks a set of rows (a group) instead of one row.
 const SET: u32 = 1 << 31;
 const HALF: i128 = 500_000;
+
+mod partial;
+mod within;
 
 /// Runs the checked rules over our table and theirs.
 pub fn run(
@@ -64,6 +67,15 @@ pub fn run(
     let mut prepared = Vec::with_capacity(plan.passes.len());
     let mut amounts = MantissaCache::default();
     for (rule, pass) in plan.passes.iter().enumerate() {
+        if pass.within_statement {
+            // Their lines with each other: both sides of the pass are their table.
+            // Its amounts are theirs on both sides: not shared with the passes' cache of ours.
+            let mut own = MantissaCache::default();
+            let p = Prepared::new(pass, rule as u32, theirs, theirs, ctx, &biz, &mut own)?;
+            out.matches
+                .extend(within::pairs(&p, &mut state.theirs_taken, threads));
+            continue;
+        }
         let p = Prepared::new(pass, rule as u32, ours, theirs, ctx, &biz, &mut amounts)?;
         let (decisions, warnings, cut_short) = run_pass(&p, &mut state, threads);
         out.warnings.extend(warnings);
@@ -77,13 +89,17 @@ pub fn run(
         prepared.push(p);
     }
     if ctx.options.explain {
-        for m in &mut out.matches {
+        for m in out.matches.iter_mut().filter(|m| !m.ours.is_empty()) {
             let pass = &plan.passes[m.rule as usize];
             m.explanation = Some(Box::new(super::explain::explain(
                 pass, m, ours, theirs, ctx,
             )));
         }
     }
+    for p in prepared.iter().filter(|p| p.pass.partial_window.is_some()) {
+        out.part_paid.extend(partial::part_paid(p, &state, threads));
+    }
+    out.part_paid.sort_by_key(|pp| (pp.row, pp.rule));
     let (uo, ut) = reasons(&prepared, &state, threads);
     out.unmatched_ours = uo;
     out.unmatched_theirs = ut;
@@ -108,7 +124,10 @@ pub(crate) struct BusinessDays {
 impl BusinessDays {
     fn new(plan: &Plan, ours: &Table, theirs: &Table, ctx: &Context<'_>) -> BusinessDays {
         let (mut lo, mut hi) = (i32::MAX, i32::MIN);
-        for d in plan.passes.iter().filter_map(|p| p.date.as_ref()) {
+        for p in &plan.passes {
+            let Some(d) = &p.date else { continue };
+            // A pass within the statement reads both its date fields from their table.
+            let ours = if p.within_statement { theirs } else { ours };
             for (t, f) in [(ours, &d.ours), (theirs, &d.theirs)] {
                 if let Some(Column::Date(c)) = t.col(f)
                     && c.min <= c.max

@@ -86,6 +86,39 @@ pub struct PassSpec {
     /// or only take a group as a whole (false: "one payment for all of a customer's items of
     /// the day").
     pub subsets: Option<bool>,
+    /// What the pass pairs: `books` (the default), our items with theirs; or `statement`,
+    /// their lines with each other: a line with a later line of the opposite sign that
+    /// agrees on the keys (a payment and its return, `RETURN AC04 ... INV-x`). Such a pass
+    /// is `one_to_one`, needs `amount` with `opposite_sign = true` and a `date` rule (which
+    /// line is later), names their fields on both sides of its keys, amount and date, and
+    /// comes before every pass against the books, so that the books match the payment that
+    /// stayed.
+    pub within: Option<Within>,
+    /// Instalments (`one_to_many` without `group_by`): an item of ours that open items of
+    /// theirs quoting it pay only in part is held without a break while the rest may come,
+    /// then reported `partially_paid` with the open remainder. Without it, part payments are
+    /// not looked for.
+    pub partial: Option<PartialSpec>,
+}
+
+/// `partial = { window_business_days = 20 }`: how long the rest of a part-paid item may take.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartialSpec {
+    /// Business days from the first part received during which the rest may still come
+    /// (0 to 366); after them the item is `partially_paid`.
+    pub window_business_days: i64,
+}
+
+/// What a pass pairs (see [`PassSpec::within`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Within {
+    /// Our items with theirs.
+    #[default]
+    Books,
+    /// Their lines with each other.
+    Statement,
 }
 
 /// How many items of each side one match takes.
@@ -294,6 +327,11 @@ pub(crate) struct PassPlan {
     pub max_group_size: usize,
     pub fx: Option<FxPlan>,
     pub subsets: bool,
+    /// Pairs their lines with each other (see [`PassSpec::within`]).
+    pub within_statement: bool,
+    /// Part payments looked for, the rest awaited this many business days from the first
+    /// part (see [`PassSpec::partial`]).
+    pub partial_window: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -347,10 +385,13 @@ impl Plan {
         self.passes.iter().map(|p| &*p.name)
     }
 
-    /// The widest date window of any pass, in business days (0 without any).
+    /// The widest date window of any pass against the books, in business days (0 without
+    /// any): how long a ledger item may wait for the bank.
     pub fn widest_window(&self) -> i32 {
+        // A pass within the statement bounds how late a return comes, not a ledger item.
         self.passes
             .iter()
+            .filter(|p| !p.within_statement)
             .filter_map(|p| p.date.as_ref().and_then(|d| d.window))
             .max()
             .unwrap_or(0)
@@ -368,6 +409,19 @@ impl Plan {
                 || k.ours == "reference"
         });
         Some((&p.name, p.grouping, text_key))
+    }
+
+    /// The first pass looking for part payments (`partial`): its name, its window in business
+    /// days, and whether it compares amounts with opposite signs.
+    pub fn partial_pass(&self) -> Option<(&str, i32, bool)> {
+        self.passes.iter().find_map(|p| {
+            let w = p.partial_window?;
+            Some((
+                &*p.name,
+                w,
+                p.amount.as_ref().is_some_and(|a| a.opposite_sign),
+            ))
+        })
     }
 
     /// Every mapping table the rules use: (key, table name).
@@ -558,7 +612,12 @@ impl MatchSpec {
         let mut passes = Vec::new();
         for (i, p) in self.passes.iter().enumerate() {
             let key = format!("match.passes[{i}]");
-            if let Some(pass) = check_pass(&mut c, &key, p) {
+            let checked = if p.within == Some(Within::Statement) {
+                within_statement_pass(&mut c, &key, p, &self.passes[..i])
+            } else {
+                check_pass(&mut c, &key, p)
+            };
+            if let Some(pass) = checked {
                 passes.push(pass);
             }
             if p.name.trim().is_empty() {
@@ -644,6 +703,76 @@ fn check_pass(c: &mut Checker<'_>, key: &str, p: &PassSpec) -> Option<PassPlan> 
         max_group_size,
         fx,
         subsets: p.subsets.unwrap_or(true),
+        within_statement: false,
+        partial_window: pass.check_partial(c, key),
+    })
+}
+
+/// A pass pairing their lines with each other (`within = "statement"`): checked as a pass
+/// whose two sides are both theirs, and with the shape a payment and its return have.
+fn within_statement_pass(
+    c: &mut Checker<'_>,
+    key: &str,
+    p: &PassSpec,
+    earlier: &[PassSpec],
+) -> Option<PassPlan> {
+    let before = c.errors.len();
+    if earlier.iter().any(|q| q.within != Some(Within::Statement)) {
+        c.err(
+            format!("{key}.within"),
+            "a pass within the statement comes before every pass against the books: the \
+             books then match the payment that stayed, not the one returned",
+        );
+    }
+    if p.grouping != Grouping::OneToOne {
+        c.err(
+            format!("{key}.grouping"),
+            "a pass within the statement pairs one line with one: grouping = \"one_to_one\"",
+        );
+    }
+    if p.keys.is_empty() {
+        c.err(
+            format!("{key}.keys"),
+            "a pass within the statement needs a key (the reference both lines quote)",
+        );
+    }
+    if !p.amount.as_ref().is_some_and(|a| a.opposite_sign) {
+        c.err(
+            format!("{key}.amount"),
+            "a pass within the statement pairs a line with its opposite: amount with \
+             opposite_sign = true",
+        );
+    }
+    if p.date.is_none() {
+        c.err(
+            format!("{key}.date"),
+            "a pass within the statement needs a date rule: the return is the later line",
+        );
+    }
+    if p.fx.is_some() {
+        c.err(
+            format!("{key}.fx"),
+            "fx is not for a pass within the statement",
+        );
+    }
+    if p.partial.is_some() {
+        c.err(
+            format!("{key}.partial"),
+            "partial is for instalments passes",
+        );
+    }
+    // Both sides of its rules name their fields.
+    let mut theirs = Checker {
+        ours: c.theirs,
+        theirs: c.theirs,
+        errors: Vec::new(),
+    };
+    let plan = check_pass(&mut theirs, key, p);
+    c.errors.append(&mut theirs.errors);
+    (c.errors.len() == before).then_some(())?;
+    plan.map(|plan| PassPlan {
+        within_statement: true,
+        ..plan
     })
 }
 
@@ -668,6 +797,30 @@ impl<'p> PassShape<'p> {
             ours_grouped,
             theirs_grouped,
         }
+    }
+
+    /// Part payments are looked for where a pass pays one item of ours by several of theirs
+    /// grouped by what they quote: `one_to_many` without `group_by`.
+    fn check_partial(&self, c: &mut Checker<'_>, key: &str) -> Option<i32> {
+        let p = self.p;
+        let w = p.partial.as_ref()?.window_business_days;
+        if p.grouping != Grouping::OneToMany || !p.group_by.is_empty() || p.amount.is_none() {
+            c.err(
+                format!("{key}.partial"),
+                "partial is for one_to_many passes without group_by, with an amount rule \
+                 (instalments grouped by what they quote)",
+            );
+            return None;
+        }
+        if !(0..=366).contains(&w) {
+            c.err(
+                format!("{key}.partial.window_business_days"),
+                format!("{w} is out of range: 0 to 366 business days"),
+            );
+            return None;
+        }
+        // In range: fits an i32.
+        Some(w as i32)
     }
 
     fn in_group_by(&self, f: &str) -> bool {

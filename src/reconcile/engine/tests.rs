@@ -1151,3 +1151,217 @@ proptest! {
         prop_assert_eq!(summary(&a, &a_o, &a_t), summary(&c, &c_o, &c_t));
     }
 }
+
+/// A pass within the statement, then the reference pass against the books.
+const RETURNS_THEN_REFERENCE: &str = r#"
+[[passes]]
+name = "returns"
+within = "statement"
+keys = [{ ours = "remittance", theirs = "remittance", ours_pattern = 'INV-\d{9}', theirs_pattern = 'INV-\d{9}' },
+        { ours = "currency", theirs = "currency" }]
+amount = { ours = "amount", theirs = "amount", opposite_sign = true }
+date = { ours = "value_date", theirs = "value_date", window_business_days = 10 }
+
+[[passes]]
+name = "reference"
+keys = [{ ours = "reference", theirs = "remittance", theirs_pattern = 'INV-\d{9}' }]
+amount = { ours = "amount", theirs = "amount" }
+date = { ours = "value_date", theirs = "value_date" }
+"#;
+
+#[test]
+fn a_return_pairs_with_the_payment_before_it_and_the_invoice_takes_the_repayment_in_any_order() {
+    let s = spec(RETURNS_THEN_REFERENCE);
+    let o = ours(&[(
+        "1",
+        "2026-03-02",
+        "500.00",
+        "EUR",
+        "INV-000000001",
+        "ACME",
+        "",
+    )]);
+    let lines = [
+        (
+            "BK1",
+            "2026-03-02",
+            "500.00",
+            "EUR",
+            "PAYMENT INV-000000001",
+            "",
+            "",
+        ),
+        (
+            "BK2",
+            "2026-03-04",
+            "-500.00",
+            "EUR",
+            "RETURN AC04 INV-000000001",
+            "",
+            "",
+        ),
+        // The re-payment is closer to the return than the payment was: still not its pair.
+        (
+            "BK3",
+            "2026-03-05",
+            "500.00",
+            "EUR",
+            "PAYMENT INV-000000001",
+            "",
+            "",
+        ),
+    ];
+    for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+        let t = theirs(&order.map(|i| lines[i]));
+        let out = run_with(&s, &o, &t, &Tables::default());
+        let (matches, ours_left, theirs_left) = summary(&out, &o, &t);
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            matches,
+            [
+                ("reference".to_string(), ids(&["1"]), ids(&["BK3"])),
+                ("returns".to_string(), ids(&[]), ids(&["BK1", "BK2"])),
+            ],
+            "{order:?}"
+        );
+        assert!(ours_left.is_empty() && theirs_left.is_empty(), "{order:?}");
+        // The pair is given payment first, then its return.
+        let pair = out.matches.iter().find(|m| m.ours.is_empty()).unwrap();
+        let first = t.identity(pair.theirs[0] as usize);
+        assert_eq!(first, "BK1", "{order:?}");
+    }
+}
+
+#[test]
+fn a_return_outside_the_window_or_of_another_invoice_is_not_a_pair() {
+    let s = spec(RETURNS_THEN_REFERENCE);
+    let o = ours(&[("9", "2026-03-02", "1.00", "EUR", "INV-999999999", "", "")]);
+    let t = theirs(&[
+        (
+            "BK1",
+            "2026-03-02",
+            "500.00",
+            "EUR",
+            "PAYMENT INV-000000001",
+            "",
+            "",
+        ),
+        (
+            "BK2",
+            "2026-03-04",
+            "-500.00",
+            "EUR",
+            "RETURN INV-000000002",
+            "",
+            "",
+        ),
+        (
+            "BK3",
+            "2026-04-30",
+            "-500.00",
+            "EUR",
+            "RETURN INV-000000001",
+            "",
+            "",
+        ),
+    ]);
+    let out = run_with(&s, &o, &t, &Tables::default());
+    assert!(out.matches.is_empty(), "{:?}", out.matches);
+    assert_eq!(out.unmatched_theirs.len(), 3);
+}
+
+#[test]
+fn a_pass_within_the_statement_is_refused_after_one_against_the_books_or_without_opposite_sign() {
+    let o = ours(&[]);
+    let t = theirs(&[]);
+    let after = RETURNS_THEN_REFERENCE
+        .split("[[passes]]")
+        .collect::<Vec<_>>();
+    let swapped = format!("[[passes]]{}[[passes]]{}", after[2], after[1]);
+    let errs = spec(&swapped).check(&o.schema(), &t.schema()).unwrap_err();
+    assert!(
+        errs.iter().any(|e| e.key == "match.passes[1].within"),
+        "{errs:?}"
+    );
+    let same_sign = RETURNS_THEN_REFERENCE.replacen(", opposite_sign = true", "", 1);
+    let errs = spec(&same_sign)
+        .check(&o.schema(), &t.schema())
+        .unwrap_err();
+    assert!(
+        errs.iter().any(|e| e.key == "match.passes[0].amount"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn an_invoice_paid_in_part_is_reported_with_its_parts_paid_and_open_remainder() {
+    let s = spec(
+        r#"
+[[passes]]
+name = "instalments"
+grouping = "one_to_many"
+keys = [{ ours = "reference", theirs = "remittance", ours_pattern = 'INV-(\d{9})', theirs_pattern = 'INV-(\d{9})/\d' }]
+amount = { ours = "amount", theirs = "amount" }
+partial = { window_business_days = 20 }
+"#,
+    );
+    let o = ours(&[
+        ("1", "2026-03-02", "1000.00", "EUR", "INV-123456789", "", ""),
+        ("2", "2026-03-02", "300.00", "EUR", "INV-222222222", "", ""),
+    ]);
+    let t = theirs(&[
+        (
+            "BK1",
+            "2026-03-02",
+            "400.00",
+            "EUR",
+            "INV-123456789/1",
+            "",
+            "",
+        ),
+        (
+            "BK2",
+            "2026-03-09",
+            "100.00",
+            "EUR",
+            "INV-123456789/2",
+            "",
+            "",
+        ),
+        (
+            "BK3",
+            "2026-03-09",
+            "300.00",
+            "EUR",
+            "INV-222222222/1",
+            "",
+            "",
+        ),
+    ]);
+    let out = run_with(&s, &o, &t, &Tables::default());
+    assert_eq!(out.part_paid.len(), 1, "{:?}", out.part_paid);
+    let pp = &out.part_paid[0];
+    assert_eq!(o.identity(pp.row as usize), "1");
+    let mut parts: Vec<&str> = pp.parts.iter().map(|&r| t.identity(r as usize)).collect();
+    parts.sort();
+    assert_eq!(parts, ["BK1", "BK2"]);
+    assert_eq!(pp.paid, "500.00".parse().unwrap());
+    assert_eq!(pp.open, "500.00".parse().unwrap());
+    assert_eq!(pp.window_business_days, 20);
+    // Invoice 2, paid in full by one line, is not a part payment.
+    assert!(
+        out.part_paid
+            .iter()
+            .all(|p| o.identity(p.row as usize) != "2")
+    );
+}
+
+#[test]
+fn the_window_of_a_pass_within_the_statement_does_not_make_ledger_items_wait() {
+    let o = ours(&[("9", "2026-03-02", "1.00", "EUR", "INV-999999999", "", "")]);
+    let t = theirs(&[("BK1", "2026-03-02", "1.00", "EUR", "INV-999999999", "", "")]);
+    let plan = spec(RETURNS_THEN_REFERENCE)
+        .check(&o.schema(), &t.schema())
+        .unwrap();
+    assert_eq!(plan.widest_window(), 0);
+}

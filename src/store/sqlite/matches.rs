@@ -3,6 +3,48 @@
 use super::*;
 
 impl Matches for SqliteUnit<'_, '_> {
+    fn link_parts(&mut self, job: &str, item: i64, parts: &[i64]) -> Result<()> {
+        let mut link = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO part_payments (statement_record_id, ledger_record_id, job)
+                 VALUES (?, ?, ?)",
+            )
+            .map_err(map_err)?;
+        for &p in parts {
+            link.execute(params![p, item, job]).map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    fn parts_of_open_items(&mut self, job: &str) -> Result<Vec<(i64, StoredRecord)>> {
+        let items: std::collections::HashMap<i64, i64> = self
+            .tx
+            .prepare_cached(
+                "SELECT p.statement_record_id, p.ledger_record_id FROM part_payments p
+                 JOIN records l ON l.id = p.ledger_record_id
+                 WHERE p.job = ?1 AND l.match_id IS NULL",
+            )
+            .and_then(|mut s| {
+                s.query_map([job], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(map_err)?;
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parts = self.select_records(
+            "WHERE id IN (SELECT p.statement_record_id FROM part_payments p
+                JOIN records l ON l.id = p.ledger_record_id
+                WHERE p.job = ?1 AND l.match_id IS NULL)",
+            [job],
+        )?;
+        Ok(parts
+            .into_iter()
+            .filter_map(|r| items.get(&r.id).map(|&item| (item, r)))
+            .collect())
+    }
+
     fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted> {
         let already: Option<i64> = self
             .tx

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0014_unbooked_statement_lines.sql"),
     include_str!("../migrations/sqlite/0015_bank_codes.sql"),
     include_str!("../migrations/sqlite/0016_entry_line_fx.sql"),
+    include_str!("../migrations/sqlite/0017_part_payments.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
 ];
 

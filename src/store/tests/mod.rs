@@ -130,7 +130,46 @@ pub fn conformance(store: &mut dyn Store) {
     mail::outbox_keeps_each_message_once(store);
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
+    parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
     a_sound_store_reports_no_damage(store);
+}
+
+/// A bank line posted as part of a ledger item that stays open is linked to it, and found
+/// with it while the item is open; once the item is settled, no longer.
+fn parts_posted_against_an_open_item_are_found_until_it_is_settled(store: &mut dyn Store) {
+    let (run, item, part) = seed(store, "part");
+    let post = |u: &mut dyn Unit, ids: &[i64], key: &str| {
+        u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::Batch,
+            record_ids: ids,
+            entry: &entry(key, "1.00"),
+            at: at(8),
+            explanation: None,
+            actor: None,
+            reason: None,
+        })
+    };
+    in_unit(store, |u| {
+        post(u, &[part], "key-part")?;
+        u.link_parts("bank", item, &[part])
+    })
+    .unwrap();
+    let found = in_unit(store, |u| u.parts_of_open_items("bank")).unwrap();
+    let found: Vec<(i64, i64)> = found.iter().map(|(i, r)| (*i, r.id)).collect();
+    assert_eq!(found, [(item, part)]);
+    assert!(
+        in_unit(store, |u| u.parts_of_open_items("other-job"))
+            .unwrap()
+            .is_empty()
+    );
+    in_unit(store, |u| post(u, &[item], "key-rest").map(|_| ())).unwrap();
+    assert!(
+        in_unit(store, |u| u.parts_of_open_items("bank"))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 fn a_sound_store_reports_no_damage(store: &mut dyn Store) {
