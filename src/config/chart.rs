@@ -246,8 +246,11 @@ mod tests {
     fn the_shipped_jobs_and_their_examples_post_to_the_shipped_chart() {
         let bank = std::fs::read_to_string(shipped("jobs/bank-reconciliation.toml")).unwrap();
         let from = bank.find("# A pass that books differently").unwrap();
+        // The per-pass example alone: the others need tables of their own ([match.rates]).
         let example: String = bank[from..]
             .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with("#   "))
             .filter_map(|l| l.strip_prefix("#   "))
             .map(|l| format!("{l}\n"))
             .collect();
@@ -277,6 +280,28 @@ mod tests {
             "1571 Abziehbare Vorsteuer 7 %"
         );
         assert!(accounts.chart.is_some());
+
+        // Every account number a commented example names is the shipped chart's: an example
+        // switched on posts where it says.
+        let chart = Chart::parse(
+            "skr03.csv",
+            &std::fs::read_to_string(shipped("config/charts/skr03.csv")).unwrap(),
+        )
+        .unwrap();
+        let number =
+            regex::Regex::new(r#"(?:account|difference_accounts?) = \[?"(\d{4})\b"#).unwrap();
+        let mut seen = 0;
+        for line in bank.lines().filter(|l| l.starts_with('#')) {
+            for c in number.captures_iter(line) {
+                seen += 1;
+                assert!(
+                    chart.check_template(&c[1]).is_ok(),
+                    "{line}: account {} is not in the shipped SKR03 chart",
+                    &c[1]
+                );
+            }
+        }
+        assert!(seen >= 5, "the examples name accounts: {seen}");
     }
 
     #[test]

@@ -133,9 +133,25 @@ fn force_in(
                 .into(),
         );
     }
+    // An item paid in part has its parts posted already: a match by hand settles what is
+    // left of it, never the parts a second time.
+    let parts = u.parts_of_open_items(&job.name)?;
+    for item in &mut ledger {
+        let paid: Decimal = parts
+            .iter()
+            .filter(|(id, _)| *id == item.id)
+            .map(|(_, part)| part.record.amount)
+            .sum();
+        item.record.amount -= paid;
+    }
     let l: Vec<&Record> = ledger.iter().map(|r| &r.record).collect();
     let s: Vec<&Record> = statement.iter().map(|r| &r.record).collect();
-    let file = job.file.display().to_string();
+    // The job file by its name, as staff know it (`bank-reconciliation.toml` in the jobs
+    // folder): the same words whatever the install's path.
+    let file = job.file.file_name().map_or_else(
+        || job.file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let mut entry = entry_by_hand(&job.name, &file, posting, &l, &s, difference_account)?;
     entry.narrative = format!("{} (matched by hand by {actor}: {reason})", entry.narrative);
     let run_id = u.start_run(&job.name, Trigger::Manual, None, at)?;

@@ -340,3 +340,61 @@ fn partial_outside_an_instalments_pass_is_refused_naming_the_pass() {
         "{out}"
     );
 }
+
+/// A bank line paying short without a reference: 590.00 of the 600.00 still open.
+const SHORT_REST: &str = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info
+2026-04-14,2026-04-14,590.00,EUR,BK-9,ACME TRADING
+";
+
+#[test]
+fn a_match_by_hand_on_a_part_paid_invoice_settles_only_what_is_still_open() {
+    let i = Install::new();
+    i.edit_job("bank-reconciliation", "\n# Pass 2:", INSTALMENTS_PARTIAL);
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", PART_LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/first.csv", FIRST_PART, 2);
+    i.drop_until_processed(&d, "var/inbox/bank/later.csv", LATER, 3);
+    i.drop_until_processed(&d, "var/inbox/bank/short.csv", SHORT_REST, 4);
+    let id_of = |reason: &str| -> String {
+        i.db()
+            .query_row(
+                "SELECT id FROM breaks WHERE reason = ?1 AND status = 'open'",
+                [reason],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or_else(|e| panic!("{reason}: {e}\n{}", d.log()))
+            .to_string()
+    };
+    let (invoice, line) = (id_of("partially_paid"), id_of("missing_in_ledger"));
+    let o = i.clerk(&[
+        "exception",
+        "match",
+        &invoice,
+        &line,
+        "--reason",
+        "customer paid the rest short",
+        "--difference-account",
+        "4970",
+        "--by",
+        "anna",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The 400.00 part was posted against the invoice when it came: the match by hand settles
+    // the 600.00 left, 10.00 of it a difference, and never the whole 1,000.00 again.
+    let manual: Vec<String> = {
+        let db = i.db();
+        let mut s = db
+            .prepare(
+                "SELECT l.amount FROM entry_lines l JOIN entries e ON e.id = l.entry_id
+                 JOIN matches m ON m.id = e.match_id WHERE m.pass = 'manual' ORDER BY l.line_no",
+            )
+            .unwrap();
+        s.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(manual, ["590.00", "-600.00", "10.00"], "{}", d.log());
+    d.stop();
+}

@@ -258,7 +258,13 @@ fn sqlite_finds_pages_overwritten_in_the_middle_of_the_file() {
     }
     std::fs::write(&path, damaged).unwrap();
 
-    let mut store = SqliteStore::open(&path).unwrap();
+    // Either opening finds it (the pages hold part of the schema the store reads first), or
+    // the checks do; never a store that opens and reports nothing.
+    let mut store = match SqliteStore::open(&path) {
+        Ok(store) => store,
+        Err(StoreError::Corrupt(_)) => return,
+        Err(other) => panic!("{other:?}"),
+    };
     for depth in [CheckDepth::Quick, CheckDepth::Thorough] {
         let found = store.damage(depth).unwrap();
         assert!(!found.is_empty(), "{depth:?} found nothing");
