@@ -103,10 +103,32 @@ pub fn positions(
     Ok(out)
 }
 
-/// What one open line is, in a few words: its break, or that it has none yet.
-pub fn line_state(l: &UnpostedLine) -> String {
-    match (&l.break_id, &l.reason) {
+/// One open line as `clerk bank` and the summary list it: amount, value date, the bank's
+/// reference, its break (or that it has none yet) and its text.
+pub fn describe(l: &UnpostedLine) -> String {
+    let state = match (&l.break_id, &l.reason) {
         (Some(id), Some(reason)) => format!("break {id} ({reason})"),
         _ => "no break yet: held back for its grace period".into(),
-    }
+    };
+    let reference = if l.bank_reference.is_empty() {
+        format!("record {}", l.record_id)
+    } else {
+        l.bank_reference.clone()
+    };
+    format!(
+        "{} {} {reference} {state}: {}",
+        l.amount,
+        l.value_date,
+        l.text.as_deref().unwrap_or("")
+    )
+}
+
+/// The line about what the open lines do not explain, when something is left.
+pub fn unexplained(p: &BankPosition) -> Option<String> {
+    (!p.unexplained.is_zero()).then(|| {
+        format!(
+            "{} not explained by an open line (posted elsewhere, or a statement missing)",
+            p.unexplained
+        )
+    })
 }

@@ -4,6 +4,7 @@
 //! bank account's book balance against the statement's closing balance.
 
 use crate::support::install::Install;
+use crate::support::mime;
 
 /// Fees by the bank's codes (MT940 `NCHG`, camt's card charges family, the German GVC 805),
 /// interest by its text.
@@ -242,4 +243,55 @@ fn clerk_bank_lists_what_makes_up_the_difference() {
     assert!(text.contains("-214.20"), "{text}");
     assert!(text.contains("BK4"), "{text}");
     assert!(text.contains("missing_in_ledger"), "{text}");
+}
+
+/// The text parts of the summary mails in the outbox, decoded.
+fn summary_texts(i: &Install) -> Vec<String> {
+    fn text_of(p: &mime::Part, out: &mut String) {
+        if p.parts.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&p.decoded()));
+        }
+        for c in &p.parts {
+            text_of(c, out);
+        }
+    }
+    std::fs::read_dir(i.path("var/outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| {
+            let msg = mime::parse(&std::fs::read(e.path()).unwrap());
+            let mut out = String::new();
+            text_of(&msg, &mut out);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn the_summary_mail_shows_each_bank_account_against_its_statement() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/stmt-0302.sta", STATEMENT, 2);
+    d.stop();
+
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let texts = summary_texts(&i);
+    let summary = texts
+        .iter()
+        .find(|t| t.contains("Bank accounts: book balance against the statement"))
+        .unwrap_or_else(|| panic!("no bank table in {texts:#?}"));
+    assert!(summary.contains("DE89370400440532013000"), "{summary}");
+    assert!(
+        summary.contains("1,277.40") && summary.contains("1,491.60"),
+        "{summary}"
+    );
+    assert!(summary.contains("-214.20"), "{summary}");
+    assert!(summary.contains("BK4 break"), "{summary}");
 }
