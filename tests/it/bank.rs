@@ -295,3 +295,58 @@ fn the_summary_mail_shows_each_bank_account_against_its_statement() {
     assert!(summary.contains("-214.20"), "{summary}");
     assert!(summary.contains("BK4 break"), "{summary}");
 }
+
+/// Accounts payable: a purchase order with its goods received, and a bank statement paying
+/// ACME's invoice INV-2026-0042 (238.00) and a supplier nobody booked (214.20).
+const AP_ORDERS: &str = "order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
+                         PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,6100 Materials\n\
+                         PO-1001,2,ACME GmbH,G-2,5,20.00,EUR,\n";
+const AP_RECEIPTS: &str = "receipt_id,order,line,received,received_on\n\
+                           GR-1,PO-1001,1,10,2026-11-18\nGR-1,PO-1001,2,5,2026-11-18\n";
+const AP_INVOICE: &[u8] = include_bytes!("../fixtures/payables/acme-INV-2026-0042.xml");
+const AP_STATEMENT: &str = ":20:STMT-2026-1125\n\
+:25:DE02120300000000202051\n\
+:28C:101/1\n\
+:60F:C261124EUR10000,00\n\
+:61:2611251125D238,00NTRFNONREF//B1125-77\n\
+:86:166?00SEPA UEBERWEISUNG?20INV-2026-0042?32ACME GMBH\n\
+:61:2611251125D214,20NTRFNONREF//B1125-78\n\
+:86:166?00SEPA UEBERWEISUNG?20INV-000000777?32PAPER SUPPLY KG\n\
+:62F:C261125EUR9547,80\n\
+-\n";
+
+#[test]
+fn a_supplier_payment_that_settles_no_payable_is_a_break_at_once_until_its_invoice_is_approved() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/payables/po-1001.csv", AP_ORDERS, 1);
+    i.drop_until_processed(&d, "var/inbox/payables/grn-0001.csv", AP_RECEIPTS, 2);
+    // The statement comes before the invoice: both payments leave the bank unexplained.
+    i.drop_until_processed(&d, "var/inbox/payables/stmt-1125.sta", AP_STATEMENT, 3);
+    let open = |i: &Install| -> Vec<String> {
+        open_breaks(i)
+            .into_iter()
+            .map(|(reason, detail)| format!("{reason}: {detail}"))
+            .collect()
+    };
+    let before = open(&i);
+    assert_eq!(before.len(), 2, "{before:#?}\n{}", d.log());
+    assert!(
+        before
+            .iter()
+            .all(|b| b.starts_with("missing_in_ledger: bank line B1125-7")
+                && b.contains("settles no approved payable")),
+        "{before:#?}"
+    );
+
+    // ACME's invoice is approved and its payment settles it: that break closes; the other
+    // stays.
+    i.drop_until_processed(&d, "var/inbox/payables/acme.xml", AP_INVOICE, 4);
+    let after = open(&i);
+    assert_eq!(after.len(), 1, "{after:#?}\n{}", d.log());
+    assert!(
+        after[0].contains("B1125-78") && after[0].contains("-214.20"),
+        "{after:#?}"
+    );
+    d.stop();
+}
