@@ -9,8 +9,8 @@ use super::Result;
 
 /// What a unit of work reads of a bank account's books.
 pub trait BankBooks {
-    /// The accounts and currencies of the end-of-day statements with balances that job `job`
-    /// took: per account and currency the first statement's opening balance (what clerk's
+    /// The accounts and currencies of the end-of-day statements with balances of the bank
+    /// accounts job `job` reads (it took the statement, or has lines of the account): per account and currency the first statement's opening balance (what clerk's
     /// books start from) and the latest statement's closing balance.
     fn bank_balances(&mut self, job: &str) -> Result<Vec<StatementBalances>>;
     /// The sum, in `currency`, of the entry lines on `ledger_accounts` of the entries job

@@ -6,7 +6,8 @@ use crate::store::bank::{BankBooks, StatementBalances, UnpostedLine};
 impl BankBooks for SqliteUnit<'_, '_> {
     fn bank_balances(&mut self, job: &str) -> Result<Vec<StatementBalances>> {
         // Per account and currency: the earliest and the latest end-of-day statement with
-        // balances (by closing date, then as stored).
+        // balances (by closing date, then as stored), of the accounts the job took statements
+        // or lines of (a statement kept once may have come through another job).
         type Row = (
             String,
             String,
@@ -27,7 +28,9 @@ impl BankBooks for SqliteUnit<'_, '_> {
                         ROW_NUMBER() OVER (PARTITION BY account, currency
                                            ORDER BY closing_date DESC, id DESC) AS last_n
                     FROM statements
-                    WHERE job = ?1 AND kind = 'end_of_day' AND currency IS NOT NULL
+                    WHERE kind = 'end_of_day' AND currency IS NOT NULL
+                      AND (job = ?1 OR account IN (SELECT account FROM records
+                                                   WHERE scope = ?1 AND side = 'statement'))
                       AND opening_amount IS NOT NULL AND closing_amount IS NOT NULL)
                  SELECT f.account, f.currency, f.opening_amount, f.opening_date,
                     l.closing_amount, l.closing_date, l.number
