@@ -53,6 +53,15 @@ fn print_position(p: &BankPosition) -> anyhow::Result<()> {
         p.brought_forward,
         p.brought_forward_date
     );
+    for l in &p.pending {
+        outln!(
+            "  pending, not booked by the bank yet (in neither balance): {} {} {} {}",
+            l.amount,
+            l.value_date,
+            l.bank_reference.as_deref().unwrap_or("-"),
+            l.text
+        );
+    }
     if p.agrees() {
         outln!(
             "  difference                {:>16}  the books agree with the bank",

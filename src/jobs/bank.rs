@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::cash::settings_of;
 use crate::config::Job;
 use crate::model::Currency;
-use crate::store::bank::UnpostedLine;
+use crate::store::bank::{PendingLine, UnpostedLine};
 use crate::store::{StoreError, Unit};
 
 /// One bank account and currency of one cash reconciliation.
@@ -49,6 +49,9 @@ pub struct BankPosition {
     /// missing in between): zero when the list is the whole story.
     #[serde(with = "rust_decimal::serde::str")]
     pub unexplained: Decimal,
+    /// Lines the bank reported after the statement but has not booked (pending): in neither
+    /// balance, shown for information.
+    pub pending: Vec<PendingLine>,
 }
 
 impl BankPosition {
@@ -83,6 +86,7 @@ pub fn positions(
             let book_balance = b.opening + posted;
             let difference = b.closing - book_balance;
             let open: Decimal = open_lines.iter().map(|l| l.amount).sum();
+            let pending = u.pending_lines(&b.account, &b.currency, b.closing_date)?;
             out.push(BankPosition {
                 job: job.name.clone(),
                 account: b.account,
@@ -97,6 +101,7 @@ pub fn positions(
                 difference,
                 unexplained: difference - open,
                 open_lines,
+                pending,
             });
         }
     }

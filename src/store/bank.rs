@@ -31,6 +31,25 @@ pub trait BankBooks {
         currency: &str,
         until: NaiveDate,
     ) -> Result<Vec<UnpostedLine>>;
+    /// The lines the bank reported as pending (camt `PDNG`, MT942) for bank account
+    /// `account` in `currency` with value date after `after`: not booked, so in neither
+    /// balance, shown so nobody looks for them.
+    fn pending_lines(
+        &mut self,
+        account: &str,
+        currency: &str,
+        after: NaiveDate,
+    ) -> Result<Vec<PendingLine>>;
+}
+
+/// A line the bank has not booked yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PendingLine {
+    pub bank_reference: Option<String>,
+    pub value_date: NaiveDate,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub text: String,
 }
 
 /// One bank account and currency as its statements state it.

@@ -186,6 +186,12 @@ fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
         statement_all_booked(),
         2,
     );
+    // The next morning's interim report: a receipt the bank has not booked yet.
+    let interim = ":20:STARTDISPE\r\n:25:DE89370400440532013000\r\n:28C:00045/001\r\n\
+                   :34F:EURD0,00\r\n:13D:2603031030+0100\r\n\
+                   :61:2603030303C250,50NTRFNONREF//BK9\r\n\
+                   :86:166?00GUTSCHRIFT?20BETA SA TRANSFER\r\n-";
+    i.drop_until_processed(&d, "var/inbox/bank/interim-0303.942", interim, 3);
     d.stop();
 
     let shown = i.json(&["bank"]);
@@ -201,11 +207,20 @@ fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
     assert_eq!(a["book_balance"], "1491.60");
     assert_eq!(a["difference"], "0.00");
     assert_eq!(a["open_lines"], serde_json::json!([]));
+    // Pending: in neither balance, shown so nobody looks for it.
+    let pending = a["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{shown:#}");
+    assert_eq!(pending[0]["amount"], "250.50");
+    assert_eq!(pending[0]["bank_reference"], "BK9");
 
     let out = i.clerk(&["bank"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("the books agree with the bank"), "{text}");
+    assert!(
+        text.contains("pending, not booked by the bank yet"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! SQLite: the bank accounts' books.
 
 use super::*;
-use crate::store::bank::{BankBooks, StatementBalances, UnpostedLine};
+use crate::store::bank::{BankBooks, PendingLine, StatementBalances, UnpostedLine};
 
 impl BankBooks for SqliteUnit<'_, '_> {
     fn bank_balances(&mut self, job: &str) -> Result<Vec<StatementBalances>> {
@@ -155,6 +155,41 @@ impl BankBooks for SqliteUnit<'_, '_> {
                     text,
                     break_id,
                     reason,
+                })
+            })
+            .collect()
+    }
+
+    fn pending_lines(
+        &mut self,
+        account: &str,
+        currency: &str,
+        after: NaiveDate,
+    ) -> Result<Vec<PendingLine>> {
+        type Row = (Option<String>, String, String, String);
+        let rows: Vec<Row> = self
+            .tx
+            .prepare_cached(
+                "SELECT DISTINCT u.bank_reference, u.value_date, u.amount, u.remittance
+                 FROM unbooked_lines u JOIN statements s ON s.id = u.statement_id
+                 WHERE s.account = ?1 AND u.currency = ?2 AND u.status = 'pending'
+                   AND u.value_date > ?3
+                 ORDER BY u.value_date, u.amount",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![account, currency, after.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(bank_reference, day, amount, text)| {
+                Ok(PendingLine {
+                    bank_reference,
+                    value_date: parse_date(&day)?,
+                    amount: parse_decimal(&amount)?,
+                    text,
                 })
             })
             .collect()
