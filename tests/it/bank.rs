@@ -365,3 +365,32 @@ fn a_supplier_payment_that_settles_no_payable_is_a_break_at_once_until_its_invoi
     );
     d.stop();
 }
+
+#[test]
+fn a_bank_csv_with_a_transaction_type_column_posts_its_fee_by_code() {
+    let i = with_rules();
+    i.edit_job(
+        "bank-reconciliation",
+        "remittance = \"remittance_info\"",
+        "remittance = \"remittance_info\"\ntransaction_code = \"type\"",
+    );
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    let csv = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info,type
+2026-03-02,2026-03-02,500.00,EUR,BK1,PAYMENT INV-000000001 ACME,NTRF
+2026-03-02,2026-03-02,-7.90,EUR,BK2,Kontoführung,NCHG
+";
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", csv, 2);
+    let posted = entries(&i);
+    assert!(
+        posted
+            .iter()
+            .any(|(n, l)| n.starts_with("bank charges: bank BK2")
+                && *l == lines(&[("6855 Bank charges", "7.90"), ("1010 Bank EUR", "-7.90")])),
+        "{posted:?}\n{}",
+        d.log()
+    );
+    assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
+    d.stop();
+}
