@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::load_config;
-use crate::jobs::bank::{BankPosition, line_state, positions};
+use crate::jobs::bank::{BankPosition, describe, positions, unexplained};
 use crate::store;
 
 pub fn bank(config_path: &Path, account: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
@@ -53,6 +53,15 @@ fn print_position(p: &BankPosition) -> anyhow::Result<()> {
         p.brought_forward,
         p.brought_forward_date
     );
+    for l in &p.pending {
+        outln!(
+            "  pending, not booked by the bank yet (in neither balance): {} {} {} {}",
+            l.amount,
+            l.value_date,
+            l.bank_reference.as_deref().unwrap_or("-"),
+            l.text
+        );
+    }
     if p.agrees() {
         outln!(
             "  difference                {:>16}  the books agree with the bank",
@@ -65,24 +74,10 @@ fn print_position(p: &BankPosition) -> anyhow::Result<()> {
         p.difference
     );
     for l in &p.open_lines {
-        outln!(
-            "    {:>16}  {}  {}  {}: {}",
-            l.amount,
-            l.value_date,
-            if l.bank_reference.is_empty() {
-                format!("record {}", l.record_id)
-            } else {
-                l.bank_reference.clone()
-            },
-            line_state(l),
-            l.text.as_deref().unwrap_or("")
-        );
+        outln!("    {}", describe(l));
     }
-    if !p.unexplained.is_zero() {
-        outln!(
-            "    {:>16}  not explained by an open line (posted elsewhere, or a statement missing)",
-            p.unexplained
-        );
+    if let Some(rest) = unexplained(p) {
+        outln!("    {rest}");
     }
     Ok(())
 }

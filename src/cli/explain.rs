@@ -96,6 +96,11 @@ pub fn record(config_path: &Path, id: i64, json: bool) -> anyhow::Result<ExitCod
                     b.status.as_str(),
                     b.detail
                 ),
+                // A bank line is never "not due": the bank booked it. Without a break it is
+                // held back for its grace period (its ledger item may still come).
+                None if r.side == crate::model::Side::Statement => outln!(
+                    "  no break yet: held back for its grace period (its ledger item may still come)"
+                ),
                 None => outln!(
                     "  no break yet: it is not due (the bank may still report it within the window)"
                 ),

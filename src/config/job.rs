@@ -1183,4 +1183,43 @@ lines = [
         let e = check_posting(&twice).unwrap_err();
         assert!(e.contains("posting.receipt.lines[3].amount"), "{e}");
     }
+
+    /// The commented posting rules load as written; a rule's mistake names file, line and key.
+    #[test]
+    fn the_shipped_posting_rules_example_loads_and_a_wrong_rule_names_its_key() {
+        let bank = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/bank-reconciliation.toml"),
+        )
+        .unwrap();
+        let posting = &bank[bank.find("\n[posting").expect("the shipped job posts")..];
+        let from = bank
+            .find("#   [[posting.rules]]")
+            .expect("the example is there");
+        let rules: String = bank[from..]
+            .lines()
+            .take_while(|l| l.starts_with("#"))
+            .filter_map(|l| l.strip_prefix("#   "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(rules.matches("[[posting.rules]]").count(), 2, "{rules}");
+        check_posting(&format!("{posting}\n{rules}")).unwrap();
+
+        let wrong = rules.replacen("direction = \"payment\"", "direction = \"debit\"", 1);
+        let e = check_posting(&format!("{posting}\n{wrong}")).unwrap_err();
+        // The file as written: the job's matching, then the posting tables given.
+        let written = format!(
+            "{}\n{posting}\n{wrong}",
+            &bank[..bank.find("\n[posting").unwrap()]
+        );
+        let line = 1 + written
+            .lines()
+            .position(|l| l.contains("= \"debit\""))
+            .unwrap();
+        assert!(
+            e.contains(&format!("bank-reconciliation.toml:{line}"))
+                && e.contains("posting.rules[0].direction")
+                && e.contains("expected \"receipt\", \"payment\" or \"any\""),
+            "{e}"
+        );
+    }
 }

@@ -372,6 +372,10 @@ impl<'l> Collector<'l> {
         let reference = get!(Field::Reference, text_of(cell(Field::Reference)));
         let counterparty = get!(Field::Counterparty, text_of(cell(Field::Counterparty)));
         let remittance = get!(Field::Remittance, text_of(cell(Field::Remittance)));
+        let transaction_code = get!(
+            Field::TransactionCode,
+            text_of(cell(Field::TransactionCode))
+        );
 
         if !probs.is_empty() {
             return None;
@@ -387,7 +391,15 @@ impl<'l> Collector<'l> {
             reference,
             counterparty,
             remittance,
-            codes: None,
+            // A ledger item has no bank codes.
+            codes: match l.side {
+                crate::model::Side::Statement => crate::model::BankCodes {
+                    transaction: transaction_code,
+                    ..Default::default()
+                }
+                .boxed(),
+                crate::model::Side::Ledger => None,
+            },
             source: Source {
                 file: self.file_hash.clone(),
                 sheet: self.sheet.clone(),

@@ -98,6 +98,9 @@ pub struct Columns {
     pub counterparty: Option<String>,
     /// Remittance information / payment details.
     pub remittance: Option<String>,
+    /// The bank's transaction code or type on a statement line (`NCHG`, `Entgelt`, a camt
+    /// `PMNT/CCRD/CHRG` an export carries over): what `[[posting.rules]]` codes compare.
+    pub transaction_code: Option<String>,
 }
 
 /// Values for records whose file lacks the column (or whose cell is empty).
@@ -143,10 +146,11 @@ pub(crate) enum Field {
     Reference,
     Counterparty,
     Remittance,
+    TransactionCode,
 }
 
 /// Number of [`Field`]s; arrays indexed by `field as usize` have this length.
-pub(crate) const FIELDS: usize = 12;
+pub(crate) const FIELDS: usize = 13;
 
 impl Field {
     pub(crate) const ALL: [Field; FIELDS] = [
@@ -162,6 +166,7 @@ impl Field {
         Field::Reference,
         Field::Counterparty,
         Field::Remittance,
+        Field::TransactionCode,
     ];
 
     /// The key under `extract.columns`.
@@ -179,6 +184,7 @@ impl Field {
             Field::Reference => "reference",
             Field::Counterparty => "counterparty",
             Field::Remittance => "remittance",
+            Field::TransactionCode => "transaction_code",
         }
     }
 }
@@ -471,6 +477,7 @@ impl ExtractSpec {
             &c.reference,
             &c.counterparty,
             &c.remittance,
+            &c.transaction_code,
         ];
         for (f, name) in Field::ALL.into_iter().zip(given) {
             if let Some(name) = name {

@@ -16,7 +16,7 @@ use serde::Serialize;
 use super::cash::settings_of;
 use crate::config::Job;
 use crate::model::Currency;
-use crate::store::bank::UnpostedLine;
+use crate::store::bank::{PendingLine, UnpostedLine};
 use crate::store::{StoreError, Unit};
 
 /// One bank account and currency of one cash reconciliation.
@@ -49,6 +49,9 @@ pub struct BankPosition {
     /// missing in between): zero when the list is the whole story.
     #[serde(with = "rust_decimal::serde::str")]
     pub unexplained: Decimal,
+    /// Lines the bank reported after the statement but has not booked (pending): in neither
+    /// balance, shown for information.
+    pub pending: Vec<PendingLine>,
 }
 
 impl BankPosition {
@@ -83,6 +86,7 @@ pub fn positions(
             let book_balance = b.opening + posted;
             let difference = b.closing - book_balance;
             let open: Decimal = open_lines.iter().map(|l| l.amount).sum();
+            let pending = u.pending_lines(&b.account, &b.currency, b.closing_date)?;
             out.push(BankPosition {
                 job: job.name.clone(),
                 account: b.account,
@@ -97,16 +101,39 @@ pub fn positions(
                 difference,
                 unexplained: difference - open,
                 open_lines,
+                pending,
             });
         }
     }
     Ok(out)
 }
 
-/// What one open line is, in a few words: its break, or that it has none yet.
-pub fn line_state(l: &UnpostedLine) -> String {
-    match (&l.break_id, &l.reason) {
+/// One open line as `clerk bank` and the summary list it: amount, value date, the bank's
+/// reference, its break (or that it has none yet) and its text.
+pub fn describe(l: &UnpostedLine) -> String {
+    let state = match (&l.break_id, &l.reason) {
         (Some(id), Some(reason)) => format!("break {id} ({reason})"),
         _ => "no break yet: held back for its grace period".into(),
-    }
+    };
+    let reference = if l.bank_reference.is_empty() {
+        format!("record {}", l.record_id)
+    } else {
+        l.bank_reference.clone()
+    };
+    format!(
+        "{} {} {reference} {state}: {}",
+        l.amount,
+        l.value_date,
+        l.text.as_deref().unwrap_or("")
+    )
+}
+
+/// The line about what the open lines do not explain, when something is left.
+pub fn unexplained(p: &BankPosition) -> Option<String> {
+    (!p.unexplained.is_zero()).then(|| {
+        format!(
+            "{} not explained by an open line (posted elsewhere, or a statement missing)",
+            p.unexplained
+        )
+    })
 }

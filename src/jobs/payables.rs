@@ -30,7 +30,7 @@ use crate::reconcile::payables::{
     orders_of_credited_invoices, three_way_match_after,
 };
 use crate::store::{
-    Document, DocumentKind, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit,
+    Document, DocumentKind, NewBreak, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit,
 };
 
 pub static ROOM: Room = Room {
@@ -142,7 +142,73 @@ pub fn reconcile_payables_job(
         &mut out,
     )?;
     settle_payments(u, &run, &books, accounts, &mut out)?;
+    unsettled_payments_are_breaks(u, &run, &mut out)?;
     Ok(out)
+}
+
+/// Each outgoing payment on a statement this job took that settles no approved payable is a
+/// break at once (`missing_in_ledger`): money left the bank account and nothing in the books
+/// says why (unless another job holding the same statement, the bank reconciliation, reports
+/// it). It is never "not due": the bank has booked it. Its break closes when a payable it
+/// settles is approved later.
+fn unsettled_payments_are_breaks(
+    u: &mut dyn Unit,
+    run: &Run,
+    out: &mut RunOutcome,
+) -> Result<(), WorkError> {
+    let scope = run.job.name.as_str();
+    let lines = u.open_records(scope, Side::Statement, None)?;
+    if !lines.iter().any(|l| l.record.amount.is_sign_negative()) {
+        return Ok(());
+    }
+    let with_break = u.records_with_open_breaks(scope)?;
+    // A line of a statement the bank reconciliation reads too is its break to report while
+    // no payable settles it: one break per bank line, not one per job.
+    let shared = u.statement_lines_shared(scope)?;
+    for l in &lines {
+        let r = &l.record;
+        if !r.amount.is_sign_negative()
+            || r.amount.is_zero()
+            || with_break.contains(&l.id)
+            || shared.contains(&l.id)
+        {
+            continue;
+        }
+        let name = u.file_name(&r.source.file)?.unwrap_or_default();
+        let source = super::subjects::in_file(&name, &r.source);
+        let detail = format!(
+            "bank line {} of {} {} value {}{}: an outgoing payment that settles no approved payable",
+            if r.external_id.is_empty() {
+                format!("(line {})", r.source.row)
+            } else {
+                r.external_id.clone()
+            },
+            r.amount,
+            r.currency,
+            r.value_date,
+            r.remittance
+                .as_deref()
+                .map(|t| format!(" \"{t}\""))
+                .unwrap_or_default()
+        );
+        let opened = u.open_break(&NewBreak {
+            job: scope,
+            run_id: run.run_id,
+            reason: BreakReason::MissingInLedger,
+            detail: &detail,
+            amount: Some(r.amount),
+            currency: Some(r.currency),
+            difference: None,
+            since: r.value_date,
+            owner: run.job.owner.as_deref(),
+            record_id: Some(l.id),
+            source: Some(&source),
+            at: run.at,
+            subject: None,
+        })?;
+        out.breaks_opened += u64::from(opened.is_some());
+    }
+    Ok(())
 }
 
 /// What the store holds for the job: the invoices, orders and receipts read so far, and
@@ -412,6 +478,13 @@ fn settle_payments(
             reason: None,
         })? {
             out.entries_posted += 1;
+            // A payment that came before its invoice was approved had a break meanwhile.
+            out.breaks_closed += u.close_breaks_of_records(
+                &[lines[s].id],
+                &format!("settled payable {}", payable.number),
+                run.run_id,
+                run.at,
+            )?;
         }
         out.matched += 1;
         settled.push(NewDocument {

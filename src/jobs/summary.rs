@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use super::Room;
 use crate::config::{Config, Job, JobKind};
 use crate::jobs::WorkError;
-use crate::notify::{self, BreakLine, JobDigest, SummaryInput};
+use crate::notify::{self, BankLine, BreakLine, JobDigest, SummaryInput};
 use crate::schedule::Calendar;
 use crate::store::{
     BreakCounting, BreakFilter, JobActivity, StatusFilter, StoreError, Trigger, Unit,
@@ -99,6 +99,7 @@ pub fn compose<'j>(
         breaks,
         largest: *largest,
         rates: rates.clone(),
+        bank: bank_lines(u, config)?,
     };
     let rendered = notify::render_summary(&input, *oldest);
     let message_id = match trigger {
@@ -196,4 +197,27 @@ fn job_digests(config: &Config, activity: &[JobActivity]) -> Vec<JobDigest> {
             }
         })
         .collect()
+}
+
+/// Each bank account's book balance against its latest statement, with the open lines that
+/// make up a difference (as `clerk bank` shows them).
+fn bank_lines(u: &mut dyn Unit, config: &Config) -> Result<Vec<BankLine>, StoreError> {
+    let positions = super::bank::positions(u, &config.jobs, None)?;
+    Ok(positions
+        .into_iter()
+        .map(|p| {
+            let mut made_up_of: Vec<String> =
+                p.open_lines.iter().map(super::bank::describe).collect();
+            made_up_of.extend(super::bank::unexplained(&p));
+            BankLine {
+                account: p.account,
+                currency: p.currency,
+                statement_date: p.statement_date,
+                statement_balance: p.statement_balance,
+                book_balance: p.book_balance,
+                difference: p.difference,
+                made_up_of,
+            }
+        })
+        .collect())
 }

@@ -270,6 +270,16 @@ mod tests {
         let ids: Vec<String> = s.records().map(|r| r.external_id).collect();
         assert_eq!(ids, ["B1"]);
         assert_eq!(s.balance_difference(), Some(Decimal::ZERO));
+
+        // A line's codes go with its record; a line without any has none.
+        assert_eq!(s.records().next().unwrap().codes, None);
+        let mut fee = s.clone();
+        fee.entries[0].transaction_code = Some("NCHG".into());
+        fee.entries[0].details.purpose_code = Some("805".into());
+        let codes = fee.records().next().unwrap().codes.expect("codes");
+        assert_eq!(codes.transaction.as_deref(), Some("NCHG"));
+        assert_eq!(codes.purpose.as_deref(), Some("805"));
+        assert_eq!(codes.return_reason, None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod transport;
 pub use error::{MailError, Reply};
 pub use message::build_message;
 pub use summary::{
-    Attachment, BreakLine, JobDigest, Rendered, SummaryInput, csv_cell, render_alert,
+    Attachment, BankLine, BreakLine, JobDigest, Rendered, SummaryInput, csv_cell, render_alert,
     render_summary,
 };
 pub use transport::{Delivery, Mailer, SmtpSecurity, SmtpSettings};

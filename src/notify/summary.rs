@@ -18,8 +18,11 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::one_line;
+
+mod bank;
 use crate::model::rates::BaseRates;
 use crate::model::{Break, BreakReason, Currency, break_label};
+pub use bank::BankLine;
 
 /// Everything the morning summary shows. Assembled by the caller from the store.
 #[derive(Clone, Debug)]
@@ -38,6 +41,8 @@ pub struct SummaryInput {
     pub largest: usize,
     /// Rates into one base currency for a converted grand total, when configured.
     pub rates: Option<BaseRates>,
+    /// Each bank account's book balance against its statement.
+    pub bank: Vec<BankLine>,
 }
 
 /// One job's KPIs since the previous summary.
@@ -650,6 +655,8 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
         }
     }
 
+    t.push_str(&bank::text(&input.bank));
+
     t.push_str("\nJobs since the previous summary\n\n");
     if f.jobs.is_empty() {
         t.push_str("No job ran.\n");
@@ -976,6 +983,8 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             );
         }
     }
+
+    bank::html(&mut h, &input.bank);
 
     let _ = writeln!(h, "<h3 style=\"{H3}\">Jobs since the previous summary</h3>");
     if f.jobs.is_empty() {
@@ -1349,6 +1358,7 @@ mod tests {
             breaks,
             largest: 10,
             rates: None,
+            bank: Vec::new(),
         }
     }
 
@@ -1880,6 +1890,7 @@ mod ageing_tests {
             ],
             largest: 10,
             rates: None,
+            bank: Vec::new(),
         };
         let f = Facts::gather(&input, 10);
         let rows = ageing_rows(&f);

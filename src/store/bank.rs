@@ -9,12 +9,15 @@ use super::Result;
 
 /// What a unit of work reads of a bank account's books.
 pub trait BankBooks {
-    /// The accounts and currencies of the end-of-day statements with balances that job `job`
-    /// took: per account and currency the first statement's opening balance (what clerk's
-    /// books start from) and the latest statement's closing balance.
+    /// The accounts and currencies of the end-of-day statements with balances of the bank
+    /// accounts job `job` reads (it took the statement, or has lines of the account): per
+    /// account and currency the first statement's opening balance (what clerk's books start
+    /// from) and the latest statement's closing balance.
     fn bank_balances(&mut self, job: &str) -> Result<Vec<StatementBalances>>;
-    /// The sum, in `currency`, of the entry lines on `ledger_accounts` of the entries job
-    /// `job` posted for lines of bank account `account`.
+    /// The sum, in `currency`, of the entry lines on `ledger_accounts` of the entries that
+    /// posted job `job`'s lines of bank account `account`: its own, and those of another job
+    /// that read the same statement and posted the line first (one match settles every
+    /// job's copy).
     fn booked_on(
         &mut self,
         job: &str,
@@ -31,6 +34,25 @@ pub trait BankBooks {
         currency: &str,
         until: NaiveDate,
     ) -> Result<Vec<UnpostedLine>>;
+    /// The lines the bank reported as pending (camt `PDNG`, MT942) for bank account
+    /// `account` in `currency` with value date after `after`: not booked, so in neither
+    /// balance, shown so nobody looks for them.
+    fn pending_lines(
+        &mut self,
+        account: &str,
+        currency: &str,
+        after: NaiveDate,
+    ) -> Result<Vec<PendingLine>>;
+}
+
+/// A line the bank has not booked yet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PendingLine {
+    pub bank_reference: Option<String>,
+    pub value_date: NaiveDate,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub text: String,
 }
 
 /// One bank account and currency as its statements state it.

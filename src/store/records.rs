@@ -77,6 +77,9 @@ pub trait Records {
     fn record_identity(&mut self, id: i64) -> Result<Option<String>>;
     /// One record with its scope, and whether it is matched already.
     fn record_by_id(&mut self, id: i64) -> Result<Option<(String, StoredRecord, bool)>>;
+    /// The open statement lines of `scope` another job holds a copy of (the statement was
+    /// offered to both): that job reports them too, so one break is enough.
+    fn statement_lines_shared(&mut self, scope: &str) -> Result<std::collections::HashSet<i64>>;
 }
 
 /// The two sides of a cash reconciliation in the store: ledger items of `book` (of

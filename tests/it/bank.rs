@@ -4,6 +4,7 @@
 //! bank account's book balance against the statement's closing balance.
 
 use crate::support::install::Install;
+use crate::support::mime;
 
 /// Fees by the bank's codes (MT940 `NCHG`, camt's card charges family, the German GVC 805),
 /// interest by its text.
@@ -185,6 +186,12 @@ fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
         statement_all_booked(),
         2,
     );
+    // The next morning's interim report: a receipt the bank has not booked yet.
+    let interim = ":20:STARTDISPE\r\n:25:DE89370400440532013000\r\n:28C:00045/001\r\n\
+                   :34F:EURD0,00\r\n:13D:2603031030+0100\r\n\
+                   :61:2603030303C250,50NTRFNONREF//BK9\r\n\
+                   :86:166?00GUTSCHRIFT?20BETA SA TRANSFER\r\n-";
+    i.drop_until_processed(&d, "var/inbox/bank/interim-0303.942", interim, 3);
     d.stop();
 
     let shown = i.json(&["bank"]);
@@ -200,11 +207,20 @@ fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
     assert_eq!(a["book_balance"], "1491.60");
     assert_eq!(a["difference"], "0.00");
     assert_eq!(a["open_lines"], serde_json::json!([]));
+    // Pending: in neither balance, shown so nobody looks for it.
+    let pending = a["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{shown:#}");
+    assert_eq!(pending[0]["amount"], "250.50");
+    assert_eq!(pending[0]["bank_reference"], "BK9");
 
     let out = i.clerk(&["bank"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("the books agree with the bank"), "{text}");
+    assert!(
+        text.contains("pending, not booked by the bank yet"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -242,4 +258,139 @@ fn clerk_bank_lists_what_makes_up_the_difference() {
     assert!(text.contains("-214.20"), "{text}");
     assert!(text.contains("BK4"), "{text}");
     assert!(text.contains("missing_in_ledger"), "{text}");
+}
+
+/// The text parts of the summary mails in the outbox, decoded.
+fn summary_texts(i: &Install) -> Vec<String> {
+    fn text_of(p: &mime::Part, out: &mut String) {
+        if p.parts.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&p.decoded()));
+        }
+        for c in &p.parts {
+            text_of(c, out);
+        }
+    }
+    std::fs::read_dir(i.path("var/outbox"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| {
+            let msg = mime::parse(&std::fs::read(e.path()).unwrap());
+            let mut out = String::new();
+            text_of(&msg, &mut out);
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn the_summary_mail_shows_each_bank_account_against_its_statement() {
+    let i = with_rules();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/stmt-0302.sta", STATEMENT, 2);
+    d.stop();
+
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let texts = summary_texts(&i);
+    let summary = texts
+        .iter()
+        .find(|t| t.contains("Bank accounts: book balance against the statement"))
+        .unwrap_or_else(|| panic!("no bank table in {texts:#?}"));
+    assert!(summary.contains("DE89370400440532013000"), "{summary}");
+    assert!(
+        summary.contains("1,277.40") && summary.contains("1,491.60"),
+        "{summary}"
+    );
+    assert!(summary.contains("-214.20"), "{summary}");
+    assert!(summary.contains("BK4 break"), "{summary}");
+}
+
+/// Accounts payable: a purchase order with its goods received, and a bank statement paying
+/// ACME's invoice INV-2026-0042 (238.00) and a supplier nobody booked (214.20).
+const AP_ORDERS: &str = "order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
+                         PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,6100 Materials\n\
+                         PO-1001,2,ACME GmbH,G-2,5,20.00,EUR,\n";
+const AP_RECEIPTS: &str = "receipt_id,order,line,received,received_on\n\
+                           GR-1,PO-1001,1,10,2026-11-18\nGR-1,PO-1001,2,5,2026-11-18\n";
+const AP_INVOICE: &[u8] = include_bytes!("../fixtures/payables/acme-INV-2026-0042.xml");
+const AP_STATEMENT: &str = ":20:STMT-2026-1125\n\
+:25:DE02120300000000202051\n\
+:28C:101/1\n\
+:60F:C261124EUR10000,00\n\
+:61:2611251125D238,00NTRFNONREF//B1125-77\n\
+:86:166?00SEPA UEBERWEISUNG?20INV-2026-0042?32ACME GMBH\n\
+:61:2611251125D214,20NTRFNONREF//B1125-78\n\
+:86:166?00SEPA UEBERWEISUNG?20INV-000000777?32PAPER SUPPLY KG\n\
+:62F:C261125EUR9547,80\n\
+-\n";
+
+#[test]
+fn a_supplier_payment_that_settles_no_payable_is_a_break_at_once_until_its_invoice_is_approved() {
+    let i = Install::new();
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/payables/po-1001.csv", AP_ORDERS, 1);
+    i.drop_until_processed(&d, "var/inbox/payables/grn-0001.csv", AP_RECEIPTS, 2);
+    // The statement comes before the invoice: both payments leave the bank unexplained.
+    i.drop_until_processed(&d, "var/inbox/payables/stmt-1125.sta", AP_STATEMENT, 3);
+    let open = |i: &Install| -> Vec<String> {
+        open_breaks(i)
+            .into_iter()
+            .map(|(reason, detail)| format!("{reason}: {detail}"))
+            .collect()
+    };
+    let before = open(&i);
+    assert_eq!(before.len(), 2, "{before:#?}\n{}", d.log());
+    assert!(
+        before
+            .iter()
+            .all(|b| b.starts_with("missing_in_ledger: bank line B1125-7")
+                && b.contains("settles no approved payable")),
+        "{before:#?}"
+    );
+
+    // ACME's invoice is approved and its payment settles it: that break closes; the other
+    // stays.
+    i.drop_until_processed(&d, "var/inbox/payables/acme.xml", AP_INVOICE, 4);
+    let after = open(&i);
+    assert_eq!(after.len(), 1, "{after:#?}\n{}", d.log());
+    assert!(
+        after[0].contains("B1125-78") && after[0].contains("-214.20"),
+        "{after:#?}"
+    );
+    d.stop();
+}
+
+#[test]
+fn a_bank_csv_with_a_transaction_type_column_posts_its_fee_by_code() {
+    let i = with_rules();
+    i.edit_job(
+        "bank-reconciliation",
+        "remittance = \"remittance_info\"",
+        "remittance = \"remittance_info\"\ntransaction_code = \"type\"",
+    );
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    let csv = "\
+booking_date,value_date,amount,currency,bank_reference,remittance_info,type
+2026-03-02,2026-03-02,500.00,EUR,BK1,PAYMENT INV-000000001 ACME,NTRF
+2026-03-02,2026-03-02,-7.90,EUR,BK2,Kontoführung,NCHG
+";
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", csv, 2);
+    let posted = entries(&i);
+    assert!(
+        posted
+            .iter()
+            .any(|(n, l)| n.starts_with("bank charges: bank BK2")
+                && *l == lines(&[("6855 Bank charges", "7.90"), ("1010 Bank EUR", "-7.90")])),
+        "{posted:?}\n{}",
+        d.log()
+    );
+    assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
+    d.stop();
 }

@@ -112,6 +112,7 @@ fn summary_input() -> SummaryInput {
         ],
         largest: 10,
         rates: None,
+        bank: Vec::new(),
     }
 }
 

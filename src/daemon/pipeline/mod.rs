@@ -8,6 +8,8 @@
 //! file is read within ([`limits`]); a file that could not be read, and alerts ([`failure`]).
 
 #[cfg(test)]
+mod bank_tests;
+#[cfg(test)]
 mod by_key_tests;
 mod failure;
 mod file;

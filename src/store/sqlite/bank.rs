@@ -1,12 +1,13 @@
 //! SQLite: the bank accounts' books.
 
 use super::*;
-use crate::store::bank::{BankBooks, StatementBalances, UnpostedLine};
+use crate::store::bank::{BankBooks, PendingLine, StatementBalances, UnpostedLine};
 
 impl BankBooks for SqliteUnit<'_, '_> {
     fn bank_balances(&mut self, job: &str) -> Result<Vec<StatementBalances>> {
         // Per account and currency: the earliest and the latest end-of-day statement with
-        // balances (by closing date, then as stored).
+        // balances (by closing date, then as stored), of the accounts the job took statements
+        // or lines of (a statement kept once may have come through another job).
         type Row = (
             String,
             String,
@@ -27,7 +28,9 @@ impl BankBooks for SqliteUnit<'_, '_> {
                         ROW_NUMBER() OVER (PARTITION BY account, currency
                                            ORDER BY closing_date DESC, id DESC) AS last_n
                     FROM statements
-                    WHERE job = ?1 AND kind = 'end_of_day' AND currency IS NOT NULL
+                    WHERE kind = 'end_of_day' AND currency IS NOT NULL
+                      AND (job = ?1 OR account IN (SELECT account FROM records
+                                                   WHERE scope = ?1 AND side = 'statement'))
                       AND opening_amount IS NOT NULL AND closing_amount IS NOT NULL)
                  SELECT f.account, f.currency, f.opening_amount, f.opening_date,
                     l.closing_amount, l.closing_date, l.number
@@ -79,7 +82,7 @@ impl BankBooks for SqliteUnit<'_, '_> {
             .prepare_cached(
                 "SELECT l.account, l.amount FROM entry_lines l
                  JOIN entries e ON e.id = l.entry_id
-                 WHERE e.job = ?1 AND l.currency = ?3
+                 WHERE l.currency = ?3
                    AND e.match_id IN (SELECT match_id FROM records
                                       WHERE scope = ?1 AND side = 'statement' AND account = ?2
                                         AND match_id IS NOT NULL)",
@@ -152,6 +155,41 @@ impl BankBooks for SqliteUnit<'_, '_> {
                     text,
                     break_id,
                     reason,
+                })
+            })
+            .collect()
+    }
+
+    fn pending_lines(
+        &mut self,
+        account: &str,
+        currency: &str,
+        after: NaiveDate,
+    ) -> Result<Vec<PendingLine>> {
+        type Row = (Option<String>, String, String, String);
+        let rows: Vec<Row> = self
+            .tx
+            .prepare_cached(
+                "SELECT DISTINCT u.bank_reference, u.value_date, u.amount, u.remittance
+                 FROM unbooked_lines u JOIN statements s ON s.id = u.statement_id
+                 WHERE s.account = ?1 AND u.currency = ?2 AND u.status = 'pending'
+                   AND u.value_date > ?3
+                 ORDER BY u.value_date, u.amount",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![account, currency, after.to_string()], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
+            .map_err(map_err)?;
+        rows.into_iter()
+            .map(|(bank_reference, day, amount, text)| {
+                Ok(PendingLine {
+                    bank_reference,
+                    value_date: parse_date(&day)?,
+                    amount: parse_decimal(&amount)?,
+                    text,
                 })
             })
             .collect()

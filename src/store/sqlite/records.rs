@@ -320,6 +320,18 @@ impl Records for SqliteUnit<'_, '_> {
             .map_err(map_err)
     }
 
+    fn statement_lines_shared(&mut self, scope: &str) -> Result<std::collections::HashSet<i64>> {
+        self.tx
+            .prepare_cached(
+                "SELECT r.id FROM records r
+                 WHERE r.scope = ?1 AND r.side = 'statement' AND r.match_id IS NULL
+                   AND EXISTS (SELECT 1 FROM records o WHERE o.side = 'statement'
+                               AND o.identity = r.identity AND o.scope <> r.scope)",
+            )
+            .and_then(|mut s| s.query_map([scope], |r| r.get(0))?.collect())
+            .map_err(map_err)
+    }
+
     fn record_by_id(&mut self, id: i64) -> Result<Option<(String, StoredRecord, bool)>> {
         let row: Option<(String, String, Option<i64>)> = self
             .tx

@@ -1,5 +1,6 @@
 //! The store's contract, as one suite every backend must pass.
 
+mod bank;
 mod breaks;
 mod documents;
 mod mail;
@@ -120,6 +121,7 @@ pub fn conformance(store: &mut dyn Store) {
     records::two_equal_lines_of_one_file_are_two_records(store);
     records::a_ledger_item_sent_again_with_other_content_is_a_new_version(store);
     records::a_statement_line_keeps_its_bank_codes(store);
+    bank::a_bank_account_is_proved_by_its_statements_entries_and_open_lines(store);
     documents::statements_and_documents_are_kept(store);
     breaks::posting_is_idempotent_and_records_are_used_once(store);
     breaks::an_entry_across_currencies_keeps_its_transaction_amounts_and_rates(store);
