@@ -359,7 +359,8 @@ impl super::PostingTemplate {
 
     /// The ledger accounts the job posts bank account `bank_account`'s money in `currency` to:
     /// the `statement` lines of its templates (per direction and pass) filled for that
-    /// account, where the book balance of the bank account is kept (`clerk bank`).
+    /// account (and resolved by the chart), where the book balance of the bank account is kept
+    /// (`clerk bank`).
     pub fn bank_ledger_accounts(&self, bank_account: &str, currency: Currency) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let sets = std::iter::once(&self.job).chain(self.passes.values());
@@ -369,10 +370,16 @@ impl super::PostingTemplate {
                     if l.amount != super::AmountSource::Statement {
                         continue;
                     }
-                    let a = l
+                    let mut a = l
                         .account
                         .replace("{currency}", currency.as_str())
                         .replace("{bank_account}", bank_account);
+                    // As posted: the chart's account, when the job posts to one.
+                    if let Some(chart) = &self.chart
+                        && let Ok(resolved) = chart.resolve(&a, currency)
+                    {
+                        a = resolved;
+                    }
                     if !out.contains(&a) {
                         out.push(a);
                     }

@@ -14,8 +14,8 @@ name = "bank charges"
 direction = "payment"
 codes = ["NCHG", "PMNT/CCRD/CHRG", "GVC:805"]
 lines = [
-  { account = "6855 Bank charges", amount = "-statement" },
-  { account = "1010 Bank {currency}", amount = "statement" },
+  { account = "4970 Nebenkosten des Geldverkehrs", amount = "-statement" },
+  { account = "{bank_account}", amount = "statement" },
 ]
 
 [[posting.rules]]
@@ -23,8 +23,8 @@ name = "interest"
 direction = "receipt"
 text = '(?i)habenzinsen|interest'
 lines = [
-  { account = "1010 Bank {currency}", amount = "statement" },
-  { account = "2650 Interest income", amount = "-statement" },
+  { account = "{bank_account}", amount = "statement" },
+  { account = "2650 Sonstige Zinsen und ähnliche Erträge", amount = "-statement" },
 ]
 "#;
 
@@ -55,7 +55,7 @@ const STATEMENT: &str = "\
 
 /// An install whose bank reconciliation has `RULES`.
 fn with_rules() -> Install {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     let job = i.path("jobs/bank-reconciliation.toml");
     let shipped = std::fs::read_to_string(&job).unwrap();
     std::fs::write(&job, format!("{shipped}\n{RULES}")).unwrap();
@@ -126,7 +126,10 @@ fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_bo
         .unwrap_or_else(|| panic!("no fee entry in {posted:?}\n{}", d.log()));
     assert_eq!(
         fee.1,
-        lines(&[("6855 Bank charges", "12.50"), ("1010 Bank EUR", "-12.50")])
+        lines(&[
+            ("4970 Nebenkosten des Geldverkehrs", "12.50"),
+            ("1200 Bank", "-12.50")
+        ])
     );
     let interest = posted
         .iter()
@@ -134,7 +137,10 @@ fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_bo
         .unwrap_or_else(|| panic!("no interest entry in {posted:?}"));
     assert_eq!(
         interest.1,
-        lines(&[("1010 Bank EUR", "4.10"), ("2650 Interest income", "-4.10")])
+        lines(&[
+            ("1200 Bank", "4.10"),
+            ("2650 Sonstige Zinsen und ähnliche Erträge", "-4.10")
+        ])
     );
     assert_eq!(posted.len(), 3, "receipt, fee, interest: {posted:?}");
 
@@ -200,7 +206,7 @@ fn clerk_bank_shows_no_difference_when_every_line_is_posted() {
     let a = &accounts[0];
     assert_eq!(a["account"], "DE89370400440532013000");
     assert_eq!(a["currency"], "EUR");
-    assert_eq!(a["ledger_accounts"], serde_json::json!(["1010 Bank EUR"]));
+    assert_eq!(a["ledger_accounts"], serde_json::json!(["1200 Bank"]));
     assert_eq!(a["statement_balance"], "1491.60");
     assert_eq!(a["statement_date"], "2026-03-02");
     assert_eq!(a["brought_forward"], "1000.00");
@@ -247,7 +253,7 @@ fn clerk_bank_lists_what_makes_up_the_difference() {
     assert!(open[0]["break_id"].is_i64());
 
     // By the ledger account too; another account shows nothing.
-    assert_eq!(i.json(&["bank", "1010 Bank EUR"]), shown);
+    assert_eq!(i.json(&["bank", "1200 Bank"]), shown);
     assert_eq!(
         i.json(&["bank", "DE02100100109307118603"]),
         serde_json::json!([])
@@ -314,7 +320,7 @@ fn the_summary_mail_shows_each_bank_account_against_its_statement() {
 /// Accounts payable: a purchase order with its goods received, and a bank statement paying
 /// ACME's invoice INV-2026-0042 (238.00) and a supplier nobody booked (214.20).
 const AP_ORDERS: &str = "order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
-                         PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,6100 Materials\n\
+                         PO-1001,1,ACME GmbH,W-1,10,10.00,EUR,4930 Buerobedarf\n\
                          PO-1001,2,ACME GmbH,G-2,5,20.00,EUR,\n";
 const AP_RECEIPTS: &str = "receipt_id,order,line,received,received_on\n\
                            GR-1,PO-1001,1,10,2026-11-18\nGR-1,PO-1001,2,5,2026-11-18\n";
@@ -332,7 +338,7 @@ const AP_STATEMENT: &str = ":20:STMT-2026-1125\n\
 
 #[test]
 fn a_supplier_payment_that_settles_no_payable_is_a_break_at_once_until_its_invoice_is_approved() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/payables/po-1001.csv", AP_ORDERS, 1);
     i.drop_until_processed(&d, "var/inbox/payables/grn-0001.csv", AP_RECEIPTS, 2);
@@ -387,7 +393,11 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info,type
         posted
             .iter()
             .any(|(n, l)| n.starts_with("bank charges: bank BK2")
-                && *l == lines(&[("6855 Bank charges", "7.90"), ("1010 Bank EUR", "-7.90")])),
+                && *l
+                    == lines(&[
+                        ("4970 Nebenkosten des Geldverkehrs", "7.90"),
+                        ("1200 Bank", "-7.90")
+                    ])),
         "{posted:?}\n{}",
         d.log()
     );

@@ -64,7 +64,7 @@ fn results(i: &Install) -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn a_dry_run_matches_an_invoice_with_the_instalments_that_pay_it() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     // The shipped rules know no instalments: both parts and the invoice stay open.
     let before = results(&i);
     assert!(
@@ -179,7 +179,7 @@ fn open_breaks(i: &Install) -> Vec<(String, String, String)> {
 
 #[test]
 fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_remainder() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     i.edit_job("bank-reconciliation", "\n# Pass 2:", INSTALMENTS_PARTIAL);
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", PART_LEDGER, 1);
@@ -191,9 +191,9 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
     assert_eq!(
         booked(&i),
         [
-            ("1010 Bank EUR".to_string(), "400.00".to_string()),
+            ("1200 Bank".to_string(), "400.00".to_string()),
             (
-                "1290 Receivables clearing EUR".to_string(),
+                "1400 Forderungen aus Lieferungen und Leistungen".to_string(),
                 "-400.00".to_string()
             ),
         ],
@@ -267,7 +267,7 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
     // The invoice's 1,000.00 cleared in three entries as the cash came: 400, 200, 400.
     let clearing: Vec<String> = booked(&i)
         .into_iter()
-        .filter(|(a, _)| a.starts_with("1290"))
+        .filter(|(a, _)| a.starts_with("1400"))
         .map(|(_, m)| m)
         .collect();
     assert_eq!(
@@ -281,7 +281,7 @@ fn a_part_paid_invoice_waits_for_the_rest_then_is_partially_paid_for_the_open_re
 
 #[test]
 fn each_instalment_inside_the_window_posts_as_it_comes_and_the_rest_settles_the_invoice() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     i.edit_job("bank-reconciliation", "\n# Pass 2:", INSTALMENTS_PARTIAL);
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", PART_LEDGER, 1);
@@ -302,10 +302,10 @@ fn each_instalment_inside_the_window_posts_as_it_comes_and_the_rest_settles_the_
     assert_eq!(
         lines,
         [
-            line("1010 Bank EUR", "400.00"),
-            line("1010 Bank EUR", "600.00"),
-            line("1290 Receivables clearing EUR", "-400.00"),
-            line("1290 Receivables clearing EUR", "-600.00"),
+            line("1200 Bank", "400.00"),
+            line("1200 Bank", "600.00"),
+            line("1400 Forderungen aus Lieferungen und Leistungen", "-400.00"),
+            line("1400 Forderungen aus Lieferungen und Leistungen", "-600.00"),
         ],
         "{}",
         d.log()
@@ -322,7 +322,7 @@ fn each_instalment_inside_the_window_posts_as_it_comes_and_the_rest_settles_the_
 
 #[test]
 fn partial_outside_an_instalments_pass_is_refused_naming_the_pass() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     i.edit_job(
         "bank-reconciliation",
         "max_group_size = 64\nsubsets = false",
@@ -349,7 +349,7 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 
 #[test]
 fn a_match_by_hand_on_a_part_paid_invoice_settles_only_what_is_still_open() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     i.edit_job("bank-reconciliation", "\n# Pass 2:", INSTALMENTS_PARTIAL);
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", PART_LEDGER, 1);

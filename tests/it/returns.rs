@@ -29,8 +29,8 @@ const RETURNS_POSTING: &str = r#"
 [posting.pass.returns]
 narrative = "Returned {bank_reference}"
 lines = [
-  { account = "1010 Bank {currency}", amount = "statement" },
-  { account = "1295 Returned payments {currency}", amount = "-statement" },
+  { account = "{bank_account}", amount = "statement" },
+  { account = "1360 Geldtransit", amount = "-statement" },
 ]
 "#;
 
@@ -82,7 +82,7 @@ fn row(l: &str, b: &str, p: &str) -> (String, String, String) {
 
 #[test]
 fn a_dry_run_pairs_a_payment_with_its_return_and_the_invoice_with_the_payment_that_stayed() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     // Without the pass the invoice takes the first payment; the return and the re-payment
     // are false breaks.
     let before = dry_run(&i);
@@ -148,7 +148,7 @@ fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_against_the_repayment() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     i.edit_job("bank-reconciliation", "\n# Pass 1:", RETURNS);
     let job = i.path("jobs/bank-reconciliation.toml");
     let text = fs::read_to_string(&job).unwrap();
@@ -168,10 +168,10 @@ fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_agains
         &(
             "Returned BK1,BK2, return reason AC04".to_string(),
             lines(&[
-                ("1010 Bank EUR", "500.00"),
-                ("1295 Returned payments EUR", "-500.00"),
-                ("1010 Bank EUR", "-500.00"),
-                ("1295 Returned payments EUR", "500.00"),
+                ("1200 Bank", "500.00"),
+                ("1360 Geldtransit", "-500.00"),
+                ("1200 Bank", "-500.00"),
+                ("1360 Geldtransit", "500.00"),
             ])
         ),
         "{}",
@@ -187,8 +187,8 @@ fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_agains
     assert_eq!(
         receipt.1,
         lines(&[
-            ("1010 Bank EUR", "500.00"),
-            ("1290 Receivables clearing EUR", "-500.00"),
+            ("1200 Bank", "500.00"),
+            ("1400 Forderungen aus Lieferungen und Leistungen", "-500.00"),
         ])
     );
     assert_eq!(i.count("SELECT COUNT(*) FROM breaks"), 0, "{}", d.log());
@@ -216,7 +216,7 @@ fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_agains
 
 #[test]
 fn a_pass_within_the_statement_after_a_pass_against_the_books_is_refused_naming_it() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     let after_reference = RETURNS.replace("# Returns:", "").replace("\n# Pass 1:", "");
     i.edit_job(
         "bank-reconciliation",
@@ -260,7 +260,7 @@ fn with_example(job: &str, marker: &str) -> String {
 
 #[test]
 fn the_shipped_returns_and_instalments_examples_load_and_work_as_written() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     let path = i.path("jobs/bank-reconciliation.toml");
     let mut job = fs::read_to_string(&path).unwrap();
     for marker in [
@@ -292,7 +292,7 @@ fn the_shipped_returns_and_instalments_examples_load_and_work_as_written() {
 /// comes; the return is a break until the re-payment comes, which it cancels out.
 #[test]
 fn a_return_in_a_later_statement_is_a_break_until_the_repayment_it_cancels_out_comes() {
-    let i = Install::new();
+    let i = Install::with_shipped_chart("");
     i.edit_job("bank-reconciliation", "\n# Pass 1:", RETURNS);
     let d = i.start_daemon();
     let mut day = STATEMENT.lines();
@@ -332,7 +332,7 @@ fn a_return_in_a_later_statement_is_a_break_until_the_repayment_it_cancels_out_c
     let bank: Vec<String> = i
         .db()
         .prepare(
-            "SELECT amount FROM entry_lines WHERE account LIKE '1010%' ORDER BY entry_id, line_no",
+            "SELECT amount FROM entry_lines WHERE account LIKE '1200%' ORDER BY entry_id, line_no",
         )
         .unwrap()
         .query_map([], |r| r.get(0))

@@ -42,14 +42,14 @@ direction = "payment"
 codes = ["NCHG", "GVC:805"]
 lines = [
   { account = "6855 Bank charges", amount = "-statement" },
-  { account = "1010 Bank {currency}", amount = "statement" },
+  { account = "{bank_account}", amount = "statement" },
 ]
 [[posting.rules]]
 name = "interest"
 direction = "receipt"
 text = '(?i)habenzinsen'
 lines = [
-  { account = "1010 Bank {currency}", amount = "statement" },
+  { account = "{bank_account}", amount = "statement" },
   { account = "2650 Interest income", amount = "-statement" },
 ]
 "#;
