@@ -55,9 +55,6 @@ pub enum WorkError {
         identity: String,
         message: String,
     },
-    /// The entry of a payment found for an open payable could not be made.
-    #[error("payment of {payable}: {message}")]
-    PaymentNotPosted { payable: String, message: String },
     /// A look at held-back items changed nothing: its unit rolls back and leaves no run.
     #[error("no held-back item came to the end of its grace period")]
     NothingDue,

@@ -454,12 +454,37 @@ fn settle_payments(
     let mut settled = Vec::new();
     for (p, s) in payment_matches(&open, &records) {
         let payable = &open[p];
-        let entry = payment_entry(&run.job.name, payable, &records[s], accounts).map_err(|e| {
-            WorkError::PaymentNotPosted {
-                payable: payable.number.clone(),
-                message: e.to_string(),
+        let entry = match payment_entry(&run.job.name, payable, &records[s], accounts) {
+            Ok(entry) => entry,
+            Err(refused) => {
+                // A payment the books cannot take (a bank account the chart does not map):
+                // a break on the bank line saying why; the rest of the run goes on.
+                let r = &records[s];
+                let name = u.file_name(&r.source.file)?.unwrap_or_default();
+                let source = super::subjects::in_file(&name, &r.source);
+                let detail = format!(
+                    "payment of {} by bank line {} of {} {} cannot be posted: {refused}",
+                    payable.number, r.external_id, r.amount, r.currency
+                );
+                let opened = u.open_break(&NewBreak {
+                    job: scope,
+                    run_id: run.run_id,
+                    reason: BreakReason::Unbalanced,
+                    detail: &detail,
+                    amount: Some(r.amount),
+                    currency: Some(r.currency),
+                    difference: None,
+                    since: r.value_date,
+                    owner: run.job.owner.as_deref(),
+                    record_id: Some(lines[s].id),
+                    source: Some(&source),
+                    at: run.at,
+                    subject: None,
+                })?;
+                out.breaks_opened += u64::from(opened.is_some());
+                continue;
             }
-        })?;
+        };
         let why = serde_json::json!({
             "rule": "payment",
             "invoice": payable.number,

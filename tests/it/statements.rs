@@ -222,3 +222,31 @@ fn a_statement_dropped_into_both_folders_is_taken_by_each_job_and_each_line_post
     );
     d.stop();
 }
+
+#[test]
+fn a_payment_from_a_bank_account_the_chart_does_not_map_is_a_break_and_the_run_goes_on() {
+    let i = Install::with_shipped_chart("");
+    let d = i.start_daemon();
+    approved_invoice(&i, &d);
+    // The same payment from a bank account clerk.toml's [chart.bank_accounts] does not name.
+    let unmapped = STATEMENT.replace("DE02120300000000202051", "DE75512108001245126199");
+    i.drop_file("var/inbox/payables", "stmt-1125.sta", unmapped.as_bytes());
+    assert!(
+        wait_until(Duration::from_secs(20), || ap_runs(&i) == 4),
+        "the file is taken, not failed: {}",
+        d.log()
+    );
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM entries WHERE job = 'accounts-payable'"),
+        1,
+        "only the invoice is posted"
+    );
+    let breaks = open_breaks(&i, "accounts-payable");
+    assert!(
+        breaks.iter().any(|(reason, detail)| reason == "unbalanced"
+            && detail.contains("payment of INV-2026-0042")
+            && detail.contains("[chart.bank_accounts]")),
+        "{breaks:#?}"
+    );
+    d.stop();
+}
