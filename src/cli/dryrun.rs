@@ -49,6 +49,9 @@ struct DryRun {
     breaks_by_reason: Vec<(String, usize)>,
     /// Matches whose entry would be refused (does not balance); not checked on the fast path.
     postings_refused: Option<usize>,
+    /// Statement lines no pass matched that the job's posting rules would post (a fee,
+    /// interest): not breaks; not checked on the fast path.
+    posted_by_rule: Option<usize>,
     stp_rate: f64,
     warnings: Vec<String>,
     read_ms: u64,
@@ -131,6 +134,15 @@ pub fn reconcile(config_path: &Path, a: &Args<'_>) -> anyhow::Result<ExitCode> {
             })
             .count()
     });
+    if !posting.rules().is_empty() {
+        report.posted_by_rule = sides.records.as_ref().map(|(_, statement)| {
+            outcome
+                .unmatched_theirs
+                .iter()
+                .filter(|u| posting.rules().take(&statement[u.row as usize]).is_some())
+                .count()
+        });
+    }
     report.read_ms = read_ms;
     report.match_ms = t.elapsed().as_millis() as u64;
 
@@ -188,6 +200,9 @@ fn print_report(job_name: &str, report: &DryRun) -> anyhow::Result<()> {
             .postings_refused
             .map_or_else(|| "unchecked".to_owned(), |n| n.to_string())
     );
+    if let Some(n) = report.posted_by_rule {
+        outln!("  of the statement-only lines, {n} would post by the job's posting rules");
+    }
     for w in &report.warnings {
         outln!("  warning: {w}");
     }

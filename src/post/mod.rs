@@ -954,13 +954,14 @@ pub fn check_match(
         return Err(PostingRefused::Empty);
     }
     let t = template.for_match("", Direction::of(statement));
-    // A `difference` line, or a match across currencies booked in the functional currency:
-    // only building the entry tells.
+    // A `difference` line, a match across currencies booked in the functional currency, or a
+    // chart of accounts the filled accounts must be in: only building the entry tells.
     let across_currencies = || {
         let first = statement[0].currency;
         ledger.iter().chain(statement).any(|r| r.currency != first)
     };
     if t.lines.iter().any(|l| l.amount == AmountSource::Difference)
+        || template.chart.is_some()
         || (template.fx.is_some() && across_currencies())
     {
         let e = build_entry("", template, MatchPass::Manual, ledger, statement)?;

@@ -404,3 +404,25 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info,type
     assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
     d.stop();
 }
+
+#[test]
+fn a_dry_run_counts_the_lines_the_posting_rules_would_post() {
+    let i = with_rules();
+    let dir = tempfile::tempdir().unwrap();
+    let (ledger, statement) = (dir.path().join("ledger.csv"), dir.path().join("stmt.sta"));
+    std::fs::write(&ledger, LEDGER).unwrap();
+    std::fs::write(&statement, STATEMENT).unwrap();
+    let report = i.json(&[
+        "reconcile",
+        "bank-reconciliation",
+        "--ledger",
+        ledger.to_str().unwrap(),
+        "--statement",
+        statement.to_str().unwrap(),
+        "--out",
+        dir.path().join("results.csv").to_str().unwrap(),
+    ]);
+    // The fee and the interest would post by rule; the supplier payment stays a break.
+    assert_eq!(report["posted_by_rule"], 2, "{report:#}");
+    assert_eq!(report["statement_only"], 3, "{report:#}");
+}
