@@ -582,6 +582,11 @@ impl PostingTemplate {
 }
 
 fn check_placeholders(text: &str, key: &str) -> Result<(), PostingSpecError> {
+    check_placeholders_of(text, key, &PLACEHOLDERS)
+}
+
+/// Each `{name}` in `text` is one of `known`; else the problem, named by `key`.
+fn check_placeholders_of(text: &str, key: &str, known: &[&str]) -> Result<(), PostingSpecError> {
     let mut rest = text;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
@@ -591,12 +596,16 @@ fn check_placeholders(text: &str, key: &str) -> Result<(), PostingSpecError> {
             });
         };
         let name = &rest[open + 1..open + close];
-        if !PLACEHOLDERS.contains(&name) {
+        if !known.contains(&name) {
             return Err(PostingSpecError {
                 key: key.into(),
                 message: format!(
                     "unknown placeholder {{{name}}}; known: {}",
-                    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                    known
+                        .iter()
+                        .map(|p| format!("{{{p}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             });
         }

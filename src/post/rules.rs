@@ -217,27 +217,7 @@ pub fn check(specs: &[RuleSpec]) -> Result<PostingRules, PostingSpecError> {
 }
 
 fn placeholders(text: &str, key: &str) -> Result<(), PostingSpecError> {
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            return Err(PostingSpecError {
-                key: key.into(),
-                message: format!("unclosed '{{' in {text:?}"),
-            });
-        };
-        let name = &rest[open + 1..open + close];
-        if !PLACEHOLDERS.contains(&name) {
-            return Err(PostingSpecError {
-                key: key.into(),
-                message: format!(
-                    "unknown placeholder {{{name}}}; known: {}",
-                    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-                ),
-            });
-        }
-        rest = &rest[open + close + 1..];
-    }
-    Ok(())
+    super::check_placeholders_of(text, key, &PLACEHOLDERS)
 }
 
 impl PostingRules {

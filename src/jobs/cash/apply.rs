@@ -381,25 +381,10 @@ impl Applying<'_> {
         );
         let detail = ledger_item_detail(&invoiced, &why);
         let recorded = self.names.recorded_at(u, &r.record)?;
-        let source = self.names.source_of(u, &r.record)?;
         self.applied.due_tried.insert(r.id);
-        let opened = u.open_break(&NewBreak {
-            job: &self.job.name,
-            run_id: self.run_id,
-            reason: BreakReason::PartiallyPaid,
-            detail: &detail,
-            amount: Some(open),
-            currency: Some(r.record.currency),
-            difference: None,
-            since: r.record.value_date,
-            owner: self.job.owner.as_deref(),
-            record_id: Some(r.id),
-            source: Some(&source),
-            at: self.hold.opened_at(recorded, self.at),
-            subject: None,
-        })?;
-        self.out.breaks_opened += u64::from(opened.is_some());
-        Ok(())
+        // The break is about what is still open, not the invoiced amount.
+        let why = (BreakReason::PartiallyPaid, detail.as_str());
+        self.open_break_for(u, r, recorded, why, open)
     }
 
     /// Posts bank lines `new`, parts of ledger item `r`, at once: the entry of the pass for
@@ -480,13 +465,25 @@ impl Applying<'_> {
         reason: BreakReason,
         detail: &str,
     ) -> Result<(), StoreError> {
+        self.open_break_for(u, r, recorded, (reason, detail), r.record.amount)
+    }
+
+    /// As [`Self::open_record_break`], for `amount` of the record (what is still open of it).
+    fn open_break_for(
+        &mut self,
+        u: &mut dyn Unit,
+        r: &StoredRecord,
+        recorded: Option<DateTime<Utc>>,
+        (reason, detail): (BreakReason, &str),
+        amount: rust_decimal::Decimal,
+    ) -> Result<(), StoreError> {
         let source = self.names.source_of(u, &r.record)?;
         let opened = u.open_break(&NewBreak {
             job: &self.job.name,
             run_id: self.run_id,
             reason,
             detail,
-            amount: Some(r.record.amount),
+            amount: Some(amount),
             currency: Some(r.record.currency),
             difference: None,
             since: r.record.value_date,
