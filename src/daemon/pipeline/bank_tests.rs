@@ -6,16 +6,13 @@
 //! closing balance: nothing is unexplained.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::config::Config;
-use crate::daemon::pipeline;
-use crate::ingest::Claimed;
-use crate::store::{self, Store, Trigger};
+use super::test_install::Install;
+use crate::store;
 
 const CONFIG: &str = r#"
 [daemon]
@@ -56,68 +53,18 @@ lines = [
 
 const IBAN: &str = "DE89370400440532013000";
 
-struct Install {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    config: Config,
-    store: Box<dyn Store>,
-    files: u32,
-}
-
-impl Install {
-    fn new() -> Install {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        for d in ["config", "jobs", "in"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::write(root.join("config/clerk.toml"), CONFIG).unwrap();
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
-        std::fs::copy(
-            shipped.join("ledger-import.toml"),
-            root.join("jobs/ledger-import.toml"),
-        )
-        .unwrap();
-        let bank = std::fs::read_to_string(shipped.join("bank-reconciliation.toml")).unwrap();
-        std::fs::write(
-            root.join("jobs/bank-reconciliation.toml"),
-            format!("{bank}\n{RULES}"),
-        )
-        .unwrap();
-        let config = crate::config::load(&root.join("config/clerk.toml")).unwrap();
-        let store = store::open(&config.settings.store_path).unwrap();
-        Install {
-            _dir: dir,
-            root,
-            config,
-            store,
-            files: 0,
-        }
-    }
-
-    fn process(&mut self, job: &str, ext: &str, content: &str, at: DateTime<Utc>) {
-        self.files += 1;
-        let name = format!("f{}.{ext}", self.files);
-        let path = self.root.join("in").join(&name);
-        std::fs::write(&path, content).unwrap();
-        let claimed = Claimed {
-            path,
-            name,
-            arrived_at: at,
-            origin: None,
-        };
-        let job = self.config.job(job).unwrap().clone();
-        pipeline::process_file(
-            &self.config,
-            self.store.as_mut(),
-            &job,
-            &claimed,
-            Trigger::File,
-            false,
-            || at,
-        )
-        .unwrap();
-    }
+/// The shipped ledger import and bank reconciliation, with the posting rules above.
+fn install() -> Install {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+    let read = |f: &str| std::fs::read_to_string(shipped.join(f)).unwrap();
+    let bank = read("bank-reconciliation.toml");
+    Install::with(
+        CONFIG,
+        &[
+            ("ledger-import", read("ledger-import.toml")),
+            ("bank-reconciliation", format!("{bank}\n{RULES}")),
+        ],
+    )
 }
 
 /// What one statement line is.
@@ -156,7 +103,7 @@ proptest! {
             1..4,
         ),
     ) {
-        let mut i = Install::new();
+        let mut i = install();
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 7, 0, 0).unwrap();
         // The ledger first: one invoice per receipt, each amount its own.
         let mut ledger = String::from("id,account,value_date,amount,currency,reference,counterparty\n");
@@ -204,11 +151,11 @@ proptest! {
             );
             statements.push((statement(&format!("DAY{day}")), statement(&format!("AGAIN{day}"))));
         }
-        i.process("ledger-import", "csv", &ledger, at);
+        i.process("ledger-import", "ledger.csv", &ledger, at);
         for ((first, again), (_, resend)) in statements.iter().zip(&days) {
-            i.process("bank-reconciliation", "sta", first, at);
+            i.process("bank-reconciliation", "day.sta", first, at);
             if *resend {
-                i.process("bank-reconciliation", "sta", again, at);
+                i.process("bank-reconciliation", "again.sta", again, at);
             }
         }
 
@@ -229,7 +176,7 @@ proptest! {
         prop_assert_eq!(p.open_lines.len(), unbooked, "{:?}", p);
         prop_assert!(p.open_lines.iter().all(|l| l.reason.as_deref() == Some("missing_in_ledger")));
         // No bank line is in two entries.
-        let db = rusqlite::Connection::open(&i.config.settings.store_path).unwrap();
+        let db = i.db();
         let twice: i64 = db.query_row(
             "SELECT COUNT(*) FROM (SELECT r.identity FROM records r JOIN entries e ON e.match_id = r.match_id
               WHERE r.side = 'statement' GROUP BY r.identity HAVING COUNT(*) > 1)",

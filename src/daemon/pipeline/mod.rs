@@ -17,6 +17,8 @@ mod file_run;
 mod limits;
 #[cfg(test)]
 mod statement_props;
+#[cfg(test)]
+mod test_install;
 
 pub(super) use failure::{FailedFile, record_failed_file};
 pub use failure::{mail_domain, queue_alert, record_failure};

@@ -5,16 +5,12 @@
 //! opening balance plus what the books posted to it plus the open breaks about bank lines is
 //! the latest closing balance: nothing of the statement is lost, nothing is counted twice.
 
-use std::path::{Path, PathBuf};
-
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
-use crate::config::Config;
-use crate::daemon::pipeline::{self, FileOutcome};
-use crate::ingest::Claimed;
-use crate::store::{self, Store, Trigger};
+use super::test_install::Install;
+use crate::daemon::pipeline::FileOutcome;
 
 const ACCOUNT: &str = "DE02120300000000202051";
 const OPENING: i64 = 100_000;
@@ -244,93 +240,40 @@ fn ledger(days: &[Vec<Line>]) -> String {
     s
 }
 
-struct Install {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    config: Config,
-    store: Box<dyn Store>,
-    files: u32,
+/// The ledger imports of both books and the two cash reconciliations reading the account.
+fn install() -> Install {
+    Install::with(
+        CONFIG,
+        &[
+            ("ledger", LEDGER_JOB.to_owned()),
+            // A second job reading the same account against books of its own that hold the
+            // same items (as accounts payable holds the payables a bank line pays): both could
+            // post the same bank line.
+            (
+                "ledger2",
+                LEDGER_JOB
+                    .replace("\"main\"", "\"second\"")
+                    .replace("inbox/ledger", "inbox/ledger2"),
+            ),
+            ("bank", cash_job("var/inbox/bank", "main")),
+            ("treasury", cash_job("var/inbox/treasury", "second")),
+        ],
+    )
 }
 
-impl Install {
-    fn new() -> Install {
-        let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() {
-            tempfile::tempdir_in(shm).unwrap()
-        } else {
-            tempfile::tempdir().unwrap()
-        };
-        let root = dir.path().to_path_buf();
-        for d in ["config", "jobs", "in"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::write(root.join("config/clerk.toml"), CONFIG).unwrap();
-        std::fs::write(root.join("jobs/ledger.toml"), LEDGER_JOB).unwrap();
-        std::fs::write(
-            root.join("jobs/bank.toml"),
-            cash_job("var/inbox/bank", "main"),
-        )
-        .unwrap();
-        // A second job reading the same account against books of its own that hold the same
-        // items (as accounts payable holds the payables a bank line pays): both could post the
-        // same bank line.
-        std::fs::write(
-            root.join("jobs/ledger2.toml"),
-            LEDGER_JOB
-                .replace("\"main\"", "\"second\"")
-                .replace("inbox/ledger", "inbox/ledger2"),
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("jobs/treasury.toml"),
-            cash_job("var/inbox/treasury", "second"),
-        )
-        .unwrap();
-        let config = crate::config::load(&root.join("config/clerk.toml")).unwrap();
-        let store = store::open(&config.settings.store_path).unwrap();
-        Install {
-            _dir: dir,
-            root,
-            config,
-            store,
-            files: 0,
-        }
-    }
+/// When the `n`-th file arrives: ten seconds apart.
+fn arrival(n: usize) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 20, 8, 0, 0).unwrap() + Duration::seconds(10 * n as i64)
+}
 
-    fn process(&mut self, job: &str, name: &str, content: &str) -> FileOutcome {
-        self.files += 1;
-        let name = format!("{}-{name}", self.files);
-        let path = self.root.join("in").join(&name);
-        std::fs::write(&path, content).unwrap();
-        let at: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 3, 20, 8, 0, 0).unwrap()
-            + Duration::seconds(10 * i64::from(self.files));
-        let claimed = Claimed {
-            path,
-            name,
-            arrived_at: at,
-            origin: None,
-        };
-        let job = self.config.job(job).unwrap().clone();
-        pipeline::process_file(
-            &self.config,
-            self.store.as_mut(),
-            &job,
-            &claimed,
-            Trigger::File,
-            false,
-            || at,
-        )
-        .unwrap()
-    }
+/// What the property reads back from the store.
+trait Books {
+    fn sum(&self, sql: &str) -> Decimal;
+    fn posted_twice(&self) -> Vec<String>;
+    fn posted_and_open(&self) -> Vec<String>;
+}
 
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            &self.config.settings.store_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap()
-    }
-
+impl Books for Install {
     fn sum(&self, sql: &str) -> Decimal {
         let db = self.db();
         let mut s = db.prepare(sql).unwrap();
@@ -373,9 +316,9 @@ impl Install {
 }
 
 fn check(days: &[Vec<Line>], plan: &[(Delivery, bool)]) -> Result<(), TestCaseError> {
-    let mut i = Install::new();
-    i.process("ledger", "ledger.csv", &ledger(days));
-    i.process("ledger2", "ledger.csv", &ledger(days));
+    let mut i = install();
+    i.process("ledger", "ledger.csv", &ledger(days), arrival(0));
+    i.process("ledger2", "ledger.csv", &ledger(days), arrival(1));
     let mut sent: Vec<(String, usize)> = Vec::new();
     let mut latest_day: Option<usize> = None;
     for (k, (delivery, to_other)) in plan.iter().enumerate() {
@@ -388,7 +331,7 @@ fn check(days: &[Vec<Line>], plan: &[(Delivery, bool)]) -> Result<(), TestCaseEr
             }
             Delivery::Again(n) => sent[*n].clone(),
         };
-        let outcome = i.process(job, &format!("s{k}.sta"), &text);
+        let outcome = i.process(job, &format!("s{k}.sta"), &text, arrival(k + 2));
         prop_assert!(
             !matches!(outcome, FileOutcome::Failed { .. }),
             "{outcome:?}\n{text}"
