@@ -115,6 +115,10 @@ pub struct FxPostingSpec {
     /// The exchange gain/loss account (placeholders as on any line; `{currency}` is the
     /// functional currency).
     pub difference_account: String,
+    /// Where a loss goes when the chart keeps losses apart from gains (SKR03: gains 2660,
+    /// losses 2150); without it both go to `difference_account`.
+    #[serde(default)]
+    pub loss_account: Option<String>,
 }
 
 /// `[posting.manual]`: limits on a difference booked by hand (`clerk exception match ...
@@ -219,6 +223,7 @@ struct FxPosting {
     functional: Currency,
     rates_name: String,
     account: String,
+    loss_account: Option<String>,
     rates: Option<Arc<dyn RateSource>>,
 }
 
@@ -369,10 +374,22 @@ impl FxPostingSpec {
             ));
         }
         check_placeholders(&self.difference_account, "posting.fx.difference_account")?;
+        if let Some(loss) = &self.loss_account {
+            if loss.trim().is_empty() {
+                return Err(err(
+                    "loss_account",
+                    "the exchange loss account must not be empty (leave it out to book losses \
+                     to difference_account)"
+                        .into(),
+                ));
+            }
+            check_placeholders(loss, "posting.fx.loss_account")?;
+        }
         Ok(FxPosting {
             functional,
             rates_name: self.rates.clone(),
             account: self.difference_account.clone(),
+            loss_account: self.loss_account.clone(),
             rates: None,
         })
     }
@@ -939,7 +956,12 @@ fn lines_in_functional(
         (true, None) => -total,
     };
     if !exchange_line.is_zero() {
-        lines.push(in_functional(fields.fill(&fx.account, to), exchange_line));
+        // A debit is a loss: to its own account when the chart keeps one.
+        let account = match &fx.loss_account {
+            Some(loss) if exchange_line.is_sign_positive() => loss,
+            _ => &fx.account,
+        };
+        lines.push(in_functional(fields.fill(account, to), exchange_line));
     }
     Ok(lines)
 }
@@ -1509,6 +1531,7 @@ mod tests {
             functional_currency: "EUR".into(),
             rates: "ecb".into(),
             difference_account: "2660 Exchange differences".into(),
+            loss_account: Some("2150 Exchange losses".into()),
         });
         let mut t = spec.check().unwrap();
         assert_eq!(t.fx_rates_name(), Some("ecb"));
@@ -1517,6 +1540,30 @@ mod tests {
             ("2026-03-10", "USD", "0.92"),
         ])));
         t
+    }
+
+    /// The dollar fell: a USD invoice booked at 0.90 and paid at 0.88 is an exchange loss,
+    /// booked on the loss account when the job names one (gains and losses apart, as SKR03
+    /// keeps them).
+    #[test]
+    fn an_exchange_loss_goes_to_the_loss_account() {
+        let mut t = fx_template();
+        t.set_rates(Arc::new(TestRates(vec![
+            ("2026-03-02", "USD", "0.90"),
+            ("2026-03-10", "USD", "0.88"),
+        ])));
+        let invoice = record(Side::Ledger, "1", "1000.00", "USD");
+        let mut receipt = record(Side::Statement, "BK1", "880.00", "EUR");
+        receipt.value_date = "2026-03-10".parse().unwrap();
+        let e = entry_for_match("bank", &t, MatchPass::Reference, &[&invoice], &[&receipt]);
+        assert_eq!(
+            accounts(&e.unwrap()),
+            [
+                ("1010 Bank EUR", "880.00".to_string()),
+                ("1290 Receivables clearing", "-900.00".to_string()),
+                ("2150 Exchange losses", "20.00".to_string()),
+            ]
+        );
     }
 
     /// A USD invoice booked at 0.90 and paid in EUR at 0.92: everything in EUR, each line
@@ -1581,6 +1628,7 @@ mod tests {
             functional_currency: "EUR".into(),
             rates: "ecb".into(),
             difference_account: "2660 Exchange differences".into(),
+            loss_account: None,
         });
         let mut with_difference = spec.check().unwrap();
         with_difference.set_rates(Arc::new(TestRates(vec![
