@@ -163,8 +163,22 @@ fn unsettled_payments_are_breaks(
     }
     let with_break = u.records_with_open_breaks(scope)?;
     // A line of a statement the bank reconciliation reads too is its break to report while
-    // no payable settles it: one break per bank line, not one per job.
+    // no payable settles it: one break per bank line, not one per job. A break this job
+    // opened before the other job had the line (the statement came here first) closes.
     let shared = u.statement_lines_shared(scope)?;
+    let reported: Vec<i64> = shared
+        .iter()
+        .copied()
+        .filter(|id| with_break.contains(id))
+        .collect();
+    if !reported.is_empty() {
+        out.breaks_closed += u.close_breaks_of_records(
+            &reported,
+            "reported by the other job that reads this statement (one break per bank line)",
+            run.run_id,
+            run.at,
+        )?;
+    }
     for l in &lines {
         let r = &l.record;
         if !r.amount.is_sign_negative()

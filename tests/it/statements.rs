@@ -220,6 +220,20 @@ fn a_statement_dropped_into_both_folders_is_taken_by_each_job_and_each_line_post
         bank.iter().any(|(_, detail)| detail.contains("500.00")),
         "the receipt offered to the bank reconciliation is its to match: {bank:#?}"
     );
+    // The card payment was accounts payable's break while only it had the statement; now the
+    // bank reconciliation reports it, once.
+    let card = |job: &str| {
+        open_breaks(&i, job)
+            .into_iter()
+            .filter(|(_, detail)| detail.contains("12.50"))
+            .count()
+    };
+    assert_eq!(
+        (card("bank-reconciliation"), card("accounts-payable")),
+        (1, 0),
+        "{}",
+        d.log()
+    );
     d.stop();
 }
 
