@@ -631,6 +631,40 @@ fn check_placeholders_of(text: &str, key: &str, known: &[&str]) -> Result<(), Po
     Ok(())
 }
 
+impl PostingTemplate {
+    /// The ledger accounts the job posts bank account `bank_account`'s money in `currency` to:
+    /// the `statement` lines of its templates (per direction and pass) filled for that
+    /// account (and resolved by the chart), where the book balance of the bank account is kept
+    /// (`clerk bank`).
+    pub fn bank_ledger_accounts(&self, bank_account: &str, currency: Currency) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let sets = std::iter::once(&self.job).chain(self.passes.values());
+        for set in sets {
+            for t in [&set.receipt, &set.payment] {
+                for l in &t.lines {
+                    if l.amount != AmountSource::Statement {
+                        continue;
+                    }
+                    let mut a = l
+                        .account
+                        .replace("{currency}", currency.as_str())
+                        .replace("{bank_account}", bank_account);
+                    // As posted: the chart's account, when the job posts to one.
+                    if let Some(chart) = &self.chart
+                        && let Ok(resolved) = chart.resolve(&a, currency)
+                    {
+                        a = resolved;
+                    }
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Why a match cannot be posted. The records stay open and a break says why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PostingRefused {

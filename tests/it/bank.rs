@@ -3,6 +3,7 @@
 //! text (a fee, interest); a line no rule takes is a break at once; `clerk bank` proves the
 //! bank account's book balance against the statement's closing balance.
 
+use crate::support::books::{entries, lines, open_breaks};
 use crate::support::install::Install;
 use crate::support::mime;
 
@@ -62,56 +63,6 @@ fn with_rules() -> Install {
     i
 }
 
-/// Each entry's narrative with its lines (account, amount), sorted.
-fn entries(i: &Install) -> Vec<(String, Vec<(String, String)>)> {
-    let db = i.db();
-    let mut heads = db
-        .prepare("SELECT id, narrative FROM entries ORDER BY id")
-        .unwrap();
-    let heads: Vec<(i64, String)> = heads
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let mut out: Vec<_> = heads
-        .into_iter()
-        .map(|(id, narrative)| {
-            let mut s = db
-                .prepare(
-                    "SELECT account, amount FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
-                )
-                .unwrap();
-            let lines = s
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            (narrative, lines)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, m)| (a.to_string(), m.to_string()))
-        .collect()
-}
-
-/// The open breaks: (reason, detail).
-fn open_breaks(i: &Install) -> Vec<(String, String)> {
-    let db = i.db();
-    let mut s = db
-        .prepare("SELECT reason, detail FROM breaks WHERE status = 'open' ORDER BY id")
-        .unwrap();
-    s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 #[test]
 fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_booked_is_a_break() {
     let i = with_rules();
@@ -119,7 +70,7 @@ fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_bo
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
     i.drop_until_processed(&d, "var/inbox/bank/stmt-0302.sta", STATEMENT, 2);
 
-    let posted = entries(&i);
+    let posted = sorted(entries(&i));
     let fee = posted
         .iter()
         .find(|(n, _)| n.starts_with("bank charges: bank BK2"))
@@ -145,7 +96,7 @@ fn a_fee_posts_by_its_code_interest_by_its_text_and_a_supplier_payment_nobody_bo
     assert_eq!(posted.len(), 3, "receipt, fee, interest: {posted:?}");
 
     // The supplier payment matches nothing and no rule takes it: a break now, not "not due".
-    let breaks = open_breaks(&i);
+    let breaks = open_breaks(&i, None);
     assert_eq!(breaks.len(), 1, "{breaks:?}");
     assert_eq!(breaks[0].0, "missing_in_ledger", "{breaks:?}");
     assert!(breaks[0].1.contains("BK4"), "{breaks:?}");
@@ -345,7 +296,7 @@ fn a_supplier_payment_that_settles_no_payable_is_a_break_at_once_until_its_invoi
     // The statement comes before the invoice: both payments leave the bank unexplained.
     i.drop_until_processed(&d, "var/inbox/payables/stmt-1125.sta", AP_STATEMENT, 3);
     let open = |i: &Install| -> Vec<String> {
-        open_breaks(i)
+        open_breaks(i, None)
             .into_iter()
             .map(|(reason, detail)| format!("{reason}: {detail}"))
             .collect()
@@ -388,7 +339,7 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info,type
 2026-03-02,2026-03-02,-7.90,EUR,BK2,Kontoführung,NCHG
 ";
     i.drop_until_processed(&d, "var/inbox/bank/statement.csv", csv, 2);
-    let posted = entries(&i);
+    let posted = sorted(entries(&i));
     assert!(
         posted
             .iter()
@@ -401,7 +352,11 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info,type
         "{posted:?}\n{}",
         d.log()
     );
-    assert!(open_breaks(&i).is_empty(), "{:?}", open_breaks(&i));
+    assert!(
+        open_breaks(&i, None).is_empty(),
+        "{:?}",
+        open_breaks(&i, None)
+    );
     d.stop();
 }
 
@@ -425,4 +380,9 @@ fn a_dry_run_counts_the_lines_the_posting_rules_would_post() {
     // The fee and the interest would post by rule; the supplier payment stays a break.
     assert_eq!(report["posted_by_rule"], 2, "{report:#}");
     assert_eq!(report["statement_only"], 3, "{report:#}");
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
 }

@@ -2,6 +2,7 @@
 //! credited to receivables clearing, a supplier payment debited to payables clearing, and a
 //! batch credits each invoice it settles on its own line.
 
+use crate::support::books::{entries, lines};
 use crate::support::install::Install;
 
 /// The shipped bank reconciliation's matching, with a receipt and a payment template in place
@@ -37,42 +38,6 @@ booking_date,value_date,amount,currency,bank_reference,remittance_info
 2026-03-02,2026-03-02,-214.20,EUR,BK2,SEPA TRANSFER INV-000000777 PAPER SUPPLY
 2026-03-03,2026-03-03,30.00,EUR,BK3,SAMMELZAHLUNG GAMMA AG
 ";
-
-/// Each entry's narrative with its lines (account, amount), in posting order.
-fn entries(i: &Install) -> Vec<(String, Vec<(String, String)>)> {
-    let db = i.db();
-    let mut heads = db
-        .prepare("SELECT id, narrative FROM entries ORDER BY id")
-        .unwrap();
-    let heads: Vec<(i64, String)> = heads
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    heads
-        .into_iter()
-        .map(|(id, narrative)| {
-            let mut s = db
-                .prepare(
-                    "SELECT account, amount FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
-                )
-                .unwrap();
-            let lines = s
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            (narrative, lines)
-        })
-        .collect()
-}
-
-fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, m)| (a.to_string(), m.to_string()))
-        .collect()
-}
 
 #[test]
 fn a_supplier_payment_posts_against_payables_clearing_and_a_receipt_against_receivables() {

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 
+use crate::support::books::{entries, lines};
 use crate::support::install::Install;
 
 /// The pass as the issue gives it, before the shipped passes against the books.
@@ -110,42 +111,6 @@ fn a_dry_run_pairs_a_payment_with_its_return_and_the_invoice_with_the_payment_th
     );
 }
 
-/// Each entry's narrative with its lines (account, amount), by narrative.
-fn entries(i: &Install) -> Vec<(String, Vec<(String, String)>)> {
-    let db = i.db();
-    let mut heads = db
-        .prepare("SELECT id, narrative FROM entries ORDER BY narrative")
-        .unwrap();
-    let heads: Vec<(i64, String)> = heads
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    heads
-        .into_iter()
-        .map(|(id, narrative)| {
-            let mut s = db
-                .prepare(
-                    "SELECT account, amount FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
-                )
-                .unwrap();
-            let lines = s
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            (narrative, lines)
-        })
-        .collect()
-}
-
-fn lines(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(a, m)| (a.to_string(), m.to_string()))
-        .collect()
-}
-
 #[test]
 fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_against_the_repayment() {
     let i = Install::with_shipped_chart("");
@@ -158,7 +123,8 @@ fn the_daemon_books_a_payment_and_its_return_in_one_entry_and_the_invoice_agains
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
     i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
 
-    let posted = entries(&i);
+    let mut posted = entries(&i);
+    posted.sort();
     assert_eq!(posted.len(), 2, "{posted:?}\n{}", d.log());
     let (returned, receipt) = (&posted[1], &posted[0]);
     // Both bank lines in the books, netting to zero, through the returns clearing account;

@@ -1,5 +1,6 @@
 //! Test fixtures shared by the integration tests: real servers started per test.
 
+pub mod books;
 pub mod dovecot;
 pub mod install;
 pub mod mime;
