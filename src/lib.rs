@@ -39,3 +39,4 @@ pub mod schedule;
 pub mod secret;
 pub mod settings;
 pub mod store;
+pub mod web;

@@ -54,6 +54,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "store",
         ],
     ),
+    // The console serves what the jobs and the store hold; the daemon runs it.
+    (
+        "web",
+        &[
+            "reconcile",
+            "post",
+            "schedule",
+            "notify",
+            "config",
+            "store",
+            "jobs",
+        ],
+    ),
     (
         "daemon",
         &[
@@ -66,6 +79,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "store",
             "jobs",
+            "web",
         ],
     ),
     (
@@ -80,6 +94,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "config",
             "store",
             "jobs",
+            "web",
             "daemon",
         ],
     ),

@@ -75,6 +75,8 @@ struct RawConfig {
     costs: Option<RawCosts>,
     /// The chart of accounts every posting job posts to, and which account each bank account is.
     chart: Option<super::chart::RawChart>,
+    /// The operations console and monitoring endpoints.
+    http: Option<super::http::RawHttp>,
 }
 
 /// `[costs]`: money as quoted decimals ("0.60"), so nothing passes through a float.
@@ -228,6 +230,7 @@ pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), Con
     }
     let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
     let chart = super::chart::check_chart(raw.chart.as_ref(), &root, &loc, &mut errors);
+    let http = super::http::check_http(raw.http.as_ref(), &root, &loc, &mut errors);
     Ok((
         Config {
             file,
@@ -238,6 +241,7 @@ pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), Con
             mailboxes,
             costs,
             chart,
+            http,
             jobs: Vec::new(),
         },
         errors,

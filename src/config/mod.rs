@@ -8,6 +8,7 @@
 mod chart;
 mod daemon;
 mod error;
+mod http;
 mod job;
 mod payables;
 mod securities;
@@ -24,6 +25,7 @@ use crate::secret::SecretSource;
 pub use chart::ChartSettings;
 pub use daemon::{DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
+pub use http::{ApprovalLimits, HttpSettings, TlsFiles};
 pub use job::{Job, JobKind};
 // A job's folder is ingest's type, checked here; `resolve` is how every configured path is read.
 pub use crate::ingest::Watch;
@@ -47,6 +49,8 @@ pub struct Config {
     pub costs: Option<CostModel>,
     /// The chart of accounts of `[chart]`, and its bank accounts.
     pub chart: ChartSettings,
+    /// `[http]`: the console, monitoring, the four-eyes limit.
+    pub http: HttpSettings,
     pub jobs: Vec<Job>,
 }
 

@@ -85,6 +85,8 @@ struct Shared {
     scanner_alive: AtomicI64,
     /// Unix millis of the worker's last finished unit of work: the other sign of life.
     worker_done: AtomicI64,
+    /// Unix millis of the scheduler's last tick (for the console and `/readyz`).
+    scheduler_alive: AtomicI64,
     /// Files handed to the worker and not yet done with. The scanner takes files from the
     /// inboxes only while this is below [`scanner::FILES_AHEAD`]; the rest wait in their folders.
     files_queued: AtomicUsize,
@@ -152,6 +154,8 @@ pub async fn run_reloadable(
     info!(mail = %mailer.describe(), "mail delivery ready");
 
     let resume = startup::files_to_resume(&config)?;
+    // Bound before the daemon says it is ready: a port in use stops `clerk run` here.
+    let console = crate::web::bind(&config.http)?;
 
     let shared = Arc::new(Shared {
         config: RwLock::new(config.clone()),
@@ -162,6 +166,7 @@ pub async fn run_reloadable(
         unfinished: Mutex::new(Vec::new()),
         scanner_alive: AtomicI64::new(now_millis()),
         worker_done: AtomicI64::new(now_millis()),
+        scheduler_alive: AtomicI64::new(0),
         files_queued: AtomicUsize::new(0),
         progress: Notify::new(),
         resume: Mutex::new(resume),
@@ -185,6 +190,17 @@ pub async fn run_reloadable(
             tokio::spawn(watchdog::run(shared.clone(), stop_rx.clone())),
         ),
     ];
+    let mut tasks = tasks;
+    if let Some(listener) = console {
+        tasks.push((
+            "console",
+            tokio::spawn(crate::web::serve(
+                listener,
+                Arc::new(Liveness(shared.clone())),
+                stop_rx.clone(),
+            )),
+        ));
+    }
     // The scanner, scheduler and mailbox readers are started per configuration: a reload
     // stops them, swaps the configuration and starts them again.
     let mut generation = Generation::start(&shared, &work_tx);
@@ -317,6 +333,29 @@ async fn reload_config(shared: &Arc<Shared>) -> Option<(Arc<Config>, Arc<Mailer>
                 Err(e) => error!(error = %e, "queueing the alert panicked"),
             }
             None
+        }
+    }
+}
+
+/// The daemon as the console sees it: the configuration in use and the tasks' signs of life.
+/// `[http]` itself is read at start; a reload that changes it takes effect at the next restart.
+struct Liveness(Arc<Shared>);
+
+impl crate::web::Daemon for Liveness {
+    fn config(&self) -> Arc<Config> {
+        self.0.config()
+    }
+
+    fn beats(&self) -> crate::web::Beats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let seen = |v: i64| (v > 0).then_some(v);
+        crate::web::Beats {
+            // The scanner writes i64::MAX while it has nothing to watch.
+            scanner: seen(self.0.scanner_alive.load(Relaxed)),
+            scheduler: seen(self.0.scheduler_alive.load(Relaxed)),
+            worker: seen(self.0.worker_done.load(Relaxed)),
+            mailboxes: Vec::new(),
+            tasks_alive: true,
         }
     }
 }

@@ -8,7 +8,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info};
 
-use super::{Shared, Work, stopped};
+use super::{Shared, Work, now_millis, stopped};
 use crate::config::Job;
 use crate::schedule;
 use crate::store::{self, StoreError};
@@ -63,6 +63,9 @@ pub(super) async fn run(
         return;
     }
     loop {
+        shared
+            .scheduler_alive
+            .store(now_millis(), std::sync::atomic::Ordering::Relaxed);
         // Whatever happened since the last turn (a restart, a suspend, a clock step), each
         // job fires at most once: for the latest slot it missed.
         let now = Utc::now();

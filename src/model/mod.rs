@@ -14,6 +14,7 @@ pub mod fx;
 pub mod ids;
 pub mod invoice;
 pub mod payables;
+pub mod people;
 pub mod rates;
 pub mod securities;
 pub mod statement;

@@ -97,3 +97,6 @@ mod chart;
 /// Foreign currency and differences: FX matched at the payment's rate and booked in the
 /// functional currency, bank charges, limits on differences booked by hand.
 mod fx;
+
+// The operations console: pages, sessions, health and metrics over HTTP.
+mod console;

@@ -2,6 +2,7 @@
 
 pub mod books;
 pub mod dovecot;
+pub mod http;
 pub mod install;
 pub mod mime;
 pub mod sdnotify;
