@@ -5,6 +5,7 @@ mod breaks;
 mod documents;
 mod mail;
 mod records;
+mod users;
 
 use std::sync::Arc;
 
@@ -133,6 +134,8 @@ pub fn conformance(store: &mut dyn Store) {
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
+    users::users_are_kept_once_by_name_with_who_changed_them(store);
+    users::sessions_end_on_logout_expiry_disable_and_new_password(store);
     a_sound_store_reports_no_damage(store);
 }
 
