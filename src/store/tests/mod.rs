@@ -1,5 +1,6 @@
 //! The store's contract, as one suite every backend must pass.
 
+mod approvals;
 mod bank;
 mod breaks;
 mod documents;
@@ -133,6 +134,7 @@ pub fn conformance(store: &mut dyn Store) {
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
+    approvals::a_break_has_one_pending_proposal_and_every_step_is_in_its_history(store);
     a_sound_store_reports_no_damage(store);
 }
 
