@@ -78,9 +78,11 @@ pub async fn submit(
     let config = console.daemon.config();
     let http = &config.http;
     let address = client_address(http, peer.ip(), &headers);
+    // What was typed as the name goes to the log quoted and cut short.
+    let typed: String = f.user.chars().take(100).collect();
     let given = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !same_token(&f.csrf, &given) {
-        warn!(user = ?f.user, address = %address, "login form refused: its token does not match the login cookie");
+        warn!(user = ?typed, address = %address, "login form refused: its token does not match the login cookie");
         return Err(WebError::BadToken);
     }
     let next = f
@@ -97,7 +99,7 @@ pub async fn submit(
         .unwrap_or_else(|p| p.into_inner())
         .locked(&keys, Instant::now());
     if locked {
-        warn!(user = ?f.user, address = %address, "login refused: too many failed attempts");
+        warn!(user = ?typed, address = %address, "login refused: too many failed attempts");
         return Err(WebError::TooMany);
     }
 
@@ -131,7 +133,7 @@ pub async fn submit(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .failed(&keys, Instant::now());
-            warn!(user = ?f.user, address = %address, "failed login");
+            warn!(user = ?typed, address = %address, "failed login");
             return Ok(login_page(&f.csrf, &next, &name, Some(REFUSED)).into_response());
         }
     };
