@@ -466,3 +466,65 @@ fn users_are_managed_from_the_command_line_and_no_hash_is_shown() {
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     assert!(!stored.contains(PASSWORD));
 }
+
+#[test]
+fn only_an_admin_changes_users_and_a_viewer_gets_403_on_a_change() {
+    let install = console_install(
+        "",
+        &[("root", "admin"), ("vera", "viewer"), ("otto", "operator")],
+    );
+    let (_daemon, url) = start(&install);
+    let mut vera = Web::new(&url);
+    vera.login("vera", PASSWORD);
+    assert_eq!(vera.get("/users").status, 403);
+    // Her token is right; her role is not.
+    let refused = vera.submit("/", "/users/otto/role", &[("role", "admin")]);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("this needs the admin role; vera is viewer"),
+        "{}",
+        refused.body
+    );
+
+    let mut root = Web::new(&url);
+    root.login("root", PASSWORD);
+    let page = root.get("/users");
+    assert_eq!(page.status, 200, "{}", page.body);
+    for name in ["root", "vera", "otto"] {
+        assert!(page.body.contains(name), "{name}: {}", page.body);
+    }
+    assert!(!page.body.contains("argon2"), "no hash on the page");
+    let done = root.submit("/users", "/users/otto/role", &[("role", "approver")]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.header("location"), Some("/users"));
+    let users = install.json(&["user", "list"]);
+    let otto = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "otto")
+        .unwrap();
+    assert_eq!(otto["role"], "approver");
+    assert_eq!(otto["updated_by"], "root", "kept with who changed it");
+
+    // Disabled from the console: her session ends at once.
+    let done = root.submit("/users", "/users/vera/disable", &[]);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(to_login(&vera.get("/")));
+    // An admin cannot lock themselves out.
+    assert_eq!(
+        root.submit("/users", "/users/root/disable", &[]).status,
+        422
+    );
+    assert_eq!(
+        root.submit("/users", "/users/root/role", &[("role", "viewer")])
+            .status,
+        422
+    );
+    assert_eq!(
+        root.submit("/users", "/users/ghost/enable", &[]).status,
+        404
+    );
+}
