@@ -285,6 +285,34 @@ enum ExceptionAction {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Approve another person's proposal (four eyes): it is done now, posted once.
+    Approve {
+        #[arg(value_parser = crate::store::parse_approval_label)]
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject another person's proposal, saying why: nothing is posted.
+    Reject {
+        #[arg(value_parser = crate::store::parse_approval_label)]
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Take back one's own proposal.
+    Withdraw {
+        #[arg(value_parser = crate::store::parse_approval_label)]
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Forced matches and write-offs waiting for a second person.
+    Proposals {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -410,6 +438,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 difference_account.as_deref(),
                 by.as_deref(),
             ),
+            ExceptionAction::Approve { id, by } => {
+                exceptions::decide(&cli.config, id, exceptions::Decide::Approve, by.as_deref())
+            }
+            ExceptionAction::Reject { id, reason, by } => exceptions::decide(
+                &cli.config,
+                id,
+                exceptions::Decide::Reject(&reason),
+                by.as_deref(),
+            ),
+            ExceptionAction::Withdraw { id, by } => {
+                exceptions::decide(&cli.config, id, exceptions::Decide::Withdraw, by.as_deref())
+            }
+            ExceptionAction::Proposals { json } => exceptions::proposals(&cli.config, json),
         },
         Command::User { action } => user(&cli.config, action),
     }

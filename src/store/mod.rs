@@ -12,6 +12,7 @@
 //! [`Reports`]. Their methods are callable on a `&mut dyn Unit` (or a `U: Unit`) without
 //! importing them; [`prelude`] brings them into scope where a concrete unit type is used.
 
+pub mod approvals;
 pub mod bank;
 mod breaks;
 mod documents;
@@ -28,6 +29,10 @@ pub mod users;
 use std::path::Path;
 
 pub use crate::model::MailOrigin;
+pub use approvals::{
+    Approval, ApprovalKind, ApprovalStatus, Approvals, Decision, NewApproval, approval_label,
+    parse_approval_label,
+};
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
 pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
@@ -208,6 +213,7 @@ pub trait Unit:
     + Reports
     + bank::BankBooks
     + Users
+    + Approvals
 {
 }
 
@@ -223,6 +229,7 @@ impl<T> Unit for T where
         + Reports
         + bank::BankBooks
         + Users
+        + Approvals
 {
 }
 
@@ -230,6 +237,7 @@ impl<T> Unit for T where
 /// clash with no one's names). A `dyn Unit` needs none of this: its supertraits' methods are
 /// its own.
 pub mod prelude {
+    pub use super::Approvals as _;
     pub use super::Breaks as _;
     pub use super::Documents as _;
     pub use super::Files as _;

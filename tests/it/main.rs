@@ -38,6 +38,9 @@ mod mailbox;
 /// People working breaks through the CLI.
 mod workflow;
 
+/// Four eyes: a forced match or a write-off above the approval limit waits for another person.
+mod approvals;
+
 /// What comes again corrected: a changed ledger row, a failed file dropped again once fixed.
 mod corrections;
 

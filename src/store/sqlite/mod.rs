@@ -8,6 +8,7 @@
 //! [`SqliteUnit`]; each area's trait is implemented for it in the file of that name
 //! (`records.rs` with `versions.rs`, how a record's versions are written).
 
+mod approvals;
 mod bank;
 mod breaks;
 mod documents;
@@ -60,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0017_part_payments.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
     include_str!("../migrations/sqlite/0019_users.sql"),
+    include_str!("../migrations/sqlite/0020_approvals.sql"),
 ];
 
 pub struct SqliteStore {

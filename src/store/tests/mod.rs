@@ -1,5 +1,6 @@
 //! The store's contract, as one suite every backend must pass.
 
+mod approvals;
 mod bank;
 mod breaks;
 mod documents;
@@ -136,6 +137,7 @@ pub fn conformance(store: &mut dyn Store) {
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
     users::users_are_kept_once_by_name_with_who_changed_them(store);
     users::sessions_end_on_logout_expiry_disable_and_new_password(store);
+    approvals::a_break_has_one_pending_proposal_and_every_step_is_in_its_history(store);
     a_sound_store_reports_no_damage(store);
 }
 
