@@ -153,11 +153,16 @@ impl FromRequestParts<AppState> for User {
         }
         // Writes are not free (the one write lock is the daemon's too): the last use is
         // kept at most once a minute, more often only when the idle timeout is short.
+        // A touch that fails (the daemon holds the write lock too long) only makes the
+        // session look idle a little sooner; the page is served all the same.
         if idle >= delta(touch_every(http.session_idle)) {
-            console
+            let touched = console
                 .db
                 .write(move |st| Ok(store::in_unit(st, |u| u.touch_session(&token_hash, now))?))
-                .await?;
+                .await;
+            if let Err(e) = touched {
+                warn!(user = %session.user, error = %e, "could not note the session's last use");
+            }
         }
         Ok(User {
             name: session.user,

@@ -359,6 +359,17 @@ fn a_trusted_proxy_names_the_user_and_an_untrusted_address_cannot() {
     // Their forms carry a token too, and it is checked.
     let token = page.csrf();
     assert_eq!(web.get_with("/", &[("X-Remote-User", "sam")]).csrf(), token);
+    let sam = [("X-Remote-User", "sam")];
+    assert_eq!(web.post_with("/logout", &[], &sam).status, 403);
+    assert_eq!(
+        web.post_with("/logout", &[("csrf", &"0".repeat(64))], &sam)
+            .status,
+        403
+    );
+    assert_eq!(
+        web.post_with("/logout", &[("csrf", &token)], &sam).status,
+        303
+    );
     let unknown = web.get_with("/", &[("X-Remote-User", "<b>eve</b>")]);
     assert_eq!(unknown.status, 403);
     assert!(
