@@ -488,6 +488,10 @@ fn only_an_admin_changes_users_and_a_viewer_gets_403_on_a_change() {
     let mut vera = Web::new(&url);
     vera.login("vera", PASSWORD);
     assert_eq!(vera.get("/users").status, 403);
+    assert!(
+        !vera.get("/").body.contains("href=\"/users\""),
+        "no link she cannot use"
+    );
     // Her token is right; her role is not.
     let refused = vera.submit("/", "/users/otto/role", &[("role", "admin")]);
     assert_eq!(refused.status, 403, "{}", refused.body);
@@ -507,6 +511,10 @@ fn only_an_admin_changes_users_and_a_viewer_gets_403_on_a_change() {
         assert!(page.body.contains(name), "{name}: {}", page.body);
     }
     assert!(!page.body.contains("argon2"), "no hash on the page");
+    assert!(
+        page.body.contains("href=\"/users\""),
+        "admins find the page"
+    );
     let done = root.submit("/users", "/users/otto/role", &[("role", "approver")]);
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.header("location"), Some("/users"));
