@@ -335,6 +335,7 @@ fn the_sixth_attempt_is_refused_even_with_the_right_password() {
     }
     let sixth = web.try_login("anna", PASSWORD);
     assert_eq!(sixth.status, 429, "{}", sixth.body);
+    assert_eq!(sixth.header("retry-after"), Some("900"));
     assert!(session_cookie(&sixth).is_none());
     // From the same address, another name is refused too.
     assert_eq!(web.try_login("bert", PASSWORD).status, 429);

@@ -100,7 +100,13 @@ pub async fn submit(
         .locked(&keys, Instant::now());
     if locked {
         warn!(user = ?typed, address = %address, "login refused: too many failed attempts");
-        return Err(WebError::TooMany);
+        // The lock's whole length: the longest the client may have to wait.
+        let mut page = WebError::TooMany.into_response();
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(super::limit::LOCKED_FOR.as_secs()),
+        );
+        return Ok(page);
     }
 
     let name = f.user.trim().to_string();
