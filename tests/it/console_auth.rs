@@ -548,3 +548,28 @@ fn only_an_admin_changes_users_and_a_viewer_gets_403_on_a_change() {
         404
     );
 }
+
+#[test]
+fn guesses_sent_at_once_get_no_more_tries_than_guesses_sent_one_by_one() {
+    let install = console_install("", &[("anna", "operator")]);
+    let (_daemon, url) = start(&install);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let guessers: Vec<_> = (0..10)
+            .map(|i| {
+                let url = url.clone();
+                s.spawn(move || {
+                    Web::new(&url)
+                        .try_login("anna", &format!("guess number {i}"))
+                        .status
+                })
+            })
+            .collect();
+        guessers.into_iter().map(|g| g.join().unwrap()).collect()
+    });
+    let checked = statuses.iter().filter(|&&s| s == 200).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(checked + refused, 10, "{statuses:?}");
+    // Two checks run at once: at most one more than the limit slips in beside the fifth.
+    assert!((5..=6).contains(&checked), "{statuses:?}");
+    assert_eq!(Web::new(&url).try_login("anna", PASSWORD).status, 429);
+}

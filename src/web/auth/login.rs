@@ -92,6 +92,14 @@ pub async fn submit(
         .unwrap_or("/")
         .to_string();
     let keys = [Key::user(&f.user), Key::Address(address.to_string())];
+    // Held until the answer is known; whether the name or address is locked is asked only
+    // once the permit is held, so attempts queued meanwhile see every failure before them.
+    let checking = console
+        .auth
+        .verifying
+        .acquire()
+        .await
+        .map_err(|e| WebError::Internal(format!("password checks stopped: {e}")))?;
     let locked = console
         .auth
         .failures
@@ -149,6 +157,8 @@ pub async fn submit(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .succeeded(&keys[0]);
+    // The answer is known; writing the session may wait for the store, not other logins.
+    drop(checking);
 
     let token = random_token()?;
     let csrf = random_token()?;
