@@ -1,6 +1,7 @@
 //! The console's pages, one file each, and the actions their forms post.
 
 mod overview;
+mod users;
 
 use axum::Router;
 use axum::routing::get;
@@ -13,4 +14,5 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(overview::show))
         .route("/static/clerk.css", get(page::style))
         .route("/static/clerk.js", get(page::script))
+        .merge(users::routes())
 }
