@@ -25,6 +25,7 @@ mod records;
 mod reports;
 mod schedules;
 mod sqlite;
+pub mod users;
 
 use std::path::Path;
 
@@ -47,6 +48,7 @@ pub use records::{AddedRecords, HighWater, JobSides, MatchedVersion, RecordChang
 pub use reports::{BreakCounting, JobActivity, PostedEntry, Reports, RunRow, Totals};
 pub use schedules::Schedules;
 pub use sqlite::SqliteStore;
+pub use users::Users;
 
 /// Failure modes callers act on differently: retry later (busy, full, read-only) or give up.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +214,7 @@ pub trait Unit:
     + Schedules
     + Reports
     + bank::BankBooks
+    + Users
     + Approvals
     + Arrivals
 {
@@ -228,6 +231,7 @@ impl<T> Unit for T where
         + Schedules
         + Reports
         + bank::BankBooks
+        + Users
         + Approvals
         + Arrivals
 {
@@ -249,6 +253,7 @@ pub mod prelude {
     pub use super::Reports as _;
     pub use super::Schedules as _;
     pub use super::bank::BankBooks as _;
+    pub use super::users::Users as _;
 }
 
 #[cfg(test)]

@@ -106,3 +106,7 @@ mod fx;
 
 // The operations console: pages, sessions, health and metrics over HTTP.
 mod console;
+
+/// Logging in to the console: users from `clerk user`, sessions and their timeouts, CSRF,
+/// the login rate limit, single sign-on from a trusted proxy.
+mod console_auth;

@@ -20,6 +20,7 @@ mod outbox;
 mod records;
 mod reports;
 mod schedules;
+mod users;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,6 +61,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_entry_line_fx.sql"),
     include_str!("../migrations/sqlite/0017_part_payments.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
+    include_str!("../migrations/sqlite/0019_users.sql"),
     include_str!("../migrations/sqlite/0020_approvals.sql"),
     include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
 ];

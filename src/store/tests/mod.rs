@@ -6,6 +6,7 @@ mod breaks;
 mod documents;
 mod mail;
 mod records;
+mod users;
 
 use std::sync::Arc;
 
@@ -134,6 +135,8 @@ pub fn conformance(store: &mut dyn Store) {
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
+    users::users_are_kept_once_by_name_with_who_changed_them(store);
+    users::sessions_end_on_logout_expiry_disable_and_new_password(store);
     approvals::a_break_has_one_pending_proposal_and_every_step_is_in_its_history(store);
     a_sound_store_reports_no_damage(store);
 }
