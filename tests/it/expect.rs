@@ -64,6 +64,18 @@ fn a_missed_deadline_opens_one_file_missing_break_with_an_alert_and_the_late_fil
         String::from_utf8_lossy(&check.stdout)
     );
 
+    // Watched since a minute ago, so the deadline is owed however slowly the daemon starts
+    // (a first start owes nothing from before it).
+    let since = (Utc::now() - chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    i.db()
+        .execute(
+            "INSERT INTO arrival_checks (job, expected, last_deadline)
+             VALUES ('bank-reconciliation', 'file:expected-*.csv', ?)",
+            [since],
+        )
+        .unwrap();
+
     let d = i.start_daemon();
     assert!(
         wait_until(Duration::from_secs(30), || missing(&i).len() == 1),
