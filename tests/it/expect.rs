@@ -133,3 +133,53 @@ fn a_missed_deadline_opens_one_file_missing_break_with_an_alert_and_the_late_fil
     assert_eq!(missing(&i).len(), 1, "{:?}", missing(&i));
     d.stop();
 }
+
+/// A statement of the account (written with spaces), whatever its file is called: the break
+/// of the missed deadline closes when it comes.
+#[test]
+fn a_statement_expected_for_an_account_closes_its_break_when_it_comes() {
+    let i = Install::with_shipped_chart("");
+    let by = (Utc::now() + chrono::Duration::seconds(4)).format("%H:%M:%S");
+    let job = i.path("jobs/bank-reconciliation.toml");
+    let mut text = fs::read_to_string(&job).unwrap();
+    text.push_str(&format!(
+        "\n[[expect]]\nwhat = \"statement\"\naccount = \"DE02 1203 0000 0000 2020 51\"\n\
+         by = \"{by}\"\ntimezone = \"UTC\"\ndays = \"every\"\n"
+    ));
+    fs::write(&job, text).unwrap();
+    i.clerk(&["check"]);
+    let since = (Utc::now() - chrono::Duration::seconds(60))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    i.db()
+        .execute(
+            "INSERT INTO arrival_checks (job, expected, last_deadline)
+             VALUES ('bank-reconciliation', 'statement:DE02120300000000202051', ?)",
+            [since],
+        )
+        .unwrap();
+    let d = i.start_daemon();
+    assert!(
+        wait_until(Duration::from_secs(30), || missing(&i).len() == 1),
+        "no file_missing break:\n{}",
+        d.log()
+    );
+    assert!(
+        missing(&i)[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("a statement of account DE02 1203 0000 0000 2020 51 was expected by"),
+        "{:?}",
+        missing(&i)
+    );
+    let statement = ":20:STMT-2026-1125\n:25:DE02120300000000202051\n:28C:101/1\n\
+                     :60F:C261124EUR10000,00\n:61:2611251125D12,50NMSCNONREF//B1125-78\n\
+                     :86:106?00KARTENZAHLUNG?20OFFICE SUPPLIES\n:62F:C261125EUR9987,50\n-\n";
+    i.drop_until_processed(&d, "var/inbox/bank/day-1125.sta", statement, 1);
+    let b = &missing(&i)[0];
+    assert_eq!(b["status"], "resolved", "{b}\n{}", d.log());
+    assert!(
+        b["resolution"].as_str().unwrap().ends_with("day-1125.sta"),
+        "{b}"
+    );
+    d.stop();
+}
