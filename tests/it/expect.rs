@@ -183,3 +183,24 @@ fn a_statement_expected_for_an_account_closes_its_break_when_it_comes() {
     );
     d.stop();
 }
+
+#[test]
+fn clerk_check_names_the_key_of_a_mistake_in_an_expectation() {
+    let i = Install::new();
+    let job = i.path("jobs/bank-reconciliation.toml");
+    let mut text = fs::read_to_string(&job).unwrap();
+    text.push_str("\n[[expect]]\nwhat = \"file\"\nfile = \"x-*.csv\"\nby = \"8h30\"\n");
+    fs::write(&job, text).unwrap();
+    let o = i.clerk(&["check"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("bank-reconciliation.toml") && said.contains("expect[0].by"),
+        "{said}"
+    );
+    assert!(said.contains("\"08:30\""), "{said}");
+}
