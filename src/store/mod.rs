@@ -13,6 +13,7 @@
 //! importing them; [`prelude`] brings them into scope where a concrete unit type is used.
 
 pub mod approvals;
+mod arrivals;
 pub mod bank;
 mod breaks;
 mod documents;
@@ -33,6 +34,7 @@ pub use approvals::{
     Approval, ApprovalKind, ApprovalStatus, Approvals, Decision, NewApproval, approval_label,
     parse_approval_label,
 };
+pub use arrivals::Arrivals;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
 pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
@@ -214,6 +216,7 @@ pub trait Unit:
     + bank::BankBooks
     + Users
     + Approvals
+    + Arrivals
 {
 }
 
@@ -230,6 +233,7 @@ impl<T> Unit for T where
         + bank::BankBooks
         + Users
         + Approvals
+        + Arrivals
 {
 }
 
@@ -238,6 +242,7 @@ impl<T> Unit for T where
 /// its own.
 pub mod prelude {
     pub use super::Approvals as _;
+    pub use super::Arrivals as _;
     pub use super::Breaks as _;
     pub use super::Documents as _;
     pub use super::Files as _;
