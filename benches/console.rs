@@ -9,7 +9,6 @@
 #[allow(dead_code)]
 #[path = "../tests/it/support/install.rs"]
 mod install;
-#[allow(dead_code)]
 #[path = "../tests/it/support/http.rs"]
 mod http;
 
