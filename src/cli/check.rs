@@ -94,6 +94,9 @@ fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     checks.extend(folder_checks(config));
     checks.push(store_check(&config.settings));
     checks.push(lock_check(&config.settings));
+    if let Some(c) = console_check(config) {
+        checks.push(c);
+    }
     // Read commands never read a secret; the daemon reads them all at start. So here.
     for (key, secret) in config.secrets() {
         let (ok, detail) = match secret.read() {
@@ -238,6 +241,57 @@ fn store_check(s: &Settings) -> Check {
         ok,
         detail,
     }
+}
+
+/// The console, when `[http] listen` is set: where it is, whether its certificate loads, who
+/// can log in. No users is said, not failed: the daemon works without anyone logged in.
+fn console_check(config: &Config) -> Option<Check> {
+    let http = &config.http;
+    let addr = http.listen?;
+    let mut problems = Vec::new();
+    if let Some(tls) = &http.tls {
+        for (what, path) in [("certificate", &tls.cert), ("key", &tls.key)] {
+            if let Err(e) = std::fs::metadata(path).and_then(|_| std::fs::File::open(path)) {
+                problems.push(format!("the TLS {what} {} cannot be read: {e}", path.display()));
+            }
+        }
+    }
+    if let Some(token) = &http.metrics_token_file
+        && let Err(e) = std::fs::read_to_string(token)
+    {
+        problems.push(format!(
+            "the metrics token file {} cannot be read: {e}",
+            token.display()
+        ));
+    }
+    let users = store::open_for_reading(&config.settings.store_path)
+        .and_then(|mut st| store::in_read(st.as_mut(), |u| u.users()));
+    let who = match users {
+        Ok(users) => {
+            let active: Vec<_> = users.iter().filter(|u| !u.disabled).collect();
+            if active.is_empty() {
+                "no users yet: nobody can log in (clerk user add NAME --role admin)".to_string()
+            } else {
+                format!("{} user(s) can log in", active.len())
+            }
+        }
+        Err(e) => format!("users not read: {e}"),
+    };
+    let scheme = if http.tls.is_some() { "https" } else { "http" };
+    let limit = match &http.approval.above {
+        Some(above) => format!("four eyes above {above}"),
+        None => "no four-eyes limit".to_string(),
+    };
+    Some(Check {
+        check: "console",
+        target: format!("{scheme}://{addr}/"),
+        ok: problems.is_empty(),
+        detail: if problems.is_empty() {
+            format!("{who}; {limit}")
+        } else {
+            problems.join("; ")
+        },
+    })
 }
 
 /// Informational: a daemon at work is not a problem for any check here.
