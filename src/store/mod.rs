@@ -14,6 +14,7 @@
 
 pub mod bank;
 mod breaks;
+pub mod console;
 mod documents;
 mod files;
 mod mailboxes;
@@ -28,6 +29,7 @@ use std::path::Path;
 
 pub use crate::model::MailOrigin;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
+pub use console::ConsoleReads;
 pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
     StatementPeriod, StatementSeen, StoredStatement,
@@ -205,6 +207,7 @@ pub trait Unit:
     + Schedules
     + Reports
     + bank::BankBooks
+    + console::ConsoleReads
 {
 }
 
@@ -219,6 +222,7 @@ impl<T> Unit for T where
         + Schedules
         + Reports
         + bank::BankBooks
+        + console::ConsoleReads
 {
 }
 
@@ -236,6 +240,7 @@ pub mod prelude {
     pub use super::Reports as _;
     pub use super::Schedules as _;
     pub use super::bank::BankBooks as _;
+    pub use super::console::ConsoleReads as _;
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 mod bank;
 mod breaks;
+mod console;
 mod documents;
 mod files;
 mod mailboxes;
@@ -58,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_entry_line_fx.sql"),
     include_str!("../migrations/sqlite/0017_part_payments.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
+    include_str!("../migrations/sqlite/0022_console_queue.sql"),
 ];
 
 pub struct SqliteStore {

@@ -2,6 +2,7 @@
 
 mod bank;
 mod breaks;
+mod console;
 mod documents;
 mod mail;
 mod records;
@@ -133,6 +134,7 @@ pub fn conformance(store: &mut dyn Store) {
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
+    console::the_queue_pages_every_break_once_in_each_order(store);
     a_sound_store_reports_no_damage(store);
 }
 
