@@ -193,4 +193,108 @@ mod tests {
             "/exceptions?job=bank&text=a%26b%20c&after=2026-03-05%2C7"
         );
     }
+
+    /// A configuration with no job, in a temp folder.
+    pub(super) fn config() -> (tempfile::TempDir, Config) {
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["config", "jobs"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        let toml = "[daemon]\njobs = \"jobs\"\nstate = \"var\"\ntimezone = \"Europe/Berlin\"\n\n\
+                    [mail]\nfrom = \"clerk@example.com\"\n\n[calendars.default]\nweekend = [\"Sat\", \"Sun\"]\n";
+        std::fs::write(dir.path().join("config/clerk.toml"), toml).unwrap();
+        let config = crate::config::load(&dir.path().join("config/clerk.toml")).unwrap();
+        (dir, config)
+    }
+
+    const HOSTILE: &str = "<script>alert(1)</script>";
+
+    fn hostile_break() -> crate::model::Break {
+        crate::model::Break {
+            id: 7,
+            job: "bank-reconciliation".into(),
+            reason: crate::model::BreakReason::MissingInLedger,
+            status: crate::model::BreakStatus::Open,
+            detail: format!("statement line BK7: {HOSTILE}"),
+            amount: Some("49.95".parse().unwrap()),
+            currency: Some("EUR".parse().unwrap()),
+            difference: None,
+            since: "2026-03-05".parse().unwrap(),
+            owner: Some(HOSTILE.into()),
+            opened_at: "2026-03-05T10:00:00Z".parse().unwrap(),
+            closed_at: None,
+            resolution: None,
+            record_id: None,
+            source: Some(format!("{HOSTILE}.csv line 2")),
+        }
+    }
+
+    fn escaped_only(page: &str) {
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn text_from_files_and_people_is_escaped_on_the_queue_and_the_break_page() {
+        let (_dir, config) = config();
+        let u = user("tok");
+        let b = hostile_break();
+        let queue = exceptions::render(
+            &config,
+            &u,
+            &exceptions::Filters {
+                text: Some(HOSTILE.into()),
+                ..Default::default()
+            },
+            std::slice::from_ref(&b),
+            "2026-03-09".parse().unwrap(),
+            None,
+        )
+        .into_string();
+        escaped_only(&queue);
+        let view = break_page::BreakView {
+            brk: b,
+            history: vec![crate::model::BreakEvent {
+                at: "2026-03-05T10:00:00Z".parse().unwrap(),
+                actor: "anna".into(),
+                action: "note".into(),
+                detail: Some(HOSTILE.into()),
+            }],
+            record: None,
+            origin: None,
+            matched: None,
+        };
+        let page = break_page::render(&config, &u, &view).into_string();
+        escaped_only(&page);
+        // An operator sees the forms, each with the session's token.
+        assert!(page.contains("action=\"/exceptions/7/resolve\""));
+        assert_eq!(
+            page.matches("name=\"csrf\" value=\"tok\"").count(),
+            page.matches("<form").count()
+        );
+    }
+
+    #[test]
+    fn a_viewer_sees_no_action_form_and_no_checkbox() {
+        let (_dir, config) = config();
+        let viewer = User {
+            role: crate::model::people::Role::Viewer,
+            ..user("tok")
+        };
+        let b = hostile_break();
+        let queue = exceptions::render(
+            &config,
+            &viewer,
+            &exceptions::Filters::default(),
+            std::slice::from_ref(&b),
+            "2026-03-09".parse().unwrap(),
+            None,
+        )
+        .into_string();
+        assert!(!queue.contains("name=\"break\""));
+        assert!(!queue.contains("Force-match"));
+    }
 }
