@@ -3,22 +3,21 @@
 //! beat), its history, and the actions: assign, note, investigate, resolve, reopen. Each
 //! action is the call `clerk exception ...` makes, with the logged-in person as the actor.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{age_days, check_token, today, when};
+use super::{age_days, today, when};
 use crate::config::Config;
 use crate::jobs::workflow;
 use crate::model::people::Role;
 use crate::model::{Break, BreakEvent, BreakStatus, StoredRecord, break_label};
 use crate::store::console::RecordOrigin;
-use crate::store::{self, BreakAction, MatchRow, StoreError};
+use crate::store::{Approval, ApprovalStatus, BreakAction, MatchRow, StoreError, approval_label};
 use crate::web::page::layout;
-use crate::web::{AppState, User, WebError};
+use crate::web::{AppState, Posted, User, WebError};
 
 /// Everything the page shows, read in one snapshot.
 pub struct BreakView {
@@ -27,6 +26,8 @@ pub struct BreakView {
     pub record: Option<(String, StoredRecord, bool)>,
     pub origin: Option<RecordOrigin>,
     pub matched: Option<MatchRow>,
+    /// Proposals (four eyes) that named the break, whatever became of them.
+    pub approvals: Vec<Approval>,
 }
 
 pub async fn show(
@@ -52,7 +53,9 @@ pub async fn show(
                 }
                 None => (None, None, None),
             };
+            let approvals = u.approvals_for_break(id)?;
             Ok(Some(BreakView {
+                approvals,
                 brk,
                 history,
                 record,
@@ -115,6 +118,25 @@ pub fn render(config: &Config, user: &User, v: &BreakView) -> Markup {
         }
         h2 { "Why" }
         (explain(v))
+        @if !v.approvals.is_empty() {
+            h2 { "Proposals (four eyes)" }
+            table {
+                tr { th { "Proposal" } th { "What" } th.num { "Amount" } th { "By" } th { "Status" } th { "Reason" } }
+                @for a in &v.approvals {
+                    tr {
+                        td { a href="/approvals" { (approval_label(a.id)) } }
+                        td { (a.kind.words()) }
+                        td.num { (a.amount) " " (a.currency) }
+                        td { (a.proposed_by) }
+                        td {
+                            @if a.status == ApprovalStatus::Pending { span.warn { "awaits approval" } }
+                            @else { (a.status.as_str()) @if let Some(by) = &a.decided_by { " by " (by) } }
+                        }
+                        td { (a.reason) }
+                    }
+                }
+            }
+        }
         h2 { "History" }
         table {
             tr { th { "When" } th { "Who" } th { "What" } th { "Detail" } }
@@ -231,16 +253,11 @@ fn explain(v: &BreakView) -> Markup {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Token {
-    #[serde(default)]
-    csrf: String,
-}
+#[derive(Debug, Default, Deserialize)]
+pub struct NoFields {}
 
 #[derive(Debug, Deserialize)]
 pub struct AssignForm {
-    #[serde(default)]
-    csrf: String,
     #[serde(default)]
     to: String,
 }
@@ -248,29 +265,19 @@ pub struct AssignForm {
 #[derive(Debug, Deserialize)]
 pub struct NoteForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     text: String,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct ResolveForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     reason: String,
 }
 
-/// One action of a person on a break, as `clerk exception <action>` does it; back to the
-/// break's page after.
-async fn act(
-    console: AppState,
-    user: User,
-    token: &str,
-    id: i64,
-    what: Act,
-) -> Result<Response, WebError> {
-    check_token(&user, token)?;
+/// One action of a person on a break, as `clerk exception <action>` does it (the form's token
+/// was checked by [`Posted`]); back to the break's page after. A resolve above the four-eyes
+/// limit is only proposed: the page then shows the proposal.
+async fn act(console: AppState, user: User, id: i64, what: Act) -> Result<Response, WebError> {
     user.require(Role::Operator)?;
     match &what {
         Act::Assign(to) => said(to, "to whom")?,
@@ -279,6 +286,7 @@ async fn act(
         Act::Investigate | Act::Reopen => (),
     }
     let actor = user.name.clone();
+    let config = console.daemon.config();
     console
         .db
         .write(move |store| {
@@ -291,7 +299,9 @@ async fn act(
                 }
                 Act::Reopen => workflow::work(store, id, &BreakAction::Reopen, &actor, now),
                 Act::Resolve(reason) => {
-                    store::in_unit(store, |u| u.resolve_break(id, reason, &actor, now))
+                    return workflow::resolve(&config, store, id, reason, &actor, now)
+                        .map(|_| ())
+                        .map_err(super::refused);
                 }
             };
             done.map_err(|e| match e {
@@ -320,52 +330,40 @@ fn said(text: &str, what: &str) -> Result<(), WebError> {
 
 pub async fn assign(
     State(console): State<AppState>,
-    user: User,
     Path(id): Path<i64>,
-    Form(f): Form<AssignForm>,
+    Posted { user, form }: Posted<AssignForm>,
 ) -> Result<Response, WebError> {
-    act(console, user, &f.csrf, id, Act::Assign(f.to.trim().into())).await
+    act(console, user, id, Act::Assign(form.to.trim().into())).await
 }
 
 pub async fn note(
     State(console): State<AppState>,
-    user: User,
     Path(id): Path<i64>,
-    Form(f): Form<NoteForm>,
+    Posted { user, form }: Posted<NoteForm>,
 ) -> Result<Response, WebError> {
-    act(console, user, &f.csrf, id, Act::Note(f.text.trim().into())).await
+    act(console, user, id, Act::Note(form.text.trim().into())).await
 }
 
 pub async fn investigate(
     State(console): State<AppState>,
-    user: User,
     Path(id): Path<i64>,
-    Form(f): Form<Token>,
+    Posted { user, .. }: Posted<NoFields>,
 ) -> Result<Response, WebError> {
-    act(console, user, &f.csrf, id, Act::Investigate).await
+    act(console, user, id, Act::Investigate).await
 }
 
 pub async fn reopen(
     State(console): State<AppState>,
-    user: User,
     Path(id): Path<i64>,
-    Form(f): Form<Token>,
+    Posted { user, .. }: Posted<NoFields>,
 ) -> Result<Response, WebError> {
-    act(console, user, &f.csrf, id, Act::Reopen).await
+    act(console, user, id, Act::Reopen).await
 }
 
 pub async fn resolve(
     State(console): State<AppState>,
-    user: User,
     Path(id): Path<i64>,
-    Form(f): Form<ResolveForm>,
+    Posted { user, form }: Posted<ResolveForm>,
 ) -> Result<Response, WebError> {
-    act(
-        console,
-        user,
-        &f.csrf,
-        id,
-        Act::Resolve(f.reason.trim().into()),
-    )
-    .await
+    act(console, user, id, Act::Resolve(form.reason.trim().into())).await
 }

@@ -1,7 +1,6 @@
 //! The exception queue: filters (job, reason, status, owner, age, amount, text), three
 //! orders, keyset paging 50 at a time, and the force-match form over the checked breaks.
 
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
@@ -9,7 +8,7 @@ use maud::{Markup, html};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::{PAGE_ROWS, age_days, check_token, given, next_link, oldest_day_for, today};
+use super::{PAGE_ROWS, age_days, given, next_link, oldest_day_for, today};
 use crate::config::Config;
 use crate::jobs::workflow;
 use crate::model::people::Role;
@@ -17,7 +16,7 @@ use crate::model::{Break, BreakReason, BreakStatus, break_label};
 use crate::store::StatusFilter;
 use crate::store::console::{AgeCutoff, OwnerFilter, QueueCursor, QueueQuery, QueueSort};
 use crate::web::page::layout;
-use crate::web::{AppState, User, WebError};
+use crate::web::{AppState, Posted, User, WebError};
 
 /// The queue's parameters as the filter form sends them (every one optional).
 #[derive(Debug, Default, Deserialize)]
@@ -312,47 +311,27 @@ pub fn render(
 }
 
 /// The force-match form: the checked breaks (repeated `break` fields), why, and where a
-/// difference goes. Read from the form's pairs: a urlencoded struct cannot hold a repeated
-/// field.
-#[derive(Debug, Default)]
+/// difference goes.
+#[derive(Debug, Default, Deserialize)]
 pub struct MatchForm {
-    pub csrf: String,
+    #[serde(default)]
     pub reason: String,
+    #[serde(default)]
     pub difference_account: String,
+    #[serde(default, rename = "break")]
     pub breaks: Vec<i64>,
 }
 
-impl MatchForm {
-    pub fn read(pairs: Vec<(String, String)>) -> Result<MatchForm, WebError> {
-        let mut f = MatchForm::default();
-        for (k, v) in pairs {
-            match k.as_str() {
-                "csrf" => f.csrf = v,
-                "reason" => f.reason = v,
-                "difference_account" => f.difference_account = v,
-                "break" => f.breaks.push(
-                    v.trim_start_matches("E-")
-                        .parse()
-                        .map_err(|_| WebError::Refused(format!("{v:?} is not an exception")))?,
-                ),
-                _ => {}
-            }
-        }
-        Ok(f)
-    }
-}
-
+/// Matches the checked breaks by hand, as `clerk exception match` does; above the four-eyes
+/// limit it is only proposed, and the person sees the proposal among the approvals.
 pub async fn force_match(
     State(console): State<AppState>,
-    user: User,
-    Form(pairs): Form<Vec<(String, String)>>,
+    Posted { user, form }: Posted<MatchForm>,
 ) -> Result<Response, WebError> {
-    let form = MatchForm::read(pairs)?;
-    check_token(&user, &form.csrf)?;
     user.require(Role::Operator)?;
     let config = console.daemon.config();
     let actor = user.name.clone();
-    let forced = console
+    let outcome = console
         .db
         .write(move |store| {
             let account = Some(form.difference_account.trim()).filter(|a| !a.is_empty());
@@ -368,5 +347,9 @@ pub async fn force_match(
             .map_err(super::refused)
         })
         .await?;
-    Ok(Redirect::to(&format!("/runs/{}", forced.run_id)).into_response())
+    let to = match outcome {
+        workflow::Outcome::Done(forced) => format!("/runs/{}", forced.run_id),
+        workflow::Outcome::Proposed(_) => "/approvals".to_string(),
+    };
+    Ok(Redirect::to(&to).into_response())
 }
