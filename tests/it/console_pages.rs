@@ -140,8 +140,17 @@ fn a_viewer_reads_every_page_filters_and_pages_the_queue_and_changes_nothing() {
         assert!(p.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     }
 
-    // Every page answers a viewer.
+    // The break's page names the file and line its record came from, with a link to the file.
     let file_id: i64 = i.count("SELECT id FROM files WHERE name = 'statement.csv'");
+    assert!(
+        page.body.contains(&format!(
+            "<a href=\"/files/{file_id}\">statement.csv</a>, line "
+        )),
+        "{}",
+        page.body
+    );
+
+    // Every page answers a viewer.
     let run_id: i64 = i.count("SELECT MAX(id) FROM runs");
     for path in [
         "/".to_string(),
