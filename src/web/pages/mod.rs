@@ -186,6 +186,23 @@ mod tests {
         (dir, config)
     }
 
+    #[test]
+    fn the_minimum_age_finds_the_latest_day_that_is_old_enough() {
+        let (_dir, config) = config();
+        let calendar = config.default_calendar();
+        // A Monday: the weekend before it is no business day.
+        let today: NaiveDate = "2026-03-09".parse().unwrap();
+        for min in 0..30 {
+            let day = oldest_day_for(&config, "no-such-job", min, today);
+            assert!(calendar.business_days_between(day, today) >= min, "{min}");
+            let later = day.succ_opt().unwrap();
+            assert!(
+                later > today || calendar.business_days_between(later, today) < min,
+                "{min}: {day} is not the latest day old enough"
+            );
+        }
+    }
+
     const HOSTILE: &str = "<script>alert(1)</script>";
 
     fn hostile_break() -> crate::model::Break {
