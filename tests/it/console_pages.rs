@@ -168,6 +168,11 @@ fn a_viewer_reads_every_page_filters_and_pages_the_queue_and_changes_nothing() {
         let page = viewer.get(&path);
         ok(&page, &path);
     }
+    // A file no pattern of the job takes is listed with the files, saying why.
+    i.drop_file("var/inbox/bank", "notes.docx", b"not a statement");
+    let files = viewer.get("/files?job=bank-reconciliation");
+    assert!(files.body.contains("notes.docx"), "{}", files.body);
+    assert!(files.body.contains("statement.csv"));
     let job = viewer.get("/jobs/bank-reconciliation");
     assert_eq!(job.body.matches("<svg").count(), 3, "STP, breaks, ageing");
     let overview = viewer.get("/");

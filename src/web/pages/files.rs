@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{PAGE_ROWS, given, next_link, when};
 use crate::config::Config;
-use crate::jobs::folders::{Taken, original_of};
+use crate::jobs::folders::{FolderState, Taken, folder_states, original_of};
 use crate::model::people::Role;
 use crate::store::console::{FileQuery, FileRow};
 use crate::store::{FileStatus, RunRow};
@@ -48,15 +48,18 @@ pub async fn list(
         .transpose()
         .map_err(|_| WebError::Refused("this page link is damaged".into()))?;
     let job = given(&f.job).map(str::to_owned);
-    let mut files = console
+    let cfg = config.clone();
+    let (mut files, folders) = console
         .db
         .read(move |u| {
-            u.files_page(&FileQuery {
+            let files = u.files_page(&FileQuery {
                 job: job.as_deref(),
                 status,
                 before,
                 limit: PAGE_ROWS + 1,
-            })
+            })?;
+            // What clerk will never take lives in the folders, not the store.
+            Ok((files, folder_states(&cfg)))
         })
         .await?;
     let more = files.len() > PAGE_ROWS;
@@ -76,7 +79,10 @@ pub async fn list(
     Ok(layout(
         "Files",
         Some(&user),
-        render_list(&config, &f, &files, next.as_deref()),
+        html! {
+            (render_list(&config, &f, &files, next.as_deref()))
+            (ignored(&f, &folders))
+        },
     ))
 }
 
@@ -125,6 +131,26 @@ pub fn render_list(
         div.pager {
             @if f.before.is_some() { a href="/files" { "First page" } }
             @if let Some(n) = next { a href=(n) { "Next page" } }
+        }
+    }
+}
+
+/// The files in the watched folders that clerk will never take as they are, and why.
+fn ignored(f: &FileFilters, folders: &[FolderState]) -> Markup {
+    let shown: Vec<(&str, &(String, String))> = folders
+        .iter()
+        .filter(|s| given(&f.job).is_none_or(|j| j == s.job))
+        .flat_map(|s| s.ignored.iter().map(move |i| (s.job.as_str(), i)))
+        .collect();
+    html! {
+        @if !shown.is_empty() {
+            h2 { "Ignored in the folders" }
+            table {
+                tr { th { "Job" } th { "Name" } th { "Why" } }
+                @for (job, (name, why)) in shown {
+                    tr { td { (job) } td { (name) } td { (why) } }
+                }
+            }
         }
     }
 }
