@@ -141,3 +141,57 @@ pub async fn withdraw(
         .await?;
     Ok(Redirect::to("/approvals").into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ApprovalKind, ApprovalStatus};
+
+    fn proposal(by: &str) -> Approval {
+        Approval {
+            id: 3,
+            kind: ApprovalKind::Resolve,
+            job: "bank-reconciliation".into(),
+            break_ids: vec![7],
+            reason: "written off".into(),
+            difference_account: None,
+            currency: "EUR".parse().unwrap(),
+            amount: "2000.00".parse().unwrap(),
+            proposed_by: by.into(),
+            proposed_at: "2026-03-05T10:00:00Z".parse().unwrap(),
+            status: ApprovalStatus::Pending,
+            decided_by: None,
+            decided_at: None,
+            decision_note: None,
+            entry_id: None,
+        }
+    }
+
+    fn page(name: &str, role: Role) -> String {
+        let (_dir, config) = super::super::tests::config();
+        let user = User {
+            name: name.into(),
+            role,
+            csrf: "tok".into(),
+        };
+        render(&config, &user, &[proposal("anna")]).into_string()
+    }
+
+    #[test]
+    fn only_another_approver_is_offered_approve_and_the_maker_may_withdraw() {
+        let own = page("anna", Role::Approver);
+        assert!(
+            !own.contains(">Approve<") && own.contains(">Withdraw<"),
+            "{own}"
+        );
+        let other = page("otto", Role::Approver);
+        assert!(
+            other.contains(">Approve<") && other.contains(">Reject<"),
+            "{other}"
+        );
+        assert!(!other.contains(">Withdraw<"));
+        let operator = page("olga", Role::Operator);
+        assert!(!operator.contains(">Approve<") && !operator.contains(">Withdraw<"));
+        assert!(other.contains("href=\"/exceptions/7\""));
+    }
+}
