@@ -204,51 +204,16 @@ fn explain(v: &BreakView) -> Markup {
         .explanation
         .as_deref()
         .and_then(|e| serde_json::from_str(e).ok());
-    let s = |v: &serde_json::Value| -> String {
-        match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "–".into(),
-            other => other.to_string(),
-        }
-    };
     html! {
         p {
             "Matched in match " (m.id) " (pass " (m.pass) ") by run "
             a href=(format!("/runs/{}", m.run_id)) { (m.run_id) }
             @if let Some(actor) = &m.actor { ", by hand by " (actor) ": " (m.reason.as_deref().unwrap_or("")) }
         }
+        // What `clerk explain` prints: the keys, amounts and dates compared, the candidates
+        // it beat ("beat ...").
         @if let Some(why) = &why {
-            table {
-                tr { th { "Ours" } td { (s(&why["ours"])) } }
-                tr { th { "Theirs" } td { (s(&why["theirs"])) } }
-                @for k in why["keys"].as_array().into_iter().flatten() {
-                    tr {
-                        th { "Key " (s(&k["ours_field"])) " = " (s(&k["theirs_field"])) }
-                        td { (s(&k["method"])) ": " (s(&k["ours"])) " / " (s(&k["theirs"])) }
-                    }
-                }
-                @if !why["amount"].is_null() {
-                    tr {
-                        th { "Amount" }
-                        td { (s(&why["amount"]["ours"])) " / " (s(&why["amount"]["theirs"]))
-                             ", difference " (s(&why["amount"]["difference"]))
-                             " (allowed " (s(&why["amount"]["allowed"])) ")" }
-                    }
-                }
-            }
-            @let beaten = why["runners_up"].as_array().cloned().unwrap_or_default();
-            @if !beaten.is_empty() {
-                h3 { "Candidates it beat" }
-                table {
-                    tr { th { "Ours" } th { "Theirs" } th.num { "Score" } th { "Lost because" } }
-                    @for r in &beaten {
-                        tr {
-                            td { (s(&r["ours"])) } td { (s(&r["theirs"])) }
-                            td.num { (s(&r["score"])) } td { (s(&r["lost_because"])) }
-                        }
-                    }
-                }
-            }
+            pre { (crate::jobs::explain::why_lines(why).join("\n")) }
         }
     }
 }
