@@ -177,6 +177,14 @@ fn a_viewer_reads_every_page_filters_and_pages_the_queue_and_changes_nothing() {
     assert_eq!(job.body.matches("<svg").count(), 3, "STP, breaks, ageing");
     let overview = viewer.get("/");
     assert!(overview.body.contains("bank-reconciliation"));
+    let last_run: i64 = i.count("SELECT MAX(id) FROM runs WHERE job = 'bank-reconciliation'");
+    assert!(
+        overview
+            .body
+            .contains(&format!("href=\"/runs/{last_run}\"")),
+        "the job's last run: {}",
+        overview.body
+    );
 
     // A viewer changes nothing and downloads no original.
     let refused = viewer.submit(

@@ -385,8 +385,20 @@ impl ConsoleReads for SqliteUnit<'_, '_> {
         let rows: Vec<RawRun> = self
             .tx
             .prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs r LEFT JOIN files f ON f.id = r.file_id
-                 WHERE r.id IN (SELECT MAX(id) FROM runs GROUP BY job) ORDER BY r.job"
+                // One index seek per job (`runs_by_job`), walking from job to job, rather than
+                // a scan of every run a busy install has kept.
+                "WITH RECURSIVE jobs(job) AS (
+                    SELECT MIN(job) FROM runs
+                    UNION ALL
+                    SELECT (SELECT MIN(job) FROM runs WHERE job > jobs.job) FROM jobs
+                    WHERE jobs.job IS NOT NULL
+                 )
+                 SELECT {RUN_COLUMNS} FROM runs r LEFT JOIN files f ON f.id = r.file_id
+                 WHERE r.id IN (
+                    SELECT (SELECT x.id FROM runs x WHERE x.job = jobs.job
+                            ORDER BY x.started_at DESC, x.id DESC LIMIT 1)
+                    FROM jobs WHERE jobs.job IS NOT NULL
+                 ) ORDER BY r.job"
             ))
             .and_then(|mut s| s.query_map([], run_row)?.collect())
             .map_err(map_err)?;
