@@ -223,8 +223,9 @@ pub async fn original(
         config.settings.failed_dir.clone(),
     );
     let name = file.name.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
-        let path = original_of(
+    let size = file.size;
+    let path = tokio::task::spawn_blocking(move || {
+        original_of(
             &archive,
             &failed,
             &Taken {
@@ -235,8 +236,7 @@ pub async fn original(
                 arrived_at: file.arrived_at,
                 finished_at: file.finished_at,
             },
-        )?;
-        std::fs::read(path).ok()
+        )
     })
     .await
     .map_err(|e| WebError::Internal(format!("reading an original panicked: {e}")))?
@@ -245,14 +245,38 @@ pub async fn original(
             "the original of file {id} is no longer in the archive (or failed/)"
         ))
     })?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| WebError::Internal(format!("cannot open {}: {e}", path.display())))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (header::CONTENT_DISPOSITION, attachment(&name)),
+            (header::CONTENT_LENGTH, size.to_string()),
         ],
-        Body::from(bytes),
+        Body::from_stream(chunks(file)),
     )
         .into_response())
+}
+
+/// A file read a piece at a time: a statement of hundreds of megabytes is sent without being
+/// held in memory whole.
+fn chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<Vec<u8>>> + Send {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 64 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 /// `Content-Disposition: attachment` with the file's name: plain ASCII in `filename`, the
