@@ -46,6 +46,9 @@ pub struct Job {
     /// folder they reach: offered to it from the start. A job also reads every account it
     /// has received a statement of ([`crate::jobs::statements`]).
     pub statement_accounts: Vec<String>,
+    /// `[[expect]]`: what must have arrived by when; a deadline passed without it opens a
+    /// `file_missing` break.
+    pub expect: Vec<super::expect::Expect>,
 }
 
 // A handful of jobs per daemon: the size of the largest variant does not matter.
@@ -196,6 +199,9 @@ struct RawJob {
     chart: Option<String>,
     /// With `chart`: the bank accounts in it, instead of clerk.toml's `[chart.bank_accounts]`.
     bank_accounts: Option<BTreeMap<String, String>>,
+    /// What must have arrived by when.
+    #[serde(default)]
+    expect: Vec<super::expect::RawExpect>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -352,6 +358,13 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             "only a cash_reconciliation or accounts_payable job reads bank statements",
         ));
     }
+    let expect = super::expect::check_expect(
+        &raw.expect,
+        ctx.settings.timezone,
+        ctx.calendars,
+        &loc,
+        &mut errors,
+    );
     match kind {
         Some(kind) if errors.is_empty() => Ok(Job {
             name,
@@ -363,6 +376,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             schedule,
             mail,
             statement_accounts: raw.statement_accounts,
+            expect,
         }),
         _ => Err(errors),
     }

@@ -8,6 +8,7 @@
 mod chart;
 mod daemon;
 mod error;
+pub mod expect;
 mod http;
 mod job;
 mod payables;

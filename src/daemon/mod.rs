@@ -23,6 +23,7 @@
 
 mod alert;
 mod attempts;
+mod expect;
 mod file_unit;
 mod fire;
 mod folders;
@@ -260,6 +261,10 @@ impl Generation {
                 )),
             ),
         ];
+        tasks.push((
+            "expect",
+            tokio::spawn(expect::run(shared.clone(), stop_rx.clone())),
+        ));
         for name in shared.config().mailboxes.keys() {
             tasks.push((
                 "mailbox",

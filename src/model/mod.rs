@@ -423,6 +423,9 @@ pub enum BreakReason {
     /// A ledger item paid in part (instalments quoting it) whose rest has not come within the
     /// pass's window since the first part; the break's amount is the open remainder.
     PartiallyPaid,
+    /// Something a job expects by a deadline (`[[expect]]`: a bank statement, a file) did
+    /// not arrive by it.
+    FileMissing,
 }
 
 impl BreakReason {
@@ -458,6 +461,7 @@ impl BreakReason {
             BreakReason::FileChanged => "file_changed",
             BreakReason::RecordChangedAfterMatch => "record_changed_after_match",
             BreakReason::PartiallyPaid => "partially_paid",
+            BreakReason::FileMissing => "file_missing",
         }
     }
 
@@ -494,6 +498,7 @@ impl BreakReason {
             BreakReason::FileChanged => "File changed after clerk read it",
             BreakReason::RecordChangedAfterMatch => "Ledger item changed after its match",
             BreakReason::PartiallyPaid => "Paid in part, the rest overdue",
+            BreakReason::FileMissing => "Expected statement or file not arrived by its deadline",
         }
     }
 }
@@ -532,6 +537,7 @@ impl FromStr for BreakReason {
             "file_changed" => BreakReason::FileChanged,
             "record_changed_after_match" => BreakReason::RecordChangedAfterMatch,
             "partially_paid" => BreakReason::PartiallyPaid,
+            "file_missing" => BreakReason::FileMissing,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }

@@ -13,6 +13,7 @@
 //! importing them; [`prelude`] brings them into scope where a concrete unit type is used.
 
 pub mod approvals;
+mod arrivals;
 pub mod bank;
 mod breaks;
 pub mod console;
@@ -34,6 +35,7 @@ pub use approvals::{
     Approval, ApprovalKind, ApprovalStatus, Approvals, Decision, NewApproval, approval_label,
     parse_approval_label,
 };
+pub use arrivals::Arrivals;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
 pub use console::ConsoleReads;
 pub use documents::{
@@ -216,6 +218,7 @@ pub trait Unit:
     + bank::BankBooks
     + Users
     + Approvals
+    + Arrivals
     + console::ConsoleReads
 {
 }
@@ -233,6 +236,7 @@ impl<T> Unit for T where
         + bank::BankBooks
         + Users
         + Approvals
+        + Arrivals
         + console::ConsoleReads
 {
 }
@@ -242,6 +246,7 @@ impl<T> Unit for T where
 /// its own.
 pub mod prelude {
     pub use super::Approvals as _;
+    pub use super::Arrivals as _;
     pub use super::Breaks as _;
     pub use super::Documents as _;
     pub use super::Files as _;

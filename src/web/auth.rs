@@ -75,8 +75,11 @@ impl User {
 }
 
 /// What the console keeps in memory about logins, beside the sessions in the store.
-#[derive(Default)]
 pub struct Guard {
+    /// Password checks running at once. Each Argon2 check takes 19 MiB and a core for a
+    /// moment: a flood of logins must queue, not exhaust the daemon's memory; and a guesser
+    /// cannot get more tries in before the count of failures catches up with them.
+    verifying: tokio::sync::Semaphore,
     /// Failed logins per user name and per client address.
     failures: Mutex<limit::Failures>,
     /// The CSRF token of each single sign-on user: they have no session in the store (the
@@ -85,6 +88,20 @@ pub struct Guard {
     sso_tokens: Mutex<HashMap<String, String>>,
     /// A user header came from an address not trusted; said once, not per request.
     warned_untrusted_header: AtomicBool,
+}
+
+/// How many password checks may run at once (the machine clerk runs on may have two cores).
+const CHECKS_AT_ONCE: usize = 2;
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard {
+            verifying: tokio::sync::Semaphore::new(CHECKS_AT_ONCE),
+            failures: Default::default(),
+            sso_tokens: Default::default(),
+            warned_untrusted_header: Default::default(),
+        }
+    }
 }
 
 impl Guard {
@@ -153,11 +170,16 @@ impl FromRequestParts<AppState> for User {
         }
         // Writes are not free (the one write lock is the daemon's too): the last use is
         // kept at most once a minute, more often only when the idle timeout is short.
+        // A touch that fails (the daemon holds the write lock too long) only makes the
+        // session look idle a little sooner; the page is served all the same.
         if idle >= delta(touch_every(http.session_idle)) {
-            console
+            let touched = console
                 .db
                 .write(move |st| Ok(store::in_unit(st, |u| u.touch_session(&token_hash, now))?))
-                .await?;
+                .await;
+            if let Err(e) = touched {
+                warn!(user = %session.user, error = %e, "could not note the session's last use");
+            }
         }
         Ok(User {
             name: session.user,

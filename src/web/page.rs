@@ -35,6 +35,9 @@ pub fn layout(title: &str, user: Option<&User>, body: Markup) -> Markup {
                             a href="/files" { "Files" }
                             a href="/runs" { "Runs" }
                             a href="/jobs" { "Jobs" }
+                            @if user.role.allows(crate::model::people::Role::Admin) {
+                                a href="/users" { "Users" }
+                            }
                         }
                         form.who method="post" action="/logout" {
                             span { (user.name) " (" (user.role) ")" }

@@ -41,6 +41,9 @@ mod workflow;
 /// Four eyes: a forced match or a write-off above the approval limit waits for another person.
 mod approvals;
 
+/// Expected arrivals: a deadline passed without the file opens `file_missing`; the file closes it.
+mod expect;
+
 /// What comes again corrected: a changed ledger row, a failed file dropped again once fixed.
 mod corrections;
 

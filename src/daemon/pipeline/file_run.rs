@@ -121,6 +121,17 @@ pub(super) fn finish_file_run(
     let replaced =
         u.replace_failed_files(&job.name, &claimed.name, file_id, &resolution, run_id, at)?;
     outcome.breaks_closed += replaced.breaks_closed;
+    // What a job expected by a deadline that passed ([[expect]]): its break closes.
+    outcome.breaks_closed += jobs::expect::arrived(
+        u,
+        config,
+        job,
+        file_id,
+        &claimed.name,
+        claimed.arrived_at,
+        run_id,
+        at,
+    )?;
     outcome.status = Some(RunStatus::Ok);
     let done = now();
     outcome.finished_at = Some(done);

@@ -9,6 +9,7 @@
 //! (`records.rs` with `versions.rs`, how a record's versions are written).
 
 mod approvals;
+mod arrivals;
 mod bank;
 mod breaks;
 mod console;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
     include_str!("../migrations/sqlite/0019_users.sql"),
     include_str!("../migrations/sqlite/0020_approvals.sql"),
+    include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
     include_str!("../migrations/sqlite/0022_console_queue.sql"),
 ];
 

@@ -78,9 +78,11 @@ pub async fn submit(
     let config = console.daemon.config();
     let http = &config.http;
     let address = client_address(http, peer.ip(), &headers);
+    // What was typed as the name goes to the log quoted and cut short.
+    let typed: String = f.user.chars().take(100).collect();
     let given = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
     if !same_token(&f.csrf, &given) {
-        warn!(user = ?f.user, address = %address, "login form refused: its token does not match the login cookie");
+        warn!(user = ?typed, address = %address, "login form refused: its token does not match the login cookie");
         return Err(WebError::BadToken);
     }
     let next = f
@@ -90,6 +92,14 @@ pub async fn submit(
         .unwrap_or("/")
         .to_string();
     let keys = [Key::user(&f.user), Key::Address(address.to_string())];
+    // Held until the answer is known; whether the name or address is locked is asked only
+    // once the permit is held, so attempts queued meanwhile see every failure before them.
+    let checking = console
+        .auth
+        .verifying
+        .acquire()
+        .await
+        .map_err(|e| WebError::Internal(format!("password checks stopped: {e}")))?;
     let locked = console
         .auth
         .failures
@@ -97,8 +107,14 @@ pub async fn submit(
         .unwrap_or_else(|p| p.into_inner())
         .locked(&keys, Instant::now());
     if locked {
-        warn!(user = ?f.user, address = %address, "login refused: too many failed attempts");
-        return Err(WebError::TooMany);
+        warn!(user = ?typed, address = %address, "login refused: too many failed attempts");
+        // The lock's whole length: the longest the client may have to wait.
+        let mut page = WebError::TooMany.into_response();
+        page.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(super::limit::LOCKED_FOR.as_secs()),
+        );
+        return Ok(page);
     }
 
     let name = f.user.trim().to_string();
@@ -131,7 +147,7 @@ pub async fn submit(
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .failed(&keys, Instant::now());
-            warn!(user = ?f.user, address = %address, "failed login");
+            warn!(user = ?typed, address = %address, "failed login");
             return Ok(login_page(&f.csrf, &next, &name, Some(REFUSED)).into_response());
         }
     };
@@ -141,6 +157,8 @@ pub async fn submit(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .succeeded(&keys[0]);
+    // The answer is known; writing the session may wait for the store, not other logins.
+    drop(checking);
 
     let token = random_token()?;
     let csrf = random_token()?;

@@ -2,7 +2,8 @@
 //!
 //! What they share is here: dates shown on the daemon's wall clock (`[daemon] timezone`), a
 //! break's age in business days of its job's calendar, amounts right-aligned as the store
-//! keeps them (exact decimals, never floats), the CSRF check of a posted form.
+//! keeps them (exact decimals, never floats), paging links, and how a refusal of
+//! `jobs::workflow` is said. A posted form's CSRF token is checked by `auth::Posted`.
 
 mod approvals;
 mod break_page;
@@ -12,6 +13,7 @@ mod jobs;
 mod overview;
 mod runs;
 pub mod svg;
+mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -53,6 +55,7 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{name}", get(jobs::show))
         .route("/static/clerk.css", get(page::style))
         .route("/static/clerk.js", get(page::script))
+        .merge(users::routes())
 }
 
 /// The calendar a job's breaks age by: its own (a cash reconciliation's), else the default.

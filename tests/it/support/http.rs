@@ -127,6 +127,18 @@ impl Web {
         read(req.send_form(form.iter().copied()).expect("POST"))
     }
 
+    /// As [`Web::post`], with extra request headers (a proxy's user header).
+    pub fn post_with(&self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Page {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", c);
+        }
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        read(req.send_form(form.iter().copied()).expect("POST"))
+    }
+
     /// Posts `form` with the CSRF token of the page at `page`.
     pub fn submit(&self, page: &str, action: &str, form: &[(&str, &str)]) -> Page {
         let token = self.get(page).csrf();
