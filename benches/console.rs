@@ -50,25 +50,47 @@ fn main() {
     let n = env_count("CLERK_CONSOLE_BREAKS", if full { 100_000 } else { 300 });
     let runs = env_count("CLERK_CONSOLE_RUNS", if full { 5 } else { 1 });
     let i = Install::with_config("[http]\nlisten = \"127.0.0.1:0\"\n");
-    let mut csv = String::from("id,account,value_date,amount,currency,reference,counterparty\n");
-    for k in 0..n {
-        csv.push_str(&format!(
-            "L{k},CASH-EUR-01,2026-03-02,{}.{:02},EUR,INV-{k:09},Customer {}\n",
-            10 + k % 5000,
-            k % 100,
+    // Half ledger items, half bank lines, none of which explain each other: every one a break.
+    let half = n / 2;
+    let mut ledger =
+        String::from("id,account,value_date,amount,currency,reference,counterparty\n");
+    let mut statement = String::from(
+        "booking_date,value_date,amount,currency,bank_reference,remittance_info\n",
+    );
+    for k in 0..half {
+        let (euros, cents) = (10 + k % 5000, k % 100);
+        ledger.push_str(&format!(
+            "L{k},CASH-EUR-01,2026-03-02,{euros}.{cents:02},EUR,INV-{k:09},Customer {}\n",
+            k % 977
+        ));
+        statement.push_str(&format!(
+            "2026-03-03,2026-03-03,{}.{cents:02},EUR,BK{k},Payment from customer {}\n",
+            euros + 7000,
             k % 977
         ));
     }
     let d = i.start_daemon();
     let loaded = Instant::now();
-    i.drop_file("var/inbox/ledger", "ledger.csv", csv.as_bytes());
+    i.drop_file("var/inbox/ledger", "ledger.csv", ledger.as_bytes());
+    assert!(wait_until(Duration::from_secs(1800), || i.files_processed() >= 1));
+    i.drop_file("var/inbox/bank", "statement.csv", statement.as_bytes());
     let open = || i.count("SELECT COUNT(*) FROM breaks WHERE status = 'open'") as usize;
     assert!(
-        wait_until(Duration::from_secs(1800), || open() >= n),
-        "{} of {n} breaks open:\n{}",
+        wait_until(Duration::from_secs(1800), || i.files_processed() >= 2 && open() >= half),
+        "{} open breaks, {} files:\n{}",
         open(),
+        i.files_processed(),
         d.log()
     );
+    // The run may still be opening the ledger's breaks: wait until the count holds still.
+    let mut last = 0;
+    wait_until(Duration::from_secs(600), || {
+        let now = open();
+        let settled = now == last;
+        last = now;
+        settled
+    });
+    let n = open();
     let took = loaded.elapsed();
     let password = i.path("bench-password");
     std::fs::write(&password, "correct horse battery staple\n").unwrap();

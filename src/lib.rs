@@ -17,6 +17,7 @@
 //! - [`notify`]: renders the exception summary and alerts, delivers mail (SMTP or outbox folder).
 //! - [`schedule`]: cron schedules in a time zone, business-day calendars.
 //! - [`daemon`]: wires the stages together, owns every long-lived task and the shutdown.
+//! - [`web`]: the operations console (pages, actions through `jobs::workflow`) and `/metrics`.
 //! - [`jobs`]: one module per kind of job: what each takes from a file.
 //! - [`config`]: the daemon's `clerk.toml` and the job files, checked before anything runs.
 //! - [`cli`]: the `clerk` command.
