@@ -6,11 +6,11 @@
 //! `/metrics`. Median and worst of `CLERK_CONSOLE_RUNS` (default 5) requests each.
 //! `cargo test --benches` runs it with 300 breaks as a check.
 
+#[path = "../tests/it/support/http.rs"]
+mod http;
 #[allow(dead_code)]
 #[path = "../tests/it/support/install.rs"]
 mod install;
-#[path = "../tests/it/support/http.rs"]
-mod http;
 
 use std::time::{Duration, Instant};
 
@@ -116,14 +116,22 @@ fn main() {
         }
     }
     let some_break: i64 = i.count("SELECT MAX(id) FROM breaks");
-    println!("clerk console benchmark: {n} open breaks (loaded in {took:.1?}), {runs} requests each");
+    println!(
+        "clerk console benchmark: {n} open breaks (loaded in {took:.1?}), {runs} requests each"
+    );
     println!("| page | median | worst | bytes |");
     println!("|---|---|---|---|");
     for (what, path) in [
         ("queue, first page", "/exceptions".to_string()),
         ("queue, 21st page (keyset)", deep),
-        ("queue, text filter", "/exceptions?text=Customer+976".to_string()),
-        ("queue, amount range", "/exceptions?min_amount=4000&max_amount=4001".to_string()),
+        (
+            "queue, text filter",
+            "/exceptions?text=Customer+976".to_string(),
+        ),
+        (
+            "queue, amount range",
+            "/exceptions?min_amount=4000&max_amount=4001".to_string(),
+        ),
         ("queue, by amount", "/exceptions?sort=amount".to_string()),
         ("a break", format!("/exceptions/{some_break}")),
         ("overview", "/".to_string()),

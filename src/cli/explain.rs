@@ -151,67 +151,8 @@ fn print_match(m: &MatchShown) -> anyhow::Result<()> {
         }
         return Ok(());
     };
-    let s = |v: &serde_json::Value| -> String {
-        match v {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "-".into(),
-            other => other.to_string(),
-        }
-    };
-    outln!(
-        "  pass {} ({}), score {}",
-        s(&why["pass"]),
-        s(&why["grouping"]),
-        s(&why["score"])
-    );
-    outln!("    ours:   {}", s(&why["ours"]));
-    outln!("    theirs: {}", s(&why["theirs"]));
-    for k in why["keys"].as_array().into_iter().flatten() {
-        outln!(
-            "    key {} = {} ({}): {} / {}, agreed on {}",
-            s(&k["ours_field"]),
-            s(&k["theirs_field"]),
-            s(&k["method"]),
-            s(&k["ours"]),
-            s(&k["theirs"]),
-            s(&k["agreed_on"])
-        );
-    }
-    let a = &why["amount"];
-    if !a.is_null() {
-        outln!(
-            "    amount: ours {} {}, theirs {} {}{}; difference {} (allowed {})",
-            s(&a["ours"]),
-            s(&a["ours_currency"]),
-            s(&a["theirs"]),
-            s(&a["theirs_currency"]),
-            if a["rate"].is_null() {
-                String::new()
-            } else {
-                format!(" = {} at rate {}", s(&a["theirs_converted"]), s(&a["rate"]))
-            },
-            s(&a["difference"]),
-            s(&a["allowed"])
-        );
-    }
-    let d = &why["date"];
-    if !d.is_null() {
-        outln!(
-            "    date: ours {}, theirs {}: {} business days apart (window {})",
-            s(&d["ours"]),
-            s(&d["theirs"]),
-            s(&d["gap_business_days"]),
-            s(&d["window_business_days"])
-        );
-    }
-    for ru in why["runners_up"].as_array().into_iter().flatten() {
-        outln!(
-            "    beat {} / {} (score {}, {})",
-            s(&ru["ours"]),
-            s(&ru["theirs"]),
-            s(&ru["score"]),
-            s(&ru["lost_because"])
-        );
+    for line in crate::jobs::explain::why_lines(why) {
+        outln!("{line}");
     }
     Ok(())
 }

@@ -25,6 +25,8 @@ pub mod custody;
 pub mod documents;
 mod error;
 pub mod expect;
+pub mod explain;
+pub mod folders;
 pub mod invoices;
 pub mod ledger_import;
 pub mod payables;

@@ -16,6 +16,7 @@ pub mod approvals;
 mod arrivals;
 pub mod bank;
 mod breaks;
+pub mod console;
 mod documents;
 mod files;
 mod mailboxes;
@@ -36,6 +37,7 @@ pub use approvals::{
 };
 pub use arrivals::Arrivals;
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
+pub use console::ConsoleReads;
 pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
     StatementPeriod, StatementSeen, StoredStatement,
@@ -217,6 +219,7 @@ pub trait Unit:
     + Users
     + Approvals
     + Arrivals
+    + console::ConsoleReads
 {
 }
 
@@ -234,6 +237,7 @@ impl<T> Unit for T where
         + Users
         + Approvals
         + Arrivals
+        + console::ConsoleReads
 {
 }
 
@@ -253,6 +257,7 @@ pub mod prelude {
     pub use super::Reports as _;
     pub use super::Schedules as _;
     pub use super::bank::BankBooks as _;
+    pub use super::console::ConsoleReads as _;
     pub use super::users::Users as _;
 }
 

@@ -110,3 +110,7 @@ mod console;
 /// Logging in to the console: users from `clerk user`, sessions and their timeouts, CSRF,
 /// the login rate limit, single sign-on from a trusted proxy.
 mod console_auth;
+
+/// The console's pages and actions: every page for a viewer, the queue's filters and paging,
+/// actions and force-match as an operator, four eyes, escaping, downloads.
+mod console_pages;

@@ -12,6 +12,7 @@ mod approvals;
 mod arrivals;
 mod bank;
 mod breaks;
+mod console;
 mod documents;
 mod files;
 mod mailboxes;
@@ -64,6 +65,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0019_users.sql"),
     include_str!("../migrations/sqlite/0020_approvals.sql"),
     include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
+    include_str!("../migrations/sqlite/0022_console_queue.sql"),
 ];
 
 pub struct SqliteStore {

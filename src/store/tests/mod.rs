@@ -4,6 +4,7 @@ mod approvals;
 mod arrivals;
 mod bank;
 mod breaks;
+mod console;
 mod documents;
 mod mail;
 mod records;
@@ -140,6 +141,7 @@ pub fn conformance(store: &mut dyn Store) {
     users::sessions_end_on_logout_expiry_disable_and_new_password(store);
     approvals::a_break_has_one_pending_proposal_and_every_step_is_in_its_history(store);
     arrivals::arrivals_are_found_in_their_window_and_checks_are_remembered(store);
+    console::the_queue_pages_every_break_once_in_each_order(store);
     a_sound_store_reports_no_damage(store);
 }
 
