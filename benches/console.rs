@@ -52,11 +52,9 @@ fn main() {
     let i = Install::with_config("[http]\nlisten = \"127.0.0.1:0\"\n");
     // Half ledger items, half bank lines, none of which explain each other: every one a break.
     let half = n / 2;
-    let mut ledger =
-        String::from("id,account,value_date,amount,currency,reference,counterparty\n");
-    let mut statement = String::from(
-        "booking_date,value_date,amount,currency,bank_reference,remittance_info\n",
-    );
+    let mut ledger = String::from("id,account,value_date,amount,currency,reference,counterparty\n");
+    let mut statement =
+        String::from("booking_date,value_date,amount,currency,bank_reference,remittance_info\n");
     for k in 0..half {
         let (euros, cents) = (10 + k % 5000, k % 100);
         ledger.push_str(&format!(
@@ -72,11 +70,14 @@ fn main() {
     let d = i.start_daemon();
     let loaded = Instant::now();
     i.drop_file("var/inbox/ledger", "ledger.csv", ledger.as_bytes());
-    assert!(wait_until(Duration::from_secs(1800), || i.files_processed() >= 1));
+    assert!(wait_until(Duration::from_secs(1800), || i
+        .files_processed()
+        >= 1));
     i.drop_file("var/inbox/bank", "statement.csv", statement.as_bytes());
     let open = || i.count("SELECT COUNT(*) FROM breaks WHERE status = 'open'") as usize;
     assert!(
-        wait_until(Duration::from_secs(1800), || i.files_processed() >= 2 && open() >= half),
+        wait_until(Duration::from_secs(1800), || i.files_processed() >= 2
+            && open() >= half),
         "{} open breaks, {} files:\n{}",
         open(),
         i.files_processed(),

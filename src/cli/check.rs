@@ -252,7 +252,10 @@ fn console_check(config: &Config) -> Option<Check> {
     if let Some(tls) = &http.tls {
         for (what, path) in [("certificate", &tls.cert), ("key", &tls.key)] {
             if let Err(e) = std::fs::metadata(path).and_then(|_| std::fs::File::open(path)) {
-                problems.push(format!("the TLS {what} {} cannot be read: {e}", path.display()));
+                problems.push(format!(
+                    "the TLS {what} {} cannot be read: {e}",
+                    path.display()
+                ));
             }
         }
     }
