@@ -18,6 +18,7 @@ mod documents;
 mod files;
 mod mailboxes;
 mod matches;
+pub mod metrics;
 mod outbox;
 mod records;
 mod reports;
@@ -205,6 +206,7 @@ pub trait Unit:
     + Schedules
     + Reports
     + bank::BankBooks
+    + metrics::Metrics
 {
 }
 
@@ -219,6 +221,7 @@ impl<T> Unit for T where
         + Schedules
         + Reports
         + bank::BankBooks
+        + metrics::Metrics
 {
 }
 
@@ -236,6 +239,7 @@ pub mod prelude {
     pub use super::Reports as _;
     pub use super::Schedules as _;
     pub use super::bank::BankBooks as _;
+    pub use super::metrics::Metrics as _;
 }
 
 #[cfg(test)]

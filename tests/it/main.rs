@@ -100,3 +100,6 @@ mod fx;
 
 // The operations console: pages, sessions, health and metrics over HTTP.
 mod console;
+
+/// Monitoring: `/metrics` (Prometheus text, equal to `clerk status`), its token, `/readyz`.
+mod monitoring;

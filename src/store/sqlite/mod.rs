@@ -14,6 +14,7 @@ mod documents;
 mod files;
 mod mailboxes;
 mod matches;
+mod metrics;
 mod outbox;
 mod records;
 mod reports;
