@@ -158,6 +158,18 @@ fn metrics_parse_as_prometheus_text_and_count_what_clerk_status_counts() {
         .expect("the mailbox's beat");
     assert!((now - polled).abs() < 60.0);
 
+    // What the shipped alert rules and dashboard ask for is what clerk serves.
+    for name in shipped_metric_names() {
+        assert!(
+            m.types.contains_key(&name),
+            "{name} is in config/prometheus or config/grafana but clerk does not serve it"
+        );
+    }
+    // Prometheus's own linter, when installed, finds nothing either.
+    if let Some(lint) = promtool(&["check", "metrics"], Some(&last.0)) {
+        assert!(lint.status.success(), "{lint:?}");
+    }
+
     // Counted from the store, so a restart changes nothing.
     d.stop();
     let d = i.start_daemon();
@@ -245,4 +257,83 @@ fn readyz_is_ready_while_clerk_runs_and_names_the_store_when_it_cannot_be_read()
     let metrics = prom::parse(&web.get("/metrics").body);
     assert_eq!(metrics.value("clerk_store_up", &[]), Some(0.0));
     assert_eq!(metrics.value("clerk_ready", &[]), Some(0.0));
+}
+
+/// The metric families the shipped alert rules and Grafana dashboard name (`clerk_...`, the
+/// histograms by their family name).
+fn shipped_metric_names() -> std::collections::BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = fs::read_to_string(root.join("config/prometheus/clerk-alerts.yml")).unwrap();
+    let dashboard = fs::read_to_string(root.join("config/grafana/clerk-dashboard.json")).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for text in [rules, dashboard] {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("clerk_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            let family = name.strip_suffix("_bucket").unwrap_or(&name).to_string();
+            names.insert(family);
+        }
+    }
+    assert!(names.len() > 5, "{names:?}");
+    names
+}
+
+/// Runs Prometheus's `promtool` with `input` on its standard input; `None` when it is not
+/// installed (Debian's `prometheus` package has it).
+fn promtool(args: &[&str], input: Option<&str>) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(text) = input {
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    Some(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn the_shipped_alert_rules_pass_promtool_when_it_is_installed() {
+    match promtool(
+        &["check", "rules", "config/prometheus/clerk-alerts.yml"],
+        None,
+    ) {
+        Some(out) => assert!(out.status.success(), "{out:?}"),
+        None => eprintln!("promtool is not installed; the rules were not checked"),
+    }
+}
+
+#[test]
+fn the_shipped_grafana_dashboard_is_json_with_a_query_in_every_panel() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("config/grafana/clerk-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).expect("valid JSON");
+    assert_eq!(dashboard["uid"], "clerk-operations");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 10);
+    let mut ids = std::collections::BTreeSet::new();
+    for p in panels {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "panel ids repeat");
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "{}", p["title"]);
+        for t in targets {
+            assert!(
+                t["expr"].as_str().unwrap().contains("clerk_"),
+                "{}",
+                p["title"]
+            );
+        }
+    }
 }
