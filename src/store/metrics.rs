@@ -1,4 +1,4 @@
-//! Monitoring: what `/metrics` reports that the other areas do not already read, each figure
+//! Monitoring, and the links mail gives: what `/metrics` reports that the other areas do not already read, each figure
 //! counted from what the store holds (so it survives restarts and agrees with `clerk status`).
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -29,6 +29,9 @@ pub const ARRIVAL_BUCKETS_MS: &[u64] = &[
 pub trait Metrics {
     /// One read of the figures below, on the unit's snapshot.
     fn monitoring(&mut self) -> Result<Monitoring>;
+    /// For links from mail: each unresolved break's file (its record's file, or the file
+    /// that failed), by break id.
+    fn open_break_files(&mut self) -> Result<std::collections::HashMap<i64, i64>>;
 }
 
 /// The store's figures for `/metrics`.

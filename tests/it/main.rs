@@ -103,3 +103,6 @@ mod console;
 
 /// Monitoring: `/metrics` (Prometheus text, equal to `clerk status`), its token, `/readyz`.
 mod monitoring;
+
+/// Mail that sends people to the console (links to breaks, files, jobs); breaks escalated.
+mod escalation;

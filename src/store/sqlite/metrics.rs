@@ -68,6 +68,17 @@ impl Metrics for SqliteUnit<'_, '_> {
             mail_delivery_failures,
         })
     }
+
+    fn open_break_files(&mut self) -> Result<std::collections::HashMap<i64, i64>> {
+        let pairs: Vec<(i64, i64)> = self.rows(
+            "SELECT b.id, COALESCE(r.file_id, ru.file_id) FROM breaks b
+             LEFT JOIN records r ON r.id = b.record_id
+             LEFT JOIN runs ru ON ru.id = b.opened_run_id
+             WHERE b.status != 'resolved' AND COALESCE(r.file_id, ru.file_id) IS NOT NULL",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(pairs.into_iter().collect())
+    }
 }
 
 impl SqliteUnit<'_, '_> {
