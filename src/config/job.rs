@@ -46,6 +46,8 @@ pub struct Job {
     /// folder they reach: offered to it from the start. A job also reads every account it
     /// has received a statement of ([`crate::jobs::statements`]).
     pub statement_accounts: Vec<String>,
+    /// `[escalation]`: when its breaks are mailed to someone who can act, once.
+    pub escalation: Option<super::Escalation>,
 }
 
 // A handful of jobs per daemon: the size of the largest variant does not matter.
@@ -196,6 +198,8 @@ struct RawJob {
     chart: Option<String>,
     /// With `chart`: the bank accounts in it, instead of clerk.toml's `[chart.bank_accounts]`.
     bank_accounts: Option<BTreeMap<String, String>>,
+    /// Breaks left open too long, mailed once to someone who can act.
+    escalation: Option<super::escalation::RawEscalation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +309,10 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
     let mail = file.mail(&mut errors);
     let schedule = file.schedule(&mut errors);
     let break_grace = file.break_grace(&mut errors);
+    let escalation = raw
+        .escalation
+        .as_ref()
+        .map(|e| super::escalation::check_escalation(e, &loc, &mut errors));
     if !matches!(
         raw.kind.as_str(),
         "cash_reconciliation" | "accounts_payable"
@@ -363,6 +371,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             schedule,
             mail,
             statement_accounts: raw.statement_accounts,
+            escalation,
         }),
         _ => Err(errors),
     }

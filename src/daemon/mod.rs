@@ -23,6 +23,7 @@
 
 mod alert;
 mod attempts;
+mod escalation;
 mod file_unit;
 mod fire;
 mod folders;

@@ -99,6 +99,9 @@ pub fn compose<'j>(
             b.file_id = files.get(&b.brk.id).copied();
         }
     }
+    for b in &mut breaks {
+        b.escalated = super::escalation::is_escalated(config, &b.brk, business_date);
+    }
     let activity = u.activity_since(since, &break_counting(config, now))?;
     let jobs = job_digests(config, &activity);
     let open_breaks = breaks.len();

@@ -20,10 +20,12 @@ use rust_decimal::Decimal;
 use super::one_line;
 
 mod bank;
+mod escalation;
 mod links;
 use crate::model::rates::BaseRates;
 use crate::model::{Break, BreakReason, Currency, break_label};
 pub use bank::BankLine;
+pub use escalation::render_escalation;
 pub use links::{AlertLinks, Links};
 
 /// Everything the morning summary shows. Assembled by the caller from the store.
@@ -115,6 +117,8 @@ pub struct BreakLine {
     pub counterparty: Option<String>,
     /// The file the break came from (its record's, or the file that failed), for a link.
     pub file_id: Option<i64>,
+    /// Open longer than its job's `[escalation]` allows: listed under "Escalated".
+    pub escalated: bool,
 }
 
 impl BreakLine {
@@ -125,6 +129,7 @@ impl BreakLine {
             reference: None,
             counterparty: None,
             file_id: None,
+            escalated: false,
         }
     }
 }
@@ -637,6 +642,8 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
         }
     }
 
+    escalated_text(&mut t, input, f);
+
     if !input.breaks.is_empty() {
         t.push_str("\nOpen exceptions by job and reason\n\n");
         t.push_str(&text_table(&GROUP_HEAD, &group_rows(f), &GROUP_RIGHT));
@@ -743,6 +750,101 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
         );
     }
     t
+}
+
+/// At most this many escalated breaks are listed in the bodies; the attachment has them all.
+const ESCALATED_LISTED: usize = 50;
+
+/// The breaks open longer than their job's `[escalation]` allows, oldest first.
+fn escalated<'a>(f: &Facts<'a>) -> Vec<&'a BreakLine> {
+    f.by_age.iter().copied().filter(|b| b.escalated).collect()
+}
+
+/// "Escalated": the breaks past their job's escalation limit, each with its age.
+fn escalated_text(t: &mut String, input: &SummaryInput, f: &Facts<'_>) {
+    let escalated = escalated(f);
+    if escalated.is_empty() {
+        return;
+    }
+    let n = escalated.len();
+    let _ = writeln!(
+        t,
+        "\nEscalated: {n} open {} past {} job's escalation limit\n",
+        plural(n, "exception", "exceptions"),
+        plural(n, "its", "their")
+    );
+    for b in escalated.iter().take(ESCALATED_LISTED) {
+        let brk = &b.brk;
+        push_fitted(
+            t,
+            &format!(
+                "  {}  {} {}  {}  {}",
+                break_label(brk.id),
+                b.age_days,
+                plural_days(b.age_days),
+                brk.job,
+                brk.reason.label()
+            ),
+        );
+        if let Some(l) = &input.links {
+            push_link(t, "      ", &l.exception(brk.id));
+        }
+    }
+    if n > ESCALATED_LISTED {
+        let _ = writeln!(
+            t,
+            "  ... and {} more in the attached CSV.",
+            n - ESCALATED_LISTED
+        );
+    }
+}
+
+fn escalated_html(h: &mut String, input: &SummaryInput, f: &Facts<'_>) {
+    let escalated = escalated(f);
+    if escalated.is_empty() {
+        return;
+    }
+    let n = escalated.len();
+    let _ = writeln!(
+        h,
+        "<h3 style=\"{H3}color:#b00020\">Escalated: {n} open {} past {} job's escalation limit</h3>",
+        plural(n, "exception", "exceptions"),
+        plural(n, "its", "their")
+    );
+    let shown: Vec<&BreakLine> = escalated.into_iter().take(ESCALATED_LISTED).collect();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|b| {
+            vec![
+                break_label(b.brk.id),
+                b.age_days.to_string(),
+                b.brk.job.clone(),
+                b.brk.reason.label().to_owned(),
+                b.brk.owner.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    html_table_linked(
+        h,
+        &["ID", "Age (business days)", "Job", "Reason", "Owner"],
+        &rows,
+        &[0, 1],
+        |row, col| {
+            let (l, b) = (input.links.as_ref()?, shown.get(row)?);
+            match col {
+                0 => Some(l.exception(b.brk.id)),
+                2 => Some(l.job(&b.brk.job)),
+                _ => None,
+            }
+        },
+    );
+    if n > ESCALATED_LISTED {
+        let _ = writeln!(
+            h,
+            "<p>... and {} more in the attached CSV.</p>",
+            n - ESCALATED_LISTED
+        );
+    }
 }
 
 /// A link on a line of its own after `lead`, never cut (a cut address leads nowhere).
@@ -999,6 +1101,8 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
         }
         h.push_str("</div>\n");
     }
+
+    escalated_html(&mut h, input, f);
 
     if !input.breaks.is_empty() {
         let _ = writeln!(

@@ -15,6 +15,7 @@
 pub mod bank;
 mod breaks;
 mod documents;
+pub mod escalations;
 mod files;
 mod mailboxes;
 mod matches;
@@ -207,6 +208,7 @@ pub trait Unit:
     + Reports
     + bank::BankBooks
     + metrics::Metrics
+    + escalations::Escalations
 {
 }
 
@@ -222,6 +224,7 @@ impl<T> Unit for T where
         + Reports
         + bank::BankBooks
         + metrics::Metrics
+        + escalations::Escalations
 {
 }
 
@@ -239,6 +242,7 @@ pub mod prelude {
     pub use super::Reports as _;
     pub use super::Schedules as _;
     pub use super::bank::BankBooks as _;
+    pub use super::escalations::Escalations as _;
     pub use super::metrics::Metrics as _;
 }
 

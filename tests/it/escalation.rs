@@ -137,3 +137,112 @@ fn without_a_public_url_mail_has_no_links() {
         }
     }
 }
+
+/// Breaks missing in the ledger escalate after 2 business days; the others only after years.
+const ESCALATION: &str = "\n[escalation]\nafter_business_days = 100000\n\
+                          reasons = { missing_in_ledger = 2 }\nto = [\"lead@example.com\"]\n";
+
+fn escalation_mails(i: &Install) -> Vec<(String, String, String)> {
+    outbox(i)
+        .into_iter()
+        .filter(|m| m.0.starts_with("clerk ESCALATION"))
+        .collect()
+}
+
+fn run_summary(i: &Install) {
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_break_open_too_long_is_escalated_once_by_mail_and_marked_in_the_summary() {
+    let i = Install::with_config(&format!("[http]\npublic_url = \"{PUBLIC}\"\n"));
+    let job_file = i.path("jobs/bank-reconciliation.toml");
+    let text = std::fs::read_to_string(&job_file).unwrap();
+    std::fs::write(&job_file, format!("{text}{ESCALATION}")).unwrap();
+
+    // The statement's fee line (value date 2026-03-10) is missing in the ledger, long ago.
+    let d = i.start_daemon();
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
+    d.stop();
+    let breaks = i.json(&["exceptions"]);
+    let id_of = |reason: &str| {
+        breaks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["reason"] == reason)
+            .unwrap_or_else(|| panic!("no {reason} break: {breaks}"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (late, young) = (id_of("missing_in_ledger"), id_of("missing_on_statement"));
+
+    // The scheduler's first tick after a start checks: the lead is mailed without a summary.
+    let d = i.start_daemon();
+    let mut mails = Vec::new();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            mails = escalation_mails(&i);
+            !mails.is_empty()
+        }),
+        "no escalation mail:\n{}",
+        d.log()
+    );
+    let (subject, text, html) = &mails[0];
+    assert!(
+        subject.contains("1 exception of job bank-reconciliation"),
+        "{subject}"
+    );
+    let url = format!("{PUBLIC}/exceptions/{late}");
+    assert!(
+        text.contains(&url) && text.contains(&format!("E-{late}")),
+        "{text}"
+    );
+    assert!(html.contains(&format!("href=\"{url}\"")), "{html}");
+    assert!(
+        !text.contains(&format!("E-{young}")),
+        "not yet due:\n{text}"
+    );
+    let raw_to = std::fs::read_dir(i.path("var/outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .find(|m| m.contains("ESCALATION"))
+        .unwrap();
+    assert!(raw_to.contains("To: lead@example.com"), "{raw_to}");
+
+    // The summary marks it, and mails nothing again.
+    run_summary(&i);
+    let mut summary = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        summary = outbox(&i)
+            .into_iter()
+            .find(|m| m.0.contains("open exceptions"));
+        summary.is_some()
+    }));
+    let (_, text, html) = summary.unwrap();
+    assert!(text.contains("Escalated: 1 open exception"), "{text}");
+    assert!(html.contains("Escalated: 1 open exception"), "{html}");
+    d.stop();
+
+    // Across a restart and another summary: still the one mail, the time kept in the store.
+    let d = i.start_daemon();
+    run_summary(&i);
+    assert!(
+        wait_until(Duration::from_secs(20), || i.status()["mail_queued"] == 0),
+        "{}",
+        d.log()
+    );
+    d.stop();
+    assert_eq!(escalation_mails(&i).len(), 1);
+    assert_eq!(
+        i.count("SELECT COUNT(*) FROM breaks WHERE escalated_at IS NOT NULL"),
+        1
+    );
+}

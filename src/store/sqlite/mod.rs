@@ -11,6 +11,7 @@
 mod bank;
 mod breaks;
 mod documents;
+mod escalations;
 mod files;
 mod mailboxes;
 mod matches;
@@ -59,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_entry_line_fx.sql"),
     include_str!("../migrations/sqlite/0017_part_payments.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
+    include_str!("../migrations/sqlite/0023_break_escalation.sql"),
 ];
 
 pub struct SqliteStore {
