@@ -4,6 +4,7 @@ mod bank;
 mod breaks;
 mod documents;
 mod mail;
+mod monitoring;
 mod records;
 
 use std::sync::Arc;
@@ -133,6 +134,7 @@ pub fn conformance(store: &mut dyn Store) {
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
+    monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
     a_sound_store_reports_no_damage(store);
 }
 
