@@ -37,7 +37,8 @@ pub trait Metrics {
 /// The store's figures for `/metrics`.
 #[derive(Clone, Debug, Default)]
 pub struct Monitoring {
-    /// Files recorded, by job and status (`processed`, `failed`, `duplicate`).
+    /// Files recorded, by job and status (`processed`, `failed`, `duplicate`, and `ignored`:
+    /// files in a watched folder the job never takes as they are, each reported once).
     pub files: Vec<(String, String, u64)>,
     /// Journal entries posted, by job.
     pub entries: Vec<(String, u64)>,

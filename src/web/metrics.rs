@@ -116,7 +116,7 @@ fn store_families(x: &mut Exposition, config: &Config, f: &Figures, now: DateTim
     x.family(
         "clerk_files_total",
         "counter",
-        "Files recorded, by job and status (processed, failed, duplicate).",
+        "Files by job and status: processed, failed, duplicate, and ignored (in a watched folder, never taken as it is; each reported once).",
     );
     for (job, status, n) in &s.files {
         x.sample("clerk_files_total", &[("job", job), ("status", status)], *n);

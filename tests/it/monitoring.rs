@@ -89,10 +89,18 @@ fn metrics_parse_as_prometheus_text_and_count_what_clerk_status_counts() {
         "bad.csv",
         LEDGER.replace("250.50", "25O.50").as_bytes(),
     );
+    // And one the job never takes as it is (ignored).
+    i.drop_file("var/inbox/ledger", "notes.txt", b"not a ledger");
     assert!(
         wait_until(Duration::from_secs(20), || {
             let st = i.status();
-            st["files_duplicate"] == 1 && st["files_failed"] == 1
+            st["files_duplicate"] == 1
+                && st["files_failed"] == 1
+                && i.json(&["exceptions"])
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|b| b["reason"] == "ignored_file")
         }),
         "{}",
         d.log()
@@ -123,6 +131,15 @@ fn metrics_parse_as_prometheus_text_and_count_what_clerk_status_counts() {
     assert_eq!(m.value("clerk_ready", &[]), Some(1.0));
     assert_eq!(m.value("clerk_tasks_alive", &[]), Some(1.0));
     assert!(m.sum("clerk_entries_posted_total", &[]) > 0.0, "{}", last.0);
+    assert_eq!(
+        m.value(
+            "clerk_files_total",
+            &[("job", "ledger-import"), ("status", "ignored")]
+        ),
+        Some(1.0),
+        "{}",
+        last.0
+    );
     assert!(m.sum("clerk_breaks_open", &[]) > 0.0, "{}", last.0);
     // Each run is in the histograms, and the job's last success is a time of today.
     let runs = m.sum(

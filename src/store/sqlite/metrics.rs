@@ -7,8 +7,14 @@ use crate::store::metrics::{
 
 impl Metrics for SqliteUnit<'_, '_> {
     fn monitoring(&mut self) -> Result<Monitoring> {
+        // A file the job never takes as it is leaves no file row, only its break (one per
+        // file): counted as "ignored".
         let files = self.rows(
-            "SELECT job, status, COUNT(*) FROM files GROUP BY job, status ORDER BY job, status",
+            "SELECT job, status, COUNT(*) FROM files GROUP BY job, status
+             UNION ALL
+             SELECT job, 'ignored', COUNT(*) FROM breaks WHERE reason = 'ignored_file'
+             GROUP BY job
+             ORDER BY 1, 2",
             |r| Ok((r.get(0)?, r.get(1)?, to_u64(r.get(2)?))),
         )?;
         let entries = self.rows(
