@@ -136,3 +136,112 @@ pub fn escalate(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::ConfigErrors;
+    use crate::model::BreakReason;
+
+    /// An install with the shipped bank reconciliation, `escalation` appended to its job file.
+    fn load_with(escalation: &str) -> Result<Config, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("jobs")).unwrap();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::write(
+            root.join("config/clerk.toml"),
+            "[daemon]\njobs = \"jobs\"\nstate = \"var\"\n\
+             [calendars.default]\nweekend = [\"Sat\", \"Sun\"]\nholidays = [\"2026-12-25\"]\n\
+             [mailboxes.back-office]\nkind = \"maildir\"\npath = \"var/mail\"\n",
+        )
+        .unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        for job in ["bank-reconciliation", "ledger-import"] {
+            let text = std::fs::read_to_string(shipped.join(format!("{job}.toml"))).unwrap();
+            let extra = if job == "bank-reconciliation" {
+                escalation
+            } else {
+                ""
+            };
+            std::fs::write(
+                root.join(format!("jobs/{job}.toml")),
+                format!("{text}\n{extra}"),
+            )
+            .unwrap();
+        }
+        crate::config::load(&root.join("config/clerk.toml"))
+    }
+
+    fn open_break(reason: BreakReason, since: &str) -> Break {
+        Break {
+            id: 1,
+            job: "bank-reconciliation".into(),
+            reason,
+            status: BreakStatus::Open,
+            detail: String::new(),
+            amount: None,
+            currency: None,
+            difference: None,
+            since: since.parse().unwrap(),
+            owner: None,
+            opened_at: Utc::now(),
+            closed_at: None,
+            resolution: None,
+            record_id: None,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn a_break_escalates_after_its_reasons_business_days_on_the_jobs_calendar() {
+        let c = load_with(
+            "[escalation]\nafter_business_days = 5\nreasons = { missing_in_ledger = 2 }\n\
+             to = [\"lead@example.com\"]\n",
+        )
+        .unwrap();
+        let e = c
+            .job("bank-reconciliation")
+            .unwrap()
+            .escalation
+            .clone()
+            .unwrap();
+        assert_eq!(e.limit(BreakReason::MissingInLedger), Some(2));
+        assert_eq!(e.limit(BreakReason::Unbalanced), Some(5));
+        assert_eq!(e.to, ["lead@example.com"]);
+        // Since Wednesday 23 December: Thu 24 is 1, Mon 28 is 2 (the 25th is a holiday and
+        // the weekend does not count), Tue 29 is 3: more than 2.
+        let brk = open_break(BreakReason::MissingInLedger, "2026-12-23");
+        let on = |d: &str| is_escalated(&c, &brk, d.parse().unwrap());
+        assert!(!on("2026-12-28"));
+        assert!(on("2026-12-29"));
+        // Other reasons wait five business days.
+        let other = open_break(BreakReason::Unbalanced, "2026-12-23");
+        assert!(!is_escalated(&c, &other, "2026-12-31".parse().unwrap()));
+        assert!(is_escalated(&c, &other, "2027-01-04".parse().unwrap()));
+        // A resolved break, or one of a job without [escalation], never escalates.
+        let mut resolved = brk.clone();
+        resolved.status = BreakStatus::Resolved;
+        assert!(!is_escalated(&c, &resolved, "2027-06-01".parse().unwrap()));
+        let mut elsewhere = brk;
+        elsewhere.job = "ledger-import".into();
+        assert!(!is_escalated(&c, &elsewhere, "2027-06-01".parse().unwrap()));
+    }
+
+    #[test]
+    fn escalation_mistakes_name_their_key() {
+        let e =
+            load_with("[escalation]\nreasons = { not_a_reason = 1 }\nto = [\"lead at example\"]\n")
+                .unwrap_err()
+                .to_string();
+        for key in ["escalation.reasons.not_a_reason", "escalation.to[0]"] {
+            assert!(e.contains(key), "{key} not in: {e}");
+        }
+        let e = load_with("[escalation]\nto = [\"lead@example.com\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("after how many business days"), "{e}");
+    }
+}

@@ -218,7 +218,75 @@ fn same_secret(given: &str, expected: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
+
+    /// The shipped ledger import and bank reconciliation (watched folders), and a mailbox
+    /// polled every 10 s.
+    fn config() -> Config {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("jobs")).unwrap();
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::write(
+            root.join("config/clerk.toml"),
+            "[daemon]\njobs = \"jobs\"\nstate = \"var\"\nrescan_interval = \"2s\"\n\
+             [mailboxes.back-office]\nkind = \"maildir\"\npath = \"var/mail\"\n\
+             poll_interval = \"10s\"\n",
+        )
+        .unwrap();
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs");
+        for job in ["bank-reconciliation", "ledger-import"] {
+            std::fs::copy(
+                shipped.join(format!("{job}.toml")),
+                root.join(format!("jobs/{job}.toml")),
+            )
+            .unwrap();
+        }
+        crate::config::load(&root.join("config/clerk.toml")).unwrap()
+    }
+
+    #[test]
+    fn each_part_not_ready_is_named_on_a_line_of_its_own() {
+        let c = config();
+        let now = 1_800_000_000_000;
+        let fresh = Beats {
+            scanner: Some(now - 1_000),
+            worker: None,
+            scheduler: None,
+            mailboxes: vec![("back-office".into(), Some(now - 5_000))],
+            tasks_alive: true,
+            tasks_ended: Vec::new(),
+            started_at: Some(now - 3_600_000),
+        };
+        assert_eq!(not_ready(&c, &fresh, now), Vec::<String>::new());
+        // Just started: no beat yet is not late.
+        let starting = Beats {
+            scanner: None,
+            mailboxes: vec![("back-office".into(), None)],
+            started_at: Some(now - 1_000),
+            ..fresh.clone()
+        };
+        assert_eq!(not_ready(&c, &starting, now), Vec::<String>::new());
+        // The scanner silent for 10 minutes (a hung share), the mailbox never polled in an
+        // hour, the worker gone.
+        let stuck = Beats {
+            scanner: Some(now - 600_000),
+            mailboxes: vec![("back-office".into(), None)],
+            tasks_alive: false,
+            tasks_ended: vec!["worker".into()],
+            ..fresh
+        };
+        let lines = not_ready(&c, &stuck, now);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].starts_with("worker: "), "{lines:?}");
+        assert!(
+            lines[1].starts_with("scanner: no pass over the folders for 600s"),
+            "{lines:?}"
+        );
+        assert!(lines[2].starts_with("mailbox back-office: "), "{lines:?}");
+    }
 
     #[test]
     fn secrets_compare_whole() {
