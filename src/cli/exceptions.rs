@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::jobs::workflow::{self, WorkflowError};
 use crate::model::{Break, BreakReason, BreakStatus, break_label};
 use crate::schedule::Calendar;
-use crate::store::{self, BreakAction, BreakFilter, StatusFilter};
+use crate::store::{self, BreakAction, BreakFilter, StatusFilter, approval_label};
 
 /// The calendar a job's breaks age by.
 pub fn calendar_of<'c>(config: &'c Config, job: &str) -> &'c Calendar {
@@ -252,11 +252,16 @@ pub fn act(
     let mut st = store::open(&config.settings.store_path)?;
     let now = Utc::now();
     let result = match &what {
+        // A write-off above the approval limit is only proposed: the same rule as the console.
         Act::Resolve(reason) => {
-            if reason.trim().is_empty() {
-                bail!("say why (--reason): a resolution is kept with its reason");
+            match workflow::resolve(&config, st.as_mut(), id, reason, &who, now) {
+                Ok(workflow::Outcome::Done(())) => Ok(()),
+                Ok(workflow::Outcome::Proposed(a)) => {
+                    return proposed(&config, st.as_mut(), a);
+                }
+                Err(WorkflowError::Refused(m)) => Err(store::StoreError::Conflict(m)),
+                Err(WorkflowError::Store(e)) => Err(e),
             }
-            store::in_unit(st.as_mut(), |u| u.resolve_break(id, reason, &who, now))
         }
         Act::Assign(to) => workflow::work(st.as_mut(), id, &BreakAction::Assign(to), &who, now),
         Act::Note(text) => workflow::work(st.as_mut(), id, &BreakAction::Note(text), &who, now),
@@ -302,23 +307,170 @@ pub fn force_match(
         difference_account,
         Utc::now(),
     ) {
-        Ok(f) => {
+        Ok(workflow::Outcome::Done(f)) => {
             outln!(
                 "matched by hand: exceptions {} resolved, entry {} posted (run {}, by {who})",
-                f.closed
-                    .iter()
-                    .map(|&i| break_label(i))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                labels(&f.closed),
                 f.entry_id,
                 f.run_id
             );
             Ok(ExitCode::SUCCESS)
         }
+        Ok(workflow::Outcome::Proposed(a)) => proposed(&config, st.as_mut(), a),
         Err(WorkflowError::Refused(m)) => {
             eprintln!("error: {m}");
             Ok(ExitCode::from(1))
         }
         Err(WorkflowError::Store(e)) => Err(e.into()),
     }
+}
+
+fn labels(ids: &[i64]) -> String {
+    ids.iter()
+        .map(|&i| break_label(i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What the maker reads when an action became a proposal.
+fn proposed(config: &Config, st: &mut dyn store::Store, id: i64) -> anyhow::Result<ExitCode> {
+    let a = store::in_read(st, |u| u.approval(id))?
+        .with_context(|| format!("proposal {} vanished", approval_label(id)))?;
+    let limit = config
+        .http
+        .approval
+        .limit(a.currency)
+        .map(|l| format!(" (limit {l} {})", a.currency))
+        .unwrap_or_default();
+    outln!(
+        "proposed as {}: needs approval by another person{limit}",
+        approval_label(id)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a person does to a proposal.
+pub enum Decide<'a> {
+    Approve,
+    Reject(&'a str),
+    Withdraw,
+}
+
+pub fn decide(
+    config_path: &Path,
+    id: i64,
+    what: Decide<'_>,
+    by: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let who = actor(by);
+    let mut st = store::open(&config.settings.store_path)?;
+    let now = Utc::now();
+    let label = approval_label(id);
+    let done = match what {
+        Decide::Approve => {
+            workflow::approve(&config, st.as_mut(), id, &who, now).map(|a| match &a.forced {
+                Some(f) => format!(
+                    "{label} approved by {who}: exceptions {} resolved, entry {} posted (run {})",
+                    labels(&a.closed),
+                    f.entry_id,
+                    f.run_id
+                ),
+                None => format!(
+                    "{label} approved by {who}: exception {} resolved",
+                    labels(&a.closed)
+                ),
+            })
+        }
+        Decide::Reject(note) => {
+            workflow::reject(&config, st.as_mut(), id, &who, note, now).map(|()| {
+                format!("{label} rejected by {who}: nothing posted, its exceptions stay open")
+            })
+        }
+        Decide::Withdraw => workflow::withdraw(&config, st.as_mut(), id, &who, now)
+            .map(|()| format!("{label} withdrawn by {who}: nothing posted")),
+    };
+    match done {
+        Ok(m) => {
+            outln!("{m}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(WorkflowError::Refused(m)) => {
+            eprintln!("error: {m}");
+            Ok(ExitCode::from(1))
+        }
+        Err(WorkflowError::Store(e)) => Err(e).context(label),
+    }
+}
+
+#[derive(Serialize)]
+struct ProposalLine {
+    id: i64,
+    /// As people write it (`A-3`).
+    label: String,
+    kind: &'static str,
+    job: String,
+    breaks: Vec<String>,
+    amount: String,
+    currency: String,
+    reason: String,
+    difference_account: Option<String>,
+    proposed_by: String,
+    proposed_at: DateTime<Utc>,
+}
+
+/// `clerk exception proposals`: what waits for a second person, oldest first.
+pub fn proposals(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
+    let pending = store::in_read(st.as_mut(), |u| u.pending_approvals())?;
+    let lines: Vec<ProposalLine> = pending
+        .into_iter()
+        .map(|a| ProposalLine {
+            id: a.id,
+            label: approval_label(a.id),
+            kind: a.kind.as_str(),
+            job: a.job,
+            breaks: a.break_ids.iter().map(|&b| break_label(b)).collect(),
+            amount: a.amount.to_string(),
+            currency: a.currency.to_string(),
+            reason: a.reason,
+            difference_account: a.difference_account,
+            proposed_by: a.proposed_by,
+            proposed_at: a.proposed_at,
+        })
+        .collect();
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&lines)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if lines.is_empty() {
+        outln!("no proposals wait for approval");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tz = config.settings.timezone;
+    outln!(
+        "{:>6} {:<11} {:<14} {:>14} {:<4} {:<12} {:<16} reason",
+        "id",
+        "kind",
+        "exceptions",
+        "amount",
+        "ccy",
+        "by",
+        "when"
+    );
+    for l in &lines {
+        outln!(
+            "{:>6} {:<11} {:<14} {:>14} {:<4} {:<12} {:<16} {}",
+            l.label,
+            l.kind,
+            l.breaks.join(","),
+            l.amount,
+            l.currency,
+            l.proposed_by,
+            l.proposed_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            l.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ mod explain;
 mod extract;
 mod report;
 mod run;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -155,6 +156,54 @@ enum Command {
         #[command(subcommand)]
         action: ExceptionAction,
     },
+    /// The console's users: add, list, disable, enable, change a password or a role.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserAction {
+    /// Add a user. The password is asked for (twice, not shown), or read from the first line
+    /// of --password-file; at least 12 characters.
+    Add {
+        name: String,
+        /// viewer, operator, approver or admin.
+        #[arg(long, value_parser = parse_role)]
+        role: crate::model::people::Role,
+        #[arg(long, conflicts_with = "sso")]
+        password_file: Option<PathBuf>,
+        /// No password: the user comes in only through the trusted single sign-on proxy
+        /// ([http] trusted_proxies, user_header).
+        #[arg(long)]
+        sso: bool,
+    },
+    /// Every user with role, login kind and state (never a password hash).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a user from logging in; their open sessions end at once.
+    Disable { name: String },
+    /// Let a disabled user log in again.
+    Enable { name: String },
+    /// Set a new password (asked for, or from --password-file); open sessions end.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// Give a user another role.
+    Role {
+        name: String,
+        #[arg(value_parser = parse_role)]
+        role: crate::model::people::Role,
+    },
+}
+
+fn parse_role(s: &str) -> Result<crate::model::people::Role, String> {
+    s.parse()
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +284,34 @@ enum ExceptionAction {
         difference_account: Option<String>,
         #[arg(long)]
         by: Option<String>,
+    },
+    /// Approve another person's proposal (four eyes): it is done now, posted once.
+    Approve {
+        #[arg(value_parser = crate::store::parse_approval_label)]
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reject another person's proposal, saying why: nothing is posted.
+    Reject {
+        #[arg(value_parser = crate::store::parse_approval_label)]
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Take back one's own proposal.
+    Withdraw {
+        #[arg(value_parser = crate::store::parse_approval_label)]
+        id: i64,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Forced matches and write-offs waiting for a second person.
+    Proposals {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -361,7 +438,46 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 difference_account.as_deref(),
                 by.as_deref(),
             ),
+            ExceptionAction::Approve { id, by } => {
+                exceptions::decide(&cli.config, id, exceptions::Decide::Approve, by.as_deref())
+            }
+            ExceptionAction::Reject { id, reason, by } => exceptions::decide(
+                &cli.config,
+                id,
+                exceptions::Decide::Reject(&reason),
+                by.as_deref(),
+            ),
+            ExceptionAction::Withdraw { id, by } => {
+                exceptions::decide(&cli.config, id, exceptions::Decide::Withdraw, by.as_deref())
+            }
+            ExceptionAction::Proposals { json } => exceptions::proposals(&cli.config, json),
         },
+        Command::User { action } => user(&cli.config, action),
+    }
+}
+
+fn user(config: &std::path::Path, action: UserAction) -> anyhow::Result<ExitCode> {
+    fn from(file: &Option<PathBuf>) -> users::PasswordFrom<'_> {
+        match file {
+            Some(f) => users::PasswordFrom::File(f.as_path()),
+            None => users::PasswordFrom::Prompt,
+        }
+    }
+    match &action {
+        UserAction::Add {
+            name,
+            role,
+            password_file,
+            sso,
+        } => users::add(config, name, *role, (!sso).then(|| from(password_file))),
+        UserAction::List { json } => users::list(config, *json),
+        UserAction::Disable { name } => users::set_disabled(config, name, true),
+        UserAction::Enable { name } => users::set_disabled(config, name, false),
+        UserAction::Passwd {
+            name,
+            password_file,
+        } => users::passwd(config, name, from(password_file)),
+        UserAction::Role { name, role } => users::role(config, name, *role),
     }
 }
 

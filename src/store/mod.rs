@@ -12,6 +12,7 @@
 //! [`Reports`]. Their methods are callable on a `&mut dyn Unit` (or a `U: Unit`) without
 //! importing them; [`prelude`] brings them into scope where a concrete unit type is used.
 
+pub mod approvals;
 pub mod bank;
 mod breaks;
 mod documents;
@@ -25,10 +26,15 @@ mod records;
 mod reports;
 mod schedules;
 mod sqlite;
+pub mod users;
 
 use std::path::Path;
 
 pub use crate::model::MailOrigin;
+pub use approvals::{
+    Approval, ApprovalKind, ApprovalStatus, Approvals, Decision, NewApproval, approval_label,
+    parse_approval_label,
+};
 pub use breaks::{BreakAction, BreakFilter, Breaks, NewBreak, StatusFilter};
 pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
@@ -42,6 +48,7 @@ pub use records::{AddedRecords, HighWater, JobSides, MatchedVersion, RecordChang
 pub use reports::{BreakCounting, JobActivity, PostedEntry, Reports, RunRow, Totals};
 pub use schedules::Schedules;
 pub use sqlite::SqliteStore;
+pub use users::Users;
 
 /// Failure modes callers act on differently: retry later (busy, full, read-only) or give up.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +214,8 @@ pub trait Unit:
     + Schedules
     + Reports
     + bank::BankBooks
+    + Users
+    + Approvals
     + metrics::Metrics
     + escalations::Escalations
 {
@@ -223,6 +232,8 @@ impl<T> Unit for T where
         + Schedules
         + Reports
         + bank::BankBooks
+        + Users
+        + Approvals
         + metrics::Metrics
         + escalations::Escalations
 {
@@ -232,6 +243,7 @@ impl<T> Unit for T where
 /// clash with no one's names). A `dyn Unit` needs none of this: its supertraits' methods are
 /// its own.
 pub mod prelude {
+    pub use super::Approvals as _;
     pub use super::Breaks as _;
     pub use super::Documents as _;
     pub use super::Files as _;
@@ -244,6 +256,7 @@ pub mod prelude {
     pub use super::bank::BankBooks as _;
     pub use super::escalations::Escalations as _;
     pub use super::metrics::Metrics as _;
+    pub use super::users::Users as _;
 }
 
 #[cfg(test)]

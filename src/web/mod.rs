@@ -36,7 +36,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::{error, info};
 
 use crate::config::{Config, HttpSettings};
-pub use auth::{User, hash_password};
+pub use auth::{Posted, User, hash_password};
 pub use db::Db;
 pub use error::WebError;
 
@@ -71,6 +71,8 @@ pub struct Beats {
 pub struct Console {
     pub daemon: Arc<dyn Daemon>,
     pub db: Arc<Db>,
+    /// Failed logins and single sign-on users' tokens, kept in memory.
+    pub auth: auth::Guard,
 }
 
 /// The state handlers take (cheap to clone).
@@ -106,6 +108,7 @@ pub async fn serve(listener: Listener, daemon: Arc<dyn Daemon>, mut stop: watch:
     let console = Arc::new(Console {
         db: Arc::new(Db::new(config.settings.store_path.clone())),
         daemon,
+        auth: auth::Guard::default(),
     });
     let tls = match &config.http.tls {
         Some(files) => match tls_config(files).await {

@@ -38,6 +38,9 @@ mod mailbox;
 /// People working breaks through the CLI.
 mod workflow;
 
+/// Four eyes: a forced match or a write-off above the approval limit waits for another person.
+mod approvals;
+
 /// What comes again corrected: a changed ledger row, a failed file dropped again once fixed.
 mod corrections;
 
@@ -100,6 +103,10 @@ mod fx;
 
 // The operations console: pages, sessions, health and metrics over HTTP.
 mod console;
+
+/// Logging in to the console: users from `clerk user`, sessions and their timeouts, CSRF,
+/// the login rate limit, single sign-on from a trusted proxy.
+mod console_auth;
 
 /// Monitoring: `/metrics` (Prometheus text, equal to `clerk status`), its token, `/readyz`.
 mod monitoring;

@@ -8,6 +8,7 @@
 //! [`SqliteUnit`]; each area's trait is implemented for it in the file of that name
 //! (`records.rs` with `versions.rs`, how a record's versions are written).
 
+mod approvals;
 mod bank;
 mod breaks;
 mod documents;
@@ -20,6 +21,7 @@ mod outbox;
 mod records;
 mod reports;
 mod schedules;
+mod users;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -60,6 +62,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_entry_line_fx.sql"),
     include_str!("../migrations/sqlite/0017_part_payments.sql"),
     include_str!("../migrations/sqlite/0018_statements_shared_by_jobs.sql"),
+    include_str!("../migrations/sqlite/0019_users.sql"),
+    include_str!("../migrations/sqlite/0020_approvals.sql"),
     include_str!("../migrations/sqlite/0023_break_escalation.sql"),
 ];
 

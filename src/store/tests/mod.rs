@@ -1,11 +1,13 @@
 //! The store's contract, as one suite every backend must pass.
 
+mod approvals;
 mod bank;
 mod breaks;
 mod documents;
 mod mail;
 mod monitoring;
 mod records;
+mod users;
 
 use std::sync::Arc;
 
@@ -134,6 +136,9 @@ pub fn conformance(store: &mut dyn Store) {
     mail::schedules_remember_their_last_fire(store);
     mail::mail_is_remembered_by_key_message_id_and_content(store);
     parts_posted_against_an_open_item_are_found_until_it_is_settled(store);
+    users::users_are_kept_once_by_name_with_who_changed_them(store);
+    users::sessions_end_on_logout_expiry_disable_and_new_password(store);
+    approvals::a_break_has_one_pending_proposal_and_every_step_is_in_its_history(store);
     monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
     a_sound_store_reports_no_damage(store);
 }

@@ -92,11 +92,12 @@ impl Install {
     /// intervals (a 2 s rescan, a 10 s mailbox poll) are what an idle daemon runs with.
     pub fn shipped() -> Install {
         let i = Self::new();
-        fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clerk.toml"),
-            i.config(),
-        )
-        .unwrap();
+        let shipped =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clerk.toml"))
+                .unwrap();
+        // Tests run side by side: each console on a port of the system's choosing.
+        let config = shipped.replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"");
+        fs::write(i.config(), config).unwrap();
         i
     }
 

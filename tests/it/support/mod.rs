@@ -1,6 +1,7 @@
 //! Test fixtures shared by the integration tests: real servers started per test.
 
 pub mod books;
+pub mod browser;
 pub mod dovecot;
 pub mod http;
 pub mod install;

@@ -326,16 +326,16 @@ fn require_aiosmtpd() {
     assert!(ok, "{MISSING}");
 }
 
-struct Certificates {
-    ca_cert: PathBuf,
-    server_cert: PathBuf,
-    server_key: PathBuf,
+pub struct Certificates {
+    pub ca_cert: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
 }
 
 /// A CA and a server certificate for `localhost` / `127.0.0.1` signed by it, made by the
 /// `openssl` command in `dir`. A private CA, not a self-signed server certificate: that is
 /// what `ca_file` is for, and rustls refuses a CA certificate used as a server's.
-fn make_certificates(dir: &Path) -> Certificates {
+pub fn make_certificates(dir: &Path) -> Certificates {
     let p = |name: &str| dir.join(name);
     openssl(&[
         "req",
