@@ -16,6 +16,10 @@
 //! - **watchdog** (`watchdog.rs`): tells systemd the daemon is alive while work progresses (the
 //!   scanner turns or the worker finishes units).
 //!
+//! The scheduler also asks the worker each hour to escalate breaks open too long
+//! (`escalation.rs`, `jobs::escalation`); the console (`web`) sees the tasks through
+//! `Liveness`: their last beats and which ended unasked.
+//!
 //! Before they start, `startup.rs` prepares the folders, opens and checks the store and takes
 //! in what the previous run left. Shutdown is one signal fanned out through a `watch` channel;
 //! the worker finishes (or, past the drain deadline, abandons to the transaction's rollback)
