@@ -38,6 +38,13 @@ async fn readyz(State(console): State<AppState>) -> Response {
     // of a file that has since been damaged or replaced.
     let path = config.settings.store_path.clone();
     let read = tokio::task::spawn_blocking(move || {
+        // A probe never creates a store where the file has gone.
+        if !path.exists() {
+            return Err(crate::store::StoreError::Other(format!(
+                "{} is missing",
+                path.display()
+            )));
+        }
         let mut store = crate::store::open_for_reading(&path)?;
         crate::store::in_read(store.as_mut(), |u| u.recent_runs(1))
     })
