@@ -49,6 +49,8 @@ pub struct Job {
     /// `[[expect]]`: what must have arrived by when; a deadline passed without it opens a
     /// `file_missing` break.
     pub expect: Vec<super::expect::Expect>,
+    /// `[escalation]`: when its breaks are mailed to someone who can act, once.
+    pub escalation: Option<super::Escalation>,
 }
 
 // A handful of jobs per daemon: the size of the largest variant does not matter.
@@ -202,6 +204,8 @@ struct RawJob {
     /// What must have arrived by when.
     #[serde(default)]
     expect: Vec<super::expect::RawExpect>,
+    /// Breaks left open too long, mailed once to someone who can act.
+    escalation: Option<super::escalation::RawEscalation>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +315,10 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
     let mail = file.mail(&mut errors);
     let schedule = file.schedule(&mut errors);
     let break_grace = file.break_grace(&mut errors);
+    let escalation = raw
+        .escalation
+        .as_ref()
+        .map(|e| super::escalation::check_escalation(e, &loc, &mut errors));
     if !matches!(
         raw.kind.as_str(),
         "cash_reconciliation" | "accounts_payable"
@@ -377,6 +385,7 @@ pub(super) fn load(path: &Path, ctx: &JobContext<'_>) -> Result<Job, Vec<ConfigE
             mail,
             statement_accounts: raw.statement_accounts,
             expect,
+            escalation,
         }),
         _ => Err(errors),
     }

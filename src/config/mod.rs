@@ -8,6 +8,7 @@
 mod chart;
 mod daemon;
 mod error;
+mod escalation;
 pub mod expect;
 mod http;
 mod job;
@@ -26,6 +27,7 @@ use crate::secret::SecretSource;
 pub use chart::ChartSettings;
 pub use daemon::{DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
+pub use escalation::Escalation;
 pub use http::{ApprovalLimits, HttpSettings, TlsFiles};
 pub use job::{Job, JobKind};
 // A job's folder is ingest's type, checked here; `resolve` is how every configured path is read.

@@ -42,7 +42,9 @@ pub async fn raise(
         error!(job, "{what} (no [mail] alerts_to to tell)");
         return Raised::NoRecipients;
     }
-    let rendered = notify::render_alert(job, None, what, at, config.settings.timezone);
+    let links = super::pipeline::alert_links(config, job);
+    let rendered =
+        notify::summary::render_alert_linked(job, None, what, at, config.settings.timezone, &links);
     let message_id = format!(
         "<alert.{}.now.{}.{}@{}>",
         id_part(job),

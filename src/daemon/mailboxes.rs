@@ -46,7 +46,7 @@ pub(super) async fn run(
                 imap_pass(&shared, &mb, &work, &mut stop).await
             }
             crate::ingest::mail::MailboxSource::Maildir(_) => {
-                maildir_pass(&mb, &work, &mut stop).await
+                maildir_pass(&shared, &mb, &work, &mut stop).await
             }
         };
         if *stop.borrow() {
@@ -156,6 +156,7 @@ async fn imap_pass(
         }
         after = after.max(after_cursor);
         after_cursor = 0;
+        polled(shared, &mb.name);
         tokio::select! {
             _ = stopped(stop) => {
                 session.logout().await;
@@ -167,6 +168,7 @@ async fn imap_pass(
 }
 
 async fn maildir_pass(
+    shared: &Arc<Shared>,
     mb: &crate::ingest::mail::Mailbox,
     work: &mpsc::Sender<Work>,
     stop: &mut watch::Receiver<bool>,
@@ -230,9 +232,20 @@ async fn maildir_pass(
                 .map_err(joined)?
                 .map_err(io)?;
         }
+        polled(shared, &mb.name);
         tokio::select! {
             _ = stopped(stop) => return Ok(()),
             _ = tokio::time::sleep(mb.poll_interval.min(Duration::from_secs(5))) => {}
         }
     }
+}
+
+/// Writes down that a poll of `mailbox` went through to its end (a sign of life for `/readyz`
+/// and `/metrics`): a reader stuck connecting, or failing, stops beating.
+fn polled(shared: &Shared, mailbox: &str) {
+    shared
+        .mailbox_polled
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(mailbox.to_string(), super::now_millis());
 }

@@ -16,6 +16,10 @@
 //! - **watchdog** (`watchdog.rs`): tells systemd the daemon is alive while work progresses (the
 //!   scanner turns or the worker finishes units).
 //!
+//! The scheduler also asks the worker each hour to escalate breaks open too long
+//! (`escalation.rs`, `jobs::escalation`); the console (`web`) sees the tasks through
+//! `Liveness`: their last beats and which ended unasked.
+//!
 //! Before they start, `startup.rs` prepares the folders, opens and checks the store and takes
 //! in what the previous run left. Shutdown is one signal fanned out through a `watch` channel;
 //! the worker finishes (or, past the drain deadline, abandons to the transaction's rollback)
@@ -23,6 +27,7 @@
 
 mod alert;
 mod attempts;
+mod escalation;
 mod expect;
 mod file_unit;
 mod fire;
@@ -88,6 +93,15 @@ struct Shared {
     worker_done: AtomicI64,
     /// Unix millis of the scheduler's last tick (for the console and `/readyz`).
     scheduler_alive: AtomicI64,
+    /// Unix millis of each mailbox reader's last completed poll, by mailbox name (`/readyz`).
+    mailbox_polled: Mutex<std::collections::BTreeMap<String, i64>>,
+    /// Long-lived tasks that ended while the daemon was not stopping them (a panic, a bug):
+    /// `/readyz` names them, since the daemon then no longer does all of its work.
+    tasks_ended: Mutex<Vec<String>>,
+    /// Set when shutdown begins: tasks ending from then on were asked to.
+    stopping: std::sync::atomic::AtomicBool,
+    /// Unix millis when the daemon started: a task is given time for its first sign of life.
+    started_at: i64,
     /// Files handed to the worker and not yet done with. The scanner takes files from the
     /// inboxes only while this is below [`scanner::FILES_AHEAD`]; the rest wait in their folders.
     files_queued: AtomicUsize,
@@ -168,6 +182,10 @@ pub async fn run_reloadable(
         scanner_alive: AtomicI64::new(now_millis()),
         worker_done: AtomicI64::new(now_millis()),
         scheduler_alive: AtomicI64::new(0),
+        mailbox_polled: Mutex::new(Default::default()),
+        tasks_ended: Mutex::new(Vec::new()),
+        stopping: std::sync::atomic::AtomicBool::new(false),
+        started_at: now_millis(),
         files_queued: AtomicUsize::new(0),
         progress: Notify::new(),
         resume: Mutex::new(resume),
@@ -180,11 +198,21 @@ pub async fn run_reloadable(
     let tasks: Vec<(&str, JoinHandle<()>)> = vec![
         (
             "worker",
-            tokio::spawn(worker::run(shared.clone(), work_rx, stop_rx.clone())),
+            tokio::spawn(watched(
+                &shared,
+                "worker",
+                &stop_rx,
+                worker::run(shared.clone(), work_rx, stop_rx.clone()),
+            )),
         ),
         (
             "mailer",
-            tokio::spawn(mail_sender::run(shared.clone(), stop_rx.clone())),
+            tokio::spawn(watched(
+                &shared,
+                "mailer",
+                &stop_rx,
+                mail_sender::run(shared.clone(), stop_rx.clone()),
+            )),
         ),
         (
             "watchdog",
@@ -226,6 +254,9 @@ pub async fn run_reloadable(
             }
         }
     }
+    shared
+        .stopping
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     drop(work_tx);
     info!("stopping: finishing the current unit of work");
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
@@ -247,10 +278,26 @@ struct Generation {
 impl Generation {
     fn start(shared: &Arc<Shared>, work: &mpsc::Sender<Work>) -> Generation {
         let (stop, stop_rx) = watch::channel(false);
+        // This generation's tasks start afresh: what ended in the one before is forgotten.
+        shared
+            .tasks_ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|t| t == "worker" || t == "mailer");
+        shared
+            .mailbox_polled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         let mut tasks = vec![
             (
                 "scanner",
-                tokio::spawn(scanner::run(shared.clone(), work.clone(), stop_rx.clone())),
+                tokio::spawn(watched(
+                    shared,
+                    "scanner",
+                    &stop_rx,
+                    scanner::run(shared.clone(), work.clone(), stop_rx.clone()),
+                )),
             ),
             (
                 "scheduler",
@@ -268,11 +315,11 @@ impl Generation {
         for name in shared.config().mailboxes.keys() {
             tasks.push((
                 "mailbox",
-                tokio::spawn(mailboxes::run(
-                    shared.clone(),
-                    name.clone(),
-                    work.clone(),
-                    stop_rx.clone(),
+                tokio::spawn(watched(
+                    shared,
+                    &format!("mailbox {name}"),
+                    &stop_rx,
+                    mailboxes::run(shared.clone(), name.clone(), work.clone(), stop_rx.clone()),
                 )),
             ));
         }
@@ -354,14 +401,79 @@ impl crate::web::Daemon for Liveness {
     fn beats(&self) -> crate::web::Beats {
         use std::sync::atomic::Ordering::Relaxed;
         let seen = |v: i64| (v > 0).then_some(v);
+        let polled = self
+            .0
+            .mailbox_polled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let ended = self
+            .0
+            .tasks_ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         crate::web::Beats {
             // The scanner writes i64::MAX while it has nothing to watch.
             scanner: seen(self.0.scanner_alive.load(Relaxed)),
             scheduler: seen(self.0.scheduler_alive.load(Relaxed)),
             worker: seen(self.0.worker_done.load(Relaxed)),
-            mailboxes: Vec::new(),
-            tasks_alive: true,
+            mailboxes: self
+                .0
+                .config()
+                .mailboxes
+                .keys()
+                .map(|name| (name.clone(), polled.get(name).copied()))
+                .collect(),
+            tasks_alive: ended.is_empty(),
+            tasks_ended: ended,
+            started_at: Some(self.0.started_at),
         }
+    }
+}
+
+/// Runs a long-lived task and, should it end while nobody asked it to stop (it panicked, or
+/// returned on a path nobody expected), writes its name down for `/readyz`.
+fn watched<F>(
+    shared: &Arc<Shared>,
+    name: &str,
+    stop: &watch::Receiver<bool>,
+    task: F,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    /// Runs on the task's end, also when it unwinds from a panic.
+    struct Ended {
+        shared: Arc<Shared>,
+        name: String,
+        stop: watch::Receiver<bool>,
+    }
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            let asked = *self.stop.borrow()
+                || self
+                    .shared
+                    .stopping
+                    .load(std::sync::atomic::Ordering::Relaxed);
+            if !asked {
+                error!(task = %self.name, "a long-lived task ended while clerk runs");
+                self.shared
+                    .tasks_ended
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(self.name.clone());
+            }
+        }
+    }
+    let guard = Ended {
+        shared: shared.clone(),
+        name: name.to_string(),
+        stop: stop.clone(),
+    };
+    async move {
+        let _guard = guard;
+        task.await;
     }
 }
 

@@ -62,10 +62,20 @@ pub(super) async fn run(
     if table.is_empty() {
         return;
     }
+    // The hour the escalation check last ran (a break's age changes only with the date; the
+    // hour also catches breaks that came in already old).
+    let mut escalation_checked: Option<i64> = None;
     loop {
         shared
             .scheduler_alive
             .store(now_millis(), std::sync::atomic::Ordering::Relaxed);
+        let hour = Utc::now().timestamp() / 3600;
+        if escalation_checked != Some(hour) {
+            escalation_checked = Some(hour);
+            if work.send(Work::Escalate).await.is_err() {
+                return;
+            }
+        }
         // Whatever happened since the last turn (a restart, a suspend, a clock step), each
         // job fires at most once: for the latest slot it missed.
         let now = Utc::now();

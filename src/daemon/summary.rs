@@ -30,6 +30,8 @@ pub fn queue_summary(
     trigger: Trigger,
     now: DateTime<Utc>,
 ) -> Result<SummaryQueued, WorkError> {
+    // What is due is escalated first, in this unit: the summary then marks it.
+    crate::jobs::escalation::escalate(u, config, now, mail_domain(&config.mail.from))?;
     let since = covers_since(u.last_fired(&job.name)?, at);
     let run_id = u.start_run(&job.name, trigger, None, now)?;
     let fire = Fire {

@@ -47,6 +47,8 @@ pub(super) enum Work {
     /// The items of a cash reconciliation held back for their grace period, some of which
     /// came to its end (or none is known yet: after a start, a reload, a failed unit).
     Due { job: String },
+    /// Breaks left open too long, escalated (`escalation.rs`).
+    Escalate,
     /// One message of a mailbox; the outcome goes back to the mailbox task, which then moves
     /// or flags the message.
     Mail {
@@ -67,6 +69,7 @@ impl Work {
             Work::Fire { job, at, .. } => format!("scheduled run of job {job} at {at}"),
             Work::Ignored { job, name, .. } => format!("ignored file {name} of job {job}"),
             Work::Due { job } => format!("held-back items of job {job}"),
+            Work::Escalate => "escalation check".to_string(),
             Work::Mail { mailbox, key, .. } => format!("message {key} of mailbox {mailbox}"),
         }
     }
@@ -275,6 +278,7 @@ async fn do_work(
             detail,
         } => report_ignored(shared, config, job, name, subject, detail).await,
         Work::Due { job } => look_at_held_back(shared, config, job).await,
+        Work::Escalate => super::escalation::run(shared, config).await,
         Work::Mail {
             mailbox,
             key,

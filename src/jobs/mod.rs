@@ -24,6 +24,7 @@ pub mod cash;
 pub mod custody;
 pub mod documents;
 mod error;
+pub mod escalation;
 pub mod expect;
 pub mod explain;
 pub mod folders;

@@ -87,7 +87,21 @@ pub fn compose<'j>(
     } = *fire;
     let tz = config.settings.timezone;
     let business_date = at.with_timezone(&tz).date_naive();
-    let breaks = break_lines(u, calendar, business_date)?;
+    let mut breaks = break_lines(u, calendar, business_date)?;
+    let links = config
+        .http
+        .public_url
+        .as_deref()
+        .map(notify::summary::Links::new);
+    if links.is_some() {
+        let files = u.open_break_files()?;
+        for b in &mut breaks {
+            b.file_id = files.get(&b.brk.id).copied();
+        }
+    }
+    for b in &mut breaks {
+        b.escalated = super::escalation::is_escalated(config, &b.brk, business_date);
+    }
     let activity = u.activity_since(since, &break_counting(config, now))?;
     let jobs = job_digests(config, &activity);
     let open_breaks = breaks.len();
@@ -100,6 +114,7 @@ pub fn compose<'j>(
         largest: *largest,
         rates: rates.clone(),
         bank: bank_lines(u, config)?,
+        links,
     };
     let rendered = notify::render_summary(&input, *oldest);
     let message_id = match trigger {

@@ -20,9 +20,13 @@ use rust_decimal::Decimal;
 use super::one_line;
 
 mod bank;
+mod escalation;
+mod links;
 use crate::model::rates::BaseRates;
 use crate::model::{Break, BreakReason, Currency, break_label};
 pub use bank::BankLine;
+pub use escalation::render_escalation;
+pub use links::{AlertLinks, Links};
 
 /// Everything the morning summary shows. Assembled by the caller from the store.
 #[derive(Clone, Debug)]
@@ -43,6 +47,9 @@ pub struct SummaryInput {
     pub rates: Option<BaseRates>,
     /// Each bank account's book balance against its statement.
     pub bank: Vec<BankLine>,
+    /// The console's pages, when `[http] public_url` is set: each break, file and job listed
+    /// links to its page.
+    pub links: Option<Links>,
 }
 
 /// One job's KPIs since the previous summary.
@@ -108,6 +115,10 @@ pub struct BreakLine {
     /// search the bank portal and the books by.
     pub reference: Option<String>,
     pub counterparty: Option<String>,
+    /// The file the break came from (its record's, or the file that failed), for a link.
+    pub file_id: Option<i64>,
+    /// Open longer than its job's `[escalation]` allows: listed under "Escalated".
+    pub escalated: bool,
 }
 
 impl BreakLine {
@@ -117,6 +128,8 @@ impl BreakLine {
             age_days,
             reference: None,
             counterparty: None,
+            file_id: None,
+            escalated: false,
         }
     }
 }
@@ -214,6 +227,19 @@ pub fn render_alert(
     at: DateTime<Utc>,
     tz: Tz,
 ) -> Rendered {
+    render_alert_linked(job, run, what, at, tz, &AlertLinks::default())
+}
+
+/// [`render_alert`] with links to the console's pages of the job, file and break (each when
+/// known); no links, no change.
+pub fn render_alert_linked(
+    job: &str,
+    run: Option<i64>,
+    what: &str,
+    at: DateTime<Utc>,
+    tz: Tz,
+    links: &AlertLinks,
+) -> Rendered {
     let when = local_time(at, tz);
     let run_text = run.map(|r| format!(" (run {r})")).unwrap_or_default();
     let job_line = one_line(job);
@@ -234,6 +260,13 @@ pub fn render_alert(
         "\nclerk's log has the details under job={job_line}{}.\n",
         run.map(|r| format!(" run={r}")).unwrap_or_default()
     );
+    let listed = links.listed();
+    if !listed.is_empty() {
+        text.push_str("\nIn the console:\n");
+        for (what, url) in &listed {
+            let _ = writeln!(text, "  {what}: {}", one_line(url));
+        }
+    }
 
     let mut html = html_head(&subject);
     let _ = write!(
@@ -249,6 +282,16 @@ pub fn render_alert(
         esc(tz.name()),
         esc(&what),
     );
+    if !listed.is_empty() {
+        html.push_str("<p>In the console: ");
+        for (i, (what, url)) in listed.iter().enumerate() {
+            if i > 0 {
+                html.push_str(" · ");
+            }
+            let _ = write!(html, "<a href=\"{}\">{what}</a>", esc(url));
+        }
+        html.push_str("</p>");
+    }
     html.push_str(HTML_TAIL);
 
     Rendered {
@@ -583,6 +626,12 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
                     plural_days(b.age_days)
                 ),
             );
+            if let Some(l) = &input.links {
+                push_link(&mut t, "    ", &l.exception(brk.id));
+                if let Some(file) = b.file_id {
+                    push_link(&mut t, "    file: ", &l.file(file));
+                }
+            }
         }
         if n > FAILED_FILES_LISTED {
             let _ = writeln!(
@@ -592,6 +641,8 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             );
         }
     }
+
+    escalated_text(&mut t, input, f);
 
     if !input.breaks.is_empty() {
         t.push_str("\nOpen exceptions by job and reason\n\n");
@@ -651,6 +702,9 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
                 if let Some(owner) = &brk.owner {
                     push_fitted(&mut t, &format!("      owner: {owner}"));
                 }
+                if let Some(l) = &input.links {
+                    push_link(&mut t, "      ", &l.exception(brk.id));
+                }
             }
         }
     }
@@ -668,6 +722,16 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
         ));
         t.push('\n');
         t.push_str(&text_table(&RATE_HEAD, &rate_rows(&f.jobs), &RATE_RIGHT));
+        if let Some(l) = &input.links {
+            t.push_str("\nEach job in the console:\n");
+            for j in &f.jobs {
+                push_link(
+                    &mut t,
+                    &format!("  {}: ", fit(&one_line(&j.job), 40)),
+                    &l.job(&j.job),
+                );
+            }
+        }
     }
     if !f.idle.is_empty() {
         t.push('\n');
@@ -686,6 +750,108 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
         );
     }
     t
+}
+
+/// At most this many escalated breaks are listed in the bodies; the attachment has them all.
+const ESCALATED_LISTED: usize = 50;
+
+/// The breaks open longer than their job's `[escalation]` allows, oldest first.
+fn escalated<'a>(f: &Facts<'a>) -> Vec<&'a BreakLine> {
+    f.by_age.iter().copied().filter(|b| b.escalated).collect()
+}
+
+/// "Escalated": the breaks past their job's escalation limit, each with its age.
+fn escalated_text(t: &mut String, input: &SummaryInput, f: &Facts<'_>) {
+    let escalated = escalated(f);
+    if escalated.is_empty() {
+        return;
+    }
+    let n = escalated.len();
+    let _ = writeln!(
+        t,
+        "\nEscalated: {n} open {} past {} job's escalation limit\n",
+        plural(n, "exception", "exceptions"),
+        plural(n, "its", "their")
+    );
+    for b in escalated.iter().take(ESCALATED_LISTED) {
+        let brk = &b.brk;
+        push_fitted(
+            t,
+            &format!(
+                "  {}  {} {}  {}  {}",
+                break_label(brk.id),
+                b.age_days,
+                plural_days(b.age_days),
+                brk.job,
+                brk.reason.label()
+            ),
+        );
+        if let Some(l) = &input.links {
+            push_link(t, "      ", &l.exception(brk.id));
+        }
+    }
+    if n > ESCALATED_LISTED {
+        let _ = writeln!(
+            t,
+            "  ... and {} more in the attached CSV.",
+            n - ESCALATED_LISTED
+        );
+    }
+}
+
+fn escalated_html(h: &mut String, input: &SummaryInput, f: &Facts<'_>) {
+    let escalated = escalated(f);
+    if escalated.is_empty() {
+        return;
+    }
+    let n = escalated.len();
+    let _ = writeln!(
+        h,
+        "<h3 style=\"{H3}color:#b00020\">Escalated: {n} open {} past {} job's escalation limit</h3>",
+        plural(n, "exception", "exceptions"),
+        plural(n, "its", "their")
+    );
+    let shown: Vec<&BreakLine> = escalated.into_iter().take(ESCALATED_LISTED).collect();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|b| {
+            vec![
+                break_label(b.brk.id),
+                b.age_days.to_string(),
+                b.brk.job.clone(),
+                b.brk.reason.label().to_owned(),
+                b.brk.owner.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    html_table_linked(
+        h,
+        &["ID", "Age (business days)", "Job", "Reason", "Owner"],
+        &rows,
+        &[0, 1],
+        |row, col| {
+            let (l, b) = (input.links.as_ref()?, shown.get(row)?);
+            match col {
+                0 => Some(l.exception(b.brk.id)),
+                2 => Some(l.job(&b.brk.job)),
+                _ => None,
+            }
+        },
+    );
+    if n > ESCALATED_LISTED {
+        let _ = writeln!(
+            h,
+            "<p>... and {} more in the attached CSV.</p>",
+            n - ESCALATED_LISTED
+        );
+    }
+}
+
+/// A link on a line of its own after `lead`, never cut (a cut address leads nowhere).
+fn push_link(t: &mut String, lead: &str, url: &str) {
+    t.push_str(lead);
+    t.push_str(&one_line(url));
+    t.push('\n');
 }
 
 /// One line, flattened, cut to [`TEXT_WIDTH`] with an ellipsis: the whole text is in the
@@ -905,7 +1071,27 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
                 ]
             })
             .collect();
-        html_table(&mut h, &["ID", "Job", "File", "Error", "Since"], &rows, &[]);
+        let shown: Vec<&BreakLine> = f
+            .failed_files
+            .iter()
+            .take(FAILED_FILES_LISTED)
+            .copied()
+            .collect();
+        html_table_linked(
+            &mut h,
+            &["ID", "Job", "File", "Error", "Since"],
+            &rows,
+            &[],
+            |row, col| {
+                let (l, b) = (input.links.as_ref()?, shown.get(row)?);
+                match col {
+                    0 => Some(l.exception(b.brk.id)),
+                    1 => Some(l.job(&b.brk.job)),
+                    2 => b.file_id.map(|id| l.file(id)),
+                    _ => None,
+                }
+            },
+        );
         if n > FAILED_FILES_LISTED {
             let _ = write!(
                 h,
@@ -915,6 +1101,8 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
         }
         h.push_str("</div>\n");
     }
+
+    escalated_html(&mut h, input, f);
 
     if !input.breaks.is_empty() {
         let _ = writeln!(
@@ -929,7 +1117,20 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
                 f.largest.len(),
                 plural(f.largest.len(), "exception", "exceptions")
             );
-            html_table(&mut h, &LARGEST_HEAD, &largest_rows(f), &LARGEST_RIGHT);
+            html_table_linked(
+                &mut h,
+                &LARGEST_HEAD,
+                &largest_rows(f),
+                &LARGEST_RIGHT,
+                |row, col| {
+                    let (l, b) = (input.links.as_ref()?, f.largest.get(row)?);
+                    match col {
+                        0 => Some(l.exception(b.brk.id)),
+                        1 => Some(l.job(&b.brk.job)),
+                        _ => None,
+                    }
+                },
+            );
         }
         let _ = writeln!(
             h,
@@ -965,7 +1166,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
                     ]
                 })
                 .collect();
-            html_table(
+            html_table_linked(
                 &mut h,
                 &[
                     "ID",
@@ -980,6 +1181,15 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
                 ],
                 &rows,
                 &[0, 1, 5],
+                |row, col| {
+                    let (l, b) = (input.links.as_ref()?, f.by_age.get(row)?);
+                    match col {
+                        0 => Some(l.exception(b.brk.id)),
+                        3 => Some(l.job(&b.brk.job)),
+                        7 => b.file_id.map(|id| l.file(id)),
+                        _ => None,
+                    }
+                },
             );
         }
     }
@@ -990,7 +1200,16 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
     if f.jobs.is_empty() {
         h.push_str("<p>No job ran.</p>\n");
     } else {
-        html_table(&mut h, &KPI_HEAD, &kpi_rows(&f.jobs), &KPI_RIGHT);
+        html_table_linked(
+            &mut h,
+            &KPI_HEAD,
+            &kpi_rows(&f.jobs),
+            &KPI_RIGHT,
+            |row, col| {
+                let (l, j) = (input.links.as_ref()?, f.jobs.get(row)?);
+                (col == 0).then(|| l.job(&j.job))
+            },
+        );
     }
     for line in changed_rows(&f.jobs) {
         let _ = writeln!(h, "<p>{}</p>", esc(&line));
@@ -1258,6 +1477,17 @@ fn text_table(head: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
 /// An HTML table with inline styles (mail clients drop style sheets). Every cell is escaped
 /// here, so callers pass raw data.
 fn html_table(out: &mut String, head: &[&str], rows: &[Vec<String>], right: &[usize]) {
+    html_table_linked(out, head, rows, right, |_, _| None);
+}
+
+/// [`html_table`] whose cell at (row, column) links to `link(row, column)`, when it gives one.
+fn html_table_linked(
+    out: &mut String,
+    head: &[&str],
+    rows: &[Vec<String>],
+    right: &[usize],
+    link: impl Fn(usize, usize) -> Option<String>,
+) {
     const CELL: &str = "border:1px solid #ccc;padding:4px 8px;vertical-align:top;";
     out.push_str("<table style=\"border-collapse:collapse;font-size:13px;margin:4px 0\"><tr>");
     for h in head {
@@ -1268,15 +1498,27 @@ fn html_table(out: &mut String, head: &[&str], rows: &[Vec<String>], right: &[us
         );
     }
     out.push_str("</tr>\n");
-    for row in rows {
+    for (r, row) in rows.iter().enumerate() {
         out.push_str("<tr>");
         for (i, cell) in row.iter().enumerate() {
             let align = if right.contains(&i) { "right" } else { "left" };
-            let _ = write!(
-                out,
-                "<td style=\"{CELL}text-align:{align}\">{}</td>",
-                esc(cell)
-            );
+            match link(r, i).filter(|_| !cell.is_empty()) {
+                Some(url) => {
+                    let _ = write!(
+                        out,
+                        "<td style=\"{CELL}text-align:{align}\"><a href=\"{}\">{}</a></td>",
+                        esc(&url),
+                        esc(cell)
+                    );
+                }
+                None => {
+                    let _ = write!(
+                        out,
+                        "<td style=\"{CELL}text-align:{align}\">{}</td>",
+                        esc(cell)
+                    );
+                }
+            }
         }
         out.push_str("</tr>\n");
     }
@@ -1359,6 +1601,7 @@ mod tests {
             largest: 10,
             rates: None,
             bank: Vec::new(),
+            links: None,
         }
     }
 
@@ -1891,6 +2134,7 @@ mod ageing_tests {
             largest: 10,
             rates: None,
             bank: Vec::new(),
+            links: None,
         };
         let f = Facts::gather(&input, 10);
         let rows = ageing_rows(&f);

@@ -18,9 +18,11 @@ pub mod bank;
 mod breaks;
 pub mod console;
 mod documents;
+pub mod escalations;
 mod files;
 mod mailboxes;
 mod matches;
+pub mod metrics;
 mod outbox;
 mod records;
 mod reports;
@@ -220,6 +222,8 @@ pub trait Unit:
     + Approvals
     + Arrivals
     + console::ConsoleReads
+    + metrics::Metrics
+    + escalations::Escalations
 {
 }
 
@@ -238,6 +242,8 @@ impl<T> Unit for T where
         + Approvals
         + Arrivals
         + console::ConsoleReads
+        + metrics::Metrics
+        + escalations::Escalations
 {
 }
 
@@ -258,6 +264,8 @@ pub mod prelude {
     pub use super::Schedules as _;
     pub use super::bank::BankBooks as _;
     pub use super::console::ConsoleReads as _;
+    pub use super::escalations::Escalations as _;
+    pub use super::metrics::Metrics as _;
     pub use super::users::Users as _;
 }
 

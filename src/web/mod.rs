@@ -14,11 +14,12 @@
 //!
 //! One file per part: `db.rs` (the connections), `auth.rs` (users, sessions, CSRF),
 //! `page.rs` (the frame every page shares), `pages/` (one file per page), `monitor.rs`
-//! (health and metrics), `error.rs`.
+//! (health and metrics; `metrics.rs` draws the Prometheus text), `error.rs`.
 
 mod auth;
 mod db;
 mod error;
+mod metrics;
 mod monitor;
 mod page;
 mod pages;
@@ -60,6 +61,10 @@ pub struct Beats {
     pub mailboxes: Vec<(String, Option<i64>)>,
     /// Whether every long-lived task is still running.
     pub tasks_alive: bool,
+    /// The tasks that ended while the daemon runs (empty when `tasks_alive`).
+    pub tasks_ended: Vec<String>,
+    /// When the daemon started: before a task's first beat is due, it is not yet late.
+    pub started_at: Option<i64>,
 }
 
 /// What every request handler shares.

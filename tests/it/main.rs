@@ -114,3 +114,8 @@ mod console_auth;
 /// The console's pages and actions: every page for a viewer, the queue's filters and paging,
 /// actions and force-match as an operator, four eyes, escaping, downloads.
 mod console_pages;
+/// Monitoring: `/metrics` (Prometheus text, equal to `clerk status`), its token, `/readyz`.
+mod monitoring;
+
+/// Mail that sends people to the console (links to breaks, files, jobs); breaks escalated.
+mod escalation;

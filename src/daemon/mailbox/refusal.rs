@@ -163,10 +163,10 @@ pub(super) fn raise_break(
         .open_subjects(&job)?
         .into_iter()
         .find(|(_, s)| *s == subject);
-    let news = match open {
-        Some((id, _)) => u.update_break(id, reason, detail, None, at)?,
-        None => u
-            .open_break(&NewBreak {
+    let (news, break_id) = match open {
+        Some((id, _)) => (u.update_break(id, reason, detail, None, at)?, Some(id)),
+        None => {
+            let id = u.open_break(&NewBreak {
                 job: &job,
                 run_id,
                 reason,
@@ -180,11 +180,21 @@ pub(super) fn raise_break(
                 source: Some(&format!("mailbox {}", mailbox.name)),
                 at,
                 subject: Some(&subject),
-            })?
-            .is_some(),
+            })?;
+            (id.is_some(), id)
+        }
     };
     if news {
-        pipeline::queue_alert(u, config, &job, Some(run_id), detail, at)?;
+        let mut links = pipeline::alert_links(config, &job);
+        if let Some(l) = config
+            .http
+            .public_url
+            .as_deref()
+            .map(crate::notify::summary::Links::new)
+        {
+            links.exception = break_id.map(|id| l.exception(id));
+        }
+        pipeline::queue_alert_linked(u, config, &job, Some(run_id), detail, at, &links)?;
     }
     u.finish_run(
         run_id,

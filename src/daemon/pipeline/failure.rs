@@ -95,7 +95,7 @@ pub(in crate::daemon) fn record_failed_file(
     let run_id = u.start_run(&job.name, f.trigger, Some(file_id), at)?;
     tracing::Span::current().record("run", run_id);
     let detail = format!("moved to failed/{}: {}", job.name, f.message);
-    u.open_break(&NewBreak {
+    let break_id = u.open_break(&NewBreak {
         job: &job.name,
         run_id,
         reason: f.reason,
@@ -110,7 +110,17 @@ pub(in crate::daemon) fn record_failed_file(
         at,
         subject: None,
     })?;
-    queue_alert(u, config, &job.name, Some(run_id), f.message, at)?;
+    let mut links = alert_links(config, &job.name);
+    if let Some(l) = config
+        .http
+        .public_url
+        .as_deref()
+        .map(notify::summary::Links::new)
+    {
+        links.file = Some(l.file(file_id));
+        links.exception = break_id.map(|id| l.exception(id));
+    }
+    queue_alert_linked(u, config, &job.name, Some(run_id), f.message, at, &links)?;
     u.finish_run(
         run_id,
         &RunOutcome {
@@ -135,10 +145,47 @@ pub fn queue_alert(
     what: &str,
     at: DateTime<Utc>,
 ) -> Result<(), WorkError> {
+    let links = alert_links(config, job);
+    queue_alert_linked(u, config, job, run_id, what, at, &links)
+}
+
+/// The console's page of `job` for an alert, when `[http] public_url` is set and `job` is one
+/// of the configuration's jobs (not `clerk-config` or `clerk-store`).
+pub fn alert_links(config: &Config, job: &str) -> notify::summary::AlertLinks {
+    let console = config
+        .http
+        .public_url
+        .as_deref()
+        .map(notify::summary::Links::new);
+    notify::summary::AlertLinks {
+        job: console
+            .filter(|_| config.job(job).is_some())
+            .map(|l| l.job(job)),
+        ..Default::default()
+    }
+}
+
+/// [`queue_alert`] linking the console's pages in `links` (its job, file, break).
+pub fn queue_alert_linked(
+    u: &mut dyn Unit,
+    config: &Config,
+    job: &str,
+    run_id: Option<i64>,
+    what: &str,
+    at: DateTime<Utc>,
+    links: &notify::summary::AlertLinks,
+) -> Result<(), WorkError> {
     if config.mail.alerts_to.is_empty() {
         return Ok(());
     }
-    let rendered = notify::render_alert(job, run_id, what, at, config.settings.timezone);
+    let rendered = notify::summary::render_alert_linked(
+        job,
+        run_id,
+        what,
+        at,
+        config.settings.timezone,
+        links,
+    );
     // Job names may hold characters a Message-ID may not (`mailbox:name`).
     let job_part: String = job
         .chars()

@@ -21,7 +21,7 @@ mod statement_props;
 mod test_install;
 
 pub(super) use failure::{FailedFile, record_failed_file};
-pub use failure::{mail_domain, queue_alert, record_failure};
+pub use failure::{alert_links, mail_domain, queue_alert, queue_alert_linked, record_failure};
 pub use file::process_file;
 pub use limits::{MEMORY_PER_FILE, WHOLE_READ_DIVISOR, WHOLE_READ_FACTOR};
 

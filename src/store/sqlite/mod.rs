@@ -14,9 +14,11 @@ mod bank;
 mod breaks;
 mod console;
 mod documents;
+mod escalations;
 mod files;
 mod mailboxes;
 mod matches;
+mod metrics;
 mod outbox;
 mod records;
 mod reports;
@@ -66,6 +68,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0020_approvals.sql"),
     include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
     include_str!("../migrations/sqlite/0022_console_queue.sql"),
+    include_str!("../migrations/sqlite/0023_break_escalation.sql"),
 ];
 
 pub struct SqliteStore {

@@ -7,6 +7,7 @@ mod breaks;
 mod console;
 mod documents;
 mod mail;
+mod monitoring;
 mod records;
 mod users;
 
@@ -142,6 +143,7 @@ pub fn conformance(store: &mut dyn Store) {
     approvals::a_break_has_one_pending_proposal_and_every_step_is_in_its_history(store);
     arrivals::arrivals_are_found_in_their_window_and_checks_are_remembered(store);
     console::the_queue_pages_every_break_once_in_each_order(store);
+    monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
     a_sound_store_reports_no_damage(store);
 }
 

@@ -6,5 +6,6 @@ pub mod dovecot;
 pub mod http;
 pub mod install;
 pub mod mime;
+pub mod prom;
 pub mod sdnotify;
 pub mod smtp;
