@@ -22,6 +22,8 @@ pub fn layout(title: &str, user: Option<&User>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · clerk" }
                 link rel="stylesheet" href="/static/clerk.css";
+                // No icon file: a browser asking for /favicon.ico would log a 404 on every page.
+                link rel="icon" href="data:,";
                 script src="/static/clerk.js" defer {}
             }
             body {

@@ -86,7 +86,15 @@ pub fn render(config: &Config, user: &User, v: &BreakView) -> Markup {
             @if let Some(d) = b.difference {
                 tr { th { "Difference" } td.num { (d) } }
             }
-            tr { th { "Since" } td { (b.since) " (" (age_days(config, &b.job, b.since, day)) " business days)" } }
+            tr {
+                th { "Since" }
+                td {
+                    (b.since) " (" (age_days(config, &b.job, b.since, day)) " business days)"
+                    @if crate::jobs::escalation::is_escalated(config, b, day) {
+                        " " span.escalated { "escalated: older than the job's escalation limit" }
+                    }
+                }
+            }
             tr { th { "Owner" } td { (b.owner.as_deref().unwrap_or("nobody")) } }
             tr { th { "Opened" } td { (when(config, b.opened_at)) } }
             @if let Some(s) = &b.source { tr { th { "Source" } td { (s) } } }

@@ -280,7 +280,13 @@ pub fn render(
                         td { (b.job) }
                         td { (b.reason.as_str()) }
                         td { (b.status.as_str()) }
-                        td.num { (age_days(config, &b.job, b.since, day)) }
+                        td.num {
+                            (age_days(config, &b.job, b.since, day))
+                            // Older than its job's [escalation] allows for its reason.
+                            @if crate::jobs::escalation::is_escalated(config, b, day) {
+                                " " span.escalated title="escalated: older than the job's escalation limit" { "escalated" }
+                            }
+                        }
                         td.num { (b.amount.map(|a| a.to_string()).unwrap_or_default()) }
                         td { (b.currency.map(|c| c.to_string()).unwrap_or_default()) }
                         td { (b.owner.as_deref().unwrap_or("")) }
@@ -296,7 +302,7 @@ pub fn render(
             }
             div.pager {
                 @if f.after.is_some() { a href="/exceptions" { "First page" } }
-                @if let Some(n) = next { a href=(n) { "Next page" } }
+                @if let Some(n) = next { a href=(n) rel="next" { "Next page" } }
             }
             @if operator && !breaks.is_empty() {
                 h2 { "Match the checked exceptions by hand" }
