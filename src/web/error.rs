@@ -25,6 +25,9 @@ pub enum WebError {
     BadToken,
     #[error("too many attempts; wait a few minutes and try again")]
     TooMany,
+    /// A request body above the console's limit (a form is never that big).
+    #[error("this form is too large")]
+    TooLarge,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -39,6 +42,7 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Store(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
