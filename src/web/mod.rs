@@ -161,6 +161,7 @@ fn router(console: AppState) -> Router {
         // through the header layers below like every other answer (outermost, it answered
         // without the Content-Security-Policy and nosniff).
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_FORM))
+        .layer(axum::middleware::map_response(error::plain_refusals))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(page::CONTENT_SECURITY_POLICY),

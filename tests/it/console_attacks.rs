@@ -627,6 +627,18 @@ fn every_page_needs_a_login_and_every_action_its_role() {
         assert_eq!(state(&i), before, "operator: {path} changed something");
     }
     assert_eq!(anna.get("/users").status, 403);
+    // Another person cannot withdraw the maker's proposal (only reject it, as an approver).
+    let theirs = otto.submit(
+        "/approvals",
+        &format!("/approvals/{approval}/withdraw"),
+        &[],
+    );
+    assert!(
+        theirs.status == 403 || theirs.status == 422,
+        "{}",
+        theirs.body
+    );
+    assert_eq!(state(&i), before, "someone else withdrew the proposal");
     // The maker cannot approve their own proposal; nor can an approver theirs.
     let own = anna.submit("/approvals", &format!("/approvals/{approval}/approve"), &[]);
     assert!(own.status == 403 || own.status == 422, "{}", own.body);
@@ -780,6 +792,29 @@ fn every_answer_carries_the_security_headers_and_an_oversized_form_is_refused() 
     ] {
         has_security_headers(&ada.get(path), path);
         has_security_headers(&anon.get(path), &format!("{path} (no login)"));
+    }
+    // What the router refuses itself (a path or query that does not read) is never a page
+    // a browser would run: plain text, with the same headers.
+    for path in [
+        "/exceptions/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/runs/%3Cscript%3E",
+        "/files?before=%3Cscript%3E",
+        "/exceptions?min_age=%3Cscript%3E",
+        "/exceptions?after=%3Cscript%3E",
+    ] {
+        let page = ada.get(path);
+        has_security_headers(&page, path);
+        if page
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
+        {
+            no_raw_markup(&page, path);
+        }
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path}: {}",
+            page.body
+        );
     }
     has_security_headers(&anon.get("/login"), "/login");
     // A refused form, a form that does not read, an oversized one.
@@ -937,4 +972,59 @@ fn a_crowd_of_logins_queues_and_is_limited_and_the_daemon_keeps_serving() {
     // The right password is refused too while locked: a guesser learns nothing.
     let mut web = Web::new(&url);
     assert_eq!(web.try_login("anna", PASSWORD).status, 429);
+}
+
+#[test]
+fn hostile_text_from_a_mail_is_text_on_every_page() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let i = attack_install("", "", &[("ada", "admin")]);
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
+    let statement = format!(
+        "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
+         2026-03-05,2026-03-05,66.66,EUR,MAIL1,{SCRIPT}\n"
+    );
+    // The subject and the attachment's name as encoded words, as a mail program writes them.
+    let subject = format!("=?utf-8?B?{}?=", b64(&format!("{SCRIPT}{IMG}")));
+    let name = format!("=?utf-8?B?{}?=", b64("<svg onload=alert(1)>.csv"));
+    let mail = format!(
+        "From: Bank <statements@bank.example.com>\r\nSubject: {subject}\r\n\
+         Message-ID: <hostile@bank.example.com>\r\nTo: back-office@example.com\r\n\
+         Date: Thu, 26 Nov 2026 18:00:00 +0100\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n\
+         --b0\r\nContent-Type: text/plain\r\n\r\n{SCRIPT}\r\n\
+         --b0\r\nContent-Type: text/csv; name=\"{name}\"\r\n\
+         Content-Disposition: attachment; filename=\"{name}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{}\r\n--b0--\r\n",
+        b64(&statement)
+    );
+    let root = i.path("var/mail/back-office");
+    for sub in ["tmp", "new", "cur"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::write(root.join("tmp/hostile"), &mail).unwrap();
+    std::fs::rename(root.join("tmp/hostile"), root.join("new/hostile")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || i.files_processed() == 2),
+        "the mailed statement was not taken:\n{}",
+        d.log()
+    );
+    let ada = logged_in(&url, "ada");
+    let brk = break_of(&i, "66.66");
+    let file = i.count("SELECT max(id) FROM files");
+    let run = i.count("SELECT max(id) FROM runs");
+    let mut shown_as_text = false;
+    for path in get_routes(brk, file, run)
+        .into_iter()
+        .filter(|p| !p.ends_with("/original"))
+    {
+        let page = ada.get(&path);
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        no_raw_markup(&page, &path);
+        shown_as_text |= page.body.contains("&lt;svg onload=alert(1)&gt;")
+            || page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;");
+    }
+    assert!(shown_as_text, "the mail's hostile text shows nowhere");
 }
