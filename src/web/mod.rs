@@ -135,11 +135,25 @@ pub async fn serve(listener: Listener, daemon: Arc<dyn Daemon>, mut stop: watch:
     info!(address = %listener.addr, "console at {scheme}://{}/", listener.addr);
     let served = match tls {
         Some(tls) => match axum_server::from_tcp_rustls(listener.socket, tls) {
-            Ok(server) => server.handle(handle).serve(app).await,
+            Ok(server) => {
+                let mut server = server.first_request_timeout(HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                server.handle(handle).serve(app).await
+            }
             Err(e) => Err(e),
         },
         None => match axum_server::from_tcp(listener.socket) {
-            Ok(server) => server.handle(handle).serve(app).await,
+            Ok(server) => {
+                let mut server = server.first_request_timeout(HEADER_READ_TIMEOUT);
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                server.handle(handle).serve(app).await
+            }
             Err(e) => Err(e),
         },
     };
@@ -147,6 +161,12 @@ pub async fn serve(listener: Listener, daemon: Arc<dyn Daemon>, mut stop: watch:
         error!(error = %e, "the console stopped");
     }
 }
+
+/// How long a new connection may take to send its first request, and any request its headers,
+/// before it is closed. Without it (axum-server turns hyper's off) a client that opens
+/// connections and never finishes a request holds each open for ever, until the daemon runs
+/// out of file descriptors, for the console and for the folders and the store alike.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest request body taken, in bytes.
 pub const MAX_FORM: usize = 64 * 1024;

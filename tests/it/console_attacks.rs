@@ -1028,3 +1028,55 @@ fn hostile_text_from_a_mail_is_text_on_every_page() {
     }
     assert!(shown_as_text, "the mail's hostile text shows nowhere");
 }
+
+#[test]
+fn a_connection_that_never_finishes_its_request_is_closed() {
+    let i = attack_install("", "", &[]);
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    let addr = url.trim_start_matches("http://").to_string();
+    // Slowloris: a request line and half a header, then nothing; and a connection that sends
+    // nothing at all; a request, then half the next; a request, then an idle keep-alive. Each
+    // would hold a file descriptor of the daemon's for ever.
+    let stalled: Vec<TcpStream> = [
+        &b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "[..],
+        &b""[..],
+        &b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n"[..],
+        &b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+    ]
+    .iter()
+    .map(|start| {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(40))).unwrap();
+        s.write_all(start).unwrap();
+        s
+    })
+    .collect();
+    let since = std::time::Instant::now();
+    for (n, mut s) in stalled.into_iter().enumerate() {
+        let mut buf = [0u8; 256];
+        // Closed (0 bytes, or a reset), perhaps after a 408: never left open.
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(_) => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    break false;
+                }
+                Err(_) => break true,
+            }
+        };
+        assert!(closed, "connection {n}");
+    }
+    assert!(
+        since.elapsed() < Duration::from_secs(35),
+        "stalled connections were held {:?}",
+        since.elapsed()
+    );
+    assert_eq!(Web::new(&url).get("/healthz").status, 200);
+}
