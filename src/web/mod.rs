@@ -168,6 +168,10 @@ pub async fn serve(listener: Listener, daemon: Arc<dyn Daemon>, mut stop: watch:
 /// out of file descriptors, for the console and for the folders and the store alike.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a request may take, from its headers to the answer's headers (a download's bytes
+/// are sent after, without this limit).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The largest request body taken, in bytes.
 pub const MAX_FORM: usize = 64 * 1024;
 
@@ -180,6 +184,12 @@ fn router(console: AppState) -> Router {
         // Forms are small; nothing a person types needs more. Innermost, so its 413 passes
         // through the header layers below like every other answer (outermost, it answered
         // without the Content-Security-Policy and nosniff).
+        // A request is answered within this, its body read included: a client that sends a
+        // form's body a byte now and then must not hold its connection (and a task) for ever.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_FORM))
         .layer(axum::middleware::map_response(error::plain_refusals))
         .layer(SetResponseHeaderLayer::overriding(

@@ -1080,3 +1080,42 @@ fn a_connection_that_never_finishes_its_request_is_closed() {
     );
     assert_eq!(Web::new(&url).get("/healthz").status, 200);
 }
+
+#[test]
+fn a_form_whose_body_never_ends_is_answered_and_closed() {
+    let i = attack_install("", "", &[("anna", "operator")]);
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    let anna = logged_in(&url, "anna");
+    let token = anna.get("/").csrf();
+    let addr = url.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    // Headers whole, a body announced as 1000 bytes, 20 of them sent, then nothing.
+    let cookie = anna.cookie.clone().unwrap();
+    s.write_all(
+        format!(
+            "POST /exceptions/1/note HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n\
+             csrf={}",
+            &token[..15]
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let since = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        since.elapsed() < Duration::from_secs(50),
+        "the connection was held {:?}",
+        since.elapsed()
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{}",
+        answer.lines().next().unwrap_or("")
+    );
+    assert_eq!(anna.get("/healthz").status, 200);
+}
