@@ -1119,3 +1119,68 @@ fn a_form_whose_body_never_ends_is_answered_and_closed() {
     );
     assert_eq!(anna.get("/healthz").status, 200);
 }
+
+#[test]
+fn an_approval_clicked_at_once_by_two_approvers_posts_once() {
+    let i = attack_install(
+        "",
+        "",
+        &[
+            ("anna", "operator"),
+            ("otto", "approver"),
+            ("olga", "approver"),
+        ],
+    );
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    let (_, big) = hostile_books(&i, &d);
+    let anna = logged_in(&url, "anna");
+    let page = format!("/exceptions/{big}");
+    let proposed = anna.submit(
+        &page,
+        &format!("{page}/resolve"),
+        &[("reason", "written off")],
+    );
+    assert_eq!(proposed.status, 303, "{}", proposed.body);
+    let approval = i.count("SELECT max(id) FROM approvals");
+    let entries = i.count("SELECT count(*) FROM entries");
+    let history = i.count("SELECT count(*) FROM break_history");
+    let approvers: Vec<Web> = ["otto", "olga"]
+        .iter()
+        .map(|u| logged_in(&url, u))
+        .collect();
+    let tokens: Vec<String> = approvers.iter().map(|w| w.get("/").csrf()).collect();
+    let path = format!("/approvals/{approval}/approve");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let clicks: Vec<_> = (0..6)
+            .map(|n| {
+                let (web, token, path) = (&approvers[n % 2], &tokens[n % 2], &path);
+                s.spawn(move || web.post(path, &[("csrf", token)]).status)
+            })
+            .collect();
+        clicks.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 303).count(),
+        1,
+        "one approval goes through: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 303 || s == 422),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        i.count("SELECT count(*) FROM approvals WHERE status = 'approved'"),
+        1
+    );
+    assert!(
+        i.count("SELECT count(*) FROM entries") <= entries + 1,
+        "the write-off posted twice"
+    );
+    let steps = i.count("SELECT count(*) FROM break_history") - history;
+    assert!(steps <= 2, "{steps} steps written for one approval");
+    assert_eq!(
+        i.json(&["exception", "show", &big.to_string()])["status"],
+        "resolved"
+    );
+}
