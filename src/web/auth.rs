@@ -323,9 +323,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     async fn from_request(req: Request, console: &AppState) -> Result<Self, WebError> {
         let (mut parts, body) = req.into_parts();
         let user = User::from_request_parts(&mut parts, console).await?;
+        // A body over the limit sent in chunks (no length said first) is found only here:
+        // it is refused as too large (413), as one with its length said is.
         let bytes = Bytes::from_request(Request::from_parts(parts, body), console)
             .await
-            .map_err(|e| WebError::Refused(format!("the form could not be read: {e}")))?;
+            .map_err(|e| {
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    WebError::TooLarge
+                } else {
+                    WebError::Refused(format!("the form could not be read: {e}"))
+                }
+            })?;
         let sent = serde_html_form::from_bytes::<CsrfField>(&bytes)
             .ok()
             .and_then(|f| f.csrf)

@@ -25,6 +25,9 @@ pub enum WebError {
     BadToken,
     #[error("too many attempts; wait a few minutes and try again")]
     TooMany,
+    /// A request body above the console's limit (a form is never that big).
+    #[error("this form is too large")]
+    TooLarge,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -39,6 +42,7 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebError::TooMany => StatusCode::TOO_MANY_REQUESTS,
+            WebError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Store(_) | WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -64,4 +68,33 @@ impl IntoResponse for WebError {
         };
         (status, super::page::error_page(status, &message)).into_response()
     }
+}
+
+/// axum's own refusals (a path, query or form that does not read) come as plain text that
+/// repeats what was sent, `<script>` and all. A browser with `nosniff` shows it as text, but a
+/// page must never carry a sender's text as it came: they are answered with clerk's error page
+/// instead, saying what was wrong in clerk's words. Refusals of clerk's own (HTML pages, the
+/// monitoring endpoints' 401 and 503) pass as they are.
+pub async fn plain_refusals(response: Response) -> Response {
+    let status = response.status();
+    let axums = matches!(
+        status,
+        StatusCode::BAD_REQUEST
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            | StatusCode::UNPROCESSABLE_ENTITY
+    ) && response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|t| t.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !axums {
+        return response;
+    }
+    let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        WebError::TooLarge.to_string()
+    } else {
+        "this address or form is not one clerk reads; go back and try again from the page".into()
+    };
+    (status, super::page::error_page(status, &message)).into_response()
 }

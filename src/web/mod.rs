@@ -148,12 +148,20 @@ pub async fn serve(listener: Listener, daemon: Arc<dyn Daemon>, mut stop: watch:
     }
 }
 
+/// The largest request body taken, in bytes.
+pub const MAX_FORM: usize = 64 * 1024;
+
 /// Every route, with the headers every response carries.
 fn router(console: AppState) -> Router {
     Router::new()
         .merge(monitor::routes())
         .merge(auth::routes())
         .merge(pages::routes())
+        // Forms are small; nothing a person types needs more. Innermost, so its 413 passes
+        // through the header layers below like every other answer (outermost, it answered
+        // without the Content-Security-Policy and nosniff).
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_FORM))
+        .layer(axum::middleware::map_response(error::plain_refusals))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(page::CONTENT_SECURITY_POLICY),
@@ -174,8 +182,6 @@ fn router(console: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
-        // Forms are small; nothing a person types needs more.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(console)
 }
 

@@ -111,6 +111,10 @@ mod console;
 /// the login rate limit, single sign-on from a trusted proxy.
 mod console_auth;
 
+/// The console under attack: hostile text, forged forms, redirects away, sessions, roles,
+/// downloads, headers, secrets and limits, each tried as an attacker would.
+mod console_attacks;
+
 /// The console's pages and actions: every page for a viewer, the queue's filters and paging,
 /// actions and force-match as an operator, four eyes, escaping, downloads.
 mod console_pages;

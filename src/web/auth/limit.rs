@@ -41,6 +41,10 @@ impl Key {
 struct Tries {
     failed: VecDeque<Instant>,
     locked_until: Option<Instant>,
+    /// Attempts being checked now, each counted as a failure until its answer is known:
+    /// two checks run at once, and without this both could pass the count at four failures
+    /// and give a guesser a sixth try.
+    checking: usize,
 }
 
 impl Tries {
@@ -60,6 +64,7 @@ impl Tries {
 
 impl Failures {
     /// Whether a login for any of `keys` is refused now.
+    #[cfg(test)]
     pub fn locked(&mut self, keys: &[Key], now: Instant) -> bool {
         keys.iter().any(|k| {
             self.by_key.get_mut(k).is_some_and(|t| {
@@ -69,13 +74,40 @@ impl Failures {
         })
     }
 
+    /// Starts checking a login for `keys`, unless it is refused: locked, or as many failures
+    /// as would lock it are already counted or being checked. A started check ends with
+    /// [`Failures::done_checking`], once its failure (if it failed) is counted.
+    pub fn begin(&mut self, keys: &[Key], now: Instant) -> bool {
+        let refused = keys.iter().any(|k| {
+            self.by_key.get_mut(k).is_some_and(|t| {
+                t.forget_before(now);
+                t.locked_until.is_some() || t.failed.len() + t.checking >= MAX_FAILURES
+            })
+        });
+        if !refused {
+            for k in keys {
+                self.by_key.entry(k.clone()).or_default().checking += 1;
+            }
+        }
+        !refused
+    }
+
+    /// Ends a check begun with [`Failures::begin`].
+    pub fn done_checking(&mut self, keys: &[Key]) {
+        for k in keys {
+            if let Some(t) = self.by_key.get_mut(k) {
+                t.checking = t.checking.saturating_sub(1);
+            }
+        }
+    }
+
     /// Counts a failed login against each of `keys`; the one that makes [`MAX_FAILURES`]
     /// within the window locks that key.
     pub fn failed(&mut self, keys: &[Key], now: Instant) {
         if self.by_key.len() > KEPT {
             self.by_key.retain(|_, t| {
                 t.forget_before(now);
-                !t.failed.is_empty() || t.locked_until.is_some()
+                !t.failed.is_empty() || t.locked_until.is_some() || t.checking > 0
             });
         }
         for k in keys {
@@ -91,8 +123,10 @@ impl Failures {
 
     /// A good login forgets the name's failures (not the address's: one person logging in
     /// must not reset a guesser's count from the same address).
-    pub fn succeeded(&mut self, user: &Key) {
-        self.by_key.remove(user);
+    pub fn succeeded(&mut self, keys: &[Key]) {
+        if let Some(user) = keys.iter().find(|k| matches!(k, Key::User(_))) {
+            self.by_key.remove(user);
+        }
     }
 }
 
@@ -148,8 +182,34 @@ mod tests {
         for _ in 0..4 {
             f.failed(&keys, t0);
         }
-        f.succeeded(&Key::user("anna"));
+        f.succeeded(&[Key::user("anna")]);
         f.failed(&keys, t0);
         assert!(!f.locked(&keys, t0));
+    }
+
+    #[test]
+    fn checks_running_at_once_count_as_failures_until_they_end() {
+        let mut f = Failures::default();
+        let t0 = Instant::now();
+        let keys = [Key::user("anna"), Key::Address("10.0.0.7".into())];
+        for _ in 0..3 {
+            assert!(f.begin(&keys, t0));
+            f.failed(&keys, t0);
+            f.done_checking(&keys);
+        }
+        // The fourth and fifth are checked side by side: a sixth may not start beside them.
+        assert!(f.begin(&keys, t0));
+        assert!(f.begin(&keys, t0));
+        assert!(!f.begin(&keys, t0), "a sixth guess while two are checked");
+        f.failed(&keys, t0);
+        f.done_checking(&keys);
+        assert!(!f.begin(&keys, t0));
+        // The fifth was the right password: the name's count is forgotten, the address's
+        // four failures stay.
+        f.succeeded(&keys);
+        f.done_checking(&keys);
+        assert!(f.begin(&[Key::user("anna")], t0));
+        assert!(f.begin(&[Key::Address("10.0.0.7".into())], t0));
+        assert!(!f.begin(&[Key::Address("10.0.0.7".into())], t0));
     }
 }

@@ -100,13 +100,20 @@ pub async fn submit(
         .acquire()
         .await
         .map_err(|e| WebError::Internal(format!("password checks stopped: {e}")))?;
-    let locked = console
+    // Begun only while the count allows one more try: the attempts checked beside this one
+    // count as failures until their answer is known, so two at once cannot both be a fifth.
+    let started = console
         .auth
         .failures
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .locked(&keys, Instant::now());
-    if locked {
+        .begin(&keys, Instant::now());
+    // However the check ends (an answer, a store error, the client gone), it stops counting.
+    let begun = started.then(|| Begun {
+        console: &console,
+        keys: &keys,
+    });
+    if !started {
         warn!(user = ?typed, address = %address, "login refused: too many failed attempts");
         // The lock's whole length: the longest the client may have to wait.
         let mut page = WebError::TooMany.into_response();
@@ -156,8 +163,9 @@ pub async fn submit(
         .failures
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .succeeded(&keys[0]);
+        .succeeded(&keys);
     // The answer is known; writing the session may wait for the store, not other logins.
+    drop(begun);
     drop(checking);
 
     let token = random_token()?;
@@ -234,6 +242,23 @@ fn client_address(http: &HttpSettings, peer: IpAddr, headers: &HeaderMap) -> IpA
         .next_back()
         .and_then(|a| a.trim().parse::<IpAddr>().ok())
         .unwrap_or(peer)
+}
+
+/// A login being checked, counted as a failure by the rate limit until dropped.
+struct Begun<'a> {
+    console: &'a AppState,
+    keys: &'a [Key],
+}
+
+impl Drop for Begun<'_> {
+    fn drop(&mut self) {
+        self.console
+            .auth
+            .failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .done_checking(self.keys);
+    }
 }
 
 /// A hash no password fits in practice, made once (one Argon2 run) when first needed.

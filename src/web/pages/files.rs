@@ -279,13 +279,15 @@ fn chunks(
     })
 }
 
-/// `Content-Disposition: attachment` with the file's name: plain ASCII in `filename`, the
-/// whole name in `filename*` (RFC 6266), so no quote or line break in a name breaks the header.
+/// `Content-Disposition: attachment` with the file's name: in `filename` only letters, digits
+/// and `.-_ ()+@,` (no quote, backslash or line break to end the header, no `;` a lax parser
+/// reads as a new parameter, no `<>:|?*` a file system refuses), the whole name in `filename*`
+/// (RFC 6266, percent-encoded).
 pub fn attachment(name: &str) -> String {
     let plain: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+            if c.is_ascii_alphanumeric() || " .-_()+@,".contains(c) {
                 c
             } else {
                 '_'
@@ -308,6 +310,10 @@ mod tests {
             attachment("st\"at\r\nement ü.csv"),
             "attachment; filename=\"st_at__ement _.csv\"; \
              filename*=UTF-8''st%22at%0D%0Aement%20%C3%BC.csv"
+        );
+        assert_eq!(
+            attachment("a;b=c<d>\\e.csv"),
+            "attachment; filename=\"a_b_c_d__e.csv\"; filename*=UTF-8''a%3Bb%3Dc%3Cd%3E%5Ce.csv"
         );
     }
 }
