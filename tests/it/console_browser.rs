@@ -7,10 +7,8 @@ use std::path::PathBuf;
 
 use crate::daemon::{LEDGER, STATEMENT};
 use crate::support::browser::Browser;
-use crate::support::http::console_url;
+use crate::support::http::{PASSWORD, add_users, console_url};
 use crate::support::install::Install;
-
-const PASSWORD: &str = "correct horse battery";
 
 fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console")
@@ -39,24 +37,7 @@ fn staff_filter_the_queue_work_a_break_and_a_big_match_by_hand_needs_a_second_pe
     let i = Install::with_shipped_chart(
         "[http]\nlisten = \"127.0.0.1:0\"\n\n[http.approval]\nabove = \"1000.00\"\n",
     );
-    let password = i.path("password.txt");
-    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
-    for (name, role) in [("anna", "operator"), ("otto", "approver")] {
-        let out = i.clerk(&[
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-file",
-            password.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_users(&i, &[("anna", "operator"), ("otto", "approver")]);
     // A customer paid 1,500.00 less a 0.05 bank charge: no rule matches it, and a match by hand
     // above 1,000.00 needs four eyes. A 12.34 fee nobody booked is the break anna works.
     let ledger = format!("{LEDGER}7,CASH-EUR-01,2026-03-05,1500.00,EUR,INV-000000007,OMEGA SARL\n");
