@@ -62,7 +62,7 @@ fn main() {
             k % 977
         ));
         statement.push_str(&format!(
-            "2026-03-03,2026-03-03,{}.{cents:02},EUR,BK{k},Payment from customer {}\n",
+            "2026-03-20,2026-03-20,{}.{cents:02},EUR,BK{k},Payment from customer {}\n",
             euros + 7000,
             k % 977
         ));

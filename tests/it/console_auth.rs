@@ -3,36 +3,18 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::http::{Page, Web, console_url, session_cookie};
+use crate::support::http::{PASSWORD, Page, Web, add_users, console_url, session_cookie};
 use crate::support::install::{Daemon, Install, wait_until};
 use crate::support::smtp::make_certificates;
 
 const CONSOLE: &str = "[http]\nlisten = \"127.0.0.1:0\"\n";
 const REFUSED: &str = "The user name or the password is not right.";
-const PASSWORD: &str = "correct horse battery";
 
 /// An install with the console on and `[http]` settings `extra`, and `users` (name, role)
 /// added with `clerk user add --password-file`, all with [`PASSWORD`].
 fn console_install(extra: &str, users: &[(&str, &str)]) -> Install {
     let install = Install::with_config(&format!("{CONSOLE}{extra}"));
-    let file = install.path("password.txt");
-    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
-    for (name, role) in users {
-        let out = install.clerk(&[
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-file",
-            file.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "clerk user add {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_users(&install, users);
     install
 }
 

@@ -5,10 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::daemon::{LEDGER, STATEMENT};
-use crate::support::http::{Page, Web, console_url};
+use crate::support::http::{Page, add_users, console_url, logged_in};
 use crate::support::install::Install;
 
-const PASSWORD: &str = "correct horse battery";
 const HOSTILE: &str = "<script>alert(1)</script>";
 
 /// The shipped jobs posting to the shipped chart, the console on, four eyes above 1000.00, and
@@ -17,31 +16,8 @@ fn console_install(users: &[(&str, &str)]) -> Install {
     let install = Install::with_shipped_chart(
         "[http]\nlisten = \"127.0.0.1:0\"\n\n[http.approval]\nabove = \"1000.00\"\n",
     );
-    let file = install.path("password.txt");
-    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
-    for (name, role) in users {
-        let out = install.clerk(&[
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-file",
-            file.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_users(&install, users);
     install
-}
-
-fn logged_in(url: &str, user: &str) -> Web {
-    let mut web = Web::new(url);
-    web.login(user, PASSWORD);
-    web
 }
 
 /// The ids of the breaks a queue page links to, in page order.

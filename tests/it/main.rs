@@ -123,3 +123,6 @@ mod monitoring;
 
 /// Mail that sends people to the console (links to breaks, files, jobs); breaks escalated.
 mod escalation;
+
+/// The console in headless Chromium: log in, filter, work a break, four eyes, screenshots.
+mod console_browser;

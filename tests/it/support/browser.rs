@@ -18,7 +18,7 @@ use super::install::wait_until;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const DRIVER: &str = "/usr/bin/chromedriver";
 /// The W3C id of an element in a response.
-const ELEMENT: &str = "element-6066-11e4-a52f-4a6ae5a4fe8a";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub struct Browser {
     driver: Child,

@@ -197,3 +197,36 @@ fn read(mut resp: ureq::http::Response<ureq::Body>) -> Page {
         body,
     }
 }
+
+/// The password every test user gets (long enough for `clerk user add`).
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Adds `users` (name, role) to the install with the real `clerk user add --password-file`,
+/// each with [`PASSWORD`].
+pub fn add_users(install: &super::install::Install, users: &[(&str, &str)]) {
+    let file = install.path("password.txt");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    for (name, role) in users {
+        let out = install.clerk(&[
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-file",
+            file.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "clerk user add {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A session of `user` (added with [`add_users`]) on the console at `url`.
+pub fn logged_in(url: &str, user: &str) -> Web {
+    let mut web = Web::new(url);
+    web.login(user, PASSWORD);
+    web
+}
