@@ -9,10 +9,10 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::daemon::{LEDGER, STATEMENT};
-use crate::support::http::{Page, Web, console_url, session_cookie};
+use crate::support::http::{
+    PASSWORD, Page, Web, add_users, console_url, logged_in, session_cookie,
+};
 use crate::support::install::{Install, wait_until};
-
-const PASSWORD: &str = "correct horse battery";
 
 /// What a hostile file, mail or person puts where text goes; none of it may reach a page as
 /// markup.
@@ -36,31 +36,8 @@ fn attack_install(http: &str, extra: &str, users: &[(&str, &str)]) -> Install {
     let install = Install::with_shipped_chart(&format!(
         "[http]\nlisten = \"127.0.0.1:0\"\n{http}\n[http.approval]\nabove = \"1000.00\"\n\n{extra}"
     ));
-    let file = install.path("password.txt");
-    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
-    for (name, role) in users {
-        let out = install.clerk(&[
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-file",
-            file.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "clerk user add {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    add_users(&install, users);
     install
-}
-
-fn logged_in(url: &str, user: &str) -> Web {
-    let mut web = Web::new(url);
-    web.login(user, PASSWORD);
-    web
 }
 
 /// `s` as a URL query value.
