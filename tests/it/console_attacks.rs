@@ -478,6 +478,15 @@ fn a_session_is_new_at_login_ends_at_logout_and_never_reaches_a_url() {
         let p = thief.get("/exceptions");
         assert_eq!(p.status, 303);
     }
+    // Neither a session token, a form's token nor a password reaches the log.
+    let log = d.log();
+    assert!(!log.contains(PASSWORD), "the log shows a password");
+    let token = &planted["clerk_session=".len()..];
+    assert!(!log.contains(token), "the log shows a session token");
+    assert!(
+        !log.contains(&attacker.get("/").csrf()),
+        "the log shows a CSRF token"
+    );
     // A session given in the URL is no session.
     let token = &planted["clerk_session=".len()..];
     let anon = Web::new(&url);
@@ -698,6 +707,11 @@ fn a_download_never_leaves_the_archive_and_its_name_cannot_break_the_header() {
         page.header("content-type"),
         Some("application/octet-stream"),
         "never rendered by the browser"
+    );
+    assert_eq!(
+        page.header("cache-control"),
+        Some("no-store"),
+        "a statement is not kept in a shared cache"
     );
 }
 
