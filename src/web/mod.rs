@@ -11,6 +11,9 @@
 //!   of work in the daemon never holds a page up, and a page never holds the work up.
 //! - It knows the daemon only through [`Daemon`]: the configuration in use and the tasks' signs
 //!   of life.
+//! - Every answer carries the security headers, refusals included (a 404, a 413, a path that
+//!   does not read); a client has [`HEADER_READ_TIMEOUT`] to send a request's headers and
+//!   [`REQUEST_TIMEOUT`] to be answered; a body is at most [`MAX_FORM`] bytes.
 //!
 //! One file per part: `db.rs` (the connections), `auth.rs` (users, sessions, CSRF),
 //! `page.rs` (the frame every page shares), `pages/` (one file per page), `monitor.rs`
