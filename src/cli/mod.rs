@@ -16,6 +16,7 @@ mod dryrun;
 mod exceptions;
 mod explain;
 mod extract;
+mod journal;
 mod report;
 mod run;
 mod users;
@@ -113,6 +114,28 @@ enum Command {
         job: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// The entries posted, with their lines and where they came from (file, sheet, line).
+    Journal {
+        /// Only this job's entries.
+        #[arg(long)]
+        job: Option<String>,
+        /// Posted on or after this date (YYYY-MM-DD).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// Posted on or before this date.
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        /// Only entries with a line on this account.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The books: the trial balance, or one account's movements.
+    Ledger {
+        #[command(subcommand)]
+        what: LedgerCommand,
     },
     /// Per bank account and currency: the book balance against the latest statement's
     /// closing balance, and what makes up the difference.
@@ -322,6 +345,29 @@ enum JobAction {
     Run { name: String, files: Vec<PathBuf> },
 }
 
+/// `clerk ledger ...`
+#[derive(Subcommand, Debug)]
+enum LedgerCommand {
+    /// Every account's balance per currency; each currency must add up to zero.
+    Balance {
+        /// Entries posted up to and including this date (YYYY-MM-DD); default all.
+        #[arg(long)]
+        at: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One account's movements with a running balance.
+    Account {
+        account: String,
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Only the daemon logs progress by default; the other commands print their results.
@@ -382,6 +428,31 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
         } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
+        Command::Journal {
+            job,
+            from,
+            to,
+            account,
+            json,
+        } => journal::journal(
+            &cli.config,
+            &journal::JournalArgs {
+                job: job.as_deref(),
+                from,
+                to,
+                account: account.as_deref(),
+                json,
+            },
+        ),
+        Command::Ledger { what } => match what {
+            LedgerCommand::Balance { at, json } => journal::balance(&cli.config, at, json),
+            LedgerCommand::Account {
+                account,
+                from,
+                to,
+                json,
+            } => journal::account(&cli.config, &account, from, to, json),
+        },
         Command::Bank { account, json } => bank::bank(&cli.config, account.as_deref(), json),
         Command::Exceptions {
             job,

@@ -20,6 +20,7 @@ pub mod console;
 mod documents;
 pub mod escalations;
 mod files;
+pub mod journal;
 mod mailboxes;
 mod matches;
 pub mod metrics;
@@ -217,6 +218,7 @@ pub trait Unit:
     + Outbox
     + Schedules
     + Reports
+    + journal::Journal
     + bank::BankBooks
     + Users
     + Approvals
@@ -237,6 +239,7 @@ impl<T> Unit for T where
         + Outbox
         + Schedules
         + Reports
+        + journal::Journal
         + bank::BankBooks
         + Users
         + Approvals
@@ -265,6 +268,7 @@ pub mod prelude {
     pub use super::bank::BankBooks as _;
     pub use super::console::ConsoleReads as _;
     pub use super::escalations::Escalations as _;
+    pub use super::journal::Journal as _;
     pub use super::metrics::Metrics as _;
     pub use super::users::Users as _;
 }

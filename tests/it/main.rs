@@ -126,3 +126,6 @@ mod escalation;
 
 /// The console in headless Chromium: log in, filter, work a break, four eyes, screenshots.
 mod console_browser;
+
+/// The journal and the trial balance from the command line.
+mod journal;

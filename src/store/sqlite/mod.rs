@@ -16,6 +16,7 @@ mod console;
 mod documents;
 mod escalations;
 mod files;
+mod journal;
 mod mailboxes;
 mod matches;
 mod metrics;

@@ -228,45 +228,7 @@ impl Reports for SqliteUnit<'_, '_> {
             .map_err(map_err)?;
         let mut out = Vec::with_capacity(heads.len());
         for (id, key, date, narrative) in heads {
-            type Fx = (Option<String>, Option<String>, Option<String>);
-            let raw: Vec<(String, String, String, Fx)> = self
-                .tx
-                .prepare_cached(
-                    "SELECT account, currency, amount, transaction_amount, transaction_currency,
-                            rate
-                     FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
-                )
-                .and_then(|mut s| {
-                    s.query_map([id], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            (r.get(3)?, r.get(4)?, r.get(5)?),
-                        ))
-                    })?
-                    .collect()
-                })
-                .map_err(map_err)?;
-            let lines = raw
-                .into_iter()
-                .map(|(account, currency, amount, fx)| {
-                    let fx = match fx {
-                        (Some(a), Some(c), Some(r)) => Some(LineFx {
-                            amount: parse_decimal(&a)?,
-                            currency: parse_currency(&c)?,
-                            rate: parse_decimal(&r)?,
-                        }),
-                        _ => None,
-                    };
-                    Ok(EntryLine {
-                        account,
-                        currency: parse_currency(&currency)?,
-                        amount: parse_decimal(&amount)?,
-                        fx,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let lines = entry_lines(self.tx, id)?;
             out.push(PostedEntry {
                 id,
                 idempotency_key: key,
@@ -277,4 +239,45 @@ impl Reports for SqliteUnit<'_, '_> {
         }
         Ok(out)
     }
+}
+
+/// The lines of entry `id`, in posting order, each with its foreign amount and rate when the
+/// entry was booked in the functional currency.
+pub(super) fn entry_lines(tx: &rusqlite::Transaction<'_>, id: i64) -> Result<Vec<EntryLine>> {
+    type Fx = (Option<String>, Option<String>, Option<String>);
+    let raw: Vec<(String, String, String, Fx)> = tx
+        .prepare_cached(
+            "SELECT account, currency, amount, transaction_amount, transaction_currency, rate
+             FROM entry_lines WHERE entry_id = ? ORDER BY line_no",
+        )
+        .and_then(|mut s| {
+            s.query_map([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    (r.get(3)?, r.get(4)?, r.get(5)?),
+                ))
+            })?
+            .collect()
+        })
+        .map_err(map_err)?;
+    raw.into_iter()
+        .map(|(account, currency, amount, fx)| {
+            let fx = match fx {
+                (Some(a), Some(c), Some(r)) => Some(LineFx {
+                    amount: parse_decimal(&a)?,
+                    currency: parse_currency(&c)?,
+                    rate: parse_decimal(&r)?,
+                }),
+                _ => None,
+            };
+            Ok(EntryLine {
+                account,
+                currency: parse_currency(&currency)?,
+                amount: parse_decimal(&amount)?,
+                fx,
+            })
+        })
+        .collect()
 }

@@ -1,0 +1,111 @@
+use super::reports::entry_lines;
+use super::*;
+use crate::store::journal::{AccountBalance, Journal, JournalEntry, JournalQuery};
+
+impl Journal for SqliteUnit<'_, '_> {
+    fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<JournalEntry>> {
+        let from = q.from.map(|d| d.to_string());
+        let to = q.to.map(|d| d.to_string());
+        type Head = (i64, String, String, String, String, i64, i64, String);
+        let heads: Vec<Head> = self
+            .tx
+            .prepare_cached(
+                "SELECT e.id, e.job, e.posting_date, e.narrative, e.posted_at, e.run_id,
+                        e.match_id, m.pass
+                 FROM entries e JOIN matches m ON m.id = e.match_id
+                 WHERE (?1 IS NULL OR e.job = ?1)
+                   AND (?2 IS NULL OR e.posting_date >= ?2)
+                   AND (?3 IS NULL OR e.posting_date <= ?3)
+                   AND (?4 IS NULL OR EXISTS (SELECT 1 FROM entry_lines l
+                                              WHERE l.entry_id = e.id AND l.account = ?4))
+                 ORDER BY e.posting_date, e.id",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![q.job, from, to, q.account], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(map_err)?;
+        let mut out = Vec::with_capacity(heads.len());
+        for (id, job, date, narrative, posted_at, run_id, match_id, pass) in heads {
+            // Each record once, though other jobs' copies of a bank line share its match.
+            let sources: Vec<String> = self
+                .tx
+                .prepare_cached(
+                    "SELECT DISTINCT f.name, r.sheet, r.row FROM records r
+                     JOIN files f ON f.id = r.file_id
+                     WHERE r.match_id = ? ORDER BY f.name, r.sheet, r.row",
+                )
+                .and_then(|mut s| {
+                    s.query_map([match_id], |r| {
+                        let name: String = r.get(0)?;
+                        let sheet: Option<String> = r.get(1)?;
+                        let row: i64 = r.get(2)?;
+                        Ok(match sheet {
+                            Some(sheet) => format!("{name} sheet {sheet} line {row}"),
+                            None => format!("{name} line {row}"),
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            out.push(JournalEntry {
+                id,
+                job,
+                posting_date: parse_date(&date)?,
+                narrative,
+                posted_at: parse_ts(&posted_at)?,
+                run_id,
+                match_id,
+                pass,
+                lines: entry_lines(self.tx, id)?,
+                sources,
+            });
+        }
+        Ok(out)
+    }
+
+    fn trial_balance(&mut self, at: Option<NaiveDate>) -> Result<Vec<AccountBalance>> {
+        let at = at.map(|d| d.to_string());
+        // Summed here in decimals: SQLite's SUM over text would go through a float.
+        let rows: Vec<(String, String, String)> = self
+            .tx
+            .prepare_cached(
+                "SELECT l.account, l.currency, l.amount FROM entry_lines l
+                 JOIN entries e ON e.id = l.entry_id
+                 WHERE ?1 IS NULL OR e.posting_date <= ?1",
+            )
+            .and_then(|mut s| {
+                s.query_map([at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect()
+            })
+            .map_err(map_err)?;
+        let mut sums: BTreeMap<(String, Currency), (Decimal, u64)> = BTreeMap::new();
+        for (account, currency, amount) in rows {
+            let slot = sums
+                .entry((account, parse_currency(&currency)?))
+                .or_insert((Decimal::ZERO, 0));
+            slot.0 += parse_decimal(&amount)?;
+            slot.1 += 1;
+        }
+        Ok(sums
+            .into_iter()
+            .map(|((account, currency), (balance, lines))| AccountBalance {
+                account,
+                currency,
+                balance,
+                lines,
+            })
+            .collect())
+    }
+}
