@@ -12,7 +12,7 @@ use crate::daemon::{LEDGER, STATEMENT};
 use crate::support::http::{
     PASSWORD, Page, Web, add_users, console_url, logged_in, session_cookie,
 };
-use crate::support::install::{Install, wait_until};
+use crate::support::install::{Daemon, Install, wait_until};
 
 /// What a hostile file, mail or person puts where text goes; none of it may reach a page as
 /// markup.
@@ -125,6 +125,14 @@ fn hostile_books(i: &Install, d: &crate::support::install::Daemon) -> (i64, i64)
     (break_of(i, "77.77"), break_of(i, "2000.00"))
 }
 
+/// The daemon started on `i`, its console's address, and the books of [`hostile_books`].
+fn with_hostile_books(i: &Install) -> (Daemon, String, i64, i64) {
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    let (small, big) = hostile_books(i, &d);
+    (d, url, small, big)
+}
+
 #[test]
 fn hostile_text_from_files_and_people_is_text_on_every_page() {
     let i = attack_install(
@@ -132,9 +140,7 @@ fn hostile_text_from_files_and_people_is_text_on_every_page() {
         "",
         &[("ada", "admin"), ("anna", "operator"), ("otto", "approver")],
     );
-    let d = i.start_daemon();
-    let url = console_url(&d);
-    let (small, big) = hostile_books(&i, &d);
+    let (_daemon, url, small, big) = with_hostile_books(&i);
 
     let anna = logged_in(&url, "anna");
     let page = format!("/exceptions/{small}");
@@ -293,9 +299,7 @@ fn a_forged_form_is_refused_on_every_post_route_and_a_get_changes_nothing() {
         "",
         &[("ada", "admin"), ("anna", "operator"), ("otto", "approver")],
     );
-    let d = i.start_daemon();
-    let url = console_url(&d);
-    let (small, big) = hostile_books(&i, &d);
+    let (_daemon, url, small, big) = with_hostile_books(&i);
     let anna = logged_in(&url, "anna");
     let big_page = format!("/exceptions/{big}");
     let proposed = anna.submit(
@@ -529,9 +533,7 @@ fn every_page_needs_a_login_and_every_action_its_role() {
             ("vera", "viewer"),
         ],
     );
-    let d = i.start_daemon();
-    let url = console_url(&d);
-    let (small, big) = hostile_books(&i, &d);
+    let (_daemon, url, small, big) = with_hostile_books(&i);
     let file = i.count("SELECT min(id) FROM files WHERE status = 'processed'");
     let run = i.count("SELECT min(id) FROM runs");
 
@@ -655,9 +657,7 @@ fn every_page_needs_a_login_and_every_action_its_role() {
 #[test]
 fn a_download_never_leaves_the_archive_and_its_name_cannot_break_the_header() {
     let i = attack_install("", "", &[("anna", "operator")]);
-    let d = i.start_daemon();
-    let url = console_url(&d);
-    hostile_books(&i, &d);
+    let (_daemon, url, _, _) = with_hostile_books(&i);
     // Something outside the archive an attacker would like to read.
     std::fs::write(i.path("var/secret.txt"), "TOP-SECRET-CONTENT").unwrap();
     let anna = logged_in(&url, "anna");
@@ -878,9 +878,7 @@ fn no_secret_of_the_configuration_shows_on_any_page() {
         ),
         &[("ada", "admin")],
     );
-    let d = i.start_daemon();
-    let url = console_url(&d);
-    let (small, _) = hostile_books(&i, &d);
+    let (d, url, small, _) = with_hostile_books(&i);
     let ada = logged_in(&url, "ada");
     let file = i.count("SELECT min(id) FROM files");
     let run = i.count("SELECT min(id) FROM runs");
@@ -1122,9 +1120,7 @@ fn an_approval_clicked_at_once_by_two_approvers_posts_once() {
             ("olga", "approver"),
         ],
     );
-    let d = i.start_daemon();
-    let url = console_url(&d);
-    let (_, big) = hostile_books(&i, &d);
+    let (_daemon, url, _, big) = with_hostile_books(&i);
     let anna = logged_in(&url, "anna");
     let page = format!("/exceptions/{big}");
     let proposed = anna.submit(

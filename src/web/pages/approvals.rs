@@ -94,16 +94,10 @@ pub async fn approve(
     Path(id): Path<i64>,
     Posted { user, .. }: Posted<NoteForm>,
 ) -> Result<Response, WebError> {
-    user.require(Role::Approver)?;
-    let config = console.daemon.config();
-    let approver = user.name.clone();
-    console
-        .db
-        .write(move |store| {
-            workflow::approve(&config, store, id, &approver, Utc::now()).map_err(refused)
-        })
-        .await?;
-    Ok(Redirect::to("/approvals").into_response())
+    decide(console, user, Role::Approver, move |config, store, by| {
+        workflow::approve(config, store, id, by, Utc::now()).map(|_| ())
+    })
+    .await
 }
 
 pub async fn reject(
@@ -111,17 +105,10 @@ pub async fn reject(
     Path(id): Path<i64>,
     Posted { user, form }: Posted<NoteForm>,
 ) -> Result<Response, WebError> {
-    user.require(Role::Approver)?;
-    let config = console.daemon.config();
-    let approver = user.name.clone();
-    console
-        .db
-        .write(move |store| {
-            workflow::reject(&config, store, id, &approver, form.note.trim(), Utc::now())
-                .map_err(refused)
-        })
-        .await?;
-    Ok(Redirect::to("/approvals").into_response())
+    decide(console, user, Role::Approver, move |config, store, by| {
+        workflow::reject(config, store, id, by, form.note.trim(), Utc::now())
+    })
+    .await
 }
 
 /// The maker takes back their own proposal (an operator may: they made it).
@@ -130,14 +117,28 @@ pub async fn withdraw(
     Path(id): Path<i64>,
     Posted { user, .. }: Posted<NoteForm>,
 ) -> Result<Response, WebError> {
-    user.require(Role::Operator)?;
+    decide(console, user, Role::Operator, move |config, store, by| {
+        workflow::withdraw(config, store, id, by, Utc::now())
+    })
+    .await
+}
+
+/// One decision on a proposal by `user`, whose role must allow `needed`, through the
+/// console's writable connection; then back to the list. `jobs::workflow` refuses what the
+/// rule forbids (nobody approves their own), whatever the role.
+async fn decide(
+    console: AppState,
+    user: User,
+    needed: Role,
+    act: impl FnOnce(&Config, &mut dyn crate::store::Store, &str) -> Result<(), workflow::WorkflowError>
+    + Send
+    + 'static,
+) -> Result<Response, WebError> {
+    user.require(needed)?;
     let config = console.daemon.config();
-    let actor = user.name.clone();
     console
         .db
-        .write(move |store| {
-            workflow::withdraw(&config, store, id, &actor, Utc::now()).map_err(refused)
-        })
+        .write(move |store| act(&config, store, &user.name).map_err(refused))
         .await?;
     Ok(Redirect::to("/approvals").into_response())
 }
