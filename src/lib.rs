@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod digest;
+pub mod export;
 pub mod extract;
 pub mod fsx;
 pub mod ingest;

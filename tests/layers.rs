@@ -27,12 +27,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("post", &[]),
     ("notify", &[]),
     ("ingest", &[]),
+    ("export", &[]),
     // The last guard against an unbalanced entry is `post::check_balanced`.
     ("store", &["post"]),
     // Configuration checks each stage's own settings type.
     (
         "config",
         &[
+            "export",
             "extract",
             "reconcile",
             "post",
@@ -44,6 +46,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "jobs",
         &[
+            "export",
             "extract",
             "reconcile",
             "post",
@@ -58,6 +61,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "web",
         &[
+            "export",
             "reconcile",
             "post",
             "schedule",
@@ -70,6 +74,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "daemon",
         &[
+            "export",
             "extract",
             "reconcile",
             "post",
@@ -85,6 +90,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
+            "export",
             "extract",
             "reconcile",
             "post",

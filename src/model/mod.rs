@@ -13,6 +13,7 @@ pub mod costs;
 pub mod fx;
 pub mod ids;
 pub mod invoice;
+pub mod journal;
 pub mod payables;
 pub mod people;
 pub mod rates;

@@ -2,16 +2,17 @@
 //! each came from (file, sheet and line of the records it settles; the run and the match), and
 //! the balances they add up to per account and currency (the trial balance).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
 use super::Result;
-use crate::model::{Currency, EntryLine};
+use crate::model::Currency;
+pub use crate::model::journal::PostedEntry;
 
 pub trait Journal {
     /// The entries the query selects, in posting order (posting date, then id).
-    fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<JournalEntry>>;
+    fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<PostedEntry>>;
     /// Every account's balance per currency over the entries posted up to `at` (all when
     /// `None`), summed exactly; accounts whose balance is zero are kept (they moved).
     fn trial_balance(&mut self, at: Option<NaiveDate>) -> Result<Vec<AccountBalance>>;
@@ -24,24 +25,6 @@ pub struct JournalQuery<'a> {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
     pub account: Option<&'a str>,
-}
-
-/// One posted entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct JournalEntry {
-    pub id: i64,
-    pub job: String,
-    pub posting_date: NaiveDate,
-    pub narrative: String,
-    pub posted_at: DateTime<Utc>,
-    pub run_id: i64,
-    pub match_id: i64,
-    /// How it was matched or booked (`reference`, `manual`, a posting rule's pass).
-    pub pass: String,
-    pub lines: Vec<EntryLine>,
-    /// The records it settles, where they were read: `file.csv line 8`, `book.xlsx sheet
-    /// Ledger line 12`.
-    pub sources: Vec<String>,
 }
 
 /// One account's balance in one currency.

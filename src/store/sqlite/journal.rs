@@ -1,9 +1,9 @@
 use super::reports::entry_lines;
 use super::*;
-use crate::store::journal::{AccountBalance, Journal, JournalEntry, JournalQuery};
+use crate::store::journal::{AccountBalance, Journal, JournalQuery, PostedEntry};
 
 impl Journal for SqliteUnit<'_, '_> {
-    fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<JournalEntry>> {
+    fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<PostedEntry>> {
         let from = q.from.map(|d| d.to_string());
         let to = q.to.map(|d| d.to_string());
         type Head = (i64, String, String, String, String, i64, i64, String);
@@ -59,7 +59,7 @@ impl Journal for SqliteUnit<'_, '_> {
                     .collect()
                 })
                 .map_err(map_err)?;
-            out.push(JournalEntry {
+            out.push(PostedEntry {
                 id,
                 job,
                 posting_date: parse_date(&date)?,
