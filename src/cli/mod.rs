@@ -10,6 +10,7 @@ macro_rules! outln {
     }};
 }
 
+mod audit;
 mod bank;
 mod check;
 mod dryrun;
@@ -136,6 +137,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         what: LedgerCommand,
+    },
+    /// Tamper evidence: check the audit chain over entries and break actions, or print its head.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
     },
     /// Per bank account and currency: the book balance against the latest statement's
     /// closing balance, and what makes up the difference.
@@ -345,6 +351,21 @@ enum JobAction {
     Run { name: String, files: Vec<PathBuf> },
 }
 
+/// `clerk audit ...`
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Walk the chain against the live rows; exit 1 naming the first row that does not fit.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The chain's head (seq and hash), as the morning summary carries it.
+    Head {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `clerk ledger ...`
 #[derive(Subcommand, Debug)]
 enum LedgerCommand {
@@ -452,6 +473,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 to,
                 json,
             } => journal::account(&cli.config, &account, from, to, json),
+        },
+        Command::Audit { what } => match what {
+            AuditCommand::Verify { json } => audit::verify(&cli.config, json),
+            AuditCommand::Head { json } => audit::head(&cli.config, json),
         },
         Command::Bank { account, json } => bank::bank(&cli.config, account.as_deref(), json),
         Command::Exceptions {

@@ -14,6 +14,7 @@
 
 pub mod approvals;
 mod arrivals;
+pub mod audit;
 pub mod bank;
 mod breaks;
 pub mod console;
@@ -226,6 +227,7 @@ pub trait Unit:
     + console::ConsoleReads
     + metrics::Metrics
     + escalations::Escalations
+    + audit::AuditTrail
 {
 }
 
@@ -247,6 +249,7 @@ impl<T> Unit for T where
         + console::ConsoleReads
         + metrics::Metrics
         + escalations::Escalations
+        + audit::AuditTrail
 {
 }
 
@@ -265,6 +268,7 @@ pub mod prelude {
     pub use super::Records as _;
     pub use super::Reports as _;
     pub use super::Schedules as _;
+    pub use super::audit::AuditTrail as _;
     pub use super::bank::BankBooks as _;
     pub use super::console::ConsoleReads as _;
     pub use super::escalations::Escalations as _;

@@ -10,6 +10,7 @@
 
 mod approvals;
 mod arrivals;
+mod audit;
 mod bank;
 mod breaks;
 mod console;
@@ -70,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
     include_str!("../migrations/sqlite/0022_console_queue.sql"),
     include_str!("../migrations/sqlite/0023_break_escalation.sql"),
+    include_str!("../migrations/sqlite/0025_audit_chain.sql"),
 ];
 
 pub struct SqliteStore {
@@ -239,6 +241,8 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", (i + 1) as i64)
                 .map_err(map_err)?;
         }
+        // The rows an older clerk wrote join the chain on the first open after migrating.
+        audit::chain_new_rows(&tx, Utc::now())?;
         tx.commit().map_err(map_err)
     }
 }
@@ -310,6 +314,9 @@ impl Store for SqliteStore {
         drop(unit);
         // On failure `tx` rolls back as it drops; what is kept was never changed.
         done?;
+        // Tamper evidence: the entries and break actions this unit wrote are chained in its
+        // own transaction, so nothing commits unchained.
+        audit::chain_new_rows(&tx, Utc::now())?;
         match tx.commit() {
             Ok(()) => {
                 open_items.apply(delta);
