@@ -115,6 +115,11 @@ pub fn compose<'j>(
         rates: rates.clone(),
         bank: bank_lines(u, config)?,
         links,
+        // The head as this unit sees it: every entry and break action committed before.
+        audit_head: u.chain_head()?.map(|h| notify::summary::AuditHead {
+            seq: h.seq,
+            hash: h.hash,
+        }),
     };
     let rendered = notify::render_summary(&input, *oldest);
     let message_id = match trigger {

@@ -19,11 +19,13 @@ use rust_decimal::Decimal;
 
 use super::one_line;
 
+mod audit;
 mod bank;
 mod escalation;
 mod links;
 use crate::model::rates::BaseRates;
 use crate::model::{Break, BreakReason, Currency, break_label};
+pub use audit::AuditHead;
 pub use bank::BankLine;
 pub use escalation::render_escalation;
 pub use links::{AlertLinks, Links};
@@ -50,6 +52,8 @@ pub struct SummaryInput {
     /// The console's pages, when `[http] public_url` is set: each break, file and job listed
     /// links to its page.
     pub links: Option<Links>,
+    /// The audit chain's head when the summary was composed, which the mail pins.
+    pub audit_head: Option<AuditHead>,
 }
 
 /// One job's KPIs since the previous summary.
@@ -749,6 +753,7 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
             csv_name(input.business_date)
         );
     }
+    t.push_str(&audit::text(input.audit_head.as_ref()));
     t
 }
 
@@ -1224,6 +1229,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             esc(&csv_name(input.business_date))
         );
     }
+    audit::html(&mut h, input.audit_head.as_ref());
     h.push_str(HTML_TAIL);
     h
 }
@@ -1602,6 +1608,7 @@ mod tests {
             rates: None,
             bank: Vec::new(),
             links: None,
+            audit_head: None,
         }
     }
 
@@ -2135,6 +2142,7 @@ mod ageing_tests {
             rates: None,
             bank: Vec::new(),
             links: None,
+            audit_head: None,
         };
         let f = Facts::gather(&input, 10);
         let rows = ageing_rows(&f);

@@ -114,6 +114,7 @@ fn summary_input() -> SummaryInput {
         rates: None,
         bank: Vec::new(),
         links: None,
+        audit_head: None,
     }
 }
 
