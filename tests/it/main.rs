@@ -129,3 +129,6 @@ mod console_browser;
 
 /// The journal and the trial balance from the command line.
 mod journal;
+
+/// Tamper evidence: `clerk audit verify` names a row edited with sqlite3; the summary's head.
+mod audit;
