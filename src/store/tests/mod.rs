@@ -2,6 +2,7 @@
 
 mod approvals;
 mod arrivals;
+mod audit;
 mod bank;
 mod breaks;
 mod console;
@@ -144,6 +145,7 @@ pub fn conformance(store: &mut dyn Store) {
     arrivals::arrivals_are_found_in_their_window_and_checks_are_remembered(store);
     console::the_queue_pages_every_break_once_in_each_order(store);
     monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
+    audit::every_entry_and_break_action_is_chained_once_and_a_failed_unit_not_at_all(store);
     a_sound_store_reports_no_damage(store);
 }
 
