@@ -4,7 +4,7 @@
 //! older database gets on its first open, and a column added later.
 
 use super::*;
-use crate::store::audit::{AuditTrail as _, ChainProblem};
+use crate::store::audit::ChainProblem;
 
 fn head_seq(store: &mut dyn Store) -> i64 {
     in_read(store, |u| u.chain_head())
