@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::daemon::{LEDGER, STATEMENT};
+use crate::support::http::{add_users, console_url, logged_in};
 use crate::support::install::{Install, wait_until};
 use crate::support::mime;
 use crate::support::smtp::SmtpServer;
@@ -249,4 +250,55 @@ fn a_changed_amount_a_changed_break_action_an_edited_chain_row_and_a_deleted_ent
         )),
         "{first}"
     );
+}
+
+/// `clerk audit head`'s seq and hash.
+fn head(i: &Install) -> (i64, String) {
+    let out = String::from_utf8(i.clerk(&["audit", "head"]).stdout).unwrap();
+    let (seq, hash) = out.trim().split_once(' ').unwrap();
+    (seq.parse().unwrap(), hash.to_string())
+}
+
+#[test]
+fn what_people_do_from_the_console_and_the_command_line_is_chained_and_the_overview_shows_the_head()
+{
+    let i = Install::with_config("[http]\nlisten = \"127.0.0.1:0\"\n");
+    add_users(&i, &[("anna", "operator")]);
+    let d = posted(&i);
+    let brk = i.count("SELECT min(id) FROM breaks WHERE status = 'open'");
+    let (seq, _) = head(&i);
+
+    // A note from the command line, one from the console: two break actions, two links.
+    let out = i.clerk(&[
+        "exception",
+        "note",
+        &brk.to_string(),
+        "asked the bank",
+        "--by",
+        "carl",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let anna = logged_in(&console_url(&d), "anna");
+    let page = format!("/exceptions/{brk}");
+    let done = anna.submit(
+        &page,
+        &format!("{page}/note"),
+        &[("text", "bank says: a fee")],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    let (now, hash) = head(&i);
+    assert_eq!(now, seq + 2);
+    assert_intact(&i);
+
+    let overview = anna.get("/");
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    assert!(
+        overview.body.contains(&format!(
+            "Audit chain head: seq {now} <code title=\"{hash}\">{}</code>",
+            &hash[..12]
+        )),
+        "{}",
+        overview.body
+    );
+    d.stop();
 }

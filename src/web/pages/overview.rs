@@ -38,6 +38,8 @@ pub struct Overview {
     pub mail: MailQueue,
     pub folders: Vec<FolderState>,
     pub beats: Beats,
+    /// The audit chain's head, as the morning summary mails it.
+    pub audit_head: Option<crate::store::audit::ChainHead>,
 }
 
 pub async fn show(State(console): State<AppState>, user: User) -> Result<Markup, WebError> {
@@ -46,7 +48,7 @@ pub async fn show(State(console): State<AppState>, user: User) -> Result<Markup,
     let since = start_of_day(&config, today(&config, now));
     let counting = crate::jobs::summary::break_counting(&config, now);
     let cfg = config.clone();
-    let (today_activity, open, last_runs, mail, folders) = console
+    let (today_activity, open, last_runs, mail, folders, audit_head) = console
         .db
         .read(move |u| {
             Ok((
@@ -56,6 +58,7 @@ pub async fn show(State(console): State<AppState>, user: User) -> Result<Markup,
                 u.mail_queue()?,
                 // Listing folders is file I/O: here, on the read's blocking thread.
                 folder_states(&cfg),
+                u.chain_head()?,
             ))
         })
         .await?;
@@ -67,6 +70,7 @@ pub async fn show(State(console): State<AppState>, user: User) -> Result<Markup,
         mail,
         folders,
         beats: console.daemon.beats(),
+        audit_head,
     };
     Ok(layout("Overview", Some(&user), render(&config, &data)))
 }
@@ -209,6 +213,9 @@ fn health(config: &Config, d: &Overview) -> Markup {
                 (num(d.mail.queued))
                 td.num { @if d.mail.failing > 0 { span.bad { (d.mail.failing) } } @else { "0" } }
             }
+        }
+        @if let Some(h) = &d.audit_head {
+            p { "Audit chain head: seq " (h.seq) " " code title=(h.hash) { (h.short()) } }
         }
     }
 }
