@@ -61,6 +61,7 @@ pub(super) fn chain_new_rows(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result
         Ok(())
     };
     let mut lines = tx.prepare_cached(LINES).map_err(map_err)?;
+    let line_order = sorted_columns(&lines);
     for (kind, after) in [
         (ChainKind::Entry, ENTRIES_AFTER),
         (ChainKind::BreakAction, ACTIONS_AFTER),
@@ -74,7 +75,7 @@ pub(super) fn chain_new_rows(tx: &Transaction<'_>, now: DateTime<Utc>) -> Result
             let mut bytes = Vec::with_capacity(256);
             encode_row(kind_table(kind), &order, row, &mut bytes).map_err(map_err)?;
             if kind == ChainKind::Entry {
-                encode_lines(&mut lines, id, &mut bytes).map_err(map_err)?;
+                encode_lines(&mut lines, &line_order, id, &mut bytes).map_err(map_err)?;
             }
             link(kind, id, crate::digest::sha256_hex(&bytes))?;
         }
@@ -148,13 +149,13 @@ fn piece(out: &mut Vec<u8>, tag: &[u8], bytes: &[u8]) {
 /// An entry's lines, in line order, appended to its encoding.
 fn encode_lines(
     lines: &mut CachedStatement<'_>,
+    order: &[(String, usize)],
     entry_id: i64,
     out: &mut Vec<u8>,
 ) -> rusqlite::Result<()> {
-    let order = sorted_columns(lines);
     let mut rows = lines.query([entry_id])?;
     while let Some(row) = rows.next()? {
-        encode_row("entry_lines", &order, row, out)?;
+        encode_row("entry_lines", order, row, out)?;
     }
     Ok(())
 }
@@ -178,7 +179,8 @@ fn live_content(
     encode_row(kind_table(kind), &order, row, &mut bytes)?;
     if kind == ChainKind::Entry {
         let mut lines = tx.prepare_cached(LINES)?;
-        encode_lines(&mut lines, row_id, &mut bytes)?;
+        let line_order = sorted_columns(&lines);
+        encode_lines(&mut lines, &line_order, row_id, &mut bytes)?;
     }
     Ok(Some(crate::digest::sha256_hex(&bytes)))
 }
