@@ -356,6 +356,10 @@ enum JobAction {
 enum AuditCommand {
     /// Walk the chain against the live rows; exit 1 naming the first row that does not fit.
     Verify {
+        /// A head from an earlier morning summary, `SEQ:HASH` (the short hash or the full
+        /// one): the chain must still hold it, else the database was rewritten since.
+        #[arg(long, value_name = "SEQ:HASH")]
+        mailed: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -475,7 +479,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             } => journal::account(&cli.config, &account, from, to, json),
         },
         Command::Audit { what } => match what {
-            AuditCommand::Verify { json } => audit::verify(&cli.config, json),
+            AuditCommand::Verify { mailed, json } => audit::verify(&cli.config, &mailed, json),
             AuditCommand::Head { json } => audit::head(&cli.config, json),
         },
         Command::Bank { account, json } => bank::bank(&cli.config, account.as_deref(), json),

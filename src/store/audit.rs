@@ -23,6 +23,8 @@ pub trait AuditTrail {
     fn chain_head(&mut self) -> Result<Option<ChainHead>>;
     /// Walks the whole chain against the live rows; reads only.
     fn verify_chain(&mut self) -> Result<ChainReport>;
+    /// The link at `seq` (to compare with a head mailed earlier); `None` when there is none.
+    fn chain_link(&mut self, seq: i64) -> Result<Option<ChainHead>>;
 }
 
 /// The newest link: everything chained up to `seq` is pinned by `hash`.
@@ -75,6 +77,8 @@ pub enum ChainProblem {
     LinkBroken,
     /// A chain row is missing: the seq before it is not there.
     LinkMissing,
+    /// The chain disagrees with a head mailed earlier: rewritten after that mail.
+    DisagreesWithMail,
 }
 
 /// One row that does not fit, as a person reads it.

@@ -62,7 +62,7 @@ fn posted(i: &Install) -> crate::support::install::Daemon {
 }
 
 #[test]
-fn the_summary_mail_carries_the_head_clerk_audit_head_prints() {
+fn the_summary_mail_carries_the_head_and_a_database_rewritten_later_disagrees_with_it() {
     let smtp = SmtpServer::start();
     let i = Install::with_mail(&format!(
         "[mail.smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n",
@@ -99,6 +99,44 @@ fn the_summary_mail_carries_the_head_clerk_audit_head_prints() {
         d.log()
     );
     d.stop();
+    let mailed = format!("{seq}:{}", &hash[..12]);
+    let o = i.clerk(&["audit", "verify", "--mailed", &mailed]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
+    // Someone rewrites the books and the whole chain: an amount changed, the chain dropped,
+    // and the next unit of work (a note) chains everything again as it now is. The database
+    // agrees with itself; it no longer agrees with the mail.
+    let db = i.path("var/clerk.db");
+    sqlite3(
+        &db,
+        "UPDATE entry_lines SET amount = amount || '0' WHERE entry_id = (SELECT min(id) FROM entries) \
+         AND line_no = (SELECT min(line_no) FROM entry_lines WHERE entry_id = (SELECT min(id) FROM entries)); \
+         DELETE FROM audit_chain",
+    );
+    let brk = i.count("SELECT min(id) FROM breaks");
+    let o = i.clerk(&["exception", "note", &brk.to_string(), "nothing to see"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_intact(&i);
+    let o = i.clerk(&["audit", "verify", "--mailed", &mailed]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let first = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        first.starts_with(&format!("chain broken: the chain at seq {seq} is "))
+            && first.contains(&format!(
+                "not {} as mailed: the database was rewritten after that mail",
+                &hash[..12]
+            )),
+        "{first}"
+    );
+    // A mailed head the chain never reached: cut back.
+    let o = i.clerk(&[
+        "audit",
+        "verify",
+        "--mailed",
+        &format!("{}:{hash}", seq.parse::<i64>().unwrap() + 1000),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("the chain was cut back"));
 }
 
 #[test]

@@ -266,6 +266,25 @@ impl AuditTrail for SqliteUnit<'_, '_> {
         .transpose()
     }
 
+    fn chain_link(&mut self, seq: i64) -> Result<Option<ChainHead>> {
+        let link: Option<(String, String)> = self
+            .tx
+            .prepare_cached("SELECT hash, chained_at FROM audit_chain WHERE seq = ?")
+            .and_then(|mut s| {
+                s.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(map_err)?;
+        link.map(|(hash, at)| {
+            Ok(ChainHead {
+                seq,
+                hash,
+                chained_at: parse_ts(&at)?,
+            })
+        })
+        .transpose()
+    }
+
     fn verify_chain(&mut self) -> Result<ChainReport> {
         let tx = self.tx;
         let mut report = ChainReport {
