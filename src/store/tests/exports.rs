@@ -110,7 +110,8 @@ pub(super) fn a_cursor_moves_once_with_its_batch_and_entries_come_in_id_order(
     );
     // Recorded, not yet written: found as such until marked.
     let unwritten = in_read(store, |u| u.unwritten_export_batches(None)).unwrap();
-    assert_eq!(unwritten, [recorded.clone()]);
+    assert_eq!(unwritten.len(), 1);
+    assert_eq!(unwritten[0], recorded);
     in_unit(store, |u| u.mark_export_written(recorded.id, at(10))).unwrap();
     assert!(
         in_read(store, |u| u.unwritten_export_batches(Some("erp")))
