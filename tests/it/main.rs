@@ -129,3 +129,6 @@ mod console_browser;
 
 /// The journal and the trial balance from the command line.
 mod journal;
+
+/// Exports to the books: csv files exactly once, re-export, what went where, a failing folder.
+mod exports;
