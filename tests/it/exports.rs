@@ -140,6 +140,14 @@ fn pair(from: usize, k: usize) -> (String, String) {
 fn every_entry_is_exported_once_round_trips_and_survives_a_restart() {
     let i = Install::with_shipped_chart(ERP);
     let folder = i.path("var/exports/erp");
+    // `clerk check` shows the target, its folder and when it runs.
+    let check = String::from_utf8_lossy(&i.clerk(&["check"]).stdout).into_owned();
+    assert!(
+        check.contains("export   erp: csv into ")
+            && check.contains("after every unit of work that posted")
+            && check.contains("export folder of erp: writable"),
+        "{check}"
+    );
     let d = i.start_daemon();
     i.drop_until_processed(&d, "var/inbox/ledger/ledger.csv", LEDGER, 1);
     i.drop_until_processed(&d, "var/inbox/bank/statement.csv", STATEMENT, 2);
