@@ -16,7 +16,7 @@
 //! posted; when it succeeds again, that is logged. Each task generation (a reload) starts
 //! afresh with the targets of its configuration.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,8 +52,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             slots.insert(t.name.clone(), next);
         }
     }
-    // Targets failing now (alerted once).
-    let mut failing: BTreeSet<String> = BTreeSet::new();
+    // Targets failing now, and whether people were told (once per failure, not for a store
+    // that is only busy).
+    let mut failing: BTreeMap<String, bool> = BTreeMap::new();
     // At the start every target: a scheduled one only has its unwritten batches written.
     let mut due: Vec<(&ExportTarget, bool)> =
         targets.iter().map(|t| (t, t.schedule.is_some())).collect();
@@ -87,7 +88,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             // outside the worker (`clerk job run`, the console's actions) are found within
             // [`MAX_SLEEP`]. The look is one read; nothing is written when nothing was posted.
             let unscheduled = t.schedule.is_none();
-            let retry = failing.contains(&t.name) && !poked;
+            let retry = failing.contains_key(&t.name) && !poked;
             if slot_due || unscheduled || retry {
                 due.push((t, false));
             }
@@ -100,7 +101,7 @@ async fn export_one(
     shared: &Arc<Shared>,
     target: &ExportTarget,
     recover_only: bool,
-    failing: &mut BTreeSet<String>,
+    failing: &mut BTreeMap<String, bool>,
 ) {
     let store = shared.store.clone();
     let t = target.clone();
@@ -133,24 +134,20 @@ async fn export_one(
                 warn!(export = %target.name, "{w}");
                 alert::raise(&config, &shared.mailer(), &subject, w, Utc::now()).await;
             }
-            if failing.remove(&target.name) {
+            if failing.remove(&target.name).is_some() {
                 info!(export = %target.name, "export works again");
             }
         }
         Ok(Err(e)) => {
-            let what = match &e {
-                ExportFailure::Store(se) if se.is_transient() => format!(
-                    "{e}; the store is unavailable, the export is tried again in {}s",
-                    RETRY.as_secs()
-                ),
-                _ => format!(
+            let alerted = failing.entry(target.name.clone()).or_insert(false);
+            if !*alerted && !e.is_transient_store() {
+                *alerted = true;
+                error!(export = %target.name, error = %e, "export failed; will retry");
+                let what = format!(
                     "{e}. Nothing was exported past the last file written; clerk tries again \
                      every {}s and after each unit of work that posts.",
                     RETRY.as_secs()
-                ),
-            };
-            if failing.insert(target.name.clone()) && !e.is_transient_store() {
-                error!(export = %target.name, error = %e, "export failed; will retry");
+                );
                 alert::raise(&config, &shared.mailer(), &subject, &what, Utc::now()).await;
             } else {
                 warn!(export = %target.name, error = %e, "export still failing; will retry");
@@ -158,7 +155,7 @@ async fn export_one(
         }
         Err(e) => {
             error!(export = %target.name, error = %e, "the export panicked; will retry");
-            failing.insert(target.name.clone());
+            failing.entry(target.name.clone()).or_insert(false);
         }
     }
 }
