@@ -41,17 +41,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         return;
     }
     let targets: Vec<ExportTarget> = config.exports.clone();
-    // The next slot of each scheduled target; missed slots while clerk was stopped are not
-    // owed one by one: the next export takes everything after the cursor anyway.
-    let mut slots: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    let now = Utc::now();
-    for t in &targets {
-        if let Some(s) = &t.schedule
-            && let Some(next) = s.next_after(now)
-        {
-            slots.insert(t.name.clone(), next);
-        }
-    }
+    let mut slots = Slots::new(&targets, Utc::now());
     // Targets failing now, and whether people were told (once per failure, not for a store
     // that is only busy).
     let mut failing: BTreeMap<String, bool> = BTreeMap::new();
@@ -64,8 +54,8 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let now = Utc::now();
         let mut wait = MAX_SLEEP;
-        if let Some(next) = slots.values().min() {
-            wait = wait.min((*next - now).to_std().unwrap_or(Duration::ZERO));
+        if let Some(next) = slots.next() {
+            wait = wait.min((next - now).to_std().unwrap_or(Duration::ZERO));
         }
         if !failing.is_empty() {
             wait = wait.min(RETRY);
@@ -75,24 +65,60 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = shared.export_due.notified() => true,
             _ = tokio::time::sleep(wait) => false,
         };
-        let now = Utc::now();
-        for t in &targets {
-            let slot_due = slots.get(&t.name).is_some_and(|s| *s <= now);
+        for i in slots.due(&targets, &failing, poked, Utc::now()) {
+            due.push((&targets[i], false));
+        }
+    }
+}
+
+/// The next slot of each scheduled target. Slots missed while clerk was stopped are not owed
+/// one by one: the next export takes everything after the cursor anyway.
+struct Slots(BTreeMap<String, DateTime<Utc>>);
+
+impl Slots {
+    fn new(targets: &[ExportTarget], now: DateTime<Utc>) -> Slots {
+        Slots(
+            targets
+                .iter()
+                .filter_map(|t| Some((t.name.clone(), t.schedule.as_ref()?.next_after(now)?)))
+                .collect(),
+        )
+    }
+
+    fn next(&self) -> Option<DateTime<Utc>> {
+        self.0.values().min().copied()
+    }
+
+    /// Which targets (by index) export now, after a wake at `now` (`poked`: by a unit of
+    /// work, else by the timer). A scheduled target whose slot came, once per slot; an
+    /// unscheduled one at every wake: after every unit, and entries posted outside the worker
+    /// (`clerk job run`, the console's actions) are found within [`MAX_SLEEP`] (the look is
+    /// one read; nothing is written when nothing was posted); a failing one at the timer's
+    /// wakes, every [`RETRY`].
+    fn due(
+        &mut self,
+        targets: &[ExportTarget],
+        failing: &BTreeMap<String, bool>,
+        poked: bool,
+        now: DateTime<Utc>,
+    ) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let slot_due = self.0.get(&t.name).is_some_and(|s| *s <= now);
             if slot_due {
-                if let Some(next) = t.schedule.as_ref().and_then(|s| s.next_after(now)) {
-                    slots.insert(t.name.clone(), next);
-                }
+                match t.schedule.as_ref().and_then(|s| s.next_after(now)) {
+                    Some(next) => self.0.insert(t.name.clone(), next),
+                    None => self.0.remove(&t.name),
+                };
                 info!(export = %t.name, "export schedule fired");
             }
-            // An unscheduled target looks after every unit, and at every wake: entries posted
-            // outside the worker (`clerk job run`, the console's actions) are found within
-            // [`MAX_SLEEP`]. The look is one read; nothing is written when nothing was posted.
             let unscheduled = t.schedule.is_none();
             let retry = failing.contains_key(&t.name) && !poked;
             if slot_due || unscheduled || retry {
-                due.push((t, false));
+                out.push(i);
             }
         }
+        out
     }
 }
 
@@ -166,4 +192,47 @@ fn has_work(s: &mut dyn store::Store, target: &str) -> Result<bool, ExportFailur
         Ok(u.last_entry_id()? > u.export_cursor(target)?
             || !u.unwritten_export_batches(Some(target))?.is_empty())
     })?)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::export::Accounts;
+    use crate::schedule::Schedule;
+
+    fn target(name: &str, cron: Option<&str>) -> ExportTarget {
+        ExportTarget {
+            name: name.into(),
+            format: "csv".into(),
+            folder: "/srv/clerk/exports".into(),
+            schedule: cron.map(|c| Schedule::parse(c, chrono_tz::UTC).unwrap()),
+            accounts: Accounts::default(),
+            options: toml::Table::new(),
+            extension: "csv",
+        }
+    }
+
+    #[test]
+    fn a_scheduled_target_exports_at_its_slot_once_and_an_unscheduled_one_after_each_unit() {
+        let at = |h, m, s| Utc.with_ymd_and_hms(2026, 12, 7, h, m, s).unwrap();
+        let targets = [target("erp", None), target("datev", Some("0 6 * * *"))];
+        let mut slots = Slots::new(&targets, at(5, 0, 0));
+        assert_eq!(slots.next(), Some(at(6, 0, 0)));
+        let none = BTreeMap::new();
+        // A unit posted before six: the unscheduled target only.
+        assert_eq!(slots.due(&targets, &none, true, at(5, 30, 0)), [0]);
+        // Six o'clock: the scheduled one too, once.
+        assert_eq!(slots.due(&targets, &none, false, at(6, 0, 0)), [0, 1]);
+        assert_eq!(slots.due(&targets, &none, true, at(6, 0, 10)), [0]);
+        assert_eq!(
+            slots.next(),
+            Some(Utc.with_ymd_and_hms(2026, 12, 8, 6, 0, 0).unwrap())
+        );
+        // Failing: tried again at the timer's wakes, not at every unit.
+        let failing = BTreeMap::from([("datev".to_string(), true)]);
+        assert_eq!(slots.due(&targets, &failing, true, at(7, 0, 0)), [0]);
+        assert_eq!(slots.due(&targets, &failing, false, at(7, 0, 5)), [0, 1]);
+    }
 }
