@@ -49,8 +49,20 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut due: Vec<(&ExportTarget, bool)> =
         targets.iter().map(|t| (t, t.schedule.is_some())).collect();
     loop {
+        // A backlog is written a batch per turn: a target with more goes again at once, after
+        // whatever the worker queued on the work thread meanwhile.
+        let mut again = Vec::new();
         for (target, recover_only) in due.drain(..) {
-            export_one(&shared, target, recover_only, &mut failing).await;
+            if export_one(&shared, target, recover_only, &mut failing).await {
+                again.push((target, false));
+            }
+        }
+        if !again.is_empty() {
+            if *stop.borrow() {
+                return;
+            }
+            due = again;
+            continue;
         }
         let now = Utc::now();
         let mut wait = MAX_SLEEP;
@@ -122,13 +134,14 @@ impl Slots {
     }
 }
 
-/// One export of `target` on the work thread; a failure is alerted once.
+/// One export of `target` on the work thread, a batch at most; a failure is alerted once.
+/// Whether entries are left for another turn.
 async fn export_one(
     shared: &Arc<Shared>,
     target: &ExportTarget,
     recover_only: bool,
     failing: &mut BTreeMap<String, bool>,
-) {
+) -> bool {
     let store = shared.store.clone();
     let t = target.clone();
     let result = shared
@@ -140,7 +153,7 @@ async fn export_one(
                 let mut done = Exported::default();
                 exports::recover(s, &t, &Utc::now, &mut done).map(|()| done)
             } else if has_work(s, &t.name)? {
-                exports::export_target(s, &t, &Utc::now)
+                exports::export_target(s, &t, &Utc::now, 1)
             } else {
                 Ok(Exported::default())
             }
@@ -163,6 +176,7 @@ async fn export_one(
             if failing.remove(&target.name).is_some() {
                 info!(export = %target.name, "export works again");
             }
+            done.more
         }
         Ok(Err(e)) => {
             let alerted = failing.entry(target.name.clone()).or_insert(false);
@@ -178,10 +192,12 @@ async fn export_one(
             } else {
                 warn!(export = %target.name, error = %e, "export still failing; will retry");
             }
+            false
         }
         Err(e) => {
             error!(export = %target.name, error = %e, "the export panicked; will retry");
             failing.entry(target.name.clone()).or_insert(false);
+            false
         }
     }
 }

@@ -76,6 +76,8 @@ pub struct Exported {
     /// whose checksum is not the one recorded, a file of another content found under a
     /// batch's name (kept beside it).
     pub warnings: Vec<String>,
+    /// Entries are left after the cursor: the batches asked for were written, not all.
+    pub more: bool,
 }
 
 /// A batch's file name: `<name>-<number:06>.<ext>`; a re-export's
@@ -94,13 +96,14 @@ pub fn file_name(
     }
 }
 
-/// Brings `target` up to date: batches left unwritten by a crash are written first, then every
-/// entry after the cursor, a batch at a time. Stops at the first failure, with what was written
-/// before it kept.
+/// Brings `target` up to date: batches left unwritten by a crash are written first, then the
+/// entries after the cursor, a batch at a time, at most `max_batches` of them (`more` says
+/// whether entries are left). Stops at the first failure, with what was written before it kept.
 pub fn export_target(
     store: &mut dyn Store,
     target: &ExportTarget,
     now: &dyn Fn() -> DateTime<Utc>,
+    max_batches: usize,
 ) -> Result<Exported, ExportFailure> {
     let mut done = Exported::default();
     recover(store, target, now, &mut done)?;
@@ -116,6 +119,10 @@ pub fn export_target(
         let Some(span) = in_read(store, |u| u.export_span(&selection))? else {
             return Ok(done);
         };
+        if done.written.len() >= max_batches {
+            done.more = true;
+            return Ok(done);
+        }
         let number = in_read(store, |u| u.next_export_number(&target.name, false))?;
         let batch = write_batch(
             store,
@@ -525,7 +532,11 @@ mod tests {
         let store: &mut dyn Store = &mut store;
         post(store, 3);
         let t = target(&dir.path().join("exports"));
-        let done = export_target(store, &t, &Utc::now).unwrap();
+        // No batch asked for: none written, and more is said to be left.
+        let none = export_target(store, &t, &Utc::now, 0).unwrap();
+        assert!(none.written.is_empty() && none.more, "{none:?}");
+        let done = export_target(store, &t, &Utc::now, usize::MAX).unwrap();
+        assert!(!done.more);
         assert_eq!(done.written.len(), 1);
         let batch = &done.written[0];
         assert_eq!((batch.number, batch.entries), (1, 3));
@@ -534,7 +545,7 @@ mod tests {
         assert_eq!(batch.sha256, crate::digest::sha256_hex(&first));
         // Nothing new: nothing written.
         assert!(
-            export_target(store, &t, &Utc::now)
+            export_target(store, &t, &Utc::now, usize::MAX)
                 .unwrap()
                 .written
                 .is_empty()
@@ -553,7 +564,7 @@ mod tests {
         db.execute("UPDATE export_batches SET written_at = NULL", [])
             .unwrap();
         post_more(store);
-        let done = export_target(store, &t, &Utc::now).unwrap();
+        let done = export_target(store, &t, &Utc::now, usize::MAX).unwrap();
         assert_eq!(done.recovered.len(), 1, "{done:?}");
         assert!(done.warnings.is_empty(), "{:?}", done.warnings);
         // The same bytes under the same name, and the new entry in the next batch only.
@@ -577,7 +588,7 @@ mod tests {
             .unwrap()
             .modified()
             .unwrap();
-        let done = export_target(store, &t, &Utc::now).unwrap();
+        let done = export_target(store, &t, &Utc::now, usize::MAX).unwrap();
         assert_eq!((done.recovered.len(), done.written.len()), (1, 0));
         let after = fs::metadata(t.folder.join("erp-000002.csv"))
             .unwrap()
@@ -592,7 +603,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let done = export_target(store, &t, &Utc::now).unwrap();
+        let done = export_target(store, &t, &Utc::now, usize::MAX).unwrap();
         assert_eq!(done.warnings.len(), 1, "{:?}", done.warnings);
         assert_eq!(fs::read(&path).unwrap(), first);
         assert!(fs::read_dir(&t.folder).unwrap().any(|e| {
