@@ -13,6 +13,9 @@
 //!   sleeps until the next item held back for its grace period comes to the end of it, and
 //!   looks at those items again (`jobs::cash::reconcile_due`);
 //! - **mailer** (`mail_sender.rs`): delivers queued mail with retries and back-off;
+//! - **exports** (`exports.rs`), one per configuration: writes posted entries to each
+//!   `[[exports]]` target after every unit of work (the worker wakes it), on a target's
+//!   schedule and at the start, on the work thread (`jobs::exports`, exactly once);
 //! - **watchdog** (`watchdog.rs`): tells systemd the daemon is alive while work progresses (the
 //!   scanner turns or the worker finishes units).
 //!
