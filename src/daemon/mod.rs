@@ -13,6 +13,9 @@
 //!   sleeps until the next item held back for its grace period comes to the end of it, and
 //!   looks at those items again (`jobs::cash::reconcile_due`);
 //! - **mailer** (`mail_sender.rs`): delivers queued mail with retries and back-off;
+//! - **exports** (`exports.rs`), one per configuration: writes posted entries to each
+//!   `[[exports]]` target after every unit of work (the worker wakes it), on a target's
+//!   schedule and at the start, on the work thread (`jobs::exports`, exactly once);
 //! - **watchdog** (`watchdog.rs`): tells systemd the daemon is alive while work progresses (the
 //!   scanner turns or the worker finishes units).
 //!
@@ -29,6 +32,7 @@ mod alert;
 mod attempts;
 mod escalation;
 mod expect;
+mod exports;
 mod file_unit;
 mod fire;
 mod folders;
@@ -112,6 +116,8 @@ struct Shared {
     resume: Mutex<VecDeque<(String, Claimed)>>,
     /// Where units of work run (see `store_thread`).
     work_thread: store_thread::StoreThread,
+    /// Wakes the exports task after a unit of work (it exports what was posted).
+    export_due: Notify,
 }
 
 impl Shared {
@@ -190,6 +196,7 @@ pub async fn run_reloadable(
         progress: Notify::new(),
         resume: Mutex::new(resume),
         work_thread: store_thread::StoreThread::start().context("starting the work thread")?,
+        export_due: Notify::new(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (work_tx, work_rx) = mpsc::channel::<Work>(1024);
@@ -311,6 +318,10 @@ impl Generation {
         tasks.push((
             "expect",
             tokio::spawn(expect::run(shared.clone(), stop_rx.clone())),
+        ));
+        tasks.push((
+            "exports",
+            tokio::spawn(exports::run(shared.clone(), stop_rx.clone())),
         ));
         for name in shared.config().mailboxes.keys() {
             tasks.push((

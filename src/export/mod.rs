@@ -16,6 +16,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::model::journal::PostedEntry;
 
+pub mod csv;
+
 /// The formats clerk writes, by the name `format = "..."` takes.
 pub const FORMATS: &[&str] = &["csv"];
 
@@ -115,10 +117,35 @@ pub trait Format: Send {
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
 }
 
-/// The format named `name`, or `None` for a name clerk does not know (the configuration says
-/// which it knows: [`FORMATS`]).
-pub fn format_for(name: &str) -> Option<Box<dyn Format>> {
-    // The arms come with the formats' files (csv, hledger, beancount, datev).
-    let _ = name;
-    None
+/// The format named `name`, set up from the export's `[exports.options]` table. Each format
+/// reads its own keys and refuses one it does not know, naming it; an unknown format name is
+/// refused with the list of those clerk writes ([`FORMATS`]). The error is a sentence for the
+/// configuration check to put after the file and line.
+pub fn format_for(name: &str, options: &toml::Table) -> Result<Box<dyn Format>, String> {
+    match name {
+        "csv" => Ok(Box::new(csv::Csv::from_options(options)?)),
+        _ => Err(format!(
+            "unknown export format {name:?}; clerk writes {}",
+            FORMATS.join(", ")
+        )),
+    }
+}
+
+/// Refuses any key of `options` not in `known`, naming it and the format's keys: a misspelt
+/// option must not be silently ignored.
+pub fn refuse_unknown_options(
+    format: &str,
+    options: &toml::Table,
+    known: &[&str],
+) -> Result<(), String> {
+    match options.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(key) if known.is_empty() => Err(format!(
+            "the {format} export takes no options, but [exports.options] has {key:?}"
+        )),
+        Some(key) => Err(format!(
+            "the {format} export has no option {key:?}; it takes {}",
+            known.join(", ")
+        )),
+    }
 }

@@ -20,6 +20,7 @@ mod breaks;
 pub mod console;
 mod documents;
 pub mod escalations;
+pub mod exports;
 mod files;
 pub mod journal;
 mod mailboxes;
@@ -46,6 +47,7 @@ pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
     StatementPeriod, StatementSeen, StoredStatement,
 };
+pub use exports::{EntrySelection, EntrySpan, ExportBatch, Exports, NewExportBatch};
 pub use files::{FileStatus, Files, NewFile, ReplacedFiles, RunOutcome, RunStatus, Trigger};
 pub use mailboxes::{Mailboxes, NewMailMessage};
 pub use matches::{MatchRow, Matches, NewMatch, Posted};
@@ -228,6 +230,7 @@ pub trait Unit:
     + metrics::Metrics
     + escalations::Escalations
     + audit::AuditTrail
+    + exports::Exports
 {
 }
 
@@ -250,6 +253,7 @@ impl<T> Unit for T where
         + metrics::Metrics
         + escalations::Escalations
         + audit::AuditTrail
+        + exports::Exports
 {
 }
 
@@ -272,6 +276,7 @@ pub mod prelude {
     pub use super::bank::BankBooks as _;
     pub use super::console::ConsoleReads as _;
     pub use super::escalations::Escalations as _;
+    pub use super::exports::Exports as _;
     pub use super::journal::Journal as _;
     pub use super::metrics::Metrics as _;
     pub use super::users::Users as _;

@@ -132,3 +132,5 @@ mod journal;
 
 /// Tamper evidence: `clerk audit verify` names a row edited with sqlite3; the summary's head.
 mod audit;
+/// Exports to the books: csv files exactly once, re-export, what went where, a failing folder.
+mod exports;

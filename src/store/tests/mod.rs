@@ -7,6 +7,7 @@ mod bank;
 mod breaks;
 mod console;
 mod documents;
+mod exports;
 mod mail;
 mod monitoring;
 mod records;
@@ -146,6 +147,7 @@ pub fn conformance(store: &mut dyn Store) {
     console::the_queue_pages_every_break_once_in_each_order(store);
     monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
     audit::every_entry_and_break_action_is_chained_once_and_a_failed_unit_not_at_all(store);
+    exports::a_cursor_moves_once_with_its_batch_and_entries_come_in_id_order(store);
     a_sound_store_reports_no_damage(store);
 }
 
