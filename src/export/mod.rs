@@ -16,8 +16,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::model::journal::PostedEntry;
 
+pub mod beancount;
+pub mod datev;
+pub mod hledger;
+#[cfg(test)]
+mod sample;
+
 /// The formats clerk writes, by the name `format = "..."` takes.
-pub const FORMATS: &[&str] = &["csv"];
+pub const FORMATS: &[&str] = &["csv", "hledger", "beancount", "datev"];
 
 /// One file's worth of entries for one export target.
 #[derive(Debug, Clone)]
@@ -115,10 +121,17 @@ pub trait Format: Send {
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
 }
 
-/// The format named `name`, or `None` for a name clerk does not know (the configuration says
-/// which it knows: [`FORMATS`]).
-pub fn format_for(name: &str) -> Option<Box<dyn Format>> {
+/// The format named `name` with the export's `[exports.options]`, or why not (a name clerk does
+/// not know: [`FORMATS`]; an option the format does not take).
+pub fn format_for(name: &str, options: &toml::Table) -> Result<Box<dyn Format>, String> {
     // The arms come with the formats' files (csv, hledger, beancount, datev).
-    let _ = name;
-    None
+    match name {
+        "hledger" => Ok(Box::new(hledger::Hledger::from_options(options)?)),
+        "beancount" => Ok(Box::new(beancount::Beancount::from_options(options)?)),
+        "datev" => Ok(Box::new(datev::Datev::from_options(options)?)),
+        _ => Err(format!(
+            "unknown export format {name:?}; clerk writes {}",
+            FORMATS.join(", ")
+        )),
+    }
 }
