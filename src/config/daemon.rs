@@ -77,6 +77,9 @@ struct RawConfig {
     chart: Option<super::chart::RawChart>,
     /// The operations console and monitoring endpoints.
     http: Option<super::http::RawHttp>,
+    /// Where posted entries are exported (`[[exports]]`).
+    #[serde(default)]
+    exports: Vec<super::exports::RawExport>,
 }
 
 /// `[costs]`: money as quoted decimals ("0.60"), so nothing passes through a float.
@@ -231,6 +234,8 @@ pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), Con
     let costs = raw.costs.as_ref().and_then(|c| c.check(&loc, &mut errors));
     let chart = super::chart::check_chart(raw.chart.as_ref(), &root, &loc, &mut errors);
     let http = super::http::check_http(raw.http.as_ref(), &root, &loc, &mut errors);
+    let exports =
+        super::exports::check_exports(&raw.exports, &root, settings.timezone, &loc, &mut errors);
     Ok((
         Config {
             file,
@@ -243,6 +248,7 @@ pub(super) fn load(config_file: &Path) -> Result<(Config, Vec<ConfigError>), Con
             chart,
             http,
             jobs: Vec::new(),
+            exports,
         },
         errors,
     ))

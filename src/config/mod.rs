@@ -10,6 +10,7 @@ mod daemon;
 mod error;
 mod escalation;
 pub mod expect;
+pub mod exports;
 mod http;
 mod job;
 mod payables;
@@ -28,6 +29,7 @@ pub use chart::ChartSettings;
 pub use daemon::{DEFAULT_BREAK_GRACE, DEFAULT_MAX_FILE_SIZE_MB, MailSettings, Settings};
 pub use error::{ConfigError, ConfigErrors, Locator};
 pub use escalation::Escalation;
+pub use exports::ExportTarget;
 pub use http::{ApprovalLimits, HttpSettings, TlsFiles};
 pub use job::{Job, JobKind};
 // A job's folder is ingest's type, checked here; `resolve` is how every configured path is read.
@@ -55,6 +57,8 @@ pub struct Config {
     /// `[http]`: the console, monitoring, the four-eyes limit.
     pub http: HttpSettings,
     pub jobs: Vec<Job>,
+    /// `[[exports]]`: where posted entries go, in which format.
+    pub exports: Vec<ExportTarget>,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ pub fn load(config_file: &Path) -> Result<Config, ConfigErrors> {
     let jobs = job::load_all(&ctx, &mut errors);
     if errors.is_empty() {
         config.jobs = jobs;
+        exports::classify(&mut config);
         Ok(config)
     } else {
         Err(ConfigErrors(errors))

@@ -41,7 +41,7 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use super::{AccountClass, Accounts, Batch, ExportError, Format};
+use super::{AccountClass, Accounts, Batch, ExportError, Format, refuse_unknown_options};
 use crate::model::journal::PostedEntry;
 
 /// The beancount format. It takes one option, `operating_currency` (written as beancount's
@@ -58,6 +58,7 @@ pub struct Beancount {
 impl Beancount {
     /// From the export's `[exports.options]`: `operating_currency = "EUR"`, optional.
     pub fn from_options(options: &toml::Table) -> Result<Self, String> {
+        refuse_unknown_options("beancount", options, &["operating_currency"])?;
         let mut format = Self::default();
         for (key, value) in options {
             match (key.as_str(), value) {

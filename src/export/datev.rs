@@ -43,8 +43,18 @@ use chrono::{Datelike, NaiveDate};
 use encoding_rs::WINDOWS_1252;
 use rust_decimal::Decimal;
 
-use super::{Accounts, Batch, ExportError, Format};
+use super::{Accounts, Batch, ExportError, Format, refuse_unknown_options};
 use crate::model::journal::PostedEntry;
+
+/// The options `[exports.options]` may give.
+const OPTIONS: [&str; 6] = [
+    "consultant_number",
+    "client_number",
+    "fiscal_year_start",
+    "account_length",
+    "currency",
+    "chart",
+];
 
 /// How many fields a booking has (format version 13).
 pub const FIELDS: usize = 125;
@@ -191,6 +201,7 @@ fn integer(
 impl Datev {
     /// From the export's `[exports.options]` (the module doc lists them).
     pub fn from_options(options: &toml::Table) -> Result<Self, String> {
+        refuse_unknown_options("datev", options, &OPTIONS)?;
         let mut d = Self::default();
         for (key, value) in options {
             match key.as_str() {

@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::{AccountClass, Accounts, Batch, ExportError, Format};
+use super::{AccountClass, Accounts, Batch, ExportError, Format, refuse_unknown_options};
 use crate::model::journal::PostedEntry;
 
 /// The hledger format. It takes no options.
@@ -51,12 +51,8 @@ pub struct Hledger {
 impl Hledger {
     /// From the export's `[exports.options]`: hledger takes none, so any key is a mistake.
     pub fn from_options(options: &toml::Table) -> Result<Self, String> {
-        match options.keys().next() {
-            Some(key) => Err(format!(
-                "format hledger takes no options, but `{key}` is given"
-            )),
-            None => Ok(Self::default()),
-        }
+        refuse_unknown_options("hledger", options, &[])?;
+        Ok(Self::default())
     }
 }
 

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::model::journal::PostedEntry;
 
 pub mod beancount;
+pub mod csv;
 pub mod datev;
 pub mod hledger;
 #[cfg(test)]
@@ -121,17 +122,38 @@ pub trait Format: Send {
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
 }
 
-/// The format named `name` with the export's `[exports.options]`, or why not (a name clerk does
-/// not know: [`FORMATS`]; an option the format does not take).
+/// The format named `name`, set up from the export's `[exports.options]` table. Each format
+/// reads its own keys and refuses one it does not know, naming it; an unknown format name is
+/// refused with the list of those clerk writes ([`FORMATS`]). The error is a sentence for the
+/// configuration check to put after the file and line.
 pub fn format_for(name: &str, options: &toml::Table) -> Result<Box<dyn Format>, String> {
-    // The arms come with the formats' files (csv, hledger, beancount, datev).
     match name {
+        "csv" => Ok(Box::new(csv::Csv::from_options(options)?)),
         "hledger" => Ok(Box::new(hledger::Hledger::from_options(options)?)),
         "beancount" => Ok(Box::new(beancount::Beancount::from_options(options)?)),
         "datev" => Ok(Box::new(datev::Datev::from_options(options)?)),
         _ => Err(format!(
             "unknown export format {name:?}; clerk writes {}",
             FORMATS.join(", ")
+        )),
+    }
+}
+
+/// Refuses any key of `options` not in `known`, naming it and the format's keys: a misspelt
+/// option must not be silently ignored.
+pub fn refuse_unknown_options(
+    format: &str,
+    options: &toml::Table,
+    known: &[&str],
+) -> Result<(), String> {
+    match options.keys().find(|k| !known.contains(&k.as_str())) {
+        None => Ok(()),
+        Some(key) if known.is_empty() => Err(format!(
+            "the {format} export takes no options, but [exports.options] has {key:?}"
+        )),
+        Some(key) => Err(format!(
+            "the {format} export has no option {key:?}; it takes {}",
+            known.join(", ")
         )),
     }
 }

@@ -182,6 +182,11 @@ impl Chart {
         self.accounts.is_empty()
     }
 
+    /// Every account, by number (what exports classify accounts from).
+    pub fn accounts(&self) -> impl Iterator<Item = &ChartAccount> {
+        self.accounts.values()
+    }
+
     /// The account of `number`.
     pub fn account(&self, number: &str) -> Option<&ChartAccount> {
         self.accounts.get(number)
