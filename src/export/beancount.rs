@@ -163,7 +163,7 @@ fn component(account: &str) -> String {
 }
 
 /// The beancount account for clerk's `account`, or why it cannot be written.
-fn account_name(account: &str, accounts: &Accounts) -> Result<String, String> {
+pub fn account_name(account: &str, accounts: &Accounts) -> Result<String, String> {
     if let Some(mapped) = accounts.mapped(account) {
         return if valid_account(mapped) {
             Ok(mapped.to_string())

@@ -100,7 +100,7 @@ fn readable(name: &str) -> bool {
 }
 
 /// The hledger account for clerk's `account`, or why it cannot be written.
-fn account_name(account: &str, accounts: &Accounts) -> Result<String, String> {
+pub fn account_name(account: &str, accounts: &Accounts) -> Result<String, String> {
     if let Some(mapped) = accounts.mapped(account) {
         return if readable(mapped) {
             Ok(mapped.to_string())

@@ -129,3 +129,7 @@ mod console_browser;
 
 /// The journal and the trial balance from the command line.
 mod journal;
+
+/// The hledger, beancount and DATEV exports read by the real tools (hledger, bean-check) and
+/// checked against DATEV's format description.
+mod export_formats;
