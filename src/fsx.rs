@@ -151,6 +151,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// A temp file beside `path`, to be written, fsynced and renamed onto `path` by
+/// [`rename_into_place`]: for content written as it is produced (an export of many entries),
+/// which [`write_atomic`] would need whole in memory. Its name is the one
+/// [`remove_stale_temps`] removes once this process is gone.
+pub fn create_temp_for(path: &Path) -> io::Result<(PathBuf, File)> {
+    let tmp = temp_name(path);
+    let f = create_temp(&tmp)?;
+    Ok((tmp, f))
+}
+
+/// Renames a temp file written and fsynced onto `path`, and makes the rename durable.
+pub fn rename_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
+    fs::rename(tmp, path)?;
+    sync_dir(&parent_of(path))
+}
+
 /// Moves `from` to `to`. On one file system this is a rename (atomic); across file systems it
 /// copies to a temp name beside `to`, fsyncs, renames, and only then removes `from`, so a crash
 /// leaves the file in one place or both, never in neither.

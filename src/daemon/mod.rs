@@ -29,6 +29,7 @@ mod alert;
 mod attempts;
 mod escalation;
 mod expect;
+mod exports;
 mod file_unit;
 mod fire;
 mod folders;
@@ -112,6 +113,8 @@ struct Shared {
     resume: Mutex<VecDeque<(String, Claimed)>>,
     /// Where units of work run (see `store_thread`).
     work_thread: store_thread::StoreThread,
+    /// Wakes the exports task after a unit of work (it exports what was posted).
+    export_due: Notify,
 }
 
 impl Shared {
@@ -190,6 +193,7 @@ pub async fn run_reloadable(
         progress: Notify::new(),
         resume: Mutex::new(resume),
         work_thread: store_thread::StoreThread::start().context("starting the work thread")?,
+        export_due: Notify::new(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (work_tx, work_rx) = mpsc::channel::<Work>(1024);
@@ -311,6 +315,10 @@ impl Generation {
         tasks.push((
             "expect",
             tokio::spawn(expect::run(shared.clone(), stop_rx.clone())),
+        ));
+        tasks.push((
+            "exports",
+            tokio::spawn(exports::run(shared.clone(), stop_rx.clone())),
         ));
         for name in shared.config().mailboxes.keys() {
             tasks.push((

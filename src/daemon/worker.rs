@@ -222,6 +222,8 @@ async fn run_unit(
         }
     }
     shared.worker_done.store(now_millis(), Ordering::Relaxed);
+    // What the unit posted goes to the export targets (`exports.rs` looks whether it did).
+    shared.export_due.notify_one();
     true
 }
 

@@ -27,6 +27,7 @@ mod error;
 pub mod escalation;
 pub mod expect;
 pub mod explain;
+pub mod exports;
 pub mod folders;
 pub mod invoices;
 pub mod ledger_import;

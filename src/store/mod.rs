@@ -19,6 +19,7 @@ mod breaks;
 pub mod console;
 mod documents;
 pub mod escalations;
+pub mod exports;
 mod files;
 pub mod journal;
 mod mailboxes;
@@ -45,6 +46,7 @@ pub use documents::{
     Document, DocumentKind, Documents, NewDocument, NewStatement, OverlappedStatement,
     StatementPeriod, StatementSeen, StoredStatement,
 };
+pub use exports::{EntrySelection, EntrySpan, ExportBatch, Exports, NewExportBatch};
 pub use files::{FileStatus, Files, NewFile, ReplacedFiles, RunOutcome, RunStatus, Trigger};
 pub use mailboxes::{Mailboxes, NewMailMessage};
 pub use matches::{MatchRow, Matches, NewMatch, Posted};
@@ -226,6 +228,7 @@ pub trait Unit:
     + console::ConsoleReads
     + metrics::Metrics
     + escalations::Escalations
+    + exports::Exports
 {
 }
 
@@ -247,6 +250,7 @@ impl<T> Unit for T where
         + console::ConsoleReads
         + metrics::Metrics
         + escalations::Escalations
+        + exports::Exports
 {
 }
 
@@ -268,6 +272,7 @@ pub mod prelude {
     pub use super::bank::BankBooks as _;
     pub use super::console::ConsoleReads as _;
     pub use super::escalations::Escalations as _;
+    pub use super::exports::Exports as _;
     pub use super::journal::Journal as _;
     pub use super::metrics::Metrics as _;
     pub use super::users::Users as _;

@@ -15,6 +15,7 @@ mod breaks;
 mod console;
 mod documents;
 mod escalations;
+mod exports;
 mod files;
 mod journal;
 mod mailboxes;
@@ -70,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
     include_str!("../migrations/sqlite/0022_console_queue.sql"),
     include_str!("../migrations/sqlite/0023_break_escalation.sql"),
+    include_str!("../migrations/sqlite/0026_exports.sql"),
 ];
 
 pub struct SqliteStore {

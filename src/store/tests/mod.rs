@@ -6,6 +6,7 @@ mod bank;
 mod breaks;
 mod console;
 mod documents;
+mod exports;
 mod mail;
 mod monitoring;
 mod records;
@@ -144,6 +145,7 @@ pub fn conformance(store: &mut dyn Store) {
     arrivals::arrivals_are_found_in_their_window_and_checks_are_remembered(store);
     console::the_queue_pages_every_break_once_in_each_order(store);
     monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
+    exports::a_cursor_moves_once_with_its_batch_and_entries_come_in_id_order(store);
     a_sound_store_reports_no_damage(store);
 }
 
