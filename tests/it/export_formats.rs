@@ -6,7 +6,7 @@
 //! The tools are needed, not optional: a missing `hledger` or `bean-check` fails these tests
 //! (tests/run installs them).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -167,11 +167,9 @@ fn renamed(balances: &Balances, name: impl Fn(&str) -> String) -> Balances {
     out
 }
 
-#[test]
-fn hledger_checks_the_export_and_its_balances_are_clerks() {
-    let (i, entries, balances) = posted();
-    let t = target(&i, "hledger");
-    let file = write(&t, &entries);
+/// `hledger check` (plain and strict) passes `file`; its balances per account and currency
+/// as `hledger balance` shows them, zero balances left out.
+fn hledger_balances(file: &Path) -> Balances {
     let file = file.to_str().unwrap();
     run("hledger", &["-f", file, "check"]);
     run("hledger", &["-f", file, "check", "-s"]);
@@ -197,6 +195,14 @@ fn hledger_checks_the_export_and_its_balances_are_clerks() {
             shown.insert((cells[0].to_string(), cells[1].to_string()), balance);
         }
     }
+    shown
+}
+
+#[test]
+fn hledger_checks_the_export_and_its_balances_are_clerks() {
+    let (i, entries, balances) = posted();
+    let t = target(&i, "hledger");
+    let shown = hledger_balances(&write(&t, &entries));
     let expected = renamed(&balances, |a| {
         clerk::export::hledger::account_name(a, &t.accounts).unwrap()
     });
@@ -236,11 +242,9 @@ for (account, currency), number in sorted(sums.items()):
     print(f"{account}\t{currency}\t{number}")
 "#;
 
-#[test]
-fn bean_check_passes_the_export_and_its_balances_are_clerks() {
-    let (i, entries, balances) = posted();
-    let t = target(&i, "beancount");
-    let file = write(&t, &entries);
+/// `bean-check` passes `file`; its balances per account and currency as beancount's loader
+/// sums them, zero balances left out.
+fn beancount_balances(file: &Path) -> Balances {
     let file = file.to_str().unwrap();
     run("bean-check", &[file]);
     let out = run("python3", &["-c", BEANCOUNT_BALANCES, file]);
@@ -252,13 +256,21 @@ fn bean_check_passes_the_export_and_its_balances_are_clerks() {
             shown.insert((cells[0].to_string(), cells[1].to_string()), balance);
         }
     }
+    shown
+}
+
+#[test]
+fn bean_check_passes_the_export_and_its_balances_are_clerks() {
+    let (i, entries, balances) = posted();
+    let t = target(&i, "beancount");
+    let file = write(&t, &entries);
+    let shown = beancount_balances(&file);
     let expected = renamed(&balances, |a| {
         clerk::export::beancount::account_name(a, &t.accounts).unwrap()
     });
     assert!(!expected.is_empty());
     assert_eq!(shown, expected);
-    // An account is opened once, on or before its first use: bean-check said so; and every
-    // entry is there, with its id.
+    // Every entry is there, with its id.
     let text = fs::read_to_string(file).unwrap();
     assert_eq!(text.matches("\n  entry: \"").count(), entries.len());
 }
@@ -469,16 +481,17 @@ fn fits(value: &str, kind: Kind) -> bool {
     }
 }
 
-#[test]
-fn the_datev_file_has_datevs_layout_and_its_bookings_add_up_to_clerks_balances() {
-    let (i, entries, balances) = posted();
-    let t = target(&i, "datev");
-    let file = write(&t, &entries);
-    assert_eq!(
-        file.file_name().unwrap().to_str().unwrap(),
-        "datev-000001.csv"
-    );
-    let bytes = fs::read(&file).unwrap();
+/// What a DATEV file holds, checked against the tables: its header's fields, the sums of its
+/// bookings per account number and currency (Konto debited, Gegenkonto credited; zero sums
+/// left out), and the entry ids its bookings carry in Belegfeld 1.
+struct DatevFile {
+    header: Vec<String>,
+    booked: Balances,
+    ids: BTreeSet<i64>,
+}
+
+fn read_datev(file: &Path) -> DatevFile {
+    let bytes = fs::read(file).unwrap();
     let (text, _, malformed) = encoding_rs::WINDOWS_1252.decode(&bytes);
     assert!(!malformed);
     assert!(text.ends_with("\r\n"));
@@ -502,15 +515,6 @@ fn the_datev_file_has_datevs_layout_and_its_bookings_add_up_to_clerks_balances()
             );
         }
     }
-    assert_eq!(header[10], "29098");
-    assert_eq!(header[11], "55003");
-    let first = entries.iter().map(|e| e.posting_date).min().unwrap();
-    let last = entries.iter().map(|e| e.posting_date).max().unwrap();
-    assert_eq!(header[14], first.format("%Y%m%d").to_string());
-    assert_eq!(header[15], last.format("%Y%m%d").to_string());
-    assert_eq!(header[12], format!("{}0101", first.format("%Y")));
-    assert_eq!(header[13], "4");
-    assert_eq!(header[21], "\"EUR\"");
 
     // The column headings, as the description lists them.
     let want = headings();
@@ -518,8 +522,8 @@ fn the_datev_file_has_datevs_layout_and_its_bookings_add_up_to_clerks_balances()
     assert_eq!(lines[1].split(';').collect::<Vec<_>>(), want);
 
     // Every booking: 125 fields, each as the table says, the rest empty; the sums per account.
-    let mut booked: BTreeMap<(String, String), Decimal> = BTreeMap::new();
-    let mut ids = std::collections::BTreeSet::new();
+    let mut booked = Balances::new();
+    let mut ids = BTreeSet::new();
     for line in &lines[2..] {
         let f = fields(line);
         assert_eq!(f.len(), datev::FIELDS, "{line}");
@@ -541,18 +545,179 @@ fn the_datev_file_has_datevs_layout_and_its_bookings_add_up_to_clerks_balances()
         let currency = f[2].trim_matches('"').to_string();
         *booked.entry((f[6].clone(), currency.clone())).or_default() += amount;
         *booked.entry((f[7].clone(), currency)).or_default() -= amount;
-        ids.insert(f[10].trim_matches('"').to_string());
+        ids.insert(f[10].trim_matches('"').parse().unwrap());
     }
-    assert_eq!(ids.len(), entries.len(), "every entry has its bookings");
-
-    // clerk's balances by account number (the number its account starts with).
-    let mut expected: BTreeMap<(String, String), Decimal> = BTreeMap::new();
-    for ((account, currency), balance) in &balances {
-        let number: String = account.chars().take_while(char::is_ascii_digit).collect();
-        *expected.entry((number, currency.clone())).or_default() += balance;
-    }
-    expected.retain(|_, b| !b.is_zero());
     booked.retain(|_, b| !b.is_zero());
+    DatevFile {
+        header,
+        booked,
+        ids,
+    }
+}
+
+/// clerk's balances by account number (the number its account starts with), zero sums left out.
+fn by_number(balances: &Balances) -> Balances {
+    let mut out = Balances::new();
+    for ((account, currency), balance) in balances {
+        let number: String = account.chars().take_while(char::is_ascii_digit).collect();
+        *out.entry((number, currency.clone())).or_default() += balance;
+    }
+    out.retain(|_, b| !b.is_zero());
+    out
+}
+
+#[test]
+fn the_datev_file_has_datevs_layout_and_its_bookings_add_up_to_clerks_balances() {
+    let (i, entries, balances) = posted();
+    let t = target(&i, "datev");
+    let file = write(&t, &entries);
+    assert_eq!(
+        file.file_name().unwrap().to_str().unwrap(),
+        "datev-000001.csv"
+    );
+    let read = read_datev(&file);
+    let header = &read.header;
+    assert_eq!(header[10], "29098");
+    assert_eq!(header[11], "55003");
+    let first = entries.iter().map(|e| e.posting_date).min().unwrap();
+    let last = entries.iter().map(|e| e.posting_date).max().unwrap();
+    assert_eq!(header[14], first.format("%Y%m%d").to_string());
+    assert_eq!(header[15], last.format("%Y%m%d").to_string());
+    assert_eq!(header[12], format!("{}0101", first.format("%Y")));
+    assert_eq!(header[13], "4");
+    assert_eq!(header[21], "\"EUR\"");
+    assert_eq!(
+        read.ids.len(),
+        entries.len(),
+        "every entry has its bookings"
+    );
+    let expected = by_number(&balances);
     assert!(!expected.is_empty());
-    assert_eq!(booked, expected);
+    assert_eq!(read.booked, expected);
+}
+
+/// The files the daemon wrote into an export folder, in their order (not its temp files).
+fn exported(i: &Install, folder: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(i.path(folder))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| !p.file_name().unwrap().to_str().unwrap().starts_with('.'));
+    files.sort();
+    files
+}
+
+/// How many hledger transactions the files hold (a transaction's first line: date, `*`, code).
+fn hledger_transactions(files: &[PathBuf]) -> usize {
+    files
+        .iter()
+        .map(|f| {
+            fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .filter(|l| {
+                    l.as_bytes().get(4) == Some(&b'-')
+                        && l.get(10..).is_some_and(|r| r.starts_with(" * ("))
+                })
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn the_daemons_own_export_files_pass_the_tools_and_hold_each_entry_once() {
+    let i = Install::with_shipped_chart(EXPORTS);
+    let d = i.start_daemon();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gen_cash");
+    i.drop_until_processed(
+        &d,
+        "var/inbox/ledger/ledger.csv",
+        fs::read(fixtures.join("ledger.csv")).unwrap(),
+        1,
+    );
+    i.drop_until_processed(
+        &d,
+        "var/inbox/bank/statement.csv",
+        fs::read(fixtures.join("statement.csv")).unwrap(),
+        2,
+    );
+    let posted = i.status()["entries_posted"].as_u64().unwrap() as usize;
+    assert!(posted > 100, "{posted} entries");
+    // The exports run after the unit that posted: wait for the last target to have them all.
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            hledger_transactions(&exported(&i, "var/exports/hledger")) == posted
+                && exported(&i, "var/exports/datev")
+                    .iter()
+                    .map(|f| read_datev(f).ids.len())
+                    .sum::<usize>()
+                    == posted
+                && exported(&i, "var/exports/beancount")
+                    .iter()
+                    .map(|f| {
+                        fs::read_to_string(f)
+                            .unwrap()
+                            .matches("\n  entry: \"")
+                            .count()
+                    })
+                    .sum::<usize>()
+                    == posted
+        }),
+        "{}",
+        d.log()
+    );
+    assert!(d.stop().success());
+    let tb = i.json(&["ledger", "balance"]);
+    let balances: Balances = tb["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                (
+                    a["account"].as_str().unwrap().to_string(),
+                    a["currency"].as_str().unwrap().to_string(),
+                ),
+                dec(a["balance"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    let add = |sum: &mut Balances, part: Balances| {
+        for (k, v) in part {
+            *sum.entry(k).or_default() += v;
+        }
+        sum.retain(|_, b| !b.is_zero());
+    };
+
+    // Each file passes the tool on its own; together they are clerk's trial balance.
+    let t = target(&i, "hledger");
+    let mut sum = Balances::new();
+    for f in exported(&i, "var/exports/hledger") {
+        add(&mut sum, hledger_balances(&f));
+    }
+    let expected = renamed(&balances, |a| {
+        clerk::export::hledger::account_name(a, &t.accounts).unwrap()
+    });
+    assert_eq!(sum, expected);
+
+    let t = target(&i, "beancount");
+    let mut sum = Balances::new();
+    for f in exported(&i, "var/exports/beancount") {
+        add(&mut sum, beancount_balances(&f));
+    }
+    let expected = renamed(&balances, |a| {
+        clerk::export::beancount::account_name(a, &t.accounts).unwrap()
+    });
+    assert_eq!(sum, expected);
+
+    let mut sum = Balances::new();
+    let mut ids = BTreeSet::new();
+    for f in exported(&i, "var/exports/datev") {
+        let read = read_datev(&f);
+        for id in read.ids {
+            assert!(ids.insert(id), "entry {id} is in two DATEV batches");
+        }
+        add(&mut sum, read.booked);
+    }
+    assert_eq!(ids.len(), posted);
+    assert_eq!(sum, by_number(&balances));
 }
