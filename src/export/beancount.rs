@@ -16,8 +16,9 @@
 //! its first transaction in the batch, and one `commodity` per currency. Beancount orders
 //! directives by date, not by their place in the file, so they can come last and transactions
 //! are written as they arrive (a large batch is never held in memory). A ledger that takes
-//! several batches opens an account once: keep the `open` of its first batch (bean-check says
-//! "Duplicate open directive" otherwise), or give the batches to beancount one at a time.
+//! several batches (`include`) opens an account once (bean-check says "Duplicate open
+//! directive" otherwise): there, set `open = false` and open the accounts in the main file (or
+//! use beancount's `auto_accounts` plugin).
 //!
 //! **Account names.** The account map's name is used as it is if beancount accepts it (a root
 //! `Assets`, `Liabilities`, `Equity`, `Income` or `Expenses`, then components each starting
@@ -44,24 +45,44 @@ use chrono::NaiveDate;
 use super::{AccountClass, Accounts, Batch, ExportError, Format, refuse_unknown_options};
 use crate::model::journal::PostedEntry;
 
-/// The beancount format. It takes one option, `operating_currency` (written as beancount's
-/// option, so its reports convert to it).
-#[derive(Debug, Default)]
+/// The beancount format. Its options: `operating_currency` (written as beancount's option, so
+/// its reports convert to it) and `open` (false: no `open` and `commodity` directives).
+#[derive(Debug)]
 pub struct Beancount {
     operating_currency: Option<String>,
+    /// Whether each file opens its accounts and declares its currencies.
+    open: bool,
     /// Each account written, with the date of its first transaction.
     opened: BTreeMap<String, NaiveDate>,
     /// Each currency written, with the date it was first used.
     commodities: BTreeMap<String, NaiveDate>,
 }
 
+impl Default for Beancount {
+    fn default() -> Self {
+        Self {
+            operating_currency: None,
+            open: true,
+            opened: BTreeMap::new(),
+            commodities: BTreeMap::new(),
+        }
+    }
+}
+
 impl Beancount {
-    /// From the export's `[exports.options]`: `operating_currency = "EUR"`, optional.
+    /// From the export's `[exports.options]`, both optional: `operating_currency = "EUR"`,
+    /// `open = false`.
     pub fn from_options(options: &toml::Table) -> Result<Self, String> {
-        refuse_unknown_options("beancount", options, &["operating_currency"])?;
+        refuse_unknown_options("beancount", options, &["operating_currency", "open"])?;
         let mut format = Self::default();
         for (key, value) in options {
             match (key.as_str(), value) {
+                ("open", toml::Value::Boolean(open)) => format.open = *open,
+                ("open", _) => {
+                    return Err(format!(
+                        "beancount's open must be true or false, not {value}"
+                    ));
+                }
                 ("operating_currency", toml::Value::String(c)) if commodity_name(c) => {
                     format.operating_currency = Some(c.clone());
                 }
@@ -279,6 +300,9 @@ impl Format for Beancount {
     }
 
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError> {
+        if !self.open {
+            return Ok(());
+        }
         let mut text = String::from("; The currencies and accounts this batch uses.\n");
         for (commodity, date) in &self.commodities {
             let _ = writeln!(text, "{date} commodity {commodity}");
@@ -356,5 +380,13 @@ mod tests {
         );
         assert!(Beancount::from_options(&toml::toml! { operating_currency = "eur" }).is_err());
         assert!(Beancount::from_options(&toml::toml! { operating_currency = "EUR" }).is_ok());
+        let mut quiet = Beancount::from_options(&toml::toml! { open = false }).unwrap();
+        let (entries, accounts) = two_entries();
+        let text = String::from_utf8(render(&mut quiet, &entries, &accounts).unwrap()).unwrap();
+        assert!(
+            !text.contains(" open ") && !text.contains(" commodity "),
+            "{text}"
+        );
+        assert!(text.contains("Assets:1200-Bank  -12.50 EUR"));
     }
 }
