@@ -288,14 +288,17 @@ impl Datev {
                 (digits, "its leading")
             }
         };
-        let number = number.trim_start_matches('0');
-        if number.is_empty() || number.len() > self.account_length + 1 {
+        // Written as the chart writes it (SKR03's "0420" stays 0420); leading zeros do not count
+        // towards the length.
+        let significant = number.trim_start_matches('0');
+        if significant.is_empty() || significant.len() > self.account_length + 1 || number.len() > 9
+        {
             return Err(format!(
                 "account {account:?}: {whence} number {number:?} does not fit DATEV's account length {} (a Personenkonto one digit more)",
                 self.account_length
             ));
         }
-        Ok(number.to_string())
+        Ok(number)
     }
 }
 
@@ -597,6 +600,14 @@ mod tests {
         );
         accounts.map.insert("Forderungen".into(), "10001".into());
         assert!(render(&mut Datev::default(), &entries, &accounts).is_ok());
+        // A number longer than the account length allows is refused; leading zeros are kept.
+        let d = Datev::default();
+        assert!(
+            d.number("123456 Zu lang", &accounts)
+                .unwrap_err()
+                .contains("account length")
+        );
+        assert_eq!(d.number("0420 Büroeinrichtung", &accounts).unwrap(), "0420");
 
         let options = toml::toml! { fiscal_year_start = "03-01" };
         let mut d = Datev::from_options(&options).unwrap();
