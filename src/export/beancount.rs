@@ -277,7 +277,8 @@ impl Format for Beancount {
         }
         for (line, name) in entry.lines.iter().zip(&names) {
             let _ = writeln!(text, "  {name}  {} {}", line.amount, line.currency);
-            if let Some(fx) = &line.fx {
+            // Only a line that was in another currency: the rest have their own amount at 1.
+            if let Some(fx) = line.fx.as_ref().filter(|fx| fx.currency != line.currency) {
                 let _ = writeln!(
                     text,
                     "    fx: \"{} {} @ {}\"",

@@ -12,7 +12,7 @@
 //! the entry's lines exactly, per account). Belegdatum is the posting date (DDMM, the year is
 //! the batch's fiscal year), Belegfeld 1 clerk's entry id, Buchungstext the narrative cut to 60
 //! characters; Beleginfo 1 to 3 carry the job, the match and the records' sources, Beleginfo 4
-//! a line's foreign amount and rate when it has one. A character Windows-1252 lacks is written
+//! the foreign amount and rate of the booking's lines that were in another currency. A character Windows-1252 lacks is written
 //! `?`.
 //!
 //! **Account numbers.** The account map's number, else the number clerk's account starts with
@@ -44,6 +44,8 @@ use encoding_rs::WINDOWS_1252;
 use rust_decimal::Decimal;
 
 use super::{Accounts, Batch, ExportError, Format, refuse_unknown_options};
+use crate::model::EntryLine;
+use crate::model::fx::LineFx;
 use crate::model::journal::PostedEntry;
 
 /// The options `[exports.options]` may give.
@@ -346,6 +348,11 @@ fn windows_1252(text: &str) -> Vec<u8> {
     out
 }
 
+/// A line's foreign amount and rate, if it was in another currency than it is booked in.
+fn foreign(line: &EntryLine) -> Option<&LineFx> {
+    line.fx.as_ref().filter(|fx| fx.currency != line.currency)
+}
+
 /// One booking: `amount` from `credit` to `debit`.
 struct Booking<'a> {
     amount: Decimal,
@@ -505,7 +512,7 @@ impl Format for Datev {
             }
             let fx = [b.debit, b.credit]
                 .into_iter()
-                .filter_map(|i| entry.lines[i].fx.as_ref())
+                .filter_map(|i| foreign(&entry.lines[i]))
                 .map(|fx| {
                     format!("{} {} Kurs {}", fx.amount, fx.currency, fx.rate).replace('.', ",")
                 })

@@ -193,7 +193,8 @@ impl Format for Hledger {
                 line.amount,
                 line.currency.as_str()
             );
-            if let Some(fx) = &line.fx {
+            // Only a line that was in another currency: the rest have their own amount at 1.
+            if let Some(fx) = line.fx.as_ref().filter(|fx| fx.currency != line.currency) {
                 let _ = write!(
                     text,
                     "  ; fx: {} {} @ {}",

@@ -325,7 +325,7 @@ const HEADER: [(usize, &str, bool, Kind); 31] = [
 /// The booking fields of a Buchungsstapel (format version 13) that clerk fills or that bound
 /// what it may write, by number: name, required, kind. Every other of the 125 fields must stay
 /// empty.
-const BOOKING: [(usize, &str, bool, Kind); 18] = [
+const BOOKING: [(usize, &str, bool, Kind); 20] = [
     (1, "Umsatz (ohne Soll/Haben-Kz)", true, Kind::Amount),
     (2, "Soll/Haben-Kennzeichen", true, Kind::Text(1)),
     (3, "WKZ Umsatz", false, Kind::Text(3)),
@@ -343,6 +343,8 @@ const BOOKING: [(usize, &str, bool, Kind); 18] = [
     (24, "Beleginfo - Inhalt 2", false, Kind::Text(210)),
     (25, "Beleginfo - Art 3", false, Kind::Text(20)),
     (26, "Beleginfo - Inhalt 3", false, Kind::Text(210)),
+    (27, "Beleginfo - Art 4", false, Kind::Text(20)),
+    (28, "Beleginfo - Inhalt 4", false, Kind::Text(210)),
     (114, "Festschreibung", false, Kind::Number(1)),
 ];
 
@@ -720,4 +722,156 @@ fn the_daemons_own_export_files_pass_the_tools_and_hold_each_entry_once() {
     }
     assert_eq!(ids.len(), posted);
     assert_eq!(sum, by_number(&balances));
+}
+
+/// A bank reconciliation whose receipt of a USD invoice paid in EUR posts four lines in EUR,
+/// each with its foreign amount and rate: bank, receivable (USD at 0.90), the charge the bank
+/// kept, the exchange difference.
+const FX_JOB: &str = r#"
+kind = "cash_reconciliation"
+book = "main"
+owner = "cash-ops@example.com"
+
+[watch]
+folder = "var/inbox/bank"
+patterns = ["*.csv"]
+
+[extract]
+date_formats = ["%Y-%m-%d"]
+
+[extract.columns]
+id = "bank_reference"
+booking_date = "booking_date"
+value_date = "value_date"
+amount = "amount"
+currency = "currency"
+remittance = "remittance_info"
+
+[match]
+rates = { ecb = "config/rates.csv" }
+
+[[match.passes]]
+name = "fx"
+keys = [{ ours = "reference", theirs = "remittance", theirs_pattern = 'INV-\d{9}' }]
+amount = { ours = "amount", theirs = "amount" }
+date = { ours = "value_date", theirs = "value_date" }
+fx = { rates = "ecb", tolerance_relative = "0.005" }
+
+[posting.receipt]
+narrative = "Receipt {bank_reference}: {references}"
+lines = [
+  { account = "1010 Bank {currency}", amount = "statement" },
+  { account = "1290 Receivables clearing", amount = "-item" },
+  { account = "6855 Bank charges", amount = "difference" },
+]
+
+[posting.payment]
+narrative = "Payment {bank_reference}: {references}"
+lines = [
+  { account = "1690 Payables clearing", amount = "-item" },
+  { account = "1010 Bank {currency}", amount = "statement" },
+]
+
+[posting.fx]
+functional_currency = "EUR"
+rates = "ecb"
+difference_account = "2660 Exchange differences"
+"#;
+
+#[test]
+fn an_entry_of_four_lines_in_foreign_currency_passes_the_tools_and_datev_splits_it_exactly() {
+    let i = Install::with_config(EXPORTS);
+    fs::write(i.path("jobs/bank-reconciliation.toml"), FX_JOB).unwrap();
+    fs::write(
+        i.path("config/rates.csv"),
+        "date,from,to,rate\n2026-03-02,USD,EUR,0.90\n2026-03-10,USD,EUR,0.92\n",
+    )
+    .unwrap();
+    for (job, name, text) in [
+        (
+            "ledger-import",
+            "ledger.csv",
+            "id,account,value_date,amount,currency,reference,counterparty\n\
+             9,CASH-USD-01,2026-03-02,1000.00,USD,INV-000000009,ACME US INC\n",
+        ),
+        (
+            "bank-reconciliation",
+            "statement.csv",
+            "booking_date,value_date,amount,currency,bank_reference,remittance_info\n\
+             2026-03-10,2026-03-10,918.50,EUR,BK9,PAYMENT INV-000000009 ACME US\n",
+        ),
+    ] {
+        let f = i.path(name);
+        fs::write(&f, text).unwrap();
+        let o = i.clerk(&["job", "run", job, f.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let mut store = clerk::store::open_for_reading(&i.path("var/clerk.db")).unwrap();
+    let entries =
+        clerk::store::in_read(store.as_mut(), |u| u.journal(&JournalQuery::default())).unwrap();
+    let receipt = entries
+        .iter()
+        .find(|e| e.narrative.starts_with("Receipt BK9"))
+        .expect("the receipt posted");
+    assert_eq!(receipt.lines.len(), 4, "{receipt:?}");
+    assert!(receipt.lines.iter().all(|l| l.fx.is_some()), "{receipt:?}");
+    let tb = i.json(&["ledger", "balance"]);
+    let balances: Balances = tb["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                (
+                    a["account"].as_str().unwrap().to_string(),
+                    a["currency"].as_str().unwrap().to_string(),
+                ),
+                dec(a["balance"].as_str().unwrap()),
+            )
+        })
+        .collect();
+
+    let t = target(&i, "hledger");
+    let file = write(&t, &entries);
+    assert_eq!(
+        hledger_balances(&file),
+        renamed(&balances, |a| {
+            clerk::export::hledger::account_name(a, &t.accounts).unwrap()
+        })
+    );
+    let text = fs::read_to_string(&file).unwrap();
+    assert!(text.contains("; fx: -1000.00 USD @ 0.90"), "{text}");
+
+    let t = target(&i, "beancount");
+    let file = write(&t, &entries);
+    assert_eq!(
+        beancount_balances(&file),
+        renamed(&balances, |a| {
+            clerk::export::beancount::account_name(a, &t.accounts).unwrap()
+        })
+    );
+
+    // Debits 918.50 (bank) and 1.50 (charges) against credits 900.00 (receivable) and 20.00
+    // (exchange gain): three bookings that add up to the four lines.
+    let t = target(&i, "datev");
+    let read = read_datev(&write(&t, &entries));
+    assert_eq!(read.booked, by_number(&balances));
+    let text = encoding_rs::WINDOWS_1252
+        .decode(&fs::read(t.folder.join("datev-000001.csv")).unwrap())
+        .0
+        .into_owned();
+    let bookings: Vec<(String, String, String)> = text
+        .split_terminator("\r\n")
+        .skip(2)
+        .map(fields)
+        .map(|f| (f[0].clone(), f[6].clone(), f[7].clone()))
+        .collect();
+    assert_eq!(
+        bookings,
+        [
+            ("900,00".to_string(), "1010".to_string(), "1290".to_string()),
+            ("18,50".to_string(), "1010".to_string(), "2660".to_string()),
+            ("1,50".to_string(), "6855".to_string(), "2660".to_string()),
+        ]
+    );
 }
