@@ -91,6 +91,7 @@ pub fn check(config_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 fn health_checks(config: &Config) -> anyhow::Result<Vec<Check>> {
     let mut checks = Vec::new();
     checks.extend(config.jobs.iter().map(job_check));
+    checks.extend(config.exports.iter().map(export_check));
     checks.extend(folder_checks(config));
     checks.push(store_check(&config.settings));
     checks.push(lock_check(&config.settings));
@@ -160,6 +161,29 @@ fn job_check(job: &Job) -> Check {
     }
 }
 
+/// An export target as configured: its format, folder and when it runs (its folder is
+/// checked with the others).
+fn export_check(target: &crate::config::ExportTarget) -> Check {
+    let mut detail = format!(
+        "{} into {}, {}",
+        target.format,
+        target.folder.display(),
+        target.when()
+    );
+    if !target.accounts.map.is_empty() {
+        detail.push_str(&format!(
+            ", {} account(s) mapped",
+            target.accounts.map.len()
+        ));
+    }
+    Check {
+        check: "export",
+        target: target.name.clone(),
+        ok: true,
+        detail,
+    }
+}
+
 /// Every folder the daemon writes to (state, archive, failed, outbox, each job's inbox),
 /// created if missing and written to once.
 fn folder_checks(config: &Config) -> Vec<Check> {
@@ -180,6 +204,13 @@ fn folder_checks(config: &Config) -> Vec<Check> {
                 fsx::DROP_DIR_MODE,
             ));
         }
+    }
+    for target in &config.exports {
+        folders.push((
+            format!("export folder of {}", target.name),
+            target.folder.as_path(),
+            fsx::DIR_MODE,
+        ));
     }
     folders
         .into_iter()

@@ -1,7 +1,8 @@
 //! The books as an accountant reads them: `clerk journal` (the entries posted, their lines and
 //! where they came from), `clerk ledger balance` (the trial balance: every account per
 //! currency, which must add up to zero in each) and `clerk ledger account A` (an account's
-//! movements with a running balance).
+//! movements with a running balance); `clerk journal export` (a re-export on request) and
+//! `clerk journal exports` (which file of which export target holds which entries).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -251,6 +252,108 @@ pub fn account(
     }
     for (c, b) in &statement.closing {
         outln!("  closing {c} {b}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clerk journal export --target T [--from D] [--to D]`: the entries posted in the range (all
+/// without one) written again into a re-export file of the target, recorded as a re-export;
+/// the target's cursor, and so its next regular batch, is not touched. Prints the file's path.
+pub fn reexport(
+    config_path: &Path,
+    target: &str,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let Some(t) = config.exports.iter().find(|t| t.name == target) else {
+        let known: Vec<&str> = config.exports.iter().map(|t| t.name.as_str()).collect();
+        anyhow::bail!(
+            "no export target {target:?} in {}; its [[exports]] are: {}",
+            config.file.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    };
+    if let (Some(f), Some(t)) = (from, to)
+        && f > t
+    {
+        anyhow::bail!("--from {f} is after --to {t}");
+    }
+    let mut st = store::open(&config.settings.store_path)?;
+    match crate::jobs::exports::reexport(st.as_mut(), t, from, to, &chrono::Utc::now)? {
+        Some((batch, path)) => {
+            outln!("{}", path.display());
+            eprintln!(
+                "{} entries ({} to {}), sha256 {}",
+                batch.entries, batch.first_entry, batch.last_entry, batch.sha256
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!("no entries posted in that range; nothing written");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// `clerk journal exports [--target T] [--json]`: what went where, each batch with its file,
+/// entries, checksum and when it was written (a batch recorded and not yet written shows as
+/// pending: the daemon writes it at its next export).
+pub fn exports(config_path: &Path, target: Option<&str>, json: bool) -> anyhow::Result<ExitCode> {
+    let config = load_config(config_path)?;
+    let mut st = store::open_for_reading(&config.settings.store_path)?;
+    let batches = store::in_read(st.as_mut(), |u| u.export_batches(target))?;
+    if json {
+        #[derive(Serialize)]
+        struct Listed<'a> {
+            #[serde(flatten)]
+            batch: &'a crate::store::ExportBatch,
+            /// Where the file is, when the target is still configured.
+            path: Option<String>,
+        }
+        let listed: Vec<Listed<'_>> = batches
+            .iter()
+            .map(|b| Listed {
+                batch: b,
+                path: config
+                    .exports
+                    .iter()
+                    .find(|t| t.name == b.target)
+                    .map(|t| t.folder.join(&b.file_name).display().to_string()),
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&listed)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if batches.is_empty() {
+        outln!("nothing exported yet");
+    }
+    for b in &batches {
+        let folder = config
+            .exports
+            .iter()
+            .find(|t| t.name == b.target)
+            .map(|t| t.folder.display().to_string())
+            .unwrap_or_else(|| "(target no longer configured)".into());
+        outln!(
+            "{}  {}  {} entries ({} to {}, posted {} to {})  {}",
+            b.target,
+            b.file_name,
+            b.entries,
+            b.first_entry,
+            b.last_entry,
+            b.first_date,
+            b.last_date,
+            match b.written_at {
+                Some(t) => format!("written {}", t.format("%Y-%m-%d %H:%M:%S UTC")),
+                None => "pending (written at the next export)".to_string(),
+            }
+        );
+        outln!("  in {folder}  sha256 {}", b.sha256);
     }
     Ok(ExitCode::SUCCESS)
 }

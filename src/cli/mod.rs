@@ -131,6 +131,9 @@ enum Command {
         account: Option<String>,
         #[arg(long)]
         json: bool,
+        /// Exports to the books: `export` (a re-export on request), `exports` (what went where).
+        #[command(subcommand)]
+        exports: Option<JournalExportCommand>,
     },
     /// The books: the trial balance, or one account's movements.
     Ledger {
@@ -345,6 +348,30 @@ enum JobAction {
     Run { name: String, files: Vec<PathBuf> },
 }
 
+/// `clerk journal export|exports`.
+#[derive(Subcommand, Debug)]
+enum JournalExportCommand {
+    /// Writes the entries posted within --from..--to (all without them) again, into a
+    /// re-export file of the target (`<name>-reexport-<from>-<to>-<n>.<ext>`); the target's
+    /// next regular batch is not affected. Prints the file's path.
+    Export {
+        /// The `[[exports]]` target's name.
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+    },
+    /// What went where: each export file with its entries, checksum and when it was written.
+    Exports {
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `clerk ledger ...`
 #[derive(Subcommand, Debug)]
 enum LedgerCommand {
@@ -429,11 +456,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
         Command::Journal {
+            exports: Some(what),
+            ..
+        } => match what {
+            JournalExportCommand::Export { target, from, to } => {
+                journal::reexport(&cli.config, &target, from, to)
+            }
+            JournalExportCommand::Exports { target, json } => {
+                journal::exports(&cli.config, target.as_deref(), json)
+            }
+        },
+        Command::Journal {
             job,
             from,
             to,
             account,
             json,
+            exports: None,
         } => journal::journal(
             &cli.config,
             &journal::JournalArgs {

@@ -8,6 +8,9 @@
 //! `jobs::exports::BATCH_LIMIT` entries (about a second per 100,000 entries in release), and a
 //! backlog is written a batch per turn, with the worker's units in between.
 //!
+//! Entries posted outside the worker (`clerk job run`, an action in the console) are found at
+//! the task's next wake, within [`MAX_SLEEP`].
+//!
 //! A target that fails (its folder is not writable, the format refuses an entry) raises one
 //! alert, keeps its cursor, and is tried again every [`RETRY`] and after each unit that
 //! posted; when it succeeds again, that is logged. Each task generation (a reload) starts
@@ -80,9 +83,12 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 }
                 info!(export = %t.name, "export schedule fired");
             }
-            let after_unit = poked && t.schedule.is_none();
-            let retry = failing.contains(&t.name) && (t.schedule.is_none() || !poked);
-            if slot_due || after_unit || retry {
+            // An unscheduled target looks after every unit, and at every wake: entries posted
+            // outside the worker (`clerk job run`, the console's actions) are found within
+            // [`MAX_SLEEP`]. The look is one read; nothing is written when nothing was posted.
+            let unscheduled = t.schedule.is_none();
+            let retry = failing.contains(&t.name) && !poked;
+            if slot_due || unscheduled || retry {
                 due.push((t, false));
             }
         }

@@ -103,7 +103,6 @@ pub fn export_target(
     now: &dyn Fn() -> DateTime<Utc>,
 ) -> Result<Exported, ExportFailure> {
     let mut done = Exported::default();
-    prepare_folder(target)?;
     recover(store, target, now, &mut done)?;
     loop {
         let cursor = in_read(store, |u| u.export_cursor(&target.name))?;
@@ -178,6 +177,7 @@ pub fn recover(
     now: &dyn Fn() -> DateTime<Utc>,
     done: &mut Exported,
 ) -> Result<(), ExportFailure> {
+    prepare_folder(target)?;
     let unwritten = in_read(store, |u| u.unwritten_export_batches(Some(&target.name)))?;
     for batch in unwritten {
         let path = target.folder.join(&batch.file_name);
@@ -423,5 +423,244 @@ impl<W: Write> Write for Hashing<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::TimeZone;
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::export::Accounts;
+    use crate::model::{EntryLine, JournalEntry, MatchPass, Record, Side, Source};
+    use crate::store::{FileStatus, NewFile, NewMatch, SqliteStore, Trigger};
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 8, 0, 0).unwrap()
+    }
+
+    /// Posts `n` entries of one ledger item and one statement line each.
+    fn post(store: &mut dyn Store, n: usize) {
+        in_unit(store, |u| {
+            let f = u.add_file(&NewFile {
+                job: "bank",
+                sha256: "sha",
+                name: "statement.csv",
+                size: 1,
+                arrived_at: at(),
+                status: FileStatus::Processed,
+                error: None,
+                duplicate_of: None,
+            })?;
+            let run = u.start_run("bank", Trigger::File, Some(f), at())?;
+            let record = |side, k: usize| Record {
+                side,
+                external_id: format!("{side:?}-{k}"),
+                account: Some("CASH-EUR-01".into()),
+                value_date: "2026-03-02".parse().unwrap(),
+                booking_date: None,
+                amount: Decimal::new(1000 + k as i64, 2),
+                currency: "EUR".parse().unwrap(),
+                reference: Some(format!("INV-{k}")),
+                counterparty: None,
+                remittance: None,
+                codes: None,
+                source: Source::at(Arc::from("sha"), None, k as u32 + 2),
+            };
+            let ledger: Vec<Record> = (0..n).map(|k| record(Side::Ledger, k)).collect();
+            let statement: Vec<Record> = (0..n).map(|k| record(Side::Statement, k)).collect();
+            u.add_records("bank", f, &ledger)?;
+            u.add_records("bank", f, &statement)?;
+            let l = u.open_records("bank", Side::Ledger, None)?;
+            let st = u.open_records("bank", Side::Statement, None)?;
+            for k in 0..n {
+                let a = l[k].record.amount;
+                let line = |account: &str, amount| EntryLine {
+                    account: account.into(),
+                    currency: "EUR".parse().unwrap(),
+                    amount,
+                    fx: None,
+                };
+                u.post_match(&NewMatch {
+                    job: "bank",
+                    run_id: run,
+                    pass: MatchPass::Reference,
+                    record_ids: &[l[k].id, st[k].id],
+                    entry: &JournalEntry {
+                        idempotency_key: format!("key-{k}"),
+                        posting_date: "2026-03-02".parse().unwrap(),
+                        narrative: format!("Payment, \"INV-{k}\""),
+                        lines: vec![line("1200 Bank", a), line("1400 Receivables", -a)],
+                    },
+                    at: at(),
+                    explanation: None,
+                    actor: None,
+                    reason: None,
+                })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn target(folder: &Path) -> ExportTarget {
+        ExportTarget {
+            name: "erp".into(),
+            format: "csv".into(),
+            folder: folder.to_path_buf(),
+            schedule: None,
+            accounts: Accounts::default(),
+            options: toml::Table::new(),
+            extension: "csv",
+        }
+    }
+
+    #[test]
+    fn a_batch_recorded_but_not_written_is_written_again_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
+        let store: &mut dyn Store = &mut store;
+        post(store, 3);
+        let t = target(&dir.path().join("exports"));
+        let done = export_target(store, &t, &Utc::now).unwrap();
+        assert_eq!(done.written.len(), 1);
+        let batch = &done.written[0];
+        assert_eq!((batch.number, batch.entries), (1, 3));
+        let path = t.folder.join("erp-000001.csv");
+        let first = fs::read(&path).unwrap();
+        assert_eq!(batch.sha256, crate::digest::sha256_hex(&first));
+        // Nothing new: nothing written.
+        assert!(
+            export_target(store, &t, &Utc::now)
+                .unwrap()
+                .written
+                .is_empty()
+        );
+
+        // A kill after the batch was recorded, before the rename: no file, not marked; and a
+        // temp file of a process that is gone.
+        fs::remove_file(&path).unwrap();
+        let gone_pid = 4_000_000;
+        fs::write(
+            t.folder.join(format!(".erp-000002.csv.{gone_pid}.tmp")),
+            b"half",
+        )
+        .unwrap();
+        let db = rusqlite::Connection::open(dir.path().join("clerk.db")).unwrap();
+        db.execute("UPDATE export_batches SET written_at = NULL", [])
+            .unwrap();
+        post_more(store);
+        let done = export_target(store, &t, &Utc::now).unwrap();
+        assert_eq!(done.recovered.len(), 1, "{done:?}");
+        assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+        // The same bytes under the same name, and the new entry in the next batch only.
+        assert_eq!(fs::read(&path).unwrap(), first);
+        assert_eq!(done.written.len(), 1);
+        assert_eq!(done.written[0].number, 2);
+        assert_eq!(done.written[0].entries, 1);
+        let names: Vec<String> = fs::read_dir(&t.folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+
+        // A kill after the rename, before the mark: the file is there, only marked now.
+        db.execute(
+            "UPDATE export_batches SET written_at = NULL WHERE number = 2",
+            [],
+        )
+        .unwrap();
+        let before = fs::metadata(t.folder.join("erp-000002.csv"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        let done = export_target(store, &t, &Utc::now).unwrap();
+        assert_eq!((done.recovered.len(), done.written.len()), (1, 0));
+        let after = fs::metadata(t.folder.join("erp-000002.csv"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert_eq!(before, after);
+
+        // Someone else's file under a batch's name is kept beside it, and said.
+        fs::write(&path, b"not ours").unwrap();
+        db.execute(
+            "UPDATE export_batches SET written_at = NULL WHERE number = 1",
+            [],
+        )
+        .unwrap();
+        let done = export_target(store, &t, &Utc::now).unwrap();
+        assert_eq!(done.warnings.len(), 1, "{:?}", done.warnings);
+        assert_eq!(fs::read(&path).unwrap(), first);
+        assert!(fs::read_dir(&t.folder).unwrap().any(|e| {
+            e.unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".differs-")
+        }));
+    }
+
+    /// One more entry, of a file of its own.
+    fn post_more(store: &mut dyn Store) {
+        in_unit(store, |u| {
+            let f = u.add_file(&NewFile {
+                job: "bank",
+                sha256: "sha-more",
+                name: "more.csv",
+                size: 1,
+                arrived_at: at(),
+                status: FileStatus::Processed,
+                error: None,
+                duplicate_of: None,
+            })?;
+            let run = u.start_run("bank", Trigger::File, Some(f), at())?;
+            let a = Decimal::new(777, 0);
+            let line = |account: &str, amount| EntryLine {
+                account: account.into(),
+                currency: "EUR".parse().unwrap(),
+                amount,
+                fx: None,
+            };
+            let mut r = Record {
+                side: Side::Ledger,
+                external_id: "more".into(),
+                account: Some("CASH-EUR-01".into()),
+                value_date: "2026-03-03".parse().unwrap(),
+                booking_date: None,
+                amount: a,
+                currency: "EUR".parse().unwrap(),
+                reference: Some("INV-more".into()),
+                counterparty: None,
+                remittance: None,
+                codes: None,
+                source: Source::at(Arc::from("sha-more"), None, 2),
+            };
+            u.add_records("bank", f, std::slice::from_ref(&r))?;
+            r.side = Side::Statement;
+            u.add_records("bank", f, &[r])?;
+            let l = u.open_records("bank", Side::Ledger, None)?;
+            let s = u.open_records("bank", Side::Statement, None)?;
+            u.post_match(&NewMatch {
+                job: "bank",
+                run_id: run,
+                pass: MatchPass::Reference,
+                record_ids: &[l[0].id, s[0].id],
+                entry: &JournalEntry {
+                    idempotency_key: "key-more".into(),
+                    posting_date: "2026-03-03".parse().unwrap(),
+                    narrative: "more".into(),
+                    lines: vec![line("1200 Bank", a), line("1400 Receivables", -a)],
+                },
+                at: at(),
+                explanation: None,
+                actor: None,
+                reason: None,
+            })?;
+            Ok(())
+        })
+        .unwrap();
     }
 }

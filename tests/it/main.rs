@@ -133,3 +133,6 @@ mod journal;
 /// The hledger, beancount and DATEV exports read by the real tools (hledger, bean-check) and
 /// checked against DATEV's format description.
 mod export_formats;
+
+/// Exports to the books: csv files exactly once, re-export, what went where, a failing folder.
+mod exports;
