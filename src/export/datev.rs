@@ -246,11 +246,8 @@ impl Datev {
                         })?
                         .to_string();
                 }
-                _ => {
-                    return Err(format!(
-                        "format datev takes the options consultant_number, client_number, fiscal_year_start, account_length, currency and chart, not `{key}`"
-                    ));
-                }
+                // Any other key was refused above.
+                _ => {}
             }
         }
         Ok(d)
