@@ -16,10 +16,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::model::journal::PostedEntry;
 
+pub mod beancount;
 pub mod csv;
+pub mod datev;
+pub mod hledger;
+#[cfg(test)]
+mod sample;
 
 /// The formats clerk writes, by the name `format = "..."` takes.
-pub const FORMATS: &[&str] = &["csv"];
+pub const FORMATS: &[&str] = &["csv", "hledger", "beancount", "datev"];
 
 /// One file's worth of entries for one export target.
 #[derive(Debug, Clone)]
@@ -124,6 +129,9 @@ pub trait Format: Send {
 pub fn format_for(name: &str, options: &toml::Table) -> Result<Box<dyn Format>, String> {
     match name {
         "csv" => Ok(Box::new(csv::Csv::from_options(options)?)),
+        "hledger" => Ok(Box::new(hledger::Hledger::from_options(options)?)),
+        "beancount" => Ok(Box::new(beancount::Beancount::from_options(options)?)),
+        "datev" => Ok(Box::new(datev::Datev::from_options(options)?)),
         _ => Err(format!(
             "unknown export format {name:?}; clerk writes {}",
             FORMATS.join(", ")

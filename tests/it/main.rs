@@ -132,5 +132,9 @@ mod journal;
 
 /// Tamper evidence: `clerk audit verify` names a row edited with sqlite3; the summary's head.
 mod audit;
+/// The hledger, beancount and DATEV exports read by the real tools (hledger, bean-check) and
+/// checked against DATEV's format description.
+mod export_formats;
+
 /// Exports to the books: csv files exactly once, re-export, what went where, a failing folder.
 mod exports;
