@@ -413,6 +413,11 @@ impl Format for Datev {
         "csv"
     }
 
+    /// DATEV takes a Buchungsstapel within one fiscal year only.
+    fn batch_bounds(&self, date: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        Some(self.fiscal_year_of(date))
+    }
+
     fn begin(&mut self, out: &mut dyn Write, batch: &Batch<'_>) -> Result<(), ExportError> {
         let (fy_start, fy_end) = self.fiscal_year_of(batch.first_date);
         self.fiscal_year = Some((fy_start, fy_end));

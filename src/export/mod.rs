@@ -120,6 +120,13 @@ pub trait Format: Send {
     ) -> Result<(), ExportError>;
     /// Anything the file ends with.
     fn finish(&mut self, out: &mut dyn Write) -> Result<(), ExportError>;
+
+    /// The dates one file may hold, for a format whose files must lie within one span (DATEV:
+    /// one fiscal year): the span holding `date`. A target's batch ends before the first entry
+    /// outside the span of its first entry. `None` (the default): any dates.
+    fn batch_bounds(&self, _date: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+        None
+    }
 }
 
 /// The format named `name`, set up from the export's `[exports.options]` table. Each format

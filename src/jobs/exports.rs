@@ -80,6 +80,24 @@ pub struct Exported {
     pub more: bool,
 }
 
+/// Where the next batch must end for a format whose files lie within one span of dates
+/// (DATEV: a fiscal year): before the first entry, after the cursor, outside the span of the
+/// first one. So a backlog across a year end is two files, never one the format refuses.
+fn batch_end(
+    store: &mut dyn Store,
+    target: &ExportTarget,
+    cursor: i64,
+) -> Result<Option<i64>, ExportFailure> {
+    let Some((_, first_date)) = in_read(store, |u| u.first_entry_after(cursor))? else {
+        return Ok(None);
+    };
+    let Some((from, to)) = target.format().batch_bounds(first_date) else {
+        return Ok(None);
+    };
+    let outside = in_read(store, |u| u.first_entry_outside(cursor, from, to))?;
+    Ok(outside.map(|id| id - 1))
+}
+
 /// A batch's file name: `<name>-<number:06>.<ext>`; a re-export's
 /// `<name>-reexport-<from>-<to>-<n>.<ext>` (its dates, or its entries' when none were given).
 pub fn file_name(
@@ -109,9 +127,10 @@ pub fn export_target(
     recover(store, target, now, &mut done)?;
     loop {
         let cursor = in_read(store, |u| u.export_cursor(&target.name))?;
+        let up_to = batch_end(store, target, cursor)?;
         let selection = EntrySelection {
             after: cursor,
-            up_to: None,
+            up_to,
             from: None,
             to: None,
             limit: BATCH_LIMIT,

@@ -104,6 +104,16 @@ pub trait Exports {
     fn export_cursor(&mut self, target: &str) -> Result<i64>;
     /// The highest entry id posted (0 when none): whether any target has work.
     fn last_entry_id(&mut self) -> Result<i64>;
+    /// The first entry after `after` (by id) and its posting date; `None` when there is none.
+    fn first_entry_after(&mut self, after: i64) -> Result<Option<(i64, NaiveDate)>>;
+    /// The first entry after `after` (by id) posted outside `from..=to`, for a format whose
+    /// files must lie within one span of dates.
+    fn first_entry_outside(
+        &mut self,
+        after: i64,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<i64>>;
     /// What `selection` holds; `None` when it holds no entry.
     fn export_span(&mut self, selection: &EntrySelection) -> Result<Option<EntrySpan>>;
     /// Hands each entry of `selection` to `each`, in id order, a few hundred read at a time (a

@@ -109,6 +109,37 @@ impl Exports for SqliteUnit<'_, '_> {
             .map_err(map_err)
     }
 
+    fn first_entry_after(&mut self, after: i64) -> Result<Option<(i64, NaiveDate)>> {
+        let row: Option<(i64, String)> = self
+            .tx
+            .prepare_cached("SELECT id, posting_date FROM entries WHERE id > ? ORDER BY id LIMIT 1")
+            .and_then(|mut s| {
+                s.query_row([after], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(map_err)?;
+        row.map(|(id, d)| Ok((id, parse_date(&d)?))).transpose()
+    }
+
+    fn first_entry_outside(
+        &mut self,
+        after: i64,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<i64>> {
+        self.tx
+            .prepare_cached(
+                "SELECT MIN(id) FROM entries
+                 WHERE id > ?1 AND (posting_date < ?2 OR posting_date > ?3)",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![after, from.to_string(), to.to_string()], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+            })
+            .map_err(map_err)
+    }
+
     fn export_span(&mut self, sel: &EntrySelection) -> Result<Option<EntrySpan>> {
         let sql = format!(
             "SELECT MIN(id), MAX(id), COUNT(*), MIN(posting_date), MAX(posting_date)
