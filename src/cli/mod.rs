@@ -18,6 +18,7 @@ mod explain;
 mod extract;
 mod journal;
 mod report;
+mod reversal;
 mod run;
 mod users;
 
@@ -131,6 +132,14 @@ enum Command {
         account: Option<String>,
         #[arg(long)]
         json: bool,
+        /// `reverse ENTRY --reason R`: undo a posted entry by its reversal.
+        #[command(subcommand)]
+        what: Option<JournalCommand>,
+    },
+    /// Accounting periods (months): close one, reopen it (an administrator's act), list them.
+    Period {
+        #[command(subcommand)]
+        what: PeriodCommand,
     },
     /// The books: the trial balance, or one account's movements.
     Ledger {
@@ -331,8 +340,58 @@ enum ExceptionAction {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Undo a match (by its id, or an exception E-12 it closed): reverses its entry, opens
+    /// its records again (held for a person) and reopens its exceptions.
+    Unmatch {
+        #[arg(value_parser = reversal::parse_unmatch)]
+        what: reversal::Unmatch,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Forced matches and write-offs waiting for a second person.
     Proposals {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `clerk journal ...`
+#[derive(Subcommand, Debug)]
+enum JournalCommand {
+    /// Reverse a posted entry (never edited): posts every line negated, undoes its match (its
+    /// records open again, held for a person), reopens the breaks it closed. Four eyes above
+    /// [http.approval].
+    Reverse {
+        entry: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+}
+
+/// `clerk period ...`
+#[derive(Subcommand, Debug)]
+enum PeriodCommand {
+    /// Close a period (YYYY-MM): entries dated in it are posted on the first day of the next
+    /// open period, their own date kept as value date.
+    Close {
+        period: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reopen a closed period, saying why.
+    Reopen {
+        period: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Every period ever closed, with who, when and its history.
+    List {
         #[arg(long)]
         json: bool,
     },
@@ -429,11 +488,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
         Command::Journal {
+            what: Some(JournalCommand::Reverse { entry, reason, by }),
+            ..
+        } => reversal::reverse(&cli.config, entry, &reason, by.as_deref()),
+        Command::Period { what } => match what {
+            PeriodCommand::Close { period, by } => {
+                reversal::close(&cli.config, &period, by.as_deref())
+            }
+            PeriodCommand::Reopen { period, reason, by } => {
+                reversal::reopen(&cli.config, &period, &reason, by.as_deref())
+            }
+            PeriodCommand::List { json } => reversal::list(&cli.config, json),
+        },
+        Command::Journal {
             job,
             from,
             to,
             account,
             json,
+            what: None,
         } => journal::journal(
             &cli.config,
             &journal::JournalArgs {
@@ -520,6 +593,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ),
             ExceptionAction::Withdraw { id, by } => {
                 exceptions::decide(&cli.config, id, exceptions::Decide::Withdraw, by.as_deref())
+            }
+            ExceptionAction::Unmatch { what, reason, by } => {
+                reversal::unmatch(&cli.config, what, &reason, by.as_deref())
             }
             ExceptionAction::Proposals { json } => exceptions::proposals(&cli.config, json),
         },

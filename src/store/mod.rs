@@ -27,6 +27,7 @@ pub mod metrics;
 mod outbox;
 mod records;
 mod reports;
+pub mod reversals;
 mod schedules;
 mod sqlite;
 pub mod users;
@@ -51,6 +52,7 @@ pub use matches::{MatchRow, Matches, NewMatch, Posted};
 pub use outbox::{NewMail, Outbox, QueuedMail};
 pub use records::{AddedRecords, HighWater, JobSides, MatchedVersion, RecordChange, Records};
 pub use reports::{BreakCounting, JobActivity, PostedEntry, Reports, RunRow, Totals};
+pub use reversals::{Period, Reversals};
 pub use schedules::Schedules;
 pub use sqlite::SqliteStore;
 pub use users::Users;
@@ -226,6 +228,7 @@ pub trait Unit:
     + console::ConsoleReads
     + metrics::Metrics
     + escalations::Escalations
+    + reversals::Reversals
 {
 }
 
@@ -247,6 +250,7 @@ impl<T> Unit for T where
         + console::ConsoleReads
         + metrics::Metrics
         + escalations::Escalations
+        + reversals::Reversals
 {
 }
 
@@ -270,6 +274,7 @@ pub mod prelude {
     pub use super::escalations::Escalations as _;
     pub use super::journal::Journal as _;
     pub use super::metrics::Metrics as _;
+    pub use super::reversals::Reversals as _;
     pub use super::users::Users as _;
 }
 
