@@ -46,17 +46,27 @@ impl Matches for SqliteUnit<'_, '_> {
     }
 
     fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted> {
-        let already: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT id FROM entries WHERE idempotency_key = ?")
-            .and_then(|mut s| {
-                s.query_row([&m.entry.idempotency_key], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(map_err)?;
-        if already.is_some() {
+        // Records whose match was reversed may be matched again: the new entry's key follows
+        // the reversal's (still one entry per key, so posting it twice still posts once).
+        let Some(key) = self.key_after_reversals(&m.entry.idempotency_key)? else {
             return Ok(Posted::AlreadyPosted);
-        }
+        };
+        let rekeyed;
+        let m = if key == m.entry.idempotency_key {
+            m
+        } else {
+            rekeyed = (
+                crate::model::JournalEntry {
+                    idempotency_key: key,
+                    ..m.entry.clone()
+                },
+                m,
+            );
+            &NewMatch {
+                entry: &rekeyed.0,
+                ..*rekeyed.1
+            }
+        };
         crate::post::check_balanced(&m.entry.lines)
             .map_err(|e| StoreError::Conflict(format!("entry refused: {e}")))?;
         self.tx

@@ -409,6 +409,31 @@ impl SqliteUnit<'_, '_> {
         Ok(entry_id)
     }
 
+    /// The key an entry posts under: `key` when no entry has it; `None` when one has it and
+    /// stands (posted already); when the entry holding it was reversed, the same asked of
+    /// `key` followed by that reversal.
+    pub(super) fn key_after_reversals(&mut self, key: &str) -> Result<Option<String>> {
+        let mut key = key.to_string();
+        loop {
+            let held: Option<(i64, Option<i64>)> = self
+                .tx
+                .prepare_cached(
+                    "SELECT e.id, (SELECT r.id FROM entries r WHERE r.reverses = e.id)
+                     FROM entries e WHERE e.idempotency_key = ?",
+                )
+                .and_then(|mut s| {
+                    s.query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(map_err)?;
+            match held {
+                None => return Ok(Some(key)),
+                Some((_, None)) => return Ok(None),
+                Some((_, Some(reversal))) => key = format!("{key} after reversal {reversal}"),
+            }
+        }
+    }
+
     /// A `reversed` break for a record open again that never had one (matched at once), so a
     /// person sees it.
     fn open_reversed_break(
