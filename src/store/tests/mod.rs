@@ -9,6 +9,7 @@ mod documents;
 mod mail;
 mod monitoring;
 mod records;
+mod reversals;
 mod users;
 
 use std::sync::Arc;
@@ -144,6 +145,9 @@ pub fn conformance(store: &mut dyn Store) {
     arrivals::arrivals_are_found_in_their_window_and_checks_are_remembered(store);
     console::the_queue_pages_every_break_once_in_each_order(store);
     monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
+    reversals::a_reversal_undoes_its_match_once_and_holds_its_records_for_a_person(store);
+    reversals::a_reversal_proposal_names_its_entry(store);
+    reversals::a_closed_period_moves_posting_to_the_first_open_day(store);
     a_sound_store_reports_no_damage(store);
 }
 
