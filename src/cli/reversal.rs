@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::exceptions::actor;
 use super::load_config;
 use crate::jobs::periods;
-use crate::jobs::reversal::{self, Reversal};
+use crate::jobs::workflow::reversal::{self, Reversal};
 use crate::jobs::workflow::{Outcome, WorkflowError};
 use crate::model::break_label;
 use crate::store::{self, approval_label};

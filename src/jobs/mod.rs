@@ -33,7 +33,6 @@ pub mod ledger_import;
 pub mod payables;
 pub mod periods;
 pub mod positions;
-pub mod reversal;
 pub mod settlement;
 pub mod statements;
 pub(crate) mod subjects;

@@ -24,6 +24,8 @@ use crate::store::{
     RunOutcome, RunStatus, Store, StoreError, Trigger, Unit, approval_label,
 };
 
+pub mod reversal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     #[error("{0}")]
@@ -239,7 +241,7 @@ pub fn approve(
                 (None, vec![id])
             }
             ApprovalKind::Reverse => {
-                let r = super::reversal::approved(u, config, &a, approver, at)?;
+                let r = reversal::approved(u, config, &a, approver, at)?;
                 let forced = Forced {
                     run_id: r.run_id,
                     entry_id: r.entry_id,

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use super::workflow::{Outcome, WorkflowError};
+use super::{Outcome, WorkflowError};
 use crate::config::Config;
 use crate::model::{Currency, JournalEntry, Side, break_label};
 use crate::store::reversals::{EntryToReverse, NewReversal};
