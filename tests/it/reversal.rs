@@ -414,3 +414,50 @@ fn a_reversal_above_the_limit_waits_for_another_person() {
         "approved already",
     );
 }
+
+#[test]
+fn an_operator_reverses_a_match_from_the_break_page() {
+    use crate::support::http::{add_users, console_url, logged_in};
+    let i = books("[http]\nlisten = \"127.0.0.1:0\"\n");
+    add_users(&i, &[("anna", "operator"), ("vera", "viewer")]);
+    let line = break_id(&i, "missing_in_ledger", "4999.95");
+    let item = break_id(&i, "missing_on_statement", "5000.00");
+    let forced = posted_entry(&ok(&force(&i, &line, &item, "otto")));
+    let id = line.trim_start_matches("E-");
+    let page = format!("/exceptions/{id}");
+
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    // A viewer sees the match, not the button.
+    let vera = logged_in(&url, "vera");
+    let seen = vera.get(&page);
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    assert!(!seen.body.contains("Reverse match"), "{}", seen.body);
+    let anna = logged_in(&url, "anna");
+    assert!(anna.get(&page).body.contains("Reverse match"));
+    // Without the session's token, or without a reason, nothing happens.
+    let forged = anna.post(
+        &format!("{page}/unmatch"),
+        &[("csrf", "forged"), ("reason", "x")],
+    );
+    assert_eq!(forged.status, 403);
+    let done = anna.submit(
+        &page,
+        &format!("{page}/unmatch"),
+        &[("reason", "wrong customer")],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.header("location"), Some(page.as_str()));
+    drop(d);
+    // As the command line would have done it, by anna.
+    let o = entry(&i, forced);
+    let reversal = o["reversed_by"].as_i64().unwrap_or_else(|| panic!("{o}"));
+    assert!(
+        entry(&i, reversal)["narrative"]
+            .as_str()
+            .unwrap()
+            .contains("wrong customer (reversed by anna)")
+    );
+    let open = open_labels(&i);
+    assert!(open.contains(&line) && open.contains(&item), "{open:?}");
+}

@@ -11,6 +11,7 @@ mod exceptions;
 mod files;
 mod jobs;
 mod overview;
+mod reversal;
 mod runs;
 pub mod svg;
 mod users;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/exceptions/{id}/resolve", post(break_page::resolve))
         .route("/exceptions/{id}/reopen", post(break_page::reopen))
+        .route("/exceptions/{id}/unmatch", post(reversal::unmatch))
         .route("/approvals", get(approvals::show))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
