@@ -504,3 +504,58 @@ impl SqliteUnit<'_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod migration_tests {
+    use super::*;
+
+    /// 0024 rebuilds `approvals` (a CHECK cannot change in place): a store with proposals
+    /// from before keeps them, their breaks and the one-pending-per-break rule.
+    #[test]
+    fn proposals_kept_before_0024_survive_the_rebuild_of_approvals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clerk.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+            for sql in &MIGRATIONS[..23] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 23).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs (id, job, trigger, started_at) VALUES (1, 'bank', 'manual', '2026-03-02T07:00:00Z');
+                 INSERT INTO breaks (id, job, reason, status, detail, since, opened_run_id, opened_at)
+                    VALUES (5, 'bank', 'missing_in_ledger', 'open', 'waits', '2026-03-02', 1, '2026-03-02T07:00:00Z');
+                 INSERT INTO approvals (id, kind, job, reason, currency, amount, proposed_by, proposed_at, status)
+                    VALUES (3, 'resolve', 'bank', 'fee', 'EUR', '1500.00', 'anna', '2026-03-02T08:00:00Z', 'pending');
+                 INSERT INTO approval_breaks (approval_id, break_id, position, pending) VALUES (3, 5, 0, 1);",
+            )
+            .unwrap();
+        }
+        let mut store = SqliteStore::open(&path).unwrap();
+        let a = crate::store::in_read(&mut store, |u| u.approval(3))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.kind, ApprovalKind::Resolve);
+        assert_eq!(a.break_ids, [5]);
+        assert_eq!(a.amount.to_string(), "1500.00");
+        assert_eq!(a.status, ApprovalStatus::Pending);
+        let ts = "2026-03-02T09:00:00Z".parse().unwrap();
+        let second = crate::store::in_unit(&mut store, |u| {
+            u.propose(&NewApproval {
+                kind: ApprovalKind::ForceMatch,
+                job: "bank",
+                break_ids: &[5],
+                reason: "x",
+                difference_account: None,
+                currency: "EUR".parse().unwrap(),
+                amount: "1500.00".parse().unwrap(),
+                proposed_by: "otto",
+                at: ts,
+                history: "awaits approval",
+            })
+        });
+        assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+        assert!(store.damage(CheckDepth::Thorough).unwrap().is_empty());
+    }
+}
