@@ -120,3 +120,41 @@ fn entries_dated_in_a_closed_period_post_on_the_first_open_day_with_their_date_k
     assert!(later[0].get("value_date").is_none(), "{}", later[0]);
     drop(d);
 }
+
+#[test]
+fn only_an_admin_closes_and_reopens_periods_in_the_console() {
+    use crate::support::http::{add_users, console_url, logged_in};
+    let i = Install::with_shipped_chart("[http]\nlisten = \"127.0.0.1:0\"\n");
+    add_users(&i, &[("root", "admin"), ("anna", "approver")]);
+    let d = i.start_daemon();
+    let url = console_url(&d);
+    let root = logged_in(&url, "root");
+    let anna = logged_in(&url, "anna");
+    assert_eq!(anna.get("/periods").status, 403);
+    let closed = root.submit("/periods", "/periods/close", &[("period", "2026-11")]);
+    assert_eq!(closed.status, 303, "{}", closed.body);
+    let page = root.get("/periods");
+    assert!(page.body.contains("2026-11"), "{}", page.body);
+    // An approver does not reopen it, even with the page's token of her own.
+    let token = anna.get("/exceptions").csrf();
+    let theirs = anna.post(
+        "/periods/reopen",
+        &[("csrf", &token), ("period", "2026-11"), ("reason", "x")],
+    );
+    assert_eq!(theirs.status, 403, "{}", theirs.body);
+    // Reopening needs a reason.
+    let bare = root.submit("/periods", "/periods/reopen", &[("period", "2026-11")]);
+    assert_ne!(bare.status, 303, "{}", bare.body);
+    let reopened = root.submit(
+        "/periods",
+        "/periods/reopen",
+        &[("period", "2026-11"), ("reason", "late invoices")],
+    );
+    assert_eq!(reopened.status, 303, "{}", reopened.body);
+    drop(d);
+    let list = i.json(&["period", "list"]);
+    let p = &list["periods"][0];
+    assert_eq!(p["status"], "open", "{list}");
+    assert_eq!(p["history"][0]["actor"], "root");
+    assert_eq!(p["history"][1]["reason"], "late invoices");
+}

@@ -11,6 +11,7 @@ mod exceptions;
 mod files;
 mod jobs;
 mod overview;
+mod periods;
 mod reversal;
 mod runs;
 pub mod svg;
@@ -58,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/clerk.css", get(page::style))
         .route("/static/clerk.js", get(page::script))
         .merge(users::routes())
+        .merge(periods::routes())
 }
 
 /// The calendar a job's breaks age by: its own (a cash reconciliation's), else the default.
