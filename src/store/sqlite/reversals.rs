@@ -108,6 +108,17 @@ impl Reversals for SqliteUnit<'_, '_> {
             .prepare_cached("UPDATE records SET match_id = NULL WHERE match_id = ?")
             .and_then(|mut s| s.execute([m]))
             .map_err(map_err)?;
+        // A bank line posted as part of a ledger item and reversed no longer pays it: the item
+        // is owed in full again (the entry and the reversal stay, as every entry does).
+        {
+            let mut unlink = self
+                .tx
+                .prepare_cached("DELETE FROM part_payments WHERE statement_record_id = ?")
+                .map_err(map_err)?;
+            for &id in &original.record_ids {
+                unlink.execute([id]).map_err(map_err)?;
+            }
+        }
         let how = format!("match {m} reversed by {}: {}", r.actor, r.reason);
         let mut reopened = Vec::new();
         let mut opened = Vec::new();

@@ -147,6 +147,7 @@ pub fn conformance(store: &mut dyn Store) {
     monitoring::monitoring_counts_per_job_and_a_break_is_escalated_once(store);
     reversals::a_reversal_undoes_its_match_once_and_holds_its_records_for_a_person(store);
     reversals::a_reversal_proposal_names_its_entry(store);
+    reversals::a_part_payment_reversed_pays_its_item_no_more(store);
     reversals::a_closed_period_moves_posting_to_the_first_open_day(store);
     a_sound_store_reports_no_damage(store);
 }

@@ -241,3 +241,47 @@ pub(super) fn a_closed_period_moves_posting_to_the_first_open_day(store: &mut dy
     })
     .unwrap();
 }
+
+/// A part payment reversed no longer pays its ledger item: the item is owed in full again.
+pub(super) fn a_part_payment_reversed_pays_its_item_no_more(store: &mut dyn Store) {
+    let (run, item, part) = seed(store, "rev-part");
+    let paid = entry("key-rev-part", "1.00");
+    let Posted::Posted { entry_id, .. } = in_unit(store, |u| {
+        let p = u.post_match(&NewMatch {
+            job: "bank",
+            run_id: run,
+            pass: MatchPass::Batch,
+            record_ids: &[part],
+            entry: &paid,
+            at: at(8),
+            explanation: None,
+            actor: None,
+            reason: None,
+        })?;
+        u.link_parts("bank", item, &[part])?;
+        Ok(p)
+    })
+    .unwrap() else {
+        panic!("not posted")
+    };
+    let parts = |store: &mut dyn Store| {
+        in_unit(store, |u| u.parts_of_open_items("bank"))
+            .unwrap()
+            .iter()
+            .map(|(i, r)| (*i, r.id))
+            .collect::<Vec<_>>()
+    };
+    assert!(parts(store).contains(&(item, part)));
+    in_unit(store, |u| {
+        u.post_reversal(&NewReversal {
+            reverses: entry_id,
+            entry: &negated(&paid, "reversal of key-rev-part"),
+            run_id: run,
+            actor: "marc",
+            reason: "not this customer's",
+            at: at(9),
+        })
+    })
+    .unwrap();
+    assert!(!parts(store).contains(&(item, part)));
+}
