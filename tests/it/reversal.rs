@@ -448,7 +448,36 @@ fn an_operator_reverses_a_match_from_the_break_page() {
     );
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.header("location"), Some(page.as_str()));
+    // From a run's page, under the entry it posted: the matcher's entry for ledger.csv line 2.
+    let journal = i.json(&["journal"]);
+    let auto = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["sources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "ledger.csv line 2")
+        })
+        .unwrap_or_else(|| panic!("{journal}"))
+        .clone();
+    let run_page = format!("/runs/{}", auto["run_id"]);
+    let action = format!("{run_page}/entries/{}/reverse", auto["id"]);
+    assert!(vera.get(&run_page).body.contains("Entry"));
+    assert!(!vera.get(&run_page).body.contains("Reverse entry"));
+    assert!(anna.get(&run_page).body.contains(&action));
+    let done = anna.submit(
+        &run_page,
+        &action,
+        &[("reason", "ACME paid another invoice")],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.header("location"), Some(run_page.as_str()));
+    let auto_id = auto["id"].as_i64().unwrap();
     drop(d);
+    assert!(entry(&i, auto_id)["reversed_by"].as_i64().is_some());
     // As the command line would have done it, by anna.
     let o = entry(&i, forced);
     let reversal = o["reversed_by"].as_i64().unwrap_or_else(|| panic!("{o}"));

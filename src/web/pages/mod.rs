@@ -54,6 +54,10 @@ pub fn routes() -> Router<AppState> {
         .route("/files/{id}/original", get(files::original))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
+        .route(
+            "/runs/{run}/entries/{entry}/reverse",
+            post(reversal::reverse_entry),
+        )
         .route("/jobs", get(jobs::list))
         .route("/jobs/{name}", get(jobs::show))
         .route("/static/clerk.css", get(page::style))

@@ -27,6 +27,45 @@ pub fn button(user: &User, break_id: i64, m: &MatchRow) -> Markup {
     }
 }
 
+/// The button under entry `entry_id` on the page of run `run_id`.
+pub fn entry_button(user: &User, run_id: i64, entry_id: i64) -> Markup {
+    html! {
+        @if user.role.allows(Role::Operator) {
+            form.inline method="post" action=(format!("/runs/{run_id}/entries/{entry_id}/reverse")) {
+                input type="hidden" name="csrf" value=(user.csrf);
+                input name="reason" placeholder=(format!("why entry {entry_id} is wrong")) required size="40";
+                button.secondary type="submit" { "Reverse entry" }
+            }
+        }
+    }
+}
+
+/// `clerk journal reverse ENTRY` from a run's page; back to it after.
+pub async fn reverse_entry(
+    State(console): State<AppState>,
+    Path((run_id, entry_id)): Path<(i64, i64)>,
+    Posted { user, form }: Posted<ReverseForm>,
+) -> Result<Response, WebError> {
+    user.require(Role::Operator)?;
+    let reason = form.reason.trim().to_string();
+    if reason.is_empty() {
+        return Err(WebError::Refused(
+            "say why (a reversal is kept with its reason)".into(),
+        ));
+    }
+    let actor = user.name.clone();
+    let config = console.daemon.config();
+    console
+        .db
+        .write(move |store| {
+            reversal::reverse_entry(&config, store, entry_id, &reason, &actor, Utc::now())
+                .map(|_| ())
+                .map_err(super::refused)
+        })
+        .await?;
+    Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ReverseForm {
     #[serde(default)]
