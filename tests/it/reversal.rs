@@ -408,6 +408,21 @@ fn a_reversal_above_the_limit_waits_for_another_person() {
     );
     let open = open_labels(&i);
     assert!(open.contains(&line) && open.contains(&item), "{open:?}");
+    let shown = i.json(&["exception", "show", &line]);
+    let reopened = shown["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["action"] == "reopened")
+        .unwrap_or_else(|| panic!("{shown}"))
+        .clone();
+    assert_eq!(reopened["actor"], "marc");
+    assert!(
+        reopened["detail"].as_str().unwrap().contains(&format!(
+            "reversed by marc: wrong customer (proposed by anna, {p})"
+        )),
+        "{reopened}"
+    );
     // Approved twice: posted once.
     refused(
         &i.clerk(&["exception", "approve", &p, "--by", "marc"]),

@@ -268,17 +268,22 @@ fn post(
         lines,
     };
     let run_id = u.start_run(&original.job, Trigger::Manual, None, at)?;
-    let who = match approved {
-        None => maker.to_string(),
-        Some((checker, _)) => format!("{maker} (approved by {checker})"),
+    // The person whose action reopens the breaks now: the maker, or the approver (the
+    // breaks' history then names the maker and the proposal).
+    let (actor, why) = match approved {
+        None => (maker, reason.to_string()),
+        Some((checker, id)) => (
+            checker,
+            format!("{reason} (proposed by {maker}, {})", approval_label(id)),
+        ),
     };
     let done = u
         .post_reversal(&NewReversal {
             reverses: original.id,
             entry: &entry,
             run_id,
-            actor: &who,
-            reason,
+            actor,
+            reason: &why,
             at,
         })
         .map_err(refused_on_conflict)?;
