@@ -115,6 +115,9 @@ fn entry(id: i64) -> PostedEntry {
             format!("statement-{}.csv line {}", id / 1000, 2 + id % 1000),
             format!("ledger-{}.csv line {}", id / 1000, 2 + id % 1000),
         ],
+        reverses: None,
+        reversed_by: None,
+        value_date: None,
     }
 }
 

@@ -370,6 +370,11 @@ pub fn decide(
     let done = match what {
         Decide::Approve => {
             workflow::approve(&config, st.as_mut(), id, &who, now).map(|a| match &a.forced {
+                Some(f) if a.kind == store::ApprovalKind::Reverse => format!(
+                    "{label} approved by {who}: reversal entry {} posted (run {}), its records \
+                     open again",
+                    f.entry_id, f.run_id
+                ),
                 Some(f) => format!(
                     "{label} approved by {who}: exceptions {} resolved, entry {} posted (run {})",
                     labels(&a.closed),

@@ -54,6 +54,18 @@ pub fn journal(config_path: &Path, a: &JournalArgs<'_>) -> anyhow::Result<ExitCo
             e.pass
         );
         outln!("  {}", e.narrative);
+        if let Some(d) = e.value_date {
+            outln!(
+                "  value date {d} (its period was closed: posted {})",
+                e.posting_date
+            );
+        }
+        if let Some(of) = e.reverses {
+            outln!("  reverses {of}");
+        }
+        if let Some(by) = e.reversed_by {
+            outln!("  reversed by {by}");
+        }
         for l in &e.lines {
             let (debit, credit) = sides(l.amount);
             outln!(

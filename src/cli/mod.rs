@@ -19,6 +19,7 @@ mod explain;
 mod extract;
 mod journal;
 mod report;
+mod reversal;
 mod run;
 mod users;
 
@@ -132,9 +133,15 @@ enum Command {
         account: Option<String>,
         #[arg(long)]
         json: bool,
-        /// Exports to the books: `export` (a re-export on request), `exports` (what went where).
+        /// `reverse ENTRY --reason R` (undo a posted entry by its reversal), `export` (a
+        /// re-export on request), `exports` (what went where).
         #[command(subcommand)]
-        exports: Option<JournalExportCommand>,
+        what: Option<JournalCommand>,
+    },
+    /// Accounting periods (months): close one, reopen it (an administrator's act), list them.
+    Period {
+        #[command(subcommand)]
+        what: PeriodCommand,
     },
     /// The books: the trial balance, or one account's movements.
     Ledger {
@@ -340,8 +347,77 @@ enum ExceptionAction {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Undo a match (by its id, or an exception E-12 it closed): reverses its entry, opens
+    /// its records again (held for a person) and reopens its exceptions.
+    Unmatch {
+        #[arg(value_parser = reversal::parse_unmatch)]
+        what: reversal::Unmatch,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Forced matches and write-offs waiting for a second person.
     Proposals {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `clerk journal ...`
+#[derive(Subcommand, Debug)]
+enum JournalCommand {
+    /// Reverse a posted entry (never edited): posts every line negated, undoes its match (its
+    /// records open again, held for a person), reopens the breaks it closed. Four eyes above
+    /// [http.approval].
+    Reverse {
+        entry: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Writes the entries posted within --from..--to (all without them) again, into a
+    /// re-export file of the target (`<name>-reexport-<from>-<to>-<n>.<ext>`); the target's
+    /// next regular batch is not affected. Prints the file's path.
+    Export {
+        /// The `[[exports]]` target's name.
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+    },
+    /// What went where: each export file with its entries, checksum and when it was written.
+    Exports {
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `clerk period ...`
+#[derive(Subcommand, Debug)]
+enum PeriodCommand {
+    /// Close a period (YYYY-MM): entries dated in it are posted on the first day of the next
+    /// open period, their own date kept as value date.
+    Close {
+        period: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Reopen a closed period, saying why.
+    Reopen {
+        period: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Every period ever closed, with who, when and its history.
+    List {
         #[arg(long)]
         json: bool,
     },
@@ -368,30 +444,6 @@ enum AuditCommand {
     },
     /// The chain's head (seq and hash), as the morning summary carries it.
     Head {
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// `clerk journal export|exports`.
-#[derive(Subcommand, Debug)]
-enum JournalExportCommand {
-    /// Writes the entries posted within --from..--to (all without them) again, into a
-    /// re-export file of the target (`<name>-reexport-<from>-<to>-<n>.<ext>`); the target's
-    /// next regular batch is not affected. Prints the file's path.
-    Export {
-        /// The `[[exports]]` target's name.
-        #[arg(long)]
-        target: String,
-        #[arg(long)]
-        from: Option<chrono::NaiveDate>,
-        #[arg(long)]
-        to: Option<chrono::NaiveDate>,
-    },
-    /// What went where: each export file with its entries, checksum and when it was written.
-    Exports {
-        #[arg(long)]
-        target: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -481,15 +533,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         } => extract::extract(&cli.config, &file, format.as_deref(), job.as_deref(), json),
         Command::Status { json } => report::status(&cli.config, json),
         Command::Journal {
-            exports: Some(what),
+            what: Some(JournalCommand::Reverse { entry, reason, by }),
             ..
-        } => match what {
-            JournalExportCommand::Export { target, from, to } => {
-                journal::reexport(&cli.config, &target, from, to)
+        } => reversal::reverse(&cli.config, entry, &reason, by.as_deref()),
+        Command::Journal {
+            what: Some(JournalCommand::Export { target, from, to }),
+            ..
+        } => journal::reexport(&cli.config, &target, from, to),
+        Command::Journal {
+            what: Some(JournalCommand::Exports { target, json }),
+            ..
+        } => journal::exports(&cli.config, target.as_deref(), json),
+        Command::Period { what } => match what {
+            PeriodCommand::Close { period, by } => {
+                reversal::close(&cli.config, &period, by.as_deref())
             }
-            JournalExportCommand::Exports { target, json } => {
-                journal::exports(&cli.config, target.as_deref(), json)
+            PeriodCommand::Reopen { period, reason, by } => {
+                reversal::reopen(&cli.config, &period, &reason, by.as_deref())
             }
+            PeriodCommand::List { json } => reversal::list(&cli.config, json),
         },
         Command::Journal {
             job,
@@ -497,7 +559,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             account,
             json,
-            exports: None,
+            what: None,
         } => journal::journal(
             &cli.config,
             &journal::JournalArgs {
@@ -588,6 +650,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ),
             ExceptionAction::Withdraw { id, by } => {
                 exceptions::decide(&cli.config, id, exceptions::Decide::Withdraw, by.as_deref())
+            }
+            ExceptionAction::Unmatch { what, reason, by } => {
+                reversal::unmatch(&cli.config, what, &reason, by.as_deref())
             }
             ExceptionAction::Proposals { json } => exceptions::proposals(&cli.config, json),
         },

@@ -272,6 +272,12 @@ impl Format for Beancount {
         let _ = writeln!(text, "  job: {}", string(&entry.job));
         let _ = writeln!(text, "  match: \"{}\"", entry.match_id);
         let _ = writeln!(text, "  pass: {}", string(&entry.pass));
+        if let Some(original) = entry.reverses {
+            let _ = writeln!(text, "  reverses: \"{original}\"");
+        }
+        if let Some(value_date) = entry.value_date {
+            let _ = writeln!(text, "  value_date: {value_date}");
+        }
         if !entry.sources.is_empty() {
             let _ = writeln!(text, "  source: {}", string(&entry.sources.join(" | ")));
         }

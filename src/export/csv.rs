@@ -13,7 +13,8 @@
 //! | `source`    | where the records it settles were read (`file.csv line 8`), `; `-separated |
 //! | `job`       | the job that posted it                                               |
 //! | `match`     | the match it books                                                   |
-//! | `reverses`  | the id of the entry it reverses (empty: reversals are not yet linked) |
+//! | `reverses`  | the id of the entry it reverses (a reversal's lines are the original's negated); empty otherwise |
+//! | `value_date` | the date the entry would have had, when its period was closed and it was posted on the next open day; empty otherwise |
 //!
 //! **Invariants:** quoting is RFC 4180 (a field holding the delimiter, a quote, CR or LF is
 //! quoted, quotes doubled; lines end in CRLF as the RFC says); amounts are the exact decimals
@@ -44,6 +45,7 @@ pub const COLUMNS: &[&str] = &[
     "job",
     "match",
     "reverses",
+    "value_date",
 ];
 
 /// The csv format, with its delimiter.
@@ -134,6 +136,11 @@ impl Format for Csv {
         let date = entry.posting_date.format("%Y-%m-%d").to_string();
         let source = entry.sources.join("; ");
         let match_id = entry.match_id.to_string();
+        let reverses = entry.reverses.map(|id| id.to_string()).unwrap_or_default();
+        let value_date = entry
+            .value_date
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
         for line in &entry.lines {
             let account = accounts.mapped(&line.account).unwrap_or(&line.account);
             // Decimal's Display keeps the scale it was posted with and never uses an exponent.
@@ -153,7 +160,8 @@ impl Format for Csv {
             self.field(&source);
             self.field(&entry.job);
             self.field(&match_id);
-            self.field("");
+            self.field(&reverses);
+            self.field(&value_date);
             self.end_row(out)?;
         }
         Ok(())
@@ -196,6 +204,9 @@ mod tests {
                 "stmt.csv line 8".into(),
                 "ledger.xlsx sheet Open line 2".into(),
             ],
+            reverses: None,
+            reversed_by: None,
+            value_date: None,
         }
     }
 
@@ -230,9 +241,9 @@ mod tests {
         );
         assert_eq!(
             text,
-            "entry,date,account,debit,credit,currency,narrative,source,job,match,reverses\r\n\
-             7,2026-11-30,1200 Bank,1250.10,,EUR,Invoice 1001,stmt.csv line 8; ledger.xlsx sheet Open line 2,bank-rec,47,\r\n\
-             7,2026-11-30,1400 Receivables,,1250.10,EUR,Invoice 1001,stmt.csv line 8; ledger.xlsx sheet Open line 2,bank-rec,47,\r\n"
+            "entry,date,account,debit,credit,currency,narrative,source,job,match,reverses,value_date\r\n\
+             7,2026-11-30,1200 Bank,1250.10,,EUR,Invoice 1001,stmt.csv line 8; ledger.xlsx sheet Open line 2,bank-rec,47,,\r\n\
+             7,2026-11-30,1400 Receivables,,1250.10,EUR,Invoice 1001,stmt.csv line 8; ledger.xlsx sheet Open line 2,bank-rec,47,,\r\n"
         );
     }
 

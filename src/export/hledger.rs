@@ -183,6 +183,12 @@ impl Format for Hledger {
             entry.match_id,
             tag_value(&entry.pass)
         );
+        if let Some(original) = entry.reverses {
+            let _ = writeln!(text, "    ; reverses:{original}");
+        }
+        if let Some(value_date) = entry.value_date {
+            let _ = writeln!(text, "    ; value-date:{value_date}");
+        }
         for source in &entry.sources {
             let _ = writeln!(text, "    ; source: {}", tag_value(source));
         }

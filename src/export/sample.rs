@@ -66,6 +66,9 @@ pub fn two_entries() -> (Vec<PostedEntry>, Accounts) {
                 line("1400 Forderungen aus LuL", "-1789.03"),
             ],
             sources: vec!["ledger.csv line 3".into(), "statement.csv line 2".into()],
+            reverses: None,
+            reversed_by: None,
+            value_date: None,
         },
         PostedEntry {
             id: 18,
@@ -82,6 +85,9 @@ pub fn two_entries() -> (Vec<PostedEntry>, Accounts) {
                 line("1200 Bank", "-12.50"),
             ],
             sources: vec!["statement.csv line 4".into()],
+            reverses: None,
+            reversed_by: None,
+            value_date: None,
         },
     ];
     let mut accounts = Accounts::default();

@@ -32,6 +32,7 @@ pub mod folders;
 pub mod invoices;
 pub mod ledger_import;
 pub mod payables;
+pub mod periods;
 pub mod positions;
 pub mod settlement;
 pub mod statements;

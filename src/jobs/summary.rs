@@ -114,6 +114,7 @@ pub fn compose<'j>(
         largest: *largest,
         rates: rates.clone(),
         bank: bank_lines(u, config)?,
+        periods: period_line(u, business_date)?,
         links,
         // The head as this unit sees it: every entry and break action committed before.
         audit_head: u.chain_head()?.map(|h| notify::summary::AuditHead {
@@ -240,4 +241,71 @@ fn bank_lines(u: &mut dyn Unit, config: &Config) -> Result<Vec<BankLine>, StoreE
             }
         })
         .collect())
+}
+
+/// The accounting periods open for posting, once any was ever closed: those reopened, and
+/// the months after the latest closed one up to the business date's.
+fn period_line(u: &mut dyn Unit, today: NaiveDate) -> Result<Option<String>, StoreError> {
+    use crate::store::Period;
+    let rows = u.periods()?;
+    let closed: Vec<Period> = rows
+        .iter()
+        .filter(|r| r.status == "closed")
+        .filter_map(|r| r.period.parse().ok())
+        .collect();
+    let Some(&latest) = closed.iter().max() else {
+        return Ok((!rows.is_empty()).then(|| "every period is open".to_string()));
+    };
+    let mut open: Vec<Period> = rows
+        .iter()
+        .filter(|r| r.status == "open")
+        .filter_map(|r| r.period.parse().ok())
+        .filter(|p| *p < latest)
+        .collect();
+    let now = Period::of(today);
+    let mut p = latest.next();
+    open.push(p);
+    while p < now && open.len() < 24 {
+        p = p.next();
+        open.push(p);
+    }
+    let names = |ps: &[Period]| {
+        ps.iter()
+            .map(Period::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Ok(Some(format!(
+        "open: {} (and after); closed up to {latest}",
+        names(&open)
+    )))
+}
+
+#[cfg(test)]
+mod period_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::store::{self, Period, SqliteStore};
+
+    #[test]
+    fn the_summary_names_the_open_periods_once_one_was_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
+        let today: NaiveDate = "2026-12-03".parse().unwrap();
+        let line = |st: &mut SqliteStore| store::in_read(st, |u| period_line(u, today)).unwrap();
+        assert_eq!(line(&mut st), None, "nothing closed, nothing said");
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let p = |s: &str| s.parse::<Period>().unwrap();
+        store::in_unit(&mut st, |u| {
+            u.close_period(p("2026-09"), "carla", at)?;
+            u.close_period(p("2026-10"), "carla", at)?;
+            u.reopen_period(p("2026-09"), "root", "late invoices", at)
+        })
+        .unwrap();
+        assert_eq!(
+            line(&mut st).as_deref(),
+            Some("open: 2026-09, 2026-11, 2026-12 (and after); closed up to 2026-10")
+        );
+    }
 }

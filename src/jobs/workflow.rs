@@ -24,6 +24,8 @@ use crate::store::{
     RunOutcome, RunStatus, Store, StoreError, Trigger, Unit, approval_label,
 };
 
+pub mod reversal;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     #[error("{0}")]
@@ -54,7 +56,8 @@ pub enum Outcome<T> {
 pub struct Approved {
     pub approval_id: i64,
     pub kind: ApprovalKind,
-    /// The forced match's run and entry; `None` for a write-off.
+    /// The forced match's run and entry (a reversal's: the reversing entry); `None` for a
+    /// write-off.
     pub forced: Option<Forced>,
     /// The breaks it closed.
     pub closed: Vec<i64>,
@@ -236,6 +239,15 @@ pub fn approve(
                 u.resolve_break(id, &resolution, approver, at)
                     .map_err(refused_on_conflict)?;
                 (None, vec![id])
+            }
+            ApprovalKind::Reverse => {
+                let r = reversal::approved(u, config, &a, approver, at)?;
+                let forced = Forced {
+                    run_id: r.run_id,
+                    entry_id: r.entry_id,
+                    closed: Vec::new(),
+                };
+                (Some(forced), Vec::new())
             }
         };
         let entry_id = forced.as_ref().map(|f| f.entry_id);

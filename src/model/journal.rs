@@ -22,4 +22,14 @@ pub struct PostedEntry {
     /// The records it settles, where they were read: `file.csv line 8`, `book.xlsx sheet
     /// Ledger line 12`.
     pub sources: Vec<String>,
+    /// The entry this one reverses (it negates every line of it), when it is a reversal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reverses: Option<i64>,
+    /// The entry that reversed this one, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reversed_by: Option<i64>,
+    /// The date the entry would have had, when its period was closed and it was posted on the
+    /// first day of the next open one instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_date: Option<NaiveDate>,
 }

@@ -427,6 +427,9 @@ pub enum BreakReason {
     /// Something a job expects by a deadline (`[[expect]]`: a bank statement, a file) did
     /// not arrive by it.
     FileMissing,
+    /// A record whose match was reversed by a person: open again, held for a person to match
+    /// by hand or write off (the matcher does not make the reversed match again).
+    Reversed,
 }
 
 impl BreakReason {
@@ -463,6 +466,7 @@ impl BreakReason {
             BreakReason::RecordChangedAfterMatch => "record_changed_after_match",
             BreakReason::PartiallyPaid => "partially_paid",
             BreakReason::FileMissing => "file_missing",
+            BreakReason::Reversed => "reversed",
         }
     }
 
@@ -500,6 +504,7 @@ impl BreakReason {
             BreakReason::RecordChangedAfterMatch => "Ledger item changed after its match",
             BreakReason::PartiallyPaid => "Paid in part, the rest overdue",
             BreakReason::FileMissing => "Expected statement or file not arrived by its deadline",
+            BreakReason::Reversed => "Match reversed: open again, for a person to match",
         }
     }
 }
@@ -539,6 +544,7 @@ impl FromStr for BreakReason {
             "record_changed_after_match" => BreakReason::RecordChangedAfterMatch,
             "partially_paid" => BreakReason::PartiallyPaid,
             "file_missing" => BreakReason::FileMissing,
+            "reversed" => BreakReason::Reversed,
             _ => return Err(format!("unknown break reason {s:?}")),
         })
     }

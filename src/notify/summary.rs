@@ -49,6 +49,9 @@ pub struct SummaryInput {
     pub rates: Option<BaseRates>,
     /// Each bank account's book balance against its statement.
     pub bank: Vec<BankLine>,
+    /// Which accounting periods are open ("open: 2026-11, 2026-12; closed up to 2026-10"),
+    /// once any period was ever closed.
+    pub periods: Option<String>,
     /// The console's pages, when `[http] public_url` is set: each break, file and job listed
     /// links to its page.
     pub links: Option<Links>,
@@ -714,6 +717,9 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     }
 
     t.push_str(&bank::text(&input.bank));
+    if let Some(p) = &input.periods {
+        let _ = write!(t, "\nAccounting periods\n\n{p}\n");
+    }
 
     t.push_str("\nJobs since the previous summary\n\n");
     if f.jobs.is_empty() {
@@ -1200,6 +1206,13 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
     }
 
     bank::html(&mut h, &input.bank);
+    if let Some(p) = &input.periods {
+        let _ = writeln!(
+            h,
+            "<h3 style=\"{H3}\">Accounting periods</h3>\n<p>{}</p>",
+            esc(p)
+        );
+    }
 
     let _ = writeln!(h, "<h3 style=\"{H3}\">Jobs since the previous summary</h3>");
     if f.jobs.is_empty() {
@@ -1607,6 +1620,7 @@ mod tests {
             largest: 10,
             rates: None,
             bank: Vec::new(),
+            periods: None,
             links: None,
             audit_head: None,
         }
@@ -2141,6 +2155,7 @@ mod ageing_tests {
             largest: 10,
             rates: None,
             bank: Vec::new(),
+            periods: None,
             links: None,
             audit_head: None,
         };

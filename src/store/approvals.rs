@@ -33,6 +33,8 @@ pub enum ApprovalKind {
     ForceMatch,
     /// One break resolved (written off) without a posting.
     Resolve,
+    /// A posted entry reversed (its match undone, its records open again).
+    Reverse,
 }
 
 impl ApprovalKind {
@@ -40,6 +42,7 @@ impl ApprovalKind {
         match self {
             ApprovalKind::ForceMatch => "force_match",
             ApprovalKind::Resolve => "resolve",
+            ApprovalKind::Reverse => "reverse",
         }
     }
 
@@ -48,6 +51,7 @@ impl ApprovalKind {
         match self {
             ApprovalKind::ForceMatch => "force-match",
             ApprovalKind::Resolve => "write-off",
+            ApprovalKind::Reverse => "reversal",
         }
     }
 }
@@ -58,6 +62,7 @@ impl std::str::FromStr for ApprovalKind {
         match s {
             "force_match" => Ok(ApprovalKind::ForceMatch),
             "resolve" => Ok(ApprovalKind::Resolve),
+            "reverse" => Ok(ApprovalKind::Reverse),
             other => Err(format!("unknown approval kind {other:?}")),
         }
     }

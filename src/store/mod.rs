@@ -29,6 +29,7 @@ pub mod metrics;
 mod outbox;
 mod records;
 mod reports;
+pub mod reversals;
 mod schedules;
 mod sqlite;
 pub mod users;
@@ -54,6 +55,7 @@ pub use matches::{MatchRow, Matches, NewMatch, Posted};
 pub use outbox::{NewMail, Outbox, QueuedMail};
 pub use records::{AddedRecords, HighWater, JobSides, MatchedVersion, RecordChange, Records};
 pub use reports::{BreakCounting, JobActivity, PostedEntry, Reports, RunRow, Totals};
+pub use reversals::{Period, Reversals};
 pub use schedules::Schedules;
 pub use sqlite::SqliteStore;
 pub use users::Users;
@@ -231,6 +233,7 @@ pub trait Unit:
     + escalations::Escalations
     + audit::AuditTrail
     + exports::Exports
+    + reversals::Reversals
 {
 }
 
@@ -254,6 +257,7 @@ impl<T> Unit for T where
         + escalations::Escalations
         + audit::AuditTrail
         + exports::Exports
+        + reversals::Reversals
 {
 }
 
@@ -279,6 +283,7 @@ pub mod prelude {
     pub use super::exports::Exports as _;
     pub use super::journal::Journal as _;
     pub use super::metrics::Metrics as _;
+    pub use super::reversals::Reversals as _;
     pub use super::users::Users as _;
 }
 

@@ -39,6 +39,7 @@ pub fn layout(title: &str, user: Option<&User>, body: Markup) -> Markup {
                             a href="/jobs" { "Jobs" }
                             @if user.role.allows(crate::model::people::Role::Admin) {
                                 a href="/users" { "Users" }
+                                a href="/periods" { "Periods" }
                             }
                         }
                         form.who method="post" action="/logout" {

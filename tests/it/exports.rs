@@ -60,7 +60,8 @@ pub fn read_csv_exports(files: &[std::path::PathBuf]) -> BTreeMap<i64, Lines> {
                 "source",
                 "job",
                 "match",
-                "reverses"
+                "reverses",
+                "value_date"
             ]
         );
         let name = path.file_name().unwrap().to_string_lossy().into_owned();

@@ -41,6 +41,12 @@ mod workflow;
 /// Four eyes: a forced match or a write-off above the approval limit waits for another person.
 mod approvals;
 
+/// Reversal, never edit: a match undone by its entry's reversal, once, four eyes above the limit.
+mod reversal;
+
+/// Accounting periods: closed months, entries dated in them posted on the next open day.
+mod periods;
+
 /// Expected arrivals: a deadline passed without the file opens `file_missing`; the file closes it.
 mod expect;
 

@@ -113,6 +113,7 @@ fn summary_input() -> SummaryInput {
         largest: 10,
         rates: None,
         bank: Vec::new(),
+        periods: None,
         links: None,
         audit_head: None,
     }

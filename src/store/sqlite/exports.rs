@@ -190,11 +190,14 @@ impl Exports for SqliteUnit<'_, '_> {
     ) -> Result<()> {
         let heads_sql = format!(
             "SELECT e.id, e.job, e.posting_date, e.narrative, e.posted_at, e.run_id,
-                    e.match_id, m.pass
+                    e.match_id, CASE WHEN e.reverses IS NULL THEN m.pass ELSE 'reversal' END,
+                    e.reverses, e.value_date
              FROM entries e JOIN matches m ON m.id = e.match_id
              WHERE {SELECTED} ORDER BY e.id LIMIT ?5"
         );
-        type Head = (i64, String, String, String, String, i64, i64, String);
+        // What a reversal and a closed period add: the entry it reverses, the value date.
+        type Extra = (Option<i64>, Option<String>);
+        type Head = (i64, String, String, String, String, i64, i64, String, Extra);
         let mut after = sel.after;
         let mut left = sel.limit;
         while left > 0 {
@@ -220,6 +223,7 @@ impl Exports for SqliteUnit<'_, '_> {
                                 r.get(5)?,
                                 r.get(6)?,
                                 r.get(7)?,
+                                (r.get(8)?, r.get(9)?),
                             ))
                         },
                     )?
@@ -230,7 +234,8 @@ impl Exports for SqliteUnit<'_, '_> {
                 break;
             }
             left -= heads.len() as u64;
-            for (id, job, date, narrative, posted_at, run_id, match_id, pass) in heads {
+            for (id, job, date, narrative, posted_at, run_id, match_id, pass, extra) in heads {
+                let (reverses, value_date) = extra;
                 after = id;
                 let sources = entry_sources(self.tx, match_id)?;
                 let entry = PostedEntry {
@@ -244,6 +249,11 @@ impl Exports for SqliteUnit<'_, '_> {
                     pass,
                     lines: entry_lines(self.tx, id)?,
                     sources,
+                    reverses,
+                    // A later fact (the reversal is exported in its own batch): a batch written
+                    // again after a crash must be the bytes first recorded.
+                    reversed_by: None,
+                    value_date: value_date.as_deref().map(parse_date).transpose()?,
                 };
                 each(&entry)?;
             }
@@ -336,11 +346,15 @@ impl Exports for SqliteUnit<'_, '_> {
 
 /// Where the records an entry settles were read, each once (other jobs' copies of a bank line
 /// share its match): `file.csv line 8`, `book.xlsx sheet Ledger line 12`.
-fn entry_sources(tx: &rusqlite::Transaction<'_>, match_id: i64) -> Result<Vec<String>> {
+pub(super) fn entry_sources(tx: &rusqlite::Transaction<'_>, match_id: i64) -> Result<Vec<String>> {
+    // Each record once, though other jobs' copies of a bank line share its match; a reversed
+    // match's records, though no longer matched, are still where its entry came from.
     tx.prepare_cached(
         "SELECT DISTINCT f.name, r.sheet, r.row FROM records r
          JOIN files f ON f.id = r.file_id
-         WHERE r.match_id = ? ORDER BY f.name, r.sheet, r.row",
+         WHERE r.match_id = ?1
+            OR r.id IN (SELECT record_id FROM reversed_match_records WHERE match_id = ?1)
+         ORDER BY f.name, r.sheet, r.row",
     )
     .and_then(|mut s| {
         s.query_map([match_id], |r| {

@@ -6,12 +6,16 @@ impl Journal for SqliteUnit<'_, '_> {
     fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<PostedEntry>> {
         let from = q.from.map(|d| d.to_string());
         let to = q.to.map(|d| d.to_string());
-        type Head = (i64, String, String, String, String, i64, i64, String);
+        type Head = (i64, String, String, String, String, i64, i64, String, Extra);
+        // What a reversal and a closed period add: reverses, reversed by, value date.
+        type Extra = (Option<i64>, Option<i64>, Option<String>);
         let heads: Vec<Head> = self
             .tx
             .prepare_cached(
                 "SELECT e.id, e.job, e.posting_date, e.narrative, e.posted_at, e.run_id,
-                        e.match_id, m.pass
+                        e.match_id, CASE WHEN e.reverses IS NULL THEN m.pass ELSE 'reversal' END,
+                        e.reverses, (SELECT r.id FROM entries r WHERE r.reverses = e.id),
+                        e.value_date
                  FROM entries e JOIN matches m ON m.id = e.match_id
                  WHERE (?1 IS NULL OR e.job = ?1)
                    AND (?2 IS NULL OR e.posting_date >= ?2)
@@ -31,34 +35,16 @@ impl Journal for SqliteUnit<'_, '_> {
                         r.get(5)?,
                         r.get(6)?,
                         r.get(7)?,
+                        (r.get(8)?, r.get(9)?, r.get(10)?),
                     ))
                 })?
                 .collect()
             })
             .map_err(map_err)?;
         let mut out = Vec::with_capacity(heads.len());
-        for (id, job, date, narrative, posted_at, run_id, match_id, pass) in heads {
-            // Each record once, though other jobs' copies of a bank line share its match.
-            let sources: Vec<String> = self
-                .tx
-                .prepare_cached(
-                    "SELECT DISTINCT f.name, r.sheet, r.row FROM records r
-                     JOIN files f ON f.id = r.file_id
-                     WHERE r.match_id = ? ORDER BY f.name, r.sheet, r.row",
-                )
-                .and_then(|mut s| {
-                    s.query_map([match_id], |r| {
-                        let name: String = r.get(0)?;
-                        let sheet: Option<String> = r.get(1)?;
-                        let row: i64 = r.get(2)?;
-                        Ok(match sheet {
-                            Some(sheet) => format!("{name} sheet {sheet} line {row}"),
-                            None => format!("{name} line {row}"),
-                        })
-                    })?
-                    .collect()
-                })
-                .map_err(map_err)?;
+        for (id, job, date, narrative, posted_at, run_id, match_id, pass, extra) in heads {
+            let (reverses, reversed_by, value_date) = extra;
+            let sources = super::exports::entry_sources(self.tx, match_id)?;
             out.push(PostedEntry {
                 id,
                 job,
@@ -70,6 +56,9 @@ impl Journal for SqliteUnit<'_, '_> {
                 pass,
                 lines: entry_lines(self.tx, id)?,
                 sources,
+                reverses,
+                reversed_by,
+                value_date: value_date.as_deref().map(parse_date).transpose()?,
             });
         }
         Ok(out)

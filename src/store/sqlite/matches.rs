@@ -46,17 +46,27 @@ impl Matches for SqliteUnit<'_, '_> {
     }
 
     fn post_match(&mut self, m: &NewMatch<'_>) -> Result<Posted> {
-        let already: Option<i64> = self
-            .tx
-            .prepare_cached("SELECT id FROM entries WHERE idempotency_key = ?")
-            .and_then(|mut s| {
-                s.query_row([&m.entry.idempotency_key], |r| r.get(0))
-                    .optional()
-            })
-            .map_err(map_err)?;
-        if already.is_some() {
+        // Records whose match was reversed may be matched again: the new entry's key follows
+        // the reversal's (still one entry per key, so posting it twice still posts once).
+        let Some(key) = self.key_after_reversals(&m.entry.idempotency_key)? else {
             return Ok(Posted::AlreadyPosted);
-        }
+        };
+        let rekeyed;
+        let m = if key == m.entry.idempotency_key {
+            m
+        } else {
+            rekeyed = (
+                crate::model::JournalEntry {
+                    idempotency_key: key,
+                    ..m.entry.clone()
+                },
+                m,
+            );
+            &NewMatch {
+                entry: &rekeyed.0,
+                ..*rekeyed.1
+            }
+        };
         crate::post::check_balanced(&m.entry.lines)
             .map_err(|e| StoreError::Conflict(format!("entry refused: {e}")))?;
         self.tx
@@ -96,46 +106,8 @@ impl Matches for SqliteUnit<'_, '_> {
             }
         }
         self.settle_copies_elsewhere(m, match_id)?;
-        self.tx
-            .prepare_cached(
-                "INSERT INTO entries (idempotency_key, job, run_id, match_id, posting_date,
-                    narrative, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    m.entry.idempotency_key,
-                    m.job,
-                    m.run_id,
-                    match_id,
-                    m.entry.posting_date.to_string(),
-                    m.entry.narrative,
-                    ts(m.at)
-                ])
-            })
-            .map_err(map_err)?;
-        let entry_id = self.tx.last_insert_rowid();
-        let mut line = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO entry_lines (entry_id, line_no, account, currency, amount,
-                     transaction_amount, transaction_currency, rate)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .map_err(map_err)?;
-        for (i, l) in m.entry.lines.iter().enumerate() {
-            let fx = l.fx.as_ref();
-            line.execute(params![
-                entry_id,
-                i as i64,
-                l.account,
-                l.currency.as_str(),
-                l.amount.to_string(),
-                fx.map(|f| f.amount.to_string()),
-                fx.map(|f| f.currency.as_str()),
-                fx.map(|f| f.rate.to_string()),
-            ])
-            .map_err(map_err)?;
-        }
+        // Where every entry is inserted: a closed period moves its posting date.
+        let entry_id = self.insert_entry(m.job, m.run_id, match_id, m.entry, m.at, None)?;
         Ok(Posted::Posted { match_id, entry_id })
     }
 

@@ -25,6 +25,7 @@ mod metrics;
 mod outbox;
 mod records;
 mod reports;
+mod reversals;
 mod schedules;
 mod users;
 mod versions;
@@ -72,6 +73,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0021_expected_arrivals.sql"),
     include_str!("../migrations/sqlite/0022_console_queue.sql"),
     include_str!("../migrations/sqlite/0023_break_escalation.sql"),
+    include_str!("../migrations/sqlite/0024_reversals_and_periods.sql"),
     include_str!("../migrations/sqlite/0025_audit_chain.sql"),
     include_str!("../migrations/sqlite/0026_exports.sql"),
 ];

@@ -6,19 +6,27 @@ use super::*;
 // walks an index from the mark on (a range of ids), never the records of a scope. The `+`
 // keeps SQLite from choosing the (scope, side) index, which would visit every record of the
 // book.
+/// Not a record held for a person: one whose match was reversed and that no person has
+/// matched since (`reversed_match_records`). The matcher would make the same wrong match again
+/// (the same rule, the same two records), so a reversed match's records are only matched by
+/// hand (or written off) from then on; their breaks tell a person they wait.
+const HELD: &str =
+    "AND NOT EXISTS (SELECT 1 FROM reversed_match_records h WHERE h.record_id = records.id)";
+
 /// Ids looked up by one kept statement (`id IN (?, ... ?)`).
 const BY_ID: usize = 32;
 
 fn by_id_filter() -> String {
     format!(
-        "WHERE id IN ({}) AND match_id IS NULL AND out_of_matching IS NULL",
+        "WHERE id IN ({}) AND match_id IS NULL AND out_of_matching IS NULL {HELD}",
         vec!["?"; BY_ID].join(",")
     )
 }
 
 /// Open records of a scope and side stored after an id: the partial index of open records.
 const OPEN_AFTER: &str = "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND id > ?3
-    AND out_of_matching IS NULL AND (?4 IS NULL OR account = ?4)";
+    AND out_of_matching IS NULL AND (?4 IS NULL OR account = ?4)
+    AND NOT EXISTS (SELECT 1 FROM reversed_match_records h WHERE h.record_id = records.id)";
 /// Records of a reconciliation's sides matched after a match id: the index of matched
 /// records.
 const MATCHED_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE match_id > ?1)
@@ -27,6 +35,7 @@ const MATCHED_AFTER: &str = "WHERE id IN (SELECT id FROM records WHERE match_id 
 /// Open records of a reconciliation's sides with a break history line after an id: the
 /// history's own ids.
 const BREAK_HISTORY_AFTER: &str = "WHERE match_id IS NULL AND out_of_matching IS NULL
+    AND NOT EXISTS (SELECT 1 FROM reversed_match_records h WHERE h.record_id = records.id)
     AND id IN (SELECT b.record_id FROM break_history h JOIN breaks b ON b.id = h.break_id
                WHERE h.id > ?1 AND b.record_id IS NOT NULL)
     AND ((+scope = ?2 AND +side = 'ledger' AND (?3 IS NULL OR account = ?3))
@@ -138,7 +147,9 @@ impl Records for SqliteUnit<'_, '_> {
             _ => {
                 return self.select_records(
                     "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND out_of_matching IS NULL
-                        AND (?3 IS NULL OR account = ?3)",
+                        AND (?3 IS NULL OR account = ?3)
+                        AND NOT EXISTS (SELECT 1 FROM reversed_match_records h
+                                        WHERE h.record_id = records.id)",
                     params![scope, side.as_str(), account],
                 );
             }
@@ -166,7 +177,9 @@ impl Records for SqliteUnit<'_, '_> {
             return Ok(out.into_values().filter(|r| wanted(r)).cloned().collect());
         }
         let all = self.select_records(
-            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND out_of_matching IS NULL",
+            "WHERE scope = ?1 AND side = ?2 AND match_id IS NULL AND out_of_matching IS NULL
+                AND NOT EXISTS (SELECT 1 FROM reversed_match_records h
+                                WHERE h.record_id = records.id)",
             params![scope, side.as_str()],
         )?;
         if all.len() > self.keep_limit {
@@ -218,7 +231,7 @@ impl Records for SqliteUnit<'_, '_> {
             for chunk in ids.chunks(500) {
                 let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
                 let filter = format!(
-                    "WHERE id IN ({}) AND match_id IS NULL AND out_of_matching IS NULL",
+                    "WHERE id IN ({}) AND match_id IS NULL AND out_of_matching IS NULL {HELD}",
                     list.join(",")
                 );
                 out.extend(self.select_records_as(&filter, [], false)?);

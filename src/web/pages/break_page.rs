@@ -188,6 +188,9 @@ pub fn render(config: &Config, user: &User, v: &BreakView) -> Markup {
                     button.secondary type="submit" { "Reopen" }
                 }
             }
+            @if let Some(m) = &v.matched {
+                (super::reversal::button(user, id, m))
+            }
             form.inline method="post" action=(format!("/exceptions/{id}/note")) {
                 input type="hidden" name="csrf" value=(user.csrf);
                 input name="text" placeholder="a note" required size="50";

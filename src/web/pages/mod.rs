@@ -11,6 +11,8 @@ mod exceptions;
 mod files;
 mod jobs;
 mod overview;
+mod periods;
+mod reversal;
 mod runs;
 pub mod svg;
 mod users;
@@ -42,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/exceptions/{id}/resolve", post(break_page::resolve))
         .route("/exceptions/{id}/reopen", post(break_page::reopen))
+        .route("/exceptions/{id}/unmatch", post(reversal::unmatch))
         .route("/approvals", get(approvals::show))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
@@ -51,11 +54,16 @@ pub fn routes() -> Router<AppState> {
         .route("/files/{id}/original", get(files::original))
         .route("/runs", get(runs::list))
         .route("/runs/{id}", get(runs::show))
+        .route(
+            "/runs/{run}/entries/{entry}/reverse",
+            post(reversal::reverse_entry),
+        )
         .route("/jobs", get(jobs::list))
         .route("/jobs/{name}", get(jobs::show))
         .route("/static/clerk.css", get(page::style))
         .route("/static/clerk.js", get(page::script))
         .merge(users::routes())
+        .merge(periods::routes())
 }
 
 /// The calendar a job's breaks age by: its own (a cash reconciliation's), else the default.

@@ -100,11 +100,11 @@ pub async fn show(
     Ok(layout(
         &format!("Run {id}"),
         Some(&user),
-        render_run(&config, &run, &entries),
+        render_run(&config, &user, &run, &entries),
     ))
 }
 
-pub fn render_run(config: &Config, run: &RunRow, entries: &[PostedEntry]) -> Markup {
+pub fn render_run(config: &Config, user: &User, run: &RunRow, entries: &[PostedEntry]) -> Markup {
     html! {
         (table(config, std::slice::from_ref(run)))
         h2 { "Entries posted" }
@@ -112,6 +112,7 @@ pub fn render_run(config: &Config, run: &RunRow, entries: &[PostedEntry]) -> Mar
         @for e in entries {
             h3 { "Entry " (e.id) " on " (e.posting_date) }
             p { (e.narrative) }
+            (super::reversal::entry_button(user, run.id, e.id))
             table {
                 tr { th { "Account" } th { "Ccy" } th.num { "Debit" } th.num { "Credit" } }
                 @for l in &e.lines {
