@@ -49,7 +49,7 @@ use crate::model::{
 };
 use records::SeenIdentities;
 
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_documents.sql"),
     include_str!("../migrations/sqlite/0003_break_workflow.sql"),

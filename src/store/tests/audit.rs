@@ -218,16 +218,21 @@ fn sqlite_chains_an_older_database_on_its_first_open_and_a_column_added_later_ke
         let with_chain = post_many(&mut store, "m", n);
         eprintln!("a unit posting {n} entries, chained as it commits: {with_chain:?}");
     }
-    // As an older clerk left it: no chain yet, one version back.
-    let old = rusqlite::Connection::open(&path).unwrap();
-    let version: i64 = old
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
+    // As an older clerk left it: the schema before the chain's migration, so no chain yet
+    // (the tables of that migration and of every later one dropped, to be made again).
+    let migrations = crate::store::sqlite::MIGRATIONS;
+    let chain = migrations
+        .iter()
+        .position(|m| m.contains("CREATE TABLE audit_chain"))
         .unwrap();
-    old.execute_batch(&format!(
-        "DROP TABLE audit_chain; PRAGMA user_version = {}",
-        version - 1
-    ))
-    .unwrap();
+    let old = rusqlite::Connection::open(&path).unwrap();
+    for sql in &migrations[chain..] {
+        for name in sql.split("CREATE TABLE ").skip(1) {
+            let name = name.split_whitespace().next().unwrap();
+            old.execute_batch(&format!("DROP TABLE {name}")).unwrap();
+        }
+    }
+    old.pragma_update(None, "user_version", chain as i64).unwrap();
     drop(old);
     let started = std::time::Instant::now();
     let mut store = SqliteStore::open(&path).unwrap();
@@ -247,13 +252,13 @@ fn sqlite_chains_an_older_database_on_its_first_open_and_a_column_added_later_ke
     // Another migration adds a column, NULL in the rows already there: their hashes stand.
     let other = rusqlite::Connection::open(&path).unwrap();
     other
-        .execute_batch("ALTER TABLE entries ADD COLUMN reverses INTEGER")
+        .execute_batch("ALTER TABLE entries ADD COLUMN later_note TEXT")
         .unwrap();
     assert!(in_read(&mut store, |u| u.verify_chain()).unwrap().intact());
     // Filling it in later is a change like any other.
     other
         .execute(
-            "UPDATE entries SET reverses = 1 WHERE id = (SELECT max(id) FROM entries)",
+            "UPDATE entries SET later_note = 'x' WHERE id = (SELECT max(id) FROM entries)",
             [],
         )
         .unwrap();
@@ -261,7 +266,7 @@ fn sqlite_chains_an_older_database_on_its_first_open_and_a_column_added_later_ke
     assert_eq!(problem, ChainProblem::Changed, "{text}");
     // New rows are chained with the new column in their content.
     other
-        .execute("UPDATE entries SET reverses = NULL", [])
+        .execute("UPDATE entries SET later_note = NULL", [])
         .unwrap();
     post_many(&mut store, "n", 2);
     let r = in_read(&mut store, |u| u.verify_chain()).unwrap();
