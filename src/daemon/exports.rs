@@ -35,6 +35,12 @@ const RETRY: Duration = Duration::from_secs(5);
 /// Longest sleep between looks, so a changed wall clock (NTP, suspend) is noticed.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
+/// How often a target exporting after every unit looks for entries posted outside the worker
+/// (`clerk exception match`, `clerk journal reverse`, the console's actions): an accountant
+/// who reverses an entry sees the reversal in the books within seconds. A look with nothing
+/// new is a few reads of the store's indexes, nothing written.
+const LOOK: Duration = Duration::from_secs(5);
+
 pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let config = shared.config();
     if config.exports.is_empty() {
@@ -66,6 +72,9 @@ pub(super) async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         }
         let now = Utc::now();
         let mut wait = MAX_SLEEP;
+        if targets.iter().any(|t| t.schedule.is_none()) {
+            wait = wait.min(LOOK);
+        }
         if let Some(next) = slots.next() {
             wait = wait.min((next - now).to_std().unwrap_or(Duration::ZERO));
         }
@@ -104,7 +113,7 @@ impl Slots {
     /// Which targets (by index) export now, after a wake at `now` (`poked`: by a unit of
     /// work, else by the timer). A scheduled target whose slot came, once per slot; an
     /// unscheduled one at every wake: after every unit, and entries posted outside the worker
-    /// (`clerk job run`, the console's actions) are found within [`MAX_SLEEP`] (the look is
+    /// (`clerk job run`, the console's actions) are found within [`LOOK`] (the look is
     /// one read; nothing is written when nothing was posted); a failing one at the timer's
     /// wakes, every [`RETRY`].
     fn due(

@@ -505,3 +505,69 @@ fn an_operator_reverses_a_match_from_the_break_page() {
     let open = open_labels(&i);
     assert!(open.contains(&line) && open.contains(&item), "{open:?}");
 }
+
+/// The walk through the books: a match forced by hand is exported, then undone, and
+/// the reversal is exported too; the export files, read as the accounting system reads them,
+/// net to zero for those records, and the records are open again.
+#[test]
+fn a_forced_match_exported_then_unmatched_nets_to_zero_in_the_exported_books() {
+    use crate::exports::{batch_files, read_csv_exports};
+    use crate::support::install::wait_until;
+    use std::time::Duration;
+
+    let i = books("[[exports]]\nname = \"erp\"\nformat = \"csv\"\nfolder = \"var/exports/erp\"\n");
+    let folder = i.path("var/exports/erp");
+    let before = balances(&i);
+    let d = i.start_daemon();
+    let exported = |id: i64| read_csv_exports(&batch_files(&folder, "erp")).contains_key(&id);
+    // Entries posted from the command line reach the export at the daemon's next look.
+    let line = break_id(&i, "missing_in_ledger", "4999.95");
+    let item = break_id(&i, "missing_on_statement", "5000.00");
+    let forced = posted_entry(&ok(&force(&i, &line, &item, "anna")));
+    assert!(
+        wait_until(Duration::from_secs(120), || exported(forced)),
+        "entry {forced} not exported:\n{}",
+        d.log()
+    );
+    let out = ok(&i.clerk(&[
+        "exception",
+        "unmatch",
+        &line,
+        "--reason",
+        "wrong customer",
+        "--by",
+        "marc",
+    ]));
+    let reversal = reversing_entry(&out);
+    assert!(
+        wait_until(Duration::from_secs(120), || exported(reversal)),
+        "entry {reversal} not exported:\n{}",
+        d.log()
+    );
+    d.stop();
+
+    // The files hold the forced entry and its reversal once each; their lines add up to zero
+    // on every account, and all the files together are the books as before the match.
+    let files = read_csv_exports(&batch_files(&folder, "erp"));
+    let mut net: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for id in [forced, reversal] {
+        for (account, currency, amount) in &files[&id] {
+            *net.entry((account.clone(), currency.clone())).or_default() += amount;
+        }
+    }
+    assert!(net.values().all(Decimal::is_zero), "{net:?}");
+    let mut exported_books: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for lines in files.values() {
+        for (account, currency, amount) in lines {
+            *exported_books
+                .entry((account.clone(), currency.clone()))
+                .or_default() += amount;
+        }
+    }
+    exported_books.retain(|_, b| !b.is_zero());
+    assert_eq!(exported_books, before);
+    assert_eq!(balances(&i), before);
+    // The records are open again, with their breaks.
+    let open = open_labels(&i);
+    assert!(open.contains(&line) && open.contains(&item), "{open:?}");
+}

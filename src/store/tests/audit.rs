@@ -232,7 +232,8 @@ fn sqlite_chains_an_older_database_on_its_first_open_and_a_column_added_later_ke
             old.execute_batch(&format!("DROP TABLE {name}")).unwrap();
         }
     }
-    old.pragma_update(None, "user_version", chain as i64).unwrap();
+    old.pragma_update(None, "user_version", chain as i64)
+        .unwrap();
     drop(old);
     let started = std::time::Instant::now();
     let mut store = SqliteStore::open(&path).unwrap();
