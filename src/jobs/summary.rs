@@ -121,6 +121,7 @@ pub fn compose<'j>(
             seq: h.seq,
             hash: h.hash,
         }),
+        exports: export_statuses(u, config)?,
     };
     let rendered = notify::render_summary(&input, *oldest);
     let message_id = match trigger {
@@ -243,8 +244,43 @@ fn bank_lines(u: &mut dyn Unit, config: &Config) -> Result<Vec<BankLine>, StoreE
         .collect())
 }
 
-/// The accounting periods open for posting, once any was ever closed: those reopened, and
-/// the months after the latest closed one up to the business date's.
+/// Each `[[exports]]` target: how many entries wait for it (after its cursor), since which
+/// posting date, batches recorded and not written, its latest file.
+fn export_statuses(
+    u: &mut dyn Unit,
+    config: &Config,
+) -> Result<Vec<notify::summary::ExportStatus>, StoreError> {
+    let mut out = Vec::with_capacity(config.exports.len());
+    for target in &config.exports {
+        let cursor = u.export_cursor(&target.name)?;
+        let waiting = u.export_span(&crate::store::EntrySelection {
+            after: cursor,
+            up_to: None,
+            from: None,
+            to: None,
+            limit: i64::MAX as u64,
+        })?;
+        let unwritten = u.unwritten_export_batches(Some(&target.name))?.len() as u64;
+        let last_file = u
+            .export_batches(Some(&target.name))?
+            .into_iter()
+            .rev()
+            .find_map(|b| Some((b.file_name, b.written_at?)));
+        out.push(notify::summary::ExportStatus {
+            target: target.name.clone(),
+            format: target.format.clone(),
+            schedule: target.schedule.as_ref().map(|s| s.to_string()),
+            waiting: waiting.map_or(0, |w| w.entries),
+            waiting_since: waiting.map(|w| w.first_date),
+            unwritten,
+            last_file,
+        });
+    }
+    Ok(out)
+}
+
+/// The accounting periods open for posting: those reopened, and the months after the latest
+/// closed one up to the business date's; or that every one is.
 fn period_line(u: &mut dyn Unit, today: NaiveDate) -> Result<Option<String>, StoreError> {
     use crate::store::Period;
     let rows = u.periods()?;
@@ -254,7 +290,11 @@ fn period_line(u: &mut dyn Unit, today: NaiveDate) -> Result<Option<String>, Sto
         .filter_map(|r| r.period.parse().ok())
         .collect();
     let Some(&latest) = closed.iter().max() else {
-        return Ok((!rows.is_empty()).then(|| "every period is open".to_string()));
+        return Ok(Some(if rows.is_empty() {
+            "every period is open (none was ever closed: `clerk period close YYYY-MM`)".to_string()
+        } else {
+            "every period is open".to_string()
+        }));
     };
     let mut open: Vec<Period> = rows
         .iter()
@@ -289,12 +329,15 @@ mod period_tests {
     use crate::store::{self, Period, SqliteStore};
 
     #[test]
-    fn the_summary_names_the_open_periods_once_one_was_closed() {
+    fn the_summary_names_the_open_periods() {
         let dir = tempfile::tempdir().unwrap();
         let mut st = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
         let today: NaiveDate = "2026-12-03".parse().unwrap();
         let line = |st: &mut SqliteStore| store::in_read(st, |u| period_line(u, today)).unwrap();
-        assert_eq!(line(&mut st), None, "nothing closed, nothing said");
+        assert_eq!(
+            line(&mut st).as_deref(),
+            Some("every period is open (none was ever closed: `clerk period close YYYY-MM`)")
+        );
         let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
         let p = |s: &str| s.parse::<Period>().unwrap();
         store::in_unit(&mut st, |u| {

@@ -22,6 +22,8 @@ use super::one_line;
 mod audit;
 mod bank;
 mod escalation;
+mod exports;
+pub use exports::ExportStatus;
 mod links;
 use crate::model::rates::BaseRates;
 use crate::model::{Break, BreakReason, Currency, break_label};
@@ -49,14 +51,16 @@ pub struct SummaryInput {
     pub rates: Option<BaseRates>,
     /// Each bank account's book balance against its statement.
     pub bank: Vec<BankLine>,
-    /// Which accounting periods are open ("open: 2026-11, 2026-12; closed up to 2026-10"),
-    /// once any period was ever closed.
+    /// Which accounting periods are open ("open: 2026-11, 2026-12; closed up to 2026-10",
+    /// or that every one is).
     pub periods: Option<String>,
     /// The console's pages, when `[http] public_url` is set: each break, file and job listed
     /// links to its page.
     pub links: Option<Links>,
     /// The audit chain's head when the summary was composed, which the mail pins.
     pub audit_head: Option<AuditHead>,
+    /// Each `[[exports]]` target: up to date, or how many entries wait.
+    pub exports: Vec<ExportStatus>,
 }
 
 /// One job's KPIs since the previous summary.
@@ -720,6 +724,7 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     if let Some(p) = &input.periods {
         let _ = write!(t, "\nAccounting periods\n\n{p}\n");
     }
+    t.push_str(&exports::text(&input.exports, input.timezone));
 
     t.push_str("\nJobs since the previous summary\n\n");
     if f.jobs.is_empty() {
@@ -1213,6 +1218,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
             esc(p)
         );
     }
+    exports::html(&mut h, &input.exports, input.timezone, H3);
 
     let _ = writeln!(h, "<h3 style=\"{H3}\">Jobs since the previous summary</h3>");
     if f.jobs.is_empty() {
@@ -1623,6 +1629,7 @@ mod tests {
             periods: None,
             links: None,
             audit_head: None,
+            exports: Vec::new(),
         }
     }
 
@@ -2158,6 +2165,7 @@ mod ageing_tests {
             periods: None,
             links: None,
             audit_head: None,
+            exports: Vec::new(),
         };
         let f = Facts::gather(&input, 10);
         let rows = ageing_rows(&f);

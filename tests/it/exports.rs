@@ -272,6 +272,33 @@ fn a_folder_that_cannot_be_written_raises_one_alert_and_is_written_later() {
     );
     assert!(alerts()[0].contains("var/exports/erp"), "{}", alerts()[0]);
     assert_eq!(exported_entries(&i), 0);
+    // The morning summary says the books are behind, and by how much.
+    let posted = i.status()["entries_posted"].as_u64().unwrap();
+    let seen = std::cell::RefCell::new(Vec::<String>::new());
+    let summary = || {
+        let out = i.clerk(&["job", "run", "daily-summary"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The summary just queued: the one no earlier call returned.
+        let mut summaries: Vec<String> = outbox_texts(&i)
+            .into_iter()
+            .filter(|t| t.contains("Exports to the books"))
+            .collect();
+        summaries.retain(|t| !seen.borrow().contains(t));
+        assert_eq!(summaries.len(), 1, "{summaries:#?}");
+        seen.borrow_mut().push(summaries[0].clone());
+        summaries.remove(0)
+    };
+    let behind = summary();
+    assert!(
+        behind.contains(&format!(
+            "erp (csv): {posted} entries not yet exported, dated from"
+        )),
+        "{behind}"
+    );
     // Fixed: the next try writes everything, and no second alert was raised meanwhile.
     fs::remove_file(i.path("var/exports/erp")).unwrap();
     let posted = i.status()["entries_posted"].as_u64().unwrap();
@@ -285,5 +312,10 @@ fn a_folder_that_cannot_be_written_raises_one_alert_and_is_written_later() {
     assert_eq!(read_csv_exports(&files), journal(&i));
     assert_eq!(alerts().len(), 1, "{:#?}", alerts());
     assert!(d.log().contains("export works again"), "{}", d.log());
+    let caught_up = summary();
+    assert!(
+        caught_up.contains("erp (csv): every entry exported; last file erp-000001.csv"),
+        "{caught_up}"
+    );
     d.stop();
 }

@@ -116,6 +116,7 @@ fn summary_input() -> SummaryInput {
         periods: None,
         links: None,
         audit_head: None,
+        exports: Vec::new(),
     }
 }
 
