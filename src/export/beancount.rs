@@ -42,7 +42,7 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 
-use super::{AccountClass, Accounts, Batch, ExportError, Format, refuse_unknown_options};
+use super::{Accounts, Batch, ExportError, Format, Naming, refuse_unknown_options};
 use crate::model::journal::PostedEntry;
 
 /// The beancount format. Its options: `operating_currency` (written as beancount's option, so
@@ -99,16 +99,6 @@ impl Beancount {
             }
         }
         Ok(format)
-    }
-}
-
-fn root(class: AccountClass) -> &'static str {
-    match class {
-        AccountClass::Asset => "Assets",
-        AccountClass::Liability => "Liabilities",
-        AccountClass::Equity => "Equity",
-        AccountClass::Income => "Income",
-        AccountClass::Expense => "Expenses",
     }
 }
 
@@ -183,24 +173,18 @@ fn component(account: &str) -> String {
     out
 }
 
+/// How beancount names accounts (the module doc's rule).
+const NAMING: Naming = Naming {
+    tool: "beancount",
+    rule: "Assets, Liabilities, Equity, Income or Expenses, then components of letters, digits and dashes, each starting with a capital letter or a digit",
+    valid: valid_account,
+    component,
+    lower_case_root: false,
+};
+
 /// The beancount account for clerk's `account`, or why it cannot be written.
 pub fn account_name(account: &str, accounts: &Accounts) -> Result<String, String> {
-    if let Some(mapped) = accounts.mapped(account) {
-        return if valid_account(mapped) {
-            Ok(mapped.to_string())
-        } else {
-            Err(format!(
-                "account {account:?} is mapped to {mapped:?}, which beancount does not take as an account name (Assets, Liabilities, Equity, Income or Expenses, then components of letters, digits and dashes, each starting with a capital letter or a digit)"
-            ))
-        };
-    }
-    let part = component(account);
-    if part.is_empty() {
-        return Err(format!(
-            "account {account:?} has nothing beancount can name; map it in [exports.accounts]"
-        ));
-    }
-    Ok(format!("{}:{part}", root(accounts.class(account))))
+    NAMING.name(account, accounts)
 }
 
 /// A beancount string: quotes and backslashes escaped, on one line.

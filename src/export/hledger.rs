@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use super::{AccountClass, Accounts, Batch, ExportError, Format, refuse_unknown_options};
+use super::{Accounts, Batch, ExportError, Format, Naming, refuse_unknown_options};
 use crate::model::journal::PostedEntry;
 
 /// The hledger format. It takes no options.
@@ -53,17 +53,6 @@ impl Hledger {
     pub fn from_options(options: &toml::Table) -> Result<Self, String> {
         refuse_unknown_options("hledger", options, &[])?;
         Ok(Self::default())
-    }
-}
-
-/// hledger's top-level account for a class (its account types are inferred from these names).
-fn class_prefix(class: AccountClass) -> &'static str {
-    match class {
-        AccountClass::Asset => "assets",
-        AccountClass::Liability => "liabilities",
-        AccountClass::Equity => "equity",
-        AccountClass::Income => "income",
-        AccountClass::Expense => "expenses",
     }
 }
 
@@ -99,24 +88,18 @@ fn readable(name: &str) -> bool {
         && !name.starts_with(['(', '['])
 }
 
+/// How hledger names accounts (the module doc's rule).
+const NAMING: Naming = Naming {
+    tool: "hledger",
+    rule: "no two spaces in a row, no tab, no `;`, no space at either end",
+    valid: readable,
+    component,
+    lower_case_root: true,
+};
+
 /// The hledger account for clerk's `account`, or why it cannot be written.
 pub fn account_name(account: &str, accounts: &Accounts) -> Result<String, String> {
-    if let Some(mapped) = accounts.mapped(account) {
-        return if readable(mapped) {
-            Ok(mapped.to_string())
-        } else {
-            Err(format!(
-                "account {account:?} is mapped to {mapped:?}, which hledger cannot read as one account name (no two spaces in a row, no tab, no `;`, no space at either end)"
-            ))
-        };
-    }
-    let part = component(account);
-    if part.is_empty() {
-        return Err(format!(
-            "account {account:?} has nothing hledger can name; map it in [exports.accounts]"
-        ));
-    }
-    Ok(format!("{}:{part}", class_prefix(accounts.class(account))))
+    NAMING.name(account, accounts)
 }
 
 /// Text on one line, without `;` (which would start a comment in a transaction's first line).

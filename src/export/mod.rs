@@ -69,6 +69,62 @@ impl AccountClass {
     }
 }
 
+impl AccountClass {
+    /// The root account plain-text accounting gives the class (`Assets`, `Liabilities`,
+    /// `Equity`, `Income`, `Expenses`; hledger writes them in lower case).
+    pub fn root(self) -> &'static str {
+        match self {
+            Self::Asset => "Assets",
+            Self::Liability => "Liabilities",
+            Self::Equity => "Equity",
+            Self::Income => "Income",
+            Self::Expense => "Expenses",
+        }
+    }
+}
+
+/// How a plain-text-accounting format (hledger, beancount) names accounts: which mapped names
+/// it can read back as one account, and how it makes one component of clerk's account.
+pub(crate) struct Naming {
+    /// The tool, for messages.
+    pub tool: &'static str,
+    /// What a mapped name must be, for the message refusing one that is not.
+    pub rule: &'static str,
+    pub valid: fn(&str) -> bool,
+    pub component: fn(&str) -> String,
+    pub lower_case_root: bool,
+}
+
+impl Naming {
+    /// The account map's name for `account` (if the tool can read it), else the class's root
+    /// and clerk's account as one component; or why neither can be written.
+    pub(crate) fn name(&self, account: &str, accounts: &Accounts) -> Result<String, String> {
+        let tool = self.tool;
+        if let Some(mapped) = accounts.mapped(account) {
+            return if (self.valid)(mapped) {
+                Ok(mapped.to_string())
+            } else {
+                Err(format!(
+                    "account {account:?} is mapped to {mapped:?}, which {tool} cannot read as one account name ({})",
+                    self.rule
+                ))
+            };
+        }
+        let part = (self.component)(account);
+        if part.is_empty() {
+            return Err(format!(
+                "account {account:?} has nothing {tool} can name; map it in [exports.accounts]"
+            ));
+        }
+        let root = accounts.class(account).root();
+        Ok(if self.lower_case_root {
+            format!("{}:{part}", root.to_ascii_lowercase())
+        } else {
+            format!("{root}:{part}")
+        })
+    }
+}
+
 /// How the target names clerk's accounts: the export's account map first, else a name the
 /// format derives from clerk's (and the account's class, from the chart).
 #[derive(Debug, Clone, Default)]

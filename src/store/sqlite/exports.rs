@@ -1,6 +1,6 @@
 //! SQLite: export cursors and batches, and the entries a batch takes, read a chunk at a time.
 
-use super::reports::entry_lines;
+use super::journal::{ENTRY_COLUMNS, EntryHead, entry_head, posted_entry};
 use super::*;
 use crate::store::exports::{EntrySelection, EntrySpan, ExportBatch, Exports, NewExportBatch};
 use crate::store::journal::PostedEntry;
@@ -189,19 +189,13 @@ impl Exports for SqliteUnit<'_, '_> {
         each: &mut dyn FnMut(&PostedEntry) -> Result<()>,
     ) -> Result<()> {
         let heads_sql = format!(
-            "SELECT e.id, e.job, e.posting_date, e.narrative, e.posted_at, e.run_id,
-                    e.match_id, CASE WHEN e.reverses IS NULL THEN m.pass ELSE 'reversal' END,
-                    e.reverses, e.value_date
-             FROM entries e JOIN matches m ON m.id = e.match_id
+            "SELECT {ENTRY_COLUMNS} FROM entries e JOIN matches m ON m.id = e.match_id
              WHERE {SELECTED} ORDER BY e.id LIMIT ?5"
         );
-        // What a reversal and a closed period add: the entry it reverses, the value date.
-        type Extra = (Option<i64>, Option<String>);
-        type Head = (i64, String, String, String, String, i64, i64, String, Extra);
         let mut after = sel.after;
         let mut left = sel.limit;
         while left > 0 {
-            let heads: Vec<Head> = self
+            let heads: Vec<EntryHead> = self
                 .tx
                 .prepare_cached(&heads_sql)
                 .and_then(|mut s| {
@@ -213,19 +207,7 @@ impl Exports for SqliteUnit<'_, '_> {
                             sel.to.map(|d| d.to_string()),
                             left.min(CHUNK) as i64
                         ],
-                        |r| {
-                            Ok((
-                                r.get(0)?,
-                                r.get(1)?,
-                                r.get(2)?,
-                                r.get(3)?,
-                                r.get(4)?,
-                                r.get(5)?,
-                                r.get(6)?,
-                                r.get(7)?,
-                                (r.get(8)?, r.get(9)?),
-                            ))
-                        },
+                        entry_head,
                     )?
                     .collect()
                 })
@@ -234,28 +216,12 @@ impl Exports for SqliteUnit<'_, '_> {
                 break;
             }
             left -= heads.len() as u64;
-            for (id, job, date, narrative, posted_at, run_id, match_id, pass, extra) in heads {
-                let (reverses, value_date) = extra;
-                after = id;
-                let sources = entry_sources(self.tx, match_id)?;
-                let entry = PostedEntry {
-                    id,
-                    job,
-                    posting_date: parse_date(&date)?,
-                    narrative,
-                    posted_at: parse_ts(&posted_at)?,
-                    run_id,
-                    match_id,
-                    pass,
-                    lines: entry_lines(self.tx, id)?,
-                    sources,
-                    reverses,
-                    // A later fact (the reversal is exported in its own batch): a batch written
-                    // again after a crash must be the bytes first recorded.
-                    reversed_by: None,
-                    value_date: value_date.as_deref().map(parse_date).transpose()?,
-                };
-                each(&entry)?;
+            for mut head in heads {
+                after = head.id;
+                // A later fact (the reversal is exported in its own batch): a batch written
+                // again after a crash must be the bytes first recorded.
+                head.reversed_by = None;
+                each(&posted_entry(self.tx, head)?)?;
             }
         }
         Ok(())

@@ -6,62 +6,27 @@ impl Journal for SqliteUnit<'_, '_> {
     fn journal(&mut self, q: &JournalQuery<'_>) -> Result<Vec<PostedEntry>> {
         let from = q.from.map(|d| d.to_string());
         let to = q.to.map(|d| d.to_string());
-        type Head = (i64, String, String, String, String, i64, i64, String, Extra);
-        // What a reversal and a closed period add: reverses, reversed by, value date.
-        type Extra = (Option<i64>, Option<i64>, Option<String>);
-        let heads: Vec<Head> = self
+        let heads: Vec<EntryHead> = self
             .tx
-            .prepare_cached(
-                "SELECT e.id, e.job, e.posting_date, e.narrative, e.posted_at, e.run_id,
-                        e.match_id, CASE WHEN e.reverses IS NULL THEN m.pass ELSE 'reversal' END,
-                        e.reverses, (SELECT r.id FROM entries r WHERE r.reverses = e.id),
-                        e.value_date
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS}
                  FROM entries e JOIN matches m ON m.id = e.match_id
                  WHERE (?1 IS NULL OR e.job = ?1)
                    AND (?2 IS NULL OR e.posting_date >= ?2)
                    AND (?3 IS NULL OR e.posting_date <= ?3)
                    AND (?4 IS NULL OR EXISTS (SELECT 1 FROM entry_lines l
                                               WHERE l.entry_id = e.id AND l.account = ?4))
-                 ORDER BY e.posting_date, e.id",
-            )
+                 ORDER BY e.posting_date, e.id"
+            ))
             .and_then(|mut s| {
-                s.query_map(params![q.job, from, to, q.account], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        (r.get(8)?, r.get(9)?, r.get(10)?),
-                    ))
-                })?
-                .collect()
+                s.query_map(params![q.job, from, to, q.account], entry_head)?
+                    .collect()
             })
             .map_err(map_err)?;
-        let mut out = Vec::with_capacity(heads.len());
-        for (id, job, date, narrative, posted_at, run_id, match_id, pass, extra) in heads {
-            let (reverses, reversed_by, value_date) = extra;
-            let sources = super::exports::entry_sources(self.tx, match_id)?;
-            out.push(PostedEntry {
-                id,
-                job,
-                posting_date: parse_date(&date)?,
-                narrative,
-                posted_at: parse_ts(&posted_at)?,
-                run_id,
-                match_id,
-                pass,
-                lines: entry_lines(self.tx, id)?,
-                sources,
-                reverses,
-                reversed_by,
-                value_date: value_date.as_deref().map(parse_date).transpose()?,
-            });
-        }
-        Ok(out)
+        heads
+            .into_iter()
+            .map(|h| posted_entry(self.tx, h))
+            .collect()
     }
 
     fn trial_balance(&mut self, at: Option<NaiveDate>) -> Result<Vec<AccountBalance>> {
@@ -97,4 +62,60 @@ impl Journal for SqliteUnit<'_, '_> {
             })
             .collect())
     }
+}
+
+/// The columns [`entry_head`] reads: `e` the entry, `m` its match. A reversal's pass reads
+/// `reversal`; `reversed_by` is the entry that reverses it, if any.
+pub(super) const ENTRY_COLUMNS: &str = "e.id, e.job, e.posting_date, e.narrative, e.posted_at,
+    e.run_id, e.match_id, CASE WHEN e.reverses IS NULL THEN m.pass ELSE 'reversal' END,
+    e.reverses, (SELECT r.id FROM entries r WHERE r.reverses = e.id), e.value_date";
+
+/// An entry's row, as [`ENTRY_COLUMNS`] select it.
+pub(super) struct EntryHead {
+    pub id: i64,
+    job: String,
+    date: String,
+    narrative: String,
+    posted_at: String,
+    run_id: i64,
+    match_id: i64,
+    pass: String,
+    reverses: Option<i64>,
+    pub reversed_by: Option<i64>,
+    value_date: Option<String>,
+}
+
+pub(super) fn entry_head(r: &rusqlite::Row<'_>) -> rusqlite::Result<EntryHead> {
+    Ok(EntryHead {
+        id: r.get(0)?,
+        job: r.get(1)?,
+        date: r.get(2)?,
+        narrative: r.get(3)?,
+        posted_at: r.get(4)?,
+        run_id: r.get(5)?,
+        match_id: r.get(6)?,
+        pass: r.get(7)?,
+        reverses: r.get(8)?,
+        reversed_by: r.get(9)?,
+        value_date: r.get(10)?,
+    })
+}
+
+/// The entry of `h`, with its lines and where its records were read.
+pub(super) fn posted_entry(tx: &rusqlite::Transaction<'_>, h: EntryHead) -> Result<PostedEntry> {
+    Ok(PostedEntry {
+        posting_date: parse_date(&h.date)?,
+        posted_at: parse_ts(&h.posted_at)?,
+        value_date: h.value_date.as_deref().map(parse_date).transpose()?,
+        lines: entry_lines(tx, h.id)?,
+        sources: super::exports::entry_sources(tx, h.match_id)?,
+        id: h.id,
+        job: h.job,
+        narrative: h.narrative,
+        run_id: h.run_id,
+        match_id: h.match_id,
+        pass: h.pass,
+        reverses: h.reverses,
+        reversed_by: h.reversed_by,
+    })
 }
