@@ -8,6 +8,12 @@
 //! (`CLERK_EXPORT_ENTRIES` for another count); `cargo test --benches` runs 20,000 as a check
 //! that it works. A format that needs options it was not given (`[exports.options]`) is
 //! reported as skipped, with the reason.
+//!
+//! Then the same entries the way the daemon exports them: posted into a real SQLite store
+//! (written with SQL in one transaction, then chained by the audit trail's first unit), and
+//! each format's target brought up to date by `jobs::exports::export_target` into a real
+//! folder — read from the store a chunk at a time, rendered, fsynced, recorded, renamed. Peak
+//! memory there is measured per format (VmHWM reset before each).
 
 use std::io::{self, Write};
 use std::str::FromStr;
@@ -27,7 +33,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 1_000_000 } else { 20_000 });
     let accounts = accounts();
-    println!("export: {entries} entries per format");
+    println!("export: {entries} entries per format, rendered (no store, no disk)");
     for name in FORMATS {
         let mut format = match format_for(name, &toml::Table::new()) {
             Ok(f) => f,
@@ -45,6 +51,7 @@ fn main() {
             reexport: false,
         };
         let mut out = Counting(0);
+        reset_peak();
         let t = Instant::now();
         format.begin(&mut out, &batch).expect("begin");
         let mut refused = 0u64;
@@ -64,6 +71,105 @@ fn main() {
             peak_mb().map_or("?".into(), |m| m.to_string())
         );
     }
+    println!("export: the same through the store into files, as the daemon exports them");
+    through_the_store(entries, &accounts);
+}
+
+/// The entries through the store into files, per format, as the daemon exports them.
+fn through_the_store(entries: u64, accounts: &Accounts) {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("clerk.db");
+    drop(clerk::store::SqliteStore::open(&path).expect("a store"));
+    let t = Instant::now();
+    {
+        let mut db = rusqlite::Connection::open(&path).expect("the store's file");
+        let tx = db.transaction().expect("a transaction");
+        tx.execute(
+            "INSERT INTO runs (id, job, trigger, started_at) VALUES (1, 'bench', 'file', '2026-12-01T06:00:00Z')",
+            [],
+        )
+        .expect("a run");
+        {
+            let mut m = tx
+                .prepare("INSERT INTO matches (id, job, run_id, pass, created_at) VALUES (?1, 'bench', 1, 'reference', '2026-12-01T06:00:00Z')")
+                .unwrap();
+            let mut e = tx
+                .prepare("INSERT INTO entries (id, idempotency_key, job, run_id, match_id, posting_date, narrative, posted_at) VALUES (?1, ?2, 'bench', 1, ?1, ?3, ?4, '2026-12-01T06:00:00Z')")
+                .unwrap();
+            let mut l = tx
+                .prepare("INSERT INTO entry_lines (entry_id, line_no, account, currency, amount) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .unwrap();
+            for id in 1..=entries as i64 {
+                let en = entry(id);
+                m.execute([id]).unwrap();
+                e.execute(rusqlite::params![
+                    id,
+                    format!("bench-{id}"),
+                    en.posting_date.to_string(),
+                    en.narrative
+                ])
+                .unwrap();
+                for (n, line) in en.lines.iter().enumerate() {
+                    l.execute(rusqlite::params![
+                        id,
+                        n as i64 + 1,
+                        line.account,
+                        line.currency.as_str(),
+                        line.amount.to_string()
+                    ])
+                    .unwrap();
+                }
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    let mut store = clerk::store::SqliteStore::open(&path).expect("the store");
+    // The audit chain links rows as a unit commits: the first unit links all of them.
+    clerk::store::in_unit(&mut store, |_| Ok(())).expect("chained");
+    println!(
+        "store: {entries} entries posted and chained in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    for name in FORMATS {
+        let Ok(format) = format_for(name, &toml::Table::new()) else {
+            continue;
+        };
+        let folder = dir.path().join(name);
+        let target = clerk::config::ExportTarget {
+            name: format!("bench-{name}"),
+            format: name.to_string(),
+            folder: folder.clone(),
+            schedule: None,
+            accounts: accounts.clone(),
+            options: toml::Table::new(),
+            extension: format.extension(),
+        };
+        reset_peak();
+        let t = Instant::now();
+        let done = clerk::jobs::exports::export_target(&mut store, &target, &Utc::now, usize::MAX)
+            .expect("exported");
+        let secs = t.elapsed().as_secs_f64();
+        let bytes: u64 = std::fs::read_dir(&folder)
+            .unwrap()
+            .map(|f| f.unwrap().metadata().unwrap().len())
+            .sum();
+        let exported: u64 = done.written.iter().map(|b| b.entries).sum();
+        assert_eq!(exported, entries, "{name}: every entry once");
+        let mb = bytes as f64 / 1e6;
+        println!(
+            "{name:<10} {mb:>9.1} MB in {secs:>6.2} s  {:>7.1} MB/s  {:>9.0} entries/s  {} files  peak {} MB",
+            mb / secs.max(1e-9),
+            entries as f64 / secs.max(1e-9),
+            done.written.len(),
+            peak_mb().map_or("?".into(), |m| m.to_string())
+        );
+    }
+}
+
+/// Resets VmHWM to the present size (Linux: `5` into clear_refs), so the next peak is one
+/// format's own.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// The accounts the entries use, classed as a chart would, so formats that prefix the class
