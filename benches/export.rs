@@ -80,6 +80,7 @@ fn through_the_store(entries: u64, accounts: &Accounts) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("clerk.db");
     drop(clerk::store::SqliteStore::open(&path).expect("a store"));
+    reset_peak();
     let t = Instant::now();
     {
         let mut db = rusqlite::Connection::open(&path).expect("the store's file");
@@ -123,12 +124,18 @@ fn through_the_store(entries: u64, accounts: &Accounts) {
         }
         tx.commit().expect("commit");
     }
+    let posted = t.elapsed().as_secs_f64();
+    let posting_peak = peak_mb();
+    reset_peak();
+    let t = Instant::now();
     let mut store = clerk::store::SqliteStore::open(&path).expect("the store");
     // The audit chain links rows as a unit commits: the first unit links all of them.
     clerk::store::in_unit(&mut store, |_| Ok(())).expect("chained");
     println!(
-        "store: {entries} entries posted and chained in {:.1} s",
-        t.elapsed().as_secs_f64()
+        "store: {entries} entries posted in {posted:.1} s (peak {} MB), chained in {:.1} s (peak {} MB)",
+        posting_peak.map_or("?".into(), |m| m.to_string()),
+        t.elapsed().as_secs_f64(),
+        peak_mb().map_or("?".into(), |m| m.to_string())
     );
     for name in FORMATS {
         let Ok(format) = format_for(name, &toml::Table::new()) else {
