@@ -19,6 +19,7 @@ use clerk::model::journal::PostedEntry;
 use clerk::store::journal::JournalQuery;
 use rust_decimal::Decimal;
 
+use crate::support::books::trial_balance;
 use crate::support::install::{Install, wait_until};
 
 /// clerk's account and currency → balance.
@@ -75,22 +76,7 @@ fn posted() -> (Install, Vec<PostedEntry>, Balances) {
     let entries =
         clerk::store::in_read(store.as_mut(), |u| u.journal(&JournalQuery::default())).unwrap();
     assert!(entries.len() > 100, "{} entries", entries.len());
-    let tb = i.json(&["ledger", "balance"]);
-    assert_eq!(tb["balanced"], true, "{tb}");
-    let balances: Balances = tb["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                (
-                    a["account"].as_str().unwrap().to_string(),
-                    a["currency"].as_str().unwrap().to_string(),
-                ),
-                dec(a["balance"].as_str().unwrap()),
-            )
-        })
-        .collect();
+    let balances: Balances = trial_balance(&i);
     assert!(
         balances.keys().any(|(_, c)| c != "EUR"),
         "the sample has more than one currency"
@@ -668,21 +654,7 @@ fn the_daemons_own_export_files_pass_the_tools_and_hold_each_entry_once() {
         d.log()
     );
     assert!(d.stop().success());
-    let tb = i.json(&["ledger", "balance"]);
-    let balances: Balances = tb["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                (
-                    a["account"].as_str().unwrap().to_string(),
-                    a["currency"].as_str().unwrap().to_string(),
-                ),
-                dec(a["balance"].as_str().unwrap()),
-            )
-        })
-        .collect();
+    let balances: Balances = trial_balance(&i);
     let add = |sum: &mut Balances, part: Balances| {
         for (k, v) in part {
             *sum.entry(k).or_default() += v;
@@ -815,21 +787,7 @@ fn an_entry_of_four_lines_in_foreign_currency_passes_the_tools_and_datev_splits_
         .expect("the receipt posted");
     assert_eq!(receipt.lines.len(), 4, "{receipt:?}");
     assert!(receipt.lines.iter().all(|l| l.fx.is_some()), "{receipt:?}");
-    let tb = i.json(&["ledger", "balance"]);
-    let balances: Balances = tb["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                (
-                    a["account"].as_str().unwrap().to_string(),
-                    a["currency"].as_str().unwrap().to_string(),
-                ),
-                dec(a["balance"].as_str().unwrap()),
-            )
-        })
-        .collect();
+    let balances: Balances = trial_balance(&i);
 
     let t = target(&i, "hledger");
     let file = write(&t, &entries);

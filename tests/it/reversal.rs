@@ -9,6 +9,7 @@ use std::process::Output;
 use rust_decimal::Decimal;
 
 use crate::daemon::{LEDGER, STATEMENT};
+use crate::support::books::trial_balance;
 use crate::support::install::Install;
 
 /// The shipped books plus a payment of 5000.00 less a 0.05 bank charge, which no rule matches.
@@ -72,23 +73,9 @@ fn open_labels(i: &Install) -> Vec<String> {
 
 /// The trial balance's accounts that do not stand at zero.
 fn balances(i: &Install) -> BTreeMap<(String, String), Decimal> {
-    let tb = i.json(&["ledger", "balance"]);
-    assert_eq!(tb["balanced"], true, "{tb}");
-    tb["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            (
-                (
-                    a["account"].as_str().unwrap().to_string(),
-                    a["currency"].as_str().unwrap().to_string(),
-                ),
-                a["balance"].as_str().unwrap().parse::<Decimal>().unwrap(),
-            )
-        })
-        .filter(|(_, b)| !b.is_zero())
-        .collect()
+    let mut tb = trial_balance(i);
+    tb.retain(|_, b| !b.is_zero());
+    tb
 }
 
 fn entry(i: &Install, id: i64) -> serde_json::Value {

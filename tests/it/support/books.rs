@@ -52,3 +52,26 @@ pub fn open_breaks(i: &Install, job: Option<&str>) -> Vec<(String, String)> {
         .map(Result::unwrap)
         .collect()
 }
+
+/// The trial balance `clerk ledger balance --json` prints, by (account, currency), exact;
+/// it must say the books balance. Accounts standing at zero are kept (they moved).
+pub fn trial_balance(
+    i: &Install,
+) -> std::collections::BTreeMap<(String, String), rust_decimal::Decimal> {
+    let tb = i.json(&["ledger", "balance"]);
+    assert_eq!(tb["balanced"], true, "{tb}");
+    tb["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                (
+                    a["account"].as_str().unwrap().to_string(),
+                    a["currency"].as_str().unwrap().to_string(),
+                ),
+                a["balance"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect()
+}
