@@ -309,30 +309,3 @@ impl Exports for SqliteUnit<'_, '_> {
         self.batches_where("", target)
     }
 }
-
-/// Where the records an entry settles were read, each once (other jobs' copies of a bank line
-/// share its match): `file.csv line 8`, `book.xlsx sheet Ledger line 12`.
-pub(super) fn entry_sources(tx: &rusqlite::Transaction<'_>, match_id: i64) -> Result<Vec<String>> {
-    // Each record once, though other jobs' copies of a bank line share its match; a reversed
-    // match's records, though no longer matched, are still where its entry came from.
-    tx.prepare_cached(
-        "SELECT DISTINCT f.name, r.sheet, r.row FROM records r
-         JOIN files f ON f.id = r.file_id
-         WHERE r.match_id = ?1
-            OR r.id IN (SELECT record_id FROM reversed_match_records WHERE match_id = ?1)
-         ORDER BY f.name, r.sheet, r.row",
-    )
-    .and_then(|mut s| {
-        s.query_map([match_id], |r| {
-            let name: String = r.get(0)?;
-            let sheet: Option<String> = r.get(1)?;
-            let row: i64 = r.get(2)?;
-            Ok(match sheet {
-                Some(sheet) => format!("{name} sheet {sheet} line {row}"),
-                None => format!("{name} line {row}"),
-            })
-        })?
-        .collect()
-    })
-    .map_err(map_err)
-}
