@@ -114,7 +114,7 @@ pub fn compose<'j>(
         largest: *largest,
         rates: rates.clone(),
         bank: bank_lines(u, config)?,
-        periods: period_line(u, business_date)?,
+        periods: period_line(u)?,
         links,
         // The head as this unit sees it: every entry and break action committed before.
         audit_head: u.chain_head()?.map(|h| notify::summary::AuditHead {
@@ -279,45 +279,45 @@ fn export_statuses(
     Ok(out)
 }
 
-/// The accounting periods open for posting: those reopened, and the months after the latest
-/// closed one up to the business date's; or that every one is.
-fn period_line(u: &mut dyn Unit, today: NaiveDate) -> Result<Option<String>, StoreError> {
+/// The accounting periods closed, as ranges (`2026-01 to 2026-08, 2026-10`), every other one
+/// open: a period is closed only by `clerk period close`, so a month never closed is open
+/// whatever lies around it; or that every one is open.
+fn period_line(u: &mut dyn Unit) -> Result<Option<String>, StoreError> {
     use crate::store::Period;
     let rows = u.periods()?;
-    let closed: Vec<Period> = rows
+    let mut closed: Vec<Period> = rows
         .iter()
         .filter(|r| r.status == "closed")
         .filter_map(|r| r.period.parse().ok())
         .collect();
-    let Some(&latest) = closed.iter().max() else {
+    if closed.is_empty() {
         return Ok(Some(if rows.is_empty() {
             "every period is open (none was ever closed: `clerk period close YYYY-MM`)".to_string()
         } else {
             "every period is open".to_string()
         }));
-    };
-    let mut open: Vec<Period> = rows
-        .iter()
-        .filter(|r| r.status == "open")
-        .filter_map(|r| r.period.parse().ok())
-        .filter(|p| *p < latest)
-        .collect();
-    let now = Period::of(today);
-    let mut p = latest.next();
-    open.push(p);
-    while p < now && open.len() < 24 {
-        p = p.next();
-        open.push(p);
     }
-    let names = |ps: &[Period]| {
-        ps.iter()
-            .map(Period::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    closed.sort();
+    let mut ranges: Vec<(Period, Period)> = Vec::new();
+    for p in closed {
+        match ranges.last_mut() {
+            Some((_, last)) if last.next() == p => *last = p,
+            _ => ranges.push((p, p)),
+        }
+    }
+    let names: Vec<String> = ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a} to {b}")
+            }
+        })
+        .collect();
     Ok(Some(format!(
-        "open: {} (and after); closed up to {latest}",
-        names(&open)
+        "closed: {}; every other period is open",
+        names.join(", ")
     )))
 }
 
@@ -332,8 +332,7 @@ mod period_tests {
     fn the_summary_names_the_open_periods() {
         let dir = tempfile::tempdir().unwrap();
         let mut st = SqliteStore::open(&dir.path().join("clerk.db")).unwrap();
-        let today: NaiveDate = "2026-12-03".parse().unwrap();
-        let line = |st: &mut SqliteStore| store::in_read(st, |u| period_line(u, today)).unwrap();
+        let line = |st: &mut SqliteStore| store::in_read(st, period_line).unwrap();
         assert_eq!(
             line(&mut st).as_deref(),
             Some("every period is open (none was ever closed: `clerk period close YYYY-MM`)")
@@ -343,12 +342,14 @@ mod period_tests {
         store::in_unit(&mut st, |u| {
             u.close_period(p("2026-09"), "carla", at)?;
             u.close_period(p("2026-10"), "carla", at)?;
+            u.close_period(p("2026-07"), "carla", at)?;
+            u.close_period(p("2026-08"), "carla", at)?;
             u.reopen_period(p("2026-09"), "root", "late invoices", at)
         })
         .unwrap();
         assert_eq!(
             line(&mut st).as_deref(),
-            Some("open: 2026-09, 2026-11, 2026-12 (and after); closed up to 2026-10")
+            Some("closed: 2026-07 to 2026-08, 2026-10; every other period is open")
         );
     }
 }

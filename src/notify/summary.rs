@@ -51,8 +51,8 @@ pub struct SummaryInput {
     pub rates: Option<BaseRates>,
     /// Each bank account's book balance against its statement.
     pub bank: Vec<BankLine>,
-    /// Which accounting periods are open ("open: 2026-11, 2026-12; closed up to 2026-10",
-    /// or that every one is).
+    /// Which accounting periods are closed ("closed: 2026-01 to 2026-10; every other period is
+    /// open"), or that every one is open.
     pub periods: Option<String>,
     /// The console's pages, when `[http] public_url` is set: each break, file and job listed
     /// links to its page.
