@@ -2,10 +2,8 @@
 //! `[http.approval]` is only proposed, another person approves it (then it posts, once) or
 //! rejects it; nobody approves their own.
 
-use std::process::Output;
-
 use crate::daemon::{LEDGER, STATEMENT};
-use crate::support::install::Install;
+use crate::support::install::{Install, ok, refused};
 
 /// An install whose books hold the shipped test ledger and statement plus `ledger_extra`
 /// and `statement_extra`, each run through its job as a person would (`clerk job run`).
@@ -44,23 +42,6 @@ fn is_open(i: &Install, label: &str) -> bool {
         .unwrap()
         .iter()
         .any(|e| e["label"] == label)
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit 1 with `words` in the error.
-fn refused(o: &Output, words: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains(words), "{words:?} not in: {err}");
 }
 
 /// The label of the proposal a maker's command printed ("proposed as A-1: ...").

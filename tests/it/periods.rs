@@ -3,26 +3,8 @@
 //! kept as its value date and said in its narrative); reopening needs a reason; the list
 //! shows who did what and when.
 
-use std::process::Output;
-
 use crate::daemon::{LEDGER, STATEMENT};
-use crate::support::install::Install;
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn refused(o: &Output, words: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains(words), "{words:?} not in: {err}");
-}
+use crate::support::install::{Install, ok, refused};
 
 /// The shipped samples moved to November 2026.
 fn november(text: &str) -> String {

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::daemon::{LEDGER, STATEMENT};
 use crate::support::books::trial_balance;
-use crate::support::install::Install;
+use crate::support::install::{Install, ok, refused};
 
 /// The shipped books plus a payment of 5000.00 less a 0.05 bank charge, which no rule matches.
 fn books(extra_config: &str) -> Install {
@@ -31,23 +31,6 @@ fn books(extra_config: &str) -> Install {
         ok(&i.clerk(&["job", "run", job, f.to_str().unwrap()]));
     }
     i
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// Exit 1 with `words` in the error.
-fn refused(o: &Output, words: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains(words), "{words:?} not in: {err}");
 }
 
 fn break_id(i: &Install, reason: &str, amount: &str) -> String {
@@ -85,6 +68,18 @@ fn entry(i: &Install, id: i64) -> serde_json::Value {
         .iter()
         .find(|e| e["id"] == id)
         .unwrap_or_else(|| panic!("no entry {id}"))
+        .clone()
+}
+
+/// The journal's entry that settles the record read at `source` (`ledger.csv line 2`).
+fn entry_from(i: &Install, source: &str) -> serde_json::Value {
+    let journal = i.json(&["journal"]);
+    journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["sources"].as_array().unwrap().iter().any(|s| s == source))
+        .unwrap_or_else(|| panic!("no entry from {source} in {journal}"))
         .clone()
 }
 
@@ -231,21 +226,8 @@ fn a_forced_match_reversed_nets_to_zero_and_its_records_and_breaks_are_open_agai
 #[test]
 fn an_automatic_match_unmatched_opens_reversed_breaks_and_is_not_matched_again() {
     let i = books("");
-    let before_match = i.json(&["journal"]);
     // The matcher's entry for the payment of INV-000000001 (100.00 EUR).
-    let auto = before_match
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| {
-            e["sources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s == "ledger.csv line 2")
-        })
-        .unwrap_or_else(|| panic!("no entry from ledger.csv line 2 in {before_match}"))
-        .clone();
+    let auto = entry_from(&i, "ledger.csv line 2");
     let match_id = auto["match_id"].as_i64().unwrap();
     let out = ok(&i.clerk(&[
         "exception",
@@ -451,20 +433,7 @@ fn an_operator_reverses_a_match_from_the_break_page() {
     assert_eq!(done.status, 303, "{}", done.body);
     assert_eq!(done.header("location"), Some(page.as_str()));
     // From a run's page, under the entry it posted: the matcher's entry for ledger.csv line 2.
-    let journal = i.json(&["journal"]);
-    let auto = journal
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| {
-            e["sources"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s == "ledger.csv line 2")
-        })
-        .unwrap_or_else(|| panic!("{journal}"))
-        .clone();
+    let auto = entry_from(&i, "ledger.csv line 2");
     let run_page = format!("/runs/{}", auto["run_id"]);
     let action = format!("{run_page}/entries/{}/reverse", auto["id"]);
     assert!(vera.get(&run_page).body.contains("Entry"));
