@@ -76,6 +76,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0024_reversals_and_periods.sql"),
     include_str!("../migrations/sqlite/0025_audit_chain.sql"),
     include_str!("../migrations/sqlite/0026_exports.sql"),
+    include_str!("../migrations/sqlite/0027_approval_kinds.sql"),
 ];
 
 pub struct SqliteStore {
