@@ -13,6 +13,8 @@
 //! input_vat = "1576"                  # the rates input_vat_rates does not name
 //! expense = "3200"                    # where the order line names no account
 //! bank = "{bank_account}"             # the statement's IBAN, by [chart.bank_accounts]
+//! grir = "1605"                       # GR/IR clearing: goods received, not yet invoiced
+//! price_variance = "3250"             # invoiced net less the order's value of the goods
 //! [payables.accounts.input_vat_rates]
 //! "7" = "1571"
 //! "19" = "1576"
@@ -66,6 +68,12 @@ struct RawAccounts {
     input_vat: String,
     expense: String,
     bank: String,
+    /// GR/IR clearing: credited at goods receipt at the order's price, debited by the
+    /// invoice. Without it, receipts post nothing and invoices debit expense (as before).
+    grir: Option<String>,
+    /// Where an invoice's net that differs from the order's value of the goods goes; needed
+    /// with `grir`.
+    price_variance: Option<String>,
     /// Input VAT by rate (`"7" = "1571"`), for the rates `input_vat` does not serve.
     #[serde(default)]
     input_vat_rates: BTreeMap<String, String>,
@@ -159,6 +167,22 @@ pub(super) fn check_payables(
             errors.push(loc.error(&format!("payables.accounts.{key}"), "name an account"));
         }
     }
+    match (&a.grir, &a.price_variance) {
+        (Some(_), None) => errors.push(loc.error(
+            "payables.accounts.price_variance",
+            "with a grir account, name the price_variance account the difference between invoice and order goes to",
+        )),
+        (None, Some(_)) => errors.push(loc.error(
+            "payables.accounts.grir",
+            "price_variance is used only with a grir (goods received / invoice received) clearing account: name it too",
+        )),
+        _ => {}
+    }
+    for (key, v) in [("grir", &a.grir), ("price_variance", &a.price_variance)] {
+        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            errors.push(loc.error(&format!("payables.accounts.{key}"), "name an account"));
+        }
+    }
     let mut input_vat_rates = BTreeMap::new();
     for (rate, account) in &a.input_vat_rates {
         let key = format!("payables.accounts.input_vat_rates.{rate}");
@@ -187,7 +211,11 @@ pub(super) fn check_payables(
         ]
         .into_iter()
         .chain(rates)
-        {
+        .chain(
+            [("grir", &a.grir), ("price_variance", &a.price_variance)]
+                .into_iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_string(), v))),
+        ) {
             if let Err(m) = chart.check_template(v) {
                 errors.push(loc.error(&format!("payables.accounts.{key}"), m));
             }
@@ -198,6 +226,7 @@ pub(super) fn check_payables(
         input_vat: a.input_vat.clone(),
         default_expense: a.expense.clone(),
         bank: a.bank.clone(),
+        grir: a.grir.clone().zip(a.price_variance.clone()),
         input_vat_rates,
         chart,
     };

@@ -280,6 +280,8 @@ pub enum MatchPass {
     /// A bank line no ledger item matched, posted by one of the job's `[[posting.rules]]`
     /// (a fee, interest, tax) on its codes or text.
     Rule,
+    /// Goods received against a purchase order line, posted to GR/IR (accounts payable).
+    GoodsReceipt,
 }
 
 impl MatchPass {
@@ -292,6 +294,7 @@ impl MatchPass {
             MatchPass::ThreeWay => "three_way",
             MatchPass::Payment => "payment",
             MatchPass::Rule => "posting_rule",
+            MatchPass::GoodsReceipt => "goods_receipt",
         }
     }
 }
@@ -307,6 +310,7 @@ impl FromStr for MatchPass {
             "three_way" => Ok(MatchPass::ThreeWay),
             "payment" => Ok(MatchPass::Payment),
             "posting_rule" => Ok(MatchPass::Rule),
+            "goods_receipt" => Ok(MatchPass::GoodsReceipt),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }

@@ -60,6 +60,15 @@ pub struct InvoicedQuantity {
     pub item: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
     pub quantity: Decimal,
+    /// How much of `quantity` cleared goods received against GR/IR (a credit note: goods
+    /// sent back), signed like it; `None` where the line was not matched against receipts
+    /// (a two-way match), and in what was kept before GR/IR was cleared.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub cleared: Option<Decimal>,
 }
 
 /// An approved supplier invoice not yet (fully) paid: what a payment on the bank statement is

@@ -5,6 +5,7 @@
 //! records, so the same match always yields the same key.
 
 pub mod chart;
+pub mod grir;
 pub mod payables;
 pub mod returns;
 pub mod rules;

@@ -114,6 +114,11 @@ pub struct MatchedLine {
     /// Unit price as invoiced (per one unit).
     #[serde(with = "rust_decimal::serde::str")]
     pub unit_price: Decimal,
+    /// How much of the quantity (unsigned) clears goods received, for GR/IR: an invoice's
+    /// received and not yet invoiced units, a credit note's units sent back and not yet
+    /// credited. `None` when the line is not matched against receipts (a two-way match).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cleared: Option<Decimal>,
 }
 
 /// What the match decided for one invoice. `invoice` indexes the `invoices` slice.
@@ -174,6 +179,48 @@ pub fn expense_accounts(
         }
     }
     out
+}
+
+/// What an approved invoice line used of its order line, as kept for later runs: the
+/// quantity invoiced (negative for a credit note) and how much of it cleared goods received.
+pub fn invoiced_quantity(m: &MatchedLine, order: &PurchaseOrderLine) -> InvoicedQuantity {
+    let sign = if m.quantity.is_sign_negative() {
+        Decimal::NEGATIVE_ONE
+    } else {
+        Decimal::ONE
+    };
+    InvoicedQuantity {
+        po_number: order.po_number.clone(),
+        line: order.line.clone(),
+        item: order.item.clone(),
+        quantity: m.quantity,
+        cleared: m.cleared.map(|c| sign * c),
+    }
+}
+
+/// The order line each receipt is booked against (by line number, else item, else the
+/// order's only line), `None` while its order is not known or names no such line.
+pub fn order_lines_of_receipts(
+    orders: &[PurchaseOrderLine],
+    receipts: &[GoodsReceipt],
+) -> Vec<Option<usize>> {
+    order_lines_of(
+        orders,
+        receipts
+            .iter()
+            .map(|g| (g.po_number.as_str(), g.line.as_deref(), g.item.as_deref())),
+    )
+}
+
+/// The order line each (order number, line, item) names, found as receipts find theirs.
+pub fn order_lines_of<'r>(
+    orders: &[PurchaseOrderLine],
+    refs: impl IntoIterator<Item = (&'r str, Option<&'r str>, Option<&'r str>)>,
+) -> Vec<Option<usize>> {
+    let book = OrderBook::new(orders, &[], &[]);
+    refs.into_iter()
+        .map(|(po, line, item)| book.locate(po, line, item))
+        .collect()
 }
 
 /// The three-way match of `invoices` against `orders` and `receipts`, with nothing invoiced
@@ -247,14 +294,9 @@ pub fn three_way_match_after(
         let decision = match check_invoice(inv, &book, rules) {
             Ok((purchase_order, lines, explanation)) => {
                 for m in &lines {
-                    book.invoiced[m.order_line] += m.quantity;
-                    let o = &orders[m.order_line];
-                    invoiced.push(InvoicedQuantity {
-                        po_number: o.po_number.clone(),
-                        line: o.line.clone(),
-                        item: o.item.clone(),
-                        quantity: m.quantity,
-                    });
+                    let q = invoiced_quantity(m, &orders[m.order_line]);
+                    book.count_invoiced(m.order_line, &q);
+                    invoiced.push(q);
                 }
                 ApDecision::Approved {
                     invoice: i,
@@ -291,6 +333,12 @@ struct OrderBook<'a> {
     unplaced: BTreeMap<String, Vec<usize>>,
     /// Per order line: quantity invoiced so far (earlier runs, then approved in this one).
     invoiced: Vec<Decimal>,
+    /// Per order line: quantity received back (negative receipts, as a positive number).
+    returned: Vec<Decimal>,
+    /// Per order line: quantity credited by credit notes, and how much of it credited
+    /// goods sent back (cleared against GR/IR).
+    credited: Vec<Decimal>,
+    returns_credited: Vec<Decimal>,
 }
 
 impl<'a> OrderBook<'a> {
@@ -326,6 +374,9 @@ impl<'a> OrderBook<'a> {
             receipts_of: vec![Vec::new(); orders.len()],
             unplaced: BTreeMap::new(),
             invoiced: vec![Decimal::ZERO; orders.len()],
+            returned: vec![Decimal::ZERO; orders.len()],
+            credited: vec![Decimal::ZERO; orders.len()],
+            returns_credited: vec![Decimal::ZERO; orders.len()],
         };
         let mut receipt_order: Vec<usize> = (0..receipts.len()).collect();
         receipt_order.sort_by_cached_key(|&r| {
@@ -342,6 +393,9 @@ impl<'a> OrderBook<'a> {
             let g = &receipts[r];
             if let Some(o) = book.locate(&g.po_number, g.line.as_deref(), g.item.as_deref()) {
                 book.received[o] += g.quantity_received;
+                if g.quantity_received.is_sign_negative() {
+                    book.returned[o] -= g.quantity_received;
+                }
                 book.receipts_of[o].push(r);
             } else if book.by_po.contains_key(&compact(&g.po_number)) {
                 book.unplaced
@@ -352,10 +406,28 @@ impl<'a> OrderBook<'a> {
         }
         for q in already_invoiced {
             if let Some(o) = book.locate(&q.po_number, q.line.as_deref(), q.item.as_deref()) {
-                book.invoiced[o] += q.quantity;
+                book.count_invoiced(o, q);
             }
         }
         book
+    }
+
+    /// Counts an approved invoice's (or credit note's) quantity on order line `o`. What a
+    /// credit note credits beyond goods sent back leaves the goods received and invoiced: it
+    /// lowers the price, it does not make room for another invoice of the same goods.
+    fn count_invoiced(&mut self, o: usize, q: &InvoicedQuantity) {
+        self.invoiced[o] += q.quantity;
+        if q.quantity.is_sign_negative() {
+            self.credited[o] -= q.quantity;
+            // Kept before GR/IR: a credit note then gave back all it credited.
+            self.returns_credited[o] -= q.cleared.unwrap_or(q.quantity);
+        }
+    }
+
+    /// Quantity credited on order line `o` with no goods sent back for it (a price
+    /// reduction after the fact): received and invoiced once, never to be invoiced again.
+    fn credited_not_returned(&self, o: usize) -> Decimal {
+        (self.credited[o] - self.returned[o]).max(Decimal::ZERO)
     }
 
     /// The order line a receipt or earlier invoice refers to: by line number, else by item,
@@ -443,7 +515,8 @@ fn check_invoice(
         let Some((price, quantity)) = at.price_and_quantity(line, &orders[o], inv, rules) else {
             continue;
         };
-        let standing = OrderLineStanding::of(book, o, po);
+        let mut standing = OrderLineStanding::of(book, o, po);
+        standing.credited_not_returned = book.credited_not_returned(o);
         let order_label = order_line_label(&orders[o]);
         if credit {
             at.check_credited(&standing, &order_label, quantity, price, rules);
@@ -451,6 +524,14 @@ fn check_invoice(
             at.check_invoiced(&standing, &orders[o], &order_label, quantity, price, rules);
         }
         let signed = if credit { -quantity } else { quantity };
+        let cleared = (rules.require_receipt && !standing.receipts.is_empty()).then(|| {
+            let room = if credit {
+                book.returned[o] - book.returns_credited[o]
+            } else {
+                standing.received - standing.invoiced_before - book.credited_not_returned(o)
+            };
+            quantity.min(room.max(Decimal::ZERO))
+        });
         explained.push(format!(
             "line {} → PO line {order_label}: {} {quantity} at {price}, {}{}",
             at.label,
@@ -464,6 +545,7 @@ fn check_invoice(
             receipts: standing.receipts.clone(),
             quantity: signed,
             unit_price: price,
+            cleared,
         });
     }
     if findings.is_empty() {
@@ -568,6 +650,8 @@ fn order_line_label(order: &PurchaseOrderLine) -> String {
 /// a line, in the words the findings and the explanation use.
 struct OrderLineStanding<'b> {
     invoiced_before: Decimal,
+    /// Credited with no goods sent back: still received and invoiced.
+    credited_not_returned: Decimal,
     received: Decimal,
     receipts: &'b Vec<usize>,
     received_text: String,
@@ -609,6 +693,7 @@ impl<'b> OrderLineStanding<'b> {
         };
         OrderLineStanding {
             invoiced_before: before,
+            credited_not_returned: Decimal::ZERO,
             received: book.received[o],
             receipts,
             received_text,
@@ -775,15 +860,25 @@ impl LineFindings<'_> {
                 ),
             );
         }
-        let not_received = total - standing.received;
+        // A receipt's goods are invoiced once: what a credit note took off the price (no
+        // goods sent back) is still invoiced as far as the receipts go.
+        let credited = standing.credited_not_returned;
+        let not_received = total + credited - standing.received;
         if rules.require_receipt && not_received > rules.quantity_tolerance {
+            let again = if credited > Decimal::ZERO {
+                format!(
+                    "; the received goods were already invoiced: {credited} credited by credit note without a return receipt stay invoiced (only goods sent back free quantity)"
+                )
+            } else {
+                String::new()
+            };
             self.push(
                 BreakReason::QuantityDifference,
-                Some(standing.received - before),
+                Some(standing.received - before - credited),
                 Some(quantity),
                 Some(not_received),
                 format!(
-                    "invoiced {quantity} at {price}, {}{already}: {not_received} not received{}",
+                    "invoiced {quantity} at {price}, {}{already}: {not_received} not received{}{again}",
                     standing.received_text, standing.unplaced
                 ),
             );
@@ -1050,7 +1145,8 @@ mod tests {
                 order_line: 1,
                 receipts: vec![0, 1],
                 quantity: d("10"),
-                unit_price: d("10.00")
+                unit_price: d("10.00"),
+                cleared: Some(d("10")),
             }]
         );
         assert!(explanation.contains("receipts GR-1, GR-2"), "{explanation}");
@@ -1060,7 +1156,8 @@ mod tests {
                 po_number: "PO-1".into(),
                 line: Some("1".into()),
                 item: None,
-                quantity: d("10")
+                quantity: d("10"),
+                cleared: Some(d("10")),
             }]
         );
         assert_eq!(
@@ -1465,7 +1562,7 @@ mod tests {
     }
 
     #[test]
-    fn a_credit_note_gives_back_invoiced_quantity() {
+    fn a_credit_note_gives_back_invoiced_quantity_but_goods_are_invoiced_once() {
         let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
         let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
         let inv = invoice(
@@ -1486,20 +1583,61 @@ mod tests {
             Some("PO-1"),
             &[("1", Some("1"), None, "4", "10.00")],
         );
-        let out = three_way_match(
-            &[again.clone(), cn.clone(), inv.clone()],
+        // No goods went back: the credit note lowers the price (it clears nothing of GR/IR),
+        // and the 10 received are invoiced already, so INV-2 for 4 of them is held.
+        let all = [again.clone(), cn.clone(), inv.clone()];
+        let out = three_way_match(&all, &orders, &receipts, &rules());
+        assert!(out.decisions[2].is_approved() && out.decisions[1].is_approved());
+        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+        assert_eq!(matched(&out.decisions[1])[0].cleared, Some(d("0")));
+        let f = findings(&out.decisions[0]);
+        assert_eq!(
+            (f[0].reason, f[0].difference),
+            (BreakReason::QuantityDifference, Some(d("4")))
+        );
+        assert!(
+            f[0].message.contains("already invoiced") && f[0].message.contains("4 credited"),
+            "{}",
+            f[0].message
+        );
+        // Kept and read back in a later run, the same.
+        let before = three_way_match(&[inv.clone(), cn.clone()], &orders, &receipts, &rules());
+        let later = three_way_match_after(
+            &[again.clone()],
             &orders,
             &receipts,
+            &before.invoiced,
             &rules(),
         );
+        assert!(!later.decisions[0].is_approved());
+
+        // 4 sent back (a return receipt) and 4 delivered anew: the credit note credits the
+        // return (clearing GR/IR) and INV-2 invoices the new delivery.
+        let returned = [
+            receipts[0].clone(),
+            gr("GR-R", "PO-1", Some("1"), None, "-4", "2026-03-02"),
+            gr("GR-3", "PO-1", Some("1"), None, "4", "2026-03-04"),
+        ];
+        let out = three_way_match(&all, &orders, &returned, &rules());
         assert!(
             out.decisions.iter().all(ApDecision::is_approved),
             "{:?}",
             out.decisions
         );
-        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+        assert_eq!(matched(&out.decisions[1])[0].cleared, Some(d("4")));
+        assert_eq!(matched(&out.decisions[0])[0].cleared, Some(d("4")));
         let net: Decimal = out.invoiced.iter().map(|q| q.quantity).sum();
         assert_eq!(net, d("10"));
+        // Sent back and not delivered again: nothing to invoice.
+        let first = three_way_match(&[inv.clone()], &orders, &receipts, &rules());
+        let out = three_way_match_after(
+            &[again.clone(), cn.clone()],
+            &orders,
+            &returned[..2],
+            &first.invoiced,
+            &rules(),
+        );
+        assert!(out.decisions[1].is_approved() && !out.decisions[0].is_approved());
 
         // Without the credit note, INV-2 would be over the received quantity.
         let out = three_way_match(&[again, inv.clone()], &orders, &receipts, &rules());

@@ -141,6 +141,7 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::ThreeWay => "three-way with its purchase order and receipts",
         MatchPass::Payment => "as the payment of a payable",
         MatchPass::Rule => "by a posting rule",
+        MatchPass::GoodsReceipt => "as goods received against GR/IR",
     }
 }
 
