@@ -1603,7 +1603,7 @@ mod tests {
         // Kept and read back in a later run, the same.
         let before = three_way_match(&[inv.clone(), cn.clone()], &orders, &receipts, &rules());
         let later = three_way_match_after(
-            &[again.clone()],
+            std::slice::from_ref(&again),
             &orders,
             &receipts,
             &before.invoiced,
@@ -1629,7 +1629,7 @@ mod tests {
         let net: Decimal = out.invoiced.iter().map(|q| q.quantity).sum();
         assert_eq!(net, d("10"));
         // Sent back and not delivered again: nothing to invoice.
-        let first = three_way_match(&[inv.clone()], &orders, &receipts, &rules());
+        let first = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
         let out = three_way_match_after(
             &[again.clone(), cn.clone()],
             &orders,
