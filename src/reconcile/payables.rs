@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::ap_tolerance::{PriceTolerance, PriceTolerances};
 use crate::model::BreakReason;
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine};
 use crate::model::payables::{
@@ -72,11 +73,9 @@ pub fn orders_of_credited_invoices(pending: &mut [Invoice], known: &[Invoice]) -
 pub struct ApRules {
     /// How many units an invoiced quantity may exceed what was ordered or received.
     pub quantity_tolerance: Decimal,
-    /// How far an invoiced unit price may differ from the ordered one, in money.
-    pub price_tolerance_abs: Decimal,
-    /// How far an invoiced unit price may differ, as a fraction of the ordered price (0.02 is
-    /// 2 %). A price passes when it is within either tolerance.
-    pub price_tolerance_rel: Decimal,
+    /// How far an invoiced price may differ from the ordered one: per unit in money and as a
+    /// share (both apply unless agreed otherwise), on the line total, per supplier.
+    pub price: PriceTolerances,
     /// Three-way (true) or two-way match: whether invoiced quantities must have been received.
     pub require_receipt: bool,
 }
@@ -774,20 +773,26 @@ impl LineFindings<'_> {
             );
             return None;
         };
-        self.check_price(order, price, rules);
+        self.check_price(order, price, quantity, rules.price.for_invoice(inv));
         Some((price, quantity))
     }
 
-    /// The invoiced price may differ from the ordered one by the larger of the absolute and
-    /// the relative tolerance.
-    fn check_price(&mut self, order: &PurchaseOrderLine, price: Decimal, rules: &ApRules) {
+    /// The invoiced price may differ from the ordered one by the supplier's (else the job's)
+    /// limits: per unit, then on the line total (the per-unit difference times the quantity).
+    fn check_price(
+        &mut self,
+        order: &PurchaseOrderLine,
+        price: Decimal,
+        quantity: Decimal,
+        tolerance: &PriceTolerance,
+    ) {
         let price_gap = price - order.unit_price;
-        // A share beyond Decimal's range allows any price.
-        let relative = rules
-            .price_tolerance_rel
-            .checked_mul(order.unit_price.abs())
-            .unwrap_or(Decimal::MAX);
-        let allowed = rules.price_tolerance_abs.max(relative);
+        let allowed = tolerance.per_unit(order.unit_price);
+        let direction = if price_gap.is_sign_positive() {
+            "above"
+        } else {
+            "below"
+        };
         if price_gap.abs() > allowed {
             self.push(
                 BreakReason::PriceDifference,
@@ -795,15 +800,29 @@ impl LineFindings<'_> {
                 Some(price),
                 Some(price_gap),
                 format!(
-                    "invoiced at {price}, ordered at {} (PO line {}): {} {} the price (tolerance {allowed})",
+                    "invoiced at {price}, ordered at {} (PO line {}): {} {direction} the order per unit, beyond the {}",
                     order.unit_price,
                     order_line_label(order),
                     price_gap.abs(),
-                    if price_gap.is_sign_positive() {
-                        "over"
-                    } else {
-                        "under"
-                    },
+                    tolerance.per_unit_words(order.unit_price),
+                ),
+            );
+            return;
+        }
+        let line_gap = price_gap * quantity;
+        if let Some(limit) = tolerance.line
+            && line_gap.abs() > limit
+        {
+            self.push(
+                BreakReason::PriceDifference,
+                Some(order.unit_price * quantity),
+                Some(price * quantity),
+                Some(line_gap),
+                format!(
+                    "invoiced {quantity} at {price}, ordered at {} (PO line {}): {} {direction} the order on the line, beyond the line tolerance {limit}",
+                    order.unit_price,
+                    order_line_label(order),
+                    line_gap.abs(),
                 ),
             );
         }
@@ -975,6 +994,7 @@ mod tests {
     use super::*;
     use crate::model::Source;
     use crate::model::invoice::{Party, TaxBreakdown};
+    use crate::reconcile::ap_tolerance::ToleranceRule;
     use std::sync::Arc;
 
     fn d(s: &str) -> Decimal {
@@ -1090,8 +1110,10 @@ mod tests {
     fn rules() -> ApRules {
         ApRules {
             quantity_tolerance: Decimal::ZERO,
-            price_tolerance_abs: d("0.05"),
-            price_tolerance_rel: Decimal::ZERO,
+            price: PriceTolerances::uniform(PriceTolerance {
+                absolute: Some(d("0.05")),
+                ..Default::default()
+            }),
             require_receipt: true,
         }
     }
@@ -1170,8 +1192,10 @@ mod tests {
     fn prices_within_the_tolerance_pass_and_a_cent_beyond_is_held_with_the_difference() {
         let abs = rules();
         let rel = ApRules {
-            price_tolerance_abs: Decimal::ZERO,
-            price_tolerance_rel: d("0.01"),
+            price: PriceTolerances::uniform(PriceTolerance {
+                relative: Some(d("0.01")),
+                ..Default::default()
+            }),
             ..rules()
         };
         // (rules, invoiced price, expected difference when held)
@@ -1220,6 +1244,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn both_price_limits_apply_so_a_large_order_is_not_let_through_by_its_percentage() {
+        // The issue: 252,500 against an order of 250,000 passed on 1 % beside 0.05 per unit.
+        let both = PriceTolerance {
+            absolute: Some(d("0.05")),
+            relative: Some(d("0.01")),
+            ..Default::default()
+        };
+        let strict = ApRules {
+            price: PriceTolerances::uniform(both.clone()),
+            ..rules()
+        };
+        let orders = [po("PO-9", Some("1"), None, "1", "250000.00")];
+        let receipts = [gr("GR-9", "PO-9", Some("1"), None, "1", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-9"),
+            &[("1", Some("1"), None, "1", "252500.00")],
+        );
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &strict);
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::PriceDifference);
+        assert_eq!(f[0].difference, Some(d("2500.00")));
+        assert!(
+            f[0].message.contains("2500.00 above the order per unit")
+                && f[0].message.contains("the stricter applies"),
+            "{}",
+            f[0].message
+        );
+        // A supplier with whom "either" was agreed keeps the generous reading; the difference
+        // the match accepted is on the matched line (invoiced price against the order line's).
+        let mut per_supplier = strict.clone();
+        per_supplier.price.suppliers.insert(
+            "de 123456789".into(),
+            PriceTolerance {
+                rule: ToleranceRule::Either,
+                ..both
+            },
+        );
+        let out = three_way_match(&[inv], &orders, &receipts, &per_supplier);
+        let m = matched(&out.decisions[0]);
+        assert_eq!(
+            m[0].unit_price - orders[m[0].order_line].unit_price,
+            d("2500")
+        );
+    }
+
+    #[test]
+    fn a_tiny_unit_difference_on_a_large_quantity_is_caught_on_the_line_total() {
+        let rules = ApRules {
+            price: PriceTolerances::uniform(PriceTolerance {
+                absolute: Some(d("0.01")),
+                line: Some(d("5.00")),
+                ..Default::default()
+            }),
+            ..rules()
+        };
+        let orders = [po("PO-1", Some("1"), None, "10000", "1.000")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10000", "2026-03-01")];
+        let at = |price: &str| {
+            let inv = invoice(
+                "INV-1",
+                "2026-03-03",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10000", price)],
+            );
+            three_way_match(&[inv], &orders, &receipts, &rules)
+        };
+        // 0.0005 more per unit is 5.00 on the line: within.
+        assert!(at("1.0005").decisions[0].is_approved());
+        // 0.009 more per unit is within 0.01, but 90.00 on the line.
+        let out = at("1.009");
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::PriceDifference);
+        assert_eq!(f[0].difference, Some(d("90.000")));
+        assert!(
+            f[0].message.contains("beyond the line tolerance 5.00"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]
