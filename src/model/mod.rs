@@ -280,6 +280,10 @@ pub enum MatchPass {
     /// A bank line no ledger item matched, posted by one of the job's `[[posting.rules]]`
     /// (a fee, interest, tax) on its codes or text.
     Rule,
+    /// A trade of the blotter booked at its trade date against the settlement clearing.
+    Trade,
+    /// A trade's settlement the custodian confirmed, booked from the clearing against cash.
+    Settlement,
 }
 
 impl MatchPass {
@@ -292,6 +296,8 @@ impl MatchPass {
             MatchPass::ThreeWay => "three_way",
             MatchPass::Payment => "payment",
             MatchPass::Rule => "posting_rule",
+            MatchPass::Trade => "trade",
+            MatchPass::Settlement => "settlement",
         }
     }
 }
@@ -307,6 +313,8 @@ impl FromStr for MatchPass {
             "three_way" => Ok(MatchPass::ThreeWay),
             "payment" => Ok(MatchPass::Payment),
             "posting_rule" => Ok(MatchPass::Rule),
+            "trade" => Ok(MatchPass::Trade),
+            "settlement" => Ok(MatchPass::Settlement),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod payables;
 pub mod returns;
 pub mod rules;
+pub mod securities;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -141,6 +141,8 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::ThreeWay => "three-way with its purchase order and receipts",
         MatchPass::Payment => "as the payment of a payable",
         MatchPass::Rule => "by a posting rule",
+        MatchPass::Trade => "as a trade at its trade date",
+        MatchPass::Settlement => "as a trade's settlement",
     }
 }
 
