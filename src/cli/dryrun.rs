@@ -290,6 +290,7 @@ fn summarise(job: &str, sides: &Sides, rules: &CashRules, o: &engine::Outcome) -
             | MatchPass::Payment
             | MatchPass::Rule
             | MatchPass::GoodsReceipt => report.matched_batch += 1,
+            MatchPass::Trade | MatchPass::Settlement => report.matched_batch += 1,
         }
     }
     report.matched_by_pass = by_pass;

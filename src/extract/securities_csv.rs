@@ -36,6 +36,8 @@ pub const TRADE_FIELDS: &[(&str, bool)] = &[
     ("net_amount", false),
     ("currency", false),
     ("counterparty", false),
+    ("fees", false),
+    ("accrued_interest", false),
 ];
 
 /// The fields of a custodian's settlement confirmations as CSV: (key, required).
@@ -128,6 +130,8 @@ pub fn trades(
         let settlement_date = r.date("settlement_date", s);
         let price = r.decimal("price", s);
         let net_amount = r.decimal("net_amount", s).map(|a| a.abs());
+        let fees = r.decimal("fees", s).map(|a| a.abs());
+        let accrued_interest = r.decimal("accrued_interest", s).map(|a| a.abs());
         let counterparty = r.text("counterparty");
         let currency = r.currency("currency");
         if let Some(q) = quantity
@@ -156,6 +160,8 @@ pub fn trades(
             quantity: quantity?,
             price,
             net_amount,
+            fees,
+            accrued_interest,
             currency,
             trade_date: trade_date?,
             settlement_date: settlement_date?,

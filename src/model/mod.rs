@@ -282,6 +282,10 @@ pub enum MatchPass {
     Rule,
     /// Goods received against a purchase order line, posted to GR/IR (accounts payable).
     GoodsReceipt,
+    /// A trade of the blotter booked at its trade date against the settlement clearing.
+    Trade,
+    /// A trade's settlement the custodian confirmed, booked from the clearing against cash.
+    Settlement,
 }
 
 impl MatchPass {
@@ -295,6 +299,8 @@ impl MatchPass {
             MatchPass::Payment => "payment",
             MatchPass::Rule => "posting_rule",
             MatchPass::GoodsReceipt => "goods_receipt",
+            MatchPass::Trade => "trade",
+            MatchPass::Settlement => "settlement",
         }
     }
 }
@@ -311,6 +317,8 @@ impl FromStr for MatchPass {
             "payment" => Ok(MatchPass::Payment),
             "posting_rule" => Ok(MatchPass::Rule),
             "goods_receipt" => Ok(MatchPass::GoodsReceipt),
+            "trade" => Ok(MatchPass::Trade),
+            "settlement" => Ok(MatchPass::Settlement),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }

@@ -155,9 +155,18 @@ pub struct Trade {
     pub quantity: Decimal,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub price: Option<Decimal>,
-    /// Cash that moves at settlement, positive (the side says which way).
+    /// Cash that moves at settlement, positive (the side says which way): the price of the
+    /// securities, plus (buy) or minus (sell) the fees, plus the accrued interest.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub net_amount: Option<Decimal>,
+    /// Commissions and charges of the trade, positive, where the blotter gives them (they are
+    /// in `net_amount`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub fees: Option<Decimal>,
+    /// Accrued interest (Stückzinsen) of a bond trade, positive: paid on a purchase, received
+    /// on a sale (it is in `net_amount`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub accrued_interest: Option<Decimal>,
     pub currency: Option<Currency>,
     pub trade_date: NaiveDate,
     pub settlement_date: NaiveDate,

@@ -9,6 +9,7 @@ pub mod grir;
 pub mod payables;
 pub mod returns;
 pub mod rules;
+pub mod securities;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

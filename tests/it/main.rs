@@ -75,6 +75,9 @@ mod mailintake;
 /// Securities: positions against the custodian, trades against settlement confirmations.
 mod securities;
 
+/// Trades booked: at trade date against the settlement clearing, at settlement against cash.
+mod trades;
+
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
 

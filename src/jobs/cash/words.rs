@@ -142,6 +142,8 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::Payment => "as the payment of a payable",
         MatchPass::Rule => "by a posting rule",
         MatchPass::GoodsReceipt => "as goods received against GR/IR",
+        MatchPass::Trade => "as a trade at its trade date",
+        MatchPass::Settlement => "as a trade's settlement",
     }
 }
 
