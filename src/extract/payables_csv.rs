@@ -67,15 +67,10 @@ pub fn receipts(
     rows.map(style, |r, s| {
         let receipt_id = r.text("receipt_id");
         let po_number = r.text("po_number");
+        // A negative quantity is goods sent back to the supplier (a return line of the
+        // warehouse's export): it reverses the receipt's GR/IR posting for those units.
         let quantity = r.decimal("quantity_received", s);
         let received_on = r.date("received_on", s);
-        if !r.not_negative(
-            "quantity_received",
-            quantity,
-            "a quantity (returns are a separate document)",
-        ) {
-            return None;
-        }
         Some(GoodsReceipt {
             receipt_id: receipt_id?,
             po_number: po_number?,

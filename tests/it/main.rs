@@ -147,3 +147,7 @@ mod export_formats;
 
 /// Exports to the books: csv files exactly once, re-export, what went where, a failing folder.
 mod exports;
+
+/// GR/IR: goods in the books at receipt, cleared by the invoice, price variance; goods invoiced
+/// once; every payables entry names its invoice, order and receipt lines.
+mod grir;
