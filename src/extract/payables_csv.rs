@@ -16,6 +16,8 @@ pub const ORDER_FIELDS: &[(&str, bool)] = &[
     ("supplier", false),
     ("item", false),
     ("expense_account", false),
+    ("supplier_item", false),
+    ("charge", false),
 ];
 
 /// The fields of a goods receipt file: (key, required).
@@ -53,6 +55,8 @@ pub fn orders(
             unit_price: unit_price?,
             currency: currency?,
             expense_account: r.text("expense_account"),
+            supplier_item: r.text("supplier_item"),
+            charge: r.text("charge"),
             source: r.source(input),
         })
     })

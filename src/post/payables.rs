@@ -417,6 +417,7 @@ mod tests {
             tax_category: Some("S".into()),
             tax_rate: Some(d(rate)),
             order_line: None,
+            item_ids: Default::default(),
             source: Source::at(Arc::from("inv"), None, 1),
         }
     }

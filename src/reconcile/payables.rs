@@ -906,8 +906,12 @@ impl LineFindings<'_> {
 }
 
 /// Pairs each invoice line with an unused line of the order: by order line number, then by
-/// item, then by unit price and quantity. Each pass goes through the invoice's lines in their
-/// order and the order's lines in their fixed order, so the pairing is the same every time.
+/// the item's ids (the buyer's id, the seller's, a standard id such as a GTIN, against the
+/// order line's item and the supplier's item number), then by the item's name, then by unit
+/// price and quantity. A line whose ids name an item the order line does not carry is never
+/// paired with it by price and quantity: that is another item at the same price. Each
+/// pass goes through the invoice's lines in their order and the order's lines in their fixed
+/// order, so the pairing is the same every time.
 fn pair_lines(
     inv: &Invoice,
     order_lines: &[usize],
@@ -937,6 +941,7 @@ fn pair_lines(
         },
         &mut pairs,
     );
+    pass(&|l, o| same_item(l, o) == Some(true), &mut pairs);
     pass(
         &|l, o| match (&l.description, &o.item) {
             (Some(a), Some(b)) => !compact(a).is_empty() && compact(a) == compact(b),
@@ -945,10 +950,34 @@ fn pair_lines(
         &mut pairs,
     );
     pass(
-        &|l, o| unit_price(l) == Some(o.unit_price) && l.quantity == Some(o.quantity),
+        &|l, o| {
+            same_item(l, o) != Some(false)
+                && unit_price(l) == Some(o.unit_price)
+                && l.quantity == Some(o.quantity)
+        },
         &mut pairs,
     );
     pairs
+}
+
+/// Whether the invoice line's item ids name the order line's item: `None` when there is
+/// nothing to compare (the line gives no ids, or the order line names no item).
+fn same_item(line: &InvoiceLine, order: &PurchaseOrderLine) -> Option<bool> {
+    let ids = &line.item_ids;
+    let key = |s: &Option<String>| s.as_deref().map(compact).filter(|k| !k.is_empty());
+    let ours = key(&order.item);
+    let theirs = key(&order.supplier_item);
+    if ids.is_empty() || (ours.is_none() && theirs.is_none()) {
+        return None;
+    }
+    let named = |id: &Option<String>, on_order: &[&Option<String>]| {
+        key(id).is_some_and(|k| on_order.iter().any(|o| o.as_ref() == Some(&k)))
+    };
+    Some(
+        named(&ids.buyer, &[&ours])
+            || named(&ids.seller, &[&theirs, &ours])
+            || named(&ids.standard, &[&ours, &theirs]),
+    )
 }
 
 /// Price of one unit: UBL states a price per `base_quantity` units. Without a price, the net
@@ -993,7 +1022,7 @@ fn short(file: &str) -> &str {
 mod tests {
     use super::*;
     use crate::model::Source;
-    use crate::model::invoice::{Party, TaxBreakdown};
+    use crate::model::invoice::{ItemIds, Party, TaxBreakdown};
     use crate::reconcile::ap_tolerance::ToleranceRule;
     use std::sync::Arc;
 
@@ -1021,6 +1050,8 @@ mod tests {
             unit_price: d(price),
             currency: "EUR".parse().unwrap(),
             expense_account: Some(format!("6000 {}", line.or(item).unwrap_or("?"))),
+            supplier_item: None,
+            charge: None,
             source: src("orders", 1),
         }
     }
@@ -1061,6 +1092,7 @@ mod tests {
                 tax_category: Some("S".into()),
                 tax_rate: Some(d("19")),
                 order_line: order_line.map(Into::into),
+                item_ids: Default::default(),
                 source: src(number, 1),
             })
             .collect();
@@ -1329,6 +1361,52 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn lines_pair_by_item_ids_before_names_and_never_by_price_alone_against_another_item() {
+        let mut orders = [
+            po("PO-1", Some("1"), Some("W-1"), "2", "10.00"),
+            po("PO-1", Some("2"), Some("G-2"), "2", "10.00"),
+        ];
+        // The supplier's own number for the gadget, as the order export carries it.
+        orders[1].supplier_item = Some("ACME-7731".into());
+        let receipts = [
+            gr("GR-1", "PO-1", Some("1"), None, "2", "2026-03-01"),
+            gr("GR-1", "PO-1", Some("2"), None, "2", "2026-03-01"),
+        ];
+        for ids in [
+            ItemIds {
+                seller: Some("acme-7731".into()),
+                ..Default::default()
+            },
+            ItemIds {
+                buyer: Some("G-2".into()),
+                ..Default::default()
+            },
+        ] {
+            let mut inv = invoice(
+                "INV-1",
+                "2026-03-03",
+                Some("PO-1"),
+                &[("1", None, Some("Gadget"), "2", "10.00")],
+            );
+            inv.lines[0].item_ids = ids;
+            let out = three_way_match(&[inv], &orders, &receipts, &rules());
+            assert_eq!(matched(&out.decisions[0])[0].order_line, 1, "{out:?}");
+        }
+        // The issue: "Widget" with an item id the order does not carry is not W-1 just because
+        // quantity and price agree.
+        let mut cn = invoice(
+            "CN-1",
+            "2026-03-04",
+            Some("PO-1"),
+            &[("1", None, Some("Widget"), "2", "10.00")],
+        );
+        cn.lines[0].item_ids.seller = Some("X-9".into());
+        let out = three_way_match(&[cn], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f[0].reason, BreakReason::NoPurchaseOrder, "{f:?}");
     }
 
     #[test]

@@ -81,6 +81,10 @@ mod trades;
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
 
+/// Accounts payable's rules: price limits, charges, item ids, a held invoice approved or
+/// rejected by a person.
+mod ap_rules;
+
 /// Operations: one daemon per install, a damaged store, a scheduled job that fails, a daemon
 /// paused across its schedule.
 mod ops;
