@@ -78,6 +78,10 @@ mod securities;
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
 
+/// VAT of supplier invoices by tax category: reverse charge, exempt, VAT shown in invoice
+/// lists, cash discounts correcting the VAT.
+mod vat;
+
 /// Operations: one daemon per install, a damaged store, a scheduled job that fails, a daemon
 /// paused across its schedule.
 mod ops;
