@@ -297,6 +297,7 @@ fn document(x: &Extracted) -> Value {
                     "charge_total": i.charge_total.map(dec),
                     "prepaid": i.prepaid.map(dec),
                     "rounding": i.rounding.map(dec),
+                    "cash_discount": i.cash_discount,
                     "tax": i.tax,
                     "lines": i.lines,
                     "allowances": i.allowances,

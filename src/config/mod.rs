@@ -15,6 +15,7 @@ mod http;
 mod job;
 mod payables;
 mod securities;
+mod vat;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

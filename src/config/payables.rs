@@ -72,6 +72,10 @@ pub(super) struct RawPayables {
     #[serde(default)]
     date_formats: Vec<String>,
     decimal: Option<String>,
+    /// VAT by tax category (`config/vat.rs`).
+    #[serde(default)]
+    tax_codes: Vec<super::vat::RawTaxCode>,
+    home_country: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +94,8 @@ struct RawAccounts {
     /// Input VAT by rate (`"7" = "1571"`), for the rates `input_vat` does not serve.
     #[serde(default)]
     input_vat_rates: BTreeMap<String, String>,
+    /// Where the net part of a cash discount taken is credited.
+    cash_discount: Option<String>,
 }
 
 /// A supplier's own price limits; what it leaves out is the job's.
@@ -342,6 +348,14 @@ pub(super) fn check_payables(
             }
         }
     }
+    let vat = super::vat::check_vat(
+        &raw.tax_codes,
+        raw.home_country.as_deref(),
+        a.cash_discount.as_deref(),
+        loc,
+        chart.as_ref(),
+        errors,
+    );
     let accounts = ApAccounts {
         payables: a.payables.clone(),
         input_vat: a.input_vat.clone(),
@@ -350,6 +364,7 @@ pub(super) fn check_payables(
         grir: a.grir.clone().zip(a.price_variance.clone()),
         input_vat_rates,
         chart,
+        vat,
     };
     (
         PurchasingFiles {

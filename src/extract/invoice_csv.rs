@@ -13,7 +13,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::rows::{CellStyle, Wanted, read_table};
 use super::{ExtractError, Input, Problem};
-use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
+use crate::model::invoice::{CashDiscount, Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown};
 use crate::model::{Currency, MAX_INTEGER_DIGITS, Source, within_magnitude};
 
 /// The fields of an invoice file: (key, required).
@@ -35,6 +35,10 @@ pub const INVOICE_FIELDS: &[(&str, bool)] = &[
     ("due_date", false),
     ("payment_reference", false),
     ("total", false),
+    ("vat_amount", false),
+    ("tax_category", false),
+    ("discount_percent", false),
+    ("discount_days", false),
 ];
 
 /// One row as read, before its invoice is put together.
@@ -56,6 +60,12 @@ struct Row {
     due_date: Option<NaiveDate>,
     payment_reference: Option<String>,
     total: Option<Decimal>,
+    /// The VAT the invoice shows for this line, when the list carries it: what is deducted.
+    vat_amount: Option<Decimal>,
+    /// UNCL 5305 (`S`, `AE`, `E`, …); `S`, or `Z` at 0 %, when the list does not say.
+    tax_category: String,
+    discount_percent: Option<Decimal>,
+    discount_days: Option<u32>,
     source: Source,
 }
 
@@ -118,6 +128,32 @@ pub fn invoices(
             );
             return None;
         }
+        let vat_amount = r.decimal("vat_amount", s);
+        let discount_percent = r.decimal("discount_percent", s);
+        let discount_days = r.decimal("discount_days", s);
+        if !r.not_negative("vat_amount", vat_amount, "a VAT amount (a credit is a credit note)")
+            || !r.not_negative("discount_percent", discount_percent, "a discount percentage")
+        {
+            return None;
+        }
+        let discount_days = match discount_days {
+            Some(n) if n.fract().is_zero() && !n.is_sign_negative() => {
+                u32::try_from(n.mantissa() / 10i128.pow(n.scale())).ok()
+            }
+            Some(n) => {
+                r.refuse(
+                    "discount_days",
+                    format!("expected a whole number of days, found {n}"),
+                );
+                return None;
+            }
+            None => None,
+        };
+        let tax_category = match r.text("tax_category") {
+            Some(c) => c.trim().to_ascii_uppercase(),
+            None if vat_rate.is_some_and(|v| v.is_zero()) => "Z".to_owned(),
+            None => "S".to_owned(),
+        };
         Some(Row {
             number: number?,
             issue_date: issue_date?,
@@ -136,6 +172,10 @@ pub fn invoices(
             due_date: r.date("due_date", s),
             payment_reference: r.text("payment_reference"),
             total: r.decimal("total", s),
+            vat_amount,
+            tax_category,
+            discount_percent,
+            discount_days,
             source: r.source(input),
         })
     })?;
@@ -176,6 +216,15 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
             ("currency", r.currency != first.currency),
             ("po_number", r.po_number != first.po_number),
             ("total", r.total != first.total),
+            (
+                "discount_percent",
+                r.discount_percent != first.discount_percent,
+            ),
+            ("discount_days", r.discount_days != first.discount_days),
+            (
+                "vat_amount",
+                r.vat_amount.is_some() != first.vat_amount.is_some(),
+            ),
         ]
         .into_iter()
         .find(|(_, d)| *d);
@@ -184,26 +233,59 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
                 sheet: r.source.sheet.as_deref().map(str::to_owned),
                 row: Some(r.source.row),
                 column: Some(field.to_owned()),
-                message: format!(
-                    "invoice {number}: {field} differs from its first line (line {}); every line of an invoice must repeat the same {field}",
-                    first.source.row
-                ),
+                message: if field == "vat_amount" {
+                    format!(
+                        "invoice {number}: vat_amount is given on some lines and not on others (first line: line {}); every line of an invoice shows its VAT, or none does",
+                        first.source.row
+                    )
+                } else {
+                    format!(
+                        "invoice {number}: {field} differs from its first line (line {}); every line of an invoice must repeat the same {field}",
+                        first.source.row
+                    )
+                },
             });
         }
     }
-    // The VAT breakdown per rate, rounded once per rate as EN 16931 does.
-    let mut by_rate: BTreeMap<Decimal, Decimal> = BTreeMap::new();
+    if first.discount_percent.is_some() != first.discount_days.is_some() {
+        let (column, other) = if first.discount_percent.is_some() {
+            ("discount_days", "discount_percent")
+        } else {
+            ("discount_percent", "discount_days")
+        };
+        return Err(Problem {
+            sheet: first.source.sheet.as_deref().map(str::to_owned),
+            row: Some(first.source.row),
+            column: Some(column.to_owned()),
+            message: format!(
+                "invoice {number}: a cash discount needs both discount_percent and discount_days; {other} is given, {column} is empty"
+            ),
+        });
+    }
+    // The VAT breakdown per category and rate: the VAT the lines show, added up, when the
+    // list carries it (that is what the invoice lets the buyer deduct; posting refuses it when
+    // it is more than a cent off the rate applied to the base); else worked out, rounded once
+    // per rate as EN 16931 does.
+    let mut by_rate: BTreeMap<(String, Decimal), (Decimal, Option<Decimal>)> = BTreeMap::new();
     for r in &rows {
-        *by_rate.entry(r.vat_rate.normalize()).or_default() += r.net_amount;
+        let (taxable, shown) = by_rate
+            .entry((r.tax_category.clone(), r.vat_rate.normalize()))
+            .or_default();
+        *taxable += r.net_amount;
+        if let Some(v) = r.vat_amount {
+            *shown = Some(shown.unwrap_or_default() + v);
+        }
     }
     let tax: Vec<TaxBreakdown> = by_rate
         .iter()
-        .map(|(&rate, &taxable)| TaxBreakdown {
-            category: Some(if rate.is_zero() { "Z" } else { "S" }.to_owned()),
-            rate: Some(rate),
+        .map(|((category, rate), &(taxable, shown))| TaxBreakdown {
+            category: Some(category.clone()),
+            rate: Some(*rate),
             taxable_amount: taxable,
-            tax_amount: (taxable * rate / Decimal::ONE_HUNDRED)
-                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero),
+            tax_amount: shown.unwrap_or_else(|| {
+                (taxable * rate / Decimal::ONE_HUNDRED)
+                    .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+            }),
         })
         .collect();
     let net: Decimal = rows.iter().map(|r| r.net_amount).sum();
@@ -236,7 +318,7 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
                 unit_price: Some(r.unit_price),
                 base_quantity: None,
                 net_amount: r.net_amount,
-                tax_category: Some(if r.vat_rate.is_zero() { "Z" } else { "S" }.to_owned()),
+                tax_category: Some(r.tax_category.clone()),
                 tax_rate: Some(r.vat_rate.normalize()),
                 order_line: r.order_line.clone().or_else(|| r.line.clone()),
                 item_ids: Default::default(),
@@ -255,6 +337,11 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
         prepaid: None,
         rounding: None,
         payable: first.total.unwrap_or(gross),
+        cash_discount: first.discount_percent.map(|percent| CashDiscount {
+            percent,
+            days: first.discount_days,
+            until: None,
+        }),
         source: first.source.clone(),
     })
 }

@@ -515,7 +515,11 @@ fn settle_payments(
     let mut settled = Vec::new();
     for (p, s) in payment_matches(&open, &records) {
         let payable = &open[p];
-        let entry = match payment_entry(&run.job.name, payable, &records[s], accounts) {
+        let invoice = books
+            .invoices
+            .iter()
+            .find(|i| invoice_identity(i) == payable.invoice_identity);
+        let entry = match payment_entry(&run.job.name, payable, &records[s], accounts, invoice) {
             Ok(entry) => entry,
             Err(refused) => {
                 // A payment the books cannot take (a bank account the chart does not map):

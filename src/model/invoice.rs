@@ -181,7 +181,34 @@ pub struct Invoice {
     /// Amount due (BT-115).
     #[serde(with = "rust_decimal::serde::str")]
     pub payable: Decimal,
+    /// The cash discount (Skonto) the supplier grants for early payment, when the payment
+    /// terms give one. Absent in documents stored before clerk read it.
+    #[serde(default)]
+    pub cash_discount: Option<CashDiscount>,
     pub source: Source,
+}
+
+/// Cash discount terms (Skonto): `percent` off the amount due when paid by `until`, or
+/// within `days` of the issue date (UBL `PaymentTerms/SettlementDiscountPercent` and
+/// `SettlementPeriod`, CII `ApplicableTradePaymentDiscountTerms`, XRechnung's `#SKONTO#`
+/// note, an invoice list's `discount_percent` and `discount_days`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CashDiscount {
+    /// `2` for 2 %.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub percent: Decimal,
+    pub days: Option<u32>,
+    pub until: Option<NaiveDate>,
+}
+
+impl CashDiscount {
+    /// The last day a payment may take the discount: `until`, else `days` after `issued`.
+    pub fn last_day(&self, issued: NaiveDate) -> Option<NaiveDate> {
+        self.until.or_else(|| {
+            self.days
+                .and_then(|d| issued.checked_add_days(chrono::Days::new(u64::from(d))))
+        })
+    }
 }
 
 impl Invoice {
@@ -319,6 +346,7 @@ mod tests {
             prepaid: None,
             rounding: None,
             payable: d("119.00"),
+            cash_discount: None,
             source: src,
         }
     }

@@ -99,6 +99,18 @@ pub struct OpenPayable {
     #[serde(with = "rust_decimal::serde::str")]
     pub amount_open: Decimal,
     pub due_date: Option<NaiveDate>,
+    /// The cash discount a payment may take, when the invoice grants one.
+    #[serde(default)]
+    pub cash_discount: Option<DiscountOffer>,
+}
+
+/// A cash discount (Skonto) on offer: `amount` off what is open for a payment made by
+/// `last_day`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscountOffer {
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    pub last_day: NaiveDate,
 }
 
 impl OpenPayable {
@@ -117,6 +129,21 @@ impl OpenPayable {
             currency: invoice.currency,
             amount_open: sign * invoice.payable,
             due_date: invoice.due_date,
+            // Granted on the amount due, to the cent; a credit note grants none.
+            cash_discount: match invoice.kind {
+                InvoiceKind::Invoice => invoice.cash_discount.as_ref().and_then(|d| {
+                    Some(DiscountOffer {
+                        amount: (invoice.payable * d.percent / Decimal::ONE_HUNDRED)
+                            .round_dp_with_strategy(
+                                2,
+                                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                            ),
+                        last_day: d.last_day(invoice.issue_date)?,
+                    })
+                    .filter(|o| o.amount > Decimal::ZERO)
+                }),
+                InvoiceKind::CreditNote => None,
+            },
         }
     }
 }
@@ -209,6 +236,7 @@ mod tests {
             prepaid: None,
             rounding: None,
             payable: "119.00".parse().unwrap(),
+            cash_discount: None,
             source: Source::at(Arc::from("f"), None, 1),
         }
     }

@@ -10,6 +10,7 @@ pub mod payables;
 pub mod returns;
 pub mod rules;
 pub mod securities;
+pub mod vat;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -695,6 +696,9 @@ pub enum PostingRefused {
         date: NaiveDate,
         table: String,
     },
+    /// VAT an invoice shows or owes that cannot be booked as it stands (`vat.rs`).
+    #[error(transparent)]
+    Vat(#[from] vat::VatRefused),
 }
 
 /// Builds the entry for one match of `job` between `ledger` items and `statement` lines,

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
+use super::vat::{self, VatRules};
 use super::{PostingRefused, check_balanced};
 use crate::model::invoice::{Invoice, InvoiceKind};
 use crate::model::payables::{OpenPayable, compact, invoice_identity, supplier_label};
@@ -37,6 +38,8 @@ pub struct ApAccounts {
     pub input_vat_rates: std::collections::BTreeMap<String, String>,
     /// The chart every account must be in, when the job has one.
     pub chart: Option<std::sync::Arc<super::chart::Chart>>,
+    /// Tax codes, where the buyer sits, and the cash discount account (`vat.rs`).
+    pub vat: VatRules,
 }
 
 impl ApAccounts {
@@ -116,18 +119,15 @@ pub fn invoice_entry(
             invoice.charge_total.unwrap_or_default() - invoice.allowance_total.unwrap_or_default();
         add(&mut lines, &default_expense, ccy, sign * adjustment);
     }
-    for t in &invoice.tax {
-        let rate = t
-            .rate
-            .map(|r| r.normalize().to_string())
-            .or_else(|| t.category.clone())
-            .unwrap_or_default();
-        let template = accounts
-            .input_vat_rates
-            .get(&rate)
-            .unwrap_or(&accounts.input_vat);
-        let account = accounts.resolve(fill(template, ccy, &[("{rate}", &rate)]), ccy)?;
-        add(&mut lines, &account, ccy, sign * t.tax_amount);
+    // VAT by tax category: as shown, self-assessed on both sides, or none (`vat.rs`).
+    for v in vat::invoice_vat(
+        invoice,
+        &accounts.vat,
+        &accounts.input_vat,
+        &accounts.input_vat_rates,
+    )? {
+        let account = accounts.resolve(fill(&v.account, ccy, &[("{rate}", &v.rate)]), ccy)?;
+        add(&mut lines, &account, ccy, sign * v.amount);
     }
     let owed = invoice.payable + invoice.prepaid.unwrap_or_default();
     let payables = accounts.resolve(
@@ -157,20 +157,48 @@ pub fn invoice_entry(
 }
 
 /// The entry of a payment of `open` by a bank statement line: the payable debited by what left
-/// the bank, the bank credited (a supplier's refund of a credit note posts the reverse). Refused
-/// when the payment is in another currency than the payable (it would not balance) or is zero.
+/// the bank, the bank credited (a supplier's refund of a credit note posts the reverse). A
+/// payment that takes the cash discount `open` offers ([`takes_discount`]) clears the whole
+/// payable: the discount is credited, its net part to the cash discount account and its VAT
+/// part back out of input VAT (`invoice`'s breakdown, § 17 UStG). Refused when the payment is
+/// in another currency than the payable (it would not balance) or is zero.
 pub fn payment_entry(
     job: &str,
     open: &OpenPayable,
     payment: &Record,
     accounts: &ApAccounts,
+    invoice: Option<&Invoice>,
 ) -> Result<JournalEntry, PostingRefused> {
     if payment.amount.is_zero() {
         return Err(PostingRefused::Empty);
     }
     let supplier = open.supplier_name.clone().unwrap_or_default();
     let bank_account = payment.account.clone().unwrap_or_default();
-    let lines = vec![
+    let mut discount_lines = Vec::new();
+    let mut cleared = -payment.amount;
+    if let (Some(invoice), Some(offer)) = (invoice, &open.cash_discount)
+        && takes_discount(open, payment)
+    {
+        let Some(cash_discount) = accounts.vat.cash_discount.as_deref() else {
+            return Err(PostingRefused::Vat(vat::VatRefused::NoDiscountAccount {
+                amount: offer.amount,
+            }));
+        };
+        cleared = open.amount_open;
+        for v in vat::discount_vat(
+            invoice,
+            offer.amount,
+            &accounts.vat,
+            cash_discount,
+            &accounts.input_vat,
+            &accounts.input_vat_rates,
+        )? {
+            let ccy = open.currency;
+            let account = accounts.resolve(fill(&v.account, ccy, &[("{rate}", &v.rate)]), ccy)?;
+            add(&mut discount_lines, &account, ccy, v.amount);
+        }
+    }
+    let mut lines = vec![
         EntryLine {
             account: accounts.resolve(
                 fill(
@@ -181,7 +209,7 @@ pub fn payment_entry(
                 open.currency,
             )?,
             currency: open.currency,
-            amount: -payment.amount,
+            amount: cleared,
             fx: None,
         },
         EntryLine {
@@ -198,6 +226,7 @@ pub fn payment_entry(
             fx: None,
         },
     ];
+    lines.extend(discount_lines);
     check_balanced(&lines)?;
     Ok(JournalEntry {
         idempotency_key: key(
@@ -207,8 +236,14 @@ pub fn payment_entry(
         ),
         posting_date: payment.booking_date.unwrap_or(payment.value_date),
         narrative: format!(
-            "Payment of invoice {} to {supplier} (bank {})",
-            open.number, payment.external_id
+            "Payment of invoice {} to {supplier} (bank {}){}",
+            open.number,
+            payment.external_id,
+            match &open.cash_discount {
+                Some(o) if cleared != -payment.amount =>
+                    format!(", less {} cash discount", o.amount),
+                _ => String::new(),
+            }
         ),
         lines,
     })
@@ -232,7 +267,7 @@ pub fn payment_matches(open: &[OpenPayable], statement: &[Record]) -> Vec<(usize
         for (s, line) in statement.iter().enumerate() {
             if line.currency != payable.currency
                 || line.amount.is_zero()
-                || line.amount != -payable.amount_open
+                || (line.amount != -payable.amount_open && !takes_discount(payable, line))
             {
                 continue;
             }
@@ -271,6 +306,16 @@ pub fn payment_matches(open: &[OpenPayable], statement: &[Record]) -> Vec<(usize
     }
     pairs.sort_unstable();
     pairs
+}
+
+/// Whether `line` pays `open` less the cash discount it offers, within the discount period
+/// (the day the money left the account, its value date, counts).
+pub fn takes_discount(open: &OpenPayable, line: &Record) -> bool {
+    open.cash_discount.as_ref().is_some_and(|o| {
+        line.currency == open.currency
+            && line.value_date <= o.last_day
+            && line.amount == -(open.amount_open - o.amount)
+    })
 }
 
 /// Whether the statement line's remittance or reference quotes the invoice number or payment
@@ -402,6 +447,7 @@ mod tests {
             grir: None,
             input_vat_rates: Default::default(),
             chart: None,
+            vat: VatRules::default(),
         }
     }
 
@@ -462,6 +508,7 @@ mod tests {
             prepaid: None,
             rounding: None,
             payable: d("119.00"),
+            cash_discount: None,
             source: Source::at(Arc::from("inv"), None, 1),
         }
     }
@@ -584,9 +631,9 @@ mod tests {
         type Change = fn(&mut Invoice);
         let cases: [(&str, Change, &str); 4] = [
             (
-                "VAT breakdown short",
-                |i| i.tax[0].tax_amount = d("18.00"),
-                "-1.00",
+                "VAT breakdown short by a rounding cent",
+                |i| i.tax[0].tax_amount = d("18.99"),
+                "-0.01",
             ),
             ("payable too high", |i| i.payable = d("119.01"), "-0.01"),
             (
@@ -617,6 +664,14 @@ mod tests {
                 "{what}"
             );
         }
+        // VAT shown more than a cent off its rate is not deducted, balanced or not.
+        let mut short = invoice();
+        short.tax[0].tax_amount = d("18.00");
+        short.payable = d("118.00");
+        assert!(matches!(
+            invoice_entry("ap", &short, &accounts(), &[]),
+            Err(PostingRefused::Vat(vat::VatRefused::ShownDiffers { .. }))
+        ));
         let mut empty = invoice();
         empty.lines.clear();
         empty.tax.clear();
@@ -680,7 +735,7 @@ mod tests {
     fn a_payment_debits_the_payable_and_credits_the_bank() {
         let open = OpenPayable::from_invoice(&invoice());
         let p = payment("B1", "-119.00", Some("INV-1"), None, "2026-03-20");
-        let e = payment_entry("ap", &open, &p, &accounts()).unwrap();
+        let e = payment_entry("ap", &open, &p, &accounts(), None).unwrap();
         assert_eq!(
             lines_of(&e),
             vec![
@@ -691,14 +746,14 @@ mod tests {
         assert_eq!(e.posting_date, "2026-03-20".parse().unwrap());
         assert_eq!(
             e.idempotency_key,
-            payment_entry("ap", &open, &p, &accounts())
+            payment_entry("ap", &open, &p, &accounts(), None)
                 .unwrap()
                 .idempotency_key
         );
         let other = payment("B2", "-119.00", Some("INV-1"), None, "2026-03-20");
         assert_ne!(
             e.idempotency_key,
-            payment_entry("ap", &open, &other, &accounts())
+            payment_entry("ap", &open, &other, &accounts(), None)
                 .unwrap()
                 .idempotency_key
         );
@@ -710,12 +765,12 @@ mod tests {
         let mut usd = p.clone();
         usd.currency = "USD".parse().unwrap();
         assert!(matches!(
-            payment_entry("ap", &open, &usd, &accounts()),
+            payment_entry("ap", &open, &usd, &accounts(), None),
             Err(PostingRefused::Unbalanced { .. })
         ));
         let zero = payment("B3", "0", None, None, "2026-03-20");
         assert_eq!(
-            payment_entry("ap", &open, &zero, &accounts()),
+            payment_entry("ap", &open, &zero, &accounts(), None),
             Err(PostingRefused::Empty)
         );
     }
@@ -730,6 +785,7 @@ mod tests {
             currency: eur(),
             amount_open: d(amount),
             due_date: Some(due.parse().unwrap()),
+            cash_discount: None,
         }
     }
 
@@ -876,6 +932,94 @@ mod tests {
         assert_eq!(by_ids(&payables, &l_rev), expected);
     }
 
+    /// The job's VAT rules with SKR03's reverse-charge and discount accounts.
+    fn with_vat() -> ApAccounts {
+        let mut a = accounts();
+        a.vat = VatRules {
+            codes: vec![vat::TaxCode {
+                category: "AE".into(),
+                rate: Some(d("19")),
+                supplier: None,
+                input_vat: "1577 Input VAT 13b {rate}%".into(),
+                output_vat: Some("1787 Output VAT 13b {rate}%".into()),
+            }],
+            home_country: Some("DE".into()),
+            cash_discount: Some("3730 Discounts received".into()),
+        };
+        a
+    }
+
+    #[test]
+    fn a_reverse_charge_invoice_owes_the_supplier_the_net_and_posts_both_vat_sides() {
+        let mut i = invoice();
+        i.supplier.vat_id = Some("ATU12345678".into());
+        i.tax = vec![TaxBreakdown {
+            category: Some("AE".into()),
+            rate: Some(Decimal::ZERO),
+            taxable_amount: d("100.00"),
+            tax_amount: Decimal::ZERO,
+        }];
+        i.payable = d("100.00");
+        let e = invoice_entry("ap", &i, &with_vat(), &[]).unwrap();
+        assert_eq!(
+            lines_of(&e),
+            vec![
+                ("6990 Other EUR", d("100.00")),
+                ("1577 Input VAT 13b 19%", d("19.00")),
+                ("1787 Output VAT 13b 19%", d("-19.00")),
+                ("1600 Payables Acme GmbH", d("-100.00")),
+            ]
+        );
+        // Without a tax code for AE it is refused, naming what is missing.
+        let e = invoice_entry("ap", &i, &accounts(), &[]).unwrap_err();
+        assert!(e.to_string().contains("[[payables.tax_codes]]"), "{e}");
+    }
+
+    #[test]
+    fn a_payment_within_the_discount_period_takes_the_discount_and_its_vat() {
+        let mut i = invoice();
+        i.cash_discount = Some(crate::model::invoice::CashDiscount {
+            percent: d("2"),
+            days: Some(10),
+            until: None,
+        });
+        let open = OpenPayable::from_invoice(&i);
+        // 2 % of 119.00 is 2.38, until 12 March.
+        let offer = open.cash_discount.clone().unwrap();
+        assert_eq!(offer.amount, d("2.38"));
+        assert_eq!(offer.last_day, "2026-03-12".parse().unwrap());
+        let p = payment("B1", "-116.62", Some("INV-1"), None, "2026-03-12");
+        assert_eq!(
+            payment_matches(std::slice::from_ref(&open), std::slice::from_ref(&p)),
+            vec![(0, 0)]
+        );
+        let e = payment_entry("ap", &open, &p, &with_vat(), Some(&i)).unwrap();
+        assert_eq!(
+            lines_of(&e),
+            vec![
+                ("1600 Payables Acme GmbH", d("119.00")),
+                ("1010 Bank EUR", d("-116.62")),
+                ("3730 Discounts received", d("-2.00")),
+                ("1576 Input VAT 19%", d("-0.38")),
+            ]
+        );
+        assert!(
+            e.narrative.ends_with("less 2.38 cash discount"),
+            "{}",
+            e.narrative
+        );
+        // A day late the discount is gone: the short payment pays nothing.
+        let late = payment("B2", "-116.62", Some("INV-1"), None, "2026-03-13");
+        assert!(payment_matches(std::slice::from_ref(&open), &[late]).is_empty());
+        // The full amount within the period pays it in full, no discount.
+        let full = payment("B3", "-119.00", Some("INV-1"), None, "2026-03-05");
+        let e = payment_entry("ap", &open, &full, &with_vat(), Some(&i)).unwrap();
+        assert_eq!(e.lines.len(), 2);
+        // No discount account configured: refused, saying which account is missing.
+        let e = payment_entry("ap", &open, &p, &accounts(), Some(&i)).unwrap_err();
+        assert!(e.to_string().contains("cash_discount"), "{e}");
+    }
+
     /// SKR03's accounts for a supplier invoice and its payment.
     fn skr03() -> ApAccounts {
         let mut chart = crate::post::chart::Chart::parse(
@@ -895,6 +1039,7 @@ mod tests {
             grir: None,
             input_vat_rates: [("7".to_string(), "1571".to_string())].into(),
             chart: Some(std::sync::Arc::new(chart)),
+            vat: VatRules::default(),
         }
     }
 
@@ -933,7 +1078,7 @@ mod tests {
         // The payment leaves the bank account the statement names, mapped by the chart.
         let open = OpenPayable::from_invoice(&invoice());
         let p = payment("B1", "-119.00", Some("INV-1"), None, "2026-03-20");
-        let e = payment_entry("ap", &open, &p, &a).unwrap();
+        let e = payment_entry("ap", &open, &p, &a, None).unwrap();
         assert_eq!(e.lines[1].account, "1200 Bank");
         // An order line's account the chart lacks is refused, never a new account.
         let e = invoice_entry(
@@ -947,7 +1092,7 @@ mod tests {
         let mut elsewhere = p.clone();
         elsewhere.account = Some("DE89370400440532013000".into());
         assert!(matches!(
-            payment_entry("ap", &open, &elsewhere, &a),
+            payment_entry("ap", &open, &elsewhere, &a, None),
             Err(PostingRefused::NotInChart { .. })
         ));
     }

@@ -1130,6 +1130,7 @@ mod tests {
             prepaid: None,
             rounding: None,
             payable: net * d("1.19"),
+            cash_discount: None,
             source: src(number, 1),
         }
     }

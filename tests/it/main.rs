@@ -84,6 +84,9 @@ mod payables;
 /// Accounts payable's rules: price limits, charges, item ids, a held invoice approved or
 /// rejected by a person.
 mod ap_rules;
+/// VAT of supplier invoices by tax category: reverse charge, exempt, VAT shown in invoice
+/// lists, cash discounts correcting the VAT.
+mod vat;
 
 /// Operations: one daemon per install, a damaged store, a scheduled job that fails, a daemon
 /// paused across its schedule.

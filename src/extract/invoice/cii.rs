@@ -72,6 +72,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         prepaid: totals.prepaid,
         rounding: totals.rounding,
         payable: totals.payable,
+        cash_discount: super::terms::cii(settlement, cx),
         source: cx.source(root),
     }
 }

@@ -22,6 +22,7 @@
 
 mod cii;
 mod pdf;
+mod terms;
 mod ubl;
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ pub(super) fn read(doc: &Document, cx: &mut Cx<'_>) -> Invoice {
         prepaid,
         rounding,
         payable,
+        cash_discount: super::terms::ubl(root, cx),
         source: cx.source(root),
     }
 }
