@@ -56,6 +56,8 @@ pub struct CsvSide {
 pub(super) struct RawPositions {
     book_files: Vec<String>,
     quantity_tolerance: Option<toml::Value>,
+    /// Book values (the `book_value` column on both sides) this far apart still agree.
+    value_tolerance: Option<toml::Value>,
     #[serde(default)]
     accounts: BTreeMap<String, String>,
     #[serde(default)]
@@ -260,6 +262,12 @@ pub(super) fn check_positions(
             .iter()
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
             .collect(),
+        value_tolerance: decimal(
+            loc,
+            "positions.value_tolerance",
+            raw.value_tolerance.as_ref(),
+            errors,
+        ),
     };
     (side, rules)
 }

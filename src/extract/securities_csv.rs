@@ -21,6 +21,7 @@ pub const POSITION_FIELDS: &[(&str, bool)] = &[
     ("price", false),
     ("market_value", false),
     ("currency", false),
+    ("book_value", false),
 ];
 
 /// The fields of a trade blotter: (key, required).
@@ -85,6 +86,7 @@ pub fn positions(
         let name = r.text("name");
         let price = r.decimal("price", s);
         let market_value = r.decimal("market_value", s);
+        let book_value = r.decimal("book_value", s);
         let currency = r.currency("currency");
         Some(Position {
             account: account?,
@@ -100,6 +102,9 @@ pub fn positions(
                 percentage: false,
             }),
             market_value: market_value
+                .zip(currency)
+                .map(|(amount, currency)| Money { amount, currency }),
+            book_value: book_value
                 .zip(currency)
                 .map(|(amount, currency)| Money { amount, currency }),
             as_of: as_of?,

@@ -400,6 +400,9 @@ pub enum BreakReason {
     AmountDifference,
     /// A counterpart agrees on everything but the quantity (positions, settlements).
     QuantityDifference,
+    /// A position whose quantities agree but whose book values (books against custodian)
+    /// differ beyond the job's `value_tolerance`.
+    ValueDifference,
     /// A counterpart agrees on everything but the date, which is outside the window.
     DateOutsideWindow,
     /// The same item appears twice on one side.
@@ -461,6 +464,7 @@ impl BreakReason {
             BreakReason::BadCheckDigit => "bad_check_digit",
             BreakReason::AmountDifference => "amount_difference",
             BreakReason::QuantityDifference => "quantity_difference",
+            BreakReason::ValueDifference => "value_difference",
             BreakReason::DateOutsideWindow => "date_outside_window",
             BreakReason::Duplicate => "duplicate",
             BreakReason::UnknownAccount => "unknown_account",
@@ -499,6 +503,7 @@ impl BreakReason {
             BreakReason::BadCheckDigit => "Wrong check digit (IBAN/ISIN)",
             BreakReason::AmountDifference => "Amount differs beyond tolerance",
             BreakReason::QuantityDifference => "Quantity differs",
+            BreakReason::ValueDifference => "Book value differs",
             BreakReason::DateOutsideWindow => "Date outside the window",
             BreakReason::Duplicate => "Duplicate",
             BreakReason::UnknownAccount => "Unknown account",
@@ -539,6 +544,7 @@ impl FromStr for BreakReason {
             "bad_check_digit" => BreakReason::BadCheckDigit,
             "amount_difference" => BreakReason::AmountDifference,
             "quantity_difference" => BreakReason::QuantityDifference,
+            "value_difference" => BreakReason::ValueDifference,
             "date_outside_window" => BreakReason::DateOutsideWindow,
             "duplicate" => BreakReason::Duplicate,
             "unknown_account" => BreakReason::UnknownAccount,
@@ -892,6 +898,7 @@ mod tests {
             BreakReason::BadCheckDigit,
             BreakReason::AmountDifference,
             BreakReason::QuantityDifference,
+            BreakReason::ValueDifference,
             BreakReason::DateOutsideWindow,
             BreakReason::Duplicate,
             BreakReason::UnknownAccount,

@@ -56,6 +56,10 @@ pub struct Position {
     pub price: Option<Price>,
     /// Holding value (`:19A::HOLD//`, `HldgVal`), signed.
     pub market_value: Option<Money>,
+    /// What the position stands at in the books (its cost, as the portfolio system keeps it;
+    /// a custodian's CSV may state its own), signed. SWIFT and ISO 20022 holdings carry none.
+    #[serde(default)]
+    pub book_value: Option<Money>,
     pub as_of: NaiveDate,
     pub source: Source,
 }
