@@ -118,6 +118,7 @@ mod tests {
             grir: Some(("1605".into(), "3250".into())),
             input_vat_rates: Default::default(),
             chart: None,
+            vat: Default::default(),
         }
     }
 
@@ -131,6 +132,8 @@ mod tests {
             unit_price: d("149.00"),
             currency: "EUR".parse().unwrap(),
             expense_account: None,
+            supplier_item: None,
+            charge: None,
             source: Source::at(Arc::from("po"), None, 2),
         }
     }
@@ -198,6 +201,7 @@ mod tests {
             tax_category: Some("S".into()),
             tax_rate: Some(d("19")),
             order_line: None,
+            item_ids: Default::default(),
             source: Source::at(Arc::from("inv"), None, 1),
         };
         let mut inv = Invoice {
@@ -232,6 +236,7 @@ mod tests {
             prepaid: None,
             rounding: None,
             payable: d("1071.00"),
+            cash_discount: None,
             source: Source::at(Arc::from("inv"), None, 1),
         };
         let cleared = [LineCost::Received {
