@@ -175,24 +175,24 @@ fn received_chairs_are_in_the_books_until_invoiced_and_a_price_difference_is_a_v
     assert_eq!(entries(&i).len(), 1);
     assert_eq!(balances(&i), owned(&[(GRIR, "-894"), (GOODS, "894")]));
 
-    // The invoice charges 150.00 a chair (within the tolerance of 1 %): GR/IR is cleared at
-    // the order's 894.00, the 6.00 more is a price variance, never more stock.
+    // The invoice charges 149.05 a chair (within both the shipped limits, 0.05 and 1 %): GR/IR
+    // is cleared at the order's 894.00, the 0.30 more is a price variance, never more stock.
     let invoice = ubl(
         false,
         "SW-500",
         "2026-11-25",
         "PO-2001",
-        &[("1", "6", "150.00")],
+        &[("1", "6", "149.05")],
     );
     drop("stuhlwerk-SW-500.xml", invoice.as_bytes());
     assert_eq!(
         balances(&i),
         owned(&[
-            (VAT, "171"),
-            (PAYABLES, "-1071"),
+            (VAT, "169.92"),
+            (PAYABLES, "-1064.22"),
             (GRIR, "0"),
             (GOODS, "894"),
-            (VARIANCE, "6"),
+            (VARIANCE, "0.3"),
         ]),
         "{}",
         d.log()
@@ -218,7 +218,7 @@ fn received_chairs_are_in_the_books_until_invoiced_and_a_price_difference_is_a_v
     assert!(
         text.contains("rule three_way")
             && text.contains("invoice SW-500 from Stuhlwerk GmbH")
-            && text.contains("line 1 -> order PO-2001 line 1 (CHAIR-6): 6 at 150.00 (ordered at 149.00), receipts GR-20 of 6 on 2026-11-20; 6 cleared against GR/IR")
+            && text.contains("line 1 -> order PO-2001 line 1 (CHAIR-6): 6 at 149.05 (ordered at 149.00), receipts GR-20 of 6 on 2026-11-20; 6 cleared against GR/IR")
             && text.contains("from grn-2001.csv line 2 (goods receipt GR-20)")
             && !text.contains("ours"),
         "{text}"

@@ -86,7 +86,7 @@ fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_s
     assert_eq!(
         entry_lines(&i, "Invoice RE-2026-0815"),
         owned(&[
-            ("3200 Wareneingang", "300.00"),
+            ("1605 WE/RE-Verrechnungskonto", "300.00"),
             ("1576 Abziehbare Vorsteuer 19 %", "38.00"),
             ("1571 Abziehbare Vorsteuer 7 %", "7.00"),
             (PAYABLES, "-345.00"),
@@ -97,7 +97,7 @@ fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_s
     assert_eq!(
         entry_lines(&i, "Invoice 2026-0093"),
         owned(&[
-            ("3200 Wareneingang", "1000.00"),
+            ("1605 WE/RE-Verrechnungskonto", "1000.00"),
             ("1577 Abziehbare Vorsteuer nach § 13b UStG 19 %", "190.00"),
             ("1787 Umsatzsteuer nach § 13b UStG 19 %", "-190.00"),
             (PAYABLES, "-1000.00"),
@@ -106,7 +106,10 @@ fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_s
     // Exempt: no VAT line at all.
     assert_eq!(
         entry_lines(&i, "Invoice SEM-2026-311"),
-        owned(&[("3200 Wareneingang", "500.00"), (PAYABLES, "-500.00")])
+        owned(&[
+            ("1605 WE/RE-Verrechnungskonto", "500.00"),
+            (PAYABLES, "-500.00")
+        ])
     );
     d.stop();
 }
@@ -167,7 +170,7 @@ fn an_invoice_list_deducts_the_vat_it_shows_and_holds_vat_more_than_a_cent_off()
     assert_eq!(
         entry_lines(&i, "Invoice M-1 "),
         owned(&[
-            ("3200 Wareneingang", "20.06"),
+            ("1605 WE/RE-Verrechnungskonto", "20.06"),
             ("1576 Abziehbare Vorsteuer 19 %", "3.82"),
             (PAYABLES, "-23.88"),
         ])
