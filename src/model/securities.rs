@@ -58,7 +58,8 @@ pub struct Position {
     pub market_value: Option<Money>,
     /// What the position stands at in the books (its cost, as the portfolio system keeps it;
     /// a custodian's CSV may state its own), signed. SWIFT and ISO 20022 holdings carry none.
-    #[serde(default)]
+    // Absent when none: bodies kept before it existed are written back byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub book_value: Option<Money>,
     pub as_of: NaiveDate,
     pub source: Source,
@@ -165,11 +166,19 @@ pub struct Trade {
     pub net_amount: Option<Decimal>,
     /// Commissions and charges of the trade, positive, where the blotter gives them (they are
     /// in `net_amount`).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub fees: Option<Decimal>,
     /// Accrued interest (Stückzinsen) of a bond trade, positive: paid on a purchase, received
     /// on a sale (it is in `net_amount`).
-    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
     pub accrued_interest: Option<Decimal>,
     pub currency: Option<Currency>,
     pub trade_date: NaiveDate,
