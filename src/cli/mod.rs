@@ -13,6 +13,7 @@ macro_rules! outln {
 mod audit;
 mod bank;
 mod check;
+mod correct;
 mod dryrun;
 mod exceptions;
 mod explain;
@@ -327,6 +328,28 @@ enum ExceptionAction {
         /// Account to book a difference to when the amounts do not agree exactly.
         #[arg(long)]
         difference_account: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Correct a position difference with an entry (debit, credit, amount), saying why:
+    /// posted once and the exception resolved; above the approval limit only proposed.
+    Correct {
+        #[arg(value_parser = crate::model::parse_break_label)]
+        id: i64,
+        /// The account debited, e.g. 1510.
+        #[arg(long)]
+        debit: String,
+        /// The account credited.
+        #[arg(long)]
+        credit: String,
+        /// Positive; --debit and --credit say which way.
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
+        /// Where the exception has none (a quantity difference).
+        #[arg(long)]
+        currency: Option<crate::model::Currency>,
+        #[arg(long)]
+        reason: String,
         #[arg(long)]
         by: Option<String>,
     },
@@ -657,6 +680,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 &ids,
                 &reason,
                 difference_account.as_deref(),
+                by.as_deref(),
+            ),
+            ExceptionAction::Correct {
+                id,
+                debit,
+                credit,
+                amount,
+                currency,
+                reason,
+                by,
+            } => correct::correct(
+                &cli.config,
+                id,
+                &crate::jobs::workflow::correction::Correction {
+                    debit,
+                    credit,
+                    amount,
+                    currency,
+                },
+                &reason,
                 by.as_deref(),
             ),
             ExceptionAction::Approve { id, by } => {

@@ -24,6 +24,7 @@ use crate::store::{
     RunOutcome, RunStatus, Store, StoreError, Trigger, Unit, approval_label,
 };
 
+pub mod correction;
 pub mod reversal;
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +240,11 @@ pub fn approve(
                 u.resolve_break(id, &resolution, approver, at)
                     .map_err(refused_on_conflict)?;
                 (None, vec![id])
+            }
+            ApprovalKind::CorrectPosition => {
+                let f = correction::approved(u, config, &a, approver, at)?;
+                let closed = f.closed.clone();
+                (Some(f), closed)
             }
             ApprovalKind::Reverse => {
                 let r = reversal::approved(u, config, &a, approver, at)?;

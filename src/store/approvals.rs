@@ -24,6 +24,11 @@ pub trait Approvals {
     /// Ends a pending proposal (approved, rejected or withdrawn) and writes the decision in
     /// the history of each of its breaks; `false` when it was not pending (decided already).
     fn decide_approval(&mut self, id: i64, d: &Decision<'_>) -> Result<bool>;
+    /// Keeps a proposal's own data (JSON: a position correction's accounts), written once
+    /// in the unit that proposed it.
+    fn set_approval_payload(&mut self, id: i64, payload: &str) -> Result<()>;
+    /// A proposal's own data, as kept.
+    fn approval_payload(&mut self, id: i64) -> Result<Option<String>>;
 }
 
 /// What needs a second person.
@@ -35,6 +40,9 @@ pub enum ApprovalKind {
     Resolve,
     /// A posted entry reversed (its match undone, its records open again).
     Reverse,
+    /// A position break corrected by an entry a person writes (debit, credit, amount: the
+    /// proposal's payload), which closes it.
+    CorrectPosition,
 }
 
 impl ApprovalKind {
@@ -43,6 +51,7 @@ impl ApprovalKind {
             ApprovalKind::ForceMatch => "force_match",
             ApprovalKind::Resolve => "resolve",
             ApprovalKind::Reverse => "reverse",
+            ApprovalKind::CorrectPosition => "correct_position",
         }
     }
 
@@ -52,6 +61,7 @@ impl ApprovalKind {
             ApprovalKind::ForceMatch => "force-match",
             ApprovalKind::Resolve => "write-off",
             ApprovalKind::Reverse => "reversal",
+            ApprovalKind::CorrectPosition => "position correction",
         }
     }
 }
@@ -63,6 +73,7 @@ impl std::str::FromStr for ApprovalKind {
             "force_match" => Ok(ApprovalKind::ForceMatch),
             "resolve" => Ok(ApprovalKind::Resolve),
             "reverse" => Ok(ApprovalKind::Reverse),
+            "correct_position" => Ok(ApprovalKind::CorrectPosition),
             other => Err(format!("unknown approval kind {other:?}")),
         }
     }

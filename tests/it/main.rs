@@ -75,6 +75,9 @@ mod mailintake;
 /// Securities: positions against the custodian, trades against settlement confirmations.
 mod securities;
 
+/// Positions tie to the books: book values compared, a difference corrected by a person.
+mod securities_values;
+
 /// Trades booked: at trade date against the settlement clearing, at settlement against cash.
 mod trades;
 

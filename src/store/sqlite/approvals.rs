@@ -29,6 +29,34 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 impl Approvals for SqliteUnit<'_, '_> {
+    fn set_approval_payload(&mut self, id: i64, payload: &str) -> Result<()> {
+        // Only while nobody has decided it: what was approved is what was proposed.
+        let changed = self
+            .tx
+            .prepare_cached(
+                "UPDATE approvals SET payload = ? WHERE id = ? AND status = 'pending'
+                    AND payload IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![payload, id]))
+            .map_err(map_err)?;
+        if changed != 1 {
+            return Err(StoreError::Conflict(format!(
+                "{} is not a pending proposal without data",
+                approval_label(id)
+            )));
+        }
+        Ok(())
+    }
+
+    fn approval_payload(&mut self, id: i64) -> Result<Option<String>> {
+        let payload: Option<Option<String>> = self
+            .tx
+            .prepare_cached("SELECT payload FROM approvals WHERE id = ?")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
+            .map_err(map_err)?;
+        Ok(payload.flatten())
+    }
+
     fn propose(&mut self, p: &NewApproval<'_>) -> Result<i64> {
         if p.break_ids.is_empty() {
             return Err(StoreError::Conflict(
