@@ -9,12 +9,12 @@ use std::time::Duration;
 use crate::payables::balances;
 use crate::support::install::{Daemon, Install, wait_until};
 
-const GRIR: &str = "1605 WE/RE-Verrechnungskonto";
-const PAYABLES: &str = "1600 Verbindlichkeiten aus Lieferungen und Leistungen";
-const VARIANCE: &str = "3250 Preisdifferenzen Wareneingang";
-const GOODS: &str = "3200 Wareneingang";
-const VAT: &str = "1576 Abziehbare Vorsteuer 19 %";
-const RECEIPTS: &str = "receipt_id,order,line,received,received_on\n";
+pub(crate) const GRIR: &str = "1605 WE/RE-Verrechnungskonto";
+pub(crate) const PAYABLES: &str = "1600 Verbindlichkeiten aus Lieferungen und Leistungen";
+pub(crate) const VARIANCE: &str = "3250 Preisdifferenzen Wareneingang";
+pub(crate) const GOODS: &str = "3200 Wareneingang";
+pub(crate) const VAT: &str = "1576 Abziehbare Vorsteuer 19 %";
+pub(crate) const RECEIPTS: &str = "receipt_id,order,line,received,received_on\n";
 
 fn owned(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
@@ -24,7 +24,13 @@ fn owned(v: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// A UBL invoice or credit note (`credit`) of Stuhlwerk GmbH against `po`: one line per
 /// (order line, quantity, unit price), all at 19 % VAT.
-fn ubl(credit: bool, number: &str, date: &str, po: &str, lines: &[(&str, &str, &str)]) -> String {
+pub(crate) fn ubl(
+    credit: bool,
+    number: &str,
+    date: &str,
+    po: &str,
+    lines: &[(&str, &str, &str)],
+) -> String {
     let d = |s: &str| s.parse::<rust_decimal::Decimal>().unwrap();
     let (root, line_tag, qty_tag, type_tag, code) = if credit {
         (

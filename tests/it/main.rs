@@ -161,3 +161,7 @@ mod exports;
 /// GR/IR: goods in the books at receipt, cleared by the invoice, price variance; goods invoiced
 /// once; every payables entry names its invoice, order and receipt lines.
 mod grir;
+
+/// A day of orders, receipts, invoices, payments and trades: the books against a table
+/// worked out by hand.
+mod day;

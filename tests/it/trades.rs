@@ -13,21 +13,21 @@ use crate::support::install::{Install, wait_until};
 
 const MT536: &str = include_str!("../fixtures/swift/clerk/mt536_transactions.fin");
 
-const SECURITIES: &str = "1510 Wertpapiere des Umlaufvermögens";
-const CLEARING: &str = "1360 Geldtransit";
-const CASH: &str = "1220 Depotbank Verrechnungskonto";
-const ACCRUED: &str = "2655 Stückzinsen";
+pub(crate) const SECURITIES: &str = "1510 Wertpapiere des Umlaufvermögens";
+pub(crate) const CLEARING: &str = "1360 Geldtransit";
+pub(crate) const CASH: &str = "1220 Depotbank Verrechnungskonto";
+pub(crate) const ACCRUED: &str = "2655 Stückzinsen";
 
 /// Three trades: a share purchase (price 12,320.00 plus 25.00 fees), a share sale, and a
 /// bond purchase (price 50,250.00 plus 520.00 accrued interest) whose settlement fails.
-const BLOTTER: &str = "trade_ref,account,isin,side,quantity,price,net_amount,fees,accrued_interest,currency,trade_date,settlement_date\n\
+pub(crate) const BLOTTER: &str = "trade_ref,account,isin,side,quantity,price,net_amount,fees,accrued_interest,currency,trade_date,settlement_date\n\
 TRADE-0001,DEPOT-4711,DE0007164600,B,100,123.20,12345.00,25.00,,EUR,2026-03-27,2026-03-31\n\
 TRADE-0002,DEPOT-4711,DE0007164600,S,40,124.75,4990.00,,,EUR,2026-03-26,2026-03-30\n\
 TRADE-0003,DEPOT-4711,DE0001102580,B,50000,100.50,50770.00,,520.00,EUR,2026-03-27,2026-03-31\n";
 
 /// The custodian's MT536 with the first two trades settled by their reference (12,345.00
 /// paid, 4,990.00 received); the bond's delivery of the fixture is left out.
-fn mt536() -> String {
+pub(crate) fn mt536() -> String {
     let start = MT536
         .find(":16R:FIN\n:35B:ISIN DE0001102580")
         .expect("the bond's block");
