@@ -334,6 +334,15 @@ fn goods_credited_without_a_return_are_not_invoiced_again_until_sent_back_and_de
         from.contains("sw-602.xml") && from.contains("grn-3003.csv line 2 (goods receipt GR-32)"),
         "{from}"
     );
+    let receipt_run = entry(&i, "Goods receipt GR-32")["run_id"].clone();
+    assert_eq!(posted["run_id"], receipt_run, "posted by the receipt's run");
+    // The credit note that sent goods back names the return it credits.
+    let from = sources(&entry(&i, "Credit note SW-CN-602"));
+    assert!(
+        from.contains("sw-cn-602.xml")
+            && from.contains("grn-3002.csv line 2 (goods receipt GR-31)"),
+        "{from}"
+    );
     d.stop();
 }
 
