@@ -305,6 +305,39 @@ mod tests {
     }
 
     #[test]
+    fn grir_needs_a_price_variance_account_and_both_must_be_in_the_chart() {
+        let chart = shipped_chart_tables();
+        let e = problems(load_install(
+            &chart,
+            &[(
+                "accounts-payable",
+                "price_variance = \"3250 Preisdifferenzen Wareneingang\"",
+                "",
+            )],
+        ));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("accounts-payable.toml")
+                && e[0].contains("payables.accounts.price_variance")
+                && e[0].contains("grir"),
+            "{e:#?}"
+        );
+        let e = problems(load_install(
+            &chart,
+            &[(
+                "accounts-payable",
+                "grir = \"1605 WE/RE-Verrechnungskonto\"",
+                "grir = \"1699 GR/IR\"",
+            )],
+        ));
+        assert_eq!(e.len(), 1, "{e:#?}");
+        assert!(
+            e[0].contains("key `payables.accounts.grir`") && e[0].contains("no account 1699"),
+            "{e:#?}"
+        );
+    }
+
+    #[test]
     fn an_account_the_chart_lacks_is_refused_when_the_job_loads() {
         let chart = shipped_chart_tables();
         let e = problems(load_install(

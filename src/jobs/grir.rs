@@ -334,3 +334,70 @@ pub fn totals(open: &[OpenGrir]) -> Vec<(Currency, usize, Decimal, NaiveDate)> {
         .map(|(c, (n, total, oldest))| (c, n, total, oldest))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Source;
+    use std::sync::Arc;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn open_grir_is_received_less_cleared_at_the_order_price_per_order_line() {
+        let order = |line: &str, price: &str| PurchaseOrderLine {
+            po_number: "PO-1".into(),
+            line: Some(line.into()),
+            supplier: Some("Stuhlwerk GmbH".into()),
+            item: None,
+            quantity: d("10"),
+            unit_price: d(price),
+            currency: "EUR".parse().unwrap(),
+            expense_account: None,
+            source: Source::at(Arc::from("po"), None, 2),
+        };
+        let receipt = |line: &str, qty: &str, on: &str| GoodsReceipt {
+            receipt_id: format!("GR-{line}"),
+            po_number: "PO-1".into(),
+            line: Some(line.into()),
+            item: None,
+            quantity_received: d(qty),
+            received_on: on.parse().unwrap(),
+            source: Source::at(Arc::from("grn"), None, 2),
+        };
+        let used = |line: &str, qty: &str, cleared: Option<&str>| InvoicedQuantity {
+            po_number: "PO-1".into(),
+            line: Some(line.into()),
+            item: None,
+            quantity: d(qty),
+            cleared: cleared.map(d),
+        };
+        let orders = [order("1", "149.00"), order("2", "10.00")];
+        let receipts = [
+            receipt("1", "6", "2026-11-20"),
+            receipt("2", "10", "2026-11-18"),
+            receipt("2", "-2", "2026-11-22"),
+        ];
+        // Line 2: 10 invoiced, 2 credited as a price reduction (clears nothing), 2 sent back
+        // and credited (clears 2): 8 received, 8 cleared, nothing open.
+        let kept = [
+            used("2", "10", Some("10")),
+            used("2", "-2", Some("0")),
+            used("2", "-2", Some("-2")),
+        ];
+        let today = "2026-11-30".parse().unwrap();
+        let open = open_of_job("ap", &orders, &receipts, &kept, today);
+        assert_eq!(open.len(), 1, "{open:#?}");
+        assert_eq!(open[0].line.as_deref(), Some("1"));
+        assert_eq!(open[0].open, d("894.00"));
+        assert_eq!(open[0].age_days, 10);
+        let t = totals(&open);
+        assert_eq!(t[0].1, 1);
+        assert_eq!(t[0].2, d("894.00"));
+        // Invoiced before GR/IR was cleared (nothing kept of what cleared): all of it counts.
+        let legacy = [used("1", "6", None)];
+        assert!(open_of_job("ap", &orders, &receipts[..1], &legacy, today).is_empty());
+    }
+}

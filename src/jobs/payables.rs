@@ -556,7 +556,7 @@ fn settle_payments(
             "statement_line": records[s].external_id,
         })
         .to_string();
-        if let Posted::Posted { .. } = u.post_match(&NewMatch {
+        if let Posted::Posted { match_id, .. } = u.post_match(&NewMatch {
             job: &run.job.name,
             run_id: run.run_id,
             pass: MatchPass::Payment,
@@ -567,6 +567,19 @@ fn settle_payments(
             actor: None,
             reason: None,
         })? {
+            // The bank line is the match's record; the invoice it pays is named beside it.
+            if let Some(inv) = books
+                .invoices
+                .iter()
+                .find(|i| invoice_identity(i) == payable.invoice_identity)
+            {
+                let paid = format!(
+                    "{} (invoice {})",
+                    super::subjects::place(u, &inv.source)?,
+                    inv.number
+                );
+                u.add_match_sources(match_id, &[paid])?;
+            }
             out.entries_posted += 1;
             // A payment that came before its invoice was approved had a break meanwhile.
             out.breaks_closed += u.close_breaks_of_records(

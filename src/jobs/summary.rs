@@ -114,6 +114,7 @@ pub fn compose<'j>(
         largest: *largest,
         rates: rates.clone(),
         bank: bank_lines(u, config)?,
+        grir: grir_lines(u, config, business_date)?,
         periods: period_line(u)?,
         links,
         // The head as this unit sees it: every entry and break action committed before.
@@ -219,6 +220,42 @@ fn job_digests(config: &Config, activity: &[JobActivity]) -> Vec<JobDigest> {
             }
         })
         .collect()
+}
+
+/// The open GR/IR per currency, with its oldest order line (as `clerk payables grir`).
+fn grir_lines(
+    u: &mut dyn Unit,
+    config: &Config,
+    today: chrono::NaiveDate,
+) -> Result<Vec<notify::summary::GrirLine>, WorkError> {
+    let open = super::grir::open_grir(u, &config.jobs, today)?;
+    Ok(super::grir::totals(&open)
+        .into_iter()
+        .map(|(currency, order_lines, total, oldest)| {
+            let first = open
+                .iter()
+                .find(|o| o.currency == currency && o.received_on == oldest);
+            notify::summary::GrirLine {
+                currency,
+                order_lines,
+                open: total,
+                oldest,
+                oldest_line: first
+                    .map(|o| {
+                        format!(
+                            "{}{} line {}",
+                            o.supplier
+                                .as_deref()
+                                .map(|s| format!("{s} "))
+                                .unwrap_or_default(),
+                            o.po_number,
+                            o.line.as_deref().or(o.item.as_deref()).unwrap_or("-")
+                        )
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect())
 }
 
 /// Each bank account's book balance against its latest statement, with the open lines that

@@ -23,6 +23,7 @@ mod audit;
 mod bank;
 mod escalation;
 mod exports;
+mod grir;
 pub use exports::ExportStatus;
 mod links;
 use crate::model::rates::BaseRates;
@@ -30,6 +31,7 @@ use crate::model::{Break, BreakReason, Currency, break_label};
 pub use audit::AuditHead;
 pub use bank::BankLine;
 pub use escalation::render_escalation;
+pub use grir::GrirLine;
 pub use links::{AlertLinks, Links};
 
 /// Everything the morning summary shows. Assembled by the caller from the store.
@@ -51,6 +53,8 @@ pub struct SummaryInput {
     pub rates: Option<BaseRates>,
     /// Each bank account's book balance against its statement.
     pub bank: Vec<BankLine>,
+    /// Goods received and not yet invoiced, per currency (the open GR/IR).
+    pub grir: Vec<GrirLine>,
     /// Which accounting periods are closed ("closed: 2026-01 to 2026-10; every other period is
     /// open"), or that every one is open.
     pub periods: Option<String>,
@@ -721,6 +725,7 @@ fn summary_text(input: &SummaryInput, f: &Facts<'_>) -> String {
     }
 
     t.push_str(&bank::text(&input.bank));
+    t.push_str(&grir::text(&input.grir));
     if let Some(p) = &input.periods {
         let _ = write!(t, "\nAccounting periods\n\n{p}\n");
     }
@@ -1211,6 +1216,7 @@ fn summary_html(input: &SummaryInput, f: &Facts<'_>, subject: &str) -> String {
     }
 
     bank::html(&mut h, &input.bank);
+    grir::html(&mut h, &input.grir);
     if let Some(p) = &input.periods {
         let _ = writeln!(
             h,
@@ -1630,6 +1636,7 @@ mod tests {
             links: None,
             audit_head: None,
             exports: Vec::new(),
+            grir: Vec::new(),
         }
     }
 
@@ -2166,6 +2173,7 @@ mod ageing_tests {
             links: None,
             audit_head: None,
             exports: Vec::new(),
+            grir: Vec::new(),
         };
         let f = Facts::gather(&input, 10);
         let rows = ageing_rows(&f);

@@ -1,5 +1,5 @@
-//! Accounts payable postings: an approved supplier invoice (debit expense and input VAT, credit
-//! the supplier's payable), its payment (debit the payable, credit the bank), and which
+//! Accounts payable postings: an approved supplier invoice (debit expense, or GR/IR and price
+//! variance for goods received ([`super::grir`]), and input VAT; credit the supplier's payable), its payment (debit the payable, credit the bank), and which
 //! outgoing bank statement line pays which open payable.
 //!
 //! Same discipline as the cash postings: pure, refused unless balanced in every currency, and

@@ -218,7 +218,7 @@ fn clerk_bank_lists_what_makes_up_the_difference() {
 }
 
 /// The text parts of the summary mails in the outbox, decoded.
-fn summary_texts(i: &Install) -> Vec<String> {
+pub(crate) fn summary_texts(i: &Install) -> Vec<String> {
     fn text_of(p: &mime::Part, out: &mut String) {
         if p.parts.is_empty() {
             out.push_str(&String::from_utf8_lossy(&p.decoded()));

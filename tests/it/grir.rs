@@ -340,5 +340,50 @@ fn goods_credited_without_a_return_are_not_invoiced_again_until_sent_back_and_de
         from.contains("sw-602.xml") && from.contains("grn-3003.csv line 2 (goods receipt GR-32)"),
         "{from}"
     );
+    let receipt_run = entry(&i, "Goods receipt GR-32")["run_id"].clone();
+    assert_eq!(posted["run_id"], receipt_run, "posted by the receipt's run");
+    // The credit note that sent goods back names the return it credits.
+    let from = sources(&entry(&i, "Credit note SW-CN-602"));
+    assert!(
+        from.contains("sw-cn-602.xml")
+            && from.contains("grn-3002.csv line 2 (goods receipt GR-31)"),
+        "{from}"
+    );
     d.stop();
+}
+
+#[test]
+fn the_summary_lists_goods_received_and_not_invoiced() {
+    let i = Install::with_shipped_chart("");
+    let d = i.start_daemon();
+    let mut runs = 0;
+    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    drop(
+        "po-2001.csv",
+        b"order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
+          PO-2001,1,Stuhlwerk GmbH,CHAIR-6,6,149.00,EUR,\n",
+    );
+    drop(
+        "grn-2001.csv",
+        format!("{RECEIPTS}GR-20,PO-2001,1,6,2026-11-20\n").as_bytes(),
+    );
+    d.stop();
+
+    let out = i.clerk(&["job", "run", "daily-summary"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let texts = crate::bank::summary_texts(&i);
+    let summary = texts
+        .iter()
+        .find(|t| t.contains("Goods received, not yet invoiced (open GR/IR)"))
+        .unwrap_or_else(|| panic!("no GR/IR section in {texts:#?}"));
+    assert!(
+        summary.contains("894.00")
+            && summary.contains("2026-11-20")
+            && summary.contains("Stuhlwerk GmbH PO-2001 line 1"),
+        "{summary}"
+    );
 }

@@ -117,6 +117,7 @@ fn summary_input() -> SummaryInput {
         links: None,
         audit_head: None,
         exports: Vec::new(),
+        grir: Vec::new(),
     }
 }
 

@@ -153,6 +153,24 @@ fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
         posted.contains(&("1210 Bank 2".to_string(), "-238.00".to_string())),
         "{posted:#?}"
     );
+    // The payment's entry names the bank line it settles and the invoice it pays.
+    let journal = i.json(&["journal", "--job", "accounts-payable"]);
+    let paid = journal
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| {
+            e["narrative"]
+                .as_str()
+                .unwrap()
+                .starts_with("Payment of invoice")
+        })
+        .unwrap_or_else(|| panic!("{journal:#}"));
+    let from = paid["sources"].to_string();
+    assert!(
+        from.contains("statement-1125.sta") && from.contains("acme-INV-2026-0042.xml"),
+        "{from}"
+    );
     assert!(
         posted.contains(&(
             "1600 Verbindlichkeiten aus Lieferungen und Leistungen".to_string(),

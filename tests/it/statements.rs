@@ -55,9 +55,12 @@ fn approved_invoice(i: &Install, d: &Daemon) {
         );
     }
     assert_eq!(
-        i.count("SELECT COUNT(*) FROM entries WHERE job = 'accounts-payable'"),
+        i.count(
+            "SELECT COUNT(*) FROM entries e JOIN matches m ON m.id = e.match_id
+             WHERE e.job = 'accounts-payable' AND m.pass = 'three_way'"
+        ),
         1,
-        "the invoice is posted"
+        "the invoice is posted (its goods were posted to GR/IR at receipt)"
     );
 }
 
@@ -238,9 +241,12 @@ fn a_payment_from_a_bank_account_the_chart_does_not_map_is_a_break_and_the_run_g
         d.log()
     );
     assert_eq!(
-        i.count("SELECT COUNT(*) FROM entries WHERE job = 'accounts-payable'"),
+        i.count(
+            "SELECT COUNT(*) FROM entries e JOIN matches m ON m.id = e.match_id
+             WHERE e.job = 'accounts-payable' AND m.pass <> 'goods_receipt'"
+        ),
         1,
-        "only the invoice is posted"
+        "only the invoice is posted (and its goods at receipt)"
     );
     let breaks = open_breaks(&i, Some("accounts-payable"));
     assert!(
