@@ -26,7 +26,7 @@ use crate::model::payables::{
 use crate::model::{BreakReason, JournalEntry, MatchPass, Side};
 use crate::post::payables::{ApAccounts, invoice_entry, payment_entry, payment_matches};
 use crate::reconcile::payables::{
-    ApDecision, ApRules, Finding as HoldReason, MatchedLine, expense_accounts,
+    ApDecision, ApRules, Finding as HoldReason, MatchedLine, charges_used, expense_accounts,
     orders_of_credited_invoices, three_way_match_after,
 };
 use crate::store::{
@@ -319,7 +319,10 @@ fn decide_invoices<'a>(
         let source = Some(inv.source.clone());
         match decision {
             ApDecision::Approved {
-                lines, explanation, ..
+                lines,
+                charges,
+                explanation,
+                ..
             } => {
                 let expense = expense_accounts(inv, lines, &books.orders);
                 let entry = match invoice_entry(job, inv, accounts, &expense) {
@@ -348,7 +351,10 @@ fn decide_invoices<'a>(
                     identity,
                     entry,
                     why,
-                    used: used_quantities(lines, &books.orders),
+                    used: used_quantities(lines, &books.orders)
+                        .into_iter()
+                        .chain(charges_used(charges, &books.orders))
+                        .collect(),
                 });
             }
             ApDecision::Held { findings: why, .. } => {
