@@ -24,6 +24,7 @@ use crate::model::payables::{
     supplier_label,
 };
 use crate::model::{BreakReason, JournalEntry, MatchPass, Side};
+use crate::post::PostingRefused;
 use crate::post::payables::{ApAccounts, invoice_entry, payment_entry, payment_matches};
 use crate::reconcile::payables::{
     ApDecision, ApRules, Finding as HoldReason, MatchedLine, charges_used, expense_accounts,
@@ -332,8 +333,9 @@ fn decide_invoices<'a>(
                             subject,
                             reason: BreakReason::Unbalanced,
                             detail: format!(
-                                "{}: agrees with its order, but {refused}",
-                                describe(inv)
+                                "{}: agrees with its order, but {}",
+                                describe(inv),
+                                invoice_refusal(inv, &refused)
                             ),
                             difference: None,
                             amount: Some(inv.payable),
@@ -363,6 +365,22 @@ fn decide_invoices<'a>(
         }
     }
     decisions
+}
+
+/// Why an approved invoice's entry cannot be made, in an invoice's words: an entry that does
+/// not balance is the invoice's lines, VAT and amount due not adding up, not a ledger item
+/// against a statement line (the wording the bank reconciliation's refusal uses).
+fn invoice_refusal(inv: &Invoice, refused: &PostingRefused) -> String {
+    match refused {
+        PostingRefused::Unbalanced {
+            currency,
+            difference,
+        } => format!(
+            "its lines, charges, allowances and VAT do not add up to the {} {currency} it asks for: the entry would differ by {difference}",
+            inv.payable
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// The order quantities an approved invoice used, kept so no later invoice uses them again.
