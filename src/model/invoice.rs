@@ -72,7 +72,7 @@ pub struct InvoiceLine {
     pub order_line: Option<String>,
     /// The item's identifiers (BT-155, BT-156, BT-157): what pairs the line with an order
     /// line before its free-text name does. Absent in documents stored before clerk read them.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ItemIds::is_empty")]
     pub item_ids: ItemIds,
     pub source: Source,
 }

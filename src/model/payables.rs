@@ -30,13 +30,15 @@ pub struct PurchaseOrderLine {
     pub expense_account: Option<String>,
     /// The supplier's item number for `item`, when the export gives one: what the supplier's
     /// invoice names as its item id (BT-155).
-    #[serde(default)]
+    /// Left out of the stored body when absent, so orders kept before read back and are
+    /// written again byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplier_item: Option<String>,
     /// Set when the row is not goods but a charge the order agrees to (freight, packing): the
     /// kind as the export writes it (`freight`, or a UNTDID 7161 code such as `FC`). Its
     /// amount is quantity × unit price; it is matched against the invoice's document-level
     /// charges (BG-21), never against its lines.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge: Option<String>,
     pub source: Source,
 }
