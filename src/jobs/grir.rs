@@ -356,6 +356,8 @@ mod tests {
             unit_price: d(price),
             currency: "EUR".parse().unwrap(),
             expense_account: None,
+            supplier_item: None,
+            charge: None,
             source: Source::at(Arc::from("po"), None, 2),
         };
         let receipt = |line: &str, qty: &str, on: &str| GoodsReceipt {

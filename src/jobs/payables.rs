@@ -27,7 +27,7 @@ use crate::model::{BreakReason, JournalEntry, MatchPass, Side};
 use crate::post::PostingRefused;
 use crate::post::payables::{ApAccounts, LineCost, invoice_entry, payment_entry, payment_matches};
 use crate::reconcile::payables::{
-    ApDecision, ApRules, Finding as HoldReason, MatchedLine, invoiced_quantity,
+    ApDecision, ApRules, Finding as HoldReason, MatchedLine, charges_used, invoiced_quantity,
     orders_of_credited_invoices, three_way_match_after,
 };
 use crate::store::{
@@ -362,7 +362,10 @@ fn decide_invoices<'a>(
         let source = Some(inv.source.clone());
         match decision {
             ApDecision::Approved {
-                lines, explanation, ..
+                lines,
+                charges,
+                explanation,
+                ..
             } => {
                 let entry = match approved_invoice_entry(job, inv, lines, &books.orders, accounts) {
                     Ok(e) => e,
@@ -371,8 +374,9 @@ fn decide_invoices<'a>(
                             subject,
                             reason: BreakReason::Unbalanced,
                             detail: format!(
-                                "{}: agrees with its order, but {refused}",
-                                describe(inv)
+                                "{}: agrees with its order, but {}",
+                                describe(inv),
+                                invoice_refusal(inv, &refused)
                             ),
                             difference: None,
                             amount: Some(inv.payable),
@@ -389,7 +393,10 @@ fn decide_invoices<'a>(
                     entry,
                     explanation: explanation.clone(),
                     lines: lines.clone(),
-                    used: used_quantities(lines, &books.orders),
+                    used: used_quantities(lines, &books.orders)
+                        .into_iter()
+                        .chain(charges_used(charges, &books.orders))
+                        .collect(),
                 });
             }
             ApDecision::Held { findings: why, .. } => {
@@ -398,6 +405,22 @@ fn decide_invoices<'a>(
         }
     }
     decisions
+}
+
+/// Why an approved invoice's entry cannot be made, in an invoice's words: an entry that does
+/// not balance is the invoice's lines, VAT and amount due not adding up, not a ledger item
+/// against a statement line (the wording the bank reconciliation's refusal uses).
+fn invoice_refusal(inv: &Invoice, refused: &PostingRefused) -> String {
+    match refused {
+        PostingRefused::Unbalanced {
+            currency,
+            difference,
+        } => format!(
+            "its lines, charges, allowances and VAT do not add up to the {} {currency} it asks for: the entry would differ by {difference}",
+            inv.payable
+        ),
+        other => other.to_string(),
+    }
 }
 
 /// The order quantities an approved invoice used, kept so no later invoice uses them again.

@@ -428,6 +428,9 @@ pub enum BreakReason {
     NoPurchaseOrder,
     /// An invoiced unit price differs from the purchase order's beyond the tolerance.
     PriceDifference,
+    /// A supplier invoice with a document-level charge (freight, packing; BG-21) its purchase
+    /// order does not agree to, or more of it than the order allows.
+    UnexpectedCharge,
     /// A file in a watched folder that clerk never takes as it is (no pattern matches, a name
     /// that is not UTF-8, a link, a pipe, a folder); it stays where it is.
     IgnoredFile,
@@ -477,6 +480,7 @@ impl BreakReason {
             BreakReason::NoAttachment => "no_attachment",
             BreakReason::NoPurchaseOrder => "no_purchase_order",
             BreakReason::PriceDifference => "price_difference",
+            BreakReason::UnexpectedCharge => "unexpected_charge",
             BreakReason::IgnoredFile => "ignored_file",
             BreakReason::FileChanged => "file_changed",
             BreakReason::RecordChangedAfterMatch => "record_changed_after_match",
@@ -516,6 +520,7 @@ impl BreakReason {
             BreakReason::NoAttachment => "Mail without a usable attachment",
             BreakReason::NoPurchaseOrder => "Invoice without a matching purchase order",
             BreakReason::PriceDifference => "Price differs from the purchase order",
+            BreakReason::UnexpectedCharge => "Charge the purchase order does not agree to",
             BreakReason::IgnoredFile => "File in a watched folder that clerk does not take",
             BreakReason::FileChanged => "File changed after clerk read it",
             BreakReason::RecordChangedAfterMatch => "Ledger item changed after its match",
@@ -557,6 +562,7 @@ impl FromStr for BreakReason {
             "no_attachment" => BreakReason::NoAttachment,
             "no_purchase_order" => BreakReason::NoPurchaseOrder,
             "price_difference" => BreakReason::PriceDifference,
+            "unexpected_charge" => BreakReason::UnexpectedCharge,
             "ignored_file" => BreakReason::IgnoredFile,
             "file_changed" => BreakReason::FileChanged,
             "record_changed_after_match" => BreakReason::RecordChangedAfterMatch,
@@ -911,6 +917,7 @@ mod tests {
             BreakReason::NoAttachment,
             BreakReason::NoPurchaseOrder,
             BreakReason::PriceDifference,
+            BreakReason::UnexpectedCharge,
         ] {
             assert_eq!(r.as_str().parse::<BreakReason>().unwrap(), r);
         }

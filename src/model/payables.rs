@@ -30,6 +30,8 @@ pub struct PurchaseOrderLine {
     pub expense_account: Option<String>,
     /// The supplier's item number for `item`, when the export gives one: what the supplier's
     /// invoice names as its item id (BT-155).
+    /// Left out of the stored body when absent, so orders kept before read back and are
+    /// written again byte for byte.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplier_item: Option<String>,
     /// Set when the row is not goods but a charge the order agrees to (freight, packing): the

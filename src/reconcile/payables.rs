@@ -120,6 +120,21 @@ pub struct MatchedLine {
     pub cleared: Option<Decimal>,
 }
 
+/// A document-level charge of the invoice (BG-21) paired with the order's charge row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MatchedCharge {
+    /// Index into the invoice's `charges`.
+    pub charge: usize,
+    /// Index into the `orders` slice: the order's charge row.
+    pub order_line: usize,
+    /// The charge as invoiced.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub amount: Decimal,
+    /// What the order still allowed of it before this invoice.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub ordered: Decimal,
+}
+
 /// What the match decided for one invoice. `invoice` indexes the `invoices` slice.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
@@ -129,6 +144,8 @@ pub enum ApDecision {
         /// The purchase order as written on the order lines.
         purchase_order: String,
         lines: Vec<MatchedLine>,
+        /// The invoice's charges with the order's charge rows they are within.
+        charges: Vec<MatchedCharge>,
         explanation: String,
     },
     Held {
@@ -291,16 +308,22 @@ pub fn three_way_match_after(
         }
         seen.insert(identity, i);
         let decision = match check_invoice(inv, &book, rules) {
-            Ok((purchase_order, lines, explanation)) => {
+            Ok((purchase_order, lines, charges, explanation)) => {
                 for m in &lines {
                     let q = invoiced_quantity(m, &orders[m.order_line]);
                     book.count_invoiced(m.order_line, &q);
                     invoiced.push(q);
                 }
+                for c in &charges {
+                    let used = charge_units(c.amount, &orders[c.order_line]);
+                    book.invoiced[c.order_line] += used;
+                    invoiced.extend(charges_used(std::slice::from_ref(c), orders));
+                }
                 ApDecision::Approved {
                     invoice: i,
                     purchase_order,
                     lines,
+                    charges,
                     explanation,
                 }
             }
@@ -324,6 +347,8 @@ struct OrderBook<'a> {
     receipts: &'a [GoodsReceipt],
     /// Normalised PO number → its order lines in a fixed order (not the input order).
     by_po: BTreeMap<String, Vec<usize>>,
+    /// Normalised PO number → its charge rows (freight, packing), in the same fixed order.
+    charges: BTreeMap<String, Vec<usize>>,
     /// Per order line: received quantity and the receipts behind it (in receipt order).
     received: Vec<Decimal>,
     receipts_of: Vec<Vec<usize>>,
@@ -350,7 +375,17 @@ impl<'a> OrderBook<'a> {
         for (i, o) in orders.iter().enumerate() {
             by_po.entry(compact(&o.po_number)).or_default().push(i);
         }
-        for lines in by_po.values_mut() {
+        let mut charges: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (po, lines) in &mut by_po {
+            let (charge_rows, goods): (Vec<usize>, Vec<usize>) =
+                lines.iter().partition(|&&i| orders[i].charge.is_some());
+            *lines = goods;
+            if !charge_rows.is_empty() {
+                charges.insert(po.clone(), charge_rows);
+            }
+        }
+        by_po.retain(|po, lines| !lines.is_empty() || charges.contains_key(po));
+        for lines in by_po.values_mut().chain(charges.values_mut()) {
             lines.sort_by_cached_key(|&i| {
                 let o = &orders[i];
                 (
@@ -369,6 +404,7 @@ impl<'a> OrderBook<'a> {
             orders,
             receipts,
             by_po,
+            charges,
             received: vec![Decimal::ZERO; orders.len()],
             receipts_of: vec![Vec::new(); orders.len()],
             unplaced: BTreeMap::new(),
@@ -404,7 +440,10 @@ impl<'a> OrderBook<'a> {
             }
         }
         for q in already_invoiced {
-            if let Some(o) = book.locate(&q.po_number, q.line.as_deref(), q.item.as_deref()) {
+            if let Some(o) = book
+                .locate_charge(&q.po_number, q.line.as_deref(), q.item.as_deref())
+                .or_else(|| book.locate(&q.po_number, q.line.as_deref(), q.item.as_deref()))
+            {
                 book.count_invoiced(o, q);
             }
         }
@@ -427,6 +466,21 @@ impl<'a> OrderBook<'a> {
     /// reduction after the fact): received and invoiced once, never to be invoiced again.
     fn credited_not_returned(&self, o: usize) -> Decimal {
         (self.credited[o] - self.returned[o]).max(Decimal::ZERO)
+    }
+
+    /// The charge row an earlier invoice's charge used: by line number, else by kind (kept as
+    /// its item). Only a quantity recorded for a charge row names one.
+    fn locate_charge(&self, po: &str, line: Option<&str>, item: Option<&str>) -> Option<usize> {
+        let rows = self.charges.get(&compact(po))?;
+        rows.iter().copied().find(|&o| {
+            let c = &self.orders[o];
+            match (line, &c.line) {
+                (Some(a), Some(b)) => line_key(a) == line_key(b),
+                _ => item
+                    .map(compact)
+                    .is_some_and(|k| c.charge.as_deref().map(compact) == Some(k)),
+            }
+        })
     }
 
     /// The order line a receipt or earlier invoice refers to: by line number, else by item,
@@ -453,7 +507,7 @@ impl<'a> OrderBook<'a> {
     }
 }
 
-type Approval = (String, Vec<MatchedLine>, String);
+type Approval = (String, Vec<MatchedLine>, Vec<MatchedCharge>, String);
 
 /// A finding about the whole invoice rather than one of its lines.
 fn whole_invoice(reason: BreakReason, message: String) -> Finding {
@@ -547,18 +601,158 @@ fn check_invoice(
             cleared,
         });
     }
+    let charges = check_charges(inv, po, book, rules, &mut findings, &mut explained);
     if findings.is_empty() {
-        let purchase_order = orders[order_lines[0]].po_number.clone();
+        let purchase_order = order_lines
+            .first()
+            .map_or_else(|| po.to_string(), |&o| orders[o].po_number.clone());
         let explanation = format!(
             "{} {} matches purchase order {purchase_order}: {}",
             if credit { "credit note" } else { "invoice" },
             inv.number,
             explained.join("; ")
         );
-        Ok((purchase_order, matched, explanation))
+        Ok((purchase_order, matched, charges, explanation))
     } else {
         Err(findings)
     }
+}
+
+/// The invoice's document-level charges (BG-21) against the order's charge rows: each pairs
+/// with an unused row of the same kind (the row's `charge` as the invoice's reason code or
+/// reason), else with the first unused row, and may be what is left of it (earlier invoices'
+/// charges taken off) plus the price tolerance, taking the charge as one unit. A charge the
+/// order has no row for, or more than is left of it, holds the invoice (`unexpected_charge`).
+/// Allowances (BG-20) are in the buyer's favour: accepted, and named in the explanation so
+/// the entry's lower expense is seen, not hidden. A credit note's charges give back what was
+/// charged and are not checked here.
+fn check_charges(
+    inv: &Invoice,
+    po: &str,
+    book: &OrderBook<'_>,
+    rules: &ApRules,
+    findings: &mut Vec<Finding>,
+    explained: &mut Vec<String>,
+) -> Vec<MatchedCharge> {
+    for a in &inv.allowances {
+        explained.push(format!(
+            "allowance {}{} accepted: it lowers the cost",
+            a.amount,
+            charge_kind(a)
+                .map(|k| format!(" ({k})"))
+                .unwrap_or_default()
+        ));
+    }
+    let mut matched = Vec::new();
+    if inv.kind == InvoiceKind::CreditNote {
+        return matched;
+    }
+    let rows: &[usize] = book.charges.get(&compact(po)).map_or(&[], Vec::as_slice);
+    let tolerance = rules.price.for_invoice(inv);
+    let mut used: BTreeSet<usize> = BTreeSet::new();
+    for (n, c) in inv.charges.iter().enumerate() {
+        let kind = charge_kind(c);
+        let same_kind = |o: usize| {
+            let row = book.orders[o].charge.as_deref().map(compact);
+            [&c.reason_code, &c.reason]
+                .into_iter()
+                .filter_map(|v| v.as_deref())
+                .any(|v| row.as_deref() == Some(compact(v).as_str()))
+        };
+        let pick = rows
+            .iter()
+            .copied()
+            .find(|&o| !used.contains(&o) && same_kind(o))
+            .or_else(|| rows.iter().copied().find(|o| !used.contains(o)));
+        let what = format!(
+            "charge {}{} {}",
+            n + 1,
+            kind.map(|k| format!(" ({k})")).unwrap_or_default(),
+            c.amount
+        );
+        let Some(o) = pick else {
+            findings.push(whole_invoice(
+                BreakReason::UnexpectedCharge,
+                format!(
+                    "{what} {}: purchase order {po} agrees to no charge; ask the supplier for a credit note or have purchasing add it to the order",
+                    inv.currency
+                ),
+            ));
+            findings.last_mut().expect("pushed").found = Some(c.amount);
+            continue;
+        };
+        used.insert(o);
+        let row = &book.orders[o];
+        let ordered = row.quantity * row.unit_price;
+        let before = book.invoiced[o] * row.unit_price;
+        let left = ordered - before;
+        let over = c.amount - left;
+        let allowed = tolerance.per_unit(left.max(Decimal::ZERO));
+        if over > allowed {
+            findings.push(Finding {
+                reason: BreakReason::UnexpectedCharge,
+                line: None,
+                expected: Some(left),
+                found: Some(c.amount),
+                difference: Some(over),
+                message: format!(
+                    "{what}, purchase order {po} agrees to {ordered} ({}{}): {over} above the order, beyond the {}",
+                    row.charge.as_deref().unwrap_or("charge"),
+                    if before.is_zero() {
+                        String::new()
+                    } else {
+                        format!(", {before} charged before")
+                    },
+                    tolerance.per_unit_words(left.max(Decimal::ZERO))
+                ),
+            });
+            continue;
+        }
+        explained.push(format!("{what} within the order's {ordered}"));
+        matched.push(MatchedCharge {
+            charge: n,
+            order_line: o,
+            amount: c.amount,
+            ordered: left,
+        });
+    }
+    matched
+}
+
+/// A charge or allowance as people name it: its reason, else its code.
+fn charge_kind(c: &crate::model::invoice::AllowanceCharge) -> Option<&str> {
+    c.reason
+        .as_deref()
+        .or(c.reason_code.as_deref())
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// How much of a charge row an invoiced charge uses, in the row's units (its amount over the
+/// row's unit price): what is kept so that no later invoice charges it again.
+fn charge_units(amount: Decimal, row: &PurchaseOrderLine) -> Decimal {
+    amount.checked_div(row.unit_price).unwrap_or(row.quantity)
+}
+
+/// The order quantities an approved invoice's charges used, kept with its lines' so no later
+/// invoice charges them again (the charge row is named by its line, else by its kind).
+pub fn charges_used(
+    charges: &[MatchedCharge],
+    orders: &[PurchaseOrderLine],
+) -> Vec<InvoicedQuantity> {
+    charges
+        .iter()
+        .filter_map(|c| {
+            orders.get(c.order_line).map(|o| InvoicedQuantity {
+                po_number: o.po_number.clone(),
+                line: o.line.clone(),
+                item: o.charge.clone(),
+                quantity: charge_units(c.amount, o),
+                // A charge is not goods: nothing of it was received against GR/IR.
+                cleared: None,
+            })
+        })
+        .collect()
 }
 
 /// The purchase order the invoice quotes and its lines; an invoice that quotes none, or one
@@ -581,7 +775,7 @@ fn quoted_order<'i, 'b>(
             ),
         )]);
     };
-    let Some(order_lines) = book.by_po.get(&compact(po)) else {
+    let Some(order_lines) = book.by_po.get(&compact(po)).map(Vec::as_slice) else {
         return Err(vec![whole_invoice(
             BreakReason::NoPurchaseOrder,
             format!(
@@ -1188,6 +1382,7 @@ mod tests {
             purchase_order,
             lines,
             explanation,
+            ..
         } = &out.decisions[0]
         else {
             panic!("{:?}", out.decisions[0]);
@@ -1408,6 +1603,81 @@ mod tests {
         let out = three_way_match(&[cn], &orders, &receipts, &rules());
         let f = findings(&out.decisions[0]);
         assert_eq!(f[0].reason, BreakReason::NoPurchaseOrder, "{f:?}");
+    }
+
+    fn freight(amount: &str) -> crate::model::invoice::AllowanceCharge {
+        crate::model::invoice::AllowanceCharge {
+            amount: d(amount),
+            base_amount: None,
+            percentage: None,
+            tax_category: Some("S".into()),
+            tax_rate: Some(d("19")),
+            reason: Some("Freight".into()),
+            reason_code: Some("FC".into()),
+            source: src("inv", 1),
+        }
+    }
+
+    #[test]
+    fn a_charge_the_order_does_not_agree_to_is_held_and_an_ordered_one_passes_once() {
+        // The issue: 500.00 freight on an invoice against a 100.00 order.
+        let mut orders = vec![po("PO-1", Some("1"), Some("W-1"), "10", "10.00")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
+        let mut inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-1"),
+            &[("1", Some("1"), None, "10", "10.00")],
+        );
+        inv.charges.push(freight("500.00"));
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::UnexpectedCharge);
+        assert_eq!(f[0].found, Some(d("500.00")));
+        assert!(
+            f[0].message
+                .contains("charge 1 (Freight) 500.00 EUR: purchase order PO-1 agrees to no charge"),
+            "{}",
+            f[0].message
+        );
+
+        // The order agrees to 500.00 freight (a charge row): it passes, and is used up.
+        let mut row = po("PO-1", Some("2"), None, "1", "500.00");
+        row.charge = Some("freight".into());
+        orders.push(row);
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let ApDecision::Approved { charges, .. } = &out.decisions[0] else {
+            panic!("{:?}", out.decisions[0]);
+        };
+        assert_eq!(charges[0].order_line, 1);
+        assert_eq!(charges[0].amount, d("500.00"));
+        assert!(
+            out.invoiced
+                .iter()
+                .any(|q| q.line.as_deref() == Some("2") && q.quantity == d("1"))
+        );
+
+        // Charged again by a later invoice, nothing is left of it.
+        let mut again = invoice("INV-2", "2026-03-05", Some("PO-1"), &[]);
+        again.charges.push(freight("500.00"));
+        let later = three_way_match_after(&[again], &orders, &receipts, &out.invoiced, &rules());
+        let f = findings(&later.decisions[0]);
+        assert!(
+            f.iter().any(|f| f.reason == BreakReason::UnexpectedCharge
+                && f.message.contains("500.00 above the order")),
+            "{f:?}"
+        );
+
+        // More than the order agrees to is held with the difference.
+        let mut dear = inv.clone();
+        dear.charges[0] = freight("520.00");
+        let out = three_way_match(&[dear], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(
+            (f[0].reason, f[0].difference),
+            (BreakReason::UnexpectedCharge, Some(d("20.00")))
+        );
     }
 
     #[test]

@@ -146,3 +146,82 @@ fn an_invoice_line_pairs_with_the_order_line_its_item_id_names_not_one_at_the_sa
     assert_eq!(entry_lines(&i), 0);
     d.stop();
 }
+
+/// INV-2026-0050 (2 gadgets at 10.00 against PO-2002) with a 500.00 freight charge (BG-21).
+fn with_freight() -> Vec<u8> {
+    let xml =
+        String::from_utf8(include_bytes!("../fixtures/payables/acme-INV-2026-0050.xml").to_vec())
+            .unwrap();
+    let charge = "<cac:AllowanceCharge><cbc:ChargeIndicator>true</cbc:ChargeIndicator>\
+        <cbc:AllowanceChargeReasonCode>FC</cbc:AllowanceChargeReasonCode>\
+        <cbc:AllowanceChargeReason>Freight</cbc:AllowanceChargeReason>\
+        <cbc:Amount currencyID=\"EUR\">500.00</cbc:Amount>\
+        <cac:TaxCategory><cbc:ID>S</cbc:ID><cbc:Percent>19</cbc:Percent>\
+        <cac:TaxScheme><cbc:ID>VAT</cbc:ID></cac:TaxScheme></cac:TaxCategory></cac:AllowanceCharge>\n <cac:TaxTotal>";
+    xml.replacen(" <cac:TaxTotal>", charge, 1)
+        .replace(">3.80<", ">98.80<")
+        .replace(
+            "<cbc:TaxableAmount currencyID=\"EUR\">20.00",
+            "<cbc:TaxableAmount currencyID=\"EUR\">520.00",
+        )
+        .replace(
+            "<cbc:TaxExclusiveAmount currencyID=\"EUR\">20.00</cbc:TaxExclusiveAmount>",
+            "<cbc:ChargeTotalAmount currencyID=\"EUR\">500.00</cbc:ChargeTotalAmount><cbc:TaxExclusiveAmount currencyID=\"EUR\">520.00</cbc:TaxExclusiveAmount>",
+        )
+        .replace(">23.80<", ">618.80<")
+        .into_bytes()
+}
+
+const GADGETS_RECEIVED: &[u8] =
+    b"receipt_id,order,line,received,received_on\nGR-21,PO-2002,2,2,2026-11-24\n";
+
+#[test]
+fn a_freight_charge_the_order_does_not_agree_to_is_held_as_an_unexpected_charge() {
+    let i = Install::with_shipped_chart("");
+    let d = i.start_daemon();
+    let mut runs = 0;
+    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    drop(
+        "po-2002.csv",
+        b"order,line,supplier,item,quantity,unit_price,currency\n\
+          PO-2002,2,ACME GmbH,G-2,2,10.00,EUR\n",
+    );
+    drop("grn-2002.csv", GADGETS_RECEIVED);
+    drop("acme-INV-2026-0050.xml", &with_freight());
+    let held = held(&i);
+    assert_eq!(held.len(), 1, "{held:#?}");
+    assert_eq!(held[0]["reason"], "unexpected_charge");
+    let detail = held[0]["detail"].as_str().unwrap();
+    assert!(
+        detail
+            .contains("charge 1 (Freight) 500.00 EUR: purchase order PO-2002 agrees to no charge"),
+        "{detail}"
+    );
+    assert_eq!(entry_lines(&i), 0);
+    d.stop();
+}
+
+#[test]
+fn a_freight_charge_on_the_order_passes() {
+    let i = Install::with_shipped_chart("");
+    i.edit_job(
+        "accounts-payable",
+        "po_number = \"order\"",
+        "po_number = \"order\"\ncharge = \"kind\"",
+    );
+    let d = i.start_daemon();
+    let mut runs = 0;
+    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    // The freight is a row of the order whose `kind` column says so: 1 × 500.00.
+    drop(
+        "po-2002.csv",
+        b"order,line,supplier,item,quantity,unit_price,currency,kind\n\
+          PO-2002,2,ACME GmbH,G-2,2,10.00,EUR,\n\
+          PO-2002,9,ACME GmbH,,1,500.00,EUR,freight\n",
+    );
+    drop("grn-2002.csv", GADGETS_RECEIVED);
+    drop("acme-INV-2026-0050.xml", &with_freight());
+    assert!(held(&i).is_empty(), "{:#?}", held(&i));
+    assert!(entry_lines(&i) > 0);
+    d.stop();
+}
