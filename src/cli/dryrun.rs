@@ -288,7 +288,9 @@ fn summarise(job: &str, sides: &Sides, rules: &CashRules, o: &engine::Outcome) -
             | MatchPass::Manual
             | MatchPass::ThreeWay
             | MatchPass::Payment
-            | MatchPass::Rule => report.matched_batch += 1,
+            | MatchPass::Rule
+            | MatchPass::GoodsReceipt => report.matched_batch += 1,
+            MatchPass::Trade | MatchPass::Settlement => report.matched_batch += 1,
         }
     }
     report.matched_by_pass = by_pass;

@@ -18,6 +18,7 @@ mod exceptions;
 mod explain;
 mod extract;
 mod journal;
+mod payables;
 mod report;
 mod reversal;
 mod run;
@@ -152,6 +153,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         what: AuditCommand,
+    },
+    /// Accounts payable reports: `grir`, the goods received and not yet invoiced.
+    Payables {
+        #[command(subcommand)]
+        what: PayablesCommand,
     },
     /// Per bank account and currency: the book balance against the latest statement's
     /// closing balance, and what makes up the difference.
@@ -430,6 +436,17 @@ enum JobAction {
     Run { name: String, files: Vec<PathBuf> },
 }
 
+/// `clerk payables ...`
+#[derive(Subcommand, Debug)]
+enum PayablesCommand {
+    /// The open GR/IR per order line (goods received, not yet invoiced, at the order's
+    /// price), with totals per currency.
+    Grir {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// `clerk audit ...`
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
@@ -583,6 +600,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             AuditCommand::Verify { mailed, json } => audit::verify(&cli.config, &mailed, json),
             AuditCommand::Head { json } => audit::head(&cli.config, json),
         },
+        Command::Payables {
+            what: PayablesCommand::Grir { json },
+        } => payables::grir(&cli.config, json),
         Command::Bank { account, json } => bank::bank(&cli.config, account.as_deref(), json),
         Command::Exceptions {
             job,

@@ -96,6 +96,9 @@ pub enum JobKind {
         /// Which CSV files are the trade blotter.
         blotter: CsvSide,
         rules: SettlementRules,
+        /// Where trades and their settlements are booked (`[settlement.accounts]`); `None`
+        /// books nothing.
+        accounts: Option<crate::post::securities::SecuritiesAccounts>,
     },
     /// Accounts payable: supplier invoices (UBL, CII, Factur-X) matched three ways against
     /// purchase orders and goods receipts (CSV), posted when they agree; outgoing payments on
@@ -833,11 +836,13 @@ fn load_settlement(file: &JobFile<'_>, errors: &mut Vec<ConfigError>) -> Option<
     let calendar = |key: &str, name: Option<&str>, errors: &mut Vec<ConfigError>| {
         file.calendar(key, name, errors)
     };
-    let (blotter, rules) = check_settlement(p, file.loc, calendar, errors);
+    let chart = |errors: &mut Vec<ConfigError>| file.chart(errors);
+    let (blotter, rules, accounts) = check_settlement(p, file.loc, calendar, chart, errors);
     layout.map(|layout| JobKind::TradeSettlement {
         layout,
         blotter,
         rules,
+        accounts,
     })
 }
 

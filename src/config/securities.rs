@@ -12,6 +12,7 @@
 //! ```
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use rust_decimal::Decimal;
@@ -20,6 +21,8 @@ use serde::Deserialize;
 use super::error::{ConfigError, Locator};
 use crate::extract::rows::{CellStyle, Wanted};
 use crate::extract::securities_csv::{CONFIRMATION_FIELDS, POSITION_FIELDS, TRADE_FIELDS, wanted};
+use crate::post::chart::Chart;
+use crate::post::securities::SecuritiesAccounts;
 use crate::reconcile::positions::PositionRules;
 use crate::reconcile::settlement::SettlementRules;
 use crate::schedule::Calendar;
@@ -53,6 +56,8 @@ pub struct CsvSide {
 pub(super) struct RawPositions {
     book_files: Vec<String>,
     quantity_tolerance: Option<toml::Value>,
+    /// Book values (the `book_value` column on both sides) this far apart still agree.
+    value_tolerance: Option<toml::Value>,
     #[serde(default)]
     accounts: BTreeMap<String, String>,
     #[serde(default)]
@@ -79,6 +84,59 @@ pub(super) struct RawSettlement {
     #[serde(default)]
     date_formats: Vec<String>,
     decimal: Option<String>,
+    /// Where trades and their settlements are booked; without it nothing is posted.
+    accounts: Option<RawSecuritiesAccounts>,
+}
+
+/// `[settlement.accounts]`: the accounts of a trade's entries (see
+/// [`crate::post::securities`]).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecuritiesAccounts {
+    securities: String,
+    clearing: String,
+    cash: String,
+    fees: Option<String>,
+    accrued_interest: Option<String>,
+    fees_at_cost: Option<bool>,
+}
+
+/// The accounts of `[settlement.accounts]`, each named and, where written without
+/// placeholders, in the chart.
+fn securities_accounts(
+    raw: &RawSecuritiesAccounts,
+    loc: &Locator<'_>,
+    chart: Option<Arc<Chart>>,
+    errors: &mut Vec<ConfigError>,
+) -> SecuritiesAccounts {
+    let named = [
+        ("securities", Some(&raw.securities)),
+        ("clearing", Some(&raw.clearing)),
+        ("cash", Some(&raw.cash)),
+        ("fees", raw.fees.as_ref()),
+        ("accrued_interest", raw.accrued_interest.as_ref()),
+    ];
+    for (key, v) in named {
+        let Some(v) = v else { continue };
+        let at = format!("settlement.accounts.{key}");
+        if v.trim().is_empty() {
+            errors.push(loc.error(&at, "name an account, e.g. \"1510\""));
+        } else if let Some(chart) = &chart
+            && let Err(m) = chart.check_template(v)
+        {
+            errors.push(loc.error(&at, m));
+        }
+    }
+    SecuritiesAccounts {
+        securities: raw.securities.clone(),
+        clearing: raw.clearing.clone(),
+        cash: raw.cash.clone(),
+        fees: raw.fees.clone(),
+        accrued_interest: raw.accrued_interest.clone(),
+        // Acquisition costs include the incidental costs of buying (§ 255 (1) HGB).
+        fees_at_cost: raw.fees_at_cost.unwrap_or(true),
+        chart,
+    }
 }
 
 /// An optional tolerance: zero when not set.
@@ -204,6 +262,12 @@ pub(super) fn check_positions(
             .iter()
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
             .collect(),
+        value_tolerance: decimal(
+            loc,
+            "positions.value_tolerance",
+            raw.value_tolerance.as_ref(),
+            errors,
+        ),
     };
     (side, rules)
 }
@@ -212,8 +276,9 @@ pub(super) fn check_settlement(
     raw: &RawSettlement,
     loc: &Locator<'_>,
     calendar: impl FnOnce(&str, Option<&str>, &mut Vec<ConfigError>) -> Calendar,
+    chart: impl FnOnce(&mut Vec<ConfigError>) -> Option<Arc<Chart>>,
     errors: &mut Vec<ConfigError>,
-) -> (CsvSide, SettlementRules) {
+) -> (CsvSide, SettlementRules, Option<SecuritiesAccounts>) {
     let side = csv_side(
         loc,
         "settlement",
@@ -259,5 +324,9 @@ pub(super) fn check_settlement(
         ),
         calendar: calendar("settlement.calendar", raw.calendar.as_deref(), errors),
     };
-    (side, rules)
+    let accounts = raw
+        .accounts
+        .as_ref()
+        .map(|a| securities_accounts(a, loc, chart(errors), errors));
+    (side, rules, accounts)
 }

@@ -321,6 +321,7 @@ fn invoice(number: &str, rows: Vec<Row>) -> Result<Invoice, Problem> {
                 tax_category: Some(r.tax_category.clone()),
                 tax_rate: Some(r.vat_rate.normalize()),
                 order_line: r.order_line.clone().or_else(|| r.line.clone()),
+                item_ids: Default::default(),
                 source: r.source.clone(),
             })
             .collect(),

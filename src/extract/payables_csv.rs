@@ -16,6 +16,8 @@ pub const ORDER_FIELDS: &[(&str, bool)] = &[
     ("supplier", false),
     ("item", false),
     ("expense_account", false),
+    ("supplier_item", false),
+    ("charge", false),
 ];
 
 /// The fields of a goods receipt file: (key, required).
@@ -53,6 +55,8 @@ pub fn orders(
             unit_price: unit_price?,
             currency: currency?,
             expense_account: r.text("expense_account"),
+            supplier_item: r.text("supplier_item"),
+            charge: r.text("charge"),
             source: r.source(input),
         })
     })
@@ -67,15 +71,10 @@ pub fn receipts(
     rows.map(style, |r, s| {
         let receipt_id = r.text("receipt_id");
         let po_number = r.text("po_number");
+        // A negative quantity is goods sent back to the supplier (a return line of the
+        // warehouse's export): it reverses the receipt's GR/IR posting for those units.
         let quantity = r.decimal("quantity_received", s);
         let received_on = r.date("received_on", s);
-        if !r.not_negative(
-            "quantity_received",
-            quantity,
-            "a quantity (returns are a separate document)",
-        ) {
-            return None;
-        }
         Some(GoodsReceipt {
             receipt_id: receipt_id?,
             po_number: po_number?,

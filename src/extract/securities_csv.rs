@@ -21,6 +21,7 @@ pub const POSITION_FIELDS: &[(&str, bool)] = &[
     ("price", false),
     ("market_value", false),
     ("currency", false),
+    ("book_value", false),
 ];
 
 /// The fields of a trade blotter: (key, required).
@@ -36,6 +37,8 @@ pub const TRADE_FIELDS: &[(&str, bool)] = &[
     ("net_amount", false),
     ("currency", false),
     ("counterparty", false),
+    ("fees", false),
+    ("accrued_interest", false),
 ];
 
 /// The fields of a custodian's settlement confirmations as CSV: (key, required).
@@ -83,6 +86,7 @@ pub fn positions(
         let name = r.text("name");
         let price = r.decimal("price", s);
         let market_value = r.decimal("market_value", s);
+        let book_value = r.decimal("book_value", s);
         let currency = r.currency("currency");
         Some(Position {
             account: account?,
@@ -98,6 +102,9 @@ pub fn positions(
                 percentage: false,
             }),
             market_value: market_value
+                .zip(currency)
+                .map(|(amount, currency)| Money { amount, currency }),
+            book_value: book_value
                 .zip(currency)
                 .map(|(amount, currency)| Money { amount, currency }),
             as_of: as_of?,
@@ -128,6 +135,8 @@ pub fn trades(
         let settlement_date = r.date("settlement_date", s);
         let price = r.decimal("price", s);
         let net_amount = r.decimal("net_amount", s).map(|a| a.abs());
+        let fees = r.decimal("fees", s).map(|a| a.abs());
+        let accrued_interest = r.decimal("accrued_interest", s).map(|a| a.abs());
         let counterparty = r.text("counterparty");
         let currency = r.currency("currency");
         if let Some(q) = quantity
@@ -156,6 +165,8 @@ pub fn trades(
             quantity: quantity?,
             price,
             net_amount,
+            fees,
+            accrued_interest,
             currency,
             trade_date: trade_date?,
             settlement_date: settlement_date?,

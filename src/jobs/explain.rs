@@ -13,6 +13,9 @@ pub fn why_lines(why: &serde_json::Value) -> Vec<String> {
             other => other.to_string(),
         }
     };
+    if let Some(rule) = why["rule"].as_str() {
+        return payables_lines(rule, why, s);
+    }
     out.push(format!(
         "  pass {} ({}), score {}",
         s(&why["pass"]),
@@ -71,6 +74,58 @@ pub fn why_lines(why: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// An accounts-payable match: the rule, what it decided in words, the invoice and each of its
+/// lines with the order line and receipts it was paired with, and the files it came from.
+fn payables_lines(
+    rule: &str,
+    why: &serde_json::Value,
+    s: impl Fn(&serde_json::Value) -> String,
+) -> Vec<String> {
+    let mut out = vec![format!("  rule {rule}")];
+    if !why["explanation"].is_null() {
+        out.push(format!("    {}", s(&why["explanation"])));
+    }
+    if !why["invoice"].is_null() {
+        out.push(format!("    invoice: {}", s(&why["invoice"])));
+    }
+    if !why["statement_line"].is_null() {
+        out.push(format!("    statement line: {}", s(&why["statement_line"])));
+    }
+    for l in why["lines"].as_array().into_iter().flatten() {
+        let receipts: Vec<String> = l["receipts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(&s)
+            .collect();
+        out.push(format!(
+            "    line {} -> order {}{}: {} at {} (ordered at {}), receipts {}{}",
+            s(&l["invoice_line"]),
+            s(&l["order_line"]),
+            l["item"]
+                .as_str()
+                .map(|i| format!(" ({i})"))
+                .unwrap_or_default(),
+            s(&l["quantity"]),
+            s(&l["unit_price"]),
+            s(&l["order_price"]),
+            if receipts.is_empty() {
+                "none".to_string()
+            } else {
+                receipts.join(", ")
+            },
+            match l["cleared"].as_str() {
+                Some(c) => format!("; {c} cleared against GR/IR"),
+                None => "; to expense".to_string(),
+            }
+        ));
+    }
+    for src in why["sources"].as_array().into_iter().flatten() {
+        out.push(format!("    from {}", s(src)));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +154,30 @@ mod tests {
                 "    key reference = remittance_info (contains): INV-7 / PAY INV-7, agreed on INV-7",
                 "    amount: ours 50.00 EUR, theirs 50.00 EUR; difference 0.00 (allowed 0.00)",
                 "    beat INV-8 / BK7 (score 0.5, amount differs)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_payables_match_names_its_invoice_lines_order_lines_and_receipts() {
+        let why = serde_json::json!({
+            "rule": "three_way",
+            "explanation": "invoice INV-1 matches purchase order PO-7: ...",
+            "invoice": "invoice INV-1 from Stuhl AG of 1071.00 EUR (order PO-7)",
+            "lines": [{"invoice_line": "1", "order_line": "PO-7 line 1", "item": "CHAIR",
+                       "quantity": "6", "unit_price": "150.00", "order_price": "149.00",
+                       "receipts": ["GR-9 of 6 on 2026-11-20"], "cleared": "6"}],
+            "sources": ["inv.xml line 1 (invoice INV-1)", "po.csv line 2 (purchase order PO-7 line 1)"]
+        });
+        assert_eq!(
+            why_lines(&why),
+            [
+                "  rule three_way",
+                "    invoice INV-1 matches purchase order PO-7: ...",
+                "    invoice: invoice INV-1 from Stuhl AG of 1071.00 EUR (order PO-7)",
+                "    line 1 -> order PO-7 line 1 (CHAIR): 6 at 150.00 (ordered at 149.00), receipts GR-9 of 6 on 2026-11-20; 6 cleared against GR/IR",
+                "    from inv.xml line 1 (invoice INV-1)",
+                "    from po.csv line 2 (purchase order PO-7 line 1)",
             ]
         );
     }

@@ -29,6 +29,7 @@ pub mod expect;
 pub mod explain;
 pub mod exports;
 pub mod folders;
+pub mod grir;
 pub mod invoices;
 pub mod ledger_import;
 pub mod payables;

@@ -24,9 +24,10 @@ use crate::model::payables::{
     supplier_label,
 };
 use crate::model::{BreakReason, JournalEntry, MatchPass, Side};
-use crate::post::payables::{ApAccounts, invoice_entry, payment_entry, payment_matches};
+use crate::post::PostingRefused;
+use crate::post::payables::{ApAccounts, LineCost, invoice_entry, payment_entry, payment_matches};
 use crate::reconcile::payables::{
-    ApDecision, ApRules, Finding as HoldReason, MatchedLine, expense_accounts,
+    ApDecision, ApRules, Finding as HoldReason, MatchedLine, invoiced_quantity,
     orders_of_credited_invoices, three_way_match_after,
 };
 use crate::store::{
@@ -126,10 +127,22 @@ pub fn reconcile_payables_job(
         at,
     };
     let mut books = Books::load(u, &job.name)?;
+    let mut out = RunOutcome::default();
+    // Goods are in the books when they arrive: each receipt line once, before any invoice
+    // of this run clears it. A two-way match has no receipts to clear.
+    if rules.require_receipt {
+        super::grir::post_receipts(
+            u,
+            &JobRun { job, run_id, at },
+            &books.orders,
+            &books.receipts,
+            accounts,
+            &mut out,
+        )?;
+    }
     let pending = books.undecided();
     let decided = decide_invoices(&job.name, &pending, &books, rules, accounts);
-    let mut out = RunOutcome::default();
-    post_approvals(u, &run, &decided.approvals, &mut out)?;
+    post_approvals(u, &run, &books, &decided.approvals, &mut out)?;
     books
         .approved
         .extend(decided.approvals.iter().map(|a| a.identity.clone()));
@@ -276,13 +289,43 @@ impl Books {
     }
 }
 
-/// An invoice approved this run: the entry to post, why, and the order quantities it used.
+/// An invoice approved this run: the entry to post, why, the order lines (and their
+/// receipts) it was matched with, and the order quantities it used.
 struct Approval<'a> {
     invoice: &'a Invoice,
     identity: String,
     entry: JournalEntry,
-    why: String,
+    explanation: String,
+    lines: Vec<MatchedLine>,
     used: Vec<InvoicedQuantity>,
+}
+
+/// The one entry of an approved invoice, whoever approved it (the three-way match, or a
+/// person approving a held invoice): each line matched to received order lines debits GR/IR
+/// at the order's value of what it clears and the rest to price variance; a line of a
+/// two-way match, or matched to no order line, debits expense (the order line's account,
+/// else the job's). VAT and the payable as [`invoice_entry`] books them.
+pub fn approved_invoice_entry(
+    job: &str,
+    invoice: &Invoice,
+    lines: &[MatchedLine],
+    orders: &[PurchaseOrderLine],
+    accounts: &ApAccounts,
+) -> Result<JournalEntry, PostingRefused> {
+    let mut costs = vec![LineCost::Expense(None); invoice.lines.len()];
+    for m in lines {
+        let (Some(cost), Some(order)) = (costs.get_mut(m.invoice_line), orders.get(m.order_line))
+        else {
+            continue;
+        };
+        *cost = match m.cleared {
+            Some(q) if accounts.grir.is_some() => LineCost::Received {
+                order_value: order.unit_price * q,
+            },
+            _ => LineCost::Expense(order.expense_account.clone()),
+        };
+    }
+    invoice_entry(job, invoice, accounts, &costs)
 }
 
 /// What the three-way match decided about the pending invoices: the approvals to post, and
@@ -321,8 +364,7 @@ fn decide_invoices<'a>(
             ApDecision::Approved {
                 lines, explanation, ..
             } => {
-                let expense = expense_accounts(inv, lines, &books.orders);
-                let entry = match invoice_entry(job, inv, accounts, &expense) {
+                let entry = match approved_invoice_entry(job, inv, lines, &books.orders, accounts) {
                     Ok(e) => e,
                     Err(refused) => {
                         decisions.findings.push(Finding {
@@ -341,13 +383,12 @@ fn decide_invoices<'a>(
                         continue;
                     }
                 };
-                let why = serde_json::json!({ "rule": "three_way", "explanation": explanation })
-                    .to_string();
                 decisions.approvals.push(Approval {
                     invoice: inv,
                     identity,
                     entry,
-                    why,
+                    explanation: explanation.clone(),
+                    lines: lines.clone(),
                     used: used_quantities(lines, &books.orders),
                 });
             }
@@ -363,14 +404,7 @@ fn decide_invoices<'a>(
 fn used_quantities(lines: &[MatchedLine], orders: &[PurchaseOrderLine]) -> Vec<InvoicedQuantity> {
     lines
         .iter()
-        .filter_map(|l| {
-            orders.get(l.order_line).map(|o| InvoicedQuantity {
-                po_number: o.po_number.clone(),
-                line: o.line.clone(),
-                item: o.item.clone(),
-                quantity: l.quantity,
-            })
-        })
+        .filter_map(|l| orders.get(l.order_line).map(|o| invoiced_quantity(l, o)))
         .collect()
 }
 
@@ -399,26 +433,39 @@ fn held(inv: &Invoice, subject: String, why: &[HoldReason]) -> Finding {
 }
 
 /// Posts each approved invoice and keeps it, with the order quantities it used, as an
-/// approved invoice of the run's file.
+/// approved invoice of the run's file. Its entry names where the invoice, the order lines and
+/// the receipts it used were read, whichever file's run approved it.
 fn post_approvals(
     u: &mut dyn Unit,
     run: &Run,
+    books: &Books,
     approvals: &[Approval],
     out: &mut RunOutcome,
 ) -> Result<(), StoreError> {
     let mut approved_now = Vec::new();
     for a in approvals {
-        if let Posted::Posted { .. } = u.post_match(&NewMatch {
+        let trace =
+            super::grir::invoice_trace(u, a.invoice, &a.lines, &books.orders, &books.receipts)?;
+        let why = serde_json::json!({
+            "rule": "three_way",
+            "explanation": a.explanation,
+            "invoice": describe(a.invoice),
+            "lines": trace.lines,
+            "sources": trace.sources,
+        })
+        .to_string();
+        if let Posted::Posted { match_id, .. } = u.post_match(&NewMatch {
             job: &run.job.name,
             run_id: run.run_id,
             pass: MatchPass::ThreeWay,
             record_ids: &[],
             entry: &a.entry,
             at: run.at,
-            explanation: Some(&a.why),
+            explanation: Some(&why),
             actor: None,
             reason: None,
         })? {
+            u.add_match_sources(match_id, &trace.sources)?;
             out.entries_posted += 1;
         }
         out.matched += 1;

@@ -213,6 +213,34 @@ fn position_finding(
             ),
             Some(*difference),
         ),
+        PositionFinding::ValueDifference {
+            book,
+            custodian,
+            difference,
+        } => {
+            let detail = format!(
+                "{head}: quantities agree ({}), book value in the books {} {}, at the custodian \
+                 {} {}, difference {} {}",
+                qty(b.unwrap_or_default()),
+                book.amount,
+                book.currency,
+                custodian.amount,
+                custodian.currency,
+                difference,
+                book.currency
+            );
+            return Some(Finding {
+                subject: r.subject(),
+                reason: BreakReason::ValueDifference,
+                detail,
+                difference: Some(*difference),
+                // What a correcting entry would move, and what the approval limit weighs.
+                amount: Some(*difference),
+                currency: Some(book.currency),
+                since: day,
+                source,
+            });
+        }
         PositionFinding::MissingAtCustodian => (
             BreakReason::MissingAtCustodian,
             format!(

@@ -4,6 +4,8 @@
 //! trades (failed settlements among them) that carry over from run to run
 //! (`jobs::subjects`).
 
+mod trades;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -64,22 +66,51 @@ pub fn reconcile_settlement_job(
     today: NaiveDate,
     at: DateTime<Utc>,
 ) -> Result<RunOutcome, WorkError> {
-    let JobKind::TradeSettlement { rules, .. } = &job.kind else {
+    let JobKind::TradeSettlement {
+        rules, accounts, ..
+    } = &job.kind
+    else {
         return Ok(RunOutcome::default());
     };
     let trades: Vec<Trade> = bodies(u, &book_scope(&job.name), DocumentKind::Trade, |_| true)?;
     // MT537 reports what is still pending: only settled confirmations settle a trade.
-    let confirmations: Vec<SecuritiesTransaction> = bodies(
-        u,
-        &job.name,
-        DocumentKind::SecuritiesTransaction,
-        |identity| identity.starts_with("settled|"),
-    )?;
-    let decided = decide(&trades, &confirmations, rules, today);
+    let (identities, confirmations): (Vec<String>, Vec<SecuritiesTransaction>) = u
+        .documents(&job.name, DocumentKind::SecuritiesTransaction)?
+        .into_iter()
+        .filter(|d| d.identity.starts_with("settled|"))
+        .map(|d| match SecuritiesTransaction::try_from(d.body) {
+            Ok(tx) => Ok((d.identity, tx)),
+            Err(_) => Err(WorkError::KeptUnreadable {
+                what: "stored document",
+                identity: d.identity,
+                message: "not a SecuritiesTransaction".into(),
+            }),
+        })
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
+    let mut decided = decide(&trades, &confirmations, rules, today);
     let mut out = RunOutcome {
         matched: decided.settled,
         ..RunOutcome::default()
     };
+    if let Some(accounts) = accounts {
+        let books = Books {
+            trades: &trades,
+            confirmations: &confirmations,
+            identities: &identities,
+            statuses: &decided.statuses,
+        };
+        let refused = trades::book_trades(
+            u,
+            &JobRun { job, run_id, at },
+            accounts,
+            &books,
+            today,
+            &mut out,
+        )?;
+        decided.findings.extend(refused);
+    }
     let settled_by = decided.settled_by;
     apply(
         u,
@@ -87,6 +118,9 @@ pub fn reconcile_settlement_job(
         decided.findings,
         |_| true,
         |subject| {
+            if subject.starts_with(trades::BOOKING) {
+                return "booked".to_string();
+            }
             settled_by
                 .get(subject)
                 .cloned()
@@ -97,11 +131,23 @@ pub fn reconcile_settlement_job(
     Ok(out)
 }
 
+/// What the run knows of the trades, for booking them: the trades, the settled
+/// confirmations with their identities as kept, and each trade's status (in the trades'
+/// order).
+pub(crate) struct Books<'a> {
+    pub(crate) trades: &'a [Trade],
+    pub(crate) confirmations: &'a [SecuritiesTransaction],
+    pub(crate) identities: &'a [String],
+    pub(crate) statuses: &'a [TradeStatus],
+}
+
 /// What a settlement run decided: how many trades settled and how ("settled (ref), 2
 /// business days late", by trade subject), and a finding, worded for staff, about each trade
 /// that did not settle as booked and each confirmation no trade claims.
 struct Decided {
     settled: u64,
+    /// Each trade's status, in the order of the trades.
+    statuses: Vec<TradeStatus>,
     settled_by: BTreeMap<String, String>,
     findings: Vec<Finding>,
 }
@@ -115,6 +161,7 @@ fn decide(
 ) -> Decided {
     let outcome = reconcile_settlements(trades, confirmations, rules, today);
     let mut decided = Decided {
+        statuses: outcome.trades.clone(),
         settled: 0,
         settled_by: BTreeMap::new(),
         findings: Vec::new(),

@@ -31,7 +31,7 @@ pub(crate) struct Finding {
 
 /// A place in a file as staff know it: the file's name as it arrived and the line, or the
 /// sheet and row of a workbook.
-fn place(u: &mut dyn Unit, s: &Source) -> Result<String, StoreError> {
+pub(crate) fn place(u: &mut dyn Unit, s: &Source) -> Result<String, StoreError> {
     let name = u
         .file_name(&s.file)?
         .unwrap_or_else(|| format!("file {}…", &s.file[..s.file.len().min(12)]));

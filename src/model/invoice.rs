@@ -70,7 +70,28 @@ pub struct InvoiceLine {
     pub tax_rate: Option<Decimal>,
     /// The buyer's order line this line refers to, when given.
     pub order_line: Option<String>,
+    /// The item's identifiers (BT-155, BT-156, BT-157): what pairs the line with an order
+    /// line before its free-text name does. Absent in documents stored before clerk read them.
+    #[serde(default)]
+    pub item_ids: ItemIds,
     pub source: Source,
+}
+
+/// An invoice line's item as the seller, the buyer and a standard scheme identify it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemIds {
+    /// BT-155: UBL `Item/SellersItemIdentification/ID`, CII `SpecifiedTradeProduct/SellerAssignedID`.
+    pub seller: Option<String>,
+    /// BT-156: UBL `Item/BuyersItemIdentification/ID`, CII `SpecifiedTradeProduct/BuyerAssignedID`.
+    pub buyer: Option<String>,
+    /// BT-157, e.g. a GTIN: UBL `Item/StandardItemIdentification/ID`, CII `SpecifiedTradeProduct/GlobalID`.
+    pub standard: Option<String>,
+}
+
+impl ItemIds {
+    pub fn is_empty(&self) -> bool {
+        self.seller.is_none() && self.buyer.is_none() && self.standard.is_none()
+    }
 }
 
 /// A document-level allowance (BG-20) or charge (BG-21): what changes the total without VAT
@@ -304,6 +325,7 @@ mod tests {
                     tax_category: Some("S".into()),
                     tax_rate: Some(d("19")),
                     order_line: None,
+                    item_ids: Default::default(),
                     source: src.clone(),
                 })
                 .collect(),

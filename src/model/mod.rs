@@ -280,6 +280,12 @@ pub enum MatchPass {
     /// A bank line no ledger item matched, posted by one of the job's `[[posting.rules]]`
     /// (a fee, interest, tax) on its codes or text.
     Rule,
+    /// Goods received against a purchase order line, posted to GR/IR (accounts payable).
+    GoodsReceipt,
+    /// A trade of the blotter booked at its trade date against the settlement clearing.
+    Trade,
+    /// A trade's settlement the custodian confirmed, booked from the clearing against cash.
+    Settlement,
 }
 
 impl MatchPass {
@@ -292,6 +298,9 @@ impl MatchPass {
             MatchPass::ThreeWay => "three_way",
             MatchPass::Payment => "payment",
             MatchPass::Rule => "posting_rule",
+            MatchPass::GoodsReceipt => "goods_receipt",
+            MatchPass::Trade => "trade",
+            MatchPass::Settlement => "settlement",
         }
     }
 }
@@ -307,6 +316,9 @@ impl FromStr for MatchPass {
             "three_way" => Ok(MatchPass::ThreeWay),
             "payment" => Ok(MatchPass::Payment),
             "posting_rule" => Ok(MatchPass::Rule),
+            "goods_receipt" => Ok(MatchPass::GoodsReceipt),
+            "trade" => Ok(MatchPass::Trade),
+            "settlement" => Ok(MatchPass::Settlement),
             _ => Err(format!("unknown match pass {s:?}")),
         }
     }
@@ -388,6 +400,9 @@ pub enum BreakReason {
     AmountDifference,
     /// A counterpart agrees on everything but the quantity (positions, settlements).
     QuantityDifference,
+    /// A position whose quantities agree but whose book values (books against custodian)
+    /// differ beyond the job's `value_tolerance`.
+    ValueDifference,
     /// A counterpart agrees on everything but the date, which is outside the window.
     DateOutsideWindow,
     /// The same item appears twice on one side.
@@ -449,6 +464,7 @@ impl BreakReason {
             BreakReason::BadCheckDigit => "bad_check_digit",
             BreakReason::AmountDifference => "amount_difference",
             BreakReason::QuantityDifference => "quantity_difference",
+            BreakReason::ValueDifference => "value_difference",
             BreakReason::DateOutsideWindow => "date_outside_window",
             BreakReason::Duplicate => "duplicate",
             BreakReason::UnknownAccount => "unknown_account",
@@ -487,6 +503,7 @@ impl BreakReason {
             BreakReason::BadCheckDigit => "Wrong check digit (IBAN/ISIN)",
             BreakReason::AmountDifference => "Amount differs beyond tolerance",
             BreakReason::QuantityDifference => "Quantity differs",
+            BreakReason::ValueDifference => "Book value differs",
             BreakReason::DateOutsideWindow => "Date outside the window",
             BreakReason::Duplicate => "Duplicate",
             BreakReason::UnknownAccount => "Unknown account",
@@ -527,6 +544,7 @@ impl FromStr for BreakReason {
             "bad_check_digit" => BreakReason::BadCheckDigit,
             "amount_difference" => BreakReason::AmountDifference,
             "quantity_difference" => BreakReason::QuantityDifference,
+            "value_difference" => BreakReason::ValueDifference,
             "date_outside_window" => BreakReason::DateOutsideWindow,
             "duplicate" => BreakReason::Duplicate,
             "unknown_account" => BreakReason::UnknownAccount,
@@ -880,6 +898,7 @@ mod tests {
             BreakReason::BadCheckDigit,
             BreakReason::AmountDifference,
             BreakReason::QuantityDifference,
+            BreakReason::ValueDifference,
             BreakReason::DateOutsideWindow,
             BreakReason::Duplicate,
             BreakReason::UnknownAccount,

@@ -28,6 +28,16 @@ pub struct PurchaseOrderLine {
     pub currency: Currency,
     /// Where the cost is booked, when purchasing decided it on the order.
     pub expense_account: Option<String>,
+    /// The supplier's item number for `item`, when the export gives one: what the supplier's
+    /// invoice names as its item id (BT-155).
+    #[serde(default)]
+    pub supplier_item: Option<String>,
+    /// Set when the row is not goods but a charge the order agrees to (freight, packing): the
+    /// kind as the export writes it (`freight`, or a UNTDID 7161 code such as `FC`). Its
+    /// amount is quantity × unit price; it is matched against the invoice's document-level
+    /// charges (BG-21), never against its lines.
+    #[serde(default)]
+    pub charge: Option<String>,
     pub source: Source,
 }
 
@@ -60,6 +70,15 @@ pub struct InvoicedQuantity {
     pub item: Option<String>,
     #[serde(with = "rust_decimal::serde::str")]
     pub quantity: Decimal,
+    /// How much of `quantity` cleared goods received against GR/IR (a credit note: goods
+    /// sent back), signed like it; `None` where the line was not matched against receipts
+    /// (a two-way match), and in what was kept before GR/IR was cleared.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rust_decimal::serde::str_option"
+    )]
+    pub cleared: Option<Decimal>,
 }
 
 /// An approved supplier invoice not yet (fully) paid: what a payment on the bank statement is
@@ -257,6 +276,8 @@ mod tests {
             unit_price: "2.50".parse().unwrap(),
             currency: "EUR".parse().unwrap(),
             expense_account: None,
+            supplier_item: None,
+            charge: None,
             source: Source::at(Arc::from("f"), None, 2),
         };
         let v = serde_json::to_value(&line).unwrap();

@@ -56,6 +56,10 @@ pub struct Position {
     pub price: Option<Price>,
     /// Holding value (`:19A::HOLD//`, `HldgVal`), signed.
     pub market_value: Option<Money>,
+    /// What the position stands at in the books (its cost, as the portfolio system keeps it;
+    /// a custodian's CSV may state its own), signed. SWIFT and ISO 20022 holdings carry none.
+    #[serde(default)]
+    pub book_value: Option<Money>,
     pub as_of: NaiveDate,
     pub source: Source,
 }
@@ -155,9 +159,18 @@ pub struct Trade {
     pub quantity: Decimal,
     #[serde(with = "rust_decimal::serde::str_option")]
     pub price: Option<Decimal>,
-    /// Cash that moves at settlement, positive (the side says which way).
+    /// Cash that moves at settlement, positive (the side says which way): the price of the
+    /// securities, plus (buy) or minus (sell) the fees, plus the accrued interest.
     #[serde(with = "rust_decimal::serde::str_option")]
     pub net_amount: Option<Decimal>,
+    /// Commissions and charges of the trade, positive, where the blotter gives them (they are
+    /// in `net_amount`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub fees: Option<Decimal>,
+    /// Accrued interest (Stückzinsen) of a bond trade, positive: paid on a purchase, received
+    /// on a sale (it is in `net_amount`).
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    pub accrued_interest: Option<Decimal>,
     pub currency: Option<Currency>,
     pub trade_date: NaiveDate,
     pub settlement_date: NaiveDate,

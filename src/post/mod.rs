@@ -5,9 +5,11 @@
 //! records, so the same match always yields the same key.
 
 pub mod chart;
+pub mod grir;
 pub mod payables;
 pub mod returns;
 pub mod rules;
+pub mod securities;
 pub mod vat;
 
 use std::collections::BTreeMap;

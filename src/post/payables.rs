@@ -30,6 +30,9 @@ pub struct ApAccounts {
     /// The bank account payments leave from, e.g. `1010 Bank {currency}`, or
     /// `{bank_account}`: the statement's, which a chart maps to its account.
     pub bank: String,
+    /// The GR/IR clearing account and the price variance account, when the job clears
+    /// receipts against invoices (`None`: invoices debit expense, receipts post nothing).
+    pub grir: Option<(String, String)>,
     /// Input VAT by rate (`7`, `19`, as `{rate}` writes it): the rates that do not go to
     /// `input_vat` (SKR03 books 7 % to 1571, 19 % to 1576).
     pub input_vat_rates: std::collections::BTreeMap<String, String>,
@@ -41,7 +44,11 @@ pub struct ApAccounts {
 
 impl ApAccounts {
     /// The account `text` names, as the chart writes it; the text itself without a chart.
-    fn resolve(&self, text: String, currency: Currency) -> Result<String, PostingRefused> {
+    pub(super) fn resolve(
+        &self,
+        text: String,
+        currency: Currency,
+    ) -> Result<String, PostingRefused> {
         match &self.chart {
             Some(chart) => chart.resolve(&text, currency),
             None => Ok(text),
@@ -49,9 +56,19 @@ impl ApAccounts {
     }
 }
 
-/// The entry of an approved invoice: each line's net amount debited to its expense account
-/// (`lines_expense[i]` for line `i`, from its purchase order line; the default where `None` or
-/// missing), each VAT breakdown's tax to input VAT, and what is owed to the supplier (the
+/// Where an approved invoice line's net amount is debited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineCost {
+    /// To expense: the purchase order line's account, else the job's default.
+    Expense(Option<String>),
+    /// Against goods received: GR/IR at the order's value of the units received (order price
+    /// x quantity cleared, as the receipt credited it), the rest of the net amount (a price
+    /// or quantity difference, or a credit that sent no goods back) to price variance.
+    Received { order_value: Decimal },
+}
+
+/// The entry of an approved invoice: each line's net amount debited as `costs[i]` says for
+/// line `i` (the default expense where missing), each VAT breakdown's tax to input VAT, and what is owed to the supplier (the
 /// payable amount plus anything prepaid, which the prepayment already cleared) credited to
 /// payables. A credit note posts the reverse. Refused unless it balances: an invoice whose VAT
 /// breakdown or totals do not add up, or with a rounding amount, needs a person.
@@ -59,7 +76,7 @@ pub fn invoice_entry(
     job: &str,
     invoice: &Invoice,
     accounts: &ApAccounts,
-    lines_expense: &[Option<String>],
+    costs: &[LineCost],
 ) -> Result<JournalEntry, PostingRefused> {
     let ccy = invoice.currency;
     let supplier = supplier_label(invoice).unwrap_or_default();
@@ -77,9 +94,23 @@ pub fn invoice_entry(
         add(&mut lines, &default_expense, ccy, sign * net);
     } else {
         for (i, line) in invoice.lines.iter().enumerate() {
-            let account = match lines_expense.get(i).and_then(Option::as_deref) {
-                Some(a) => accounts.resolve(fill(a, ccy, &[]), ccy)?,
-                None => default_expense.clone(),
+            let account = match (costs.get(i), &accounts.grir) {
+                (Some(LineCost::Received { order_value }), Some((grir, variance))) => {
+                    let grir = accounts.resolve(fill(grir, ccy, &[]), ccy)?;
+                    let variance = accounts.resolve(fill(variance, ccy, &[]), ccy)?;
+                    add(&mut lines, &grir, ccy, sign * order_value);
+                    add(
+                        &mut lines,
+                        &variance,
+                        ccy,
+                        sign * (line.net_amount - order_value),
+                    );
+                    continue;
+                }
+                (Some(LineCost::Expense(Some(a))), _) => {
+                    accounts.resolve(fill(a, ccy, &[]), ccy)?
+                }
+                _ => default_expense.clone(),
             };
             add(&mut lines, &account, ccy, sign * line.net_amount);
         }
@@ -351,7 +382,7 @@ fn without_subfield_marks(text: &str) -> String {
 }
 
 /// Adds to the line of `account` if there is one, so an entry has one line per account.
-fn add(lines: &mut Vec<EntryLine>, account: &str, currency: Currency, amount: Decimal) {
+pub(super) fn add(lines: &mut Vec<EntryLine>, account: &str, currency: Currency, amount: Decimal) {
     match lines
         .iter_mut()
         .find(|l| l.account == account && l.currency == currency)
@@ -366,7 +397,7 @@ fn add(lines: &mut Vec<EntryLine>, account: &str, currency: Currency, amount: De
     }
 }
 
-fn fill(template: &str, currency: Currency, values: &[(&str, &str)]) -> String {
+pub(super) fn fill(template: &str, currency: Currency, values: &[(&str, &str)]) -> String {
     let mut out = template.replace("{currency}", currency.as_str());
     for (name, value) in values {
         out = out.replace(name, value);
@@ -376,7 +407,7 @@ fn fill(template: &str, currency: Currency, values: &[(&str, &str)]) -> String {
 
 /// SHA-256 of the job, what is posted and the identities it settles: a different prefix per kind
 /// of entry, so an invoice's key can never equal its payment's.
-fn key(job: &str, kind: &str, identities: &[&str]) -> String {
+pub(super) fn key(job: &str, kind: &str, identities: &[&str]) -> String {
     let mut h = Sha256::new();
     h.update(job.as_bytes());
     h.update(b"\nap-");
@@ -413,6 +444,7 @@ mod tests {
             input_vat: "1576 Input VAT {rate}%".into(),
             default_expense: "6990 Other {currency}".into(),
             bank: "1010 Bank {currency}".into(),
+            grir: None,
             input_vat_rates: Default::default(),
             chart: None,
             vat: VatRules::default(),
@@ -431,6 +463,7 @@ mod tests {
             tax_category: Some("S".into()),
             tax_rate: Some(d(rate)),
             order_line: None,
+            item_ids: Default::default(),
             source: Source::at(Arc::from("inv"), None, 1),
         }
     }
@@ -516,7 +549,10 @@ mod tests {
             "ap",
             &invoice(),
             &accounts(),
-            &[Some("6000 Material".into()), None],
+            &[
+                LineCost::Expense(Some("6000 Material".into())),
+                LineCost::Expense(None),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -673,9 +709,14 @@ mod tests {
         assert_eq!(base, key(&same, "ap"));
         assert_eq!(
             base,
-            invoice_entry("ap", &invoice(), &accounts(), &[Some("6000".into())])
-                .unwrap()
-                .idempotency_key
+            invoice_entry(
+                "ap",
+                &invoice(),
+                &accounts(),
+                &[LineCost::Expense(Some("6000".into()))]
+            )
+            .unwrap()
+            .idempotency_key
         );
         let changes: [fn(&mut Invoice); 3] = [
             |i| i.number = "INV-2".into(),
@@ -995,6 +1036,7 @@ mod tests {
             input_vat: "1576".into(),
             default_expense: "3200".into(),
             bank: "{bank_account}".into(),
+            grir: None,
             input_vat_rates: [("7".to_string(), "1571".to_string())].into(),
             chart: Some(std::sync::Arc::new(chart)),
             vat: VatRules::default(),
@@ -1009,8 +1051,8 @@ mod tests {
         i.tax = vec![vat("19", "100.00", "19.00"), vat("7", "50.00", "3.50")];
         i.payable = d("172.50");
         let spellings = [
-            Some("4930 Bürobedarf".into()),
-            Some("4930 Buerobedarf".into()),
+            LineCost::Expense(Some("4930 Bürobedarf".into())),
+            LineCost::Expense(Some("4930 Buerobedarf".into())),
         ];
         let e = invoice_entry("ap", &i, &a, &spellings).unwrap();
         assert_eq!(
@@ -1039,7 +1081,13 @@ mod tests {
         let e = payment_entry("ap", &open, &p, &a, None).unwrap();
         assert_eq!(e.lines[1].account, "1200 Bank");
         // An order line's account the chart lacks is refused, never a new account.
-        let e = invoice_entry("ap", &invoice(), &a, &[Some("6100 Materials".into())]).unwrap_err();
+        let e = invoice_entry(
+            "ap",
+            &invoice(),
+            &a,
+            &[LineCost::Expense(Some("6100 Materials".into()))],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("no account 6100"), "{e}");
         let mut elsewhere = p.clone();
         elsewhere.account = Some("DE89370400440532013000".into());

@@ -5,6 +5,7 @@
 //! with the outcome (post entries, open or close breaks). [`backlog`] keeps a job's open items
 //! filed by key between runs, still without I/O: the caller says what changed.
 
+pub mod ap_tolerance;
 pub mod backlog;
 pub mod cash;
 pub mod engine;

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use super::ap_tolerance::{PriceTolerance, PriceTolerances};
 use crate::model::BreakReason;
 use crate::model::invoice::{Invoice, InvoiceKind, InvoiceLine};
 use crate::model::payables::{
@@ -72,11 +73,9 @@ pub fn orders_of_credited_invoices(pending: &mut [Invoice], known: &[Invoice]) -
 pub struct ApRules {
     /// How many units an invoiced quantity may exceed what was ordered or received.
     pub quantity_tolerance: Decimal,
-    /// How far an invoiced unit price may differ from the ordered one, in money.
-    pub price_tolerance_abs: Decimal,
-    /// How far an invoiced unit price may differ, as a fraction of the ordered price (0.02 is
-    /// 2 %). A price passes when it is within either tolerance.
-    pub price_tolerance_rel: Decimal,
+    /// How far an invoiced price may differ from the ordered one: per unit in money and as a
+    /// share (both apply unless agreed otherwise), on the line total, per supplier.
+    pub price: PriceTolerances,
     /// Three-way (true) or two-way match: whether invoiced quantities must have been received.
     pub require_receipt: bool,
 }
@@ -114,6 +113,11 @@ pub struct MatchedLine {
     /// Unit price as invoiced (per one unit).
     #[serde(with = "rust_decimal::serde::str")]
     pub unit_price: Decimal,
+    /// How much of the quantity (unsigned) clears goods received, for GR/IR: an invoice's
+    /// received and not yet invoiced units, a credit note's units sent back and not yet
+    /// credited. `None` when the line is not matched against receipts (a two-way match).
+    #[serde(with = "rust_decimal::serde::str_option")]
+    pub cleared: Option<Decimal>,
 }
 
 /// What the match decided for one invoice. `invoice` indexes the `invoices` slice.
@@ -174,6 +178,48 @@ pub fn expense_accounts(
         }
     }
     out
+}
+
+/// What an approved invoice line used of its order line, as kept for later runs: the
+/// quantity invoiced (negative for a credit note) and how much of it cleared goods received.
+pub fn invoiced_quantity(m: &MatchedLine, order: &PurchaseOrderLine) -> InvoicedQuantity {
+    let sign = if m.quantity.is_sign_negative() {
+        Decimal::NEGATIVE_ONE
+    } else {
+        Decimal::ONE
+    };
+    InvoicedQuantity {
+        po_number: order.po_number.clone(),
+        line: order.line.clone(),
+        item: order.item.clone(),
+        quantity: m.quantity,
+        cleared: m.cleared.map(|c| sign * c),
+    }
+}
+
+/// The order line each receipt is booked against (by line number, else item, else the
+/// order's only line), `None` while its order is not known or names no such line.
+pub fn order_lines_of_receipts(
+    orders: &[PurchaseOrderLine],
+    receipts: &[GoodsReceipt],
+) -> Vec<Option<usize>> {
+    order_lines_of(
+        orders,
+        receipts
+            .iter()
+            .map(|g| (g.po_number.as_str(), g.line.as_deref(), g.item.as_deref())),
+    )
+}
+
+/// The order line each (order number, line, item) names, found as receipts find theirs.
+pub fn order_lines_of<'r>(
+    orders: &[PurchaseOrderLine],
+    refs: impl IntoIterator<Item = (&'r str, Option<&'r str>, Option<&'r str>)>,
+) -> Vec<Option<usize>> {
+    let book = OrderBook::new(orders, &[], &[]);
+    refs.into_iter()
+        .map(|(po, line, item)| book.locate(po, line, item))
+        .collect()
 }
 
 /// The three-way match of `invoices` against `orders` and `receipts`, with nothing invoiced
@@ -247,14 +293,9 @@ pub fn three_way_match_after(
         let decision = match check_invoice(inv, &book, rules) {
             Ok((purchase_order, lines, explanation)) => {
                 for m in &lines {
-                    book.invoiced[m.order_line] += m.quantity;
-                    let o = &orders[m.order_line];
-                    invoiced.push(InvoicedQuantity {
-                        po_number: o.po_number.clone(),
-                        line: o.line.clone(),
-                        item: o.item.clone(),
-                        quantity: m.quantity,
-                    });
+                    let q = invoiced_quantity(m, &orders[m.order_line]);
+                    book.count_invoiced(m.order_line, &q);
+                    invoiced.push(q);
                 }
                 ApDecision::Approved {
                     invoice: i,
@@ -291,6 +332,12 @@ struct OrderBook<'a> {
     unplaced: BTreeMap<String, Vec<usize>>,
     /// Per order line: quantity invoiced so far (earlier runs, then approved in this one).
     invoiced: Vec<Decimal>,
+    /// Per order line: quantity received back (negative receipts, as a positive number).
+    returned: Vec<Decimal>,
+    /// Per order line: quantity credited by credit notes, and how much of it credited
+    /// goods sent back (cleared against GR/IR).
+    credited: Vec<Decimal>,
+    returns_credited: Vec<Decimal>,
 }
 
 impl<'a> OrderBook<'a> {
@@ -326,6 +373,9 @@ impl<'a> OrderBook<'a> {
             receipts_of: vec![Vec::new(); orders.len()],
             unplaced: BTreeMap::new(),
             invoiced: vec![Decimal::ZERO; orders.len()],
+            returned: vec![Decimal::ZERO; orders.len()],
+            credited: vec![Decimal::ZERO; orders.len()],
+            returns_credited: vec![Decimal::ZERO; orders.len()],
         };
         let mut receipt_order: Vec<usize> = (0..receipts.len()).collect();
         receipt_order.sort_by_cached_key(|&r| {
@@ -342,6 +392,9 @@ impl<'a> OrderBook<'a> {
             let g = &receipts[r];
             if let Some(o) = book.locate(&g.po_number, g.line.as_deref(), g.item.as_deref()) {
                 book.received[o] += g.quantity_received;
+                if g.quantity_received.is_sign_negative() {
+                    book.returned[o] -= g.quantity_received;
+                }
                 book.receipts_of[o].push(r);
             } else if book.by_po.contains_key(&compact(&g.po_number)) {
                 book.unplaced
@@ -352,10 +405,28 @@ impl<'a> OrderBook<'a> {
         }
         for q in already_invoiced {
             if let Some(o) = book.locate(&q.po_number, q.line.as_deref(), q.item.as_deref()) {
-                book.invoiced[o] += q.quantity;
+                book.count_invoiced(o, q);
             }
         }
         book
+    }
+
+    /// Counts an approved invoice's (or credit note's) quantity on order line `o`. What a
+    /// credit note credits beyond goods sent back leaves the goods received and invoiced: it
+    /// lowers the price, it does not make room for another invoice of the same goods.
+    fn count_invoiced(&mut self, o: usize, q: &InvoicedQuantity) {
+        self.invoiced[o] += q.quantity;
+        if q.quantity.is_sign_negative() {
+            self.credited[o] -= q.quantity;
+            // Kept before GR/IR: a credit note then gave back all it credited.
+            self.returns_credited[o] -= q.cleared.unwrap_or(q.quantity);
+        }
+    }
+
+    /// Quantity credited on order line `o` with no goods sent back for it (a price
+    /// reduction after the fact): received and invoiced once, never to be invoiced again.
+    fn credited_not_returned(&self, o: usize) -> Decimal {
+        (self.credited[o] - self.returned[o]).max(Decimal::ZERO)
     }
 
     /// The order line a receipt or earlier invoice refers to: by line number, else by item,
@@ -443,7 +514,8 @@ fn check_invoice(
         let Some((price, quantity)) = at.price_and_quantity(line, &orders[o], inv, rules) else {
             continue;
         };
-        let standing = OrderLineStanding::of(book, o, po);
+        let mut standing = OrderLineStanding::of(book, o, po);
+        standing.credited_not_returned = book.credited_not_returned(o);
         let order_label = order_line_label(&orders[o]);
         if credit {
             at.check_credited(&standing, &order_label, quantity, price, rules);
@@ -451,6 +523,14 @@ fn check_invoice(
             at.check_invoiced(&standing, &orders[o], &order_label, quantity, price, rules);
         }
         let signed = if credit { -quantity } else { quantity };
+        let cleared = (rules.require_receipt && !standing.receipts.is_empty()).then(|| {
+            let room = if credit {
+                book.returned[o] - book.returns_credited[o]
+            } else {
+                standing.received - standing.invoiced_before - book.credited_not_returned(o)
+            };
+            quantity.min(room.max(Decimal::ZERO))
+        });
         explained.push(format!(
             "line {} → PO line {order_label}: {} {quantity} at {price}, {}{}",
             at.label,
@@ -464,6 +544,7 @@ fn check_invoice(
             receipts: standing.receipts.clone(),
             quantity: signed,
             unit_price: price,
+            cleared,
         });
     }
     if findings.is_empty() {
@@ -568,6 +649,8 @@ fn order_line_label(order: &PurchaseOrderLine) -> String {
 /// a line, in the words the findings and the explanation use.
 struct OrderLineStanding<'b> {
     invoiced_before: Decimal,
+    /// Credited with no goods sent back: still received and invoiced.
+    credited_not_returned: Decimal,
     received: Decimal,
     receipts: &'b Vec<usize>,
     received_text: String,
@@ -609,6 +692,7 @@ impl<'b> OrderLineStanding<'b> {
         };
         OrderLineStanding {
             invoiced_before: before,
+            credited_not_returned: Decimal::ZERO,
             received: book.received[o],
             receipts,
             received_text,
@@ -689,20 +773,26 @@ impl LineFindings<'_> {
             );
             return None;
         };
-        self.check_price(order, price, rules);
+        self.check_price(order, price, quantity, rules.price.for_invoice(inv));
         Some((price, quantity))
     }
 
-    /// The invoiced price may differ from the ordered one by the larger of the absolute and
-    /// the relative tolerance.
-    fn check_price(&mut self, order: &PurchaseOrderLine, price: Decimal, rules: &ApRules) {
+    /// The invoiced price may differ from the ordered one by the supplier's (else the job's)
+    /// limits: per unit, then on the line total (the per-unit difference times the quantity).
+    fn check_price(
+        &mut self,
+        order: &PurchaseOrderLine,
+        price: Decimal,
+        quantity: Decimal,
+        tolerance: &PriceTolerance,
+    ) {
         let price_gap = price - order.unit_price;
-        // A share beyond Decimal's range allows any price.
-        let relative = rules
-            .price_tolerance_rel
-            .checked_mul(order.unit_price.abs())
-            .unwrap_or(Decimal::MAX);
-        let allowed = rules.price_tolerance_abs.max(relative);
+        let allowed = tolerance.per_unit(order.unit_price);
+        let direction = if price_gap.is_sign_positive() {
+            "above"
+        } else {
+            "below"
+        };
         if price_gap.abs() > allowed {
             self.push(
                 BreakReason::PriceDifference,
@@ -710,15 +800,29 @@ impl LineFindings<'_> {
                 Some(price),
                 Some(price_gap),
                 format!(
-                    "invoiced at {price}, ordered at {} (PO line {}): {} {} the price (tolerance {allowed})",
+                    "invoiced at {price}, ordered at {} (PO line {}): {} {direction} the order per unit, beyond the {}",
                     order.unit_price,
                     order_line_label(order),
                     price_gap.abs(),
-                    if price_gap.is_sign_positive() {
-                        "over"
-                    } else {
-                        "under"
-                    },
+                    tolerance.per_unit_words(order.unit_price),
+                ),
+            );
+            return;
+        }
+        let line_gap = price_gap * quantity;
+        if let Some(limit) = tolerance.line
+            && line_gap.abs() > limit
+        {
+            self.push(
+                BreakReason::PriceDifference,
+                Some(order.unit_price * quantity),
+                Some(price * quantity),
+                Some(line_gap),
+                format!(
+                    "invoiced {quantity} at {price}, ordered at {} (PO line {}): {} {direction} the order on the line, beyond the line tolerance {limit}",
+                    order.unit_price,
+                    order_line_label(order),
+                    line_gap.abs(),
                 ),
             );
         }
@@ -775,15 +879,25 @@ impl LineFindings<'_> {
                 ),
             );
         }
-        let not_received = total - standing.received;
+        // A receipt's goods are invoiced once: what a credit note took off the price (no
+        // goods sent back) is still invoiced as far as the receipts go.
+        let credited = standing.credited_not_returned;
+        let not_received = total + credited - standing.received;
         if rules.require_receipt && not_received > rules.quantity_tolerance {
+            let again = if credited > Decimal::ZERO {
+                format!(
+                    "; the received goods were already invoiced: {credited} credited by credit note without a return receipt stay invoiced (only goods sent back free quantity)"
+                )
+            } else {
+                String::new()
+            };
             self.push(
                 BreakReason::QuantityDifference,
-                Some(standing.received - before),
+                Some(standing.received - before - credited),
                 Some(quantity),
                 Some(not_received),
                 format!(
-                    "invoiced {quantity} at {price}, {}{already}: {not_received} not received{}",
+                    "invoiced {quantity} at {price}, {}{already}: {not_received} not received{}{again}",
                     standing.received_text, standing.unplaced
                 ),
             );
@@ -792,8 +906,12 @@ impl LineFindings<'_> {
 }
 
 /// Pairs each invoice line with an unused line of the order: by order line number, then by
-/// item, then by unit price and quantity. Each pass goes through the invoice's lines in their
-/// order and the order's lines in their fixed order, so the pairing is the same every time.
+/// the item's ids (the buyer's id, the seller's, a standard id such as a GTIN, against the
+/// order line's item and the supplier's item number), then by the item's name, then by unit
+/// price and quantity. A line whose ids name an item the order line does not carry is never
+/// paired with it by price and quantity: that is another item at the same price. Each
+/// pass goes through the invoice's lines in their order and the order's lines in their fixed
+/// order, so the pairing is the same every time.
 fn pair_lines(
     inv: &Invoice,
     order_lines: &[usize],
@@ -823,6 +941,7 @@ fn pair_lines(
         },
         &mut pairs,
     );
+    pass(&|l, o| same_item(l, o) == Some(true), &mut pairs);
     pass(
         &|l, o| match (&l.description, &o.item) {
             (Some(a), Some(b)) => !compact(a).is_empty() && compact(a) == compact(b),
@@ -831,10 +950,34 @@ fn pair_lines(
         &mut pairs,
     );
     pass(
-        &|l, o| unit_price(l) == Some(o.unit_price) && l.quantity == Some(o.quantity),
+        &|l, o| {
+            same_item(l, o) != Some(false)
+                && unit_price(l) == Some(o.unit_price)
+                && l.quantity == Some(o.quantity)
+        },
         &mut pairs,
     );
     pairs
+}
+
+/// Whether the invoice line's item ids name the order line's item: `None` when there is
+/// nothing to compare (the line gives no ids, or the order line names no item).
+fn same_item(line: &InvoiceLine, order: &PurchaseOrderLine) -> Option<bool> {
+    let ids = &line.item_ids;
+    let key = |s: &Option<String>| s.as_deref().map(compact).filter(|k| !k.is_empty());
+    let ours = key(&order.item);
+    let theirs = key(&order.supplier_item);
+    if ids.is_empty() || (ours.is_none() && theirs.is_none()) {
+        return None;
+    }
+    let named = |id: &Option<String>, on_order: &[&Option<String>]| {
+        key(id).is_some_and(|k| on_order.iter().any(|o| o.as_ref() == Some(&k)))
+    };
+    Some(
+        named(&ids.buyer, &[&ours])
+            || named(&ids.seller, &[&theirs, &ours])
+            || named(&ids.standard, &[&ours, &theirs]),
+    )
 }
 
 /// Price of one unit: UBL states a price per `base_quantity` units. Without a price, the net
@@ -879,7 +1022,8 @@ fn short(file: &str) -> &str {
 mod tests {
     use super::*;
     use crate::model::Source;
-    use crate::model::invoice::{Party, TaxBreakdown};
+    use crate::model::invoice::{ItemIds, Party, TaxBreakdown};
+    use crate::reconcile::ap_tolerance::ToleranceRule;
     use std::sync::Arc;
 
     fn d(s: &str) -> Decimal {
@@ -906,6 +1050,8 @@ mod tests {
             unit_price: d(price),
             currency: "EUR".parse().unwrap(),
             expense_account: Some(format!("6000 {}", line.or(item).unwrap_or("?"))),
+            supplier_item: None,
+            charge: None,
             source: src("orders", 1),
         }
     }
@@ -946,6 +1092,7 @@ mod tests {
                 tax_category: Some("S".into()),
                 tax_rate: Some(d("19")),
                 order_line: order_line.map(Into::into),
+                item_ids: Default::default(),
                 source: src(number, 1),
             })
             .collect();
@@ -996,8 +1143,10 @@ mod tests {
     fn rules() -> ApRules {
         ApRules {
             quantity_tolerance: Decimal::ZERO,
-            price_tolerance_abs: d("0.05"),
-            price_tolerance_rel: Decimal::ZERO,
+            price: PriceTolerances::uniform(PriceTolerance {
+                absolute: Some(d("0.05")),
+                ..Default::default()
+            }),
             require_receipt: true,
         }
     }
@@ -1051,7 +1200,8 @@ mod tests {
                 order_line: 1,
                 receipts: vec![0, 1],
                 quantity: d("10"),
-                unit_price: d("10.00")
+                unit_price: d("10.00"),
+                cleared: Some(d("10")),
             }]
         );
         assert!(explanation.contains("receipts GR-1, GR-2"), "{explanation}");
@@ -1061,7 +1211,8 @@ mod tests {
                 po_number: "PO-1".into(),
                 line: Some("1".into()),
                 item: None,
-                quantity: d("10")
+                quantity: d("10"),
+                cleared: Some(d("10")),
             }]
         );
         assert_eq!(
@@ -1074,8 +1225,10 @@ mod tests {
     fn prices_within_the_tolerance_pass_and_a_cent_beyond_is_held_with_the_difference() {
         let abs = rules();
         let rel = ApRules {
-            price_tolerance_abs: Decimal::ZERO,
-            price_tolerance_rel: d("0.01"),
+            price: PriceTolerances::uniform(PriceTolerance {
+                relative: Some(d("0.01")),
+                ..Default::default()
+            }),
             ..rules()
         };
         // (rules, invoiced price, expected difference when held)
@@ -1124,6 +1277,137 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn both_price_limits_apply_so_a_large_order_is_not_let_through_by_its_percentage() {
+        // The issue: 252,500 against an order of 250,000 passed on 1 % beside 0.05 per unit.
+        let both = PriceTolerance {
+            absolute: Some(d("0.05")),
+            relative: Some(d("0.01")),
+            ..Default::default()
+        };
+        let strict = ApRules {
+            price: PriceTolerances::uniform(both.clone()),
+            ..rules()
+        };
+        let orders = [po("PO-9", Some("1"), None, "1", "250000.00")];
+        let receipts = [gr("GR-9", "PO-9", Some("1"), None, "1", "2026-03-01")];
+        let inv = invoice(
+            "INV-1",
+            "2026-03-03",
+            Some("PO-9"),
+            &[("1", Some("1"), None, "1", "252500.00")],
+        );
+        let out = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &strict);
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::PriceDifference);
+        assert_eq!(f[0].difference, Some(d("2500.00")));
+        assert!(
+            f[0].message.contains("2500.00 above the order per unit")
+                && f[0].message.contains("the stricter applies"),
+            "{}",
+            f[0].message
+        );
+        // A supplier with whom "either" was agreed keeps the generous reading; the difference
+        // the match accepted is on the matched line (invoiced price against the order line's).
+        let mut per_supplier = strict.clone();
+        per_supplier.price.suppliers.insert(
+            "de 123456789".into(),
+            PriceTolerance {
+                rule: ToleranceRule::Either,
+                ..both
+            },
+        );
+        let out = three_way_match(&[inv], &orders, &receipts, &per_supplier);
+        let m = matched(&out.decisions[0]);
+        assert_eq!(
+            m[0].unit_price - orders[m[0].order_line].unit_price,
+            d("2500")
+        );
+    }
+
+    #[test]
+    fn a_tiny_unit_difference_on_a_large_quantity_is_caught_on_the_line_total() {
+        let rules = ApRules {
+            price: PriceTolerances::uniform(PriceTolerance {
+                absolute: Some(d("0.01")),
+                line: Some(d("5.00")),
+                ..Default::default()
+            }),
+            ..rules()
+        };
+        let orders = [po("PO-1", Some("1"), None, "10000", "1.000")];
+        let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10000", "2026-03-01")];
+        let at = |price: &str| {
+            let inv = invoice(
+                "INV-1",
+                "2026-03-03",
+                Some("PO-1"),
+                &[("1", Some("1"), None, "10000", price)],
+            );
+            three_way_match(&[inv], &orders, &receipts, &rules)
+        };
+        // 0.0005 more per unit is 5.00 on the line: within.
+        assert!(at("1.0005").decisions[0].is_approved());
+        // 0.009 more per unit is within 0.01, but 90.00 on the line.
+        let out = at("1.009");
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].reason, BreakReason::PriceDifference);
+        assert_eq!(f[0].difference, Some(d("90.000")));
+        assert!(
+            f[0].message.contains("beyond the line tolerance 5.00"),
+            "{}",
+            f[0].message
+        );
+    }
+
+    #[test]
+    fn lines_pair_by_item_ids_before_names_and_never_by_price_alone_against_another_item() {
+        let mut orders = [
+            po("PO-1", Some("1"), Some("W-1"), "2", "10.00"),
+            po("PO-1", Some("2"), Some("G-2"), "2", "10.00"),
+        ];
+        // The supplier's own number for the gadget, as the order export carries it.
+        orders[1].supplier_item = Some("ACME-7731".into());
+        let receipts = [
+            gr("GR-1", "PO-1", Some("1"), None, "2", "2026-03-01"),
+            gr("GR-1", "PO-1", Some("2"), None, "2", "2026-03-01"),
+        ];
+        for ids in [
+            ItemIds {
+                seller: Some("acme-7731".into()),
+                ..Default::default()
+            },
+            ItemIds {
+                buyer: Some("G-2".into()),
+                ..Default::default()
+            },
+        ] {
+            let mut inv = invoice(
+                "INV-1",
+                "2026-03-03",
+                Some("PO-1"),
+                &[("1", None, Some("Gadget"), "2", "10.00")],
+            );
+            inv.lines[0].item_ids = ids;
+            let out = three_way_match(&[inv], &orders, &receipts, &rules());
+            assert_eq!(matched(&out.decisions[0])[0].order_line, 1, "{out:?}");
+        }
+        // The issue: "Widget" with an item id the order does not carry is not W-1 just because
+        // quantity and price agree.
+        let mut cn = invoice(
+            "CN-1",
+            "2026-03-04",
+            Some("PO-1"),
+            &[("1", None, Some("Widget"), "2", "10.00")],
+        );
+        cn.lines[0].item_ids.seller = Some("X-9".into());
+        let out = three_way_match(&[cn], &orders, &receipts, &rules());
+        let f = findings(&out.decisions[0]);
+        assert_eq!(f[0].reason, BreakReason::NoPurchaseOrder, "{f:?}");
     }
 
     #[test]
@@ -1466,7 +1750,7 @@ mod tests {
     }
 
     #[test]
-    fn a_credit_note_gives_back_invoiced_quantity() {
+    fn a_credit_note_gives_back_invoiced_quantity_but_goods_are_invoiced_once() {
         let orders = [po("PO-1", Some("1"), None, "10", "10.00")];
         let receipts = [gr("GR-1", "PO-1", Some("1"), None, "10", "2026-03-01")];
         let inv = invoice(
@@ -1487,20 +1771,61 @@ mod tests {
             Some("PO-1"),
             &[("1", Some("1"), None, "4", "10.00")],
         );
-        let out = three_way_match(
-            &[again.clone(), cn.clone(), inv.clone()],
+        // No goods went back: the credit note lowers the price (it clears nothing of GR/IR),
+        // and the 10 received are invoiced already, so INV-2 for 4 of them is held.
+        let all = [again.clone(), cn.clone(), inv.clone()];
+        let out = three_way_match(&all, &orders, &receipts, &rules());
+        assert!(out.decisions[2].is_approved() && out.decisions[1].is_approved());
+        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+        assert_eq!(matched(&out.decisions[1])[0].cleared, Some(d("0")));
+        let f = findings(&out.decisions[0]);
+        assert_eq!(
+            (f[0].reason, f[0].difference),
+            (BreakReason::QuantityDifference, Some(d("4")))
+        );
+        assert!(
+            f[0].message.contains("already invoiced") && f[0].message.contains("4 credited"),
+            "{}",
+            f[0].message
+        );
+        // Kept and read back in a later run, the same.
+        let before = three_way_match(&[inv.clone(), cn.clone()], &orders, &receipts, &rules());
+        let later = three_way_match_after(
+            std::slice::from_ref(&again),
             &orders,
             &receipts,
+            &before.invoiced,
             &rules(),
         );
+        assert!(!later.decisions[0].is_approved());
+
+        // 4 sent back (a return receipt) and 4 delivered anew: the credit note credits the
+        // return (clearing GR/IR) and INV-2 invoices the new delivery.
+        let returned = [
+            receipts[0].clone(),
+            gr("GR-R", "PO-1", Some("1"), None, "-4", "2026-03-02"),
+            gr("GR-3", "PO-1", Some("1"), None, "4", "2026-03-04"),
+        ];
+        let out = three_way_match(&all, &orders, &returned, &rules());
         assert!(
             out.decisions.iter().all(ApDecision::is_approved),
             "{:?}",
             out.decisions
         );
-        assert_eq!(matched(&out.decisions[1])[0].quantity, d("-4"));
+        assert_eq!(matched(&out.decisions[1])[0].cleared, Some(d("4")));
+        assert_eq!(matched(&out.decisions[0])[0].cleared, Some(d("4")));
         let net: Decimal = out.invoiced.iter().map(|q| q.quantity).sum();
         assert_eq!(net, d("10"));
+        // Sent back and not delivered again: nothing to invoice.
+        let first = three_way_match(std::slice::from_ref(&inv), &orders, &receipts, &rules());
+        let out = three_way_match_after(
+            &[again.clone(), cn.clone()],
+            &orders,
+            &returned[..2],
+            &first.invoiced,
+            &rules(),
+        );
+        assert!(out.decisions[1].is_approved() && !out.decisions[0].is_approved());
 
         // Without the credit note, INV-2 would be over the received quantity.
         let out = three_way_match(&[again, inv.clone()], &orders, &receipts, &rules());

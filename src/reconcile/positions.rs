@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use crate::model::securities::Position;
+use crate::model::securities::{Money, Position};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PositionRules {
@@ -18,6 +18,8 @@ pub struct PositionRules {
     pub quantity_tolerance: Decimal,
     /// Book portfolio → custodian safekeeping account, where they are named differently.
     pub accounts: BTreeMap<String, String>,
+    /// Book values this far apart still agree; compared only where both sides state one.
+    pub value_tolerance: Decimal,
 }
 
 /// What one (account, ISIN) pair came to.
@@ -26,6 +28,13 @@ pub enum PositionFinding {
     Agrees,
     /// Both hold it, in different quantities: `book - custodian`.
     QuantityDifference {
+        difference: Decimal,
+    },
+    /// Both hold the same quantity and state a book value, and the values differ:
+    /// `book - custodian`.
+    ValueDifference {
+        book: Money,
+        custodian: Money,
         difference: Decimal,
     },
     /// In the books, not reported by the custodian.
@@ -71,6 +80,9 @@ pub fn reconcile_positions<'a>(
     struct Pair<'a> {
         book: Option<(&'a Position, Decimal)>,
         custodian: Option<(&'a Position, Decimal)>,
+        /// Each side's book value, summed; `None` when a line of it states none.
+        book_value: Option<Option<Money>>,
+        custodian_value: Option<Option<Money>>,
     }
     let mut pairs: BTreeMap<(String, String), Pair<'a>> = BTreeMap::new();
     for p in book {
@@ -82,6 +94,7 @@ pub fn reconcile_positions<'a>(
         let e = pairs.entry((account, security(p))).or_default();
         let (_, sum) = e.book.get_or_insert((p, Decimal::ZERO));
         *sum += p.quantity;
+        add_value(&mut e.book_value, p);
     }
     for p in custodian {
         let e = pairs
@@ -89,6 +102,7 @@ pub fn reconcile_positions<'a>(
             .or_default();
         let (_, sum) = e.custodian.get_or_insert((p, Decimal::ZERO));
         *sum += p.quantity;
+        add_value(&mut e.custodian_value, p);
     }
     pairs
         .into_iter()
@@ -101,7 +115,19 @@ pub fn reconcile_positions<'a>(
                 (Some((_, b)), Some((_, c))) => {
                     let difference = b - c;
                     if difference.abs() <= rules.quantity_tolerance {
-                        PositionFinding::Agrees
+                        match (p.book_value.flatten(), p.custodian_value.flatten()) {
+                            (Some(bv), Some(cv))
+                                if bv.currency != cv.currency
+                                    || (bv.amount - cv.amount).abs() > rules.value_tolerance =>
+                            {
+                                PositionFinding::ValueDifference {
+                                    difference: bv.amount - cv.amount,
+                                    book: bv,
+                                    custodian: cv,
+                                }
+                            }
+                            _ => PositionFinding::Agrees,
+                        }
                     } else {
                         PositionFinding::QuantityDifference { difference }
                     }
@@ -124,6 +150,20 @@ pub fn reconcile_positions<'a>(
             }
         })
         .collect()
+}
+
+/// Adds a line's book value to its side's sum: the first line starts it; a line without one,
+/// or in another currency, leaves the side without a book value to compare.
+fn add_value(sum: &mut Option<Option<Money>>, p: &Position) {
+    let next = match (sum.take(), &p.book_value) {
+        (None, v) => v.clone(),
+        (Some(Some(s)), Some(v)) if s.currency == v.currency => Some(Money {
+            amount: s.amount + v.amount,
+            currency: s.currency,
+        }),
+        _ => None,
+    };
+    *sum = Some(next);
 }
 
 /// Quantity of a pair on one side, summed, for messages.
@@ -173,6 +213,7 @@ mod tests {
             available: None,
             price: None,
             market_value: None,
+            book_value: None,
             as_of: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
             source: Source::at(Arc::from("f"), None, 2),
         }
@@ -182,7 +223,53 @@ mod tests {
         PositionRules {
             quantity_tolerance: Decimal::from_str(tol).unwrap(),
             accounts: BTreeMap::new(),
+            value_tolerance: Decimal::from_str("0.01").unwrap(),
         }
+    }
+
+    fn valued(account: &str, isin: &str, qty: &str, value: Option<&str>) -> Position {
+        Position {
+            book_value: value.map(|v| Money {
+                amount: Decimal::from_str(v).unwrap(),
+                currency: "EUR".parse().unwrap(),
+            }),
+            ..pos(account, isin, qty)
+        }
+    }
+
+    #[test]
+    fn book_values_are_compared_where_both_sides_state_them() {
+        let isin = "DE0005557508";
+        let book = [
+            valued("S", isin, "60", Some("600.00")),
+            valued("S", isin, "40", Some("400.00")),
+            valued("T", isin, "5", Some("50.00")),
+            valued("U", isin, "5", Some("50.00")),
+        ];
+        let cust = [
+            valued("S", isin, "100", Some("1012.50")),
+            valued("T", isin, "5", None),
+            valued("U", isin, "5", Some("50.01")),
+        ];
+        let f = findings(&book, &cust, &rules("0"));
+        assert_eq!(
+            f[0].2,
+            PositionFinding::ValueDifference {
+                book: book[0]
+                    .book_value
+                    .clone()
+                    .map(|m| Money {
+                        amount: Decimal::from(1000),
+                        ..m
+                    })
+                    .unwrap(),
+                custodian: cust[0].book_value.clone().unwrap(),
+                difference: Decimal::from_str("-12.50").unwrap(),
+            }
+        );
+        // Not stated by the custodian: nothing to compare; within the tolerance: agrees.
+        assert_eq!(f[1].2, PositionFinding::Agrees);
+        assert_eq!(f[2].2, PositionFinding::Agrees);
     }
 
     fn findings(

@@ -299,6 +299,8 @@ mod tests {
             quantity: d(qty),
             price: None,
             net_amount: Some(d(amount)),
+            fees: None,
+            accrued_interest: None,
             currency: Some("EUR".parse().unwrap()),
             trade_date: settle - chrono::Days::new(2),
             settlement_date: settle,

@@ -15,6 +15,10 @@ pub trait Matches {
     fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>>;
     /// One match with its records and the matcher's explanation (`clerk explain`).
     fn match_by_id(&mut self, id: i64) -> Result<Option<MatchRow>>;
+    /// Names the documents match `match_id` (just posted) came from, in order: the places a
+    /// payables entry's invoice, order and receipt lines were read. Part of its entry's
+    /// sources from then on.
+    fn add_match_sources(&mut self, match_id: i64, sources: &[String]) -> Result<()>;
     /// Links bank lines `parts` of `job`, just posted, to the ledger item `item` they pay in
     /// part; the item stays open for the rest.
     fn link_parts(&mut self, job: &str, item: i64, parts: &[i64]) -> Result<()>;

@@ -75,9 +75,15 @@ mod mailintake;
 /// Securities: positions against the custodian, trades against settlement confirmations.
 mod securities;
 
+/// Trades booked: at trade date against the settlement clearing, at settlement against cash.
+mod trades;
+
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
 
+/// Accounts payable's rules: price limits, charges, item ids, a held invoice approved or
+/// rejected by a person.
+mod ap_rules;
 /// VAT of supplier invoices by tax category: reverse charge, exempt, VAT shown in invoice
 /// lists, cash discounts correcting the VAT.
 mod vat;
@@ -148,3 +154,7 @@ mod export_formats;
 
 /// Exports to the books: csv files exactly once, re-export, what went where, a failing folder.
 mod exports;
+
+/// GR/IR: goods in the books at receipt, cleared by the invoice, price variance; goods invoiced
+/// once; every payables entry names its invoice, order and receipt lines.
+mod grir;

@@ -221,6 +221,26 @@ fn trades_fail_when_due_and_settle_when_the_custodian_confirms() {
         "{}",
         d.log()
     );
+    // TRADE-0003 gives no amount: it is settled and reconciled, but cannot be booked, and
+    // says so (tests/it/trades.rs books trades); the other breaks are about settlement.
+    let booking: Vec<(String, String)> = open(&i, job)
+        .into_iter()
+        .filter(|(r, _)| r == "unbalanced")
+        .collect();
+    assert_eq!(booking.len(), 1, "{booking:#?}");
+    assert!(
+        booking[0]
+            .1
+            .contains("trade TRADE-0003 cannot be booked: the blotter gives no net amount"),
+        "{}",
+        booking[0].1
+    );
+    let open = |i: &Install, job: &str| -> Vec<(String, String)> {
+        open(i, job)
+            .into_iter()
+            .filter(|(r, _)| r != "unbalanced")
+            .collect()
+    };
     // Every trade due in March and not confirmed has failed; the 2099 trade is not due.
     let failed = open(&i, job);
     assert_eq!(failed.len(), 4, "{failed:#?}");

@@ -9,7 +9,7 @@ use super::{Cx, compact, identifier, is_credit_note_code, placeholder_currency};
 use crate::extract::xml::{Document, Element};
 use crate::model::Currency;
 use crate::model::invoice::{
-    AllowanceCharge, Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown,
+    AllowanceCharge, Invoice, InvoiceKind, InvoiceLine, ItemIds, Party, TaxBreakdown,
 };
 
 const DOCUMENT: &str = "ExchangedDocument";
@@ -436,6 +436,11 @@ fn line(l: &Element, cx: &mut Cx<'_>) -> InvoiceLine {
             l,
             "SpecifiedLineTradeAgreement/BuyerOrderReferencedDocument/LineID",
         ),
+        item_ids: ItemIds {
+            seller: Cx::text(l, "SpecifiedTradeProduct/SellerAssignedID"),
+            buyer: Cx::text(l, "SpecifiedTradeProduct/BuyerAssignedID"),
+            standard: Cx::text(l, "SpecifiedTradeProduct/GlobalID"),
+        },
         source: cx.source(l),
     }
 }

@@ -1090,3 +1090,22 @@ fn cash_discount_terms_are_read_from_ubl_cii_and_xrechnung_notes() {
             .is_none()
     );
 }
+
+#[test]
+fn item_ids_are_read_from_ubl_and_cii_lines() {
+    // BT-155, the seller's item id, in both syntaxes' public examples.
+    let (_, ubl) = one(&fixture("en16931-eu/ubl-tc434-example1.xml"));
+    assert_eq!(ubl.lines[0].item_ids.seller.as_deref(), Some("166022"));
+    let (_, cii) = one(&fixture("en16931-eu/CII_example1.xml"));
+    assert_eq!(cii.lines[0].item_ids.seller.as_deref(), Some("166022"));
+    // The buyer's id and a GTIN, written into a copy of the UBL example's first line.
+    let xml = String::from_utf8(fixture("en16931-eu/ubl-tc434-example1.xml")).unwrap();
+    let xml = xml.replacen(
+        "<cac:SellersItemIdentification>",
+        "<cac:BuyersItemIdentification><cbc:ID>B-77</cbc:ID></cac:BuyersItemIdentification>\
+         <cac:SellersItemIdentification>",
+        1,
+    );
+    let (_, ubl) = one(xml.as_bytes());
+    assert_eq!(ubl.lines[0].item_ids.buyer.as_deref(), Some("B-77"));
+}

@@ -8,7 +8,7 @@ use super::{Cx, compact, identifier, is_credit_note_code, placeholder_currency};
 use crate::extract::xml::{Document, Element};
 use crate::model::Currency;
 use crate::model::invoice::{
-    AllowanceCharge, Invoice, InvoiceKind, InvoiceLine, Party, TaxBreakdown,
+    AllowanceCharge, Invoice, InvoiceKind, InvoiceLine, ItemIds, Party, TaxBreakdown,
 };
 
 /// Maps a UBL document (root `Invoice` or `CreditNote`, checked by the caller) to an invoice.
@@ -291,6 +291,11 @@ fn line(l: &Element, credit_note: bool, cx: &mut Cx<'_>) -> InvoiceLine {
         tax_category,
         tax_rate,
         order_line: Cx::text(l, "OrderLineReference/LineID"),
+        item_ids: ItemIds {
+            seller: Cx::text(l, "Item/SellersItemIdentification/ID"),
+            buyer: Cx::text(l, "Item/BuyersItemIdentification/ID"),
+            standard: Cx::text(l, "Item/StandardItemIdentification/ID"),
+        },
         source: cx.source(l),
     }
 }

@@ -180,6 +180,7 @@ fn position(
         available,
         price,
         market_value,
+        book_value: None,
         as_of,
         source: source(bal, file),
     })

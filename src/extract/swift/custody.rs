@@ -444,6 +444,7 @@ fn holdings(r: &mut Reader<'_, '_, '_>, account: &str, as_of: NaiveDate) -> Vec<
             available,
             price,
             market_value,
+            book_value: None,
             as_of,
             source: r.source(
                 f35.line,

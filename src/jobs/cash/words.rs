@@ -141,6 +141,9 @@ fn pass_words(p: MatchPass) -> &'static str {
         MatchPass::ThreeWay => "three-way with its purchase order and receipts",
         MatchPass::Payment => "as the payment of a payable",
         MatchPass::Rule => "by a posting rule",
+        MatchPass::GoodsReceipt => "as goods received against GR/IR",
+        MatchPass::Trade => "as a trade at its trade date",
+        MatchPass::Settlement => "as a trade's settlement",
     }
 }
 

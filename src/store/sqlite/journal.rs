@@ -121,8 +121,22 @@ pub(super) fn posted_entry(tx: &rusqlite::Transaction<'_>, h: EntryHead) -> Resu
 }
 
 /// Where the records an entry settles were read, each once (other jobs' copies of a bank line
-/// share its match): `file.csv line 8`, `book.xlsx sheet Ledger line 12`.
+/// share its match): `file.csv line 8`, `book.xlsx sheet Ledger line 12`; then the documents
+/// its posting named (a payables entry's invoice, order and receipt lines).
 fn entry_sources(tx: &rusqlite::Transaction<'_>, match_id: i64) -> Result<Vec<String>> {
+    let mut sources = record_sources(tx, match_id)?;
+    let named = tx
+        .prepare_cached("SELECT source FROM match_sources WHERE match_id = ? ORDER BY position")
+        .and_then(|mut s| {
+            s.query_map([match_id], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()
+        })
+        .map_err(map_err)?;
+    sources.extend(named);
+    Ok(sources)
+}
+
+fn record_sources(tx: &rusqlite::Transaction<'_>, match_id: i64) -> Result<Vec<String>> {
     // Each record once, though other jobs' copies of a bank line share its match; a reversed
     // match's records, though no longer matched, are still where its entry came from.
     tx.prepare_cached(

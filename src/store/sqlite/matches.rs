@@ -111,6 +111,20 @@ impl Matches for SqliteUnit<'_, '_> {
         Ok(Posted::Posted { match_id, entry_id })
     }
 
+    fn add_match_sources(&mut self, match_id: i64, sources: &[String]) -> Result<()> {
+        let mut add = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO match_sources (match_id, position, source) VALUES (?, ?, ?)",
+            )
+            .map_err(map_err)?;
+        for (position, source) in sources.iter().enumerate() {
+            add.execute(params![match_id, position as i64, source])
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
     fn match_of_record(&mut self, record_id: i64) -> Result<Option<i64>> {
         let m: Option<Option<i64>> = self
             .tx

@@ -77,6 +77,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0025_audit_chain.sql"),
     include_str!("../migrations/sqlite/0026_exports.sql"),
     include_str!("../migrations/sqlite/0027_approval_kinds.sql"),
+    include_str!("../migrations/sqlite/0028_match_sources.sql"),
 ];
 
 pub struct SqliteStore {
