@@ -469,4 +469,71 @@ mod tests {
             "{e:#?}"
         );
     }
+
+    #[test]
+    fn tax_codes_load_with_the_shipped_job_and_their_errors_name_file_line_and_key() {
+        let config = load_install(&shipped_chart_tables(), &[]).unwrap();
+        let JobKind::AccountsPayable { accounts, .. } =
+            &config.job("accounts-payable").unwrap().kind
+        else {
+            panic!("accounts payable")
+        };
+        assert_eq!(accounts.vat.codes.len(), 2);
+        assert_eq!(accounts.vat.codes[0].category, "AE");
+        assert_eq!(accounts.vat.home_country.as_deref(), Some("DE"));
+        assert_eq!(
+            accounts.vat.cash_discount.as_deref(),
+            Some("3730 Erhaltene Skonti")
+        );
+        let e = problems(load_install(
+            &shipped_chart_tables(),
+            &[
+                ("accounts-payable", "category = \"AE\"", "category = \"XX\""),
+                (
+                    "accounts-payable",
+                    "supplier = \"eu\"",
+                    "supplier = \"abroad\"",
+                ),
+                (
+                    "accounts-payable",
+                    "output_vat = \"1774 Umsatzsteuer aus innergemeinschaftlichem Erwerb 19 %\"",
+                    "output_vat = \"1788 Umsatzsteuer\"",
+                ),
+                (
+                    "accounts-payable",
+                    "home_country = \"DE\"",
+                    "home_country = \"Germany\"",
+                ),
+            ],
+        ));
+        let has = |key: &str, what: &str| {
+            e.iter().any(|m| {
+                m.contains("accounts-payable.toml:") && m.contains(key) && m.contains(what)
+            })
+        };
+        assert!(has("payables.tax_codes[0].category", "UNCL 5305"), "{e:#?}");
+        assert!(
+            has("payables.tax_codes[1].output_vat", "no account 1788"),
+            "{e:#?}"
+        );
+        assert!(
+            has("payables.tax_codes[1].supplier", "\"third_country\""),
+            "{e:#?}"
+        );
+        assert!(has("payables.home_country", "two letters"), "{e:#?}");
+        // A reverse charge without its output VAT account.
+        let e = problems(load_install(
+            &shipped_chart_tables(),
+            &[(
+                "accounts-payable",
+                "output_vat = \"1787 Umsatzsteuer nach § 13b UStG 19 %\"",
+                "",
+            )],
+        ));
+        assert!(
+            e.iter()
+                .any(|m| m.contains("payables.tax_codes[0]") && m.contains("name output_vat")),
+            "{e:#?}"
+        );
+    }
 }

@@ -99,7 +99,7 @@ pub(super) fn check_vat(
                         &at("supplier"),
                         format!("expected where the supplier sits: \"domestic\", \"eu\" or \"third_country\", found {s:?}"),
                     ));
-                    continue;
+                    None
                 }
             },
         };
@@ -152,15 +152,15 @@ pub(super) fn check_vat(
         }
         out.push(code);
     }
-    let home_country = home_country.map(|c| c.trim().to_ascii_uppercase());
-    if let Some(c) = &home_country
-        && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+    if let Some(c) = home_country
+        && (c.trim().len() != 2 || !c.trim().chars().all(|ch| ch.is_ascii_alphabetic()))
     {
         errors.push(loc.error(
             "payables.home_country",
             format!("expected a country code of two letters (ISO 3166), e.g. \"DE\", found {c:?}"),
         ));
     }
+    let home_country = home_country.map(|c| c.trim().to_ascii_uppercase());
     if let Some(account) = cash_discount {
         if account.trim().is_empty() {
             errors.push(loc.error("payables.accounts.cash_discount", "name an account"));

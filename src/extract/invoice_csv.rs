@@ -412,6 +412,45 @@ mod tests {
     }
 
     #[test]
+    fn the_vat_a_list_shows_is_the_breakdown_and_its_cash_discount_the_terms() {
+        let text = "Invoice,issue_date,supplier,currency,quantity,unit_price,vat_rate,vat_amount,tax_category,discount_percent,discount_days\n\
+                    INV-1,2026-11-20,ACME GmbH,EUR,1,10.03,19,1.91,,2,14\n\
+                    INV-1,2026-11-20,ACME GmbH,EUR,1,10.03,19,1.91,,2,14\n\
+                    INV-1,2026-11-20,ACME GmbH,EUR,1,500.00,0,0,ae,2,14\n";
+        let inv = read(text).unwrap();
+        let i = &inv[0];
+        // Per category and rate; the 19 % VAT as shown (3.82), not recomputed (3.81).
+        let tax: Vec<_> = i
+            .tax
+            .iter()
+            .map(|t| (t.category.as_deref().unwrap(), t.tax_amount.to_string()))
+            .collect();
+        assert_eq!(
+            tax,
+            vec![("AE", "0".to_string()), ("S", "3.82".to_string())]
+        );
+        assert_eq!(i.payable, "523.88".parse().unwrap());
+        let d = i.cash_discount.as_ref().unwrap();
+        assert_eq!((d.percent, d.days), ("2".parse().unwrap(), Some(14)));
+
+        let text = "Invoice,issue_date,supplier,currency,quantity,unit_price,vat_rate,vat_amount,discount_percent\n\
+                    INV-2,2026-11-20,ACME GmbH,EUR,1,10.00,19,1.90,2\n\
+                    INV-3,2026-11-20,ACME GmbH,EUR,1,10.00,19,1.90,\n\
+                    INV-3,2026-11-20,ACME GmbH,EUR,1,10.00,19,,\n";
+        let e = read(text).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "line 2, column \"discount_days\": invoice INV-2: a cash discount needs both"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("line 4, column \"vat_amount\": invoice INV-3: vat_amount is given on some lines and not on others"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_rows_and_disagreeing_lines_name_line_and_column() {
         let text = format!(
             "{HEADER}\

@@ -104,7 +104,7 @@ pub enum VatRefused {
         computed: Decimal,
     },
     #[error(
-        "tax category {category} ({what}) from a {location} supplier: the buyer owes this VAT itself, but no [[payables.tax_codes]] entry for {category} names input_vat and output_vat{rates}"
+        "tax category {category} ({what}) from {location}: the buyer owes this VAT itself, but no [[payables.tax_codes]] entry for {category} names input_vat and output_vat{rates}"
     )]
     NoSelfAssessment {
         category: String,
@@ -291,7 +291,13 @@ pub fn invoice_vat(
                     return Err(VatRefused::NoSelfAssessment {
                         category,
                         what,
-                        location: location.map_or("", Location::as_str).replace('_', " "),
+                        location: match location {
+                            Some(Location::Domestic) => "a domestic supplier",
+                            Some(Location::Eu) => "a supplier in another EU member state",
+                            Some(Location::ThirdCountry) => "a supplier outside the EU",
+                            None => "a supplier whose country the invoice does not tell",
+                        }
+                        .to_string(),
                         rates: shown_rate
                             .map(|r| format!(" at {} %", rate_text(r)))
                             .unwrap_or_default(),
@@ -353,8 +359,9 @@ fn cents(amount: Decimal) -> Decimal {
 /// and with it the VAT deducted): the discount's share of each VAT breakdown in proportion to
 /// what the breakdown asked (base plus VAT shown), and of each share the VAT part back out of
 /// its input VAT account; the rest of the discount is the net discount received. Returned as
-/// credits (negative amounts) for an invoice: the net to `rules.cash_discount`, the VAT to
-/// the accounts the invoice debited. Self-assessed VAT is left as it is: its two sides cancel.
+/// credits (negative amounts) for an invoice: the net to `cash_discount`, the VAT to
+/// the accounts the invoice debited. Self-assessed VAT falls with its base: the input and the
+/// output VAT each by the rate applied to the discount's share.
 pub fn discount_vat(
     invoice: &Invoice,
     discount: Decimal,
@@ -364,45 +371,74 @@ pub fn discount_vat(
     input_vat_rates: &std::collections::BTreeMap<String, String>,
 ) -> Result<Vec<VatPosting>, VatRefused> {
     let deducted = invoice_vat(invoice, rules, input_vat, input_vat_rates)?;
-    // Each breakdown's gross and the input VAT account it was deducted to.
-    let mut parts: Vec<(Decimal, Decimal, Option<&VatPosting>)> = Vec::new();
+    /// A breakdown as the discount sees it: what it asked the buyer to pay, and its VAT postings.
+    enum Part<'a> {
+        /// Gross, the VAT shown, the input VAT posting.
+        Charged(Decimal, Decimal, &'a VatPosting),
+        /// Net (all that was paid), the input and the output VAT postings.
+        SelfAssessed(Decimal, &'a VatPosting, &'a VatPosting),
+        None(Decimal),
+    }
+    let mut parts: Vec<Part> = Vec::new();
     let mut at = 0;
     for t in &invoice.tax {
         match treatment(t.category.as_deref()) {
             Treatment::Charged => {
-                parts.push((
-                    t.taxable_amount + t.tax_amount,
-                    t.tax_amount,
-                    deducted.get(at),
-                ));
+                parts.push(match deducted.get(at) {
+                    Some(p) => Part::Charged(t.taxable_amount + t.tax_amount, t.tax_amount, p),
+                    None => Part::None(t.taxable_amount + t.tax_amount),
+                });
                 at += 1;
             }
             Treatment::SelfAssessed(_) => {
-                parts.push((t.taxable_amount, Decimal::ZERO, None));
+                parts.push(match (deducted.get(at), deducted.get(at + 1)) {
+                    (Some(i), Some(o)) => Part::SelfAssessed(t.taxable_amount, i, o),
+                    _ => Part::None(t.taxable_amount),
+                });
                 at += 2;
             }
-            Treatment::None(_) => parts.push((t.taxable_amount, Decimal::ZERO, None)),
+            Treatment::None(_) => parts.push(Part::None(t.taxable_amount)),
         }
     }
-    let total: Decimal = parts.iter().map(|p| p.0).sum();
+    let total: Decimal = parts
+        .iter()
+        .map(|p| match p {
+            Part::Charged(g, ..) | Part::SelfAssessed(g, ..) | Part::None(g) => *g,
+        })
+        .sum();
     let mut out: Vec<VatPosting> = Vec::new();
     let mut vat_total = Decimal::ZERO;
-    if !total.is_zero() {
-        for (gross, tax, posted) in &parts {
-            let (Some(posted), false) = (posted, gross.is_zero()) else {
-                continue;
-            };
-            let share = discount * gross / total;
-            let vat = cents(share * tax / gross);
-            if vat.is_zero() {
-                continue;
-            }
-            vat_total += vat;
+    let mut push = |p: &VatPosting, amount: Decimal| {
+        if !amount.is_zero() {
             out.push(VatPosting {
-                account: posted.account.clone(),
-                rate: posted.rate.clone(),
-                amount: -vat,
+                account: p.account.clone(),
+                rate: p.rate.clone(),
+                amount,
             });
+        }
+    };
+    if !total.is_zero() {
+        for part in &parts {
+            match part {
+                Part::Charged(gross, tax, posted) if !gross.is_zero() => {
+                    let vat = cents(discount * gross / total * tax / gross);
+                    vat_total += vat;
+                    push(posted, -vat);
+                }
+                // The base the buyer owes VAT on is smaller by the discount: both sides less.
+                Part::SelfAssessed(net, input, output) => {
+                    let share = discount * net / total;
+                    let owed = input.amount;
+                    let less = if net.is_zero() {
+                        Decimal::ZERO
+                    } else {
+                        cents(share * owed / net)
+                    };
+                    push(input, -less);
+                    push(output, less);
+                }
+                _ => {}
+            }
         }
     }
     out.insert(
@@ -588,7 +624,7 @@ mod tests {
         let i = invoice("CHE123456789", vec![part("K", "0", "200.00", "0")]);
         let e = invoice_vat(&i, &skr03(), "1576", &rates()).unwrap_err();
         assert!(
-            e.to_string().contains("from a third country supplier"),
+            e.to_string().contains("from a supplier outside the EU"),
             "{e}"
         );
         // Without tax codes a reverse-charge invoice is refused, never booked without its VAT.
@@ -638,6 +674,17 @@ mod tests {
         );
         let sum: Decimal = v.iter().map(|p| p.amount).sum();
         assert_eq!(sum, d("-3.45"));
+        // Reverse charge: the whole discount is net, and the VAT owed and deducted both fall.
+        let i = invoice("ATU12345678", vec![part("AE", "0", "1000.00", "0")]);
+        let v = discount_vat(&i, d("20.00"), &skr03(), "3730", "1576", &rates()).unwrap();
+        assert_eq!(
+            postings(&v),
+            vec![
+                ("3730", d("-20.00")),
+                ("1577", d("-3.80")),
+                ("1787", d("3.80"))
+            ]
+        );
         // An exempt invoice's discount is all net.
         let i = invoice("DE1", vec![part("E", "0", "100.00", "0")]);
         let v = discount_vat(&i, d("2.00"), &skr03(), "3730", "1576", &rates()).unwrap();

@@ -30,6 +30,8 @@ const RECEIPTS: &str = "receipt_id,order,line,received,received_on\n\
                         GR-25,PO-2005,1,1,2026-11-19\n";
 
 const PAYABLES: &str = "1600 Verbindlichkeiten aus Lieferungen und Leistungen";
+/// The goods receipt posted the goods against GR/IR; the invoice clears it at the net.
+const GRIR: &str = "1605 WE/RE-Verrechnungskonto";
 
 /// The lines of the entries whose narrative contains `what`, as (account, amount), sorted.
 fn entry_lines(i: &Install, what: &str) -> Vec<(String, String)> {
@@ -86,7 +88,7 @@ fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_s
     assert_eq!(
         entry_lines(&i, "Invoice RE-2026-0815"),
         owned(&[
-            ("1605 WE/RE-Verrechnungskonto", "300.00"),
+            (GRIR, "300.00"),
             ("1576 Abziehbare Vorsteuer 19 %", "38.00"),
             ("1571 Abziehbare Vorsteuer 7 %", "7.00"),
             (PAYABLES, "-345.00"),
@@ -97,7 +99,7 @@ fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_s
     assert_eq!(
         entry_lines(&i, "Invoice 2026-0093"),
         owned(&[
-            ("1605 WE/RE-Verrechnungskonto", "1000.00"),
+            (GRIR, "1000.00"),
             ("1577 Abziehbare Vorsteuer nach § 13b UStG 19 %", "190.00"),
             ("1787 Umsatzsteuer nach § 13b UStG 19 %", "-190.00"),
             (PAYABLES, "-1000.00"),
@@ -106,10 +108,7 @@ fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_s
     // Exempt: no VAT line at all.
     assert_eq!(
         entry_lines(&i, "Invoice SEM-2026-311"),
-        owned(&[
-            ("1605 WE/RE-Verrechnungskonto", "500.00"),
-            (PAYABLES, "-500.00")
-        ])
+        owned(&[(GRIR, "500.00"), (PAYABLES, "-500.00")])
     );
     d.stop();
 }
@@ -170,7 +169,7 @@ fn an_invoice_list_deducts_the_vat_it_shows_and_holds_vat_more_than_a_cent_off()
     assert_eq!(
         entry_lines(&i, "Invoice M-1 "),
         owned(&[
-            ("1605 WE/RE-Verrechnungskonto", "20.06"),
+            (GRIR, "20.06"),
             ("1576 Abziehbare Vorsteuer 19 %", "3.82"),
             (PAYABLES, "-23.88"),
         ])

@@ -1051,6 +1051,47 @@ fn an_encrypted_pdf_is_refused_saying_so() {
 }
 
 #[test]
+fn cash_discount_terms_are_read_from_ubl_cii_and_xrechnung_notes() {
+    // UBL: SettlementDiscountPercent with a period in days, or ending on a day.
+    let ubl = twin_text(UBL_TWIN).replacen(
+        "<cbc:DueDate>",
+        "<cac:PaymentTerms><cbc:SettlementDiscountPercent>2</cbc:SettlementDiscountPercent><cac:SettlementPeriod><cbc:DurationMeasure unitCode=\"DAY\">14</cbc:DurationMeasure></cac:SettlementPeriod></cac:PaymentTerms><cbc:DueDate>",
+        1,
+    );
+    let (_, inv) = one(ubl.as_bytes());
+    let terms = inv.cash_discount.unwrap();
+    assert_eq!((terms.percent, terms.days), (d("2"), Some(14)));
+    assert_eq!(
+        terms.last_day(inv.issue_date),
+        Some("2026-03-16".parse().unwrap())
+    );
+    // CII: ApplicableTradePaymentDiscountTerms.
+    let cii = twin_text(CII_TWIN).replacen(
+        "<ram:DueDateDateTime>",
+        "<ram:ApplicableTradePaymentDiscountTerms><ram:BasisPeriodMeasure unitCode=\"DAY\">10</ram:BasisPeriodMeasure><ram:CalculationPercent>3.00</ram:CalculationPercent></ram:ApplicableTradePaymentDiscountTerms><ram:DueDateDateTime>",
+        1,
+    );
+    let (_, inv) = one(cii.as_bytes());
+    let terms = inv.cash_discount.unwrap();
+    assert_eq!((terms.percent, terms.days), (d("3.00"), Some(10)));
+    // XRechnung's note in CII's payment terms description.
+    let note = twin_text(CII_TWIN).replacen(
+        "<ram:DueDateDateTime>",
+        "<ram:Description>#SKONTO#TAGE=7#PROZENT=1.50#\n</ram:Description><ram:DueDateDateTime>",
+        1,
+    );
+    let (_, inv) = one(note.as_bytes());
+    assert_eq!(inv.cash_discount.unwrap().days, Some(7));
+    // Without terms, none.
+    assert!(
+        one(twin_text(UBL_TWIN).as_bytes())
+            .1
+            .cash_discount
+            .is_none()
+    );
+}
+
+#[test]
 fn item_ids_are_read_from_ubl_and_cii_lines() {
     // BT-155, the seller's item id, in both syntaxes' public examples.
     let (_, ubl) = one(&fixture("en16931-eu/ubl-tc434-example1.xml"));
