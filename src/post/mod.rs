@@ -1097,6 +1097,23 @@ pub fn idempotency_key(job: &str, ledger: &[&Record], statement: &[&Record]) -> 
     key
 }
 
+/// The key of an entry built from documents rather than records (an invoice, a goods receipt, a
+/// trade): SHA-256 of the job, the family and kind of entry (`ap-` `invoice`, `securities-`
+/// `trade`) and the identities it settles. The prefix keeps an invoice's key from ever
+/// equalling its payment's, or a trade's its settlement's.
+pub(crate) fn document_key(job: &str, family: &str, kind: &str, identities: &[&str]) -> String {
+    let mut h = Sha256::new();
+    h.update(job.as_bytes());
+    h.update(b"\n");
+    h.update(family.as_bytes());
+    h.update(kind.as_bytes());
+    for id in identities {
+        h.update(b"\n");
+        h.update(id.as_bytes());
+    }
+    crate::digest::to_hex(&h.finalize())
+}
+
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
     items.collect::<Vec<_>>().join(",")
 }

@@ -8,7 +8,6 @@
 use std::fmt::Write as _;
 
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 
 use super::vat::{self, VatRules};
 use super::{PostingRefused, check_balanced};
@@ -405,22 +404,9 @@ pub(super) fn fill(template: &str, currency: Currency, values: &[(&str, &str)]) 
     out
 }
 
-/// SHA-256 of the job, what is posted and the identities it settles: a different prefix per kind
-/// of entry, so an invoice's key can never equal its payment's.
+/// The key of a payables entry ([`super::document_key`]).
 pub(super) fn key(job: &str, kind: &str, identities: &[&str]) -> String {
-    let mut h = Sha256::new();
-    h.update(job.as_bytes());
-    h.update(b"\nap-");
-    h.update(kind.as_bytes());
-    for id in identities {
-        h.update(b"\n");
-        h.update(id.as_bytes());
-    }
-    let mut out = String::with_capacity(64);
-    for b in h.finalize() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    super::document_key(job, "ap-", kind, identities)
 }
 
 #[cfg(test)]

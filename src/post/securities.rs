@@ -15,11 +15,9 @@
 //! Pure, refused unless balanced, keyed by the job and the trade id (and the confirmation's
 //! identity for a settlement), so a blotter or MT536 sent again posts nothing twice.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use sha2::{Digest, Sha256};
 
 use super::chart::Chart;
 use super::{PostingRefused, check_balanced};
@@ -264,20 +262,9 @@ pub fn settlement_entry(
     })
 }
 
+/// The key of a securities entry ([`super::document_key`]).
 fn key(job: &str, kind: &str, identities: &[&str]) -> String {
-    let mut h = Sha256::new();
-    h.update(job.as_bytes());
-    h.update(b"\nsecurities-");
-    h.update(kind.as_bytes());
-    for id in identities {
-        h.update(b"\n");
-        h.update(id.as_bytes());
-    }
-    let mut out = String::with_capacity(64);
-    for b in h.finalize() {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    super::document_key(job, "securities-", kind, identities)
 }
 
 #[cfg(test)]
