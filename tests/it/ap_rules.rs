@@ -2,24 +2,8 @@
 //! invoice against the order's, lines paired by item ids, and a person approving or rejecting
 //! a held invoice (four eyes above the limit).
 
-use std::time::Duration;
-
-use crate::support::install::{Daemon, Install, wait_until};
-
-const FOLDER: &str = "var/inbox/payables";
-
-/// Drops a file into the accounts-payable folder and waits until its run has finished.
-fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &[u8]) {
-    i.drop_file(FOLDER, name, bytes);
-    *runs += 1;
-    let want = *runs;
-    assert!(
-        wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
-            == want),
-        "{name}: {}",
-        d.log()
-    );
-}
+use crate::support::desk::Desk;
+use crate::support::install::Install;
 
 fn held(i: &Install) -> Vec<serde_json::Value> {
     i.json(&["exceptions", "--job", "accounts-payable"])
@@ -50,8 +34,8 @@ fn a_price_within_the_percentage_but_beyond_the_absolute_limit_is_held() {
     // 2,500.00; both limits apply, so the invoice is held, not approved.
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-9.csv", PRESS_ORDER.as_bytes());
     drop("grn-9.csv", PRESS_RECEIPT.as_bytes());
     drop("invoices-1.csv", PRESS_INVOICE.as_bytes());
@@ -79,8 +63,8 @@ fn a_supplier_agreed_either_limit_is_approved_at_its_percentage() {
         "[payables.suppliers.\"DE 123456789\"]\nprice_tolerance_rule = \"either\"\n\n[payables.accounts]",
     );
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-9.csv", PRESS_ORDER.as_bytes());
     drop("grn-9.csv", PRESS_RECEIPT.as_bytes());
     drop("invoices-1.csv", PRESS_INVOICE.as_bytes());
@@ -119,8 +103,8 @@ fn an_invoice_line_pairs_with_the_order_line_its_item_id_names_not_one_at_the_sa
     // not yet received, so it is held; paired by price and quantity it was the widgets'.
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop(
         "po-2002.csv",
         b"order,line,supplier,item,quantity,unit_price,currency\n\
@@ -179,8 +163,8 @@ const GADGETS_RECEIVED: &[u8] =
 fn a_freight_charge_the_order_does_not_agree_to_is_held_as_an_unexpected_charge() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop(
         "po-2002.csv",
         b"order,line,supplier,item,quantity,unit_price,currency\n\
@@ -210,8 +194,8 @@ fn a_freight_charge_on_the_order_passes() {
         "po_number = \"order\"\ncharge = \"kind\"",
     );
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     // The freight is a row of the order whose `kind` column says so: 1 × 500.00.
     drop(
         "po-2002.csv",

@@ -5,13 +5,13 @@
 //! clearing and both cash accounts, to the cent.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use rust_decimal::Decimal;
 
 use crate::grir::{GOODS, GRIR, PAYABLES, RECEIPTS, VARIANCE, VAT, ubl};
 use crate::support::books::{open_breaks, trial_balance};
-use crate::support::install::{Daemon, Install, wait_until};
+use crate::support::desk::Desk;
+use crate::support::install::Install;
 use crate::trades::{ACCRUED, BLOTTER, CASH, CLEARING, SECURITIES, mt536};
 
 const BANK: &str = "1210 Bank 2";
@@ -26,33 +26,6 @@ const STATEMENT: &str = ":20:STMT-2026-1125\n\
 :62F:C261125EUR7984,02\n\
 -\n";
 
-/// Drops a file into a job's folder and waits until that job's run of it has finished.
-struct Desk<'a> {
-    i: &'a Install,
-    d: &'a Daemon,
-    runs: BTreeMap<&'static str, usize>,
-}
-
-impl Desk<'_> {
-    fn drop(&mut self, job: &'static str, folder: &str, name: &str, bytes: &[u8]) {
-        self.i.drop_file(folder, name, bytes);
-        let want = {
-            let n = self.runs.entry(job).or_default();
-            *n += 1;
-            *n
-        };
-        assert!(
-            wait_until(Duration::from_secs(30), || self.i.runs_ok(job) == want),
-            "{name}: {}",
-            self.d.log()
-        );
-    }
-
-    fn payables(&mut self, name: &str, bytes: &[u8]) {
-        self.drop("accounts-payable", "var/inbox/payables", name, bytes);
-    }
-}
-
 fn d(s: &str) -> Decimal {
     s.parse().unwrap()
 }
@@ -61,11 +34,7 @@ fn d(s: &str) -> Decimal {
 fn a_days_orders_receipts_invoices_payments_and_trades_leave_the_books_as_computed_by_hand() {
     let i = Install::with_shipped_chart("");
     let daemon = i.start_daemon();
-    let mut desk = Desk {
-        i: &i,
-        d: &daemon,
-        runs: BTreeMap::new(),
-    };
+    let mut desk = Desk::new(&i, &daemon);
 
     // Purchasing: six chairs and two desks from Stuhlwerk, ten widgets on another order.
     desk.payables(

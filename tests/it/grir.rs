@@ -4,10 +4,9 @@
 //! what is received and not invoiced; goods credited without a return are not invoiced twice;
 //! every entry names the invoice, order and receipt lines it came from.
 
-use std::time::Duration;
-
 use crate::payables::balances;
-use crate::support::install::{Daemon, Install, wait_until};
+use crate::support::desk::Desk;
+use crate::support::install::Install;
 
 pub(crate) const GRIR: &str = "1605 WE/RE-Verrechnungskonto";
 pub(crate) const PAYABLES: &str = "1600 Verbindlichkeiten aus Lieferungen und Leistungen";
@@ -88,19 +87,6 @@ pub(crate) fn ubl(
     )
 }
 
-/// Drops a file into the accounts-payable folder and waits until its run has finished.
-fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &[u8]) {
-    i.drop_file("var/inbox/payables", name, bytes);
-    *runs += 1;
-    let want = *runs;
-    assert!(
-        wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
-            == want),
-        "{name}: {}",
-        d.log()
-    );
-}
-
 /// The job's entries as `clerk journal --json` shows them.
 fn entries(i: &Install) -> Vec<serde_json::Value> {
     let j = i.json(&["journal", "--job", "accounts-payable"]);
@@ -133,8 +119,8 @@ fn sources(e: &serde_json::Value) -> String {
 fn received_chairs_are_in_the_books_until_invoiced_and_a_price_difference_is_a_variance() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop(
         "po-2001.csv",
         b"order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
@@ -236,8 +222,8 @@ fn received_chairs_are_in_the_books_until_invoiced_and_a_price_difference_is_a_v
 fn goods_credited_without_a_return_are_not_invoiced_again_until_sent_back_and_delivered() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop(
         "po-3001.csv",
         b"order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
@@ -356,8 +342,8 @@ fn goods_credited_without_a_return_are_not_invoiced_again_until_sent_back_and_de
 fn the_summary_lists_goods_received_and_not_invoiced() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop(
         "po-2001.csv",
         b"order,line,supplier,item,quantity,unit_price,currency,expense_account\n\

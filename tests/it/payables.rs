@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::support::install::{Daemon, Install, wait_until};
+use crate::support::desk::Desk;
+use crate::support::install::{Install, wait_until};
 
 const INVOICE: &[u8] = include_bytes!("../fixtures/payables/acme-INV-2026-0042.xml");
 
@@ -65,25 +66,12 @@ fn invoice_posted() -> Vec<(String, String)> {
     ])
 }
 
-/// Drops a file into the accounts-payable folder and waits until its run has finished.
-fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &[u8]) {
-    i.drop_file("var/inbox/payables", name, bytes);
-    *runs += 1;
-    let want = *runs;
-    assert!(
-        wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
-            == want),
-        "{name}: {}",
-        d.log()
-    );
-}
-
 #[test]
 fn an_invoice_is_held_until_its_goods_arrive_then_posted_and_paid() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-1001.csv", ORDERS.as_bytes());
     // Only 3 of the 5 gadgets have arrived.
     drop(
@@ -196,8 +184,8 @@ fn an_invoice_list_in_csv_is_matched_three_ways_and_posted_like_a_ubl_invoice() 
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
     let folder = "var/inbox/payables";
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-1001.csv", ORDERS.as_bytes());
     drop(
         "grn-0001.csv",

@@ -3,9 +3,8 @@
 //! the supplier owed the net), an exempt seminar, an invoice list showing its VAT, and a
 //! payment that takes the 2 % cash discount within its period (the VAT corrected, § 17 UStG).
 
-use std::time::Duration;
-
-use crate::support::install::{Daemon, Install, wait_until};
+use crate::support::desk::Desk;
+use crate::support::install::Install;
 
 const DOMESTIC: &[u8] = include_bytes!("../fixtures/payables/schmidt-RE-2026-0815.xml");
 const REVERSE_CHARGE: &[u8] = include_bytes!("../fixtures/payables/wien-2026-0093-cii.xml");
@@ -57,25 +56,12 @@ fn owned(lines: &[(&str, &str)]) -> Vec<(String, String)> {
     v
 }
 
-/// Drops a file into the accounts-payable folder and waits until its run has finished.
-fn drop_and_wait(i: &Install, d: &Daemon, runs: &mut usize, name: &str, bytes: &[u8]) {
-    i.drop_file("var/inbox/payables", name, bytes);
-    *runs += 1;
-    let want = *runs;
-    assert!(
-        wait_until(Duration::from_secs(20), || i.runs_ok("accounts-payable")
-            == want),
-        "{name}: {}",
-        d.log()
-    );
-}
-
 #[test]
 fn domestic_reverse_charge_and_exempt_invoices_post_the_vat_their_tax_category_says() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-2001.csv", ORDERS.as_bytes());
     drop("grn-0021.csv", RECEIPTS.as_bytes());
     drop("schmidt-RE-2026-0815.xml", DOMESTIC);
@@ -128,8 +114,8 @@ fn a_reverse_charge_invoice_without_a_tax_code_is_held_not_booked_without_its_va
     )
     .unwrap();
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-2001.csv", ORDERS.as_bytes());
     drop("grn-0021.csv", RECEIPTS.as_bytes());
     drop("wien-2026-0093.xml", REVERSE_CHARGE);
@@ -151,8 +137,8 @@ fn a_reverse_charge_invoice_without_a_tax_code_is_held_not_booked_without_its_va
 fn an_invoice_list_deducts_the_vat_it_shows_and_holds_vat_more_than_a_cent_off() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-2001.csv", ORDERS.as_bytes());
     drop("grn-0021.csv", RECEIPTS.as_bytes());
     // M-1: two lines of 10.03 at 19 %, each showing 1.91 VAT: 3.82, a cent more than 19 % of
@@ -192,8 +178,8 @@ fn an_invoice_list_deducts_the_vat_it_shows_and_holds_vat_more_than_a_cent_off()
 fn a_payment_within_the_discount_period_takes_the_discount_and_corrects_the_vat() {
     let i = Install::with_shipped_chart("");
     let d = i.start_daemon();
-    let mut runs = 0;
-    let mut drop = |name: &str, bytes: &[u8]| drop_and_wait(&i, &d, &mut runs, name, bytes);
+    let mut desk = Desk::new(&i, &d);
+    let mut drop = |name: &str, bytes: &[u8]| desk.payables(name, bytes);
     drop("po-2001.csv", ORDERS.as_bytes());
     drop("grn-0021.csv", RECEIPTS.as_bytes());
     drop("schmidt-RE-2026-0815.xml", DOMESTIC);

@@ -2,6 +2,7 @@
 
 pub mod books;
 pub mod browser;
+pub mod desk;
 pub mod dovecot;
 pub mod http;
 pub mod install;
