@@ -115,6 +115,11 @@ fn trades_post_at_trade_date_settlements_clear_and_a_failed_one_stays_in_the_cle
             .contains("blotter-20260327.csv line 2"),
         "{buy}"
     );
+    assert_eq!(
+        buy["sources"],
+        serde_json::json!(["blotter-20260327.csv line 2 (trade TRADE-0001)"]),
+        "{buy}"
+    );
     // Fees are acquisition costs: the shares at 12,345.00.
     assert_eq!(
         lines(buy),
@@ -165,6 +170,16 @@ fn trades_post_at_trade_date_settlements_clear_and_a_failed_one_stays_in_the_cle
             .as_str()
             .unwrap()
             .contains("custody-20260331.fin line"),
+        "{paid}"
+    );
+    let from = paid["sources"].as_array().unwrap();
+    assert!(
+        from.len() == 2
+            && from[0]
+                .as_str()
+                .unwrap()
+                .starts_with("custody-20260331.fin line")
+            && from[1] == "blotter-20260327.csv line 2 (trade TRADE-0001)",
         "{paid}"
     );
     assert_eq!(

@@ -50,7 +50,8 @@ pub(super) fn book_trades(
             }
         };
         let why = serde_json::json!({ "trade": trade.trade_id, "blotter": at });
-        post(u, run, MatchPass::Trade, &entry, &why, out)?;
+        let sources = [format!("{at} (trade {})", trade.trade_id)];
+        post(u, run, MatchPass::Trade, &entry, &why, &sources, out)?;
         for &c in settling(&books.statuses[t]) {
             let confirmation = &books.confirmations[c];
             let place = names.place(u, &confirmation.source)?;
@@ -69,7 +70,11 @@ pub(super) fn book_trades(
                         "confirmation": reference(confirmation),
                         "custodian": place,
                     });
-                    post(u, run, MatchPass::Settlement, &entry, &why, out)?;
+                    let sources = [
+                        format!("{place} (confirmation {})", reference(confirmation)),
+                        format!("{at} (trade {})", trade.trade_id),
+                    ];
+                    post(u, run, MatchPass::Settlement, &entry, &why, &sources, out)?;
                 }
                 Err(why) => refused.push(not_booked(
                     trade,
@@ -110,10 +115,11 @@ fn post(
     pass: MatchPass,
     entry: &JournalEntry,
     why: &serde_json::Value,
+    sources: &[String],
     out: &mut RunOutcome,
 ) -> Result<(), StoreError> {
     let why = why.to_string();
-    if let Posted::Posted { .. } = u.post_match(&NewMatch {
+    if let Posted::Posted { match_id, .. } = u.post_match(&NewMatch {
         job: &run.job.name,
         run_id: run.run_id,
         pass,
@@ -124,6 +130,9 @@ fn post(
         actor: None,
         reason: None,
     })? {
+        // The blotter line (and the confirmation) are documents, not records: named here so
+        // the entry's sources say where it came from, as a payables entry's do.
+        u.add_match_sources(match_id, sources)?;
         out.entries_posted += 1;
     }
     Ok(())
