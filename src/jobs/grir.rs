@@ -25,22 +25,42 @@ use crate::store::{Document, DocumentKind, NewMatch, Posted, RunOutcome, StoreEr
 /// (a receipt whose order comes later is posted by the order's run; one sent again has the
 /// same key and posts nothing). A receipt line that cannot be posted (its order line names an
 /// account the chart lacks) is a break until it can.
+///
+/// Goods invoiced before GR/IR was switched on (`already` quantities that cleared nothing)
+/// were booked to expense by their invoice: that many units of the order line's receipts are
+/// not posted, or the upgrade would book the same goods twice.
 pub(crate) fn post_receipts(
     u: &mut dyn Unit,
     run: &JobRun<'_>,
     orders: &[PurchaseOrderLine],
     receipts: &[GoodsReceipt],
+    already: &[InvoicedQuantity],
     accounts: &ApAccounts,
     out: &mut RunOutcome,
 ) -> Result<(), WorkError> {
     if accounts.grir.is_none() {
         return Ok(());
     }
+    let mut expensed = expensed_before_grir(orders, already);
     let placed = order_lines_of_receipts(orders, receipts);
     let mut findings = Vec::new();
     for (g, o) in receipts.iter().zip(placed) {
-        let Some(order) = o.map(|o| &orders[o]) else {
+        let Some((o, order)) = o.map(|o| (o, &orders[o])) else {
             continue;
+        };
+        let covered = expensed[o].min(g.quantity_received).max(Decimal::ZERO);
+        expensed[o] -= covered;
+        let rest;
+        let g = if covered.is_zero() {
+            g
+        } else if covered == g.quantity_received {
+            continue;
+        } else {
+            rest = GoodsReceipt {
+                quantity_received: g.quantity_received - covered,
+                ..g.clone()
+            };
+            &rest
         };
         let entry = match receipt_entry(&run.job.name, g, order, accounts) {
             Ok(e) => e,
@@ -221,6 +241,29 @@ pub struct OpenGrir {
     /// The first receipt's date, and the days since it.
     pub received_on: NaiveDate,
     pub age_days: i64,
+}
+
+/// Per order line, the units invoiced (net of credit notes) by invoices approved before GR/IR
+/// was switched on: kept without `cleared`, they debited expense for goods no receipt entry
+/// holds.
+fn expensed_before_grir(
+    orders: &[PurchaseOrderLine],
+    already: &[InvoicedQuantity],
+) -> Vec<Decimal> {
+    let before: Vec<&InvoicedQuantity> = already.iter().filter(|q| q.cleared.is_none()).collect();
+    let placed = order_lines_of(
+        orders,
+        before
+            .iter()
+            .map(|q| (q.po_number.as_str(), q.line.as_deref(), q.item.as_deref())),
+    );
+    let mut units = vec![Decimal::ZERO; orders.len()];
+    for (q, o) in before.iter().zip(placed) {
+        if let Some(o) = o.filter(|&o| orders[o].charge.is_none()) {
+            units[o] += q.quantity;
+        }
+    }
+    units
 }
 
 /// The open GR/IR of every accounts-payable job that clears receipts: per order line, the

@@ -136,6 +136,7 @@ pub fn reconcile_payables_job(
             &JobRun { job, run_id, at },
             &books.orders,
             &books.receipts,
+            &books.already,
             accounts,
             &mut out,
         )?;
