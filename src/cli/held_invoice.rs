@@ -117,3 +117,29 @@ pub fn reject(
         Err(WorkflowError::Store(e)) => Err(e).context(break_label(id)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Decided, parse_decided};
+
+    #[test]
+    fn an_e_label_names_a_held_invoice_anything_else_a_proposal() {
+        for typed in ["E-7", "e7", " E-7 "] {
+            assert!(
+                matches!(parse_decided(typed), Ok(Decided::Break(7))),
+                "{typed}"
+            );
+        }
+        for typed in ["A-3", "a3", "3"] {
+            assert!(
+                matches!(parse_decided(typed), Ok(Decided::Proposal(3))),
+                "{typed}"
+            );
+        }
+        assert!(parse_decided("E-").is_err());
+        for bad in ["X-3", ""] {
+            let err = parse_decided(bad).unwrap_err();
+            assert!(err.contains("A-3") && err.contains("E-7"), "{bad}: {err}");
+        }
+    }
+}
