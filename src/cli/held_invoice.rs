@@ -43,6 +43,15 @@ pub fn approve(
     by: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
     let id = match what {
+        // A proposal is approved as it was proposed, with its maker's reason.
+        Decided::Proposal(id) if reason.is_some() => {
+            eprintln!(
+                "error: {} is approved as proposed, with its maker's reason: leave out \
+                 --reason (it is for a held invoice, E-7)",
+                approval_label(id)
+            );
+            return Ok(ExitCode::from(1));
+        }
         Decided::Proposal(id) => {
             return exceptions::decide(config_path, id, Decide::Approve, by);
         }

@@ -263,6 +263,10 @@ fn above_the_approval_limit_a_held_invoice_waits_for_a_second_person() {
         &i.clerk(&["exception", "reject", &e, "--reason", "no", "--by", "marc"]),
         "awaits approval",
     );
+    refused(
+        &i.clerk(&["exception", "approve", &a, "--reason", "ok", "--by", "marc"]),
+        "leave out --reason",
+    );
     ok(&i.clerk(&["exception", "approve", &a, "--by", "marc"]));
     let lines = invoice_lines(&i);
     assert_eq!(account(&lines, "1600"), ["-300475.00"], "{lines:?}");
