@@ -18,6 +18,7 @@ mod dryrun;
 mod exceptions;
 mod explain;
 mod extract;
+mod held_invoice;
 mod journal;
 mod payables;
 mod report;
@@ -353,17 +354,22 @@ enum ExceptionAction {
         #[arg(long)]
         by: Option<String>,
     },
-    /// Approve another person's proposal (four eyes): it is done now, posted once.
+    /// Approve another person's proposal (A-3, four eyes): it is done now, posted once. Or
+    /// approve a held invoice (E-7, with --reason): posted as it stands.
     Approve {
-        #[arg(value_parser = crate::store::parse_approval_label)]
-        id: i64,
+        #[arg(value_parser = held_invoice::parse_decided)]
+        id: held_invoice::Decided,
+        /// Why a held invoice is approved (E-7).
+        #[arg(long)]
+        reason: Option<String>,
         #[arg(long)]
         by: Option<String>,
     },
-    /// Reject another person's proposal, saying why: nothing is posted.
+    /// Reject another person's proposal, saying why: nothing is posted. Or reject a
+    /// held invoice (E-7): nothing posted, never held again.
     Reject {
-        #[arg(value_parser = crate::store::parse_approval_label)]
-        id: i64,
+        #[arg(value_parser = held_invoice::parse_decided)]
+        id: held_invoice::Decided,
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -702,15 +708,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 &reason,
                 by.as_deref(),
             ),
-            ExceptionAction::Approve { id, by } => {
-                exceptions::decide(&cli.config, id, exceptions::Decide::Approve, by.as_deref())
+            ExceptionAction::Approve { id, reason, by } => {
+                held_invoice::approve(&cli.config, id, reason.as_deref(), by.as_deref())
             }
-            ExceptionAction::Reject { id, reason, by } => exceptions::decide(
-                &cli.config,
-                id,
-                exceptions::Decide::Reject(&reason),
-                by.as_deref(),
-            ),
+            ExceptionAction::Reject { id, reason, by } => {
+                held_invoice::reject(&cli.config, id, &reason, by.as_deref())
+            }
             ExceptionAction::Withdraw { id, by } => {
                 exceptions::decide(&cli.config, id, exceptions::Decide::Withdraw, by.as_deref())
             }

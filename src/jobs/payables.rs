@@ -34,6 +34,8 @@ use crate::store::{
     Document, DocumentKind, NewBreak, NewDocument, NewMatch, Posted, RunOutcome, StoreError, Unit,
 };
 
+pub mod held;
+
 pub static ROOM: Room = Room {
     takes: &[
         Holds::Invoices,
@@ -246,6 +248,8 @@ struct Books {
     orders: Vec<PurchaseOrderLine>,
     receipts: Vec<GoodsReceipt>,
     approved: BTreeSet<String>,
+    /// Invoices a person rejected: never held, approved or posted again.
+    rejected: BTreeSet<String>,
     already: Vec<InvoicedQuantity>,
 }
 
@@ -273,6 +277,7 @@ impl Books {
             orders,
             receipts,
             approved,
+            rejected: held::rejected(u, scope)?,
             already,
         })
     }
@@ -282,7 +287,10 @@ impl Books {
         let mut pending: Vec<Invoice> = self
             .invoices
             .iter()
-            .filter(|i| !self.approved.contains(&invoice_identity(i)))
+            .filter(|i| {
+                let id = invoice_identity(i);
+                !self.approved.contains(&id) && !self.rejected.contains(&id)
+            })
             .cloned()
             .collect();
         orders_of_credited_invoices(&mut pending, &self.invoices);

@@ -25,6 +25,7 @@ use crate::store::{
 };
 
 pub mod correction;
+pub mod invoice;
 pub mod reversal;
 
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +244,11 @@ pub fn approve(
             }
             ApprovalKind::CorrectPosition => {
                 let f = correction::approved(u, config, &a, approver, at)?;
+                let closed = f.closed.clone();
+                (Some(f), closed)
+            }
+            ApprovalKind::ApproveInvoice => {
+                let f = invoice::approved(u, config, &a, approver, at)?;
                 let closed = f.closed.clone();
                 (Some(f), closed)
             }

@@ -43,6 +43,9 @@ pub enum ApprovalKind {
     /// A position break corrected by an entry a person writes (debit, credit, amount: the
     /// proposal's payload), which closes it.
     CorrectPosition,
+    /// A held invoice approved by a person, posted as it stands (its break and invoice
+    /// identity: the proposal's payload), which closes the break.
+    ApproveInvoice,
 }
 
 impl ApprovalKind {
@@ -52,6 +55,7 @@ impl ApprovalKind {
             ApprovalKind::Resolve => "resolve",
             ApprovalKind::Reverse => "reverse",
             ApprovalKind::CorrectPosition => "correct_position",
+            ApprovalKind::ApproveInvoice => "approve_invoice",
         }
     }
 
@@ -62,6 +66,7 @@ impl ApprovalKind {
             ApprovalKind::Resolve => "write-off",
             ApprovalKind::Reverse => "reversal",
             ApprovalKind::CorrectPosition => "position correction",
+            ApprovalKind::ApproveInvoice => "invoice approval",
         }
     }
 }
@@ -74,6 +79,7 @@ impl std::str::FromStr for ApprovalKind {
             "resolve" => Ok(ApprovalKind::Resolve),
             "reverse" => Ok(ApprovalKind::Reverse),
             "correct_position" => Ok(ApprovalKind::CorrectPosition),
+            "approve_invoice" => Ok(ApprovalKind::ApproveInvoice),
             other => Err(format!("unknown approval kind {other:?}")),
         }
     }

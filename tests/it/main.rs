@@ -84,6 +84,8 @@ mod trades;
 /// Accounts payable: three-way match, posting, payment.
 mod payables;
 
+/// A person approves or rejects a held invoice (four eyes above the limit).
+mod ap_approve;
 /// Accounts payable's rules: price limits, charges, item ids, a held invoice approved or
 /// rejected by a person.
 mod ap_rules;
