@@ -243,14 +243,17 @@ pub struct OpenGrir {
     pub age_days: i64,
 }
 
-/// Per order line, the units invoiced (net of credit notes) by invoices approved before GR/IR
-/// was switched on: kept without `cleared`, they debited expense for goods no receipt entry
-/// holds.
+/// Per order line, the units of goods invoices debited to expense because their job booked no
+/// GR/IR then (or because they were kept before clerk knew GR/IR): invoiced, less what credit
+/// notes gave back for goods sent back (a return receipt, posted against GR/IR like any).
 fn expensed_before_grir(
     orders: &[PurchaseOrderLine],
     already: &[InvoicedQuantity],
 ) -> Vec<Decimal> {
-    let before: Vec<&InvoicedQuantity> = already.iter().filter(|q| q.cleared.is_none()).collect();
+    let before: Vec<&InvoicedQuantity> = already
+        .iter()
+        .filter(|q| q.expensed || q.cleared.is_none())
+        .collect();
     let placed = order_lines_of(
         orders,
         before
@@ -260,7 +263,11 @@ fn expensed_before_grir(
     let mut units = vec![Decimal::ZERO; orders.len()];
     for (q, o) in before.iter().zip(placed) {
         if let Some(o) = o.filter(|&o| orders[o].charge.is_none()) {
-            units[o] += q.quantity;
+            units[o] += if q.quantity.is_sign_negative() {
+                q.cleared.unwrap_or(q.quantity)
+            } else {
+                q.quantity
+            };
         }
     }
     units
@@ -418,6 +425,7 @@ mod tests {
             item: None,
             quantity: d(qty),
             cleared: cleared.map(d),
+            expensed: false,
         };
         let orders = [order("1", "149.00"), order("2", "10.00")];
         let receipts = [

@@ -402,7 +402,7 @@ fn decide_invoices<'a>(
                     entry,
                     explanation: explanation.clone(),
                     lines: lines.clone(),
-                    used: used_quantities(lines, &books.orders)
+                    used: used_quantities(lines, &books.orders, accounts)
                         .into_iter()
                         .chain(charges_used(charges, &books.orders))
                         .collect(),
@@ -432,11 +432,21 @@ fn invoice_refusal(inv: &Invoice, refused: &PostingRefused) -> String {
     }
 }
 
-/// The order quantities an approved invoice used, kept so no later invoice uses them again.
-fn used_quantities(lines: &[MatchedLine], orders: &[PurchaseOrderLine]) -> Vec<InvoicedQuantity> {
+/// The order quantities an approved invoice used, kept so no later invoice uses them again;
+/// marked expensed when the job books no GR/IR (see `grir::post_receipts`).
+fn used_quantities(
+    lines: &[MatchedLine],
+    orders: &[PurchaseOrderLine],
+    accounts: &ApAccounts,
+) -> Vec<InvoicedQuantity> {
     lines
         .iter()
-        .filter_map(|l| orders.get(l.order_line).map(|o| invoiced_quantity(l, o)))
+        .filter_map(|l| {
+            orders.get(l.order_line).map(|o| InvoicedQuantity {
+                expensed: accounts.grir.is_none(),
+                ..invoiced_quantity(l, o)
+            })
+        })
         .collect()
 }
 

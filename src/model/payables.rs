@@ -81,6 +81,10 @@ pub struct InvoicedQuantity {
         with = "rust_decimal::serde::str_option"
     )]
     pub cleared: Option<Decimal>,
+    /// The invoice debited expense for these goods: its job booked no GR/IR then. Kept so a
+    /// job that switches GR/IR on later does not post those goods' receipts a second time.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expensed: bool,
 }
 
 /// An approved supplier invoice not yet (fully) paid: what a payment on the bank statement is

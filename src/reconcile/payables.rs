@@ -211,6 +211,7 @@ pub fn invoiced_quantity(m: &MatchedLine, order: &PurchaseOrderLine) -> Invoiced
         item: order.item.clone(),
         quantity: m.quantity,
         cleared: m.cleared.map(|c| sign * c),
+        expensed: false,
     }
 }
 
@@ -750,6 +751,7 @@ pub fn charges_used(
                 quantity: charge_units(c.amount, o),
                 // A charge is not goods: nothing of it was received against GR/IR.
                 cleared: None,
+                expensed: false,
             })
         })
         .collect()
@@ -1408,6 +1410,7 @@ mod tests {
                 item: None,
                 quantity: d("10"),
                 cleared: Some(d("10")),
+                expensed: false,
             }]
         );
         assert_eq!(

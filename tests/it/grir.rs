@@ -373,3 +373,69 @@ fn the_summary_lists_goods_received_and_not_invoiced() {
         "{summary}"
     );
 }
+
+/// An install that ran without GR/IR (invoices debited expense) switches it on: the goods
+/// its invoices already expensed are not booked again when the next run posts receipts; only
+/// what was received and not yet invoiced goes to GR/IR.
+#[test]
+fn switching_grir_on_books_no_goods_twice() {
+    let i = Install::with_shipped_chart("");
+    let grir_lines = "grir = \"1605 WE/RE-Verrechnungskonto\"\nprice_variance = \"3250 Preisdifferenzen Wareneingang\"\n";
+    i.edit_job("accounts-payable", grir_lines, "");
+    let d = i.start_daemon();
+    let mut desk = Desk::new(&i, &d);
+    desk.payables(
+        "po-5001.csv",
+        b"order,line,supplier,item,quantity,unit_price,currency,expense_account\n\
+          PO-5001,1,Stuhlwerk GmbH,W-1,10,10.00,EUR,\n",
+    );
+    desk.payables(
+        "grn-5001.csv",
+        format!("{RECEIPTS}GR-50,PO-5001,1,6,2026-11-18\nGR-51,PO-5001,1,4,2026-11-19\n")
+            .as_bytes(),
+    );
+    // 6 of the 10 invoiced before the switch: 60.00 to expense.
+    desk.payables(
+        "sw-501.xml",
+        ubl(
+            false,
+            "SW-501",
+            "2026-11-20",
+            "PO-5001",
+            &[("1", "6", "10.00")],
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        balances(&i),
+        owned(&[(VAT, "11.4"), (PAYABLES, "-71.4"), (GOODS, "60")])
+    );
+    d.stop();
+
+    // GR/IR on; the next file's run posts the receipts: only the 4 not yet invoiced.
+    i.edit_job(
+        "accounts-payable",
+        "[payables.accounts]\n",
+        &format!("[payables.accounts]\n{grir_lines}"),
+    );
+    let d = i.start_daemon();
+    let mut desk = Desk::new(&i, &d);
+    desk.payables(
+        "sw-502.xml",
+        ubl(
+            false,
+            "SW-502",
+            "2026-11-21",
+            "PO-5001",
+            &[("1", "4", "10.00")],
+        )
+        .as_bytes(),
+    );
+    assert_eq!(
+        balances(&i),
+        owned(&[(VAT, "19"), (PAYABLES, "-119"), (GRIR, "0"), (GOODS, "100"),]),
+        "{}",
+        d.log()
+    );
+    d.stop();
+}

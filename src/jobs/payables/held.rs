@@ -107,7 +107,7 @@ pub fn held_invoice(
     );
     let (lines, used) = match decided.decisions.first() {
         Some(ApDecision::Approved { lines, charges, .. }) => {
-            let used = used_quantities(lines, &books.orders)
+            let used = used_quantities(lines, &books.orders, accounts)
                 .into_iter()
                 .chain(charges_used(charges, &books.orders))
                 .collect();

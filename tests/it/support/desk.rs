@@ -9,7 +9,8 @@ use super::install::{Daemon, Install, wait_until};
 pub struct Desk<'a> {
     i: &'a Install,
     d: &'a Daemon,
-    /// Runs finished so far, per job, counting only the files dropped here.
+    /// Runs finished so far, per job: what the store said before this desk's first file of
+    /// the job (a daemon started again), then one more per file.
     runs: BTreeMap<String, usize>,
 }
 
@@ -24,12 +25,14 @@ impl<'a> Desk<'a> {
 
     /// Drops `name` into `folder` and waits until `job` has finished one more run.
     pub fn drop(&mut self, job: &str, folder: &str, name: &str, bytes: &[u8]) {
-        self.i.drop_file(folder, name, bytes);
-        let want = {
-            let n = self.runs.entry(job.to_owned()).or_default();
-            *n += 1;
-            *n
-        };
+        let i = self.i;
+        let before = *self
+            .runs
+            .entry(job.to_owned())
+            .or_insert_with(|| i.runs_ok(job));
+        i.drop_file(folder, name, bytes);
+        let want = before + 1;
+        self.runs.insert(job.to_owned(), want);
         assert!(
             wait_until(Duration::from_secs(30), || self.i.runs_ok(job) == want),
             "{name}: {}",
