@@ -1,6 +1,6 @@
 //! Accounts payable's rules through the daemon: price limits that both apply, charges on the
-//! invoice against the order's, lines paired by item ids, and a person approving or rejecting
-//! a held invoice (four eyes above the limit).
+//! invoice against the order's, lines paired by item ids. A person deciding a held invoice:
+//! `ap_approve.rs`.
 
 use crate::support::desk::Desk;
 use crate::support::install::Install;

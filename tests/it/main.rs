@@ -86,8 +86,7 @@ mod payables;
 
 /// A person approves or rejects a held invoice (four eyes above the limit).
 mod ap_approve;
-/// Accounts payable's rules: price limits, charges, item ids, a held invoice approved or
-/// rejected by a person.
+/// Accounts payable's rules: price limits, charges, item ids.
 mod ap_rules;
 /// VAT of supplier invoices by tax category: reverse charge, exempt, VAT shown in invoice
 /// lists, cash discounts correcting the VAT.
