@@ -164,6 +164,7 @@ pub fn trade_entry(
     if lines.is_empty() {
         return Err(PostingRefused::Empty.into());
     }
+    in_minor_units(&mut lines);
     check_balanced(&lines)?;
     let side = match trade.side {
         TradeSide::Buy => "buy",
@@ -202,6 +203,17 @@ pub fn settled_cash(trade: &Trade, confirmation: &SecuritiesTransaction) -> Opti
     })
 }
 
+/// Amounts written with the currency's minor units (a custodian's `12345,` is 12345.00 EUR),
+/// as every other entry's are; never rounded, only padded.
+fn in_minor_units(lines: &mut [EntryLine]) {
+    for l in lines {
+        let units = l.currency.minor_units();
+        if l.amount.scale() < units {
+            l.amount.rescale(units);
+        }
+    }
+}
+
 /// The entry of one confirmation of a trade's settlement: for a buy, the clearing account
 /// debited and cash credited by what the custodian settled; the reverse for a sell. Dated the
 /// day it settled. `identity` is the confirmation's identity as stored, `source` where it was
@@ -226,7 +238,7 @@ pub fn settlement_entry(
         TradeSide::Buy => Decimal::ONE,
         TradeSide::Sell => Decimal::NEGATIVE_ONE,
     };
-    let lines = vec![
+    let mut lines = vec![
         EntryLine {
             account: accounts.account(&accounts.clearing, trade, ccy)?,
             currency: ccy,
@@ -240,6 +252,7 @@ pub fn settlement_entry(
             fx: None,
         },
     ];
+    in_minor_units(&mut lines);
     check_balanced(&lines)?;
     let reference = confirmation
         .custodian_reference
@@ -410,6 +423,18 @@ mod tests {
         let e2 = settlement_entry("j", &t, &stated, "settled|C-2", &a, "x").unwrap();
         assert_eq!(e2.lines[0].amount, d("4001.50"));
         assert_ne!(e.idempotency_key, e2.idempotency_key);
+        // A custodian's whole amount (`:19A::PSTA//EUR4001,`) is written in cents, as every
+        // other entry's amounts are.
+        let whole = SecuritiesTransaction {
+            settlement_amount: Some(Money {
+                amount: d("-4001"),
+                currency: "EUR".parse().unwrap(),
+            }),
+            ..conf.clone()
+        };
+        let e3 = settlement_entry("j", &t, &whole, "settled|C-3", &a, "x").unwrap();
+        assert_eq!(e3.lines[0].amount.to_string(), "4001.00");
+        assert_eq!(e3.lines[1].amount.to_string(), "-4001.00");
         let mut none = t.clone();
         none.net_amount = None;
         assert!(matches!(
