@@ -623,11 +623,32 @@ fn post_match_by_hand(
     };
     // The person whose action closes the breaks now: the maker, or the approver.
     let actor = approved.map_or(maker, |(checker, _)| checker);
-    let mut closed = Vec::new();
+    close_with_entry(
+        u,
+        run_id,
+        entry_id,
+        break_ids,
+        &format!("{signed}: {reason}"),
+        actor,
+        at,
+    )
+}
+
+/// Closes the breaks a person's entry settled, with `resolution` (who, why), and finishes the
+/// manual run that posted it: how every action that posts ends (a forced match, a position
+/// corrected, a held invoice approved).
+fn close_with_entry(
+    u: &mut dyn Unit,
+    run_id: i64,
+    entry_id: i64,
+    break_ids: &[i64],
+    resolution: &str,
+    actor: &str,
+    at: DateTime<Utc>,
+) -> Result<Forced, WorkflowError> {
     for &id in break_ids {
-        u.resolve_break(id, &format!("{signed}: {reason}"), actor, at)
+        u.resolve_break(id, resolution, actor, at)
             .map_err(refused_on_conflict)?;
-        closed.push(id);
     }
     u.finish_run(
         run_id,
@@ -635,14 +656,14 @@ fn post_match_by_hand(
             status: Some(RunStatus::Ok),
             finished_at: Some(at),
             entries_posted: 1,
-            breaks_closed: closed.len() as u64,
+            breaks_closed: break_ids.len() as u64,
             ..Default::default()
         },
     )?;
     Ok(Forced {
         run_id,
         entry_id,
-        closed,
+        closed: break_ids.to_vec(),
     })
 }
 

@@ -11,13 +11,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Forced, Outcome, WorkflowError, open_break, refuse_if_pending, refused_on_conflict};
+use super::{Forced, Outcome, WorkflowError, close_with_entry, open_break, refuse_if_pending};
 use crate::config::{Config, JobKind};
 use crate::model::{Break, Currency, EntryLine, JournalEntry, MatchPass, break_label};
 use crate::post::check_balanced;
 use crate::store::{
-    self, Approval, ApprovalKind, NewApproval, NewMatch, Posted, RunOutcome, RunStatus, Store,
-    Trigger, Unit, approval_label,
+    self, Approval, ApprovalKind, NewApproval, NewMatch, Posted, Store, Trigger, Unit,
+    approval_label,
 };
 
 /// The entry a person writes to correct a position: `amount` from `credit` to `debit`.
@@ -254,26 +254,13 @@ fn post(
         )));
     };
     let actor = approved.map_or(maker, |(checker, _)| checker);
-    u.resolve_break(
-        b.id,
+    close_with_entry(
+        u,
+        run_id,
+        entry_id,
+        &[b.id],
         &format!("{signed}, entry {entry_id}: {reason}"),
         actor,
         at,
     )
-    .map_err(refused_on_conflict)?;
-    u.finish_run(
-        run_id,
-        &RunOutcome {
-            status: Some(RunStatus::Ok),
-            finished_at: Some(at),
-            entries_posted: 1,
-            breaks_closed: 1,
-            ..Default::default()
-        },
-    )?;
-    Ok(Forced {
-        run_id,
-        entry_id,
-        closed: vec![b.id],
-    })
 }

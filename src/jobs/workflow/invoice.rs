@@ -9,14 +9,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Forced, Outcome, WorkflowError, open_break, refuse_if_pending, refused_on_conflict};
+use super::{
+    Forced, Outcome, WorkflowError, close_with_entry, open_break, refuse_if_pending,
+    refused_on_conflict,
+};
 use crate::config::{Config, JobKind};
 use crate::jobs::WorkError;
 use crate::jobs::payables::held::{self, HeldInvoice};
 use crate::model::{Break, MatchPass, break_label};
 use crate::store::{
-    self, Approval, ApprovalKind, NewApproval, NewMatch, Posted, RunOutcome, RunStatus, Store,
-    Trigger, Unit, approval_label,
+    self, Approval, ApprovalKind, NewApproval, NewMatch, Posted, Store, Trigger, Unit,
+    approval_label,
 };
 
 /// What an invoice approval proposal keeps: which invoice its break was about.
@@ -235,26 +238,13 @@ fn post(
     u.add_match_sources(match_id, &h.sources)?;
     held::keep_approved(u, &b.job, &h)?;
     let actor = checked.map_or(maker, |(checker, _)| checker);
-    u.resolve_break(
-        b.id,
+    close_with_entry(
+        u,
+        run_id,
+        entry_id,
+        &[b.id],
         &format!("{signed}, entry {entry_id}: {reason}"),
         actor,
         at,
     )
-    .map_err(refused_on_conflict)?;
-    u.finish_run(
-        run_id,
-        &RunOutcome {
-            status: Some(RunStatus::Ok),
-            finished_at: Some(at),
-            entries_posted: 1,
-            breaks_closed: 1,
-            ..Default::default()
-        },
-    )?;
-    Ok(Forced {
-        run_id,
-        entry_id,
-        closed: vec![b.id],
-    })
 }
