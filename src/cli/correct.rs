@@ -12,7 +12,7 @@ use super::load_config;
 use crate::jobs::workflow::correction::{Correction, correct_position};
 use crate::jobs::workflow::{Outcome, WorkflowError};
 use crate::model::break_label;
-use crate::store::{self, approval_label};
+use crate::store;
 
 pub fn correct(
     config_path: &Path,
@@ -34,22 +34,7 @@ pub fn correct(
             );
             Ok(ExitCode::SUCCESS)
         }
-        Ok(Outcome::Proposed(a)) => {
-            let limit = store::in_read(st.as_mut(), |u| u.approval(a))?
-                .and_then(|p| {
-                    config
-                        .http
-                        .approval
-                        .limit(p.currency)
-                        .map(|l| format!(" (limit {l} {})", p.currency))
-                })
-                .unwrap_or_default();
-            outln!(
-                "proposed as {}: needs approval by another person{limit}",
-                approval_label(a)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(Outcome::Proposed(a)) => super::exceptions::proposed(&config, st.as_mut(), a),
         Err(WorkflowError::Refused(m)) => {
             eprintln!("error: {m}");
             Ok(ExitCode::from(1))

@@ -333,7 +333,11 @@ fn labels(ids: &[i64]) -> String {
 }
 
 /// What the maker reads when an action became a proposal.
-fn proposed(config: &Config, st: &mut dyn store::Store, id: i64) -> anyhow::Result<ExitCode> {
+pub(super) fn proposed(
+    config: &Config,
+    st: &mut dyn store::Store,
+    id: i64,
+) -> anyhow::Result<ExitCode> {
     let a = store::in_read(st, |u| u.approval(id))?
         .with_context(|| format!("proposal {} vanished", approval_label(id)))?;
     let limit = config

@@ -71,22 +71,7 @@ pub fn approve(
             );
             Ok(ExitCode::SUCCESS)
         }
-        Ok(Outcome::Proposed(a)) => {
-            let limit = store::in_read(st.as_mut(), |u| u.approval(a))?
-                .and_then(|p| {
-                    config
-                        .http
-                        .approval
-                        .limit(p.currency)
-                        .map(|l| format!(" (limit {l} {})", p.currency))
-                })
-                .unwrap_or_default();
-            outln!(
-                "proposed as {}: needs approval by another person{limit}",
-                approval_label(a)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(Outcome::Proposed(a)) => super::exceptions::proposed(&config, st.as_mut(), a),
         Err(WorkflowError::Refused(m)) => {
             eprintln!("error: {m}");
             Ok(ExitCode::from(1))
