@@ -51,6 +51,12 @@ impl Matches for SqliteUnit<'_, '_> {
         let Some(key) = self.key_after_reversals(&m.entry.idempotency_key)? else {
             return Ok(Posted::AlreadyPosted);
         };
+        // An entry of documents (a goods receipt, a trade, an invoice: no records) that was
+        // reversed stays reversed: the same documents would post the same entry at the next
+        // run, undoing the person's reversal without anyone asking.
+        if key != m.entry.idempotency_key && m.record_ids.is_empty() {
+            return Ok(Posted::AlreadyPosted);
+        }
         let rekeyed;
         let m = if key == m.entry.idempotency_key {
             m

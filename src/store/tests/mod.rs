@@ -150,6 +150,7 @@ pub fn conformance(store: &mut dyn Store) {
     audit::every_entry_and_break_action_is_chained_once_and_a_failed_unit_not_at_all(store);
     exports::a_cursor_moves_once_with_its_batch_and_entries_come_in_id_order(store);
     reversals::a_reversal_undoes_its_match_once_and_holds_its_records_for_a_person(store);
+    reversals::a_documents_entry_reversed_is_not_posted_again(store);
     reversals::a_reversal_proposal_names_its_entry(store);
     reversals::a_part_payment_reversed_pays_its_item_no_more(store);
     reversals::a_closed_period_moves_posting_to_the_first_open_day(store);

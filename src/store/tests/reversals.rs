@@ -112,6 +112,42 @@ pub(super) fn a_reversal_undoes_its_match_once_and_holds_its_records_for_a_perso
     );
 }
 
+/// An entry of documents (no records: a goods receipt, a trade) reversed is not posted again
+/// when its documents are worked again.
+pub(super) fn a_documents_entry_reversed_is_not_posted_again(store: &mut dyn Store) {
+    let (run, _, _) = seed(store, "revdoc");
+    let original = entry("key-receipt", "7.00");
+    let post = |u: &mut dyn Unit| {
+        u.post_match(&NewMatch {
+            job: "payables",
+            run_id: run,
+            pass: MatchPass::GoodsReceipt,
+            record_ids: &[],
+            entry: &original,
+            at: at(8),
+            explanation: None,
+            actor: None,
+            reason: None,
+        })
+    };
+    let Posted::Posted { entry_id, .. } = in_unit(store, post).unwrap() else {
+        panic!("not posted")
+    };
+    let reversal = negated(&original, "reversal of key-receipt");
+    in_unit(store, |u| {
+        u.post_reversal(&NewReversal {
+            reverses: entry_id,
+            entry: &reversal,
+            run_id: run,
+            actor: "marc",
+            reason: "received twice in the ERP",
+            at: at(9),
+        })
+    })
+    .unwrap();
+    assert_eq!(in_unit(store, post).unwrap(), Posted::AlreadyPosted);
+}
+
 pub(super) fn a_reversal_proposal_names_its_entry(store: &mut dyn Store) {
     let (run, l, s) = seed(store, "rev-proposed");
     let Posted::Posted { entry_id, .. } = in_unit(store, |u| {
